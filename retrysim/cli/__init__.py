@@ -1,0 +1,1 @@
+"""The ``retrysim`` command line: thin Typer commands over the library API."""

@@ -1,0 +1,50 @@
+"""The ``retrysim`` Typer application and its entry point.
+
+Imports here stay light (no numpy, pydantic-settings or matplotlib) so ``retrysim --help``
+answers instantly; each command imports what it needs when it runs.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from retrysim.cli import settings_cmd
+from retrysim.cli.errors import debug_mode
+
+app = typer.Typer(
+    name="retrysim",
+    help=(
+        "See what your retry settings do before production does.\n\n"
+        "Shows the effective RETRY__* settings and the backoff schedule they imply."
+    ),
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    rich_markup_mode="rich",
+)
+
+
+@app.callback()
+def _root(
+    debug: Annotated[
+        bool, typer.Option("--debug", help="Show full tracebacks instead of one-line errors.")
+    ] = False,
+    version: Annotated[
+        bool, typer.Option("--version", help="Print the version and exit.", is_eager=True)
+    ] = False,
+) -> None:
+    if version:
+        from retrysim import __version__
+
+        typer.echo(f"retrysim {__version__}")
+        raise typer.Exit()
+    debug_mode["on"] = debug
+
+
+app.command("settings")(settings_cmd.settings)
+
+
+def main() -> None:
+    """Console entry point (``retrysim`` and ``python -m retrysim``)."""
+    app()

@@ -1,0 +1,94 @@
+"""``retrysim settings``: the effective RETRY__* settings, where each came from, what they imply."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from retrysim.cli.errors import UsageError, reports_errors
+
+PROFILE_NAMES = ("documented", "bindu", "full_jitter", "equal_jitter", "decorrelated", "exponential")
+
+
+@reports_errors
+def settings(
+    env_file: Annotated[
+        Path | None,
+        typer.Option("--env-file", help="Read RETRY__* values from this file (default: ./.env if present)."),
+    ] = None,
+    profile: Annotated[
+        str | None,
+        typer.Option("--profile", help=f"Preview another backoff profile: {', '.join(PROFILE_NAMES)}."),
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the stable JSON document.")] = False,
+) -> None:
+    """Show the effective retry settings per operation, their source, and the backoff schedule.
+
+    For each retry n: the shortest and longest possible wait, and the worst-case total time spent
+    waiting up to that retry. Sources: default, env (process environment) or .env.
+    """
+    if profile is not None and profile not in PROFILE_NAMES:
+        raise UsageError(f"--profile: unknown profile {profile!r}; allowed: {', '.join(PROFILE_NAMES)}")
+    if env_file is not None and not env_file.is_file():
+        raise UsageError(f"--env-file: {env_file}: no such file")
+    from retrysim.retry.settings import SettingsError
+    from retrysim.settings_report import settings_document
+
+    try:
+        doc = settings_document(env_file if env_file is not None else ".env", profile)  # type: ignore[arg-type]
+    except SettingsError as error:
+        where = f"{env_file}: " if env_file is not None else ""
+        raise UsageError(f"{where}{error}") from None
+    if as_json:
+        typer.echo(json.dumps(doc, indent=2))
+        return
+    _render(doc)
+
+
+def _render(doc: dict[str, Any]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console()
+    prof, jitter = doc["profile"], doc["jitter"]
+    env_note = doc["env_file"] if doc["env_file_found"] else "none found"
+    console.print(
+        f"[bold]Profile[/] {prof['value']} [dim]({prof['source']})[/]   "
+        f"[bold]jitter[/] {jitter['value']}s [dim]({jitter['source']})[/]   "
+        f"[bold].env[/] {env_note}"
+    )
+    console.print(f"[dim]wait before retry n = {prof['formula']}[/]")
+    table = Table(title="Effective settings", title_justify="left")
+    table.add_column("operation")
+    for knob in ("max_attempts", "min_wait", "max_wait"):
+        table.add_column(knob, justify="right")
+    table.add_column("worst-case total wait", justify="right")
+    for op, spec in doc["operations"].items():
+        cells = [_cell(spec[k]) for k in ("max_attempts", "min_wait", "max_wait")]
+        worst = spec["schedule"][-1]["worst_case_total_wait"] if spec["schedule"] else 0.0
+        table.add_row(op, *cells, f"{worst:.2f}s")
+    console.print(table)
+    sched = Table(title="Backoff schedule (wait before retry n: min .. max)", title_justify="left")
+    sched.add_column("operation")
+    longest = max(len(spec["schedule"]) for spec in doc["operations"].values())
+    for n in range(1, longest + 1):
+        sched.add_column(f"retry {n}", justify="center")
+    for op, spec in doc["operations"].items():
+        cells = [f"{row['min_wait']:.2f} .. {row['max_wait']:.2f}" for row in spec["schedule"]]
+        sched.add_row(op, *cells, *([""] * (longest - len(cells))))
+    console.print(sched)
+    same = [op for op, s in doc["operations"].items() if s["schedule"] and s["schedule"][0]["min_wait"] == s["schedule"][0]["max_wait"]]
+    if same:
+        console.print(
+            f"[yellow]No spread on the first retry for {', '.join(same)}:[/] clients that fail "
+            "together retry together."
+        )
+
+
+def _cell(field: dict[str, Any]) -> str:
+    source = field["source"]
+    style = {"default": "dim", "env": "cyan", ".env": "green"}[source]
+    return f"{field['value']} [{style}]({source})[/]"

@@ -1,0 +1,50 @@
+"""Exceptions the mechanism knows by name, and the default set of retryable ones.
+
+``TransientError`` lets a service mark its own failures as retryable without pretending they are
+socket errors; the simulator's rate-limit and conflict errors derive from it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+
+class TransientError(Exception):
+    """A failure that is expected to go away: retried by the default predicate."""
+
+
+class RateLimitedError(TransientError):
+    """The server refused for now (HTTP 429); ``retry_after`` is its hint in seconds, if any."""
+
+    def __init__(self, message: str = "rate limited", retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class ConflictError(TransientError):
+    """An optimistic-concurrency write lost the race: the record changed since it was read."""
+
+
+class ServerError(Exception):
+    """The server failed (HTTP 5xx). Not retried by default: it may not be transient."""
+
+
+#: Retried by default: connection failures (and subclasses), timeouts, and TransientError.
+#: ``asyncio.TimeoutError`` is ``TimeoutError`` on Python 3.11+, listed for readers of the spec.
+DEFAULT_RETRYABLE: tuple[type[BaseException], ...] = (
+    ConnectionError,
+    TimeoutError,
+    asyncio.TimeoutError,
+    TransientError,
+)
+
+#: What the shipped (``bindu``) profile retries: every OSError too, FileNotFoundError included.
+BINDU_RETRYABLE: tuple[type[BaseException], ...] = (
+    ConnectionError,
+    ConnectionRefusedError,
+    ConnectionResetError,
+    ConnectionAbortedError,
+    TimeoutError,
+    asyncio.TimeoutError,
+    OSError,
+)

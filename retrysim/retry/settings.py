@@ -1,0 +1,154 @@
+"""Retry settings: the twelve ``RETRY__*`` variables plus the backoff profile.
+
+Values come from, in order of precedence: process environment, a ``.env`` file, the defaults
+documented for the mechanism. Errors name the environment variable, not the Python field,
+because the variable is what an operator typed.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Literal, get_args
+
+from pydantic import Field, ValidationError, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+Operation = Literal["worker", "storage", "scheduler", "api"]
+Profile = Literal[
+    "documented", "bindu", "full_jitter", "equal_jitter", "decorrelated", "exponential"
+]
+OPERATIONS: tuple[Operation, ...] = get_args(Operation)
+PROFILES: tuple[Profile, ...] = get_args(Profile)
+ENV_PREFIX = "RETRY__"
+Source = Literal["default", "env", ".env"]
+
+
+class SettingsError(ValueError):
+    """Invalid retry settings; the message names each offending ``RETRY__*`` variable."""
+
+
+class RetrySettings(BaseSettings):
+    """Retry settings per operation type, read from ``RETRY__*`` variables and ``.env``.
+
+    Defaults are the documented ones: worker 3/1.0/10.0, storage 5/0.5/5.0,
+    scheduler 3/1.0/8.0, api 4/1.0/15.0 (max attempts / min wait / max wait, seconds).
+    """
+
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX,
+        case_sensitive=False,
+        extra="ignore",
+        frozen=True,
+        env_file=None,
+    )
+
+    worker_max_attempts: int = Field(3, ge=1)
+    worker_min_wait: float = Field(1.0, ge=0)
+    worker_max_wait: float = Field(10.0, ge=0)
+    storage_max_attempts: int = Field(5, ge=1)
+    storage_min_wait: float = Field(0.5, ge=0)
+    storage_max_wait: float = Field(5.0, ge=0)
+    scheduler_max_attempts: int = Field(3, ge=1)
+    scheduler_min_wait: float = Field(1.0, ge=0)
+    scheduler_max_wait: float = Field(8.0, ge=0)
+    api_max_attempts: int = Field(4, ge=1)
+    api_min_wait: float = Field(1.0, ge=0)
+    api_max_wait: float = Field(15.0, ge=0)
+    profile: Profile = "documented"
+    jitter: float = Field(1.0, ge=0, description="Seconds of additive jitter (documented profile).")
+
+    @model_validator(mode="after")
+    def _min_not_above_max(self) -> RetrySettings:
+        for op in OPERATIONS:
+            lo, hi = getattr(self, f"{op}_min_wait"), getattr(self, f"{op}_max_wait")
+            if lo > hi:
+                raise ValueError(
+                    f"{env_name(op + '_min_wait')}={lo} is greater than "
+                    f"{env_name(op + '_max_wait')}={hi}; min_wait must be <= max_wait"
+                )
+        return self
+
+    def for_operation(self, operation: Operation) -> tuple[int, float, float]:
+        """Return ``(max_attempts, min_wait, max_wait)`` for one operation type."""
+        if operation not in OPERATIONS:
+            raise ValueError(f"unknown operation {operation!r}; allowed: {', '.join(OPERATIONS)}")
+        return (
+            getattr(self, f"{operation}_max_attempts"),
+            getattr(self, f"{operation}_min_wait"),
+            getattr(self, f"{operation}_max_wait"),
+        )
+
+
+def env_name(field: str) -> str:
+    """The environment variable that sets ``field`` (``worker_max_attempts`` -> ``RETRY__WORKER_MAX_ATTEMPTS``)."""
+    return ENV_PREFIX + field.upper()
+
+
+def _explain(error: ValidationError, origin: str) -> SettingsError:
+    lines = []
+    for item in error.errors():
+        loc = item["loc"]
+        if loc:
+            lines.append(f"{env_name(str(loc[0]))}: {item['msg']} (got {item.get('input')!r}{origin})")
+        else:
+            lines.append(item["msg"].removeprefix("Value error, "))
+    return SettingsError("; ".join(lines))
+
+
+def load_settings(env_file: str | Path | None = ".env") -> RetrySettings:
+    """Read settings from the process environment and ``env_file`` through pydantic-settings.
+
+    The environment wins over the file. A missing default ``.env`` is fine; a missing file that
+    was named explicitly is an error, since the operator expected its values to apply.
+    """
+    if env_file is not None and not Path(env_file).is_file():
+        if str(env_file) != ".env":
+            raise SettingsError(f"{env_file}: no such file (given as the .env file)")
+        env_file = None
+    try:
+        return RetrySettings(_env_file=env_file)  # type: ignore[call-arg]
+    except ValidationError as exc:
+        raise _explain(exc, f" from the environment or {env_file}" if env_file else "") from None
+
+
+def setting_sources(env_file: str | Path | None = ".env") -> dict[str, Source]:
+    """Where each field's effective value came from: ``default``, ``env`` or ``.env``.
+
+    Mirrors pydantic-settings' precedence (environment over file) without re-validating.
+    """
+    from_file: set[str] = set()
+    if env_file is not None and Path(env_file).is_file():
+        from dotenv import dotenv_values
+
+        from_file = {key.upper() for key, value in dotenv_values(env_file).items() if value is not None}
+    from_env = {key.upper() for key in os.environ}
+    sources: dict[str, Source] = {}
+    for name in RetrySettings.model_fields:
+        var = env_name(name)
+        sources[name] = "env" if var in from_env else ".env" if var in from_file else "default"
+    return sources
+
+
+_current: RetrySettings | None = None
+
+
+def get_settings() -> RetrySettings:
+    """The settings the decorators use now; loaded from the environment on first use."""
+    global _current  # noqa: PLW0603 - one process-wide view of the environment, by design
+    if _current is None:
+        _current = load_settings()
+    return _current
+
+
+def reload_settings(env_file: str | Path | None = ".env") -> RetrySettings:
+    """Re-read the environment (and ``env_file``); already-decorated functions follow at once."""
+    global _current  # noqa: PLW0603
+    _current = load_settings(env_file)
+    return _current
+
+
+def use_settings(settings: RetrySettings | None) -> None:
+    """Install explicit settings (``None`` goes back to reading the environment on next use)."""
+    global _current  # noqa: PLW0603
+    _current = settings

@@ -1,0 +1,83 @@
+"""Wait strategies tenacity lacks, as tenacity ``wait_base`` subclasses.
+
+They compose with tenacity's own (``+``, ``wait_combine``, ``wait_chain``) and draw their
+randomness from this module's ``random`` global, which the simulator rebinds to a seeded
+per-call stream exactly as it rebinds tenacity's.
+"""
+
+from __future__ import annotations
+
+import random
+import weakref
+
+from tenacity import RetryCallState
+from tenacity.wait import wait_base
+
+__all__ = ["random", "wait_decorrelated_jitter", "wait_equal_jitter", "wait_retry_after"]
+
+
+def _capped_exponential(base: float, cap: float, retry_number: int) -> float:
+    """min(cap, base * 2^(n-1)) without overflowing for large n."""
+    exponent = retry_number - 1
+    if exponent >= 1024:
+        return cap
+    return min(cap, base * 2.0**exponent)
+
+
+class wait_equal_jitter(wait_base):  # noqa: N801 - tenacity's naming convention
+    """AWS "equal jitter": v/2 + U(0, v/2) with v = min(max, multiplier * 2^(n-1)).
+
+    Keeps at least half the exponential wait (no near-zero retries) while still spreading clients.
+    """
+
+    def __init__(self, multiplier: float = 1.0, max: float = 60.0) -> None:  # noqa: A002
+        self.multiplier = multiplier
+        self.max = max
+
+    def __call__(self, retry_state: RetryCallState) -> float:
+        v = _capped_exponential(self.multiplier, self.max, retry_state.attempt_number)
+        return v / 2 + random.uniform(0, v / 2)
+
+
+class wait_decorrelated_jitter(wait_base):  # noqa: N801
+    """AWS "decorrelated jitter": s_1 = min(max, U(base, 3*base)), s_n = min(max, U(base, 3*s_{n-1})).
+
+    Each wait depends on the previous one of the same call, so the strategy remembers the last
+    wait per call state (weakly, so finished calls leave nothing behind).
+    """
+
+    def __init__(self, base: float = 1.0, max: float = 60.0) -> None:  # noqa: A002
+        self.base = base
+        self.max = max
+        self._previous: weakref.WeakKeyDictionary[RetryCallState, float] = (
+            weakref.WeakKeyDictionary()
+        )
+
+    def __call__(self, retry_state: RetryCallState) -> float:
+        previous = self._previous.get(retry_state, self.base)
+        if retry_state.attempt_number <= 1:
+            previous = self.base
+        wait = min(self.max, random.uniform(self.base, 3 * previous))
+        self._previous[retry_state] = wait
+        return wait
+
+
+class wait_retry_after(wait_base):
+    """Honour a server's ``retry_after`` hint: wait max(hint, fallback wait).
+
+    The hint is read from the failed attempt's exception (``RateLimitedError.retry_after`` or any
+    exception with a numeric ``retry_after``); without one the fallback strategy decides.
+    """
+
+    def __init__(self, fallback: wait_base, cap: float | None = None) -> None:
+        self.fallback = fallback
+        self.cap = cap
+
+    def __call__(self, retry_state: RetryCallState) -> float:
+        wait = self.fallback(retry_state)
+        outcome = retry_state.outcome
+        if outcome is not None and outcome.failed:
+            hint = getattr(outcome.exception(), "retry_after", None)
+            if isinstance(hint, int | float) and hint > wait:
+                wait = float(hint) if self.cap is None else min(float(hint), self.cap)
+        return wait

@@ -1,0 +1,64 @@
+"""The effective retry settings as a plain document: values, their sources, backoff schedules.
+
+``retrysim settings`` renders this; ``--json`` prints it as is. Keys are stable.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from retrysim.retry.policy import PROFILE_FORMULAS, build_policy
+from retrysim.retry.settings import (
+    OPERATIONS,
+    Profile,
+    env_name,
+    load_settings,
+    setting_sources,
+)
+
+
+def settings_document(
+    env_file: str | Path | None = ".env", profile: Profile | None = None
+) -> dict[str, Any]:
+    """Effective settings per operation with sources, and the schedule each implies.
+
+    ``profile`` previews another backoff profile with the same numbers.
+    """
+    settings = load_settings(env_file)
+    sources = setting_sources(env_file)
+    operations: dict[str, Any] = {}
+    for op in OPERATIONS:
+        policy = build_policy(op, settings, profile=profile)
+        fields = {}
+        for knob in ("max_attempts", "min_wait", "max_wait"):
+            name = f"{op}_{knob}"
+            fields[knob] = {
+                "value": getattr(settings, name),
+                "source": sources[name],
+                "variable": env_name(name),
+            }
+        operations[op] = {
+            **fields,
+            "schedule": [
+                {"retry": n, "min_wait": lo, "max_wait": hi, "worst_case_total_wait": total}
+                for n, lo, hi, total in policy.schedule()
+            ],
+        }
+    effective_profile = profile or settings.profile
+    return {
+        "env_file": None if env_file is None else str(env_file),
+        "env_file_found": env_file is not None and Path(env_file).is_file(),
+        "profile": {
+            "value": effective_profile,
+            "source": "option" if profile else sources["profile"],
+            "variable": env_name("profile"),
+            "formula": PROFILE_FORMULAS[effective_profile],
+        },
+        "jitter": {
+            "value": settings.jitter,
+            "source": sources["jitter"],
+            "variable": env_name("jitter"),
+        },
+        "operations": operations,
+    }

@@ -1,0 +1,88 @@
+"""A virtual-time asyncio event loop: real coroutines, a clock that jumps to the next timer.
+
+``asyncio.sleep(30)`` returns at once in wall time while ``loop.time()`` advances by 30 s, so
+real decorated code (tenacity's ``AsyncRetrying`` sleeps through ``asyncio.sleep``) runs in
+virtual time. I/O readiness and thread wake-ups still go through a real selector; only waiting
+for a timer is skipped.
+
+Use :func:`run_virtual` for a coroutine, or ``asyncio.Runner(loop_factory=VirtualTimeEventLoop)``.
+Combine with :func:`retrysim.sim.clock.tenacity_virtual_time` so tenacity's own clock
+(``stop_after_delay``) follows the loop too; :func:`run_virtual` does that for you.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import selectors
+from collections.abc import Coroutine
+from typing import Any, TypeVar
+
+T = TypeVar("T")
+
+
+class DeadlockError(RuntimeError):
+    """Every task waits on something that no timer, I/O or thread will ever deliver."""
+
+
+class _VirtualSelector(selectors.DefaultSelector):
+    """A real selector whose timed waits advance the loop's virtual clock instead of blocking."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.loop: VirtualTimeEventLoop | None = None
+
+    def select(self, timeout: float | None = None) -> list[tuple[selectors.SelectorKey, int]]:
+        ready = super().select(0)
+        if ready or timeout == 0:
+            return ready
+        assert self.loop is not None
+        if timeout is None:
+            if self.loop.waits_for_threads():
+                return super().select(None)  # a worker thread will wake us through the self-pipe
+            raise DeadlockError(
+                "virtual-time loop has nothing scheduled: every task waits forever"
+            )
+        self.loop.advance(timeout)
+        return []
+
+
+class VirtualTimeEventLoop(asyncio.SelectorEventLoop):
+    """An asyncio loop whose ``time()`` is virtual and starts at ``start`` (default 0.0)."""
+
+    def __init__(self, start: float = 0.0) -> None:
+        selector = _VirtualSelector()
+        super().__init__(selector)
+        selector.loop = self
+        self._virtual_now = float(start)
+        self._pending_threads = 0
+
+    def time(self) -> float:
+        return self._virtual_now
+
+    def advance(self, seconds: float) -> None:
+        """Move the clock forward (never back) by ``seconds``."""
+        if seconds > 0:
+            self._virtual_now += seconds
+
+    def waits_for_threads(self) -> bool:
+        return self._pending_threads > 0
+
+    def run_in_executor(self, executor: Any, func: Any, *args: Any) -> asyncio.Future[Any]:
+        future = super().run_in_executor(executor, func, *args)
+        self._pending_threads += 1
+
+        def done(_: asyncio.Future[Any]) -> None:
+            self._pending_threads -= 1
+
+        future.add_done_callback(done)
+        return future
+
+
+def run_virtual(coro: Coroutine[Any, Any, T], *, start: float = 0.0) -> T:
+    """Run ``coro`` to completion on a fresh virtual-time loop, with tenacity on its clock."""
+    from retrysim.sim.clock import tenacity_virtual_time
+
+    with asyncio.Runner(loop_factory=lambda: VirtualTimeEventLoop(start)) as runner:
+        loop = runner.get_loop()
+        with tenacity_virtual_time(loop.time):
+            return runner.run(coro)

@@ -1,0 +1,87 @@
+"""Putting tenacity on a virtual clock and seeded jitter, for the length of a ``with`` block.
+
+tenacity reads ``time.monotonic()`` through its module global ``tenacity.time`` and draws jitter
+from the module global ``random`` in ``tenacity.wait`` (retrysim's own waits use
+``retrysim.retry.waits.random``). Inside the block those globals point at the simulation's
+clock and at a router that hands each draw to the generator of the call being decided.
+Outside, they are restored, so code running before or after is unaffected.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+import types
+from collections.abc import Callable, Iterator
+from contextvars import ContextVar
+from typing import Any, Protocol
+
+import tenacity
+import tenacity.wait
+
+from retrysim.retry import waits as retrysim_waits
+
+_lock = threading.RLock()
+
+
+class UniformSource(Protocol):
+    """What tenacity's jitter needs from a generator."""
+
+    def random(self) -> float: ...
+
+    def uniform(self, a: float, b: float) -> float: ...
+
+
+#: The generator of the call whose wait is being decided; set by the engine or by a task.
+current_stream: ContextVar[UniformSource] = ContextVar("retrysim_current_stream")
+
+
+class _StreamRouter:
+    """Stands in for the ``random`` module inside tenacity: draws from ``current_stream``."""
+
+    def random(self) -> float:
+        return current_stream.get().random()
+
+    def uniform(self, a: float, b: float) -> float:
+        return current_stream.get().uniform(a, b)
+
+    def __getattr__(self, name: str) -> Any:
+        raise AttributeError(
+            f"simulation jitter supports random() and uniform(), not random.{name}()"
+        )
+
+
+class _VirtualTimeModule(types.ModuleType):
+    """Stands in for the ``time`` module inside tenacity: ``monotonic()`` reads the sim clock."""
+
+    def __init__(self, now: Callable[[], float]) -> None:
+        super().__init__("time")
+        self.monotonic = now
+        self.perf_counter = now
+        self.time = now
+
+
+@contextlib.contextmanager
+def tenacity_virtual_time(now: Callable[[], float]) -> Iterator[None]:
+    """Make tenacity read ``now()`` as its monotonic clock inside the block."""
+    with _lock:
+        saved = tenacity.time
+        tenacity.time = _VirtualTimeModule(now)  # type: ignore[attr-defined]
+        try:
+            yield
+        finally:
+            tenacity.time = saved  # type: ignore[attr-defined]
+
+
+@contextlib.contextmanager
+def routed_jitter() -> Iterator[None]:
+    """Route tenacity's (and retrysim's) jitter draws to ``current_stream`` inside the block."""
+    router = _StreamRouter()
+    with _lock:
+        saved = tenacity.wait.random, retrysim_waits.random
+        tenacity.wait.random = router  # type: ignore[assignment]
+        retrysim_waits.random = router  # type: ignore[assignment]
+        try:
+            yield
+        finally:
+            tenacity.wait.random, retrysim_waits.random = saved
