@@ -1,0 +1,1 @@
+"""Performance measurements (not tests): ``python -m benchmarks engine``."""

@@ -1,0 +1,528 @@
+"""Scenario models: who calls, with which retry policy, against what server, under which faults.
+
+Scenarios are plain validated data (pydantic, ``extra="forbid"``, frozen), loadable from TOML and
+buildable in Python. Loading never executes anything from the file.
+"""
+
+from __future__ import annotations
+
+import math
+import tomllib
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+ERROR_NAMES: tuple[str, ...] = (
+    "ConnectionError",
+    "ConnectionRefusedError",
+    "ConnectionResetError",
+    "ConnectionAbortedError",
+    "TimeoutError",
+    "OSError",
+    "RateLimited",
+    "Conflict",
+    "ServerError",
+)
+ErrorName = Literal[
+    "ConnectionError",
+    "ConnectionRefusedError",
+    "ConnectionResetError",
+    "ConnectionAbortedError",
+    "TimeoutError",
+    "OSError",
+    "RateLimited",
+    "Conflict",
+    "ServerError",
+]
+OperationName = Literal["worker", "storage", "scheduler", "api"]
+ProfileName = Literal[
+    "documented", "bindu", "full_jitter", "equal_jitter", "decorrelated", "exponential"
+]
+
+NonNeg = Annotated[float, Field(ge=0, allow_inf_nan=False)]
+Pos = Annotated[float, Field(gt=0, allow_inf_nan=False)]
+Prob = Annotated[float, Field(ge=0, le=1)]
+
+
+class Model(BaseModel):
+    """Strict, immutable base: unknown keys are errors, values are checked at construction."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True)
+
+
+# --- latency distributions -------------------------------------------------------------------
+
+
+class Constant(Model):
+    dist: Literal["constant"] = "constant"
+    value: NonNeg = 0.01
+
+
+class UniformLatency(Model):
+    dist: Literal["uniform"]
+    low: NonNeg
+    high: NonNeg
+
+    @model_validator(mode="after")
+    def _ordered(self) -> UniformLatency:
+        if self.low > self.high:
+            raise ValueError(f"low ({self.low}) must be <= high ({self.high})")
+        return self
+
+
+class Exponential(Model):
+    dist: Literal["exponential"]
+    mean: Pos
+
+
+class Normal(Model):
+    dist: Literal["normal"]
+    mean: NonNeg
+    std: NonNeg
+
+
+class Lognormal(Model):
+    dist: Literal["lognormal"]
+    median: Pos
+    p99: Pos
+
+    @model_validator(mode="after")
+    def _tail(self) -> Lognormal:
+        if self.p99 < self.median:
+            raise ValueError(f"p99 ({self.p99}) must be >= median ({self.median})")
+        return self
+
+
+Latency = Annotated[
+    Constant | UniformLatency | Exponential | Normal | Lognormal, Field(discriminator="dist")
+]
+
+
+def _latency_from_number(value: Any) -> Any:
+    """Let ``latency = 0.02`` mean a constant latency."""
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return {"dist": "constant", "value": value}
+    return value
+
+
+# --- policy ----------------------------------------------------------------------------------
+
+
+class PolicySpec(Model):
+    """Which RETRY__ group to use and explicit overrides (same names as the settings)."""
+
+    operation: OperationName = "worker"
+    profile: ProfileName | None = None
+    max_attempts: Annotated[int, Field(ge=1, le=1000)] | None = None
+    min_wait: NonNeg | None = None
+    max_wait: NonNeg | None = None
+    jitter: NonNeg | None = None
+    max_delay: Pos | None = None
+    respect_retry_after: bool = False
+    retry_on: list[ErrorName] | None = Field(
+        None, description="Errors to retry; default: the profile's retryable set."
+    )
+
+    @model_validator(mode="after")
+    def _waits(self) -> PolicySpec:
+        if self.min_wait is not None and self.max_wait is not None and self.min_wait > self.max_wait:
+            raise ValueError(f"min_wait ({self.min_wait}) must be <= max_wait ({self.max_wait})")
+        return self
+
+
+# --- clients and arrivals --------------------------------------------------------------------
+
+
+class Burst(Model):
+    """Every client's first call at one instant: the thundering herd."""
+
+    kind: Literal["burst"]
+    at: NonNeg = 0.0
+
+
+class UniformArrival(Model):
+    """First calls spread uniformly over [start, end)."""
+
+    kind: Literal["uniform"]
+    start: NonNeg = 0.0
+    end: NonNeg
+
+    @model_validator(mode="after")
+    def _window(self) -> UniformArrival:
+        if self.end < self.start:
+            raise ValueError(f"end ({self.end}) must be >= start ({self.start})")
+        return self
+
+
+class RateStep(Model):
+    start: NonNeg
+    end: NonNeg
+    rate: NonNeg
+
+    @model_validator(mode="after")
+    def _window(self) -> RateStep:
+        if self.end <= self.start:
+            raise ValueError(f"end ({self.end}) must be > start ({self.start})")
+        return self
+
+
+class Poisson(Model):
+    """Open loop: calls arrive at ``rate`` per second; ``schedule`` steps override it in windows."""
+
+    kind: Literal["poisson"]
+    rate: NonNeg
+    schedule: list[RateStep] = []
+    start: NonNeg = 0.0
+    end: NonNeg | None = Field(None, description="default: the scenario's duration")
+
+
+class Closed(Model):
+    """Closed loop: each client calls again ``think_time`` after its previous call ends."""
+
+    kind: Literal["closed"]
+    ramp: NonNeg = Field(0.0, description="first calls spread over [0, ramp)")
+
+
+Arrival = Annotated[Burst | UniformArrival | Poisson | Closed, Field(discriminator="kind")]
+
+
+class Clients(Model):
+    count: Annotated[int, Field(ge=1)] = 1
+    calls_per_client: Annotated[int, Field(ge=1)] | None = Field(
+        None, description="calls each client makes (default 1; closed loop: until duration)"
+    )
+    think_time: NonNeg = 0.0
+    timeout: Pos | None = Field(None, description="client-side timeout per attempt, seconds")
+    arrival: Arrival = Field(default_factory=lambda: Burst(kind="burst"))
+
+
+# --- service models --------------------------------------------------------------------------
+
+
+class _ServiceBase(Model):
+    @model_validator(mode="before")
+    @classmethod
+    def _numbers_as_constant(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            data = dict(data)
+            for key in ("latency", "base"):
+                if key in data:
+                    data[key] = _latency_from_number(data[key])
+        return data
+
+
+class Ideal(_ServiceBase):
+    """Infinite capacity; each request takes a draw from ``latency``."""
+
+    kind: Literal["ideal"]
+    latency: Latency = Constant()
+
+
+class Queue(_ServiceBase):
+    """``concurrency`` slots and a FIFO of ``queue_limit``; a full queue rejects at once."""
+
+    kind: Literal["queue"]
+    concurrency: Annotated[int, Field(ge=1)]
+    queue_limit: Annotated[int, Field(ge=0)] = 1000
+    latency: Latency = Constant()
+    reject_error: ErrorName = "ConnectionRefusedError"
+    drop_abandoned: bool = Field(
+        False, description="skip queued requests whose client already gave up"
+    )
+
+
+class LoadLatency(_ServiceBase):
+    """latency = base + per_request * requests in flight (abandoned ones included); no cap."""
+
+    kind: Literal["load_latency"]
+    base: Latency = Constant()
+    per_request: NonNeg = 0.001
+
+
+class Occ(_ServiceBase):
+    """One shared record under optimistic concurrency: a stale write fails with Conflict."""
+
+    kind: Literal["occ"]
+    latency: Latency = Constant()
+
+
+class RateLimited(_ServiceBase):
+    """Server-side token bucket; a rejection is RateLimited with a Retry-After hint."""
+
+    kind: Literal["rate_limited"]
+    rate: Pos
+    burst: Annotated[float, Field(ge=1)] = 1.0
+    latency: Latency = Constant()
+    retry_after: Literal["seconds", "exact", "none"] = Field(
+        "seconds", description="hint as whole seconds (HTTP), exact seconds, or none"
+    )
+
+
+Service = Annotated[
+    Ideal | Queue | LoadLatency | Occ | RateLimited, Field(discriminator="kind")
+]
+
+
+# --- faults ----------------------------------------------------------------------------------
+
+
+class _Window(Model):
+    start: NonNeg = 0.0
+    end: NonNeg | None = Field(None, description="omitted: until the run ends")
+
+    @model_validator(mode="after")
+    def _window(self) -> _Window:
+        if self.end is not None and self.end <= self.start:
+            raise ValueError(f"end ({self.end}) must be > start ({self.start})")
+        return self
+
+    @property
+    def until(self) -> float:
+        """The end of the window as a number (infinity when open-ended)."""
+        return math.inf if self.end is None else self.end
+
+
+class Outage(_Window):
+    """The dependency is down: refuse (error at once) or blackhole (hang until client timeout)."""
+
+    kind: Literal["outage"]
+    end: NonNeg
+    mode: Literal["refuse", "blackhole"] = "refuse"
+    error: ErrorName = "ConnectionError"
+
+
+class Flaky(_Window):
+    """Each attempt in the window fails at once with ``probability``."""
+
+    kind: Literal["flaky"]
+    probability: Prob
+    error: ErrorName = "ConnectionError"
+
+
+class LatencySpike(_Window):
+    """Extra latency for requests that arrive in the window."""
+
+    kind: Literal["latency_spike"]
+    end: NonNeg
+    extra: Latency
+
+    @model_validator(mode="before")
+    @classmethod
+    def _number(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "extra" in data:
+            data = {**data, "extra": _latency_from_number(data["extra"])}
+        return data
+
+
+class CapacityLoss(_Window):
+    """A queue server runs with only ``slots`` slots during the window."""
+
+    kind: Literal["capacity_loss"]
+    end: NonNeg
+    slots: Annotated[int, Field(ge=0)]
+
+
+class RecoveryRamp(_Window):
+    """After an outage: failure probability falls linearly from ``probability`` to 0 at ``end``."""
+
+    kind: Literal["recovery_ramp"]
+    end: NonNeg
+    probability: Prob = 1.0
+    error: ErrorName = "ConnectionError"
+
+
+class Reset(_Window):
+    """The connection resets mid-request with ``probability``; the server still does the work."""
+
+    kind: Literal["reset"]
+    probability: Prob
+    error: ErrorName = "ConnectionResetError"
+
+
+Fault = Annotated[
+    Outage | Flaky | LatencySpike | CapacityLoss | RecoveryRamp | Reset,
+    Field(discriminator="kind"),
+]
+
+
+class Limits(Model):
+    """Guards: a run stops with a clear message instead of running away."""
+
+    max_time: Pos | None = Field(None, description="virtual seconds; default duration*10+3600")
+    max_events: Annotated[int, Field(ge=1)] = 200_000_000
+
+
+class Scenario(Model):
+    """A complete, validated scenario."""
+
+    name: str = "scenario"
+    description: str = ""
+    seed: Annotated[int, Field(ge=0, lt=2**63)] = 0
+    duration: Pos = Field(60.0, description="virtual seconds during which calls start")
+    policy: PolicySpec = PolicySpec()
+    clients: Clients = Clients()
+    service: Service = Field(default_factory=lambda: Ideal(kind="ideal"))
+    faults: list[Fault] = []
+    limits: Limits = Limits()
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Scenario:
+        for index, fault in enumerate(self.faults):
+            if isinstance(fault, CapacityLoss) and not isinstance(self.service, Queue):
+                raise ValueError(
+                    f"faults.{index}: capacity_loss needs service kind 'queue', "
+                    f"not {self.service.kind!r}"
+                )
+        return self
+
+    def with_overrides(self, values: dict[str, Any]) -> Scenario:
+        """A copy with dotted-key overrides applied (``policy.max_attempts``, ``faults.0.end``)."""
+        data = self.model_dump(mode="python", exclude_unset=False)
+        for dotted, value in values.items():
+            set_dotted(data, dotted, value)
+        return Scenario.model_validate(data)
+
+    def without_faults(self) -> Scenario:
+        """The same scenario with no faults: the baseline for latency overhead."""
+        return self.model_copy(update={"faults": []})
+
+
+class ScenarioError(ValueError):
+    """A scenario file or value is invalid; the message names file, field and what is allowed."""
+
+
+def set_dotted(data: dict[str, Any], dotted: str, value: Any) -> None:
+    """Set ``data[a][b][0]`` for ``a.b.0``; raises KeyError with the path on a missing step."""
+    parts = dotted.split(".")
+    node: Any = data
+    for depth, part in enumerate(parts[:-1]):
+        node = _step(node, part, parts[: depth + 1])
+    last = parts[-1]
+    if isinstance(node, list):
+        index = _index(node, last, parts)
+        node[index] = value
+    elif isinstance(node, dict):
+        node[last] = value
+    else:
+        raise KeyError(".".join(parts))
+
+
+def _step(node: Any, part: str, path: list[str]) -> Any:
+    if isinstance(node, list):
+        return node[_index(node, part, path)]
+    if isinstance(node, dict):
+        if part not in node or node[part] is None:
+            node[part] = {}
+        return node[part]
+    raise KeyError(".".join(path))
+
+
+def _index(node: list[Any], part: str, path: list[str]) -> int:
+    if not part.isdigit() or int(part) >= len(node):
+        raise KeyError(".".join(path))
+    return int(part)
+
+
+def format_validation_error(error: ValidationError, source: str) -> str:
+    """One line per problem: ``source: field.path: message``."""
+    lines = []
+    for item in error.errors():
+        loc = ".".join(str(p) for p in item["loc"] if not _is_union_tag(p))
+        message = item["msg"].removeprefix("Value error, ")
+        if item["type"] == "extra_forbidden":
+            message = "unknown key" + _suggest(item["loc"])
+        elif item["type"] in ("union_tag_invalid", "literal_error", "enum"):
+            message = message.replace("Input tag", "kind").replace("Input should be", "allowed:")
+        lines.append(f"{source}: {loc}: {message}" if loc else f"{source}: {message}")
+    return "\n".join(lines)
+
+
+def _is_union_tag(part: Any) -> bool:
+    return isinstance(part, str) and part in {
+        "constant", "uniform", "exponential", "normal", "lognormal", "burst", "poisson",
+        "closed", "ideal", "queue", "load_latency", "occ", "rate_limited", "outage", "flaky",
+        "latency_spike", "capacity_loss", "recovery_ramp", "reset",
+    }
+
+
+def _suggest(loc: tuple[Any, ...]) -> str:
+    import difflib
+
+    known = _known_keys(loc[:-1])
+    match = difflib.get_close_matches(str(loc[-1]), known, n=1)
+    return f" (did you mean {match[0]!r}?)" if match else (
+        f" (allowed: {', '.join(sorted(known))})" if known else ""
+    )
+
+
+def _known_keys(loc: tuple[Any, ...]) -> list[str]:
+    """Field names of the model at ``loc`` (best effort, for suggestions)."""
+    model: Any = Scenario
+    for part in loc:
+        if isinstance(part, int):
+            continue
+        if _is_union_tag(part):
+            model = _MODEL_BY_TAG.get(part, model)
+            continue
+        field = getattr(model, "model_fields", {}).get(part)
+        if field is None:
+            return []
+        model = _model_of(field.annotation)
+    return list(getattr(model, "model_fields", {}))
+
+
+def _model_of(annotation: Any) -> Any:
+    import typing
+
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    for arg in typing.get_args(annotation):
+        found = _model_of(arg)
+        if found is not None:
+            return found
+    return None
+
+
+_MODEL_BY_TAG: dict[str, type[BaseModel]] = {
+    "constant": Constant, "uniform": UniformLatency, "exponential": Exponential,
+    "normal": Normal, "lognormal": Lognormal, "burst": Burst, "poisson": Poisson,
+    "closed": Closed, "ideal": Ideal, "queue": Queue, "load_latency": LoadLatency,
+    "occ": Occ, "rate_limited": RateLimited, "outage": Outage, "flaky": Flaky,
+    "latency_spike": LatencySpike, "capacity_loss": CapacityLoss,
+    "recovery_ramp": RecoveryRamp, "reset": Reset,
+}
+
+
+def parse_scenario(data: dict[str, Any], source: str = "<scenario>") -> Scenario:
+    """Validate a scenario dict; errors become one :class:`ScenarioError` naming ``source``."""
+    try:
+        return Scenario.model_validate(data)
+    except ValidationError as error:
+        raise ScenarioError(format_validation_error(error, source)) from None
+
+
+def load_scenario(path: str | Path) -> Scenario:
+    """Load and validate a TOML scenario file."""
+    path = Path(path)
+    if path.is_dir():
+        raise ScenarioError(f"{path}: is a directory, not a scenario file")
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        raise ScenarioError(f"{path}: no such file") from None
+    except OSError as error:
+        raise ScenarioError(f"{path}: cannot read: {error.strerror or error}") from None
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise ScenarioError(
+            f"{path}: not a text file (invalid UTF-8 at byte {error.start})"
+        ) from None
+    if not text.strip():
+        raise ScenarioError(f"{path}: empty file; a scenario needs at least [clients] or [service]")
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as error:
+        raise ScenarioError(f"{path}: invalid TOML: {error}") from None
+    return parse_scenario(data, str(path))

@@ -1,0 +1,416 @@
+"""The discrete-event engine: a heap of (time, sequence) events driving tenacity's own decisions.
+
+For every call the engine holds a real ``RetryCallState`` of the policy's real ``Retrying`` and
+steps it with ``iter()``: ``DoAttempt`` starts an attempt against faults and a server model,
+``DoSleep(s)`` schedules the next decision at ``now + s`` (the only thing replaced is the sleep),
+and a returned value or a raised exception ends the call. tenacity reads the virtual clock and
+draws jitter from the call's own counter-based stream for the length of the run.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from heapq import heappop, heappush
+from typing import Any
+
+import numpy as np
+from tenacity import DoAttempt, DoSleep, RetryCallState, retry_if_exception_type
+
+from retrysim.retry.policy import RetryPolicy, build_policy
+from retrysim.retry.settings import RetrySettings
+from retrysim.scenario import Closed, Poisson, Scenario
+from retrysim.sim import records as rec
+from retrysim.sim.arrivals import expected_calls, first_calls
+from retrysim.sim.clock import current_stream, routed_jitter, tenacity_virtual_time
+from retrysim.sim.failures import CODE_NAMES, ERROR_CLASSES, TIMEOUT, make_error
+from retrysim.sim.faults import BLACKHOLE, compile_faults
+from retrysim.sim.latency import sampler
+from retrysim.sim.service import make_server, service_latency
+from retrysim.sim.streams import JITTER, LATENCY, Stream, stream_key, unit
+
+CALL_KEY_SHIFT = 24  # a call's stream key: client << 24 | its index among the client's calls
+NAN = math.nan
+
+
+class ScenarioTooLarge(ValueError):
+    """The run would need more memory than this machine has; refused before it starts."""
+
+
+@dataclass
+class RunResult:
+    """Everything a run produced: records plus the settings actually used."""
+
+    scenario: Scenario
+    seed: int
+    policy: dict[str, Any]
+    attempts: np.ndarray
+    calls: np.ndarray
+    end_time: float
+    events: int
+    wall_time: float
+    capacity: float | None
+    stopped: str | None = None
+    error_names: tuple[str, ...] = CODE_NAMES
+    notes: list[str] = field(default_factory=list)
+
+
+class _Call:
+    __slots__ = ("attempts", "client", "end", "error", "executions", "id", "index", "key",
+                 "last", "outcome", "start", "state", "stream")
+
+    def __init__(self, call_id: int, client: int, index: int, start: float) -> None:
+        self.id = call_id
+        self.client = client
+        self.index = index
+        self.key = (client << CALL_KEY_SHIFT) | index
+        self.start = start
+        self.end = NAN
+        self.outcome = rec.UNFINISHED
+        self.error = 0
+        self.attempts = 0
+        self.executions = 0
+        self.last = -1
+        self.state: RetryCallState
+        self.stream: Stream
+
+
+def policy_for(scenario: Scenario, settings: RetrySettings | None = None) -> RetryPolicy:
+    """The scenario's policy through the one builder (settings default to the documented ones)."""
+    spec = scenario.policy
+    retry = None
+    if spec.retry_on is not None:
+        retry = retry_if_exception_type(tuple(ERROR_CLASSES[name] for name in spec.retry_on))
+    return build_policy(
+        spec.operation,
+        settings if settings is not None else RetrySettings.model_construct(),
+        max_attempts=spec.max_attempts,
+        min_wait=spec.min_wait,
+        max_wait=spec.max_wait,
+        profile=spec.profile,
+        jitter=spec.jitter,
+        retry=retry,
+        max_delay=spec.max_delay,
+        respect_retry_after=spec.respect_retry_after,
+    )
+
+
+class Engine:
+    """One run of one scenario with one seed. Build, then call :meth:`run` once."""
+
+    def __init__(
+        self,
+        scenario: Scenario,
+        seed: int | None = None,
+        settings: RetrySettings | None = None,
+        progress: Callable[[float], None] | None = None,
+    ) -> None:
+        self.scenario = scenario
+        self.seed = scenario.seed if seed is None else seed
+        self.policy = policy_for(scenario, settings)
+        self.retrying = self.policy.retrying()
+        self.now = 0.0
+        self.progress = progress
+        self._heap: list[tuple[float, int, Callable[[Any], None], Any]] = []
+        self._seq = 0
+        self.plan = compile_faults(scenario.faults, self.seed)
+        self.server = make_server(self, scenario.service)
+        self.timeout = scenario.clients.timeout
+        self._latency = sampler(service_latency(scenario.service))
+        self._latency_key = stream_key(self.seed, LATENCY)
+        self._jitter_key = stream_key(self.seed, JITTER)
+        self._calls: list[_Call] = []
+        self._pending_done: float | None = None  # completion time a server announced, if any
+        # Attempt records as columns while running (list appends are the cheapest write);
+        # what never changes after the start is kept as one tuple per attempt.
+        self._a_fixed: list[tuple[int, int, int, float]] = []  # call, client, attempt, start
+        cols: tuple[list[Any], ...] = ([], [], [], [], [])
+        self._a_outcome, self._a_error, self._a_end, self._a_wait, self._a_exec = cols
+
+    # -- scheduling ---------------------------------------------------------------------------
+
+    def at(self, t: float, fn: Callable[[Any], None], arg: Any) -> None:
+        """Schedule ``fn(arg)`` at virtual time ``t`` (ties run in scheduling order)."""
+        heappush(self._heap, (t, self._seq, fn, arg))
+        self._seq += 1
+
+    def is_open(self, a: int) -> bool:
+        """Whether the client of attempt ``a`` is still waiting for an answer."""
+        return bool(self._a_outcome[a] == rec.OPEN)
+
+    # -- the run ------------------------------------------------------------------------------
+
+    def run(self) -> RunResult:
+        scenario = self.scenario
+        self._check_size()
+        limits = scenario.limits
+        max_time = limits.max_time if limits.max_time is not None else scenario.duration * 10 + 3600
+        max_events = limits.max_events
+        firsts = first_calls(scenario)
+        self._firsts = firsts.tolist()
+        self._open_loop = isinstance(scenario.clients.arrival, Poisson)
+        # follow-up calls per client: 0 = none (open loop), inf = closed loop until duration
+        clients = scenario.clients
+        if self._open_loop:
+            self._calls_per_client: float = 0
+        elif clients.calls_per_client is not None:
+            self._calls_per_client = clients.calls_per_client
+        else:
+            self._calls_per_client = math.inf if isinstance(clients.arrival, Closed) else 1
+        if self._firsts:
+            self.at(self._firsts[0], self._arrive, 0)
+        for start, end, slots in self.plan.capacity_windows:
+            self.at(start, self.server.capacity_change, slots)
+            if math.isfinite(end):
+                self.at(end, self.server.capacity_change, None)
+        wall = time.perf_counter()
+        events, stopped = 0, None
+        heap = self._heap
+        report_every = 1 << 16
+        with tenacity_virtual_time(lambda: self.now), routed_jitter():
+            self.retrying.begin()
+            while heap:
+                t, _, fn, arg = heappop(heap)
+                if t > max_time:
+                    stopped = (
+                        f"stopped at the time limit: virtual time would pass {max_time:g}s "
+                        "(limits.max_time); calls still running are reported unfinished"
+                    )
+                    break
+                self.now = t
+                fn(arg)
+                events += 1
+                if events & (report_every - 1) == 0:
+                    if self.progress is not None:
+                        self.progress(t)
+                    if events >= max_events:
+                        stopped = (
+                            f"stopped after {events:,} events (limits.max_events); "
+                            "calls still running are reported unfinished"
+                        )
+                        break
+        wall = time.perf_counter() - wall
+        return self._result(events, wall, stopped)
+
+    def _check_size(self) -> None:
+        calls = expected_calls(self.scenario)
+        per_call = 1200 + self.policy.max_attempts * 320  # live objects + record columns, bytes
+        need = calls * per_call
+        available = _available_memory()
+        if need > 0.8 * available:
+            raise ScenarioTooLarge(
+                f"clients.count: this scenario needs about {_gib(need)} of memory "
+                f"(~{calls:,.0f} calls x {self.policy.max_attempts} attempts); "
+                f"this machine has {_gib(available)} available. Use fewer clients or calls."
+            )
+
+    # -- calls --------------------------------------------------------------------------------
+
+    def _arrive(self, i: int) -> None:
+        """Start arrival ``i`` and every later one due at the same instant (a burst is one event)."""
+        count = self.scenario.clients.count
+        firsts, now, total = self._firsts, self.now, len(self._firsts)
+        while True:
+            if self._open_loop:
+                self._new_call(i % count, i // count)
+            else:
+                self._new_call(i, 0)
+            i += 1
+            if i >= total:
+                return
+            if firsts[i] != now:
+                self.at(float(firsts[i]), self._arrive, i)
+                return
+
+    def _new_call(self, client: int, index: int) -> None:
+        call = _Call(len(self._calls), client, index, self.now)
+        call.state = RetryCallState(self.retrying, None, (), {})
+        call.stream = Stream(self._jitter_key, call.key)
+        self._calls.append(call)
+        self._decide(call)
+
+    def _next_call(self, item: tuple[int, int]) -> None:
+        self._new_call(*item)
+
+    def _decide(self, call: _Call) -> None:
+        """Ask tenacity what this call does next, and do it."""
+        current_stream.set(call.stream)
+        try:
+            do = self.retrying.iter(call.state)
+        except Exception as error:
+            # tenacity re-raised the attempt's error: the call gave up. Dropping the traceback
+            # breaks the error -> frame -> state -> error cycle, so memory is freed at once.
+            error.__traceback__ = None
+            self._end_call(call, rec.GAVE_UP, self._a_error[call.last])
+            return
+        if isinstance(do, DoAttempt):
+            self._attempt(call)
+        elif isinstance(do, DoSleep):
+            self._a_wait[call.last] = float(do)
+            call.state.prepare_for_next_attempt()
+            self.at(self.now + do, self._decide, call)
+        else:
+            self._end_call(call, rec.SUCCEEDED, 0)
+
+    def _end_call(self, call: _Call, outcome: int, error: int) -> None:
+        call.end = self.now
+        call.outcome = outcome
+        call.error = error
+        del call.state, call.stream  # the records keep what matters; free tenacity's state
+        limit = self._calls_per_client
+        if limit == 0 or call.index + 1 >= limit:
+            return
+        start = self.now + self.scenario.clients.think_time
+        if start < self.scenario.duration:
+            self.at(start, self._next_call, (call.client, call.index + 1))
+
+    # -- attempts -----------------------------------------------------------------------------
+
+    def _attempt(self, call: _Call) -> None:
+        t = self.now
+        n = call.state.attempt_number
+        a = len(self._a_fixed)
+        self._a_fixed.append((call.id, call.client, n, t))
+        self._a_outcome.append(rec.OPEN)
+        self._a_error.append(0)
+        self._a_end.append(NAN)
+        self._a_wait.append(NAN)
+        self._a_exec.append(0)
+        call.last = a
+        call.attempts = n
+        plan = self.plan
+        key = call.key
+        if plan.gates:
+            verdict = plan.gate(t, key, n)
+            if verdict > 0:
+                self.respond(call, a, verdict)
+                return
+            if verdict == BLACKHOLE:
+                if self.timeout is not None:
+                    self.at(t + self.timeout, self._timed_out, (call, a))
+                return
+        service_time = self._latency(unit(self._latency_key, key, n))
+        if plan.spikes:
+            service_time += plan.extra_latency(t, key, n)
+        if plan.resets:
+            reset = plan.reset_share(t, key, n)
+            if reset is not None:
+                self.at(t + reset[0] * service_time, self._reset, (call, a, reset[1]))
+        self._pending_done = None
+        self.server.submit(call, a, t, service_time)
+        timeout = self.timeout
+        if timeout is not None and self._a_outcome[a] == rec.OPEN:
+            done = self._pending_done
+            if done is None or done > t + timeout:
+                self.at(t + timeout, self._timed_out, (call, a))
+
+    def schedule_done(self, t: float, call: _Call, a: int, code: int) -> None:
+        """A server that knows when it will finish says so here (saves a timeout event)."""
+        self._pending_done = t
+        self.at(t, self._done_event, (call, a, code))
+
+    def _done_event(self, item: tuple[_Call, int, int]) -> None:
+        self.server_done(*item)
+
+    def server_done(self, call: _Call, a: int, code: int, hint: float | None = None) -> None:
+        """The server finished attempt ``a``'s request with ``code`` (0 = the work was done)."""
+        if code == 0:
+            self._a_exec[a] = 1
+            call.executions += 1
+        if self._a_outcome[a] == rec.OPEN:
+            self.respond(call, a, code, hint)
+
+    def _timed_out(self, item: tuple[_Call, int]) -> None:
+        call, a = item
+        if self._a_outcome[a] == rec.OPEN:
+            self.respond(call, a, TIMEOUT, outcome=rec.TIMED_OUT)
+
+    def _reset(self, item: tuple[_Call, int, int]) -> None:
+        call, a, code = item
+        if self._a_outcome[a] == rec.OPEN:
+            self.respond(call, a, code)
+
+    def respond(
+        self, call: _Call, a: int, code: int, hint: float | None = None, outcome: int | None = None
+    ) -> None:
+        """The client hears the answer to attempt ``a`` now, and tenacity decides what follows."""
+        self._a_end[a] = self.now
+        self._a_error[a] = code
+        state = call.state
+        if code == 0:
+            self._a_outcome[a] = rec.OK
+            state.set_result(None)
+        else:
+            self._a_outcome[a] = rec.FAILED if outcome is None else outcome
+            error = make_error(code, hint)
+            state.set_exception((type(error), error, None))
+        self._decide(call)
+
+    # -- results ------------------------------------------------------------------------------
+
+    def _result(self, events: int, wall: float, stopped: str | None) -> RunResult:
+        attempts = rec.empty_attempts(len(self._a_fixed))
+        if self._a_fixed:
+            fixed = np.array(self._a_fixed, dtype=np.float64)
+            for i, name in enumerate(("call", "client", "attempt", "start")):
+                attempts[name] = fixed[:, i]
+        for name, column in (
+            ("outcome", self._a_outcome), ("error", self._a_error), ("end", self._a_end),
+            ("wait", self._a_wait), ("executed", self._a_exec),
+        ):
+            attempts[name] = column
+        calls = rec.empty_calls(len(self._calls))
+        if self._calls:
+            calls["call"] = np.arange(len(self._calls))
+            for name in (
+                "client", "index", "start", "end", "attempts", "outcome", "error", "executions"
+            ):
+                calls[name] = [getattr(c, name) for c in self._calls]
+        result = RunResult(
+            scenario=self.scenario,
+            seed=self.seed,
+            policy=self.policy.describe(),
+            attempts=attempts,
+            calls=calls,
+            end_time=self.now,
+            events=events,
+            wall_time=wall,
+            capacity=self.server.capacity,
+            stopped=stopped,
+        )
+        from retrysim.sim.invariants import assert_invariants
+
+        assert_invariants(result)
+        return result
+
+
+def _available_memory() -> float:
+    try:
+        with open("/proc/meminfo") as info:
+            for line in info:
+                if line.startswith("MemAvailable:"):
+                    return float(line.split()[1]) * 1024
+    except OSError:
+        pass
+    try:
+        import os
+
+        return float(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_AVPHYS_PAGES"))
+    except (ValueError, OSError, AttributeError):
+        return float(8 << 30)
+
+
+def _gib(n: float) -> str:
+    return f"{n / (1 << 30):,.1f} GiB"
+
+
+def simulate(
+    scenario: Scenario,
+    seed: int | None = None,
+    settings: RetrySettings | None = None,
+    progress: Callable[[float], None] | None = None,
+) -> RunResult:
+    """Run ``scenario`` once (``seed`` defaults to the scenario's) and return its records."""
+    return Engine(scenario, seed, settings, progress).run()

@@ -1,0 +1,38 @@
+"""The fixed registry of error names a scenario may use, and how to raise each.
+
+Records store an error as a small code (its index here, 0 = no error); names are data, so a
+later real-service recorder can map its own exception classes onto the same codes.
+"""
+
+from __future__ import annotations
+
+from retrysim.retry.errors import ConflictError, RateLimitedError, ServerError
+from retrysim.scenario import ERROR_NAMES
+
+ERROR_CLASSES: dict[str, type[Exception]] = {
+    "ConnectionError": ConnectionError,
+    "ConnectionRefusedError": ConnectionRefusedError,
+    "ConnectionResetError": ConnectionResetError,
+    "ConnectionAbortedError": ConnectionAbortedError,
+    "TimeoutError": TimeoutError,
+    "OSError": OSError,
+    "RateLimited": RateLimitedError,
+    "Conflict": ConflictError,
+    "ServerError": ServerError,
+}
+assert tuple(ERROR_CLASSES) == ERROR_NAMES
+
+#: code -> name; code 0 means "no error".
+CODE_NAMES: tuple[str, ...] = ("", *ERROR_NAMES)
+CODES: dict[str, int] = {name: code for code, name in enumerate(CODE_NAMES) if name}
+TIMEOUT = CODES["TimeoutError"]
+RATE_LIMITED = CODES["RateLimited"]
+CONFLICT = CODES["Conflict"]
+
+
+def make_error(code: int, retry_after: float | None = None) -> Exception:
+    """A fresh exception instance for ``code`` (fresh, so tracebacks never accumulate)."""
+    name = CODE_NAMES[code]
+    if code == RATE_LIMITED:
+        return RateLimitedError("rate limited (simulated)", retry_after=retry_after)
+    return ERROR_CLASSES[name](f"{name} (simulated)")

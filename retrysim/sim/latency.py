@@ -1,0 +1,54 @@
+"""Latency distributions sampled by inverse CDF from one uniform draw.
+
+One uniform in, one latency out: draws stay counter-based (see ``streams``), so the engine and
+the asyncio cross-check compute the same latency for the same (call, attempt).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from statistics import NormalDist
+
+from retrysim.scenario import Constant, Exponential, Lognormal, Normal, UniformLatency
+
+Sampler = Callable[[float], float]
+_Z99 = NormalDist().inv_cdf(0.99)
+_STD = NormalDist()
+
+
+def sampler(dist: Constant | UniformLatency | Exponential | Normal | Lognormal) -> Sampler:
+    """A function u -> latency (seconds) for ``dist``, u uniform in [0, 1)."""
+    match dist:
+        case Constant(value=value):
+            return lambda u: value
+        case UniformLatency(low=low, high=high):
+            return lambda u: low + (high - low) * u
+        case Exponential(mean=mean):
+            return lambda u: -mean * math.log1p(-u)
+        case Normal(mean=mean, std=std):
+            return lambda u: max(0.0, mean + std * _inv_cdf(u))
+        case Lognormal(median=median, p99=p99):
+            mu, sigma = math.log(median), math.log(p99 / median) / _Z99
+            return lambda u: math.exp(mu + sigma * _inv_cdf(u))
+    raise TypeError(f"unknown latency distribution {dist!r}")
+
+
+def mean_of(dist: Constant | UniformLatency | Exponential | Normal | Lognormal) -> float:
+    """Expected value (ignoring truncation for the normal), for capacity estimates."""
+    match dist:
+        case Constant(value=value):
+            return value
+        case UniformLatency(low=low, high=high):
+            return (low + high) / 2
+        case Exponential(mean=mean) | Normal(mean=mean):
+            return mean
+        case Lognormal(median=median, p99=p99):
+            sigma = math.log(p99 / median) / _Z99
+            return median * math.exp(sigma * sigma / 2)
+    raise TypeError(f"unknown latency distribution {dist!r}")
+
+
+def _inv_cdf(u: float) -> float:
+    # Keep u inside (0, 1): a draw of exactly 0 would be -inf.
+    return _STD.inv_cdf(min(max(u, 1e-300), 1 - 2**-53))

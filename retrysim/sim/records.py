@@ -1,0 +1,51 @@
+"""Attempt and call records: flat numpy structured arrays, one row per attempt or call.
+
+An attempt row is 37 bytes. Error types are codes into ``failures.CODE_NAMES`` (0 = none), so the
+names travel with the result as data. Times are seconds on the run's clock (virtual here; a
+recorder against a real service would use its own monotonic clock).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+# Attempt outcomes (client's view).
+OK, FAILED, TIMED_OUT, OPEN = 0, 1, 2, 3
+# Call outcomes.
+SUCCEEDED, GAVE_UP, UNFINISHED = 0, 1, 2
+
+ATTEMPT_DTYPE = np.dtype(
+    [
+        ("call", "<u4"),
+        ("client", "<u4"),
+        ("attempt", "<u2"),
+        ("outcome", "u1"),
+        ("error", "u1"),
+        ("start", "<f8"),
+        ("end", "<f8"),  # NaN while open at the end of the run
+        ("wait", "<f8"),  # wait that followed this attempt; NaN when none did
+        ("executed", "u1"),  # the server finished this request's work
+    ]
+)
+
+CALL_DTYPE = np.dtype(
+    [
+        ("call", "<u4"),
+        ("client", "<u4"),
+        ("index", "<u4"),  # the call's number among its client's calls (0, 1, ...)
+        ("start", "<f8"),
+        ("end", "<f8"),  # NaN when unfinished
+        ("attempts", "<u2"),
+        ("outcome", "u1"),
+        ("error", "u1"),  # the error the call failed with (0 when it succeeded)
+        ("executions", "<u2"),  # how many of its requests the server executed
+    ]
+)
+
+
+def empty_attempts(n: int = 0) -> np.ndarray:
+    return np.zeros(n, dtype=ATTEMPT_DTYPE)
+
+
+def empty_calls(n: int = 0) -> np.ndarray:
+    return np.zeros(n, dtype=CALL_DTYPE)

@@ -1,0 +1,163 @@
+"""Server models: what happens to a request that got past the faults.
+
+Each model receives ``submit(call, a, t, service_time)`` with the request's service time already
+drawn, and answers through the engine: ``engine.respond(...)`` now (a rejection) or
+``engine.schedule_done(...)`` at the time the server finishes the work. The engine decides what
+the client sees (timeouts, resets); servers only model the server.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+from typing import TYPE_CHECKING, Any
+
+from retrysim.scenario import Ideal, LoadLatency, Occ, Queue, RateLimited, Service
+from retrysim.sim.failures import CODES, CONFLICT, RATE_LIMITED
+from retrysim.sim.latency import mean_of
+
+if TYPE_CHECKING:
+    from retrysim.sim.engine import Engine
+
+
+class Server:
+    """Infinite capacity: every request finishes after its service time (the ``ideal`` model)."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    #: completions per second the server can sustain, when bounded
+    capacity: float | None = None
+
+    def submit(self, call: Any, a: int, t: float, service_time: float) -> None:
+        self.engine.schedule_done(t + service_time, call, a, 0)
+
+    def capacity_change(self, slots: int | None) -> None:
+        """Capacity-loss windows start (``slots``) and end (``None``); only queues have slots."""
+
+
+class QueueServer(Server):
+    """``concurrency`` slots and a bounded FIFO; a full queue rejects at once."""
+
+    def __init__(self, engine: Engine, spec: Queue) -> None:
+        super().__init__(engine)
+        self.nominal = spec.concurrency
+        self.slots = spec.concurrency
+        self.busy = 0
+        self.limit = spec.queue_limit
+        self.reject_code = CODES[spec.reject_error]
+        self.drop_abandoned = spec.drop_abandoned
+        self.waiting: deque[tuple[Any, int, float]] = deque()
+        mean = mean_of(spec.latency)
+        self.capacity = spec.concurrency / mean if mean > 0 else None
+
+    def submit(self, call: Any, a: int, t: float, service_time: float) -> None:
+        if self.busy < self.slots:
+            self.busy += 1
+            self.engine.at(t + service_time, self._finish, (call, a))
+        elif len(self.waiting) < self.limit:
+            self.waiting.append((call, a, service_time))
+        else:
+            self.engine.respond(call, a, self.reject_code)
+
+    def _finish(self, item: tuple[Any, int]) -> None:
+        call, a = item
+        self.busy -= 1
+        self.engine.server_done(call, a, 0)
+        self._start_waiting()
+
+    def _start_waiting(self) -> None:
+        engine = self.engine
+        while self.waiting and self.busy < self.slots:
+            call, a, service_time = self.waiting.popleft()
+            if self.drop_abandoned and not engine.is_open(a):
+                continue
+            self.busy += 1
+            engine.at(engine.now + service_time, self._finish, (call, a))
+
+    def capacity_change(self, slots: int | None) -> None:
+        self.slots = self.nominal if slots is None else slots
+        self._start_waiting()
+
+
+class LoadLatencyServer(Server):
+    """Service time = base + per_request * requests in flight; nothing is ever refused."""
+
+    def __init__(self, engine: Engine, spec: LoadLatency) -> None:
+        super().__init__(engine)
+        self.per_request = spec.per_request
+        self.in_flight = 0
+
+    def submit(self, call: Any, a: int, t: float, service_time: float) -> None:
+        busy_time = service_time + self.per_request * self.in_flight
+        self.in_flight += 1
+        self.engine.at(t + busy_time, self._finish, (call, a))
+
+    def _finish(self, item: tuple[Any, int]) -> None:
+        self.in_flight -= 1
+        self.engine.server_done(item[0], item[1], 0)
+
+
+class OccServer(Server):
+    """One record with a version: a write commits only if nobody committed since its read."""
+
+    def __init__(self, engine: Engine, spec: Occ) -> None:
+        super().__init__(engine)
+        self.version = 0
+        mean = mean_of(spec.latency)
+        self.capacity = 1.0 / mean if mean > 0 else None
+
+    def submit(self, call: Any, a: int, t: float, service_time: float) -> None:
+        self.engine.at(t + service_time, self._commit, (call, a, self.version))
+
+    def _commit(self, item: tuple[Any, int, int]) -> None:
+        call, a, read_version = item
+        if read_version == self.version:
+            self.version += 1
+            self.engine.server_done(call, a, 0)
+        else:
+            self.engine.server_done(call, a, CONFLICT)
+
+
+class RateLimitedServer(Server):
+    """A token bucket of ``burst`` tokens refilled at ``rate``/s; no token, HTTP 429."""
+
+    def __init__(self, engine: Engine, spec: RateLimited) -> None:
+        super().__init__(engine)
+        self.rate = spec.rate
+        self.burst = spec.burst
+        self.tokens = spec.burst
+        self.last = 0.0
+        self.hint = spec.retry_after
+        self.capacity = spec.rate
+
+    def submit(self, call: Any, a: int, t: float, service_time: float) -> None:
+        self.tokens = min(self.burst, self.tokens + (t - self.last) * self.rate)
+        self.last = t
+        if self.tokens >= 1.0:
+            self.tokens -= 1.0
+            self.engine.schedule_done(t + service_time, call, a, 0)
+            return
+        exact = (1.0 - self.tokens) / self.rate
+        hint = {"seconds": float(max(1, math.ceil(exact))), "exact": exact, "none": None}[self.hint]
+        self.engine.respond(call, a, RATE_LIMITED, hint)
+
+
+def make_server(engine: Engine, spec: Service) -> Server:
+    match spec:
+        case Ideal():
+            return Server(engine)
+        case Queue():
+            return QueueServer(engine, spec)
+        case LoadLatency():
+            return LoadLatencyServer(engine, spec)
+        case Occ():
+            return OccServer(engine, spec)
+        case RateLimited():
+            return RateLimitedServer(engine, spec)
+    raise TypeError(f"unknown service {spec!r}")
+
+
+def service_latency(spec: Service) -> Any:
+    """The distribution a request's base service time is drawn from."""
+    return spec.base if isinstance(spec, LoadLatency) else spec.latency

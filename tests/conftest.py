@@ -1,0 +1,142 @@
+"""Shared fixtures: a clean retry environment per test, seeded jitter, sleep recorders.
+
+Settings are cached process-wide and counters are global, so every test starts (and ends) with
+no ``RETRY__*`` variables, no stray ``.env`` (the working directory is the test's tmp_path),
+the settings cache cleared and the counters reset.
+
+Helpers that hypothesis tests need are session-scoped fixtures (hypothesis rejects
+function-scoped fixtures as test arguments because they are not reset between examples).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import random
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+import tenacity.wait
+from tenacity import RetryCallState
+
+import retrysim.retry.waits
+from retrysim.retry import reset_retry_metrics, retry_metrics, use_settings
+
+
+def _clean_state() -> None:
+    use_settings(None)
+    reset_retry_metrics()
+
+
+@pytest.fixture(autouse=True)
+def clean_retry_environment(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Any
+) -> Iterator[None]:
+    for name in list(os.environ):
+        if name.upper().startswith("RETRY__"):
+            monkeypatch.delenv(name)
+    monkeypatch.chdir(tmp_path)
+    _clean_state()
+    yield
+    _clean_state()
+
+
+@contextlib.contextmanager
+def _seeded_jitter(seed: int) -> Iterator[random.Random]:
+    """Point tenacity's and retrysim's jitter at ``random.Random(seed)`` inside the block."""
+    rng = random.Random(seed)
+    saved = tenacity.wait.random, retrysim.retry.waits.random
+    tenacity.wait.random = rng  # type: ignore[assignment]
+    retrysim.retry.waits.random = rng  # type: ignore[assignment]
+    try:
+        yield rng
+    finally:
+        tenacity.wait.random, retrysim.retry.waits.random = saved
+
+
+@pytest.fixture(scope="session")
+def seeded_jitter() -> Callable[[int], contextlib.AbstractContextManager[random.Random]]:
+    """``with seeded_jitter(seed): ...`` makes every jitter draw come from Random(seed)."""
+    return _seeded_jitter
+
+
+@pytest.fixture
+def seed_jitter(monkeypatch: pytest.MonkeyPatch) -> Callable[[int], random.Random]:
+    """Function-scoped variant: ``seed_jitter(seed)`` patches until the test ends."""
+
+    def apply(seed: int) -> random.Random:
+        rng = random.Random(seed)
+        monkeypatch.setattr(tenacity.wait, "random", rng)
+        monkeypatch.setattr(retrysim.retry.waits, "random", rng)
+        return rng
+
+    return apply
+
+
+def _call_state(policy: Any, attempt_number: int = 1) -> RetryCallState:
+    state = RetryCallState(retry_object=policy.retrying(), fn=None, args=(), kwargs={})
+    state.attempt_number = attempt_number
+    return state
+
+
+@pytest.fixture(scope="session")
+def call_state() -> Callable[..., RetryCallState]:
+    """A real tenacity ``RetryCallState`` for ``policy`` at ``attempt_number``."""
+    return _call_state
+
+
+class SleepRecorder:
+    """A sync sleep that records each requested wait instead of sleeping."""
+
+    def __init__(self) -> None:
+        self.waits: list[float] = []
+
+    def __call__(self, seconds: float) -> None:
+        self.waits.append(seconds)
+
+
+class AsyncSleepRecorder:
+    """An async sleep that records each wait and yields to the loop (without real time)."""
+
+    def __init__(self) -> None:
+        self.waits: list[float] = []
+
+    async def __call__(self, seconds: float) -> None:
+        self.waits.append(seconds)
+        await asyncio.sleep(0)
+
+
+@pytest.fixture
+def sync_sleep() -> SleepRecorder:
+    return SleepRecorder()
+
+
+@pytest.fixture
+def async_sleep() -> AsyncSleepRecorder:
+    return AsyncSleepRecorder()
+
+
+@pytest.fixture(scope="session")
+def make_sync_sleep() -> Callable[[], SleepRecorder]:
+    return SleepRecorder
+
+
+@pytest.fixture(scope="session")
+def make_async_sleep() -> Callable[[], AsyncSleepRecorder]:
+    return AsyncSleepRecorder
+
+
+def _metrics_for(func: Callable[..., Any]) -> Any:
+    """The counters of one decorated function (keyed by its module and qualified name)."""
+    target = getattr(func, "__wrapped__", func)
+    key = f"{target.__module__}.{target.__qualname__}"
+    snapshot = retry_metrics()
+    assert key in snapshot, f"no counters for {key}; have {sorted(snapshot)}"
+    return snapshot[key]
+
+
+@pytest.fixture(scope="session")
+def metrics_for() -> Callable[[Callable[..., Any]], Any]:
+    return _metrics_for
