@@ -31,9 +31,7 @@ def _clean_state() -> None:
 
 
 @pytest.fixture(autouse=True)
-def clean_retry_environment(
-    monkeypatch: pytest.MonkeyPatch, tmp_path: Any
-) -> Iterator[None]:
+def clean_retry_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Any) -> Iterator[None]:
     for name in list(os.environ):
         if name.upper().startswith("RETRY__"):
             monkeypatch.delenv(name)
@@ -48,8 +46,8 @@ def _seeded_jitter(seed: int) -> Iterator[random.Random]:
     """Point tenacity's and retrysim's jitter at ``random.Random(seed)`` inside the block."""
     rng = random.Random(seed)
     saved = tenacity.wait.random, retrysim.retry.waits.random
-    tenacity.wait.random = rng  # type: ignore[assignment]
-    retrysim.retry.waits.random = rng  # type: ignore[assignment]
+    tenacity.wait.random = rng
+    retrysim.retry.waits.random = rng
     try:
         yield rng
     finally:

@@ -186,7 +186,7 @@ def test_tenacity_clock_restored_after_an_exception() -> None:
 # --- deadlocks and threads ------------------------------------------------------------------
 
 
-def run_guarded(coro, timeout: float = 10.0) -> BaseException | object:  # type: ignore[no-untyped-def]
+def run_guarded(coro, timeout: float = 10.0) -> BaseException | object:
     """Run ``coro`` with run_virtual in a daemon thread so a hang fails the test instead."""
     outcome: dict[str, object] = {}
 

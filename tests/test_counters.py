@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
@@ -24,7 +25,7 @@ from retrysim.retry import (
 from retrysim.sim.aio import run_virtual
 
 
-def check_laws(counters) -> None:  # type: ignore[no-untyped-def]
+def check_laws(counters) -> None:
     """Relations every snapshot must satisfy, whatever happened."""
     assert counters.attempts == counters.calls + counters.retries
     assert counters.calls == counters.successes + counters.exhausted + counters.non_retryable
@@ -36,7 +37,7 @@ def test_no_counters_before_any_call() -> None:
     assert retry_metrics() == {}
 
 
-def test_counts_for_a_mixed_workload(sync_sleep, metrics_for) -> None:  # type: ignore[no-untyped-def]
+def test_counts_for_a_mixed_workload(sync_sleep, metrics_for) -> None:
     plan = {
         "fine": [],
         "one_blip": [ConnectionError("a")],
@@ -54,10 +55,8 @@ def test_counts_for_a_mixed_workload(sync_sleep, metrics_for) -> None:  # type: 
         return key
 
     for key in plan:
-        try:
+        with contextlib.suppress(ConnectionError, ValueError, ServerError):
             run_task(key)
-        except (ConnectionError, ValueError, ServerError):
-            pass
 
     counters = metrics_for(run_task)
     assert counters.calls == 6
@@ -80,7 +79,7 @@ def test_counts_for_a_mixed_workload(sync_sleep, metrics_for) -> None:  # type: 
     check_laws(counters)
 
 
-def test_snapshot_is_a_copy(sync_sleep, metrics_for) -> None:  # type: ignore[no-untyped-def]
+def test_snapshot_is_a_copy(sync_sleep, metrics_for) -> None:
     @retry_api_call(sleep=sync_sleep)
     def call() -> int:
         return 1
@@ -94,7 +93,7 @@ def test_snapshot_is_a_copy(sync_sleep, metrics_for) -> None:  # type: ignore[no
     assert "Injected" not in fresh.failures_by_type
 
 
-def test_reset_forgets_everything(sync_sleep, metrics_for) -> None:  # type: ignore[no-untyped-def]
+def test_reset_forgets_everything(sync_sleep, metrics_for) -> None:
     @retry_storage_operation(sleep=sync_sleep, idempotency_key=lambda: "k")
     def save() -> None:
         return None
@@ -108,8 +107,8 @@ def test_reset_forgets_everything(sync_sleep, metrics_for) -> None:  # type: ign
     assert metrics_for(save).calls == 1
 
 
-def test_functions_with_the_same_name_are_counted_apart(sync_sleep) -> None:  # type: ignore[no-untyped-def]
-    def make(scope: str):  # type: ignore[no-untyped-def]
+def test_functions_with_the_same_name_are_counted_apart(sync_sleep) -> None:
+    def make(scope: str):
         @retry_worker_operation(sleep=sync_sleep)
         def run_task() -> str:
             return scope
@@ -130,7 +129,7 @@ def test_functions_with_the_same_name_are_counted_apart(sync_sleep) -> None:  # 
     assert sorted(c.calls for c in snapshot.values()) == [1, 2]
 
 
-def test_as_dict_exposes_every_counter(sync_sleep, metrics_for) -> None:  # type: ignore[no-untyped-def]
+def test_as_dict_exposes_every_counter(sync_sleep, metrics_for) -> None:
     flaky = iter([ConnectionError("x")])
 
     @retry_api_call(min_wait=0.5, profile="exponential", sleep=sync_sleep)
@@ -156,7 +155,7 @@ def test_as_dict_exposes_every_counter(sync_sleep, metrics_for) -> None:  # type
     assert data["operation"].endswith("call")
 
 
-def test_retry_success_rate_is_none_without_retries(sync_sleep, metrics_for) -> None:  # type: ignore[no-untyped-def]
+def test_retry_success_rate_is_none_without_retries(sync_sleep, metrics_for) -> None:
     @retry_api_call(sleep=sync_sleep)
     def call() -> int:
         return 1
@@ -165,7 +164,7 @@ def test_retry_success_rate_is_none_without_retries(sync_sleep, metrics_for) -> 
     assert metrics_for(call).retry_success_rate is None
 
 
-def test_execute_with_retry_is_counted(async_sleep, metrics_for) -> None:  # type: ignore[no-untyped-def]
+def test_execute_with_retry_is_counted(async_sleep, metrics_for) -> None:
     attempts = {"n": 0}
 
     def create_storage(config: str) -> str:
@@ -183,7 +182,7 @@ def test_execute_with_retry_is_counted(async_sleep, metrics_for) -> None:  # typ
 # --- idempotency keys -----------------------------------------------------------------------
 
 
-def test_same_key_executed_twice_is_a_duplicate(sync_sleep, metrics_for) -> None:  # type: ignore[no-untyped-def]
+def test_same_key_executed_twice_is_a_duplicate(sync_sleep, metrics_for) -> None:
     @retry_storage_operation(sleep=sync_sleep, idempotency_key=lambda task_id, **_: task_id)
     def submit_task(task_id: str, payload: str = "") -> str:
         return task_id
@@ -197,7 +196,7 @@ def test_same_key_executed_twice_is_a_duplicate(sync_sleep, metrics_for) -> None
     assert metrics_for(submit_task).duplicate_executions == 2
 
 
-def test_retry_of_a_keyed_call_executes_the_key_again(sync_sleep, metrics_for) -> None:  # type: ignore[no-untyped-def]
+def test_retry_of_a_keyed_call_executes_the_key_again(sync_sleep, metrics_for) -> None:
     """A failed attempt may have had its effect (e.g. a timeout after the write): re-running
     the same key is a duplicate execution."""
     failures = [TimeoutError("ack lost")]
@@ -214,7 +213,7 @@ def test_retry_of_a_keyed_call_executes_the_key_again(sync_sleep, metrics_for) -
     assert counters.duplicate_executions == 1
 
 
-def test_no_key_no_duplicates(sync_sleep, metrics_for) -> None:  # type: ignore[no-untyped-def]
+def test_no_key_no_duplicates(sync_sleep, metrics_for) -> None:
     @retry_storage_operation(sleep=sync_sleep)
     def submit_task(task_id: str) -> str:
         return task_id
@@ -224,7 +223,7 @@ def test_no_key_no_duplicates(sync_sleep, metrics_for) -> None:  # type: ignore[
     assert metrics_for(submit_task).duplicate_executions == 0
 
 
-def test_async_keyed_calls(async_sleep, metrics_for) -> None:  # type: ignore[no-untyped-def]
+def test_async_keyed_calls(async_sleep, metrics_for) -> None:
     @retry_api_call(sleep=async_sleep, idempotency_key=lambda request_id: request_id)
     async def post(request_id: int) -> int:
         await asyncio.sleep(0)
@@ -239,7 +238,7 @@ def test_async_keyed_calls(async_sleep, metrics_for) -> None:  # type: ignore[no
 
 @settings(max_examples=40, deadline=None)
 @given(keys=st.lists(st.integers(0, 5), max_size=25))
-def test_duplicates_law(make_sync_sleep, metrics_for, keys: list[int]) -> None:  # type: ignore[no-untyped-def]
+def test_duplicates_law(make_sync_sleep, metrics_for, keys: list[int]) -> None:
     reset_retry_metrics()
 
     @retry_storage_operation(sleep=make_sync_sleep(), idempotency_key=lambda k: ("task", k))
@@ -257,7 +256,7 @@ def test_duplicates_law(make_sync_sleep, metrics_for, keys: list[int]) -> None: 
 # --- concurrency ----------------------------------------------------------------------------
 
 
-def test_200_concurrent_asyncio_tasks_exact(async_sleep, metrics_for) -> None:  # type: ignore[no-untyped-def]
+def test_200_concurrent_asyncio_tasks_exact(async_sleep, metrics_for) -> None:
     """Task i fails i % 4 times (ConnectionError) before succeeding; 3 attempts allowed."""
     use_settings(RetrySettings(profile="exponential", worker_min_wait=0.5))
     failures_left = {i: i % 4 for i in range(200)}
@@ -293,7 +292,7 @@ def test_200_concurrent_asyncio_tasks_exact(async_sleep, metrics_for) -> None:  
     check_laws(counters)
 
 
-def test_200_concurrent_tasks_default_sleep_virtual_time(metrics_for) -> None:  # type: ignore[no-untyped-def]
+def test_200_concurrent_tasks_default_sleep_virtual_time(metrics_for) -> None:
     """Same, through tenacity's own asyncio.sleep on the virtual clock (no injected sleep)."""
     seen: dict[int, int] = {}
 
@@ -317,13 +316,16 @@ def test_200_concurrent_tasks_default_sleep_virtual_time(metrics_for) -> None:  
     check_laws(counters)
 
 
-def test_8_threads_sync_exact(sync_sleep, metrics_for) -> None:  # type: ignore[no-untyped-def]
+def test_8_threads_sync_exact(sync_sleep, metrics_for) -> None:
     lock = threading.Lock()
     failures_left = {i: i % 3 for i in range(400)}
     start = threading.Barrier(8)
 
     @retry_storage_operation(
-        max_attempts=2, min_wait=0.5, profile="exponential", sleep=sync_sleep,
+        max_attempts=2,
+        min_wait=0.5,
+        profile="exponential",
+        sleep=sync_sleep,
         idempotency_key=lambda i: i,
     )
     def save(i: int) -> int:
@@ -363,7 +365,7 @@ def test_8_threads_sync_exact(sync_sleep, metrics_for) -> None:  # type: ignore[
     check_laws(counters)
 
 
-def test_threads_and_tasks_share_one_registry(sync_sleep, async_sleep, metrics_for) -> None:  # type: ignore[no-untyped-def]
+def test_threads_and_tasks_share_one_registry(sync_sleep, async_sleep, metrics_for) -> None:
     @retry_worker_operation(sleep=sync_sleep)
     def sync_op() -> int:
         return 1

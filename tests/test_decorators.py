@@ -62,12 +62,12 @@ class Flaky:
 # --- the seed's own unit test, verbatim -----------------------------------------------------
 
 
-async def seed_test_retry_success_after_failure():  # type: ignore[no-untyped-def]
+async def seed_test_retry_success_after_failure():
     """Test that operation succeeds after transient failure."""
     attempts = 0
 
     @retry_worker_operation(max_attempts=3, min_wait=0.1, max_wait=0.5)
-    async def flaky_operation():  # type: ignore[no-untyped-def]
+    async def flaky_operation():
         nonlocal attempts
         attempts += 1
         if attempts < 3:
@@ -138,7 +138,7 @@ def test_bare_decorator_form() -> None:
 
 def test_unknown_option_is_a_type_error() -> None:
     with pytest.raises(TypeError, match="max_attempt"):
-        retry_worker_operation(max_attempt=3)  # type: ignore[call-overload]
+        retry_worker_operation(max_attempt=3)
 
 
 @pytest.mark.parametrize("bad", [{"max_attempts": 0}, {"min_wait": -1.0}, {"profile": "x"}])
@@ -153,7 +153,7 @@ def test_invalid_environment_fails_at_decoration(monkeypatch: pytest.MonkeyPatch
         retry_worker_operation()
 
 
-def test_decorated_methods_receive_self(sync_sleep, async_sleep) -> None:  # type: ignore[no-untyped-def]
+def test_decorated_methods_receive_self(sync_sleep, async_sleep) -> None:
     class Worker:
         def __init__(self) -> None:
             self.flaky = Flaky(ConnectionError("x"), result="done")
@@ -178,7 +178,7 @@ def test_decorated_methods_receive_self(sync_sleep, async_sleep) -> None:  # typ
 
 
 @pytest.mark.parametrize("operation", sorted(DECORATORS))
-def test_default_attempts_per_operation_sync(operation: str, sync_sleep) -> None:  # type: ignore[no-untyped-def]
+def test_default_attempts_per_operation_sync(operation: str, sync_sleep) -> None:
     decorator, attempts = DECORATORS[operation]
     flaky = Flaky(*[ConnectionError(str(i)) for i in range(10)])
     wrapped = decorator(sleep=sync_sleep)(flaky)
@@ -187,14 +187,14 @@ def test_default_attempts_per_operation_sync(operation: str, sync_sleep) -> None
     assert flaky.calls == attempts
     assert info.value is flaky.raised[-1]
     assert len(sync_sleep.waits) == attempts - 1
-    policy = build_policy(operation)  # type: ignore[arg-type]
+    policy = build_policy(operation)
     for n, wait in enumerate(sync_sleep.waits, start=1):
         lo, hi = policy.wait_range(n)
         assert lo <= wait <= hi
 
 
 @pytest.mark.parametrize("operation", sorted(DECORATORS))
-def test_default_attempts_per_operation_async(operation: str, async_sleep) -> None:  # type: ignore[no-untyped-def]
+def test_default_attempts_per_operation_async(operation: str, async_sleep) -> None:
     decorator, attempts = DECORATORS[operation]
     flaky = Flaky(*[TimeoutError(str(i)) for i in range(10)])
 
@@ -211,7 +211,7 @@ def test_default_attempts_per_operation_async(operation: str, async_sleep) -> No
 
 def test_env_profile_applies_to_decorated_function(
     monkeypatch: pytest.MonkeyPatch, sync_sleep
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     flaky = Flaky(ConnectionError("a"), ConnectionError("b"), ConnectionError("c"))
     wrapped = retry_storage_operation(sleep=sync_sleep)(flaky)
     monkeypatch.setenv("RETRY__PROFILE", "exponential")
@@ -225,7 +225,7 @@ def test_env_profile_applies_to_decorated_function(
 # --- explicit (falsy) overrides -------------------------------------------------------------
 
 
-def test_max_attempts_one_means_one_attempt(sync_sleep, async_sleep) -> None:  # type: ignore[no-untyped-def]
+def test_max_attempts_one_means_one_attempt(sync_sleep, async_sleep) -> None:
     use_settings(RetrySettings(storage_max_attempts=5))
     flaky = Flaky(ConnectionError("x"), ConnectionError("y"))
     with pytest.raises(ConnectionError):
@@ -245,14 +245,14 @@ def test_max_attempts_one_means_one_attempt(sync_sleep, async_sleep) -> None:  #
     assert async_sleep.waits == []
 
 
-def test_min_wait_zero_wins(sync_sleep) -> None:  # type: ignore[no-untyped-def]
+def test_min_wait_zero_wins(sync_sleep) -> None:
     flaky = Flaky(ConnectionError("a"), ConnectionError("b"), ConnectionError("c"))
     wrapped = retry_storage_operation(min_wait=0.0, profile="exponential", sleep=sync_sleep)(flaky)
     assert wrapped() == "ok"
     assert sync_sleep.waits == [0.0, 0.0, 0.0]
 
 
-def test_overrides_win_over_settings(sync_sleep) -> None:  # type: ignore[no-untyped-def]
+def test_overrides_win_over_settings(sync_sleep) -> None:
     use_settings(RetrySettings(api_max_attempts=9, api_min_wait=3.0, api_max_wait=30.0))
     flaky = Flaky(*[ConnectionError(str(i)) for i in range(10)])
     wrapped = retry_api_call(
@@ -268,7 +268,7 @@ def test_overrides_win_over_settings(sync_sleep) -> None:  # type: ignore[no-unt
 
 
 @pytest.mark.parametrize("error", [ValueError("bad input"), ServerError("HTTP 503"), KeyError("k")])
-def test_non_retryable_fails_at_once_sync(error: Exception, sync_sleep) -> None:  # type: ignore[no-untyped-def]
+def test_non_retryable_fails_at_once_sync(error: Exception, sync_sleep) -> None:
     flaky = Flaky(error)
     with pytest.raises(type(error)) as info:
         retry_api_call(sleep=sync_sleep)(flaky)()
@@ -278,7 +278,7 @@ def test_non_retryable_fails_at_once_sync(error: Exception, sync_sleep) -> None:
 
 
 @pytest.mark.parametrize("error", [ValueError("bad input"), ServerError("HTTP 500")])
-def test_non_retryable_fails_at_once_async(error: Exception, async_sleep) -> None:  # type: ignore[no-untyped-def]
+def test_non_retryable_fails_at_once_async(error: Exception, async_sleep) -> None:
     flaky = Flaky(error)
 
     @retry_worker_operation(sleep=async_sleep)
@@ -292,7 +292,7 @@ def test_non_retryable_fails_at_once_async(error: Exception, async_sleep) -> Non
     assert async_sleep.waits == []
 
 
-def test_non_retryable_after_retryable_stops_immediately(sync_sleep) -> None:  # type: ignore[no-untyped-def]
+def test_non_retryable_after_retryable_stops_immediately(sync_sleep) -> None:
     error = ValueError("now permanent")
     flaky = Flaky(ConnectionError("blip"), error, ConnectionError("never reached"))
     with pytest.raises(ValueError) as info:
@@ -303,15 +303,15 @@ def test_non_retryable_after_retryable_stops_immediately(sync_sleep) -> None:  #
 
 @pytest.mark.parametrize(
     "error",
-    [ConnectionResetError("reset"), asyncio.TimeoutError(), RateLimitedError(), ConflictError()],
+    [ConnectionResetError("reset"), TimeoutError(), RateLimitedError(), ConflictError()],
 )
-def test_transient_errors_are_retried_to_success(error: Exception, sync_sleep) -> None:  # type: ignore[no-untyped-def]
+def test_transient_errors_are_retried_to_success(error: Exception, sync_sleep) -> None:
     flaky = Flaky(error)
     assert retry_scheduler_operation(sleep=sync_sleep)(flaky)() == "ok"
     assert flaky.calls == 2
 
 
-def test_exhaustion_reraises_the_original_exception_sync(sync_sleep) -> None:  # type: ignore[no-untyped-def]
+def test_exhaustion_reraises_the_original_exception_sync(sync_sleep) -> None:
     errors = [ConnectionError(f"lost {i}") for i in range(3)]
     flaky = Flaky(*errors)
     with pytest.raises(ConnectionError) as info:
@@ -321,7 +321,7 @@ def test_exhaustion_reraises_the_original_exception_sync(sync_sleep) -> None:  #
     assert type(info.value) is ConnectionError
 
 
-def test_exhaustion_reraises_the_original_exception_async(async_sleep) -> None:  # type: ignore[no-untyped-def]
+def test_exhaustion_reraises_the_original_exception_async(async_sleep) -> None:
     errors = [TimeoutError(f"slow {i}") for i in range(4)]
     flaky = Flaky(*errors)
 
@@ -335,20 +335,18 @@ def test_exhaustion_reraises_the_original_exception_async(async_sleep) -> None: 
     assert not isinstance(info.value, tenacity.RetryError)
 
 
-def test_retry_accepts_a_tenacity_strategy(sync_sleep, async_sleep) -> None:  # type: ignore[no-untyped-def]
+def test_retry_accepts_a_tenacity_strategy(sync_sleep, async_sleep) -> None:
     flaky = Flaky(ValueError("v1"), ValueError("v2"))
-    wrapped = retry_worker_operation(
-        retry=retry_if_exception_type(ValueError), sleep=sync_sleep
-    )(flaky)
+    wrapped = retry_worker_operation(retry=retry_if_exception_type(ValueError), sleep=sync_sleep)(
+        flaky
+    )
     assert wrapped() == "ok"
     assert flaky.calls == 3
 
     conn = ConnectionError("not in the predicate")
     other = Flaky(conn)
     with pytest.raises(ConnectionError) as info:
-        retry_worker_operation(retry=retry_if_exception_type(ValueError), sleep=sync_sleep)(
-            other
-        )()
+        retry_worker_operation(retry=retry_if_exception_type(ValueError), sleep=sync_sleep)(other)()
     assert info.value is conn
     assert other.calls == 1
 
@@ -362,7 +360,7 @@ def test_retry_accepts_a_tenacity_strategy(sync_sleep, async_sleep) -> None:  # 
     assert async_flaky.calls == 2
 
 
-def test_bindu_profile_retries_file_not_found_documented_does_not(sync_sleep) -> None:  # type: ignore[no-untyped-def]
+def test_bindu_profile_retries_file_not_found_documented_does_not(sync_sleep) -> None:
     missing = Flaky(FileNotFoundError("/data/x"), FileNotFoundError("/data/x"))
     assert retry_storage_operation(profile="bindu", sleep=sync_sleep)(missing)() == "ok"
     assert missing.calls == 3
@@ -375,7 +373,7 @@ def test_bindu_profile_retries_file_not_found_documented_does_not(sync_sleep) ->
     assert missing.calls == 1
 
 
-def test_cancellation_is_not_retried(async_sleep) -> None:  # type: ignore[no-untyped-def]
+def test_cancellation_is_not_retried(async_sleep) -> None:
     flaky = Flaky(asyncio.CancelledError())
 
     @retry_worker_operation(sleep=async_sleep)
@@ -390,7 +388,7 @@ def test_cancellation_is_not_retried(async_sleep) -> None:  # type: ignore[no-un
     assert flaky.calls == 1
 
 
-def test_respect_retry_after_waits_for_the_hint(sync_sleep) -> None:  # type: ignore[no-untyped-def]
+def test_respect_retry_after_waits_for_the_hint(sync_sleep) -> None:
     flaky = Flaky(RateLimitedError(retry_after=7.0), RateLimitedError(retry_after=None))
     wrapped = retry_api_call(profile="exponential", respect_retry_after=True, sleep=sync_sleep)(
         flaky
@@ -401,7 +399,7 @@ def test_respect_retry_after_waits_for_the_hint(sync_sleep) -> None:  # type: ig
 
 @settings(max_examples=60, deadline=None)
 @given(max_attempts=st.integers(1, 6), failures=st.integers(0, 8), use_async=st.booleans())
-def test_attempt_law(make_sync_sleep, make_async_sleep, max_attempts, failures, use_async) -> None:  # type: ignore[no-untyped-def]
+def test_attempt_law(make_sync_sleep, make_async_sleep, max_attempts, failures, use_async) -> None:
     """f transient failures then success: succeeds after f+1 attempts iff f < max_attempts."""
     reset_retry_metrics()
     errors = [ConnectionError(f"e{i}") for i in range(failures)]
@@ -429,7 +427,7 @@ def test_attempt_law(make_sync_sleep, make_async_sleep, max_attempts, failures, 
     assert len(recorder.waits) == flaky.calls - 1
 
 
-def test_seeded_jitter_through_the_decorator(seed_jitter, sync_sleep) -> None:  # type: ignore[no-untyped-def]
+def test_seeded_jitter_through_the_decorator(seed_jitter, sync_sleep) -> None:
     seed_jitter(2024)
     flaky = Flaky(*[ConnectionError(str(i)) for i in range(3)])
     # documented profile: min(max_wait, min_wait * 2^(n-1) + U(0, jitter))
@@ -443,12 +441,19 @@ def test_seeded_jitter_through_the_decorator(seed_jitter, sync_sleep) -> None:  
 # --- execute_with_retry ---------------------------------------------------------------------
 
 
-def test_execute_with_retry_sync_function(async_sleep) -> None:  # type: ignore[no-untyped-def]
+def test_execute_with_retry_sync_function(async_sleep) -> None:
     flaky = Flaky(ConnectionError("a"), ConnectionError("b"), result="created")
     result = run_virtual(
         execute_with_retry(
-            flaky, "cfg", 42, region="eu", max_attempts=5, min_wait=0.5, max_wait=5.0,
-            profile="exponential", sleep=async_sleep,
+            flaky,
+            "cfg",
+            42,
+            region="eu",
+            max_attempts=5,
+            min_wait=0.5,
+            max_wait=5.0,
+            profile="exponential",
+            sleep=async_sleep,
         )
     )
     assert result == "created"
@@ -457,7 +462,7 @@ def test_execute_with_retry_sync_function(async_sleep) -> None:  # type: ignore[
     assert async_sleep.waits == [0.5, 1.0]
 
 
-def test_execute_with_retry_async_function(async_sleep) -> None:  # type: ignore[no-untyped-def]
+def test_execute_with_retry_async_function(async_sleep) -> None:
     flaky = Flaky(TimeoutError("t"), result="scheduler")
     seen: list[tuple] = []
 
@@ -468,8 +473,14 @@ def test_execute_with_retry_async_function(async_sleep) -> None:  # type: ignore
 
     result = run_virtual(
         execute_with_retry(
-            create_scheduler, "redis://", name="main", max_attempts=3, min_wait=1.0,
-            max_wait=10.0, profile="exponential", sleep=async_sleep,
+            create_scheduler,
+            "redis://",
+            name="main",
+            max_attempts=3,
+            min_wait=1.0,
+            max_wait=10.0,
+            profile="exponential",
+            sleep=async_sleep,
         )
     )
     assert result == "scheduler"
@@ -477,7 +488,7 @@ def test_execute_with_retry_async_function(async_sleep) -> None:  # type: ignore
     assert async_sleep.waits == [1.0]
 
 
-def test_execute_with_retry_exhausts_with_original_error(async_sleep) -> None:  # type: ignore[no-untyped-def]
+def test_execute_with_retry_exhausts_with_original_error(async_sleep) -> None:
     errors = [ConnectionError(str(i)) for i in range(5)]
     flaky = Flaky(*errors)
     with pytest.raises(ConnectionError) as info:
@@ -487,7 +498,7 @@ def test_execute_with_retry_exhausts_with_original_error(async_sleep) -> None:  
     assert len(async_sleep.waits) == 2
 
 
-def test_execute_with_retry_uses_operation_settings(async_sleep) -> None:  # type: ignore[no-untyped-def]
+def test_execute_with_retry_uses_operation_settings(async_sleep) -> None:
     flaky = Flaky(*[ConnectionError(str(i)) for i in range(9)])
     with pytest.raises(ConnectionError):
         run_virtual(execute_with_retry(flaky, operation="storage", sleep=async_sleep))
@@ -498,7 +509,7 @@ def test_execute_with_retry_uses_operation_settings(async_sleep) -> None:  # typ
     assert flaky.calls == 3  # worker by default
 
 
-def test_execute_with_retry_non_retryable_and_custom_retry(async_sleep) -> None:  # type: ignore[no-untyped-def]
+def test_execute_with_retry_non_retryable_and_custom_retry(async_sleep) -> None:
     error = ValueError("invalid")
     flaky = Flaky(error)
     with pytest.raises(ValueError) as info:
@@ -506,15 +517,18 @@ def test_execute_with_retry_non_retryable_and_custom_retry(async_sleep) -> None:
     assert info.value is error
     assert flaky.calls == 1
     flaky = Flaky(ValueError("once"))
-    assert run_virtual(
-        execute_with_retry(
-            flaky, retry=retry_if_exception_type(ValueError), min_wait=0.0, sleep=async_sleep
+    assert (
+        run_virtual(
+            execute_with_retry(
+                flaky, retry=retry_if_exception_type(ValueError), min_wait=0.0, sleep=async_sleep
+            )
         )
-    ) == "ok"
+        == "ok"
+    )
     assert flaky.calls == 2
 
 
-def test_execute_with_retry_max_attempts_one(async_sleep) -> None:  # type: ignore[no-untyped-def]
+def test_execute_with_retry_max_attempts_one(async_sleep) -> None:
     flaky = Flaky(ConnectionError("x"))
     with pytest.raises(ConnectionError):
         run_virtual(execute_with_retry(flaky, max_attempts=1, sleep=async_sleep))
@@ -528,16 +542,17 @@ def retry_records(caplog: pytest.LogCaptureFixture) -> list[tuple[int, str]]:
     return [(r.levelno, r.getMessage()) for r in caplog.records if r.name == "retrysim.retry"]
 
 
+LOST = "ConnectionError: Database connection lost"
 EXPECTED_SUCCESS_LOG = [
-    (logging.WARNING, "Retry attempt 1/3 for run_task failed: ConnectionError: Database connection lost"),
+    (logging.WARNING, f"Retry attempt 1/3 for run_task failed: {LOST}"),
     (logging.INFO, "Waiting 0.8s before retry attempt 2/3"),
-    (logging.WARNING, "Retry attempt 2/3 for run_task failed: ConnectionError: Database connection lost"),
+    (logging.WARNING, f"Retry attempt 2/3 for run_task failed: {LOST}"),
     (logging.INFO, "Waiting 1.6s before retry attempt 3/3"),
     (logging.INFO, "Retry succeeded on attempt 3/3 for run_task"),
 ]
 
 
-def test_log_lines_sync(caplog: pytest.LogCaptureFixture, sync_sleep) -> None:  # type: ignore[no-untyped-def]
+def test_log_lines_sync(caplog: pytest.LogCaptureFixture, sync_sleep) -> None:
     caplog.set_level(logging.INFO, logger="retrysim.retry")
     flaky = Flaky(*[ConnectionError("Database connection lost")] * 2)
 
@@ -550,7 +565,7 @@ def test_log_lines_sync(caplog: pytest.LogCaptureFixture, sync_sleep) -> None:  
     assert sync_sleep.waits == [0.8, 1.6]
 
 
-def test_log_lines_async(caplog: pytest.LogCaptureFixture, async_sleep) -> None:  # type: ignore[no-untyped-def]
+def test_log_lines_async(caplog: pytest.LogCaptureFixture, async_sleep) -> None:
     caplog.set_level(logging.INFO, logger="retrysim.retry")
     flaky = Flaky(*[ConnectionError("Database connection lost")] * 2)
 
@@ -562,7 +577,7 @@ def test_log_lines_async(caplog: pytest.LogCaptureFixture, async_sleep) -> None:
     assert retry_records(caplog) == EXPECTED_SUCCESS_LOG
 
 
-def test_no_retry_no_success_log(caplog: pytest.LogCaptureFixture, sync_sleep) -> None:  # type: ignore[no-untyped-def]
+def test_no_retry_no_success_log(caplog: pytest.LogCaptureFixture, sync_sleep) -> None:
     caplog.set_level(logging.DEBUG, logger="retrysim.retry")
 
     @retry_worker_operation(sleep=sync_sleep)
@@ -573,7 +588,7 @@ def test_no_retry_no_success_log(caplog: pytest.LogCaptureFixture, sync_sleep) -
     assert not any("Retry" in message for _, message in retry_records(caplog))
 
 
-def test_exhaustion_log_line(caplog: pytest.LogCaptureFixture, sync_sleep) -> None:  # type: ignore[no-untyped-def]
+def test_exhaustion_log_line(caplog: pytest.LogCaptureFixture, sync_sleep) -> None:
     caplog.set_level(logging.INFO, logger="retrysim.retry")
     flaky = Flaky(*[ConnectionError("down")] * 3)
 
@@ -600,12 +615,10 @@ def test_exhaustion_log_line(caplog: pytest.LogCaptureFixture, sync_sleep) -> No
     assert not any("succeeded" in m for _, m in records)
 
 
-@pytest.mark.parametrize(
-    "message", ["{}", "{x}", "%s", "%d", "bad {0!r} %(name)s 100% {", "}{"]
-)
+@pytest.mark.parametrize("message", ["{}", "{x}", "%s", "%d", "bad {0!r} %(name)s 100% {", "}{"])
 def test_format_characters_in_exception_text_never_break_logging(
     caplog: pytest.LogCaptureFixture, sync_sleep, message: str
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     caplog.set_level(logging.INFO, logger="retrysim.retry")
     errors = [ConnectionError(message) for _ in range(3)]
     flaky = Flaky(*errors)
@@ -620,13 +633,14 @@ def test_format_characters_in_exception_text_never_break_logging(
     assert flaky.calls == 3
     records = retry_records(caplog)
     assert records[0] == (
-        logging.WARNING, f"Retry attempt 1/3 for run_task failed: ConnectionError: {message}"
+        logging.WARNING,
+        f"Retry attempt 1/3 for run_task failed: ConnectionError: {message}",
     )
     assert records[-1][1].endswith(f"ConnectionError: {message}")
     assert f"ConnectionError: {message}" in caplog.text
 
 
-def test_format_characters_async_and_success(caplog: pytest.LogCaptureFixture, async_sleep) -> None:  # type: ignore[no-untyped-def]
+def test_format_characters_async_and_success(caplog: pytest.LogCaptureFixture, async_sleep) -> None:
     caplog.set_level(logging.INFO, logger="retrysim.retry")
     flaky = Flaky(TimeoutError("{task_id} %s"), result="ok")
 
@@ -636,5 +650,6 @@ def test_format_characters_async_and_success(caplog: pytest.LogCaptureFixture, a
 
     assert run_virtual(load_task()) == "ok"
     assert retry_records(caplog)[0] == (
-        logging.WARNING, "Retry attempt 1/5 for load_task failed: TimeoutError: {task_id} %s"
+        logging.WARNING,
+        "Retry attempt 1/5 for load_task failed: TimeoutError: {task_id} %s",
     )

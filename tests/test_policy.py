@@ -32,7 +32,7 @@ DOCUMENTED = {
 }
 
 
-def retries(policy, exc: BaseException, call_state) -> bool:  # type: ignore[no-untyped-def]
+def retries(policy, exc: BaseException, call_state) -> bool:
     """Would ``policy`` retry after an attempt that raised ``exc``?"""
     state = call_state(policy)
     try:
@@ -47,7 +47,7 @@ def retries(policy, exc: BaseException, call_state) -> bool:  # type: ignore[no-
 
 @pytest.mark.parametrize("operation", OPERATIONS)
 def test_policy_takes_the_operation_settings(operation: str) -> None:
-    policy = build_policy(operation)  # type: ignore[arg-type]
+    policy = build_policy(operation)
     assert (policy.max_attempts, policy.min_wait, policy.max_wait) == DOCUMENTED[operation]
     assert policy.profile == "documented"
     assert policy.jitter == 1.0
@@ -76,7 +76,7 @@ def test_explicit_settings_argument_wins_over_current() -> None:
     ],
 )
 def test_falsy_overrides_are_explicit(overrides: dict[str, float], expected: tuple) -> None:
-    policy = build_policy("storage", **overrides)  # type: ignore[arg-type]
+    policy = build_policy("storage", **overrides)
     assert (policy.max_attempts, policy.min_wait, policy.max_wait) == expected
     assert policy.overrides == frozenset(overrides)
 
@@ -111,7 +111,7 @@ def test_invalid_overrides_fail_naming_the_override(overrides: dict, word: str) 
 
 def test_unknown_operation_is_rejected() -> None:
     with pytest.raises(ValueError, match="database"):
-        build_policy("database")  # type: ignore[arg-type]
+        build_policy("database")
 
 
 def test_override_min_wait_above_setting_max_is_rejected() -> None:
@@ -136,7 +136,7 @@ def test_retrying_objects_carry_the_policy_strategies() -> None:
         assert r.reraise is True
 
 
-def test_stop_after_max_attempts(call_state) -> None:  # type: ignore[no-untyped-def]
+def test_stop_after_max_attempts(call_state) -> None:
     policy = build_policy("api")  # 4 attempts
     for attempt in range(1, 6):
         state = call_state(policy, attempt)
@@ -150,15 +150,15 @@ def test_stop_after_max_attempts(call_state) -> None:  # type: ignore[no-untyped
         ConnectionRefusedError("x"),
         ConnectionResetError("x"),
         TimeoutError("x"),
-        asyncio.TimeoutError(),
+        TimeoutError(),
         TransientError("x"),
         RateLimitedError(retry_after=1.0),
         ConflictError("x"),
     ],
 )
 @pytest.mark.parametrize("profile", ["documented", "exponential", "bindu"])
-def test_transient_errors_are_retried(call_state, error: Exception, profile: str) -> None:  # type: ignore[no-untyped-def]
-    policy = build_policy("worker", profile=profile)  # type: ignore[arg-type]
+def test_transient_errors_are_retried(call_state, error: Exception, profile: str) -> None:
+    policy = build_policy("worker", profile=profile)
     if profile == "bindu" and isinstance(error, TransientError):
         # the shipped predicate knows only builtin socket/timeout/OS errors
         assert not retries(policy, error, call_state)
@@ -168,16 +168,16 @@ def test_transient_errors_are_retried(call_state, error: Exception, profile: str
 
 @pytest.mark.parametrize("error", [ValueError("x"), ServerError("503"), KeyError("k")])
 @pytest.mark.parametrize("profile", PROFILES)
-def test_permanent_errors_are_not_retried(call_state, error: Exception, profile: str) -> None:  # type: ignore[no-untyped-def]
+def test_permanent_errors_are_not_retried(call_state, error: Exception, profile: str) -> None:
     assert not retries(build_policy("worker", profile=profile), error, call_state)
 
 
 @pytest.mark.parametrize("profile", [p for p in PROFILES if p != "bindu"])
-def test_file_not_found_not_retried_outside_bindu(call_state, profile: str) -> None:  # type: ignore[no-untyped-def]
+def test_file_not_found_not_retried_outside_bindu(call_state, profile: str) -> None:
     assert not retries(build_policy("storage", profile=profile), FileNotFoundError("f"), call_state)
 
 
-def test_bindu_retries_every_oserror(call_state) -> None:  # type: ignore[no-untyped-def]
+def test_bindu_retries_every_oserror(call_state) -> None:
     policy = build_policy("storage", profile="bindu")
     assert retries(policy, FileNotFoundError("f"), call_state)
     assert retries(policy, PermissionError("p"), call_state)
@@ -190,14 +190,14 @@ def test_default_retryable_covers_the_documented_exceptions() -> None:
     assert not issubclass(ServerError, DEFAULT_RETRYABLE)
 
 
-def test_retry_override_replaces_the_predicate(call_state) -> None:  # type: ignore[no-untyped-def]
+def test_retry_override_replaces_the_predicate(call_state) -> None:
     policy = build_policy("worker", retry=retry_if_exception_type(ValueError))
     assert retries(policy, ValueError("v"), call_state)
     assert not retries(policy, ConnectionError("c"), call_state)
     assert "retry" in policy.overrides
 
 
-def test_max_delay_adds_a_time_stop(call_state) -> None:  # type: ignore[no-untyped-def]
+def test_max_delay_adds_a_time_stop(call_state) -> None:
     policy = build_policy("worker", max_attempts=100, max_delay=10.0)
     state = call_state(policy, 2)
     state.start_time = 0.0
@@ -210,7 +210,7 @@ def test_max_delay_adds_a_time_stop(call_state) -> None:  # type: ignore[no-unty
 # --- wait_range and schedule ----------------------------------------------------------------
 
 
-def formula_range(profile: str, operation: str, lo: float, hi: float, jitter: float, n: int):  # type: ignore[no-untyped-def]
+def formula_range(profile: str, operation: str, lo: float, hi: float, *, jitter: float, n: int):
     """Bounds of the wait before retry n straight from the profile formulas (REFERENCE §3)."""
     scaled = min(hi, lo * 2.0 ** (n - 1))
     if profile == "documented":
@@ -237,20 +237,20 @@ def formula_range(profile: str, operation: str, lo: float, hi: float, jitter: fl
     n=st.integers(1, 60),
 )
 def test_wait_range_matches_the_formula(
-    profile: str, operation: str, lo: float, extra: float, jitter: float, n: int
+    *, profile: str, operation: str, lo: float, extra: float, jitter: float, n: int
 ) -> None:
     hi = lo + extra
     policy = build_policy(
-        operation,  # type: ignore[arg-type]
+        operation,
         RetrySettings(),
-        profile=profile,  # type: ignore[arg-type]
+        profile=profile,
         min_wait=lo,
         max_wait=hi,
         jitter=jitter,
         max_attempts=n + 1,
     )
     got = policy.wait_range(n)
-    want = formula_range(profile, operation, lo, hi, jitter, n)
+    want = formula_range(profile, operation, lo, hi, jitter=jitter, n=n)
     assert got[0] <= got[1]
     assert got == pytest.approx(want, rel=1e-9, abs=1e-12)
 
@@ -275,7 +275,7 @@ def test_single_attempt_has_empty_schedule() -> None:
 @settings(max_examples=100, deadline=None)
 @given(profile=st.sampled_from(PROFILES), attempts=st.integers(1, 12))
 def test_schedule_law(profile: str, attempts: int) -> None:
-    policy = build_policy("api", RetrySettings(), profile=profile, max_attempts=attempts)  # type: ignore[arg-type]
+    policy = build_policy("api", RetrySettings(), profile=profile, max_attempts=attempts)
     rows = policy.schedule()
     assert len(rows) == attempts - 1
     total = 0.0
@@ -290,7 +290,9 @@ def test_describe_reports_effective_numbers() -> None:
     assert described["operation"] == "scheduler"
     assert described["profile"] == "bindu"
     assert (described["max_attempts"], described["min_wait"], described["max_wait"]) == (
-        2, 1.0, 8.0,
+        2,
+        1.0,
+        8.0,
     )
     assert described["overrides"] == ["max_attempts", "profile"]
 

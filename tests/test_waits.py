@@ -28,11 +28,13 @@ RETRY_NUMBERS = st.integers(1, 64)
 FAST = settings(max_examples=150, deadline=None)
 
 
-def policy_for(profile: str, operation: str, lo: float, hi: float, jitter: float = 1.0, n: int = 1):  # type: ignore[no-untyped-def]
+def policy_for(
+    profile: str, operation: str, lo: float, hi: float, *, jitter: float = 1.0, n: int = 1
+):
     return build_policy(
-        operation,  # type: ignore[arg-type]
+        operation,
         RetrySettings(),
-        profile=profile,  # type: ignore[arg-type]
+        profile=profile,
         min_wait=lo,
         max_wait=hi,
         jitter=jitter,
@@ -50,7 +52,7 @@ def assert_in_range(wait: float, bounds: tuple[float, float]) -> None:
     assert lo - tol <= wait <= hi + tol, f"{wait} outside {bounds}"
 
 
-def sample(policy, n: int, seed: int, seeded_jitter, call_state) -> float:  # type: ignore[no-untyped-def]
+def sample(policy, n: int, seed: int, seeded_jitter, call_state) -> float:
     with seeded_jitter(seed):
         return policy.wait(call_state(policy, n))
 
@@ -63,11 +65,17 @@ def doubling(base: float, cap: float, n: int) -> float:
 
 
 @FAST
-@given(seed=SEEDS, lo=MIN_WAITS, extra=EXTRA, jitter=JITTERS, n=RETRY_NUMBERS,
-       op=st.sampled_from(OPERATIONS))
-def test_documented(seeded_jitter, call_state, seed, lo, extra, jitter, n, op) -> None:  # type: ignore[no-untyped-def]
+@given(
+    seed=SEEDS,
+    lo=MIN_WAITS,
+    extra=EXTRA,
+    jitter=JITTERS,
+    n=RETRY_NUMBERS,
+    op=st.sampled_from(OPERATIONS),
+)
+def test_documented(*, seeded_jitter, call_state, seed, lo, extra, jitter, n, op) -> None:
     hi = lo + extra
-    policy = policy_for("documented", op, lo, hi, jitter, n)
+    policy = policy_for("documented", op, lo, hi, jitter=jitter, n=n)
     wait = sample(policy, n, seed, seeded_jitter, call_state)
     replay = random.Random(seed)
     assert close(wait, min(hi, lo * 2.0 ** (n - 1) + replay.uniform(0, jitter)))
@@ -77,7 +85,7 @@ def test_documented(seeded_jitter, call_state, seed, lo, extra, jitter, n, op) -
 
 @FAST
 @given(seed=SEEDS, lo=MIN_WAITS, extra=EXTRA, n=RETRY_NUMBERS, op=st.sampled_from(JITTERED_OPS))
-def test_bindu_jittered_operations(seeded_jitter, call_state, seed, lo, extra, n, op) -> None:  # type: ignore[no-untyped-def]
+def test_bindu_jittered_operations(*, seeded_jitter, call_state, seed, lo, extra, n, op) -> None:
     hi = lo + extra
     policy = policy_for("bindu", op, lo, hi, n=n)
     wait = sample(policy, n, seed, seeded_jitter, call_state)
@@ -89,7 +97,7 @@ def test_bindu_jittered_operations(seeded_jitter, call_state, seed, lo, extra, n
 
 @FAST
 @given(seed=SEEDS, lo=MIN_WAITS, extra=EXTRA, n=RETRY_NUMBERS)
-def test_bindu_storage_is_exact(seeded_jitter, call_state, seed, lo, extra, n) -> None:  # type: ignore[no-untyped-def]
+def test_bindu_storage_is_exact(*, seeded_jitter, call_state, seed, lo, extra, n) -> None:
     hi = lo + extra
     policy = policy_for("bindu", "storage", lo, hi, n=n)
     wait = sample(policy, n, seed, seeded_jitter, call_state)
@@ -100,7 +108,7 @@ def test_bindu_storage_is_exact(seeded_jitter, call_state, seed, lo, extra, n) -
 
 @FAST
 @given(seed=SEEDS, lo=MIN_WAITS, extra=EXTRA, n=RETRY_NUMBERS, op=st.sampled_from(OPERATIONS))
-def test_full_jitter(seeded_jitter, call_state, seed, lo, extra, n, op) -> None:  # type: ignore[no-untyped-def]
+def test_full_jitter(*, seeded_jitter, call_state, seed, lo, extra, n, op) -> None:
     hi = lo + extra
     policy = policy_for("full_jitter", op, lo, hi, n=n)
     wait = sample(policy, n, seed, seeded_jitter, call_state)
@@ -110,7 +118,7 @@ def test_full_jitter(seeded_jitter, call_state, seed, lo, extra, n, op) -> None:
 
 @FAST
 @given(seed=SEEDS, lo=MIN_WAITS, extra=EXTRA, n=RETRY_NUMBERS, op=st.sampled_from(OPERATIONS))
-def test_equal_jitter(seeded_jitter, call_state, seed, lo, extra, n, op) -> None:  # type: ignore[no-untyped-def]
+def test_equal_jitter(*, seeded_jitter, call_state, seed, lo, extra, n, op) -> None:
     hi = lo + extra
     policy = policy_for("equal_jitter", op, lo, hi, n=n)
     wait = sample(policy, n, seed, seeded_jitter, call_state)
@@ -122,7 +130,7 @@ def test_equal_jitter(seeded_jitter, call_state, seed, lo, extra, n, op) -> None
 
 @FAST
 @given(seed=SEEDS, lo=MIN_WAITS, extra=EXTRA, n=st.integers(1, 30), op=st.sampled_from(OPERATIONS))
-def test_decorrelated(seeded_jitter, call_state, seed, lo, extra, n, op) -> None:  # type: ignore[no-untyped-def]
+def test_decorrelated(*, seeded_jitter, call_state, seed, lo, extra, n, op) -> None:
     hi = lo + extra
     policy = policy_for("decorrelated", op, lo, hi, n=n)
     state = call_state(policy, 1)
@@ -141,7 +149,7 @@ def test_decorrelated(seeded_jitter, call_state, seed, lo, extra, n, op) -> None
 
 @FAST
 @given(seed=SEEDS, lo=MIN_WAITS, extra=EXTRA, n=RETRY_NUMBERS, op=st.sampled_from(OPERATIONS))
-def test_exponential_is_exact(seeded_jitter, call_state, seed, lo, extra, n, op) -> None:  # type: ignore[no-untyped-def]
+def test_exponential_is_exact(*, seeded_jitter, call_state, seed, lo, extra, n, op) -> None:
     hi = lo + extra
     policy = policy_for("exponential", op, lo, hi, n=n)
     wait = sample(policy, n, seed, seeded_jitter, call_state)
@@ -151,12 +159,19 @@ def test_exponential_is_exact(seeded_jitter, call_state, seed, lo, extra, n, op)
 
 
 @settings(max_examples=300, deadline=None)
-@given(seed=SEEDS, profile=st.sampled_from(PROFILES), op=st.sampled_from(OPERATIONS),
-       lo=MIN_WAITS, extra=EXTRA, jitter=JITTERS, n=RETRY_NUMBERS)
-def test_every_wait_lies_in_wait_range(  # type: ignore[no-untyped-def]
-    seeded_jitter, call_state, seed, profile, op, lo, extra, jitter, n
+@given(
+    seed=SEEDS,
+    profile=st.sampled_from(PROFILES),
+    op=st.sampled_from(OPERATIONS),
+    lo=MIN_WAITS,
+    extra=EXTRA,
+    jitter=JITTERS,
+    n=RETRY_NUMBERS,
+)
+def test_every_wait_lies_in_wait_range(
+    *, seeded_jitter, call_state, seed, profile, op, lo, extra, jitter, n
 ) -> None:
-    policy = policy_for(profile, op, lo, lo + extra, jitter, n)
+    policy = policy_for(profile, op, lo, lo + extra, jitter=jitter, n=n)
     wait = sample(policy, n, seed, seeded_jitter, call_state)
     assert_in_range(wait, policy.wait_range(n))
     assert 0 <= wait <= lo + extra + 1e-9
@@ -167,7 +182,9 @@ def test_every_wait_lies_in_wait_range(  # type: ignore[no-untyped-def]
 
 @settings(max_examples=100, deadline=None)
 @given(seed=SEEDS, op=st.sampled_from(JITTERED_OPS), extra=st.floats(0, 50))
-def test_bindu_first_retry_is_exactly_min_wait_one(seeded_jitter, call_state, seed, op, extra) -> None:  # type: ignore[no-untyped-def]
+def test_bindu_first_retry_is_exactly_min_wait_one(
+    *, seeded_jitter, call_state, seed, op, extra
+) -> None:
     policy = policy_for("bindu", op, 1.0, 1.0 + extra)
     assert sample(policy, 1, seed, seeded_jitter, call_state) == 1.0
     assert policy.wait_range(1) == (1.0, 1.0)
@@ -176,20 +193,20 @@ def test_bindu_first_retry_is_exactly_min_wait_one(seeded_jitter, call_state, se
 @pytest.mark.parametrize("operation", OPERATIONS)
 def test_bindu_defaults_give_every_client_the_same_first_wait(
     seeded_jitter, call_state, operation: str
-) -> None:  # type: ignore[no-untyped-def]
-    policy = build_policy(operation, profile="bindu")  # type: ignore[arg-type]
+) -> None:
+    policy = build_policy(operation, profile="bindu")
     firsts = {sample(policy, 1, seed, seeded_jitter, call_state) for seed in range(50)}
     assert firsts == {1.0}
 
 
-def test_bindu_second_retry_does_spread(seeded_jitter, call_state) -> None:  # type: ignore[no-untyped-def]
+def test_bindu_second_retry_does_spread(seeded_jitter, call_state) -> None:
     policy = build_policy("worker", profile="bindu")
     seconds = {sample(policy, 2, seed, seeded_jitter, call_state) for seed in range(50)}
     assert len(seconds) == 50
     assert all(1.0 <= w <= 2.0 for w in seconds)
 
 
-def test_documented_profile_spreads_the_first_retry(seeded_jitter, call_state) -> None:  # type: ignore[no-untyped-def]
+def test_documented_profile_spreads_the_first_retry(seeded_jitter, call_state) -> None:
     policy = build_policy("worker")  # documented, jitter 1.0
     firsts = [sample(policy, 1, seed, seeded_jitter, call_state) for seed in range(200)]
     assert len(set(firsts)) == 200
@@ -197,14 +214,17 @@ def test_documented_profile_spreads_the_first_retry(seeded_jitter, call_state) -
     assert all(1.0 <= w <= 2.0 for w in firsts)
 
 
-def test_bindu_storage_defaults_are_1_2_4_5(seeded_jitter, call_state) -> None:  # type: ignore[no-untyped-def]
+def test_bindu_storage_defaults_are_1_2_4_5(seeded_jitter, call_state) -> None:
     policy = build_policy("storage", profile="bindu")
     assert [sample(policy, n, 7, seeded_jitter, call_state) for n in (1, 2, 3, 4)] == [
-        1.0, 2.0, 4.0, 5.0,
+        1.0,
+        2.0,
+        4.0,
+        5.0,
     ]
 
 
-def test_full_jitter_uses_the_whole_window(seeded_jitter, call_state) -> None:  # type: ignore[no-untyped-def]
+def test_full_jitter_uses_the_whole_window(seeded_jitter, call_state) -> None:
     policy = build_policy("api", profile="full_jitter", min_wait=1.0, max_wait=15.0)
     waits = [sample(policy, 4, seed, seeded_jitter, call_state) for seed in range(300)]
     assert all(0.0 <= w <= 8.0 for w in waits)
@@ -217,13 +237,13 @@ def test_full_jitter_uses_the_whole_window(seeded_jitter, call_state) -> None:  
 @pytest.mark.parametrize("profile", ["exponential", "full_jitter", "equal_jitter", "documented"])
 def test_zero_min_wait_stays_zero_for_any_retry_number(
     seeded_jitter, call_state, profile: str
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     """min_wait=0 makes min_wait*2^(n-1) zero for every n, however large.
 
     Beyond n = 1024 the float power overflows; the wait must not jump to max_wait.
     """
     policy = build_policy(
-        "worker", profile=profile, min_wait=0.0, max_wait=5.0, jitter=1.0, max_attempts=2000  # type: ignore[arg-type]
+        "worker", profile=profile, min_wait=0.0, max_wait=5.0, jitter=1.0, max_attempts=2000
     )
     ceiling = 1.0 if profile == "documented" else 0.0  # documented adds U(0, jitter)
     for n in (1, 1024, 1025, 1999):
@@ -233,8 +253,8 @@ def test_zero_min_wait_stays_zero_for_any_retry_number(
 
 
 @pytest.mark.parametrize("profile", PROFILES)
-def test_huge_retry_numbers_are_capped_at_max_wait(seeded_jitter, call_state, profile: str) -> None:  # type: ignore[no-untyped-def]
-    policy = build_policy("worker", profile=profile, max_attempts=3000)  # type: ignore[arg-type]
+def test_huge_retry_numbers_are_capped_at_max_wait(seeded_jitter, call_state, profile: str) -> None:
+    policy = build_policy("worker", profile=profile, max_attempts=3000)
     for n in (1100, 2999):
         wait = sample(policy, n, 11, seeded_jitter, call_state)
         assert 0.0 <= wait <= 10.0
@@ -253,7 +273,7 @@ def failed_state(exc: BaseException, attempt: int = 1) -> RetryCallState:
     return state
 
 
-def test_equal_jitter_strategy_bounds(seeded_jitter) -> None:  # type: ignore[no-untyped-def]
+def test_equal_jitter_strategy_bounds(seeded_jitter) -> None:
     strategy = wait_equal_jitter(multiplier=2.0, max=10.0)
     state = RetryCallState(retry_object=Retrying(), fn=None, args=(), kwargs={})
     expected_v = {1: 2.0, 2: 4.0, 3: 8.0, 4: 10.0, 9: 10.0}
@@ -265,7 +285,7 @@ def test_equal_jitter_strategy_bounds(seeded_jitter) -> None:  # type: ignore[no
             assert max(waits) - min(waits) > v / 4
 
 
-def test_decorrelated_states_are_independent(seeded_jitter) -> None:  # type: ignore[no-untyped-def]
+def test_decorrelated_states_are_independent(seeded_jitter) -> None:
     """Interleaved calls sharing one strategy each follow their own previous wait."""
     strategy = wait_decorrelated_jitter(base=1.0, max=1000.0)
     a = RetryCallState(retry_object=Retrying(), fn=None, args=(), kwargs={})
@@ -280,7 +300,7 @@ def test_decorrelated_states_are_independent(seeded_jitter) -> None:  # type: ig
                 last[id(state)] = wait
 
 
-def test_decorrelated_restarts_at_first_attempt(seeded_jitter) -> None:  # type: ignore[no-untyped-def]
+def test_decorrelated_restarts_at_first_attempt(seeded_jitter) -> None:
     strategy = wait_decorrelated_jitter(base=2.0, max=10_000.0)
     state = RetryCallState(retry_object=Retrying(), fn=None, args=(), kwargs={})
     with seeded_jitter(1):
@@ -300,18 +320,18 @@ def test_retry_after_hint_lengthens_the_wait() -> None:
 
 
 def test_retry_after_any_exception_with_numeric_hint_and_cap() -> None:
-    class Throttled(Exception):
+    class ThrottledError(Exception):
         retry_after = 30
 
-    class Weird(Exception):
+    class WeirdHintError(Exception):
         retry_after = "soon"
 
-    assert wait_retry_after(wait_fixed(1.0))(failed_state(Throttled())) == 30.0
-    assert wait_retry_after(wait_fixed(1.0), cap=12.0)(failed_state(Throttled())) == 12.0
-    assert wait_retry_after(wait_fixed(1.0))(failed_state(Weird())) == 1.0
+    assert wait_retry_after(wait_fixed(1.0))(failed_state(ThrottledError())) == 30.0
+    assert wait_retry_after(wait_fixed(1.0), cap=12.0)(failed_state(ThrottledError())) == 12.0
+    assert wait_retry_after(wait_fixed(1.0))(failed_state(WeirdHintError())) == 1.0
 
 
-def test_respect_retry_after_policy_can_exceed_its_range(call_state) -> None:  # type: ignore[no-untyped-def]
+def test_respect_retry_after_policy_can_exceed_its_range(call_state) -> None:
     policy = build_policy("api", profile="exponential", respect_retry_after=True)
     state = failed_state(RateLimitedError(retry_after=40.0))
     assert policy.wait(state) == 40.0

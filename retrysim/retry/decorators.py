@@ -21,6 +21,8 @@ from retrysim.retry.policy import RetryPolicy, build_policy
 from retrysim.retry.settings import Operation, Profile
 
 logger = logging.getLogger("retrysim.retry")
+# A library stays quiet until the application configures logging (no last-resort stderr output).
+logger.addHandler(logging.NullHandler())
 
 P = ParamSpec("P")
 R = TypeVar("R")

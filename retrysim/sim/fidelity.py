@@ -1,0 +1,229 @@
+"""Fidelity mode: run a scenario through the real production decorators on a virtual-time loop.
+
+Every client is an asyncio task calling a function decorated with ``retrysim.retry``'s own
+decorator for the scenario's operation; the "server" is a coroutine that sleeps for the drawn
+latency and raises the faults' errors. Nothing here steps tenacity by hand: tenacity's
+``AsyncRetrying`` sleeps through the virtual loop. The records come out in the engine's format,
+so the two can be compared call by call: that comparison is the proof that the engine simulates
+what ships.
+
+Supported: the ``ideal`` service, every fault kind but capacity loss, client timeouts, and every
+arrival kind but Poisson. Shared-state servers (queue, occ, ...) are the engine's alone.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import time
+from typing import Any
+
+import numpy as np
+from tenacity import retry_if_exception_type
+
+from retrysim.retry.decorators import OperationDecorator
+from retrysim.retry.settings import RetrySettings, get_settings, use_settings
+from retrysim.scenario import Ideal, Poisson, Scenario
+from retrysim.sim import records as rec
+from retrysim.sim.arrivals import first_calls
+from retrysim.sim.clock import current_stream, routed_jitter
+from retrysim.sim.engine import CALL_KEY_SHIFT, RunResult, policy_for
+from retrysim.sim.failures import CODES, ERROR_CLASSES, TIMEOUT, make_error
+from retrysim.sim.faults import BLACKHOLE, compile_faults
+from retrysim.sim.latency import sampler
+from retrysim.sim.streams import JITTER, LATENCY, Stream, stream_key, unit
+
+
+class _ServerError(Exception):
+    """Carries an error code out of the fake server so the attempt can record it."""
+
+
+def run_with_decorators(
+    scenario: Scenario, seed: int | None = None, settings: RetrySettings | None = None
+) -> RunResult:
+    """Run ``scenario`` through ``retrysim.retry``'s real decorator on a virtual-time loop."""
+    from retrysim.sim.aio import run_virtual
+
+    if not isinstance(scenario.service, Ideal):
+        raise ValueError("fidelity mode runs the 'ideal' service only")
+    if isinstance(scenario.clients.arrival, Poisson):
+        raise ValueError("fidelity mode does not run Poisson arrivals")
+    if any(f.kind == "capacity_loss" for f in scenario.faults):
+        raise ValueError("fidelity mode does not run capacity_loss faults")
+    runner = _Runner(scenario, scenario.seed if seed is None else seed, settings)
+    previous = get_settings()
+    use_settings(runner.settings)
+    wall = time.perf_counter()
+    try:
+        with routed_jitter():
+            run_virtual(runner.main())
+    finally:
+        use_settings(previous)
+    return runner.result(time.perf_counter() - wall)
+
+
+class _Runner:
+    def __init__(self, scenario: Scenario, seed: int, settings: RetrySettings | None) -> None:
+        self.scenario = scenario
+        self.seed = seed
+        self.settings = settings if settings is not None else RetrySettings.model_construct()
+        self.policy = policy_for(scenario, self.settings)
+        self.plan = compile_faults(scenario.faults, seed)
+        self.latency = sampler(scenario.service.latency)  # type: ignore[union-attr]
+        self.latency_key = stream_key(seed, LATENCY)
+        self.jitter_key = stream_key(seed, JITTER)
+        self.timeout = scenario.clients.timeout
+        self.attempts: list[dict[str, Any]] = []
+        self.calls: list[dict[str, Any]] = []
+        spec = scenario.policy
+        options: dict[str, Any] = {
+            "max_attempts": spec.max_attempts, "min_wait": spec.min_wait,
+            "max_wait": spec.max_wait, "profile": spec.profile, "jitter": spec.jitter,
+            "max_delay": spec.max_delay, "respect_retry_after": spec.respect_retry_after,
+        }
+        if spec.retry_on is not None:
+            options["retry"] = retry_if_exception_type(
+                tuple(ERROR_CLASSES[name] for name in spec.retry_on)
+            )
+        self.options = {k: v for k, v in options.items() if v is not None}
+        self.decorator = OperationDecorator(spec.operation)
+        self.end_time = 0.0
+        self.server_busy_until = 0.0
+
+    async def main(self) -> None:
+        firsts = first_calls(self.scenario)
+        limits = self.scenario.limits
+        max_time = limits.max_time if limits.max_time is not None else (
+            self.scenario.duration * 10 + 3600
+        )
+        tasks = [
+            asyncio.ensure_future(self.client(client, float(t)))
+            for client, t in enumerate(firsts)
+        ]
+        if tasks:
+            _, pending = await asyncio.wait(tasks, timeout=max_time)
+            for task in pending:
+                task.cancel()
+            if pending:
+                await asyncio.wait(pending)
+        # Let the server finish work its clients gave up on, as the engine does.
+        loop = asyncio.get_running_loop()
+        finish = min(self.server_busy_until, max_time)
+        if finish > loop.time():
+            await asyncio.sleep(finish - loop.time())
+        self.end_time = max(
+            [c["end"] for c in self.calls if not math.isnan(c["end"])], default=0.0
+        )
+
+    async def client(self, client: int, first: float) -> None:
+        loop = asyncio.get_running_loop()
+        await asyncio.sleep(first - loop.time())
+        clients = self.scenario.clients
+        limit = clients.calls_per_client or (math.inf if clients.arrival.kind == "closed" else 1)
+        index = 0
+        while True:
+            await self.call(client, index)
+            index += 1
+            start = loop.time() + clients.think_time
+            if index >= limit or start >= self.scenario.duration:
+                return
+            await asyncio.sleep(clients.think_time)
+
+    async def call(self, client: int, index: int) -> None:
+        loop = asyncio.get_running_loop()
+        key = (client << CALL_KEY_SHIFT) | index
+        current_stream.set(Stream(self.jitter_key, key))  # this task's jitter stream
+        record = {"client": client, "index": index, "start": loop.time(), "end": math.nan,
+                  "outcome": rec.UNFINISHED, "error": 0, "executions": 0, "attempts": 0}
+        self.calls.append(record)
+        mine: list[dict[str, Any]] = []
+
+        async def sleep(seconds: float) -> None:
+            mine[-1]["wait"] = seconds
+            await asyncio.sleep(seconds)
+
+        @self.decorator(sleep=sleep, **self.options)
+        async def operation() -> None:
+            n = len(mine) + 1
+            attempt = {"client": client, "index": index, "attempt": n, "start": loop.time(),
+                       "end": math.nan, "wait": math.nan, "outcome": rec.OPEN, "error": 0,
+                       "executed": 0}
+            mine.append(attempt)
+            self.attempts.append(attempt)
+            record["attempts"] = n
+            try:
+                if self.timeout is None:
+                    await self.request(key, n, attempt, record)
+                else:
+                    await asyncio.wait_for(self.request(key, n, attempt, record), self.timeout)
+            except _ServerError as failure:
+                code, hint = failure.args
+                attempt.update(end=loop.time(), outcome=rec.FAILED, error=code)
+                raise make_error(code, hint) from None
+            except TimeoutError:
+                attempt.update(end=loop.time(), outcome=rec.TIMED_OUT, error=TIMEOUT)
+                raise
+            attempt.update(end=loop.time(), outcome=rec.OK)
+
+        try:
+            await operation()
+        except asyncio.CancelledError:
+            raise
+        except Exception as error:
+            record.update(end=loop.time(), outcome=rec.GAVE_UP, error=CODES[_name(error)])
+        else:
+            record.update(end=loop.time(), outcome=rec.SUCCEEDED)
+
+    async def request(
+        self, key: int, n: int, attempt: dict[str, Any], record: dict[str, Any]
+    ) -> None:
+        """The fake server: faults first, then the drawn latency (same draws as the engine)."""
+        t = asyncio.get_running_loop().time()
+        plan = self.plan
+        verdict = plan.gate(t, key, n)
+        if verdict > 0:
+            raise _ServerError(verdict, None)
+        if verdict == BLACKHOLE:
+            await asyncio.get_running_loop().create_future()  # hangs until the client times out
+        service_time = self.latency(unit(self.latency_key, key, n))
+        service_time += plan.extra_latency(t, key, n)
+        # The server finishes the work whatever happens to the client or the connection.
+        asyncio.get_running_loop().call_later(service_time, _executed, attempt, record)
+        self.server_busy_until = max(self.server_busy_until, t + service_time)
+        reset = plan.reset_share(t, key, n)
+        if reset is not None:
+            await asyncio.sleep(reset[0] * service_time)
+            raise _ServerError(reset[1], None)
+        await asyncio.sleep(service_time)
+
+    def result(self, wall: float) -> RunResult:
+        attempts = rec.empty_attempts(len(self.attempts))
+        order = sorted(range(len(self.calls)),
+                       key=lambda i: (self.calls[i]["start"], self.calls[i]["client"]))
+        call_id = {(self.calls[i]["client"], self.calls[i]["index"]): cid
+                   for cid, i in enumerate(order)}
+        for name in ("client", "attempt", "start", "end", "wait", "outcome", "error", "executed"):
+            attempts[name] = [a[name] for a in self.attempts]
+        attempts["call"] = [call_id[(a["client"], a["index"])] for a in self.attempts]
+        calls = rec.empty_calls(len(self.calls))
+        calls["call"] = np.arange(len(self.calls))
+        for name in ("client", "index", "start", "end", "attempts", "outcome", "error",
+                     "executions"):
+            calls[name] = [self.calls[i][name] for i in order]
+        return RunResult(
+            scenario=self.scenario, seed=self.seed, policy=self.policy.describe(),
+            attempts=attempts, calls=calls, end_time=self.end_time, events=0, wall_time=wall,
+            capacity=None,
+        )
+
+
+def _executed(attempt: dict[str, Any], record: dict[str, Any]) -> None:
+    attempt["executed"] = 1
+    record["executions"] += 1
+
+
+def _name(error: BaseException) -> str:
+    for name, cls in ERROR_CLASSES.items():
+        if type(error) is cls:
+            return name
+    return "ServerError"
