@@ -1,8 +1,58 @@
 """retrysim: see what your retry settings do before production does.
 
-The production mechanism lives in :mod:`retrysim.retry`; the simulator in :mod:`retrysim.sim`.
+The library API (also what the CLI and the notebooks use)::
+
+    import retrysim
+    scenario = retrysim.load_scenario("thundering-herd")      # a bundled name or a TOML path
+    result = retrysim.simulate(scenario, seed=1)              # records (numpy) + settings used
+    doc = retrysim.summarize(result)                          # the metrics document (run --json)
+
+The production retry mechanism is :mod:`retrysim.retry`. Names here load lazily, so importing
+``retrysim`` costs nothing until one is used.
 """
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
 
-__all__ = ["__version__"]
+_EXPORTS = {
+    "Scenario": "retrysim.scenario",
+    "ScenarioError": "retrysim.scenario",
+    "parse_scenario": "retrysim.scenario",
+    "load_scenario": "retrysim.library",
+    "bundled_scenarios": "retrysim.library",
+    "simulate": "retrysim.sim.engine",
+    "RunResult": "retrysim.sim.engine",
+    "run_with_decorators": "retrysim.sim.fidelity",
+    "run_virtual": "retrysim.sim.aio",
+    "VirtualTimeEventLoop": "retrysim.sim.aio",
+    "summarize": "retrysim.metrics",
+    "compare": "retrysim.sweep",
+}
+
+__all__ = ["__version__", *sorted(_EXPORTS)]
+
+if TYPE_CHECKING:
+    from retrysim.library import bundled_scenarios, load_scenario
+    from retrysim.metrics import summarize
+    from retrysim.scenario import Scenario, ScenarioError, parse_scenario
+    from retrysim.sim.aio import VirtualTimeEventLoop, run_virtual
+    from retrysim.sim.engine import RunResult, simulate
+    from retrysim.sim.fidelity import run_with_decorators
+    from retrysim.sweep import compare
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'retrysim' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)

@@ -11,7 +11,7 @@ import pytest
 import tenacity
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from tenacity import AsyncRetrying, stop_after_delay, wait_fixed
+from tenacity import AsyncRetrying, stop_after_attempt, stop_after_delay, wait_fixed
 
 from retrysim.retry import retry_worker_operation
 from retrysim.sim.aio import DeadlockError, VirtualTimeEventLoop, run_virtual
@@ -129,7 +129,9 @@ def test_tenacity_stop_after_delay_follows_virtual_clock() -> None:
         attempts = 0
         with pytest.raises(ConnectionError):
             async for attempt in AsyncRetrying(
-                stop=stop_after_delay(10), wait=wait_fixed(3), reraise=True
+                stop=stop_after_delay(10) | stop_after_attempt(50),  # bound a regression
+                wait=wait_fixed(3),
+                reraise=True,
             ):
                 with attempt:
                     attempts += 1

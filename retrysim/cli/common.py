@@ -1,0 +1,120 @@
+"""What several commands share: loading a scenario with --set/--profile, settings, output."""
+
+from __future__ import annotations
+
+import difflib
+import tomllib
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from retrysim.cli.errors import UsageError
+
+if TYPE_CHECKING:
+    from retrysim.retry.settings import RetrySettings
+    from retrysim.scenario import Scenario
+
+PROFILE_NAMES = ("documented", "bindu", "full_jitter", "equal_jitter", "decorrelated", "exponential")
+
+
+def parse_value(text: str) -> Any:
+    """A --set value: a TOML literal (5, 0.5, true, "x", [1, 2], {a = 1}) or else a bare string."""
+    try:
+        return tomllib.loads(f"v = {text}")["v"]
+    except tomllib.TOMLDecodeError:
+        return text
+
+
+def parse_assignment(item: str, option: str = "--set") -> tuple[str, str]:
+    if "=" not in item:
+        raise UsageError(f"{option} {item!r}: expected KEY=VALUE, e.g. policy.max_attempts=5")
+    key, _, value = item.partition("=")
+    key = key.strip()
+    if not key or any(not part for part in key.split(".")):
+        raise UsageError(f"{option} {item!r}: the key must be dotted names like faults.0.end")
+    return key, value.strip()
+
+
+def parse_sets(items: list[str] | None) -> dict[str, Any]:
+    return {key: parse_value(value) for key, value in map(parse_assignment, items or [])}
+
+
+def load(scenario_arg: str, sets: dict[str, Any], profile: str | None = None) -> Scenario:
+    """Load by bundled name or path, apply --set overrides and --profile, validate."""
+    from pydantic import ValidationError
+
+    from retrysim.library import load_scenario
+    from retrysim.scenario import ScenarioError, format_validation_error
+
+    if profile is not None:
+        check_profile(profile)
+        sets = {**sets, "policy.profile": profile}
+    try:
+        scenario = load_scenario(scenario_arg)
+    except ScenarioError as error:
+        raise UsageError(str(error)) from None
+    if not sets:
+        return scenario
+    try:
+        return scenario.with_overrides(sets)
+    except KeyError as error:
+        raise UsageError(unknown_key_message(str(error.args[0]), scenario)) from None
+    except ValidationError as error:
+        raise UsageError(format_validation_error(error, "--set")) from None
+
+
+def unknown_key_message(key: str, scenario: Scenario) -> str:
+    known = sorted(dotted_keys(scenario.model_dump(mode="python")))
+    close = difflib.get_close_matches(key, known, n=1)
+    hint = f"; did you mean {close[0]!r}?" if close else ""
+    return f"--set {key}: no such key in the scenario{hint}"
+
+
+def dotted_keys(data: Any, prefix: str = "") -> list[str]:
+    keys: list[str] = []
+    if isinstance(data, dict):
+        for k, v in data.items():
+            keys.append(prefix + str(k))
+            keys.extend(dotted_keys(v, f"{prefix}{k}."))
+    elif isinstance(data, list):
+        for i, v in enumerate(data):
+            keys.append(f"{prefix}{i}")
+            keys.extend(dotted_keys(v, f"{prefix}{i}."))
+    return keys
+
+
+def check_profile(profile: str) -> None:
+    if profile not in PROFILE_NAMES:
+        raise UsageError(f"--profile: unknown profile {profile!r}; allowed: {', '.join(PROFILE_NAMES)}")
+
+
+def settings(env_file: Path | None) -> tuple[RetrySettings, dict[str, str]]:
+    """RETRY__* settings from the environment and --env-file (or ./.env), with sources."""
+    from retrysim.retry.settings import SettingsError, load_settings, setting_sources
+
+    if env_file is not None and not env_file.is_file():
+        raise UsageError(f"--env-file: {env_file}: no such file")
+    target: str | Path = env_file if env_file is not None else ".env"
+    try:
+        loaded = load_settings(target)
+    except SettingsError as error:
+        raise UsageError(f"{env_file or 'environment'}: {error}") from None
+    return loaded, dict(setting_sources(target))
+
+
+def policy_sources(
+    scenario: Scenario, sets: dict[str, Any], setting_sources: dict[str, str], profile: str | None
+) -> dict[str, str]:
+    """Where each effective policy number came from: --set, --profile, scenario, env, .env, default."""
+    operation = scenario.policy.operation
+    out = {}
+    for key in ("max_attempts", "min_wait", "max_wait", "jitter", "profile"):
+        if f"policy.{key}" in sets:
+            out[key] = "--set"
+        elif key == "profile" and profile is not None:
+            out[key] = "--profile"
+        elif getattr(scenario.policy, key) is not None:
+            out[key] = "scenario"
+        else:
+            field = key if key in ("jitter", "profile") else f"{operation}_{key}"
+            out[key] = setting_sources.get(field, "default")
+    return out

@@ -1,0 +1,159 @@
+"""``retrysim run``: simulate one scenario and report what the retry settings did."""
+
+from __future__ import annotations
+
+import difflib
+import sys
+import time
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from retrysim.cli import common
+from retrysim.cli.errors import EXIT_THRESHOLD, UsageError, reports_errors
+
+SCENARIO_HELP = "A bundled scenario name (see 'retrysim scenarios') or a path to a TOML file."
+SET_HELP = "Override a scenario value by dotted key, e.g. policy.max_attempts=5, clients.count=20000, faults.0.end=40. Repeatable."
+
+
+@reports_errors
+def run(
+    scenario: Annotated[str, typer.Argument(help=SCENARIO_HELP, show_default=False)],
+    seed: Annotated[int | None, typer.Option("--seed", help="Random seed (default: the scenario's).", min=0)] = None,
+    set_: Annotated[list[str] | None, typer.Option("--set", help=SET_HELP, metavar="KEY=VALUE")] = None,
+    env_file: Annotated[Path | None, typer.Option("--env-file", help="Read RETRY__* settings from this file (default: ./.env if present).")] = None,
+    profile: Annotated[str | None, typer.Option("--profile", help=f"Backoff profile: {', '.join(common.PROFILE_NAMES)}.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the result document as JSON instead of the report.")] = False,
+    out: Annotated[Path | None, typer.Option("--out", help="Write result.json, attempts.csv and calls.csv into this folder.")] = None,
+    plot: Annotated[Path | None, typer.Option("--plot", help="Save the timeline and jitter-spread figure (.png, .svg or .pdf).")] = None,
+    fail_under: Annotated[list[str] | None, typer.Option("--fail-under", help="Exit 1 if METRIC is below VALUE, e.g. success_rate=0.99. Repeatable.", metavar="METRIC=VALUE")] = None,
+    fail_over: Annotated[list[str] | None, typer.Option("--fail-over", help="Exit 1 if METRIC is above VALUE, e.g. p99_latency=30. Repeatable.", metavar="METRIC=VALUE")] = None,
+) -> None:
+    """Simulate SCENARIO with your RETRY__* settings and report outcomes, latency, load and jitter.
+
+    The report shows success and retry rates, latency (and its overhead against the same run with
+    no faults), load amplification against server capacity, a histogram of when retries start, and
+    a timeline of attempts per second. Same scenario + seed = the same result, always.
+
+    Exit codes: 0 ok, 1 a --fail-under/--fail-over threshold was missed, 2 bad input.
+    """
+    thresholds = _thresholds(fail_under, "--fail-under") + _thresholds(fail_over, "--fail-over")
+    if plot is not None:
+        _check_plot_path(plot)
+    sets = common.parse_sets(set_)
+    loaded = common.load(scenario, sets, profile)
+    settings, setting_sources = common.settings(env_file)
+    sources = common.policy_sources(loaded, sets, setting_sources, profile)
+
+    from retrysim.metrics import summarize
+    from retrysim.sim.engine import simulate
+
+    started = time.perf_counter()
+    with _Progress(loaded.duration, quiet=False) as progress:
+        result = simulate(loaded, seed=seed, settings=settings, progress=progress.update)
+        baseline = None
+        if loaded.faults:
+            baseline = simulate(loaded.without_faults(), seed=seed, settings=settings)
+    doc = summarize(result, baseline, wall_time=time.perf_counter() - started)
+    doc["sources"] = sources
+
+    from retrysim import output
+
+    if out is not None:
+        output.write_json(out / "result.json", doc)
+        output.write_text(out / "attempts.csv", output.records_csv(result.attempts, result.error_names))
+        output.write_text(out / "calls.csv", output.records_csv(result.calls, result.error_names))
+    if plot is not None:
+        from retrysim.plots import save_run_figure
+
+        save_run_figure(doc, plot)
+    if as_json:
+        sys.stdout.write(output.dumps(doc))
+    else:
+        from rich.console import Console
+
+        from retrysim.report import render_run
+
+        console = Console()
+        render_run(doc, console, sources)
+        if out is not None:
+            console.print(f"[dim]wrote {out}/result.json, attempts.csv, calls.csv[/]")
+        if plot is not None:
+            console.print(f"[dim]wrote {plot}[/]")
+    missed = _missed(doc, thresholds)
+    if missed:
+        for line in missed:
+            print(f"retrysim: threshold missed: {line}", file=sys.stderr)
+        raise typer.Exit(EXIT_THRESHOLD)
+
+
+def _thresholds(items: list[str] | None, option: str) -> list[tuple[str, str, float]]:
+    from retrysim.cli.metric_names import METRIC_NAMES
+
+    parsed = []
+    for item in items or []:
+        name, value = common.parse_assignment(item, option)
+        if name not in METRIC_NAMES:
+            close = difflib.get_close_matches(name, METRIC_NAMES, n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            raise UsageError(f"{option} {name}: unknown metric{hint}; allowed: {', '.join(METRIC_NAMES)}")
+        try:
+            parsed.append((option, name, float(value)))
+        except ValueError:
+            raise UsageError(f"{option} {item!r}: {value!r} is not a number") from None
+    return parsed
+
+
+def _missed(doc: dict[str, Any], thresholds: list[tuple[str, str, float]]) -> list[str]:
+    from retrysim.metrics import metric
+
+    missed = []
+    for option, name, limit in thresholds:
+        value = metric(doc, name)
+        if value is None:
+            continue  # not measurable in this run (e.g. no retries): nothing to hold against it
+        if (option == "--fail-under" and value < limit) or (option == "--fail-over" and value > limit):
+            relation = "below" if option == "--fail-under" else "above"
+            missed.append(f"{name} = {value:.6g} is {relation} {limit:g}")
+    return missed
+
+
+def _check_plot_path(path: Path) -> None:
+    if path.suffix.lower() not in (".png", ".svg", ".pdf"):
+        raise UsageError(f"--plot {path}: the file must end in .png, .svg or .pdf")
+
+
+class _Progress:
+    """A progress bar on stderr, shown only once a run has taken more than a second."""
+
+    def __init__(self, total: float, quiet: bool) -> None:
+        self.total = total
+        self.quiet = quiet
+        self.started = time.perf_counter()
+        self.bar: Any = None
+        self.task: Any = None
+
+    def __enter__(self) -> _Progress:
+        return self
+
+    def update(self, virtual_now: float) -> None:
+        if self.quiet:
+            return
+        if self.bar is None:
+            if time.perf_counter() - self.started < 1.0:
+                return
+            from rich.console import Console
+            from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+            self.bar = Progress(
+                TextColumn("simulating"), BarColumn(), TextColumn("{task.completed:,.0f}s virtual"),
+                TimeElapsedColumn(), console=Console(stderr=True), transient=True,
+            )
+            self.bar.start()
+            self.task = self.bar.add_task("run", total=self.total)
+        self.bar.update(self.task, completed=min(virtual_now, self.total))
+
+    def __exit__(self, *exc: object) -> None:
+        if self.bar is not None:
+            self.bar.stop()

@@ -1,0 +1,76 @@
+"""Writing results: always to a temporary file in the target folder, then an atomic rename.
+
+A reader (or a crash) never sees a half-written file: either the old file or the new one.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import io
+import json
+import math
+import os
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+
+@contextlib.contextmanager
+def atomic_path(target: str | Path) -> Iterator[Path]:
+    """Yield a temporary path beside ``target``; on success rename it over ``target``."""
+    target = Path(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    os.close(fd)
+    try:
+        yield Path(tmp)
+        os.replace(tmp, target)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+
+
+def write_text(target: str | Path, text: str) -> None:
+    with atomic_path(target) as tmp:
+        tmp.write_text(text, encoding="utf-8")
+
+
+def json_safe(value: Any) -> Any:
+    """NaN and infinities become null; numpy scalars become Python numbers."""
+    if isinstance(value, dict):
+        return {str(k): json_safe(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [json_safe(v) for v in value]
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+def dumps(document: Any) -> str:
+    return json.dumps(json_safe(document), indent=2, allow_nan=False) + "\n"
+
+
+def write_json(target: str | Path, document: Any) -> None:
+    write_text(target, dumps(document))
+
+
+def records_csv(records: np.ndarray, names: tuple[str, ...] | None = None) -> str:
+    """A record array as CSV; the ``error`` column is written as the error's name."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    fields = list(records.dtype.names or ())
+    writer.writerow(fields)
+    columns = [records[f].tolist() for f in fields]
+    if names is not None and "error" in fields:
+        i = fields.index("error")
+        columns[i] = [names[c] for c in columns[i]]
+    for row in zip(*columns, strict=True):
+        writer.writerow(["" if isinstance(v, float) and math.isnan(v) else v for v in row])
+    return out.getvalue()

@@ -1,0 +1,195 @@
+"""Rich rendering of result documents: tables, a jitter-spread histogram, an attempts timeline.
+
+Everything here reads the plain result document (``metrics.summarize``), so a saved
+``result.json`` renders exactly like a fresh run.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from rich.console import Console, Group
+from rich.panel import Panel
+from rich.table import Table
+from rich.text import Text
+
+SERIES_STYLES = ("green", "yellow", "dark_orange", "red", "magenta", "blue")
+BAR = "█"
+
+
+def fmt_num(value: Any, unit: str = "", digits: int = 3) -> str:
+    if value is None:
+        return "–"
+    if isinstance(value, float):
+        if math.isnan(value):
+            return "–"
+        text = f"{value:,.{digits}f}" if abs(value) < 1e6 else f"{value:,.0f}"
+        if "." in text:
+            text = text.rstrip("0").rstrip(".")
+        return f"{text}{unit}"
+    return f"{value:,}{unit}"
+
+
+def fmt_pct(value: float | None) -> str:
+    return "–" if value is None else f"{100 * value:.2f}%"
+
+
+def header(doc: dict[str, Any], sources: dict[str, str] | None = None) -> Panel:
+    settings = doc["settings"]
+    lines = Text()
+    lines.append(f"{doc['scenario']}", style="bold")
+    lines.append(f"   seed {doc['seed']}   profile {doc['profile']}\n", style="dim")
+    if doc.get("description"):
+        lines.append(doc["description"].strip() + "\n", style="italic")
+    lines.append(f"{settings['operation']} operations: ")
+    parts = []
+    for key in ("max_attempts", "min_wait", "max_wait", "jitter"):
+        source = (sources or {}).get(key)
+        parts.append(f"{key}={settings[key]}" + (f" ({source})" if source else ""))
+    lines.append(", ".join(parts))
+    if settings.get("respect_retry_after"):
+        lines.append(", honours Retry-After")
+    return Panel(lines, title="retrysim run", title_align="left", border_style="cyan")
+
+
+def outcome_table(doc: dict[str, Any]) -> Table:
+    calls, attempts = doc["calls"], doc["attempts"]
+    table = Table(title="Outcome", title_justify="left", show_header=False, box=None)
+    table.add_column(style="bold")
+    table.add_column(justify="right")
+    table.add_row("calls", fmt_num(calls["total"]))
+    table.add_row("succeeded", f"{fmt_num(calls['succeeded'])}  ({fmt_pct(calls['success_rate'])})")
+    table.add_row("failed", fmt_num(calls["failed"]))
+    if calls["unfinished"]:
+        table.add_row("unfinished", fmt_num(calls["unfinished"]), style="yellow")
+    table.add_row("attempts", fmt_num(attempts["total"]))
+    table.add_row("retry rate", fmt_pct(attempts["retry_rate"]))
+    table.add_row("retry success rate", fmt_pct(doc["retry_success_rate"]))
+    table.add_row("attempts per call", f"{fmt_num(attempts['mean_per_call'])} (max {attempts['max_per_call']})")
+    table.add_row("time waiting", f"{fmt_num(doc['retry_wait']['total'], 's', 1)} total, "
+                  f"{fmt_num(doc['retry_wait']['mean_per_call'], 's')} per call")
+    return table
+
+
+def load_table(doc: dict[str, Any]) -> Table:
+    load = doc["load"]
+    table = Table(title="Load", title_justify="left", show_header=False, box=None)
+    table.add_column(style="bold")
+    table.add_column(justify="right")
+    table.add_row("amplification", f"{fmt_num(load['amplification'], 'x', 2)} attempts per call")
+    peak = fmt_num(load["peak_attempts_per_s"], "/s", 0)
+    if load["capacity"]:
+        ratio = load["peak_over_capacity"]
+        style = "red" if ratio and ratio > 1 else ""
+        peak += f"  vs capacity {fmt_num(load['capacity'], '/s', 0)} ([{style}]{fmt_num(ratio, 'x', 2)}[/])"
+    table.add_row("peak attempts", peak)
+    table.add_row("duplicate executions", fmt_num(doc["duplicates"]))
+    table.add_row("wasted work", f"{fmt_num(doc['wasted_work'])} requests done for no one")
+    for name, count in sorted(doc["failures_by_type"].items(), key=lambda kv: -kv[1]):
+        table.add_row(f"  {name}", fmt_num(count))
+    return table
+
+
+def latency_table(doc: dict[str, Any]) -> Table:
+    table = Table(title="Latency per call (finished calls)", title_justify="left")
+    table.add_column("")
+    keys = ("mean", "p50", "p95", "p99", "max")
+    for key in keys:
+        table.add_column(key, justify="right")
+    table.add_row("latency", *(fmt_num(doc["latency"][k], "s") for k in keys))
+    overhead = doc.get("latency_overhead")
+    if overhead:
+        table.add_row("vs no faults", "", *(_signed(overhead[k]) for k in ("p50", "p95", "p99")), "")
+    return table
+
+
+def _signed(value: float | None) -> str:
+    return "–" if value is None else f"{value:+.3f}s"
+
+
+def spread_histogram(doc: dict[str, Any], rows: int = 16, width: int = 40) -> Group:
+    """Retry start times as horizontal bars, then the single spread figure."""
+    spread = doc["jitter_spread"]
+    title = Text("Jitter spread: when retries start", style="bold")
+    if not spread["retries"]:
+        return Group(title, Text("no retries", style="dim"))
+    edges, counts = spread["edges"], spread["counts"]
+    step = max(1, math.ceil(len(counts) / rows))
+    merged = [(edges[i], edges[min(i + step, len(edges) - 1)], sum(counts[i:i + step]))
+              for i in range(0, len(counts), step)]
+    top = max(c for _, _, c in merged) or 1
+    lines = [title]
+    for lo, hi, count in merged:
+        bar = BAR * max(0, round(width * count / top))
+        lines.append(Text.assemble((f"{lo:8.2f}–{hi:<8.2f}s ", "dim"), (bar, "yellow"), f" {count:,}"))
+    share = spread["peak_share_100ms"]
+    verdict = ("synchronised" if share >= 0.2 else "bunched" if share >= 0.05 else "spread out")
+    lines.append(Text(
+        f"peak: {fmt_pct(share)} of {spread['retries']:,} retries start within one 100 ms "
+        f"window ({verdict})" + _first_retry_note(spread),
+        style="bold red" if share >= 0.2 else "",
+    ))
+    return Group(*lines)
+
+
+def _first_retry_note(spread: dict[str, Any]) -> str:
+    first = spread.get("first_retry_peak_share_100ms")
+    return "" if first is None else f"; first retries alone: {fmt_pct(first)}"
+
+
+def timeline_chart(doc: dict[str, Any], rows: int = 24, width: int = 48) -> Group:
+    """Attempts per second per time bucket, stacked by attempt number; ⚡ marks fault windows."""
+    tl = doc["timeline"]
+    series = tl["attempts_per_s"]
+    goodput = tl["goodput_per_s"]
+    n = len(goodput)
+    step = max(1, math.ceil(n / rows))
+    bw = tl["bin_width"]
+    windows = [(f["start"], f["end"] if f["end"] is not None else math.inf) for f in doc["faults"]]
+    buckets = []
+    for i in range(0, n, step):
+        j = min(i + step, n)
+        stack = [sum(s[i:j]) / (j - i) for s in series]
+        good = sum(goodput[i:j]) / (j - i)
+        lo, hi = i * bw, j * bw
+        fault = any(a < hi and lo < b for a, b in windows)
+        buckets.append((lo, hi, stack, good, fault))
+    top = max((sum(b[2]) for b in buckets), default=0) or 1
+    legend = Text.assemble(
+        ("Attempts per second over time  ", "bold"),
+        *[(f"{BAR} {label}  ", SERIES_STYLES[k % len(SERIES_STYLES)]) for k, label in enumerate(tl["labels"])],
+        ("  ⚡ fault window", "red"),
+    )
+    lines = [legend]
+    for lo, hi, stack, good, fault in buckets:
+        row = Text(f"{lo:6.0f}–{hi:<5.0f}s", style="dim")
+        row.append("⚡" if fault else " ", style="red")
+        for k, value in enumerate(stack):
+            row.append(BAR * round(width * value / top), style=SERIES_STYLES[k % len(SERIES_STYLES)])
+        row.append(f" {sum(stack):,.0f}/s", style="")
+        row.append(f" ok {good:,.0f}", style="green dim")
+        lines.append(row)
+    return Group(*lines)
+
+
+def render_run(doc: dict[str, Any], console: Console, sources: dict[str, str] | None = None) -> None:
+    console.print(header(doc, sources))
+    if doc.get("stopped"):
+        console.print(f"[bold yellow]warning:[/] {doc['stopped']}")
+    if console.width >= 110:
+        grid = Table.grid(padding=(0, 6))
+        grid.add_row(outcome_table(doc), load_table(doc))
+        console.print(grid)
+    else:
+        console.print(outcome_table(doc))
+        console.print(load_table(doc))
+    console.print(latency_table(doc))
+    bars = max(10, min(60, console.width - 40))
+    console.print(spread_histogram(doc, width=bars))
+    console.print()
+    console.print(timeline_chart(doc, width=bars))
+    console.print(
+        f"[dim]{fmt_num(doc['virtual_time'], 's', 1)} of virtual time in "
+        f"{fmt_num(doc['wall_time'], 's', 2)} of wall time, {doc['events']:,} events[/]"
+    )
