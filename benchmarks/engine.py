@@ -35,7 +35,10 @@ def herd(clients: int) -> Scenario:
             "duration": 60,
             "policy": {"operation": "worker"},
             "clients": {"count": clients, "arrival": {"kind": "burst", "at": 0}},
-            "service": {"kind": "ideal", "latency": {"dist": "lognormal", "median": 0.02, "p99": 0.2}},
+            "service": {
+                "kind": "ideal",
+                "latency": {"dist": "lognormal", "median": 0.02, "p99": 0.2},
+            },
             "faults": [{"kind": "outage", "start": 0, "end": 30, "error": "ConnectionError"}],
         }
     )
@@ -109,10 +112,14 @@ def main(argv: Sequence[str] = ()) -> None:
     n_attempts = len(result.attempts)
     print(f"scenario: {args.clients:,}-client burst, 30 s outage, default worker policy")
     print(f"attempts: {n_attempts:,}  calls: {len(result.calls):,}  events: {result.events:,}")
-    print(f"engine (simulate, incl. records + invariants): {engine_s:.3f} s "
-          f"= {n_attempts / engine_s:,.0f} attempts/s")
-    print(f"bare tenacity loop, same outcomes:              {bare_s:.3f} s "
-          f"= {n_attempts / bare_s:,.0f} attempts/s")
+    print(
+        f"engine (simulate, incl. records + invariants): {engine_s:.3f} s "
+        f"= {n_attempts / engine_s:,.0f} attempts/s"
+    )
+    print(
+        f"bare tenacity loop, same outcomes:              {bare_s:.3f} s "
+        f"= {n_attempts / bare_s:,.0f} attempts/s"
+    )
     print(f"engine / bare ratio: {engine_s / bare_s:.2f}  (target <= 1.30)")
 
     tracemalloc.start()
@@ -126,8 +133,10 @@ def main(argv: Sequence[str] = ()) -> None:
         big_s, big_result = best_of(1, lambda: simulate(big))
         assert isinstance(big_result, RunResult)
         rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-        print(f"{args.big:,}-client burst: {big_s:.2f} s wall, {len(big_result.attempts):,} "
-              f"attempts (target < 10 s); process max RSS {rss:.0f} MiB")
+        print(
+            f"{args.big:,}-client burst: {big_s:.2f} s wall, {len(big_result.attempts):,} "
+            f"attempts (target < 10 s); process max RSS {rss:.0f} MiB"
+        )
 
 
 if __name__ == "__main__":

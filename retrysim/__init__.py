@@ -33,16 +33,35 @@ _EXPORTS = {
     "compare": "retrysim.sweep",
 }
 
-__all__ = ["__version__", *sorted(_EXPORTS)]
+__all__ = [
+    "RunResult",
+    "Scenario",
+    "ScenarioError",
+    "VirtualTimeEventLoop",
+    "__version__",
+    "bundled_scenarios",
+    "compare",
+    "load_scenario",
+    "parse_scenario",
+    "run_virtual",
+    "run_with_decorators",
+    "simulate",
+    "summarize",
+]
 
 if TYPE_CHECKING:
-    from retrysim.library import bundled_scenarios, load_scenario
-    from retrysim.metrics import summarize
-    from retrysim.scenario import Scenario, ScenarioError, parse_scenario
-    from retrysim.sim.aio import VirtualTimeEventLoop, run_virtual
-    from retrysim.sim.engine import RunResult, simulate
-    from retrysim.sim.fidelity import run_with_decorators
-    from retrysim.sweep import compare
+    from retrysim.library import bundled_scenarios as bundled_scenarios
+    from retrysim.library import load_scenario as load_scenario
+    from retrysim.metrics import summarize as summarize
+    from retrysim.scenario import Scenario as Scenario
+    from retrysim.scenario import ScenarioError as ScenarioError
+    from retrysim.scenario import parse_scenario as parse_scenario
+    from retrysim.sim.aio import VirtualTimeEventLoop as VirtualTimeEventLoop
+    from retrysim.sim.aio import run_virtual as run_virtual
+    from retrysim.sim.engine import RunResult as RunResult
+    from retrysim.sim.engine import simulate as simulate
+    from retrysim.sim.fidelity import run_with_decorators as run_with_decorators
+    from retrysim.sweep import compare as compare
 
 
 def __getattr__(name: str) -> Any:

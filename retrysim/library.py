@@ -45,8 +45,7 @@ def resolve(name_or_path: str | Path) -> Path:
     close = difflib.get_close_matches(text, list(bundled), n=1)
     hint = f"; did you mean {close[0]!r}?" if close else ""
     raise ScenarioError(
-        f"{text}: no such scenario file or bundled scenario{hint} "
-        f"(bundled: {', '.join(bundled)})"
+        f"{text}: no such scenario file or bundled scenario{hint} (bundled: {', '.join(bundled)})"
     )
 
 

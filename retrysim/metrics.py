@@ -153,8 +153,13 @@ def jitter_spread(attempts: np.ndarray, bins: int = 60) -> dict[str, Any]:
     """Histogram of retry start times and the peak share of retries in any 100 ms window."""
     starts = retry_starts(attempts)
     if not len(starts):
-        return {"retries": 0, "peak_share_100ms": None, "first_retry_peak_share_100ms": None,
-                "edges": [], "counts": []}
+        return {
+            "retries": 0,
+            "peak_share_100ms": None,
+            "first_retry_peak_share_100ms": None,
+            "edges": [],
+            "counts": [],
+        }
     lo, hi = float(starts[0]), float(starts[-1])
     if hi - lo < SPREAD_WINDOW:
         hi = lo + SPREAD_WINDOW
@@ -183,10 +188,12 @@ def timeline(
     Goodput is calls succeeding per second.
     """
     end = max(
-        float(np.nanmax(attempts["end"])) if len(attempts) and np.any(~np.isnan(attempts["end"])) else 0.0,
+        float(np.nanmax(attempts["end"]))
+        if len(attempts) and np.any(~np.isnan(attempts["end"]))
+        else 0.0,
         float(attempts["start"].max()) if len(attempts) else 0.0,
     )
-    n_bins = max(1, int(math.ceil((end + 1e-9) / width)))
+    n_bins = max(1, math.ceil((end + 1e-9) / width))
     series = np.zeros((max_attempt_series, n_bins), dtype=np.int64)
     if len(attempts):
         idx = np.minimum((attempts["start"] / width).astype(np.int64), n_bins - 1)

@@ -66,9 +66,15 @@ def outcome_table(doc: dict[str, Any]) -> Table:
     table.add_row("attempts", fmt_num(attempts["total"]))
     table.add_row("retry rate", fmt_pct(attempts["retry_rate"]))
     table.add_row("retry success rate", fmt_pct(doc["retry_success_rate"]))
-    table.add_row("attempts per call", f"{fmt_num(attempts['mean_per_call'])} (max {attempts['max_per_call']})")
-    table.add_row("time waiting", f"{fmt_num(doc['retry_wait']['total'], 's', 1)} total, "
-                  f"{fmt_num(doc['retry_wait']['mean_per_call'], 's')} per call")
+    table.add_row(
+        "attempts per call",
+        f"{fmt_num(attempts['mean_per_call'])} (max {attempts['max_per_call']})",
+    )
+    table.add_row(
+        "time waiting",
+        f"{fmt_num(doc['retry_wait']['total'], 's', 1)} total, "
+        f"{fmt_num(doc['retry_wait']['mean_per_call'], 's')} per call",
+    )
     return table
 
 
@@ -82,7 +88,8 @@ def load_table(doc: dict[str, Any]) -> Table:
     if load["capacity"]:
         ratio = load["peak_over_capacity"]
         style = "red" if ratio and ratio > 1 else ""
-        peak += f"  vs capacity {fmt_num(load['capacity'], '/s', 0)} ([{style}]{fmt_num(ratio, 'x', 2)}[/])"
+        capacity = fmt_num(load["capacity"], "/s", 0)
+        peak += f"  vs capacity {capacity} ([{style}]{fmt_num(ratio, 'x', 2)}[/])"
     table.add_row("peak attempts", peak)
     table.add_row("duplicate executions", fmt_num(doc["duplicates"]))
     table.add_row("wasted work", f"{fmt_num(doc['wasted_work'])} requests done for no one")
@@ -100,7 +107,9 @@ def latency_table(doc: dict[str, Any]) -> Table:
     table.add_row("latency", *(fmt_num(doc["latency"][k], "s") for k in keys))
     overhead = doc.get("latency_overhead")
     if overhead:
-        table.add_row("vs no faults", "", *(_signed(overhead[k]) for k in ("p50", "p95", "p99")), "")
+        table.add_row(
+            "vs no faults", "", *(_signed(overhead[k]) for k in ("p50", "p95", "p99")), ""
+        )
     return table
 
 
@@ -116,20 +125,26 @@ def spread_histogram(doc: dict[str, Any], rows: int = 16, width: int = 40) -> Gr
         return Group(title, Text("no retries", style="dim"))
     edges, counts = spread["edges"], spread["counts"]
     step = max(1, math.ceil(len(counts) / rows))
-    merged = [(edges[i], edges[min(i + step, len(edges) - 1)], sum(counts[i:i + step]))
-              for i in range(0, len(counts), step)]
+    merged = [
+        (edges[i], edges[min(i + step, len(edges) - 1)], sum(counts[i : i + step]))
+        for i in range(0, len(counts), step)
+    ]
     top = max(c for _, _, c in merged) or 1
     lines = [title]
     for lo, hi, count in merged:
         bar = BAR * max(0, round(width * count / top))
-        lines.append(Text.assemble((f"{lo:8.2f}–{hi:<8.2f}s ", "dim"), (bar, "yellow"), f" {count:,}"))
+        lines.append(
+            Text.assemble((f"{lo:8.2f}–{hi:<8.2f}s ", "dim"), (bar, "yellow"), f" {count:,}")
+        )
     share = spread["peak_share_100ms"]
-    verdict = ("synchronised" if share >= 0.2 else "bunched" if share >= 0.05 else "spread out")
-    lines.append(Text(
-        f"peak: {fmt_pct(share)} of {spread['retries']:,} retries start within one 100 ms "
-        f"window ({verdict})" + _first_retry_note(spread),
-        style="bold red" if share >= 0.2 else "",
-    ))
+    verdict = "synchronised" if share >= 0.2 else "bunched" if share >= 0.05 else "spread out"
+    lines.append(
+        Text(
+            f"peak: {fmt_pct(share)} of {spread['retries']:,} retries start within one 100 ms "
+            f"window ({verdict})" + _first_retry_note(spread),
+            style="bold red" if share >= 0.2 else "",
+        )
+    )
     return Group(*lines)
 
 
@@ -158,7 +173,10 @@ def timeline_chart(doc: dict[str, Any], rows: int = 24, width: int = 48) -> Grou
     top = max((sum(b[2]) for b in buckets), default=0) or 1
     legend = Text.assemble(
         ("Attempts per second over time  ", "bold"),
-        *[(f"{BAR} {label}  ", SERIES_STYLES[k % len(SERIES_STYLES)]) for k, label in enumerate(tl["labels"])],
+        *[
+            (f"{BAR} {label}  ", SERIES_STYLES[k % len(SERIES_STYLES)])
+            for k, label in enumerate(tl["labels"])
+        ],
         ("  ⚡ fault window", "red"),
     )
     lines = [legend]
@@ -166,14 +184,18 @@ def timeline_chart(doc: dict[str, Any], rows: int = 24, width: int = 48) -> Grou
         row = Text(f"{lo:6.0f}–{hi:<5.0f}s", style="dim")
         row.append("⚡" if fault else " ", style="red")
         for k, value in enumerate(stack):
-            row.append(BAR * round(width * value / top), style=SERIES_STYLES[k % len(SERIES_STYLES)])
+            row.append(
+                BAR * round(width * value / top), style=SERIES_STYLES[k % len(SERIES_STYLES)]
+            )
         row.append(f" {sum(stack):,.0f}/s", style="")
         row.append(f" ok {good:,.0f}", style="green dim")
         lines.append(row)
     return Group(*lines)
 
 
-def render_run(doc: dict[str, Any], console: Console, sources: dict[str, str] | None = None) -> None:
+def render_run(
+    doc: dict[str, Any], console: Console, sources: dict[str, str] | None = None
+) -> None:
     console.print(header(doc, sources))
     if doc.get("stopped"):
         console.print(f"[bold yellow]warning:[/] {doc['stopped']}")

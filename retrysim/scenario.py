@@ -126,7 +126,11 @@ class PolicySpec(Model):
 
     @model_validator(mode="after")
     def _waits(self) -> PolicySpec:
-        if self.min_wait is not None and self.max_wait is not None and self.min_wait > self.max_wait:
+        if (
+            self.min_wait is not None
+            and self.max_wait is not None
+            and self.min_wait > self.max_wait
+        ):
             raise ValueError(f"min_wait ({self.min_wait}) must be <= max_wait ({self.max_wait})")
         return self
 
@@ -259,9 +263,7 @@ class RateLimited(_ServiceBase):
     )
 
 
-Service = Annotated[
-    Ideal | Queue | LoadLatency | Occ | RateLimited, Field(discriminator="kind")
-]
+Service = Annotated[Ideal | Queue | LoadLatency | Occ | RateLimited, Field(discriminator="kind")]
 
 
 # --- faults ----------------------------------------------------------------------------------
@@ -440,9 +442,25 @@ def format_validation_error(error: ValidationError, source: str) -> str:
 
 def _is_union_tag(part: Any) -> bool:
     return isinstance(part, str) and part in {
-        "constant", "uniform", "exponential", "normal", "lognormal", "burst", "poisson",
-        "closed", "ideal", "queue", "load_latency", "occ", "rate_limited", "outage", "flaky",
-        "latency_spike", "capacity_loss", "recovery_ramp", "reset",
+        "constant",
+        "uniform",
+        "exponential",
+        "normal",
+        "lognormal",
+        "burst",
+        "poisson",
+        "closed",
+        "ideal",
+        "queue",
+        "load_latency",
+        "occ",
+        "rate_limited",
+        "outage",
+        "flaky",
+        "latency_spike",
+        "capacity_loss",
+        "recovery_ramp",
+        "reset",
     }
 
 
@@ -451,8 +469,10 @@ def _suggest(loc: tuple[Any, ...]) -> str:
 
     known = _known_keys(loc[:-1])
     match = difflib.get_close_matches(str(loc[-1]), known, n=1)
-    return f" (did you mean {match[0]!r}?)" if match else (
-        f" (allowed: {', '.join(sorted(known))})" if known else ""
+    return (
+        f" (did you mean {match[0]!r}?)"
+        if match
+        else (f" (allowed: {', '.join(sorted(known))})" if known else "")
     )
 
 
@@ -485,12 +505,25 @@ def _model_of(annotation: Any) -> Any:
 
 
 _MODEL_BY_TAG: dict[str, type[BaseModel]] = {
-    "constant": Constant, "uniform": UniformLatency, "exponential": Exponential,
-    "normal": Normal, "lognormal": Lognormal, "burst": Burst, "poisson": Poisson,
-    "closed": Closed, "ideal": Ideal, "queue": Queue, "load_latency": LoadLatency,
-    "occ": Occ, "rate_limited": RateLimited, "outage": Outage, "flaky": Flaky,
-    "latency_spike": LatencySpike, "capacity_loss": CapacityLoss,
-    "recovery_ramp": RecoveryRamp, "reset": Reset,
+    "constant": Constant,
+    "uniform": UniformLatency,
+    "exponential": Exponential,
+    "normal": Normal,
+    "lognormal": Lognormal,
+    "burst": Burst,
+    "poisson": Poisson,
+    "closed": Closed,
+    "ideal": Ideal,
+    "queue": Queue,
+    "load_latency": LoadLatency,
+    "occ": Occ,
+    "rate_limited": RateLimited,
+    "outage": Outage,
+    "flaky": Flaky,
+    "latency_spike": LatencySpike,
+    "capacity_loss": CapacityLoss,
+    "recovery_ramp": RecoveryRamp,
+    "reset": Reset,
 }
 
 

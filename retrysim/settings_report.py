@@ -17,6 +17,9 @@ from retrysim.retry.settings import (
     setting_sources,
 )
 
+#: Retries listed per operation; a larger max_attempts is summarised by its worst-case total.
+SCHEDULE_ROWS = 100
+
 
 def settings_document(
     env_file: str | Path | None = ".env", profile: Profile | None = None
@@ -38,12 +41,15 @@ def settings_document(
                 "source": sources[name],
                 "variable": env_name(name),
             }
+        rows = policy.schedule(SCHEDULE_ROWS)
         operations[op] = {
             **fields,
             "schedule": [
                 {"retry": n, "min_wait": lo, "max_wait": hi, "worst_case_total_wait": total}
-                for n, lo, hi, total in policy.schedule()
+                for n, lo, hi, total in rows
             ],
+            "schedule_truncated": len(rows) < policy.max_attempts - 1,
+            "worst_case_total_wait": policy.worst_case_total(),
         }
     effective_profile = profile or settings.profile
     return {

@@ -219,9 +219,13 @@ def test_long_decorrelated_schedule_does_not_crash() -> None:
         "--json", "--profile", "decorrelated", env={"RETRY__WORKER_MAX_ATTEMPTS": "700"}
     )
     assert result.exit_code == 0, result.output
-    rows = json.loads(result.stdout)["operations"]["worker"]["schedule"]
-    assert len(rows) == 699
+    worker = json.loads(result.stdout)["operations"]["worker"]
+    rows = worker["schedule"]
+    assert len(rows) == 100  # listed rows are capped; the total still covers all 699 retries
+    assert worker["schedule_truncated"] is True
     assert rows[-1]["max_wait"] == 10.0
+    # decorrelated at min_wait 1, max_wait 10: longest waits 3, 9, then 10 for 697 retries
+    assert worker["worst_case_total_wait"] == 3.0 + 9.0 + 10.0 * 697
 
 
 def test_settings_help_lists_the_options() -> None:

@@ -13,7 +13,14 @@ if TYPE_CHECKING:
     from retrysim.retry.settings import RetrySettings
     from retrysim.scenario import Scenario
 
-PROFILE_NAMES = ("documented", "bindu", "full_jitter", "equal_jitter", "decorrelated", "exponential")
+PROFILE_NAMES = (
+    "documented",
+    "bindu",
+    "full_jitter",
+    "equal_jitter",
+    "decorrelated",
+    "exponential",
+)
 
 
 def parse_value(text: str) -> Any:
@@ -84,7 +91,9 @@ def dotted_keys(data: Any, prefix: str = "") -> list[str]:
 
 def check_profile(profile: str) -> None:
     if profile not in PROFILE_NAMES:
-        raise UsageError(f"--profile: unknown profile {profile!r}; allowed: {', '.join(PROFILE_NAMES)}")
+        raise UsageError(
+            f"--profile: unknown profile {profile!r}; allowed: {', '.join(PROFILE_NAMES)}"
+        )
 
 
 def settings(env_file: Path | None) -> tuple[RetrySettings, dict[str, str]]:
@@ -104,7 +113,10 @@ def settings(env_file: Path | None) -> tuple[RetrySettings, dict[str, str]]:
 def policy_sources(
     scenario: Scenario, sets: dict[str, Any], setting_sources: dict[str, str], profile: str | None
 ) -> dict[str, str]:
-    """Where each effective policy number came from: --set, --profile, scenario, env, .env, default."""
+    """Where each effective policy number came from.
+
+    One of: --set, --profile, scenario, env, .env, default.
+    """
     operation = scenario.policy.operation
     out = {}
     for key in ("max_attempts", "min_wait", "max_wait", "jitter", "profile"):

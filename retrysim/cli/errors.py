@@ -54,4 +54,3 @@ def _one_line(error: BaseException) -> str:
     if isinstance(error, OSError) and error.filename is not None:
         text = f"{error.filename}: {error.strerror or text}"
     return " ".join(text.split()) or type(error).__name__
-

@@ -14,21 +14,63 @@ from retrysim.cli import common
 from retrysim.cli.errors import EXIT_THRESHOLD, UsageError, reports_errors
 
 SCENARIO_HELP = "A bundled scenario name (see 'retrysim scenarios') or a path to a TOML file."
-SET_HELP = "Override a scenario value by dotted key, e.g. policy.max_attempts=5, clients.count=20000, faults.0.end=40. Repeatable."
+SET_HELP = (
+    "Override a scenario value by dotted key, e.g. policy.max_attempts=5, "
+    "clients.count=20000, faults.0.end=40. Repeatable."
+)
 
 
 @reports_errors
 def run(
     scenario: Annotated[str, typer.Argument(help=SCENARIO_HELP, show_default=False)],
-    seed: Annotated[int | None, typer.Option("--seed", help="Random seed (default: the scenario's).", min=0)] = None,
-    set_: Annotated[list[str] | None, typer.Option("--set", help=SET_HELP, metavar="KEY=VALUE")] = None,
-    env_file: Annotated[Path | None, typer.Option("--env-file", help="Read RETRY__* settings from this file (default: ./.env if present).")] = None,
-    profile: Annotated[str | None, typer.Option("--profile", help=f"Backoff profile: {', '.join(common.PROFILE_NAMES)}.")] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Print the result document as JSON instead of the report.")] = False,
-    out: Annotated[Path | None, typer.Option("--out", help="Write result.json, attempts.csv and calls.csv into this folder.")] = None,
-    plot: Annotated[Path | None, typer.Option("--plot", help="Save the timeline and jitter-spread figure (.png, .svg or .pdf).")] = None,
-    fail_under: Annotated[list[str] | None, typer.Option("--fail-under", help="Exit 1 if METRIC is below VALUE, e.g. success_rate=0.99. Repeatable.", metavar="METRIC=VALUE")] = None,
-    fail_over: Annotated[list[str] | None, typer.Option("--fail-over", help="Exit 1 if METRIC is above VALUE, e.g. p99_latency=30. Repeatable.", metavar="METRIC=VALUE")] = None,
+    seed: Annotated[
+        int | None, typer.Option("--seed", help="Random seed (default: the scenario's).", min=0)
+    ] = None,
+    set_: Annotated[
+        list[str] | None, typer.Option("--set", help=SET_HELP, metavar="KEY=VALUE")
+    ] = None,
+    env_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--env-file", help="Read RETRY__* settings from this file (default: ./.env if present)."
+        ),
+    ] = None,
+    profile: Annotated[
+        str | None,
+        typer.Option("--profile", help=f"Backoff profile: {', '.join(common.PROFILE_NAMES)}."),
+    ] = None,
+    as_json: Annotated[
+        bool,
+        typer.Option("--json", help="Print the result document as JSON instead of the report."),
+    ] = False,
+    out: Annotated[
+        Path | None,
+        typer.Option(
+            "--out", help="Write result.json, attempts.csv and calls.csv into this folder."
+        ),
+    ] = None,
+    plot: Annotated[
+        Path | None,
+        typer.Option(
+            "--plot", help="Save the timeline and jitter-spread figure (.png, .svg or .pdf)."
+        ),
+    ] = None,
+    fail_under: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--fail-under",
+            help="Exit 1 if METRIC is below VALUE, e.g. success_rate=0.99. Repeatable.",
+            metavar="METRIC=VALUE",
+        ),
+    ] = None,
+    fail_over: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--fail-over",
+            help="Exit 1 if METRIC is above VALUE, e.g. p99_latency=30. Repeatable.",
+            metavar="METRIC=VALUE",
+        ),
+    ] = None,
 ) -> None:
     """Simulate SCENARIO with your RETRY__* settings and report outcomes, latency, load and jitter.
 
@@ -62,7 +104,9 @@ def run(
 
     if out is not None:
         output.write_json(out / "result.json", doc)
-        output.write_text(out / "attempts.csv", output.records_csv(result.attempts, result.error_names))
+        output.write_text(
+            out / "attempts.csv", output.records_csv(result.attempts, result.error_names)
+        )
         output.write_text(out / "calls.csv", output.records_csv(result.calls, result.error_names))
     if plot is not None:
         from retrysim.plots import save_run_figure
@@ -97,7 +141,9 @@ def _thresholds(items: list[str] | None, option: str) -> list[tuple[str, str, fl
         if name not in METRIC_NAMES:
             close = difflib.get_close_matches(name, METRIC_NAMES, n=1)
             hint = f" (did you mean {close[0]!r}?)" if close else ""
-            raise UsageError(f"{option} {name}: unknown metric{hint}; allowed: {', '.join(METRIC_NAMES)}")
+            raise UsageError(
+                f"{option} {name}: unknown metric{hint}; allowed: {', '.join(METRIC_NAMES)}"
+            )
         try:
             parsed.append((option, name, float(value)))
         except ValueError:
@@ -113,7 +159,9 @@ def _missed(doc: dict[str, Any], thresholds: list[tuple[str, str, float]]) -> li
         value = metric(doc, name)
         if value is None:
             continue  # not measurable in this run (e.g. no retries): nothing to hold against it
-        if (option == "--fail-under" and value < limit) or (option == "--fail-over" and value > limit):
+        if (option == "--fail-under" and value < limit) or (
+            option == "--fail-over" and value > limit
+        ):
             relation = "below" if option == "--fail-under" else "above"
             missed.append(f"{name} = {value:.6g} is {relation} {limit:g}")
     return missed
@@ -147,8 +195,12 @@ class _Progress:
             from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
             self.bar = Progress(
-                TextColumn("simulating"), BarColumn(), TextColumn("{task.completed:,.0f}s virtual"),
-                TimeElapsedColumn(), console=Console(stderr=True), transient=True,
+                TextColumn("simulating"),
+                BarColumn(),
+                TextColumn("{task.completed:,.0f}s virtual"),
+                TimeElapsedColumn(),
+                console=Console(stderr=True),
+                transient=True,
             )
             self.bar.start()
             self.task = self.bar.add_task("run", total=self.total)

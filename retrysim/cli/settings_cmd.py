@@ -10,20 +10,33 @@ import typer
 
 from retrysim.cli.errors import UsageError, reports_errors
 
-PROFILE_NAMES = ("documented", "bindu", "full_jitter", "equal_jitter", "decorrelated", "exponential")
+PROFILE_NAMES = (
+    "documented",
+    "bindu",
+    "full_jitter",
+    "equal_jitter",
+    "decorrelated",
+    "exponential",
+)
 
 
 @reports_errors
 def settings(
     env_file: Annotated[
         Path | None,
-        typer.Option("--env-file", help="Read RETRY__* values from this file (default: ./.env if present)."),
+        typer.Option(
+            "--env-file", help="Read RETRY__* values from this file (default: ./.env if present)."
+        ),
     ] = None,
     profile: Annotated[
         str | None,
-        typer.Option("--profile", help=f"Preview another backoff profile: {', '.join(PROFILE_NAMES)}."),
+        typer.Option(
+            "--profile", help=f"Preview another backoff profile: {', '.join(PROFILE_NAMES)}."
+        ),
     ] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Print the stable JSON document.")] = False,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print the stable JSON document.")
+    ] = False,
 ) -> None:
     """Show the effective retry settings per operation, their source, and the backoff schedule.
 
@@ -31,7 +44,9 @@ def settings(
     waiting up to that retry. Sources: default, env (process environment) or .env.
     """
     if profile is not None and profile not in PROFILE_NAMES:
-        raise UsageError(f"--profile: unknown profile {profile!r}; allowed: {', '.join(PROFILE_NAMES)}")
+        raise UsageError(
+            f"--profile: unknown profile {profile!r}; allowed: {', '.join(PROFILE_NAMES)}"
+        )
     if env_file is not None and not env_file.is_file():
         raise UsageError(f"--env-file: {env_file}: no such file")
     from retrysim.retry.settings import SettingsError
@@ -68,19 +83,24 @@ def _render(doc: dict[str, Any]) -> None:
     table.add_column("worst-case total wait", justify="right")
     for op, spec in doc["operations"].items():
         cells = [_cell(spec[k]) for k in ("max_attempts", "min_wait", "max_wait")]
-        worst = spec["schedule"][-1]["worst_case_total_wait"] if spec["schedule"] else 0.0
-        table.add_row(op, *cells, f"{worst:.2f}s")
+        table.add_row(op, *cells, f"{spec['worst_case_total_wait']:.2f}s")
     console.print(table)
     sched = Table(title="Backoff schedule (wait before retry n: min .. max)", title_justify="left")
     sched.add_column("operation")
-    longest = max(len(spec["schedule"]) for spec in doc["operations"].values())
+    longest = min(12, max(len(spec["schedule"]) for spec in doc["operations"].values()))
     for n in range(1, longest + 1):
         sched.add_column(f"retry {n}", justify="center")
     for op, spec in doc["operations"].items():
-        cells = [f"{row['min_wait']:.2f} .. {row['max_wait']:.2f}" for row in spec["schedule"]]
+        cells = [
+            f"{row['min_wait']:.2f} .. {row['max_wait']:.2f}" for row in spec["schedule"][:longest]
+        ]
         sched.add_row(op, *cells, *([""] * (longest - len(cells))))
     console.print(sched)
-    same = [op for op, s in doc["operations"].items() if s["schedule"] and s["schedule"][0]["min_wait"] == s["schedule"][0]["max_wait"]]
+    same = [
+        op
+        for op, s in doc["operations"].items()
+        if s["schedule"] and s["schedule"][0]["min_wait"] == s["schedule"][0]["max_wait"]
+    ]
     if same:
         console.print(
             f"[yellow]No spread on the first retry for {', '.join(same)}:[/] clients that fail "

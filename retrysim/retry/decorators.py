@@ -42,6 +42,30 @@ class _CallHooks:
         self.attempts = 0
         self.exhausted = False
 
+    @classmethod
+    def start(cls, func: Callable[..., Any], policy: RetryPolicy) -> _CallHooks:
+        """Hooks for a new call of ``func`` (counted as started)."""
+        name, counter_key = _name_of(func)
+        COUNTERS.call_started(counter_key)
+        return cls(name, counter_key, policy)
+
+    def tenacity_hooks(self, sleep: SyncSleep | AsyncSleep | None) -> dict[str, Any]:
+        """Keyword arguments for tenacity's Retrying / AsyncRetrying."""
+        hooks: dict[str, Any] = {
+            "before_sleep": self.before_sleep,
+            "retry_error_callback": self.on_exhausted,
+        }
+        if sleep is not None:
+            hooks["sleep"] = sleep
+        return hooks
+
+    def attempt_started(self, key: Hashable) -> None:
+        self.attempts += 1
+        COUNTERS.attempt(self.counter_key, key)
+
+    def attempt_failed(self, error: Exception) -> None:
+        COUNTERS.attempt_failed(self.counter_key, type(error).__name__)
+
     def before_sleep(self, state: RetryCallState) -> None:
         exc = _exception(state)
         wait = state.upcoming_sleep
@@ -50,7 +74,11 @@ class _CallHooks:
         # so braces or % signs in a message can't break the hook.
         logger.warning(
             "Retry attempt %d/%d for %s failed: %s: %s",
-            state.attempt_number, total, self.name, type(exc).__name__, exc,
+            state.attempt_number,
+            total,
+            self.name,
+            type(exc).__name__,
+            exc,
         )
         logger.info(
             "Waiting %.1fs before retry attempt %d/%d", wait, state.attempt_number + 1, total
@@ -63,7 +91,11 @@ class _CallHooks:
         exc = _exception(state)
         logger.error(
             "Retry attempts exhausted for %s after %d/%d attempts: %s: %s",
-            self.name, state.attempt_number, self.policy.max_attempts, type(exc).__name__, exc,
+            self.name,
+            state.attempt_number,
+            self.policy.max_attempts,
+            type(exc).__name__,
+            exc,
         )
         COUNTERS.exhausted(self.counter_key)
         assert state.outcome is not None  # tenacity only gives up after an outcome
@@ -81,7 +113,9 @@ class _CallHooks:
             COUNTERS.non_retryable(self.counter_key)
             logger.info(
                 "Not retrying %s: %s: %s is not retryable",
-                self.name, type(error).__name__, error,
+                self.name,
+                type(error).__name__,
+                error,
             )
 
 
@@ -109,28 +143,22 @@ async def _run_async(
     sleep: AsyncSleep | None,
     key: Hashable,
 ) -> Any:
-    name, counter_key = _name_of(func)
-    hooks = _CallHooks(name, counter_key, policy)
-    COUNTERS.call_started(counter_key)
+    hooks = _CallHooks.start(func, policy)
 
     async def attempt() -> Any:
-        hooks.attempts += 1
-        COUNTERS.attempt(counter_key, key)
+        hooks.attempt_started(key)
         try:
-            result = func(*args, **kwargs)
+            result: Any = func(*args, **kwargs)
             if inspect.isawaitable(result):
                 result = await result
         except Exception as exc:
-            COUNTERS.attempt_failed(counter_key, type(exc).__name__)
+            hooks.attempt_failed(exc)
             raise
         return result
 
-    extra: dict[str, Any] = {} if sleep is None else {"sleep": sleep}
-    retrying = policy.async_retrying(
-        before_sleep=hooks.before_sleep, retry_error_callback=hooks.on_exhausted, **extra
-    )
+    retrying = policy.async_retrying(**hooks.tenacity_hooks(sleep))
     try:
-        result = await retrying(attempt)
+        result: Any = await retrying(attempt)
     except BaseException as error:
         hooks.finished(error)
         raise
@@ -146,23 +174,17 @@ def _run_sync(
     sleep: SyncSleep | None,
     key: Hashable,
 ) -> Any:
-    name, counter_key = _name_of(func)
-    hooks = _CallHooks(name, counter_key, policy)
-    COUNTERS.call_started(counter_key)
+    hooks = _CallHooks.start(func, policy)
 
     def attempt() -> Any:
-        hooks.attempts += 1
-        COUNTERS.attempt(counter_key, key)
+        hooks.attempt_started(key)
         try:
             return func(*args, **kwargs)
         except Exception as exc:
-            COUNTERS.attempt_failed(counter_key, type(exc).__name__)
+            hooks.attempt_failed(exc)
             raise
 
-    extra: dict[str, Any] = {} if sleep is None else {"sleep": sleep}
-    retrying = policy.retrying(
-        before_sleep=hooks.before_sleep, retry_error_callback=hooks.on_exhausted, **extra
-    )
+    retrying = policy.retrying(**hooks.tenacity_hooks(sleep))
     try:
         result = retrying(attempt)
     except BaseException as error:
@@ -208,7 +230,9 @@ class OperationDecorator:
     @overload
     def __call__(self, func: Callable[P, R], /) -> Callable[P, R]: ...
 
-    def __call__(self, func: Callable[..., Any] | None = None, /, **options: Any) -> Any:
+    def __call__(  # type: ignore[misc]  # the overloads above are the public signatures
+        self, func: Callable[..., Any] | None = None, /, **options: Any
+    ) -> Any:
         if func is not None:  # also allow the bare form @retry_worker_operation
             return self._decorate(func, options)
         # Validate overrides now, against the settings of the moment, so a typo fails at import.
@@ -249,8 +273,16 @@ class OperationDecorator:
 
 
 _POLICY_KEYS = frozenset(
-    {"max_attempts", "min_wait", "max_wait", "retry", "profile", "jitter", "max_delay",
-     "respect_retry_after"}
+    {
+        "max_attempts",
+        "min_wait",
+        "max_wait",
+        "retry",
+        "profile",
+        "jitter",
+        "max_delay",
+        "respect_retry_after",
+    }
 )
 _OTHER_KEYS = frozenset({"sleep", "idempotency_key"})
 
@@ -297,4 +329,3 @@ async def execute_with_retry(
         retry=retry,
     )
     return await _run_async(func, args, kwargs, policy, sleep, None)
-

@@ -20,6 +20,8 @@ from tenacity import (
     stop_after_delay,
     wait_exponential,
     wait_exponential_jitter,
+    wait_none,
+    wait_random,
     wait_random_exponential,
 )
 from tenacity.retry import retry_base
@@ -40,7 +42,10 @@ from retrysim.retry.waits import wait_decorrelated_jitter, wait_equal_jitter, wa
 #: The profile descriptions shown by ``retrysim settings`` and the docs.
 PROFILE_FORMULAS: dict[str, str] = {
     "documented": "min(max_wait, min_wait*2^(n-1) + U(0, jitter))",
-    "bindu": "U(min_wait, clamp(2^(n-1), min_wait, max_wait)); storage: clamp(2^(n-1), min_wait, max_wait)",
+    "bindu": (
+        "U(min_wait, clamp(2^(n-1), min_wait, max_wait)); "
+        "storage: clamp(2^(n-1), min_wait, max_wait)"
+    ),
     "full_jitter": "U(0, min(max_wait, min_wait*2^(n-1)))",
     "equal_jitter": "v/2 + U(0, v/2), v = min(max_wait, min_wait*2^(n-1))",
     "decorrelated": "min(max_wait, U(min_wait, 3*previous)), previous starts at min_wait",
@@ -94,18 +99,39 @@ class RetryPolicy:
             case "equal_jitter":
                 return scaled / 2, scaled
             case "decorrelated":
-                return min(hi_w, lo_w), min(hi_w, lo_w * 3.0 ** min(n, 700))
+                if lo_w <= 0:
+                    return 0.0, 0.0
+                top = hi_w if n >= 647 else min(hi_w, lo_w * 3.0**n)  # 3**647 overflows a float
+                return min(hi_w, lo_w), top
             case _:
                 return scaled, scaled
 
-    def schedule(self) -> list[tuple[int, float, float, float]]:
-        """Per retry n: (n, min wait, max wait, worst-case total time waited through retry n)."""
+    def schedule(self, limit: int = 100) -> list[tuple[int, float, float, float]]:
+        """Per retry n: (n, min wait, max wait, worst-case total time waited through retry n).
+
+        At most ``limit`` rows: a policy of a billion attempts has a billion retries.
+        """
         rows, total = [], 0.0
-        for n in range(1, self.max_attempts):
+        for n in range(1, min(self.max_attempts, limit + 1)):
             lo, hi = self.wait_range(n)
             total += hi
             rows.append((n, lo, hi, total))
         return rows
+
+    def worst_case_total(self) -> float:
+        """Longest possible total wait across all retries (exact, without listing them all).
+
+        Every profile's longest wait grows with n until it reaches max_wait and stays there, so
+        once two consecutive retries both sit at max_wait the rest add max_wait each.
+        """
+        total, previous = 0.0, None
+        for n in range(1, self.max_attempts):
+            hi = self.wait_range(n)[1]
+            if hi == previous == self.max_wait:
+                return total + hi * (self.max_attempts - n)
+            total += hi
+            previous = hi
+        return total
 
     def describe(self) -> dict[str, Any]:
         """The effective numbers as plain data (what a run report and ``--json`` show)."""
@@ -133,7 +159,15 @@ def _capped(base: float, cap: float, n: int) -> float:
 def build_wait(
     profile: Profile, operation: Operation, min_wait: float, max_wait: float, jitter: float
 ) -> wait_base:
-    """The tenacity wait strategy of one profile (tenacity's own wherever it has one)."""
+    """The tenacity wait strategy of one profile (tenacity's own wherever it has one).
+
+    A zero ``min_wait`` zeroes the exponential part; tenacity's exponentials overflow to their
+    cap past retry 1024 in that case, so the equivalent constant strategies are used instead.
+    """
+    if min_wait == 0 and profile in ("exponential", "full_jitter"):
+        return wait_none()
+    if min_wait == 0 and profile == "documented":
+        return wait_random(0, min(jitter, max_wait))
     match profile:
         case "documented":
             return wait_exponential_jitter(multiplier=min_wait, max=max_wait, jitter=jitter)

@@ -44,19 +44,24 @@ class RetrySettings(BaseSettings):
     )
 
     worker_max_attempts: int = Field(3, ge=1)
-    worker_min_wait: float = Field(1.0, ge=0)
-    worker_max_wait: float = Field(10.0, ge=0)
+    worker_min_wait: float = Field(1.0, ge=0, allow_inf_nan=False)
+    worker_max_wait: float = Field(10.0, ge=0, allow_inf_nan=False)
     storage_max_attempts: int = Field(5, ge=1)
-    storage_min_wait: float = Field(0.5, ge=0)
-    storage_max_wait: float = Field(5.0, ge=0)
+    storage_min_wait: float = Field(0.5, ge=0, allow_inf_nan=False)
+    storage_max_wait: float = Field(5.0, ge=0, allow_inf_nan=False)
     scheduler_max_attempts: int = Field(3, ge=1)
-    scheduler_min_wait: float = Field(1.0, ge=0)
-    scheduler_max_wait: float = Field(8.0, ge=0)
+    scheduler_min_wait: float = Field(1.0, ge=0, allow_inf_nan=False)
+    scheduler_max_wait: float = Field(8.0, ge=0, allow_inf_nan=False)
     api_max_attempts: int = Field(4, ge=1)
-    api_min_wait: float = Field(1.0, ge=0)
-    api_max_wait: float = Field(15.0, ge=0)
+    api_min_wait: float = Field(1.0, ge=0, allow_inf_nan=False)
+    api_max_wait: float = Field(15.0, ge=0, allow_inf_nan=False)
     profile: Profile = "documented"
-    jitter: float = Field(1.0, ge=0, description="Seconds of additive jitter (documented profile).")
+    jitter: float = Field(
+        1.0,
+        ge=0,
+        allow_inf_nan=False,
+        description="Seconds of additive jitter (documented profile).",
+    )
 
     @model_validator(mode="after")
     def _min_not_above_max(self) -> RetrySettings:
@@ -81,7 +86,7 @@ class RetrySettings(BaseSettings):
 
 
 def env_name(field: str) -> str:
-    """The environment variable that sets ``field`` (``worker_max_attempts`` -> ``RETRY__WORKER_MAX_ATTEMPTS``)."""
+    """The variable that sets a field: ``worker_max_attempts`` -> ``RETRY__WORKER_MAX_ATTEMPTS``."""
     return ENV_PREFIX + field.upper()
 
 
@@ -90,7 +95,9 @@ def _explain(error: ValidationError, origin: str) -> SettingsError:
     for item in error.errors():
         loc = item["loc"]
         if loc:
-            lines.append(f"{env_name(str(loc[0]))}: {item['msg']} (got {item.get('input')!r}{origin})")
+            lines.append(
+                f"{env_name(str(loc[0]))}: {item['msg']} (got {item.get('input')!r}{origin})"
+            )
         else:
             lines.append(item["msg"].removeprefix("Value error, "))
     return SettingsError("; ".join(lines))
@@ -107,7 +114,7 @@ def load_settings(env_file: str | Path | None = ".env") -> RetrySettings:
             raise SettingsError(f"{env_file}: no such file (given as the .env file)")
         env_file = None
     try:
-        return RetrySettings(_env_file=env_file)  # type: ignore[call-arg]
+        return RetrySettings(_env_file=env_file)
     except ValidationError as exc:
         raise _explain(exc, f" from the environment or {env_file}" if env_file else "") from None
 
@@ -121,7 +128,9 @@ def setting_sources(env_file: str | Path | None = ".env") -> dict[str, Source]:
     if env_file is not None and Path(env_file).is_file():
         from dotenv import dotenv_values
 
-        from_file = {key.upper() for key, value in dotenv_values(env_file).items() if value is not None}
+        from_file = {
+            key.upper() for key, value in dotenv_values(env_file).items() if value is not None
+        }
     from_env = {key.upper() for key in os.environ}
     sources: dict[str, Source] = {}
     for name in RetrySettings.model_fields:

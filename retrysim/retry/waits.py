@@ -18,6 +18,8 @@ __all__ = ["random", "wait_decorrelated_jitter", "wait_equal_jitter", "wait_retr
 
 def _capped_exponential(base: float, cap: float, retry_number: int) -> float:
     """min(cap, base * 2^(n-1)) without overflowing for large n."""
+    if base <= 0:
+        return 0.0
     exponent = retry_number - 1
     if exponent >= 1024:
         return cap
@@ -30,7 +32,7 @@ class wait_equal_jitter(wait_base):  # noqa: N801 - tenacity's naming convention
     Keeps at least half the exponential wait (no near-zero retries) while still spreading clients.
     """
 
-    def __init__(self, multiplier: float = 1.0, max: float = 60.0) -> None:  # noqa: A002
+    def __init__(self, multiplier: float = 1.0, max: float = 60.0) -> None:
         self.multiplier = multiplier
         self.max = max
 
@@ -40,13 +42,13 @@ class wait_equal_jitter(wait_base):  # noqa: N801 - tenacity's naming convention
 
 
 class wait_decorrelated_jitter(wait_base):  # noqa: N801
-    """AWS "decorrelated jitter": s_1 = min(max, U(base, 3*base)), s_n = min(max, U(base, 3*s_{n-1})).
+    """AWS "decorrelated jitter": s_n = min(max, U(base, 3*s_{n-1})), with s_0 = base.
 
     Each wait depends on the previous one of the same call, so the strategy remembers the last
     wait per call state (weakly, so finished calls leave nothing behind).
     """
 
-    def __init__(self, base: float = 1.0, max: float = 60.0) -> None:  # noqa: A002
+    def __init__(self, base: float = 1.0, max: float = 60.0) -> None:
         self.base = base
         self.max = max
         self._previous: weakref.WeakKeyDictionary[RetryCallState, float] = (
@@ -62,7 +64,7 @@ class wait_decorrelated_jitter(wait_base):  # noqa: N801
         return wait
 
 
-class wait_retry_after(wait_base):
+class wait_retry_after(wait_base):  # noqa: N801
     """Honour a server's ``retry_after`` hint: wait max(hint, fallback wait).
 
     The hint is read from the failed attempt's exception (``RateLimitedError.retry_after`` or any

@@ -13,11 +13,13 @@ Combine with :func:`retrysim.sim.clock.tenacity_virtual_time` so tenacity's own 
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import selectors
-from collections.abc import Coroutine
-from typing import Any, TypeVar
+from collections.abc import Callable, Coroutine
+from typing import Any, TypeVar, TypeVarTuple
 
 T = TypeVar("T")
+Ts = TypeVarTuple("Ts")
 
 
 class DeadlockError(RuntimeError):
@@ -39,9 +41,7 @@ class _VirtualSelector(selectors.DefaultSelector):
         if timeout is None:
             if self.loop.waits_for_threads():
                 return super().select(None)  # a worker thread will wake us through the self-pipe
-            raise DeadlockError(
-                "virtual-time loop has nothing scheduled: every task waits forever"
-            )
+            raise DeadlockError("virtual-time loop has nothing scheduled: every task waits forever")
         self.loop.advance(timeout)
         return []
 
@@ -67,15 +67,29 @@ class VirtualTimeEventLoop(asyncio.SelectorEventLoop):
     def waits_for_threads(self) -> bool:
         return self._pending_threads > 0
 
-    def run_in_executor(self, executor: Any, func: Any, *args: Any) -> asyncio.Future[Any]:
+    def run_in_executor(
+        self,
+        executor: concurrent.futures.Executor | None,
+        func: Callable[[*Ts], T],
+        *args: *Ts,
+    ) -> asyncio.Future[T]:
         future = super().run_in_executor(executor, func, *args)
         self._pending_threads += 1
 
-        def done(_: asyncio.Future[Any]) -> None:
+        def done(_: asyncio.Future[T]) -> None:
             self._pending_threads -= 1
 
         future.add_done_callback(done)
         return future
+
+    async def shutdown_default_executor(self, *args: Any) -> None:
+        # Shutting the default executor down waits on a helper thread: count it as pending so
+        # the selector blocks for its wake-up instead of reporting a deadlock.
+        self._pending_threads += 1
+        try:
+            await super().shutdown_default_executor(*args)
+        finally:
+            self._pending_threads -= 1
 
 
 def run_virtual(coro: Coroutine[Any, Any, T], *, start: float = 0.0) -> T:

@@ -6,6 +6,7 @@ call). Draws are counter-based per client, so they do not depend on anything els
 
 from __future__ import annotations
 
+import itertools
 import math
 
 import numpy as np
@@ -41,7 +42,7 @@ def rate_segments(arrival: Poisson, duration: float) -> list[tuple[float, float,
         cuts.update(t for t in (step.start, step.end) if arrival.start < t < end)
     edges = sorted(cuts)
     pieces = []
-    for lo, hi in zip(edges, edges[1:], strict=False):
+    for lo, hi in itertools.pairwise(edges):
         rate = arrival.rate
         for step in arrival.schedule:
             if step.start <= lo and hi <= step.end:

@@ -64,24 +64,27 @@ class _VirtualTimeModule(types.ModuleType):
 @contextlib.contextmanager
 def tenacity_virtual_time(now: Callable[[], float]) -> Iterator[None]:
     """Make tenacity read ``now()`` as its monotonic clock inside the block."""
+    namespace = vars(tenacity)
     with _lock:
-        saved = tenacity.time
-        tenacity.time = _VirtualTimeModule(now)  # type: ignore[attr-defined]
+        saved = namespace["time"]
+        namespace["time"] = _VirtualTimeModule(now)
         try:
             yield
         finally:
-            tenacity.time = saved  # type: ignore[attr-defined]
+            namespace["time"] = saved
 
 
 @contextlib.contextmanager
 def routed_jitter() -> Iterator[None]:
     """Route tenacity's (and retrysim's) jitter draws to ``current_stream`` inside the block."""
     router = _StreamRouter()
+    namespaces = (vars(tenacity.wait), vars(retrysim_waits))
     with _lock:
-        saved = tenacity.wait.random, retrysim_waits.random
-        tenacity.wait.random = router  # type: ignore[assignment]
-        retrysim_waits.random = router  # type: ignore[assignment]
+        saved = [namespace["random"] for namespace in namespaces]
+        for namespace in namespaces:
+            namespace["random"] = router
         try:
             yield
         finally:
-            tenacity.wait.random, retrysim_waits.random = saved
+            for namespace, original in zip(namespaces, saved, strict=True):
+                namespace["random"] = original

@@ -35,7 +35,7 @@ CALL_KEY_SHIFT = 24  # a call's stream key: client << 24 | its index among the c
 NAN = math.nan
 
 
-class ScenarioTooLarge(ValueError):
+class ScenarioTooLargeError(ValueError):
     """The run would need more memory than this machine has; refused before it starts."""
 
 
@@ -58,8 +58,21 @@ class RunResult:
 
 
 class _Call:
-    __slots__ = ("attempts", "client", "end", "error", "executions", "id", "index", "key",
-                 "last", "outcome", "start", "state", "stream")
+    __slots__ = (
+        "attempts",
+        "client",
+        "end",
+        "error",
+        "executions",
+        "id",
+        "index",
+        "key",
+        "last",
+        "outcome",
+        "start",
+        "state",
+        "stream",
+    )
 
     def __init__(self, call_id: int, client: int, index: int, start: float) -> None:
         self.id = call_id
@@ -200,7 +213,7 @@ class Engine:
         need = calls * per_call
         available = _available_memory()
         if need > 0.8 * available:
-            raise ScenarioTooLarge(
+            raise ScenarioTooLargeError(
                 f"clients.count: this scenario needs about {_gib(need)} of memory "
                 f"(~{calls:,.0f} calls x {self.policy.max_attempts} attempts); "
                 f"this machine has {_gib(available)} available. Use fewer clients or calls."
@@ -209,7 +222,7 @@ class Engine:
     # -- calls --------------------------------------------------------------------------------
 
     def _arrive(self, i: int) -> None:
-        """Start arrival ``i`` and every later one due at the same instant (a burst is one event)."""
+        """Start arrival ``i`` and every later one due at the same instant (a burst: one event)."""
         count = self.scenario.clients.count
         firsts, now, total = self._firsts, self.now, len(self._firsts)
         while True:
@@ -357,15 +370,25 @@ class Engine:
             for i, name in enumerate(("call", "client", "attempt", "start")):
                 attempts[name] = fixed[:, i]
         for name, column in (
-            ("outcome", self._a_outcome), ("error", self._a_error), ("end", self._a_end),
-            ("wait", self._a_wait), ("executed", self._a_exec),
+            ("outcome", self._a_outcome),
+            ("error", self._a_error),
+            ("end", self._a_end),
+            ("wait", self._a_wait),
+            ("executed", self._a_exec),
         ):
             attempts[name] = column
         calls = rec.empty_calls(len(self._calls))
         if self._calls:
             calls["call"] = np.arange(len(self._calls))
             for name in (
-                "client", "index", "start", "end", "attempts", "outcome", "error", "executions"
+                "client",
+                "index",
+                "start",
+                "end",
+                "attempts",
+                "outcome",
+                "error",
+                "executions",
             ):
                 calls[name] = [getattr(c, name) for c in self._calls]
         result = RunResult(

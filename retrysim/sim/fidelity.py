@@ -77,9 +77,13 @@ class _Runner:
         self.calls: list[dict[str, Any]] = []
         spec = scenario.policy
         options: dict[str, Any] = {
-            "max_attempts": spec.max_attempts, "min_wait": spec.min_wait,
-            "max_wait": spec.max_wait, "profile": spec.profile, "jitter": spec.jitter,
-            "max_delay": spec.max_delay, "respect_retry_after": spec.respect_retry_after,
+            "max_attempts": spec.max_attempts,
+            "min_wait": spec.min_wait,
+            "max_wait": spec.max_wait,
+            "profile": spec.profile,
+            "jitter": spec.jitter,
+            "max_delay": spec.max_delay,
+            "respect_retry_after": spec.respect_retry_after,
         }
         if spec.retry_on is not None:
             options["retry"] = retry_if_exception_type(
@@ -93,12 +97,11 @@ class _Runner:
     async def main(self) -> None:
         firsts = first_calls(self.scenario)
         limits = self.scenario.limits
-        max_time = limits.max_time if limits.max_time is not None else (
-            self.scenario.duration * 10 + 3600
+        max_time = (
+            limits.max_time if limits.max_time is not None else (self.scenario.duration * 10 + 3600)
         )
         tasks = [
-            asyncio.ensure_future(self.client(client, float(t)))
-            for client, t in enumerate(firsts)
+            asyncio.ensure_future(self.client(client, float(t))) for client, t in enumerate(firsts)
         ]
         if tasks:
             _, pending = await asyncio.wait(tasks, timeout=max_time)
@@ -111,9 +114,7 @@ class _Runner:
         finish = min(self.server_busy_until, max_time)
         if finish > loop.time():
             await asyncio.sleep(finish - loop.time())
-        self.end_time = max(
-            [c["end"] for c in self.calls if not math.isnan(c["end"])], default=0.0
-        )
+        self.end_time = max([c["end"] for c in self.calls if not math.isnan(c["end"])], default=0.0)
 
     async def client(self, client: int, first: float) -> None:
         loop = asyncio.get_running_loop()
@@ -133,8 +134,16 @@ class _Runner:
         loop = asyncio.get_running_loop()
         key = (client << CALL_KEY_SHIFT) | index
         current_stream.set(Stream(self.jitter_key, key))  # this task's jitter stream
-        record = {"client": client, "index": index, "start": loop.time(), "end": math.nan,
-                  "outcome": rec.UNFINISHED, "error": 0, "executions": 0, "attempts": 0}
+        record = {
+            "client": client,
+            "index": index,
+            "start": loop.time(),
+            "end": math.nan,
+            "outcome": rec.UNFINISHED,
+            "error": 0,
+            "executions": 0,
+            "attempts": 0,
+        }
         self.calls.append(record)
         mine: list[dict[str, Any]] = []
 
@@ -145,9 +154,17 @@ class _Runner:
         @self.decorator(sleep=sleep, **self.options)
         async def operation() -> None:
             n = len(mine) + 1
-            attempt = {"client": client, "index": index, "attempt": n, "start": loop.time(),
-                       "end": math.nan, "wait": math.nan, "outcome": rec.OPEN, "error": 0,
-                       "executed": 0}
+            attempt = {
+                "client": client,
+                "index": index,
+                "attempt": n,
+                "start": loop.time(),
+                "end": math.nan,
+                "wait": math.nan,
+                "outcome": rec.OPEN,
+                "error": 0,
+                "executed": 0,
+            }
             mine.append(attempt)
             self.attempts.append(attempt)
             record["attempts"] = n
@@ -198,21 +215,37 @@ class _Runner:
 
     def result(self, wall: float) -> RunResult:
         attempts = rec.empty_attempts(len(self.attempts))
-        order = sorted(range(len(self.calls)),
-                       key=lambda i: (self.calls[i]["start"], self.calls[i]["client"]))
-        call_id = {(self.calls[i]["client"], self.calls[i]["index"]): cid
-                   for cid, i in enumerate(order)}
+        order = sorted(
+            range(len(self.calls)), key=lambda i: (self.calls[i]["start"], self.calls[i]["client"])
+        )
+        call_id = {
+            (self.calls[i]["client"], self.calls[i]["index"]): cid for cid, i in enumerate(order)
+        }
         for name in ("client", "attempt", "start", "end", "wait", "outcome", "error", "executed"):
             attempts[name] = [a[name] for a in self.attempts]
         attempts["call"] = [call_id[(a["client"], a["index"])] for a in self.attempts]
         calls = rec.empty_calls(len(self.calls))
         calls["call"] = np.arange(len(self.calls))
-        for name in ("client", "index", "start", "end", "attempts", "outcome", "error",
-                     "executions"):
+        for name in (
+            "client",
+            "index",
+            "start",
+            "end",
+            "attempts",
+            "outcome",
+            "error",
+            "executions",
+        ):
             calls[name] = [self.calls[i][name] for i in order]
         return RunResult(
-            scenario=self.scenario, seed=self.seed, policy=self.policy.describe(),
-            attempts=attempts, calls=calls, end_time=self.end_time, events=0, wall_time=wall,
+            scenario=self.scenario,
+            seed=self.seed,
+            policy=self.policy.describe(),
+            attempts=attempts,
+            calls=calls,
+            end_time=self.end_time,
+            events=0,
+            wall_time=wall,
             capacity=None,
         )
 

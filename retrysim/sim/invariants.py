@@ -34,8 +34,10 @@ def violations(result: RunResult) -> list[str]:
         problems.append("calls in != succeeded + failed + unfinished")
     if np.any(np.isnan(calls["end"][finished])) or np.any(~np.isnan(calls["end"][~finished])):
         problems.append("a call has an end time iff it finished, and not otherwise")
-    per_call = np.bincount(attempts["call"], minlength=len(calls)) if len(attempts) else np.zeros(
-        len(calls), dtype=np.int64
+    per_call = (
+        np.bincount(attempts["call"], minlength=len(calls))
+        if len(attempts)
+        else np.zeros(len(calls), dtype=np.int64)
     )
     if np.any(per_call != calls["attempts"]):
         problems.append("attempt records per call differ from the calls' attempt counts")

@@ -1,0 +1,253 @@
+"""Compare and sweep: many variants of one scenario, several seeds, in parallel processes.
+
+Variants share seeds (common random numbers), so differences between them come from the
+settings, not from luck. Each (variant, seed) run is a pure function of its inputs: results do
+not depend on the number of workers or the order runs finish in. With a checkpoint folder, every
+finished run is written atomically to its own file, so an interrupted sweep resumes where it
+stopped.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import json
+import math
+import os
+from collections.abc import Callable, Sequence
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from retrysim.metrics import METRICS, metric, summarize
+from retrysim.retry.settings import RetrySettings
+from retrysim.scenario import Scenario
+
+# Two-sided 95% Student-t critical values by degrees of freedom (1..30); 1.96 beyond.
+_T95 = (
+    12.706,
+    4.303,
+    3.182,
+    2.776,
+    2.571,
+    2.447,
+    2.365,
+    2.306,
+    2.262,
+    2.228,
+    2.201,
+    2.179,
+    2.160,
+    2.145,
+    2.131,
+    2.120,
+    2.110,
+    2.101,
+    2.093,
+    2.086,
+    2.080,
+    2.074,
+    2.069,
+    2.064,
+    2.060,
+    2.056,
+    2.052,
+    2.048,
+    2.045,
+    2.042,
+)
+
+
+@dataclass(frozen=True)
+class Variant:
+    """One point of a comparison: a label and the dotted-key overrides that define it."""
+
+    label: str
+    sets: dict[str, Any]
+
+
+@dataclass
+class VariantResult:
+    variant: Variant
+    documents: list[dict[str, Any]] = field(default_factory=list)  # one per seed, seed order
+
+    def values(self, name: str) -> list[float]:
+        return [v for d in self.documents if (v := metric(d, name)) is not None]
+
+    def mean(self, name: str) -> float | None:
+        values = self.values(name)
+        return sum(values) / len(values) if values else None
+
+    def interval(self, name: str) -> tuple[float, float] | None:
+        """95% confidence interval of the mean over seeds (None with fewer than two)."""
+        values = self.values(name)
+        n = len(values)
+        if n < 2:
+            return None
+        mean = sum(values) / n
+        sd = math.sqrt(sum((v - mean) ** 2 for v in values) / (n - 1))
+        t = _T95[n - 2] if n - 1 <= len(_T95) else 1.96
+        half = t * sd / math.sqrt(n)
+        return mean - half, mean + half
+
+
+def grid_variants(grid: Sequence[tuple[str, Sequence[Any]]]) -> list[Variant]:
+    """Every combination of the grid's values, first key varying slowest."""
+    keys = [key for key, _ in grid]
+    variants = []
+    for combo in itertools.product(*(values for _, values in grid)):
+        sets = dict(zip(keys, combo, strict=True))
+        label = ", ".join(f"{_short(k)}={_show(v)}" for k, v in sets.items()) or "as is"
+        variants.append(Variant(label, sets))
+    return variants
+
+
+def _short(key: str) -> str:
+    return key.removeprefix("policy.")
+
+
+def _show(value: Any) -> str:
+    return json.dumps(value) if not isinstance(value, str) else value
+
+
+def seeds_for(scenario: Scenario, count: int, first: int | None = None) -> list[int]:
+    base = scenario.seed if first is None else first
+    return [base + i for i in range(count)]
+
+
+def run_one(
+    scenario: Scenario, sets: dict[str, Any], seed: int, settings: RetrySettings | None
+) -> dict[str, Any]:
+    """Simulate one variant with one seed (and its no-fault baseline); return its document."""
+    from retrysim.sim.engine import simulate
+
+    variant = scenario.with_overrides(sets) if sets else scenario
+    result = simulate(variant, seed=seed, settings=settings)
+    baseline = (
+        simulate(variant.without_faults(), seed=seed, settings=settings) if variant.faults else None
+    )
+    doc = summarize(result, baseline)
+    doc.pop("timeline", None)  # bulky, and not compared; run the variant alone to see it
+    doc["wall_time"] = 0.0  # keep documents identical across executors and machines
+    return doc
+
+
+def task_key(
+    scenario: Scenario, sets: dict[str, Any], seed: int, settings: RetrySettings | None
+) -> str:
+    """A content hash naming one run's checkpoint file."""
+    payload = json.dumps(
+        {
+            "scenario": scenario.model_dump(mode="json"),
+            "sets": sets,
+            "seed": seed,
+            "settings": None if settings is None else settings.model_dump(mode="json"),
+        },
+        sort_keys=True,
+        default=str,
+    )
+    return hashlib.sha256(payload.encode()).hexdigest()[:20]
+
+
+def compare(
+    scenario: Scenario,
+    variants: Sequence[Variant],
+    seeds: Sequence[int],
+    settings: RetrySettings | None = None,
+    workers: int = 1,
+    checkpoint: Path | None = None,
+    on_done: Callable[[int, int], None] | None = None,
+) -> list[VariantResult]:
+    """Run every variant with every seed; results come back in variant and seed order.
+
+    ``workers`` > 1 uses that many processes. ``checkpoint`` is a folder where each finished
+    run is stored (atomically) and reused on the next call. ``on_done(done, total)`` reports
+    progress.
+    """
+    from retrysim import output
+
+    for variant in variants:  # validate every variant up front: bad input fails before work
+        if variant.sets:
+            scenario.with_overrides(variant.sets)
+    tasks = [
+        (vi, si, variant.sets, seed)
+        for vi, variant in enumerate(variants)
+        for si, seed in enumerate(seeds)
+    ]
+    docs: dict[tuple[int, int], dict[str, Any]] = {}
+    todo = []
+    for vi, si, sets, seed in tasks:
+        path = (
+            checkpoint / f"{task_key(scenario, sets, seed, settings)}.json" if checkpoint else None
+        )
+        if path is not None and path.is_file():
+            docs[(vi, si)] = json.loads(path.read_text(encoding="utf-8"))["document"]
+        else:
+            todo.append((vi, si, sets, seed, path))
+    done = len(docs)
+    if on_done is not None:
+        on_done(done, len(tasks))
+
+    def store(vi: int, si: int, doc: dict[str, Any], path: Path | None) -> None:
+        nonlocal done
+        doc = json.loads(output.dumps(doc))  # the same JSON-safe form whether fresh or resumed
+        docs[(vi, si)] = doc
+        if path is not None:
+            output.write_json(
+                path, {"variant": variants[vi].label, "seed": seeds[si], "document": doc}
+            )
+        done += 1
+        if on_done is not None:
+            on_done(done, len(tasks))
+
+    if workers <= 1 or len(todo) <= 1:
+        for vi, si, sets, seed, path in todo:
+            store(vi, si, run_one(scenario, sets, seed, settings), path)
+    else:
+        with ProcessPoolExecutor(max_workers=min(workers, len(todo), os.cpu_count() or 1)) as pool:
+            futures = {
+                pool.submit(run_one, scenario, sets, seed, settings): (vi, si, path)
+                for vi, si, sets, seed, path in todo
+            }
+            for future in as_completed(futures):
+                vi, si, path = futures[future]
+                store(vi, si, future.result(), path)
+    return [
+        VariantResult(variant, [docs[(vi, si)] for si in range(len(seeds))])
+        for vi, variant in enumerate(variants)
+    ]
+
+
+def table_rows(results: Sequence[VariantResult], names: Sequence[str]) -> list[dict[str, Any]]:
+    """Flat rows (variant, metric means and intervals) for CSV and JSON output."""
+    rows = []
+    for result in results:
+        row: dict[str, Any] = {
+            "variant": result.variant.label,
+            **{k: v for k, v in result.variant.sets.items()},
+            "seeds": len(result.documents),
+        }
+        for name in names:
+            row[name] = result.mean(name)
+            interval = result.interval(name)
+            if interval is not None:
+                row[f"{name}_ci_low"], row[f"{name}_ci_high"] = interval
+        rows.append(row)
+    return rows
+
+
+DEFAULT_TABLE_METRICS = (
+    "success_rate",
+    "retry_success_rate",
+    "attempts_per_call",
+    "amplification",
+    "peak_attempts_per_s",
+    "p50_latency",
+    "p99_latency",
+    "p99_overhead",
+    "duplicates",
+    "jitter_peak_share",
+    "first_retry_peak_share",
+)
+assert set(DEFAULT_TABLE_METRICS) <= set(METRICS)
