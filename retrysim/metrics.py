@@ -73,6 +73,14 @@ def latency(calls: np.ndarray) -> dict[str, float | None]:
     }
 
 
+def latency_quantiles(calls: np.ndarray) -> list[float]:
+    """Per-call latency at every whole percentile 0..100 (101 values): a compact CDF."""
+    values = call_latencies(calls)
+    if not len(values):
+        return []
+    return [float(v) for v in np.percentile(values, np.arange(101))]
+
+
 def latency_overhead(
     with_faults: dict[str, float | None], without_faults: dict[str, float | None]
 ) -> dict[str, float | None]:
@@ -236,6 +244,7 @@ def summarize(
         "attempts": attempt_counts(attempts, calls),
         "retry_success_rate": retry_success_rate(calls),
         "latency": lat,
+        "latency_quantiles": latency_quantiles(calls),
         "latency_overhead": (
             latency_overhead(lat, latency(baseline.calls)) if baseline is not None else None
         ),
