@@ -87,9 +87,11 @@ def load_table(doc: dict[str, Any]) -> Table:
     peak = fmt_num(load["peak_attempts_per_s"], "/s", 0)
     if load["capacity"]:
         ratio = load["peak_over_capacity"]
-        style = "red" if ratio and ratio > 1 else ""
         capacity = fmt_num(load["capacity"], "/s", 0)
-        peak += f"  vs capacity {capacity} ([{style}]{fmt_num(ratio, 'x', 2)}[/])"
+        over = fmt_num(ratio, "x", 2)
+        if ratio and ratio > 1:
+            over = f"[red]{over}[/]"
+        peak += f"  vs capacity {capacity} ({over})"
     table.add_row("peak attempts", peak)
     table.add_row("duplicate executions", fmt_num(doc["duplicates"]))
     table.add_row("wasted work", f"{fmt_num(doc['wasted_work'])} requests done for no one")
@@ -215,3 +217,113 @@ def render_run(
         f"[dim]{fmt_num(doc['virtual_time'], 's', 1)} of virtual time in "
         f"{fmt_num(doc['wall_time'], 's', 2)} of wall time, {doc['events']:,} events[/]"
     )
+
+
+METRIC_LABELS = {
+    "success_rate": ("success rate", "pct"),
+    "retry_success_rate": ("retry success rate", "pct"),
+    "retry_rate": ("retry rate", "pct"),
+    "failed": ("failed calls", "int"),
+    "unfinished": ("unfinished calls", "int"),
+    "attempts_per_call": ("attempts per call", "num"),
+    "amplification": ("load amplification", "x"),
+    "peak_attempts_per_s": ("peak attempts/s", "int"),
+    "mean_latency": ("mean latency", "s"),
+    "p50_latency": ("p50 latency", "s"),
+    "p95_latency": ("p95 latency", "s"),
+    "p99_latency": ("p99 latency", "s"),
+    "max_latency": ("max latency", "s"),
+    "p99_overhead": ("p99 overhead vs no faults", "s"),
+    "wait_per_call": ("wait per call", "s"),
+    "duplicates": ("duplicate executions", "int"),
+    "wasted_work": ("wasted work", "int"),
+    "jitter_peak_share": ("retries in busiest 100 ms", "pct"),
+    "first_retry_peak_share": ("first retries in busiest 100 ms", "pct"),
+}
+
+
+def fmt_metric(name: str, value: float | None) -> str:
+    kind = METRIC_LABELS.get(name, (name, "num"))[1]
+    if value is None:
+        return "–"
+    return {
+        "pct": lambda v: f"{100 * v:.2f}%",
+        "int": lambda v: f"{v:,.0f}",
+        "x": lambda v: f"{v:.2f}x",
+        "s": lambda v: f"{v:.3f}s",
+        "num": lambda v: f"{v:.3f}",
+    }[kind](value)
+
+
+def _delta(name: str, value: float | None, first: float | None) -> str:
+    if value is None or first is None:
+        return ""
+    diff = value - first
+    if diff == 0:
+        return ""
+    kind = METRIC_LABELS.get(name, (name, "num"))[1]
+    text = f"{100 * diff:+.2f} pp" if kind == "pct" else f"{diff:+,.3g}"
+    return f" ({text})"
+
+
+def _best(name: str, values: list[float | None]) -> float | None:
+    from retrysim.metrics import HIGHER_IS_BETTER
+
+    known = [v for v in values if v is not None]
+    if len(known) < 2 or min(known) == max(known):
+        return None
+    return max(known) if name in HIGHER_IS_BETTER else min(known)
+
+
+def _cell(result: Any, name: str) -> str:
+    mean = result.mean(name)
+    interval = result.interval(name)
+    text = fmt_metric(name, mean)
+    if interval is not None and mean is not None:
+        half = (interval[1] - interval[0]) / 2
+        text += f" ±{fmt_metric(name, half).lstrip('+')}"
+    return text
+
+
+def compare_table(scenario: str, seeds: list[int], results: list[Any], names: list[str]) -> Table:
+    """Metrics down, variants across; change against the first variant; best in bold green."""
+    seeds_note = (
+        f"seed {seeds[0]}"
+        if len(seeds) == 1
+        else (f"{len(seeds)} seeds ({seeds[0]}..{seeds[-1]}), mean ±95% interval")
+    )
+    table = Table(title=f"{scenario}: {seeds_note}; (change vs first)", title_justify="left")
+    table.add_column("metric", style="bold")
+    for result in results:
+        table.add_column(result.variant.label, justify="right")
+    for name in names:
+        means = [r.mean(name) for r in results]
+        best = _best(name, means)
+        cells = []
+        for k, (result, mean) in enumerate(zip(results, means, strict=True)):
+            text = _cell(result, name) + ("" if k == 0 else _delta(name, mean, means[0]))
+            cells.append(f"[bold green]{text}[/]" if best is not None and mean == best else text)
+        table.add_row(METRIC_LABELS.get(name, (name, ""))[0], *cells)
+    return table
+
+
+def sweep_table(scenario: str, seeds: list[int], results: list[Any], names: list[str]) -> Table:
+    """One row per grid point, one column per metric; best per column in bold green."""
+    table = Table(
+        title=f"{scenario}: sweep over {len(results)} grid points x {len(seeds)} seed(s)",
+        title_justify="left",
+    )
+    table.add_column("grid point", style="bold")
+    for name in names:
+        table.add_column(METRIC_LABELS.get(name, (name, ""))[0], justify="right")
+    bests = {name: _best(name, [r.mean(name) for r in results]) for name in names}
+    for result in results:
+        cells = []
+        for name in names:
+            text = _cell(result, name)
+            best = bests[name]
+            cells.append(
+                f"[bold green]{text}[/]" if best is not None and result.mean(name) == best else text
+            )
+        table.add_row(result.variant.label, *cells)
+    return table

@@ -10,7 +10,7 @@ from typing import Annotated
 
 import typer
 
-from retrysim.cli import run_cmd, settings_cmd
+from retrysim.cli import compare_cmd, run_cmd, scenarios_cmd, settings_cmd
 from retrysim.cli.errors import debug_mode
 
 app = typer.Typer(
@@ -51,7 +51,23 @@ def _root(
 
 
 app.command("run")(run_cmd.run)
+app.command("compare")(compare_cmd.compare)
+app.command("sweep")(compare_cmd.sweep)
+app.add_typer(scenarios_cmd.scenarios_app, name="scenarios")
+app.command("validate")(scenarios_cmd.validate)
 app.command("settings")(settings_cmd.settings)
+
+
+@app.command("shell")
+def shell() -> None:
+    """Explore interactively: load, set, fault add/rm, run, compare, diff, hist, timeline, save.
+
+    Tab completes commands and keys; history is kept in ~/.retrysim_history. Commands can also be
+    piped in, one per line: printf 'load redis-blip\nrun\n' | retrysim shell
+    """
+    from retrysim.cli.shell import run_shell
+
+    raise typer.Exit(run_shell())
 
 
 def main() -> None:

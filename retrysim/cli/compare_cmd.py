@@ -1,0 +1,288 @@
+"""``retrysim compare`` and ``retrysim sweep``: variants side by side, with common random numbers."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+
+from retrysim.cli import common
+from retrysim.cli.errors import UsageError, reports_errors
+from retrysim.cli.metric_names import METRIC_NAMES
+
+if TYPE_CHECKING:
+    from retrysim.sweep import Variant, VariantResult
+
+VALUES_HELP = (
+    "KEY=V1,V2,...: the values to try for one dotted scenario key, e.g. "
+    "policy.max_attempts=3,5. Repeatable; all combinations run."
+)
+
+
+def split_values(text: str) -> list[str]:
+    """Split V1,V2 on commas that are not inside brackets, braces or quotes."""
+    parts, depth, quote, current = [], 0, "", []
+    for char in text:
+        if quote:
+            quote = "" if char == quote else quote
+        elif char in "\"'":
+            quote = char
+        elif char in "[{":
+            depth += 1
+        elif char in "]}":
+            depth -= 1
+        elif char == "," and depth == 0:
+            parts.append("".join(current).strip())
+            current = []
+            continue
+        current.append(char)
+    parts.append("".join(current).strip())
+    if any(not p for p in parts):
+        raise UsageError(f"{text!r}: empty value in the list")
+    return parts
+
+
+def parse_grid(items: list[str] | None, option: str) -> list[tuple[str, list[Any]]]:
+    grid = []
+    for item in items or []:
+        key, values = common.parse_assignment(item, option)
+        grid.append((key, [common.parse_value(v) for v in split_values(values)]))
+    return grid
+
+
+def metric_list(text: str | None, default: tuple[str, ...]) -> list[str]:
+    if not text:
+        return list(default)
+    names = [n.strip() for n in text.split(",") if n.strip()]
+    unknown = [n for n in names if n not in METRIC_NAMES]
+    if unknown:
+        raise UsageError(
+            f"--metrics: unknown metric(s) {', '.join(unknown)}; allowed: {', '.join(METRIC_NAMES)}"
+        )
+    return names
+
+
+def _prepare(
+    scenario_arg: str,
+    grid: list[tuple[str, list[Any]]],
+    profiles: str | None,
+    env_file: Path | None,
+    seeds: int,
+    seed: int | None,
+) -> tuple[Any, list[Variant], list[int], Any]:
+    from retrysim.sweep import grid_variants, seeds_for
+
+    if profiles:
+        names = split_values(profiles)
+        for name in names:
+            common.check_profile(name)
+        grid = [*grid, ("policy.profile", names)]
+    base = common.load(scenario_arg, {})
+    variants = grid_variants(grid)
+    for variant in variants:  # bad keys and values fail here, before any run
+        common.load(scenario_arg, variant.sets)
+    settings, _ = common.settings(env_file)
+    return base, variants, seeds_for(base, seeds, seed), settings
+
+
+def _run(
+    base: Any,
+    variants: list[Variant],
+    seeds: list[int],
+    settings: Any,
+    workers: int,
+    checkpoint: Path | None,
+) -> list[VariantResult]:
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from retrysim.sweep import compare as run_compare
+
+    with Progress(
+        TextColumn("running variants"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=Console(stderr=True),
+        transient=True,
+    ) as bar:
+        task = bar.add_task("runs", total=len(variants) * len(seeds))
+        return run_compare(
+            base,
+            variants,
+            seeds,
+            settings=settings,
+            workers=workers,
+            checkpoint=checkpoint,
+            on_done=lambda done, total: bar.update(task, completed=done, total=total),
+        )
+
+
+@reports_errors
+def compare(
+    scenario: Annotated[
+        str, typer.Argument(help="A bundled scenario name or a TOML file.", show_default=False)
+    ],
+    set_: Annotated[
+        list[str] | None, typer.Option("--set", help=VALUES_HELP, metavar="KEY=V1,V2")
+    ] = None,
+    profile: Annotated[
+        str | None, typer.Option("--profile", help="Profiles to compare, e.g. bindu,documented.")
+    ] = None,
+    seeds: Annotated[
+        int,
+        typer.Option(
+            "--seeds",
+            help="Seeds per variant (the same seeds for every variant); >1 adds 95% intervals.",
+            min=1,
+        ),
+    ] = 1,
+    seed: Annotated[
+        int | None, typer.Option("--seed", help="First seed (default: the scenario's).", min=0)
+    ] = None,
+    workers: Annotated[int, typer.Option("--workers", help="Worker processes.", min=1)] = 1,
+    env_file: Annotated[
+        Path | None, typer.Option("--env-file", help="Read RETRY__* settings from this file.")
+    ] = None,
+    metrics: Annotated[
+        str | None, typer.Option("--metrics", help="Comma-separated metrics to show.")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the comparison as JSON.")] = False,
+    plot: Annotated[
+        Path | None,
+        typer.Option("--plot", help="Save a bar chart of the metrics (.png, .svg or .pdf)."),
+    ] = None,
+) -> None:
+    """Run variants of SCENARIO side by side with the same seeds (common random numbers).
+
+    Every combination of the --set lists and --profile list runs. The table shows each metric per
+    variant, the change against the first variant, and the best value in bold.
+    """
+    grid = parse_grid(set_, "--set")
+    if not grid and not profile:
+        raise UsageError("compare needs at least one --set KEY=V1,V2 or --profile P1,P2")
+    names = metric_list(metrics, _default_metrics())
+    if plot is not None and plot.suffix.lower() not in (".png", ".svg", ".pdf"):
+        raise UsageError(f"--plot {plot}: the file must end in .png, .svg or .pdf")
+    base, variants, seed_list, settings = _prepare(scenario, grid, profile, env_file, seeds, seed)
+    results = _run(base, variants, seed_list, settings, workers, None)
+    if plot is not None:
+        from retrysim.plots import save_compare_figure
+
+        save_compare_figure(results, plot, metrics=names)
+    if as_json:
+        _print_json(base, seed_list, results, names)
+        return
+    from rich.console import Console
+
+    from retrysim.report import compare_table
+
+    console = Console()
+    console.print(compare_table(base.name, seed_list, results, names))
+    if plot is not None:
+        console.print(f"[dim]wrote {plot}[/]")
+
+
+@reports_errors
+def sweep(
+    scenario: Annotated[
+        str, typer.Argument(help="A bundled scenario name or a TOML file.", show_default=False)
+    ],
+    grid_: Annotated[list[str], typer.Option("--grid", help=VALUES_HELP, metavar="KEY=V1,V2")],
+    seeds: Annotated[
+        int, typer.Option("--seeds", help="Seeds per grid point (shared by all points).", min=1)
+    ] = 1,
+    seed: Annotated[
+        int | None, typer.Option("--seed", help="First seed (default: the scenario's).", min=0)
+    ] = None,
+    workers: Annotated[
+        int, typer.Option("--workers", help="Worker processes; results do not depend on it.", min=1)
+    ] = 1,
+    out: Annotated[
+        Path | None,
+        typer.Option(
+            "--out",
+            help="Folder for sweep.csv, sweep.json and per-run checkpoints; rerunning resumes.",
+        ),
+    ] = None,
+    env_file: Annotated[
+        Path | None, typer.Option("--env-file", help="Read RETRY__* settings from this file.")
+    ] = None,
+    metrics: Annotated[
+        str | None, typer.Option("--metrics", help="Comma-separated metrics to show.")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the rows as JSON.")] = False,
+) -> None:
+    """Run a grid of settings over SCENARIO in parallel and tabulate the metrics per grid point.
+
+    With --out, each finished run is saved at once (atomically) under OUT/runs/, so an
+    interrupted sweep picks up where it stopped when run again with the same arguments.
+    """
+    grid = parse_grid(grid_, "--grid")
+    names = metric_list(metrics, _default_metrics())
+    base, variants, seed_list, settings = _prepare(scenario, grid, None, env_file, seeds, seed)
+    results = _run(base, variants, seed_list, settings, workers, out / "runs" if out else None)
+    from retrysim import output
+    from retrysim.sweep import table_rows
+
+    rows = table_rows(results, names)
+    if out is not None:
+        output.write_text(out / "sweep.csv", _csv(rows))
+        output.write_json(
+            out / "sweep.json", {"scenario": base.name, "seeds": seed_list, "rows": rows}
+        )
+    if as_json:
+        sys.stdout.write(output.dumps({"scenario": base.name, "seeds": seed_list, "rows": rows}))
+        return
+    from rich.console import Console
+
+    from retrysim.report import sweep_table
+
+    console = Console()
+    console.print(sweep_table(base.name, seed_list, results, names))
+    if out is not None:
+        console.print(f"[dim]wrote {out}/sweep.csv and {out}/sweep.json[/]")
+
+
+def _default_metrics() -> tuple[str, ...]:
+    return (
+        "success_rate",
+        "retry_success_rate",
+        "attempts_per_call",
+        "amplification",
+        "peak_attempts_per_s",
+        "p50_latency",
+        "p99_latency",
+        "p99_overhead",
+        "duplicates",
+        "jitter_peak_share",
+        "first_retry_peak_share",
+    )
+
+
+def _print_json(
+    base: Any, seeds: list[int], results: list[VariantResult], names: list[str]
+) -> None:
+    from retrysim import output
+    from retrysim.sweep import table_rows
+
+    sys.stdout.write(
+        output.dumps({"scenario": base.name, "seeds": seeds, "rows": table_rows(results, names)})
+    )
+
+
+def _csv(rows: list[dict[str, Any]]) -> str:
+    import csv
+    import io
+
+    columns: list[str] = []
+    for row in rows:
+        columns.extend(k for k in row if k not in columns)
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=columns, lineterminator="\n")
+    writer.writeheader()
+    for row in rows:
+        writer.writerow({k: ("" if v is None else v) for k, v in row.items()})
+    return buffer.getvalue()
