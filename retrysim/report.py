@@ -136,7 +136,7 @@ def spread_histogram(doc: dict[str, Any], rows: int = 16, width: int = 40) -> Gr
     for lo, hi, count in merged:
         bar = BAR * max(0, round(width * count / top))
         lines.append(
-            Text.assemble((f"{lo:8.2f}–{hi:<8.2f}s ", "dim"), (bar, "yellow"), f" {count:,}")
+            Text.assemble((f"{_span(lo, hi, 2):>16} ", "dim"), (bar, "yellow"), f" {count:,}")
         )
     share = spread["peak_share_100ms"]
     verdict = "synchronised" if share >= 0.2 else "bunched" if share >= 0.05 else "spread out"
@@ -148,6 +148,10 @@ def spread_histogram(doc: dict[str, Any], rows: int = 16, width: int = 40) -> Gr
         )
     )
     return Group(*lines)
+
+
+def _span(lo: float, hi: float, digits: int) -> str:
+    return f"{lo:.{digits}f}–{hi:.{digits}f}s"
 
 
 def _first_retry_note(spread: dict[str, Any]) -> str:
@@ -183,7 +187,7 @@ def timeline_chart(doc: dict[str, Any], rows: int = 24, width: int = 48) -> Grou
     )
     lines = [legend]
     for lo, hi, stack, good, fault in buckets:
-        row = Text(f"{lo:6.0f}–{hi:<5.0f}s", style="dim")
+        row = Text(f"{_span(lo, hi, 0):>12}", style="dim")
         row.append("⚡" if fault else " ", style="red")
         for k, value in enumerate(stack):
             row.append(

@@ -10,7 +10,7 @@ from typing import Annotated
 
 import typer
 
-from retrysim.cli import compare_cmd, run_cmd, scenarios_cmd, settings_cmd
+from retrysim.cli import compare_cmd, plot_cmd, run_cmd, scenarios_cmd, settings_cmd
 from retrysim.cli.errors import debug_mode
 
 app = typer.Typer(
@@ -23,7 +23,7 @@ app = typer.Typer(
     ),
     no_args_is_help=True,
     pretty_exceptions_enable=False,
-    rich_markup_mode="rich",
+    rich_markup_mode="markdown",
 )
 
 
@@ -56,6 +56,7 @@ app.command("sweep")(compare_cmd.sweep)
 app.add_typer(scenarios_cmd.scenarios_app, name="scenarios")
 app.command("validate")(scenarios_cmd.validate)
 app.command("settings")(settings_cmd.settings)
+app.command("plot")(plot_cmd.plot)
 
 
 @app.command("shell")

@@ -1,4 +1,4 @@
-"""``retrysim compare`` and ``retrysim sweep``: variants side by side, with common random numbers."""
+"""``retrysim compare`` and ``retrysim sweep``: variants side by side, common random numbers."""
 
 from __future__ import annotations
 

@@ -37,6 +37,10 @@ def settings(
     as_json: Annotated[
         bool, typer.Option("--json", help="Print the stable JSON document.")
     ] = False,
+    plot: Annotated[
+        Path | None,
+        typer.Option("--plot", help="Save the backoff schedule per operation (.png, .svg, .pdf)."),
+    ] = None,
 ) -> None:
     """Show the effective retry settings per operation, their source, and the backoff schedule.
 
@@ -49,6 +53,10 @@ def settings(
         )
     if env_file is not None and not env_file.is_file():
         raise UsageError(f"--env-file: {env_file}: no such file")
+    if plot is not None:
+        from retrysim.cli.plot_cmd import check_figure_path
+
+        check_figure_path(plot, "--plot")
     from retrysim.retry.settings import SettingsError
     from retrysim.settings_report import settings_document
 
@@ -57,10 +65,17 @@ def settings(
     except SettingsError as error:
         where = f"{env_file}: " if env_file is not None else ""
         raise UsageError(f"{where}{error}") from None
+    if plot is not None:
+        from retrysim.plots import save_settings_figure
+        from retrysim.retry.settings import load_settings
+
+        save_settings_figure(plot, load_settings(env_file or ".env"), profile)
     if as_json:
         typer.echo(json.dumps(doc, indent=2))
         return
     _render(doc)
+    if plot is not None:
+        typer.echo(f"wrote {plot}")
 
 
 def _render(doc: dict[str, Any]) -> None:

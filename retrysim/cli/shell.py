@@ -8,6 +8,7 @@ scripted and tested. A failing command prints one line and the session goes on.
 from __future__ import annotations
 
 import cmd
+import contextlib
 import copy
 import difflib
 import shlex
@@ -140,7 +141,7 @@ class Shell(cmd.Cmd):
         self.console.print(dumps(self._need()), highlight=False, markup=False, end="")
 
     def do_set(self, arg: str) -> None:
-        """set KEY=VALUE: change a dotted key, e.g. set policy.max_attempts=5 or set faults.0.end=40."""
+        """set KEY=VALUE: change a dotted key (set policy.max_attempts=5, set faults.0.end=40)."""
         from retrysim.scenario import set_dotted
 
         key, value = common.parse_assignment(arg.strip(), "set")
@@ -368,10 +369,8 @@ def _readline_on(shell: Shell) -> None:
     except ImportError:  # pragma: no cover - readline exists on Linux and macOS
         return
     readline.set_completer_delims(" \t\n")
-    try:
+    with contextlib.suppress(OSError):
         readline.read_history_file(HISTORY)
-    except OSError:
-        pass
     shell.completekey = "tab"
 
 
