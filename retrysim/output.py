@@ -26,6 +26,7 @@ def atomic_path(target: str | Path) -> Iterator[Path]:
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
     os.close(fd)
+    os.chmod(tmp, _mode_for(target))  # mkstemp makes 0600; a result file is an ordinary file
     try:
         yield Path(tmp)
         os.replace(tmp, target)
@@ -33,6 +34,16 @@ def atomic_path(target: str | Path) -> Iterator[Path]:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
         raise
+
+
+def _mode_for(target: Path) -> int:
+    """The replaced file's permissions, or what a plain ``open()`` would give under the umask."""
+    try:
+        return target.stat().st_mode & 0o777
+    except FileNotFoundError:
+        umask = os.umask(0)
+        os.umask(umask)
+        return 0o666 & ~umask
 
 
 def write_text(target: str | Path, text: str) -> None:

@@ -1,0 +1,417 @@
+"""Reliability: bad input never crashes, runs are reproducible anywhere, no output is half-written.
+
+The fuzz test mutates valid scenarios (types, keys, values, truncation, bytes) and feeds each to
+the CLI; every answer must be exit 0 or 2 with no traceback. FUZZ_EXAMPLES is the per-run count
+the README's reliability table reports.
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import textwrap
+import tomllib
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from typer.testing import CliRunner
+
+import retrysim
+from retrysim.cli.app import app
+from retrysim.toml_out import dumps as toml_dumps
+
+ROOT = Path(__file__).resolve().parents[1]
+GOLDEN = ROOT / "tests" / "golden"
+FUZZ_EXAMPLES = 600
+RUN_FUZZ_EXAMPLES = 100
+BASES = ["redis-blip", "thundering-herd", "api-rate-limit", "lock-contention", "retry-storm"]
+
+
+def _raw(name: str) -> dict[str, Any]:
+    with retrysim.bundled_scenarios()[name].open("rb") as handle:
+        return tomllib.load(handle)
+
+
+def _paths(data: Any, prefix: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+    found: list[tuple[Any, ...]] = []
+    if isinstance(data, dict):
+        for key, value in data.items():
+            found.append((*prefix, key))
+            found.extend(_paths(value, (*prefix, key)))
+    elif isinstance(data, list):
+        for index, value in enumerate(data):
+            found.append((*prefix, index))
+            found.extend(_paths(value, (*prefix, index)))
+    return found
+
+
+def _parent(data: Any, path: tuple[Any, ...]) -> Any:
+    for part in path[:-1]:
+        data = data[part]
+    return data
+
+
+JUNK = st.one_of(
+    st.integers(min_value=-(10**15), max_value=10**15),
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.text(max_size=12),
+    st.booleans(),
+    st.lists(st.integers(-3, 3), max_size=3),
+    st.dictionaries(
+        st.sampled_from(["kind", "dist", "x", "start"]), st.integers(-5, 5), max_size=2
+    ),
+    st.sampled_from([0, -1, 1e12, 10**12, "burst", "outage", "nope", "", "1e3", [], {}]),
+)
+
+
+@st.composite
+def mutated_files(draw: st.DrawFn) -> bytes:
+    """A valid bundled scenario, then one to three mutations of a kind a person makes."""
+    data = _raw(draw(st.sampled_from(BASES)))
+    for _ in range(draw(st.integers(1, 3))):
+        paths = _paths(data)
+        action = draw(st.sampled_from(["set", "set", "delete", "unknown", "rename"]))
+        path = draw(st.sampled_from(paths)) if paths else ("name",)
+        parent = _parent(data, path)
+        if action == "set":
+            parent[path[-1]] = draw(JUNK)
+        elif action == "delete" and isinstance(parent, dict):
+            parent.pop(path[-1], None)
+        elif action == "unknown" and isinstance(parent, dict):
+            parent[draw(st.sampled_from(["colour", "max_atempts", "kindd", "seeds"]))] = 1
+        elif action == "rename" and isinstance(parent, dict) and isinstance(path[-1], str):
+            parent[path[-1] + "x"] = parent.pop(path[-1])
+    try:
+        text = toml_dumps(data).encode()
+    except TypeError:
+        text = json.dumps(data, default=str).encode()  # not TOML: must be rejected cleanly
+    damage = draw(st.sampled_from(["none", "none", "truncate", "bytes", "empty", "binary"]))
+    if damage == "truncate":
+        text = text[: draw(st.integers(0, len(text)))]
+    elif damage == "bytes":
+        at = draw(st.integers(0, max(0, len(text) - 1)))
+        text = text[:at] + draw(st.binary(min_size=1, max_size=4)) + text[at + 1 :]
+    elif damage == "empty":
+        text = b""
+    elif damage == "binary":
+        text = draw(st.binary(min_size=1, max_size=64))
+    return text
+
+
+KINDS = {
+    "kind": [
+        "burst",
+        "uniform",
+        "poisson",
+        "closed",
+        "ideal",
+        "queue",
+        "load_latency",
+        "occ",
+        "outage",
+        "flaky",
+        "reset",
+        "recovery_ramp",
+    ],
+    "dist": ["constant", "uniform", "exponential", "normal", "lognormal"],
+    "profile": ["documented", "bindu", "full_jitter", "equal_jitter", "decorrelated"],
+    "operation": ["worker", "storage", "scheduler", "api"],
+}
+
+
+@st.composite
+def plausible_files(draw: st.DrawFn) -> bytes:
+    """Gentler mutations (scale numbers, swap kinds and profiles): mostly still valid."""
+    data = _raw(draw(st.sampled_from(["redis-blip", "lock-contention", "startup-race"])))
+    data["clients"]["count"] = min(int(data["clients"]["count"]), 200)
+    for _ in range(draw(st.integers(1, 4))):
+        path = draw(st.sampled_from(_paths(data)))
+        parent = _parent(data, path)
+        value = parent[path[-1]]
+        if isinstance(value, bool):
+            parent[path[-1]] = not value
+        elif isinstance(value, int | float):
+            parent[path[-1]] = type(value)(value * draw(st.sampled_from([0, 0.5, 2, 3])))
+        elif isinstance(value, str) and path[-1] in KINDS:
+            parent[path[-1]] = draw(st.sampled_from(KINDS[path[-1]]))
+    return toml_dumps(data).encode()
+
+
+def _assert_clean(result: Any, what: str) -> None:
+    assert result.exit_code in (0, 2), f"{what}: exit {result.exit_code}\n{result.output}"
+    assert result.exception is None or isinstance(result.exception, SystemExit), (
+        f"{what}: raised {result.exception!r}"
+    )
+    assert "Traceback" not in result.output
+    if result.exit_code == 2:
+        assert "retrysim: error:" in result.output
+
+
+@settings(
+    max_examples=FUZZ_EXAMPLES,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
+@given(content=mutated_files())
+def test_fuzzed_scenarios_never_crash_the_cli(content: bytes, tmp_path: Path) -> None:
+    target = tmp_path / "fuzz.toml"
+    target.write_bytes(content)
+    runner = CliRunner()
+    _assert_clean(runner.invoke(app, ["validate", str(target)]), "validate")
+
+
+@settings(
+    max_examples=RUN_FUZZ_EXAMPLES,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
+@given(content=plausible_files())
+def test_fuzzed_scenarios_that_validate_also_run_or_are_refused(
+    content: bytes, tmp_path: Path
+) -> None:
+    from retrysim.scenario import ScenarioError, load_scenario
+    from retrysim.sim.arrivals import expected_calls
+
+    target = tmp_path / "fuzz.toml"
+    target.write_bytes(content)
+    try:
+        scenario = load_scenario(target)
+    except ScenarioError:
+        return  # the validate fuzz covers rejected files
+    if expected_calls(scenario) > 3000 or scenario.duration > 600:
+        scenario_too_big = CliRunner().invoke(app, ["validate", str(target)])
+        _assert_clean(scenario_too_big, "validate")
+        return
+    _assert_clean(CliRunner().invoke(app, ["run", str(target), "--json"]), "run")
+
+
+@pytest.mark.parametrize(
+    ("args", "fragment"),
+    [
+        (["run", "no-such-scenario"], "no such scenario"),
+        (["run", "thundering-herd", "--set", "policy.max_atempts=5"], "max_attempts"),
+        (["run", "thundering-herd", "--set", "clients.count=1000000000000"], "memory"),
+        (["run", "thundering-herd", "--set", "faults.0.end=-1"], "faults.0.end"),
+        (["run", "thundering-herd", "--set", "nonsense"], "KEY=VALUE"),
+        (["run", "thundering-herd", "--fail-under", "succes_rate=0.9"], "success_rate"),
+        (["run", "thundering-herd", "--profile", "fast"], "allowed"),
+        (["run", "thundering-herd", "--plot", "out.gif"], ".png"),
+        (["run", "."], "directory"),
+        (["validate", "/nonexistent/x.toml"], "no such file"),
+        (["compare", "redis-blip", "--set", "policy.max_attempts=3,x"], "max_attempts"),
+        (["plot", "/nonexistent/result.json"], "no such file"),
+    ],
+)
+def test_bad_input_is_one_line_exit_2(args: list[str], fragment: str) -> None:
+    result = CliRunner().invoke(app, args)
+    _assert_clean(result, " ".join(args))
+    assert result.exit_code == 2
+    errors = [line for line in result.output.splitlines() if line.startswith("retrysim: error:")]
+    assert len(errors) == 1, result.output
+    assert fragment in errors[0]
+
+
+def test_invalid_retry_env_is_one_line_exit_2(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("RETRY__SCHEDULER_MIN_WAIT", "-3")
+    result = CliRunner().invoke(app, ["run", "redis-blip"])
+    _assert_clean(result, "run with bad env")
+    assert result.exit_code == 2
+    assert "RETRY__SCHEDULER_MIN_WAIT" in result.output
+
+
+# --- determinism -------------------------------------------------------------------------------
+
+DIGEST = """
+import hashlib, json, sys
+import retrysim
+from retrysim import output
+from retrysim.sweep import run_one
+scenario = retrysim.load_scenario(sys.argv[1])
+doc = run_one(scenario, {}, scenario.seed, None)
+print(hashlib.sha256(output.dumps(doc).encode()).hexdigest())
+"""
+
+
+def _digest_in_new_process(name: str) -> str:
+    done = subprocess.run(
+        [sys.executable, "-c", DIGEST, name],
+        capture_output=True,
+        text=True,
+        check=True,
+        env={**os.environ, "PYTHONHASHSEED": "random"},
+    )
+    return done.stdout.strip()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", sorted(retrysim.bundled_scenarios()))
+def test_every_bundled_scenario_is_identical_in_two_processes(name: str) -> None:
+    assert _digest_in_new_process(name) == _digest_in_new_process(name)
+
+
+@pytest.mark.slow
+def test_results_do_not_depend_on_the_executor() -> None:
+    from retrysim.sweep import compare, grid_variants
+
+    scenario = retrysim.load_scenario("lock-contention")
+    variants = grid_variants([("policy.profile", ["bindu", "full_jitter"])])
+    seeds = [1, 2]
+    serial = compare(scenario, variants, seeds, workers=1)
+    parallel = compare(scenario, variants, seeds, workers=2)
+    assert [r.documents for r in serial] == [r.documents for r in parallel]
+
+
+@pytest.mark.parametrize("name", ["redis-blip", "lock-contention", "startup-race"])
+def test_golden_results_still_match(name: str) -> None:
+    """A mismatch means behaviour changed: if intended, run scripts/update_golden.py and review."""
+    sys.path.insert(0, str(ROOT / "scripts"))
+    try:
+        from update_golden import golden_document
+    finally:
+        sys.path.pop(0)
+    expected = json.loads((GOLDEN / f"{name}.json").read_text(encoding="utf-8"))
+    assert golden_document(name) == expected
+
+
+# --- no lost or half-written output --------------------------------------------------------------
+
+KILLED_SWEEP = """
+import os, signal, sys
+from pathlib import Path
+import retrysim
+from retrysim.sweep import compare, grid_variants
+scenario = retrysim.load_scenario("lock-contention")
+variants = grid_variants([("policy.max_attempts", [4, 6, 8]), ("policy.profile", ["bindu", "full_jitter"])])
+def die_after_two(done, total):
+    if done == 2:
+        os.kill(os.getpid(), signal.SIGKILL)   # no clean-up, like a crash or kill -9
+compare(scenario, variants, [1], checkpoint=Path(sys.argv[1]), on_done=die_after_two)
+"""
+
+
+def test_a_killed_sweep_leaves_only_complete_files_and_resumes(tmp_path: Path) -> None:
+    from retrysim.sweep import compare, grid_variants
+
+    runs = tmp_path / "runs"
+    killed = subprocess.run([sys.executable, "-c", KILLED_SWEEP, str(runs)], check=False)
+    assert killed.returncode == -signal.SIGKILL
+    files = sorted(runs.iterdir())
+    assert len(files) == 2  # exactly the runs finished before the kill, nothing partial
+    for file in files:
+        assert not file.name.startswith(".")  # no temporary file left visible as a result
+        json.loads(file.read_text(encoding="utf-8"))  # complete, parseable JSON
+
+    scenario = retrysim.load_scenario("lock-contention")
+    variants = grid_variants(
+        [("policy.max_attempts", [4, 6, 8]), ("policy.profile", ["bindu", "full_jitter"])]
+    )
+    progress: list[tuple[int, int]] = []
+    resumed = compare(
+        scenario, variants, [1], checkpoint=runs, on_done=lambda d, t: progress.append((d, t))
+    )
+    assert progress[0] == (2, 6)  # the two finished runs were reused, not redone
+    assert progress[-1] == (6, 6)
+    fresh = compare(scenario, variants, [1])
+    assert [r.documents for r in resumed] == [r.documents for r in fresh]
+
+
+def test_run_out_writes_complete_files_with_normal_permissions(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    result = CliRunner().invoke(app, ["run", "startup-race", "--out", str(out), "--json"])
+    assert result.exit_code == 0, result.output
+    names = sorted(p.name for p in out.iterdir())
+    assert names == ["attempts.csv", "calls.csv", "result.json"]
+    doc = json.loads((out / "result.json").read_text(encoding="utf-8"))
+    assert doc == json.loads(result.stdout)
+    attempts = (out / "attempts.csv").read_text(encoding="utf-8").splitlines()
+    assert len(attempts) == doc["attempts"]["total"] + 1
+    umask = os.umask(0)
+    os.umask(umask)
+    for path in out.iterdir():
+        assert path.stat().st_mode & 0o777 == 0o666 & ~umask, path.name
+
+
+def test_a_failed_write_keeps_the_old_file(tmp_path: Path) -> None:
+    from retrysim.output import atomic_path
+
+    target = tmp_path / "result.json"
+    target.write_text("old", encoding="utf-8")
+    with pytest.raises(RuntimeError), atomic_path(target) as tmp:
+        tmp.write_text("half", encoding="utf-8")
+        raise RuntimeError("crash while writing")
+    assert target.read_text(encoding="utf-8") == "old"
+    assert [p.name for p in tmp_path.iterdir()] == ["result.json"]
+
+
+# --- safety -------------------------------------------------------------------------------------
+
+
+def test_no_module_evaluates_or_unpickles() -> None:
+    banned_calls = {"eval", "exec", "compile", "__import__"}
+    banned_modules = {"pickle", "marshal", "shelve", "importlib"}
+    allowed_importlib = {Path(retrysim.__file__).resolve()}  # lazy exports of fixed names only
+    for path in sorted(Path(retrysim.__file__).resolve().parent.rglob("*.py")):
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Call) and isinstance(node.func, ast.Name):
+                assert node.func.id not in banned_calls, f"{path.name} calls {node.func.id}"
+            if isinstance(node, ast.Import | ast.ImportFrom) and path not in allowed_importlib:
+                names = (
+                    [a.name for a in node.names]
+                    if isinstance(node, ast.Import)
+                    else [node.module or ""]
+                )
+                for name in names:
+                    assert name.split(".")[0] not in banned_modules, f"{path.name} imports {name}"
+
+
+def test_a_scenario_with_code_in_it_is_only_data(tmp_path: Path) -> None:
+    marker = tmp_path / "pwned"
+    payload = f"__import__('pathlib').Path({str(marker)!r}).write_text('x')"
+    target = tmp_path / "evil.toml"
+    target.write_text(
+        textwrap.dedent(f"""
+        name = {json.dumps(payload)}
+        description = {json.dumps(payload)}
+        [clients]
+        count = 3
+        [service]
+        kind = "ideal"
+        """),
+        encoding="utf-8",
+    )
+    result = CliRunner().invoke(app, ["run", str(target), "--json"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["scenario"] == payload
+    assert not marker.exists()
+
+
+def test_simulating_every_scenario_opens_no_socket(monkeypatch: pytest.MonkeyPatch) -> None:
+    opened: list[tuple[Any, ...]] = []
+
+    def refuse(*args: Any, **kwargs: Any) -> Any:
+        opened.append(args)
+        raise AssertionError("retrysim tried to open a network socket")
+
+    monkeypatch.setattr(socket, "socket", refuse)
+    monkeypatch.setattr(socket, "create_connection", refuse)
+    for name in ["redis-blip", "startup-race", "lock-contention", "api-rate-limit"]:
+        result = CliRunner().invoke(app, ["run", name, "--json"])
+        assert result.exit_code == 0, result.output
+    assert opened == []
+
+
+def test_golden_files_are_the_documented_three() -> None:
+    assert sorted(p.stem for p in GOLDEN.glob("*.json")) == [
+        "lock-contention",
+        "redis-blip",
+        "startup-race",
+    ]
