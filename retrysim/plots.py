@@ -1,4 +1,4 @@
-"""Matplotlib figures of retrysim results: the pictures that make a retry policy's behaviour obvious.
+"""Matplotlib figures of retrysim results: pictures that make a retry policy's behaviour obvious.
 
 Every function returns a :class:`matplotlib.figure.Figure` built directly (never through
 ``pyplot``), so calling them leaves no global figure state behind, works on any backend
@@ -163,13 +163,13 @@ def _colour(label: str, index: int) -> str:
     return _PROFILE_COLOURS.get(label, _CYCLE[index % len(_CYCLE)])
 
 
-def _as_labelled(
-    results: Mapping[str, Any] | Any, single: tuple[type, ...] = ()
-) -> dict[str, Any]:
+def _is_document(value: object) -> bool:
+    return isinstance(value, Mapping) and {"scenario", "profile", "calls"} <= value.keys()
+
+
+def _as_labelled(results: Any) -> dict[str, Any]:
     """``{label: result}`` from a dict of results, or from one result (labelled by profile)."""
-    if _is_run_result(results) or (isinstance(results, Mapping) and "calls" in results):
-        return {_label_of(results): results}
-    if single and isinstance(results, single):
+    if _is_run_result(results) or _is_document(results):
         return {_label_of(results): results}
     if isinstance(results, Mapping):
         if not results:
@@ -366,9 +366,8 @@ def _histogram(
         return np.asarray([]), np.asarray([])
     lo = math.floor(float(times.min()) / width) * width
     hi = (math.floor(float(times.max()) / width) + 1) * width
-    n = max(1, round((hi - lo) / width))
-    if n > _MAX_BINS:  # a very long run: keep the figure light, bins grow instead
-        n = _MAX_BINS
+    # A very long run keeps the figure light: past _MAX_BINS the bins grow instead.
+    n = min(max(1, round((hi - lo) / width)), _MAX_BINS)
     counts, edges = np.histogram(times, bins=n, range=(lo, hi), weights=weights)
     return edges, counts.astype(np.float64)
 
@@ -394,9 +393,7 @@ def jitter_spread(
     ``overlay=True`` (or an ``ax``) draws every variant as an outline in one panel.
     """
     labelled = _as_labelled(results)
-    data = {
-        label: _spread_data(result, relative, bin_width) for label, result in labelled.items()
-    }
+    data = {label: _spread_data(result, relative, bin_width) for label, result in labelled.items()}
     overlay = overlay or ax is not None or len(labelled) == 1
     if overlay:
         fig, first_ax = _figure_and_axes(ax, 10, 4)
@@ -775,23 +772,9 @@ def backoff_schedule(
         colour = _colour(name, k)
         if n_retries:
             positions = np.arange(1, n_retries + 1) + (k - (len(names) - 1) / 2) * width
-            parts = ax.boxplot(
-                [waits[:, j] for j in range(n_retries)],
-                positions=positions,
-                widths=width * 0.85,
-                whis=(0, 100),
-                patch_artist=True,
-                manage_ticks=False,
-                showfliers=False,
-                medianprops={"color": "black", "lw": 1.2},
-            )
-            for box in parts["boxes"]:
-                box.set_facecolor(colour)
-                box.set_alpha(0.75)
-                box.set_gid(f"box-{name}")
+            _boxes(ax, waits, positions, width * 0.85, colour, name)
         label = (
-            f"{name} ({policy.max_attempts} attempts, "
-            f"{policy.min_wait:g}-{policy.max_wait:g} s)"
+            f"{name} ({policy.max_attempts} attempts, {policy.min_wait:g}-{policy.max_wait:g} s)"
         )
         if not n_retries:
             label += ": no retries"
@@ -805,6 +788,31 @@ def backoff_schedule(
     ax.grid(axis="y", alpha=0.3)
     ax.legend(handles=handles, loc="upper left", fontsize="small")
     return fig
+
+
+def _boxes(
+    ax: Axes, waits: np.ndarray, positions: np.ndarray, width: float, colour: str, name: str
+) -> None:
+    """Box (quartiles), whisker (full sampled range) and median per column of ``waits``.
+
+    Drawn from primitives rather than ``Axes.boxplot``, which reads every rcParam and thereby
+    imports pyplot when no backend was chosen yet: this module never touches pyplot.
+    """
+    from matplotlib.patches import Rectangle
+
+    q = np.percentile(waits, [0, 25, 50, 75, 100], axis=0)
+    half = width / 2
+    ax.vlines(positions, q[0], q[4], color=colour, lw=1.3, gid=f"range-{name}")
+    ax.hlines(q[[0, 4]].ravel(), np.tile(positions - half / 2, 2), np.tile(positions + half / 2, 2),
+              color=colour, lw=1.3)  # fmt: skip
+    for x, lo, hi in zip(positions, q[1], q[3], strict=True):
+        ax.add_patch(
+            Rectangle(
+                (x - half, lo), width, hi - lo, facecolor=colour, edgecolor=colour, alpha=0.75,
+                gid=f"box-{name}",
+            )
+        )  # fmt: skip
+    ax.hlines(q[2], positions - half, positions + half, color="black", lw=1.5, gid=f"median-{name}")
 
 
 # --- saving ----------------------------------------------------------------------------------
@@ -857,19 +865,22 @@ def save_compare_figure(
 
 
 def save_settings_figure(
-    path: str | Path, settings: RetrySettings | None = None, profile: Profile | None = None
+    path: str | Path, settings: RetrySettings | None = None, profile: str | None = None
 ) -> None:
     """What ``retrysim settings --plot FILE`` saves: the backoff schedule of all four operations.
 
     ``settings=None`` reads the process settings (``RETRY__*`` / ``.env``); ``profile`` previews
-    another profile than the configured one.
+    another profile than the configured one (a plain string, as typed on the command line; an
+    unknown name is a ValueError).
     """
-    from retrysim.retry.settings import OPERATIONS
+    from retrysim.retry.settings import OPERATIONS, PROFILES
+
+    if profile is not None and profile not in PROFILES:
+        raise ValueError(f"unknown profile {profile!r}; allowed: {', '.join(PROFILES)}")
+    chosen = [p for p in PROFILES if p == profile] or None
 
     fig = _new_figure(13, 8)
     axes = fig.subplots(2, 2).ravel()
     for a, operation in zip(axes, OPERATIONS, strict=True):
-        backoff_schedule(
-            operation, [profile] if profile is not None else None, settings, samples=1000, ax=a
-        )
+        backoff_schedule(operation, chosen, settings, samples=1000, ax=a)
     save_figure(fig, path)

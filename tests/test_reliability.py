@@ -289,7 +289,8 @@ from pathlib import Path
 import retrysim
 from retrysim.sweep import compare, grid_variants
 scenario = retrysim.load_scenario("lock-contention")
-variants = grid_variants([("policy.max_attempts", [4, 6, 8]), ("policy.profile", ["bindu", "full_jitter"])])
+grid = [("policy.max_attempts", [4, 6, 8]), ("policy.profile", ["bindu", "full_jitter"])]
+variants = grid_variants(grid)
 def die_after_two(done, total):
     if done == 2:
         os.kill(os.getpid(), signal.SIGKILL)   # no clean-up, like a crash or kill -9
