@@ -138,7 +138,7 @@ class Shell(cmd.Cmd):
         """show: print the current scenario (with your edits) as TOML."""
         from retrysim.toml_out import dumps
 
-        self.console.print(dumps(self._need()), highlight=False, markup=False, end="")
+        self.stdout.write(dumps(self._need()))  # raw: wrapping would break the TOML
 
     def do_set(self, arg: str) -> None:
         """set KEY=VALUE: change a dotted key (set policy.max_attempts=5, set faults.0.end=40)."""

@@ -1,0 +1,384 @@
+"""Every CLI command through Typer's CliRunner, the shell through a pipe, the JSON shape."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import tomllib
+from pathlib import Path
+from typing import Any
+
+import pytest
+from typer.testing import CliRunner
+
+import retrysim
+from retrysim.cli.app import app
+from retrysim.cli.shell import run_shell
+
+WIDE = {"COLUMNS": "160"}
+SMALL = ["--set", "clients.count=300"]  # keeps thundering-herd quick in tests
+
+
+def invoke(*args: str, env: dict[str, str] | None = None) -> Any:
+    return CliRunner().invoke(app, list(args), env={**WIDE, **(env or {})})
+
+
+# --- the result document -------------------------------------------------------------------------
+
+NUMBER = (int, float)
+OPTIONAL = (int, float, type(None))
+SCHEMA: dict[str, Any] = {
+    "scenario": str,
+    "description": str,
+    "seed": int,
+    "profile": str,
+    "settings": {
+        "operation": str,
+        "profile": str,
+        "max_attempts": int,
+        "min_wait": NUMBER,
+        "max_wait": NUMBER,
+        "jitter": NUMBER,
+        "max_delay": OPTIONAL,
+        "respect_retry_after": bool,
+        "overrides": list,
+    },
+    "calls": {
+        "total": int,
+        "succeeded": int,
+        "failed": int,
+        "unfinished": int,
+        "success_rate": OPTIONAL,
+    },
+    "attempts": {
+        "total": int,
+        "retries": int,
+        "retry_rate": OPTIONAL,
+        "mean_per_call": OPTIONAL,
+        "max_per_call": int,
+    },
+    "retry_success_rate": OPTIONAL,
+    "latency": {
+        "mean": OPTIONAL,
+        "p50": OPTIONAL,
+        "p95": OPTIONAL,
+        "p99": OPTIONAL,
+        "max": OPTIONAL,
+    },
+    "latency_quantiles": list,
+    "latency_overhead": (dict, type(None)),
+    "retry_wait": {"total": NUMBER, "mean_per_call": OPTIONAL},
+    "failures_by_type": dict,
+    "final_errors": dict,
+    "load": {
+        "peak_attempts_per_s": NUMBER,
+        "amplification": OPTIONAL,
+        "capacity": OPTIONAL,
+        "peak_over_capacity": OPTIONAL,
+    },
+    "jitter_spread": {
+        "retries": int,
+        "peak_share_100ms": OPTIONAL,
+        "first_retry_peak_share_100ms": OPTIONAL,
+        "edges": list,
+        "counts": list,
+    },
+    "duplicates": int,
+    "wasted_work": int,
+    "timeline": {
+        "bin_width": NUMBER,
+        "labels": list,
+        "attempts_per_s": list,
+        "goodput_per_s": list,
+    },
+    "faults": list,
+    "virtual_time": NUMBER,
+    "wall_time": NUMBER,
+    "events": int,
+    "stopped": (str, type(None)),
+    "sources": dict,
+}
+
+
+def check_shape(doc: Any, schema: Any, where: str = "") -> None:
+    if isinstance(schema, dict):
+        assert isinstance(doc, dict), where
+        assert set(doc) == set(schema), f"{where}: keys {sorted(set(doc) ^ set(schema))}"
+        for key, sub in schema.items():
+            check_shape(doc[key], sub, f"{where}.{key}")
+    else:
+        assert isinstance(doc, schema) and not (
+            isinstance(doc, bool)
+            and bool not in (schema if isinstance(schema, tuple) else (schema,))
+        ), f"{where}: {doc!r}"
+
+
+def test_run_json_has_the_documented_keys_and_types() -> None:
+    result = invoke("run", "thundering-herd", *SMALL, "--json")
+    assert result.exit_code == 0, result.output
+    doc = json.loads(result.stdout)
+    check_shape(doc, SCHEMA)
+    assert doc["calls"]["total"] == 900  # 300 workers x 3 calls each
+    assert doc["latency_overhead"] is not None  # the scenario has faults: baseline was run
+    assert len(doc["latency_quantiles"]) == 101
+    assert doc["sources"]["max_attempts"] == "default"
+
+
+def test_run_report_has_every_section() -> None:
+    result = invoke("run", "thundering-herd", *SMALL)
+    assert result.exit_code == 0, result.output
+    for section in (
+        "thundering-herd",
+        "Outcome",
+        "Load",
+        "Latency per call",
+        "Jitter spread",
+        "Attempts per second over time",
+        "⚡",
+    ):
+        assert section in result.stdout, section
+
+
+def test_run_same_seed_same_document_different_seed_different() -> None:
+    def doc(*extra: str) -> dict[str, Any]:
+        out = json.loads(invoke("run", "network-timeouts", "--json", *extra).stdout)
+        out.pop("wall_time")
+        return out  # type: ignore[no-any-return]
+
+    assert doc("--seed", "5") == doc("--seed", "5")
+    assert doc("--seed", "5") != doc("--seed", "6")
+
+
+def test_set_profile_and_env_change_the_effective_policy(tmp_path: Path) -> None:
+    env_file = tmp_path / "retry.env"
+    env_file.write_text("RETRY__SCHEDULER_MAX_ATTEMPTS=7\n", encoding="utf-8")
+    result = invoke(
+        "run",
+        "redis-blip",
+        "--json",
+        "--env-file",
+        str(env_file),
+        "--set",
+        "policy.min_wait=0.25",
+        "--profile",
+        "full_jitter",
+    )
+    doc = json.loads(result.stdout)
+    assert doc["settings"]["max_attempts"] == 7
+    assert doc["settings"]["min_wait"] == 0.25
+    assert doc["profile"] == "full_jitter"
+    assert doc["sources"] == {
+        "max_attempts": ".env",
+        "min_wait": "--set",
+        "max_wait": "default",
+        "jitter": "default",
+        "profile": "--profile",
+    }
+    env = invoke("run", "redis-blip", "--json", env={"RETRY__SCHEDULER_MAX_ATTEMPTS": "2"})
+    assert json.loads(env.stdout)["sources"]["max_attempts"] == "env"
+
+
+def test_out_writes_json_and_csv_that_agree(tmp_path: Path) -> None:
+    result = invoke("run", "duplicate-writes", "--out", str(tmp_path / "o"))
+    assert result.exit_code == 0, result.output
+    doc = json.loads((tmp_path / "o" / "result.json").read_text(encoding="utf-8"))
+    with (tmp_path / "o" / "calls.csv").open(encoding="utf-8") as handle:
+        calls = list(csv.DictReader(handle))
+    assert len(calls) == doc["calls"]["total"]
+    duplicates = sum(max(0, int(c["executions"]) - 1) for c in calls)
+    assert duplicates == doc["duplicates"] > 0
+    with (tmp_path / "o" / "attempts.csv").open(encoding="utf-8") as handle:
+        errors = {row["error"] for row in csv.DictReader(handle)}
+    assert "TimeoutError" in errors  # error codes are written as names
+
+
+@pytest.mark.parametrize(
+    ("option", "value", "code"),
+    [
+        ("--fail-under", "success_rate=0.99", 1),  # thundering-herd fails most calls
+        ("--fail-under", "success_rate=0.1", 0),
+        ("--fail-over", "p99_latency=1", 1),
+        ("--fail-over", "p99_latency=1000", 0),
+    ],
+)
+def test_thresholds_exit_1_and_name_the_metric(option: str, value: str, code: int) -> None:
+    result = invoke("run", "thundering-herd", *SMALL, "--json", option, value)
+    assert result.exit_code == code, result.output
+    if code:
+        assert "threshold missed" in result.stderr
+        assert value.split("=", maxsplit=1)[0] in result.stderr
+
+
+def test_compare_runs_every_combination_with_common_seeds() -> None:
+    result = invoke(
+        "compare",
+        "lock-contention",
+        "--set",
+        "policy.max_attempts=4,8",
+        "--profile",
+        "bindu,full_jitter",
+        "--seeds",
+        "2",
+        "--json",
+    )
+    assert result.exit_code == 0, result.output
+    doc = json.loads(result.stdout)
+    assert doc["seeds"] == [23, 24]
+    labels = [row["variant"] for row in doc["rows"]]
+    assert labels == [
+        "max_attempts=4, profile=bindu",
+        "max_attempts=4, profile=full_jitter",
+        "max_attempts=8, profile=bindu",
+        "max_attempts=8, profile=full_jitter",
+    ]
+    for row in doc["rows"]:
+        assert row["seeds"] == 2
+        low, high = row["success_rate_ci_low"], row["success_rate_ci_high"]
+        assert low <= row["success_rate"] <= high
+
+
+def test_compare_table_marks_changes_against_the_first_variant() -> None:
+    result = invoke("compare", "retry-storm", "--set", "policy.max_attempts=1,4")
+    assert result.exit_code == 0, result.output
+    assert "max_attempts=1" in result.stdout and "max_attempts=4" in result.stdout
+    assert " pp)" in result.stdout  # success rate change in percentage points
+
+
+def test_compare_needs_something_to_vary() -> None:
+    result = invoke("compare", "redis-blip")
+    assert result.exit_code == 2
+    assert "--set" in result.stderr
+
+
+def test_sweep_writes_csv_and_does_not_depend_on_workers(tmp_path: Path) -> None:
+    args = [
+        "sweep",
+        "startup-race",
+        "--grid",
+        "policy.max_attempts=3,6",
+        "--grid",
+        "policy.profile=bindu,documented",
+        "--seeds",
+        "2",
+        "--json",
+    ]
+    one = invoke(*args, "--workers", "1", "--out", str(tmp_path / "a"))
+    two = invoke(*args, "--workers", "2", "--out", str(tmp_path / "b"))
+    assert one.exit_code == 0 and two.exit_code == 0, one.output + two.output
+    assert json.loads(one.stdout) == json.loads(two.stdout)
+    rows = list(csv.DictReader(io.StringIO((tmp_path / "a" / "sweep.csv").read_text("utf-8"))))
+    assert len(rows) == 4
+    assert len(list((tmp_path / "a" / "runs").glob("*.json"))) == 8  # 4 points x 2 seeds
+
+
+def test_scenarios_list_and_show() -> None:
+    listed = invoke("scenarios")
+    assert listed.exit_code == 0
+    for name in retrysim.bundled_scenarios():
+        assert name in listed.stdout
+    shown = invoke("scenarios", "show", "redis-blip")
+    assert tomllib.loads(shown.stdout)["name"] == "redis-blip"
+    missing = invoke("scenarios", "show", "redis-blp")
+    assert missing.exit_code == 2 and "redis-blip" in missing.stderr  # suggestion
+
+
+def test_validate_reports_each_file(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.toml"
+    bad.write_text('[clients]\ncount = "many"\n[service]\nkind = "qeue"\n', encoding="utf-8")
+    good = retrysim.bundled_scenarios()["redis-blip"]
+    result = invoke("validate", str(good), str(bad))
+    assert result.exit_code == 2
+    assert "ok: " in result.stdout
+    errors = [line for line in result.stderr.splitlines() if "bad.toml" in line]
+    assert any("clients.count" in line for line in errors)
+    assert any("service" in line and "queue" in line for line in errors)  # allowed kinds named
+
+
+def test_invalid_toml_names_line_and_column(tmp_path: Path) -> None:
+    broken = tmp_path / "broken.toml"
+    broken.write_text('name = "x"\n[clients\ncount = 3\n', encoding="utf-8")
+    result = invoke("validate", str(broken))
+    assert result.exit_code == 2
+    assert "line 2" in result.stderr and "column" in result.stderr
+
+
+def test_settings_plot_and_completion_script() -> None:
+    shown = invoke("--show-completion", "bash")
+    assert shown.exit_code == 0
+    assert "complete" in shown.stdout and "retrysim" in shown.stdout.lower()
+
+
+def test_version() -> None:
+    result = invoke("--version")
+    assert result.exit_code == 0 and retrysim.__version__ in result.stdout
+
+
+# --- the shell, driven through a pipe ----------------------------------------------------------
+
+
+def shell(commands: str) -> str:
+    out = io.StringIO()
+    assert run_shell(io.StringIO(commands), out) == 0
+    return out.getvalue()
+
+
+def test_shell_session_edit_run_diff_save(tmp_path: Path) -> None:
+    saved = tmp_path / "edited.toml"
+    output = shell(
+        "load redis-blip\n"
+        "run\n"
+        "set policy.max_attempts=1\n"
+        "run\n"
+        "diff\n"
+        "fault add outage start=40 end=45 error=ConnectionResetError\n"
+        "fault list\n"
+        f"save {saved}\n"
+        "quit\n"
+    )
+    assert "loaded redis-blip" in output
+    assert "this run vs previous" in output
+    assert "1: outage" in output
+    data = tomllib.loads(saved.read_text(encoding="utf-8"))
+    assert data["policy"]["max_attempts"] == 1
+    assert [f["start"] for f in data["faults"]] == [20.0, 40]
+    reloaded = retrysim.load_scenario(saved)
+    assert reloaded.policy.max_attempts == 1
+
+
+def test_shell_errors_keep_the_session_alive() -> None:
+    output = shell(
+        "run\n"
+        "load no-such-thing\n"
+        "load lock-contention\n"
+        "set policy.max_atempts=3\n"
+        "set policy.min_wait=5\n"  # > max_wait 2.0: rejected, nothing changes
+        "fault rm 3\n"
+        "bogus\n"
+        "unset policy.max_attempts\n"
+        "compare policy.profile=bindu,full_jitter\n"
+        "hist\n"
+        "timeline\n"
+    )
+    # run, load, max_atempts, min_wait, fault rm, bogus, hist, timeline: eight errors
+    assert output.count("error:") == 8
+    assert "did you mean 'max_attempts'" in output.replace('"', "'")
+    assert "min_wait" in output
+    assert "profile=full_jitter" in output  # compare still ran after the errors
+    assert "nothing has run yet" in output
+
+
+def test_shell_unset_restores_the_loaded_value() -> None:
+    output = shell("load startup-race\nset clients.count=5\nunset clients.count\nshow\n")
+    shown = output.split("(as loaded)", 1)[1]
+    assert tomllib.loads(shown)["clients"]["count"] == 40
+
+
+def test_shell_completes_keys_and_names() -> None:
+    from retrysim.cli.shell import Shell
+
+    session = Shell(io.StringIO(), io.StringIO(), interactive=False)
+    assert "thundering-herd" in session.complete_load("thun")
+    session.onecmd("load redis-blip")
+    assert "policy.max_attempts" in session.complete_set("policy.max")
+    assert session.completenames("fa") == ["fault"]
