@@ -180,6 +180,12 @@ class Poisson(Model):
     start: NonNeg = 0.0
     end: NonNeg | None = Field(None, description="default: the scenario's duration")
 
+    @model_validator(mode="after")
+    def _window(self) -> Poisson:
+        if self.end is not None and self.end <= self.start:
+            raise ValueError(f"end ({self.end}) must be > start ({self.start})")
+        return self
+
 
 class Closed(Model):
     """Closed loop: each client calls again ``think_time`` after its previous call ends."""
@@ -370,6 +376,39 @@ class Scenario(Model):
 
     @model_validator(mode="after")
     def _consistent(self) -> Scenario:
+        arrival, duration = self.clients.arrival, self.duration
+        first_start = {
+            "burst": getattr(arrival, "at", 0.0),
+            "uniform": getattr(arrival, "start", 0.0),
+            "poisson": getattr(arrival, "start", 0.0),
+            "closed": 0.0,
+        }[arrival.kind]
+        if first_start >= duration:
+            raise ValueError(
+                f"clients.arrival starts at {first_start:g}s, not before duration ({duration:g}s): "
+                "no call would start"
+            )
+        latest = (
+            getattr(arrival, "end", None)
+            if arrival.kind == "uniform"
+            else (getattr(arrival, "ramp", None) if arrival.kind == "closed" else None)
+        )
+        if latest is not None and latest > duration:
+            field = "end" if arrival.kind == "uniform" else "ramp"
+            raise ValueError(
+                f"clients.arrival.{field} ({latest:g}) must be <= duration ({duration:g}): "
+                "calls start only within the duration"
+            )
+        if (
+            arrival.kind == "closed"
+            and self.clients.think_time == 0
+            and isinstance(getattr(self.service, "latency", None), Constant)
+            and getattr(self.service, "latency").value == 0  # noqa: B009
+        ):
+            raise ValueError(
+                "clients.think_time: a closed loop with no think time against a zero-latency "
+                "service never lets virtual time advance; give either a positive value"
+            )
         for index, fault in enumerate(self.faults):
             if isinstance(fault, CapacityLoss) and not isinstance(self.service, Queue):
                 raise ValueError(

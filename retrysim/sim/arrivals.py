@@ -15,28 +15,41 @@ from retrysim.scenario import Burst, Closed, Poisson, Scenario, UniformArrival
 from retrysim.sim.streams import ARRIVAL, Stream, stream_key, unit
 
 
-def first_calls(scenario: Scenario) -> np.ndarray:
-    """Start times of the calls that arrivals create (sorted, float64)."""
+def first_calls(scenario: Scenario, seed: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Start times of the calls arrivals create, sorted, and whose call each one is.
+
+    For burst, uniform and closed arrivals the second array holds the client of each first
+    call: client c's start is its own draw, so adding clients never renumbers existing ones.
+    For Poisson it is the arrival's index (the engine spreads those over the clients).
+    """
     arrival = scenario.clients.arrival
     count = scenario.clients.count
-    key = stream_key(scenario.seed, ARRIVAL)
+    key = stream_key(scenario.seed if seed is None else seed, ARRIVAL)
     match arrival:
         case Burst(at=at):
-            return np.full(count, at, dtype=np.float64)
+            return np.full(count, at, dtype=np.float64), np.arange(count)
         case UniformArrival(start=start, end=end):
-            times = [start + (end - start) * unit(key, client) for client in range(count)]
-            return np.sort(np.asarray(times, dtype=np.float64))
+            draws = [start + (end - start) * unit(key, client) for client in range(count)]
+            return _sorted(np.asarray(draws, dtype=np.float64))
         case Closed(ramp=ramp):
-            times = [ramp * unit(key, client) for client in range(count)]
-            return np.sort(np.asarray(times, dtype=np.float64))
+            draws = [ramp * unit(key, client) for client in range(count)]
+            return _sorted(np.asarray(draws, dtype=np.float64))
         case Poisson():
-            return poisson_times(arrival, scenario.duration, key)
+            times = poisson_times(arrival, scenario.duration, key)
+            return times, np.arange(len(times))
     raise TypeError(f"unknown arrival {arrival!r}")
+
+
+def _sorted(times: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    order = np.argsort(times, kind="stable")
+    return times[order], order
 
 
 def rate_segments(arrival: Poisson, duration: float) -> list[tuple[float, float, float]]:
     """(start, end, rate) pieces of the piecewise-constant rate; later steps win overlaps."""
     end = duration if arrival.end is None else min(arrival.end, duration)
+    if end <= arrival.start:
+        return []
     cuts = {arrival.start, end}
     for step in arrival.schedule:
         cuts.update(t for t in (step.start, step.end) if arrival.start < t < end)

@@ -161,8 +161,9 @@ class Engine:
         limits = scenario.limits
         max_time = limits.max_time if limits.max_time is not None else scenario.duration * 10 + 3600
         max_events = limits.max_events
-        firsts = first_calls(scenario)
-        self._firsts = firsts.tolist()
+        times, clients_in_order = first_calls(scenario, self.seed)
+        self._firsts = times.tolist()
+        self._first_clients = clients_in_order.tolist()
         self._open_loop = isinstance(scenario.clients.arrival, Poisson)
         # follow-up calls per client: 0 = none (open loop), inf = closed loop until duration
         clients = scenario.clients
@@ -172,12 +173,13 @@ class Engine:
             self._calls_per_client = clients.calls_per_client
         else:
             self._calls_per_client = math.inf if isinstance(clients.arrival, Closed) else 1
-        if self._firsts:
-            self.at(self._firsts[0], self._arrive, 0)
+        # Capacity windows first: a request arriving exactly at a window's start sees it.
         for start, end, slots in self.plan.capacity_windows:
             self.at(start, self.server.capacity_change, slots)
             if math.isfinite(end):
                 self.at(end, self.server.capacity_change, None)
+        if self._firsts:
+            self.at(self._firsts[0], self._arrive, 0)
         wall = time.perf_counter()
         events, stopped = 0, None
         heap = self._heap
@@ -195,15 +197,14 @@ class Engine:
                 self.now = t
                 fn(arg)
                 events += 1
-                if events & (report_every - 1) == 0:
-                    if self.progress is not None:
-                        self.progress(t)
-                    if events >= max_events:
-                        stopped = (
-                            f"stopped after {events:,} events (limits.max_events); "
-                            "calls still running are reported unfinished"
-                        )
-                        break
+                if events >= max_events:
+                    stopped = (
+                        f"stopped after {events:,} events (limits.max_events); "
+                        "calls still running are reported unfinished"
+                    )
+                    break
+                if self.progress is not None and events & (report_every - 1) == 0:
+                    self.progress(t)
         wall = time.perf_counter() - wall
         return self._result(events, wall, stopped)
 
@@ -229,7 +230,7 @@ class Engine:
             if self._open_loop:
                 self._new_call(i % count, i // count)
             else:
-                self._new_call(i, 0)
+                self._new_call(self._first_clients[i], 0)
             i += 1
             if i >= total:
                 return
@@ -253,6 +254,9 @@ class Engine:
         try:
             do = self.retrying.iter(call.state)
         except Exception as error:
+            outcome = call.state.outcome
+            if outcome is None or outcome.exception() is not error:
+                raise  # not the attempt's error: a failure inside tenacity or a strategy
             # tenacity re-raised the attempt's error: the call gave up. Dropping the traceback
             # breaks the error -> frame -> state -> error cycle, so memory is freed at once.
             error.__traceback__ = None

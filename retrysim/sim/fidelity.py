@@ -38,6 +38,10 @@ class _ServerError(Exception):
     """Carries an error code out of the fake server so the attempt can record it."""
 
 
+class _ClientTimeoutError(Exception):
+    """The client stopped waiting (its per-attempt timeout passed)."""
+
+
 def run_with_decorators(
     scenario: Scenario, seed: int | None = None, settings: RetrySettings | None = None
 ) -> RunResult:
@@ -95,13 +99,14 @@ class _Runner:
         self.server_busy_until = 0.0
 
     async def main(self) -> None:
-        firsts = first_calls(self.scenario)
+        firsts, clients = first_calls(self.scenario, self.seed)
         limits = self.scenario.limits
         max_time = (
             limits.max_time if limits.max_time is not None else (self.scenario.duration * 10 + 3600)
         )
         tasks = [
-            asyncio.ensure_future(self.client(client, float(t))) for client, t in enumerate(firsts)
+            asyncio.ensure_future(self.client(int(client), float(t)))
+            for client, t in zip(clients, firsts, strict=True)
         ]
         if tasks:
             _, pending = await asyncio.wait(tasks, timeout=max_time)
@@ -169,17 +174,14 @@ class _Runner:
             self.attempts.append(attempt)
             record["attempts"] = n
             try:
-                if self.timeout is None:
-                    await self.request(key, n, attempt, record)
-                else:
-                    await asyncio.wait_for(self.request(key, n, attempt, record), self.timeout)
+                await self.request(key, n, attempt, record)
             except _ServerError as failure:
                 code, hint = failure.args
                 attempt.update(end=loop.time(), outcome=rec.FAILED, error=code)
                 raise make_error(code, hint) from None
-            except TimeoutError:
+            except _ClientTimeoutError:
                 attempt.update(end=loop.time(), outcome=rec.TIMED_OUT, error=TIMEOUT)
-                raise
+                raise TimeoutError(f"no answer within {self.timeout}s") from None
             attempt.update(end=loop.time(), outcome=rec.OK)
 
         try:
@@ -194,24 +196,41 @@ class _Runner:
     async def request(
         self, key: int, n: int, attempt: dict[str, Any], record: dict[str, Any]
     ) -> None:
-        """The fake server: faults first, then the drawn latency (same draws as the engine)."""
-        t = asyncio.get_running_loop().time()
+        """One attempt as the client sees it: faults, the drawn latency, a reset, its timeout.
+
+        The same draws as the engine. What happens first is decided once, with the engine's
+        order for events due at the same instant (reset, then the answer, then the timeout),
+        rather than by racing asyncio timers that are due together.
+        """
+        loop = asyncio.get_running_loop()
+        t = loop.time()
         plan = self.plan
         verdict = plan.gate(t, key, n)
         if verdict > 0:
             raise _ServerError(verdict, None)
         if verdict == BLACKHOLE:
-            await asyncio.get_running_loop().create_future()  # hangs until the client times out
+            if self.timeout is None:
+                await loop.create_future()  # no answer, and the client waits forever
+            else:
+                await asyncio.sleep(self.timeout)
+            raise _ClientTimeoutError
         service_time = self.latency(unit(self.latency_key, key, n))
         service_time += plan.extra_latency(t, key, n)
         # The server finishes the work whatever happens to the client or the connection.
-        asyncio.get_running_loop().call_later(service_time, _executed, attempt, record)
+        loop.call_later(service_time, _executed, attempt, record)
         self.server_busy_until = max(self.server_busy_until, t + service_time)
+        first: list[tuple[float, int, str, int]] = [(service_time, 1, "answer", 0)]
         reset = plan.reset_share(t, key, n)
         if reset is not None:
-            await asyncio.sleep(reset[0] * service_time)
-            raise _ServerError(reset[1], None)
-        await asyncio.sleep(service_time)
+            first.append((reset[0] * service_time, 0, "reset", reset[1]))
+        if self.timeout is not None and service_time > self.timeout:
+            first.append((self.timeout, 2, "timeout", 0))
+        delay, _, what, code = min(first)
+        await asyncio.sleep(delay)
+        if what == "reset":
+            raise _ServerError(code, None)
+        if what == "timeout":
+            raise _ClientTimeoutError
 
     def result(self, wall: float) -> RunResult:
         attempts = rec.empty_attempts(len(self.attempts))

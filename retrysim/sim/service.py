@@ -134,8 +134,10 @@ class RateLimitedServer(Server):
     def submit(self, call: Any, a: int, t: float, service_time: float) -> None:
         self.tokens = min(self.burst, self.tokens + (t - self.last) * self.rate)
         self.last = t
-        if self.tokens >= 1.0:
-            self.tokens -= 1.0
+        # The tolerance absorbs rounding in (t - last) * rate: a client that waited exactly
+        # the Retry-After hint must find its token.
+        if self.tokens >= 1.0 - 1e-9:
+            self.tokens = max(0.0, self.tokens - 1.0)
             self.engine.schedule_done(t + service_time, call, a, 0)
             return
         exact = (1.0 - self.tokens) / self.rate
