@@ -41,6 +41,7 @@ __all__ = [
     "herd_timeline",
     "jitter_spread",
     "latency_cdf",
+    "new_figure",
     "sample_waits",
     "save_compare_figure",
     "save_figure",
@@ -96,7 +97,15 @@ _PROFILE_COLOURS = {
     "exponential": "#7f7f7f",
 }
 _CYCLE = ("#4c72b0", "#dd8452", "#55a868", "#c44e52", "#8172b3", "#937860", "#da8bc3", "#8c8c8c")
-_FAULT_COLOUR = "#d62728"
+# One colour per kind of fault, so adjacent windows (an outage, then its recovery) stay apart.
+_FAULT_COLOURS = {
+    "outage": "#d62728",
+    "recovery_ramp": "#ff9f1c",
+    "flaky": "#e377c2",
+    "latency_spike": "#9467bd",
+    "capacity_loss": "#8c564b",
+    "reset": "#7f7f7f",
+}
 _SPREAD_BIN = 0.1  # seconds: histogram bins from records match the 100 ms peak-share window
 _MAX_BINS = 2000
 
@@ -104,8 +113,11 @@ _MAX_BINS = 2000
 # --- small helpers ---------------------------------------------------------------------------
 
 
-def _new_figure(width: float, height: float) -> Figure:
-    """A pyplot-free figure: nothing global is registered, so nothing needs closing."""
+def new_figure(width: float = 10.0, height: float = 5.0) -> Figure:
+    """A pyplot-free figure (inches, constrained layout) to compose panels with ``ax=``.
+
+    Nothing global is registered, so nothing needs closing, and it renders on any backend.
+    """
     try:
         from matplotlib.figure import Figure
     except ImportError as error:  # pragma: no cover - depends on the environment
@@ -118,7 +130,7 @@ def _new_figure(width: float, height: float) -> Figure:
 def _figure_and_axes(ax: Axes | None, width: float, height: float) -> tuple[Figure, Axes]:
     """Draw into the caller's ``ax`` (and return its root figure) or into a new figure."""
     if ax is None:
-        fig = _new_figure(width, height)
+        fig = new_figure(width, height)
         return fig, fig.add_subplot()
     return _root_figure(ax), ax
 
@@ -159,6 +171,12 @@ def _label_of(result: ResultLike) -> str:
     return str(result.policy.get("profile", "result"))
 
 
+def _scenario_of(result: ResultLike) -> str:
+    if isinstance(result, Mapping):
+        return str(result.get("scenario", "run"))
+    return str(result.scenario.name)
+
+
 def _colour(label: str, index: int) -> str:
     return _PROFILE_COLOURS.get(label, _CYCLE[index % len(_CYCLE)])
 
@@ -193,7 +211,7 @@ def _fault_windows(result: ResultLike) -> list[dict[str, Any]]:
 def _shade_faults(ax: Axes, faults: Sequence[Mapping[str, Any]], x_end: float) -> None:
     """Shade each fault window; open-ended windows run to ``x_end`` (the end of the axis)."""
     seen: set[str] = set()
-    for fault in faults:
+    for i, fault in enumerate(faults):
         start = float(fault["start"])
         end = x_end if fault.get("end") is None else float(fault["end"])
         kind = str(fault.get("kind", "fault"))
@@ -202,12 +220,12 @@ def _shade_faults(ax: Axes, faults: Sequence[Mapping[str, Any]], x_end: float) -
         ax.axvspan(
             start,
             end,
-            color=_FAULT_COLOUR,
-            alpha=0.12,
+            color=_FAULT_COLOURS.get(kind, "#d62728"),
+            alpha=0.13,
             lw=0,
             zorder=0,
             label=label,
-            gid=f"fault-{fault.get('index', len(seen) - 1)}",
+            gid=f"fault-{fault.get('index', i)}",
         )
 
 
@@ -215,8 +233,20 @@ def _finite_fault_ends(faults: Sequence[Mapping[str, Any]]) -> list[float]:
     return [float(f["end"]) for f in faults if f.get("end") is not None]
 
 
-def _seconds(value: float) -> str:
-    return f"{value:.3g} s" if value < 100 else f"{value:,.0f} s"
+def _number(value: float) -> str:
+    """Short, exact-looking numbers for labels: 0.997, 2.68, 1,350 (never 1.35e+03)."""
+    return f"{value:,.0f}" if abs(value) >= 1000 else f"{value:.3g}"
+
+
+def _thousands(value: float, _pos: object = None) -> str:
+    return f"{value:,.0f}" if abs(value) >= 1000 else f"{value:g}"
+
+
+def _thousands_ticks(ax: Axes) -> None:
+    """Y tick labels like 10,000 rather than 10000 (or 1e4)."""
+    from matplotlib.ticker import FuncFormatter
+
+    ax.yaxis.set_major_formatter(FuncFormatter(_thousands))
 
 
 # --- herd timeline ---------------------------------------------------------------------------
@@ -245,6 +275,9 @@ def herd_timeline(result: ResultLike, ax: Axes | None = None) -> Figure:
     edges = np.arange(n_bins + 1, dtype=np.float64) * width
     faults = _fault_windows(doc)
     x_end = max([float(edges[-1]) if n_bins else 1.0, *_finite_fault_ends(faults)])
+    if any(other.has_data() for other in ax.get_shared_x_axes().get_siblings(ax)):
+        # panels sharing a time axis: never cut off a longer run drawn in another panel
+        x_end = max(x_end, ax.get_xlim()[1])
     _shade_faults(ax, faults, x_end)
 
     bottom = np.zeros(n_bins)
@@ -274,24 +307,32 @@ def herd_timeline(result: ResultLike, ax: Axes | None = None) -> Figure:
             label="goodput (calls succeeding/s)",
             gid="goodput",
         )
-    capacity = (doc.get("load") or {}).get("capacity")
-    if capacity:
+    raw_capacity = (doc.get("load") or {}).get("capacity")
+    capacity = float(raw_capacity) if raw_capacity else None
+    peak = max(float(bottom.max()) if n_bins else 0.0, float(goodput.max()) if n_bins else 0.0)
+    off_scale = capacity is not None and peak > 0 and capacity > 2.5 * peak
+    if capacity is not None:
+        label = f"server capacity ≈ {capacity:,.0f}/s"
         ax.axhline(
-            float(capacity),
+            capacity,
             color="#333333",
             ls="--",
             lw=1.2,
-            label=f"server capacity ≈ {float(capacity):,.0f}/s",
+            label=label + (" (off the scale)" if off_scale else ""),
             gid="capacity",
         )
     ax.set_xlim(0.0, x_end)
-    ax.set_ylim(bottom=0.0)
+    if off_scale:  # a light load under a huge capacity line would be squashed flat
+        ax.set_ylim(0.0, peak * 1.15)
+    else:
+        ax.set_ylim(bottom=0.0)
     ax.set_xlabel("virtual time (s)")
     per = "per second" if width == 1 else f"per second ({width:g} s bins)"
     ax.set_ylabel(f"attempts started {per}")
     profile = doc.get("profile") or "?"
     ax.set_title(f"{doc.get('scenario', 'run')}: attempts over time, profile {profile}")
-    ax.legend(loc="upper right", fontsize="small", framealpha=0.9)
+    _thousands_ticks(ax)
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize="small")
     ax.grid(axis="y", alpha=0.3)
     return fig
 
@@ -321,14 +362,18 @@ def _spread_data(
         )
     # Relative to fault ends from a document: only bin centres are known, so each bin moves as
     # a whole; the resolution is the document's bin width.
-    ends = _finite_fault_ends(_fault_windows(result))
-    if not ends:
+    ends = np.asarray(_finite_fault_ends(_fault_windows(result)))
+    if not len(ends):
         raise ValueError("relative='fault_end' needs a fault with an end; this run has none")
     if not len(counts):
         return edges, counts
     centres = (edges[:-1] + edges[1:]) / 2
+    offsets = _minus_nearest(centres, ends)
+    shifts = np.unique(np.round(centres - offsets, 9))
+    if len(shifts) == 1 and bin_width is None:  # one fault end serves every bin: shift exactly
+        return np.round(edges - shifts[0], 9), counts
     width = bin_width if bin_width is not None else float(edges[1] - edges[0])
-    return _histogram(_minus_nearest(centres, np.asarray(ends)), counts, width)
+    return _histogram(offsets, counts, width)
 
 
 def _spread_from_records(
@@ -349,6 +394,10 @@ def _spread_from_records(
         times = times - first_end[retries["call"].astype(np.int64)]
     elif relative is not None:
         raise ValueError(f"relative must be None, 'fault_end' or 'first_failure', not {relative!r}")
+    if relative is not None:
+        # t + 1.0 - t is not always 1.0 in floating point; nanosecond rounding keeps a wait of
+        # exactly one second in the bin that starts at 1.0 instead of the one before it.
+        times = np.round(times, 9)
     return _histogram(times, np.ones_like(times), bin_width or _SPREAD_BIN)
 
 
@@ -372,6 +421,11 @@ def _histogram(
     return edges, counts.astype(np.float64)
 
 
+def _check_relative(relative: object) -> None:
+    if relative not in (None, "fault_end", "first_failure"):
+        raise ValueError(f"relative must be None, 'fault_end' or 'first_failure', not {relative!r}")
+
+
 def jitter_spread(
     results: Mapping[str, ResultLike] | ResultLike,
     relative: Relative = None,
@@ -392,6 +446,7 @@ def jitter_spread(
     end of its call's first failed attempt, which shows the realised backoff schedule.
     ``overlay=True`` (or an ``ax``) draws every variant as an outline in one panel.
     """
+    _check_relative(relative)
     labelled = _as_labelled(results)
     data = {label: _spread_data(result, relative, bin_width) for label, result in labelled.items()}
     overlay = overlay or ax is not None or len(labelled) == 1
@@ -399,7 +454,7 @@ def jitter_spread(
         fig, first_ax = _figure_and_axes(ax, 10, 4)
         axes = [first_ax] * len(data)
     else:
-        fig = _new_figure(10, 1.2 + 2.2 * len(data))
+        fig = new_figure(10, 1.2 + 2.2 * len(data))
         axes = list(fig.subplots(len(data), 1, sharex=True, sharey=True, squeeze=False)[:, 0])
     xlabel = {
         None: "virtual time a retry started (s)",
@@ -427,6 +482,8 @@ def jitter_spread(
             label=legend,
             gid=f"spread-{label}",
         )
+        if not overlay or single:
+            _annotate_peak(a, edges, counts, rate)
         if not overlay or i == 0:
             if relative is None:
                 faults = _fault_windows(result)
@@ -435,17 +492,38 @@ def jitter_spread(
                 ref = "fault end" if relative == "fault_end" else "first failure"
                 a.axvline(0.0, color="black", lw=1, ls=":", label=ref)
             a.set_ylabel("retries started/s")
+            _thousands_ticks(a)
             a.grid(axis="y", alpha=0.3)
+            a.margins(y=0.15)  # room above the tallest bin for its annotation
         if not overlay:
             a.legend(loc="upper right", fontsize="small")
     if overlay:
         axes[0].legend(loc="upper right", fontsize="small")
     axes[-1].set_xlabel(xlabel)
+    scenarios = {_scenario_of(r) for r in labelled.values()}
     title = "When retries start (jitter spread)"
+    if len(scenarios) == 1:
+        title = f"{scenarios.pop()}: when retries start (jitter spread)"
     if relative is not None:
         title += f", relative to {'fault end' if relative == 'fault_end' else 'first failure'}"
     axes[0].set_title(title)
     return fig
+
+
+def _annotate_peak(ax: Axes, edges: np.ndarray, counts: np.ndarray, rate: np.ndarray) -> None:
+    """Name the tallest bin in words: how many retries, in which interval."""
+    top = int(np.argmax(rate))
+    lo, hi = float(edges[top]), float(edges[top + 1])
+    ax.annotate(
+        f"{counts[top]:,.0f} retries in [{lo:.4g}, {hi:.4g}) s",
+        xy=((lo + hi) / 2, float(rate[top])),
+        xytext=(6, 4),
+        textcoords="offset points",
+        ha="left",
+        va="bottom",
+        fontsize="small",
+        arrowprops={"arrowstyle": "-", "color": "#555555", "lw": 0.8},
+    )
 
 
 def _peak_share(result: ResultLike) -> float | None:
@@ -483,6 +561,8 @@ def latency_cdf(
     or one result. ``log_x`` spreads out latencies spanning milliseconds to tens of seconds.
     """
     if isinstance(results, Sequence) and not isinstance(results, str | Mapping):
+        if not all(_is_variant_result(vr) for vr in results):
+            raise TypeError("a list passed to latency_cdf must hold VariantResults; label others")
         labelled: dict[str, Any] = {vr.variant.label: vr for vr in results}
     else:
         labelled = _as_labelled(results)
@@ -529,7 +609,8 @@ def compare_metrics(
     Each metric gets its own panel because their units differ. Error bars appear when a variant
     ran with two or more seeds; with common random numbers (:func:`retrysim.compare`) the gap
     between two bars is the settings' doing, and an interval says how much of it could be luck.
-    ``ax`` is accepted when exactly one metric is drawn.
+    Bars are horizontal so variant labels such as ``profile=full_jitter, max_attempts=6`` stay
+    readable. ``ax`` is accepted when exactly one metric is drawn.
     """
     names = list(metrics) if metrics is not None else list(DEFAULT_COMPARE_METRICS)
     if not names:
@@ -540,13 +621,13 @@ def compare_metrics(
         raise ValueError("no variant results to compare")
     if ax is not None and len(names) != 1:
         raise ValueError("ax= draws one panel: pass exactly one metric, or no ax")
-    cols = min(len(names), 2)
-    rows = math.ceil(len(names) / cols)
     labels = [vr.variant.label for vr in variant_results]
-    bar_w = max(4.5, 0.9 * len(labels) + 1.5)
     if ax is None:
-        fig = _new_figure(bar_w * cols, 3.6 * rows + 0.4)
-        grid = fig.subplots(rows, cols, squeeze=False)
+        cols = len(names) if len(names) <= 3 else 2 if len(names) == 4 else 3
+        rows = math.ceil(len(names) / cols)
+        label_width = min(4.0, 0.075 * max(len(label) for label in labels))
+        fig = new_figure(label_width + 4.6 * cols, (0.38 * len(labels) + 1.3) * rows + 0.4)
+        grid = fig.subplots(rows, cols, squeeze=False, sharey=True)
         axes = list(grid.ravel())
         for extra in axes[len(names) :]:
             extra.set_visible(False)
@@ -554,7 +635,7 @@ def compare_metrics(
         fig, axes = _root_figure(ax), [ax]
     seeds = max(len(vr.documents) for vr in variant_results)
     colours = [_colour(label, i) for i, label in enumerate(labels)]
-    x = np.arange(len(labels))
+    y = np.arange(len(labels))
     for a, name in zip(axes, names, strict=False):
         means = np.asarray(
             [np.nan if (m := vr.mean(name)) is None else m for vr in variant_results]
@@ -566,27 +647,28 @@ def compare_metrics(
             if interval is not None and not np.isnan(means[j]):
                 err[:, j] = (means[j] - interval[0], interval[1] - means[j])
                 has_err = True
-        bars = a.bar(
-            x,
+        bars = a.barh(
+            y,
             np.nan_to_num(means),
             color=colours,
-            yerr=err if has_err else None,
-            capsize=4 if has_err else 0,
+            xerr=err if has_err else None,
+            capsize=3 if has_err else 0,
             ecolor="#222222",
             gid=f"bars-{name}",
         )
         a.bar_label(
             bars,
-            labels=["n/a" if np.isnan(m) else f"{m:.3g}" for m in means],
-            padding=2,
+            labels=["n/a" if np.isnan(m) else _number(m) for m in means],
+            padding=4,
             fontsize="x-small",
         )
         title, unit = METRIC_LABELS.get(name, (name, ""))
         a.set_title(title)
-        a.set_ylabel(unit)
-        a.set_xticks(x, labels, rotation=20 if len(labels) > 3 else 0, ha="right")
-        a.grid(axis="y", alpha=0.3)
-        a.margins(y=0.12)
+        a.set_xlabel(unit)
+        a.set_yticks(y, labels)
+        a.grid(axis="x", alpha=0.3)
+        a.margins(x=0.18)
+    axes[0].set_ylim(len(labels) - 0.5, -0.5)  # first variant on top, as listed
     if ax is None:
         note = (
             f"mean of {seeds} seeds (common random numbers); error bars: 95% interval"
@@ -658,7 +740,7 @@ def sweep_heatmap(
     for r in range(len(ys)):
         for c in range(len(xs)):
             value = data[r, c]
-            text = "n/a" if np.isnan(value) else f"{value:.3g}"
+            text = "n/a" if np.isnan(value) else _number(value)
             dark = not np.isnan(value) and ((value < middle) == better_high)
             ax.text(
                 c, r, text, ha="center", va="center", fontsize="small",
@@ -812,6 +894,9 @@ def _boxes(
                 gid=f"box-{name}",
             )
         )  # fmt: skip
+    flat = q[3] - q[1] <= 1e-9 * np.maximum(1.0, q[2])
+    if flat.any():  # every sample the same: a thick bar in the profile's colour, not a hairline
+        ax.hlines(q[2][flat], positions[flat] - half, positions[flat] + half, color=colour, lw=6)
     ax.hlines(q[2], positions - half, positions + half, color="black", lw=1.5, gid=f"median-{name}")
 
 
@@ -848,10 +933,14 @@ def save_figure(fig: Figure, path: str | Path) -> None:
 def save_run_figure(doc: Mapping[str, Any] | RunResult, path: str | Path) -> None:
     """What ``retrysim run --plot FILE`` saves: herd timeline above jitter spread, one run."""
     document = _document(doc)
-    fig = _new_figure(10, 8.5)
+    fig = new_figure(11, 8.5)
     top, bottom = fig.subplots(2, 1)
     herd_timeline(document, ax=top)
     jitter_spread(document, ax=bottom)
+    lo = top.get_xlim()[0]  # the timeline starts at 0; so do the retries
+    hi = max(top.get_xlim()[1], bottom.get_xlim()[1])
+    for ax in (top, bottom):  # one time axis for both panels, so waves line up vertically
+        ax.set_xlim(lo, hi)
     save_figure(fig, path)
 
 
@@ -879,8 +968,12 @@ def save_settings_figure(
         raise ValueError(f"unknown profile {profile!r}; allowed: {', '.join(PROFILES)}")
     chosen = [p for p in PROFILES if p == profile] or None
 
-    fig = _new_figure(13, 8)
+    from retrysim.retry.policy import build_policy
+
+    fig = new_figure(13, 8.5)
     axes = fig.subplots(2, 2).ravel()
+    shown = profile or build_policy("worker", settings).profile
+    fig.suptitle(f"Wait before each retry, per operation (profile {shown})")
     for a, operation in zip(axes, OPERATIONS, strict=True):
         backoff_schedule(operation, chosen, settings, samples=1000, ax=a)
     save_figure(fig, path)
