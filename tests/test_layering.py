@@ -36,7 +36,9 @@ print(json.dumps({{"code": result.exit_code, "out": result.stdout,
 def _probe(args: list[str]) -> dict[str, object]:
     done = subprocess.run(
         [sys.executable, "-c", PROBE.format(args=args)],
-        capture_output=True, text=True, check=True,
+        capture_output=True,
+        text=True,
+        check=True,
     )
     return json.loads(done.stdout.strip().splitlines()[-1])
 
@@ -81,7 +83,7 @@ def test_running_a_simulation_loads_no_ui_module() -> None:
         "from retrysim.retry import retry_worker_operation\n"
         "r = retrysim.simulate(retrysim.load_scenario('redis-blip').with_overrides("
         "{'clients.count': 20, 'duration': 5}))\n"
-        "print(sorted({m.split('.')[0] for m in sys.modules} & set(%r)))\n" % (UI,)
+        f"print(sorted({{m.split('.')[0] for m in sys.modules}} & set({UI!r})))\n"
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert done.stdout.strip() == "[]"

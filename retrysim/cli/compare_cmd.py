@@ -23,7 +23,9 @@ VALUES_HELP = (
 
 def split_values(text: str) -> list[str]:
     """Split V1,V2 on commas that are not inside brackets, braces or quotes."""
-    parts, depth, quote, current = [], 0, "", []
+    parts: list[str] = []
+    current: list[str] = []
+    depth, quote = 0, ""
     for char in text:
         if quote:
             quote = "" if char == quote else quote

@@ -85,7 +85,7 @@ class Shell(cmd.Cmd):
     def emptyline(self) -> bool:
         return False  # an empty line does nothing (cmd's default repeats the last command)
 
-    def default(self, line: str) -> bool:
+    def default(self, line: str) -> None:
         word = line.split(maxsplit=1)[0]
         close = difflib.get_close_matches(word, self.get_names_plain(), n=1)
         hint = f"; did you mean '{close[0]}'?" if close else "; type 'help'"
@@ -182,11 +182,11 @@ class Shell(cmd.Cmd):
         words = shlex.split(arg)
         data = copy.deepcopy(self._need())
         if not words or words[0] == "list":
-            for i, fault in enumerate(data["faults"]):
+            for i, item in enumerate(data["faults"]):
                 fields = ", ".join(
-                    f"{k}={v}" for k, v in fault.items() if v is not None and k != "kind"
+                    f"{k}={v}" for k, v in item.items() if v is not None and k != "kind"
                 )
-                self.console.print(f"{i}: {fault['kind']} {fields}", highlight=False)
+                self.console.print(f"{i}: {item['kind']} {fields}", highlight=False)
             if not data["faults"]:
                 self.console.print("no faults")
             return
