@@ -22,7 +22,7 @@ from retrysim import plots
 from retrysim.retry import RetrySettings
 
 ROOT = Path(__file__).resolve().parent.parent
-DEFAULTS = RetrySettings.model_construct()  # the documented defaults, not this shell's RETRY__*
+DEFAULTS = RetrySettings.defaults()  # the documented defaults, not this shell's RETRY__*
 
 
 def herd_runs() -> dict[str, retrysim.RunResult]:

@@ -125,5 +125,5 @@ def test_tuning_notebook_ends_with_env_lines(executed: Callable[[str], Executed]
 
     values = dict(line.removeprefix("RETRY__").lower().split("=") for line in lines)
     tuned = RetrySettings(**values)  # the printed lines are valid settings
-    assert tuned.storage_max_attempts > RetrySettings.model_construct().storage_max_attempts
+    assert tuned.storage_max_attempts > RetrySettings.defaults().storage_max_attempts
     assert "targets met on fresh seeds: True" in _text(run.nb)

@@ -37,7 +37,7 @@ from retrysim.sim.clock import current_stream
 from retrysim.sweep import Variant, VariantResult, compare, grid_variants
 
 CLIENTS = 300
-DEFAULTS = RetrySettings.model_construct()  # the documented defaults, whatever the environment
+DEFAULTS = RetrySettings.defaults()  # the documented defaults, whatever the environment
 
 
 # --- fixtures --------------------------------------------------------------------------------

@@ -74,6 +74,12 @@ class RetrySettings(BaseSettings):
                 )
         return self
 
+    @classmethod
+    def defaults(cls) -> RetrySettings:
+        """The documented defaults, whatever the environment says (simulations use these
+        unless given settings, so a run is a function of its inputs alone)."""
+        return cls.model_construct()
+
     def for_operation(self, operation: Operation) -> tuple[int, float, float]:
         """Return ``(max_attempts, min_wait, max_wait)`` for one operation type."""
         if operation not in OPERATIONS:

@@ -98,7 +98,7 @@ def policy_for(scenario: Scenario, settings: RetrySettings | None = None) -> Ret
         retry = retry_if_exception_type(tuple(ERROR_CLASSES[name] for name in spec.retry_on))
     return build_policy(
         spec.operation,
-        settings if settings is not None else RetrySettings.model_construct(),
+        settings if settings is not None else RetrySettings.defaults(),
         max_attempts=spec.max_attempts,
         min_wait=spec.min_wait,
         max_wait=spec.max_wait,
@@ -184,6 +184,7 @@ class Engine:
         events, stopped = 0, None
         heap = self._heap
         report_every = 1 << 16
+        outer_stream = current_stream.set(Stream(self._jitter_key, 0))
         with tenacity_virtual_time(lambda: self.now), routed_jitter():
             self.retrying.begin()
             while heap:
@@ -205,6 +206,7 @@ class Engine:
                     break
                 if self.progress is not None and events & (report_every - 1) == 0:
                     self.progress(t)
+        current_stream.reset(outer_stream)  # leave the caller's context as it was
         wall = time.perf_counter() - wall
         return self._result(events, wall, stopped)
 

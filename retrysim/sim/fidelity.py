@@ -70,7 +70,7 @@ class _Runner:
     def __init__(self, scenario: Scenario, seed: int, settings: RetrySettings | None) -> None:
         self.scenario = scenario
         self.seed = seed
-        self.settings = settings if settings is not None else RetrySettings.model_construct()
+        self.settings = settings if settings is not None else RetrySettings.defaults()
         self.policy = policy_for(scenario, self.settings)
         self.plan = compile_faults(scenario.faults, seed)
         self.latency = sampler(scenario.service.latency)  # type: ignore[union-attr]
