@@ -42,7 +42,7 @@ class _VirtualSelector(selectors.DefaultSelector):
             if self.loop.waits_for_threads():
                 return super().select(None)  # a worker thread will wake us through the self-pipe
             raise DeadlockError("virtual-time loop has nothing scheduled: every task waits forever")
-        self.loop.advance(timeout)
+        self.loop.jump_to_next_timer(timeout)
         return []
 
 
@@ -63,6 +63,22 @@ class VirtualTimeEventLoop(asyncio.SelectorEventLoop):
         """Move the clock forward (never back) by ``seconds``."""
         if seconds > 0:
             self._virtual_now += seconds
+
+    def jump_to_next_timer(self, timeout: float) -> None:
+        """Set the clock to the earliest timer's deadline exactly.
+
+        ``now + (deadline - now)`` is not always ``deadline`` in floating point; a timer set
+        for ``t + d`` must fire at exactly ``t + d``, as it does in the engine. The deadline is
+        read from the loop's timer heap (``_scheduled``, a CPython asyncio internal), falling
+        back to ``now + timeout`` if that is ever unavailable.
+        """
+        scheduled = getattr(self, "_scheduled", None)
+        if scheduled:
+            deadline = scheduled[0].when()
+            if deadline > self._virtual_now:
+                self._virtual_now = deadline
+            return
+        self.advance(timeout)
 
     def waits_for_threads(self) -> bool:
         return self._pending_threads > 0
