@@ -94,8 +94,8 @@ def bare_loop(scenario: Scenario, result: RunResult) -> float:
             call = calls_of[i]
             stream = Stream(jitter_key, clients[call] << CALL_KEY_SHIFT)
             state = RetryCallState(retrying, None, (), {})
+            current_stream.set(stream)  # once per call: nothing else runs in between
             while True:
-                current_stream.set(stream)
                 try:
                     do = retrying.iter(state)
                 except Exception:

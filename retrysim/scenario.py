@@ -13,32 +13,10 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-ERROR_NAMES: tuple[str, ...] = (
-    "ConnectionError",
-    "ConnectionRefusedError",
-    "ConnectionResetError",
-    "ConnectionAbortedError",
-    "TimeoutError",
-    "OSError",
-    "RateLimited",
-    "Conflict",
-    "ServerError",
-)
-ErrorName = Literal[
-    "ConnectionError",
-    "ConnectionRefusedError",
-    "ConnectionResetError",
-    "ConnectionAbortedError",
-    "TimeoutError",
-    "OSError",
-    "RateLimited",
-    "Conflict",
-    "ServerError",
-]
-OperationName = Literal["worker", "storage", "scheduler", "api"]
-ProfileName = Literal[
-    "documented", "bindu", "full_jitter", "equal_jitter", "decorrelated", "exponential"
-]
+from retrysim.names import ERROR_NAMES as ERROR_NAMES
+from retrysim.names import ErrorName
+from retrysim.names import Operation as OperationName
+from retrysim.names import Profile as ProfileName
 
 NonNeg = Annotated[float, Field(ge=0, allow_inf_nan=False)]
 Pos = Annotated[float, Field(gt=0, allow_inf_nan=False)]

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from retrysim.metrics import METRICS, metric, summarize
+from retrysim.names import DEFAULT_TABLE_METRICS
 from retrysim.retry.settings import RetrySettings
 from retrysim.scenario import Scenario
 
@@ -237,17 +238,4 @@ def table_rows(results: Sequence[VariantResult], names: Sequence[str]) -> list[d
     return rows
 
 
-DEFAULT_TABLE_METRICS = (
-    "success_rate",
-    "retry_success_rate",
-    "attempts_per_call",
-    "amplification",
-    "peak_attempts_per_s",
-    "p50_latency",
-    "p99_latency",
-    "p99_overhead",
-    "duplicates",
-    "jitter_peak_share",
-    "first_retry_peak_share",
-)
 assert set(DEFAULT_TABLE_METRICS) <= set(METRICS)

@@ -100,7 +100,20 @@ def test_public_api_all_is_exact_and_resolves() -> None:
 
 
 def test_cli_metric_names_match_the_metrics_module() -> None:
-    from retrysim.cli.metric_names import METRIC_NAMES
     from retrysim.metrics import METRICS
+    from retrysim.names import METRIC_NAMES
 
     assert list(METRIC_NAMES) == list(METRICS)
+
+
+def test_names_are_defined_once() -> None:
+    """Settings, scenarios and the CLI take their names from retrysim.names."""
+    from retrysim import names, scenario
+    from retrysim.cli import common
+    from retrysim.retry import settings
+    from retrysim.sim import failures
+
+    assert settings.PROFILES is names.PROFILES and settings.OPERATIONS is names.OPERATIONS
+    assert common.PROFILE_NAMES is names.PROFILES
+    assert scenario.ERROR_NAMES is names.ERROR_NAMES
+    assert tuple(failures.ERROR_CLASSES) == names.ERROR_NAMES

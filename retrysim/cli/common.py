@@ -8,19 +8,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from retrysim.cli.errors import UsageError
+from retrysim.names import PROFILES
 
 if TYPE_CHECKING:
     from retrysim.retry.settings import RetrySettings
     from retrysim.scenario import Scenario
 
-PROFILE_NAMES = (
-    "documented",
-    "bindu",
-    "full_jitter",
-    "equal_jitter",
-    "decorrelated",
-    "exponential",
-)
+PROFILE_NAMES = PROFILES  # re-exported for the commands
 
 
 def parse_value(text: str) -> Any:

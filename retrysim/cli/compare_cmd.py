@@ -10,7 +10,7 @@ import typer
 
 from retrysim.cli import common
 from retrysim.cli.errors import UsageError, reports_errors
-from retrysim.cli.metric_names import METRIC_NAMES
+from retrysim.names import DEFAULT_TABLE_METRICS, METRIC_NAMES
 
 if TYPE_CHECKING:
     from retrysim.sweep import Variant, VariantResult
@@ -165,7 +165,7 @@ def compare(
     grid = parse_grid(set_, "--set")
     if not grid and not profile:
         raise UsageError("compare needs at least one --set KEY=V1,V2 or --profile P1,P2")
-    names = metric_list(metrics, _default_metrics())
+    names = metric_list(metrics, DEFAULT_TABLE_METRICS)
     if plot is not None and plot.suffix.lower() not in (".png", ".svg", ".pdf"):
         raise UsageError(f"--plot {plot}: the file must end in .png, .svg or .pdf")
     base, variants, seed_list, settings = _prepare(scenario, grid, profile, env_file, seeds, seed)
@@ -223,7 +223,7 @@ def sweep(
     interrupted sweep picks up where it stopped when run again with the same arguments.
     """
     grid = parse_grid(grid_, "--grid")
-    names = metric_list(metrics, _default_metrics())
+    names = metric_list(metrics, DEFAULT_TABLE_METRICS)
     base, variants, seed_list, settings = _prepare(scenario, grid, None, env_file, seeds, seed)
     results = _run(base, variants, seed_list, settings, workers, out / "runs" if out else None)
     from retrysim import output
@@ -246,22 +246,6 @@ def sweep(
     console.print(sweep_table(base.name, seed_list, results, names))
     if out is not None:
         console.print(f"[dim]wrote {out}/sweep.csv and {out}/sweep.json[/]")
-
-
-def _default_metrics() -> tuple[str, ...]:
-    return (
-        "success_rate",
-        "retry_success_rate",
-        "attempts_per_call",
-        "amplification",
-        "peak_attempts_per_s",
-        "p50_latency",
-        "p99_latency",
-        "p99_overhead",
-        "duplicates",
-        "jitter_peak_share",
-        "first_retry_peak_share",
-    )
 
 
 def _print_json(

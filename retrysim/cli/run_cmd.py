@@ -133,7 +133,7 @@ def run(
 
 
 def _thresholds(items: list[str] | None, option: str) -> list[tuple[str, str, float]]:
-    from retrysim.cli.metric_names import METRIC_NAMES
+    from retrysim.names import METRIC_NAMES
 
     parsed = []
     for item in items or []:

@@ -9,15 +9,7 @@ from typing import Annotated, Any
 import typer
 
 from retrysim.cli.errors import UsageError, reports_errors
-
-PROFILE_NAMES = (
-    "documented",
-    "bindu",
-    "full_jitter",
-    "equal_jitter",
-    "decorrelated",
-    "exponential",
-)
+from retrysim.names import PROFILES as PROFILE_NAMES
 
 
 @reports_errors
@@ -61,7 +53,7 @@ def settings(
     from retrysim.settings_report import settings_document
 
     try:
-        doc = settings_document(env_file if env_file is not None else ".env", profile)  # type: ignore[arg-type]
+        doc = settings_document(env_file if env_file is not None else ".env", profile)
     except SettingsError as error:
         where = f"{env_file}: " if env_file is not None else ""
         raise UsageError(f"{where}{error}") from None

@@ -20,21 +20,9 @@ from rich.console import Console
 
 from retrysim.cli import common
 from retrysim.cli.errors import UsageError
+from retrysim.names import DEFAULT_TABLE_METRICS
 
 HISTORY = Path.home() / ".retrysim_history"
-DIFF_METRICS = (
-    "success_rate",
-    "retry_success_rate",
-    "attempts_per_call",
-    "amplification",
-    "peak_attempts_per_s",
-    "p50_latency",
-    "p99_latency",
-    "duplicates",
-    "wasted_work",
-    "jitter_peak_share",
-    "first_retry_peak_share",
-)
 
 
 class Shell(cmd.Cmd):
@@ -252,7 +240,7 @@ class Shell(cmd.Cmd):
                 raise UsageError(_unknown(key, self._need())) from None
         results = compare(scenario, variants, [scenario.seed], settings=self._settings_now())
         self.console.print(
-            compare_table(scenario.name, [scenario.seed], results, list(DIFF_METRICS))
+            compare_table(scenario.name, [scenario.seed], results, list(DEFAULT_TABLE_METRICS))
         )
 
     complete_compare = complete_set
@@ -269,7 +257,7 @@ class Shell(cmd.Cmd):
         table = Table(title="this run vs previous", title_justify="left")
         for column in ("metric", "previous", "now", "change"):
             table.add_column(column, justify="left" if column == "metric" else "right")
-        for name in DIFF_METRICS:
+        for name in DEFAULT_TABLE_METRICS:
             before, now = metric(self.previous, name), metric(self.last, name)
             change = "–" if before is None or now is None else f"{now - before:+.4g}"
             table.add_row(

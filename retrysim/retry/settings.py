@@ -9,17 +9,17 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Literal, get_args
+from typing import Literal
 
 from pydantic import Field, ValidationError, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-Operation = Literal["worker", "storage", "scheduler", "api"]
-Profile = Literal[
-    "documented", "bindu", "full_jitter", "equal_jitter", "decorrelated", "exponential"
-]
-OPERATIONS: tuple[Operation, ...] = get_args(Operation)
-PROFILES: tuple[Profile, ...] = get_args(Profile)
+# Re-exported: the settings are where most code looks for these names.
+from retrysim.names import OPERATIONS as OPERATIONS
+from retrysim.names import PROFILES as PROFILES
+from retrysim.names import Operation as Operation
+from retrysim.names import Profile as Profile
+
 ENV_PREFIX = "RETRY__"
 Source = Literal["default", "env", ".env"]
 

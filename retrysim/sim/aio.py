@@ -75,8 +75,7 @@ class VirtualTimeEventLoop(asyncio.SelectorEventLoop):
         scheduled = getattr(self, "_scheduled", None)
         if scheduled:
             deadline = scheduled[0].when()
-            if deadline > self._virtual_now:
-                self._virtual_now = deadline
+            self._virtual_now = max(self._virtual_now, deadline)
             return
         self.advance(timeout)
 

@@ -252,7 +252,6 @@ class Engine:
 
     def _decide(self, call: _Call) -> None:
         """Ask tenacity what this call does next, and do it."""
-        current_stream.set(call.stream)
         try:
             do = self.retrying.iter(call.state)
         except Exception as error:
@@ -365,6 +364,9 @@ class Engine:
             self._a_outcome[a] = rec.FAILED if outcome is None else outcome
             error = make_error(code, hint)
             state.set_exception((type(error), error, None))
+            # Only a failed attempt leads tenacity to draw a wait: point its jitter at this
+            # call's own stream for that decision.
+            current_stream.set(call.stream)
         self._decide(call)
 
     # -- results ------------------------------------------------------------------------------
@@ -383,20 +385,9 @@ class Engine:
             ("executed", self._a_exec),
         ):
             attempts[name] = column
-        calls = rec.empty_calls(len(self._calls))
-        if self._calls:
-            calls["call"] = np.arange(len(self._calls))
-            for name in (
-                "client",
-                "index",
-                "start",
-                "end",
-                "attempts",
-                "outcome",
-                "error",
-                "executions",
-            ):
-                calls[name] = [getattr(c, name) for c in self._calls]
+        calls = rec.calls_from(
+            len(self._calls), lambda name: [getattr(c, name) for c in self._calls]
+        )
         result = RunResult(
             scenario=self.scenario,
             seed=self.seed,

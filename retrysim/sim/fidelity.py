@@ -18,7 +18,6 @@ import math
 import time
 from typing import Any
 
-import numpy as np
 from tenacity import retry_if_exception_type
 
 from retrysim.retry.decorators import OperationDecorator
@@ -243,19 +242,7 @@ class _Runner:
         for name in ("client", "attempt", "start", "end", "wait", "outcome", "error", "executed"):
             attempts[name] = [a[name] for a in self.attempts]
         attempts["call"] = [call_id[(a["client"], a["index"])] for a in self.attempts]
-        calls = rec.empty_calls(len(self.calls))
-        calls["call"] = np.arange(len(self.calls))
-        for name in (
-            "client",
-            "index",
-            "start",
-            "end",
-            "attempts",
-            "outcome",
-            "error",
-            "executions",
-        ):
-            calls[name] = [self.calls[i][name] for i in order]
+        calls = rec.calls_from(len(order), lambda name: [self.calls[i][name] for i in order])
         return RunResult(
             scenario=self.scenario,
             seed=self.seed,

@@ -7,6 +7,9 @@ recorder against a real service would use its own monotonic clock).
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
+from typing import Any
+
 import numpy as np
 
 # Attempt outcomes (client's view).
@@ -41,6 +44,20 @@ CALL_DTYPE = np.dtype(
         ("executions", "<u2"),  # how many of its requests the server executed
     ]
 )
+
+
+#: Call fields filled from a run's call objects (``call`` is the row number).
+CALL_FIELDS = ("client", "index", "start", "end", "attempts", "outcome", "error", "executions")
+
+
+def calls_from(count: int, column: Callable[[str], Sequence[Any]]) -> np.ndarray:
+    """``count`` call records; ``column(name)`` gives each CALL_FIELDS column (row i = call i)."""
+    calls = empty_calls(count)
+    if count:
+        calls["call"] = np.arange(count)
+        for name in CALL_FIELDS:
+            calls[name] = column(name)
+    return calls
 
 
 def empty_attempts(n: int = 0) -> np.ndarray:
