@@ -10,6 +10,14 @@ import typer
 
 from retrysim.cli import common
 from retrysim.cli.errors import UsageError, reports_errors
+from retrysim.cli.options import (
+    EnvFileOption,
+    MetricsOption,
+    ScenarioArg,
+    SeedOption,
+    SeedsOption,
+    WorkersOption,
+)
 from retrysim.names import DEFAULT_TABLE_METRICS, METRIC_NAMES
 
 if TYPE_CHECKING:
@@ -124,33 +132,18 @@ def _run(
 
 @reports_errors
 def compare(
-    scenario: Annotated[
-        str, typer.Argument(help="A bundled scenario name or a TOML file.", show_default=False)
-    ],
+    scenario: ScenarioArg,
     set_: Annotated[
         list[str] | None, typer.Option("--set", help=VALUES_HELP, metavar="KEY=V1,V2")
     ] = None,
     profile: Annotated[
         str | None, typer.Option("--profile", help="Profiles to compare, e.g. bindu,documented.")
     ] = None,
-    seeds: Annotated[
-        int,
-        typer.Option(
-            "--seeds",
-            help="Seeds per variant (the same seeds for every variant); >1 adds 95% intervals.",
-            min=1,
-        ),
-    ] = 1,
-    seed: Annotated[
-        int | None, typer.Option("--seed", help="First seed (default: the scenario's).", min=0)
-    ] = None,
-    workers: Annotated[int, typer.Option("--workers", help="Worker processes.", min=1)] = 1,
-    env_file: Annotated[
-        Path | None, typer.Option("--env-file", help="Read RETRY__* settings from this file.")
-    ] = None,
-    metrics: Annotated[
-        str | None, typer.Option("--metrics", help="Comma-separated metrics to show.")
-    ] = None,
+    seeds: SeedsOption = 1,
+    seed: SeedOption = None,
+    workers: WorkersOption = 1,
+    env_file: EnvFileOption = None,
+    metrics: MetricsOption = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the comparison as JSON.")] = False,
     plot: Annotated[
         Path | None,
@@ -189,19 +182,11 @@ def compare(
 
 @reports_errors
 def sweep(
-    scenario: Annotated[
-        str, typer.Argument(help="A bundled scenario name or a TOML file.", show_default=False)
-    ],
+    scenario: ScenarioArg,
     grid_: Annotated[list[str], typer.Option("--grid", help=VALUES_HELP, metavar="KEY=V1,V2")],
-    seeds: Annotated[
-        int, typer.Option("--seeds", help="Seeds per grid point (shared by all points).", min=1)
-    ] = 1,
-    seed: Annotated[
-        int | None, typer.Option("--seed", help="First seed (default: the scenario's).", min=0)
-    ] = None,
-    workers: Annotated[
-        int, typer.Option("--workers", help="Worker processes; results do not depend on it.", min=1)
-    ] = 1,
+    seeds: SeedsOption = 1,
+    seed: SeedOption = None,
+    workers: WorkersOption = 1,
     out: Annotated[
         Path | None,
         typer.Option(
@@ -209,12 +194,8 @@ def sweep(
             help="Folder for sweep.csv, sweep.json and per-run checkpoints; rerunning resumes.",
         ),
     ] = None,
-    env_file: Annotated[
-        Path | None, typer.Option("--env-file", help="Read RETRY__* settings from this file.")
-    ] = None,
-    metrics: Annotated[
-        str | None, typer.Option("--metrics", help="Comma-separated metrics to show.")
-    ] = None,
+    env_file: EnvFileOption = None,
+    metrics: MetricsOption = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the rows as JSON.")] = False,
 ) -> None:
     """Run a grid of settings over SCENARIO in parallel and tabulate the metrics per grid point.

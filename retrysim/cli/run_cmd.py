@@ -12,8 +12,8 @@ import typer
 
 from retrysim.cli import common
 from retrysim.cli.errors import EXIT_THRESHOLD, UsageError, reports_errors
+from retrysim.cli.options import EnvFileOption, ScenarioArg, SeedOption
 
-SCENARIO_HELP = "A bundled scenario name (see 'retrysim scenarios') or a path to a TOML file."
 SET_HELP = (
     "Override a scenario value by dotted key, e.g. policy.max_attempts=5, "
     "clients.count=20000, faults.0.end=40. Repeatable."
@@ -22,19 +22,12 @@ SET_HELP = (
 
 @reports_errors
 def run(
-    scenario: Annotated[str, typer.Argument(help=SCENARIO_HELP, show_default=False)],
-    seed: Annotated[
-        int | None, typer.Option("--seed", help="Random seed (default: the scenario's).", min=0)
-    ] = None,
+    scenario: ScenarioArg,
+    seed: SeedOption = None,
     set_: Annotated[
         list[str] | None, typer.Option("--set", help=SET_HELP, metavar="KEY=VALUE")
     ] = None,
-    env_file: Annotated[
-        Path | None,
-        typer.Option(
-            "--env-file", help="Read RETRY__* settings from this file (default: ./.env if present)."
-        ),
-    ] = None,
+    env_file: EnvFileOption = None,
     profile: Annotated[
         str | None,
         typer.Option("--profile", help=f"Backoff profile: {', '.join(common.PROFILE_NAMES)}."),
