@@ -451,8 +451,16 @@ def format_validation_error(error: ValidationError, source: str) -> str:
         message = item["msg"].removeprefix("Value error, ")
         if item["type"] == "extra_forbidden":
             message = "unknown key" + _suggest(item["loc"])
-        elif item["type"] in ("union_tag_invalid", "literal_error", "enum"):
-            message = message.replace("Input tag", "kind").replace("Input should be", "allowed:")
+        elif item["type"] == "union_tag_invalid":
+            ctx = item.get("ctx", {})
+            field = ctx.get("discriminator", "kind").strip("'")
+            message = f"unknown {field} {ctx.get('tag')!r}; allowed: {ctx.get('expected_tags')}"
+        elif item["type"] == "union_tag_not_found":
+            message = f"missing key {message.split(chr(39))[1]!r}" if "'" in message else message
+        elif item["type"] in ("literal_error", "enum"):
+            message = f"{item.get('input')!r} is not allowed; allowed: " + message.removeprefix(
+                "Input should be "
+            )
         lines.append(f"{source}: {loc}: {message}" if loc else f"{source}: {message}")
     return "\n".join(lines)
 

@@ -382,3 +382,51 @@ def test_shell_completes_keys_and_names() -> None:
     session.onecmd("load redis-blip")
     assert "policy.max_attempts" in session.complete_set("policy.max")
     assert session.completenames("fa") == ["fault"]
+
+
+# --- figures from the command line ---------------------------------------------------------------
+
+PNG = b"\x89PNG\r\n\x1a\n"
+
+
+def test_run_plot_and_plot_command_write_real_figures(tmp_path: Path) -> None:
+    out = tmp_path / "o"
+    ran = invoke("run", "startup-race", "--out", str(out), "--plot", str(tmp_path / "run.png"))
+    assert ran.exit_code == 0, ran.output
+    assert (tmp_path / "run.png").read_bytes().startswith(PNG)
+    for kind, name in (("timeline", "timeline.png"), ("spread", "s.svg"), ("cdf", "c.pdf")):
+        target = tmp_path / name
+        drawn = invoke("plot", str(out), "--kind", kind, "--out", str(target))
+        assert drawn.exit_code == 0, drawn.output
+        head = target.read_bytes()[:5]
+        assert head == {"png": PNG[:5], "svg": b"<?xml", "pdf": b"%PDF-"}[name.split(".")[1]]
+    default = invoke("plot", str(out / "result.json"))
+    assert default.exit_code == 0 and (out / "timeline.png").read_bytes().startswith(PNG)
+
+
+def test_compare_and_settings_plots(tmp_path: Path) -> None:
+    compared = invoke(
+        "compare",
+        "lock-contention",
+        "--profile",
+        "bindu,full_jitter",
+        "--plot",
+        str(tmp_path / "c.png"),
+    )
+    assert compared.exit_code == 0, compared.output
+    assert (tmp_path / "c.png").read_bytes().startswith(PNG)
+    settings = invoke("settings", "--plot", str(tmp_path / "s.png"))
+    assert settings.exit_code == 0, settings.output
+    assert (tmp_path / "s.png").read_bytes().startswith(PNG)
+
+
+def test_plot_rejects_what_is_not_a_result(tmp_path: Path) -> None:
+    not_json = tmp_path / "x.json"
+    not_json.write_text("{oops", encoding="utf-8")
+    wrong = tmp_path / "y.json"
+    wrong.write_text('{"a": 1}', encoding="utf-8")
+    for path, fragment in ((not_json, "invalid JSON at line 1"), (wrong, "not a retrysim result")):
+        result = invoke("plot", str(path))
+        assert result.exit_code == 2 and fragment in result.stderr
+    assert invoke("plot", str(wrong), "--kind", "pie").exit_code == 2
+    assert invoke("settings", "--plot", str(tmp_path / "s.gif")).exit_code == 2

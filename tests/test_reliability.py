@@ -416,3 +416,23 @@ def test_golden_files_are_the_documented_three() -> None:
         "redis-blip",
         "startup-race",
     ]
+
+
+def test_an_unreadable_scenario_file_is_one_line_exit_2(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """chmod 000 does not stop root (CI runs as root), so the read itself is made to fail."""
+    target = tmp_path / "locked.toml"
+    target.write_text("[clients]\ncount = 1\n", encoding="utf-8")
+    real_read = Path.read_bytes
+
+    def denied(self: Path) -> bytes:
+        if self.name == "locked.toml":
+            raise PermissionError(13, "Permission denied", str(self))
+        return real_read(self)
+
+    monkeypatch.setattr(Path, "read_bytes", denied)
+    result = CliRunner().invoke(app, ["run", str(target)])
+    _assert_clean(result, "run locked.toml")
+    assert result.exit_code == 2
+    assert "locked.toml: cannot read: Permission denied" in result.output
