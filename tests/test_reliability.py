@@ -8,6 +8,7 @@ the README's reliability table reports.
 from __future__ import annotations
 
 import ast
+import hashlib
 import json
 import os
 import signal
@@ -251,10 +252,33 @@ def _digest_in_new_process(name: str) -> str:
     return done.stdout.strip()
 
 
+def _digest_here(name: str) -> str:
+    from retrysim import output
+    from retrysim.sweep import run_one
+
+    scenario = retrysim.load_scenario(name)
+    return hashlib.sha256(
+        output.dumps(run_one(scenario, {}, scenario.seed, None)).encode()
+    ).hexdigest()
+
+
+def _document_in_pool_worker(name: str) -> str:
+    return _digest_here(name)
+
+
 @pytest.mark.slow
-@pytest.mark.parametrize("name", sorted(retrysim.bundled_scenarios()))
-def test_every_bundled_scenario_is_identical_in_two_processes(name: str) -> None:
-    assert _digest_in_new_process(name) == _digest_in_new_process(name)
+def test_every_bundled_scenario_is_identical_in_every_process_and_executor() -> None:
+    """This process, two fresh interpreters (random hash seeds), and a process-pool worker."""
+    from concurrent.futures import ProcessPoolExecutor
+
+    names = sorted(retrysim.bundled_scenarios())
+    with ProcessPoolExecutor(max_workers=2) as pool:
+        pooled = dict(zip(names, pool.map(_document_in_pool_worker, names), strict=True))
+    for name in names:
+        here = _digest_here(name)
+        assert _digest_in_new_process(name) == here, name
+        assert _digest_in_new_process(name) == here, name
+        assert pooled[name] == here, name
 
 
 @pytest.mark.slow
