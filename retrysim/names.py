@@ -25,6 +25,10 @@ ErrorName = Literal[
     "ServerError",
 ]
 
+#: Upper bound for max_attempts anywhere (settings, overrides, scenarios); records store attempt
+#: numbers in 16 bits, and no real policy comes near it.
+MAX_ATTEMPTS_LIMIT = 10_000
+
 OPERATIONS: tuple[Operation, ...] = get_args(Operation)
 PROFILES: tuple[Profile, ...] = get_args(Profile)
 ERROR_NAMES: tuple[ErrorName, ...] = get_args(ErrorName)

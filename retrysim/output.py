@@ -21,9 +21,12 @@ import numpy as np
 
 @contextlib.contextmanager
 def atomic_path(target: str | Path) -> Iterator[Path]:
-    """Yield a temporary path beside ``target``; on success rename it over ``target``."""
+    """Yield a temporary path beside ``target``; on success rename it over ``target``.
+
+    The folder must exist: a typo in a path is an error, not a new directory tree. Commands
+    whose option names a folder (``--out``) create it themselves.
+    """
     target = Path(target)
-    target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
     os.close(fd)
     os.chmod(tmp, _mode_for(target))  # mkstemp makes 0600; a result file is an ordinary file

@@ -496,9 +496,9 @@ def jitter_spread(
             a.grid(axis="y", alpha=0.3)
             a.margins(y=0.15)  # room above the tallest bin for its annotation
         if not overlay:
-            a.legend(loc="upper right", fontsize="small")
+            _legend_if_labelled(a, loc="upper right", fontsize="small")
     if overlay:
-        axes[0].legend(loc="upper right", fontsize="small")
+        _legend_if_labelled(axes[0], loc="upper right", fontsize="small")
     axes[-1].set_xlabel(xlabel)
     scenarios = {_scenario_of(r) for r in labelled.values()}
     title = "When retries start (jitter spread)"
@@ -901,6 +901,12 @@ def _boxes(
 
 
 # --- saving ----------------------------------------------------------------------------------
+
+
+def _legend_if_labelled(ax: Axes, **kwargs: Any) -> None:
+    """A legend only when something is labelled (a run without retries has nothing to name)."""
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(**kwargs)
 
 
 def save_figure(fig: Figure, path: str | Path) -> None:

@@ -289,6 +289,10 @@ def _cell(result: Any, name: str) -> str:
     return text
 
 
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}" + ("" if n == 1 else "s")
+
+
 def compare_table(scenario: str, seeds: list[int], results: list[Any], names: list[str]) -> Table:
     """Metrics down, variants across; change against the first variant; best in bold green."""
     seeds_note = (
@@ -314,7 +318,8 @@ def compare_table(scenario: str, seeds: list[int], results: list[Any], names: li
 def sweep_table(scenario: str, seeds: list[int], results: list[Any], names: list[str]) -> Table:
     """One row per grid point, one column per metric; best per column in bold green."""
     table = Table(
-        title=f"{scenario}: sweep over {len(results)} grid points x {len(seeds)} seed(s)",
+        title=f"{scenario}: sweep over {_count(len(results), 'grid point')} x "
+        f"{_count(len(seeds), 'seed')}",
         title_justify="left",
     )
     table.add_column("grid point", style="bold")

@@ -14,7 +14,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from retrysim.names import ERROR_NAMES as ERROR_NAMES
-from retrysim.names import ErrorName
+from retrysim.names import MAX_ATTEMPTS_LIMIT, ErrorName
 from retrysim.names import Operation as OperationName
 from retrysim.names import Profile as ProfileName
 
@@ -92,7 +92,7 @@ class PolicySpec(Model):
 
     operation: OperationName = "worker"
     profile: ProfileName | None = None
-    max_attempts: Annotated[int, Field(ge=1, le=1000)] | None = None
+    max_attempts: Annotated[int, Field(ge=1, le=MAX_ATTEMPTS_LIMIT)] | None = None
     min_wait: NonNeg | None = None
     max_wait: NonNeg | None = None
     jitter: NonNeg | None = None

@@ -176,6 +176,8 @@ def compare(
         for vi, variant in enumerate(variants)
         for si, seed in enumerate(seeds)
     ]
+    if checkpoint is not None:
+        checkpoint.mkdir(parents=True, exist_ok=True)
     docs: dict[tuple[int, int], dict[str, Any]] = {}
     todo = []
     for vi, si, sets, seed in tasks:
@@ -226,7 +228,7 @@ def table_rows(results: Sequence[VariantResult], names: Sequence[str]) -> list[d
     for result in results:
         row: dict[str, Any] = {
             "variant": result.variant.label,
-            **{k: v for k, v in result.variant.sets.items()},
+            **result.variant.sets,
             "seeds": len(result.documents),
         }
         for name in names:

@@ -317,9 +317,10 @@ def test_version() -> None:
 # --- the shell, driven through a pipe ----------------------------------------------------------
 
 
-def shell(commands: str) -> str:
+def shell(commands: str, expected_exit: int = 0) -> str:
+    """Run a piped session; it exits 0, or 2 when any command failed."""
     out = io.StringIO()
-    assert run_shell(io.StringIO(commands), out) == 0
+    assert run_shell(io.StringIO(commands), out) == expected_exit, out.getvalue()
     return out.getvalue()
 
 
@@ -358,7 +359,8 @@ def test_shell_errors_keep_the_session_alive() -> None:
         "unset policy.max_attempts\n"
         "compare policy.profile=bindu,full_jitter\n"
         "hist\n"
-        "timeline\n"
+        "timeline\n",
+        expected_exit=2,
     )
     # run, load, max_atempts, min_wait, fault rm, bogus, hist, timeline: eight errors
     assert output.count("error:") == 8
@@ -430,3 +432,33 @@ def test_plot_rejects_what_is_not_a_result(tmp_path: Path) -> None:
         assert result.exit_code == 2 and fragment in result.stderr
     assert invoke("plot", str(wrong), "--kind", "pie").exit_code == 2
     assert invoke("settings", "--plot", str(tmp_path / "s.gif")).exit_code == 2
+
+
+def test_shell_save_into_a_missing_folder_is_an_error_not_a_new_tree(tmp_path: Path) -> None:
+    target = tmp_path / "no" / "such" / "dir" / "x.toml"
+    output = shell(f"load redis-blip\nsave {target}\n", expected_exit=2)
+    assert "error:" in output
+    assert not (tmp_path / "no").exists()
+
+
+def test_run_out_creates_its_folder(tmp_path: Path) -> None:
+    out = tmp_path / "a" / "b"
+    assert invoke("run", "startup-race", "--out", str(out), "--json").exit_code == 0
+    assert (out / "result.json").is_file()
+
+
+def test_plotting_a_run_without_retries_warns_nothing(tmp_path: Path) -> None:
+    import warnings
+
+    out = tmp_path / "o"
+    assert (
+        invoke(
+            "run", "redis-blip", "--set", "policy.max_attempts=1", "--out", str(out), "--json"
+        ).exit_code
+        == 0
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        drawn = invoke("plot", str(out), "--kind", "spread")
+    assert drawn.exit_code == 0, drawn.output
+    assert "Warning" not in drawn.output

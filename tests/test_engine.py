@@ -732,3 +732,27 @@ def test_call_record_summarises_its_attempts() -> None:
             assert c["error"] == 0
         elif c["outcome"] == rec.GAVE_UP:
             assert c["error"] == rows["error"][-1] != 0 and c["end"] == rows["end"][-1]
+
+
+def test_a_run_that_raises_leaves_the_callers_jitter_context_as_it_was() -> None:
+    from retrysim.sim.clock import current_stream
+    from retrysim.sim.engine import Engine
+    from retrysim.sim.streams import Stream
+
+    scenario = parse_scenario(
+        {"clients": {"count": 3}, "faults": [{"kind": "outage", "start": 0, "end": 5}]}
+    )
+    engine = Engine(scenario)
+
+    def broken(_: Any) -> bool:
+        raise RuntimeError("a bug in a retry predicate")
+
+    engine.retrying.retry = broken  # type: ignore[assignment]
+    mine = Stream(1, 2)
+    token = current_stream.set(mine)
+    try:
+        with pytest.raises(RuntimeError, match="retry predicate"):
+            engine.run()
+        assert current_stream.get() is mine
+    finally:
+        current_stream.reset(token)

@@ -29,6 +29,7 @@ from retrysim.sim.faults import (
 )
 from retrysim.sim.invariants import violations
 from retrysim.sim.latency import sampler
+from retrysim.sim.streams import RESET_POINT, stream_key
 
 KEY = 0x1234_5678_9ABC_DEF0
 
@@ -125,7 +126,7 @@ def test_spike_adds_its_draw_only_inside_the_window() -> None:
 
 
 def test_reset_rule_gives_a_share_of_the_latency() -> None:
-    rule = ResetRule(0.0, 10.0, 0.5, 3, KEY)
+    rule = ResetRule(0.0, 10.0, 0.5, 3, KEY, stream_key(KEY, RESET_POINT))
     shares = [rule(5.0, c, 1) for c in range(10_000)]
     hit = [s for s in shares if s is not None]
     assert abs(len(hit) / len(shares) - 0.5) < band(0.5, len(shares))

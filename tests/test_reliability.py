@@ -209,6 +209,8 @@ def test_fuzzed_scenarios_that_validate_also_run_or_are_refused(
         (["validate", "/nonexistent/x.toml"], "no such file"),
         (["compare", "redis-blip", "--set", "policy.max_attempts=3,x"], "max_attempts"),
         (["plot", "/nonexistent/result.json"], "no such file"),
+        (["run", "redis-blip", "--fail-under", "success_rate=nan"], "finite"),
+        (["compare", "redis-blip", "--set", "policy.max_attempts="], "--set policy.max_attempts"),
     ],
 )
 def test_bad_input_is_one_line_exit_2(args: list[str], fragment: str) -> None:
@@ -220,12 +222,49 @@ def test_bad_input_is_one_line_exit_2(args: list[str], fragment: str) -> None:
     assert fragment in errors[0]
 
 
-def test_invalid_retry_env_is_one_line_exit_2(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("RETRY__SCHEDULER_MIN_WAIT", "-3")
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [("RETRY__SCHEDULER_MIN_WAIT", "-3"), ("RETRY__SCHEDULER_MAX_ATTEMPTS", "100000")],
+)
+def test_invalid_retry_env_values_are_one_line_exit_2(
+    monkeypatch: pytest.MonkeyPatch, variable: str, value: str
+) -> None:
+    monkeypatch.setenv(variable, value)
     result = CliRunner().invoke(app, ["run", "redis-blip"])
-    _assert_clean(result, "run with bad env")
+    _assert_clean(result, f"run with {variable}={value}")
     assert result.exit_code == 2
-    assert "RETRY__SCHEDULER_MIN_WAIT" in result.output
+    assert variable in result.output
+
+
+ENTRY = [sys.executable, "-m", "retrysim"]
+
+
+@pytest.mark.parametrize(
+    ("args", "fragment"),
+    [
+        (["run", "redis-blip", "--seed", "-1"], "--seed"),
+        (["run", "redis-blip", "--seed", str(2**64)], "--seed"),
+        (["run", "redis-blip", "--bogus"], "--bogus"),
+        (["run"], "Missing argument"),
+        (["scenarios", "show"], "Missing argument"),
+    ],
+)
+def test_argument_errors_through_the_real_entry_point_are_one_line(
+    args: list[str], fragment: str
+) -> None:
+    """Click's own usage errors go through main(), which CliRunner does not exercise."""
+    done = subprocess.run([*ENTRY, *args], capture_output=True, text=True, check=False)
+    assert done.returncode == 2
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("retrysim: error:"), done.stderr
+    assert fragment in lines[0]
+    assert "Traceback" not in done.stderr
+
+
+def test_bare_command_shows_help_and_exits_0() -> None:
+    done = subprocess.run(ENTRY, capture_output=True, text=True, check=False)
+    assert done.returncode == 0
+    assert "Usage" in done.stdout and "run" in done.stdout
 
 
 # --- determinism -------------------------------------------------------------------------------

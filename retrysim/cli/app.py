@@ -6,12 +6,13 @@ answers instantly; each command imports what it needs when it runs.
 
 from __future__ import annotations
 
-from typing import Annotated
+import sys
+from typing import Annotated, Any
 
 import typer
 
 from retrysim.cli import compare_cmd, plot_cmd, run_cmd, scenarios_cmd, settings_cmd
-from retrysim.cli.errors import debug_mode
+from retrysim.cli.errors import EXIT_BAD_INPUT, debug_mode
 
 app = typer.Typer(
     name="retrysim",
@@ -64,7 +65,8 @@ def shell() -> None:
     """Explore interactively: load, set, fault add/rm, run, compare, diff, hist, timeline, save.
 
     Tab completes commands and keys; history is kept in ~/.retrysim_history. Commands can also be
-    piped in, one per line: printf 'load redis-blip\nrun\n' | retrysim shell
+    piped in, one per line: `printf 'load redis-blip\\nrun\\n' | retrysim shell`
+    (a piped session exits 2 if any command failed).
     """
     from retrysim.cli.shell import run_shell
 
@@ -72,5 +74,35 @@ def shell() -> None:
 
 
 def main() -> None:
-    """Console entry point (``retrysim`` and ``python -m retrysim``)."""
-    app()
+    """Console entry point (``retrysim`` and ``python -m retrysim``).
+
+    Click's own argument errors (an unknown option, a value out of range, a missing argument)
+    become the same one line as every other bad input: ``retrysim: error: ...``, exit 2.
+    """
+    usage_error = _usage_error_class()
+    try:
+        code = app(standalone_mode=False)
+    except usage_error as error:
+        ctx: Any = getattr(error, "ctx", None)
+        if type(error).__name__ == "NoArgsIsHelpError" and ctx is not None:
+            print(ctx.get_help())  # a bare 'retrysim' (or group) shows its help
+            sys.exit(0)
+        where = f" (see '{ctx.command_path} --help')" if ctx is not None else ""
+        message = " ".join(error.format_message().split())  # type: ignore[attr-defined]
+        print(f"retrysim: error: {message}{where}", file=sys.stderr)
+        sys.exit(EXIT_BAD_INPUT)
+    except (typer.Abort, KeyboardInterrupt):
+        print("retrysim: interrupted", file=sys.stderr)
+        sys.exit(130)
+    sys.exit(code if isinstance(code, int) else 0)
+
+
+def _usage_error_class() -> type[Exception]:
+    """Click's UsageError, found through Typer's public BadParameter (a subclass of it).
+
+    Typer vendors Click in recent releases and depends on it in older ones; this works for both.
+    """
+    for cls in typer.BadParameter.__mro__:
+        if cls.__name__ == "UsageError":
+            return cls
+    raise RuntimeError("this Typer has no UsageError")  # pragma: no cover

@@ -18,6 +18,7 @@ from retrysim.cli.options import (
     SeedsOption,
     WorkersOption,
 )
+from retrysim.cli.plot_cmd import check_figure_path
 from retrysim.names import DEFAULT_TABLE_METRICS, METRIC_NAMES
 
 if TYPE_CHECKING:
@@ -58,7 +59,11 @@ def parse_grid(items: list[str] | None, option: str) -> list[tuple[str, list[Any
     grid = []
     for item in items or []:
         key, values = common.parse_assignment(item, option)
-        grid.append((key, [common.parse_value(v) for v in split_values(values)]))
+        try:
+            parts = split_values(values)
+        except UsageError as error:
+            raise UsageError(f"{option} {key}: {error}") from None
+        grid.append((key, [common.parse_value(v) for v in parts]))
     return grid
 
 
@@ -159,8 +164,8 @@ def compare(
     if not grid and not profile:
         raise UsageError("compare needs at least one --set KEY=V1,V2 or --profile P1,P2")
     names = metric_list(metrics, DEFAULT_TABLE_METRICS)
-    if plot is not None and plot.suffix.lower() not in (".png", ".svg", ".pdf"):
-        raise UsageError(f"--plot {plot}: the file must end in .png, .svg or .pdf")
+    if plot is not None:
+        check_figure_path(plot, "--plot")
     base, variants, seed_list, settings = _prepare(scenario, grid, profile, env_file, seeds, seed)
     results = _run(base, variants, seed_list, settings, workers, None)
     if plot is not None:
@@ -212,6 +217,7 @@ def sweep(
 
     rows = table_rows(results, names)
     if out is not None:
+        out.mkdir(parents=True, exist_ok=True)
         output.write_text(out / "sweep.csv", _csv(rows))
         output.write_json(
             out / "sweep.json", {"scenario": base.name, "seeds": seed_list, "rows": rows}

@@ -14,7 +14,6 @@ from typing import ParamSpec, TypeVar
 
 import typer
 
-EXIT_OK = 0
 EXIT_THRESHOLD = 1
 EXIT_BAD_INPUT = 2
 

@@ -17,7 +17,10 @@ ScenarioArg = Annotated[
 SeedOption = Annotated[
     int | None,
     typer.Option(
-        "--seed", help="Random seed, or the first of --seeds (default: the scenario's).", min=0
+        "--seed",
+        help="Random seed, or the first of --seeds (default: the scenario's).",
+        min=0,
+        max=2**63 - 1,
     ),
 ]
 EnvFileOption = Annotated[

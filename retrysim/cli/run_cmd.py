@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+import math
 import sys
 import time
 from pathlib import Path
@@ -13,6 +14,7 @@ import typer
 from retrysim.cli import common
 from retrysim.cli.errors import EXIT_THRESHOLD, UsageError, reports_errors
 from retrysim.cli.options import EnvFileOption, ScenarioArg, SeedOption
+from retrysim.cli.plot_cmd import check_figure_path
 
 SET_HELP = (
     "Override a scenario value by dotted key, e.g. policy.max_attempts=5, "
@@ -75,7 +77,7 @@ def run(
     """
     thresholds = _thresholds(fail_under, "--fail-under") + _thresholds(fail_over, "--fail-over")
     if plot is not None:
-        _check_plot_path(plot)
+        check_figure_path(plot, "--plot")
     sets = common.parse_sets(set_)
     loaded = common.load(scenario, sets, profile)
     settings, setting_sources = common.settings(env_file)
@@ -85,7 +87,7 @@ def run(
     from retrysim.sim.engine import simulate
 
     started = time.perf_counter()
-    with _Progress(loaded.duration, quiet=False) as progress:
+    with _Progress(loaded.duration) as progress:
         result = simulate(loaded, seed=seed, settings=settings, progress=progress.update)
         baseline = None
         if loaded.faults:
@@ -96,6 +98,7 @@ def run(
     from retrysim import output
 
     if out is not None:
+        out.mkdir(parents=True, exist_ok=True)
         output.write_json(out / "result.json", doc)
         output.write_text(
             out / "attempts.csv", output.records_csv(result.attempts, result.error_names)
@@ -138,9 +141,12 @@ def _thresholds(items: list[str] | None, option: str) -> list[tuple[str, str, fl
                 f"{option} {name}: unknown metric{hint}; allowed: {', '.join(METRIC_NAMES)}"
             )
         try:
-            parsed.append((option, name, float(value)))
+            limit = float(value)
         except ValueError:
             raise UsageError(f"{option} {item!r}: {value!r} is not a number") from None
+        if not math.isfinite(limit):
+            raise UsageError(f"{option} {item!r}: the threshold must be a finite number")
+        parsed.append((option, name, limit))
     return parsed
 
 
@@ -160,17 +166,11 @@ def _missed(doc: dict[str, Any], thresholds: list[tuple[str, str, float]]) -> li
     return missed
 
 
-def _check_plot_path(path: Path) -> None:
-    if path.suffix.lower() not in (".png", ".svg", ".pdf"):
-        raise UsageError(f"--plot {path}: the file must end in .png, .svg or .pdf")
-
-
 class _Progress:
     """A progress bar on stderr, shown only once a run has taken more than a second."""
 
-    def __init__(self, total: float, quiet: bool) -> None:
+    def __init__(self, total: float) -> None:
         self.total = total
-        self.quiet = quiet
         self.started = time.perf_counter()
         self.bar: Any = None
         self.task: Any = None
@@ -179,8 +179,6 @@ class _Progress:
         return self
 
     def update(self, virtual_now: float) -> None:
-        if self.quiet:
-            return
         if self.bar is None:
             if time.perf_counter() - self.started < 1.0:
                 return

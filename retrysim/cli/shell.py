@@ -68,7 +68,8 @@ class Shell(cmd.Cmd):
     def _error(self, message: str) -> None:
         self.errors += 1
         for part in message.splitlines():
-            self.console.print(f"[red]error:[/] {part}", highlight=False, markup=True)
+            # soft_wrap: one error is one line, however long, so scripts can grep it
+            self.console.print(f"[red]error:[/] {part}", highlight=False, soft_wrap=True)
 
     def emptyline(self) -> bool:
         return False  # an empty line does nothing (cmd's default repeats the last command)
@@ -78,6 +79,9 @@ class Shell(cmd.Cmd):
         close = difflib.get_close_matches(word, self.get_names_plain(), n=1)
         hint = f"; did you mean '{close[0]}'?" if close else "; type 'help'"
         raise UsageError(f"unknown command {word!r}{hint}")
+
+    def get_names(self) -> list[str]:
+        return [name for name in super().get_names() if name != "do_EOF"]  # not a command
 
     def get_names_plain(self) -> list[str]:
         return [name[3:] for name in self.get_names() if name.startswith("do_")]
@@ -153,6 +157,8 @@ class Shell(cmd.Cmd):
         from retrysim.scenario import set_dotted
 
         key = arg.strip()
+        if not key:
+            raise UsageError("unset needs a key, e.g. unset policy.max_attempts")
         data = copy.deepcopy(self._need())
         original = _get(self.base, key)
         try:
@@ -348,7 +354,8 @@ def run_shell(stdin: IO[str] | None = None, stdout: IO[str] | None = None) -> in
     finally:
         if interactive:
             _readline_off()
-    return 0
+    # A scripted session (a pipe) reports failure like any command: exit 2 if a command failed.
+    return 2 if shell.errors and not interactive else 0
 
 
 def _readline_on(shell: Shell) -> None:

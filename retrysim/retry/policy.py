@@ -28,6 +28,7 @@ from tenacity.retry import retry_base
 from tenacity.stop import stop_base
 from tenacity.wait import wait_base
 
+from retrysim.names import MAX_ATTEMPTS_LIMIT
 from retrysim.retry.errors import BINDU_RETRYABLE, DEFAULT_RETRYABLE
 from retrysim.retry.settings import (
     OPERATIONS,
@@ -37,7 +38,12 @@ from retrysim.retry.settings import (
     RetrySettings,
     get_settings,
 )
-from retrysim.retry.waits import wait_decorrelated_jitter, wait_equal_jitter, wait_retry_after
+from retrysim.retry.waits import (
+    capped_exponential,
+    wait_decorrelated_jitter,
+    wait_equal_jitter,
+    wait_retry_after,
+)
 
 #: The profile descriptions shown by ``retrysim settings`` and the docs.
 PROFILE_FORMULAS: dict[str, str] = {
@@ -87,12 +93,12 @@ class RetryPolicy:
         A ``retry_after`` hint from the server can lengthen a wait beyond this range.
         """
         n, lo_w, hi_w = retry_number, self.min_wait, self.max_wait
-        scaled = _capped(lo_w, hi_w, n)
+        scaled = capped_exponential(lo_w, hi_w, n)
         match self.profile:
             case "documented":
                 return scaled, min(hi_w, lo_w * _pow2(n - 1) + self.jitter)
             case "bindu":
-                top = min(hi_w, max(lo_w, _capped(1.0, math.inf, n)))
+                top = min(hi_w, max(lo_w, capped_exponential(1.0, math.inf, n)))
                 return (top if self.operation == "storage" else lo_w), top
             case "full_jitter":
                 return 0.0, scaled
@@ -150,10 +156,6 @@ class RetryPolicy:
 
 def _pow2(exponent: int) -> float:
     return math.inf if exponent >= 1024 else 2.0**exponent
-
-
-def _capped(base: float, cap: float, n: int) -> float:
-    return min(cap, base * _pow2(n - 1)) if base > 0 else 0.0
 
 
 def build_wait(
@@ -256,8 +258,14 @@ def build_policy(
 def _check(
     attempts: int, lo: float, hi: float, profile: str, jitter: float, max_delay: float | None
 ) -> None:
-    if isinstance(attempts, bool) or not isinstance(attempts, int) or attempts < 1:
-        raise ValueError(f"max_attempts must be a whole number >= 1, got {attempts!r}")
+    if (
+        isinstance(attempts, bool)
+        or not isinstance(attempts, int)
+        or not 1 <= attempts <= MAX_ATTEMPTS_LIMIT
+    ):
+        raise ValueError(
+            f"max_attempts must be a whole number from 1 to {MAX_ATTEMPTS_LIMIT}, got {attempts!r}"
+        )
     for name, value in (("min_wait", lo), ("max_wait", hi), ("jitter", jitter)):
         if not math.isfinite(value) or value < 0:
             raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")

@@ -14,6 +14,8 @@ from typing import Literal
 from pydantic import Field, ValidationError, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from retrysim.names import MAX_ATTEMPTS_LIMIT
+
 # Re-exported: the settings are where most code looks for these names.
 from retrysim.names import OPERATIONS as OPERATIONS
 from retrysim.names import PROFILES as PROFILES
@@ -43,16 +45,16 @@ class RetrySettings(BaseSettings):
         env_file=None,
     )
 
-    worker_max_attempts: int = Field(3, ge=1)
+    worker_max_attempts: int = Field(3, ge=1, le=MAX_ATTEMPTS_LIMIT)
     worker_min_wait: float = Field(1.0, ge=0, allow_inf_nan=False)
     worker_max_wait: float = Field(10.0, ge=0, allow_inf_nan=False)
-    storage_max_attempts: int = Field(5, ge=1)
+    storage_max_attempts: int = Field(5, ge=1, le=MAX_ATTEMPTS_LIMIT)
     storage_min_wait: float = Field(0.5, ge=0, allow_inf_nan=False)
     storage_max_wait: float = Field(5.0, ge=0, allow_inf_nan=False)
-    scheduler_max_attempts: int = Field(3, ge=1)
+    scheduler_max_attempts: int = Field(3, ge=1, le=MAX_ATTEMPTS_LIMIT)
     scheduler_min_wait: float = Field(1.0, ge=0, allow_inf_nan=False)
     scheduler_max_wait: float = Field(8.0, ge=0, allow_inf_nan=False)
-    api_max_attempts: int = Field(4, ge=1)
+    api_max_attempts: int = Field(4, ge=1, le=MAX_ATTEMPTS_LIMIT)
     api_min_wait: float = Field(1.0, ge=0, allow_inf_nan=False)
     api_max_wait: float = Field(15.0, ge=0, allow_inf_nan=False)
     profile: Profile = "documented"

@@ -16,8 +16,8 @@ from tenacity.wait import wait_base
 __all__ = ["random", "wait_decorrelated_jitter", "wait_equal_jitter", "wait_retry_after"]
 
 
-def _capped_exponential(base: float, cap: float, retry_number: int) -> float:
-    """min(cap, base * 2^(n-1)) without overflowing for large n."""
+def capped_exponential(base: float, cap: float, retry_number: int) -> float:
+    """min(cap, base * 2^(n-1)) without overflowing for large n (0 when base is 0)."""
     if base <= 0:
         return 0.0
     exponent = retry_number - 1
@@ -37,7 +37,7 @@ class wait_equal_jitter(wait_base):  # noqa: N801 - tenacity's naming convention
         self.max = max
 
     def __call__(self, retry_state: RetryCallState) -> float:
-        v = _capped_exponential(self.multiplier, self.max, retry_state.attempt_number)
+        v = capped_exponential(self.multiplier, self.max, retry_state.attempt_number)
         return v / 2 + random.uniform(0, v / 2)
 
 

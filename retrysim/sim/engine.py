@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from heapq import heappop, heappush
 from typing import Any
 
@@ -53,8 +53,7 @@ class RunResult:
     wall_time: float
     capacity: float | None
     stopped: str | None = None
-    error_names: tuple[str, ...] = CODE_NAMES
-    notes: list[str] = field(default_factory=list)
+    error_names: tuple[str, ...] = CODE_NAMES  # error codes in the records -> names
 
 
 class _Call:
@@ -151,7 +150,7 @@ class Engine:
 
     def is_open(self, a: int) -> bool:
         """Whether the client of attempt ``a`` is still waiting for an answer."""
-        return bool(self._a_outcome[a] == rec.OPEN)
+        return self._a_outcome[a] == rec.OPEN  # type: ignore[no-any-return]
 
     # -- the run ------------------------------------------------------------------------------
 
@@ -185,41 +184,50 @@ class Engine:
         heap = self._heap
         report_every = 1 << 13  # progress callback cadence: ~10 ms of work between calls
         outer_stream = current_stream.set(Stream(self._jitter_key, 0))
-        with tenacity_virtual_time(lambda: self.now), routed_jitter():
-            self.retrying.begin()
-            while heap:
-                t, _, fn, arg = heappop(heap)
-                if t > max_time:
-                    stopped = (
-                        f"stopped at the time limit: virtual time would pass {max_time:g}s "
-                        "(limits.max_time); calls still running are reported unfinished"
-                    )
-                    break
-                self.now = t
-                fn(arg)
-                events += 1
-                if events >= max_events:
-                    stopped = (
-                        f"stopped after {events:,} events (limits.max_events); "
-                        "calls still running are reported unfinished"
-                    )
-                    break
-                if self.progress is not None and events & (report_every - 1) == 0:
-                    self.progress(t)
-        current_stream.reset(outer_stream)  # leave the caller's context as it was
+        try:
+            with tenacity_virtual_time(lambda: self.now), routed_jitter():
+                self.retrying.begin()
+                while heap:
+                    t, _, fn, arg = heappop(heap)
+                    if t > max_time:
+                        stopped = (
+                            f"stopped at the time limit: virtual time would pass {max_time:g}s "
+                            "(limits.max_time); calls still running are reported unfinished"
+                        )
+                        break
+                    self.now = t
+                    fn(arg)
+                    events += 1
+                    if events >= max_events:
+                        stopped = (
+                            f"stopped after {events:,} events (limits.max_events); "
+                            "calls still running are reported unfinished"
+                        )
+                        break
+                    if self.progress is not None and events & (report_every - 1) == 0:
+                        self.progress(t)
+        finally:
+            current_stream.reset(outer_stream)  # leave the caller's context as it was
         wall = time.perf_counter() - wall
         return self._result(events, wall, stopped)
 
     def _check_size(self) -> None:
+        """Refuse, before any work, a scenario whose calls alone would not fit in memory.
+
+        A lower bound: live call state plus records for up to three attempts per call. Runs
+        that retry far more than that are stopped by ``limits.max_events`` instead.
+        """
         calls = expected_calls(self.scenario)
-        per_call = 1200 + self.policy.max_attempts * 320  # live objects + record columns, bytes
+        per_call = 1200 + min(self.policy.max_attempts, 3) * 320  # bytes
         need = calls * per_call
         available = _available_memory()
         if need > 0.8 * available:
+            arrival = self.scenario.clients.arrival
+            field = "clients.arrival.rate" if isinstance(arrival, Poisson) else "clients.count"
             raise ScenarioTooLargeError(
-                f"clients.count: this scenario needs about {_gib(need)} of memory "
-                f"(~{calls:,.0f} calls x {self.policy.max_attempts} attempts); "
-                f"this machine has {_gib(available)} available. Use fewer clients or calls."
+                f"{field}: this scenario needs at least {_gib(need)} of memory "
+                f"(~{calls:,.0f} calls); this machine has {_gib(available)} available. "
+                "Use fewer clients or calls."
             )
 
     # -- calls --------------------------------------------------------------------------------

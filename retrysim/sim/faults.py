@@ -23,7 +23,7 @@ from retrysim.scenario import (
 )
 from retrysim.sim.failures import CODES
 from retrysim.sim.latency import Sampler, sampler
-from retrysim.sim.streams import FAULT_BASE, stream_key, unit
+from retrysim.sim.streams import FAULT_BASE, RESET_POINT, stream_key, unit
 
 PASS = 0
 BLACKHOLE = -1
@@ -102,11 +102,12 @@ class ResetRule:
     probability: float
     code: int
     key: int
+    share_key: int  # its own stream for where in the request the reset hits
 
     def __call__(self, t: float, call_key: int, attempt: int) -> float | None:
         """The share of the latency after which the reset hits, or None for no reset."""
         if self.start <= t < self.end and unit(self.key, call_key, attempt) < self.probability:
-            return unit(self.key, call_key, attempt + 0x10000)
+            return unit(self.share_key, call_key, attempt)
         return None
 
 
@@ -161,7 +162,9 @@ def compile_faults(faults: Sequence[Fault], seed: int) -> FaultPlan:
             case LatencySpike(start=start, extra=extra):
                 spikes.append(Spike(start, end, sampler(extra), key))
             case Reset(start=start, probability=p, error=error):
-                resets.append(ResetRule(start, end, p, CODES[error], key))
+                resets.append(
+                    ResetRule(start, end, p, CODES[error], key, stream_key(key, RESET_POINT))
+                )
             case CapacityLoss(start=start, slots=slots):
                 capacity.append((start, end, slots))
     return FaultPlan(tuple(gates), tuple(spikes), tuple(resets), tuple(capacity))
