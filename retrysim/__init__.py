@@ -25,7 +25,7 @@ _EXPORTS = {
     "load_scenario": "retrysim.library",
     "bundled_scenarios": "retrysim.library",
     "simulate": "retrysim.sim.engine",
-    "RunResult": "retrysim.sim.engine",
+    "RunResult": "retrysim.sim.result",
     "run_with_decorators": "retrysim.sim.fidelity",
     "run_virtual": "retrysim.sim.aio",
     "VirtualTimeEventLoop": "retrysim.sim.aio",
@@ -58,9 +58,9 @@ if TYPE_CHECKING:
     from retrysim.scenario import parse_scenario as parse_scenario
     from retrysim.sim.aio import VirtualTimeEventLoop as VirtualTimeEventLoop
     from retrysim.sim.aio import run_virtual as run_virtual
-    from retrysim.sim.engine import RunResult as RunResult
     from retrysim.sim.engine import simulate as simulate
     from retrysim.sim.fidelity import run_with_decorators as run_with_decorators
+    from retrysim.sim.result import RunResult as RunResult
     from retrysim.sweep import compare as compare
 
 

@@ -15,7 +15,7 @@ import numpy as np
 from retrysim.sim import records as rec
 
 if TYPE_CHECKING:
-    from retrysim.sim.engine import RunResult
+    from retrysim.sim.result import RunResult
 
 SPREAD_WINDOW = 0.1  # seconds: the window of the jitter-spread figure
 PERCENTILES = (50, 95, 99)

@@ -30,7 +30,7 @@ if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
     from retrysim.retry.settings import Operation, Profile, RetrySettings
-    from retrysim.sim.engine import RunResult
+    from retrysim.sim.result import RunResult
     from retrysim.sweep import VariantResult
 
 __all__ = [
@@ -154,7 +154,7 @@ def _document(result: ResultLike) -> Mapping[str, Any]:
 
 
 def _is_run_result(value: object) -> bool:
-    from retrysim.sim.engine import RunResult
+    from retrysim.sim.result import RunResult
 
     return isinstance(value, RunResult)
 

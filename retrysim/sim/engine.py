@@ -12,48 +12,28 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from heapq import heappop, heappush
 from typing import Any
 
-import numpy as np
-from tenacity import DoAttempt, DoSleep, RetryCallState, retry_if_exception_type
+from tenacity import DoAttempt, DoSleep, RetryCallState
 
-from retrysim.retry.policy import RetryPolicy, build_policy
 from retrysim.retry.settings import RetrySettings
 from retrysim.scenario import Closed, Poisson, Scenario
 from retrysim.sim import records as rec
-from retrysim.sim.arrivals import expected_calls, first_calls
+from retrysim.sim.arrivals import first_calls
 from retrysim.sim.clock import current_stream, routed_jitter, tenacity_virtual_time
-from retrysim.sim.failures import CODE_NAMES, ERROR_CLASSES, TIMEOUT, make_error
+from retrysim.sim.failures import TIMEOUT, make_error
 from retrysim.sim.faults import BLACKHOLE, compile_faults
+from retrysim.sim.guards import ScenarioTooLargeError as ScenarioTooLargeError
+from retrysim.sim.guards import check_memory
 from retrysim.sim.latency import sampler
+from retrysim.sim.policy import policy_for as policy_for
+from retrysim.sim.result import RunResult as RunResult
 from retrysim.sim.service import make_server, service_latency
 from retrysim.sim.streams import JITTER, LATENCY, Stream, stream_key, unit
 
 CALL_KEY_SHIFT = 24  # a call's stream key: client << 24 | its index among the client's calls
 NAN = math.nan
-
-
-class ScenarioTooLargeError(ValueError):
-    """The run would need more memory than this machine has; refused before it starts."""
-
-
-@dataclass
-class RunResult:
-    """Everything a run produced: records plus the settings actually used."""
-
-    scenario: Scenario
-    seed: int
-    policy: dict[str, Any]
-    attempts: np.ndarray
-    calls: np.ndarray
-    end_time: float
-    events: int
-    wall_time: float
-    capacity: float | None
-    stopped: str | None = None
-    error_names: tuple[str, ...] = CODE_NAMES  # error codes in the records -> names
 
 
 class _Call:
@@ -87,26 +67,6 @@ class _Call:
         self.last = -1
         self.state: RetryCallState
         self.stream: Stream
-
-
-def policy_for(scenario: Scenario, settings: RetrySettings | None = None) -> RetryPolicy:
-    """The scenario's policy through the one builder (settings default to the documented ones)."""
-    spec = scenario.policy
-    retry = None
-    if spec.retry_on is not None:
-        retry = retry_if_exception_type(tuple(ERROR_CLASSES[name] for name in spec.retry_on))
-    return build_policy(
-        spec.operation,
-        settings if settings is not None else RetrySettings.defaults(),
-        max_attempts=spec.max_attempts,
-        min_wait=spec.min_wait,
-        max_wait=spec.max_wait,
-        profile=spec.profile,
-        jitter=spec.jitter,
-        retry=retry,
-        max_delay=spec.max_delay,
-        respect_retry_after=spec.respect_retry_after,
-    )
 
 
 class Engine:
@@ -155,8 +115,9 @@ class Engine:
     # -- the run ------------------------------------------------------------------------------
 
     def run(self) -> RunResult:
+        """Run to the end (or to a limit) and return the records; call once per Engine."""
         scenario = self.scenario
-        self._check_size()
+        check_memory(scenario, self.policy.max_attempts)
         limits = scenario.limits
         max_time = limits.max_time if limits.max_time is not None else scenario.duration * 10 + 3600
         max_events = limits.max_events
@@ -210,25 +171,6 @@ class Engine:
             current_stream.reset(outer_stream)  # leave the caller's context as it was
         wall = time.perf_counter() - wall
         return self._result(events, wall, stopped)
-
-    def _check_size(self) -> None:
-        """Refuse, before any work, a scenario whose calls alone would not fit in memory.
-
-        A lower bound: live call state plus records for up to three attempts per call. Runs
-        that retry far more than that are stopped by ``limits.max_events`` instead.
-        """
-        calls = expected_calls(self.scenario)
-        per_call = 1200 + min(self.policy.max_attempts, 3) * 320  # bytes
-        need = calls * per_call
-        available = _available_memory()
-        if need > 0.8 * available:
-            arrival = self.scenario.clients.arrival
-            field = "clients.arrival.rate" if isinstance(arrival, Poisson) else "clients.count"
-            raise ScenarioTooLargeError(
-                f"{field}: this scenario needs at least {_gib(need)} of memory "
-                f"(~{calls:,.0f} calls); this machine has {_gib(available)} available. "
-                "Use fewer clients or calls."
-            )
 
     # -- calls --------------------------------------------------------------------------------
 
@@ -380,19 +322,16 @@ class Engine:
     # -- results ------------------------------------------------------------------------------
 
     def _result(self, events: int, wall: float, stopped: str | None) -> RunResult:
-        attempts = rec.empty_attempts(len(self._a_fixed))
-        if self._a_fixed:
-            fixed = np.array(self._a_fixed, dtype=np.float64)
-            for i, name in enumerate(("call", "client", "attempt", "start")):
-                attempts[name] = fixed[:, i]
-        for name, column in (
-            ("outcome", self._a_outcome),
-            ("error", self._a_error),
-            ("end", self._a_end),
-            ("wait", self._a_wait),
-            ("executed", self._a_exec),
-        ):
-            attempts[name] = column
+        attempts = rec.attempts_from(
+            self._a_fixed,
+            {
+                "outcome": self._a_outcome,
+                "error": self._a_error,
+                "end": self._a_end,
+                "wait": self._a_wait,
+                "executed": self._a_exec,
+            },
+        )
         calls = rec.calls_from(
             len(self._calls), lambda name: [getattr(c, name) for c in self._calls]
         )
@@ -412,26 +351,6 @@ class Engine:
 
         assert_invariants(result)
         return result
-
-
-def _available_memory() -> float:
-    try:
-        with open("/proc/meminfo") as info:
-            for line in info:
-                if line.startswith("MemAvailable:"):
-                    return float(line.split()[1]) * 1024
-    except OSError:
-        pass
-    try:
-        import os
-
-        return float(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_AVPHYS_PAGES"))
-    except (ValueError, OSError, AttributeError):
-        return float(8 << 30)
-
-
-def _gib(n: float) -> str:
-    return f"{n / (1 << 30):,.1f} GiB"
 
 
 def simulate(

@@ -26,10 +26,11 @@ from retrysim.scenario import Ideal, Poisson, Scenario
 from retrysim.sim import records as rec
 from retrysim.sim.arrivals import first_calls
 from retrysim.sim.clock import current_stream, routed_jitter
-from retrysim.sim.engine import CALL_KEY_SHIFT, RunResult, policy_for
+from retrysim.sim.engine import CALL_KEY_SHIFT, policy_for
 from retrysim.sim.failures import CODES, ERROR_CLASSES, TIMEOUT, make_error
 from retrysim.sim.faults import BLACKHOLE, compile_faults
 from retrysim.sim.latency import sampler
+from retrysim.sim.result import RunResult
 from retrysim.sim.streams import JITTER, LATENCY, Stream, stream_key, unit
 
 

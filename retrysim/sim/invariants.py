@@ -13,7 +13,7 @@ import numpy as np
 from retrysim.sim import records as rec
 
 if TYPE_CHECKING:
-    from retrysim.sim.engine import RunResult
+    from retrysim.sim.result import RunResult
 
 
 class InvariantError(AssertionError):

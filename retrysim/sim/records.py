@@ -7,7 +7,7 @@ recorder against a real service would use its own monotonic clock).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -58,6 +58,24 @@ def calls_from(count: int, column: Callable[[str], Sequence[Any]]) -> np.ndarray
         for name in CALL_FIELDS:
             calls[name] = column(name)
     return calls
+
+
+#: Attempt fields fixed when the attempt starts, in the order the engine keeps them.
+ATTEMPT_START_FIELDS = ("call", "client", "attempt", "start")
+
+
+def attempts_from(
+    started: Sequence[tuple[int, int, int, float]], later: Mapping[str, Sequence[Any]]
+) -> np.ndarray:
+    """Attempt records from per-attempt start tuples and the columns filled in later."""
+    attempts = empty_attempts(len(started))
+    if started:
+        fixed = np.array(started, dtype=np.float64)
+        for i, name in enumerate(ATTEMPT_START_FIELDS):
+            attempts[name] = fixed[:, i]
+    for name, column in later.items():
+        attempts[name] = column
+    return attempts
 
 
 def empty_attempts(n: int = 0) -> np.ndarray:

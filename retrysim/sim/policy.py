@@ -1,0 +1,30 @@
+"""A scenario's retry policy, built by the one policy builder the decorators use."""
+
+from __future__ import annotations
+
+from tenacity import retry_if_exception_type
+
+from retrysim.retry.policy import RetryPolicy, build_policy
+from retrysim.retry.settings import RetrySettings
+from retrysim.scenario import Scenario
+from retrysim.sim.failures import ERROR_CLASSES
+
+
+def policy_for(scenario: Scenario, settings: RetrySettings | None = None) -> RetryPolicy:
+    """The scenario's policy through the one builder (settings default to the documented ones)."""
+    spec = scenario.policy
+    retry = None
+    if spec.retry_on is not None:
+        retry = retry_if_exception_type(tuple(ERROR_CLASSES[name] for name in spec.retry_on))
+    return build_policy(
+        spec.operation,
+        settings if settings is not None else RetrySettings.defaults(),
+        max_attempts=spec.max_attempts,
+        min_wait=spec.min_wait,
+        max_wait=spec.max_wait,
+        profile=spec.profile,
+        jitter=spec.jitter,
+        retry=retry,
+        max_delay=spec.max_delay,
+        respect_retry_after=spec.respect_retry_after,
+    )

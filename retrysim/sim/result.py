@@ -1,0 +1,28 @@
+"""What a run returns: the records and everything needed to read them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from retrysim.scenario import Scenario
+from retrysim.sim.failures import CODE_NAMES
+
+
+@dataclass
+class RunResult:
+    """Everything a run produced: records plus the settings actually used."""
+
+    scenario: Scenario
+    seed: int
+    policy: dict[str, Any]
+    attempts: np.ndarray
+    calls: np.ndarray
+    end_time: float
+    events: int
+    wall_time: float
+    capacity: float | None
+    stopped: str | None = None
+    error_names: tuple[str, ...] = CODE_NAMES  # error codes in the records -> names
