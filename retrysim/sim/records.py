@@ -7,7 +7,7 @@ recorder against a real service would use its own monotonic clock).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -60,21 +60,18 @@ def calls_from(count: int, column: Callable[[str], Sequence[Any]]) -> np.ndarray
     return calls
 
 
-#: Attempt fields fixed when the attempt starts, in the order the engine keeps them.
-ATTEMPT_START_FIELDS = ("call", "client", "attempt", "start")
+#: The order of an attempt's fields in the engine's running rows.
+ROW_FIELDS = ("call", "client", "attempt", "start", "outcome", "error", "end", "wait", "executed")
 
 
-def attempts_from(
-    started: Sequence[tuple[int, int, int, float]], later: Mapping[str, Sequence[Any]]
-) -> np.ndarray:
-    """Attempt records from per-attempt start tuples and the columns filled in later."""
-    attempts = empty_attempts(len(started))
-    if started:
-        fixed = np.array(started, dtype=np.float64)
-        for i, name in enumerate(ATTEMPT_START_FIELDS):
-            attempts[name] = fixed[:, i]
-    for name, column in later.items():
-        attempts[name] = column
+def attempts_from(rows: Sequence[Sequence[float]]) -> np.ndarray:
+    """Attempt records from rows in ``ROW_FIELDS`` order (row i is attempt i)."""
+    attempts = empty_attempts(len(rows))
+    if rows:
+        # Transposing in Python and converting column by column is ~10x faster than
+        # np.array over a list of mixed int/float lists.
+        for name, column in zip(ROW_FIELDS, zip(*rows, strict=True), strict=True):
+            attempts[name] = column
     return attempts
 
 
