@@ -12,6 +12,7 @@ from retrysim.retry.policy import PROFILE_FORMULAS, build_policy
 from retrysim.retry.settings import (
     OPERATIONS,
     Profile,
+    RetrySettings,
     env_name,
     load_settings,
     setting_sources,
@@ -22,13 +23,16 @@ SCHEDULE_ROWS = 100
 
 
 def settings_document(
-    env_file: str | Path | None = ".env", profile: Profile | None = None
+    env_file: str | Path | None = ".env",
+    profile: Profile | None = None,
+    settings: RetrySettings | None = None,
 ) -> dict[str, Any]:
     """Effective settings per operation with sources, and the schedule each implies.
 
     ``profile`` previews another backoff profile with the same numbers.
     """
-    settings = load_settings(env_file)
+    if settings is None:
+        settings = load_settings(env_file)
     sources = setting_sources(env_file)
     operations: dict[str, Any] = {}
     for op in OPERATIONS:

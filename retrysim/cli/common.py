@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from retrysim.cli.errors import UsageError
-from retrysim.names import PROFILES
+from retrysim.names import PROFILES, Profile
 
 if TYPE_CHECKING:
     from retrysim.retry.settings import RetrySettings
@@ -41,10 +41,8 @@ def parse_sets(items: list[str] | None) -> dict[str, Any]:
 
 def load(scenario_arg: str, sets: dict[str, Any], profile: str | None = None) -> Scenario:
     """Load by bundled name or path, apply --set overrides and --profile, validate."""
-    from pydantic import ValidationError
-
     from retrysim.library import load_scenario
-    from retrysim.scenario import ScenarioError, format_validation_error
+    from retrysim.scenario import ScenarioError
 
     if profile is not None:
         check_profile(profile)
@@ -53,6 +51,15 @@ def load(scenario_arg: str, sets: dict[str, Any], profile: str | None = None) ->
         scenario = load_scenario(scenario_arg)
     except ScenarioError as error:
         raise UsageError(str(error)) from None
+    return apply(scenario, sets)
+
+
+def apply(scenario: Scenario, sets: dict[str, Any]) -> Scenario:
+    """The scenario with dotted-key overrides, or a UsageError naming the key and the problem."""
+    from pydantic import ValidationError
+
+    from retrysim.scenario import format_validation_error
+
     if not sets:
         return scenario
     try:
@@ -83,11 +90,12 @@ def dotted_keys(data: Any, prefix: str = "") -> list[str]:
     return keys
 
 
-def check_profile(profile: str) -> None:
-    if profile not in PROFILE_NAMES:
-        raise UsageError(
-            f"--profile: unknown profile {profile!r}; allowed: {', '.join(PROFILE_NAMES)}"
-        )
+def check_profile(profile: str) -> Profile:
+    """``profile`` as a known profile name, or a UsageError listing the allowed ones."""
+    for known in PROFILE_NAMES:
+        if profile == known:
+            return known
+    raise UsageError(f"--profile: unknown profile {profile!r}; allowed: {', '.join(PROFILE_NAMES)}")
 
 
 def settings(env_file: Path | None) -> tuple[RetrySettings, dict[str, str]]:

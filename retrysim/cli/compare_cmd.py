@@ -97,7 +97,7 @@ def _prepare(
     base = common.load(scenario_arg, {})
     variants = grid_variants(grid)
     for variant in variants:  # bad keys and values fail here, before any run
-        common.load(scenario_arg, variant.sets)
+        common.apply(base, variant.sets)
     settings, _ = common.settings(env_file)
     return base, variants, seeds_for(base, seeds, seed), settings
 
@@ -173,7 +173,9 @@ def compare(
 
         save_compare_figure(results, plot, metrics=names)
     if as_json:
-        _print_json(base, seed_list, results, names)
+        from retrysim import output
+
+        sys.stdout.write(output.dumps(_rows_document(base, seed_list, results, names)))
         return
     from rich.console import Console
 
@@ -213,17 +215,14 @@ def sweep(
     base, variants, seed_list, settings = _prepare(scenario, grid, None, env_file, seeds, seed)
     results = _run(base, variants, seed_list, settings, workers, out / "runs" if out else None)
     from retrysim import output
-    from retrysim.sweep import table_rows
 
-    rows = table_rows(results, names)
+    document = _rows_document(base, seed_list, results, names)
     if out is not None:
         out.mkdir(parents=True, exist_ok=True)
-        output.write_text(out / "sweep.csv", _csv(rows))
-        output.write_json(
-            out / "sweep.json", {"scenario": base.name, "seeds": seed_list, "rows": rows}
-        )
+        output.write_text(out / "sweep.csv", _csv(document["rows"]))
+        output.write_json(out / "sweep.json", document)
     if as_json:
-        sys.stdout.write(output.dumps({"scenario": base.name, "seeds": seed_list, "rows": rows}))
+        sys.stdout.write(output.dumps(document))
         return
     from rich.console import Console
 
@@ -235,15 +234,13 @@ def sweep(
         console.print(f"[dim]wrote {out}/sweep.csv and {out}/sweep.json[/]")
 
 
-def _print_json(
+def _rows_document(
     base: Any, seeds: list[int], results: list[VariantResult], names: list[str]
-) -> None:
-    from retrysim import output
+) -> dict[str, Any]:
+    """What compare --json and sweep --json/--out write: the scenario, the seeds, one row each."""
     from retrysim.sweep import table_rows
 
-    sys.stdout.write(
-        output.dumps({"scenario": base.name, "seeds": seeds, "rows": table_rows(results, names)})
-    )
+    return {"scenario": base.name, "seeds": seeds, "rows": table_rows(results, names)}
 
 
 def _csv(rows: list[dict[str, Any]]) -> str:

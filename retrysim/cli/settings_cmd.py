@@ -8,18 +8,15 @@ from typing import Annotated, Any
 
 import typer
 
-from retrysim.cli.errors import UsageError, reports_errors
+from retrysim.cli import common
+from retrysim.cli.errors import reports_errors
+from retrysim.cli.options import EnvFileOption
 from retrysim.names import PROFILES as PROFILE_NAMES
 
 
 @reports_errors
 def settings(
-    env_file: Annotated[
-        Path | None,
-        typer.Option(
-            "--env-file", help="Read RETRY__* values from this file (default: ./.env if present)."
-        ),
-    ] = None,
+    env_file: EnvFileOption = None,
     profile: Annotated[
         str | None,
         typer.Option(
@@ -39,29 +36,19 @@ def settings(
     For each retry n: the shortest and longest possible wait, and the worst-case total time spent
     waiting up to that retry. Sources: default, env (process environment) or .env.
     """
-    if profile is not None and profile not in PROFILE_NAMES:
-        raise UsageError(
-            f"--profile: unknown profile {profile!r}; allowed: {', '.join(PROFILE_NAMES)}"
-        )
-    if env_file is not None and not env_file.is_file():
-        raise UsageError(f"--env-file: {env_file}: no such file")
+    chosen = None if profile is None else common.check_profile(profile)
     if plot is not None:
         from retrysim.cli.plot_cmd import check_figure_path
 
         check_figure_path(plot, "--plot")
-    from retrysim.retry.settings import SettingsError
+    settings, _ = common.settings(env_file)  # checks --env-file, names a bad variable
     from retrysim.settings_report import settings_document
 
-    try:
-        doc = settings_document(env_file if env_file is not None else ".env", profile)
-    except SettingsError as error:
-        where = f"{env_file}: " if env_file is not None else ""
-        raise UsageError(f"{where}{error}") from None
+    doc = settings_document(env_file if env_file is not None else ".env", chosen, settings)
     if plot is not None:
         from retrysim.plots import save_settings_figure
-        from retrysim.retry.settings import load_settings
 
-        save_settings_figure(plot, load_settings(env_file or ".env"), profile)
+        save_settings_figure(plot, settings, profile)
     if as_json:
         typer.echo(json.dumps(doc, indent=2))
         return
