@@ -270,3 +270,25 @@ def test_loop_class_usable_with_asyncio_runner() -> None:
 
     with asyncio.Runner(loop_factory=lambda: VirtualTimeEventLoop(start=3.0)) as runner:
         assert runner.run(main()) == 15.0
+
+
+def test_timers_one_float_step_apart_each_fire_at_their_own_time() -> None:
+    """asyncio batches timers due within its clock resolution; the virtual clock must not."""
+    import math
+
+    from retrysim.sim.aio import run_virtual
+
+    first = 2.334117280117679
+    second = first + math.ulp(first)
+    seen: list[tuple[str, float]] = []
+
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+        done = loop.create_future()
+        loop.call_at(second, lambda: seen.append(("second", loop.time())))
+        loop.call_at(first, lambda: seen.append(("first", loop.time())))
+        loop.call_at(second, done.set_result, None)
+        await done
+
+    run_virtual(main())
+    assert seen == [("first", first), ("second", second)]

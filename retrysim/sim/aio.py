@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import math
 import selectors
 from collections.abc import Callable, Coroutine
 from typing import Any, TypeVar, TypeVarTuple
@@ -58,6 +59,18 @@ class VirtualTimeEventLoop(asyncio.SelectorEventLoop):
 
     def time(self) -> float:
         return self._virtual_now
+
+    # asyncio runs every timer due before ``time() + _clock_resolution`` in one batch, at the
+    # current time. With the real clock's resolution (1 ns) a timer due one float step later
+    # would run early, at a time it was not set for. One float step ahead of the clock means
+    # "due now or earlier": each later deadline gets its own exact jump of the clock.
+    @property
+    def _clock_resolution(self) -> float:
+        return math.ulp(self._virtual_now)
+
+    @_clock_resolution.setter
+    def _clock_resolution(self, _value: float) -> None:
+        """asyncio's constructor assigns the real clock's resolution; it does not apply here."""
 
     def advance(self, seconds: float) -> None:
         """Move the clock forward (never back) by ``seconds``."""
