@@ -774,7 +774,7 @@ def _axis_label(key: str) -> str:
 
 def sample_waits(
     operation: Operation,
-    profile: Profile | None = None,
+    profile: str | None = None,
     settings: RetrySettings | None = None,
     samples: int = 2000,
     seed: int = 0,
@@ -840,7 +840,7 @@ def backoff_schedule(
     from retrysim.retry.policy import build_policy
 
     fig, ax = _figure_and_axes(ax, 9, 4.5)
-    names: list[Profile] = (
+    names: list[str] = (
         list(profiles) if profiles else [build_policy(operation, settings).profile]
     )
     handles = []

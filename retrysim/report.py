@@ -44,9 +44,13 @@ def header(doc: dict[str, Any], sources: dict[str, str] | None = None) -> Panel:
         lines.append(doc["description"].strip() + "\n", style="italic")
     lines.append(f"{settings['operation']} operations: ")
     parts = []
-    for key in ("max_attempts", "min_wait", "max_wait", "jitter"):
+    # Every policy option in effect, in the options' own order (the settings document's keys);
+    # the operation and profile lead the panel, a flag reads better as words after it.
+    for key, value in settings.items():
+        if key in ("operation", "profile", "overrides") or value is None or isinstance(value, bool):
+            continue
         source = (sources or {}).get(key)
-        parts.append(f"{key}={settings[key]}" + (f" ({source})" if source else ""))
+        parts.append(f"{key}={value}" + (f" ({source})" if source else ""))
     lines.append(", ".join(parts))
     if settings.get("respect_retry_after"):
         lines.append(", honours Retry-After")

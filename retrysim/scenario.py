@@ -14,9 +14,9 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from retrysim.names import ERROR_NAMES as ERROR_NAMES
-from retrysim.names import MAX_ATTEMPTS_LIMIT, ErrorName
+from retrysim.names import ErrorName
 from retrysim.names import Operation as OperationName
-from retrysim.names import Profile as ProfileName
+from retrysim.retry.options import PolicyOptions
 
 NonNeg = Annotated[float, Field(ge=0, allow_inf_nan=False)]
 Pos = Annotated[float, Field(gt=0, allow_inf_nan=False)]
@@ -87,30 +87,18 @@ def _latency_from_number(value: Any) -> Any:
 # --- policy ----------------------------------------------------------------------------------
 
 
-class PolicySpec(Model):
-    """Which RETRY__ group to use and explicit overrides (same names as the settings)."""
+class PolicySpec(PolicyOptions):
+    """Which RETRY__ group to use, and the policy options (``retrysim.retry.PolicyOptions``).
+
+    The options are inherited, not listed here: a new policy option is a scenario key at once.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True)
 
     operation: OperationName = "worker"
-    profile: ProfileName | None = None
-    max_attempts: Annotated[int, Field(ge=1, le=MAX_ATTEMPTS_LIMIT)] | None = None
-    min_wait: NonNeg | None = None
-    max_wait: NonNeg | None = None
-    jitter: NonNeg | None = None
-    max_delay: Pos | None = None
-    respect_retry_after: bool = False
     retry_on: list[ErrorName] | None = Field(
         None, description="Errors to retry; default: the profile's retryable set."
     )
-
-    @model_validator(mode="after")
-    def _waits(self) -> PolicySpec:
-        if (
-            self.min_wait is not None
-            and self.max_wait is not None
-            and self.min_wait > self.max_wait
-        ):
-            raise ValueError(f"min_wait ({self.min_wait}) must be <= max_wait ({self.max_wait})")
-        return self
 
 
 # --- clients and arrivals --------------------------------------------------------------------

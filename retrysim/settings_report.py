@@ -8,10 +8,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from retrysim.retry.policy import PROFILE_FORMULAS, build_policy
+from retrysim.retry.options import GLOBAL_OPTIONS, PER_OPERATION_OPTIONS
+from retrysim.retry.policy import build_policy
+from retrysim.retry.profiles import get_profile
 from retrysim.retry.settings import (
     OPERATIONS,
-    Profile,
     RetrySettings,
     env_name,
     load_settings,
@@ -24,7 +25,7 @@ SCHEDULE_ROWS = 100
 
 def settings_document(
     env_file: str | Path | None = ".env",
-    profile: Profile | None = None,
+    profile: str | None = None,
     settings: RetrySettings | None = None,
 ) -> dict[str, Any]:
     """Effective settings per operation with sources, and the schedule each implies.
@@ -38,7 +39,7 @@ def settings_document(
     for op in OPERATIONS:
         policy = build_policy(op, settings, profile=profile)
         fields = {}
-        for knob in ("max_attempts", "min_wait", "max_wait"):
+        for knob in PER_OPERATION_OPTIONS:
             name = f"{op}_{knob}"
             fields[knob] = {
                 "value": getattr(settings, name),
@@ -55,20 +56,24 @@ def settings_document(
             "schedule_truncated": len(rows) < policy.max_attempts - 1,
             "worst_case_total_wait": policy.worst_case_total(),
         }
-    effective_profile = profile or settings.profile
+    shared: dict[str, Any] = {
+        name: {
+            "value": getattr(settings, name),
+            "source": sources[name],
+            "variable": env_name(name),
+        }
+        for name in GLOBAL_OPTIONS
+    }
+    chosen = get_profile(profile or settings.profile)
+    shared["profile"].update(
+        value=chosen.name,
+        source="option" if profile else sources["profile"],
+        formula=chosen.formula,
+        min_wait_means=chosen.min_wait_means,
+    )
     return {
         "env_file": None if env_file is None else str(env_file),
         "env_file_found": env_file is not None and Path(env_file).is_file(),
-        "profile": {
-            "value": effective_profile,
-            "source": "option" if profile else sources["profile"],
-            "variable": env_name("profile"),
-            "formula": PROFILE_FORMULAS[effective_profile],
-        },
-        "jitter": {
-            "value": settings.jitter,
-            "source": sources["jitter"],
-            "variable": env_name("jitter"),
-        },
+        **shared,
         "operations": operations,
     }

@@ -39,6 +39,7 @@ SCHEMA: dict[str, Any] = {
         "max_attempts": int,
         "min_wait": NUMBER,
         "max_wait": NUMBER,
+        "multiplier": OPTIONAL,
         "jitter": NUMBER,
         "max_delay": OPTIONAL,
         "respect_retry_after": bool,
@@ -172,8 +173,11 @@ def test_set_profile_and_env_change_the_effective_policy(tmp_path: Path) -> None
         "max_attempts": ".env",
         "min_wait": "--set",
         "max_wait": "default",
+        "multiplier": "default",
         "jitter": "default",
         "profile": "--profile",
+        "max_delay": "default",
+        "respect_retry_after": "default",
     }
     env = invoke("run", "redis-blip", "--json", env={"RETRY__SCHEDULER_MAX_ATTEMPTS": "2"})
     assert json.loads(env.stdout)["sources"]["max_attempts"] == "env"

@@ -115,20 +115,24 @@ def settings(env_file: Path | None) -> tuple[RetrySettings, dict[str, str]]:
 def policy_sources(
     scenario: Scenario, sets: dict[str, Any], setting_sources: dict[str, str], profile: str | None
 ) -> dict[str, str]:
-    """Where each effective policy number came from.
+    """Where each policy option's effective value came from.
 
-    One of: --set, --profile, scenario, env, .env, default.
+    One of: --set, --profile, scenario, env, .env, default (for every policy option).
     """
+    from retrysim.retry.options import OPTION_NAMES, setting_source, settings_field
+
     operation = scenario.policy.operation
+    given = scenario.policy.given()
     out = {}
-    for key in ("max_attempts", "min_wait", "max_wait", "jitter", "profile"):
+    for key in OPTION_NAMES:
         if f"policy.{key}" in sets:
             out[key] = "--set"
         elif key == "profile" and profile is not None:
             out[key] = "--profile"
-        elif getattr(scenario.policy, key) is not None:
+        elif key in given:
             out[key] = "scenario"
+        elif setting_source(key) is not None:
+            out[key] = setting_sources.get(settings_field(key, operation), "default")
         else:
-            field = key if key in ("jitter", "profile") else f"{operation}_{key}"
-            out[key] = setting_sources.get(field, "default")
+            out[key] = "default"
     return out

@@ -70,13 +70,17 @@ def _render(doc: dict[str, Any]) -> None:
         f"[bold].env[/] {env_note}"
     )
     console.print(f"[dim]wait before retry n = {prof['formula']}[/]")
+    console.print(f"[dim]min_wait here: {prof['min_wait_means']}[/]")
     table = Table(title="Effective settings", title_justify="left")
     table.add_column("operation")
-    for knob in ("max_attempts", "min_wait", "max_wait"):
+    # The per-operation settings, in the order the document lists them (the policy options').
+    first = next(iter(doc["operations"].values()))
+    knobs = [key for key, value in first.items() if isinstance(value, dict) and "variable" in value]
+    for knob in knobs:
         table.add_column(knob, justify="right")
     table.add_column("worst-case total wait", justify="right")
     for op, spec in doc["operations"].items():
-        cells = [_cell(spec[k]) for k in ("max_attempts", "min_wait", "max_wait")]
+        cells = [_cell(spec[k]) for k in knobs]
         table.add_row(op, *cells, f"{spec['worst_case_total_wait']:.2f}s")
     console.print(table)
     sched = Table(title="Backoff schedule (wait before retry n: min .. max)", title_justify="left")

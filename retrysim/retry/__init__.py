@@ -7,46 +7,69 @@ Import what a service needs from here::
     @retry_storage_operation()
     async def load_task(task_id): ...
 
-This package never imports the CLI, Rich or matplotlib.
+This package never imports the CLI, Rich or matplotlib. Names load on first use, so
+importing one module (``retrysim.retry.options``, say) does not import them all.
 """
 
-from retrysim.retry.counters import OperationCounters, reset_retry_metrics, retry_metrics
-from retrysim.retry.decorators import (
-    OperationDecorator,
-    execute_with_retry,
-    retry_api_call,
-    retry_scheduler_operation,
-    retry_storage_operation,
-    retry_worker_operation,
-)
-from retrysim.retry.errors import (
-    DEFAULT_RETRYABLE,
-    ConflictError,
-    RateLimitedError,
-    ServerError,
-    TransientError,
-)
-from retrysim.retry.policy import RetryPolicy, build_policy
-from retrysim.retry.settings import (
-    OPERATIONS,
-    PROFILES,
-    RetrySettings,
-    SettingsError,
-    env_name,
-    get_settings,
-    load_settings,
-    reload_settings,
-    setting_sources,
-    use_settings,
-)
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+_EXPORTS = {
+    "AttemptGuard": "retrysim.retry.guards",
+    "ConflictError": "retrysim.retry.errors",
+    "DEFAULT_RETRYABLE": "retrysim.retry.errors",
+    "GuardChain": "retrysim.retry.guards",
+    "GuardSpec": "retrysim.retry.guards",
+    "GuardStates": "retrysim.retry.guards",
+    "OPERATIONS": "retrysim.retry.settings",
+    "OPTION_NAMES": "retrysim.retry.options",
+    "OperationCounters": "retrysim.retry.counters",
+    "OperationDecorator": "retrysim.retry.decorators",
+    "PROCESS_GUARDS": "retrysim.retry.guards",
+    "PROFILES": "retrysim.retry.settings",
+    "PolicyOptions": "retrysim.retry.options",
+    "Profile": "retrysim.retry.profiles",
+    "RateLimitedError": "retrysim.retry.errors",
+    "RetryPolicy": "retrysim.retry.policy",
+    "RetrySettings": "retrysim.retry.settings",
+    "ServerError": "retrysim.retry.errors",
+    "SettingsError": "retrysim.retry.settings",
+    "TransientError": "retrysim.retry.errors",
+    "build_policy": "retrysim.retry.policy",
+    "env_name": "retrysim.retry.settings",
+    "execute_with_retry": "retrysim.retry.decorators",
+    "get_profile": "retrysim.retry.profiles",
+    "get_settings": "retrysim.retry.settings",
+    "load_settings": "retrysim.retry.settings",
+    "register_profile": "retrysim.retry.profiles",
+    "reload_settings": "retrysim.retry.settings",
+    "reset_retry_metrics": "retrysim.retry.counters",
+    "retry_api_call": "retrysim.retry.decorators",
+    "retry_metrics": "retrysim.retry.counters",
+    "retry_scheduler_operation": "retrysim.retry.decorators",
+    "retry_storage_operation": "retrysim.retry.decorators",
+    "retry_worker_operation": "retrysim.retry.decorators",
+    "setting_sources": "retrysim.retry.settings",
+    "use_settings": "retrysim.retry.settings",
+}
 
 __all__ = [
     "DEFAULT_RETRYABLE",
     "OPERATIONS",
+    "OPTION_NAMES",
+    "PROCESS_GUARDS",
     "PROFILES",
+    "AttemptGuard",
     "ConflictError",
+    "GuardChain",
+    "GuardSpec",
+    "GuardStates",
     "OperationCounters",
     "OperationDecorator",
+    "PolicyOptions",
+    "Profile",
     "RateLimitedError",
     "RetryPolicy",
     "RetrySettings",
@@ -56,8 +79,10 @@ __all__ = [
     "build_policy",
     "env_name",
     "execute_with_retry",
+    "get_profile",
     "get_settings",
     "load_settings",
+    "register_profile",
     "reload_settings",
     "reset_retry_metrics",
     "retry_api_call",
@@ -68,3 +93,54 @@ __all__ = [
     "setting_sources",
     "use_settings",
 ]
+
+if TYPE_CHECKING:
+    from retrysim.retry.counters import OperationCounters as OperationCounters
+    from retrysim.retry.counters import reset_retry_metrics as reset_retry_metrics
+    from retrysim.retry.counters import retry_metrics as retry_metrics
+    from retrysim.retry.decorators import OperationDecorator as OperationDecorator
+    from retrysim.retry.decorators import execute_with_retry as execute_with_retry
+    from retrysim.retry.decorators import retry_api_call as retry_api_call
+    from retrysim.retry.decorators import retry_scheduler_operation as retry_scheduler_operation
+    from retrysim.retry.decorators import retry_storage_operation as retry_storage_operation
+    from retrysim.retry.decorators import retry_worker_operation as retry_worker_operation
+    from retrysim.retry.errors import DEFAULT_RETRYABLE as DEFAULT_RETRYABLE
+    from retrysim.retry.errors import ConflictError as ConflictError
+    from retrysim.retry.errors import RateLimitedError as RateLimitedError
+    from retrysim.retry.errors import ServerError as ServerError
+    from retrysim.retry.errors import TransientError as TransientError
+    from retrysim.retry.guards import PROCESS_GUARDS as PROCESS_GUARDS
+    from retrysim.retry.guards import AttemptGuard as AttemptGuard
+    from retrysim.retry.guards import GuardChain as GuardChain
+    from retrysim.retry.guards import GuardSpec as GuardSpec
+    from retrysim.retry.guards import GuardStates as GuardStates
+    from retrysim.retry.options import OPTION_NAMES as OPTION_NAMES
+    from retrysim.retry.options import PolicyOptions as PolicyOptions
+    from retrysim.retry.policy import RetryPolicy as RetryPolicy
+    from retrysim.retry.policy import build_policy as build_policy
+    from retrysim.retry.profiles import Profile as Profile
+    from retrysim.retry.profiles import get_profile as get_profile
+    from retrysim.retry.profiles import register_profile as register_profile
+    from retrysim.retry.settings import OPERATIONS as OPERATIONS
+    from retrysim.retry.settings import PROFILES as PROFILES
+    from retrysim.retry.settings import RetrySettings as RetrySettings
+    from retrysim.retry.settings import SettingsError as SettingsError
+    from retrysim.retry.settings import env_name as env_name
+    from retrysim.retry.settings import get_settings as get_settings
+    from retrysim.retry.settings import load_settings as load_settings
+    from retrysim.retry.settings import reload_settings as reload_settings
+    from retrysim.retry.settings import setting_sources as setting_sources
+    from retrysim.retry.settings import use_settings as use_settings
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'retrysim.retry' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)

@@ -150,3 +150,28 @@ def retry_metrics() -> dict[str, OperationCounters]:
 def reset_retry_metrics() -> None:
     """Forget all counts (tests, or a service that exports and resets per interval)."""
     COUNTERS.reset()
+
+
+class AttemptCounter:
+    """The counters as an attempt guard: counts every execution and every failed one.
+
+    It never refuses. It sits last in a call's guard chain, so an attempt another guard refused
+    (it never ran) is not counted as an execution.
+    """
+
+    __slots__ = ("idempotency_key", "name", "registry")
+
+    def __init__(
+        self, name: str, idempotency_key: object = None, registry: CounterRegistry = COUNTERS
+    ) -> None:
+        self.name = name
+        self.idempotency_key = idempotency_key
+        self.registry = registry
+
+    def before_attempt(self, now: float) -> BaseException | None:
+        self.registry.attempt(self.name, self.idempotency_key)
+        return None
+
+    def after_outcome(self, now: float, error: BaseException | None) -> None:
+        if error is not None:
+            self.registry.attempt_failed(self.name, type(error).__name__)

@@ -13,12 +13,14 @@ import logging
 from collections.abc import Awaitable, Callable, Hashable
 from typing import Any, ParamSpec, TypeVar, overload
 
+import tenacity
 from tenacity import RetryCallState
-from tenacity.retry import retry_base
 
-from retrysim.retry.counters import COUNTERS
+from retrysim.retry.counters import COUNTERS, AttemptCounter
+from retrysim.retry.guards import PROCESS_GUARDS, GuardChain, GuardStates
+from retrysim.retry.options import OPTION_NAMES, parse_options
 from retrysim.retry.policy import RetryPolicy, build_policy
-from retrysim.retry.settings import Operation, Profile
+from retrysim.retry.settings import Operation
 
 logger = logging.getLogger("retrysim.retry")
 # A library stays quiet until the application configures logging (no last-resort stderr output).
@@ -30,24 +32,59 @@ R = TypeVar("R")
 SyncSleep = Callable[[float], None]
 AsyncSleep = Callable[[float], Awaitable[None]]
 KeyFunc = Callable[..., Hashable]
+Clock = Callable[[], float]
+
+
+def tenacity_clock() -> float:
+    """The clock tenacity itself reads (so a virtual clock installed for tenacity applies)."""
+    return float(vars(tenacity)["time"].monotonic())
+
+
+class CallContext:
+    """How one decorated function runs its calls, beside the policy options.
+
+    ``sleep`` replaces the sleep between attempts; ``idempotency_key(*args, **kwargs)`` names
+    an operation so repeated executions count as duplicates; ``clock`` is what guards are
+    given as "now"; ``guard_states`` and ``guard_client`` say where declared guard state lives
+    (the process, by default; the simulator gives each simulated client its own).
+    """
+
+    KEYS = frozenset({"sleep", "idempotency_key", "clock", "guard_states", "guard_client"})
+
+    def __init__(self, options: dict[str, Any]) -> None:
+        self.sleep: SyncSleep | AsyncSleep | None = options.get("sleep")
+        self.key_func: KeyFunc | None = options.get("idempotency_key")
+        self.clock: Clock = options.get("clock") or tenacity_clock
+        self.guard_states: GuardStates = options.get("guard_states") or PROCESS_GUARDS
+        self.guard_client: Hashable = options.get("guard_client")
+
+    def chain(self, policy: RetryPolicy, counter: AttemptCounter) -> GuardChain:
+        """The call's guards: the policy's declared ones, then the counters."""
+        return self.guard_states.chain(policy.guards, self.guard_client, (counter,))
 
 
 class _CallHooks:
     """Logging and counting for one call; tenacity calls these at its decision points."""
 
-    def __init__(self, name: str, counter_key: str, policy: RetryPolicy) -> None:
+    def __init__(
+        self, name: str, counter_key: str, policy: RetryPolicy, context: CallContext, key: Hashable
+    ) -> None:
         self.name = name
         self.counter_key = counter_key
         self.policy = policy
         self.attempts = 0
         self.exhausted = False
+        self.clock = context.clock
+        self.guards = context.chain(policy, AttemptCounter(counter_key, key))
 
     @classmethod
-    def start(cls, func: Callable[..., Any], policy: RetryPolicy) -> _CallHooks:
+    def start(
+        cls, func: Callable[..., Any], policy: RetryPolicy, context: CallContext, key: Hashable
+    ) -> _CallHooks:
         """Hooks for a new call of ``func`` (counted as started)."""
         name, counter_key = _name_of(func)
         COUNTERS.call_started(counter_key)
-        return cls(name, counter_key, policy)
+        return cls(name, counter_key, policy, context, key)
 
     def tenacity_hooks(self, sleep: SyncSleep | AsyncSleep | None) -> dict[str, Any]:
         """Keyword arguments for tenacity's Retrying / AsyncRetrying."""
@@ -59,12 +96,15 @@ class _CallHooks:
             hooks["sleep"] = sleep
         return hooks
 
-    def attempt_started(self, key: Hashable) -> None:
+    def attempt_started(self) -> None:
+        """Ask the guards; raise the refusal of one that refuses (the attempt does not run)."""
         self.attempts += 1
-        COUNTERS.attempt(self.counter_key, key)
+        refusal = self.guards.before_attempt(self.clock())
+        if refusal is not None:
+            raise refusal
 
-    def attempt_failed(self, error: Exception) -> None:
-        COUNTERS.attempt_failed(self.counter_key, type(error).__name__)
+    def attempt_ended(self, error: Exception | None) -> None:
+        self.guards.after_outcome(self.clock(), error)
 
     def before_sleep(self, state: RetryCallState) -> None:
         exc = _exception(state)
@@ -140,23 +180,24 @@ async def _run_async(
     args: tuple[Any, ...],
     kwargs: dict[str, Any],
     policy: RetryPolicy,
-    sleep: AsyncSleep | None,
-    key: Hashable,
+    context: CallContext,
 ) -> Any:
-    hooks = _CallHooks.start(func, policy)
+    key = context.key_func(*args, **kwargs) if context.key_func else None
+    hooks = _CallHooks.start(func, policy, context, key)
 
     async def attempt() -> Any:
-        hooks.attempt_started(key)
+        hooks.attempt_started()
         try:
             result: Any = func(*args, **kwargs)
             if inspect.isawaitable(result):
                 result = await result
         except Exception as exc:
-            hooks.attempt_failed(exc)
+            hooks.attempt_ended(exc)
             raise
+        hooks.attempt_ended(None)
         return result
 
-    retrying = policy.async_retrying(**hooks.tenacity_hooks(sleep))
+    retrying = policy.async_retrying(**hooks.tenacity_hooks(context.sleep))
     try:
         result: Any = await retrying(attempt)
     except BaseException as error:
@@ -171,20 +212,22 @@ def _run_sync(
     args: tuple[Any, ...],
     kwargs: dict[str, Any],
     policy: RetryPolicy,
-    sleep: SyncSleep | None,
-    key: Hashable,
+    context: CallContext,
 ) -> Any:
-    hooks = _CallHooks.start(func, policy)
+    key = context.key_func(*args, **kwargs) if context.key_func else None
+    hooks = _CallHooks.start(func, policy, context, key)
 
     def attempt() -> Any:
-        hooks.attempt_started(key)
+        hooks.attempt_started()
         try:
-            return func(*args, **kwargs)
+            result = func(*args, **kwargs)
         except Exception as exc:
-            hooks.attempt_failed(exc)
+            hooks.attempt_ended(exc)
             raise
+        hooks.attempt_ended(None)
+        return result
 
-    retrying = policy.retrying(**hooks.tenacity_hooks(sleep))
+    retrying = policy.retrying(**hooks.tenacity_hooks(context.sleep))
     try:
         result = retrying(attempt)
     except BaseException as error:
@@ -192,6 +235,21 @@ def _run_sync(
         raise
     hooks.finished(None)
     return result
+
+
+_POLICY_KEYS = frozenset({*OPTION_NAMES, "retry", "guards"})
+
+
+def _split(options: dict[str, Any]) -> tuple[dict[str, Any], CallContext]:
+    """Keyword options -> (policy options for build_policy, the call context).
+
+    Unknown names are a TypeError naming the closest valid one, raised at decoration time.
+    """
+    unknown = set(options) - _POLICY_KEYS - CallContext.KEYS
+    if unknown:
+        parse_options({k: options[k] for k in unknown})  # raises, with suggestions
+    policy_options = {k: v for k, v in options.items() if k in _POLICY_KEYS}
+    return policy_options, CallContext(options)
 
 
 class OperationDecorator:
@@ -202,41 +260,29 @@ class OperationDecorator:
         self.__doc__ = (
             f"Retry the decorated sync or async function with the {operation!r} settings "
             f"(RETRY__{operation.upper()}_MAX_ATTEMPTS / _MIN_WAIT / _MAX_WAIT).\n\n"
-            "Keyword overrides win over the settings, falsy values included. ``retry`` takes "
-            "any tenacity retry strategy; ``sleep`` replaces the sleep (async for coroutines); "
-            "``idempotency_key(*args, **kwargs)`` names the operation so repeated executions "
-            "are counted as duplicates."
+            f"Keyword options ({', '.join(OPTION_NAMES)}; see retrysim.retry.PolicyOptions) win "
+            "over the settings, falsy values included. ``retry`` takes any tenacity retry "
+            "strategy; ``guards`` declared attempt guards (retrysim.retry.GuardSpec); ``sleep`` "
+            "replaces the sleep (async for coroutines); ``idempotency_key(*args, **kwargs)`` "
+            "names the operation so repeated executions are counted as duplicates."
         )
 
     def __repr__(self) -> str:
         return f"<retry decorator for {self.operation!r} operations>"
 
     @overload
-    def __call__(
-        self,
-        *,
-        max_attempts: int | None = None,
-        min_wait: float | None = None,
-        max_wait: float | None = None,
-        retry: retry_base | None = None,
-        profile: Profile | None = None,
-        jitter: float | None = None,
-        max_delay: float | None = None,
-        respect_retry_after: bool = False,
-        sleep: SyncSleep | AsyncSleep | None = None,
-        idempotency_key: KeyFunc | None = None,
-    ) -> Callable[[Callable[P, R]], Callable[P, R]]: ...
-
-    @overload
     def __call__(self, func: Callable[P, R], /) -> Callable[P, R]: ...
 
-    def __call__(  # type: ignore[misc]  # the overloads above are the public signatures
-        self, func: Callable[..., Any] | None = None, /, **options: Any
-    ) -> Any:
+    @overload
+    def __call__(self, /, **options: Any) -> Callable[[Callable[P, R]], Callable[P, R]]: ...
+
+    def __call__(self, func: Callable[..., Any] | None = None, /, **options: Any) -> Any:
         if func is not None:  # also allow the bare form @retry_worker_operation
             return self._decorate(func, options)
-        # Validate overrides now, against the settings of the moment, so a typo fails at import.
-        self.policy(**_policy_options(options))
+        # Validate the options now, against the settings of the moment, so a typo fails at
+        # import time rather than on the first call.
+        policy_options, _ = _split(options)
+        self.policy(**policy_options)
         return lambda f: self._decorate(f, options)
 
     def policy(self, **overrides: Any) -> RetryPolicy:
@@ -244,9 +290,7 @@ class OperationDecorator:
         return build_policy(self.operation, **overrides)
 
     def _decorate(self, func: Callable[..., Any], options: dict[str, Any]) -> Callable[..., Any]:
-        policy_options = _policy_options(options)
-        sleep = options.get("sleep")
-        key_func: KeyFunc | None = options.get("idempotency_key")
+        policy_options, context = _split(options)
         operation = self.operation
 
         if inspect.iscoroutinefunction(func):
@@ -254,8 +298,7 @@ class OperationDecorator:
             @functools.wraps(func)
             async def async_wrapper(*args: Any, **kwargs: Any) -> Any:
                 policy = build_policy(operation, **policy_options)
-                key = key_func(*args, **kwargs) if key_func else None
-                return await _run_async(func, args, kwargs, policy, sleep, key)
+                return await _run_async(func, args, kwargs, policy, context)
 
             wrapper: Callable[..., Any] = async_wrapper
         else:
@@ -263,36 +306,12 @@ class OperationDecorator:
             @functools.wraps(func)
             def sync_wrapper(*args: Any, **kwargs: Any) -> Any:
                 policy = build_policy(operation, **policy_options)
-                key = key_func(*args, **kwargs) if key_func else None
-                return _run_sync(func, args, kwargs, policy, sleep, key)
+                return _run_sync(func, args, kwargs, policy, context)
 
             wrapper = sync_wrapper
         wrapper.retry_operation = operation  # type: ignore[attr-defined]
         wrapper.retry_policy = lambda: build_policy(operation, **policy_options)  # type: ignore[attr-defined]
         return wrapper
-
-
-_POLICY_KEYS = frozenset(
-    {
-        "max_attempts",
-        "min_wait",
-        "max_wait",
-        "retry",
-        "profile",
-        "jitter",
-        "max_delay",
-        "respect_retry_after",
-    }
-)
-_OTHER_KEYS = frozenset({"sleep", "idempotency_key"})
-
-
-def _policy_options(options: dict[str, Any]) -> dict[str, Any]:
-    unknown = set(options) - _POLICY_KEYS - _OTHER_KEYS
-    if unknown:
-        allowed = ", ".join(sorted(_POLICY_KEYS | _OTHER_KEYS))
-        raise TypeError(f"unknown retry option(s) {', '.join(sorted(unknown))}; allowed: {allowed}")
-    return {k: v for k, v in options.items() if k in _POLICY_KEYS}
 
 
 retry_worker_operation = OperationDecorator("worker")
@@ -304,28 +323,19 @@ retry_api_call = OperationDecorator("api")
 async def execute_with_retry(
     func: Callable[..., Any],
     *args: Any,
-    max_attempts: int | None = None,
-    min_wait: float | None = None,
-    max_wait: float | None = None,
     operation: Operation = "worker",
-    profile: Profile | None = None,
-    retry: retry_base | None = None,
-    sleep: AsyncSleep | None = None,
     **kwargs: Any,
 ) -> Any:
     """Call ``func(*args, **kwargs)`` with retries and return its result; await this.
 
-    ``func`` may be sync or async (or return an awaitable). Unset limits come from the
-    ``operation``'s settings (``worker`` by default: 3 attempts, 1-10 s). The keywords
-    ``max_attempts``, ``min_wait``, ``max_wait``, ``operation``, ``profile``, ``retry`` and
-    ``sleep`` are taken by the retry itself, not passed on to ``func``.
+    ``func`` may be sync or async (or return an awaitable). Unset options come from the
+    ``operation``'s settings (``worker`` by default: 3 attempts, 1-10 s). The policy options
+    (``max_attempts``, ``min_wait``, ``max_wait``, ``multiplier``, ``profile``, ``jitter``,
+    ``max_delay``, ``respect_retry_after``: every field of ``PolicyOptions``), ``retry``,
+    ``guards``, ``sleep``, ``clock`` and ``operation`` are taken by the retry itself; every
+    other keyword is passed on to ``func``.
     """
-    policy = build_policy(
-        operation,
-        max_attempts=max_attempts,
-        min_wait=min_wait,
-        max_wait=max_wait,
-        profile=profile,
-        retry=retry,
-    )
-    return await _run_async(func, args, kwargs, policy, sleep, None)
+    ours = {k: kwargs.pop(k) for k in list(kwargs) if k in _POLICY_KEYS | CallContext.KEYS}
+    policy_options, context = _split(ours)
+    policy = build_policy(operation, **policy_options)
+    return await _run_async(func, args, kwargs, policy, context)

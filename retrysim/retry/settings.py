@@ -11,7 +11,7 @@ import os
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, ValidationError, model_validator
+from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from retrysim.names import MAX_ATTEMPTS_LIMIT
@@ -57,13 +57,22 @@ class RetrySettings(BaseSettings):
     api_max_attempts: int = Field(4, ge=1, le=MAX_ATTEMPTS_LIMIT)
     api_min_wait: float = Field(1.0, ge=0, allow_inf_nan=False)
     api_max_wait: float = Field(15.0, ge=0, allow_inf_nan=False)
-    profile: Profile = "documented"
+    profile: str = Field(
+        "documented", description="Backoff profile (retrysim.retry.profiles.REGISTRY)."
+    )
     jitter: float = Field(
         1.0,
         ge=0,
         allow_inf_nan=False,
         description="Seconds of additive jitter (documented profile).",
     )
+
+    @field_validator("profile")
+    @classmethod
+    def _known_profile(cls, value: str) -> str:
+        from retrysim.retry.profiles import check_profile
+
+        return check_profile(value)
 
     @model_validator(mode="after")
     def _min_not_above_max(self) -> RetrySettings:

@@ -26,19 +26,25 @@ def capped_exponential(base: float, cap: float, retry_number: int) -> float:
     return min(cap, base * 2.0**exponent)
 
 
+def _floored(wait: float, floor: float) -> float:
+    """``max(floor, wait)``, leaving the wait untouched (type included) without a floor."""
+    return floor if floor > 0 and wait < floor else wait
+
+
 class wait_equal_jitter(wait_base):  # noqa: N801 - tenacity's naming convention
     """AWS "equal jitter": v/2 + U(0, v/2) with v = min(max, multiplier * 2^(n-1)).
 
     Keeps at least half the exponential wait (no near-zero retries) while still spreading clients.
     """
 
-    def __init__(self, multiplier: float = 1.0, max: float = 60.0) -> None:
+    def __init__(self, multiplier: float = 1.0, max: float = 60.0, min: float = 0.0) -> None:
         self.multiplier = multiplier
         self.max = max
+        self.min = min
 
     def __call__(self, retry_state: RetryCallState) -> float:
         v = capped_exponential(self.multiplier, self.max, retry_state.attempt_number)
-        return v / 2 + random.uniform(0, v / 2)
+        return _floored(v / 2 + random.uniform(0, v / 2), self.min)
 
 
 class wait_decorrelated_jitter(wait_base):  # noqa: N801
@@ -48,9 +54,10 @@ class wait_decorrelated_jitter(wait_base):  # noqa: N801
     wait per call state (weakly, so finished calls leave nothing behind).
     """
 
-    def __init__(self, base: float = 1.0, max: float = 60.0) -> None:
+    def __init__(self, base: float = 1.0, max: float = 60.0, min: float = 0.0) -> None:
         self.base = base
         self.max = max
+        self.min = min
         self._previous: weakref.WeakKeyDictionary[RetryCallState, float] = (
             weakref.WeakKeyDictionary()
         )
@@ -61,7 +68,7 @@ class wait_decorrelated_jitter(wait_base):  # noqa: N801
             previous = self.base
         wait = min(self.max, random.uniform(self.base, 3 * previous))
         self._previous[retry_state] = wait
-        return wait
+        return _floored(wait, self.min)
 
 
 class wait_retry_after(wait_base):  # noqa: N801
