@@ -91,3 +91,25 @@ def expected_calls(scenario: Scenario) -> float:
         per_call = max(clients.think_time, 1e-3)
         return clients.count * min(scenario.duration / per_call + 1, 1e6)
     return float(clients.count * (clients.calls_per_client or 1))
+
+
+def time_limit(scenario: Scenario) -> float:
+    """Virtual time a run may reach: ``limits.max_time``, by default duration * 10 + 1 hour."""
+    limit = scenario.limits.max_time
+    return limit if limit is not None else scenario.duration * 10 + 3600
+
+
+def follow_up_calls(scenario: Scenario) -> float:
+    """How many calls each client makes in all, as the engine counts them.
+
+    0 means none after the first (open loop: every Poisson arrival is its own call); infinity
+    means a closed loop that calls again until the duration ends; otherwise
+    ``calls_per_client`` (default 1). A follow-up starts ``think_time`` after the previous call
+    ends, and only before the duration ends.
+    """
+    clients = scenario.clients
+    if isinstance(clients.arrival, Poisson):
+        return 0
+    if clients.calls_per_client is not None:
+        return clients.calls_per_client
+    return math.inf if isinstance(clients.arrival, Closed) else 1

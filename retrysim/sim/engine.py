@@ -12,26 +12,28 @@ from __future__ import annotations
 import gc
 import math
 import time
-from collections.abc import Callable
-from heapq import heappop, heappush
+from collections.abc import Callable, Sequence
+from heapq import heappush
 from typing import Any
 
 from tenacity import DoAttempt, DoSleep, RetryCallState
 
+from retrysim.retry.guards import GuardChain, GuardSpec, GuardStates
 from retrysim.retry.settings import RetrySettings
-from retrysim.scenario import Closed, Poisson, Scenario
+from retrysim.scenario import Poisson, Scenario
 from retrysim.sim import records as rec
-from retrysim.sim.arrivals import first_calls
+from retrysim.sim.arrivals import first_calls, follow_up_calls, time_limit
+from retrysim.sim.attempt import BLACKHOLE, AttemptPhases
 from retrysim.sim.clock import current_stream, routed_jitter, tenacity_virtual_time
-from retrysim.sim.failures import TIMEOUT, make_error
-from retrysim.sim.faults import BLACKHOLE, compile_faults
+from retrysim.sim.failures import TIMEOUT, code_of, make_error
+from retrysim.sim.faults import compile_faults
 from retrysim.sim.guards import ScenarioTooLargeError as ScenarioTooLargeError
 from retrysim.sim.guards import check_memory
-from retrysim.sim.latency import sampler
+from retrysim.sim.kernel import Kernel
 from retrysim.sim.policy import policy_for as policy_for
 from retrysim.sim.result import RunResult as RunResult
 from retrysim.sim.service import make_server, service_latency
-from retrysim.sim.streams import JITTER, LATENCY, Stream, stream_key, unit
+from retrysim.sim.streams import JITTER, Stream, stream_key
 
 OPEN, OK, FAILED = rec.OPEN, rec.OK, rec.FAILED
 OUTCOME, ERROR, END, WAIT, EXECUTED = (
@@ -50,6 +52,7 @@ class _Call:
         "error",
         "executions",
         "failure",
+        "guards",
         "id",
         "index",
         "key",
@@ -73,12 +76,20 @@ class _Call:
         self.executions = 0
         self.last: list[Any] = []  # the record row of its latest attempt
         self.failure: BaseException | None = None  # the error its latest attempt failed with
+        self.guards: GuardChain | None = None  # its client's attempt guards, if the policy has any
         self.state: RetryCallState
         self.stream: Stream
 
 
 class Engine:
-    """One run of one scenario with one seed. Build, then call :meth:`run` once."""
+    """One run of one scenario with one seed. Build, then call :meth:`run` once.
+
+    The engine is the client side of the model on a scheduling :class:`Kernel`: it starts calls,
+    steps tenacity, takes each attempt through its phases (:mod:`retrysim.sim.attempt`) and
+    hands what reaches the server to a server model, which answers through the small
+    ``ServerHost`` interface (``now``, ``at``, ``respond``, ``schedule_done``, ``server_done``,
+    ``is_open``).
+    """
 
     def __init__(
         self,
@@ -86,21 +97,21 @@ class Engine:
         seed: int | None = None,
         settings: RetrySettings | None = None,
         progress: Callable[[float], None] | None = None,
+        guards: Sequence[GuardSpec] = (),
     ) -> None:
         self.scenario = scenario
         self.seed = scenario.seed if seed is None else seed
-        self.policy = policy_for(scenario, settings)
+        self.policy = policy_for(scenario, settings, guards)
         self.retrying = self.policy.retrying()
-        self.now = 0.0
         self.progress = progress
-        self._heap: list[tuple[float, int, Callable[[Any], None], Any]] = []
-        self._seq = 0
+        self.kernel = Kernel()
+        self.at = self.kernel.at
         self.plan = compile_faults(scenario.faults, self.seed)
+        self.phases = AttemptPhases(self.plan, service_latency(scenario.service), self.seed)
         self.server = make_server(self, scenario.service)
         self.timeout = scenario.clients.timeout
-        self._latency = sampler(service_latency(scenario.service))
-        self._latency_key = stream_key(self.seed, LATENCY)
         self._jitter_key = stream_key(self.seed, JITTER)
+        self._guard_states = GuardStates()  # this run's guard state: per client, or fleet-wide
         self._calls: list[_Call] = []
         self._pending_done: float | None = None  # completion time a server announced, if any
         # One row per attempt while running, in ``rec.ROW_FIELDS`` order: a single append when
@@ -109,12 +120,10 @@ class Engine:
         # The retry push is the hottest: one bound method for all of them, not one each.
         self._decide_later = self._decide
 
-    # -- scheduling ---------------------------------------------------------------------------
-
-    def at(self, t: float, fn: Callable[[Any], None], arg: Any) -> None:
-        """Schedule ``fn(arg)`` at virtual time ``t`` (ties run in scheduling order)."""
-        heappush(self._heap, (t, self._seq, fn, arg))
-        self._seq += 1
+    @property
+    def now(self) -> float:
+        """The virtual clock."""
+        return self.kernel.now
 
     def is_open(self, a: int) -> bool:
         """Whether the client of attempt ``a`` is still waiting for an answer."""
@@ -126,21 +135,11 @@ class Engine:
         """Run to the end (or to a limit) and return the records; call once per Engine."""
         scenario = self.scenario
         check_memory(scenario, self.policy.max_attempts)
-        limits = scenario.limits
-        max_time = limits.max_time if limits.max_time is not None else scenario.duration * 10 + 3600
-        max_events = limits.max_events
         times, clients_in_order = first_calls(scenario, self.seed)
         self._firsts = times.tolist()
         self._first_clients = clients_in_order.tolist()
         self._open_loop = isinstance(scenario.clients.arrival, Poisson)
-        # follow-up calls per client: 0 = none (open loop), inf = closed loop until duration
-        clients = scenario.clients
-        if self._open_loop:
-            self._calls_per_client: float = 0
-        elif clients.calls_per_client is not None:
-            self._calls_per_client = clients.calls_per_client
-        else:
-            self._calls_per_client = math.inf if isinstance(clients.arrival, Closed) else 1
+        self._calls_per_client = follow_up_calls(scenario)
         # Capacity windows first: a request arriving exactly at a window's start sees it.
         for start, end, slots in self.plan.capacity_windows:
             self.at(start, self.server.capacity_change, slots)
@@ -149,37 +148,19 @@ class Engine:
         if self._firsts:
             self.at(self._firsts[0], self._arrive, 0)
         wall = time.perf_counter()
-        events, stopped = 0, None
-        heap = self._heap
-        report_every = 1 << 13  # progress callback cadence: ~10 ms of work between calls
         outer_stream = current_stream.set(Stream(self._jitter_key, 0))
         # Thousands of calls' tenacity state stay alive at once; the collector's default
         # young-generation threshold (700) makes it re-scan them constantly. A larger one for
         # the run's length saves ~5% and changes no result; the caller's setting comes back.
         gc_thresholds = gc.get_threshold()
         gc.set_threshold(max(gc_thresholds[0], GC_YOUNG_THRESHOLD), *gc_thresholds[1:])
+        kernel = self.kernel
         try:
-            with tenacity_virtual_time(lambda: self.now), routed_jitter():
+            with tenacity_virtual_time(lambda: kernel.now), routed_jitter():
                 self.retrying.begin()
-                while heap:
-                    t, _, fn, arg = heappop(heap)
-                    if t > max_time:
-                        stopped = (
-                            f"stopped at the time limit: virtual time would pass {max_time:g}s "
-                            "(limits.max_time); calls still running are reported unfinished"
-                        )
-                        break
-                    self.now = t
-                    fn(arg)
-                    events += 1
-                    if events >= max_events:
-                        stopped = (
-                            f"stopped after {events:,} events (limits.max_events); "
-                            "calls still running are reported unfinished"
-                        )
-                        break
-                    if self.progress is not None and events & (report_every - 1) == 0:
-                        self.progress(t)
+                events, stopped = kernel.run(
+                    time_limit(scenario), scenario.limits.max_events, self.progress
+                )
         finally:
             gc.set_threshold(*gc_thresholds)
             current_stream.reset(outer_stream)  # leave the caller's context as it was
@@ -208,6 +189,8 @@ class Engine:
         call = _Call(len(self._calls), client, index, self.now)
         call.state = RetryCallState(self.retrying, None, (), {})
         call.stream = Stream(self._jitter_key, call.key)
+        if self.policy.guards:
+            call.guards = self._guard_states.chain(self.policy.guards, client)
         self._calls.append(call)
         self._decide(call)
 
@@ -232,8 +215,9 @@ class Engine:
             wait = float(do)
             call.last[WAIT] = wait
             call.state.prepare_for_next_attempt()
-            heappush(self._heap, (self.now + wait, self._seq, self._decide_later, call))
-            self._seq += 1
+            kernel = self.kernel
+            heappush(kernel.heap, (kernel.now + wait, kernel.seq, self._decide_later, call))
+            kernel.seq += 1
         else:
             self._end_call(call, rec.SUCCEEDED, 0)
 
@@ -253,6 +237,7 @@ class Engine:
     # -- attempts -----------------------------------------------------------------------------
 
     def _attempt(self, call: _Call) -> None:
+        """Take one attempt through its phases (see :mod:`retrysim.sim.attempt`)."""
         t = self.now
         n = call.state.attempt_number
         a = len(self._rows)
@@ -260,24 +245,25 @@ class Engine:
         self._rows.append(row)
         call.last = row
         call.attempts = n
-        plan = self.plan
         key = call.key
-        if plan.gates:
-            verdict = plan.gate(t, key, n)
-            if verdict > 0:
-                self.respond(call, a, verdict)
+        if call.guards is not None:
+            refusal = call.guards.before_attempt(t)
+            if refusal is not None:
+                self._answer(call, row, code_of(refusal), refusal, FAILED)
                 return
-            if verdict == BLACKHOLE:
-                if self.timeout is not None:
-                    self.at(t + self.timeout, self._timed_out, (call, a))
-                return
-        service_time = self._latency(unit(self._latency_key, key, n))
-        if plan.spikes:
-            service_time += plan.extra_latency(t, key, n)
-        if plan.resets:
-            reset = plan.reset_share(t, key, n)
-            if reset is not None:
-                self.at(t + reset[0] * service_time, self._reset, (call, a, reset[1]))
+        phases = self.phases
+        verdict = phases.door(t, key, n)
+        if verdict > 0:
+            self.respond(call, a, verdict)
+            return
+        if verdict == BLACKHOLE:
+            if self.timeout is not None:
+                self.at(t + self.timeout, self._timed_out, (call, a))
+            return
+        service_time = phases.service_time(t, key, n)
+        reset = phases.reset(t, key, n)
+        if reset is not None:
+            self.at(t + reset[0] * service_time, self._reset, (call, a, reset[1]))
         self._pending_done = None
         self.server.submit(call, a, t, service_time)
         timeout = self.timeout
@@ -317,16 +303,22 @@ class Engine:
         self, call: _Call, a: int, code: int, hint: float | None = None, outcome: int | None = None
     ) -> None:
         """The client hears the answer to attempt ``a`` now, and tenacity decides what follows."""
-        row = self._rows[a]
+        error = None if code == 0 else make_error(code, hint)
+        if call.guards is not None:
+            call.guards.after_outcome(self.now, error)
+        self._answer(call, self._rows[a], code, error, OK if code == 0 else (outcome or FAILED))
+
+    def _answer(
+        self, call: _Call, row: list[Any], code: int, error: BaseException | None, outcome: int
+    ) -> None:
+        """Record the attempt's end and hand its outcome to tenacity."""
         row[END] = self.now
         row[ERROR] = code
+        row[OUTCOME] = outcome
         state = call.state
-        if code == 0:
-            row[OUTCOME] = OK
+        if error is None:
             state.set_result(None)
         else:
-            row[OUTCOME] = FAILED if outcome is None else outcome
-            error = make_error(code, hint)
             call.failure = error
             state.set_exception((type(error), error, None))
             # Only a failed attempt leads tenacity to draw a wait: point its jitter at this
@@ -364,6 +356,11 @@ def simulate(
     seed: int | None = None,
     settings: RetrySettings | None = None,
     progress: Callable[[float], None] | None = None,
+    guards: Sequence[GuardSpec] = (),
 ) -> RunResult:
-    """Run ``scenario`` once (``seed`` defaults to the scenario's) and return its records."""
-    return Engine(scenario, seed, settings, progress).run()
+    """Run ``scenario`` once (``seed`` defaults to the scenario's) and return its records.
+
+    ``guards`` are attempt guards (breakers, budgets...) declared through the Python API; each
+    keeps its state per simulated client or fleet-wide, as its ``GuardSpec`` declares.
+    """
+    return Engine(scenario, seed, settings, progress, guards).run()

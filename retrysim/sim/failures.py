@@ -36,3 +36,18 @@ def make_error(code: int, retry_after: float | None = None) -> Exception:
     if code == RATE_LIMITED:
         return RateLimitedError("rate limited (simulated)", retry_after=retry_after)
     return ERROR_CLASSES[name](f"{name} (simulated)")
+
+
+def code_of(error: BaseException) -> int:
+    """The record code of ``error``'s class (a guard's refusal, say): its exact type's name.
+
+    Records can only hold the registry's errors; anything else is a programming error in the
+    guard that raised it, reported as such rather than recorded as something it is not.
+    """
+    for name, cls in ERROR_CLASSES.items():
+        if type(error) is cls:
+            return CODES[name]
+    raise TypeError(
+        f"{type(error).__name__} cannot be recorded by the simulator; "
+        f"refuse with one of: {', '.join(ERROR_CLASSES)}"
+    )

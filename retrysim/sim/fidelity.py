@@ -7,8 +7,9 @@ latency and raises the faults' errors. Nothing here steps tenacity by hand: tena
 so the two can be compared call by call: that comparison is the proof that the engine simulates
 what ships.
 
-Supported: the ``ideal`` service, every fault kind but capacity loss, client timeouts, and every
-arrival kind but Poisson. Shared-state servers (queue, occ, ...) are the engine's alone.
+Supported: the ``ideal`` service, every fault kind but capacity loss, client timeouts, attempt
+guards, and every arrival kind but Poisson. Shared-state servers (queue, occ, ...) are the
+engine's alone.
 """
 
 from __future__ import annotations
@@ -16,22 +17,24 @@ from __future__ import annotations
 import asyncio
 import math
 import time
+from collections.abc import Hashable, Sequence
 from typing import Any
 
 from tenacity import retry_if_exception_type
 
 from retrysim.retry.decorators import OperationDecorator
+from retrysim.retry.guards import AttemptGuard, GuardChain, GuardSpec, GuardStates
 from retrysim.retry.settings import RetrySettings, get_settings, use_settings
 from retrysim.scenario import Ideal, Poisson, Scenario
 from retrysim.sim import records as rec
-from retrysim.sim.arrivals import first_calls
+from retrysim.sim.arrivals import first_calls, follow_up_calls, time_limit
+from retrysim.sim.attempt import BLACKHOLE, AttemptPhases
 from retrysim.sim.clock import current_stream, routed_jitter
 from retrysim.sim.engine import CALL_KEY_SHIFT, policy_for
-from retrysim.sim.failures import CODES, ERROR_CLASSES, TIMEOUT, make_error
-from retrysim.sim.faults import BLACKHOLE, compile_faults
-from retrysim.sim.latency import sampler
+from retrysim.sim.failures import ERROR_CLASSES, TIMEOUT, code_of, make_error
+from retrysim.sim.faults import compile_faults
 from retrysim.sim.result import RunResult
-from retrysim.sim.streams import JITTER, LATENCY, Stream, stream_key, unit
+from retrysim.sim.streams import JITTER, Stream, stream_key
 
 
 class _ServerError(Exception):
@@ -43,9 +46,16 @@ class _ClientTimeoutError(Exception):
 
 
 def run_with_decorators(
-    scenario: Scenario, seed: int | None = None, settings: RetrySettings | None = None
+    scenario: Scenario,
+    seed: int | None = None,
+    settings: RetrySettings | None = None,
+    guards: Sequence[GuardSpec] = (),
 ) -> RunResult:
-    """Run ``scenario`` through ``retrysim.retry``'s real decorator on a virtual-time loop."""
+    """Run ``scenario`` through ``retrysim.retry``'s real decorator on a virtual-time loop.
+
+    ``guards`` go to the decorator as its ``guards`` option; each simulated client keeps its
+    own guard state, as in the engine.
+    """
     from retrysim.sim.aio import run_virtual
 
     if not isinstance(scenario.service, Ideal):
@@ -54,7 +64,7 @@ def run_with_decorators(
         raise ValueError("fidelity mode does not run Poisson arrivals")
     if any(f.kind == "capacity_loss" for f in scenario.faults):
         raise ValueError("fidelity mode does not run capacity_loss faults")
-    runner = _Runner(scenario, scenario.seed if seed is None else seed, settings)
+    runner = _Runner(scenario, scenario.seed if seed is None else seed, settings, guards)
     previous = get_settings()
     use_settings(runner.settings)
     wall = time.perf_counter()
@@ -66,44 +76,89 @@ def run_with_decorators(
     return runner.result(time.perf_counter() - wall)
 
 
+class _RecordRefusals:
+    """First in every call's guard chain: records attempts a later guard refused.
+
+    A refused attempt never reaches the decorated function, which records every attempt that
+    runs; the guard chain tells guards ahead of a refusal what happened, so this one sees it.
+    """
+
+    def __init__(self, runner: _Runner, client: int, index: int) -> None:
+        self.runner = runner
+        self.client = client
+        self.index = index
+        self.ran = False
+
+    def before_attempt(self, now: float) -> BaseException | None:
+        self.ran = False  # the decorated function sets it when the attempt gets that far
+        return None
+
+    def after_outcome(self, now: float, error: BaseException | None) -> None:
+        if not self.ran and error is not None:
+            self.runner.refused(self.client, self.index, now, error)
+
+
+class _RunnerGuards(GuardStates):
+    """This run's guard state, with the refusal recorder put first in each call's chain."""
+
+    def __init__(self, runner: _Runner) -> None:
+        super().__init__()
+        self.runner = runner
+
+    def chain(
+        self,
+        specs: Sequence[GuardSpec],
+        client: Hashable = None,
+        extra: Sequence[AttemptGuard] = (),
+    ) -> GuardChain:
+        assert isinstance(client, tuple)
+        recorder = _RecordRefusals(self.runner, *client)
+        self.runner.recorders[client] = recorder
+        inner = super().chain(specs, client[0], extra)
+        return GuardChain([recorder, *inner.guards])
+
+
 class _Runner:
-    def __init__(self, scenario: Scenario, seed: int, settings: RetrySettings | None) -> None:
+    def __init__(
+        self,
+        scenario: Scenario,
+        seed: int,
+        settings: RetrySettings | None,
+        guards: Sequence[GuardSpec],
+    ) -> None:
         self.scenario = scenario
         self.seed = seed
         self.settings = settings if settings is not None else RetrySettings.defaults()
-        self.policy = policy_for(scenario, self.settings)
-        self.plan = compile_faults(scenario.faults, seed)
-        self.latency = sampler(scenario.service.latency)  # type: ignore[union-attr]
-        self.latency_key = stream_key(seed, LATENCY)
+        self.policy = policy_for(scenario, self.settings, guards)
+        self.phases = AttemptPhases(
+            compile_faults(scenario.faults, seed),
+            scenario.service.latency,  # type: ignore[union-attr]
+            seed,
+        )
         self.jitter_key = stream_key(seed, JITTER)
         self.timeout = scenario.clients.timeout
         self.attempts: list[dict[str, Any]] = []
         self.calls: list[dict[str, Any]] = []
+        self.mine: dict[tuple[int, int], list[dict[str, Any]]] = {}
+        self.records: dict[tuple[int, int], dict[str, Any]] = {}
+        self.recorders: dict[tuple[int, int], _RecordRefusals] = {}
+        self.guard_states = _RunnerGuards(self)
         spec = scenario.policy
-        options: dict[str, Any] = {
-            "max_attempts": spec.max_attempts,
-            "min_wait": spec.min_wait,
-            "max_wait": spec.max_wait,
-            "profile": spec.profile,
-            "jitter": spec.jitter,
-            "max_delay": spec.max_delay,
-            "respect_retry_after": spec.respect_retry_after,
-        }
+        # The scenario's explicit policy options, passed to the decorator as keywords.
+        self.options: dict[str, Any] = {name: getattr(spec, name) for name in spec.given()}
         if spec.retry_on is not None:
-            options["retry"] = retry_if_exception_type(
+            self.options["retry"] = retry_if_exception_type(
                 tuple(ERROR_CLASSES[name] for name in spec.retry_on)
             )
-        self.options = {k: v for k, v in options.items() if v is not None}
+        if guards:
+            self.options["guards"] = tuple(guards)
         self.decorator = OperationDecorator(spec.operation)
         self.end_time = 0.0
         self.server_busy_until = 0.0
 
     async def main(self) -> None:
         firsts, clients = first_calls(self.scenario, self.seed)
-        limits = self.scenario.limits
-        max_time = (
-            limits.max_time if limits.max_time is not None else (self.scenario.duration * 10 + 3600)
-        )
+        max_time = time_limit(self.scenario)
         tasks = [
             asyncio.ensure_future(self.client(int(client), float(t)))
             for client, t in zip(clients, firsts, strict=True)
@@ -125,7 +180,7 @@ class _Runner:
         loop = asyncio.get_running_loop()
         await asyncio.sleep(first - loop.time())
         clients = self.scenario.clients
-        limit = clients.calls_per_client or (math.inf if clients.arrival.kind == "closed" else 1)
+        limit = follow_up_calls(self.scenario)
         index = 0
         while True:
             await self.call(client, index)
@@ -151,13 +206,23 @@ class _Runner:
         }
         self.calls.append(record)
         mine: list[dict[str, Any]] = []
+        self.mine[(client, index)] = mine
+        self.records[(client, index)] = record
 
         async def sleep(seconds: float) -> None:
             mine[-1]["wait"] = seconds
             await asyncio.sleep(seconds)
 
-        @self.decorator(sleep=sleep, **self.options)
+        @self.decorator(
+            sleep=sleep,
+            clock=loop.time,
+            guard_states=self.guard_states,
+            guard_client=(client, index),
+            **self.options,
+        )
         async def operation() -> None:
+            if (client, index) in self.recorders:
+                self.recorders[(client, index)].ran = True
             n = len(mine) + 1
             attempt = {
                 "client": client,
@@ -189,7 +254,7 @@ class _Runner:
         except asyncio.CancelledError:
             raise
         except Exception as error:
-            record.update(end=loop.time(), outcome=rec.GAVE_UP, error=CODES[_name(error)])
+            record.update(end=loop.time(), outcome=rec.GAVE_UP, error=code_of(error))
         else:
             record.update(end=loop.time(), outcome=rec.SUCCEEDED)
 
@@ -204,8 +269,8 @@ class _Runner:
         """
         loop = asyncio.get_running_loop()
         t = loop.time()
-        plan = self.plan
-        verdict = plan.gate(t, key, n)
+        phases = self.phases
+        verdict = phases.door(t, key, n)
         if verdict > 0:
             raise _ServerError(verdict, None)
         if verdict == BLACKHOLE:
@@ -214,13 +279,12 @@ class _Runner:
             else:
                 await asyncio.sleep(self.timeout)
             raise _ClientTimeoutError
-        service_time = self.latency(unit(self.latency_key, key, n))
-        service_time += plan.extra_latency(t, key, n)
+        service_time = phases.service_time(t, key, n)
         # The server finishes the work whatever happens to the client or the connection.
         loop.call_later(service_time, _executed, attempt, record)
         self.server_busy_until = max(self.server_busy_until, t + service_time)
         first: list[tuple[float, int, str, int]] = [(service_time, 1, "answer", 0)]
-        reset = plan.reset_share(t, key, n)
+        reset = phases.reset(t, key, n)
         if reset is not None:
             first.append((reset[0] * service_time, 0, "reset", reset[1]))
         if self.timeout is not None and service_time > self.timeout:
@@ -231,6 +295,24 @@ class _Runner:
             raise _ServerError(code, None)
         if what == "timeout":
             raise _ClientTimeoutError
+
+    def refused(self, client: int, index: int, now: float, error: BaseException) -> None:
+        """A guard refused an attempt of this call: it is recorded, as the engine records it."""
+        mine, record = self.mine[(client, index)], self.records[(client, index)]
+        attempt = {
+            "client": client,
+            "index": index,
+            "attempt": len(mine) + 1,
+            "start": now,
+            "end": now,
+            "wait": math.nan,
+            "outcome": rec.FAILED,
+            "error": code_of(error),
+            "executed": 0,
+        }
+        mine.append(attempt)
+        self.attempts.append(attempt)
+        record["attempts"] = attempt["attempt"]
 
     def result(self, wall: float) -> RunResult:
         attempts = rec.empty_attempts(len(self.attempts))
@@ -260,10 +342,3 @@ class _Runner:
 def _executed(attempt: dict[str, Any], record: dict[str, Any]) -> None:
     attempt["executed"] = 1
     record["executions"] += 1
-
-
-def _name(error: BaseException) -> str:
-    for name, cls in ERROR_CLASSES.items():
-        if type(error) is cls:
-            return name
-    return "ServerError"

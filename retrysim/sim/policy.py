@@ -2,16 +2,27 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from tenacity import retry_if_exception_type
 
+from retrysim.retry.guards import GuardSpec
 from retrysim.retry.policy import RetryPolicy, build_policy
 from retrysim.retry.settings import RetrySettings
 from retrysim.scenario import Scenario
 from retrysim.sim.failures import ERROR_CLASSES
 
 
-def policy_for(scenario: Scenario, settings: RetrySettings | None = None) -> RetryPolicy:
-    """The scenario's policy through the one builder (settings default to the documented ones)."""
+def policy_for(
+    scenario: Scenario,
+    settings: RetrySettings | None = None,
+    guards: Sequence[GuardSpec] = (),
+) -> RetryPolicy:
+    """The scenario's policy through the one builder (settings default to the documented ones).
+
+    ``guards`` are attempt guards given through the Python API; the simulator keeps their state
+    per client or fleet-wide as each declares.
+    """
     spec = scenario.policy
     retry = None
     if spec.retry_on is not None:
@@ -19,12 +30,7 @@ def policy_for(scenario: Scenario, settings: RetrySettings | None = None) -> Ret
     return build_policy(
         spec.operation,
         settings if settings is not None else RetrySettings.defaults(),
-        max_attempts=spec.max_attempts,
-        min_wait=spec.min_wait,
-        max_wait=spec.max_wait,
-        profile=spec.profile,
-        jitter=spec.jitter,
         retry=retry,
-        max_delay=spec.max_delay,
-        respect_retry_after=spec.respect_retry_after,
+        guards=guards,
+        options=spec,
     )

@@ -1,29 +1,55 @@
 """Server models: what happens to a request that got past the faults.
 
 Each model receives ``submit(call, a, t, service_time)`` with the request's service time already
-drawn, and answers through the engine: ``engine.respond(...)`` now (a rejection) or
-``engine.schedule_done(...)`` at the time the server finishes the work. The engine decides what
-the client sees (timeouts, resets); servers only model the server.
+drawn, and answers through its :class:`ServerHost`: ``respond(...)`` now (a rejection) or
+``schedule_done(...)`` at the time the server finishes the work. The host decides what the client
+sees (timeouts, resets); servers only model the server. They know the host by this interface
+alone, never the engine's class, so a new server model is one class here plus its scenario spec.
 """
 
 from __future__ import annotations
 
 import math
 from collections import deque
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable
+from typing import Any, Protocol
 
 from retrysim.scenario import Ideal, LoadLatency, Occ, Queue, RateLimited, Service
 from retrysim.sim.failures import CODES, CONFLICT, RATE_LIMITED
 from retrysim.sim.latency import mean_of
 
-if TYPE_CHECKING:
-    from retrysim.sim.engine import Engine
+
+class ServerHost(Protocol):
+    """What a server model may ask of the simulation around it (the engine implements it).
+
+    ``call`` and ``a`` (the attempt's index) are the host's handles; a server passes them back
+    untouched.
+    """
+
+    @property
+    def now(self) -> float:
+        """The virtual clock."""
+
+    def at(self, t: float, fn: Callable[[Any], None], arg: Any) -> None:
+        """Schedule ``fn(arg)`` at time ``t``."""
+
+    def respond(self, call: Any, a: int, code: int, hint: float | None = None) -> None:
+        """Answer the client now with error ``code`` (a rejection before any work)."""
+
+    def schedule_done(self, t: float, call: Any, a: int, code: int) -> None:
+        """The server will finish the request at ``t`` with ``code`` (0: the work was done)."""
+
+    def server_done(self, call: Any, a: int, code: int, hint: float | None = None) -> None:
+        """The server finished the request now with ``code`` (0: the work was done)."""
+
+    def is_open(self, a: int) -> bool:
+        """Whether the client of attempt ``a`` still waits for the answer."""
 
 
 class Server:
     """Infinite capacity: every request finishes after its service time (the ``ideal`` model)."""
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: ServerHost) -> None:
         self.engine = engine
 
     #: completions per second the server can sustain, when bounded
@@ -39,7 +65,7 @@ class Server:
 class QueueServer(Server):
     """``concurrency`` slots and a bounded FIFO; a full queue rejects at once."""
 
-    def __init__(self, engine: Engine, spec: Queue) -> None:
+    def __init__(self, engine: ServerHost, spec: Queue) -> None:
         super().__init__(engine)
         self.nominal = spec.concurrency
         self.slots = spec.concurrency
@@ -83,7 +109,7 @@ class QueueServer(Server):
 class LoadLatencyServer(Server):
     """Service time = base + per_request * requests in flight; nothing is ever refused."""
 
-    def __init__(self, engine: Engine, spec: LoadLatency) -> None:
+    def __init__(self, engine: ServerHost, spec: LoadLatency) -> None:
         super().__init__(engine)
         self.per_request = spec.per_request
         self.in_flight = 0
@@ -101,7 +127,7 @@ class LoadLatencyServer(Server):
 class OccServer(Server):
     """One record with a version: a write commits only if nobody committed since its read."""
 
-    def __init__(self, engine: Engine, spec: Occ) -> None:
+    def __init__(self, engine: ServerHost, spec: Occ) -> None:
         super().__init__(engine)
         self.version = 0
         mean = mean_of(spec.latency)
@@ -122,7 +148,7 @@ class OccServer(Server):
 class RateLimitedServer(Server):
     """A token bucket of ``burst`` tokens refilled at ``rate``/s; no token, HTTP 429."""
 
-    def __init__(self, engine: Engine, spec: RateLimited) -> None:
+    def __init__(self, engine: ServerHost, spec: RateLimited) -> None:
         super().__init__(engine)
         self.rate = spec.rate
         self.burst = spec.burst
@@ -145,7 +171,7 @@ class RateLimitedServer(Server):
         self.engine.respond(call, a, RATE_LIMITED, hint)
 
 
-def make_server(engine: Engine, spec: Service) -> Server:
+def make_server(engine: ServerHost, spec: Service) -> Server:
     match spec:
         case Ideal():
             return Server(engine)
