@@ -25,6 +25,8 @@ from typing import TYPE_CHECKING, Any, Literal, TypeAlias
 
 import numpy as np
 
+from retrysim import metric_table
+
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
     from matplotlib.figure import Figure
@@ -59,31 +61,8 @@ Relative: TypeAlias = Literal["fault_end", "first_failure"] | None
 #: File formats :func:`save_figure` writes, chosen by the file's extension.
 FORMATS = ("png", "svg", "pdf")
 
-#: What :func:`compare_metrics` shows when no metrics are named: outcome, latency, load.
-DEFAULT_COMPARE_METRICS = ("success_rate", "p99_latency", "amplification", "peak_attempts_per_s")
-
-#: Axis wording per metric: (title, unit). The unit ends up on the y axis.
-METRIC_LABELS: dict[str, tuple[str, str]] = {
-    "success_rate": ("success rate", "share of calls"),
-    "failed": ("calls that gave up", "calls"),
-    "unfinished": ("unfinished calls", "calls"),
-    "retry_rate": ("retry rate", "share of calls that retried"),
-    "retry_success_rate": ("retry success rate", "share of retried calls"),
-    "attempts_per_call": ("attempts per call", "attempts"),
-    "amplification": ("load amplification", "attempts per call"),
-    "peak_attempts_per_s": ("peak load", "attempts/s in the busiest second"),
-    "mean_latency": ("mean latency", "seconds"),
-    "p50_latency": ("p50 latency", "seconds"),
-    "p95_latency": ("p95 latency", "seconds"),
-    "p99_latency": ("p99 latency", "seconds"),
-    "max_latency": ("max latency", "seconds"),
-    "p99_overhead": ("p99 latency overhead vs no faults", "seconds"),
-    "wait_per_call": ("retry wait per call", "seconds"),
-    "duplicates": ("duplicate executions", "executions"),
-    "wasted_work": ("wasted work", "requests nobody waited for"),
-    "jitter_peak_share": ("retries in the busiest 100 ms", "share of retries"),
-    "first_retry_peak_share": ("first retries in the busiest 100 ms", "share of first retries"),
-}
+#: What :func:`compare_metrics` shows when no metrics are named (see ``retrysim.metric_table``).
+DEFAULT_COMPARE_METRICS = metric_table.DEFAULT_COMPARE_METRICS
 
 # Attempt series: first tries calm blue, retries in warming colours (later = hotter).
 _SERIES_COLOURS = ("#4c72b0", "#f0a04b", "#d9534f", "#8e3b8a", "#5b2a86", "#2e1a47")
@@ -593,10 +572,9 @@ def latency_cdf(
 
 
 def _check_metric(name: str) -> None:
-    from retrysim.metrics import METRICS
-
-    if name not in METRICS:
-        raise ValueError(f"unknown metric {name!r}; allowed: {', '.join(METRICS)}")
+    names = metric_table.METRIC_NAMES
+    if name not in names:
+        raise ValueError(f"unknown metric {name!r}; allowed: {', '.join(names)}")
 
 
 def compare_metrics(
@@ -662,9 +640,9 @@ def compare_metrics(
             padding=4,
             fontsize="x-small",
         )
-        title, unit = METRIC_LABELS.get(name, (name, ""))
-        a.set_title(title)
-        a.set_xlabel(unit)
+        about = metric_table.get(name)
+        a.set_title(about.title)
+        a.set_xlabel(about.unit)
         a.set_yticks(y, labels)
         a.grid(axis="x", alpha=0.3)
         a.margins(x=0.18)
@@ -730,32 +708,35 @@ def sweep_heatmap(
         mean = vr.mean(metric)
         data[r, c] = np.nan if mean is None else mean
     fig, ax = _figure_and_axes(ax, max(5.5, 1.1 * len(xs) + 3), max(3.8, 0.7 * len(ys) + 2.2))
-    from retrysim.metrics import HIGHER_IS_BETTER
-
-    cmap = "viridis" if metric in HIGHER_IS_BETTER else "viridis_r"
+    about = metric_table.get(metric)
+    # The better end is bright yellow; viridis is dark at its low end, so text on a cell is white
+    # where the colour map is dark.
+    low_is_dark = about.better != "lower"
+    cmap = "viridis" if low_is_dark else "viridis_r"
     image = ax.imshow(data, origin="lower", aspect="auto", cmap=cmap, gid=f"heatmap-{metric}")
     finite = data[np.isfinite(data)]
     middle = float(np.mean([finite.min(), finite.max()])) if len(finite) else 0.0
-    better_high = metric in HIGHER_IS_BETTER
     for r in range(len(ys)):
         for c in range(len(xs)):
             value = data[r, c]
             text = "n/a" if np.isnan(value) else _number(value)
-            dark = not np.isnan(value) and ((value < middle) == better_high)
+            dark = not np.isnan(value) and ((value < middle) == low_is_dark)
             ax.text(
                 c, r, text, ha="center", va="center", fontsize="small",
                 color="white" if dark else "black",
             )  # fmt: skip
-    title, unit = METRIC_LABELS.get(metric, (metric, ""))
     ax.set_xticks(range(len(xs)), [_tick(v) for v in xs])
     ax.set_yticks(range(len(ys)), [_tick(v) for v in ys])
     ax.set_xlabel(_axis_label(x_key))
     ax.set_ylabel(_axis_label(y_key))
     seeds = max(len(vr.documents) for vr in variant_results)
-    ax.set_title(f"{title} (mean of {seeds} seed{'s' if seeds != 1 else ''})")
+    ax.set_title(f"{about.title} (mean of {seeds} seed{'s' if seeds != 1 else ''})")
     bar = _root_figure(ax).colorbar(image, ax=ax)
-    better = "higher is better" if better_high else "lower is better"
-    bar.set_label(f"{unit} ({better})" if unit else better)
+    if about.better == "neither":
+        bar.set_label(about.unit)
+    else:
+        better = f"{about.better} is better"
+        bar.set_label(f"{about.unit} ({better})" if about.unit else better)
     return fig
 
 
