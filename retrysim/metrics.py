@@ -1,4 +1,4 @@
-"""Every metric, defined once, computed from run records with numpy.
+"""Every metric computed from run records with numpy; names and wording: ``metric_table``.
 
 Each function takes record arrays (``attempts``, ``calls``: see ``retrysim.sim.records``) and
 returns plain numbers, so it can be checked on tiny hand-made records. :func:`summarize` puts
@@ -8,10 +8,13 @@ them together into the stable result document that ``retrysim run --json`` print
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from retrysim import metric_table
+from retrysim.metric_table import METRIC_TABLE
 from retrysim.sim import records as rec
 
 if TYPE_CHECKING:
@@ -264,37 +267,21 @@ def summarize(
     }
 
 
-#: Names usable in --fail-under / --fail-over and in compare/sweep tables: path into the document.
-METRICS: dict[str, tuple[str, ...]] = {
-    "success_rate": ("calls", "success_rate"),
-    "failed": ("calls", "failed"),
-    "unfinished": ("calls", "unfinished"),
-    "retry_rate": ("attempts", "retry_rate"),
-    "retry_success_rate": ("retry_success_rate",),
-    "attempts_per_call": ("attempts", "mean_per_call"),
-    "amplification": ("load", "amplification"),
-    "peak_attempts_per_s": ("load", "peak_attempts_per_s"),
-    "mean_latency": ("latency", "mean"),
-    "p50_latency": ("latency", "p50"),
-    "p95_latency": ("latency", "p95"),
-    "p99_latency": ("latency", "p99"),
-    "max_latency": ("latency", "max"),
-    "p99_overhead": ("latency_overhead", "p99"),
-    "wait_per_call": ("retry_wait", "mean_per_call"),
-    "duplicates": ("duplicates",),
-    "wasted_work": ("wasted_work",),
-    "jitter_peak_share": ("jitter_spread", "peak_share_100ms"),
-    "first_retry_peak_share": ("jitter_spread", "first_retry_peak_share_100ms"),
-}
+#: Name -> path into the result document, derived from the one table in retrysim.metric_table.
+METRICS: dict[str, tuple[str, ...]] = {m.name: m.path for m in METRIC_TABLE}
 
-#: Whether a larger value is better, for highlighting the best variant.
-HIGHER_IS_BETTER = {"success_rate", "retry_success_rate"}
+#: Metrics where a larger value is better, for highlighting the best variant.
+HIGHER_IS_BETTER: frozenset[str] = frozenset(m.name for m in METRIC_TABLE if m.better == "higher")
 
 
-def metric(document: dict[str, Any], name: str) -> float | None:
-    """Look up a named metric (see ``METRICS``) in a result document."""
+def metric(document: Mapping[str, Any], name: str) -> float | None:
+    """Look up a named metric (see ``retrysim.metric_table``) in a result document.
+
+    A missing section (``latency_overhead`` without a baseline) or value reads as None; an
+    unknown name is a KeyError.
+    """
     node: Any = document
-    for part in METRICS[name]:
+    for part in metric_table.get(name).path:
         if node is None:
             return None
         node = node[part]

@@ -1,13 +1,15 @@
-"""The names retrysim accepts, defined once: operations, profiles, error names, metrics.
+"""The names retrysim accepts, defined once: operations, profiles, errors, figure formats.
 
 This module imports nothing heavy, so the CLI can check arguments and print help from it
-without loading numpy or pydantic-settings; the settings, scenario and metrics modules take
-their names from here, and a test checks ``METRIC_NAMES`` against ``retrysim.metrics.METRICS``.
+without loading numpy or pydantic-settings; the settings and scenario modules take their names
+from here. Metric names are defined with their metrics in :mod:`retrysim.metric_table`.
 """
 
 from __future__ import annotations
 
 from typing import Literal, get_args
+
+from retrysim import metric_table
 
 Operation = Literal["worker", "storage", "scheduler", "api"]
 Profile = Literal[
@@ -33,17 +35,11 @@ OPERATIONS: tuple[Operation, ...] = get_args(Operation)
 PROFILES: tuple[Profile, ...] = get_args(Profile)
 ERROR_NAMES: tuple[ErrorName, ...] = get_args(ErrorName)
 
-#: Metric names for --fail-under/--fail-over, --metrics and tables (see retrysim.metrics.METRICS).
-METRIC_NAMES: tuple[str, ...] = (
-    "success_rate", "failed", "unfinished", "retry_rate", "retry_success_rate",
-    "attempts_per_call", "amplification", "peak_attempts_per_s", "mean_latency", "p50_latency",
-    "p95_latency", "p99_latency", "max_latency", "p99_overhead", "wait_per_call", "duplicates",
-    "wasted_work", "jitter_peak_share", "first_retry_peak_share",
-)  # fmt: skip
+#: Metric names live with the rest of each metric's definition in retrysim.metric_table; these
+#: names stay importable from here for the modules and notebooks that always took them from here.
+METRIC_NAMES = metric_table.METRIC_NAMES
+DEFAULT_TABLE_METRICS = metric_table.DEFAULT_TABLE_METRICS
 
-#: What compare, sweep and the shell's diff show unless told otherwise.
-DEFAULT_TABLE_METRICS: tuple[str, ...] = (
-    "success_rate", "retry_success_rate", "attempts_per_call", "amplification",
-    "peak_attempts_per_s", "p50_latency", "p99_latency", "p99_overhead", "duplicates",
-    "jitter_peak_share", "first_retry_peak_share",
-)  # fmt: skip
+#: File formats a figure can be saved in, chosen by the file's extension (``--plot``, ``--out``).
+#: Here rather than in retrysim.plots so the CLI can check a path without loading matplotlib.
+FIGURE_FORMATS: tuple[str, ...] = ("png", "svg", "pdf")

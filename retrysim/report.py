@@ -14,6 +14,9 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
+from retrysim import metric_table
+from retrysim.metric_table import METRIC_TABLE
+
 SERIES_STYLES = ("green", "yellow", "dark_orange", "red", "magenta", "blue")
 BAR = "█"
 
@@ -227,40 +230,14 @@ def render_run(
     )
 
 
-METRIC_LABELS = {
-    "success_rate": ("success rate", "pct"),
-    "retry_success_rate": ("retry success rate", "pct"),
-    "retry_rate": ("retry rate", "pct"),
-    "failed": ("failed calls", "int"),
-    "unfinished": ("unfinished calls", "int"),
-    "attempts_per_call": ("attempts per call", "num"),
-    "amplification": ("load amplification", "x"),
-    "peak_attempts_per_s": ("peak attempts/s", "int"),
-    "mean_latency": ("mean latency", "s"),
-    "p50_latency": ("p50 latency", "s"),
-    "p95_latency": ("p95 latency", "s"),
-    "p99_latency": ("p99 latency", "s"),
-    "max_latency": ("max latency", "s"),
-    "p99_overhead": ("p99 overhead vs no faults", "s"),
-    "wait_per_call": ("wait per call", "s"),
-    "duplicates": ("duplicate executions", "int"),
-    "wasted_work": ("wasted work", "int"),
-    "jitter_peak_share": ("retries in busiest 100 ms", "pct"),
-    "first_retry_peak_share": ("first retries in busiest 100 ms", "pct"),
-}
+#: Name -> (table label, display format), derived from retrysim.metric_table for callers that
+#: read labels from here (the shell's diff).
+METRIC_LABELS: dict[str, tuple[str, str]] = {m.name: (m.label, m.format) for m in METRIC_TABLE}
 
 
 def fmt_metric(name: str, value: float | None) -> str:
-    kind = METRIC_LABELS.get(name, (name, "num"))[1]
-    if value is None:
-        return "–"
-    return {
-        "pct": lambda v: f"{100 * v:.2f}%",
-        "int": lambda v: f"{v:,.0f}",
-        "x": lambda v: f"{v:.2f}x",
-        "s": lambda v: f"{v:.3f}s",
-        "num": lambda v: f"{v:.3f}",
-    }[kind](value)
+    """``value`` as compare and sweep tables show metric ``name`` (see ``metric_table``)."""
+    return metric_table.show(name, value)
 
 
 def _delta(name: str, value: float | None, first: float | None) -> str:
@@ -269,18 +246,16 @@ def _delta(name: str, value: float | None, first: float | None) -> str:
     diff = value - first
     if diff == 0:
         return ""
-    kind = METRIC_LABELS.get(name, (name, "num"))[1]
-    text = f"{100 * diff:+.2f} pp" if kind == "pct" else f"{diff:+,.3g}"
-    return f" ({text})"
+    return f" ({metric_table.show_change(name, diff)})"
 
 
 def _best(name: str, values: list[float | None]) -> float | None:
-    from retrysim.metrics import HIGHER_IS_BETTER
-
+    """The value to highlight: the best of two or more different ones, by the metric's direction."""
     known = [v for v in values if v is not None]
-    if len(known) < 2 or min(known) == max(known):
+    better = metric_table.better(name)
+    if len(known) < 2 or min(known) == max(known) or better == "neither":
         return None
-    return max(known) if name in HIGHER_IS_BETTER else min(known)
+    return max(known) if better == "higher" else min(known)
 
 
 def _cell(result: Any, name: str) -> str:
@@ -315,7 +290,7 @@ def compare_table(scenario: str, seeds: list[int], results: list[Any], names: li
         for k, (result, mean) in enumerate(zip(results, means, strict=True)):
             text = _cell(result, name) + ("" if k == 0 else _delta(name, mean, means[0]))
             cells.append(f"[bold green]{text}[/]" if best is not None and mean == best else text)
-        table.add_row(METRIC_LABELS.get(name, (name, ""))[0], *cells)
+        table.add_row(metric_table.label(name), *cells)
     return table
 
 
@@ -328,7 +303,7 @@ def sweep_table(scenario: str, seeds: list[int], results: list[Any], names: list
     )
     table.add_column("grid point", style="bold")
     for name in names:
-        table.add_column(METRIC_LABELS.get(name, (name, ""))[0], justify="right")
+        table.add_column(metric_table.label(name), justify="right")
     bests = {name: _best(name, [r.mean(name) for r in results]) for name in names}
     for result in results:
         cells = []

@@ -554,7 +554,8 @@ def test_failed_save_keeps_the_old_file(tmp_path: Path, monkeypatch) -> None:
 
 def _capture(monkeypatch) -> list[Figure]:
     saved: list[Figure] = []
-    monkeypatch.setattr(plots, "save_figure", lambda fig, path: saved.append(fig))
+    # the save_*_figure helpers look save_figure up in the module that defines them
+    monkeypatch.setattr(plots.save, "save_figure", lambda fig, path: saved.append(fig))
     return saved
 
 
@@ -616,3 +617,44 @@ print("ok")
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "ok"
     assert (tmp_path / "run.png").read_bytes().startswith(b"\x89PNG")
+
+
+# --- the package's public face ---------------------------------------------------------------
+
+
+def test_public_names_are_exactly_all_and_resolve() -> None:
+    """retrysim.plots is a package of figure modules; its flat public API stays what it was."""
+    from retrysim import metric_table
+    from retrysim.cli import plot_cmd
+    from retrysim.names import FIGURE_FORMATS
+    from retrysim.sim.wait_samples import sample_waits
+
+    assert sorted(plots.__all__) == sorted(set(plots.__all__))
+    for name in plots.__all__:
+        assert getattr(plots, name) is not None, name
+    modules = {"backoff", "cdf", "compare", "save", "spread", "sweep", "timeline"}
+    public = {n for n in dir(plots) if not n.startswith("_")} - modules - {"annotations"}
+    assert public == set(plots.__all__)
+    assert plots.sample_waits is sample_waits  # sampling lives beside the simulator
+    assert plots.DEFAULT_COMPARE_METRICS is metric_table.DEFAULT_COMPARE_METRICS
+    # figure formats are defined once; the CLI checks extensions from the same list
+    assert plots.FORMATS is FIGURE_FORMATS
+    assert tuple(f".{fmt}" for fmt in FIGURE_FORMATS) == plot_cmd.FORMATS
+
+
+def test_without_matplotlib_import_works_and_drawing_says_what_to_install() -> None:
+    """matplotlib is optional: importing retrysim.plots works; drawing names the extra."""
+    code = """
+import sys
+for name in ("matplotlib", "matplotlib.figure"):
+    sys.modules[name] = None  # as if not installed
+from retrysim import plots
+try:
+    plots.new_figure()
+except ImportError as error:
+    print(error)
+"""
+    done = subprocess.run(
+        [sys.executable, "-c", code], check=True, capture_output=True, text=True
+    )
+    assert "pip install 'retrysim[plots]'" in done.stdout

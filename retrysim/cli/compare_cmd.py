@@ -19,7 +19,7 @@ from retrysim.cli.options import (
     WorkersOption,
 )
 from retrysim.cli.plot_cmd import check_figure_path
-from retrysim.names import DEFAULT_TABLE_METRICS, METRIC_NAMES
+from retrysim.metric_table import DEFAULT_TABLE_METRICS, METRIC_NAMES
 
 if TYPE_CHECKING:
     from retrysim.sweep import Variant, VariantResult

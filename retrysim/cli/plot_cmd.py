@@ -9,14 +9,18 @@ from typing import Annotated, Any
 import typer
 
 from retrysim.cli.errors import UsageError, reports_errors
+from retrysim.names import FIGURE_FORMATS
 
 KINDS = ("timeline", "spread", "cdf")
-FORMATS = (".png", ".svg", ".pdf")
+#: Extensions a figure path may end in: the formats retrysim.plots.save_figure writes, taken from
+#: retrysim.names so checking a path does not import matplotlib.
+FORMATS = tuple(f".{fmt}" for fmt in FIGURE_FORMATS)
 
 
 def check_figure_path(path: Path, option: str) -> None:
     if path.suffix.lower() not in FORMATS:
-        raise UsageError(f"{option} {path}: the file must end in .png, .svg or .pdf")
+        allowed = f"{', '.join(FORMATS[:-1])} or {FORMATS[-1]}"
+        raise UsageError(f"{option} {path}: the file must end in {allowed}")
 
 
 def read_result(path: Path) -> dict[str, Any]:

@@ -129,7 +129,7 @@ def run(
 
 
 def _thresholds(items: list[str] | None, option: str) -> list[tuple[str, str, float]]:
-    from retrysim.names import METRIC_NAMES
+    from retrysim.metric_table import METRIC_NAMES
 
     parsed = []
     for item in items or []:

@@ -1,0 +1,195 @@
+"""What every retrysim figure shares: figure creation, colours, input sniffing, fault shading.
+
+Every figure is a :class:`matplotlib.figure.Figure` built directly (never through ``pyplot``),
+so drawing leaves no global figure state behind and works on any backend, Agg included.
+matplotlib is imported inside the functions that draw, never at import time: importing
+:mod:`retrysim.plots` stays cheap, and a missing matplotlib is reported, with the install hint,
+when :func:`new_figure` is first called.
+
+Inputs are plain data: a result document or a :class:`retrysim.RunResult` (summarised on the fly
+where only the document is needed); the helpers here tell them apart, so each figure module
+does not have to.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any, TypeAlias
+
+from retrysim import metric_table
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
+
+    from retrysim.sim.result import RunResult
+
+#: A result document (dict) or a run's records; records are summarised when needed.
+ResultLike: TypeAlias = "Mapping[str, Any] | RunResult"
+
+
+# Attempt series: first tries calm blue, retries in warming colours (later = hotter).
+_SERIES_COLOURS = ("#4c72b0", "#f0a04b", "#d9534f", "#8e3b8a", "#5b2a86", "#2e1a47")
+_CYCLE = ("#4c72b0", "#dd8452", "#55a868", "#c44e52", "#8172b3", "#937860", "#da8bc3", "#8c8c8c")
+# One colour per kind of fault, so adjacent windows (an outage, then its recovery) stay apart.
+_FAULT_COLOURS = {
+    "outage": "#d62728",
+    "recovery_ramp": "#ff9f1c",
+    "flaky": "#e377c2",
+    "latency_spike": "#9467bd",
+    "capacity_loss": "#8c564b",
+    "reset": "#7f7f7f",
+}
+
+
+def new_figure(width: float = 10.0, height: float = 5.0) -> Figure:
+    """A pyplot-free figure (inches, constrained layout) to compose panels with ``ax=``.
+
+    Nothing global is registered, so nothing needs closing, and it renders on any backend.
+    """
+    try:
+        from matplotlib.figure import Figure
+    except ImportError as error:  # pragma: no cover - depends on the environment
+        raise ImportError(
+            "retrysim.plots needs matplotlib: pip install 'retrysim[plots]'"
+        ) from error
+    return Figure(figsize=(width, height), layout="constrained")
+
+
+def _figure_and_axes(ax: Axes | None, width: float, height: float) -> tuple[Figure, Axes]:
+    """Draw into the caller's ``ax`` (and return its root figure) or into a new figure."""
+    if ax is None:
+        fig = new_figure(width, height)
+        return fig, fig.add_subplot()
+    return _root_figure(ax), ax
+
+
+def _root_figure(ax: Axes) -> Figure:
+    from matplotlib.figure import Figure
+
+    node: Any = ax.figure
+    while not isinstance(node, Figure):  # a SubFigure: climb to the figure that owns it
+        node = node.figure
+    return node
+
+
+def _document(result: ResultLike) -> Mapping[str, Any]:
+    """The result document of ``result``; a RunResult is summarised (no baseline)."""
+    if isinstance(result, Mapping):
+        return result
+    from retrysim.metrics import summarize
+
+    return summarize(result)
+
+
+def _is_run_result(value: object) -> bool:
+    from retrysim.sim.result import RunResult
+
+    return isinstance(value, RunResult)
+
+
+def _is_variant_result(value: object) -> bool:
+    from retrysim.sweep import VariantResult
+
+    return isinstance(value, VariantResult)
+
+
+def _label_of(result: ResultLike) -> str:
+    if isinstance(result, Mapping):
+        return str(result.get("profile") or result.get("scenario") or "result")
+    return str(result.policy.get("profile", "result"))
+
+
+def _scenario_of(result: ResultLike) -> str:
+    if isinstance(result, Mapping):
+        return str(result.get("scenario", "run"))
+    return str(result.scenario.name)
+
+
+def _colour(label: str, index: int) -> str:
+    """A profile's own colour (so it looks the same in every figure), else the next in cycle."""
+    from retrysim.retry.profiles import profile_colour
+
+    return profile_colour(label, _CYCLE[index % len(_CYCLE)])
+
+
+def _is_document(value: object) -> bool:
+    return isinstance(value, Mapping) and {"scenario", "profile", "calls"} <= value.keys()
+
+
+def _as_labelled(results: Any) -> dict[str, Any]:
+    """``{label: result}`` from a dict of results, or from one result (labelled by profile)."""
+    if _is_run_result(results) or _is_document(results):
+        return {_label_of(results): results}
+    if isinstance(results, Mapping):
+        if not results:
+            raise ValueError("no results to plot")
+        return {str(k): v for k, v in results.items()}
+    raise TypeError(
+        "expected a result document, a RunResult, or a dict of them keyed by label; "
+        f"got {type(results).__name__}"
+    )
+
+
+def _fault_windows(result: ResultLike) -> list[dict[str, Any]]:
+    """Each fault's kind, start and end (``None``: until the run ends)."""
+    if isinstance(result, Mapping):
+        return list(result.get("faults") or [])
+    from retrysim.sim.faults import fault_windows
+
+    return [dict(w) for w in fault_windows(result.scenario.faults)]
+
+
+def _shade_faults(ax: Axes, faults: Sequence[Mapping[str, Any]], x_end: float) -> None:
+    """Shade each fault window; open-ended windows run to ``x_end`` (the end of the axis)."""
+    seen: set[str] = set()
+    for i, fault in enumerate(faults):
+        start = float(fault["start"])
+        end = x_end if fault.get("end") is None else float(fault["end"])
+        kind = str(fault.get("kind", "fault"))
+        label = f"fault: {kind}" if kind not in seen else "_nolegend_"
+        seen.add(kind)
+        ax.axvspan(
+            start,
+            end,
+            color=_FAULT_COLOURS.get(kind, "#d62728"),
+            alpha=0.13,
+            lw=0,
+            zorder=0,
+            label=label,
+            gid=f"fault-{fault.get('index', i)}",
+        )
+
+
+def _finite_fault_ends(faults: Sequence[Mapping[str, Any]]) -> list[float]:
+    return [float(f["end"]) for f in faults if f.get("end") is not None]
+
+
+def _number(value: float) -> str:
+    """Short, exact-looking numbers for labels: 0.997, 2.68, 1,350 (never 1.35e+03)."""
+    return f"{value:,.0f}" if abs(value) >= 1000 else f"{value:.3g}"
+
+
+def _thousands(value: float, _pos: object = None) -> str:
+    return f"{value:,.0f}" if abs(value) >= 1000 else f"{value:g}"
+
+
+def _thousands_ticks(ax: Axes) -> None:
+    """Y tick labels like 10,000 rather than 10000 (or 1e4)."""
+    from matplotlib.ticker import FuncFormatter
+
+    ax.yaxis.set_major_formatter(FuncFormatter(_thousands))
+
+
+def _legend_if_labelled(ax: Axes, **kwargs: Any) -> None:
+    """A legend only when something is labelled (a run without retries has nothing to name)."""
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(**kwargs)
+
+
+def _check_metric(name: str) -> None:
+    """A typo in a metric name fails before any drawing, naming the metrics there are."""
+    names = metric_table.METRIC_NAMES
+    if name not in names:
+        raise ValueError(f"unknown metric {name!r}; allowed: {', '.join(names)}")
+

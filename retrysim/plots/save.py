@@ -1,0 +1,100 @@
+"""Writing figures to files, and the figures the CLI's ``--plot`` options save."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from retrysim.names import FIGURE_FORMATS
+from retrysim.plots._common import _document, new_figure
+from retrysim.plots.backoff import backoff_schedule
+from retrysim.plots.compare import compare_metrics
+from retrysim.plots.spread import jitter_spread
+from retrysim.plots.timeline import herd_timeline
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
+    from retrysim.retry.settings import RetrySettings
+    from retrysim.sim.result import RunResult
+    from retrysim.sweep import VariantResult
+
+#: File formats :func:`save_figure` writes, chosen by the file's extension (``retrysim.names``).
+FORMATS = FIGURE_FORMATS
+
+
+def save_figure(fig: Figure, path: str | Path) -> None:
+    """Write ``fig`` to ``path`` atomically, in the format its extension names (png/svg/pdf).
+
+    Readers never see a half-written image, and a failed render leaves the old file alone.
+    Dates and SVG ids are pinned, so regenerating an unchanged figure gives identical bytes
+    (figures in git only change when the picture does).
+    """
+    import matplotlib
+
+    from retrysim.output import atomic_path
+
+    target = Path(path)
+    fmt = target.suffix.lower().removeprefix(".")
+    if fmt not in FORMATS:
+        raise ValueError(
+            f"{target}: unsupported figure format {target.suffix or '(none)'!r}; "
+            f"use one of: {', '.join('.' + f for f in FORMATS)}"
+        )
+    metadata: dict[str, Any] = {
+        "png": {"Software": None},
+        "svg": {"Date": None},
+        "pdf": {"CreationDate": None, "ModDate": None},
+    }[fmt]
+    with matplotlib.rc_context({"svg.hashsalt": "retrysim"}), atomic_path(target) as tmp:
+        fig.savefig(tmp, format=fmt, dpi=120, metadata=metadata)
+
+
+def save_run_figure(doc: Mapping[str, Any] | RunResult, path: str | Path) -> None:
+    """What ``retrysim run --plot FILE`` saves: herd timeline above jitter spread, one run."""
+    document = _document(doc)
+    fig = new_figure(11, 8.5)
+    top, bottom = fig.subplots(2, 1)
+    herd_timeline(document, ax=top)
+    jitter_spread(document, ax=bottom)
+    lo = top.get_xlim()[0]  # the timeline starts at 0; so do the retries
+    hi = max(top.get_xlim()[1], bottom.get_xlim()[1])
+    for ax in (top, bottom):  # one time axis for both panels, so waves line up vertically
+        ax.set_xlim(lo, hi)
+    save_figure(fig, path)
+
+
+def save_compare_figure(
+    variant_results: Sequence[VariantResult],
+    path: str | Path,
+    metrics: Sequence[str] | None = None,
+) -> None:
+    """What ``retrysim compare --plot FILE`` saves: :func:`compare_metrics` of the variants."""
+    save_figure(compare_metrics(variant_results, metrics), path)
+
+
+def save_settings_figure(
+    path: str | Path, settings: RetrySettings | None = None, profile: str | None = None
+) -> None:
+    """What ``retrysim settings --plot FILE`` saves: the backoff schedule of all four operations.
+
+    ``settings=None`` reads the process settings (``RETRY__*`` / ``.env``); ``profile`` previews
+    another profile than the configured one (a plain string, as typed on the command line; an
+    unknown name is a ValueError).
+    """
+    from retrysim.retry.profiles import check_profile
+    from retrysim.retry.settings import OPERATIONS
+
+    chosen = None if profile is None else [check_profile(profile)]
+
+    from retrysim.retry.policy import build_policy
+
+    fig = new_figure(13, 8.5)
+    axes = fig.subplots(2, 2).ravel()
+    shown = profile or build_policy("worker", settings).profile
+    fig.suptitle(f"Wait before each retry, per operation (profile {shown})")
+    for a, operation in zip(axes, OPERATIONS, strict=True):
+        backoff_schedule(operation, chosen, settings, samples=1000, ax=a)
+    save_figure(fig, path)
+

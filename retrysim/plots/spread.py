@@ -1,0 +1,230 @@
+"""The jitter spread: when retries start, as a histogram per variant."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any, Literal, TypeAlias
+
+import numpy as np
+
+from retrysim.plots._common import (
+    ResultLike,
+    _as_labelled,
+    _colour,
+    _fault_windows,
+    _figure_and_axes,
+    _finite_fault_ends,
+    _is_run_result,
+    _legend_if_labelled,
+    _scenario_of,
+    _shade_faults,
+    _thousands_ticks,
+    new_figure,
+)
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
+
+#: What retry start times are measured from: the run's start (None), or a per-retry reference.
+Relative: TypeAlias = Literal["fault_end", "first_failure"] | None
+
+_SPREAD_BIN = 0.1  # seconds: histogram bins from records match the 100 ms peak-share window
+_MAX_BINS = 2000
+
+
+def _spread_data(
+    result: ResultLike, relative: Relative, bin_width: float | None
+) -> tuple[np.ndarray, np.ndarray]:
+    """(edges, counts) of one variant's retry start times, absolute or relative."""
+    if _is_run_result(result):
+        return _spread_from_records(result, relative, bin_width)
+    assert isinstance(result, Mapping)
+    spread = result.get("jitter_spread") or {}
+    edges = np.asarray(spread.get("edges") or [], dtype=np.float64)
+    counts = np.asarray(spread.get("counts") or [], dtype=np.float64)
+    if relative is None:
+        if bin_width is not None and len(counts):
+            centres = (edges[:-1] + edges[1:]) / 2
+            return _histogram(centres, counts, bin_width)
+        return edges, counts
+    if relative == "first_failure":
+        raise ValueError(
+            "relative='first_failure' needs each call's records: pass RunResults "
+            "(retrysim.simulate) instead of result documents"
+        )
+    # Relative to fault ends from a document: only bin centres are known, so each bin moves as
+    # a whole; the resolution is the document's bin width.
+    ends = np.asarray(_finite_fault_ends(_fault_windows(result)))
+    if not len(ends):
+        raise ValueError("relative='fault_end' needs a fault with an end; this run has none")
+    if not len(counts):
+        return edges, counts
+    centres = (edges[:-1] + edges[1:]) / 2
+    offsets = _minus_nearest(centres, ends)
+    shifts = np.unique(np.round(centres - offsets, 9))
+    if len(shifts) == 1 and bin_width is None:  # one fault end serves every bin: shift exactly
+        return np.round(edges - shifts[0], 9), counts
+    width = bin_width if bin_width is not None else float(edges[1] - edges[0])
+    return _histogram(offsets, counts, width)
+
+
+def _spread_from_records(
+    result: Any, relative: Relative, bin_width: float | None
+) -> tuple[np.ndarray, np.ndarray]:
+    attempts = result.attempts
+    retries = attempts[attempts["attempt"] > 1]
+    times = np.asarray(retries["start"], dtype=np.float64)
+    if relative == "fault_end":
+        ends = _finite_fault_ends(_fault_windows(result))
+        if not ends:
+            raise ValueError("relative='fault_end' needs a fault with an end; this run has none")
+        times = _minus_nearest(times, np.asarray(ends))
+    elif relative == "first_failure":
+        firsts = attempts[attempts["attempt"] == 1]
+        first_end = np.full(len(result.calls), np.nan)
+        first_end[firsts["call"].astype(np.int64)] = firsts["end"]
+        times = times - first_end[retries["call"].astype(np.int64)]
+    elif relative is not None:
+        raise ValueError(f"relative must be None, 'fault_end' or 'first_failure', not {relative!r}")
+    if relative is not None:
+        # t + 1.0 - t is not always 1.0 in floating point; nanosecond rounding keeps a wait of
+        # exactly one second in the bin that starts at 1.0 instead of the one before it.
+        times = np.round(times, 9)
+    return _histogram(times, np.ones_like(times), bin_width or _SPREAD_BIN)
+
+
+def _minus_nearest(times: np.ndarray, ends: np.ndarray) -> np.ndarray:
+    """Each time minus the fault end closest to it (negative: before that fault ended)."""
+    offsets = times[:, None] - ends[None, :]
+    return np.asarray(offsets[np.arange(len(times)), np.abs(offsets).argmin(axis=1)])
+
+
+def _histogram(
+    times: np.ndarray, weights: np.ndarray, width: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """Bins of ``width`` aligned to multiples of it (so t=1.0 is an edge, not split)."""
+    if not len(times):
+        return np.asarray([]), np.asarray([])
+    lo = math.floor(float(times.min()) / width) * width
+    hi = (math.floor(float(times.max()) / width) + 1) * width
+    # A very long run keeps the figure light: past _MAX_BINS the bins grow instead.
+    n = min(max(1, round((hi - lo) / width)), _MAX_BINS)
+    counts, edges = np.histogram(times, bins=n, range=(lo, hi), weights=weights)
+    return edges, counts.astype(np.float64)
+
+
+def _check_relative(relative: object) -> None:
+    if relative not in (None, "fault_end", "first_failure"):
+        raise ValueError(f"relative must be None, 'fault_end' or 'first_failure', not {relative!r}")
+
+
+def jitter_spread(
+    results: Mapping[str, ResultLike] | ResultLike,
+    relative: Relative = None,
+    overlay: bool = False,
+    bin_width: float | None = None,
+    ax: Axes | None = None,
+) -> Figure:
+    """When retries start, one histogram per variant: synchronised retries show as a spike.
+
+    Jitter exists to turn the spike into a plateau. The y axis is retries started per second
+    (counts divided by bin width), so variants binned differently stay comparable; panels share
+    it, so a tall spike next to a low plateau is the honest picture.
+
+    ``results`` is one result or ``{label: result}``. Documents carry a 60-bin histogram;
+    RunResults are binned at ``bin_width`` (default 0.1 s, the peak-share window), which shows a
+    spike's true height. ``relative='fault_end'`` measures each retry from the nearest fault end
+    (negative: while the fault lasted); ``relative='first_failure'`` (RunResults only) from the
+    end of its call's first failed attempt, which shows the realised backoff schedule.
+    ``overlay=True`` (or an ``ax``) draws every variant as an outline in one panel.
+    """
+    _check_relative(relative)
+    labelled = _as_labelled(results)
+    data = {label: _spread_data(result, relative, bin_width) for label, result in labelled.items()}
+    overlay = overlay or ax is not None or len(labelled) == 1
+    if overlay:
+        fig, first_ax = _figure_and_axes(ax, 10, 4)
+        axes = [first_ax] * len(data)
+    else:
+        fig = new_figure(10, 1.2 + 2.2 * len(data))
+        axes = list(fig.subplots(len(data), 1, sharex=True, sharey=True, squeeze=False)[:, 0])
+    xlabel = {
+        None: "virtual time a retry started (s)",
+        "fault_end": "seconds from the nearest fault end to the retry's start",
+        "first_failure": "seconds from the call's first failure to the retry's start",
+    }[relative]
+    single = len(data) == 1
+    for i, (label, (edges, counts)) in enumerate(data.items()):
+        a = axes[i]
+        colour = _colour(label, i)
+        result = labelled[label]
+        share = _peak_share(result)
+        legend = label if share is None else f"{label}: busiest 100 ms holds {share:.0%} of retries"
+        if not len(counts):
+            a.text(0.5, 0.5, f"{label}: no retries", transform=a.transAxes, ha="center")
+            continue
+        rate = counts / np.diff(edges)
+        a.stairs(
+            rate,
+            edges,
+            fill=not overlay or single,
+            color=colour,
+            alpha=0.85 if (not overlay or single) else 1.0,
+            lw=1.5,
+            label=legend,
+            gid=f"spread-{label}",
+        )
+        if not overlay or single:
+            _annotate_peak(a, edges, counts, rate)
+        if not overlay or i == 0:
+            if relative is None:
+                faults = _fault_windows(result)
+                _shade_faults(a, faults, float(edges[-1]))
+            else:
+                ref = "fault end" if relative == "fault_end" else "first failure"
+                a.axvline(0.0, color="black", lw=1, ls=":", label=ref)
+            a.set_ylabel("retries started/s")
+            _thousands_ticks(a)
+            a.grid(axis="y", alpha=0.3)
+            a.margins(y=0.15)  # room above the tallest bin for its annotation
+        if not overlay:
+            _legend_if_labelled(a, loc="upper right", fontsize="small")
+    if overlay:
+        _legend_if_labelled(axes[0], loc="upper right", fontsize="small")
+    axes[-1].set_xlabel(xlabel)
+    scenarios = {_scenario_of(r) for r in labelled.values()}
+    title = "When retries start (jitter spread)"
+    if len(scenarios) == 1:
+        title = f"{scenarios.pop()}: when retries start (jitter spread)"
+    if relative is not None:
+        title += f", relative to {'fault end' if relative == 'fault_end' else 'first failure'}"
+    axes[0].set_title(title)
+    return fig
+
+
+def _annotate_peak(ax: Axes, edges: np.ndarray, counts: np.ndarray, rate: np.ndarray) -> None:
+    """Name the tallest bin in words: how many retries, in which interval."""
+    top = int(np.argmax(rate))
+    lo, hi = float(edges[top]), float(edges[top + 1])
+    ax.annotate(
+        f"{counts[top]:,.0f} retries in [{lo:.4g}, {hi:.4g}) s",
+        xy=((lo + hi) / 2, float(rate[top])),
+        xytext=(6, 4),
+        textcoords="offset points",
+        ha="left",
+        va="bottom",
+        fontsize="small",
+        arrowprops={"arrowstyle": "-", "color": "#555555", "lw": 0.8},
+    )
+
+
+def _peak_share(result: ResultLike) -> float | None:
+    """Share of retries inside the busiest 100 ms window (the document's headline number)."""
+    if isinstance(result, Mapping):
+        value = (result.get("jitter_spread") or {}).get("peak_share_100ms")
+        return None if value is None else float(value)
+    from retrysim.metrics import peak_window_share, retry_starts
+
+    return peak_window_share(retry_starts(result.attempts))

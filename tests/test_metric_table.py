@@ -1,0 +1,130 @@
+"""The one metric table: every name resolves in a real document, and every user derives from it.
+
+Before the table, names, document paths, labels, formats and directions lived in five modules
+and could drift apart; these tests pin that each user now reads the table, that each path
+resolves in a document from a real (tiny) simulation, and that tables still print what they
+printed before.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from typing import Any
+
+import pytest
+
+from retrysim import metric_table, metrics, names, report
+from retrysim.metric_table import METRIC_TABLE
+from retrysim.scenario import parse_scenario
+from retrysim.sim.engine import simulate
+
+
+@pytest.fixture(scope="module")
+def document() -> dict[str, Any]:
+    """A tiny run with an outage, retries and a no-fault baseline, so every metric has a value."""
+    scenario = parse_scenario(
+        {
+            "name": "table",
+            "seed": 4,
+            "policy": {"max_attempts": 3},
+            "clients": {"count": 25, "timeout": 1.0},
+            "service": {"kind": "ideal", "latency": {"dist": "exponential", "mean": 0.5}},
+            "faults": [{"kind": "outage", "start": 0, "end": 1.5}],
+        }
+    )
+    baseline = simulate(scenario.without_faults())
+    doc = metrics.summarize(simulate(scenario), baseline)
+    return json.loads(json.dumps(doc))  # as a saved result.json reads back
+
+
+def test_every_path_resolves_to_a_number_in_a_real_document(document: dict[str, Any]) -> None:
+    for m in METRIC_TABLE:
+        node: Any = document
+        for part in m.path:
+            assert isinstance(node, dict) and part in node, f"{m.name}: no {part!r} in {m.path}"
+            node = node[part]
+        assert isinstance(node, int | float) and not isinstance(node, bool), m.name
+        assert metrics.metric(document, m.name) == float(node), m.name
+
+
+def test_names_and_paths_are_unique_and_named_consistently() -> None:
+    assert len(metric_table.METRIC_NAMES) == len(set(metric_table.METRIC_NAMES))
+    assert len({m.path for m in METRIC_TABLE}) == len(METRIC_TABLE)
+    for m in METRIC_TABLE:
+        assert m.name.isidentifier() and m.name.islower(), m.name
+        assert m.label and m.title and m.unit, m.name
+        assert metric_table.get(m.name) is m
+    with pytest.raises(KeyError):
+        metric_table.get("no_such_metric")
+
+
+def test_every_user_takes_its_metrics_from_the_table() -> None:
+    from retrysim import plots, sweep
+    from retrysim.cli import compare_cmd
+
+    table = list(metric_table.METRIC_NAMES)
+    assert list(metrics.METRICS) == table
+    assert {m.name: m.path for m in METRIC_TABLE} == metrics.METRICS
+    assert {m.name for m in METRIC_TABLE if m.better == "higher"} == metrics.HIGHER_IS_BETTER
+    assert list(report.METRIC_LABELS) == table
+    assert names.METRIC_NAMES is metric_table.METRIC_NAMES
+    assert names.DEFAULT_TABLE_METRICS is metric_table.DEFAULT_TABLE_METRICS
+    assert compare_cmd.METRIC_NAMES is metric_table.METRIC_NAMES
+    assert sweep.DEFAULT_TABLE_METRICS is metric_table.DEFAULT_TABLE_METRICS
+    assert plots.DEFAULT_COMPARE_METRICS is metric_table.DEFAULT_COMPARE_METRICS
+    for default in (metric_table.DEFAULT_TABLE_METRICS, metric_table.DEFAULT_COMPARE_METRICS):
+        assert set(default) <= set(table)
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "shown"),
+    [
+        ("success_rate", 0.99731, "99.73%"),
+        ("p99_latency", 12.34567, "12.346s"),
+        ("peak_attempts_per_s", 12345.0, "12,345"),
+        ("duplicates", 3.0, "3"),
+        ("amplification", 2.6789, "2.68x"),
+        ("attempts_per_call", 1.5, "1.500"),
+        ("success_rate", None, "–"),
+        ("not_in_the_table", 1.23456, "1.235"),  # an unknown name prints as a plain number
+    ],
+)
+def test_values_print_as_tables_always_printed_them(
+    name: str, value: float | None, shown: str
+) -> None:
+    assert report.fmt_metric(name, value) == shown
+
+
+def test_changes_are_percentage_points_for_shares_and_three_digits_otherwise() -> None:
+    assert report._delta("success_rate", 0.75, 0.5) == " (+25.00 pp)"
+    assert report._delta("p99_latency", 1.0, 2.5) == " (-1.5)"
+    assert report._delta("peak_attempts_per_s", 12_000.0, 1_000.0) == " (+1.1e+04)"
+    assert report._delta("p99_latency", 1.0, 1.0) == ""
+
+
+def test_the_best_value_follows_the_metric_direction(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert report._best("success_rate", [0.5, 0.9, None]) == 0.9
+    assert report._best("p99_latency", [3.0, 1.0]) == 1.0
+    assert report._best("p99_latency", [1.0, 1.0]) is None  # nothing to single out
+    neutral = metric_table.Metric("neutral", ("x",), "x", "x", "x", "number", "neither")
+    monkeypatch.setattr(metric_table, "BY_NAME", {"neutral": neutral})
+    assert report._best("neutral", [1.0, 2.0]) is None
+
+
+def test_labels_are_the_tables_own_words() -> None:
+    assert metric_table.label("p99_overhead") == "p99 overhead vs no faults"
+    assert metric_table.get("p99_overhead").title == "p99 latency overhead vs no faults"
+    assert metric_table.label("not_in_the_table") == "not_in_the_table"
+
+
+def test_the_table_module_imports_nothing_heavy() -> None:
+    """The CLI checks metric names at argument time; that must not load numpy and friends."""
+    code = (
+        "import sys, retrysim.metric_table, retrysim.names\n"
+        "heavy = ('numpy', 'pydantic', 'pydantic_settings', 'rich', 'matplotlib', 'typer')\n"
+        "print(sorted({m.split('.')[0] for m in sys.modules} & set(heavy)))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "[]"
