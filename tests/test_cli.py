@@ -295,6 +295,15 @@ def test_validate_reports_each_file(tmp_path: Path) -> None:
     assert any("service" in line and "queue" in line for line in errors)  # allowed kinds named
 
 
+def test_validate_suggests_an_arrival_key_not_a_latency_one(tmp_path: Path) -> None:
+    bad = tmp_path / "arrival.toml"
+    bad.write_text('[clients]\narrival = { kind = "uniform", ende = 5 }\n', encoding="utf-8")
+    result = invoke("validate", str(bad))
+    assert result.exit_code == 2
+    assert "clients.arrival.ende: unknown key (did you mean 'end'?)" in result.stderr
+    assert "allowed: dist" not in result.stderr
+
+
 def test_invalid_toml_names_line_and_column(tmp_path: Path) -> None:
     broken = tmp_path / "broken.toml"
     broken.write_text('name = "x"\n[clients\ncount = 3\n', encoding="utf-8")
