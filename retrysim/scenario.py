@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 import tomllib
 import typing
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -406,6 +407,17 @@ class Scenario(Model):
     def without_faults(self) -> Scenario:
         """The same scenario with no faults: the baseline for latency overhead."""
         return self.model_copy(update={"faults": []})
+
+
+def fault_windows(faults: Sequence[Fault]) -> list[dict[str, object]]:
+    """Each fault's index, kind and window (``end`` None: until the run ends).
+
+    What reports, plots and the result document show of the faults. It reads only the
+    validated specs, so it lives with them rather than with the engine's fault strategies.
+    """
+    return [
+        {"index": i, "kind": f.kind, "start": f.start, "end": f.end} for i, f in enumerate(faults)
+    ]
 
 
 class ScenarioError(ValueError):

@@ -21,6 +21,9 @@ from retrysim.scenario import (
     RecoveryRamp,
     Reset,
 )
+
+# Moved to retrysim.scenario; re-exported only until retrysim.plots imports it from there.
+from retrysim.scenario import fault_windows as fault_windows
 from retrysim.sim.failures import CODES
 from retrysim.sim.latency import Sampler, sampler
 from retrysim.sim.streams import FAULT_BASE, RESET_POINT, stream_key, unit
@@ -169,9 +172,3 @@ def compile_faults(faults: Sequence[Fault], seed: int) -> FaultPlan:
                 capacity.append((start, end, slots))
     return FaultPlan(tuple(gates), tuple(spikes), tuple(resets), tuple(capacity))
 
-
-def fault_windows(faults: Sequence[Fault]) -> list[dict[str, object]]:
-    """Each fault's kind and window, for reports and plots."""
-    return [
-        {"index": i, "kind": f.kind, "start": f.start, "end": f.end} for i, f in enumerate(faults)
-    ]
