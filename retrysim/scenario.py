@@ -19,6 +19,7 @@ from retrysim.names import ERROR_NAMES as ERROR_NAMES
 from retrysim.names import MAX_ATTEMPTS_LIMIT, ErrorName
 from retrysim.names import Operation as OperationName
 from retrysim.names import Profile as ProfileName
+from retrysim.suggest import hint
 
 NonNeg = Annotated[float, Field(ge=0, allow_inf_nan=False)]
 Pos = Annotated[float, Field(gt=0, allow_inf_nan=False)]
@@ -480,16 +481,9 @@ def format_validation_error(error: ValidationError, source: str) -> str:
 
 
 def _suggest(loc: tuple[Any, ...]) -> str:
-    import difflib
-
+    """The closest field of the model at ``loc``'s parent, or that model's fields."""
     _, model = _follow(loc[:-1])
-    known = list(getattr(model, "model_fields", {}))
-    match = difflib.get_close_matches(str(loc[-1]), known, n=1)
-    return (
-        f" (did you mean {match[0]!r}?)"
-        if match
-        else (f" (allowed: {', '.join(sorted(known))})" if known else "")
-    )
+    return hint(str(loc[-1]), list(getattr(model, "model_fields", {})))
 
 
 def _follow(loc: tuple[Any, ...]) -> tuple[list[str], Any]:

@@ -379,6 +379,17 @@ def test_shell_errors_keep_the_session_alive() -> None:
     assert "nothing has run yet" in output
 
 
+def test_set_and_shell_answer_a_missing_list_item_alike() -> None:
+    result = invoke("run", "redis-blip", "--set", "faults.3.end=1")
+    assert result.exit_code == 2
+    assert result.stderr.count("\n") == 1
+    assert "--set faults.3: no such key in the scenario (did you mean 'faults.0'?)" in (
+        result.stderr
+    )
+    output = shell("load redis-blip\nset faults.3.end=1\n", expected_exit=2)
+    assert "faults.3.end: no such key in the scenario (did you mean 'faults.0.end'?)" in output
+
+
 def test_shell_unset_restores_the_loaded_value() -> None:
     output = shell("load startup-race\nset clients.count=5\nunset clients.count\nshow\n")
     shown = output.split("(as loaded)", 1)[1]
