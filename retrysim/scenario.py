@@ -15,6 +15,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from retrysim.errors import BadInputError
 from retrysim.names import ERROR_NAMES as ERROR_NAMES
 from retrysim.names import MAX_ATTEMPTS_LIMIT, ErrorName
 from retrysim.names import Operation as OperationName
@@ -421,7 +422,7 @@ def fault_windows(faults: Sequence[Fault]) -> list[dict[str, object]]:
     ]
 
 
-class ScenarioError(ValueError):
+class ScenarioError(BadInputError):
     """A scenario file or value is invalid; the message names file, field and what is allowed."""
 
 

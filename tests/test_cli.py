@@ -454,6 +454,16 @@ def test_plot_rejects_what_is_not_a_result(tmp_path: Path) -> None:
     assert invoke("settings", "--plot", str(tmp_path / "s.gif")).exit_code == 2
 
 
+def test_plot_of_a_document_without_a_timeline_is_bad_input(tmp_path: Path) -> None:
+    doc = {"scenario": "x", "timeline": None, "jitter_spread": {}, "latency_quantiles": {}}
+    path = tmp_path / "no-timeline.json"
+    path.write_text(json.dumps({**doc, "faults": []}), encoding="utf-8")
+    result = invoke("plot", str(path))
+    assert result.exit_code == 2
+    assert result.stderr.startswith(f"retrysim: error: {path}: this result document has no")
+    assert result.stderr.count("\n") == 1
+
+
 def test_shell_save_into_a_missing_folder_is_an_error_not_a_new_tree(tmp_path: Path) -> None:
     target = tmp_path / "no" / "such" / "dir" / "x.toml"
     output = shell(f"load redis-blip\nsave {target}\n", expected_exit=2)

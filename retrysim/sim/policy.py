@@ -6,25 +6,33 @@ from tenacity import retry_if_exception_type
 
 from retrysim.retry.policy import RetryPolicy, build_policy
 from retrysim.retry.settings import RetrySettings
-from retrysim.scenario import Scenario
+from retrysim.scenario import Scenario, ScenarioError
 from retrysim.sim.failures import ERROR_CLASSES
 
 
 def policy_for(scenario: Scenario, settings: RetrySettings | None = None) -> RetryPolicy:
-    """The scenario's policy through the one builder (settings default to the documented ones)."""
+    """The scenario's policy through the one builder (settings default to the documented ones).
+
+    Raises ScenarioError when the scenario's overrides and the settings cannot make one policy.
+    """
     spec = scenario.policy
     retry = None
     if spec.retry_on is not None:
         retry = retry_if_exception_type(tuple(ERROR_CLASSES[name] for name in spec.retry_on))
-    return build_policy(
-        spec.operation,
-        settings if settings is not None else RetrySettings.defaults(),
-        max_attempts=spec.max_attempts,
-        min_wait=spec.min_wait,
-        max_wait=spec.max_wait,
-        profile=spec.profile,
-        jitter=spec.jitter,
-        retry=retry,
-        max_delay=spec.max_delay,
-        respect_retry_after=spec.respect_retry_after,
-    )
+    try:
+        return build_policy(
+            spec.operation,
+            settings if settings is not None else RetrySettings.defaults(),
+            max_attempts=spec.max_attempts,
+            min_wait=spec.min_wait,
+            max_wait=spec.max_wait,
+            profile=spec.profile,
+            jitter=spec.jitter,
+            retry=retry,
+            max_delay=spec.max_delay,
+            respect_retry_after=spec.respect_retry_after,
+        )
+    except ValueError as error:
+        # Each side validated on its own, so what build_policy refuses here is the scenario's
+        # policy against these settings (its min_wait above the settings' max_wait): bad input.
+        raise ScenarioError(f"policy: {error} (the scenario with the RETRY__* settings)") from None
