@@ -272,6 +272,18 @@ def test_sweep_writes_csv_and_does_not_depend_on_workers(tmp_path: Path) -> None
     assert len(list((tmp_path / "a" / "runs").glob("*.json"))) == 8  # 4 points x 2 seeds
 
 
+def test_sweep_over_a_damaged_checkpoint_is_bad_input(tmp_path: Path) -> None:
+    args = ["sweep", "redis-blip", "--grid", "policy.max_attempts=2,3", "--out", str(tmp_path)]
+    assert invoke(*args).exit_code == 0
+    damaged = sorted((tmp_path / "runs").glob("*.json"))[0]
+    damaged.write_text("{half a file", encoding="utf-8")
+    result = invoke(*args)
+    assert result.exit_code == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"retrysim: error: {tmp_path / 'runs'}: ")
+    assert "not valid JSON" in lines[0]
+
+
 def test_scenarios_list_and_show() -> None:
     listed = invoke("scenarios")
     assert listed.exit_code == 0
