@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import difflib
 import tomllib
 from pathlib import Path
 
 from retrysim.scenario import Scenario, ScenarioError
 from retrysim.scenario import load_scenario as load_scenario_file
+from retrysim.suggest import closest
 
 
 def scenarios_dir() -> Path:
@@ -42,8 +42,8 @@ def resolve(name_or_path: str | Path) -> Path:
     bundled = bundled_scenarios()
     if text in bundled:
         return bundled[text]
-    close = difflib.get_close_matches(text, list(bundled), n=1)
-    hint = f"; did you mean {close[0]!r}?" if close else ""
+    close = closest(text, bundled)
+    hint = f"; did you mean {close!r}?" if close else ""
     raise ScenarioError(
         f"{text}: no such scenario file or bundled scenario{hint} (bundled: {', '.join(bundled)})"
     )

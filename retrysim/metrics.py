@@ -235,7 +235,7 @@ def summarize(
     attempts, calls, names = result.attempts, result.calls, result.error_names
     lat = latency(calls)
     scenario = result.scenario
-    from retrysim.sim.faults import fault_windows
+    from retrysim.scenario import fault_windows
 
     return {
         "scenario": scenario.name,

@@ -27,7 +27,10 @@ def atomic_path(target: str | Path) -> Iterator[Path]:
     whose option names a folder (``--out``) create it themselves.
     """
     target = Path(target)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    except OSError as error:  # name the file asked for, not the temporary one beside it
+        raise type(error)(error.errno, error.strerror, str(target)) from None
     os.close(fd)
     os.chmod(tmp, _mode_for(target))  # mkstemp makes 0600; a result file is an ordinary file
     try:

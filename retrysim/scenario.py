@@ -8,15 +8,19 @@ from __future__ import annotations
 
 import math
 import tomllib
+import typing
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from retrysim.errors import BadInputError
 from retrysim.names import ERROR_NAMES as ERROR_NAMES
 from retrysim.names import ErrorName
 from retrysim.names import Operation as OperationName
 from retrysim.retry.options import PolicyOptions
+from retrysim.suggest import hint
 
 NonNeg = Annotated[float, Field(ge=0, allow_inf_nan=False)]
 Pos = Annotated[float, Field(gt=0, allow_inf_nan=False)]
@@ -395,7 +399,18 @@ class Scenario(Model):
         return self.model_copy(update={"faults": []})
 
 
-class ScenarioError(ValueError):
+def fault_windows(faults: Sequence[Fault]) -> list[dict[str, object]]:
+    """Each fault's index, kind and window (``end`` None: until the run ends).
+
+    What reports, plots and the result document show of the faults. It reads only the
+    validated specs, so it lives with them rather than with the engine's fault strategies.
+    """
+    return [
+        {"index": i, "kind": f.kind, "start": f.start, "end": f.end} for i, f in enumerate(faults)
+    ]
+
+
+class ScenarioError(BadInputError):
     """A scenario file or value is invalid; the message names file, field and what is allowed."""
 
 
@@ -435,7 +450,8 @@ def format_validation_error(error: ValidationError, source: str) -> str:
     """One line per problem: ``source: field.path: message``."""
     lines = []
     for item in error.errors():
-        loc = ".".join(str(p) for p in item["loc"] if not _is_union_tag(p))
+        path, _ = _follow(item["loc"])
+        loc = ".".join(path)
         message = item["msg"].removeprefix("Value error, ")
         if item["type"] == "extra_forbidden":
             message = "unknown key" + _suggest(item["loc"])
@@ -453,90 +469,70 @@ def format_validation_error(error: ValidationError, source: str) -> str:
     return "\n".join(lines)
 
 
-def _is_union_tag(part: Any) -> bool:
-    return isinstance(part, str) and part in {
-        "constant",
-        "uniform",
-        "exponential",
-        "normal",
-        "lognormal",
-        "burst",
-        "poisson",
-        "closed",
-        "ideal",
-        "queue",
-        "load_latency",
-        "occ",
-        "rate_limited",
-        "outage",
-        "flaky",
-        "latency_spike",
-        "capacity_loss",
-        "recovery_ramp",
-        "reset",
-    }
-
-
 def _suggest(loc: tuple[Any, ...]) -> str:
-    import difflib
-
-    known = _known_keys(loc[:-1])
-    match = difflib.get_close_matches(str(loc[-1]), known, n=1)
-    return (
-        f" (did you mean {match[0]!r}?)"
-        if match
-        else (f" (allowed: {', '.join(sorted(known))})" if known else "")
-    )
+    """The closest field of the model at ``loc``'s parent, or that model's fields."""
+    _, model = _follow(loc[:-1])
+    return hint(str(loc[-1]), list(getattr(model, "model_fields", {})))
 
 
-def _known_keys(loc: tuple[Any, ...]) -> list[str]:
-    """Field names of the model at ``loc`` (best effort, for suggestions)."""
-    model: Any = Scenario
+def _follow(loc: tuple[Any, ...]) -> tuple[list[str], Any]:
+    """Walk a pydantic error location through the scenario's models.
+
+    Pydantic puts the tag of a discriminated union into the location (``clients.arrival.uniform
+    .end``). A tag is only a tag at a union's position, and the same tag can belong to two unions
+    ("uniform" is both a latency and an arrival), so the walk resolves each tag within the union
+    at that place. Returns the location as the user writes it (tags dropped) and the model
+    reached there, or None where the location leaves the schema.
+    """
+    path: list[str] = []
+    node: Any = Scenario  # a model class, a {tag: model} union, or None off the schema
     for part in loc:
+        if isinstance(node, dict) and isinstance(part, str) and part in node:
+            node = node[part]  # the union's tag: pydantic's step, not the user's key
+            continue
+        path.append(str(part))
         if isinstance(part, int):
-            continue
-        if _is_union_tag(part):
-            model = _MODEL_BY_TAG.get(part, model)
-            continue
-        field = getattr(model, "model_fields", {}).get(part)
-        if field is None:
-            return []
-        model = _model_of(field.annotation)
-    return list(getattr(model, "model_fields", {}))
+            continue  # a list index: the node stays the list's item type
+        fields = getattr(node, "model_fields", None)
+        field = fields.get(part) if fields is not None else None
+        node = None if field is None else _node_of(field.annotation)
+    return path, (node if isinstance(node, type) else None)
 
 
-def _model_of(annotation: Any) -> Any:
-    import typing
-
+def _node_of(annotation: Any) -> Any:
+    """The model, or the tagged union of models, that a field's annotation holds."""
     if isinstance(annotation, type) and issubclass(annotation, BaseModel):
         return annotation
-    for arg in typing.get_args(annotation):
-        found = _model_of(arg)
+    args = typing.get_args(annotation)
+    union = _UNIONS.get(frozenset(arg for arg in args if isinstance(arg, type)))
+    if union is not None:
+        return union
+    for arg in args:
+        found = _node_of(arg)
         if found is not None:
             return found
     return None
 
 
-_MODEL_BY_TAG: dict[str, type[BaseModel]] = {
-    "constant": Constant,
-    "uniform": UniformLatency,
-    "exponential": Exponential,
-    "normal": Normal,
-    "lognormal": Lognormal,
-    "burst": Burst,
-    "poisson": Poisson,
-    "closed": Closed,
-    "ideal": Ideal,
-    "queue": Queue,
-    "load_latency": LoadLatency,
-    "occ": Occ,
-    "rate_limited": RateLimited,
-    "outage": Outage,
-    "flaky": Flaky,
-    "latency_spike": LatencySpike,
-    "capacity_loss": CapacityLoss,
-    "recovery_ramp": RecoveryRamp,
-    "reset": Reset,
+def _tags(union: Any) -> dict[str, type[BaseModel]]:
+    """``{tag: model}`` of an ``Annotated[A | B, Field(discriminator=...)]`` union.
+
+    Read from each member's Literal discriminator field, so a new member (or a new tag) is known
+    to error messages as soon as it is added to its union.
+    """
+    members, *metadata = typing.get_args(union)
+    field = next(m.discriminator for m in metadata if getattr(m, "discriminator", None))
+    tags: dict[str, type[BaseModel]] = {}
+    for model in typing.get_args(members):
+        for tag in typing.get_args(model.model_fields[field].annotation):
+            tags[tag] = model
+    return tags
+
+
+#: Each discriminated union's tags, keyed by the set of its member models (what a field's
+#: annotation shows once pydantic has taken the discriminator out of it).
+_UNIONS: dict[frozenset[Any], dict[str, type[BaseModel]]] = {
+    frozenset(tags.values()): tags for tags in map(_tags, (Latency, Arrival, Service, Fault))
 }
 
 

@@ -276,6 +276,18 @@ def test_sweep_writes_csv_and_does_not_depend_on_workers(tmp_path: Path) -> None
     assert len(list((tmp_path / "a" / "runs").glob("*.json"))) == 8  # 4 points x 2 seeds
 
 
+def test_sweep_over_a_damaged_checkpoint_is_bad_input(tmp_path: Path) -> None:
+    args = ["sweep", "redis-blip", "--grid", "policy.max_attempts=2,3", "--out", str(tmp_path)]
+    assert invoke(*args).exit_code == 0
+    damaged = sorted((tmp_path / "runs").glob("*.json"))[0]
+    damaged.write_text("{half a file", encoding="utf-8")
+    result = invoke(*args)
+    assert result.exit_code == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"retrysim: error: {tmp_path / 'runs'}: ")
+    assert "not valid JSON" in lines[0]
+
+
 def test_scenarios_list_and_show() -> None:
     listed = invoke("scenarios")
     assert listed.exit_code == 0
@@ -297,6 +309,15 @@ def test_validate_reports_each_file(tmp_path: Path) -> None:
     errors = [line for line in result.stderr.splitlines() if "bad.toml" in line]
     assert any("clients.count" in line for line in errors)
     assert any("service" in line and "queue" in line for line in errors)  # allowed kinds named
+
+
+def test_validate_suggests_an_arrival_key_not_a_latency_one(tmp_path: Path) -> None:
+    bad = tmp_path / "arrival.toml"
+    bad.write_text('[clients]\narrival = { kind = "uniform", ende = 5 }\n', encoding="utf-8")
+    result = invoke("validate", str(bad))
+    assert result.exit_code == 2
+    assert "clients.arrival.ende: unknown key (did you mean 'end'?)" in result.stderr
+    assert "allowed: dist" not in result.stderr
 
 
 def test_invalid_toml_names_line_and_column(tmp_path: Path) -> None:
@@ -374,6 +395,17 @@ def test_shell_errors_keep_the_session_alive() -> None:
     assert "nothing has run yet" in output
 
 
+def test_set_and_shell_answer_a_missing_list_item_alike() -> None:
+    result = invoke("run", "redis-blip", "--set", "faults.3.end=1")
+    assert result.exit_code == 2
+    assert result.stderr.count("\n") == 1
+    assert "--set faults.3: no such key in the scenario (did you mean 'faults.0'?)" in (
+        result.stderr
+    )
+    output = shell("load redis-blip\nset faults.3.end=1\n", expected_exit=2)
+    assert "faults.3.end: no such key in the scenario (did you mean 'faults.0.end'?)" in output
+
+
 def test_shell_unset_restores_the_loaded_value() -> None:
     output = shell("load startup-race\nset clients.count=5\nunset clients.count\nshow\n")
     shown = output.split("(as loaded)", 1)[1]
@@ -436,6 +468,16 @@ def test_plot_rejects_what_is_not_a_result(tmp_path: Path) -> None:
         assert result.exit_code == 2 and fragment in result.stderr
     assert invoke("plot", str(wrong), "--kind", "pie").exit_code == 2
     assert invoke("settings", "--plot", str(tmp_path / "s.gif")).exit_code == 2
+
+
+def test_plot_of_a_document_without_a_timeline_is_bad_input(tmp_path: Path) -> None:
+    doc = {"scenario": "x", "timeline": None, "jitter_spread": {}, "latency_quantiles": {}}
+    path = tmp_path / "no-timeline.json"
+    path.write_text(json.dumps({**doc, "faults": []}), encoding="utf-8")
+    result = invoke("plot", str(path))
+    assert result.exit_code == 2
+    assert result.stderr.startswith(f"retrysim: error: {path}: this result document has no")
+    assert result.stderr.count("\n") == 1
 
 
 def test_shell_save_into_a_missing_folder_is_an_error_not_a_new_tree(tmp_path: Path) -> None:

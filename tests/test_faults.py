@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from retrysim import metrics
 from retrysim.retry.errors import ConflictError, RateLimitedError, ServerError
-from retrysim.scenario import ERROR_NAMES, Constant, parse_scenario
+from retrysim.scenario import ERROR_NAMES, Constant, fault_windows, parse_scenario
 from retrysim.sim import records as rec
 from retrysim.sim.engine import RunResult, simulate
 from retrysim.sim.failures import CODE_NAMES, CODES, ERROR_CLASSES, make_error
@@ -25,7 +25,6 @@ from retrysim.sim.faults import (
     ResetRule,
     Spike,
     compile_faults,
-    fault_windows,
 )
 from retrysim.sim.invariants import violations
 from retrysim.sim.latency import sampler
@@ -163,7 +162,11 @@ def test_compile_faults_sorts_kinds_into_strategies() -> None:
     assert len(plan.spikes) == 1 and len(plan.resets) == 1
     assert plan.capacity_windows == ((5.0, 6.0, 1),)
     assert not plan.empty and compile_faults([], 1).empty
-    assert [w["kind"] for w in fault_windows(s.faults)] == [f.kind for f in s.faults]
+    windows = fault_windows(s.faults)
+    assert [w["kind"] for w in windows] == [f.kind for f in s.faults]
+    assert [w["index"] for w in windows] == list(range(len(s.faults)))
+    assert windows[1] == {"index": 1, "kind": "outage", "start": 2.0, "end": 3.0}
+    assert windows[2] == {"index": 2, "kind": "flaky", "start": 1.0, "end": None}  # open-ended
 
 
 def test_plan_first_failing_gate_wins_and_spikes_add_up() -> None:

@@ -194,6 +194,91 @@ def test_unknown_key_inside_a_service_kind_suggests_the_closest(tmp_path: Path) 
     assert "service.concurency" in message and "'concurrency'" in message
 
 
+def test_a_mistyped_arrival_key_is_answered_from_the_arrival_not_the_latency() -> None:
+    # "uniform" is a tag in two unions (latency dist and arrival kind); the arrival's fields count
+    with pytest.raises(ScenarioError) as info:
+        parse_scenario({"clients": {"arrival": {"kind": "uniform", "ende": 5}}})
+    message = str(info.value)
+    assert "clients.arrival.ende: unknown key (did you mean 'end'?)" in message
+    assert "low" not in message and "high" not in message
+    with pytest.raises(ScenarioError) as info:
+        parse_scenario({"clients": {"arrival": {"kind": "uniform", "end": 5, "zzzz": 1}}})
+    assert "clients.arrival.zzzz: unknown key (allowed: end, kind, start)" in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("data", "expected"),
+    [
+        # Latency, at each place it occurs
+        (
+            {"service": {"kind": "ideal", "latency": {"dist": "uniform", "lo": 1, "high": 2}}},
+            "service.latency.lo: unknown key (did you mean 'low'?)",
+        ),
+        (
+            {"service": {"kind": "load_latency", "base": {"dist": "normal", "mean": 1, "zz": 1}}},
+            "service.base.zz: unknown key (allowed: dist, mean, std)",
+        ),
+        (
+            {
+                "faults": [
+                    {
+                        "kind": "latency_spike",
+                        "end": 2,
+                        "extra": {"dist": "lognormal", "median": 1, "p9": 2},
+                    }
+                ]
+            },
+            "faults.0.extra.p9: unknown key (did you mean 'p99'?)",
+        ),
+        # Arrival, and a model nested in it
+        (
+            {"clients": {"arrival": {"kind": "burst", "att": 1}}},
+            "clients.arrival.att: unknown key (did you mean 'at'?)",
+        ),
+        (
+            {
+                "clients": {
+                    "arrival": {
+                        "kind": "poisson",
+                        "rate": 1,
+                        "schedule": [{"start": 0, "end": 1, "rat": 2}],
+                    }
+                }
+            },
+            "clients.arrival.schedule.0.rat: unknown key (did you mean 'rate'?)",
+        ),
+        # Service
+        (
+            {"service": {"kind": "rate_limited", "rate": 1, "retry_afterr": "none"}},
+            "service.retry_afterr: unknown key (did you mean 'retry_after'?)",
+        ),
+        # Fault, past a first fault of another kind
+        (
+            {
+                "faults": [
+                    {"kind": "outage", "end": 2},
+                    {"kind": "reset", "probability": 0.1, "probabilty": 0.2},
+                ]
+            },
+            "faults.1.probabilty: unknown key (did you mean 'probability'?)",
+        ),
+    ],
+)
+def test_unknown_keys_are_suggested_from_the_union_member_at_that_place(
+    data: dict[str, Any], expected: str
+) -> None:
+    with pytest.raises(ScenarioError) as info:
+        parse_scenario(data)
+    assert expected in str(info.value)
+
+
+def test_a_field_named_like_a_tag_stays_in_the_location() -> None:
+    # rate_limited has a field "burst", which is also an arrival kind: the field is not a tag
+    with pytest.raises(ScenarioError) as info:
+        parse_scenario({"service": {"kind": "rate_limited", "rate": 1, "burst": 0.5}})
+    assert "<scenario>: service.burst: " in str(info.value)
+
+
 def test_wrong_type_names_the_field(tmp_path: Path) -> None:
     message = load_error(tmp_path, '[clients]\ncount = "many"\n')
     assert "clients.count" in message and "integer" in message

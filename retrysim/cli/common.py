@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-import difflib
 import tomllib
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from retrysim.cli.errors import UsageError
 from retrysim.names import PROFILES, Profile
+from retrysim.suggest import dotted_keys as dotted_keys  # for the shell's completion
+from retrysim.suggest import unknown_key
 
 if TYPE_CHECKING:
     from retrysim.retry.settings import RetrySettings
@@ -65,29 +66,10 @@ def apply(scenario: Scenario, sets: dict[str, Any]) -> Scenario:
     try:
         return scenario.with_overrides(sets)
     except KeyError as error:
-        raise UsageError(unknown_key_message(str(error.args[0]), scenario)) from None
+        data = scenario.model_dump(mode="python")
+        raise UsageError(f"--set {unknown_key(str(error.args[0]), data)}") from None
     except ValidationError as error:
         raise UsageError(format_validation_error(error, "--set")) from None
-
-
-def unknown_key_message(key: str, scenario: Scenario) -> str:
-    known = sorted(dotted_keys(scenario.model_dump(mode="python")))
-    close = difflib.get_close_matches(key, known, n=1)
-    hint = f"; did you mean {close[0]!r}?" if close else ""
-    return f"--set {key}: no such key in the scenario{hint}"
-
-
-def dotted_keys(data: Any, prefix: str = "") -> list[str]:
-    keys: list[str] = []
-    if isinstance(data, dict):
-        for k, v in data.items():
-            keys.append(prefix + str(k))
-            keys.extend(dotted_keys(v, f"{prefix}{k}."))
-    elif isinstance(data, list):
-        for i, v in enumerate(data):
-            keys.append(f"{prefix}{i}")
-            keys.extend(dotted_keys(v, f"{prefix}{i}."))
-    return keys
 
 
 def check_profile(profile: str) -> Profile:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -124,15 +125,25 @@ def _run(
         transient=True,
     ) as bar:
         task = bar.add_task("runs", total=len(variants) * len(seeds))
-        return run_compare(
-            base,
-            variants,
-            seeds,
-            settings=settings,
-            workers=workers,
-            checkpoint=checkpoint,
-            on_done=lambda done, total: bar.update(task, completed=done, total=total),
-        )
+        try:
+            return run_compare(
+                base,
+                variants,
+                seeds,
+                settings=settings,
+                workers=workers,
+                checkpoint=checkpoint,
+                on_done=lambda done, total: bar.update(task, completed=done, total=total),
+            )
+        except (json.JSONDecodeError, UnicodeDecodeError) as error:
+            if checkpoint is None:
+                raise
+            # Checkpoints are written atomically, so one that does not parse was changed by
+            # hand (or by another program) in the user's --out folder: theirs to clear.
+            raise UsageError(
+                f"{checkpoint}: a checkpoint file is not valid JSON ({error}); remove it to run "
+                "that point again"
+            ) from None
 
 
 @reports_errors

@@ -71,11 +71,14 @@ def plot(
     check_figure_path(target, "--out")
     from retrysim import plots
 
-    if kind == "timeline":
-        figure = plots.herd_timeline(doc)
-    elif kind == "spread":
-        figure = plots.jitter_spread(doc)
-    else:
-        figure = plots.latency_cdf({doc["scenario"]: doc})
+    try:
+        if kind == "timeline":
+            figure = plots.herd_timeline(doc)
+        elif kind == "spread":
+            figure = plots.jitter_spread(doc)
+        else:
+            figure = plots.latency_cdf({doc["scenario"]: doc})
+    except ValueError as error:  # the plots refuse a document they cannot draw: the user's file
+        raise UsageError(f"{result}: {error}") from None
     plots.save_figure(figure, target)
     typer.echo(f"wrote {target}")

@@ -21,6 +21,7 @@ from rich.console import Console
 from retrysim.cli import common
 from retrysim.cli.errors import UsageError
 from retrysim.names import DEFAULT_TABLE_METRICS
+from retrysim.suggest import unknown_key
 
 HISTORY = Path.home() / ".retrysim_history"
 
@@ -335,8 +336,7 @@ def _get(data: Any, key: str) -> Any:
 
 
 def _unknown(key: str, data: dict[str, Any]) -> str:
-    close = difflib.get_close_matches(key, common.dotted_keys(data), n=1)
-    return f"{key}: no such key" + (f"; did you mean {close[0]!r}?" if close else "")
+    return unknown_key(key, data)  # the same answer as --set and scenario files give
 
 
 def run_shell(stdin: IO[str] | None = None, stdout: IO[str] | None = None) -> int:

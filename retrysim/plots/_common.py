@@ -135,7 +135,7 @@ def _fault_windows(result: ResultLike) -> list[dict[str, Any]]:
     """Each fault's kind, start and end (``None``: until the run ends)."""
     if isinstance(result, Mapping):
         return list(result.get("faults") or [])
-    from retrysim.sim.faults import fault_windows
+    from retrysim.scenario import fault_windows
 
     return [dict(w) for w in fault_windows(result.scenario.faults)]
 

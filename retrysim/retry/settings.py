@@ -14,6 +14,7 @@ from typing import Literal
 from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from retrysim.errors import BadInputError
 from retrysim.names import MAX_ATTEMPTS_LIMIT
 
 # Re-exported: the settings are where most code looks for these names.
@@ -26,7 +27,7 @@ ENV_PREFIX = "RETRY__"
 Source = Literal["default", "env", ".env"]
 
 
-class SettingsError(ValueError):
+class SettingsError(BadInputError):
     """Invalid retry settings; the message names each offending ``RETRY__*`` variable."""
 
 

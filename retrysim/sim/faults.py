@@ -169,9 +169,3 @@ def compile_faults(faults: Sequence[Fault], seed: int) -> FaultPlan:
                 capacity.append((start, end, slots))
     return FaultPlan(tuple(gates), tuple(spikes), tuple(resets), tuple(capacity))
 
-
-def fault_windows(faults: Sequence[Fault]) -> list[dict[str, object]]:
-    """Each fault's kind and window, for reports and plots."""
-    return [
-        {"index": i, "kind": f.kind, "start": f.start, "end": f.end} for i, f in enumerate(faults)
-    ]

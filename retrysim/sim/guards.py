@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 
+from retrysim.errors import BadInputError
 from retrysim.scenario import Poisson, Scenario
 from retrysim.sim.arrivals import expected_calls
 
@@ -11,7 +12,7 @@ BYTES_PER_CALL = 1200  # live call state: tenacity's RetryCallState, its Future,
 BYTES_PER_ATTEMPT = 320  # record columns while running, then the numpy rows
 
 
-class ScenarioTooLargeError(ValueError):
+class ScenarioTooLargeError(BadInputError):
     """The run would need more memory than this machine has; refused before it starts."""
 
 

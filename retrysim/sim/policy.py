@@ -9,7 +9,7 @@ from tenacity import retry_if_exception_type
 from retrysim.retry.guards import GuardSpec
 from retrysim.retry.policy import RetryPolicy, build_policy
 from retrysim.retry.settings import RetrySettings
-from retrysim.scenario import Scenario
+from retrysim.scenario import Scenario, ScenarioError
 from retrysim.sim.failures import ERROR_CLASSES
 
 
@@ -21,16 +21,22 @@ def policy_for(
     """The scenario's policy through the one builder (settings default to the documented ones).
 
     ``guards`` are attempt guards given through the Python API; the simulator keeps their state
-    per client or fleet-wide as each declares.
+    per client or fleet-wide as each declares. Raises ScenarioError when the scenario's
+    options and the settings cannot make one policy.
     """
     spec = scenario.policy
     retry = None
     if spec.retry_on is not None:
         retry = retry_if_exception_type(tuple(ERROR_CLASSES[name] for name in spec.retry_on))
-    return build_policy(
-        spec.operation,
-        settings if settings is not None else RetrySettings.defaults(),
-        retry=retry,
-        guards=guards,
-        options=spec,
-    )
+    try:
+        return build_policy(
+            spec.operation,
+            settings if settings is not None else RetrySettings.defaults(),
+            retry=retry,
+            guards=guards,
+            options=spec,
+        )
+    except ValueError as error:
+        # Each side validated on its own, so what build_policy refuses here is the scenario's
+        # policy against these settings (its min_wait above the settings' max_wait): bad input.
+        raise ScenarioError(f"policy: {error} (the scenario with the RETRY__* settings)") from None
