@@ -6,6 +6,7 @@ The library API (also what the CLI and the notebooks use)::
     scenario = retrysim.load_scenario("thundering-herd")      # a bundled name or a TOML path
     result = retrysim.simulate(scenario, seed=1)              # records (numpy) + settings used
     doc = retrysim.summarize(result)                          # the metrics document (run --json)
+    doc = retrysim.run(scenario, seed=1).document             # both, plus latency_overhead
 
 The production retry mechanism is :mod:`retrysim.retry`. Names here load lazily, so importing
 ``retrysim`` costs nothing until one is used.
@@ -31,9 +32,12 @@ _EXPORTS = {
     "VirtualTimeEventLoop": "retrysim.sim.aio",
     "summarize": "retrysim.metrics",
     "compare": "retrysim.sweep",
+    "run": "retrysim.runner",
+    "Run": "retrysim.runner",
 }
 
 __all__ = [
+    "Run",
     "RunResult",
     "Scenario",
     "ScenarioError",
@@ -43,6 +47,7 @@ __all__ = [
     "compare",
     "load_scenario",
     "parse_scenario",
+    "run",
     "run_virtual",
     "run_with_decorators",
     "simulate",
@@ -53,6 +58,8 @@ if TYPE_CHECKING:
     from retrysim.library import bundled_scenarios as bundled_scenarios
     from retrysim.library import load_scenario as load_scenario
     from retrysim.metrics import summarize as summarize
+    from retrysim.runner import Run as Run
+    from retrysim.runner import run as run
     from retrysim.scenario import Scenario as Scenario
     from retrysim.scenario import ScenarioError as ScenarioError
     from retrysim.scenario import parse_scenario as parse_scenario

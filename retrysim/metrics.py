@@ -225,15 +225,25 @@ def timeline(
 
 
 def summarize(
-    result: RunResult, baseline: RunResult | None = None, wall_time: float | None = None
+    result: RunResult,
+    baseline: RunResult | None = None,
+    wall_time: float | None = None,
+    *,
+    baseline_latency: dict[str, float | None] | None = None,
 ) -> dict[str, Any]:
     """The result document (``retrysim run --json``); keys are stable and documented.
 
     ``baseline`` is the same scenario and seed without faults; with it, ``latency_overhead``
-    is filled in.
+    is filled in. The baseline enters the document only through ``latency(baseline.calls)``,
+    so ``baseline_latency`` (that summary, computed earlier) gives the same document without
+    keeping the baseline's records: it is what :func:`retrysim.runner.run` caches.
     """
+    if baseline is not None and baseline_latency is not None:
+        raise TypeError("pass baseline or baseline_latency, not both")
     attempts, calls, names = result.attempts, result.calls, result.error_names
     lat = latency(calls)
+    if baseline is not None:
+        baseline_latency = latency(baseline.calls)
     scenario = result.scenario
     from retrysim.scenario import fault_windows
 
@@ -249,7 +259,7 @@ def summarize(
         "latency": lat,
         "latency_quantiles": latency_quantiles(calls),
         "latency_overhead": (
-            latency_overhead(lat, latency(baseline.calls)) if baseline is not None else None
+            latency_overhead(lat, baseline_latency) if baseline_latency is not None else None
         ),
         "retry_wait": retry_wait(attempts, calls),
         "failures_by_type": failures_by_type(attempts, names),

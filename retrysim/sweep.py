@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from retrysim.metrics import METRICS, metric, summarize
+from retrysim.metrics import METRICS, metric
 from retrysim.names import DEFAULT_TABLE_METRICS
 from retrysim.retry.settings import RetrySettings
 from retrysim.scenario import Scenario
@@ -120,15 +120,15 @@ def seeds_for(scenario: Scenario, count: int, first: int | None = None) -> list[
 def run_one(
     scenario: Scenario, sets: dict[str, Any], seed: int, settings: RetrySettings | None
 ) -> dict[str, Any]:
-    """Simulate one variant with one seed (and its no-fault baseline); return its document."""
-    from retrysim.sim.engine import simulate
+    """Simulate one variant with one seed (and its no-fault baseline); return its document.
+
+    Through the run step, so variants that differ only in faults share one baseline run
+    (within a process: with several workers, each keeps its own cache).
+    """
+    from retrysim.runner import run
 
     variant = scenario.with_overrides(sets) if sets else scenario
-    result = simulate(variant, seed=seed, settings=settings)
-    baseline = (
-        simulate(variant.without_faults(), seed=seed, settings=settings) if variant.faults else None
-    )
-    doc = summarize(result, baseline)
+    doc = run(variant, seed=seed, settings=settings).document
     doc.pop("timeline", None)  # bulky, and not compared; run the variant alone to see it
     doc["wall_time"] = 0.0  # keep documents identical across executors and machines
     return doc

@@ -83,16 +83,11 @@ def run(
     settings, setting_sources = common.settings(env_file)
     sources = common.policy_sources(loaded, sets, setting_sources, profile)
 
-    from retrysim.metrics import summarize
-    from retrysim.sim.engine import simulate
+    from retrysim.runner import run as run_step
 
-    started = time.perf_counter()
-    with _Progress(loaded.duration) as progress:
-        result = simulate(loaded, seed=seed, settings=settings, progress=progress.update)
-        baseline = None
-        if loaded.faults:
-            baseline = simulate(loaded.without_faults(), seed=seed, settings=settings)
-    doc = summarize(result, baseline, wall_time=time.perf_counter() - started)
+    with _Progress(loaded.duration) as progress:  # stays up while the baseline runs
+        step = run_step(loaded, seed=seed, settings=settings, progress=progress.update)
+    result, doc = step.result, step.document
     doc["sources"] = sources
 
     from retrysim import output

@@ -207,20 +207,12 @@ class Shell(cmd.Cmd):
 
     def do_run(self, arg: str) -> None:
         """run [SEED]: simulate the current scenario and print the summary."""
-        from retrysim.metrics import summarize
         from retrysim.report import latency_table, load_table, outcome_table
-        from retrysim.sim.engine import simulate
+        from retrysim.runner import run
 
         scenario = self._validated(self._need(), "scenario")
-        seed = _seed(arg)
-        settings = self._settings_now()
-        result = simulate(scenario, seed=seed, settings=settings)
-        baseline = (
-            simulate(scenario.without_faults(), seed=seed, settings=settings)
-            if scenario.faults
-            else None
-        )
-        doc = summarize(result, baseline)
+        # Edits that touch only faults, or a repeated run, reuse the cached fault-free baseline.
+        doc = run(scenario, seed=_seed(arg), settings=self._settings_now()).document
         self.previous, self.last = self.last, doc
         self.console.print(outcome_table(doc))
         self.console.print(load_table(doc))

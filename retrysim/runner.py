@@ -1,0 +1,133 @@
+"""One run step: simulate a scenario, add its fault-free baseline when needed, summarize.
+
+The CLI's ``run``, the shell's ``run``, every compare and sweep run and the notebooks go through
+:func:`run`, so "what a run reports" is defined once.
+
+The baseline (the same scenario, seed and settings with the faults removed) exists only for
+``latency_overhead``. Re-simulating it on every run cost 29-46% of a run's CPU, although the
+variants of a comparison often share it: variants that change only faults, seeds repeated in a
+shell session. So it is simulated only when the document needs it (the scenario has faults and
+the caller wants the overhead), and its latency summary, the only part of it the document reads,
+is kept in a small process-local LRU cache keyed by exactly what determines the baseline run.
+The cached value is a handful of floats, so the cache stays small whatever the scenario's size,
+and since a run is a pure function of (scenario, seed, settings), a hit gives the same document,
+byte for byte, as a fresh simulation.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from retrysim.metrics import latency, summarize
+from retrysim.retry.settings import RetrySettings
+from retrysim.scenario import Scenario
+from retrysim.sim import engine
+from retrysim.sim.result import RunResult
+
+CACHE_SIZE = 64  # baselines kept; each entry is a key of a few KB and five floats
+
+BaselineKey = tuple[str, int, str]
+Latency = dict[str, float | None]
+
+_cache: OrderedDict[BaselineKey, Latency] = OrderedDict()
+_lock = threading.Lock()  # the shell and notebooks are single-threaded, but a library may not be
+
+
+@dataclass(frozen=True)
+class Run:
+    """What one run step produced: the records and the result document built from them.
+
+    ``baseline`` says where ``latency_overhead`` came from: ``"none"`` (not needed: no faults,
+    or the caller asked for no baseline), ``"simulated"`` (run now) or ``"cached"`` (reused from
+    an earlier run with the same fault-free scenario, seed and settings).
+    """
+
+    result: RunResult
+    document: dict[str, Any]
+    baseline: Literal["none", "simulated", "cached"]
+
+
+def run(
+    scenario: Scenario,
+    seed: int | None = None,
+    settings: RetrySettings | None = None,
+    *,
+    baseline: bool = True,
+    progress: Callable[[float], None] | None = None,
+    cache: bool = True,
+) -> Run:
+    """Simulate ``scenario`` and summarize it into the result document (``retrysim run --json``).
+
+    ``seed`` defaults to the scenario's, ``settings`` to the documented defaults, as in
+    :func:`retrysim.simulate`. With ``baseline`` (the default) and a scenario with faults, the
+    document's ``latency_overhead`` is filled in from the fault-free baseline; ``baseline=False``
+    skips it (``latency_overhead`` is then None, as from ``summarize(result)``). ``progress`` is
+    called with the virtual time as the main run advances; the baseline does not report
+    progress (it may not run at all). ``cache=False`` simulates the baseline even when a cached
+    one exists, and does not store it. The document's ``wall_time`` is the whole step's.
+    """
+    started = time.perf_counter()
+    result = engine.simulate(scenario, seed=seed, settings=settings, progress=progress)
+    base: Latency | None = None
+    source: Literal["none", "simulated", "cached"] = "none"
+    if baseline and scenario.faults:
+        key = baseline_key(scenario, seed, settings) if cache else None
+        base = _cached(key) if key is not None else None
+        source = "cached"
+        if base is None:
+            fault_free = scenario.without_faults()
+            base = latency(engine.simulate(fault_free, seed=seed, settings=settings).calls)
+            source = "simulated"
+            if key is not None:
+                _store(key, base)
+    document = summarize(result, wall_time=time.perf_counter() - started, baseline_latency=base)
+    return Run(result, document, source)
+
+
+def baseline_key(
+    scenario: Scenario, seed: int | None, settings: RetrySettings | None
+) -> BaselineKey:
+    """Exactly what determines the baseline run: fault-free scenario, resolved seed, settings.
+
+    Python-mode dumps through ``repr`` rather than JSON, because JSON writes inf, nan and None
+    all as ``null`` and a key must never merge two different inputs. ``seed=None`` and
+    ``settings=None`` are resolved as the engine resolves them (the scenario's seed, the
+    documented defaults), so spelling the same run two ways shares one baseline. Every field
+    counts, name and description included: two scenarios differing in anything but their
+    faults never share a baseline, even where the difference could not change it.
+    """
+    resolved = scenario.seed if seed is None else seed
+    used = settings if settings is not None else RetrySettings.defaults()
+    return (
+        repr(scenario.without_faults().model_dump(mode="python")),
+        resolved,
+        repr(used.model_dump(mode="python")),
+    )
+
+
+def clear_baseline_cache() -> None:
+    """Forget every cached baseline (tests; or to measure a run's full cost)."""
+    with _lock:
+        _cache.clear()
+
+
+def _cached(key: BaselineKey) -> Latency | None:
+    with _lock:
+        value = _cache.get(key)
+        if value is None:
+            return None
+        _cache.move_to_end(key)
+        return dict(value)  # a copy: no caller can change what the next run reads
+
+
+def _store(key: BaselineKey, value: Latency) -> None:
+    with _lock:
+        _cache[key] = dict(value)
+        _cache.move_to_end(key)
+        while len(_cache) > CACHE_SIZE:
+            _cache.popitem(last=False)
