@@ -395,6 +395,19 @@ def test_shell_errors_keep_the_session_alive() -> None:
     assert "nothing has run yet" in output
 
 
+def test_shell_says_a_bug_is_a_bug_and_keeps_the_session(monkeypatch: pytest.MonkeyPatch) -> None:
+    import retrysim.runner
+
+    def broken(*args: Any, **kwargs: Any) -> Any:
+        raise ZeroDivisionError("a bug in the run step")
+
+    monkeypatch.setattr(retrysim.runner, "run", broken)
+    output = shell("load redis-blip\nrun\nshow\n", expected_exit=2)
+    assert "internal error: ZeroDivisionError: a bug in the run step" in output
+    assert "this is a bug in retrysim" in output
+    assert "redis-blip" in output.split("internal error")[1]  # show still ran afterwards
+
+
 def test_set_and_shell_answer_a_missing_list_item_alike() -> None:
     result = invoke("run", "redis-blip", "--set", "faults.3.end=1")
     assert result.exit_code == 2

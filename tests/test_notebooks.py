@@ -1,4 +1,7 @@
-"""The notebooks run headless, top to bottom, against the installed package, in under 60 s.
+"""The notebooks run headless, top to bottom, against the installed package.
+
+How long they take is a measurement, not a test (a timed assertion fails on a busy machine and
+proves nothing about the code); a generous per-cell timeout only stops a hung kernel.
 
 Each notebook is executed with nbclient on the ``python3`` kernel; the test asserts that no
 cell failed, that the story's figures were drawn (image outputs), and that the notebook was
@@ -9,7 +12,6 @@ notebooks test the retrysim installed here and not some other one on the machine
 from __future__ import annotations
 
 import sys
-import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -21,14 +23,14 @@ pytestmark = pytest.mark.slow
 
 NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
 NAMES = ["01-thundering-herd.ipynb", "02-compare-policies.ipynb", "03-tune-env-settings.ipynb"]
-TIME_LIMIT = 60.0  # seconds per notebook
+CELL_TIMEOUT = 600  # seconds: a hung kernel, not a slow one
 
 
 def _execute(nb: nbformat.NotebookNode, cwd: Path) -> nbformat.NotebookNode:
     client = NotebookClient(
         nb,
         kernel_name="python3",
-        timeout=int(TIME_LIMIT * 2),  # per cell; the whole-notebook limit is asserted below
+        timeout=CELL_TIMEOUT,
         resources={"metadata": {"path": str(cwd)}},
     )
     return client.execute()
@@ -64,9 +66,7 @@ class Executed:
     def __init__(self, name: str, cwd: Path) -> None:
         self.committed = nbformat.read(NOTEBOOKS / name, as_version=4)
         self.nb = nbformat.read(NOTEBOOKS / name, as_version=4)
-        started = time.perf_counter()
         _execute(self.nb, cwd)  # raises CellExecutionError, naming the cell, if a cell fails
-        self.elapsed = time.perf_counter() - started
         self.left_behind = sorted(p.name for p in cwd.iterdir())
 
 
@@ -100,7 +100,6 @@ def test_notebook_runs_and_draws(name: str, executed: Callable[[str], Executed])
     assert not [out for out in outputs if out.output_type == "error"]
     images = [out for out in outputs if "image/png" in out.get("data", {})]
     assert images, f"{name} drew no figure"
-    assert run.elapsed < TIME_LIMIT, f"{name} took {run.elapsed:.1f} s"
     assert run.left_behind == [], f"{name} wrote files into its working directory"
 
 

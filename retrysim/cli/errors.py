@@ -49,7 +49,7 @@ def fail(message: str) -> typer.Exit:
 def bug(error: BaseException) -> typer.Exit:
     """Print the one line that says ``error`` is a bug in retrysim; return the Exit (code 1)."""
     print(
-        f"retrysim: internal error: {type(error).__name__}: {_one_line(error)} -- this is a bug "
+        f"retrysim: internal error: {type(error).__name__}: {one_line(error)} -- this is a bug "
         "in retrysim, not in your input; please report it with the command you ran "
         "(retrysim --debug COMMAND shows the traceback)",
         file=sys.stderr,
@@ -70,7 +70,7 @@ def reports_errors(command: Callable[P, R]) -> Callable[P, R]:
             if debug_mode["on"]:
                 raise
             if is_bad_input(error, _paths_in([*args, *kwargs.values()])):
-                raise fail(_one_line(error)) from None
+                raise fail(one_line(error)) from None
             raise bug(error) from None
 
     return wrapper
@@ -112,7 +112,7 @@ def _absolute(name: Any) -> Path:
     return Path(os.path.abspath(os.fsdecode(name)))
 
 
-def _one_line(error: BaseException) -> str:
+def one_line(error: BaseException) -> str:
     text = str(error).strip()
     if isinstance(error, OSError) and error.filename is not None:
         text = f"{error.filename}: {error.strerror or text}"

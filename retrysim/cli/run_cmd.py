@@ -73,7 +73,8 @@ def run(
     no faults), load amplification against server capacity, a histogram of when retries start, and
     a timeline of attempts per second. Same scenario + seed = the same result, always.
 
-    Exit codes: 0 ok, 1 a --fail-under/--fail-over threshold was missed, 2 bad input.
+    Exit codes: 0 ok, 1 a --fail-under/--fail-over threshold was missed (or a bug in retrysim,
+    said so in one line), 2 bad input.
     """
     thresholds = _thresholds(fail_under, "--fail-under") + _thresholds(fail_over, "--fail-over")
     if plot is not None:

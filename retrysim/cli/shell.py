@@ -19,7 +19,7 @@ from typing import IO, Any
 from rich.console import Console
 
 from retrysim.cli import common
-from retrysim.cli.errors import UsageError
+from retrysim.cli.errors import UsageError, is_bad_input, one_line
 from retrysim.names import DEFAULT_TABLE_METRICS
 from retrysim.suggest import unknown_key
 
@@ -57,13 +57,16 @@ class Shell(cmd.Cmd):
     def onecmd(self, line: str) -> bool:
         try:
             return super().onecmd(line)
-        except (UsageError, ValueError, KeyError, OSError) as error:
-            message = (
-                str(error.args[0]) if isinstance(error, KeyError) and error.args else str(error)
-            )
-            self._error(message or type(error).__name__)
-        except Exception as error:  # a bug must not end the session; say what happened
-            self._error(f"internal error: {type(error).__name__}: {error}")
+        except Exception as error:  # a bug must not end the session either; say which it is
+            if isinstance(error, KeyError) and error.args:
+                self._error(str(error.args[0]))  # an unknown key, named by the lookup
+            elif is_bad_input(error, _paths_of(line)):
+                self._error(one_line(error))
+            else:
+                self._error(
+                    f"internal error: {type(error).__name__}: {error} -- this is a bug in "
+                    "retrysim, not in your input; please report it with the commands you ran"
+                )
         return False
 
     def _error(self, message: str) -> None:
@@ -304,6 +307,14 @@ class Shell(cmd.Cmd):
         if self.use_rawinput:
             self.console.print()
         return True
+
+
+def _paths_of(line: str) -> list[Path]:
+    """Every word of a shell command as a path: a file error about one of them is the user's."""
+    try:
+        return [Path(word) for word in shlex.split(line)[1:]]
+    except ValueError:  # unbalanced quotes: no paths to speak of
+        return []
 
 
 def _seed(arg: str) -> int | None:
