@@ -46,6 +46,4 @@ def dotted_keys(data: Any, prefix: str = "") -> list[str]:
 
 def unknown_key(key: str, data: Any) -> str:
     """The message for a dotted ``key`` that names nothing in the scenario ``data``."""
-    return f"{key}: no such key in the scenario" + hint(
-        key, dotted_keys(data), list_allowed=False
-    )
+    return f"{key}: no such key in the scenario" + hint(key, dotted_keys(data), list_allowed=False)

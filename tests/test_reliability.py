@@ -262,6 +262,7 @@ def test_an_unwritable_output_path_is_bad_input(tmp_path: Path, option: str) -> 
 
 ENTRY = [sys.executable, "-m", "retrysim"]
 
+
 def test_only_oserrors_on_the_users_paths_or_the_machine_count_as_bad_input(
     tmp_path: Path,
 ) -> None:

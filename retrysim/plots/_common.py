@@ -192,4 +192,3 @@ def _check_metric(name: str) -> None:
     names = metric_table.METRIC_NAMES
     if name not in names:
         raise ValueError(f"unknown metric {name!r}; allowed: {', '.join(names)}")
-

@@ -38,9 +38,7 @@ def backoff_schedule(
     from retrysim.retry.policy import build_policy
 
     fig, ax = _figure_and_axes(ax, 9, 4.5)
-    names: list[str] = (
-        list(profiles) if profiles else [build_policy(operation, settings).profile]
-    )
+    names: list[str] = list(profiles) if profiles else [build_policy(operation, settings).profile]
     handles = []
     most = 0
     width = 0.8 / len(names)

@@ -97,4 +97,3 @@ def save_settings_figure(
     for a, operation in zip(axes, OPERATIONS, strict=True):
         backoff_schedule(operation, chosen, settings, samples=1000, ax=a)
     save_figure(fig, path)
-

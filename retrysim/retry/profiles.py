@@ -146,9 +146,7 @@ class FullJitter(Profile):
     def wait(self, shape: Shape) -> wait_base:
         if shape.base == 0:
             return wait_none()
-        return wait_random_exponential(
-            multiplier=shape.base, min=shape.floor, max=shape.max_wait
-        )
+        return wait_random_exponential(multiplier=shape.base, min=shape.floor, max=shape.max_wait)
 
     def raw_range(self, shape: Shape, n: int) -> tuple[float, float]:
         return 0.0, capped_exponential(shape.base, shape.max_wait, n)

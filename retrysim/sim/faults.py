@@ -168,4 +168,3 @@ def compile_faults(faults: Sequence[Fault], seed: int) -> FaultPlan:
             case CapacityLoss(start=start, slots=slots):
                 capacity.append((start, end, slots))
     return FaultPlan(tuple(gates), tuple(spikes), tuple(resets), tuple(capacity))
-
