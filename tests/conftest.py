@@ -45,13 +45,17 @@ def clean_retry_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Any) -> I
 def _seeded_jitter(seed: int) -> Iterator[random.Random]:
     """Point tenacity's and retrysim's jitter at ``random.Random(seed)`` inside the block."""
     rng = random.Random(seed)
-    saved = tenacity.wait.random, retrysim.retry.waits.random
-    tenacity.wait.random = rng
-    retrysim.retry.waits.random = rng
+    # Module globals are swapped through their namespaces (as retrysim.sim.clock does):
+    # tenacity.wait does not re-export ``random``, and both hold the module, not a Random.
+    namespaces = (vars(tenacity.wait), vars(retrysim.retry.waits))
+    saved = [namespace["random"] for namespace in namespaces]
+    for namespace in namespaces:
+        namespace["random"] = rng
     try:
         yield rng
     finally:
-        tenacity.wait.random, retrysim.retry.waits.random = saved
+        for namespace, original in zip(namespaces, saved, strict=True):
+            namespace["random"] = original
 
 
 @pytest.fixture(scope="session")

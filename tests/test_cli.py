@@ -143,9 +143,9 @@ def test_run_report_has_every_section() -> None:
 
 def test_run_same_seed_same_document_different_seed_different() -> None:
     def doc(*extra: str) -> dict[str, Any]:
-        out = json.loads(invoke("run", "network-timeouts", "--json", *extra).stdout)
+        out: dict[str, Any] = json.loads(invoke("run", "network-timeouts", "--json", *extra).stdout)
         out.pop("wall_time")
-        return out  # type: ignore[no-any-return]
+        return out
 
     assert doc("--seed", "5") == doc("--seed", "5")
     assert doc("--seed", "5") != doc("--seed", "6")
@@ -484,7 +484,12 @@ def test_plot_rejects_what_is_not_a_result(tmp_path: Path) -> None:
 
 
 def test_plot_of_a_document_without_a_timeline_is_bad_input(tmp_path: Path) -> None:
-    doc = {"scenario": "x", "timeline": None, "jitter_spread": {}, "latency_quantiles": {}}
+    doc: dict[str, Any] = {
+        "scenario": "x",
+        "timeline": None,
+        "jitter_spread": {},
+        "latency_quantiles": {},
+    }
     path = tmp_path / "no-timeline.json"
     path.write_text(json.dumps({**doc, "faults": []}), encoding="utf-8")
     result = invoke("plot", str(path))

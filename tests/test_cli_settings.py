@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 from typer.testing import CliRunner
@@ -24,10 +25,11 @@ def invoke(*args: str, env: dict[str, str] | None = None):
     return CliRunner().invoke(app, ["settings", *args], env={**WIDE, **(env or {})})
 
 
-def settings_json(*args: str, env: dict[str, str] | None = None) -> dict:
+def settings_json(*args: str, env: dict[str, str] | None = None) -> dict[str, Any]:
     result = invoke("--json", *args, env=env)
     assert result.exit_code == 0, result.output
-    return json.loads(result.stdout)
+    document: dict[str, Any] = json.loads(result.stdout)
+    return document
 
 
 def assert_one_line_error(result, *needles: str) -> None:

@@ -38,7 +38,7 @@ def test_no_counters_before_any_call() -> None:
 
 
 def test_counts_for_a_mixed_workload(sync_sleep, metrics_for) -> None:
-    plan = {
+    plan: dict[str, list[Exception]] = {
         "fine": [],
         "one_blip": [ConnectionError("a")],
         "two_blips": [TimeoutError("t"), ConnectionError("b")],
@@ -269,7 +269,7 @@ def test_200_concurrent_asyncio_tasks_exact(async_sleep, metrics_for) -> None:
             raise ConnectionError(f"task {i}")
         return i
 
-    async def main() -> list[object]:
+    async def main() -> list[int | BaseException]:
         return await asyncio.gather(*(run_task(i) for i in range(200)), return_exceptions=True)
 
     results = run_virtual(main())

@@ -7,6 +7,7 @@ import inspect
 import logging
 import random
 import time
+from typing import Any
 
 import pytest
 import tenacity
@@ -142,7 +143,7 @@ def test_unknown_option_is_a_type_error() -> None:
 
 
 @pytest.mark.parametrize("bad", [{"max_attempts": 0}, {"min_wait": -1.0}, {"profile": "x"}])
-def test_invalid_override_fails_at_decoration(bad: dict) -> None:
+def test_invalid_override_fails_at_decoration(bad: dict[str, Any]) -> None:
     with pytest.raises(ValueError):
         retry_storage_operation(**bad)
 
@@ -219,7 +220,8 @@ def test_env_profile_applies_to_decorated_function(
     reload_settings()
     assert wrapped() == "ok"
     assert sync_sleep.waits == [0.25, 0.5, 1.0]
-    assert wrapped.retry_policy().min_wait == 0.25
+    policy = wrapped.retry_policy()  # type: ignore[attr-defined]  # set on the wrapper at runtime
+    assert policy.min_wait == 0.25
 
 
 # --- explicit (falsy) overrides -------------------------------------------------------------
@@ -464,7 +466,7 @@ def test_execute_with_retry_sync_function(async_sleep) -> None:
 
 def test_execute_with_retry_async_function(async_sleep) -> None:
     flaky = Flaky(TimeoutError("t"), result="scheduler")
-    seen: list[tuple] = []
+    seen: list[tuple[str, str]] = []
 
     async def create_scheduler(config: str, *, name: str) -> object:
         seen.append((config, name))

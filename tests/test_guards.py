@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import math
+from collections.abc import Callable
 
 import numpy as np
 import pytest
@@ -23,7 +24,8 @@ from retrysim.retry import (
     retry_metrics,
     retry_worker_operation,
 )
-from retrysim.scenario import parse_scenario
+from retrysim.retry.guards import Scope
+from retrysim.scenario import Scenario, parse_scenario
 from retrysim.sim import records as rec
 from retrysim.sim.engine import simulate
 from retrysim.sim.failures import CODES
@@ -105,13 +107,13 @@ def test_state_is_shared_exactly_as_declared() -> None:
 
 def test_an_unknown_scope_is_refused() -> None:
     with pytest.raises(ValueError, match="scope"):
-        GuardSpec("x", "galaxy", TripAfter)  # type: ignore[arg-type]
+        GuardSpec("x", "galaxy", TripAfter)  # type: ignore[arg-type]  # an unknown scope on purpose
 
 
 # --- the production decorators -------------------------------------------------------------
 
 
-def _flaky(fail: int) -> tuple[list[int], object]:
+def _flaky(fail: int) -> tuple[list[int], Callable[[], str]]:
     calls: list[int] = []
 
     def op() -> str:
@@ -171,7 +173,7 @@ def test_async_decorators_run_the_same_guards() -> None:
 # --- the engine and fidelity mode ----------------------------------------------------------
 
 
-def _outage_scenario(profile: str = "exponential", count: int = 30) -> object:
+def _outage_scenario(profile: str = "exponential", count: int = 30) -> Scenario:
     return parse_scenario(
         {
             "seed": 3,
@@ -191,9 +193,9 @@ def _outage_scenario(profile: str = "exponential", count: int = 30) -> object:
 
 
 @pytest.mark.parametrize("scope", ["call", "client", "fleet"])
-def test_engine_and_decorators_agree_with_a_guard(scope: str) -> None:
+def test_engine_and_decorators_agree_with_a_guard(scope: Scope) -> None:
     scenario = _outage_scenario()
-    guards = [GuardSpec("dep", scope, lambda: TripAfter(k=2, cool=1.5))]  # type: ignore[arg-type]
+    guards = [GuardSpec("dep", scope, lambda: TripAfter(k=2, cool=1.5))]
     engine = simulate(scenario, guards=guards)
     assert_same(engine, run_with_decorators(scenario, guards=guards))
     refused = engine.attempts["error"] == CODES["ConnectionRefusedError"]
@@ -206,8 +208,8 @@ def test_fleet_state_refuses_more_than_per_client_state() -> None:
     """One fleet-wide breaker trips on everybody's failures; per-client ones on their own."""
     scenario = _outage_scenario(count=40)
 
-    def refusals(scope: str) -> int:
-        spec = GuardSpec("dep", scope, lambda: TripAfter(k=2, cool=1.5))  # type: ignore[arg-type]
+    def refusals(scope: Scope) -> int:
+        spec = GuardSpec("dep", scope, lambda: TripAfter(k=2, cool=1.5))
         result = simulate(scenario, guards=[spec])
         return int(np.sum(result.attempts["error"] == CODES["ConnectionRefusedError"]))
 

@@ -14,6 +14,7 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+from typing import TypedDict
 
 import pytest
 
@@ -33,21 +34,30 @@ print(json.dumps({{"code": result.exit_code, "out": result.stdout,
 """
 
 
-def _probe(args: list[str]) -> dict[str, object]:
+class Probe(TypedDict):
+    """What ``PROBE`` prints."""
+
+    code: int
+    out: str
+    modules: list[str]
+
+
+def _probe(args: list[str]) -> Probe:
     done = subprocess.run(
         [sys.executable, "-c", PROBE.format(args=args)],
         capture_output=True,
         text=True,
         check=True,
     )
-    return json.loads(done.stdout.strip().splitlines()[-1])
+    probe: Probe = json.loads(done.stdout.strip().splitlines()[-1])
+    return probe
 
 
 @pytest.mark.parametrize("args", [["--help"], ["scenarios"], ["run", "--help"]])
 def test_light_commands_do_not_import_heavy_modules(args: list[str]) -> None:
     probe = _probe(args)
     assert probe["code"] == 0, probe["out"]
-    loaded = set(probe["modules"])  # type: ignore[arg-type]
+    loaded = set(probe["modules"])
     assert not loaded & set(HEAVY), f"{args} imported {sorted(loaded & set(HEAVY))}"
 
 

@@ -155,7 +155,7 @@ def test_latency_quantiles_is_a_cdf() -> None:
 
 
 def test_latency_overhead_subtracts_percentiles() -> None:
-    a = {"p50": 2.0, "p95": 5.0, "p99": 9.0}
+    a: dict[str, float | None] = {"p50": 2.0, "p95": 5.0, "p99": 9.0}
     b = {"p50": 1.5, "p95": 5.0, "p99": None}
     assert metrics.latency_overhead(a, b) == {"p50": 0.5, "p95": 0.0, "p99": None}
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import nbformat
 import pytest
@@ -122,7 +123,8 @@ def test_tuning_notebook_ends_with_env_lines(executed: Callable[[str], Executed]
     ]
     from retrysim.retry import RetrySettings
 
-    values = dict(line.removeprefix("RETRY__").lower().split("=") for line in lines)
+    # raw strings, as from the environment: the settings model parses them
+    values: dict[str, Any] = dict(line.removeprefix("RETRY__").lower().split("=") for line in lines)
     tuned = RetrySettings(**values)  # the printed lines are valid settings
     assert tuned.storage_max_attempts > RetrySettings.defaults().storage_max_attempts
     assert "targets met on fresh seeds: True" in _text(run.nb)

@@ -57,7 +57,8 @@ def test_every_option_reaches_every_entry_point(name: str) -> None:
     assert policy.describe()[name] == value
     # a decorator (validated at decoration time, effective at call time)
     decorated = retry_api_call(**{name: value})(lambda: None)
-    assert getattr(decorated.retry_policy().options, name) == value
+    decorated_policy = decorated.retry_policy()  # type: ignore[attr-defined]  # set at runtime
+    assert getattr(decorated_policy.options, name) == value
     # a scenario's [policy] table, and --set policy.<name> through with_overrides
     scenario = parse_scenario({"policy": {"operation": "api", name: value}})
     assert getattr(policy_for(scenario).options, name) == value
@@ -113,9 +114,9 @@ def test_multiplier_must_be_a_positive_number(options: dict[str, Any], word: str
 def test_the_options_model_is_frozen_and_strict() -> None:
     options = PolicyOptions(max_attempts=3)
     with pytest.raises(ValueError):
-        options.max_attempts = 4  # type: ignore[misc]
+        options.max_attempts = 4  # type: ignore[misc]  # frozen on purpose
     with pytest.raises(ValueError):
-        PolicyOptions(max_attempts=3, colour="red")  # type: ignore[call-arg]
+        PolicyOptions(max_attempts=3, colour="red")  # type: ignore[call-arg]  # unknown field on purpose
     assert options.given() == {"max_attempts"}
 
 
@@ -135,12 +136,13 @@ def _draws(wait: Any, n: int, seed: int, previous: RetryCallState | None = None)
     """Waits before retry ``n`` from ``wait``, 20 draws with tenacity's jitter seeded."""
     state = previous or RetryCallState(tenacity.Retrying(), None, (), {})
     state.attempt_number = n
-    saved = tenacity.wait.random
-    tenacity.wait.random = random.Random(seed)  # type: ignore[assignment]
+    namespace = vars(tenacity.wait)  # tenacity.wait does not re-export its ``random`` global
+    saved = namespace["random"]
+    namespace["random"] = random.Random(seed)
     try:
         return [wait(state) for _ in range(20)]
     finally:
-        tenacity.wait.random = saved
+        namespace["random"] = saved
 
 
 @settings(max_examples=60, deadline=None)
@@ -156,12 +158,18 @@ def test_with_a_multiplier_the_common_tenacity_shapes_are_tenacity_exactly(
 ) -> None:
     """What most users' code has: wait_(random_)exponential(multiplier, min, max)."""
     max_wait = min_wait + extra
-    numbers = {"multiplier": multiplier, "min_wait": min_wait, "max_wait": max_wait}
     for profile, theirs in (
         ("exponential", tenacity.wait_exponential),
         ("full_jitter", tenacity.wait_random_exponential),
     ):
-        ours = build_policy("api", RetrySettings.defaults(), profile=profile, **numbers).wait
+        ours = build_policy(
+            "api",
+            RetrySettings.defaults(),
+            profile=profile,
+            multiplier=multiplier,
+            min_wait=min_wait,
+            max_wait=max_wait,
+        ).wait
         reference = theirs(multiplier=multiplier, min=min_wait, max=max_wait)
         assert _draws(ours, n, seed) == _draws(reference, n, seed)
 

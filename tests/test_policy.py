@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import math
 import sys
+from typing import Any
 
 import pytest
 from hypothesis import given, settings
@@ -75,7 +76,9 @@ def test_explicit_settings_argument_wins_over_current() -> None:
         ({"min_wait": 0, "max_wait": 0}, (5, 0.0, 0.0)),
     ],
 )
-def test_falsy_overrides_are_explicit(overrides: dict[str, float], expected: tuple) -> None:
+def test_falsy_overrides_are_explicit(
+    overrides: dict[str, Any], expected: tuple[int, float, float]
+) -> None:
     policy = build_policy("storage", **overrides)
     assert (policy.max_attempts, policy.min_wait, policy.max_wait) == expected
     assert policy.overrides == frozenset(overrides)
@@ -104,7 +107,7 @@ def test_jitter_zero_override_is_explicit() -> None:
         ({"max_delay": 0}, "max_delay"),
     ],
 )
-def test_invalid_overrides_fail_naming_the_override(overrides: dict, word: str) -> None:
+def test_invalid_overrides_fail_naming_the_override(overrides: dict[str, Any], word: str) -> None:
     with pytest.raises(ValueError, match=word):
         build_policy("worker", **overrides)
 

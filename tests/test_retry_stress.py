@@ -94,7 +94,7 @@ def test_a_thousand_concurrent_tasks_keep_exact_counts() -> None:
             raise step(f"call {call} {{brace}} %s")
         return call
 
-    async def main() -> list[object]:
+    async def main() -> list[int | BaseException]:
         return await asyncio.gather(*(operation(c) for c in range(TASKS)), return_exceptions=True)
 
     outcomes = run_virtual(main())

@@ -19,6 +19,7 @@ from hypothesis import strategies as st
 from retrysim.scenario import (
     Constant,
     Exponential,
+    LoadLatency,
     Lognormal,
     Normal,
     Occ,
@@ -111,7 +112,7 @@ def run(data: dict[str, Any]) -> RunResult:
 
 def test_ideal_server_finishes_after_the_drawn_service_time() -> None:
     engine = MiniEngine()
-    engine.server = Server(engine)  # type: ignore[arg-type]
+    engine.server = Server(engine)
     engine.request(1.0, 0, 0.25)
     engine.request(1.0, 1, 3.0)
     engine.run()
@@ -144,7 +145,7 @@ def test_ideal_latency_in_a_run_is_the_latency_draw_of_that_call_and_attempt() -
 def test_queue_serves_fifo_with_at_most_concurrency_in_service() -> None:
     # 3 slots, 10 requests of 1 s at t=0: they finish in waves at 1, 2, 3 and the last at 4.
     engine = MiniEngine()
-    engine.server = QueueServer(engine, queue(concurrency=3, latency=1.0))  # type: ignore[arg-type]
+    engine.server = QueueServer(engine, queue(concurrency=3, latency=1.0))
     for a in range(10):
         engine.request(0.0, a, 1.0)
     engine.run()
@@ -157,7 +158,7 @@ def test_full_queue_rejects_at_once_with_the_reject_error() -> None:
     # 1 slot + 2 queue places: of 5 requests at t=2, requests 3 and 4 are refused at t=2.
     engine = MiniEngine()
     spec = queue(concurrency=1, queue_limit=2, reject_error="ConnectionAbortedError")
-    engine.server = QueueServer(engine, spec)  # type: ignore[arg-type]
+    engine.server = QueueServer(engine, spec)
     for a in range(5):
         engine.request(2.0, a, 1.0)
     engine.run()
@@ -172,7 +173,7 @@ def test_queue_keeps_working_on_abandoned_requests_unless_told_to_drop_them() ->
     for drop, executed in ((False, {0, 1, 2}), (True, {0, 2})):
         engine = MiniEngine()
         spec = queue(concurrency=1, drop_abandoned=drop)
-        engine.server = QueueServer(engine, spec)  # type: ignore[arg-type]
+        engine.server = QueueServer(engine, spec)
         for a in range(3):
             engine.request(0.0, a, 1.0)
         engine.abandon(0.5, 1)  # request 1's client gives up while it waits in the queue
@@ -187,7 +188,7 @@ def test_queue_capacity_change_shrinks_and_restores_slots() -> None:
     # t=1: one starts (ends 2); t=2: next starts (ends 3); t=3: slots back to 4, both remaining
     # start (end 4).
     engine = MiniEngine()
-    engine.server = QueueServer(engine, queue(concurrency=4))  # type: ignore[arg-type]
+    engine.server = QueueServer(engine, queue(concurrency=4))
     engine.at(0.5, engine.server.capacity_change, 1)
     engine.at(3.0, engine.server.capacity_change, None)
     for a in range(4):
@@ -206,7 +207,7 @@ def test_queue_laws(concurrency: int, limit: int, requests: list[tuple[float, fl
     """Never more than `concurrency` in service; never more than `limit` waiting; work-conserving;
     a request is refused only at its arrival; every accepted request is executed."""
     engine = MiniEngine()
-    server = QueueServer(engine, queue(concurrency=concurrency, queue_limit=limit))  # type: ignore[arg-type]
+    server = QueueServer(engine, queue(concurrency=concurrency, queue_limit=limit))
     engine.server = server
     for a, (t, service) in enumerate(requests):
         engine.request(t, a, service)
@@ -223,7 +224,7 @@ def test_queue_laws(concurrency: int, limit: int, requests: list[tuple[float, fl
         original(call, a, t, service_time)
         check(None)
 
-    server.submit = submit  # type: ignore[method-assign]
+    server.submit = submit  # type: ignore[method-assign]  # spy on the instance on purpose
     engine.run()
     check(None)
     assert server.busy == 0 and not server.waiting
@@ -325,7 +326,8 @@ def test_load_latency_grows_with_requests_in_flight() -> None:
     spec = parse_scenario(
         {"service": {"kind": "load_latency", "base": 1.0, "per_request": 0.5}}
     ).service
-    engine.server = LoadLatencyServer(engine, spec)  # type: ignore[arg-type]
+    assert isinstance(spec, LoadLatency)
+    engine.server = LoadLatencyServer(engine, spec)
     for a in range(3):
         engine.request(0.0, a, 1.0)
     engine.request(1.2, 3, 1.0)
@@ -358,7 +360,7 @@ def test_occ_stale_writes_conflict() -> None:
     # A reads v0 at 0, commits at 1 (v1). B reads v0 at 0.5: at 1.5 v is 1, so Conflict.
     # C reads v1 at 1.2 and commits at 2.2.
     engine = MiniEngine()
-    engine.server = OccServer(engine, Occ(kind="occ"))  # type: ignore[arg-type]
+    engine.server = OccServer(engine, Occ(kind="occ"))
     engine.request(0.0, 0, 1.0)
     engine.request(0.5, 1, 1.0)
     engine.request(1.2, 2, 1.0)
@@ -411,9 +413,7 @@ def test_rate_limiter_token_bucket_by_hand() -> None:
     # exact wait for one token is 1/2 s; as whole seconds (HTTP Retry-After) that is 1.
     for mode, hint in (("seconds", 1.0), ("exact", 0.5), ("none", None)):
         engine = MiniEngine()
-        engine.server = RateLimitedServer(  # type: ignore[arg-type]
-            engine, rate_limited(rate=2, burst=3, retry_after=mode)
-        )
+        engine.server = RateLimitedServer(engine, rate_limited(rate=2, burst=3, retry_after=mode))
         for a in range(5):
             engine.request(0.0, a, 0.1)
         engine.request(1.0, 5, 0.1)  # two tokens refilled by t=1
@@ -435,7 +435,7 @@ def test_rate_limiter_never_passes_more_than_burst_plus_rate_times_t(
     rate: float, burst: float, times: list[float]
 ) -> None:
     engine = MiniEngine()
-    engine.server = RateLimitedServer(engine, rate_limited(rate=rate, burst=burst))  # type: ignore[arg-type]
+    engine.server = RateLimitedServer(engine, rate_limited(rate=rate, burst=burst))
     times = sorted(times)
     for a, t in enumerate(times):
         engine.request(t, a, 0.01)
@@ -499,7 +499,7 @@ def test_rate_limited_run_respects_the_bucket() -> None:
 def test_respect_retry_after_waits_at_least_the_hint() -> None:
     # rate 0.5/s, burst 1: at t=0 one client gets the token, the other a 429 with an exact wait
     # of 1 / 0.5 = 2 s, i.e. "Retry-After: 2". The policy alone would wait 0.1 s.
-    base = {
+    base: dict[str, Any] = {
         "policy": {"max_attempts": 2, "profile": "exponential", "min_wait": 0.1, "max_wait": 0.1},
         "clients": {"count": 2},
         "service": {"kind": "rate_limited", "rate": 0.5, "burst": 1, "latency": 0.01},

@@ -12,6 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
+from retrysim.names import Operation
 from retrysim.retry import (
     OPERATIONS,
     PROFILES,
@@ -53,7 +54,7 @@ def test_operations_are_the_four_documented_ones() -> None:
 
 
 @pytest.mark.parametrize("operation", sorted(DOCUMENTED))
-def test_defaults_match_the_documented_table(operation: str) -> None:
+def test_defaults_match_the_documented_table(operation: Operation) -> None:
     current = get_settings()
     assert current.for_operation(operation) == DOCUMENTED[operation]
     attempts, lo, hi = DOCUMENTED[operation]
@@ -84,12 +85,12 @@ def test_every_source_is_default_without_env_or_file() -> None:
 
 def test_settings_are_immutable() -> None:
     with pytest.raises(ValidationError):
-        get_settings().worker_max_attempts = 9
+        get_settings().worker_max_attempts = 9  # type: ignore[misc]  # frozen on purpose
 
 
 def test_for_operation_rejects_unknown_operation() -> None:
     with pytest.raises(ValueError, match="database"):
-        get_settings().for_operation("database")
+        get_settings().for_operation("database")  # type: ignore[arg-type]  # unknown on purpose
 
 
 # --- environment ----------------------------------------------------------------------------

@@ -4,15 +4,16 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from retrysim import metrics
+from retrysim.metric_table import DEFAULT_TABLE_METRICS
 from retrysim.scenario import parse_scenario
 from retrysim.sweep import (
-    DEFAULT_TABLE_METRICS,
     Variant,
     VariantResult,
     compare,
@@ -170,7 +171,7 @@ def test_compare_validates_every_variant_before_running(tmp_path: Path) -> None:
     assert ran == []
 
 
-def result_with(values: list[float | None]) -> VariantResult:
+def result_with(values: Sequence[float | None]) -> VariantResult:
     docs = [{"calls": {"success_rate": v}} for v in values]
     return VariantResult(Variant("v", {"policy.max_attempts": 2}), docs)
 
@@ -180,14 +181,18 @@ def test_interval_by_hand() -> None:
     # half-width = 3.182 * sqrt(5/3) / sqrt(4) = 2.0540...
     r = result_with([1, 2, 3, 4])
     half = 3.182 * math.sqrt(5 / 3) / 2
-    low, high = r.interval("success_rate")  # type: ignore[misc]
+    interval = r.interval("success_rate")
+    assert interval is not None
+    low, high = interval
     assert low == pytest.approx(2.5 - half) and high == pytest.approx(2.5 + half)
     assert r.mean("success_rate") == 2.5
 
 
 def test_interval_of_two_values() -> None:
     # values 0.4, 0.6: mean 0.5, sd = 0.1414, t(df=1) = 12.706 -> half = 12.706 * 0.1414 / 1.414
-    low, high = result_with([0.4, 0.6]).interval("success_rate")  # type: ignore[misc]
+    interval = result_with([0.4, 0.6]).interval("success_rate")
+    assert interval is not None
+    low, high = interval
     assert high - 0.5 == pytest.approx(12.706 * 0.1)
     assert 0.5 - low == pytest.approx(12.706 * 0.1)
 
@@ -195,7 +200,9 @@ def test_interval_of_two_values() -> None:
 def test_interval_uses_the_normal_value_for_many_seeds() -> None:
     values = [float(i % 2) for i in range(40)]  # 20 zeros, 20 ones
     sd = math.sqrt(sum((v - 0.5) ** 2 for v in values) / 39)
-    low, high = result_with(values).interval("success_rate")  # type: ignore[misc]
+    interval = result_with(values).interval("success_rate")
+    assert interval is not None
+    low, high = interval
     assert high - low == pytest.approx(2 * 1.96 * sd / math.sqrt(40))
 
 

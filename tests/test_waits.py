@@ -9,14 +9,20 @@ from __future__ import annotations
 
 import math
 import random
-import sys
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from tenacity import RetryCallState, Retrying, wait_fixed
 
-from retrysim.retry import OPERATIONS, PROFILES, RateLimitedError, RetrySettings, build_policy
+from retrysim.retry import (
+    OPERATIONS,
+    PROFILES,
+    RateLimitedError,
+    RetryPolicy,
+    RetrySettings,
+    build_policy,
+)
 from retrysim.retry.waits import wait_decorrelated_jitter, wait_equal_jitter, wait_retry_after
 
 JITTERED_OPS = ("worker", "scheduler", "api")
@@ -52,7 +58,7 @@ def assert_in_range(wait: float, bounds: tuple[float, float]) -> None:
     assert lo - tol <= wait <= hi + tol, f"{wait} outside {bounds}"
 
 
-def sample(policy, n: int, seed: int, seeded_jitter, call_state) -> float:
+def sample(policy: RetryPolicy, n: int, seed: int, seeded_jitter, call_state) -> float:
     with seeded_jitter(seed):
         return policy.wait(call_state(policy, n))
 
@@ -268,8 +274,8 @@ def failed_state(exc: BaseException, attempt: int = 1) -> RetryCallState:
     state.attempt_number = attempt
     try:
         raise exc
-    except BaseException:
-        state.set_exception(sys.exc_info())
+    except BaseException as raised:
+        state.set_exception((type(raised), raised, raised.__traceback__))
     return state
 
 
