@@ -14,8 +14,9 @@ The production retry mechanism is :mod:`retrysim.retry`. Names here load lazily,
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from retrysim._lazy import lazy_exports
 
 __version__ = "0.1.0"
 
@@ -71,14 +72,4 @@ if TYPE_CHECKING:
     from retrysim.sweep import compare as compare
 
 
-def __getattr__(name: str) -> Any:
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module 'retrysim' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(__all__)
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS, globals(), __all__)

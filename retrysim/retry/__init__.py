@@ -13,8 +13,9 @@ importing one module (``retrysim.retry.options``, say) does not import them all.
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from retrysim._lazy import lazy_exports
 
 _EXPORTS = {
     "AttemptGuard": "retrysim.retry.guards",
@@ -133,14 +134,4 @@ if TYPE_CHECKING:
     from retrysim.retry.settings import use_settings as use_settings
 
 
-def __getattr__(name: str) -> Any:
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module 'retrysim.retry' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(__all__)
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS, globals(), __all__)
