@@ -7,13 +7,20 @@ buildable in Python. Loading never executes anything from the file.
 from __future__ import annotations
 
 import math
+import stat
 import tomllib
 import typing
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    model_validator,
+)
 
 from retrysim.errors import BadInputError
 from retrysim.names import ERROR_NAMES as ERROR_NAMES
@@ -22,8 +29,23 @@ from retrysim.names import Operation as OperationName
 from retrysim.retry.options import PolicyOptions
 from retrysim.suggest import hint
 
-NonNeg = Annotated[float, Field(ge=0, allow_inf_nan=False)]
-Pos = Annotated[float, Field(gt=0, allow_inf_nan=False)]
+#: Bounds on every time and rate a scenario holds, so that no value can overflow a computation
+#: or vanish below what a float can resolve: times from a nanosecond to about 31 years, rates
+#: from one call in 11 days to a billion a second.
+MIN_SECONDS, MAX_SECONDS = 1e-9, 1e9
+MIN_RATE, MAX_RATE = 1e-6, 1e9
+#: A lognormal's p99 at most this many times its median (already an absurdly heavy tail).
+MAX_TAIL_RATIO = 1e6
+
+
+#: Seconds, 0 allowed (a constant latency of 0, a fault from t=0).
+NonNeg = Annotated[float, Field(ge=0, le=MAX_SECONDS, allow_inf_nan=False)]
+#: Seconds that must be positive.
+Pos = Annotated[float, Field(ge=MIN_SECONDS, le=MAX_SECONDS, allow_inf_nan=False)]
+#: Calls or requests per second, 0 allowed (a pause in a rate schedule).
+Rate = Annotated[float, Field(ge=0, le=MAX_RATE, allow_inf_nan=False)]
+#: A rate something divides by (a token bucket's refill): one per 11 days at the least.
+PosRate = Annotated[float, Field(ge=MIN_RATE, le=MAX_RATE, allow_inf_nan=False)]
 Prob = Annotated[float, Field(ge=0, le=1)]
 
 
@@ -73,6 +95,11 @@ class Lognormal(Model):
     def _tail(self) -> Lognormal:
         if self.p99 < self.median:
             raise ValueError(f"p99 ({self.p99}) must be >= median ({self.median})")
+        if self.p99 > self.median * MAX_TAIL_RATIO:
+            raise ValueError(
+                f"p99 ({self.p99:g}) must be at most {MAX_TAIL_RATIO:g} times the median "
+                f"({self.median:g})"
+            )
         return self
 
 
@@ -132,7 +159,7 @@ class UniformArrival(Model):
 class RateStep(Model):
     start: NonNeg
     end: NonNeg
-    rate: NonNeg
+    rate: Rate
 
     @model_validator(mode="after")
     def _window(self) -> RateStep:
@@ -145,7 +172,7 @@ class Poisson(Model):
     """Open loop: calls arrive at ``rate`` per second; ``schedule`` steps override it in windows."""
 
     kind: Literal["poisson"]
-    rate: NonNeg
+    rate: Rate
     schedule: list[RateStep] = []
     start: NonNeg = 0.0
     end: NonNeg | None = Field(None, description="default: the scenario's duration")
@@ -231,7 +258,7 @@ class RateLimited(_ServiceBase):
     """Server-side token bucket; a rejection is RateLimited with a Retry-After hint."""
 
     kind: Literal["rate_limited"]
-    rate: Pos
+    rate: PosRate
     burst: Annotated[float, Field(ge=1)] = 1.0
     latency: Latency = Constant()
     retry_after: Literal["seconds", "exact", "none"] = Field(
@@ -372,8 +399,7 @@ class Scenario(Model):
         if (
             arrival.kind == "closed"
             and self.clients.think_time == 0
-            and isinstance(getattr(self.service, "latency", None), Constant)
-            and getattr(self.service, "latency").value == 0  # noqa: B009
+            and _always_zero(getattr(self.service, "latency", None))
         ):
             raise ValueError(
                 "clients.think_time: a closed loop with no think time against a zero-latency "
@@ -408,6 +434,18 @@ def fault_windows(faults: Sequence[Fault]) -> list[dict[str, object]]:
     return [
         {"index": i, "kind": f.kind, "start": f.start, "end": f.end} for i, f in enumerate(faults)
     ]
+
+
+def _always_zero(latency: Any) -> bool:
+    """Whether a latency distribution can only ever draw 0 seconds."""
+    match latency:
+        case Constant(value=value):
+            return value == 0
+        case UniformLatency(high=high):
+            return high == 0
+        case Normal(mean=mean, std=std):
+            return mean == 0 and std == 0
+    return False
 
 
 class ScenarioError(BadInputError):
@@ -449,7 +487,8 @@ def _index(node: list[Any], part: str, path: list[str]) -> int:
 def format_validation_error(error: ValidationError, source: str) -> str:
     """One line per problem: ``source: field.path: message``."""
     lines = []
-    for item in error.errors():
+    problems = error.errors()
+    for item in problems[:MAX_ERRORS_SHOWN]:
         path, _ = _follow(item["loc"])
         loc = ".".join(path)
         message = item["msg"].removeprefix("Value error, ")
@@ -466,6 +505,8 @@ def format_validation_error(error: ValidationError, source: str) -> str:
                 "Input should be "
             )
         lines.append(f"{source}: {loc}: {message}" if loc else f"{source}: {message}")
+    if len(problems) > MAX_ERRORS_SHOWN:
+        lines.append(f"{source}: and {len(problems) - MAX_ERRORS_SHOWN:,} more problems")
     return "\n".join(lines)
 
 
@@ -544,17 +585,23 @@ def parse_scenario(data: dict[str, Any], source: str = "<scenario>") -> Scenario
         raise ScenarioError(format_validation_error(error, source)) from None
 
 
+#: A scenario file is a few hundred bytes; anything past this is not one (and a file of millions
+#: of keys would cost gigabytes to validate).
+MAX_FILE_BYTES = 1 << 20
+#: Tables nest four deep in a scenario ([[faults]] -> extra -> ...); more is not a scenario.
+MAX_NESTING = 16
+#: Problems listed for one file; the rest are counted.
+MAX_ERRORS_SHOWN = 20
+
+
 def load_scenario(path: str | Path) -> Scenario:
-    """Load and validate a TOML scenario file."""
+    """Load and validate a TOML scenario file.
+
+    Only a regular file is read (a FIFO with no writer would block forever), at most
+    ``MAX_FILE_BYTES`` of it, nested at most ``MAX_NESTING`` levels deep.
+    """
     path = Path(path)
-    if path.is_dir():
-        raise ScenarioError(f"{path}: is a directory, not a scenario file")
-    try:
-        raw = path.read_bytes()
-    except FileNotFoundError:
-        raise ScenarioError(f"{path}: no such file") from None
-    except OSError as error:
-        raise ScenarioError(f"{path}: cannot read: {error.strerror or error}") from None
+    raw = _read_scenario_bytes(path)
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as error:
@@ -567,4 +614,57 @@ def load_scenario(path: str | Path) -> Scenario:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as error:
         raise ScenarioError(f"{path}: invalid TOML: {error}") from None
+    except RecursionError:
+        raise ScenarioError(
+            f"{path}: nested more than {MAX_NESTING} levels deep; a scenario needs a few"
+        ) from None
+    if nesting_depth(data) > MAX_NESTING:
+        raise ScenarioError(
+            f"{path}: nested more than {MAX_NESTING} levels deep; a scenario needs a few"
+        )
     return parse_scenario(data, str(path))
+
+
+def _read_scenario_bytes(path: Path) -> bytes:
+    try:
+        info = path.stat()
+    except FileNotFoundError:
+        raise ScenarioError(f"{path}: no such file") from None
+    except OSError as error:
+        raise ScenarioError(f"{path}: cannot read: {error.strerror or error}") from None
+    if stat.S_ISDIR(info.st_mode):
+        raise ScenarioError(f"{path}: is a directory, not a scenario file")
+    if not stat.S_ISREG(info.st_mode):
+        raise ScenarioError(f"{path}: not a regular file (a pipe, socket or device); give a file")
+    try:
+        with path.open("rb") as handle:
+            raw = handle.read(MAX_FILE_BYTES + 1)
+    except OSError as error:
+        raise ScenarioError(f"{path}: cannot read: {error.strerror or error}") from None
+    if len(raw) > MAX_FILE_BYTES:
+        raise ScenarioError(
+            f"{path}: larger than {MAX_FILE_BYTES >> 10:,} KiB; a scenario file is a few lines"
+        )
+    return raw
+
+
+def nesting_depth(data: Any) -> int:
+    """How deeply tables and arrays nest in parsed TOML (iteratively: no recursion limit).
+
+    The walk stops at the first level past ``MAX_NESTING``: that is deep enough to refuse.
+    """
+    deepest = 0
+    stack: list[tuple[Any, int]] = [(data, 0)]
+    while stack:
+        node, depth = stack.pop()
+        if isinstance(node, dict):
+            children: Any = node.values()
+        elif isinstance(node, list):
+            children = node
+        else:
+            continue
+        deepest = max(deepest, depth)
+        if depth > MAX_NESTING:  # deep enough to refuse; no need to walk the rest
+            return depth
+        stack.extend((child, depth + 1) for child in children)
+    return deepest

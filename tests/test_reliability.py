@@ -600,14 +600,14 @@ def test_an_unreadable_scenario_file_is_one_line_exit_2(
     """chmod 000 does not stop root (CI runs as root), so the read itself is made to fail."""
     target = tmp_path / "locked.toml"
     target.write_text("[clients]\ncount = 1\n", encoding="utf-8")
-    real_read = Path.read_bytes
+    real_open = Path.open
 
-    def denied(self: Path) -> bytes:
+    def denied(self: Path, *args: Any, **kwargs: Any) -> Any:
         if self.name == "locked.toml":
             raise PermissionError(13, "Permission denied", str(self))
-        return real_read(self)
+        return real_open(self, *args, **kwargs)
 
-    monkeypatch.setattr(Path, "read_bytes", denied)
+    monkeypatch.setattr(Path, "open", denied)
     result = CliRunner().invoke(app, ["run", str(target)])
     _assert_clean(result, "run locked.toml")
     assert result.exit_code == 2

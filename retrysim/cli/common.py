@@ -48,11 +48,21 @@ def load(scenario_arg: str, sets: dict[str, Any], profile: str | None = None) ->
     if profile is not None:
         check_profile(profile)
         sets = {**sets, "policy.profile": profile}
+    from retrysim.library import resolve
+    from retrysim.sim.guards import ScenarioTooLargeError, check_memory
+
     try:
         scenario = load_scenario(scenario_arg)
     except ScenarioError as error:
         raise UsageError(str(error)) from None
-    return apply(scenario, sets)
+    scenario = apply(scenario, sets)
+    # Refuse a scenario this machine cannot hold now, naming the file, not after the settings
+    # are read and the run has started (the engine checks again with the effective policy).
+    try:
+        check_memory(scenario, scenario.policy.max_attempts or 3)
+    except ScenarioTooLargeError as error:
+        raise UsageError(f"{resolve(scenario_arg)}: {error}") from None
+    return scenario
 
 
 def apply(scenario: Scenario, sets: dict[str, Any]) -> Scenario:

@@ -39,7 +39,9 @@ class FromSettings:
 PER_OPERATION = FromSettings(per_operation=True)
 GLOBAL = FromSettings(per_operation=False)
 
-_NonNegative = Field(ge=0, allow_inf_nan=False)
+#: Seconds: finite, not negative, and at most about 31 years (no wait may overflow a clock).
+MAX_SECONDS = 1e9
+_NonNegative = Field(ge=0, le=MAX_SECONDS, allow_inf_nan=False)
 
 
 class PolicyOptions(BaseModel):
@@ -72,6 +74,7 @@ class PolicyOptions(BaseModel):
         float | None,
         Field(
             gt=0,
+            le=MAX_SECONDS,
             allow_inf_nan=False,
             description=(
                 "seconds; the exponential's base as in tenacity's wait_exponential(multiplier, "
@@ -90,7 +93,12 @@ class PolicyOptions(BaseModel):
     ] = None
     max_delay: Annotated[
         float | None,
-        Field(gt=0, allow_inf_nan=False, description="seconds; also stop once a call took this"),
+        Field(
+            gt=0,
+            le=MAX_SECONDS,
+            allow_inf_nan=False,
+            description="seconds; also stop once a call took this",
+        ),
     ] = None
     respect_retry_after: Annotated[
         bool, Field(description="wait at least a server's Retry-After hint")

@@ -6,7 +6,7 @@ call). Draws are counter-based per client, so they do not depend on anything els
 
 from __future__ import annotations
 
-import itertools
+import bisect
 import math
 
 import numpy as np
@@ -46,7 +46,12 @@ def _sorted(times: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def rate_segments(arrival: Poisson, duration: float) -> list[tuple[float, float, float]]:
-    """(start, end, rate) pieces of the piecewise-constant rate; later steps win overlaps."""
+    """(start, end, rate) pieces of the piecewise-constant rate; later steps win overlaps.
+
+    Steps are painted from the last to the first onto the pieces between their edges, each
+    piece painted once (a "next unpainted piece" pointer skips painted runs), so a schedule of
+    n steps costs O(n log n), not O(n^2).
+    """
     end = duration if arrival.end is None else min(arrival.end, duration)
     if end <= arrival.start:
         return []
@@ -54,14 +59,31 @@ def rate_segments(arrival: Poisson, duration: float) -> list[tuple[float, float,
     for step in arrival.schedule:
         cuts.update(t for t in (step.start, step.end) if arrival.start < t < end)
     edges = sorted(cuts)
-    pieces = []
-    for lo, hi in itertools.pairwise(edges):
-        rate = arrival.rate
-        for step in arrival.schedule:
-            if step.start <= lo and hi <= step.end:
-                rate = step.rate
-        pieces.append((lo, hi, rate))
-    return pieces
+    rates: list[float | None] = [None] * (len(edges) - 1)
+    next_unpainted = list(range(len(edges)))  # pointer jumping over painted pieces
+
+    def find(i: int) -> int:
+        root = i
+        while next_unpainted[root] != root:
+            root = next_unpainted[root]
+        while next_unpainted[i] != root:  # compress the path walked
+            next_unpainted[i], i = root, next_unpainted[i]
+        return root
+
+    for step in reversed(arrival.schedule):
+        first = bisect.bisect_left(edges, max(step.start, arrival.start))
+        last = bisect.bisect_left(edges, min(step.end, end))  # pieces first .. last-1
+        if first >= last:
+            continue  # the step lies outside the arrival window
+        i = find(first)
+        while i < last:
+            rates[i] = step.rate
+            next_unpainted[i] = i + 1
+            i = find(i + 1)
+    return [
+        (lo, hi, arrival.rate if rate is None else rate)
+        for lo, hi, rate in zip(edges, edges[1:], rates, strict=False)
+    ]
 
 
 def poisson_times(arrival: Poisson, duration: float, key: int) -> np.ndarray:
@@ -88,8 +110,15 @@ def expected_calls(scenario: Scenario) -> float:
         total = sum((hi - lo) * rate for lo, hi, rate in rate_segments(arrival, scenario.duration))
         return total + 5 * math.sqrt(total) + 1
     if isinstance(arrival, Closed) and clients.calls_per_client is None:
-        per_call = max(clients.think_time, 1e-3)
-        return clients.count * min(scenario.duration / per_call + 1, 1e6)
+        # Each client calls again think_time after its call ends; a call takes at least its
+        # service time (on average). With both tiny, a handful of clients make billions of calls.
+        from retrysim.sim.latency import mean_of
+        from retrysim.sim.service import service_latency
+
+        per_call = clients.think_time + mean_of(service_latency(scenario.service))
+        if per_call <= 0:
+            return math.inf
+        return clients.count * (scenario.duration / per_call + 1)
     return float(clients.count * (clients.calls_per_client or 1))
 
 

@@ -28,7 +28,7 @@ from retrysim.sim.clock import current_stream, routed_jitter, tenacity_virtual_t
 from retrysim.sim.failures import TIMEOUT, code_of, make_error
 from retrysim.sim.faults import compile_faults
 from retrysim.sim.guards import ScenarioTooLargeError as ScenarioTooLargeError
-from retrysim.sim.guards import check_memory
+from retrysim.sim.guards import check_memory, event_limit
 from retrysim.sim.kernel import Kernel
 from retrysim.sim.policy import policy_for as policy_for
 from retrysim.sim.result import RunResult as RunResult
@@ -158,8 +158,9 @@ class Engine:
         try:
             with tenacity_virtual_time(lambda: kernel.now), routed_jitter():
                 self.retrying.begin()
+                max_events, events_limit = event_limit(scenario)
                 events, stopped = kernel.run(
-                    time_limit(scenario), scenario.limits.max_events, self.progress
+                    time_limit(scenario), max_events, self.progress, events_limit
                 )
         finally:
             gc.set_threshold(*gc_thresholds)

@@ -36,11 +36,13 @@ class Kernel:
         max_time: float,
         max_events: int,
         progress: Callable[[float], None] | None = None,
+        events_limit: str = "limits.max_events",
     ) -> tuple[int, str | None]:
         """Run events in time order; return (events run, why it stopped early or None).
 
-        An event due after ``max_time`` is not run; the run stops after ``max_events`` events.
-        ``progress(now)`` is called every :data:`REPORT_EVERY` events.
+        An event due after ``max_time`` is not run; the run stops after ``max_events`` events
+        (``events_limit`` says what set that number). ``progress(now)`` is called every
+        :data:`REPORT_EVERY` events.
         """
         heap = self.heap
         events, stopped = 0, None
@@ -57,7 +59,7 @@ class Kernel:
             events += 1
             if events >= max_events:
                 stopped = (
-                    f"stopped after {events:,} events (limits.max_events); "
+                    f"stopped after {events:,} events ({events_limit}); "
                     "calls still running are reported unfinished"
                 )
                 break
