@@ -245,7 +245,7 @@ def summarize(
     if baseline is not None:
         baseline_latency = latency(baseline.calls)
     scenario = result.scenario
-    from retrysim.scenario import fault_windows
+    from retrysim.scenario import arrival_windows, fault_windows
 
     return {
         "scenario": scenario.name,
@@ -270,6 +270,7 @@ def summarize(
         "wasted_work": wasted_work(attempts),
         "timeline": timeline(attempts, calls, bin_width(result.end_time)),
         "faults": fault_windows(scenario.faults),
+        "arrival_windows": arrival_windows(scenario.clients.arrival),
         "virtual_time": result.end_time,
         "wall_time": result.wall_time if wall_time is None else wall_time,
         "events": result.events,

@@ -448,6 +448,22 @@ def _always_zero(latency: Any) -> bool:
     return False
 
 
+def arrival_windows(arrival: Arrival) -> list[dict[str, float]]:
+    """Each window in which a Poisson ``schedule`` step changes the arrival rate.
+
+    A traffic spike is a cause a reader must see next to its effect (retry-storm's 5 s spike is
+    why the fleet tips over), so reports and plots mark these windows as faults are marked.
+    ``rate`` is the step's calls per second, ``base_rate`` the rate outside it; arrivals
+    without a schedule have no windows.
+    """
+    if not isinstance(arrival, Poisson):
+        return []
+    return [
+        {"start": step.start, "end": step.end, "rate": step.rate, "base_rate": arrival.rate}
+        for step in arrival.schedule
+    ]
+
+
 class ScenarioError(BadInputError):
     """A scenario file or value is invalid; the message names file, field and what is allowed."""
 

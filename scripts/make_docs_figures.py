@@ -6,6 +6,10 @@ Every figure is drawn by retrysim.plots from a real run of a bundled scenario wi
 documented default settings (RETRY__* variables in the environment are ignored), so the
 pictures cannot drift from what the library does. Files are written atomically and
 byte-for-byte reproducibly: rerunning on an unchanged library leaves git with no diff.
+
+:data:`COMMANDS` names, per figure, the retrysim command that draws that kind of figure; the
+README quotes it beside the picture (tests/test_readme.py checks both), so a reader who runs
+it gets the picture they were shown, not a different one.
 """
 
 from __future__ import annotations
@@ -23,6 +27,19 @@ from retrysim.retry import RetrySettings
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULTS = RetrySettings.defaults()  # the documented defaults, not this shell's RETRY__*
+#: The backoff picture's profiles: the shipped one, the default, and two common alternatives.
+SCHEDULE_PROFILES = ("bindu", "documented", "full_jitter", "decorrelated")
+
+#: Per README picture, the command quoted beside it that draws that kind of figure: the
+#: backoff figure exactly (with no RETRY__* set); for the two-run comparisons, one run's panel
+#: from a result saved by `retrysim run thundering-herd --profile bindu --out out/bindu`.
+COMMANDS: dict[str, str] = {
+    "herd-timeline.png": "retrysim plot out/bindu --kind timeline",
+    "jitter-spread.png": "retrysim plot out/bindu --kind spread",
+    "backoff-schedule.png": "retrysim settings --profile "
+    + ",".join(SCHEDULE_PROFILES)
+    + " --plot backoff.png",
+}
 
 
 def herd_runs() -> dict[str, retrysim.RunResult]:
@@ -55,9 +72,8 @@ def main(argv: list[str] | None = None) -> int:
     figures = {
         "herd-timeline.png": herd_timeline_figure(runs),
         "jitter-spread.png": plots.jitter_spread(runs),
-        "backoff-schedule.png": plots.backoff_schedule(
-            "scheduler", ["bindu", "documented", "full_jitter", "decorrelated"], DEFAULTS
-        ),
+        # exactly what `retrysim settings --profile ... --plot FILE` draws (COMMANDS)
+        "backoff-schedule.png": plots.settings_figure(DEFAULTS, SCHEDULE_PROFILES),
     }
     for name, figure in figures.items():
         path = args.out / name

@@ -94,6 +94,7 @@ SCHEMA: dict[str, Any] = {
         "goodput_per_s": list,
     },
     "faults": list,
+    "arrival_windows": list,
     "virtual_time": NUMBER,
     "wall_time": NUMBER,
     "events": int,

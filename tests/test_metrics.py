@@ -354,3 +354,30 @@ def test_metric_lookup_through_a_missing_section() -> None:
     doc = {"latency_overhead": None}
     assert metrics.metric(doc, "p99_overhead") is None
     assert set(metrics.METRICS) >= metrics.HIGHER_IS_BETTER
+
+
+def test_arrival_windows_carry_the_poisson_schedule_steps() -> None:
+    """The document names each traffic step, so plots can mark the spike; no schedule, none."""
+    stepped = parse_scenario(
+        {
+            "duration": 10,
+            "clients": {
+                "count": 50,
+                "arrival": {
+                    "kind": "poisson",
+                    "rate": 4,
+                    "schedule": [
+                        {"start": 2, "end": 3, "rate": 12},
+                        {"start": 6, "end": 8, "rate": 0},
+                    ],
+                },
+            },
+        }
+    )
+    doc = metrics.summarize(simulate(stepped, seed=1))
+    assert doc["arrival_windows"] == [
+        {"start": 2.0, "end": 3.0, "rate": 12.0, "base_rate": 4.0},
+        {"start": 6.0, "end": 8.0, "rate": 0.0, "base_rate": 4.0},
+    ]
+    burst = parse_scenario({"clients": {"count": 5, "arrival": {"kind": "burst"}}})
+    assert metrics.summarize(simulate(burst, seed=1))["arrival_windows"] == []

@@ -53,3 +53,69 @@ def test_every_bundled_scenario_is_documented() -> None:
 
     for name in retrysim.bundled_scenarios():
         assert f"`{name}`" in README, name
+
+
+# --- the README's pictures: each exists, and its caption quotes commands that exist ------------
+
+
+def pictures() -> list[tuple[str, str]]:
+    """(path, caption) per picture; the caption is the prose since the previous picture."""
+    section = README.split("## Pictures", 1)[1].split("\n## ", 1)[0]
+    found = []
+    for match in re.finditer(r"!\[[^\]]*\]\(([^)]+)\)", section):
+        found.append(match.group(1))
+    captions = re.split(r"!\[[^\]]*\]\([^)]+\)", section)
+    return list(zip(found, captions[: len(found)], strict=True))
+
+
+def quoted_commands(text: str) -> list[str]:
+    """Inline code spans that are retrysim commands (line breaks inside a span are spaces)."""
+    spans = re.findall(r"`([^`]+)`", text)
+    return [" ".join(span.split()) for span in spans if span.startswith("retrysim ")]
+
+
+def docs_commands() -> dict[str, str]:
+    """COMMANDS from scripts/make_docs_figures.py: the command each picture's caption quotes."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(
+        "make_docs_figures", ROOT / "scripts" / "make_docs_figures.py"
+    )
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    commands: dict[str, str] = module.COMMANDS
+    return commands
+
+
+def test_every_readme_picture_exists_and_every_docs_picture_is_shown() -> None:
+    shown = [path for path, _ in pictures()]
+    assert shown, "the Pictures section shows pictures"
+    for path in shown:
+        assert (ROOT / path).is_file(), path
+    on_disk = {f"docs/{p.name}" for p in (ROOT / "docs").glob("*.png")}
+    assert on_disk == set(shown)
+    assert set(docs_commands()) == {Path(path).name for path in shown}
+
+
+def test_every_picture_caption_quotes_real_commands_and_options() -> None:
+    import typer.main
+
+    group = typer.main.get_command(app)
+    commands = group.commands  # type: ignore[attr-defined]
+    for path, caption in pictures():
+        quoted = quoted_commands(caption)
+        assert quoted, f"{path}: its caption quotes no retrysim command"
+        for command in quoted:
+            words = command.split()
+            assert words[1] in commands, f"{path}: {command}: no command {words[1]!r}"
+            options = {opt for p in commands[words[1]].params for opt in p.opts + p.secondary_opts}
+            for word in words[2:]:
+                if word.startswith("--"):
+                    assert word in options, f"{path}: {command}: no option {word}"
+
+
+def test_each_caption_quotes_the_command_that_draws_its_kind_of_figure() -> None:
+    expected = docs_commands()
+    for path, caption in pictures():
+        assert expected[Path(path).name] in quoted_commands(caption), path

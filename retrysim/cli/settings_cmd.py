@@ -9,7 +9,7 @@ from typing import Annotated, Any
 import typer
 
 from retrysim.cli import common
-from retrysim.cli.errors import reports_errors
+from retrysim.cli.errors import UsageError, reports_errors
 from retrysim.cli.options import EnvFileOption
 from retrysim.names import PROFILES as PROFILE_NAMES
 
@@ -20,7 +20,9 @@ def settings(
     profile: Annotated[
         str | None,
         typer.Option(
-            "--profile", help=f"Preview another backoff profile: {', '.join(PROFILE_NAMES)}."
+            "--profile",
+            help=f"Preview another backoff profile ({', '.join(PROFILE_NAMES)}), or several "
+            "(bindu,documented): one report each, overlaid in --plot.",
         ),
     ] = None,
     as_json: Annotated[
@@ -28,15 +30,25 @@ def settings(
     ] = False,
     plot: Annotated[
         Path | None,
-        typer.Option("--plot", help="Save the backoff schedule per operation (.png, .svg, .pdf)."),
+        typer.Option(
+            "--plot",
+            help="Save the backoff schedule of the four operations, one panel each, every "
+            "--profile overlaid (.png, .svg, .pdf).",
+        ),
     ] = None,
 ) -> None:
     """Show the effective retry settings per operation, their source, and the backoff schedule.
 
     For each retry n: the shortest and longest possible wait, and the worst-case total time spent
-    waiting up to that retry. Sources: default, env (process environment) or .env.
+    waiting up to that retry. Sources: default, env (process environment) or .env. With
+    --profile P1,P2 each profile gets its report and --plot overlays them in every panel.
     """
-    chosen = None if profile is None else common.check_profile(profile)
+    chosen = [common.check_profile(name) for name in _names(profile)]
+    if as_json and len(chosen) > 1:
+        raise UsageError(
+            f"--json prints one profile's document; --profile names {len(chosen)}: "
+            f"{', '.join(chosen)}"
+        )
     if plot is not None:
         from retrysim.cli.plot_cmd import check_figure_path
 
@@ -44,17 +56,32 @@ def settings(
     settings, _ = common.settings(env_file)  # checks --env-file, names a bad variable
     from retrysim.settings_report import settings_document
 
-    doc = settings_document(env_file if env_file is not None else ".env", chosen, settings)
+    env = env_file if env_file is not None else ".env"
+    previews: list[str | None] = [*chosen] or [None]  # None: the configured profile
+    docs = [settings_document(env, name, settings) for name in previews]
     if plot is not None:
         from retrysim.plots import save_settings_figure
 
-        save_settings_figure(plot, settings, profile)
+        save_settings_figure(plot, settings, chosen or None)
     if as_json:
-        typer.echo(json.dumps(doc, indent=2))
+        typer.echo(json.dumps(docs[0], indent=2))
         return
-    _render(doc)
+    for i, doc in enumerate(docs):
+        if i:
+            typer.echo("")
+        _render(doc)
     if plot is not None:
         typer.echo(f"wrote {plot}")
+
+
+def _names(profiles: str | None) -> list[str]:
+    """``bindu,documented`` as a list of names; repeated names once, in the order typed."""
+    if profiles is None:
+        return []
+    names = [name.strip() for name in profiles.split(",")]
+    if not all(names):
+        raise UsageError(f"--profile {profiles!r}: empty name; e.g. --profile bindu,documented")
+    return list(dict.fromkeys(names))
 
 
 def _render(doc: dict[str, Any]) -> None:

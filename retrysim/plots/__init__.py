@@ -36,6 +36,7 @@ from retrysim.plots.save import (
     save_figure,
     save_run_figure,
     save_settings_figure,
+    settings_figure,
 )
 from retrysim.plots.spread import jitter_spread
 from retrysim.plots.sweep import sweep_heatmap
@@ -56,5 +57,6 @@ __all__ = [
     "save_figure",
     "save_run_figure",
     "save_settings_figure",
+    "settings_figure",
     "sweep_heatmap",
 ]

@@ -41,6 +41,9 @@ _FAULT_COLOURS = {
     "reset": "#7f7f7f",
 }
 
+# Arrival-rate steps (traffic spikes) are a cause, not a fault: hatched in a colour no fault uses.
+_ARRIVAL_COLOUR = "#1f77b4"
+
 
 def new_figure(width: float = 10.0, height: float = 5.0) -> Figure:
     """A pyplot-free figure (inches, constrained layout) to compose panels with ``ax=``.
@@ -159,6 +162,40 @@ def _shade_faults(ax: Axes, faults: Sequence[Mapping[str, Any]], x_end: float) -
             label=label,
             gid=f"fault-{fault.get('index', i)}",
         )
+
+
+def _arrival_windows(result: ResultLike) -> list[dict[str, Any]]:
+    """Each Poisson schedule step's window and rates (none in documents older than the key)."""
+    if isinstance(result, Mapping):
+        return list(result.get("arrival_windows") or [])
+    from retrysim.scenario import arrival_windows
+
+    return [dict(w) for w in arrival_windows(result.scenario.clients.arrival)]
+
+
+def _shade_arrivals(ax: Axes, windows: Sequence[Mapping[str, Any]]) -> None:
+    """Hatch each window where the arrival rate changes, with its rates in the legend.
+
+    Hatched outlines rather than a tint, so a traffic spike that overlaps a fault window stays
+    readable as both, and a reader never takes a spike for a fault.
+    """
+    seen: set[str] = set()
+    for i, window in enumerate(windows):
+        rate, base = float(window["rate"]), float(window["base_rate"])
+        more = "more" if rate > base else "less"
+        label = f"{more} traffic: {_number(rate)} calls/s (else {_number(base)}/s)"
+        ax.axvspan(
+            float(window["start"]),
+            float(window["end"]),
+            facecolor="none",
+            edgecolor=_ARRIVAL_COLOUR,
+            hatch="//",
+            lw=0,
+            zorder=0.5,
+            label=label if label not in seen else "_nolegend_",
+            gid=f"arrival-{i}",
+        )
+        seen.add(label)
 
 
 def _finite_fault_ends(faults: Sequence[Mapping[str, Any]]) -> list[float]:

@@ -10,7 +10,7 @@ import numpy as np
 
 from retrysim import metric_table
 from retrysim.metric_table import DEFAULT_COMPARE_METRICS
-from retrysim.plots._common import _check_metric, _colour, _number, _root_figure, new_figure
+from retrysim.plots._common import _check_metric, _colour, _root_figure, _thousands, new_figure
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -31,6 +31,11 @@ def compare_metrics(
     between two bars is the settings' doing, and an interval says how much of it could be luck.
     Bars are horizontal so variant labels such as ``profile=full_jitter, max_attempts=6`` stay
     readable. ``ax`` is accepted when exactly one metric is drawn.
+
+    Numbers read as the terminal prints them: bar labels and value axes follow each metric's
+    format in :mod:`retrysim.metric_table` (a success rate is 33.30% and its axis is in percent,
+    never a bare 0.333), and each panel says which way is better, so a reader does not have to
+    know whether a longer bar is good news.
     """
     names = list(metrics) if metrics is not None else list(DEFAULT_COMPARE_METRICS)
     if not names:
@@ -76,15 +81,16 @@ def compare_metrics(
             ecolor="#222222",
             gid=f"bars-{name}",
         )
+        about = metric_table.get(name)
         a.bar_label(
             bars,
-            labels=["n/a" if np.isnan(m) else _number(m) for m in means],
+            labels=["n/a" if np.isnan(m) else about.show(float(m)) for m in means],
             padding=4,
             fontsize="x-small",
         )
-        about = metric_table.get(name)
         a.set_title(about.title)
-        a.set_xlabel(about.unit)
+        a.set_xlabel(_axis_label(about))
+        _value_ticks(a, about)
         a.set_yticks(y, labels)
         a.grid(axis="x", alpha=0.3)
         a.margins(x=0.18)
@@ -97,3 +103,24 @@ def compare_metrics(
         )
         fig.suptitle(f"Variants compared: {note}", fontsize="medium")
     return fig
+
+
+def _axis_label(about: metric_table.Metric) -> str:
+    """The panel's unit, and which way is better when one is (shown as a plain note)."""
+    if about.better == "neither":
+        return about.unit
+    return f"{about.unit} ({about.better} is better)"
+
+
+def _value_ticks(ax: Axes, about: metric_table.Metric) -> None:
+    """Value-axis ticks in the metric's own format: 20%, 1.5s, 2x, 10,000."""
+    from matplotlib.ticker import FuncFormatter
+
+    if about.format == "percent":  # shares are stored as fractions: 0.333 is 33.3%
+        ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _pos: f"{100 * v:.4g}%"))
+    elif about.format == "seconds":
+        ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _pos: f"{v:g}s"))
+    elif about.format == "ratio":
+        ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _pos: f"{v:g}x"))
+    elif about.format == "count":
+        ax.xaxis.set_major_formatter(FuncFormatter(_thousands))

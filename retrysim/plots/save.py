@@ -74,26 +74,38 @@ def save_compare_figure(
     save_figure(compare_metrics(variant_results, metrics), path)
 
 
-def save_settings_figure(
-    path: str | Path, settings: RetrySettings | None = None, profile: str | None = None
-) -> None:
-    """What ``retrysim settings --plot FILE`` saves: the backoff schedule of all four operations.
+def settings_figure(
+    settings: RetrySettings | None = None, profiles: str | Sequence[str] | None = None
+) -> Figure:
+    """The backoff schedule of all four operations, one panel each, profiles overlaid.
 
-    ``settings=None`` reads the process settings (``RETRY__*`` / ``.env``); ``profile`` previews
-    another profile than the configured one (a plain string, as typed on the command line; an
-    unknown name is a ValueError).
+    What ``retrysim settings --plot FILE`` draws (and the README's picture, drawn by the same
+    function): the operations are what a ``RETRY__*`` file configures, so one figure shows
+    everything those settings mean; several profiles side by side in each panel show what
+    switching ``RETRY__PROFILE`` would change. ``settings=None`` reads the process settings
+    (``RETRY__*`` / ``.env``); ``profiles`` is one name or several (default: the configured
+    profile; an unknown name is a ValueError).
     """
+    from retrysim.retry.policy import build_policy
     from retrysim.retry.profiles import check_profile
     from retrysim.retry.settings import OPERATIONS
 
-    chosen = None if profile is None else [check_profile(profile)]
-
-    from retrysim.retry.policy import build_policy
-
+    names = [profiles] if isinstance(profiles, str) else list(profiles or [])
+    chosen = [check_profile(name) for name in names] or None
+    shown = names or [build_policy("worker", settings).profile]
     fig = new_figure(13, 8.5)
     axes = fig.subplots(2, 2).ravel()
-    shown = profile or build_policy("worker", settings).profile
-    fig.suptitle(f"Wait before each retry, per operation (profile {shown})")
+    what = f"profile {shown[0]}" if len(shown) == 1 else f"profiles {', '.join(shown)}"
+    fig.suptitle(f"Wait before each retry, per operation ({what})")
     for a, operation in zip(axes, OPERATIONS, strict=True):
         backoff_schedule(operation, chosen, settings, samples=1000, ax=a)
-    save_figure(fig, path)
+    return fig
+
+
+def save_settings_figure(
+    path: str | Path,
+    settings: RetrySettings | None = None,
+    profile: str | Sequence[str] | None = None,
+) -> None:
+    """What ``retrysim settings --plot FILE`` saves: :func:`settings_figure`, to ``path``."""
+    save_figure(settings_figure(settings, profile), path)

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any, Literal, TypeAlias
 
 import numpy as np
 
+from retrysim import metric_table
 from retrysim.plots._common import (
     ResultLike,
     _as_labelled,
@@ -129,9 +130,12 @@ def jitter_spread(
 ) -> Figure:
     """When retries start, one histogram per variant: synchronised retries show as a spike.
 
-    Jitter exists to turn the spike into a plateau. The y axis is retries started per second
-    (counts divided by bin width), so variants binned differently stay comparable; panels share
-    it, so a tall spike next to a low plateau is the honest picture.
+    Jitter exists to turn the spike into a plateau. The y axis counts retries started per bin
+    and says the bin's width ("per 100 ms bin"): a per-second rate of a 100 ms bin would show a
+    10,000-retry spike as "100,000/s" and invite misreading its size. Only when variants are
+    binned differently is it a per-second rate (counts divided by bin width, so they stay
+    comparable), and the label names the widths. Panels share it, so a tall spike next to a low
+    plateau is the honest picture.
 
     ``results`` is one result or ``{label: result}``. Documents carry a 60-bin histogram;
     RunResults are binned at ``bin_width`` (default 0.1 s, the peak-share window), which shows a
@@ -156,18 +160,21 @@ def jitter_spread(
         "first_failure": "seconds from the call's first failure to the retry's start",
     }[relative]
     single = len(data) == 1
+    ylabel, per_bin = _y_axis(data)
     for i, (label, (edges, counts)) in enumerate(data.items()):
         a = axes[i]
         colour = _colour(label, i)
         result = labelled[label]
         share = _peak_share(result)
-        legend = label if share is None else f"{label}: busiest 100 ms holds {share:.0%} of retries"
+        legend = (
+            label if share is None else f"{label}: busiest 100 ms holds {_share(share)} of retries"
+        )
         if not len(counts):
             a.text(0.5, 0.5, f"{label}: no retries", transform=a.transAxes, ha="center")
             continue
-        rate = counts / np.diff(edges)
+        height = counts if per_bin else counts / np.diff(edges)
         a.stairs(
-            rate,
+            height,
             edges,
             fill=not overlay or single,
             color=colour,
@@ -177,7 +184,7 @@ def jitter_spread(
             gid=f"spread-{label}",
         )
         if not overlay or single:
-            _annotate_peak(a, edges, counts, rate)
+            _annotate_peak(a, edges, counts, height)
         if not overlay or i == 0:
             if relative is None:
                 faults = _fault_windows(result)
@@ -185,7 +192,7 @@ def jitter_spread(
             else:
                 ref = "fault end" if relative == "fault_end" else "first failure"
                 a.axvline(0.0, color="black", lw=1, ls=":", label=ref)
-            a.set_ylabel("retries started/s")
+            a.set_ylabel(ylabel)
             _thousands_ticks(a)
             a.grid(axis="y", alpha=0.3)
             a.margins(y=0.15)  # room above the tallest bin for its annotation
@@ -204,13 +211,35 @@ def jitter_spread(
     return fig
 
 
-def _annotate_peak(ax: Axes, edges: np.ndarray, counts: np.ndarray, rate: np.ndarray) -> None:
+def _y_axis(data: Mapping[str, tuple[np.ndarray, np.ndarray]]) -> tuple[str, bool]:
+    """The value axis's label, and whether it shows counts per bin (else a per-second rate).
+
+    Counts per bin when every variant shares one bin width, so the axis reads as the number of
+    retries it is; a per-second rate with the widths named when they differ.
+    """
+    widths = sorted({round(float(e[1] - e[0]), 9) for e, c in data.values() if len(c)})
+    if len(widths) <= 1:
+        return f"retries started per {_duration(widths[0]) if widths else '?'} bin", True
+    return f"retries started/s (bins of {', '.join(_duration(w) for w in widths)})", False
+
+
+def _duration(seconds: float) -> str:
+    """A bin width as a reader says it: 100 ms, 383 ms, 2 s."""
+    return f"{seconds * 1000:.3g} ms" if seconds < 1 else f"{seconds:.3g} s"
+
+
+def _share(value: float) -> str:
+    """A share as the terminal prints it (0.25%, never a rounded-away 0%)."""
+    return metric_table.show("jitter_peak_share", value)
+
+
+def _annotate_peak(ax: Axes, edges: np.ndarray, counts: np.ndarray, height: np.ndarray) -> None:
     """Name the tallest bin in words: how many retries, in which interval."""
-    top = int(np.argmax(rate))
+    top = int(np.argmax(height))
     lo, hi = float(edges[top]), float(edges[top + 1])
     ax.annotate(
         f"{counts[top]:,.0f} retries in [{lo:.4g}, {hi:.4g}) s",
-        xy=((lo + hi) / 2, float(rate[top])),
+        xy=((lo + hi) / 2, float(height[top])),
         xytext=(6, 4),
         textcoords="offset points",
         ha="left",

@@ -9,10 +9,12 @@ import numpy as np
 from retrysim.plots._common import (
     _SERIES_COLOURS,
     ResultLike,
+    _arrival_windows,
     _document,
     _fault_windows,
     _figure_and_axes,
     _finite_fault_ends,
+    _shade_arrivals,
     _shade_faults,
     _thousands_ticks,
 )
@@ -28,7 +30,8 @@ def herd_timeline(result: ResultLike, ax: Axes | None = None) -> Figure:
     The thundering herd is a timing problem: this shows when the fleet's first tries and each
     wave of retries hit the server, how that compares with what the server can serve (dashed
     line, when the server model has a capacity), which fault windows they fell in (shaded;
-    open-ended faults run to the end of the axis), and how much of it became goodput (calls
+    open-ended faults run to the end of the axis), when the arrival rate stepped up or down
+    (hatched: a traffic spike is a cause, not a fault), and how much of it became goodput (calls
     succeeding per second, black line).
     """
     doc = _document(result)
@@ -49,6 +52,7 @@ def herd_timeline(result: ResultLike, ax: Axes | None = None) -> Figure:
         # panels sharing a time axis: never cut off a longer run drawn in another panel
         x_end = max(x_end, ax.get_xlim()[1])
     _shade_faults(ax, faults, x_end)
+    _shade_arrivals(ax, _arrival_windows(doc))
 
     bottom = np.zeros(n_bins)
     for i, (label, row) in enumerate(zip(tl["labels"], series, strict=True)):

@@ -1,0 +1,288 @@
+"""Figures say what they show: axis units, shares, traffic spikes, which way is better.
+
+Each test draws a real matplotlib figure and reads it back through its artists (labels, tick
+labels, legend texts, patches), as tests/test_plots.py does: a figure that misstates the size
+of a spike, rounds 0.25% to 0% or hides the traffic spike that caused a storm fails here.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import re
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import numpy as np
+import pytest
+from matplotlib.axes import Axes
+from matplotlib.colors import to_rgba
+from matplotlib.figure import Figure
+from matplotlib.patches import Rectangle
+from typer.testing import CliRunner
+
+import retrysim
+from retrysim import plots
+from retrysim.cli.app import app
+from retrysim.retry import OPERATIONS, RetrySettings
+from retrysim.sweep import Variant, VariantResult, compare
+
+ROOT = Path(__file__).resolve().parents[1]
+CLIENTS = 300
+DEFAULTS = RetrySettings.defaults()
+
+
+@pytest.fixture(scope="module")
+def herd_runs() -> dict[str, retrysim.RunResult]:
+    scenario = retrysim.load_scenario("thundering-herd").with_overrides({"clients.count": CLIENTS})
+    return {
+        p: retrysim.simulate(scenario.with_overrides({"policy.profile": p}), settings=DEFAULTS)
+        for p in ("bindu", "documented")
+    }
+
+
+@pytest.fixture(scope="module")
+def storm_doc() -> dict[str, Any]:
+    """retry-storm cut to 40 s: its 20-25 s spike to 120 calls/s, and the storm after it."""
+    scenario = retrysim.load_scenario("retry-storm").with_overrides({"duration": 40})
+    return retrysim.summarize(retrysim.simulate(scenario))
+
+
+@pytest.fixture(scope="module")
+def lock_variants() -> list[VariantResult]:
+    scenario = retrysim.load_scenario("lock-contention").with_overrides({"clients.count": 60})
+    variants = [Variant(p, {"policy.profile": p}) for p in ("documented", "bindu")]
+    return compare(scenario, variants, seeds=[1, 2])
+
+
+def _legend_texts(ax: Axes) -> list[str]:
+    legend = ax.get_legend()
+    assert legend is not None, "the axes has no legend"
+    return [t.get_text() for t in legend.get_texts()]
+
+
+def _ticks(ax: Axes, axis: str) -> list[str]:
+    ax.figure.canvas.draw()  # tick labels are formatted when drawn
+    labels = ax.get_yticklabels() if axis == "y" else ax.get_xticklabels()
+    return [t.get_text() for t in labels if t.get_text()]
+
+
+def _tick_value(text: str) -> float:
+    return float(text.replace(",", "").replace("\N{MINUS SIGN}", "-").rstrip("%sx"))
+
+
+# --- jitter spread: what the y axis counts, and shares that keep their digits -----------------
+
+
+def test_spread_axis_counts_retries_per_100ms_bin_not_a_tenfold_rate(herd_runs) -> None:
+    fig = plots.jitter_spread(herd_runs)
+    bindu_ax = fig.axes[0]
+    assert bindu_ax.get_ylabel() == "retries started per 100 ms bin"
+    # the spike holds one retry per worker; the axis must not read ten times that
+    top = max(_tick_value(t) for t in _ticks(bindu_ax, "y"))
+    assert CLIENTS <= top < 2 * CLIENTS
+    annotation = [t.get_text() for t in bindu_ax.texts]
+    assert any(f"{CLIENTS:,} retries in [1, 1.1) s" in text for text in annotation), annotation
+
+
+def test_spread_binned_differently_is_a_rate_that_names_its_bins(herd_runs) -> None:
+    doc = retrysim.summarize(herd_runs["documented"])
+    fig = plots.jitter_spread({"bindu": herd_runs["bindu"], "documented": doc})
+    width = doc["jitter_spread"]["edges"][1] - doc["jitter_spread"]["edges"][0]
+    label = fig.axes[0].get_ylabel()
+    assert label.startswith("retries started/s (bins of ")
+    assert "100 ms" in label and f"{width * 1000:.3g} ms" in label
+
+
+def test_spread_legend_keeps_a_small_share_visible(herd_runs) -> None:
+    doc = retrysim.summarize(herd_runs["documented"])
+    doc["jitter_spread"]["peak_share_100ms"] = 0.0025
+    text = _legend_texts(plots.jitter_spread(doc).axes[0])[0]
+    shown = re.search(r"holds ([\d.]+)% of retries", text)
+    assert shown is not None, text
+    assert float(shown.group(1)) == pytest.approx(0.25, abs=0.005)
+
+
+# --- traffic steps on the timeline ------------------------------------------------------------
+
+
+def test_timeline_hatches_the_traffic_spike_apart_from_faults(storm_doc) -> None:
+    assert storm_doc["arrival_windows"] == [
+        {"start": 20.0, "end": 25.0, "rate": 120.0, "base_rate": 40.0}
+    ]
+    ax = plots.herd_timeline(storm_doc).axes[0]
+    (band,) = [p for p in ax.patches if (p.get_gid() or "").startswith("arrival-")]
+    assert isinstance(band, Rectangle)
+    assert (band.get_x(), band.get_x() + band.get_width()) == pytest.approx((20.0, 25.0))
+    assert band.get_hatch() and to_rgba(band.get_facecolor())[3] == 0  # hatched outline, not a tint
+    legend = _legend_texts(ax)
+    assert "more traffic: 120 calls/s (else 40/s)" in legend
+    assert not any(text.startswith("fault") for text in legend)  # retry-storm has no fault
+
+
+def test_timeline_marks_spikes_and_faults_each_in_its_own_legend_entry(storm_doc) -> None:
+    doc = {**storm_doc, "faults": [{"index": 0, "kind": "outage", "start": 21.0, "end": 23.0}]}
+    ax = plots.herd_timeline(doc).axes[0]
+    legend = _legend_texts(ax)
+    assert "fault: outage" in legend and "more traffic: 120 calls/s (else 40/s)" in legend
+    fault = next(p for p in ax.patches if p.get_gid() == "fault-0")
+    band = next(p for p in ax.patches if p.get_gid() == "arrival-0")
+    assert fault.get_hatch() != band.get_hatch()
+
+
+def test_timeline_of_a_document_saved_before_arrival_windows_still_draws(storm_doc) -> None:
+    old = {k: v for k, v in storm_doc.items() if k != "arrival_windows"}
+    ax = plots.herd_timeline(old).axes[0]
+    assert not [p for p in ax.patches if (p.get_gid() or "").startswith("arrival-")]
+
+
+# --- compare panels read like the table -------------------------------------------------------
+
+
+def test_compare_panels_format_values_like_the_table_and_say_which_way_is_better(
+    lock_variants,
+) -> None:
+    from retrysim import metric_table
+
+    names = ["success_rate", "p99_latency", "amplification", "peak_attempts_per_s"]
+    fig = plots.compare_metrics(lock_variants, names)
+    for ax, name in zip(fig.axes, names, strict=True):
+        about = metric_table.get(name)
+        assert ax.get_xlabel() == f"{about.unit} ({about.better} is better)"
+        bars = [c for c in ax.containers if getattr(c, "patches", None)]
+        assert bars
+        expected = [about.show(vr.mean(name)) for vr in lock_variants]
+        shown = [t.get_text() for t in ax.texts]
+        assert shown == expected
+    success, p99, amplification, _ = fig.axes
+    assert all(t.endswith("%") for t in _ticks(success, "x"))
+    assert "0%" in _ticks(success, "x")
+    assert all(t.endswith("s") for t in _ticks(p99, "x"))
+    assert all(t.endswith("x") for t in _ticks(amplification, "x"))
+    # a share of 1 is "100.00%" on its bar and "100%" on its axis, never a bare 1.0
+    assert any(t.get_text().endswith("%") for t in success.texts)
+
+
+def test_compare_panel_of_a_metric_with_no_better_direction_has_no_note() -> None:
+    from retrysim import metric_table
+    from retrysim.plots.compare import _axis_label
+
+    neither = metric_table.Metric("x", ("x",), "x", "x", "things", "count", "neither")
+    assert _axis_label(neither) == "things"
+
+
+# --- settings --plot: the four operations, every --profile overlaid ----------------------------
+
+
+def _capture(monkeypatch: pytest.MonkeyPatch) -> list[Figure]:
+    saved: list[Figure] = []
+    monkeypatch.setattr(plots.save, "save_figure", lambda fig, path: saved.append(fig))
+    return saved
+
+
+def _no_retry_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    for key in list(os.environ):
+        if key.startswith("RETRY__"):
+            monkeypatch.delenv(key)
+    monkeypatch.chdir(tmp_path)  # and no .env
+
+
+def _legends(fig: Figure) -> list[list[str]]:
+    return [_legend_texts(ax) for ax in fig.axes]
+
+
+def test_settings_plot_overlays_every_listed_profile_per_operation(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    _no_retry_env(monkeypatch, tmp_path)
+    saved = _capture(monkeypatch)
+    result = CliRunner().invoke(
+        app, ["settings", "--profile", "bindu,documented", "--plot", "s.png"]
+    )
+    assert result.exit_code == 0, result.output
+    (fig,) = saved
+    assert [ax.get_title() for ax in fig.axes] == [
+        f"Backoff schedule: {op} (1,000 sampled calls)" for op in OPERATIONS
+    ]
+    for texts in _legends(fig):
+        assert [t.split(" ")[0] for t in texts] == ["bindu", "documented"]
+    suptitle = fig.get_suptitle()
+    assert "profiles bindu, documented" in suptitle
+    assert result.stdout.count("Profile bindu") == result.stdout.count("Profile documented") == 1
+
+
+def test_settings_json_refuses_several_profiles_in_one_line() -> None:
+    result = CliRunner().invoke(app, ["settings", "--profile", "bindu,documented", "--json"])
+    assert result.exit_code == 2
+    assert result.stderr.strip().splitlines() == [
+        "retrysim: error: --json prints one profile's document; --profile names 2: "
+        "bindu, documented"
+    ]
+
+
+# --- the README's pictures are what the quoted commands draw ----------------------------------
+
+
+def _docs_script() -> ModuleType:
+    spec = importlib.util.spec_from_file_location(
+        "make_docs_figures", ROOT / "scripts" / "make_docs_figures.py"
+    )
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_backoff_picture_is_exactly_what_its_settings_command_draws(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    script = _docs_script()
+    picture = plots.settings_figure(script.DEFAULTS, script.SCHEDULE_PROFILES)
+    _no_retry_env(monkeypatch, tmp_path)
+    saved = _capture(monkeypatch)
+    command = script.COMMANDS["backoff-schedule.png"].split()
+    assert command[:2] == ["retrysim", "settings"]
+    result = CliRunner().invoke(app, command[1:])
+    assert result.exit_code == 0, result.output
+    (drawn,) = saved
+    assert drawn.get_suptitle() == picture.get_suptitle()
+    assert [a.get_title() for a in drawn.axes] == [a.get_title() for a in picture.axes]
+    assert _legends(drawn) == _legends(picture)
+    for mine, theirs in zip(drawn.axes, picture.axes, strict=True):  # same sampled boxes
+        np.testing.assert_allclose(
+            [p.get_height() for p in mine.patches if isinstance(p, Rectangle)],
+            [p.get_height() for p in theirs.patches if isinstance(p, Rectangle)],
+        )
+
+
+@pytest.mark.parametrize(("picture", "kind"), [("herd-timeline.png", "timeline"),
+                                               ("jitter-spread.png", "spread")])  # fmt: skip
+def test_herd_pictures_panels_are_what_retrysim_plot_draws(
+    herd_runs, picture: str, kind: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    script = _docs_script()
+    assert script.COMMANDS[picture].split()[:2] == ["retrysim", "plot"]
+    assert f"--kind {kind}" in script.COMMANDS[picture]
+    docs_figure: Figure = (
+        script.herd_timeline_figure(herd_runs)
+        if kind == "timeline"
+        else plots.jitter_spread(herd_runs)
+    )
+    result_file = tmp_path / "result.json"
+    result_file.write_text(json.dumps(retrysim.summarize(herd_runs["bindu"])), encoding="utf-8")
+    saved = _capture(monkeypatch)
+    monkeypatch.setattr(plots, "save_figure", lambda fig, path: saved.append(fig))
+    result = CliRunner().invoke(app, ["plot", str(result_file), "--kind", kind])
+    assert result.exit_code == 0, result.output
+    (cli_ax,) = saved[0].axes
+    panel = docs_figure.axes[0]
+    assert cli_ax.get_title() == panel.get_title()  # the same kind of panel, same run
+    assert cli_ax.get_xlabel() == (panel.get_xlabel() or docs_figure.axes[-1].get_xlabel())
+    gids = {(p.get_gid() or "").split("-")[0] for p in cli_ax.patches}
+    assert gids == {(p.get_gid() or "").split("-")[0] for p in panel.patches}
