@@ -259,7 +259,8 @@ def _over_capacity(doc: dict[str, Any]) -> Finding | None:
     )
     settings: tuple[Suggestion, ...] = ()
     if retry_share is not None and retry_share < 0.5:
-        evidence += f"; {_pct(retry_share)} of that second's attempts were retries."
+        share = "none" if retry_share == 0 else _pct(retry_share)
+        evidence += f"; {share} of that second's attempts were retries."
         advice = (
             "First tries alone exceed capacity: stagger instance startup or rate-limit callers; "
             "retry settings cannot fix this, only avoid adding to it."
