@@ -46,8 +46,12 @@ class Metric:
         return _FORMATTERS[self.format](value)
 
     def show_change(self, diff: float) -> str:
-        """A difference between two values: percentage points for shares, else 3 digits."""
-        return f"{100 * diff:+.2f} pp" if self.format == "percent" else f"{diff:+,.3g}"
+        """A difference between two values, with the decimals the values have (so a column
+        of values and changes lines up): percentage points for shares, thousands separators
+        and never an exponent for counts (``+2,760``, not ``+2.76e+03``). A change that
+        rounds to zero is ``±0``, never ``-0.000s``."""
+        text = _CHANGES[self.format](diff)
+        return "±0" if not any(c in "123456789" for c in text) else text
 
 
 _FORMATTERS = {
@@ -56,6 +60,14 @@ _FORMATTERS = {
     "count": lambda v: f"{v:,.0f}",
     "ratio": lambda v: f"{v:.2f}x",
     "number": lambda v: f"{v:.3f}",
+}
+
+_CHANGES = {
+    "percent": lambda d: f"{100 * d:+.2f} pp",
+    "seconds": lambda d: f"{d:+,.3f}s",
+    "count": lambda d: f"{d:+,.0f}",
+    "ratio": lambda d: f"{d:+.2f}",
+    "number": lambda d: f"{d:+,.3f}",
 }
 
 #: The table, in the order names are listed in help and error messages.

@@ -87,11 +87,15 @@ def latency_quantiles(calls: np.ndarray) -> list[float]:
 def latency_overhead(
     with_faults: dict[str, float | None], without_faults: dict[str, float | None]
 ) -> dict[str, float | None]:
-    """Percentiles with faults minus the same percentiles of the same run without faults."""
+    """Percentiles and max with faults minus the same of the same run without faults.
+
+    ``max`` is there because the worst call is what a timeout budget must cover; a summary
+    without it (cached before it was added) gives None for it rather than failing.
+    """
     out: dict[str, float | None] = {}
-    for p in PERCENTILES:
-        a, b = with_faults[f"p{p}"], without_faults[f"p{p}"]
-        out[f"p{p}"] = None if a is None or b is None else a - b
+    for key in (*(f"p{p}" for p in PERCENTILES), "max"):
+        a, b = with_faults.get(key), without_faults.get(key)
+        out[key] = None if a is None or b is None else a - b
     return out
 
 
@@ -245,9 +249,14 @@ def summarize(
     if baseline is not None:
         baseline_latency = latency(baseline.calls)
     scenario = result.scenario
+    from retrysim import facts
+    from retrysim.diagnose import diagnose
     from retrysim.scenario import arrival_windows, fault_windows
 
-    return {
+    faults = fault_windows(scenario.faults)
+    policy_facts = facts.policy_facts(scenario, result.policy)
+    down = facts.downtime(faults)
+    doc = {
         "scenario": scenario.name,
         "description": scenario.description,
         "seed": result.seed,
@@ -269,13 +278,19 @@ def summarize(
         "duplicates": duplicates(calls),
         "wasted_work": wasted_work(attempts),
         "timeline": timeline(attempts, calls, bin_width(result.end_time)),
-        "faults": fault_windows(scenario.faults),
+        "faults": faults,
+        "clients": facts.clients(scenario),
+        "policy_facts": policy_facts,
+        "give_ups": facts.give_ups(calls, names, policy_facts["retried_errors"], down),
+        "outages": facts.outages(attempts, down),
         "arrival_windows": arrival_windows(scenario.clients.arrival),
         "virtual_time": result.end_time,
         "wall_time": result.wall_time if wall_time is None else wall_time,
         "events": result.events,
         "stopped": result.stopped,
     }
+    doc["diagnoses"] = diagnose(doc)
+    return doc
 
 
 #: Name -> path into the result document, derived from the one table in retrysim.metric_table.

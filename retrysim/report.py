@@ -15,21 +15,28 @@ from rich.table import Table
 from rich.text import Text
 
 from retrysim import metric_table
+from retrysim.diagnose import SYNCHRONISED_SHARE
 from retrysim.metric_table import METRIC_TABLE
+from retrysim.report_diagnoses import diagnoses_section as diagnoses_section
+from retrysim.report_diagnoses import spread_word
+from retrysim.report_diagnoses import verdict as verdict
 
 SERIES_STYLES = ("green", "yellow", "dark_orange", "red", "magenta", "blue")
 BAR = "█"
 
 
 def fmt_num(value: Any, unit: str = "", digits: int = 3) -> str:
+    """A number as reports print it: thousands separators and exactly ``digits`` decimals
+    for floats (so a column of them lines up: never ``1s`` beside ``4.015s``); a value that
+    rounds to zero has no minus sign."""
     if value is None:
         return "–"
     if isinstance(value, float):
         if math.isnan(value):
             return "–"
         text = f"{value:,.{digits}f}" if abs(value) < 1e6 else f"{value:,.0f}"
-        if "." in text:
-            text = text.rstrip("0").rstrip(".")
+        if text.startswith("-") and not any(c in "123456789" for c in text):
+            text = text[1:]
         return f"{text}{unit}"
     return f"{value:,}{unit}"
 
@@ -60,55 +67,97 @@ def header(doc: dict[str, Any], sources: dict[str, str] | None = None) -> Panel:
     return Panel(lines, title="retrysim run", title_align="left", border_style="cyan")
 
 
+def calls_text(doc: dict[str, Any]) -> str:
+    """The call count, with where it comes from when clients make several calls each."""
+    total = fmt_num(doc["calls"]["total"])
+    fleet = doc.get("clients") or {}
+    each = fleet.get("calls_per_client")
+    if each and each > 1 and doc["calls"]["total"] == fleet["count"] * each:
+        return f"{total} ({fmt_num(fleet['count'])} clients x {each})"
+    return total
+
+
 def outcome_table(doc: dict[str, Any]) -> Table:
+    """What happened to the calls: failed and unfinished first-class, every figure labelled."""
     calls, attempts = doc["calls"], doc["attempts"]
-    table = Table(title="Outcome", title_justify="left", show_header=False, box=None)
+    total = calls["total"]
+    table = Table(title="Outcome (calls)", title_justify="left", show_header=False, box=None)
     table.add_column(style="bold")
     table.add_column(justify="right")
-    table.add_row("calls", fmt_num(calls["total"]))
-    table.add_row("succeeded", f"{fmt_num(calls['succeeded'])}  ({fmt_pct(calls['success_rate'])})")
-    table.add_row("failed", fmt_num(calls["failed"]))
-    if calls["unfinished"]:
-        table.add_row("unfinished", fmt_num(calls["unfinished"]), style="yellow")
-    table.add_row("attempts", fmt_num(attempts["total"]))
-    table.add_row("retry rate", fmt_pct(attempts["retry_rate"]))
-    table.add_row("retry success rate", fmt_pct(doc["retry_success_rate"]))
+    table.add_column(style="dim")
+    table.add_row("calls", calls_text(doc), "")
     table.add_row(
-        "attempts per call",
-        f"{fmt_num(attempts['mean_per_call'])} (max {attempts['max_per_call']})",
+        "succeeded", fmt_num(calls["succeeded"]), f"{fmt_pct(calls['success_rate'])} of calls"
+    )
+    failed_share = calls["failed"] / total if total else None
+    table.add_row(
+        "failed",
+        fmt_num(calls["failed"]),
+        f"{fmt_pct(failed_share)} of calls gave up after their last attempt",
+        style="bold red" if calls["failed"] else "",
     )
     table.add_row(
+        "unfinished",
+        fmt_num(calls["unfinished"]),
+        "still retrying when the run stopped (neither succeeded nor failed)",
+        style="bold yellow" if calls["unfinished"] else "",
+    )
+    table.add_row("attempts", fmt_num(attempts["total"]), "first tries and retries, all calls")
+    table.add_row("retry rate", fmt_pct(attempts["retry_rate"]), "of calls needed a retry")
+    table.add_row(
+        "retry success rate", fmt_pct(doc["retry_success_rate"]), "of retried calls succeeded"
+    )
+    allowed = doc["settings"].get("max_attempts")
+    limit = f" of {allowed} allowed" if allowed is not None else ""
+    table.add_row(
+        "attempts per call",
+        fmt_num(attempts["mean_per_call"], digits=2),
+        f"mean; max used {attempts['max_per_call']}{limit}",
+    )
+    wait = doc["retry_wait"]
+    table.add_row(
         "time waiting",
-        f"{fmt_num(doc['retry_wait']['total'], 's', 1)} total, "
-        f"{fmt_num(doc['retry_wait']['mean_per_call'], 's')} per call",
+        fmt_num(wait["total"], "s", 1),
+        f"between attempts, all calls ({fmt_num(wait['mean_per_call'], 's', 3)} per call)",
     )
     return table
 
 
 def load_table(doc: dict[str, Any]) -> Table:
+    """What the fleet asked of the server, and the failed attempts by error (headed)."""
     load = doc["load"]
-    table = Table(title="Load", title_justify="left", show_header=False, box=None)
+    table = Table(title="Load (attempts)", title_justify="left", show_header=False, box=None)
     table.add_column(style="bold")
     table.add_column(justify="right")
-    table.add_row("amplification", f"{fmt_num(load['amplification'], 'x', 2)} attempts per call")
-    peak = fmt_num(load["peak_attempts_per_s"], "/s", 0)
+    table.add_column(style="dim")
+    table.add_row("amplification", fmt_num(load["amplification"], "x", 2), "attempts per call")
+    note = "in the busiest second"
     if load["capacity"]:
         ratio = load["peak_over_capacity"]
-        capacity = fmt_num(load["capacity"], "/s", 0)
         over = fmt_num(ratio, "x", 2)
         if ratio and ratio > 1:
             over = f"[red]{over}[/]"
-        peak += f"  vs capacity {capacity} ({over})"
-    table.add_row("peak attempts", peak)
-    table.add_row("duplicate executions", fmt_num(doc["duplicates"]))
-    table.add_row("wasted work", f"{fmt_num(doc['wasted_work'])} requests done for no one")
-    for name, count in sorted(doc["failures_by_type"].items(), key=lambda kv: -kv[1]):
-        table.add_row(f"  {name}", fmt_num(count))
+        note += f", vs capacity {fmt_num(load['capacity'], '/s', 0)} ({over})"
+    table.add_row("peak attempts", fmt_num(load["peak_attempts_per_s"], "/s", 0), note)
+    table.add_row(
+        "duplicate executions", fmt_num(doc["duplicates"]), "requests the server ran again"
+    )
+    table.add_row("wasted work", fmt_num(doc["wasted_work"]), "requests done for no one")
+    failures = sorted(doc["failures_by_type"].items(), key=lambda kv: -kv[1])
+    if failures:
+        table.add_row("failed attempts by error", "", "", style="bold underline")
+        for name, count in failures:
+            table.add_row(f"  {name}", fmt_num(count), "")
     return table
 
 
 def latency_table(doc: dict[str, Any]) -> Table:
-    table = Table(title="Latency per call (finished calls)", title_justify="left")
+    """Per-call latency and, with faults, its overhead against the same run without them."""
+    done = doc["calls"]["succeeded"] + doc["calls"]["failed"]
+    table = Table(
+        title=f"Latency per call, first attempt to last answer ({fmt_num(done)} finished calls)",
+        title_justify="left",
+    )
     table.add_column("")
     keys = ("mean", "p50", "p95", "p99", "max")
     for key in keys:
@@ -117,13 +166,16 @@ def latency_table(doc: dict[str, Any]) -> Table:
     overhead = doc.get("latency_overhead")
     if overhead:
         table.add_row(
-            "vs no faults", "", *(_signed(overhead[k]) for k in ("p50", "p95", "p99")), ""
+            "vs no faults", "", *(_signed(overhead.get(k)) for k in ("p50", "p95", "p99", "max"))
         )
     return table
 
 
 def _signed(value: float | None) -> str:
-    return "–" if value is None else f"{value:+.3f}s"
+    if value is None:
+        return "–"
+    text = f"{value:+.3f}s"
+    return "±0" if not any(c in "123456789" for c in text) else text
 
 
 def spread_histogram(doc: dict[str, Any], rows: int = 16, width: int = 40) -> Group:
@@ -146,12 +198,13 @@ def spread_histogram(doc: dict[str, Any], rows: int = 16, width: int = 40) -> Gr
             Text.assemble((f"{_span(lo, hi, 2):>16} ", "dim"), (bar, "yellow"), f" {count:,}")
         )
     share = spread["peak_share_100ms"]
-    verdict = "synchronised" if share >= 0.2 else "bunched" if share >= 0.05 else "spread out"
+    verdict = spread_word(share)
+    verdict = "spread out" if verdict == "spread" else verdict
     lines.append(
         Text(
             f"peak: {fmt_pct(share)} of {spread['retries']:,} retries start within one 100 ms "
             f"window ({verdict})" + _first_retry_note(spread),
-            style="bold red" if share >= 0.2 else "",
+            style="bold red" if share >= SYNCHRONISED_SHARE else "",
         )
     )
     return Group(*lines)
@@ -210,6 +263,7 @@ def render_run(
     doc: dict[str, Any], console: Console, sources: dict[str, str] | None = None
 ) -> None:
     console.print(header(doc, sources))
+    console.print(Text(verdict(doc), style="bold"))
     if doc.get("stopped"):
         console.print(f"[bold yellow]warning:[/] {doc['stopped']}")
     if console.width >= 110:
@@ -220,6 +274,8 @@ def render_run(
         console.print(outcome_table(doc))
         console.print(load_table(doc))
     console.print(latency_table(doc))
+    console.print(diagnoses_section(doc))
+    console.print()
     bars = max(10, min(60, console.width - 40))
     console.print(spread_histogram(doc, width=bars))
     console.print()

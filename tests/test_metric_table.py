@@ -99,11 +99,21 @@ def test_values_print_as_tables_always_printed_them(
     assert report.fmt_metric(name, value) == shown
 
 
-def test_changes_are_percentage_points_for_shares_and_three_digits_otherwise() -> None:
+def test_changes_have_the_decimals_of_their_values_and_no_exponent() -> None:
     assert report._delta("success_rate", 0.75, 0.5) == " (+25.00 pp)"
-    assert report._delta("p99_latency", 1.0, 2.5) == " (-1.5)"
-    assert report._delta("peak_attempts_per_s", 12_000.0, 1_000.0) == " (+1.1e+04)"
+    assert report._delta("p99_latency", 1.0, 2.5) == " (-1.500s)"  # as the values: 1.000s
+    assert report._delta("peak_attempts_per_s", 12_000.0, 1_000.0) == " (+11,000)"
+    assert report._delta("peak_attempts_per_s", 3_760.0, 1_000.0) == " (+2,760)"
+    assert report._delta("amplification", 2.92, 3.0) == " (-0.08)"
     assert report._delta("p99_latency", 1.0, 1.0) == ""
+
+
+@pytest.mark.parametrize(
+    ("name", "diff"),
+    [("p99_latency", -0.0002), ("success_rate", 0.00001), ("amplification", -0.001)],
+)
+def test_a_change_that_rounds_to_zero_is_plus_minus_zero(name: str, diff: float) -> None:
+    assert metric_table.show_change(name, diff) == "±0"
 
 
 def test_the_best_value_follows_the_metric_direction(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -1,0 +1,182 @@
+"""Small facts about a run that the diagnoses and the plain-language report need.
+
+The metrics say *what happened*; reading them as advice also needs *what the policy could have
+done* (which errors it retries, how long its waits are) and *what the fleet was asked to do*
+(clients, calls each, offered load). Those come from the scenario and the real policy objects,
+which a saved result document no longer has, so :func:`retrysim.metrics.summarize` puts them
+into the document here (keys ``clients``, ``policy_facts`` and ``give_ups``), and
+:mod:`retrysim.diagnose` stays a pure function of the document.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from retrysim.scenario import arrival_windows
+from retrysim.sim import records as rec
+
+if TYPE_CHECKING:
+    from retrysim.retry.policy import RetryPolicy
+    from retrysim.scenario import Scenario
+
+#: Retries listed in ``policy_facts.wait_ranges``: enough to prescribe attempts for any
+#: outage a bundled or hand-written scenario plausibly has, few enough to keep the document small.
+WAIT_RANGE_ROWS = 12
+
+
+#: Fault kinds during which the dependency is down (or not yet back): what retries must outlast.
+DOWN_KINDS = ("outage", "recovery_ramp")
+
+
+def downtime(faults: list[dict[str, Any]]) -> list[tuple[float, float]]:
+    """Bounded windows when the dependency was down, from the document's ``faults``.
+
+    Back-to-back windows merge (a 15 s restart then 5 s of reconnect errors is one 20 s
+    downtime, as a caller sees it); open-ended ones are left out: no retry policy outlasts a
+    fault that never ends.
+    """
+    spans = sorted(
+        (float(f["start"]), float(f["end"]))
+        for f in faults
+        if f["kind"] in DOWN_KINDS and f["end"] is not None
+    )
+    merged: list[tuple[float, float]] = []
+    for start, end in spans:
+        if merged and start <= merged[-1][1]:
+            merged[-1] = (merged[-1][0], max(merged[-1][1], end))
+        else:
+            merged.append((start, end))
+    return merged
+
+
+def clients(scenario: Scenario) -> dict[str, Any]:
+    """How the fleet calls: clients, calls each, arrival kind, and the offered load.
+
+    ``offered_rate`` is the steady arrival rate of an open-loop (poisson) fleet and ``spikes``
+    its windows of higher rate; ``arrivals_end`` is when new calls stop arriving (the
+    scenario's duration unless the arrival says otherwise). A burst or uniform fleet has no
+    steady offered load (None).
+    """
+    spec = scenario.clients
+    arrival = spec.arrival
+    offered: float | None = None
+    spikes: list[dict[str, float]] = []
+    end = float(scenario.duration)
+    if arrival.kind == "poisson":
+        offered = float(arrival.rate)
+        spikes = [w for w in arrival_windows(arrival) if w["rate"] > w["base_rate"]]
+        if arrival.end is not None:
+            end = min(end, float(arrival.end))
+    elif arrival.kind in ("burst", "uniform"):
+        end = float(arrival.at if arrival.kind == "burst" else arrival.end)
+    return {
+        "count": spec.count,
+        "calls_per_client": spec.calls_per_client,
+        "arrival": arrival.kind,
+        "offered_rate": offered,
+        "spikes": spikes,
+        "arrivals_end": end,
+    }
+
+
+def scenario_policy(scenario: Scenario, described: dict[str, Any]) -> RetryPolicy:
+    """The run's policy rebuilt from its resolved options (``RunResult.policy``).
+
+    Every option is given explicitly, so the settings used to rebuild it do not matter.
+    """
+    from retrysim.retry.options import OPTION_NAMES, PolicyOptions
+    from retrysim.retry.policy import build_policy
+    from retrysim.retry.settings import RetrySettings
+
+    given = {name: described[name] for name in OPTION_NAMES if described.get(name) is not None}
+    return build_policy(
+        described["operation"], RetrySettings.defaults(), options=PolicyOptions(**given)
+    )
+
+
+def retried_errors(scenario: Scenario, policy: RetryPolicy) -> list[str]:
+    """The error names this run's policy retries: ``retry_on`` if the scenario sets it, else the
+    profile's retryable classes, matched as tenacity matches them (subclasses count)."""
+    from retrysim.sim.failures import ERROR_CLASSES
+
+    if scenario.policy.retry_on is not None:
+        classes: tuple[type[BaseException], ...] = tuple(
+            ERROR_CLASSES[name] for name in scenario.policy.retry_on
+        )
+    else:
+        classes = policy.profile_object.retryable
+    return [name for name, cls in ERROR_CLASSES.items() if issubclass(cls, classes)]
+
+
+def policy_facts(scenario: Scenario, described: dict[str, Any]) -> dict[str, Any]:
+    """What the policy can do, from the profile's formula (not sampled from this run).
+
+    ``wait_ranges``: [min, max] wait before retry 1, 2, ... (the first ``WAIT_RANGE_ROWS``,
+    whatever ``max_attempts`` is, so a diagnosis can say how many attempts would outlast an
+    outage); ``min_total_wait`` / ``worst_case_total_wait``: the shortest and longest a call can
+    spend waiting with this ``max_attempts``.
+    """
+    policy = scenario_policy(scenario, described)
+    ranges = [list(policy.wait_range(n)) for n in range(1, WAIT_RANGE_ROWS + 1)]
+    shortest = sum(policy.wait_range(n)[0] for n in range(1, min(policy.max_attempts, 10_000)))
+    return {
+        "retried_errors": retried_errors(scenario, policy),
+        "wait_ranges": ranges,
+        "min_total_wait": shortest,
+        "worst_case_total_wait": policy.worst_case_total(),
+    }
+
+
+def give_ups(
+    calls: np.ndarray,
+    names: tuple[str, ...],
+    retried: list[str],
+    windows: list[tuple[float, float]],
+) -> dict[str, Any]:
+    """Why calls gave up: on an error the policy never retries, or while a fault was open.
+
+    ``not_retried``: calls that gave up after their first attempt on an error outside the
+    retried set, by error. ``during_fault``: calls that gave up after retrying, on a retried
+    error, while one of ``windows`` (start, end) was still open: attempts ran out before the
+    fault ended.
+    """
+    gave_up = calls["outcome"] == rec.GAVE_UP
+    retried_codes = np.array([names.index(n) for n in retried if n in names], dtype=np.int64)
+    is_retried = np.isin(calls["error"].astype(np.int64), retried_codes)
+    first_only = gave_up & (calls["attempts"] == 1) & ~is_retried
+    counts = np.bincount(calls["error"][first_only], minlength=len(names))
+    inside = np.zeros(len(calls), dtype=bool)
+    for start, end in windows:
+        inside |= (calls["end"] >= start) & (calls["end"] < end)
+    return {
+        "not_retried": {names[code]: int(n) for code, n in enumerate(counts) if code and n},
+        "during_fault": int(np.sum(gave_up & is_retried & inside)),
+    }
+
+
+def outages(attempts: np.ndarray, windows: list[tuple[float, float]]) -> list[dict[str, Any]]:
+    """Per downtime window: how long calls that failed in it sat idle after it had ended.
+
+    An attempt that failed inside [start, end) and was followed by a wait starts its next
+    attempt at its end plus that wait; when that is after ``end``, the call waited past the
+    outage. ``retried_after_end`` counts those retries, ``mean_wait_past_end`` is the mean
+    time between the window's end and their next attempt (seconds; None when there are none).
+    """
+    out: list[dict[str, Any]] = []
+    ends = attempts["end"]
+    followed = ~np.isnan(attempts["wait"]) & (attempts["outcome"] != rec.OK)
+    for start, end in windows:
+        hit = followed & (ends >= start) & (ends < end)
+        nxt = ends[hit] + attempts["wait"][hit]
+        late = nxt[nxt > end] - end
+        out.append(
+            {
+                "start": start,
+                "end": end,
+                "retried_after_end": len(late),
+                "mean_wait_past_end": float(late.mean()) if len(late) else None,
+            }
+        )
+    return out

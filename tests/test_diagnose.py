@@ -1,0 +1,316 @@
+"""Diagnoses: each fires on a small run built to show its problem, with the right evidence and
+the right setting to try; none fires on a healthy run; thresholds hold on hand-made documents."""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+import pytest
+
+import retrysim
+from retrysim import diagnose as dg
+from retrysim.names import MAX_ATTEMPTS_LIMIT
+
+
+def run_doc(data: dict[str, Any]) -> dict[str, Any]:
+    return retrysim.run(retrysim.parse_scenario(data)).document
+
+
+def found(doc: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {d["id"]: d for d in doc["diagnoses"]}
+
+
+def queue(concurrency: int = 50) -> dict[str, Any]:
+    return {"kind": "queue", "concurrency": concurrency, "queue_limit": 5000, "latency": 0.002}
+
+
+def blip(start: float, end: float) -> dict[str, Any]:
+    return {"kind": "outage", "start": start, "end": end, "error": "ConnectionResetError"}
+
+
+def test_a_healthy_realistic_run_has_no_diagnoses() -> None:
+    doc = run_doc(
+        {
+            "name": "healthy",
+            "duration": 30,
+            "policy": {"operation": "scheduler"},
+            "clients": {"count": 400, "timeout": 2.0, "arrival": {"kind": "poisson", "rate": 40}},
+            "service": queue(),
+            "faults": [blip(10, 13)],
+        }
+    )
+    assert doc["calls"]["failed"] == 0 and doc["attempts"]["retries"] > 0  # faults were hidden
+    assert doc["diagnoses"] == []
+
+
+def test_synchronised_retries_suggest_the_documented_profile() -> None:
+    doc = run_doc(
+        {
+            "name": "herd",
+            "duration": 5,
+            "policy": {"operation": "scheduler", "profile": "bindu"},
+            "clients": {"count": 300, "arrival": {"kind": "burst"}},
+            "service": queue(),
+            "faults": [blip(0, 0.5)],
+        }
+    )
+    d = found(doc)["synchronised_retries"]
+    assert d["section"] == "Thundering Herd" and d["severity"] == "high"
+    assert d["figures"]["first_retry_peak_share_100ms"] == 1.0  # every first wait is exactly 1 s
+    assert "exactly 1 s" in d["evidence"] and "100.0% of first retries" in d["evidence"]
+    (setting,) = d["settings"]
+    assert setting["option"] == "profile" and setting["value"] == "documented"
+    assert setting["env"] == "RETRY__PROFILE=documented"
+    assert setting["pinned"]  # the scenario sets the profile: the variable alone would not win
+    assert "Staggering instance startup" in d["suggestion"]
+
+
+def test_load_above_capacity_from_retries_suggests_a_longer_max_wait() -> None:
+    doc = run_doc(
+        {
+            "name": "overload",
+            "duration": 10,
+            "policy": {"operation": "worker", "max_attempts": 5, "profile": "bindu"},
+            "clients": {"count": 300, "arrival": {"kind": "uniform", "start": 0, "end": 5}},
+            "service": {"kind": "queue", "concurrency": 1, "latency": 0.02},
+            "faults": [blip(0, 5)],
+        }
+    )
+    d = found(doc)["load_above_capacity"]
+    assert d["figures"]["peak_over_capacity"] == doc["load"]["peak_over_capacity"] > 1
+    assert d["figures"]["retry_share_at_peak"] >= 0.5
+    assert f"capacity of {doc['load']['capacity']:,.0f}/s" in d["evidence"]
+    assert [s["set"] for s in d["settings"]] == ["policy.max_wait=20"]
+    assert d["settings"][0]["env"] == "RETRY__WORKER_MAX_WAIT=20"
+
+
+def test_metastable_non_recovery_after_a_spike_suggests_fewer_attempts() -> None:
+    data = retrysim.load_scenario("retry-storm").model_dump(mode="python")
+    data["duration"] = 60
+    doc = run_doc(data)
+    d = found(doc)["metastable"]
+    assert d["section"] == "Too Many Retries"
+    assert d["figures"]["goodput_after"] < 0.5 * d["figures"]["goodput_reference"]
+    assert "before the disturbance" in d["evidence"]
+    assert [s["env"] for s in d["settings"]] == ["RETRY__API_MAX_ATTEMPTS=2"]
+    # The prescription works: with it, goodput recovers and the diagnosis is gone.
+    data["policy"]["max_attempts"] = 2
+    assert "metastable" not in found(run_doc(data))
+
+
+def test_errors_the_policy_never_retries() -> None:
+    doc = run_doc(
+        {
+            "name": "5xx",
+            "duration": 5,
+            "policy": {"operation": "api"},
+            "clients": {"count": 200, "arrival": {"kind": "uniform", "start": 0, "end": 4}},
+            "service": queue(),
+            "faults": [{"kind": "outage", "start": 1, "end": 2, "error": "ServerError"}],
+        }
+    )
+    d = found(doc)["not_retried"]
+    assert d["section"] == "Retries Not Working"
+    assert d["figures"]["calls"] == doc["final_errors"]["ServerError"] > 0
+    assert "ServerError" not in d["figures"]["retried_errors"]
+    (setting,) = d["settings"]
+    assert setting["option"] == "retry_on" and "ServerError" in setting["value"]
+    assert setting["env"] is None  # no variable sets it: the fix is in code or --set
+
+
+def test_duplicate_executions_point_at_idempotency() -> None:
+    doc = retrysim.run(
+        retrysim.load_scenario("duplicate-writes").with_overrides({"duration": 10})
+    ).document
+    d = found(doc)["duplicates"]
+    assert d["section"] == "Non-Idempotent Operations"
+    assert d["figures"]["duplicates"] == doc["duplicates"] > 0
+    assert "idempotent" in d["suggestion"] and "longer client timeout" in d["suggestion"]
+
+
+def test_waits_longer_than_a_short_outage_suggest_a_smaller_min_wait() -> None:
+    doc = run_doc(
+        {
+            "name": "short blip",
+            "duration": 10,
+            "policy": {"operation": "scheduler", "min_wait": 3.0},
+            "clients": {"count": 300, "arrival": {"kind": "poisson", "rate": 40}},
+            "service": queue(),
+            "faults": [blip(4, 5)],
+        }
+    )
+    d = found(doc)["waits_past_outage"]
+    assert d["figures"]["outage_seconds"] == 1.0 and d["figures"]["first_wait_min"] == 3.0
+    assert d["figures"]["mean_wait_past_end"] > 1.0
+    assert d["settings"][0]["set"] == "policy.min_wait=0.5"
+    assert d["settings"][0]["env"] == "RETRY__SCHEDULER_MIN_WAIT=0.5"
+
+
+def test_attempts_exhausted_before_the_outage_ended_prescribe_enough_attempts() -> None:
+    data: dict[str, Any] = {
+        "name": "long outage",
+        "duration": 5,
+        "policy": {"operation": "scheduler"},
+        "clients": {"count": 300, "arrival": {"kind": "burst"}},
+        "service": queue(),
+        "faults": [blip(0, 20)],
+    }
+    doc = run_doc(data)
+    d = found(doc)["exhausted_during_fault"]
+    assert d["figures"]["calls"] == doc["calls"]["failed"] == 300
+    assert d["figures"]["worst_case_total_wait"] == 5.0 < d["figures"]["downtime_seconds"] == 20
+    assert d["settings"][0]["env"] == "RETRY__SCHEDULER_MAX_ATTEMPTS=6"
+    data["policy"]["max_attempts"] = 6  # the prescription: every call now outlasts the outage
+    fixed = run_doc(data)
+    assert fixed["calls"]["failed"] == 0 and "exhausted_during_fault" not in found(fixed)
+
+
+# --- thresholds, on tiny hand-made documents ----------------------------------------------------
+
+
+def tiny() -> dict[str, Any]:
+    """A document with nothing wrong in it; each test breaks one thing."""
+    return {
+        "scenario": "tiny",
+        "settings": {
+            "operation": "worker",
+            "profile": "documented",
+            "max_attempts": 3,
+            "max_wait": 10.0,
+            "jitter": 1.0,
+            "overrides": [],
+        },
+        "calls": {"total": 1000, "succeeded": 1000, "failed": 0, "unfinished": 0},
+        "jitter_spread": {
+            "retries": 100,
+            "peak_share_100ms": 0.1,
+            "first_retry_peak_share_100ms": 0.1,
+        },
+        "load": {"peak_attempts_per_s": 90.0, "capacity": 100.0, "peak_over_capacity": 0.9},
+        "timeline": {
+            "bin_width": 1.0,
+            "attempts_per_s": [[90.0] * 30, [0.0] * 30],
+            "goodput_per_s": [10.0] * 30,
+        },
+        "faults": [{"index": 0, "kind": "outage", "start": 10.0, "end": 12.0}],
+        "clients": {
+            "count": 1000,
+            "calls_per_client": None,
+            "arrival": "poisson",
+            "offered_rate": 10.0,
+            "spikes": [],
+            "arrivals_end": 30.0,
+        },
+        "policy_facts": {
+            "retried_errors": ["ConnectionError", "TimeoutError"],
+            "wait_ranges": [[1.0, 2.0], [2.0, 3.0], [4.0, 5.0]] + [[8.0, 9.0]] * 9,
+            "min_total_wait": 3.0,
+            "worst_case_total_wait": 5.0,
+        },
+        "give_ups": {"not_retried": {}, "during_fault": 0},
+        "outages": [
+            {"start": 10.0, "end": 12.0, "retried_after_end": 5, "mean_wait_past_end": 0.5}
+        ],
+        "failures_by_type": {},
+        "duplicates": 0,
+        "wasted_work": 0,
+    }
+
+
+def ids(doc: dict[str, Any]) -> list[str]:
+    return [d["id"] for d in dg.diagnose(doc)]
+
+
+def test_the_tiny_document_is_healthy() -> None:
+    assert ids(tiny()) == []
+
+
+@pytest.mark.parametrize(("share", "fires"), [(0.19, False), (0.2, True)])
+def test_synchronised_from_a_fifth_of_retries_in_100_ms(share: float, fires: bool) -> None:
+    doc = tiny()
+    doc["jitter_spread"]["first_retry_peak_share_100ms"] = share
+    assert ("synchronised_retries" in ids(doc)) is fires
+
+
+def test_too_few_retries_say_nothing_about_synchronisation() -> None:
+    doc = tiny()
+    doc["jitter_spread"].update(retries=19, peak_share_100ms=1.0)
+    assert ids(doc) == []
+
+
+@pytest.mark.parametrize(
+    ("ratio", "severity"), [(1.0, None), (1.01, "warning"), (1.49, "warning"), (1.5, "high")]
+)
+def test_load_above_capacity_severity(ratio: float, severity: str | None) -> None:
+    doc = tiny()
+    doc["load"]["peak_over_capacity"] = ratio
+    got = {d["id"]: d["severity"] for d in dg.diagnose(doc)}
+    assert got.get("load_above_capacity") == severity
+
+
+@pytest.mark.parametrize(("after", "fires"), [(5.1, False), (4.9, True)])
+def test_metastable_below_half_the_goodput_before(after: float, fires: bool) -> None:
+    doc = tiny()
+    # Outage ends at 12; recovery is judged from 12 + max(5, worst-case wait 5) = 17 s on.
+    doc["timeline"]["goodput_per_s"] = [10.0] * 17 + [after] * 13
+    assert ("metastable" in ids(doc)) is fires
+
+
+def test_metastable_needs_a_steady_load_to_recover_to() -> None:
+    doc = tiny()
+    doc["timeline"]["goodput_per_s"] = [10.0] * 17 + [0.0] * 13
+    doc["clients"]["arrival"] = "burst"  # goodput falls because the calls ran out
+    assert ids(doc) == []
+
+
+def test_waits_past_outage_only_when_the_first_wait_outlasts_it() -> None:
+    doc = tiny()
+    doc["policy_facts"]["wait_ranges"][0] = [2.0, 3.0]  # == the outage: a call can just make it
+    assert ids(doc) == []
+    doc["policy_facts"]["wait_ranges"][0] = [2.5, 3.0]
+    (d,) = dg.diagnose(doc)
+    assert d["id"] == "waits_past_outage" and d["settings"][0]["value"] == 1.0
+
+
+@pytest.mark.parametrize(("calls", "severity"), [(9, "warning"), (10, "high")])
+def test_high_severity_from_one_percent_of_calls(calls: int, severity: str) -> None:
+    doc = tiny()
+    doc["give_ups"]["during_fault"] = calls
+    (d,) = dg.diagnose(doc)
+    assert d["id"] == "exhausted_during_fault" and d["severity"] == severity
+
+
+def test_attempts_to_outlast_count_the_shortest_waits() -> None:
+    ranges = [[1.0, 2.0], [2.0, 3.0], [4.0, 5.0], [8.0, 9.0]]
+    assert dg._attempts_to_outlast(ranges, 3.0) == 3  # waits of at least 1 + 2
+    assert dg._attempts_to_outlast(ranges, 3.5) == 4
+    assert dg._attempts_to_outlast(ranges, 31.0) == 7  # 15 s in 5 attempts, then 8 s more each
+    assert dg._attempts_to_outlast([[0.0, 0.0]], 5.0) == MAX_ATTEMPTS_LIMIT
+
+
+def test_a_pinned_option_is_flagged_and_globals_have_no_operation() -> None:
+    doc = tiny()
+    doc["settings"]["overrides"] = ["max_attempts"]
+    assert dg.suggest(doc, "max_attempts", 6) == dg.Suggestion(
+        "max_attempts", 6, "RETRY__WORKER_MAX_ATTEMPTS=6", "policy.max_attempts=6", True
+    )
+    assert dg.suggest(doc, "jitter", 2.0).env == "RETRY__JITTER=2"
+    assert dg.suggest(doc, "max_delay", 30.0).env is None
+
+
+def test_an_old_document_without_the_facts_is_not_diagnosed_by_guesswork() -> None:
+    doc = copy.deepcopy(tiny())
+    del doc["policy_facts"], doc["give_ups"]
+    doc["load"]["peak_over_capacity"] = 2.0  # needs no facts: still found
+    assert ids(doc) == ["load_above_capacity"]
+
+
+def test_every_rule_is_registered_once_with_a_guide_section() -> None:
+    assert len({r.id for r in dg.RULES}) == len(dg.RULES) == 7
+    assert {r.section for r in dg.RULES} == {
+        dg.TOO_MANY,
+        dg.NOT_WORKING,
+        dg.HERD,
+        dg.NON_IDEMPOTENT,
+    }
