@@ -19,7 +19,7 @@ from retrysim.cli.options import (
     SeedsOption,
     WorkersOption,
 )
-from retrysim.cli.plot_cmd import check_figure_path
+from retrysim.cli.paths import check_figure_path, check_out_dir
 from retrysim.metric_table import DEFAULT_TABLE_METRICS, METRIC_NAMES
 
 if TYPE_CHECKING:
@@ -179,23 +179,25 @@ def compare(
         check_figure_path(plot, "--plot")
     base, variants, seed_list, settings = _prepare(scenario, grid, profile, env_file, seeds, seed)
     results = _run(base, variants, seed_list, settings, workers, None)
-    if plot is not None:
-        from retrysim.plots import save_compare_figure
-
-        save_compare_figure(results, plot, metrics=names)
+    console = None
     if as_json:
         from retrysim import output
 
         sys.stdout.write(output.dumps(_rows_document(base, seed_list, results, names)))
-        return
-    from rich.console import Console
+        sys.stdout.flush()
+    else:
+        from rich.console import Console
 
-    from retrysim.report import compare_table
+        from retrysim.report import compare_table
 
-    console = Console()
-    console.print(compare_table(base.name, seed_list, results, names))
-    if plot is not None:
-        console.print(f"[dim]wrote {plot}[/]")
+        console = Console()
+        console.print(compare_table(base.name, seed_list, results, names))
+    if plot is not None:  # after the table: a failing figure never loses the comparison
+        from retrysim.plots import save_compare_figure
+
+        save_compare_figure(results, plot, metrics=names)
+        if console is not None:
+            console.print(f"[dim]wrote {plot}[/]")
 
 
 @reports_errors
@@ -223,26 +225,30 @@ def sweep(
     """
     grid = parse_grid(grid_, "--grid")
     names = metric_list(metrics, DEFAULT_TABLE_METRICS)
+    if out is not None:
+        check_out_dir(out, "--out")
     base, variants, seed_list, settings = _prepare(scenario, grid, None, env_file, seeds, seed)
     results = _run(base, variants, seed_list, settings, workers, out / "runs" if out else None)
     from retrysim import output
 
     document = _rows_document(base, seed_list, results, names)
+    console = None
+    if as_json:
+        sys.stdout.write(output.dumps(document))
+        sys.stdout.flush()
+    else:
+        from rich.console import Console
+
+        from retrysim.report import sweep_table
+
+        console = Console()
+        console.print(sweep_table(base.name, seed_list, results, names))
     if out is not None:
         out.mkdir(parents=True, exist_ok=True)
         output.write_text(out / "sweep.csv", _csv(document["rows"]))
         output.write_json(out / "sweep.json", document)
-    if as_json:
-        sys.stdout.write(output.dumps(document))
-        return
-    from rich.console import Console
-
-    from retrysim.report import sweep_table
-
-    console = Console()
-    console.print(sweep_table(base.name, seed_list, results, names))
-    if out is not None:
-        console.print(f"[dim]wrote {out}/sweep.csv and {out}/sweep.json[/]")
+        if console is not None:
+            console.print(f"[dim]wrote {out}/sweep.csv and {out}/sweep.json[/]")
 
 
 def _rows_document(

@@ -14,7 +14,7 @@ import typer
 from retrysim.cli import common
 from retrysim.cli.errors import EXIT_THRESHOLD, UsageError, reports_errors
 from retrysim.cli.options import EnvFileOption, ScenarioArg, SeedOption
-from retrysim.cli.plot_cmd import check_figure_path
+from retrysim.cli.paths import check_figure_path, check_out_dir
 
 SET_HELP = (
     "Override a scenario value by dotted key, e.g. policy.max_attempts=5, "
@@ -79,6 +79,8 @@ def run(
     thresholds = _thresholds(fail_under, "--fail-under") + _thresholds(fail_over, "--fail-over")
     if plot is not None:
         check_figure_path(plot, "--plot")
+    if out is not None:
+        check_out_dir(out, "--out")
     sets = common.parse_sets(set_)
     loaded = common.load(scenario, sets, profile)
     settings, setting_sources = common.settings(env_file)
@@ -93,19 +95,11 @@ def run(
 
     from retrysim import output
 
-    if out is not None:
-        out.mkdir(parents=True, exist_ok=True)
-        output.write_json(out / "result.json", doc)
-        output.write_text(
-            out / "attempts.csv", output.records_csv(result.attempts, result.error_names)
-        )
-        output.write_text(out / "calls.csv", output.records_csv(result.calls, result.error_names))
-    if plot is not None:
-        from retrysim.plots import save_run_figure
-
-        save_run_figure(doc, plot)
+    # The report first: whatever fails after it (a full disk, a figure), it is already shown.
+    console = None
     if as_json:
         sys.stdout.write(output.dumps(doc))
+        sys.stdout.flush()
     else:
         from rich.console import Console
 
@@ -113,9 +107,20 @@ def run(
 
         console = Console()
         render_run(doc, console, sources)
-        if out is not None:
+    if out is not None:
+        out.mkdir(parents=True, exist_ok=True)
+        output.write_json(out / "result.json", doc)
+        output.write_text(
+            out / "attempts.csv", output.records_csv(result.attempts, result.error_names)
+        )
+        output.write_text(out / "calls.csv", output.records_csv(result.calls, result.error_names))
+        if console is not None:
             console.print(f"[dim]wrote {out}/result.json, attempts.csv, calls.csv[/]")
-        if plot is not None:
+    if plot is not None:
+        from retrysim.plots import save_run_figure
+
+        save_run_figure(doc, plot)
+        if console is not None:
             console.print(f"[dim]wrote {plot}[/]")
     missed = _missed(doc, thresholds)
     if missed:

@@ -38,23 +38,23 @@ def settings(
     """
     chosen = None if profile is None else common.check_profile(profile)
     if plot is not None:
-        from retrysim.cli.plot_cmd import check_figure_path
+        from retrysim.cli.paths import check_figure_path
 
         check_figure_path(plot, "--plot")
     settings, _ = common.settings(env_file)  # checks --env-file, names a bad variable
     from retrysim.settings_report import settings_document
 
     doc = settings_document(env_file if env_file is not None else ".env", chosen, settings)
-    if plot is not None:
+    if as_json:
+        typer.echo(json.dumps(doc, indent=2))
+    else:
+        _render(doc)
+    if plot is not None:  # after the table: a failing figure never loses it
         from retrysim.plots import save_settings_figure
 
         save_settings_figure(plot, settings, profile)
-    if as_json:
-        typer.echo(json.dumps(doc, indent=2))
-        return
-    _render(doc)
-    if plot is not None:
-        typer.echo(f"wrote {plot}")
+        if not as_json:
+            typer.echo(f"wrote {plot}")
 
 
 def _render(doc: dict[str, Any]) -> None:
