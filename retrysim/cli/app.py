@@ -13,6 +13,7 @@ import typer
 
 from retrysim.cli import compare_cmd, plot_cmd, run_cmd, scenarios_cmd, settings_cmd
 from retrysim.cli.errors import EXIT_BAD_INPUT, debug_mode
+from retrysim.cli.progress import quiet_mode
 
 app = typer.Typer(
     name="retrysim",
@@ -41,6 +42,12 @@ def _root(
     debug: Annotated[
         bool, typer.Option("--debug", help="Show full tracebacks instead of one-line errors.")
     ] = False,
+    quiet: Annotated[
+        bool,
+        typer.Option(
+            "--quiet", "-q", help="No progress bars (they are off anyway when stderr is piped)."
+        ),
+    ] = False,
     version: Annotated[
         bool,
         typer.Option(
@@ -49,6 +56,7 @@ def _root(
     ] = False,
 ) -> None:
     debug_mode["on"] = debug
+    quiet_mode["on"] = quiet
 
 
 app.command("run")(run_cmd.run)

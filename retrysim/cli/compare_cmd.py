@@ -14,6 +14,7 @@ from retrysim.cli.errors import UsageError, reports_errors
 from retrysim.cli.options import (
     EnvFileOption,
     MetricsOption,
+    QuietOption,
     ScenarioArg,
     SeedOption,
     SeedsOption,
@@ -110,21 +111,12 @@ def _run(
     settings: Any,
     workers: int,
     checkpoint: Path | None,
+    quiet: bool = False,
 ) -> list[VariantResult]:
-    from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
+    from retrysim.cli.progress import WorkProgress
     from retrysim.sweep import compare as run_compare
 
-    with Progress(
-        TextColumn("running variants"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        console=Console(stderr=True),
-        transient=True,
-    ) as bar:
-        task = bar.add_task("runs", total=len(variants) * len(seeds))
+    with WorkProgress("running variants", "runs", quiet=quiet) as bar:
         try:
             return run_compare(
                 base,
@@ -133,7 +125,7 @@ def _run(
                 settings=settings,
                 workers=workers,
                 checkpoint=checkpoint,
-                on_done=lambda done, total: bar.update(task, completed=done, total=total),
+                on_done=bar.update,
             )
         except (json.JSONDecodeError, UnicodeDecodeError) as error:
             if checkpoint is None:
@@ -165,6 +157,7 @@ def compare(
         Path | None,
         typer.Option("--plot", help="Save a bar chart of the metrics (.png, .svg or .pdf)."),
     ] = None,
+    quiet: QuietOption = False,
 ) -> None:
     """Run variants of SCENARIO side by side with the same seeds (common random numbers).
 
@@ -178,7 +171,7 @@ def compare(
     if plot is not None:
         check_figure_path(plot, "--plot")
     base, variants, seed_list, settings = _prepare(scenario, grid, profile, env_file, seeds, seed)
-    results = _run(base, variants, seed_list, settings, workers, None)
+    results = _run(base, variants, seed_list, settings, workers, None, quiet)
     console = None
     if as_json:
         from retrysim import output
@@ -217,6 +210,7 @@ def sweep(
     env_file: EnvFileOption = None,
     metrics: MetricsOption = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the rows as JSON.")] = False,
+    quiet: QuietOption = False,
 ) -> None:
     """Run a grid of settings over SCENARIO in parallel and tabulate the metrics per grid point.
 
@@ -228,7 +222,8 @@ def sweep(
     if out is not None:
         check_out_dir(out, "--out")
     base, variants, seed_list, settings = _prepare(scenario, grid, None, env_file, seeds, seed)
-    results = _run(base, variants, seed_list, settings, workers, out / "runs" if out else None)
+    checkpoint = out / "runs" if out else None
+    results = _run(base, variants, seed_list, settings, workers, checkpoint, quiet)
     from retrysim import output
 
     document = _rows_document(base, seed_list, results, names)

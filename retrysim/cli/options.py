@@ -43,3 +43,9 @@ SeedsOption = Annotated[
         "--seeds", help="Seeds per variant, the same for all; >1 adds 95% intervals.", min=1
     ),
 ]
+QuietOption = Annotated[
+    bool,
+    typer.Option(
+        "--quiet", "-q", help="No progress bar (it is off anyway when stderr is not a terminal)."
+    ),
+]

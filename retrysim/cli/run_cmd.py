@@ -5,7 +5,6 @@ from __future__ import annotations
 import difflib
 import math
 import sys
-import time
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -13,7 +12,7 @@ import typer
 
 from retrysim.cli import common
 from retrysim.cli.errors import EXIT_THRESHOLD, UsageError, reports_errors
-from retrysim.cli.options import EnvFileOption, ScenarioArg, SeedOption
+from retrysim.cli.options import EnvFileOption, QuietOption, ScenarioArg, SeedOption
 from retrysim.cli.paths import check_figure_path, check_out_dir
 
 SET_HELP = (
@@ -66,6 +65,7 @@ def run(
             metavar="METRIC=VALUE",
         ),
     ] = None,
+    quiet: QuietOption = False,
 ) -> None:
     """Simulate SCENARIO with your RETRY__* settings and report outcomes, latency, load and jitter.
 
@@ -86,10 +86,11 @@ def run(
     settings, setting_sources = common.settings(env_file)
     sources = common.policy_sources(loaded, sets, setting_sources, profile)
 
+    from retrysim.cli.progress import WorkProgress
     from retrysim.runner import run as run_step
 
-    with _Progress(loaded.duration) as progress:  # stays up while the baseline runs
-        step = run_step(loaded, seed=seed, settings=settings, progress=progress.update)
+    with WorkProgress("simulating", "calls", quiet=quiet) as bar:  # the baseline's calls too
+        step = run_step(loaded, seed=seed, settings=settings, progress=bar.update)
     result, doc = step.result, step.document
     doc["sources"] = sources
 
@@ -165,39 +166,3 @@ def _missed(doc: dict[str, Any], thresholds: list[tuple[str, str, float]]) -> li
             relation = "below" if option == "--fail-under" else "above"
             missed.append(f"{name} = {value:.6g} is {relation} {limit:g}")
     return missed
-
-
-class _Progress:
-    """A progress bar on stderr, shown only once a run has taken more than a second."""
-
-    def __init__(self, total: float) -> None:
-        self.total = total
-        self.started = time.perf_counter()
-        self.bar: Any = None
-        self.task: Any = None
-
-    def __enter__(self) -> _Progress:
-        return self
-
-    def update(self, virtual_now: float) -> None:
-        if self.bar is None:
-            if time.perf_counter() - self.started < 1.0:
-                return
-            from rich.console import Console
-            from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
-
-            self.bar = Progress(
-                TextColumn("simulating"),
-                BarColumn(),
-                TextColumn("{task.completed:,.0f}s virtual"),
-                TimeElapsedColumn(),
-                console=Console(stderr=True),
-                transient=True,
-            )
-            self.bar.start()
-            self.task = self.bar.add_task("run", total=self.total)
-        self.bar.update(self.task, completed=min(virtual_now, self.total))
-
-    def __exit__(self, *exc: object) -> None:
-        if self.bar is not None:
-            self.bar.stop()
