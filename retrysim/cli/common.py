@@ -55,8 +55,9 @@ def load(scenario_arg: str, sets: dict[str, Any], profile: str | None = None) ->
     return apply(scenario, sets)
 
 
-def apply(scenario: Scenario, sets: dict[str, Any]) -> Scenario:
-    """The scenario with dotted-key overrides, or a UsageError naming the key and the problem."""
+def apply(scenario: Scenario, sets: dict[str, Any], option: str = "--set") -> Scenario:
+    """The scenario with dotted-key overrides, or a UsageError naming the option (``--set``,
+    ``--grid``), the key and the problem."""
     from pydantic import ValidationError
 
     from retrysim.scenario import format_validation_error
@@ -67,9 +68,9 @@ def apply(scenario: Scenario, sets: dict[str, Any]) -> Scenario:
         return scenario.with_overrides(sets)
     except KeyError as error:
         data = scenario.model_dump(mode="python")
-        raise UsageError(f"--set {unknown_key(str(error.args[0]), data)}") from None
+        raise UsageError(f"{option} {unknown_key(str(error.args[0]), data)}") from None
     except ValidationError as error:
-        raise UsageError(format_validation_error(error, "--set")) from None
+        raise UsageError(format_validation_error(error, option)) from None
 
 
 def check_profile(profile: str) -> Profile:

@@ -88,6 +88,7 @@ def _prepare(
     env_file: Path | None,
     seeds: int,
     seed: int | None,
+    option: str,
 ) -> tuple[Any, list[Variant], list[int], Any]:
     from retrysim.sweep import grid_variants, seeds_for
 
@@ -99,7 +100,7 @@ def _prepare(
     base = common.load(scenario_arg, {})
     variants = grid_variants(grid)
     for variant in variants:  # bad keys and values fail here, before any run
-        common.apply(base, variant.sets)
+        common.apply(base, variant.sets, option)
     settings, _ = common.settings(env_file)
     return base, variants, seeds_for(base, seeds, seed), settings
 
@@ -145,7 +146,10 @@ def compare(
         list[str] | None, typer.Option("--set", help=VALUES_HELP, metavar="KEY=V1,V2")
     ] = None,
     profile: Annotated[
-        str | None, typer.Option("--profile", help="Profiles to compare, e.g. bindu,documented.")
+        str | None,
+        typer.Option(
+            "--profile", help="Profiles to compare, e.g. bindu,documented.", metavar="P1,P2"
+        ),
     ] = None,
     seeds: SeedsOption = 1,
     seed: SeedOption = None,
@@ -155,7 +159,9 @@ def compare(
     as_json: Annotated[bool, typer.Option("--json", help="Print the comparison as JSON.")] = False,
     plot: Annotated[
         Path | None,
-        typer.Option("--plot", help="Save a bar chart of the metrics (.png, .svg or .pdf)."),
+        typer.Option(
+            "--plot", help="Save a bar chart of the metrics (.png, .svg or .pdf).", metavar="FILE"
+        ),
     ] = None,
     quiet: QuietOption = False,
 ) -> None:
@@ -170,7 +176,9 @@ def compare(
     names = metric_list(metrics, DEFAULT_TABLE_METRICS)
     if plot is not None:
         check_figure_path(plot, "--plot")
-    base, variants, seed_list, settings = _prepare(scenario, grid, profile, env_file, seeds, seed)
+    base, variants, seed_list, settings = _prepare(
+        scenario, grid, profile, env_file, seeds, seed, "--set"
+    )
     results = _run(base, variants, seed_list, settings, workers, None, quiet)
     console = None
     if as_json:
@@ -205,6 +213,7 @@ def sweep(
         typer.Option(
             "--out",
             help="Folder for sweep.csv, sweep.json and per-run checkpoints; rerunning resumes.",
+            metavar="DIR",
         ),
     ] = None,
     env_file: EnvFileOption = None,
@@ -221,7 +230,9 @@ def sweep(
     names = metric_list(metrics, DEFAULT_TABLE_METRICS)
     if out is not None:
         check_out_dir(out, "--out")
-    base, variants, seed_list, settings = _prepare(scenario, grid, None, env_file, seeds, seed)
+    base, variants, seed_list, settings = _prepare(
+        scenario, grid, None, env_file, seeds, seed, "--grid"
+    )
     checkpoint = out / "runs" if out else None
     results = _run(base, variants, seed_list, settings, workers, checkpoint, quiet)
     from retrysim import output

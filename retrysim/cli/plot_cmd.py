@@ -45,14 +45,22 @@ def plot(
         typer.Argument(
             help="A result.json (from run --json or run --out DIR), or that DIR.",
             show_default=False,
+            metavar="RESULT",
         ),
     ],
     kind: Annotated[
-        str, typer.Option("--kind", help="timeline (attempts over time), spread (jitter), cdf.")
+        str,
+        typer.Option(
+            "--kind", help="timeline (attempts over time), spread (jitter), cdf.", metavar="KIND"
+        ),
     ] = "timeline",
     out: Annotated[
         Path | None,
-        typer.Option("--out", help="Figure file (.png, .svg, .pdf); default KIND.png beside it."),
+        typer.Option(
+            "--out",
+            help="Figure file (.png, .svg, .pdf); default KIND.png beside it.",
+            metavar="FILE",
+        ),
     ] = None,
 ) -> None:
     """Draw a saved result: attempts over time, the jitter spread, or the latency CDF."""

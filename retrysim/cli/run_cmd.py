@@ -31,7 +31,11 @@ def run(
     env_file: EnvFileOption = None,
     profile: Annotated[
         str | None,
-        typer.Option("--profile", help=f"Backoff profile: {', '.join(common.PROFILE_NAMES)}."),
+        typer.Option(
+            "--profile",
+            help=f"Backoff profile: {', '.join(common.PROFILE_NAMES)}.",
+            metavar="NAME",
+        ),
     ] = None,
     as_json: Annotated[
         bool,
@@ -40,13 +44,17 @@ def run(
     out: Annotated[
         Path | None,
         typer.Option(
-            "--out", help="Write result.json, attempts.csv and calls.csv into this folder."
+            "--out",
+            help="Write result.json, attempts.csv and calls.csv into this folder.",
+            metavar="DIR",
         ),
     ] = None,
     plot: Annotated[
         Path | None,
         typer.Option(
-            "--plot", help="Save the timeline and jitter-spread figure (.png, .svg or .pdf)."
+            "--plot",
+            help="Save the timeline and jitter-spread figure (.png, .svg or .pdf).",
+            metavar="FILE",
         ),
     ] = None,
     fail_under: Annotated[

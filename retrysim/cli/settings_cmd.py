@@ -20,7 +20,9 @@ def settings(
     profile: Annotated[
         str | None,
         typer.Option(
-            "--profile", help=f"Preview another backoff profile: {', '.join(PROFILE_NAMES)}."
+            "--profile",
+            help=f"Preview another backoff profile: {', '.join(PROFILE_NAMES)}.",
+            metavar="NAME",
         ),
     ] = None,
     as_json: Annotated[
@@ -28,7 +30,11 @@ def settings(
     ] = False,
     plot: Annotated[
         Path | None,
-        typer.Option("--plot", help="Save the backoff schedule per operation (.png, .svg, .pdf)."),
+        typer.Option(
+            "--plot",
+            help="Save the backoff schedule per operation (.png, .svg, .pdf).",
+            metavar="FILE",
+        ),
     ] = None,
 ) -> None:
     """Show the effective retry settings per operation, their source, and the backoff schedule.
