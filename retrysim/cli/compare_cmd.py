@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from retrysim.cli import common
+from retrysim.cli import common, complete
 from retrysim.cli.errors import UsageError, reports_errors
 from retrysim.cli.options import (
     EnvFileOption,
@@ -143,12 +143,18 @@ def _run(
 def compare(
     scenario: ScenarioArg,
     set_: Annotated[
-        list[str] | None, typer.Option("--set", help=VALUES_HELP, metavar="KEY=V1,V2")
+        list[str] | None,
+        typer.Option(
+            "--set", help=VALUES_HELP, metavar="KEY=V1,V2", autocompletion=complete.set_keys
+        ),
     ] = None,
     profile: Annotated[
         str | None,
         typer.Option(
-            "--profile", help="Profiles to compare, e.g. bindu,documented.", metavar="P1,P2"
+            "--profile",
+            help="Profiles to compare, e.g. bindu,documented.",
+            metavar="P1,P2",
+            autocompletion=complete.profiles,
         ),
     ] = None,
     seeds: SeedsOption = 1,
@@ -189,10 +195,12 @@ def compare(
     else:
         from rich.console import Console
 
+        from retrysim.cli.tables import print_table
         from retrysim.report import compare_table
 
         console = Console()
-        console.print(compare_table(base.name, seed_list, results, names))
+        table = compare_table(base.name, seed_list, results, names)
+        print_table(console, table, rows_label="variant")
     if plot is not None:  # after the table: a failing figure never loses the comparison
         from retrysim.plots import save_compare_figure
 
@@ -204,7 +212,12 @@ def compare(
 @reports_errors
 def sweep(
     scenario: ScenarioArg,
-    grid_: Annotated[list[str], typer.Option("--grid", help=VALUES_HELP, metavar="KEY=V1,V2")],
+    grid_: Annotated[
+        list[str],
+        typer.Option(
+            "--grid", help=VALUES_HELP, metavar="KEY=V1,V2", autocompletion=complete.set_keys
+        ),
+    ],
     seeds: SeedsOption = 1,
     seed: SeedOption = None,
     workers: WorkersOption = 1,
@@ -245,10 +258,11 @@ def sweep(
     else:
         from rich.console import Console
 
+        from retrysim.cli.tables import print_table
         from retrysim.report import sweep_table
 
         console = Console()
-        console.print(sweep_table(base.name, seed_list, results, names))
+        print_table(console, sweep_table(base.name, seed_list, results, names))
     if out is not None:
         out.mkdir(parents=True, exist_ok=True)
         output.write_text(out / "sweep.csv", _csv(document["rows"]))

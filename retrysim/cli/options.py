@@ -7,12 +7,15 @@ from typing import Annotated
 
 import typer
 
+from retrysim.cli import complete
+
 ScenarioArg = Annotated[
     str,
     typer.Argument(
         help="A bundled scenario name (see 'retrysim scenarios') or a path to a TOML file.",
         show_default=False,
         metavar="SCENARIO",
+        autocompletion=complete.scenarios,
     ),
 ]
 SEED_LIMIT = 2**63  # numpy's seeds are 64-bit; what a seed can be is said in words
@@ -48,6 +51,7 @@ MetricsOption = Annotated[
         "--metrics",
         help="Comma-separated metrics to show (see README: CI gates).",
         metavar="M1,M2",
+        autocompletion=complete.metrics,
     ),
 ]
 WorkersOption = Annotated[

@@ -10,7 +10,7 @@ from typing import Annotated, Any
 
 import typer
 
-from retrysim.cli import common
+from retrysim.cli import common, complete
 from retrysim.cli.errors import EXIT_THRESHOLD, UsageError, reports_errors
 from retrysim.cli.options import EnvFileOption, QuietOption, ScenarioArg, SeedOption
 from retrysim.cli.paths import check_figure_path, check_out_dir
@@ -26,7 +26,8 @@ def run(
     scenario: ScenarioArg,
     seed: SeedOption = None,
     set_: Annotated[
-        list[str] | None, typer.Option("--set", help=SET_HELP, metavar="KEY=VALUE")
+        list[str] | None,
+        typer.Option("--set", help=SET_HELP, metavar="KEY=VALUE", autocompletion=complete.set_keys),
     ] = None,
     env_file: EnvFileOption = None,
     profile: Annotated[
@@ -35,6 +36,7 @@ def run(
             "--profile",
             help=f"Backoff profile: {', '.join(common.PROFILE_NAMES)}.",
             metavar="NAME",
+            autocompletion=complete.profiles,
         ),
     ] = None,
     as_json: Annotated[
@@ -63,6 +65,7 @@ def run(
             "--fail-under",
             help="Exit 1 if METRIC is below VALUE, e.g. success_rate=0.99. Repeatable.",
             metavar="METRIC=VALUE",
+            autocompletion=complete.thresholds,
         ),
     ] = None,
     fail_over: Annotated[
@@ -71,6 +74,7 @@ def run(
             "--fail-over",
             help="Exit 1 if METRIC is above VALUE, e.g. p99_latency=30. Repeatable.",
             metavar="METRIC=VALUE",
+            autocompletion=complete.thresholds,
         ),
     ] = None,
     quiet: QuietOption = False,

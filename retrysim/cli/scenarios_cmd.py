@@ -9,6 +9,7 @@ from typing import Annotated, Any
 
 import typer
 
+from retrysim.cli import complete
 from retrysim.cli.errors import EXIT_BAD_INPUT, UsageError, reports_errors
 from retrysim.cli.help import CONTEXT_SETTINGS, Command, Group
 
@@ -52,7 +53,12 @@ def list_scenarios(ctx: typer.Context, as_json: JsonOption = False) -> None:
 def show(
     name: Annotated[
         str,
-        typer.Argument(help="A bundled scenario name.", show_default=False, metavar="NAME"),
+        typer.Argument(
+            help="A bundled scenario name.",
+            show_default=False,
+            metavar="NAME",
+            autocompletion=complete.bundled,
+        ),
     ],
     as_json: Annotated[
         bool, typer.Option("--json", help="Print the validated scenario as JSON, not its TOML.")
@@ -81,7 +87,10 @@ def validate(
     files: Annotated[
         list[Path],
         typer.Argument(
-            help="Scenario files (or bundled names) to check.", show_default=False, metavar="FILE"
+            help="Scenario files (or bundled names) to check.",
+            show_default=False,
+            metavar="FILE",
+            autocompletion=complete.scenarios,
         ),
     ],
     as_json: Annotated[

@@ -8,7 +8,7 @@ from typing import Annotated, Any
 
 import typer
 
-from retrysim.cli import common
+from retrysim.cli import common, complete
 from retrysim.cli.errors import reports_errors
 from retrysim.cli.options import EnvFileOption
 from retrysim.names import PROFILES as PROFILE_NAMES
@@ -23,6 +23,7 @@ def settings(
             "--profile",
             help=f"Preview another backoff profile: {', '.join(PROFILE_NAMES)}.",
             metavar="NAME",
+            autocompletion=complete.profiles,
         ),
     ] = None,
     as_json: Annotated[
