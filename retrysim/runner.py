@@ -19,7 +19,6 @@ from __future__ import annotations
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -58,7 +57,7 @@ def run(
     settings: RetrySettings | None = None,
     *,
     baseline: bool = True,
-    progress: Callable[[float], None] | None = None,
+    progress: engine.Progress | None = None,
     cache: bool = True,
 ) -> Run:
     """Simulate ``scenario`` and summarize it into the result document (``retrysim run --json``).
@@ -66,27 +65,43 @@ def run(
     ``seed`` defaults to the scenario's, ``settings`` to the documented defaults, as in
     :func:`retrysim.simulate`. With ``baseline`` (the default) and a scenario with faults, the
     document's ``latency_overhead`` is filled in from the fault-free baseline; ``baseline=False``
-    skips it (``latency_overhead`` is then None, as from ``summarize(result)``). ``progress`` is
-    called with the virtual time as the main run advances; the baseline does not report
-    progress (it may not run at all). ``cache=False`` simulates the baseline even when a cached
-    one exists, and does not store it. The document's ``wall_time`` is the whole step's.
+    skips it (``latency_overhead`` is then None, as from ``summarize(result)``). ``progress(done,
+    total)`` counts calls ended against calls expected over the whole step: the main run, then
+    the baseline if it is simulated (until then, it is expected to make as many calls as the
+    main run), ending with ``done == total``. ``cache=False`` simulates the baseline even when
+    a cached one exists, and does not store it. The document's ``wall_time`` is the whole step's.
     """
     started = time.perf_counter()
-    result = engine.simulate(scenario, seed=seed, settings=settings, progress=progress)
-    base: Latency | None = None
-    source: Literal["none", "simulated", "cached"] = "none"
-    if baseline and scenario.faults:
-        key = baseline_key(scenario, seed, settings) if cache else None
-        base = _cached(key) if key is not None else None
-        source = "cached"
-        if base is None:
-            fault_free = scenario.without_faults()
-            base = latency(engine.simulate(fault_free, seed=seed, settings=settings).calls)
-            source = "simulated"
-            if key is not None:
-                _store(key, base)
+    key = baseline_key(scenario, seed, settings) if baseline and scenario.faults and cache else None
+    base: Latency | None = _cached(key) if key is not None else None
+    simulate_baseline = baseline and bool(scenario.faults) and base is None
+    main_progress = progress
+    if progress is not None and simulate_baseline:
+        main_progress = _scaled(progress, twice=True)
+    result = engine.simulate(scenario, seed=seed, settings=settings, progress=main_progress)
+    source: Literal["none", "simulated", "cached"] = "cached" if base is not None else "none"
+    if simulate_baseline:
+        made = len(result.calls)
+        base_progress = None if progress is None else _scaled(progress, offset=made)
+        fault_free = scenario.without_faults()
+        base = latency(
+            engine.simulate(fault_free, seed=seed, settings=settings, progress=base_progress).calls
+        )
+        source = "simulated"
+        if key is not None:
+            _store(key, base)
     document = summarize(result, wall_time=time.perf_counter() - started, baseline_latency=base)
     return Run(result, document, source)
+
+
+def _scaled(progress: engine.Progress, *, twice: bool = False, offset: int = 0) -> engine.Progress:
+    """One run's ``progress`` as part of the step's: after ``offset`` calls of an earlier run,
+    or (``twice``) with as many calls again still to come after it."""
+
+    def report(done: int, total: int) -> None:
+        progress(offset + done, offset + total * (2 if twice else 1))
+
+    return report
 
 
 def baseline_key(

@@ -43,7 +43,9 @@ def engine_runs(monkeypatch: pytest.MonkeyPatch) -> list[dict[str, Any]]:
         runs.append(
             {"scenario": scenario, "seed": seed, "settings": settings, "progress": progress}
         )
-        return real(scenario, seed=seed, settings=settings, progress=progress)
+        result = real(scenario, seed=seed, settings=settings, progress=progress)
+        runs[-1]["calls"] = result.calls
+        return result
 
     monkeypatch.setattr(engine, "simulate", counting)
     return runs
@@ -215,11 +217,31 @@ def test_cache_is_bounded_and_least_recently_used_goes_first(
     assert runner.run(scenario, seed=2).baseline == "simulated"
 
 
-def test_progress_goes_to_the_main_run_only(engine_runs: list[dict[str, Any]]) -> None:
-    seen: list[float] = []
-    runner.run(retrysim.load_scenario("startup-race"), progress=seen.append)
-    assert engine_runs[0]["progress"] == seen.append
-    assert engine_runs[1]["progress"] is None
+def test_progress_counts_the_baseline_calls_on_the_same_count(
+    engine_runs: list[dict[str, Any]],
+) -> None:
+    seen: list[tuple[int, int]] = []
+    step = runner.run(
+        retrysim.load_scenario("startup-race"), progress=lambda d, t: seen.append((d, t))
+    )
+    assert step.baseline == "simulated"
+    made = len(engine_runs[0]["calls"]) + len(engine_runs[1]["calls"])
+    assert seen[-1] == (made, made)  # the step ends with all its work done
+    dones = [done for done, _ in seen]
+    assert dones == sorted(dones) and all(done <= total for done, total in seen)
+    # the main run's end is reported as half the expected work when a baseline follows
+    main = len(engine_runs[0]["calls"])
+    assert (main, 2 * main) in seen
+
+
+def test_progress_of_a_cached_baseline_is_the_main_run_alone() -> None:
+    scenario = retrysim.load_scenario("startup-race")
+    runner.run(scenario)
+    seen: list[tuple[int, int]] = []
+    step = runner.run(scenario, progress=lambda d, t: seen.append((d, t)))
+    assert step.baseline == "cached"
+    made = step.document["calls"]["total"]
+    assert seen[-1] == (made, made)
 
 
 def test_summarize_takes_a_baseline_or_its_latency_with_the_same_result() -> None:

@@ -13,6 +13,8 @@ import typer
 
 from retrysim.cli import compare_cmd, plot_cmd, run_cmd, scenarios_cmd, settings_cmd
 from retrysim.cli.errors import EXIT_BAD_INPUT, debug_mode
+from retrysim.cli.help import CONTEXT_SETTINGS, Command, Group
+from retrysim.cli.progress import quiet_mode
 
 app = typer.Typer(
     name="retrysim",
@@ -25,6 +27,8 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     rich_markup_mode="markdown",
+    cls=Group,
+    context_settings=CONTEXT_SETTINGS,
 )
 
 
@@ -41,6 +45,12 @@ def _root(
     debug: Annotated[
         bool, typer.Option("--debug", help="Show full tracebacks instead of one-line errors.")
     ] = False,
+    quiet: Annotated[
+        bool,
+        typer.Option(
+            "--quiet", "-q", help="No progress bars (they are off anyway when stderr is piped)."
+        ),
+    ] = False,
     version: Annotated[
         bool,
         typer.Option(
@@ -49,18 +59,19 @@ def _root(
     ] = False,
 ) -> None:
     debug_mode["on"] = debug
+    quiet_mode["on"] = quiet
 
 
-app.command("run")(run_cmd.run)
-app.command("compare")(compare_cmd.compare)
-app.command("sweep")(compare_cmd.sweep)
+app.command("run", cls=Command)(run_cmd.run)
+app.command("compare", cls=Command)(compare_cmd.compare)
+app.command("sweep", cls=Command)(compare_cmd.sweep)
 app.add_typer(scenarios_cmd.scenarios_app, name="scenarios")
-app.command("validate")(scenarios_cmd.validate)
-app.command("settings")(settings_cmd.settings)
-app.command("plot")(plot_cmd.plot)
+app.command("validate", cls=Command)(scenarios_cmd.validate)
+app.command("settings", cls=Command)(settings_cmd.settings)
+app.command("plot", cls=Command)(plot_cmd.plot)
 
 
-@app.command("shell")
+@app.command("shell", cls=Command)
 def shell() -> None:
     """Explore interactively: load, set, fault add/rm, run, compare, diff, hist, timeline, save.
 

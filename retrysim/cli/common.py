@@ -6,7 +6,7 @@ import tomllib
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from retrysim.cli.errors import UsageError
+from retrysim.cli.errors import UsageError, warn
 from retrysim.names import PROFILES, Profile
 from retrysim.suggest import dotted_keys as dotted_keys  # for the shell's completion
 from retrysim.suggest import unknown_key
@@ -65,8 +65,9 @@ def load(scenario_arg: str, sets: dict[str, Any], profile: str | None = None) ->
     return scenario
 
 
-def apply(scenario: Scenario, sets: dict[str, Any]) -> Scenario:
-    """The scenario with dotted-key overrides, or a UsageError naming the key and the problem."""
+def apply(scenario: Scenario, sets: dict[str, Any], option: str = "--set") -> Scenario:
+    """The scenario with dotted-key overrides, or a UsageError naming the option (``--set``,
+    ``--grid``), the key and the problem."""
     from pydantic import ValidationError
 
     from retrysim.scenario import format_validation_error
@@ -77,9 +78,9 @@ def apply(scenario: Scenario, sets: dict[str, Any]) -> Scenario:
         return scenario.with_overrides(sets)
     except KeyError as error:
         data = scenario.model_dump(mode="python")
-        raise UsageError(f"--set {unknown_key(str(error.args[0]), data)}") from None
+        raise UsageError(f"{option} {unknown_key(str(error.args[0]), data)}") from None
     except ValidationError as error:
-        raise UsageError(format_validation_error(error, "--set")) from None
+        raise UsageError(format_validation_error(error, option)) from None
 
 
 def check_profile(profile: str) -> Profile:
@@ -92,13 +93,20 @@ def check_profile(profile: str) -> Profile:
 
 def settings(env_file: Path | None) -> tuple[RetrySettings, dict[str, str]]:
     """RETRY__* settings from the environment and --env-file (or ./.env), with sources."""
-    from retrysim.retry.settings import SettingsError, load_settings, setting_sources
+    from retrysim.retry.settings import (
+        SettingsError,
+        load_settings,
+        setting_sources,
+        unknown_variables,
+    )
 
     if env_file is not None and not env_file.is_file():
         raise UsageError(f"--env-file: {env_file}: no such file")
     target: str | Path = env_file if env_file is not None else ".env"
+    for variable in unknown_variables(target):  # every time, not once per process as logged
+        warn(variable.message())
     try:
-        loaded = load_settings(target)
+        loaded = load_settings(target, warn=False)
     except SettingsError as error:
         raise UsageError(f"{env_file or 'environment'}: {error}") from None
     return loaded, dict(setting_sources(target))

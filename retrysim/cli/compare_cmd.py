@@ -9,17 +9,18 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from retrysim.cli import common
+from retrysim.cli import common, complete
 from retrysim.cli.errors import UsageError, reports_errors
 from retrysim.cli.options import (
     EnvFileOption,
     MetricsOption,
+    QuietOption,
     ScenarioArg,
     SeedOption,
     SeedsOption,
     WorkersOption,
 )
-from retrysim.cli.plot_cmd import check_figure_path
+from retrysim.cli.paths import check_figure_path, check_out_dir
 from retrysim.metric_table import DEFAULT_TABLE_METRICS, METRIC_NAMES
 
 if TYPE_CHECKING:
@@ -87,6 +88,7 @@ def _prepare(
     env_file: Path | None,
     seeds: int,
     seed: int | None,
+    option: str,
 ) -> tuple[Any, list[Variant], list[int], Any]:
     from retrysim.sweep import grid_variants, seeds_for
 
@@ -98,7 +100,7 @@ def _prepare(
     base = common.load(scenario_arg, {})
     variants = grid_variants(grid)
     for variant in variants:  # bad keys and values fail here, before any run
-        common.apply(base, variant.sets)
+        common.apply(base, variant.sets, option)
     settings, _ = common.settings(env_file)
     return base, variants, seeds_for(base, seeds, seed), settings
 
@@ -110,21 +112,12 @@ def _run(
     settings: Any,
     workers: int,
     checkpoint: Path | None,
+    quiet: bool = False,
 ) -> list[VariantResult]:
-    from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
+    from retrysim.cli.progress import WorkProgress
     from retrysim.sweep import compare as run_compare
 
-    with Progress(
-        TextColumn("running variants"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        console=Console(stderr=True),
-        transient=True,
-    ) as bar:
-        task = bar.add_task("runs", total=len(variants) * len(seeds))
+    with WorkProgress("running variants", "runs", quiet=quiet) as bar:
         try:
             return run_compare(
                 base,
@@ -133,7 +126,7 @@ def _run(
                 settings=settings,
                 workers=workers,
                 checkpoint=checkpoint,
-                on_done=lambda done, total: bar.update(task, completed=done, total=total),
+                on_done=bar.update,
             )
         except (json.JSONDecodeError, UnicodeDecodeError) as error:
             if checkpoint is None:
@@ -150,10 +143,19 @@ def _run(
 def compare(
     scenario: ScenarioArg,
     set_: Annotated[
-        list[str] | None, typer.Option("--set", help=VALUES_HELP, metavar="KEY=V1,V2")
+        list[str] | None,
+        typer.Option(
+            "--set", help=VALUES_HELP, metavar="KEY=V1,V2", autocompletion=complete.set_keys
+        ),
     ] = None,
     profile: Annotated[
-        str | None, typer.Option("--profile", help="Profiles to compare, e.g. bindu,documented.")
+        str | None,
+        typer.Option(
+            "--profile",
+            help="Profiles to compare, e.g. bindu,documented.",
+            metavar="P1,P2",
+            autocompletion=complete.profiles,
+        ),
     ] = None,
     seeds: SeedsOption = 1,
     seed: SeedOption = None,
@@ -163,8 +165,11 @@ def compare(
     as_json: Annotated[bool, typer.Option("--json", help="Print the comparison as JSON.")] = False,
     plot: Annotated[
         Path | None,
-        typer.Option("--plot", help="Save a bar chart of the metrics (.png, .svg or .pdf)."),
+        typer.Option(
+            "--plot", help="Save a bar chart of the metrics (.png, .svg or .pdf).", metavar="FILE"
+        ),
     ] = None,
+    quiet: QuietOption = False,
 ) -> None:
     """Run variants of SCENARIO side by side with the same seeds (common random numbers).
 
@@ -177,31 +182,42 @@ def compare(
     names = metric_list(metrics, DEFAULT_TABLE_METRICS)
     if plot is not None:
         check_figure_path(plot, "--plot")
-    base, variants, seed_list, settings = _prepare(scenario, grid, profile, env_file, seeds, seed)
-    results = _run(base, variants, seed_list, settings, workers, None)
-    if plot is not None:
-        from retrysim.plots import save_compare_figure
-
-        save_compare_figure(results, plot, metrics=names)
+    base, variants, seed_list, settings = _prepare(
+        scenario, grid, profile, env_file, seeds, seed, "--set"
+    )
+    results = _run(base, variants, seed_list, settings, workers, None, quiet)
+    console = None
     if as_json:
         from retrysim import output
 
         sys.stdout.write(output.dumps(_rows_document(base, seed_list, results, names)))
-        return
-    from rich.console import Console
+        sys.stdout.flush()
+    else:
+        from rich.console import Console
 
-    from retrysim.report import compare_table
+        from retrysim.cli.tables import print_table
+        from retrysim.report import compare_table
 
-    console = Console()
-    console.print(compare_table(base.name, seed_list, results, names))
-    if plot is not None:
-        console.print(f"[dim]wrote {plot}[/]")
+        console = Console()
+        table = compare_table(base.name, seed_list, results, names)
+        print_table(console, table, rows_label="variant")
+    if plot is not None:  # after the table: a failing figure never loses the comparison
+        from retrysim.plots import save_compare_figure
+
+        save_compare_figure(results, plot, metrics=names)
+        if console is not None:
+            console.print(f"[dim]wrote {plot}[/]")
 
 
 @reports_errors
 def sweep(
     scenario: ScenarioArg,
-    grid_: Annotated[list[str], typer.Option("--grid", help=VALUES_HELP, metavar="KEY=V1,V2")],
+    grid_: Annotated[
+        list[str],
+        typer.Option(
+            "--grid", help=VALUES_HELP, metavar="KEY=V1,V2", autocompletion=complete.set_keys
+        ),
+    ],
     seeds: SeedsOption = 1,
     seed: SeedOption = None,
     workers: WorkersOption = 1,
@@ -210,11 +226,13 @@ def sweep(
         typer.Option(
             "--out",
             help="Folder for sweep.csv, sweep.json and per-run checkpoints; rerunning resumes.",
+            metavar="DIR",
         ),
     ] = None,
     env_file: EnvFileOption = None,
     metrics: MetricsOption = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the rows as JSON.")] = False,
+    quiet: QuietOption = False,
 ) -> None:
     """Run a grid of settings over SCENARIO in parallel and tabulate the metrics per grid point.
 
@@ -223,26 +241,34 @@ def sweep(
     """
     grid = parse_grid(grid_, "--grid")
     names = metric_list(metrics, DEFAULT_TABLE_METRICS)
-    base, variants, seed_list, settings = _prepare(scenario, grid, None, env_file, seeds, seed)
-    results = _run(base, variants, seed_list, settings, workers, out / "runs" if out else None)
+    if out is not None:
+        check_out_dir(out, "--out")
+    base, variants, seed_list, settings = _prepare(
+        scenario, grid, None, env_file, seeds, seed, "--grid"
+    )
+    checkpoint = out / "runs" if out else None
+    results = _run(base, variants, seed_list, settings, workers, checkpoint, quiet)
     from retrysim import output
 
     document = _rows_document(base, seed_list, results, names)
+    console = None
+    if as_json:
+        sys.stdout.write(output.dumps(document))
+        sys.stdout.flush()
+    else:
+        from rich.console import Console
+
+        from retrysim.cli.tables import print_table
+        from retrysim.report import sweep_table
+
+        console = Console()
+        print_table(console, sweep_table(base.name, seed_list, results, names))
     if out is not None:
         out.mkdir(parents=True, exist_ok=True)
         output.write_text(out / "sweep.csv", _csv(document["rows"]))
         output.write_json(out / "sweep.json", document)
-    if as_json:
-        sys.stdout.write(output.dumps(document))
-        return
-    from rich.console import Console
-
-    from retrysim.report import sweep_table
-
-    console = Console()
-    console.print(sweep_table(base.name, seed_list, results, names))
-    if out is not None:
-        console.print(f"[dim]wrote {out}/sweep.csv and {out}/sweep.json[/]")
+        if console is not None:
+            console.print(f"[dim]wrote {out}/sweep.csv and {out}/sweep.json[/]")
 
 
 def _rows_document(

@@ -46,6 +46,11 @@ def fail(message: str) -> typer.Exit:
     return typer.Exit(EXIT_BAD_INPUT)
 
 
+def warn(message: str) -> None:
+    """Print one ``retrysim: warning: ...`` line on stderr; the command goes on."""
+    print(f"retrysim: warning: {message}", file=sys.stderr)
+
+
 def bug(error: BaseException) -> typer.Exit:
     """Print the one line that says ``error`` is a bug in retrysim; return the Exit (code 1)."""
     print(

@@ -9,18 +9,10 @@ from typing import Annotated, Any
 import typer
 
 from retrysim.cli.errors import UsageError, reports_errors
-from retrysim.names import FIGURE_FORMATS
+from retrysim.cli.paths import FORMATS as FORMATS
+from retrysim.cli.paths import check_figure_path as check_figure_path
 
 KINDS = ("timeline", "spread", "cdf")
-#: Extensions a figure path may end in: the formats retrysim.plots.save_figure writes, taken from
-#: retrysim.names so checking a path does not import matplotlib.
-FORMATS = tuple(f".{fmt}" for fmt in FIGURE_FORMATS)
-
-
-def check_figure_path(path: Path, option: str) -> None:
-    if path.suffix.lower() not in FORMATS:
-        allowed = f"{', '.join(FORMATS[:-1])} or {FORMATS[-1]}"
-        raise UsageError(f"{option} {path}: the file must end in {allowed}")
 
 
 def read_result(path: Path) -> dict[str, Any]:
@@ -53,14 +45,22 @@ def plot(
         typer.Argument(
             help="A result.json (from run --json or run --out DIR), or that DIR.",
             show_default=False,
+            metavar="RESULT",
         ),
     ],
     kind: Annotated[
-        str, typer.Option("--kind", help="timeline (attempts over time), spread (jitter), cdf.")
+        str,
+        typer.Option(
+            "--kind", help="timeline (attempts over time), spread (jitter), cdf.", metavar="KIND"
+        ),
     ] = "timeline",
     out: Annotated[
         Path | None,
-        typer.Option("--out", help="Figure file (.png, .svg, .pdf); default KIND.png beside it."),
+        typer.Option(
+            "--out",
+            help="Figure file (.png, .svg, .pdf); default KIND.png beside it.",
+            metavar="FILE",
+        ),
     ] = None,
 ) -> None:
     """Draw a saved result: attempts over time, the jitter spread, or the latency CDF."""

@@ -5,16 +5,15 @@ from __future__ import annotations
 import difflib
 import math
 import sys
-import time
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
-from retrysim.cli import common
+from retrysim.cli import common, complete
 from retrysim.cli.errors import EXIT_THRESHOLD, UsageError, reports_errors
-from retrysim.cli.options import EnvFileOption, ScenarioArg, SeedOption
-from retrysim.cli.plot_cmd import check_figure_path
+from retrysim.cli.options import EnvFileOption, QuietOption, ScenarioArg, SeedOption
+from retrysim.cli.paths import check_figure_path, check_out_dir
 
 SET_HELP = (
     "Override a scenario value by dotted key, e.g. policy.max_attempts=5, "
@@ -27,12 +26,18 @@ def run(
     scenario: ScenarioArg,
     seed: SeedOption = None,
     set_: Annotated[
-        list[str] | None, typer.Option("--set", help=SET_HELP, metavar="KEY=VALUE")
+        list[str] | None,
+        typer.Option("--set", help=SET_HELP, metavar="KEY=VALUE", autocompletion=complete.set_keys),
     ] = None,
     env_file: EnvFileOption = None,
     profile: Annotated[
         str | None,
-        typer.Option("--profile", help=f"Backoff profile: {', '.join(common.PROFILE_NAMES)}."),
+        typer.Option(
+            "--profile",
+            help=f"Backoff profile: {', '.join(common.PROFILE_NAMES)}.",
+            metavar="NAME",
+            autocompletion=complete.profiles,
+        ),
     ] = None,
     as_json: Annotated[
         bool,
@@ -41,13 +46,17 @@ def run(
     out: Annotated[
         Path | None,
         typer.Option(
-            "--out", help="Write result.json, attempts.csv and calls.csv into this folder."
+            "--out",
+            help="Write result.json, attempts.csv and calls.csv into this folder.",
+            metavar="DIR",
         ),
     ] = None,
     plot: Annotated[
         Path | None,
         typer.Option(
-            "--plot", help="Save the timeline and jitter-spread figure (.png, .svg or .pdf)."
+            "--plot",
+            help="Save the timeline and jitter-spread figure (.png, .svg or .pdf).",
+            metavar="FILE",
         ),
     ] = None,
     fail_under: Annotated[
@@ -56,6 +65,7 @@ def run(
             "--fail-under",
             help="Exit 1 if METRIC is below VALUE, e.g. success_rate=0.99. Repeatable.",
             metavar="METRIC=VALUE",
+            autocompletion=complete.thresholds,
         ),
     ] = None,
     fail_over: Annotated[
@@ -64,8 +74,10 @@ def run(
             "--fail-over",
             help="Exit 1 if METRIC is above VALUE, e.g. p99_latency=30. Repeatable.",
             metavar="METRIC=VALUE",
+            autocompletion=complete.thresholds,
         ),
     ] = None,
+    quiet: QuietOption = False,
 ) -> None:
     """Simulate SCENARIO with your RETRY__* settings and report outcomes, latency, load and jitter.
 
@@ -79,33 +91,28 @@ def run(
     thresholds = _thresholds(fail_under, "--fail-under") + _thresholds(fail_over, "--fail-over")
     if plot is not None:
         check_figure_path(plot, "--plot")
+    if out is not None:
+        check_out_dir(out, "--out")
     sets = common.parse_sets(set_)
     loaded = common.load(scenario, sets, profile)
     settings, setting_sources = common.settings(env_file)
     sources = common.policy_sources(loaded, sets, setting_sources, profile)
 
+    from retrysim.cli.progress import WorkProgress
     from retrysim.runner import run as run_step
 
-    with _Progress(loaded.duration) as progress:  # stays up while the baseline runs
-        step = run_step(loaded, seed=seed, settings=settings, progress=progress.update)
+    with WorkProgress("simulating", "calls", quiet=quiet) as bar:  # the baseline's calls too
+        step = run_step(loaded, seed=seed, settings=settings, progress=bar.update)
     result, doc = step.result, step.document
     doc["sources"] = sources
 
     from retrysim import output
 
-    if out is not None:
-        out.mkdir(parents=True, exist_ok=True)
-        output.write_json(out / "result.json", doc)
-        output.write_text(
-            out / "attempts.csv", output.records_csv(result.attempts, result.error_names)
-        )
-        output.write_text(out / "calls.csv", output.records_csv(result.calls, result.error_names))
-    if plot is not None:
-        from retrysim.plots import save_run_figure
-
-        save_run_figure(doc, plot)
+    # The report first: whatever fails after it (a full disk, a figure), it is already shown.
+    console = None
     if as_json:
         sys.stdout.write(output.dumps(doc))
+        sys.stdout.flush()
     else:
         from rich.console import Console
 
@@ -113,9 +120,20 @@ def run(
 
         console = Console()
         render_run(doc, console, sources)
-        if out is not None:
+    if out is not None:
+        out.mkdir(parents=True, exist_ok=True)
+        output.write_json(out / "result.json", doc)
+        output.write_text(
+            out / "attempts.csv", output.records_csv(result.attempts, result.error_names)
+        )
+        output.write_text(out / "calls.csv", output.records_csv(result.calls, result.error_names))
+        if console is not None:
             console.print(f"[dim]wrote {out}/result.json, attempts.csv, calls.csv[/]")
-        if plot is not None:
+    if plot is not None:
+        from retrysim.plots import save_run_figure
+
+        save_run_figure(doc, plot)
+        if console is not None:
             console.print(f"[dim]wrote {plot}[/]")
     missed = _missed(doc, thresholds)
     if missed:
@@ -160,39 +178,3 @@ def _missed(doc: dict[str, Any], thresholds: list[tuple[str, str, float]]) -> li
             relation = "below" if option == "--fail-under" else "above"
             missed.append(f"{name} = {value:.6g} is {relation} {limit:g}")
     return missed
-
-
-class _Progress:
-    """A progress bar on stderr, shown only once a run has taken more than a second."""
-
-    def __init__(self, total: float) -> None:
-        self.total = total
-        self.started = time.perf_counter()
-        self.bar: Any = None
-        self.task: Any = None
-
-    def __enter__(self) -> _Progress:
-        return self
-
-    def update(self, virtual_now: float) -> None:
-        if self.bar is None:
-            if time.perf_counter() - self.started < 1.0:
-                return
-            from rich.console import Console
-            from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
-
-            self.bar = Progress(
-                TextColumn("simulating"),
-                BarColumn(),
-                TextColumn("{task.completed:,.0f}s virtual"),
-                TimeElapsedColumn(),
-                console=Console(stderr=True),
-                transient=True,
-            )
-            self.bar.start()
-            self.task = self.bar.add_task("run", total=self.total)
-        self.bar.update(self.task, completed=min(virtual_now, self.total))
-
-    def __exit__(self, *exc: object) -> None:
-        if self.bar is not None:
-            self.bar.stop()

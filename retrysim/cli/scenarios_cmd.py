@@ -2,44 +2,67 @@
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
+from retrysim.cli import complete
 from retrysim.cli.errors import EXIT_BAD_INPUT, UsageError, reports_errors
+from retrysim.cli.help import CONTEXT_SETTINGS, Command, Group
 
 scenarios_app = typer.Typer(
     help="List the bundled scenarios, or show one.",
     invoke_without_command=True,
     no_args_is_help=False,
+    cls=Group,
+    context_settings=CONTEXT_SETTINGS,
 )
+
+JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
 
 
 @scenarios_app.callback()
 @reports_errors
-def list_scenarios(ctx: typer.Context) -> None:
+def list_scenarios(ctx: typer.Context, as_json: JsonOption = False) -> None:
     """List the bundled scenarios with what each one models."""
     if ctx.invoked_subcommand is not None:
+        return
+    from retrysim.library import describe_bundled
+
+    described = [(name, " ".join(text.split())) for name, text in describe_bundled()]
+    if as_json:
+        rows = [{"name": name, "description": text} for name, text in described]
+        sys.stdout.write(json.dumps(rows, indent=2) + "\n")
         return
     from rich.console import Console
     from rich.table import Table
 
-    from retrysim.library import describe_bundled
-
     table = Table(title="Bundled scenarios (run one: retrysim run NAME)", title_justify="left")
     table.add_column("name", style="bold cyan", no_wrap=True)
     table.add_column("what it models")
-    for name, description in describe_bundled():
-        table.add_row(name, " ".join(description.split()))
+    for name, description in described:
+        table.add_row(name, description)
     Console().print(table)
 
 
-@scenarios_app.command("show")
+@scenarios_app.command("show", cls=Command)
 @reports_errors
 def show(
-    name: Annotated[str, typer.Argument(help="A bundled scenario name.", show_default=False)],
+    name: Annotated[
+        str,
+        typer.Argument(
+            help="A bundled scenario name.",
+            show_default=False,
+            metavar="NAME",
+            autocompletion=complete.bundled,
+        ),
+    ],
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print the validated scenario as JSON, not its TOML.")
+    ] = False,
 ) -> None:
     """Print a bundled scenario's TOML, to read or to copy and edit."""
     from retrysim.library import resolve
@@ -51,6 +74,11 @@ def show(
         raise UsageError(str(error)) from None
     if not path.is_file():
         raise UsageError(f"{name}: no such scenario file or bundled scenario")
+    if as_json:
+        from retrysim.library import load_scenario
+
+        sys.stdout.write(json.dumps(load_scenario(path).model_dump(mode="json"), indent=2) + "\n")
+        return
     sys.stdout.write(path.read_text(encoding="utf-8"))
 
 
@@ -58,8 +86,19 @@ def show(
 def validate(
     files: Annotated[
         list[Path],
-        typer.Argument(help="Scenario files (or bundled names) to check.", show_default=False),
+        typer.Argument(
+            help="Scenario files (or bundled names) to check.",
+            show_default=False,
+            metavar="FILE",
+            autocompletion=complete.scenarios,
+        ),
     ],
+    as_json: Annotated[
+        bool,
+        typer.Option(
+            "--json", help='Print a JSON list of {"file", "ok", "errors", "summary"}, one per file.'
+        ),
+    ] = False,
 ) -> None:
     """Check scenario files and report every error with file, field and what is allowed.
 
@@ -69,17 +108,26 @@ def validate(
     from retrysim.scenario import ScenarioError
 
     bad = 0
+    report: list[dict[str, Any]] = []
     for file in files:
         try:
             scenario = load_scenario(file)
         except ScenarioError as error:
             bad += 1
-            for line in str(error).splitlines():
-                print(f"retrysim: error: {line}", file=sys.stderr)
+            errors = str(error).splitlines()
+            report.append({"file": str(file), "ok": False, "errors": errors, "summary": None})
+            if not as_json:
+                for line in errors:
+                    print(f"retrysim: error: {line}", file=sys.stderr)
             continue
-        print(
-            f"ok: {file}: {scenario.name!r}, {scenario.clients.count:,} clients, "
+        summary = (
+            f"{scenario.name!r}, {scenario.clients.count:,} clients, "
             f"{scenario.service.kind} service, {len(scenario.faults)} fault(s)"
         )
+        report.append({"file": str(file), "ok": True, "errors": [], "summary": summary})
+        if not as_json:
+            print(f"ok: {file}: {summary}")
+    if as_json:
+        sys.stdout.write(json.dumps(report, indent=2) + "\n")
     if bad:
         raise typer.Exit(EXIT_BAD_INPUT)

@@ -8,7 +8,7 @@ from typing import Annotated, Any
 
 import typer
 
-from retrysim.cli import common
+from retrysim.cli import common, complete
 from retrysim.cli.errors import UsageError, reports_errors
 from retrysim.cli.options import EnvFileOption
 from retrysim.names import PROFILES as PROFILE_NAMES
@@ -23,6 +23,8 @@ def settings(
             "--profile",
             help=f"Preview another backoff profile ({', '.join(PROFILE_NAMES)}), or several "
             "(bindu,documented): one report each, overlaid in --plot.",
+            metavar="NAMES",
+            autocompletion=complete.profiles,
         ),
     ] = None,
     as_json: Annotated[
@@ -34,6 +36,7 @@ def settings(
             "--plot",
             help="Save the backoff schedule of the four operations, one panel each, every "
             "--profile overlaid (.png, .svg, .pdf).",
+            metavar="FILE",
         ),
     ] = None,
 ) -> None:
@@ -50,7 +53,7 @@ def settings(
             f"{', '.join(chosen)}"
         )
     if plot is not None:
-        from retrysim.cli.plot_cmd import check_figure_path
+        from retrysim.cli.paths import check_figure_path
 
         check_figure_path(plot, "--plot")
     settings, _ = common.settings(env_file)  # checks --env-file, names a bad variable
@@ -59,19 +62,19 @@ def settings(
     env = env_file if env_file is not None else ".env"
     previews: list[str | None] = [*chosen] or [None]  # None: the configured profile
     docs = [settings_document(env, name, settings) for name in previews]
-    if plot is not None:
+    if as_json:
+        typer.echo(json.dumps(docs[0], indent=2))
+    else:
+        for i, doc in enumerate(docs):
+            if i:
+                typer.echo("")
+            _render(doc)
+    if plot is not None:  # after the report: a failing figure never loses it
         from retrysim.plots import save_settings_figure
 
         save_settings_figure(plot, settings, chosen or None)
-    if as_json:
-        typer.echo(json.dumps(docs[0], indent=2))
-        return
-    for i, doc in enumerate(docs):
-        if i:
-            typer.echo("")
-        _render(doc)
-    if plot is not None:
-        typer.echo(f"wrote {plot}")
+        if not as_json:
+            typer.echo(f"wrote {plot}")
 
 
 def _names(profiles: str | None) -> list[str]:

@@ -7,7 +7,10 @@ because the variable is what an operator typed.
 
 from __future__ import annotations
 
+import logging
 import os
+import threading
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
@@ -22,9 +25,12 @@ from retrysim.names import OPERATIONS as OPERATIONS
 from retrysim.names import PROFILES as PROFILES
 from retrysim.names import Operation as Operation
 from retrysim.names import Profile as Profile
+from retrysim.suggest import closest
 
 ENV_PREFIX = "RETRY__"
 Source = Literal["default", "env", ".env"]
+
+logger = logging.getLogger("retrysim.retry")
 
 
 class SettingsError(BadInputError):
@@ -121,16 +127,86 @@ def _explain(error: ValidationError, origin: str) -> SettingsError:
     return SettingsError("; ".join(lines))
 
 
-def load_settings(env_file: str | Path | None = ".env") -> RetrySettings:
+@dataclass(frozen=True)
+class UnknownVariable:
+    """A ``RETRY__*`` variable that names no setting, so nothing reads it (a typo, usually)."""
+
+    name: str
+    origin: str  # "the environment", or "<path>" for a .env file
+    suggestion: str | None  # the closest valid variable, if one is close
+
+    def message(self) -> str:
+        where = "in the environment" if self.origin == "the environment" else f"in {self.origin}"
+        hint = (
+            f"did you mean {self.suggestion}?"
+            if self.suggestion is not None
+            else f"valid: {', '.join(valid_variables())}"
+        )
+        return f"{self.name} {where} is not a retry setting and is ignored; {hint}"
+
+
+def valid_variables() -> list[str]:
+    """Every variable :class:`RetrySettings` reads: ``RETRY__WORKER_MAX_ATTEMPTS``, ..."""
+    return [env_name(name) for name in RetrySettings.model_fields]
+
+
+def unknown_variables(env_file: str | Path | None = ".env") -> list[UnknownVariable]:
+    """``RETRY__*`` variables in the environment and in ``env_file`` that name no setting.
+
+    Matching is case-insensitive, as the settings' own is. A missing ``env_file`` is skipped.
+    """
+    valid = valid_variables()
+    names: list[tuple[str, str]] = [(key, "the environment") for key in sorted(os.environ)]
+    if env_file is not None and Path(env_file).is_file():
+        from dotenv import dotenv_values
+
+        names.extend((key, str(env_file)) for key in dotenv_values(env_file))
+    fields = [name.removeprefix(ENV_PREFIX) for name in valid]  # the prefix makes all look alike
+    unknown = []
+    for key, origin in names:
+        upper = key.upper()
+        if upper.startswith(ENV_PREFIX) and upper not in valid:
+            match = closest(upper.removeprefix(ENV_PREFIX), fields)
+            suggestion = None if match is None else ENV_PREFIX + match
+            unknown.append(UnknownVariable(key, origin, suggestion))
+    return unknown
+
+
+_warned: set[tuple[str, str]] = set()
+_warned_lock = threading.Lock()
+
+
+def warn_unknown_variables(env_file: str | Path | None = ".env") -> list[UnknownVariable]:
+    """Log each unknown ``RETRY__*`` variable once per process (``retrysim.retry`` logger).
+
+    Returns all of them, warned before or not, for a caller that reports them its own way.
+    """
+    unknown = unknown_variables(env_file)
+    for variable in unknown:
+        key = (variable.name, variable.origin)
+        with _warned_lock:
+            if key in _warned:
+                continue
+            _warned.add(key)
+        logger.warning("%s", variable.message())
+    return unknown
+
+
+def load_settings(env_file: str | Path | None = ".env", *, warn: bool = True) -> RetrySettings:
     """Read settings from the process environment and ``env_file`` through pydantic-settings.
 
     The environment wins over the file. A missing default ``.env`` is fine; a missing file that
-    was named explicitly is an error, since the operator expected its values to apply.
+    was named explicitly is an error, since the operator expected its values to apply. With
+    ``warn`` (the default), a ``RETRY__*`` variable that names no setting is logged as a warning
+    on the ``retrysim.retry`` logger, once per variable and place per process, with the closest
+    valid name; ``warn=False`` is for callers that report :func:`unknown_variables` themselves.
     """
     if env_file is not None and not Path(env_file).is_file():
         if str(env_file) != ".env":
             raise SettingsError(f"{env_file}: no such file (given as the .env file)")
         env_file = None
+    if warn:
+        warn_unknown_variables(env_file)
     try:
         return RetrySettings(_env_file=env_file)
     except ValidationError as exc:

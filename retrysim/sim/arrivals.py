@@ -103,7 +103,7 @@ def poisson_times(arrival: Poisson, duration: float, key: int) -> np.ndarray:
 
 
 def expected_calls(scenario: Scenario) -> float:
-    """Roughly how many calls the scenario makes (for the memory estimate)."""
+    """Roughly how many calls the scenario makes (for the memory estimate and progress)."""
     clients = scenario.clients
     arrival = clients.arrival
     if isinstance(arrival, Poisson):

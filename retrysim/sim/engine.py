@@ -22,7 +22,7 @@ from retrysim.retry.guards import GuardChain, GuardSpec, GuardStates
 from retrysim.retry.settings import RetrySettings
 from retrysim.scenario import Poisson, Scenario
 from retrysim.sim import records as rec
-from retrysim.sim.arrivals import first_calls, follow_up_calls, time_limit
+from retrysim.sim.arrivals import expected_calls, first_calls, follow_up_calls, time_limit
 from retrysim.sim.attempt import BLACKHOLE, AttemptPhases
 from retrysim.sim.clock import current_stream, routed_jitter, tenacity_virtual_time
 from retrysim.sim.failures import TIMEOUT, code_of, make_error
@@ -40,6 +40,8 @@ OUTCOME, ERROR, END, WAIT, EXECUTED = (
     rec.ROW_FIELDS.index(f) for f in ("outcome", "error", "end", "wait", "executed")
 )
 GC_YOUNG_THRESHOLD = 20_000
+#: ``progress(done, total)``: calls ended so far, calls the run is expected to make.
+Progress = Callable[[int, int], None]
 CALL_KEY_SHIFT = 24  # a call's stream key: client << 24 | its index among the client's calls
 NAN = math.nan
 
@@ -96,7 +98,7 @@ class Engine:
         scenario: Scenario,
         seed: int | None = None,
         settings: RetrySettings | None = None,
-        progress: Callable[[float], None] | None = None,
+        progress: Progress | None = None,
         guards: Sequence[GuardSpec] = (),
     ) -> None:
         self.scenario = scenario
@@ -113,6 +115,8 @@ class Engine:
         self._jitter_key = stream_key(self.seed, JITTER)
         self._guard_states = GuardStates()  # this run's guard state: per client, or fleet-wide
         self._calls: list[_Call] = []
+        self._ended = 0  # calls that have ended, for progress
+        self._expected: int | None = None  # calls the run will make, when known up front
         self._pending_done: float | None = None  # completion time a server announced, if any
         # One row per attempt while running, in ``rec.ROW_FIELDS`` order: a single append when
         # an attempt starts, then in-place updates (the cheapest writes Python has).
@@ -140,6 +144,10 @@ class Engine:
         self._first_clients = clients_in_order.tolist()
         self._open_loop = isinstance(scenario.clients.arrival, Poisson)
         self._calls_per_client = follow_up_calls(scenario)
+        if self._open_loop:
+            self._expected = len(self._firsts)  # every arrival is drawn already: exact
+        elif math.isfinite(self._calls_per_client):
+            self._expected = round(expected_calls(scenario))  # at most this many
         # Capacity windows first: a request arriving exactly at a window's start sees it.
         for start, end, slots in self.plan.capacity_windows:
             self.at(start, self.server.capacity_change, slots)
@@ -160,13 +168,32 @@ class Engine:
                 self.retrying.begin()
                 max_events, events_limit = event_limit(scenario)
                 events, stopped = kernel.run(
-                    time_limit(scenario), max_events, self.progress, events_limit
+                    time_limit(scenario),
+                    max_events,
+                    None if self.progress is None else self._report,
+                    events_limit,
                 )
         finally:
             gc.set_threshold(*gc_thresholds)
             current_stream.reset(outer_stream)  # leave the caller's context as it was
         wall = time.perf_counter() - wall
+        if self.progress is not None:
+            made = len(self._calls)
+            self.progress(made, made)  # all the work there was, whatever was estimated
         return self._result(events, wall, stopped)
+
+    def _report(self) -> None:
+        """Tell ``progress`` how many calls have ended out of how many are expected.
+
+        A closed loop without ``calls_per_client`` makes as many calls as fit in the duration:
+        the calls started so far, extrapolated over the duration, estimate it.
+        """
+        assert self.progress is not None
+        ended, total = self._ended, self._expected
+        if total is None:
+            started, now, duration = len(self._calls), self.kernel.now, self.scenario.duration
+            total = started if now >= duration or now <= 0 else round(started * duration / now)
+        self.progress(ended, max(total, ended))
 
     # -- calls --------------------------------------------------------------------------------
 
@@ -224,6 +251,7 @@ class Engine:
 
     def _end_call(self, call: _Call, outcome: int, error: int) -> None:
         call.end = self.now
+        self._ended += 1
         call.outcome = outcome
         call.error = error
         del call.state, call.stream  # the records keep what matters; free tenacity's state
@@ -356,12 +384,14 @@ def simulate(
     scenario: Scenario,
     seed: int | None = None,
     settings: RetrySettings | None = None,
-    progress: Callable[[float], None] | None = None,
+    progress: Progress | None = None,
     guards: Sequence[GuardSpec] = (),
 ) -> RunResult:
     """Run ``scenario`` once (``seed`` defaults to the scenario's) and return its records.
 
     ``guards`` are attempt guards (breakers, budgets...) declared through the Python API; each
     keeps its state per simulated client or fleet-wide, as its ``GuardSpec`` declares.
+    ``progress(done, total)`` is called every few thousand events with the calls ended so far
+    and the calls expected, and once at the end with both equal to the calls made.
     """
     return Engine(scenario, seed, settings, progress, guards).run()

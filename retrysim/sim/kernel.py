@@ -35,14 +35,15 @@ class Kernel:
         self,
         max_time: float,
         max_events: int,
-        progress: Callable[[float], None] | None = None,
+        progress: Callable[[], None] | None = None,
         events_limit: str = "limits.max_events",
     ) -> tuple[int, str | None]:
         """Run events in time order; return (events run, why it stopped early or None).
 
         An event due after ``max_time`` is not run; the run stops after ``max_events`` events
-        (``events_limit`` says what set that number). ``progress(now)`` is called every
-        :data:`REPORT_EVERY` events.
+        (``events_limit`` says what set that number). ``progress()`` is called every
+        :data:`REPORT_EVERY` events; what it reports (work done) is the caller's to know, so
+        the kernel stays ignorant of calls.
         """
         heap = self.heap
         events, stopped = 0, None
@@ -64,5 +65,5 @@ class Kernel:
                 )
                 break
             if progress is not None and events & (REPORT_EVERY - 1) == 0:
-                progress(t)
+                progress()
         return events, stopped

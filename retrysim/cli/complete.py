@@ -1,0 +1,100 @@
+"""Shell completion of option values: scenario names and files, profiles, metrics, --set keys.
+
+``retrysim --install-completion`` installs the shell hook; the shell then asks the program
+itself (``_RETRYSIM_COMPLETE=complete_bash retrysim ...``) and these functions answer. They
+run only then, so everything heavy is imported inside them: ``retrysim --help`` never pays.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from retrysim.names import PROFILES
+
+
+def bundled(incomplete: str) -> list[str]:
+    """Bundled scenario names (``scenarios show NAME``)."""
+    from retrysim.library import bundled_scenarios
+
+    return [name for name in bundled_scenarios() if name.startswith(incomplete)]
+
+
+def scenarios(incomplete: str) -> list[str]:
+    """Bundled scenario names, then ``.toml`` files and folders under what is typed so far."""
+    return bundled(incomplete) + _toml_paths(incomplete)
+
+
+def _toml_paths(incomplete: str) -> list[str]:
+    head, sep, stem = incomplete.rpartition("/")
+    prefix = head + sep
+    try:
+        entries = sorted(Path(prefix or ".").iterdir())
+    except OSError:
+        return []
+    found = []
+    for entry in entries:
+        if not entry.name.startswith(stem) or (entry.name.startswith(".") and not stem):
+            continue
+        if entry.is_dir():
+            found.append(f"{prefix}{entry.name}/")
+        elif entry.suffix == ".toml":
+            found.append(f"{prefix}{entry.name}")
+    return found
+
+
+def _listed(incomplete: str, choices: list[str]) -> list[str]:
+    """Complete the last item of a comma-separated list (``bindu,doc`` -> ``bindu,documented``)."""
+    done, _, last = incomplete.rpartition(",")
+    head = f"{done}," if done else ""
+    already = set(done.split(",")) if done else set()
+    return [head + c for c in choices if c.startswith(last) and c not in already]
+
+
+def profiles(incomplete: str) -> list[str]:
+    """Backoff profile names; after a comma, the next one (``compare --profile P1,P2``)."""
+    return _listed(incomplete, list(PROFILES))
+
+
+def metrics(incomplete: str) -> list[str]:
+    """Metric names, comma-separated (``--metrics success_rate,p99_latency``)."""
+    from retrysim.metric_table import METRIC_NAMES
+
+    return _listed(incomplete, list(METRIC_NAMES))
+
+
+def thresholds(incomplete: str) -> list[str]:
+    """``METRIC=`` for ``--fail-under``/``--fail-over``; the value is the user's to type."""
+    from retrysim.metric_table import METRIC_NAMES
+
+    return [f"{name}=" for name in METRIC_NAMES if f"{name}=".startswith(incomplete)]
+
+
+def set_keys(ctx: Any, incomplete: str) -> list[str]:
+    """Dotted scenario keys, as ``key=``: those of the scenario on the command line if it
+    loads, else those any bundled scenario has (policy.*, clients.*, service.*, faults.N.*)."""
+    if "=" in incomplete:
+        return []
+    keys = _keys_of(ctx.params.get("scenario") if ctx is not None else None)
+    return [f"{key}=" for key in keys if key.startswith(incomplete)]
+
+
+def _keys_of(scenario: str | None) -> list[str]:
+    from retrysim.library import bundled_scenarios, load_scenario
+    from retrysim.suggest import dotted_keys
+
+    sources = [scenario] if scenario else []
+    keys: set[str] = set()
+    for source in [*sources, *bundled_scenarios()]:
+        try:
+            data = load_scenario(source).model_dump(mode="json")
+        except Exception:
+            continue
+        keys.update(dotted_keys(data))
+        if source == scenario:
+            break  # the scenario being run is the one whose keys count
+    from retrysim.retry.options import OPTION_NAMES
+
+    keys.update(f"policy.{name}" for name in OPTION_NAMES)
+    keys -= {"name", "description", "seed"}  # not worth overriding from the command line
+    return sorted(keys)

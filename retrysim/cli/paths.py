@@ -1,0 +1,51 @@
+"""Output paths (``--out DIR``, ``--plot FILE``) checked before a run, not after it.
+
+A simulation can take seconds to minutes; a typo in where to put its results must not cost
+that time, nor the finished report. Commands call these before they simulate.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from retrysim.cli.errors import UsageError
+from retrysim.names import FIGURE_FORMATS
+
+#: Extensions a figure path may end in: the formats retrysim.plots.save_figure writes, taken from
+#: retrysim.names so checking a path does not import matplotlib.
+FORMATS = tuple(f".{fmt}" for fmt in FIGURE_FORMATS)
+
+
+def check_figure_path(path: Path, option: str) -> None:
+    """A UsageError unless ``path`` names a figure file that can be written where it points.
+
+    The extension picks the format; the folder must exist already (figures are written
+    atomically beside their target, so nothing creates it on the way).
+    """
+    if path.suffix.lower() not in FORMATS:
+        allowed = f"{', '.join(FORMATS[:-1])} or {FORMATS[-1]}"
+        raise UsageError(f"{option} {path}: the file must end in {allowed}")
+    if path.is_dir():
+        raise UsageError(f"{option} {path}: is a folder; give a file name")
+    folder = path.parent
+    if not folder.is_dir():
+        what = "is not a folder" if folder.exists() else "no such folder"
+        raise UsageError(f"{option} {path}: {folder}: {what}")
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise UsageError(f"{option} {path}: {folder}: not writable")
+
+
+def check_out_dir(path: Path, option: str = "--out") -> None:
+    """A UsageError unless ``path`` is a folder, or one that can be created, and is writable."""
+    if path.exists() and not path.is_dir():
+        raise UsageError(f"{option} {path}: exists and is not a folder")
+    existing = path
+    while not existing.exists():
+        if existing.parent == existing:
+            break
+        existing = existing.parent
+    if not existing.is_dir():
+        raise UsageError(f"{option} {path}: {existing} is not a folder")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise UsageError(f"{option} {path}: {existing}: not writable")
