@@ -6,7 +6,7 @@ import tomllib
 from pathlib import Path
 
 from retrysim.scenario import Scenario, ScenarioError
-from retrysim.scenario import load_scenario as load_scenario_file
+from retrysim.scenario_files import load_scenario as load_scenario_file
 from retrysim.suggest import closest
 
 

@@ -18,7 +18,8 @@ from typer.testing import CliRunner
 
 import retrysim
 from retrysim.cli.app import app
-from retrysim.scenario import MAX_ERRORS_SHOWN, MAX_FILE_BYTES, Poisson, parse_scenario
+from retrysim.scenario import MAX_ERRORS_SHOWN, Poisson, parse_scenario
+from retrysim.scenario_files import MAX_FILE_BYTES
 from retrysim.sim import guards
 from retrysim.sim.arrivals import rate_segments
 from retrysim.sim.invariants import violations

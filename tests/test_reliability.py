@@ -179,7 +179,8 @@ def test_fuzzed_scenarios_never_crash_the_cli(content: bytes, tmp_path: Path) ->
 def test_fuzzed_scenarios_that_validate_also_run_or_are_refused(
     content: bytes, tmp_path: Path
 ) -> None:
-    from retrysim.scenario import ScenarioError, load_scenario
+    from retrysim.scenario import ScenarioError
+    from retrysim.scenario_files import load_scenario
     from retrysim.sim.arrivals import expected_calls
 
     target = tmp_path / "fuzz.toml"
