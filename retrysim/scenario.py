@@ -447,7 +447,11 @@ def _index(node: list[Any], part: str, path: list[str]) -> int:
 
 
 def format_validation_error(error: ValidationError, source: str) -> str:
-    """One line per problem: ``source: field.path: message``."""
+    """One line per problem: ``source: field.path: message``.
+
+    An empty ``source`` leaves it out (``field.path: message``): the shell's errors name the
+    key once, not once for the command and again for the field.
+    """
     lines = []
     for item in error.errors():
         path, _ = _follow(item["loc"])
@@ -465,7 +469,8 @@ def format_validation_error(error: ValidationError, source: str) -> str:
             message = f"{item.get('input')!r} is not allowed; allowed: " + message.removeprefix(
                 "Input should be "
             )
-        lines.append(f"{source}: {loc}: {message}" if loc else f"{source}: {message}")
+        where = ": ".join(part for part in (source, loc) if part)
+        lines.append(f"{where}: {message}" if where else message)
     return "\n".join(lines)
 
 
