@@ -72,7 +72,7 @@ def test_an_update_keeps_comments_and_touches_only_what_changed() -> None:
     new["clients"]["arrival"]["rate"] = 50.0
     text = update(EDITED, old, new)
     assert dumped(text) == new
-    assert text.startswith("# capacity test for the blip\nname = \"mine\"   # shown in reports\n")
+    assert text.startswith('# capacity test for the blip\nname = "mine"   # shown in reports\n')
     assert 'operation = "scheduler"   # enqueueing\n# max_attempts = 5\nmax_attempts = 5\n' in text
     assert "count = 80               # half the fleet" in text
     assert 'arrival = { kind = "poisson", rate = 50.0 }' in text
