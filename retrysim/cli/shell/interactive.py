@@ -82,9 +82,7 @@ def interact(shell: Shell) -> None:
         except KeyboardInterrupt:
             continue  # Ctrl-C at the prompt: the half-typed line is gone, the session stays
         except EOFError:
-            if leave(shell, ask):
-                return
-            continue
+            line = "quit"  # Ctrl-D leaves as quit does, through the same save question
         try:
             if shell.execute(line) and leave(shell, ask):
                 return
