@@ -471,7 +471,11 @@ MAX_ERRORS_SHOWN = 20
 
 
 def format_validation_error(error: ValidationError, source: str) -> str:
-    """One line per problem: ``source: field.path: message``."""
+    """One line per problem: ``source: field.path: message``.
+
+    An empty ``source`` leaves it out (``field.path: message``): the shell's errors name the
+    key once, not once for the command and again for the field.
+    """
     lines = []
     problems = error.errors()
     for item in problems[:MAX_ERRORS_SHOWN]:
@@ -490,9 +494,11 @@ def format_validation_error(error: ValidationError, source: str) -> str:
             message = f"{item.get('input')!r} is not allowed; allowed: " + message.removeprefix(
                 "Input should be "
             )
-        lines.append(f"{source}: {loc}: {message}" if loc else f"{source}: {message}")
+        where = ": ".join(part for part in (source, loc) if part)
+        lines.append(f"{where}: {message}" if where else message)
     if len(problems) > MAX_ERRORS_SHOWN:
-        lines.append(f"{source}: and {len(problems) - MAX_ERRORS_SHOWN:,} more problems")
+        more = f"and {len(problems) - MAX_ERRORS_SHOWN:,} more problems"
+        lines.append(f"{source}: {more}" if source else more)
     return "\n".join(lines)
 
 

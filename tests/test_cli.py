@@ -444,13 +444,22 @@ def test_shell_unset_restores_the_loaded_value() -> None:
 
 
 def test_shell_completes_keys_and_names() -> None:
-    from retrysim.cli.shell import Shell
+    from prompt_toolkit.completion import CompleteEvent
+    from prompt_toolkit.document import Document
 
-    session = Shell(io.StringIO(), io.StringIO(), interactive=False)
-    assert "thundering-herd" in session.complete_load("thun")
-    session.onecmd("load redis-blip")
-    assert "policy.max_attempts" in session.complete_set("policy.max")
-    assert session.completenames("fa") == ["fault"]
+    from retrysim.cli.shell import Shell
+    from retrysim.cli.shell.complete import ShellCompleter
+
+    session = Shell(io.StringIO())
+    completer = ShellCompleter(session)
+
+    def texts(line: str) -> list[str]:
+        return [c.text for c in completer.get_completions(Document(line), CompleteEvent())]
+
+    assert "thundering-herd" in texts("load thun")
+    session.execute("load redis-blip")
+    assert "policy.max_attempts=" in texts("set policy.max")
+    assert texts("fa") == ["fault "]
 
 
 # --- figures from the command line ---------------------------------------------------------------

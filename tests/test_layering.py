@@ -21,7 +21,7 @@ import pytest
 import retrysim
 
 PACKAGE = Path(retrysim.__file__).resolve().parent
-HEAVY = ("numpy", "matplotlib", "pydantic_settings")
+HEAVY = ("numpy", "matplotlib", "pydantic_settings", "prompt_toolkit", "tomlkit")
 UI = ("rich", "typer", "matplotlib", "click")
 
 PROBE = """

@@ -28,7 +28,7 @@ from typer.testing import CliRunner
 
 import retrysim
 from retrysim.cli.app import app
-from retrysim.toml_out import dumps as toml_dumps
+from retrysim.scenario_toml import dumps as toml_dumps
 
 ROOT = Path(__file__).resolve().parents[1]
 GOLDEN = ROOT / "tests" / "golden"
