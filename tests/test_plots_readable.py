@@ -286,3 +286,26 @@ def test_herd_pictures_panels_are_what_retrysim_plot_draws(
     assert cli_ax.get_xlabel() == (panel.get_xlabel() or docs_figure.axes[-1].get_xlabel())
     gids = {(p.get_gid() or "").split("-")[0] for p in cli_ax.patches}
     assert gids == {(p.get_gid() or "").split("-")[0] for p in panel.patches}
+
+
+@pytest.mark.parametrize("name", ["redis-blip", "thundering-herd"])
+def test_spread_peak_note_and_legend_never_cover_each_other(name: str) -> None:
+    """The busiest bin's note and the legend once overlapped (the note read '[23.79, 2')."""
+    scenario = retrysim.load_scenario(name).with_overrides({"clients.count": CLIENTS})
+    fig = plots.jitter_spread(retrysim.simulate(scenario, settings=DEFAULTS))
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    canvas = FigureCanvasAgg(fig)  # lay the figure out as a PNG would be
+    canvas.draw()
+    renderer = canvas.get_renderer()
+    checked = 0
+    for ax in fig.axes:
+        legend = ax.get_legend()
+        notes = [text for text in ax.texts if "retries in" in text.get_text()]
+        if legend is None or not notes:
+            continue
+        box = legend.get_window_extent(renderer)
+        for note in notes:
+            assert not box.overlaps(note.get_window_extent(renderer)), note.get_text()
+            checked += 1
+    assert checked, "no panel had both a legend and a peak note: the test checked nothing"

@@ -195,9 +195,10 @@ def jitter_spread(
             a.set_ylabel(ylabel)
             _thousands_ticks(a)
             a.grid(axis="y", alpha=0.3)
-            a.margins(y=0.15)  # room above the tallest bin for its annotation
+            # room above the tallest bin for its annotation and the legend, so neither hides it
+            a.margins(y=0.45)
         if not overlay:
-            _legend_if_labelled(a, loc="upper right", fontsize="small")
+            _legend_if_labelled(a, loc=_legend_corner(a, edges, height), fontsize="small")
     if overlay:
         _legend_if_labelled(axes[0], loc="upper right", fontsize="small")
     axes[-1].set_xlabel(xlabel)
@@ -231,6 +232,14 @@ def _duration(seconds: float) -> str:
 def _share(value: float) -> str:
     """A share as the terminal prints it (0.25%, never a rounded-away 0%)."""
     return metric_table.show("jitter_peak_share", value)
+
+
+def _legend_corner(ax: Axes, edges: np.ndarray, height: np.ndarray) -> str:
+    """The upper corner away from the tallest bin, where the peak's annotation sits."""
+    top = int(np.argmax(height))
+    peak = (float(edges[top]) + float(edges[top + 1])) / 2
+    lo, hi = ax.get_xlim()
+    return "upper left" if peak > (lo + hi) / 2 else "upper right"
 
 
 def _annotate_peak(ax: Axes, edges: np.ndarray, counts: np.ndarray, height: np.ndarray) -> None:
