@@ -172,8 +172,19 @@ def test_answering_yes_saves_to_the_file_named(tmp_path: Path) -> None:
     target = tmp_path / "kept.toml"
     asked, ask = asker("y", str(target))
     assert leave(shell, ask)
-    assert asked[1] == "Save to: |redis-blip.toml"  # the default offered
+    assert asked[1] == "Save to [redis-blip.toml]: |"  # the default shown, not pre-typed
     assert tomllib.loads(target.read_text(encoding="utf-8"))["clients"]["count"] == 7
+
+
+def test_enter_at_the_file_question_saves_to_the_offered_name(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    shell = session("load redis-blip", "set clients.count=7")
+    _, ask = asker("y", "")
+    assert leave(shell, ask)
+    saved = tomllib.loads((tmp_path / "redis-blip.toml").read_text(encoding="utf-8"))
+    assert saved["clients"]["count"] == 7
 
 
 def test_a_failed_save_keeps_the_session(tmp_path: Path) -> None:

@@ -71,8 +71,8 @@ def test_ctrl_c_clears_the_line_and_ctrl_d_offers_to_save(shell: Terminal, tmp_p
     shell.sendeof()
     shell.expect(r"redis-blip has unsaved changes\. Save them\? \[y/n/c\]")
     shell.send("y\r")
-    shell.expect("Save to:")
-    shell.send("\x15mine.toml\r")  # Ctrl-U clears the offered name
+    shell.expect(r"Save to \[redis-blip\.toml\]:")
+    shell.send("mine.toml\r")  # a typed name replaces the offered one
     shell.expect("saved mine.toml")
     shell.expect(pexpect.EOF)
     shell.close()

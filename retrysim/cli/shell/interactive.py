@@ -93,7 +93,8 @@ def interact(shell: Shell) -> None:
 def leave(shell: Shell, ask: Ask) -> bool:
     """Whether to leave now: yes when nothing is unsaved, else as the user answers.
 
-    y saves (to a file name the user confirms or types) and leaves, unless saving failed;
+    y saves (to the file name the user types, or the one offered on Enter) and leaves, unless
+    saving failed;
     n leaves without saving; c, Ctrl-C or Ctrl-D stay in the shell.
     """
     loaded = shell.loaded
@@ -110,10 +111,12 @@ def leave(shell: Shell, ask: Ask) -> bool:
             return False
         if choice == "y":
             break
-    name = ask("Save to: ", str(loaded.default_target()))
-    if name is None or not name.strip():
+    # The default is shown, not pre-typed: typing a name replaces it, Enter accepts it.
+    default = str(loaded.default_target())
+    name = ask(f"Save to [{default}]: ", "")
+    if name is None:
         return False
-    shell.execute(f"save {name.strip()}")
+    shell.execute(f"save {name.strip() or default}")
     return not loaded.dirty  # a failed save printed its error; stay so nothing is lost
 
 
