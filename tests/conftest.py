@@ -19,10 +19,21 @@ from typing import Any
 
 import pytest
 import tenacity.wait
+from hypothesis import settings as hypothesis_settings
 from tenacity import RetryCallState
 
 import retrysim.retry.waits
 from retrysim.retry import reset_retry_metrics, retry_metrics, use_settings
+
+# CI runs every property test on the same examples every time: derandomised, with no example
+# database carried between runs, so a red CI run is reproducible and a green one is not luck.
+# Locally the default profile explores new random examples (and remembers failures); run
+# `HYPOTHESIS_PROFILE=ci python -m pytest` to see what CI sees.
+hypothesis_settings.register_profile("ci", derandomize=True, database=None, print_blob=True)
+hypothesis_settings.register_profile("dev", print_blob=True)
+hypothesis_settings.load_profile(
+    os.environ.get("HYPOTHESIS_PROFILE") or ("ci" if os.environ.get("CI") else "dev")
+)
 
 
 def _clean_state() -> None:

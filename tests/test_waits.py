@@ -344,3 +344,16 @@ def test_respect_retry_after_policy_can_exceed_its_range(call_state) -> None:
     assert policy.wait_range(1) == (1.0, 1.0)
     plain = failed_state(ConnectionError("x"))
     assert policy.wait(plain) == 1.0
+
+
+def test_documented_with_zero_min_wait_caps_the_jitter_instead_of_shrinking_it(
+    seeded_jitter, call_state
+) -> None:
+    """min(max_wait, 0 + U(0, jitter)) with jitter 2, max_wait 1: mean 0.75, half at the cap.
+
+    The shortcut once drew U(0, min(jitter, max_wait)) instead: mean 0.5, never at the cap.
+    """
+    policy = build_policy("worker", min_wait=0.0, max_wait=1.0, jitter=2.0)
+    waits = [sample(policy, 3, seed, seeded_jitter, call_state) for seed in range(4000)]
+    assert 0.72 < sum(waits) / len(waits) < 0.78
+    assert 0.45 < sum(w == 1.0 for w in waits) / len(waits) < 0.55

@@ -13,7 +13,13 @@ import weakref
 from tenacity import RetryCallState
 from tenacity.wait import wait_base
 
-__all__ = ["random", "wait_decorrelated_jitter", "wait_equal_jitter", "wait_retry_after"]
+__all__ = [
+    "random",
+    "wait_capped",
+    "wait_decorrelated_jitter",
+    "wait_equal_jitter",
+    "wait_retry_after",
+]
 
 
 def capped_exponential(base: float, cap: float, retry_number: int) -> float:
@@ -29,6 +35,17 @@ def capped_exponential(base: float, cap: float, retry_number: int) -> float:
 def _floored(wait: float, floor: float) -> float:
     """``max(floor, wait)``, leaving the wait untouched (type included) without a floor."""
     return floor if floor > 0 and wait < floor else wait
+
+
+class wait_capped(wait_base):  # noqa: N801 - tenacity's naming convention
+    """``min(cap, inner wait)``: a ceiling on any wait strategy (tenacity has none to compose)."""
+
+    def __init__(self, inner: wait_base, cap: float) -> None:
+        self.inner = inner
+        self.cap = cap
+
+    def __call__(self, retry_state: RetryCallState) -> float:
+        return min(self.cap, self.inner(retry_state))
 
 
 class wait_equal_jitter(wait_base):  # noqa: N801 - tenacity's naming convention
