@@ -27,7 +27,7 @@ def test_the_memory_guard_refuses_exactly_past_its_threshold(
     need = expected_calls(scenario) * (guards.BYTES_PER_CALL + 3 * guards.BYTES_PER_ATTEMPT)
     limit = need / 0.8  # refused when need > 80% of what is available
     monkeypatch.setattr(guards, "available_memory", lambda: limit * 0.99)
-    with pytest.raises(guards.ScenarioTooLargeError, match="clients.count"):
+    with pytest.raises(guards.ScenarioTooLargeError, match=r"clients\.count"):
         guards.check_memory(scenario, 3)
     monkeypatch.setattr(guards, "available_memory", lambda: limit * 1.01)
     guards.check_memory(scenario, 3)  # fits: no error

@@ -28,7 +28,12 @@ from tenacity.wait import wait_base
 
 from retrysim.names import PROFILES as BUILTIN_PROFILES
 from retrysim.retry.errors import BINDU_RETRYABLE, DEFAULT_RETRYABLE
-from retrysim.retry.waits import capped_exponential, wait_decorrelated_jitter, wait_equal_jitter
+from retrysim.retry.waits import (
+    capped_exponential,
+    wait_capped,
+    wait_decorrelated_jitter,
+    wait_equal_jitter,
+)
 
 
 @dataclass(frozen=True)
@@ -102,9 +107,9 @@ class Documented(Profile):
 
     def wait(self, shape: Shape) -> wait_base:
         if shape.base == 0:
-            # tenacity's exponential of a zero base overflows to its cap past retry 1024;
-            # the equivalent constant-base strategy avoids that.
-            return wait_random(0, min(shape.jitter, shape.max_wait))
+            # tenacity's exponential of a zero base overflows to its cap past retry 1024, so
+            # the formula with a zero base is written out: min(max_wait, U(0, jitter)).
+            return wait_capped(wait_random(0, shape.jitter), shape.max_wait)
         return wait_exponential_jitter(
             multiplier=shape.base, max=shape.max_wait, jitter=shape.jitter, min=shape.floor
         )
