@@ -15,6 +15,7 @@ from retrysim.cli import compare_cmd, plot_cmd, run_cmd, scenarios_cmd, settings
 from retrysim.cli.errors import EXIT_BAD_INPUT, debug_mode
 from retrysim.cli.help import CONTEXT_SETTINGS, Command, Group
 from retrysim.cli.progress import quiet_mode
+from retrysim.safe import visible
 
 app = typer.Typer(
     name="retrysim",
@@ -100,7 +101,7 @@ def main() -> None:
             sys.exit(0)
         where = f" (see '{ctx.command_path} --help')" if ctx is not None else ""
         message = " ".join(error.format_message().split())  # type: ignore[attr-defined]
-        print(f"retrysim: error: {message}{where}", file=sys.stderr)
+        print(f"retrysim: error: {visible(message + where)}", file=sys.stderr)
         sys.exit(EXIT_BAD_INPUT)
     except (typer.Abort, KeyboardInterrupt):
         print("retrysim: interrupted", file=sys.stderr)

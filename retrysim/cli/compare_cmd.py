@@ -22,6 +22,7 @@ from retrysim.cli.options import (
 )
 from retrysim.cli.paths import check_figure_path, check_out_dir
 from retrysim.metric_table import DEFAULT_TABLE_METRICS, METRIC_NAMES
+from retrysim.safe import markup
 
 if TYPE_CHECKING:
     from retrysim.sweep import Variant, VariantResult
@@ -206,7 +207,7 @@ def compare(
 
         save_compare_figure(results, plot, metrics=names)
         if console is not None:
-            console.print(f"[dim]wrote {plot}[/]")
+            console.print(f"[dim]wrote {markup(plot)}[/]")
 
 
 @reports_errors
@@ -268,7 +269,7 @@ def sweep(
         output.write_text(out / "sweep.csv", _csv(document["rows"]))
         output.write_json(out / "sweep.json", document)
         if console is not None:
-            console.print(f"[dim]wrote {out}/sweep.csv and {out}/sweep.json[/]")
+            console.print(f"[dim]wrote {markup(out)}/sweep.csv and {markup(out)}/sweep.json[/]")
 
 
 def _rows_document(
