@@ -27,6 +27,7 @@ from retrysim.safe import visible
 EXIT_THRESHOLD = 1
 EXIT_BUG = 1
 EXIT_BAD_INPUT = 2
+EXIT_INTERRUPTED = 130  # 128 + SIGINT, as shells report a Ctrl-C
 
 P = ParamSpec("P")
 R = TypeVar("R")
