@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -10,7 +9,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from retrysim.cli import common, complete
-from retrysim.cli.errors import UsageError, reports_errors
+from retrysim.cli.errors import UsageError, reports_errors, warn
 from retrysim.cli.options import (
     EnvFileOption,
     MetricsOption,
@@ -118,26 +117,22 @@ def _run(
     from retrysim.cli.progress import WorkProgress
     from retrysim.sweep import compare as run_compare
 
+    def bad_checkpoint(path: Path, why: str) -> None:
+        # Checkpoints are written atomically, so a damaged one was changed by something else
+        # in the user's --out folder; it is run again and overwritten, not trusted or fatal.
+        warn(f"{path}: damaged checkpoint ({why}); running that point again")
+
     with WorkProgress("running variants", "runs", quiet=quiet) as bar:
-        try:
-            return run_compare(
-                base,
-                variants,
-                seeds,
-                settings=settings,
-                workers=workers,
-                checkpoint=checkpoint,
-                on_done=bar.update,
-            )
-        except (json.JSONDecodeError, UnicodeDecodeError) as error:
-            if checkpoint is None:
-                raise
-            # Checkpoints are written atomically, so one that does not parse was changed by
-            # hand (or by another program) in the user's --out folder: theirs to clear.
-            raise UsageError(
-                f"{checkpoint}: a checkpoint file is not valid JSON ({error}); remove it to run "
-                "that point again"
-            ) from None
+        return run_compare(
+            base,
+            variants,
+            seeds,
+            settings=settings,
+            workers=workers,
+            checkpoint=checkpoint,
+            on_done=bar.update,
+            on_bad_checkpoint=bad_checkpoint,
+        )
 
 
 @reports_errors
