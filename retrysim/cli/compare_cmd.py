@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -81,6 +82,49 @@ def metric_list(text: str | None, default: tuple[str, ...]) -> list[str]:
     return names
 
 
+#: compare and sweep refuse to start more runs than this without --yes (README: Commands).
+MAX_RUNS_WITHOUT_YES = 1_000
+#: The time estimate in that refusal: wall time per simulated attempt (tenacity's decision
+#: loop plus the engine; README: Performance) and attempts per call (the default max_attempts).
+SECONDS_PER_ATTEMPT = 20e-6
+ATTEMPTS_PER_CALL = 3
+
+YesOption = Annotated[
+    bool,
+    typer.Option(
+        "--yes",
+        "-y",
+        help=f"Start even when that is more than {MAX_RUNS_WITHOUT_YES:,} runs (refused otherwise, "
+        "with the count and a time estimate).",
+    ),
+]
+
+
+def check_size(base: Any, runs: int, workers: int, yes: bool) -> None:
+    """Refuse, in one line with the count and an estimated time, more runs than
+    MAX_RUNS_WITHOUT_YES unless ``yes``: a typo in a grid should not start a day of work."""
+    if yes or runs <= MAX_RUNS_WITHOUT_YES:
+        return
+    from retrysim.sim.arrivals import expected_calls
+
+    calls = expected_calls(base)
+    seconds = runs * calls * ATTEMPTS_PER_CALL * SECONDS_PER_ATTEMPT / max(1, workers)
+    raise UsageError(
+        f"{runs:,} runs (about {_duration(seconds)} with {workers} worker(s), at "
+        f"~{calls:,.0f} calls per run) is more than {MAX_RUNS_WITHOUT_YES:,}; add --yes to start "
+        "them anyway, or use fewer values or seeds"
+    )
+
+
+def _duration(seconds: float) -> str:
+    if seconds == float("inf"):
+        return "an unbounded time"
+    for unit, size in (("days", 86_400), ("hours", 3_600), ("minutes", 60)):
+        if seconds >= size:
+            return f"{seconds / size:,.1f} {unit}"
+    return f"{seconds:.0f} seconds"
+
+
 def _prepare(
     scenario_arg: str,
     grid: list[tuple[str, list[Any]]],
@@ -89,6 +133,8 @@ def _prepare(
     seeds: int,
     seed: int | None,
     option: str,
+    workers: int = 1,
+    yes: bool = False,
 ) -> tuple[Any, list[Variant], list[int], Any]:
     from retrysim.sweep import grid_variants, seeds_for
 
@@ -98,6 +144,8 @@ def _prepare(
             common.check_profile(name)
         grid = [*grid, ("policy.profile", names)]
     base = common.load(scenario_arg, {})
+    # Counted before the variants are even built: a 100^3 grid is refused at once.
+    check_size(base, math.prod(len(values) for _, values in grid) * seeds, workers, yes)
     variants = grid_variants(grid)
     for variant in variants:  # bad keys and values fail here, before any run
         common.apply(base, variant.sets, option)
@@ -166,6 +214,7 @@ def compare(
         ),
     ] = None,
     quiet: QuietOption = False,
+    yes: YesOption = False,
 ) -> None:
     """Run variants of SCENARIO side by side with the same seeds (common random numbers).
 
@@ -179,7 +228,7 @@ def compare(
     if plot is not None:
         check_figure_path(plot, "--plot")
     base, variants, seed_list, settings = _prepare(
-        scenario, grid, profile, env_file, seeds, seed, "--set"
+        scenario, grid, profile, env_file, seeds, seed, "--set", workers, yes
     )
     results = _run(base, variants, seed_list, settings, workers, None, quiet)
     console = None
@@ -229,6 +278,7 @@ def sweep(
     metrics: MetricsOption = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the rows as JSON.")] = False,
     quiet: QuietOption = False,
+    yes: YesOption = False,
 ) -> None:
     """Run a grid of settings over SCENARIO in parallel and tabulate the metrics per grid point.
 
@@ -240,7 +290,7 @@ def sweep(
     if out is not None:
         check_out_dir(out, "--out")
     base, variants, seed_list, settings = _prepare(
-        scenario, grid, None, env_file, seeds, seed, "--grid"
+        scenario, grid, None, env_file, seeds, seed, "--grid", workers, yes
     )
     checkpoint = out / "runs" if out else None
     results = _run(base, variants, seed_list, settings, workers, checkpoint, quiet)
