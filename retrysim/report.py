@@ -20,6 +20,7 @@ from retrysim.metric_table import METRIC_TABLE
 from retrysim.report_diagnoses import diagnoses_section as diagnoses_section
 from retrysim.report_diagnoses import spread_word
 from retrysim.report_diagnoses import verdict as verdict
+from retrysim.safe import markup, visible
 
 SERIES_STYLES = ("green", "yellow", "dark_orange", "red", "magenta", "blue")
 BAR = "█"
@@ -48,10 +49,10 @@ def fmt_pct(value: float | None) -> str:
 def header(doc: dict[str, Any], sources: dict[str, str] | None = None) -> Panel:
     settings = doc["settings"]
     lines = Text()
-    lines.append(f"{doc['scenario']}", style="bold")
+    lines.append(visible(doc["scenario"]), style="bold")
     lines.append(f"   seed {doc['seed']}   profile {doc['profile']}\n", style="dim")
     if doc.get("description"):
-        lines.append(doc["description"].strip() + "\n", style="italic")
+        lines.append(visible(doc["description"].strip()) + "\n", style="italic")
     lines.append(f"{settings['operation']} operations: ")
     parts = []
     # Every policy option in effect, in the options' own order (the settings document's keys);
@@ -61,7 +62,7 @@ def header(doc: dict[str, Any], sources: dict[str, str] | None = None) -> Panel:
             continue
         source = (sources or {}).get(key)
         parts.append(f"{key}={value}" + (f" ({source})" if source else ""))
-    lines.append(", ".join(parts))
+    lines.append(visible(", ".join(parts)))
     if settings.get("respect_retry_after"):
         lines.append(", honours Retry-After")
     return Panel(lines, title="retrysim run", title_align="left", border_style="cyan")
@@ -265,7 +266,7 @@ def render_run(
     console.print(header(doc, sources))
     console.print(Text(verdict(doc), style="bold"))
     if doc.get("stopped"):
-        console.print(f"[bold yellow]warning:[/] {doc['stopped']}")
+        console.print(f"[bold yellow]warning:[/] {markup(doc['stopped'])}")
     if console.width >= 110:
         grid = Table.grid(padding=(0, 6))
         grid.add_row(outcome_table(doc), load_table(doc))
@@ -335,10 +336,12 @@ def compare_table(scenario: str, seeds: list[int], results: list[Any], names: li
         if len(seeds) == 1
         else (f"{len(seeds)} seeds ({seeds[0]}..{seeds[-1]}), mean ±95% interval")
     )
-    table = Table(title=f"{scenario}: {seeds_note}; (change vs first)", title_justify="left")
+    table = Table(
+        title=f"{markup(scenario)}: {seeds_note}; (change vs first)", title_justify="left"
+    )
     table.add_column("metric", style="bold")
     for result in results:
-        table.add_column(result.variant.label, justify="right")
+        table.add_column(markup(result.variant.label), justify="right")
     for name in names:
         means = [r.mean(name) for r in results]
         best = _best(name, means)
@@ -353,7 +356,7 @@ def compare_table(scenario: str, seeds: list[int], results: list[Any], names: li
 def sweep_table(scenario: str, seeds: list[int], results: list[Any], names: list[str]) -> Table:
     """One row per grid point, one column per metric; best per column in bold green."""
     table = Table(
-        title=f"{scenario}: sweep over {_count(len(results), 'grid point')} x "
+        title=f"{markup(scenario)}: sweep over {_count(len(results), 'grid point')} x "
         f"{_count(len(seeds), 'seed')}",
         title_justify="left",
     )
@@ -369,5 +372,5 @@ def sweep_table(scenario: str, seeds: list[int], results: list[Any], names: list
             cells.append(
                 f"[bold green]{text}[/]" if best is not None and result.mean(name) == best else text
             )
-        table.add_row(result.variant.label, *cells)
+        table.add_row(markup(result.variant.label), *cells)
     return table

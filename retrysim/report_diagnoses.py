@@ -13,6 +13,7 @@ from rich.console import Group
 from rich.text import Text
 
 from retrysim.diagnose import BUNCHED_SHARE, SYNCHRONISED_SHARE, diagnose
+from retrysim.safe import visible
 
 SEVERITY_STYLES = {"high": "bold red", "warning": "bold yellow"}
 
@@ -86,7 +87,7 @@ def diagnoses_section(doc: dict[str, Any]) -> Group:
 
 
 def _setting_line(doc: dict[str, Any], setting: dict[str, Any]) -> str:
-    here = f"retrysim run {doc['scenario']} --set {setting['set']}"
+    here = f"retrysim run {visible(doc['scenario'])} --set {setting['set']}"
     if setting["env"] is None:
         return here
     if setting["pinned"]:

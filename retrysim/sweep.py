@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from retrysim.metric_table import METRIC_NAMES
 from retrysim.metrics import METRICS, metric
 from retrysim.names import DEFAULT_TABLE_METRICS
 from retrysim.retry.settings import RetrySettings
@@ -159,12 +160,14 @@ def compare(
     workers: int = 1,
     checkpoint: Path | None = None,
     on_done: Callable[[int, int], None] | None = None,
+    on_bad_checkpoint: Callable[[Path, str], None] | None = None,
 ) -> list[VariantResult]:
     """Run every variant with every seed; results come back in variant and seed order.
 
     ``workers`` > 1 uses that many processes. ``checkpoint`` is a folder where each finished
-    run is stored (atomically) and reused on the next call. ``on_done(done, total)`` reports
-    progress.
+    run is stored (atomically) and reused on the next call; a checkpoint that cannot be read
+    (not JSON, or JSON of the wrong shape) is run again and overwritten, and
+    ``on_bad_checkpoint(path, why)`` is told. ``on_done(done, total)`` reports progress.
     """
     from retrysim import output
 
@@ -184,8 +187,9 @@ def compare(
         path = (
             checkpoint / f"{task_key(scenario, sets, seed, settings)}.json" if checkpoint else None
         )
-        if path is not None and path.is_file():
-            docs[(vi, si)] = json.loads(path.read_text(encoding="utf-8"))["document"]
+        saved = _read_checkpoint(path, seed, on_bad_checkpoint) if path is not None else None
+        if saved is not None:
+            docs[(vi, si)] = saved
         else:
             todo.append((vi, si, sets, seed, path))
     done = len(docs)
@@ -220,6 +224,33 @@ def compare(
         VariantResult(variant, [docs[(vi, si)] for si in range(len(seeds))])
         for vi, variant in enumerate(variants)
     ]
+
+
+def _read_checkpoint(
+    path: Path, seed: int, on_bad: Callable[[Path, str], None] | None
+) -> dict[str, Any] | None:
+    """The document saved in checkpoint ``path``, or None to run it (again).
+
+    Checkpoints are written atomically, so a damaged one was changed by something else; it is
+    reported through ``on_bad`` and recomputed, never trusted and never fatal.
+    """
+    if not path.is_file():
+        return None
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        if not isinstance(data, dict) or data.get("seed") != seed:
+            raise ValueError("not a checkpoint of this run")
+        doc = data["document"]
+        if not isinstance(doc, dict):
+            raise ValueError("its 'document' is not a result document")
+        for name in METRIC_NAMES:  # every metric a table may read must be readable
+            metric(doc, name)
+    except (OSError, UnicodeDecodeError, ValueError, KeyError, TypeError, IndexError) as error:
+        if on_bad is not None:
+            why = str(error) if not isinstance(error, KeyError) else f"missing key {error}"
+            on_bad(path, why or type(error).__name__)
+        return None
+    return doc
 
 
 def table_rows(results: Sequence[VariantResult], names: Sequence[str]) -> list[dict[str, Any]]:

@@ -294,16 +294,29 @@ def test_sweep_writes_csv_and_does_not_depend_on_workers(tmp_path: Path) -> None
     assert len(list((tmp_path / "a" / "runs").glob("*.json"))) == 8  # 4 points x 2 seeds
 
 
-def test_sweep_over_a_damaged_checkpoint_is_bad_input(tmp_path: Path) -> None:
-    args = ["sweep", "redis-blip", "--grid", "policy.max_attempts=2,3", "--out", str(tmp_path)]
-    assert invoke(*args).exit_code == 0
-    damaged = sorted((tmp_path / "runs").glob("*.json"))[0]
-    damaged.write_text("{half a file", encoding="utf-8")
-    result = invoke(*args)
-    assert result.exit_code == 2
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith(f"retrysim: error: {tmp_path / 'runs'}: ")
-    assert "not valid JSON" in lines[0]
+@pytest.mark.parametrize(
+    "damage",
+    ["{half a file", '{"document": 5}', '{"variant": "x", "seed": 42}', "[]", "\xff\xfe"],
+    ids=["corrupt", "document-not-a-dict", "missing-document", "not-an-object", "not-utf8"],
+)
+def test_sweep_reruns_a_damaged_checkpoint_and_names_it(tmp_path: Path, damage: str) -> None:
+    args = ["sweep", "redis-blip", "--grid", "policy.max_attempts=2,3", "--json"]
+    fresh = invoke(*args, "--out", str(tmp_path / "fresh"))
+    assert fresh.exit_code == 0, fresh.output
+    out = tmp_path / "out"
+    assert invoke(*args, "--out", str(out)).exit_code == 0
+    damaged = sorted((out / "runs").glob("*.json"))[0]
+    good = damaged.read_bytes()
+    damaged.write_bytes(damage.encode("latin-1"))
+    result = invoke(*args, "--out", str(out))
+    assert result.exit_code == 0, result.output
+    warnings = [line for line in result.stderr.splitlines() if "warning" in line]
+    assert len(warnings) == 1, result.stderr
+    assert warnings[0].startswith(f"retrysim: warning: {damaged}: damaged checkpoint")
+    assert json.loads(result.stdout) == json.loads(fresh.stdout)
+    assert damaged.read_bytes() == good  # recomputed and written again
+    again = invoke(*args, "--out", str(out))  # and now trusted: no more warnings
+    assert "warning" not in again.stderr
 
 
 def test_scenarios_list_and_show() -> None:

@@ -12,9 +12,10 @@ from typing import Annotated, Any
 import typer
 
 from retrysim.cli import compare_cmd, plot_cmd, run_cmd, scenarios_cmd, settings_cmd
-from retrysim.cli.errors import EXIT_BAD_INPUT, debug_mode
+from retrysim.cli.errors import EXIT_BAD_INPUT, EXIT_INTERRUPTED, debug_mode
 from retrysim.cli.help import CONTEXT_SETTINGS, Command, Group
 from retrysim.cli.progress import quiet_mode
+from retrysim.safe import visible
 
 app = typer.Typer(
     name="retrysim",
@@ -100,11 +101,14 @@ def main() -> None:
             sys.exit(0)
         where = f" (see '{ctx.command_path} --help')" if ctx is not None else ""
         message = " ".join(error.format_message().split())  # type: ignore[attr-defined]
-        print(f"retrysim: error: {message}{where}", file=sys.stderr)
+        print(f"retrysim: error: {visible(message + where)}", file=sys.stderr)
         sys.exit(EXIT_BAD_INPUT)
     except (typer.Abort, KeyboardInterrupt):
+        code = EXIT_INTERRUPTED
+    if code == EXIT_INTERRUPTED:
+        # Typer turns a Ctrl-C inside a command into a silent Exit(130) before it reaches us;
+        # no command exits 130 of its own accord, so that code means the user interrupted.
         print("retrysim: interrupted", file=sys.stderr)
-        sys.exit(130)
     sys.exit(code if isinstance(code, int) else 0)
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import json
+import math
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from retrysim.cli import common, complete
-from retrysim.cli.errors import UsageError, reports_errors
+from retrysim.cli.errors import UsageError, reports_errors, warn
 from retrysim.cli.options import (
     EnvFileOption,
     MetricsOption,
@@ -22,6 +22,7 @@ from retrysim.cli.options import (
 )
 from retrysim.cli.paths import check_figure_path, check_out_dir
 from retrysim.metric_table import DEFAULT_TABLE_METRICS, METRIC_NAMES
+from retrysim.safe import markup
 
 if TYPE_CHECKING:
     from retrysim.sweep import Variant, VariantResult
@@ -81,6 +82,49 @@ def metric_list(text: str | None, default: tuple[str, ...]) -> list[str]:
     return names
 
 
+#: compare and sweep refuse to start more runs than this without --yes (README: Commands).
+MAX_RUNS_WITHOUT_YES = 1_000
+#: The time estimate in that refusal: wall time per simulated attempt (tenacity's decision
+#: loop plus the engine; README: Performance) and attempts per call (the default max_attempts).
+SECONDS_PER_ATTEMPT = 20e-6
+ATTEMPTS_PER_CALL = 3
+
+YesOption = Annotated[
+    bool,
+    typer.Option(
+        "--yes",
+        "-y",
+        help=f"Start even when that is more than {MAX_RUNS_WITHOUT_YES:,} runs (refused otherwise, "
+        "with the count and a time estimate).",
+    ),
+]
+
+
+def check_size(base: Any, runs: int, workers: int, yes: bool) -> None:
+    """Refuse, in one line with the count and an estimated time, more runs than
+    MAX_RUNS_WITHOUT_YES unless ``yes``: a typo in a grid should not start a day of work."""
+    if yes or runs <= MAX_RUNS_WITHOUT_YES:
+        return
+    from retrysim.sim.arrivals import expected_calls
+
+    calls = expected_calls(base)
+    seconds = runs * calls * ATTEMPTS_PER_CALL * SECONDS_PER_ATTEMPT / max(1, workers)
+    raise UsageError(
+        f"{runs:,} runs (about {_duration(seconds)} with {workers} worker(s), at "
+        f"~{calls:,.0f} calls per run) is more than {MAX_RUNS_WITHOUT_YES:,}; add --yes to start "
+        "them anyway, or use fewer values or seeds"
+    )
+
+
+def _duration(seconds: float) -> str:
+    if seconds == float("inf"):
+        return "an unbounded time"
+    for unit, size in (("days", 86_400), ("hours", 3_600), ("minutes", 60)):
+        if seconds >= size:
+            return f"{seconds / size:,.1f} {unit}"
+    return f"{seconds:.0f} seconds"
+
+
 def _prepare(
     scenario_arg: str,
     grid: list[tuple[str, list[Any]]],
@@ -89,6 +133,8 @@ def _prepare(
     seeds: int,
     seed: int | None,
     option: str,
+    workers: int = 1,
+    yes: bool = False,
 ) -> tuple[Any, list[Variant], list[int], Any]:
     from retrysim.sweep import grid_variants, seeds_for
 
@@ -98,6 +144,8 @@ def _prepare(
             common.check_profile(name)
         grid = [*grid, ("policy.profile", names)]
     base = common.load(scenario_arg, {})
+    # Counted before the variants are even built: a 100^3 grid is refused at once.
+    check_size(base, math.prod(len(values) for _, values in grid) * seeds, workers, yes)
     variants = grid_variants(grid)
     for variant in variants:  # bad keys and values fail here, before any run
         common.apply(base, variant.sets, option)
@@ -117,26 +165,22 @@ def _run(
     from retrysim.cli.progress import WorkProgress
     from retrysim.sweep import compare as run_compare
 
+    def bad_checkpoint(path: Path, why: str) -> None:
+        # Checkpoints are written atomically, so a damaged one was changed by something else
+        # in the user's --out folder; it is run again and overwritten, not trusted or fatal.
+        warn(f"{path}: damaged checkpoint ({why}); running that point again")
+
     with WorkProgress("running variants", "runs", quiet=quiet) as bar:
-        try:
-            return run_compare(
-                base,
-                variants,
-                seeds,
-                settings=settings,
-                workers=workers,
-                checkpoint=checkpoint,
-                on_done=bar.update,
-            )
-        except (json.JSONDecodeError, UnicodeDecodeError) as error:
-            if checkpoint is None:
-                raise
-            # Checkpoints are written atomically, so one that does not parse was changed by
-            # hand (or by another program) in the user's --out folder: theirs to clear.
-            raise UsageError(
-                f"{checkpoint}: a checkpoint file is not valid JSON ({error}); remove it to run "
-                "that point again"
-            ) from None
+        return run_compare(
+            base,
+            variants,
+            seeds,
+            settings=settings,
+            workers=workers,
+            checkpoint=checkpoint,
+            on_done=bar.update,
+            on_bad_checkpoint=bad_checkpoint,
+        )
 
 
 @reports_errors
@@ -170,6 +214,7 @@ def compare(
         ),
     ] = None,
     quiet: QuietOption = False,
+    yes: YesOption = False,
 ) -> None:
     """Run variants of SCENARIO side by side with the same seeds (common random numbers).
 
@@ -183,7 +228,7 @@ def compare(
     if plot is not None:
         check_figure_path(plot, "--plot")
     base, variants, seed_list, settings = _prepare(
-        scenario, grid, profile, env_file, seeds, seed, "--set"
+        scenario, grid, profile, env_file, seeds, seed, "--set", workers, yes
     )
     results = _run(base, variants, seed_list, settings, workers, None, quiet)
     console = None
@@ -206,7 +251,7 @@ def compare(
 
         save_compare_figure(results, plot, metrics=names)
         if console is not None:
-            console.print(f"[dim]wrote {plot}[/]")
+            console.print(f"[dim]wrote {markup(plot)}[/]")
 
 
 @reports_errors
@@ -233,6 +278,7 @@ def sweep(
     metrics: MetricsOption = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the rows as JSON.")] = False,
     quiet: QuietOption = False,
+    yes: YesOption = False,
 ) -> None:
     """Run a grid of settings over SCENARIO in parallel and tabulate the metrics per grid point.
 
@@ -244,7 +290,7 @@ def sweep(
     if out is not None:
         check_out_dir(out, "--out")
     base, variants, seed_list, settings = _prepare(
-        scenario, grid, None, env_file, seeds, seed, "--grid"
+        scenario, grid, None, env_file, seeds, seed, "--grid", workers, yes
     )
     checkpoint = out / "runs" if out else None
     results = _run(base, variants, seed_list, settings, workers, checkpoint, quiet)
@@ -268,7 +314,7 @@ def sweep(
         output.write_text(out / "sweep.csv", _csv(document["rows"]))
         output.write_json(out / "sweep.json", document)
         if console is not None:
-            console.print(f"[dim]wrote {out}/sweep.csv and {out}/sweep.json[/]")
+            console.print(f"[dim]wrote {markup(out)}/sweep.csv and {markup(out)}/sweep.json[/]")
 
 
 def _rows_document(

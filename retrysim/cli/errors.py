@@ -22,10 +22,12 @@ from typing import Any, ParamSpec, TypeVar
 import typer
 
 from retrysim.errors import BadInputError
+from retrysim.safe import visible
 
 EXIT_THRESHOLD = 1
 EXIT_BUG = 1
 EXIT_BAD_INPUT = 2
+EXIT_INTERRUPTED = 130  # 128 + SIGINT, as shells report a Ctrl-C
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -42,20 +44,20 @@ class UsageError(BadInputError):
 
 def fail(message: str) -> typer.Exit:
     """Print the one-line error and return the Exit to raise (exit code 2)."""
-    print(f"retrysim: error: {message}", file=sys.stderr)
+    print(f"retrysim: error: {visible(message)}", file=sys.stderr)
     return typer.Exit(EXIT_BAD_INPUT)
 
 
 def warn(message: str) -> None:
     """Print one ``retrysim: warning: ...`` line on stderr; the command goes on."""
-    print(f"retrysim: warning: {message}", file=sys.stderr)
+    print(f"retrysim: warning: {visible(message)}", file=sys.stderr)
 
 
 def bug(error: BaseException) -> typer.Exit:
     """Print the one line that says ``error`` is a bug in retrysim; return the Exit (code 1)."""
     print(
-        f"retrysim: internal error: {type(error).__name__}: {one_line(error)} -- this is a bug "
-        "in retrysim, not in your input; please report it with the command you ran "
+        f"retrysim: internal error: {type(error).__name__}: {visible(one_line(error))} -- this "
+        "is a bug in retrysim, not in your input; please report it with the command you ran "
         "(retrysim --debug COMMAND shows the traceback)",
         file=sys.stderr,
     )

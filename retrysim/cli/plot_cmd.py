@@ -11,6 +11,7 @@ import typer
 from retrysim.cli.errors import UsageError, reports_errors
 from retrysim.cli.paths import FORMATS as FORMATS
 from retrysim.cli.paths import check_figure_path as check_figure_path
+from retrysim.safe import visible
 
 KINDS = ("timeline", "spread", "cdf")
 
@@ -81,4 +82,4 @@ def plot(
     except ValueError as error:  # the plots refuse a document they cannot draw: the user's file
         raise UsageError(f"{result}: {error}") from None
     plots.save_figure(figure, target)
-    typer.echo(f"wrote {target}")
+    typer.echo(f"wrote {visible(target)}")

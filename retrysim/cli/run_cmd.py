@@ -14,6 +14,7 @@ from retrysim.cli import common, complete
 from retrysim.cli.errors import EXIT_THRESHOLD, UsageError, reports_errors
 from retrysim.cli.options import EnvFileOption, QuietOption, ScenarioArg, SeedOption
 from retrysim.cli.paths import check_figure_path, check_out_dir
+from retrysim.safe import markup
 
 SET_HELP = (
     "Override a scenario value by dotted key, e.g. policy.max_attempts=5, "
@@ -128,13 +129,13 @@ def run(
         )
         output.write_text(out / "calls.csv", output.records_csv(result.calls, result.error_names))
         if console is not None:
-            console.print(f"[dim]wrote {out}/result.json, attempts.csv, calls.csv[/]")
+            console.print(f"[dim]wrote {markup(out)}/result.json, attempts.csv, calls.csv[/]")
     if plot is not None:
         from retrysim.plots import save_run_figure
 
         save_run_figure(doc, plot)
         if console is not None:
-            console.print(f"[dim]wrote {plot}[/]")
+            console.print(f"[dim]wrote {markup(plot)}[/]")
     missed = _missed(doc, thresholds)
     if missed:
         for line in missed:

@@ -12,6 +12,7 @@ import typer
 from retrysim.cli import complete
 from retrysim.cli.errors import EXIT_BAD_INPUT, UsageError, reports_errors
 from retrysim.cli.help import CONTEXT_SETTINGS, Command, Group
+from retrysim.safe import visible
 
 scenarios_app = typer.Typer(
     help="List the bundled scenarios, or show one.",
@@ -118,7 +119,7 @@ def validate(
             report.append({"file": str(file), "ok": False, "errors": errors, "summary": None})
             if not as_json:
                 for line in errors:
-                    print(f"retrysim: error: {line}", file=sys.stderr)
+                    print(f"retrysim: error: {visible(line)}", file=sys.stderr)
             continue
         summary = (
             f"{scenario.name!r}, {scenario.clients.count:,} clients, "
@@ -126,7 +127,7 @@ def validate(
         )
         report.append({"file": str(file), "ok": True, "errors": [], "summary": summary})
         if not as_json:
-            print(f"ok: {file}: {summary}")
+            print(visible(f"ok: {file}: {summary}"))
     if as_json:
         sys.stdout.write(json.dumps(report, indent=2) + "\n")
     if bad:

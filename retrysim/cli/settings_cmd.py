@@ -12,6 +12,7 @@ from retrysim.cli import common, complete
 from retrysim.cli.errors import UsageError, reports_errors
 from retrysim.cli.options import EnvFileOption
 from retrysim.names import PROFILES as PROFILE_NAMES
+from retrysim.safe import markup, visible
 
 
 @reports_errors
@@ -74,7 +75,7 @@ def settings(
 
         save_settings_figure(plot, settings, chosen or None)
         if not as_json:
-            typer.echo(f"wrote {plot}")
+            typer.echo(f"wrote {visible(plot)}")
 
 
 def _names(profiles: str | None) -> list[str]:
@@ -97,7 +98,7 @@ def _render(doc: dict[str, Any]) -> None:
     console.print(
         f"[bold]Profile[/] {prof['value']} [dim]({prof['source']})[/]   "
         f"[bold]jitter[/] {jitter['value']}s [dim]({jitter['source']})[/]   "
-        f"[bold].env[/] {env_note}"
+        f"[bold].env[/] {markup(env_note)}"
     )
     console.print(f"[dim]wait before retry n = {prof['formula']}[/]")
     console.print(f"[dim]min_wait here: {prof['min_wait_means']}[/]")
@@ -139,4 +140,4 @@ def _render(doc: dict[str, Any]) -> None:
 def _cell(field: dict[str, Any]) -> str:
     source = field["source"]
     style = {"default": "dim", "env": "cyan", ".env": "green"}[source]
-    return f"{field['value']} [{style}]({source})[/]"
+    return f"{markup(field['value'])} [{style}]({source})[/]"

@@ -24,6 +24,7 @@ from retrysim.cli.errors import UsageError, is_bad_input, one_line
 from retrysim.cli.shell import state
 from retrysim.cli.shell.state import Loaded
 from retrysim.metric_table import DEFAULT_TABLE_METRICS, METRIC_NAMES
+from retrysim.safe import markup
 from retrysim.suggest import closest, hint, unknown_key
 
 if TYPE_CHECKING:
@@ -121,7 +122,7 @@ class Shell:
         self.errors += 1
         for part in message.splitlines():
             # soft_wrap: one error is one line, however long, so scripts can grep it
-            self.console.print(f"[red]error:[/] {part}", highlight=False, soft_wrap=True)
+            self.console.print(f"[red]error:[/] {markup(part)}", highlight=False, soft_wrap=True)
 
     def need(self) -> Loaded:
         if self.loaded is None:
@@ -182,7 +183,7 @@ class Shell:
         self.loaded = state.load(arg)
         self.last = self.previous = None
         description = " ".join(str(self.loaded.base.get("description", "")).split())
-        self.console.print(f"loaded [bold]{self.loaded.name}[/]: {description}")
+        self.console.print(f"loaded [bold]{markup(self.loaded.name)}[/]: {markup(description)}")
 
     @command("show", "show")
     def cmd_show(self, arg: str) -> None:
@@ -202,7 +203,7 @@ class Shell:
         except KeyError:
             raise UsageError(unknown_key(key, data)) from None
         self._change(data)
-        self.console.print(f"{key} = {value!r}", highlight=False)
+        self.console.print(markup(f"{key} = {value!r}"), highlight=False)
 
     @command("unset", "unset KEY", "key")
     def cmd_unset(self, arg: str) -> None:
@@ -219,7 +220,7 @@ class Shell:
         except KeyError:
             raise UsageError(unknown_key(arg, data)) from None
         self._change(data)
-        self.console.print(f"{arg} = {original!r} (as loaded)", highlight=False)
+        self.console.print(markup(f"{arg} = {original!r} (as loaded)"), highlight=False)
 
     @command("fault", "fault add KIND k=v ... | rm N | list", "fault")
     def cmd_fault(self, arg: str) -> None:
@@ -233,7 +234,7 @@ class Shell:
                 fields = ", ".join(
                     f"{k}={v}" for k, v in item.items() if v is not None and k != "kind"
                 )
-                self.console.print(f"{i}: {item['kind']} {fields}", highlight=False)
+                self.console.print(markup(f"{i}: {item['kind']} {fields}"), highlight=False)
             if not faults:
                 self.console.print("no faults")
             return
@@ -244,14 +245,14 @@ class Shell:
                 fault[key] = common.parse_value(value)
             faults.append(fault)
             self._change(data)
-            self.console.print(f"added fault {len(faults) - 1}: {words[1]}")
+            self.console.print(f"added fault {len(faults) - 1}: {markup(words[1])}")
             return
         if words[0] == "rm" and len(words) == 2:
             if not words[1].isdigit() or int(words[1]) >= len(faults):
                 raise UsageError(f"fault rm {words[1]}: no such fault (there are {len(faults)})")
             removed = faults.pop(int(words[1]))
             loaded.data = data
-            self.console.print(f"removed fault {words[1]}: {removed['kind']}")
+            self.console.print(f"removed fault {words[1]}: {markup(removed['kind'])}")
             return
         raise UsageError("usage: fault add KIND key=value ... | fault rm N | fault list")
 
@@ -375,7 +376,7 @@ class Shell:
         target = Path(arg) if arg else loaded.default_target()
         self._validated(loaded.data)
         loaded.save(target)
-        self.console.print(f"saved {target}")
+        self.console.print(f"saved {markup(target)}")
 
     @command("quit", "quit")
     def cmd_quit(self, arg: str) -> bool:
