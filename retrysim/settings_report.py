@@ -14,6 +14,7 @@ from retrysim.retry.profiles import get_profile
 from retrysim.retry.settings import (
     OPERATIONS,
     RetrySettings,
+    env_file_present,
     env_name,
     load_settings,
     setting_sources,
@@ -73,7 +74,7 @@ def settings_document(
     )
     return {
         "env_file": None if env_file is None else str(env_file),
-        "env_file_found": env_file is not None and Path(env_file).is_file(),
+        "env_file_found": env_file_present(env_file),
         **shared,
         "operations": operations,
     }

@@ -148,10 +148,63 @@ def test_invalid_override_fails_at_decoration(bad: dict[str, Any]) -> None:
         retry_storage_operation(**bad)
 
 
-def test_invalid_environment_fails_at_decoration(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("RETRY__WORKER_MAX_ATTEMPTS", "0")
+@pytest.mark.parametrize("form", ["bare", "called", "called with options"])
+def test_invalid_environment_fails_at_the_first_call_in_both_forms(
+    monkeypatch: pytest.MonkeyPatch, form: str
+) -> None:
+    """The environment is read at call time: a bad variable must not crash an import."""
+    monkeypatch.setenv("RETRY__WORKER_MAX_ATTEMPTS", "abc")
+    flaky = Flaky()
+    if form == "bare":
+        wrapped = retry_worker_operation(flaky)
+    elif form == "called":
+        wrapped = retry_worker_operation()(flaky)
+    else:
+        wrapped = retry_worker_operation(min_wait=0.0)(flaky)
     with pytest.raises(SettingsError, match="RETRY__WORKER_MAX_ATTEMPTS"):
-        retry_worker_operation()
+        wrapped()
+    assert flaky.calls == 0
+    monkeypatch.setenv("RETRY__WORKER_MAX_ATTEMPTS", "2")
+    reload_settings()
+    assert wrapped() == "ok"
+
+
+def test_explicit_options_are_checked_at_decoration_without_reading_the_environment(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("RETRY__WORKER_MAX_ATTEMPTS", "abc")
+    with pytest.raises(ValueError, match="max_attempts"):
+        retry_worker_operation(max_attempts=0)
+    with pytest.raises(TypeError, match="max_attempt"):
+        retry_worker_operation(max_attempt=3)
+
+
+def _generator() -> Any:
+    yield 1
+
+
+async def _async_generator() -> Any:
+    yield 1
+
+
+@pytest.mark.parametrize("operation", list(DECORATORS))
+@pytest.mark.parametrize("func", [_generator, _async_generator], ids=["gen", "asyncgen"])
+@pytest.mark.parametrize("form", ["bare", "called"])
+def test_generator_functions_are_refused_at_decoration(
+    operation: str, func: Any, form: str
+) -> None:
+    decorator, _ = DECORATORS[operation]
+    with pytest.raises(TypeError, match=rf"{func.__name__}.*generator function"):
+        if form == "bare":
+            decorator(func)
+        else:
+            decorator()(func)
+
+
+@pytest.mark.parametrize("func", [_generator, _async_generator], ids=["gen", "asyncgen"])
+def test_execute_with_retry_refuses_generator_functions(func: Any) -> None:
+    with pytest.raises(TypeError, match=rf"execute_with_retry.*{func.__name__}.*generator"):
+        asyncio.run(execute_with_retry(func))
 
 
 def test_decorated_methods_receive_self(sync_sleep, async_sleep) -> None:

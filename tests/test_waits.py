@@ -23,7 +23,12 @@ from retrysim.retry import (
     RetrySettings,
     build_policy,
 )
-from retrysim.retry.waits import wait_decorrelated_jitter, wait_equal_jitter, wait_retry_after
+from retrysim.retry.waits import (
+    RETRY_AFTER_CAP,
+    wait_decorrelated_jitter,
+    wait_equal_jitter,
+    wait_retry_after,
+)
 
 JITTERED_OPS = ("worker", "scheduler", "api")
 SEEDS = st.integers(0, 2**32 - 1)
@@ -335,6 +340,52 @@ def test_retry_after_any_exception_with_numeric_hint_and_cap() -> None:
     assert wait_retry_after(wait_fixed(1.0))(failed_state(ThrottledError())) == 30.0
     assert wait_retry_after(wait_fixed(1.0), cap=12.0)(failed_state(ThrottledError())) == 12.0
     assert wait_retry_after(wait_fixed(1.0))(failed_state(WeirdHintError())) == 1.0
+
+
+@pytest.mark.parametrize(
+    "hint",
+    [math.inf, -math.inf, math.nan, -5.0, True, "60", 10**400],
+    ids=["inf", "-inf", "nan", "negative", "bool", "string", "huge-int"],
+)
+def test_invalid_retry_after_hints_fall_back_to_the_strategy(hint: object) -> None:
+    class HintedError(Exception):
+        retry_after = hint
+
+    assert wait_retry_after(wait_fixed(2.0))(failed_state(HintedError())) == 2.0
+
+
+def test_an_honoured_hint_is_capped_at_max_of_max_wait_and_the_documented_cap() -> None:
+    year = 365 * 24 * 3600.0
+    short = build_policy("api", max_wait=1.0, respect_retry_after=True, profile="exponential")
+    assert short.wait(failed_state(RateLimitedError(retry_after=year))) == RETRY_AFTER_CAP == 300.0
+    assert short.wait(failed_state(RateLimitedError(retry_after=120.0))) == 120.0
+    long = build_policy(
+        "api", min_wait=1.0, max_wait=600.0, respect_retry_after=True, profile="exponential"
+    )
+    assert long.wait(failed_state(RateLimitedError(retry_after=year))) == 600.0
+
+
+def test_an_infinite_hint_retries_and_re_raises_the_original_error(sync_sleep) -> None:
+    from retrysim.retry import retry_api_call
+
+    error = RateLimitedError(retry_after=math.inf)
+
+    @retry_api_call(
+        max_attempts=2,
+        min_wait=0.5,
+        max_wait=0.5,
+        profile="exponential",
+        respect_retry_after=True,
+        retry=lambda state: True,
+        sleep=sync_sleep,
+    )
+    def throttled() -> None:
+        raise error
+
+    with pytest.raises(RateLimitedError) as raised:
+        throttled()
+    assert raised.value is error
+    assert sync_sleep.waits == [0.5]
 
 
 def test_respect_retry_after_policy_can_exceed_its_range(call_state) -> None:

@@ -97,18 +97,20 @@ def settings(env_file: Path | None) -> tuple[RetrySettings, dict[str, str]]:
         SettingsError,
         load_settings,
         setting_sources,
-        unknown_variables,
+        settings_warnings,
     )
 
-    if env_file is not None and not env_file.is_file():
+    if env_file is not None and not env_file.exists():  # /dev/null is an (empty) file
         raise UsageError(f"--env-file: {env_file}: no such file")
     target: str | Path = env_file if env_file is not None else ".env"
-    for variable in unknown_variables(target):  # every time, not once per process as logged
-        warn(variable.message())
     try:
+        for message in settings_warnings(target):  # every time, not once per process as logged
+            warn(message)
         loaded = load_settings(target, warn=False)
     except SettingsError as error:
-        raise UsageError(f"{env_file or 'environment'}: {error}") from None
+        prefix = f"{env_file or 'environment'}: "
+        message = str(error)  # a problem with the file itself already starts with its name
+        raise UsageError(message if message.startswith(prefix) else prefix + message) from None
     return loaded, dict(setting_sources(target))
 
 

@@ -237,6 +237,22 @@ def _run_sync(
     return result
 
 
+def _refuse_generators(func: Callable[..., Any], by: str) -> None:
+    """A TypeError for a (async) generator function: calling one only creates the generator,
+    which never fails, so there would be nothing to retry and the retry would be a silent no-op.
+    """
+    target = inspect.unwrap(func) if callable(func) else func
+    for candidate in (func, target):
+        if inspect.isasyncgenfunction(candidate) or inspect.isgeneratorfunction(candidate):
+            kind = "an async generator" if inspect.isasyncgenfunction(candidate) else "a generator"
+            name = getattr(candidate, "__qualname__", None) or repr(candidate)
+            raise TypeError(
+                f"{by} cannot retry {name}: it is {kind} function, so calling it only creates "
+                "the generator and its errors are raised later, while it is iterated, outside "
+                "any retry; retry a function that does the work and returns its result instead"
+            )
+
+
 _POLICY_KEYS = frozenset({*OPTION_NAMES, "retry", "guards"})
 
 
@@ -267,6 +283,11 @@ class OperationDecorator:
             "names the operation so repeated executions are counted as duplicates."
         )
 
+    @property
+    def name(self) -> str:
+        """The decorator's public name: ``retry_worker_operation``, ..., ``retry_api_call``."""
+        return "retry_api_call" if self.operation == "api" else f"retry_{self.operation}_operation"
+
     def __repr__(self) -> str:
         return f"<retry decorator for {self.operation!r} operations>"
 
@@ -279,10 +300,12 @@ class OperationDecorator:
     def __call__(self, func: Callable[..., Any] | None = None, /, **options: Any) -> Any:
         if func is not None:  # also allow the bare form @retry_worker_operation
             return self._decorate(func, options)
-        # Validate the options now, against the settings of the moment, so a typo fails at
-        # import time rather than on the first call.
+        # Validate the explicit options now, so a typo in code fails at import time. The
+        # settings (environment, .env) are not read here: like the bare form, they are read at
+        # every call, so a bad RETRY__* variable is a SettingsError on the first call, not a
+        # crash at import.
         policy_options, _ = _split(options)
-        self.policy(**policy_options)
+        parse_options({k: v for k, v in policy_options.items() if k in OPTION_NAMES})
         return lambda f: self._decorate(f, options)
 
     def policy(self, **overrides: Any) -> RetryPolicy:
@@ -290,6 +313,7 @@ class OperationDecorator:
         return build_policy(self.operation, **overrides)
 
     def _decorate(self, func: Callable[..., Any], options: dict[str, Any]) -> Callable[..., Any]:
+        _refuse_generators(func, "@" + self.name)
         policy_options, context = _split(options)
         operation = self.operation
 
@@ -335,6 +359,7 @@ async def execute_with_retry(
     ``guards``, ``sleep``, ``clock`` and ``operation`` are taken by the retry itself; every
     other keyword is passed on to ``func``.
     """
+    _refuse_generators(func, "execute_with_retry")
     ours = {k: kwargs.pop(k) for k in list(kwargs) if k in _POLICY_KEYS | CallContext.KEYS}
     policy_options, context = _split(ours)
     policy = build_policy(operation, **policy_options)

@@ -29,7 +29,7 @@ from retrysim.retry.guards import GuardSpec
 from retrysim.retry.options import OPTION_NAMES, PolicyOptions, explain, parse_options
 from retrysim.retry.profiles import REGISTRY, Profile, Shape, get_profile
 from retrysim.retry.settings import OPERATIONS, RetrySettings, get_settings
-from retrysim.retry.waits import wait_retry_after
+from retrysim.retry.waits import retry_after_cap, wait_retry_after
 
 #: The profile descriptions shown by ``retrysim settings`` and the docs (from the registry).
 PROFILE_FORMULAS: dict[str, str] = {name: p.formula for name, p in REGISTRY.items()}
@@ -193,7 +193,7 @@ def build_policy(
     )
     wait = profile.wait(shape)
     if resolved.respect_retry_after:
-        wait = wait_retry_after(wait)
+        wait = wait_retry_after(wait, cap=retry_after_cap(_given(resolved.max_wait)))
     if retry is None:
         retry = retry_if_exception_type(profile.retryable)
     return RetryPolicy(

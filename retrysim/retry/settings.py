@@ -7,15 +7,23 @@ because the variable is what an operator typed.
 
 from __future__ import annotations
 
+import io
 import logging
 import os
 import threading
+from collections.abc import Mapping
+from contextvars import ContextVar
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
 from pydantic import Field, ValidationError, field_validator, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import (
+    BaseSettings,
+    DotEnvSettingsSource,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
 
 from retrysim.errors import BadInputError
 from retrysim.names import MAX_ATTEMPTS_LIMIT
@@ -74,6 +82,19 @@ class RetrySettings(BaseSettings):
         description="Seconds of additive jitter (documented profile).",
     )
 
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # The .env values come already read (once, by read_env_file), so the file is neither
+        # re-read (a pipe can be read only once) nor parsed by dotenv's noisy logger.
+        return init_settings, env_settings, _ReadEnvFile(settings_cls), file_secret_settings
+
     @field_validator("profile")
     @classmethod
     def _known_profile(cls, value: str) -> str:
@@ -107,6 +128,80 @@ class RetrySettings(BaseSettings):
             getattr(self, f"{operation}_min_wait"),
             getattr(self, f"{operation}_max_wait"),
         )
+
+
+#: The .env values :func:`load_settings` read, for the settings source below to hand over.
+_env_file_values: ContextVar[Mapping[str, str | None] | None] = ContextVar(
+    "_env_file_values", default=None
+)
+
+
+class _ReadEnvFile(DotEnvSettingsSource):
+    """pydantic-settings' .env source, fed the values :func:`read_env_file` already read."""
+
+    def _read_env_files(self) -> Mapping[str, str | None]:
+        values = _env_file_values.get() or {}
+        return {key.lower(): value for key, value in values.items()}
+
+
+@dataclass(frozen=True)
+class EnvFile:
+    """A ``.env`` file as read: its values and the lines that are not ``KEY=VALUE``."""
+
+    path: str
+    values: dict[str, str | None]
+    unparsable: tuple[int, ...]  # 1-based line numbers; python-dotenv skips these lines
+
+    def warnings(self) -> list[str]:
+        return [
+            f"{self.path}, line {line}: cannot parse this line (expected KEY=VALUE); it is ignored"
+            for line in self.unparsable
+        ]
+
+
+def env_file_present(env_file: str | Path | None) -> bool:
+    """Whether ``env_file`` names something that exists (a device like /dev/null counts)."""
+    return env_file is not None and os.path.exists(env_file)
+
+
+def read_env_file(env_file: str | Path) -> EnvFile:
+    """Read and parse a ``.env`` file once, as python-dotenv would (``${VAR}`` expanded).
+
+    Raises :class:`SettingsError` naming the file if it cannot be read or is not UTF-8 (with
+    the offset of the first bad byte). Unparsable lines are reported in ``unparsable``, not
+    logged: callers decide how to warn.
+    """
+    from dotenv.main import resolve_variables
+    from dotenv.parser import parse_stream
+
+    path = str(env_file)
+    try:
+        data = Path(env_file).read_bytes()
+    except OSError as error:
+        raise SettingsError(
+            f"{path}: cannot read the .env file: {error.strerror or error}"
+        ) from None
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as error:
+        line = data.count(b"\n", 0, error.start) + 1
+        raise SettingsError(
+            f"{path}: the .env file is not UTF-8: byte 0x{data[error.start]:02x} at offset "
+            f"{error.start} (line {line}); save it as UTF-8"
+        ) from None
+    bindings = list(parse_stream(io.StringIO(text)))
+    pairs = [(b.key, b.value) for b in bindings if b.key is not None]
+    values = dict(resolve_variables(pairs, override=True))
+    unparsable = tuple(b.original.line for b in bindings if b.error)
+    return EnvFile(path, values, unparsable)
+
+
+def env_file_warnings(env_file: str | Path | None = ".env") -> list[str]:
+    """One message per unparsable line of ``env_file`` (none if it is missing)."""
+    if not env_file_present(env_file):
+        return []
+    assert env_file is not None
+    return read_env_file(env_file).warnings()
 
 
 def env_name(field: str) -> str:
@@ -157,10 +252,8 @@ def unknown_variables(env_file: str | Path | None = ".env") -> list[UnknownVaria
     """
     valid = valid_variables()
     names: list[tuple[str, str]] = [(key, "the environment") for key in sorted(os.environ)]
-    if env_file is not None and Path(env_file).is_file():
-        from dotenv import dotenv_values
-
-        names.extend((key, str(env_file)) for key in dotenv_values(env_file))
+    if env_file is not None and env_file_present(env_file):
+        names.extend((key, str(env_file)) for key in read_env_file(env_file).values)
     fields = [name.removeprefix(ENV_PREFIX) for name in valid]  # the prefix makes all look alike
     unknown = []
     for key, origin in names:
@@ -192,6 +285,23 @@ def warn_unknown_variables(env_file: str | Path | None = ".env") -> list[Unknown
     return unknown
 
 
+def settings_warnings(env_file: str | Path | None = ".env") -> list[str]:
+    """Every warning about the settings' inputs: unparsable ``.env`` lines, unknown variables.
+
+    For callers that report them their own way (the CLI); raises :class:`SettingsError` if the
+    file cannot be read.
+    """
+    return [*env_file_warnings(env_file), *(v.message() for v in unknown_variables(env_file))]
+
+
+def _warn_once(key: tuple[str, str], message: str) -> None:
+    with _warned_lock:
+        if key in _warned:
+            return
+        _warned.add(key)
+    logger.warning("%s", message)
+
+
 def load_settings(env_file: str | Path | None = ".env", *, warn: bool = True) -> RetrySettings:
     """Read settings from the process environment and ``env_file`` through pydantic-settings.
 
@@ -201,16 +311,26 @@ def load_settings(env_file: str | Path | None = ".env", *, warn: bool = True) ->
     on the ``retrysim.retry`` logger, once per variable and place per process, with the closest
     valid name; ``warn=False`` is for callers that report :func:`unknown_variables` themselves.
     """
-    if env_file is not None and not Path(env_file).is_file():
+    if env_file is not None and not env_file_present(env_file):
         if str(env_file) != ".env":
             raise SettingsError(f"{env_file}: no such file (given as the .env file)")
         env_file = None
+    values: dict[str, str | None] = {}
+    if env_file is not None:
+        contents = read_env_file(env_file)
+        values = contents.values
+        if warn:
+            for line, message in zip(contents.unparsable, contents.warnings(), strict=True):
+                _warn_once((f"line {line}", contents.path), message)
     if warn:
         warn_unknown_variables(env_file)
+    token = _env_file_values.set(values)
     try:
-        return RetrySettings(_env_file=env_file)
+        return RetrySettings()
     except ValidationError as exc:
         raise _explain(exc, f" from the environment or {env_file}" if env_file else "") from None
+    finally:
+        _env_file_values.reset(token)
 
 
 def setting_sources(env_file: str | Path | None = ".env") -> dict[str, Source]:
@@ -219,11 +339,11 @@ def setting_sources(env_file: str | Path | None = ".env") -> dict[str, Source]:
     Mirrors pydantic-settings' precedence (environment over file) without re-validating.
     """
     from_file: set[str] = set()
-    if env_file is not None and Path(env_file).is_file():
-        from dotenv import dotenv_values
-
+    if env_file is not None and env_file_present(env_file):
         from_file = {
-            key.upper() for key, value in dotenv_values(env_file).items() if value is not None
+            key.upper()
+            for key, value in read_env_file(env_file).values.items()
+            if value is not None
         }
     from_env = {key.upper() for key in os.environ}
     sources: dict[str, Source] = {}

@@ -7,6 +7,7 @@ per-call stream exactly as it rebinds tenacity's.
 
 from __future__ import annotations
 
+import math
 import random
 import weakref
 
@@ -14,12 +15,24 @@ from tenacity import RetryCallState
 from tenacity.wait import wait_base
 
 __all__ = [
+    "RETRY_AFTER_CAP",
     "random",
+    "retry_after_cap",
     "wait_capped",
     "wait_decorrelated_jitter",
     "wait_equal_jitter",
     "wait_retry_after",
 ]
+
+#: Longest ``retry_after`` hint honoured (seconds) when the policy's ``max_wait`` is shorter: a
+#: hint is obeyed up to ``max(max_wait, RETRY_AFTER_CAP)``, so a server can ask for more than
+#: ``max_wait`` (it knows its own overload) but never for a year.
+RETRY_AFTER_CAP = 300.0
+
+
+def retry_after_cap(max_wait: float) -> float:
+    """The longest ``retry_after`` hint a policy honours: ``max(max_wait, RETRY_AFTER_CAP)``."""
+    return max(max_wait, RETRY_AFTER_CAP)
 
 
 def capped_exponential(base: float, cap: float, retry_number: int) -> float:
@@ -89,13 +102,16 @@ class wait_decorrelated_jitter(wait_base):  # noqa: N801
 
 
 class wait_retry_after(wait_base):  # noqa: N801
-    """Honour a server's ``retry_after`` hint: wait max(hint, fallback wait).
+    """Honour a server's ``retry_after`` hint: wait max(fallback wait, min(hint, cap)).
 
     The hint is read from the failed attempt's exception (``RateLimitedError.retry_after`` or any
-    exception with a numeric ``retry_after``); without one the fallback strategy decides.
+    exception with a numeric ``retry_after``). A hint that is not a finite, non-negative number
+    (``inf``, ``nan``, ``-1``, ``"soon"``, ``True``) is ignored and the fallback strategy decides;
+    an honoured hint is capped at ``cap`` (:data:`RETRY_AFTER_CAP` by default;
+    :func:`~retrysim.retry.policy.build_policy` passes ``max(max_wait, RETRY_AFTER_CAP)``).
     """
 
-    def __init__(self, fallback: wait_base, cap: float | None = None) -> None:
+    def __init__(self, fallback: wait_base, cap: float = RETRY_AFTER_CAP) -> None:
         self.fallback = fallback
         self.cap = cap
 
@@ -103,7 +119,18 @@ class wait_retry_after(wait_base):  # noqa: N801
         wait = self.fallback(retry_state)
         outcome = retry_state.outcome
         if outcome is not None and outcome.failed:
-            hint = getattr(outcome.exception(), "retry_after", None)
-            if isinstance(hint, int | float) and hint > wait:
-                wait = float(hint) if self.cap is None else min(float(hint), self.cap)
+            hint = _valid_hint(getattr(outcome.exception(), "retry_after", None))
+            if hint is not None and hint > wait:
+                wait = max(wait, min(hint, self.cap))
         return wait
+
+
+def _valid_hint(hint: object) -> float | None:
+    """``hint`` as seconds if it is a finite, non-negative real number, else None."""
+    if isinstance(hint, bool) or not isinstance(hint, int | float):
+        return None
+    try:
+        seconds = float(hint)
+    except OverflowError:  # an int too large for a float
+        return None
+    return seconds if math.isfinite(seconds) and seconds >= 0 else None
