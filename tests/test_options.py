@@ -205,3 +205,31 @@ def test_sampled_waits_stay_inside_the_profile_range(
     tolerance = 1e-9 * max(1.0, hi)
     for wait in _draws(policy.wait, n, seed):
         assert lo - tolerance <= wait <= hi + tolerance
+
+
+def test_a_registered_profile_is_accepted_by_the_cli_as_by_settings(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from typer.testing import CliRunner
+
+    from retrysim.cli.app import app
+    from retrysim.retry.profiles import Exponential
+
+    class Slow(Exponential):
+        name = "slow_exponential"
+
+    monkeypatch.setitem(REGISTRY, "slow_exponential", Slow())
+    result = CliRunner().invoke(
+        app,
+        [
+            "run",
+            "redis-blip",
+            "--set",
+            "clients.count=20",
+            "--profile",
+            "slow_exponential",
+            "--json",
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    assert '"profile": "slow_exponential"' in result.stdout

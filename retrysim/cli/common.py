@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from retrysim.cli.errors import UsageError, warn
-from retrysim.names import PROFILES, Profile
+from retrysim.names import PROFILES
 from retrysim.suggest import dotted_keys as dotted_keys  # for the shell's completion
 from retrysim.suggest import unknown_key
 
@@ -83,12 +83,18 @@ def apply(scenario: Scenario, sets: dict[str, Any], option: str = "--set") -> Sc
         raise UsageError(format_validation_error(error, option)) from None
 
 
-def check_profile(profile: str) -> Profile:
-    """``profile`` as a known profile name, or a UsageError listing the allowed ones."""
-    for known in PROFILE_NAMES:
-        if profile == known:
-            return known
-    raise UsageError(f"--profile: unknown profile {profile!r}; allowed: {', '.join(PROFILE_NAMES)}")
+def check_profile(profile: str) -> str:
+    """``profile`` as a known profile name, or a UsageError listing the allowed ones.
+
+    Asks the profile registry itself, so a profile registered in code is accepted here as it
+    is in settings and scenario files.
+    """
+    from retrysim.retry.profiles import get_profile
+
+    try:
+        return get_profile(profile).name
+    except ValueError as error:
+        raise UsageError(f"--profile: {error}") from None
 
 
 def settings(env_file: Path | None) -> tuple[RetrySettings, dict[str, str]]:

@@ -176,11 +176,6 @@ GLOBAL_OPTIONS: tuple[str, ...] = tuple(
 )
 
 
-def describe_option(name: str) -> str:
-    """The option's one-line description (for help texts and docs)."""
-    return PolicyOptions.model_fields[name].description or ""
-
-
 def parse_options(options: dict[str, Any], where: str = "retry option") -> PolicyOptions:
     """Validate keyword overrides into :class:`PolicyOptions`.
 
