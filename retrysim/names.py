@@ -25,6 +25,7 @@ ErrorName = Literal[
     "RateLimited",
     "Conflict",
     "ServerError",
+    "CircuitOpen",
 ]
 
 #: Upper bound for max_attempts anywhere (settings, overrides, scenarios); records store attempt

@@ -43,6 +43,9 @@ SCHEMA: dict[str, Any] = {
         "jitter": NUMBER,
         "max_delay": OPTIONAL,
         "respect_retry_after": bool,
+        "breaker": dict,
+        "budget": dict,
+        "adaptive": dict,
         "overrides": list,
     },
     "calls": {

@@ -42,7 +42,7 @@ class TripAfter:
         self.until = -math.inf
         self.seen: list[tuple[float, str | None]] = []
 
-    def before_attempt(self, now: float) -> BaseException | None:
+    def before_attempt(self, now: float, attempt: int) -> BaseException | None:
         if now < self.until:
             return ConnectionRefusedError("tripped (test guard)")
         return None
@@ -63,7 +63,7 @@ class Log:
     def __init__(self, name: str, log: list[str], refuse: bool = False) -> None:
         self.name, self.log, self.refuse = name, log, refuse
 
-    def before_attempt(self, now: float) -> BaseException | None:
+    def before_attempt(self, now: float, attempt: int) -> BaseException | None:
         self.log.append(f"{self.name}.before")
         return ConnectionRefusedError(self.name) if self.refuse else None
 
@@ -77,7 +77,7 @@ class Log:
 def test_first_refusal_wins_and_earlier_guards_hear_of_it() -> None:
     log: list[str] = []
     chain = GuardChain([Log("a", log), Log("b", log, refuse=True), Log("c", log)])
-    refusal = chain.before_attempt(0.0)
+    refusal = chain.before_attempt(0.0, 1)
     assert isinstance(refusal, ConnectionRefusedError) and str(refusal) == "b"
     assert log == ["a.before", "b.before", "a.after:ConnectionRefusedError"]
 
@@ -85,7 +85,7 @@ def test_first_refusal_wins_and_earlier_guards_hear_of_it() -> None:
 def test_an_allowed_attempt_reaches_every_guard_in_order() -> None:
     log: list[str] = []
     chain = GuardChain([Log("a", log), Log("b", log)])
-    assert chain.before_attempt(0.0) is None
+    assert chain.before_attempt(0.0, 1) is None
     chain.after_outcome(1.0, TimeoutError())
     assert log == ["a.before", "b.before", "a.after:TimeoutError", "b.after:TimeoutError"]
 
@@ -217,7 +217,7 @@ def test_fleet_state_refuses_more_than_per_client_state() -> None:
 
 
 class AllowAll:
-    def before_attempt(self, now: float) -> BaseException | None:
+    def before_attempt(self, now: float, attempt: int) -> BaseException | None:
         return None
 
     def after_outcome(self, now: float, error: BaseException | None) -> None:
@@ -240,7 +240,7 @@ def test_a_refusal_the_records_cannot_hold_is_reported_as_a_guard_bug() -> None:
         pass
 
     class RefuseOdd(AllowAll):
-        def before_attempt(self, now: float) -> BaseException | None:
+        def before_attempt(self, now: float, attempt: int) -> BaseException | None:
             return OddError("no")
 
     with pytest.raises(TypeError, match="OddError cannot be recorded"):

@@ -23,7 +23,12 @@ from retrysim.retry import (
     get_profile,
     retry_api_call,
 )
-from retrysim.retry.options import PER_OPERATION_OPTIONS, setting_source, settings_field
+from retrysim.retry.options import (
+    MECHANISM_NAMES,
+    PER_OPERATION_OPTIONS,
+    setting_source,
+    settings_field,
+)
 from retrysim.retry.profiles import REGISTRY
 from retrysim.scenario import PolicySpec, parse_scenario
 from retrysim.sim.policy import policy_for
@@ -83,7 +88,12 @@ def test_execute_with_retry_takes_every_option(name: str) -> None:
 
 
 def test_policy_spec_is_the_options_plus_what_a_scenario_adds() -> None:
-    assert set(PolicySpec.model_fields) == {*OPTION_NAMES, "operation", "retry_on"}
+    assert set(PolicySpec.model_fields) == {
+        *OPTION_NAMES,
+        *MECHANISM_NAMES,
+        "operation",
+        "retry_on",
+    }
 
 
 def test_settings_hold_a_field_for_every_option_read_from_them() -> None:

@@ -168,7 +168,7 @@ class AttemptCounter:
         self.idempotency_key = idempotency_key
         self.registry = registry
 
-    def before_attempt(self, now: float) -> BaseException | None:
+    def before_attempt(self, now: float, attempt: int) -> BaseException | None:
         self.registry.attempt(self.name, self.idempotency_key)
         return None
 

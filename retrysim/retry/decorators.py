@@ -7,6 +7,7 @@ The hooks only log (stdlib ``logging``, logger ``retrysim.retry``) and count.
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import inspect
 import logging
@@ -18,7 +19,7 @@ from tenacity import RetryCallState
 
 from retrysim.retry.counters import COUNTERS, AttemptCounter
 from retrysim.retry.guards import PROCESS_GUARDS, GuardChain, GuardStates
-from retrysim.retry.options import OPTION_NAMES, parse_options
+from retrysim.retry.options import MECHANISM_NAMES, OPTION_NAMES, parse_options
 from retrysim.retry.policy import RetryPolicy, build_policy
 from retrysim.retry.settings import Operation
 
@@ -96,10 +97,14 @@ class _CallHooks:
             hooks["sleep"] = sleep
         return hooks
 
+    def send_delay(self) -> float:
+        """Seconds a send-rate limiter holds this attempt back (0 without one)."""
+        return self.guards.pace(self.clock()) if self.guards.pacers else 0.0
+
     def attempt_started(self) -> None:
         """Ask the guards; raise the refusal of one that refuses (the attempt does not run)."""
         self.attempts += 1
-        refusal = self.guards.before_attempt(self.clock())
+        refusal = self.guards.before_attempt(self.clock(), self.attempts)
         if refusal is not None:
             raise refusal
 
@@ -186,6 +191,9 @@ async def _run_async(
     hooks = _CallHooks.start(func, policy, context, key)
 
     async def attempt() -> Any:
+        delay = hooks.send_delay()
+        if delay > 0:
+            await (context.sleep or asyncio.sleep)(delay)  # type: ignore[misc]
         hooks.attempt_started()
         try:
             result: Any = func(*args, **kwargs)
@@ -197,7 +205,9 @@ async def _run_async(
         hooks.attempt_ended(None)
         return result
 
-    retrying = policy.async_retrying(**hooks.tenacity_hooks(context.sleep))
+    retrying = policy.async_retrying(
+        hooks.guards, context.clock, **hooks.tenacity_hooks(context.sleep)
+    )
     try:
         result: Any = await retrying(attempt)
     except BaseException as error:
@@ -218,6 +228,9 @@ def _run_sync(
     hooks = _CallHooks.start(func, policy, context, key)
 
     def attempt() -> Any:
+        delay = hooks.send_delay()
+        if delay > 0:
+            (context.sleep or tenacity.nap.sleep)(delay)
         hooks.attempt_started()
         try:
             result = func(*args, **kwargs)
@@ -227,7 +240,7 @@ def _run_sync(
         hooks.attempt_ended(None)
         return result
 
-    retrying = policy.retrying(**hooks.tenacity_hooks(context.sleep))
+    retrying = policy.retrying(hooks.guards, context.clock, **hooks.tenacity_hooks(context.sleep))
     try:
         result = retrying(attempt)
     except BaseException as error:
@@ -253,7 +266,7 @@ def _refuse_generators(func: Callable[..., Any], by: str) -> None:
             )
 
 
-_POLICY_KEYS = frozenset({*OPTION_NAMES, "retry", "guards"})
+_POLICY_KEYS = frozenset({*OPTION_NAMES, *MECHANISM_NAMES, "retry", "guards"})
 
 
 def _split(options: dict[str, Any]) -> tuple[dict[str, Any], CallContext]:
@@ -305,7 +318,9 @@ class OperationDecorator:
         # every call, so a bad RETRY__* variable is a SettingsError on the first call, not a
         # crash at import.
         policy_options, _ = _split(options)
-        parse_options({k: v for k, v in policy_options.items() if k in OPTION_NAMES})
+        parse_options(
+            {k: v for k, v in policy_options.items() if k in OPTION_NAMES or k in MECHANISM_NAMES}
+        )
         return lambda f: self._decorate(f, options)
 
     def policy(self, **overrides: Any) -> RetryPolicy:
@@ -334,6 +349,7 @@ class OperationDecorator:
 
             wrapper = sync_wrapper
         wrapper.retry_operation = operation  # type: ignore[attr-defined]
+        wrapper.retry_options = dict(options)  # type: ignore[attr-defined]
         wrapper.retry_policy = lambda: build_policy(operation, **policy_options)  # type: ignore[attr-defined]
         return wrapper
 
@@ -364,3 +380,72 @@ async def execute_with_retry(
     policy_options, context = _split(ours)
     policy = build_policy(operation, **policy_options)
     return await _run_async(func, args, kwargs, policy, context)
+
+
+def _with_mechanism(
+    mechanism: str, knobs: dict[str, Any], operation: Operation
+) -> Callable[[Callable[P, R]], Callable[P, R]]:
+    """A decorator adding one mechanism's knobs to a retry decorator's options.
+
+    On a function already decorated by a retry decorator (in either order of stacking, as
+    long as this one is outermost) it re-decorates the original function with the same
+    operation and options plus these knobs; on a plain function it uses ``operation``.
+    """
+    parse_options({mechanism: knobs})  # a bad knob fails at import time, naming it
+
+    def decorate(func: Callable[P, R]) -> Callable[P, R]:
+        base_operation: Operation = getattr(func, "retry_operation", operation)
+        options: dict[str, Any] = dict(getattr(func, "retry_options", {}))
+        target = func.__wrapped__ if hasattr(func, "retry_options") else func  # type: ignore[attr-defined]
+        earlier = options.get(mechanism) or {}
+        if not isinstance(earlier, dict):
+            earlier = parse_options({mechanism: earlier}).model_dump(exclude_unset=True)[mechanism]
+        options[mechanism] = {**earlier, **knobs}
+        decorator = _DECORATORS[base_operation]
+        return decorator._decorate(target, options)
+
+    return decorate
+
+
+def retry_with_circuit_breaker(
+    *, operation: Operation = "worker", **knobs: Any
+) -> Callable[[Callable[P, R]], Callable[P, R]]:
+    """Give a retried function a circuit breaker (knobs: see ``BreakerOptions``).
+
+    ``@retry_with_circuit_breaker(failure_threshold=5, recovery_timeout=60.0)`` above
+    ``@retry_api_call()`` adds the breaker to that decorator; on a plain function it retries
+    with ``operation``'s settings. Same as ``@retry_api_call(breaker={...})``.
+    """
+    return _with_mechanism("breaker", {"enabled": True, **knobs}, operation)
+
+
+def retry_with_budget(
+    *, operation: Operation = "worker", **knobs: Any
+) -> Callable[[Callable[P, R]], Callable[P, R]]:
+    """Give a retried function a retry budget (knobs: see ``BudgetOptions``).
+
+    ``max_total_time=30.0`` alone is a per-call budget; any other knob (``kind``,
+    ``max_tokens``, ``percent``, ...) also turns on the shared budget, as ``enabled=True`` does.
+    """
+    shared = {k: v for k, v in knobs.items() if k != "max_total_time"}
+    enabled = {"enabled": True} if shared and "enabled" not in shared else {}
+    return _with_mechanism("budget", {**enabled, **knobs}, operation)
+
+
+def retry_with_adaptive_backoff(
+    *, operation: Operation = "worker", **knobs: Any
+) -> Callable[[Callable[P, R]], Callable[P, R]]:
+    """Stretch a retried function's waits with the recent failure rate (``AdaptiveOptions``);
+    ``limiter=True`` also limits its send rate after throttling."""
+    return _with_mechanism("adaptive", {"enabled": True, **knobs}, operation)
+
+
+_DECORATORS: dict[str, OperationDecorator] = {
+    d.operation: d
+    for d in (
+        retry_worker_operation,
+        retry_storage_operation,
+        retry_scheduler_operation,
+        retry_api_call,
+    )
+}

@@ -48,3 +48,21 @@ BINDU_RETRYABLE: tuple[type[BaseException], ...] = (
     asyncio.TimeoutError,
     OSError,
 )
+
+
+class GuardRefusedError(Exception):
+    """An attempt a guard refused to send (it never reached the dependency). Never retried:
+    the policy of any call with guards refuses to retry these, whatever its ``retry`` says."""
+
+
+class CircuitOpenError(GuardRefusedError):
+    """The circuit breaker for ``breaker`` is open: the call fails fast, without a request.
+
+    ``retry_in`` is how many seconds remain until the breaker lets a probe through (0 when it
+    is half-open and every probe slot is taken).
+    """
+
+    def __init__(self, breaker: str = "breaker", retry_in: float = 0.0) -> None:
+        super().__init__(f"circuit breaker {breaker!r} is open; next probe in {retry_in:.1f}s")
+        self.breaker = breaker
+        self.retry_in = retry_in

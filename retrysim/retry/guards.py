@@ -12,6 +12,14 @@ widely it is shared (:data:`Scope`), and a :class:`GuardStates` store hands out 
 declared key. In production a process is one client, so ``client`` and ``fleet`` state are both
 process-wide there; in a simulation every client is its own process and ``fleet`` state is shared
 by all of them (a budget kept in a shared store, say).
+
+Three optional capabilities extend the shape, each found by name on a guard: ``allow_retry(now)``
+(a retry budget: may this call retry? asked after the wait is drawn, before sleeping; a "no"
+ends the call with its last error), ``pace(now)`` (a send-rate limiter: seconds to wait before
+sending, first attempts included) and ``wait_factor(now)`` (adaptive backoff: how much longer
+than the profile's formula to wait). A guard that changes state says so through
+:class:`GuardEvent`; :class:`GuardStates` hands the events to its listeners (the simulator's
+records, the production hooks and metrics).
 """
 
 from __future__ import annotations
@@ -19,22 +27,62 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass
-from typing import Literal, Protocol
+from typing import Any, Literal, Protocol
 
 #: How widely a guard's state is shared: fresh for every ``call``; one per ``client`` (a process
 #: of the fleet; a breaker per dependency lives here); one for the whole ``fleet``.
 Scope = Literal["call", "client", "fleet"]
 SCOPES: tuple[Scope, ...] = ("call", "client", "fleet")
+#: The scopes a breaker, budget or limiter may declare (their state outlives a call).
+SharedScope = Literal["client", "fleet"]
 
 
 class AttemptGuard(Protocol):
     """Asked before every attempt, told after it. Guards shared across threads lock themselves."""
 
-    def before_attempt(self, now: float) -> BaseException | None:
-        """None lets the attempt run; an exception refuses it (the caller sees that error)."""
+    def before_attempt(self, now: float, attempt: int) -> BaseException | None:
+        """None lets attempt number ``attempt`` (1 = the call's first) run; an exception
+        refuses it (the caller sees that error)."""
 
     def after_outcome(self, now: float, error: BaseException | None) -> None:
         """The attempt this guard allowed ended: ``error`` is None on success."""
+
+
+@dataclass(frozen=True)
+class GuardEvent:
+    """Something a guard did that a report or an operator wants to see.
+
+    ``kind`` is ``breaker`` (``value`` the new state: ``closed``, ``open``, ``half_open``),
+    ``budget_refused`` (a retry the budget did not allow), ``limiter_delay`` (``value`` the
+    seconds a send was held back) or ``limiter_rate`` (``value`` the new send rate, per second).
+    ``client`` is the simulated client whose state it is (None: fleet-wide or production).
+    """
+
+    time: float
+    kind: str
+    name: str
+    client: Hashable
+    value: float | str
+
+
+Listener = Callable[[GuardEvent], None]
+
+
+class Notifier:
+    """How a guard reports events: a no-op until :class:`GuardStates` connects it."""
+
+    __slots__ = ("client", "listeners", "name")
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.client: Hashable = None
+        self.listeners: tuple[Listener, ...] = ()
+
+    def __call__(self, now: float, kind: str, value: float | str) -> None:
+        if self.listeners:
+            event = GuardEvent(now, kind, self.name, self.client, value)
+            for listener in self.listeners:
+                listener(event)
 
 
 @dataclass(frozen=True)
@@ -59,17 +107,39 @@ class GuardChain:
     a guard that reserved something (a half-open probe, a token) can give it back.
     """
 
-    __slots__ = ("guards",)
+    __slots__ = ("gates", "guards", "pacers", "scalers")
 
     def __init__(self, guards: Sequence[AttemptGuard]) -> None:
         self.guards = tuple(guards)
+        self.gates: tuple[Callable[[float], bool], ...] = _capability(guards, "allow_retry")
+        self.pacers: tuple[Callable[[float], float], ...] = _capability(guards, "pace")
+        self.scalers: tuple[Callable[[float], float], ...] = _capability(guards, "wait_factor")
 
     def __bool__(self) -> bool:
         return bool(self.guards)
 
-    def before_attempt(self, now: float) -> BaseException | None:
+    def shapes_retries(self) -> bool:
+        """Whether a guard decides if or how long to wait (the call needs its own Retrying)."""
+        return bool(self.gates or self.scalers)
+
+    def allow_retry(self, now: float) -> bool:
+        """Whether every retry gate lets the call retry (asked in order; the first "no" wins)."""
+        return all(gate(now) for gate in self.gates)
+
+    def pace(self, now: float) -> float:
+        """Seconds to hold the next send back: the longest any limiter asks for."""
+        return max((pace(now) for pace in self.pacers), default=0.0)
+
+    def wait_factor(self, now: float) -> float:
+        """How many times the profile's wait to wait (the product of the scalers' factors)."""
+        factor = 1.0
+        for scale in self.scalers:
+            factor *= scale(now)
+        return factor
+
+    def before_attempt(self, now: float, attempt: int) -> BaseException | None:
         for index, guard in enumerate(self.guards):
-            refusal = guard.before_attempt(now)
+            refusal = guard.before_attempt(now, attempt)
             if refusal is not None:
                 for earlier in self.guards[:index]:
                     earlier.after_outcome(now, refusal)
@@ -81,23 +151,50 @@ class GuardChain:
             guard.after_outcome(now, error)
 
 
-class GuardStates:
-    """Where guard state lives: one instance per (guard name, scope, client where it matters)."""
+def _capability(guards: Sequence[AttemptGuard], name: str) -> tuple[Any, ...]:
+    return tuple(method for g in guards if (method := getattr(g, name, None)) is not None)
 
-    def __init__(self) -> None:
+
+class GuardStates:
+    """Where guard state lives: one instance per (guard name, scope, client where it matters).
+
+    ``listeners`` are told every :class:`GuardEvent` of the guards made here (a guard with a
+    ``notify`` :class:`Notifier` attribute reports through it).
+    """
+
+    def __init__(self, listeners: Sequence[Listener] = ()) -> None:
         self._lock = threading.Lock()
         self._shared: dict[tuple[str, str, Hashable], AttemptGuard] = {}
+        self.listeners: list[Listener] = list(listeners)
 
     def instance(self, spec: GuardSpec, client: Hashable) -> AttemptGuard:
         """The guard ``spec`` declares, for a call made by ``client``."""
         if spec.scope == "call":
-            return spec.make()
-        key = (spec.name, spec.scope, client if spec.scope == "client" else None)
+            return self._made(spec, client)
+        owner = client if spec.scope == "client" else None
+        key = (spec.name, spec.scope, owner)
         with self._lock:
             guard = self._shared.get(key)
             if guard is None:
-                guard = self._shared[key] = spec.make()
+                guard = self._shared[key] = self._made(spec, owner)
             return guard
+
+    def _made(self, spec: GuardSpec, owner: Hashable) -> AttemptGuard:
+        guard = spec.make()
+        notify = getattr(guard, "notify", None)
+        if isinstance(notify, Notifier):
+            notify.client = owner
+            notify.listeners = (self._tell,)
+        return guard
+
+    def _tell(self, event: GuardEvent) -> None:
+        for listener in tuple(self.listeners):
+            listener(event)
+
+    def instances(self) -> list[tuple[str, Hashable, AttemptGuard]]:
+        """Every shared guard made so far, as (name, owning client or None, guard)."""
+        with self._lock:
+            return [(name, owner, guard) for (name, _, owner), guard in self._shared.items()]
 
     def chain(
         self,

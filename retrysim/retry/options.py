@@ -20,6 +20,11 @@ from typing import TYPE_CHECKING, Annotated, Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from retrysim.names import MAX_ATTEMPTS_LIMIT
+from retrysim.retry.adaptive import AdaptiveOptions
+from retrysim.retry.breaker import BreakerOptions
+from retrysim.retry.budget import BudgetOptions
+from retrysim.retry.mechanisms import MECHANISM_NAMES as MECHANISM_NAMES
+from retrysim.retry.mechanisms import MECHANISMS, mechanism_setting
 
 if TYPE_CHECKING:
     from retrysim.retry.settings import RetrySettings
@@ -103,6 +108,28 @@ class PolicyOptions(BaseModel):
     respect_retry_after: Annotated[
         bool, Field(description="wait at least a server's Retry-After hint")
     ] = False
+    # The resilience mechanisms: each a table of knobs, every knob unset falling back to
+    # RETRY__<OPERATION>_<MECHANISM>_<KNOB> (see retrysim.retry.resilience).
+    breaker: Annotated[
+        BreakerOptions, Field(description="circuit breaker (retrysim.retry.breaker)")
+    ] = BreakerOptions()
+    budget: Annotated[BudgetOptions, Field(description="retry budgets (retrysim.retry.budget)")] = (
+        BudgetOptions()
+    )
+    adaptive: Annotated[
+        AdaptiveOptions,
+        Field(description="adaptive backoff and send-rate limiter (retrysim.retry.adaptive)"),
+    ] = AdaptiveOptions()
+
+    @field_validator("breaker", "budget", "adaptive", mode="before")
+    @classmethod
+    def _shorthand(cls, value: Any) -> Any:
+        """``breaker=True`` turns one on with its settings; ``breaker="llm-api"`` names it."""
+        if isinstance(value, bool):
+            return {"enabled": value}
+        if isinstance(value, str):
+            return {"enabled": True, "name": value}
+        return value
 
     @field_validator("max_attempts", mode="before")
     @classmethod
@@ -129,22 +156,30 @@ class PolicyOptions(BaseModel):
         return self
 
     def given(self) -> frozenset[str]:
-        """Names of the options set explicitly (a value other than "not given")."""
-        return frozenset(
-            name
-            for name, info in type(self).model_fields.items()
-            if name in OPTION_NAMES and getattr(self, name) != info.default
-        )
+        """Names of the options set explicitly (a value other than "not given"); a mechanism
+        is given when any of its knobs is."""
+        fields = type(self).model_fields
+        scalars = (name for name in OPTION_NAMES if getattr(self, name) != fields[name].default)
+        mechanisms = (name for name in MECHANISM_NAMES if getattr(self, name).model_fields_set)
+        return frozenset((*scalars, *mechanisms))
 
     def resolved(self, operation: str, settings: RetrySettings) -> PolicyOptions:
         """Every option filled in: explicit values, then the settings, then the defaults."""
-        values = {}
+        values: dict[str, Any] = {}
         for name in OPTION_NAMES:
             value = getattr(self, name)
             source = setting_source(name)
             if value is None and source is not None:
                 value = getattr(settings, settings_field(name, operation))
             values[name] = value
+        for name in MECHANISM_NAMES:
+            knobs: BaseModel = getattr(self, name)
+            values[name] = {
+                knob: getattr(knobs, knob)
+                if knob in knobs.model_fields_set
+                else getattr(settings, mechanism_setting(operation, name, knob))
+                for knob in type(knobs).model_fields
+            }
         return PolicyOptions.model_validate(values)
 
 
@@ -164,8 +199,12 @@ def settings_field(name: str, operation: str) -> str:
     return f"{operation}_{name}" if source.per_operation else name
 
 
-#: Every option, in declaration order (what reports and documents list).
-OPTION_NAMES: tuple[str, ...] = tuple(PolicyOptions.model_fields)
+#: Every single-valued option, in declaration order (what reports and documents list).
+OPTION_NAMES: tuple[str, ...] = tuple(
+    name for name in PolicyOptions.model_fields if name not in MECHANISMS
+)
+
+
 #: Options read from ``RETRY__<OPERATION>_<NAME>`` when not given.
 PER_OPERATION_OPTIONS: tuple[str, ...] = tuple(
     name for name in OPTION_NAMES if (s := setting_source(name)) is not None and s.per_operation
@@ -183,15 +222,14 @@ def parse_options(options: dict[str, Any], where: str = "retry option") -> Polic
     argument) with the closest valid name suggested; a bad value is a ``ValueError`` naming
     the option and what is allowed.
     """
-    unknown = sorted(set(options) - set(OPTION_NAMES))
+    allowed = (*OPTION_NAMES, *MECHANISM_NAMES)
+    unknown = sorted(set(options) - set(allowed))
     if unknown:
         hints = []
         for name in unknown:
-            close = difflib.get_close_matches(name, OPTION_NAMES, n=1)
+            close = difflib.get_close_matches(name, allowed, n=1)
             hints.append(f"{name!r}" + (f" (did you mean {close[0]!r}?)" if close else ""))
-        raise TypeError(
-            f"unknown {where}(s) {', '.join(hints)}; allowed: {', '.join(OPTION_NAMES)}"
-        )
+        raise TypeError(f"unknown {where}(s) {', '.join(hints)}; allowed: {', '.join(allowed)}")
     try:
         return PolicyOptions.model_validate(options)
     except ValidationError as error:

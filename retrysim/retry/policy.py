@@ -17,17 +17,28 @@ from pydantic import ValidationError
 from tenacity import (
     AsyncRetrying,
     Retrying,
+    retry_all,
     retry_if_exception_type,
+    retry_if_not_exception_type,
     stop_after_attempt,
     stop_after_delay,
+    stop_before_delay,
 )
 from tenacity.retry import retry_base
 from tenacity.stop import stop_base
 from tenacity.wait import wait_base
 
-from retrysim.retry.guards import GuardSpec
-from retrysim.retry.options import OPTION_NAMES, PolicyOptions, explain, parse_options
+from retrysim.retry.errors import GuardRefusedError
+from retrysim.retry.guards import GuardChain, GuardSpec
+from retrysim.retry.options import (
+    MECHANISM_NAMES,
+    OPTION_NAMES,
+    PolicyOptions,
+    explain,
+    parse_options,
+)
 from retrysim.retry.profiles import REGISTRY, Profile, Shape, get_profile
+from retrysim.retry.resilience import Clock, mechanism_guards, stop_unless_allowed, wait_stretched
 from retrysim.retry.settings import OPERATIONS, RetrySettings, get_settings
 from retrysim.retry.waits import retry_after_cap, wait_retry_after
 
@@ -87,15 +98,32 @@ class RetryPolicy:
             self.operation, self.min_wait, self.max_wait, self.jitter, self.options.multiplier
         )
 
-    def retrying(self, **kwargs: Any) -> Retrying:
-        """A tenacity ``Retrying`` with this policy's strategies (extra kwargs: hooks, sleep)."""
-        return Retrying(stop=self.stop, wait=self.wait, retry=self.retry, reraise=True, **kwargs)
+    def retrying(
+        self, chain: GuardChain | None = None, clock: Clock | None = None, **kwargs: Any
+    ) -> Retrying:
+        """A tenacity ``Retrying`` with this policy's strategies (extra kwargs: hooks, sleep).
 
-    def async_retrying(self, **kwargs: Any) -> AsyncRetrying:
-        """A tenacity ``AsyncRetrying`` with this policy's strategies."""
-        return AsyncRetrying(
-            stop=self.stop, wait=self.wait, retry=self.retry, reraise=True, **kwargs
-        )
+        ``chain`` is the call's guards and ``clock`` their time: a retry budget then joins
+        the stop and adaptive backoff stretches the wait (a call with such guards needs a
+        ``Retrying`` of its own).
+        """
+        return Retrying(**self._strategies(chain, clock), reraise=True, **kwargs)
+
+    def async_retrying(
+        self, chain: GuardChain | None = None, clock: Clock | None = None, **kwargs: Any
+    ) -> AsyncRetrying:
+        """A tenacity ``AsyncRetrying`` with this policy's strategies (see :meth:`retrying`)."""
+        return AsyncRetrying(**self._strategies(chain, clock), reraise=True, **kwargs)
+
+    def _strategies(self, chain: GuardChain | None, clock: Clock | None) -> dict[str, Any]:
+        stop, wait = self.stop, self.wait
+        if chain is not None and chain.shapes_retries():
+            assert clock is not None, "guards that shape retries need the guards' clock"
+            if chain.gates:
+                stop = stop | stop_unless_allowed(chain, clock)
+            if chain.scalers:
+                wait = wait_stretched(wait, chain, clock)
+        return {"stop": stop, "wait": wait, "retry": self.retry}
 
     def wait_range(self, retry_number: int) -> tuple[float, float]:
         """Smallest and largest possible wait before retry ``retry_number`` (1 = first retry).
@@ -137,6 +165,7 @@ class RetryPolicy:
         return {
             "operation": self.operation,
             **{name: getattr(self.options, name) for name in OPTION_NAMES},
+            **{name: getattr(self.options, name).model_dump() for name in MECHANISM_NAMES},
             "overrides": sorted(self.overrides),
         }
 
@@ -184,6 +213,8 @@ def build_policy(
     stop: stop_base = stop_after_attempt(_given(resolved.max_attempts))
     if resolved.max_delay is not None:
         stop = stop | stop_after_delay(resolved.max_delay)
+    if resolved.budget.max_total_time is not None:
+        stop = stop | stop_before_delay(resolved.budget.max_total_time)
     shape = profile.shape(
         operation,
         _given(resolved.min_wait),
@@ -196,13 +227,19 @@ def build_policy(
         wait = wait_retry_after(wait, cap=retry_after_cap(_given(resolved.max_wait)))
     if retry is None:
         retry = retry_if_exception_type(profile.retryable)
+    guards = (
+        *mechanism_guards(operation, resolved.breaker, resolved.budget, resolved.adaptive),
+        *guards,
+    )
+    if guards:  # a guard's refusal (an open breaker) is never retried, whatever retry says
+        retry = retry_all(retry_if_not_exception_type(GuardRefusedError), retry)
     return RetryPolicy(
         operation=operation,
         options=resolved,
         stop=stop,
         wait=wait,
         retry=retry,  # type: ignore[arg-type]  # tenacity accepts plain predicates too
-        guards=tuple(guards),
+        guards=guards,
         overrides=frozenset(given),
     )
 

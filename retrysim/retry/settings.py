@@ -17,7 +17,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    Field,
+    ValidationError,
+    create_model,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import (
     BaseSettings,
     DotEnvSettingsSource,
@@ -33,6 +40,7 @@ from retrysim.names import OPERATIONS as OPERATIONS
 from retrysim.names import PROFILES as PROFILES
 from retrysim.names import Operation as Operation
 from retrysim.names import Profile as Profile
+from retrysim.retry.mechanisms import MECHANISMS, mechanism_setting
 from retrysim.suggest import closest
 
 ENV_PREFIX = "RETRY__"
@@ -45,11 +53,32 @@ class SettingsError(BadInputError):
     """Invalid retry settings; the message names each offending ``RETRY__*`` variable."""
 
 
-class RetrySettings(BaseSettings):
+def _mechanism_fields() -> dict[str, tuple[object, object]]:
+    """``<operation>_<mechanism>_<knob>`` for every knob of every resilience mechanism, with
+    the knob's own type, default and limits (each knob is defined once, in its mechanism)."""
+    fields: dict[str, tuple[object, object]] = {}
+    for operation in OPERATIONS:
+        for mechanism, model in MECHANISMS.items():
+            for knob, info in model.model_fields.items():
+                fields[mechanism_setting(operation, mechanism, knob)] = (info.annotation, info)
+    return fields
+
+
+#: The resilience knobs as settings fields (``RETRY__API_BREAKER_FAILURE_THRESHOLD``, ...), made
+#: from the mechanisms' option models so no knob is written twice.
+_MECHANISM_FIELDS = _mechanism_fields()
+_MechanismSettings: type[BaseModel] = create_model(  # type: ignore[call-overload]
+    "_MechanismSettings", __base__=BaseModel, **_MECHANISM_FIELDS
+)
+
+
+class RetrySettings(_MechanismSettings, BaseSettings):
     """Retry settings per operation type, read from ``RETRY__*`` variables and ``.env``.
 
     Defaults are the documented ones: worker 3/1.0/10.0, storage 5/0.5/5.0,
-    scheduler 3/1.0/8.0, api 4/1.0/15.0 (max attempts / min wait / max wait, seconds).
+    scheduler 3/1.0/8.0, api 4/1.0/15.0 (max attempts / min wait / max wait, seconds). The
+    resilience mechanisms (``RETRY__<OPERATION>_BREAKER_*``, ``_BUDGET_*``, ``_ADAPTIVE_*``)
+    are all off by default.
     """
 
     model_config = SettingsConfigDict(
@@ -232,17 +261,25 @@ class UnknownVariable:
 
     def message(self) -> str:
         where = "in the environment" if self.origin == "the environment" else f"in {self.origin}"
+        core = [
+            name
+            for name in valid_variables()
+            if name.removeprefix(ENV_PREFIX).lower() not in _MECHANISM_FIELDS
+        ]
         hint = (
             f"did you mean {self.suggestion}?"
             if self.suggestion is not None
-            else f"valid: {', '.join(valid_variables())}"
+            else f"valid: {', '.join(core)}, and RETRY__<OPERATION>_BREAKER_*, _BUDGET_*, "
+            "_ADAPTIVE_* (see `retrysim settings`)"
         )
         return f"{self.name} {where} is not a retry setting and is ignored; {hint}"
 
 
 def valid_variables() -> list[str]:
-    """Every variable :class:`RetrySettings` reads: ``RETRY__WORKER_MAX_ATTEMPTS``, ..."""
-    return [env_name(name) for name in RetrySettings.model_fields]
+    """Every variable :class:`RetrySettings` reads: ``RETRY__WORKER_MAX_ATTEMPTS``, ..., then
+    the resilience knobs (``RETRY__WORKER_BREAKER_ENABLED``, ...)."""
+    own = [name for name in RetrySettings.model_fields if name not in _MECHANISM_FIELDS]
+    return [env_name(name) for name in (*own, *_MECHANISM_FIELDS)]
 
 
 def unknown_variables(env_file: str | Path | None = ".env") -> list[UnknownVariable]:

@@ -16,9 +16,9 @@ from collections.abc import Callable, Sequence
 from heapq import heappush
 from typing import Any
 
-from tenacity import DoAttempt, DoSleep, RetryCallState
+from tenacity import DoAttempt, DoSleep, RetryCallState, Retrying
 
-from retrysim.retry.guards import GuardChain, GuardSpec, GuardStates
+from retrysim.retry.guards import GuardChain, GuardEvent, GuardSpec, GuardStates
 from retrysim.retry.settings import RetrySettings
 from retrysim.scenario import Poisson, Scenario
 from retrysim.sim import records as rec
@@ -60,6 +60,7 @@ class _Call:
         "key",
         "last",
         "outcome",
+        "retrying",
         "start",
         "state",
         "stream",
@@ -79,6 +80,7 @@ class _Call:
         self.last: list[Any] = []  # the record row of its latest attempt
         self.failure: BaseException | None = None  # the error its latest attempt failed with
         self.guards: GuardChain | None = None  # its client's attempt guards, if the policy has any
+        self.retrying: Retrying  # the run's, or its own when its guards shape its retries
         self.state: RetryCallState
         self.stream: Stream
 
@@ -113,7 +115,9 @@ class Engine:
         self.server = make_server(self, scenario.service)
         self.timeout = scenario.clients.timeout
         self._jitter_key = stream_key(self.seed, JITTER)
-        self._guard_states = GuardStates()  # this run's guard state: per client, or fleet-wide
+        # This run's guard state (per client, or fleet-wide) and what the guards did.
+        self._guard_events: list[GuardEvent] = []
+        self._guard_states = GuardStates([self._guard_events.append])
         self._calls: list[_Call] = []
         self._ended = 0  # calls that have ended, for progress
         self._expected: int | None = None  # calls the run will make, when known up front
@@ -215,10 +219,14 @@ class Engine:
 
     def _new_call(self, client: int, index: int) -> None:
         call = _Call(len(self._calls), client, index, self.now)
-        call.state = RetryCallState(self.retrying, None, (), {})
-        call.stream = Stream(self._jitter_key, call.key)
+        call.retrying = self.retrying
         if self.policy.guards:
-            call.guards = self._guard_states.chain(self.policy.guards, client)
+            call.guards = chain = self._guard_states.chain(self.policy.guards, client)
+            if chain.shapes_retries():
+                call.retrying = self.policy.retrying(chain, self._clock)
+                call.retrying.begin()  # as tenacity's own loop does before its first attempt
+        call.state = RetryCallState(call.retrying, None, (), {})
+        call.stream = Stream(self._jitter_key, call.key)
         self._calls.append(call)
         self._decide(call)
 
@@ -228,7 +236,7 @@ class Engine:
     def _decide(self, call: _Call) -> None:
         """Ask tenacity what this call does next, and do it."""
         try:
-            do = self.retrying.iter(call.state)
+            do = call.retrying.iter(call.state)
         except Exception as error:
             if error is not call.failure:
                 raise  # not the attempt's error: a failure inside tenacity or a strategy
@@ -254,7 +262,7 @@ class Engine:
         self._ended += 1
         call.outcome = outcome
         call.error = error
-        del call.state, call.stream  # the records keep what matters; free tenacity's state
+        del call.state, call.stream, call.retrying  # the records keep what matters
         call.failure = None
         limit = self._calls_per_client
         if limit == 0 or call.index + 1 >= limit:
@@ -265,7 +273,20 @@ class Engine:
 
     # -- attempts -----------------------------------------------------------------------------
 
+    def _clock(self) -> float:
+        return self.kernel.now
+
     def _attempt(self, call: _Call) -> None:
+        """Send the call's next attempt now, or when a send-rate limiter lets it go."""
+        guards = call.guards
+        if guards is not None and guards.pacers:
+            delay = guards.pace(self.now)
+            if delay > 0:
+                self.at(self.now + delay, self._send, call)
+                return
+        self._send(call)
+
+    def _send(self, call: _Call) -> None:
         """Take one attempt through its phases (see :mod:`retrysim.sim.attempt`)."""
         t = self.now
         n = call.state.attempt_number
@@ -276,7 +297,7 @@ class Engine:
         call.attempts = n
         key = call.key
         if call.guards is not None:
-            refusal = call.guards.before_attempt(t)
+            refusal = call.guards.before_attempt(t, n)
             if refusal is not None:
                 self._answer(call, row, code_of(refusal), refusal, FAILED)
                 return
@@ -373,6 +394,7 @@ class Engine:
             wall_time=wall,
             capacity=self.server.capacity,
             stopped=stopped,
+            guard_events=self._guard_events,
         )
         from retrysim.sim.invariants import assert_invariants
 

@@ -6,7 +6,7 @@ later real-service recorder can map its own exception classes onto the same code
 
 from __future__ import annotations
 
-from retrysim.retry.errors import ConflictError, RateLimitedError, ServerError
+from retrysim.retry.errors import CircuitOpenError, ConflictError, RateLimitedError, ServerError
 from retrysim.scenario import ERROR_NAMES
 
 ERROR_CLASSES: dict[str, type[Exception]] = {
@@ -19,6 +19,7 @@ ERROR_CLASSES: dict[str, type[Exception]] = {
     "RateLimited": RateLimitedError,
     "Conflict": ConflictError,
     "ServerError": ServerError,
+    "CircuitOpen": CircuitOpenError,  # a breaker's refusal: recorded, never sent
 }
 assert tuple(ERROR_CLASSES) == ERROR_NAMES
 
@@ -27,6 +28,7 @@ CODE_NAMES: tuple[str, ...] = ("", *ERROR_NAMES)
 CODES: dict[str, int] = {name: code for code, name in enumerate(CODE_NAMES) if name}
 TIMEOUT = CODES["TimeoutError"]
 RATE_LIMITED = CODES["RateLimited"]
+CIRCUIT_OPEN = CODES["CircuitOpen"]
 CONFLICT = CODES["Conflict"]
 
 

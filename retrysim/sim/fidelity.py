@@ -23,7 +23,7 @@ from typing import Any
 from tenacity import retry_if_exception_type
 
 from retrysim.retry.decorators import OperationDecorator
-from retrysim.retry.guards import AttemptGuard, GuardChain, GuardSpec, GuardStates
+from retrysim.retry.guards import AttemptGuard, GuardChain, GuardEvent, GuardSpec, GuardStates
 from retrysim.retry.settings import RetrySettings, get_settings, use_settings
 from retrysim.scenario import Ideal, Poisson, Scenario
 from retrysim.sim import records as rec
@@ -89,7 +89,7 @@ class _RecordRefusals:
         self.index = index
         self.ran = False
 
-    def before_attempt(self, now: float) -> BaseException | None:
+    def before_attempt(self, now: float, attempt: int) -> BaseException | None:
         self.ran = False  # the decorated function sets it when the attempt gets that far
         return None
 
@@ -102,7 +102,7 @@ class _RunnerGuards(GuardStates):
     """This run's guard state, with the refusal recorder put first in each call's chain."""
 
     def __init__(self, runner: _Runner) -> None:
-        super().__init__()
+        super().__init__([runner.guard_events.append])
         self.runner = runner
 
     def chain(
@@ -142,6 +142,7 @@ class _Runner:
         self.mine: dict[tuple[int, int], list[dict[str, Any]]] = {}
         self.records: dict[tuple[int, int], dict[str, Any]] = {}
         self.recorders: dict[tuple[int, int], _RecordRefusals] = {}
+        self.guard_events: list[GuardEvent] = []
         self.guard_states = _RunnerGuards(self)
         spec = scenario.policy
         # The scenario's explicit policy options, passed to the decorator as keywords.
@@ -336,6 +337,7 @@ class _Runner:
             events=0,
             wall_time=wall,
             capacity=None,
+            guard_events=self.guard_events,
         )
 
 

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
+from retrysim.retry.guards import GuardEvent
 from retrysim.scenario import Scenario
 from retrysim.sim.failures import CODE_NAMES
 
@@ -26,3 +27,6 @@ class RunResult:
     capacity: float | None
     stopped: str | None = None
     error_names: tuple[str, ...] = CODE_NAMES  # error codes in the records -> names
+    #: What the policy's guards did, in time order: breaker state changes, budget refusals,
+    #: rate-limiter delays and rate changes (``client`` None: fleet-wide state).
+    guard_events: list[GuardEvent] = field(default_factory=list)

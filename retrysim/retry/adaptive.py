@@ -1,0 +1,191 @@
+"""Adaptive backoff and a client-side send-rate limiter: retrying that listens to the dependency.
+
+Adaptive backoff (the seed's ``retry_with_adaptive_backoff``) stretches the profile's wait by
+``1 + (max_factor - 1) * r``, where ``r`` is the share of failed attempts over the last
+``window`` seconds: a healthy dependency keeps the configured waits, a failing one gets up to
+``max_factor`` times longer ones.
+
+The limiter follows the AWS SDKs' adaptive retry mode. It stays out of the way until the first
+throttle (a :class:`~retrysim.retry.errors.RateLimitedError`); from then on every send, first
+attempts included, takes a token from a bucket refilled at the allowed rate. A throttle cuts
+the rate to ``limiter_beta`` times the measured send rate; after it, the rate grows back along
+CUBIC's curve ``C (t - K)^3 + W_max`` with ``C = limiter_scale`` and
+``K = cbrt(W_max (1 - beta) / C)``, and never above twice the measured send rate. The send rate
+is measured in half-second buckets and smoothed (0.8 new, 0.2 old), as the SDKs do.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+from collections import deque
+from typing import Annotated
+
+from pydantic import Field
+
+from retrysim.retry.errors import GuardRefusedError, RateLimitedError
+from retrysim.retry.guards import Notifier, SharedScope
+from retrysim.retry.knobs import Knobs
+
+RATE_BUCKET = 0.5  # seconds per send-rate measurement bucket
+SMOOTHING = 0.8  # weight of the newest bucket in the measured send rate
+
+
+class AdaptiveOptions(Knobs):
+    """``[policy.adaptive]`` / ``RETRY__<OPERATION>_ADAPTIVE_*``: both parts off unless set."""
+
+    enabled: Annotated[bool, Field(description="lengthen waits with the recent failure rate")] = (
+        False
+    )
+    window: Annotated[
+        float,
+        Field(gt=0, le=1e6, allow_inf_nan=False, description="seconds of outcomes remembered"),
+    ] = 30.0
+    max_factor: Annotated[
+        float,
+        Field(ge=1, le=1000, allow_inf_nan=False, description="the longest stretch of a wait"),
+    ] = 4.0
+    limiter: Annotated[
+        bool, Field(description="limit the send rate after throttling (AWS adaptive mode)")
+    ] = False
+    limiter_beta: Annotated[
+        float,
+        Field(gt=0, lt=1, description="limiter: the rate kept after a throttle"),
+    ] = 0.7
+    limiter_scale: Annotated[
+        float,
+        Field(gt=0, le=1000, allow_inf_nan=False, description="limiter: CUBIC's C"),
+    ] = 0.4
+    limiter_min_rate: Annotated[
+        float,
+        Field(gt=0, le=1e6, allow_inf_nan=False, description="limiter: sends per second, floor"),
+    ] = 0.5
+    scope: Annotated[
+        SharedScope, Field(description="state per client process, or one for the whole fleet")
+    ] = "client"
+
+
+class FailureRate:
+    """Adaptive backoff: the recent failure share, as a factor on the profile's wait."""
+
+    def __init__(self, name: str, window: float, max_factor: float) -> None:
+        self.name = name
+        self.window = window
+        self.max_factor = max_factor
+        self._outcomes: deque[tuple[float, bool]] = deque()
+        self._failures = 0
+        self._lock = threading.Lock()
+
+    def before_attempt(self, now: float, attempt: int) -> BaseException | None:
+        return None
+
+    def after_outcome(self, now: float, error: BaseException | None) -> None:
+        if isinstance(error, GuardRefusedError):
+            return
+        with self._lock:
+            self._outcomes.append((now, error is not None))
+            self._failures += error is not None
+
+    def failure_rate(self, now: float) -> float:
+        """Share of failed attempts among those that ended in the last ``window`` seconds."""
+        with self._lock:
+            outcomes, horizon = self._outcomes, now - self.window
+            while outcomes and outcomes[0][0] <= horizon:
+                self._failures -= outcomes.popleft()[1]
+            return self._failures / len(outcomes) if outcomes else 0.0
+
+    def wait_factor(self, now: float) -> float:
+        return 1.0 + (self.max_factor - 1.0) * self.failure_rate(now)
+
+
+class CubicRateLimiter:
+    """AWS-style adaptive send-rate limiter (see the module docstring). Thread-safe."""
+
+    def __init__(self, name: str, beta: float, scale: float, min_rate: float) -> None:
+        self.name = name
+        self.notify = Notifier(name)
+        self.beta = beta
+        self.scale = scale
+        self.min_rate = min_rate
+        self.enabled = False  # until the first throttle
+        self.rate = math.inf  # allowed sends per second once enabled
+        self.tokens = 0.0
+        self.last_refill = 0.0
+        self.measured = 0.0  # smoothed send rate
+        self.w_max = 0.0  # the rate at the last throttle
+        self.k = 0.0
+        self.last_throttle = 0.0
+        self.delays = 0
+        self.delayed_seconds = 0.0
+        self._bucket = -1.0  # start of the current measurement bucket (none yet)
+        self._bucket_sends = 0
+        self._lock = threading.Lock()
+
+    def pace(self, now: float) -> float:
+        """Take a token for a send at ``now``; return how long the send must wait for it."""
+        with self._lock:
+            self._measure(now)
+            if not self.enabled:
+                return 0.0
+            self._refill(now)
+            self.tokens -= 1.0  # a reservation: the next sender queues behind this one
+            delay = 0.0 if self.tokens >= 0 else -self.tokens / self.rate
+            if delay > 0:
+                self.delays += 1
+                self.delayed_seconds += delay
+        if delay > 0:
+            self.notify(now, "limiter_delay", delay)
+        return delay
+
+    def before_attempt(self, now: float, attempt: int) -> BaseException | None:
+        return None
+
+    def after_outcome(self, now: float, error: BaseException | None) -> None:
+        if isinstance(error, GuardRefusedError):
+            return
+        throttled = isinstance(error, RateLimitedError)
+        with self._lock:
+            if throttled:
+                current = self.measured if not self.enabled else min(self.measured, self.rate)
+                self.w_max = current
+                self.k = (current * (1 - self.beta) / self.scale) ** (1 / 3)
+                self.last_throttle = now
+                calculated = current * self.beta
+                if not self.enabled:
+                    self.enabled = True
+                    self.last_refill = now
+                    self.tokens = 0.0
+            elif self.enabled:
+                calculated = self.scale * (now - self.last_throttle - self.k) ** 3 + self.w_max
+            else:
+                return
+            self._refill(now)
+            self.rate = max(self.min_rate, min(calculated, 2.0 * self.measured))
+            rate = self.rate
+        if throttled:
+            self.notify(now, "limiter_rate", rate)
+
+    def _refill(self, now: float) -> None:
+        if now > self.last_refill:
+            capacity = max(self.rate, 1.0)
+            self.tokens = min(capacity, self.tokens + (now - self.last_refill) * self.rate)
+            self.last_refill = now
+
+    def _measure(self, now: float) -> None:
+        bucket = math.floor(now / RATE_BUCKET) * RATE_BUCKET
+        self._bucket_sends += 1
+        if self._bucket < 0:
+            self._bucket = bucket
+        elif bucket > self._bucket:
+            rate = self._bucket_sends / (bucket - self._bucket)
+            self.measured = rate * SMOOTHING + self.measured * (1 - SMOOTHING)
+            self._bucket_sends = 0
+            self._bucket = bucket
+
+    def stats(self) -> dict[str, float]:
+        with self._lock:
+            return {
+                "delays": self.delays,
+                "delayed_seconds": self.delayed_seconds,
+                "rate": self.rate if self.enabled else math.inf,
+            }

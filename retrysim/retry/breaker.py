@@ -1,0 +1,173 @@
+"""The circuit breaker: stop calling a dependency that keeps failing, and probe it later.
+
+Closed, it lets every attempt through and watches outcomes; it opens on ``failure_threshold``
+consecutive failures, or when the share of failures over a sliding window (the last ``window``
+outcomes, or the last ``window_seconds``) reaches ``failure_rate`` once at least
+``minimum_calls`` outcomes are in it. Open, it refuses every attempt with
+:class:`~retrysim.retry.errors.CircuitOpenError` (which is never retried) for
+``recovery_timeout`` seconds. Then it is half-open: ``half_open_probes`` attempts go through;
+a failing probe opens it again, and that many successful ones close it.
+
+The semantics follow the trusted implementations (resilience4j, Polly): outcomes that arrive
+while open (attempts sent before it opened) are ignored; an attempt refused by the breaker, or
+by another guard after the breaker let it through, is not a failure of the dependency.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import deque
+from typing import Annotated, Literal
+
+from pydantic import Field, model_validator
+
+from retrysim.retry.errors import CircuitOpenError, GuardRefusedError
+from retrysim.retry.guards import Notifier, SharedScope
+from retrysim.retry.knobs import Knobs
+
+BreakerState = Literal["closed", "open", "half_open"]
+
+
+class BreakerOptions(Knobs):
+    """``[policy.breaker]`` / ``RETRY__<OPERATION>_BREAKER_*``: off unless ``enabled``."""
+
+    enabled: Annotated[bool, Field(description="use a circuit breaker")] = False
+    failure_threshold: Annotated[
+        int, Field(ge=0, le=1_000_000, description="consecutive failures that open it (0: off)")
+    ] = 5
+    failure_rate: Annotated[
+        float,
+        Field(ge=0, le=1, description="share of failures in the window that opens it (0: off)"),
+    ] = 0.0
+    window: Annotated[
+        int, Field(ge=1, le=1_000_000, description="outcomes in the count-based window")
+    ] = 100
+    window_seconds: Annotated[
+        float,
+        Field(
+            ge=0, le=1e9, allow_inf_nan=False, description="a time-based window instead (0: off)"
+        ),
+    ] = 0.0
+    minimum_calls: Annotated[
+        int, Field(ge=1, le=1_000_000, description="outcomes in the window before a rate counts")
+    ] = 10
+    recovery_timeout: Annotated[
+        float,
+        Field(ge=0, le=1e9, allow_inf_nan=False, description="seconds open before probing"),
+    ] = 60.0
+    half_open_probes: Annotated[
+        int, Field(ge=1, le=1_000_000, description="probe attempts let through half-open")
+    ] = 1
+    name: Annotated[
+        str,
+        Field(
+            max_length=200,
+            description="the dependency; calls naming the same one share a breaker (default: "
+            "the operation)",
+        ),
+    ] = ""
+    scope: Annotated[
+        SharedScope, Field(description="state per client process, or one for the whole fleet")
+    ] = "client"
+
+    @model_validator(mode="after")
+    def _opens_somehow(self) -> BreakerOptions:
+        if self.enabled and self.failure_threshold == 0 and self.failure_rate == 0:
+            raise ValueError(
+                "an enabled breaker needs failure_threshold >= 1 or failure_rate > 0 to ever open"
+            )
+        return self
+
+
+class CircuitBreaker:
+    """One breaker's state; shared by every call that names its dependency. Thread-safe."""
+
+    def __init__(self, name: str, options: BreakerOptions) -> None:
+        self.name = name
+        self.options = options
+        self.notify = Notifier(name)
+        self.state: BreakerState = "closed"
+        self.opened_at = 0.0
+        self.consecutive = 0
+        self.opened = 0  # times it opened
+        self.refused = 0  # attempts it refused
+        self._probes_out = 0
+        self._probes_ok = 0
+        self._window: deque[tuple[float, bool]] = deque()
+        self._window_failures = 0
+        self._lock = threading.Lock()
+
+    def before_attempt(self, now: float, attempt: int) -> BaseException | None:
+        with self._lock:
+            if self.state == "open":
+                remaining = self.opened_at + self.options.recovery_timeout - now
+                if remaining > 0:
+                    self.refused += 1
+                    return CircuitOpenError(self.name, remaining)
+                self._move(now, "half_open")
+            if self.state == "half_open":
+                if self._probes_out >= self.options.half_open_probes:
+                    self.refused += 1
+                    return CircuitOpenError(self.name, 0.0)
+                self._probes_out += 1
+            return None
+
+    def after_outcome(self, now: float, error: BaseException | None) -> None:
+        with self._lock:
+            if isinstance(error, GuardRefusedError):  # the attempt never ran: give its slot back
+                if self.state == "half_open" and self._probes_out > 0:
+                    self._probes_out -= 1
+                return
+            failed = error is not None
+            if self.state == "half_open":
+                if failed:
+                    self._open(now)
+                else:
+                    self._probes_ok += 1
+                    if self._probes_ok >= self.options.half_open_probes:
+                        self._move(now, "closed")
+            elif self.state == "closed":
+                self._record(now, failed)
+                if self._should_open():
+                    self._open(now)
+
+    def _record(self, now: float, failed: bool) -> None:
+        self.consecutive = self.consecutive + 1 if failed else 0
+        if self.options.failure_rate <= 0:
+            return
+        window = self._window
+        window.append((now, failed))
+        self._window_failures += failed
+        if self.options.window_seconds > 0:
+            horizon = now - self.options.window_seconds
+            while window and window[0][0] <= horizon:
+                self._window_failures -= window.popleft()[1]
+        elif len(window) > self.options.window:
+            self._window_failures -= window.popleft()[1]
+
+    def _should_open(self) -> bool:
+        threshold = self.options.failure_threshold
+        if threshold and self.consecutive >= threshold:
+            return True
+        rate, seen = self.options.failure_rate, len(self._window)
+        return (
+            rate > 0 and seen >= self.options.minimum_calls and self._window_failures >= rate * seen
+        )
+
+    def _open(self, now: float) -> None:
+        self.opened_at = now
+        self.opened += 1
+        self._move(now, "open")
+
+    def _move(self, now: float, state: BreakerState) -> None:
+        self.state = state
+        self.consecutive = 0
+        self._probes_out = self._probes_ok = 0
+        self._window.clear()
+        self._window_failures = 0
+        self.notify(now, "breaker", state)
+
+    def stats(self) -> dict[str, float]:
+        """Counts for reports: times opened, attempts refused."""
+        with self._lock:
+            return {"opened": self.opened, "refused": self.refused}

@@ -1,0 +1,166 @@
+"""Retry budgets: limits on how much retrying a call, a client or a fleet may do.
+
+Two kinds. Per call, ``max_total_time`` stops retrying once the next wait would carry the call
+past that many seconds (tenacity's own ``stop_before_delay``: it never sleeps past the budget).
+Shared, a bucket caps retries as a share of the traffic, so a failing dependency sees at most a
+bounded extra load however many calls fail at once:
+
+- ``tokens`` (gRPC retry throttling): the bucket starts full at ``max_tokens``; each failed
+  attempt takes one token, each success puts back ``token_ratio``; a retry is allowed only while
+  more than half the tokens remain. Tokens are kept in thousandths, as gRPC does, so the
+  arithmetic is exact.
+- ``ratio`` (Finagle / Envoy): over the last ``window`` seconds, retries may number
+  ``min_retries_per_second * window`` plus ``percent`` of the first attempts.
+
+An empty budget refuses the retry before its wait is slept: the call ends at once with the error
+of its last attempt, as if it had run out of attempts.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import deque
+from typing import Annotated, Literal
+
+from pydantic import Field
+
+from retrysim.retry.errors import GuardRefusedError
+from retrysim.retry.guards import Notifier, SharedScope
+from retrysim.retry.knobs import Knobs
+
+BudgetKind = Literal["tokens", "ratio"]
+MILLI = 1000  # tokens are counted in thousandths (gRPC's tokenRatio has three decimals)
+
+
+class BudgetOptions(Knobs):
+    """``[policy.budget]`` / ``RETRY__<OPERATION>_BUDGET_*``: off unless set."""
+
+    enabled: Annotated[bool, Field(description="use a shared retry budget (kind)")] = False
+    kind: Annotated[
+        BudgetKind, Field(description="tokens (gRPC throttling) or ratio (Finagle, Envoy)")
+    ] = "tokens"
+    max_tokens: Annotated[
+        float,
+        Field(gt=0, le=1000, allow_inf_nan=False, description="tokens: the bucket's size"),
+    ] = 10.0
+    token_ratio: Annotated[
+        float,
+        Field(gt=0, le=1000, allow_inf_nan=False, description="tokens: put back per success"),
+    ] = 0.1
+    percent: Annotated[
+        float,
+        Field(ge=0, le=100, allow_inf_nan=False, description="ratio: retries per first attempt"),
+    ] = 0.2
+    min_retries_per_second: Annotated[
+        float,
+        Field(ge=0, le=1e6, allow_inf_nan=False, description="ratio: retries allowed anyway"),
+    ] = 10.0
+    window: Annotated[
+        float,
+        Field(gt=0, le=1e6, allow_inf_nan=False, description="ratio: seconds remembered"),
+    ] = 10.0
+    max_total_time: Annotated[
+        float | None,
+        Field(
+            gt=0,
+            le=1e9,
+            allow_inf_nan=False,
+            description="per call: never wait past this many seconds since the first attempt",
+        ),
+    ] = None
+    scope: Annotated[
+        SharedScope, Field(description="state per client process, or one for the whole fleet")
+    ] = "client"
+
+
+class TokenBudget:
+    """gRPC-style retry throttling: a bucket of tokens refilled by successes."""
+
+    def __init__(self, name: str, max_tokens: float, token_ratio: float) -> None:
+        self.name = name
+        self.notify = Notifier(name)
+        self.max_milli = round(max_tokens * MILLI)
+        self.ratio_milli = round(token_ratio * MILLI)
+        self.milli = self.max_milli
+        self.refused = 0
+        self._lock = threading.Lock()
+
+    @property
+    def tokens(self) -> float:
+        return self.milli / MILLI
+
+    def before_attempt(self, now: float, attempt: int) -> BaseException | None:
+        return None
+
+    def after_outcome(self, now: float, error: BaseException | None) -> None:
+        if isinstance(error, GuardRefusedError):
+            return  # nothing was sent, so nothing was learned about the dependency
+        with self._lock:
+            if error is None:
+                self.milli = min(self.max_milli, self.milli + self.ratio_milli)
+            else:
+                self.milli = max(0, self.milli - MILLI)
+
+    def allow_retry(self, now: float) -> bool:
+        with self._lock:
+            if self.milli * 2 > self.max_milli:
+                return True
+            self.refused += 1
+        self.notify(now, "budget_refused", self.tokens)
+        return False
+
+    def stats(self) -> dict[str, float]:
+        with self._lock:
+            return {"refused": self.refused, "tokens": self.milli / MILLI}
+
+
+class RatioBudget:
+    """Finagle-style budget: retries in a sliding window, a share of first attempts plus a floor."""
+
+    def __init__(
+        self, name: str, percent: float, min_retries_per_second: float, window: float
+    ) -> None:
+        self.name = name
+        self.notify = Notifier(name)
+        self.percent = percent
+        self.window = window
+        self.reserve = min_retries_per_second * window
+        self.refused = 0
+        self._firsts: deque[float] = deque()
+        self._retries: deque[float] = deque()
+        self._lock = threading.Lock()
+
+    def before_attempt(self, now: float, attempt: int) -> BaseException | None:
+        if attempt == 1:
+            with self._lock:
+                self._firsts.append(now)
+        return None
+
+    def after_outcome(self, now: float, error: BaseException | None) -> None:
+        return None
+
+    def balance(self, now: float) -> float:
+        """Retries the window still allows at ``now`` (may be fractional or negative)."""
+        with self._lock:
+            return self._balance(now)
+
+    def _balance(self, now: float) -> float:
+        horizon = now - self.window
+        for times in (self._firsts, self._retries):
+            while times and times[0] <= horizon:
+                times.popleft()
+        return self.reserve + self.percent * len(self._firsts) - len(self._retries)
+
+    def allow_retry(self, now: float) -> bool:
+        with self._lock:
+            balance = self._balance(now)
+            if balance >= 1:
+                self._retries.append(now)
+                return True
+            self.refused += 1
+        self.notify(now, "budget_refused", balance)
+        return False
+
+    def stats(self) -> dict[str, float]:
+        with self._lock:
+            return {"refused": self.refused}
