@@ -146,7 +146,8 @@ class CubicRateLimiter:
         throttled = isinstance(error, RateLimitedError)
         with self._lock:
             if throttled:
-                current = self.measured if not self.enabled else min(self.measured, self.rate)
+                measured = self._send_rate(now)
+                current = measured if not self.enabled else min(measured, self.rate)
                 self.w_max = current
                 self.k = (current * (1 - self.beta) / self.scale) ** (1 / 3)
                 self.last_throttle = now
@@ -160,7 +161,7 @@ class CubicRateLimiter:
             else:
                 return
             self._refill(now)
-            self.rate = max(self.min_rate, min(calculated, 2.0 * self.measured))
+            self.rate = max(self.min_rate, min(calculated, 2.0 * self._send_rate(now)))
             rate = self.rate
         if throttled:
             self.notify(now, "limiter_rate", rate)
@@ -170,6 +171,14 @@ class CubicRateLimiter:
             capacity = max(self.rate, 1.0)
             self.tokens = min(capacity, self.tokens + (now - self.last_refill) * self.rate)
             self.last_refill = now
+
+    def _send_rate(self, now: float) -> float:
+        """The measured send rate; before the first whole bucket, the sends seen so far over
+        the time they took (so a throttle in the first half second does not read a rate of 0
+        and throttle everyone to the floor)."""
+        if self.measured > 0 or self._bucket < 0:
+            return self.measured
+        return self._bucket_sends / max(now - self._bucket, RATE_BUCKET)
 
     def _measure(self, now: float) -> None:
         bucket = math.floor(now / RATE_BUCKET) * RATE_BUCKET
