@@ -54,10 +54,12 @@ _EXPORTS = {
     "get_profile": "retrysim.retry.profiles",
     "get_settings": "retrysim.retry.settings",
     "load_settings": "retrysim.retry.settings",
+    "register_collector": "retrysim.retry.export",
     "register_profile": "retrysim.retry.profiles",
     "reload_settings": "retrysim.retry.settings",
     "remove_breaker_hook": "retrysim.retry.hooks",
     "remove_exhausted_hook": "retrysim.retry.hooks",
+    "render_prometheus": "retrysim.retry.export",
     "reset_retry_metrics": "retrysim.retry.counters",
     "retry_api_call": "retrysim.retry.decorators",
     "retry_metrics": "retrysim.retry.counters",
@@ -108,10 +110,12 @@ __all__ = [
     "get_profile",
     "get_settings",
     "load_settings",
+    "register_collector",
     "register_profile",
     "reload_settings",
     "remove_breaker_hook",
     "remove_exhausted_hook",
+    "render_prometheus",
     "reset_retry_metrics",
     "retry_api_call",
     "retry_metrics",
@@ -148,6 +152,8 @@ if TYPE_CHECKING:
     from retrysim.retry.errors import RateLimitedError as RateLimitedError
     from retrysim.retry.errors import ServerError as ServerError
     from retrysim.retry.errors import TransientError as TransientError
+    from retrysim.retry.export import register_collector as register_collector
+    from retrysim.retry.export import render_prometheus as render_prometheus
     from retrysim.retry.guards import PROCESS_GUARDS as PROCESS_GUARDS
     from retrysim.retry.guards import AttemptGuard as AttemptGuard
     from retrysim.retry.guards import GuardChain as GuardChain
