@@ -18,10 +18,18 @@ from typing import TYPE_CHECKING
 from retrysim._lazy import lazy_exports
 
 _EXPORTS = {
+    "AdaptiveOptions": "retrysim.retry.adaptive",
     "AttemptGuard": "retrysim.retry.guards",
+    "BreakerChange": "retrysim.retry.hooks",
+    "BreakerOptions": "retrysim.retry.breaker",
+    "BudgetOptions": "retrysim.retry.budget",
+    "CircuitOpenError": "retrysim.retry.errors",
     "ConflictError": "retrysim.retry.errors",
     "DEFAULT_RETRYABLE": "retrysim.retry.errors",
+    "ExhaustedCall": "retrysim.retry.hooks",
     "GuardChain": "retrysim.retry.guards",
+    "GuardEvent": "retrysim.retry.guards",
+    "GuardRefusedError": "retrysim.retry.errors",
     "GuardSpec": "retrysim.retry.guards",
     "GuardStates": "retrysim.retry.guards",
     "OPERATIONS": "retrysim.retry.settings",
@@ -38,19 +46,28 @@ _EXPORTS = {
     "ServerError": "retrysim.retry.errors",
     "SettingsError": "retrysim.retry.settings",
     "TransientError": "retrysim.retry.errors",
+    "add_breaker_hook": "retrysim.retry.hooks",
+    "add_exhausted_hook": "retrysim.retry.hooks",
     "build_policy": "retrysim.retry.policy",
     "env_name": "retrysim.retry.settings",
     "execute_with_retry": "retrysim.retry.decorators",
     "get_profile": "retrysim.retry.profiles",
     "get_settings": "retrysim.retry.settings",
     "load_settings": "retrysim.retry.settings",
+    "register_collector": "retrysim.retry.export",
     "register_profile": "retrysim.retry.profiles",
     "reload_settings": "retrysim.retry.settings",
+    "remove_breaker_hook": "retrysim.retry.hooks",
+    "remove_exhausted_hook": "retrysim.retry.hooks",
+    "render_prometheus": "retrysim.retry.export",
     "reset_retry_metrics": "retrysim.retry.counters",
     "retry_api_call": "retrysim.retry.decorators",
     "retry_metrics": "retrysim.retry.counters",
     "retry_scheduler_operation": "retrysim.retry.decorators",
     "retry_storage_operation": "retrysim.retry.decorators",
+    "retry_with_adaptive_backoff": "retrysim.retry.decorators",
+    "retry_with_budget": "retrysim.retry.decorators",
+    "retry_with_circuit_breaker": "retrysim.retry.decorators",
     "retry_worker_operation": "retrysim.retry.decorators",
     "setting_sources": "retrysim.retry.settings",
     "use_settings": "retrysim.retry.settings",
@@ -62,9 +79,17 @@ __all__ = [
     "OPTION_NAMES",
     "PROCESS_GUARDS",
     "PROFILES",
+    "AdaptiveOptions",
     "AttemptGuard",
+    "BreakerChange",
+    "BreakerOptions",
+    "BudgetOptions",
+    "CircuitOpenError",
     "ConflictError",
+    "ExhaustedCall",
     "GuardChain",
+    "GuardEvent",
+    "GuardRefusedError",
     "GuardSpec",
     "GuardStates",
     "OperationCounters",
@@ -77,25 +102,37 @@ __all__ = [
     "ServerError",
     "SettingsError",
     "TransientError",
+    "add_breaker_hook",
+    "add_exhausted_hook",
     "build_policy",
     "env_name",
     "execute_with_retry",
     "get_profile",
     "get_settings",
     "load_settings",
+    "register_collector",
     "register_profile",
     "reload_settings",
+    "remove_breaker_hook",
+    "remove_exhausted_hook",
+    "render_prometheus",
     "reset_retry_metrics",
     "retry_api_call",
     "retry_metrics",
     "retry_scheduler_operation",
     "retry_storage_operation",
+    "retry_with_adaptive_backoff",
+    "retry_with_budget",
+    "retry_with_circuit_breaker",
     "retry_worker_operation",
     "setting_sources",
     "use_settings",
 ]
 
 if TYPE_CHECKING:
+    from retrysim.retry.adaptive import AdaptiveOptions as AdaptiveOptions
+    from retrysim.retry.breaker import BreakerOptions as BreakerOptions
+    from retrysim.retry.budget import BudgetOptions as BudgetOptions
     from retrysim.retry.counters import OperationCounters as OperationCounters
     from retrysim.retry.counters import reset_retry_metrics as reset_retry_metrics
     from retrysim.retry.counters import retry_metrics as retry_metrics
@@ -104,17 +141,31 @@ if TYPE_CHECKING:
     from retrysim.retry.decorators import retry_api_call as retry_api_call
     from retrysim.retry.decorators import retry_scheduler_operation as retry_scheduler_operation
     from retrysim.retry.decorators import retry_storage_operation as retry_storage_operation
+    from retrysim.retry.decorators import retry_with_adaptive_backoff as retry_with_adaptive_backoff
+    from retrysim.retry.decorators import retry_with_budget as retry_with_budget
+    from retrysim.retry.decorators import retry_with_circuit_breaker as retry_with_circuit_breaker
     from retrysim.retry.decorators import retry_worker_operation as retry_worker_operation
     from retrysim.retry.errors import DEFAULT_RETRYABLE as DEFAULT_RETRYABLE
+    from retrysim.retry.errors import CircuitOpenError as CircuitOpenError
     from retrysim.retry.errors import ConflictError as ConflictError
+    from retrysim.retry.errors import GuardRefusedError as GuardRefusedError
     from retrysim.retry.errors import RateLimitedError as RateLimitedError
     from retrysim.retry.errors import ServerError as ServerError
     from retrysim.retry.errors import TransientError as TransientError
+    from retrysim.retry.export import register_collector as register_collector
+    from retrysim.retry.export import render_prometheus as render_prometheus
     from retrysim.retry.guards import PROCESS_GUARDS as PROCESS_GUARDS
     from retrysim.retry.guards import AttemptGuard as AttemptGuard
     from retrysim.retry.guards import GuardChain as GuardChain
+    from retrysim.retry.guards import GuardEvent as GuardEvent
     from retrysim.retry.guards import GuardSpec as GuardSpec
     from retrysim.retry.guards import GuardStates as GuardStates
+    from retrysim.retry.hooks import BreakerChange as BreakerChange
+    from retrysim.retry.hooks import ExhaustedCall as ExhaustedCall
+    from retrysim.retry.hooks import add_breaker_hook as add_breaker_hook
+    from retrysim.retry.hooks import add_exhausted_hook as add_exhausted_hook
+    from retrysim.retry.hooks import remove_breaker_hook as remove_breaker_hook
+    from retrysim.retry.hooks import remove_exhausted_hook as remove_exhausted_hook
     from retrysim.retry.options import OPTION_NAMES as OPTION_NAMES
     from retrysim.retry.options import PolicyOptions as PolicyOptions
     from retrysim.retry.policy import RetryPolicy as RetryPolicy

@@ -2,7 +2,8 @@
 
 Each call reads the current settings and builds its policy with :func:`build_policy`, then runs
 tenacity's own ``Retrying`` / ``AsyncRetrying`` loop; nothing here re-implements a retry rule.
-The hooks only log (stdlib ``logging``, logger ``retrysim.retry``) and count.
+tenacity's hooks log (stdlib ``logging``, logger ``retrysim.retry``), count, time the whole
+call and hand give-ups and breaker changes to the service's hooks (:mod:`retrysim.retry.hooks`).
 """
 
 from __future__ import annotations
@@ -19,6 +20,15 @@ from tenacity import RetryCallState
 
 from retrysim.retry.counters import COUNTERS, AttemptCounter
 from retrysim.retry.guards import PROCESS_GUARDS, GuardChain, GuardStates
+from retrysim.retry.hooks import (
+    BreakerHook,
+    ExhaustedCall,
+    ExhaustedHook,
+    call_exhausted_hooks,
+    check_hook,
+    deliver_pending,
+    router_for,
+)
 from retrysim.retry.options import MECHANISM_NAMES, OPTION_NAMES, parse_options
 from retrysim.retry.policy import RetryPolicy, build_policy
 from retrysim.retry.settings import Operation
@@ -46,11 +56,23 @@ class CallContext:
 
     ``sleep`` replaces the sleep between attempts; ``idempotency_key(*args, **kwargs)`` names
     an operation so repeated executions count as duplicates; ``clock`` is what guards are
-    given as "now"; ``guard_states`` and ``guard_client`` say where declared guard state lives
-    (the process, by default; the simulator gives each simulated client its own).
+    given as "now" and what a call's duration is measured with; ``guard_states`` and
+    ``guard_client`` say where declared guard state lives (the process, by default; the
+    simulator gives each simulated client its own); ``on_exhausted(ExhaustedCall)`` and
+    ``on_breaker_change(BreakerChange)`` are the function's hooks (:mod:`retrysim.retry.hooks`).
     """
 
-    KEYS = frozenset({"sleep", "idempotency_key", "clock", "guard_states", "guard_client"})
+    KEYS = frozenset(
+        {
+            "sleep",
+            "idempotency_key",
+            "clock",
+            "guard_states",
+            "guard_client",
+            "on_exhausted",
+            "on_breaker_change",
+        }
+    )
 
     def __init__(self, options: dict[str, Any]) -> None:
         self.sleep: SyncSleep | AsyncSleep | None = options.get("sleep")
@@ -58,14 +80,23 @@ class CallContext:
         self.clock: Clock = options.get("clock") or tenacity_clock
         self.guard_states: GuardStates = options.get("guard_states") or PROCESS_GUARDS
         self.guard_client: Hashable = options.get("guard_client")
+        self.on_exhausted: ExhaustedHook | None = options.get("on_exhausted")
+        self.on_breaker_change: BreakerHook | None = options.get("on_breaker_change")
+        for option in ("on_exhausted", "on_breaker_change"):
+            if options.get(option) is not None:
+                check_hook(option, options[option])  # a TypeError at decoration time
 
     def chain(self, policy: RetryPolicy, counter: AttemptCounter) -> GuardChain:
         """The call's guards: the policy's declared ones, then the counters."""
-        return self.guard_states.chain(policy.guards, self.guard_client, (counter,))
+        chain = self.guard_states.chain(policy.guards, self.guard_client, (counter,))
+        if self.on_breaker_change is not None:
+            router_for(self.guard_states).subscribe(chain, self.on_breaker_change)
+        return chain
 
 
 class _CallHooks:
-    """Logging and counting for one call; tenacity calls these at its decision points."""
+    """Logging, counting, timing and the service's hooks for one call; tenacity calls these at
+    its decision points."""
 
     def __init__(
         self, name: str, counter_key: str, policy: RetryPolicy, context: CallContext, key: Hashable
@@ -76,7 +107,23 @@ class _CallHooks:
         self.attempts = 0
         self.exhausted = False
         self.clock = context.clock
+        self.on_exhausted_hook = context.on_exhausted
         self.guards = context.chain(policy, AttemptCounter(counter_key, key))
+        self.started: float | None = None  # the call's first clock reading
+        self.latest = 0.0  # and its latest: the duration is between them
+
+    def now(self) -> float:
+        """The clock, read for the guards; the readings also time the call (no extra ones)."""
+        now = self.clock()
+        if self.started is None:
+            self.started = now
+        self.latest = now
+        return now
+
+    @property
+    def elapsed(self) -> float:
+        """Seconds from the first attempt (its pacing included) to the latest outcome."""
+        return 0.0 if self.started is None else self.latest - self.started
 
     @classmethod
     def start(
@@ -84,7 +131,7 @@ class _CallHooks:
     ) -> _CallHooks:
         """Hooks for a new call of ``func`` (counted as started)."""
         name, counter_key = _name_of(func)
-        COUNTERS.call_started(counter_key)
+        COUNTERS.call_started(counter_key, policy.operation)
         return cls(name, counter_key, policy, context, key)
 
     def tenacity_hooks(self, sleep: SyncSleep | AsyncSleep | None) -> dict[str, Any]:
@@ -99,17 +146,23 @@ class _CallHooks:
 
     def send_delay(self) -> float:
         """Seconds a send-rate limiter holds this attempt back (0 without one)."""
-        return self.guards.pace(self.clock()) if self.guards.pacers else 0.0
+        return self.guards.pace(self.now()) if self.guards.pacers else 0.0
 
     def attempt_started(self) -> None:
         """Ask the guards; raise the refusal of one that refuses (the attempt does not run)."""
         self.attempts += 1
-        refusal = self.guards.before_attempt(self.clock(), self.attempts)
+        try:
+            refusal = self.guards.before_attempt(self.now(), self.attempts)
+        finally:
+            deliver_pending()  # breaker changes, now that the breaker's lock is released
         if refusal is not None:
             raise refusal
 
     def attempt_ended(self, error: Exception | None) -> None:
-        self.guards.after_outcome(self.clock(), error)
+        try:
+            self.guards.after_outcome(self.now(), error)
+        finally:
+            deliver_pending()
 
     def before_sleep(self, state: RetryCallState) -> None:
         exc = _exception(state)
@@ -143,10 +196,22 @@ class _CallHooks:
             exc,
         )
         COUNTERS.exhausted(self.counter_key)
+        info = ExhaustedCall(
+            operation=self.counter_key,
+            function=self.name,
+            kind=self.policy.operation,
+            attempts=state.attempt_number,
+            max_attempts=self.policy.max_attempts,
+            error=exc,
+            elapsed=self.elapsed,
+        )
+        call_exhausted_hooks(info, self.on_exhausted_hook)  # never raises
         assert state.outcome is not None  # tenacity only gives up after an outcome
         return state.outcome.result()  # raises the original exception
 
     def finished(self, error: BaseException | None) -> None:
+        COUNTERS.call_finished(self.counter_key, self.elapsed)
+        deliver_pending()
         total = self.policy.max_attempts
         if error is None:
             COUNTERS.succeeded(self.counter_key, self.attempts)
@@ -293,7 +358,11 @@ class OperationDecorator:
             "over the settings, falsy values included. ``retry`` takes any tenacity retry "
             "strategy; ``guards`` declared attempt guards (retrysim.retry.GuardSpec); ``sleep`` "
             "replaces the sleep (async for coroutines); ``idempotency_key(*args, **kwargs)`` "
-            "names the operation so repeated executions are counted as duplicates."
+            "names the operation so repeated executions are counted as duplicates; ``clock`` "
+            "is the guards' time and times the call. Hooks (retrysim.retry.hooks): "
+            "``on_exhausted(ExhaustedCall)`` when a call gives up on a retryable error, "
+            "``on_breaker_change(BreakerChange)`` when a breaker its calls go through changes "
+            "state; each called once per event, an exception it raises logged, never raised."
         )
 
     @property
@@ -371,9 +440,11 @@ async def execute_with_retry(
     ``func`` may be sync or async (or return an awaitable). Unset options come from the
     ``operation``'s settings (``worker`` by default: 3 attempts, 1-10 s). The policy options
     (``max_attempts``, ``min_wait``, ``max_wait``, ``multiplier``, ``profile``, ``jitter``,
-    ``max_delay``, ``respect_retry_after``: every field of ``PolicyOptions``), ``retry``,
-    ``guards``, ``sleep``, ``clock`` and ``operation`` are taken by the retry itself; every
-    other keyword is passed on to ``func``.
+    ``max_delay``, ``respect_retry_after``: every field of ``PolicyOptions``, and the
+    ``breaker``, ``budget`` and ``adaptive`` tables), ``retry``, ``guards``, ``sleep``,
+    ``clock``, ``idempotency_key``, the hooks ``on_exhausted`` and ``on_breaker_change`` (as
+    for the decorators) and ``operation`` are taken by the retry itself; every other keyword
+    is passed on to ``func``.
     """
     _refuse_generators(func, "execute_with_retry")
     ours = {k: kwargs.pop(k) for k in list(kwargs) if k in _POLICY_KEYS | CallContext.KEYS}

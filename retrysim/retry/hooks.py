@@ -1,0 +1,243 @@
+"""Hooks: tell a service when a call gives up or a circuit breaker changes state.
+
+A service reports these to its error tracker or pages someone. Hooks come two ways: per
+decorated function (the ``on_exhausted=`` and ``on_breaker_change=`` options) and process-wide
+(:func:`add_exhausted_hook`, :func:`add_breaker_hook`), for a service that wants one place.
+
+Every hook is a plain function of one argument, called synchronously, exactly once per event
+(a function registered both ways is still called once). It must not be able to break the call
+it reports on: an exception a hook raises is logged on the ``retrysim.retry`` logger, with the
+hook's name and the traceback, and goes no further; the call returns or raises as it would
+have. Keep hooks quick (hand slow work to a thread or a queue): they run in the thread, or on
+the event loop, of the call that caused the event.
+
+A breaker reports a change while it holds its own lock, so its hooks are not run there: the
+change is queued for the thread that caused it and delivered as soon as the guards have
+answered. A hook may therefore call through the same breaker again without deadlocking, and a
+slow hook never holds up other threads' calls at the breaker.
+"""
+
+from __future__ import annotations
+
+import inspect
+import logging
+import threading
+import weakref
+from collections import deque
+from collections.abc import Callable, Hashable, Iterable
+from dataclasses import dataclass
+
+from retrysim.retry.breaker import BreakerState, CircuitBreaker
+from retrysim.retry.guards import PROCESS_GUARDS, GuardChain, GuardEvent, GuardStates
+
+logger = logging.getLogger("retrysim.retry")
+
+
+@dataclass(frozen=True)
+class ExhaustedCall:
+    """A call that gave up on a retryable error: its attempts, time or retry budget ran out.
+
+    ``operation`` is the counter key (``module.qualname`` of the decorated function, the
+    ``operation`` label of the metrics), ``function`` its plain name, ``kind`` the operation type
+    whose settings it used (``worker``, ``storage``, ``scheduler``, ``api``). ``attempts`` were
+    made of ``max_attempts`` allowed; ``error`` is the last attempt's exception (the one the
+    caller sees); ``elapsed`` the seconds since the first attempt, by the call's clock.
+    """
+
+    operation: str
+    function: str
+    kind: str
+    attempts: int
+    max_attempts: int
+    error: BaseException
+    elapsed: float
+
+
+@dataclass(frozen=True)
+class BreakerChange:
+    """A circuit breaker entered ``state`` (``closed``, ``open`` or ``half_open``).
+
+    ``breaker`` is its name (the dependency; calls naming the same one share it), ``time`` the
+    guards' clock at the change (``time.monotonic()`` in production), ``client`` whose state it
+    is (None in production, where the process is the one client).
+    """
+
+    breaker: str
+    state: BreakerState
+    time: float
+    client: Hashable = None
+
+
+ExhaustedHook = Callable[[ExhaustedCall], object]
+BreakerHook = Callable[[BreakerChange], object]
+
+_lock = threading.Lock()
+_exhausted_hooks: list[ExhaustedHook] = []
+_breaker_hooks: list[BreakerHook] = []
+
+
+def check_hook(option: str, hook: object) -> None:
+    """A TypeError naming ``option`` unless ``hook`` is a plain callable (raised at decoration)."""
+    if not callable(hook):
+        raise TypeError(f"{option} must be a function of one argument, not {hook!r}")
+    if inspect.iscoroutinefunction(hook) or inspect.iscoroutinefunction(
+        getattr(hook, "__call__", None)  # noqa: B004 - an object whose __call__ is async
+    ):
+        raise TypeError(
+            f"{option}: {_name(hook)} is async, but hooks are called synchronously (its "
+            "coroutine would never run); use a plain function that schedules the async work"
+        )
+
+
+def add_exhausted_hook(hook: ExhaustedHook) -> ExhaustedHook:
+    """Call ``hook(ExhaustedCall)`` whenever any retried call in this process gives up.
+
+    Returns the hook, so this works as a decorator. Adding one twice calls it once.
+    """
+    check_hook("add_exhausted_hook", hook)
+    with _lock:
+        if hook not in _exhausted_hooks:
+            _exhausted_hooks.append(hook)
+    return hook
+
+
+def remove_exhausted_hook(hook: ExhaustedHook) -> None:
+    """Stop calling ``hook`` (nothing happens if it was not added)."""
+    with _lock:
+        if hook in _exhausted_hooks:
+            _exhausted_hooks.remove(hook)
+
+
+def add_breaker_hook(hook: BreakerHook) -> BreakerHook:
+    """Call ``hook(BreakerChange)`` whenever any breaker of this process changes state.
+
+    Returns the hook, so this works as a decorator. Adding one twice calls it once.
+    """
+    check_hook("add_breaker_hook", hook)
+    with _lock:
+        if hook not in _breaker_hooks:
+            _breaker_hooks.append(hook)
+    return hook
+
+
+def remove_breaker_hook(hook: BreakerHook) -> None:
+    """Stop calling ``hook`` (nothing happens if it was not added)."""
+    with _lock:
+        if hook in _breaker_hooks:
+            _breaker_hooks.remove(hook)
+
+
+def _name(hook: object) -> str:
+    name = getattr(hook, "__qualname__", None) or getattr(hook, "__name__", None)
+    if name is None:
+        return repr(hook)
+    module = getattr(hook, "__module__", None)
+    return f"{module}.{name}" if module else str(name)
+
+
+def _unique(own: object | None, shared: Iterable[object]) -> list[object]:
+    hooks: list[object] = [] if own is None else [own]
+    for hook in shared:
+        if hook not in hooks:
+            hooks.append(hook)
+    return hooks
+
+
+def _call_each(what: str, hooks: Iterable[object], payload: object) -> None:
+    for hook in hooks:
+        try:
+            hook(payload)  # type: ignore[operator]  # checked callable when registered
+        except Exception:
+            logger.exception(
+                "%s hook %s raised; ignored, the call's outcome is unchanged", what, _name(hook)
+            )
+
+
+def call_exhausted_hooks(info: ExhaustedCall, own: ExhaustedHook | None = None) -> None:
+    """Run the call's own ``on_exhausted`` hook, then the process-wide ones, each once."""
+    with _lock:
+        shared = tuple(_exhausted_hooks)
+    _call_each("on_exhausted", _unique(own, shared), info)
+
+
+# --- breaker changes: queued by the listener, delivered after the guards answered ----------
+
+
+class BreakerRouter:
+    """The listener on one :class:`GuardStates` that hands breaker changes to their hooks.
+
+    Per-function hooks subscribe to the breakers their calls go through (by the breaker's
+    name and client, as its events carry them); the process-wide hooks hear every breaker of
+    :data:`PROCESS_GUARDS`.
+    """
+
+    def __init__(self, process_wide: bool) -> None:
+        self.process_wide = process_wide
+        self._lock = threading.Lock()
+        self._subscribers: dict[tuple[str, Hashable], list[BreakerHook]] = {}
+
+    def __call__(self, event: GuardEvent) -> None:
+        if event.kind == "breaker":
+            _pending().append((self, event))
+
+    def subscribe(self, chain: GuardChain, hook: BreakerHook) -> None:
+        """Call ``hook`` on every change of the breakers in ``chain`` (once, however often)."""
+        for guard in chain.guards:
+            if isinstance(guard, CircuitBreaker):
+                key = (guard.notify.name, guard.notify.client)
+                with self._lock:
+                    hooks = self._subscribers.setdefault(key, [])
+                    if hook not in hooks:
+                        hooks.append(hook)
+
+    def dispatch(self, event: GuardEvent) -> None:
+        with self._lock:
+            own = tuple(self._subscribers.get((event.name, event.client), ()))
+        shared: tuple[BreakerHook, ...] = ()
+        if self.process_wide:
+            with _lock:
+                shared = tuple(_breaker_hooks)
+        hooks = _unique(None, (*own, *shared))
+        if hooks:
+            state: BreakerState = event.value  # type: ignore[assignment]  # a breaker's event
+            change = BreakerChange(event.name, state, event.time, event.client)
+            _call_each("on_breaker_change", hooks, change)
+
+
+_local = threading.local()
+
+
+def _pending() -> deque[tuple[BreakerRouter, GuardEvent]]:
+    queue: deque[tuple[BreakerRouter, GuardEvent]] | None = getattr(_local, "queue", None)
+    if queue is None:
+        queue = _local.queue = deque()
+    return queue
+
+
+def deliver_pending() -> None:
+    """Run the hooks of the breaker changes this thread caused (each change once).
+
+    Called by the decorators after every question to the guards; a hook that makes a call
+    of its own delivers that call's changes itself, and nothing is delivered twice.
+    """
+    queue: deque[tuple[BreakerRouter, GuardEvent]] | None = getattr(_local, "queue", None)
+    while queue:
+        router, event = queue.popleft()
+        router.dispatch(event)
+
+
+PROCESS_ROUTER = BreakerRouter(process_wide=True)
+PROCESS_GUARDS.listeners.append(PROCESS_ROUTER)
+_routers: weakref.WeakKeyDictionary[GuardStates, BreakerRouter] = weakref.WeakKeyDictionary()
+
+
+def router_for(states: GuardStates) -> BreakerRouter:
+    """The router listening to ``states`` (attached on first use; the process's is ready)."""
+    if states is PROCESS_GUARDS:
+        return PROCESS_ROUTER
+    with _lock:
+        router = _routers.get(states)
+        if router is None:
+            router = _routers[states] = BreakerRouter(process_wide=False)
+            states.listeners.append(router)
+        return router
