@@ -2,7 +2,8 @@
 
 Settings are cached process-wide and counters are global, so every test starts (and ends) with
 no ``RETRY__*`` variables, no stray ``.env`` (the working directory is the test's tmp_path),
-the settings cache cleared and the counters reset.
+the settings cache cleared, the counters reset and the process's guard state (breakers,
+budgets) forgotten.
 
 Helpers that hypothesis tests need are session-scoped fixtures (hypothesis rejects
 function-scoped fixtures as test arguments because they are not reset between examples).
@@ -23,7 +24,7 @@ from hypothesis import settings as hypothesis_settings
 from tenacity import RetryCallState
 
 import retrysim.retry.waits
-from retrysim.retry import reset_retry_metrics, retry_metrics, use_settings
+from retrysim.retry import PROCESS_GUARDS, reset_retry_metrics, retry_metrics, use_settings
 
 # CI runs every property test on the same examples every time: derandomised, with no example
 # database carried between runs, so a red CI run is reproducible and a green one is not luck.
@@ -39,6 +40,7 @@ hypothesis_settings.load_profile(
 def _clean_state() -> None:
     use_settings(None)
     reset_retry_metrics()
+    PROCESS_GUARDS.clear()  # breakers and budgets are process-wide: none outlives its test
 
 
 @pytest.fixture(autouse=True)
