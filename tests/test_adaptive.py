@@ -9,6 +9,7 @@ measured per answer in half-second buckets, smoothed 0.8 new / 0.2 old).
 from __future__ import annotations
 
 import math
+import threading
 from fractions import Fraction
 
 import pytest
@@ -231,3 +232,21 @@ def test_waits_stretch_with_the_recent_failure_rate() -> None:
     # after the 1st failure: 1 of 3 outcomes failed, factor 1 + 2 * 1/3; the wait is 1 s
     # after the 2nd: 2 of 4 failed, factor 1 + 2 * 1/2 = 2; the wait is 2 s
     assert sleeps == pytest.approx([1.0 * (1 + 2 / 3), 2.0 * 2])
+
+
+def test_sixteen_threads_queue_behind_each_other_exactly() -> None:
+    lim = limiter()
+    lim.after_outcome(0.0, THROTTLE)  # rate 0.5/s, an empty bucket
+    delays: list[float] = []
+
+    def work() -> None:
+        for _ in range(25):
+            delays.append(lim.pace(0.0))
+
+    threads = [threading.Thread(target=work) for _ in range(16)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    # whatever the interleaving, every send got its own place in the queue: 2 s, 4 s, ... 800 s
+    assert sorted(delays) == pytest.approx([2.0 * n for n in range(1, 401)])

@@ -8,6 +8,8 @@ and no sleep, and ``max_total_time`` never sleeps past its budget on a virtual c
 
 from __future__ import annotations
 
+import random
+import threading
 from fractions import Fraction
 from typing import Any
 
@@ -290,3 +292,49 @@ def test_budget_knobs_name_the_bad_one() -> None:
     bad: dict[str, Any] = {"enabled": True, "percent": 101}
     with pytest.raises(ValueError, match=r"budget\.percent"):
         retry_worker_operation(budget=bad)
+
+
+# --- under contention ----------------------------------------------------------------------
+
+
+def _in_threads(count: int, work: Any) -> None:
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+
+def _answer(budget: TokenBudget, error: BaseException | None, times: int) -> None:
+    for _ in range(times):
+        budget.after_outcome(0.0, error)
+
+
+def test_sixteen_threads_keep_the_bucket_within_bounds_and_exact() -> None:
+    budget = TokenBudget("b", max_tokens=50, token_ratio=0.125)
+    problems: list[int] = []
+
+    def work(seed: int) -> None:
+        rng = random.Random(seed)
+        for _ in range(2000):
+            budget.after_outcome(0.0, None if rng.random() < 0.5 else TimeoutError())
+            budget.allow_retry(0.0)
+            if not 0 <= budget.milli <= budget.max_milli:
+                problems.append(budget.milli)
+
+    _in_threads(16, work)
+    assert problems == []
+    # whatever the interleaving, 16 x 100 failures then empty it, and successes refill exactly
+    _in_threads(16, lambda i: _answer(budget, TimeoutError(), 100))
+    assert budget.milli == 0
+    _in_threads(16, lambda i: _answer(budget, None, 10))
+    assert budget.milli == 16 * 10 * 125
+
+
+def test_sixteen_threads_get_exactly_the_retries_the_ratio_budget_allows() -> None:
+    budget = RatioBudget("b", percent=0.3, min_retries_per_second=0.5, window=10.0)
+    for _ in range(1000):
+        budget.before_attempt(1.0, 1)
+    allowed: list[bool] = []
+    _in_threads(16, lambda i: allowed.extend(budget.allow_retry(2.0) for _ in range(50)))
+    assert sum(allowed) == 5 + 300 and len(allowed) == 800  # 0.5 x 10 + 0.3 x 1000
