@@ -56,11 +56,16 @@ def succeed(breaker: CircuitBreaker, now: float = 0.0, times: int = 1) -> None:
         send(breaker, now, None)
 
 
+def state_of(breaker: CircuitBreaker) -> str:
+    """The breaker's state, read afresh (no narrowing from an earlier assert: it changes)."""
+    return breaker.state
+
+
 def events_of(breaker: CircuitBreaker) -> list[tuple[float, str]]:
     """Connect the breaker's notifier; return the list its state changes land in."""
     seen: list[tuple[float, str]] = []
     breaker.notify.listeners = (lambda e: seen.append((e.time, str(e.value))),)
-    return seen  # type: ignore[return-value]
+    return seen
 
 
 class Refuse:
@@ -80,9 +85,9 @@ class Refuse:
 def test_opens_at_exactly_the_consecutive_threshold(threshold: int) -> None:
     breaker = make(failure_threshold=threshold)
     fail(breaker, times=threshold - 1)
-    assert breaker.state == "closed"
+    assert state_of(breaker) == "closed"
     fail(breaker)
-    assert breaker.state == "open" and breaker.opened == 1
+    assert state_of(breaker) == "open" and breaker.opened == 1
 
 
 def test_a_success_resets_the_consecutive_count() -> None:
@@ -90,9 +95,9 @@ def test_a_success_resets_the_consecutive_count() -> None:
     fail(breaker, times=2)
     succeed(breaker)
     fail(breaker, times=2)
-    assert breaker.state == "closed"
+    assert state_of(breaker) == "closed"
     fail(breaker)
-    assert breaker.state == "open"
+    assert state_of(breaker) == "open"
 
 
 @pytest.mark.parametrize("minimum", [1, 4, 10])
@@ -100,9 +105,9 @@ def test_the_failure_rate_counts_from_minimum_calls_on(minimum: int) -> None:
     """All failures, but the rate is not judged until ``minimum_calls`` outcomes are in."""
     breaker = make(failure_threshold=0, failure_rate=0.5, minimum_calls=minimum, window=20)
     fail(breaker, times=minimum - 1)
-    assert breaker.state == "closed"
+    assert state_of(breaker) == "closed"
     fail(breaker)
-    assert breaker.state == "open"
+    assert state_of(breaker) == "open"
 
 
 def test_the_rate_opens_at_the_rate_and_not_one_failure_below() -> None:
@@ -110,13 +115,13 @@ def test_the_rate_opens_at_the_rate_and_not_one_failure_below() -> None:
     below = make(failure_threshold=0, failure_rate=0.3, minimum_calls=10, window=10)
     succeed(below, times=8)
     fail(below, times=2)
-    assert below.state == "closed"
+    assert state_of(below) == "closed"
     at = make(failure_threshold=0, failure_rate=0.3, minimum_calls=10, window=10)
     succeed(at, times=7)
     fail(at, times=2)
-    assert at.state == "closed"  # 9 outcomes: below minimum_calls
+    assert state_of(at) == "closed"  # 9 outcomes: below minimum_calls
     fail(at)
-    assert at.state == "open"
+    assert state_of(at) == "open"
 
 
 @pytest.mark.parametrize(("rate", "outcomes"), [(0.07, 100), (0.14, 50), (0.29, 100), (0.58, 50)])
@@ -128,9 +133,9 @@ def test_a_rate_reached_exactly_opens_despite_binary_floats(rate: float, outcome
     succeed(breaker, times=outcomes - failures)
     fail(breaker, times=failures - 1)
     succeed(breaker)  # outcomes - 1 ... now the window is full with one failure too few
-    assert breaker.state == "closed"
+    assert state_of(breaker) == "closed"
     fail(breaker)  # the oldest success leaves the window, a failure enters: exactly the rate
-    assert breaker.state == "open"
+    assert state_of(breaker) == "open"
 
 
 @settings(max_examples=200, deadline=None)
@@ -148,7 +153,24 @@ def test_the_rate_compares_as_the_decimal_written(percent: int, outcomes: int) -
         succeed(breaker, times=outcomes - failures)
         if failures:
             fail(breaker, times=failures)
-        assert (breaker.state == "open") is opens, (rate, outcomes, failures)
+        assert (state_of(breaker) == "open") is opens, (rate, outcomes, failures)
+
+
+def test_a_count_window_smaller_than_minimum_calls_counts_once_full() -> None:
+    """window=5 with the default minimum_calls=10 could never hold 10 outcomes: as in
+    resilience4j, a full window is enough (it used to never open on its rate)."""
+    breaker = make(failure_threshold=0, failure_rate=0.6, window=5)
+    assert breaker.options.minimum_calls == 10
+    succeed(breaker, times=2)
+    fail(breaker, times=2)
+    assert state_of(breaker) == "closed"  # 4 outcomes: not full yet
+    fail(breaker)
+    assert state_of(breaker) == "open"  # 3 of 5
+    timed = make(failure_threshold=0, failure_rate=0.6, window=5, window_seconds=60)
+    fail(timed, times=9)
+    assert state_of(timed) == "closed"  # a time window has no size: minimum_calls it is
+    fail(timed)
+    assert state_of(timed) == "open"
 
 
 def test_the_count_window_forgets_its_oldest_outcome() -> None:
@@ -157,9 +179,9 @@ def test_the_count_window_forgets_its_oldest_outcome() -> None:
     fail(breaker)
     succeed(breaker, times=4)
     fail(breaker)
-    assert breaker.state == "closed"  # last 4: S S S F
+    assert state_of(breaker) == "closed"  # last 4: S S S F
     fail(breaker)
-    assert breaker.state == "open"  # last 4: S S F F
+    assert state_of(breaker) == "open"  # last 4: S S F F
 
 
 def test_a_time_window_forgets_an_outcome_exactly_window_seconds_old() -> None:
@@ -173,9 +195,9 @@ def test_a_time_window_forgets_an_outcome_exactly_window_seconds_old() -> None:
     assert breaker_after(math.nextafter(10.0, 0.0)).state == "open"
     # exactly at the horizon the failure is gone: one outcome, below minimum_calls
     gone = breaker_after(10.0)
-    assert gone.state == "closed"
+    assert state_of(gone) == "closed"
     fail(gone, 10.0)  # S@10 F@10: 1/2
-    assert gone.state == "open"
+    assert state_of(gone) == "open"
 
 
 # --- open -> half-open -> closed / open -----------------------------------------------------
@@ -188,9 +210,9 @@ def test_open_refuses_until_exactly_recovery_timeout() -> None:
     assert isinstance(early, CircuitOpenError)
     assert early.retry_in == pytest.approx(0.0, abs=1e-12) and early.retry_in > 0
     assert isinstance(breaker.before_attempt(20.0, 1), CircuitOpenError)
-    assert breaker.refused == 2 and breaker.state == "open"
+    assert breaker.refused == 2 and state_of(breaker) == "open"
     assert breaker.before_attempt(35.0, 1) is None  # exactly at the timeout: a probe
-    assert breaker.state == "half_open"
+    assert state_of(breaker) == "half_open"
 
 
 def test_the_refusal_says_how_long_until_a_probe() -> None:
@@ -212,13 +234,13 @@ def test_half_open_closes_after_that_many_successful_probes(probes: int) -> None
     over = breaker.before_attempt(10.0, 1)  # the K+1th, while K are in flight
     assert isinstance(over, CircuitOpenError) and over.retry_in == 0.0
     for answered in range(probes):
-        assert breaker.state == "half_open", answered
+        assert state_of(breaker) == "half_open", answered
         breaker.after_outcome(11.0, None)
-    assert breaker.state == "closed"
+    assert state_of(breaker) == "closed"
     assert seen == [(0.0, "open"), (10.0, "half_open"), (11.0, "closed")]
     # closed again with a fresh count
     fail(breaker, 12.0)
-    assert breaker.state == "open" and breaker.opened == 2
+    assert state_of(breaker) == "open" and breaker.opened == 2
 
 
 def test_a_failed_probe_reopens_and_the_new_open_period_starts_then() -> None:
@@ -229,7 +251,7 @@ def test_a_failed_probe_reopens_and_the_new_open_period_starts_then() -> None:
     assert breaker.before_attempt(31.0, 1) is None
     breaker.after_outcome(32.0, None)  # one probe succeeded
     breaker.after_outcome(37.0, TimeoutError())  # the other failed: open again, from t=37
-    assert breaker.state == "open" and breaker.opened == 2
+    assert state_of(breaker) == "open" and breaker.opened == 2
     assert isinstance(breaker.before_attempt(math.nextafter(67.0, 0.0), 1), CircuitOpenError)
     assert breaker.before_attempt(67.0, 1) is None
     assert seen == [(0.0, "open"), (30.0, "half_open"), (37.0, "open"), (67.0, "half_open")]
@@ -241,10 +263,10 @@ def test_outcomes_that_arrive_while_open_are_ignored() -> None:
     assert allowed == [None] * 4
     breaker.after_outcome(1.0, DOWN)
     breaker.after_outcome(1.0, DOWN)
-    assert breaker.state == "open"
+    assert state_of(breaker) == "open"
     breaker.after_outcome(2.0, None)  # a success sent before it opened does not close it
     breaker.after_outcome(3.0, DOWN)  # nor does a late failure extend the open period
-    assert breaker.state == "open" and breaker.opened == 1
+    assert state_of(breaker) == "open" and breaker.opened == 1
     assert breaker.before_attempt(11.0, 1) is None  # 10 s after t=1, not after t=3
 
 
@@ -257,11 +279,11 @@ def test_half_open_hears_only_its_probes() -> None:
     # the first attempt after the timeout is a probe a later guard refuses: its slot comes back
     chain = GuardChain([breaker, Refuse()])
     assert isinstance(chain.before_attempt(10.5, 1), GuardRefusedError)
-    assert breaker.state == "half_open"
+    assert state_of(breaker) == "half_open"
     breaker.after_outcome(20.0, None)  # the slow attempt answers at last: not a probe
-    assert breaker.state == "half_open"
+    assert state_of(breaker) == "half_open"
     succeed(breaker, 21.0)  # a real probe closes it
-    assert breaker.state == "closed"
+    assert state_of(breaker) == "closed"
 
 
 # --- refusals are not failures of the dependency --------------------------------------------
@@ -273,7 +295,7 @@ def test_a_probe_refused_by_a_later_guard_is_given_back() -> None:
     chain = GuardChain([breaker, Refuse()])
     for _ in range(3):  # refused downstream three times: the one probe slot comes back each time
         assert isinstance(chain.before_attempt(5.0, 1), GuardRefusedError)
-    assert breaker.state == "half_open"
+    assert state_of(breaker) == "half_open"
     assert breaker.before_attempt(5.0, 1) is None  # still free for a real probe
     assert isinstance(breaker.before_attempt(5.0, 1), CircuitOpenError)
 
@@ -284,7 +306,7 @@ def test_refusals_never_count_as_failures() -> None:
     for _ in range(5):
         chain.before_attempt(0.0, 1)
     breaker.after_outcome(0.0, CircuitOpenError("other"))
-    assert breaker.state == "closed" and breaker.consecutive == 0
+    assert state_of(breaker) == "closed" and breaker.consecutive == 0
 
 
 # --- through the real decorators -----------------------------------------------------------
@@ -523,7 +545,13 @@ class Model:
             recent = [f for s, f in self.history if s > t - self.o.window_seconds]
         else:
             recent = [f for _, f in self.history[-self.o.window :]]
-        if len(recent) >= self.o.minimum_calls and Fraction(sum(recent), len(recent)) >= Fraction(
+        # a count window smaller than minimum_calls needs only a full window
+        need = (
+            self.o.minimum_calls
+            if self.o.window_seconds
+            else min(self.o.minimum_calls, self.o.window)
+        )
+        if len(recent) >= need and Fraction(sum(recent), len(recent)) >= Fraction(
             str(self.o.failure_rate)
         ):
             self.go("open", t)
@@ -536,7 +564,7 @@ _options = st.builds(
         failure_rate=percent / 100 if percent or threshold else 0.5,
         window=window,
         window_seconds=seconds,
-        minimum_calls=min(minimum, window),
+        minimum_calls=minimum,
         recovery_timeout=timeout,
         half_open_probes=probes,
     ),
@@ -586,5 +614,5 @@ def test_random_sequences_match_an_independent_model(
             failed = step[2]
             breaker.after_outcome(now, DOWN if failed else None)
             model.hear(now, failed)
-        assert breaker.state == model.state, (step, now)
+        assert state_of(breaker) == model.state, (step, now)
         assert breaker.opened == model.opens

@@ -14,7 +14,9 @@ by another guard after the breaker let it through, is not a failure of the depen
 
 The edges, exactly (``tests/test_breaker.py`` checks each): the ``failure_threshold``-th
 consecutive failure opens it, one fewer does not; the rate counts once the window holds
-``minimum_calls`` outcomes and opens at ``failures / outcomes >= failure_rate``, compared as
+``minimum_calls`` outcomes (a count window of fewer outcomes needs only that many, as in
+resilience4j: a window of 5 and the default 10 would otherwise never open on its rate) and
+opens at ``failures / outcomes >= failure_rate``, compared as
 exact decimals (7 failures in 100 reach a 0.07 rate); a time window forgets an outcome exactly
 ``window_seconds`` old; a probe may go at exactly ``recovery_timeout`` after opening, and a
 failed probe starts a new open period at its failure. Half-open, only probes are heard: an
@@ -106,6 +108,9 @@ class CircuitBreaker:
         self._window_failures = 0
         rate = as_written(options.failure_rate)
         self._rate = (rate.numerator, rate.denominator)
+        self._minimum = options.minimum_calls  # outcomes in the window before a rate counts
+        if options.window_seconds <= 0:  # a count window can hold no more than its size
+            self._minimum = min(self._minimum, options.window)
         self._lock = threading.Lock()
 
     def before_attempt(self, now: float, attempt: int) -> BaseException | None:
@@ -165,7 +170,7 @@ class CircuitBreaker:
         (numerator, denominator), seen = self._rate, len(self._window)
         return (
             numerator > 0
-            and seen >= self.options.minimum_calls
+            and seen >= self._minimum
             and self._window_failures * denominator >= numerator * seen
         )
 
