@@ -10,8 +10,15 @@ throttle (a :class:`~retrysim.retry.errors.RateLimitedError`); from then on ever
 attempts included, takes a token from a bucket refilled at the allowed rate. A throttle cuts
 the rate to ``limiter_beta`` times the measured send rate; after it, the rate grows back along
 CUBIC's curve ``C (t - K)^3 + W_max`` with ``C = limiter_scale`` and
-``K = cbrt(W_max (1 - beta) / C)``, and never above twice the measured send rate. The send rate
-is measured in half-second buckets and smoothed (0.8 new, 0.2 old), as the SDKs do.
+``K = cbrt(W_max (1 - beta) / C)``, and never above twice the measured send rate nor below
+``limiter_min_rate``. The send rate is measured as the SDKs measure it: one count per answer
+(an attempt that was sent and came back, failed or not), in half-second buckets, smoothed 0.8
+new, 0.2 old. So it is the rate that actually went out, not the rate callers asked for while
+held back, and an attempt a guard refused (an open breaker's) is not counted at all.
+
+One deliberate difference: the SDKs' bucket may hold up to a second of tokens when it is first
+enabled; here it starts empty, so the first send after the first throttle already waits
+``1 / rate``.
 """
 
 from __future__ import annotations
@@ -124,7 +131,6 @@ class CubicRateLimiter:
     def pace(self, now: float) -> float:
         """Take a token for a send at ``now``; return how long the send must wait for it."""
         with self._lock:
-            self._measure(now)
             if not self.enabled:
                 return 0.0
             self._refill(now)
@@ -142,9 +148,10 @@ class CubicRateLimiter:
 
     def after_outcome(self, now: float, error: BaseException | None) -> None:
         if isinstance(error, GuardRefusedError):
-            return
+            return  # never sent: not part of the send rate, and nothing was learned
         throttled = isinstance(error, RateLimitedError)
         with self._lock:
+            self._measure(now)
             if throttled:
                 measured = self._send_rate(now)
                 current = measured if not self.enabled else min(measured, self.rate)

@@ -11,6 +11,17 @@ a failing probe opens it again, and that many successful ones close it.
 The semantics follow the trusted implementations (resilience4j, Polly): outcomes that arrive
 while open (attempts sent before it opened) are ignored; an attempt refused by the breaker, or
 by another guard after the breaker let it through, is not a failure of the dependency.
+
+The edges, exactly (``tests/test_breaker.py`` checks each): the ``failure_threshold``-th
+consecutive failure opens it, one fewer does not; the rate counts once the window holds
+``minimum_calls`` outcomes (a count window of fewer outcomes needs only that many, as in
+resilience4j: a window of 5 and the default 10 would otherwise never open on its rate) and
+opens at ``failures / outcomes >= failure_rate``, compared as
+exact decimals (7 failures in 100 reach a 0.07 rate); a time window forgets an outcome exactly
+``window_seconds`` old; a probe may go at exactly ``recovery_timeout`` after opening, and a
+failed probe starts a new open period at its failure. Half-open, only probes are heard: an
+outcome that arrives while no probe is out belongs to an attempt sent before the breaker
+opened, and is ignored like those that arrive while open.
 """
 
 from __future__ import annotations
@@ -23,7 +34,7 @@ from pydantic import Field, model_validator
 
 from retrysim.retry.errors import CircuitOpenError, GuardRefusedError
 from retrysim.retry.guards import Notifier, SharedScope
-from retrysim.retry.knobs import Knobs
+from retrysim.retry.knobs import Knobs, as_written
 
 BreakerState = Literal["closed", "open", "half_open"]
 
@@ -95,6 +106,11 @@ class CircuitBreaker:
         self._probes_ok = 0
         self._window: deque[tuple[float, bool]] = deque()
         self._window_failures = 0
+        rate = as_written(options.failure_rate)
+        self._rate = (rate.numerator, rate.denominator)
+        self._minimum = options.minimum_calls  # outcomes in the window before a rate counts
+        if options.window_seconds <= 0:  # a count window can hold no more than its size
+            self._minimum = min(self._minimum, options.window)
         self._lock = threading.Lock()
 
     def before_attempt(self, now: float, attempt: int) -> BaseException | None:
@@ -120,6 +136,8 @@ class CircuitBreaker:
                 return
             failed = error is not None
             if self.state == "half_open":
+                if self._probes_ok >= self._probes_out:
+                    return  # no probe is out: an attempt from before it opened
                 if failed:
                     self._open(now)
                 else:
@@ -149,9 +167,11 @@ class CircuitBreaker:
         threshold = self.options.failure_threshold
         if threshold and self.consecutive >= threshold:
             return True
-        rate, seen = self.options.failure_rate, len(self._window)
+        (numerator, denominator), seen = self._rate, len(self._window)
         return (
-            rate > 0 and seen >= self.options.minimum_calls and self._window_failures >= rate * seen
+            numerator > 0
+            and seen >= self._minimum
+            and self._window_failures * denominator >= numerator * seen
         )
 
     def _open(self, now: float) -> None:

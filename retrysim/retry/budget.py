@@ -8,9 +8,15 @@ bounded extra load however many calls fail at once:
 - ``tokens`` (gRPC retry throttling): the bucket starts full at ``max_tokens``; each failed
   attempt takes one token, each success puts back ``token_ratio``; a retry is allowed only while
   more than half the tokens remain. Tokens are kept in thousandths, as gRPC does, so the
-  arithmetic is exact.
+  arithmetic is exact; both knobs are therefore whole thousandths (``0.1``, not ``0.0001``).
 - ``ratio`` (Finagle / Envoy): over the last ``window`` seconds, retries may number
-  ``min_retries_per_second * window`` plus ``percent`` of the first attempts.
+  ``min_retries_per_second * window`` plus ``percent`` of the first attempts. The balance is
+  computed exactly, with the knobs as the decimals they were written as (Finagle counts in
+  integer thousandths for the same reason): with ``percent = 0.29`` a hundred first attempts
+  allow 29 retries, not 28 and a bit.
+
+An attempt a guard refused (an open breaker's) never reached the dependency: it costs the
+token bucket nothing.
 
 An empty budget refuses the retry before its wait is slept: the call ends at once with the error
 of its last attempt, as if it had run out of attempts.
@@ -22,14 +28,23 @@ import threading
 from collections import deque
 from typing import Annotated, Literal
 
-from pydantic import Field
+from pydantic import AfterValidator, Field
 
 from retrysim.retry.errors import GuardRefusedError
 from retrysim.retry.guards import Notifier, SharedScope
-from retrysim.retry.knobs import Knobs
+from retrysim.retry.knobs import Knobs, as_written
 
 BudgetKind = Literal["tokens", "ratio"]
 MILLI = 1000  # tokens are counted in thousandths (gRPC's tokenRatio has three decimals)
+
+
+def _thousandths(value: float) -> float:
+    """A token count the bucket can hold exactly: a whole number of thousandths."""
+    if as_written(value) * MILLI % 1:
+        raise ValueError(
+            f"must be a whole number of thousandths of a token (0.001 steps), not {value}"
+        )
+    return value
 
 
 class BudgetOptions(Knobs):
@@ -42,10 +57,12 @@ class BudgetOptions(Knobs):
     max_tokens: Annotated[
         float,
         Field(gt=0, le=1000, allow_inf_nan=False, description="tokens: the bucket's size"),
+        AfterValidator(_thousandths),
     ] = 10.0
     token_ratio: Annotated[
         float,
         Field(gt=0, le=1000, allow_inf_nan=False, description="tokens: put back per success"),
+        AfterValidator(_thousandths),
     ] = 0.1
     percent: Annotated[
         float,
@@ -125,6 +142,12 @@ class RatioBudget:
         self.percent = percent
         self.window = window
         self.reserve = min_retries_per_second * window
+        # The balance in units of 1/scale of a retry, all integers: exact, and cheap to compare.
+        share = as_written(percent)
+        reserve = as_written(min_retries_per_second) * as_written(window)
+        self._scale = scale = share.denominator * reserve.denominator
+        self._share = int(share * scale)
+        self._reserve = int(reserve * scale)
         self.refused = 0
         self._firsts: deque[float] = deque()
         self._retries: deque[float] = deque()
@@ -145,20 +168,24 @@ class RatioBudget:
             return self._balance(now)
 
     def _balance(self, now: float) -> float:
+        return self._scaled_balance(now) / self._scale
+
+    def _scaled_balance(self, now: float) -> int:
+        """The balance times ``_scale``, after forgetting what is ``window`` seconds old."""
         horizon = now - self.window
         for times in (self._firsts, self._retries):
             while times and times[0] <= horizon:
                 times.popleft()
-        return self.reserve + self.percent * len(self._firsts) - len(self._retries)
+        return self._reserve + self._share * len(self._firsts) - self._scale * len(self._retries)
 
     def allow_retry(self, now: float) -> bool:
         with self._lock:
-            balance = self._balance(now)
-            if balance >= 1:
+            scaled = self._scaled_balance(now)
+            if scaled >= self._scale:
                 self._retries.append(now)
                 return True
             self.refused += 1
-        self.notify(now, "budget_refused", balance)
+        self.notify(now, "budget_refused", scaled / self._scale)
         return False
 
     def stats(self) -> dict[str, float]:

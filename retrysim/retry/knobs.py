@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from fractions import Fraction
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, SerializerFunctionWrapHandler, model_serializer
@@ -21,3 +22,15 @@ class Knobs(BaseModel):
     def _only_given(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
         data: dict[str, Any] = handler(self)
         return {name: value for name, value in data.items() if name in self.model_fields_set}
+
+
+def as_written(value: float) -> Fraction:
+    """``value`` as the decimal it was written as (``0.07`` is exactly 7/100).
+
+    A knob like a failure rate or a retry share is compared with counts of outcomes, and
+    binary floating point gets such comparisons wrong at the boundary (``0.07 * 100`` is
+    ``7.000000000000001``, so 7 failures in 100 would not reach a 7% rate). The shortest
+    repr of a float is the decimal the user gave (in a scenario, a setting or code), so that
+    decimal, as an exact fraction, is what the mechanisms compare with.
+    """
+    return Fraction(repr(float(value)))

@@ -14,6 +14,9 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextvars
+import heapq
+import itertools
 import math
 import selectors
 from collections.abc import Callable, Coroutine
@@ -47,8 +50,33 @@ class _VirtualSelector(selectors.DefaultSelector):
         return []
 
 
+class _FifoTimer(asyncio.TimerHandle):
+    """A timer that sorts after every earlier-scheduled timer due at the same instant.
+
+    asyncio orders its timer heap by deadline alone, and a heap does not keep the insertion
+    order of equal keys, so timers due together would fire in an order that depends on the
+    heap's shape. Guard state shared by many clients (a fleet-wide breaker, budget or limiter)
+    depends on that order; the engine's kernel runs ties in scheduling order, and so does this.
+    """
+
+    __slots__ = ("_seq",)
+
+    def __init__(self, seq: int, *args: Any) -> None:
+        super().__init__(*args)
+        self._seq = seq
+
+    def __lt__(self, other: object) -> bool:
+        if isinstance(other, _FifoTimer) and self.when() == other.when():
+            return self._seq < other._seq
+        return super().__lt__(other)  # type: ignore[operator]
+
+
 class VirtualTimeEventLoop(asyncio.SelectorEventLoop):
-    """An asyncio loop whose ``time()`` is virtual and starts at ``start`` (default 0.0)."""
+    """An asyncio loop whose ``time()`` is virtual and starts at ``start`` (default 0.0).
+
+    Timers due at the same instant fire in the order they were scheduled, as the engine's
+    events do.
+    """
 
     def __init__(self, start: float = 0.0) -> None:
         selector = _VirtualSelector()
@@ -56,6 +84,21 @@ class VirtualTimeEventLoop(asyncio.SelectorEventLoop):
         selector.loop = self
         self._virtual_now = float(start)
         self._pending_threads = 0
+        self._timer_seq = itertools.count()
+
+    def call_at(
+        self,
+        when: float,
+        callback: Callable[[*Ts], object],
+        *args: *Ts,
+        context: contextvars.Context | None = None,
+    ) -> asyncio.TimerHandle:
+        """asyncio's ``call_at``, with a timer that keeps ties in scheduling order."""
+        self._check_closed()  # type: ignore[attr-defined]
+        timer = _FifoTimer(next(self._timer_seq), when, callback, args, self, context)
+        heapq.heappush(self._scheduled, timer)  # type: ignore[attr-defined]
+        timer._scheduled = True  # type: ignore[attr-defined]
+        return timer
 
     def time(self) -> float:
         return self._virtual_now

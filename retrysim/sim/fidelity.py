@@ -211,7 +211,12 @@ class _Runner:
         self.records[(client, index)] = record
 
         async def sleep(seconds: float) -> None:
-            mine[-1]["wait"] = seconds
+            # Two kinds of sleep come here: tenacity's wait after a failed attempt (the
+            # attempt's ``wait``) and a send-rate limiter holding the next send back (first
+            # attempts included), which the records show only as a later start, as the
+            # engine's do. tenacity's comes first after a failure; any other is pacing.
+            if mine and mine[-1]["outcome"] != rec.OPEN and math.isnan(mine[-1]["wait"]):
+                mine[-1]["wait"] = seconds
             await asyncio.sleep(seconds)
 
         @self.decorator(
