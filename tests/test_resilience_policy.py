@@ -210,9 +210,15 @@ def test_a_breaker_that_could_never_open_is_refused_naming_its_knobs(
 ) -> None:
     monkeypatch.setenv("RETRY__API_BREAKER_ENABLED", "1")
     monkeypatch.setenv("RETRY__API_BREAKER_FAILURE_THRESHOLD", "0")
-    use_settings(load_settings(env_file=None))
+    with pytest.raises(SettingsError) as error:
+        load_settings(env_file=None)
+    message = str(error.value)
+    assert "RETRY__API_BREAKER_ENABLED=True" in message
+    assert "RETRY__API_BREAKER_FAILURE_THRESHOLD=0" in message
+    assert "failure_threshold >= 1 or failure_rate > 0" in message and "\n" not in message
+    # the same knobs given in code are refused where they are given
     with pytest.raises(ValueError, match="failure_threshold >= 1 or failure_rate > 0"):
-        build_policy("api")
+        build_policy("api", breaker={"enabled": True, "failure_threshold": 0})
 
 
 # --- a budget joins tenacity's stop --------------------------------------------------------

@@ -142,6 +142,29 @@ class RetrySettings(_MechanismSettings, BaseSettings):
                 )
         return self
 
+    @model_validator(mode="after")
+    def _mechanisms_hold_together(self) -> RetrySettings:
+        """Each mechanism's own cross-knob rules (an enabled breaker must be able to open),
+        checked here so the error names the variables, not a build_policy call later."""
+        for op in OPERATIONS:
+            for mechanism, model in MECHANISMS.items():
+                fields = {k: mechanism_setting(op, mechanism, k) for k in model.model_fields}
+                try:
+                    model.model_validate({k: getattr(self, f) for k, f in fields.items()})
+                except ValidationError as error:
+                    names = ", ".join(
+                        f"{env_name(f)}={getattr(self, f)!r}"
+                        for f in fields.values()
+                        if getattr(self, f) != model.model_fields[_knob(f, op, mechanism)].default
+                    )
+                    reasons = "; ".join(
+                        e["msg"].removeprefix("Value error, ") for e in error.errors()
+                    )
+                    raise ValueError(
+                        f"{names or env_name(op + '_' + mechanism + '_*')}: {reasons}"
+                    ) from None
+        return self
+
     @classmethod
     def defaults(cls) -> RetrySettings:
         """The documented defaults, whatever the environment says (simulations use these
@@ -231,6 +254,10 @@ def env_file_warnings(env_file: str | Path | None = ".env") -> list[str]:
         return []
     assert env_file is not None
     return read_env_file(env_file).warnings()
+
+
+def _knob(field: str, operation: str, mechanism: str) -> str:
+    return field.removeprefix(f"{operation}_{mechanism}_")
 
 
 def env_name(field: str) -> str:
