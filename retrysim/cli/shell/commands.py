@@ -284,6 +284,11 @@ class Shell:
         self.console.print(outcome_table(doc))
         self.console.print(load_table(doc))
         self.console.print(latency_table(doc))
+        from retrysim.report_guards import resilience_table
+
+        resilience = resilience_table(doc)
+        if resilience is not None:
+            self.console.print(resilience)
         self.console.print(diagnoses_section(doc))
         share = doc["jitter_spread"]["peak_share_100ms"]
         if share is not None:
