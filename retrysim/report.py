@@ -178,7 +178,8 @@ def load_table(doc: dict[str, Any]) -> Table:
     if failures:
         table.add_row("failed attempts by error", "", "", style="bold underline")
         for name, count in failures:
-            table.add_row(f"  {name}", fmt_num(count), "")
+            note = "refused by a breaker, never sent" if name == "CircuitOpen" else ""
+            table.add_row(f"  {name}", fmt_num(count), note)
     return table
 
 

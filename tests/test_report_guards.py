@@ -448,6 +448,7 @@ def test_run_report_shows_the_resilience_block_and_header_line() -> None:
     out = result.stdout
     assert "resilience: breaker on (--set)" in out and "scope=fleet (--set)" in out
     assert "Resilience" in out and "refused by breaker" in out and "⊘ breaker open" in out
+    assert "refused by a breaker, never sent" in out  # CircuitOpen among failed attempts
     plain = invoke("run", "thundering-herd", "--set", "clients.count=300").stdout
     assert "Resilience\n" not in plain and "⊘" not in plain and "refused by breaker" not in plain
     assert "breaker, budget and adaptive backoff off" in plain
