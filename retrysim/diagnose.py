@@ -9,8 +9,10 @@ each figure counts, and the change to try, as exact settings) or None.
 
 Settings are suggested as data (:class:`Suggestion`): the policy option, its value, the
 ``RETRY__*`` line that sets it in production (built by ``retrysim.retry.settings.env_name`` for
-the scenario's operation) and the ``--set`` that tries it in the simulator. Breakers and budgets
-do not exist yet: they are mentioned only as "(once available)".
+the scenario's operation) and the ``--set`` that tries it in the simulator. A resilience
+mechanism is suggested the same way, by its ``enabled`` knob (``--set policy.budget.enabled=true``,
+``RETRY__API_BUDGET_ENABLED=true``), and only where it helps with what the rule found and is not
+on already.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
-from retrysim.facts import downtime
+from retrysim.facts import downtime, recovery
 from retrysim.names import MAX_ATTEMPTS_LIMIT
 
 Severity = Literal["high", "warning"]
@@ -45,11 +47,6 @@ FAR_OVER_CAPACITY = 1.5
 #: Goodput after the last disturbance below this share of goodput before it (or of the
 #: offered load) means the fleet did not recover: a metastable failure.
 METASTABLE_RATIO = 0.5
-#: Seconds after the last disturbance before recovery is judged (at least; the policy's
-#: worst-case total wait if longer, so calls caught in it have had time to finish).
-SETTLE = 5.0
-#: Timeline bins needed on each side to compare goodput at all.
-MIN_BINS = 3
 #: Share of calls above which a problem that hits some calls is high severity.
 HIGH_SHARE = 0.01
 
@@ -156,18 +153,55 @@ GLOBAL = ("profile", "jitter")
 
 
 def suggest(doc: dict[str, Any], option: str, value: Any) -> Suggestion:
-    """The setting ``option=value`` for this run's operation, as an env line and a --set."""
+    """The setting ``option=value`` for this run's operation, as an env line and a --set.
+
+    ``option`` is a policy option (``max_attempts``) or a mechanism's knob (``budget.enabled``).
+    """
+    from retrysim.retry.mechanisms import MECHANISM_NAMES, mechanism_setting
     from retrysim.retry.settings import env_name
 
     operation = doc["settings"]["operation"]
     shown = _literal(value)
     env = None
+    mechanism, _, knob = option.partition(".")
     if option in PER_OPERATION:
         env = f"{env_name(f'{operation}_{option}')}={shown}"
     elif option in GLOBAL:
         env = f"{env_name(option)}={shown}"
-    pinned = option in doc["settings"].get("overrides", ())
+    elif knob and mechanism in MECHANISM_NAMES:
+        env = f"{env_name(mechanism_setting(operation, mechanism, knob))}={shown}"
+    pinned = (mechanism if knob else option) in doc["settings"].get("overrides", ())
     return Suggestion(option, value, env, f"policy.{option}={shown}", pinned)
+
+
+def _mechanism_suggestions(doc: dict[str, Any], *mechanisms: str) -> tuple[Suggestion, ...]:
+    """Turning on each of ``mechanisms`` that was off in this run and would act in it.
+
+    A breaker or budget learns from the traffic of the client it belongs to (its default
+    scope): it is suggested only when the run's clients made enough attempts each to teach it,
+    as many as the failures that open a breaker or empty a token budget to half. A fleet that
+    makes one call of three attempts per client would never see one act. A document from
+    before the mechanisms existed gets no such suggestion.
+    """
+    found = []
+    for name in mechanisms:
+        knobs = doc["settings"].get(name)
+        if not isinstance(knobs, dict) or knobs.get("enabled"):
+            continue
+        per_client = doc["attempts"]["total"] / (doc["clients"]["count"] or 1)
+        if per_client >= _attempts_to_act(name, knobs):
+            found.append(suggest(doc, f"{name}.enabled", True))
+    return tuple(found)
+
+
+def _attempts_to_act(mechanism: str, knobs: dict[str, Any]) -> float:
+    """Attempts one client must make before ``mechanism`` (with these knobs) can act."""
+    if mechanism == "breaker":
+        threshold = int(knobs.get("failure_threshold") or 0)
+        return threshold if threshold else int(knobs.get("minimum_calls") or 1)
+    if knobs.get("kind", "tokens") == "tokens":
+        return float(knobs.get("max_tokens", 10.0)) / 2
+    return float(knobs.get("min_retries_per_second", 0.0)) * float(knobs.get("window", 0.0))
 
 
 def _literal(value: Any) -> str:
@@ -270,11 +304,14 @@ def _over_capacity(doc: dict[str, Any]) -> Finding | None:
             evidence += f"; {_pct(retry_share)} of that second's attempts were retries."
         else:
             evidence += "."
-        advice = (
-            "Retries add to the overload: spread them over a longer max_wait; a circuit "
-            "breaker or retry budget would cap them (once available)."
+        budget = _mechanism_suggestions(doc, "budget")
+        advice = "Retries add to the overload: spread them over a longer max_wait" + (
+            ", or cap them with a retry budget: it refuses retries while most attempts fail "
+            "(those calls give up sooner)."
+            if budget
+            else "."
         )
-        settings = (suggest(doc, "max_wait", 2 * float(doc["settings"]["max_wait"])),)
+        settings = (suggest(doc, "max_wait", 2 * float(doc["settings"]["max_wait"])), *budget)
     severity: Severity = "high" if ratio >= FAR_OVER_CAPACITY else "warning"
     return Finding(severity, evidence, figures, advice, settings)
 
@@ -291,44 +328,27 @@ def _retry_share_at_peak(doc: dict[str, Any]) -> float | None:
 
 @rule("metastable", "Goodput never recovered after the disturbance", TOO_MANY)
 def _metastable(doc: dict[str, Any]) -> Finding | None:
-    fleet = doc["clients"]
-    if fleet["arrival"] not in ("poisson", "closed") or (
-        fleet["arrival"] == "closed" and fleet["calls_per_client"] is not None
-    ):
-        return None  # no steady load to recover to: goodput falls when the calls run out
-    windows = [(float(f["start"]), f["end"]) for f in doc["faults"]]
-    windows += [(s["start"], s["end"]) for s in fleet["spikes"]]
-    if not windows or any(end is None for _, end in windows):
+    found = recovery(doc)
+    if found is None or found["ratio"] >= METASTABLE_RATIO:
         return None
-    first = min(start for start, _ in windows)
-    last = max(float(end) for _, end in windows)
-    tl = doc["timeline"]
-    width, goodput = tl["bin_width"], tl["goodput_per_s"]
-    settle = max(SETTLE, float(doc["policy_facts"]["worst_case_total_wait"]))
-    before = goodput[1 : int(first // width)]  # bin 0 is the fleet ramping up
-    after = goodput[math.ceil((last + settle) / width) : int(fleet["arrivals_end"] // width)]
-    if len(after) < MIN_BINS:
-        return None
-    if len(before) >= MIN_BINS:
-        reference, what = sum(before) / len(before), "before the disturbance"
-    elif fleet["offered_rate"]:
-        reference, what = float(fleet["offered_rate"]), "offered"
-    else:
-        return None
-    now = sum(after) / len(after)
-    if reference <= 0 or now >= METASTABLE_RATIO * reference:
-        return None
+    now, reference, what = found["goodput_after"], found["goodput_reference"], found["reference"]
+    last, start = found["disturbance_end"], found["from"]
+    what = "before the disturbance" if what == "before" else "offered"
     attempts = int(doc["settings"]["max_attempts"])
     fewer = max(1, attempts // 2)
     return Finding(
         "high",
-        f"Calls succeeded at {now:,.1f}/s from t={last + settle:g} s on (the last disturbance "
+        f"Calls succeeded at {now:,.1f}/s from t={start:g} s on (the last disturbance "
         f"ended at t={last:g} s), against {reference:,.1f}/s {what}: "
         f"{_pct(now / reference)} of it. Each attempt's load keeps the next one failing.",
-        {"goodput_after": now, "goodput_reference": reference, "recovery_from": last + settle},
-        "Retry less, so failed attempts stop feeding the load; a retry budget or circuit "
-        "breaker would shed them (once available).",
-        (suggest(doc, "max_attempts", fewer),) if fewer < attempts else (),
+        {"goodput_after": now, "goodput_reference": reference, "recovery_from": start},
+        "Retry less, so failed attempts stop feeding the load: fewer attempts, or a retry "
+        "budget, which refuses retries while most attempts fail and lets them back as "
+        "attempts succeed.",
+        (
+            *((suggest(doc, "max_attempts", fewer),) if fewer < attempts else ()),
+            *_mechanism_suggestions(doc, "budget"),
+        ),
     )
 
 
@@ -426,12 +446,19 @@ def _exhausted(doc: dict[str, Any]) -> Finding | None:
         f"with {attempts} attempts a call waits at most {_s(facts['worst_case_total_wait'])} "
         f"in all, at least {_s(facts['min_total_wait'])}."
     )
-    settings = (suggest(doc, "max_attempts", needed),) if needed > attempts else ()
+    more = (suggest(doc, "max_attempts", needed),) if needed > attempts else ()
+    breaker = _mechanism_suggestions(doc, "breaker")
+    settings = (*more, *breaker)
     advice = (
         f"Let retries outlast the outage: {needed} attempts wait at least {length:g} s in all"
-        if settings
+        if more
         else "Calls started late in the outage still ran out: raise max_wait or max_attempts"
-    ) + ", or fail fast and queue the work for later (a circuit breaker, once available)."
+    ) + (
+        ", or fail fast and queue the work for later: a circuit breaker stops calling a "
+        "dependency that keeps failing."
+        if breaker
+        else ", or queue the work for later."
+    )
     return Finding(
         "high" if _share(count, doc) >= HIGH_SHARE else "warning",
         evidence,

@@ -10,6 +10,7 @@ into the document here (keys ``clients``, ``policy_facts`` and ``give_ups``), an
 
 from __future__ import annotations
 
+import math
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -134,25 +135,95 @@ def give_ups(
     names: tuple[str, ...],
     retried: list[str],
     windows: list[tuple[float, float]],
+    budget_ended: np.ndarray | None = None,
 ) -> dict[str, Any]:
-    """Why calls gave up: on an error the policy never retries, or while a fault was open.
+    """Why calls gave up: on an error the policy never retries, while a fault was open, or
+    because a resilience mechanism refused to go on.
 
     ``not_retried``: calls that gave up after their first attempt on an error outside the
     retried set, by error. ``during_fault``: calls that gave up after retrying, on a retried
     error, while one of ``windows`` (start, end) was still open: attempts ran out before the
-    fault ended.
+    fault ended. ``refused``: calls ended by a guard, ``breaker`` (their last attempt was
+    refused, ``CircuitOpen``) and ``budget`` (``budget_ended``, a mask of ``calls``: a retry
+    budget refused their next retry). A refusal is neither of the first two: a breaker's
+    refusal is never retried by design, and a budget ends a call that still had attempts.
     """
     gave_up = calls["outcome"] == rec.GAVE_UP
     retried_codes = np.array([names.index(n) for n in retried if n in names], dtype=np.int64)
-    is_retried = np.isin(calls["error"].astype(np.int64), retried_codes)
-    first_only = gave_up & (calls["attempts"] == 1) & ~is_retried
+    errors = calls["error"].astype(np.int64)
+    is_retried = np.isin(errors, retried_codes)
+    by_breaker = gave_up & (
+        errors == (names.index("CircuitOpen") if "CircuitOpen" in names else -1)
+    )
+    by_budget = np.zeros(len(calls), dtype=bool) if budget_ended is None else budget_ended
+    first_only = gave_up & (calls["attempts"] == 1) & ~is_retried & ~by_breaker
     counts = np.bincount(calls["error"][first_only], minlength=len(names))
     inside = np.zeros(len(calls), dtype=bool)
     for start, end in windows:
         inside |= (calls["end"] >= start) & (calls["end"] < end)
     return {
         "not_retried": {names[code]: int(n) for code, n in enumerate(counts) if code and n},
-        "during_fault": int(np.sum(gave_up & is_retried & inside)),
+        "during_fault": int(np.sum(gave_up & is_retried & inside & ~by_budget)),
+        "refused": {"breaker": int(by_breaker.sum()), "budget": int(by_budget.sum())},
+    }
+
+
+#: Seconds after the last disturbance before recovery is judged (at least; the policy's
+#: worst-case total wait if longer, so calls caught in it have had time to finish).
+SETTLE = 5.0
+#: Timeline bins needed on each side to compare goodput at all.
+MIN_BINS = 3
+
+
+def recovery(doc: dict[str, Any]) -> dict[str, Any] | None:
+    """Did goodput come back after the last fault or traffic spike? From the document alone.
+
+    ``goodput_after``: calls succeeding per second from ``from`` (``SETTLE`` s, or the worst-case
+    total wait if longer, after the last disturbance ended at ``disturbance_end``) to the end
+    of arrivals; ``goodput_reference``: the same before the first disturbance (``reference``
+    ``before``; the first bin, the fleet ramping up, left out) or, too early for that, the
+    offered rate (``offered``); ``ratio``: after / reference (1.0: fully recovered).
+
+    None when it cannot be judged: no steady load to recover to (a burst, or clients with a
+    fixed number of calls, whose goodput falls when their calls run out), no bounded
+    disturbance, or too few timeline bins on either side.
+    """
+    fleet = doc["clients"]
+    if fleet["arrival"] not in ("poisson", "closed") or (
+        fleet["arrival"] == "closed" and fleet["calls_per_client"] is not None
+    ):
+        return None
+    windows = [(float(f["start"]), f["end"]) for f in doc["faults"]]
+    windows += [(s["start"], s["end"]) for s in fleet["spikes"]]
+    if not windows or any(end is None for _, end in windows):
+        return None
+    first = min(start for start, _ in windows)
+    last = max(float(end) for _, end in windows)
+    tl = doc.get("timeline")
+    if not tl:
+        return None
+    width, goodput = tl["bin_width"], tl["goodput_per_s"]
+    settle = max(SETTLE, float(doc["policy_facts"]["worst_case_total_wait"]))
+    before = goodput[1 : int(first // width)]  # bin 0 is the fleet ramping up
+    after = goodput[math.ceil((last + settle) / width) : int(fleet["arrivals_end"] // width)]
+    if len(after) < MIN_BINS:
+        return None
+    if len(before) >= MIN_BINS:
+        reference, what = sum(before) / len(before), "before"
+    elif fleet["offered_rate"]:
+        reference, what = float(fleet["offered_rate"]), "offered"
+    else:
+        return None
+    if reference <= 0:
+        return None
+    now = sum(after) / len(after)
+    return {
+        "disturbance_end": last,
+        "from": last + settle,
+        "goodput_after": now,
+        "goodput_reference": reference,
+        "reference": what,
+        "ratio": now / reference,
     }
 
 

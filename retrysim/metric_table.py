@@ -29,6 +29,8 @@ class Metric:
 
     ``label`` is the short wording of table rows and columns (tables are narrow); ``title`` is
     the fuller wording of a figure panel, and ``unit`` says what its value axis counts.
+    ``optional``: its section is in a document only sometimes (``guards``, when a resilience
+    mechanism is on), so a document without it reads as "no value", not as a damaged one.
     """
 
     name: str
@@ -38,6 +40,7 @@ class Metric:
     unit: str
     format: Format
     better: Better = "lower"
+    optional: bool = False
 
     def show(self, value: float | None) -> str:
         """The value as tables print it ("–" when it is missing)."""
@@ -107,6 +110,29 @@ METRIC_TABLE: tuple[Metric, ...] = (
     Metric("first_retry_peak_share", ("jitter_spread", "first_retry_peak_share_100ms"),
            "first retries in busiest 100 ms", "first retries in the busiest 100 ms",
            "share of first retries", "percent"),
+    Metric("goodput_recovery", ("recovery", "ratio"), "goodput recovered",
+           "goodput after the last disturbance, vs before it", "share of goodput before",
+           "percent", "higher", optional=True),
+    Metric("attempts_sent", ("attempts", "sent"), "attempts sent", "attempts sent to the "
+           "dependency", "attempts (a breaker's refusals never left)", "count"),
+    # What the resilience mechanisms did (the document's ``guards`` section, when one is on).
+    Metric("breaker_opens", ("guards", "breaker", "opened"), "breaker opens",
+           "times a circuit breaker opened", "opens", "count", "neither", optional=True),
+    Metric("breaker_open_seconds", ("guards", "breaker", "open_seconds"), "breaker open time",
+           "time circuit breakers were open (summed over breakers)", "seconds", "seconds",
+           "neither", optional=True),
+    Metric("breaker_refused", ("guards", "breaker", "refused"), "refused by breaker",
+           "attempts a circuit breaker refused", "attempts", "count", "neither", optional=True),
+    Metric("budget_refused", ("guards", "budget", "refused"), "refused by budget",
+           "retries a retry budget refused", "retries", "count", "neither", optional=True),
+    Metric("budget_refused_share", ("guards", "budget", "refused_share"),
+           "share refused by budget", "share of retries a retry budget refused",
+           "share of retries asked", "percent", "neither", optional=True),
+    Metric("limiter_delays", ("guards", "limiter", "delays"), "sends delayed by limiter",
+           "sends a rate limiter held back", "sends", "count", "neither", optional=True),
+    Metric("limiter_mean_delay", ("guards", "limiter", "mean_delay"), "mean limiter delay",
+           "mean time a rate limiter held a send back", "seconds", "seconds", "neither",
+           optional=True),
 )  # fmt: skip
 
 #: Name -> metric, read-only so no caller can change the one table by accident.
@@ -120,6 +146,13 @@ DEFAULT_TABLE_METRICS: tuple[str, ...] = (
     "success_rate", "retry_success_rate", "attempts_per_call", "amplification",
     "peak_attempts_per_s", "p50_latency", "p99_latency", "p99_overhead", "duplicates",
     "jitter_peak_share", "first_retry_peak_share",
+)  # fmt: skip
+
+#: Rows compare and sweep add to their default ones when a variant has a resilience mechanism on
+#: (each only if some variant has a value for it).
+GUARD_TABLE_METRICS: tuple[str, ...] = (
+    "attempts_sent", "breaker_opens", "breaker_open_seconds", "breaker_refused",
+    "budget_refused", "budget_refused_share", "limiter_delays", "limiter_mean_delay",
 )  # fmt: skip
 
 #: What a compare figure shows when no metrics are named: outcome, latency, load.

@@ -8,14 +8,16 @@ them together into the stable result document that ``retrysim run --json`` print
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from retrysim import metric_table
+from retrysim.guard_metrics import budget_refused_calls, guards_section, refused_mask
 from retrysim.metric_table import METRIC_TABLE
 from retrysim.sim import records as rec
+from retrysim.sim.failures import CODE_NAMES
 
 if TYPE_CHECKING:
     from retrysim.sim.result import RunResult
@@ -38,16 +40,27 @@ def call_counts(calls: np.ndarray) -> dict[str, Any]:
     }
 
 
-def attempt_counts(attempts: np.ndarray, calls: np.ndarray) -> dict[str, Any]:
-    """total, retries, retry_rate (share of calls that needed a retry), mean and max per call."""
+def attempt_counts(
+    attempts: np.ndarray, calls: np.ndarray, names: tuple[str, ...] = CODE_NAMES
+) -> dict[str, Any]:
+    """total, retries, retry_rate (share of calls that needed a retry), mean and max per call;
+    ``sent`` (reached the dependency) and ``refused`` (a circuit breaker refused them).
+
+    A refused attempt is one of its call's attempts (it used one of ``max_attempts``, and
+    ``total``, ``mean_per_call`` and ``max_per_call`` count it) but it was never sent: the load
+    metrics (:func:`load`, the timeline, the jitter spread) count ``sent`` attempts only.
+    """
     total = len(attempts)
     per_call = calls["attempts"].astype(np.int64)
+    refused = int(refused_mask(attempts, names).sum())
     return {
         "total": total,
         "retries": int(np.sum(attempts["attempt"] > 1)),
         "retry_rate": _ratio(int(np.sum(per_call > 1)), len(calls)),
         "mean_per_call": float(per_call.mean()) if len(calls) else None,
         "max_per_call": int(per_call.max()) if len(calls) else 0,
+        "sent": total - refused,
+        "refused": refused,
     }
 
 
@@ -122,7 +135,11 @@ def final_errors(calls: np.ndarray, names: tuple[str, ...]) -> dict[str, int]:
 def load(
     attempts: np.ndarray, calls: np.ndarray, capacity: float | None
 ) -> dict[str, float | None]:
-    """Peak attempts per second, amplification (attempts per call) and the server's capacity."""
+    """Peak attempts per second, amplification (attempts per call) and the server's capacity.
+
+    ``attempts`` are those sent to the dependency (:func:`summarize` leaves out the ones a
+    breaker refused): this is the load the server saw.
+    """
     starts = attempts["start"]
     peak = 0
     if len(starts):
@@ -195,12 +212,18 @@ def bin_width(end_time: float) -> float:
 
 
 def timeline(
-    attempts: np.ndarray, calls: np.ndarray, width: float, max_attempt_series: int = 4
+    attempts: np.ndarray,
+    calls: np.ndarray,
+    width: float,
+    max_attempt_series: int = 4,
+    sent: np.ndarray | None = None,
 ) -> dict[str, Any]:
     """Attempts per second per bin, stacked by attempt number, and goodput per bin.
 
     Series: first tries, retry 1, retry 2, ... with the last series holding every later retry.
-    Goodput is calls succeeding per second.
+    Goodput is calls succeeding per second. ``sent`` (a mask of ``attempts``) picks the rows
+    counted as attempts; the time axis spans every row, so series of refused attempts drawn
+    beside it (the ``guards`` section) line up.
     """
     end = max(
         float(np.nanmax(attempts["end"]))
@@ -210,9 +233,10 @@ def timeline(
     )
     n_bins = max(1, math.ceil((end + 1e-9) / width))
     series = np.zeros((max_attempt_series, n_bins), dtype=np.int64)
-    if len(attempts):
-        idx = np.minimum((attempts["start"] / width).astype(np.int64), n_bins - 1)
-        which = np.minimum(attempts["attempt"].astype(np.int64), max_attempt_series) - 1
+    counted = attempts if sent is None else attempts[sent]
+    if len(counted):
+        idx = np.minimum((counted["start"] / width).astype(np.int64), n_bins - 1)
+        which = np.minimum(counted["attempt"].astype(np.int64), max_attempt_series) - 1
         np.add.at(series, (which, idx), 1)
     good = calls["end"][calls["outcome"] == rec.SUCCEEDED]
     goodput = np.zeros(n_bins, dtype=np.int64)
@@ -256,6 +280,11 @@ def summarize(
     faults = fault_windows(scenario.faults)
     policy_facts = facts.policy_facts(scenario, result.policy)
     down = facts.downtime(faults)
+    sent = ~refused_mask(attempts, names)  # the attempts that reached the dependency
+    budget_ended = budget_refused_calls(
+        calls, result.guard_events, names, int(result.policy["max_attempts"])
+    )
+    tl = timeline(attempts, calls, bin_width(result.end_time), sent=sent)
     doc = {
         "scenario": scenario.name,
         "description": scenario.description,
@@ -263,7 +292,7 @@ def summarize(
         "profile": result.policy["profile"],
         "settings": result.policy,
         "calls": call_counts(calls),
-        "attempts": attempt_counts(attempts, calls),
+        "attempts": attempt_counts(attempts, calls, names),
         "retry_success_rate": retry_success_rate(calls),
         "latency": lat,
         "latency_quantiles": latency_quantiles(calls),
@@ -273,15 +302,17 @@ def summarize(
         "retry_wait": retry_wait(attempts, calls),
         "failures_by_type": failures_by_type(attempts, names),
         "final_errors": final_errors(calls, names),
-        "load": load(attempts, calls, result.capacity),
-        "jitter_spread": jitter_spread(attempts),
+        "load": load(attempts[sent], calls, result.capacity),
+        "jitter_spread": jitter_spread(attempts[sent]),
         "duplicates": duplicates(calls),
         "wasted_work": wasted_work(attempts),
-        "timeline": timeline(attempts, calls, bin_width(result.end_time)),
+        "timeline": tl,
         "faults": faults,
         "clients": facts.clients(scenario),
         "policy_facts": policy_facts,
-        "give_ups": facts.give_ups(calls, names, policy_facts["retried_errors"], down),
+        "give_ups": facts.give_ups(
+            calls, names, policy_facts["retried_errors"], down, budget_ended
+        ),
         "outages": facts.outages(attempts, down),
         "arrival_windows": arrival_windows(scenario.clients.arrival),
         "virtual_time": result.end_time,
@@ -289,6 +320,10 @@ def summarize(
         "events": result.events,
         "stopped": result.stopped,
     }
+    doc["recovery"] = facts.recovery(doc)
+    guards = guards_section(result, tl["bin_width"], len(tl["goodput_per_s"]))
+    if guards is not None:  # present only when a mechanism is on (or a guard acted)
+        doc["guards"] = guards
     doc["diagnoses"] = diagnose(doc)
     return doc
 
@@ -303,15 +338,45 @@ HIGHER_IS_BETTER: frozenset[str] = frozenset(m.name for m in METRIC_TABLE if m.b
 def metric(document: Mapping[str, Any], name: str) -> float | None:
     """Look up a named metric (see ``retrysim.metric_table``) in a result document.
 
-    A missing section (``latency_overhead`` without a baseline) or value reads as None; an
-    unknown name is a KeyError.
+    A missing section (``latency_overhead`` without a baseline, ``guards`` of a run with no
+    resilience mechanism) or value reads as None; an unknown name is a KeyError, and so is a
+    missing key anywhere else (a damaged document).
     """
+    about = metric_table.get(name)
     node: Any = document
-    for part in metric_table.get(name).path:
-        if node is None:
+    for part in about.path:
+        if node is None or (about.optional and part not in node):
             return None
         node = node[part]
     return None if node is None else float(node)
+
+
+def table_metrics(names: Sequence[str], documents: Iterable[Mapping[str, Any]]) -> list[str]:
+    """``names`` plus the rows a table shows only when they say something for these runs.
+
+    ``goodput_recovery`` when some run could be judged for it; with a resilience mechanism on
+    in some run, each of ``GUARD_TABLE_METRICS`` that some run has a value for
+    (``attempts_sent`` only when a breaker refused attempts, when it differs from the attempts).
+    What compare, sweep and the shell's diff show unless told which metrics to show.
+    """
+    docs = list(documents)
+    extra = []
+
+    def some(name: str) -> bool:
+        return any(metric(d, name) for d in docs if d is not None)
+
+    if any(metric(d, "goodput_recovery") is not None for d in docs):
+        extra.append("goodput_recovery")
+    if any("guards" in d for d in docs):
+        for name in metric_table.GUARD_TABLE_METRICS:
+            shown = (
+                some("breaker_refused")
+                if name == "attempts_sent"
+                else any(metric(d, name) is not None for d in docs)
+            )
+            if shown:
+                extra.append(name)
+    return [*names, *(name for name in extra if name not in names)]
 
 
 def _ratio(num: int, den: int) -> float | None:

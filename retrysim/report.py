@@ -20,6 +20,14 @@ from retrysim.metric_table import METRIC_TABLE
 from retrysim.report_diagnoses import diagnoses_section as diagnoses_section
 from retrysim.report_diagnoses import spread_word
 from retrysim.report_diagnoses import verdict as verdict
+from retrysim.report_guards import (
+    NOTES_WIDTH,
+    mechanism_parts,
+    mechanisms_line,
+    resilience_table,
+    timeline_legend,
+    timeline_marks,
+)
 from retrysim.safe import markup, visible
 
 SERIES_STYLES = ("green", "yellow", "dark_orange", "red", "magenta", "blue")
@@ -60,11 +68,17 @@ def header(doc: dict[str, Any], sources: dict[str, str] | None = None) -> Panel:
     for key, value in settings.items():
         if key in ("operation", "profile", "overrides") or value is None or isinstance(value, bool):
             continue
+        if isinstance(value, dict):
+            continue  # a resilience mechanism's knobs: on their own line below
         source = (sources or {}).get(key)
         parts.append(f"{key}={value}" + (f" ({source})" if source else ""))
     lines.append(visible(", ".join(parts)))
     if settings.get("respect_retry_after"):
         lines.append(", honours Retry-After")
+    resilience = mechanisms_line(settings, sources)
+    if resilience:
+        on = bool(mechanism_parts(settings, sources))
+        lines.append("\n" + resilience, style="bold" if on else "dim")
     return Panel(lines, title="retrysim run", title_align="left", border_style="cyan")
 
 
@@ -104,6 +118,12 @@ def outcome_table(doc: dict[str, Any]) -> Table:
         style="bold yellow" if calls["unfinished"] else "",
     )
     table.add_row("attempts", fmt_num(attempts["total"]), "first tries and retries, all calls")
+    if attempts.get("refused"):
+        table.add_row(
+            "  sent",
+            fmt_num(attempts["sent"]),
+            f"reached the dependency; {attempts['refused']:,} refused by a breaker",
+        )
     table.add_row("retry rate", fmt_pct(attempts["retry_rate"]), "of calls needed a retry")
     table.add_row(
         "retry success rate", fmt_pct(doc["retry_success_rate"]), "of retried calls succeeded"
@@ -144,11 +164,22 @@ def load_table(doc: dict[str, Any]) -> Table:
         "duplicate executions", fmt_num(doc["duplicates"]), "requests the server ran again"
     )
     table.add_row("wasted work", fmt_num(doc["wasted_work"]), "requests done for no one")
+    recovery = doc.get("recovery")
+    if recovery is not None:
+        ratio = recovery["ratio"]
+        shown = fmt_pct(ratio)
+        table.add_row(
+            "goodput recovered",
+            f"[red]{shown}[/]" if ratio < 0.5 else shown,
+            f"calls ok/s from t={recovery['from']:g} s vs "
+            + ("before the disturbance" if recovery["reference"] == "before" else "offered"),
+        )
     failures = sorted(doc["failures_by_type"].items(), key=lambda kv: -kv[1])
     if failures:
         table.add_row("failed attempts by error", "", "", style="bold underline")
         for name, count in failures:
-            table.add_row(f"  {name}", fmt_num(count), "")
+            note = "refused by a breaker, never sent" if name == "CircuitOpen" else ""
+            table.add_row(f"  {name}", fmt_num(count), note)
     return table
 
 
@@ -221,7 +252,11 @@ def _first_retry_note(spread: dict[str, Any]) -> str:
 
 
 def timeline_chart(doc: dict[str, Any], rows: int = 24, width: int = 48) -> Group:
-    """Attempts per second per time bucket, stacked by attempt number; ⚡ marks fault windows."""
+    """Attempts per second per time bucket, stacked by attempt number; ⚡ marks fault windows.
+
+    With breakers, a column marks rows where they were open (``⊘`` mostly, ``◔`` some), and
+    a note gives breaker and budget refusals and limiter delays per second in that row.
+    """
     tl = doc["timeline"]
     series = tl["attempts_per_s"]
     goodput = tl["goodput_per_s"]
@@ -245,17 +280,24 @@ def timeline_chart(doc: dict[str, Any], rows: int = 24, width: int = 48) -> Grou
             for k, label in enumerate(tl["labels"])
         ],
         ("  ⚡ fault window", "red"),
+        *timeline_legend(doc),
     )
+    breakers = (doc.get("guards") or {}).get("breaker") is not None
     lines = [legend]
-    for lo, hi, stack, good, fault in buckets:
+    for k, (lo, hi, stack, good, fault) in enumerate(buckets):
         row = Text(f"{_span(lo, hi, 0):>12}", style="dim")
         row.append("⚡" if fault else " ", style="red")
-        for k, value in enumerate(stack):
+        mark, mark_style, note = timeline_marks(doc, k * step, min(k * step + step, n))
+        if breakers:
+            row.append(mark, style=mark_style)
+        for s, value in enumerate(stack):
             row.append(
-                BAR * round(width * value / top), style=SERIES_STYLES[k % len(SERIES_STYLES)]
+                BAR * round(width * value / top), style=SERIES_STYLES[s % len(SERIES_STYLES)]
             )
         row.append(f" {sum(stack):,.0f}/s", style="")
         row.append(f" ok {good:,.0f}", style="green dim")
+        if note:
+            row.append(note, style="yellow")
         lines.append(row)
     return Group(*lines)
 
@@ -275,12 +317,16 @@ def render_run(
         console.print(outcome_table(doc))
         console.print(load_table(doc))
     console.print(latency_table(doc))
+    resilience = resilience_table(doc)
+    if resilience is not None:
+        console.print(resilience)
     console.print(diagnoses_section(doc))
     console.print()
     bars = max(10, min(60, console.width - 40))
     console.print(spread_histogram(doc, width=bars))
     console.print()
-    console.print(timeline_chart(doc, width=bars))
+    room = NOTES_WIDTH if doc.get("guards") else 0  # the timeline's notes of refusals
+    console.print(timeline_chart(doc, width=max(10, min(60, console.width - 40 - room))))
     console.print(
         f"[dim]{fmt_num(doc['virtual_time'], 's', 1)} of virtual time in "
         f"{fmt_num(doc['wall_time'], 's', 2)} of wall time, {doc['events']:,} events[/]"

@@ -56,6 +56,11 @@ def verdict(doc: dict[str, Any]) -> str:
     load = doc["load"]
     if load.get("peak_over_capacity") is not None:
         parts.append(f"load peaked at {load['peak_over_capacity']:.2f}x capacity")
+    from retrysim.report_guards import guards_verdict
+
+    guarded = guards_verdict(doc)
+    if guarded:
+        parts.append(guarded)
     found = diagnoses_of(doc)
     if found:
         parts.append(f"{len(found)} problem{'s' if len(found) > 1 else ''} found (below)")

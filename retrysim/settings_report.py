@@ -8,12 +8,14 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from retrysim.retry.mechanisms import MECHANISMS, mechanism_setting
 from retrysim.retry.options import GLOBAL_OPTIONS, PER_OPERATION_OPTIONS
 from retrysim.retry.policy import build_policy
 from retrysim.retry.profiles import get_profile
 from retrysim.retry.settings import (
     OPERATIONS,
     RetrySettings,
+    Source,
     env_file_present,
     env_name,
     load_settings,
@@ -77,4 +79,27 @@ def settings_document(
         "env_file_found": env_file_present(env_file),
         **shared,
         "operations": operations,
+        "mechanisms": mechanisms_document(settings, sources),
     }
+
+
+def mechanisms_document(
+    settings: RetrySettings, sources: dict[str, Source]
+) -> dict[str, dict[str, dict[str, Any]]]:
+    """Per operation, per mechanism (breaker, budget, adaptive), every knob's value, source
+    and variable: ``mechanisms.api.breaker.failure_threshold.variable`` is
+    ``RETRY__API_BREAKER_FAILURE_THRESHOLD``."""
+    out: dict[str, dict[str, dict[str, Any]]] = {}
+    for op in OPERATIONS:
+        out[op] = {}
+        for mechanism, model in MECHANISMS.items():
+            knobs = {}
+            for knob in model.model_fields:
+                name = mechanism_setting(op, mechanism, knob)
+                knobs[knob] = {
+                    "value": getattr(settings, name),
+                    "source": sources[name],
+                    "variable": env_name(name),
+                }
+            out[op][mechanism] = knobs
+    return out

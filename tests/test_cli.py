@@ -15,6 +15,7 @@ from typer.testing import CliRunner
 import retrysim
 from retrysim.cli.app import app
 from retrysim.cli.shell import run_shell
+from retrysim.retry.mechanisms import MECHANISMS
 
 WIDE = {"COLUMNS": "160"}
 SMALL = ["--set", "clients.count=300"]  # keeps thundering-herd quick in tests
@@ -61,6 +62,8 @@ SCHEMA: dict[str, Any] = {
         "retry_rate": OPTIONAL,
         "mean_per_call": OPTIONAL,
         "max_per_call": int,
+        "sent": int,
+        "refused": int,
     },
     "retry_success_rate": OPTIONAL,
     "latency": {
@@ -112,7 +115,12 @@ SCHEMA: dict[str, Any] = {
         "min_total_wait": NUMBER,
         "worst_case_total_wait": NUMBER,
     },
-    "give_ups": {"not_retried": dict, "during_fault": int},
+    "give_ups": {
+        "not_retried": dict,
+        "during_fault": int,
+        "refused": {"budget": int, "breaker": int},
+    },
+    "recovery": (dict, type(None)),
     "outages": list,
     "diagnoses": list,
     "virtual_time": NUMBER,
@@ -199,6 +207,11 @@ def test_set_profile_and_env_change_the_effective_policy(tmp_path: Path) -> None
         "profile": "--profile",
         "max_delay": "default",
         "respect_retry_after": "default",
+        **{
+            f"{m}.{knob}": "default"
+            for m, model in MECHANISMS.items()
+            for knob in model.model_fields
+        },
     }
     env = invoke("run", "redis-blip", "--json", env={"RETRY__SCHEDULER_MAX_ATTEMPTS": "2"})
     assert json.loads(env.stdout)["sources"]["max_attempts"] == "env"

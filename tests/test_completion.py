@@ -94,3 +94,32 @@ def test_set_keys_follow_the_scenario_being_run(tmp_path: Path) -> None:
 def test_completion_is_documented_in_the_readme() -> None:
     readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
     assert "retrysim --install-completion" in readme
+
+
+def test_set_completes_every_resilience_knob_from_the_models() -> None:
+    from retrysim.retry.mechanisms import MECHANISMS
+
+    offered = complete("retrysim run redis-blip --set policy.b")
+    for mechanism in ("breaker", "budget"):
+        expected = {f"policy.{mechanism}.{knob}=" for knob in MECHANISMS[mechanism].model_fields}
+        assert expected <= set(offered), mechanism
+    assert "policy.breaker=" not in offered  # the table itself: its knobs are offered
+    assert "policy.adaptive.limiter=" in complete("retrysim sweep retry-storm --grid policy.ad")
+
+
+def test_set_completes_the_values_of_switches_and_literal_knobs() -> None:
+    assert complete("retrysim run redis-blip --set policy.breaker.scope=") == [
+        "policy.breaker.scope=client",
+        "policy.breaker.scope=fleet",
+    ]
+    assert complete("retrysim run redis-blip --set policy.budget.kind=r") == [
+        "policy.budget.kind=ratio"
+    ]
+    assert complete("retrysim compare retry-storm --set policy.budget.enabled=false,") == [
+        "policy.budget.enabled=false,true"
+    ]
+    assert complete("retrysim run redis-blip --set policy.adaptive.limiter=t") == [
+        "policy.adaptive.limiter=true"
+    ]
+    # A number is the user's to type.
+    assert complete("retrysim run redis-blip --set policy.breaker.recovery_timeout=") == []

@@ -83,6 +83,8 @@ def test_load_above_capacity_from_retries_suggests_a_longer_max_wait() -> None:
     assert f"capacity of {doc['load']['capacity']:,.0f}/s" in d["evidence"]
     assert [s["set"] for s in d["settings"]] == ["policy.max_wait=20"]
     assert d["settings"][0]["env"] == "RETRY__WORKER_MAX_WAIT=20"
+    # One call per client: a per-client retry budget would never act, so none is suggested.
+    assert "budget" not in d["suggestion"]
 
 
 def test_metastable_non_recovery_after_a_spike_suggests_fewer_attempts() -> None:
@@ -93,10 +95,56 @@ def test_metastable_non_recovery_after_a_spike_suggests_fewer_attempts() -> None
     assert d["section"] == "Too Many Retries"
     assert d["figures"]["goodput_after"] < 0.5 * d["figures"]["goodput_reference"]
     assert "before the disturbance" in d["evidence"]
-    assert [s["env"] for s in d["settings"]] == ["RETRY__API_MAX_ATTEMPTS=2"]
+    assert [s["env"] for s in d["settings"]] == [
+        "RETRY__API_MAX_ATTEMPTS=2",
+        "RETRY__API_BUDGET_ENABLED=true",
+    ]
+    assert (
+        doc["recovery"]["ratio"]
+        == d["figures"]["goodput_after"] / (d["figures"]["goodput_reference"])
+    )
     # The prescription works: with it, goodput recovers and the diagnosis is gone.
     data["policy"]["max_attempts"] = 2
     assert "metastable" not in found(run_doc(data))
+
+
+def test_metastable_retry_budget_prescription_brings_goodput_back() -> None:
+    """The suggested budget, as its --set line says, ends the metastable failure: clients that
+    keep calling (100 clients, a call every 2.5 s each) soon stop retrying into the overload."""
+    data = retrysim.load_scenario("retry-storm").model_dump(mode="python")
+    data["duration"], data["clients"]["count"] = 60, 100
+    doc = run_doc(data)
+    (budget,) = [s for s in found(doc)["metastable"]["settings"] if s["option"] == "budget.enabled"]
+    assert budget["set"] == "policy.budget.enabled=true" and budget["value"] is True
+    key, _, value = budget["set"].partition("=")
+    fixed = retrysim.run(retrysim.parse_scenario(data).with_overrides({key: True})).document
+    assert value == "true" and fixed["guards"]["budget"]["refused"] > 0
+    assert "metastable" not in found(fixed)
+    assert fixed["recovery"]["ratio"] >= dg.METASTABLE_RATIO > doc["recovery"]["ratio"]
+
+
+def test_overload_of_clients_that_keep_calling_suggests_a_budget_that_cuts_it() -> None:
+    data = {
+        "name": "steady-overload",
+        "duration": 20,
+        "policy": {"operation": "worker", "max_attempts": 5, "profile": "bindu"},
+        "clients": {"count": 20, "arrival": {"kind": "poisson", "rate": 40}},
+        "service": {"kind": "queue", "concurrency": 1, "latency": 0.02},
+        "faults": [blip(5, 10)],
+    }
+    doc = run_doc(data)
+    d = found(doc)["load_above_capacity"]
+    assert [s["set"] for s in d["settings"]] == ["policy.max_wait=20", "policy.budget.enabled=true"]
+    assert d["settings"][1]["env"] == "RETRY__WORKER_BUDGET_ENABLED=true"
+    assert "retry budget" in d["suggestion"]
+    capped = retrysim.run(
+        retrysim.parse_scenario(data).with_overrides({"policy.budget.enabled": True})
+    ).document
+    assert capped["attempts"]["sent"] < doc["attempts"]["sent"]
+    assert capped["load"]["peak_attempts_per_s"] < doc["load"]["peak_attempts_per_s"]
+    # Already on: not suggested again.
+    again = found(capped).get("load_above_capacity")
+    assert again is None or all(s["option"] != "budget.enabled" for s in again["settings"])
 
 
 def test_errors_the_policy_never_retries() -> None:
@@ -161,9 +209,38 @@ def test_attempts_exhausted_before_the_outage_ended_prescribe_enough_attempts() 
     assert d["figures"]["calls"] == doc["calls"]["failed"] == 300
     assert d["figures"]["worst_case_total_wait"] == 5.0 < d["figures"]["downtime_seconds"] == 20
     assert d["settings"][0]["env"] == "RETRY__SCHEDULER_MAX_ATTEMPTS=6"
+    # Three attempts per client never reach a breaker's 5 failures: no breaker is suggested.
+    assert [s["option"] for s in d["settings"]] == ["max_attempts"]
+    assert "circuit breaker" not in d["suggestion"]
     data["policy"]["max_attempts"] = 6  # the prescription: every call now outlasts the outage
     fixed = run_doc(data)
     assert fixed["calls"]["failed"] == 0 and "exhausted_during_fault" not in found(fixed)
+
+
+def test_exhausted_clients_that_keep_failing_are_offered_a_breaker_that_fails_fast() -> None:
+    """Clients making three calls each through a long outage: a breaker opens after five
+    failures and refuses the rest at once, so fewer attempts reach the dead dependency and
+    calls that cannot succeed end sooner."""
+    data: dict[str, Any] = {
+        "name": "long outage, repeat callers",
+        "duration": 60,
+        "policy": {"operation": "scheduler"},
+        "clients": {"count": 200, "arrival": {"kind": "burst"}, "calls_per_client": 3},
+        "service": queue(),
+        "faults": [blip(0, 40)],
+    }
+    doc = run_doc(data)
+    d = found(doc)["exhausted_during_fault"]
+    (breaker,) = [s for s in d["settings"] if s["option"] == "breaker.enabled"]
+    assert breaker["env"] == "RETRY__SCHEDULER_BREAKER_ENABLED=true"
+    assert breaker["set"] == "policy.breaker.enabled=true"
+    assert "circuit breaker" in d["suggestion"]
+    fast = retrysim.run(
+        retrysim.parse_scenario(data).with_overrides({"policy.breaker.enabled": True})
+    ).document
+    assert fast["guards"]["breaker"]["opened"] >= 1 and fast["attempts"]["refused"] > 0
+    assert fast["attempts"]["sent"] < doc["attempts"]["sent"]
+    assert fast["latency"]["mean"] < doc["latency"]["mean"]
 
 
 # --- thresholds, on tiny hand-made documents ----------------------------------------------------

@@ -40,14 +40,61 @@ def document() -> dict[str, Any]:
     return saved
 
 
-def test_every_path_resolves_to_a_number_in_a_real_document(document: dict[str, Any]) -> None:
+@pytest.fixture(scope="module")
+def guarded() -> dict[str, Any]:
+    """A tiny run with every resilience mechanism on, each of which acts: a fleet breaker
+    through an outage, a fleet budget, a fleet limiter against a rate-limited API, and a steady
+    load, so the optional metrics (``guards``, goodput recovery) have values too."""
+    scenario = parse_scenario(
+        {
+            "name": "guarded",
+            "seed": 3,
+            "duration": 30,
+            "policy": {
+                "operation": "api",
+                "breaker": {"enabled": True, "scope": "fleet", "recovery_timeout": 2},
+                "budget": {"enabled": True, "scope": "fleet"},
+                "adaptive": {"limiter": True, "scope": "fleet"},
+            },
+            "clients": {"count": 60, "timeout": 5.0, "arrival": {"kind": "poisson", "rate": 30}},
+            "service": {"kind": "rate_limited", "rate": 20, "burst": 5, "latency": 0.05},
+            "faults": [{"kind": "outage", "start": 10, "end": 14}],
+        }
+    )
+    baseline = simulate(scenario.without_faults())
+    saved: dict[str, Any] = json.loads(json.dumps(metrics.summarize(simulate(scenario), baseline)))
+    return saved
+
+
+def _resolved(document: dict[str, Any], m: metric_table.Metric) -> float:
+    node: Any = document
+    for part in m.path:
+        assert isinstance(node, dict) and part in node, f"{m.name}: no {part!r} in {m.path}"
+        node = node[part]
+    assert isinstance(node, int | float) and not isinstance(node, bool), m.name
+    return float(node)
+
+
+def test_every_path_resolves_to_a_number_in_a_real_document(
+    document: dict[str, Any], guarded: dict[str, Any]
+) -> None:
     for m in METRIC_TABLE:
-        node: Any = document
-        for part in m.path:
-            assert isinstance(node, dict) and part in node, f"{m.name}: no {part!r} in {m.path}"
-            node = node[part]
-        assert isinstance(node, int | float) and not isinstance(node, bool), m.name
-        assert metrics.metric(document, m.name) == float(node), m.name
+        if m.optional:  # its section is there only sometimes: here it is not
+            assert metrics.metric(document, m.name) is None, m.name
+            continue
+        assert metrics.metric(document, m.name) == _resolved(document, m), m.name
+    for m in METRIC_TABLE:
+        assert metrics.metric(guarded, m.name) == _resolved(guarded, m), m.name
+
+
+def test_only_optional_sections_may_be_missing(document: dict[str, Any]) -> None:
+    """A document without ``guards`` is a run without mechanisms; one without ``load`` is
+    damaged (a sweep checkpoint re-runs it), so that stays an error."""
+    optional = {m.path[0] for m in METRIC_TABLE if m.optional}
+    assert optional == {"guards", "recovery"}
+    damaged = {key: value for key, value in document.items() if key != "load"}
+    with pytest.raises(KeyError):
+        metrics.metric(damaged, "amplification")
 
 
 def test_names_and_paths_are_unique_and_named_consistently() -> None:

@@ -664,7 +664,7 @@ def test_public_names_are_exactly_all_and_resolve() -> None:
     assert sorted(plots.__all__) == sorted(set(plots.__all__))
     for name in plots.__all__:
         assert getattr(plots, name) is not None, name
-    modules = {"backoff", "cdf", "compare", "save", "spread", "sweep", "timeline"}
+    modules = {"backoff", "cdf", "compare", "guards", "save", "spread", "sweep", "timeline"}
     public = {n for n in dir(plots) if not n.startswith("_")} - modules - {"annotations"}
     assert public == set(plots.__all__)
     assert plots.sample_waits is sample_waits  # sampling lives beside the simulator
@@ -688,3 +688,130 @@ except ImportError as error:
 """
     done = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True)
     assert "pip install 'retrysim[plots]'" in done.stdout
+
+
+# --- resilience mechanisms on the timeline -------------------------------------------------------
+
+
+def _guarded(name: str, sets: dict[str, Any]) -> dict[str, Any]:
+    return retrysim.summarize(retrysim.simulate(retrysim.load_scenario(name).with_overrides(sets)))
+
+
+@pytest.fixture(scope="module")
+def breaker_docs() -> dict[str, dict[str, Any]]:
+    """thundering-herd with 300 workers and a breaker probing every 5 s, per scope."""
+    return {
+        scope: _guarded(
+            "thundering-herd",
+            {
+                "clients.count": CLIENTS,
+                "policy.breaker.enabled": True,
+                "policy.breaker.scope": scope,
+                "policy.breaker.recovery_timeout": 5,
+            },
+        )
+        for scope in ("fleet", "client")
+    }
+
+
+def _guard_artists(fig: Figure) -> list[str]:
+    gids = []
+    for ax in fig.axes:
+        for artist in [*ax.patches, *ax.lines]:
+            gid = artist.get_gid() or ""
+            if gid.startswith(("breaker", "budget", "limiter")):
+                gids.append(gid)
+    return gids
+
+
+def test_a_run_without_mechanisms_draws_the_figure_it_always_did(herd_docs) -> None:
+    fig = plots.herd_timeline(herd_docs["documented"])
+    assert len(fig.axes) == 1  # no right-hand axis
+    assert _guard_artists(fig) == []
+    legend = [t.get_text() for t in _legend(fig.axes[0]).get_texts()]
+    assert not any("breaker" in t or "budget" in t or "limiter" in t for t in legend)
+
+
+def test_a_fleet_breaker_is_shaded_where_it_was_open(breaker_docs) -> None:
+    doc = breaker_docs["fleet"]
+    fig = plots.herd_timeline(doc)
+    (ax,) = fig.axes  # a fleet breaker needs no share axis
+    shaded = [(p.get_x(), p.get_x() + p.get_width()) for p in _patches(ax, "breaker-open-")]
+    assert shaded == [tuple(w) for w in doc["guards"]["breaker"]["windows"]]
+    (refused,) = _lines(ax, "breaker-refused")
+    np.testing.assert_allclose(
+        np.asarray(refused.get_ydata())[:-1], doc["guards"]["breaker"]["refused_per_s"]
+    )
+    legend = [t.get_text() for t in _legend(ax).get_texts()]
+    assert "breaker open" in legend and "attempts refused by breaker/s" in legend
+    # The refusals never count as attempts: the stacked series are the sent attempts only.
+    top = _patches(ax, "attempts-")[-1].get_data().values
+    np.testing.assert_allclose(top, np.sum(doc["timeline"]["attempts_per_s"], axis=0))
+    assert ax.get_ylim()[1] >= max(doc["guards"]["breaker"]["refused_per_s"])
+
+
+def test_client_breakers_draw_the_share_open_on_a_right_axis(breaker_docs) -> None:
+    doc = breaker_docs["client"]
+    fig = plots.herd_timeline(doc)
+    ax, twin = fig.axes
+    (line,) = _lines(twin, "breaker-share")
+    share = doc["guards"]["breaker"]["open_share"]
+    np.testing.assert_allclose(np.asarray(line.get_ydata())[:-1], share)
+    assert twin.get_ylim() == pytest.approx((0.0, 1.05))
+    assert "breaker open" in twin.get_ylabel()
+    # Shaded: the bins where most clients' breakers were open, merged into runs.
+    width = doc["timeline"]["bin_width"]
+    mostly = [i for i, s in enumerate(share) if s >= 0.5]
+    assert mostly
+    covered = set()
+    for patch in _patches(ax, "breaker-open-"):
+        start, end = patch.get_x(), patch.get_x() + patch.get_width()
+        covered |= {i for i in range(len(share)) if start <= i * width < end}
+    assert covered == set(mostly)
+    legend = [t.get_text() for t in _legend(ax).get_texts()]  # one legend for both axes
+    assert "clients with breaker open (right axis)" in legend
+    assert "most clients' breakers open" in legend
+
+
+def test_budget_refusals_and_limiter_delays_are_lines_per_second() -> None:
+    storm = _guarded(
+        "retry-storm", {"clients.count": 200, "duration": 60, "policy.budget.enabled": True}
+    )
+    (ax,) = plots.herd_timeline(storm).axes
+    (line,) = _lines(ax, "budget-refused")
+    np.testing.assert_allclose(
+        np.asarray(line.get_ydata())[:-1], storm["guards"]["budget"]["refused_per_s"]
+    )
+    assert "retries refused by budget/s" in [t.get_text() for t in _legend(ax).get_texts()]
+    limited = _guarded(
+        "api-rate-limit",
+        {
+            "clients.count": CLIENTS,
+            "clients.arrival.end": 3,
+            "policy.adaptive.limiter": True,
+            "policy.adaptive.scope": "fleet",
+        },
+    )
+    (ax,) = plots.herd_timeline(limited).axes
+    (line,) = _lines(ax, "limiter-delays")
+    np.testing.assert_allclose(
+        np.asarray(line.get_ydata())[:-1], limited["guards"]["limiter"]["delays_per_s"]
+    )
+    assert "sends delayed by limiter/s" in [t.get_text() for t in _legend(ax).get_texts()]
+
+
+def test_a_mechanism_that_did_nothing_adds_no_legend_entry() -> None:
+    """A budget that never refused (one call per worker): nothing drawn, nothing named."""
+    doc = _guarded(
+        "thundering-herd",
+        {"clients.count": 50, "clients.calls_per_client": 1, "policy.budget.enabled": True},
+    )
+    assert doc["guards"]["budget"]["refused"] == 0
+    fig = plots.herd_timeline(doc)
+    assert _guard_artists(fig) == [] and len(fig.axes) == 1
+
+
+def test_the_run_figure_saves_with_a_share_axis(breaker_docs, tmp_path: Path) -> None:
+    target = tmp_path / "run.png"
+    plots.save_run_figure(breaker_docs["client"], target)
+    assert target.stat().st_size > 0

@@ -125,8 +125,10 @@ def policy_sources(
 ) -> dict[str, str]:
     """Where each policy option's effective value came from.
 
-    One of: --set, --profile, scenario, env, .env, default (for every policy option).
+    One of: --set, --profile, scenario, env, .env, default (for every policy option), and the
+    same for every knob of the resilience mechanisms, keyed ``breaker.failure_threshold``.
     """
+    from retrysim.retry.mechanisms import MECHANISMS, mechanism_setting
     from retrysim.retry.options import OPTION_NAMES, setting_source, settings_field
 
     operation = scenario.policy.operation
@@ -143,4 +145,16 @@ def policy_sources(
             out[key] = setting_sources.get(settings_field(key, operation), "default")
         else:
             out[key] = "default"
+    for mechanism, model in MECHANISMS.items():
+        knobs_given = getattr(scenario.policy, mechanism).model_fields_set
+        whole_table = f"policy.{mechanism}" in sets  # --set policy.budget=true, or a table
+        for knob in model.model_fields:
+            if f"policy.{mechanism}.{knob}" in sets or (whole_table and knob in knobs_given):
+                source = "--set"
+            elif knob in knobs_given:
+                source = "scenario"
+            else:
+                setting = mechanism_setting(operation, mechanism, knob)
+                source = setting_sources.get(setting, "default")
+            out[f"{mechanism}.{knob}"] = source
     return out

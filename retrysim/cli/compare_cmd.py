@@ -231,6 +231,7 @@ def compare(
         scenario, grid, profile, env_file, seeds, seed, "--set", workers, yes
     )
     results = _run(base, variants, seed_list, settings, workers, None, quiet)
+    names = _shown(names, metrics, results)
     console = None
     if as_json:
         from retrysim import output
@@ -294,6 +295,7 @@ def sweep(
     )
     checkpoint = out / "runs" if out else None
     results = _run(base, variants, seed_list, settings, workers, checkpoint, quiet)
+    names = _shown(names, metrics, results)
     from retrysim import output
 
     document = _rows_document(base, seed_list, results, names)
@@ -315,6 +317,16 @@ def sweep(
         output.write_json(out / "sweep.json", document)
         if console is not None:
             console.print(f"[dim]wrote {markup(out)}/sweep.csv and {markup(out)}/sweep.json[/]")
+
+
+def _shown(names: list[str], asked: str | None, results: list[VariantResult]) -> list[str]:
+    """The metrics named with --metrics, or the default ones plus those that say something
+    for these runs (goodput recovery, what a breaker, budget or limiter did)."""
+    if asked:
+        return names
+    from retrysim.metrics import table_metrics
+
+    return table_metrics(names, (doc for result in results for doc in result.documents))
 
 
 def _rows_document(

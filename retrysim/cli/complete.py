@@ -72,11 +72,38 @@ def thresholds(incomplete: str) -> list[str]:
 
 def set_keys(ctx: Any, incomplete: str) -> list[str]:
     """Dotted scenario keys, as ``key=``: those of the scenario on the command line if it
-    loads, else those any bundled scenario has (policy.*, clients.*, service.*, faults.N.*)."""
+    loads, else those any bundled scenario has (policy.*, clients.*, service.*, faults.N.*),
+    and every resilience knob (``policy.breaker.enabled=``). After the ``=``, the values of a
+    knob that has few (``true``/``false``, a breaker's ``scope``, a budget's ``kind``), as a
+    comma list for ``compare``/``sweep`` (``policy.budget.enabled=false,``)."""
     if "=" in incomplete:
-        return []
+        key, _, typed = incomplete.partition("=")
+        return [f"{key}={value}" for value in _listed(typed, _values_of(key))]
     keys = _keys_of(ctx.params.get("scenario") if ctx is not None else None)
     return [f"{key}=" for key in keys if key.startswith(incomplete)]
+
+
+def _values_of(key: str) -> list[str]:
+    """The values a dotted policy key can take, when they are few: a mechanism's switches and
+    Literal knobs, straight from its options model (``MECHANISMS``), and the shorthand
+    ``policy.breaker=true``."""
+    from typing import Literal, get_args, get_origin
+
+    from retrysim.retry.mechanisms import MECHANISMS
+
+    parts = key.split(".")
+    if parts[0] != "policy" or len(parts) not in (2, 3) or parts[1] not in MECHANISMS:
+        return []
+    if len(parts) == 2:
+        return ["true", "false"]
+    field = MECHANISMS[parts[1]].model_fields.get(parts[2])
+    if field is None:
+        return []
+    if field.annotation is bool:
+        return ["true", "false"]
+    if get_origin(field.annotation) is Literal:
+        return [str(value) for value in get_args(field.annotation)]
+    return []
 
 
 def _keys_of(scenario: str | None) -> list[str]:
@@ -93,8 +120,15 @@ def _keys_of(scenario: str | None) -> list[str]:
         keys.update(dotted_keys(data))
         if source == scenario:
             break  # the scenario being run is the one whose keys count
+    from retrysim.retry.mechanisms import MECHANISMS
     from retrysim.retry.options import OPTION_NAMES
 
     keys.update(f"policy.{name}" for name in OPTION_NAMES)
+    keys.update(
+        f"policy.{mechanism}.{knob}"
+        for mechanism, model in MECHANISMS.items()
+        for knob in model.model_fields
+    )
+    keys -= {f"policy.{mechanism}" for mechanism in MECHANISMS}  # a table, not a value
     keys -= {"name", "description", "seed"}  # not worth overriding from the command line
     return sorted(keys)

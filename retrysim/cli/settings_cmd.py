@@ -125,6 +125,7 @@ def _render(doc: dict[str, Any]) -> None:
         ]
         sched.add_row(op, *cells, *([""] * (longest - len(cells))))
     console.print(sched)
+    _render_mechanisms(console, doc)
     same = [
         op
         for op, s in doc["operations"].items()
@@ -135,6 +136,76 @@ def _render(doc: dict[str, Any]) -> None:
             f"[yellow]No spread on the first retry for {', '.join(same)}:[/] clients that fail "
             "together retry together."
         )
+
+
+#: The switches of each mechanism, as the table names them (adaptive holds two).
+_SWITCHES = {
+    "breaker": (("on", "enabled"),),
+    "budget": (("on", "enabled"),),
+    "adaptive": (("backoff", "enabled"), ("limiter", "limiter")),
+}
+
+
+def _render_mechanisms(console: Any, doc: dict[str, Any]) -> None:
+    """Which mechanisms are on per operation, then only the knobs not at their default source
+    (every one is in --json): the resilience settings are many, and off unless set."""
+    from rich.table import Table
+
+    mechanisms = doc.get("mechanisms") or {}
+    if not mechanisms:
+        return
+    every = [k for per in mechanisms.values() for knobs in per.values() for k in knobs.values()]
+    if all(k["source"] == "default" for k in every):
+        console.print(
+            "[bold]Resilience mechanisms[/] breaker, budget, adaptive: off for every operation "
+            "[dim](default; set RETRY__<OPERATION>_BREAKER_ENABLED=true, ...; --json lists "
+            "every knob)[/]"
+        )
+        return
+    table = Table(title="Resilience mechanisms", title_justify="left")
+    table.add_column("operation")
+    names = list(next(iter(mechanisms.values())))
+    for name in names:
+        table.add_column(name)
+    changed: list[dict[str, Any]] = []
+    for op, per_mechanism in mechanisms.items():
+        cells = []
+        for name in names:
+            knobs = per_mechanism[name]
+            on = [
+                f"{word} {_source_note(knobs[switch])}"
+                for word, switch in _SWITCHES.get(name, (("on", "enabled"),))
+                if knobs[switch]["value"]
+            ]
+            cells.append(", ".join(on) if on else _off(knobs))
+            changed += [k for k in knobs.values() if k["source"] != "default"]
+        table.add_row(op, *cells)
+    console.print(table)
+    listed = Table(title="Resilience knobs set in the environment or .env", title_justify="left")
+    listed.add_column("variable")
+    listed.add_column("value", justify="right")
+    listed.add_column("source")
+    for knob in changed:
+        value = knob["value"]
+        shown = str(value).lower() if isinstance(value, bool) else value
+        listed.add_row(markup(knob["variable"]), markup(shown), knob["source"])
+    console.print(listed)
+    console.print(
+        "[dim]every other resilience knob is at its default (--json lists them all; "
+        "variables: RETRY__<OPERATION>_BREAKER_*, _BUDGET_*, _ADAPTIVE_*)[/]"
+    )
+
+
+def _source_note(field: dict[str, Any]) -> str:
+    source = field["source"]
+    style = {"default": "dim", "env": "cyan", ".env": "green"}[source]
+    return f"[{style}]({source})[/]"
+
+
+def _off(knobs: dict[str, Any]) -> str:
+    """ "off", with its source when the environment turned it off explicitly."""
+    switch = knobs["enabled"]
+    return "[dim]off[/]" if switch["source"] == "default" else f"off {_source_note(switch)}"
 
 
 def _cell(field: dict[str, Any]) -> str:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -18,6 +18,7 @@ from retrysim.plots._common import (
     _shade_faults,
     _thousands_ticks,
 )
+from retrysim.plots.guards import draw_guards, legend_handles
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -32,7 +33,10 @@ def herd_timeline(result: ResultLike, ax: Axes | None = None) -> Figure:
     line, when the server model has a capacity), which fault windows they fell in (shaded;
     open-ended faults run to the end of the axis), when the arrival rate stepped up or down
     (hatched: a traffic spike is a cause, not a fault), and how much of it became goodput (calls
-    succeeding per second, black line).
+    succeeding per second, black line). With a resilience mechanism on, it also shows when
+    breakers were open (shaded; for per-client breakers also the share open, right axis) and
+    what the breaker and budget refused and the limiter held back, per second
+    (:mod:`retrysim.plots.guards`).
     """
     doc = _document(result)
     tl = doc.get("timeline")
@@ -81,9 +85,14 @@ def herd_timeline(result: ResultLike, ax: Axes | None = None) -> Figure:
             label="goodput (calls succeeding/s)",
             gid="goodput",
         )
+    twin = draw_guards(ax, doc, edges)  # nothing without a resilience mechanism
     raw_capacity = (doc.get("load") or {}).get("capacity")
     capacity = float(raw_capacity) if raw_capacity else None
-    peak = max(float(bottom.max()) if n_bins else 0.0, float(goodput.max()) if n_bins else 0.0)
+    peak = max(
+        float(bottom.max()) if n_bins else 0.0,
+        float(goodput.max()) if n_bins else 0.0,
+        *(float(np.max(ln.get_ydata())) for ln in ax.lines if _guard_line(ln)),
+    )
     off_scale = capacity is not None and peak > 0 and capacity > 2.5 * peak
     if capacity is not None:
         label = f"server capacity ≈ {capacity:,.0f}/s"
@@ -106,6 +115,20 @@ def herd_timeline(result: ResultLike, ax: Axes | None = None) -> Figure:
     profile = doc.get("profile") or "?"
     ax.set_title(f"{doc.get('scenario', 'run')}: attempts over time, profile {profile}")
     _thousands_ticks(ax)
-    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize="small")
+    handles, labels = legend_handles(ax, twin)
+    # Right of the axes; past the right-hand axis's ticks and label when there is one.
+    ax.legend(
+        handles,
+        labels,
+        loc="upper left",
+        bbox_to_anchor=(1.01 if twin is None else 1.1, 1.0),
+        fontsize="small",
+    )
     ax.grid(axis="y", alpha=0.3)
     return fig
+
+
+def _guard_line(line: Any) -> bool:
+    """A per-second line :func:`draw_guards` drew on the main axis (it counts toward the top)."""
+    gid = line.get_gid() or ""
+    return gid in ("breaker-refused", "budget-refused", "limiter-delays")

@@ -284,6 +284,11 @@ class Shell:
         self.console.print(outcome_table(doc))
         self.console.print(load_table(doc))
         self.console.print(latency_table(doc))
+        from retrysim.report_guards import resilience_table
+
+        resilience = resilience_table(doc)
+        if resilience is not None:
+            self.console.print(resilience)
         self.console.print(diagnoses_section(doc))
         share = doc["jitter_spread"]["peak_share_100ms"]
         if share is not None:
@@ -311,8 +316,10 @@ class Shell:
         with self._busy(f"comparing {len(variants)} variants"):
             results = compare(scenario, variants, [scenario.seed], settings=settings)
         from retrysim.cli.tables import print_table
+        from retrysim.metrics import table_metrics
 
-        table = compare_table(scenario.name, [scenario.seed], results, list(DEFAULT_TABLE_METRICS))
+        shown = table_metrics(DEFAULT_TABLE_METRICS, (d for r in results for d in r.documents))
+        table = compare_table(scenario.name, [scenario.seed], results, shown)
         print_table(self.console, table, rows_label="variant")
 
     @command("diff", "diff [METRIC ...]", "metrics")
@@ -321,14 +328,15 @@ class Shell:
         from rich.table import Table
 
         from retrysim import metric_table
-        from retrysim.metrics import metric
+        from retrysim.metrics import metric, table_metrics
 
-        names = arg.split() or list(DEFAULT_TABLE_METRICS)
+        names = arg.split()
         for name in names:
             if name not in METRIC_NAMES:
                 raise UsageError(f"diff {name}: unknown metric" + hint(name, METRIC_NAMES))
         if self.last is None or self.previous is None:
             raise UsageError("diff needs two runs: 'run', change something, 'run' again")
+        names = names or table_metrics(DEFAULT_TABLE_METRICS, (self.previous, self.last))
         table = Table(title="this run vs previous", title_justify="left")
         for column in ("metric", "previous", "now", "change"):
             table.add_column(column, justify="left" if column == "metric" else "right")
