@@ -88,11 +88,24 @@ def test_the_rate_after_a_known_sequence_is_the_hand_computed_one() -> None:
     assert [e.value for e in rates] == pytest.approx([13.664, 3.2928, 2.30496])
 
 
-def test_a_throttle_with_nothing_measured_falls_to_the_floor() -> None:
+def test_a_throttle_before_any_measured_bucket_reads_the_answers_so_far() -> None:
     lim = limiter()
-    lim.after_outcome(0.0, THROTTLE)  # no bucket has closed: measured 0, so 0.7 * 0 ...
-    assert lim.rate == 0.5  # ... but never below limiter_min_rate
-    assert lim.pace(0.0) == pytest.approx(1 / 0.5)  # the bucket starts empty: one token, 2 s
+    lim.after_outcome(0.0, THROTTLE)  # no bucket has closed: 1 answer over (at least) 0.5 s
+    assert lim.send_rate(0.0) == 2.0
+    assert lim.rate == pytest.approx(0.7 * 2.0)  # not 0.7 * 0, which would be the 0.5/s floor
+    assert lim.pace(0.0) == pytest.approx(1 / 1.4)  # the bucket starts empty: one token
+    # three answers in the first 0.3 s, the third a throttle: 3 / 0.5 s = 6/s, times 0.7
+    lim = limiter()
+    lim.after_outcome(0.1, None)
+    lim.after_outcome(0.2, None)
+    lim.after_outcome(0.3, THROTTLE)
+    assert lim.rate == pytest.approx(0.7 * 6.0)
+
+
+def test_a_throttle_never_sets_the_rate_below_the_floor() -> None:
+    lim = CubicRateLimiter("limiter", beta=0.7, scale=0.4, min_rate=2.0)
+    lim.after_outcome(0.0, THROTTLE)  # 0.7 * 2/s = 1.4/s, under the floor
+    assert lim.rate == 2.0
 
 
 def test_sends_queue_behind_each_other_once_enabled() -> None:
@@ -143,7 +156,7 @@ def test_the_rate_never_falls_below_the_floor(
         lim.after_outcome(now, error)
         if lim.enabled:
             assert lim.rate >= floor
-            assert lim.rate <= max(floor, 2 * lim.measured)
+            assert lim.rate <= max(floor, 2 * lim.send_rate(now))
 
 
 def test_first_attempts_are_delayed_once_throttled() -> None:
@@ -166,11 +179,11 @@ def test_first_attempts_are_delayed_once_throttled() -> None:
             raise answer
 
     with pytest.raises(RateLimitedError):
-        op()  # the first throttle: nothing measured yet, the rate drops to the floor, 0.5/s
-    op()  # a new call: its first attempt waits for a token (2 s at 0.5/s)
+        op()  # the first throttle: one answer in the first half second, 2/s, so 0.7 * 2 = 1.4/s
+    op()  # a new call: its first attempt waits for a token (1 / 1.4 = 0.714 s)
     now[0] = 20.0
-    op()  # 10 s later the bucket has a token again (capacity 1): no wait
-    assert log == ["send", "sleep 2.000", "send", "send"]
+    op()  # 10 s later the bucket has a token again (capacity 1.4): no wait
+    assert log == ["send", "sleep 0.714", "send", "send"]
 
 
 # --- adaptive backoff ----------------------------------------------------------------------
@@ -236,7 +249,7 @@ def test_waits_stretch_with_the_recent_failure_rate() -> None:
 
 def test_sixteen_threads_queue_behind_each_other_exactly() -> None:
     lim = limiter()
-    lim.after_outcome(0.0, THROTTLE)  # rate 0.5/s, an empty bucket
+    lim.after_outcome(0.0, THROTTLE)  # rate 1.4/s (0.7 * 2/s, see above), an empty bucket
     delays: list[float] = []
 
     def work() -> None:
@@ -248,5 +261,5 @@ def test_sixteen_threads_queue_behind_each_other_exactly() -> None:
         thread.start()
     for thread in threads:
         thread.join()
-    # whatever the interleaving, every send got its own place in the queue: 2 s, 4 s, ... 800 s
-    assert sorted(delays) == pytest.approx([2.0 * n for n in range(1, 401)])
+    # whatever the interleaving, every send got its own place in the queue: n / 1.4 s each
+    assert sorted(delays) == pytest.approx([n / 1.4 for n in range(1, 401)])

@@ -153,7 +153,7 @@ class CubicRateLimiter:
         with self._lock:
             self._measure(now)
             if throttled:
-                measured = self._send_rate(now)
+                measured = self.send_rate(now)
                 current = measured if not self.enabled else min(measured, self.rate)
                 self.w_max = current
                 self.k = (current * (1 - self.beta) / self.scale) ** (1 / 3)
@@ -168,7 +168,7 @@ class CubicRateLimiter:
             else:
                 return
             self._refill(now)
-            self.rate = max(self.min_rate, min(calculated, 2.0 * self._send_rate(now)))
+            self.rate = max(self.min_rate, min(calculated, 2.0 * self.send_rate(now)))
             rate = self.rate
         if throttled:
             self.notify(now, "limiter_rate", rate)
@@ -179,7 +179,7 @@ class CubicRateLimiter:
             self.tokens = min(capacity, self.tokens + (now - self.last_refill) * self.rate)
             self.last_refill = now
 
-    def _send_rate(self, now: float) -> float:
+    def send_rate(self, now: float) -> float:
         """The measured send rate; before the first whole bucket, the sends seen so far over
         the time they took (so a throttle in the first half second does not read a rate of 0
         and throttle everyone to the floor)."""
