@@ -16,9 +16,11 @@ CUBIC's curve ``C (t - K)^3 + W_max`` with ``C = limiter_scale`` and
 new, 0.2 old. So it is the rate that actually went out, not the rate callers asked for while
 held back, and an attempt a guard refused (an open breaker's) is not counted at all.
 
-One deliberate difference: the SDKs' bucket may hold up to a second of tokens when it is first
+Deliberate differences: the SDKs' bucket may hold up to a second of tokens when it is first
 enabled; here it starts empty, so the first send after the first throttle already waits
-``1 / rate``.
+``1 / rate``. A throttle before the first bucket has closed reads the answers so far over the
+time they took (at least half a second), where the SDKs read a rate of 0 and send everyone to
+the floor rate. A held-back send keeps the place in line it was given when it asked.
 """
 
 from __future__ import annotations
