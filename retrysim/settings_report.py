@@ -30,14 +30,17 @@ def settings_document(
     env_file: str | Path | None = ".env",
     profile: str | None = None,
     settings: RetrySettings | None = None,
+    sources: dict[str, Source] | None = None,
 ) -> dict[str, Any]:
     """Effective settings per operation with sources, and the schedule each implies.
 
-    ``profile`` previews another backoff profile with the same numbers.
+    ``profile`` previews another backoff profile with the same numbers. A caller that already
+    read the settings and their sources passes both, so ``env_file`` is not read again.
     """
     if settings is None:
         settings = load_settings(env_file)
-    sources = setting_sources(env_file)
+    if sources is None:
+        sources = setting_sources(env_file)
     operations: dict[str, Any] = {}
     for op in OPERATIONS:
         policy = build_policy(op, settings, profile=profile)

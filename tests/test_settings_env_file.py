@@ -91,3 +91,38 @@ def test_only_a_missing_path_is_missing(tmp_path: Path) -> None:
     result = settings_cli("--env-file", str(missing))
     assert result.exit_code == 2
     assert "no such file" in result.stderr
+
+
+def test_a_pipe_given_as_env_file_is_read_once_and_every_value_counts(tmp_path: Path) -> None:
+    """``--env-file <(...)`` is a pipe: only its first reader gets the contents. The CLI reads
+    it once and hands the contents to the warnings, the settings and the sources; a second
+    open would block with no writer, which the subprocess timeout turns into a failure."""
+    import json
+    import os
+    import subprocess
+    import sys
+    import threading
+
+    fifo = tmp_path / "settings.fifo"
+    os.mkfifo(fifo)
+
+    def write_once() -> None:
+        with open(fifo, "w", encoding="utf-8") as pipe:
+            pipe.write("RETRY__API_MAX_ATTEMPTS=7\nRETRY__API_BREAKER_ENABLED=true\n")
+
+    writer = threading.Thread(target=write_once, daemon=True)
+    writer.start()
+    done = subprocess.run(
+        [sys.executable, "-m", "retrysim", "settings", "--env-file", str(fifo), "--json"],
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={k: v for k, v in os.environ.items() if not k.upper().startswith("RETRY__")},
+    )
+    writer.join(timeout=5)
+    assert done.returncode == 0, done.stderr
+    doc = json.loads(done.stdout)
+    api = doc["operations"]["api"]
+    assert (api["max_attempts"]["value"], api["max_attempts"]["source"]) == (7, ".env")
+    assert '".env"' in json.dumps(doc["mechanisms"])  # the breaker switch, from the same read

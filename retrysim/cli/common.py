@@ -101,6 +101,7 @@ def settings(env_file: Path | None) -> tuple[RetrySettings, dict[str, str]]:
     """RETRY__* settings from the environment and --env-file (or ./.env), with sources."""
     from retrysim.retry.settings import (
         SettingsError,
+        env_file_contents,
         load_settings,
         setting_sources,
         settings_warnings,
@@ -110,14 +111,16 @@ def settings(env_file: Path | None) -> tuple[RetrySettings, dict[str, str]]:
         raise UsageError(f"--env-file: {env_file}: no such file")
     target: str | Path = env_file if env_file is not None else ".env"
     try:
-        for message in settings_warnings(target):  # every time, not once per process as logged
+        # Read once: a pipe (--env-file <(...)) gives its contents to the first reader only.
+        contents = env_file_contents(target)
+        for message in settings_warnings(contents):  # every time, not once per process as logged
             warn(message)
-        loaded = load_settings(target, warn=False)
+        loaded = load_settings(contents, warn=False)
     except SettingsError as error:
         prefix = f"{env_file or 'environment'}: "
         message = str(error)  # a problem with the file itself already starts with its name
         raise UsageError(message if message.startswith(prefix) else prefix + message) from None
-    return loaded, dict(setting_sources(target))
+    return loaded, dict(setting_sources(contents))
 
 
 def policy_sources(

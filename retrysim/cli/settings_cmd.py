@@ -57,12 +57,12 @@ def settings(
         from retrysim.cli.paths import check_figure_path
 
         check_figure_path(plot, "--plot")
-    settings, _ = common.settings(env_file)  # checks --env-file, names a bad variable
+    settings, sources = common.settings(env_file)  # checks --env-file, names a bad variable
     from retrysim.settings_report import settings_document
 
     env = env_file if env_file is not None else ".env"
     previews: list[str | None] = [*chosen] or [None]  # None: the configured profile
-    docs = [settings_document(env, name, settings) for name in previews]
+    docs = [settings_document(env, name, settings, sources) for name in previews]  # type: ignore[arg-type]
     if as_json:
         typer.echo(json.dumps(docs[0], indent=2))
     else:

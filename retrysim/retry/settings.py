@@ -248,12 +248,24 @@ def read_env_file(env_file: str | Path) -> EnvFile:
     return EnvFile(path, values, unparsable)
 
 
-def env_file_warnings(env_file: str | Path | None = ".env") -> list[str]:
+#: Where ``.env`` values come from: a path (read when needed), an :class:`EnvFile` already read
+#: (a pipe such as ``--env-file <(...)`` can be read only once), or None for no file.
+EnvSource = str | Path | EnvFile | None
+
+
+def env_file_contents(env_file: EnvSource) -> EnvFile | None:
+    """``env_file`` as read: itself if already read, None if absent or missing."""
+    if isinstance(env_file, EnvFile):
+        return env_file
+    if env_file is None or not env_file_present(env_file):
+        return None
+    return read_env_file(env_file)
+
+
+def env_file_warnings(env_file: EnvSource = ".env") -> list[str]:
     """One message per unparsable line of ``env_file`` (none if it is missing)."""
-    if not env_file_present(env_file):
-        return []
-    assert env_file is not None
-    return read_env_file(env_file).warnings()
+    contents = env_file_contents(env_file)
+    return [] if contents is None else contents.warnings()
 
 
 def _knob(field: str, operation: str, mechanism: str) -> str:
@@ -309,15 +321,16 @@ def valid_variables() -> list[str]:
     return [env_name(name) for name in (*own, *_MECHANISM_FIELDS)]
 
 
-def unknown_variables(env_file: str | Path | None = ".env") -> list[UnknownVariable]:
+def unknown_variables(env_file: EnvSource = ".env") -> list[UnknownVariable]:
     """``RETRY__*`` variables in the environment and in ``env_file`` that name no setting.
 
     Matching is case-insensitive, as the settings' own is. A missing ``env_file`` is skipped.
     """
     valid = valid_variables()
     names: list[tuple[str, str]] = [(key, "the environment") for key in sorted(os.environ)]
-    if env_file is not None and env_file_present(env_file):
-        names.extend((key, str(env_file)) for key in read_env_file(env_file).values)
+    contents = env_file_contents(env_file)
+    if contents is not None:
+        names.extend((key, contents.path) for key in contents.values)
     fields = [name.removeprefix(ENV_PREFIX) for name in valid]  # the prefix makes all look alike
     unknown = []
     for key, origin in names:
@@ -333,7 +346,7 @@ _warned: set[tuple[str, str]] = set()
 _warned_lock = threading.Lock()
 
 
-def warn_unknown_variables(env_file: str | Path | None = ".env") -> list[UnknownVariable]:
+def warn_unknown_variables(env_file: EnvSource = ".env") -> list[UnknownVariable]:
     """Log each unknown ``RETRY__*`` variable once per process (``retrysim.retry`` logger).
 
     Returns all of them, warned before or not, for a caller that reports them its own way.
@@ -349,13 +362,14 @@ def warn_unknown_variables(env_file: str | Path | None = ".env") -> list[Unknown
     return unknown
 
 
-def settings_warnings(env_file: str | Path | None = ".env") -> list[str]:
+def settings_warnings(env_file: EnvSource = ".env") -> list[str]:
     """Every warning about the settings' inputs: unparsable ``.env`` lines, unknown variables.
 
     For callers that report them their own way (the CLI); raises :class:`SettingsError` if the
     file cannot be read.
     """
-    return [*env_file_warnings(env_file), *(v.message() for v in unknown_variables(env_file))]
+    contents = env_file_contents(env_file)  # read once for both
+    return [*env_file_warnings(contents), *(v.message() for v in unknown_variables(contents))]
 
 
 def _warn_once(key: tuple[str, str], message: str) -> None:
@@ -366,7 +380,7 @@ def _warn_once(key: tuple[str, str], message: str) -> None:
     logger.warning("%s", message)
 
 
-def load_settings(env_file: str | Path | None = ".env", *, warn: bool = True) -> RetrySettings:
+def load_settings(env_file: EnvSource = ".env", *, warn: bool = True) -> RetrySettings:
     """Read settings from the process environment and ``env_file`` through pydantic-settings.
 
     The environment wins over the file. A missing default ``.env`` is fine; a missing file that
@@ -374,20 +388,22 @@ def load_settings(env_file: str | Path | None = ".env", *, warn: bool = True) ->
     ``warn`` (the default), a ``RETRY__*`` variable that names no setting is logged as a warning
     on the ``retrysim.retry`` logger, once per variable and place per process, with the closest
     valid name; ``warn=False`` is for callers that report :func:`unknown_variables` themselves.
+    ``env_file`` may be an :class:`EnvFile` already read (it is not read again).
     """
-    if env_file is not None and not env_file_present(env_file):
+    if isinstance(env_file, str | Path) and not env_file_present(env_file):
         if str(env_file) != ".env":
             raise SettingsError(f"{env_file}: no such file (given as the .env file)")
         env_file = None
+    contents = env_file_contents(env_file)
     values: dict[str, str | None] = {}
-    if env_file is not None:
-        contents = read_env_file(env_file)
+    if contents is not None:
+        env_file = contents.path
         values = contents.values
         if warn:
             for line, message in zip(contents.unparsable, contents.warnings(), strict=True):
                 _warn_once((f"line {line}", contents.path), message)
     if warn:
-        warn_unknown_variables(env_file)
+        warn_unknown_variables(contents)
     token = _env_file_values.set(values)
     try:
         return RetrySettings()
@@ -397,18 +413,15 @@ def load_settings(env_file: str | Path | None = ".env", *, warn: bool = True) ->
         _env_file_values.reset(token)
 
 
-def setting_sources(env_file: str | Path | None = ".env") -> dict[str, Source]:
+def setting_sources(env_file: EnvSource = ".env") -> dict[str, Source]:
     """Where each field's effective value came from: ``default``, ``env`` or ``.env``.
 
     Mirrors pydantic-settings' precedence (environment over file) without re-validating.
     """
+    contents = env_file_contents(env_file)
     from_file: set[str] = set()
-    if env_file is not None and env_file_present(env_file):
-        from_file = {
-            key.upper()
-            for key, value in read_env_file(env_file).values.items()
-            if value is not None
-        }
+    if contents is not None:
+        from_file = {key.upper() for key, value in contents.values.items() if value is not None}
     from_env = {key.upper() for key in os.environ}
     sources: dict[str, Source] = {}
     for name in RetrySettings.model_fields:
