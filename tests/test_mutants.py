@@ -1,21 +1,39 @@
-"""Tests written to kill mutants that once survived the whole suite.
+"""Tests written to kill mutants that once survived the whole suite or a module's own tests.
 
 Each test pins one behaviour a plausible edit would break silently: the memory guard's
 threshold, KeyboardInterrupt not counted as a failure, no follow-up call at exactly the end of
-the duration, and every call's own random stream.
+the duration, and every call's own random stream. The sections below the first tests answer the
+survivors of ``python scripts/mutate.py`` (docs/mutation.md), module by module.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import gc
 import itertools
+import math
+import time
+from typing import Any, cast
 
 import numpy as np
 import pytest
+from tenacity import RetryCallState, Retrying, wait_fixed
 
 import retrysim
-from retrysim.retry import retry_metrics, retry_worker_operation
+from retrysim import metrics
+from retrysim.retry import (
+    PROFILES,
+    PolicyOptions,
+    RateLimitedError,
+    RetrySettings,
+    build_policy,
+    retry_metrics,
+    retry_worker_operation,
+    waits,
+)
 from retrysim.scenario import parse_scenario
-from retrysim.sim import guards
+from retrysim.sim import engine, failures, faults, guards, invariants, service
+from retrysim.sim import records as rec
 from retrysim.sim.arrivals import expected_calls
 
 
@@ -86,3 +104,444 @@ def test_every_call_of_every_client_draws_from_its_own_stream() -> None:
     assert len(np.unique(first_waits)) == len(first_waits), "two calls drew the same jitter"
     pairs = {(int(c["client"]), int(c["index"])) for c in result.calls}
     assert pairs == set(itertools.product(range(40), range(4)))
+
+
+# -- retrysim/retry/policy.py ---------------------------------------------------------------------
+
+
+def test_a_policy_is_immutable() -> None:
+    """The decorators, the engine and fidelity mode share one policy object."""
+    policy = build_policy("worker", RetrySettings.defaults())
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        policy.operation = "api"  # type: ignore[misc]
+
+
+def test_max_delay_and_retry_after_read_the_resolved_options() -> None:
+    policy = build_policy("api", RetrySettings.defaults(), max_delay=30.0, respect_retry_after=True)
+    assert (policy.max_delay, policy.respect_retry_after) == (30.0, True)
+    plain = build_policy("api", RetrySettings.defaults())
+    assert (plain.max_delay, plain.respect_retry_after) == (None, False)
+
+
+def test_schedule_lists_at_most_limit_retries() -> None:
+    many = build_policy("worker", RetrySettings.defaults(), max_attempts=500)
+    assert [row[0] for row in many.schedule()] == list(range(1, 101))
+    assert [row[0] for row in many.schedule(3)] == [1, 2, 3]
+    exact = build_policy("worker", RetrySettings.defaults(), max_attempts=101)
+    assert len(exact.schedule()) == 100
+
+
+@pytest.mark.parametrize("profile", sorted(PROFILES))
+@pytest.mark.parametrize(
+    ("attempts", "min_wait", "max_wait"),
+    [(1, 1, 8), (2, 1, 8), (9, 0.5, 5), (12, 2, 2), (14, 1, 60)],
+)
+def test_worst_case_total_is_the_sum_of_the_longest_waits(
+    profile: str, attempts: int, min_wait: float, max_wait: float
+) -> None:
+    policy = build_policy(
+        "storage",
+        RetrySettings.defaults(),
+        profile=profile,
+        max_attempts=attempts,
+        min_wait=min_wait,
+        max_wait=max_wait,
+    )
+    longest = [policy.wait_range(n)[1] for n in range(1, attempts)]
+    assert policy.worst_case_total() == pytest.approx(sum(longest))
+
+
+def test_worst_case_total_of_the_most_attempts_allowed_is_exact() -> None:
+    """Once the waits sit at max_wait the rest are counted by one multiplication, not 9,998
+    additions whose rounding would drift (a sum of 0.1 s 9,999 times is off by 1.6e-13)."""
+    doubling = build_policy(
+        "worker",
+        RetrySettings.defaults(),
+        profile="exponential",
+        max_attempts=10_000,
+        min_wait=1.0,
+        max_wait=10.0,
+    )
+    assert doubling.worst_case_total() == 1 + 2 + 4 + 8 + 10.0 * (10_000 - 5)
+    flat = build_policy(
+        "worker",
+        RetrySettings.defaults(),
+        profile="exponential",
+        max_attempts=10_000,
+        min_wait=0.1,
+        max_wait=0.1,
+    )
+    assert flat.worst_case_total() == pytest.approx(999.9, rel=1e-15, abs=0)
+
+
+def test_options_object_and_keyword_overrides_combine() -> None:
+    policy = build_policy(
+        "worker", RetrySettings.defaults(), options=PolicyOptions(max_attempts=5), min_wait=0.25
+    )
+    assert (policy.max_attempts, policy.min_wait) == (5, 0.25)
+    assert policy.overrides == {"max_attempts", "min_wait"}
+
+
+# -- retrysim/retry/waits.py ----------------------------------------------------------------------
+
+
+def _state(attempt: int = 1, error: BaseException | None = None) -> RetryCallState:
+    state = RetryCallState(retry_object=Retrying(), fn=None, args=(), kwargs={})
+    state.attempt_number = attempt
+    if error is not None:
+        state.set_exception((type(error), error, None))
+    return state
+
+
+@pytest.mark.parametrize("retry_number", [1024, 1025, 1026, 10_000])
+def test_capped_exponential_reaches_the_cap_without_overflowing(retry_number: int) -> None:
+    """2.0**1024 overflows a float: from retry 1025 on the cap is returned without computing it."""
+    assert waits.capped_exponential(1.0, 10.0, retry_number) == 10.0
+
+
+def test_the_jitter_strategies_defaults_are_their_documented_signatures(seeded_jitter) -> None:
+    """multiplier/base 1 s, max 60 s, no floor: the same draws as with those values spelled out."""
+    pairs = (
+        (waits.wait_equal_jitter(), waits.wait_equal_jitter(multiplier=1.0, max=60.0, min=0.0)),
+        (
+            waits.wait_decorrelated_jitter(),
+            waits.wait_decorrelated_jitter(base=1.0, max=60.0, min=0.0),
+        ),
+    )
+    for default, spelled_out in pairs:
+        draws = []
+        for strategy in (default, spelled_out):
+            state = _state()
+            with seeded_jitter(7):
+                for n in range(1, 16):
+                    state.attempt_number = n
+                    draws.append([strategy(state) for _ in range(3)])
+        assert draws[:15] == draws[15:]
+        assert max(max(row) for row in draws) > 30  # waits near the cap were drawn
+
+
+def test_retry_after_without_an_outcome_is_the_fallback_wait() -> None:
+    """Waits are sampled on states that have not failed yet (``retrysim settings --plot``)."""
+    assert waits.wait_retry_after(wait_fixed(2.0))(_state()) == 2.0
+
+
+def test_a_retry_after_hint_under_one_second_is_honoured() -> None:
+    error = RateLimitedError(retry_after=0.5)
+    assert waits.wait_retry_after(wait_fixed(0.2))(_state(error=error)) == 0.5
+
+
+# -- retrysim/sim/engine.py -----------------------------------------------------------------------
+
+
+def test_a_queue_in_a_run_drops_only_requests_whose_client_gave_up() -> None:
+    """One slot, 1 s each, clients give up after 1.5 s: B starts at 1 while its client still
+    waits (so it runs, too late), C would start at 2 after its client left (so it is dropped)."""
+    scenario = parse_scenario(
+        {
+            "duration": 10,
+            "policy": {"max_attempts": 1},
+            "clients": {"count": 3, "timeout": 1.5, "calls_per_client": 1},
+            "service": {
+                "kind": "queue",
+                "concurrency": 1,
+                "queue_limit": 10,
+                "drop_abandoned": True,
+                "latency": 1.0,
+            },
+        }
+    )
+    attempts = np.sort(retrysim.simulate(scenario).attempts, order="start")
+    assert attempts["executed"].tolist() == [1, 1, 0]
+    assert attempts["outcome"].tolist() == [rec.OK, rec.TIMED_OUT, rec.TIMED_OUT]
+
+
+def test_progress_counts_exactly_the_calls_ended_so_far() -> None:
+    scenario = retrysim.load_scenario("redis-blip")
+    seen: list[tuple[float, int]] = []
+    run = engine.Engine(scenario, progress=lambda done, total: seen.append((run.now, done)))
+    result = run.run()
+    ends = np.sort(result.calls["end"][~np.isnan(result.calls["end"])])
+    assert len(seen) > 2
+    for now, done in seen[:-1]:
+        assert np.searchsorted(ends, now, "left") <= done <= np.searchsorted(ends, now, "right")
+
+
+def test_a_run_gives_back_the_callers_gc_thresholds_and_measures_its_wall_time() -> None:
+    scenario = parse_scenario({"clients": {"count": 50}})
+    saved = gc.get_threshold()
+    gc.set_threshold(600, 9, 8)  # not the defaults: an earlier run cannot have left these
+    try:
+        began = time.perf_counter()
+        result = retrysim.simulate(scenario)
+        elapsed = time.perf_counter() - began
+        assert gc.get_threshold() == (600, 9, 8)
+    finally:
+        gc.set_threshold(*saved)
+    assert 0 < result.wall_time <= elapsed
+
+
+def test_a_closed_loop_estimates_its_calls_from_the_rate_so_far() -> None:
+    """Without calls_per_client a closed loop makes as many calls as fit: a report at time t
+    estimates started * duration / t, and at t = 0 (10,000 zero-latency calls end at once)
+    the calls started so far."""
+    duration = 2.5
+    scenario = parse_scenario(
+        {
+            "duration": duration,
+            "clients": {"count": 10_000, "think_time": 1.0, "arrival": {"kind": "closed"}},
+            "service": {"kind": "ideal", "latency": 0.0},
+        }
+    )
+    seen: list[tuple[float, int]] = []
+    run = engine.Engine(scenario, progress=lambda done, total: seen.append((run.now, total)))
+    starts = np.sort(run.run().calls["start"])
+    times = {now for now, _ in seen[:-1]}
+    assert {0.0, 1.0, 2.0} <= times
+    for now, total in seen[:-1]:
+        started = np.searchsorted(starts, now, "left"), np.searchsorted(starts, now, "right")
+        if 0 < now < duration:
+            lo, hi = (round(int(n) * duration / now) for n in started)
+        else:
+            lo, hi = (int(n) for n in started)
+        assert lo <= total <= hi, (now, total, lo, hi)
+
+
+def test_finished_calls_leave_no_tenacity_state_or_error_behind_without_the_collector() -> None:
+    """Thousands of calls' state must not wait for the cycle collector: the engine drops each
+    call's state, its last error and the traceback tenacity attached when it gave up."""
+    scenario = parse_scenario(
+        {
+            "policy": {"max_attempts": 3, "min_wait": 0.1, "max_wait": 1.0},
+            "clients": {"count": 30},
+            "faults": [{"kind": "flaky", "start": 0, "probability": 0.7}],
+        }
+    )
+
+    def alive() -> list[object]:
+        return [o for o in gc.get_objects() if isinstance(o, RetryCallState | BaseException)]
+
+    gc.collect()
+    gc.disable()
+    try:
+        before = alive()  # held, so none of their ids can be reused
+        seen = {id(o) for o in before}
+        outcomes = retrysim.simulate(scenario).calls["outcome"].tolist()
+        left = [o for o in alive() if id(o) not in seen]
+    finally:
+        gc.enable()
+    assert rec.GAVE_UP in outcomes and rec.SUCCEEDED in outcomes
+    assert left == []
+
+
+def test_an_answer_due_exactly_at_the_timeout_arrives_and_costs_no_timeout_event() -> None:
+    scenario = parse_scenario(
+        {
+            "policy": {"max_attempts": 1},
+            "clients": {"count": 1, "timeout": 1.0},
+            "service": {"kind": "ideal", "latency": 1.0},
+        }
+    )
+    result = retrysim.simulate(scenario)
+    assert result.attempts["outcome"].tolist() == [rec.OK]
+    assert result.events == 2  # the arrival and the server's answer
+
+
+class _AnnouncesOnlyTheFirst(service.Server):
+    """A server model that announces when it will finish request 0 and never answers others."""
+
+    def submit(self, call: Any, a: int, t: float, service_time: float) -> None:
+        if a == 0:
+            self.engine.schedule_done(t + service_time, call, a, 0)
+
+
+def test_a_request_with_no_announced_end_times_out_after_one_that_had_one(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The announced end of one request must not stand for the next (ServerHost's contract:
+    announcing is optional per request)."""
+    monkeypatch.setattr(engine, "make_server", lambda host, spec: _AnnouncesOnlyTheFirst(host))
+    scenario = parse_scenario(
+        {
+            "policy": {"max_attempts": 1},
+            "clients": {"count": 2, "timeout": 1.0},
+            "service": {"kind": "ideal", "latency": 0.5},
+        }
+    )
+    attempts = retrysim.simulate(scenario).attempts
+    assert attempts["outcome"].tolist() == [rec.OK, rec.TIMED_OUT]
+    assert attempts["end"].tolist() == [0.5, 1.0]
+
+
+def test_every_run_checks_its_invariants(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The README promises the invariants are checked after every run, not only in tests."""
+    checked: list[object] = []
+    monkeypatch.setattr(invariants, "assert_invariants", checked.append)
+    result = retrysim.simulate(parse_scenario({"clients": {"count": 3}}))
+    assert checked == [result]
+
+
+# -- retrysim/sim/faults.py -----------------------------------------------------------------------
+
+ONE_OF_EACH_FAULT = (
+    {"kind": "outage", "start": 0, "end": 1},
+    {"kind": "flaky", "start": 1, "probability": 0.5},
+    {"kind": "recovery_ramp", "start": 3, "end": 4},
+    {"kind": "latency_spike", "start": 0, "end": 9, "extra": 1.0},
+    {"kind": "reset", "probability": 0.1},
+    {"kind": "capacity_loss", "start": 5, "end": 6, "slots": 1},
+)
+
+
+def _plan(*fault_specs: dict[str, Any]) -> faults.FaultPlan:
+    scenario = parse_scenario(
+        {"service": {"kind": "queue", "concurrency": 3}, "faults": list(fault_specs)}
+    )
+    return faults.compile_faults(scenario.faults, seed=1)
+
+
+@pytest.mark.parametrize("spec", ONE_OF_EACH_FAULT, ids=lambda spec: spec["kind"])
+def test_a_plan_with_any_one_fault_is_not_empty(spec: dict[str, Any]) -> None:
+    assert not _plan(spec).empty
+    assert _plan().empty
+
+
+def test_compiled_fault_strategies_are_immutable() -> None:
+    """One plan serves every call of a run (and fidelity mode): nothing may change it."""
+    plan = _plan(*ONE_OF_EACH_FAULT)
+    strategies: list[Any] = [*plan.gates, *plan.spikes, *plan.resets]
+    assert sorted(type(s).__name__ for s in strategies) == [
+        "FlakyGate",
+        "OutageGate",
+        "RampGate",
+        "ResetRule",
+        "Spike",
+    ]
+    for strategy in strategies:
+        with pytest.raises(dataclasses.FrozenInstanceError):
+            strategy.start = 2.0
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        plan.gates = ()  # type: ignore[misc]
+
+
+# -- retrysim/sim/service.py ----------------------------------------------------------------------
+
+
+class _Host:
+    """The least a server model needs of its host: it records the answers given at once."""
+
+    now = 0.0
+
+    def __init__(self) -> None:
+        self.answers: dict[int, tuple[int, float | None]] = {}
+
+    def at(self, t: float, fn: Any, arg: Any) -> None:
+        pass
+
+    def respond(self, call: Any, a: int, code: int, hint: float | None = None) -> None:
+        self.answers[a] = (code, hint)
+
+    def schedule_done(self, t: float, call: Any, a: int, code: int) -> None:
+        self.answers[a] = (code, None)
+
+    def server_done(self, call: Any, a: int, code: int, hint: float | None = None) -> None:
+        pass
+
+    def is_open(self, a: int) -> bool:
+        return True
+
+
+def _service(spec: dict[str, Any]) -> Any:
+    return parse_scenario({"service": spec}).service
+
+
+def test_a_refusal_hints_the_time_until_the_next_whole_token() -> None:
+    """Rate 2/s, burst 1: the token goes at t=0; at t=0.25 half a token is back, so the next
+    whole one is 0.25 s away (1 s as HTTP's whole seconds)."""
+    for mode, hint in (("exact", 0.25), ("seconds", 1.0)):
+        host = _Host()
+        spec = _service({"kind": "rate_limited", "rate": 2, "burst": 1, "retry_after": mode})
+        server = service.RateLimitedServer(host, spec)
+        server.submit(None, 0, 0.0, 0.1)
+        server.submit(None, 1, 0.25, 0.1)
+        assert host.answers == {0: (0, None), 1: (failures.RATE_LIMITED, hint)}
+
+
+def test_servers_with_zero_latency_have_no_capacity_bound() -> None:
+    host = _Host()
+    queue = service.QueueServer(host, _service({"kind": "queue", "concurrency": 2, "latency": 0}))
+    occ = service.OccServer(host, _service({"kind": "occ", "latency": 0}))
+    assert (queue.capacity, occ.capacity) == (None, None)
+
+
+def test_a_service_kind_without_a_server_model_is_refused() -> None:
+    with pytest.raises(TypeError, match="unknown service"):
+        service.make_server(_Host(), cast(Any, object()))
+
+
+def test_queued_requests_start_as_soon_as_lost_capacity_comes_back() -> None:
+    """Three 5 s requests, one slot until t=2, then three: the two queued ones start at 2, not
+    when the first finishes at 5."""
+    scenario = parse_scenario(
+        {
+            "duration": 20,
+            "policy": {"max_attempts": 1},
+            "clients": {"count": 3},
+            "service": {"kind": "queue", "concurrency": 3, "latency": 5.0},
+            "faults": [{"kind": "capacity_loss", "start": 0, "end": 2, "slots": 1}],
+        }
+    )
+    assert sorted(retrysim.simulate(scenario).attempts["end"].tolist()) == [5.0, 7.0, 7.0]
+
+
+# -- retrysim/metrics.py --------------------------------------------------------------------------
+
+NO_CALLS = rec.empty_calls(0)
+
+
+def _attempts(starts: list[float], ends: list[float]) -> np.ndarray:
+    attempts = rec.empty_attempts(len(starts))
+    attempts["attempt"] = 1
+    attempts["start"] = starts
+    attempts["end"] = ends
+    return attempts
+
+
+def _first_tries(timeline: dict[str, Any]) -> list[float]:
+    return [count * timeline["bin_width"] for count in timeline["attempts_per_s"][0]]
+
+
+def test_the_timeline_lasts_until_the_last_answer_not_the_last_start() -> None:
+    assert _first_tries(metrics.timeline(_attempts([0.0], [5.5]), NO_CALLS, 1.0)) == [1] + [0] * 5
+
+
+def test_an_attempt_starting_exactly_at_the_end_gets_a_bin_of_its_own() -> None:
+    timeline = metrics.timeline(_attempts([0.0, 5.0], [1.0, math.nan]), NO_CALLS, 1.0)
+    assert _first_tries(timeline) == [1, 0, 0, 0, 0, 1]
+
+
+def test_a_timeline_of_attempts_never_answered_lasts_until_the_last_start() -> None:
+    timeline = metrics.timeline(_attempts([0.0, 2.5], [math.nan, math.nan]), NO_CALLS, 1.0)
+    assert _first_tries(timeline) == [1, 0, 1]
+
+
+def test_the_last_bin_of_a_very_long_run_holds_what_happened_at_its_very_end() -> None:
+    """At 3.6e7 s the bins are 60,000 s wide and end + 1e-9 == end: an attempt and a success
+    at exactly the end fall past the 600th bin unless folded into it."""
+    end = 600 * 60_000.0
+    width = metrics.bin_width(end)
+    calls = rec.empty_calls(1)
+    calls["outcome"], calls["end"] = rec.SUCCEEDED, end
+    timeline = metrics.timeline(_attempts([0.0, end], [1.0, end]), calls, width)
+    assert width == 60_000.0
+    assert _first_tries(timeline) == [1] + [0] * 598 + [1]
+    assert [g * width for g in timeline["goodput_per_s"]] == [0] * 599 + [1]
+
+
+def test_a_run_that_ends_at_time_zero_has_one_second_bins() -> None:
+    assert metrics.bin_width(0.0) == 1.0
+
+
+def test_the_document_reports_the_wall_time_it_is_given_or_the_runs_own() -> None:
+    result = retrysim.simulate(parse_scenario({"clients": {"count": 2}}))
+    assert metrics.summarize(result)["wall_time"] == result.wall_time > 0
+    assert metrics.summarize(result, wall_time=0.0)["wall_time"] == 0.0
