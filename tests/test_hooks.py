@@ -32,19 +32,11 @@ from retrysim.retry import (
 )
 from retrysim.retry.counters import COUNTERS
 from retrysim.sim.aio import run_virtual
+from tests.test_export import FakeTime as SyncFakeTime
 
 
-class FakeTime:
-    """A clock that only the injected sleep moves."""
-
-    def __init__(self) -> None:
-        self.now = 0.0
-
-    def __call__(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        self.now += seconds
+class FakeTime(SyncFakeTime):
+    """A clock that only the injected sleep moves, with an async sleep for coroutines."""
 
     async def async_sleep(self, seconds: float) -> None:
         self.now += seconds
