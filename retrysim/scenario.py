@@ -25,93 +25,31 @@ from retrysim.names import ERROR_NAMES as ERROR_NAMES
 from retrysim.names import ErrorName
 from retrysim.names import Operation as OperationName
 from retrysim.retry.options import PolicyOptions
+from retrysim.scenario_service import Ideal as Ideal
+from retrysim.scenario_service import LoadLatency as LoadLatency
+from retrysim.scenario_service import Occ as Occ
+from retrysim.scenario_service import Queue as Queue
+from retrysim.scenario_service import RateLimited as RateLimited
+from retrysim.scenario_service import Service as Service
+from retrysim.scenario_types import MAX_RATE as MAX_RATE
+from retrysim.scenario_types import MAX_SECONDS as MAX_SECONDS
+from retrysim.scenario_types import MAX_TAIL_RATIO as MAX_TAIL_RATIO
+from retrysim.scenario_types import MIN_RATE as MIN_RATE
+from retrysim.scenario_types import MIN_SECONDS as MIN_SECONDS
+from retrysim.scenario_types import Constant as Constant
+from retrysim.scenario_types import Exponential as Exponential
+from retrysim.scenario_types import Latency as Latency
+from retrysim.scenario_types import Lognormal as Lognormal
+from retrysim.scenario_types import Model as Model
+from retrysim.scenario_types import NonNeg as NonNeg
+from retrysim.scenario_types import Normal as Normal
+from retrysim.scenario_types import Pos as Pos
+from retrysim.scenario_types import PosRate as PosRate
+from retrysim.scenario_types import Prob as Prob
+from retrysim.scenario_types import Rate as Rate
+from retrysim.scenario_types import UniformLatency as UniformLatency
+from retrysim.scenario_types import latency_from_number
 from retrysim.suggest import hint
-
-#: Bounds on every time and rate a scenario holds, so that no value can overflow a computation
-#: or vanish below what a float can resolve: times from a nanosecond to about 31 years, rates
-#: from one call in 11 days to a billion a second.
-MIN_SECONDS, MAX_SECONDS = 1e-9, 1e9
-MIN_RATE, MAX_RATE = 1e-6, 1e9
-#: A lognormal's p99 at most this many times its median (already an absurdly heavy tail).
-MAX_TAIL_RATIO = 1e6
-
-
-#: Seconds, 0 allowed (a constant latency of 0, a fault from t=0).
-NonNeg = Annotated[float, Field(ge=0, le=MAX_SECONDS, allow_inf_nan=False)]
-#: Seconds that must be positive.
-Pos = Annotated[float, Field(ge=MIN_SECONDS, le=MAX_SECONDS, allow_inf_nan=False)]
-#: Calls or requests per second, 0 allowed (a pause in a rate schedule).
-Rate = Annotated[float, Field(ge=0, le=MAX_RATE, allow_inf_nan=False)]
-#: A rate something divides by (a token bucket's refill): one per 11 days at the least.
-PosRate = Annotated[float, Field(ge=MIN_RATE, le=MAX_RATE, allow_inf_nan=False)]
-Prob = Annotated[float, Field(ge=0, le=1)]
-
-
-class Model(BaseModel):
-    """Strict, immutable base: unknown keys are errors, values are checked at construction."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True)
-
-
-# --- latency distributions -------------------------------------------------------------------
-
-
-class Constant(Model):
-    dist: Literal["constant"] = "constant"
-    value: NonNeg = 0.01
-
-
-class UniformLatency(Model):
-    dist: Literal["uniform"]
-    low: NonNeg
-    high: NonNeg
-
-    @model_validator(mode="after")
-    def _ordered(self) -> UniformLatency:
-        if self.low > self.high:
-            raise ValueError(f"low ({self.low}) must be <= high ({self.high})")
-        return self
-
-
-class Exponential(Model):
-    dist: Literal["exponential"]
-    mean: Pos
-
-
-class Normal(Model):
-    dist: Literal["normal"]
-    mean: NonNeg
-    std: NonNeg
-
-
-class Lognormal(Model):
-    dist: Literal["lognormal"]
-    median: Pos
-    p99: Pos
-
-    @model_validator(mode="after")
-    def _tail(self) -> Lognormal:
-        if self.p99 < self.median:
-            raise ValueError(f"p99 ({self.p99}) must be >= median ({self.median})")
-        if self.p99 > self.median * MAX_TAIL_RATIO:
-            raise ValueError(
-                f"p99 ({self.p99:g}) must be at most {MAX_TAIL_RATIO:g} times the median "
-                f"({self.median:g})"
-            )
-        return self
-
-
-Latency = Annotated[
-    Constant | UniformLatency | Exponential | Normal | Lognormal, Field(discriminator="dist")
-]
-
-
-def _latency_from_number(value: Any) -> Any:
-    """Let ``latency = 0.02`` mean a constant latency."""
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        return {"dist": "constant", "value": value}
-    return value
-
 
 # --- policy ----------------------------------------------------------------------------------
 
@@ -171,7 +109,7 @@ class Poisson(Model):
 
     kind: Literal["poisson"]
     rate: Rate
-    schedule: list[RateStep] = []
+    schedule: list[RateStep] = Field(default_factory=list)
     start: NonNeg = 0.0
     end: NonNeg | None = Field(None, description="default: the scenario's duration")
 
@@ -200,71 +138,6 @@ class Clients(Model):
     think_time: NonNeg = 0.0
     timeout: Pos | None = Field(None, description="client-side timeout per attempt, seconds")
     arrival: Arrival = Field(default_factory=lambda: Burst(kind="burst"))
-
-
-# --- service models --------------------------------------------------------------------------
-
-
-class _ServiceBase(Model):
-    @model_validator(mode="before")
-    @classmethod
-    def _numbers_as_constant(cls, data: Any) -> Any:
-        if isinstance(data, dict):
-            data = dict(data)
-            for key in ("latency", "base"):
-                if key in data:
-                    data[key] = _latency_from_number(data[key])
-        return data
-
-
-class Ideal(_ServiceBase):
-    """Infinite capacity; each request takes a draw from ``latency``."""
-
-    kind: Literal["ideal"]
-    latency: Latency = Constant()
-
-
-class Queue(_ServiceBase):
-    """``concurrency`` slots and a FIFO of ``queue_limit``; a full queue rejects at once."""
-
-    kind: Literal["queue"]
-    concurrency: Annotated[int, Field(ge=1)]
-    queue_limit: Annotated[int, Field(ge=0)] = 1000
-    latency: Latency = Constant()
-    reject_error: ErrorName = "ConnectionRefusedError"
-    drop_abandoned: bool = Field(
-        False, description="skip queued requests whose client already gave up"
-    )
-
-
-class LoadLatency(_ServiceBase):
-    """latency = base + per_request * requests in flight (abandoned ones included); no cap."""
-
-    kind: Literal["load_latency"]
-    base: Latency = Constant()
-    per_request: NonNeg = 0.001
-
-
-class Occ(_ServiceBase):
-    """One shared record under optimistic concurrency: a stale write fails with Conflict."""
-
-    kind: Literal["occ"]
-    latency: Latency = Constant()
-
-
-class RateLimited(_ServiceBase):
-    """Server-side token bucket; a rejection is RateLimited with a Retry-After hint."""
-
-    kind: Literal["rate_limited"]
-    rate: PosRate
-    burst: Annotated[float, Field(ge=1)] = 1.0
-    latency: Latency = Constant()
-    retry_after: Literal["seconds", "exact", "none"] = Field(
-        "seconds", description="hint as whole seconds (HTTP), exact seconds, or none"
-    )
-
-
-Service = Annotated[Ideal | Queue | LoadLatency | Occ | RateLimited, Field(discriminator="kind")]
 
 
 # --- faults ----------------------------------------------------------------------------------
@@ -314,7 +187,7 @@ class LatencySpike(_Window):
     @classmethod
     def _number(cls, data: Any) -> Any:
         if isinstance(data, dict) and "extra" in data:
-            data = {**data, "extra": _latency_from_number(data["extra"])}
+            data = {**data, "extra": latency_from_number(data["extra"])}
         return data
 
 
@@ -366,7 +239,7 @@ class Scenario(Model):
     policy: PolicySpec = PolicySpec()
     clients: Clients = Clients()
     service: Service = Field(default_factory=lambda: Ideal(kind="ideal"))
-    faults: list[Fault] = []
+    faults: list[Fault] = Field(default_factory=list)
     limits: Limits = Limits()
 
     @model_validator(mode="after")

@@ -343,6 +343,7 @@ class Engine:
         call, a = item
         if self._rows[a][OUTCOME] == OPEN:
             self.respond(call, a, TIMEOUT, outcome=rec.TIMED_OUT)
+            self.server.abandon(call, a)  # a server that can cancel the work may do so now
 
     def _reset(self, item: tuple[_Call, int, int]) -> None:
         call, a, code = item

@@ -61,6 +61,13 @@ class Server:
     def capacity_change(self, slots: int | None) -> None:
         """Capacity-loss windows start (``slots``) and end (``None``); only queues have slots."""
 
+    def abandon(self, call: Any, a: int) -> None:
+        """The client of attempt ``a`` stopped waiting (its timeout passed) before the answer.
+
+        Most servers do the work anyway (that is the wasted work the report counts); a model
+        that can cancel a request whose client has gone overrides this.
+        """
+
 
 class QueueServer(Server):
     """``concurrency`` slots and a bounded FIFO; a full queue rejects at once."""

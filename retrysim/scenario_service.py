@@ -1,0 +1,85 @@
+"""Server models of a scenario's ``[service]`` table: what answers the clients' requests.
+
+Each model is validated data; ``retrysim.sim.service`` holds the behaviour that matches it.
+A new server model is a class here, a member of :data:`Service`, and its server there.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import Field, model_validator
+
+from retrysim.names import ErrorName
+from retrysim.scenario_types import (
+    Constant,
+    Latency,
+    Model,
+    NonNeg,
+    PosRate,
+    latency_from_number,
+)
+
+# --- service models --------------------------------------------------------------------------
+
+
+class _ServiceBase(Model):
+    @model_validator(mode="before")
+    @classmethod
+    def _numbers_as_constant(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            data = dict(data)
+            for key in ("latency", "base"):
+                if key in data:
+                    data[key] = latency_from_number(data[key])
+        return data
+
+
+class Ideal(_ServiceBase):
+    """Infinite capacity; each request takes a draw from ``latency``."""
+
+    kind: Literal["ideal"]
+    latency: Latency = Constant()
+
+
+class Queue(_ServiceBase):
+    """``concurrency`` slots and a FIFO of ``queue_limit``; a full queue rejects at once."""
+
+    kind: Literal["queue"]
+    concurrency: Annotated[int, Field(ge=1)]
+    queue_limit: Annotated[int, Field(ge=0)] = 1000
+    latency: Latency = Constant()
+    reject_error: ErrorName = "ConnectionRefusedError"
+    drop_abandoned: bool = Field(
+        False, description="skip queued requests whose client already gave up"
+    )
+
+
+class LoadLatency(_ServiceBase):
+    """latency = base + per_request * requests in flight (abandoned ones included); no cap."""
+
+    kind: Literal["load_latency"]
+    base: Latency = Constant()
+    per_request: NonNeg = 0.001
+
+
+class Occ(_ServiceBase):
+    """One shared record under optimistic concurrency: a stale write fails with Conflict."""
+
+    kind: Literal["occ"]
+    latency: Latency = Constant()
+
+
+class RateLimited(_ServiceBase):
+    """Server-side token bucket; a rejection is RateLimited with a Retry-After hint."""
+
+    kind: Literal["rate_limited"]
+    rate: PosRate
+    burst: Annotated[float, Field(ge=1)] = 1.0
+    latency: Latency = Constant()
+    retry_after: Literal["seconds", "exact", "none"] = Field(
+        "seconds", description="hint as whole seconds (HTTP), exact seconds, or none"
+    )
+
+
+Service = Annotated[Ideal | Queue | LoadLatency | Occ | RateLimited, Field(discriminator="kind")]
