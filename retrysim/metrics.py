@@ -321,6 +321,10 @@ def summarize(
         "stopped": result.stopped,
     }
     doc["recovery"] = facts.recovery(doc)
+    if result.connections is not None:  # present only when the scenario models connections
+        from retrysim.connection_metrics import connections_section
+
+        doc["connections"] = connections_section(scenario, result.connections, attempts, sent)
     guards = guards_section(result, tl["bin_width"], len(tl["goodput_per_s"]))
     if guards is not None:  # present only when a mechanism is on (or a guard acted)
         doc["guards"] = guards

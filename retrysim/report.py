@@ -183,6 +183,42 @@ def load_table(doc: dict[str, Any]) -> Table:
     return table
 
 
+def connections_table(doc: dict[str, Any]) -> Table | None:
+    """Pools, connects and the network (None when the scenario models no connections)."""
+    conn = doc.get("connections")
+    if conn is None:
+        return None
+    table = Table(title="Connections", title_justify="left", show_header=False, box=None)
+    table.add_column(style="bold")
+    table.add_column(justify="right")
+    table.add_column(style="dim")
+    pool = "unbounded" if conn["pool_size"] is None else f"{conn['pool_size']:,} each"
+    table.add_row("processes", f"{conn['processes']:,}", f"pool: {pool}")
+    if conn["rtt_mean"] is not None:
+        table.add_row(
+            "network",
+            fmt_num(conn["rtt_mean"], "s"),
+            f"mean round trip; a connect {fmt_num(conn['connect_mean'], 's')}",
+        )
+    failed = conn["connect_failures"] + conn["connect_timeouts"]
+    table.add_row(
+        "connects",
+        f"{conn['connects']:,}",
+        f"{failed:,} failed ({conn['connect_timeouts']:,} timed out)" if failed else "none failed",
+    )
+    wait = conn["pool_wait"]
+    if wait["attempts"]:
+        table.add_row(
+            "waited for a connection",
+            f"{wait['attempts']:,}",
+            f"{fmt_pct(wait['share'])} of sent attempts; mean {fmt_num(wait['mean'], 's')}, "
+            f"p99 {fmt_num(wait['p99'], 's')}, max {fmt_num(wait['max'], 's')}",
+        )
+    else:
+        table.add_row("waited for a connection", "0", "a connection was always free")
+    return table
+
+
 def latency_table(doc: dict[str, Any]) -> Table:
     """Per-call latency and, with faults, its overhead against the same run without them."""
     done = doc["calls"]["succeeded"] + doc["calls"]["failed"]
@@ -317,6 +353,9 @@ def render_run(
         console.print(outcome_table(doc))
         console.print(load_table(doc))
     console.print(latency_table(doc))
+    connections = connections_table(doc)
+    if connections is not None:
+        console.print(connections)
     resilience = resilience_table(doc)
     if resilience is not None:
         console.print(resilience)

@@ -136,8 +136,60 @@ class Clients(Model):
         None, description="calls each client makes (default 1; closed loop: until duration)"
     )
     think_time: NonNeg = 0.0
-    timeout: Pos | None = Field(None, description="client-side timeout per attempt, seconds")
+    timeout: Pos | None = Field(
+        None,
+        description="client-side timeout per attempt, seconds (a wait for a pooled connection "
+        "and the connect count in it)",
+    )
     arrival: Arrival = Field(default_factory=lambda: Burst(kind="burst"))
+    processes: Annotated[int, Field(ge=1)] | None = Field(
+        None,
+        description="client processes the clients run in (client i in process i mod processes), "
+        "each with its own connection pool; default: one per client",
+    )
+    pool_size: Annotated[int, Field(ge=1)] | None = Field(
+        None,
+        description="connections per process; an attempt waits (FIFO) for a free one; "
+        "default: as many as are asked for",
+    )
+    connect_timeout: Pos | None = Field(
+        None, description="a connect not done in this many seconds fails with TimeoutError"
+    )
+
+    @model_validator(mode="after")
+    def _processes(self) -> Clients:
+        if self.processes is not None and self.processes > self.count:
+            raise ValueError(
+                f"processes ({self.processes}) must be <= count ({self.count}): "
+                "a process with no client is no process"
+            )
+        return self
+
+
+class Network(Model):
+    """The wire between each client and the service, paid by every attempt of every call.
+
+    An attempt's request travels ``rtt``/2 to the server and the answer ``rtt``/2 back (one
+    draw per attempt). A connection that is not open yet costs ``connect`` first (default: one
+    more draw of ``rtt``, the TCP handshake). A connection-level error (refused, reset, any
+    ``ConnectionError`` or ``OSError``) or a timeout closes the connection, so the next attempt
+    connects again; other errors (rate limits, conflicts, server errors) keep it open.
+    Omitted, requests reach the server the instant they are sent and nothing connects.
+    """
+
+    rtt: Latency = Field(description="round-trip time between client and service, seconds")
+    connect: Latency | None = Field(
+        None, description="seconds to open a connection (handshake, TLS, AUTH); default: one rtt"
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _numbers_as_constant(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            data = {
+                k: latency_from_number(v) if k in ("rtt", "connect") else v for k, v in data.items()
+            }
+        return data
 
 
 # --- faults ----------------------------------------------------------------------------------
@@ -239,8 +291,25 @@ class Scenario(Model):
     policy: PolicySpec = PolicySpec()
     clients: Clients = Clients()
     service: Service = Field(default_factory=lambda: Ideal(kind="ideal"))
+    network: Network | None = Field(
+        None, description="round trips and connects; omitted: requests arrive instantly"
+    )
     faults: list[Fault] = Field(default_factory=list)
     limits: Limits = Limits()
+
+    @property
+    def models_connections(self) -> bool:
+        """Whether attempts go over connections (a network, a bounded pool, a connect timeout).
+
+        Without any of them an attempt reaches the server the instant it is sent, and the
+        engine takes its shortest path.
+        """
+        clients = self.clients
+        return (
+            self.network is not None
+            or clients.pool_size is not None
+            or clients.connect_timeout is not None
+        )
 
     @model_validator(mode="after")
     def _consistent(self) -> Scenario:

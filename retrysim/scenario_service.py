@@ -29,7 +29,7 @@ class _ServiceBase(Model):
     def _numbers_as_constant(cls, data: Any) -> Any:
         if isinstance(data, dict):
             data = dict(data)
-            for key in ("latency", "base"):
+            for key in ("latency", "base", "read_latency"):
                 if key in data:
                     data[key] = latency_from_number(data[key])
         return data
@@ -64,10 +64,22 @@ class LoadLatency(_ServiceBase):
 
 
 class Occ(_ServiceBase):
-    """One shared record under optimistic concurrency: a stale write fails with Conflict."""
+    """One shared record under optimistic concurrency: a stale write fails with Conflict.
+
+    ``protocol = "single"``: one request reads the version when it arrives and commits when
+    its ``latency`` ends, so the whole request is the conflict window. ``"read_then_write"``:
+    the read (``read_latency``) and the write (``latency``) are two requests with the client's
+    round trip (``[network] rtt``) between them, as an ORM's load-modify-save is; the write
+    commits when it arrives only if no write committed since the read answered, so the
+    conflict window is the read's answer travelling back and the write travelling out.
+    """
 
     kind: Literal["occ"]
     latency: Latency = Constant()
+    protocol: Literal["single", "read_then_write"] = "single"
+    read_latency: Latency | None = Field(
+        None, description="the read's service time (read_then_write); default: latency"
+    )
 
 
 class RateLimited(_ServiceBase):

@@ -66,6 +66,17 @@ def scenarios(draw: st.DrawFn) -> dict[str, Any]:
         clients.setdefault("think_time", draw(st.floats(0, 2)))
     if draw(st.booleans()):
         clients["timeout"] = draw(st.floats(0.05, 3))
+    network = None
+    if draw(st.booleans()):  # connections: pools, connect timeouts, a network
+        if draw(st.booleans()):
+            clients["pool_size"] = draw(st.integers(1, 3))
+            clients["processes"] = draw(st.integers(1, clients["count"]))
+        if draw(st.booleans()):
+            clients["connect_timeout"] = draw(st.floats(0.01, 1))
+        if draw(st.booleans()):
+            network = {"rtt": draw(_latency)}
+            if draw(st.booleans()):
+                network["connect"] = draw(_latency)
 
     service_kind = draw(st.sampled_from(["ideal", "queue", "load_latency", "occ", "rate_limited"]))
     service: dict[str, Any] = {"kind": service_kind}
@@ -79,6 +90,10 @@ def scenarios(draw: st.DrawFn) -> dict[str, Any]:
         service["queue_limit"] = draw(st.integers(0, 4))
         service["drop_abandoned"] = draw(st.booleans())
         service["reject_error"] = draw(st.sampled_from(ERROR_NAMES))
+    if service_kind == "occ" and draw(st.booleans()):
+        service["protocol"] = "read_then_write"
+        if draw(st.booleans()):
+            service["read_latency"] = draw(_latency)
     if service_kind == "rate_limited":
         service["rate"] = draw(st.floats(0.5, 10))
         service["burst"] = draw(st.floats(1, 4))
@@ -119,7 +134,7 @@ def scenarios(draw: st.DrawFn) -> dict[str, Any]:
         policy["max_delay"] = draw(st.floats(0.1, 10))
     if draw(st.booleans()):
         policy["retry_on"] = draw(st.lists(st.sampled_from(ERROR_NAMES), max_size=4, unique=True))
-    return {
+    scenario = {
         "seed": draw(st.integers(0, 2**40)),
         "duration": duration,
         "policy": policy,
@@ -127,6 +142,9 @@ def scenarios(draw: st.DrawFn) -> dict[str, Any]:
         "service": service,
         "faults": faults,
     }
+    if network is not None:
+        scenario["network"] = network
+    return scenario
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])

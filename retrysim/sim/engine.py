@@ -25,6 +25,8 @@ from retrysim.sim import records as rec
 from retrysim.sim.arrivals import expected_calls, first_calls, follow_up_calls, time_limit
 from retrysim.sim.attempt import BLACKHOLE, AttemptPhases
 from retrysim.sim.clock import current_stream, routed_jitter, tenacity_virtual_time
+from retrysim.sim.connections import CLOSES_CONNECTION, Connections, Pool
+from retrysim.sim.connections import OPEN as CONNECTION_OPEN
 from retrysim.sim.failures import TIMEOUT, code_of, make_error
 from retrysim.sim.faults import compile_faults
 from retrysim.sim.guards import ScenarioTooLargeError as ScenarioTooLargeError
@@ -33,11 +35,12 @@ from retrysim.sim.kernel import Kernel
 from retrysim.sim.policy import policy_for as policy_for
 from retrysim.sim.result import RunResult as RunResult
 from retrysim.sim.service import make_server, service_latency
-from retrysim.sim.streams import JITTER, Stream, stream_key
+from retrysim.sim.streams import JITTER, SERVER_DRAW, Stream, stream_key, unit
 
 OPEN, OK, FAILED = rec.OPEN, rec.OK, rec.FAILED
-OUTCOME, ERROR, END, WAIT, EXECUTED = (
-    rec.ROW_FIELDS.index(f) for f in ("outcome", "error", "end", "wait", "executed")
+ATTEMPT, START, OUTCOME, ERROR, END, WAIT, EXECUTED, POOL_WAIT = (
+    rec.ROW_FIELDS.index(f)
+    for f in ("attempt", "start", "outcome", "error", "end", "wait", "executed", "pool_wait")
 )
 GC_YOUNG_THRESHOLD = 20_000
 #: ``progress(done, total)``: calls ended so far, calls the run is expected to make.
@@ -114,7 +117,11 @@ class Engine:
         self.phases = AttemptPhases(self.plan, service_latency(scenario.service), self.seed)
         self.server = make_server(self, scenario.service)
         self.timeout = scenario.clients.timeout
+        # Pools and the network, when the scenario models them; None: the direct path.
+        self.connections = Connections(scenario, self.seed) if scenario.models_connections else None
+        self._holding: dict[int, Pool] = {}  # attempt -> the pool whose connection it holds
         self._jitter_key = stream_key(self.seed, JITTER)
+        self._server_key = stream_key(self.seed, SERVER_DRAW)
         # This run's guard state (per client, or fleet-wide) and what the guards did.
         self._guard_events: list[GuardEvent] = []
         self._guard_states = GuardStates([self._guard_events.append])
@@ -136,6 +143,15 @@ class Engine:
     def is_open(self, a: int) -> bool:
         """Whether the client of attempt ``a`` is still waiting for an answer."""
         return self._rows[a][OUTCOME] == OPEN  # type: ignore[no-any-return]
+
+    def round_trip(self, call: _Call, a: int) -> float:
+        """Attempt ``a``'s network round trip: the same draw its request and answer cross."""
+        connections = self.connections
+        return 0.0 if connections is None else connections.rtt(call.key, self._rows[a][ATTEMPT])
+
+    def server_unit(self, call: _Call, a: int) -> float:
+        """A server model's own uniform draw for attempt ``a``."""
+        return unit(self._server_key, call.key, self._rows[a][ATTEMPT])
 
     # -- the run ------------------------------------------------------------------------------
 
@@ -291,7 +307,7 @@ class Engine:
         t = self.now
         n = call.state.attempt_number
         a = len(self._rows)
-        row = [call.id, call.client, n, t, OPEN, 0, NAN, NAN, 0]
+        row = [call.id, call.client, n, t, OPEN, 0, NAN, NAN, 0, 0.0]
         self._rows.append(row)
         call.last = row
         call.attempts = n
@@ -301,10 +317,13 @@ class Engine:
             if refusal is not None:
                 self._answer(call, row, code_of(refusal), refusal, FAILED)
                 return
+        if self.connections is not None:
+            self._send_connected(call, a)
+            return
         phases = self.phases
         verdict = phases.door(t, key, n)
         if verdict > 0:
-            self.respond(call, a, verdict)
+            self._hear(call, a, verdict)
             return
         if verdict == BLACKHOLE:
             if self.timeout is not None:
@@ -342,19 +361,36 @@ class Engine:
     def _timed_out(self, item: tuple[_Call, int]) -> None:
         call, a = item
         if self._rows[a][OUTCOME] == OPEN:
-            self.respond(call, a, TIMEOUT, outcome=rec.TIMED_OUT)
+            self._hear(call, a, TIMEOUT, outcome=rec.TIMED_OUT)
             self.server.abandon(call, a)  # a server that can cancel the work may do so now
 
     def _reset(self, item: tuple[_Call, int, int]) -> None:
         call, a, code = item
         if self._rows[a][OUTCOME] == OPEN:
-            self.respond(call, a, code)
+            self._hear(call, a, code)
 
-    def respond(
+    def respond(self, call: _Call, a: int, code: int, hint: float | None = None) -> None:
+        """The server answers attempt ``a`` now; the client hears it after the trip back."""
+        connections = self.connections
+        if connections is not None:
+            back = connections.rtt(call.key, self._rows[a][ATTEMPT]) / 2
+            if back > 0:
+                self.at(self.now + back, self._delivered, (call, a, code, hint))
+                return
+        self._hear(call, a, code, hint)
+
+    def _delivered(self, item: tuple[_Call, int, int, float | None]) -> None:
+        call, a, code, hint = item
+        if self._rows[a][OUTCOME] == OPEN:
+            self._hear(call, a, code, hint)
+
+    def _hear(
         self, call: _Call, a: int, code: int, hint: float | None = None, outcome: int | None = None
     ) -> None:
         """The client hears the answer to attempt ``a`` now, and tenacity decides what follows."""
         error = None if code == 0 else make_error(code, hint)
+        if self._holding:
+            self._release(a, code)
         if call.guards is not None:
             call.guards.after_outcome(self.now, error)
         self._answer(call, self._rows[a], code, error, OK if code == 0 else (outcome or FAILED))
@@ -377,6 +413,108 @@ class Engine:
             current_stream.set(call.stream)
         self._decide(call)
 
+    # -- over connections (a pool, a network) -------------------------------------------------
+    #
+    # send -> [wait for a pooled connection] -> [connect] -> request out (rtt/2) -> server ->
+    # answer back (rtt/2). The client's timeout counts from the send and covers all of it.
+
+    def _send_connected(self, call: _Call, a: int) -> None:
+        assert self.connections is not None
+        if self.timeout is not None:
+            self.at(self.now + self.timeout, self._timeout_due, (call, a, False))
+        pool = self.connections.pool_of(call.client)
+        got = None if pool.waiting else pool.take()  # first come, first served
+        if got is None:
+            self.connections.stats.pool_waits += 1
+            pool.waiting.append((call, a))
+            return
+        self._connection(call, a, pool, got)
+
+    def _connection(self, call: _Call, a: int, pool: Pool, got: int) -> None:
+        """Attempt ``a`` has a connection from ``pool`` now: open, or to be opened first."""
+        connections = self.connections
+        assert connections is not None
+        t, row = self.now, self._rows[a]
+        row[POOL_WAIT] = t - row[START]
+        self._holding[a] = pool
+        n = row[ATTEMPT]
+        verdict = self.phases.door(t, call.key, n)  # faults judge the attempt as it is sent
+        if got == CONNECTION_OPEN:
+            self._transmit((call, a, verdict))
+            return
+        stats = connections.stats
+        stats.connects += 1
+        seconds, limit = connections.connect_time(call.key, n), connections.connect_timeout
+        if limit is not None and (verdict == BLACKHOLE or seconds > limit):
+            self.at(t + limit, self._connect_timed_out, (call, a))
+        elif verdict in CLOSES_CONNECTION:  # refused: the handshake's answer says so
+            stats.connect_failures += 1
+            self.at(t + seconds, self._answer_if_open, (call, a, verdict))
+        elif verdict != BLACKHOLE:  # a black hole never answers the handshake
+            self.at(t + seconds, self._transmit, (call, a, verdict))
+
+    def _transmit(self, item: tuple[_Call, int, int]) -> None:
+        """Send the request over an open connection; ``verdict`` is what the faults decided."""
+        call, a, verdict = item
+        if self._rows[a][OUTCOME] != OPEN:
+            return  # the client gave up while connecting
+        assert self.connections is not None
+        rtt = self.connections.rtt(call.key, self._rows[a][ATTEMPT])
+        if verdict > 0:  # the error comes back after the round trip
+            self.at(self.now + rtt, self._answer_if_open, (call, a, verdict))
+        elif verdict != BLACKHOLE:
+            self.at(self.now + rtt / 2, self._reach_server, (call, a))
+
+    def _reach_server(self, item: tuple[_Call, int]) -> None:
+        call, a = item
+        assert self.connections is not None
+        t, n, phases = self.now, self._rows[a][ATTEMPT], self.phases
+        service_time = phases.service_time(t, call.key, n)
+        reset = phases.reset(t, call.key, n)
+        if reset is not None:  # the reset, then its news travelling back to the client
+            back = self.connections.rtt(call.key, n) / 2
+            self.at(t + reset[0] * service_time + back, self._reset, (call, a, reset[1]))
+        self.server.submit(call, a, t, service_time)
+
+    def _answer_if_open(self, item: tuple[_Call, int, int]) -> None:
+        call, a, code = item
+        if self._rows[a][OUTCOME] == OPEN:
+            self._hear(call, a, code)
+
+    def _connect_timed_out(self, item: tuple[_Call, int]) -> None:
+        call, a = item
+        if self._rows[a][OUTCOME] == OPEN:
+            assert self.connections is not None
+            self.connections.stats.connect_timeouts += 1
+            self._hear(call, a, TIMEOUT)  # the client library's error, not the caller's timeout
+
+    def _timeout_due(self, item: tuple[_Call, int, bool]) -> None:
+        """The client's timeout; an answer due at the same instant is heard first."""
+        call, a, again = item
+        heap = self.kernel.heap
+        if not again and heap and heap[0][0] == self.now:
+            self.at(self.now, self._timeout_due, (call, a, True))
+            return
+        self._timed_out((call, a))
+
+    def _release(self, a: int, code: int) -> None:
+        """Attempt ``a`` is answered: its connection goes back, to the first attempt waiting."""
+        pool = self._holding.pop(a, None)
+        if pool is None:
+            return
+        pool.give_back(code not in CLOSES_CONNECTION)
+        rows = self._rows
+        while pool.waiting:
+            call, waiting = pool.waiting[0]
+            if rows[waiting][OUTCOME] != OPEN:  # it timed out in the queue
+                pool.waiting.popleft()
+                continue
+            got = pool.take()
+            if got is None:
+                return
+            pool.waiting.popleft()
+            self._connection(call, waiting, pool, got)
+
     # -- results ------------------------------------------------------------------------------
 
     def _result(self, events: int, wall: float, stopped: str | None) -> RunResult:
@@ -396,6 +534,7 @@ class Engine:
             capacity=self.server.capacity,
             stopped=stopped,
             guard_events=self._guard_events,
+            connections=None if self.connections is None else self.connections.stats.as_dict(),
         )
         from retrysim.sim.invariants import assert_invariants
 

@@ -8,8 +8,8 @@ so the two can be compared call by call: that comparison is the proof that the e
 what ships.
 
 Supported: the ``ideal`` service, every fault kind but capacity loss, client timeouts, attempt
-guards, and every arrival kind but Poisson. Shared-state servers (queue, occ, ...) are the
-engine's alone.
+guards, and every arrival kind but Poisson. Shared-state servers (queue, occ, ...), the
+network and connection pools are the engine's alone.
 """
 
 from __future__ import annotations
@@ -64,6 +64,8 @@ def run_with_decorators(
         raise ValueError("fidelity mode does not run Poisson arrivals")
     if any(f.kind == "capacity_loss" for f in scenario.faults):
         raise ValueError("fidelity mode does not run capacity_loss faults")
+    if scenario.models_connections:
+        raise ValueError("fidelity mode does not model connections (network, pools)")
     runner = _Runner(scenario, scenario.seed if seed is None else seed, settings, guards)
     previous = get_settings()
     use_settings(runner.settings)

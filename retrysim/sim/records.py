@@ -1,6 +1,6 @@
 """Attempt and call records: flat numpy structured arrays, one row per attempt or call.
 
-An attempt row is 37 bytes. Error types are codes into ``failures.CODE_NAMES`` (0 = none), so the
+An attempt row is 45 bytes. Error types are codes into ``failures.CODE_NAMES`` (0 = none), so the
 names travel with the result as data. Times are seconds on the run's clock (virtual here; a
 recorder against a real service would use its own monotonic clock).
 """
@@ -28,6 +28,7 @@ ATTEMPT_DTYPE = np.dtype(
         ("end", "<f8"),  # NaN while open at the end of the run
         ("wait", "<f8"),  # wait that followed this attempt; NaN when none did
         ("executed", "u1"),  # the server finished this request's work
+        ("pool_wait", "<f8"),  # seconds it waited for a pooled connection (0: none, or no pool)
     ]
 )
 
@@ -61,7 +62,18 @@ def calls_from(count: int, column: Callable[[str], Sequence[Any]]) -> np.ndarray
 
 
 #: The order of an attempt's fields in the engine's running rows.
-ROW_FIELDS = ("call", "client", "attempt", "start", "outcome", "error", "end", "wait", "executed")
+ROW_FIELDS = (
+    "call",
+    "client",
+    "attempt",
+    "start",
+    "outcome",
+    "error",
+    "end",
+    "wait",
+    "executed",
+    "pool_wait",
+)
 
 
 def attempts_from(rows: Sequence[Sequence[float]]) -> np.ndarray:

@@ -30,3 +30,6 @@ class RunResult:
     #: What the policy's guards did, in time order: breaker state changes, budget refusals,
     #: rate-limiter delays and rate changes (``client`` None: fleet-wide state).
     guard_events: list[GuardEvent] = field(default_factory=list)
+    #: What the connections did (connects, connect failures and timeouts, attempts that queued
+    #: for a pooled connection); None when the scenario models no connections.
+    connections: dict[str, int] | None = None

@@ -16,7 +16,7 @@ from typing import Any, Protocol
 
 from retrysim.scenario import Ideal, LoadLatency, Occ, Queue, RateLimited, Service
 from retrysim.sim.failures import CODES, CONFLICT, RATE_LIMITED
-from retrysim.sim.latency import mean_of
+from retrysim.sim.latency import mean_of, sampler
 
 
 class ServerHost(Protocol):
@@ -44,6 +44,12 @@ class ServerHost(Protocol):
 
     def is_open(self, a: int) -> bool:
         """Whether the client of attempt ``a`` still waits for the answer."""
+
+    def round_trip(self, call: Any, a: int) -> float:
+        """Attempt ``a``'s network round trip (0 without a ``[network]``)."""
+
+    def server_unit(self, call: Any, a: int) -> float:
+        """A uniform draw in [0, 1) of the server's own for attempt ``a`` (counter-based)."""
 
 
 class Server:
@@ -139,9 +145,39 @@ class OccServer(Server):
         self.version = 0
         mean = mean_of(spec.latency)
         self.capacity = 1.0 / mean if mean > 0 else None
+        self._read = (
+            sampler(spec.read_latency if spec.read_latency is not None else spec.latency)
+            if spec.protocol == "read_then_write"
+            else None
+        )
 
     def submit(self, call: Any, a: int, t: float, service_time: float) -> None:
+        if self._read is not None:
+            read_time = self._read(self.engine.server_unit(call, a))
+            self.engine.at(t + read_time, self._read_answered, (call, a, service_time))
+            return
         self.engine.at(t + service_time, self._commit, (call, a, self.version))
+
+    def _read_answered(self, item: tuple[Any, int, float]) -> None:
+        """The read answers with the version now; the write arrives one round trip later."""
+        call, a, write_time = item
+        engine = self.engine
+        arrives = engine.now + engine.round_trip(call, a)
+        engine.at(arrives, self._write, (call, a, self.version, write_time))
+
+    def _write(self, item: tuple[Any, int, int, float]) -> None:
+        """A compare-and-set at the write's arrival; its answer after the write's service time.
+
+        A client that stopped waiting before the write was due never sends it.
+        """
+        call, a, read_version, write_time = item
+        engine = self.engine
+        if not engine.is_open(a):
+            return
+        code = 0 if read_version == self.version else CONFLICT
+        if code == 0:
+            self.version += 1
+        engine.schedule_done(engine.now + write_time, call, a, code)
 
     def _commit(self, item: tuple[Any, int, int]) -> None:
         call, a, read_version = item

@@ -19,6 +19,9 @@ JITTER = 1
 LATENCY = 2
 ARRIVAL = 3
 RESET_POINT = 4
+NETWORK = 5  # an attempt's round trip
+CONNECT = 6  # the time a new connection takes to open
+SERVER_DRAW = 7  # draws a server model makes of its own (a read before the write, ...)
 FAULT_BASE = 1000  # fault i uses FAULT_BASE + i
 
 
