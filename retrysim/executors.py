@@ -31,6 +31,7 @@ from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from retrysim import names
 from retrysim.errors import BadInputError
 from retrysim.retry.settings import RetrySettings
 from retrysim.scenario import Scenario
@@ -38,8 +39,8 @@ from retrysim.scenario import Scenario
 #: ``on_result(index, document)``: task ``index`` of the list finished with ``document``.
 OnResult = Callable[[int, dict[str, Any]], None]
 
-#: What ``--executor`` accepts.
-EXECUTOR_KINDS = ("local", "dask")
+#: What ``--executor`` accepts (defined in retrysim.names, which --help can import cheaply).
+EXECUTOR_KINDS = names.EXECUTOR_KINDS
 
 #: The extra that brings dask.distributed, named in the error when it is missing.
 DASK_EXTRA = "retrysim[dask]"
@@ -199,6 +200,9 @@ class DaskExecutor:
         distributed = _distributed()
         with contextlib.ExitStack() as stack:
             if self.address is None:
+                # Worker processes run dask_setup below, so a Ctrl-C in the terminal (sent to
+                # every process in the group) reaches only this one, which stops the cluster.
+                preload = [__name__] if self.processes else []
                 cluster = stack.enter_context(
                     distributed.LocalCluster(
                         n_workers=self.workers,
@@ -208,6 +212,7 @@ class DaskExecutor:
                         protocol="tcp://",
                         dashboard_address=None,
                         silence_logs=logging.CRITICAL,
+                        preload=preload,
                     )
                 )
                 client = stack.enter_context(distributed.Client(cluster))
@@ -221,6 +226,15 @@ class DaskExecutor:
                     ) from None
                 stack.enter_context(client)
             yield client
+
+
+def dask_setup(worker: Any) -> None:
+    """dask's preload hook, run in each local cluster's worker process as it starts: leave
+    Ctrl-C to the process that started the cluster (no traceback from every worker)."""
+    import threading
+
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 def _distributed() -> Any:

@@ -44,3 +44,6 @@ DEFAULT_TABLE_METRICS = metric_table.DEFAULT_TABLE_METRICS
 #: File formats a figure can be saved in, chosen by the file's extension (``--plot``, ``--out``).
 #: Here rather than in retrysim.plots so the CLI can check a path without loading matplotlib.
 FIGURE_FORMATS: tuple[str, ...] = ("png", "svg", "pdf")
+
+#: Where compare's and sweep's runs happen (``--executor``): see :mod:`retrysim.executors`.
+EXECUTOR_KINDS: tuple[str, ...] = ("local", "dask")

@@ -12,7 +12,7 @@ from typing import Annotated, Any
 import typer
 
 from retrysim.cli import compare_cmd, plot_cmd, run_cmd, scenarios_cmd, settings_cmd
-from retrysim.cli.errors import EXIT_BAD_INPUT, EXIT_INTERRUPTED, debug_mode
+from retrysim.cli.errors import EXIT_BAD_INPUT, EXIT_INTERRUPTED, debug_mode, interrupt_reported
 from retrysim.cli.help import CONTEXT_SETTINGS, Command, Group
 from retrysim.cli.progress import quiet_mode
 from retrysim.safe import visible
@@ -105,9 +105,10 @@ def main() -> None:
         sys.exit(EXIT_BAD_INPUT)
     except (typer.Abort, KeyboardInterrupt):
         code = EXIT_INTERRUPTED
-    if code == EXIT_INTERRUPTED:
+    if code == EXIT_INTERRUPTED and not interrupt_reported["on"]:
         # Typer turns a Ctrl-C inside a command into a silent Exit(130) before it reaches us;
         # no command exits 130 of its own accord, so that code means the user interrupted.
+        # (compare and sweep print their own line, saying what was kept and how to go on.)
         print("retrysim: interrupted", file=sys.stderr)
     sys.exit(code if isinstance(code, int) else 0)
 
