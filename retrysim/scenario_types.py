@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
 #: Bounds on every time and rate a scenario holds, so that no value can overflow a computation
 #: or vanish below what a float can resolve: times from a nanosecond to about 31 years, rates
@@ -41,48 +41,65 @@ class Model(BaseModel):
 
 
 class Constant(Model):
+    """Always ``value`` seconds."""
+
     dist: Literal["constant"] = "constant"
     value: NonNeg = 0.01
 
 
 class UniformLatency(Model):
+    """Any time in [``low``, ``high``] equally likely."""
+
     dist: Literal["uniform"]
     low: NonNeg
     high: NonNeg
 
-    @model_validator(mode="after")
-    def _ordered(self) -> UniformLatency:
-        if self.low > self.high:
-            raise ValueError(f"low ({self.low}) must be <= high ({self.high})")
-        return self
+    @field_validator("high")
+    @classmethod
+    def _ordered(cls, high: float, info: ValidationInfo) -> float:
+        # A field validator, not a model one: the error then names ``high``, the field to fix.
+        low = info.data.get("low")  # absent when low itself was invalid (reported on its own)
+        if low is not None and low > high:
+            raise ValueError(f"high ({high:g}) must be >= low ({low:g})")
+        return high
 
 
 class Exponential(Model):
+    """Memoryless: an exponential with the given ``mean``."""
+
     dist: Literal["exponential"]
     mean: Pos
 
 
 class Normal(Model):
+    """A normal with ``mean`` and ``std``; negative draws are clipped at 0."""
+
     dist: Literal["normal"]
     mean: NonNeg
     std: NonNeg
 
 
 class Lognormal(Model):
+    """A right-skewed latency given by its ``median`` and its ``p99`` (the tail)."""
+
     dist: Literal["lognormal"]
     median: Pos
     p99: Pos
 
-    @model_validator(mode="after")
-    def _tail(self) -> Lognormal:
-        if self.p99 < self.median:
-            raise ValueError(f"p99 ({self.p99}) must be >= median ({self.median})")
-        if self.p99 > self.median * MAX_TAIL_RATIO:
+    @field_validator("p99")
+    @classmethod
+    def _tail(cls, p99: float, info: ValidationInfo) -> float:
+        # A field validator, not a model one: the error then names ``p99``, the field to fix.
+        median = info.data.get("median")  # absent when median itself was invalid
+        if median is None:
+            return p99
+        if p99 < median:
+            raise ValueError(f"p99 ({p99:g}) must be >= median ({median:g})")
+        if p99 > median * MAX_TAIL_RATIO:
             raise ValueError(
-                f"p99 ({self.p99:g}) must be at most {MAX_TAIL_RATIO:g} times the median "
-                f"({self.median:g})"
+                f"p99 ({p99:g}) must be at most {MAX_TAIL_RATIO:g} times the median ({median:g})"
             )
-        return self
+        return p99
 
 
 Latency = Annotated[

@@ -298,11 +298,11 @@ def test_wrong_type_names_the_field(tmp_path: Path) -> None:
         ("[policy]\nmin_wait = 5\nmax_wait = 1\n", "policy"),
         (
             '[service]\nkind = "ideal"\nlatency = { dist = "uniform", low = 2, high = 1 }\n',
-            "service.latency",
+            "service.latency.high",
         ),
         (
             '[service]\nkind = "ideal"\nlatency = { dist = "lognormal", median = 1, p99 = 0.5 }\n',
-            "service.latency",
+            "service.latency.p99",
         ),
     ],
 )
