@@ -72,11 +72,31 @@ class Exponential(Model):
 
 
 class Normal(Model):
-    """A normal with ``mean`` and ``std``; negative draws are clipped at 0."""
+    """A normal with ``mean`` and ``std``, made non-negative as ``negative`` says.
+
+    A latency cannot be negative, yet a normal with a large ``std`` draws below 0 often (a
+    quarter of the time at std = 1.5 * mean), so what happens to those draws shapes the result
+    and is the user's choice, not a silent clip:
+
+    - ``clip`` (the default, what retrysim always did): max(0, x). Every negative draw becomes
+      exactly 0 s, a point mass at 0 holding Phi(-mean/std) of the draws: instant responses.
+    - ``reflect``: |x|, the folded normal. No point mass; the draws that would fall below 0 land
+      between 0 and mean instead.
+
+    Both raise the mean above ``mean`` once std is comparable to it; capacity estimates use the
+    mean of what is drawn (``retrysim.sim.latency.mean_of``). ``std = 0`` is a constant.
+    """
 
     dist: Literal["normal"]
     mean: NonNeg
     std: NonNeg
+    negative: Literal["clip", "reflect"] = Field(
+        "clip",
+        description=(
+            "what a draw below 0 becomes: clip = 0 s (a point mass at 0 holding Phi(-mean/std) "
+            "of the draws), reflect = |x| (a folded normal)"
+        ),
+    )
 
 
 class Lognormal(Model):

@@ -216,7 +216,7 @@ def test_a_mistyped_arrival_key_is_answered_from_the_arrival_not_the_latency() -
         ),
         (
             {"service": {"kind": "load_latency", "base": {"dist": "normal", "mean": 1, "zz": 1}}},
-            "service.base.zz: unknown key (allowed: dist, mean, std)",
+            "service.base.zz: unknown key (allowed: dist, mean, negative, std)",
         ),
         (
             {
