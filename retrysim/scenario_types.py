@@ -7,7 +7,7 @@ computation or vanishes below what a float resolves.
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args, get_origin
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
@@ -125,6 +125,21 @@ class Lognormal(Model):
 Latency = Annotated[
     Constant | UniformLatency | Exponential | Normal | Lognormal, Field(discriminator="dist")
 ]
+
+
+def latency_choices(field: str) -> tuple[str, ...]:
+    """The values a latency field can take when they are a fixed set, read from the models.
+
+    ``dist`` gives the distribution names, ``negative`` the normal's clip/reflect; any other
+    field (a number) gives (). Completion (the shell's and ``--set``'s) offers these, so a new
+    distribution or choice completes without an edit there.
+    """
+    found: list[str] = []
+    for model in get_args(get_args(Latency)[0]):
+        info = model.model_fields.get(field)
+        if info is not None and get_origin(info.annotation) is Literal:
+            found += [str(v) for v in get_args(info.annotation) if str(v) not in found]
+    return tuple(found)
 
 
 def latency_from_number(value: Any) -> Any:

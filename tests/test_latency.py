@@ -9,6 +9,7 @@ counter-based streams; each distribution's bad parameters end as one line naming
 
 from __future__ import annotations
 
+import io
 import json
 import math
 from pathlib import Path
@@ -19,9 +20,13 @@ import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from prompt_toolkit.completion import CompleteEvent
+from prompt_toolkit.document import Document
 from typer.testing import CliRunner
 
 from retrysim.cli.app import app
+from retrysim.cli.shell import Shell
+from retrysim.cli.shell.complete import ShellCompleter
 from retrysim.scenario import Normal, parse_scenario
 from retrysim.sim.latency import mean_of, normal_mean, sampler
 from retrysim.sim.streams import LATENCY, stream_key, unit
@@ -182,7 +187,7 @@ def test_a_good_normal_with_reflect_validates(tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
 
 
-# --- the key through --set -------------------------------------------------------------------
+# --- the key through --set and completion -------------------------------------------------------
 
 NORMAL_FILE = BASE + 'latency = { dist = "normal", mean = 0.002, std = 0.004 }\n'
 
@@ -201,6 +206,46 @@ def test_set_negative_reflect_reaches_the_capacity_estimate(tmp_path: Path) -> N
     bad = CliRunner().invoke(app, ["run", str(path), "--set", "service.latency.negative=x"])
     assert bad.exit_code == 2
     assert "--set: service.latency.negative: 'x' is not allowed" in bad.stderr
+
+
+def test_set_completes_negative_and_dist_values(tmp_path: Path) -> None:
+    path = tmp_path / "lat.toml"
+    path.write_text(NORMAL_FILE, encoding="utf-8")
+
+    def complete(line: str) -> list[str]:
+        words = line.split()
+        env = {"_RETRYSIM_COMPLETE": "complete_bash", "COMP_WORDS": line}
+        env["COMP_CWORD"] = str(len(words) - 1)
+        result = CliRunner().invoke(app, [], prog_name="retrysim", env=env)
+        assert result.exit_code == 0, result.output
+        return result.stdout.split()
+
+    assert "service.latency.negative=" in complete(f"retrysim run {path} --set service.latency.n")
+    assert complete(f"retrysim run {path} --set service.latency.negative=") == [
+        "service.latency.negative=clip",
+        "service.latency.negative=reflect",
+    ]
+    assert "service.latency.dist=lognormal" in complete(
+        f"retrysim run {path} --set service.latency.dist="
+    )
+
+
+def test_shell_completes_negative_after_switching_to_a_normal() -> None:
+    shell = Shell(io.StringIO())
+    shell.execute("load redis-blip")
+    shell.execute('set service.latency={dist="normal",mean=0.002,std=0.004}')
+    assert shell.errors == 0
+
+    def complete(line: str) -> list[str]:
+        found = ShellCompleter(shell).get_completions(Document(line), CompleteEvent())
+        return [c.text for c in found]
+
+    assert "service.latency.negative=" in complete("set service.latency.n")
+    assert complete("set service.latency.negative=") == ["clip", "reflect"]
+    assert complete("set service.latency.dist=log") == ["lognormal"]
+    shell.execute("set service.latency.negative=reflect")
+    assert shell.errors == 0
+    assert shell.need().data["service"]["latency"]["negative"] == "reflect"
 
 
 def test_a_scenario_round_trips_its_negative() -> None:
