@@ -37,7 +37,10 @@ _latency = st.one_of(
     ),
     st.builds(lambda m: {"dist": "exponential", "mean": m}, st.floats(0.001, 1)),
     st.builds(
-        lambda m, s: {"dist": "normal", "mean": m, "std": s}, st.floats(0, 1), st.floats(0, 1)
+        lambda m, s, n: {"dist": "normal", "mean": m, "std": s, "negative": n},
+        st.floats(0, 1),
+        st.floats(0, 1),
+        st.sampled_from(["clip", "reflect"]),
     ),
     st.builds(
         lambda m, f: {"dist": "lognormal", "median": m, "p99": m * f},
