@@ -10,11 +10,19 @@ alone, never the engine's class, so a new server model is one class here plus it
 from __future__ import annotations
 
 import math
-from collections import deque
+import sys
+from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any, Protocol
 
-from retrysim.scenario import Ideal, LoadLatency, Occ, Queue, RateLimited, Service
+from retrysim.scenario import (
+    Ideal,
+    LoadLatency,
+    Occ,
+    Queue,
+    RateLimited,
+    Service,
+)
 from retrysim.sim.failures import CODES, CONFLICT, RATE_LIMITED
 from retrysim.sim.latency import mean_of
 
@@ -69,29 +77,50 @@ class Server:
         """
 
 
-class QueueServer(Server):
-    """``concurrency`` slots and a bounded FIFO; a full queue rejects at once."""
+class SlotServer(Server):
+    """Who gets served: ``slots`` requests at a time, then a bounded FIFO, then a refusal at once.
 
-    def __init__(self, engine: ServerHost, spec: Queue) -> None:
+    A slot serves its request for the request's whole service time. The queue and the lock are
+    this admission with their own words for it (a lock is one slot, its waiters the FIFO);
+    processor sharing keeps the admission and changes what a slot does (:meth:`_serve`).
+    Waiters are keyed by attempt so one can leave the FIFO early (a lock's wait timeout, a
+    cancelled request) without a scan.
+    """
+
+    def __init__(
+        self,
+        engine: ServerHost,
+        slots: int | None,
+        queue_limit: int,
+        reject_code: int,
+        drop_abandoned: bool = False,
+    ) -> None:
         super().__init__(engine)
-        self.nominal = spec.concurrency
-        self.slots = spec.concurrency
+        # None: no cap on requests in service, so nothing ever waits (more slots than
+        # requests a run can hold).
+        self.slots = sys.maxsize if slots is None else slots
         self.busy = 0
-        self.limit = spec.queue_limit
-        self.reject_code = CODES[spec.reject_error]
-        self.drop_abandoned = spec.drop_abandoned
-        self.waiting: deque[tuple[Any, int, float]] = deque()
-        mean = mean_of(spec.latency)
-        self.capacity = spec.concurrency / mean if mean > 0 else None
+        self.limit = queue_limit
+        self.reject_code = reject_code
+        self.drop_abandoned = drop_abandoned
+        self.waiting: OrderedDict[int, tuple[Any, float]] = OrderedDict()
 
     def submit(self, call: Any, a: int, t: float, service_time: float) -> None:
         if self.busy < self.slots:
             self.busy += 1
-            self.engine.at(t + service_time, self._finish, (call, a))
+            self._serve(call, a, t, service_time)
         elif len(self.waiting) < self.limit:
-            self.waiting.append((call, a, service_time))
+            self.waiting[a] = (call, service_time)
+            self._queued(call, a)
         else:
             self.engine.respond(call, a, self.reject_code)
+
+    def _serve(self, call: Any, a: int, t: float, service_time: float) -> None:
+        """Serve a request that got a slot at ``t``; :meth:`_finish` when its work is done."""
+        self.engine.at(t + service_time, self._finish, (call, a))
+
+    def _queued(self, call: Any, a: int) -> None:
+        """A request started waiting for a slot (a hook: a lock may time the wait)."""
 
     def _finish(self, item: tuple[Any, int]) -> None:
         call, a = item
@@ -102,11 +131,27 @@ class QueueServer(Server):
     def _start_waiting(self) -> None:
         engine = self.engine
         while self.waiting and self.busy < self.slots:
-            call, a, service_time = self.waiting.popleft()
+            a, (call, service_time) = self.waiting.popitem(last=False)
             if self.drop_abandoned and not engine.is_open(a):
                 continue
             self.busy += 1
-            engine.at(engine.now + service_time, self._finish, (call, a))
+            self._serve(call, a, engine.now, service_time)
+
+
+class QueueServer(SlotServer):
+    """``concurrency`` slots and a bounded FIFO; a full queue rejects at once."""
+
+    def __init__(self, engine: ServerHost, spec: Queue) -> None:
+        super().__init__(
+            engine,
+            spec.concurrency,
+            spec.queue_limit,
+            CODES[spec.reject_error],
+            spec.drop_abandoned,
+        )
+        self.nominal = spec.concurrency
+        mean = mean_of(spec.latency)
+        self.capacity = spec.concurrency / mean if mean > 0 else None
 
     def capacity_change(self, slots: int | None) -> None:
         self.slots = self.nominal if slots is None else slots
