@@ -16,6 +16,7 @@ from retrysim.scenario_types import (
     Latency,
     Model,
     NonNeg,
+    Pos,
     PosRate,
     latency_from_number,
 )
@@ -82,4 +83,27 @@ class RateLimited(_ServiceBase):
     )
 
 
-Service = Annotated[Ideal | Queue | LoadLatency | Occ | RateLimited, Field(discriminator="kind")]
+class Lock(_ServiceBase):
+    """One lock (a row lock, an advisory lock, a mutex) held for each request's ``latency``.
+
+    Contention is serial: one holder at a time, the others wait in a FIFO or fail at once.
+    """
+
+    kind: Literal["lock"]
+    latency: Latency = Constant()
+    on_busy: Literal["wait", "fail"] = Field(
+        "wait", description="wait in a FIFO for the lock, or fail at once with busy_error"
+    )
+    queue_limit: Annotated[int, Field(ge=0)] = Field(
+        1000, description="waiters at most; one more fails at once with busy_error"
+    )
+    busy_error: ErrorName = "Conflict"
+    wait_timeout: Pos | None = Field(
+        None, description="a waiter fails with busy_error after this many seconds (None: never)"
+    )
+
+
+Service = Annotated[
+    Ideal | Queue | LoadLatency | Occ | RateLimited | Lock,
+    Field(discriminator="kind"),
+]

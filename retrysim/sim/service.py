@@ -18,6 +18,7 @@ from typing import Any, Protocol
 from retrysim.scenario import (
     Ideal,
     LoadLatency,
+    Lock,
     Occ,
     Queue,
     RateLimited,
@@ -158,6 +159,32 @@ class QueueServer(SlotServer):
         self._start_waiting()
 
 
+class LockServer(SlotServer):
+    """One lock, held for each request's service time: a slot of one, its waiters the FIFO.
+
+    ``on_busy = "fail"`` is a FIFO of no places (try-lock: busy means ``busy_error`` at once);
+    a full FIFO fails the same way. With ``wait_timeout`` a waiter still waiting that long
+    after it queued fails with ``busy_error`` then and leaves the FIFO, as a database's lock
+    wait timeout does, whether or not its client still waits.
+    """
+
+    def __init__(self, engine: ServerHost, spec: Lock) -> None:
+        limit = 0 if spec.on_busy == "fail" else spec.queue_limit
+        super().__init__(engine, 1, limit, CODES[spec.busy_error])
+        self.wait_timeout = spec.wait_timeout
+        mean = mean_of(spec.latency)
+        self.capacity = 1.0 / mean if mean > 0 else None
+
+    def _queued(self, call: Any, a: int) -> None:
+        if self.wait_timeout is not None:
+            self.engine.at(self.engine.now + self.wait_timeout, self._wait_expired, (call, a))
+
+    def _wait_expired(self, item: tuple[Any, int]) -> None:
+        call, a = item
+        if self.waiting.pop(a, None) is not None:  # else it got the lock in time
+            self.engine.server_done(call, a, self.reject_code)
+
+
 class LoadLatencyServer(Server):
     """Service time = base + per_request * requests in flight; nothing is ever refused."""
 
@@ -235,6 +262,8 @@ def make_server(engine: ServerHost, spec: Service) -> Server:
             return OccServer(engine, spec)
         case RateLimited():
             return RateLimitedServer(engine, spec)
+        case Lock():
+            return LockServer(engine, spec)
     raise TypeError(f"unknown service {spec!r}")
 
 
