@@ -21,6 +21,10 @@ from retrysim.scenario_types import (
     latency_from_number,
 )
 
+#: Cores of a processor-sharing server: from a thousandth of one (a starved container) to a
+#: million (a fleet); the bounds keep ``cores / n`` and the completion times finite.
+Cores = Annotated[float, Field(ge=1e-3, le=1e6, allow_inf_nan=False)]
+
 # --- service models --------------------------------------------------------------------------
 
 
@@ -83,6 +87,30 @@ class RateLimited(_ServiceBase):
     )
 
 
+class ProcessorSharing(_ServiceBase):
+    """Requests share ``cores``: with n in service each gets min(1, cores/n) of a core.
+
+    A CPU-bound service (a web server's worker pool on few cores, a database executing many
+    queries at once): every request slows down as load grows, instead of queueing behind the
+    others. ``latency`` is the work a request needs, its service time alone on an idle server.
+    """
+
+    kind: Literal["processor_sharing"]
+    latency: Latency = Constant()
+    cores: Cores = 1.0
+    concurrency: Annotated[int, Field(ge=1)] | None = Field(
+        None, description="at most this many in service, the rest wait in a FIFO (None: no cap)"
+    )
+    queue_limit: Annotated[int, Field(ge=0)] = Field(
+        1000, description="waiting places behind a concurrency cap; a full queue rejects at once"
+    )
+    reject_error: ErrorName = "ConnectionRefusedError"
+    cancel_abandoned: bool = Field(
+        False,
+        description="drop a request whose client timed out (else it keeps using its share)",
+    )
+
+
 class Lock(_ServiceBase):
     """One lock (a row lock, an advisory lock, a mutex) held for each request's ``latency``.
 
@@ -104,6 +132,6 @@ class Lock(_ServiceBase):
 
 
 Service = Annotated[
-    Ideal | Queue | LoadLatency | Occ | RateLimited | Lock,
+    Ideal | Queue | LoadLatency | Occ | RateLimited | ProcessorSharing | Lock,
     Field(discriminator="kind"),
 ]

@@ -13,6 +13,7 @@ import math
 import sys
 from collections import OrderedDict
 from collections.abc import Callable
+from heapq import heappop, heappush
 from typing import Any, Protocol
 
 from retrysim.scenario import (
@@ -20,6 +21,7 @@ from retrysim.scenario import (
     LoadLatency,
     Lock,
     Occ,
+    ProcessorSharing,
     Queue,
     RateLimited,
     Service,
@@ -185,6 +187,106 @@ class LockServer(SlotServer):
             self.engine.server_done(call, a, self.reject_code)
 
 
+class ProcessorSharingServer(SlotServer):
+    """``cores`` shared by the requests in service: with n of them each gets min(1, cores/n).
+
+    Exact and event-driven. ``attained`` is the work every request in service has received
+    since the busy period began (all in service progress at the same rate, so one clock serves
+    them all); it advances at min(1, cores/n) per second. A request entering service at
+    attained = V with work w finishes when attained reaches V + w, its *tag*; tags sit in a
+    min-heap, ties in arrival order. One completion event is pending, for the smallest tag;
+    whenever n changes the rate does, so the generation counter moves on and the old event,
+    when it comes, does nothing. A cancelled request stays in the heap until it surfaces
+    (lazy deletion): membership in ``serving`` says who is still there.
+
+    With a ``concurrency`` cap the admission is the queue's (:class:`SlotServer`): that many
+    share the cores, the rest wait in a FIFO, a full FIFO refuses.
+    """
+
+    def __init__(self, engine: ServerHost, spec: ProcessorSharing) -> None:
+        super().__init__(engine, spec.concurrency, spec.queue_limit, CODES[spec.reject_error])
+        self.cores = spec.cores
+        self.cancel_abandoned = spec.cancel_abandoned
+        self.attained = 0.0  # work each request in service got this busy period, as of `last`
+        self.last = 0.0
+        self.tags: list[tuple[float, int, int, Any]] = []  # (tag, sequence, a, call)
+        self.serving: set[int] = set()  # the attempts in service; a tag not here is cancelled
+        self.generation = 0
+        self._sequence = 0
+        self._settling = False  # batch the reschedules of one instant into one
+        # A request uses at most one core, so a cap below the cores leaves some idle.
+        busy_cores = spec.cores if spec.concurrency is None else min(spec.cores, spec.concurrency)
+        mean = mean_of(spec.latency)
+        self.capacity = busy_cores / mean if mean > 0 else None
+
+    def rate(self) -> float:
+        """Seconds of work each request in service gets per second, now."""
+        n = len(self.serving)
+        return min(1.0, self.cores / n) if n else 0.0
+
+    def _advance(self, now: float) -> None:
+        self.attained += (now - self.last) * self.rate()
+        self.last = now
+
+    def _serve(self, call: Any, a: int, t: float, service_time: float) -> None:
+        self._advance(t)
+        heappush(self.tags, (self.attained + service_time, self._sequence, a, call))
+        self._sequence += 1
+        self.serving.add(a)
+        self._reschedule()
+
+    def _reschedule(self) -> None:
+        """Point the one pending completion event at the smallest live tag, at today's rate."""
+        if self._settling:
+            return
+        self.generation += 1
+        tags, serving = self.tags, self.serving
+        while tags and tags[0][2] not in serving:
+            heappop(tags)  # cancelled: skipped now it is at the top
+        if not serving:
+            # Idle: start the next busy period from 0 so tags keep their full precision.
+            tags.clear()
+            self.attained = 0.0
+            return
+        delay = max(0.0, (tags[0][0] - self.attained) / self.rate())
+        self.engine.at(self.last + delay, self._complete, self.generation)
+
+    def _complete(self, generation: int) -> None:
+        if generation != self.generation:
+            return  # n changed since this was scheduled; a newer event holds the right time
+        self._advance(self.engine.now)
+        tags, serving = self.tags, self.serving
+        # Nothing changed since the event was set for the top tag, so that tag is due now;
+        # (now - last) * rate may land a rounding error short of it, which must not strand it.
+        self.attained = max(self.attained, tags[0][0])
+        outer, self._settling = self._settling, True
+        try:
+            while tags and tags[0][0] <= self.attained:
+                _, _, a, call = heappop(tags)
+                if a in serving:
+                    serving.remove(a)
+                    self._finish((call, a))  # frees the slot, answers, admits the next waiter
+        finally:
+            self._settling = outer
+        self._reschedule()
+
+    def abandon(self, call: Any, a: int) -> None:
+        """With ``cancel_abandoned``, a request whose client gave up is dropped at once."""
+        if not self.cancel_abandoned or self.waiting.pop(a, None) is not None:
+            return  # kept, or taken out of the FIFO before it used anything
+        if a not in self.serving:
+            return  # already answered, or it never reached this server
+        self._advance(self.engine.now)
+        self.serving.remove(a)  # its tag stays in the heap until it reaches the top
+        self.busy -= 1
+        outer, self._settling = self._settling, True
+        try:
+            self._start_waiting()
+        finally:
+            self._settling = outer
+        self._reschedule()
+
+
 class LoadLatencyServer(Server):
     """Service time = base + per_request * requests in flight; nothing is ever refused."""
 
@@ -262,6 +364,8 @@ def make_server(engine: ServerHost, spec: Service) -> Server:
             return OccServer(engine, spec)
         case RateLimited():
             return RateLimitedServer(engine, spec)
+        case ProcessorSharing():
+            return ProcessorSharingServer(engine, spec)
         case Lock():
             return LockServer(engine, spec)
     raise TypeError(f"unknown service {spec!r}")
