@@ -6,7 +6,8 @@ A new server model is a class here, a member of :data:`Service`, and its server 
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+import functools
+from typing import Annotated, Any, Literal, get_args, get_origin
 
 from pydantic import Field, model_validator
 
@@ -135,3 +136,25 @@ Service = Annotated[
     Ideal | Queue | LoadLatency | Occ | RateLimited | ProcessorSharing | Lock,
     Field(discriminator="kind"),
 ]
+
+
+@functools.cache
+def service_choices() -> dict[str, tuple[str, ...]]:
+    """The values a ``service.*`` key can take where they are a fixed set, across every kind.
+
+    ``kind`` lists the kinds, a Literal field its words (``on_busy``: wait, fail), a switch
+    true/false. Read from :data:`Service`, so a new server model completes without an edit in
+    the completers.
+    """
+    choices: dict[str, tuple[str, ...]] = {}
+    for model in get_args(get_args(Service)[0]):
+        for name, field in model.model_fields.items():
+            if field.annotation is bool:
+                values: tuple[str, ...] = ("true", "false")
+            elif get_origin(field.annotation) is Literal:
+                values = tuple(str(value) for value in get_args(field.annotation))
+            else:
+                continue
+            known = choices.get(name, ())
+            choices[name] = known + tuple(v for v in values if v not in known)
+    return choices

@@ -67,7 +67,11 @@ def scenarios(draw: st.DrawFn) -> dict[str, Any]:
     if draw(st.booleans()):
         clients["timeout"] = draw(st.floats(0.05, 3))
 
-    service_kind = draw(st.sampled_from(["ideal", "queue", "load_latency", "occ", "rate_limited"]))
+    service_kind = draw(
+        st.sampled_from(
+            ["ideal", "queue", "load_latency", "occ", "rate_limited", "processor_sharing", "lock"]
+        )
+    )
     service: dict[str, Any] = {"kind": service_kind}
     if service_kind == "load_latency":
         service["base"] = draw(_latency)
@@ -79,6 +83,16 @@ def scenarios(draw: st.DrawFn) -> dict[str, Any]:
         service["queue_limit"] = draw(st.integers(0, 4))
         service["drop_abandoned"] = draw(st.booleans())
         service["reject_error"] = draw(st.sampled_from(ERROR_NAMES))
+    if service_kind == "processor_sharing":
+        service["cores"] = draw(st.floats(0.5, 4))
+        service["concurrency"] = draw(st.none() | st.integers(1, 4))
+        service["queue_limit"] = draw(st.integers(0, 4))
+        service["cancel_abandoned"] = draw(st.booleans())
+    if service_kind == "lock":
+        service["on_busy"] = draw(st.sampled_from(["wait", "fail"]))
+        service["queue_limit"] = draw(st.integers(0, 4))
+        service["wait_timeout"] = draw(st.none() | st.floats(0.01, 2))
+        service["busy_error"] = draw(st.sampled_from(ERROR_NAMES))
     if service_kind == "rate_limited":
         service["rate"] = draw(st.floats(0.5, 10))
         service["burst"] = draw(st.floats(1, 4))

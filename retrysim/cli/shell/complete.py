@@ -161,6 +161,10 @@ def _values_of(key: str) -> tuple[str, ...]:
         return ERROR_NAMES
     if key.startswith("faults.") and last == "mode":
         return ("refuse", "blackhole")
+    if key.startswith("service.") and key.count(".") == 1:
+        from retrysim.scenario_service import service_choices
+
+        return service_choices().get(last, ())
     return ()
 
 
