@@ -81,7 +81,11 @@ def scenarios(draw: st.DrawFn) -> dict[str, Any]:
             if draw(st.booleans()):
                 network["connect"] = draw(_latency)
 
-    service_kind = draw(st.sampled_from(["ideal", "queue", "load_latency", "occ", "rate_limited"]))
+    service_kind = draw(
+        st.sampled_from(
+            ["ideal", "queue", "load_latency", "occ", "rate_limited", "processor_sharing", "lock"]
+        )
+    )
     service: dict[str, Any] = {"kind": service_kind}
     if service_kind == "load_latency":
         service["base"] = draw(_latency)
@@ -97,6 +101,16 @@ def scenarios(draw: st.DrawFn) -> dict[str, Any]:
         service["protocol"] = "read_then_write"
         if draw(st.booleans()):
             service["read_latency"] = draw(_latency)
+    if service_kind == "processor_sharing":
+        service["cores"] = draw(st.floats(0.5, 4))
+        service["concurrency"] = draw(st.none() | st.integers(1, 4))
+        service["queue_limit"] = draw(st.integers(0, 4))
+        service["cancel_abandoned"] = draw(st.booleans())
+    if service_kind == "lock":
+        service["on_busy"] = draw(st.sampled_from(["wait", "fail"]))
+        service["queue_limit"] = draw(st.integers(0, 4))
+        service["wait_timeout"] = draw(st.none() | st.floats(0.01, 2))
+        service["busy_error"] = draw(st.sampled_from(ERROR_NAMES))
     if service_kind == "rate_limited":
         service["rate"] = draw(st.floats(0.5, 10))
         service["burst"] = draw(st.floats(1, 4))

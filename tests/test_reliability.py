@@ -118,6 +118,8 @@ KINDS = {
         "queue",
         "load_latency",
         "occ",
+        "processor_sharing",
+        "lock",
         "outage",
         "flaky",
         "reset",

@@ -509,6 +509,8 @@ def _scenario_data(draw: st.DrawFn) -> dict[str, Any]:
                     {"kind": "occ", "latency": {"dist": "normal", "mean": 0.1, "std": 0.1}},
                     {"kind": "rate_limited", "rate": 3.0, "burst": 2.0, "retry_after": "exact"},
                     {"kind": "load_latency", "base": 0.1, "per_request": 0.01},
+                    {"kind": "processor_sharing", "cores": 2.5, "concurrency": 4},
+                    {"kind": "lock", "on_busy": "wait", "wait_timeout": 0.5},
                 ]
             )
         ),

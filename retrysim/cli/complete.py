@@ -74,8 +74,9 @@ def set_keys(ctx: Any, incomplete: str) -> list[str]:
     """Dotted scenario keys, as ``key=``: those of the scenario on the command line if it
     loads, else those any bundled scenario has (policy.*, clients.*, service.*, faults.N.*),
     and every resilience knob (``policy.breaker.enabled=``). After the ``=``, the values of a
-    knob that has few (``true``/``false``, a breaker's ``scope``, a budget's ``kind``), as a
-    comma list for ``compare``/``sweep`` (``policy.budget.enabled=false,``)."""
+    knob that has few (``true``/``false``, a breaker's ``scope``, a budget's ``kind``, a
+    service's ``kind``), as a comma list for ``compare``/``sweep``
+    (``policy.budget.enabled=false,``)."""
     if "=" in incomplete:
         key, _, typed = incomplete.partition("=")
         return [f"{key}={value}" for value in _listed(typed, _values_of(key))]
@@ -102,8 +103,9 @@ def _scenario_arg(ctx: Any) -> str | None:
 def _values_of(key: str) -> list[str]:
     """The values a dotted key can take, when they are few: a mechanism's switches and
     Literal knobs, straight from its options model (``MECHANISMS``), the shorthand
-    ``policy.breaker=true``, and a latency's ``dist`` and ``negative`` (from the latency
-    models: ``service.latency.negative=reflect``)."""
+    ``policy.breaker=true``, a latency's ``dist`` and ``negative`` (from the latency
+    models: ``service.latency.negative=reflect``), and a service's kind and fixed-set fields
+    (``service_choices``)."""
     from typing import Literal, get_args, get_origin
 
     from retrysim.retry.mechanisms import MECHANISMS
@@ -113,6 +115,10 @@ def _values_of(key: str) -> list[str]:
         from retrysim.scenario_types import latency_choices
 
         return list(latency_choices(parts[-1]))
+    if parts[0] == "service" and len(parts) == 2:
+        from retrysim.scenario_service import service_choices
+
+        return list(service_choices().get(parts[1], ()))
     if parts[0] != "policy" or len(parts) not in (2, 3) or parts[1] not in MECHANISMS:
         return []
     if len(parts) == 2:

@@ -165,6 +165,10 @@ def _values_of(key: str) -> tuple[str, ...]:
         from retrysim.scenario_types import latency_choices
 
         return latency_choices(last)
+    if key.startswith("service.") and key.count(".") == 1:
+        from retrysim.scenario_service import service_choices
+
+        return service_choices().get(last, ())
     return ()
 
 
