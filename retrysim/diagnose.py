@@ -155,7 +155,7 @@ def suggest(doc: dict[str, Any], option: str, value: Any) -> Suggestion:
 
     ``option`` is a policy option (``max_attempts``) or a mechanism's knob (``budget.enabled``).
     """
-    from retrysim.retry.settings import option_variable
+    from retrysim.retry.variables import option_variable
 
     operation = doc["settings"]["operation"]
     shown = _literal(value)
