@@ -20,15 +20,21 @@ MIN_RATE, MAX_RATE = 1e-6, 1e9
 MAX_TAIL_RATIO = 1e6
 
 
+#: Units, as metadata of the bounded types: the JSON schema's ``"unit"`` of a value, which the
+#: scenario reference (``retrysim.scenario_reference``) shows. A number without one is a count.
+SECONDS = Field(json_schema_extra={"unit": "s"})
+PER_SECOND = Field(json_schema_extra={"unit": "1/s"})
+PROBABILITY = Field(json_schema_extra={"unit": "probability"})
+
 #: Seconds, 0 allowed (a constant latency of 0, a fault from t=0).
-NonNeg = Annotated[float, Field(ge=0, le=MAX_SECONDS, allow_inf_nan=False)]
+NonNeg = Annotated[float, Field(ge=0, le=MAX_SECONDS, allow_inf_nan=False), SECONDS]
 #: Seconds that must be positive.
-Pos = Annotated[float, Field(ge=MIN_SECONDS, le=MAX_SECONDS, allow_inf_nan=False)]
+Pos = Annotated[float, Field(ge=MIN_SECONDS, le=MAX_SECONDS, allow_inf_nan=False), SECONDS]
 #: Calls or requests per second, 0 allowed (a pause in a rate schedule).
-Rate = Annotated[float, Field(ge=0, le=MAX_RATE, allow_inf_nan=False)]
+Rate = Annotated[float, Field(ge=0, le=MAX_RATE, allow_inf_nan=False), PER_SECOND]
 #: A rate something divides by (a token bucket's refill): one per 11 days at the least.
-PosRate = Annotated[float, Field(ge=MIN_RATE, le=MAX_RATE, allow_inf_nan=False)]
-Prob = Annotated[float, Field(ge=0, le=1)]
+PosRate = Annotated[float, Field(ge=MIN_RATE, le=MAX_RATE, allow_inf_nan=False), PER_SECOND]
+Prob = Annotated[float, Field(ge=0, le=1), PROBABILITY]
 
 
 class Model(BaseModel):
@@ -86,7 +92,9 @@ class Lognormal(Model):
 
 
 Latency = Annotated[
-    Constant | UniformLatency | Exponential | Normal | Lognormal, Field(discriminator="dist")
+    Constant | UniformLatency | Exponential | Normal | Lognormal,
+    Field(discriminator="dist"),
+    SECONDS,
 ]
 
 
