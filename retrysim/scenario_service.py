@@ -39,17 +39,23 @@ class Ideal(_ServiceBase):
     """Infinite capacity; each request takes a draw from ``latency``."""
 
     kind: Literal["ideal"]
-    latency: Latency = Constant()
+    latency: Latency = Field(Constant(), description="each request's service time")
 
 
 class Queue(_ServiceBase):
     """``concurrency`` slots and a FIFO of ``queue_limit``; a full queue rejects at once."""
 
     kind: Literal["queue"]
-    concurrency: Annotated[int, Field(ge=1)]
-    queue_limit: Annotated[int, Field(ge=0)] = 1000
-    latency: Latency = Constant()
-    reject_error: ErrorName = "ConnectionRefusedError"
+    concurrency: Annotated[int, Field(ge=1)] = Field(
+        description="requests served at once (replicas x workers each)"
+    )
+    queue_limit: Annotated[int, Field(ge=0)] = Field(
+        1000, description="requests waiting at most; one more is rejected at once"
+    )
+    latency: Latency = Field(Constant(), description="a request's service time once it has a slot")
+    reject_error: ErrorName = Field(
+        "ConnectionRefusedError", description="what a full queue rejects with"
+    )
     drop_abandoned: bool = Field(
         False, description="skip queued requests whose client already gave up"
     )
@@ -59,8 +65,8 @@ class LoadLatency(_ServiceBase):
     """latency = base + per_request * requests in flight (abandoned ones included); no cap."""
 
     kind: Literal["load_latency"]
-    base: Latency = Constant()
-    per_request: NonNeg = 0.001
+    base: Latency = Field(Constant(), description="the service time with nothing else in flight")
+    per_request: NonNeg = Field(0.001, description="added for each request in flight")
 
 
 class Occ(_ServiceBase):
@@ -75,8 +81,10 @@ class Occ(_ServiceBase):
     """
 
     kind: Literal["occ"]
-    latency: Latency = Constant()
-    protocol: Literal["single", "read_then_write"] = "single"
+    latency: Latency = Field(Constant(), description="the write's service time (single: all of it)")
+    protocol: Literal["single", "read_then_write"] = Field(
+        "single", description="one request, or a read and a write a round trip apart"
+    )
     read_latency: Latency | None = Field(
         None, description="the read's service time (read_then_write); default: latency"
     )
@@ -86,9 +94,11 @@ class RateLimited(_ServiceBase):
     """Server-side token bucket; a rejection is RateLimited with a Retry-After hint."""
 
     kind: Literal["rate_limited"]
-    rate: PosRate
-    burst: Annotated[float, Field(ge=1)] = 1.0
-    latency: Latency = Constant()
+    rate: PosRate = Field(description="requests admitted per second (the bucket's refill)")
+    burst: Annotated[float, Field(ge=1)] = Field(
+        1.0, description="the bucket's size: requests admitted back to back"
+    )
+    latency: Latency = Field(Constant(), description="an admitted request's service time")
     retry_after: Literal["seconds", "exact", "none"] = Field(
         "seconds", description="hint as whole seconds (HTTP), exact seconds, or none"
     )
