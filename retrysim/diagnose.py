@@ -164,7 +164,9 @@ def suggest(doc: dict[str, Any], option: str, value: Any) -> Suggestion:
     shown = _literal(value)
     env = None
     mechanism, _, knob = option.partition(".")
-    if option in PER_OPERATION:
+    if doc["settings"].get("custom"):
+        pass  # the user's own policy: no RETRY__ variable sets it
+    elif option in PER_OPERATION:
         env = f"{env_name(f'{operation}_{option}')}={shown}"
     elif option in GLOBAL:
         env = f"{env_name(option)}={shown}"

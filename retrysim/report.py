@@ -61,6 +61,10 @@ def header(doc: dict[str, Any], sources: dict[str, str] | None = None) -> Panel:
     lines.append(f"   seed {doc['seed']}   profile {doc['profile']}\n", style="dim")
     if doc.get("description"):
         lines.append(visible(doc["description"].strip()) + "\n", style="italic")
+    custom = settings.get("custom")
+    if custom:
+        lines.append(_custom_policy(doc, custom))
+        return Panel(lines, title="retrysim run", title_align="left", border_style="cyan")
     lines.append(f"{settings['operation']} operations: ")
     parts = []
     # Every policy option in effect, in the options' own order (the settings document's keys);
@@ -80,6 +84,31 @@ def header(doc: dict[str, Any], sources: dict[str, str] | None = None) -> Panel:
         on = bool(mechanism_parts(settings, sources))
         lines.append("\n" + resilience, style="bold" if on else "dim")
     return Panel(lines, title="retrysim run", title_align="left", border_style="cyan")
+
+
+def _custom_policy(doc: dict[str, Any], custom: dict[str, Any]) -> Text:
+    """The user's own tenacity policy: its name, each strategy, and what the run made of it."""
+    text = Text()
+    text.append(f"your policy {visible(custom['name'])}", style="bold")
+    text.append(" (stepped as it is; numbers below probed from it)\n", style="dim")
+    strategies = custom["strategies"]
+    limit = doc["settings"]["max_attempts"]
+    attempts = f"at most {limit} attempts" if custom["attempts_limited"] else "no attempt limit"
+    delay = doc["settings"].get("max_delay")
+    stops = attempts + (f", gives up after {fmt_num(delay, 's')}" if delay is not None else "")
+    retried = ", ".join(doc["policy_facts"]["retried_errors"]) or "none of the simulated errors"
+    for label, key, what in (
+        ("stop ", "stop", stops),
+        ("wait ", "wait", ""),
+        ("retry", "retry", f"retries {retried}"),
+    ):
+        text.append(f"{label} ", style="bold")
+        text.append(visible(strategies[key]))
+        text.append(f"  {what}\n" if what else "\n", style="dim")
+    for note in custom["notes"]:
+        text.append(f"note: {visible(note)}\n", style="yellow")
+    text.rstrip()
+    return text
 
 
 def calls_text(doc: dict[str, Any]) -> str:

@@ -92,6 +92,10 @@ def diagnoses_section(doc: dict[str, Any]) -> Group:
 
 
 def _setting_line(doc: dict[str, Any], setting: dict[str, Any]) -> str:
+    custom = doc["settings"].get("custom")
+    if custom:  # the user's own tenacity policy: the change is theirs to make in its code
+        value = setting["set"].partition("=")[2]
+        return f"in {visible(custom['name'])}: {setting['option']} = {value}"
     here = f"retrysim run {visible(doc['scenario'])} --set {setting['set']}"
     if setting["env"] is None:
         return here

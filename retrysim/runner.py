@@ -59,6 +59,7 @@ def run(
     baseline: bool = True,
     progress: engine.Progress | None = None,
     cache: bool = True,
+    retrying: Any = None,
 ) -> Run:
     """Simulate ``scenario`` and summarize it into the result document (``retrysim run --json``).
 
@@ -70,22 +71,33 @@ def run(
     the baseline if it is simulated (until then, it is expected to make as many calls as the
     main run), ending with ``done == total``. ``cache=False`` simulates the baseline even when
     a cached one exists, and does not store it. The document's ``wall_time`` is the whole step's.
+    ``retrying`` simulates your own tenacity policy (see :func:`retrysim.simulate`); its
+    baselines are not cached, since a policy object has no content to key them by.
     """
     started = time.perf_counter()
-    key = baseline_key(scenario, seed, settings) if baseline and scenario.faults and cache else None
+    if retrying is not None:
+        from retrysim.sim.policy import policy_for
+
+        retrying = policy_for(scenario, settings, (), retrying)  # probed once, for both runs
+    cached = baseline and bool(scenario.faults) and cache and retrying is None
+    key = baseline_key(scenario, seed, settings) if cached else None
     base: Latency | None = _cached(key) if key is not None else None
     simulate_baseline = baseline and bool(scenario.faults) and base is None
     main_progress = progress
     if progress is not None and simulate_baseline:
         main_progress = _scaled(progress, twice=True)
-    result = engine.simulate(scenario, seed=seed, settings=settings, progress=main_progress)
+    result = engine.simulate(
+        scenario, seed=seed, settings=settings, progress=main_progress, retrying=retrying
+    )
     source: Literal["none", "simulated", "cached"] = "cached" if base is not None else "none"
     if simulate_baseline:
         made = len(result.calls)
         base_progress = None if progress is None else _scaled(progress, offset=made)
         fault_free = scenario.without_faults()
         base = latency(
-            engine.simulate(fault_free, seed=seed, settings=settings, progress=base_progress).calls
+            engine.simulate(
+                fault_free, seed=seed, settings=settings, progress=base_progress, retrying=retrying
+            ).calls
         )
         source = "simulated"
         if key is not None:

@@ -67,6 +67,9 @@ class Variant:
 
     label: str
     sets: dict[str, Any]
+    #: Your own tenacity policy as ``module:attribute`` (``compare --policy``), or None for the
+    #: scenario's; the name travels to worker processes, which import it themselves.
+    policy: str | None = None
 
 
 @dataclass
@@ -105,6 +108,18 @@ def grid_variants(grid: Sequence[tuple[str, Sequence[Any]]]) -> list[Variant]:
     return variants
 
 
+def with_policies(variants: Sequence[Variant], policies: Sequence[str]) -> list[Variant]:
+    """Each variant once per policy (``module:attribute``), policy varying slowest."""
+    if not policies:
+        return list(variants)
+    out = []
+    for policy in policies:
+        for variant in variants:
+            rest = "" if variant.label == "as is" else f", {variant.label}"
+            out.append(Variant(f"policy={policy}{rest}", variant.sets, policy))
+    return out
+
+
 def _short(key: str) -> str:
     return key.removeprefix("policy.")
 
@@ -119,33 +134,50 @@ def seeds_for(scenario: Scenario, count: int, first: int | None = None) -> list[
 
 
 def run_one(
-    scenario: Scenario, sets: dict[str, Any], seed: int, settings: RetrySettings | None
+    scenario: Scenario,
+    sets: dict[str, Any],
+    seed: int,
+    settings: RetrySettings | None,
+    policy: str | None = None,
 ) -> dict[str, Any]:
     """Simulate one variant with one seed (and its no-fault baseline); return its document.
 
     Through the run step, so variants that differ only in faults share one baseline run
-    (within a process: with several workers, each keeps its own cache).
+    (within a process: with several workers, each keeps its own cache). ``policy`` is your
+    own tenacity policy as ``module:attribute``, imported here (in the worker process).
     """
     from retrysim.runner import run
 
     variant = scenario.with_overrides(sets) if sets else scenario
-    doc = run(variant, seed=seed, settings=settings).document
+    retrying = None
+    if policy is not None:
+        from retrysim.user_policy import load_policy
+
+        retrying = load_policy(policy, variant.policy.operation)
+    doc = run(variant, seed=seed, settings=settings, retrying=retrying).document
     doc.pop("timeline", None)  # bulky, and not compared; run the variant alone to see it
     doc["wall_time"] = 0.0  # keep documents identical across executors and machines
     return doc
 
 
 def task_key(
-    scenario: Scenario, sets: dict[str, Any], seed: int, settings: RetrySettings | None
+    scenario: Scenario,
+    sets: dict[str, Any],
+    seed: int,
+    settings: RetrySettings | None,
+    policy: str | None = None,
 ) -> str:
     """A content hash naming one run's checkpoint file."""
+    content: dict[str, Any] = {
+        "scenario": scenario.model_dump(mode="json"),
+        "sets": sets,
+        "seed": seed,
+        "settings": None if settings is None else settings.model_dump(mode="json"),
+    }
+    if policy is not None:  # only then, so existing checkpoints keep their names
+        content["policy"] = policy
     payload = json.dumps(
-        {
-            "scenario": scenario.model_dump(mode="json"),
-            "sets": sets,
-            "seed": seed,
-            "settings": None if settings is None else settings.model_dump(mode="json"),
-        },
+        content,
         sort_keys=True,
         default=str,
     )
@@ -175,7 +207,7 @@ def compare(
         if variant.sets:
             scenario.with_overrides(variant.sets)
     tasks = [
-        (vi, si, variant.sets, seed)
+        (vi, si, variant.sets, seed, variant.policy)
         for vi, variant in enumerate(variants)
         for si, seed in enumerate(seeds)
     ]
@@ -183,15 +215,14 @@ def compare(
         checkpoint.mkdir(parents=True, exist_ok=True)
     docs: dict[tuple[int, int], dict[str, Any]] = {}
     todo = []
-    for vi, si, sets, seed in tasks:
-        path = (
-            checkpoint / f"{task_key(scenario, sets, seed, settings)}.json" if checkpoint else None
-        )
+    for vi, si, sets, seed, policy in tasks:
+        name = task_key(scenario, sets, seed, settings, policy)
+        path = checkpoint / f"{name}.json" if checkpoint else None
         saved = _read_checkpoint(path, seed, on_bad_checkpoint) if path is not None else None
         if saved is not None:
             docs[(vi, si)] = saved
         else:
-            todo.append((vi, si, sets, seed, path))
+            todo.append((vi, si, sets, seed, policy, path))
     done = len(docs)
     if on_done is not None:
         on_done(done, len(tasks))
@@ -209,13 +240,13 @@ def compare(
             on_done(done, len(tasks))
 
     if workers <= 1 or len(todo) <= 1:
-        for vi, si, sets, seed, path in todo:
-            store(vi, si, run_one(scenario, sets, seed, settings), path)
+        for vi, si, sets, seed, policy, path in todo:
+            store(vi, si, run_one(scenario, sets, seed, settings, policy), path)
     else:
         with ProcessPoolExecutor(max_workers=min(workers, len(todo), os.cpu_count() or 1)) as pool:
             futures = {
-                pool.submit(run_one, scenario, sets, seed, settings): (vi, si, path)
-                for vi, si, sets, seed, path in todo
+                pool.submit(run_one, scenario, sets, seed, settings, policy): (vi, si, path)
+                for vi, si, sets, seed, policy, path in todo
             }
             for future in as_completed(futures):
                 vi, si, path = futures[future]

@@ -449,6 +449,12 @@ class _Host:
     def is_open(self, a: int) -> bool:
         return True
 
+    def round_trip(self, call: Any, a: int) -> float:
+        return 0.0  # no network
+
+    def server_unit(self, call: Any, a: int) -> float:
+        return 0.5
+
 
 def _service(spec: dict[str, Any]) -> Any:
     return parse_scenario({"service": spec}).service

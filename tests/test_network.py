@@ -41,7 +41,7 @@ def run(**parts: Any) -> RunResult:
 
 def durations(result: RunResult) -> list[float]:
     a = result.attempts
-    return (a["end"] - a["start"]).tolist()
+    return [float(d) for d in a["end"] - a["start"]]
 
 
 def test_first_attempt_pays_connect_then_round_trip_and_service() -> None:

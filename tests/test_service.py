@@ -63,6 +63,12 @@ class MiniEngine:
     def is_open(self, a: int) -> bool:
         return a in self.open
 
+    def round_trip(self, call: Any, a: int) -> float:
+        return 0.0  # no network
+
+    def server_unit(self, call: Any, a: int) -> float:
+        return 0.5
+
     def schedule_done(self, t: float, call: Any, a: int, code: int) -> None:
         self.at(t, lambda item: self.server_done(*item), (call, a, code))
 

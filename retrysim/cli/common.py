@@ -161,3 +161,27 @@ def policy_sources(
                 source = setting_sources.get(setting, "default")
             out[f"{mechanism}.{knob}"] = source
     return out
+
+
+def check_policy_alone(policy: str | None, sets: dict[str, Any], profile: str | None) -> None:
+    """``--policy`` brings its own stop, wait and retry: a --set policy.* or --profile would
+    change nothing, so saying both is refused rather than silently ignored."""
+    if policy is None:
+        return
+    if profile is not None:
+        raise UsageError("--profile has no effect with --policy (your policy has its own wait)")
+    touched = sorted(key for key in sets if key == "policy" or key.startswith("policy."))
+    if touched:
+        raise UsageError(
+            f"--set {touched[0]} has no effect with --policy: your policy decides its own "
+            "attempts and waits; change them in its code, or drop --policy"
+        )
+
+
+def user_policy(policy: str | None, scenario: Scenario) -> Any:
+    """The policy ``--policy`` names, ready for the engine (None without ``--policy``)."""
+    if policy is None:
+        return None
+    from retrysim.user_policy import load_policy
+
+    return load_policy(policy, scenario.policy.operation)

@@ -135,8 +135,9 @@ def _prepare(
     option: str,
     workers: int = 1,
     yes: bool = False,
+    policies: list[str] | None = None,
 ) -> tuple[Any, list[Variant], list[int], Any]:
-    from retrysim.sweep import grid_variants, seeds_for
+    from retrysim.sweep import grid_variants, seeds_for, with_policies
 
     if profiles:
         names = split_values(profiles)
@@ -145,10 +146,13 @@ def _prepare(
         grid = [*grid, ("policy.profile", names)]
     base = common.load(scenario_arg, {})
     # Counted before the variants are even built: a 100^3 grid is refused at once.
-    check_size(base, math.prod(len(values) for _, values in grid) * seeds, workers, yes)
-    variants = grid_variants(grid)
+    points = math.prod(len(values) for _, values in grid) * max(1, len(policies or ()))
+    check_size(base, points * seeds, workers, yes)
+    variants = with_policies(grid_variants(grid), policies or [])
     for variant in variants:  # bad keys and values fail here, before any run
         common.apply(base, variant.sets, option)
+    for policy in dict.fromkeys(policies or []):  # and so does a policy that does not import
+        common.user_policy(policy, base)
     settings, _ = common.settings(env_file)
     return base, variants, seeds_for(base, seeds, seed), settings
 
@@ -215,20 +219,34 @@ def compare(
     ] = None,
     quiet: QuietOption = False,
     yes: YesOption = False,
+    policy: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--policy",
+            help="Your own tenacity policy, MODULE:ATTRIBUTE (a Retrying, an AsyncRetrying or a "
+            "function decorated with @tenacity.retry). Repeatable: each is a variant.",
+            metavar="MODULE:ATTR",
+        ),
+    ] = None,
 ) -> None:
     """Run variants of SCENARIO side by side with the same seeds (common random numbers).
 
-    Every combination of the --set lists and --profile list runs. The table shows each metric per
-    variant, the change against the first variant, and the best value in bold.
+    Every combination of the --set lists, the --profile list and the --policy values runs. The
+    table shows each metric per variant, the change against the first variant, and the best
+    value in bold.
     """
     grid = parse_grid(set_, "--set")
-    if not grid and not profile:
-        raise UsageError("compare needs at least one --set KEY=V1,V2 or --profile P1,P2")
+    if not grid and not profile and not policy:
+        raise UsageError(
+            "compare needs at least one --set KEY=V1,V2, --profile P1,P2 or --policy MODULE:ATTR"
+        )
+    for spec in policy or []:
+        common.check_policy_alone(spec, dict(grid), profile)
     names = metric_list(metrics, DEFAULT_TABLE_METRICS)
     if plot is not None:
         check_figure_path(plot, "--plot")
     base, variants, seed_list, settings = _prepare(
-        scenario, grid, profile, env_file, seeds, seed, "--set", workers, yes
+        scenario, grid, profile, env_file, seeds, seed, "--set", workers, yes, policy
     )
     results = _run(base, variants, seed_list, settings, workers, None, quiet)
     names = _shown(names, metrics, results)

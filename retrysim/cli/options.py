@@ -75,3 +75,13 @@ QuietOption = Annotated[
         "--quiet", "-q", help="No progress bar (it is off anyway when stderr is not a terminal)."
     ),
 ]
+PolicyOption = Annotated[
+    str | None,
+    typer.Option(
+        "--policy",
+        help="Simulate your own tenacity policy instead of the scenario's: MODULE:ATTRIBUTE "
+        "naming a Retrying, an AsyncRetrying or a function decorated with @tenacity.retry "
+        "(imported from the current folder first).",
+        metavar="MODULE:ATTR",
+    ),
+]

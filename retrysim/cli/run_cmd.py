@@ -12,7 +12,13 @@ import typer
 
 from retrysim.cli import common, complete
 from retrysim.cli.errors import EXIT_THRESHOLD, UsageError, reports_errors
-from retrysim.cli.options import EnvFileOption, QuietOption, ScenarioArg, SeedOption
+from retrysim.cli.options import (
+    EnvFileOption,
+    PolicyOption,
+    QuietOption,
+    ScenarioArg,
+    SeedOption,
+)
 from retrysim.cli.paths import check_figure_path, check_out_dir
 from retrysim.safe import markup
 
@@ -78,6 +84,7 @@ def run(
             autocompletion=complete.thresholds,
         ),
     ] = None,
+    policy: PolicyOption = None,
     quiet: QuietOption = False,
 ) -> None:
     """Simulate SCENARIO with your RETRY__* settings and report outcomes, latency, load and jitter.
@@ -95,15 +102,19 @@ def run(
     if out is not None:
         check_out_dir(out, "--out")
     sets = common.parse_sets(set_)
+    common.check_policy_alone(policy, sets, profile)
     loaded = common.load(scenario, sets, profile)
     settings, setting_sources = common.settings(env_file)
     sources = common.policy_sources(loaded, sets, setting_sources, profile)
+    retrying = common.user_policy(policy, loaded)
 
     from retrysim.cli.progress import WorkProgress
     from retrysim.runner import run as run_step
 
     with WorkProgress("simulating", "calls", quiet=quiet) as bar:  # the baseline's calls too
-        step = run_step(loaded, seed=seed, settings=settings, progress=bar.update)
+        step = run_step(
+            loaded, seed=seed, settings=settings, progress=bar.update, retrying=retrying
+        )
     result, doc = step.result, step.document
     doc["sources"] = sources
 

@@ -105,10 +105,11 @@ class Engine:
         settings: RetrySettings | None = None,
         progress: Progress | None = None,
         guards: Sequence[GuardSpec] = (),
+        retrying: Any = None,
     ) -> None:
         self.scenario = scenario
         self.seed = scenario.seed if seed is None else seed
-        self.policy = policy_for(scenario, settings, guards)
+        self.policy = policy_for(scenario, settings, guards, retrying)
         self.retrying = self.policy.retrying()
         self.progress = progress
         self.kernel = Kernel()
@@ -548,12 +549,16 @@ def simulate(
     settings: RetrySettings | None = None,
     progress: Progress | None = None,
     guards: Sequence[GuardSpec] = (),
+    retrying: Any = None,
 ) -> RunResult:
     """Run ``scenario`` once (``seed`` defaults to the scenario's) and return its records.
 
     ``guards`` are attempt guards (breakers, budgets...) declared through the Python API; each
     keeps its state per simulated client or fleet-wide, as its ``GuardSpec`` declares.
+    ``retrying`` simulates your own tenacity policy instead of the scenario's (a ``Retrying``,
+    an ``AsyncRetrying`` or a function decorated with ``@tenacity.retry``): its own stop, wait
+    and retry are stepped (:mod:`retrysim.sim.foreign`).
     ``progress(done, total)`` is called every few thousand events with the calls ended so far
     and the calls expected, and once at the end with both equal to the calls made.
     """
-    return Engine(scenario, seed, settings, progress, guards).run()
+    return Engine(scenario, seed, settings, progress, guards, retrying).run()

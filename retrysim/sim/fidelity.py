@@ -15,9 +15,10 @@ network and connection pools are the engine's alone.
 from __future__ import annotations
 
 import asyncio
+import functools
 import math
 import time
-from collections.abc import Hashable, Sequence
+from collections.abc import Awaitable, Callable, Hashable, Sequence
 from typing import Any
 
 from tenacity import retry_if_exception_type
@@ -50,11 +51,14 @@ def run_with_decorators(
     seed: int | None = None,
     settings: RetrySettings | None = None,
     guards: Sequence[GuardSpec] = (),
+    retrying: Any = None,
 ) -> RunResult:
     """Run ``scenario`` through ``retrysim.retry``'s real decorator on a virtual-time loop.
 
     ``guards`` go to the decorator as its ``guards`` option; each simulated client keeps its
-    own guard state, as in the engine.
+    own guard state, as in the engine. ``retrying`` (your own tenacity policy, as for
+    :func:`retrysim.simulate`) replaces the decorator: each call then runs under a tenacity
+    ``AsyncRetrying`` with that policy's own stop, wait and retry.
     """
     from retrysim.sim.aio import run_virtual
 
@@ -66,7 +70,7 @@ def run_with_decorators(
         raise ValueError("fidelity mode does not run capacity_loss faults")
     if scenario.models_connections:
         raise ValueError("fidelity mode does not model connections (network, pools)")
-    runner = _Runner(scenario, scenario.seed if seed is None else seed, settings, guards)
+    runner = _Runner(scenario, scenario.seed if seed is None else seed, settings, guards, retrying)
     previous = get_settings()
     use_settings(runner.settings)
     wall = time.perf_counter()
@@ -127,11 +131,13 @@ class _Runner:
         seed: int,
         settings: RetrySettings | None,
         guards: Sequence[GuardSpec],
+        retrying: Any = None,
     ) -> None:
         self.scenario = scenario
         self.seed = seed
         self.settings = settings if settings is not None else RetrySettings.defaults()
-        self.policy = policy_for(scenario, self.settings, guards)
+        self.policy = policy_for(scenario, self.settings, guards, retrying)
+        self.foreign = retrying is not None
         self.phases = AttemptPhases(
             compile_faults(scenario.faults, seed),
             scenario.service.latency,  # type: ignore[union-attr]
@@ -221,13 +227,6 @@ class _Runner:
                 mine[-1]["wait"] = seconds
             await asyncio.sleep(seconds)
 
-        @self.decorator(
-            sleep=sleep,
-            clock=loop.time,
-            guard_states=self.guard_states,
-            guard_client=(client, index),
-            **self.options,
-        )
         async def operation() -> None:
             if (client, index) in self.recorders:
                 self.recorders[(client, index)].ran = True
@@ -257,8 +256,20 @@ class _Runner:
                 raise TimeoutError(f"no answer within {self.timeout}s") from None
             attempt.update(end=loop.time(), outcome=rec.OK)
 
+        decorated: Callable[[], Awaitable[Any]]
+        if self.foreign:  # your own policy, under tenacity's own async loop
+            retrying = self.policy.async_retrying(sleep=sleep)
+            decorated = functools.partial(retrying, operation)
+        else:
+            decorated = self.decorator(
+                sleep=sleep,
+                clock=loop.time,
+                guard_states=self.guard_states,
+                guard_client=(client, index),
+                **self.options,
+            )(operation)
         try:
-            await operation()
+            await decorated()
         except asyncio.CancelledError:
             raise
         except Exception as error:

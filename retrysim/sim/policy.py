@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 from tenacity import retry_if_exception_type
 
@@ -17,13 +18,25 @@ def policy_for(
     scenario: Scenario,
     settings: RetrySettings | None = None,
     guards: Sequence[GuardSpec] = (),
+    retrying: Any = None,
 ) -> RetryPolicy:
     """The scenario's policy through the one builder (settings default to the documented ones).
 
     ``guards`` are attempt guards given through the Python API; the simulator keeps their state
     per client or fleet-wide as each declares. Raises ScenarioError when the scenario's
-    options and the settings cannot make one policy.
+    options and the settings cannot make one policy. ``retrying`` replaces the scenario's
+    policy with the user's own: a tenacity ``Retrying``/``AsyncRetrying``, a function
+    decorated with ``@tenacity.retry``, or a policy :func:`retrysim.sim.foreign.foreign_policy`
+    already made (and named).
     """
+    if retrying is not None:
+        from retrysim.sim.foreign import foreign_policy, policy_label
+
+        if guards:
+            raise ValueError("guards apply to retrysim's own policies, not to a Retrying of yours")
+        if isinstance(retrying, RetryPolicy):
+            return retrying
+        return foreign_policy(retrying, policy_label(retrying), scenario.policy.operation)
     spec = scenario.policy
     retry = None
     if spec.retry_on is not None:
