@@ -333,17 +333,27 @@ def _metastable(doc: dict[str, Any]) -> Finding | None:
     found = recovery(doc)
     if found is None or found["ratio"] >= METASTABLE_RATIO:
         return None
-    now, reference, what = found["goodput_after"], found["goodput_reference"], found["reference"]
-    last, start = found["disturbance_end"], found["from"]
-    what = "before the disturbance" if what == "before" else "offered"
+    now, reference = found["goodput_after"], found["goodput_reference"]
+    last, start, until = found["disturbance_end"], found["from"], found["until"]
+    if found["reference"] == "before":
+        began = found["disturbance_start"]
+        against = f"{reference:,.1f}/s before the disturbance began at t={began:g} s"
+    else:
+        against = f"the {reference:,.1f}/s offered"
     attempts = int(doc["settings"]["max_attempts"])
     fewer = max(1, attempts // 2)
     return Finding(
         "high",
-        f"Calls succeeded at {now:,.1f}/s from t={start:g} s on (the last disturbance "
-        f"ended at t={last:g} s), against {reference:,.1f}/s {what}: "
-        f"{_pct(now / reference)} of it. Each attempt's load keeps the next one failing.",
-        {"goodput_after": now, "goodput_reference": reference, "recovery_from": start},
+        f"Goodput did not recover after {_ended_last(doc, last)} ended at t={last:g} s: "
+        f"{now:,.1f}/s for the last {until - start:g} s of arrivals (t={start:g}–{until:g} s), "
+        f"against {against}: {_pct(now / reference)} of it. Each attempt's load keeps the "
+        "next one failing.",
+        {
+            "goodput_after": now,
+            "goodput_reference": reference,
+            "recovery_from": start,
+            "recovery_until": until,
+        },
         "Retry less, so failed attempts stop feeding the load: fewer attempts, or a retry "
         "budget, which refuses retries while most attempts fail and lets them back as "
         "attempts succeed.",
@@ -352,6 +362,21 @@ def _metastable(doc: dict[str, Any]) -> Finding | None:
             *_mechanism_suggestions(doc, "budget"),
         ),
     )
+
+
+def _ended_last(doc: dict[str, Any], end: float) -> str:
+    """What ended at ``end``, in words: "the outage", "the traffic spike", or both.
+
+    A reader told the fleet "did not recover" needs to know from what: the fault by its kind
+    (several of one kind: "the outages"), an arrival-rate step as a traffic spike.
+    """
+    kinds = list(dict.fromkeys(f["kind"] for f in doc["faults"] if f["end"] == end))
+    names = [f"the {kind.replace('_', ' ')}" for kind in kinds]
+    if any(s["end"] == end for s in doc["clients"]["spikes"]):
+        names.append("the traffic spike")
+    if not names:
+        return "the last disturbance"
+    return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
 
 
 @rule("not_retried", "Calls gave up on an error the policy does not retry", NOT_WORKING)

@@ -27,7 +27,9 @@ from retrysim.names import Operation as OperationName
 from retrysim.retry.options import PolicyOptions
 from retrysim.scenario_service import Ideal as Ideal
 from retrysim.scenario_service import LoadLatency as LoadLatency
+from retrysim.scenario_service import Lock as Lock
 from retrysim.scenario_service import Occ as Occ
+from retrysim.scenario_service import ProcessorSharing as ProcessorSharing
 from retrysim.scenario_service import Queue as Queue
 from retrysim.scenario_service import RateLimited as RateLimited
 from retrysim.scenario_service import Service as Service

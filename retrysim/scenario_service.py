@@ -6,7 +6,8 @@ A new server model is a class here, a member of :data:`Service`, and its server 
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+import functools
+from typing import Annotated, Any, Literal, get_args, get_origin
 
 from pydantic import Field, model_validator
 
@@ -16,9 +17,14 @@ from retrysim.scenario_types import (
     Latency,
     Model,
     NonNeg,
+    Pos,
     PosRate,
     latency_from_number,
 )
+
+#: Cores of a processor-sharing server: from a thousandth of one (a starved container) to a
+#: million (a fleet); the bounds keep ``cores / n`` and the completion times finite.
+Cores = Annotated[float, Field(ge=1e-3, le=1e6, allow_inf_nan=False)]
 
 # --- service models --------------------------------------------------------------------------
 
@@ -104,4 +110,73 @@ class RateLimited(_ServiceBase):
     )
 
 
-Service = Annotated[Ideal | Queue | LoadLatency | Occ | RateLimited, Field(discriminator="kind")]
+class ProcessorSharing(_ServiceBase):
+    """Requests share ``cores``: with n in service each gets min(1, cores/n) of a core.
+
+    A CPU-bound service (a web server's worker pool on few cores, a database executing many
+    queries at once): every request slows down as load grows, instead of queueing behind the
+    others. ``latency`` is the work a request needs, its service time alone on an idle server.
+    """
+
+    kind: Literal["processor_sharing"]
+    latency: Latency = Constant()
+    cores: Cores = 1.0
+    concurrency: Annotated[int, Field(ge=1)] | None = Field(
+        None, description="at most this many in service, the rest wait in a FIFO (None: no cap)"
+    )
+    queue_limit: Annotated[int, Field(ge=0)] = Field(
+        1000, description="waiting places behind a concurrency cap; a full queue rejects at once"
+    )
+    reject_error: ErrorName = "ConnectionRefusedError"
+    cancel_abandoned: bool = Field(
+        False,
+        description="drop a request whose client timed out (else it keeps using its share)",
+    )
+
+
+class Lock(_ServiceBase):
+    """One lock (a row lock, an advisory lock, a mutex) held for each request's ``latency``.
+
+    Contention is serial: one holder at a time, the others wait in a FIFO or fail at once.
+    """
+
+    kind: Literal["lock"]
+    latency: Latency = Constant()
+    on_busy: Literal["wait", "fail"] = Field(
+        "wait", description="wait in a FIFO for the lock, or fail at once with busy_error"
+    )
+    queue_limit: Annotated[int, Field(ge=0)] = Field(
+        1000, description="waiters at most; one more fails at once with busy_error"
+    )
+    busy_error: ErrorName = "Conflict"
+    wait_timeout: Pos | None = Field(
+        None, description="a waiter fails with busy_error after this many seconds (None: never)"
+    )
+
+
+Service = Annotated[
+    Ideal | Queue | LoadLatency | Occ | RateLimited | ProcessorSharing | Lock,
+    Field(discriminator="kind"),
+]
+
+
+@functools.cache
+def service_choices() -> dict[str, tuple[str, ...]]:
+    """The values a ``service.*`` key can take where they are a fixed set, across every kind.
+
+    ``kind`` lists the kinds, a Literal field its words (``on_busy``: wait, fail), a switch
+    true/false. Read from :data:`Service`, so a new server model completes without an edit in
+    the completers.
+    """
+    choices: dict[str, tuple[str, ...]] = {}
+    for model in get_args(get_args(Service)[0]):
+        for name, field in model.model_fields.items():
+            if field.annotation is bool:
+                values: tuple[str, ...] = ("true", "false")
+            elif get_origin(field.annotation) is Literal:
+                values = tuple(str(value) for value in get_args(field.annotation))
+            else:
+                continue
+            known = choices.get(name, ())
+            choices[name] = known + tuple(v for v in values if v not in known)
+    return choices
