@@ -24,7 +24,9 @@ from retrysim.scenario_types import (
 
 #: Cores of a processor-sharing server: from a thousandth of one (a starved container) to a
 #: million (a fleet); the bounds keep ``cores / n`` and the completion times finite.
-Cores = Annotated[float, Field(ge=1e-3, le=1e6, allow_inf_nan=False)]
+Cores = Annotated[
+    float, Field(ge=1e-3, le=1e6, allow_inf_nan=False), Field(json_schema_extra={"unit": "cores"})
+]
 
 # --- service models --------------------------------------------------------------------------
 
@@ -119,15 +121,19 @@ class ProcessorSharing(_ServiceBase):
     """
 
     kind: Literal["processor_sharing"]
-    latency: Latency = Constant()
-    cores: Cores = 1.0
+    latency: Latency = Field(
+        Constant(), description="the work a request needs, in core-seconds (its time alone)"
+    )
+    cores: Cores = Field(1.0, description="the cores the requests in service share")
     concurrency: Annotated[int, Field(ge=1)] | None = Field(
         None, description="at most this many in service, the rest wait in a FIFO (None: no cap)"
     )
     queue_limit: Annotated[int, Field(ge=0)] = Field(
         1000, description="waiting places behind a concurrency cap; a full queue rejects at once"
     )
-    reject_error: ErrorName = "ConnectionRefusedError"
+    reject_error: ErrorName = Field(
+        "ConnectionRefusedError", description="what a full queue rejects with"
+    )
     cancel_abandoned: bool = Field(
         False,
         description="drop a request whose client timed out (else it keeps using its share)",
@@ -141,14 +147,16 @@ class Lock(_ServiceBase):
     """
 
     kind: Literal["lock"]
-    latency: Latency = Constant()
+    latency: Latency = Field(Constant(), description="how long each request holds the lock")
     on_busy: Literal["wait", "fail"] = Field(
         "wait", description="wait in a FIFO for the lock, or fail at once with busy_error"
     )
     queue_limit: Annotated[int, Field(ge=0)] = Field(
         1000, description="waiters at most; one more fails at once with busy_error"
     )
-    busy_error: ErrorName = "Conflict"
+    busy_error: ErrorName = Field(
+        "Conflict", description="what a request that gets no lock fails with"
+    )
     wait_timeout: Pos | None = Field(
         None, description="a waiter fails with busy_error after this many seconds (None: never)"
     )

@@ -50,15 +50,15 @@ class Constant(Model):
     """Always ``value`` seconds."""
 
     dist: Literal["constant"] = "constant"
-    value: NonNeg = 0.01
+    value: NonNeg = Field(0.01, description="the latency")
 
 
 class UniformLatency(Model):
     """Any time in [``low``, ``high``] equally likely."""
 
     dist: Literal["uniform"]
-    low: NonNeg
-    high: NonNeg
+    low: NonNeg = Field(description="the shortest")
+    high: NonNeg = Field(description="the longest")
 
     @field_validator("high")
     @classmethod
@@ -74,7 +74,7 @@ class Exponential(Model):
     """Memoryless: an exponential with the given ``mean``."""
 
     dist: Literal["exponential"]
-    mean: Pos
+    mean: Pos = Field(description="the mean (and the standard deviation)")
 
 
 class Normal(Model):
@@ -94,8 +94,8 @@ class Normal(Model):
     """
 
     dist: Literal["normal"]
-    mean: NonNeg
-    std: NonNeg
+    mean: NonNeg = Field(description="the normal's mean, before negative draws are made >= 0")
+    std: NonNeg = Field(description="its standard deviation")
     negative: Literal["clip", "reflect"] = Field(
         "clip",
         description=(
@@ -109,8 +109,8 @@ class Lognormal(Model):
     """A right-skewed latency given by its ``median`` and its ``p99`` (the tail)."""
 
     dist: Literal["lognormal"]
-    median: Pos
-    p99: Pos
+    median: Pos = Field(description="p50: half of the draws are shorter")
+    p99: Pos = Field(description="99% of the draws are shorter; at least the median")
 
     @field_validator("p99")
     @classmethod
