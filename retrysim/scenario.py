@@ -65,7 +65,7 @@ class PolicySpec(PolicyOptions):
     model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True)
 
     operation: OperationName = Field(
-        "worker", description="which RETRY__<OPERATION>_* settings the options not given read"
+        "worker", description="the RETRY__ group whose settings fill the options not given"
     )
     retry_on: list[ErrorName] | None = Field(
         None, description="Errors to retry; default: the profile's retryable set."

@@ -260,11 +260,10 @@ def _default(info: FieldInfo, key: str, described: _Type) -> str:
         group = "<OPERATION>_" if getattr(source, "per_operation", False) else ""
         return f"from `RETRY__{group}{key.upper()}`"
     if isinstance(value, BaseModel):
-        data = value.model_dump(mode="json", exclude_defaults=True)
-        for node, _ in described.nodes:
-            if isinstance(node, _Union) and node.discriminator is not None:
-                data = {node.discriminator: getattr(value, node.discriminator), **data}
-        return f"`{_toml(data)}`"
+        # One member of a union: all of it, which member and its values. A table of its own:
+        # what differs from its keys' defaults (usually nothing, `{}`), its rows say the rest.
+        union = any(isinstance(node, _Union) for node, _ in described.nodes)
+        return f"`{_toml(value.model_dump(mode='json', exclude_defaults=not union))}`"
     return f"`{_toml(value)}`"
 
 
