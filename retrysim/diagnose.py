@@ -148,8 +148,6 @@ def diagnose(doc: dict[str, Any]) -> list[dict[str, Any]]:
 # --- helpers -----------------------------------------------------------------------------------
 
 #: Options that ``RETRY__<OPERATION>_<OPTION>`` sets, and those ``RETRY__<OPTION>`` sets.
-PER_OPERATION = ("max_attempts", "min_wait", "max_wait")
-GLOBAL = ("profile", "jitter")
 
 
 def suggest(doc: dict[str, Any], option: str, value: Any) -> Suggestion:
@@ -157,21 +155,15 @@ def suggest(doc: dict[str, Any], option: str, value: Any) -> Suggestion:
 
     ``option`` is a policy option (``max_attempts``) or a mechanism's knob (``budget.enabled``).
     """
-    from retrysim.retry.mechanisms import MECHANISM_NAMES, mechanism_setting
-    from retrysim.retry.settings import env_name
+    from retrysim.retry.settings import option_variable
 
     operation = doc["settings"]["operation"]
     shown = _literal(value)
-    env = None
     mechanism, _, knob = option.partition(".")
-    if doc["settings"].get("custom"):
-        pass  # the user's own policy: no RETRY__ variable sets it
-    elif option in PER_OPERATION:
-        env = f"{env_name(f'{operation}_{option}')}={shown}"
-    elif option in GLOBAL:
-        env = f"{env_name(option)}={shown}"
-    elif knob and mechanism in MECHANISM_NAMES:
-        env = f"{env_name(mechanism_setting(operation, mechanism, knob))}={shown}"
+    env = None
+    if not doc["settings"].get("custom"):  # the user's own policy: no RETRY__ variable sets it
+        variable = option_variable(option, operation)
+        env = None if variable is None else f"{variable}={shown}"
     pinned = (mechanism if knob else option) in doc["settings"].get("overrides", ())
     return Suggestion(option, value, env, f"policy.{option}={shown}", pinned)
 

@@ -277,6 +277,29 @@ def env_name(field: str) -> str:
     return ENV_PREFIX + field.upper()
 
 
+def option_variable(option: str, operation: str) -> str | None:
+    """The variable that sets policy ``option`` for ``operation``, or None when none does.
+
+    ``option`` is an option (``max_attempts``: ``RETRY__WORKER_MAX_ATTEMPTS``; ``profile``:
+    ``RETRY__PROFILE``) or a mechanism's knob (``breaker.enabled``:
+    ``RETRY__WORKER_BREAKER_ENABLED``). The one place that mapping is made: diagnoses and the
+    tuner both say which line to set.
+    """
+    from retrysim.retry.mechanisms import MECHANISM_NAMES, mechanism_setting
+    from retrysim.retry.options import settings_field
+
+    mechanism, _, knob = option.partition(".")
+    if knob:
+        if mechanism not in MECHANISM_NAMES:
+            return None
+        field = mechanism_setting(operation, mechanism, knob)
+        return env_name(field) if field in RetrySettings.model_fields else None
+    try:
+        return env_name(settings_field(option, operation))
+    except KeyError:
+        return None
+
+
 def _explain(error: ValidationError, origin: str) -> SettingsError:
     lines = []
     for item in error.errors():
