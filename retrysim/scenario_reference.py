@@ -31,6 +31,8 @@ from pydantic import BaseModel
 from pydantic.fields import FieldInfo
 from pydantic_core import PydanticUndefined
 
+from retrysim.retry.options import FromSettings
+
 #: What a Markdown row shows for a value without a unit: a count, a name, a choice, a table.
 NO_UNIT = "—"
 #: The Markdown heading level of a table; the members of a shared union go one deeper.
@@ -253,12 +255,14 @@ def _default(info: FieldInfo, key: str, described: _Type) -> str:
     if value is PydanticUndefined:
         return "required"
     if value is None:
-        # A policy option marked FromSettings (retrysim.retry.options) falls back to a setting.
-        source = next((m for m in info.metadata if type(m).__name__ == "FromSettings"), None)
-        if source is None:
-            return "unset"
-        group = "<OPERATION>_" if getattr(source, "per_operation", False) else ""
-        return f"from `RETRY__{group}{key.upper()}`"
+        # A policy option marked FromSettings falls back to its RETRY__ variable.
+        if any(isinstance(item, FromSettings) for item in info.metadata):
+            from retrysim.retry.settings import option_variable
+
+            variable = option_variable(key, "<operation>")
+            if variable is not None:
+                return f"from `{variable}`"
+        return "unset"
     if isinstance(value, BaseModel):
         # One member of a union: all of it, which member and its values. A table of its own:
         # what differs from its keys' defaults (usually nothing, `{}`), its rows say the rest.
