@@ -24,7 +24,9 @@ from retrysim.scenario_types import (
 
 #: Cores of a processor-sharing server: from a thousandth of one (a starved container) to a
 #: million (a fleet); the bounds keep ``cores / n`` and the completion times finite.
-Cores = Annotated[float, Field(ge=1e-3, le=1e6, allow_inf_nan=False)]
+Cores = Annotated[
+    float, Field(ge=1e-3, le=1e6, allow_inf_nan=False), Field(json_schema_extra={"unit": "cores"})
+]
 
 # --- service models --------------------------------------------------------------------------
 
@@ -45,17 +47,23 @@ class Ideal(_ServiceBase):
     """Infinite capacity; each request takes a draw from ``latency``."""
 
     kind: Literal["ideal"]
-    latency: Latency = Constant()
+    latency: Latency = Field(Constant(), description="each request's service time")
 
 
 class Queue(_ServiceBase):
     """``concurrency`` slots and a FIFO of ``queue_limit``; a full queue rejects at once."""
 
     kind: Literal["queue"]
-    concurrency: Annotated[int, Field(ge=1)]
-    queue_limit: Annotated[int, Field(ge=0)] = 1000
-    latency: Latency = Constant()
-    reject_error: ErrorName = "ConnectionRefusedError"
+    concurrency: Annotated[int, Field(ge=1)] = Field(
+        description="requests served at once (replicas x workers each)"
+    )
+    queue_limit: Annotated[int, Field(ge=0)] = Field(
+        1000, description="requests waiting at most; one more is rejected at once"
+    )
+    latency: Latency = Field(Constant(), description="a request's service time once it has a slot")
+    reject_error: ErrorName = Field(
+        "ConnectionRefusedError", description="what a full queue rejects with"
+    )
     drop_abandoned: bool = Field(
         False, description="skip queued requests whose client already gave up"
     )
@@ -65,8 +73,8 @@ class LoadLatency(_ServiceBase):
     """latency = base + per_request * requests in flight (abandoned ones included); no cap."""
 
     kind: Literal["load_latency"]
-    base: Latency = Constant()
-    per_request: NonNeg = 0.001
+    base: Latency = Field(Constant(), description="the service time with nothing else in flight")
+    per_request: NonNeg = Field(0.001, description="added for each request in flight")
 
 
 class Occ(_ServiceBase):
@@ -81,8 +89,10 @@ class Occ(_ServiceBase):
     """
 
     kind: Literal["occ"]
-    latency: Latency = Constant()
-    protocol: Literal["single", "read_then_write"] = "single"
+    latency: Latency = Field(Constant(), description="the write's service time (single: all of it)")
+    protocol: Literal["single", "read_then_write"] = Field(
+        "single", description="one request, or a read and a write a round trip apart"
+    )
     read_latency: Latency | None = Field(
         None, description="the read's service time (read_then_write); default: latency"
     )
@@ -92,9 +102,11 @@ class RateLimited(_ServiceBase):
     """Server-side token bucket; a rejection is RateLimited with a Retry-After hint."""
 
     kind: Literal["rate_limited"]
-    rate: PosRate
-    burst: Annotated[float, Field(ge=1)] = 1.0
-    latency: Latency = Constant()
+    rate: PosRate = Field(description="requests admitted per second (the bucket's refill)")
+    burst: Annotated[float, Field(ge=1)] = Field(
+        1.0, description="the bucket's size: requests admitted back to back"
+    )
+    latency: Latency = Field(Constant(), description="an admitted request's service time")
     retry_after: Literal["seconds", "exact", "none"] = Field(
         "seconds", description="hint as whole seconds (HTTP), exact seconds, or none"
     )
@@ -109,15 +121,19 @@ class ProcessorSharing(_ServiceBase):
     """
 
     kind: Literal["processor_sharing"]
-    latency: Latency = Constant()
-    cores: Cores = 1.0
+    latency: Latency = Field(
+        Constant(), description="the work a request needs, in core-seconds (its time alone)"
+    )
+    cores: Cores = Field(1.0, description="the cores the requests in service share")
     concurrency: Annotated[int, Field(ge=1)] | None = Field(
         None, description="at most this many in service, the rest wait in a FIFO (None: no cap)"
     )
     queue_limit: Annotated[int, Field(ge=0)] = Field(
         1000, description="waiting places behind a concurrency cap; a full queue rejects at once"
     )
-    reject_error: ErrorName = "ConnectionRefusedError"
+    reject_error: ErrorName = Field(
+        "ConnectionRefusedError", description="what a full queue rejects with"
+    )
     cancel_abandoned: bool = Field(
         False,
         description="drop a request whose client timed out (else it keeps using its share)",
@@ -131,14 +147,16 @@ class Lock(_ServiceBase):
     """
 
     kind: Literal["lock"]
-    latency: Latency = Constant()
+    latency: Latency = Field(Constant(), description="how long each request holds the lock")
     on_busy: Literal["wait", "fail"] = Field(
         "wait", description="wait in a FIFO for the lock, or fail at once with busy_error"
     )
     queue_limit: Annotated[int, Field(ge=0)] = Field(
         1000, description="waiters at most; one more fails at once with busy_error"
     )
-    busy_error: ErrorName = "Conflict"
+    busy_error: ErrorName = Field(
+        "Conflict", description="what a request that gets no lock fails with"
+    )
     wait_timeout: Pos | None = Field(
         None, description="a waiter fails with busy_error after this many seconds (None: never)"
     )

@@ -20,15 +20,21 @@ MIN_RATE, MAX_RATE = 1e-6, 1e9
 MAX_TAIL_RATIO = 1e6
 
 
+#: Units, as metadata of the bounded types: the JSON schema's ``"unit"`` of a value, which the
+#: scenario reference (``retrysim.scenario_reference``) shows. A number without one is a count.
+SECONDS = Field(json_schema_extra={"unit": "s"})
+PER_SECOND = Field(json_schema_extra={"unit": "1/s"})
+PROBABILITY = Field(json_schema_extra={"unit": "probability"})
+
 #: Seconds, 0 allowed (a constant latency of 0, a fault from t=0).
-NonNeg = Annotated[float, Field(ge=0, le=MAX_SECONDS, allow_inf_nan=False)]
+NonNeg = Annotated[float, Field(ge=0, le=MAX_SECONDS, allow_inf_nan=False), SECONDS]
 #: Seconds that must be positive.
-Pos = Annotated[float, Field(ge=MIN_SECONDS, le=MAX_SECONDS, allow_inf_nan=False)]
+Pos = Annotated[float, Field(ge=MIN_SECONDS, le=MAX_SECONDS, allow_inf_nan=False), SECONDS]
 #: Calls or requests per second, 0 allowed (a pause in a rate schedule).
-Rate = Annotated[float, Field(ge=0, le=MAX_RATE, allow_inf_nan=False)]
+Rate = Annotated[float, Field(ge=0, le=MAX_RATE, allow_inf_nan=False), PER_SECOND]
 #: A rate something divides by (a token bucket's refill): one per 11 days at the least.
-PosRate = Annotated[float, Field(ge=MIN_RATE, le=MAX_RATE, allow_inf_nan=False)]
-Prob = Annotated[float, Field(ge=0, le=1)]
+PosRate = Annotated[float, Field(ge=MIN_RATE, le=MAX_RATE, allow_inf_nan=False), PER_SECOND]
+Prob = Annotated[float, Field(ge=0, le=1), PROBABILITY]
 
 
 class Model(BaseModel):
@@ -44,15 +50,15 @@ class Constant(Model):
     """Always ``value`` seconds."""
 
     dist: Literal["constant"] = "constant"
-    value: NonNeg = 0.01
+    value: NonNeg = Field(0.01, description="the latency")
 
 
 class UniformLatency(Model):
     """Any time in [``low``, ``high``] equally likely."""
 
     dist: Literal["uniform"]
-    low: NonNeg
-    high: NonNeg
+    low: NonNeg = Field(description="the shortest")
+    high: NonNeg = Field(description="the longest")
 
     @field_validator("high")
     @classmethod
@@ -68,7 +74,7 @@ class Exponential(Model):
     """Memoryless: an exponential with the given ``mean``."""
 
     dist: Literal["exponential"]
-    mean: Pos
+    mean: Pos = Field(description="the mean (and the standard deviation)")
 
 
 class Normal(Model):
@@ -88,8 +94,8 @@ class Normal(Model):
     """
 
     dist: Literal["normal"]
-    mean: NonNeg
-    std: NonNeg
+    mean: NonNeg = Field(description="the normal's mean, before negative draws are made >= 0")
+    std: NonNeg = Field(description="its standard deviation")
     negative: Literal["clip", "reflect"] = Field(
         "clip",
         description=(
@@ -103,8 +109,8 @@ class Lognormal(Model):
     """A right-skewed latency given by its ``median`` and its ``p99`` (the tail)."""
 
     dist: Literal["lognormal"]
-    median: Pos
-    p99: Pos
+    median: Pos = Field(description="p50: half of the draws are shorter")
+    p99: Pos = Field(description="99% of the draws are shorter; at least the median")
 
     @field_validator("p99")
     @classmethod
@@ -123,7 +129,9 @@ class Lognormal(Model):
 
 
 Latency = Annotated[
-    Constant | UniformLatency | Exponential | Normal | Lognormal, Field(discriminator="dist")
+    Constant | UniformLatency | Exponential | Normal | Lognormal,
+    Field(discriminator="dist"),
+    SECONDS,
 ]
 
 
