@@ -257,7 +257,7 @@ def _default(info: FieldInfo, key: str, described: _Type) -> str:
     if value is None:
         # A policy option marked FromSettings falls back to its RETRY__ variable.
         if any(isinstance(item, FromSettings) for item in info.metadata):
-            from retrysim.retry.settings import option_variable
+            from retrysim.retry.variables import option_variable
 
             variable = option_variable(key, "<operation>")
             if variable is not None:

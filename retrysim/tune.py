@@ -23,116 +23,28 @@ budget, search seed).
 
 from __future__ import annotations
 
-import itertools
-import math
-import operator
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 from retrysim.errors import BadInputError
-from retrysim.metric_table import METRIC_TABLE
 from retrysim.retry.options import GLOBAL_OPTIONS
 from retrysim.retry.settings import RetrySettings
 from retrysim.retry.variables import option_variable
 from retrysim.scenario import Scenario
 from retrysim.sweep import Variant, VariantResult, compare
+from retrysim.tune_search import label_of, proposer, strategy
+from retrysim.tune_space import Constraint as Constraint
+from retrysim.tune_space import Dimension as Dimension
+from retrysim.tune_space import Objective as Objective
+from retrysim.tune_space import TuneError as TuneError
+from retrysim.tune_space import Tuning as Tuning
 
-#: Grids up to this many candidates are tried whole when no --budget is given.
-EXHAUSTIVE_LIMIT = 64
-#: Candidates a search proposes when no --budget is given and the space is not a small grid.
-DEFAULT_BUDGET = 40
-#: Candidates Optuna proposes at a time: fixed, so results do not depend on the worker count.
-BATCH = 8
 #: Seeds added at each racing stage.
 RACE_STEP = 2
 #: The metrics a Pareto front weighs: success against tail latency and load.
 PARETO = (("success_rate", True), ("p99_latency", False), ("amplification", False))
-_BETTER = {m.name: m.better for m in METRIC_TABLE}
-_OPS: dict[str, Callable[[float, float], bool]] = {
-    "<=": operator.le,
-    ">=": operator.ge,
-    "<": operator.lt,
-    ">": operator.gt,
-}
-
-
-class TuneError(BadInputError):
-    """The search, objective or constraints cannot be tuned as given."""
-
-
-@dataclass(frozen=True)
-class Dimension:
-    """One setting to search: a range ``low..high`` (whole numbers when both are) or values."""
-
-    key: str  # dotted scenario key under policy: policy.max_attempts, policy.breaker.enabled
-    low: float | None = None
-    high: float | None = None
-    integer: bool = False
-    values: tuple[Any, ...] = ()
-
-    @property
-    def option(self) -> str:
-        return self.key.removeprefix("policy.")
-
-    @property
-    def finite(self) -> bool:
-        return bool(self.values) or self.integer
-
-    def grid(self) -> list[Any]:
-        if self.values:
-            return list(self.values)
-        assert self.integer and self.low is not None and self.high is not None
-        return list(range(int(self.low), int(self.high) + 1))
-
-
-@dataclass(frozen=True)
-class Constraint:
-    """``metric op limit``, e.g. ``p99_latency <= 30``, held in every scenario of a group."""
-
-    metric: str
-    op: str
-    limit: float
-
-    def holds(self, value: float | None) -> bool:
-        return value is not None and _OPS[self.op](value, self.limit)
-
-    def violation(self, value: float | None) -> float:
-        """How far ``value`` is past the limit, relative to the limit (0 when it holds)."""
-        if self.holds(value):
-            return 0.0
-        if value is None:
-            return math.inf
-        return abs(value - self.limit) / max(abs(self.limit), 1e-12)
-
-    def worst(self, values: Sequence[float | None]) -> float | None:
-        """The value across scenarios that comes closest to breaking the constraint."""
-        known = [v for v in values if v is not None]
-        if len(known) < len(values) or not known:
-            return None
-        return max(known) if self.op in ("<=", "<") else min(known)
-
-    def __str__(self) -> str:
-        return f"{self.metric}{self.op}{self.limit:g}"
-
-
-@dataclass(frozen=True)
-class Objective:
-    metric: str
-    maximize: bool
-
-    @classmethod
-    def of(cls, metric: str, maximize: bool | None = None) -> Objective:
-        if maximize is None:
-            better = _BETTER.get(metric)
-            if better not in ("higher", "lower"):
-                raise TuneError(
-                    f"--objective {metric}: say --maximize or --minimize (the metric has no "
-                    "better direction of its own)"
-                )
-            maximize = better == "higher"
-        return cls(metric, maximize)
 
 
 @dataclass
@@ -182,22 +94,6 @@ class Group:
 class TuneResult:
     groups: list[Group]
     tuning: Tuning
-
-
-@dataclass(frozen=True)
-class Tuning:
-    """Everything a tuning run is asked: the search space, the goal, and how to spend runs."""
-
-    dimensions: Sequence[Dimension]
-    objective: Objective
-    constraints: Sequence[Constraint] = ()
-    seeds: int = 3  # seeds per candidate and scenario, the same for every candidate
-    first_seed: int | None = None  # default: each scenario's own seed, then the next ones
-    budget: int | None = None
-    how: str = "worst"  # worst | mean
-    weights: dict[str, float] = field(default_factory=dict)  # scenario name -> weight (mean)
-    search: str = "auto"  # auto | grid | optuna | random
-    search_seed: int = 0
 
 
 def tune(
@@ -333,13 +229,14 @@ def _search(
                 else:
                     held.documents.extend(result.documents)
 
-    group.search = _strategy(tuning)
-    proposals = _proposer(group.search, tuning)
+    group.search = strategy(tuning)
+    proposals = proposer(group.search, tuning)
     evaluated: list[Candidate] = []
     known: set[str] = set()
     invalid: list[Candidate] = []
     while len(evaluated) < proposals.budget:
-        batch = [c for c in proposals.propose() if c.label not in known]
+        offered = [Candidate(sets, label_of(sets)) for sets in proposals.propose()]
+        batch = [c for c in offered if c.label not in known]
         if not batch:
             break
         batch = batch[: proposals.budget - len(evaluated)]
@@ -347,7 +244,7 @@ def _search(
         valid = [c for c in batch if _valid(c, group, settings)]
         invalid += [c for c in batch if c.dropped is not None]
         evaluate(valid, first)
-        proposals.observe(batch, lambda c: _score(c, group, tuning))
+        proposals.observe([(c.sets, *_told(c, group, tuning)) for c in batch])
         evaluated.extend(valid)
     group.candidates = evaluated
     group.invalid = invalid
@@ -409,6 +306,17 @@ def _score(candidate: Candidate, group: Group, tuning: Tuning) -> Score:
     holds = [c.holds(v) for c, v in zip(tuning.constraints, worsts, strict=True)]
     violation = sum(c.violation(v) for c, v in zip(tuning.constraints, worsts, strict=True))
     return Score(value, interval, worsts, all(holds) and value is not None, violation)
+
+
+def _told(candidate: Candidate, group: Group, tuning: Tuning) -> tuple[float | None, list[float]]:
+    """What a model-based search learns of a candidate: its objective, and a penalty per
+    constraint (<= 0: met; otherwise how far past its limit, relatively)."""
+    scored = _score(candidate, group, tuning)
+    penalties = [
+        min(c.violation(v), 1e9) if not c.holds(v) else -1.0
+        for c, v in zip(tuning.constraints, scored.constraints, strict=True)
+    ]
+    return scored.objective, penalties
 
 
 def _better(a: float, b: float, maximize: bool) -> bool:
@@ -525,174 +433,3 @@ def pareto_front(group: Group) -> list[Candidate]:
             front.append(c)
             taken.add(p)
     return front
-
-
-# --- proposals -------------------------------------------------------------------------------
-
-
-def _strategy(tuning: Tuning) -> str:
-    if tuning.search != "auto":
-        return tuning.search
-    dims = tuning.dimensions
-    if all(d.finite for d in dims):
-        size = math.prod(len(d.grid()) for d in dims)
-        if size <= (tuning.budget if tuning.budget is not None else EXHAUSTIVE_LIMIT):
-            return "grid"
-    return "optuna" if _optuna_available() else "random"
-
-
-def _optuna_available() -> bool:
-    try:
-        import optuna  # noqa: F401
-    except ImportError:
-        return False
-    return True
-
-
-class _Proposer:
-    budget: int
-
-    def propose(self) -> list[Candidate]:
-        raise NotImplementedError
-
-    def observe(self, batch: list[Candidate], score: Callable[[Candidate], Score]) -> None:
-        """Learn from a scored batch (only the model-based search does)."""
-
-
-def _proposer(strategy: str, tuning: Tuning) -> _Proposer:
-    if strategy == "grid":
-        return _Grid(tuning)
-    if strategy == "optuna":
-        if not _optuna_available():
-            raise TuneError("--strategy optuna needs Optuna: pip install 'retrysim[tune]'")
-        return _Optuna(tuning)
-    return _Random(tuning)
-
-
-def candidate(sets: dict[str, Any]) -> Candidate:
-    label = ", ".join(f"{k.removeprefix('policy.')}={_show(v)}" for k, v in sets.items())
-    return Candidate(dict(sets), label)
-
-
-def _show(value: Any) -> str:
-    if isinstance(value, float):
-        return f"{value:.4g}"
-    return str(value).lower() if isinstance(value, bool) else str(value)
-
-
-class _Grid(_Proposer):
-    def __init__(self, tuning: Tuning) -> None:
-        dims = tuning.dimensions
-        combos = itertools.product(*(d.grid() for d in dims))
-        self.all = [candidate(dict(zip((d.key for d in dims), c, strict=True))) for c in combos]
-        self.budget = len(self.all) if tuning.budget is None else min(tuning.budget, len(self.all))
-        self.given = False
-
-    def propose(self) -> list[Candidate]:
-        if self.given:
-            return []
-        self.given = True
-        return self.all[: self.budget]
-
-
-def _round(dim: Dimension, value: float) -> Any:
-    return round(value) if dim.integer else round(float(value), 6)
-
-
-class _Random(_Proposer):
-    """Seeded random search: a draw per dimension per candidate, uniform on each range."""
-
-    def __init__(self, tuning: Tuning) -> None:
-        import numpy as np
-
-        self.dims = tuning.dimensions
-        self.budget = tuning.budget if tuning.budget is not None else DEFAULT_BUDGET
-        self.rng = np.random.default_rng(tuning.search_seed)
-        self.tries = 0
-
-    def propose(self) -> list[Candidate]:
-        self.tries += 1
-        if self.tries > 50:  # a small space whose every point was drawn already
-            return []
-        out = []
-        for _ in range(BATCH):
-            sets = {}
-            for dim in self.dims:
-                if dim.values:
-                    sets[dim.key] = dim.values[int(self.rng.integers(len(dim.values)))]
-                else:
-                    assert dim.low is not None and dim.high is not None
-                    if dim.integer:
-                        sets[dim.key] = int(self.rng.integers(int(dim.low), int(dim.high) + 1))
-                    else:
-                        sets[dim.key] = _round(dim, self.rng.uniform(dim.low, dim.high))
-            out.append(candidate(sets))
-        return out
-
-
-class _Optuna(_Proposer):
-    """Optuna's TPE sampler, seeded, asked a fixed batch at a time, told each score in order."""
-
-    def __init__(self, tuning: Tuning) -> None:
-        import optuna
-
-        optuna.logging.set_verbosity(optuna.logging.WARNING)
-        self.optuna = optuna
-        self.tuning = tuning
-        self.budget = tuning.budget if tuning.budget is not None else DEFAULT_BUDGET
-        # Optuna 5 takes constraints from each trial; before it, from a function of the trial.
-        self.per_trial = hasattr(optuna.trial.Trial, "set_constraint")
-        sampler = optuna.samplers.TPESampler(
-            seed=tuning.search_seed,
-            constraints_func=(
-                None if self.per_trial else lambda trial: trial.user_attrs["constraints"]
-            ),
-        )
-        direction: Literal["maximize", "minimize"] = (
-            "maximize" if tuning.objective.maximize else "minimize"
-        )
-        self.study = optuna.create_study(direction=direction, sampler=sampler)
-        self.trials: dict[str, Any] = {}
-
-    def propose(self) -> list[Candidate]:
-        out: list[Candidate] = []
-        for _ in range(BATCH):
-            trial = self.study.ask()
-            sets = {}
-            for dim in self.tuning.dimensions:
-                if dim.values:
-                    sets[dim.key] = trial.suggest_categorical(dim.key, list(dim.values))
-                elif dim.integer:
-                    assert dim.low is not None and dim.high is not None
-                    sets[dim.key] = trial.suggest_int(dim.key, int(dim.low), int(dim.high))
-                else:
-                    assert dim.low is not None and dim.high is not None
-                    value = trial.suggest_float(dim.key, dim.low, dim.high)
-                    sets[dim.key] = _round(dim, value)
-            found = candidate(sets)
-            if found.label in self.trials or any(c.label == found.label for c in out):
-                self.study.tell(trial, state=self.optuna.trial.TrialState.PRUNED)
-                continue
-            self.trials[found.label] = trial
-            out.append(found)
-        return out
-
-    def observe(self, batch: list[Candidate], score: Callable[[Candidate], Score]) -> None:
-        for item in batch:
-            trial = self.trials[item.label]
-            scored = score(item)
-            penalties = [
-                c.violation(v) if not c.holds(v) else -1.0
-                for c, v in zip(self.tuning.constraints, scored.constraints, strict=True)
-            ]
-            penalties = [min(p, 1e9) for p in penalties]  # <= 0: met
-            if self.per_trial:
-                for index, penalty in enumerate(penalties):
-                    trial.set_constraint(f"constraint{index}", penalty)
-            else:
-                trial.set_user_attr("constraints", penalties)
-            value = scored.objective
-            if value is None:
-                self.study.tell(trial, state=self.optuna.trial.TrialState.FAIL)
-            else:
-                self.study.tell(trial, value)
