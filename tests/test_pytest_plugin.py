@@ -188,7 +188,13 @@ def _assert_one_pass_one_fail_with_the_seed(result: Any, sleeps: str) -> None:
 
 def test_sync_tests_pass_and_a_failure_prints_its_seed(pytester: pytest.Pytester) -> None:
     pytester.makepyfile(SYNC_TESTS)
-    _assert_one_pass_one_fail_with_the_seed(run_plugin(pytester), "3")
+    result = run_plugin(pytester)
+    _assert_one_pass_one_fail_with_the_seed(result, "3")
+    seeds = {
+        (r.nodeid.rpartition("::")[2], dict(r.user_properties).get("retrysim_seed"))
+        for r in result.reprec.getreports("pytest_runtest_logreport")
+    }
+    assert seeds == {("test_passes", 11), ("test_fails", 4242)}
 
 
 @pytest.mark.parametrize("runner", list(RUNNERS))
@@ -340,6 +346,24 @@ def test_the_faults_fixture_examples(pytester: pytest.Pytester) -> None:
         """
     )
     run_plugin(pytester).assert_outcomes(passed=2)
+
+
+FAKE_REDIS = """
+class FakeRedis:
+    def __init__(self):
+        self.data = {"task:1": "queued"}
+
+    def get(self, key):
+        return self.data.get(key)
+"""
+
+
+def test_the_readme_examples_pass(pytester: pytest.Pytester) -> None:
+    section = (ROOT / "README.md").read_text(encoding="utf-8")
+    section = section.split("## Testing your retry code", 1)[1].split("\n## ", 1)[0]
+    seed_example, redis_example = re.findall(r"```python\n(.*?)```", section, re.S)
+    pytester.makepyfile("\n".join([seed_example, FAKE_REDIS, redis_example]))
+    run_plugin(pytester, plugins="asyncio").assert_outcomes(passed=2)
 
 
 def test_a_bad_marker_is_an_error_naming_the_test(pytester: pytest.Pytester) -> None:
