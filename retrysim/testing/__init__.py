@@ -4,12 +4,15 @@ The pytest plugin (``retrysim.pytest_plugin``, loaded by pytest through retrysim
 is the usual way in: ``@pytest.mark.retrysim`` or the ``virtual_time`` and ``faults`` fixtures.
 Everything here also works without pytest::
 
+    from retrysim.retry import retry_storage_operation
     from retrysim.testing import VirtualTime, outage, wrap
 
+    load = retry_storage_operation(max_attempts=5, min_wait=0.4, profile="exponential")(
+        wrap(real_load, outage(end=2.5))         # the dependency is down for 2.5 s
+    )
     with VirtualTime(seed=7) as vt:
-        fetch = wrap(real_fetch, outage(end=2.5))
-        retried_fetch()                      # whose retries wait 2.8 s: returns at once
-        assert vt.now >= 2.5 and vt.attempts == 3
+        load("task:1")                           # 2.8 s of waits, returned at once
+        assert vt.sleeps == [0.4, 0.8, 1.6] and vt.attempts == 4
 
 This package never imports pytest.
 """
