@@ -23,6 +23,7 @@ budget, search seed).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -319,10 +320,6 @@ def _told(candidate: Candidate, group: Group, tuning: Tuning) -> tuple[float | N
     return scored.objective, penalties
 
 
-def _better(a: float, b: float, maximize: bool) -> bool:
-    return a > b if maximize else a < b
-
-
 def _race(group: Group, tuning: Tuning) -> None:
     """Drop candidates clearly worse than the best feasible one, or clearly infeasible."""
     maximize = tuning.objective.maximize
@@ -335,7 +332,7 @@ def _race(group: Group, tuning: Tuning) -> None:
     feasible = [c for c in alive if c.dropped is None and scores[id(c)].feasible]
     if not feasible:
         return
-    best = _pick(feasible, scores, maximize)
+    best = _pick(feasible, scores, maximize, group)
     bound = scores[id(best)].interval
     if bound is None:
         return
@@ -363,14 +360,29 @@ def _clearly_infeasible(candidate: Candidate, group: Group, tuning: Tuning) -> s
     return None
 
 
-def _pick(candidates: Sequence[Candidate], scores: dict[int, Score], maximize: bool) -> Candidate:
-    """The best by objective; ties go to the first proposed (deterministic)."""
-    best = candidates[0]
-    for candidate in candidates[1:]:
-        a, b = scores[id(candidate)].objective, scores[id(best)].objective
-        if a is not None and (b is None or _better(a, b, maximize)):
-            best = candidate
-    return best
+def _pick(
+    candidates: Sequence[Candidate], scores: dict[int, Score], maximize: bool, group: Group
+) -> Candidate:
+    """The best by objective; a tie (100% success is common) goes to the lighter load, then
+    the shorter p99 latency, then the first proposed: deterministic, and the cheaper cure."""
+
+    def key(candidate: Candidate) -> tuple[float, ...]:
+        objective = scores[id(candidate)].objective
+        if objective is None:
+            return (math.inf, math.inf, math.inf)
+        tail = [_worst(candidate, group, metric) for metric in ("amplification", "p99_latency")]
+        return (
+            -objective if maximize else objective,
+            *(math.inf if v is None else v for v in tail),
+        )
+
+    return min(candidates, key=key)  # min keeps the first of equal keys
+
+
+def _worst(candidate: Candidate, group: Group, metric: str) -> float | None:
+    values = [candidate.mean(name, metric) for name in group.names]
+    known = [v for v in values if v is not None]
+    return max(known) if known and len(known) == len(values) else None
 
 
 def _choose(group: Group, tuning: Tuning) -> None:
@@ -379,7 +391,7 @@ def _choose(group: Group, tuning: Tuning) -> None:
     scores = {id(c): _score(c, group, tuning) for c in group.candidates}
     feasible = [c for c in full if scores[id(c)].feasible]
     if feasible:
-        group.best = _pick(feasible, scores, tuning.objective.maximize)
+        group.best = _pick(feasible, scores, tuning.objective.maximize, group)
         return
     ranked = sorted(group.candidates, key=lambda c: scores[id(c)].violation)
     if ranked:

@@ -93,7 +93,9 @@ class _Grid(Proposer):
 
 
 def _round(dim: Dimension, value: float) -> Any:
-    return round(value) if dim.integer else round(float(value), 6)
+    """A drawn value as it will be recommended: whole, or to three significant digits (a
+    setting of 1.45886 s says nothing 1.46 s does not), so what runs is what is written."""
+    return round(value) if dim.integer else float(f"{value:.3g}")
 
 
 class _Random(Proposer):

@@ -338,3 +338,27 @@ def test_bad_tune_input_is_one_line_and_exit_2(
     result = CliRunner().invoke(app, ["tune", str(_scenario_file(tmp_path)), *args, "-q"])
     assert result.exit_code == 2, result.output
     assert message in result.output
+
+
+def test_a_tie_goes_to_the_lighter_load_then_the_shorter_tail() -> None:
+    from retrysim.tune import _choose
+
+    group = Group("worker", [independent("a")])
+
+    def made(label: str, amp: float, p99: float) -> Candidate:
+        cand = Candidate({}, label)
+        doc = {
+            "calls": {"success_rate": 1.0},
+            "latency": {"p99": p99},
+            "load": {"amplification": amp},
+        }
+        cand.results["a"] = VariantResult(Variant(label, {}), [doc])
+        return cand
+
+    group.candidates = [
+        made("heavy", 2.0, 1.0),
+        made("light-slow", 1.5, 9.0),
+        made("light", 1.5, 3.0),
+    ]
+    _choose(group, Tuning([ATTEMPTS], Objective.of("success_rate"), seeds=1))
+    assert group.best is not None and group.best.label == "light"
