@@ -148,8 +148,6 @@ def diagnose(doc: dict[str, Any]) -> list[dict[str, Any]]:
 # --- helpers -----------------------------------------------------------------------------------
 
 #: Options that ``RETRY__<OPERATION>_<OPTION>`` sets, and those ``RETRY__<OPTION>`` sets.
-PER_OPERATION = ("max_attempts", "min_wait", "max_wait")
-GLOBAL = ("profile", "jitter")
 
 
 def suggest(doc: dict[str, Any], option: str, value: Any) -> Suggestion:
@@ -157,21 +155,15 @@ def suggest(doc: dict[str, Any], option: str, value: Any) -> Suggestion:
 
     ``option`` is a policy option (``max_attempts``) or a mechanism's knob (``budget.enabled``).
     """
-    from retrysim.retry.mechanisms import MECHANISM_NAMES, mechanism_setting
-    from retrysim.retry.settings import env_name
+    from retrysim.retry.variables import option_variable
 
     operation = doc["settings"]["operation"]
     shown = _literal(value)
-    env = None
     mechanism, _, knob = option.partition(".")
-    if doc["settings"].get("custom"):
-        pass  # the user's own policy: no RETRY__ variable sets it
-    elif option in PER_OPERATION:
-        env = f"{env_name(f'{operation}_{option}')}={shown}"
-    elif option in GLOBAL:
-        env = f"{env_name(option)}={shown}"
-    elif knob and mechanism in MECHANISM_NAMES:
-        env = f"{env_name(mechanism_setting(operation, mechanism, knob))}={shown}"
+    env = None
+    if not doc["settings"].get("custom"):  # the user's own policy: no RETRY__ variable sets it
+        variable = option_variable(option, operation)
+        env = None if variable is None else f"{variable}={shown}"
     pinned = (mechanism if knob else option) in doc["settings"].get("overrides", ())
     return Suggestion(option, value, env, f"policy.{option}={shown}", pinned)
 
@@ -333,17 +325,27 @@ def _metastable(doc: dict[str, Any]) -> Finding | None:
     found = recovery(doc)
     if found is None or found["ratio"] >= METASTABLE_RATIO:
         return None
-    now, reference, what = found["goodput_after"], found["goodput_reference"], found["reference"]
-    last, start = found["disturbance_end"], found["from"]
-    what = "before the disturbance" if what == "before" else "offered"
+    now, reference = found["goodput_after"], found["goodput_reference"]
+    last, start, until = found["disturbance_end"], found["from"], found["until"]
+    if found["reference"] == "before":
+        began = found["disturbance_start"]
+        against = f"{reference:,.1f}/s before the disturbance began at t={began:g} s"
+    else:
+        against = f"the {reference:,.1f}/s offered"
     attempts = int(doc["settings"]["max_attempts"])
     fewer = max(1, attempts // 2)
     return Finding(
         "high",
-        f"Calls succeeded at {now:,.1f}/s from t={start:g} s on (the last disturbance "
-        f"ended at t={last:g} s), against {reference:,.1f}/s {what}: "
-        f"{_pct(now / reference)} of it. Each attempt's load keeps the next one failing.",
-        {"goodput_after": now, "goodput_reference": reference, "recovery_from": start},
+        f"Goodput did not recover after {_ended_last(doc, last)} ended at t={last:g} s: "
+        f"{now:,.1f}/s for the last {until - start:g} s of arrivals (t={start:g}–{until:g} s), "
+        f"against {against}: {_pct(now / reference)} of it. Each attempt's load keeps the "
+        "next one failing.",
+        {
+            "goodput_after": now,
+            "goodput_reference": reference,
+            "recovery_from": start,
+            "recovery_until": until,
+        },
         "Retry less, so failed attempts stop feeding the load: fewer attempts, or a retry "
         "budget, which refuses retries while most attempts fail and lets them back as "
         "attempts succeed.",
@@ -352,6 +354,21 @@ def _metastable(doc: dict[str, Any]) -> Finding | None:
             *_mechanism_suggestions(doc, "budget"),
         ),
     )
+
+
+def _ended_last(doc: dict[str, Any], end: float) -> str:
+    """What ended at ``end``, in words: "the outage", "the traffic spike", or both.
+
+    A reader told the fleet "did not recover" needs to know from what: the fault by its kind
+    (several of one kind: "the outages"), an arrival-rate step as a traffic spike.
+    """
+    kinds = list(dict.fromkeys(f["kind"] for f in doc["faults"] if f["end"] == end))
+    names = [f"the {kind.replace('_', ' ')}" for kind in kinds]
+    if any(s["end"] == end for s in doc["clients"]["spikes"]):
+        names.append("the traffic spike")
+    if not names:
+        return "the last disturbance"
+    return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
 
 
 @rule("not_retried", "Calls gave up on an error the policy does not retry", NOT_WORKING)

@@ -179,10 +179,12 @@ def recovery(doc: dict[str, Any]) -> dict[str, Any] | None:
     """Did goodput come back after the last fault or traffic spike? From the document alone.
 
     ``goodput_after``: calls succeeding per second from ``from`` (``SETTLE`` s, or the worst-case
-    total wait if longer, after the last disturbance ended at ``disturbance_end``) to the end
-    of arrivals; ``goodput_reference``: the same before the first disturbance (``reference``
+    total wait if longer, after the last disturbance ended at ``disturbance_end``) to
+    ``until``, the end of the last whole timeline bin of arrivals; ``goodput_reference``: the
+    same before the first disturbance began at ``disturbance_start`` (``reference``
     ``before``; the first bin, the fleet ramping up, left out) or, too early for that, the
-    offered rate (``offered``); ``ratio``: after / reference (1.0: fully recovered).
+    offered rate (``offered``); ``ratio``: after / reference (1.0: fully recovered). ``from``
+    and ``until`` are the window the metastable diagnosis quotes and the timeline marks.
 
     None when it cannot be judged: no steady load to recover to (a burst, or clients with a
     fixed number of calls, whose goodput falls when their calls run out), no bounded
@@ -205,7 +207,8 @@ def recovery(doc: dict[str, Any]) -> dict[str, Any] | None:
     width, goodput = tl["bin_width"], tl["goodput_per_s"]
     settle = max(SETTLE, float(doc["policy_facts"]["worst_case_total_wait"]))
     before = goodput[1 : int(first // width)]  # bin 0 is the fleet ramping up
-    after = goodput[math.ceil((last + settle) / width) : int(fleet["arrivals_end"] // width)]
+    end_bin = int(fleet["arrivals_end"] // width)
+    after = goodput[math.ceil((last + settle) / width) : end_bin]
     if len(after) < MIN_BINS:
         return None
     if len(before) >= MIN_BINS:
@@ -218,8 +221,10 @@ def recovery(doc: dict[str, Any]) -> dict[str, Any] | None:
         return None
     now = sum(after) / len(after)
     return {
+        "disturbance_start": first,
         "disturbance_end": last,
         "from": last + settle,
+        "until": end_bin * width,
         "goodput_after": now,
         "goodput_reference": reference,
         "reference": what,

@@ -27,7 +27,9 @@ from retrysim.names import Operation as OperationName
 from retrysim.retry.options import PolicyOptions
 from retrysim.scenario_service import Ideal as Ideal
 from retrysim.scenario_service import LoadLatency as LoadLatency
+from retrysim.scenario_service import Lock as Lock
 from retrysim.scenario_service import Occ as Occ
+from retrysim.scenario_service import ProcessorSharing as ProcessorSharing
 from retrysim.scenario_service import Queue as Queue
 from retrysim.scenario_service import RateLimited as RateLimited
 from retrysim.scenario_service import Service as Service
@@ -62,7 +64,9 @@ class PolicySpec(PolicyOptions):
 
     model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True)
 
-    operation: OperationName = "worker"
+    operation: OperationName = Field(
+        "worker", description="the RETRY__ group whose settings fill the options not given"
+    )
     retry_on: list[ErrorName] | None = Field(
         None, description="Errors to retry; default: the profile's retryable set."
     )
@@ -75,15 +79,15 @@ class Burst(Model):
     """Every client's first call at one instant: the thundering herd."""
 
     kind: Literal["burst"]
-    at: NonNeg = 0.0
+    at: NonNeg = Field(0.0, description="when every client's first call starts")
 
 
 class UniformArrival(Model):
     """First calls spread uniformly over [start, end)."""
 
     kind: Literal["uniform"]
-    start: NonNeg = 0.0
-    end: NonNeg
+    start: NonNeg = Field(0.0, description="the earliest first call")
+    end: NonNeg = Field(description="first calls start before this")
 
     @model_validator(mode="after")
     def _window(self) -> UniformArrival:
@@ -93,9 +97,11 @@ class UniformArrival(Model):
 
 
 class RateStep(Model):
-    start: NonNeg
-    end: NonNeg
-    rate: Rate
+    """A window with its own arrival rate: a traffic spike, a lull."""
+
+    start: NonNeg = Field(description="the window's start")
+    end: NonNeg = Field(description="the window's end")
+    rate: Rate = Field(description="calls per second in the window, across the fleet")
 
     @model_validator(mode="after")
     def _window(self) -> RateStep:
@@ -108,9 +114,13 @@ class Poisson(Model):
     """Open loop: calls arrive at ``rate`` per second; ``schedule`` steps override it in windows."""
 
     kind: Literal["poisson"]
-    rate: Rate
-    schedule: list[RateStep] = Field(default_factory=list)
-    start: NonNeg = 0.0
+    rate: Rate = Field(
+        description="calls per second across the fleet (call i is client i mod count's)"
+    )
+    schedule: list[RateStep] = Field(
+        default_factory=list, description="windows with another rate; a later step wins overlaps"
+    )
+    start: NonNeg = Field(0.0, description="calls arrive from this time on")
     end: NonNeg | None = Field(None, description="default: the scenario's duration")
 
     @model_validator(mode="after")
@@ -131,17 +141,25 @@ Arrival = Annotated[Burst | UniformArrival | Poisson | Closed, Field(discriminat
 
 
 class Clients(Model):
-    count: Annotated[int, Field(ge=1)] = 1
+    """Who calls: how many clients, when, with which timeout, over which connections."""
+
+    count: Annotated[int, Field(ge=1)] = Field(
+        1, description="clients: workers, app instances, tasks; each keeps its own call state"
+    )
     calls_per_client: Annotated[int, Field(ge=1)] | None = Field(
         None, description="calls each client makes (default 1; closed loop: until duration)"
     )
-    think_time: NonNeg = 0.0
+    think_time: NonNeg = Field(
+        0.0, description="from a call's end to the same client's next call (several calls each)"
+    )
     timeout: Pos | None = Field(
         None,
         description="client-side timeout per attempt, seconds (a wait for a pooled connection "
         "and the connect count in it)",
     )
-    arrival: Arrival = Field(default_factory=lambda: Burst(kind="burst"))
+    arrival: Arrival = Field(
+        default_factory=lambda: Burst(kind="burst"), description="when the calls start"
+    )
     processes: Annotated[int, Field(ge=1)] | None = Field(
         None,
         description="client processes the clients run in (client i in process i mod processes), "
@@ -196,7 +214,7 @@ class Network(Model):
 
 
 class _Window(Model):
-    start: NonNeg = 0.0
+    start: NonNeg = Field(0.0, description="when the fault begins")
     end: NonNeg | None = Field(None, description="omitted: until the run ends")
 
     @model_validator(mode="after")
@@ -215,25 +233,27 @@ class Outage(_Window):
     """The dependency is down: refuse (error at once) or blackhole (hang until client timeout)."""
 
     kind: Literal["outage"]
-    end: NonNeg
-    mode: Literal["refuse", "blackhole"] = "refuse"
-    error: ErrorName = "ConnectionError"
+    end: NonNeg = Field(description="when the fault ends")
+    mode: Literal["refuse", "blackhole"] = Field(
+        "refuse", description="refuse: an attempt fails at once; blackhole: it hangs to a timeout"
+    )
+    error: ErrorName = Field("ConnectionError", description="what a refused attempt fails with")
 
 
 class Flaky(_Window):
     """Each attempt in the window fails at once with ``probability``."""
 
     kind: Literal["flaky"]
-    probability: Prob
-    error: ErrorName = "ConnectionError"
+    probability: Prob = Field(description="the chance that an attempt in the window fails")
+    error: ErrorName = Field("ConnectionError", description="what it fails with")
 
 
 class LatencySpike(_Window):
     """Extra latency for requests that arrive in the window."""
 
     kind: Literal["latency_spike"]
-    end: NonNeg
-    extra: Latency
+    end: NonNeg = Field(description="when the fault ends")
+    extra: Latency = Field(description="added to the service time of each request in the window")
 
     @model_validator(mode="before")
     @classmethod
@@ -247,25 +267,25 @@ class CapacityLoss(_Window):
     """A queue server runs with only ``slots`` slots during the window."""
 
     kind: Literal["capacity_loss"]
-    end: NonNeg
-    slots: Annotated[int, Field(ge=0)]
+    end: NonNeg = Field(description="when the fault ends")
+    slots: Annotated[int, Field(ge=0)] = Field(description="the queue's slots left in the window")
 
 
 class RecoveryRamp(_Window):
     """After an outage: failure probability falls linearly from ``probability`` to 0 at ``end``."""
 
     kind: Literal["recovery_ramp"]
-    end: NonNeg
-    probability: Prob = 1.0
-    error: ErrorName = "ConnectionError"
+    end: NonNeg = Field(description="when the fault ends")
+    probability: Prob = Field(1.0, description="the failure probability at start")
+    error: ErrorName = Field("ConnectionError", description="what a failing attempt fails with")
 
 
 class Reset(_Window):
     """The connection resets mid-request with ``probability``; the server still does the work."""
 
     kind: Literal["reset"]
-    probability: Prob
-    error: ErrorName = "ConnectionResetError"
+    probability: Prob = Field(description="the chance that an attempt's connection resets")
+    error: ErrorName = Field("ConnectionResetError", description="what the client sees")
 
 
 Fault = Annotated[
@@ -278,23 +298,31 @@ class Limits(Model):
     """Guards: a run stops with a clear message instead of running away."""
 
     max_time: Pos | None = Field(None, description="virtual seconds; default duration*10+3600")
-    max_events: Annotated[int, Field(ge=1)] = 200_000_000
+    max_events: Annotated[int, Field(ge=1)] = Field(
+        200_000_000, description="events the simulation may process at most"
+    )
 
 
 class Scenario(Model):
     """A complete, validated scenario."""
 
-    name: str = "scenario"
-    description: str = ""
-    seed: Annotated[int, Field(ge=0, lt=2**63)] = 0
+    name: str = Field("scenario", description="what reports call it")
+    description: str = Field("", description="what it models, in a sentence or two")
+    seed: Annotated[int, Field(ge=0, lt=2**63)] = Field(
+        0, description="every random draw follows from it: same scenario and seed, same run"
+    )
     duration: Pos = Field(60.0, description="virtual seconds during which calls start")
     policy: PolicySpec = PolicySpec()
     clients: Clients = Clients()
-    service: Service = Field(default_factory=lambda: Ideal(kind="ideal"))
+    service: Service = Field(
+        default_factory=lambda: Ideal(kind="ideal"), description="what answers the requests"
+    )
     network: Network | None = Field(
         None, description="round trips and connects; omitted: requests arrive instantly"
     )
-    faults: list[Fault] = Field(default_factory=list)
+    faults: list[Fault] = Field(
+        default_factory=list, description="what goes wrong and when, one table per fault"
+    )
     limits: Limits = Limits()
 
     @property

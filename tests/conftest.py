@@ -24,7 +24,9 @@ from hypothesis import settings as hypothesis_settings
 from tenacity import RetryCallState
 
 import retrysim.retry.waits
+from retrysim.names import PROFILES
 from retrysim.retry import PROCESS_GUARDS, reset_retry_metrics, retry_metrics, use_settings
+from retrysim.retry.profiles import REGISTRY as PROFILES_REGISTRY
 
 # CI runs every property test on the same examples every time: derandomised, with no example
 # database carried between runs, so a red CI run is reproducible and a green one is not luck.
@@ -41,6 +43,8 @@ def _clean_state() -> None:
     use_settings(None)
     reset_retry_metrics()
     PROCESS_GUARDS.clear()  # breakers and budgets are process-wide: none outlives its test
+    for name in [n for n in PROFILES_REGISTRY if n not in PROFILES]:
+        del PROFILES_REGISTRY[name]  # a profile a test registered (a --policy's) dies with it
 
 
 @pytest.fixture(autouse=True)

@@ -19,6 +19,7 @@ COMMANDS = [
     ["settings"],
     ["scenarios"],
     ["scenarios", "show"],
+    ["scenarios", "reference"],
     ["validate"],
     ["plot"],
     ["shell"],

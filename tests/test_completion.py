@@ -123,3 +123,13 @@ def test_set_completes_the_values_of_switches_and_literal_knobs() -> None:
     ]
     # A number is the user's to type.
     assert complete("retrysim run redis-blip --set policy.breaker.recovery_timeout=") == []
+
+
+def test_set_completes_service_kinds_and_fixed_set_service_fields() -> None:
+    assert complete("retrysim run redis-blip --set service.kind=l") == [
+        "service.kind=load_latency",
+        "service.kind=lock",
+    ]
+    assert complete("retrysim compare redis-blip --set service.on_busy=wait,") == [
+        "service.on_busy=wait,fail"
+    ]

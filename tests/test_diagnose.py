@@ -334,6 +334,35 @@ def test_metastable_below_half_the_goodput_before(after: float, fires: bool) -> 
     assert ("metastable" in ids(doc)) is fires
 
 
+def test_metastable_says_what_ended_when_and_over_which_window() -> None:
+    """The evidence carries every figure a reader needs: what ended last and when, goodput
+    after it over which window, and the goodput it is measured against."""
+    doc = tiny()
+    doc["timeline"]["goodput_per_s"] = [10.0] * 17 + [1.0] * 13
+    (d,) = [d for d in dg.diagnose(doc) if d["id"] == "metastable"]
+    assert d["evidence"].startswith(
+        "Goodput did not recover after the outage ended at t=12 s: 1.0/s for the last 13 s of "
+        "arrivals (t=17–30 s), against 10.0/s before the disturbance began at t=10 s: 10.0% of it."
+    )
+    assert d["figures"]["recovery_from"] == 17.0 and d["figures"]["recovery_until"] == 30.0
+    # a traffic spike ending last is named as one; too early to measure before: the offered rate
+    doc["faults"], doc["outages"] = [], []
+    doc["clients"]["spikes"] = [{"start": 1.0, "end": 12.0, "rate": 30.0, "base_rate": 10.0}]
+    (d,) = [d for d in dg.diagnose(doc) if d["id"] == "metastable"]
+    assert "after the traffic spike ended at t=12 s" in d["evidence"]
+    assert "against the 10.0/s offered: 10.0% of it" in d["evidence"]
+
+
+def test_metastable_names_everything_that_ended_last() -> None:
+    doc = tiny()
+    doc["timeline"]["goodput_per_s"] = [10.0] * 17 + [0.0] * 13
+    doc["faults"].append({"index": 1, "kind": "recovery_ramp", "start": 11.0, "end": 12.0})
+    doc["clients"]["spikes"] = [{"start": 11.0, "end": 12.0, "rate": 30.0, "base_rate": 10.0}]
+    (d,) = [d for d in dg.diagnose(doc) if d["id"] == "metastable"]
+    ended = "after the outage, the recovery ramp and the traffic spike ended at t=12 s"
+    assert ended in d["evidence"]
+
+
 def test_metastable_needs_a_steady_load_to_recover_to() -> None:
     doc = tiny()
     doc["timeline"]["goodput_per_s"] = [10.0] * 17 + [0.0] * 13

@@ -284,3 +284,16 @@ def test_the_command_line_finds_a_module_in_the_folder_it_runs_in(user_module: s
     )
     assert done.returncode == 0, done.stderr
     assert '"attempts_limited": true' in done.stdout
+
+
+def test_running_a_scenario_never_loads_the_user_code_importer() -> None:
+    """Scenario files are data: only --policy or retrying= reach the module that imports code."""
+    code = (
+        "import sys, retrysim\n"
+        "retrysim.run(retrysim.load_scenario('redis-blip'))\n"
+        "print('retrysim.user_policy' in sys.modules)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True
+    )
+    assert done.stdout.strip() == "False"

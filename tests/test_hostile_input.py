@@ -50,7 +50,7 @@ def one_line_error(path: Path, *needles: str, command: str = "validate") -> str:
         (
             '[service]\nkind = "queue"\nconcurrency = 2\n'
             'latency = {dist = "lognormal", median = 0.001, p99 = 1e4}\n',
-            "service.latency",  # p99/median of 1e7: not a latency distribution
+            "service.latency.p99",  # p99/median of 1e7: not a latency distribution
         ),
         (
             '[service]\nkind = "ideal"\nlatency = {dist = "lognormal", median = 1e-300, p99 = 1}\n',

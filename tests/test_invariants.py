@@ -37,7 +37,10 @@ _latency = st.one_of(
     ),
     st.builds(lambda m: {"dist": "exponential", "mean": m}, st.floats(0.001, 1)),
     st.builds(
-        lambda m, s: {"dist": "normal", "mean": m, "std": s}, st.floats(0, 1), st.floats(0, 1)
+        lambda m, s, n: {"dist": "normal", "mean": m, "std": s, "negative": n},
+        st.floats(0, 1),
+        st.floats(0, 1),
+        st.sampled_from(["clip", "reflect"]),
     ),
     st.builds(
         lambda m, f: {"dist": "lognormal", "median": m, "p99": m * f},
@@ -78,7 +81,11 @@ def scenarios(draw: st.DrawFn) -> dict[str, Any]:
             if draw(st.booleans()):
                 network["connect"] = draw(_latency)
 
-    service_kind = draw(st.sampled_from(["ideal", "queue", "load_latency", "occ", "rate_limited"]))
+    service_kind = draw(
+        st.sampled_from(
+            ["ideal", "queue", "load_latency", "occ", "rate_limited", "processor_sharing", "lock"]
+        )
+    )
     service: dict[str, Any] = {"kind": service_kind}
     if service_kind == "load_latency":
         service["base"] = draw(_latency)
@@ -94,6 +101,16 @@ def scenarios(draw: st.DrawFn) -> dict[str, Any]:
         service["protocol"] = "read_then_write"
         if draw(st.booleans()):
             service["read_latency"] = draw(_latency)
+    if service_kind == "processor_sharing":
+        service["cores"] = draw(st.floats(0.5, 4))
+        service["concurrency"] = draw(st.none() | st.integers(1, 4))
+        service["queue_limit"] = draw(st.integers(0, 4))
+        service["cancel_abandoned"] = draw(st.booleans())
+    if service_kind == "lock":
+        service["on_busy"] = draw(st.sampled_from(["wait", "fail"]))
+        service["queue_limit"] = draw(st.integers(0, 4))
+        service["wait_timeout"] = draw(st.none() | st.floats(0.01, 2))
+        service["busy_error"] = draw(st.sampled_from(ERROR_NAMES))
     if service_kind == "rate_limited":
         service["rate"] = draw(st.floats(0.5, 10))
         service["burst"] = draw(st.floats(1, 4))

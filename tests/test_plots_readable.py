@@ -25,6 +25,7 @@ from matplotlib.axes import Axes
 from matplotlib.colors import to_rgba
 from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
+from matplotlib.text import Annotation
 from typer.testing import CliRunner
 
 import retrysim
@@ -309,3 +310,104 @@ def test_spread_peak_note_and_legend_never_cover_each_other(name: str) -> None:
             assert not box.overlaps(note.get_window_extent(renderer)), note.get_text()
             checked += 1
     assert checked, "no panel had both a legend and a peak note: the test checked nothing"
+
+
+# --- the timeline marks a fleet that never recovered -------------------------------------------
+
+
+def _not_recovered(ax: Axes) -> list[Any]:
+    """The non-recovery mark's artists: the bracket, its label and the reference level."""
+    artists = [*ax.texts, *ax.collections, *ax.lines]
+    return [a for a in artists if (a.get_gid() or "") in _MARK]
+
+
+_MARK = ("not-recovered", "not-recovered-label", "goodput-reference")
+
+
+def test_timeline_brackets_the_window_goodput_did_not_recover_over(storm_doc) -> None:
+    from retrysim.diagnose import METASTABLE_RATIO
+    from retrysim.metric_table import show
+    from retrysim.plots.timeline import _BRACKET_Y
+
+    found = storm_doc["recovery"]
+    assert found["ratio"] < METASTABLE_RATIO  # the storm: goodput stays near 0 after the spike
+    ax = plots.herd_timeline(storm_doc).axes[0]
+    by_gid = {a.get_gid(): a for a in _not_recovered(ax)}
+    assert set(by_gid) == set(_MARK)
+    bracket, label = by_gid["not-recovered"], by_gid["not-recovered-label"]
+    # from recovery's `from` to `until`, the window the metastable diagnosis quotes
+    assert (bracket.xy[0], bracket.xyann[0]) == (found["from"], found["until"]) == (35.0, 40.0)
+    share = show("goodput_recovery", found["ratio"])
+    assert label.get_text() == f"goodput not recovered ({share} of before)"
+    assert label.get_text() == "goodput not recovered (0.00% of before)"
+    # the goodput before, dotted across the same window, and named in the legend
+    (segment,) = by_gid["goodput-reference"].get_segments()
+    reference = found["goodput_reference"]
+    np.testing.assert_allclose(segment, [[35.0, reference], [40.0, reference]])
+    assert f"goodput before the disturbance: {reference:.3g}/s" in _legend_texts(ax)
+    # above every bar and line: the mark covers nothing it marks
+    top = ax.get_ylim()[1]
+    stacked = np.sum(storm_doc["timeline"]["attempts_per_s"], axis=0)
+    assert max(float(stacked.max()), reference) < 0.9 * _BRACKET_Y * top
+    # measured against the offered rate (too early a disturbance for a before): says so
+    offered = {**storm_doc, "recovery": {**found, "reference": "offered"}}
+    ax = plots.herd_timeline(offered).axes[0]
+    (label,) = [t for t in ax.texts if t.get_gid() == "not-recovered-label"]
+    assert label.get_text() == f"goodput not recovered ({share} of offered)"
+    assert f"calls offered: {reference:.3g}/s" in _legend_texts(ax)
+
+
+def test_run_plot_of_retry_storm_shows_the_mark(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """`retrysim run retry-storm --plot` (the whole bundled run) draws it on the timeline."""
+    _no_retry_env(monkeypatch, tmp_path)
+    saved = _capture(monkeypatch)
+    result = CliRunner().invoke(app, ["run", "retry-storm", "--plot", "storm.png", "--quiet"])
+    assert result.exit_code == 0, result.output
+    (fig,) = saved
+    timeline = fig.axes[0]
+    (label,) = [t for t in timeline.texts if t.get_gid() == "not-recovered-label"]
+    assert label.get_text() == "goodput not recovered (0.00% of before)"
+    (bracket,) = [t for t in timeline.texts if t.get_gid() == "not-recovered"]
+    assert isinstance(bracket, Annotation)
+    assert (bracket.xy[0], bracket.xyann[0]) == (35.0, 120.0)  # t=35 s to the end of arrivals
+    assert not any(_not_recovered(ax) for ax in fig.axes[1:])  # the spread panel: unmarked
+
+
+def test_timeline_of_a_fleet_that_recovered_marks_nothing(storm_doc, herd_runs) -> None:
+    from retrysim.diagnose import METASTABLE_RATIO
+
+    # retry-storm without retries recovers at once after its spike
+    scenario = retrysim.load_scenario("retry-storm").with_overrides(
+        {"duration": 40, "policy.max_attempts": 1}
+    )
+    recovered = retrysim.summarize(retrysim.simulate(scenario))
+    assert recovered["recovery"]["ratio"] >= METASTABLE_RATIO
+    ax = plots.herd_timeline(recovered).axes[0]
+    assert _not_recovered(ax) == []
+    assert not any("recovered" in t for t in _legend_texts(ax))
+    # recovery that cannot be judged (a burst of calls: no steady load to come back to)
+    herd = retrysim.summarize(herd_runs["documented"])
+    assert herd["recovery"] is None
+    assert _not_recovered(plots.herd_timeline(herd).axes[0]) == []
+    # nor a document saved without the key
+    old = {k: v for k, v in storm_doc.items() if k != "recovery"}
+    assert _not_recovered(plots.herd_timeline(old).axes[0]) == []
+
+
+def test_the_mark_clears_the_breaker_share_axis_which_stays_a_share(storm_doc) -> None:
+    """Per-client breakers put a 0-100% axis on the right; its 100% would cross the label."""
+    from retrysim.plots.timeline import _BRACKET_Y
+
+    scenario = retrysim.load_scenario("retry-storm").with_overrides(
+        {"duration": 40, "policy.breaker.enabled": True}
+    )
+    doc = retrysim.summarize(retrysim.simulate(scenario))
+    assert doc["guards"]["breaker"]["scope"] == "client" and doc["recovery"]["ratio"] < 0.5
+    fig = plots.herd_timeline(doc)
+    ax, twin = fig.axes
+    assert _not_recovered(ax)
+    high = twin.get_ylim()[1]
+    assert _BRACKET_Y * high > 1.0  # 100% of clients sits below the bracket
+    assert max(_tick_value(t) for t in _ticks(twin, "y")) <= 100  # no 120% of clients

@@ -118,6 +118,8 @@ KINDS = {
         "queue",
         "load_latency",
         "occ",
+        "processor_sharing",
+        "lock",
         "outage",
         "flaky",
         "reset",
@@ -534,8 +536,9 @@ def test_no_module_evaluates_or_unpickles() -> None:
     banned_calls = {"eval", "exec", "compile", "__import__"}
     banned_modules = {"pickle", "marshal", "shelve", "importlib"}
     package = Path(retrysim.__file__).resolve().parent
-    # lazy exports of fixed names only
-    allowed_importlib = {package / "_lazy.py"}
+    # lazy exports of fixed names only; and --policy MODULE:ATTR, the one place retrysim
+    # imports code that is not its own, only when the user names it (never from a scenario)
+    allowed_importlib = {package / "_lazy.py", package / "user_policy.py"}
     for path in sorted(Path(retrysim.__file__).resolve().parent.rglob("*.py")):
         tree = ast.parse(path.read_text(encoding="utf-8"))
         for node in ast.walk(tree):

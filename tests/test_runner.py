@@ -39,11 +39,12 @@ def engine_runs(monkeypatch: pytest.MonkeyPatch) -> list[dict[str, Any]]:
         seed: int | None = None,
         settings: RetrySettings | None = None,
         progress: Any = None,
+        retrying: Any = None,
     ) -> Any:
         runs.append(
             {"scenario": scenario, "seed": seed, "settings": settings, "progress": progress}
         )
-        result = real(scenario, seed=seed, settings=settings, progress=progress)
+        result = real(scenario, seed=seed, settings=settings, progress=progress, retrying=retrying)
         runs[-1]["calls"] = result.calls
         return result
 

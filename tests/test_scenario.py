@@ -216,7 +216,7 @@ def test_a_mistyped_arrival_key_is_answered_from_the_arrival_not_the_latency() -
         ),
         (
             {"service": {"kind": "load_latency", "base": {"dist": "normal", "mean": 1, "zz": 1}}},
-            "service.base.zz: unknown key (allowed: dist, mean, std)",
+            "service.base.zz: unknown key (allowed: dist, mean, negative, std)",
         ),
         (
             {
@@ -298,11 +298,11 @@ def test_wrong_type_names_the_field(tmp_path: Path) -> None:
         ("[policy]\nmin_wait = 5\nmax_wait = 1\n", "policy"),
         (
             '[service]\nkind = "ideal"\nlatency = { dist = "uniform", low = 2, high = 1 }\n',
-            "service.latency",
+            "service.latency.high",
         ),
         (
             '[service]\nkind = "ideal"\nlatency = { dist = "lognormal", median = 1, p99 = 0.5 }\n',
-            "service.latency",
+            "service.latency.p99",
         ),
     ],
 )
@@ -509,6 +509,8 @@ def _scenario_data(draw: st.DrawFn) -> dict[str, Any]:
                     {"kind": "occ", "latency": {"dist": "normal", "mean": 0.1, "std": 0.1}},
                     {"kind": "rate_limited", "rate": 3.0, "burst": 2.0, "retry_after": "exact"},
                     {"kind": "load_latency", "base": 0.1, "per_request": 0.01},
+                    {"kind": "processor_sharing", "cores": 2.5, "concurrency": 4},
+                    {"kind": "lock", "on_busy": "wait", "wait_timeout": 0.5},
                 ]
             )
         ),

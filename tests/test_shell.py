@@ -79,6 +79,17 @@ def test_values_complete_where_they_are_a_known_set() -> None:
     assert "bindu" not in later and "documented" in later
 
 
+def test_service_kind_and_its_fixed_set_fields_complete() -> None:
+    shell = session("load redis-blip")
+    kinds = complete(shell, "set service.kind=")
+    assert {"queue", "processor_sharing", "lock"} <= set(kinds)
+    assert complete(shell, "set service.kind=proc") == ["processor_sharing"]
+    assert complete(shell, "set service.on_busy=") == ["wait", "fail"]
+    assert complete(shell, "set service.busy_error=Conf") == ["Conflict"]
+    assert complete(shell, "set service.cancel_abandoned=t") == ["true"]
+    assert complete(shell, "set service.concurrency=") == []  # a number is the user's to type
+
+
 def test_nothing_to_complete_before_a_scenario_is_loaded() -> None:
     assert complete(session(), "set pol") == []
 

@@ -11,7 +11,7 @@ from typing import Annotated, Any
 
 import typer
 
-from retrysim.cli import compare_cmd, plot_cmd, run_cmd, scenarios_cmd, settings_cmd
+from retrysim.cli import compare_cmd, plot_cmd, run_cmd, scenarios_cmd, settings_cmd, tune_cmd
 from retrysim.cli.errors import EXIT_BAD_INPUT, EXIT_INTERRUPTED, debug_mode, interrupt_reported
 from retrysim.cli.help import CONTEXT_SETTINGS, Command, Group
 from retrysim.cli.progress import quiet_mode
@@ -66,6 +66,7 @@ def _root(
 app.command("run", cls=Command)(run_cmd.run)
 app.command("compare", cls=Command)(compare_cmd.compare)
 app.command("sweep", cls=Command)(compare_cmd.sweep)
+app.command("tune", cls=Command)(tune_cmd.tune)
 app.add_typer(scenarios_cmd.scenarios_app, name="scenarios")
 app.command("validate", cls=Command)(scenarios_cmd.validate)
 app.command("settings", cls=Command)(settings_cmd.settings)

@@ -79,24 +79,51 @@ def set_keys(ctx: Any, incomplete: str) -> list[str]:
     """Dotted scenario keys, as ``key=``: those of the scenario on the command line if it
     loads, else those any bundled scenario has (policy.*, clients.*, service.*, faults.N.*),
     and every resilience knob (``policy.breaker.enabled=``). After the ``=``, the values of a
-    knob that has few (``true``/``false``, a breaker's ``scope``, a budget's ``kind``), as a
-    comma list for ``compare``/``sweep`` (``policy.budget.enabled=false,``)."""
+    knob that has few (``true``/``false``, a breaker's ``scope``, a budget's ``kind``, a
+    service's ``kind``), as a comma list for ``compare``/``sweep``
+    (``policy.budget.enabled=false,``)."""
     if "=" in incomplete:
         key, _, typed = incomplete.partition("=")
         return [f"{key}={value}" for value in _listed(typed, _values_of(key))]
-    keys = _keys_of(ctx.params.get("scenario") if ctx is not None else None)
+    keys = _keys_of(_scenario_arg(ctx))
     return [f"{key}=" for key in keys if key.startswith(incomplete)]
 
 
+def _scenario_arg(ctx: Any) -> str | None:
+    """The SCENARIO typed on the command line, if any.
+
+    Completing the value of ``--set``, Click parses the words before it resiliently and the
+    option left waiting for its value (the word being completed) leaves the positional
+    argument unassigned, in ``ctx.args``: look there too, or the keys of the file being run
+    (a normal's ``service.latency.negative``) would never be offered.
+    """
+    if ctx is None:
+        return None
+    found = ctx.params.get("scenario")
+    if found is None and ctx.args:
+        found = ctx.args[0]
+    return str(found) if found is not None else None
+
+
 def _values_of(key: str) -> list[str]:
-    """The values a dotted policy key can take, when they are few: a mechanism's switches and
-    Literal knobs, straight from its options model (``MECHANISMS``), and the shorthand
-    ``policy.breaker=true``."""
+    """The values a dotted key can take, when they are few: a mechanism's switches and
+    Literal knobs, straight from its options model (``MECHANISMS``), the shorthand
+    ``policy.breaker=true``, a latency's ``dist`` and ``negative`` (from the latency
+    models: ``service.latency.negative=reflect``), and a service's kind and fixed-set fields
+    (``service_choices``)."""
     from typing import Literal, get_args, get_origin
 
     from retrysim.retry.mechanisms import MECHANISMS
 
     parts = key.split(".")
+    if parts[0] != "policy" and parts[-1] in ("dist", "negative"):
+        from retrysim.scenario_types import latency_choices
+
+        return list(latency_choices(parts[-1]))
+    if parts[0] == "service" and len(parts) == 2:
+        from retrysim.scenario_service import service_choices
+
+        return list(service_choices().get(parts[1], ()))
     if parts[0] != "policy" or len(parts) not in (2, 3) or parts[1] not in MECHANISMS:
         return []
     if len(parts) == 2:

@@ -1,4 +1,4 @@
-"""``retrysim scenarios`` (list, show) and ``retrysim validate``."""
+"""``retrysim scenarios`` (list, show, reference) and ``retrysim validate``."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from retrysim.cli.help import CONTEXT_SETTINGS, Command, Group
 from retrysim.safe import visible
 
 scenarios_app = typer.Typer(
-    help="List the bundled scenarios, or show one.",
+    help="List the bundled scenarios, show one, or print every key a scenario can hold.",
     invoke_without_command=True,
     no_args_is_help=False,
     cls=Group,
@@ -81,6 +81,25 @@ def show(
         sys.stdout.write(json.dumps(load_scenario(path).model_dump(mode="json"), indent=2) + "\n")
         return
     sys.stdout.write(path.read_text(encoding="utf-8"))
+
+
+@scenarios_app.command("reference", cls=Command)
+@reports_errors
+def reference(
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print the tables as JSON data, not Markdown.")
+    ] = False,
+) -> None:
+    """Print every key a scenario file can hold: type, unit, default and what it models.
+
+    Read from the scenario models (README's "Scenario reference" is the same text).
+    """
+    from retrysim import scenario_reference
+
+    if as_json:
+        sys.stdout.write(json.dumps(scenario_reference.as_data(), indent=2) + "\n")
+        return
+    sys.stdout.write(scenario_reference.markdown())
 
 
 @reports_errors

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from retrysim import metric_table
+from retrysim.diagnose import METASTABLE_RATIO
 from retrysim.plots._common import (
     _SERIES_COLOURS,
     ResultLike,
@@ -14,6 +17,7 @@ from retrysim.plots._common import (
     _fault_windows,
     _figure_and_axes,
     _finite_fault_ends,
+    _number,
     _shade_arrivals,
     _shade_faults,
     _thousands_ticks,
@@ -33,7 +37,9 @@ def herd_timeline(result: ResultLike, ax: Axes | None = None) -> Figure:
     line, when the server model has a capacity), which fault windows they fell in (shaded;
     open-ended faults run to the end of the axis), when the arrival rate stepped up or down
     (hatched: a traffic spike is a cause, not a fault), and how much of it became goodput (calls
-    succeeding per second, black line). With a resilience mechanism on, it also shows when
+    succeeding per second, black line), and, when goodput never came back after the last
+    disturbance (the metastable diagnosis), the window it stayed down over, bracketed, against
+    the goodput before (dotted). With a resilience mechanism on, it also shows when
     breakers were open (shaded; for per-client breakers also the share open, right axis) and
     what the breaker and budget refused and the limiter held back, per second
     (:mod:`retrysim.plots.guards`).
@@ -109,6 +115,7 @@ def herd_timeline(result: ResultLike, ax: Axes | None = None) -> Figure:
         ax.set_ylim(0.0, peak * 1.15)
     else:
         ax.set_ylim(bottom=0.0)
+    _mark_not_recovered(ax, doc, twin)
     ax.set_xlabel("virtual time (s)")
     per = "per second" if width == 1 else f"per second ({width:g} s bins)"
     ax.set_ylabel(f"attempts started {per}")
@@ -126,6 +133,81 @@ def herd_timeline(result: ResultLike, ax: Axes | None = None) -> Figure:
     )
     ax.grid(axis="y", alpha=0.3)
     return fig
+
+
+#: Goodput's colour: the not-recovered bracket and the reference level belong to its line.
+GOODPUT_COLOUR = "black"
+#: Headroom added above the data for the bracket (a share of the y range), and its height.
+_BRACKET_ROOM, _BRACKET_Y = 0.15, 0.93
+
+
+def _mark_not_recovered(ax: Axes, doc: Mapping[str, Any], twin: Axes | None) -> None:
+    """Bracket the window where goodput stayed down after the last disturbance, if it did.
+
+    A metastable failure is what the stacked attempts hide: after the spike the bars look
+    like traffic, and the goodput line lies flat on the axis where the eye slides over it. The
+    window is the document's ``recovery`` (``from`` to ``until``, what the metastable
+    diagnosis quotes), bracketed above the data so it covers no bar, labelled with the share of
+    the goodput before that came back (as the terminal prints ``goodput_recovery``); a dotted
+    line across it at the goodput before shows the gap. The headroom is made on the right-hand
+    axis too (``twin``, the share of breakers open), or its 100% would run through the label.
+    Nothing when recovery could not be judged or goodput came back (the diagnosis's own
+    threshold, ``METASTABLE_RATIO``).
+    """
+    from matplotlib.transforms import blended_transform_factory
+
+    found = doc.get("recovery")
+    if not found or float(found["ratio"]) >= METASTABLE_RATIO:
+        return
+    start = float(found["from"])
+    # documents older than ``until`` measured to the end of arrivals
+    end = float(found.get("until", (doc.get("clients") or {}).get("arrivals_end", start)))
+    if end <= start:
+        return
+    reference = float(found["goodput_reference"])
+    before = "before" if found.get("reference") == "before" else "offered"
+    what = "goodput before the disturbance" if before == "before" else "calls offered"
+    ax.hlines(
+        reference,
+        start,
+        end,
+        colors=GOODPUT_COLOUR,
+        linestyles=":",
+        lw=1.4,
+        label=f"{what}: {_number(reference)}/s",
+        gid="goodput-reference",
+    )
+    bottom, top = ax.get_ylim()
+    top = max(top, reference)
+    ax.set_ylim(bottom, top + (top - bottom) * _BRACKET_ROOM)
+    if twin is not None:
+        ticks = [t for t in twin.get_yticks() if 0 <= t <= 1]  # a share: no 120% tick
+        bottom, top = twin.get_ylim()
+        twin.set_ylim(bottom, top + (top - bottom) * _BRACKET_ROOM)
+        twin.set_yticks(ticks)
+    where = blended_transform_factory(ax.transData, ax.transAxes)  # x in s, y in axes share
+    ax.annotate(
+        "",
+        xy=(start, _BRACKET_Y),
+        xytext=(end, _BRACKET_Y),
+        xycoords=where,
+        textcoords=where,
+        arrowprops={"arrowstyle": "|-|", "color": GOODPUT_COLOUR, "lw": 1.2,
+                    "shrinkA": 0, "shrinkB": 0, "mutation_scale": 6},
+        gid="not-recovered",
+    )  # fmt: skip
+    share = metric_table.show("goodput_recovery", float(found["ratio"]))
+    ax.text(
+        (start + end) / 2,
+        _BRACKET_Y + 0.015,
+        f"goodput not recovered ({share} of {before})",
+        transform=where,
+        ha="center",
+        va="bottom",
+        fontsize="small",
+        color=GOODPUT_COLOUR,
+        gid="not-recovered-label",
+    )
 
 
 def _guard_line(line: Any) -> bool:

@@ -48,7 +48,13 @@ class AdaptiveOptions(Knobs):
     )
     window: Annotated[
         float,
-        Field(gt=0, le=1e6, allow_inf_nan=False, description="seconds of outcomes remembered"),
+        Field(
+            gt=0,
+            le=1e6,
+            allow_inf_nan=False,
+            json_schema_extra={"unit": "s"},
+            description="seconds of outcomes remembered",
+        ),
     ] = 30.0
     max_factor: Annotated[
         float,
@@ -67,7 +73,13 @@ class AdaptiveOptions(Knobs):
     ] = 0.4
     limiter_min_rate: Annotated[
         float,
-        Field(gt=0, le=1e6, allow_inf_nan=False, description="limiter: sends per second, floor"),
+        Field(
+            gt=0,
+            le=1e6,
+            allow_inf_nan=False,
+            json_schema_extra={"unit": "1/s"},
+            description="limiter: sends per second, floor",
+        ),
     ] = 0.5
     scope: Annotated[
         SharedScope, Field(description="state per client process, or one for the whole fleet")

@@ -56,7 +56,11 @@ class BreakerOptions(Knobs):
     window_seconds: Annotated[
         float,
         Field(
-            ge=0, le=1e9, allow_inf_nan=False, description="a time-based window instead (0: off)"
+            ge=0,
+            le=1e9,
+            allow_inf_nan=False,
+            json_schema_extra={"unit": "s"},
+            description="a time-based window instead (0: off)",
         ),
     ] = 0.0
     minimum_calls: Annotated[
@@ -64,7 +68,13 @@ class BreakerOptions(Knobs):
     ] = 10
     recovery_timeout: Annotated[
         float,
-        Field(ge=0, le=1e9, allow_inf_nan=False, description="seconds open before probing"),
+        Field(
+            ge=0,
+            le=1e9,
+            allow_inf_nan=False,
+            json_schema_extra={"unit": "s"},
+            description="seconds open before probing",
+        ),
     ] = 60.0
     half_open_probes: Annotated[
         int, Field(ge=1, le=1_000_000, description="probe attempts let through half-open")

@@ -70,11 +70,23 @@ class BudgetOptions(Knobs):
     ] = 0.2
     min_retries_per_second: Annotated[
         float,
-        Field(ge=0, le=1e6, allow_inf_nan=False, description="ratio: retries allowed anyway"),
+        Field(
+            ge=0,
+            le=1e6,
+            allow_inf_nan=False,
+            json_schema_extra={"unit": "1/s"},
+            description="ratio: retries allowed anyway",
+        ),
     ] = 10.0
     window: Annotated[
         float,
-        Field(gt=0, le=1e6, allow_inf_nan=False, description="ratio: seconds remembered"),
+        Field(
+            gt=0,
+            le=1e6,
+            allow_inf_nan=False,
+            json_schema_extra={"unit": "s"},
+            description="ratio: seconds remembered",
+        ),
     ] = 10.0
     max_total_time: Annotated[
         float | None,
@@ -82,6 +94,7 @@ class BudgetOptions(Knobs):
             gt=0,
             le=1e9,
             allow_inf_nan=False,
+            json_schema_extra={"unit": "s"},
             description="per call: never wait past this many seconds since the first attempt",
         ),
     ] = None

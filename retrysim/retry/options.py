@@ -46,7 +46,7 @@ GLOBAL = FromSettings(per_operation=False)
 
 #: Seconds: finite, not negative, and at most about 31 years (no wait may overflow a clock).
 MAX_SECONDS = 1e9
-_NonNegative = Field(ge=0, le=MAX_SECONDS, allow_inf_nan=False)
+_NonNegative = Field(ge=0, le=MAX_SECONDS, allow_inf_nan=False, json_schema_extra={"unit": "s"})
 
 
 class PolicyOptions(BaseModel):
@@ -81,6 +81,7 @@ class PolicyOptions(BaseModel):
             gt=0,
             le=MAX_SECONDS,
             allow_inf_nan=False,
+            json_schema_extra={"unit": "s"},
             description=(
                 "seconds; the exponential's base as in tenacity's wait_exponential(multiplier, "
                 "min, max); unset: min_wait (bindu: 1)"
@@ -102,6 +103,7 @@ class PolicyOptions(BaseModel):
             gt=0,
             le=MAX_SECONDS,
             allow_inf_nan=False,
+            json_schema_extra={"unit": "s"},
             description="seconds; also stop once a call took this",
         ),
     ] = None

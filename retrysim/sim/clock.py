@@ -5,6 +5,9 @@ from the module global ``random`` in ``tenacity.wait`` (retrysim's own waits use
 ``retrysim.retry.waits.random``). Inside the block those globals point at the simulation's
 clock and at a router that hands each draw to the generator of the call being decided.
 Outside, they are restored, so code running before or after is unaffected.
+
+:func:`rebind` does the same swap without a ``with`` block, for a binding that must stay while
+arbitrary code runs (a whole test under :mod:`retrysim.testing`).
 """
 
 from __future__ import annotations
@@ -12,7 +15,7 @@ from __future__ import annotations
 import contextlib
 import threading
 import types
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextvars import ContextVar
 from typing import Any, Protocol
 
@@ -88,3 +91,25 @@ def routed_jitter() -> Iterator[None]:
         finally:
             for namespace, original in zip(namespaces, saved, strict=True):
                 namespace["random"] = original
+
+
+def rebind(bindings: Iterable[tuple[object, str, object]]) -> Callable[[], None]:
+    """Set each ``(target, name, value)`` now; return the function that puts them all back.
+
+    The swap and the undo each take the lock the ``with`` blocks above hold, so neither lands
+    in the middle of a simulation running in another thread. Unlike those blocks the lock is
+    not held in between: the code running meanwhile (a test) may itself run a simulation in a
+    thread and wait for it, which would deadlock on a held lock.
+    """
+    with _lock:
+        saved = []
+        for target, name, value in bindings:
+            saved.append((target, name, getattr(target, name)))
+            setattr(target, name, value)
+
+    def undo() -> None:
+        with _lock:
+            for target, name, original in reversed(saved):
+                setattr(target, name, original)
+
+    return undo

@@ -10,11 +10,22 @@ alone, never the engine's class, so a new server model is one class here plus it
 from __future__ import annotations
 
 import math
-from collections import deque
+import sys
+from collections import OrderedDict
 from collections.abc import Callable
+from heapq import heappop, heappush
 from typing import Any, Protocol
 
-from retrysim.scenario import Ideal, LoadLatency, Occ, Queue, RateLimited, Service
+from retrysim.scenario import (
+    Ideal,
+    LoadLatency,
+    Lock,
+    Occ,
+    ProcessorSharing,
+    Queue,
+    RateLimited,
+    Service,
+)
 from retrysim.sim.failures import CODES, CONFLICT, RATE_LIMITED
 from retrysim.sim.latency import mean_of, sampler
 
@@ -75,29 +86,50 @@ class Server:
         """
 
 
-class QueueServer(Server):
-    """``concurrency`` slots and a bounded FIFO; a full queue rejects at once."""
+class SlotServer(Server):
+    """Who gets served: ``slots`` requests at a time, then a bounded FIFO, then a refusal at once.
 
-    def __init__(self, engine: ServerHost, spec: Queue) -> None:
+    A slot serves its request for the request's whole service time. The queue and the lock are
+    this admission with their own words for it (a lock is one slot, its waiters the FIFO);
+    processor sharing keeps the admission and changes what a slot does (:meth:`_serve`).
+    Waiters are keyed by attempt so one can leave the FIFO early (a lock's wait timeout, a
+    cancelled request) without a scan.
+    """
+
+    def __init__(
+        self,
+        engine: ServerHost,
+        slots: int | None,
+        queue_limit: int,
+        reject_code: int,
+        drop_abandoned: bool = False,
+    ) -> None:
         super().__init__(engine)
-        self.nominal = spec.concurrency
-        self.slots = spec.concurrency
+        # None: no cap on requests in service, so nothing ever waits (more slots than
+        # requests a run can hold).
+        self.slots = sys.maxsize if slots is None else slots
         self.busy = 0
-        self.limit = spec.queue_limit
-        self.reject_code = CODES[spec.reject_error]
-        self.drop_abandoned = spec.drop_abandoned
-        self.waiting: deque[tuple[Any, int, float]] = deque()
-        mean = mean_of(spec.latency)
-        self.capacity = spec.concurrency / mean if mean > 0 else None
+        self.limit = queue_limit
+        self.reject_code = reject_code
+        self.drop_abandoned = drop_abandoned
+        self.waiting: OrderedDict[int, tuple[Any, float]] = OrderedDict()
 
     def submit(self, call: Any, a: int, t: float, service_time: float) -> None:
         if self.busy < self.slots:
             self.busy += 1
-            self.engine.at(t + service_time, self._finish, (call, a))
+            self._serve(call, a, t, service_time)
         elif len(self.waiting) < self.limit:
-            self.waiting.append((call, a, service_time))
+            self.waiting[a] = (call, service_time)
+            self._queued(call, a)
         else:
             self.engine.respond(call, a, self.reject_code)
+
+    def _serve(self, call: Any, a: int, t: float, service_time: float) -> None:
+        """Serve a request that got a slot at ``t``; :meth:`_finish` when its work is done."""
+        self.engine.at(t + service_time, self._finish, (call, a))
+
+    def _queued(self, call: Any, a: int) -> None:
+        """A request started waiting for a slot (a hook: a lock may time the wait)."""
 
     def _finish(self, item: tuple[Any, int]) -> None:
         call, a = item
@@ -108,15 +140,157 @@ class QueueServer(Server):
     def _start_waiting(self) -> None:
         engine = self.engine
         while self.waiting and self.busy < self.slots:
-            call, a, service_time = self.waiting.popleft()
+            a, (call, service_time) = self.waiting.popitem(last=False)
             if self.drop_abandoned and not engine.is_open(a):
                 continue
             self.busy += 1
-            engine.at(engine.now + service_time, self._finish, (call, a))
+            self._serve(call, a, engine.now, service_time)
+
+
+class QueueServer(SlotServer):
+    """``concurrency`` slots and a bounded FIFO; a full queue rejects at once."""
+
+    def __init__(self, engine: ServerHost, spec: Queue) -> None:
+        super().__init__(
+            engine,
+            spec.concurrency,
+            spec.queue_limit,
+            CODES[spec.reject_error],
+            spec.drop_abandoned,
+        )
+        self.nominal = spec.concurrency
+        mean = mean_of(spec.latency)
+        self.capacity = spec.concurrency / mean if mean > 0 else None
 
     def capacity_change(self, slots: int | None) -> None:
         self.slots = self.nominal if slots is None else slots
         self._start_waiting()
+
+
+class LockServer(SlotServer):
+    """One lock, held for each request's service time: a slot of one, its waiters the FIFO.
+
+    ``on_busy = "fail"`` is a FIFO of no places (try-lock: busy means ``busy_error`` at once);
+    a full FIFO fails the same way. With ``wait_timeout`` a waiter still waiting that long
+    after it queued fails with ``busy_error`` then and leaves the FIFO, as a database's lock
+    wait timeout does, whether or not its client still waits.
+    """
+
+    def __init__(self, engine: ServerHost, spec: Lock) -> None:
+        limit = 0 if spec.on_busy == "fail" else spec.queue_limit
+        super().__init__(engine, 1, limit, CODES[spec.busy_error])
+        self.wait_timeout = spec.wait_timeout
+        mean = mean_of(spec.latency)
+        self.capacity = 1.0 / mean if mean > 0 else None
+
+    def _queued(self, call: Any, a: int) -> None:
+        if self.wait_timeout is not None:
+            self.engine.at(self.engine.now + self.wait_timeout, self._wait_expired, (call, a))
+
+    def _wait_expired(self, item: tuple[Any, int]) -> None:
+        call, a = item
+        if self.waiting.pop(a, None) is not None:  # else it got the lock in time
+            self.engine.server_done(call, a, self.reject_code)
+
+
+class ProcessorSharingServer(SlotServer):
+    """``cores`` shared by the requests in service: with n of them each gets min(1, cores/n).
+
+    Exact and event-driven. ``attained`` is the work every request in service has received
+    since the busy period began (all in service progress at the same rate, so one clock serves
+    them all); it advances at min(1, cores/n) per second. A request entering service at
+    attained = V with work w finishes when attained reaches V + w, its *tag*; tags sit in a
+    min-heap, ties in arrival order. One completion event is pending, for the smallest tag;
+    whenever n changes the rate does, so the generation counter moves on and the old event,
+    when it comes, does nothing. A cancelled request stays in the heap until it surfaces
+    (lazy deletion): membership in ``serving`` says who is still there.
+
+    With a ``concurrency`` cap the admission is the queue's (:class:`SlotServer`): that many
+    share the cores, the rest wait in a FIFO, a full FIFO refuses.
+    """
+
+    def __init__(self, engine: ServerHost, spec: ProcessorSharing) -> None:
+        super().__init__(engine, spec.concurrency, spec.queue_limit, CODES[spec.reject_error])
+        self.cores = spec.cores
+        self.cancel_abandoned = spec.cancel_abandoned
+        self.attained = 0.0  # work each request in service got this busy period, as of `last`
+        self.last = 0.0
+        self.tags: list[tuple[float, int, int, Any]] = []  # (tag, sequence, a, call)
+        self.serving: set[int] = set()  # the attempts in service; a tag not here is cancelled
+        self.generation = 0
+        self._sequence = 0
+        self._settling = False  # batch the reschedules of one instant into one
+        # A request uses at most one core, so a cap below the cores leaves some idle.
+        busy_cores = spec.cores if spec.concurrency is None else min(spec.cores, spec.concurrency)
+        mean = mean_of(spec.latency)
+        self.capacity = busy_cores / mean if mean > 0 else None
+
+    def rate(self) -> float:
+        """Seconds of work each request in service gets per second, now."""
+        n = len(self.serving)
+        return min(1.0, self.cores / n) if n else 0.0
+
+    def _advance(self, now: float) -> None:
+        self.attained += (now - self.last) * self.rate()
+        self.last = now
+
+    def _serve(self, call: Any, a: int, t: float, service_time: float) -> None:
+        self._advance(t)
+        heappush(self.tags, (self.attained + service_time, self._sequence, a, call))
+        self._sequence += 1
+        self.serving.add(a)
+        self._reschedule()
+
+    def _reschedule(self) -> None:
+        """Point the one pending completion event at the smallest live tag, at today's rate."""
+        if self._settling:
+            return
+        self.generation += 1
+        tags, serving = self.tags, self.serving
+        while tags and tags[0][2] not in serving:
+            heappop(tags)  # cancelled: skipped now it is at the top
+        if not serving:
+            # Idle: start the next busy period from 0 so tags keep their full precision.
+            tags.clear()
+            self.attained = 0.0
+            return
+        delay = max(0.0, (tags[0][0] - self.attained) / self.rate())
+        self.engine.at(self.last + delay, self._complete, self.generation)
+
+    def _complete(self, generation: int) -> None:
+        if generation != self.generation:
+            return  # n changed since this was scheduled; a newer event holds the right time
+        self._advance(self.engine.now)
+        tags, serving = self.tags, self.serving
+        # Nothing changed since the event was set for the top tag, so that tag is due now;
+        # (now - last) * rate may land a rounding error short of it, which must not strand it.
+        self.attained = max(self.attained, tags[0][0])
+        outer, self._settling = self._settling, True
+        try:
+            while tags and tags[0][0] <= self.attained:
+                _, _, a, call = heappop(tags)
+                if a in serving:
+                    serving.remove(a)
+                    self._finish((call, a))  # frees the slot, answers, admits the next waiter
+        finally:
+            self._settling = outer
+        self._reschedule()
+
+    def abandon(self, call: Any, a: int) -> None:
+        """With ``cancel_abandoned``, a request whose client gave up is dropped at once."""
+        if not self.cancel_abandoned or self.waiting.pop(a, None) is not None:
+            return  # kept, or taken out of the FIFO before it used anything
+        if a not in self.serving:
+            return  # already answered, or it never reached this server
+        self._advance(self.engine.now)
+        self.serving.remove(a)  # its tag stays in the heap until it reaches the top
+        self.busy -= 1
+        outer, self._settling = self._settling, True
+        try:
+            self._start_waiting()
+        finally:
+            self._settling = outer
+        self._reschedule()
 
 
 class LoadLatencyServer(Server):
@@ -226,6 +400,10 @@ def make_server(engine: ServerHost, spec: Service) -> Server:
             return OccServer(engine, spec)
         case RateLimited():
             return RateLimitedServer(engine, spec)
+        case ProcessorSharing():
+            return ProcessorSharingServer(engine, spec)
+        case Lock():
+            return LockServer(engine, spec)
     raise TypeError(f"unknown service {spec!r}")
 
 

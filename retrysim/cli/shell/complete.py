@@ -161,6 +161,14 @@ def _values_of(key: str) -> tuple[str, ...]:
         return ERROR_NAMES
     if key.startswith("faults.") and last == "mode":
         return ("refuse", "blackhole")
+    if last in ("dist", "negative"):  # a latency distribution's name, a normal's clip/reflect
+        from retrysim.scenario_types import latency_choices
+
+        return latency_choices(last)
+    if key.startswith("service.") and key.count(".") == 1:
+        from retrysim.scenario_service import service_choices
+
+        return service_choices().get(last, ())
     return ()
 
 

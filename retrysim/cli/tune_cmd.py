@@ -1,0 +1,295 @@
+"""``retrysim tune``: recommend RETRY__* values by simulating candidates over scenarios."""
+
+from __future__ import annotations
+
+import math
+import re
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from retrysim.cli import common, complete
+from retrysim.cli.compare_cmd import split_values
+from retrysim.cli.errors import UsageError, reports_errors
+from retrysim.cli.options import EnvFileOption, QuietOption, SeedOption, WorkersOption
+from retrysim.cli.paths import check_out_dir
+from retrysim.metric_table import METRIC_NAMES
+from retrysim.safe import markup
+from retrysim.suggest import hint
+
+_CONSTRAINT = re.compile(r"^\s*([a-z0-9_]+)\s*(<=|>=|<|>)\s*(\S+)\s*$")
+
+
+@reports_errors
+def tune(
+    scenarios: Annotated[
+        list[str],
+        typer.Argument(
+            help="Scenarios the service lives through (bundled names or TOML paths); each "
+            "names its operation, and each operation's settings are tuned on its scenarios.",
+            metavar="SCENARIO...",
+            autocompletion=complete.scenarios,
+        ),
+    ],
+    search: Annotated[
+        list[str],
+        typer.Option(
+            "--search",
+            help="A setting to search: KEY=LOW..HIGH (whole numbers when both are) or "
+            "KEY=V1,V2,..., e.g. policy.max_attempts=2..8, policy.min_wait=0.1..2. Repeatable.",
+            metavar="KEY=RANGE",
+            autocompletion=complete.set_keys,
+        ),
+    ],
+    objective: Annotated[
+        str,
+        typer.Option(
+            "--objective",
+            help="The metric to optimise (see README: CI gates).",
+            metavar="METRIC",
+            autocompletion=complete.metrics,
+        ),
+    ] = "success_rate",
+    maximize: Annotated[
+        bool | None,
+        typer.Option(
+            "--maximize/--minimize",
+            help="Which way the objective should go (default: the metric's better direction).",
+            show_default=False,
+        ),
+    ] = None,
+    constraint: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--constraint",
+            help='METRIC<=VALUE (or >=, <, >), met in every scenario: "p99_latency<=30". '
+            "Repeatable.",
+            metavar="RULE",
+        ),
+    ] = None,
+    seeds: Annotated[
+        int,
+        typer.Option(
+            "--seeds",
+            help="Seeds per candidate and scenario, the same for every candidate (95% "
+            "intervals from them); candidates clearly worse after the first seeds are dropped.",
+            min=1,
+            metavar="K",
+        ),
+    ] = 3,
+    seed: SeedOption = None,
+    budget: Annotated[
+        int | None,
+        typer.Option(
+            "--budget",
+            help="Candidates to try (default: a whole small grid, else 40).",
+            min=1,
+            metavar="N",
+        ),
+    ] = None,
+    aggregate: Annotated[
+        str,
+        typer.Option(
+            "--aggregate",
+            help="Over the scenarios: worst (the worst scenario's value) or mean (weighted).",
+            metavar="worst|mean",
+        ),
+    ] = "worst",
+    weight: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--weight",
+            help="SCENARIO=W, a scenario's weight in --aggregate mean (default 1). Repeatable.",
+            metavar="NAME=W",
+        ),
+    ] = None,
+    strategy: Annotated[
+        str,
+        typer.Option(
+            "--strategy",
+            help="auto (a small grid whole, else Optuna if installed, else random), grid, "
+            "optuna (pip install 'retrysim[tune]') or random.",
+            metavar="NAME",
+        ),
+    ] = "auto",
+    search_seed: Annotated[
+        int,
+        typer.Option("--search-seed", help="Seed of the search itself.", min=0, metavar="N"),
+    ] = 0,
+    write_env: Annotated[
+        Path | None,
+        typer.Option(
+            "--write-env",
+            help="Merge the recommended lines into this .env (other lines and comments kept; "
+            "written atomically).",
+            metavar="FILE",
+        ),
+    ] = None,
+    out: Annotated[
+        Path | None,
+        typer.Option(
+            "--out",
+            help="Folder for tune.json and a checkpoint per run; the same command again resumes.",
+            metavar="DIR",
+        ),
+    ] = None,
+    workers: WorkersOption = 1,
+    env_file: EnvFileOption = None,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print the recommendation as JSON.")
+    ] = False,
+    quiet: QuietOption = False,
+) -> None:
+    """Recommend RETRY__* values: simulate candidate settings over SCENARIO... and pick the best.
+
+    Candidates run with the same seeds (common random numbers). The best feasible candidate of
+    each operation is shown with its figures per scenario (95% intervals), with the Pareto
+    front of success against p99 latency and load, and the .env lines to set; --write-env
+    merges them into a file. When nothing meets the constraints, it says which binds hardest
+    and which candidate came closest.
+    """
+    from retrysim.tune import Objective, TuneError, Tuning, check
+    from retrysim.tune import tune as run_tune
+
+    if out is not None:
+        check_out_dir(out, "--out")
+    if write_env is not None and write_env.exists() and not write_env.is_file():
+        raise UsageError(f"--write-env {write_env}: not a regular file")
+    loaded = [common.load(name, {}) for name in scenarios]
+    names = [s.name for s in loaded]
+    if len(set(names)) < len(names):
+        raise UsageError("tune: each scenario once (two have the same name)")
+    try:
+        tuning = Tuning(
+            dimensions=[dimension(item) for item in search],
+            objective=Objective.of(_metric(objective, "--objective"), maximize),
+            constraints=[parse_constraint(item) for item in constraint or []],
+            seeds=seeds,
+            first_seed=seed,
+            budget=budget,
+            how=aggregate,
+            weights=_weights(weight),
+            search=strategy,
+            search_seed=search_seed,
+        )
+        check(tuning, loaded)
+        for scenario in loaded:  # a bad key or value fails before any run
+            for dim in tuning.dimensions:
+                example = dim.values[0] if dim.values else dim.low
+                common.apply(scenario, {dim.key: example}, "--search")
+    except TuneError as error:
+        raise UsageError(str(error)) from None
+    settings, _ = common.settings(env_file)
+
+    from retrysim.cli.progress import WorkProgress
+
+    with WorkProgress("tuning", "runs", quiet=quiet) as bar:
+        result = run_tune(
+            loaded,
+            tuning,
+            settings=settings,
+            workers=workers or 1,
+            checkpoint=out / "runs" if out is not None else None,
+            on_done=bar.update,
+        )
+
+    from retrysim import output
+    from retrysim.tune_report import document, render
+
+    doc = document(result)
+    console = None
+    if as_json:
+        sys.stdout.write(output.dumps(doc))
+        sys.stdout.flush()
+    else:
+        from rich.console import Console
+
+        from retrysim.cli.tables import print_table
+
+        console = Console()
+        for part, rows_label in render(doc):
+            if rows_label is None:
+                console.print(part)
+            else:
+                print_table(console, part, rows_label=rows_label)
+    if out is not None:
+        out.mkdir(parents=True, exist_ok=True)
+        output.write_json(out / "tune.json", doc)
+        if console is not None:
+            console.print(f"[dim]wrote {markup(out)}/tune.json[/]")
+    if write_env is not None and doc["env"]:
+        from retrysim.env_write import merge_env
+
+        note = "retrysim tune on " + ", ".join(names)
+        changes = merge_env(write_env, doc["env"], note)
+        if console is not None:
+            console.print(f"[dim]wrote {markup(write_env)}: {markup('; '.join(changes))}[/]")
+    elif write_env is not None:
+        raise UsageError(f"--write-env {write_env}: nothing to write (no feasible candidate)")
+
+
+def dimension(item: str) -> Any:
+    """``KEY=LOW..HIGH`` or ``KEY=V1,V2`` as a search dimension; a UsageError says what's off."""
+    from retrysim.tune import Dimension
+
+    key, text = common.parse_assignment(item, "--search")
+    if ".." in text:
+        low_text, _, high_text = text.partition("..")
+        try:
+            low, high = float(low_text), float(high_text)
+        except ValueError:
+            raise UsageError(f"--search {item!r}: LOW..HIGH takes two numbers") from None
+        if not (math.isfinite(low) and math.isfinite(high)) or low >= high:
+            raise UsageError(f"--search {item!r}: LOW must be a number below HIGH")
+        integer = _whole(low_text) and _whole(high_text)
+        return Dimension(key, low, high, integer=integer)
+    try:
+        values = tuple(common.parse_value(v) for v in split_values(text))
+    except UsageError as error:
+        raise UsageError(f"--search {key}: {error}") from None
+    return Dimension(key, values=values)
+
+
+def _whole(text: str) -> bool:
+    return re.fullmatch(r"\s*[+-]?\d+\s*", text) is not None
+
+
+def parse_constraint(item: str) -> Any:
+    from retrysim.tune import Constraint
+
+    match = _CONSTRAINT.match(item)
+    if match is None:
+        raise UsageError(f"--constraint {item!r}: expected METRIC<=VALUE, e.g. p99_latency<=30")
+    name, op, limit_text = match.groups()
+    try:
+        limit = float(limit_text)
+    except ValueError:
+        raise UsageError(f"--constraint {item!r}: {limit_text!r} is not a number") from None
+    if not math.isfinite(limit):
+        raise UsageError(f"--constraint {item!r}: the limit must be a finite number")
+    return Constraint(_metric(name, "--constraint"), op, limit)
+
+
+def _metric(name: str, option: str) -> str:
+    if name not in METRIC_NAMES:
+        raise UsageError(
+            f"{option} {name}: unknown metric{hint(name, list(METRIC_NAMES))}; "
+            f"allowed: {', '.join(METRIC_NAMES)}"
+        )
+    return name
+
+
+def _weights(items: list[str] | None) -> dict[str, float]:
+    weights = {}
+    for item in items or []:
+        name, text = common.parse_assignment(item, "--weight")
+        try:
+            value = float(text)
+        except ValueError:
+            raise UsageError(f"--weight {item!r}: {text!r} is not a number") from None
+        if not math.isfinite(value) or value <= 0:
+            raise UsageError(f"--weight {item!r}: a weight is a positive number")
+        weights[name] = value
+    return weights
