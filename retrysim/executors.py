@@ -172,6 +172,25 @@ class DaskExecutor:
         self.workers = default_workers() if workers is None else workers
         self.processes = processes
         self.connect_timeout = connect_timeout
+        self._open: contextlib.ExitStack | None = None
+        self._client_open: Any = None
+
+    def __enter__(self) -> DaskExecutor:
+        """Keep one cluster (and client) for every run() until the block ends; without a
+        ``with``, each run() starts and stops its own."""
+        stack = contextlib.ExitStack()
+        try:
+            self._client_open = stack.enter_context(self._connect())
+        except BaseException:
+            stack.close()
+            raise
+        self._open = stack
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        stack, self._open, self._client_open = self._open, None, None
+        if stack is not None:
+            stack.close()
 
     def run(self, tasks: Sequence[Task], on_result: OnResult) -> None:
         if not tasks:
@@ -197,6 +216,15 @@ class DaskExecutor:
 
     @contextlib.contextmanager
     def _client(self) -> Iterator[Any]:
+        """The open client inside a ``with``; else a new one, closed afterwards."""
+        if self._client_open is not None:
+            yield self._client_open
+            return
+        with self._connect() as client:
+            yield client
+
+    @contextlib.contextmanager
+    def _connect(self) -> Iterator[Any]:
         distributed = _distributed()
         with contextlib.ExitStack() as stack:
             if self.address is None:
@@ -249,6 +277,16 @@ def require_dask() -> None:
             f"the dask executor needs dask.distributed, which is not installed: "
             f"pip install '{DASK_EXTRA}'"
         )
+
+
+@contextlib.contextmanager
+def session(executor: Executor) -> Iterator[Executor]:
+    """``executor``, kept open (one dask cluster for every run) for the block when it can be."""
+    if isinstance(executor, contextlib.AbstractContextManager):
+        with executor:
+            yield executor
+    else:
+        yield executor
 
 
 def make_executor(kind: str, workers: int | None = None, address: str | None = None) -> Executor:

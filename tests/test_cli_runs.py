@@ -135,3 +135,61 @@ def test_sweep_on_a_dask_cluster_prints_what_the_local_executor_prints(tmp_path:
         assert (tmp_path / "dask" / "runs" / name).read_bytes() == (
             tmp_path / "local" / "runs" / name
         ).read_bytes()
+
+
+TUNE = ["tune", "lock-contention", "--search", "policy.max_attempts=2..4", "--seeds", "2", "-q"]
+
+
+def test_tune_on_a_dask_cluster_recommends_what_local_processes_do(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    pytest.importorskip("distributed")
+    from retrysim import executors
+
+    started: list[str] = []
+    real_connect = executors.DaskExecutor._connect
+
+    def counted(self: executors.DaskExecutor) -> Any:
+        started.append("cluster")
+        return real_connect(self)
+
+    monkeypatch.setattr(executors.DaskExecutor, "_connect", counted)
+    real_make = executors.make_executor
+
+    def threaded(kind: str, workers: int | None = None, address: str | None = None) -> Any:
+        if kind != "dask":
+            return real_make(kind, workers, address)
+        # threads of this process: the same cluster code, quicker to start
+        return executors.DaskExecutor(address, 1, processes=False)
+
+    monkeypatch.setattr(executors, "make_executor", threaded)
+    local = invoke(*TUNE, "--json", "--workers", "2")
+    dask = invoke(*TUNE, "--json", "--executor", "dask")
+    assert local.exit_code == 0 and dask.exit_code == 0, local.output + dask.output
+    assert json.loads(dask.stdout) == json.loads(local.stdout)
+    assert started == ["cluster"]  # one cluster for the whole search, not one per stage
+
+
+def test_ctrl_c_during_tune_says_how_to_go_on(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from retrysim import executors
+
+    calls = {"n": 0}
+    real = executors.run_task
+
+    def third_is_interrupted(task: executors.Task) -> dict[str, Any]:
+        calls["n"] += 1
+        if calls["n"] == 3:
+            raise KeyboardInterrupt
+        return real(task)
+
+    monkeypatch.setattr(executors, "run_task", third_is_interrupted)
+    out = tmp_path / "out"
+    result = invoke(*TUNE, "--workers", "1", "--out", str(out))
+    assert result.exit_code == 130
+    assert result.stderr.strip() == (
+        f"retrysim: interrupted after 2 of 6 runs; those are saved in {out / 'runs'}: run the "
+        "same command again to go on from there"
+    )
+    assert len(list((out / "runs").glob("*.json"))) == 2

@@ -209,11 +209,36 @@ def test_plot_options_for_a_saved_sweep(sweep_dir: Path, tmp_path: Path) -> None
     assert "load amplification" in (tmp_path / "p.svg").read_text(encoding="utf-8")
 
 
-def test_plot_draws_any_rows_with_labels_such_as_a_tuning_result(tmp_path: Path) -> None:
-    (tmp_path / "tune.json").write_text(json.dumps({"rows": ROWS}), encoding="utf-8")
-    result = invoke("plot", str(tmp_path), "--kind", "pareto", "--out", str(tmp_path / "t.svg"))
+def test_plot_draws_any_rows_with_labels(tmp_path: Path) -> None:
+    (tmp_path / "rows.json").write_text(json.dumps({"rows": ROWS}), encoding="utf-8")
+    target = tmp_path / "t.svg"
+    result = invoke("plot", str(tmp_path / "rows.json"), "--kind", "pareto", "--out", str(target))
     assert result.exit_code == 0, result.output
-    assert "d (+1 tied)" in (tmp_path / "t.svg").read_text(encoding="utf-8")
+    assert "d (+1 tied)" in target.read_text(encoding="utf-8")
+
+
+def test_plot_draws_a_tuning_result_per_operation_group(tmp_path: Path) -> None:
+    out = tmp_path / "tuned"
+    tuned = invoke(
+        "tune", "lock-contention", "startup-race", "--search", "policy.max_attempts=2..4",
+        "--seeds", "2", "--workers", "1", "--out", str(out), "--json", "-q",
+    )  # fmt: skip
+    assert tuned.exit_code == 0, tuned.output
+    doc = json.loads(tuned.stdout)
+    result = invoke("plot", str(out), "--kind", "pareto", "--out", str(tmp_path / "t.svg"))
+    assert result.exit_code == 0, result.output
+    from retrysim.cli.plot_rows import read_rows, rows_figure
+
+    saved = read_rows(out)
+    fig = rows_figure("pareto", saved, None, None, None)
+    assert len(fig.axes) == len(doc["groups"])  # one panel per operation group
+    for ax, group in zip(fig.axes, doc["groups"], strict=True):
+        assert ax.get_title().startswith(f"{', '.join(group['operations'])} on ")
+        labels = {t.get_text() for t in ax.texts if str(t.get_gid()).startswith("pareto-l")}
+        front = {c["label"] for c in group["pareto"]}
+        assert labels and {t.split(" (+")[0] for t in labels} <= front  # ties share a label
+    heat = invoke("plot", str(out), "--kind", "heatmap")
+    assert heat.exit_code == 2 and "draw it with --kind pareto" in heat.stderr
 
 
 @pytest.mark.parametrize(
@@ -245,6 +270,6 @@ def test_plot_of_a_folder_without_rows_or_with_timeline_options(tmp_path: Path) 
     assert empty.exit_code == 2 and "no sweep.json, compare.json or tune.json" in empty.stderr
     (tmp_path / "sweep.json").write_text('{"rows": []}', encoding="utf-8")
     bad = invoke("plot", str(tmp_path), "--kind", "heatmap")
-    assert bad.exit_code == 2 and "not a saved sweep or comparison" in bad.stderr
+    assert bad.exit_code == 2 and "not a saved sweep, comparison or tuning" in bad.stderr
     timeline = invoke("plot", str(tmp_path / "result.json"), "--x", "max_attempts")
     assert timeline.exit_code == 2 and "--x is for --kind heatmap or pareto" in timeline.stderr

@@ -217,9 +217,11 @@ def _run(
         raise interrupted(resume_hint(count[0], count[1], checkpoint)) from None
 
 
-def resume_hint(done: int, total: int, checkpoint: Path | None) -> str:
+def resume_hint(
+    done: int, total: int, checkpoint: Path | None, *, resume_option: bool = True
+) -> str:
     """What the interrupted line says after ``retrysim: interrupted``: how far it got, what
-    was kept and how to go on."""
+    was kept and how to go on (``resume_option``: the command has ``--resume``)."""
     runs = f"after {done:,} of {total:,} runs"
     if checkpoint is None:
         return (
@@ -228,10 +230,12 @@ def resume_hint(done: int, total: int, checkpoint: Path | None) -> str:
         )
     if done == 0:
         return f"{runs}; nothing was saved yet: run the same command again to start"
-    return (
-        f"{runs}; those are saved in {checkpoint}: run the same command again (or with "
-        "--resume) to go on from there"
+    again = (
+        "run the same command again (or with --resume)"
+        if resume_option
+        else ("run the same command again")
     )
+    return f"{runs}; those are saved in {checkpoint}: {again} to go on from there"
 
 
 def check_resume(
