@@ -123,15 +123,19 @@ def dask(args: argparse.Namespace) -> None:
     print(f"  in this process: {here:.2f} s ({1000 * here / args.tiny:.2f} ms per run)")
     for processes, what in ((True, "1 worker process"), (False, "1 worker thread")):
         start = time.perf_counter()
-        with DaskExecutor(workers=1, processes=processes) as executor:
+        executor = DaskExecutor(workers=1, processes=processes).__enter__()
+        try:
             started = time.perf_counter() - start
             timed(scenario, variants, seeds[:20], executor)  # warm-up: the worker's imports
             on_dask = best(args.repeat, partial(timed, scenario, variants, seeds, executor))
-        stopped = time.perf_counter() - start - started
+        finally:
+            stop = time.perf_counter()
+            executor.__exit__(None, None, None)
+            stopped = time.perf_counter() - stop
         overhead = (on_dask - here) / args.tiny
         print(
             f"  LocalCluster, {what}: {on_dask:.2f} s; overhead {1000 * overhead:.2f} ms per "
-            f"task; cluster start {started:.2f} s, the rest and stop {stopped:.2f} s"
+            f"task; cluster start {started:.2f} s, stop {stopped:.2f} s"
         )
     print(f"  after: {load()}")
 
