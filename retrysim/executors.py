@@ -21,8 +21,6 @@ result it reported before that stays reported.
 from __future__ import annotations
 
 import contextlib
-import importlib
-import importlib.util
 import logging
 import os
 import signal
@@ -267,16 +265,20 @@ def dask_setup(worker: Any) -> None:
 
 def _distributed() -> Any:
     """The dask.distributed module (untyped: its API is used through ``Any``)."""
-    return importlib.import_module("distributed")
+    import distributed
+
+    return distributed
 
 
 def require_dask() -> None:
     """A :class:`MissingExtraError` naming the extra unless dask.distributed can be imported."""
-    if importlib.util.find_spec("distributed") is None:
+    try:
+        _distributed()
+    except ImportError:
         raise MissingExtraError(
             f"the dask executor needs dask.distributed, which is not installed: "
             f"pip install '{DASK_EXTRA}'"
-        )
+        ) from None
 
 
 @contextlib.contextmanager

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -107,12 +108,7 @@ def test_executor_options_that_do_not_fit_are_refused(args: list[str], message: 
 
 
 def test_a_missing_dask_is_one_line_naming_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
-    real = importlib.util.find_spec
-    monkeypatch.setattr(
-        importlib.util,
-        "find_spec",
-        lambda name, *a: None if name == "distributed" else real(name, *a),
-    )
+    monkeypatch.setitem(sys.modules, "distributed", None)  # as if not installed
     result = invoke("sweep", "lock-contention", *GRID, "--executor", "dask")
     assert result.exit_code == 2
     assert result.stderr.strip() == (

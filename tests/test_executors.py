@@ -10,6 +10,7 @@ from __future__ import annotations
 import importlib.util
 import multiprocessing
 import os
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -143,12 +144,7 @@ def test_an_unreachable_scheduler_is_bad_input_naming_the_address() -> None:
 
 
 def test_a_missing_dask_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
-    real = importlib.util.find_spec
-    monkeypatch.setattr(
-        importlib.util,
-        "find_spec",
-        lambda name, *a: None if name == "distributed" else real(name, *a),
-    )
+    monkeypatch.setitem(sys.modules, "distributed", None)  # as if not installed
     with pytest.raises(MissingExtraError, match=r"pip install 'retrysim\[dask\]'"):
         make_executor("dask")
 
