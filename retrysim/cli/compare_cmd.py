@@ -292,7 +292,7 @@ ProfilesOption = Annotated[
     str | None,
     typer.Option(
         "--profile",
-        help="Profiles to compare, e.g. bindu,documented.",
+        help="Profiles to compare, e.g. bindu,documented: one more key of the grid.",
         metavar="P1,P2",
         autocompletion=complete.profiles,
     ),
