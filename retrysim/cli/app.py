@@ -12,7 +12,12 @@ from typing import Annotated, Any
 import typer
 
 from retrysim.cli import compare_cmd, plot_cmd, run_cmd, scenarios_cmd, settings_cmd, tune_cmd
-from retrysim.cli.errors import EXIT_BAD_INPUT, EXIT_INTERRUPTED, debug_mode, interrupt_reported
+from retrysim.cli.errors import (
+    EXIT_BAD_INPUT,
+    EXIT_INTERRUPTED,
+    debug_mode,
+    interrupt_reported,
+)
 from retrysim.cli.help import CONTEXT_SETTINGS, Command, Group
 from retrysim.cli.progress import quiet_mode
 from retrysim.safe import visible
@@ -93,6 +98,7 @@ def main() -> None:
     become the same one line as every other bad input: ``retrysim: error: ...``, exit 2.
     """
     usage_error = _usage_error_class()
+    interrupt_reported["on"] = False  # this command's own: an earlier one in-process is done
     try:
         code = app(standalone_mode=False)
     except usage_error as error:
