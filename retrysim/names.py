@@ -26,6 +26,26 @@ ErrorName = Literal[
     "Conflict",
     "ServerError",
     "CircuitOpen",
+    # client libraries' errors (retrysim.retry.catalogue), raised as stand-ins by the simulator
+    "redis.exceptions.ConnectionError",
+    "redis.exceptions.TimeoutError",
+    "redis.exceptions.BusyLoadingError",
+    "redis.exceptions.ResponseError",
+    "httpx.ConnectError",
+    "httpx.ConnectTimeout",
+    "httpx.ReadTimeout",
+    "httpx.RemoteProtocolError",
+    "httpx.HTTPStatusError",
+    "aiohttp.ClientConnectionError",
+    "aiohttp.ClientResponseError",
+    "requests.exceptions.ConnectionError",
+    "requests.exceptions.Timeout",
+    "urllib3.exceptions.ProtocolError",
+    "asyncpg.exceptions.CannotConnectNowError",
+    "asyncpg.exceptions.SerializationError",
+    "psycopg.OperationalError",
+    "botocore.exceptions.EndpointConnectionError",
+    "botocore.exceptions.ClientError",
 ]
 
 #: Upper bound for max_attempts anywhere (settings, overrides, scenarios); records store attempt
