@@ -11,7 +11,15 @@ from typing import Annotated, Any
 
 import typer
 
-from retrysim.cli import compare_cmd, plot_cmd, run_cmd, scenarios_cmd, settings_cmd, tune_cmd
+from retrysim.cli import (
+    compare_cmd,
+    errors_cmd,
+    plot_cmd,
+    run_cmd,
+    scenarios_cmd,
+    settings_cmd,
+    tune_cmd,
+)
 from retrysim.cli.errors import (
     EXIT_BAD_INPUT,
     EXIT_INTERRUPTED,
@@ -75,6 +83,7 @@ app.command("tune", cls=Command)(tune_cmd.tune)
 app.add_typer(scenarios_cmd.scenarios_app, name="scenarios")
 app.command("validate", cls=Command)(scenarios_cmd.validate)
 app.command("settings", cls=Command)(settings_cmd.settings)
+app.command("errors", cls=Command)(errors_cmd.errors)
 app.command("plot", cls=Command)(plot_cmd.plot)
 
 

@@ -1,0 +1,81 @@
+"""``retrysim errors``'s document: which common errors each operation's policy retries.
+
+Every row is an error instance (the builtin or retrysim class, the real library class when the
+library is installed and the class takes a plain message, else the catalogue's stand-in) and
+every answer comes from the real policy's real tenacity ``retry`` object, asked with a
+``RetryCallState`` whose attempt failed with that instance: what the decorators would do.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tenacity import RetryCallState
+
+from retrysim.retry.catalogue import BY_NAME, installed, real_error
+from retrysim.retry.classify import full_name, is_transient
+from retrysim.retry.policy import RetryPolicy, build_policy
+from retrysim.retry.settings import OPERATIONS, RetrySettings
+
+#: A builtin error no simulated fault raises but users meet: the shipped set retries it
+#: (it is an OSError) although a missing file never comes back by itself.
+EXTRA_BUILTINS: dict[str, type[Exception]] = {"FileNotFoundError": FileNotFoundError}
+
+
+def asks(policy: RetryPolicy, error: BaseException) -> bool:
+    """Whether ``policy``'s tenacity retry retries a first attempt that raised ``error``."""
+    retrying = policy.retrying()
+    state = RetryCallState(retry_object=retrying, fn=None, args=(), kwargs={})
+    state.attempt_number = 1
+    state.set_exception((type(error), error, None))
+    return bool(retrying.retry(state))
+
+
+def _rows() -> list[tuple[str, BaseException, dict[str, Any]]]:
+    from retrysim.sim.failures import ERROR_CLASSES, make_error
+
+    rows: list[tuple[str, BaseException, dict[str, Any]]] = []
+    for code, name in enumerate(ERROR_CLASSES, start=1):
+        if name == "CircuitOpen":
+            continue  # a breaker's refusal, not something a dependency raises
+        entry = BY_NAME.get(name)
+        if entry is None:
+            error = make_error(code)
+            kind = "builtin" if type(error).__module__ == "builtins" else "retrysim"
+            rows.append((name, error, {"library": None, "installed": None, "instance": kind}))
+            continue
+        real = real_error(name)
+        info = {
+            "library": entry.library,
+            "installed": installed(entry.library),
+            "instance": "real" if real is not None else "stand-in",
+            "note": entry.note,
+        }
+        rows.append((name, real if real is not None else make_error(code), info))
+    for name, cls in EXTRA_BUILTINS.items():
+        rows.append((name, cls(name), {"library": None, "installed": None, "instance": "builtin"}))
+    return rows
+
+
+def error_matrix(settings: RetrySettings, profile: str | None = None) -> dict[str, Any]:
+    """The document: the profile, and per error its class, what it is and who retries it."""
+    policies = {op: build_policy(op, settings, profile=profile) for op in OPERATIONS}
+    chosen = next(iter(policies.values())).profile_object
+    errors = []
+    for name, error, info in _rows():
+        errors.append(
+            {
+                "name": name,
+                "class": full_name(type(error)),
+                **info,
+                "note": info.get("note", ""),
+                "transient": is_transient(error),
+                "retried": {op: asks(policy, error) for op, policy in policies.items()},
+            }
+        )
+    return {
+        "profile": chosen.name,
+        "retries": chosen.retries_what,
+        "operations": list(OPERATIONS),
+        "errors": errors,
+    }
