@@ -52,21 +52,25 @@ def _render(doc: dict[str, Any]) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    from retrysim.cli.tables import print_table
-
     console = Console()
     console.print(f"[bold]Profile[/] {markup(doc['profile'])}: retries {doc['retries']}")
+    # Not cli.tables.print_table: a transposed table of 29 errors is unreadable, and only the
+    # last column (what the row's exception is) needs to wrap on a narrow terminal.
     table = Table(title="Retried errors (yes: the policy retries a failed attempt)")
-    table.add_column("error")
+    table.add_column("error", overflow="fold")
     for op in doc["operations"]:
-        table.add_column(op, justify="center")
-    table.add_column("what", style="dim")
+        table.add_column(op, justify="center", no_wrap=True, min_width=len(op))
+    table.add_column("what", style="dim", no_wrap=True)
     for row in doc["errors"]:
-        cells = [
-            "[green]yes[/]" if row["retried"][op] else "[red]no[/]" for op in doc["operations"]
-        ]
-        table.add_row(markup(row["name"]), *cells, _what(row))
-    print_table(console, table, rows_label="error")
+        cells = [_yes(row["retried"][op]) for op in doc["operations"]]
+        name = markup(row["name"]) + (f"\n[dim]  {markup(row['note'])}[/]" if row["note"] else "")
+        table.add_row(name, *cells, _what(row))
+    console.print(table)
+    console.print(
+        "[dim]real: the library's own class. stand-in: retrysim's class with the real one's "
+        "module, name and ancestry, used when the library is not installed (*) or the row "
+        "carries a status or code; scenario files always raise stand-ins.[/]"
+    )
     missed = [
         row["name"]
         for row in doc["errors"]
@@ -84,10 +88,9 @@ def _yes(retried: bool) -> str:
 
 
 def _what(row: dict[str, Any]) -> str:
+    """``builtin``, ``retrysim``, ``real`` or ``stand-in`` (``*``: the library is not installed)."""
     if row["library"] is None:
-        return row["instance"] if row["instance"] == "builtin" else markup(row["class"])
-    state = "installed, real class" if row["instance"] == "real" else "stand-in"
-    if row["instance"] != "real":
-        state += " (installed)" if row["installed"] else f" ({row['library']} not installed)"
-    note = f", {row['note']}" if row["note"] else ""
-    return markup(f"{state}{note}")
+        return str(row["instance"])
+    if row["instance"] == "real":
+        return "real"
+    return "stand-in" + ("" if row["installed"] else "*")
