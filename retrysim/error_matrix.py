@@ -8,11 +8,12 @@ every answer comes from the real policy's real tenacity ``retry`` object, asked 
 
 from __future__ import annotations
 
+from types import ModuleType
 from typing import Any
 
 from tenacity import RetryCallState
 
-from retrysim.retry.catalogue import BY_NAME, installed, real_error
+from retrysim.retry.catalogue import BY_NAME
 from retrysim.retry.classify import full_name, is_transient
 from retrysim.retry.policy import RetryPolicy, build_policy
 from retrysim.retry.settings import OPERATIONS, RetrySettings
@@ -20,6 +21,63 @@ from retrysim.retry.settings import OPERATIONS, RetrySettings
 #: A builtin error no simulated fault raises but users meet: the shipped set retries it
 #: (it is an OSError) although a missing file never comes back by itself.
 EXTRA_BUILTINS: dict[str, type[Exception]] = {"FileNotFoundError": FileNotFoundError}
+
+
+def library_module(library: str) -> ModuleType | None:
+    """The module that holds ``library``'s catalogue classes, or None when it is not installed
+    (or fails to import). Plain import statements of fixed names: retrysim keeps importlib for
+    ``--policy`` alone, and the classifier itself never imports any of these."""
+    module: ModuleType
+    try:
+        if library == "redis":
+            import redis.exceptions
+
+            module = redis.exceptions
+        elif library == "httpx":
+            import httpx
+
+            module = httpx
+        elif library == "aiohttp":
+            import aiohttp
+
+            module = aiohttp
+        elif library == "requests":
+            import requests.exceptions
+
+            module = requests.exceptions
+        elif library == "urllib3":
+            import urllib3.exceptions
+
+            module = urllib3.exceptions
+        elif library == "asyncpg":
+            import asyncpg.exceptions
+
+            module = asyncpg.exceptions
+        elif library == "psycopg":
+            import psycopg
+
+            module = psycopg
+        elif library == "botocore":
+            import botocore.exceptions
+
+            module = botocore.exceptions
+        else:
+            return None
+    except Exception:  # not installed, or broken: the stand-in answers for it
+        return None
+    return module
+
+
+def real_error(name: str, module: ModuleType | None) -> BaseException | None:
+    """An instance of ``name``'s real class from ``module`` if the class takes a plain message
+    and the entry carries no status or code (those rows use the stand-in); else None."""
+    if module is None or BY_NAME[name].attributes:
+        return None
+    try:
+        error = getattr(module, name.rpartition(".")[2])(f"{name} (retrysim errors)")
+    except Exception:
+        return None
+    return error if isinstance(error, BaseException) else None
 
 
 def asks(policy: RetryPolicy, error: BaseException) -> bool:
@@ -44,10 +102,11 @@ def _rows() -> list[tuple[str, BaseException, dict[str, Any]]]:
             kind = "builtin" if type(error).__module__ == "builtins" else "retrysim"
             rows.append((name, error, {"library": None, "installed": None, "instance": kind}))
             continue
-        real = real_error(name)
+        module = library_module(entry.library)
+        real = real_error(name, module)
         info = {
             "library": entry.library,
-            "installed": installed(entry.library),
+            "installed": module is not None,
             "instance": "real" if real is not None else "stand-in",
             "note": entry.note,
         }

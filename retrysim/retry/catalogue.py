@@ -8,12 +8,11 @@ qualified name and ancestry (``redis.exceptions.ConnectionError`` derives from a
 status, an SQLSTATE, an AWS error code). So a run is the same whether or not the library is
 installed, nothing is imported to raise it, and :func:`retrysim.retry.classify.is_transient`
 treats it exactly as it treats the real one (it looks classes up by name). ``retrysim errors``
-also tries the real class when the library is installed.
+also tries the real class when the library is installed (:mod:`retrysim.error_matrix`).
 """
 
 from __future__ import annotations
 
-import importlib.util
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -213,27 +212,3 @@ def stand_in(name: str) -> type[Exception]:
     for attribute, value in entry.attributes.items():
         setattr(cls, attribute, value)
     return cls
-
-
-def installed(library: str) -> bool:
-    """Whether ``library`` can be imported, found without importing it."""
-    try:
-        return importlib.util.find_spec(library) is not None
-    except (ImportError, ValueError):
-        return False
-
-
-def real_error(name: str) -> BaseException | None:
-    """An instance of the real class of ``name`` if its library is installed and the class
-    takes a plain message; None otherwise (entries with a status or code use the stand-in)."""
-    entry = BY_NAME[name]
-    if entry.attributes or not installed(entry.library):
-        return None
-    module_name, _, attr = name.rpartition(".")
-    try:
-        module = importlib.import_module(module_name)
-        cls = getattr(module, attr)
-        error = cls(f"{name} (retrysim errors)")
-    except Exception:
-        return None
-    return error if isinstance(error, BaseException) else None
