@@ -26,6 +26,7 @@ from retrysim.chaos import (
     from_toxiproxy,
     toxics_from_scenario,
 )
+from retrysim.chaos.toxics import Stream
 from retrysim.scenario import parse_scenario
 
 T = TypeVar("T")
@@ -155,6 +156,24 @@ def test_blackhole_hangs_until_the_client_times_out_then_the_proxy_is_healthy() 
     run(main)
 
 
+def test_blackhole_drops_what_an_open_connection_sends_inside_the_window() -> None:
+    async def main() -> None:
+        async with proxied([Blackhole(start=0.03, end=1.0)]) as proxy:
+            reader, writer = await asyncio.open_connection("127.0.0.1", proxy.port)
+            writer.write(b"early")
+            assert await reader.readexactly(5) == b"early"
+            assert proxy.elapsed() < 0.03, "the machine is too slow for this window"
+            await asyncio.sleep(0.04 - proxy.elapsed())  # into the window
+            writer.write(b"late")
+            with pytest.raises(TimeoutError):
+                await asyncio.wait_for(reader.readexactly(4), 0.1)
+            writer.close()
+        assert proxy.stats.bytes_dropped == 4
+        assert proxy.stats.blackholed == 0  # the connection was opened before the window
+
+    run(main)
+
+
 def test_reset_peer_cuts_the_answer_after_the_service_did_the_work() -> None:
     async def main() -> None:
         async with proxied([ResetPeer()]) as proxy:
@@ -187,9 +206,10 @@ def test_reset_peer_after_some_bytes_lets_exactly_those_through() -> None:
     assert error is None or isinstance(error, ConnectionResetError)
 
 
-def test_latency_with_jitter_is_added_within_tolerance() -> None:
+@pytest.mark.parametrize("stream", ["downstream", "upstream"])
+def test_latency_with_jitter_is_added_within_tolerance(stream: Stream) -> None:
     async def main() -> list[float]:
-        async with proxied([Latency(latency=0.05, jitter=0.01)]) as proxy:
+        async with proxied([Latency(stream=stream, latency=0.05, jitter=0.01)]) as proxy:
             seen = []
             for _ in range(3):
                 began = time.monotonic()
@@ -199,7 +219,9 @@ def test_latency_with_jitter_is_added_within_tolerance() -> None:
         return seen
 
     seen = run(main)
-    print(f"latency 50 ms ± 10 ms, round trips seen: {[round(s * 1000, 1) for s in seen]} ms")
+    print(
+        f"latency 50 ms ± 10 ms {stream}, round trips seen: {[round(s * 1000, 1) for s in seen]} ms"
+    )
     assert all(0.045 <= s <= 0.5 for s in seen), seen
 
 
