@@ -88,6 +88,15 @@ async def outcome(port: int, payload: bytes = b"ping") -> str:
     return "ok"
 
 
+async def until(condition: Callable[[], bool]) -> None:
+    """Yield to the loop until ``condition`` holds (the proxy's own tasks make it so)."""
+    for _ in range(2000):
+        if condition():
+            return
+        await asyncio.sleep(0.001)
+    raise AssertionError("the condition never held")
+
+
 def proxy_tasks() -> list[str]:
     """Names of the proxy's coroutines still running."""
     names = [task.get_coro().__qualname__ for task in asyncio.all_tasks()]  # type: ignore[union-attr]
@@ -118,6 +127,26 @@ def test_forwards_untouched_without_faults_and_stops_clean() -> None:
             await asyncio.open_connection("127.0.0.1", port)
         assert proxy.stats.forwarded == proxy.stats.connections == 2
         assert proxy.stats.bytes_upstream == proxy.stats.bytes_downstream == 5004
+
+    run(main)
+
+
+def test_stopping_mid_fault_closes_everything_and_leaves_no_task() -> None:
+    async def main() -> None:
+        faults = [Blackhole(start=0.0, end=0.05), Latency(start=0.05, latency=5.0)]
+        async with proxied(faults) as proxy:
+            hole = await asyncio.open_connection("127.0.0.1", proxy.port)
+            hole[1].write(b"dropped")
+            await asyncio.sleep(max(0.0, 0.06 - proxy.elapsed()))  # the black hole's window
+            slow = await asyncio.open_connection("127.0.0.1", proxy.port)
+            slow[1].write(b"held back 5 s")
+            await until(lambda: proxy.stats.chunks_delayed == 1)  # in the proxy, held
+        # Leaving the block stopped the proxy (``proxied`` checked its tasks are gone).
+        for reader, writer in (hole, slow):
+            with pytest.raises((ConnectionError, asyncio.IncompleteReadError)):
+                await asyncio.wait_for(reader.readexactly(1), 2.0)
+            writer.close()
+        assert proxy.stats.blackholed == 1 and proxy.stats.forwarded == 1
 
     run(main)
 

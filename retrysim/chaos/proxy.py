@@ -330,8 +330,10 @@ class _Link:
                 task.cancel()
 
     def close(self) -> None:
+        # Stopping aborts: a peer that never reads must not keep a flush (and the stop) waiting.
+        stopping = self.proxy._server is None
         for writer in (self.client[1], self.service[1]):
-            if self.was_reset:
+            if self.was_reset or stopping:
                 writer.transport.abort()
             else:
                 writer.close()
