@@ -137,6 +137,7 @@ class FaultProxy:
         self._server: asyncio.Server | None = None
         self._tasks: set[asyncio.Task[None]] = set()
         self._links: set[_Link] = set()
+        self._clients: set[asyncio.StreamWriter] = set()  # accepted, not yet closed
         self._timers: list[asyncio.TimerHandle] = []
         self._t0 = 0.0
         self._next_id = 0
@@ -183,6 +184,9 @@ class FaultProxy:
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
+        for writer in self._clients:  # a task cancelled before it ran never closed its client
+            writer.transport.abort()
+        self._clients.clear()
         await server.wait_closed()
 
     async def __aenter__(self) -> FaultProxy:
@@ -230,9 +234,16 @@ class FaultProxy:
         if self._server is None:  # stopping
             _rst(writer)
             return
+        self._clients.add(writer)
         self._spawn(self._serve(reader, writer))
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            await self._forward(reader, writer)
+        finally:
+            self._clients.discard(writer)
+
+    async def _forward(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         connection, self._next_id = self._next_id, self._next_id + 1
         self.stats.connections += 1
         elapsed = self.elapsed()
