@@ -235,6 +235,20 @@ def test_reset_peer_after_some_bytes_lets_exactly_those_through() -> None:
     assert error is None or isinstance(error, ConnectionResetError)
 
 
+def test_reset_peer_with_a_timeout_resets_an_idle_connection() -> None:
+    async def main() -> None:
+        async with proxied([ResetPeer(timeout=0.1)]) as proxy:
+            reader, writer = await asyncio.open_connection("127.0.0.1", proxy.port)
+            writer.write(b"quick")
+            assert await reader.readexactly(5) == b"quick"  # bytes flow until the timeout
+            with pytest.raises(ConnectionResetError):  # then the RST, ~100 ms after opening
+                await asyncio.wait_for(reader.readexactly(1), 2.0)
+            writer.close()
+        assert proxy.stats.reset == 1
+
+    run(main)
+
+
 @pytest.mark.parametrize("stream", ["downstream", "upstream"])
 def test_latency_with_jitter_is_added_within_tolerance(stream: Stream) -> None:
     async def main() -> list[float]:
@@ -421,6 +435,8 @@ def test_toxiproxy_json_converts_units() -> None:
         rate=256000
     )
     assert from_toxiproxy({"type": "reset_peer", "attributes": {"timeout": 0}}) == ResetPeer()
+    reset = from_toxiproxy({"type": "reset_peer", "attributes": {"timeout": 250}})
+    assert reset == ResetPeer(timeout=0.25)
     assert from_toxiproxy({"type": "timeout", "attributes": {"timeout": 0}}, end=1.0) == Blackhole(
         end=1.0
     )

@@ -321,12 +321,26 @@ class _Link:
             queue: asyncio.Queue[object] = asyncio.Queue(QUEUE_CHUNKS)
             self.tasks.append(loop.create_task(self._read(stream, queue)))
             self.tasks.append(loop.create_task(self._write(stream, queue)))
+        pumps = list(self.tasks)
+        opened = self.proxy.elapsed()
+        for i, toxic in enumerate(self.proxy.toxics):
+            if isinstance(toxic, ResetPeer) and toxic.timeout > 0 and toxic.until > opened:
+                # The link's own timer, so that a reset never outlives the link's pumps.
+                self.tasks.append(loop.create_task(self._reset_after(i, toxic, opened)))
         try:
-            await asyncio.gather(*self.tasks, return_exceptions=True)
+            await asyncio.gather(*pumps, return_exceptions=True)
         finally:
             for task in self.tasks:
                 task.cancel()
             await asyncio.gather(*self.tasks, return_exceptions=True)
+
+    async def _reset_after(self, index: int, toxic: ResetPeer, opened: float) -> None:
+        """Toxiproxy's reset_peer ``timeout``: RST once it has applied for ``timeout`` s."""
+        at = max(opened, toxic.start) + toxic.timeout
+        await asyncio.sleep(at - self.proxy.elapsed())
+        if toxic.active(at) and self.proxy.picked(index, self.id, at):
+            self.proxy.stats.reset += 1
+            self.reset()
 
     def reset(self) -> None:
         """RST the client, drop the service's side, stop every task of the link."""
@@ -384,7 +398,7 @@ class _Link:
         for i in self.proxy._active(ResetPeer, self.id, elapsed):
             toxic = self.proxy.toxics[i]
             assert isinstance(toxic, ResetPeer)
-            if toxic.stream == stream and passed + size > toxic.bytes:
+            if toxic.timeout == 0 and toxic.stream == stream and passed + size > toxic.bytes:
                 return max(0, toxic.bytes - passed)
         return None
 

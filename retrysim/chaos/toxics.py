@@ -105,16 +105,22 @@ class ResetPeer(_Toxic):
     Toxiproxy's ``reset_peer``. ``bytes = 0`` on ``downstream`` (the default): the request
     reaches the service, which does the work, and the client is reset before any of the answer,
     as a retrysim ``reset`` fault. ``bytes = n``: the first ``n`` bytes get through, then RST.
+    ``timeout > 0`` (Toxiproxy's, in seconds here): instead of counting bytes, RST ``timeout``
+    seconds after it starts applying to a connection (when it opens, or when the window does),
+    whatever has flowed, if the window is still open then.
     """
 
     stream: Stream = "downstream"
     bytes: int = 0
+    timeout: float = 0.0
 
     def __post_init__(self) -> None:
         super().__post_init__()
         _check_stream(self, self.stream)
         if self.bytes < 0:
             raise ChaosError(f"ResetPeer: bytes must be >= 0, not {self.bytes}")
+        if not (math.isfinite(self.timeout) and self.timeout >= 0):
+            raise ChaosError(f"ResetPeer: timeout must be >= 0 seconds, not {self.timeout!r}")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -231,8 +237,8 @@ def from_toxiproxy(toxic: Mapping[str, Any], start: float = 0.0, end: float | No
     """A Toxiproxy toxic's JSON (``{"type": "latency", "attributes": {"latency": 50}}``) as ours.
 
     Converts Toxiproxy's units (ms, KB/s) to seconds and bytes/s. Knows ``latency``,
-    ``bandwidth``, ``reset_peer`` (its ``timeout`` must be 0) and ``timeout`` (with
-    ``timeout = 0``: a black hole); any other type is an error naming the ones it knows.
+    ``bandwidth``, ``reset_peer`` and ``timeout`` (with ``timeout = 0`` only: a black hole);
+    any other type is an error naming the ones it knows.
     """
     kind = toxic.get("type")
     attributes: Mapping[str, Any] = toxic.get("attributes") or {}
@@ -251,10 +257,11 @@ def from_toxiproxy(toxic: Mapping[str, Any], start: float = 0.0, end: float | No
         )
     if kind == "bandwidth":
         return Bandwidth(**common, stream=stream, rate=float(attributes.get("rate", 0)) * 1000)
-    if kind in ("reset_peer", "timeout") and float(attributes.get("timeout", 0)) != 0:
-        raise ChaosError(f"toxiproxy {kind}: only timeout = 0 is supported")
     if kind == "reset_peer":
-        return ResetPeer(**common, stream=stream)
+        timeout = float(attributes.get("timeout", 0)) / 1000
+        return ResetPeer(**common, stream=stream, timeout=timeout)
+    if kind == "timeout" and float(attributes.get("timeout", 0)) != 0:
+        raise ChaosError("toxiproxy timeout: only timeout = 0 (a black hole) is supported")
     if kind == "timeout":
         return Blackhole(**common)
     raise ChaosError(
