@@ -187,12 +187,14 @@ def test_blackhole_hangs_until_the_client_times_out_then_the_proxy_is_healthy() 
 
 def test_blackhole_drops_what_an_open_connection_sends_inside_the_window() -> None:
     async def main() -> None:
-        async with proxied([Blackhole(start=0.03, end=1.0)]) as proxy:
+        # Windows on the real clock, wide enough for a loaded 2-core machine running the
+        # suite on both cores: the first exchange has 0.3 s to finish before the window.
+        async with proxied([Blackhole(start=0.3, end=2.0)]) as proxy:
             reader, writer = await asyncio.open_connection("127.0.0.1", proxy.port)
             writer.write(b"early")
             assert await reader.readexactly(5) == b"early"
-            assert proxy.elapsed() < 0.03, "the machine is too slow for this window"
-            await asyncio.sleep(0.04 - proxy.elapsed())  # into the window
+            assert proxy.elapsed() < 0.3, "the machine is too slow for this window"
+            await asyncio.sleep(0.35 - proxy.elapsed())  # into the window
             writer.write(b"late")
             with pytest.raises(TimeoutError):
                 await asyncio.wait_for(reader.readexactly(4), 0.1)
@@ -298,12 +300,14 @@ def test_bandwidth_limits_bytes_per_second() -> None:
 
 def test_faults_apply_only_inside_their_window() -> None:
     async def main() -> list[str]:
-        async with proxied([Down(start=0.1, end=0.2, close_existing=False)]) as proxy:
+        # Wide windows on the real clock: see the black hole's test.
+        async with proxied([Down(start=0.3, end=0.6, close_existing=False)]) as proxy:
             seen = [await outcome(proxy.port)]
-            assert proxy.elapsed() < 0.1, "the machine is too slow for this window"
-            await asyncio.sleep(0.12 - proxy.elapsed())  # into the window
+            assert proxy.elapsed() < 0.3, "the machine is too slow for this window"
+            await asyncio.sleep(0.35 - proxy.elapsed())  # into the window
             seen.append(await outcome(proxy.port))
-            await asyncio.sleep(max(0.0, 0.2 - proxy.elapsed()))  # past it
+            assert proxy.elapsed() < 0.6, "the machine is too slow for this window"
+            await asyncio.sleep(max(0.0, 0.6 - proxy.elapsed()))  # past it
             seen.append(await outcome(proxy.port))
         return seen
 
