@@ -111,6 +111,9 @@ def test_sqlstates() -> None:
         assert is_transient(_made("Whatever", "asyncpg.exceptions", pg, sqlstate=state)("x")) is (
             transient
         )
+    mine = _made("AppError", "myapp", _made("Whatever", "asyncpg.exceptions", pg))("x")
+    mine.sqlstate = "08003"  # type: ignore[attr-defined]
+    assert is_transient(mine)  # a subclass in the user's module still counts as the driver's
     psycopg = _made("IntegrityError", "psycopg")("x")
     psycopg.sqlstate = "08001"  # type: ignore[attr-defined]
     assert is_transient(psycopg)

@@ -176,6 +176,7 @@ def is_transient(error: BaseException, *, serialization: bool = False) -> bool:
         return True
     if _USER_CLASSES and isinstance(error, tuple(_USER_CLASSES)):
         return True
+    sql = False
     for cls in type(error).__mro__:
         key = class_key(cls)
         if key in _BY_NAME:
@@ -184,7 +185,8 @@ def is_transient(error: BaseException, *, serialization: bool = False) -> bool:
             return status_of(error) in RETRY_STATUSES
         if key in _AWS_ERRORS:
             return aws_code_of(error) in THROTTLING_CODES
-    if class_key(type(error))[0] in _SQL_PACKAGES and _sql_transient(error, serialization):
+        sql = sql or key[0] in _SQL_PACKAGES
+    if sql and _sql_transient(error, serialization):  # a database driver's error, by SQLSTATE
         return True
     return any(_safely(predicate, error) for predicate in _USER_PREDICATES)
 
