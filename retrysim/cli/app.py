@@ -12,6 +12,7 @@ from typing import Annotated, Any
 import typer
 
 from retrysim.cli import (
+    chaos_cmd,
     compare_cmd,
     errors_cmd,
     plot_cmd,
@@ -85,6 +86,7 @@ app.command("validate", cls=Command)(scenarios_cmd.validate)
 app.command("settings", cls=Command)(settings_cmd.settings)
 app.command("errors", cls=Command)(errors_cmd.errors)
 app.command("plot", cls=Command)(plot_cmd.plot)
+app.command("chaos", cls=Command)(chaos_cmd.chaos)
 
 
 @app.command("shell", cls=Command)
