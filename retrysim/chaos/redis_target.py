@@ -3,12 +3,11 @@
 ``private_redis()`` starts ``redis-server --port P --bind 127.0.0.1 --save '' --appendonly no``
 on a free loopback port (no disk, nothing shared with a system service), waits until it answers
 PING and stops it on the way out (terminate, then kill), bounded in time either way.
-Standard library only; redis-py is only checked for (``require_redis_py``), never imported here.
+Standard library only; redis-py is imported only to check it is there (``require_redis_py``).
 """
 
 from __future__ import annotations
 
-import importlib.util
 import shutil
 import socket
 import subprocess
@@ -47,8 +46,10 @@ def parse_target(url: str) -> tuple[str, int]:
 
 def require_redis_py() -> None:
     """A ChaosError unless redis-py (with its asyncio client) is installed."""
-    if importlib.util.find_spec("redis") is None:
-        raise ChaosError("redis-py is not installed: pip install redis")
+    try:
+        import redis.asyncio  # noqa: F401  (a plain import of a fixed name: nothing evaluated)
+    except ImportError:
+        raise ChaosError("redis-py is not installed: pip install redis") from None
 
 
 def redis_server_binary() -> str:

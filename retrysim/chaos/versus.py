@@ -4,7 +4,8 @@ For each metric the simulated runs give a mean and a 95% *prediction* interval, 
 more run of the model would fall in 95% of the time: mean ± t(0.975, K-1) · sd · sqrt(1 + 1/K).
 The real run is one run, so that (not the narrower interval of the mean) is what it should fall
 in if the model is right; a real value outside it is flagged. With every simulated value equal
-the interval is that value (a real value must equal it, to within 1e-9 relative).
+the interval is that value. A real value is flagged only when it lies outside by more than the
+table shows (half its last digit: 0.005 percentage points, 0.5 ms, ...).
 """
 
 from __future__ import annotations
@@ -50,8 +51,16 @@ def interval(values: Sequence[float]) -> tuple[float, float, float]:
     return mean, mean - half, mean + half
 
 
-def _inside(value: float, low: float, high: float) -> bool:
-    slack = 1e-9 * max(1.0, abs(low), abs(high))
+#: Half the last digit each format shows: a real value that differs from the interval's edge by
+#: less than what the table can show is not flagged (it would read as inside).
+_RESOLUTION = {"percent": 5e-5, "seconds": 5e-4, "count": 0.5, "ratio": 5e-3, "number": 5e-4}
+
+
+def _inside(name: str, value: float, low: float, high: float) -> bool:
+    from retrysim import metric_table
+
+    shown = "count" if name == "calls" else metric_table.get(name).format
+    slack = max(_RESOLUTION[shown], 1e-9 * max(1.0, abs(low), abs(high)))
     return low - slack <= value <= high + slack
 
 
@@ -80,7 +89,7 @@ def versus(real: Mapping[str, Any], simulated: Sequence[Mapping[str, Any]]) -> d
         if sims and len(sims) == len(simulated):
             mean, low, high = interval([float(v) for v in sims])
             row.update(mean=mean, low=low, high=high)
-            row["outside"] = None if value is None else not _inside(float(value), low, high)
+            row["outside"] = None if value is None else not _inside(name, float(value), low, high)
         else:
             row.update(mean=None, low=None, high=None, outside=None)
         rows.append(row)
