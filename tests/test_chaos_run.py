@@ -128,6 +128,16 @@ def test_a_target_off_loopback_is_refused(url: str) -> None:
     assert len(lines) == 1 and "loopback" in lines[0], result.stderr
 
 
+def test_a_target_where_nothing_answers_is_one_line_and_exit_2() -> None:
+    from retrysim.chaos.redis_target import free_port
+
+    url = f"redis://127.0.0.1:{free_port()}"
+    result = CliRunner().invoke(app, ["chaos", "real-redis-blip", "--target", url])
+    assert result.exit_code == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "nothing answers PING" in lines[0], result.stderr
+
+
 def test_targets_parse_and_errors_map_to_record_codes() -> None:
     assert parse_target("redis://localhost:6380") == ("127.0.0.1", 6380)
     assert parse_target("redis://127.0.0.2:1") == ("127.0.0.2", 1)

@@ -57,7 +57,12 @@ def chaos(
     Exit codes: 0 ok, 1 a bug in retrysim (said so in one line), 2 bad input (or redis-server
     or redis-py missing).
     """
-    from retrysim.chaos.redis_target import parse_target, private_redis, require_redis_py
+    from retrysim.chaos.redis_target import (
+        parse_target,
+        ping,
+        private_redis,
+        require_redis_py,
+    )
 
     if (target is None) == (not start_redis):
         raise UsageError("give one of --target redis://127.0.0.1:PORT or --start-redis")
@@ -72,6 +77,8 @@ def chaos(
     server: AbstractContextManager[Any] = private_redis() if start_redis else nullcontext()
     with server as port:
         address = upstream if upstream is not None else ("127.0.0.1", int(port))
+        if not ping(address[1], address[0]):
+            raise UsageError(f"nothing answers PING at redis://{address[0]}:{address[1]}")
         doc = chaos_document(loaded, address, seed, settings, vs_sim=seeds if vs_sim else 0)
     doc["sources"] = sources
 
