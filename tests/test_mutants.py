@@ -17,20 +17,29 @@ from typing import Any, cast
 
 import numpy as np
 import pytest
-from tenacity import RetryCallState, Retrying, wait_fixed
+from tenacity import (
+    RetryCallState,
+    Retrying,
+    retry_if_exception_type,
+    stop_after_attempt,
+    wait_fixed,
+)
 
 import retrysim
 from retrysim import metrics
 from retrysim.retry import (
     PROFILES,
+    CircuitOpenError,
     PolicyOptions,
     RateLimitedError,
     RetrySettings,
+    TransientError,
     build_policy,
     retry_metrics,
     retry_worker_operation,
     waits,
 )
+from retrysim.retry import guards as guards_mod
 from retrysim.scenario import parse_scenario
 from retrysim.sim import engine, failures, faults, guards, invariants, service
 from retrysim.sim import records as rec
@@ -182,6 +191,71 @@ def test_options_object_and_keyword_overrides_combine() -> None:
     assert policy.overrides == {"max_attempts", "min_wait"}
 
 
+class _Guard:
+    """A call guard that never refuses an attempt; subclasses add one capability."""
+
+    def before_attempt(self, now: float, attempt: int) -> BaseException | None:
+        return None
+
+    def after_outcome(self, now: float, error: BaseException | None) -> None:
+        return None
+
+
+class _NoRetries(_Guard):
+    def allow_retry(self, now: float) -> bool:
+        return False
+
+
+class _Triples(_Guard):
+    def wait_factor(self, now: float) -> float:
+        return 3.0
+
+
+def _attempts_and_sleeps(policy: Any, chain: Any) -> tuple[int, list[float]]:
+    sleeps: list[float] = []
+    attempts = 0
+
+    def flaky() -> None:
+        nonlocal attempts
+        attempts += 1
+        raise TransientError("down")
+
+    with pytest.raises(TransientError):
+        policy.retrying(chain, lambda: 0.0, sleep=sleeps.append)(flaky)
+    return attempts, sleeps
+
+
+def test_a_retry_gate_of_the_call_joins_the_policys_stop() -> None:
+    policy = build_policy("api", profile="exponential", min_wait=1.0, max_wait=1.0)
+    assert _attempts_and_sleeps(policy, guards_mod.GuardChain([])) == (4, [1.0, 1.0, 1.0])
+    assert _attempts_and_sleeps(policy, guards_mod.GuardChain([_NoRetries()])) == (1, [])
+
+
+def test_a_wait_scaler_of_the_call_stretches_the_policys_wait() -> None:
+    policy = build_policy("api", profile="exponential", min_wait=1.0, max_wait=1.0)
+    chain = guards_mod.GuardChain([_Triples()])
+    assert _attempts_and_sleeps(policy, chain) == (4, [3.0, 3.0, 3.0])
+
+
+def test_the_options_mechanisms_become_the_policys_guards_and_refusals_are_never_retried() -> None:
+    everything = retry_if_exception_type(Exception)
+    guarded = build_policy("api", breaker=True, retry=everything, min_wait=0.0, max_wait=0.0)
+    assert [guard.name for guard in guarded.guards] == ["breaker:api"]
+    plain = build_policy("api", retry=everything, min_wait=0.0, max_wait=0.0)
+    assert plain.guards == ()
+    for policy, attempts in ((guarded, 1), (plain, 4)):
+        calls = 0
+
+        def refused() -> None:
+            nonlocal calls
+            calls += 1
+            raise CircuitOpenError("api")
+
+        with pytest.raises(CircuitOpenError):
+            policy.retrying(sleep=lambda seconds: None)(refused)
+        assert calls == attempts
+
+
 # -- retrysim/retry/waits.py ----------------------------------------------------------------------
 
 
@@ -228,6 +302,37 @@ def test_retry_after_without_an_outcome_is_the_fallback_wait() -> None:
 def test_a_retry_after_hint_under_one_second_is_honoured() -> None:
     error = RateLimitedError(retry_after=0.5)
     assert waits.wait_retry_after(wait_fixed(0.2))(_state(error=error)) == 0.5
+
+
+@pytest.mark.parametrize(
+    "strategy",
+    [
+        waits.wait_equal_jitter(multiplier=0.1, max=1.0, min=0.5),
+        waits.wait_decorrelated_jitter(base=0.1, max=1.0, min=0.5),
+    ],
+    ids=["equal", "decorrelated"],
+)
+def test_a_floor_under_one_second_lifts_every_shorter_wait(strategy: Any) -> None:
+    """A first retry's jittered wait here is at most 0.3 s; a floor of 0.5 s must lift it."""
+    for _ in range(20):
+        assert strategy(_state(1)) == 0.5
+
+
+def test_decorrelated_jitter_has_no_floor_unless_given_one() -> None:
+    strategy = waits.wait_decorrelated_jitter(base=0.1, max=1.0)
+    assert all(0.1 <= strategy(_state(1)) <= 0.3 for _ in range(20))
+
+
+def test_decorrelated_jitter_starts_again_from_base_when_a_state_starts_again() -> None:
+    """s_1 = U(base, 3 base) even on a state that waited before (one reused for a new call)."""
+    strategy = waits.wait_decorrelated_jitter(base=1.0, max=1000.0)
+    for _ in range(50):
+        state = _state(1)
+        for attempt in range(1, 6):
+            state.attempt_number = attempt
+            strategy(state)
+        state.attempt_number = 1
+        assert 1.0 <= strategy(state) <= 3.0
 
 
 # -- retrysim/sim/engine.py -----------------------------------------------------------------------
@@ -378,6 +483,84 @@ def test_every_run_checks_its_invariants(monkeypatch: pytest.MonkeyPatch) -> Non
     monkeypatch.setattr(invariants, "assert_invariants", checked.append)
     result = retrysim.simulate(parse_scenario({"clients": {"count": 3}}))
     assert checked == [result]
+
+
+class _PredicateBrokeError(Exception):
+    pass
+
+
+def test_a_retry_strategy_that_breaks_on_a_first_success_raises_its_own_error() -> None:
+    """Not the attempt's error: the engine lets it through, even before any attempt failed."""
+    broken = False
+
+    def retry(state: RetryCallState) -> bool:
+        if broken and state.outcome is not None and not state.outcome.failed:
+            raise _PredicateBrokeError("the predicate broke")
+        return False
+
+    policy = Retrying(retry=retry, stop=stop_after_attempt(3), wait=wait_fixed(0.1))
+    run = engine.Engine(parse_scenario({"clients": {"count": 2}}), retrying=policy)
+    broken = True  # after the engine probed the policy, before the first call's answer
+    with pytest.raises(_PredicateBrokeError, match="the predicate broke"):
+        run.run()
+
+
+def test_a_call_with_its_own_retrying_is_begun_like_tenacitys_own_loop() -> None:
+    """A retry budget gives each call its own ``Retrying``: its statistics must be set up."""
+    scenario = parse_scenario(
+        {
+            "policy": {
+                "max_attempts": 3,
+                "min_wait": 0.1,
+                "max_wait": 0.1,
+                "budget": {"enabled": True},
+            },
+            "clients": {"count": 20},
+            "faults": [{"kind": "flaky", "start": 0, "probability": 0.5}],
+        }
+    )
+    attempts = retrysim.simulate(scenario).attempts["attempt"]
+    assert attempts.max() >= 2  # some call retried (and tenacity counted its idle time)
+
+
+RESET_EVERY_ATTEMPT = {
+    "policy": {"max_attempts": 1},
+    "clients": {"count": 5},
+    "faults": [{"kind": "reset", "probability": 1.0}],
+}
+
+
+def test_a_reset_fault_fails_every_attempt_with_a_connection_reset() -> None:
+    result = retrysim.simulate(parse_scenario(RESET_EVERY_ATTEMPT))
+    assert set(result.calls["outcome"].tolist()) == {rec.GAVE_UP}
+    assert set(result.calls["error"].tolist()) == {failures.CODES["ConnectionResetError"]}
+
+
+def test_news_of_a_reset_travels_back_to_the_client_over_the_network() -> None:
+    """Half the rtt to the server, a share of the service time, half the rtt back: >= rtt."""
+    scenario = parse_scenario({**RESET_EVERY_ATTEMPT, "network": {"rtt": 0.5, "connect": 0.001}})
+    result = retrysim.simulate(scenario)
+    assert set(result.calls["error"].tolist()) == {failures.CODES["ConnectionResetError"]}
+    took = result.attempts["end"] - result.attempts["start"]
+    assert (took >= 0.5).all()
+
+
+def test_a_send_rate_limiter_holds_attempts_back_in_a_run() -> None:
+    scenario = parse_scenario(
+        {
+            "policy": {
+                "max_attempts": 4,
+                "min_wait": 0.1,
+                "max_wait": 0.5,
+                "adaptive": {"limiter": True, "scope": "fleet"},
+            },
+            "clients": {"count": 50, "arrival": {"kind": "burst", "at": 1.0}},
+            "faults": [{"kind": "flaky", "start": 0, "probability": 0.8, "error": "RateLimited"}],
+        }
+    )
+    result = retrysim.simulate(scenario)
+    held = [event for event in result.guard_events if event.kind == "limiter_delay"]
+    assert held and all(event.value > 0 for event in held)
 
 
 # -- retrysim/sim/faults.py -----------------------------------------------------------------------
