@@ -123,6 +123,17 @@ EQUIVALENT: dict[str, str] = {
         "at t == end the ramp's probability is 0 and no draw is below 0, so t == end passes"
         " either way"
     ),
+    "retrysim/retry/waits.py:136:49:cmp:GtE->Gt": (
+        "a hint of 0 is never above the fallback wait, so honouring or ignoring it gives the"
+        " same wait (the hint's only reader)"
+    ),
+    "retrysim/sim/service.py:240:26:const:1->0": (
+        "the sequence only breaks ties between equal tags, which complete at the same instant"
+        " whichever goes first; the attempt index then breaks the tie"
+    ),
+    "retrysim/metrics.py:87:71:const:True->False": (
+        "np.percentile returns one value per percentile asked: the zip's lengths always match"
+    ),
     "retrysim/retry/waits.py:50:20:cmp:Gt->GtE": (
         "with a floor of 0 the wait is replaced only when below 0, and no wait is negative"
     ),

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import gc
+import heapq
 import itertools
 import math
 import time
@@ -44,6 +45,7 @@ from retrysim.scenario import parse_scenario
 from retrysim.sim import engine, failures, faults, guards, invariants, service
 from retrysim.sim import records as rec
 from retrysim.sim.arrivals import expected_calls
+from retrysim.sim.streams import FAULT_BASE, stream_key
 
 
 def test_the_memory_guard_refuses_exactly_past_its_threshold(
@@ -606,6 +608,17 @@ def test_compiled_fault_strategies_are_immutable() -> None:
         plan.gates = ()  # type: ignore[misc]
 
 
+def test_fault_i_draws_from_its_documented_stream() -> None:
+    """streams.FAULT_BASE: fault i uses FAULT_BASE + i, apart from every other stream."""
+    plan = _plan(
+        {"kind": "flaky", "start": 0, "probability": 0.5},
+        {"kind": "flaky", "start": 1, "probability": 0.5},
+        {"kind": "flaky", "start": 2, "probability": 0.5},
+    )
+    keys = [cast(Any, gate).key for gate in plan.gates]
+    assert keys == [stream_key(1, FAULT_BASE + i) for i in range(3)]
+
+
 # -- retrysim/sim/service.py ----------------------------------------------------------------------
 
 
@@ -662,6 +675,31 @@ def test_servers_with_zero_latency_have_no_capacity_bound() -> None:
     assert (queue.capacity, occ.capacity) == (None, None)
 
 
+@pytest.mark.parametrize(
+    ("model", "spec", "capacity"),
+    [
+        (service.QueueServer, {"kind": "queue", "concurrency": 3, "latency": 0.5}, 6.0),
+        (service.LockServer, {"kind": "lock", "latency": 0.5}, 2.0),
+        (service.OccServer, {"kind": "occ", "latency": 0.5}, 2.0),
+        (
+            service.ProcessorSharingServer,
+            {"kind": "processor_sharing", "cores": 4, "concurrency": 2, "latency": 0.5},
+            4.0,
+        ),
+        (
+            service.ProcessorSharingServer,
+            {"kind": "processor_sharing", "cores": 2, "latency": 0.25},
+            8.0,
+        ),
+    ],
+    ids=["queue", "lock", "occ", "ps-capped", "ps"],
+)
+def test_a_servers_capacity_is_its_busy_slots_over_the_mean_service_time(
+    model: Any, spec: dict[str, Any], capacity: float
+) -> None:
+    assert model(_Host(), _service(spec)).capacity == pytest.approx(capacity)
+
+
 def test_a_service_kind_without_a_server_model_is_refused() -> None:
     with pytest.raises(TypeError, match="unknown service"):
         service.make_server(_Host(), cast(Any, object()))
@@ -680,6 +718,71 @@ def test_queued_requests_start_as_soon_as_lost_capacity_comes_back() -> None:
         }
     )
     assert sorted(retrysim.simulate(scenario).attempts["end"].tolist()) == [5.0, 7.0, 7.0]
+
+
+class _Loop(_Host):
+    """A host that runs the events a server model schedules, in time order."""
+
+    def __init__(self, rtt: float = 0.0) -> None:
+        super().__init__()
+        self.events: list[tuple[float, int, Any, Any]] = []
+        self.done: dict[int, tuple[float, int]] = {}
+        self.rtt = rtt
+
+    def at(self, t: float, fn: Any, arg: Any) -> None:
+        heapq.heappush(self.events, (t, next(_SEQ), fn, arg))
+
+    def run(self, until: float = math.inf) -> None:
+        while self.events and self.events[0][0] <= until:
+            t, _, fn, arg = heapq.heappop(self.events)
+            self.now = t
+            fn(arg)
+
+    def schedule_done(self, t: float, call: Any, a: int, code: int) -> None:
+        self.at(t, lambda _: self.done.__setitem__(a, (t, code)), None)
+
+    def server_done(self, call: Any, a: int, code: int, hint: float | None = None) -> None:
+        self.done[a] = (self.now, code)
+
+    def round_trip(self, call: Any, a: int) -> float:
+        return self.rtt
+
+
+_SEQ = itertools.count()
+
+
+def test_read_then_write_commits_the_first_write_of_a_version_and_conflicts_the_next() -> None:
+    """Both read version 0 at 0.25 s; the writes arrive a round trip (0.1 s) later, the first
+    commits and the second conflicts, each answered after its write time (0.5 s)."""
+    host = _Loop(rtt=0.1)
+    spec = {"kind": "occ", "protocol": "read_then_write", "latency": 0.5, "read_latency": 0.25}
+    occ = service.OccServer(host, _service(spec))
+    occ.submit(None, 0, 0.0, 0.5)
+    occ.submit(None, 1, 0.0, 0.5)
+    host.run()
+    assert host.done[0] == (pytest.approx(0.85), 0)
+    assert host.done[1] == (pytest.approx(0.85), failures.CONFLICT)
+    assert occ.version == 1
+
+
+def test_processor_sharing_frees_the_slot_of_a_cancelled_request() -> None:
+    """One slot: the second request waits; cancelling the first at 0.5 s serves it then."""
+    host = _Loop()
+    spec = {
+        "kind": "processor_sharing",
+        "cores": 1,
+        "concurrency": 1,
+        "latency": 1.0,
+        "cancel_abandoned": True,
+    }
+    ps = service.ProcessorSharingServer(host, _service(spec))
+    ps.submit(None, 0, 0.0, 1.0)
+    ps.submit(None, 1, 0.0, 1.0)
+    host.run(until=0.5)
+    host.now = 0.5
+    ps.abandon(None, 0)
+    host.run()
+    assert host.done == {1: (pytest.approx(1.5), 0)}
 
 
 # -- retrysim/metrics.py --------------------------------------------------------------------------
@@ -734,3 +837,66 @@ def test_the_document_reports_the_wall_time_it_is_given_or_the_runs_own() -> Non
     result = retrysim.simulate(parse_scenario({"clients": {"count": 2}}))
     assert metrics.summarize(result)["wall_time"] == result.wall_time > 0
     assert metrics.summarize(result, wall_time=0.0)["wall_time"] == 0.0
+
+
+BREAKER_OVER_A_NETWORK = {
+    "policy": {
+        "max_attempts": 4,
+        "min_wait": 0.1,
+        "max_wait": 0.5,
+        "breaker": {"enabled": True, "failure_threshold": 3, "recovery_timeout": 2.0},
+    },
+    "clients": {"count": 30},
+    "network": {"rtt": 0.01},
+    "faults": [{"kind": "outage", "start": 0, "end": 5}],
+}
+
+
+@pytest.fixture(scope="module")
+def breaker_run() -> Any:
+    return retrysim.simulate(parse_scenario(BREAKER_OVER_A_NETWORK))
+
+
+def test_retry_success_rate_is_the_share_of_retried_calls_that_succeeded() -> None:
+    calls = rec.empty_calls(4)
+    calls["attempts"] = [1, 2, 3, 2]
+    calls["outcome"] = [rec.SUCCEEDED, rec.SUCCEEDED, rec.GAVE_UP, rec.GAVE_UP]
+    assert metrics.retry_success_rate(calls) == pytest.approx(1 / 3)
+
+
+def test_the_jitter_spread_histogram_has_sixty_bins_by_default(breaker_run: Any) -> None:
+    assert len(metrics.jitter_spread(breaker_run.attempts)["counts"]) == 60
+
+
+def test_the_timeline_counts_only_the_attempts_sent(breaker_run: Any) -> None:
+    attempts, calls = breaker_run.attempts, breaker_run.calls
+
+    def counted(sent: Any) -> int:
+        timeline = metrics.timeline(attempts, calls, 1.0, sent=sent)
+        return round(float(np.sum(timeline["attempts_per_s"])))  # per second, bins of 1 s
+
+    nothing = np.zeros(len(attempts), dtype=bool)
+    assert counted(None) == len(attempts) > 0
+    assert counted(nothing) == 0
+
+
+def test_a_document_from_a_baseline_and_its_latency_at_once_is_refused(breaker_run: Any) -> None:
+    with pytest.raises(TypeError, match="not both"):
+        metrics.summarize(breaker_run, breaker_run, baseline_latency={"mean": 1.0})
+
+
+def test_the_document_of_a_run_over_a_network_has_its_connections(breaker_run: Any) -> None:
+    assert metrics.summarize(breaker_run)["connections"]
+
+
+def test_guard_metrics_read_none_without_a_guards_section_and_show_only_with_one(
+    breaker_run: Any,
+) -> None:
+    guarded = metrics.summarize(breaker_run)
+    plain = {key: value for key, value in guarded.items() if key != "guards"}
+    assert metrics.metric(plain, "breaker_refused") is None
+    assert metrics.metric(guarded, "breaker_refused") == guarded["guards"]["breaker"]["refused"]
+    shown = metrics.table_metrics([], [guarded])
+    assert {"attempts_sent", "breaker_refused"} <= set(shown)
+    assert "budget_refused" not in shown
+    assert metrics.table_metrics([], [plain]) == []
