@@ -131,6 +131,10 @@ EQUIVALENT: dict[str, str] = {
         "the sequence only breaks ties between equal tags, which complete at the same instant"
         " whichever goes first; the attempt index then breaks the tie"
     ),
+    "retrysim/sim/service.py:255:28:const:0.0->1.0": (
+        "tags count from `attained`: where an idle server's next busy period starts cancels"
+        " out of every completion time (0 only keeps the most precision)"
+    ),
     "retrysim/metrics.py:87:71:const:True->False": (
         "np.percentile returns one value per percentile asked: the zip's lengths always match"
     ),

@@ -27,7 +27,7 @@ from tenacity import (
 )
 
 import retrysim
-from retrysim import metrics
+from retrysim import metric_table, metrics
 from retrysim.retry import (
     PROFILES,
     CircuitOpenError,
@@ -256,6 +256,15 @@ def test_the_options_mechanisms_become_the_policys_guards_and_refusals_are_never
         with pytest.raises(CircuitOpenError):
             policy.retrying(sleep=lambda seconds: None)(refused)
         assert calls == attempts
+
+
+def test_respect_retry_after_makes_the_policy_wait_as_long_as_the_server_asks() -> None:
+    error = RateLimitedError(retry_after=5.0)
+    state = RetryCallState(retry_object=Retrying(), fn=None, args=(), kwargs={})
+    state.set_exception((type(error), error, None))
+    fixed = {"profile": "exponential", "min_wait": 1.0, "max_wait": 1.0}
+    assert build_policy("api", respect_retry_after=True, **fixed).wait(state) == 5.0
+    assert build_policy("api", respect_retry_after=False, **fixed).wait(state) == 1.0
 
 
 # -- retrysim/retry/waits.py ----------------------------------------------------------------------
@@ -563,6 +572,24 @@ def test_a_send_rate_limiter_holds_attempts_back_in_a_run() -> None:
     result = retrysim.simulate(scenario)
     held = [event for event in result.guard_events if event.kind == "limiter_delay"]
     assert held and all(float(event.value) > 0 for event in held)
+
+
+def test_adaptive_backoff_stretches_waits_on_the_runs_clock() -> None:
+    """Its failure window is read at the simulated time of each decision."""
+    scenario = parse_scenario(
+        {
+            "policy": {
+                "max_attempts": 4,
+                "min_wait": 0.1,
+                "max_wait": 0.1,
+                "adaptive": {"enabled": True},
+            },
+            "clients": {"count": 20},
+            "faults": [{"kind": "flaky", "start": 0, "probability": 0.9}],
+        }
+    )
+    waits_drawn = retrysim.simulate(scenario).attempts["wait"]
+    assert np.nanmax(waits_drawn) > 0.1  # stretched past the profile's fixed 0.1 s
 
 
 # -- retrysim/sim/faults.py -----------------------------------------------------------------------
@@ -901,3 +928,21 @@ def test_guard_metrics_read_none_without_a_guards_section_and_show_only_with_one
     assert {"attempts_sent", "breaker_refused"} <= set(shown)
     assert "budget_refused" not in shown
     assert metrics.table_metrics([], [plain]) == []
+
+
+def test_goodput_recovery_is_shown_when_some_run_could_be_judged_for_it() -> None:
+    def document(value: float | None) -> dict[str, Any]:
+        node: dict[str, Any] = {}
+        doc = node
+        *parents, last = metric_table.get("goodput_recovery").path
+        for part in parents:
+            node[part] = {}
+            node = node[part]
+        node[last] = value
+        return doc
+
+    assert metrics.table_metrics(["calls"], [document(None), document(2.5)]) == [
+        "calls",
+        "goodput_recovery",
+    ]
+    assert metrics.table_metrics(["calls"], [document(None)]) == ["calls"]
