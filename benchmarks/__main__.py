@@ -1,10 +1,10 @@
-"""``python -m benchmarks NAME``: run one benchmark (``engine``)."""
+"""``python -m benchmarks NAME``: run one benchmark (``engine`` or ``sweep``)."""
 
 import sys
 
-from benchmarks import engine
+from benchmarks import engine, sweep
 
-BENCHMARKS = {"engine": engine.main}
+BENCHMARKS = {"engine": engine.main, "sweep": sweep.main}
 
 if __name__ == "__main__":
     name = sys.argv[1] if len(sys.argv) > 1 else "engine"

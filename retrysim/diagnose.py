@@ -378,15 +378,18 @@ def _not_retried(doc: dict[str, Any]) -> Finding | None:
     if not total:
         return None
     retried = list(doc["policy_facts"]["retried_errors"])
-    listed = ", ".join(f"{name} {n:,}" for name, n in sorted(errors.items(), key=lambda kv: -kv[1]))
+    listed = "; ".join(
+        f"{n:,} calls failed on {name}, which this policy never retries"
+        for name, n in sorted(errors.items(), key=lambda kv: -kv[1])
+    )
     wider = retried + [name for name in sorted(errors) if name not in retried]
     return Finding(
         "high" if _share(total, doc) >= HIGH_SHARE else "warning",
-        f"{_n(total)} calls gave up after their first attempt on an error outside the retried "
-        f"set ({listed}); the policy retries {', '.join(retried) or 'nothing'}.",
+        f"{listed}; the policy retries {', '.join(retried) or 'nothing'}.",
         {"calls": total, "by_error": dict(errors), "retried_errors": retried},
         "If the error is transient, add it to the retried errors (in code: "
-        "retry=retry_if_exception_type(...)); if it is not, fix its cause rather than retry.",
+        "retry=retry_if_transient(), which knows client libraries' errors, and "
+        "register_transient(...) for your own); if it is not, fix its cause rather than retry.",
         (suggest(doc, "retry_on", wider),),
     )
 

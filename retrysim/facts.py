@@ -98,17 +98,32 @@ def scenario_policy(scenario: Scenario, described: dict[str, Any]) -> RetryPolic
 
 
 def retried_errors(scenario: Scenario, policy: RetryPolicy) -> list[str]:
-    """The error names this run's policy retries: ``retry_on`` if the scenario sets it, else the
-    profile's retryable classes, matched as tenacity matches them (subclasses count)."""
-    from retrysim.sim.failures import ERROR_CLASSES
+    """The error names this run's policy retries: ``retry_on`` if the scenario sets it, else
+    what the profile's retry strategy retries (asked about an instance of each, as the engine
+    raises it). Client libraries' errors are listed only when the scenario raises them."""
+    from retrysim.retry.catalogue import BY_NAME
+    from retrysim.sim.failures import CODES, ERROR_CLASSES, make_error
 
+    used = _used_library_errors(scenario.model_dump(mode="json"), set(BY_NAME))
+    names = [name for name in ERROR_CLASSES if name not in BY_NAME or name in used]
     if scenario.policy.retry_on is not None:
         classes: tuple[type[BaseException], ...] = tuple(
             ERROR_CLASSES[name] for name in scenario.policy.retry_on
         )
-    else:
-        classes = policy.profile_object.retryable
-    return [name for name, cls in ERROR_CLASSES.items() if issubclass(cls, classes)]
+        return [name for name in names if issubclass(ERROR_CLASSES[name], classes)]
+    profile = policy.profile_object
+    return [name for name in names if profile.retries(make_error(CODES[name]))]
+
+
+def _used_library_errors(data: Any, known: set[str]) -> set[str]:
+    """The catalogue names among the string values anywhere in ``data``."""
+    if isinstance(data, str):
+        return {data} & known
+    if isinstance(data, dict):
+        data = list(data.values())
+    if isinstance(data, list):
+        return set().union(*(_used_library_errors(item, known) for item in data))
+    return set()
 
 
 def policy_facts(scenario: Scenario, described: dict[str, Any]) -> dict[str, Any]:

@@ -26,6 +26,26 @@ ErrorName = Literal[
     "Conflict",
     "ServerError",
     "CircuitOpen",
+    # client libraries' errors (retrysim.retry.catalogue), raised as stand-ins by the simulator
+    "redis.exceptions.ConnectionError",
+    "redis.exceptions.TimeoutError",
+    "redis.exceptions.BusyLoadingError",
+    "redis.exceptions.ResponseError",
+    "httpx.ConnectError",
+    "httpx.ConnectTimeout",
+    "httpx.ReadTimeout",
+    "httpx.RemoteProtocolError",
+    "httpx.HTTPStatusError",
+    "aiohttp.ClientConnectionError",
+    "aiohttp.ClientResponseError",
+    "requests.exceptions.ConnectionError",
+    "requests.exceptions.Timeout",
+    "urllib3.exceptions.ProtocolError",
+    "asyncpg.exceptions.CannotConnectNowError",
+    "asyncpg.exceptions.SerializationError",
+    "psycopg.OperationalError",
+    "botocore.exceptions.EndpointConnectionError",
+    "botocore.exceptions.ClientError",
 ]
 
 #: Upper bound for max_attempts anywhere (settings, overrides, scenarios); records store attempt
@@ -44,3 +64,6 @@ DEFAULT_TABLE_METRICS = metric_table.DEFAULT_TABLE_METRICS
 #: File formats a figure can be saved in, chosen by the file's extension (``--plot``, ``--out``).
 #: Here rather than in retrysim.plots so the CLI can check a path without loading matplotlib.
 FIGURE_FORMATS: tuple[str, ...] = ("png", "svg", "pdf")
+
+#: Where compare's and sweep's runs happen (``--executor``): see :mod:`retrysim.executors`.
+EXECUTOR_KINDS: tuple[str, ...] = ("local", "dask")

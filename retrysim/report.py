@@ -206,8 +206,11 @@ def load_table(doc: dict[str, Any]) -> Table:
     failures = sorted(doc["failures_by_type"].items(), key=lambda kv: -kv[1])
     if failures:
         table.add_row("failed attempts by error", "", "", style="bold underline")
+        retried = set(doc.get("policy_facts", {}).get("retried_errors", ()))
         for name, count in failures:
             note = "refused by a breaker, never sent" if name == "CircuitOpen" else ""
+            if name != "CircuitOpen" and retried and name not in retried:
+                note = "[red]this policy never retries it[/]"
             table.add_row(f"  {name}", fmt_num(count), note)
     return table
 

@@ -7,6 +7,7 @@ buildable in Python. Loading never executes anything from the file.
 from __future__ import annotations
 
 import math
+import re
 import typing
 from collections.abc import Sequence
 from typing import Annotated, Any, Literal
@@ -51,7 +52,7 @@ from retrysim.scenario_types import Prob as Prob
 from retrysim.scenario_types import Rate as Rate
 from retrysim.scenario_types import UniformLatency as UniformLatency
 from retrysim.scenario_types import latency_from_number
-from retrysim.suggest import hint
+from retrysim.suggest import closest, hint
 
 # --- policy ----------------------------------------------------------------------------------
 
@@ -464,12 +465,27 @@ def format_validation_error(error: ValidationError, source: str) -> str:
             message = f"{item.get('input')!r} is not allowed; allowed: " + message.removeprefix(
                 "Input should be "
             )
+            choices = re.findall(r"'([^']*)'", str(item.get("ctx", {}).get("expected", "")))
+            match = _closest_name(str(item.get("input")), choices)
+            if match is not None:
+                message = (
+                    f"{item.get('input')!r} is not allowed (did you mean {match!r}?); "
+                    + (message.partition("; ")[2])
+                )
         where = ": ".join(part for part in (source, loc) if part)
         lines.append(f"{where}: {message}" if where else message)
     if len(problems) > MAX_ERRORS_SHOWN:
         more = f"and {len(problems) - MAX_ERRORS_SHOWN:,} more problems"
         lines.append(f"{source}: {more}" if source else more)
     return "\n".join(lines)
+
+
+def _closest_name(word: str, choices: list[str]) -> str | None:
+    """The allowed name most like ``word``; a dotted library name (``redis.ConnectionEror``)
+    is compared with that package's names first (``redis.exceptions.ConnectionError``)."""
+    package = word.partition(".")[0] + "."
+    same = [choice for choice in choices if "." in word and choice.startswith(package)]
+    return closest(word, same) or closest(word, choices)
 
 
 def _suggest(loc: tuple[Any, ...]) -> str:

@@ -13,13 +13,12 @@ import hashlib
 import itertools
 import json
 import math
-import os
 from collections.abc import Callable, Sequence
-from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from retrysim.executors import Executor, LocalExecutor, Task, run_task
 from retrysim.metric_table import METRIC_NAMES
 from retrysim.metrics import METRICS, metric
 from retrysim.names import DEFAULT_TABLE_METRICS
@@ -145,19 +144,9 @@ def run_one(
     Through the run step, so variants that differ only in faults share one baseline run
     (within a process: with several workers, each keeps its own cache). ``policy`` is your
     own tenacity policy as ``module:attribute``, imported here (in the worker process).
+    The same as :func:`retrysim.executors.run_task` of the matching task.
     """
-    from retrysim.runner import run
-
-    variant = scenario.with_overrides(sets) if sets else scenario
-    retrying = None
-    if policy is not None:
-        from retrysim.user_policy import load_policy
-
-        retrying = load_policy(policy, variant.policy.operation)
-    doc = run(variant, seed=seed, settings=settings, retrying=retrying).document
-    doc.pop("timeline", None)  # bulky, and not compared; run the variant alone to see it
-    doc["wall_time"] = 0.0  # keep documents identical across executors and machines
-    return doc
+    return run_task(Task(scenario, sets, seed, settings, policy))
 
 
 def task_key(
@@ -193,10 +182,14 @@ def compare(
     checkpoint: Path | None = None,
     on_done: Callable[[int, int], None] | None = None,
     on_bad_checkpoint: Callable[[Path, str], None] | None = None,
+    *,
+    executor: Executor | None = None,
 ) -> list[VariantResult]:
     """Run every variant with every seed; results come back in variant and seed order.
 
-    ``workers`` > 1 uses that many processes. ``checkpoint`` is a folder where each finished
+    ``executor`` runs them (:mod:`retrysim.executors`: local processes, or dask); without one,
+    ``workers`` > 1 uses that many local processes and 1 runs them in this process. Results
+    do not depend on the executor. ``checkpoint`` is a folder where each finished
     run is stored (atomically) and reused on the next call; a checkpoint that cannot be read
     (not JSON, or JSON of the wrong shape) is run again and overwritten, and
     ``on_bad_checkpoint(path, why)`` is told. ``on_done(done, total)`` reports progress.
@@ -206,55 +199,64 @@ def compare(
     for variant in variants:  # validate every variant up front: bad input fails before work
         if variant.sets:
             scenario.with_overrides(variant.sets)
+    cells = [(vi, si) for vi in range(len(variants)) for si in range(len(seeds))]
     tasks = [
-        (vi, si, variant.sets, seed, variant.policy)
-        for vi, variant in enumerate(variants)
-        for si, seed in enumerate(seeds)
+        Task(scenario, variants[vi].sets, seeds[si], settings, variants[vi].policy)
+        for vi, si in cells
     ]
+    paths: list[Path | None] = [None] * len(tasks)
     if checkpoint is not None:
         checkpoint.mkdir(parents=True, exist_ok=True)
+        paths = [checkpoint / f"{_task_name(task)}.json" for task in tasks]
     docs: dict[tuple[int, int], dict[str, Any]] = {}
-    todo = []
-    for vi, si, sets, seed, policy in tasks:
-        name = task_key(scenario, sets, seed, settings, policy)
-        path = checkpoint / f"{name}.json" if checkpoint else None
-        saved = _read_checkpoint(path, seed, on_bad_checkpoint) if path is not None else None
+    todo: list[int] = []  # indices into tasks of the runs still to do
+    for i, path in enumerate(paths):
+        saved = _read_checkpoint(path, tasks[i].seed, on_bad_checkpoint) if path else None
         if saved is not None:
-            docs[(vi, si)] = saved
+            docs[cells[i]] = saved
         else:
-            todo.append((vi, si, sets, seed, policy, path))
-    done = len(docs)
+            todo.append(i)
     if on_done is not None:
-        on_done(done, len(tasks))
+        on_done(len(docs), len(tasks))
 
-    def store(vi: int, si: int, doc: dict[str, Any], path: Path | None) -> None:
-        nonlocal done
+    def finished(index: int, doc: dict[str, Any]) -> None:
+        i = todo[index]
+        vi, si = cells[i]
         doc = json.loads(output.dumps(doc))  # the same JSON-safe form whether fresh or resumed
-        docs[(vi, si)] = doc
+        docs[cells[i]] = doc
+        path = paths[i]
         if path is not None:
             output.write_json(
                 path, {"variant": variants[vi].label, "seed": seeds[si], "document": doc}
             )
-        done += 1
         if on_done is not None:
-            on_done(done, len(tasks))
+            on_done(len(docs), len(tasks))
 
-    if workers <= 1 or len(todo) <= 1:
-        for vi, si, sets, seed, policy, path in todo:
-            store(vi, si, run_one(scenario, sets, seed, settings, policy), path)
-    else:
-        with ProcessPoolExecutor(max_workers=min(workers, len(todo), os.cpu_count() or 1)) as pool:
-            futures = {
-                pool.submit(run_one, scenario, sets, seed, settings, policy): (vi, si, path)
-                for vi, si, sets, seed, policy, path in todo
-            }
-            for future in as_completed(futures):
-                vi, si, path = futures[future]
-                store(vi, si, future.result(), path)
+    runner = executor if executor is not None else LocalExecutor(workers)
+    runner.run([tasks[i] for i in todo], finished)
     return [
         VariantResult(variant, [docs[(vi, si)] for si in range(len(seeds))])
         for vi, variant in enumerate(variants)
     ]
+
+
+def saved_runs(
+    scenario: Scenario,
+    variants: Sequence[Variant],
+    seeds: Sequence[int],
+    settings: RetrySettings | None,
+    checkpoint: Path,
+) -> int:
+    """How many of these runs have a checkpoint file in ``checkpoint`` (read or not)."""
+    return sum(
+        (checkpoint / f"{task_key(scenario, v.sets, seed, settings, v.policy)}.json").is_file()
+        for v in variants
+        for seed in seeds
+    )
+
+
+def _task_name(task: Task) -> str:
+    return task_key(task.scenario, task.sets, task.seed, task.settings, task.policy)
 
 
 def _read_checkpoint(

@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from retrysim.errors import BadInputError
+from retrysim.executors import Executor
 from retrysim.retry.options import GLOBAL_OPTIONS
 from retrysim.retry.settings import RetrySettings
 from retrysim.retry.variables import option_variable
@@ -104,18 +105,21 @@ def tune(
     workers: int = 1,
     checkpoint: Path | None = None,
     on_done: Callable[[int, int], None] | None = None,
+    *,
+    executor: Executor | None = None,
 ) -> TuneResult:
     """Search ``tuning``'s space over ``scenarios``; see the module docstring.
 
     ``on_done(done, total)`` counts runs (candidate x scenario x seed); the total grows as the
-    search proposes candidates and shrinks as racing drops them.
+    search proposes candidates and shrinks as racing drops them. ``executor`` runs them
+    (:mod:`retrysim.executors`; else ``workers`` local processes).
     """
     check(tuning, scenarios)
     progress = _Progress(on_done)
     groups = []
     for operation, members in _groups(scenarios, tuning.dimensions):
         group = Group(operation, members)
-        _search(group, tuning, settings, workers, checkpoint, progress)
+        _search(group, tuning, settings, workers, checkpoint, progress, executor)
         groups.append(group)
     return TuneResult(groups, tuning)
 
@@ -198,6 +202,7 @@ def _search(
     workers: int,
     checkpoint: Path | None,
     progress: _Progress,
+    executor: Executor | None = None,
 ) -> None:
     first = range(min(RACE_STEP, tuning.seeds))  # seed indices of the first stage
 
@@ -221,6 +226,7 @@ def _search(
                 workers=workers,
                 checkpoint=checkpoint,
                 on_done=seen,
+                executor=executor,
             )
             progress.finished(len(variants) * len(stage))
             for candidate, result in zip(candidates, results, strict=True):

@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 import pytest
@@ -74,9 +75,11 @@ def test_yes_starts_it_and_the_limit_itself_needs_no_yes() -> None:
         assert "retrysim: error: the runs started" in result.stderr, result.output
 
 
-def test_the_estimate_divides_by_workers(no_runs: None) -> None:
+def test_the_estimate_divides_by_workers(no_runs: None, monkeypatch: pytest.MonkeyPatch) -> None:
     args = ["compare", "redis-blip", "--profile", "bindu", "--seeds", "4000"]
-    one = CliRunner().invoke(app, args).stderr
+    one = CliRunner().invoke(app, [*args, "--workers", "1"]).stderr
     four = CliRunner().invoke(app, [*args, "--workers", "4"]).stderr
     assert "with 1 worker(s)" in one and "with 4 worker(s)" in four
     assert one != four
+    monkeypatch.setattr(os, "cpu_count", lambda: 3)  # the default: one worker per core
+    assert "with 3 worker(s)" in CliRunner().invoke(app, args).stderr

@@ -2,8 +2,8 @@
 
 - ``retrysim --help`` and ``retrysim scenarios`` import neither numpy, matplotlib nor
   pydantic_settings (checked in a fresh interpreter, where nothing is cached).
-- ``retrysim.sim`` and ``retrysim.retry`` never import rich, typer or matplotlib, neither in
-  their source nor at run time.
+- ``retrysim.sim``, ``retrysim.retry`` and ``retrysim.chaos`` never import rich, typer or
+  matplotlib, neither in their source nor (sim and retry) at run time.
 - ``retrysim.__all__`` lists exactly the public names, and each resolves.
 """
 
@@ -78,7 +78,7 @@ def _imported_names(path: Path) -> set[str]:
     return names
 
 
-@pytest.mark.parametrize("layer", ["sim", "retry"])
+@pytest.mark.parametrize("layer", ["sim", "retry", "chaos"])
 def test_engine_and_retry_sources_never_import_ui(layer: str) -> None:
     files = sorted((PACKAGE / layer).glob("*.py"))
     assert files

@@ -110,7 +110,9 @@ def test_racing_drops_the_clearly_worse_and_the_winner_has_every_seed() -> None:
 def test_each_operation_is_tuned_on_its_own_scenarios() -> None:
     scenarios = [independent("a", "worker"), independent("b", "storage")]
     tuning = Tuning(
-        [Dimension("policy.max_attempts", 2, 3, integer=True)], Objective.of("success_rate")
+        [Dimension("policy.max_attempts", 2, 3, integer=True)],
+        Objective.of("success_rate"),
+        seeds=1,
     )
     result = tune(scenarios, tuning)
     assert [g.operations for g in result.groups] == [["worker"], ["storage"]]
@@ -122,6 +124,7 @@ def test_each_operation_is_tuned_on_its_own_scenarios() -> None:
     tuning = Tuning(
         [Dimension("policy.profile", values=("exponential", "full_jitter"))],
         Objective.of("success_rate"),
+        seeds=1,
     )
     result = tune(scenarios, tuning)
     assert len(result.groups) == 1 and "RETRY__PROFILE" in document(result)["env"]

@@ -11,8 +11,22 @@ from typing import Annotated, Any
 
 import typer
 
-from retrysim.cli import compare_cmd, plot_cmd, run_cmd, scenarios_cmd, settings_cmd, tune_cmd
-from retrysim.cli.errors import EXIT_BAD_INPUT, EXIT_INTERRUPTED, debug_mode
+from retrysim.cli import (
+    chaos_cmd,
+    compare_cmd,
+    errors_cmd,
+    plot_cmd,
+    run_cmd,
+    scenarios_cmd,
+    settings_cmd,
+    tune_cmd,
+)
+from retrysim.cli.errors import (
+    EXIT_BAD_INPUT,
+    EXIT_INTERRUPTED,
+    debug_mode,
+    interrupt_reported,
+)
 from retrysim.cli.help import CONTEXT_SETTINGS, Command, Group
 from retrysim.cli.progress import quiet_mode
 from retrysim.safe import visible
@@ -70,7 +84,9 @@ app.command("tune", cls=Command)(tune_cmd.tune)
 app.add_typer(scenarios_cmd.scenarios_app, name="scenarios")
 app.command("validate", cls=Command)(scenarios_cmd.validate)
 app.command("settings", cls=Command)(settings_cmd.settings)
+app.command("errors", cls=Command)(errors_cmd.errors)
 app.command("plot", cls=Command)(plot_cmd.plot)
+app.command("chaos", cls=Command)(chaos_cmd.chaos)
 
 
 @app.command("shell", cls=Command)
@@ -93,6 +109,7 @@ def main() -> None:
     become the same one line as every other bad input: ``retrysim: error: ...``, exit 2.
     """
     usage_error = _usage_error_class()
+    interrupt_reported["on"] = False  # this command's own: an earlier one in-process is done
     try:
         code = app(standalone_mode=False)
     except usage_error as error:
@@ -106,9 +123,10 @@ def main() -> None:
         sys.exit(EXIT_BAD_INPUT)
     except (typer.Abort, KeyboardInterrupt):
         code = EXIT_INTERRUPTED
-    if code == EXIT_INTERRUPTED:
+    if code == EXIT_INTERRUPTED and not interrupt_reported["on"]:
         # Typer turns a Ctrl-C inside a command into a silent Exit(130) before it reaches us;
         # no command exits 130 of its own accord, so that code means the user interrupted.
+        # (compare and sweep print their own line, saying what was kept and how to go on.)
         print("retrysim: interrupted", file=sys.stderr)
     sys.exit(code if isinstance(code, int) else 0)
 

@@ -12,6 +12,7 @@ from retrysim.suggest import dotted_keys as dotted_keys  # for the shell's compl
 from retrysim.suggest import unknown_key
 
 if TYPE_CHECKING:
+    from retrysim.executors import Executor
     from retrysim.retry.settings import RetrySettings
     from retrysim.scenario import Scenario
 
@@ -185,3 +186,25 @@ def user_policy(policy: str | None, scenario: Scenario) -> Any:
     from retrysim.user_policy import load_policy
 
     return load_policy(policy, scenario.policy.operation)
+
+
+def executor(kind: str, workers: int | None, address: str | None) -> Executor:
+    """The executor ``--executor``, ``--workers`` and ``--address`` ask for, or a UsageError
+    when they do not fit together (or dask is not installed, naming the extra)."""
+    from retrysim.executors import DASK_EXTRA, EXECUTOR_KINDS, MissingExtraError, make_executor
+
+    if kind not in EXECUTOR_KINDS:
+        raise UsageError(f"--executor {kind!r}: allowed: {', '.join(EXECUTOR_KINDS)}")
+    if address is not None and kind != "dask":
+        raise UsageError("--address is the dask scheduler to use: add --executor dask")
+    if address is not None and workers is not None:
+        raise UsageError(
+            "--workers has no effect with --address: the cluster's own workers run the runs"
+        )
+    try:
+        return make_executor(kind, workers, address)
+    except MissingExtraError:
+        raise UsageError(
+            f"--executor dask needs dask.distributed, which is not installed: "
+            f"pip install '{DASK_EXTRA}'"
+        ) from None

@@ -10,11 +10,14 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from retrysim.cli import common, complete
-from retrysim.cli.errors import UsageError, reports_errors, warn
+from retrysim.cli.errors import UsageError, interrupted, reports_errors, warn
 from retrysim.cli.options import (
+    AddressOption,
     EnvFileOption,
+    ExecutorOption,
     MetricsOption,
     QuietOption,
+    ResumeOption,
     ScenarioArg,
     SeedOption,
     SeedsOption,
@@ -25,6 +28,7 @@ from retrysim.metric_table import DEFAULT_TABLE_METRICS, METRIC_NAMES
 from retrysim.safe import markup
 
 if TYPE_CHECKING:
+    from retrysim.executors import Executor
     from retrysim.sweep import Variant, VariantResult
 
 VALUES_HELP = (
@@ -100,17 +104,19 @@ YesOption = Annotated[
 ]
 
 
-def check_size(base: Any, runs: int, workers: int, yes: bool) -> None:
+def check_size(base: Any, runs: int, workers: int | None, yes: bool) -> None:
     """Refuse, in one line with the count and an estimated time, more runs than
-    MAX_RUNS_WITHOUT_YES unless ``yes``: a typo in a grid should not start a day of work."""
+    MAX_RUNS_WITHOUT_YES unless ``yes``: a typo in a grid should not start a day of work.
+    ``workers`` None: not known here (a dask cluster's), so the estimate is for one."""
     if yes or runs <= MAX_RUNS_WITHOUT_YES:
         return
     from retrysim.sim.arrivals import expected_calls
 
     calls = expected_calls(base)
-    seconds = runs * calls * ATTEMPTS_PER_CALL * SECONDS_PER_ATTEMPT / max(1, workers)
+    seconds = runs * calls * ATTEMPTS_PER_CALL * SECONDS_PER_ATTEMPT / max(1, workers or 1)
+    on = f"with {workers} worker(s)" if workers is not None else "on one worker"
     raise UsageError(
-        f"{runs:,} runs (about {_duration(seconds)} with {workers} worker(s), at "
+        f"{runs:,} runs (about {_duration(seconds)} {on}, at "
         f"~{calls:,.0f} calls per run) is more than {MAX_RUNS_WITHOUT_YES:,}; add --yes to start "
         "them anyway, or use fewer values or seeds"
     )
@@ -133,10 +139,13 @@ def _prepare(
     seeds: int,
     seed: int | None,
     option: str,
-    workers: int = 1,
+    workers: int | None = 1,
     yes: bool = False,
     policies: list[str] | None = None,
+    fixed: dict[str, Any] | None = None,
 ) -> tuple[Any, list[Variant], list[int], Any]:
+    """The base scenario (with ``fixed`` applied: sweep's single-valued ``--set``), every
+    variant, the seeds and the settings; bad input of any of them fails here, before a run."""
     from retrysim.sweep import grid_variants, seeds_for, with_policies
 
     if profiles:
@@ -144,7 +153,11 @@ def _prepare(
         for name in names:
             common.check_profile(name)
         grid = [*grid, ("policy.profile", names)]
-    base = common.load(scenario_arg, {})
+    for key, _ in grid:
+        if key in (fixed or {}):
+            what = "--profile" if key == "policy.profile" and profiles else option
+            raise UsageError(f"--set {key}: also varied by {what}; give it one or the other")
+    base = common.load(scenario_arg, fixed or {})
     # Counted before the variants are even built: a 100^3 grid is refused at once.
     points = math.prod(len(values) for _, values in grid) * max(1, len(policies or ()))
     check_size(base, points * seeds, workers, yes)
@@ -162,11 +175,19 @@ def _run(
     variants: list[Variant],
     seeds: list[int],
     settings: Any,
-    workers: int,
+    workers: int | None,
     checkpoint: Path | None,
     quiet: bool = False,
+    *,
+    executor: Executor | None = None,
 ) -> list[VariantResult]:
+    """Every run with a progress bar, on ``executor`` (else ``workers`` local processes).
+
+    A Ctrl-C stops the runs and exits 130 with one line saying how many finished, where they
+    are kept (``checkpoint``) and how to go on.
+    """
     from retrysim.cli.progress import WorkProgress
+    from retrysim.executors import LocalExecutor
     from retrysim.sweep import compare as run_compare
 
     def bad_checkpoint(path: Path, why: str) -> None:
@@ -174,17 +195,117 @@ def _run(
         # in the user's --out folder; it is run again and overwritten, not trusted or fatal.
         warn(f"{path}: damaged checkpoint ({why}); running that point again")
 
-    with WorkProgress("running variants", "runs", quiet=quiet) as bar:
-        return run_compare(
-            base,
-            variants,
-            seeds,
-            settings=settings,
-            workers=workers,
-            checkpoint=checkpoint,
-            on_done=bar.update,
-            on_bad_checkpoint=bad_checkpoint,
+    count = [0, len(variants) * len(seeds)]
+
+    def progress(done: int, total: int) -> None:
+        count[:] = [done, total]
+        bar.update(done, total)
+
+    try:
+        with WorkProgress("running variants", "runs", quiet=quiet) as bar:
+            return run_compare(
+                base,
+                variants,
+                seeds,
+                settings=settings,
+                checkpoint=checkpoint,
+                on_done=progress,
+                on_bad_checkpoint=bad_checkpoint,
+                executor=executor if executor is not None else LocalExecutor(workers),
+            )
+    except KeyboardInterrupt:
+        raise interrupted(resume_hint(count[0], count[1], checkpoint)) from None
+
+
+def resume_hint(
+    done: int, total: int, checkpoint: Path | None, *, resume_option: bool = True
+) -> str:
+    """What the interrupted line says after ``retrysim: interrupted``: how far it got, what
+    was kept and how to go on (``resume_option``: the command has ``--resume``)."""
+    runs = f"after {done:,} of {total:,} runs"
+    if checkpoint is None:
+        return (
+            f"{runs}; nothing was kept (with --out DIR each finished run is saved, and the "
+            "same command again goes on from there)"
         )
+    if done == 0:
+        return f"{runs}; nothing was saved yet: run the same command again to start"
+    again = (
+        "run the same command again (or with --resume)"
+        if resume_option
+        else ("run the same command again")
+    )
+    return f"{runs}; those are saved in {checkpoint}: {again} to go on from there"
+
+
+def check_resume(
+    resume: bool,
+    out: Path | None,
+    base: Any,
+    variants: list[Variant],
+    seeds: list[int],
+    settings: Any,
+) -> None:
+    """``--resume`` needs ``--out DIR`` holding at least one checkpoint of these runs."""
+    if not resume:
+        return
+    if out is None:
+        raise UsageError("--resume needs --out DIR: the folder of the runs to go on from")
+    from retrysim.sweep import saved_runs
+
+    runs = out / "runs"
+    total = len(variants) * len(seeds)
+    files = sorted(runs.glob("*.json")) if runs.is_dir() else []
+    if not files:
+        raise UsageError(
+            f"--resume: nothing to resume in {out} (no checkpoints in {runs}); "
+            "run without --resume to start"
+        )
+    if saved_runs(base, variants, seeds, settings, runs) == 0:
+        raise UsageError(
+            f"--resume: none of the {len(files):,} checkpoints in {runs} is one of these "
+            f"{total:,} runs (another scenario, grid, seeds or RETRY__* settings?); run "
+            "without --resume to start, or give the command that made them"
+        )
+
+
+OutOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--out",
+        help="Folder for the results and a checkpoint per finished run (under DIR/runs/); the "
+        "same command again goes on from them.",
+        metavar="DIR",
+    ),
+]
+SetOneOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--set",
+        help="KEY=VALUE: one value for a dotted scenario key at every grid point, e.g. "
+        "clients.count=2000 (to try several, use --grid). Repeatable.",
+        metavar="KEY=VALUE",
+        autocompletion=complete.set_keys,
+    ),
+]
+ProfilesOption = Annotated[
+    str | None,
+    typer.Option(
+        "--profile",
+        help="Profiles to compare, e.g. bindu,documented: one more key of the grid.",
+        metavar="P1,P2",
+        autocompletion=complete.profiles,
+    ),
+]
+
+
+def _estimate_workers(workers: int | None, address: str | None) -> int | None:
+    """Workers for the time estimate: asked, or one per core; unknown for a remote cluster."""
+    import os
+
+    if address is not None:
+        return None
+    return workers if workers is not None else os.cpu_count() or 1
 
 
 @reports_errors
@@ -196,21 +317,17 @@ def compare(
             "--set", help=VALUES_HELP, metavar="KEY=V1,V2", autocompletion=complete.set_keys
         ),
     ] = None,
-    profile: Annotated[
-        str | None,
-        typer.Option(
-            "--profile",
-            help="Profiles to compare, e.g. bindu,documented.",
-            metavar="P1,P2",
-            autocompletion=complete.profiles,
-        ),
-    ] = None,
+    profile: ProfilesOption = None,
     seeds: SeedsOption = 1,
     seed: SeedOption = None,
-    workers: WorkersOption = 1,
+    workers: WorkersOption = None,
+    executor: ExecutorOption = "local",
+    address: AddressOption = None,
     env_file: EnvFileOption = None,
     metrics: MetricsOption = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the comparison as JSON.")] = False,
+    out: OutOption = None,
+    resume: ResumeOption = False,
     plot: Annotated[
         Path | None,
         typer.Option(
@@ -233,7 +350,8 @@ def compare(
 
     Every combination of the --set lists, the --profile list and the --policy values runs. The
     table shows each metric per variant, the change against the first variant, and the best
-    value in bold.
+    value in bold. With --out DIR, compare.json and a checkpoint per finished run are written
+    there; after a Ctrl-C, the same command again goes on from them.
     """
     grid = parse_grid(set_, "--set")
     if not grid and not profile and not policy:
@@ -245,16 +363,31 @@ def compare(
     names = metric_list(metrics, DEFAULT_TABLE_METRICS)
     if plot is not None:
         check_figure_path(plot, "--plot")
+    if out is not None:
+        check_out_dir(out, "--out")
+    runner = common.executor(executor, workers, address)
     base, variants, seed_list, settings = _prepare(
-        scenario, grid, profile, env_file, seeds, seed, "--set", workers, yes, policy
+        scenario,
+        grid,
+        profile,
+        env_file,
+        seeds,
+        seed,
+        "--set",
+        _estimate_workers(workers, address),
+        yes,
+        policy,
     )
-    results = _run(base, variants, seed_list, settings, workers, None, quiet)
+    check_resume(resume, out, base, variants, seed_list, settings)
+    checkpoint = out / "runs" if out else None
+    results = _run(base, variants, seed_list, settings, workers, checkpoint, quiet, executor=runner)
     names = _shown(names, metrics, results)
+    from retrysim import output
+
+    document = _rows_document(base, seed_list, results, names)
     console = None
     if as_json:
-        from retrysim import output
-
-        sys.stdout.write(output.dumps(_rows_document(base, seed_list, results, names)))
+        sys.stdout.write(output.dumps(document))
         sys.stdout.flush()
     else:
         from rich.console import Console
@@ -265,6 +398,11 @@ def compare(
         console = Console()
         table = compare_table(base.name, seed_list, results, names)
         print_table(console, table, rows_label="variant")
+    if out is not None:
+        out.mkdir(parents=True, exist_ok=True)
+        output.write_json(out / "compare.json", document)
+        if console is not None:
+            console.print(f"[dim]wrote {markup(out)}/compare.json[/]")
     if plot is not None:  # after the table: a failing figure never loses the comparison
         from retrysim.plots import save_compare_figure
 
@@ -282,17 +420,23 @@ def sweep(
             "--grid", help=VALUES_HELP, metavar="KEY=V1,V2", autocompletion=complete.set_keys
         ),
     ],
+    set_: SetOneOption = None,
+    profile: ProfilesOption = None,
     seeds: SeedsOption = 1,
     seed: SeedOption = None,
-    workers: WorkersOption = 1,
+    workers: WorkersOption = None,
+    executor: ExecutorOption = "local",
+    address: AddressOption = None,
     out: Annotated[
         Path | None,
         typer.Option(
             "--out",
-            help="Folder for sweep.csv, sweep.json and per-run checkpoints; rerunning resumes.",
+            help="Folder for sweep.csv, sweep.json and a checkpoint per finished run (under "
+            "DIR/runs/); the same command again goes on from them.",
             metavar="DIR",
         ),
     ] = None,
+    resume: ResumeOption = False,
     env_file: EnvFileOption = None,
     metrics: MetricsOption = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the rows as JSON.")] = False,
@@ -301,18 +445,31 @@ def sweep(
 ) -> None:
     """Run a grid of settings over SCENARIO in parallel and tabulate the metrics per grid point.
 
-    With --out, each finished run is saved at once (atomically) under OUT/runs/, so an
+    Every combination of the --grid lists (and the --profile list) runs, each with the --set
+    values. With --out, each finished run is saved at once (atomically) under OUT/runs/, so an
     interrupted sweep picks up where it stopped when run again with the same arguments.
     """
     grid = parse_grid(grid_, "--grid")
+    fixed = common.parse_sets(set_)
     names = metric_list(metrics, DEFAULT_TABLE_METRICS)
     if out is not None:
         check_out_dir(out, "--out")
+    runner = common.executor(executor, workers, address)
     base, variants, seed_list, settings = _prepare(
-        scenario, grid, None, env_file, seeds, seed, "--grid", workers, yes
+        scenario,
+        grid,
+        profile,
+        env_file,
+        seeds,
+        seed,
+        "--grid",
+        _estimate_workers(workers, address),
+        yes,
+        fixed=fixed,
     )
+    check_resume(resume, out, base, variants, seed_list, settings)
     checkpoint = out / "runs" if out else None
-    results = _run(base, variants, seed_list, settings, workers, checkpoint, quiet)
+    results = _run(base, variants, seed_list, settings, workers, checkpoint, quiet, executor=runner)
     names = _shown(names, metrics, results)
     from retrysim import output
 

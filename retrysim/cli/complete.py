@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from retrysim.names import PROFILES
+from retrysim.names import EXECUTOR_KINDS, PROFILES
 
 
 def bundled(incomplete: str) -> list[str]:
@@ -54,6 +54,11 @@ def _listed(incomplete: str, choices: list[str]) -> list[str]:
 def profiles(incomplete: str) -> list[str]:
     """Backoff profile names; after a comma, the next one (``compare --profile P1,P2``)."""
     return _listed(incomplete, list(PROFILES))
+
+
+def executors(incomplete: str) -> list[str]:
+    """``--executor`` kinds: local, dask."""
+    return [kind for kind in EXECUTOR_KINDS if kind.startswith(incomplete)]
 
 
 def metrics(incomplete: str) -> list[str]:

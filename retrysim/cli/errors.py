@@ -33,6 +33,9 @@ P = ParamSpec("P")
 R = TypeVar("R")
 
 debug_mode = {"on": False}
+#: Set once a command has printed its own ``retrysim: interrupted ...`` line (see
+#: :func:`interrupted`), so the entry point does not print a second, plainer one.
+interrupt_reported = {"on": False}
 
 #: OSErrors about the machine rather than retrysim: a full disk, a closed pipe (``| head``).
 ENVIRONMENT_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EPIPE})
@@ -51,6 +54,14 @@ def fail(message: str) -> typer.Exit:
 def warn(message: str) -> None:
     """Print one ``retrysim: warning: ...`` line on stderr; the command goes on."""
     print(f"retrysim: warning: {visible(message)}", file=sys.stderr)
+
+
+def interrupted(detail: str) -> typer.Exit:
+    """Print ``retrysim: interrupted <detail>`` (what was kept, how to go on) on stderr and
+    return the Exit to raise (code 130, as a shell reports a Ctrl-C)."""
+    print(f"retrysim: interrupted {visible(detail)}", file=sys.stderr)
+    interrupt_reported["on"] = True
+    return typer.Exit(EXIT_INTERRUPTED)
 
 
 def bug(error: BaseException) -> typer.Exit:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Annotated
 
@@ -55,9 +56,42 @@ MetricsOption = Annotated[
     ),
 ]
 WorkersOption = Annotated[
-    int,
+    int | None,
     typer.Option(
-        "--workers", help="Worker processes; results do not depend on it.", min=1, metavar="N"
+        "--workers",
+        help=f"Worker processes (default: one per core, {os.cpu_count() or 1} here; 1 runs them "
+        "in this process); with --executor dask, the local cluster's workers. Results do not "
+        "depend on it.",
+        min=1,
+        metavar="N",
+        show_default=False,
+    ),
+]
+ExecutorOption = Annotated[
+    str,
+    typer.Option(
+        "--executor",
+        help="Where the runs happen: local (worker processes here) or dask (a dask.distributed "
+        "cluster: a local one, or --address; needs pip install 'retrysim[dask]').",
+        metavar="KIND",
+        autocompletion=complete.executors,
+    ),
+]
+AddressOption = Annotated[
+    str | None,
+    typer.Option(
+        "--address",
+        help="With --executor dask: an existing scheduler, e.g. tcp://host:8786 (default: start "
+        "a cluster on this machine, listening on 127.0.0.1 only).",
+        metavar="URL",
+    ),
+]
+ResumeOption = Annotated[
+    bool,
+    typer.Option(
+        "--resume",
+        help="Go on from the checkpoints in --out DIR (refused when it has none of these runs); "
+        "the same command again without it resumes too.",
     ),
 ]
 SeedsOption = Annotated[

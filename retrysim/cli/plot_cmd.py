@@ -1,36 +1,36 @@
-"""``retrysim plot``: draw a saved result (``run --out DIR`` or ``run --json > result.json``)."""
+"""``retrysim plot``: draw a saved result (``run --out DIR`` or ``run --json > result.json``),
+or a saved sweep or comparison (``sweep --out DIR``, ``compare --out DIR``) as a heat map or a
+Pareto plot."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
+from retrysim.cli import complete
 from retrysim.cli.errors import UsageError, reports_errors
 from retrysim.cli.paths import FORMATS as FORMATS
 from retrysim.cli.paths import check_figure_path as check_figure_path
+from retrysim.cli.plot_rows import ROWS_FILES, ROWS_KINDS, read_json, read_rows, rows_figure
 from retrysim.safe import visible
 
-KINDS = ("timeline", "spread", "cdf")
+RUN_KINDS = ("timeline", "spread", "cdf")
+KINDS = RUN_KINDS + ROWS_KINDS
 
 
 def read_result(path: Path) -> dict[str, Any]:
     """A result document from a file or from a folder written by ``run --out``."""
     file = path / "result.json" if path.is_dir() else path
-    try:
-        text = file.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise UsageError(f"{file}: no such file") from None
-    except UnicodeDecodeError:
-        raise UsageError(f"{file}: not a text file; expected a result.json") from None
-    try:
-        doc = json.loads(text)
-    except json.JSONDecodeError as error:
-        raise UsageError(
-            f"{file}: invalid JSON at line {error.lineno} column {error.colno}"
-        ) from None
+    if path.is_dir() and not file.exists():
+        found = [name for name in ROWS_FILES if (path / name).is_file()]
+        if found:
+            raise UsageError(
+                f"{path}: no result.json; it holds {found[0]}: draw it with --kind heatmap or "
+                "--kind pareto"
+            )
+    doc = read_json(file, "a result.json")
     needed = ("timeline", "jitter_spread", "latency_quantiles", "faults", "scenario")
     if not isinstance(doc, dict) or any(key not in doc for key in needed):
         raise UsageError(
@@ -44,7 +44,8 @@ def plot(
     result: Annotated[
         Path,
         typer.Argument(
-            help="A result.json (from run --json or run --out DIR), or that DIR.",
+            help="A result.json (from run --json or run --out DIR), or that DIR; for heatmap "
+            "and pareto, a sweep.json or compare.json (sweep/compare --out DIR), or that DIR.",
             show_default=False,
             metavar="RESULT",
         ),
@@ -52,9 +53,40 @@ def plot(
     kind: Annotated[
         str,
         typer.Option(
-            "--kind", help="timeline (attempts over time), spread (jitter), cdf.", metavar="KIND"
+            "--kind",
+            help="For a result: timeline (attempts over time), spread (jitter), cdf. For a "
+            "saved sweep or comparison: heatmap (one metric over two grid keys), pareto "
+            "(success against cost, the best trade-offs marked).",
+            metavar="KIND",
         ),
     ] = "timeline",
+    metric: Annotated[
+        str | None,
+        typer.Option(
+            "--metric",
+            help="heatmap: the metric in the cells (default success_rate).",
+            metavar="METRIC",
+            autocompletion=complete.metrics,
+        ),
+    ] = None,
+    x: Annotated[
+        str | None,
+        typer.Option(
+            "--x",
+            help="heatmap: the grid key across (default: the first); pareto: the cost metric "
+            "across (default p99_latency; or amplification, ...).",
+            metavar="KEY",
+        ),
+    ] = None,
+    y: Annotated[
+        str | None,
+        typer.Option(
+            "--y",
+            help="heatmap: the grid key up (default: the second); pareto: the metric up "
+            "(default success_rate).",
+            metavar="KEY",
+        ),
+    ] = None,
     out: Annotated[
         Path | None,
         typer.Option(
@@ -64,22 +96,34 @@ def plot(
         ),
     ] = None,
 ) -> None:
-    """Draw a saved result: attempts over time, the jitter spread, or the latency CDF."""
+    """Draw a saved result (attempts over time, the jitter spread, the latency CDF) or a saved
+    sweep (a heat map of one metric over two grid keys, or the Pareto front of success against
+    cost)."""
     if kind not in KINDS:
         raise UsageError(f"--kind {kind!r}: allowed: {', '.join(KINDS)}")
-    doc = read_result(result)
+    if kind in RUN_KINDS:
+        given = [name for name, value in (("--metric", metric), ("--x", x), ("--y", y)) if value]
+        if given:
+            raise UsageError(f"{given[0]} is for --kind heatmap or pareto, not {kind}")
+        doc = read_result(result)
+    else:
+        saved = read_rows(result)
     target = out or (result if result.is_dir() else result.parent) / f"{kind}.png"
     check_figure_path(target, "--out")
     from retrysim import plots
 
     try:
-        if kind == "timeline":
+        if kind in ROWS_KINDS:
+            figure = rows_figure(kind, saved, metric, x, y)
+        elif kind == "timeline":
             figure = plots.herd_timeline(doc)
         elif kind == "spread":
             figure = plots.jitter_spread(doc)
         else:
             figure = plots.latency_cdf({doc["scenario"]: doc})
     except ValueError as error:  # the plots refuse a document they cannot draw: the user's file
+        if isinstance(error, UsageError):
+            raise
         raise UsageError(f"{result}: {error}") from None
     plots.save_figure(figure, target)
     typer.echo(f"wrote {visible(target)}")

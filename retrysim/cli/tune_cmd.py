@@ -12,8 +12,15 @@ import typer
 
 from retrysim.cli import common, complete
 from retrysim.cli.compare_cmd import split_values
-from retrysim.cli.errors import UsageError, reports_errors
-from retrysim.cli.options import EnvFileOption, QuietOption, SeedOption, WorkersOption
+from retrysim.cli.errors import UsageError, interrupted, reports_errors
+from retrysim.cli.options import (
+    AddressOption,
+    EnvFileOption,
+    ExecutorOption,
+    QuietOption,
+    SeedOption,
+    WorkersOption,
+)
 from retrysim.cli.paths import check_out_dir
 from retrysim.metric_table import METRIC_NAMES
 from retrysim.safe import markup
@@ -135,7 +142,9 @@ def tune(
             metavar="DIR",
         ),
     ] = None,
-    workers: WorkersOption = 1,
+    workers: WorkersOption = None,
+    executor: ExecutorOption = "local",
+    address: AddressOption = None,
     env_file: EnvFileOption = None,
     as_json: Annotated[
         bool, typer.Option("--json", help="Print the recommendation as JSON.")
@@ -151,10 +160,10 @@ def tune(
     and which candidate came closest.
     """
     from retrysim.tune import Objective, TuneError, Tuning, check
-    from retrysim.tune import tune as run_tune
 
     if out is not None:
         check_out_dir(out, "--out")
+    runner = common.executor(executor, workers, address)
     if write_env is not None and write_env.exists() and not write_env.is_file():
         raise UsageError(f"--write-env {write_env}: not a regular file")
     loaded = [common.load(name, {}) for name in scenarios]
@@ -183,17 +192,8 @@ def tune(
         raise UsageError(str(error)) from None
     settings, _ = common.settings(env_file)
 
-    from retrysim.cli.progress import WorkProgress
-
-    with WorkProgress("tuning", "runs", quiet=quiet) as bar:
-        result = run_tune(
-            loaded,
-            tuning,
-            settings=settings,
-            workers=workers,
-            checkpoint=out / "runs" if out is not None else None,
-            on_done=bar.update,
-        )
+    checkpoint = out / "runs" if out is not None else None
+    result = _run(loaded, tuning, settings, runner, checkpoint, quiet)
 
     from retrysim import output
     from retrysim.tune_report import document, render
@@ -228,6 +228,42 @@ def tune(
             console.print(f"[dim]wrote {markup(write_env)}: {markup('; '.join(changes))}[/]")
     elif write_env is not None:
         raise UsageError(f"--write-env {write_env}: nothing to write (no feasible candidate)")
+
+
+def _run(
+    loaded: list[Any],
+    tuning: Any,
+    settings: Any,
+    runner: Any,
+    checkpoint: Path | None,
+    quiet: bool,
+) -> Any:
+    """The search with a progress bar; a Ctrl-C exits 130 saying what was kept."""
+    from retrysim.cli.compare_cmd import resume_hint
+    from retrysim.cli.progress import WorkProgress
+    from retrysim.executors import session
+    from retrysim.tune import tune as run_tune
+
+    count = [0, 0]
+
+    def progress(done: int, total: int) -> None:
+        count[:] = [done, total]
+        bar.update(done, total)
+
+    try:
+        # One session for the whole search: a dask cluster is started once, not per stage.
+        with WorkProgress("tuning", "runs", quiet=quiet) as bar, session(runner) as running:
+            return run_tune(
+                loaded,
+                tuning,
+                settings=settings,
+                checkpoint=checkpoint,
+                on_done=progress,
+                executor=running,
+            )
+    except KeyboardInterrupt:
+        hint = resume_hint(count[0], count[1], checkpoint, resume_option=False)
+        raise interrupted(hint) from None
 
 
 def dimension(item: str) -> Any:

@@ -14,7 +14,9 @@ is needed. Comparisons take :class:`retrysim.sweep.VariantResult` lists from
 
 One module per kind of figure: ``timeline`` (:func:`herd_timeline`), ``spread``
 (:func:`jitter_spread`), ``cdf`` (:func:`latency_cdf`), ``compare`` (:func:`compare_metrics`),
-``sweep`` (:func:`sweep_heatmap`), ``backoff`` (:func:`backoff_schedule`), ``save`` (writing
+``sweep`` (:func:`sweep_heatmap`; :func:`heatmap_rows` for a saved sweep's rows), ``pareto``
+(:func:`pareto_plot`: rows of ``{label, metrics...}`` from a sweep, a compare or a tuning
+result, the best trade-offs marked), ``backoff`` (:func:`backoff_schedule`), ``save`` (writing
 files, and the figures the CLI's ``--plot`` saves); ``_common`` holds what they share. Metric
 wording comes from :mod:`retrysim.metric_table`; sampled waits from
 :mod:`retrysim.sim.wait_samples` (re-exported here as :func:`sample_waits`).
@@ -30,6 +32,7 @@ from retrysim.plots._common import new_figure
 from retrysim.plots.backoff import backoff_schedule
 from retrysim.plots.cdf import latency_cdf
 from retrysim.plots.compare import compare_metrics
+from retrysim.plots.pareto import pareto_front, pareto_plot
 from retrysim.plots.save import (
     FORMATS,
     save_compare_figure,
@@ -39,7 +42,7 @@ from retrysim.plots.save import (
     settings_figure,
 )
 from retrysim.plots.spread import jitter_spread
-from retrysim.plots.sweep import sweep_heatmap
+from retrysim.plots.sweep import grid_keys, heatmap_rows, sweep_heatmap
 from retrysim.plots.timeline import herd_timeline
 from retrysim.sim.wait_samples import sample_waits
 
@@ -48,10 +51,14 @@ __all__ = [
     "FORMATS",
     "backoff_schedule",
     "compare_metrics",
+    "grid_keys",
+    "heatmap_rows",
     "herd_timeline",
     "jitter_spread",
     "latency_cdf",
     "new_figure",
+    "pareto_front",
+    "pareto_plot",
     "sample_waits",
     "save_compare_figure",
     "save_figure",

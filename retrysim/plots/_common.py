@@ -229,3 +229,17 @@ def _check_metric(name: str) -> None:
     names = metric_table.METRIC_NAMES
     if name not in names:
         raise ValueError(f"unknown metric {name!r}; allowed: {', '.join(names)}")
+
+
+def _metric_ticks(axis: Any, about: metric_table.Metric) -> None:
+    """An axis's ticks in the metric's own format: 95%, 1.5s, 2x, 10,000."""
+    from matplotlib.ticker import FuncFormatter
+
+    formats = {
+        "percent": lambda v, _pos: f"{100 * v:.4g}%",  # shares are fractions: 0.333 is 33.3%
+        "seconds": lambda v, _pos: f"{v:g}s",
+        "ratio": lambda v, _pos: f"{v:g}x",
+        "count": _thousands,
+    }
+    if about.format in formats:
+        axis.set_major_formatter(FuncFormatter(formats[about.format]))

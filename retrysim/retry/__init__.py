@@ -52,6 +52,10 @@ _EXPORTS = {
     "env_name": "retrysim.retry.settings",
     "execute_with_retry": "retrysim.retry.decorators",
     "get_profile": "retrysim.retry.profiles",
+    "is_transient": "retrysim.retry.classify",
+    "register_transient": "retrysim.retry.classify",
+    "retry_if_transient": "retrysim.retry.classify",
+    "unregister_transient": "retrysim.retry.classify",
     "get_settings": "retrysim.retry.settings",
     "load_settings": "retrysim.retry.settings",
     "register_collector": "retrysim.retry.export",
@@ -109,15 +113,18 @@ __all__ = [
     "execute_with_retry",
     "get_profile",
     "get_settings",
+    "is_transient",
     "load_settings",
     "register_collector",
     "register_profile",
+    "register_transient",
     "reload_settings",
     "remove_breaker_hook",
     "remove_exhausted_hook",
     "render_prometheus",
     "reset_retry_metrics",
     "retry_api_call",
+    "retry_if_transient",
     "retry_metrics",
     "retry_scheduler_operation",
     "retry_storage_operation",
@@ -126,6 +133,7 @@ __all__ = [
     "retry_with_circuit_breaker",
     "retry_worker_operation",
     "setting_sources",
+    "unregister_transient",
     "use_settings",
 ]
 
@@ -133,6 +141,10 @@ if TYPE_CHECKING:
     from retrysim.retry.adaptive import AdaptiveOptions as AdaptiveOptions
     from retrysim.retry.breaker import BreakerOptions as BreakerOptions
     from retrysim.retry.budget import BudgetOptions as BudgetOptions
+    from retrysim.retry.classify import is_transient as is_transient
+    from retrysim.retry.classify import register_transient as register_transient
+    from retrysim.retry.classify import retry_if_transient as retry_if_transient
+    from retrysim.retry.classify import unregister_transient as unregister_transient
     from retrysim.retry.counters import OperationCounters as OperationCounters
     from retrysim.retry.counters import reset_retry_metrics as reset_retry_metrics
     from retrysim.retry.counters import retry_metrics as retry_metrics

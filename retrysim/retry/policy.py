@@ -18,7 +18,6 @@ from tenacity import (
     AsyncRetrying,
     Retrying,
     retry_all,
-    retry_if_exception_type,
     retry_if_not_exception_type,
     stop_after_attempt,
     stop_after_delay,
@@ -226,7 +225,7 @@ def build_policy(
     if resolved.respect_retry_after:
         wait = wait_retry_after(wait, cap=retry_after_cap(_given(resolved.max_wait)))
     if retry is None:
-        retry = retry_if_exception_type(profile.retryable)
+        retry = profile.retry()
     guards = (
         *mechanism_guards(operation, resolved.breaker, resolved.budget, resolved.adaptive),
         *guards,

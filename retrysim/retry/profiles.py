@@ -18,15 +18,18 @@ import math
 from dataclasses import dataclass
 
 from tenacity import (
+    retry_if_exception_type,
     wait_exponential,
     wait_exponential_jitter,
     wait_none,
     wait_random,
     wait_random_exponential,
 )
+from tenacity.retry import retry_base
 from tenacity.wait import wait_base
 
 from retrysim.names import PROFILES as BUILTIN_PROFILES
+from retrysim.retry.classify import is_transient, retry_if_transient
 from retrysim.retry.errors import BINDU_RETRYABLE, DEFAULT_RETRYABLE
 from retrysim.retry.waits import (
     capped_exponential,
@@ -56,6 +59,16 @@ class Profile:
     colour: str
     retryable: tuple[type[BaseException], ...] = DEFAULT_RETRYABLE
     floors_by_default = False  # min_wait is a floor even without a multiplier
+    #: What the errors column of ``retrysim errors`` and the docs say this profile retries.
+    retries_what = "transient errors: builtin and client libraries' (retrysim.retry.classify)"
+
+    def retry(self) -> retry_base:
+        """The tenacity retry strategy: transient errors (:func:`is_transient`) by default."""
+        return retry_if_transient()
+
+    def retries(self, error: BaseException) -> bool:
+        """Whether :meth:`retry` retries ``error`` (the same decision, without a call state)."""
+        return is_transient(error)
 
     def shape(
         self,
@@ -129,6 +142,13 @@ class Bindu(Profile):
     colour = "#d9534f"
     retryable = BINDU_RETRYABLE
     floors_by_default = True
+    retries_what = "the shipped set: builtin ConnectionError family, TimeoutError, any OSError"
+
+    def retry(self) -> retry_base:
+        return retry_if_exception_type(self.retryable)
+
+    def retries(self, error: BaseException) -> bool:
+        return isinstance(error, self.retryable)
 
     def default_base(self, min_wait: float) -> float:
         return 1.0

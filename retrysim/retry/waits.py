@@ -14,6 +14,8 @@ import weakref
 from tenacity import RetryCallState
 from tenacity.wait import wait_base
 
+from retrysim.retry.classify import header_retry_after
+
 __all__ = [
     "RETRY_AFTER_CAP",
     "random",
@@ -105,7 +107,8 @@ class wait_retry_after(wait_base):  # noqa: N801
     """Honour a server's ``retry_after`` hint: wait max(fallback wait, min(hint, cap)).
 
     The hint is read from the failed attempt's exception (``RateLimitedError.retry_after`` or any
-    exception with a numeric ``retry_after``). A hint that is not a finite, non-negative number
+    exception with a numeric ``retry_after``, else an httpx/aiohttp error's ``Retry-After``
+    header in seconds). A hint that is not a finite, non-negative number
     (``inf``, ``nan``, ``-1``, ``"soon"``, ``True``) is ignored and the fallback strategy decides;
     an honoured hint is capped at ``cap`` (:data:`RETRY_AFTER_CAP` by default;
     :func:`~retrysim.retry.policy.build_policy` passes ``max(max_wait, RETRY_AFTER_CAP)``).
@@ -119,7 +122,10 @@ class wait_retry_after(wait_base):  # noqa: N801
         wait = self.fallback(retry_state)
         outcome = retry_state.outcome
         if outcome is not None and outcome.failed:
-            hint = _valid_hint(getattr(outcome.exception(), "retry_after", None))
+            error = outcome.exception()
+            hint = _valid_hint(getattr(error, "retry_after", None))
+            if hint is None and error is not None:
+                hint = header_retry_after(error)  # an HTTP library's Retry-After header
             if hint is not None and hint > wait:
                 wait = max(wait, min(hint, self.cap))
         return wait

@@ -6,6 +6,7 @@ later real-service recorder can map its own exception classes onto the same code
 
 from __future__ import annotations
 
+from retrysim.retry.catalogue import LIBRARY_ERROR_NAMES, stand_in
 from retrysim.retry.errors import CircuitOpenError, ConflictError, RateLimitedError, ServerError
 from retrysim.scenario import ERROR_NAMES
 
@@ -20,11 +21,14 @@ ERROR_CLASSES: dict[str, type[Exception]] = {
     "Conflict": ConflictError,
     "ServerError": ServerError,
     "CircuitOpen": CircuitOpenError,  # a breaker's refusal: recorded, never sent
+    # client libraries' errors: stand-ins with the real classes' names and ancestry
+    **{name: stand_in(name) for name in LIBRARY_ERROR_NAMES},
 }
 assert tuple(ERROR_CLASSES) == ERROR_NAMES
 
 #: code -> name; code 0 means "no error".
 CODE_NAMES: tuple[str, ...] = ("", *ERROR_NAMES)
+assert len(CODE_NAMES) <= 256, "records store error codes in one byte (u1)"
 CODES: dict[str, int] = {name: code for code, name in enumerate(CODE_NAMES) if name}
 TIMEOUT = CODES["TimeoutError"]
 RATE_LIMITED = CODES["RateLimited"]

@@ -165,9 +165,20 @@ class _Runner:
         self.end_time = 0.0
         self.server_busy_until = 0.0
 
+    def code_of(self, error: BaseException) -> int:
+        """The record code of an error a call or attempt failed with."""
+        return code_of(error)
+
+    def outcome_of(self, error: BaseException) -> int:
+        """The attempt outcome of an error the request raised itself (a real client's)."""
+        return rec.FAILED
+
+    def max_time(self) -> float:
+        return time_limit(self.scenario)
+
     async def main(self) -> None:
         firsts, clients = first_calls(self.scenario, self.seed)
-        max_time = time_limit(self.scenario)
+        max_time = self.max_time()
         tasks = [
             asyncio.ensure_future(self.client(int(client), float(t)))
             for client, t in zip(clients, firsts, strict=True)
@@ -254,6 +265,10 @@ class _Runner:
             except _ClientTimeoutError:
                 attempt.update(end=loop.time(), outcome=rec.TIMED_OUT, error=TIMEOUT)
                 raise TimeoutError(f"no answer within {self.timeout}s") from None
+            except Exception as error:  # a real client's own error (retrysim.chaos.run)
+                attempt.update(end=loop.time(), outcome=self.outcome_of(error))
+                attempt["error"] = self.code_of(error)
+                raise
             attempt.update(end=loop.time(), outcome=rec.OK)
 
         decorated: Callable[[], Awaitable[Any]]
@@ -273,7 +288,7 @@ class _Runner:
         except asyncio.CancelledError:
             raise
         except Exception as error:
-            record.update(end=loop.time(), outcome=rec.GAVE_UP, error=code_of(error))
+            record.update(end=loop.time(), outcome=rec.GAVE_UP, error=self.code_of(error))
         else:
             record.update(end=loop.time(), outcome=rec.SUCCEEDED)
 
@@ -326,7 +341,7 @@ class _Runner:
             "end": now,
             "wait": math.nan,
             "outcome": rec.FAILED,
-            "error": code_of(error),
+            "error": self.code_of(error),
             "executed": 0,
         }
         mine.append(attempt)

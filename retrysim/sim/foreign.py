@@ -80,6 +80,9 @@ class ForeignProfile(Profile):
     def wait(self, shape: Shape) -> wait_base:
         return self._wait  # type: ignore[no-any-return]
 
+    def retries(self, error: BaseException) -> bool:
+        return isinstance(error, self.retryable)  # what probing found the policy retries
+
     def raw_range(self, shape: Shape, n: int) -> tuple[float, float]:
         ranges = self.probed.wait_ranges
         return ranges[min(n, len(ranges)) - 1]

@@ -1,0 +1,35 @@
+"""Real chaos for real services: a fault-injecting TCP proxy on loopback (``FaultProxy``).
+
+Standard library and asyncio only (no rich, typer or matplotlib); a scenario's faults become
+its schedule through ``toxics_from_scenario``.
+"""
+
+from __future__ import annotations
+
+from retrysim.chaos.proxy import FaultProxy, ProxyStats, loopback_host
+from retrysim.chaos.toxics import (
+    Bandwidth,
+    Blackhole,
+    ChaosError,
+    Down,
+    Latency,
+    ResetPeer,
+    Toxic,
+    from_toxiproxy,
+    toxics_from_scenario,
+)
+
+__all__ = [
+    "Bandwidth",
+    "Blackhole",
+    "ChaosError",
+    "Down",
+    "FaultProxy",
+    "Latency",
+    "ProxyStats",
+    "ResetPeer",
+    "Toxic",
+    "from_toxiproxy",
+    "loopback_host",
+    "toxics_from_scenario",
+]

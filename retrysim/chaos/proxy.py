@@ -1,0 +1,467 @@
+"""A fault-injecting TCP proxy on loopback, asyncio, on the real clock.
+
+::
+
+    async with FaultProxy(upstream=("127.0.0.1", port), faults=[Down(start=0, end=0.05)]) as proxy:
+        reader, writer = await asyncio.open_connection("127.0.0.1", proxy.port)
+
+It listens on 127.0.0.1 (a free port unless told one) and forwards each connection to the
+upstream, which must be a loopback address: anything else is refused at construction. Faults
+(``retrysim.chaos.toxics``) are scheduled by windows relative to the proxy's start. Every random
+decision is a counter-based draw keyed by (seed, toxic, connection, chunk) as in the simulator
+(``retrysim.sim.streams``), so the same seed and the same order of connections make the same
+decisions. ``stats`` counts what it did. Stopping (leaving the ``async with``, or ``stop()``)
+closes every socket it opened and leaves no task running.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import socket
+import struct
+from collections.abc import Coroutine, Sequence
+from contextlib import suppress
+from dataclasses import asdict, dataclass
+from types import TracebackType
+from typing import TYPE_CHECKING, Any, NamedTuple, TypeGuard
+
+from retrysim.chaos.toxics import (
+    STREAMS,
+    Bandwidth,
+    Blackhole,
+    ChaosError,
+    Down,
+    Latency,
+    ResetPeer,
+    Stream,
+    Toxic,
+    toxics_from_scenario,
+)
+from retrysim.sim.streams import FAULT_BASE, LATENCY, stream_key, unit
+
+if TYPE_CHECKING:
+    from retrysim.scenario import Fault, Scenario
+
+LISTEN_HOST = "127.0.0.1"
+CHUNK = 65536
+#: Chunks read ahead of what has been written, per direction: back-pressure under latency.
+QUEUE_CHUNKS = 64
+#: Bandwidth pacing writes pieces of at most this many seconds' worth of bytes.
+PACING_SLICE = 0.02
+
+
+@dataclass
+class ProxyStats:
+    """What the proxy did, for a report."""
+
+    connections: int = 0  # accepted
+    forwarded: int = 0  # connected to the upstream
+    refused: int = 0  # reset at once by Down
+    closed_by_down: int = 0  # open connections reset when a Down window opened
+    blackholed: int = 0  # accepted into a black hole, never forwarded
+    reset: int = 0  # reset mid-stream by ResetPeer
+    upstream_failed: int = 0  # the upstream could not be reached
+    bytes_upstream: int = 0  # client -> service, delivered
+    bytes_downstream: int = 0  # service -> client, delivered
+    bytes_dropped: int = 0  # read and thrown away by a black hole
+    chunks_delayed: int = 0  # chunks a Latency toxic held back
+
+    def as_dict(self) -> dict[str, int]:
+        return asdict(self)
+
+
+def loopback_host(host: str) -> str:
+    """``host`` if it is a loopback address (``localhost`` -> 127.0.0.1); else a ChaosError."""
+    if host == "localhost":
+        return "127.0.0.1"
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        address = None
+    if address is None or not address.is_loopback:
+        raise ChaosError(
+            f"upstream {host!r} is not a loopback address: the proxy forwards only to "
+            "127.0.0.0/8, ::1 or 'localhost'"
+        )
+    return host
+
+
+def _rst(writer: asyncio.StreamWriter) -> None:
+    """Close with SO_LINGER 0, so the peer gets a TCP RST (ECONNRESET), not a FIN."""
+    sock = writer.get_extra_info("socket")
+    if sock is not None:
+        with suppress(OSError):
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    writer.transport.abort()
+
+
+_EOF = object()
+_RESET = object()
+
+
+class _Chunk(NamedTuple):
+    due: float  # the loop time before which it is not written (latency)
+    data: bytes
+    rate: float | None  # the bandwidth limit, bytes/s
+
+
+class FaultProxy:
+    """Forward 127.0.0.1:``port`` to a loopback ``upstream``, applying ``faults``.
+
+    ``faults``: toxics (``Down``, ``Blackhole``, ``ResetPeer``, ``Latency``, ``Bandwidth``), a
+    retrysim ``Scenario`` or its ``faults`` (see ``toxics_from_scenario``).
+    """
+
+    def __init__(
+        self,
+        upstream: tuple[str, int],
+        faults: Sequence[Toxic] | Scenario | Sequence[Fault] = (),
+        seed: int = 0,
+        *,
+        port: int = 0,
+        connect_timeout: float = 5.0,
+    ) -> None:
+        host, upstream_port = upstream
+        if not (isinstance(upstream_port, int) and 0 < upstream_port < 65536):
+            raise ChaosError(f"upstream port must be in 1..65535, not {upstream_port!r}")
+        self.upstream = (loopback_host(host), upstream_port)
+        self.toxics: tuple[Toxic, ...] = (
+            tuple(faults) if _all_toxics(faults) else toxics_from_scenario(faults)  # type: ignore[arg-type]
+        )
+        self.seed = seed
+        self.stats = ProxyStats()
+        self._port = port
+        self._connect_timeout = connect_timeout
+        self._keys = [stream_key(seed, FAULT_BASE + i) for i in range(len(self.toxics))]
+        self._server: asyncio.Server | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._links: set[_Link] = set()
+        self._clients: set[asyncio.StreamWriter] = set()  # accepted, not yet closed
+        self._timers: list[asyncio.TimerHandle] = []
+        self._t0 = 0.0
+        self._next_id = 0
+
+    # --- lifecycle ---------------------------------------------------------------------------
+
+    @property
+    def port(self) -> int:
+        """The port it listens on (127.0.0.1), once started."""
+        if self._server is None:
+            raise RuntimeError("the proxy is not running")
+        return int(self._server.sockets[0].getsockname()[1])
+
+    @property
+    def address(self) -> tuple[str, int]:
+        return LISTEN_HOST, self.port
+
+    def elapsed(self) -> float:
+        """Seconds since the proxy started: the clock the toxics' windows are on."""
+        return asyncio.get_running_loop().time() - self._t0
+
+    async def start(self) -> FaultProxy:
+        if self._server is not None:
+            raise RuntimeError("the proxy is already running")
+        self._server = await asyncio.start_server(self._accept, LISTEN_HOST, self._port)
+        loop = asyncio.get_running_loop()
+        self._t0 = loop.time()
+        for index, toxic in enumerate(self.toxics):
+            if isinstance(toxic, Down) and toxic.close_existing:
+                self._timers.append(loop.call_later(toxic.start, self._down_opens, index))
+        return self
+
+    async def stop(self) -> None:
+        """Stop listening, reset every open connection, wait for every task to end."""
+        server, self._server = self._server, None
+        if server is None:
+            return
+        server.close()
+        for timer in self._timers:
+            timer.cancel()
+        self._timers.clear()
+        while self._tasks:
+            tasks = list(self._tasks)
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+        for writer in self._clients:  # a task cancelled before it ran never closed its client
+            writer.transport.abort()
+        self._clients.clear()
+        await server.wait_closed()
+
+    async def __aenter__(self) -> FaultProxy:
+        return await self.start()
+
+    async def __aexit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        await self.stop()
+
+    # --- decisions ---------------------------------------------------------------------------
+
+    def picked(self, index: int, connection: int, elapsed: float) -> bool:
+        """Whether toxic ``index`` applies to ``connection`` (its toxicity at ``elapsed``)."""
+        return unit(self._keys[index], connection) < self.toxics[index].chance(elapsed)
+
+    def _active(self, kind: type[Any], connection: int, elapsed: float) -> list[int]:
+        return [
+            i
+            for i, toxic in enumerate(self.toxics)
+            if isinstance(toxic, kind)
+            and toxic.active(elapsed)
+            and self.picked(i, connection, elapsed)
+        ]
+
+    def _down_opens(self, index: int) -> None:
+        start = self.toxics[index].start
+        for link in list(self._links):
+            if self.picked(index, link.id, start):
+                self.stats.closed_by_down += 1
+                link.reset()
+
+    # --- connections -------------------------------------------------------------------------
+
+    def _spawn(self, work: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
+        task = asyncio.get_running_loop().create_task(work)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return task
+
+    def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        if self._server is None:  # stopping
+            _rst(writer)
+            return
+        self._clients.add(writer)
+        self._spawn(self._serve(reader, writer))
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            await self._forward(reader, writer)
+        finally:
+            self._clients.discard(writer)
+
+    async def _forward(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        connection, self._next_id = self._next_id, self._next_id + 1
+        self.stats.connections += 1
+        elapsed = self.elapsed()
+        if self._active(Down, connection, elapsed):
+            self.stats.refused += 1
+            _rst(writer)
+            return
+        if self._active(Blackhole, connection, elapsed):
+            self.stats.blackholed += 1
+            await self._swallow(reader, writer)
+            return
+        try:
+            up_reader, up_writer = await asyncio.wait_for(
+                asyncio.open_connection(*self.upstream), self._connect_timeout
+            )
+        except (OSError, TimeoutError):
+            self.stats.upstream_failed += 1
+            _rst(writer)
+            return
+        except BaseException:
+            _rst(writer)
+            raise
+        self.stats.forwarded += 1
+        link = _Link(self, connection, (reader, writer), (up_reader, up_writer))
+        self._links.add(link)
+        try:
+            await link.run()
+        finally:
+            self._links.discard(link)
+            link.close()
+
+    async def _swallow(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        """A black hole: read and drop until the client gives up (or the proxy stops)."""
+        try:
+            while data := await reader.read(CHUNK):
+                self.stats.bytes_dropped += len(data)
+        except OSError:
+            pass
+        finally:
+            writer.transport.abort()
+
+
+def _all_toxics(faults: object) -> TypeGuard[Sequence[Toxic]]:
+    if not isinstance(faults, list | tuple):
+        return False
+    return all(isinstance(f, Down | Blackhole | ResetPeer | Latency | Bandwidth) for f in faults)
+
+
+class _Link:
+    """One forwarded connection: a reader and a writer task per direction, joined by a queue."""
+
+    def __init__(
+        self,
+        proxy: FaultProxy,
+        connection: int,
+        client: tuple[asyncio.StreamReader, asyncio.StreamWriter],
+        service: tuple[asyncio.StreamReader, asyncio.StreamWriter],
+    ) -> None:
+        self.proxy = proxy
+        self.id = connection
+        self.client = client
+        self.service = service
+        self.tasks: list[asyncio.Task[None]] = []
+        self.was_reset = False
+
+    def ends(self, stream: Stream) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+        """Where ``stream`` reads from and writes to."""
+        if stream == "upstream":
+            return self.client[0], self.service[1]
+        return self.service[0], self.client[1]
+
+    async def run(self) -> None:
+        loop = asyncio.get_running_loop()
+        for stream in STREAMS:
+            queue: asyncio.Queue[object] = asyncio.Queue(QUEUE_CHUNKS)
+            self.tasks.append(loop.create_task(self._read(stream, queue)))
+            self.tasks.append(loop.create_task(self._write(stream, queue)))
+        pumps = list(self.tasks)
+        opened = self.proxy.elapsed()
+        for i, toxic in enumerate(self.proxy.toxics):
+            if isinstance(toxic, ResetPeer) and toxic.timeout > 0 and toxic.until > opened:
+                # The link's own timer, so that a reset never outlives the link's pumps.
+                self.tasks.append(loop.create_task(self._reset_after(i, toxic, opened)))
+        try:
+            await asyncio.gather(*pumps, return_exceptions=True)
+        finally:
+            for task in self.tasks:
+                task.cancel()
+            await asyncio.gather(*self.tasks, return_exceptions=True)
+
+    async def _reset_after(self, index: int, toxic: ResetPeer, opened: float) -> None:
+        """Toxiproxy's reset_peer ``timeout``: RST once it has applied for ``timeout`` s."""
+        at = max(opened, toxic.start) + toxic.timeout
+        await asyncio.sleep(at - self.proxy.elapsed())
+        if toxic.active(at) and self.proxy.picked(index, self.id, at):
+            self.proxy.stats.reset += 1
+            self.reset()
+
+    def reset(self) -> None:
+        """RST the client, drop the service's side, stop every task of the link."""
+        if self.was_reset:
+            return
+        self.was_reset = True
+        _rst(self.client[1])
+        _rst(self.service[1])
+        current = asyncio.current_task()
+        for task in self.tasks:
+            if task is not current:
+                task.cancel()
+
+    def close(self) -> None:
+        # Stopping aborts: a peer that never reads must not keep a flush (and the stop) waiting.
+        stopping = self.proxy._server is None
+        for writer in (self.client[1], self.service[1]):
+            if self.was_reset or stopping:
+                writer.transport.abort()
+            else:
+                writer.close()
+
+    async def _read(self, stream: Stream, queue: asyncio.Queue[object]) -> None:
+        proxy, loop = self.proxy, asyncio.get_running_loop()
+        reader = self.ends(stream)[0]
+        passed = chunk = 0
+        due = 0.0
+        try:
+            while data := await reader.read(CHUNK):
+                chunk += 1
+                elapsed = proxy.elapsed()
+                if proxy._active(Blackhole, self.id, elapsed):
+                    proxy.stats.bytes_dropped += len(data)
+                    continue
+                cut = self._reset_point(stream, passed, len(data), elapsed)
+                if cut is not None:
+                    data = data[:cut]
+                delay = self._delay(stream, chunk, elapsed)
+                due = max(due, loop.time() + delay)
+                if delay > 0:
+                    proxy.stats.chunks_delayed += 1
+                if data:
+                    await queue.put(_Chunk(due, data, self._rate(stream, elapsed)))
+                passed += len(data)
+                if cut is not None:
+                    await queue.put(_RESET)
+                    return
+        except OSError:
+            self.reset()
+            return
+        await queue.put(_EOF)
+
+    def _reset_point(self, stream: Stream, passed: int, size: int, elapsed: float) -> int | None:
+        """How many bytes of this chunk get through before a ResetPeer fires, or None."""
+        for i in self.proxy._active(ResetPeer, self.id, elapsed):
+            toxic = self.proxy.toxics[i]
+            assert isinstance(toxic, ResetPeer)
+            if toxic.timeout == 0 and toxic.stream == stream and passed + size > toxic.bytes:
+                return max(0, toxic.bytes - passed)
+        return None
+
+    def _delay(self, stream: Stream, chunk: int, elapsed: float) -> float:
+        total = 0.0
+        for i in self.proxy._active(Latency, self.id, elapsed):
+            toxic = self.proxy.toxics[i]
+            assert isinstance(toxic, Latency)
+            if toxic.stream == stream:
+                key = stream_key(self.proxy._keys[i], LATENCY)
+                total += toxic.delay(unit(key, self.id, chunk))
+        return total
+
+    def _rate(self, stream: Stream, elapsed: float) -> float | None:
+        rates = []
+        for i in self.proxy._active(Bandwidth, self.id, elapsed):
+            toxic = self.proxy.toxics[i]
+            assert isinstance(toxic, Bandwidth)
+            if toxic.stream == stream:
+                rates.append(toxic.rate)
+        return min(rates) if rates else None
+
+    async def _write(self, stream: Stream, queue: asyncio.Queue[object]) -> None:
+        loop = asyncio.get_running_loop()
+        writer = self.ends(stream)[1]
+        free_at = 0.0  # when the bandwidth limit lets the next byte out
+        try:
+            while True:
+                item = await queue.get()
+                if item is _EOF:
+                    if writer.can_write_eof():
+                        writer.write_eof()
+                    return
+                if item is _RESET:
+                    self.proxy.stats.reset += 1
+                    self.reset()
+                    return
+                assert isinstance(item, _Chunk)
+                due, data, rate = item
+                if (wait := due - loop.time()) > 0:
+                    await asyncio.sleep(wait)
+                if rate is None:
+                    writer.write(data)
+                    await writer.drain()
+                else:
+                    free_at = await _paced(writer, data, rate, free_at)
+                if stream == "upstream":
+                    self.proxy.stats.bytes_upstream += len(data)
+                else:
+                    self.proxy.stats.bytes_downstream += len(data)
+        except OSError:
+            self.reset()
+
+
+async def _paced(writer: asyncio.StreamWriter, data: bytes, rate: float, free_at: float) -> float:
+    """Write ``data`` at most ``rate`` bytes/s, in slices; returns when the link is next free."""
+    loop = asyncio.get_running_loop()
+    piece = max(1, int(rate * PACING_SLICE))
+    for offset in range(0, len(data), piece):
+        part = data[offset : offset + piece]
+        if (wait := free_at - loop.time()) > 0:
+            await asyncio.sleep(wait)
+        writer.write(part)
+        await writer.drain()
+        free_at = max(free_at, loop.time()) + len(part) / rate
+    return free_at

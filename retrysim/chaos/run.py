@@ -1,0 +1,240 @@
+"""A scenario's fleet as real asyncio clients against a real Redis, through a ``FaultProxy``.
+
+Every client calls a function decorated with ``retrysim.retry``'s own decorator for the
+scenario's operation, with the scenario's policy options and the ``RETRY__*`` settings, exactly
+as fidelity mode does (this runner is fidelity mode's, ``retrysim.sim.fidelity``); only the
+request is real: one ``INCR`` per attempt on a key of its own call, sent with redis-py's asyncio
+client (its own retries off) to a ``FaultProxy`` built from the scenario's faults, in front of
+the Redis. Times are real seconds since the start (an event loop whose clock starts at 0), so
+the records are the simulator's, to the field, and ``metrics.summarize`` reads them unchanged.
+
+What is real: connections (one redis-py pool per client process, ``clients.processes``, of at
+most ``clients.pool_size`` connections), their opening, the refusals and black holes, the
+client's timeout (``clients.timeout`` over the whole attempt: pool wait, connect, command), the
+errors redis-py raises and the decorator's verdict on them. The scenario's ``[service]`` and
+``[network]`` are the simulator's model of this; here the real Redis and loopback answer.
+An attempt's ``executed`` comes from the Redis itself: after the run each call's counter says
+how many of its INCRs ran; successful attempts ran, the surplus (duplicates) is put on the
+call's last failed attempts.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import time
+import uuid
+from typing import Any
+
+from retrysim.chaos.proxy import FaultProxy
+from retrysim.retry.settings import RetrySettings, get_settings, use_settings
+from retrysim.scenario import Scenario
+from retrysim.sim import records as rec
+from retrysim.sim.clock import routed_jitter
+from retrysim.sim.engine import CALL_KEY_SHIFT
+from retrysim.sim.failures import CODES
+from retrysim.sim.fidelity import _Runner
+from retrysim.sim.result import RunResult
+
+#: A real run stops (its open calls left unfinished) this long after the scenario's duration.
+GRACE = 30.0
+
+
+class _ZeroLoop(asyncio.SelectorEventLoop):
+    """A real-time event loop whose clock reads 0 when it is made: records start at 0."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._origin = time.monotonic()
+
+    def time(self) -> float:
+        return time.monotonic() - self._origin
+
+
+def error_code(error: BaseException) -> int:
+    """The record code of a real exception: its nearest class (along the MRO) in the registry.
+
+    ``redis.exceptions.ConnectionError`` is recorded as itself, a builtin ``TimeoutError`` as
+    ``TimeoutError``; a class the registry does not know records its nearest known ancestor,
+    and anything else as ``ServerError``.
+    """
+    for cls in type(error).__mro__:
+        name = cls.__name__ if cls.__module__ == "builtins" else f"{cls.__module__}.{cls.__name__}"
+        if name in CODES:
+            return CODES[name]
+    return CODES["ServerError"]
+
+
+def _is_timeout(error: BaseException) -> bool:
+    return isinstance(error, TimeoutError) or any(
+        cls.__name__ == "TimeoutError" and cls.__module__.startswith("redis")
+        for cls in type(error).__mro__
+    )
+
+
+class _RealRunner(_Runner):
+    def __init__(
+        self,
+        scenario: Scenario,
+        upstream: tuple[str, int],
+        seed: int,
+        settings: RetrySettings | None,
+    ) -> None:
+        super().__init__(scenario, seed, settings, ())
+        self.upstream = upstream
+        self.prefix = f"retrysim:{uuid.uuid4().hex[:12]}"
+        self.clients: list[Any] = []  # one redis.asyncio.Redis per client process
+        self.proxy_stats: dict[str, int] = {}
+
+    def code_of(self, error: BaseException) -> int:
+        return error_code(error)
+
+    def outcome_of(self, error: BaseException) -> int:
+        return rec.TIMED_OUT if _is_timeout(error) else rec.FAILED
+
+    def max_time(self) -> float:
+        return self.scenario.duration + GRACE
+
+    async def request(
+        self, key: int, n: int, attempt: dict[str, Any], record: dict[str, Any]
+    ) -> None:
+        client = self.clients[(key >> CALL_KEY_SHIFT) % len(self.clients)]
+        name = f"{self.prefix}:{key}"
+        if self.timeout is None:
+            await client.incr(name)
+        else:
+            async with asyncio.timeout(self.timeout):
+                await client.incr(name)
+
+    async def real_main(self) -> None:
+        from redis.asyncio import BlockingConnectionPool, ConnectionPool, Redis
+        from redis.asyncio.retry import Retry
+        from redis.backoff import NoBackoff
+
+        clients = self.scenario.clients
+        processes = clients.processes or clients.count
+        options: dict[str, Any] = {
+            "retry": Retry(NoBackoff(), 0),  # the decorator retries, redis-py must not
+            "socket_connect_timeout": clients.connect_timeout,
+        }
+        async with FaultProxy(self.upstream, self.scenario, self.seed) as proxy:
+            for _ in range(processes):
+                if clients.pool_size is None:
+                    pool: Any = ConnectionPool(host="127.0.0.1", port=proxy.port, **options)
+                else:
+                    pool = BlockingConnectionPool(
+                        host="127.0.0.1",
+                        port=proxy.port,
+                        max_connections=clients.pool_size,
+                        timeout=None,  # the attempt's own timeout bounds the wait
+                        **options,
+                    )
+                self.clients.append(Redis(connection_pool=pool))
+            try:
+                await self.main()
+            finally:
+                for client in self.clients:
+                    await client.aclose(close_connection_pool=True)
+            self.proxy_stats = proxy.stats.as_dict()
+        await self._count_executions()
+
+    async def _count_executions(self) -> None:
+        """Each call's executions, read from the Redis directly (not through the proxy)."""
+        from redis.asyncio import Redis
+
+        direct = Redis(host=self.upstream[0], port=self.upstream[1])
+        try:
+            keys = [(c["client"] << CALL_KEY_SHIFT) | c["index"] for c in self.calls]
+            names = [f"{self.prefix}:{k}" for k in keys]
+            for start in range(0, len(names), 1000):
+                chunk = names[start : start + 1000]
+                values = await direct.mget(chunk)
+                for record, value in zip(self.calls[start : start + 1000], values, strict=True):
+                    record["executions"] = int(value or 0)
+                await direct.delete(*chunk)
+        finally:
+            await direct.aclose()
+        for record in self.calls:
+            mine = self.mine[(record["client"], record["index"])]
+            extra = record["executions"]
+            for attempt in mine:
+                if attempt["outcome"] == rec.OK:
+                    attempt["executed"] = 1
+                    extra -= 1
+            for attempt in reversed(mine):
+                if extra <= 0:
+                    break
+                if attempt["outcome"] in (rec.FAILED, rec.TIMED_OUT):
+                    attempt["executed"] = 1
+                    extra -= 1
+
+
+def run_real(
+    scenario: Scenario,
+    upstream: tuple[str, int],
+    seed: int | None = None,
+    settings: RetrySettings | None = None,
+) -> tuple[RunResult, dict[str, int]]:
+    """Run ``scenario``'s fleet for real against the Redis at ``upstream`` (loopback).
+
+    Returns the records (a ``RunResult``, times in seconds since the start) and what the proxy
+    did (``ProxyStats.as_dict()``). Needs redis-py; the upstream must be a loopback address.
+    """
+    _check(scenario)
+    runner = _RealRunner(scenario, upstream, scenario.seed if seed is None else seed, settings)
+    previous = get_settings()
+    use_settings(runner.settings)
+    wall = time.perf_counter()
+    try:
+        with routed_jitter(), asyncio.Runner(loop_factory=_ZeroLoop) as loop_runner:
+            loop_runner.run(runner.real_main())
+    finally:
+        use_settings(previous)
+    result = runner.result(time.perf_counter() - wall)
+    return result, runner.proxy_stats
+
+
+def _check(scenario: Scenario) -> None:
+    from retrysim.chaos.toxics import ChaosError
+    from retrysim.scenario import Poisson
+
+    if isinstance(scenario.clients.arrival, Poisson):
+        raise ChaosError("chaos runs closed, burst and uniform arrivals, not Poisson")
+    if scenario.policy.retry_on is not None:
+        raise ChaosError("chaos runs the policy's own error classifier; drop policy.retry_on")
+    if not math.isfinite(scenario.duration) or scenario.duration > 120:
+        raise ChaosError("chaos runs in real time: keep the scenario's duration under 120 s")
+
+
+def chaos_document(
+    scenario: Scenario,
+    upstream: tuple[str, int],
+    seed: int | None = None,
+    settings: RetrySettings | None = None,
+    *,
+    vs_sim: int = 0,
+) -> dict[str, Any]:
+    """A real run's result document (``summarize``'s, plus ``mode``, ``target`` and ``proxy``).
+
+    ``vs_sim = K > 0`` also simulates the scenario over K seeds (its seed, +1, ...) and adds the
+    side-by-side (``retrysim.chaos.versus``) as the document's ``versus`` section.
+    """
+    from retrysim.metrics import summarize
+
+    started = time.perf_counter()
+    result, stats = run_real(scenario, upstream, seed, settings)
+    document = summarize(result, wall_time=time.perf_counter() - started)
+    document["mode"] = "real"
+    document["target"] = f"redis://{upstream[0]}:{upstream[1]}"
+    document["proxy"] = stats
+    if vs_sim > 0:
+        from retrysim.chaos.versus import versus
+        from retrysim.runner import run
+
+        first = result.seed
+        simulated = [
+            run(scenario, seed=first + i, settings=settings, baseline=False).document
+            for i in range(vs_sim)
+        ]
+        document["versus"] = versus(document, simulated)
+    return document

@@ -1,0 +1,292 @@
+"""Which failures are transient: builtin socket errors and client libraries' own, by name.
+
+A predicate of builtin ``ConnectionError`` / ``TimeoutError`` / ``OSError`` does not see a Redis
+or HTTP outage at all: redis-py raises ``redis.exceptions.ConnectionError`` (a ``RedisError``,
+not the builtin), httpx raises ``httpx.ConnectError`` (a ``TransportError``, not an OSError).
+:func:`is_transient` knows them, for redis-py, httpx, aiohttp, requests/urllib3, asyncpg,
+psycopg and botocore, **without importing any of them**: it walks ``type(error).__mro__`` and
+looks each class up by its top-level package and class name (``cls.__module__`` up to the first
+dot, the last part of ``cls.__qualname__``), so ``httpx._exceptions.ConnectError`` and
+``httpx.ConnectError`` are one name, and it works the same whether the library is installed or
+not. Status codes, SQLSTATEs and AWS error codes are read defensively (a missing or odd
+attribute means "not transient", never an exception).
+
+Extend it with :func:`register_transient`::
+
+    register_transient("mylib.errors.Unavailable")      # by name: the library need not be loaded
+    register_transient(MyBusyError)                      # by class (subclasses count)
+    register_transient(lambda e: getattr(e, "code", None) == "EAGAIN")   # a predicate
+
+:class:`retry_if_transient` is the tenacity strategy (``retry=retry_if_transient()``); the
+``documented`` profile uses it. ``serialization=True`` also retries SQL serialization
+failures and deadlocks (SQLSTATE 40001 / 40P01), which are only safe to retry when the whole
+transaction is retried.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
+
+from tenacity import RetryCallState
+from tenacity.retry import retry_base
+
+from retrysim.retry.errors import TransientError
+
+#: HTTP statuses worth retrying: too many requests, bad gateway, unavailable, gateway timeout.
+RETRY_STATUSES: frozenset[int] = frozenset({429, 502, 503, 504})
+#: AWS error codes that mean "slow down and try again".
+THROTTLING_CODES: frozenset[str] = frozenset(
+    {
+        "Throttling",
+        "ThrottlingException",
+        "ThrottledException",
+        "RequestThrottled",
+        "RequestThrottledException",
+        "RequestLimitExceeded",
+        "TooManyRequestsException",
+        "ProvisionedThroughputExceededException",
+        "SlowDown",
+        "RequestTimeout",
+        "RequestTimeoutException",
+        "PriorRequestNotComplete",
+        "EC2ThrottledException",
+        "BandwidthLimitExceeded",
+        "TransactionInProgressException",
+    }
+)
+#: SQLSTATEs: class 08 (connection exception) and 57P03 (cannot connect now) are transient;
+#: 40001 (serialization failure) and 40P01 (deadlock) only when asked (``serialization=True``).
+CANNOT_CONNECT_NOW = "57P03"
+SERIALIZATION_STATES: frozenset[str] = frozenset({"40001", "40P01"})
+
+#: Builtin transient errors: the connection family, timeouts, and retrysim's TransientError.
+BUILTIN_TRANSIENT: tuple[type[BaseException], ...] = (ConnectionError, TimeoutError, TransientError)
+
+Key = tuple[str, str]  # (top-level package, class name)
+
+#: Library classes that are transient by class alone (subclasses count).
+_BY_NAME: set[Key] = {
+    # redis-py (BusyLoadingError is a ConnectionError there; listed for readers)
+    ("redis", "ConnectionError"),
+    ("redis", "TimeoutError"),
+    ("redis", "BusyLoadingError"),
+    # httpx
+    ("httpx", "ConnectError"),
+    ("httpx", "ConnectTimeout"),
+    ("httpx", "ReadTimeout"),
+    ("httpx", "WriteTimeout"),
+    ("httpx", "PoolTimeout"),
+    ("httpx", "RemoteProtocolError"),
+    ("httpcore", "ConnectError"),
+    ("httpcore", "ConnectTimeout"),
+    ("httpcore", "ReadTimeout"),
+    ("httpcore", "WriteTimeout"),
+    ("httpcore", "PoolTimeout"),
+    ("httpcore", "RemoteProtocolError"),
+    # aiohttp (ServerTimeoutError is a ClientConnectionError too)
+    ("aiohttp", "ClientConnectionError"),
+    ("aiohttp", "ServerTimeoutError"),
+    # requests / urllib3
+    ("requests", "ConnectionError"),
+    ("requests", "Timeout"),
+    ("requests", "ChunkedEncodingError"),
+    ("urllib3", "ProtocolError"),
+    ("urllib3", "NewConnectionError"),
+    ("urllib3", "TimeoutError"),
+    ("urllib3", "MaxRetryError"),
+    # asyncpg: the connection class and "cannot connect now"
+    ("asyncpg", "PostgresConnectionError"),
+    ("asyncpg", "ConnectionDoesNotExistError"),
+    ("asyncpg", "CannotConnectNowError"),
+    ("asyncpg", "TooManyConnectionsError"),
+    # psycopg (3) and psycopg2
+    ("psycopg", "OperationalError"),
+    ("psycopg", "CannotConnectNow"),
+    ("psycopg2", "OperationalError"),
+    # botocore
+    ("botocore", "EndpointConnectionError"),
+    ("botocore", "ConnectionClosedError"),
+    ("botocore", "ReadTimeoutError"),
+    ("botocore", "ConnectTimeoutError"),
+}
+
+#: Library classes that are transient only with the right status / code / SQLSTATE.
+_STATUS_ERRORS: set[Key] = {("httpx", "HTTPStatusError"), ("aiohttp", "ClientResponseError")}
+_AWS_ERRORS: set[Key] = {("botocore", "ClientError")}
+_SQL_PACKAGES = frozenset({"asyncpg", "psycopg", "psycopg2"})
+
+_USER_CLASSES: list[type[BaseException]] = []
+_USER_PREDICATES: list[Callable[[BaseException], bool]] = []
+
+
+def class_key(cls: type) -> Key:
+    """``(top-level package, class name)`` of ``cls``: how library classes are matched."""
+    module = str(getattr(cls, "__module__", "") or "")
+    qualname = str(getattr(cls, "__qualname__", "") or getattr(cls, "__name__", ""))
+    return module.partition(".")[0], qualname.rpartition(".")[2]
+
+
+def name_key(name: str) -> Key:
+    """The key of a dotted name: ``"redis.exceptions.X"`` -> ("redis", "X")."""
+    package, _, rest = name.strip().partition(".")
+    if not package or not rest:
+        raise ValueError(f"expected 'package.module.ClassName', got {name!r}")
+    return package, rest.rpartition(".")[2]
+
+
+def full_name(cls: type) -> str:
+    """``module.QualName`` of ``cls`` (builtins: just the name)."""
+    module = getattr(cls, "__module__", "")
+    return cls.__qualname__ if module == "builtins" else f"{module}.{cls.__qualname__}"
+
+
+def register_transient(
+    what: str | type[BaseException] | Callable[[BaseException], bool],
+) -> None:
+    """Treat more failures as transient: a ``"package.module.ClassName"`` name (the library
+    need not be imported), an exception class (its subclasses too), or a predicate
+    ``(error) -> bool`` (an exception it raises counts as False)."""
+    if isinstance(what, str):
+        _BY_NAME.add(name_key(what))
+    elif isinstance(what, type) and issubclass(what, BaseException):
+        _USER_CLASSES.append(what)
+    elif callable(what) and not isinstance(what, type):
+        _USER_PREDICATES.append(what)
+    else:
+        raise TypeError(f"register_transient takes a name, a class or a predicate, not {what!r}")
+
+
+def unregister_transient(
+    what: str | type[BaseException] | Callable[[BaseException], bool],
+) -> None:
+    """Undo :func:`register_transient` (tests, mostly); unknown entries are ignored."""
+    if isinstance(what, str):
+        _BY_NAME.discard(name_key(what))
+    elif what in _USER_CLASSES:
+        _USER_CLASSES.remove(what)
+    elif what in _USER_PREDICATES:
+        _USER_PREDICATES.remove(what)
+
+
+def is_transient(error: BaseException, *, serialization: bool = False) -> bool:
+    """Whether ``error`` is worth retrying (see the module docstring). Never raises."""
+    if isinstance(error, BUILTIN_TRANSIENT):
+        return True
+    if _USER_CLASSES and isinstance(error, tuple(_USER_CLASSES)):
+        return True
+    sql = False
+    for cls in type(error).__mro__:
+        key = class_key(cls)
+        if key in _BY_NAME:
+            return True
+        if key in _STATUS_ERRORS:
+            return status_of(error) in RETRY_STATUSES
+        if key in _AWS_ERRORS:
+            return aws_code_of(error) in THROTTLING_CODES
+        sql = sql or key[0] in _SQL_PACKAGES
+    if sql and _sql_transient(error, serialization):  # a database driver's error, by SQLSTATE
+        return True
+    return any(_safely(predicate, error) for predicate in _USER_PREDICATES)
+
+
+def _safely(predicate: Callable[[BaseException], bool], error: BaseException) -> bool:
+    try:
+        return bool(predicate(error))
+    except Exception:  # a broken predicate must not replace the real error
+        return False
+
+
+def _attr(value: Any, name: str) -> Any:
+    try:
+        return getattr(value, name, None)
+    except Exception:  # properties can raise (httpx's .response without one set, say)
+        return None
+
+
+def status_of(error: BaseException) -> int | None:
+    """The HTTP status of an httpx ``HTTPStatusError`` or aiohttp ``ClientResponseError``."""
+    for status in (_attr(_attr(error, "response"), "status_code"), _attr(error, "status")):
+        if isinstance(status, int) and not isinstance(status, bool):
+            return status
+    return None
+
+
+def aws_code_of(error: BaseException) -> str | None:
+    """``error.response["Error"]["Code"]`` of a botocore ``ClientError``, if it is there."""
+    response = _attr(error, "response")
+    details = response.get("Error") if isinstance(response, Mapping) else None
+    code = details.get("Code") if isinstance(details, Mapping) else None
+    return code if isinstance(code, str) else None
+
+
+def sqlstate_of(error: BaseException) -> str | None:
+    """The SQLSTATE of an asyncpg (``sqlstate``) or psycopg (``sqlstate`` / ``pgcode``) error."""
+    for name in ("sqlstate", "pgcode"):
+        state = _attr(error, name)
+        if isinstance(state, str):
+            return state
+    return None
+
+
+def _sql_transient(error: BaseException, serialization: bool) -> bool:
+    state = sqlstate_of(error)
+    if state is None:
+        return False
+    if state.startswith("08") or state == CANNOT_CONNECT_NOW:
+        return True
+    return serialization and state in SERIALIZATION_STATES
+
+
+def retry_after_of(error: BaseException) -> float | None:
+    """The server's Retry-After hint in seconds: a numeric ``error.retry_after``, else the
+    ``Retry-After`` header (seconds form) of an httpx or aiohttp response error."""
+    hint = _seconds(_attr(error, "retry_after"))
+    return hint if hint is not None else header_retry_after(error)
+
+
+def header_retry_after(error: BaseException) -> float | None:
+    """The ``Retry-After`` header, in seconds, of ``error.response`` (httpx) or
+    ``error.headers`` (aiohttp); None when absent, an HTTP date, or not a number."""
+    for headers in (_attr(_attr(error, "response"), "headers"), _attr(error, "headers")):
+        try:
+            value = headers.get("Retry-After") if headers is not None else None
+            seconds = _seconds(float(value)) if value is not None else None
+        except Exception:  # an HTTP date, or headers that are not a mapping
+            continue
+        if seconds is not None:
+            return seconds
+    return None
+
+
+def _seconds(value: object) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    try:
+        seconds = float(value)
+    except OverflowError:
+        return None
+    return seconds if math.isfinite(seconds) and seconds >= 0 else None
+
+
+class retry_if_transient(retry_base):  # noqa: N801  (tenacity's naming)
+    """Retry when the attempt failed with a transient error (:func:`is_transient`)."""
+
+    def __init__(self, *, serialization: bool = False) -> None:
+        self.serialization = serialization
+
+    def __call__(self, retry_state: RetryCallState) -> bool:
+        outcome = retry_state.outcome
+        if outcome is None or not outcome.failed:
+            return False
+        error = outcome.exception()
+        return error is not None and is_transient(error, serialization=self.serialization)
+
+    def __repr__(self) -> str:
+        return f"retry_if_transient(serialization={self.serialization})"
+
+
+def transient_names() -> Iterable[str]:
+    """The library classes known by name, as ``package.ClassName`` (for docs and help)."""
+    return sorted(f"{package}.{name}" for package, name in _BY_NAME)

@@ -1,0 +1,161 @@
+"""``retrysim chaos`` against a real redis-server the tests start: records, report, sim vs real.
+
+The server is private (``--port P --bind 127.0.0.1 --save '' --appendonly no`` on a free
+loopback port), started once for the module and stopped after it, bounded in time either way.
+The scenarios are a few seconds of real time each.
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from typer.testing import CliRunner
+
+from retrysim.chaos.redis_target import parse_target, ping, private_redis
+from retrysim.chaos.run import chaos_document, error_code, run_real
+from retrysim.chaos.toxics import ChaosError
+from retrysim.chaos.versus import interval
+from retrysim.cli.app import app
+from retrysim.scenario import Scenario
+from retrysim.sim import records as rec
+from retrysim.sim.failures import CODES
+from retrysim.sim.invariants import violations
+
+NO_SERVER = "redis-server is not installed (.ci/run installs it)"
+needs_redis = pytest.mark.skipif(shutil.which("redis-server") is None, reason=NO_SERVER)
+pytest.importorskip("redis")
+
+
+@pytest.fixture(scope="module")
+def redis_port() -> Iterator[int]:
+    if shutil.which("redis-server") is None:
+        pytest.skip(NO_SERVER)
+    with private_redis() as port:
+        yield port
+    assert not ping(port)  # stopped
+
+
+def _scenario(**changes: Any) -> Scenario:
+    data: dict[str, Any] = {
+        "name": "small-blip",
+        "seed": 3,
+        "duration": 2.5,
+        "policy": {
+            "operation": "storage",
+            "max_attempts": 6,
+            "min_wait": 0.1,
+            "max_wait": 1.0,
+            "jitter": 0.1,
+        },
+        "clients": {
+            "count": 20,
+            "think_time": 0.2,
+            "timeout": 0.5,
+            "arrival": {"kind": "closed", "ramp": 0.2},
+        },
+        "faults": [
+            {
+                "kind": "outage",
+                "start": 1.0,
+                "end": 1.5,
+                "error": "redis.exceptions.ConnectionError",
+            }
+        ],
+    }
+    data.update(changes)
+    return Scenario.model_validate(data)
+
+
+@needs_redis
+def test_a_real_run_through_the_proxy_makes_valid_records(redis_port: int) -> None:
+    scenario = _scenario()
+    result, stats = run_real(scenario, ("127.0.0.1", redis_port))
+    assert violations(result) == []
+    calls, attempts = result.calls, result.attempts
+    assert len(calls) > 20 and len(attempts) > len(calls)
+    assert set(calls["outcome"]) == {rec.SUCCEEDED}
+    failed = attempts[attempts["outcome"] == rec.FAILED]
+    assert len(failed) > 0
+    # what redis-py raised, recorded as itself; every failure inside the outage
+    assert set(failed["error"]) == {CODES["redis.exceptions.ConnectionError"]}
+    assert failed["start"].min() >= 0.95 and failed["start"].max() < 1.6
+    # the Redis counted every successful INCR
+    assert int(calls["executions"].sum()) >= len(calls)
+    assert stats["refused"] > 0 and stats["forwarded"] > 0
+    doc = chaos_document(scenario, ("127.0.0.1", redis_port))
+    assert doc["mode"] == "real" and doc["calls"]["success_rate"] == 1.0
+    assert doc["proxy"]["refused"] > 0 and "versus" not in doc
+
+
+@needs_redis
+def test_real_success_and_attempts_fall_in_the_simulated_interval(redis_port: int) -> None:
+    """Every call starts in a 1 s refusal: attempt 3 starts by 0.8 s (in it), attempt 4 from
+    1.4 s (after it), so the model's attempts per call is 4 on every seed, with 0.2 s of
+    margin either side for what the real run adds (connects, the loop's own lag)."""
+    scenario = _scenario(
+        duration=1.0,
+        policy={"operation": "storage", "max_attempts": 6, "min_wait": 0.2, "jitter": 0.1},
+        clients={"count": 30, "calls_per_client": 1, "timeout": 0.5},
+        faults=[{"kind": "outage", "start": 0, "end": 1.0, "error": "ConnectionRefusedError"}],
+    )
+    doc = chaos_document(scenario, ("127.0.0.1", redis_port), vs_sim=5)
+    rows = {row["metric"]: row for row in doc["versus"]["rows"]}
+    for name in ("success_rate", "attempts_per_call"):
+        row = rows[name]
+        assert row["outside"] is False, row
+        assert row["low"] <= row["real"] + 1e-9 and row["real"] <= row["high"] + 1e-9
+    assert rows["attempts_per_call"]["real"] == pytest.approx(4.0)
+    assert len(doc["versus"]["seeds"]) == 5
+
+
+def test_a_missing_redis_server_is_one_line_and_exit_2(tmp_path: Any) -> None:
+    result = CliRunner().invoke(
+        app, ["chaos", "real-redis-blip", "--start-redis"], env={"PATH": str(tmp_path)}
+    )
+    assert result.exit_code == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "redis-server not found" in lines[0], result.stderr
+
+
+@pytest.mark.parametrize("url", ["redis://10.0.0.5:6379", "redis://example.com:6379"])
+def test_a_target_off_loopback_is_refused(url: str) -> None:
+    result = CliRunner().invoke(app, ["chaos", "real-redis-blip", "--target", url])
+    assert result.exit_code == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "loopback" in lines[0], result.stderr
+
+
+def test_a_target_where_nothing_answers_is_one_line_and_exit_2() -> None:
+    from retrysim.chaos.redis_target import free_port
+
+    url = f"redis://127.0.0.1:{free_port()}"
+    result = CliRunner().invoke(app, ["chaos", "real-redis-blip", "--target", url])
+    assert result.exit_code == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "nothing answers PING" in lines[0], result.stderr
+
+
+def test_targets_parse_and_errors_map_to_record_codes() -> None:
+    assert parse_target("redis://localhost:6380") == ("127.0.0.1", 6380)
+    assert parse_target("redis://127.0.0.2:1") == ("127.0.0.2", 1)
+    for bad in ("http://127.0.0.1:1", "redis://127.0.0.1", "redis://127.0.0.1:0"):
+        with pytest.raises(ChaosError):
+            parse_target(bad)
+    import redis.exceptions
+
+    assert (
+        error_code(redis.exceptions.ConnectionError("x"))
+        == CODES["redis.exceptions.ConnectionError"]
+    )
+    assert error_code(TimeoutError()) == CODES["TimeoutError"]
+    assert (
+        error_code(redis.exceptions.AuthenticationError())
+        == CODES["redis.exceptions.ConnectionError"]
+    )
+    mean, low, high = interval([1.0, 1.0, 1.0])
+    assert (mean, low, high) == (1.0, 1.0, 1.0)
+    mean, low, high = interval([1.0, 2.0, 3.0])
+    assert mean == 2.0 and low < 1.0 and high > 3.0
