@@ -84,11 +84,11 @@ DRAW_EQUALS_P = (
 )
 # mutant id -> why no test can tell it from the original (checked: each one still survives)
 EQUIVALENT: dict[str, str] = {
-    "retrysim/retry/policy.py:46:0:stmt:removed": (
+    "retrysim/retry/policy.py:45:0:stmt:removed": (
         "PROFILE_FORMULAS is read by nothing (dead since profiles became objects that carry"
         " their own formula)"
     ),
-    "retrysim/retry/policy.py:173:0:stmt:removed": (
+    "retrysim/retry/policy.py:172:0:stmt:removed": (
         "T is a TypeVar used only in annotations, which `from __future__ import annotations`"
         " never evaluates"
     ),
@@ -123,7 +123,7 @@ EQUIVALENT: dict[str, str] = {
         "at t == end the ramp's probability is 0 and no draw is below 0, so t == end passes"
         " either way"
     ),
-    "retrysim/retry/waits.py:136:49:cmp:GtE->Gt": (
+    "retrysim/retry/waits.py:142:49:cmp:GtE->Gt": (
         "a hint of 0 is never above the fallback wait, so honouring or ignoring it gives the"
         " same wait (the hint's only reader)"
     ),
@@ -138,13 +138,13 @@ EQUIVALENT: dict[str, str] = {
     "retrysim/metrics.py:87:71:const:True->False": (
         "np.percentile returns one value per percentile asked: the zip's lengths always match"
     ),
-    "retrysim/retry/waits.py:50:20:cmp:Gt->GtE": (
+    "retrysim/retry/waits.py:52:20:cmp:Gt->GtE": (
         "with a floor of 0 the wait is replaced only when below 0, and no wait is negative"
     ),
-    "retrysim/retry/waits.py:123:36:cmp:Gt->GtE": (
+    "retrysim/retry/waits.py:129:36:cmp:Gt->GtE": (
         "at hint == wait, max(wait, min(hint, cap)) is wait: the test only skips the arithmetic"
     ),
-    "retrysim/retry/waits.py:50:34:cmp:Lt->LtE": (
+    "retrysim/retry/waits.py:52:34:cmp:Lt->LtE": (
         "at wait == floor both branches return the same number"
     ),
 }

@@ -262,7 +262,7 @@ def test_respect_retry_after_makes_the_policy_wait_as_long_as_the_server_asks() 
     error = RateLimitedError(retry_after=5.0)
     state = RetryCallState(retry_object=Retrying(), fn=None, args=(), kwargs={})
     state.set_exception((type(error), error, None))
-    fixed = {"profile": "exponential", "min_wait": 1.0, "max_wait": 1.0}
+    fixed: dict[str, Any] = {"profile": "exponential", "min_wait": 1.0, "max_wait": 1.0}
     assert build_policy("api", respect_retry_after=True, **fixed).wait(state) == 5.0
     assert build_policy("api", respect_retry_after=False, **fixed).wait(state) == 1.0
 
