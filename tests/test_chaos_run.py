@@ -24,15 +24,21 @@ from retrysim.sim import records as rec
 from retrysim.sim.failures import CODES
 from retrysim.sim.invariants import violations
 
-NO_SERVER = "redis-server is not installed (.ci/run installs it)"
-needs_redis = pytest.mark.skipif(shutil.which("redis-server") is None, reason=NO_SERVER)
-pytest.importorskip("redis")
+NO_SERVER = (
+    "redis-server is not installed: these tests need it (apt-get install redis-server; "
+    ".ci/run installs it)"
+)
+
+
+def _require_redis_server() -> None:
+    """Fail, not skip: a suite that quietly skips its real-service tests proves nothing."""
+    if shutil.which("redis-server") is None:
+        pytest.fail(NO_SERVER)
 
 
 @pytest.fixture(scope="module")
 def redis_port() -> Iterator[int]:
-    if shutil.which("redis-server") is None:
-        pytest.skip(NO_SERVER)
+    _require_redis_server()
     with private_redis() as port:
         yield port
     assert not ping(port)  # stopped
@@ -69,7 +75,6 @@ def _scenario(**changes: Any) -> Scenario:
     return Scenario.model_validate(data)
 
 
-@needs_redis
 def test_a_real_run_through_the_proxy_makes_valid_records(redis_port: int) -> None:
     scenario = _scenario()
     result, stats = run_real(scenario, ("127.0.0.1", redis_port))
@@ -81,7 +86,9 @@ def test_a_real_run_through_the_proxy_makes_valid_records(redis_port: int) -> No
     assert len(failed) > 0
     # what redis-py raised, recorded as itself; every failure inside the outage
     assert set(failed["error"]) == {CODES["redis.exceptions.ConnectionError"]}
-    assert failed["start"].min() >= 0.95 and failed["start"].max() < 1.6
+    # (real time: the proxy's clock starts a moment before the fleet's, and a loaded machine
+    # delays what is in flight when the window closes, so the band is generous)
+    assert failed["start"].min() >= 0.9 and failed["start"].max() < 2.2
     # the Redis counted every successful INCR
     assert int(calls["executions"].sum()) >= len(calls)
     assert stats["refused"] > 0 and stats["forwarded"] > 0
@@ -90,7 +97,6 @@ def test_a_real_run_through_the_proxy_makes_valid_records(redis_port: int) -> No
     assert doc["proxy"]["refused"] > 0 and "versus" not in doc
 
 
-@needs_redis
 def test_real_success_and_attempts_fall_in_the_simulated_interval(redis_port: int) -> None:
     """Every call starts in a 1 s refusal: attempt 3 starts by 0.8 s (in it), attempt 4 from
     1.4 s (after it), so the model's attempts per call is 4 on every seed, with 0.2 s of
