@@ -17,8 +17,8 @@ rate is (killed + timed out) / (mutants - equivalent).
 
 Why an own mutator rather than mutmut or cosmic-ray: mutmut 3 first runs the whole suite under
 its trampolines to map tests to functions (minutes here, and our suite is xdist-parallel and
-spawns interpreters), and cosmic-ray wants a session database and a config per run. This file
-is one file with no dependency, knows what not to mutate here (docstrings, annotations,
+spawns interpreters), and cosmic-ray wants a session database and a config per run. It is one
+file with no dependency, knows what not to mutate here (docstrings, annotations,
 asserts, strings, logging, ``TYPE_CHECKING`` blocks) and is fast: it imports the heavy
 third-party packages once, then forks one child per mutant that runs ``pytest.main`` on the
 module's tests from the mutated copy, so a mutant costs its tests' run time, not an
