@@ -34,6 +34,8 @@ from retrysim.retry.profiles import REGISTRY as PROFILES_REGISTRY
 # `HYPOTHESIS_PROFILE=ci python -m pytest` to see what CI sees.
 hypothesis_settings.register_profile("ci", derandomize=True, database=None, print_blob=True)
 hypothesis_settings.register_profile("dev", print_blob=True)
+# scripts/mutate.py: the same examples every run, so a mutant's verdict does not change.
+hypothesis_settings.register_profile("mutation", derandomize=True, database=None, max_examples=30)
 hypothesis_settings.load_profile(
     os.environ.get("HYPOTHESIS_PROFILE") or ("ci" if os.environ.get("CI") else "dev")
 )

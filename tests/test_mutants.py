@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import gc
+import heapq
 import itertools
 import math
 import time
@@ -17,24 +18,34 @@ from typing import Any, cast
 
 import numpy as np
 import pytest
-from tenacity import RetryCallState, Retrying, wait_fixed
+from tenacity import (
+    RetryCallState,
+    Retrying,
+    retry_if_exception_type,
+    stop_after_attempt,
+    wait_fixed,
+)
 
 import retrysim
-from retrysim import metrics
+from retrysim import metric_table, metrics
 from retrysim.retry import (
     PROFILES,
+    CircuitOpenError,
     PolicyOptions,
     RateLimitedError,
     RetrySettings,
+    TransientError,
     build_policy,
     retry_metrics,
     retry_worker_operation,
     waits,
 )
+from retrysim.retry import guards as guards_mod
 from retrysim.scenario import parse_scenario
 from retrysim.sim import engine, failures, faults, guards, invariants, service
 from retrysim.sim import records as rec
 from retrysim.sim.arrivals import expected_calls
+from retrysim.sim.streams import FAULT_BASE, stream_key
 
 
 def test_the_memory_guard_refuses_exactly_past_its_threshold(
@@ -182,6 +193,80 @@ def test_options_object_and_keyword_overrides_combine() -> None:
     assert policy.overrides == {"max_attempts", "min_wait"}
 
 
+class _Guard:
+    """A call guard that never refuses an attempt; subclasses add one capability."""
+
+    def before_attempt(self, now: float, attempt: int) -> BaseException | None:
+        return None
+
+    def after_outcome(self, now: float, error: BaseException | None) -> None:
+        return None
+
+
+class _NoRetries(_Guard):
+    def allow_retry(self, now: float) -> bool:
+        return False
+
+
+class _Triples(_Guard):
+    def wait_factor(self, now: float) -> float:
+        return 3.0
+
+
+def _attempts_and_sleeps(policy: Any, chain: Any) -> tuple[int, list[float]]:
+    sleeps: list[float] = []
+    attempts = 0
+
+    def flaky() -> None:
+        nonlocal attempts
+        attempts += 1
+        raise TransientError("down")
+
+    with pytest.raises(TransientError):
+        policy.retrying(chain, lambda: 0.0, sleep=sleeps.append)(flaky)
+    return attempts, sleeps
+
+
+def test_a_retry_gate_of_the_call_joins_the_policys_stop() -> None:
+    policy = build_policy("api", profile="exponential", min_wait=1.0, max_wait=1.0)
+    assert _attempts_and_sleeps(policy, guards_mod.GuardChain([])) == (4, [1.0, 1.0, 1.0])
+    assert _attempts_and_sleeps(policy, guards_mod.GuardChain([_NoRetries()])) == (1, [])
+
+
+def test_a_wait_scaler_of_the_call_stretches_the_policys_wait() -> None:
+    policy = build_policy("api", profile="exponential", min_wait=1.0, max_wait=1.0)
+    chain = guards_mod.GuardChain([_Triples()])
+    assert _attempts_and_sleeps(policy, chain) == (4, [3.0, 3.0, 3.0])
+
+
+def test_the_options_mechanisms_become_the_policys_guards_and_refusals_are_never_retried() -> None:
+    everything = retry_if_exception_type(Exception)
+    guarded = build_policy("api", breaker=True, retry=everything, min_wait=0.0, max_wait=0.0)
+    assert [guard.name for guard in guarded.guards] == ["breaker:api"]
+    plain = build_policy("api", retry=everything, min_wait=0.0, max_wait=0.0)
+    assert plain.guards == ()
+    for policy, attempts in ((guarded, 1), (plain, 4)):
+        calls = 0
+
+        def refused() -> None:
+            nonlocal calls
+            calls += 1
+            raise CircuitOpenError("api")
+
+        with pytest.raises(CircuitOpenError):
+            policy.retrying(sleep=lambda seconds: None)(refused)
+        assert calls == attempts
+
+
+def test_respect_retry_after_makes_the_policy_wait_as_long_as_the_server_asks() -> None:
+    error = RateLimitedError(retry_after=5.0)
+    state = RetryCallState(retry_object=Retrying(), fn=None, args=(), kwargs={})
+    state.set_exception((type(error), error, None))
+    fixed: dict[str, Any] = {"profile": "exponential", "min_wait": 1.0, "max_wait": 1.0}
+    assert build_policy("api", respect_retry_after=True, **fixed).wait(state) == 5.0
+    assert build_policy("api", respect_retry_after=False, **fixed).wait(state) == 1.0
+
+
 # -- retrysim/retry/waits.py ----------------------------------------------------------------------
 
 
@@ -228,6 +313,37 @@ def test_retry_after_without_an_outcome_is_the_fallback_wait() -> None:
 def test_a_retry_after_hint_under_one_second_is_honoured() -> None:
     error = RateLimitedError(retry_after=0.5)
     assert waits.wait_retry_after(wait_fixed(0.2))(_state(error=error)) == 0.5
+
+
+@pytest.mark.parametrize(
+    "strategy",
+    [
+        waits.wait_equal_jitter(multiplier=0.1, max=1.0, min=0.5),
+        waits.wait_decorrelated_jitter(base=0.1, max=1.0, min=0.5),
+    ],
+    ids=["equal", "decorrelated"],
+)
+def test_a_floor_under_one_second_lifts_every_shorter_wait(strategy: Any) -> None:
+    """A first retry's jittered wait here is at most 0.3 s; a floor of 0.5 s must lift it."""
+    for _ in range(20):
+        assert strategy(_state(1)) == 0.5
+
+
+def test_decorrelated_jitter_has_no_floor_unless_given_one() -> None:
+    strategy = waits.wait_decorrelated_jitter(base=0.1, max=1.0)
+    assert all(0.1 <= strategy(_state(1)) <= 0.3 for _ in range(20))
+
+
+def test_decorrelated_jitter_starts_again_from_base_when_a_state_starts_again() -> None:
+    """s_1 = U(base, 3 base) even on a state that waited before (one reused for a new call)."""
+    strategy = waits.wait_decorrelated_jitter(base=1.0, max=1000.0)
+    for _ in range(50):
+        state = _state(1)
+        for attempt in range(1, 6):
+            state.attempt_number = attempt
+            strategy(state)
+        state.attempt_number = 1
+        assert 1.0 <= strategy(state) <= 3.0
 
 
 # -- retrysim/sim/engine.py -----------------------------------------------------------------------
@@ -380,6 +496,102 @@ def test_every_run_checks_its_invariants(monkeypatch: pytest.MonkeyPatch) -> Non
     assert checked == [result]
 
 
+class _PredicateBrokeError(Exception):
+    pass
+
+
+def test_a_retry_strategy_that_breaks_on_a_first_success_raises_its_own_error() -> None:
+    """Not the attempt's error: the engine lets it through, even before any attempt failed."""
+    broken = False
+
+    def retry(state: RetryCallState) -> bool:
+        if broken and state.outcome is not None and not state.outcome.failed:
+            raise _PredicateBrokeError("the predicate broke")
+        return False
+
+    policy = Retrying(retry=retry, stop=stop_after_attempt(3), wait=wait_fixed(0.1))
+    run = engine.Engine(parse_scenario({"clients": {"count": 2}}), retrying=policy)
+    broken = True  # after the engine probed the policy, before the first call's answer
+    with pytest.raises(_PredicateBrokeError, match="the predicate broke"):
+        run.run()
+
+
+def test_a_call_with_its_own_retrying_is_begun_like_tenacitys_own_loop() -> None:
+    """A retry budget gives each call its own ``Retrying``: its statistics must be set up."""
+    scenario = parse_scenario(
+        {
+            "policy": {
+                "max_attempts": 3,
+                "min_wait": 0.1,
+                "max_wait": 0.1,
+                "budget": {"enabled": True},
+            },
+            "clients": {"count": 20},
+            "faults": [{"kind": "flaky", "start": 0, "probability": 0.5}],
+        }
+    )
+    attempts = retrysim.simulate(scenario).attempts["attempt"]
+    assert attempts.max() >= 2  # some call retried (and tenacity counted its idle time)
+
+
+RESET_EVERY_ATTEMPT = {
+    "policy": {"max_attempts": 1},
+    "clients": {"count": 5},
+    "faults": [{"kind": "reset", "probability": 1.0}],
+}
+
+
+def test_a_reset_fault_fails_every_attempt_with_a_connection_reset() -> None:
+    result = retrysim.simulate(parse_scenario(RESET_EVERY_ATTEMPT))
+    assert set(result.calls["outcome"].tolist()) == {rec.GAVE_UP}
+    assert set(result.calls["error"].tolist()) == {failures.CODES["ConnectionResetError"]}
+
+
+def test_news_of_a_reset_travels_back_to_the_client_over_the_network() -> None:
+    """Half the rtt to the server, a share of the service time, half the rtt back: >= rtt."""
+    scenario = parse_scenario({**RESET_EVERY_ATTEMPT, "network": {"rtt": 0.5, "connect": 0.001}})
+    result = retrysim.simulate(scenario)
+    assert set(result.calls["error"].tolist()) == {failures.CODES["ConnectionResetError"]}
+    took = result.attempts["end"] - result.attempts["start"]
+    assert (took >= 0.5).all()
+
+
+def test_a_send_rate_limiter_holds_attempts_back_in_a_run() -> None:
+    scenario = parse_scenario(
+        {
+            "policy": {
+                "max_attempts": 4,
+                "min_wait": 0.1,
+                "max_wait": 0.5,
+                "adaptive": {"limiter": True, "scope": "fleet"},
+            },
+            "clients": {"count": 50, "arrival": {"kind": "burst", "at": 1.0}},
+            "faults": [{"kind": "flaky", "start": 0, "probability": 0.8, "error": "RateLimited"}],
+        }
+    )
+    result = retrysim.simulate(scenario)
+    held = [event for event in result.guard_events if event.kind == "limiter_delay"]
+    assert held and all(float(event.value) > 0 for event in held)
+
+
+def test_adaptive_backoff_stretches_waits_on_the_runs_clock() -> None:
+    """Its failure window is read at the simulated time of each decision."""
+    scenario = parse_scenario(
+        {
+            "policy": {
+                "max_attempts": 4,
+                "min_wait": 0.1,
+                "max_wait": 0.1,
+                "adaptive": {"enabled": True},
+            },
+            "clients": {"count": 20},
+            "faults": [{"kind": "flaky", "start": 0, "probability": 0.9}],
+        }
+    )
+    waits_drawn = retrysim.simulate(scenario).attempts["wait"]
+    assert np.nanmax(waits_drawn) > 0.1  # stretched past the profile's fixed 0.1 s
+
+
 # -- retrysim/sim/faults.py -----------------------------------------------------------------------
 
 ONE_OF_EACH_FAULT = (
@@ -421,6 +633,17 @@ def test_compiled_fault_strategies_are_immutable() -> None:
             strategy.start = 2.0
     with pytest.raises(dataclasses.FrozenInstanceError):
         plan.gates = ()  # type: ignore[misc]
+
+
+def test_fault_i_draws_from_its_documented_stream() -> None:
+    """streams.FAULT_BASE: fault i uses FAULT_BASE + i, apart from every other stream."""
+    plan = _plan(
+        {"kind": "flaky", "start": 0, "probability": 0.5},
+        {"kind": "flaky", "start": 1, "probability": 0.5},
+        {"kind": "flaky", "start": 2, "probability": 0.5},
+    )
+    keys = [cast(Any, gate).key for gate in plan.gates]
+    assert keys == [stream_key(1, FAULT_BASE + i) for i in range(3)]
 
 
 # -- retrysim/sim/service.py ----------------------------------------------------------------------
@@ -479,6 +702,31 @@ def test_servers_with_zero_latency_have_no_capacity_bound() -> None:
     assert (queue.capacity, occ.capacity) == (None, None)
 
 
+@pytest.mark.parametrize(
+    ("model", "spec", "capacity"),
+    [
+        (service.QueueServer, {"kind": "queue", "concurrency": 3, "latency": 0.5}, 6.0),
+        (service.LockServer, {"kind": "lock", "latency": 0.5}, 2.0),
+        (service.OccServer, {"kind": "occ", "latency": 0.5}, 2.0),
+        (
+            service.ProcessorSharingServer,
+            {"kind": "processor_sharing", "cores": 4, "concurrency": 2, "latency": 0.5},
+            4.0,
+        ),
+        (
+            service.ProcessorSharingServer,
+            {"kind": "processor_sharing", "cores": 2, "latency": 0.25},
+            8.0,
+        ),
+    ],
+    ids=["queue", "lock", "occ", "ps-capped", "ps"],
+)
+def test_a_servers_capacity_is_its_busy_slots_over_the_mean_service_time(
+    model: Any, spec: dict[str, Any], capacity: float
+) -> None:
+    assert model(_Host(), _service(spec)).capacity == pytest.approx(capacity)
+
+
 def test_a_service_kind_without_a_server_model_is_refused() -> None:
     with pytest.raises(TypeError, match="unknown service"):
         service.make_server(_Host(), cast(Any, object()))
@@ -497,6 +745,72 @@ def test_queued_requests_start_as_soon_as_lost_capacity_comes_back() -> None:
         }
     )
     assert sorted(retrysim.simulate(scenario).attempts["end"].tolist()) == [5.0, 7.0, 7.0]
+
+
+class _Loop(_Host):
+    """A host that runs the events a server model schedules, in time order."""
+
+    def __init__(self, rtt: float = 0.0) -> None:
+        super().__init__()
+        self.events: list[tuple[float, int, Any, Any]] = []
+        self.done: dict[int, tuple[float, int]] = {}
+        self.rtt = rtt
+
+    def at(self, t: float, fn: Any, arg: Any) -> None:
+        heapq.heappush(self.events, (t, next(_SEQ), fn, arg))
+
+    def run(self, until: float = math.inf) -> None:
+        while self.events and self.events[0][0] <= until:
+            t, _, fn, arg = heapq.heappop(self.events)
+            self.now = t
+            fn(arg)
+
+    def schedule_done(self, t: float, call: Any, a: int, code: int) -> None:
+        self.at(t, lambda _: self.done.__setitem__(a, (t, code)), None)
+
+    def server_done(self, call: Any, a: int, code: int, hint: float | None = None) -> None:
+        self.done[a] = (self.now, code)
+
+    def round_trip(self, call: Any, a: int) -> float:
+        return self.rtt
+
+
+_SEQ = itertools.count()
+
+
+def test_read_then_write_commits_the_first_write_of_a_version_and_conflicts_the_next() -> None:
+    """Both read version 0 at 0.25 s; the writes arrive a round trip (0.1 s) later, the first
+    commits and the second conflicts, each answered after its write time (0.5 s)."""
+    host = _Loop(rtt=0.1)
+    spec = {"kind": "occ", "protocol": "read_then_write", "latency": 0.5, "read_latency": 0.25}
+    occ = service.OccServer(host, _service(spec))
+    occ.submit(None, 0, 0.0, 0.5)
+    occ.submit(None, 1, 0.0, 0.5)
+    host.run()
+    assert host.done[0][0] == host.done[1][0] == pytest.approx(0.85)
+    assert (host.done[0][1], host.done[1][1]) == (0, failures.CONFLICT)
+    assert occ.version == 1
+
+
+def test_processor_sharing_frees_the_slot_of_a_cancelled_request() -> None:
+    """One slot: the second request waits; cancelling the first at 0.5 s serves it then."""
+    host = _Loop()
+    spec = {
+        "kind": "processor_sharing",
+        "cores": 1,
+        "concurrency": 1,
+        "latency": 1.0,
+        "cancel_abandoned": True,
+    }
+    ps = service.ProcessorSharingServer(host, _service(spec))
+    ps.submit(None, 0, 0.0, 1.0)
+    ps.submit(None, 1, 0.0, 1.0)
+    host.run(until=0.5)
+    host.now = 0.5
+    ps.abandon(None, 0)
+    host.run()
+    assert list(host.done) == [1]
+    assert host.done[1][0] == pytest.approx(1.5) and host.done[1][1] == 0
 
 
 # -- retrysim/metrics.py --------------------------------------------------------------------------
@@ -551,3 +865,84 @@ def test_the_document_reports_the_wall_time_it_is_given_or_the_runs_own() -> Non
     result = retrysim.simulate(parse_scenario({"clients": {"count": 2}}))
     assert metrics.summarize(result)["wall_time"] == result.wall_time > 0
     assert metrics.summarize(result, wall_time=0.0)["wall_time"] == 0.0
+
+
+BREAKER_OVER_A_NETWORK = {
+    "policy": {
+        "max_attempts": 4,
+        "min_wait": 0.1,
+        "max_wait": 0.5,
+        "breaker": {"enabled": True, "failure_threshold": 3, "recovery_timeout": 2.0},
+    },
+    "clients": {"count": 30},
+    "network": {"rtt": 0.01},
+    "faults": [{"kind": "outage", "start": 0, "end": 5}],
+}
+
+
+@pytest.fixture(scope="module")
+def breaker_run() -> Any:
+    return retrysim.simulate(parse_scenario(BREAKER_OVER_A_NETWORK))
+
+
+def test_retry_success_rate_is_the_share_of_retried_calls_that_succeeded() -> None:
+    calls = rec.empty_calls(4)
+    calls["attempts"] = [1, 2, 3, 2]
+    calls["outcome"] = [rec.SUCCEEDED, rec.SUCCEEDED, rec.GAVE_UP, rec.GAVE_UP]
+    assert metrics.retry_success_rate(calls) == pytest.approx(1 / 3)
+
+
+def test_the_jitter_spread_histogram_has_sixty_bins_by_default(breaker_run: Any) -> None:
+    assert len(metrics.jitter_spread(breaker_run.attempts)["counts"]) == 60
+
+
+def test_the_timeline_counts_only_the_attempts_sent(breaker_run: Any) -> None:
+    attempts, calls = breaker_run.attempts, breaker_run.calls
+
+    def counted(sent: Any) -> int:
+        timeline = metrics.timeline(attempts, calls, 1.0, sent=sent)
+        return round(float(np.sum(timeline["attempts_per_s"])))  # per second, bins of 1 s
+
+    nothing = np.zeros(len(attempts), dtype=bool)
+    assert counted(None) == len(attempts) > 0
+    assert counted(nothing) == 0
+
+
+def test_a_document_from_a_baseline_and_its_latency_at_once_is_refused(breaker_run: Any) -> None:
+    with pytest.raises(TypeError, match="not both"):
+        metrics.summarize(breaker_run, breaker_run, baseline_latency={"mean": 1.0})
+
+
+def test_the_document_of_a_run_over_a_network_has_its_connections(breaker_run: Any) -> None:
+    assert metrics.summarize(breaker_run)["connections"]
+
+
+def test_guard_metrics_read_none_without_a_guards_section_and_show_only_with_one(
+    breaker_run: Any,
+) -> None:
+    guarded = metrics.summarize(breaker_run)
+    plain = {key: value for key, value in guarded.items() if key != "guards"}
+    assert metrics.metric(plain, "breaker_refused") is None
+    assert metrics.metric(guarded, "breaker_refused") == guarded["guards"]["breaker"]["refused"]
+    shown = metrics.table_metrics([], [guarded])
+    assert {"attempts_sent", "breaker_refused"} <= set(shown)
+    assert "budget_refused" not in shown
+    assert metrics.table_metrics([], [plain]) == []
+
+
+def test_goodput_recovery_is_shown_when_some_run_could_be_judged_for_it() -> None:
+    def document(value: float | None) -> dict[str, Any]:
+        node: dict[str, Any] = {}
+        doc = node
+        *parents, last = metric_table.get("goodput_recovery").path
+        for part in parents:
+            node[part] = {}
+            node = node[part]
+        node[last] = value
+        return doc
+
+    assert metrics.table_metrics(["calls"], [document(None), document(2.5)]) == [
+        "calls",
+        "goodput_recovery",
+    ]
+    assert metrics.table_metrics(["calls"], [document(None)]) == ["calls"]

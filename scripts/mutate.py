@@ -1,0 +1,648 @@
+"""Mutation testing of retrysim's core modules: does a plausible wrong edit fail a test?
+
+    python scripts/mutate.py                        # every core module, every mutant
+    python scripts/mutate.py --module waits         # one module
+    python scripts/mutate.py --sample 80 --seed 1   # 80 mutants per module, drawn with seed 1
+    python scripts/mutate.py --list                 # the mutant ids, nothing run
+    python scripts/mutate.py --mutant ID            # one mutant's diff and its verdict
+    python scripts/mutate.py --json --fail-under 90
+
+Each mutant is one small edit of one core module (an operator swapped, a constant moved by
+one, a statement removed, ...). It is written into a temporary copy of the project (never the
+working tree) and that module's own tests run against it (``MODULES`` maps each module to its
+test files). A test that fails kills the mutant; a mutant whose tests outlive the per-mutant
+timeout is killed by timeout (counted apart); a mutant whose tests all pass survived. Survivors
+that no test can tell from the original are listed in ``EQUIVALENT`` with the reason. The kill
+rate is (killed + timed out) / (mutants - equivalent).
+
+Why an own mutator rather than mutmut or cosmic-ray: mutmut 3 first runs the whole suite under
+its trampolines to map tests to functions (minutes here, and our suite is xdist-parallel and
+spawns interpreters), and cosmic-ray wants a session database and a config per run. It is one
+file with no dependency, knows what not to mutate here (docstrings, annotations,
+asserts, strings, logging, ``TYPE_CHECKING`` blocks) and is fast: it imports the heavy
+third-party packages once, then forks one child per mutant that runs ``pytest.main`` on the
+module's tests from the mutated copy, so a mutant costs its tests' run time, not an
+interpreter start. Hypothesis runs with the derandomised ``mutation`` profile
+(tests/conftest.py), so a verdict is the same every run. docs/mutation.md has the operators,
+the map, the measured rates and the equivalents explained.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import contextlib
+import dataclasses
+import difflib
+import json
+import os
+import random
+import shutil
+import signal
+import sys
+import tempfile
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+# module name -> (source file, the test files that answer for it)
+MODULES: dict[str, tuple[str, tuple[str, ...]]] = {
+    "policy": (
+        "retrysim/retry/policy.py",
+        ("tests/test_policy.py", "tests/test_options.py", "tests/test_mutants.py"),
+    ),
+    "waits": (
+        "retrysim/retry/waits.py",
+        ("tests/test_waits.py", "tests/test_policy.py", "tests/test_mutants.py"),
+    ),
+    "engine": (
+        "retrysim/sim/engine.py",
+        (
+            "tests/test_engine.py",
+            "tests/test_network.py",
+            "tests/test_invariants.py",
+            "tests/test_mutants.py",
+        ),
+    ),
+    "faults": ("retrysim/sim/faults.py", ("tests/test_faults.py", "tests/test_mutants.py")),
+    "service": (
+        "retrysim/sim/service.py",
+        ("tests/test_service.py", "tests/test_service_models.py", "tests/test_mutants.py"),
+    ),
+    "metrics": ("retrysim/metrics.py", ("tests/test_metrics.py", "tests/test_mutants.py")),
+}
+
+SLOTS = (
+    "slots=False only gives instances a __dict__: frozen=True still refuses every assignment,"
+    " and no behaviour reads __slots__"
+)
+DRAW_EQUALS_P = (
+    "unit() draws a multiple of 2**-53 in [0, 1): a draw equal to the probability, the only"
+    " case `<` and `<=` differ, comes once in 2**53 draws"
+)
+# mutant id -> why no test can tell it from the original (checked: each one still survives)
+EQUIVALENT: dict[str, str] = {
+    "retrysim/retry/policy.py:45:0:stmt:removed": (
+        "PROFILE_FORMULAS is read by nothing (dead since profiles became objects that carry"
+        " their own formula)"
+    ),
+    "retrysim/retry/policy.py:172:0:stmt:removed": (
+        "T is a TypeVar used only in annotations, which `from __future__ import annotations`"
+        " never evaluates"
+    ),
+    "retrysim/sim/engine.py:45:21:const:20000->20001": (
+        "a garbage-collector tuning knob: a young generation of 20,001 objects instead of"
+        " 20,000 changes when collections run, never a result"
+    ),
+    "retrysim/sim/engine.py:47:0:stmt:removed": (
+        "Progress is a type alias read only in annotations (here and in runner.py), which"
+        " `from __future__ import annotations` never evaluates"
+    ),
+    "retrysim/sim/engine.py:180:67:const:0->1": (
+        "the run's outer jitter stream is a fallback nothing draws from: a wait is drawn only"
+        " after a failed attempt pointed the jitter at its call's own stream"
+    ),
+    "retrysim/sim/engine.py:216:31:cmp:GtE->Gt": (
+        "at now == duration the estimate round(started * duration / now) is started anyway"
+    ),
+    "retrysim/sim/engine.py:285:20:const:0->1": (
+        "limit 0 (open loop) also returns through `call.index + 1 >= limit`, and limit 1"
+        " returns either way"
+    ),
+    "retrysim/sim/faults.py:42:30:const:True->False": SLOTS,
+    "retrysim/sim/faults.py:52:30:const:True->False": SLOTS,
+    "retrysim/sim/faults.py:66:30:const:True->False": SLOTS,
+    "retrysim/sim/faults.py:83:30:const:True->False": SLOTS,
+    "retrysim/sim/faults.py:96:30:const:True->False": SLOTS,
+    "retrysim/sim/faults.py:61:42:cmp:Lt->LtE": DRAW_EQUALS_P,
+    "retrysim/sim/faults.py:80:28:cmp:Lt->LtE": DRAW_EQUALS_P,
+    "retrysim/sim/faults.py:109:42:cmp:Lt->LtE": DRAW_EQUALS_P,
+    "retrysim/sim/faults.py:77:15:cmp:Lt->LtE#1": (
+        "at t == end the ramp's probability is 0 and no draw is below 0, so t == end passes"
+        " either way"
+    ),
+    "retrysim/retry/waits.py:142:49:cmp:GtE->Gt": (
+        "a hint of 0 is never above the fallback wait, so honouring or ignoring it gives the"
+        " same wait (the hint's only reader)"
+    ),
+    "retrysim/sim/service.py:240:26:const:1->0": (
+        "the sequence only breaks ties between equal tags, which complete at the same instant"
+        " whichever goes first; the attempt index then breaks the tie"
+    ),
+    "retrysim/sim/service.py:255:28:const:0.0->1.0": (
+        "tags count from `attained`: where an idle server's next busy period starts cancels"
+        " out of every completion time (0 only keeps the most precision)"
+    ),
+    "retrysim/metrics.py:87:71:const:True->False": (
+        "np.percentile returns one value per percentile asked: the zip's lengths always match"
+    ),
+    "retrysim/retry/waits.py:52:20:cmp:Gt->GtE": (
+        "with a floor of 0 the wait is replaced only when below 0, and no wait is negative"
+    ),
+    "retrysim/retry/waits.py:129:36:cmp:Gt->GtE": (
+        "at hint == wait, max(wait, min(hint, cap)) is wait: the test only skips the arithmetic"
+    ),
+    "retrysim/retry/waits.py:52:34:cmp:Lt->LtE": (
+        "at wait == floor both branches return the same number"
+    ),
+}
+
+PYTEST_ARGS = ("-x", "-q", "-p", "no:cacheprovider", "-n", "0", "-m", "not slow")
+LOG_NAMES = frozenset({"log", "logger", "_log", "_logger", "logging", "LOG", "LOGGER", "warnings"})
+LOG_METHODS = frozenset({"debug", "info", "warning", "warn", "error", "exception", "critical"})
+BIN_SWAPS: dict[type[ast.operator], type[ast.operator]] = {
+    ast.Add: ast.Sub,
+    ast.Sub: ast.Add,
+    ast.Mult: ast.Div,
+    ast.Div: ast.Mult,
+    ast.FloorDiv: ast.Div,
+    ast.Mod: ast.FloorDiv,
+    ast.Pow: ast.Mult,
+}
+CMP_SWAPS: dict[type[ast.cmpop], type[ast.cmpop]] = {
+    ast.Lt: ast.LtE,
+    ast.LtE: ast.Lt,
+    ast.Gt: ast.GtE,
+    ast.GtE: ast.Gt,
+    ast.Eq: ast.NotEq,
+    ast.NotEq: ast.Eq,
+    ast.Is: ast.IsNot,
+    ast.IsNot: ast.Is,
+    ast.In: ast.NotIn,
+    ast.NotIn: ast.In,
+}
+
+
+@dataclasses.dataclass(frozen=True)
+class Mutant:
+    """One edit: replace source[start:end] (character offsets) by ``replacement``."""
+
+    path: str
+    line: int
+    col: int
+    operator: str
+    start: int
+    end: int
+    replacement: str
+
+    @property
+    def id(self) -> str:
+        return f"{self.path}:{self.line}:{self.col}:{self.operator}"
+
+    def apply(self, source: str) -> str:
+        return source[: self.start] + self.replacement + source[self.end :]
+
+    def diff(self, source: str) -> str:
+        lines = difflib.unified_diff(
+            source.splitlines(keepends=True),
+            self.apply(source).splitlines(keepends=True),
+            f"a/{self.path}",
+            f"b/{self.path}",
+            n=1,
+        )
+        return "".join(lines)
+
+
+def _name(op: object) -> str:
+    return type(op).__name__
+
+
+def _is_log_call(node: ast.AST) -> bool:
+    if not isinstance(node, ast.Call):
+        return False
+    func = node.func
+    if isinstance(func, ast.Attribute) and func.attr in LOG_METHODS | {"warn", "log"}:
+        base = func.value
+        return isinstance(base, ast.Name) and base.id in LOG_NAMES
+    return False
+
+
+def _is_type_checking(node: ast.AST) -> bool:
+    return isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test)
+
+
+def _skipped_children(node: ast.AST) -> set[int]:
+    """ids of the children of ``node`` that are never mutated (annotations, cast's type)."""
+    skip: list[ast.AST | None] = []
+    if isinstance(node, ast.arg):
+        skip.append(node.annotation)
+    elif isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+        skip.append(node.returns)
+    elif isinstance(node, ast.AnnAssign):
+        skip.append(node.annotation)
+    elif (
+        isinstance(node, ast.Call)
+        and isinstance(node.func, ast.Name)
+        and node.func.id in {"cast", "TypeVar", "NewType"}
+    ):
+        skip.extend(node.args[:1])
+    return {id(child) for child in skip if child is not None}
+
+
+def _walk(tree: ast.AST) -> Iterator[ast.AST]:
+    """Every node worth mutating, in source order, skipping what must not be mutated."""
+    stack: list[ast.AST] = [tree]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, ast.Assert | ast.JoinedStr) or _is_log_call(node):
+            continue
+        if _is_type_checking(node):
+            continue
+        yield node
+        skip = _skipped_children(node)
+        children = [c for c in ast.iter_child_nodes(node) if id(c) not in skip]
+        stack.extend(reversed(children))
+
+
+def _docstrings(tree: ast.AST) -> set[int]:
+    found: set[int] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Module | ast.ClassDef | ast.FunctionDef | ast.AsyncFunctionDef):
+            body = node.body
+            if body and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant):
+                found.add(id(body[0]))
+    return found
+
+
+class _Source:
+    """Character offsets from the ast's (line, UTF-8 byte column) positions."""
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self.lines = text.splitlines(keepends=True)
+        self.starts = [0]
+        for line in self.lines:
+            self.starts.append(self.starts[-1] + len(line))
+
+    def offset(self, line: int, byte_col: int) -> int:
+        raw = self.lines[line - 1].encode()[:byte_col]
+        return self.starts[line - 1] + len(raw.decode())
+
+    def span(self, node: ast.AST) -> tuple[int, int]:
+        start = self.offset(node.lineno, node.col_offset)  # type: ignore[attr-defined]
+        end = self.offset(node.end_lineno, node.end_col_offset)  # type: ignore[attr-defined]
+        return start, end
+
+
+def _constant_swaps(value: object) -> list[object]:
+    if isinstance(value, bool):
+        return [not value]
+    if isinstance(value, int):
+        return [1] if value == 0 else [0] if value == 1 else [value + 1]
+    if isinstance(value, float):
+        return [1.0] if value == 0.0 else [0.0] if value == 1.0 else [value + 1]
+    return []
+
+
+def _is_string(node: ast.AST) -> bool:
+    return isinstance(node, ast.JoinedStr) or (
+        isinstance(node, ast.Constant) and isinstance(node.value, str | bytes)
+    )
+
+
+def _edits(node: ast.AST, docstrings: set[int]) -> Iterator[tuple[str, ast.AST, str]]:
+    """(operator, the node replaced, its replacement's source) for one node."""
+    if isinstance(node, ast.BinOp) and type(node.op) in BIN_SWAPS:
+        if not (_is_string(node.left) or _is_string(node.right)):
+            new = BIN_SWAPS[type(node.op)]()
+            mutated = ast.BinOp(node.left, new, node.right)
+            yield f"arith:{_name(node.op)}->{_name(new)}", node, f"({ast.unparse(mutated)})"
+    elif isinstance(node, ast.AugAssign) and type(node.op) in BIN_SWAPS:
+        new = BIN_SWAPS[type(node.op)]()
+        aug = ast.AugAssign(node.target, new, node.value)
+        yield f"arith:{_name(node.op)}->{_name(new)}", node, ast.unparse(aug)
+    elif isinstance(node, ast.Compare):
+        for i, op in enumerate(node.ops):
+            if type(op) in CMP_SWAPS:
+                ops = list(node.ops)
+                ops[i] = CMP_SWAPS[type(op)]()
+                mutated_cmp = ast.Compare(node.left, ops, node.comparators)
+                tag = f"cmp:{_name(op)}->{_name(ops[i])}" + (f"#{i}" if i else "")
+                yield tag, node, f"({ast.unparse(mutated_cmp)})"
+    elif isinstance(node, ast.BoolOp):
+        other: ast.boolop = ast.Or() if isinstance(node.op, ast.And) else ast.And()
+        mutated_bool = ast.BoolOp(other, node.values)
+        yield f"bool:{_name(node.op)}->{_name(other)}", node, f"({ast.unparse(mutated_bool)})"
+    elif isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.Not):
+        yield "bool:not-removed", node, f"({ast.unparse(node.operand)})"
+    elif isinstance(node, ast.Constant) and id(node) not in docstrings:
+        for value in _constant_swaps(node.value):
+            yield f"const:{node.value!r}->{value!r}", node, f"({value!r})"
+    elif (
+        isinstance(node, ast.Call)
+        and isinstance(node.func, ast.Name)
+        and node.func.id in {"min", "max"}
+    ):
+        swapped = "max" if node.func.id == "min" else "min"
+        yield f"minmax:{node.func.id}->{swapped}", node.func, swapped
+    elif isinstance(node, ast.Return) and node.value is not None:
+        returns_none = isinstance(node.value, ast.Constant) and node.value.value is None
+        if not returns_none:
+            yield "return:None", node, "return None"
+    if isinstance(node, ast.Expr | ast.Assign | ast.AugAssign | ast.AnnAssign):
+        if id(node) in docstrings or _is_log_call(node.value if node.value else node):
+            return
+        if isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant):
+            return  # a bare string or `...`
+        if isinstance(node, ast.AnnAssign) and node.value is None:
+            return  # a declaration, no behaviour
+        if isinstance(node, ast.Assign) and any(
+            isinstance(t, ast.Name) and t.id == "__all__" for t in node.targets
+        ):
+            return
+        yield "stmt:removed", node, "pass"
+
+
+def mutants_of(source: str, path: str) -> list[Mutant]:
+    """Every mutant of one module's source, in source order, each one compiling."""
+    tree = ast.parse(source)
+    text = _Source(source)
+    docstrings = _docstrings(tree)
+    found: dict[str, Mutant] = {}
+    for node in _walk(tree):
+        for operator, target, replacement in _edits(node, docstrings):
+            start, end = text.span(target)
+            line, col = target.lineno, target.col_offset  # type: ignore[attr-defined]
+            mutant = Mutant(path, line, col, operator, start, end, replacement)
+            if mutant.id in found:
+                continue
+            mutated = mutant.apply(source)
+            if mutated == source:
+                continue
+            try:
+                compile(mutated, path, "exec")
+            except SyntaxError:
+                continue
+            found[mutant.id] = mutant
+    return list(found.values())
+
+
+# -- running ------------------------------------------------------------------------------------
+
+
+def copy_project(root: Path, into: Path) -> Path:
+    """A copy of the project to mutate: sources, tests and scenarios, no caches or VCS."""
+    ignore = shutil.ignore_patterns(
+        ".git", ".venv", "__pycache__", ".hypothesis", "*.png", "notebooks", ".mypy_cache"
+    )
+    dest = into / "project"
+    shutil.copytree(root, dest, ignore=ignore)
+    return dest
+
+
+def preload() -> None:
+    """Import the heavy third-party packages once, before any fork (never retrysim itself)."""
+    os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+    os.environ["HYPOTHESIS_PROFILE"] = "mutation"
+    for name in ("numpy", "pydantic", "pydantic_settings", "tenacity", "hypothesis", "pytest"):
+        with contextlib.suppress(ImportError):
+            __import__(name)
+    if any(name == "retrysim" or name.startswith("retrysim.") for name in sys.modules):
+        raise RuntimeError("retrysim was imported before forking: mutants would not load")
+
+
+def _child(project: Path, tests: Sequence[str]) -> None:
+    os.setpgid(0, 0)
+    null = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(null, 1)
+    os.dup2(null, 2)
+    code = 3
+    try:
+        import pytest
+
+        os.chdir(project)
+        sys.path.insert(0, str(project))
+        sys.dont_write_bytecode = True
+        os.environ["PYTHONPATH"] = str(project)
+        os.environ["PYTHONDONTWRITEBYTECODE"] = "1"
+        code = int(pytest.main([*PYTEST_ARGS, *tests]))
+    finally:
+        os._exit(code)
+
+
+def run_tests(project: Path, tests: Sequence[str], timeout: float) -> str:
+    """'passed', 'failed' or 'timeout': the tests run in a forked child on ``project``."""
+    pid = _spawn(project, tests)
+    return _reap({pid: (None, project, time.monotonic() + timeout)})[1]
+
+
+@dataclasses.dataclass
+class Tally:
+    module: str
+    mutants: int = 0
+    killed: int = 0
+    timeout: int = 0
+    survived: list[str] = dataclasses.field(default_factory=list)
+    equivalent: list[str] = dataclasses.field(default_factory=list)
+    verdicts: dict[str, str] = dataclasses.field(default_factory=dict)
+
+    @property
+    def rate(self) -> float:
+        counted = self.mutants - len(self.equivalent)
+        return 100.0 * (self.killed + self.timeout) / counted if counted else 100.0
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "module": self.module,
+            "mutants": self.mutants,
+            "killed": self.killed,
+            "timed_out": self.timeout,
+            "survived": self.survived,
+            "equivalent": self.equivalent,
+            "kill_rate": round(self.rate, 1),
+        }
+
+
+def campaign(
+    root: Path,
+    module: str,
+    source_path: str,
+    tests: Sequence[str],
+    mutants: Sequence[Mutant],
+    jobs: int = 1,
+    echo: bool = True,
+) -> Tally:
+    """Run each mutant's tests from a temporary copy of ``root``; ``jobs`` copies at most."""
+    tally = Tally(module)
+    original = (root / source_path).read_text()
+    with tempfile.TemporaryDirectory(prefix="retrysim-mutate-") as tmp:
+        copies = [copy_project(root, Path(tmp) / str(i)) for i in range(max(1, jobs))]
+        started = time.monotonic()
+        if run_tests(copies[0], tests, timeout=600) != "passed":
+            raise RuntimeError(f"{module}: the tests fail on the unmutated copy")
+        timeout = _timeout(time.monotonic() - started)
+        free = list(copies)
+        running: dict[int, tuple[Mutant, Path, float]] = {}
+        queue = list(mutants)
+        while queue or running:
+            while queue and free:
+                mutant, project = queue.pop(0), free.pop()
+                (project / source_path).write_text(mutant.apply(original))
+                pid = _spawn(project, tests)
+                running[pid] = (mutant, project, time.monotonic() + timeout)
+            pid, verdict = _reap(running)
+            mutant, project, _ = running.pop(pid)
+            (project / source_path).write_text(original)
+            free.append(project)
+            _count(tally, mutant, verdict, echo)
+    return tally
+
+
+def _timeout(baseline: float) -> float:
+    """Seconds a mutant's tests may take: three times the unmutated run, plus ten."""
+    return 3 * baseline + 10
+
+
+def _spawn(project: Path, tests: Sequence[str]) -> int:
+    sys.stdout.flush()
+    sys.stderr.flush()
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - the child
+        _child(project, tests)
+    return pid
+
+
+def _reap(running: Mapping[int, tuple[object, Path, float]]) -> tuple[int, str]:
+    while True:
+        for pid, (_, _, deadline) in running.items():
+            done, status = os.waitpid(pid, os.WNOHANG)
+            if done:
+                return pid, "passed" if os.waitstatus_to_exitcode(status) == 0 else "failed"
+            if time.monotonic() > deadline:
+                for target in (-pid, pid):
+                    with contextlib.suppress(ProcessLookupError):
+                        os.kill(target, signal.SIGKILL)
+                os.waitpid(pid, 0)
+                return pid, "timeout"
+        time.sleep(0.02)
+
+
+def _count(tally: Tally, mutant: Mutant, verdict: str, echo: bool) -> None:
+    tally.mutants += 1
+    tally.verdicts[mutant.id] = {"failed": "killed", "timeout": "timed out"}.get(
+        verdict, "survived"
+    )
+    if verdict == "failed":
+        tally.killed += 1
+    elif verdict == "timeout":
+        tally.timeout += 1
+    elif mutant.id in EQUIVALENT:
+        tally.equivalent.append(mutant.id)
+    else:
+        tally.survived.append(mutant.id)
+    if echo:
+        mark = {"failed": ".", "timeout": "T"}.get(verdict, "e" if mutant.id in EQUIVALENT else "S")
+        print(mark, end="" if mark in ".Te" else f" {mutant.id}\n", flush=True)
+
+
+def select(names: Sequence[str], sample: int | None, seed: int) -> dict[str, list[Mutant]]:
+    chosen: dict[str, list[Mutant]] = {}
+    for name in names:
+        path, _ = MODULES[name]
+        everything = mutants_of((ROOT / path).read_text(), path)
+        if sample is not None and sample < len(everything):
+            order = list(range(len(everything)))
+            random.Random(f"{seed}:{name}").shuffle(order)  # a bigger sample extends a smaller
+            everything = [everything[i] for i in sorted(order[:sample])]
+        chosen[name] = everything
+    return chosen
+
+
+def _table(tallies: Sequence[Tally]) -> str:
+    rows = [
+        f"{'module':<10}{'mutants':>8}{'killed':>8}{'timeout':>8}{'survived':>9}"
+        f"{'equiv':>7}{'rate':>8}"
+    ]
+    for t in tallies:
+        rows.append(
+            f"{t.module:<10}{t.mutants:>8}{t.killed:>8}{t.timeout:>8}{len(t.survived):>9}"
+            f"{len(t.equivalent):>7}{t.rate:>7.1f}%"
+        )
+    return "\n".join(rows)
+
+
+def total(tallies: Sequence[Tally]) -> Tally:
+    whole = Tally("total")
+    for t in tallies:
+        whole.mutants += t.mutants
+        whole.killed += t.killed
+        whole.timeout += t.timeout
+        whole.survived += t.survived
+        whole.equivalent += t.equivalent
+    return whole
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0] if __doc__ else None)
+    parser.add_argument("--module", action="append", choices=sorted(MODULES))
+    parser.add_argument("--sample", type=int, help="mutants drawn per module")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--list", action="store_true", help="list the mutant ids, run nothing")
+    parser.add_argument(
+        "--mutant", action="append", help="show this mutant's diff and run its tests (repeatable)"
+    )
+    parser.add_argument("--json", action="store_true")
+    parser.add_argument("--fail-under", type=float, help="exit 1 below this kill rate (%%)")
+    parser.add_argument("--jobs", type=int, default=1, help="mutants run at once")
+    args = parser.parse_args(argv)
+    names: list[str] = args.module or list(MODULES)
+    if args.mutant:
+        return _some(args.mutant)
+    chosen = select(names, args.sample, args.seed)
+    if args.list:
+        for mutants in chosen.values():
+            for mutant in mutants:
+                print(mutant.id)
+        return 0
+    preload()
+    tallies = []
+    with tempfile.TemporaryDirectory(prefix="retrysim-snapshot-") as tmp:
+        snapshot = copy_project(ROOT, Path(tmp))  # later edits of the tree do not leak in
+        for name, mutants in chosen.items():
+            path, tests = MODULES[name]
+            if not args.json:
+                print(f"{name}: {len(mutants)} mutants of {path}", flush=True)
+            tally = campaign(snapshot, name, path, tests, mutants, args.jobs, not args.json)
+            tallies.append(tally)
+            if not args.json:
+                print()
+    whole = total(tallies)
+    if args.json:
+        doc = {"modules": [t.as_dict() for t in tallies], "total": whole.as_dict()}
+        doc["sample"] = args.sample
+        doc["seed"] = args.seed
+        print(json.dumps(doc, indent=2))
+    else:
+        print(_table([*tallies, whole]))
+        for mutant_id in whole.survived:
+            print(f"survived: {mutant_id}")
+    return 1 if args.fail_under is not None and whole.rate < args.fail_under else 0
+
+
+def _some(mutant_ids: Sequence[str]) -> int:
+    """Show each mutant's diff, then run it and say what became of it."""
+    preload()
+    wanted = set(mutant_ids)
+    for name, (path, tests) in MODULES.items():
+        source = (ROOT / path).read_text()
+        mutants = [m for m in mutants_of(source, path) if m.id in wanted]
+        wanted -= {m.id for m in mutants}
+        if not mutants:
+            continue
+        for mutant in mutants:
+            print(mutant.diff(source), end="")
+        tally = campaign(ROOT, name, path, tests, mutants, echo=False)
+        for mutant in mutants:
+            print(f"{mutant.id}: {tally.verdicts[mutant.id]}")
+            if mutant.id in EQUIVALENT:
+                print(f"  equivalent: {EQUIVALENT[mutant.id]}")
+    for mutant_id in sorted(wanted):
+        print(f"no mutant {mutant_id} (see --list)", file=sys.stderr)
+    return 2 if wanted else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,179 @@
+"""scripts/mutate.py on a tiny hand-written module: the operators, what is never mutated, and
+a mutant's verdict. No campaign over retrysim runs here (docs/mutation.md has the command)."""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+import textwrap
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import pytest
+
+SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "mutate.py"
+
+
+def _load() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("retrysim_mutate_script", SCRIPT)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up by name
+    spec.loader.exec_module(module)
+    return module
+
+
+mutate = _load()
+
+TINY = textwrap.dedent(
+    '''\
+    """A tiny module: its docstring must never be mutated."""
+    import logging
+
+    log = logging.getLogger(__name__)
+    LIMIT: int = 3
+
+
+    def clamp(x: float, low: float = 0, high: float = 10) -> float:
+        """Clamp x into [low, high]."""
+        assert low <= high, "low above high"
+        log.debug("clamping %s", x + 1)
+        if x < low or not x == x:
+            return low
+        return min(x, high)
+
+
+    def step(total: float, n: int) -> float:
+        total = total * 2
+        done = True
+        print("value")
+        return total / n - 1
+    '''
+)
+
+
+def _mutants() -> dict[str, str]:
+    """operator -> the mutated line, for every mutant of TINY (each id's first one)."""
+    found: dict[str, str] = {}
+    for mutant in mutate.mutants_of(TINY, "tiny.py"):
+        assert mutant.id == f"tiny.py:{mutant.line}:{mutant.col}:{mutant.operator}"
+        line = mutant.apply(TINY).splitlines()[mutant.line - 1].strip()
+        found.setdefault(f"{mutant.line}:{mutant.operator}", line)
+    return found
+
+
+def test_each_operator_makes_the_expected_mutant() -> None:
+    found = _mutants()
+    expected = {
+        "12:cmp:Lt->LtE": "if (x <= low) or not x == x:",
+        "12:cmp:Eq->NotEq": "if x < low or not (x != x):",
+        "12:bool:Or->And": "if (x < low and (not x == x)):",
+        "12:bool:not-removed": "if x < low or (x == x):",
+        "13:return:None": "return None",
+        "14:minmax:min->max": "return max(x, high)",
+        "8:const:0->1": "def clamp(x: float, low: float = (1), high: float = 10) -> float:",
+        "8:const:10->11": "def clamp(x: float, low: float = 0, high: float = (11)) -> float:",
+        "18:arith:Mult->Div": "total = (total / 2)",
+        "18:stmt:removed": "pass",
+        "19:const:True->False": "done = (False)",
+        "20:stmt:removed": "pass",
+        "21:arith:Div->Mult": "return (total * n) - 1",
+        "21:arith:Sub->Add": "return (total / n + 1)",
+        "21:const:1->0": "return total / n - (0)",
+    }
+    for key, line in expected.items():
+        assert found.get(key) == line, key
+
+
+def test_docstrings_annotations_asserts_strings_and_logging_are_never_mutated() -> None:
+    touched = {int(key.split(":")[0]) for key in _mutants()}
+    assert 1 not in touched  # the module's docstring
+    assert 9 not in touched  # the function's docstring
+    assert 10 not in touched  # the assert, its comparison and its message
+    assert 11 not in touched  # the logging call, even its arithmetic
+    for mutant in mutate.mutants_of(TINY, "tiny.py"):
+        assert "float" in mutant.apply(TINY).splitlines()[7]  # the annotations stay
+    assert "5:const:3->4" in _mutants()  # an annotated assignment's value is still mutated
+    # print("value"): the statement may go, the string is never edited
+    assert [key for key in _mutants() if key.startswith("20:")] == ["20:stmt:removed"]
+
+
+def test_every_mutant_compiles_and_differs_from_the_original() -> None:
+    mutants = mutate.mutants_of(TINY, "tiny.py")
+    assert len({m.id for m in mutants}) == len(mutants)
+    for mutant in mutants:
+        source = mutant.apply(TINY)
+        assert source != TINY
+        compile(source, "tiny.py", "exec")
+        assert mutant.diff(TINY).startswith("--- a/tiny.py")
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Path:
+    root = tmp_path / "src"
+    (root / "tests").mkdir(parents=True)
+    (root / "tiny.py").write_text(TINY)
+    (root / "tests" / "test_tiny.py").write_text(
+        "from tiny import clamp\n\n"
+        "def test_clamp():\n"
+        "    assert clamp(-1) == 0\n"
+        "    assert clamp(5) == 5\n"
+    )
+    return root
+
+
+def _one(key: str) -> Any:
+    """The mutant at "line:operator"."""
+    return next(m for m in mutate.mutants_of(TINY, "tiny.py") if f"{m.line}:{m.operator}" == key)
+
+
+def test_a_mutant_a_test_catches_is_killed_and_one_it_misses_survives(project: Path) -> None:
+    caught = _one("14:minmax:min->max")  # clamp(5) becomes 10
+    missed = _one("18:arith:Mult->Div")  # step() is not tested at all
+    tally = mutate.campaign(
+        project, "tiny", "tiny.py", ["tests/test_tiny.py"], [caught, missed], echo=False
+    )
+    assert (tally.mutants, tally.killed, tally.timeout) == (2, 1, 0)
+    assert tally.survived == [missed.id]
+    assert tally.rate == 50.0
+    assert (project / "tiny.py").read_text() == TINY  # the working copy is never touched
+
+
+def test_a_mutant_that_hangs_is_killed_by_timeout(project: Path, monkeypatch) -> None:
+    (project / "tests" / "test_tiny.py").write_text(
+        "import time\nfrom tiny import LIMIT\n\n"
+        "def test_limit():\n"
+        "    while LIMIT == 4:\n"
+        "        time.sleep(0.01)\n"
+    )
+    monkeypatch.setattr(mutate, "_timeout", lambda baseline: 2.0)
+    tally = mutate.campaign(
+        project, "tiny", "tiny.py", ["tests/test_tiny.py"], [_one("5:const:3->4")], echo=False
+    )
+    assert (tally.killed, tally.timeout, tally.survived) == (0, 1, [])
+
+
+def test_an_equivalent_mutant_is_left_out_of_the_rate(project: Path, monkeypatch) -> None:
+    missed = _one("18:arith:Mult->Div")
+    monkeypatch.setitem(mutate.EQUIVALENT, missed.id, "step() is not tested")
+    tally = mutate.campaign(
+        project, "tiny", "tiny.py", ["tests/test_tiny.py"], [missed], echo=False
+    )
+    assert (tally.equivalent, tally.survived, tally.rate) == ([missed.id], [], 100.0)
+
+
+def test_every_equivalent_names_a_mutant_that_exists_with_a_reason() -> None:
+    for mutant_id, reason in mutate.EQUIVALENT.items():
+        path = mutant_id.split(":")[0]
+        source = (SCRIPT.parents[1] / path).read_text()
+        assert mutant_id in {m.id for m in mutate.mutants_of(source, path)}, mutant_id
+        assert reason.strip()
+
+
+def test_every_core_module_and_test_file_in_the_map_exists() -> None:
+    root = SCRIPT.parents[1]
+    assert set(mutate.MODULES) == {"policy", "waits", "engine", "faults", "service", "metrics"}
+    for path, tests in mutate.MODULES.values():
+        assert (root / path).is_file()
+        assert all((root / test).is_file() for test in tests)
