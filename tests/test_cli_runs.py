@@ -186,6 +186,6 @@ def test_ctrl_c_during_tune_says_how_to_go_on(
     assert result.exit_code == 130
     assert result.stderr.strip() == (
         f"retrysim: interrupted after 2 of 6 runs; those are saved in {out / 'runs'}: run the "
-        "same command again to go on from there"
+        "same command again (or with --resume) to go on from there"
     )
     assert len(list((out / "runs").glob("*.json"))) == 2

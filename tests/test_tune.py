@@ -320,9 +320,11 @@ def test_the_command_resumes_from_its_checkpoints(
         return real(*args, **kwargs)
 
     monkeypatch.setattr(sweep, "run_one", counting)
-    assert runner.invoke(app, args).exit_code == 0
+    assert runner.invoke(app, [*args, "--resume"]).exit_code == 0
     assert runs == []  # every run came from its checkpoint
     assert (out / "tune.json").read_text() == first
+    empty = runner.invoke(app, [*args[:-3], "--out", str(tmp_path / "empty"), "--resume", "-q"])
+    assert empty.exit_code == 2 and "nothing to resume" in empty.output
 
 
 @pytest.mark.parametrize(

@@ -149,6 +149,14 @@ def tune(
     as_json: Annotated[
         bool, typer.Option("--json", help="Print the recommendation as JSON.")
     ] = False,
+    resume: Annotated[
+        bool,
+        typer.Option(
+            "--resume",
+            help="Go on from the checkpoints in --out DIR (refused when it has none); the same "
+            "command again without it resumes too.",
+        ),
+    ] = False,
     quiet: QuietOption = False,
 ) -> None:
     """Recommend RETRY__* values: simulate candidate settings over SCENARIO... and pick the best.
@@ -163,6 +171,8 @@ def tune(
 
     if out is not None:
         check_out_dir(out, "--out")
+    if resume:
+        _check_resume(out)
     runner = common.executor(executor, workers, address)
     if write_env is not None and write_env.exists() and not write_env.is_file():
         raise UsageError(f"--write-env {write_env}: not a regular file")
@@ -195,10 +205,18 @@ def tune(
     checkpoint = out / "runs" if out is not None else None
     result = _run(loaded, tuning, settings, runner, checkpoint, quiet)
 
-    from retrysim import output
-    from retrysim.tune_report import document, render
+    from retrysim.tune_report import document
 
-    doc = document(result)
+    _emit(document(result), as_json, out, write_env, names)
+
+
+def _emit(
+    doc: dict[str, Any], as_json: bool, out: Path | None, write_env: Path | None, names: list[str]
+) -> None:
+    """The recommendation (JSON or the report), then tune.json and the merged .env."""
+    from retrysim import output
+    from retrysim.tune_report import render
+
     console = None
     if as_json:
         sys.stdout.write(output.dumps(doc))
@@ -262,7 +280,7 @@ def _run(
                 executor=running,
             )
     except KeyboardInterrupt:
-        hint = resume_hint(count[0], count[1], checkpoint, resume_option=False)
+        hint = resume_hint(count[0], count[1], checkpoint)
         raise interrupted(hint) from None
 
 
@@ -329,3 +347,17 @@ def _weights(items: list[str] | None) -> dict[str, float]:
             raise UsageError(f"--weight {item!r}: a weight is a positive number")
         weights[name] = value
     return weights
+
+
+def _check_resume(out: Path | None) -> None:
+    """``--resume`` needs ``--out DIR`` with checkpoints in it. (The candidates a search will
+    propose are not known before it runs, so which checkpoints belong to it cannot be told up
+    front, as compare and sweep tell theirs; a run of other candidates simply finds none.)"""
+    if out is None:
+        raise UsageError("--resume needs --out DIR: the folder of the runs to go on from")
+    runs = out / "runs"
+    if not (runs.is_dir() and any(runs.glob("*.json"))):
+        raise UsageError(
+            f"--resume: nothing to resume in {out} (no checkpoints in {runs}); "
+            "run without --resume to start"
+        )
