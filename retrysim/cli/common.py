@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import sys
 import tomllib
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -208,3 +210,22 @@ def executor(kind: str, workers: int | None, address: str | None) -> Executor:
             f"--executor dask needs dask.distributed, which is not installed: "
             f"pip install '{DASK_EXTRA}'"
         ) from None
+
+
+def show(document: Any, as_json: bool, draw: Callable[[Any], None]) -> Any:
+    """Print ``document`` as JSON, or ``draw(console)`` the report on a Rich console.
+
+    Returns the console (None with ``--json``), so the command can say what it wrote next;
+    the result comes first, before any file or figure, so a late failure never loses it.
+    """
+    if as_json:
+        from retrysim import output
+
+        sys.stdout.write(output.dumps(document))
+        sys.stdout.flush()
+        return None
+    from rich.console import Console
+
+    console = Console()
+    draw(console)
+    return console

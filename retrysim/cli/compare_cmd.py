@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -386,18 +385,15 @@ def compare(
 
     document = _rows_document(base, seed_list, results, names)
     console = None
-    if as_json:
-        sys.stdout.write(output.dumps(document))
-        sys.stdout.flush()
-    else:
-        from rich.console import Console
 
+    def draw(console: Any) -> None:
         from retrysim.cli.tables import print_table
         from retrysim.report import compare_table
 
-        console = Console()
         table = compare_table(base.name, seed_list, results, names)
         print_table(console, table, rows_label="variant")
+
+    console = common.show(document, as_json, draw)
     if out is not None:
         out.mkdir(parents=True, exist_ok=True)
         output.write_json(out / "compare.json", document)
@@ -475,17 +471,14 @@ def sweep(
 
     document = _rows_document(base, seed_list, results, names)
     console = None
-    if as_json:
-        sys.stdout.write(output.dumps(document))
-        sys.stdout.flush()
-    else:
-        from rich.console import Console
 
+    def draw(console: Any) -> None:
         from retrysim.cli.tables import print_table
         from retrysim.report import sweep_table
 
-        console = Console()
         print_table(console, sweep_table(base.name, seed_list, results, names))
+
+    console = common.show(document, as_json, draw)
     if out is not None:
         out.mkdir(parents=True, exist_ok=True)
         output.write_text(out / "sweep.csv", _csv(document["rows"]))

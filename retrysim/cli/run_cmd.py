@@ -120,18 +120,13 @@ def run(
 
     from retrysim import output
 
-    # The report first: whatever fails after it (a full disk, a figure), it is already shown.
-    console = None
-    if as_json:
-        sys.stdout.write(output.dumps(doc))
-        sys.stdout.flush()
-    else:
-        from rich.console import Console
-
+    def draw(console: Any) -> None:
         from retrysim.report import render_run
 
-        console = Console()
         render_run(doc, console, sources)
+
+    # The report first: whatever fails after it (a full disk, a figure), it is already shown.
+    console = common.show(doc, as_json, draw)
     if out is not None:
         out.mkdir(parents=True, exist_ok=True)
         output.write_json(out / "result.json", doc)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import math
 import re
-import sys
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -217,21 +216,16 @@ def _emit(
     from retrysim import output
     from retrysim.tune_report import render
 
-    console = None
-    if as_json:
-        sys.stdout.write(output.dumps(doc))
-        sys.stdout.flush()
-    else:
-        from rich.console import Console
-
+    def draw(console: Any) -> None:
         from retrysim.cli.tables import print_table
 
-        console = Console()
         for part, rows_label in render(doc):
             if rows_label is None:
                 console.print(part)
             else:
                 print_table(console, part, rows_label=rows_label)
+
+    console = common.show(doc, as_json, draw)
     if out is not None:
         out.mkdir(parents=True, exist_ok=True)
         output.write_json(out / "tune.json", doc)
