@@ -142,10 +142,10 @@ def test_a_mutant_a_test_catches_is_killed_and_one_it_misses_survives(project: P
 
 def test_a_mutant_that_hangs_is_killed_by_timeout(project: Path, monkeypatch) -> None:
     (project / "tests" / "test_tiny.py").write_text(
-        "import time\nfrom tiny import LIMIT\n\n"
+        "import threading\nfrom tiny import LIMIT\n\n"
         "def test_limit():\n"
-        "    while LIMIT == 4:\n"
-        "        time.sleep(0.01)\n"
+        "    if LIMIT == 4:  # the mutant hangs: it blocks until the campaign's timeout\n"
+        "        threading.Event().wait()\n"
     )
     monkeypatch.setattr(mutate, "_timeout", lambda baseline: 2.0)
     tally = mutate.campaign(
