@@ -318,6 +318,7 @@ def summarize(
         "virtual_time": result.end_time,
         "wall_time": result.wall_time if wall_time is None else wall_time,
         "events": result.events,
+        "engine": result.engine,
         "stopped": result.stopped,
     }
     doc["recovery"] = facts.recovery(doc)

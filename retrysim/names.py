@@ -67,3 +67,6 @@ FIGURE_FORMATS: tuple[str, ...] = ("png", "svg", "pdf")
 
 #: Where compare's and sweep's runs happen (``--executor``): see :mod:`retrysim.executors`.
 EXECUTOR_KINDS: tuple[str, ...] = ("local", "dask")
+#: ``--engine`` values: ``auto`` takes the fast path whenever the policy allows it, ``fast``
+#: insists on it, ``reference`` steps tenacity's own ``iter()`` (retrysim.sim.decide).
+ENGINES = ("auto", "fast", "reference")

@@ -400,7 +400,8 @@ def render_run(
     console.print(timeline_chart(doc, width=max(10, min(60, console.width - 40 - room))))
     console.print(
         f"[dim]{fmt_num(doc['virtual_time'], 's', 1)} of virtual time in "
-        f"{fmt_num(doc['wall_time'], 's', 2)} of wall time, {doc['events']:,} events[/]"
+        f"{fmt_num(doc['wall_time'], 's', 2)} of wall time, {doc['events']:,} events, "
+        f"engine: {doc.get('engine', 'reference')}[/]"
     )
 
 

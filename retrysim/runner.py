@@ -25,7 +25,7 @@ from typing import Any, Literal
 from retrysim.metrics import latency, summarize
 from retrysim.retry.settings import RetrySettings
 from retrysim.scenario import Scenario
-from retrysim.sim import engine
+from retrysim.sim import engine as sim_engine
 from retrysim.sim.result import RunResult
 
 CACHE_SIZE = 64  # baselines kept; each entry is a key of a few KB and five floats
@@ -57,9 +57,10 @@ def run(
     settings: RetrySettings | None = None,
     *,
     baseline: bool = True,
-    progress: engine.Progress | None = None,
+    progress: sim_engine.Progress | None = None,
     cache: bool = True,
     retrying: Any = None,
+    engine: str = "auto",
 ) -> Run:
     """Simulate ``scenario`` and summarize it into the result document (``retrysim run --json``).
 
@@ -73,6 +74,8 @@ def run(
     a cached one exists, and does not store it. The document's ``wall_time`` is the whole step's.
     ``retrying`` simulates your own tenacity policy (see :func:`retrysim.simulate`); its
     baselines are not cached, since a policy object has no content to key them by.
+    ``engine`` picks the decision path (``auto``, ``fast``, ``reference``; see
+    :func:`retrysim.simulate`): it changes how fast, never what.
     """
     started = time.perf_counter()
     if retrying is not None:
@@ -86,8 +89,13 @@ def run(
     main_progress = progress
     if progress is not None and simulate_baseline:
         main_progress = _scaled(progress, twice=True)
-    result = engine.simulate(
-        scenario, seed=seed, settings=settings, progress=main_progress, retrying=retrying
+    result = sim_engine.simulate(
+        scenario,
+        seed=seed,
+        settings=settings,
+        progress=main_progress,
+        retrying=retrying,
+        engine=engine,
     )
     source: Literal["none", "simulated", "cached"] = "cached" if base is not None else "none"
     if simulate_baseline:
@@ -95,8 +103,13 @@ def run(
         base_progress = None if progress is None else _scaled(progress, offset=made)
         fault_free = scenario.without_faults()
         base = latency(
-            engine.simulate(
-                fault_free, seed=seed, settings=settings, progress=base_progress, retrying=retrying
+            sim_engine.simulate(
+                fault_free,
+                seed=seed,
+                settings=settings,
+                progress=base_progress,
+                retrying=retrying,
+                engine=engine,
             ).calls
         )
         source = "simulated"
@@ -106,7 +119,9 @@ def run(
     return Run(result, document, source)
 
 
-def _scaled(progress: engine.Progress, *, twice: bool = False, offset: int = 0) -> engine.Progress:
+def _scaled(
+    progress: sim_engine.Progress, *, twice: bool = False, offset: int = 0
+) -> sim_engine.Progress:
     """One run's ``progress`` as part of the step's: after ``offset`` calls of an earlier run,
     or (``twice``) with as many calls again still to come after it."""
 

@@ -88,26 +88,26 @@ EQUIVALENT: dict[str, str] = {
         "PROFILE_FORMULAS is read by nothing (dead since profiles became objects that carry"
         " their own formula)"
     ),
-    "retrysim/retry/policy.py:172:0:stmt:removed": (
+    "retrysim/retry/policy.py:179:0:stmt:removed": (
         "T is a TypeVar used only in annotations, which `from __future__ import annotations`"
         " never evaluates"
     ),
-    "retrysim/sim/engine.py:45:21:const:20000->20001": (
+    "retrysim/sim/engine.py:49:21:const:20000->20001": (
         "a garbage-collector tuning knob: a young generation of 20,001 objects instead of"
         " 20,000 changes when collections run, never a result"
     ),
-    "retrysim/sim/engine.py:47:0:stmt:removed": (
+    "retrysim/sim/engine.py:51:0:stmt:removed": (
         "Progress is a type alias read only in annotations (here and in runner.py), which"
         " `from __future__ import annotations` never evaluates"
     ),
-    "retrysim/sim/engine.py:180:67:const:0->1": (
+    "retrysim/sim/engine.py:202:67:const:0->1": (
         "the run's outer jitter stream is a fallback nothing draws from: a wait is drawn only"
         " after a failed attempt pointed the jitter at its call's own stream"
     ),
-    "retrysim/sim/engine.py:216:31:cmp:GtE->Gt": (
+    "retrysim/sim/engine.py:233:31:cmp:GtE->Gt": (
         "at now == duration the estimate round(started * duration / now) is started anyway"
     ),
-    "retrysim/sim/engine.py:285:20:const:0->1": (
+    "retrysim/sim/engine.py:287:20:const:0->1": (
         "limit 0 (open loop) also returns through `call.index + 1 >= limit`, and limit 1"
         " returns either way"
     ),

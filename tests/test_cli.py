@@ -126,6 +126,7 @@ SCHEMA: dict[str, Any] = {
     "virtual_time": NUMBER,
     "wall_time": NUMBER,
     "events": int,
+    "engine": str,
     "stopped": (str, type(None)),
     "sources": dict,
 }

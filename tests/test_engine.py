@@ -25,6 +25,7 @@ from retrysim.retry.settings import RetrySettings
 from retrysim.scenario import ScenarioError, parse_scenario
 from retrysim.sim import engine as engine_module
 from retrysim.sim import records as rec
+from retrysim.sim.decide import ReferenceDecider
 from retrysim.sim.engine import Engine, RunResult, ScenarioTooLargeError, simulate
 from retrysim.sim.invariants import violations
 from retrysim.sim.service import Server
@@ -104,7 +105,8 @@ def test_the_engine_steps_tenacity_iter_with_globals_rebound_during_the_run(
             "policy": {"max_attempts": 3, "profile": "full_jitter"},
             "clients": {"count": 4, "arrival": {"kind": "burst", "at": 7.5}},
             "faults": [{"kind": "flaky", "probability": 0.6}],
-        }
+        },
+        engine="reference",
     )
     # Per call of k attempts tenacity decides 2k times: DoAttempt before each attempt, and after
     # each attempt either DoSleep or the final answer.
@@ -113,6 +115,48 @@ def test_the_engine_steps_tenacity_iter_with_globals_rebound_during_the_run(
     # tenacity reads the virtual clock: the first decision of every call happens at t=7.5
     assert seen[0][3] == 7.5 and seen[0][4] == 7.5
     assert all(now >= 7.5 for *_, now, _ in seen)
+    assert _originals() == (stdlib_time, random, random)
+
+
+def test_the_fast_path_never_steps_iter_and_draws_each_wait_from_the_calls_own_stream(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from retrysim.sim.decide import FastCallState
+
+    def no_iter(self: tenacity.BaseRetrying, retry_state: tenacity.RetryCallState) -> Any:
+        raise AssertionError("the fast path stepped iter()")
+
+    seen: list[tuple[bool, bool, float, int]] = []
+    real_uniform = FastCallState.uniform
+
+    def spy(self: FastCallState, a: float, b: float) -> float:
+        seen.append(
+            (
+                _tenacity_time() is stdlib_time,
+                vars(tenacity.wait)["random"] is random,
+                _tenacity_time().monotonic(),
+                self.attempt_number,
+            )
+        )
+        return real_uniform(self, a, b)
+
+    monkeypatch.setattr(tenacity.BaseRetrying, "iter", no_iter)
+    monkeypatch.setattr(FastCallState, "uniform", spy)
+    result = run(
+        {
+            "policy": {"max_attempts": 3, "profile": "full_jitter"},
+            "clients": {"count": 4, "arrival": {"kind": "burst", "at": 7.5}},
+            "faults": [{"kind": "flaky", "probability": 0.6}],
+        },
+        engine="fast",
+    )
+    a = result.attempts
+    failed = a[a["outcome"] != 0]
+    # tenacity draws a wait after every failed attempt it retries (before it checks the stop)
+    assert len(seen) == len(failed) > 0
+    assert not any(real or unrouted for real, unrouted, _, _ in seen)
+    assert sorted(now for *_, now, _ in seen) == sorted(failed["end"].tolist())
+    assert sorted(n for *_, n in seen) == sorted(failed["attempt"].tolist())
     assert _originals() == (stdlib_time, random, random)
 
 
@@ -145,15 +189,18 @@ def test_an_error_inside_tenacity_itself_is_not_recorded_as_a_give_up() -> None:
     def broken_predicate(error: BaseException) -> bool:
         raise ZeroDivisionError("bug in a retry predicate")
 
-    engine = Engine(parse_scenario({"clients": {"count": 3}, "faults": [FOREVER]}))
-    engine.retrying = tenacity.Retrying(
+    engine = Engine(
+        parse_scenario({"clients": {"count": 3}, "faults": [FOREVER]}), engine="reference"
+    )
+    assert isinstance(engine.decider, ReferenceDecider)
+    engine.decider.retrying = retrying = tenacity.Retrying(
         stop=tenacity.stop_after_attempt(3),
         retry=tenacity.retry_if_exception(broken_predicate),
         reraise=True,
     )
     # What tenacity itself does with this predicate: the ZeroDivisionError escapes.
     with pytest.raises(ZeroDivisionError):
-        engine.retrying(_refuse)
+        retrying(_refuse)
     with pytest.raises(ZeroDivisionError, match="bug in a retry predicate"):
         engine.run()
     assert _originals() == (stdlib_time, random, random)
@@ -740,7 +787,8 @@ def test_call_record_summarises_its_attempts() -> None:
             assert c["error"] == rows["error"][-1] != 0 and c["end"] == rows["end"][-1]
 
 
-def test_a_run_that_raises_leaves_the_callers_jitter_context_as_it_was() -> None:
+@pytest.mark.parametrize("path", ["fast", "reference"])
+def test_a_run_that_raises_leaves_the_callers_jitter_context_as_it_was(path: str) -> None:
     from retrysim.sim.clock import current_stream
     from retrysim.sim.engine import Engine
     from retrysim.sim.streams import Stream
@@ -748,12 +796,16 @@ def test_a_run_that_raises_leaves_the_callers_jitter_context_as_it_was() -> None
     scenario = parse_scenario(
         {"clients": {"count": 3}, "faults": [{"kind": "outage", "start": 0, "end": 5}]}
     )
-    engine = Engine(scenario)
+    engine = Engine(scenario, engine=path)
 
     def broken(_: Any) -> bool:
         raise RuntimeError("a bug in a retry predicate")
 
-    engine.retrying.retry = broken
+    decider = engine.decider
+    if isinstance(decider, ReferenceDecider):
+        decider.retrying.retry = broken
+    else:
+        decider.strategies = (*decider.strategies[:2], broken)
     mine = Stream(1, 2)
     token = current_stream.set(mine)
     try:

@@ -142,15 +142,22 @@ def test_every_profile_owns_its_formula_colour_and_min_wait_meaning() -> None:
     assert len(colours) == len(REGISTRY), "each profile looks different in figures"
 
 
-def _draws(wait: Any, n: int, seed: int, previous: RetryCallState | None = None) -> list[float]:
-    """Waits before retry ``n`` from ``wait``, 20 draws with tenacity's jitter seeded."""
-    state = previous or RetryCallState(tenacity.Retrying(), None, (), {})
-    state.attempt_number = n
+def _draws(wait: Any, n: int, seed: int) -> list[float]:
+    """Waits before retry ``n`` from ``wait``, 20 draws with tenacity's jitter seeded.
+
+    Each draw is a fresh call's: a wait that remembers a call's previous wait (decorrelated
+    jitter) would otherwise chain 20 waits of one call, all at attempt ``n``, past its range.
+    """
     namespace = vars(tenacity.wait)  # tenacity.wait does not re-export its ``random`` global
     saved = namespace["random"]
     namespace["random"] = random.Random(seed)
     try:
-        return [wait(state) for _ in range(20)]
+        draws = []
+        for _ in range(20):
+            state = RetryCallState(tenacity.Retrying(), None, (), {})
+            state.attempt_number = n
+            draws.append(wait(state))
+        return draws
     finally:
         namespace["random"] = saved
 

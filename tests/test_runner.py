@@ -40,11 +40,19 @@ def engine_runs(monkeypatch: pytest.MonkeyPatch) -> list[dict[str, Any]]:
         settings: RetrySettings | None = None,
         progress: Any = None,
         retrying: Any = None,
+        engine: str = "auto",
     ) -> Any:
         runs.append(
             {"scenario": scenario, "seed": seed, "settings": settings, "progress": progress}
         )
-        result = real(scenario, seed=seed, settings=settings, progress=progress, retrying=retrying)
+        result = real(
+            scenario,
+            seed=seed,
+            settings=settings,
+            progress=progress,
+            retrying=retrying,
+            engine=engine,
+        )
         runs[-1]["calls"] = result.calls
         return result
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from retrysim.names import EXECUTOR_KINDS, PROFILES
+from retrysim.names import ENGINES, EXECUTOR_KINDS, PROFILES
 
 
 def bundled(incomplete: str) -> list[str]:
@@ -59,6 +59,11 @@ def profiles(incomplete: str) -> list[str]:
 def executors(incomplete: str) -> list[str]:
     """``--executor`` kinds: local, dask."""
     return [kind for kind in EXECUTOR_KINDS if kind.startswith(incomplete)]
+
+
+def engines(incomplete: str) -> list[str]:
+    """``--engine`` values: auto, fast, reference."""
+    return [engine for engine in ENGINES if engine.startswith(incomplete)]
 
 
 def metrics(incomplete: str) -> list[str]:

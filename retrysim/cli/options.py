@@ -103,6 +103,18 @@ SeedsOption = Annotated[
         metavar="K",
     ),
 ]
+EngineOption = Annotated[
+    str,
+    typer.Option(
+        "--engine",
+        help="How tenacity's decisions are made: auto (the fast path whenever the policy's "
+        "strategies are ones it mirrors, else the reference path), fast (refused for a policy it "
+        "cannot run) or reference (tenacity's own Retrying.iter()). The results are identical; "
+        "the report's last line says which ran.",
+        metavar="KIND",
+        autocompletion=complete.engines,
+    ),
+]
 QuietOption = Annotated[
     bool,
     typer.Option(

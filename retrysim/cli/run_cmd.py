@@ -13,6 +13,7 @@ import typer
 from retrysim.cli import common, complete
 from retrysim.cli.errors import EXIT_THRESHOLD, UsageError, reports_errors
 from retrysim.cli.options import (
+    EngineOption,
     EnvFileOption,
     PolicyOption,
     QuietOption,
@@ -85,6 +86,7 @@ def run(
         ),
     ] = None,
     policy: PolicyOption = None,
+    engine: EngineOption = "auto",
     quiet: QuietOption = False,
 ) -> None:
     """Simulate SCENARIO with your RETRY__* settings and report outcomes, latency, load and jitter.
@@ -113,7 +115,12 @@ def run(
 
     with WorkProgress("simulating", "calls", quiet=quiet) as bar:  # the baseline's calls too
         step = run_step(
-            loaded, seed=seed, settings=settings, progress=bar.update, retrying=retrying
+            loaded,
+            seed=seed,
+            settings=settings,
+            progress=bar.update,
+            retrying=retrying,
+            engine=engine,
         )
     result, doc = step.result, step.document
     doc["sources"] = sources

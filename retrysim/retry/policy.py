@@ -124,6 +124,13 @@ class RetryPolicy:
                 wait = wait_stretched(wait, chain, clock)
         return {"stop": stop, "wait": wait, "retry": self.retry}
 
+    def strategies(
+        self, chain: GuardChain | None = None, clock: Clock | None = None
+    ) -> tuple[stop_base, wait_base, retry_base]:
+        """(stop, wait, retry) as :meth:`retrying` composes them for a call with ``chain``."""
+        parts = self._strategies(chain, clock)
+        return parts["stop"], parts["wait"], parts["retry"]
+
     def wait_range(self, retry_number: int) -> tuple[float, float]:
         """Smallest and largest possible wait before retry ``retry_number`` (1 = first retry).
 

@@ -1,32 +1,40 @@
-"""The discrete-event engine: a heap of (time, sequence) events driving tenacity's own decisions.
+"""The discrete-event engine: a heap of (time, sequence) events driving tenacity's decisions.
 
-For every call the engine holds a real ``RetryCallState`` of the policy's real ``Retrying`` and
-steps it with ``iter()``: ``DoAttempt`` starts an attempt against faults and a server model,
-``DoSleep(s)`` schedules the next decision at ``now + s`` (the only thing replaced is the sleep),
-and a returned value or a raised exception ends the call. tenacity reads the virtual clock and
-draws jitter from the call's own counter-based stream for the length of the run.
+After every attempt the engine asks the call's decider (:mod:`retrysim.sim.decide`) what
+follows: on the reference path a real ``RetryCallState`` of the policy's real ``Retrying``
+stepped with ``iter()``; on the fast path the same stop, wait and retry objects called
+directly. A wait schedules the next attempt at ``now + wait`` (the only thing replaced is the
+sleep); success or giving up ends the call. tenacity reads the virtual clock and draws jitter
+from the call's own counter-based stream for the length of the run. Both paths schedule the
+same events in the same order, so their records are identical, bit for bit.
+
+Records are written into typed columns as the run goes
+(:class:`~retrysim.sim.records.AttemptColumns`): an attempt is an index into them, never an
+object of its own.
 """
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import math
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from heapq import heappush
 from typing import Any
 
-from tenacity import DoAttempt, DoSleep, RetryCallState, Retrying
+import numpy as np
 
 from retrysim.retry.guards import GuardChain, GuardEvent, GuardSpec, GuardStates
 from retrysim.retry.settings import RetrySettings
 from retrysim.scenario import Poisson, Scenario
 from retrysim.sim import records as rec
 from retrysim.sim.arrivals import expected_calls, first_calls, follow_up_calls, time_limit
-from retrysim.sim.attempt import BLACKHOLE, AttemptPhases
+from retrysim.sim.attempt import BLACKHOLE, PASS, AttemptPhases
 from retrysim.sim.clock import current_stream, routed_jitter, tenacity_virtual_time
 from retrysim.sim.connections import CLOSES_CONNECTION, Connections, Pool
 from retrysim.sim.connections import OPEN as CONNECTION_OPEN
+from retrysim.sim.decide import GAVE_UP_NOW, SUCCEEDED_NOW, decider_for
 from retrysim.sim.failures import TIMEOUT, code_of, make_error
 from retrysim.sim.faults import compile_faults
 from retrysim.sim.guards import ScenarioTooLargeError as ScenarioTooLargeError
@@ -38,10 +46,6 @@ from retrysim.sim.service import make_server, service_latency
 from retrysim.sim.streams import JITTER, SERVER_DRAW, Stream, stream_key, unit
 
 OPEN, OK, FAILED = rec.OPEN, rec.OK, rec.FAILED
-ATTEMPT, START, OUTCOME, ERROR, END, WAIT, EXECUTED, POOL_WAIT = (
-    rec.ROW_FIELDS.index(f)
-    for f in ("attempt", "start", "outcome", "error", "end", "wait", "executed", "pool_wait")
-)
 GC_YOUNG_THRESHOLD = 20_000
 #: ``progress(done, total)``: calls ended so far, calls the run is expected to make.
 Progress = Callable[[int, int], None]
@@ -49,43 +53,58 @@ CALL_KEY_SHIFT = 24  # a call's stream key: client << 24 | its index among the c
 NAN = math.nan
 
 
+@contextlib.contextmanager
+def quiet_collector(cycles: bool) -> Iterator[None]:
+    """Keep the garbage collector out of the run, record building included.
+
+    Thousands of live calls stay alive at once, and the collector's default young-generation
+    threshold (700) makes it re-scan them constantly. When the run makes no reference cycles
+    (``cycles`` False: the fast path) it is switched off for the run; otherwise (tenacity's
+    ``iter()`` raises and re-raises through frames) its threshold is raised. Neither changes a
+    result; the caller's settings come back.
+    """
+    thresholds, enabled = gc.get_threshold(), gc.isenabled()
+    if cycles:
+        gc.set_threshold(max(thresholds[0], GC_YOUNG_THRESHOLD), *thresholds[1:])
+    else:
+        gc.disable()
+    try:
+        yield
+    finally:
+        gc.set_threshold(*thresholds)
+        if enabled:
+            gc.enable()
+
+
 class _Call:
+    """A live call: what the engine and its decider need until it ends (records are columns)."""
+
     __slots__ = (
-        "attempts",
         "client",
-        "end",
-        "error",
-        "executions",
-        "failure",
         "guards",
         "id",
         "index",
         "key",
         "last",
-        "outcome",
         "retrying",
-        "start",
         "state",
+        "strategies",
         "stream",
     )
 
-    def __init__(self, call_id: int, client: int, index: int, start: float) -> None:
+    def __init__(self, call_id: int, client: int, index: int) -> None:
         self.id = call_id
         self.client = client
         self.index = index
         self.key = (client << CALL_KEY_SHIFT) | index
-        self.start = start
-        self.end = NAN
-        self.outcome = rec.UNFINISHED
-        self.error = 0
-        self.attempts = 0
-        self.executions = 0
-        self.last: list[Any] = []  # the record row of its latest attempt
-        self.failure: BaseException | None = None  # the error its latest attempt failed with
+        self.last = -1  # the index of its latest attempt
         self.guards: GuardChain | None = None  # its client's attempt guards, if the policy has any
-        self.retrying: Retrying  # the run's, or its own when its guards shape its retries
-        self.state: RetryCallState
+        # The decider's: its call state, and (reference) its Retrying and jitter stream or
+        # (fast) its strategies.
+        self.state: Any
+        self.retrying: Any
         self.stream: Stream
+        self.strategies: Any
 
 
 class Engine:
@@ -106,11 +125,13 @@ class Engine:
         progress: Progress | None = None,
         guards: Sequence[GuardSpec] = (),
         retrying: Any = None,
+        engine: str = "auto",
     ) -> None:
         self.scenario = scenario
         self.seed = scenario.seed if seed is None else seed
         self.policy = policy_for(scenario, settings, guards, retrying)
-        self.retrying = self.policy.retrying()
+        self._jitter_key = stream_key(self.seed, JITTER)
+        self.decider = decider_for(self.policy, engine, self._clock, self._jitter_key)
         self.progress = progress
         self.kernel = Kernel()
         self.at = self.kernel.at
@@ -121,20 +142,21 @@ class Engine:
         # Pools and the network, when the scenario models them; None: the direct path.
         self.connections = Connections(scenario, self.seed) if scenario.models_connections else None
         self._holding: dict[int, Pool] = {}  # attempt -> the pool whose connection it holds
-        self._jitter_key = stream_key(self.seed, JITTER)
         self._server_key = stream_key(self.seed, SERVER_DRAW)
         # This run's guard state (per client, or fleet-wide) and what the guards did.
         self._guard_events: list[GuardEvent] = []
         self._guard_states = GuardStates([self._guard_events.append])
-        self._calls: list[_Call] = []
+        self.attempts = rec.AttemptColumns()
+        self.calls = rec.CallColumns()
         self._ended = 0  # calls that have ended, for progress
         self._expected: int | None = None  # calls the run will make, when known up front
         self._pending_done: float | None = None  # completion time a server announced, if any
-        # One row per attempt while running, in ``rec.ROW_FIELDS`` order: a single append when
-        # an attempt starts, then in-place updates (the cheapest writes Python has).
-        self._rows: list[list[Any]] = []
-        # The retry push is the hottest: one bound method for all of them, not one each.
-        self._decide_later = self._decide
+        # The retry push is the hottest: one bound method for all of them, not one each. The
+        # fast path attempts again without asking (its decider always would), and with no
+        # guards there is no pacer to ask either: straight to the send.
+        self._retry_later = self._retry
+        if self.decider.name == "fast":
+            self._retry_later = self._attempt if self.policy.guards else self._send
 
     @property
     def now(self) -> float:
@@ -143,16 +165,16 @@ class Engine:
 
     def is_open(self, a: int) -> bool:
         """Whether the client of attempt ``a`` is still waiting for an answer."""
-        return self._rows[a][OUTCOME] == OPEN  # type: ignore[no-any-return]
+        return self.attempts.outcome[a] == OPEN
 
     def round_trip(self, call: _Call, a: int) -> float:
         """Attempt ``a``'s network round trip: the same draw its request and answer cross."""
         connections = self.connections
-        return 0.0 if connections is None else connections.rtt(call.key, self._rows[a][ATTEMPT])
+        return 0.0 if connections is None else connections.rtt(call.key, self.attempts.attempt[a])
 
     def server_unit(self, call: _Call, a: int) -> float:
         """A server model's own uniform draw for attempt ``a``."""
-        return unit(self._server_key, call.key, self._rows[a][ATTEMPT])
+        return unit(self._server_key, call.key, self.attempts.attempt[a])
 
     # -- the run ------------------------------------------------------------------------------
 
@@ -178,30 +200,25 @@ class Engine:
             self.at(self._firsts[0], self._arrive, 0)
         wall = time.perf_counter()
         outer_stream = current_stream.set(Stream(self._jitter_key, 0))
-        # Thousands of calls' tenacity state stay alive at once; the collector's default
-        # young-generation threshold (700) makes it re-scan them constantly. A larger one for
-        # the run's length saves ~5% and changes no result; the caller's setting comes back.
-        gc_thresholds = gc.get_threshold()
-        gc.set_threshold(max(gc_thresholds[0], GC_YOUNG_THRESHOLD), *gc_thresholds[1:])
         kernel = self.kernel
-        try:
-            with tenacity_virtual_time(lambda: kernel.now), routed_jitter():
-                self.retrying.begin()
-                max_events, events_limit = event_limit(scenario)
-                events, stopped = kernel.run(
-                    time_limit(scenario),
-                    max_events,
-                    None if self.progress is None else self._report,
-                    events_limit,
-                )
-        finally:
-            gc.set_threshold(*gc_thresholds)
-            current_stream.reset(outer_stream)  # leave the caller's context as it was
-        wall = time.perf_counter() - wall
-        if self.progress is not None:
-            made = len(self._calls)
-            self.progress(made, made)  # all the work there was, whatever was estimated
-        return self._result(events, wall, stopped)
+        with quiet_collector(self.decider.makes_cycles):
+            try:
+                with tenacity_virtual_time(lambda: kernel.now), routed_jitter():
+                    self.decider.start()
+                    max_events, events_limit = event_limit(scenario)
+                    events, stopped = kernel.run(
+                        time_limit(scenario),
+                        max_events,
+                        None if self.progress is None else self._report,
+                        events_limit,
+                    )
+            finally:
+                current_stream.reset(outer_stream)  # leave the caller's context as it was
+            wall = time.perf_counter() - wall
+            if self.progress is not None:
+                made = self.calls.size
+                self.progress(made, made)  # all the work there was, whatever was estimated
+            return self._result(events, wall, stopped)
 
     def _report(self) -> None:
         """Tell ``progress`` how many calls have ended out of how many are expected.
@@ -212,7 +229,7 @@ class Engine:
         assert self.progress is not None
         ended, total = self._ended, self._expected
         if total is None:
-            started, now, duration = len(self._calls), self.kernel.now, self.scenario.duration
+            started, now, duration = self.calls.size, self.kernel.now, self.scenario.duration
             total = started if now >= duration or now <= 0 else round(started * duration / now)
         self.progress(ended, max(total, ended))
 
@@ -235,52 +252,37 @@ class Engine:
                 return
 
     def _new_call(self, client: int, index: int) -> None:
-        call = _Call(len(self._calls), client, index, self.now)
-        call.retrying = self.retrying
+        calls = self.calls
+        call_id = calls.size
+        if call_id == calls.capacity:
+            calls.grow()
+        calls.size = call_id + 1
+        calls.client[call_id] = client
+        calls.index[call_id] = index
+        calls.start[call_id] = self.kernel.now
+        call = _Call(call_id, client, index)
+        chain = None
         if self.policy.guards:
             call.guards = chain = self._guard_states.chain(self.policy.guards, client)
-            if chain.shapes_retries():
-                call.retrying = self.policy.retrying(chain, self._clock)
-                call.retrying.begin()  # as tenacity's own loop does before its first attempt
-        call.state = RetryCallState(call.retrying, None, (), {})
-        call.stream = Stream(self._jitter_key, call.key)
-        self._calls.append(call)
-        self._decide(call)
+        self.decider.begin(call, chain)
+        if self.decider.first(call):
+            self._attempt(call)
 
     def _next_call(self, item: tuple[int, int]) -> None:
         self._new_call(*item)
 
-    def _decide(self, call: _Call) -> None:
-        """Ask tenacity what this call does next, and do it."""
-        try:
-            do = call.retrying.iter(call.state)
-        except Exception as error:
-            if error is not call.failure:
-                raise  # not the attempt's error: a failure inside tenacity or a strategy
-            # tenacity re-raised the attempt's error: the call gave up. Dropping the traceback
-            # breaks the error -> frame -> state -> error cycle, so memory is freed at once.
-            error.__traceback__ = None
-            self._end_call(call, rec.GAVE_UP, call.last[ERROR])
-            return
-        if isinstance(do, DoAttempt):
+    def _retry(self, call: _Call) -> None:
+        """The call's wait is over: its next attempt goes now."""
+        if self.decider.again(call):
             self._attempt(call)
-        elif isinstance(do, DoSleep):
-            wait = float(do)
-            call.last[WAIT] = wait
-            call.state.prepare_for_next_attempt()
-            kernel = self.kernel
-            heappush(kernel.heap, (kernel.now + wait, kernel.seq, self._decide_later, call))
-            kernel.seq += 1
-        else:
-            self._end_call(call, rec.SUCCEEDED, 0)
 
     def _end_call(self, call: _Call, outcome: int, error: int) -> None:
-        call.end = self.now
+        calls, call_id = self.calls, call.id
+        calls.end[call_id] = self.kernel.now
+        calls.outcome[call_id] = outcome
+        calls.error[call_id] = error
         self._ended += 1
-        call.outcome = outcome
-        call.error = error
-        del call.state, call.stream, call.retrying  # the records keep what matters
-        call.failure = None
+        self.decider.end(call)  # the records keep what matters
         limit = self._calls_per_client
         if limit == 0 or call.index + 1 >= limit:
             return
@@ -305,24 +307,30 @@ class Engine:
 
     def _send(self, call: _Call) -> None:
         """Take one attempt through its phases (see :mod:`retrysim.sim.attempt`)."""
-        t = self.now
+        t = self.kernel.now
         n = call.state.attempt_number
-        a = len(self._rows)
-        row = [call.id, call.client, n, t, OPEN, 0, NAN, NAN, 0, 0.0]
-        self._rows.append(row)
-        call.last = row
-        call.attempts = n
+        columns = self.attempts
+        a = columns.size
+        if a == columns.capacity:
+            columns.grow()
+        columns.size = a + 1
+        columns.call[a] = call.id
+        columns.client[a] = call.client
+        columns.attempt[a] = n
+        columns.start[a] = t
+        call.last = a
         key = call.key
         if call.guards is not None:
             refusal = call.guards.before_attempt(t, n)
             if refusal is not None:
-                self._answer(call, row, code_of(refusal), refusal, FAILED)
+                self._answer(call, a, code_of(refusal), refusal, FAILED)
                 return
         if self.connections is not None:
             self._send_connected(call, a)
             return
         phases = self.phases
-        verdict = phases.door(t, key, n)
+        plan = phases.plan
+        verdict = plan.gate(t, key, n) if plan.gates else PASS  # phases.door, written out
         if verdict > 0:
             self._hear(call, a, verdict)
             return
@@ -337,7 +345,7 @@ class Engine:
         self._pending_done = None
         self.server.submit(call, a, t, service_time)
         timeout = self.timeout
-        if timeout is not None and row[OUTCOME] == OPEN:
+        if timeout is not None and columns.outcome[a] == OPEN:
             done = self._pending_done
             if done is None or done > t + timeout:
                 self.at(t + timeout, self._timed_out, (call, a))
@@ -352,29 +360,28 @@ class Engine:
 
     def server_done(self, call: _Call, a: int, code: int, hint: float | None = None) -> None:
         """The server finished attempt ``a``'s request with ``code`` (0 = the work was done)."""
-        row = self._rows[a]
+        attempts = self.attempts
         if code == 0:
-            row[EXECUTED] = 1
-            call.executions += 1
-        if row[OUTCOME] == OPEN:
+            attempts.executed[a] = 1
+        if attempts.outcome[a] == OPEN:
             self.respond(call, a, code, hint)
 
     def _timed_out(self, item: tuple[_Call, int]) -> None:
         call, a = item
-        if self._rows[a][OUTCOME] == OPEN:
+        if self.attempts.outcome[a] == OPEN:
             self._hear(call, a, TIMEOUT, outcome=rec.TIMED_OUT)
             self.server.abandon(call, a)  # a server that can cancel the work may do so now
 
     def _reset(self, item: tuple[_Call, int, int]) -> None:
         call, a, code = item
-        if self._rows[a][OUTCOME] == OPEN:
+        if self.attempts.outcome[a] == OPEN:
             self._hear(call, a, code)
 
     def respond(self, call: _Call, a: int, code: int, hint: float | None = None) -> None:
         """The server answers attempt ``a`` now; the client hears it after the trip back."""
         connections = self.connections
         if connections is not None:
-            back = connections.rtt(call.key, self._rows[a][ATTEMPT]) / 2
+            back = connections.rtt(call.key, self.attempts.attempt[a]) / 2
             if back > 0:
                 self.at(self.now + back, self._delivered, (call, a, code, hint))
                 return
@@ -382,7 +389,7 @@ class Engine:
 
     def _delivered(self, item: tuple[_Call, int, int, float | None]) -> None:
         call, a, code, hint = item
-        if self._rows[a][OUTCOME] == OPEN:
+        if self.attempts.outcome[a] == OPEN:
             self._hear(call, a, code, hint)
 
     def _hear(
@@ -393,26 +400,29 @@ class Engine:
         if self._holding:
             self._release(a, code)
         if call.guards is not None:
-            call.guards.after_outcome(self.now, error)
-        self._answer(call, self._rows[a], code, error, OK if code == 0 else (outcome or FAILED))
+            call.guards.after_outcome(self.kernel.now, error)
+        self._answer(call, a, code, error, OK if code == 0 else (outcome or FAILED))
 
     def _answer(
-        self, call: _Call, row: list[Any], code: int, error: BaseException | None, outcome: int
+        self, call: _Call, a: int, code: int, error: BaseException | None, outcome: int
     ) -> None:
-        """Record the attempt's end and hand its outcome to tenacity."""
-        row[END] = self.now
-        row[ERROR] = code
-        row[OUTCOME] = outcome
-        state = call.state
-        if error is None:
-            state.set_result(None)
+        """Record the attempt's end and ask the decider what the call does next."""
+        attempts = self.attempts
+        now = self.kernel.now
+        attempts.end[a] = now
+        attempts.error[a] = code
+        attempts.outcome[a] = outcome
+        wait = self.decider.decide(call, error, now)
+        if wait >= 0:
+            attempts.wait[a] = wait
+            kernel = self.kernel
+            heappush(kernel.heap, (now + wait, kernel.seq, self._retry_later, call))
+            kernel.seq += 1
+        elif wait == SUCCEEDED_NOW:
+            self._end_call(call, rec.SUCCEEDED, 0)
         else:
-            call.failure = error
-            state.set_exception((type(error), error, None))
-            # Only a failed attempt leads tenacity to draw a wait: point its jitter at this
-            # call's own stream for that decision.
-            current_stream.set(call.stream)
-        self._decide(call)
+            assert wait == GAVE_UP_NOW
+            self._end_call(call, rec.GAVE_UP, code)
 
     # -- over connections (a pool, a network) -------------------------------------------------
     #
@@ -435,10 +445,10 @@ class Engine:
         """Attempt ``a`` has a connection from ``pool`` now: open, or to be opened first."""
         connections = self.connections
         assert connections is not None
-        t, row = self.now, self._rows[a]
-        row[POOL_WAIT] = t - row[START]
+        t = self.kernel.now
+        self.attempts.pool_wait[a] = t - self.attempts.start[a]
         self._holding[a] = pool
-        n = row[ATTEMPT]
+        n = self.attempts.attempt[a]
         verdict = self.phases.door(t, call.key, n)  # faults judge the attempt as it is sent
         if got == CONNECTION_OPEN:
             self._transmit((call, a, verdict))
@@ -457,10 +467,10 @@ class Engine:
     def _transmit(self, item: tuple[_Call, int, int]) -> None:
         """Send the request over an open connection; ``verdict`` is what the faults decided."""
         call, a, verdict = item
-        if self._rows[a][OUTCOME] != OPEN:
+        if self.attempts.outcome[a] != OPEN:
             return  # the client gave up while connecting
         assert self.connections is not None
-        rtt = self.connections.rtt(call.key, self._rows[a][ATTEMPT])
+        rtt = self.connections.rtt(call.key, self.attempts.attempt[a])
         if verdict > 0:  # the error comes back after the round trip
             self.at(self.now + rtt, self._answer_if_open, (call, a, verdict))
         elif verdict != BLACKHOLE:
@@ -469,7 +479,7 @@ class Engine:
     def _reach_server(self, item: tuple[_Call, int]) -> None:
         call, a = item
         assert self.connections is not None
-        t, n, phases = self.now, self._rows[a][ATTEMPT], self.phases
+        t, n, phases = self.now, self.attempts.attempt[a], self.phases
         service_time = phases.service_time(t, call.key, n)
         reset = phases.reset(t, call.key, n)
         if reset is not None:  # the reset, then its news travelling back to the client
@@ -479,12 +489,12 @@ class Engine:
 
     def _answer_if_open(self, item: tuple[_Call, int, int]) -> None:
         call, a, code = item
-        if self._rows[a][OUTCOME] == OPEN:
+        if self.attempts.outcome[a] == OPEN:
             self._hear(call, a, code)
 
     def _connect_timed_out(self, item: tuple[_Call, int]) -> None:
         call, a = item
-        if self._rows[a][OUTCOME] == OPEN:
+        if self.attempts.outcome[a] == OPEN:
             assert self.connections is not None
             self.connections.stats.connect_timeouts += 1
             self._hear(call, a, TIMEOUT)  # the client library's error, not the caller's timeout
@@ -504,10 +514,10 @@ class Engine:
         if pool is None:
             return
         pool.give_back(code not in CLOSES_CONNECTION)
-        rows = self._rows
+        outcomes = self.attempts.outcome
         while pool.waiting:
             call, waiting = pool.waiting[0]
-            if rows[waiting][OUTCOME] != OPEN:  # it timed out in the queue
+            if outcomes[waiting] != OPEN:  # it timed out in the queue
                 pool.waiting.popleft()
                 continue
             got = pool.take()
@@ -519,9 +529,15 @@ class Engine:
     # -- results ------------------------------------------------------------------------------
 
     def _result(self, events: int, wall: float, stopped: str | None) -> RunResult:
-        attempts = rec.attempts_from(self._rows)
-        calls = rec.calls_from(
-            len(self._calls), lambda name: [getattr(c, name) for c in self._calls]
+        attempts = self.attempts.to_array()
+        calls = self.calls.to_array()
+        made = len(calls)
+        calls["call"] = np.arange(made)
+        # A call's attempts are numbered 1..n with one row each, and its executions are its
+        # executed rows: counted once here rather than kept per call while running.
+        calls["attempts"] = np.bincount(attempts["call"], minlength=made)
+        calls["executions"] = np.bincount(
+            attempts["call"], weights=attempts["executed"], minlength=made
         )
         result = RunResult(
             scenario=self.scenario,
@@ -536,6 +552,7 @@ class Engine:
             stopped=stopped,
             guard_events=self._guard_events,
             connections=None if self.connections is None else self.connections.stats.as_dict(),
+            engine=self.decider.name,
         )
         from retrysim.sim.invariants import assert_invariants
 
@@ -550,6 +567,7 @@ def simulate(
     progress: Progress | None = None,
     guards: Sequence[GuardSpec] = (),
     retrying: Any = None,
+    engine: str = "auto",
 ) -> RunResult:
     """Run ``scenario`` once (``seed`` defaults to the scenario's) and return its records.
 
@@ -560,5 +578,8 @@ def simulate(
     and retry are stepped (:mod:`retrysim.sim.foreign`).
     ``progress(done, total)`` is called every few thousand events with the calls ended so far
     and the calls expected, and once at the end with both equal to the calls made.
+    ``engine`` is ``"auto"`` (the fast path whenever the policy's strategies allow it),
+    ``"fast"`` (refused with :class:`~retrysim.sim.decide.EngineChoiceError` when they do not)
+    or ``"reference"`` (tenacity's own ``iter()``); the records are identical either way.
     """
-    return Engine(scenario, seed, settings, progress, guards, retrying).run()
+    return Engine(scenario, seed, settings, progress, guards, retrying, engine).run()

@@ -371,6 +371,7 @@ class _Runner:
             wall_time=wall,
             capacity=None,
             guard_events=self.guard_events,
+            engine="decorators",  # the production decorators themselves, on a virtual loop
         )
 
 

@@ -7,8 +7,10 @@ recorder against a real service would use its own monotonic clock).
 
 from __future__ import annotations
 
+import math
+from array import array
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -93,3 +95,78 @@ def empty_attempts(n: int = 0) -> np.ndarray:
 
 def empty_calls(n: int = 0) -> np.ndarray:
     return np.zeros(n, dtype=CALL_DTYPE)
+
+
+#: The array.array type code of each field (same width and signedness as the dtype's).
+_TYPECODES = {"u1": "B", "<u2": "H", "<u4": "I", "<f8": "d"}
+FIRST_CAPACITY = 1 << 12
+
+
+class _Columns:
+    """Records while a run is going: one typed column a field, grown by doubling.
+
+    A running row costs its fields' bytes and no Python object: the engine writes
+    ``columns.<field>[i]`` in place, and :meth:`to_array` copies the columns into the numpy
+    records at the end, column by column (no per-row conversion). Columns grow in place, so a
+    reference to one stays valid for the whole run.
+    """
+
+    dtype: np.dtype
+    fresh: ClassVar[dict[str, float]]  # what a field holds before the engine writes it (default 0)
+
+    def __init__(self, capacity: int = FIRST_CAPACITY) -> None:
+        self.size = 0  # rows written
+        self.capacity = 0
+        for name in self.dtype.names or ():
+            column = array(_TYPECODES[self.dtype[name].str.replace("|", "")])
+            assert column.itemsize == self.dtype[name].itemsize, name
+            setattr(self, name, column)
+        self.grow(capacity)
+
+    def grow(self, more: int | None = None) -> None:
+        """Make room for ``more`` rows (default: as many as there are, so doubling)."""
+        more = max(self.capacity, FIRST_CAPACITY) if more is None else more
+        for name in self.dtype.names or ():
+            column = getattr(self, name)
+            column.extend(array(column.typecode, [self.fresh.get(name, 0)]) * more)
+        self.capacity += more
+
+    def to_array(self) -> np.ndarray:
+        """The rows written, as records of ``dtype``."""
+        records = np.zeros(self.size, dtype=self.dtype)
+        for name in self.dtype.names or ():
+            records[name] = np.frombuffer(getattr(self, name), dtype=self.dtype[name])[: self.size]
+        return records
+
+
+class AttemptColumns(_Columns):
+    """The attempt records while running (45 bytes an attempt): open, no end, no wait yet."""
+
+    dtype = ATTEMPT_DTYPE
+    fresh: ClassVar[dict[str, float]] = {"outcome": OPEN, "end": math.nan, "wait": math.nan}
+    call: array[int]
+    client: array[int]
+    attempt: array[int]
+    outcome: array[int]
+    error: array[int]
+    start: array[float]
+    end: array[float]
+    wait: array[float]
+    executed: array[int]
+    pool_wait: array[float]
+
+
+class CallColumns(_Columns):
+    """The call records while running (38 bytes a call): unfinished, no end yet."""
+
+    dtype = CALL_DTYPE
+    fresh: ClassVar[dict[str, float]] = {"outcome": UNFINISHED, "end": math.nan}
+    call: array[int]
+    client: array[int]
+    index: array[int]
+    start: array[float]
+    end: array[float]
+    attempts: array[int]
+    outcome: array[int]
+    error: array[int]
+    executions: array[int]

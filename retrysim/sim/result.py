@@ -33,3 +33,6 @@ class RunResult:
     #: What the connections did (connects, connect failures and timeouts, attempts that queued
     #: for a pooled connection); None when the scenario models no connections.
     connections: dict[str, int] | None = None
+    #: Which path decided the retries: ``"fast"`` (the policy's strategies called directly) or
+    #: ``"reference"`` (tenacity's own ``iter()``); the records are the same either way.
+    engine: str = "reference"

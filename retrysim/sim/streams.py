@@ -51,8 +51,11 @@ class Stream:
         self.state = (key + call * _CALL) & M64
 
     def random(self) -> float:
-        self.state = (self.state + GOLDEN) & M64
-        return (mix(self.state) >> 11) * INV53
+        # mix() written out: this is the draw every jitter makes, and the call is a fifth of it
+        self.state = z = (self.state + GOLDEN) & M64
+        z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & M64
+        z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & M64
+        return ((z ^ (z >> 31)) >> 11) * INV53
 
     def uniform(self, a: float, b: float) -> float:
         return a + (b - a) * self.random()

@@ -1,0 +1,210 @@
+"""tenacity's common strategies compiled into plain functions of a call state, for the fast path.
+
+Each mirror evaluates the same expression, in the same order, on the same numbers as the
+tenacity method it stands for (read off tenacity 9.2.1; ``tests/test_fast_path.py`` holds a
+hash of every mirrored method's source and fails when tenacity changes one), and draws its
+jitter from the call's own stream exactly as the method would through ``random``. What it
+saves is the calls around the arithmetic: a method call per strategy and per part of a
+composite, the generator ``stop_any`` builds, and the jitter router's context lookup.
+
+A strategy without a mirror (retrysim's own waits, the guards' stop and wait, a future
+tenacity class) is returned as itself: called directly on the slim state, as
+:class:`~retrysim.sim.decide.FastDecider` calls everything it cannot compile. Mirrors take
+the :class:`~retrysim.sim.decide.FastCallState`; retry mirrors read the failed attempt's error
+from ``state.outcome.error``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from typing import Any
+
+from tenacity import (
+    retry_all,
+    retry_any,
+    retry_if_exception_type,
+    retry_if_not_exception_type,
+    stop_after_attempt,
+    stop_after_delay,
+    stop_all,
+    stop_any,
+    stop_before_delay,
+    wait_combine,
+    wait_exponential,
+    wait_exponential_jitter,
+    wait_fixed,
+    wait_none,
+    wait_random,
+    wait_random_exponential,
+)
+
+from retrysim.retry.classify import is_transient, retry_if_transient
+
+Strategy = Callable[[Any], Any]
+#: Strategies compiled once per run, by identity (a call's guards compose them anew per call).
+Memo = dict[int, tuple[object, Strategy]]
+
+
+def compiled(strategy: Any, memo: Memo | None = None) -> Strategy:
+    """``strategy`` as a plain function of the call state (itself when it has no mirror)."""
+    if memo is not None:
+        known = memo.get(id(strategy))
+        if known is not None and known[0] is strategy:
+            return known[1]
+    mirror = _MIRRORS.get(type(strategy))
+    function: Strategy = strategy if mirror is None else mirror(strategy, memo)
+    if memo is not None:
+        memo[id(strategy)] = (strategy, function)
+    return function
+
+
+def is_mirrored(strategy: object) -> bool:
+    """Whether :func:`compiled` turns ``strategy``'s own class into a plain function."""
+    return type(strategy) in _MIRRORS
+
+
+# -- stop ---------------------------------------------------------------------------------------
+
+
+def _stop_after_attempt(stop: stop_after_attempt, memo: Memo | None) -> Strategy:
+    limit = stop.max_attempt_number
+    return lambda state: state.attempt_number >= limit
+
+
+def _stop_after_delay(stop: stop_after_delay, memo: Memo | None) -> Strategy:
+    limit = stop.max_delay
+    # seconds_since_start is outcome_timestamp - start_time; the fast path always has both
+    return lambda state: state.outcome_timestamp - state.start_time >= limit
+
+
+def _stop_before_delay(stop: stop_before_delay, memo: Memo | None) -> Strategy:
+    limit = stop.max_delay
+    return lambda state: state.outcome_timestamp - state.start_time + state.upcoming_sleep >= limit
+
+
+def _stop_any(stop: stop_any, memo: Memo | None) -> Strategy:
+    parts = tuple(compiled(part, memo) for part in stop.stops)
+    if len(parts) == 2:  # the common case (attempts | a delay or a budget), without a generator
+        first, second = parts
+        return lambda state: bool(first(state) or second(state))
+    return lambda state: any(part(state) for part in parts)
+
+
+def _stop_all(stop: stop_all, memo: Memo | None) -> Strategy:
+    parts = tuple(compiled(part, memo) for part in stop.stops)
+    return lambda state: all(part(state) for part in parts)
+
+
+# -- wait ---------------------------------------------------------------------------------------
+
+
+def _wait_fixed(wait: wait_fixed, memo: Memo | None) -> Strategy:
+    seconds = wait.wait_fixed
+    return lambda state: seconds
+
+
+def _wait_random(wait: wait_random, memo: Memo | None) -> Strategy:
+    low, high = wait.wait_random_min, wait.wait_random_max
+    return lambda state: low + (state.random() * (high - low))
+
+
+def _exponential(wait: wait_exponential) -> Strategy:
+    """wait_exponential's value for the state's attempt (also the top of its random variant)."""
+    multiplier, top, base, bottom = wait.multiplier, wait.max, wait.exp_base, wait.min
+    floor = max(0, bottom)
+    # tenacity checks, every call, whether the exponent is past the point where the value
+    # reaches ``max``; the point is the same every call, so it is worked out once here.
+    past = None
+    if multiplier > 0 and top > 0 and base > 1 and math.isfinite(top):
+        past = math.log(top, base) - math.log(multiplier, base)
+
+    def exponential(state: Any) -> Any:
+        exponent = state.attempt_number - 1
+        if past is not None and exponent > past:
+            return max(floor, top)
+        try:
+            result = multiplier * base**exponent
+        except OverflowError:
+            return top
+        return max(floor, min(result, top))
+
+    return exponential
+
+
+def _wait_exponential(wait: wait_exponential, memo: Memo | None) -> Strategy:
+    return _exponential(wait)
+
+
+def _wait_random_exponential(wait: wait_random_exponential, memo: Memo | None) -> Strategy:
+    high_of, bottom = _exponential(wait), wait.min
+    return lambda state: state.uniform(bottom, high_of(state))
+
+
+def _wait_exponential_jitter(wait: wait_exponential_jitter, memo: Memo | None) -> Strategy:
+    multiplier, top, base, spread = wait.multiplier, wait.max, wait.exp_base, wait.jitter
+    floor = max(0, wait.min)
+
+    def exponential_jitter(state: Any) -> Any:
+        jitter = state.uniform(0, spread)
+        try:
+            result = multiplier * base ** (state.attempt_number - 1) + jitter
+        except OverflowError:
+            result = top
+        return max(floor, min(result, top))
+
+    return exponential_jitter
+
+
+def _wait_combine(wait: wait_combine, memo: Memo | None) -> Strategy:
+    parts = tuple(compiled(part, memo) for part in wait.wait_funcs)
+    return lambda state: float(sum(part(state) for part in parts))
+
+
+# -- retry --------------------------------------------------------------------------------------
+
+
+def _retry_if_exception_type(retry: retry_if_exception_type, memo: Memo | None) -> Strategy:
+    kinds = retry.exception_types
+    return lambda state: isinstance(state.outcome.error, kinds)
+
+
+def _retry_if_not_exception_type(retry: retry_if_not_exception_type, memo: Memo | None) -> Strategy:
+    kinds = retry.exception_types
+    return lambda state: not isinstance(state.outcome.error, kinds)
+
+
+def _retry_all(retry: retry_all, memo: Memo | None) -> Strategy:
+    parts = tuple(compiled(part, memo) for part in retry.retries)
+    return lambda state: all(part(state) for part in parts)
+
+
+def _retry_any(retry: retry_any, memo: Memo | None) -> Strategy:
+    parts = tuple(compiled(part, memo) for part in retry.retries)
+    return lambda state: any(part(state) for part in parts)
+
+
+def _retry_if_transient(retry: retry_if_transient, memo: Memo | None) -> Strategy:
+    serialization = retry.serialization
+    return lambda state: is_transient(state.outcome.error, serialization=serialization)
+
+
+_MIRRORS: dict[type, Callable[[Any, Memo | None], Strategy]] = {
+    stop_after_attempt: _stop_after_attempt,
+    stop_after_delay: _stop_after_delay,
+    stop_before_delay: _stop_before_delay,
+    stop_any: _stop_any,
+    stop_all: _stop_all,
+    wait_fixed: _wait_fixed,
+    wait_none: _wait_fixed,
+    wait_random: _wait_random,
+    wait_exponential: _wait_exponential,
+    wait_random_exponential: _wait_random_exponential,
+    wait_exponential_jitter: _wait_exponential_jitter,
+    wait_combine: _wait_combine,
+    retry_if_exception_type: _retry_if_exception_type,
+    retry_if_not_exception_type: _retry_if_not_exception_type,
+    retry_all: _retry_all,
+    retry_any: _retry_any,
+    retry_if_transient: _retry_if_transient,
+}

@@ -1,0 +1,333 @@
+"""What a call does after each attempt: tenacity's ``iter()`` (reference), or its strategies (fast).
+
+Both deciders answer the engine's two questions with the policy's real tenacity ``stop``,
+``wait`` and ``retry`` objects, and draw jitter from the call's own counter-based stream:
+
+* :class:`ReferenceDecider` steps a real ``Retrying.iter()`` on a real ``RetryCallState``,
+  exactly as tenacity's own loop does. It runs any policy, your own strategies included, and it
+  is the judge the fast path is proved against.
+* :class:`FastDecider` asks the same strategies in the order ``iter()`` asks them (retry, then
+  wait, then stop, short-circuiting as tenacity does) on a slim call state, and skips what
+  ``iter()`` builds around them: its action queue, a ``concurrent.futures.Future`` with its
+  lock per attempt, statistics. tenacity's common strategies run as plain functions that
+  mirror them (:mod:`retrysim.sim.compiled`); the rest are called as they are. It runs only
+  policies whose every strategy is in :data:`MIRRORED`, the classes whose reads of the call
+  state the slim state provides; anything else goes to the reference path
+  (:func:`decider_for` says which, and why).
+
+``tests/test_fast_path.py`` proves the two give bit-identical records on every bundled
+scenario under every profile and the guards, and on generated scenarios, and fails when
+tenacity changes one of the mirrored classes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING, Any
+
+from tenacity import (
+    DoAttempt,
+    DoSleep,
+    RetryCallState,
+    retry_all,
+    retry_any,
+    retry_if_exception_type,
+    retry_if_not_exception_type,
+    stop_after_attempt,
+    stop_after_delay,
+    stop_all,
+    stop_any,
+    stop_before_delay,
+    wait_combine,
+    wait_exponential,
+    wait_exponential_jitter,
+    wait_fixed,
+    wait_none,
+    wait_random,
+    wait_random_exponential,
+)
+
+from retrysim.errors import BadInputError
+from retrysim.names import ENGINES
+from retrysim.retry.classify import retry_if_transient
+from retrysim.retry.resilience import stop_unless_allowed, wait_stretched
+from retrysim.retry.waits import (
+    wait_capped,
+    wait_decorrelated_jitter,
+    wait_equal_jitter,
+    wait_retry_after,
+)
+from retrysim.sim.clock import current_stream
+from retrysim.sim.compiled import Memo, Strategy, compiled
+from retrysim.sim.streams import Stream
+
+if TYPE_CHECKING:
+    from retrysim.retry.guards import GuardChain
+    from retrysim.retry.policy import RetryPolicy
+
+#: ``decide`` answers: retry after this many seconds (>= 0), or the call ends.
+SUCCEEDED_NOW = -1.0
+GAVE_UP_NOW = -2.0
+
+Clock = Callable[[], float]
+
+#: Strategy classes the fast path calls directly. Each reads only ``attempt_number``,
+#: ``outcome`` (``failed``, ``exception()``), ``seconds_since_start`` and ``upcoming_sleep`` of
+#: the call state, hashes it (a weak key), or draws through ``random``: all of which
+#: :class:`FastCallState` has. Adding a class here means checking that, and adding it to the
+#: drift check in ``tests/test_fast_path.py``.
+MIRRORED: frozenset[type] = frozenset(
+    {
+        stop_after_attempt,
+        stop_after_delay,
+        stop_before_delay,
+        stop_any,
+        stop_all,
+        stop_unless_allowed,
+        wait_exponential,
+        wait_random_exponential,
+        wait_exponential_jitter,
+        wait_random,
+        wait_fixed,
+        wait_none,
+        wait_combine,
+        wait_capped,
+        wait_equal_jitter,
+        wait_decorrelated_jitter,
+        wait_retry_after,
+        wait_stretched,
+        retry_if_exception_type,
+        retry_if_not_exception_type,
+        retry_all,
+        retry_any,
+        retry_if_transient,
+    }
+)
+
+#: Where a composite strategy keeps the strategies it is made of.
+_PARTS = ("stops", "wait_funcs", "retries", "inner", "fallback", "wait")
+
+
+def strategy_tree(strategy: object) -> Iterator[object]:
+    """``strategy`` and every strategy it is composed of, depth first."""
+    yield strategy
+    for name in _PARTS:
+        part = getattr(strategy, name, None)
+        if part is None:
+            continue
+        for child in part if isinstance(part, tuple | list) else (part,):
+            yield from strategy_tree(child)
+
+
+def unmirrored(strategies: tuple[object, ...]) -> list[str]:
+    """The names of the strategy classes in ``strategies`` the fast path does not mirror."""
+    return sorted(
+        {
+            type(part).__name__
+            for strategy in strategies
+            for part in strategy_tree(strategy)
+            if type(part) not in MIRRORED
+        }
+    )
+
+
+class _Failed:
+    """A failed attempt's outcome as tenacity's strategies read it (``failed``, ``exception()``)."""
+
+    __slots__ = ("error",)
+    failed = True
+
+    def __init__(self, error: BaseException) -> None:
+        self.error = error
+
+    def exception(self) -> BaseException:
+        return self.error
+
+
+class FastCallState(Stream):
+    """What tenacity's mirrored strategies read of a call, and the call's own jitter stream.
+
+    One object a call: it is the ``retry_state`` the strategies are called with and the
+    ``random`` their jitter draws from (so each call draws from its own stream, as on the
+    reference path). ``__weakref__`` lets decorrelated jitter remember the call's last wait.
+    """
+
+    __slots__ = (
+        "__weakref__",
+        "attempt_number",
+        "outcome",
+        "outcome_timestamp",
+        "start_time",
+        "upcoming_sleep",
+    )
+
+    def __init__(self, key: int, call: int, start_time: float) -> None:
+        super().__init__(key, call)
+        self.attempt_number = 1
+        self.start_time = start_time
+        self.outcome: _Failed | None = None
+        self.outcome_timestamp: float | None = None
+        self.upcoming_sleep = 0.0
+
+    @property
+    def seconds_since_start(self) -> float | None:
+        if self.outcome_timestamp is None:
+            return None
+        return self.outcome_timestamp - self.start_time
+
+
+class FastDecider:
+    """Decides with the policy's strategy objects called directly (see the module docstring)."""
+
+    name = "fast"
+    makes_cycles = False  # no raise, no Future: nothing for the garbage collector to find
+
+    def __init__(self, policy: RetryPolicy, clock: Clock, jitter_key: int) -> None:
+        self.policy = policy
+        self.clock = clock
+        self.jitter_key = jitter_key
+        self._memo: Memo = {}
+        self.strategies = self._compiled(policy.stop, policy.wait, policy.retry)
+
+    def _compiled(self, *strategies: Any) -> tuple[Strategy, ...]:
+        return tuple(compiled(strategy, self._memo) for strategy in strategies)
+
+    def start(self) -> None:
+        """The run begins (nothing to do: there is no ``Retrying`` to reset)."""
+
+    def begin(self, call: Any, chain: GuardChain | None) -> None:
+        """Give a new call its state (and its own strategies when its guards shape retries)."""
+        call.state = FastCallState(self.jitter_key, call.key, self.clock())
+        if chain is not None and chain.shapes_retries():
+            call.strategies = self._compiled(*self.policy.strategies(chain, self.clock))
+        else:
+            call.strategies = self.strategies
+
+    def first(self, call: Any) -> bool:
+        """Whether the call's first attempt goes now (always: the policy has no ``before``)."""
+        return True
+
+    def again(self, call: Any) -> bool:
+        """Whether the call, back from its wait, attempts again (always, as ``iter()`` does)."""
+        return True
+
+    def decide(self, call: Any, error: BaseException | None, now: float) -> float:
+        """After an attempt ended at ``now``: the seconds to wait before the next attempt, or
+        SUCCEEDED_NOW / GAVE_UP_NOW."""
+        if error is None:
+            return SUCCEEDED_NOW
+        state: FastCallState = call.state
+        state.outcome = _Failed(error)
+        state.outcome_timestamp = now
+        stop, wait, retry = call.strategies
+        if not retry(state):
+            return GAVE_UP_NOW
+        current_stream.set(state)
+        sleep = state.upcoming_sleep = wait(state)
+        if stop(state):
+            return GAVE_UP_NOW
+        state.outcome = None
+        state.outcome_timestamp = None
+        state.attempt_number += 1
+        return float(sleep)
+
+    def end(self, call: Any) -> None:
+        del call.state, call.strategies
+
+
+class ReferenceDecider:
+    """Steps tenacity's own ``Retrying.iter()`` on a real ``RetryCallState`` (the judge)."""
+
+    name = "reference"
+    makes_cycles = True  # tenacity raises and re-raises the attempt's error through frames
+
+    def __init__(self, policy: RetryPolicy, clock: Clock, jitter_key: int) -> None:
+        self.policy = policy
+        self.clock = clock
+        self.jitter_key = jitter_key
+        self.retrying = policy.retrying()
+
+    def start(self) -> None:
+        """The run begins on the virtual clock: reset the ``Retrying`` as tenacity's loop does."""
+        self.retrying.begin()
+
+    def begin(self, call: Any, chain: GuardChain | None) -> None:
+        retrying = self.retrying
+        if chain is not None and chain.shapes_retries():
+            retrying = self.policy.retrying(chain, self.clock)
+            retrying.begin()  # as tenacity's own loop does before its first attempt
+        call.retrying = retrying
+        call.state = RetryCallState(retrying, None, (), {})
+        call.stream = Stream(self.jitter_key, call.key)
+
+    def first(self, call: Any) -> bool:
+        return self.again(call)
+
+    def again(self, call: Any) -> bool:
+        """Ask ``iter()`` what follows a wait (or the start): an attempt, for our policies."""
+        do = call.retrying.iter(call.state)
+        if isinstance(do, DoAttempt):
+            return True
+        raise RuntimeError(f"tenacity asked for {do!r} where an attempt was due")
+
+    def decide(self, call: Any, error: BaseException | None, now: float) -> float:
+        """As :meth:`FastDecider.decide`, by ``iter()`` (which reads ``now`` from the clock)."""
+        state = call.state
+        if error is None:
+            state.set_result(None)
+        else:
+            state.set_exception((type(error), error, None))
+            # Only a failed attempt leads tenacity to draw a wait: point its jitter at this
+            # call's own stream for that decision.
+            current_stream.set(call.stream)
+        try:
+            do = call.retrying.iter(state)
+        except Exception as raised:
+            if raised is not error:
+                raise  # not the attempt's error: a failure inside tenacity or a strategy
+            # tenacity re-raised the attempt's error: the call gave up. Dropping the traceback
+            # breaks the error -> frame -> state -> error cycle, so memory is freed at once.
+            raised.__traceback__ = None
+            return GAVE_UP_NOW
+        if isinstance(do, DoSleep):
+            state.prepare_for_next_attempt()
+            return float(do)
+        return SUCCEEDED_NOW
+
+    def end(self, call: Any) -> None:
+        del call.state, call.stream, call.retrying
+
+
+Decider = FastDecider | ReferenceDecider
+
+
+class EngineChoiceError(BadInputError):
+    """An engine that is not one of :data:`ENGINES`, or ``fast`` for a policy it cannot run."""
+
+
+def fast_refusal(policy: RetryPolicy) -> str | None:
+    """Why ``policy`` cannot take the fast path, or None when it can."""
+    from retrysim.retry.policy import RetryPolicy
+
+    if type(policy) is not RetryPolicy:
+        return "your own tenacity policy (--policy) runs on the reference path"
+    names = unmirrored((policy.stop, policy.wait, policy.retry))
+    if names:
+        return f"strategies the fast path does not mirror: {', '.join(names)}"
+    return None
+
+
+def decider_for(policy: RetryPolicy, engine: str, clock: Clock, jitter_key: int) -> Decider:
+    """The decider ``engine`` asks for (``auto``: fast when :func:`fast_refusal` allows)."""
+    if engine not in ENGINES:
+        raise EngineChoiceError(
+            f"--engine: unknown engine {engine!r}; allowed: {', '.join(ENGINES)}"
+        )
+    if engine == "reference":
+        return ReferenceDecider(policy, clock, jitter_key)
+    refusal = fast_refusal(policy)
+    if refusal is None:
+        return FastDecider(policy, clock, jitter_key)
+    if engine == "fast":
+        raise EngineChoiceError(f"--engine fast: {refusal}; use --engine auto or reference")
+    return ReferenceDecider(policy, clock, jitter_key)
