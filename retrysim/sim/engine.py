@@ -121,6 +121,7 @@ class Engine:
         # Pools and the network, when the scenario models them; None: the direct path.
         self.connections = Connections(scenario, self.seed) if scenario.models_connections else None
         self._holding: dict[int, Pool] = {}  # attempt -> the pool whose connection it holds
+        self._hints: dict[int, float] = {}  # attempt -> a gate's Retry-After, until heard
         self._jitter_key = stream_key(self.seed, JITTER)
         self._server_key = stream_key(self.seed, SERVER_DRAW)
         # This run's guard state (per client, or fleet-wide) and what the guards did.
@@ -324,7 +325,7 @@ class Engine:
         phases = self.phases
         verdict = phases.door(t, key, n)
         if verdict > 0:
-            self._hear(call, a, verdict)
+            self._hear(call, a, verdict, phases.hint(t, key, n))
             return
         if verdict == BLACKHOLE:
             if self.timeout is not None:
@@ -440,6 +441,10 @@ class Engine:
         self._holding[a] = pool
         n = row[ATTEMPT]
         verdict = self.phases.door(t, call.key, n)  # faults judge the attempt as it is sent
+        if verdict > 0:
+            hint = self.phases.hint(t, call.key, n)
+            if hint is not None:
+                self._hints[a] = hint
         if got == CONNECTION_OPEN:
             self._transmit((call, a, verdict))
             return
@@ -479,8 +484,9 @@ class Engine:
 
     def _answer_if_open(self, item: tuple[_Call, int, int]) -> None:
         call, a, code = item
+        hint = self._hints.pop(a, None) if self._hints else None
         if self._rows[a][OUTCOME] == OPEN:
-            self._hear(call, a, code)
+            self._hear(call, a, code, hint)
 
     def _connect_timed_out(self, item: tuple[_Call, int]) -> None:
         call, a = item
