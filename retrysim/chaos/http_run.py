@@ -33,7 +33,7 @@ from retrysim.chaos.http_service import HTTP_STATUS, HttpService, split_faults
 from retrysim.chaos.http_target import HttpTarget
 from retrysim.chaos.proxy import FaultProxy
 from retrysim.chaos.run import GRACE, assign_executions, check, drive, error_code, real_document
-from retrysim.chaos.toxics import ChaosError
+from retrysim.chaos.toxics import ChaosError, toxics_from_scenario
 from retrysim.retry.settings import RetrySettings
 from retrysim.scenario import Scenario
 from retrysim.sim import records as rec
@@ -91,6 +91,11 @@ class _HttpRunner(_Runner):
         self.proxy_stats: dict[str, int] = {}
         self.service_stats: dict[str, int] | None = None
         self.url = "" if target is None else target.url
+        # Built before the loop starts (compiling the schedule imports the samplers), so the
+        # service and the proxy are up within milliseconds of the fleet's clock reading 0.
+        _, proxy_faults = split_faults(scenario.faults)
+        self.toxics = toxics_from_scenario(proxy_faults)
+        self.service = None if target is not None else HttpService(scenario, seed, origin=0.0)
 
     def code_of(self, error: BaseException) -> int:
         return http_error_code(error)
@@ -116,19 +121,19 @@ class _HttpRunner(_Runner):
 
         clients = self.scenario.clients
         processes = clients.processes or clients.count
-        _, proxy_faults = split_faults(self.scenario.faults)
         # httpx loads a CA bundle per client (40 ms each) unless given a context; http:// never
         # uses it, so one bare context serves them all.
         tls = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
         async with AsyncExitStack() as stack:
-            service = None
-            if self.target is None:
-                service = await stack.enter_async_context(HttpService(self.scenario, self.seed))
+            service = self.service
+            if service is not None:
+                await stack.enter_async_context(service)
                 upstream = service.address
                 self.url = f"http://{upstream[0]}:{upstream[1]}/ (retrysim's own service)"
             else:
+                assert self.target is not None
                 upstream = self.target.address
-            proxy = await stack.enter_async_context(FaultProxy(upstream, proxy_faults, self.seed))
+            proxy = await stack.enter_async_context(FaultProxy(upstream, self.toxics, self.seed))
             limits = httpx.Limits(
                 max_connections=clients.pool_size,
                 max_keepalive_connections=clients.pool_size,
@@ -197,6 +202,11 @@ def run_http(
     target's URL, the proxy's counters and the service's (None for another service's).
     """
     check_http(scenario, target)
+    # Imported before the clock starts: httpx loads httpcore (and its HTTP/2 probe) on the
+    # first client, which would otherwise land inside the run's first tenths of a second.
+    import httpcore  # noqa: F401
+    import httpx  # noqa: F401
+
     runner = _HttpRunner(scenario, target, scenario.seed if seed is None else seed, settings)
     result = drive(runner, runner.real_main)
     return result, runner.url, runner.proxy_stats, runner.service_stats

@@ -120,10 +120,19 @@ class ServiceStats:
 class HttpService:
     """An HTTP/1.1 service on 127.0.0.1 answering on ``scenario``'s schedule (see the module).
 
-    ``scenario`` None: no faults and no service time, every request a 200 at once.
+    ``scenario`` None: no faults and no service time, every request a 200 at once. ``origin``:
+    the loop time its schedule counts from (default: when it starts); a real run passes 0, its
+    loop's own zero, so the windows are on the fleet's clock however long the start took.
     """
 
-    def __init__(self, scenario: Scenario | None = None, seed: int = 0, *, port: int = 0) -> None:
+    def __init__(
+        self,
+        scenario: Scenario | None = None,
+        seed: int = 0,
+        *,
+        port: int = 0,
+        origin: float | None = None,
+    ) -> None:
         self.seed = seed
         self._phases = None if scenario is None else _phases(scenario, seed)
         self._statuses = _status_by_code()
@@ -134,6 +143,7 @@ class HttpService:
         self._server: asyncio.Server | None = None
         self._tasks: set[asyncio.Task[None]] = set()
         self._writers: set[asyncio.StreamWriter] = set()
+        self._origin = origin
         self._t0 = 0.0
 
     @property
@@ -147,7 +157,7 @@ class HttpService:
         return LISTEN_HOST, self.port
 
     def elapsed(self) -> float:
-        """Seconds since the service started: the clock its faults' windows are on."""
+        """Seconds since the service started (or its ``origin``): its windows' clock."""
         return asyncio.get_running_loop().time() - self._t0
 
     async def start(self) -> HttpService:
@@ -157,7 +167,8 @@ class HttpService:
             self._server = await asyncio.start_server(self._accept, LISTEN_HOST, self._port)
         except OSError as error:
             raise ChaosError(f"the HTTP service could not listen on 127.0.0.1: {error}") from None
-        self._t0 = asyncio.get_running_loop().time()
+        now = asyncio.get_running_loop().time()
+        self._t0 = now if self._origin is None else self._origin
         return self
 
     async def stop(self) -> None:
