@@ -93,7 +93,7 @@ class _HttpRunner(_Runner):
         self.url = "" if target is None else target.url
         # Built before the loop starts (compiling the schedule imports the samplers), so the
         # service and the proxy are up within milliseconds of the fleet's clock reading 0.
-        _, proxy_faults = split_faults(scenario.faults)
+        _, proxy_faults = split_faults(scenario.faults, own_service=target is None)
         self.toxics = toxics_from_scenario(proxy_faults)
         self.service = None if target is not None else HttpService(scenario, seed, origin=0.0)
 
@@ -190,6 +190,27 @@ def check_http(scenario: Scenario, target: HttpTarget | None) -> None:
                 )
 
 
+_warm = {"done": False}
+
+
+def _warm_up() -> None:
+    """One request to a throwaway service on a loop of its own, once per process.
+
+    httpx loads httpcore on its first client and anyio's asyncio backend on its first request
+    (about 60 ms together); inside a run that would land on the first attempts' clock.
+    """
+    if _warm["done"]:
+        return
+    import httpx
+
+    async def once() -> None:
+        async with HttpService() as service, httpx.AsyncClient(trust_env=False) as client:
+            await client.post(f"http://127.0.0.1:{service.port}/")
+
+    asyncio.run(once())
+    _warm["done"] = True
+
+
 def run_http(
     scenario: Scenario,
     target: HttpTarget | None = None,
@@ -202,11 +223,7 @@ def run_http(
     target's URL, the proxy's counters and the service's (None for another service's).
     """
     check_http(scenario, target)
-    # Imported before the clock starts: httpx loads httpcore (and its HTTP/2 probe) on the
-    # first client, which would otherwise land inside the run's first tenths of a second.
-    import httpcore  # noqa: F401
-    import httpx  # noqa: F401
-
+    _warm_up()
     runner = _HttpRunner(scenario, target, scenario.seed if seed is None else seed, settings)
     result = drive(runner, runner.real_main)
     return result, runner.url, runner.proxy_stats, runner.service_stats

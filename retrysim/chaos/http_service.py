@@ -15,12 +15,13 @@ that in a fault's window it answers at once what the fault names:
 
 Outages (``mode = "refuse"``), flaky windows and recovery ramps with one of those errors are the
 service's; every other fault (refusals and resets with a connection error, black holes) is the
-proxy's (:func:`split_faults`). The decisions are the simulator's own counter-based draws
-(``retrysim.sim.attempt``), keyed by the call and attempt a request names in its
-``X-Retrysim-Call`` and ``X-Retrysim-Attempt`` headers, so a real run and a simulation of the
-same seed fail the same attempts; a request without them draws as call 0, attempt 1. Times are
-seconds since the service started. It counts, per call, the requests it finished with a 200 (the
-work, done whether or not the client still listens): what a call's ``executions`` are.
+proxy's (:func:`split_faults`; against another service, latency spikes are the proxy's too).
+The decisions are the simulator's own counter-based draws (``retrysim.sim.attempt``), keyed by
+the call and attempt a request names in its ``X-Retrysim-Call`` and ``X-Retrysim-Attempt``
+headers, so a real run and a simulation of the same seed fail the same attempts; a request
+without them draws as call 0, attempt 1. Times are seconds since the service started (or the
+``origin`` it is given: a real run's loop zero). It counts, per call, the requests it finished
+with a 200 (the work, done whether or not the client still listens): a call's ``executions``.
 
 Standard library and asyncio only (no server dependency). It listens on 127.0.0.1 on a free
 port; ``stop()`` (or leaving ``async with``) closes every connection and ends every task within
@@ -70,11 +71,17 @@ def is_http_fault(fault: Fault) -> bool:
     return isinstance(fault, Outage | Flaky | RecoveryRamp) and fault.error in HTTP_STATUS
 
 
-def split_faults(faults: Sequence[Fault]) -> tuple[list[Fault], list[Fault]]:
-    """(the service's faults, the proxy's): HTTP answers and latency spikes, and the rest."""
+def split_faults(
+    faults: Sequence[Fault], own_service: bool = True
+) -> tuple[list[Fault], list[Fault]]:
+    """(the service's faults, the proxy's): HTTP answers and latency spikes, and the rest.
+
+    ``own_service`` False (another service is the target): latency spikes are the proxy's
+    (each answer's chunks held back), and HTTP answers nobody's (``check_http`` refuses them).
+    """
     from retrysim.scenario import LatencySpike
 
-    mine = [is_http_fault(f) or isinstance(f, LatencySpike) for f in faults]
+    mine = [is_http_fault(f) or (own_service and isinstance(f, LatencySpike)) for f in faults]
     return (
         [f for f, m in zip(faults, mine, strict=True) if m],
         [f for f, m in zip(faults, mine, strict=True) if not m],
