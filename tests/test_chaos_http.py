@@ -34,6 +34,7 @@ from retrysim.sim.attempt import AttemptPhases
 from retrysim.sim.failures import CODES
 from retrysim.sim.faults import compile_faults
 from retrysim.sim.invariants import violations
+from retrysim.sim.service import service_latency
 
 T = TypeVar("T")
 DEADLINE = 10.0
@@ -97,7 +98,7 @@ def test_the_service_draws_as_the_simulator_does() -> None:
     scenario = Scenario.model_validate(SCHEDULE)
     service = HttpService(scenario, scenario.seed)
     plan = compile_faults(scenario.faults, scenario.seed)
-    phases = AttemptPhases(plan, scenario.service.latency, scenario.seed)
+    phases = AttemptPhases(plan, service_latency(scenario.service), scenario.seed)
     failed = 0
     for key in range(400):
         for attempt in (1, 2):
