@@ -168,14 +168,18 @@ class _HttpRunner(_Runner):
 
 
 def check_http(scenario: Scenario, target: HttpTarget | None) -> None:
-    """``check`` plus: an ideal service, and HTTP answers only from retrysim's own service."""
+    """``check`` plus: retrysim's own service is the ``ideal`` one (another service may be
+    modelled by any kind with a ``latency``), and HTTP answers come only from retrysim's own."""
     from retrysim.scenario import Ideal
 
     check(scenario)
-    if not isinstance(scenario.service, Ideal):
+    service = scenario.service
+    if target is None and not isinstance(service, Ideal):
         raise ChaosError(
-            f"service.kind: the HTTP target runs the 'ideal' service, not {scenario.service.kind!r}"
+            f"service.kind: --start-http runs the 'ideal' service, not {service.kind!r}"
         )
+    if not hasattr(service, "latency"):
+        raise ChaosError(f"service.kind: a real run cannot model a {service.kind!r} service")
     if any(f.kind == "capacity_loss" for f in scenario.faults):
         raise ChaosError("faults: capacity_loss is a queue server's, not an HTTP service's")
     if target is not None:
