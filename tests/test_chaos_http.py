@@ -316,3 +316,19 @@ def test_check_http_names_the_field() -> None:
         check_http(_scenario(service={"kind": "rate_limited", "rate": 10}), None)
     with pytest.raises(ChaosError, match="Poisson"):
         check_http(_scenario(clients={"arrival": {"kind": "poisson", "rate": 5}}), None)
+
+
+def test_the_report_shows_what_the_proxy_and_the_service_did(
+    plain_service: int, tmp_path: Path
+) -> None:
+    path = tmp_path / "plain.toml"
+    _write(path, _scenario(duration=0.3, clients={"count": 5, "timeout": 1.0}, faults=[]))
+    env = {"COLUMNS": "200"}
+    own = CliRunner().invoke(app, ["chaos", str(path), "--start-http"], env=env)
+    assert own.exit_code == 0, own.output
+    assert "proxy: 5 connections, 5 forwarded" in own.stdout
+    assert "service: 5 requests, 5 ok, 0 rate limited" in own.stdout
+    url = f"http://127.0.0.1:{plain_service}/"
+    other = CliRunner().invoke(app, ["chaos", str(path), "--target", url], env=env)
+    assert other.exit_code == 0, other.output
+    assert "proxy: 5 connections" in other.stdout and "service:" not in other.stdout
