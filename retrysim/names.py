@@ -46,6 +46,7 @@ ErrorName = Literal[
     "psycopg.OperationalError",
     "botocore.exceptions.EndpointConnectionError",
     "botocore.exceptions.ClientError",
+    "httpx.ReadError",  # last: the record codes of the names above stay what they were
 ]
 
 #: Upper bound for max_attempts anywhere (settings, overrides, scenarios); records store attempt

@@ -230,7 +230,21 @@ class _Window(Model):
         return math.inf if self.end is None else self.end
 
 
-class Outage(_Window):
+class _Gate(_Window):
+    """A fault that fails an attempt at once with its ``error``; a ``retry_after`` hint goes
+    with ``error = "RateLimited"`` only (what an HTTP 429's Retry-After header says)."""
+
+    @model_validator(mode="after")
+    def _hint_needs_rate_limited(self) -> _Gate:
+        error = getattr(self, "error", None)
+        if getattr(self, "retry_after", None) is not None and error != "RateLimited":
+            raise ValueError(
+                f"retry_after is the hint a RateLimited failure carries; error is {error!r}"
+            )
+        return self
+
+
+class Outage(_Gate):
     """The dependency is down: refuse (error at once) or blackhole (hang until client timeout)."""
 
     kind: Literal["outage"]
@@ -239,14 +253,22 @@ class Outage(_Window):
         "refuse", description="refuse: an attempt fails at once; blackhole: it hangs to a timeout"
     )
     error: ErrorName = Field("ConnectionError", description="what a refused attempt fails with")
+    retry_after: NonNeg | None = Field(
+        None,
+        description="seconds: the Retry-After hint a RateLimited failure carries (HTTP 429)",
+    )
 
 
-class Flaky(_Window):
+class Flaky(_Gate):
     """Each attempt in the window fails at once with ``probability``."""
 
     kind: Literal["flaky"]
     probability: Prob = Field(description="the chance that an attempt in the window fails")
     error: ErrorName = Field("ConnectionError", description="what it fails with")
+    retry_after: NonNeg | None = Field(
+        None,
+        description="seconds: the Retry-After hint a RateLimited failure carries (HTTP 429)",
+    )
 
 
 class LatencySpike(_Window):
@@ -272,13 +294,17 @@ class CapacityLoss(_Window):
     slots: Annotated[int, Field(ge=0)] = Field(description="the queue's slots left in the window")
 
 
-class RecoveryRamp(_Window):
+class RecoveryRamp(_Gate):
     """After an outage: failure probability falls linearly from ``probability`` to 0 at ``end``."""
 
     kind: Literal["recovery_ramp"]
     end: NonNeg = Field(description="when the fault ends")
     probability: Prob = Field(1.0, description="the failure probability at start")
     error: ErrorName = Field("ConnectionError", description="what a failing attempt fails with")
+    retry_after: NonNeg | None = Field(
+        None,
+        description="seconds: the Retry-After hint a RateLimited failure carries (HTTP 429)",
+    )
 
 
 class Reset(_Window):

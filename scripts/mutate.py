@@ -100,26 +100,26 @@ EQUIVALENT: dict[str, str] = {
         "Progress is a type alias read only in annotations (here and in runner.py), which"
         " `from __future__ import annotations` never evaluates"
     ),
-    "retrysim/sim/engine.py:202:67:const:0->1": (
+    "retrysim/sim/engine.py:203:67:const:0->1": (
         "the run's outer jitter stream is a fallback nothing draws from: a wait is drawn only"
         " after a failed attempt pointed the jitter at its call's own stream"
     ),
-    "retrysim/sim/engine.py:233:31:cmp:GtE->Gt": (
+    "retrysim/sim/engine.py:234:31:cmp:GtE->Gt": (
         "at now == duration the estimate round(started * duration / now) is started anyway"
     ),
-    "retrysim/sim/engine.py:287:20:const:0->1": (
+    "retrysim/sim/engine.py:288:20:const:0->1": (
         "limit 0 (open loop) also returns through `call.index + 1 >= limit`, and limit 1"
         " returns either way"
     ),
-    "retrysim/sim/faults.py:42:30:const:True->False": SLOTS,
-    "retrysim/sim/faults.py:52:30:const:True->False": SLOTS,
-    "retrysim/sim/faults.py:66:30:const:True->False": SLOTS,
-    "retrysim/sim/faults.py:83:30:const:True->False": SLOTS,
-    "retrysim/sim/faults.py:96:30:const:True->False": SLOTS,
-    "retrysim/sim/faults.py:61:42:cmp:Lt->LtE": DRAW_EQUALS_P,
-    "retrysim/sim/faults.py:80:28:cmp:Lt->LtE": DRAW_EQUALS_P,
-    "retrysim/sim/faults.py:109:42:cmp:Lt->LtE": DRAW_EQUALS_P,
-    "retrysim/sim/faults.py:77:15:cmp:Lt->LtE#1": (
+    "retrysim/sim/faults.py:46:30:const:True->False": SLOTS,
+    "retrysim/sim/faults.py:57:30:const:True->False": SLOTS,
+    "retrysim/sim/faults.py:72:30:const:True->False": SLOTS,
+    "retrysim/sim/faults.py:90:30:const:True->False": SLOTS,
+    "retrysim/sim/faults.py:103:30:const:True->False": SLOTS,
+    "retrysim/sim/faults.py:67:42:cmp:Lt->LtE": DRAW_EQUALS_P,
+    "retrysim/sim/faults.py:87:28:cmp:Lt->LtE": DRAW_EQUALS_P,
+    "retrysim/sim/faults.py:116:42:cmp:Lt->LtE": DRAW_EQUALS_P,
+    "retrysim/sim/faults.py:84:15:cmp:Lt->LtE#1": (
         "at t == end the ramp's probability is 0 and no draw is below 0, so t == end passes"
         " either way"
     ),

@@ -26,8 +26,12 @@ from retrysim.retry.classify import (
 from retrysim.retry.errors import RateLimitedError, ServerError
 from retrysim.retry.waits import wait_retry_after
 
+#: httpx.ReadError (a reset under a request) is not in the classifier's transient list.
+PERMANENT_LIBRARY = ("redis.exceptions.ResponseError", "httpx.ReadError")
 TRANSIENT_LIBRARY = [
-    e.name for e in CATALOGUE if "40001" not in e.note and "Response" not in e.name
+    e.name
+    for e in CATALOGUE
+    if "40001" not in e.note and "Response" not in e.name and e.name not in PERMANENT_LIBRARY
 ]
 
 
@@ -42,9 +46,7 @@ def test_every_transient_stand_in_is_transient(name: str) -> None:
     assert is_transient(stand_in(name)(name))
 
 
-@pytest.mark.parametrize(
-    "name", ["redis.exceptions.ResponseError", "asyncpg.exceptions.SerializationError"]
-)
+@pytest.mark.parametrize("name", [*PERMANENT_LIBRARY, "asyncpg.exceptions.SerializationError"])
 def test_permanent_stand_ins_are_not(name: str) -> None:
     assert not is_transient(stand_in(name)(name))
 

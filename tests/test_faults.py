@@ -443,3 +443,39 @@ def test_retry_on_limits_what_is_retried() -> None:
     # 1.2 s) times out, and TimeoutError is not in retry_on
     assert np.all(result.calls["attempts"] == 2)
     assert {name_of(result, c) for c in result.calls["error"]} == {"TimeoutError"}
+
+
+@pytest.mark.parametrize("path", ["direct", "connected", "fidelity"])
+def test_a_rate_limited_fault_carries_its_retry_after(path: str) -> None:
+    """A 429 window's hint reaches the policy on every path, as an HTTP Retry-After would:
+    with respect_retry_after, each retry waits the 0.5 s hint, not the 0.05 s backoff."""
+    from retrysim.sim.fidelity import run_with_decorators
+
+    data: dict[str, Any] = {
+        "seed": 1,
+        "duration": 1,
+        "policy": {
+            "operation": "api",
+            "max_attempts": 3,
+            "min_wait": 0.01,
+            "max_wait": 0.05,
+            "respect_retry_after": True,
+        },
+        "clients": {"count": 5, "calls_per_client": 1},
+        "faults": [
+            {"kind": "outage", "start": 0, "end": 5, "error": "RateLimited", "retry_after": 0.5}
+        ],
+    }
+    if path == "connected":
+        data["network"] = {"rtt": 0.001}
+    scenario = parse_scenario(data, "test")
+    result = run_with_decorators(scenario) if path == "fidelity" else simulate(scenario)
+    waits = result.attempts["wait"][~np.isnan(result.attempts["wait"])]
+    assert len(waits) == 10 and set(waits.tolist()) == {0.5}
+
+
+def test_retry_after_goes_with_rate_limited_only() -> None:
+    bad = {"faults": [{"kind": "flaky", "probability": 0.5, "error": "ServerError"}]}
+    bad["faults"][0]["retry_after"] = 0.5
+    with pytest.raises(ValueError, match=r"x\.toml: faults\.0: retry_after is the hint"):
+        parse_scenario(bad, "x.toml")

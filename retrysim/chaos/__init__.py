@@ -1,7 +1,10 @@
 """Real chaos for real services: a fault-injecting TCP proxy on loopback (``FaultProxy``).
 
 Standard library and asyncio only (no rich, typer or matplotlib); a scenario's faults become
-its schedule through ``toxics_from_scenario``.
+its schedule through ``toxics_from_scenario``. The real fleets are ``run`` (redis-py) and
+``http_run`` (httpx, against ``http_service.HttpService``, which gives the HTTP answers a TCP
+proxy cannot: 429 with Retry-After, 503, 500, slow 200s); their client libraries are imported
+only when such a run starts.
 """
 
 from __future__ import annotations

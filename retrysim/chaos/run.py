@@ -24,6 +24,7 @@ import asyncio
 import math
 import time
 import uuid
+from collections.abc import Callable, Coroutine
 from typing import Any
 
 from retrysim.chaos.proxy import FaultProxy
@@ -154,19 +155,42 @@ class _RealRunner(_Runner):
                 await direct.delete(*chunk)
         finally:
             await direct.aclose()
-        for record in self.calls:
-            mine = self.mine[(record["client"], record["index"])]
-            extra = record["executions"]
-            for attempt in mine:
-                if attempt["outcome"] == rec.OK:
-                    attempt["executed"] = 1
-                    extra -= 1
-            for attempt in reversed(mine):
-                if extra <= 0:
-                    break
-                if attempt["outcome"] in (rec.FAILED, rec.TIMED_OUT):
-                    attempt["executed"] = 1
-                    extra -= 1
+        assign_executions(self)
+
+
+def assign_executions(runner: _Runner) -> None:
+    """Put each call's ``executions`` (counted by the service) on its attempts.
+
+    Successful attempts ran; the surplus (duplicates: work done for an attempt the client saw
+    fail) goes on the call's last failed or timed-out attempts.
+    """
+    for record in runner.calls:
+        mine = runner.mine[(record["client"], record["index"])]
+        extra = record["executions"]
+        for attempt in mine:
+            if attempt["outcome"] == rec.OK:
+                attempt["executed"] = 1
+                extra -= 1
+        for attempt in reversed(mine):
+            if extra <= 0:
+                break
+            if attempt["outcome"] in (rec.FAILED, rec.TIMED_OUT):
+                attempt["executed"] = 1
+                extra -= 1
+
+
+def drive(runner: _Runner, main: Callable[[], Coroutine[Any, Any, None]]) -> RunResult:
+    """Run ``main`` (a runner's real fleet) on a real-time loop whose clock starts at 0, under
+    the runner's settings and with tenacity's jitter routed to each call's own stream."""
+    previous = get_settings()
+    use_settings(runner.settings)
+    wall = time.perf_counter()
+    try:
+        with routed_jitter(), asyncio.Runner(loop_factory=_ZeroLoop) as loop_runner:
+            loop_runner.run(main())
+    finally:
+        use_settings(previous)
+    return runner.result(time.perf_counter() - wall)
 
 
 def run_real(
@@ -180,21 +204,12 @@ def run_real(
     Returns the records (a ``RunResult``, times in seconds since the start) and what the proxy
     did (``ProxyStats.as_dict()``). Needs redis-py; the upstream must be a loopback address.
     """
-    _check(scenario)
+    check(scenario)
     runner = _RealRunner(scenario, upstream, scenario.seed if seed is None else seed, settings)
-    previous = get_settings()
-    use_settings(runner.settings)
-    wall = time.perf_counter()
-    try:
-        with routed_jitter(), asyncio.Runner(loop_factory=_ZeroLoop) as loop_runner:
-            loop_runner.run(runner.real_main())
-    finally:
-        use_settings(previous)
-    result = runner.result(time.perf_counter() - wall)
-    return result, runner.proxy_stats
+    return drive(runner, runner.real_main), runner.proxy_stats
 
 
-def _check(scenario: Scenario) -> None:
+def check(scenario: Scenario) -> None:
     from retrysim.chaos.toxics import ChaosError
     from retrysim.scenario import Poisson
 
@@ -219,14 +234,30 @@ def chaos_document(
     ``vs_sim = K > 0`` also simulates the scenario over K seeds (its seed, +1, ...) and adds the
     side-by-side (``retrysim.chaos.versus``) as the document's ``versus`` section.
     """
-    from retrysim.metrics import summarize
-
     started = time.perf_counter()
     result, stats = run_real(scenario, upstream, seed, settings)
+    target = f"redis://{upstream[0]}:{upstream[1]}"
+    return real_document(result, started, target, stats, settings, vs_sim=vs_sim)
+
+
+def real_document(
+    result: RunResult,
+    started: float,
+    target: str,
+    proxy: dict[str, int],
+    settings: RetrySettings | None,
+    *,
+    vs_sim: int = 0,
+) -> dict[str, Any]:
+    """``summarize``'s document of a real run, with ``mode``, ``target``, ``proxy`` and (with
+    ``vs_sim = K > 0``) the ``versus`` section against K simulated seeds."""
+    from retrysim.metrics import summarize
+
+    scenario = result.scenario
     document = summarize(result, wall_time=time.perf_counter() - started)
     document["mode"] = "real"
-    document["target"] = f"redis://{upstream[0]}:{upstream[1]}"
-    document["proxy"] = stats
+    document["target"] = target
+    document["proxy"] = proxy
     if vs_sim > 0:
         from retrysim.chaos.versus import versus
         from retrysim.runner import run

@@ -184,6 +184,14 @@ CATALOGUE: tuple[LibraryError, ...] = (
         attributes={"response": {"Error": {"Code": "ThrottlingException"}}},
         note="code ThrottlingException",
     ),
+    # Last, so the record codes of the names before it stay what they were. What httpx raises
+    # when the connection is reset (ECONNRESET) under a request: the classifier does not list
+    # it as transient (unlike urllib3's ProtocolError for the same reset), so it is not retried.
+    LibraryError(
+        "httpx.ReadError",
+        "httpx",
+        _chain(("httpx", "ReadError"), ("httpx", "NetworkError"), *reversed(_HTTPX)),
+    ),
 )
 
 BY_NAME: dict[str, LibraryError] = {entry.name: entry for entry in CATALOGUE}

@@ -47,6 +47,10 @@ class AttemptPhases:
         plan = self.plan
         return plan.gate(t, call_key, attempt) if plan.gates else PASS
 
+    def hint(self, t: float, call_key: int, attempt: int) -> float | None:
+        """Phase 2's Retry-After hint: what the gate that failed the attempt says, if anything."""
+        return self.plan.hint(t, call_key, attempt) if self.plan.gates else None
+
     def service_time(self, t: float, call_key: int, attempt: int) -> float:
         """Phase 3: seconds of work the request needs (latency draw plus spikes)."""
         seconds = self._latency(unit(self._latency_key, call_key, attempt))

@@ -142,6 +142,7 @@ class Engine:
         # Pools and the network, when the scenario models them; None: the direct path.
         self.connections = Connections(scenario, self.seed) if scenario.models_connections else None
         self._holding: dict[int, Pool] = {}  # attempt -> the pool whose connection it holds
+        self._hints: dict[int, float] = {}  # attempt -> a gate's Retry-After, until heard
         self._server_key = stream_key(self.seed, SERVER_DRAW)
         # This run's guard state (per client, or fleet-wide) and what the guards did.
         self._guard_events: list[GuardEvent] = []
@@ -332,7 +333,7 @@ class Engine:
         plan = phases.plan
         verdict = plan.gate(t, key, n) if plan.gates else PASS  # phases.door, written out
         if verdict > 0:
-            self._hear(call, a, verdict)
+            self._hear(call, a, verdict, plan.hint(t, key, n) if plan.hinted else None)
             return
         if verdict == BLACKHOLE:
             if self.timeout is not None:
@@ -450,6 +451,10 @@ class Engine:
         self._holding[a] = pool
         n = self.attempts.attempt[a]
         verdict = self.phases.door(t, call.key, n)  # faults judge the attempt as it is sent
+        if verdict > 0:
+            hint = self.phases.hint(t, call.key, n)
+            if hint is not None:
+                self._hints[a] = hint
         if got == CONNECTION_OPEN:
             self._transmit((call, a, verdict))
             return
@@ -489,8 +494,9 @@ class Engine:
 
     def _answer_if_open(self, item: tuple[_Call, int, int]) -> None:
         call, a, code = item
+        hint = self._hints.pop(a, None) if self._hints else None
         if self.attempts.outcome[a] == OPEN:
-            self._hear(call, a, code)
+            self._hear(call, a, code, hint)
 
     def _connect_timed_out(self, item: tuple[_Call, int]) -> None:
         call, a = item

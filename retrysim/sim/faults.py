@@ -30,10 +30,14 @@ BLACKHOLE = -1
 
 
 class Gate:
-    """Base of faults that decide at the door: returns PASS, BLACKHOLE or an error code."""
+    """Base of faults that decide at the door: returns PASS, BLACKHOLE or an error code.
+
+    ``hint`` is the Retry-After seconds its failure carries (a RateLimited fault's), or None.
+    """
 
     start: float
     end: float
+    hint: float | None
 
     def __call__(self, t: float, call_key: int, attempt: int) -> int:
         raise NotImplementedError
@@ -44,6 +48,7 @@ class OutageGate(Gate):
     start: float
     end: float
     verdict: int  # BLACKHOLE or the error code
+    hint: float | None = None
 
     def __call__(self, t: float, call_key: int, attempt: int) -> int:
         return self.verdict if self.start <= t < self.end else PASS
@@ -56,6 +61,7 @@ class FlakyGate(Gate):
     probability: float
     code: int
     key: int
+    hint: float | None = None
 
     def __call__(self, t: float, call_key: int, attempt: int) -> int:
         if self.start <= t < self.end and unit(self.key, call_key, attempt) < self.probability:
@@ -72,6 +78,7 @@ class RampGate(Gate):
     probability: float
     code: int
     key: int
+    hint: float | None = None
 
     def __call__(self, t: float, call_key: int, attempt: int) -> int:
         if not self.start <= t < self.end:
@@ -119,6 +126,7 @@ class FaultPlan:
     spikes: tuple[Spike, ...] = ()
     resets: tuple[ResetRule, ...] = ()
     capacity_windows: tuple[tuple[float, float, int], ...] = ()
+    hinted: bool = False  # some gate carries a Retry-After hint (else hint() is always None)
 
     @property
     def empty(self) -> bool:
@@ -130,6 +138,13 @@ class FaultPlan:
             if verdict != PASS:
                 return verdict
         return PASS
+
+    def hint(self, t: float, call_key: int, attempt: int) -> float | None:
+        """The Retry-After hint of the gate that failed this attempt (None: none, or passed)."""
+        for gate in self.gates:
+            if gate(t, call_key, attempt) != PASS:
+                return gate.hint
+        return None
 
     def extra_latency(self, t: float, call_key: int, attempt: int) -> float:
         return sum(spike(t, call_key, attempt) for spike in self.spikes)
@@ -152,13 +167,13 @@ def compile_faults(faults: Sequence[Fault], seed: int) -> FaultPlan:
         key = stream_key(seed, FAULT_BASE + index)
         end = fault.until
         match fault:
-            case Outage(start=start, mode=mode, error=error):
+            case Outage(start=start, mode=mode, error=error, retry_after=hint):
                 verdict = BLACKHOLE if mode == "blackhole" else CODES[error]
-                gates.append(OutageGate(start, end, verdict))
-            case Flaky(start=start, probability=p, error=error):
-                gates.append(FlakyGate(start, end, p, CODES[error], key))
-            case RecoveryRamp(start=start, probability=p, error=error):
-                gates.append(RampGate(start, end, p, CODES[error], key))
+                gates.append(OutageGate(start, end, verdict, hint))
+            case Flaky(start=start, probability=p, error=error, retry_after=hint):
+                gates.append(FlakyGate(start, end, p, CODES[error], key, hint))
+            case RecoveryRamp(start=start, probability=p, error=error, retry_after=hint):
+                gates.append(RampGate(start, end, p, CODES[error], key, hint))
             case LatencySpike(start=start, extra=extra):
                 spikes.append(Spike(start, end, sampler(extra), key))
             case Reset(start=start, probability=p, error=error):
@@ -167,4 +182,5 @@ def compile_faults(faults: Sequence[Fault], seed: int) -> FaultPlan:
                 )
             case CapacityLoss(start=start, slots=slots):
                 capacity.append((start, end, slots))
-    return FaultPlan(tuple(gates), tuple(spikes), tuple(resets), tuple(capacity))
+    hinted = any(gate.hint is not None for gate in gates)
+    return FaultPlan(tuple(gates), tuple(spikes), tuple(resets), tuple(capacity), hinted)

@@ -306,7 +306,7 @@ class _Runner:
         phases = self.phases
         verdict = phases.door(t, key, n)
         if verdict > 0:
-            raise _ServerError(verdict, None)
+            raise _ServerError(verdict, phases.hint(t, key, n))
         if verdict == BLACKHOLE:
             if self.timeout is None:
                 await loop.create_future()  # no answer, and the client waits forever

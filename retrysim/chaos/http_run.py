@@ -1,0 +1,251 @@
+"""A scenario's fleet as real asyncio httpx clients against an HTTP service, through the proxy.
+
+The HTTP counterpart of ``retrysim.chaos.run`` (the Redis fleet), on the same runner (fidelity
+mode's, ``retrysim.sim.fidelity``) and the same real-time loop, so the records are the
+simulator's to the field: every client calls a function decorated with ``retrysim.retry``'s own
+decorator for the scenario's operation (``api`` for an HTTP API), and each attempt is one real
+``POST`` with ``httpx.AsyncClient`` (one per client process, ``clients.processes``, with at most
+``clients.pool_size`` connections; ``clients.timeout`` over the whole attempt) to a
+``FaultProxy`` in front of the service.
+
+Why the faults are split: an HTTP answer (429 with Retry-After, 503, 500, a slow 200) is the
+service's to give and a connection fault (refusal, reset, black hole) the proxy's
+(``retrysim.chaos.http_service.split_faults``). With ``--start-http`` the service is retrysim's
+own (``HttpService``, on the same loop), which answers with the simulator's own draws and
+counts each call's executions. Against another service (``--target``) only connection faults
+can be applied, and a call's executions are its successful attempts (duplicates are not seen).
+
+A failed attempt's error is recorded under the name the simulator uses for the same thing
+(``http_error_code``): a 429 as ``RateLimited``, a 500 as ``ServerError``, any other status as
+``httpx.HTTPStatusError``; httpx's transport errors by their own names where the simulator
+knows them (``httpx.ConnectError``, ``httpx.RemoteProtocolError``, ...).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ssl
+import time
+from contextlib import AsyncExitStack, nullcontext
+from typing import Any
+
+from retrysim.chaos.http_service import HTTP_STATUS, HttpService, split_faults
+from retrysim.chaos.http_target import HttpTarget
+from retrysim.chaos.proxy import FaultProxy
+from retrysim.chaos.run import GRACE, assign_executions, check, drive, error_code, real_document
+from retrysim.chaos.toxics import ChaosError, toxics_from_scenario
+from retrysim.retry.settings import RetrySettings
+from retrysim.scenario import Scenario
+from retrysim.sim import records as rec
+from retrysim.sim.engine import CALL_KEY_SHIFT
+from retrysim.sim.failures import CODES
+from retrysim.sim.fidelity import _Runner
+from retrysim.sim.result import RunResult
+
+#: The record name of an HTTP status the service gives for a fault (the fault's own error).
+STATUS_NAMES: dict[int, str] = {
+    status: name for name, status in HTTP_STATUS.items() if name != "httpx.HTTPStatusError"
+}
+
+
+def _httpx_name(cls: type) -> str | None:
+    from retrysim.retry.classify import class_key
+
+    package, name = class_key(cls)
+    return name if package in ("httpx", "httpcore") else None
+
+
+def http_error_code(error: BaseException) -> int:
+    """The record code of a real httpx (or any other) exception; see the module docstring."""
+    from retrysim.retry.classify import status_of
+
+    for cls in type(error).__mro__:
+        name = _httpx_name(cls)
+        if name == "HTTPStatusError":
+            return CODES[STATUS_NAMES.get(status_of(error) or 0, "httpx.HTTPStatusError")]
+        if name is not None and f"httpx.{name}" in CODES:
+            return CODES[f"httpx.{name}"]
+    return error_code(error)
+
+
+def _is_timeout(error: BaseException) -> bool:
+    """The client stopped waiting for an answer (a connect timeout is a failed connect)."""
+    if isinstance(error, TimeoutError):
+        return True
+    names = {_httpx_name(cls) for cls in type(error).__mro__}
+    return "TimeoutException" in names and "ConnectTimeout" not in names
+
+
+class _HttpRunner(_Runner):
+    def __init__(
+        self,
+        scenario: Scenario,
+        target: HttpTarget | None,
+        seed: int,
+        settings: RetrySettings | None,
+    ) -> None:
+        super().__init__(scenario, seed, settings, ())
+        self.target = target
+        self.clients: list[Any] = []  # one httpx.AsyncClient per client process
+        self.path = "/" if target is None else target.path
+        self.proxy_stats: dict[str, int] = {}
+        self.service_stats: dict[str, int] | None = None
+        self.url = "" if target is None else target.url
+        # Built before the loop starts (compiling the schedule imports the samplers), so the
+        # service and the proxy are up within milliseconds of the fleet's clock reading 0.
+        _, proxy_faults = split_faults(scenario.faults, own_service=target is None)
+        self.toxics = toxics_from_scenario(proxy_faults)
+        self.service = None if target is not None else HttpService(scenario, seed, origin=0.0)
+
+    def code_of(self, error: BaseException) -> int:
+        return http_error_code(error)
+
+    def outcome_of(self, error: BaseException) -> int:
+        return rec.TIMED_OUT if _is_timeout(error) else rec.FAILED
+
+    def max_time(self) -> float:
+        return self.scenario.duration + GRACE
+
+    async def request(
+        self, key: int, n: int, attempt: dict[str, Any], record: dict[str, Any]
+    ) -> None:
+        client = self.clients[(key >> CALL_KEY_SHIFT) % len(self.clients)]
+        headers = {"X-Retrysim-Call": str(key), "X-Retrysim-Attempt": str(n)}
+        bounded = nullcontext() if self.timeout is None else asyncio.timeout(self.timeout)
+        async with bounded:
+            response = await client.post(self.path, headers=headers)
+        response.raise_for_status()  # httpx.HTTPStatusError for a 4xx or 5xx
+
+    async def real_main(self) -> None:
+        import httpx
+
+        clients = self.scenario.clients
+        processes = clients.processes or clients.count
+        # httpx loads a CA bundle per client (40 ms each) unless given a context; http:// never
+        # uses it, so one bare context serves them all.
+        tls = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        async with AsyncExitStack() as stack:
+            service = self.service
+            if service is not None:
+                await stack.enter_async_context(service)
+                upstream = service.address
+                self.url = f"http://{upstream[0]}:{upstream[1]}/ (retrysim's own service)"
+            else:
+                assert self.target is not None
+                upstream = self.target.address
+            proxy = await stack.enter_async_context(FaultProxy(upstream, self.toxics, self.seed))
+            limits = httpx.Limits(
+                max_connections=clients.pool_size,
+                max_keepalive_connections=clients.pool_size,
+                keepalive_expiry=None,  # a connection stays open until an error closes it
+            )
+            timeout = httpx.Timeout(None, connect=clients.connect_timeout)
+            for _ in range(processes):
+                client = httpx.AsyncClient(
+                    base_url=f"http://127.0.0.1:{proxy.port}",
+                    limits=limits,
+                    timeout=timeout,
+                    verify=tls,
+                    trust_env=False,  # no HTTP(S)_PROXY: the requests go to the proxy only
+                )
+                self.clients.append(client)
+            try:
+                await self.main()
+            finally:
+                for client in self.clients:
+                    await client.aclose()
+            self.proxy_stats = proxy.stats.as_dict()
+            if service is not None:
+                self.service_stats = service.stats.as_dict()
+                for record in self.calls:
+                    key = (record["client"] << CALL_KEY_SHIFT) | record["index"]
+                    record["executions"] = service.executions[key]
+        if service is None:  # another service: its successes are all that is known
+            for record in self.calls:
+                mine = self.mine[(record["client"], record["index"])]
+                record["executions"] = sum(a["outcome"] == rec.OK for a in mine)
+        assign_executions(self)
+
+
+def check_http(scenario: Scenario, target: HttpTarget | None) -> None:
+    """``check`` plus: retrysim's own service is the ``ideal`` one (another service may be
+    modelled by any kind with a ``latency``), and HTTP answers come only from retrysim's own."""
+    from retrysim.scenario import Ideal
+
+    check(scenario)
+    service = scenario.service
+    if target is None and not isinstance(service, Ideal):
+        raise ChaosError(
+            f"service.kind: --start-http runs the 'ideal' service, not {service.kind!r}"
+        )
+    if not hasattr(service, "latency"):
+        raise ChaosError(f"service.kind: a real run cannot model a {service.kind!r} service")
+    if any(f.kind == "capacity_loss" for f in scenario.faults):
+        raise ChaosError("faults: capacity_loss is a queue server's, not an HTTP service's")
+    if target is not None:
+        from retrysim.chaos.http_service import is_http_fault
+
+        for index, fault in enumerate(scenario.faults):
+            if is_http_fault(fault):
+                error = getattr(fault, "error", "")
+                raise ChaosError(
+                    f"faults.{index}: a {fault.kind} answering {error!r} is an HTTP answer "
+                    "only retrysim's own service gives: use --start-http, or drop the fault"
+                )
+
+
+_warm = {"done": False}
+
+
+def _warm_up() -> None:
+    """One request to a throwaway service on a loop of its own, once per process.
+
+    httpx loads httpcore on its first client and anyio's asyncio backend on its first request
+    (about 60 ms together); inside a run that would land on the first attempts' clock.
+    """
+    if _warm["done"]:
+        return
+    import httpx
+
+    async def once() -> None:
+        async with HttpService() as service, httpx.AsyncClient(trust_env=False) as client:
+            await client.post(f"http://127.0.0.1:{service.port}/")
+
+    asyncio.run(once())
+    _warm["done"] = True
+
+
+def run_http(
+    scenario: Scenario,
+    target: HttpTarget | None = None,
+    seed: int | None = None,
+    settings: RetrySettings | None = None,
+) -> tuple[RunResult, str, dict[str, int], dict[str, int] | None]:
+    """Run ``scenario``'s fleet for real against an HTTP service (loopback).
+
+    ``target`` None starts retrysim's own ``HttpService`` for the run. Returns the records, the
+    target's URL, the proxy's counters and the service's (None for another service's).
+    """
+    check_http(scenario, target)
+    _warm_up()
+    runner = _HttpRunner(scenario, target, scenario.seed if seed is None else seed, settings)
+    result = drive(runner, runner.real_main)
+    return result, runner.url, runner.proxy_stats, runner.service_stats
+
+
+def http_chaos_document(
+    scenario: Scenario,
+    target: HttpTarget | None = None,
+    seed: int | None = None,
+    settings: RetrySettings | None = None,
+    *,
+    vs_sim: int = 0,
+) -> dict[str, Any]:
+    """A real HTTP run's result document: ``chaos_document``'s, with ``service`` (what
+    retrysim's own service answered, when it was the target)."""
+    started = time.perf_counter()
+    result, url, proxy, service = run_http(scenario, target, seed, settings)
+    document = real_document(result, started, url, proxy, settings, vs_sim=vs_sim)
+    if service is not None:
+        document["service"] = service
+    return document
