@@ -162,7 +162,11 @@ class FastCallState(Stream):
     )
 
     def __init__(self, key: int, call: int, start_time: float) -> None:
-        super().__init__(key, call)
+        self.begin(key, call, start_time)
+
+    def begin(self, key: int, call: int, start_time: float) -> None:
+        """A fresh call's state: attempt 1, started at ``start_time``, stream (key, call)."""
+        Stream.__init__(self, key, call)
         self.attempt_number = 1
         self.start_time = start_time
         self.outcome: _Failed | None = None
@@ -196,8 +200,9 @@ class FastDecider:
         """The run begins (nothing to do: there is no ``Retrying`` to reset)."""
 
     def begin(self, call: Any, chain: GuardChain | None) -> None:
-        """Give a new call its state (and its own strategies when its guards shape retries)."""
-        call.state = FastCallState(self.jitter_key, call.key, self.clock())
+        """Start a new call (a :class:`FastCallState`: it is its own state and stream), with its
+        own strategies when its guards shape retries."""
+        call.begin(self.jitter_key, call.key, self.clock())
         if chain is not None and chain.shapes_retries():
             call.strategies = self._compiled(*self.policy.strategies(chain, self.clock))
         else:
@@ -216,7 +221,7 @@ class FastDecider:
         SUCCEEDED_NOW / GAVE_UP_NOW."""
         if error is None:
             return SUCCEEDED_NOW
-        state: FastCallState = call.state
+        state: FastCallState = call
         state.outcome = _Failed(error)
         state.outcome_timestamp = now
         stop, wait, retry = call.strategies
@@ -232,7 +237,8 @@ class FastDecider:
         return float(sleep)
 
     def end(self, call: Any) -> None:
-        del call.state, call.strategies
+        del call.strategies
+        call.outcome = None  # the last error goes with its call's end
 
 
 class ReferenceDecider:
@@ -257,7 +263,7 @@ class ReferenceDecider:
             retrying = self.policy.retrying(chain, self.clock)
             retrying.begin()  # as tenacity's own loop does before its first attempt
         call.retrying = retrying
-        call.state = RetryCallState(retrying, None, (), {})
+        call.retry_state = RetryCallState(retrying, None, (), {})
         call.stream = Stream(self.jitter_key, call.key)
 
     def first(self, call: Any) -> bool:
@@ -265,14 +271,14 @@ class ReferenceDecider:
 
     def again(self, call: Any) -> bool:
         """Ask ``iter()`` what follows a wait (or the start): an attempt, for our policies."""
-        do = call.retrying.iter(call.state)
+        do = call.retrying.iter(call.retry_state)
         if isinstance(do, DoAttempt):
             return True
         raise RuntimeError(f"tenacity asked for {do!r} where an attempt was due")
 
     def decide(self, call: Any, error: BaseException | None, now: float) -> float:
         """As :meth:`FastDecider.decide`, by ``iter()`` (which reads ``now`` from the clock)."""
-        state = call.state
+        state = call.retry_state
         if error is None:
             state.set_result(None)
         else:
@@ -291,11 +297,12 @@ class ReferenceDecider:
             return GAVE_UP_NOW
         if isinstance(do, DoSleep):
             state.prepare_for_next_attempt()
+            call.attempt_number = state.attempt_number
             return float(do)
         return SUCCEEDED_NOW
 
     def end(self, call: Any) -> None:
-        del call.state, call.stream, call.retrying
+        del call.retry_state, call.stream, call.retrying
 
 
 Decider = FastDecider | ReferenceDecider
