@@ -58,7 +58,7 @@ from retrysim.retry.waits import (
     wait_retry_after,
 )
 from retrysim.sim.clock import current_stream
-from retrysim.sim.compiled import Memo, Strategy, compiled
+from retrysim.sim.compiled import Memo, Strategy, compiled, is_mirrored
 from retrysim.sim.streams import Stream
 
 if TYPE_CHECKING:
@@ -192,6 +192,11 @@ class FastDecider:
         self.jitter_key = jitter_key
         self._memo: Memo = {}
         self.strategies = self._compiled(policy.stop, policy.wait, policy.retry)
+        # Mirrors draw from the call state itself; anything else draws through ``random``,
+        # which the jitter router hands to the call named in ``current_stream``.
+        self._routes = any(not is_mirrored(part) for part in strategy_tree(policy.wait)) or bool(
+            policy.guards
+        )
 
     def _compiled(self, *strategies: Any) -> tuple[Strategy, ...]:
         return tuple(compiled(strategy, self._memo) for strategy in strategies)
@@ -227,7 +232,8 @@ class FastDecider:
         stop, wait, retry = call.strategies
         if not retry(state):
             return GAVE_UP_NOW
-        current_stream.set(state)
+        if self._routes:
+            current_stream.set(state)
         sleep = state.upcoming_sleep = wait(state)
         if stop(state):
             return GAVE_UP_NOW
