@@ -1,0 +1,426 @@
+"""The lab's screen: the scenario, its faults and the knobs on the left; the timeline, the
+first-retry wait spread, the metrics against the pinned run and the diagnoses on the right.
+
+Every change re-runs the simulation in a thread worker, so the screen never waits for it; a
+newer change cancels the run in progress (its ``progress`` callback raises as soon as the
+worker is cancelled, so a stale run stops within a few thousand events instead of finishing
+unseen), and the status line shows how far the current run is.
+"""
+
+from __future__ import annotations
+
+from functools import partial
+from typing import Any, ClassVar
+
+from rich.text import Text
+from textual import events
+from textual.app import App, ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.screen import ModalScreen
+from textual.widgets import Footer, Input, Label, Static
+from textual.worker import get_current_worker
+
+from retrysim.errors import BadInputError
+from retrysim.lab import tuning
+from retrysim.lab.model import KNOBS, Knob, LabError, LabModel, Outcome, simulate
+from retrysim.lab.widgets import (
+    ChartView,
+    DiagnosesView,
+    KnobView,
+    MetricsView,
+    draw_spread,
+    draw_timeline,
+    faults_text,
+    show_value,
+)
+from retrysim.safe import visible
+
+
+class _StaleError(Exception):
+    """Raised inside a run's progress callback: a newer change made this run stale."""
+
+
+class EditScreen(ModalScreen[str | None]):
+    """Type a knob's value; Enter sets it, Escape keeps the old one."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "cancel", "cancel")]
+    DEFAULT_CSS = """
+    EditScreen { align: center middle; }
+    EditScreen > Vertical { width: 60; height: auto; border: round $accent; padding: 0 1; }
+    """
+
+    def __init__(self, prompt: str, value: str) -> None:
+        super().__init__()
+        self.prompt = prompt
+        self.value = value
+
+    def compose(self) -> ComposeResult:
+        with Vertical():
+            yield Label(self.prompt)
+            yield Input(value=self.value, id="value")
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        self.dismiss(event.value)
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)
+
+
+class QuitScreen(ModalScreen[str]):
+    """Asked when quitting with unsaved changes: save and quit, quit, or stay."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("s", "choose('save')", "save and quit"),
+        Binding("q,y", "choose('quit')", "quit without saving"),
+        Binding("escape,n", "choose('stay')", "stay"),
+    ]
+    DEFAULT_CSS = """
+    QuitScreen { align: center middle; }
+    QuitScreen > Label { width: 60; border: round $warning; padding: 0 1; }
+    """
+
+    def __init__(self, target: str) -> None:
+        super().__init__()
+        self.target = target
+
+    def compose(self) -> ComposeResult:
+        yield Label(
+            f"The scenario has unsaved changes.\n"
+            f"s: save to {self.target} and quit   q: quit without saving   esc: stay"
+        )
+
+    def action_choose(self, choice: str) -> None:
+        self.dismiss(choice)
+
+
+class TuneScreen(ModalScreen[bool]):
+    """``retrysim tune``'s recommendation: ``a`` applies it to the knobs, Escape closes."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("a", "close(True)", "apply"),
+        Binding("escape,q", "close(False)", "close"),
+    ]
+    DEFAULT_CSS = """
+    TuneScreen { align: center middle; }
+    TuneScreen > Label { width: 90%; border: round $accent; padding: 0 1; }
+    """
+
+    def __init__(self, lines: list[str], can_apply: bool) -> None:
+        super().__init__()
+        self.lines = lines
+        self.can_apply = can_apply
+
+    def compose(self) -> ComposeResult:
+        keys = "a: apply to the knobs   esc: close" if self.can_apply else "esc: close"
+        yield Label(Text("\n".join([*map(visible, self.lines), "", keys])))
+
+    def action_close(self, apply: bool) -> None:
+        self.dismiss(apply and self.can_apply)
+
+
+class LabApp(App[None]):
+    """``retrysim lab``: see the module docstring; the keys are in the footer."""
+
+    TITLE = "retrysim lab"
+    CSS = """
+    #main { height: 1fr; }
+    #left { width: 38; height: 1fr; border-right: solid $panel; padding: 0 1; }
+    #right { width: 1fr; height: 1fr; padding: 0 1; }
+    #scenario { height: auto; max-height: 3; }
+    #faults { height: auto; margin-bottom: 1; }
+    #help { height: auto; margin-top: 1; color: $text-muted; }
+    #timeline { height: 7; }
+    #spread { height: 5; margin-top: 1; }
+    #metrics { margin-top: 1; }
+    #diagnoses { margin-top: 1; }
+    #status { height: 1; background: $panel; padding: 0 1; }
+    VerticalScroll { scrollbar-size-vertical: 1; }
+    """
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("p", "pin", "pin"),
+        Binding("f", "faults", "faults"),
+        Binding("s", "save", "save"),
+        Binding("e", "env", ".env"),
+        Binding("t", "tune", "tune"),
+        Binding("q", "quit_lab", "quit"),
+    ]
+
+    def __init__(self, model: LabModel) -> None:
+        super().__init__()
+        self.model = model
+        self.generation = 0  # runs started; a finished run counts only if it is the latest
+        self.state = "starting"
+        self.problem: str | None = None
+
+    # --- layout ------------------------------------------------------------------------------
+
+    def compose(self) -> ComposeResult:
+        with Horizontal(id="main"):
+            with VerticalScroll(id="left"):
+                yield Static(self._scenario_text(), id="scenario")
+                yield Static(faults_text(self.model), id="faults")
+                for knob in KNOBS:
+                    yield KnobView(self.model, knob)
+                yield Static("", id="help")
+            with VerticalScroll(id="right"):
+                yield ChartView(draw_timeline, id="timeline")
+                yield ChartView(draw_spread, id="spread")
+                yield MetricsView(self.model)
+                yield DiagnosesView(self.model)
+        yield Static("", id="status")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.query(KnobView).first().focus()
+        self._size_charts(self.size.height)
+        self.start_run()
+
+    def on_resize(self, event: events.Resize) -> None:
+        self._size_charts(event.size.height)
+
+    def _size_charts(self, height: int) -> None:
+        self.query_one("#timeline").styles.height = max(6, height // 4)
+        self.query_one("#spread").styles.height = max(5, height // 6)
+
+    def _scenario_text(self) -> Text:
+        text = Text(visible(self.model.name), style="bold")
+        description = " ".join(str(self.model.loaded.data.get("description") or "").split())
+        if description:
+            text.append("\n" + visible(description), style="dim")
+        return text
+
+    # --- runs --------------------------------------------------------------------------------
+
+    def start_run(self) -> None:
+        """Run the scenario as the knobs have it, in a worker; a run in progress is cancelled."""
+        try:
+            scenario = self.model.scenario()
+        except (BadInputError, ValueError) as error:
+            self._failed(self.generation, str(error))
+            return
+        self.generation += 1
+        self.problem = None
+        self._progress(self.generation, 0)
+        work = partial(self._simulate, scenario, self.generation, self.model.faults_on)
+        self.run_worker(work, group="sim", exclusive=True, thread=True, exit_on_error=False)
+
+    def _simulate(self, scenario: Any, generation: int, faults_on: bool) -> None:
+        worker = get_current_worker()
+        shown = [-1]
+
+        def progress(done: int, total: int) -> None:
+            if worker.is_cancelled or generation != self.generation:
+                raise _StaleError
+            tenth = 10 * done // max(total, 1)
+            if tenth != shown[0] and done < total:
+                shown[0] = tenth
+                self.call_from_thread(self._progress, generation, tenth * 10)
+
+        try:
+            outcome = simulate(
+                scenario, self.model.seed, self.model.settings, progress, faults_on=faults_on
+            )
+        except _StaleError:
+            return
+        except (BadInputError, ValueError) as error:
+            self.call_from_thread(self._failed, generation, str(error))
+            return
+        self.call_from_thread(self._finished, generation, outcome)
+
+    def _progress(self, generation: int, percent: int) -> None:
+        if generation == self.generation:
+            bar = "█" * (percent // 10) + "░" * (10 - percent // 10)
+            self.state = f"running {bar} {percent}%"
+            self._status()
+
+    def _finished(self, generation: int, outcome: Outcome) -> None:
+        if generation != self.generation:
+            return
+        self.model.finished(outcome)
+        self.state = "ready"
+        for chart in self.query(ChartView):
+            chart.show(outcome)
+        self.query_one(MetricsView).refresh(layout=True)
+        self.query_one(DiagnosesView).refresh(layout=True)
+        self._status()
+
+    def _failed(self, generation: int, message: str) -> None:
+        if generation == self.generation:
+            self.state = "not run"
+            self.problem = message.splitlines()[0] if message else "failed"
+            self._status()
+
+    def _status(self) -> None:
+        parts = [visible(self.model.name)]
+        if self.model.seed is not None:
+            parts.append(f"seed {self.model.seed}")
+        parts.append("faults on" if self.model.faults_on else "faults off")
+        parts.append(self.state)
+        if self.model.dirty:
+            parts.append("unsaved")
+        text = Text(" · ".join(parts))
+        if self.problem:
+            text.append(" · " + visible(self.problem), style="bold red")
+        self.query_one("#status", Static).update(text)
+
+    # --- the knobs ---------------------------------------------------------------------------
+
+    def on_knob_view_stepped(self, message: KnobView.Stepped) -> None:
+        try:
+            self.model.step(message.knob, message.steps)
+        except LabError as error:
+            self.problem = str(error)
+            self._status()
+            return
+        self._changed(message.knob)
+
+    def on_knob_view_edit_asked(self, message: KnobView.EditAsked) -> None:
+        knob = message.knob
+        variable = self.model.variable(knob)
+        prompt = knob.option + (f" ({variable})" if variable else "")
+        if knob.choices:
+            prompt += ": " + ", ".join(knob.choices)
+        current = self.model.value(knob)
+        shown = show_value(knob, current) if knob.kind == "bool" else str(current)
+        self.push_screen(EditScreen(prompt, shown), partial(self._typed, knob))
+
+    def _typed(self, knob: Knob, value: str | None) -> None:
+        if value is None:
+            return
+        try:
+            self.model.set(knob, value)
+        except LabError as error:
+            self.problem = str(error)
+            self._status()
+            return
+        self._changed(knob)
+
+    def _changed(self, knob: Knob | None) -> None:
+        for view in self.query(KnobView):
+            view.refresh()
+        if knob is not None:
+            self._help(knob)
+        self.start_run()
+
+    def on_descendant_focus(self, event: events.DescendantFocus) -> None:
+        if isinstance(event.widget, KnobView):
+            self._help(event.widget.knob)
+
+    def _help(self, knob: Knob) -> None:
+        variable = self.model.variable(knob)
+        setting = show_value(knob, self.model.setting(knob))
+        if variable is None:
+            text = f"{knob.option}: a scenario key (policy.{knob.option}); no RETRY__ variable"
+        elif self.model.source(knob) == "scenario":
+            here = show_value(knob, self.model.value(knob))
+            text = f"{variable}: {setting} in the settings, {here} here (*)"
+        else:
+            text = f"{variable}: {setting} (the settings')"
+        self.query_one("#help", Static).update(
+            Text(visible(text) + "\n←/→ step, shift: ×10, enter: type", style="dim")
+        )
+
+    # --- keys --------------------------------------------------------------------------------
+
+    def action_pin(self) -> None:
+        if self.model.pin():
+            self.query_one(MetricsView).refresh(layout=True)
+            self.query_one(DiagnosesView).refresh(layout=True)
+            self.notify("pinned this run as the baseline")
+
+    def action_faults(self) -> None:
+        self.model.toggle_faults()
+        self.query_one("#faults", Static).update(faults_text(self.model))
+        self.start_run()
+
+    def action_save(self) -> None:
+        try:
+            path = self.model.save()
+        except (OSError, TypeError) as error:
+            self.notify(f"not saved: {error}", severity="error")
+            return
+        self._status()
+        self.notify(f"wrote {visible(str(path))}")
+
+    def action_env(self) -> None:
+        lines = self.model.env_lines()
+        if not lines:
+            self.notify("nothing to write: every setting is the settings' own")
+            return
+        try:
+            changes = self.model.write_env()
+        except (OSError, BadInputError) as error:
+            self.notify(f"not written: {error}", severity="error")
+            return
+        shown = "\n".join(f"{name}={value}" for name, value in lines.items())
+        self.notify(
+            f"wrote {visible(str(self.model.env_path))}:\n{visible(shown)}\n"
+            + visible("; ".join(changes)),
+            timeout=8,
+        )
+
+    def action_tune(self) -> None:
+        scenario = self.model.scenario()
+        self.state = "tuning…"
+        self._status()
+        self.run_worker(
+            partial(self._tune, scenario), group="tune", exclusive=True, thread=True,
+            exit_on_error=False,
+        )  # fmt: skip
+
+    def _tune(self, scenario: Any) -> None:
+        worker = get_current_worker()
+
+        def on_done(done: int, total: int) -> None:
+            if worker.is_cancelled:
+                raise _StaleError
+            self.call_from_thread(self._tuning, f"tuning: {done}/{total} runs")
+
+        try:
+            doc = tuning.run_tune(self.model, scenario, on_done)
+        except _StaleError:
+            return
+        except (BadInputError, ValueError) as error:
+            self.call_from_thread(self._tuning, f"tune failed: {error}")
+            return
+        self.call_from_thread(self._tuned, doc)
+
+    def _tuning(self, state: str) -> None:
+        self.state = state
+        self._status()
+
+    def _tuned(self, doc: dict[str, Any]) -> None:
+        self.state = "ready"
+        self._status()
+        best = tuning.recommendation(doc)
+        self.push_screen(TuneScreen(tuning.summary(doc), bool(best)), partial(self._apply, doc))
+
+    def _apply(self, doc: dict[str, Any], apply: bool | None) -> None:
+        if not apply:
+            return
+        try:
+            tuning.apply(self.model, doc)
+        except LabError as error:
+            self.problem = str(error)
+            self._status()
+            return
+        self._changed(None)
+
+    def action_quit_lab(self) -> None:
+        if not self.model.dirty:
+            self.exit()
+            return
+        self.push_screen(QuitScreen(str(self.model.save_path)), self._quit_choice)
+
+    def _quit_choice(self, choice: str | None) -> None:
+        if choice == "save":
+            self.action_save()
+            self.exit()
+        elif choice == "quit":
+            self.exit()
+
+
+def run_lab(model: LabModel) -> None:
+    """Run the screen until the user quits."""
+    LabApp(model).run()
