@@ -18,6 +18,7 @@ from textual.app import App, ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen
+from textual.timer import Timer
 from textual.widgets import Footer, Input, Label, Static
 from textual.worker import get_current_worker
 
@@ -35,6 +36,10 @@ from retrysim.lab.widgets import (
     show_value,
 )
 from retrysim.safe import visible
+
+#: Seconds a change waits for the next one before its run starts: a held arrow key starts one
+#: run when it is let go, not one per repeat (each would cost a thread until it noticed).
+DEBOUNCE = 0.15
 
 
 class _StaleError(Exception):
@@ -146,12 +151,16 @@ class LabApp(App[None]):
         Binding("q", "quit_lab", "quit"),
     ]
 
-    def __init__(self, model: LabModel) -> None:
+    ENABLE_COMMAND_PALETTE = False
+
+    def __init__(self, model: LabModel, debounce: float = DEBOUNCE) -> None:
         super().__init__()
         self.model = model
+        self.debounce = debounce
         self.generation = 0  # runs started; a finished run counts only if it is the latest
         self.state = "starting"
         self.problem: str | None = None
+        self._pending: Timer | None = None
 
     # --- layout ------------------------------------------------------------------------------
 
@@ -194,6 +203,7 @@ class LabApp(App[None]):
 
     def start_run(self) -> None:
         """Run the scenario as the knobs have it, in a worker; a run in progress is cancelled."""
+        self._pending = None
         try:
             scenario = self.model.scenario()
         except (BadInputError, ValueError) as error:
@@ -301,7 +311,15 @@ class LabApp(App[None]):
             view.refresh()
         if knob is not None:
             self._help(knob)
-        self.start_run()
+        self._status()
+        self.generation += 1  # a run in progress is stale from now on
+        if self._pending is not None:
+            self._pending.stop()
+            self._pending = None
+        if self.debounce <= 0:
+            self.start_run()
+        else:
+            self._pending = self.set_timer(self.debounce, self.start_run)
 
     def on_descendant_focus(self, event: events.DescendantFocus) -> None:
         if isinstance(event.widget, KnobView):
@@ -332,7 +350,7 @@ class LabApp(App[None]):
     def action_faults(self) -> None:
         self.model.toggle_faults()
         self.query_one("#faults", Static).update(faults_text(self.model))
-        self.start_run()
+        self._changed(None)
 
     def action_save(self) -> None:
         try:
