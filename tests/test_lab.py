@@ -210,7 +210,7 @@ def test_histogram_bins_waits_in_100_ms_and_shows_the_busiest_share() -> None:
     assert tight.bin_width == pytest.approx(0.1)
     assert tight.rows == ["███   ▁▁▁ "]  # 9, 0 and 1 in three 100 ms bins, 3 columns each
     assert tight.peak == 9
-    assert "peak 90.0%" in tight.title
+    assert tight.title == "retry 1 waits, 100 ms bins, peak 90.0%"
     wide = charts.histogram([i * 0.01 for i in range(1000)], 20, 1)
     assert wide.bin_width == pytest.approx(0.5)  # 10 s in 20 columns
     assert "peak 5.0%" in wide.title

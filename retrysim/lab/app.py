@@ -46,6 +46,10 @@ class _StaleError(Exception):
     """Raised inside a run's progress callback: a newer change made this run stale."""
 
 
+class Pane(VerticalScroll, can_focus=False):
+    """A scrolling column that tab passes over: tab goes from knob to knob."""
+
+
 class EditScreen(ModalScreen[str | None]):
     """Type a knob's value; Enter sets it, Escape keeps the old one."""
 
@@ -132,6 +136,7 @@ class LabApp(App[None]):
     #main { height: 1fr; }
     #left { width: 38; height: 1fr; border-right: solid $panel; padding: 0 1; }
     #right { width: 1fr; height: 1fr; padding: 0 1; }
+    #left, #right { scrollbar-gutter: stable; }
     #scenario { height: auto; max-height: 3; }
     #faults { height: auto; margin-bottom: 1; }
     #help { height: auto; margin-top: 1; color: $text-muted; }
@@ -140,7 +145,7 @@ class LabApp(App[None]):
     #metrics { margin-top: 1; }
     #diagnoses { margin-top: 1; }
     #status { height: 1; background: $panel; padding: 0 1; }
-    VerticalScroll { scrollbar-size-vertical: 1; }
+    Pane { scrollbar-size-vertical: 1; }
     """
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("p", "pin", "pin"),
@@ -157,7 +162,8 @@ class LabApp(App[None]):
         super().__init__()
         self.model = model
         self.debounce = debounce
-        self.generation = 0  # runs started; a finished run counts only if it is the latest
+        self.generation = 0  # changes made; a finished run counts only if nothing changed since
+        self.runs_started = 0
         self.state = "starting"
         self.problem: str | None = None
         self._pending: Timer | None = None
@@ -166,13 +172,13 @@ class LabApp(App[None]):
 
     def compose(self) -> ComposeResult:
         with Horizontal(id="main"):
-            with VerticalScroll(id="left"):
+            with Pane(id="left"):
                 yield Static(self._scenario_text(), id="scenario")
                 yield Static(faults_text(self.model), id="faults")
                 for knob in KNOBS:
                     yield KnobView(self.model, knob)
                 yield Static("", id="help")
-            with VerticalScroll(id="right"):
+            with Pane(id="right"):
                 yield ChartView(draw_timeline, id="timeline")
                 yield ChartView(draw_spread, id="spread")
                 yield MetricsView(self.model)
@@ -210,6 +216,7 @@ class LabApp(App[None]):
             self._failed(self.generation, str(error))
             return
         self.generation += 1
+        self.runs_started += 1
         self.problem = None
         self._progress(self.generation, 0)
         work = partial(self._simulate, scenario, self.generation, self.model.faults_on)

@@ -126,7 +126,7 @@ def histogram(
         axis=_axis(start, start + count * per, len(shown), width, "s"),
         peak=peak,
         bin_width=per,
-        title=f"{what} · {per * 1000:.0f} ms bins · peak {100 * share:.1f}%",
+        title=f"{what}, {per * 1000:.0f} ms bins, peak {100 * share:.1f}%",
     )
 
 
