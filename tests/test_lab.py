@@ -222,6 +222,8 @@ def test_histogram_bins_waits_in_100_ms_and_shows_the_busiest_share() -> None:
 
 def test_lab_without_textual_says_how_to_install_it(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(sys.modules, "textual", None)  # import textual now raises ImportError
+    for loaded in ("retrysim.lab.app", "retrysim.lab.widgets"):  # as in a fresh process
+        monkeypatch.delitem(sys.modules, loaded, raising=False)
     result = CliRunner().invoke(app, ["lab", "startup-race"])
     assert result.exit_code == 2
     assert result.stderr.strip() == f"retrysim: error: {MISSING_TEXTUAL}"

@@ -1,7 +1,8 @@
 """``retrysim lab``: a live screen for tuning a scenario's retry settings (Textual).
 
-Textual is the ``retrysim[lab]`` extra: it is imported only when the command runs, and its
-absence is one line and exit 2, like any other input the user can fix.
+Textual is the ``retrysim[lab]`` extra: the lab's screen (the only importer of Textual) is
+imported only when the command runs, and Textual's absence is one line and exit 2, like any
+other input the user can fix.
 """
 
 from __future__ import annotations
@@ -59,17 +60,18 @@ def lab(
     Needs the lab extra: pip install 'retrysim[lab]'.
     """
     try:
-        import textual  # noqa: F401  (only to tell a missing extra apart from a bug)
-    except ImportError:
-        raise UsageError(MISSING_TEXTUAL) from None
+        from retrysim.lab.app import run_lab
+    except ImportError as error:  # Textual missing is the user's to fix; anything else a bug
+        if (error.name or "").partition(".")[0] == "textual":
+            raise UsageError(MISSING_TEXTUAL) from None
+        raise
     from retrysim.cli import common
     from retrysim.cli.shell.state import load
+    from retrysim.lab.model import LabModel
 
     if write_env.exists() and not write_env.is_file():
         raise UsageError(f"--write-env {write_env}: not a regular file")
     loaded = load(scenario)
     settings, _ = common.settings(env_file)
-    from retrysim.lab.app import run_lab
-    from retrysim.lab.model import LabModel
 
     run_lab(LabModel(loaded, settings, seed=seed, env_path=write_env, save_path=save_as))
