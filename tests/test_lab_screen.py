@@ -190,6 +190,20 @@ def test_quit_asks_when_unsaved_and_escape_stays() -> None:
     assert app.return_code == 0 and not app.is_running and app.model.dirty
 
 
+def test_quit_can_save_first(tmp_path: Path) -> None:
+    async def script(app: LabApp, pilot: Pilot) -> None:
+        await focus(app, pilot, "max_attempts")
+        await pilot.press("right")
+        await settled(app, pilot)
+        await pilot.press("q", "s")
+        await pilot.pause()
+
+    target = tmp_path / "race.toml"
+    app = drive("startup-race", script, save_path=target)
+    assert not app.is_running and not app.model.dirty
+    assert "max_attempts = 6" in target.read_text(encoding="utf-8")
+
+
 def test_enter_types_a_value() -> None:
     async def script(app: LabApp, pilot: Pilot) -> None:
         await focus(app, pilot, "max_attempts")

@@ -66,7 +66,7 @@ class EditScreen(ModalScreen[str | None]):
 
     def compose(self) -> ComposeResult:
         with Vertical():
-            yield Label(self.prompt)
+            yield Label(Text(visible(self.prompt)))
             yield Input(value=self.value, id="value")
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
@@ -95,8 +95,11 @@ class QuitScreen(ModalScreen[str]):
 
     def compose(self) -> ComposeResult:
         yield Label(
-            f"The scenario has unsaved changes.\n"
-            f"s: save to {self.target} and quit   q: quit without saving   esc: stay"
+            Text(
+                "The scenario has unsaved changes.\n"
+                f"s: save to {visible(self.target)} and quit   q: quit without saving   "
+                "esc: stay"
+            )
         )
 
     def action_choose(self, choice: str) -> None:
@@ -352,41 +355,47 @@ class LabApp(App[None]):
         if self.model.pin():
             self.query_one(MetricsView).refresh(layout=True)
             self.query_one(DiagnosesView).refresh(layout=True)
-            self.notify("pinned this run as the baseline")
+            self.notify("pinned this run as the baseline", markup=False)
 
     def action_faults(self) -> None:
         self.model.toggle_faults()
         self.query_one("#faults", Static).update(faults_text(self.model))
         self._changed(None)
 
-    def action_save(self) -> None:
+    def action_save(self) -> bool:
         try:
             path = self.model.save()
         except (OSError, TypeError) as error:
-            self.notify(f"not saved: {error}", severity="error")
-            return
+            self.notify(visible(f"not saved: {error}"), severity="error", markup=False)
+            return False
         self._status()
-        self.notify(f"wrote {visible(str(path))}")
+        self.notify(f"wrote {visible(str(path))}", markup=False)
+        return True
 
     def action_env(self) -> None:
         lines = self.model.env_lines()
         if not lines:
-            self.notify("nothing to write: every setting is the settings' own")
+            self.notify("nothing to write: every setting is the settings' own", markup=False)
             return
         try:
             changes = self.model.write_env()
         except (OSError, BadInputError) as error:
-            self.notify(f"not written: {error}", severity="error")
+            self.notify(visible(f"not written: {error}"), severity="error", markup=False)
             return
         shown = "\n".join(f"{name}={value}" for name, value in lines.items())
         self.notify(
             f"wrote {visible(str(self.model.env_path))}:\n{visible(shown)}\n"
             + visible("; ".join(changes)),
             timeout=8,
+            markup=False,
         )
 
     def action_tune(self) -> None:
-        scenario = self.model.scenario()
+        try:
+            scenario = self.model.scenario(faults=True)  # tuning without the faults says nothing
+        except (BadInputError, ValueError) as error:
+            self._failed(self.generation, str(error))
+            return
         self.state = "tuning…"
         self._status()
         self.run_worker(
@@ -440,8 +449,8 @@ class LabApp(App[None]):
 
     def _quit_choice(self, choice: str | None) -> None:
         if choice == "save":
-            self.action_save()
-            self.exit()
+            if self.action_save():  # a save that failed stays, with the error shown
+                self.exit()
         elif choice == "quit":
             self.exit()
 

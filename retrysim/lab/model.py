@@ -254,10 +254,12 @@ class LabModel:
         self.set(knob, new)
         return self.value(knob)
 
-    def scenario(self) -> Scenario:
-        """The scenario as the knobs have it, without its faults when they are toggled off."""
+    def scenario(self, *, faults: bool | None = None) -> Scenario:
+        """The scenario as the knobs have it, without its faults when they are toggled off
+        (``faults`` True or False: with or without them, whatever the toggle says)."""
         scenario = Scenario.model_validate(self.loaded.data)
-        return scenario if self.faults_on else scenario.without_faults()
+        keep = self.faults_on if faults is None else faults
+        return scenario if keep else scenario.without_faults()
 
     def toggle_faults(self) -> bool:
         """Run with the faults, or without them (not an edit of the scenario); the new state."""
