@@ -178,6 +178,21 @@ def test_simulate_reports_each_retried_calls_first_wait() -> None:
     assert all(0.5 <= w <= 1.5 for w in outcome.first_waits)
 
 
+def test_the_preview_draws_first_waits_from_the_policy_the_knobs_make() -> None:
+    lab = model()
+    lab.set(BY_OPTION["jitter"], 0.0)
+    assert set(lab.preview_waits() or []) == {1.0}  # min_wait, no jitter
+    lab.set(BY_OPTION["jitter"], 2.0)
+    lab.set(BY_OPTION["min_wait"], 0.5)
+    waits = lab.preview_waits()
+    assert waits is not None and len(waits) == 1000
+    assert 0.5 <= min(waits) < 0.6 and 2.4 < max(waits) <= 2.5
+    lab.set(BY_OPTION["max_attempts"], 1)
+    assert lab.preview_waits() == []  # no retry, no wait
+    lab.loaded.data["policy"]["multiplier"] = 2.0  # no setting holds it: no honest preview
+    assert lab.preview_waits() is None
+
+
 # --- charts ----------------------------------------------------------------------------------
 
 

@@ -155,6 +155,24 @@ def test_a_stale_run_never_reaches_the_screen() -> None:
     assert finished == [3]
 
 
+def test_the_spread_previews_a_change_before_its_run() -> None:
+    seen: dict[str, Any] = {}
+
+    async def script(app: LabApp, pilot: Pilot) -> None:
+        app.debounce = 3600.0  # the run waits; the preview must not
+        started = app.runs_started
+        await focus(app, pilot, "jitter")
+        await pilot.press("shift+right")  # 1 s -> 2 s
+        spread = app.query_one("#spread", ChartView)
+        seen["pending"] = spread.pending
+        seen["title"] = screen_text(app)
+        seen["runs"] = app.runs_started - started
+
+    drive("startup-race", script)
+    assert seen["pending"] and seen["runs"] == 0
+    assert "preview: retry 1 waits" in seen["title"]
+
+
 def test_faults_toggle_reruns_without_them() -> None:
     seen: dict[str, Any] = {}
 

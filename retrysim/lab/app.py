@@ -321,6 +321,7 @@ class LabApp(App[None]):
             view.refresh()
         if knob is not None:
             self._help(knob)
+        self._preview()
         self._status()
         self.generation += 1  # a run in progress is stale from now on
         if self._pending is not None:
@@ -330,6 +331,15 @@ class LabApp(App[None]):
             self.start_run()
         else:
             self._pending = self.set_timer(self.debounce, self.start_run)
+
+    def _preview(self) -> None:
+        """The wait spread drawn at once from the policy (milliseconds), until the run's."""
+        current = self.model.current
+        waits = self.model.preview_waits()
+        if current is None or waits is None:
+            return
+        preview = Outcome(current.document, waits, self.model.faults_on)
+        self.query_one("#spread", ChartView).show(preview, pending=True)
 
     def on_descendant_focus(self, event: events.DescendantFocus) -> None:
         if isinstance(event.widget, KnobView):

@@ -21,7 +21,7 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, cast
 
 from retrysim import metric_table
 from retrysim.cli.shell.state import Loaded
@@ -33,6 +33,9 @@ from retrysim.retry.options import settings_field
 from retrysim.retry.settings import RetrySettings
 from retrysim.retry.variables import option_variable
 from retrysim.scenario import Scenario
+
+if TYPE_CHECKING:
+    from retrysim.retry.settings import Operation
 
 Kind = Literal["choice", "int", "float", "bool"]
 
@@ -122,6 +125,10 @@ class DiagnosisRow:
     severity: str
     suggestion: str
     status: Literal["", "new", "gone"]
+
+
+#: ``[policy]`` keys that are not a wait's settings (the preview leaves them out).
+_NOT_WAITS = frozenset({"operation", "retry_on", "respect_retry_after"})
 
 
 class LabError(ValueError):
@@ -260,6 +267,38 @@ class LabModel:
         scenario = Scenario.model_validate(self.loaded.data)
         keep = self.faults_on if faults is None else faults
         return scenario if keep else scenario.without_faults()
+
+    def preview_waits(self, samples: int = 1000) -> list[float] | None:
+        """Waits before a first retry drawn from the policy the knobs make, without a run
+        (:func:`retrysim.sim.wait_samples.sample_waits`, the real tenacity wait): what the
+        spread will look like, in milliseconds rather than a run's seconds. None when the
+        scenario sets an option no setting holds (its waits would not be the run's)."""
+        from retrysim.sim.wait_samples import sample_waits
+
+        policy = self.loaded.data["policy"]
+        update: dict[str, Any] = {}
+        for option, value in policy.items():
+            if value is None or option in _NOT_WAITS:
+                continue
+            if isinstance(value, dict) or option == "profile":
+                continue  # the mechanisms do not change a first wait; the profile is passed
+            try:
+                update[settings_field(option, self.operation)] = value
+            except KeyError:
+                return None
+        settings = self.settings.model_copy(update=update)
+        try:
+            waits = sample_waits(
+                cast("Operation", self.operation),  # validated by the scenario model
+                policy.get("profile"),
+                settings,
+                samples=samples,
+                seed=self.seed if self.seed is not None else int(self.loaded.data["seed"]),
+                max_retries=1,
+            )
+        except (BadInputError, ValueError):
+            return None
+        return [float(w) for w in waits[:, 0]] if waits.shape[1] else []
 
     def toggle_faults(self) -> bool:
         """Run with the faults, or without them (not an edit of the scenario); the new state."""

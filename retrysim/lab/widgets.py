@@ -120,9 +120,12 @@ class ChartView(Widget):
         self.draw = draw
         self.outcome: Outcome | None = None
         self.chart: charts.Chart | None = None
+        self.pending = False
 
-    def show(self, outcome: Outcome | None) -> None:
+    def show(self, outcome: Outcome | None, *, pending: bool = False) -> None:
+        """Draw ``outcome``; ``pending``: a preview drawn from the policy while its run goes."""
         self.outcome = outcome
+        self.pending = pending
         self.refresh()
 
     def render(self) -> RenderableType:
@@ -134,7 +137,8 @@ class ChartView(Widget):
         bars = max(1, height - 2 - (1 if marked else 0))
         chart = self.draw(self.outcome, width, bars)
         self.chart = chart
-        lines = [Text(chart.title[:width], style="bold")]
+        title = ("preview: " if self.pending else "") + chart.title
+        lines = [Text(title[:width], style="bold yellow" if self.pending else "bold")]
         for row in chart.rows:
             line = Text()
             for column, cell in enumerate(row):
