@@ -173,6 +173,23 @@ def test_the_spread_previews_a_change_before_its_run() -> None:
     assert "preview: retry 1 waits" in seen["title"]
 
 
+def test_a_run_that_breaks_says_so_on_the_status_line(monkeypatch: pytest.MonkeyPatch) -> None:
+    import retrysim.lab.app
+
+    def broken(*args: Any, **kwargs: Any) -> Any:
+        raise RuntimeError("engine on fire")
+
+    monkeypatch.setattr(retrysim.lab.app, "simulate", broken)
+    seen: dict[str, str] = {}
+
+    async def script(app: LabApp, pilot: Pilot) -> None:
+        seen["status"] = str(app.query_one("#status").render())
+
+    drive("startup-race", script)
+    assert "not run" in seen["status"]
+    assert "a bug in retrysim (RuntimeError: engine on fire)" in seen["status"]
+
+
 def test_faults_toggle_reruns_without_them() -> None:
     seen: dict[str, Any] = {}
 

@@ -246,6 +246,9 @@ class LabApp(App[None]):
         except (BadInputError, ValueError) as error:
             self.call_from_thread(self._failed, generation, str(error))
             return
+        except Exception as error:  # a bug: said on the status line, never a silent "running"
+            self.call_from_thread(self._failed, generation, _bug(error))
+            return
         self.call_from_thread(self._finished, generation, outcome)
 
     def _progress(self, generation: int, percent: int) -> None:
@@ -276,7 +279,7 @@ class LabApp(App[None]):
         if self.model.seed is not None:
             parts.append(f"seed {self.model.seed}")
         parts.append("faults on" if self.model.faults_on else "faults off")
-        parts.append(self.state)
+        parts.append(visible(self.state))
         if self.model.dirty:
             parts.append("unsaved")
         text = Text(" · ".join(parts))
@@ -428,6 +431,9 @@ class LabApp(App[None]):
         except (BadInputError, ValueError) as error:
             self.call_from_thread(self._tuning, f"tune failed: {error}")
             return
+        except Exception as error:
+            self.call_from_thread(self._tuning, f"tune failed: {_bug(error)}")
+            return
         self.call_from_thread(self._tuned, doc)
 
     def _tuning(self, state: str) -> None:
@@ -463,6 +469,10 @@ class LabApp(App[None]):
                 self.exit()
         elif choice == "quit":
             self.exit()
+
+
+def _bug(error: Exception) -> str:
+    return f"a bug in retrysim ({type(error).__name__}: {error}); please report it"
 
 
 def run_lab(model: LabModel) -> None:
