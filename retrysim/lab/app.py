@@ -404,6 +404,15 @@ class LabApp(App[None]):
         )
 
     def action_tune(self) -> None:
+        """Tune the scenario in a worker; ``t`` again while it runs stops it (after the run
+        in progress: a tuning is stopped between runs)."""
+        running = [w for w in self.workers if w.group == "tune" and w.is_running]
+        if running:
+            for worker in running:
+                worker.cancel()
+            self.state = "tune stopped"
+            self._status()
+            return
         try:
             scenario = self.model.scenario(faults=True)  # tuning without the faults says nothing
         except (BadInputError, ValueError) as error:
