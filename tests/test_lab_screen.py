@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import io
 import os
+import threading
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -153,6 +154,58 @@ def test_a_stale_run_never_reaches_the_screen() -> None:
 
     drive("startup-race", script)
     assert finished == [3]
+
+
+def test_a_change_during_a_run_neither_waits_for_it_nor_deadlocks(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A run holds the engine's process-wide lock (tenacity's jitter is routed through it);
+    the preview needs it too. A change made during a run must still reach the screen: the run
+    notices it is stale at its next progress call and lets go. (Had the screen sampled the
+    preview itself while the run waited on the screen, this test would hang, not fail.)"""
+    import retrysim.lab.app
+    from retrysim.lab.model import simulate as real
+    from retrysim.sim.clock import routed_jitter
+
+    started = threading.Event()
+    calls: list[str] = []
+
+    def slow_second_run(scenario: Any, seed: Any, settings: Any, progress: Any, **kw: Any) -> Any:
+        calls.append("run")
+        if len(calls) != 2:
+            return real(scenario, seed, settings, progress, **kw)
+        with routed_jitter():  # the lock, held as a long run holds it
+            started.set()
+            for done in range(10**8):  # until the change makes this run stale
+                progress(done % 100, 100)  # reporting progress as a run does
+        raise AssertionError("the stale run was never told to stop")
+
+    monkeypatch.setattr(retrysim.lab.app, "simulate", slow_second_run)
+    seen: dict[str, Any] = {}
+
+    async def script(app: LabApp, pilot: Pilot) -> None:
+        await settled(app, pilot)  # the first run is on the screen: a preview can be drawn
+        # as key presses would, without the pilot's wait for an idle CPU (the run spins)
+        app.on_knob_view_stepped(KnobView.Stepped(BY_OPTION["max_attempts"], 1))
+        assert await asyncio.to_thread(started.wait, 30)
+        seen["running"] = app.state
+        app.on_knob_view_stepped(KnobView.Stepped(BY_OPTION["jitter"], 1))
+        await asyncio.wait_for(settled(app, pilot), 60)
+        seen["pending"] = app.query_one("#spread", ChartView).pending
+
+    app = LabApp(LabModel(load("startup-race")), debounce=0)
+
+    async def main() -> None:
+        async with app.run_test(size=(120, 40)) as pilot:
+            await script(app, pilot)
+
+    asyncio.run(main())
+    assert seen["running"].startswith("running")
+    assert calls == ["run", "run", "run"]
+    assert app.model.current is not None
+    assert app.model.current.document["settings"]["jitter"] == 1.1
+    assert app.model.current.document["settings"]["max_attempts"] == 6
+    assert seen["pending"] is False  # the run's spread replaced the preview
 
 
 def test_the_spread_previews_a_change_before_its_run() -> None:

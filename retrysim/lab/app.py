@@ -17,6 +17,7 @@ from textual import events
 from textual.app import App, ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.message import Message
 from textual.screen import ModalScreen
 from textual.timer import Timer
 from textual.widgets import Footer, Input, Label, Static
@@ -161,12 +162,22 @@ class LabApp(App[None]):
 
     ENABLE_COMMAND_PALETTE = False
 
+    class Progressed(Message):
+        """How far run ``generation`` is (posted from its worker thread)."""
+
+        def __init__(self, generation: int, percent: int) -> None:
+            super().__init__()
+            self.generation = generation
+            self.percent = percent
+
     def __init__(self, model: LabModel, debounce: float = DEBOUNCE) -> None:
         super().__init__()
         self.model = model
         self.debounce = debounce
-        self.generation = 0  # changes made; a finished run counts only if nothing changed since
+        self.generation = 0  # changes made; a run's result or preview counts only if it is
+        # of the latest one (the run in progress notices it is stale at its next progress)
         self.runs_started = 0
+        self.shown = -1  # the generation whose run is on the screen
         self.state = "starting"
         self.problem: str | None = None
         self._pending: Timer | None = None
@@ -218,8 +229,7 @@ class LabApp(App[None]):
         except (BadInputError, ValueError) as error:
             self._failed(self.generation, str(error))
             return
-        self.generation += 1
-        self.runs_started += 1
+        self.runs_started += 1  # one run per generation: each change makes the next one
         self.problem = None
         self._progress(self.generation, 0)
         work = partial(self._simulate, scenario, self.generation, self.model.faults_on)
@@ -235,7 +245,9 @@ class LabApp(App[None]):
             tenth = 10 * done // max(total, 1)
             if tenth != shown[0] and done < total:
                 shown[0] = tenth
-                self.call_from_thread(self._progress, generation, tenth * 10)
+                # A message, not call_from_thread: this runs inside the simulation, which holds
+                # the engine's process-wide lock, and must never wait on the screen's thread.
+                self.post_message(self.Progressed(generation, tenth * 10))
 
         try:
             outcome = simulate(
@@ -251,6 +263,9 @@ class LabApp(App[None]):
             return
         self.call_from_thread(self._finished, generation, outcome)
 
+    def on_lab_app_progressed(self, message: LabApp.Progressed) -> None:
+        self._progress(message.generation, message.percent)
+
     def _progress(self, generation: int, percent: int) -> None:
         if generation == self.generation:
             bar = "█" * (percent // 10) + "░" * (10 - percent // 10)
@@ -260,6 +275,7 @@ class LabApp(App[None]):
     def _finished(self, generation: int, outcome: Outcome) -> None:
         if generation != self.generation:
             return
+        self.shown = generation
         self.model.finished(outcome)
         self.state = "ready"
         for chart in self.query(ChartView):
@@ -324,9 +340,9 @@ class LabApp(App[None]):
             view.refresh()
         if knob is not None:
             self._help(knob)
-        self._preview()
         self._status()
         self.generation += 1  # a run in progress is stale from now on
+        self._preview()
         if self._pending is not None:
             self._pending.stop()
             self._pending = None
@@ -336,11 +352,25 @@ class LabApp(App[None]):
             self._pending = self.set_timer(self.debounce, self.start_run)
 
     def _preview(self) -> None:
-        """The wait spread drawn at once from the policy (milliseconds), until the run's."""
-        current = self.model.current
-        waits = self.model.preview_waits()
-        if current is None or waits is None:
+        """The wait spread drawn from the policy (in milliseconds) until the run's is in.
+
+        In a worker too: sampling the policy's waits takes the engine's process-wide lock,
+        which a run in progress holds until it notices it is stale.
+        """
+        if self.model.current is None:
             return
+        work = partial(self._sample, self.generation, self.model.loaded.data)
+        self.run_worker(work, group="preview", exclusive=True, thread=True, exit_on_error=False)
+
+    def _sample(self, generation: int, data: dict[str, Any]) -> None:
+        waits = self.model.preview_waits(data=data)
+        if waits is not None and generation == self.generation:
+            self.call_from_thread(self._show_preview, generation, waits)
+
+    def _show_preview(self, generation: int, waits: list[float]) -> None:
+        current = self.model.current
+        if current is None or generation != self.generation or self.shown == generation:
+            return  # a newer change, or this change's run already drawn
         preview = Outcome(current.document, waits, self.model.faults_on)
         self.query_one("#spread", ChartView).show(preview, pending=True)
 

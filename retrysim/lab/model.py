@@ -268,14 +268,19 @@ class LabModel:
         keep = self.faults_on if faults is None else faults
         return scenario if keep else scenario.without_faults()
 
-    def preview_waits(self, samples: int = 1000) -> list[float] | None:
+    def preview_waits(
+        self, samples: int = 1000, data: dict[str, Any] | None = None
+    ) -> list[float] | None:
         """Waits before a first retry drawn from the policy the knobs make, without a run
         (:func:`retrysim.sim.wait_samples.sample_waits`, the real tenacity wait): what the
         spread will look like, in milliseconds rather than a run's seconds. None when the
-        scenario sets an option no setting holds (its waits would not be the run's)."""
+        scenario sets an option no setting holds (its waits would not be the run's).
+        ``data``: the scenario data to use (a worker passes the data as it was when asked)."""
         from retrysim.sim.wait_samples import sample_waits
 
-        policy = self.loaded.data["policy"]
+        data = self.loaded.data if data is None else data
+        policy = data["policy"]
+        operation = str(policy.get("operation") or "worker")
         update: dict[str, Any] = {}
         for option, value in policy.items():
             if value is None or option in _NOT_WAITS:
@@ -283,17 +288,17 @@ class LabModel:
             if isinstance(value, dict) or option == "profile":
                 continue  # the mechanisms do not change a first wait; the profile is passed
             try:
-                update[settings_field(option, self.operation)] = value
+                update[settings_field(option, operation)] = value
             except KeyError:
                 return None
         settings = self.settings.model_copy(update=update)
         try:
             waits = sample_waits(
-                cast("Operation", self.operation),  # validated by the scenario model
+                cast("Operation", operation),  # validated by the scenario model
                 policy.get("profile"),
                 settings,
                 samples=samples,
-                seed=self.seed if self.seed is not None else int(self.loaded.data["seed"]),
+                seed=self.seed if self.seed is not None else int(data["seed"]),
                 max_retries=1,
             )
         except (BadInputError, ValueError):
