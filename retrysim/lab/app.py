@@ -178,6 +178,7 @@ class LabApp(App[None]):
         # of the latest one (the run in progress notices it is stale at its next progress)
         self.runs_started = 0
         self.shown = -1  # the generation whose run is on the screen
+        self.tuning_active = False
         self.state = "starting"
         self.problem: str | None = None
         self._pending: Timer | None = None
@@ -262,6 +263,17 @@ class LabApp(App[None]):
             self.call_from_thread(self._failed, generation, _bug(error))
             return
         self.call_from_thread(self._finished, generation, outcome)
+
+    class Said(Message):
+        """A state for the status line, posted from a worker thread."""
+
+        def __init__(self, state: str) -> None:
+            super().__init__()
+            self.state = state
+
+    def on_lab_app_said(self, message: LabApp.Said) -> None:
+        if self.tuning_active:  # a late progress line must not cover the tuning's end
+            self._tuning(message.state)
 
     def on_lab_app_progressed(self, message: LabApp.Progressed) -> None:
         self._progress(message.generation, message.percent)
@@ -440,6 +452,7 @@ class LabApp(App[None]):
         if running:
             for worker in running:
                 worker.cancel()
+            self.tuning_active = False
             self.state = "tune stopped"
             self._status()
             return
@@ -448,6 +461,7 @@ class LabApp(App[None]):
         except (BadInputError, ValueError) as error:
             self._failed(self.generation, str(error))
             return
+        self.tuning_active = True
         self.state = "tuning…"
         self._status()
         self.run_worker(
@@ -461,25 +475,27 @@ class LabApp(App[None]):
         def on_done(done: int, total: int) -> None:
             if worker.is_cancelled:
                 raise _StaleError
-            self.call_from_thread(self._tuning, f"tuning: {done}/{total} runs")
+            self.post_message(self.Said(f"tuning: {done}/{total} runs"))
 
         try:
             doc = tuning.run_tune(self.model, scenario, on_done)
         except _StaleError:
             return
         except (BadInputError, ValueError) as error:
-            self.call_from_thread(self._tuning, f"tune failed: {error}")
+            self.call_from_thread(self._tuning, f"tune failed: {error}", False)
             return
         except Exception as error:
-            self.call_from_thread(self._tuning, f"tune failed: {_bug(error)}")
+            self.call_from_thread(self._tuning, f"tune failed: {_bug(error)}", False)
             return
         self.call_from_thread(self._tuned, doc)
 
-    def _tuning(self, state: str) -> None:
+    def _tuning(self, state: str, active: bool = True) -> None:
+        self.tuning_active = active
         self.state = state
         self._status()
 
     def _tuned(self, doc: dict[str, Any]) -> None:
+        self.tuning_active = False
         self.state = "ready"
         self._status()
         best = tuning.recommendation(doc)
