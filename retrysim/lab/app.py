@@ -27,6 +27,7 @@ from retrysim.errors import BadInputError
 from retrysim.lab import tuning
 from retrysim.lab.model import KNOBS, Knob, LabError, LabModel, Outcome, simulate
 from retrysim.lab.widgets import (
+    COMPACT_HEIGHT,
     ChartView,
     DiagnosesView,
     KnobView,
@@ -212,6 +213,9 @@ class LabApp(App[None]):
     def _size_charts(self, height: int) -> None:
         self.query_one("#timeline").styles.height = max(6, height // 4)
         self.query_one("#spread").styles.height = max(5, height // 6)
+        compact = height < COMPACT_HEIGHT
+        self.query_one("#scenario").styles.max_height = 1 if compact else 3
+        self.query_one(MetricsView).refresh(layout=True)
 
     def _scenario_text(self) -> Text:
         text = Text(visible(self.model.name), style="bold")

@@ -94,6 +94,13 @@ METRICS: tuple[str, ...] = (
 )  # fmt: skip
 
 
+#: What a short screen (under 30 rows) shows, so the diagnoses stay in view.
+COMPACT_METRICS: tuple[str, ...] = (
+    "success_rate", "amplification", "peak_attempts_per_s", "p99_latency",
+    "first_retry_peak_share",
+)  # fmt: skip
+
+
 @dataclass(frozen=True)
 class Outcome:
     """One finished run: its document, and each retried call's wait before its first retry."""
@@ -325,12 +332,12 @@ class LabModel:
         self.pinned = self.current
         return True
 
-    def metric_rows(self) -> list[MetricRow]:
-        """Each shown metric now, pinned and the change (guard metrics only when present)."""
+    def metric_rows(self, names: tuple[str, ...] = METRICS) -> list[MetricRow]:
+        """Each of ``names`` now, pinned and the change (guard metrics only when present)."""
         if self.current is None:
             return []
         rows = []
-        for name in METRICS:
+        for name in names:
             metric = metric_table.get(name)
             now = metric_value(self.current.document, name)
             if metric.optional and now is None:

@@ -19,7 +19,7 @@ from textual.message import Message
 from textual.widget import Widget
 
 from retrysim.lab import charts
-from retrysim.lab.model import Knob, LabModel, Outcome
+from retrysim.lab.model import COMPACT_METRICS, METRICS, Knob, LabModel, Outcome
 from retrysim.safe import visible
 
 #: Colours: the fault windows, a better and a worse change, a diagnosis by severity.
@@ -27,6 +27,8 @@ FAULT = "red"
 BETTER, WORSE = "green", "red"
 SEVERITY = {"high": "bold red", "warning": "yellow"}
 LABEL_WIDTH = 17
+#: Below this many rows the screen is short: fewer metrics, so the diagnoses stay in view.
+COMPACT_HEIGHT = 30
 
 
 def show_value(knob: Knob, value: Any) -> str:
@@ -173,7 +175,8 @@ class MetricsView(Widget):
         self.model = model
 
     def render(self) -> RenderableType:
-        rows = self.model.metric_rows()
+        compact = self.app.size.height < COMPACT_HEIGHT
+        rows = self.model.metric_rows(COMPACT_METRICS if compact else METRICS)
         if not rows:
             return Text("")
         width = self.size.width
