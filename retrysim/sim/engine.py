@@ -15,11 +15,9 @@ object of its own.
 
 from __future__ import annotations
 
-import contextlib
-import gc
 import math
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from heapq import heappush
 from typing import Any
 
@@ -39,41 +37,17 @@ from retrysim.sim.failures import TIMEOUT, code_of, make_error
 from retrysim.sim.faults import compile_faults
 from retrysim.sim.guards import ScenarioTooLargeError as ScenarioTooLargeError
 from retrysim.sim.guards import check_memory, event_limit
-from retrysim.sim.kernel import Kernel
+from retrysim.sim.kernel import Kernel, quiet_collector
 from retrysim.sim.policy import policy_for as policy_for
 from retrysim.sim.result import RunResult as RunResult
 from retrysim.sim.service import make_server, service_latency
 from retrysim.sim.streams import JITTER, SERVER_DRAW, Stream, stream_key, unit
 
 OPEN, OK, FAILED = rec.OPEN, rec.OK, rec.FAILED
-GC_YOUNG_THRESHOLD = 20_000
 #: ``progress(done, total)``: calls ended so far, calls the run is expected to make.
 Progress = Callable[[int, int], None]
 CALL_KEY_SHIFT = 24  # a call's stream key: client << 24 | its index among the client's calls
 NAN = math.nan
-
-
-@contextlib.contextmanager
-def quiet_collector(cycles: bool) -> Iterator[None]:
-    """Keep the garbage collector out of the run, record building included.
-
-    Thousands of live calls stay alive at once, and the collector's default young-generation
-    threshold (700) makes it re-scan them constantly. When the run makes no reference cycles
-    (``cycles`` False: the fast path) it is switched off for the run; otherwise (tenacity's
-    ``iter()`` raises and re-raises through frames) its threshold is raised. Neither changes a
-    result; the caller's settings come back.
-    """
-    thresholds, enabled = gc.get_threshold(), gc.isenabled()
-    if cycles:
-        gc.set_threshold(max(thresholds[0], GC_YOUNG_THRESHOLD), *thresholds[1:])
-    else:
-        gc.disable()
-    try:
-        yield
-    finally:
-        gc.set_threshold(*thresholds)
-        if enabled:
-            gc.enable()
 
 
 class _Call(FastCallState):
