@@ -185,6 +185,7 @@ class FastDecider:
 
     name = "fast"
     makes_cycles = False  # no raise, no Future: nothing for the garbage collector to find
+    why = None
 
     def __init__(self, policy: RetryPolicy, clock: Clock, jitter_key: int) -> None:
         self.policy = policy
@@ -253,7 +254,10 @@ class ReferenceDecider:
     name = "reference"
     makes_cycles = True  # tenacity raises and re-raises the attempt's error through frames
 
-    def __init__(self, policy: RetryPolicy, clock: Clock, jitter_key: int) -> None:
+    def __init__(
+        self, policy: RetryPolicy, clock: Clock, jitter_key: int, why: str | None = None
+    ) -> None:
+        self.why = why  # why this path, when the fast one was not taken
         self.policy = policy
         self.clock = clock
         self.jitter_key = jitter_key
@@ -323,7 +327,7 @@ def fast_refusal(policy: RetryPolicy) -> str | None:
     from retrysim.retry.policy import RetryPolicy
 
     if type(policy) is not RetryPolicy:
-        return "your own tenacity policy (--policy) runs on the reference path"
+        return "a policy of your own, given with --policy, always runs on the reference path"
     names = unmirrored((policy.stop, policy.wait, policy.retry))
     if names:
         return f"strategies the fast path does not mirror: {', '.join(names)}"
@@ -337,10 +341,10 @@ def decider_for(policy: RetryPolicy, engine: str, clock: Clock, jitter_key: int)
             f"--engine: unknown engine {engine!r}; allowed: {', '.join(ENGINES)}"
         )
     if engine == "reference":
-        return ReferenceDecider(policy, clock, jitter_key)
+        return ReferenceDecider(policy, clock, jitter_key, "asked for with --engine reference")
     refusal = fast_refusal(policy)
     if refusal is None:
         return FastDecider(policy, clock, jitter_key)
     if engine == "fast":
         raise EngineChoiceError(f"--engine fast: {refusal}; use --engine auto or reference")
-    return ReferenceDecider(policy, clock, jitter_key)
+    return ReferenceDecider(policy, clock, jitter_key, refusal)

@@ -545,6 +545,7 @@ class Engine:
             guard_events=self._guard_events,
             connections=None if self.connections is None else self.connections.stats.as_dict(),
             engine=self.decider.name,
+            engine_note=self.decider.why,
         )
         from retrysim.sim.invariants import assert_invariants
 
