@@ -378,4 +378,4 @@ def test_tenacity_has_not_changed_what_the_fast_path_mirrors(dotted: str) -> Non
 
 
 def test_every_mirror_is_a_strategy_the_fast_path_accepts() -> None:
-    assert set(compiled_module._MIRRORS) <= MIRRORED
+    assert set(compiled_module.MIRRORS) <= MIRRORED

@@ -25,31 +25,10 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
-from tenacity import (
-    DoAttempt,
-    DoSleep,
-    RetryCallState,
-    retry_all,
-    retry_any,
-    retry_if_exception_type,
-    retry_if_not_exception_type,
-    stop_after_attempt,
-    stop_after_delay,
-    stop_all,
-    stop_any,
-    stop_before_delay,
-    wait_combine,
-    wait_exponential,
-    wait_exponential_jitter,
-    wait_fixed,
-    wait_none,
-    wait_random,
-    wait_random_exponential,
-)
+from tenacity import DoAttempt, DoSleep, RetryCallState
 
 from retrysim.errors import BadInputError
 from retrysim.names import ENGINES
-from retrysim.retry.classify import retry_if_transient
 from retrysim.retry.resilience import stop_unless_allowed, wait_stretched
 from retrysim.retry.waits import (
     wait_capped,
@@ -58,7 +37,7 @@ from retrysim.retry.waits import (
     wait_retry_after,
 )
 from retrysim.sim.clock import current_stream
-from retrysim.sim.compiled import Memo, Strategy, compiled, is_mirrored
+from retrysim.sim.compiled import MIRRORS, Memo, Strategy, compiled, is_mirrored
 from retrysim.sim.streams import Stream
 
 if TYPE_CHECKING:
@@ -71,36 +50,21 @@ GAVE_UP_NOW = -2.0
 
 Clock = Callable[[], float]
 
-#: Strategy classes the fast path calls directly. Each reads only ``attempt_number``,
-#: ``outcome`` (``failed``, ``exception()``), ``seconds_since_start`` and ``upcoming_sleep`` of
-#: the call state, hashes it (a weak key), or draws through ``random``: all of which
-#: :class:`FastCallState` has. Adding a class here means checking that, and adding it to the
-#: drift check in ``tests/test_fast_path.py``.
+#: Strategy classes the fast path calls directly: tenacity's it mirrors
+#: (:mod:`retrysim.sim.compiled`), and retrysim's own, called as they are. Each reads only
+#: ``attempt_number``, ``outcome`` (``failed``, ``exception()``), ``seconds_since_start`` and
+#: ``upcoming_sleep`` of the call state, hashes it (a weak key), or draws through ``random``:
+#: all of which :class:`FastCallState` has. Adding a class here means checking that, and
+#: adding what it relies on of tenacity to the drift check in ``tests/test_fast_path.py``.
 MIRRORED: frozenset[type] = frozenset(
     {
-        stop_after_attempt,
-        stop_after_delay,
-        stop_before_delay,
-        stop_any,
-        stop_all,
+        *MIRRORS,
         stop_unless_allowed,
-        wait_exponential,
-        wait_random_exponential,
-        wait_exponential_jitter,
-        wait_random,
-        wait_fixed,
-        wait_none,
-        wait_combine,
         wait_capped,
         wait_equal_jitter,
         wait_decorrelated_jitter,
         wait_retry_after,
         wait_stretched,
-        retry_if_exception_type,
-        retry_if_not_exception_type,
-        retry_all,
-        retry_any,
-        retry_if_transient,
     }
 )
 
