@@ -42,6 +42,17 @@ def test_max_wait_steps_from_the_settings_value_and_back_leaves_the_scenario_cle
     assert lab.loaded.data["policy"]["max_wait"] is None  # "not set" again, not 8 written in
 
 
+def test_max_wait_says_when_no_wait_reaches_it() -> None:
+    lab = model()  # the herd: 3 attempts, waits 1-2 s then 2-3 s
+    assert lab.knob_note(MAX_WAIT) == (
+        "no wait reaches max_wait (8 s): the longest is 3 s (retry 2); more attempts or a "
+        "larger min_wait make it matter"
+    )
+    lab.set(BY_OPTION["max_attempts"], 6)  # retry 4 waits 8-9 s: capped at 8
+    assert lab.knob_note(MAX_WAIT) is None
+    assert lab.knob_note(BY_OPTION["jitter"]) is None  # only max_wait has a note
+
+
 def test_float_steps_do_not_drift_and_stay_in_bounds() -> None:
     lab = model()
     jitter = BY_OPTION["jitter"]

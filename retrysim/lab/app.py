@@ -404,6 +404,9 @@ class LabApp(App[None]):
             text = f"{variable}: {setting} in the settings, {here} here (*)"
         else:
             text = f"{variable}: {setting} (the settings')"
+        note = self.model.knob_note(knob)
+        if note is not None:
+            text += "\n" + note
         self.query_one("#help", Static).update(
             Text(visible(text) + "\n←/→ step, shift: ×10, enter: type", style="dim")
         )

@@ -312,6 +312,28 @@ class LabModel:
             return None
         return [float(w) for w in waits[:, 0]] if waits.shape[1] else []
 
+    def knob_note(self, knob: Knob) -> str | None:
+        """What the user should know about ``knob`` beyond its value: for ``max_wait``, that
+        no wait reaches it (so moving it changes nothing), with the longest wait there is."""
+        if knob.option != "max_wait":
+            return None
+        from retrysim.sim.policy import policy_for
+
+        try:
+            policy = policy_for(self.scenario(), self.settings)
+        except (BadInputError, ValueError):
+            return None
+        schedule = policy.schedule()
+        if not schedule:
+            return "no retries (max_attempts 1): no wait at all"
+        longest, retry = max((hi, n) for n, _, hi, _ in schedule)
+        if longest >= policy.max_wait:
+            return None
+        return (
+            f"no wait reaches max_wait ({policy.max_wait:g} s): the longest is {longest:g} s "
+            f"(retry {retry}); more attempts or a larger min_wait make it matter"
+        )
+
     def toggle_faults(self) -> bool:
         """Run with the faults, or without them (not an edit of the scenario); the new state."""
         self.faults_on = not self.faults_on
