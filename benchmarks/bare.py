@@ -83,7 +83,9 @@ def bare_loop_alive(scenario: Scenario, result: RunResult) -> float:  # noqa: PL
             if code:
                 error = make_error(code)
                 state.set_exception((type(error), error, None))
-                current_stream.set(streams[c])  # only a failure draws a jitter
+                stream = streams[c]
+                assert stream is not None
+                current_stream.set(stream)  # only a failure draws a jitter
             else:
                 state.set_result(None)
             try:

@@ -172,6 +172,7 @@ def run_simpy(spec: HerdSpec) -> Summary:
         if start <= env.now < end:
             return False  # refused at once
         service_time = math.exp(spec.mu + spec.sigma * rng.gauss(0.0, 1.0))
+        work: simpy.Event
         if slots is None:
             work = env.timeout(service_time)
         elif slots.count < slots.capacity or len(slots.queue) < spec.queue_limit:
