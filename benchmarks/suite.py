@@ -254,8 +254,8 @@ def scaling_checks(rows: list[dict[str, Any]], skipped_1m: bool) -> list[Check]:
             f"thundering-herd, {row['clients']:,} clients: CPU, max RSS, per attempt",
             row["cpu_s"],
             unit="s",
-            note=f"{row['max_rss_mib']:,.0f} MiB max RSS, {row['us_per_attempt']:.1f} µs/attempt, "
-            f"{row['attempts']:,} attempts",
+            note=f"{row['max_rss_mib']:,.0f} MiB max RSS ({row['rss_before_run_mib']:,.0f} before "
+            f"the run), {row['us_per_attempt']:.1f} µs/attempt, {row['attempts']:,} attempts",
         )
         for row in rows
     ]
