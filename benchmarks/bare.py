@@ -32,6 +32,7 @@ def bare_loop_alive(scenario: Scenario, result: RunResult) -> float:  # noqa: PL
     """Replay ``result``'s outcomes through tenacity, all calls interleaved; CPU seconds.
 
     Only the loop is timed (``time.process_time``), not building its inputs from the records.
+    Raises AssertionError when tenacity ends a call before its recorded attempts are replayed.
     """
     retrying = policy_for(scenario).retrying()
     jitter_key = stream_key(result.seed, JITTER)
@@ -100,4 +101,7 @@ def bare_loop_alive(scenario: Scenario, result: RunResult) -> float:  # noqa: PL
                 seq += 1
             else:  # the call ended: its state goes, as a simulation's does
                 states[c] = streams[c] = None
-    return time.process_time() - t0
+    seconds = time.process_time() - t0
+    if position != stop:  # tenacity ended a call before its recorded attempts ran out
+        raise AssertionError("the replay and the run disagree on a call's attempts")
+    return seconds

@@ -73,10 +73,18 @@ def test_herd_spec_refuses_what_the_models_do_not_model() -> None:
         HerdSpec.of(load_scenario("redis-blip"))
 
 
-def test_the_bare_loop_replays_a_run_of_each_scenario() -> None:
+def test_the_bare_loop_replays_every_recorded_attempt() -> None:
     for scenario in (small_herd(), herd(300)):
         result = simulate(scenario, engine="reference")
-        assert bare_loop_alive(scenario, result) >= 0.0
+        assert bare_loop_alive(scenario, result) >= 0.0  # (it checks its replay itself)
+
+
+def test_the_bare_loop_refuses_a_run_it_does_not_replay() -> None:
+    scenario = herd(300)
+    result = simulate(scenario)
+    result.attempts["error"][:] = 0  # every first attempt succeeds: the calls end too early
+    with pytest.raises(AssertionError, match="disagree"):
+        bare_loop_alive(scenario, result)
 
 
 def tiny_document(monkeypatch: pytest.MonkeyPatch, simpy: bool) -> dict[str, Any]:
@@ -85,9 +93,9 @@ def tiny_document(monkeypatch: pytest.MonkeyPatch, simpy: bool) -> dict[str, Any
     return suite.run_suite(
         herd_clients=200,
         burst_clients=200,
-        sizes=[200],
+        sizes=[200] if simpy else [],
         repeat=1,
-        whole_runs=1,
+        whole_runs=1 if simpy else 0,
         fidelity_clients=50,
         skipped_1m=True,
     )
