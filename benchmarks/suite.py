@@ -57,6 +57,11 @@ def cpu_of(fn: Callable[[], object]) -> float:
     return time.process_time() - t0
 
 
+def variants_of(use_simpy: bool) -> list[str]:
+    """The variants timed on each scenario, in the order of a round."""
+    return ["fast", "reference", "floor", "bare_alive"] + (["simpy"] if use_simpy else [])
+
+
 def _bare(scenario: Scenario, result: Any) -> float:
     """The bare loop times its own loop (not building its inputs), after a full collection."""
     gc.collect()
@@ -320,8 +325,12 @@ def run_suite(
     whole_runs: int = 5,
     fidelity_clients: int = 1_000,
     skipped_1m: bool = False,
+    say: Callable[[str], None] = lambda line: None,
 ) -> dict[str, Any]:
-    """Every measurement; returns the JSON document (``checks`` holds the table's rows)."""
+    """Every measurement; returns the JSON document (``checks`` holds the table's rows).
+
+    ``say`` hears what is being measured, stage by stage (the command prints it on stderr).
+    """
     started = machine()
     use_simpy = simpy_available()
     simpy_note = "" if use_simpy else SIMPY_MISSING
@@ -332,6 +341,7 @@ def run_suite(
     checks: list[Check] = []
     ratios: dict[str, Any] = {}
     for label, variants in scenarios.items():
+        say(f"{label}: {len(variants_of(use_simpy))} variants x {repeat} interleaved rounds")
         variants.run(repeat, use_simpy)
         checks += ratio_checks(label, variants, simpy_note)
         ratios[label] = {
@@ -351,12 +361,15 @@ def run_suite(
             },
             "agreement": {name: s.as_dict() for name, s in variants.summaries.items()},
         }
+    say("fidelity mode / engine")
     fidelity = fidelity_times(repeat, fidelity_clients)
     for name, row in fidelity.items():
         checks.append(Check(f"fidelity mode / engine ({name})", row["ratio_median"]))
+    say(f"whole processes, {whole_runs} runs each")
     whole = whole_process(whole_runs) if whole_runs else {}
     for label, row in whole.items():
         checks.append(Check(f"`{label}`, whole process (wall, median)", row["median_s"], "s"))
+    say(f"scaling, a fresh process per size: {', '.join(f'{n:,}' for n in sizes)} clients")
     rows = scaling(list(sizes))
     checks += scaling_checks(rows, skipped_1m)
     return {
@@ -427,6 +440,7 @@ def main(argv: Sequence[str] = ()) -> None:
         repeat=repeat,
         whole_runs=3 if args.quick else 5,
         skipped_1m=args.quick or args.skip_1m,
+        say=lambda line: print(line, file=sys.stderr, flush=True),
     )
     print(table(document))
     args.json.parent.mkdir(parents=True, exist_ok=True)
