@@ -139,7 +139,7 @@ class Check:
         if self.met:
             return "met"
         factor = self.value / self.target if self.at_most else self.target / self.value
-        return f"missed by {factor:.2f}x"
+        return f"missed by {factor:.3f}x"
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -158,7 +158,7 @@ def _figure(value: float | None, unit: str) -> str:
     if value is None:
         return "-"
     if unit == "x":
-        return f"{value:.2f}"
+        return f"{value:.3g}"
     if unit == "s":
         return f"{value:.3f} s" if value < 10 else f"{value:.1f} s"
     return f"{value:,.1f} {unit}"
