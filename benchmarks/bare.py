@@ -21,8 +21,9 @@ from tenacity import DoAttempt, DoSleep, RetryCallState
 
 from retrysim.scenario import Scenario
 from retrysim.sim.clock import current_stream, routed_jitter, tenacity_virtual_time
-from retrysim.sim.engine import CALL_KEY_SHIFT, RunResult, policy_for, quiet_collector
+from retrysim.sim.engine import CALL_KEY_SHIFT, RunResult, policy_for
 from retrysim.sim.failures import make_error
+from retrysim.sim.kernel import quiet_collector
 from retrysim.sim.streams import JITTER, Stream, stream_key
 
 _START, _SEND, _HEAR = 0, 1, 2
