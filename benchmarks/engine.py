@@ -120,9 +120,9 @@ import sys
 from benchmarks.engine import herd, bare_loop
 from retrysim.sim.engine import simulate
 scenario = herd(int(sys.argv[2]))
-result = simulate(scenario)
+result = simulate(scenario, engine="reference")
 if sys.argv[1] == "engine":
-    simulate(scenario)
+    simulate(scenario, engine="reference")
 elif sys.argv[1] == "bare":
     bare_loop(scenario, result)
 """
@@ -195,12 +195,14 @@ def main(argv: Sequence[str] = ()) -> None:
     args = parser.parse_args(list(argv))
 
     scenario = herd(args.clients)
-    result = simulate(scenario)  # warm-up, and the outcomes the bare loop replays
+    result = simulate(
+        scenario, engine="reference"
+    )  # warm-up, and the outcomes the bare loop replays
     # Interleave engine and bare runs so drift in machine speed hits both alike; report the
     # median of the paired ratios (and the best times) rather than one lucky or unlucky pair.
     engine_times, bare_times = [], []
     for _ in range(args.repeat):
-        engine_times.append(best_of(1, lambda: simulate(scenario))[0])
+        engine_times.append(best_of(1, lambda: simulate(scenario, engine="reference"))[0])
         gc.collect()
         bare_times.append(bare_loop(scenario, result))
     ratios = sorted(e / b for e, b in zip(engine_times, bare_times, strict=True))

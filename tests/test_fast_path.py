@@ -311,12 +311,10 @@ def test_each_stop_mirror_decides_as_tenacity_decides(stop: Any) -> None:
     ids=lambda r: type(r).__name__,
 )
 def test_each_retry_mirror_decides_as_tenacity_decides(retry: Any) -> None:
-    from retrysim.sim.decide import _Failed
-
     mirror = compiled_module.compiled(retry)
     for error in (ConnectionError(), ConnectionResetError(), TimeoutError(), ConflictError("x")):
         ours = FastCallState(key=1, call=1, start_time=0.0)
-        ours.outcome = _Failed(error)
+        ours.failure = error
         theirs = tenacity.RetryCallState(tenacity.Retrying(), None, (), {})
         theirs.set_exception((type(error), error, None))
         assert bool(mirror(ours)) == retry(theirs), error

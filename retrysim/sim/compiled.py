@@ -11,7 +11,7 @@ A strategy without a mirror (retrysim's own waits, the guards' stop and wait, a 
 tenacity class) is returned as itself: called directly on the slim state, as
 :class:`~retrysim.sim.decide.FastDecider` calls everything it cannot compile. Mirrors take
 the :class:`~retrysim.sim.decide.FastCallState`; retry mirrors read the failed attempt's error
-from ``state.outcome.error``.
+from ``state.failure``.
 """
 
 from __future__ import annotations
@@ -166,12 +166,12 @@ def _wait_combine(wait: wait_combine, memo: Memo | None) -> Strategy:
 
 def _retry_if_exception_type(retry: retry_if_exception_type, memo: Memo | None) -> Strategy:
     kinds = retry.exception_types
-    return lambda state: isinstance(state.outcome.error, kinds)
+    return lambda state: isinstance(state.failure, kinds)
 
 
 def _retry_if_not_exception_type(retry: retry_if_not_exception_type, memo: Memo | None) -> Strategy:
     kinds = retry.exception_types
-    return lambda state: not isinstance(state.outcome.error, kinds)
+    return lambda state: not isinstance(state.failure, kinds)
 
 
 def _retry_all(retry: retry_all, memo: Memo | None) -> Strategy:
@@ -186,7 +186,7 @@ def _retry_any(retry: retry_any, memo: Memo | None) -> Strategy:
 
 def _retry_if_transient(retry: retry_if_transient, memo: Memo | None) -> Strategy:
     serialization = retry.serialization
-    return lambda state: is_transient(state.outcome.error, serialization=serialization)
+    return lambda state: is_transient(state.failure, serialization=serialization)
 
 
 #: Every mirrored tenacity class (and retry_if_transient), with what compiles it.

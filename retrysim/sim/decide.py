@@ -83,6 +83,19 @@ def strategy_tree(strategy: object) -> Iterator[object]:
             yield from strategy_tree(child)
 
 
+def unmirrored_by_compiler(policy: RetryPolicy) -> list[str]:
+    """The strategy classes of ``policy`` that :mod:`retrysim.sim.compiled` has no mirror for
+    (called as they are: retrysim's own waits and guards' strategies)."""
+    return sorted(
+        {
+            type(part).__name__
+            for strategy in (policy.stop, policy.wait, policy.retry)
+            for part in strategy_tree(strategy)
+            if not is_mirrored(part)
+        }
+    )
+
+
 def unmirrored(strategies: tuple[object, ...]) -> list[str]:
     """The names of the strategy classes in ``strategies`` the fast path does not mirror."""
     return sorted(
@@ -119,6 +132,7 @@ class FastCallState(Stream):
     __slots__ = (
         "__weakref__",
         "attempt_number",
+        "failure",
         "outcome",
         "outcome_timestamp",
         "start_time",
@@ -134,6 +148,7 @@ class FastCallState(Stream):
         self.attempt_number = 1
         self.start_time = start_time
         self.outcome: _Failed | None = None
+        self.failure: BaseException | None = None  # the error ``outcome`` holds, for mirrors
         self.outcome_timestamp: float | None = None
         self.upcoming_sleep = 0.0
 
@@ -157,11 +172,12 @@ class FastDecider:
         self.jitter_key = jitter_key
         self._memo: Memo = {}
         self.strategies = self._compiled(policy.stop, policy.wait, policy.retry)
-        # Mirrors draw from the call state itself; anything else draws through ``random``,
-        # which the jitter router hands to the call named in ``current_stream``.
-        self._routes = any(not is_mirrored(part) for part in strategy_tree(policy.wait)) or bool(
-            policy.guards
-        )
+        # Mirrors draw from the call itself and read its error from ``failure``; a strategy
+        # called as it is draws through ``random`` (routed to ``current_stream``) and reads
+        # tenacity's ``outcome``, built only then. A call's guards add strategies of their own.
+        as_they_are = bool(unmirrored_by_compiler(policy)) or bool(policy.guards)
+        self._routes = as_they_are
+        self._wraps = as_they_are
 
     def _compiled(self, *strategies: Any) -> tuple[Strategy, ...]:
         return tuple(compiled(strategy, self._memo) for strategy in strategies)
@@ -192,7 +208,9 @@ class FastDecider:
         if error is None:
             return SUCCEEDED_NOW
         state: FastCallState = call
-        state.outcome = _Failed(error)
+        state.failure = error
+        if self._wraps:
+            state.outcome = _Failed(error)
         state.outcome_timestamp = now
         stop, wait, retry = call.strategies
         if not retry(state):
@@ -202,14 +220,14 @@ class FastDecider:
         sleep = state.upcoming_sleep = wait(state)
         if stop(state):
             return GAVE_UP_NOW
-        state.outcome = None
+        state.outcome = state.failure = None
         state.outcome_timestamp = None
         state.attempt_number += 1
         return float(sleep)
 
     def end(self, call: Any) -> None:
         del call.strategies
-        call.outcome = None  # the last error goes with its call's end
+        call.outcome = call.failure = None  # the last error goes with its call's end
 
 
 class ReferenceDecider:

@@ -136,6 +136,7 @@ class Engine:
         # fast path attempts again without asking (its decider always would), and with no
         # guards there is no pacer to ask either: straight to the send.
         self._retry_later = self._retry
+        self._decide = self.decider.decide
         if self.decider.name == "fast":
             self._retry_later = self._attempt if self.policy.guards else self._send
 
@@ -305,7 +306,7 @@ class Engine:
         if call.guards is not None:
             refusal = call.guards.before_attempt(t, n)
             if refusal is not None:
-                self._answer(call, a, code_of(refusal), refusal, FAILED)
+                self._hear(call, a, code_of(refusal), refusal=refusal)
                 return
         if self.connections is not None:
             self._send_connected(call, a)
@@ -376,29 +377,33 @@ class Engine:
             self._hear(call, a, code, hint)
 
     def _hear(
-        self, call: _Call, a: int, code: int, hint: float | None = None, outcome: int | None = None
+        self,
+        call: _Call,
+        a: int,
+        code: int,
+        hint: float | None = None,
+        outcome: int | None = None,
+        refusal: BaseException | None = None,
     ) -> None:
-        """The client hears the answer to attempt ``a`` now, and tenacity decides what follows."""
-        error = None if code == 0 else make_error(code, hint)
-        if self._holding:
-            self._release(a, code)
-        if call.guards is not None:
-            call.guards.after_outcome(self.kernel.now, error)
-        self._answer(call, a, code, error, OK if code == 0 else (outcome or FAILED))
-
-    def _answer(
-        self, call: _Call, a: int, code: int, error: BaseException | None, outcome: int
-    ) -> None:
-        """Record the attempt's end and ask the decider what the call does next."""
+        """The client hears the answer to attempt ``a`` now (or its guards' ``refusal``, sent
+        nowhere), the attempt is recorded, and the decider says what the call does next."""
+        kernel = self.kernel
+        now = kernel.now
+        if refusal is not None:
+            error: BaseException | None = refusal
+        else:
+            error = None if code == 0 else make_error(code, hint)
+            if self._holding:
+                self._release(a, code)
+            if call.guards is not None:
+                call.guards.after_outcome(now, error)
         attempts = self.attempts
-        now = self.kernel.now
         attempts.end[a] = now
         attempts.error[a] = code
-        attempts.outcome[a] = outcome
-        wait = self.decider.decide(call, error, now)
+        attempts.outcome[a] = OK if code == 0 else (outcome or FAILED)
+        wait = self._decide(call, error, now)
         if wait >= 0:
             attempts.wait[a] = wait
-            kernel = self.kernel
             heappush(kernel.heap, (now + wait, kernel.seq, self._retry_later, call))
             kernel.seq += 1
         elif wait == SUCCEEDED_NOW:
