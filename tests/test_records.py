@@ -42,6 +42,9 @@ def test_columns_grow_by_half_and_keep_what_was_written() -> None:
     columns.grow()
     assert columns.capacity == 3 * rec.FIRST_CAPACITY  # then half as much again
     assert columns.start is start and len(start) == columns.capacity
+    big = rec.CallColumns(capacity=4 * rec.MOST_GROWTH)
+    big.grow()
+    assert big.capacity == 5 * rec.MOST_GROWTH  # never more than MOST_GROWTH at once
     assert all(math.isnan(x) for x in columns.end[rec.FIRST_CAPACITY :])  # fresh rows fresh
     columns.size = rec.FIRST_CAPACITY + 1
     rows = columns.to_array()

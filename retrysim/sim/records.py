@@ -100,16 +100,20 @@ def empty_calls(n: int = 0) -> np.ndarray:
 #: The array.array type code of each field (same width and signedness as the dtype's).
 _TYPECODES = {"u1": "B", "<u2": "H", "<u4": "I", "<f8": "d"}
 FIRST_CAPACITY = 1 << 12
+#: The most rows a column grows by at once: a million-client run's columns then carry at most
+#: this much unused room (45 MiB of attempts), and a large block grows by remapping, not copying.
+MOST_GROWTH = 1 << 20
 
 
 class _Columns:
-    """Records while a run is going: one typed column a field, grown by half again when full.
+    """Records while a run is going: one typed column a field, grown by half when full.
 
     A running row costs its fields' bytes and no Python object: the engine writes
     ``columns.<field>[i]`` in place, and :meth:`to_array` moves the columns into the numpy
     records at the end, column by column (no per-row conversion), freeing each as it goes, so
     a run's records never need twice their size. Columns grow in place, so a reference to one
-    stays valid for the whole run. Growing by half (not doubling) bounds the slack at a third.
+    stays valid for the whole run. Growing by half (not doubling), and by at most
+    :data:`MOST_GROWTH` rows, bounds the unused room.
     """
 
     dtype: np.dtype
@@ -126,7 +130,8 @@ class _Columns:
 
     def grow(self, more: int | None = None) -> None:
         """Make room for ``more`` rows (default: half as many again as there is room for)."""
-        more = max(self.capacity // 2, FIRST_CAPACITY) if more is None else more
+        if more is None:
+            more = min(max(self.capacity // 2, FIRST_CAPACITY), MOST_GROWTH)
         for name in self.dtype.names or ():
             column = getattr(self, name)
             column.extend(array(column.typecode, [self.fresh.get(name, 0)]) * more)
