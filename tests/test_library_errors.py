@@ -141,3 +141,15 @@ def test_errors_command_table_and_bad_profile() -> None:
     bad = CliRunner().invoke(app, ["errors", "--profile", "bindo"])
     assert bad.exit_code == 2
     assert "unknown profile 'bindo'" in bad.output
+
+
+def test_errors_table_never_breaks_a_name_mid_word_at_80_columns() -> None:
+    table = CliRunner().invoke(app, ["errors", "--profile", "bindu"], env={"COLUMNS": "80"})
+    assert table.exit_code == 0, table.output
+    lines = table.output.splitlines()
+    assert max(len(line) for line in lines) <= 80
+    for name in _errors("--profile", "bindu"):
+        module, _, cls = name.rpartition(".")
+        # each class name stands whole on one line (after its module, or on the next line)
+        assert any(cls in line for line in lines), name
+        assert not module or any(f"{module}." in line for line in lines), name

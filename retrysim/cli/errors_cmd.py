@@ -61,9 +61,14 @@ def _render(doc: dict[str, Any]) -> None:
     for op in doc["operations"]:
         table.add_column(op, justify="center", no_wrap=True, min_width=len(op))
     table.add_column("what", style="dim", no_wrap=True)
+    # What is left for the error column once the others have theirs (their widths, padding and
+    # borders: about 56 columns); a longer name breaks after its module, never mid-word.
+    room = max(16, console.width - 56)
     for row in doc["errors"]:
         cells = [_yes(row["retried"][op]) for op in doc["operations"]]
-        name = markup(row["name"]) + (f"\n[dim]  {markup(row['note'])}[/]" if row["note"] else "")
+        name = _name(row["name"], room)
+        if row["note"]:
+            name += f"\n[dim]  {markup(row['note'])}[/]"
         table.add_row(name, *cells, _what(row))
     console.print(table)
     console.print(
@@ -81,6 +86,14 @@ def _render(doc: dict[str, Any]) -> None:
             f"[yellow]Transient but not retried everywhere under {markup(doc['profile'])}:[/] "
             f"{markup(', '.join(missed))}"
         )
+
+
+def _name(name: str, room: int) -> str:
+    """``name`` as markup, its module on a line of its own when the whole is wider than ``room``."""
+    module, dot, cls = name.rpartition(".")
+    if len(name) <= room or not dot:
+        return markup(name)
+    return f"[dim]{markup(module)}.[/]\n{markup(cls)}"
 
 
 def _yes(retried: bool) -> str:
