@@ -178,6 +178,11 @@ class Clients(Model):
     connect_timeout: Pos | None = Field(
         None, description="a connect not done in this many seconds fails with TimeoutError"
     )
+    cpus: Annotated[int, Field(ge=1)] | None = Field(
+        None,
+        description="CPUs the client processes share for cpu_per_attempt and cpu_per_connect "
+        "(process p on CPU p mod cpus: one event loop running many pools); default: one each",
+    )
     cpu_per_attempt: Latency | None = Field(
         None,
         description="CPU seconds each attempt costs its client process before the request "
@@ -204,6 +209,8 @@ class Clients(Model):
                 f"processes ({self.processes}) must be <= count ({self.count}): "
                 "a process with no client is no process"
             )
+        if self.cpus is not None and self.cpus > (self.processes or self.count):
+            raise ValueError(f"cpus ({self.cpus}) must be <= processes: a CPU runs a process")
         return self
 
 

@@ -124,7 +124,7 @@ class Connections:
         self._connect_key = stream_key(seed, CONNECT)
         self.stats = ConnectionStats()
         cpu, connect_cpu = clients.cpu_per_attempt, clients.cpu_per_connect
-        self.cpus = [Cpu() for _ in range(self.processes)]
+        self.cpus = [Cpu() for _ in range(clients.cpus or self.processes)]
         #: None: attempts cost their process no CPU (they leave the instant they are sent).
         self.attempt_cpu = None if cpu is None else sampler(cpu)
         self._connect_cpu = None if connect_cpu is None else sampler(connect_cpu)
@@ -138,6 +138,11 @@ class Connections:
         """The attempt's round trip (0 without a network): request rtt/2 out, answer rtt/2 back."""
         rtt = self._rtt
         return 0.0 if rtt is None else rtt(unit(self._rtt_key, call_key, attempt))
+
+    def cpu_of(self, client: int) -> Cpu:
+        """The CPU of the client's process (process p runs on CPU p mod cpus)."""
+        cpus = self.cpus
+        return cpus[client % self.processes % len(cpus)]
 
     def take_in_turn(self, pool: Pool, item: Any) -> int | None:
         """A connection from ``pool`` for ``item`` (an attempt), or None: it queued, behind
@@ -155,7 +160,7 @@ class Connections:
         if cpu is None:
             return None
         seconds = cpu(unit(self._cpu_key, call_key, attempt))
-        return self.cpus[client % self.processes].run(now, seconds)
+        return self.cpu_of(client).run(now, seconds)
 
     def connect_time(self, client: int, now: float, call_key: int, attempt: int) -> float:
         """Seconds the attempt's new connection takes to open from ``now``: its process's CPU
@@ -165,4 +170,4 @@ class Connections:
         if cpu is None:
             return seconds
         work = cpu(unit(self._connect_cpu_key, call_key, attempt))
-        return self.cpus[client % self.processes].run(now, work) - now + seconds
+        return self.cpu_of(client).run(now, work) - now + seconds
