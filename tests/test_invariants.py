@@ -88,6 +88,9 @@ def scenarios(draw: st.DrawFn) -> dict[str, Any]:
             network = {"rtt": draw(_latency)}
             if draw(st.booleans()):
                 network["connect"] = draw(_latency)
+            if draw(st.booleans()):  # a listen backlog and its SYN retries
+                network["accept_backlog"] = draw(st.integers(1, 4))
+                network["syn_retry"] = draw(st.floats(0.01, 2))
 
     service_kind = draw(
         st.sampled_from(

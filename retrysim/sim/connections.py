@@ -123,6 +123,9 @@ class Connections:
         self._rtt_key = stream_key(seed, NETWORK)
         self._connect_key = stream_key(seed, CONNECT)
         self.stats = ConnectionStats()
+        self.backlog = None if network is None else network.accept_backlog
+        self.syn_retry = 1.0 if network is None else network.syn_retry
+        self._opening: list[tuple[float, float]] = []  # (let in, opened) of recent connects
         cpu, connect_cpu = clients.cpu_per_attempt, clients.cpu_per_connect
         self.cpus = [Cpu() for _ in range(clients.cpus or self.processes)]
         #: None: attempts cost their process no CPU (they leave the instant they are sent).
@@ -164,10 +167,30 @@ class Connections:
 
     def connect_time(self, client: int, now: float, call_key: int, attempt: int) -> float:
         """Seconds the attempt's new connection takes to open from ``now``: its process's CPU
-        for the handshake (queued behind other work), then the network's connect draw."""
+        for the handshake (queued behind other work), then the network's connect draw; with an
+        ``accept_backlog``, first the SYN retries until the listener has room.
+
+        The CPU work is queued at ``now`` even when the SYN is let in later (a FIFO queue takes
+        its work in time order): a dropped connect's small CPU cost comes early, not late.
+        """
         connect, cpu = self._connect, self._connect_cpu
         seconds = 0.0 if connect is None else connect(unit(self._connect_key, call_key, attempt))
-        if cpu is None:
+        if cpu is not None:
+            work = cpu(unit(self._connect_cpu_key, call_key, attempt))
+            seconds += self.cpu_of(client).run(now, work) - now
+        if self.backlog is None:
             return seconds
-        work = cpu(unit(self._connect_cpu_key, call_key, attempt))
-        return self.cpu_of(client).run(now, work) - now + seconds
+        let_in = self._let_in(now)
+        self._opening.append((let_in, let_in + seconds))
+        return let_in - now + seconds
+
+    def _let_in(self, now: float) -> float:
+        """When a connect sent at ``now`` finds fewer than ``backlog`` connects opening."""
+        opening = self._opening = [span for span in self._opening if span[1] > now]
+        backlog = self.backlog
+        assert backlog is not None
+        t, delay = now, self.syn_retry
+        while sum(1 for start, end in opening if start <= t < end) >= backlog:
+            t += delay
+            delay *= 2
+        return t
