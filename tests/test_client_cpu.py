@@ -18,6 +18,7 @@ from retrysim.scenario import ScenarioError, parse_scenario
 from retrysim.sim import records as rec
 from retrysim.sim.connections import Cpu
 from retrysim.sim.engine import RunResult, simulate
+from retrysim.sim.fidelity import run_with_decorators
 
 P, Q = 0.0625, 0.03125  # CPU per attempt, per connect
 C, R, L = 0.25, 0.125, 0.5  # connect, round trip, service time
@@ -161,3 +162,8 @@ def test_negative_cpu_is_refused_naming_the_field(field: str) -> None:
     assert result.exit_code == 2, result.output
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and f"clients.{field}" in lines[0], result.stderr
+
+
+def test_fidelity_mode_refuses_a_client_cpu_rather_than_ignore_it() -> None:
+    with pytest.raises(ValueError, match="client CPU"):
+        run_with_decorators(parse_scenario({"clients": {"cpu_per_attempt": 0.001}}))
