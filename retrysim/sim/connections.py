@@ -11,6 +11,7 @@ counter-based on (call, attempt), like every other draw of a run.
 
 from __future__ import annotations
 
+from bisect import bisect_right, insort
 from collections import deque
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -125,7 +126,9 @@ class Connections:
         self.stats = ConnectionStats()
         self.backlog = None if network is None else network.accept_backlog
         self.syn_retry = 1.0 if network is None else network.syn_retry
-        self._opening: list[tuple[float, float]] = []  # (let in, opened) of recent connects
+        # When recent connects were let in, and when they opened, each list sorted.
+        self._let_ins: list[float] = []
+        self._opened: list[float] = []
         cpu, connect_cpu = clients.cpu_per_attempt, clients.cpu_per_connect
         self.cpus = [Cpu() for _ in range(clients.cpus or self.processes)]
         #: None: attempts cost their process no CPU (they leave the instant they are sent).
@@ -180,17 +183,24 @@ class Connections:
             seconds += self.cpu_of(client).run(now, work) - now
         if self.backlog is None:
             return seconds
-        let_in = self._let_in(now)
-        self._opening.append((let_in, let_in + seconds))
+        let_in = self._let_in(now, self.backlog)
+        insort(self._let_ins, let_in)
+        insort(self._opened, let_in + seconds)
         return let_in - now + seconds
 
-    def _let_in(self, now: float) -> float:
-        """When a connect sent at ``now`` finds fewer than ``backlog`` connects opening."""
-        opening = self._opening = [span for span in self._opening if span[1] > now]
-        backlog = self.backlog
-        assert backlog is not None
+    def _let_in(self, now: float, backlog: int) -> float:
+        """When a connect sent at ``now`` finds fewer than ``backlog`` connects opening.
+
+        Connects opening at t: those let in by t less those opened by t. The k that opened by
+        ``now`` go, with the k earliest let-ins (all by ``now`` too), which keeps that count
+        right for every t from ``now`` on: the only times ever asked.
+        """
+        let_ins, opened = self._let_ins, self._opened
+        done = bisect_right(opened, now)
+        if done:
+            del opened[:done], let_ins[:done]
         t, delay = now, self.syn_retry
-        while sum(1 for start, end in opening if start <= t < end) >= backlog:
+        while bisect_right(let_ins, t) - bisect_right(opened, t) >= backlog:
             t += delay
             delay *= 2
         return t
