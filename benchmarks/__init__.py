@@ -1,1 +1,1 @@
-"""Performance measurements (not tests): ``python -m benchmarks engine``."""
+"""Performance measurements (not tests): ``python -m benchmarks`` runs the suite."""

@@ -1,13 +1,17 @@
-"""``python -m benchmarks NAME``: run one benchmark (``engine`` or ``sweep``)."""
+"""``python -m benchmarks [NAME] [options]``: the suite (the default), ``engine`` or ``sweep``.
+
+With no name, or options only, the suite of issue 12 runs (:mod:`benchmarks.suite`).
+"""
 
 import sys
 
-from benchmarks import engine, sweep
+from benchmarks import engine, suite, sweep
 
-BENCHMARKS = {"engine": engine.main, "sweep": sweep.main}
+BENCHMARKS = {"suite": suite.main, "engine": engine.main, "sweep": sweep.main}
 
 if __name__ == "__main__":
-    name = sys.argv[1] if len(sys.argv) > 1 else "engine"
+    args = sys.argv[1:]
+    name = "suite" if not args or args[0].startswith("-") else args.pop(0)
     if name not in BENCHMARKS:
         sys.exit(f"unknown benchmark {name!r}; known: {', '.join(BENCHMARKS)}")
-    BENCHMARKS[name](sys.argv[2:])
+    BENCHMARKS[name](args)

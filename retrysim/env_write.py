@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+from typing import Any
 
 from retrysim import output
 from retrysim.errors import BadInputError
@@ -21,6 +22,15 @@ _ASSIGNMENT = re.compile(r"^(\s*(?:export\s+)?)([A-Za-z_][A-Za-z0-9_]*)(\s*=)")
 
 class EnvFileError(BadInputError):
     """The .env file cannot be read as text, or is not a file."""
+
+
+def env_value(value: Any) -> str:
+    """A setting's value as a ``.env`` line writes it: ``true``/``false``, floats in ``%.6g``."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float):
+        return f"{value:.6g}"
+    return str(value)
 
 
 def merge_env(path: Path, values: dict[str, str], note: str = "") -> list[str]:

@@ -319,6 +319,7 @@ def summarize(
         "wall_time": result.wall_time if wall_time is None else wall_time,
         "events": result.events,
         "engine": result.engine,
+        "engine_note": result.engine_note,
         "stopped": result.stopped,
     }
     doc["recovery"] = facts.recovery(doc)

@@ -400,9 +400,15 @@ def render_run(
     console.print(timeline_chart(doc, width=max(10, min(60, console.width - 40 - room))))
     console.print(
         f"[dim]{fmt_num(doc['virtual_time'], 's', 1)} of virtual time in "
-        f"{fmt_num(doc['wall_time'], 's', 2)} of wall time, {doc['events']:,} events, "
-        f"engine: {doc.get('engine', 'reference')}[/]"
+        f"{fmt_num(doc['wall_time'], 's', 2)} of wall time, {doc['events']:,} events[/]"
     )
+    console.print(f"[dim]engine: {engine_line(doc)}[/]")
+
+
+def engine_line(doc: dict[str, Any]) -> str:
+    """Which decision path ran, and why the reference one when the fast one was not taken."""
+    engine, note = doc.get("engine", "reference"), doc.get("engine_note")
+    return f"{engine} ({markup(note)})" if note else str(engine)
 
 
 #: Name -> (table label, display format), derived from retrysim.metric_table for callers that

@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from retrysim import metric_table
+from retrysim.env_write import env_value
 from retrysim.metric_table import METRIC_TABLE
 from retrysim.retry.variables import option_variable
 from retrysim.safe import markup, visible
@@ -30,16 +31,8 @@ def env_lines(group: Group, sets: dict[str, Any]) -> dict[str, str]:
         for operation in group.operations:
             name = option_variable(option, operation)
             if name is not None:
-                lines[name] = _env_value(value)
+                lines[name] = env_value(value)
     return lines
-
-
-def _env_value(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, float):
-        return f"{value:.6g}"
-    return str(value)
 
 
 def metrics_shown(result: TuneResult) -> list[str]:

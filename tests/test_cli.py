@@ -127,6 +127,7 @@ SCHEMA: dict[str, Any] = {
     "wall_time": NUMBER,
     "events": int,
     "engine": str,
+    "engine_note": (str, type(None)),
     "stopped": (str, type(None)),
     "sources": dict,
 }

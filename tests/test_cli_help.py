@@ -23,6 +23,7 @@ COMMANDS = [
     ["validate"],
     ["plot"],
     ["shell"],
+    ["lab"],
 ]
 
 

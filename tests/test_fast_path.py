@@ -171,8 +171,12 @@ def test_auto_takes_the_fast_path_for_every_built_in_profile() -> None:
 def test_your_own_policy_runs_on_the_reference_path_and_fast_is_refused() -> None:
     scenario = bundled("redis-blip", "documented")
     mine = tenacity.Retrying(stop=tenacity.stop_after_attempt(3), wait=tenacity.wait_fixed(0.5))
-    assert simulate(scenario, retrying=mine).engine == "reference"
-    with pytest.raises(EngineChoiceError, match="--engine fast: your own tenacity policy"):
+    result = simulate(scenario, retrying=mine)
+    assert result.engine == "reference"
+    assert result.engine_note == (
+        "a policy of your own, given with --policy, always runs on the reference path"
+    )
+    with pytest.raises(EngineChoiceError, match="--engine fast: a policy of your own"):
         simulate(scenario, retrying=mine, engine="fast")
     with pytest.raises(EngineChoiceError, match="allowed: auto, fast, reference"):
         simulate(scenario, engine="quick")
@@ -202,7 +206,7 @@ def test_the_cli_names_the_engine_and_refuses_fast_for_your_policy(tmp_path: Any
     assert shown.exit_code == 0, shown.output
     assert "engine: fast" in shown.output
     forced = runner.invoke(app, ["run", "redis-blip", "--quiet", "--engine", "reference"])
-    assert "engine: reference" in forced.output
+    assert "engine: reference (asked for with --engine reference)" in forced.output
     (tmp_path / "mypolicy.py").write_text(
         "import tenacity\nPOLICY = tenacity.Retrying(stop=tenacity.stop_after_attempt(2))\n"
     )
@@ -217,7 +221,7 @@ def test_the_cli_names_the_engine_and_refuses_fast_for_your_policy(tmp_path: Any
     finally:
         os.chdir(here)
     assert refused.exit_code == 2
-    assert "--engine fast: your own tenacity policy" in refused.output
+    assert "--engine fast: a policy of your own, given with --policy" in refused.output
     assert "Traceback" not in refused.output
 
 
@@ -374,4 +378,4 @@ def test_tenacity_has_not_changed_what_the_fast_path_mirrors(dotted: str) -> Non
 
 
 def test_every_mirror_is_a_strategy_the_fast_path_accepts() -> None:
-    assert set(compiled_module._MIRRORS) <= MIRRORED
+    assert set(compiled_module.MIRRORS) <= MIRRORED

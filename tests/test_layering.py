@@ -21,8 +21,10 @@ import pytest
 import retrysim
 
 PACKAGE = Path(retrysim.__file__).resolve().parent
-HEAVY = ("numpy", "matplotlib", "pydantic_settings", "prompt_toolkit", "tomlkit")
-UI = ("rich", "typer", "matplotlib", "click")
+HEAVY = ("numpy", "matplotlib", "pydantic_settings", "prompt_toolkit", "tomlkit", "textual")
+UI = ("rich", "typer", "matplotlib", "click", "textual")
+#: The only modules that import Textual (retrysim lab's screen; the rest of the lab is plain).
+TEXTUAL_MODULES = {"lab/app.py", "lab/widgets.py"}
 
 PROBE = """
 import json, sys
@@ -85,6 +87,15 @@ def test_engine_and_retry_sources_never_import_ui(layer: str) -> None:
     for path in files:
         bad = _imported_names(path) & set(UI)
         assert not bad, f"{path.name} imports {sorted(bad)}"
+
+
+def test_only_the_labs_screen_imports_textual() -> None:
+    importing = {
+        str(path.relative_to(PACKAGE))
+        for path in PACKAGE.rglob("*.py")
+        if "textual" in _imported_names(path)
+    }
+    assert importing == TEXTUAL_MODULES
 
 
 def test_running_a_simulation_loads_no_ui_module() -> None:

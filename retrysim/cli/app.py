@@ -15,6 +15,7 @@ from retrysim.cli import (
     chaos_cmd,
     compare_cmd,
     errors_cmd,
+    lab_cmd,
     plot_cmd,
     run_cmd,
     scenarios_cmd,
@@ -87,6 +88,7 @@ app.command("settings", cls=Command)(settings_cmd.settings)
 app.command("errors", cls=Command)(errors_cmd.errors)
 app.command("plot", cls=Command)(plot_cmd.plot)
 app.command("chaos", cls=Command)(chaos_cmd.chaos)
+app.command("lab", cls=Command)(lab_cmd.lab)
 
 
 @app.command("shell", cls=Command)

@@ -52,7 +52,7 @@ def compiled(strategy: Any, memo: Memo | None = None) -> Strategy:
         known = memo.get(id(strategy))
         if known is not None and known[0] is strategy:
             return known[1]
-    mirror = _MIRRORS.get(type(strategy))
+    mirror = MIRRORS.get(type(strategy))
     function: Strategy = strategy if mirror is None else mirror(strategy, memo)
     if memo is not None:
         memo[id(strategy)] = (strategy, function)
@@ -61,7 +61,7 @@ def compiled(strategy: Any, memo: Memo | None = None) -> Strategy:
 
 def is_mirrored(strategy: object) -> bool:
     """Whether :func:`compiled` turns ``strategy``'s own class into a plain function."""
-    return type(strategy) in _MIRRORS
+    return type(strategy) in MIRRORS
 
 
 # -- stop ---------------------------------------------------------------------------------------
@@ -189,7 +189,8 @@ def _retry_if_transient(retry: retry_if_transient, memo: Memo | None) -> Strateg
     return lambda state: is_transient(state.outcome.error, serialization=serialization)
 
 
-_MIRRORS: dict[type, Callable[[Any, Memo | None], Strategy]] = {
+#: Every mirrored tenacity class (and retry_if_transient), with what compiles it.
+MIRRORS: dict[type, Callable[[Any, Memo | None], Strategy]] = {
     stop_after_attempt: _stop_after_attempt,
     stop_after_delay: _stop_after_delay,
     stop_before_delay: _stop_before_delay,

@@ -25,31 +25,10 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
-from tenacity import (
-    DoAttempt,
-    DoSleep,
-    RetryCallState,
-    retry_all,
-    retry_any,
-    retry_if_exception_type,
-    retry_if_not_exception_type,
-    stop_after_attempt,
-    stop_after_delay,
-    stop_all,
-    stop_any,
-    stop_before_delay,
-    wait_combine,
-    wait_exponential,
-    wait_exponential_jitter,
-    wait_fixed,
-    wait_none,
-    wait_random,
-    wait_random_exponential,
-)
+from tenacity import DoAttempt, DoSleep, RetryCallState
 
 from retrysim.errors import BadInputError
 from retrysim.names import ENGINES
-from retrysim.retry.classify import retry_if_transient
 from retrysim.retry.resilience import stop_unless_allowed, wait_stretched
 from retrysim.retry.waits import (
     wait_capped,
@@ -58,7 +37,7 @@ from retrysim.retry.waits import (
     wait_retry_after,
 )
 from retrysim.sim.clock import current_stream
-from retrysim.sim.compiled import Memo, Strategy, compiled
+from retrysim.sim.compiled import MIRRORS, Memo, Strategy, compiled, is_mirrored
 from retrysim.sim.streams import Stream
 
 if TYPE_CHECKING:
@@ -71,36 +50,21 @@ GAVE_UP_NOW = -2.0
 
 Clock = Callable[[], float]
 
-#: Strategy classes the fast path calls directly. Each reads only ``attempt_number``,
-#: ``outcome`` (``failed``, ``exception()``), ``seconds_since_start`` and ``upcoming_sleep`` of
-#: the call state, hashes it (a weak key), or draws through ``random``: all of which
-#: :class:`FastCallState` has. Adding a class here means checking that, and adding it to the
-#: drift check in ``tests/test_fast_path.py``.
+#: Strategy classes the fast path calls directly: tenacity's it mirrors
+#: (:mod:`retrysim.sim.compiled`), and retrysim's own, called as they are. Each reads only
+#: ``attempt_number``, ``outcome`` (``failed``, ``exception()``), ``seconds_since_start`` and
+#: ``upcoming_sleep`` of the call state, hashes it (a weak key), or draws through ``random``:
+#: all of which :class:`FastCallState` has. Adding a class here means checking that, and
+#: adding what it relies on of tenacity to the drift check in ``tests/test_fast_path.py``.
 MIRRORED: frozenset[type] = frozenset(
     {
-        stop_after_attempt,
-        stop_after_delay,
-        stop_before_delay,
-        stop_any,
-        stop_all,
+        *MIRRORS,
         stop_unless_allowed,
-        wait_exponential,
-        wait_random_exponential,
-        wait_exponential_jitter,
-        wait_random,
-        wait_fixed,
-        wait_none,
-        wait_combine,
         wait_capped,
         wait_equal_jitter,
         wait_decorrelated_jitter,
         wait_retry_after,
         wait_stretched,
-        retry_if_exception_type,
-        retry_if_not_exception_type,
-        retry_all,
-        retry_any,
-        retry_if_transient,
     }
 )
 
@@ -162,7 +126,11 @@ class FastCallState(Stream):
     )
 
     def __init__(self, key: int, call: int, start_time: float) -> None:
-        super().__init__(key, call)
+        self.begin(key, call, start_time)
+
+    def begin(self, key: int, call: int, start_time: float) -> None:
+        """A fresh call's state: attempt 1, started at ``start_time``, stream (key, call)."""
+        Stream.__init__(self, key, call)
         self.attempt_number = 1
         self.start_time = start_time
         self.outcome: _Failed | None = None
@@ -181,6 +149,7 @@ class FastDecider:
 
     name = "fast"
     makes_cycles = False  # no raise, no Future: nothing for the garbage collector to find
+    why = None
 
     def __init__(self, policy: RetryPolicy, clock: Clock, jitter_key: int) -> None:
         self.policy = policy
@@ -188,6 +157,11 @@ class FastDecider:
         self.jitter_key = jitter_key
         self._memo: Memo = {}
         self.strategies = self._compiled(policy.stop, policy.wait, policy.retry)
+        # Mirrors draw from the call state itself; anything else draws through ``random``,
+        # which the jitter router hands to the call named in ``current_stream``.
+        self._routes = any(not is_mirrored(part) for part in strategy_tree(policy.wait)) or bool(
+            policy.guards
+        )
 
     def _compiled(self, *strategies: Any) -> tuple[Strategy, ...]:
         return tuple(compiled(strategy, self._memo) for strategy in strategies)
@@ -196,8 +170,9 @@ class FastDecider:
         """The run begins (nothing to do: there is no ``Retrying`` to reset)."""
 
     def begin(self, call: Any, chain: GuardChain | None) -> None:
-        """Give a new call its state (and its own strategies when its guards shape retries)."""
-        call.state = FastCallState(self.jitter_key, call.key, self.clock())
+        """Start a new call (a :class:`FastCallState`: it is its own state and stream), with its
+        own strategies when its guards shape retries."""
+        call.begin(self.jitter_key, call.key, self.clock())
         if chain is not None and chain.shapes_retries():
             call.strategies = self._compiled(*self.policy.strategies(chain, self.clock))
         else:
@@ -216,13 +191,14 @@ class FastDecider:
         SUCCEEDED_NOW / GAVE_UP_NOW."""
         if error is None:
             return SUCCEEDED_NOW
-        state: FastCallState = call.state
+        state: FastCallState = call
         state.outcome = _Failed(error)
         state.outcome_timestamp = now
         stop, wait, retry = call.strategies
         if not retry(state):
             return GAVE_UP_NOW
-        current_stream.set(state)
+        if self._routes:
+            current_stream.set(state)
         sleep = state.upcoming_sleep = wait(state)
         if stop(state):
             return GAVE_UP_NOW
@@ -232,7 +208,8 @@ class FastDecider:
         return float(sleep)
 
     def end(self, call: Any) -> None:
-        del call.state, call.strategies
+        del call.strategies
+        call.outcome = None  # the last error goes with its call's end
 
 
 class ReferenceDecider:
@@ -241,7 +218,10 @@ class ReferenceDecider:
     name = "reference"
     makes_cycles = True  # tenacity raises and re-raises the attempt's error through frames
 
-    def __init__(self, policy: RetryPolicy, clock: Clock, jitter_key: int) -> None:
+    def __init__(
+        self, policy: RetryPolicy, clock: Clock, jitter_key: int, why: str | None = None
+    ) -> None:
+        self.why = why  # why this path, when the fast one was not taken
         self.policy = policy
         self.clock = clock
         self.jitter_key = jitter_key
@@ -257,7 +237,7 @@ class ReferenceDecider:
             retrying = self.policy.retrying(chain, self.clock)
             retrying.begin()  # as tenacity's own loop does before its first attempt
         call.retrying = retrying
-        call.state = RetryCallState(retrying, None, (), {})
+        call.retry_state = RetryCallState(retrying, None, (), {})
         call.stream = Stream(self.jitter_key, call.key)
 
     def first(self, call: Any) -> bool:
@@ -265,14 +245,14 @@ class ReferenceDecider:
 
     def again(self, call: Any) -> bool:
         """Ask ``iter()`` what follows a wait (or the start): an attempt, for our policies."""
-        do = call.retrying.iter(call.state)
+        do = call.retrying.iter(call.retry_state)
         if isinstance(do, DoAttempt):
             return True
         raise RuntimeError(f"tenacity asked for {do!r} where an attempt was due")
 
     def decide(self, call: Any, error: BaseException | None, now: float) -> float:
         """As :meth:`FastDecider.decide`, by ``iter()`` (which reads ``now`` from the clock)."""
-        state = call.state
+        state = call.retry_state
         if error is None:
             state.set_result(None)
         else:
@@ -291,11 +271,12 @@ class ReferenceDecider:
             return GAVE_UP_NOW
         if isinstance(do, DoSleep):
             state.prepare_for_next_attempt()
+            call.attempt_number = state.attempt_number
             return float(do)
         return SUCCEEDED_NOW
 
     def end(self, call: Any) -> None:
-        del call.state, call.stream, call.retrying
+        del call.retry_state, call.stream, call.retrying
 
 
 Decider = FastDecider | ReferenceDecider
@@ -310,7 +291,7 @@ def fast_refusal(policy: RetryPolicy) -> str | None:
     from retrysim.retry.policy import RetryPolicy
 
     if type(policy) is not RetryPolicy:
-        return "your own tenacity policy (--policy) runs on the reference path"
+        return "a policy of your own, given with --policy, always runs on the reference path"
     names = unmirrored((policy.stop, policy.wait, policy.retry))
     if names:
         return f"strategies the fast path does not mirror: {', '.join(names)}"
@@ -324,10 +305,10 @@ def decider_for(policy: RetryPolicy, engine: str, clock: Clock, jitter_key: int)
             f"--engine: unknown engine {engine!r}; allowed: {', '.join(ENGINES)}"
         )
     if engine == "reference":
-        return ReferenceDecider(policy, clock, jitter_key)
+        return ReferenceDecider(policy, clock, jitter_key, "asked for with --engine reference")
     refusal = fast_refusal(policy)
     if refusal is None:
         return FastDecider(policy, clock, jitter_key)
     if engine == "fast":
         raise EngineChoiceError(f"--engine fast: {refusal}; use --engine auto or reference")
-    return ReferenceDecider(policy, clock, jitter_key)
+    return ReferenceDecider(policy, clock, jitter_key, refusal)

@@ -15,11 +15,9 @@ object of its own.
 
 from __future__ import annotations
 
-import contextlib
-import gc
 import math
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from heapq import heappush
 from typing import Any
 
@@ -34,50 +32,31 @@ from retrysim.sim.attempt import BLACKHOLE, PASS, AttemptPhases
 from retrysim.sim.clock import current_stream, routed_jitter, tenacity_virtual_time
 from retrysim.sim.connections import CLOSES_CONNECTION, Connections, Pool
 from retrysim.sim.connections import OPEN as CONNECTION_OPEN
-from retrysim.sim.decide import GAVE_UP_NOW, SUCCEEDED_NOW, decider_for
+from retrysim.sim.decide import GAVE_UP_NOW, SUCCEEDED_NOW, FastCallState, decider_for
 from retrysim.sim.failures import TIMEOUT, code_of, make_error
 from retrysim.sim.faults import compile_faults
 from retrysim.sim.guards import ScenarioTooLargeError as ScenarioTooLargeError
 from retrysim.sim.guards import check_memory, event_limit
-from retrysim.sim.kernel import Kernel
+from retrysim.sim.kernel import Kernel, quiet_collector
 from retrysim.sim.policy import policy_for as policy_for
 from retrysim.sim.result import RunResult as RunResult
 from retrysim.sim.service import make_server, service_latency
 from retrysim.sim.streams import JITTER, SERVER_DRAW, Stream, stream_key, unit
 
 OPEN, OK, FAILED = rec.OPEN, rec.OK, rec.FAILED
-GC_YOUNG_THRESHOLD = 20_000
 #: ``progress(done, total)``: calls ended so far, calls the run is expected to make.
 Progress = Callable[[int, int], None]
 CALL_KEY_SHIFT = 24  # a call's stream key: client << 24 | its index among the client's calls
 NAN = math.nan
 
 
-@contextlib.contextmanager
-def quiet_collector(cycles: bool) -> Iterator[None]:
-    """Keep the garbage collector out of the run, record building included.
+class _Call(FastCallState):
+    """A live call: what the engine and its decider need until it ends (records are columns).
 
-    Thousands of live calls stay alive at once, and the collector's default young-generation
-    threshold (700) makes it re-scan them constantly. When the run makes no reference cycles
-    (``cycles`` False: the fast path) it is switched off for the run; otherwise (tenacity's
-    ``iter()`` raises and re-raises through frames) its threshold is raised. Neither changes a
-    result; the caller's settings come back.
+    On the fast path the call is its own tenacity call state and jitter stream (the slots it
+    inherits), so a live call is one object; the reference path keeps a real
+    ``RetryCallState``, its ``Retrying`` and a stream beside it.
     """
-    thresholds, enabled = gc.get_threshold(), gc.isenabled()
-    if cycles:
-        gc.set_threshold(max(thresholds[0], GC_YOUNG_THRESHOLD), *thresholds[1:])
-    else:
-        gc.disable()
-    try:
-        yield
-    finally:
-        gc.set_threshold(*thresholds)
-        if enabled:
-            gc.enable()
-
-
-class _Call:
-    """A live call: what the engine and its decider need until it ends (records are columns)."""
 
     __slots__ = (
         "client",
@@ -86,8 +65,8 @@ class _Call:
         "index",
         "key",
         "last",
+        "retry_state",
         "retrying",
-        "state",
         "strategies",
         "stream",
     )
@@ -99,9 +78,10 @@ class _Call:
         self.key = (client << CALL_KEY_SHIFT) | index
         self.last = -1  # the index of its latest attempt
         self.guards: GuardChain | None = None  # its client's attempt guards, if the policy has any
-        # The decider's: its call state, and (reference) its Retrying and jitter stream or
-        # (fast) its strategies.
-        self.state: Any
+        self.attempt_number = 1  # the attempt it sends next (its deciders keep it)
+        # The reference decider's: the call's RetryCallState, Retrying and jitter stream; the
+        # fast decider's: its strategies.
+        self.retry_state: Any
         self.retrying: Any
         self.stream: Stream
         self.strategies: Any
@@ -282,6 +262,7 @@ class Engine:
         calls.end[call_id] = self.kernel.now
         calls.outcome[call_id] = outcome
         calls.error[call_id] = error
+        calls.attempts[call_id] = self.attempts.attempt[call.last]
         self._ended += 1
         self.decider.end(call)  # the records keep what matters
         limit = self._calls_per_client
@@ -309,7 +290,7 @@ class Engine:
     def _send(self, call: _Call) -> None:
         """Take one attempt through its phases (see :mod:`retrysim.sim.attempt`)."""
         t = self.kernel.now
-        n = call.state.attempt_number
+        n = call.attempt_number
         columns = self.attempts
         a = columns.size
         if a == columns.capacity:
@@ -364,6 +345,7 @@ class Engine:
         attempts = self.attempts
         if code == 0:
             attempts.executed[a] = 1
+            self.calls.executions[call.id] += 1
         if attempts.outcome[a] == OPEN:
             self.respond(call, a, code, hint)
 
@@ -542,16 +524,20 @@ class Engine:
     # -- results ------------------------------------------------------------------------------
 
     def _result(self, events: int, wall: float, stopped: str | None) -> RunResult:
+        del self._firsts, self._first_clients  # the arrivals, done with: room for the records
         attempts = self.attempts.to_array()
         calls = self.calls.to_array()
         made = len(calls)
         calls["call"] = np.arange(made)
-        # A call's attempts are numbered 1..n with one row each, and its executions are its
-        # executed rows: counted once here rather than kept per call while running.
-        calls["attempts"] = np.bincount(attempts["call"], minlength=made)
-        calls["executions"] = np.bincount(
-            attempts["call"], weights=attempts["executed"], minlength=made
-        )
+        # A finished call's attempt count was written as it ended; a call still running at the
+        # end has made as many as its highest attempt number (the invariants check both
+        # against the rows themselves).
+        unfinished = calls["outcome"] == rec.UNFINISHED
+        if unfinished.any():
+            rows = unfinished[attempts["call"]]
+            latest = np.zeros(made, dtype=np.int64)
+            np.maximum.at(latest, attempts["call"][rows], attempts["attempt"][rows])
+            calls["attempts"][unfinished] = latest[unfinished]
         result = RunResult(
             scenario=self.scenario,
             seed=self.seed,
@@ -566,6 +552,7 @@ class Engine:
             guard_events=self._guard_events,
             connections=None if self.connections is None else self.connections.stats.as_dict(),
             engine=self.decider.name,
+            engine_note=self.decider.why,
         )
         from retrysim.sim.invariants import assert_invariants
 

@@ -36,12 +36,19 @@ CIRCUIT_OPEN = CODES["CircuitOpen"]
 CONFLICT = CODES["Conflict"]
 
 
+#: code -> (class, message): what make_error raises for each code, looked up once.
+_MADE: tuple[tuple[type[Exception], str], ...] = (
+    (Exception, ""),
+    *((ERROR_CLASSES[name], f"{name} (simulated)") for name in CODE_NAMES[1:]),
+)
+
+
 def make_error(code: int, retry_after: float | None = None) -> Exception:
     """A fresh exception instance for ``code`` (fresh, so tracebacks never accumulate)."""
-    name = CODE_NAMES[code]
     if code == RATE_LIMITED:
         return RateLimitedError("rate limited (simulated)", retry_after=retry_after)
-    return ERROR_CLASSES[name](f"{name} (simulated)")
+    cls, message = _MADE[code]
+    return cls(message)
 
 
 def code_of(error: BaseException) -> int:

@@ -8,12 +8,16 @@ retries: the engine builds its model on top of it.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import contextlib
+import gc
+from collections.abc import Callable, Iterator
 from heapq import heappop, heappush
 from typing import Any
 
 #: How often ``run`` reports progress: every 8,192 events (about 10 ms of work).
 REPORT_EVERY = 1 << 13
+#: The collector's young-generation threshold while a run that makes cycles is going.
+GC_YOUNG_THRESHOLD = 20_000
 
 
 class Kernel:
@@ -67,3 +71,26 @@ class Kernel:
             if progress is not None and events & (REPORT_EVERY - 1) == 0:
                 progress()
         return events, stopped
+
+
+@contextlib.contextmanager
+def quiet_collector(cycles: bool) -> Iterator[None]:
+    """Keep the garbage collector out of the run, record building included.
+
+    Thousands of live calls stay alive at once, and the collector's default young-generation
+    threshold (700) makes it re-scan them constantly. When the run makes no reference cycles
+    (``cycles`` False: the fast path) it is switched off for the run; otherwise (tenacity's
+    ``iter()`` raises and re-raises through frames) its threshold is raised. Neither changes a
+    result; the caller's settings come back.
+    """
+    thresholds, enabled = gc.get_threshold(), gc.isenabled()
+    if cycles:
+        gc.set_threshold(max(thresholds[0], GC_YOUNG_THRESHOLD), *thresholds[1:])
+    else:
+        gc.disable()
+    try:
+        yield
+    finally:
+        gc.set_threshold(*thresholds)
+        if enabled:
+            gc.enable()

@@ -36,3 +36,5 @@ class RunResult:
     #: Which path decided the retries: ``"fast"`` (the policy's strategies called directly) or
     #: ``"reference"`` (tenacity's own ``iter()``); the records are the same either way.
     engine: str = "reference"
+    #: Why the reference path ran (a policy the fast path does not mirror, or asked for).
+    engine_note: str | None = None

@@ -60,4 +60,8 @@ class Stream:
         return ((z ^ (z >> 31)) >> 11) * INV53
 
     def uniform(self, a: float, b: float) -> float:
-        return a + (b - a) * self.random()
+        # random() written out again: every jittered wait draws through here
+        self.state = z = (self.state + GOLDEN) & M64
+        z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & M64
+        z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & M64
+        return a + (b - a) * (((z ^ (z >> 31)) >> 11) * INV53)

@@ -1,0 +1,69 @@
+"""Scaling: ``thundering-herd`` at 1k .. 1M clients, each in a fresh process.
+
+A fresh interpreter per size, so one size's heap, caches and peak memory never colour the next:
+the child loads the scenario, runs the fast path once and reports its CPU time (the run alone,
+and the whole process), its maximum resident set and the attempts it simulated.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+
+CHILD = """
+import json, resource, sys, time
+from retrysim.library import load_scenario
+from retrysim.sim.engine import simulate
+clients = int(sys.argv[1])
+scenario = load_scenario("thundering-herd").with_overrides({"clients.count": clients})
+before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+t0 = time.process_time()
+result = simulate(scenario, engine="fast")
+cpu = time.process_time() - t0
+usage = resource.getrusage(resource.RUSAGE_SELF)
+print(json.dumps({
+    "clients": clients,
+    "engine": result.engine,
+    "cpu_s": cpu,
+    "process_cpu_s": usage.ru_utime + usage.ru_stime,
+    "max_rss_mib": usage.ru_maxrss / 1024,
+    "rss_before_run_mib": before / 1024,
+    "calls": int(len(result.calls)),
+    "attempts": int(len(result.attempts)),
+    "us_per_attempt": cpu / len(result.attempts) * 1e6,
+}))
+"""
+
+
+def scale_once(clients: int) -> dict[str, Any]:
+    """One fresh process running ``thundering-herd`` with ``clients`` clients on the fast path."""
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH", "")]))
+    done = subprocess.run(
+        [sys.executable, "-c", CHILD, str(clients)],
+        capture_output=True,
+        text=True,
+        check=True,
+        env=env,
+        cwd=ROOT,
+    )
+    figures: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+    return figures
+
+
+def scaling(sizes: list[int], repeat: int = 1) -> list[dict[str, Any]]:
+    """Each size ``repeat`` times (fresh processes); the run with the least CPU time is kept."""
+    rows = []
+    for clients in sizes:
+        runs = [scale_once(clients) for _ in range(repeat)]
+        best = min(runs, key=lambda row: row["cpu_s"])
+        best["runs"] = len(runs)
+        best["cpu_s_all"] = [row["cpu_s"] for row in runs]
+        rows.append(best)
+    return rows

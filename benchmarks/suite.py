@@ -1,0 +1,457 @@
+"""The benchmark suite of issue 12: every ratio side by side in one process, then scaling.
+
+    python -m benchmarks [suite] [--quick] [--repeat K] [--json PATH] [--skip-1m]
+
+Ratios are only worth their pairing: on a shared machine the speed of the CPU drifts, so every
+variant of a scenario (fast path, reference path, the SimPy model, the floor, the bare tenacity
+loop) runs once per round, A B C D E A B C D E ..., each timed in CPU seconds after a
+``gc.collect()``; a ratio is the median over rounds of the same round's two times (the best
+times' ratio is printed too). Scaling runs each size in a fresh process (:mod:`.scaling`).
+Whole-process times are wall times of the ``retrysim`` executable, as a user waits for them.
+Prints a table (figure, target, met or missed by how much) and writes everything, with the
+machine and its load, to a JSON file.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from functools import partial
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from benchmarks.bare import bare_loop_alive
+from benchmarks.engine import herd
+from benchmarks.models import HerdSpec, Summary, run_floor, run_simpy, simpy_available, summary_of
+from benchmarks.scaling import ROOT, scaling
+from retrysim.library import load_scenario
+from retrysim.scenario import Scenario
+from retrysim.sim.engine import simulate
+
+DEFAULT_JSON = ROOT / "benchmarks" / "results" / "latest.json"
+SIZES = [1_000, 10_000, 100_000, 1_000_000]
+SIMPY_MISSING = "SimPy is not installed (pip install -e '.[bench]'): fast / SimPy not measured"
+
+
+def thundering_herd(clients: int) -> Scenario:
+    """The bundled ``thundering-herd`` with ``clients`` clients (10,000 as shipped)."""
+    return load_scenario("thundering-herd").with_overrides({"clients.count": clients})
+
+
+def cpu_of(fn: Callable[[], object]) -> float:
+    """CPU seconds of ``fn()`` after a full collection."""
+    gc.collect()
+    t0 = time.process_time()
+    fn()
+    return time.process_time() - t0
+
+
+def variants_of(use_simpy: bool) -> list[str]:
+    """The variants timed on each scenario, in the order of a round."""
+    return ["fast", "reference", "floor", "bare_alive"] + (["simpy"] if use_simpy else [])
+
+
+def _bare(scenario: Scenario, result: Any) -> float:
+    """The bare loop times its own loop (not building its inputs), after a full collection."""
+    gc.collect()
+    return bare_loop_alive(scenario, result)
+
+
+@dataclass
+class Variants:
+    """One scenario's variants, timed round by round; what each computed, for agreement."""
+
+    scenario: Scenario
+    times: dict[str, list[float]] = field(default_factory=dict)
+    summaries: dict[str, Summary] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+
+    def run(self, repeat: int, use_simpy: bool) -> None:
+        scenario = self.scenario
+        spec = HerdSpec.of(scenario)
+        reference = simulate(scenario, engine="reference")  # warm-up, and the bare loop's input
+        self.summaries["retrysim"] = summary_of(reference)
+        self.summaries["floor"] = run_floor(spec)
+        if use_simpy:
+            self.summaries["simpy"] = run_simpy(spec)
+        variants: dict[str, Callable[[], float]] = {
+            "fast": lambda: cpu_of(lambda: simulate(scenario, engine="fast")),
+            "reference": lambda: cpu_of(lambda: simulate(scenario, engine="reference")),
+            "floor": lambda: cpu_of(lambda: run_floor(spec)),
+            "bare_alive": lambda: _bare(scenario, reference),
+        }
+        if use_simpy:
+            variants["simpy"] = lambda: cpu_of(lambda: run_simpy(spec))
+        for name in variants:
+            self.times[name] = []
+        for _ in range(repeat):
+            for name, fn in variants.items():
+                self.times[name].append(fn())
+
+    def ratio(self, top: str, bottom: str) -> dict[str, Any] | None:
+        """``top`` / ``bottom``: the median of the rounds' ratios, their range, best times'."""
+        if top not in self.times or bottom not in self.times:
+            return None
+        tops, bottoms = self.times[top], self.times[bottom]
+        ratios = sorted(a / b for a, b in zip(tops, bottoms, strict=True))
+        return {
+            "median": statistics.median(ratios),
+            "low": ratios[0],
+            "high": ratios[-1],
+            "best_times": min(tops) / min(bottoms),
+            "rounds": len(ratios),
+        }
+
+
+@dataclass(frozen=True)
+class Check:
+    """One figure of the table: what, how much, its target (if any) and whether it is met."""
+
+    name: str
+    value: float | None  # None: not measured (the note says why)
+    unit: str = "x"
+    target: float | None = None
+    at_most: bool = True  # the target is an upper bound (else a lower bound)
+    note: str = ""
+
+    @property
+    def met(self) -> bool | None:
+        if self.value is None or self.target is None:
+            return None
+        return self.value <= self.target if self.at_most else self.value >= self.target
+
+    def verdict(self) -> str:
+        if self.value is None:
+            return "not measured" + (f": {self.note}" if self.note else "")
+        if self.target is None or self.met is None:
+            return ""
+        if self.met:
+            return "met"
+        factor = self.value / self.target if self.at_most else self.target / self.value
+        return f"missed by {factor:.3f}x"
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "value": self.value,
+            "unit": self.unit,
+            "target": self.target,
+            "at_most": self.at_most,
+            "met": self.met,
+            "verdict": self.verdict(),
+            "note": self.note,
+        }
+
+
+def _figure(value: float | None, unit: str) -> str:
+    if value is None:
+        return "-"
+    if unit == "x":
+        return f"{value:.3g}"
+    if unit == "s":
+        return f"{value:.3f} s" if value < 10 else f"{value:.1f} s"
+    return f"{value:,.1f} {unit}"
+
+
+def _target(check: Check) -> str:
+    if check.target is None:
+        return ""
+    op = "<=" if check.at_most else ">="
+    return f"{op} {_figure(check.target, check.unit)}"
+
+
+def ratio_checks(label: str, variants: Variants, simpy_note: str) -> list[Check]:
+    """The four ratios of one scenario (the issue's targets, reference / fast as a speed-up).
+
+    Each figure is the median of the rounds' paired ratios; its note gives their range and the
+    ratio of the best times.
+    """
+    out = []
+    speedup = variants.ratio("reference", "fast")
+    out.append(
+        Check(
+            f"{label}: reference / fast (speed-up of the fast path)",
+            None if speedup is None else speedup["median"],
+            target=5.0,
+            at_most=False,
+            note="" if speedup is None else _spread(speedup),
+        )
+    )
+    for top, bottom, target, note in (
+        ("fast", "simpy", 0.5, simpy_note),
+        ("fast", "floor", 2.0, ""),
+        ("reference", "bare_alive", 1.3, ""),
+    ):
+        ratio = variants.ratio(top, bottom)
+        out.append(
+            Check(
+                f"{label}: {top} / {bottom}",
+                None if ratio is None else ratio["median"],
+                target=target,
+                note=note if ratio is None else _spread(ratio),
+            )
+        )
+    return out
+
+
+def _spread(ratio: dict[str, Any]) -> str:
+    return f"rounds {ratio['low']:.3g}-{ratio['high']:.3g}, best times {ratio['best_times']:.3g}"
+
+
+def fidelity_times(repeat: int, clients: int) -> dict[str, Any]:
+    """Fidelity mode (the real decorators on a virtual asyncio loop) against the engine.
+
+    On the 10k burst's model at ``clients`` clients (ideal server, burst: what fidelity mode
+    runs) and on the bundled ``startup-race``; interleaved, CPU time, median of rounds.
+    """
+    from retrysim.sim.fidelity import run_with_decorators
+
+    out: dict[str, Any] = {}
+    for scenario in (herd(clients), load_scenario("startup-race")):
+        simulate(scenario)
+        run_with_decorators(scenario)  # warm-up
+        fidelity, engine = [], []
+        for _ in range(repeat):
+            fidelity.append(cpu_of(partial(run_with_decorators, scenario)))
+            engine.append(cpu_of(partial(simulate, scenario)))
+        ratios = [f / e for f, e in zip(fidelity, engine, strict=True)]
+        out[scenario.name] = {
+            "fidelity_s": min(fidelity),
+            "engine_s": min(engine),
+            "ratio_median": statistics.median(ratios),
+            "rounds": repeat,
+        }
+    return out
+
+
+def retrysim_command() -> list[str]:
+    """The venv's ``retrysim`` executable when it sits next to this Python, else ``-m``."""
+    script = Path(sys.executable).parent / "retrysim"
+    return [str(script)] if script.is_file() else [sys.executable, "-m", "retrysim"]
+
+
+def whole_process(runs: int) -> dict[str, Any]:
+    """Wall time of whole ``retrysim`` processes, as a user waits for them; median of ``runs``."""
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH", "")]))
+    out: dict[str, Any] = {}
+    for label, args in (
+        ("retrysim --help", ["--help"]),
+        ("retrysim run redis-blip --quiet", ["run", "redis-blip", "--quiet"]),
+    ):
+        walls = []
+        for _ in range(runs):
+            t0 = time.perf_counter()
+            subprocess.run(
+                [*retrysim_command(), *args], capture_output=True, check=True, env=env, cwd=ROOT
+            )
+            walls.append(time.perf_counter() - t0)
+        out[label] = {"median_s": statistics.median(walls), "min_s": min(walls), "runs": runs}
+    return out
+
+
+def scaling_checks(rows: list[dict[str, Any]], skipped_1m: bool) -> list[Check]:
+    by_size = {row["clients"]: row for row in rows}
+    checks = [
+        Check(
+            f"thundering-herd, {row['clients']:,} clients: CPU, max RSS, per attempt",
+            row["cpu_s"],
+            unit="s",
+            note=f"{row['max_rss_mib']:,.0f} MiB max RSS ({row['rss_before_run_mib']:,.0f} before "
+            f"the run), {row['us_per_attempt']:.1f} µs/attempt, {row['attempts']:,} attempts",
+        )
+        for row in rows
+    ]
+    big, base = by_size.get(1_000_000), by_size.get(10_000)
+    pending = "pending (--skip-1m or --quick)" if skipped_1m else "1M not in the sizes run"
+    checks.append(
+        Check(
+            "per-attempt cost, 1M / 10k clients",
+            None if big is None or base is None else big["us_per_attempt"] / base["us_per_attempt"],
+            target=1.5,
+            note="" if big else pending,
+        )
+    )
+    checks.append(
+        Check(
+            "1M-client thundering-herd: CPU time",
+            None if big is None else big["cpu_s"],
+            unit="s",
+            target=30.0,
+            note="" if big else pending,
+        )
+    )
+    checks.append(
+        Check(
+            "1M-client thundering-herd: max RSS",
+            None if big is None else big["max_rss_mib"],
+            unit="MiB",
+            target=1024.0,
+            note="" if big else pending,
+        )
+    )
+    return checks
+
+
+def machine() -> dict[str, Any]:
+    """What the figures were measured on: the machine, its load, the versions that matter."""
+
+    def version(name: str) -> str | None:
+        try:
+            return metadata.version(name)
+        except metadata.PackageNotFoundError:
+            return None
+
+    return {
+        "date": datetime.now(UTC).isoformat(timespec="seconds"),
+        "platform": platform.platform(),
+        "processor": platform.processor() or platform.machine(),
+        "cpu_count": os.cpu_count(),
+        "loadavg": list(os.getloadavg()),
+        "python": platform.python_version(),
+        "tenacity": version("tenacity"),
+        "numpy": version("numpy"),
+        "simpy": version("simpy"),
+    }
+
+
+def run_suite(
+    herd_clients: int = 10_000,
+    burst_clients: int = 10_000,
+    sizes: Sequence[int] = tuple(SIZES),
+    repeat: int = 5,
+    whole_runs: int = 5,
+    fidelity_clients: int = 1_000,
+    skipped_1m: bool = False,
+    say: Callable[[str], None] = lambda line: None,
+) -> dict[str, Any]:
+    """Every measurement; returns the JSON document (``checks`` holds the table's rows).
+
+    ``say`` hears what is being measured, stage by stage (the command prints it on stderr).
+    """
+    started = machine()
+    use_simpy = simpy_available()
+    simpy_note = "" if use_simpy else SIMPY_MISSING
+    scenarios = {
+        f"thundering-herd ({herd_clients:,} clients)": Variants(thundering_herd(herd_clients)),
+        f"{burst_clients:,}-client burst": Variants(herd(burst_clients)),
+    }
+    checks: list[Check] = []
+    ratios: dict[str, Any] = {}
+    for label, variants in scenarios.items():
+        say(f"{label}: {len(variants_of(use_simpy))} variants x {repeat} interleaved rounds")
+        variants.run(repeat, use_simpy)
+        checks += ratio_checks(label, variants, simpy_note)
+        ratios[label] = {
+            "scenario": variants.scenario.name,
+            "clients": variants.scenario.clients.count,
+            "cpu_s": variants.times,
+            "best_s": {name: min(times) for name, times in variants.times.items()},
+            "ratios": {
+                f"{top}/{bottom}": variants.ratio(top, bottom)
+                for top, bottom in (
+                    ("fast", "reference"),
+                    ("reference", "fast"),
+                    ("fast", "simpy"),
+                    ("fast", "floor"),
+                    ("reference", "bare_alive"),
+                )
+            },
+            "agreement": {name: s.as_dict() for name, s in variants.summaries.items()},
+        }
+    say("fidelity mode / engine")
+    fidelity = fidelity_times(repeat, fidelity_clients)
+    for name, row in fidelity.items():
+        checks.append(Check(f"fidelity mode / engine ({name})", row["ratio_median"]))
+    say(f"whole processes, {whole_runs} runs each")
+    whole = whole_process(whole_runs) if whole_runs else {}
+    for label, row in whole.items():
+        checks.append(Check(f"`{label}`, whole process (wall, median)", row["median_s"], "s"))
+    say(f"scaling, a fresh process per size: {', '.join(f'{n:,}' for n in sizes)} clients")
+    rows = scaling(list(sizes))
+    checks += scaling_checks(rows, skipped_1m)
+    return {
+        "command": "python -m benchmarks " + " ".join(sys.argv[1:]),
+        "machine": started,
+        "loadavg_after": list(os.getloadavg()),
+        "settings": {
+            "herd_clients": herd_clients,
+            "burst_clients": burst_clients,
+            "sizes": list(sizes),
+            "repeat": repeat,
+            "whole_runs": whole_runs,
+            "simpy": use_simpy,
+        },
+        "notes": [] if use_simpy else [SIMPY_MISSING],
+        "ratios": ratios,
+        "fidelity": fidelity,
+        "whole_process": whole,
+        "scaling": rows,
+        "checks": [check.as_dict() for check in checks],
+    }
+
+
+def table(document: dict[str, Any]) -> str:
+    """The checks as a Markdown table (pasted as is into the README), then agreement, machine."""
+    lines = ["| measurement | figure | target | verdict |", "| --- | --- | --- | --- |"]
+    for row in document["checks"]:
+        check = Check(**{k: row[k] for k in ("name", "value", "unit", "target", "at_most", "note")})
+        verdict = check.verdict()
+        if check.note and check.value is not None:
+            verdict = f"{verdict}; {check.note}" if verdict else check.note
+        lines.append(
+            f"| {check.name} | {_figure(check.value, check.unit)} | {_target(check)} | {verdict} |"
+        )
+    lines += ["", "| results agree (to sampling noise) | calls | attempts / call | success rate |"]
+    lines.append("| --- | --- | --- | --- |")
+    for label, block in document["ratios"].items():
+        for name, s in block["agreement"].items():
+            lines.append(
+                f"| {label}: {name} | {s['calls']:,} | {s['attempts_per_call']:.4f} "
+                f"| {s['success_rate']:.4f} |"
+            )
+    m = document["machine"]
+    load = ", ".join(f"{x:.2f}" for x in m["loadavg"])
+    after = ", ".join(f"{x:.2f}" for x in document["loadavg_after"])
+    lines += [
+        "",
+        f"Machine: {m['platform']}, {m['cpu_count']} CPUs, Python {m['python']}, tenacity "
+        f"{m['tenacity']}, numpy {m['numpy']}, SimPy {m['simpy'] or 'not installed'}; "
+        f"load average {load} at the start, {after} at the end; {m['date']}; "
+        f"{document['settings']['repeat']} interleaved rounds.",
+    ]
+    lines += [f"Note: {note}" for note in document["notes"]]
+    return "\n".join(lines)
+
+
+def main(argv: Sequence[str] = ()) -> None:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks suite")
+    parser.add_argument("--quick", action="store_true", help="1k and 10k only, 2 rounds")
+    parser.add_argument("--repeat", type=int, default=None, help="interleaved rounds (5)")
+    parser.add_argument("--json", type=Path, default=DEFAULT_JSON, help="where the JSON goes")
+    parser.add_argument("--skip-1m", action="store_true", help="scale to 100k clients only")
+    args = parser.parse_args(list(argv))
+    repeat = args.repeat or (2 if args.quick else 5)
+    sizes = SIZES[:2] if args.quick else SIZES[:3] if args.skip_1m else SIZES
+    document = run_suite(
+        sizes=sizes,
+        repeat=repeat,
+        whole_runs=3 if args.quick else 5,
+        skipped_1m=args.quick or args.skip_1m,
+        say=lambda line: print(line, file=sys.stderr, flush=True),
+    )
+    print(table(document))
+    args.json.parent.mkdir(parents=True, exist_ok=True)
+    args.json.write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
+    print(f"\nwritten: {args.json}")
