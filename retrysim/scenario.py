@@ -26,6 +26,7 @@ from retrysim.names import ERROR_NAMES as ERROR_NAMES
 from retrysim.names import ErrorName
 from retrysim.names import Operation as OperationName
 from retrysim.retry.options import PolicyOptions
+from retrysim.scenario_network import Network as Network
 from retrysim.scenario_service import Ideal as Ideal
 from retrysim.scenario_service import LoadLatency as LoadLatency
 from retrysim.scenario_service import Lock as Lock
@@ -141,6 +142,9 @@ class Closed(Model):
 Arrival = Annotated[Burst | UniformArrival | Poisson | Closed, Field(discriminator="kind")]
 
 
+_CPU = ("cpu_per_attempt", "cpu_per_connect")
+
+
 class Clients(Model):
     """Who calls: how many clients, when, with which timeout, over which connections."""
 
@@ -174,6 +178,29 @@ class Clients(Model):
     connect_timeout: Pos | None = Field(
         None, description="a connect not done in this many seconds fails with TimeoutError"
     )
+    cpus: Annotated[int, Field(ge=1)] | None = Field(
+        None,
+        description="CPUs the client processes share for cpu_per_attempt and cpu_per_connect "
+        "(process p on CPU p mod cpus: one event loop running many pools); default: one each",
+    )
+    cpu_per_attempt: Latency | None = Field(
+        None,
+        description="CPU seconds each attempt costs its client process before the request "
+        "leaves; a process runs one at a time, first come first served, inside the attempt's "
+        "timeout; default: none",
+    )
+    cpu_per_connect: Latency | None = Field(
+        None,
+        description="CPU seconds each new connection costs its client process (the "
+        "handshake's work), queued like cpu_per_attempt, inside the connect's time; default: none",
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _cpu_numbers_as_constant(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            data = {k: latency_from_number(v) if k in _CPU else v for k, v in data.items()}
+        return data
 
     @model_validator(mode="after")
     def _processes(self) -> Clients:
@@ -182,33 +209,9 @@ class Clients(Model):
                 f"processes ({self.processes}) must be <= count ({self.count}): "
                 "a process with no client is no process"
             )
+        if self.cpus is not None and self.cpus > (self.processes or self.count):
+            raise ValueError(f"cpus ({self.cpus}) must be <= processes: a CPU runs a process")
         return self
-
-
-class Network(Model):
-    """The wire between each client and the service, paid by every attempt of every call.
-
-    An attempt's request travels ``rtt``/2 to the server and the answer ``rtt``/2 back (one
-    draw per attempt). A connection that is not open yet costs ``connect`` first (default: one
-    more draw of ``rtt``, the TCP handshake). A connection-level error (refused, reset, any
-    ``ConnectionError`` or ``OSError``) or a timeout closes the connection, so the next attempt
-    connects again; other errors (rate limits, conflicts, server errors) keep it open.
-    Omitted, requests reach the server the instant they are sent and nothing connects.
-    """
-
-    rtt: Latency = Field(description="round-trip time between client and service, seconds")
-    connect: Latency | None = Field(
-        None, description="seconds to open a connection (handshake, TLS, AUTH); default: one rtt"
-    )
-
-    @model_validator(mode="before")
-    @classmethod
-    def _numbers_as_constant(cls, data: Any) -> Any:
-        if isinstance(data, dict):
-            data = {
-                k: latency_from_number(v) if k in ("rtt", "connect") else v for k, v in data.items()
-            }
-        return data
 
 
 # --- faults ----------------------------------------------------------------------------------
@@ -364,6 +367,8 @@ class Scenario(Model):
             self.network is not None
             or clients.pool_size is not None
             or clients.connect_timeout is not None
+            or clients.cpu_per_attempt is not None
+            or clients.cpu_per_connect is not None
         )
 
     @model_validator(mode="after")

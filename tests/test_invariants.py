@@ -76,10 +76,21 @@ def scenarios(draw: st.DrawFn) -> dict[str, Any]:
             clients["processes"] = draw(st.integers(1, clients["count"]))
         if draw(st.booleans()):
             clients["connect_timeout"] = draw(st.floats(0.01, 1))
+        if draw(st.booleans()):  # the client processes' own CPU, per attempt and per connect
+            clients["cpu_per_attempt"] = draw(st.floats(0, 0.2) | _latency)
+            if draw(st.booleans()):
+                clients["cpu_per_connect"] = draw(st.floats(0, 0.2) | _latency)
+            if "processes" not in clients:
+                clients["processes"] = draw(st.integers(1, clients["count"]))
+            if draw(st.booleans()):
+                clients["cpus"] = draw(st.integers(1, clients["processes"]))
         if draw(st.booleans()):
             network = {"rtt": draw(_latency)}
             if draw(st.booleans()):
                 network["connect"] = draw(_latency)
+            if draw(st.booleans()):  # a listen backlog and its SYN retries
+                network["accept_backlog"] = draw(st.integers(1, 4))
+                network["syn_retry"] = draw(st.floats(0.01, 2))
 
     service_kind = draw(
         st.sampled_from(

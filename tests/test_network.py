@@ -286,3 +286,32 @@ def test_read_then_write_with_no_round_trip_has_no_conflict_window() -> None:
     assert (calls["outcome"] == rec.SUCCEEDED).all()
     single = simulate(parse_scenario({**data, "service": {"kind": "occ", "latency": 0.5}})).calls
     assert (single["outcome"] == rec.GAVE_UP).any()  # the single-request window does conflict
+
+
+# --- the listener's backlog ------------------------------------------------------------------
+
+
+def test_a_connect_past_the_backlog_waits_for_its_syn_to_be_sent_again() -> None:
+    # Three clients connect at once to a listener holding two: the third's SYN is dropped and
+    # sent again after syn_retry (1 s), when the first two have opened (at C).
+    result = run(clients={"count": 3}, network={"accept_backlog": 2})
+    assert durations(result) == [C + R + L, C + R + L, 1 + C + R + L]
+    # A shorter retry finds them still opening and doubles: 0.125, then 0.125 + 0.25.
+    result = run(clients={"count": 3}, network={"accept_backlog": 2, "syn_retry": 0.125})
+    assert durations(result) == [C + R + L, C + R + L, 0.375 + C + R + L]
+    assert result.connections is not None and result.connections["connects"] == 3
+
+
+def test_the_connect_timeout_counts_the_syn_retries() -> None:
+    result = run(
+        clients={"count": 2, "connect_timeout": 0.5},
+        network={"accept_backlog": 1},
+        policy={"max_attempts": 1},
+    )
+    assert durations(result) == [C + R + L, 0.5]
+    assert result.connections is not None and result.connections["connect_timeouts"] == 1
+
+
+def test_without_a_backlog_any_number_connect_at_once() -> None:
+    result = run(clients={"count": 50})
+    assert durations(result) == [C + R + L] * 50

@@ -12,9 +12,10 @@ An attempt goes through these phases, in this order:
 5. the **server** does the work (the engine's server models; fidelity mode's ideal server);
 6. the client's **timeout** ends the wait if the answer is later.
 
-With connections modelled (``retrysim.sim.connections``), the engine puts a wait for a pooled
-connection, a connect and the network's trips around phases 2 to 5: gate faults judge the
-attempt when it leaves the pool, spikes and resets when it reaches the server.
+With connections modelled (``retrysim.sim.connections``), the engine puts the client
+process's CPU, a wait for a pooled connection, a connect and the network's trips around
+phases 2 to 5: gate faults judge the attempt when it leaves the pool, spikes and resets when
+it reaches the server.
 
 Every draw is a counter-based draw keyed by (call, attempt), so both paths see the same
 numbers. When a reset, the answer and the timeout fall due at the same instant, the reset wins,

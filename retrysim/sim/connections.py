@@ -2,13 +2,16 @@
 
 Real clients do not reach a server the instant they call: a process has a pool of connections
 (redis-py, asyncpg and httpx all do), an attempt waits for a free one, a connection that is not
-open yet costs a connect, and every request and answer crosses the network. This module holds
-that state for one run; the engine asks it and schedules what it answers. Every draw is
+open yet costs a connect, and every request and answer crosses the network. A client process
+also has a CPU (an event loop, a GIL): an attempt, and a connect, cost it some work, and it does
+one piece of work at a time, first come first served (:class:`Cpu`). This module holds that
+state for one run; the engine asks it and schedules what it answers. Every draw is
 counter-based on (call, attempt), like every other draw of a run.
 """
 
 from __future__ import annotations
 
+from bisect import bisect_right, insort
 from collections import deque
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -16,7 +19,7 @@ from typing import Any
 from retrysim.scenario import Scenario
 from retrysim.sim.failures import CODES
 from retrysim.sim.latency import sampler
-from retrysim.sim.streams import CONNECT, NETWORK, stream_key, unit
+from retrysim.sim.streams import CONNECT, CONNECT_CPU, CPU, NETWORK, stream_key, unit
 
 #: Error codes that close the connection they happened on: the next attempt connects again.
 #: Answers from a live server (rate limits, conflicts, server errors) keep it open.
@@ -69,6 +72,27 @@ class Pool:
             self.idle_open += 1
 
 
+class Cpu:
+    """One client process's CPU: one server, first come first served, never preempted.
+
+    Work queued at ``now`` that takes ``seconds`` starts when the work before it is done and
+    ends ``seconds`` later (Lindley's recursion: the end of the previous piece is all the state
+    a FIFO single server needs). Work whose attempt was abandoned meanwhile is still done: the
+    loop still runs the cancelled task.
+    """
+
+    __slots__ = ("free_at",)
+
+    def __init__(self) -> None:
+        self.free_at = 0.0
+
+    def run(self, now: float, seconds: float) -> float:
+        """Queue ``seconds`` of work at ``now``; return when it is done."""
+        done = (now if now > self.free_at else self.free_at) + seconds
+        self.free_at = done
+        return done
+
+
 @dataclass
 class ConnectionStats:
     """What the connections did in a run: the document's ``connections`` counts."""
@@ -100,6 +124,18 @@ class Connections:
         self._rtt_key = stream_key(seed, NETWORK)
         self._connect_key = stream_key(seed, CONNECT)
         self.stats = ConnectionStats()
+        self.backlog = None if network is None else network.accept_backlog
+        self.syn_retry = 1.0 if network is None else network.syn_retry
+        # When recent connects were let in, and when they opened, each list sorted.
+        self._let_ins: list[float] = []
+        self._opened: list[float] = []
+        cpu, connect_cpu = clients.cpu_per_attempt, clients.cpu_per_connect
+        self.cpus = [Cpu() for _ in range(clients.cpus or self.processes)]
+        #: None: attempts cost their process no CPU (they leave the instant they are sent).
+        self.attempt_cpu = None if cpu is None else sampler(cpu)
+        self._connect_cpu = None if connect_cpu is None else sampler(connect_cpu)
+        self._cpu_key = stream_key(seed, CPU)
+        self._connect_cpu_key = stream_key(seed, CONNECT_CPU)
 
     def pool_of(self, client: int) -> Pool:
         return self.pools[client % self.processes]
@@ -109,7 +145,62 @@ class Connections:
         rtt = self._rtt
         return 0.0 if rtt is None else rtt(unit(self._rtt_key, call_key, attempt))
 
-    def connect_time(self, call_key: int, attempt: int) -> float:
-        """Seconds the attempt's new connection takes to open (0 without a network)."""
-        connect = self._connect
-        return 0.0 if connect is None else connect(unit(self._connect_key, call_key, attempt))
+    def cpu_of(self, client: int) -> Cpu:
+        """The CPU of the client's process (process p runs on CPU p mod cpus)."""
+        cpus = self.cpus
+        return cpus[client % self.processes % len(cpus)]
+
+    def take_in_turn(self, pool: Pool, item: Any) -> int | None:
+        """A connection from ``pool`` for ``item`` (an attempt), or None: it queued, behind
+        any attempt already waiting (first come, first served)."""
+        got = None if pool.waiting else pool.take()
+        if got is None:
+            self.stats.pool_waits += 1
+            pool.waiting.append(item)
+        return got
+
+    def sent_at(self, client: int, now: float, call_key: int, attempt: int) -> float | None:
+        """When the attempt sent at ``now`` leaves its process: its CPU work done, after the
+        work queued before it. None: attempts cost no CPU, it leaves at once."""
+        cpu = self.attempt_cpu
+        if cpu is None:
+            return None
+        seconds = cpu(unit(self._cpu_key, call_key, attempt))
+        return self.cpu_of(client).run(now, seconds)
+
+    def connect_time(self, client: int, now: float, call_key: int, attempt: int) -> float:
+        """Seconds the attempt's new connection takes to open from ``now``: its process's CPU
+        for the handshake (queued behind other work), then the network's connect draw; with an
+        ``accept_backlog``, first the SYN retries until the listener has room.
+
+        The CPU work is queued at ``now`` even when the SYN is let in later (a FIFO queue takes
+        its work in time order): a dropped connect's small CPU cost comes early, not late.
+        """
+        connect, cpu = self._connect, self._connect_cpu
+        seconds = 0.0 if connect is None else connect(unit(self._connect_key, call_key, attempt))
+        if cpu is not None:
+            work = cpu(unit(self._connect_cpu_key, call_key, attempt))
+            seconds += self.cpu_of(client).run(now, work) - now
+        if self.backlog is None:
+            return seconds
+        let_in = self._let_in(now, self.backlog)
+        insort(self._let_ins, let_in)
+        insort(self._opened, let_in + seconds)
+        return let_in - now + seconds
+
+    def _let_in(self, now: float, backlog: int) -> float:
+        """When a connect sent at ``now`` finds fewer than ``backlog`` connects opening.
+
+        Connects opening at t: those let in by t less those opened by t. The k that opened by
+        ``now`` go, with the k earliest let-ins (all by ``now`` too), which keeps that count
+        right for every t from ``now`` on: the only times ever asked.
+        """
+        let_ins, opened = self._let_ins, self._opened
+        done = bisect_right(opened, now)
+        if done:
+            del opened[:done], let_ins[:done]
+        t, delay = now, self.syn_retry
+        while bisect_right(let_ins, t) - bisect_right(opened, t) >= backlog:
+            t += delay
+            delay *= 2
+        return t

@@ -414,27 +414,35 @@ class Engine:
 
     # -- over connections (a pool, a network) -------------------------------------------------
     #
-    # send -> [wait for a pooled connection] -> [connect] -> request out (rtt/2) -> server ->
-    # answer back (rtt/2). The client's timeout counts from the send and covers all of it.
+    # send -> [the process's CPU] -> [wait for a pooled connection] -> [connect] -> request out
+    # (rtt/2) -> server -> answer back (rtt/2). The client's timeout counts from the send.
 
     def _send_connected(self, call: _Call, a: int) -> None:
         assert self.connections is not None
         if self.timeout is not None:
             self.at(self.now + self.timeout, self._timeout_due, (call, a, False))
+        sent = self.connections.sent_at(call.client, self.now, call.key, self.attempts.attempt[a])
+        if sent is None:
+            self._to_pool((call, a))
+        else:  # its process's CPU had the work to do first
+            self.at(sent, self._to_pool, (call, a))
+
+    def _to_pool(self, item: tuple[_Call, int]) -> None:
+        call, a = item
+        if self.attempts.outcome[a] != OPEN or self.connections is None:
+            return  # it timed out on the CPU
+        self.attempts.pool_wait[a] = self.now  # when it came to the pool, until it has one
         pool = self.connections.pool_of(call.client)
-        got = None if pool.waiting else pool.take()  # first come, first served
-        if got is None:
-            self.connections.stats.pool_waits += 1
-            pool.waiting.append((call, a))
-            return
-        self._connection(call, a, pool, got)
+        got = self.connections.take_in_turn(pool, item)  # None: it queues, first come first
+        if got is not None:
+            self._connection(call, a, pool, got)
 
     def _connection(self, call: _Call, a: int, pool: Pool, got: int) -> None:
         """Attempt ``a`` has a connection from ``pool`` now: open, or to be opened first."""
         connections = self.connections
         assert connections is not None
         t = self.kernel.now
-        self.attempts.pool_wait[a] = t - self.attempts.start[a]
+        self.attempts.pool_wait[a] = t - self.attempts.pool_wait[a]
         self._holding[a] = pool
         n = self.attempts.attempt[a]
         verdict = self.phases.door(t, call.key, n)  # faults judge the attempt as it is sent
@@ -447,7 +455,8 @@ class Engine:
             return
         stats = connections.stats
         stats.connects += 1
-        seconds, limit = connections.connect_time(call.key, n), connections.connect_timeout
+        seconds = connections.connect_time(call.client, t, call.key, n)
+        limit = connections.connect_timeout
         if limit is not None and (verdict == BLACKHOLE or seconds > limit):
             self.at(t + limit, self._connect_timed_out, (call, a))
         elif verdict in CLOSES_CONNECTION:  # refused: the handshake's answer says so
@@ -461,8 +470,7 @@ class Engine:
         call, a, verdict = item
         if self.attempts.outcome[a] != OPEN:
             return  # the client gave up while connecting
-        assert self.connections is not None
-        rtt = self.connections.rtt(call.key, self.attempts.attempt[a])
+        rtt = self.round_trip(call, a)
         if verdict > 0:  # the error comes back after the round trip
             self.at(self.now + rtt, self._answer_if_open, (call, a, verdict))
         elif verdict != BLACKHOLE:
@@ -470,12 +478,11 @@ class Engine:
 
     def _reach_server(self, item: tuple[_Call, int]) -> None:
         call, a = item
-        assert self.connections is not None
         t, n, phases = self.now, self.attempts.attempt[a], self.phases
         service_time = phases.service_time(t, call.key, n)
         reset = phases.reset(t, call.key, n)
         if reset is not None:  # the reset, then its news travelling back to the client
-            back = self.connections.rtt(call.key, n) / 2
+            back = self.round_trip(call, a) / 2
             self.at(t + reset[0] * service_time + back, self._reset, (call, a, reset[1]))
         self.server.submit(call, a, t, service_time)
 

@@ -69,7 +69,7 @@ def run_with_decorators(
     if any(f.kind == "capacity_loss" for f in scenario.faults):
         raise ValueError("fidelity mode does not run capacity_loss faults")
     if scenario.models_connections:
-        raise ValueError("fidelity mode does not model connections (network, pools)")
+        raise ValueError("fidelity mode does not model connections (network, pools, client CPU)")
     runner = _Runner(scenario, scenario.seed if seed is None else seed, settings, guards, retrying)
     previous = get_settings()
     use_settings(runner.settings)

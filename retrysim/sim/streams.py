@@ -22,6 +22,8 @@ RESET_POINT = 4
 NETWORK = 5  # an attempt's round trip
 CONNECT = 6  # the time a new connection takes to open
 SERVER_DRAW = 7  # draws a server model makes of its own (a read before the write, ...)
+CPU = 8  # the client process's CPU an attempt costs
+CONNECT_CPU = 9  # the client process's CPU a new connection costs
 FAULT_BASE = 1000  # fault i uses FAULT_BASE + i
 
 
