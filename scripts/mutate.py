@@ -96,14 +96,14 @@ EQUIVALENT: dict[str, str] = {
         "Progress is a type alias read only in annotations (here and in runner.py), which"
         " `from __future__ import annotations` never evaluates"
     ),
-    "retrysim/sim/engine.py:184:67:const:0->1": (
+    "retrysim/sim/engine.py:185:67:const:0->1": (
         "the run's outer jitter stream is a fallback nothing draws from: a wait is drawn only"
         " after a failed attempt pointed the jitter at its call's own stream"
     ),
-    "retrysim/sim/engine.py:215:31:cmp:GtE->Gt": (
+    "retrysim/sim/engine.py:216:31:cmp:GtE->Gt": (
         "at now == duration the estimate round(started * duration / now) is started anyway"
     ),
-    "retrysim/sim/engine.py:270:20:const:0->1": (
+    "retrysim/sim/engine.py:271:20:const:0->1": (
         "limit 0 (open loop) also returns through `call.index + 1 >= limit`, and limit 1"
         " returns either way"
     ),
@@ -123,11 +123,11 @@ EQUIVALENT: dict[str, str] = {
         "a hint of 0 is never above the fallback wait, so honouring or ignoring it gives the"
         " same wait (the hint's only reader)"
     ),
-    "retrysim/sim/service.py:240:26:const:1->0": (
+    "retrysim/sim/service.py:243:26:const:1->0": (
         "the sequence only breaks ties between equal tags, which complete at the same instant"
         " whichever goes first; the attempt index then breaks the tie"
     ),
-    "retrysim/sim/service.py:255:28:const:0.0->1.0": (
+    "retrysim/sim/service.py:260:28:const:0.0->1.0": (
         "tags count from `attained`: where an idle server's next busy period starts cancels"
         " out of every completion time (0 only keeps the most precision)"
     ),

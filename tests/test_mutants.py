@@ -656,9 +656,13 @@ class _Host:
 
     def __init__(self) -> None:
         self.answers: dict[int, tuple[int, float | None]] = {}
+        self.cancelled: set[int] = set()
 
-    def at(self, t: float, fn: Any, arg: Any) -> None:
-        pass
+    def at(self, t: float, fn: Any, arg: Any) -> int:
+        return next(_SEQ)
+
+    def cancel(self, event: int) -> None:
+        self.cancelled.add(event)
 
     def respond(self, call: Any, a: int, code: int, hint: float | None = None) -> None:
         self.answers[a] = (code, hint)
@@ -756,12 +760,16 @@ class _Loop(_Host):
         self.done: dict[int, tuple[float, int]] = {}
         self.rtt = rtt
 
-    def at(self, t: float, fn: Any, arg: Any) -> None:
-        heapq.heappush(self.events, (t, next(_SEQ), fn, arg))
+    def at(self, t: float, fn: Any, arg: Any) -> int:
+        seq = next(_SEQ)
+        heapq.heappush(self.events, (t, seq, fn, arg))
+        return seq
 
     def run(self, until: float = math.inf) -> None:
         while self.events and self.events[0][0] <= until:
-            t, _, fn, arg = heapq.heappop(self.events)
+            t, seq, fn, arg = heapq.heappop(self.events)
+            if seq in self.cancelled:
+                continue
             self.now = t
             fn(arg)
 

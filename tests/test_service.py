@@ -50,15 +50,20 @@ class MiniEngine:
         self.now = 0.0
         self.heap: list[tuple[float, int, Any, Any]] = []
         self.seq = 0
+        self.cancelled: set[int] = set()
         self.answers: dict[int, tuple[float, int, float | None]] = {}  # a -> (time, code, hint)
         self.executed: dict[int, float] = {}  # a -> time the server finished its work
         self.open: set[int] = set()
         self.server: Any = None
         self.busy_log: list[tuple[float, int, int]] = []  # (time, busy, slots) after each event
 
-    def at(self, t: float, fn: Any, arg: Any) -> None:
+    def at(self, t: float, fn: Any, arg: Any) -> int:
         heappush(self.heap, (t, self.seq, fn, arg))
         self.seq += 1
+        return self.seq - 1
+
+    def cancel(self, event: int) -> None:
+        self.cancelled.add(event)
 
     def is_open(self, a: int) -> bool:
         return a in self.open
@@ -96,7 +101,9 @@ class MiniEngine:
 
     def run(self) -> None:
         while self.heap:
-            t, _, fn, arg = heappop(self.heap)
+            t, seq, fn, arg = heappop(self.heap)
+            if seq in self.cancelled:
+                continue
             self.now = t
             fn(arg)
             if isinstance(self.server, QueueServer):

@@ -489,3 +489,40 @@ def test_cancelling_abandoned_requests_ends_wasted_work() -> None:
         assert np.all(a["outcome"] == rec.TIMED_OUT) and np.all(a["end"] == 5.0)
         assert int(a["executed"].sum()) == executed
         assert wasted_work(a) == executed
+
+
+def test_a_completion_whose_time_moved_is_cancelled_not_left_to_fire_late() -> None:
+    """Both requests share one core (each due at 2 s); both clients give up at 1.5 s and the
+    server cancels their work. The completion event set for 2 s is cancelled in the kernel:
+    the run ends at 1.5 s, its last real event, and counts no event that did nothing."""
+    result = simulate(
+        parse_scenario(
+            {
+                "duration": 1,
+                "policy": {"max_attempts": 1},
+                "clients": {"count": 2, "timeout": 1.5, "arrival": {"kind": "burst", "at": 0}},
+                "service": {
+                    "kind": "processor_sharing",
+                    "cores": 1,
+                    "latency": 1.0,
+                    "cancel_abandoned": True,
+                },
+            }
+        )
+    )
+    assert result.attempts["outcome"].tolist() == [rec.TIMED_OUT, rec.TIMED_OUT]
+    assert result.end_time == 1.5
+    assert result.stopped is None
+
+
+def test_the_kernel_never_runs_counts_or_waits_for_a_cancelled_event() -> None:
+    from retrysim.sim.kernel import Kernel
+
+    kernel, ran = Kernel(), list[str]()
+    kernel.at(1.0, ran.append, "kept")
+    late = kernel.at(50.0, ran.append, "cancelled")
+    kernel.cancel(late)
+    events, stopped = kernel.run(max_time=10.0, max_events=100)
+    assert ran == ["kept"] and events == 1 and kernel.now == 1.0
+    assert stopped is None  # a cancelled event past the time limit does not stop the run
+    assert not kernel.cancelled  # dropped once it surfaced

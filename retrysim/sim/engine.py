@@ -115,6 +115,7 @@ class Engine:
         self.progress = progress
         self.kernel = Kernel()
         self.at = self.kernel.at
+        self.cancel = self.kernel.cancel
         self.plan = compile_faults(scenario.faults, self.seed)
         self.phases = AttemptPhases(self.plan, service_latency(scenario.service), self.seed)
         self.server = make_server(self, scenario.service)

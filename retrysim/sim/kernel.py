@@ -1,7 +1,10 @@
 """The scheduling kernel: a heap of (time, sequence, callback, argument), and nothing else.
 
 Like SimPy's core, the whole scheduler is ``at`` (schedule a callback), ``now`` (the virtual
-clock) and ``run`` (pop and call until the heap is empty or a limit is hit). Ties in time run in
+clock) and ``run`` (pop and call until the heap is empty or a limit is hit), plus ``cancel``
+for an event that must never happen (a processor-sharing completion whose time moved): a
+cancelled event neither runs nor moves the clock nor counts, so it can neither make a run read
+later than its last real event nor stop it at a time limit. Ties in time run in
 the order they were scheduled, so a run is deterministic. It knows nothing of clients, servers or
 retries: the engine builds its model on top of it.
 """
@@ -23,17 +26,25 @@ GC_YOUNG_THRESHOLD = 20_000
 class Kernel:
     """A virtual clock and an event heap."""
 
-    __slots__ = ("heap", "now", "seq")
+    __slots__ = ("cancelled", "heap", "now", "seq")
 
     def __init__(self) -> None:
         self.now = 0.0
         self.heap: list[tuple[float, int, Callable[[Any], None], Any]] = []
         self.seq = 0
+        self.cancelled: set[int] = set()  # sequence numbers of events that must not run
 
-    def at(self, t: float, fn: Callable[[Any], None], arg: Any) -> None:
-        """Schedule ``fn(arg)`` at virtual time ``t`` (ties run in scheduling order)."""
-        heappush(self.heap, (t, self.seq, fn, arg))
-        self.seq += 1
+    def at(self, t: float, fn: Callable[[Any], None], arg: Any) -> int:
+        """Schedule ``fn(arg)`` at virtual time ``t`` (ties run in scheduling order); the
+        event's sequence number is what :meth:`cancel` takes."""
+        seq = self.seq
+        heappush(self.heap, (t, seq, fn, arg))
+        self.seq = seq + 1
+        return seq
+
+    def cancel(self, seq: int) -> None:
+        """Make the event ``seq`` (from :meth:`at`) never happen; it is dropped when it surfaces."""
+        self.cancelled.add(seq)
 
     def run(
         self,
@@ -49,10 +60,13 @@ class Kernel:
         :data:`REPORT_EVERY` events; what it reports (work done) is the caller's to know, so
         the kernel stays ignorant of calls.
         """
-        heap = self.heap
+        heap, cancelled = self.heap, self.cancelled
         events, stopped = 0, None
         while heap:
-            t, _, fn, arg = heappop(heap)
+            t, seq, fn, arg = heappop(heap)
+            if cancelled and seq in cancelled:
+                cancelled.discard(seq)
+                continue
             if t > max_time:
                 stopped = (
                     f"stopped at the time limit: virtual time would pass {max_time:g}s "

@@ -41,8 +41,11 @@ class ServerHost(Protocol):
     def now(self) -> float:
         """The virtual clock."""
 
-    def at(self, t: float, fn: Callable[[Any], None], arg: Any) -> None:
-        """Schedule ``fn(arg)`` at time ``t``."""
+    def at(self, t: float, fn: Callable[[Any], None], arg: Any) -> int:
+        """Schedule ``fn(arg)`` at time ``t``; returns the event's handle for :meth:`cancel`."""
+
+    def cancel(self, event: int) -> None:
+        """The event ``at`` returned must never happen (it neither runs nor moves the clock)."""
 
     def respond(self, call: Any, a: int, code: int, hint: float | None = None) -> None:
         """Answer the client now with error ``code`` (a rejection before any work)."""
@@ -201,9 +204,9 @@ class ProcessorSharingServer(SlotServer):
     them all); it advances at min(1, cores/n) per second. A request entering service at
     attained = V with work w finishes when attained reaches V + w, its *tag*; tags sit in a
     min-heap, ties in arrival order. One completion event is pending, for the smallest tag;
-    whenever n changes the rate does, so the generation counter moves on and the old event,
-    when it comes, does nothing. A cancelled request stays in the heap until it surfaces
-    (lazy deletion): membership in ``serving`` says who is still there.
+    whenever n changes the rate does, so that event is cancelled in the kernel and a new one
+    set. A cancelled request stays in the tag heap until it surfaces (lazy deletion):
+    membership in ``serving`` says who is still there.
 
     With a ``concurrency`` cap the admission is the queue's (:class:`SlotServer`): that many
     share the cores, the rest wait in a FIFO, a full FIFO refuses.
@@ -217,7 +220,7 @@ class ProcessorSharingServer(SlotServer):
         self.last = 0.0
         self.tags: list[tuple[float, int, int, Any]] = []  # (tag, sequence, a, call)
         self.serving: set[int] = set()  # the attempts in service; a tag not here is cancelled
-        self.generation = 0
+        self._pending: int | None = None  # the kernel's handle of the one completion event
         self._sequence = 0
         self._settling = False  # batch the reschedules of one instant into one
         # A request uses at most one core, so a cap below the cores leaves some idle.
@@ -245,7 +248,9 @@ class ProcessorSharingServer(SlotServer):
         """Point the one pending completion event at the smallest live tag, at today's rate."""
         if self._settling:
             return
-        self.generation += 1
+        if self._pending is not None:
+            self.engine.cancel(self._pending)  # its time is wrong now: n, and so the rate, moved
+            self._pending = None
         tags, serving = self.tags, self.serving
         while tags and tags[0][2] not in serving:
             heappop(tags)  # cancelled: skipped now it is at the top
@@ -255,11 +260,10 @@ class ProcessorSharingServer(SlotServer):
             self.attained = 0.0
             return
         delay = max(0.0, (tags[0][0] - self.attained) / self.rate())
-        self.engine.at(self.last + delay, self._complete, self.generation)
+        self._pending = self.engine.at(self.last + delay, self._complete, None)
 
-    def _complete(self, generation: int) -> None:
-        if generation != self.generation:
-            return  # n changed since this was scheduled; a newer event holds the right time
+    def _complete(self, arg: None) -> None:
+        self._pending = None  # this is it: nothing to cancel until the next is set
         self._advance(self.engine.now)
         tags, serving = self.tags, self.serving
         # Nothing changed since the event was set for the top tag, so that tag is due now;
