@@ -1,6 +1,6 @@
 """``python -m benchmarks [NAME] [options]``: the suite (the default), ``engine`` or ``sweep``.
 
-With no name, or options only, the suite of issue 12 runs (:mod:`benchmarks.suite`).
+With no name, or options only, the speed suite runs (:mod:`benchmarks.suite`).
 """
 
 import sys

@@ -1,4 +1,4 @@
-"""The benchmark suite of issue 12: every ratio side by side in one process, then scaling.
+"""The speed benchmark suite: every ratio side by side in one process, then scaling.
 
     python -m benchmarks [suite] [--quick] [--repeat K] [--json PATH] [--skip-1m]
 
@@ -172,7 +172,7 @@ def _target(check: Check) -> str:
 
 
 def ratio_checks(label: str, variants: Variants, simpy_note: str) -> list[Check]:
-    """The four ratios of one scenario (the issue's targets, reference / fast as a speed-up).
+    """The four ratios of one scenario (against their targets, reference / fast as a speed-up).
 
     Each figure is the median of the rounds' paired ratios; its note gives their range and the
     ratio of the best times.
