@@ -38,7 +38,7 @@ from retrysim.retry.waits import (
 )
 from retrysim.sim.clock import current_stream
 from retrysim.sim.compiled import MIRRORS, Memo, Strategy, compiled, is_mirrored
-from retrysim.sim.streams import Stream
+from retrysim.sim.streams import CALL_STEP, M64, Stream
 
 if TYPE_CHECKING:
     from retrysim.retry.guards import GuardChain
@@ -144,7 +144,7 @@ class FastCallState(Stream):
 
     def begin(self, key: int, call: int, start_time: float) -> None:
         """A fresh call's state: attempt 1, started at ``start_time``, stream (key, call)."""
-        Stream.__init__(self, key, call)
+        self.state = (key + call * CALL_STEP) & M64  # Stream.__init__'s, written out (per call)
         self.attempt_number = 1
         self.start_time = start_time
         self.outcome: _Failed | None = None

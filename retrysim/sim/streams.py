@@ -11,6 +11,7 @@ from __future__ import annotations
 M64 = (1 << 64) - 1
 GOLDEN = 0x9E3779B97F4A7C15
 _CALL = 0xD1B54A32D192ED03
+CALL_STEP = _CALL  # how far apart two calls' streams start
 _ATTEMPT = 0xABC98388FB8FAC03
 INV53 = 2.0**-53
 
