@@ -32,14 +32,13 @@ from typing import Any
 from retrysim.chaos.http_service import HTTP_STATUS, HttpService, split_faults
 from retrysim.chaos.http_target import HttpTarget
 from retrysim.chaos.proxy import FaultProxy
-from retrysim.chaos.run import GRACE, assign_executions, check, drive, error_code, real_document
+from retrysim.chaos.run import RealFleet, assign_executions, check, drive, error_code, real_document
 from retrysim.chaos.toxics import ChaosError, toxics_from_scenario
 from retrysim.retry.settings import RetrySettings
 from retrysim.scenario import Scenario
 from retrysim.sim import records as rec
 from retrysim.sim.engine import CALL_KEY_SHIFT
 from retrysim.sim.failures import CODES
-from retrysim.sim.fidelity import _Runner
 from retrysim.sim.result import RunResult
 
 #: The record name of an HTTP status the service gives for a fault (the fault's own error).
@@ -76,7 +75,7 @@ def _is_timeout(error: BaseException) -> bool:
     return "TimeoutException" in names and "ConnectTimeout" not in names
 
 
-class _HttpRunner(_Runner):
+class _HttpRunner(RealFleet):
     def __init__(
         self,
         scenario: Scenario,
@@ -100,11 +99,8 @@ class _HttpRunner(_Runner):
     def code_of(self, error: BaseException) -> int:
         return http_error_code(error)
 
-    def outcome_of(self, error: BaseException) -> int:
-        return rec.TIMED_OUT if _is_timeout(error) else rec.FAILED
-
-    def max_time(self) -> float:
-        return self.scenario.duration + GRACE
+    def is_timeout(self, error: BaseException) -> bool:
+        return _is_timeout(error)
 
     async def request(
         self, key: int, n: int, attempt: dict[str, Any], record: dict[str, Any]

@@ -35,16 +35,15 @@ from collections import Counter
 from collections.abc import Sequence
 from contextlib import suppress
 from dataclasses import asdict, dataclass
-from types import TracebackType
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Self
 
+from retrysim.chaos.listener import LoopbackListener
 from retrysim.chaos.toxics import ChaosError
 
 if TYPE_CHECKING:
     from retrysim.scenario import Fault, Scenario
     from retrysim.sim.attempt import AttemptPhases
 
-LISTEN_HOST = "127.0.0.1"
 #: Seconds ``stop()`` waits for its connections' tasks to end once cancelled.
 STOP_TIMEOUT = 5.0
 #: A request's line and headers may be at most this many bytes.
@@ -124,13 +123,15 @@ class ServiceStats:
         return asdict(self)
 
 
-class HttpService:
+class HttpService(LoopbackListener):
     """An HTTP/1.1 service on 127.0.0.1 answering on ``scenario``'s schedule (see the module).
 
     ``scenario`` None: no faults and no service time, every request a 200 at once. ``origin``:
     the loop time its schedule counts from (default: when it starts); a real run passes 0, its
     loop's own zero, so the windows are on the fleet's clock however long the start took.
     """
+
+    kind = "the service"
 
     def __init__(
         self,
@@ -140,41 +141,23 @@ class HttpService:
         port: int = 0,
         origin: float | None = None,
     ) -> None:
+        super().__init__(port)
         self.seed = seed
         self._phases = None if scenario is None else _phases(scenario, seed)
         self._statuses = _status_by_code()
         self.stats = ServiceStats()
         #: call key -> requests finished with a 200 (the work done)
         self.executions: Counter[int] = Counter()
-        self._port = port
-        self._server: asyncio.Server | None = None
         self._tasks: set[asyncio.Task[None]] = set()
         self._writers: set[asyncio.StreamWriter] = set()
         self._origin = origin
-        self._t0 = 0.0
 
-    @property
-    def port(self) -> int:
-        if self._server is None:
-            raise RuntimeError("the service is not running")
-        return int(self._server.sockets[0].getsockname()[1])
-
-    @property
-    def address(self) -> tuple[str, int]:
-        return LISTEN_HOST, self.port
-
-    def elapsed(self) -> float:
-        """Seconds since the service started (or its ``origin``): its windows' clock."""
-        return asyncio.get_running_loop().time() - self._t0
-
-    async def start(self) -> HttpService:
-        if self._server is not None:
-            raise RuntimeError("the service is already running")
+    async def start(self) -> Self:
+        """Listen; its windows count from now, or from ``origin`` when one was given."""
         try:
-            self._server = await asyncio.start_server(self._accept, LISTEN_HOST, self._port)
+            now = await self._listen(self._accept)
         except OSError as error:
             raise ChaosError(f"the HTTP service could not listen on 127.0.0.1: {error}") from None
-        now = asyncio.get_running_loop().time()
         self._t0 = now if self._origin is None else self._origin
         return self
 
@@ -194,17 +177,6 @@ class HttpService:
         with suppress(TimeoutError):
             async with asyncio.timeout(STOP_TIMEOUT):
                 await server.wait_closed()
-
-    async def __aenter__(self) -> HttpService:
-        return await self.start()
-
-    async def __aexit__(
-        self,
-        kind: type[BaseException] | None,
-        error: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        await self.stop()
 
     # --- answering ---------------------------------------------------------------------------
 

@@ -23,9 +23,9 @@ import struct
 from collections.abc import Coroutine, Sequence
 from contextlib import suppress
 from dataclasses import asdict, dataclass
-from types import TracebackType
-from typing import TYPE_CHECKING, Any, NamedTuple, TypeGuard
+from typing import TYPE_CHECKING, Any, NamedTuple, Self, TypeGuard
 
+from retrysim.chaos.listener import LoopbackListener
 from retrysim.chaos.toxics import (
     STREAMS,
     Bandwidth,
@@ -43,7 +43,6 @@ from retrysim.sim.streams import FAULT_BASE, LATENCY, stream_key, unit
 if TYPE_CHECKING:
     from retrysim.scenario import Fault, Scenario
 
-LISTEN_HOST = "127.0.0.1"
 CHUNK = 65536
 #: Chunks read ahead of what has been written, per direction: back-pressure under latency.
 QUEUE_CHUNKS = 64
@@ -106,12 +105,14 @@ class _Chunk(NamedTuple):
     rate: float | None  # the bandwidth limit, bytes/s
 
 
-class FaultProxy:
+class FaultProxy(LoopbackListener):
     """Forward 127.0.0.1:``port`` to a loopback ``upstream``, applying ``faults``.
 
     ``faults``: toxics (``Down``, ``Blackhole``, ``ResetPeer``, ``Latency``, ``Bandwidth``), a
     retrysim ``Scenario`` or its ``faults`` (see ``toxics_from_scenario``).
     """
+
+    kind = "the proxy"
 
     def __init__(
         self,
@@ -125,46 +126,27 @@ class FaultProxy:
         host, upstream_port = upstream
         if not (isinstance(upstream_port, int) and 0 < upstream_port < 65536):
             raise ChaosError(f"upstream port must be in 1..65535, not {upstream_port!r}")
+        super().__init__(port)
         self.upstream = (loopback_host(host), upstream_port)
         self.toxics: tuple[Toxic, ...] = (
             tuple(faults) if _all_toxics(faults) else toxics_from_scenario(faults)  # type: ignore[arg-type]
         )
         self.seed = seed
         self.stats = ProxyStats()
-        self._port = port
         self._connect_timeout = connect_timeout
         self._keys = [stream_key(seed, FAULT_BASE + i) for i in range(len(self.toxics))]
-        self._server: asyncio.Server | None = None
         self._tasks: set[asyncio.Task[None]] = set()
         self._links: set[_Link] = set()
         self._clients: set[asyncio.StreamWriter] = set()  # accepted, not yet closed
         self._timers: list[asyncio.TimerHandle] = []
-        self._t0 = 0.0
         self._next_id = 0
 
     # --- lifecycle ---------------------------------------------------------------------------
 
-    @property
-    def port(self) -> int:
-        """The port it listens on (127.0.0.1), once started."""
-        if self._server is None:
-            raise RuntimeError("the proxy is not running")
-        return int(self._server.sockets[0].getsockname()[1])
-
-    @property
-    def address(self) -> tuple[str, int]:
-        return LISTEN_HOST, self.port
-
-    def elapsed(self) -> float:
-        """Seconds since the proxy started: the clock the toxics' windows are on."""
-        return asyncio.get_running_loop().time() - self._t0
-
-    async def start(self) -> FaultProxy:
-        if self._server is not None:
-            raise RuntimeError("the proxy is already running")
-        self._server = await asyncio.start_server(self._accept, LISTEN_HOST, self._port)
+    async def start(self) -> Self:
+        """Listen; the toxics' windows count from now (:meth:`elapsed`)."""
+        self._t0 = await self._listen(self._accept)
         loop = asyncio.get_running_loop()
-        self._t0 = loop.time()
         for index, toxic in enumerate(self.toxics):
             if isinstance(toxic, Down) and toxic.close_existing:
                 self._timers.append(loop.call_later(toxic.start, self._down_opens, index))
@@ -188,17 +170,6 @@ class FaultProxy:
             writer.transport.abort()
         self._clients.clear()
         await server.wait_closed()
-
-    async def __aenter__(self) -> FaultProxy:
-        return await self.start()
-
-    async def __aexit__(
-        self,
-        kind: type[BaseException] | None,
-        error: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        await self.stop()
 
     # --- decisions ---------------------------------------------------------------------------
 

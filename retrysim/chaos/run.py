@@ -73,7 +73,22 @@ def _is_timeout(error: BaseException) -> bool:
     )
 
 
-class _RealRunner(_Runner):
+class RealFleet(_Runner):
+    """Fidelity mode's runner for a real fleet: what the Redis and the HTTP fleets share (their
+    run lasts the scenario plus a grace period; a timeout is the client's giving up)."""
+
+    def max_time(self) -> float:
+        return self.scenario.duration + GRACE
+
+    def outcome_of(self, error: BaseException) -> int:
+        return rec.TIMED_OUT if self.is_timeout(error) else rec.FAILED
+
+    def is_timeout(self, error: BaseException) -> bool:
+        """Whether ``error`` says the client stopped waiting for an answer."""
+        raise NotImplementedError
+
+
+class _RealRunner(RealFleet):
     def __init__(
         self,
         scenario: Scenario,
@@ -90,11 +105,8 @@ class _RealRunner(_Runner):
     def code_of(self, error: BaseException) -> int:
         return error_code(error)
 
-    def outcome_of(self, error: BaseException) -> int:
-        return rec.TIMED_OUT if _is_timeout(error) else rec.FAILED
-
-    def max_time(self) -> float:
-        return self.scenario.duration + GRACE
+    def is_timeout(self, error: BaseException) -> bool:
+        return _is_timeout(error)
 
     async def request(
         self, key: int, n: int, attempt: dict[str, Any], record: dict[str, Any]

@@ -1,0 +1,69 @@
+"""What the fault proxy and the HTTP service share: a server on 127.0.0.1 with its own clock.
+
+Both listen on a loopback port (0: a free one), report the port once started, refuse a second
+start, and count their fault windows from the moment they started. Each says what it is
+(``kind``) in its errors; starting and stopping, which differ, are their own.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from types import TracebackType
+from typing import Self
+
+#: The only address retrysim's chaos servers listen on.
+LISTEN_HOST = "127.0.0.1"
+
+#: What is called for each accepted connection (a plain callback, or a coroutine function).
+Accept = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None] | None]
+
+
+class LoopbackListener:
+    """A loopback server's port, address and clock; subclasses start and stop it."""
+
+    kind = "server"  # what the errors call it ("the proxy", "the service")
+
+    def __init__(self, port: int = 0) -> None:
+        self._port = port
+        self._server: asyncio.Server | None = None
+        self._t0 = 0.0
+
+    @property
+    def port(self) -> int:
+        """The port it listens on (127.0.0.1), once started."""
+        if self._server is None:
+            raise RuntimeError(f"{self.kind} is not running")
+        return int(self._server.sockets[0].getsockname()[1])
+
+    @property
+    def address(self) -> tuple[str, int]:
+        return LISTEN_HOST, self.port
+
+    def elapsed(self) -> float:
+        """Seconds on its own clock: the one its fault windows are on."""
+        return asyncio.get_running_loop().time() - self._t0
+
+    async def _listen(self, accept: Accept) -> float:
+        """Start listening with ``accept`` for each connection; the loop's time it started."""
+        if self._server is not None:
+            raise RuntimeError(f"{self.kind} is already running")
+        self._server = await asyncio.start_server(accept, LISTEN_HOST, self._port)
+        return asyncio.get_running_loop().time()
+
+    async def start(self) -> Self:
+        raise NotImplementedError
+
+    async def stop(self) -> None:
+        raise NotImplementedError
+
+    async def __aenter__(self) -> Self:
+        return await self.start()
+
+    async def __aexit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        await self.stop()
