@@ -26,6 +26,7 @@ import asyncio
 import statistics
 import sys
 import time
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -125,22 +126,30 @@ async def _redis_connects(n: int, port: int) -> tuple[float, float, list[float]]
 
     async with FaultProxy(("127.0.0.1", port)) as proxy:
         clients = [Redis(host="127.0.0.1", port=proxy.port) for _ in range(n)]
-        seconds: list[float] = []
+        return await _twice(clients, lambda client: client.incr("retrysim:measure"))
 
-        async def one(client: Any) -> None:
-            t = time.perf_counter()
-            await client.incr("retrysim:measure")
-            seconds.append(time.perf_counter() - t)
 
-        cpu = time.process_time()
-        await asyncio.gather(*(one(c) for c in clients))
-        connecting = time.process_time() - cpu
-        first = list(seconds)
-        cpu = time.process_time()
-        await asyncio.gather(*(one(c) for c in clients))
-        open_ = time.process_time() - cpu
-        for client in clients:
-            await client.aclose()
+async def _twice(
+    clients: list[Any], request: Callable[[Any], Awaitable[Any]]
+) -> tuple[float, float, list[float]]:
+    """Every client's request at once, twice (connecting, then over the open connections):
+    the CPU of each round, and each first request's seconds. The clients are closed after."""
+    seconds: list[float] = []
+
+    async def one(client: Any) -> None:
+        t = time.perf_counter()
+        await request(client)
+        seconds.append(time.perf_counter() - t)
+
+    cpu = time.process_time()
+    await asyncio.gather(*(one(c) for c in clients))
+    connecting = time.process_time() - cpu
+    first = list(seconds)
+    cpu = time.process_time()
+    await asyncio.gather(*(one(c) for c in clients))
+    open_ = time.process_time() - cpu
+    for client in clients:
+        await client.aclose()
     return connecting, open_, first
 
 
@@ -163,23 +172,7 @@ async def _http_connects(n: int) -> tuple[float, float, list[float]]:
         warm = httpx.AsyncClient(base_url=f"http://127.0.0.1:{proxy.port}", trust_env=False)
         await warm.post("/")  # httpx's first request loads its backend: not a connect's cost
         await warm.aclose()
-        seconds: list[float] = []
-
-        async def one(client: Any) -> None:
-            t = time.perf_counter()
-            await client.post("/")
-            seconds.append(time.perf_counter() - t)
-
-        cpu = time.process_time()
-        await asyncio.gather(*(one(c) for c in clients))
-        connecting = time.process_time() - cpu
-        first = list(seconds)
-        cpu = time.process_time()
-        await asyncio.gather(*(one(c) for c in clients))
-        open_ = time.process_time() - cpu
-        for client in clients:
-            await client.aclose()
-    return connecting, open_, first
+        return await _twice(clients, lambda client: client.post("/"))
 
 
 def measure_connects(n: int, kind: str) -> None:
