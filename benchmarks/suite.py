@@ -275,31 +275,23 @@ def scaling_checks(rows: list[dict[str, Any]], skipped_1m: bool) -> list[Check]:
     ]
     big, base = by_size.get(1_000_000), by_size.get(10_000)
     pending = "pending (--skip-1m or --quick)" if skipped_1m else "1M not in the sizes run"
-    checks.append(
-        Check(
-            "per-attempt cost, 1M / 10k clients",
-            None if big is None or base is None else big["us_per_attempt"] / base["us_per_attempt"],
-            target=1.5,
-            note="" if big else pending,
-        )
-    )
-    checks.append(
-        Check(
-            "1M-client thundering-herd: CPU time",
-            None if big is None else big["cpu_s"],
-            unit="s",
-            target=30.0,
-            note="" if big else pending,
-        )
-    )
-    checks.append(
-        Check(
+    note = "" if big else pending
+    per_attempt = None
+    if big is not None and base is not None:
+        per_attempt = big["us_per_attempt"] / base["us_per_attempt"]
+    targets: tuple[tuple[str, float | None, str, float], ...] = (  # name, value, unit, target
+        ("per-attempt cost, 1M / 10k clients", per_attempt, "x", 1.5),
+        ("1M-client thundering-herd: CPU time", None if big is None else big["cpu_s"], "s", 30.0),
+        (
             "1M-client thundering-herd: max RSS",
             None if big is None else big["max_rss_mib"],
-            unit="MiB",
-            target=1024.0,
-            note="" if big else pending,
-        )
+            "MiB",
+            1024.0,
+        ),
+    )
+    checks.extend(
+        Check(name, value, unit=unit, target=target, note=note)
+        for name, value, unit, target in targets
     )
     return checks
 

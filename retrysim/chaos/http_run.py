@@ -26,7 +26,7 @@ from __future__ import annotations
 import asyncio
 import ssl
 import time
-from contextlib import AsyncExitStack, nullcontext
+from contextlib import AsyncExitStack
 from typing import Any
 
 from retrysim.chaos.http_service import HTTP_STATUS, HttpService, split_faults
@@ -105,11 +105,9 @@ class _HttpRunner(RealFleet):
     async def request(
         self, key: int, n: int, attempt: dict[str, Any], record: dict[str, Any]
     ) -> None:
-        client = self.clients[(key >> CALL_KEY_SHIFT) % len(self.clients)]
         headers = {"X-Retrysim-Call": str(key), "X-Retrysim-Attempt": str(n)}
-        bounded = nullcontext() if self.timeout is None else asyncio.timeout(self.timeout)
-        async with bounded:
-            response = await client.post(self.path, headers=headers)
+        async with self.bounded():
+            response = await self.client_of(key).post(self.path, headers=headers)
         response.raise_for_status()  # httpx.HTTPStatusError for a 4xx or 5xx
 
     async def real_main(self) -> None:

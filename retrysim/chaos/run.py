@@ -25,6 +25,7 @@ import math
 import time
 import uuid
 from collections.abc import Callable, Coroutine
+from contextlib import AbstractAsyncContextManager, nullcontext
 from typing import Any
 
 from retrysim.chaos.proxy import FaultProxy
@@ -77,6 +78,8 @@ class RealFleet(_Runner):
     """Fidelity mode's runner for a real fleet: what the Redis and the HTTP fleets share (their
     run lasts the scenario plus a grace period; a timeout is the client's giving up)."""
 
+    clients: list[Any]  # one library client per client process, made by each fleet
+
     def max_time(self) -> float:
         return self.scenario.duration + GRACE
 
@@ -86,6 +89,14 @@ class RealFleet(_Runner):
     def is_timeout(self, error: BaseException) -> bool:
         """Whether ``error`` says the client stopped waiting for an answer."""
         raise NotImplementedError
+
+    def client_of(self, key: int) -> Any:
+        """The client (of one client process) call ``key`` sends through."""
+        return self.clients[(key >> CALL_KEY_SHIFT) % len(self.clients)]
+
+    def bounded(self) -> AbstractAsyncContextManager[Any]:
+        """The client's timeout around one request (none without ``clients.timeout``)."""
+        return nullcontext() if self.timeout is None else asyncio.timeout(self.timeout)
 
 
 class _RealRunner(RealFleet):
@@ -111,13 +122,8 @@ class _RealRunner(RealFleet):
     async def request(
         self, key: int, n: int, attempt: dict[str, Any], record: dict[str, Any]
     ) -> None:
-        client = self.clients[(key >> CALL_KEY_SHIFT) % len(self.clients)]
-        name = f"{self.prefix}:{key}"
-        if self.timeout is None:
-            await client.incr(name)
-        else:
-            async with asyncio.timeout(self.timeout):
-                await client.incr(name)
+        async with self.bounded():
+            await self.client_of(key).incr(f"{self.prefix}:{key}")
 
     async def real_main(self) -> None:
         from redis.asyncio import BlockingConnectionPool, ConnectionPool, Redis
