@@ -59,11 +59,6 @@ def compiled(strategy: Any, memo: Memo | None = None) -> Strategy:
     return function
 
 
-def is_mirrored(strategy: object) -> bool:
-    """Whether :func:`compiled` turns ``strategy``'s own class into a plain function."""
-    return type(strategy) in MIRRORS
-
-
 # -- stop ---------------------------------------------------------------------------------------
 
 

@@ -22,7 +22,7 @@ tenacity changes one of the mirrored classes.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator
 from typing import TYPE_CHECKING, Any
 
 from tenacity import DoAttempt, DoSleep, RetryCallState
@@ -37,7 +37,7 @@ from retrysim.retry.waits import (
     wait_retry_after,
 )
 from retrysim.sim.clock import current_stream
-from retrysim.sim.compiled import MIRRORS, Memo, Strategy, compiled, is_mirrored
+from retrysim.sim.compiled import MIRRORS, Memo, Strategy, compiled
 from retrysim.sim.streams import CALL_STEP, M64, Stream
 
 if TYPE_CHECKING:
@@ -83,27 +83,16 @@ def strategy_tree(strategy: object) -> Iterator[object]:
             yield from strategy_tree(child)
 
 
-def unmirrored_by_compiler(policy: RetryPolicy) -> list[str]:
-    """The strategy classes of ``policy`` that :mod:`retrysim.sim.compiled` has no mirror for
-    (called as they are: retrysim's own waits and guards' strategies)."""
-    return sorted(
-        {
-            type(part).__name__
-            for strategy in (policy.stop, policy.wait, policy.retry)
-            for part in strategy_tree(strategy)
-            if not is_mirrored(part)
-        }
-    )
-
-
-def unmirrored(strategies: tuple[object, ...]) -> list[str]:
-    """The names of the strategy classes in ``strategies`` the fast path does not mirror."""
+def unmirrored(strategies: tuple[object, ...], known: Collection[type] = MIRRORED) -> list[str]:
+    """The names of the strategy classes in ``strategies`` (and their parts) not in ``known``:
+    by default those the fast path cannot run; with ``known=MIRRORS``, those it calls as they
+    are rather than through a mirror."""
     return sorted(
         {
             type(part).__name__
             for strategy in strategies
             for part in strategy_tree(strategy)
-            if type(part) not in MIRRORED
+            if type(part) not in known
         }
     )
 
@@ -171,13 +160,12 @@ class FastDecider:
         self.clock = clock
         self.jitter_key = jitter_key
         self._memo: Memo = {}
-        self.strategies = self._compiled(policy.stop, policy.wait, policy.retry)
+        self.strategies = self._compiled(*policy.strategies())
         # Mirrors draw from the call itself and read its error from ``failure``; a strategy
         # called as it is draws through ``random`` (routed to ``current_stream``) and reads
-        # tenacity's ``outcome``, built only then. A call's guards add strategies of their own.
-        as_they_are = bool(unmirrored_by_compiler(policy)) or bool(policy.guards)
-        self._routes = as_they_are
-        self._wraps = as_they_are
+        # tenacity's ``outcome``, so both are set up only then. A call's guards add strategies
+        # of their own.
+        self._as_they_are = bool(unmirrored(policy.strategies(), MIRRORS) or policy.guards)
 
     def _compiled(self, *strategies: Any) -> tuple[Strategy, ...]:
         return tuple(compiled(strategy, self._memo) for strategy in strategies)
@@ -209,13 +197,14 @@ class FastDecider:
             return SUCCEEDED_NOW
         state: FastCallState = call
         state.failure = error
-        if self._wraps:
+        as_they_are = self._as_they_are
+        if as_they_are:
             state.outcome = _Failed(error)
         state.outcome_timestamp = now
         stop, wait, retry = call.strategies
         if not retry(state):
             return GAVE_UP_NOW
-        if self._routes:
+        if as_they_are:
             current_stream.set(state)
         sleep = state.upcoming_sleep = wait(state)
         if stop(state):
@@ -310,7 +299,7 @@ def fast_refusal(policy: RetryPolicy) -> str | None:
 
     if type(policy) is not RetryPolicy:
         return "a policy of your own, given with --policy, always runs on the reference path"
-    names = unmirrored((policy.stop, policy.wait, policy.retry))
+    names = unmirrored(policy.strategies())
     if names:
         return f"strategies the fast path does not mirror: {', '.join(names)}"
     return None
