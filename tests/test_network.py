@@ -228,6 +228,33 @@ def test_a_timeout_in_the_pool_queue_leaves_it_and_frees_nothing_twice() -> None
     assert outcomes == [(0.5, rec.OK), (0.75, rec.TIMED_OUT), (0.75, rec.TIMED_OUT)]
 
 
+def test_an_attempt_still_queued_for_a_connection_at_the_end_records_no_pool_wait() -> None:
+    """Both calls come at 5 s; one holds the only connection for 10 s, the other is still
+    queued when the run stops at its time limit: it never had a connection, so no pool wait
+    (not the time it came to the pool), and the document counts no waited attempt."""
+    result = simulate(
+        parse_scenario(
+            {
+                "duration": 6,
+                "limits": {"max_time": 8},
+                "policy": {"max_attempts": 1},
+                "clients": {
+                    "count": 2,
+                    "processes": 1,
+                    "pool_size": 1,
+                    "arrival": {"kind": "burst", "at": 5.0},
+                },
+                "service": {"kind": "ideal", "latency": 10.0},
+            }
+        )
+    )
+    a = result.attempts
+    assert a["outcome"].tolist() == [rec.OPEN, rec.OPEN] and result.stopped is not None
+    assert a["pool_wait"].tolist() == [0.0, 0.0]
+    assert result.connections is not None and result.connections["pool_waits"] == 1
+    assert summarize(result)["connections"]["pool_wait"]["attempts"] == 0
+
+
 def test_processes_have_pools_of_their_own() -> None:
     scenario = parse_scenario(
         {

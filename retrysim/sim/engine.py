@@ -436,18 +436,19 @@ class Engine:
         call, a = item
         if self.attempts.outcome[a] != OPEN or self.connections is None:
             return  # it timed out on the CPU
-        self.attempts.pool_wait[a] = self.now  # when it came to the pool, until it has one
         pool = self.connections.pool_of(call.client)
-        got = self.connections.take_in_turn(pool, item)  # None: it queues, first come first
+        # None: it queues, first come first served, with the time it came to the pool
+        got = self.connections.take_in_turn(pool, (call, a, self.now))
         if got is not None:
-            self._connection(call, a, pool, got)
+            self._connection(call, a, pool, got, self.now)
 
-    def _connection(self, call: _Call, a: int, pool: Pool, got: int) -> None:
-        """Attempt ``a`` has a connection from ``pool`` now: open, or to be opened first."""
+    def _connection(self, call: _Call, a: int, pool: Pool, got: int, arrived: float) -> None:
+        """Attempt ``a``, at ``pool`` since ``arrived``, has a connection from it now: open, or
+        to be opened first. (One that timed out in the queue never had one: no pool wait.)"""
         connections = self.connections
         assert connections is not None
         t = self.kernel.now
-        self.attempts.pool_wait[a] = t - self.attempts.pool_wait[a]
+        self.attempts.pool_wait[a] = t - arrived
         self._holding[a] = pool
         n = self.attempts.attempt[a]
         verdict = self.phases.door(t, call.key, n)  # faults judge the attempt as it is sent
@@ -521,7 +522,7 @@ class Engine:
         pool.give_back(code not in CLOSES_CONNECTION)
         outcomes = self.attempts.outcome
         while pool.waiting:
-            call, waiting = pool.waiting[0]
+            call, waiting, arrived = pool.waiting[0]
             if outcomes[waiting] != OPEN:  # it timed out in the queue
                 pool.waiting.popleft()
                 continue
@@ -529,7 +530,7 @@ class Engine:
             if got is None:
                 return
             pool.waiting.popleft()
-            self._connection(call, waiting, pool, got)
+            self._connection(call, waiting, pool, got, arrived)
 
     # -- results ------------------------------------------------------------------------------
 

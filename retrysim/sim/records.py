@@ -63,32 +63,6 @@ def calls_from(count: int, column: Callable[[str], Sequence[Any]]) -> np.ndarray
     return calls
 
 
-#: The order of an attempt's fields in the engine's running rows.
-ROW_FIELDS = (
-    "call",
-    "client",
-    "attempt",
-    "start",
-    "outcome",
-    "error",
-    "end",
-    "wait",
-    "executed",
-    "pool_wait",
-)
-
-
-def attempts_from(rows: Sequence[Sequence[float]]) -> np.ndarray:
-    """Attempt records from rows in ``ROW_FIELDS`` order (row i is attempt i)."""
-    attempts = empty_attempts(len(rows))
-    if rows:
-        # Transposing in Python and converting column by column is ~10x faster than
-        # np.array over a list of mixed int/float lists.
-        for name, column in zip(ROW_FIELDS, zip(*rows, strict=True), strict=True):
-            attempts[name] = column
-    return attempts
-
-
 def empty_attempts(n: int = 0) -> np.ndarray:
     return np.zeros(n, dtype=ATTEMPT_DTYPE)
 
