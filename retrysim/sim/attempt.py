@@ -50,7 +50,7 @@ class AttemptPhases:
 
     def hint(self, t: float, call_key: int, attempt: int) -> float | None:
         """Phase 2's Retry-After hint: what the gate that failed the attempt says, if anything."""
-        return self.plan.hint(t, call_key, attempt) if self.plan.gates else None
+        return self.plan.hint(t, call_key, attempt) if self.plan.hinted else None
 
     def service_time(self, t: float, call_key: int, attempt: int) -> float:
         """Phase 3: seconds of work the request needs (latency draw plus spikes)."""

@@ -126,7 +126,6 @@ class Engine:
         # Pools and the network, when the scenario models them; None: the direct path.
         self.connections = Connections(scenario, self.seed) if scenario.models_connections else None
         self._holding: dict[int, Pool] = {}  # attempt -> the pool whose connection it holds
-        self._hints: dict[int, float] = {}  # attempt -> a gate's Retry-After, until heard
         self._server_key = stream_key(self.seed, SERVER_DRAW)
         # This run's guard state (per client, or fleet-wide) and what the guards did.
         self._guard_events: list[GuardEvent] = []
@@ -452,12 +451,9 @@ class Engine:
         self._holding[a] = pool
         n = self.attempts.attempt[a]
         verdict = self.phases.door(t, call.key, n)  # faults judge the attempt as it is sent
-        if verdict > 0:
-            hint = self.phases.hint(t, call.key, n)
-            if hint is not None:
-                self._hints[a] = hint
+        hint = self.phases.hint(t, call.key, n) if verdict > 0 else None  # its Retry-After
         if got == CONNECTION_OPEN:
-            self._transmit((call, a, verdict))
+            self._transmit((call, a, verdict, hint))
             return
         stats = connections.stats
         stats.connects += 1
@@ -467,18 +463,19 @@ class Engine:
             self.at(t + limit, self._connect_timed_out, (call, a))
         elif verdict in CLOSES_CONNECTION:  # refused: the handshake's answer says so
             stats.connect_failures += 1
-            self.at(t + seconds, self._answer_if_open, (call, a, verdict))
+            self.at(t + seconds, self._answer_if_open, (call, a, verdict, hint))
         elif verdict != BLACKHOLE:  # a black hole never answers the handshake
-            self.at(t + seconds, self._transmit, (call, a, verdict))
+            self.at(t + seconds, self._transmit, (call, a, verdict, hint))
 
-    def _transmit(self, item: tuple[_Call, int, int]) -> None:
-        """Send the request over an open connection; ``verdict`` is what the faults decided."""
-        call, a, verdict = item
+    def _transmit(self, item: tuple[_Call, int, int, float | None]) -> None:
+        """Send the request over an open connection; ``verdict`` is what the faults decided
+        (and ``hint`` the Retry-After its error carries)."""
+        call, a, verdict, hint = item
         if self.attempts.outcome[a] != OPEN:
             return  # the client gave up while connecting
         rtt = self.round_trip(call, a)
         if verdict > 0:  # the error comes back after the round trip
-            self.at(self.now + rtt, self._answer_if_open, (call, a, verdict))
+            self.at(self.now + rtt, self._answer_if_open, (call, a, verdict, hint))
         elif verdict != BLACKHOLE:
             self.at(self.now + rtt / 2, self._reach_server, (call, a))
 
@@ -492,9 +489,8 @@ class Engine:
             self.at(t + reset[0] * service_time + back, self._reset, (call, a, reset[1]))
         self.server.submit(call, a, t, service_time)
 
-    def _answer_if_open(self, item: tuple[_Call, int, int]) -> None:
-        call, a, code = item
-        hint = self._hints.pop(a, None) if self._hints else None
+    def _answer_if_open(self, item: tuple[_Call, int, int, float | None]) -> None:
+        call, a, code, hint = item
         if self.attempts.outcome[a] == OPEN:
             self._hear(call, a, code, hint)
 

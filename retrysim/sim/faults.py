@@ -10,7 +10,7 @@ Every random decision is a counter-based draw on the fault's own stream.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from retrysim.scenario import (
     CapacityLoss,
@@ -126,7 +126,12 @@ class FaultPlan:
     spikes: tuple[Spike, ...] = ()
     resets: tuple[ResetRule, ...] = ()
     capacity_windows: tuple[tuple[float, float, int], ...] = ()
-    hinted: bool = False  # some gate carries a Retry-After hint (else hint() is always None)
+    #: Some gate carries a Retry-After hint (else hint() is always None): derived from the
+    #: gates, once, so a plan built by hand (a subset of gates) says it right too.
+    hinted: bool = field(init=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "hinted", any(gate.hint is not None for gate in self.gates))
 
     @property
     def empty(self) -> bool:
@@ -182,5 +187,4 @@ def compile_faults(faults: Sequence[Fault], seed: int) -> FaultPlan:
                 )
             case CapacityLoss(start=start, slots=slots):
                 capacity.append((start, end, slots))
-    hinted = any(gate.hint is not None for gate in gates)
-    return FaultPlan(tuple(gates), tuple(spikes), tuple(resets), tuple(capacity), hinted)
+    return FaultPlan(tuple(gates), tuple(spikes), tuple(resets), tuple(capacity))

@@ -49,8 +49,9 @@ def violations(result: RunResult) -> list[str]:
     if np.any(finished & (calls["end"] < calls["start"])):
         problems.append("a call ended before it started")
     # an attempt lasts until its end, or (still open) until the run stopped
-    took = np.where(closed, attempts["end"], result.end_time) - attempts["start"]
-    if np.any(attempts["pool_wait"] > took + 1e-9 * np.maximum(1.0, np.abs(took))):
+    waited = attempts["pool_wait"] > 0
+    took = np.where(closed, attempts["end"], result.end_time)[waited] - attempts["start"][waited]
+    if np.any(attempts["pool_wait"][waited] > took + 1e-9 * np.maximum(1.0, np.abs(took))):
         problems.append("an attempt waited for a connection longer than it lasted")
     if len(attempts) > 1:
         order = np.lexsort((attempts["attempt"], attempts["call"]))
