@@ -377,3 +377,16 @@ def test_tenacity_has_not_changed_what_the_fast_path_mirrors(dotted: str) -> Non
 
 def test_every_mirror_is_a_strategy_the_fast_path_accepts() -> None:
     assert set(compiled_module.MIRRORS) <= MIRRORED
+
+
+def test_a_calls_own_strategies_are_not_kept_after_it_ends() -> None:
+    """Guards that shape retries give each call strategies of its own (a budget's stop); the
+    run keeps compiled only the policy's shared ones, however many calls there were."""
+    from retrysim.sim.engine import Engine
+
+    scenario = scenario_with(RESILIENCE_BASE, "tokens", "fleet")
+    engine = Engine(scenario, engine="fast")
+    shared = len(engine.decider._memo.known)  # type: ignore[union-attr]
+    result = engine.run()
+    assert len(result.calls) > 10
+    assert len(engine.decider._memo.known) == shared > 0  # type: ignore[union-attr]

@@ -42,20 +42,34 @@ from tenacity import (
 from retrysim.retry.classify import is_transient, retry_if_transient
 
 Strategy = Callable[[Any], Any]
-#: Strategies compiled once per run, by identity (a call's guards compose them anew per call).
-Memo = dict[int, tuple[object, Strategy]]
+
+
+class Memo:
+    """Strategies compiled once per run, by identity, to be reused when a call's guards
+    compose them anew (``policy_stop | stop_unless_allowed(chain)``). Once :meth:`freeze` is
+    called it only answers: a call's own strategies are never kept, so none outlives its call.
+    """
+
+    __slots__ = ("frozen", "known")
+
+    def __init__(self) -> None:
+        self.known: dict[int, tuple[object, Strategy]] = {}
+        self.frozen = False
+
+    def freeze(self) -> None:
+        self.frozen = True
 
 
 def compiled(strategy: Any, memo: Memo | None = None) -> Strategy:
     """``strategy`` as a plain function of the call state (itself when it has no mirror)."""
     if memo is not None:
-        known = memo.get(id(strategy))
+        known = memo.known.get(id(strategy))
         if known is not None and known[0] is strategy:
             return known[1]
     mirror = MIRRORS.get(type(strategy))
     function: Strategy = strategy if mirror is None else mirror(strategy, memo)
-    if memo is not None:
-        memo[id(strategy)] = (strategy, function)
+    if memo is not None and not memo.frozen:
+        memo.known[id(strategy)] = (strategy, function)
     return function
 
 

@@ -159,8 +159,9 @@ class FastDecider:
         self.policy = policy
         self.clock = clock
         self.jitter_key = jitter_key
-        self._memo: Memo = {}
+        self._memo = Memo()
         self.strategies = self._compiled(*policy.strategies())
+        self._memo.freeze()  # the run's shared strategies; a call's own are not kept
         # Mirrors draw from the call itself and read its error from ``failure``; a strategy
         # called as it is draws through ``random`` (routed to ``current_stream``) and reads
         # tenacity's ``outcome``, so both are set up only then. A call's guards add strategies
