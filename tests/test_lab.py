@@ -3,6 +3,7 @@ pinned run, the diagnoses' changes, the text charts, and the command's missing-e
 
 from __future__ import annotations
 
+import copy
 import sys
 import tomllib
 from pathlib import Path
@@ -260,3 +261,18 @@ def test_lab_refuses_an_unknown_scenario() -> None:
     result = CliRunner().invoke(app, ["lab", "no-such-scenario"])
     assert result.exit_code == 2
     assert "no-such-scenario" in result.stderr
+
+
+def test_a_recommendation_is_applied_whole_or_not_at_all() -> None:
+    from retrysim.lab import tuning
+
+    lab = model()
+    good = {"groups": [{"best": {"settings": {"policy.max_attempts": 6, "policy.jitter": 2.0}}}]}
+    assert tuning.apply(lab, good) == ["max_attempts", "jitter"]
+    assert lab.value(BY_OPTION["max_attempts"]) == 6 and lab.value(BY_OPTION["jitter"]) == 2.0
+    before = copy.deepcopy(lab.loaded.data)
+    # the first value is fine, the second refused (min_wait above max_wait): nothing changes
+    bad = {"groups": [{"best": {"settings": {"policy.max_attempts": 4, "policy.min_wait": 99}}}]}
+    with pytest.raises(LabError):
+        tuning.apply(lab, bad)
+    assert lab.loaded.data == before

@@ -142,7 +142,6 @@ class HttpService(LoopbackListener):
         origin: float | None = None,
     ) -> None:
         super().__init__(port)
-        self.seed = seed
         self._phases = None if scenario is None else _phases(scenario, seed)
         self._statuses = _status_by_code()
         self.stats = ServiceStats()

@@ -61,11 +61,6 @@ class Knob:
     def name(self) -> str:
         return self.label or self.option
 
-    @property
-    def key(self) -> str:
-        """The scenario key it edits: ``policy.max_wait``."""
-        return f"policy.{self.option}"
-
 
 #: The knobs, in the order the screen shows them (tab and up/down follow it).
 KNOBS: tuple[Knob, ...] = (

@@ -13,6 +13,7 @@ from collections.abc import Callable
 from typing import Any
 
 from retrysim.lab.model import BY_OPTION, LabError, LabModel
+from retrysim.metric_table import show
 from retrysim.scenario import Scenario
 
 #: Candidates tried, at most.
@@ -71,25 +72,26 @@ def summary(doc: dict[str, Any]) -> list[str]:
         figures = (group.get("best") or {}).get("figures") or {}
         for scenario, metrics in figures.items():
             shown = ", ".join(
-                f"{name} {_fmt(name, item.get('mean'))}" for name, item in metrics.items()
+                f"{name} {show(name, item.get('mean'))}" for name, item in metrics.items()
             )
             lines.append(f"{scenario}: {shown}")
     return lines
 
 
 def apply(model: LabModel, doc: dict[str, Any]) -> list[str]:
-    """Set the knobs to the recommendation; the options set (a LabError if one is refused)."""
-    done = []
+    """Set the knobs to the recommendation; the options set. All or nothing: a LabError if
+    one is refused, with the knobs as they were."""
+    values = []
     for key, value in recommendation(doc).items():
         knob = BY_OPTION.get(key.removeprefix("policy."))
         if knob is None:
             raise LabError(f"{key}: not a knob of the lab")
-        model.set(knob, value)
-        done.append(knob.option)
-    return done
-
-
-def _fmt(name: str, value: float | None) -> str:
-    from retrysim.metric_table import show
-
-    return show(name, value)
+        values.append((knob, value))
+    before = model.loaded.data  # set() replaces the data, never edits it in place
+    try:
+        for knob, value in values:
+            model.set(knob, value)
+    except LabError:
+        model.loaded.data = before
+        raise
+    return [knob.option for knob, _ in values]
