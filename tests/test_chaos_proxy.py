@@ -459,3 +459,17 @@ def test_bad_toxics_are_errors() -> None:
         Bandwidth(stream="sideways")  # type: ignore[arg-type]
     with pytest.raises(ChaosError, match="rate"):
         Bandwidth(rate=0)
+
+
+def test_a_proxy_given_an_origin_counts_its_windows_from_it() -> None:
+    """A real fleet passes its loop's zero: the windows are on the fleet's clock, however long
+    setting up took before the proxy started."""
+
+    async def main() -> tuple[float, float]:
+        origin = asyncio.get_running_loop().time() - 10.0
+        given = FaultProxy(upstream=("127.0.0.1", 9), origin=origin)
+        async with given, FaultProxy(upstream=("127.0.0.1", 9)) as own:
+            return given.elapsed(), own.elapsed()
+
+    given, own = asyncio.run(main())
+    assert given >= 10.0 and 0.0 <= own < 1.0

@@ -127,7 +127,9 @@ class _HttpRunner(RealFleet):
             else:
                 assert self.target is not None
                 upstream = self.target.address
-            proxy = await stack.enter_async_context(FaultProxy(upstream, self.toxics, self.seed))
+            proxy = await stack.enter_async_context(
+                FaultProxy(upstream, self.toxics, self.seed, origin=0.0)
+            )
             limits = httpx.Limits(
                 max_connections=clients.pool_size,
                 max_keepalive_connections=clients.pool_size,

@@ -141,7 +141,7 @@ class HttpService(LoopbackListener):
         port: int = 0,
         origin: float | None = None,
     ) -> None:
-        super().__init__(port)
+        super().__init__(port, origin)
         self._phases = None if scenario is None else _phases(scenario, seed)
         self._statuses = _status_by_code()
         self.stats = ServiceStats()
@@ -149,15 +149,13 @@ class HttpService(LoopbackListener):
         self.executions: Counter[int] = Counter()
         self._tasks: set[asyncio.Task[None]] = set()
         self._writers: set[asyncio.StreamWriter] = set()
-        self._origin = origin
 
     async def start(self) -> Self:
         """Listen; its windows count from now, or from ``origin`` when one was given."""
         try:
-            now = await self._listen(self._accept)
+            await self._listen(self._accept)
         except OSError as error:
             raise ChaosError(f"the HTTP service could not listen on 127.0.0.1: {error}") from None
-        self._t0 = now if self._origin is None else self._origin
         return self
 
     async def stop(self) -> None:

@@ -1,7 +1,9 @@
 """What the fault proxy and the HTTP service share: a server on 127.0.0.1 with its own clock.
 
 Both listen on a loopback port (0: a free one), report the port once started, refuse a second
-start, and count their fault windows from the moment they started. Each says what it is
+start, and count their fault windows from the moment they started, or from an ``origin`` on
+the loop's clock (a real fleet passes its loop's zero, so the windows are the fleet's however
+long setting up took). Each says what it is
 (``kind``) in its errors; starting and stopping, which differ, are their own.
 """
 
@@ -24,8 +26,9 @@ class LoopbackListener:
 
     kind = "server"  # what the errors call it ("the proxy", "the service")
 
-    def __init__(self, port: int = 0) -> None:
+    def __init__(self, port: int = 0, origin: float | None = None) -> None:
         self._port = port
+        self._origin = origin
         self._server: asyncio.Server | None = None
         self._t0 = 0.0
 
@@ -44,12 +47,14 @@ class LoopbackListener:
         """Seconds on its own clock: the one its fault windows are on."""
         return asyncio.get_running_loop().time() - self._t0
 
-    async def _listen(self, accept: Accept) -> float:
-        """Start listening with ``accept`` for each connection; the loop's time it started."""
+    async def _listen(self, accept: Accept) -> None:
+        """Start listening with ``accept`` for each connection; its clock starts now (or at
+        ``origin``)."""
         if self._server is not None:
             raise RuntimeError(f"{self.kind} is already running")
         self._server = await asyncio.start_server(accept, LISTEN_HOST, self._port)
-        return asyncio.get_running_loop().time()
+        now = asyncio.get_running_loop().time()
+        self._t0 = now if self._origin is None else self._origin
 
     async def start(self) -> Self:
         raise NotImplementedError

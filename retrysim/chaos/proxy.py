@@ -122,11 +122,12 @@ class FaultProxy(LoopbackListener):
         *,
         port: int = 0,
         connect_timeout: float = 5.0,
+        origin: float | None = None,
     ) -> None:
         host, upstream_port = upstream
         if not (isinstance(upstream_port, int) and 0 < upstream_port < 65536):
             raise ChaosError(f"upstream port must be in 1..65535, not {upstream_port!r}")
-        super().__init__(port)
+        super().__init__(port, origin)
         self.upstream = (loopback_host(host), upstream_port)
         self.toxics: tuple[Toxic, ...] = (
             tuple(faults) if _all_toxics(faults) else toxics_from_scenario(faults)  # type: ignore[arg-type]
@@ -144,12 +145,13 @@ class FaultProxy(LoopbackListener):
     # --- lifecycle ---------------------------------------------------------------------------
 
     async def start(self) -> Self:
-        """Listen; the toxics' windows count from now (:meth:`elapsed`)."""
-        self._t0 = await self._listen(self._accept)
+        """Listen; the toxics' windows count from now, or from ``origin`` (:meth:`elapsed`)."""
+        await self._listen(self._accept)
         loop = asyncio.get_running_loop()
         for index, toxic in enumerate(self.toxics):
             if isinstance(toxic, Down) and toxic.close_existing:
-                self._timers.append(loop.call_later(toxic.start, self._down_opens, index))
+                opens = self._t0 + toxic.start  # on the loop's clock
+                self._timers.append(loop.call_at(opens, self._down_opens, index))
         return self
 
     async def stop(self) -> None:

@@ -136,7 +136,8 @@ class _RealRunner(RealFleet):
             "retry": Retry(NoBackoff(), 0),  # the decorator retries, redis-py must not
             "socket_connect_timeout": clients.connect_timeout,
         }
-        async with FaultProxy(self.upstream, self.scenario, self.seed) as proxy:
+        # its windows on the fleet's clock (the loop's zero), however long the start took
+        async with FaultProxy(self.upstream, self.scenario, self.seed, origin=0.0) as proxy:
             for _ in range(processes):
                 if clients.pool_size is None:
                     pool: Any = ConnectionPool(host="127.0.0.1", port=proxy.port, **options)
