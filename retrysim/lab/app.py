@@ -42,6 +42,9 @@ from retrysim.safe import visible
 #: Seconds a change waits for the next one before its run starts: a held arrow key starts one
 #: run when it is let go, not one per repeat (each would cost a thread until it noticed).
 DEBOUNCE = 0.15
+#: The same for the preview of the spread, shorter (it should feel instant) but longer than a
+#: key's repeat interval (about 33 ms), so a held key samples once it pauses, not per repeat.
+PREVIEW_DEBOUNCE = 0.05
 
 
 class _StaleError(Exception):
@@ -183,6 +186,7 @@ class LabApp(App[None]):
         self.state = "starting"
         self.problem: str | None = None
         self._pending: Timer | None = None
+        self._pending_preview: Timer | None = None
 
     # --- layout ------------------------------------------------------------------------------
 
@@ -358,13 +362,17 @@ class LabApp(App[None]):
             self._help(knob)
         self._status()
         self.generation += 1  # a run in progress is stale from now on
-        self._preview()
-        if self._pending is not None:
-            self._pending.stop()
-            self._pending = None
+        for timer in (self._pending, self._pending_preview):
+            if timer is not None:
+                timer.stop()
+        self._pending = self._pending_preview = None
         if self.debounce <= 0:
+            self._preview()
             self.start_run()
         else:
+            self._pending_preview = self.set_timer(
+                min(self.debounce, PREVIEW_DEBOUNCE), self._preview
+            )
             self._pending = self.set_timer(self.debounce, self.start_run)
 
     def _preview(self) -> None:
@@ -373,6 +381,7 @@ class LabApp(App[None]):
         In a worker too: sampling the policy's waits takes the engine's process-wide lock,
         which a run in progress holds until it notices it is stale.
         """
+        self._pending_preview = None
         if self.model.current is None:
             return
         work = partial(self._sample, self.generation, self.model.loaded.data)
