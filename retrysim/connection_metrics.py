@@ -29,7 +29,7 @@ def connections_section(
     waits = attempts["pool_wait"][sent]
     queued = waits[waits > 0]
     return {
-        "processes": clients.processes or clients.count,
+        "processes": clients.process_count,
         "pool_size": clients.pool_size,
         "connect_timeout": clients.connect_timeout,
         "rtt_mean": None if network is None else mean_of(network.rtt),

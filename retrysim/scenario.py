@@ -202,6 +202,11 @@ class Clients(Model):
             data = {k: latency_from_number(v) if k in _CPU else v for k, v in data.items()}
         return data
 
+    @property
+    def process_count(self) -> int:
+        """How many client processes there are (``processes``; default one per client)."""
+        return self.processes or self.count
+
     @model_validator(mode="after")
     def _processes(self) -> Clients:
         if self.processes is not None and self.processes > self.count:
@@ -209,7 +214,7 @@ class Clients(Model):
                 f"processes ({self.processes}) must be <= count ({self.count}): "
                 "a process with no client is no process"
             )
-        if self.cpus is not None and self.cpus > (self.processes or self.count):
+        if self.cpus is not None and self.cpus > self.process_count:
             raise ValueError(f"cpus ({self.cpus}) must be <= processes: a CPU runs a process")
         return self
 

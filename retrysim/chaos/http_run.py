@@ -114,7 +114,7 @@ class _HttpRunner(RealFleet):
         import httpx
 
         clients = self.scenario.clients
-        processes = clients.processes or clients.count
+        processes = clients.process_count
         # httpx loads a CA bundle per client (40 ms each) unless given a context; http:// never
         # uses it, so one bare context serves them all.
         tls = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)

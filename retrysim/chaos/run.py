@@ -29,6 +29,7 @@ from contextlib import AbstractAsyncContextManager, nullcontext
 from typing import Any
 
 from retrysim.chaos.proxy import FaultProxy
+from retrysim.retry.classify import full_name
 from retrysim.retry.settings import RetrySettings, get_settings, use_settings
 from retrysim.scenario import Scenario
 from retrysim.sim import records as rec
@@ -61,7 +62,7 @@ def error_code(error: BaseException) -> int:
     and anything else as ``ServerError``.
     """
     for cls in type(error).__mro__:
-        name = cls.__name__ if cls.__module__ == "builtins" else f"{cls.__module__}.{cls.__name__}"
+        name = full_name(cls)
         if name in CODES:
             return CODES[name]
     return CODES["ServerError"]
@@ -131,7 +132,7 @@ class _RealRunner(RealFleet):
         from redis.backoff import NoBackoff
 
         clients = self.scenario.clients
-        processes = clients.processes or clients.count
+        processes = clients.process_count
         options: dict[str, Any] = {
             "retry": Retry(NoBackoff(), 0),  # the decorator retries, redis-py must not
             "socket_connect_timeout": clients.connect_timeout,

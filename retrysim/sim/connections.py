@@ -111,7 +111,7 @@ class Connections:
 
     def __init__(self, scenario: Scenario, seed: int) -> None:
         clients = scenario.clients
-        self.processes = clients.processes or clients.count
+        self.processes = clients.process_count
         self.pools = [Pool(clients.pool_size) for _ in range(self.processes)]
         self.connect_timeout = clients.connect_timeout
         network = scenario.network
