@@ -379,7 +379,7 @@ def test_invalid_toml_names_line_and_column(tmp_path: Path) -> None:
 
 def test_settings_plot_and_completion_script() -> None:
     shown = invoke("--show-completion", "bash")
-    assert shown.exit_code == 0
+    assert shown.exit_code == 0, (shown.output, shown.exception)
     assert "complete" in shown.stdout and "retrysim" in shown.stdout.lower()
 
 

@@ -150,16 +150,39 @@ def _wait_random_exponential(wait: wait_random_exponential, memo: Memo | None) -
     return lambda state: state.uniform(bottom, high_of(state))
 
 
+#: Attempts whose ``multiplier * base ** (attempt - 1)`` a wait works out before the run.
+KNOWN_POWERS = 64
+
+
+def _powers(multiplier: Any, base: Any) -> list[Any]:
+    """``multiplier * base ** exponent`` for exponents 0 .. KNOWN_POWERS - 1, each the very
+    number tenacity's expression gives (None where it overflows), so a wait reads it instead
+    of raising ``base`` to a power on every attempt."""
+    powers: list[Any] = []
+    for exponent in range(KNOWN_POWERS):
+        try:
+            powers.append(multiplier * base**exponent)
+        except OverflowError:
+            powers.append(None)
+    return powers
+
+
 def _wait_exponential_jitter(wait: wait_exponential_jitter, memo: Memo | None) -> Strategy:
     multiplier, top, base, spread = wait.multiplier, wait.max, wait.exp_base, wait.jitter
     floor = max(0, wait.min)
+    powers = _powers(multiplier, base)
 
     def exponential_jitter(state: Any) -> Any:
         jitter = state.uniform(0, spread)
-        try:
-            result = multiplier * base ** (state.attempt_number - 1) + jitter
-        except OverflowError:
-            result = top
+        exponent = state.attempt_number - 1
+        power = powers[exponent] if exponent < KNOWN_POWERS else None
+        if power is not None:
+            result = power + jitter  # (multiplier * base ** exponent) + jitter, as tenacity's
+        else:
+            try:
+                result = multiplier * base**exponent + jitter
+            except OverflowError:
+                result = top
         return max(floor, min(result, top))
 
     return exponential_jitter

@@ -25,7 +25,7 @@ from __future__ import annotations
 from collections.abc import Callable, Collection, Iterator
 from typing import TYPE_CHECKING, Any
 
-from tenacity import DoAttempt, DoSleep, RetryCallState
+from tenacity import DoAttempt, DoSleep, RetryCallState, stop_after_attempt
 
 from retrysim.errors import BadInputError
 from retrysim.names import ENGINES
@@ -38,6 +38,7 @@ from retrysim.retry.waits import (
 )
 from retrysim.sim.clock import current_stream
 from retrysim.sim.compiled import MIRRORS, Memo, Strategy, compiled
+from retrysim.sim.failures import CODE_NAMES, make_error
 from retrysim.sim.streams import CALL_STEP, M64, Stream
 
 if TYPE_CHECKING:
@@ -167,6 +168,24 @@ class FastDecider:
         # tenacity's ``outcome``, so both are set up only then. A call's guards add strategies
         # of their own.
         self._as_they_are = bool(unmirrored(policy.strategies(), MIRRORS) or policy.guards)
+        # With every strategy a mirror, the only reader of an attempt's error is the retry
+        # mirror, a function of the error alone (a predicate given to register_transient is
+        # taken to be one too), and the error a function of its code (make_error): so its
+        # verdict is learnt once per code and run, and no error object is made at all. (An
+        # error with a Retry-After hint is made and asked every time.)
+        self._verdicts: list[bool | None] | None = (
+            None if self._as_they_are else [None] * len(CODE_NAMES)
+        )
+        # The commonest shape (the documented, full_jitter, bindu and exponential profiles'):
+        # mirrors only, and a stop that counts
+        # attempts. Then nothing reads the attempt's time or the coming sleep, and the count
+        # is compared here rather than by calling the stop.
+        stop = policy.strategies()[0]
+        self._most_attempts = 0
+        if self._verdicts is not None and type(stop) is stop_after_attempt:
+            self._most_attempts = stop.max_attempt_number
+            self._counted_verdicts = self._verdicts
+            self.decide = self._decide_counted  # type: ignore[method-assign]
 
     def _compiled(self, *strategies: Any) -> tuple[Strategy, ...]:
         return tuple(compiled(strategy, self._memo) for strategy in strategies)
@@ -191,22 +210,33 @@ class FastDecider:
         """Whether the call, back from its wait, attempts again (always, as ``iter()`` does)."""
         return True
 
-    def decide(self, call: Any, error: BaseException | None, now: float) -> float:
-        """After an attempt ended at ``now``: the seconds to wait before the next attempt, or
-        SUCCEEDED_NOW / GAVE_UP_NOW."""
-        if error is None:
+    def decide(
+        self, call: Any, code: int, hint: float | None, error: BaseException | None, now: float
+    ) -> float:
+        """After an attempt ended at ``now`` with error ``code`` (0: none; ``hint``, its
+        Retry-After; ``error``, the exception when the engine made one already): the seconds
+        to wait before the next attempt, or SUCCEEDED_NOW / GAVE_UP_NOW."""
+        if code == 0:
             return SUCCEEDED_NOW
         state: FastCallState = call
-        state.failure = error
-        as_they_are = self._as_they_are
-        if as_they_are:
-            state.outcome = _Failed(error)
         state.outcome_timestamp = now
         stop, wait, retry = call.strategies
-        if not retry(state):
-            return GAVE_UP_NOW
-        if as_they_are:
-            current_stream.set(state)
+        verdicts = self._verdicts
+        if verdicts is not None and error is None and hint is None:
+            verdict = verdicts[code]
+            if verdict is None:
+                verdict = verdicts[code] = self._verdict(retry, code)
+            if not verdict:
+                return GAVE_UP_NOW
+        else:
+            state.failure = error = error or make_error(code, hint)
+            as_they_are = self._as_they_are
+            if as_they_are:
+                state.outcome = _Failed(error)
+            if not retry(state):
+                return GAVE_UP_NOW
+            if as_they_are:
+                current_stream.set(state)
         sleep = state.upcoming_sleep = wait(state)
         if stop(state):
             return GAVE_UP_NOW
@@ -214,6 +244,39 @@ class FastDecider:
         state.outcome_timestamp = None
         state.attempt_number += 1
         return float(sleep)
+
+    def _decide_counted(
+        self, call: Any, code: int, hint: float | None, error: BaseException | None, now: float
+    ) -> float:
+        """:meth:`decide` for a policy of mirrors that stops after a number of attempts: the
+        same questions in the same order (retry, wait, stop), less what no mirror reads."""
+        if code == 0:
+            return SUCCEEDED_NOW
+        _, wait, retry = call.strategies
+        if error is None and hint is None:
+            verdicts = self._counted_verdicts
+            verdict = verdicts[code]
+            if verdict is None:
+                verdict = verdicts[code] = self._verdict(retry, code)
+        else:
+            call.failure = error or make_error(code, hint)
+            verdict = bool(retry(call))
+            call.failure = None
+        if not verdict:
+            return GAVE_UP_NOW
+        n = call.attempt_number
+        sleep = wait(call)  # drawn before the stop is asked, as tenacity does
+        if n >= self._most_attempts:
+            return GAVE_UP_NOW
+        call.attempt_number = n + 1
+        return float(sleep)
+
+    @staticmethod
+    def _verdict(retry: Strategy, code: int) -> bool:
+        """What the retry mirror says of error ``code`` (asked once per code per run)."""
+        probe = FastCallState(0, 0, 0.0)
+        probe.failure = make_error(code)
+        return bool(retry(probe))
 
     def end(self, call: Any) -> None:
         del call.strategies
@@ -258,12 +321,16 @@ class ReferenceDecider:
             return True
         raise RuntimeError(f"tenacity asked for {do!r} where an attempt was due")
 
-    def decide(self, call: Any, error: BaseException | None, now: float) -> float:
+    def decide(
+        self, call: Any, code: int, hint: float | None, error: BaseException | None, now: float
+    ) -> float:
         """As :meth:`FastDecider.decide`, by ``iter()`` (which reads ``now`` from the clock)."""
         state = call.retry_state
-        if error is None:
+        if code == 0:
             state.set_result(None)
         else:
+            if error is None:
+                error = make_error(code, hint)
             state.set_exception((type(error), error, None))
             # Only a failed attempt leads tenacity to draw a wait: point its jitter at this
             # call's own stream for that decision.

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import math
 import time
+from array import array
 from collections.abc import Callable, Sequence
 from heapq import heappush
 from typing import Any
@@ -37,7 +38,7 @@ from retrysim.sim.failures import TIMEOUT, code_of, make_error
 from retrysim.sim.faults import compile_faults
 from retrysim.sim.guards import ScenarioTooLargeError as ScenarioTooLargeError
 from retrysim.sim.guards import check_memory, event_limit
-from retrysim.sim.kernel import Kernel, quiet_collector
+from retrysim.sim.kernel import Kernel, give_back_memory, quiet_collector
 from retrysim.sim.policy import policy_for as policy_for
 from retrysim.sim.result import RunResult as RunResult
 from retrysim.sim.service import make_server, service_latency
@@ -59,12 +60,10 @@ class _Call(FastCallState):
     """
 
     __slots__ = (
-        "client",
         "guards",
         "id",
         "index",
         "key",
-        "last",
         "retry_state",
         "retrying",
         "strategies",
@@ -73,10 +72,8 @@ class _Call(FastCallState):
 
     def __init__(self, call_id: int, client: int, index: int) -> None:
         self.id = call_id
-        self.client = client
         self.index = index
         self.key = (client << CALL_KEY_SHIFT) | index
-        self.last = -1  # the index of its latest attempt
         self.guards: GuardChain | None = None  # its client's attempt guards, if the policy has any
         self.attempt_number = 1  # the attempt it sends next (its deciders keep it)
         # The reference decider's: the call's RetryCallState, Retrying and jitter stream; the
@@ -85,6 +82,11 @@ class _Call(FastCallState):
         self.retrying: Any
         self.stream: Stream
         self.strategies: Any
+
+    @property
+    def client(self) -> int:
+        """Its client (kept in its key only: a million live calls, 36 MB less)."""
+        return self.key >> CALL_KEY_SHIFT
 
 
 class Engine:
@@ -130,7 +132,10 @@ class Engine:
         # This run's guard state (per client, or fleet-wide) and what the guards did.
         self._guard_events: list[GuardEvent] = []
         self._guard_states = GuardStates([self._guard_events.append])
-        self.attempts = rec.AttemptColumns()
+        # An attempt's client is its call's (filled in at the end); a wait for a pooled
+        # connection is only ever written when pools are modelled.
+        unwritten = ("client",) if self.connections is not None else ("client", "pool_wait")
+        self.attempts = rec.AttemptColumns(left_out=unwritten)
         self.calls = rec.CallColumns()
         self._ended = 0  # calls that have ended, for progress
         self._expected: int | None = None  # calls the run will make, when known up front
@@ -168,14 +173,17 @@ class Engine:
         scenario = self.scenario
         check_memory(scenario, self.policy.max_attempts)
         times, clients_in_order = first_calls(scenario, self.seed)
-        self._firsts = times.tolist()
-        self._first_clients = clients_in_order.tolist()
+        # Typed arrays, not lists: a million arrivals are 16 MB, not 70 MB of Python objects.
+        self._firsts = array("d", times.tobytes())
+        self._first_clients = array("q", clients_in_order.astype(np.int64).tobytes())
         self._open_loop = isinstance(scenario.clients.arrival, Poisson)
         self._calls_per_client = follow_up_calls(scenario)
         if self._open_loop:
             self._expected = len(self._firsts)  # every arrival is drawn already: exact
         elif math.isfinite(self._calls_per_client):
             self._expected = round(expected_calls(scenario))  # at most this many
+        if self._expected is not None:  # room for them all now: no growing, no unused room
+            self.calls.grow(max(0, self._expected - self.calls.capacity))
         # Capacity windows first: a request arriving exactly at a window's start sees it.
         for start, end, slots in self.plan.capacity_windows:
             self.at(start, self.server.capacity_change, slots)
@@ -199,6 +207,7 @@ class Engine:
                     )
             finally:
                 current_stream.reset(outer_stream)  # leave the caller's context as it was
+            give_back_memory(events)
             wall = time.perf_counter() - wall
             if self.progress is not None:
                 made = self.calls.size
@@ -230,7 +239,8 @@ class Engine:
             else:
                 self._new_call(self._first_clients[i], 0)
             i += 1
-            if i >= total:
+            if i >= total:  # the arrivals are all in: their times are done with
+                self._firsts, self._first_clients = array("d"), array("q")
                 return
             if firsts[i] != now:
                 self.at(float(firsts[i]), self._arrive, i)
@@ -266,7 +276,7 @@ class Engine:
         calls.end[call_id] = self.kernel.now
         calls.outcome[call_id] = outcome
         calls.error[call_id] = error
-        calls.attempts[call_id] = self.attempts.attempt[call.last]
+        calls.attempts[call_id] = call.attempt_number  # its latest attempt's
         self._ended += 1
         self.decider.end(call)  # the records keep what matters
         limit = self._calls_per_client
@@ -301,10 +311,8 @@ class Engine:
             columns.grow()
         columns.size = a + 1
         columns.call[a] = call.id
-        columns.client[a] = call.client
         columns.attempt[a] = n
         columns.start[a] = t
-        call.last = a
         key = call.key
         if call.guards is not None:
             refusal = call.guards.before_attempt(t, n)
@@ -393,19 +401,18 @@ class Engine:
         nowhere), the attempt is recorded, and the decider says what the call does next."""
         kernel = self.kernel
         now = kernel.now
-        if refusal is not None:
-            error: BaseException | None = refusal
-        else:
-            error = None if code == 0 else make_error(code, hint)
+        error: BaseException | None = refusal
+        if refusal is None:
             if self._holding:
                 self._release(a, code)
-            if call.guards is not None:
+            if call.guards is not None:  # guards read the error; otherwise the decider makes it
+                error = None if code == 0 else make_error(code, hint)
                 call.guards.after_outcome(now, error)
         attempts = self.attempts
         attempts.end[a] = now
         attempts.error[a] = code
         attempts.outcome[a] = OK if code == 0 else (outcome or FAILED)
-        wait = self._decide(call, error, now)
+        wait = self._decide(call, code, hint, error, now)
         if wait >= 0:
             attempts.wait[a] = wait
             heappush(kernel.heap, (now + wait, kernel.seq, self._retry_later, call))
@@ -534,6 +541,7 @@ class Engine:
         del self._firsts, self._first_clients  # the arrivals, done with: room for the records
         attempts = self.attempts.to_array()
         calls = self.calls.to_array()
+        attempts["client"] = calls["client"][attempts["call"]]
         made = len(calls)
         calls["call"] = np.arange(made)
         # A finished call's attempt count was written as it ended; a call still running at the

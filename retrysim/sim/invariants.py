@@ -44,35 +44,59 @@ def violations(result: RunResult) -> list[str]:
     if np.any(attempts["attempt"] > max_attempts) or np.any(calls["attempts"] > max_attempts):
         problems.append(f"a call made more than max_attempts={max_attempts} attempts")
     closed = attempts["outcome"] != rec.OPEN
-    if np.any(attempts["end"][closed] < attempts["start"][closed]):
+    # (NaN, the end of an attempt still open, compares false: only closed ones can fail.)
+    if np.any(attempts["end"] < attempts["start"]):
         problems.append("an attempt ended before it started (time went back)")
     if np.any(finished & (calls["end"] < calls["start"])):
         problems.append("a call ended before it started")
     # an attempt lasts until its end, or (still open) until the run stopped
     waited = attempts["pool_wait"] > 0
-    took = np.where(closed, attempts["end"], result.end_time)[waited] - attempts["start"][waited]
-    if np.any(attempts["pool_wait"][waited] > took + 1e-9 * np.maximum(1.0, np.abs(took))):
-        problems.append("an attempt waited for a connection longer than it lasted")
+    if np.any(waited):
+        took = attempts["end"][waited]
+        took[~closed[waited]] = result.end_time
+        took -= attempts["start"][waited]
+        if np.any(attempts["pool_wait"][waited] > took + 1e-9 * np.maximum(1.0, np.abs(took))):
+            problems.append("an attempt waited for a connection longer than it lasted")
     if len(attempts) > 1:
-        order = np.lexsort((attempts["attempt"], attempts["call"]))
-        # the fields the laws read, each gathered on its own (a copy of whole rows would
-        # cost half as much again, at a million clients a quarter of a gigabyte)
-        call = attempts["call"][order]
-        same = call[1:] == call[:-1]
-        del call
-        number = attempts["attempt"][order]
-        if np.any(number[1:][same] != number[:-1][same] + 1):
-            problems.append("attempt numbers of a call are not 1, 2, 3, ...")
-        del number
-        earliest = attempts["end"][order][:-1][same] + attempts["wait"][order][:-1][same]
-        start = attempts["start"][order][1:][same]
-        if np.any(start < earliest - 1e-9 * np.maximum(1.0, np.abs(earliest))):
-            problems.append("an attempt started before the previous one ended plus its wait")
-        if np.any(np.isnan(earliest)):
-            problems.append("a retried attempt has no recorded end or wait")
+        problems.extend(_sequence_violations(attempts))
     if len(attempts) and np.any(attempts["attempt"] == 0):
         problems.append("attempt numbering starts at 1")
     return problems
+
+
+#: Rows of the sorted order whose fields are gathered at once: the laws on sequences never
+#: hold more than this many rows' copies (a million clients make nine million attempts).
+SEQUENCE_BLOCK = 1 << 18
+
+
+def _sequence_violations(attempts: np.ndarray) -> list[str]:
+    """The laws on each call's attempts in turn: numbered 1, 2, 3, ..., each sent no earlier
+    than the one before it ended plus its wait. Rows are taken in call order (stably, so a
+    call's rows stay in the order they were written, which must be attempt order too), a
+    block at a time, so the copies the checks make stay small whatever the run's size."""
+    numbering = "attempt numbers of a call are not 1, 2, 3, ..."
+    early = "an attempt started before the previous one ended plus its wait"
+    unended = "a retried attempt has no recorded end or wait"
+    found: set[str] = set()
+    order = np.argsort(attempts["call"], kind="stable")
+    rows = len(order)
+    for low in range(0, rows - 1, SEQUENCE_BLOCK):
+        block = order[low : min(rows, low + SEQUENCE_BLOCK + 1)]  # one row of overlap
+        call = attempts["call"][block]
+        same = call[1:] == call[:-1]  # row i + 1 is the next attempt of row i's call
+        del call
+        number = attempts["attempt"][block]
+        if np.any(number[1:][same] != number[:-1][same] + 1):
+            found.add(numbering)
+        del number
+        before, after = block[:-1][same], block[1:][same]
+        earliest = attempts["end"][before] + attempts["wait"][before]
+        start = attempts["start"][after]
+        if np.any(start < earliest - 1e-9 * np.maximum(1.0, np.abs(earliest))):
+            found.add(early)
+        if np.any(np.isnan(earliest)):
+            found.add(unended)
+    return [law for law in (numbering, early, unended) if law in found]
 
 
 def assert_invariants(result: RunResult) -> None:

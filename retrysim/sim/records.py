@@ -77,6 +77,8 @@ FIRST_CAPACITY = 1 << 12
 #: The most rows a column grows by at once: a million-client run's columns then carry at most
 #: this much unused room (45 MiB of attempts), and a large block grows by remapping, not copying.
 MOST_GROWTH = 1 << 20
+#: Rows :meth:`_Columns.to_array` moves at once (11 MiB of attempt records).
+MOVE_BLOCK = 1 << 18
 
 
 class _Columns:
@@ -88,15 +90,24 @@ class _Columns:
     a run's records never need twice their size. Columns grow in place, so a reference to one
     stays valid for the whole run. Growing by half (not doubling), and by at most
     :data:`MOST_GROWTH` rows, bounds the unused room.
+
+    A field in ``left_out`` has no column while running (the run never writes it, or it can
+    be worked out from the others at the end): :meth:`to_array` leaves it zero, for the
+    caller to fill. That is a field's bytes saved on every row, and a write on every attempt.
     """
 
     dtype: np.dtype
     fresh: ClassVar[dict[str, float]]  # what a field holds before the engine writes it (default 0)
 
-    def __init__(self, capacity: int = FIRST_CAPACITY) -> None:
+    def __init__(self, capacity: int = FIRST_CAPACITY, left_out: Sequence[str] = ()) -> None:
+        names = self.dtype.names or ()
+        unknown = set(left_out) - set(names)
+        if unknown:
+            raise ValueError(f"no such fields: {sorted(unknown)}")
+        self.fields = tuple(name for name in names if name not in left_out)
         self.size = 0  # rows written
         self.capacity = 0
-        for name in self.dtype.names or ():
+        for name in self.fields:
             column = array(_TYPECODES[self.dtype[name].str.replace("|", "")])
             assert column.itemsize == self.dtype[name].itemsize, name
             setattr(self, name, column)
@@ -106,31 +117,54 @@ class _Columns:
         """Make room for ``more`` rows (default: half as many again as there is room for)."""
         if more is None:
             more = min(max(self.capacity // 2, FIRST_CAPACITY), MOST_GROWTH)
-        for name in self.dtype.names or ():
+        for name in self.fields:
             column = getattr(self, name)
             column.extend(array(column.typecode, [self.fresh.get(name, 0)]) * more)
         self.capacity += more
 
     def to_array(self) -> np.ndarray:
-        """The rows written, as records of ``dtype``; the columns are emptied (call once)."""
-        size = self.size
+        """The rows written, as records of ``dtype``; the columns are emptied (call once).
+
+        Rows move a block at a time, the last block first, and each block's rows are cut off
+        the end of every column before the next block is copied: the records' pages fill as
+        the columns' are given back, so the run's rows are never held twice. (Copying a
+        whole column at once would touch every page of the records on the first one.)
+        Fields left out are zero.
+        """
+        size, fields = self.size, self.fields
         records = np.empty(size, dtype=self.dtype)  # every field is filled below
-        for name in self.dtype.names or ():
-            column = getattr(self, name)
-            del column[size:]  # the unused room goes first, so the copy fits beside it
-            records[name] = np.frombuffer(column, dtype=self.dtype[name])
-            setattr(self, name, array(column.typecode))  # and the column goes once copied
+        left_out = [name for name in self.dtype.names or () if name not in fields]
+        columns = [getattr(self, name) for name in fields]
+        for column in columns:
+            del column[size:]  # the unused room goes first
+        high = size
+        while high > 0:
+            low = max(0, high - MOVE_BLOCK)
+            block = records[low:high]
+            for name in left_out:
+                block[name] = 0
+            for name, column in zip(fields, columns, strict=True):
+                width = column.itemsize
+                rows = np.frombuffer(column, self.dtype[name], high - low, low * width)
+                block[name] = rows
+                del rows  # a column with a view on it cannot be cut
+                del column[low:]
+            high = low
+        for name, column in zip(fields, columns, strict=True):
+            setattr(self, name, array(column.typecode))
         self.size = self.capacity = 0
         return records
 
 
 class AttemptColumns(_Columns):
-    """The attempt records while running (45 bytes an attempt): open, no end, no wait yet."""
+    """The attempt records while running: open, no end, no wait yet. The engine leaves out
+    ``client`` (its call's, filled in at the end) and, with no pools, ``pool_wait``: 33 bytes
+    an attempt while running, 45 in the records."""
 
     dtype = ATTEMPT_DTYPE
     fresh: ClassVar[dict[str, float]] = {"outcome": OPEN, "end": math.nan, "wait": math.nan}
     call: array[int]
-    client: array[int]
+    client: array[int]  # (when not left out)
     attempt: array[int]
     outcome: array[int]
     error: array[int]
