@@ -41,12 +41,38 @@ print(json.dumps({
 """
 
 
-def scale_once(clients: int) -> dict[str, Any]:
-    """One fresh process running ``thundering-herd`` with ``clients`` clients on the fast path."""
+#: The same size, run by the floor (:func:`benchmarks.models.run_floor`): what plain Python
+#: with every draw made up front by numpy costs at that size, the yardstick of the 1M targets.
+FLOOR_CHILD = """
+import json, resource, sys, time
+from benchmarks.models import HerdSpec, run_floor
+from retrysim.library import load_scenario
+clients = int(sys.argv[1])
+scenario = load_scenario("thundering-herd").with_overrides({"clients.count": clients})
+spec = HerdSpec.of(scenario)
+before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+t0 = time.process_time()
+summary = run_floor(spec)
+cpu = time.process_time() - t0
+usage = resource.getrusage(resource.RUSAGE_SELF)
+print(json.dumps({
+    "clients": clients,
+    "cpu_s": cpu,
+    "max_rss_mib": usage.ru_maxrss / 1024,
+    "rss_before_run_mib": before / 1024,
+    "attempts": summary.attempts,
+    "us_per_attempt": cpu / summary.attempts * 1e6,
+}))
+"""
+
+
+def scale_once(clients: int, child: str = CHILD) -> dict[str, Any]:
+    """One fresh process running ``thundering-herd`` with ``clients`` clients on the fast path
+    (or, with ``child=FLOOR_CHILD``, by the floor)."""
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH", "")]))
     done = subprocess.run(
-        [sys.executable, "-c", CHILD, str(clients)],
+        [sys.executable, "-c", child, str(clients)],
         capture_output=True,
         text=True,
         check=True,

@@ -34,7 +34,7 @@ from typing import Any
 from benchmarks.bare import bare_loop_alive
 from benchmarks.engine import herd
 from benchmarks.models import HerdSpec, Summary, run_floor, run_simpy, simpy_available, summary_of
-from benchmarks.scaling import ROOT, scaling
+from benchmarks.scaling import FLOOR_CHILD, ROOT, scale_once, scaling
 from retrysim.library import load_scenario
 from retrysim.scenario import Scenario
 from retrysim.sim.engine import simulate
@@ -296,6 +296,15 @@ def scaling_checks(rows: list[dict[str, Any]], skipped_1m: bool) -> list[Check]:
     return checks
 
 
+def floor_checks(row: dict[str, Any]) -> list[Check]:
+    """The floor at a million clients: no target, the yardstick the 1M targets are read by."""
+    note = (
+        f"plain Python, no records, every draw made up front: {row['us_per_attempt']:.1f} "
+        f"µs/attempt, {row['attempts']:,} attempts, {row['max_rss_mib']:,.0f} MiB max RSS"
+    )
+    return [Check("1M-client thundering-herd by the floor: CPU time", row["cpu_s"], "s", note=note)]
+
+
 def machine() -> dict[str, Any]:
     """What the figures were measured on: the machine, its load, the versions that matter."""
 
@@ -373,6 +382,11 @@ def run_suite(
     say(f"scaling, a fresh process per size: {', '.join(f'{n:,}' for n in sizes)} clients")
     rows = scaling(list(sizes))
     checks += scaling_checks(rows, skipped_1m)
+    floor_rows = []
+    if 1_000_000 in sizes:
+        say("the floor at 1,000,000 clients, in a fresh process")
+        floor_rows = [scale_once(1_000_000, FLOOR_CHILD)]
+        checks += floor_checks(floor_rows[0])
     return {
         "command": "python -m benchmarks " + " ".join(sys.argv[1:]),
         "machine": started,
@@ -390,6 +404,7 @@ def run_suite(
         "fidelity": fidelity,
         "whole_process": whole,
         "scaling": rows,
+        "floor_scaling": floor_rows,
         "checks": [check.as_dict() for check in checks],
     }
 

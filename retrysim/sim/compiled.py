@@ -40,6 +40,7 @@ from tenacity import (
 )
 
 from retrysim.retry.classify import is_transient, retry_if_transient
+from retrysim.sim.streams import GOLDEN, INV53, M64
 
 Strategy = Callable[[Any], Any]
 
@@ -173,7 +174,11 @@ def _wait_exponential_jitter(wait: wait_exponential_jitter, memo: Memo | None) -
     powers = _powers(multiplier, base)
 
     def exponential_jitter(state: Any) -> Any:
-        jitter = state.uniform(0, spread)
+        # state.uniform(0, spread), written out: this is the draw of every documented wait
+        state.state = z = (state.state + GOLDEN) & M64
+        z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & M64
+        z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & M64
+        jitter = 0 + (spread - 0) * (((z ^ (z >> 31)) >> 11) * INV53)
         exponent = state.attempt_number - 1
         power = powers[exponent] if exponent < KNOWN_POWERS else None
         if power is not None:
@@ -183,7 +188,9 @@ def _wait_exponential_jitter(wait: wait_exponential_jitter, memo: Memo | None) -
                 result = multiplier * base**exponent + jitter
             except OverflowError:
                 result = top
-        return max(floor, min(result, top))
+        # max(floor, min(result, top)), without the two calls: the same object either way
+        result = top if top < result else result
+        return result if result > floor else floor
 
     return exponential_jitter
 

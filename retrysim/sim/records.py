@@ -189,3 +189,25 @@ class CallColumns(_Columns):
     outcome: array[int]
     error: array[int]
     executions: array[int]
+
+
+def records_of(attempts: AttemptColumns, calls: CallColumns) -> tuple[np.ndarray, np.ndarray]:
+    """A run's attempt and call records, moved out of its columns (which are emptied).
+
+    The columns the engine left out are filled in here: an attempt's client is its call's.
+    A finished call's attempt count was written as it ended; a call still running at the end
+    has made as many as its highest attempt number (the invariants check both against the
+    rows themselves).
+    """
+    attempt_rows, call_rows = attempts.to_array(), calls.to_array()
+    if "client" not in attempts.fields:
+        attempt_rows["client"] = call_rows["client"][attempt_rows["call"]]
+    made = len(call_rows)
+    call_rows["call"] = np.arange(made)
+    unfinished = call_rows["outcome"] == UNFINISHED
+    if unfinished.any():
+        rows = unfinished[attempt_rows["call"]]
+        latest = np.zeros(made, dtype=np.int64)
+        np.maximum.at(latest, attempt_rows["call"][rows], attempt_rows["attempt"][rows])
+        call_rows["attempts"][unfinished] = latest[unfinished]
+    return attempt_rows, call_rows
