@@ -92,18 +92,18 @@ EQUIVALENT: dict[str, str] = {
         "T is a TypeVar used only in annotations, which `from __future__ import annotations`"
         " never evaluates"
     ),
-    "retrysim/sim/engine.py:49:0:stmt:removed": (
+    "retrysim/sim/engine.py:51:0:stmt:removed": (
         "Progress is a type alias read only in annotations (here and in runner.py), which"
         " `from __future__ import annotations` never evaluates"
     ),
-    "retrysim/sim/engine.py:207:67:const:0->1": (
+    "retrysim/sim/engine.py:171:67:const:0->1": (
         "the run's outer jitter stream is a fallback nothing draws from: a wait is drawn only"
         " after a failed attempt pointed the jitter at its call's own stream"
     ),
-    "retrysim/sim/engine.py:239:31:cmp:GtE->Gt": (
+    "retrysim/sim/engine.py:203:31:cmp:GtE->Gt": (
         "at now == duration the estimate round(started * duration / now) is started anyway"
     ),
-    "retrysim/sim/engine.py:295:20:const:0->1": (
+    "retrysim/sim/engine.py:259:20:const:0->1": (
         "limit 0 (open loop) also returns through `call.index + 1 >= limit`, and limit 1"
         " returns either way"
     ),

@@ -24,16 +24,18 @@ from typing import Any
 
 import numpy as np
 
-from retrysim.retry.guards import GuardChain, GuardEvent, GuardSpec, GuardStates
+from retrysim.retry.guards import GuardEvent, GuardSpec, GuardStates
 from retrysim.retry.settings import RetrySettings
 from retrysim.scenario import Poisson, Scenario
 from retrysim.sim import records as rec
 from retrysim.sim.arrivals import expected_calls, first_calls, follow_up_calls, time_limit
 from retrysim.sim.attempt import BLACKHOLE, PASS, AttemptPhases
+from retrysim.sim.call import CALL_KEY_SHIFT as CALL_KEY_SHIFT
+from retrysim.sim.call import Call, ReferenceCall
 from retrysim.sim.clock import current_stream, routed_jitter, tenacity_virtual_time
 from retrysim.sim.connections import CLOSES_CONNECTION, Connections, Pool
 from retrysim.sim.connections import OPEN as CONNECTION_OPEN
-from retrysim.sim.decide import GAVE_UP_NOW, SUCCEEDED_NOW, FastCallState, decider_for
+from retrysim.sim.decide import GAVE_UP_NOW, SUCCEEDED_NOW, decider_for
 from retrysim.sim.failures import TIMEOUT, code_of, make_error
 from retrysim.sim.faults import compile_faults
 from retrysim.sim.guards import ScenarioTooLargeError as ScenarioTooLargeError
@@ -47,46 +49,7 @@ from retrysim.sim.streams import JITTER, SERVER_DRAW, Stream, stream_key, unit
 OPEN, OK, FAILED = rec.OPEN, rec.OK, rec.FAILED
 #: ``progress(done, total)``: calls ended so far, calls the run is expected to make.
 Progress = Callable[[int, int], None]
-CALL_KEY_SHIFT = 24  # a call's stream key: client << 24 | its index among the client's calls
 NAN = math.nan
-
-
-class _Call(FastCallState):
-    """A live call: what the engine and its decider need until it ends (records are columns).
-
-    On the fast path the call is its own tenacity call state and jitter stream (the slots it
-    inherits), so a live call is one object; the reference path keeps a real
-    ``RetryCallState``, its ``Retrying`` and a stream beside it.
-    """
-
-    __slots__ = (
-        "guards",
-        "id",
-        "index",
-        "key",
-        "retry_state",
-        "retrying",
-        "strategies",
-        "stream",
-    )
-
-    def __init__(self, call_id: int, client: int, index: int) -> None:
-        self.id = call_id
-        self.index = index
-        self.key = (client << CALL_KEY_SHIFT) | index
-        self.guards: GuardChain | None = None  # its client's attempt guards, if the policy has any
-        self.attempt_number = 1  # the attempt it sends next (its deciders keep it)
-        # The reference decider's: the call's RetryCallState, Retrying and jitter stream; the
-        # fast decider's: its strategies.
-        self.retry_state: Any
-        self.retrying: Any
-        self.stream: Stream
-        self.strategies: Any
-
-    @property
-    def client(self) -> int:
-        """Its client (kept in its key only: a million live calls, 36 MB less)."""
-        return self.key >> CALL_KEY_SHIFT
 
 
 class Engine:
@@ -102,11 +65,11 @@ class Engine:
     # Slots: read on every attempt, 30-odd attributes in a __dict__ cost 3% of a fast run.
     # fmt: off
     __slots__ = (
-        "_calls_per_client", "_decide", "_duration", "_ended", "_expected", "_first_clients",
-        "_firsts", "_gate", "_guard_events", "_guard_states", "_holding", "_jitter_key",
-        "_open_loop", "_pending_done", "_retry_later", "_server_key", "_think_time", "at",
-        "attempts", "calls", "cancel", "connections", "decider", "kernel", "phases", "plan",
-        "policy", "progress", "scenario", "seed", "server", "timeout",
+        "_call_class", "_calls_per_client", "_decide", "_duration", "_ended", "_expected",
+        "_first_clients", "_firsts", "_gate", "_guard_events", "_guard_states", "_holding",
+        "_jitter_key", "_open_loop", "_pending_done", "_retry_later", "_server_key",
+        "_think_time", "at", "attempts", "calls", "cancel", "connections", "decider", "kernel",
+        "phases", "plan", "policy", "progress", "scenario", "seed", "server", "timeout",
     )
     # fmt: on
 
@@ -147,7 +110,7 @@ class Engine:
         # connection is only ever written when pools are modelled.
         unwritten = ("client",) if self.connections is not None else ("client", "pool_wait")
         self.attempts = rec.AttemptColumns(left_out=unwritten)
-        self.calls = rec.CallColumns()
+        self.calls = rec.CallColumns(left_out=("call",))  # a call's row number: records_of's
         self._ended = 0  # calls that have ended, for progress
         self._expected: int | None = None  # calls the run will make, when known up front
         self._pending_done: float | None = None  # completion time a server announced, if any
@@ -156,6 +119,7 @@ class Engine:
         # guards there is no pacer to ask either: straight to the send.
         self._retry_later = self._retry
         self._decide = self.decider.decide
+        self._call_class = Call if self.decider.name == "fast" else ReferenceCall
         if self.decider.name == "fast":
             self._retry_later = self._attempt if self.policy.guards else self._send
 
@@ -168,12 +132,12 @@ class Engine:
         """Whether the client of attempt ``a`` is still waiting for an answer."""
         return self.attempts.outcome[a] == OPEN
 
-    def round_trip(self, call: _Call, a: int) -> float:
+    def round_trip(self, call: Call, a: int) -> float:
         """Attempt ``a``'s network round trip: the same draw its request and answer cross."""
         connections = self.connections
         return 0.0 if connections is None else connections.rtt(call.key, self.attempts.attempt[a])
 
-    def server_unit(self, call: _Call, a: int) -> float:
+    def server_unit(self, call: Call, a: int) -> float:
         """A server model's own uniform draw for attempt ``a``."""
         return unit(self._server_key, call.key, self.attempts.attempt[a])
 
@@ -267,7 +231,7 @@ class Engine:
         calls.client[call_id] = client
         calls.index[call_id] = index
         calls.start[call_id] = self.kernel.now
-        call = _Call(call_id, client, index)
+        call = self._call_class(call_id, client, index)
         chain = None
         if self.policy.guards:
             call.guards = chain = self._guard_states.chain(self.policy.guards, client)
@@ -278,12 +242,12 @@ class Engine:
     def _next_call(self, item: tuple[int, int]) -> None:
         self._new_call(*item)
 
-    def _retry(self, call: _Call) -> None:
+    def _retry(self, call: Call) -> None:
         """The call's wait is over: its next attempt goes now."""
         if self.decider.again(call):
             self._attempt(call)
 
-    def _end_call(self, call: _Call, outcome: int, error: int) -> None:
+    def _end_call(self, call: Call, outcome: int, error: int) -> None:
         calls, call_id = self.calls, call.id
         calls.end[call_id] = self.kernel.now
         calls.outcome[call_id] = outcome
@@ -303,7 +267,7 @@ class Engine:
     def _clock(self) -> float:
         return self.kernel.now
 
-    def _attempt(self, call: _Call) -> None:
+    def _attempt(self, call: Call) -> None:
         """Send the call's next attempt now, or when a send-rate limiter lets it go."""
         guards = call.guards
         if guards is not None and guards.pacers:
@@ -313,7 +277,7 @@ class Engine:
                 return
         self._send(call)
 
-    def _send(self, call: _Call) -> None:
+    def _send(self, call: Call) -> None:
         """Take one attempt through its phases (see :mod:`retrysim.sim.attempt`)."""
         t = self.kernel.now
         n = call.attempt_number
@@ -357,15 +321,15 @@ class Engine:
             if done is None or done > t + timeout:
                 self.at(t + timeout, self._timed_out, (call, a))
 
-    def schedule_done(self, t: float, call: _Call, a: int, code: int) -> None:
+    def schedule_done(self, t: float, call: Call, a: int, code: int) -> None:
         """A server that knows when it will finish says so here (saves a timeout event)."""
         self._pending_done = t
         self.at(t, self._done_event, (call, a, code))
 
-    def _done_event(self, item: tuple[_Call, int, int]) -> None:
+    def _done_event(self, item: tuple[Call, int, int]) -> None:
         self.server_done(*item)
 
-    def server_done(self, call: _Call, a: int, code: int, hint: float | None = None) -> None:
+    def server_done(self, call: Call, a: int, code: int, hint: float | None = None) -> None:
         """The server finished attempt ``a``'s request with ``code`` (0 = the work was done)."""
         attempts = self.attempts
         if code == 0:
@@ -374,18 +338,18 @@ class Engine:
         if attempts.outcome[a] == OPEN:
             self.respond(call, a, code, hint)
 
-    def _timed_out(self, item: tuple[_Call, int]) -> None:
+    def _timed_out(self, item: tuple[Call, int]) -> None:
         call, a = item
         if self.attempts.outcome[a] == OPEN:
             self._hear(call, a, TIMEOUT, outcome=rec.TIMED_OUT)
             self.server.abandon(call, a)  # a server that can cancel the work may do so now
 
-    def _reset(self, item: tuple[_Call, int, int]) -> None:
+    def _reset(self, item: tuple[Call, int, int]) -> None:
         call, a, code = item
         if self.attempts.outcome[a] == OPEN:
             self._hear(call, a, code)
 
-    def respond(self, call: _Call, a: int, code: int, hint: float | None = None) -> None:
+    def respond(self, call: Call, a: int, code: int, hint: float | None = None) -> None:
         """The server answers attempt ``a`` now; the client hears it after the trip back."""
         connections = self.connections
         if connections is not None:
@@ -395,14 +359,14 @@ class Engine:
                 return
         self._hear(call, a, code, hint)
 
-    def _delivered(self, item: tuple[_Call, int, int, float | None]) -> None:
+    def _delivered(self, item: tuple[Call, int, int, float | None]) -> None:
         call, a, code, hint = item
         if self.attempts.outcome[a] == OPEN:
             self._hear(call, a, code, hint)
 
     def _hear(
         self,
-        call: _Call,
+        call: Call,
         a: int,
         code: int,
         hint: float | None = None,
@@ -440,7 +404,7 @@ class Engine:
     # send -> [the process's CPU] -> [wait for a pooled connection] -> [connect] -> request out
     # (rtt/2) -> server -> answer back (rtt/2). The client's timeout counts from the send.
 
-    def _send_connected(self, call: _Call, a: int) -> None:
+    def _send_connected(self, call: Call, a: int) -> None:
         assert self.connections is not None
         if self.timeout is not None:
             self.at(self.now + self.timeout, self._timeout_due, (call, a, False))
@@ -450,7 +414,7 @@ class Engine:
         else:  # its process's CPU had the work to do first
             self.at(sent, self._to_pool, (call, a))
 
-    def _to_pool(self, item: tuple[_Call, int]) -> None:
+    def _to_pool(self, item: tuple[Call, int]) -> None:
         call, a = item
         if self.attempts.outcome[a] != OPEN or self.connections is None:
             return  # it timed out on the CPU
@@ -460,7 +424,7 @@ class Engine:
         if got is not None:
             self._connection(call, a, pool, got, self.now)
 
-    def _connection(self, call: _Call, a: int, pool: Pool, got: int, arrived: float) -> None:
+    def _connection(self, call: Call, a: int, pool: Pool, got: int, arrived: float) -> None:
         """Attempt ``a``, at ``pool`` since ``arrived``, has a connection from it now: open, or
         to be opened first. (One that timed out in the queue never had one: no pool wait.)"""
         connections = self.connections
@@ -486,7 +450,7 @@ class Engine:
         elif verdict != BLACKHOLE:  # a black hole never answers the handshake
             self.at(t + seconds, self._transmit, (call, a, verdict, hint))
 
-    def _transmit(self, item: tuple[_Call, int, int, float | None]) -> None:
+    def _transmit(self, item: tuple[Call, int, int, float | None]) -> None:
         """Send the request over an open connection; ``verdict`` is what the faults decided
         (and ``hint`` the Retry-After its error carries)."""
         call, a, verdict, hint = item
@@ -498,7 +462,7 @@ class Engine:
         elif verdict != BLACKHOLE:
             self.at(self.now + rtt / 2, self._reach_server, (call, a))
 
-    def _reach_server(self, item: tuple[_Call, int]) -> None:
+    def _reach_server(self, item: tuple[Call, int]) -> None:
         call, a = item
         t, n, phases = self.now, self.attempts.attempt[a], self.phases
         service_time = phases.service_time(t, call.key, n)
@@ -508,19 +472,19 @@ class Engine:
             self.at(t + reset[0] * service_time + back, self._reset, (call, a, reset[1]))
         self.server.submit(call, a, t, service_time)
 
-    def _answer_if_open(self, item: tuple[_Call, int, int, float | None]) -> None:
+    def _answer_if_open(self, item: tuple[Call, int, int, float | None]) -> None:
         call, a, code, hint = item
         if self.attempts.outcome[a] == OPEN:
             self._hear(call, a, code, hint)
 
-    def _connect_timed_out(self, item: tuple[_Call, int]) -> None:
+    def _connect_timed_out(self, item: tuple[Call, int]) -> None:
         call, a = item
         if self.attempts.outcome[a] == OPEN:
             assert self.connections is not None
             self.connections.stats.connect_timeouts += 1
             self._hear(call, a, TIMEOUT)  # the client library's error, not the caller's timeout
 
-    def _timeout_due(self, item: tuple[_Call, int, bool]) -> None:
+    def _timeout_due(self, item: tuple[Call, int, bool]) -> None:
         """The client's timeout; an answer due at the same instant is heard first."""
         call, a, again = item
         heap = self.kernel.heap

@@ -75,8 +75,8 @@ def empty_calls(n: int = 0) -> np.ndarray:
 _TYPECODES = {"u1": "B", "<u2": "H", "<u4": "I", "<f8": "d"}
 FIRST_CAPACITY = 1 << 12
 #: The most rows a column grows by at once: a million-client run's columns then carry at most
-#: this much unused room (45 MiB of attempts), and a large block grows by remapping, not copying.
-MOST_GROWTH = 1 << 20
+#: this much unused room (8 MiB of attempts), and a large block grows by remapping, not copying.
+MOST_GROWTH = 1 << 18
 #: Rows :meth:`_Columns.to_array` moves at once (11 MiB of attempt records).
 MOVE_BLOCK = 1 << 18
 
