@@ -26,7 +26,7 @@ from hypothesis import strategies as st
 
 import retrysim
 from retrysim.names import PROFILES
-from retrysim.retry.errors import ConflictError
+from retrysim.retry.errors import ConflictError, ServerError
 from retrysim.scenario import Scenario, parse_scenario
 from retrysim.sim import compiled as compiled_module
 from retrysim.sim.decide import (
@@ -129,6 +129,38 @@ def test_a_delay_limit_and_a_budget_compose_as_tenacity_composes_them() -> None:
     policy = policy_for(scenario)
     assert isinstance(policy.stop, tenacity.stop.stop_any)  # attempts | delay | budget
     assert_identical(*both(scenario))
+
+
+def test_a_predicate_registered_as_transient_decides_on_both_paths_alike() -> None:
+    """The fast path learns the retry verdict once per error code and run, instead of making
+    an error object for every failed attempt: a predicate given to ``register_transient``
+    must still decide, the same on both paths, and be asked afresh by the next run."""
+    scenario = parse_scenario(
+        {
+            "name": "conflicts",
+            "seed": 3,
+            "duration": 10,
+            "policy": {"operation": "worker", "max_attempts": 4, "min_wait": 0.1},
+            "clients": {"count": 40, "calls_per_client": 2, "arrival": {"kind": "burst", "at": 0}},
+            "service": {"kind": "ideal", "latency": {"dist": "constant", "value": 0.01}},
+            "faults": [{"kind": "outage", "start": 0, "end": 1, "error": "ServerError"}],
+        }
+    )
+    not_retried = simulate(scenario, engine="fast")
+    assert int(not_retried.attempts["attempt"].max()) == 1  # a 500 is not transient
+
+    def server_errors_are_transient(error: BaseException) -> bool:
+        return isinstance(error, ServerError)
+
+    retrysim.retry.register_transient(server_errors_are_transient)
+    try:
+        fast, reference = both(scenario)
+    finally:
+        retrysim.retry.unregister_transient(server_errors_are_transient)
+    assert int(fast.attempts["attempt"].max()) > 1  # the predicate was asked, and said yes
+    assert_identical(fast, reference)
+    again = simulate(scenario, engine="fast")  # a fresh run learns afresh
+    assert again.attempts.tobytes() == not_retried.attempts.tobytes()
 
 
 def test_a_hundred_thousand_clients() -> None:

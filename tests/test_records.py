@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -90,3 +91,46 @@ def test_what_is_written_is_what_the_records_hold(rows: list[tuple[int, int, int
     assert records["outcome"].tolist() == [r[2] for r in rows]
     expected = np.array([r[3] for r in rows], dtype="<f8")
     assert records["end"].tobytes() == expected.tobytes()
+
+
+def test_a_field_left_out_has_no_column_and_is_zero_in_the_records() -> None:
+    columns = rec.AttemptColumns(capacity=4, left_out=("client", "pool_wait"))
+    assert not hasattr(columns, "client") and "client" not in columns.fields
+    columns.size = 2
+    columns.call[0], columns.call[1] = 5, 6
+    rows = columns.to_array()
+    assert rows["call"].tolist() == [5, 6]
+    assert rows["client"].tolist() == [0, 0] and rows["pool_wait"].tolist() == [0.0, 0.0]
+    with pytest.raises(ValueError, match="no such fields"):
+        rec.AttemptColumns(left_out=("clients",))
+
+
+def test_rows_moved_a_block_at_a_time_are_the_rows_written(monkeypatch: pytest.MonkeyPatch) -> None:
+    def filled(rows: int) -> rec.CallColumns:
+        columns = rec.CallColumns(capacity=rows)
+        for i in range(rows):
+            columns.client[i], columns.start[i], columns.attempts[i] = i * 7, i / 3, i % 9
+        columns.size = rows
+        return columns
+
+    whole = filled(10).to_array()
+    monkeypatch.setattr(rec, "MOVE_BLOCK", 3)  # 10 rows: blocks 7-9, 4-6, 1-3, then row 0
+    columns = filled(10)
+    blocks = columns.to_array()
+    assert blocks.tobytes() == whole.tobytes()
+    assert len(columns.start) == 0  # the columns were cut as the blocks moved
+
+
+def test_records_of_fills_in_each_attempts_client_from_its_call() -> None:
+    calls = rec.CallColumns(capacity=2, left_out=("call",))
+    calls.size = 2
+    calls.client[0], calls.client[1] = 11, 22
+    calls.outcome[0] = calls.outcome[1] = rec.SUCCEEDED
+    calls.attempts[0], calls.attempts[1] = 1, 2
+    attempts = rec.AttemptColumns(capacity=3, left_out=("client",))
+    attempts.size = 3
+    for i, (call, number) in enumerate([(1, 1), (0, 1), (1, 2)]):
+        attempts.call[i], attempts.attempt[i] = call, number
+    attempt_rows, call_rows = rec.records_of(attempts, calls)
+    assert attempt_rows["client"].tolist() == [22, 11, 22]
+    assert call_rows["call"].tolist() == [0, 1]

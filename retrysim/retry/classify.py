@@ -147,7 +147,9 @@ def register_transient(
 ) -> None:
     """Treat more failures as transient: a ``"package.module.ClassName"`` name (the library
     need not be imported), an exception class (its subclasses too), or a predicate
-    ``(error) -> bool`` (an exception it raises counts as False)."""
+    ``(error) -> bool`` (an exception it raises counts as False). A predicate must depend on
+    the error alone, not on when or how often it is asked: the simulator's fast path asks it
+    once a run for each kind of simulated error."""
     if isinstance(what, str):
         _BY_NAME.add(name_key(what))
     elif isinstance(what, type) and issubclass(what, BaseException):

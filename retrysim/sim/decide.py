@@ -177,9 +177,8 @@ class FastDecider:
             None if self._as_they_are else [None] * len(CODE_NAMES)
         )
         # The commonest shape (the documented, full_jitter, bindu and exponential profiles'):
-        # mirrors only, and a stop that counts
-        # attempts. Then nothing reads the attempt's time or the coming sleep, and the count
-        # is compared here rather than by calling the stop.
+        # mirrors only, and a stop that counts attempts. Then nothing reads the attempt's time
+        # or the coming sleep, and the count is compared here rather than by calling the stop.
         stop = policy.strategies()[0]
         self._most_attempts = 0
         if self._verdicts is not None and type(stop) is stop_after_attempt:
@@ -201,10 +200,6 @@ class FastDecider:
             call.strategies = self._compiled(*self.policy.strategies(chain, self.clock))
         else:
             call.strategies = self.strategies
-
-    def first(self, call: Any) -> bool:
-        """Whether the call's first attempt goes now (always: the policy has no ``before``)."""
-        return True
 
     def again(self, call: Any) -> bool:
         """Whether the call, back from its wait, attempts again (always, as ``iter()`` does)."""
@@ -310,9 +305,6 @@ class ReferenceDecider:
         call.retrying = retrying
         call.retry_state = RetryCallState(retrying, None, (), {})
         call.stream = Stream(self.jitter_key, call.key)
-
-    def first(self, call: Any) -> bool:
-        return self.again(call)
 
     def again(self, call: Any) -> bool:
         """Ask ``iter()`` what follows a wait (or the start): an attempt, for our policies."""

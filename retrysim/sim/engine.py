@@ -116,7 +116,8 @@ class Engine:
         self._pending_done: float | None = None  # completion time a server announced, if any
         # The retry push is the hottest: one bound method for all of them, not one each. The
         # fast path attempts again without asking (its decider always would), and with no
-        # guards there is no pacer to ask either: straight to the send.
+        # guards there is no pacer to ask either: straight to the send. A call's first attempt
+        # goes the same way (the reference decider asks iter() first, as for a retry).
         self._retry_later = self._retry
         self._decide = self.decider.decide
         self._call_class = Call if self.decider.name == "fast" else ReferenceCall
@@ -236,8 +237,7 @@ class Engine:
         if self.policy.guards:
             call.guards = chain = self._guard_states.chain(self.policy.guards, client)
         self.decider.begin(call, chain)
-        if self.decider.first(call):
-            self._attempt(call)
+        self._retry_later(call)  # a first attempt goes the way every later one goes
 
     def _next_call(self, item: tuple[int, int]) -> None:
         self._new_call(*item)
@@ -298,13 +298,13 @@ class Engine:
         if self.connections is not None:
             self._send_connected(call, a)
             return
-        phases = self.phases
-        plan = phases.plan
         gate = self._gate  # phases.door, written out
         verdict = PASS if gate is None else gate(t, key, n)
         if verdict > 0:
+            plan = self.plan
             self._hear(call, a, verdict, plan.hint(t, key, n) if plan.hinted else None)
             return
+        phases = self.phases
         if verdict == BLACKHOLE:
             if self.timeout is not None:
                 self.at(t + self.timeout, self._timed_out, (call, a))
