@@ -396,6 +396,27 @@ def test_a_run_gives_back_the_callers_gc_thresholds_and_measures_its_wall_time()
     assert 0 < result.wall_time <= elapsed
 
 
+def test_only_a_large_run_collects_before_its_records_and_nothing_changes(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """kernel.give_back_memory runs a full collection after a run of more than
+    LARGE_RUN_EVENTS events (to empty the free lists that keep freed arenas mapped), and
+    never otherwise: it costs tens of ms, which a small run must not pay."""
+    from retrysim.sim import kernel
+
+    scenario = parse_scenario({"clients": {"count": 50}, "faults": [{"kind": "outage", "end": 1}]})
+    collections: list[int] = []
+    real_collect = gc.collect
+    monkeypatch.setattr(gc, "collect", lambda *a: collections.append(1) or real_collect(*a))
+    small = retrysim.simulate(scenario)
+    assert collections == [] and small.events > 0
+    monkeypatch.setattr(kernel, "LARGE_RUN_EVENTS", small.events - 1)
+    large = retrysim.simulate(scenario)
+    assert collections == [1]
+    assert large.attempts.tobytes() == small.attempts.tobytes()
+    assert large.calls.tobytes() == small.calls.tobytes()
+
+
 def test_a_closed_loop_estimates_its_calls_from_the_rate_so_far() -> None:
     """Without calls_per_client a closed loop makes as many calls as fit: a report at time t
     estimates started * duration / t, and at t = 0 (10,000 zero-latency calls end at once)
