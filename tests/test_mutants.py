@@ -407,7 +407,12 @@ def test_only_a_large_run_collects_before_its_records_and_nothing_changes(
     scenario = parse_scenario({"clients": {"count": 50}, "faults": [{"kind": "outage", "end": 1}]})
     collections: list[int] = []
     real_collect = gc.collect
-    monkeypatch.setattr(gc, "collect", lambda *a: collections.append(1) or real_collect(*a))
+
+    def counted_collect(*args: int) -> int:
+        collections.append(1)
+        return real_collect(*args)
+
+    monkeypatch.setattr(gc, "collect", counted_collect)
     small = retrysim.simulate(scenario)
     assert collections == [] and small.events > 0
     monkeypatch.setattr(kernel, "LARGE_RUN_EVENTS", small.events - 1)
