@@ -173,7 +173,15 @@ def test_every_equivalent_names_a_mutant_that_exists_with_a_reason() -> None:
 
 def test_every_core_module_and_test_file_in_the_map_exists() -> None:
     root = SCRIPT.parents[1]
-    assert set(mutate.MODULES) == {"policy", "waits", "engine", "faults", "service", "metrics"}
+    assert set(mutate.MODULES) == {
+        "policy",
+        "waits",
+        "engine",
+        "faults",
+        "service",
+        "metrics",
+        "records",
+    }
     for path, tests in mutate.MODULES.values():
         assert (root / path).is_file()
         assert all((root / test).is_file() for test in tests)

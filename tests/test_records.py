@@ -42,6 +42,8 @@ def test_columns_grow_by_half_and_keep_what_was_written() -> None:
     assert columns.capacity == 2 * rec.FIRST_CAPACITY  # at least FIRST_CAPACITY more
     columns.grow()
     assert columns.capacity == 3 * rec.FIRST_CAPACITY  # then half as much again
+    columns.grow()
+    assert columns.capacity == 3 * rec.FIRST_CAPACITY * 3 // 2  # and half again
     assert columns.start is start and len(start) == columns.capacity
     big = rec.CallColumns(capacity=4 * rec.MOST_GROWTH)
     big.grow()
@@ -134,3 +136,28 @@ def test_records_of_fills_in_each_attempts_client_from_its_call() -> None:
     attempt_rows, call_rows = rec.records_of(attempts, calls)
     assert attempt_rows["client"].tolist() == [22, 11, 22]
     assert call_rows["call"].tolist() == [0, 1]
+
+
+def test_empty_records_have_no_rows_unless_asked() -> None:
+    assert len(rec.empty_attempts()) == 0 and len(rec.empty_calls()) == 0
+    assert rec.empty_attempts().dtype == rec.ATTEMPT_DTYPE
+    assert rec.empty_calls(3).dtype == rec.CALL_DTYPE and len(rec.empty_calls(3)) == 3
+
+
+def test_calls_from_numbers_the_rows_and_fills_every_field_from_its_column() -> None:
+    columns = {
+        "client": [4, 5],
+        "index": [0, 1],
+        "start": [0.5, 1.5],
+        "end": [1.0, math.nan],
+        "attempts": [2, 1],
+        "outcome": [rec.SUCCEEDED, rec.UNFINISHED],
+        "error": [0, 3],
+        "executions": [1, 0],
+    }
+    calls = rec.calls_from(2, lambda name: columns[name])
+    assert calls.dtype == rec.CALL_DTYPE and calls["call"].tolist() == [0, 1]
+    for name, values in columns.items():
+        got = calls[name].tolist()
+        assert got[0] == values[0] and (got[1] == values[1] or math.isnan(values[1])), name
+    assert len(rec.calls_from(0, lambda name: [])) == 0
