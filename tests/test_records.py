@@ -145,7 +145,7 @@ def test_empty_records_have_no_rows_unless_asked() -> None:
 
 
 def test_calls_from_numbers_the_rows_and_fills_every_field_from_its_column() -> None:
-    columns = {
+    columns: dict[str, list[float]] = {
         "client": [4, 5],
         "index": [0, 1],
         "start": [0.5, 1.5],
