@@ -19,60 +19,47 @@ ROOT = Path(__file__).resolve().parents[1]
 CHILD = """
 import json, resource, sys, time
 from retrysim.library import load_scenario
-from retrysim.sim.engine import simulate
-clients = int(sys.argv[1])
+clients, model = int(sys.argv[1]), sys.argv[2]
 scenario = load_scenario("thundering-herd").with_overrides({"clients.count": clients})
+if model == "floor":
+    from benchmarks.models import HerdSpec, run_floor
+    spec = HerdSpec.of(scenario)
+    run = lambda: run_floor(spec)
+else:
+    from retrysim.sim.engine import simulate
+    run = lambda: simulate(scenario, engine="fast")
 before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 t0 = time.process_time()
-result = simulate(scenario, engine="fast")
+result = run()
 cpu = time.process_time() - t0
 usage = resource.getrusage(resource.RUSAGE_SELF)
+if model == "floor":
+    engine, calls, attempts = "floor", result.calls, result.attempts
+else:
+    engine, calls, attempts = result.engine, len(result.calls), len(result.attempts)
 print(json.dumps({
     "clients": clients,
-    "engine": result.engine,
+    "engine": engine,
     "cpu_s": cpu,
     "process_cpu_s": usage.ru_utime + usage.ru_stime,
     "max_rss_mib": usage.ru_maxrss / 1024,
     "rss_before_run_mib": before / 1024,
-    "calls": int(len(result.calls)),
-    "attempts": int(len(result.attempts)),
-    "us_per_attempt": cpu / len(result.attempts) * 1e6,
+    "calls": int(calls),
+    "attempts": int(attempts),
+    "us_per_attempt": cpu / attempts * 1e6,
 }))
 """
 
 
-#: The same size, run by the floor (:func:`benchmarks.models.run_floor`): what plain Python
-#: with every draw made up front by numpy costs at that size, the yardstick of the 1M targets.
-FLOOR_CHILD = """
-import json, resource, sys, time
-from benchmarks.models import HerdSpec, run_floor
-from retrysim.library import load_scenario
-clients = int(sys.argv[1])
-scenario = load_scenario("thundering-herd").with_overrides({"clients.count": clients})
-spec = HerdSpec.of(scenario)
-before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-t0 = time.process_time()
-summary = run_floor(spec)
-cpu = time.process_time() - t0
-usage = resource.getrusage(resource.RUSAGE_SELF)
-print(json.dumps({
-    "clients": clients,
-    "cpu_s": cpu,
-    "max_rss_mib": usage.ru_maxrss / 1024,
-    "rss_before_run_mib": before / 1024,
-    "attempts": summary.attempts,
-    "us_per_attempt": cpu / summary.attempts * 1e6,
-}))
-"""
-
-
-def scale_once(clients: int, child: str = CHILD) -> dict[str, Any]:
+def scale_once(clients: int, model: str = "fast") -> dict[str, Any]:
     """One fresh process running ``thundering-herd`` with ``clients`` clients on the fast path
-    (or, with ``child=FLOOR_CHILD``, by the floor)."""
+    (or, with ``model="floor"``, by the floor: :func:`benchmarks.models.run_floor`, what plain
+    Python with every draw made up front costs at that size, the yardstick of the 1M targets).
+    """
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH", "")]))
     done = subprocess.run(
-        [sys.executable, "-c", child, str(clients)],
+        [sys.executable, "-c", CHILD, str(clients), model],
         capture_output=True,
         text=True,
         check=True,

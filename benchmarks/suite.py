@@ -34,7 +34,7 @@ from typing import Any
 from benchmarks.bare import bare_loop_alive
 from benchmarks.engine import herd
 from benchmarks.models import HerdSpec, Summary, run_floor, run_simpy, simpy_available, summary_of
-from benchmarks.scaling import FLOOR_CHILD, ROOT, scale_once, scaling
+from benchmarks.scaling import ROOT, scale_once, scaling
 from retrysim.library import load_scenario
 from retrysim.scenario import Scenario
 from retrysim.sim.engine import simulate
@@ -385,7 +385,7 @@ def run_suite(
     floor_rows = []
     if 1_000_000 in sizes:
         say("the floor at 1,000,000 clients, in a fresh process")
-        floor_rows = [scale_once(1_000_000, FLOOR_CHILD)]
+        floor_rows = [scale_once(1_000_000, model="floor")]
         checks += floor_checks(floor_rows[0])
     return {
         "command": "python -m benchmarks " + " ".join(sys.argv[1:]),

@@ -52,7 +52,7 @@ from retrysim.scenario_types import PosRate as PosRate
 from retrysim.scenario_types import Prob as Prob
 from retrysim.scenario_types import Rate as Rate
 from retrysim.scenario_types import UniformLatency as UniformLatency
-from retrysim.scenario_types import latency_from_number
+from retrysim.scenario_types import numbers_as_constant
 from retrysim.suggest import closest, hint
 
 # --- policy ----------------------------------------------------------------------------------
@@ -198,9 +198,7 @@ class Clients(Model):
     @model_validator(mode="before")
     @classmethod
     def _cpu_numbers_as_constant(cls, data: Any) -> Any:
-        if isinstance(data, dict):
-            data = {k: latency_from_number(v) if k in _CPU else v for k, v in data.items()}
-        return data
+        return numbers_as_constant(data, _CPU)
 
     @property
     def process_count(self) -> int:
@@ -289,9 +287,7 @@ class LatencySpike(_Window):
     @model_validator(mode="before")
     @classmethod
     def _number(cls, data: Any) -> Any:
-        if isinstance(data, dict) and "extra" in data:
-            data = {**data, "extra": latency_from_number(data["extra"])}
-        return data
+        return numbers_as_constant(data, ("extra",))
 
 
 class CapacityLoss(_Window):

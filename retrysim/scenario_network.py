@@ -9,7 +9,7 @@ from typing import Annotated, Any
 
 from pydantic import Field, model_validator
 
-from retrysim.scenario_types import Latency, Model, Pos, latency_from_number
+from retrysim.scenario_types import Latency, Model, Pos, numbers_as_constant
 
 
 class Network(Model):
@@ -44,8 +44,4 @@ class Network(Model):
     @model_validator(mode="before")
     @classmethod
     def _numbers_as_constant(cls, data: Any) -> Any:
-        if isinstance(data, dict):
-            data = {
-                k: latency_from_number(v) if k in ("rtt", "connect") else v for k, v in data.items()
-            }
-        return data
+        return numbers_as_constant(data, ("rtt", "connect"))

@@ -19,7 +19,7 @@ from retrysim.scenario_types import (
     NonNeg,
     Pos,
     PosRate,
-    latency_from_number,
+    numbers_as_constant,
 )
 
 #: Cores of a processor-sharing server: from a thousandth of one (a starved container) to a
@@ -35,12 +35,7 @@ class _ServiceBase(Model):
     @model_validator(mode="before")
     @classmethod
     def _numbers_as_constant(cls, data: Any) -> Any:
-        if isinstance(data, dict):
-            data = dict(data)
-            for key in ("latency", "base", "read_latency"):
-                if key in data:
-                    data[key] = latency_from_number(data[key])
-        return data
+        return numbers_as_constant(data, ("latency", "base", "read_latency"))
 
 
 class Ideal(_ServiceBase):

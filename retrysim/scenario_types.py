@@ -7,6 +7,7 @@ computation or vanishes below what a float resolves.
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from typing import Annotated, Any, Literal, get_args, get_origin
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
@@ -155,3 +156,11 @@ def latency_from_number(value: Any) -> Any:
     if isinstance(value, int | float) and not isinstance(value, bool):
         return {"dist": "constant", "value": value}
     return value
+
+
+def numbers_as_constant(data: Any, keys: Collection[str]) -> Any:
+    """A model's raw input with each of ``keys`` that is a plain number made a constant
+    distribution (``latency_from_number``); what is not a dict is left to the model."""
+    if isinstance(data, dict):
+        return {k: latency_from_number(v) if k in keys else v for k, v in data.items()}
+    return data

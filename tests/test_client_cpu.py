@@ -19,6 +19,7 @@ from retrysim.sim import records as rec
 from retrysim.sim.connections import Cpu
 from retrysim.sim.engine import RunResult, simulate
 from retrysim.sim.fidelity import run_with_decorators
+from tests.test_network import one_process_queue, steady_mean_response
 
 P, Q = 0.0625, 0.03125  # CPU per attempt, per connect
 C, R, L = 0.25, 0.125, 0.5  # connect, round trip, service time
@@ -103,30 +104,9 @@ def test_the_queue_is_lindley_s_recursion() -> None:
     assert [cpu.run(0, 1), cpu.run(0.5, 1), cpu.run(5, 0.25), cpu.run(5, 0)] == [1, 2, 5.25, 5.25]
 
 
-def cpu_bound(rate: float, work: Any, seed: int, calls: int = 20_000) -> RunResult:
+def cpu_bound(rate: float, work: Any, seed: int) -> RunResult:
     """One process, Poisson arrivals, a server that answers at once: the CPU is the queue."""
-    return simulate(
-        parse_scenario(
-            {
-                "seed": seed,
-                "duration": calls / rate,
-                "policy": {"max_attempts": 1},
-                "clients": {
-                    "count": 1000,
-                    "processes": 1,
-                    "cpu_per_attempt": work,
-                    "arrival": {"kind": "poisson", "rate": rate},
-                },
-                "service": {"kind": "ideal", "latency": 0},
-            }
-        )
-    )
-
-
-def steady_mean_response(result: RunResult, warm_up: float = 0.1) -> float:
-    calls = result.calls
-    kept = calls[int(len(calls) * warm_up) :]
-    return float(np.mean(kept["end"] - kept["start"]))
+    return one_process_queue(rate, seed, cpu_per_attempt=work)
 
 
 def test_a_process_cpu_with_constant_work_is_an_m_d_1_queue() -> None:

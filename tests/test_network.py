@@ -147,8 +147,11 @@ def test_fidelity_mode_refuses_connections_rather_than_ignore_them() -> None:
 # --- pools ---------------------------------------------------------------------------------
 
 
-def pooled(rate: float, latency: Any, seed: int, calls: int = 20_000) -> RunResult:
-    """One process, one connection, Poisson arrivals, an ideal server: a single-server queue."""
+def one_process_queue(
+    rate: float, seed: int, latency: Any = 0, calls: int = 20_000, **clients: Any
+) -> RunResult:
+    """One client process, Poisson arrivals, an ideal server of ``latency``, one attempt a
+    call; ``clients`` adds what makes the single-server queue (a pool of one, a CPU)."""
     return simulate(
         parse_scenario(
             {
@@ -158,13 +161,18 @@ def pooled(rate: float, latency: Any, seed: int, calls: int = 20_000) -> RunResu
                 "clients": {
                     "count": 1000,
                     "processes": 1,
-                    "pool_size": 1,
                     "arrival": {"kind": "poisson", "rate": rate},
+                    **clients,
                 },
                 "service": {"kind": "ideal", "latency": latency},
             }
         )
     )
+
+
+def pooled(rate: float, latency: Any, seed: int) -> RunResult:
+    """One process, one connection, Poisson arrivals, an ideal server: a single-server queue."""
+    return one_process_queue(rate, seed, latency, pool_size=1)
 
 
 def steady_mean_response(result: RunResult, warm_up: float = 0.1) -> float:

@@ -178,20 +178,10 @@ class LabModel:
 
     def raw(self, knob: Knob) -> Any:
         """What the scenario itself says for ``knob`` (None: not set, the settings decide)."""
-        node: Any = self.loaded.data["policy"]
-        for part in knob.option.split("."):
-            if not isinstance(node, dict):
-                return None
-            node = node.get(part)
-        return node
+        return _policy_value(self.loaded.data, knob)
 
     def _base_raw(self, knob: Knob) -> Any:
-        node: Any = self.loaded.base["policy"]
-        for part in knob.option.split("."):
-            if not isinstance(node, dict):
-                return None
-            node = node.get(part)
-        return node
+        return _policy_value(self.loaded.base, knob)
 
     def setting(self, knob: Knob) -> Any:
         """What the settings alone give ``knob`` for this operation (no scenario value)."""
@@ -517,3 +507,14 @@ def _first_line(error: Exception) -> str:
     lines = [line.strip() for line in str(error).splitlines() if line.strip()]
     # pydantic: "1 validation error for Scenario", then the field, then the message
     return "; ".join(lines[1:3]) if len(lines) > 1 else (lines[0] if lines else "invalid value")
+
+
+def _policy_value(data: Any, knob: Knob) -> Any:
+    """``knob``'s value in a scenario's ``[policy]`` table (dotted options go down nested
+    tables), or None when it is not set there."""
+    node: Any = data["policy"]
+    for part in knob.option.split("."):
+        if not isinstance(node, dict):
+            return None
+        node = node.get(part)
+    return node

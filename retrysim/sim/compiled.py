@@ -93,17 +93,26 @@ def _stop_before_delay(stop: stop_before_delay, memo: Memo | None) -> Strategy:
     return lambda state: state.outcome_timestamp - state.start_time + state.upcoming_sleep >= limit
 
 
-def _stop_any(stop: stop_any, memo: Memo | None) -> Strategy:
-    parts = tuple(compiled(part, memo) for part in stop.stops)
+def _any_of(parts: tuple[Strategy, ...]) -> Strategy:
+    """``any(part(state) ...)``, as tenacity's ``stop_any`` and ``retry_any`` ask it (in order,
+    stopping at the first yes)."""
     if len(parts) == 2:  # the common case (attempts | a delay or a budget), without a generator
         first, second = parts
         return lambda state: bool(first(state) or second(state))
     return lambda state: any(part(state) for part in parts)
 
 
-def _stop_all(stop: stop_all, memo: Memo | None) -> Strategy:
-    parts = tuple(compiled(part, memo) for part in stop.stops)
+def _all_of(parts: tuple[Strategy, ...]) -> Strategy:
+    """``all(part(state) ...)``, as tenacity's ``stop_all`` and ``retry_all`` ask it."""
     return lambda state: all(part(state) for part in parts)
+
+
+def _stop_any(stop: stop_any, memo: Memo | None) -> Strategy:
+    return _any_of(tuple(compiled(part, memo) for part in stop.stops))
+
+
+def _stop_all(stop: stop_all, memo: Memo | None) -> Strategy:
+    return _all_of(tuple(compiled(part, memo) for part in stop.stops))
 
 
 # -- wait ---------------------------------------------------------------------------------------
@@ -214,13 +223,11 @@ def _retry_if_not_exception_type(retry: retry_if_not_exception_type, memo: Memo 
 
 
 def _retry_all(retry: retry_all, memo: Memo | None) -> Strategy:
-    parts = tuple(compiled(part, memo) for part in retry.retries)
-    return lambda state: all(part(state) for part in parts)
+    return _all_of(tuple(compiled(part, memo) for part in retry.retries))
 
 
 def _retry_any(retry: retry_any, memo: Memo | None) -> Strategy:
-    parts = tuple(compiled(part, memo) for part in retry.retries)
-    return lambda state: any(part(state) for part in parts)
+    return _any_of(tuple(compiled(part, memo) for part in retry.retries))
 
 
 def _retry_if_transient(retry: retry_if_transient, memo: Memo | None) -> Strategy:

@@ -173,17 +173,15 @@ class FastDecider:
         # taken to be one too), and the error a function of its code (make_error): so its
         # verdict is learnt once per code and run, and no error object is made at all. (An
         # error with a Retry-After hint is made and asked every time.)
-        self._verdicts: list[bool | None] | None = (
-            None if self._as_they_are else [None] * len(CODE_NAMES)
-        )
+        self._by_code = not self._as_they_are
+        self._verdicts: list[bool | None] = [None] * len(CODE_NAMES)
         # The commonest shape (the documented, full_jitter, bindu and exponential profiles'):
         # mirrors only, and a stop that counts attempts. Then nothing reads the attempt's time
         # or the coming sleep, and the count is compared here rather than by calling the stop.
         stop = policy.strategies()[0]
         self._most_attempts = 0
-        if self._verdicts is not None and type(stop) is stop_after_attempt:
+        if self._by_code and type(stop) is stop_after_attempt:
             self._most_attempts = stop.max_attempt_number
-            self._counted_verdicts = self._verdicts
             self.decide = self._decide_counted  # type: ignore[method-assign]
 
     def _compiled(self, *strategies: Any) -> tuple[Strategy, ...]:
@@ -216,8 +214,8 @@ class FastDecider:
         state: FastCallState = call
         state.outcome_timestamp = now
         stop, wait, retry = call.strategies
-        verdicts = self._verdicts
-        if verdicts is not None and error is None and hint is None:
+        if self._by_code and error is None and hint is None:
+            verdicts = self._verdicts
             verdict = verdicts[code]
             if verdict is None:
                 verdict = verdicts[code] = self._verdict(retry, code)
@@ -249,7 +247,7 @@ class FastDecider:
             return SUCCEEDED_NOW
         _, wait, retry = call.strategies
         if error is None and hint is None:
-            verdicts = self._counted_verdicts
+            verdicts = self._verdicts
             verdict = verdicts[code]
             if verdict is None:
                 verdict = verdicts[code] = self._verdict(retry, code)
