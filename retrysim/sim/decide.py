@@ -161,13 +161,14 @@ class FastDecider:
         self.clock = clock
         self.jitter_key = jitter_key
         self._memo = Memo()
-        self.strategies = self._compiled(*policy.strategies())
+        shared = policy.strategies()  # (stop, wait, retry) of every call without guards
+        self.strategies = self._compiled(*shared)
         self._memo.freeze()  # the run's shared strategies; a call's own are not kept
         # Mirrors draw from the call itself and read its error from ``failure``; a strategy
         # called as it is draws through ``random`` (routed to ``current_stream``) and reads
         # tenacity's ``outcome``, so both are set up only then. A call's guards add strategies
         # of their own.
-        self._as_they_are = bool(unmirrored(policy.strategies(), MIRRORS) or policy.guards)
+        self._as_they_are = bool(unmirrored(shared, MIRRORS) or policy.guards)
         # With every strategy a mirror, the only reader of an attempt's error is the retry
         # mirror, a function of the error alone (a predicate given to register_transient is
         # taken to be one too), and the error a function of its code (make_error): so its
@@ -178,7 +179,7 @@ class FastDecider:
         # The commonest shape (the documented, full_jitter, bindu and exponential profiles'):
         # mirrors only, and a stop that counts attempts. Then nothing reads the attempt's time
         # or the coming sleep, and the count is compared here rather than by calling the stop.
-        stop = policy.strategies()[0]
+        stop = shared[0]
         self._most_attempts = 0
         if self._by_code and type(stop) is stop_after_attempt:
             self._most_attempts = stop.max_attempt_number
