@@ -19,7 +19,7 @@ import time
 import numpy as np
 from tenacity import DoAttempt, DoSleep, RetryCallState
 
-from retrysim.scenario import Scenario
+from retrysim.model.scenario import Scenario
 from retrysim.sim.clock import current_stream, routed_jitter, tenacity_virtual_time
 from retrysim.sim.engine import CALL_KEY_SHIFT, RunResult, policy_for
 from retrysim.sim.failures import make_error

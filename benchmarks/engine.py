@@ -19,7 +19,7 @@ from collections.abc import Sequence
 import numpy as np
 from tenacity import DoAttempt, DoSleep, RetryCallState
 
-from retrysim.scenario import Scenario, parse_scenario
+from retrysim.model.scenario import Scenario, parse_scenario
 from retrysim.sim.clock import current_stream, routed_jitter, tenacity_virtual_time
 from retrysim.sim.engine import CALL_KEY_SHIFT, RunResult, policy_for, simulate
 from retrysim.sim.failures import make_error

@@ -30,7 +30,7 @@ from typing import Any
 
 import numpy as np
 
-from retrysim.scenario import Burst, Ideal, Lognormal, Queue, Scenario
+from retrysim.model.scenario import Burst, Ideal, Lognormal, Queue, Scenario
 from retrysim.sim.policy import policy_for
 
 _Z99 = NormalDist().inv_cdf(0.99)

@@ -18,7 +18,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 CHILD = """
 import json, resource, sys, time
-from retrysim.library import load_scenario
+from retrysim.model.library import load_scenario
 clients, model = int(sys.argv[1]), sys.argv[2]
 scenario = load_scenario("thundering-herd").with_overrides({"clients.count": clients})
 if model == "floor":

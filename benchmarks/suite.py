@@ -35,8 +35,8 @@ from benchmarks.bare import bare_loop_alive
 from benchmarks.engine import herd
 from benchmarks.models import HerdSpec, Summary, run_floor, run_simpy, simpy_available, summary_of
 from benchmarks.scaling import ROOT, scale_once, scaling
-from retrysim.library import load_scenario
-from retrysim.scenario import Scenario
+from retrysim.model.library import load_scenario
+from retrysim.model.scenario import Scenario
 from retrysim.sim.engine import simulate
 
 DEFAULT_JSON = ROOT / "benchmarks" / "results" / "latest.json"

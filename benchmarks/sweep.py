@@ -19,11 +19,11 @@ import time
 from collections.abc import Callable, Sequence
 from functools import partial
 
-from retrysim.executors import DaskExecutor, Executor, LocalExecutor
-from retrysim.library import load_scenario
-from retrysim.runner import clear_baseline_cache
-from retrysim.scenario import Scenario, parse_scenario
-from retrysim.sweep import Variant, compare, grid_variants
+from retrysim.model.library import load_scenario
+from retrysim.model.scenario import Scenario, parse_scenario
+from retrysim.runs.executors import DaskExecutor, Executor, LocalExecutor
+from retrysim.runs.runner import clear_baseline_cache
+from retrysim.runs.sweep import Variant, compare, grid_variants
 
 
 def sweep_work(seeds: int) -> tuple[Scenario, list[Variant], list[int]]:

@@ -21,20 +21,20 @@ from retrysim._lazy import lazy_exports
 __version__ = "0.1.0"
 
 _EXPORTS = {
-    "Scenario": "retrysim.scenario",
-    "ScenarioError": "retrysim.scenario",
-    "parse_scenario": "retrysim.scenario",
-    "load_scenario": "retrysim.library",
-    "bundled_scenarios": "retrysim.library",
+    "Scenario": "retrysim.model.scenario",
+    "ScenarioError": "retrysim.model.scenario",
+    "parse_scenario": "retrysim.model.scenario",
+    "load_scenario": "retrysim.model.library",
+    "bundled_scenarios": "retrysim.model.library",
     "simulate": "retrysim.sim.engine",
     "RunResult": "retrysim.sim.result",
     "run_with_decorators": "retrysim.sim.fidelity",
     "run_virtual": "retrysim.sim.aio",
     "VirtualTimeEventLoop": "retrysim.sim.aio",
-    "summarize": "retrysim.metrics",
-    "compare": "retrysim.sweep",
-    "run": "retrysim.runner",
-    "Run": "retrysim.runner",
+    "summarize": "retrysim.results.metrics",
+    "compare": "retrysim.runs.sweep",
+    "run": "retrysim.runs.runner",
+    "Run": "retrysim.runs.runner",
 }
 
 __all__ = [
@@ -56,20 +56,20 @@ __all__ = [
 ]
 
 if TYPE_CHECKING:
-    from retrysim.library import bundled_scenarios as bundled_scenarios
-    from retrysim.library import load_scenario as load_scenario
-    from retrysim.metrics import summarize as summarize
-    from retrysim.runner import Run as Run
-    from retrysim.runner import run as run
-    from retrysim.scenario import Scenario as Scenario
-    from retrysim.scenario import ScenarioError as ScenarioError
-    from retrysim.scenario import parse_scenario as parse_scenario
+    from retrysim.model.library import bundled_scenarios as bundled_scenarios
+    from retrysim.model.library import load_scenario as load_scenario
+    from retrysim.model.scenario import Scenario as Scenario
+    from retrysim.model.scenario import ScenarioError as ScenarioError
+    from retrysim.model.scenario import parse_scenario as parse_scenario
+    from retrysim.results.metrics import summarize as summarize
+    from retrysim.runs.runner import Run as Run
+    from retrysim.runs.runner import run as run
+    from retrysim.runs.sweep import compare as compare
     from retrysim.sim.aio import VirtualTimeEventLoop as VirtualTimeEventLoop
     from retrysim.sim.aio import run_virtual as run_virtual
     from retrysim.sim.engine import simulate as simulate
     from retrysim.sim.fidelity import run_with_decorators as run_with_decorators
     from retrysim.sim.result import RunResult as RunResult
-    from retrysim.sweep import compare as compare
 
 
 __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS, globals(), __all__)

@@ -2,14 +2,12 @@
 
 This module imports nothing heavy, so the CLI can check arguments and print help from it
 without loading numpy or pydantic-settings; the settings and scenario modules take their names
-from here. Metric names are defined with their metrics in :mod:`retrysim.metric_table`.
+from here. Metric names are defined with their metrics in :mod:`retrysim.results.metric_table`.
 """
 
 from __future__ import annotations
 
 from typing import Literal, get_args
-
-from retrysim import metric_table
 
 Operation = Literal["worker", "storage", "scheduler", "api"]
 Profile = Literal[
@@ -26,7 +24,7 @@ ErrorName = Literal[
     "Conflict",
     "ServerError",
     "CircuitOpen",
-    # client libraries' errors (retrysim.retry.catalogue), raised as stand-ins by the simulator
+    # client libraries' errors (retrysim.sim.catalogue), raised as stand-ins by the simulator
     "redis.exceptions.ConnectionError",
     "redis.exceptions.TimeoutError",
     "redis.exceptions.BusyLoadingError",
@@ -57,16 +55,11 @@ OPERATIONS: tuple[Operation, ...] = get_args(Operation)
 PROFILES: tuple[Profile, ...] = get_args(Profile)
 ERROR_NAMES: tuple[ErrorName, ...] = get_args(ErrorName)
 
-#: Metric names live with the rest of each metric's definition in retrysim.metric_table; these
-#: names stay importable from here for the modules and notebooks that always took them from here.
-METRIC_NAMES = metric_table.METRIC_NAMES
-DEFAULT_TABLE_METRICS = metric_table.DEFAULT_TABLE_METRICS
-
 #: File formats a figure can be saved in, chosen by the file's extension (``--plot``, ``--out``).
 #: Here rather than in retrysim.plots so the CLI can check a path without loading matplotlib.
 FIGURE_FORMATS: tuple[str, ...] = ("png", "svg", "pdf")
 
-#: Where compare's and sweep's runs happen (``--executor``): see :mod:`retrysim.executors`.
+#: Where compare's and sweep's runs happen (``--executor``): see :mod:`retrysim.runs.executors`.
 EXECUTOR_KINDS: tuple[str, ...] = ("local", "dask")
 #: ``--engine`` values: ``auto`` takes the fast path whenever the policy allows it, ``fast``
 #: insists on it, ``reference`` steps tenacity's own ``iter()`` (retrysim.sim.decide).

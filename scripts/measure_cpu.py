@@ -86,7 +86,7 @@ def measure_run(name: str) -> None:
     from retrysim.chaos.http_run import run_http
     from retrysim.chaos.redis_target import private_redis
     from retrysim.chaos.run import run_real
-    from retrysim.library import load_scenario
+    from retrysim.model.library import load_scenario
 
     scenario = load_scenario(name)
     import httpx  # noqa: F401  (imported before the clock starts: not a run's cost)

@@ -71,7 +71,7 @@ MODULES: dict[str, tuple[str, tuple[str, ...]]] = {
         "retrysim/sim/service.py",
         ("tests/test_service.py", "tests/test_service_models.py", "tests/test_mutants.py"),
     ),
-    "metrics": ("retrysim/metrics.py", ("tests/test_metrics.py", "tests/test_mutants.py")),
+    "metrics": ("retrysim/results/metrics.py", ("tests/test_metrics.py", "tests/test_mutants.py")),
     "records": (
         "retrysim/sim/records.py",
         ("tests/test_records.py", "tests/test_invariants.py", "tests/test_engine.py"),
@@ -139,7 +139,7 @@ EQUIVALENT: dict[str, str] = {
         "tags count from `attained`: where an idle server's next busy period starts cancels"
         " out of every completion time (0 only keeps the most precision)"
     ),
-    "retrysim/metrics.py:87:71:const:True->False": (
+    "retrysim/results/metrics.py:87:71:const:True->False": (
         "np.percentile returns one value per percentile asked: the zip's lengths always match"
     ),
     "retrysim/retry/waits.py:52:20:cmp:Gt->GtE": (

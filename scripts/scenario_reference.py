@@ -4,7 +4,7 @@
     python scripts/scenario_reference.py --check  # exit 1 if the README's block is stale
 
 The block lies between the ``START`` and ``END`` markers below and is exactly
-``retrysim.scenario_reference.markdown()`` with a line saying where it comes from;
+``retrysim.model.reference.markdown()`` with a line saying where it comes from;
 tests/test_scenario_reference.py fails when the README's block is anything else. Keys that say
 nothing of what they model are listed on stderr: give them a ``description=``.
 """
@@ -28,7 +28,7 @@ GENERATED = (
 
 def block() -> str:
     """What belongs between the markers."""
-    from retrysim.scenario_reference import markdown
+    from retrysim.model.reference import markdown
 
     return f"\n{GENERATED}\n\n{markdown()}"
 
@@ -51,8 +51,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--check", action="store_true", help="exit 1 if README.md is stale")
     args = parser.parse_args(argv)
+    from retrysim.model.reference import undocumented
     from retrysim.output import write_text
-    from retrysim.scenario_reference import undocumented
 
     for where in undocumented():
         print(f"warning: no description: {where}", file=sys.stderr)

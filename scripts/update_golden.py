@@ -3,7 +3,7 @@
     python scripts/update_golden.py
 
 A golden file is the result document of one bundled scenario with its own seed, computed by
-``retrysim.sweep.run_one`` (wall time zeroed, timeline left out). tests/test_golden.py fails
+``retrysim.runs.sweep.run_one`` (wall time zeroed, timeline left out). tests/test_golden.py fails
 when a run no longer matches, so an unintended change in behaviour cannot slip through.
 """
 
@@ -22,7 +22,7 @@ def golden_document(name: str) -> dict[str, object]:
 
     import retrysim
     from retrysim import output
-    from retrysim.sweep import run_one
+    from retrysim.runs.sweep import run_one
 
     scenario = retrysim.load_scenario(name)
     return json.loads(output.dumps(run_one(scenario, {}, scenario.seed, None)))  # type: ignore[no-any-return]

@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 from retrysim.retry import GuardStates, RateLimitedError, retry_worker_operation
 from retrysim.retry.adaptive import CubicRateLimiter, FailureRate
 from retrysim.retry.decorators import retry_with_adaptive_backoff
-from retrysim.retry.errors import CircuitOpenError
+from retrysim.retry.exceptions import CircuitOpenError
 from retrysim.retry.guards import GuardEvent
 
 THROTTLE = RateLimitedError("slow down")

@@ -21,8 +21,8 @@ from benchmarks import suite
 from benchmarks.bare import bare_loop_alive
 from benchmarks.engine import herd
 from benchmarks.models import HerdSpec, Summary, run_floor, run_simpy, summary_of
-from retrysim.library import load_scenario
-from retrysim.scenario import Scenario
+from retrysim.model.library import load_scenario
+from retrysim.model.scenario import Scenario
 from retrysim.sim.engine import simulate
 
 ROOT = Path(__file__).resolve().parents[1]

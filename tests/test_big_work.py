@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
-import retrysim.sweep
+import retrysim.runs.sweep
 from retrysim.cli.app import app
 from retrysim.cli.compare_cmd import MAX_RUNS_WITHOUT_YES
 from retrysim.errors import BadInputError
@@ -28,7 +28,7 @@ def no_runs(monkeypatch: pytest.MonkeyPatch) -> None:
     def refuse(*args: Any, **kwargs: Any) -> Any:
         raise ReachedError("the runs started")
 
-    monkeypatch.setattr(retrysim.sweep, "compare", refuse)
+    monkeypatch.setattr(retrysim.runs.sweep, "compare", refuse)
 
 
 @pytest.mark.usefixtures("no_runs")

@@ -30,7 +30,7 @@ from retrysim.retry import (
 )
 from retrysim.retry.breaker import BreakerOptions, CircuitBreaker
 from retrysim.retry.decorators import retry_with_circuit_breaker
-from retrysim.retry.errors import CircuitOpenError, GuardRefusedError
+from retrysim.retry.exceptions import CircuitOpenError, GuardRefusedError
 from retrysim.retry.guards import PROCESS_GUARDS, GuardEvent
 
 DOWN = ConnectionError("down")

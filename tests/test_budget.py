@@ -19,12 +19,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
+from retrysim.model.scenario import parse_scenario
 from retrysim.retry import GuardStates, retry_storage_operation, retry_worker_operation
 from retrysim.retry.budget import BudgetOptions, RatioBudget, TokenBudget
 from retrysim.retry.decorators import retry_with_budget
-from retrysim.retry.errors import CircuitOpenError
+from retrysim.retry.exceptions import CircuitOpenError
 from retrysim.retry.guards import GuardEvent
-from retrysim.scenario import parse_scenario
 from retrysim.sim import records as rec
 from retrysim.sim.clock import tenacity_virtual_time
 from retrysim.sim.engine import simulate

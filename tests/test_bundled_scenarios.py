@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 
 import retrysim
-from retrysim import metrics
-from retrysim.library import bundled_scenarios, scenarios_dir
+from retrysim.model.library import bundled_scenarios, scenarios_dir
+from retrysim.results import metrics
 from retrysim.sim import records as rec
 from retrysim.sim.engine import RunResult, simulate
 from retrysim.sim.invariants import violations

@@ -27,8 +27,8 @@ from retrysim.chaos.http_service import HttpService, split_faults
 from retrysim.chaos.http_target import HttpTarget, parse_http_target
 from retrysim.chaos.toxics import ChaosError
 from retrysim.cli.app import app
-from retrysim.scenario import Scenario
-from retrysim.scenario_toml import dumps as toml_dumps
+from retrysim.model.scenario import Scenario
+from retrysim.model.toml_edit import dumps as toml_dumps
 from retrysim.sim import records as rec
 from retrysim.sim.attempt import AttemptPhases
 from retrysim.sim.failures import CODES

@@ -27,7 +27,7 @@ from retrysim.chaos import (
     toxics_from_scenario,
 )
 from retrysim.chaos.toxics import Stream
-from retrysim.scenario import parse_scenario
+from retrysim.model.scenario import parse_scenario
 
 T = TypeVar("T")
 DEADLINE = 10.0  # seconds any one test may take, at the most

@@ -19,7 +19,7 @@ from retrysim.chaos.run import chaos_document, error_code, run_real
 from retrysim.chaos.toxics import ChaosError
 from retrysim.chaos.versus import interval
 from retrysim.cli.app import app
-from retrysim.scenario import Scenario
+from retrysim.model.scenario import Scenario
 from retrysim.sim import records as rec
 from retrysim.sim.failures import CODES
 from retrysim.sim.invariants import violations

@@ -12,9 +12,8 @@ from typing import Any
 import pytest
 from tenacity import RetryCallState, Retrying
 
-from retrysim.error_matrix import asks
+from retrysim.results.error_matrix import asks
 from retrysim.retry import build_policy
-from retrysim.retry.catalogue import BY_NAME, CATALOGUE, StandInResponse, stand_in
 from retrysim.retry.classify import (
     header_retry_after,
     is_transient,
@@ -23,8 +22,9 @@ from retrysim.retry.classify import (
     retry_if_transient,
     unregister_transient,
 )
-from retrysim.retry.errors import RateLimitedError, ServerError
+from retrysim.retry.exceptions import RateLimitedError, ServerError
 from retrysim.retry.waits import wait_retry_after
+from retrysim.sim.catalogue import BY_NAME, CATALOGUE, StandInResponse, stand_in
 
 #: httpx.ReadError (a reset under a request) is not in the classifier's transient list.
 PERMANENT_LIBRARY = ("redis.exceptions.ResponseError", "httpx.ReadError")

@@ -448,12 +448,12 @@ def test_shell_errors_keep_the_session_alive() -> None:
 
 
 def test_shell_says_a_bug_is_a_bug_and_keeps_the_session(monkeypatch: pytest.MonkeyPatch) -> None:
-    import retrysim.runner
+    import retrysim.runs.runner
 
     def broken(*args: Any, **kwargs: Any) -> Any:
         raise ZeroDivisionError("a bug in the run step")
 
-    monkeypatch.setattr(retrysim.runner, "run", broken)
+    monkeypatch.setattr(retrysim.runs.runner, "run", broken)
     output = shell("load redis-blip\nrun\nshow\n", expected_exit=2)
     assert "internal error: ZeroDivisionError: a bug in the run step" in output
     assert "this is a bug in retrysim" in output
@@ -482,7 +482,7 @@ def test_shell_completes_keys_and_names() -> None:
     from prompt_toolkit.document import Document
 
     from retrysim.cli.shell import Shell
-    from retrysim.cli.shell.complete import ShellCompleter
+    from retrysim.cli.shell.completer import ShellCompleter
 
     session = Shell(io.StringIO())
     completer = ShellCompleter(session)

@@ -10,7 +10,7 @@ import pytest
 from typer.testing import CliRunner
 
 import retrysim.plots
-import retrysim.runner
+import retrysim.runs.runner
 from retrysim.cli.app import app
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -28,8 +28,8 @@ def no_simulation(monkeypatch: pytest.MonkeyPatch) -> None:
     def refuse(*args: Any, **kwargs: Any) -> Any:
         raise AssertionError("simulated although an output path was bad")
 
-    monkeypatch.setattr(retrysim.runner, "run", refuse)
-    monkeypatch.setattr("retrysim.sweep.compare", refuse)
+    monkeypatch.setattr(retrysim.runs.runner, "run", refuse)
+    monkeypatch.setattr("retrysim.runs.sweep.compare", refuse)
 
 
 def test_matplotlib_is_a_core_dependency() -> None:

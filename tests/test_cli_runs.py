@@ -140,7 +140,7 @@ def test_tune_on_a_dask_cluster_recommends_what_local_processes_do(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     pytest.importorskip("distributed")
-    from retrysim import executors
+    from retrysim.runs import executors
 
     started: list[str] = []
     real_connect = executors.DaskExecutor._connect
@@ -169,7 +169,7 @@ def test_tune_on_a_dask_cluster_recommends_what_local_processes_do(
 def test_ctrl_c_during_tune_says_how_to_go_on(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from retrysim import executors
+    from retrysim.runs import executors
 
     calls = {"n": 0}
     real = executors.run_task

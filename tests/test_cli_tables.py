@@ -10,12 +10,12 @@ import pytest
 from rich.console import Console
 
 import retrysim
-from retrysim import metric_table
 from retrysim.cli.tables import fit, print_table
-from retrysim.metric_table import DEFAULT_TABLE_METRICS
-from retrysim.report import compare_table, sweep_table
-from retrysim.runner import run
-from retrysim.sweep import VariantResult, grid_variants
+from retrysim.render.report import compare_table, sweep_table
+from retrysim.results import metric_table
+from retrysim.results.metric_table import DEFAULT_TABLE_METRICS
+from retrysim.runs.runner import run
+from retrysim.runs.sweep import VariantResult, grid_variants
 
 Grid = list[tuple[str, list[Any]]]
 BOX = "│┃┏┓┗┛┡┩└┘┳┻╇━─┴┬┼╋├┤"

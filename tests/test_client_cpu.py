@@ -14,7 +14,7 @@ import pytest
 from typer.testing import CliRunner
 
 from retrysim.cli.app import app
-from retrysim.scenario import ScenarioError, parse_scenario
+from retrysim.model.scenario import ScenarioError, parse_scenario
 from retrysim.sim import records as rec
 from retrysim.sim.connections import Cpu
 from retrysim.sim.engine import RunResult, simulate

@@ -60,7 +60,7 @@ def test_a_profile_list_completes_its_next_item() -> None:
 
 
 def test_metric_options_complete_metric_names() -> None:
-    from retrysim.metric_table import METRIC_NAMES
+    from retrysim.results.metric_table import METRIC_NAMES
 
     assert complete("retrysim sweep redis-blip --metrics ") == list(METRIC_NAMES)
     listed = complete("retrysim compare redis-blip --metrics success_rate,p9")

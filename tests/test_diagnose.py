@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 
 import retrysim
-from retrysim import diagnose as dg
 from retrysim.names import MAX_ATTEMPTS_LIMIT
+from retrysim.results import diagnose as dg
 
 
 def run_doc(data: dict[str, Any]) -> dict[str, Any]:

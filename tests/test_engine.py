@@ -20,9 +20,9 @@ import tenacity.wait
 
 import retrysim
 import retrysim.retry.waits
-from retrysim import metrics
+from retrysim.model.scenario import ScenarioError, parse_scenario
+from retrysim.results import metrics
 from retrysim.retry.settings import RetrySettings
-from retrysim.scenario import ScenarioError, parse_scenario
 from retrysim.sim import engine as engine_module
 from retrysim.sim import records as rec
 from retrysim.sim.decide import ReferenceDecider
@@ -392,7 +392,7 @@ def test_a_different_seed_gives_different_records() -> None:
 
 _SCRIPT = """
 import hashlib, json, sys
-from retrysim.scenario import ScenarioError, parse_scenario
+from retrysim.model.scenario import ScenarioError, parse_scenario
 from retrysim.sim.engine import simulate
 r = simulate(parse_scenario(json.loads(sys.argv[1])))
 print(hashlib.sha256(r.attempts.tobytes() + r.calls.tobytes()).hexdigest())

@@ -16,8 +16,9 @@ from typing import Any
 
 import pytest
 
-from retrysim import executors
-from retrysim.executors import (
+from retrysim.model.scenario import parse_scenario
+from retrysim.runs import executors
+from retrysim.runs.executors import (
     DaskExecutor,
     ExecutorError,
     LocalExecutor,
@@ -26,8 +27,7 @@ from retrysim.executors import (
     make_executor,
     run_task,
 )
-from retrysim.scenario import parse_scenario
-from retrysim.sweep import compare, grid_variants, run_one
+from retrysim.runs.sweep import compare, grid_variants, run_one
 
 SMALL: dict[str, Any] = {
     "name": "small",

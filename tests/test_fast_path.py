@@ -25,9 +25,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import retrysim
+from retrysim.model.scenario import Scenario, parse_scenario
 from retrysim.names import PROFILES
-from retrysim.retry.errors import ConflictError, ServerError
-from retrysim.scenario import Scenario, parse_scenario
+from retrysim.retry.exceptions import ConflictError, ServerError
 from retrysim.sim import compiled as compiled_module
 from retrysim.sim.decide import (
     MIRRORED,

@@ -10,9 +10,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from retrysim import metrics
-from retrysim.retry.errors import ConflictError, RateLimitedError, ServerError
-from retrysim.scenario import ERROR_NAMES, Constant, fault_windows, parse_scenario
+from retrysim.model.scenario import ERROR_NAMES, Constant, fault_windows, parse_scenario
+from retrysim.results import metrics
+from retrysim.retry.exceptions import ConflictError, RateLimitedError, ServerError
 from retrysim.sim import records as rec
 from retrysim.sim.engine import RunResult, simulate
 from retrysim.sim.failures import CODE_NAMES, CODES, ERROR_CLASSES, make_error

@@ -15,7 +15,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from retrysim.scenario import parse_scenario
+from retrysim.model.scenario import parse_scenario
 from retrysim.sim import records as rec
 from retrysim.sim.engine import RunResult, simulate
 from retrysim.sim.fidelity import run_with_decorators

@@ -24,8 +24,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from retrysim.model.scenario import Scenario, parse_scenario
 from retrysim.retry.guards import GuardEvent
-from retrysim.scenario import Scenario, parse_scenario
 from retrysim.sim import records as rec
 from retrysim.sim.aio import run_virtual
 from retrysim.sim.engine import RunResult, simulate

@@ -37,13 +37,13 @@ from typer.testing import CliRunner
 
 import retrysim
 from retrysim.cli.app import app
-from retrysim.scenario import parse_scenario
+from retrysim.model.scenario import parse_scenario
+from retrysim.runs.user_policy import PolicyImportError, load_object
 from retrysim.sim import records as rec
 from retrysim.sim.engine import simulate
 from retrysim.sim.fidelity import run_with_decorators
 from retrysim.sim.foreign import foreign_policy, probe
 from retrysim.sim.invariants import violations
-from retrysim.user_policy import PolicyImportError, load_object
 
 FLAKY: dict[str, Any] = {
     "seed": 3,
@@ -291,7 +291,7 @@ def test_running_a_scenario_never_loads_the_user_code_importer() -> None:
     code = (
         "import sys, retrysim\n"
         "retrysim.run(retrysim.load_scenario('redis-blip'))\n"
-        "print('retrysim.user_policy' in sys.modules)\n"
+        "print('retrysim.runs.user_policy' in sys.modules)\n"
     )
     done = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True

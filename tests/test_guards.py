@@ -16,6 +16,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from retrysim.model.scenario import Scenario, parse_scenario
 from retrysim.retry import (
     GuardChain,
     GuardSpec,
@@ -25,7 +26,6 @@ from retrysim.retry import (
     retry_worker_operation,
 )
 from retrysim.retry.guards import Scope
-from retrysim.scenario import Scenario, parse_scenario
 from retrysim.sim import records as rec
 from retrysim.sim.engine import simulate
 from retrysim.sim.failures import CODES

@@ -18,9 +18,9 @@ from typer.testing import CliRunner
 
 import retrysim
 from retrysim.cli.app import app
-from retrysim.scenario import MAX_ERRORS_SHOWN, Poisson, parse_scenario
-from retrysim.scenario_files import MAX_FILE_BYTES
-from retrysim.sim import guards
+from retrysim.model.files import MAX_FILE_BYTES
+from retrysim.model.scenario import MAX_ERRORS_SHOWN, Poisson, parse_scenario
+from retrysim.sim import limits
 from retrysim.sim.arrivals import rate_segments
 from retrysim.sim.invariants import violations
 
@@ -160,7 +160,7 @@ def test_a_run_that_outgrows_memory_stops_with_a_valid_partial_result(
             "faults": [{"kind": "outage", "start": 0, "end": 1000}],
         }
     )
-    monkeypatch.setattr(guards, "available_memory", lambda: 5_000 * guards.BYTES_PER_EVENT / 0.6)
+    monkeypatch.setattr(limits, "available_memory", lambda: 5_000 * limits.BYTES_PER_EVENT / 0.6)
     result = retrysim.simulate(scenario)
     assert result.stopped is not None and "the memory limit" in result.stopped
     # one event can start many attempts (50 arrive in one burst event), so allow one burst over

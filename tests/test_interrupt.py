@@ -17,11 +17,11 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
-import retrysim.runner
-from retrysim import executors
+import retrysim.runs.runner
 from retrysim.cli import app as app_module
-from retrysim.cli import errors
+from retrysim.cli import exits
 from retrysim.cli.app import app
+from retrysim.runs import executors
 
 
 def _interrupt(*args: Any, **kwargs: Any) -> Any:
@@ -35,7 +35,7 @@ def test_ctrl_c_during_run_says_interrupted_and_exits_130(
     out.mkdir()
     earlier = out / "result.json"
     earlier.write_text('{"earlier": true}\n', encoding="utf-8")
-    monkeypatch.setattr(retrysim.runner, "run", _interrupt)
+    monkeypatch.setattr(retrysim.runs.runner, "run", _interrupt)
     monkeypatch.setattr(sys, "argv", ["retrysim", "run", "redis-blip", "--out", str(out), "-q"])
     with pytest.raises(SystemExit) as exited:
         app_module.main()
@@ -162,7 +162,7 @@ def test_the_entry_point_prints_a_commands_own_interrupted_line_only(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     monkeypatch.setattr(executors, "run_task", _interrupt)
-    monkeypatch.setitem(errors.interrupt_reported, "on", False)
+    monkeypatch.setitem(exits.interrupt_reported, "on", False)
     monkeypatch.setattr(sys, "argv", ["retrysim", *SWEEP, "--workers", "1", "-q"])
     with pytest.raises(SystemExit) as exited:
         app_module.main()

@@ -11,7 +11,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from retrysim.scenario import ERROR_NAMES, parse_scenario
+from retrysim.model.scenario import ERROR_NAMES, parse_scenario
 from retrysim.sim import records as rec
 from retrysim.sim.engine import RunResult, simulate
 from retrysim.sim.invariants import InvariantError, assert_invariants, violations

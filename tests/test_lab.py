@@ -14,9 +14,9 @@ from typer.testing import CliRunner
 
 from retrysim.cli.app import app
 from retrysim.cli.lab_cmd import MISSING_TEXTUAL
-from retrysim.cli.shell.state import load
 from retrysim.lab import charts
 from retrysim.lab.model import BY_OPTION, LabError, LabModel, Outcome, simulate
+from retrysim.model.session import load
 
 MAX_WAIT = BY_OPTION["max_wait"]
 

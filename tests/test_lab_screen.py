@@ -21,10 +21,10 @@ import pytest
 from rich.console import Console
 from textual.worker import WorkerCancelled, WorkerFailed
 
-from retrysim.cli.shell.state import load
 from retrysim.lab.app import LabApp, QuitScreen, TuneScreen
 from retrysim.lab.model import BY_OPTION, LabModel, Outcome
 from retrysim.lab.widgets import ChartView, KnobView
+from retrysim.model.session import load
 
 SNAPSHOTS = Path(__file__).resolve().parent / "snapshots"
 Pilot = Any

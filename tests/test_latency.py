@@ -26,8 +26,8 @@ from typer.testing import CliRunner
 
 from retrysim.cli.app import app
 from retrysim.cli.shell import Shell
-from retrysim.cli.shell.complete import ShellCompleter
-from retrysim.scenario import Normal, parse_scenario
+from retrysim.cli.shell.completer import ShellCompleter
+from retrysim.model.scenario import Normal, parse_scenario
 from retrysim.sim.latency import mean_of, normal_mean, sampler
 from retrysim.sim.streams import LATENCY, stream_key, unit
 

@@ -121,16 +121,17 @@ def test_public_api_all_is_exact_and_resolves() -> None:
 
 
 def test_cli_metric_names_match_the_metrics_module() -> None:
-    from retrysim.metrics import METRICS
-    from retrysim.names import METRIC_NAMES
+    from retrysim.results.metric_table import METRIC_NAMES
+    from retrysim.results.metrics import METRICS
 
     assert list(METRIC_NAMES) == list(METRICS)
 
 
 def test_names_are_defined_once() -> None:
     """Settings, scenarios and the CLI take their names from retrysim.names."""
-    from retrysim import names, scenario
+    from retrysim import names
     from retrysim.cli import common
+    from retrysim.model import scenario
     from retrysim.retry import settings
     from retrysim.sim import failures
 

@@ -12,8 +12,8 @@ from typer.testing import CliRunner
 import retrysim
 from retrysim.cli.app import app
 from retrysim.names import ERROR_NAMES
-from retrysim.retry.catalogue import LIBRARY_ERROR_NAMES
 from retrysim.sim import records as rec
+from retrysim.sim.catalogue import LIBRARY_ERROR_NAMES
 from retrysim.sim.failures import CODE_NAMES, ERROR_CLASSES, make_error
 
 REDIS = "redis.exceptions.ConnectionError"

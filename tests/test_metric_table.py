@@ -15,9 +15,10 @@ from typing import Any
 
 import pytest
 
-from retrysim import metric_table, metrics, names, report
-from retrysim.metric_table import METRIC_TABLE
-from retrysim.scenario import parse_scenario
+from retrysim.model.scenario import parse_scenario
+from retrysim.render import report
+from retrysim.results import metric_table, metrics
+from retrysim.results.metric_table import METRIC_TABLE
 from retrysim.sim.engine import simulate
 
 
@@ -109,16 +110,15 @@ def test_names_and_paths_are_unique_and_named_consistently() -> None:
 
 
 def test_every_user_takes_its_metrics_from_the_table() -> None:
-    from retrysim import plots, sweep
+    from retrysim import plots
     from retrysim.cli import compare_cmd
+    from retrysim.runs import sweep
 
     table = list(metric_table.METRIC_NAMES)
     assert list(metrics.METRICS) == table
     assert {m.name: m.path for m in METRIC_TABLE} == metrics.METRICS
     assert {m.name for m in METRIC_TABLE if m.better == "higher"} == metrics.HIGHER_IS_BETTER
     assert list(report.METRIC_LABELS) == table
-    assert names.METRIC_NAMES is metric_table.METRIC_NAMES
-    assert names.DEFAULT_TABLE_METRICS is metric_table.DEFAULT_TABLE_METRICS
     # These modules import the names without re-exporting them: read their namespaces.
     assert vars(compare_cmd)["METRIC_NAMES"] is metric_table.METRIC_NAMES
     assert vars(sweep)["DEFAULT_TABLE_METRICS"] is metric_table.DEFAULT_TABLE_METRICS
@@ -181,7 +181,7 @@ def test_labels_are_the_tables_own_words() -> None:
 def test_the_table_module_imports_nothing_heavy() -> None:
     """The CLI checks metric names at argument time; that must not load numpy and friends."""
     code = (
-        "import sys, retrysim.metric_table, retrysim.names\n"
+        "import sys, retrysim.results.metric_table, retrysim.names\n"
         "heavy = ('numpy', 'pydantic', 'pydantic_settings', 'rich', 'matplotlib', 'typer')\n"
         "print(sorted({m.split('.')[0] for m in sys.modules} & set(heavy)))\n"
     )

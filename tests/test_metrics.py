@@ -10,8 +10,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from retrysim import metric_table, metrics
-from retrysim.scenario import parse_scenario
+from retrysim.model.scenario import parse_scenario
+from retrysim.results import metric_table, metrics
 from retrysim.sim import records as rec
 from retrysim.sim.engine import RunResult, simulate
 from retrysim.sim.failures import CODE_NAMES, CODES

@@ -27,7 +27,8 @@ from tenacity import (
 )
 
 import retrysim
-from retrysim import metric_table, metrics
+from retrysim.model.scenario import parse_scenario
+from retrysim.results import metric_table, metrics
 from retrysim.retry import (
     PROFILES,
     CircuitOpenError,
@@ -41,8 +42,7 @@ from retrysim.retry import (
     waits,
 )
 from retrysim.retry import guards as guards_mod
-from retrysim.scenario import parse_scenario
-from retrysim.sim import engine, failures, faults, guards, invariants, service
+from retrysim.sim import engine, failures, faults, invariants, limits, service
 from retrysim.sim import records as rec
 from retrysim.sim.arrivals import expected_calls
 from retrysim.sim.streams import FAULT_BASE, stream_key
@@ -53,13 +53,13 @@ def test_the_memory_guard_refuses_exactly_past_its_threshold(
 ) -> None:
     """A guard ten times looser (or tighter) than documented fails one side of this."""
     scenario = parse_scenario({"clients": {"count": 1000}})
-    need = expected_calls(scenario) * (guards.BYTES_PER_CALL + 3 * guards.BYTES_PER_ATTEMPT)
+    need = expected_calls(scenario) * (limits.BYTES_PER_CALL + 3 * limits.BYTES_PER_ATTEMPT)
     limit = need / 0.8  # refused when need > 80% of what is available
-    monkeypatch.setattr(guards, "available_memory", lambda: limit * 0.99)
-    with pytest.raises(guards.ScenarioTooLargeError, match=r"clients\.count"):
-        guards.check_memory(scenario, 3)
-    monkeypatch.setattr(guards, "available_memory", lambda: limit * 1.01)
-    guards.check_memory(scenario, 3)  # fits: no error
+    monkeypatch.setattr(limits, "available_memory", lambda: limit * 0.99)
+    with pytest.raises(limits.ScenarioTooLargeError, match=r"clients\.count"):
+        limits.check_memory(scenario, 3)
+    monkeypatch.setattr(limits, "available_memory", lambda: limit * 1.01)
+    limits.check_memory(scenario, 3)  # fits: no error
 
 
 def test_the_memory_guard_matches_what_runs_were_measured_to_need(
@@ -69,10 +69,10 @@ def test_the_memory_guard_matches_what_runs_were_measured_to_need(
     462 MiB of RSS, 1,000,000 at 4.1 GiB. With 2 GiB free the first must run and the second
     must be refused; a guard ten times looser lets the second through."""
     herd = retrysim.load_scenario("thundering-herd")
-    monkeypatch.setattr(guards, "available_memory", lambda: 2.0 * (1 << 30))
-    guards.check_memory(herd.with_overrides({"clients.count": 100_000}), 3)
-    with pytest.raises(guards.ScenarioTooLargeError):
-        guards.check_memory(herd.with_overrides({"clients.count": 1_000_000}), 3)
+    monkeypatch.setattr(limits, "available_memory", lambda: 2.0 * (1 << 30))
+    limits.check_memory(herd.with_overrides({"clients.count": 100_000}), 3)
+    with pytest.raises(limits.ScenarioTooLargeError):
+        limits.check_memory(herd.with_overrides({"clients.count": 1_000_000}), 3)
 
 
 def test_a_keyboard_interrupt_is_not_counted_as_a_non_retryable_failure() -> None:
@@ -847,7 +847,7 @@ def test_processor_sharing_frees_the_slot_of_a_cancelled_request() -> None:
     assert host.done[1][0] == pytest.approx(1.5) and host.done[1][1] == 0
 
 
-# -- retrysim/metrics.py --------------------------------------------------------------------------
+# -- retrysim/results/metrics.py -------------------------------------------------------------------
 
 NO_CALLS = rec.empty_calls(0)
 

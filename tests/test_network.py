@@ -11,8 +11,8 @@ from typing import Any
 import numpy as np
 import pytest
 
-from retrysim.metrics import summarize
-from retrysim.scenario import parse_scenario
+from retrysim.model.scenario import parse_scenario
+from retrysim.results.metrics import summarize
 from retrysim.sim import records as rec
 from retrysim.sim.engine import RunResult, simulate
 from retrysim.sim.failures import CODES

@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 from tenacity import RetryCallState
 
 from retrysim.cli.common import policy_sources
+from retrysim.model.scenario import PolicySpec, parse_scenario
 from retrysim.retry import (
     OPERATIONS,
     OPTION_NAMES,
@@ -30,7 +31,6 @@ from retrysim.retry.options import (
     settings_field,
 )
 from retrysim.retry.profiles import REGISTRY
-from retrysim.scenario import PolicySpec, parse_scenario
 from retrysim.sim.policy import policy_for
 
 #: A valid non-default value for every option: the test fails when an option is added without

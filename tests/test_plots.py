@@ -36,8 +36,8 @@ import retrysim.retry.waits
 from retrysim import plots
 from retrysim.names import Operation
 from retrysim.retry import OPERATIONS, PROFILES, RetrySettings, build_policy
+from retrysim.runs.sweep import Variant, VariantResult, compare, grid_variants
 from retrysim.sim.clock import current_stream
-from retrysim.sweep import Variant, VariantResult, compare, grid_variants
 
 CLIENTS = 300
 DEFAULTS = RetrySettings.defaults()  # the documented defaults, whatever the environment
@@ -626,7 +626,7 @@ def test_plots_never_touch_pyplot_and_sim_never_imports_plots(tmp_path: Path) ->
     code = """
 import os, sys
 os.environ.pop("MPLBACKEND", None)
-import retrysim.sim.engine, retrysim.retry, retrysim.metrics
+import retrysim.sim.engine, retrysim.retry, retrysim.results.metrics
 assert "retrysim.plots" not in sys.modules and "matplotlib" not in sys.modules
 import retrysim
 from retrysim import plots
@@ -656,9 +656,9 @@ print("ok")
 
 def test_public_names_are_exactly_all_and_resolve() -> None:
     """retrysim.plots is a package of figure modules; its flat public API stays what it was."""
-    from retrysim import metric_table
     from retrysim.cli import plot_cmd
     from retrysim.names import FIGURE_FORMATS
+    from retrysim.results import metric_table
     from retrysim.sim.wait_samples import sample_waits
 
     assert sorted(plots.__all__) == sorted(set(plots.__all__))

@@ -32,7 +32,7 @@ import retrysim
 from retrysim import plots
 from retrysim.cli.app import app
 from retrysim.retry import OPERATIONS, RetrySettings
-from retrysim.sweep import Variant, VariantResult, compare
+from retrysim.runs.sweep import Variant, VariantResult, compare
 
 ROOT = Path(__file__).resolve().parents[1]
 CLIENTS = 300
@@ -149,7 +149,7 @@ def test_timeline_of_a_document_saved_before_arrival_windows_still_draws(storm_d
 def test_compare_panels_format_values_like_the_table_and_say_which_way_is_better(
     lock_variants,
 ) -> None:
-    from retrysim import metric_table
+    from retrysim.results import metric_table
 
     names = ["success_rate", "p99_latency", "amplification", "peak_attempts_per_s"]
     fig = plots.compare_metrics(lock_variants, names)
@@ -171,8 +171,8 @@ def test_compare_panels_format_values_like_the_table_and_say_which_way_is_better
 
 
 def test_compare_panel_of_a_metric_with_no_better_direction_has_no_note() -> None:
-    from retrysim import metric_table
     from retrysim.plots.compare import _axis_label
+    from retrysim.results import metric_table
 
     neither = metric_table.Metric("x", ("x",), "x", "x", "things", "count", "neither")
     assert _axis_label(neither) == "things"
@@ -325,9 +325,9 @@ _MARK = ("not-recovered", "not-recovered-label", "goodput-reference")
 
 
 def test_timeline_brackets_the_window_goodput_did_not_recover_over(storm_doc) -> None:
-    from retrysim.diagnose import METASTABLE_RATIO
-    from retrysim.metric_table import show
     from retrysim.plots.timeline import _BRACKET_Y
+    from retrysim.results.diagnose import METASTABLE_RATIO
+    from retrysim.results.metric_table import show
 
     found = storm_doc["recovery"]
     assert found["ratio"] < METASTABLE_RATIO  # the storm: goodput stays near 0 after the spike
@@ -376,7 +376,7 @@ def test_run_plot_of_retry_storm_shows_the_mark(
 
 
 def test_timeline_of_a_fleet_that_recovered_marks_nothing(storm_doc, herd_runs) -> None:
-    from retrysim.diagnose import METASTABLE_RATIO
+    from retrysim.results.diagnose import METASTABLE_RATIO
 
     # retry-storm without retries recovers at once after its spike
     scenario = retrysim.load_scenario("retry-storm").with_overrides(

@@ -3,7 +3,8 @@
 The plugin is tested the way a user meets it: pytester writes a test file and runs pytest on it
 in this process (in-process, so it works on an xdist worker), once without any async plugin,
 once under pytest-asyncio and once under anyio's plugin when those are installed. The plugin is
-passed with ``-p retrysim.pytest_plugin`` unless retrysim's entry point already loads it (pytest
+passed with ``-p retrysim.testing.pytest_plugin`` unless retrysim's entry point already loads it
+(pytest
 refuses one module registered under two names). ``retrysim.testing`` itself is tested directly.
 No test here sleeps for real; one asserts on wall time, as the issue asks: the seed spec's unit
 test, marked, runs in under 50 ms (unmarked it sleeps for about a second).
@@ -51,7 +52,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def _entry_point_loaded() -> bool:
     return any(
-        ep.name == "retrysim" and ep.value == "retrysim.pytest_plugin"
+        ep.name == "retrysim" and ep.value == "retrysim.testing.pytest_plugin"
         for ep in importlib.metadata.entry_points(group="pytest11")
     )
 
@@ -60,7 +61,7 @@ def run_plugin(pytester: pytest.Pytester, *args: str, plugins: str = "none") -> 
     """pytest on pytester's files with the plugin; ``plugins``: none, asyncio or anyio."""
     options = ["-p", "no:cacheprovider", "-p", "no:xdist", "-p", "no:randomly"]
     if not _entry_point_loaded():
-        options += ["-p", "retrysim.pytest_plugin"]
+        options += ["-p", "retrysim.testing.pytest_plugin"]
     if plugins == "asyncio":
         pytest.importorskip("pytest_asyncio")
         options += ["-p", "no:anyio", "-o", "asyncio_default_fixture_loop_scope=function"]
@@ -77,7 +78,7 @@ def run_plugin(pytester: pytest.Pytester, *args: str, plugins: str = "none") -> 
 
 def test_pyproject_registers_the_plugin_as_a_pytest11_entry_point() -> None:
     project = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]
-    assert project["entry-points"]["pytest11"] == {"retrysim": "retrysim.pytest_plugin"}
+    assert project["entry-points"]["pytest11"] == {"retrysim": "retrysim.testing.pytest_plugin"}
     dev = " ".join(project["optional-dependencies"]["dev"])
     assert "pytest-asyncio" in dev and "anyio" in dev  # so CI runs the async variants
 
@@ -87,7 +88,7 @@ def test_the_library_imports_without_pytest() -> None:
         "import sys; sys.modules['pytest'] = None\n"  # any import of pytest now fails
         "import retrysim.testing, retrysim.retry.decorators\n"
         "with retrysim.testing.VirtualTime(seed=1) as vt: vt.advance(1)\n"
-        "print('ok', 'retrysim.pytest_plugin' in sys.modules)\n"
+        "print('ok', 'retrysim.testing.pytest_plugin' in sys.modules)\n"
     )
     done = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT

@@ -8,7 +8,7 @@ from pathlib import Path
 from typer.testing import CliRunner
 
 from retrysim.cli.app import app
-from retrysim.names import METRIC_NAMES
+from retrysim.results.metric_table import METRIC_NAMES
 
 ROOT = Path(__file__).resolve().parents[1]
 README = (ROOT / "README.md").read_text(encoding="utf-8")

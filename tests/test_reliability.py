@@ -28,7 +28,7 @@ from typer.testing import CliRunner
 
 import retrysim
 from retrysim.cli.app import app
-from retrysim.scenario_toml import dumps as toml_dumps
+from retrysim.model.toml_edit import dumps as toml_dumps
 
 ROOT = Path(__file__).resolve().parents[1]
 GOLDEN = ROOT / "tests" / "golden"
@@ -181,8 +181,8 @@ def test_fuzzed_scenarios_never_crash_the_cli(content: bytes, tmp_path: Path) ->
 def test_fuzzed_scenarios_that_validate_also_run_or_are_refused(
     content: bytes, tmp_path: Path
 ) -> None:
-    from retrysim.scenario import ScenarioError
-    from retrysim.scenario_files import load_scenario
+    from retrysim.model.files import load_scenario
+    from retrysim.model.scenario import ScenarioError
     from retrysim.sim.arrivals import expected_calls
 
     target = tmp_path / "fuzz.toml"
@@ -272,7 +272,7 @@ def test_only_oserrors_on_the_users_paths_or_the_machine_count_as_bad_input(
 ) -> None:
     import errno
 
-    from retrysim.cli.errors import is_bad_input
+    from retrysim.cli.exits import is_bad_input
 
     out = tmp_path / "results"
     denied = PermissionError(errno.EACCES, "Permission denied", str(out / "result.json"))
@@ -287,12 +287,12 @@ def test_only_oserrors_on_the_users_paths_or_the_machine_count_as_bad_input(
 
 BROKEN_RUN = """
 import sys
-import retrysim.metrics
+import retrysim.results.metrics
 
 def broken(*args, **kwargs):
     raise {error}
 
-retrysim.metrics.summarize = broken
+retrysim.results.metrics.summarize = broken
 sys.argv = ["retrysim", *{args!r}]
 from retrysim.cli.app import main
 main()
@@ -339,14 +339,14 @@ def test_debug_shows_the_traceback_of_an_internal_error() -> None:
 def test_internal_errors_are_exit_1_through_the_test_runner_too(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    import retrysim.runner
+    import retrysim.runs.runner
 
     def broken(*args: object, **kwargs: object) -> None:
         raise KeyError("timeline")
 
     # where the run step looks it up (a KeyError is also what a mistyped key raises: it must
     # still be reported as a bug when it comes from inside retrysim)
-    monkeypatch.setattr(retrysim.runner, "summarize", broken)
+    monkeypatch.setattr(retrysim.runs.runner, "summarize", broken)
     result = CliRunner().invoke(app, ["run", "redis-blip"])
     assert result.exit_code == 1
     assert "KeyError: 'timeline'" in result.stderr and "bug in retrysim" in result.stderr
@@ -387,7 +387,7 @@ DIGEST = """
 import hashlib, json, sys
 import retrysim
 from retrysim import output
-from retrysim.sweep import run_one
+from retrysim.runs.sweep import run_one
 scenario = retrysim.load_scenario(sys.argv[1])
 doc = run_one(scenario, {}, scenario.seed, None)
 print(hashlib.sha256(output.dumps(doc).encode()).hexdigest())
@@ -407,7 +407,7 @@ def _digest_in_new_process(name: str) -> str:
 
 def _digest_here(name: str) -> str:
     from retrysim import output
-    from retrysim.sweep import run_one
+    from retrysim.runs.sweep import run_one
 
     scenario = retrysim.load_scenario(name)
     return hashlib.sha256(
@@ -436,7 +436,7 @@ def test_every_bundled_scenario_is_identical_in_every_process_and_executor() -> 
 
 @pytest.mark.slow
 def test_results_do_not_depend_on_the_executor() -> None:
-    from retrysim.sweep import compare, grid_variants
+    from retrysim.runs.sweep import compare, grid_variants
 
     scenario = retrysim.load_scenario("lock-contention")
     variants = grid_variants([("policy.profile", ["bindu", "full_jitter"])])
@@ -464,7 +464,7 @@ KILLED_SWEEP = """
 import os, signal, sys
 from pathlib import Path
 import retrysim
-from retrysim.sweep import compare, grid_variants
+from retrysim.runs.sweep import compare, grid_variants
 scenario = retrysim.load_scenario("lock-contention")
 grid = [("policy.max_attempts", [4, 6, 8]), ("policy.profile", ["bindu", "full_jitter"])]
 variants = grid_variants(grid)
@@ -476,7 +476,7 @@ compare(scenario, variants, [1], checkpoint=Path(sys.argv[1]), on_done=die_after
 
 
 def test_a_killed_sweep_leaves_only_complete_files_and_resumes(tmp_path: Path) -> None:
-    from retrysim.sweep import compare, grid_variants
+    from retrysim.runs.sweep import compare, grid_variants
 
     runs = tmp_path / "runs"
     killed = subprocess.run([sys.executable, "-c", KILLED_SWEEP, str(runs)], check=False)
@@ -538,7 +538,7 @@ def test_no_module_evaluates_or_unpickles() -> None:
     package = Path(retrysim.__file__).resolve().parent
     # lazy exports of fixed names only; and --policy MODULE:ATTR, the one place retrysim
     # imports code that is not its own, only when the user names it (never from a scenario)
-    allowed_importlib = {package / "_lazy.py", package / "user_policy.py"}
+    allowed_importlib = {package / "_lazy.py", package / "runs" / "user_policy.py"}
     for path in sorted(Path(retrysim.__file__).resolve().parent.rglob("*.py")):
         tree = ast.parse(path.read_text(encoding="utf-8"))
         for node in ast.walk(tree):

@@ -10,7 +10,7 @@ import pytest
 from rich.console import Console
 
 import retrysim
-from retrysim import report
+from retrysim.render import report
 
 
 def text(renderable: Any, width: int = 200) -> str:

@@ -24,9 +24,10 @@ from rich.console import Console
 from typer.testing import CliRunner
 
 import retrysim
-from retrysim import guard_metrics as gm
-from retrysim import metrics, report, report_guards
 from retrysim.cli.app import app
+from retrysim.render import report, resilience
+from retrysim.results import guard_metrics as gm
+from retrysim.results import metrics
 from retrysim.retry.guards import GuardEvent
 from retrysim.sim import records as rec
 from retrysim.sim.result import RunResult
@@ -346,7 +347,7 @@ def test_the_resilience_table_gives_the_documents_numbers(
     client_breakers: Run, budget: Run
 ) -> None:
     _, doc = client_breakers
-    table = report_guards.resilience_table(doc)
+    table = resilience.resilience_table(doc)
     assert table is not None
     shown = text(table)
     breaker = doc["guards"]["breaker"]
@@ -355,11 +356,11 @@ def test_the_resilience_table_gives_the_documents_numbers(
     assert f"at most {breaker['peak_open_clients']:,} clients' open at once" in shown
     assert f"{breaker['refused']:,}" in shown and "never sent (CircuitOpen)" in shown
     _, storm = budget
-    shown = text(report_guards.resilience_table(storm))
+    shown = text(resilience.resilience_table(storm))
     section = storm["guards"]["budget"]
     assert f"{section['refused']:,}" in shown
     assert f"{100 * section['refused_share']:.1f}% of {section['retries_asked']:,} asked" in shown
-    assert report_guards.resilience_table({"calls": {}}) is None  # no guards: no table
+    assert resilience.resilience_table({"calls": {}}) is None  # no guards: no table
 
 
 def test_the_header_says_which_mechanisms_are_on_and_where_from(budget: Run) -> None:

@@ -27,7 +27,7 @@ from retrysim.retry import (
 )
 from retrysim.retry.breaker import CircuitBreaker
 from retrysim.retry.budget import TokenBudget
-from retrysim.retry.errors import CircuitOpenError
+from retrysim.retry.exceptions import CircuitOpenError
 from retrysim.retry.guards import GuardEvent
 from retrysim.retry.mechanisms import MECHANISMS, mechanism_setting
 from retrysim.retry.settings import OPERATIONS, RetrySettings

@@ -12,9 +12,11 @@ from typing import Any
 import pytest
 
 import retrysim
-from retrysim import metrics, output, runner
+from retrysim import output
+from retrysim.model.scenario import Scenario
+from retrysim.results import metrics
 from retrysim.retry import RetrySettings
-from retrysim.scenario import Scenario
+from retrysim.runs import runner
 from retrysim.sim import engine
 
 WITH_FAULTS = ["startup-race", "postgres-restart", "redis-blip"]

@@ -12,8 +12,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import retrysim
-from retrysim.library import bundled_scenarios, describe_bundled, resolve
-from retrysim.scenario import (
+from retrysim.model.library import bundled_scenarios, describe_bundled, resolve
+from retrysim.model.scenario import (
     ERROR_NAMES,
     Burst,
     Clients,

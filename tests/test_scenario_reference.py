@@ -14,9 +14,9 @@ from pydantic import Field
 from typer.testing import CliRunner
 
 from retrysim.cli.app import app
-from retrysim.scenario import Ideal, Queue, Scenario
-from retrysim.scenario_reference import NO_UNIT, Section, as_data, markdown, reference, undocumented
-from retrysim.scenario_types import Model, NonNeg, Rate
+from retrysim.model.base import Model, NonNeg, Rate
+from retrysim.model.reference import NO_UNIT, Section, as_data, markdown, reference, undocumented
+from retrysim.model.scenario import Ideal, Queue, Scenario
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -9,9 +9,9 @@ from typing import Any
 
 import pytest
 
-from retrysim.library import bundled_scenarios, load_scenario
-from retrysim.scenario import parse_scenario
-from retrysim.scenario_toml import dumps, update
+from retrysim.model.library import bundled_scenarios, load_scenario
+from retrysim.model.scenario import parse_scenario
+from retrysim.model.toml_edit import dumps, update
 
 EDITED = """\
 # capacity test for the blip

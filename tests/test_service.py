@@ -16,7 +16,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from retrysim.scenario import (
+from retrysim.model.scenario import (
     Constant,
     Exponential,
     LoadLatency,

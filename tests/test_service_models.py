@@ -17,8 +17,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from retrysim.metrics import wasted_work
-from retrysim.scenario import Lock, ProcessorSharing, parse_scenario
+from retrysim.model.scenario import Lock, ProcessorSharing, parse_scenario
+from retrysim.results.metrics import wasted_work
 from retrysim.sim import records as rec
 from retrysim.sim.attempt import AttemptPhases
 from retrysim.sim.engine import RunResult, simulate

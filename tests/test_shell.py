@@ -12,7 +12,7 @@ from prompt_toolkit.completion import CompleteEvent
 from prompt_toolkit.document import Document
 
 from retrysim.cli.shell import Shell, run_shell
-from retrysim.cli.shell.complete import ShellCompleter, fault_fields
+from retrysim.cli.shell.completer import ShellCompleter, fault_fields
 from retrysim.cli.shell.interactive import Ask, leave, toolbar
 from retrysim.names import PROFILES
 

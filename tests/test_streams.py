@@ -13,7 +13,7 @@ import numpy as np
 from hypothesis import given
 from hypothesis import strategies as st
 
-from retrysim.scenario import parse_scenario
+from retrysim.model.scenario import parse_scenario
 from retrysim.sim.engine import CALL_KEY_SHIFT, simulate
 from retrysim.sim.streams import (
     ARRIVAL,

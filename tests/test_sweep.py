@@ -10,10 +10,10 @@ from typing import Any
 
 import pytest
 
-from retrysim import metrics
-from retrysim.metric_table import DEFAULT_TABLE_METRICS
-from retrysim.scenario import parse_scenario
-from retrysim.sweep import (
+from retrysim.model.scenario import parse_scenario
+from retrysim.results import metrics
+from retrysim.results.metric_table import DEFAULT_TABLE_METRICS
+from retrysim.runs.sweep import (
     Variant,
     VariantResult,
     compare,

@@ -15,12 +15,13 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
-from retrysim import sweep
 from retrysim.cli.app import app
 from retrysim.env_write import EnvFileError, merge_env
-from retrysim.scenario import Scenario, parse_scenario
-from retrysim.sweep import Variant, VariantResult
-from retrysim.tune import (
+from retrysim.model.scenario import Scenario, parse_scenario
+from retrysim.render.tune_report import document
+from retrysim.runs import sweep
+from retrysim.runs.sweep import Variant, VariantResult
+from retrysim.runs.tune import (
     Candidate,
     Constraint,
     Dimension,
@@ -33,7 +34,6 @@ from retrysim.tune import (
     score_of,
     tune,
 )
-from retrysim.tune_report import document
 
 P = 0.5
 CLIENTS = 4000
@@ -346,7 +346,7 @@ def test_bad_tune_input_is_one_line_and_exit_2(
 
 
 def test_a_tie_goes_to_the_lighter_load_then_the_shorter_tail() -> None:
-    from retrysim.tune import _choose
+    from retrysim.runs.tune import _choose
 
     group = Group("worker", [independent("a")])
 

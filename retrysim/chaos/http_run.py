@@ -34,8 +34,8 @@ from retrysim.chaos.http_target import HttpTarget
 from retrysim.chaos.proxy import FaultProxy
 from retrysim.chaos.run import RealFleet, assign_executions, check, drive, error_code, real_document
 from retrysim.chaos.toxics import ChaosError, toxics_from_scenario
+from retrysim.model.scenario import Scenario
 from retrysim.retry.settings import RetrySettings
-from retrysim.scenario import Scenario
 from retrysim.sim import records as rec
 from retrysim.sim.engine import CALL_KEY_SHIFT
 from retrysim.sim.failures import CODES
@@ -166,7 +166,7 @@ class _HttpRunner(RealFleet):
 def check_http(scenario: Scenario, target: HttpTarget | None) -> None:
     """``check`` plus: retrysim's own service is the ``ideal`` one (another service may be
     modelled by any kind with a ``latency``), and HTTP answers come only from retrysim's own."""
-    from retrysim.scenario import Ideal
+    from retrysim.model.scenario import Ideal
 
     check(scenario)
     service = scenario.service

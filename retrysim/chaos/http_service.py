@@ -41,7 +41,7 @@ from retrysim.chaos.listener import LoopbackListener
 from retrysim.chaos.toxics import ChaosError
 
 if TYPE_CHECKING:
-    from retrysim.scenario import Fault, Scenario
+    from retrysim.model.scenario import Fault, Scenario
     from retrysim.sim.attempt import AttemptPhases
 
 #: Seconds ``stop()`` waits for its connections' tasks to end once cancelled.
@@ -63,7 +63,7 @@ ATTEMPT_HEADER = "x-retrysim-attempt"
 
 def is_http_fault(fault: Fault) -> bool:
     """Whether ``fault`` is an HTTP answer (this service's) rather than a connection fault."""
-    from retrysim.scenario import Flaky, Outage, RecoveryRamp
+    from retrysim.model.scenario import Flaky, Outage, RecoveryRamp
 
     if isinstance(fault, Outage) and fault.mode == "blackhole":
         return False
@@ -78,7 +78,7 @@ def split_faults(
     ``own_service`` False (another service is the target): latency spikes are the proxy's
     (each answer's chunks held back), and HTTP answers nobody's (``check_http`` refuses them).
     """
-    from retrysim.scenario import LatencySpike
+    from retrysim.model.scenario import LatencySpike
 
     mine = [is_http_fault(f) or (own_service and isinstance(f, LatencySpike)) for f in faults]
     return (

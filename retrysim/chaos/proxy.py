@@ -41,7 +41,7 @@ from retrysim.chaos.toxics import (
 from retrysim.sim.streams import FAULT_BASE, LATENCY, stream_key, unit
 
 if TYPE_CHECKING:
-    from retrysim.scenario import Fault, Scenario
+    from retrysim.model.scenario import Fault, Scenario
 
 CHUNK = 65536
 #: Chunks read ahead of what has been written, per direction: back-pressure under latency.

@@ -29,9 +29,9 @@ from contextlib import AbstractAsyncContextManager, nullcontext
 from typing import Any
 
 from retrysim.chaos.proxy import FaultProxy
+from retrysim.model.scenario import Scenario
 from retrysim.retry.classify import full_name
 from retrysim.retry.settings import RetrySettings, get_settings, use_settings
-from retrysim.scenario import Scenario
 from retrysim.sim import records as rec
 from retrysim.sim.clock import routed_jitter
 from retrysim.sim.engine import CALL_KEY_SHIFT
@@ -231,7 +231,7 @@ def run_real(
 
 def check(scenario: Scenario) -> None:
     from retrysim.chaos.toxics import ChaosError
-    from retrysim.scenario import Poisson
+    from retrysim.model.scenario import Poisson
 
     if isinstance(scenario.clients.arrival, Poisson):
         raise ChaosError("chaos runs closed, burst and uniform arrivals, not Poisson")
@@ -271,7 +271,7 @@ def real_document(
 ) -> dict[str, Any]:
     """``summarize``'s document of a real run, with ``mode``, ``target``, ``proxy`` and (with
     ``vs_sim = K > 0``) the ``versus`` section against K simulated seeds."""
-    from retrysim.metrics import summarize
+    from retrysim.results.metrics import summarize
 
     scenario = result.scenario
     document = summarize(result, wall_time=time.perf_counter() - started)
@@ -280,7 +280,7 @@ def real_document(
     document["proxy"] = proxy
     if vs_sim > 0:
         from retrysim.chaos.versus import versus
-        from retrysim.runner import run
+        from retrysim.runs.runner import run
 
         first = result.seed
         simulated = [

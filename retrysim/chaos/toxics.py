@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from retrysim.errors import BadInputError
 
 if TYPE_CHECKING:
-    from retrysim.scenario import Fault, Scenario
+    from retrysim.model.scenario import Fault, Scenario
 
 Stream = Literal["upstream", "downstream"]
 STREAMS: tuple[Stream, ...] = ("upstream", "downstream")
@@ -185,7 +185,7 @@ def toxics_from_scenario(faults: Scenario | Sequence[Fault]) -> tuple[Toxic, ...
     answer's first byte. capacity_loss is the queue server's, not the network's: an error.
     An outage's or flaky's ``error`` is what the client library raises, not the proxy's to pick.
     """
-    from retrysim.scenario import (
+    from retrysim.model.scenario import (
         Constant,
         Flaky,
         LatencySpike,

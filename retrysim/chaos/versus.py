@@ -15,7 +15,7 @@ import statistics
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from retrysim.metrics import metric
+from retrysim.results.metrics import metric
 
 #: What the side-by-side compares, in order.
 VERSUS_METRICS: tuple[str, ...] = (
@@ -57,7 +57,7 @@ _RESOLUTION = {"percent": 5e-5, "seconds": 5e-4, "count": 0.5, "ratio": 5e-3, "n
 
 
 def _inside(name: str, value: float, low: float, high: float) -> bool:
-    from retrysim import metric_table
+    from retrysim.results import metric_table
 
     shown = "count" if name == "calls" else metric_table.get(name).format
     slack = max(_RESOLUTION[shown], 1e-9 * max(1.0, abs(low), abs(high)))
@@ -75,7 +75,7 @@ def versus(real: Mapping[str, Any], simulated: Sequence[Mapping[str, Any]]) -> d
     when either side has no value: no retries, say). ``calls`` (how many calls were made) comes
     first: a fleet that made fewer calls for real was slowed by something the model lacks.
     """
-    from retrysim import metric_table
+    from retrysim.results import metric_table
 
     rows: list[dict[str, Any]] = []
     getters: list[tuple[str, str, Any]] = [("calls", "calls", _calls)]
@@ -103,7 +103,7 @@ def versus(real: Mapping[str, Any], simulated: Sequence[Mapping[str, Any]]) -> d
 
 def show(name: str, value: float | None) -> str:
     """A value as the side-by-side prints it."""
-    from retrysim import metric_table
+    from retrysim.results import metric_table
 
     if value is None:
         return "–"

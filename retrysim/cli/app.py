@@ -22,7 +22,7 @@ from retrysim.cli import (
     settings_cmd,
     tune_cmd,
 )
-from retrysim.cli.errors import (
+from retrysim.cli.exits import (
     EXIT_BAD_INPUT,
     EXIT_INTERRUPTED,
     debug_mode,

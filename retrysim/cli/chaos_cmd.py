@@ -10,7 +10,7 @@ from typing import Annotated, Any
 import typer
 
 from retrysim.cli import common
-from retrysim.cli.errors import UsageError, reports_errors
+from retrysim.cli.exits import UsageError, reports_errors
 from retrysim.cli.options import EnvFileOption, ScenarioArg, SeedOption
 
 
@@ -89,7 +89,7 @@ def chaos(
         return
     from rich.console import Console
 
-    from retrysim.report import render_run
+    from retrysim.render.report import render_run
 
     console = Console()
     render_run(doc, console, doc["sources"])

@@ -8,15 +8,15 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from retrysim.cli.errors import UsageError, warn
+from retrysim.cli.exits import UsageError, warn
 from retrysim.names import PROFILES
 from retrysim.suggest import dotted_keys as dotted_keys  # for the shell's completion
 from retrysim.suggest import unknown_key
 
 if TYPE_CHECKING:
-    from retrysim.executors import Executor
+    from retrysim.model.scenario import Scenario
     from retrysim.retry.settings import RetrySettings
-    from retrysim.scenario import Scenario
+    from retrysim.runs.executors import Executor
 
 PROFILE_NAMES = PROFILES  # re-exported for the commands
 
@@ -45,14 +45,14 @@ def parse_sets(items: list[str] | None) -> dict[str, Any]:
 
 def load(scenario_arg: str, sets: dict[str, Any], profile: str | None = None) -> Scenario:
     """Load by bundled name or path, apply --set overrides and --profile, validate."""
-    from retrysim.library import load_scenario
-    from retrysim.scenario import ScenarioError
+    from retrysim.model.library import load_scenario
+    from retrysim.model.scenario import ScenarioError
 
     if profile is not None:
         check_profile(profile)
         sets = {**sets, "policy.profile": profile}
-    from retrysim.library import resolve
-    from retrysim.sim.guards import ScenarioTooLargeError, check_memory
+    from retrysim.model.library import resolve
+    from retrysim.sim.limits import ScenarioTooLargeError, check_memory
 
     try:
         scenario = load_scenario(scenario_arg)
@@ -73,7 +73,7 @@ def apply(scenario: Scenario, sets: dict[str, Any], option: str = "--set") -> Sc
     ``--grid``), the key and the problem."""
     from pydantic import ValidationError
 
-    from retrysim.scenario import format_validation_error
+    from retrysim.model.scenario import format_validation_error
 
     if not sets:
         return scenario
@@ -185,7 +185,7 @@ def user_policy(policy: str | None, scenario: Scenario) -> Any:
     """The policy ``--policy`` names, ready for the engine (None without ``--policy``)."""
     if policy is None:
         return None
-    from retrysim.user_policy import load_policy
+    from retrysim.runs.user_policy import load_policy
 
     return load_policy(policy, scenario.policy.operation)
 
@@ -193,7 +193,7 @@ def user_policy(policy: str | None, scenario: Scenario) -> Any:
 def executor(kind: str, workers: int | None, address: str | None) -> Executor:
     """The executor ``--executor``, ``--workers`` and ``--address`` ask for, or a UsageError
     when they do not fit together (or dask is not installed, naming the extra)."""
-    from retrysim.executors import DASK_EXTRA, EXECUTOR_KINDS, MissingExtraError, make_executor
+    from retrysim.runs.executors import DASK_EXTRA, EXECUTOR_KINDS, MissingExtraError, make_executor
 
     if kind not in EXECUTOR_KINDS:
         raise UsageError(f"--executor {kind!r}: allowed: {', '.join(EXECUTOR_KINDS)}")

@@ -8,8 +8,8 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from retrysim.cli import common, complete
-from retrysim.cli.errors import UsageError, interrupted, reports_errors, warn
+from retrysim.cli import common, value_completion
+from retrysim.cli.exits import UsageError, interrupted, reports_errors, warn
 from retrysim.cli.options import (
     AddressOption,
     EnvFileOption,
@@ -23,12 +23,12 @@ from retrysim.cli.options import (
     WorkersOption,
 )
 from retrysim.cli.paths import check_figure_path, check_out_dir
-from retrysim.metric_table import DEFAULT_TABLE_METRICS, METRIC_NAMES
+from retrysim.results.metric_table import DEFAULT_TABLE_METRICS, METRIC_NAMES
 from retrysim.safe import markup
 
 if TYPE_CHECKING:
-    from retrysim.executors import Executor
-    from retrysim.sweep import Variant, VariantResult
+    from retrysim.runs.executors import Executor
+    from retrysim.runs.sweep import Variant, VariantResult
 
 VALUES_HELP = (
     "KEY=V1,V2,...: the values to try for one dotted scenario key, e.g. "
@@ -145,7 +145,7 @@ def _prepare(
 ) -> tuple[Any, list[Variant], list[int], Any]:
     """The base scenario (with ``fixed`` applied: sweep's single-valued ``--set``), every
     variant, the seeds and the settings; bad input of any of them fails here, before a run."""
-    from retrysim.sweep import grid_variants, seeds_for, with_policies
+    from retrysim.runs.sweep import grid_variants, seeds_for, with_policies
 
     if profiles:
         names = split_values(profiles)
@@ -186,8 +186,8 @@ def _run(
     are kept (``checkpoint``) and how to go on.
     """
     from retrysim.cli.progress import WorkProgress
-    from retrysim.executors import LocalExecutor
-    from retrysim.sweep import compare as run_compare
+    from retrysim.runs.executors import LocalExecutor
+    from retrysim.runs.sweep import compare as run_compare
 
     def bad_checkpoint(path: Path, why: str) -> None:
         # Checkpoints are written atomically, so a damaged one was changed by something else
@@ -250,7 +250,7 @@ def check_resume(
         return
     if out is None:
         raise UsageError("--resume needs --out DIR: the folder of the runs to go on from")
-    from retrysim.sweep import saved_runs
+    from retrysim.runs.sweep import saved_runs
 
     runs = out / "runs"
     total = len(variants) * len(seeds)
@@ -284,7 +284,7 @@ SetOneOption = Annotated[
         help="KEY=VALUE: one value for a dotted scenario key at every grid point, e.g. "
         "clients.count=2000 (to try several, use --grid). Repeatable.",
         metavar="KEY=VALUE",
-        autocompletion=complete.set_keys,
+        autocompletion=value_completion.set_keys,
     ),
 ]
 ProfilesOption = Annotated[
@@ -293,7 +293,7 @@ ProfilesOption = Annotated[
         "--profile",
         help="Profiles to compare, e.g. bindu,documented: one more key of the grid.",
         metavar="P1,P2",
-        autocompletion=complete.profiles,
+        autocompletion=value_completion.profiles,
     ),
 ]
 
@@ -313,7 +313,7 @@ def compare(
     set_: Annotated[
         list[str] | None,
         typer.Option(
-            "--set", help=VALUES_HELP, metavar="KEY=V1,V2", autocompletion=complete.set_keys
+            "--set", help=VALUES_HELP, metavar="KEY=V1,V2", autocompletion=value_completion.set_keys
         ),
     ] = None,
     profile: ProfilesOption = None,
@@ -388,7 +388,7 @@ def compare(
 
     def draw(console: Any) -> None:
         from retrysim.cli.tables import print_table
-        from retrysim.report import compare_table
+        from retrysim.render.report import compare_table
 
         table = compare_table(base.name, seed_list, results, names)
         print_table(console, table, rows_label="variant")
@@ -413,7 +413,10 @@ def sweep(
     grid_: Annotated[
         list[str],
         typer.Option(
-            "--grid", help=VALUES_HELP, metavar="KEY=V1,V2", autocompletion=complete.set_keys
+            "--grid",
+            help=VALUES_HELP,
+            metavar="KEY=V1,V2",
+            autocompletion=value_completion.set_keys,
         ),
     ],
     set_: SetOneOption = None,
@@ -474,7 +477,7 @@ def sweep(
 
     def draw(console: Any) -> None:
         from retrysim.cli.tables import print_table
-        from retrysim.report import sweep_table
+        from retrysim.render.report import sweep_table
 
         print_table(console, sweep_table(base.name, seed_list, results, names))
 
@@ -492,7 +495,7 @@ def _shown(names: list[str], asked: str | None, results: list[VariantResult]) ->
     for these runs (goodput recovery, what a breaker, budget or limiter did)."""
     if asked:
         return names
-    from retrysim.metrics import table_metrics
+    from retrysim.results.metrics import table_metrics
 
     return table_metrics(names, (doc for result in results for doc in result.documents))
 
@@ -501,7 +504,7 @@ def _rows_document(
     base: Any, seeds: list[int], results: list[VariantResult], names: list[str]
 ) -> dict[str, Any]:
     """What compare --json and sweep --json/--out write: the scenario, the seeds, one row each."""
-    from retrysim.sweep import table_rows
+    from retrysim.runs.sweep import table_rows
 
     return {"scenario": base.name, "seeds": seeds, "rows": table_rows(results, names)}
 

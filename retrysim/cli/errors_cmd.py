@@ -7,8 +7,8 @@ from typing import Annotated, Any
 
 import typer
 
-from retrysim.cli import common, complete
-from retrysim.cli.errors import reports_errors
+from retrysim.cli import common, value_completion
+from retrysim.cli.exits import reports_errors
 from retrysim.cli.options import EnvFileOption
 from retrysim.names import PROFILES as PROFILE_NAMES
 from retrysim.safe import markup
@@ -23,7 +23,7 @@ def errors(
             help=f"The backoff profile to ask ({', '.join(PROFILE_NAMES)}); default: the "
             "configured one (RETRY__PROFILE).",
             metavar="NAME",
-            autocompletion=complete.profiles,
+            autocompletion=value_completion.profiles,
         ),
     ] = None,
     env_file: EnvFileOption = None,
@@ -39,7 +39,7 @@ def errors(
     """
     chosen = common.check_profile(profile) if profile is not None else None
     settings, _ = common.settings(env_file)
-    from retrysim.error_matrix import error_matrix
+    from retrysim.results.error_matrix import error_matrix
 
     doc = error_matrix(settings, chosen)
     if as_json:

@@ -12,8 +12,8 @@ from typing import Annotated
 
 import typer
 
-from retrysim.cli import complete
-from retrysim.cli.errors import UsageError, reports_errors
+from retrysim.cli import value_completion
+from retrysim.cli.exits import UsageError, reports_errors
 from retrysim.cli.options import EnvFileOption, SeedOption
 
 MISSING_TEXTUAL = "retrysim lab needs Textual: pip install 'retrysim[lab]'"
@@ -26,7 +26,7 @@ def lab(
         typer.Argument(
             help="A bundled scenario name (see 'retrysim scenarios') or a path to a TOML file.",
             metavar="SCENARIO",
-            autocompletion=complete.scenarios,
+            autocompletion=value_completion.scenarios,
         ),
     ] = "thundering-herd",
     seed: SeedOption = None,
@@ -66,8 +66,8 @@ def lab(
             raise UsageError(MISSING_TEXTUAL) from None
         raise
     from retrysim.cli import common
-    from retrysim.cli.shell.state import load
     from retrysim.lab.model import LabModel
+    from retrysim.model.session import load
 
     if write_env.exists() and not write_env.is_file():
         raise UsageError(f"--write-env {write_env}: not a regular file")

@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from retrysim.cli import complete
+from retrysim.cli import value_completion
 
 ScenarioArg = Annotated[
     str,
@@ -16,7 +16,7 @@ ScenarioArg = Annotated[
         help="A bundled scenario name (see 'retrysim scenarios') or a path to a TOML file.",
         show_default=False,
         metavar="SCENARIO",
-        autocompletion=complete.scenarios,
+        autocompletion=value_completion.scenarios,
     ),
 ]
 SEED_LIMIT = 2**63  # numpy's seeds are 64-bit; what a seed can be is said in words
@@ -52,7 +52,7 @@ MetricsOption = Annotated[
         "--metrics",
         help="Comma-separated metrics to show (see README: CI gates).",
         metavar="M1,M2",
-        autocompletion=complete.metrics,
+        autocompletion=value_completion.metrics,
     ),
 ]
 WorkersOption = Annotated[
@@ -74,7 +74,7 @@ ExecutorOption = Annotated[
         help="Where the runs happen: local (worker processes here) or dask (a dask.distributed "
         "cluster: a local one, or --address; needs pip install 'retrysim[dask]').",
         metavar="KIND",
-        autocompletion=complete.executors,
+        autocompletion=value_completion.executors,
     ),
 ]
 AddressOption = Annotated[
@@ -112,7 +112,7 @@ EngineOption = Annotated[
         "cannot run) or reference (tenacity's own Retrying.iter()). The results are identical; "
         "the report's last line says which ran.",
         metavar="KIND",
-        autocompletion=complete.engines,
+        autocompletion=value_completion.engines,
     ),
 ]
 QuietOption = Annotated[

@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from retrysim.cli.errors import UsageError
+from retrysim.cli.exits import UsageError
 from retrysim.names import FIGURE_FORMATS
 
 #: Extensions a figure path may end in: the formats retrysim.plots.save_figure writes, taken from

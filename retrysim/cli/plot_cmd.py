@@ -9,8 +9,8 @@ from typing import Annotated, Any
 
 import typer
 
-from retrysim.cli import complete
-from retrysim.cli.errors import UsageError, reports_errors
+from retrysim.cli import value_completion
+from retrysim.cli.exits import UsageError, reports_errors
 from retrysim.cli.paths import FORMATS as FORMATS
 from retrysim.cli.paths import check_figure_path as check_figure_path
 from retrysim.cli.plot_rows import ROWS_FILES, ROWS_KINDS, read_json, read_rows, rows_figure
@@ -66,7 +66,7 @@ def plot(
             "--metric",
             help="heatmap: the metric in the cells (default success_rate).",
             metavar="METRIC",
-            autocompletion=complete.metrics,
+            autocompletion=value_completion.metrics,
         ),
     ] = None,
     x: Annotated[

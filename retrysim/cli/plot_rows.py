@@ -14,9 +14,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from retrysim import metric_table
-from retrysim.cli.errors import UsageError
-from retrysim.metric_table import METRIC_NAMES
+from retrysim.cli.exits import UsageError
+from retrysim.results import metric_table
+from retrysim.results.metric_table import METRIC_NAMES
 
 ROWS_KINDS = ("heatmap", "pareto")
 #: What a folder's rows come from, first found first: all of a sweep's points, a comparison's,

@@ -6,7 +6,7 @@
 or when ``--quiet`` is given (before the command, or on it). Use it as::
 
     with WorkProgress("simulating", "calls", quiet=quiet) as bar:
-        step = retrysim.runner.run(scenario, progress=bar.update)
+        step = retrysim.runs.runner.run(scenario, progress=bar.update)
 
 Rich is imported only when the bar first shows, so importing this module costs nothing.
 """

@@ -10,8 +10,8 @@ from typing import Annotated, Any
 
 import typer
 
-from retrysim.cli import common, complete
-from retrysim.cli.errors import EXIT_THRESHOLD, UsageError, reports_errors
+from retrysim.cli import common, value_completion
+from retrysim.cli.exits import EXIT_THRESHOLD, UsageError, reports_errors
 from retrysim.cli.options import (
     EngineOption,
     EnvFileOption,
@@ -35,7 +35,9 @@ def run(
     seed: SeedOption = None,
     set_: Annotated[
         list[str] | None,
-        typer.Option("--set", help=SET_HELP, metavar="KEY=VALUE", autocompletion=complete.set_keys),
+        typer.Option(
+            "--set", help=SET_HELP, metavar="KEY=VALUE", autocompletion=value_completion.set_keys
+        ),
     ] = None,
     env_file: EnvFileOption = None,
     profile: Annotated[
@@ -44,7 +46,7 @@ def run(
             "--profile",
             help=f"Backoff profile: {', '.join(common.PROFILE_NAMES)}.",
             metavar="NAME",
-            autocompletion=complete.profiles,
+            autocompletion=value_completion.profiles,
         ),
     ] = None,
     as_json: Annotated[
@@ -73,7 +75,7 @@ def run(
             "--fail-under",
             help="Exit 1 if METRIC is below VALUE, e.g. success_rate=0.99. Repeatable.",
             metavar="METRIC=VALUE",
-            autocompletion=complete.thresholds,
+            autocompletion=value_completion.thresholds,
         ),
     ] = None,
     fail_over: Annotated[
@@ -82,7 +84,7 @@ def run(
             "--fail-over",
             help="Exit 1 if METRIC is above VALUE, e.g. p99_latency=30. Repeatable.",
             metavar="METRIC=VALUE",
-            autocompletion=complete.thresholds,
+            autocompletion=value_completion.thresholds,
         ),
     ] = None,
     policy: PolicyOption = None,
@@ -111,7 +113,7 @@ def run(
     retrying = common.user_policy(policy, loaded)
 
     from retrysim.cli.progress import WorkProgress
-    from retrysim.runner import run as run_step
+    from retrysim.runs.runner import run as run_step
 
     with WorkProgress("simulating", "calls", quiet=quiet) as bar:  # the baseline's calls too
         step = run_step(
@@ -128,7 +130,7 @@ def run(
     from retrysim import output
 
     def draw(console: Any) -> None:
-        from retrysim.report import render_run
+        from retrysim.render.report import render_run
 
         render_run(doc, console, sources)
 
@@ -157,7 +159,7 @@ def run(
 
 
 def _thresholds(items: list[str] | None, option: str) -> list[tuple[str, str, float]]:
-    from retrysim.metric_table import METRIC_NAMES
+    from retrysim.results.metric_table import METRIC_NAMES
 
     parsed = []
     for item in items or []:
@@ -179,7 +181,7 @@ def _thresholds(items: list[str] | None, option: str) -> list[tuple[str, str, fl
 
 
 def _missed(doc: dict[str, Any], thresholds: list[tuple[str, str, float]]) -> list[str]:
-    from retrysim.metrics import metric
+    from retrysim.results.metrics import metric
 
     missed = []
     for option, name, limit in thresholds:

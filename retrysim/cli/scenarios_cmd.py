@@ -9,8 +9,8 @@ from typing import Annotated, Any
 
 import typer
 
-from retrysim.cli import complete
-from retrysim.cli.errors import EXIT_BAD_INPUT, UsageError, reports_errors
+from retrysim.cli import value_completion
+from retrysim.cli.exits import EXIT_BAD_INPUT, UsageError, reports_errors
 from retrysim.cli.help import CONTEXT_SETTINGS, Command, Group
 from retrysim.safe import visible
 
@@ -31,7 +31,7 @@ def list_scenarios(ctx: typer.Context, as_json: JsonOption = False) -> None:
     """List the bundled scenarios with what each one models."""
     if ctx.invoked_subcommand is not None:
         return
-    from retrysim.library import describe_bundled
+    from retrysim.model.library import describe_bundled
 
     described = [(name, " ".join(text.split())) for name, text in describe_bundled()]
     if as_json:
@@ -58,7 +58,7 @@ def show(
             help="A bundled scenario name.",
             show_default=False,
             metavar="NAME",
-            autocompletion=complete.bundled,
+            autocompletion=value_completion.bundled,
         ),
     ],
     as_json: Annotated[
@@ -66,8 +66,8 @@ def show(
     ] = False,
 ) -> None:
     """Print a bundled scenario's TOML, to read or to copy and edit."""
-    from retrysim.library import resolve
-    from retrysim.scenario import ScenarioError
+    from retrysim.model.library import resolve
+    from retrysim.model.scenario import ScenarioError
 
     try:
         path = resolve(name)
@@ -76,7 +76,7 @@ def show(
     if not path.is_file():
         raise UsageError(f"{name}: no such scenario file or bundled scenario")
     if as_json:
-        from retrysim.library import load_scenario
+        from retrysim.model.library import load_scenario
 
         sys.stdout.write(json.dumps(load_scenario(path).model_dump(mode="json"), indent=2) + "\n")
         return
@@ -94,12 +94,12 @@ def reference(
 
     Read from the scenario models (README's "Scenario reference" is the same text).
     """
-    from retrysim import scenario_reference
+    from retrysim.model import reference
 
     if as_json:
-        sys.stdout.write(json.dumps(scenario_reference.as_data(), indent=2) + "\n")
+        sys.stdout.write(json.dumps(reference.as_data(), indent=2) + "\n")
         return
-    sys.stdout.write(scenario_reference.markdown())
+    sys.stdout.write(reference.markdown())
 
 
 @reports_errors
@@ -110,7 +110,7 @@ def validate(
             help="Scenario files (or bundled names) to check.",
             show_default=False,
             metavar="FILE",
-            autocompletion=complete.scenarios,
+            autocompletion=value_completion.scenarios,
         ),
     ],
     as_json: Annotated[
@@ -124,8 +124,8 @@ def validate(
 
     Exit code 0 when all are valid, 2 when any is not.
     """
-    from retrysim.library import load_scenario
-    from retrysim.scenario import ScenarioError
+    from retrysim.model.library import load_scenario
+    from retrysim.model.scenario import ScenarioError
 
     bad = 0
     report: list[dict[str, Any]] = []

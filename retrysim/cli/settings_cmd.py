@@ -8,8 +8,8 @@ from typing import Annotated, Any
 
 import typer
 
-from retrysim.cli import common, complete
-from retrysim.cli.errors import UsageError, reports_errors
+from retrysim.cli import common, value_completion
+from retrysim.cli.exits import UsageError, reports_errors
 from retrysim.cli.options import EnvFileOption
 from retrysim.names import PROFILES as PROFILE_NAMES
 from retrysim.safe import markup, visible
@@ -25,7 +25,7 @@ def settings(
             help=f"Preview another backoff profile ({', '.join(PROFILE_NAMES)}), or several "
             "(bindu,documented): one report each, overlaid in --plot.",
             metavar="NAMES",
-            autocompletion=complete.profiles,
+            autocompletion=value_completion.profiles,
         ),
     ] = None,
     as_json: Annotated[
@@ -58,7 +58,7 @@ def settings(
 
         check_figure_path(plot, "--plot")
     settings, sources = common.settings(env_file)  # checks --env-file, names a bad variable
-    from retrysim.settings_report import settings_document
+    from retrysim.render.settings import settings_document
 
     env = env_file if env_file is not None else ".env"
     previews: list[str | None] = [*chosen] or [None]  # None: the configured profile

@@ -9,9 +9,9 @@ from typing import Annotated, Any
 
 import typer
 
-from retrysim.cli import common, complete
+from retrysim.cli import common, value_completion
 from retrysim.cli.compare_cmd import split_values
-from retrysim.cli.errors import UsageError, interrupted, reports_errors
+from retrysim.cli.exits import UsageError, interrupted, reports_errors
 from retrysim.cli.options import (
     AddressOption,
     EnvFileOption,
@@ -21,7 +21,7 @@ from retrysim.cli.options import (
     WorkersOption,
 )
 from retrysim.cli.paths import check_out_dir
-from retrysim.metric_table import METRIC_NAMES
+from retrysim.results.metric_table import METRIC_NAMES
 from retrysim.safe import markup
 from retrysim.suggest import hint
 
@@ -36,7 +36,7 @@ def tune(
             help="Scenarios the service lives through (bundled names or TOML paths); each "
             "names its operation, and each operation's settings are tuned on its scenarios.",
             metavar="SCENARIO...",
-            autocompletion=complete.scenarios,
+            autocompletion=value_completion.scenarios,
         ),
     ],
     search: Annotated[
@@ -46,7 +46,7 @@ def tune(
             help="A setting to search: KEY=LOW..HIGH (whole numbers when both are) or "
             "KEY=V1,V2,..., e.g. policy.max_attempts=2..8, policy.min_wait=0.1..2. Repeatable.",
             metavar="KEY=RANGE",
-            autocompletion=complete.set_keys,
+            autocompletion=value_completion.set_keys,
         ),
     ],
     objective: Annotated[
@@ -55,7 +55,7 @@ def tune(
             "--objective",
             help="The metric to optimise (see README: CI gates).",
             metavar="METRIC",
-            autocompletion=complete.metrics,
+            autocompletion=value_completion.metrics,
         ),
     ] = "success_rate",
     maximize: Annotated[
@@ -166,7 +166,7 @@ def tune(
     merges them into a file. When nothing meets the constraints, it says which binds hardest
     and which candidate came closest.
     """
-    from retrysim.tune import Objective, TuneError, Tuning, check
+    from retrysim.runs.tune import Objective, TuneError, Tuning, check
 
     if out is not None:
         check_out_dir(out, "--out")
@@ -204,7 +204,7 @@ def tune(
     checkpoint = out / "runs" if out is not None else None
     result = _run(loaded, tuning, settings, runner, checkpoint, quiet)
 
-    from retrysim.tune_report import document
+    from retrysim.render.tune_report import document
 
     _emit(document(result), as_json, out, write_env, names)
 
@@ -214,7 +214,7 @@ def _emit(
 ) -> None:
     """The recommendation (JSON or the report), then tune.json and the merged .env."""
     from retrysim import output
-    from retrysim.tune_report import render
+    from retrysim.render.tune_report import render
 
     def draw(console: Any) -> None:
         from retrysim.cli.tables import print_table
@@ -253,8 +253,8 @@ def _run(
     """The search with a progress bar; a Ctrl-C exits 130 saying what was kept."""
     from retrysim.cli.compare_cmd import resume_hint
     from retrysim.cli.progress import WorkProgress
-    from retrysim.executors import session
-    from retrysim.tune import tune as run_tune
+    from retrysim.runs.executors import session
+    from retrysim.runs.tune import tune as run_tune
 
     count = [0, 0]
 
@@ -280,7 +280,7 @@ def _run(
 
 def dimension(item: str) -> Any:
     """``KEY=LOW..HIGH`` or ``KEY=V1,V2`` as a search dimension; a UsageError says what's off."""
-    from retrysim.tune import Dimension
+    from retrysim.runs.tune import Dimension
 
     key, text = common.parse_assignment(item, "--search")
     if ".." in text:
@@ -305,7 +305,7 @@ def _whole(text: str) -> bool:
 
 
 def parse_constraint(item: str) -> Any:
-    from retrysim.tune import Constraint
+    from retrysim.runs.tune import Constraint
 
     match = _CONSTRAINT.match(item)
     if match is None:

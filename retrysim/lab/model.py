@@ -23,16 +23,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, cast
 
-from retrysim import metric_table
-from retrysim.cli.shell.state import Loaded
 from retrysim.env_write import env_value, merge_env
 from retrysim.errors import BadInputError
+from retrysim.model.scenario import Scenario
+from retrysim.model.session import Loaded
 from retrysim.names import OPERATIONS, PROFILES
+from retrysim.results import metric_table
 from retrysim.retry.mechanisms import mechanism_setting
 from retrysim.retry.options import settings_field
 from retrysim.retry.settings import RetrySettings
 from retrysim.retry.variables import option_variable
-from retrysim.scenario import Scenario
 
 if TYPE_CHECKING:
     from retrysim.retry.settings import Operation
@@ -425,9 +425,9 @@ def simulate(
     *,
     faults_on: bool = True,
 ) -> Outcome:
-    """One run of ``scenario`` as the lab shows it (through :func:`retrysim.runner.run`,
+    """One run of ``scenario`` as the lab shows it (through :func:`retrysim.runs.runner.run`,
     without the fault-free baseline)."""
-    from retrysim.runner import run
+    from retrysim.runs.runner import run
 
     done = run(scenario, seed, settings, baseline=False, progress=progress)
     attempts = done.result.attempts

@@ -3,7 +3,7 @@
 What is searched is fixed and small, so a bundled scenario's tuning ends in a minute on one
 core: ``max_attempts`` over 2..8 and ``jitter`` over a few values around the current one, one
 seed, at most :data:`BUDGET` candidates, for the best success rate (ties: the lighter load,
-then the shorter p99, as ``tune`` breaks them). It runs through :func:`retrysim.tune.tune`
+then the shorter p99, as ``tune`` breaks them). It runs through :func:`retrysim.runs.tune.tune`
 in this process, so its progress is reported run by run and a stale tuning can be stopped.
 """
 
@@ -13,8 +13,8 @@ from collections.abc import Callable
 from typing import Any
 
 from retrysim.lab.model import BY_OPTION, LabError, LabModel
-from retrysim.metric_table import show
-from retrysim.scenario import Scenario
+from retrysim.model.scenario import Scenario
+from retrysim.results.metric_table import show
 
 #: Candidates tried, at most.
 BUDGET = 12
@@ -22,7 +22,7 @@ BUDGET = 12
 
 def tuning(model: LabModel) -> Any:
     """The search ``t`` runs, around the model's current values."""
-    from retrysim.tune import Dimension, Objective, Tuning
+    from retrysim.runs.tune import Dimension, Objective, Tuning
 
     jitter = float(model.value(BY_OPTION["jitter"]))
     jitters = sorted({0.0, round(jitter / 2, 3), round(jitter, 3), round(max(jitter, 0.5) * 2, 3)})
@@ -44,8 +44,8 @@ def run_tune(
     model: LabModel, scenario: Scenario, on_done: Callable[[int, int], None] | None = None
 ) -> dict[str, Any]:
     """Tune ``scenario`` (the model's, as the knobs have it): the ``tune --json`` document."""
-    from retrysim.tune import tune
-    from retrysim.tune_report import document
+    from retrysim.render.tune_report import document
+    from retrysim.runs.tune import tune
 
     return document(tune([scenario], tuning(model), settings=model.settings, on_done=on_done))
 

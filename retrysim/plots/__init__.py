@@ -9,7 +9,7 @@ compose them into its own layout.
 Inputs are plain data: a result document (the dict :func:`retrysim.summarize` returns, or
 ``result.json`` loaded back) or, where the per-attempt records add precision, a
 :class:`retrysim.RunResult`; a ``RunResult`` is summarised on the fly wherever only the document
-is needed. Comparisons take :class:`retrysim.sweep.VariantResult` lists from
+is needed. Comparisons take :class:`retrysim.runs.sweep.VariantResult` lists from
 :func:`retrysim.compare`.
 
 One module per kind of figure: ``timeline`` (:func:`herd_timeline`), ``spread``
@@ -18,7 +18,7 @@ One module per kind of figure: ``timeline`` (:func:`herd_timeline`), ``spread``
 (:func:`pareto_plot`: rows of ``{label, metrics...}`` from a sweep, a compare or a tuning
 result, the best trade-offs marked), ``backoff`` (:func:`backoff_schedule`), ``save`` (writing
 files, and the figures the CLI's ``--plot`` saves); ``_common`` holds what they share. Metric
-wording comes from :mod:`retrysim.metric_table`; sampled waits from
+wording comes from :mod:`retrysim.results.metric_table`; sampled waits from
 :mod:`retrysim.sim.wait_samples` (re-exported here as :func:`sample_waits`).
 
 matplotlib is an optional dependency (``pip install retrysim[plots]``); it is imported by the
@@ -27,7 +27,6 @@ functions here, never at import time, and never by :mod:`retrysim.sim` or :mod:`
 
 from __future__ import annotations
 
-from retrysim.metric_table import DEFAULT_COMPARE_METRICS
 from retrysim.plots._common import new_figure
 from retrysim.plots.backoff import backoff_schedule
 from retrysim.plots.cdf import latency_cdf
@@ -44,6 +43,7 @@ from retrysim.plots.save import (
 from retrysim.plots.spread import jitter_spread
 from retrysim.plots.sweep import grid_keys, heatmap_rows, sweep_heatmap
 from retrysim.plots.timeline import herd_timeline
+from retrysim.results.metric_table import DEFAULT_COMPARE_METRICS
 from retrysim.sim.wait_samples import sample_waits
 
 __all__ = [

@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, TypeAlias
 
-from retrysim import metric_table
+from retrysim.results import metric_table
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -80,7 +80,7 @@ def _document(result: ResultLike) -> Mapping[str, Any]:
     """The result document of ``result``; a RunResult is summarised (no baseline)."""
     if isinstance(result, Mapping):
         return result
-    from retrysim.metrics import summarize
+    from retrysim.results.metrics import summarize
 
     return summarize(result)
 
@@ -92,7 +92,7 @@ def _is_run_result(value: object) -> bool:
 
 
 def _is_variant_result(value: object) -> bool:
-    from retrysim.sweep import VariantResult
+    from retrysim.runs.sweep import VariantResult
 
     return isinstance(value, VariantResult)
 
@@ -138,7 +138,7 @@ def _fault_windows(result: ResultLike) -> list[dict[str, Any]]:
     """Each fault's kind, start and end (``None``: until the run ends)."""
     if isinstance(result, Mapping):
         return list(result.get("faults") or [])
-    from retrysim.scenario import fault_windows
+    from retrysim.model.scenario import fault_windows
 
     return [dict(w) for w in fault_windows(result.scenario.faults)]
 
@@ -168,7 +168,7 @@ def _arrival_windows(result: ResultLike) -> list[dict[str, Any]]:
     """Each Poisson schedule step's window and rates (none in documents older than the key)."""
     if isinstance(result, Mapping):
         return list(result.get("arrival_windows") or [])
-    from retrysim.scenario import arrival_windows
+    from retrysim.model.scenario import arrival_windows
 
     return [dict(w) for w in arrival_windows(result.scenario.clients.arrival)]
 

@@ -20,8 +20,8 @@ if TYPE_CHECKING:
     from matplotlib.axes import Axes
     from matplotlib.figure import Figure
 
+    from retrysim.runs.sweep import VariantResult
     from retrysim.sim.result import RunResult
-    from retrysim.sweep import VariantResult
 
 #: What :func:`latency_cdf` can draw one line for (a VariantResult averages its seeds).
 CdfSource: TypeAlias = "Mapping[str, Any] | RunResult | VariantResult"

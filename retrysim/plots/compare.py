@@ -8,15 +8,15 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from retrysim import metric_table
-from retrysim.metric_table import DEFAULT_COMPARE_METRICS
 from retrysim.plots._common import _check_metric, _colour, _root_figure, _thousands, new_figure
+from retrysim.results import metric_table
+from retrysim.results.metric_table import DEFAULT_COMPARE_METRICS
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
     from matplotlib.figure import Figure
 
-    from retrysim.sweep import VariantResult
+    from retrysim.runs.sweep import VariantResult
 
 
 def compare_metrics(
@@ -33,7 +33,8 @@ def compare_metrics(
     readable. ``ax`` is accepted when exactly one metric is drawn.
 
     Numbers read as the terminal prints them: bar labels and value axes follow each metric's
-    format in :mod:`retrysim.metric_table` (a success rate is 33.30% and its axis is in percent,
+    format in :mod:`retrysim.results.metric_table` (a success rate is 33.30% and its axis is in
+    percent,
     never a bare 0.333), and each panel says which way is better, so a reader does not have to
     know whether a longer bar is good news.
     """

@@ -12,8 +12,8 @@ import math
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from retrysim import metric_table
 from retrysim.plots._common import _check_metric, _figure_and_axes, _metric_ticks, _root_figure
+from retrysim.results import metric_table
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -54,7 +54,8 @@ def pareto_front(
     rows: Sequence[Mapping[str, Any]], x: str = "p99_latency", y: str = "success_rate"
 ) -> list[int]:
     """Indices of the rows no other row beats: at least as good in ``x`` and ``y`` and better
-    in one (which way is better comes from :mod:`retrysim.metric_table`). Rows missing either
+    in one (which way is better comes from :mod:`retrysim.results.metric_table`). Rows missing
+    either
     value are on no front. Ties are all kept."""
     _check_metric(x)
     _check_metric(y)

@@ -17,8 +17,8 @@ if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
     from retrysim.retry.settings import RetrySettings
+    from retrysim.runs.sweep import VariantResult
     from retrysim.sim.result import RunResult
-    from retrysim.sweep import VariantResult
 
 #: File formats :func:`save_figure` writes, chosen by the file's extension (``retrysim.names``).
 FORMATS = FIGURE_FORMATS

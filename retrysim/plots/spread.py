@@ -8,7 +8,6 @@ from typing import TYPE_CHECKING, Any, Literal, TypeAlias
 
 import numpy as np
 
-from retrysim import metric_table
 from retrysim.plots._common import (
     ResultLike,
     _as_labelled,
@@ -23,6 +22,7 @@ from retrysim.plots._common import (
     _thousands_ticks,
     new_figure,
 )
+from retrysim.results import metric_table
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -263,6 +263,6 @@ def _peak_share(result: ResultLike) -> float | None:
     if isinstance(result, Mapping):
         value = (result.get("jitter_spread") or {}).get("peak_share_100ms")
         return None if value is None else float(value)
-    from retrysim.metrics import peak_window_share, retry_starts
+    from retrysim.results.metrics import peak_window_share, retry_starts
 
     return peak_window_share(retry_starts(result.attempts))

@@ -8,7 +8,6 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from retrysim import metric_table
 from retrysim.plots._common import (
     _check_metric,
     _figure_and_axes,
@@ -16,12 +15,13 @@ from retrysim.plots._common import (
     _root_figure,
     new_figure,
 )
+from retrysim.results import metric_table
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
     from matplotlib.figure import Figure
 
-    from retrysim.sweep import VariantResult
+    from retrysim.runs.sweep import VariantResult
 
 
 def _grid_value(variant_result: VariantResult, key: str) -> Any:

@@ -7,8 +7,6 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from retrysim import metric_table
-from retrysim.diagnose import METASTABLE_RATIO
 from retrysim.plots._common import (
     _SERIES_COLOURS,
     ResultLike,
@@ -23,6 +21,8 @@ from retrysim.plots._common import (
     _thousands_ticks,
 )
 from retrysim.plots.guards import draw_guards, legend_handles
+from retrysim.results import metric_table
+from retrysim.results.diagnose import METASTABLE_RATIO
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes

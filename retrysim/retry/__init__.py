@@ -23,13 +23,13 @@ _EXPORTS = {
     "BreakerChange": "retrysim.retry.hooks",
     "BreakerOptions": "retrysim.retry.breaker",
     "BudgetOptions": "retrysim.retry.budget",
-    "CircuitOpenError": "retrysim.retry.errors",
-    "ConflictError": "retrysim.retry.errors",
-    "DEFAULT_RETRYABLE": "retrysim.retry.errors",
+    "CircuitOpenError": "retrysim.retry.exceptions",
+    "ConflictError": "retrysim.retry.exceptions",
+    "DEFAULT_RETRYABLE": "retrysim.retry.exceptions",
     "ExhaustedCall": "retrysim.retry.hooks",
     "GuardChain": "retrysim.retry.guards",
     "GuardEvent": "retrysim.retry.guards",
-    "GuardRefusedError": "retrysim.retry.errors",
+    "GuardRefusedError": "retrysim.retry.exceptions",
     "GuardSpec": "retrysim.retry.guards",
     "GuardStates": "retrysim.retry.guards",
     "OPERATIONS": "retrysim.retry.settings",
@@ -40,12 +40,12 @@ _EXPORTS = {
     "PROFILES": "retrysim.retry.settings",
     "PolicyOptions": "retrysim.retry.options",
     "Profile": "retrysim.retry.profiles",
-    "RateLimitedError": "retrysim.retry.errors",
+    "RateLimitedError": "retrysim.retry.exceptions",
     "RetryPolicy": "retrysim.retry.policy",
     "RetrySettings": "retrysim.retry.settings",
-    "ServerError": "retrysim.retry.errors",
+    "ServerError": "retrysim.retry.exceptions",
     "SettingsError": "retrysim.retry.settings",
-    "TransientError": "retrysim.retry.errors",
+    "TransientError": "retrysim.retry.exceptions",
     "add_breaker_hook": "retrysim.retry.hooks",
     "add_exhausted_hook": "retrysim.retry.hooks",
     "build_policy": "retrysim.retry.policy",
@@ -157,13 +157,13 @@ if TYPE_CHECKING:
     from retrysim.retry.decorators import retry_with_budget as retry_with_budget
     from retrysim.retry.decorators import retry_with_circuit_breaker as retry_with_circuit_breaker
     from retrysim.retry.decorators import retry_worker_operation as retry_worker_operation
-    from retrysim.retry.errors import DEFAULT_RETRYABLE as DEFAULT_RETRYABLE
-    from retrysim.retry.errors import CircuitOpenError as CircuitOpenError
-    from retrysim.retry.errors import ConflictError as ConflictError
-    from retrysim.retry.errors import GuardRefusedError as GuardRefusedError
-    from retrysim.retry.errors import RateLimitedError as RateLimitedError
-    from retrysim.retry.errors import ServerError as ServerError
-    from retrysim.retry.errors import TransientError as TransientError
+    from retrysim.retry.exceptions import DEFAULT_RETRYABLE as DEFAULT_RETRYABLE
+    from retrysim.retry.exceptions import CircuitOpenError as CircuitOpenError
+    from retrysim.retry.exceptions import ConflictError as ConflictError
+    from retrysim.retry.exceptions import GuardRefusedError as GuardRefusedError
+    from retrysim.retry.exceptions import RateLimitedError as RateLimitedError
+    from retrysim.retry.exceptions import ServerError as ServerError
+    from retrysim.retry.exceptions import TransientError as TransientError
     from retrysim.retry.export import register_collector as register_collector
     from retrysim.retry.export import render_prometheus as render_prometheus
     from retrysim.retry.guards import PROCESS_GUARDS as PROCESS_GUARDS

@@ -6,7 +6,7 @@ Adaptive backoff (the seed's ``retry_with_adaptive_backoff``) stretches the prof
 ``max_factor`` times longer ones.
 
 The limiter follows the AWS SDKs' adaptive retry mode. It stays out of the way until the first
-throttle (a :class:`~retrysim.retry.errors.RateLimitedError`); from then on every send, first
+throttle (a :class:`~retrysim.retry.exceptions.RateLimitedError`); from then on every send, first
 attempts included, takes a token from a bucket refilled at the allowed rate. A throttle cuts
 the rate to ``limiter_beta`` times the measured send rate; after it, the rate grows back along
 CUBIC's curve ``C (t - K)^3 + W_max`` with ``C = limiter_scale`` and
@@ -32,7 +32,7 @@ from typing import Annotated
 
 from pydantic import Field
 
-from retrysim.retry.errors import GuardRefusedError, RateLimitedError
+from retrysim.retry.exceptions import GuardRefusedError, RateLimitedError
 from retrysim.retry.guards import Notifier, SharedScope
 from retrysim.retry.knobs import Knobs
 

@@ -4,7 +4,7 @@ Closed, it lets every attempt through and watches outcomes; it opens on ``failur
 consecutive failures, or when the share of failures over a sliding window (the last ``window``
 outcomes, or the last ``window_seconds``) reaches ``failure_rate`` once at least
 ``minimum_calls`` outcomes are in it. Open, it refuses every attempt with
-:class:`~retrysim.retry.errors.CircuitOpenError` (which is never retried) for
+:class:`~retrysim.retry.exceptions.CircuitOpenError` (which is never retried) for
 ``recovery_timeout`` seconds. Then it is half-open: ``half_open_probes`` attempts go through;
 a failing probe opens it again, and that many successful ones close it.
 
@@ -32,7 +32,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field, model_validator
 
-from retrysim.retry.errors import CircuitOpenError, GuardRefusedError
+from retrysim.retry.exceptions import CircuitOpenError, GuardRefusedError
 from retrysim.retry.guards import Notifier, SharedScope
 from retrysim.retry.knobs import Knobs, as_written
 

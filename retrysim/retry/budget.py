@@ -30,7 +30,7 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, Field
 
-from retrysim.retry.errors import GuardRefusedError
+from retrysim.retry.exceptions import GuardRefusedError
 from retrysim.retry.guards import Notifier, SharedScope
 from retrysim.retry.knobs import Knobs, as_written
 

@@ -32,7 +32,7 @@ from typing import Any
 from tenacity import RetryCallState
 from tenacity.retry import retry_base
 
-from retrysim.retry.errors import TransientError
+from retrysim.retry.exceptions import TransientError
 
 #: HTTP statuses worth retrying: too many requests, bad gateway, unavailable, gateway timeout.
 RETRY_STATUSES: frozenset[int] = frozenset({429, 502, 503, 504})

@@ -27,7 +27,7 @@ from tenacity.retry import retry_base
 from tenacity.stop import stop_base
 from tenacity.wait import wait_base
 
-from retrysim.retry.errors import GuardRefusedError
+from retrysim.retry.exceptions import GuardRefusedError
 from retrysim.retry.guards import GuardChain, GuardSpec
 from retrysim.retry.options import (
     MECHANISM_NAMES,

@@ -30,7 +30,7 @@ from tenacity.wait import wait_base
 
 from retrysim.names import PROFILES as BUILTIN_PROFILES
 from retrysim.retry.classify import is_transient, retry_if_transient
-from retrysim.retry.errors import BINDU_RETRYABLE, DEFAULT_RETRYABLE
+from retrysim.retry.exceptions import BINDU_RETRYABLE, DEFAULT_RETRYABLE
 from retrysim.retry.waits import (
     capped_exponential,
     wait_capped,

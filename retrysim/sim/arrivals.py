@@ -11,7 +11,7 @@ import math
 
 import numpy as np
 
-from retrysim.scenario import Burst, Closed, Poisson, Scenario, UniformArrival
+from retrysim.model.scenario import Burst, Closed, Poisson, Scenario, UniformArrival
 from retrysim.sim.streams import ARRIVAL, Stream, stream_key, unit
 
 

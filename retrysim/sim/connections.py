@@ -16,7 +16,7 @@ from collections import deque
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from retrysim.scenario import Scenario
+from retrysim.model.scenario import Scenario
 from retrysim.sim.failures import CODES
 from retrysim.sim.latency import sampler
 from retrysim.sim.streams import CONNECT, CONNECT_CPU, CPU, NETWORK, stream_key, unit

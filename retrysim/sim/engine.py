@@ -24,9 +24,9 @@ from typing import Any
 
 import numpy as np
 
+from retrysim.model.scenario import Poisson, Scenario
 from retrysim.retry.guards import GuardEvent, GuardSpec, GuardStates
 from retrysim.retry.settings import RetrySettings
-from retrysim.scenario import Poisson, Scenario
 from retrysim.sim import records as rec
 from retrysim.sim.arrivals import expected_calls, first_calls, follow_up_calls, time_limit
 from retrysim.sim.attempt import BLACKHOLE, PASS, AttemptPhases
@@ -38,9 +38,9 @@ from retrysim.sim.connections import OPEN as CONNECTION_OPEN
 from retrysim.sim.decide import GAVE_UP_NOW, SUCCEEDED_NOW, decider_for
 from retrysim.sim.failures import TIMEOUT, code_of, make_error
 from retrysim.sim.faults import compile_faults
-from retrysim.sim.guards import ScenarioTooLargeError as ScenarioTooLargeError
-from retrysim.sim.guards import check_memory, event_limit
 from retrysim.sim.kernel import Kernel, give_back_memory, quiet_collector
+from retrysim.sim.limits import ScenarioTooLargeError as ScenarioTooLargeError
+from retrysim.sim.limits import check_memory, event_limit
 from retrysim.sim.policy import policy_for as policy_for
 from retrysim.sim.result import RunResult as RunResult
 from retrysim.sim.service import make_server, service_latency

@@ -6,9 +6,9 @@ later real-service recorder can map its own exception classes onto the same code
 
 from __future__ import annotations
 
-from retrysim.retry.catalogue import LIBRARY_ERROR_NAMES, stand_in
-from retrysim.retry.errors import CircuitOpenError, ConflictError, RateLimitedError, ServerError
-from retrysim.scenario import ERROR_NAMES
+from retrysim.model.scenario import ERROR_NAMES
+from retrysim.retry.exceptions import CircuitOpenError, ConflictError, RateLimitedError, ServerError
+from retrysim.sim.catalogue import LIBRARY_ERROR_NAMES, stand_in
 
 ERROR_CLASSES: dict[str, type[Exception]] = {
     "ConnectionError": ConnectionError,

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from retrysim.scenario import (
+from retrysim.model.scenario import (
     CapacityLoss,
     Fault,
     Flaky,

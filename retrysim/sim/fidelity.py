@@ -23,10 +23,10 @@ from typing import Any
 
 from tenacity import retry_if_exception_type
 
+from retrysim.model.scenario import Ideal, Poisson, Scenario
 from retrysim.retry.decorators import OperationDecorator
 from retrysim.retry.guards import AttemptGuard, GuardChain, GuardEvent, GuardSpec, GuardStates
 from retrysim.retry.settings import RetrySettings, get_settings, use_settings
-from retrysim.scenario import Ideal, Poisson, Scenario
 from retrysim.sim import records as rec
 from retrysim.sim.arrivals import first_calls, follow_up_calls, time_limit
 from retrysim.sim.attempt import BLACKHOLE, AttemptPhases

@@ -11,7 +11,7 @@ from collections.abc import Callable
 from statistics import NormalDist
 from typing import Literal
 
-from retrysim.scenario import Constant, Exponential, Lognormal, Normal, UniformLatency
+from retrysim.model.scenario import Constant, Exponential, Lognormal, Normal, UniformLatency
 
 Sampler = Callable[[float], float]
 _Z99 = NormalDist().inv_cdf(0.99)

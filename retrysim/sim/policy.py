@@ -7,10 +7,10 @@ from typing import Any
 
 from tenacity import retry_if_exception_type
 
+from retrysim.model.scenario import Scenario, ScenarioError
 from retrysim.retry.guards import GuardSpec
 from retrysim.retry.policy import RetryPolicy, build_policy
 from retrysim.retry.settings import RetrySettings
-from retrysim.scenario import Scenario, ScenarioError
 from retrysim.sim.failures import ERROR_CLASSES
 
 

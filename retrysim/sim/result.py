@@ -7,8 +7,8 @@ from typing import Any
 
 import numpy as np
 
+from retrysim.model.scenario import Scenario
 from retrysim.retry.guards import GuardEvent
-from retrysim.scenario import Scenario
 from retrysim.sim.failures import CODE_NAMES
 
 

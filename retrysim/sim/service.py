@@ -16,7 +16,7 @@ from collections.abc import Callable
 from heapq import heappop, heappush
 from typing import Any, Protocol
 
-from retrysim.scenario import (
+from retrysim.model.scenario import (
     Ideal,
     LoadLatency,
     Lock,

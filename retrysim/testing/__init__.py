@@ -1,6 +1,7 @@
 """Testing retrying code without waiting for it: virtual time and scheduled faults.
 
-The pytest plugin (``retrysim.pytest_plugin``, loaded by pytest through retrysim's entry point)
+The pytest plugin (``retrysim.testing.pytest_plugin``, loaded by pytest through retrysim's entry
+point)
 is the usual way in: ``@pytest.mark.retrysim`` or the ``virtual_time`` and ``faults`` fixtures.
 Everything here also works without pytest::
 

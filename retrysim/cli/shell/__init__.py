@@ -4,7 +4,7 @@ At a terminal the session runs on prompt_toolkit (:mod:`retrysim.cli.shell.inter
 completion, searchable history, a toolbar, Ctrl-C that cancels instead of quitting. From a pipe
 it reads plain lines, so sessions can be scripted and tested, and exits 2 if any command
 failed. The commands are in :mod:`retrysim.cli.shell.commands`, the session's state in
-:mod:`retrysim.cli.shell.state`, completion in :mod:`retrysim.cli.shell.complete`.
+:mod:`retrysim.model.session`, completion in :mod:`retrysim.cli.shell.completer`.
 """
 
 from __future__ import annotations

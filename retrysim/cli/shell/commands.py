@@ -20,10 +20,10 @@ from rich.console import Console
 from rich.text import Text
 
 from retrysim.cli import common
-from retrysim.cli.errors import UsageError, is_bad_input, one_line
-from retrysim.cli.shell import state
-from retrysim.cli.shell.state import Loaded
-from retrysim.metric_table import DEFAULT_TABLE_METRICS, METRIC_NAMES
+from retrysim.cli.exits import UsageError, is_bad_input, one_line
+from retrysim.model import session
+from retrysim.model.session import Loaded
+from retrysim.results.metric_table import DEFAULT_TABLE_METRICS, METRIC_NAMES
 from retrysim.safe import markup
 from retrysim.suggest import closest, hint, unknown_key
 
@@ -132,7 +132,7 @@ class Shell:
     def _validated(self, data: dict[str, Any]) -> Any:
         from pydantic import ValidationError
 
-        from retrysim.scenario import Scenario, format_validation_error
+        from retrysim.model.scenario import Scenario, format_validation_error
 
         try:
             return Scenario.model_validate(data)
@@ -180,7 +180,7 @@ class Shell:
         """Load a bundled scenario or a TOML file; replaces the current one and its edits."""
         if not arg:
             raise UsageError("load needs a bundled scenario name or a file")
-        self.loaded = state.load(arg)
+        self.loaded = session.load(arg)
         self.last = self.previous = None
         description = " ".join(str(self.loaded.base.get("description", "")).split())
         self.console.print(f"loaded [bold]{markup(self.loaded.name)}[/]: {markup(description)}")
@@ -193,7 +193,7 @@ class Shell:
     @command("set", "set KEY=VALUE", "assignment")
     def cmd_set(self, arg: str) -> None:
         """Change a dotted key: set policy.max_attempts=5, set faults.0.end=40."""
-        from retrysim.scenario import set_dotted
+        from retrysim.model.scenario import set_dotted
 
         key, text = common.parse_assignment(arg, "set")
         value = common.parse_value(text)
@@ -208,7 +208,7 @@ class Shell:
     @command("unset", "unset KEY", "key")
     def cmd_unset(self, arg: str) -> None:
         """Put a key back to its value in the loaded scenario."""
-        from retrysim.scenario import set_dotted
+        from retrysim.model.scenario import set_dotted
 
         if not arg:
             raise UsageError("unset needs a key, e.g. unset policy.max_attempts")
@@ -259,14 +259,14 @@ class Shell:
     @command("run", "run [SEED]")
     def cmd_run(self, arg: str) -> None:
         """Simulate the current scenario and print the summary. Ctrl-C cancels it."""
-        from retrysim.report import (
+        from retrysim.render.report import (
             diagnoses_section,
             latency_table,
             load_table,
             outcome_table,
             verdict,
         )
-        from retrysim.runner import run
+        from retrysim.runs.runner import run
 
         scenario = self._validated(self.need().data)
         # Edits that touch only faults, or a repeated run, reuse the cached fault-free baseline.
@@ -284,7 +284,7 @@ class Shell:
         self.console.print(outcome_table(doc))
         self.console.print(load_table(doc))
         self.console.print(latency_table(doc))
-        from retrysim.report_guards import resilience_table
+        from retrysim.render.resilience import resilience_table
 
         resilience = resilience_table(doc)
         if resilience is not None:
@@ -300,8 +300,8 @@ class Shell:
     def cmd_compare(self, arg: str) -> None:
         """Run the current scenario once per value, side by side. Ctrl-C cancels it."""
         from retrysim.cli.compare_cmd import split_values
-        from retrysim.report import compare_table
-        from retrysim.sweep import compare, grid_variants
+        from retrysim.render.report import compare_table
+        from retrysim.runs.sweep import compare, grid_variants
 
         key, values = common.parse_assignment(arg, "compare")
         loaded = self.need()
@@ -316,7 +316,7 @@ class Shell:
         with self._busy(f"comparing {len(variants)} variants"):
             results = compare(scenario, variants, [scenario.seed], settings=settings)
         from retrysim.cli.tables import print_table
-        from retrysim.metrics import table_metrics
+        from retrysim.results.metrics import table_metrics
 
         shown = table_metrics(DEFAULT_TABLE_METRICS, (d for r in results for d in r.documents))
         table = compare_table(scenario.name, [scenario.seed], results, shown)
@@ -327,8 +327,8 @@ class Shell:
         """This run against the previous one, metric by metric, formatted as compare does."""
         from rich.table import Table
 
-        from retrysim import metric_table
-        from retrysim.metrics import metric, table_metrics
+        from retrysim.results import metric_table
+        from retrysim.results.metrics import metric, table_metrics
 
         names = arg.split()
         for name in names:
@@ -358,14 +358,14 @@ class Shell:
     @command("hist", "hist")
     def cmd_hist(self, arg: str) -> None:
         """The jitter-spread histogram of the last run."""
-        from retrysim.report import spread_histogram
+        from retrysim.render.report import spread_histogram
 
         self.console.print(spread_histogram(self._last()))
 
     @command("timeline", "timeline")
     def cmd_timeline(self, arg: str) -> None:
         """Attempts per second over time in the last run."""
-        from retrysim.report import timeline_chart
+        from retrysim.render.report import timeline_chart
 
         self.console.print(timeline_chart(self._last()))
 

@@ -23,7 +23,7 @@ from prompt_toolkit.formatted_text import StyleAndTextTuples
 from prompt_toolkit.history import FileHistory
 
 from retrysim.cli.shell.commands import Shell
-from retrysim.cli.shell.complete import ShellCompleter
+from retrysim.cli.shell.completer import ShellCompleter
 
 PROMPT = "retrysim> "
 INTRO = (

@@ -1,0 +1,166 @@
+"""The scenario vocabulary: bounded numbers, the strict model base, latency distributions.
+
+Shared by every part of a scenario (policy, clients, network, service, faults), so it lives
+below them all. Bounds are part of the vocabulary: no value a file can hold overflows a
+computation or vanishes below what a float resolves.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+from typing import Annotated, Any, Literal, get_args, get_origin
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
+
+#: Bounds on every time and rate a scenario holds, so that no value can overflow a computation
+#: or vanish below what a float can resolve: times from a nanosecond to about 31 years, rates
+#: from one call in 11 days to a billion a second.
+MIN_SECONDS, MAX_SECONDS = 1e-9, 1e9
+MIN_RATE, MAX_RATE = 1e-6, 1e9
+#: A lognormal's p99 at most this many times its median (already an absurdly heavy tail).
+MAX_TAIL_RATIO = 1e6
+
+
+#: Units, as metadata of the bounded types: the JSON schema's ``"unit"`` of a value, which the
+#: scenario reference (``retrysim.model.reference``) shows. A number without one is a count.
+SECONDS = Field(json_schema_extra={"unit": "s"})
+PER_SECOND = Field(json_schema_extra={"unit": "1/s"})
+PROBABILITY = Field(json_schema_extra={"unit": "probability"})
+
+#: Seconds, 0 allowed (a constant latency of 0, a fault from t=0).
+NonNeg = Annotated[float, Field(ge=0, le=MAX_SECONDS, allow_inf_nan=False), SECONDS]
+#: Seconds that must be positive.
+Pos = Annotated[float, Field(ge=MIN_SECONDS, le=MAX_SECONDS, allow_inf_nan=False), SECONDS]
+#: Calls or requests per second, 0 allowed (a pause in a rate schedule).
+Rate = Annotated[float, Field(ge=0, le=MAX_RATE, allow_inf_nan=False), PER_SECOND]
+#: A rate something divides by (a token bucket's refill): one per 11 days at the least.
+PosRate = Annotated[float, Field(ge=MIN_RATE, le=MAX_RATE, allow_inf_nan=False), PER_SECOND]
+Prob = Annotated[float, Field(ge=0, le=1), PROBABILITY]
+
+
+class Model(BaseModel):
+    """Strict, immutable base: unknown keys are errors, values are checked at construction."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True)
+
+
+# --- latency distributions -------------------------------------------------------------------
+
+
+class Constant(Model):
+    """Always ``value`` seconds."""
+
+    dist: Literal["constant"] = "constant"
+    value: NonNeg = Field(0.01, description="the latency")
+
+
+class UniformLatency(Model):
+    """Any time in [``low``, ``high``] equally likely."""
+
+    dist: Literal["uniform"]
+    low: NonNeg = Field(description="the shortest")
+    high: NonNeg = Field(description="the longest")
+
+    @field_validator("high")
+    @classmethod
+    def _ordered(cls, high: float, info: ValidationInfo) -> float:
+        # A field validator, not a model one: the error then names ``high``, the field to fix.
+        low = info.data.get("low")  # absent when low itself was invalid (reported on its own)
+        if low is not None and low > high:
+            raise ValueError(f"high ({high:g}) must be >= low ({low:g})")
+        return high
+
+
+class Exponential(Model):
+    """Memoryless: an exponential with the given ``mean``."""
+
+    dist: Literal["exponential"]
+    mean: Pos = Field(description="the mean (and the standard deviation)")
+
+
+class Normal(Model):
+    """A normal with ``mean`` and ``std``, made non-negative as ``negative`` says.
+
+    A latency cannot be negative, yet a normal with a large ``std`` draws below 0 often (a
+    quarter of the time at std = 1.5 * mean), so what happens to those draws shapes the result
+    and is the user's choice, not a silent clip:
+
+    - ``clip`` (the default, what retrysim always did): max(0, x). Every negative draw becomes
+      exactly 0 s, a point mass at 0 holding Phi(-mean/std) of the draws: instant responses.
+    - ``reflect``: |x|, the folded normal. No point mass; the draws that would fall below 0 land
+      between 0 and mean instead.
+
+    Both raise the mean above ``mean`` once std is comparable to it; capacity estimates use the
+    mean of what is drawn (``retrysim.sim.latency.mean_of``). ``std = 0`` is a constant.
+    """
+
+    dist: Literal["normal"]
+    mean: NonNeg = Field(description="the normal's mean, before negative draws are made >= 0")
+    std: NonNeg = Field(description="its standard deviation")
+    negative: Literal["clip", "reflect"] = Field(
+        "clip",
+        description=(
+            "what a draw below 0 becomes: clip = 0 s (a point mass at 0 holding Phi(-mean/std) "
+            "of the draws), reflect = |x| (a folded normal)"
+        ),
+    )
+
+
+class Lognormal(Model):
+    """A right-skewed latency given by its ``median`` and its ``p99`` (the tail)."""
+
+    dist: Literal["lognormal"]
+    median: Pos = Field(description="p50: half of the draws are shorter")
+    p99: Pos = Field(description="99% of the draws are shorter; at least the median")
+
+    @field_validator("p99")
+    @classmethod
+    def _tail(cls, p99: float, info: ValidationInfo) -> float:
+        # A field validator, not a model one: the error then names ``p99``, the field to fix.
+        median = info.data.get("median")  # absent when median itself was invalid
+        if median is None:
+            return p99
+        if p99 < median:
+            raise ValueError(f"p99 ({p99:g}) must be >= median ({median:g})")
+        if p99 > median * MAX_TAIL_RATIO:
+            raise ValueError(
+                f"p99 ({p99:g}) must be at most {MAX_TAIL_RATIO:g} times the median ({median:g})"
+            )
+        return p99
+
+
+Latency = Annotated[
+    Constant | UniformLatency | Exponential | Normal | Lognormal,
+    Field(discriminator="dist"),
+    SECONDS,
+]
+
+
+def latency_choices(field: str) -> tuple[str, ...]:
+    """The values a latency field can take when they are a fixed set, read from the models.
+
+    ``dist`` gives the distribution names, ``negative`` the normal's clip/reflect; any other
+    field (a number) gives (). Completion (the shell's and ``--set``'s) offers these, so a new
+    distribution or choice completes without an edit there.
+    """
+    found: list[str] = []
+    for model in get_args(get_args(Latency)[0]):
+        info = model.model_fields.get(field)
+        if info is not None and get_origin(info.annotation) is Literal:
+            found += [str(v) for v in get_args(info.annotation) if str(v) not in found]
+    return tuple(found)
+
+
+def latency_from_number(value: Any) -> Any:
+    """Let ``latency = 0.02`` mean a constant latency."""
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return {"dist": "constant", "value": value}
+    return value
+
+
+def numbers_as_constant(data: Any, keys: Collection[str]) -> Any:
+    """A model's raw input with each of ``keys`` that is a plain number made a constant
+    distribution (``latency_from_number``); what is not a dict is left to the model."""
+    if isinstance(data, dict):
+        return {k: latency_from_number(v) if k in keys else v for k, v in data.items()}
+    return data

@@ -1,0 +1,1 @@
+"""The render layer: documents and results as text for a terminal (Rich)."""

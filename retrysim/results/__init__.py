@@ -1,0 +1,1 @@
+"""The results layer: every metric, fact and diagnosis, computed from a run's records."""

@@ -1,0 +1,390 @@
+"""Every metric computed from run records with numpy; names and wording: ``metric_table``.
+
+Each function takes record arrays (``attempts``, ``calls``: see ``retrysim.sim.records``) and
+returns plain numbers, so it can be checked on tiny hand-made records. :func:`summarize` puts
+them together into the stable result document that ``retrysim run --json`` prints.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from retrysim.results import metric_table
+from retrysim.results.guard_metrics import budget_refused_calls, guards_section, refused_mask
+from retrysim.results.metric_table import METRIC_TABLE
+from retrysim.sim import records as rec
+from retrysim.sim.failures import CODE_NAMES
+
+if TYPE_CHECKING:
+    from retrysim.sim.result import RunResult
+
+SPREAD_WINDOW = 0.1  # seconds: the window of the jitter-spread figure
+PERCENTILES = (50, 95, 99)
+
+
+def call_counts(calls: np.ndarray) -> dict[str, Any]:
+    """total, succeeded, failed (gave up), unfinished, success_rate (of all calls)."""
+    total = len(calls)
+    ok = int(np.sum(calls["outcome"] == rec.SUCCEEDED))
+    failed = int(np.sum(calls["outcome"] == rec.GAVE_UP))
+    return {
+        "total": total,
+        "succeeded": ok,
+        "failed": failed,
+        "unfinished": total - ok - failed,
+        "success_rate": _ratio(ok, total),
+    }
+
+
+def attempt_counts(
+    attempts: np.ndarray, calls: np.ndarray, names: tuple[str, ...] = CODE_NAMES
+) -> dict[str, Any]:
+    """total, retries, retry_rate (share of calls that needed a retry), mean and max per call;
+    ``sent`` (reached the dependency) and ``refused`` (a circuit breaker refused them).
+
+    A refused attempt is one of its call's attempts (it used one of ``max_attempts``, and
+    ``total``, ``mean_per_call`` and ``max_per_call`` count it) but it was never sent: the load
+    metrics (:func:`load`, the timeline, the jitter spread) count ``sent`` attempts only.
+    """
+    total = len(attempts)
+    per_call = calls["attempts"].astype(np.int64)
+    refused = int(refused_mask(attempts, names).sum())
+    return {
+        "total": total,
+        "retries": int(np.sum(attempts["attempt"] > 1)),
+        "retry_rate": _ratio(int(np.sum(per_call > 1)), len(calls)),
+        "mean_per_call": float(per_call.mean()) if len(calls) else None,
+        "max_per_call": int(per_call.max()) if len(calls) else 0,
+        "sent": total - refused,
+        "refused": refused,
+    }
+
+
+def retry_success_rate(calls: np.ndarray) -> float | None:
+    """Share of calls that needed a retry and eventually succeeded (None if none retried)."""
+    retried = calls["attempts"] > 1
+    return _ratio(int(np.sum(retried & (calls["outcome"] == rec.SUCCEEDED))), int(retried.sum()))
+
+
+def call_latencies(calls: np.ndarray) -> np.ndarray:
+    """Seconds from a call's start to its end, for every finished call (succeeded or failed)."""
+    done = calls["outcome"] != rec.UNFINISHED
+    return np.asarray(calls["end"][done] - calls["start"][done], dtype=np.float64)
+
+
+def latency(calls: np.ndarray) -> dict[str, float | None]:
+    """mean, p50, p95, p99 and max of per-call latency (finished calls)."""
+    values = call_latencies(calls)
+    if not len(values):
+        return {"mean": None, **{f"p{p}": None for p in PERCENTILES}, "max": None}
+    pcts = np.percentile(values, PERCENTILES)
+    return {
+        "mean": float(values.mean()),
+        **{f"p{p}": float(v) for p, v in zip(PERCENTILES, pcts, strict=True)},
+        "max": float(values.max()),
+    }
+
+
+def latency_quantiles(calls: np.ndarray) -> list[float]:
+    """Per-call latency at every whole percentile 0..100 (101 values): a compact CDF."""
+    values = call_latencies(calls)
+    if not len(values):
+        return []
+    return [float(v) for v in np.percentile(values, np.arange(101))]
+
+
+def latency_overhead(
+    with_faults: dict[str, float | None], without_faults: dict[str, float | None]
+) -> dict[str, float | None]:
+    """Percentiles and max with faults minus the same of the same run without faults.
+
+    ``max`` is there because the worst call is what a timeout budget must cover; a summary
+    without it (cached before it was added) gives None for it rather than failing.
+    """
+    out: dict[str, float | None] = {}
+    for key in (*(f"p{p}" for p in PERCENTILES), "max"):
+        a, b = with_faults.get(key), without_faults.get(key)
+        out[key] = None if a is None or b is None else a - b
+    return out
+
+
+def retry_wait(attempts: np.ndarray, calls: np.ndarray) -> dict[str, float | None]:
+    """Seconds spent waiting between attempts: in total, and per call."""
+    waits = attempts["wait"][~np.isnan(attempts["wait"])]
+    total = float(waits.sum())
+    return {"total": total, "mean_per_call": total / len(calls) if len(calls) else None}
+
+
+def failures_by_type(attempts: np.ndarray, names: tuple[str, ...]) -> dict[str, int]:
+    """Failed attempts per error name (client timeouts count as TimeoutError)."""
+    counts = np.bincount(attempts["error"], minlength=len(names))
+    return {names[code]: int(n) for code, n in enumerate(counts) if code and n}
+
+
+def final_errors(calls: np.ndarray, names: tuple[str, ...]) -> dict[str, int]:
+    """Calls that gave up, per the error they gave up on."""
+    failed = calls["error"][calls["outcome"] == rec.GAVE_UP]
+    counts = np.bincount(failed, minlength=len(names))
+    return {names[code]: int(n) for code, n in enumerate(counts) if code and n}
+
+
+def load(
+    attempts: np.ndarray, calls: np.ndarray, capacity: float | None
+) -> dict[str, float | None]:
+    """Peak attempts per second, amplification (attempts per call) and the server's capacity.
+
+    ``attempts`` are those sent to the dependency (:func:`summarize` leaves out the ones a
+    breaker refused): this is the load the server saw.
+    """
+    starts = attempts["start"]
+    peak = 0
+    if len(starts):
+        _, counts = np.unique(np.floor(starts).astype(np.int64), return_counts=True)
+        peak = int(counts.max())
+    return {
+        "peak_attempts_per_s": float(peak),
+        "amplification": _ratio(len(attempts), len(calls)),
+        "capacity": capacity,
+        "peak_over_capacity": None if not capacity else peak / capacity,
+    }
+
+
+def duplicates(calls: np.ndarray) -> int:
+    """Executions beyond the first per call: the work a non-idempotent operation would repeat."""
+    return int(np.maximum(calls["executions"].astype(np.int64) - 1, 0).sum())
+
+
+def wasted_work(attempts: np.ndarray) -> int:
+    """Requests the server executed although their client had stopped waiting for them."""
+    return int(np.sum((attempts["executed"] == 1) & (attempts["outcome"] != rec.OK)))
+
+
+def retry_starts(attempts: np.ndarray) -> np.ndarray:
+    """Start times of retries (attempt 2 and later), sorted."""
+    return np.sort(attempts["start"][attempts["attempt"] > 1])
+
+
+def peak_window_share(times: np.ndarray, window: float = SPREAD_WINDOW) -> float | None:
+    """The largest share of ``times`` inside any window of ``window`` seconds (sliding).
+
+    1.0 means every retry landed within 100 ms of each other (perfectly synchronised);
+    small values mean the retries were spread out.
+    """
+    if not len(times):
+        return None
+    times = np.sort(times)
+    inside = np.searchsorted(times, times + window, side="left") - np.arange(len(times))
+    return float(inside.max() / len(times))
+
+
+def jitter_spread(attempts: np.ndarray, bins: int = 60) -> dict[str, Any]:
+    """Histogram of retry start times and the peak share of retries in any 100 ms window."""
+    starts = retry_starts(attempts)
+    if not len(starts):
+        return {
+            "retries": 0,
+            "peak_share_100ms": None,
+            "first_retry_peak_share_100ms": None,
+            "edges": [],
+            "counts": [],
+        }
+    lo, hi = float(starts[0]), float(starts[-1])
+    if hi - lo < SPREAD_WINDOW:
+        hi = lo + SPREAD_WINDOW
+    counts, edges = np.histogram(starts, bins=bins, range=(lo, hi))
+    first = attempts["start"][attempts["attempt"] == 2]
+    return {
+        "retries": len(starts),
+        "peak_share_100ms": peak_window_share(starts),
+        "first_retry_peak_share_100ms": peak_window_share(first),
+        "edges": [float(e) for e in edges],
+        "counts": [int(c) for c in counts],
+    }
+
+
+def bin_width(end_time: float) -> float:
+    """Timeline resolution: 1 s up to 10 minutes of virtual time, then ~600 bins."""
+    return 1.0 if end_time <= 600 else float(math.ceil(end_time / 600))
+
+
+def timeline(
+    attempts: np.ndarray,
+    calls: np.ndarray,
+    width: float,
+    max_attempt_series: int = 4,
+    sent: np.ndarray | None = None,
+) -> dict[str, Any]:
+    """Attempts per second per bin, stacked by attempt number, and goodput per bin.
+
+    Series: first tries, retry 1, retry 2, ... with the last series holding every later retry.
+    Goodput is calls succeeding per second. ``sent`` (a mask of ``attempts``) picks the rows
+    counted as attempts; the time axis spans every row, so series of refused attempts drawn
+    beside it (the ``guards`` section) line up.
+    """
+    end = max(
+        float(np.nanmax(attempts["end"]))
+        if len(attempts) and np.any(~np.isnan(attempts["end"]))
+        else 0.0,
+        float(attempts["start"].max()) if len(attempts) else 0.0,
+    )
+    n_bins = max(1, math.ceil((end + 1e-9) / width))
+    series = np.zeros((max_attempt_series, n_bins), dtype=np.int64)
+    counted = attempts if sent is None else attempts[sent]
+    if len(counted):
+        idx = np.minimum((counted["start"] / width).astype(np.int64), n_bins - 1)
+        which = np.minimum(counted["attempt"].astype(np.int64), max_attempt_series) - 1
+        np.add.at(series, (which, idx), 1)
+    good = calls["end"][calls["outcome"] == rec.SUCCEEDED]
+    goodput = np.zeros(n_bins, dtype=np.int64)
+    if len(good):
+        np.add.at(goodput, np.minimum((good / width).astype(np.int64), n_bins - 1), 1)
+    labels = ["first try"] + [f"retry {k}" for k in range(1, max_attempt_series - 1)]
+    labels.append(f"retry {max_attempt_series - 1}+")
+    return {
+        "bin_width": width,
+        "labels": labels,
+        "attempts_per_s": (series / width).tolist(),
+        "goodput_per_s": (goodput / width).tolist(),
+    }
+
+
+def summarize(
+    result: RunResult,
+    baseline: RunResult | None = None,
+    wall_time: float | None = None,
+    *,
+    baseline_latency: dict[str, float | None] | None = None,
+) -> dict[str, Any]:
+    """The result document (``retrysim run --json``); keys are stable and documented.
+
+    ``baseline`` is the same scenario and seed without faults; with it, ``latency_overhead``
+    is filled in. The baseline enters the document only through ``latency(baseline.calls)``,
+    so ``baseline_latency`` (that summary, computed earlier) gives the same document without
+    keeping the baseline's records: it is what :func:`retrysim.runs.runner.run` caches.
+    """
+    if baseline is not None and baseline_latency is not None:
+        raise TypeError("pass baseline or baseline_latency, not both")
+    attempts, calls, names = result.attempts, result.calls, result.error_names
+    lat = latency(calls)
+    if baseline is not None:
+        baseline_latency = latency(baseline.calls)
+    scenario = result.scenario
+    from retrysim.model.scenario import arrival_windows, fault_windows
+    from retrysim.results import facts
+    from retrysim.results.diagnose import diagnose
+
+    faults = fault_windows(scenario.faults)
+    policy_facts = facts.policy_facts(scenario, result.policy)
+    down = facts.downtime(faults)
+    sent = ~refused_mask(attempts, names)  # the attempts that reached the dependency
+    budget_ended = budget_refused_calls(
+        calls, result.guard_events, names, int(result.policy["max_attempts"])
+    )
+    tl = timeline(attempts, calls, bin_width(result.end_time), sent=sent)
+    doc = {
+        "scenario": scenario.name,
+        "description": scenario.description,
+        "seed": result.seed,
+        "profile": result.policy["profile"],
+        "settings": result.policy,
+        "calls": call_counts(calls),
+        "attempts": attempt_counts(attempts, calls, names),
+        "retry_success_rate": retry_success_rate(calls),
+        "latency": lat,
+        "latency_quantiles": latency_quantiles(calls),
+        "latency_overhead": (
+            latency_overhead(lat, baseline_latency) if baseline_latency is not None else None
+        ),
+        "retry_wait": retry_wait(attempts, calls),
+        "failures_by_type": failures_by_type(attempts, names),
+        "final_errors": final_errors(calls, names),
+        "load": load(attempts[sent], calls, result.capacity),
+        "jitter_spread": jitter_spread(attempts[sent]),
+        "duplicates": duplicates(calls),
+        "wasted_work": wasted_work(attempts),
+        "timeline": tl,
+        "faults": faults,
+        "clients": facts.clients(scenario),
+        "policy_facts": policy_facts,
+        "give_ups": facts.give_ups(
+            calls, names, policy_facts["retried_errors"], down, budget_ended
+        ),
+        "outages": facts.outages(attempts, down),
+        "arrival_windows": arrival_windows(scenario.clients.arrival),
+        "virtual_time": result.end_time,
+        "wall_time": result.wall_time if wall_time is None else wall_time,
+        "events": result.events,
+        "engine": result.engine,
+        "engine_note": result.engine_note,
+        "stopped": result.stopped,
+    }
+    doc["recovery"] = facts.recovery(doc)
+    if result.connections is not None:  # present only when the scenario models connections
+        from retrysim.results.connection_metrics import connections_section
+
+        doc["connections"] = connections_section(scenario, result.connections, attempts, sent)
+    guards = guards_section(result, tl["bin_width"], len(tl["goodput_per_s"]))
+    if guards is not None:  # present only when a mechanism is on (or a guard acted)
+        doc["guards"] = guards
+    doc["diagnoses"] = diagnose(doc)
+    return doc
+
+
+#: Name -> path into the result document, derived from the one table in
+#: retrysim.results.metric_table.
+METRICS: dict[str, tuple[str, ...]] = {m.name: m.path for m in METRIC_TABLE}
+
+#: Metrics where a larger value is better, for highlighting the best variant.
+HIGHER_IS_BETTER: frozenset[str] = frozenset(m.name for m in METRIC_TABLE if m.better == "higher")
+
+
+def metric(document: Mapping[str, Any], name: str) -> float | None:
+    """Look up a named metric (see ``retrysim.results.metric_table``) in a result document.
+
+    A missing section (``latency_overhead`` without a baseline, ``guards`` of a run with no
+    resilience mechanism) or value reads as None; an unknown name is a KeyError, and so is a
+    missing key anywhere else (a damaged document).
+    """
+    about = metric_table.get(name)
+    node: Any = document
+    for part in about.path:
+        if node is None or (about.optional and part not in node):
+            return None
+        node = node[part]
+    return None if node is None else float(node)
+
+
+def table_metrics(names: Sequence[str], documents: Iterable[Mapping[str, Any]]) -> list[str]:
+    """``names`` plus the rows a table shows only when they say something for these runs.
+
+    ``goodput_recovery`` when some run could be judged for it; with a resilience mechanism on
+    in some run, each of ``GUARD_TABLE_METRICS`` that some run has a value for
+    (``attempts_sent`` only when a breaker refused attempts, when it differs from the attempts).
+    What compare, sweep and the shell's diff show unless told which metrics to show.
+    """
+    docs = list(documents)
+    extra = []
+
+    def some(name: str) -> bool:
+        return any(metric(d, name) for d in docs if d is not None)
+
+    if any(metric(d, "goodput_recovery") is not None for d in docs):
+        extra.append("goodput_recovery")
+    if any("guards" in d for d in docs):
+        for name in metric_table.GUARD_TABLE_METRICS:
+            shown = (
+                some("breaker_refused")
+                if name == "attempts_sent"
+                else any(metric(d, name) is not None for d in docs)
+            )
+            if shown:
+                extra.append(name)
+    return [*names, *(name for name in extra if name not in names)]
+
+
+def _ratio(num: int, den: int) -> float | None:
+    return None if den == 0 else num / den

@@ -1,0 +1,1 @@
+"""The runs layer: one run, many runs (compare, sweep, tune) and where they execute."""
