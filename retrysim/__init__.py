@@ -8,17 +8,55 @@ The library API (also what the CLI and the notebooks use)::
     doc = retrysim.summarize(result)                          # the metrics document (run --json)
     doc = retrysim.run(scenario, seed=1).document             # both, plus latency_overhead
 
-The production retry mechanism is :mod:`retrysim.retry`. Names here load lazily, so importing
-``retrysim`` costs nothing until one is used.
+The production retry mechanism is :mod:`retrysim.retry` (all that ``pip install retrysim``
+needs; the rest is the ``workbench`` extra). Names here load lazily, so importing ``retrysim``
+costs nothing until one is used.
+
+Modules that moved into the layer packages keep their old paths until :data:`_MOVED_REMOVED_IN`
+(``import retrysim.metrics`` is ``retrysim.results.metrics``, with a ``DeprecationWarning``).
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from retrysim._lazy import lazy_exports
+from retrysim._lazy import alias_moved_modules, lazy_exports
 
 __version__ = "0.1.0"
+
+#: Old module path (under ``retrysim.``) -> where it lives now. Each old path imports the new
+#: module itself, with a DeprecationWarning, until the release below; then delete this table.
+_MOVED = {
+    "scenario": "model.scenario",
+    "scenario_files": "model.files",
+    "scenario_network": "model.network",
+    "scenario_reference": "model.reference",
+    "scenario_service": "model.service",
+    "scenario_toml": "model.toml_edit",
+    "scenario_types": "model.base",
+    "library": "model.library",
+    "user_policy": "runs.user_policy",
+    "metrics": "results.metrics",
+    "metric_table": "results.metric_table",
+    "facts": "results.facts",
+    "guard_metrics": "results.guard_metrics",
+    "connection_metrics": "results.connection_metrics",
+    "diagnose": "results.diagnose",
+    "error_matrix": "results.error_matrix",
+    "runner": "runs.runner",
+    "sweep": "runs.sweep",
+    "executors": "runs.executors",
+    "tune": "runs.tune",
+    "tune_space": "runs.tune_space",
+    "tune_search": "runs.tune_search",
+    "report": "render.report",
+    "report_diagnoses": "render.verdict",
+    "report_guards": "render.resilience",
+    "tune_report": "render.tune_report",
+    "settings_report": "render.settings",
+    "pytest_plugin": "testing.pytest_plugin",
+}
+_MOVED_REMOVED_IN = "0.3.0"
 
 _EXPORTS = {
     "Scenario": "retrysim.model.scenario",
@@ -73,3 +111,4 @@ if TYPE_CHECKING:
 
 
 __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS, globals(), __all__)
+alias_moved_modules(__name__, _MOVED, _MOVED_REMOVED_IN)

@@ -1,5 +1,5 @@
 """``python -m retrysim``: the same CLI as the ``retrysim`` command."""
 
-from retrysim.cli.app import main
+from retrysim.cli.entry import main
 
 main()

@@ -32,9 +32,12 @@ def no_simulation(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr("retrysim.runs.sweep.compare", refuse)
 
 
-def test_matplotlib_is_a_core_dependency() -> None:
+def test_matplotlib_comes_with_the_workbench() -> None:
+    """Every figure command works after the Quick start's install (the workbench extra)."""
     project = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]
-    assert any(dep.startswith("matplotlib") for dep in project["dependencies"])
+    assert any(
+        dep.startswith("matplotlib") for dep in project["optional-dependencies"]["workbench"]
+    )
     notebooks = project["optional-dependencies"]["notebooks"]
     assert any(dep.startswith("jupyterlab") for dep in notebooks)
 
