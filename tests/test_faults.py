@@ -3,14 +3,22 @@
 from __future__ import annotations
 
 import math
+import typing
 from typing import Any
 
 import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from pydantic import BaseModel
 
-from retrysim.model.scenario import ERROR_NAMES, Constant, fault_windows, parse_scenario
+from retrysim.model.scenario import (
+    ERROR_NAMES,
+    Constant,
+    Fault,
+    fault_windows,
+    parse_scenario,
+)
 from retrysim.results import metrics
 from retrysim.retry.exceptions import ConflictError, RateLimitedError, ServerError
 from retrysim.sim import records as rec
@@ -167,6 +175,42 @@ def test_compile_faults_sorts_kinds_into_strategies() -> None:
     assert [w["index"] for w in windows] == list(range(len(s.faults)))
     assert windows[1] == {"index": 1, "kind": "outage", "start": 2.0, "end": 3.0}
     assert windows[2] == {"index": 2, "kind": "flaky", "start": 1.0, "end": None}  # open-ended
+
+
+def minimal_fault(model: type[BaseModel]) -> BaseModel:
+    """The smallest valid instance of a fault model: its kind, and 1 for each required field
+    (a window [0, 1), a probability of 1, one slot, a constant second of latency)."""
+    data: dict[str, Any] = {"kind": typing.get_args(model.model_fields["kind"].annotation)[0]}
+    for name, info in model.model_fields.items():
+        if name != "kind" and info.is_required():
+            data[name] = 1
+    return model.model_validate(data)
+
+
+FAULT_MODELS: tuple[type[BaseModel], ...] = typing.get_args(typing.get_args(Fault)[0])
+
+
+def test_the_fault_union_is_what_the_test_walks() -> None:
+    kinds = [typing.get_args(m.model_fields["kind"].annotation)[0] for m in FAULT_MODELS]
+    assert len(kinds) == len(set(kinds)) >= 6
+    assert "capacity_loss" in kinds and "reset" in kinds
+
+
+@pytest.mark.parametrize("model", FAULT_MODELS, ids=lambda m: m.__name__)
+def test_every_fault_kind_compiles_to_one_strategy(model: type[BaseModel]) -> None:
+    """A kind the scenario accepts but ``compile_faults`` had no case for would validate and
+    then do nothing: each one must become a gate, a spike, a reset rule or a capacity window."""
+    plan = compile_faults([minimal_fault(model)], seed=1)  # type: ignore[list-item]
+    made = [*plan.gates, *plan.spikes, *plan.resets, *plan.capacity_windows]
+    assert len(made) == 1, model.__name__
+
+
+def test_a_fault_without_a_case_is_refused_not_ignored() -> None:
+    class Unknown:
+        until = 1.0
+
+    with pytest.raises(AssertionError):
+        compile_faults([Unknown()], seed=1)  # type: ignore[list-item]
 
 
 def test_plan_first_failing_gate_wins_and_spikes_add_up() -> None:

@@ -127,43 +127,26 @@ def settings(env_file: Path | None) -> tuple[RetrySettings, dict[str, str]]:
 
 
 def policy_sources(
-    scenario: Scenario, sets: dict[str, Any], setting_sources: dict[str, str], profile: str | None
+    scenario: Scenario,
+    sets: dict[str, Any],
+    setting_sources: dict[str, str],
+    profile: str | None,
+    settings: RetrySettings | None = None,
 ) -> dict[str, str]:
     """Where each policy option's effective value came from.
 
     One of: --set, --profile, scenario, env, .env, default (for every policy option), and the
-    same for every knob of the resilience mechanisms, keyed ``breaker.failure_threshold``.
+    same for every knob of the resilience mechanisms, keyed ``breaker.failure_threshold``; the
+    rule is :func:`retrysim.retry.effective.effective_policy`'s.
     """
-    from retrysim.retry.mechanisms import MECHANISMS, mechanism_setting
-    from retrysim.retry.options import OPTION_NAMES, setting_source, settings_field
+    from retrysim.retry.effective import effective_policy
 
-    operation = scenario.policy.operation
-    given = scenario.policy.given()
-    out = {}
-    for key in OPTION_NAMES:
-        if f"policy.{key}" in sets:
-            out[key] = "--set"
-        elif key == "profile" and profile is not None:
-            out[key] = "--profile"
-        elif key in given:
-            out[key] = "scenario"
-        elif setting_source(key) is not None:
-            out[key] = setting_sources.get(settings_field(key, operation), "default")
-        else:
-            out[key] = "default"
-    for mechanism, model in MECHANISMS.items():
-        knobs_given = getattr(scenario.policy, mechanism).model_fields_set
-        whole_table = f"policy.{mechanism}" in sets  # --set policy.budget=true, or a table
-        for knob in model.model_fields:
-            if f"policy.{mechanism}.{knob}" in sets or (whole_table and knob in knobs_given):
-                source = "--set"
-            elif knob in knobs_given:
-                source = "scenario"
-            else:
-                setting = mechanism_setting(operation, mechanism, knob)
-                source = setting_sources.get(setting, "default")
-            out[f"{mechanism}.{knob}"] = source
-    return out
+    flags = {"profile": "--profile"} if profile is not None else {}
+    policy = scenario.policy
+    effective = effective_policy(
+        policy, policy.operation, settings, setting_sources, sets=sets, flags=flags
+    )
+    return {key: value.source for key, value in effective.items()}
 
 
 def check_policy_alone(policy: str | None, sets: dict[str, Any], profile: str | None) -> None:

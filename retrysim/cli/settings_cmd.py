@@ -154,17 +154,19 @@ def _render_mechanisms(console: Any, doc: dict[str, Any]) -> None:
     mechanisms = doc.get("mechanisms") or {}
     if not mechanisms:
         return
+    from retrysim.retry.settings import MECHANISM_VARIABLES
+
+    names = list(next(iter(mechanisms.values())))
     every = [k for per in mechanisms.values() for knobs in per.values() for k in knobs.values()]
     if all(k["source"] == "default" for k in every):
+        example = f"RETRY__<OPERATION>_{names[0].upper()}_ENABLED"
         console.print(
-            "[bold]Resilience mechanisms[/] breaker, budget, adaptive: off for every operation "
-            "[dim](default; set RETRY__<OPERATION>_BREAKER_ENABLED=true, ...; --json lists "
-            "every knob)[/]"
+            f"[bold]Resilience mechanisms[/] {', '.join(names)}: off for every operation "
+            f"[dim](default; set {example}=true, ...; --json lists every knob)[/]"
         )
         return
     table = Table(title="Resilience mechanisms", title_justify="left")
     table.add_column("operation")
-    names = list(next(iter(mechanisms.values())))
     for name in names:
         table.add_column(name)
     changed: list[dict[str, Any]] = []
@@ -192,7 +194,7 @@ def _render_mechanisms(console: Any, doc: dict[str, Any]) -> None:
     console.print(listed)
     console.print(
         "[dim]every other resilience knob is at its default (--json lists them all; "
-        "variables: RETRY__<OPERATION>_BREAKER_*, _BUDGET_*, _ADAPTIVE_*)[/]"
+        f"variables: {MECHANISM_VARIABLES})[/]"
     )
 
 

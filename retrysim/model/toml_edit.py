@@ -11,7 +11,6 @@ shell-built scenario has no file of the user's to keep, and is written fresh (:f
 
 from __future__ import annotations
 
-import difflib
 import json
 from collections.abc import Mapping, MutableMapping, MutableSequence
 from typing import Any
@@ -19,6 +18,8 @@ from typing import Any
 import tomlkit
 from tomlkit import TOMLDocument
 from tomlkit.items import AoT, Array, InlineTable, Table
+
+from retrysim.suggest import edits
 
 
 def dumps(data: Mapping[str, Any]) -> str:
@@ -87,11 +88,9 @@ def _merge_list(node: MutableSequence[Any], old: list[Any], new: list[Any]) -> N
         node[:] = list(_aot(new)) if isinstance(node, AoT) else [_inline(v) for v in new]
         return
     keys = [json.dumps(item, sort_keys=True, default=str) for item in old]
-    matcher = difflib.SequenceMatcher(
-        a=keys, b=[json.dumps(i, sort_keys=True, default=str) for i in new]
-    )
+    steps = edits(keys, [json.dumps(i, sort_keys=True, default=str) for i in new])
     # Apply from the end, so the indices of earlier items stay valid.
-    for tag, i1, i2, j1, j2 in reversed(matcher.get_opcodes()):
+    for tag, i1, i2, j1, j2 in reversed(steps):
         if tag == "equal":
             continue
         pairs = min(i2 - i1, j2 - j1)

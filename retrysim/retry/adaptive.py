@@ -28,13 +28,14 @@ from __future__ import annotations
 import math
 import threading
 from collections import deque
+from functools import partial
 from typing import Annotated
 
 from pydantic import Field
 
 from retrysim.retry.exceptions import GuardRefusedError, RateLimitedError
-from retrysim.retry.guards import Notifier, SharedScope
-from retrysim.retry.knobs import Knobs
+from retrysim.retry.guards import GuardSpec, Notifier, SharedScope
+from retrysim.retry.knobs import Knobs, PlacedGuard
 
 RATE_BUCKET = 0.5  # seconds per send-rate measurement bucket
 SMOOTHING = 0.8  # weight of the newest bucket in the measured send rate
@@ -84,6 +85,27 @@ class AdaptiveOptions(Knobs):
     scope: Annotated[
         SharedScope, Field(description="state per client process, or one for the whole fleet")
     ] = "client"
+
+
+def adaptive_guards(operation: str, options: AdaptiveOptions) -> tuple[PlacedGuard, ...]:
+    """The two parts, each when on: the send-rate limiter paces every send, first attempts
+    included; the failure-rate tracker only observes outcomes (its factor stretches waits)."""
+    placed: list[PlacedGuard] = []
+    if options.limiter:
+        name = f"limiter:{operation}"
+        make_limiter = partial(
+            CubicRateLimiter,
+            name,
+            options.limiter_beta,
+            options.limiter_scale,
+            options.limiter_min_rate,
+        )
+        placed.append(PlacedGuard("pace", GuardSpec(name, options.scope, make_limiter)))
+    if options.enabled:
+        label = f"adaptive:{operation}"
+        make_rate = partial(FailureRate, label, options.window, options.max_factor)
+        placed.append(PlacedGuard("observe", GuardSpec(label, options.scope, make_rate)))
+    return tuple(placed)
 
 
 class FailureRate:

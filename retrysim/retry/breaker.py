@@ -28,13 +28,14 @@ from __future__ import annotations
 
 import threading
 from collections import deque
+from functools import partial
 from typing import Annotated, Literal
 
 from pydantic import Field, model_validator
 
 from retrysim.retry.exceptions import CircuitOpenError, GuardRefusedError
-from retrysim.retry.guards import Notifier, SharedScope
-from retrysim.retry.knobs import Knobs, as_written
+from retrysim.retry.guards import GuardSpec, Notifier, SharedScope
+from retrysim.retry.knobs import Knobs, PlacedGuard, as_written
 
 BreakerState = Literal["closed", "open", "half_open"]
 
@@ -98,6 +99,16 @@ class BreakerOptions(Knobs):
                 "an enabled breaker needs failure_threshold >= 1 or failure_rate > 0 to ever open"
             )
         return self
+
+
+def breaker_guards(operation: str, options: BreakerOptions) -> tuple[PlacedGuard, ...]:
+    """The breaker's guard when enabled: one per dependency (``name``, else the operation),
+    shared by every call that names it; it admits a send or refuses it."""
+    if not options.enabled:
+        return ()
+    name = options.name or operation
+    spec = GuardSpec(f"breaker:{name}", options.scope, partial(CircuitBreaker, name, options))
+    return (PlacedGuard("admit", spec),)
 
 
 class CircuitBreaker:

@@ -26,13 +26,17 @@ from __future__ import annotations
 
 import threading
 from collections import deque
+from collections.abc import Callable
+from functools import partial
 from typing import Annotated, Literal
 
 from pydantic import AfterValidator, Field
+from tenacity import stop_before_delay
+from tenacity.stop import stop_base
 
 from retrysim.retry.exceptions import GuardRefusedError
-from retrysim.retry.guards import Notifier, SharedScope
-from retrysim.retry.knobs import Knobs, as_written
+from retrysim.retry.guards import AttemptGuard, GuardSpec, Notifier, SharedScope
+from retrysim.retry.knobs import Knobs, PlacedGuard, as_written
 
 BudgetKind = Literal["tokens", "ratio"]
 MILLI = 1000  # tokens are counted in thousandths (gRPC's tokenRatio has three decimals)
@@ -101,6 +105,29 @@ class BudgetOptions(Knobs):
     scope: Annotated[
         SharedScope, Field(description="state per client process, or one for the whole fleet")
     ] = "client"
+
+
+def budget_guards(operation: str, options: BudgetOptions) -> tuple[PlacedGuard, ...]:
+    """The shared budget's guard when enabled (its ``kind``'s bucket); it rations retries."""
+    if not options.enabled:
+        return ()
+    label = f"budget:{operation}"
+    make: Callable[[], AttemptGuard]
+    if options.kind == "tokens":
+        make = partial(TokenBudget, label, options.max_tokens, options.token_ratio)
+    else:
+        make = partial(
+            RatioBudget, label, options.percent, options.min_retries_per_second, options.window
+        )
+    return (PlacedGuard("ration", GuardSpec(label, options.scope, make)),)
+
+
+def budget_stop(options: BudgetOptions) -> stop_base | None:
+    """The per-call budget, ``max_total_time``, as tenacity's own ``stop_before_delay`` (it
+    never sleeps past the budget); composed with the policy's stop."""
+    if options.max_total_time is None:
+        return None
+    return stop_before_delay(options.max_total_time)
 
 
 class TokenBudget:

@@ -1,11 +1,30 @@
-"""The base of a resilience mechanism's table of knobs (``[policy.breaker]``, ...)."""
+"""The base of a resilience mechanism: its table of knobs (``[policy.breaker]``, ...) and
+where its guards sit in a send."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from fractions import Fraction
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, SerializerFunctionWrapHandler, model_serializer
+
+from retrysim.retry.guards import GuardSpec
+
+#: Where a mechanism's guard is asked in a send, in the order a send meets them: a limiter
+#: ``pace``s it, a breaker ``admit``s it or not, a budget ``ration``s retries, an observer only
+#: learns outcomes. The chain's order matters (the first refusal wins and the guards before it
+#: hear of it), so it is fixed here, not by the order mechanisms happen to be registered in.
+Stage = Literal["pace", "admit", "ration", "observe"]
+STAGES: tuple[Stage, ...] = ("pace", "admit", "ration", "observe")
+
+
+@dataclass(frozen=True)
+class PlacedGuard:
+    """A mechanism's guard declaration and the stage of a send it belongs to."""
+
+    stage: Stage
+    spec: GuardSpec
 
 
 class Knobs(BaseModel):

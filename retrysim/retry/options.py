@@ -8,45 +8,103 @@ mode, the CLI's "where did this value come from" column, the run report's header
 
 ``None`` always means "not given": the value then comes from the ``RETRY__*`` settings (the
 fields marked :class:`FromSettings`) or from the option's resolved default. An explicit value
-wins, falsy or not, so ``min_wait=0.0`` or ``max_attempts=1`` are honoured.
+wins, falsy or not, so ``min_wait=0.0`` or ``max_attempts=1`` are honoured. Which one is in
+effect, and from where, is :mod:`retrysim.retry.effective`'s to say.
+
+The settings are generated from this model: each :class:`FromSettings` option is a
+``RETRY__*`` field with the option's type and limits and the default its mark gives, and each
+resilience mechanism's knobs (registered in :mod:`retrysim.retry.mechanisms`, which also makes
+the mechanism fields here) are ``RETRY__<OPERATION>_<MECHANISM>_<KNOB>`` fields.
 """
 
 from __future__ import annotations
 
-import difflib
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
-from retrysim.names import MAX_ATTEMPTS_LIMIT
-from retrysim.retry.adaptive import AdaptiveOptions
-from retrysim.retry.breaker import BreakerOptions
-from retrysim.retry.budget import BudgetOptions
+from retrysim.names import MAX_ATTEMPTS_LIMIT, OPERATIONS
+from retrysim.retry.knobs import Knobs
 from retrysim.retry.mechanisms import MECHANISM_NAMES as MECHANISM_NAMES
-from retrysim.retry.mechanisms import MECHANISMS, mechanism_setting
+from retrysim.retry.mechanisms import MECHANISMS, REGISTRY, mechanism_setting
+from retrysim.suggest import hint
 
 if TYPE_CHECKING:
-    from retrysim.retry.settings import RetrySettings
+    from retrysim.retry.adaptive import AdaptiveOptions
+    from retrysim.retry.breaker import BreakerOptions
+    from retrysim.retry.budget import BudgetOptions
 
 
 @dataclass(frozen=True)
 class FromSettings:
-    """Marks an option whose unset value comes from the settings.
+    """Marks an option whose unset value comes from the settings, and the setting's default.
 
-    ``per_operation`` options read ``RETRY__<OPERATION>_<NAME>`` (``worker_max_attempts``);
-    the others read ``RETRY__<NAME>`` (``profile``, ``jitter``).
+    ``per_operation`` options read ``RETRY__<OPERATION>_<NAME>`` (``worker_max_attempts``) and
+    have a default per operation; the others read ``RETRY__<NAME>`` (``profile``, ``jitter``).
+    The settings' fields are generated from these marks (:mod:`retrysim.retry.settings`), with
+    the option's own type and limits, so the two cannot disagree. Make one with
+    :func:`per_operation` or :func:`shared_setting`.
     """
 
     per_operation: bool
+    defaults: tuple[tuple[str, Any], ...]  # (operation, default); one ("", default) if shared
+
+    def default(self, operation: str) -> Any:
+        """The setting's documented default for ``operation`` (any, for a shared setting)."""
+        values = dict(self.defaults)
+        return values[operation] if self.per_operation else values[""]
 
 
-PER_OPERATION = FromSettings(per_operation=True)
-GLOBAL = FromSettings(per_operation=False)
+def per_operation(**defaults: Any) -> FromSettings:
+    """Read from ``RETRY__<OPERATION>_<NAME>``, defaulting to ``defaults[operation]``."""
+    missing = [operation for operation in OPERATIONS if operation not in defaults]
+    unknown = sorted(set(defaults) - set(OPERATIONS))
+    if missing or unknown:
+        raise TypeError(f"per_operation needs one default per operation {OPERATIONS}")
+    return FromSettings(True, tuple((operation, defaults[operation]) for operation in OPERATIONS))
+
+
+def shared_setting(default: Any) -> FromSettings:
+    """Read from ``RETRY__<NAME>`` (every operation alike), defaulting to ``default``."""
+    return FromSettings(False, (("", default),))
+
 
 #: Seconds: finite, not negative, and at most about 31 years (no wait may overflow a clock).
 MAX_SECONDS = 1e9
 _NonNegative = Field(ge=0, le=MAX_SECONDS, allow_inf_nan=False, json_schema_extra={"unit": "s"})
+
+
+def _known_profile(value: str) -> str:
+    from retrysim.retry.profiles import check_profile
+
+    return check_profile(value)
+
+
+#: A profile's name, checked against the registry (a profile registered in code counts). In the
+#: type, so the generated ``RETRY__PROFILE`` setting checks it too.
+ProfileName = Annotated[str, AfterValidator(_known_profile)]
+
+
+def _mechanism_annotations() -> dict[str, Any]:
+    """Each registered mechanism's table as a field's annotation, with its description."""
+    return {
+        name: Annotated[entry.knobs, Field(description=entry.description)]
+        for name, entry in REGISTRY.items()
+    }
+
+
+def _mechanism_defaults() -> dict[str, Knobs]:
+    """Each table's default: every knob unset, so each falls back to its setting."""
+    return {name: entry.knobs() for name, entry in REGISTRY.items()}
 
 
 class PolicyOptions(BaseModel):
@@ -61,19 +119,19 @@ class PolicyOptions(BaseModel):
             le=MAX_ATTEMPTS_LIMIT,
             description="attempts in all, the first one included (1 = no retry)",
         ),
-        PER_OPERATION,
+        per_operation(worker=3, storage=5, scheduler=3, api=4),
     ] = None
     min_wait: Annotated[
         float | None,
         _NonNegative,
         Field(description="seconds; the exponential's base, or a floor once multiplier is set"),
-        PER_OPERATION,
+        per_operation(worker=1.0, storage=0.5, scheduler=1.0, api=1.0),
     ] = None
     max_wait: Annotated[
         float | None,
         _NonNegative,
         Field(description="seconds; no single wait is longer (a Retry-After hint aside)"),
-        PER_OPERATION,
+        per_operation(worker=10.0, storage=5.0, scheduler=8.0, api=15.0),
     ] = None
     multiplier: Annotated[
         float | None,
@@ -89,13 +147,15 @@ class PolicyOptions(BaseModel):
         ),
     ] = None
     profile: Annotated[
-        str | None, Field(description="backoff profile (the wait formula)"), GLOBAL
+        ProfileName | None,
+        Field(description="backoff profile (the wait formula)"),
+        shared_setting("documented"),
     ] = None
     jitter: Annotated[
         float | None,
         _NonNegative,
         Field(description="seconds of additive jitter (documented profile)"),
-        GLOBAL,
+        shared_setting(1.0),
     ] = None
     max_delay: Annotated[
         float | None,
@@ -110,20 +170,21 @@ class PolicyOptions(BaseModel):
     respect_retry_after: Annotated[
         bool, Field(description="wait at least a server's Retry-After hint")
     ] = False
-    # The resilience mechanisms: each a table of knobs, every knob unset falling back to
-    # RETRY__<OPERATION>_<MECHANISM>_<KNOB> (see retrysim.retry.resilience).
-    breaker: Annotated[
-        BreakerOptions, Field(description="circuit breaker (retrysim.retry.breaker)")
-    ] = BreakerOptions()
-    budget: Annotated[BudgetOptions, Field(description="retry budgets (retrysim.retry.budget)")] = (
-        BudgetOptions()
-    )
-    adaptive: Annotated[
-        AdaptiveOptions,
-        Field(description="adaptive backoff and send-rate limiter (retrysim.retry.adaptive)"),
-    ] = AdaptiveOptions()
+    # The resilience mechanisms: one table each, every knob unset falling back to
+    # RETRY__<OPERATION>_<MECHANISM>_<KNOB>. The fields are made from the registry
+    # (retrysim.retry.mechanisms), after the options above; type checkers cannot run that, so
+    # they are told the registered tables' types here (tests/test_mechanisms_registry.py keeps
+    # the two the same). A mechanism without such a line is still a field, read through
+    # ``mechanisms()``.
+    if TYPE_CHECKING:
+        breaker: BreakerOptions = BreakerOptions()
+        budget: BudgetOptions = BudgetOptions()
+        adaptive: AdaptiveOptions = AdaptiveOptions()
+    else:
+        __annotations__.update(_mechanism_annotations())
+        locals().update(_mechanism_defaults())
 
-    @field_validator("breaker", "budget", "adaptive", mode="before")
+    @field_validator(*MECHANISM_NAMES, mode="before")
     @classmethod
     def _shorthand(cls, value: Any) -> Any:
         """``breaker=True`` turns one on with its settings; ``breaker="llm-api"`` names it."""
@@ -139,13 +200,6 @@ class PolicyOptions(BaseModel):
         if isinstance(value, bool):  # True is an int to Python, never an attempt count
             raise ValueError(f"max_attempts must be a whole number, got {value!r}")
         return value
-
-    @field_validator("profile")
-    @classmethod
-    def _known_profile(cls, value: str | None) -> str | None:
-        from retrysim.retry.profiles import check_profile
-
-        return None if value is None else check_profile(value)
 
     @model_validator(mode="after")
     def _waits_ordered(self) -> PolicyOptions:
@@ -165,24 +219,9 @@ class PolicyOptions(BaseModel):
         mechanisms = (name for name in MECHANISM_NAMES if getattr(self, name).model_fields_set)
         return frozenset((*scalars, *mechanisms))
 
-    def resolved(self, operation: str, settings: RetrySettings) -> PolicyOptions:
-        """Every option filled in: explicit values, then the settings, then the defaults."""
-        values: dict[str, Any] = {}
-        for name in OPTION_NAMES:
-            value = getattr(self, name)
-            source = setting_source(name)
-            if value is None and source is not None:
-                value = getattr(settings, settings_field(name, operation))
-            values[name] = value
-        for name in MECHANISM_NAMES:
-            knobs: BaseModel = getattr(self, name)
-            values[name] = {
-                knob: getattr(knobs, knob)
-                if knob in knobs.model_fields_set
-                else getattr(settings, mechanism_setting(operation, name, knob))
-                for knob in type(knobs).model_fields
-            }
-        return PolicyOptions.model_validate(values)
+    def mechanisms(self) -> dict[str, Knobs]:
+        """Each registered mechanism's table, by name."""
+        return {name: getattr(self, name) for name in MECHANISM_NAMES}
 
 
 def setting_source(name: str) -> FromSettings | None:
@@ -206,6 +245,27 @@ OPTION_NAMES: tuple[str, ...] = tuple(
     name for name in PolicyOptions.model_fields if name not in MECHANISMS
 )
 
+#: Every policy key a value and a source are reported for: the options, then each mechanism's
+#: knobs as ``breaker.failure_threshold``.
+POLICY_KEYS: tuple[str, ...] = (
+    *OPTION_NAMES,
+    *(f"{name}.{knob}" for name, model in MECHANISMS.items() for knob in model.model_fields),
+)
+
+
+def setting_for(key: str, operation: str) -> str | None:
+    """The ``RetrySettings`` field policy ``key`` falls back to for ``operation`` (None: no
+    setting does): ``max_wait`` -> ``worker_max_wait``, ``breaker.enabled`` ->
+    ``worker_breaker_enabled``."""
+    mechanism, _, knob = key.partition(".")
+    if knob:
+        if mechanism not in MECHANISMS or knob not in MECHANISMS[mechanism].model_fields:
+            return None
+        return mechanism_setting(operation, mechanism, knob)
+    if key not in PolicyOptions.model_fields or setting_source(key) is None:
+        return None
+    return settings_field(key, operation)
+
 
 #: Options read from ``RETRY__<OPERATION>_<NAME>`` when not given.
 PER_OPERATION_OPTIONS: tuple[str, ...] = tuple(
@@ -227,10 +287,7 @@ def parse_options(options: dict[str, Any], where: str = "retry option") -> Polic
     allowed = (*OPTION_NAMES, *MECHANISM_NAMES)
     unknown = sorted(set(options) - set(allowed))
     if unknown:
-        hints = []
-        for name in unknown:
-            close = difflib.get_close_matches(name, allowed, n=1)
-            hints.append(f"{name!r}" + (f" (did you mean {close[0]!r}?)" if close else ""))
+        hints = [f"{name!r}" + hint(name, allowed, list_allowed=False) for name in unknown]
         raise TypeError(f"unknown {where}(s) {', '.join(hints)}; allowed: {', '.join(allowed)}")
     try:
         return PolicyOptions.model_validate(options)

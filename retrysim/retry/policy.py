@@ -21,23 +21,23 @@ from tenacity import (
     retry_if_not_exception_type,
     stop_after_attempt,
     stop_after_delay,
-    stop_before_delay,
 )
 from tenacity.retry import retry_base
 from tenacity.stop import stop_base
 from tenacity.wait import wait_base
 
+from retrysim.retry.effective import resolve
 from retrysim.retry.exceptions import GuardRefusedError
 from retrysim.retry.guards import GuardChain, GuardSpec
-from retrysim.retry.options import (
-    MECHANISM_NAMES,
-    OPTION_NAMES,
-    PolicyOptions,
-    explain,
-    parse_options,
-)
+from retrysim.retry.options import OPTION_NAMES, PolicyOptions, explain, parse_options
 from retrysim.retry.profiles import REGISTRY, Profile, Shape, get_profile
-from retrysim.retry.resilience import Clock, mechanism_guards, stop_unless_allowed, wait_stretched
+from retrysim.retry.resilience import (
+    Clock,
+    mechanism_guards,
+    mechanism_stops,
+    stop_unless_allowed,
+    wait_stretched,
+)
 from retrysim.retry.settings import OPERATIONS, RetrySettings, get_settings
 from retrysim.retry.waits import retry_after_cap, wait_retry_after
 
@@ -171,7 +171,7 @@ class RetryPolicy:
         return {
             "operation": self.operation,
             **{name: getattr(self.options, name) for name in OPTION_NAMES},
-            **{name: getattr(self.options, name).model_dump() for name in MECHANISM_NAMES},
+            **{name: table.model_dump() for name, table in self.options.mechanisms().items()},
             "overrides": sorted(self.overrides),
         }
 
@@ -208,7 +208,7 @@ def build_policy(
     elif overrides:
         options = parse_options({**_explicit(options), **overrides})
     try:
-        resolved = options.resolved(operation, settings)
+        resolved = resolve(options, operation, settings)
     except ValidationError as error:
         raise ValueError(explain(error)) from None
     given = set(options.given())
@@ -219,8 +219,9 @@ def build_policy(
     stop: stop_base = stop_after_attempt(_given(resolved.max_attempts))
     if resolved.max_delay is not None:
         stop = stop | stop_after_delay(resolved.max_delay)
-    if resolved.budget.max_total_time is not None:
-        stop = stop | stop_before_delay(resolved.budget.max_total_time)
+    tables = resolved.mechanisms()
+    for extra in mechanism_stops(tables):  # a per-call time budget
+        stop = stop | extra
     shape = profile.shape(
         operation,
         _given(resolved.min_wait),
@@ -233,10 +234,7 @@ def build_policy(
         wait = wait_retry_after(wait, cap=retry_after_cap(_given(resolved.max_wait)))
     if retry is None:
         retry = profile.retry()
-    guards = (
-        *mechanism_guards(operation, resolved.breaker, resolved.budget, resolved.adaptive),
-        *guards,
-    )
+    guards = (*mechanism_guards(operation, tables), *guards)
     if guards:  # a guard's refusal (an open breaker) is never retried, whatever retry says
         retry = retry_all(retry_if_not_exception_type(GuardRefusedError), retry)
     return RetryPolicy(

@@ -1,69 +1,49 @@
 """The resilience mechanisms as guards and tenacity strategies, built from resolved options.
 
-A policy's breaker, budget and adaptive tables become :class:`GuardSpec` declarations here (in
-the order a send meets them: the rate limiter, the breaker, the budget, the failure-rate
-tracker) and, for the parts that decide about waiting, real tenacity strategies composed with
-the policy's own: ``stop_before_delay`` for a per-call time budget, :class:`stop_unless_allowed`
-for a shared budget and :class:`wait_stretched` for adaptive backoff. The decorators, the
-engine and fidelity mode all get them from :meth:`RetryPolicy.retrying`, so each exists once.
+A policy's mechanism tables (``breaker``, ``budget``, ``adaptive``: whatever
+:mod:`retrysim.retry.mechanisms` registers) become :class:`GuardSpec` declarations here, in the
+order a send meets them (:data:`~retrysim.retry.knobs.STAGES`: the rate limiter, the breaker,
+the budget, the failure-rate tracker), and extra stops (a per-call time budget's
+``stop_before_delay``). The parts that decide about waiting are real tenacity strategies composed
+with the policy's own: :class:`stop_unless_allowed` for a shared budget and
+:class:`wait_stretched` for adaptive backoff. The decorators, the engine and fidelity mode all
+get them from :meth:`RetryPolicy.retrying`, so each exists once.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from functools import partial
+from collections.abc import Callable, Mapping
 
 from tenacity import RetryCallState
 from tenacity.stop import stop_base
 from tenacity.wait import wait_base
 
-from retrysim.retry.adaptive import AdaptiveOptions, CubicRateLimiter, FailureRate
-from retrysim.retry.breaker import BreakerOptions, CircuitBreaker
-from retrysim.retry.budget import BudgetOptions, RatioBudget, TokenBudget
-from retrysim.retry.guards import AttemptGuard, GuardChain, GuardSpec
+from retrysim.retry.guards import GuardChain, GuardSpec
+from retrysim.retry.knobs import STAGES, Knobs
+from retrysim.retry.mechanisms import REGISTRY
 
 Clock = Callable[[], float]
 
 
-def mechanism_guards(
-    operation: str, breaker: BreakerOptions, budget: BudgetOptions, adaptive: AdaptiveOptions
-) -> tuple[GuardSpec, ...]:
-    """The guard declarations of the enabled mechanisms, in the order a send meets them."""
-    specs: list[GuardSpec] = []
-    if adaptive.limiter:
-        make_limiter: Callable[[], AttemptGuard] = partial(
-            CubicRateLimiter,
-            f"limiter:{operation}",
-            adaptive.limiter_beta,
-            adaptive.limiter_scale,
-            adaptive.limiter_min_rate,
-        )
-        specs.append(GuardSpec(f"limiter:{operation}", adaptive.scope, make_limiter))
-    if breaker.enabled:
-        name = breaker.name or operation
-        specs.append(
-            GuardSpec(f"breaker:{name}", breaker.scope, partial(CircuitBreaker, name, breaker))
-        )
-    if budget.enabled:
-        label = f"budget:{operation}"
-        make_budget: Callable[[], AttemptGuard]
-        if budget.kind == "tokens":
-            make_budget = partial(TokenBudget, label, budget.max_tokens, budget.token_ratio)
-        else:
-            make_budget = partial(
-                RatioBudget, label, budget.percent, budget.min_retries_per_second, budget.window
-            )
-        specs.append(GuardSpec(label, budget.scope, make_budget))
-    if adaptive.enabled:
-        label = f"adaptive:{operation}"
-        specs.append(
-            GuardSpec(
-                label,
-                adaptive.scope,
-                partial(FailureRate, label, adaptive.window, adaptive.max_factor),
-            )
-        )
-    return tuple(specs)
+def mechanism_guards(operation: str, tables: Mapping[str, Knobs]) -> tuple[GuardSpec, ...]:
+    """The guard declarations of the enabled mechanisms, in the order a send meets them.
+
+    ``tables`` is each registered mechanism's resolved table, by name
+    (``PolicyOptions.mechanisms()``).
+    """
+    placed = [
+        guard
+        for name, mechanism in REGISTRY.items()
+        for guard in mechanism.guards(operation, tables[name])
+    ]
+    placed.sort(key=lambda guard: STAGES.index(guard.stage))  # stable: registry order within
+    return tuple(guard.spec for guard in placed)
+
+
+def mechanism_stops(tables: Mapping[str, Knobs]) -> tuple[stop_base, ...]:
+    """The stops the mechanisms add to the policy's own, in registry order."""
+    stops = (mechanism.stop(tables[name]) for name, mechanism in REGISTRY.items())
+    return tuple(stop for stop in stops if stop is not None)
 
 
 class stop_unless_allowed(stop_base):  # noqa: N801 - named like tenacity's own strategies

@@ -1,4 +1,12 @@
-"""Retry settings: the twelve ``RETRY__*`` variables plus the backoff profile.
+"""Retry settings: the ``RETRY__*`` variables, generated from the policy options.
+
+Each policy option marked ``FromSettings`` (:mod:`retrysim.retry.options`) is a field here with
+that option's type and limits and the default its mark documents: per operation
+(``RETRY__WORKER_MAX_ATTEMPTS``, ...) or shared (``RETRY__PROFILE``, ``RETRY__JITTER``). Each
+knob of each registered resilience mechanism (:mod:`retrysim.retry.mechanisms`) is a field per
+operation (``RETRY__API_BREAKER_FAILURE_THRESHOLD``), with the knob's own type, default and
+limits. Nothing is written twice, so a value the policy would refuse is refused here, when the
+settings load, naming the variable.
 
 Values come from, in order of precedence: process environment, a ``.env`` file, the defaults
 documented for the mechanism. Errors name the environment variable, not the Python field,
@@ -11,20 +19,15 @@ import io
 import logging
 import os
 import threading
+import types
+import typing
 from collections.abc import Mapping
 from contextvars import ContextVar
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
-from pydantic import (
-    BaseModel,
-    Field,
-    ValidationError,
-    create_model,
-    field_validator,
-    model_validator,
-)
+from pydantic import BaseModel, Field, ValidationError, create_model, model_validator
 from pydantic_settings import (
     BaseSettings,
     DotEnvSettingsSource,
@@ -33,7 +36,6 @@ from pydantic_settings import (
 )
 
 from retrysim.errors import BadInputError
-from retrysim.names import MAX_ATTEMPTS_LIMIT
 
 # Re-exported: the settings are where most code looks for these names.
 from retrysim.names import OPERATIONS as OPERATIONS
@@ -41,6 +43,12 @@ from retrysim.names import PROFILES as PROFILES
 from retrysim.names import Operation as Operation
 from retrysim.names import Profile as Profile
 from retrysim.retry.mechanisms import MECHANISMS, mechanism_setting
+from retrysim.retry.options import (
+    GLOBAL_OPTIONS,
+    PER_OPERATION_OPTIONS,
+    PolicyOptions,
+    setting_source,
+)
 from retrysim.suggest import closest
 
 ENV_PREFIX = "RETRY__"
@@ -53,10 +61,41 @@ class SettingsError(BadInputError):
     """Invalid retry settings; the message names each offending ``RETRY__*`` variable."""
 
 
-def _mechanism_fields() -> dict[str, tuple[object, object]]:
+def _given_type(annotation: Any) -> Any:
+    """An option's type without its "not given" ``None`` (a setting always has a value)."""
+    if typing.get_origin(annotation) in (typing.Union, types.UnionType):
+        kept = [arg for arg in typing.get_args(annotation) if arg is not type(None)]
+        if len(kept) == 1:
+            return kept[0]
+    return annotation
+
+
+def _option_field(name: str, operation: str) -> tuple[Any, Any]:
+    """Option ``name``'s setting: the option's type, limits and description, and the default
+    its ``FromSettings`` mark documents for ``operation`` ("" for a shared setting)."""
+    info = PolicyOptions.model_fields[name]
+    source = setting_source(name)
+    assert source is not None, f"option {name!r} is read from no setting"
+    kind = Annotated[(_given_type(info.annotation), *info.metadata)]  # type: ignore[valid-type]
+    return kind, Field(source.default(operation), description=info.description)
+
+
+def _option_fields() -> dict[str, tuple[Any, Any]]:
+    """``<operation>_<option>`` for every per-operation option, then ``<option>`` for every
+    shared one, in the options' order (``worker_max_attempts``, ..., ``profile``, ``jitter``)."""
+    fields = {
+        f"{operation}_{name}": _option_field(name, operation)
+        for operation in OPERATIONS
+        for name in PER_OPERATION_OPTIONS
+    }
+    fields.update({name: _option_field(name, "") for name in GLOBAL_OPTIONS})
+    return fields
+
+
+def _mechanism_fields() -> dict[str, tuple[Any, Any]]:
     """``<operation>_<mechanism>_<knob>`` for every knob of every resilience mechanism, with
     the knob's own type, default and limits (each knob is defined once, in its mechanism)."""
-    fields: dict[str, tuple[object, object]] = {}
+    fields: dict[str, tuple[Any, Any]] = {}
     for operation in OPERATIONS:
         for mechanism, model in MECHANISMS.items():
             for knob, info in model.model_fields.items():
@@ -64,21 +103,26 @@ def _mechanism_fields() -> dict[str, tuple[object, object]]:
     return fields
 
 
-#: The resilience knobs as settings fields (``RETRY__API_BREAKER_FAILURE_THRESHOLD``, ...), made
-#: from the mechanisms' option models so no knob is written twice.
+#: The mechanisms' variables as a pattern: ``RETRY__<OPERATION>_BREAKER_*, _BUDGET_*, ...``.
+MECHANISM_VARIABLES = f"{ENV_PREFIX}<OPERATION>_" + ", _".join(
+    f"{name.upper()}_*" for name in MECHANISMS
+)
+#: The policy options' settings (``RETRY__WORKER_MAX_ATTEMPTS``, ``RETRY__PROFILE``, ...).
+_OPTION_FIELDS = _option_fields()
+#: The resilience knobs as settings fields (``RETRY__API_BREAKER_FAILURE_THRESHOLD``, ...).
 _MECHANISM_FIELDS = _mechanism_fields()
-_MechanismSettings: type[BaseModel] = create_model(  # type: ignore[call-overload]
-    "_MechanismSettings", __base__=BaseModel, **_MECHANISM_FIELDS
+_GeneratedSettings: type[BaseModel] = create_model(  # type: ignore[call-overload]
+    "_GeneratedSettings", __base__=BaseModel, **_OPTION_FIELDS, **_MECHANISM_FIELDS
 )
 
 
-class RetrySettings(_MechanismSettings, BaseSettings):
+class RetrySettings(_GeneratedSettings, BaseSettings):
     """Retry settings per operation type, read from ``RETRY__*`` variables and ``.env``.
 
     Defaults are the documented ones: worker 3/1.0/10.0, storage 5/0.5/5.0,
     scheduler 3/1.0/8.0, api 4/1.0/15.0 (max attempts / min wait / max wait, seconds). The
     resilience mechanisms (``RETRY__<OPERATION>_BREAKER_*``, ``_BUDGET_*``, ``_ADAPTIVE_*``)
-    are all off by default.
+    are all off by default. Every field is generated (see the module docstring).
     """
 
     model_config = SettingsConfigDict(
@@ -89,27 +133,23 @@ class RetrySettings(_MechanismSettings, BaseSettings):
         env_file=None,
     )
 
-    worker_max_attempts: int = Field(3, ge=1, le=MAX_ATTEMPTS_LIMIT)
-    worker_min_wait: float = Field(1.0, ge=0, allow_inf_nan=False)
-    worker_max_wait: float = Field(10.0, ge=0, allow_inf_nan=False)
-    storage_max_attempts: int = Field(5, ge=1, le=MAX_ATTEMPTS_LIMIT)
-    storage_min_wait: float = Field(0.5, ge=0, allow_inf_nan=False)
-    storage_max_wait: float = Field(5.0, ge=0, allow_inf_nan=False)
-    scheduler_max_attempts: int = Field(3, ge=1, le=MAX_ATTEMPTS_LIMIT)
-    scheduler_min_wait: float = Field(1.0, ge=0, allow_inf_nan=False)
-    scheduler_max_wait: float = Field(8.0, ge=0, allow_inf_nan=False)
-    api_max_attempts: int = Field(4, ge=1, le=MAX_ATTEMPTS_LIMIT)
-    api_min_wait: float = Field(1.0, ge=0, allow_inf_nan=False)
-    api_max_wait: float = Field(15.0, ge=0, allow_inf_nan=False)
-    profile: str = Field(
-        "documented", description="Backoff profile (retrysim.retry.profiles.REGISTRY)."
-    )
-    jitter: float = Field(
-        1.0,
-        ge=0,
-        allow_inf_nan=False,
-        description="Seconds of additive jitter (documented profile).",
-    )
+    # Type checkers cannot run create_model, so they are told the option fields' types here;
+    # tests/test_settings_generated.py keeps these the generated fields' types.
+    if TYPE_CHECKING:
+        worker_max_attempts: int
+        worker_min_wait: float
+        worker_max_wait: float
+        storage_max_attempts: int
+        storage_min_wait: float
+        storage_max_wait: float
+        scheduler_max_attempts: int
+        scheduler_min_wait: float
+        scheduler_max_wait: float
+        api_max_attempts: int
+        api_min_wait: float
+        api_max_wait: float
+        profile: str
+        jitter: float
 
     @classmethod
     def settings_customise_sources(
@@ -123,13 +163,6 @@ class RetrySettings(_MechanismSettings, BaseSettings):
         # The .env values come already read (once, by read_env_file), so the file is neither
         # re-read (a pipe can be read only once) nor parsed by dotenv's noisy logger.
         return init_settings, env_settings, _ReadEnvFile(settings_cls), file_secret_settings
-
-    @field_validator("profile")
-    @classmethod
-    def _known_profile(cls, value: str) -> str:
-        from retrysim.retry.profiles import check_profile
-
-        return check_profile(value)
 
     @model_validator(mode="after")
     def _min_not_above_max(self) -> RetrySettings:
@@ -308,8 +341,7 @@ class UnknownVariable:
         hint = (
             f"did you mean {self.suggestion}?"
             if self.suggestion is not None
-            else f"valid: {', '.join(core)}, and RETRY__<OPERATION>_BREAKER_*, _BUDGET_*, "
-            "_ADAPTIVE_* (see `retrysim settings`)"
+            else f"valid: {', '.join(core)}, and {MECHANISM_VARIABLES} (see `retrysim settings`)"
         )
         return f"{self.name} {where} is not a retry setting and is ignored; {hint}"
 

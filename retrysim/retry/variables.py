@@ -1,14 +1,14 @@
 """Which ``RETRY__*`` variable sets a policy option: the one place that mapping is made.
 
-Diagnoses say which line to set, the tuner writes the lines it recommends, and both ask here.
-Its own module because it reads both the options (which options fall back to settings) and the
-settings (their field names), and neither of those may import the other.
+Diagnoses say which line to set, the tuner writes the lines it recommends, the lab writes its
+``.env`` lines and ``retrysim settings`` lists each value's variable; all ask here. Its own
+module because it reads both the options (which key falls back to which setting) and the
+settings (their field names), which import in that order.
 """
 
 from __future__ import annotations
 
-from retrysim.retry.mechanisms import MECHANISM_NAMES, mechanism_setting
-from retrysim.retry.options import settings_field
+from retrysim.retry.options import setting_for
 from retrysim.retry.settings import RetrySettings, env_name
 
 
@@ -17,15 +17,12 @@ def option_variable(option: str, operation: str) -> str | None:
 
     ``option`` is an option (``max_attempts``: ``RETRY__WORKER_MAX_ATTEMPTS``; ``profile``:
     ``RETRY__PROFILE``) or a mechanism's knob (``breaker.enabled``:
-    ``RETRY__WORKER_BREAKER_ENABLED``).
+    ``RETRY__WORKER_BREAKER_ENABLED``). An option's variable is named for any ``operation``
+    (``<operation>`` gives the pattern, as the scenario reference shows it).
     """
-    mechanism, _, knob = option.partition(".")
-    if knob:
-        if mechanism not in MECHANISM_NAMES:
-            return None
-        field = mechanism_setting(operation, mechanism, knob)
-        return env_name(field) if field in RetrySettings.model_fields else None
-    try:
-        return env_name(settings_field(option, operation))
-    except KeyError:
+    field = setting_for(option, operation)
+    if field is None:
         return None
+    if "." in option and field not in RetrySettings.model_fields:
+        return None  # a knob, for an operation the settings do not hold
+    return env_name(field)

@@ -3,14 +3,14 @@
 A *gate* fault decides before the request reaches the server: let it through (``PASS``), drop it
 into a black hole (``BLACKHOLE``), or fail it at once with an error code. A *latency* fault adds
 seconds to the service time; a *reset* fault lets the request through but cuts the client off
-part-way. Capacity loss is applied by the queue server itself (``capacity_windows``).
-Every random decision is a counter-based draw on the fault's own stream.
-"""
+part-way. Capacity loss is applied by the queue server itself (``capacity_windows``). Every
+random decision is a counter-based draw on the fault's own stream."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import assert_never
 
 from retrysim.model.scenario import (
     CapacityLoss,
@@ -163,7 +163,12 @@ class FaultPlan:
 
 
 def compile_faults(faults: Sequence[Fault], seed: int) -> FaultPlan:
-    """Turn validated fault specs into strategies, each with its own random stream."""
+    """Turn validated fault specs into strategies, each with its own random stream.
+
+    Every member of the ``Fault`` union has its case (the match is exhaustive, checked by
+    mypy through ``assert_never``), so a new kind of fault cannot validate and then do
+    nothing.
+    """
     gates: list[Gate] = []
     spikes: list[Spike] = []
     resets: list[ResetRule] = []
@@ -187,4 +192,6 @@ def compile_faults(faults: Sequence[Fault], seed: int) -> FaultPlan:
                 )
             case CapacityLoss(start=start, slots=slots):
                 capacity.append((start, end, slots))
+            case _:  # a Fault kind without a case: mypy flags it here; at run time it raises
+                assert_never(fault)
     return FaultPlan(tuple(gates), tuple(spikes), tuple(resets), tuple(capacity))
