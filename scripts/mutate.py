@@ -139,7 +139,7 @@ EQUIVALENT: dict[str, str] = {
         "tags count from `attained`: where an idle server's next busy period starts cancels"
         " out of every completion time (0 only keeps the most precision)"
     ),
-    "retrysim/results/metrics.py:87:71:const:True->False": (
+    "retrysim/results/metrics.py:103:75:const:True->False": (
         "np.percentile returns one value per percentile asked: the zip's lengths always match"
     ),
     "retrysim/retry/waits.py:52:20:cmp:Gt->GtE": (

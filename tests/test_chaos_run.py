@@ -111,8 +111,9 @@ def test_real_success_and_attempts_fall_in_the_simulated_interval(redis_port: in
     rows = {row["metric"]: row for row in doc["versus"]["rows"]}
     for name in ("success_rate", "attempts_per_call"):
         row = rows[name]
-        assert row["outside"] is False, row
-        assert row["low"] <= row["real"] + 1e-9 and row["real"] <= row["high"] + 1e-9
+        low, real, high = row["low"], row["real"], row["high"]
+        assert row["outside"] is False and low is not None and real is not None, row
+        assert high is not None and low <= real + 1e-9 and real <= high + 1e-9
     assert rows["attempts_per_call"]["real"] == pytest.approx(4.0)
     assert len(doc["versus"]["seeds"]) == 5
 

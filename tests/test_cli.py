@@ -30,6 +30,7 @@ def invoke(*args: str, env: dict[str, str] | None = None) -> Any:
 NUMBER = (int, float)
 OPTIONAL = (int, float, type(None))
 SCHEMA: dict[str, Any] = {
+    "schema_version": int,
     "scenario": str,
     "description": str,
     "seed": int,

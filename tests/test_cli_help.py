@@ -22,6 +22,8 @@ COMMANDS = [
     ["scenarios", "reference"],
     ["validate"],
     ["plot"],
+    ["schema"],
+    ["schema", "result"],
     ["shell"],
     ["lab"],
 ]

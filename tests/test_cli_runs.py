@@ -15,6 +15,7 @@ import pytest
 from typer.testing import CliRunner
 
 from retrysim.cli.app import app
+from retrysim.results.document import ResultDocument
 
 needs_dask = pytest.mark.skipif(
     importlib.util.find_spec("distributed") is None, reason="needs the retrysim[dask] extra"
@@ -174,7 +175,7 @@ def test_ctrl_c_during_tune_says_how_to_go_on(
     calls = {"n": 0}
     real = executors.run_task
 
-    def third_is_interrupted(task: executors.Task) -> dict[str, Any]:
+    def third_is_interrupted(task: executors.Task) -> ResultDocument:
         calls["n"] += 1
         if calls["n"] == 3:
             raise KeyboardInterrupt

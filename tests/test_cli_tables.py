@@ -13,6 +13,7 @@ import retrysim
 from retrysim.cli.tables import fit, print_table
 from retrysim.render.report import compare_table, sweep_table
 from retrysim.results import metric_table
+from retrysim.results.document import ResultDocument
 from retrysim.results.metric_table import DEFAULT_TABLE_METRICS
 from retrysim.runs.runner import run
 from retrysim.runs.sweep import VariantResult, grid_variants
@@ -22,11 +23,11 @@ BOX = "│┃┏┓┗┛┡┩└┘┳┻╇━─┴┬┼╋├┤"
 
 
 @pytest.fixture(scope="module")
-def document() -> dict[str, Any]:
+def document() -> ResultDocument:
     return run(retrysim.load_scenario("startup-race")).document
 
 
-def results(document: dict[str, Any], grid: Grid) -> list[VariantResult]:
+def results(document: ResultDocument, grid: Grid) -> list[VariantResult]:
     return [VariantResult(variant, [document]) for variant in grid_variants(grid)]
 
 
@@ -66,7 +67,7 @@ METRIC_LABELS = [metric_table.label(name) for name in DEFAULT_TABLE_METRICS]
 
 @pytest.mark.parametrize("grid", [GRID_2x2, GRID_12], ids=["4 variants", "12 variants"])
 def test_compare_table_at_80_columns_keeps_every_label_whole(
-    document: dict[str, Any], grid: Grid
+    document: ResultDocument, grid: Grid
 ) -> None:
     rows = results(document, grid)
     table = compare_table("postgres-restart", [1], rows, list(DEFAULT_TABLE_METRICS))
@@ -76,7 +77,7 @@ def test_compare_table_at_80_columns_keeps_every_label_whole(
 
 @pytest.mark.parametrize("grid", [GRID_2x2, GRID_12], ids=["4 points", "12 points"])
 def test_sweep_table_at_80_columns_keeps_every_label_whole(
-    document: dict[str, Any], grid: Grid
+    document: ResultDocument, grid: Grid
 ) -> None:
     rows = results(document, grid)
     table = sweep_table("postgres-restart", [1], rows, list(DEFAULT_TABLE_METRICS))
@@ -84,14 +85,14 @@ def test_sweep_table_at_80_columns_keeps_every_label_whole(
     assert_nothing_cut(text, [r.variant.label for r in rows] + METRIC_LABELS, 80)
 
 
-def test_a_compare_that_fits_keeps_metrics_down(document: dict[str, Any]) -> None:
+def test_a_compare_that_fits_keeps_metrics_down(document: ResultDocument) -> None:
     rows = results(document, [("policy.max_attempts", [3, 5])])
     table = compare_table("x", [1], rows, ["success_rate", "p99_latency"])
     [shown] = fit(at(80), table, rows_label="variant")
     assert shown is table  # nothing needed changing
 
 
-def test_many_variants_become_rows(document: dict[str, Any]) -> None:
+def test_many_variants_become_rows(document: ResultDocument) -> None:
     rows = results(document, GRID_12)
     table = compare_table("x", [1], rows, ["success_rate", "p99_latency"])
     [shown] = fit(at(80), table, rows_label="variant")
@@ -100,7 +101,7 @@ def test_many_variants_become_rows(document: dict[str, Any]) -> None:
 
 
 def test_piped_output_is_as_wide_as_the_table_needs(
-    document: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+    document: ResultDocument, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.delenv("COLUMNS", raising=False)
     rows = results(document, GRID_12)

@@ -4,21 +4,28 @@ the right setting to try; none fires on a healthy run; thresholds hold on hand-m
 from __future__ import annotations
 
 import copy
-from typing import Any
+from typing import Any, cast
 
 import pytest
 
 import retrysim
 from retrysim.names import MAX_ATTEMPTS_LIMIT
 from retrysim.results import diagnose as dg
+from retrysim.results.document import ResultDocument
 
 
-def run_doc(data: dict[str, Any]) -> dict[str, Any]:
+def run_doc(data: dict[str, Any]) -> ResultDocument:
     return retrysim.run(retrysim.parse_scenario(data)).document
 
 
-def found(doc: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    return {d["id"]: d for d in doc["diagnoses"]}
+def found(doc: ResultDocument) -> dict[str, dict[str, Any]]:
+    """Each diagnosis by id, as plain data (its figures are free-form JSON)."""
+    return {d["id"]: cast(dict[str, Any], d) for d in doc["diagnoses"]}
+
+
+def diagnosed(doc: dict[str, Any]) -> list[dict[str, Any]]:
+    """The diagnoses of a hand-made document (one holding only what the rules read)."""
+    return [cast(dict[str, Any], d) for d in dg.diagnose(cast(ResultDocument, doc))]
 
 
 def queue(concurrency: int = 50) -> dict[str, Any]:
@@ -78,7 +85,8 @@ def test_load_above_capacity_from_retries_suggests_a_longer_max_wait() -> None:
         }
     )
     d = found(doc)["load_above_capacity"]
-    assert d["figures"]["peak_over_capacity"] == doc["load"]["peak_over_capacity"] > 1
+    ratio = doc["load"]["peak_over_capacity"]
+    assert ratio is not None and d["figures"]["peak_over_capacity"] == ratio > 1
     assert d["figures"]["retry_share_at_peak"] >= 0.5
     assert f"capacity of {doc['load']['capacity']:,.0f}/s" in d["evidence"]
     assert [s["set"] for s in d["settings"]] == ["policy.max_wait=20"]
@@ -99,10 +107,9 @@ def test_metastable_non_recovery_after_a_spike_suggests_fewer_attempts() -> None
         "RETRY__API_MAX_ATTEMPTS=2",
         "RETRY__API_BUDGET_ENABLED=true",
     ]
-    assert (
-        doc["recovery"]["ratio"]
-        == d["figures"]["goodput_after"] / (d["figures"]["goodput_reference"])
-    )
+    recovery = doc["recovery"]
+    assert recovery is not None
+    assert recovery["ratio"] == d["figures"]["goodput_after"] / (d["figures"]["goodput_reference"])
     # The prescription works: with it, goodput recovers and the diagnosis is gone.
     data["policy"]["max_attempts"] = 2
     assert "metastable" not in found(run_doc(data))
@@ -120,7 +127,9 @@ def test_metastable_retry_budget_prescription_brings_goodput_back() -> None:
     fixed = retrysim.run(retrysim.parse_scenario(data).with_overrides({key: True})).document
     assert value == "true" and fixed["guards"]["budget"]["refused"] > 0
     assert "metastable" not in found(fixed)
-    assert fixed["recovery"]["ratio"] >= dg.METASTABLE_RATIO > doc["recovery"]["ratio"]
+    after, before = fixed["recovery"], doc["recovery"]
+    assert after is not None and before is not None
+    assert after["ratio"] >= dg.METASTABLE_RATIO > before["ratio"]
 
 
 def test_overload_of_clients_that_keep_calling_suggests_a_budget_that_cuts_it() -> None:
@@ -240,7 +249,8 @@ def test_exhausted_clients_that_keep_failing_are_offered_a_breaker_that_fails_fa
     ).document
     assert fast["guards"]["breaker"]["opened"] >= 1 and fast["attempts"]["refused"] > 0
     assert fast["attempts"]["sent"] < doc["attempts"]["sent"]
-    assert fast["latency"]["mean"] < doc["latency"]["mean"]
+    faster, slower = fast["latency"]["mean"], doc["latency"]["mean"]
+    assert faster is not None and slower is not None and faster < slower
 
 
 # --- thresholds, on tiny hand-made documents ----------------------------------------------------
@@ -296,7 +306,7 @@ def tiny() -> dict[str, Any]:
 
 
 def ids(doc: dict[str, Any]) -> list[str]:
-    return [d["id"] for d in dg.diagnose(doc)]
+    return [d["id"] for d in diagnosed(doc)]
 
 
 def test_the_tiny_document_is_healthy() -> None:
@@ -322,7 +332,7 @@ def test_too_few_retries_say_nothing_about_synchronisation() -> None:
 def test_load_above_capacity_severity(ratio: float, severity: str | None) -> None:
     doc = tiny()
     doc["load"]["peak_over_capacity"] = ratio
-    got = {d["id"]: d["severity"] for d in dg.diagnose(doc)}
+    got = {d["id"]: d["severity"] for d in diagnosed(doc)}
     assert got.get("load_above_capacity") == severity
 
 
@@ -339,7 +349,7 @@ def test_metastable_says_what_ended_when_and_over_which_window() -> None:
     after it over which window, and the goodput it is measured against."""
     doc = tiny()
     doc["timeline"]["goodput_per_s"] = [10.0] * 17 + [1.0] * 13
-    (d,) = [d for d in dg.diagnose(doc) if d["id"] == "metastable"]
+    (d,) = [d for d in diagnosed(doc) if d["id"] == "metastable"]
     assert d["evidence"].startswith(
         "Goodput did not recover after the outage ended at t=12 s: 1.0/s for the last 13 s of "
         "arrivals (t=17–30 s), against 10.0/s before the disturbance began at t=10 s: 10.0% of it."
@@ -348,7 +358,7 @@ def test_metastable_says_what_ended_when_and_over_which_window() -> None:
     # a traffic spike ending last is named as one; too early to measure before: the offered rate
     doc["faults"], doc["outages"] = [], []
     doc["clients"]["spikes"] = [{"start": 1.0, "end": 12.0, "rate": 30.0, "base_rate": 10.0}]
-    (d,) = [d for d in dg.diagnose(doc) if d["id"] == "metastable"]
+    (d,) = [d for d in diagnosed(doc) if d["id"] == "metastable"]
     assert "after the traffic spike ended at t=12 s" in d["evidence"]
     assert "against the 10.0/s offered: 10.0% of it" in d["evidence"]
 
@@ -358,7 +368,7 @@ def test_metastable_names_everything_that_ended_last() -> None:
     doc["timeline"]["goodput_per_s"] = [10.0] * 17 + [0.0] * 13
     doc["faults"].append({"index": 1, "kind": "recovery_ramp", "start": 11.0, "end": 12.0})
     doc["clients"]["spikes"] = [{"start": 11.0, "end": 12.0, "rate": 30.0, "base_rate": 10.0}]
-    (d,) = [d for d in dg.diagnose(doc) if d["id"] == "metastable"]
+    (d,) = [d for d in diagnosed(doc) if d["id"] == "metastable"]
     ended = "after the outage, the recovery ramp and the traffic spike ended at t=12 s"
     assert ended in d["evidence"]
 
@@ -375,7 +385,7 @@ def test_waits_past_outage_only_when_the_first_wait_outlasts_it() -> None:
     doc["policy_facts"]["wait_ranges"][0] = [2.0, 3.0]  # == the outage: a call can just make it
     assert ids(doc) == []
     doc["policy_facts"]["wait_ranges"][0] = [2.5, 3.0]
-    (d,) = dg.diagnose(doc)
+    (d,) = diagnosed(doc)
     assert d["id"] == "waits_past_outage" and d["settings"][0]["value"] == 1.0
 
 
@@ -383,7 +393,7 @@ def test_waits_past_outage_only_when_the_first_wait_outlasts_it() -> None:
 def test_high_severity_from_one_percent_of_calls(calls: int, severity: str) -> None:
     doc = tiny()
     doc["give_ups"]["during_fault"] = calls
-    (d,) = dg.diagnose(doc)
+    (d,) = diagnosed(doc)
     assert d["id"] == "exhausted_during_fault" and d["severity"] == severity
 
 
@@ -398,11 +408,11 @@ def test_attempts_to_outlast_count_the_shortest_waits() -> None:
 def test_a_pinned_option_is_flagged_and_globals_have_no_operation() -> None:
     doc = tiny()
     doc["settings"]["overrides"] = ["max_attempts"]
-    assert dg.suggest(doc, "max_attempts", 6) == dg.Suggestion(
+    assert dg.suggest(cast(ResultDocument, doc), "max_attempts", 6) == dg.Suggestion(
         "max_attempts", 6, "RETRY__WORKER_MAX_ATTEMPTS=6", "policy.max_attempts=6", True
     )
-    assert dg.suggest(doc, "jitter", 2.0).env == "RETRY__JITTER=2"
-    assert dg.suggest(doc, "max_delay", 30.0).env is None
+    assert dg.suggest(cast(ResultDocument, doc), "jitter", 2.0).env == "RETRY__JITTER=2"
+    assert dg.suggest(cast(ResultDocument, doc), "max_delay", 30.0).env is None
 
 
 def test_an_old_document_without_the_facts_is_not_diagnosed_by_guesswork() -> None:

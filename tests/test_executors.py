@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 
 from retrysim.model.scenario import parse_scenario
+from retrysim.results.document import ResultDocument
 from retrysim.runs import executors
 from retrysim.runs.executors import (
     DaskExecutor,
@@ -53,10 +54,10 @@ def _tasks() -> list[Task]:
     ]
 
 
-def _collect(executor: executors.Executor, tasks: list[Task]) -> list[dict[str, Any]]:
-    found: dict[int, dict[str, Any]] = {}
+def _collect(executor: executors.Executor, tasks: list[Task]) -> list[ResultDocument]:
+    found: dict[int, ResultDocument] = {}
 
-    def keep(index: int, doc: dict[str, Any]) -> None:
+    def keep(index: int, doc: ResultDocument) -> None:
         assert index not in found  # each task reported once
         found[index] = doc
 
@@ -110,7 +111,7 @@ def test_an_interrupt_stops_the_pool_and_keeps_what_was_reported() -> None:
     reported: list[int] = []
     before = _children()
 
-    def stop_after_first(index: int, doc: dict[str, Any]) -> None:
+    def stop_after_first(index: int, doc: ResultDocument) -> None:
         reported.append(index)
         raise KeyboardInterrupt
 

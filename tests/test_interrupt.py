@@ -21,6 +21,7 @@ import retrysim.runs.runner
 from retrysim.cli import app as app_module
 from retrysim.cli import exits
 from retrysim.cli.app import app
+from retrysim.results.document import ResultDocument
 from retrysim.runs import executors
 
 
@@ -142,7 +143,7 @@ def test_ctrl_c_without_out_says_nothing_was_kept(monkeypatch: pytest.MonkeyPatc
     calls = {"n": 0}
     real = executors.run_task
 
-    def second_is_interrupted(task: executors.Task) -> dict[str, Any]:
+    def second_is_interrupted(task: executors.Task) -> ResultDocument:
         calls["n"] += 1
         if calls["n"] == 2:
             raise KeyboardInterrupt

@@ -7,7 +7,7 @@ import copy
 import sys
 import tomllib
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pytest
 from typer.testing import CliRunner
@@ -16,9 +16,17 @@ from retrysim.cli.app import app
 from retrysim.cli.lab_cmd import MISSING_TEXTUAL
 from retrysim.lab import charts
 from retrysim.lab.model import BY_OPTION, LabError, LabModel, Outcome, simulate
-from retrysim.model.session import load
+from retrysim.model.library import load_scenario
+from retrysim.model.session import Loaded
+from retrysim.model.session import load as load_session
+from retrysim.results.document import ResultDocument
 
 MAX_WAIT = BY_OPTION["max_wait"]
+
+
+def load(arg: str) -> Loaded:
+    """The session a user gets by loading ``arg`` (a bundled name or a path)."""
+    return load_session(arg, load_scenario(arg))
 
 
 def model(name: str = "thundering-herd", **kwargs: Any) -> LabModel:
@@ -143,7 +151,7 @@ def _outcome(success: float, diagnoses: list[str]) -> Outcome:
             {"id": d, "title": d.title(), "severity": "high", "suggestion": "do"} for d in diagnoses
         ],
     }
-    return Outcome(doc, [], True)
+    return Outcome(cast(ResultDocument, doc), [], True)
 
 
 def test_metrics_are_measured_against_the_pinned_run() -> None:
@@ -184,7 +192,9 @@ def test_faults_off_runs_the_scenario_without_them() -> None:
 def test_simulate_reports_each_retried_calls_first_wait() -> None:
     lab = model("startup-race")
     outcome = simulate(lab.scenario(), None, lab.settings)
-    retried = outcome.document["calls"]["total"] * outcome.document["attempts"]["retry_rate"]
+    rate = outcome.document["attempts"]["retry_rate"]
+    assert rate is not None
+    retried = outcome.document["calls"]["total"] * rate
     assert len(outcome.first_waits) == round(retried)
     # documented profile, min_wait 0.5, jitter 1: the first wait is 0.5 + U(0, 1)
     assert all(0.5 <= w <= 1.5 for w in outcome.first_waits)
@@ -225,7 +235,7 @@ def test_timeline_marks_the_fault_windows() -> None:
         "timeline": {"bin_width": 1.0, "attempts_per_s": [[10, 0, 0, 5], [0, 10, 0, 0]]},
         "faults": [{"start": 1.0, "end": 2.0}],
     }
-    chart = charts.timeline(doc, 8, 2)
+    chart = charts.timeline(cast(ResultDocument, doc), 8, 2)
     assert chart.marks == [False, False, True, True, False, False, False, False]
     assert chart.rows == ["████    ", "████  ██"]  # 10, 10, 0, 5 per second, 2 columns each
     assert chart.axis.startswith("0s") and "4s" in chart.axis

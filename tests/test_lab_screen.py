@@ -24,10 +24,17 @@ from textual.worker import WorkerCancelled, WorkerFailed
 from retrysim.lab.app import LabApp, QuitScreen, TuneScreen
 from retrysim.lab.model import BY_OPTION, LabModel, Outcome
 from retrysim.lab.widgets import ChartView, KnobView
-from retrysim.model.session import load
+from retrysim.model.library import load_scenario
+from retrysim.model.session import Loaded
+from retrysim.model.session import load as load_session
 
 SNAPSHOTS = Path(__file__).resolve().parent / "snapshots"
 Pilot = Any
+
+
+def load(arg: str) -> Loaded:
+    """The session a user gets by loading ``arg`` (a bundled name or a path)."""
+    return load_session(arg, load_scenario(arg))
 
 
 def screen_text(app: LabApp) -> str:

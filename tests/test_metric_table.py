@@ -1,9 +1,9 @@
 """The one metric table: every name resolves in a real document, and every user derives from it.
 
 Before the table, names, document paths, labels, formats and directions lived in five modules
-and could drift apart; these tests pin that each user now reads the table, that each path
-resolves in a document from a real (tiny) simulation, and that tables still print what they
-printed before.
+and could drift apart; these tests pin that each user now reads the table, that each metric's
+accessor reads the value its (derived) path leads to in a document from a real (tiny)
+simulation, and that tables still print what they printed before.
 """
 
 from __future__ import annotations
@@ -11,19 +11,20 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-from typing import Any
+from typing import Any, cast
 
 import pytest
 
 from retrysim.model.scenario import parse_scenario
 from retrysim.render import report
 from retrysim.results import metric_table, metrics
+from retrysim.results.document import ResultDocument, json_schema
 from retrysim.results.metric_table import METRIC_TABLE
 from retrysim.sim.engine import simulate
 
 
 @pytest.fixture(scope="module")
-def document() -> dict[str, Any]:
+def document() -> ResultDocument:
     """A tiny run with an outage, retries and a no-fault baseline, so every metric has a value."""
     scenario = parse_scenario(
         {
@@ -37,12 +38,12 @@ def document() -> dict[str, Any]:
     )
     baseline = simulate(scenario.without_faults())
     doc = metrics.summarize(simulate(scenario), baseline)
-    saved: dict[str, Any] = json.loads(json.dumps(doc))  # as a saved result.json reads back
+    saved: ResultDocument = json.loads(json.dumps(doc))  # as a saved result.json reads back
     return saved
 
 
 @pytest.fixture(scope="module")
-def guarded() -> dict[str, Any]:
+def guarded() -> ResultDocument:
     """A tiny run with every resilience mechanism on, each of which acts: a fleet breaker
     through an outage, a fleet budget, a fleet limiter against a rate-limited API, and a steady
     load, so the optional metrics (``guards``, goodput recovery) have values too."""
@@ -63,11 +64,11 @@ def guarded() -> dict[str, Any]:
         }
     )
     baseline = simulate(scenario.without_faults())
-    saved: dict[str, Any] = json.loads(json.dumps(metrics.summarize(simulate(scenario), baseline)))
+    saved: ResultDocument = json.loads(json.dumps(metrics.summarize(simulate(scenario), baseline)))
     return saved
 
 
-def _resolved(document: dict[str, Any], m: metric_table.Metric) -> float:
+def _resolved(document: ResultDocument, m: metric_table.Metric) -> float:
     node: Any = document
     for part in m.path:
         assert isinstance(node, dict) and part in node, f"{m.name}: no {part!r} in {m.path}"
@@ -77,7 +78,7 @@ def _resolved(document: dict[str, Any], m: metric_table.Metric) -> float:
 
 
 def test_every_path_resolves_to_a_number_in_a_real_document(
-    document: dict[str, Any], guarded: dict[str, Any]
+    document: ResultDocument, guarded: ResultDocument
 ) -> None:
     for m in METRIC_TABLE:
         if m.optional:  # its section is there only sometimes: here it is not
@@ -88,14 +89,57 @@ def test_every_path_resolves_to_a_number_in_a_real_document(
         assert metrics.metric(guarded, m.name) == _resolved(guarded, m), m.name
 
 
-def test_only_optional_sections_may_be_missing(document: dict[str, Any]) -> None:
+def test_only_optional_sections_may_be_missing(document: ResultDocument) -> None:
     """A document without ``guards`` is a run without mechanisms; one without ``load`` is
     damaged (a sweep checkpoint re-runs it), so that stays an error."""
     optional = {m.path[0] for m in METRIC_TABLE if m.optional}
     assert optional == {"guards", "recovery"}
-    damaged = {key: value for key, value in document.items() if key != "load"}
+    damaged = cast(ResultDocument, {k: v for k, v in document.items() if k != "load"})
     with pytest.raises(KeyError):
         metrics.metric(damaged, "amplification")
+
+
+def test_a_section_that_may_be_null_reads_as_no_value(document: ResultDocument) -> None:
+    """``latency_overhead`` without a baseline and ``recovery`` that cannot be judged are
+    null: their metrics read None, not a TypeError from indexing None."""
+    plain = cast(ResultDocument, {**document, "latency_overhead": None, "recovery": None})
+    assert metrics.metric(plain, "p99_overhead") is None
+    assert metrics.metric(plain, "goodput_recovery") is None
+    overhead = document["latency_overhead"]
+    assert overhead is not None  # the fixture's run has a baseline
+    assert metrics.metric(document, "p99_overhead") == overhead["p99"]
+
+
+def test_derived_paths_are_what_the_accessors_read() -> None:
+    """The dotted path is derived from the accessor (never written twice): a few spelled out,
+    and every one a chain of properties the published JSON Schema declares."""
+    assert metric_table.get("success_rate").path == ("calls", "success_rate")
+    assert metric_table.get("p99_overhead").path == ("latency_overhead", "p99")
+    assert metric_table.get("breaker_opens").path == ("guards", "breaker", "opened")
+    schema = json_schema()
+    for m in METRIC_TABLE:
+        node = schema
+        for part in m.path:
+            node = _object_of(schema, node)
+            assert part in node["properties"], f"{m.name}: no {part!r} in the schema"
+            node = node["properties"][part]
+        assert _leaf_types(schema, node) <= {"number", "integer", "null"}, m.name
+
+
+def _object_of(schema: dict[str, Any], node: dict[str, Any]) -> dict[str, Any]:
+    """The object schema ``node`` is (through a ``$ref``, or the non-null branch of anyOf)."""
+    if "$ref" in node:
+        return _object_of(schema, schema["$defs"][node["$ref"].rsplit("/", 1)[1]])
+    if "anyOf" in node:
+        (branch,) = [b for b in node["anyOf"] if b.get("type") != "null"]
+        return _object_of(schema, branch)
+    return node
+
+
+def _leaf_types(schema: dict[str, Any], node: dict[str, Any]) -> set[str]:
+    if "anyOf" in node:
+        return {t for b in node["anyOf"] for t in _leaf_types(schema, b)}
+    return {str(node["type"])}
 
 
 def test_names_and_paths_are_unique_and_named_consistently() -> None:
@@ -116,7 +160,7 @@ def test_every_user_takes_its_metrics_from_the_table() -> None:
 
     table = list(metric_table.METRIC_NAMES)
     assert list(metrics.METRICS) == table
-    assert {m.name: m.path for m in METRIC_TABLE} == metrics.METRICS
+    assert {m.name: m.read for m in METRIC_TABLE} == metrics.METRICS
     assert {m.name for m in METRIC_TABLE if m.better == "higher"} == metrics.HIGHER_IS_BETTER
     assert list(report.METRIC_LABELS) == table
     # These modules import the names without re-exporting them: read their namespaces.
@@ -167,7 +211,7 @@ def test_the_best_value_follows_the_metric_direction(monkeypatch: pytest.MonkeyP
     assert report._best("success_rate", [0.5, 0.9, None]) == 0.9
     assert report._best("p99_latency", [3.0, 1.0]) == 1.0
     assert report._best("p99_latency", [1.0, 1.0]) is None  # nothing to single out
-    neutral = metric_table.Metric("neutral", ("x",), "x", "x", "x", "number", "neither")
+    neutral = metric_table.Metric("neutral", lambda d: None, "x", "x", "x", "number", "neither")
     monkeypatch.setattr(metric_table, "BY_NAME", {"neutral": neutral})
     assert report._best("neutral", [1.0, 2.0]) is None
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import pytest
@@ -12,6 +12,8 @@ from hypothesis import strategies as st
 
 from retrysim.model.scenario import parse_scenario
 from retrysim.results import metric_table, metrics
+from retrysim.results.document import ResultDocument
+from retrysim.results.sections import Latency
 from retrysim.sim import records as rec
 from retrysim.sim.engine import RunResult, simulate
 from retrysim.sim.failures import CODE_NAMES, CODES
@@ -157,11 +159,11 @@ def test_latency_quantiles_is_a_cdf() -> None:
 
 
 def test_latency_overhead_subtracts_percentiles() -> None:
-    a: dict[str, float | None] = {"p50": 2.0, "p95": 5.0, "p99": 9.0, "max": 12.0}
-    b = {"p50": 1.5, "p95": 5.0, "p99": None, "max": 10.0}
+    a: Latency = {"mean": 3.0, "p50": 2.0, "p95": 5.0, "p99": 9.0, "max": 12.0}
+    b: Latency = {"mean": 2.0, "p50": 1.5, "p95": 5.0, "p99": None, "max": 10.0}
     assert metrics.latency_overhead(a, b) == {"p50": 0.5, "p95": 0.0, "p99": None, "max": 2.0}
     # A summary without max (cached before max was added) gives None for it, not an error.
-    old: dict[str, float | None] = {"p50": 1.5, "p95": 5.0, "p99": 9.0}
+    old = cast(Latency, {"p50": 1.5, "p95": 5.0, "p99": 9.0})
     assert metrics.latency_overhead(a, old)["max"] is None
 
 
@@ -286,7 +288,7 @@ def test_timeline_of_nothing() -> None:
 
 
 @pytest.fixture(scope="module")
-def documents() -> tuple[dict[str, Any], RunResult]:
+def documents() -> tuple[ResultDocument, RunResult]:
     scenario = parse_scenario(
         {
             "name": "doc",
@@ -303,7 +305,7 @@ def documents() -> tuple[dict[str, Any], RunResult]:
     return metrics.summarize(result, baseline), result
 
 
-def test_summarize_has_the_documented_keys(documents: tuple[dict[str, Any], RunResult]) -> None:
+def test_summarize_has_the_documented_keys(documents: tuple[ResultDocument, RunResult]) -> None:
     doc, result = documents
     assert {
         "scenario",
@@ -329,7 +331,8 @@ def test_summarize_has_the_documented_keys(documents: tuple[dict[str, Any], RunR
     assert doc["profile"] == "documented" and doc["settings"]["max_attempts"] == 3
     assert doc["calls"] == metrics.call_counts(result.calls)
     assert doc["virtual_time"] == result.end_time and doc["events"] == result.events
-    assert doc["latency_overhead"]["p50"] is not None and doc["latency_overhead"]["p50"] > 0
+    overhead = doc["latency_overhead"]
+    assert overhead is not None and overhead["p50"] is not None and overhead["p50"] > 0
     # every attempt that starts inside the outage fails with its error, and only those
     in_outage = int(np.sum(result.attempts["start"] < 1.5))
     assert in_outage >= 30  # everyone starts in the outage
@@ -338,11 +341,11 @@ def test_summarize_has_the_documented_keys(documents: tuple[dict[str, Any], RunR
     assert metrics.summarize(result)["latency_overhead"] is None
 
 
-def test_metric_lookup_for_every_name(documents: tuple[dict[str, Any], RunResult]) -> None:
+def test_metric_lookup_for_every_name(documents: tuple[ResultDocument, RunResult]) -> None:
     doc, _ = documents
-    for name, path in metrics.METRICS.items():
+    for name in metrics.METRICS:
         node: Any = doc
-        for part in path:
+        for part in metric_table.get(name).path:
             node = node.get(part) if metric_table.get(name).optional else node[part]
             if node is None:
                 break
@@ -358,7 +361,7 @@ def test_metric_lookup_for_every_name(documents: tuple[dict[str, Any], RunResult
 
 
 def test_metric_lookup_through_a_missing_section() -> None:
-    doc = {"latency_overhead": None}
+    doc = cast(ResultDocument, {"latency_overhead": None})
     assert metrics.metric(doc, "p99_overhead") is None
     assert set(metrics.METRICS) >= metrics.HIGHER_IS_BETTER
 

@@ -29,6 +29,8 @@ from tenacity import (
 import retrysim
 from retrysim.model.scenario import parse_scenario
 from retrysim.results import metric_table, metrics
+from retrysim.results.document import ResultDocument
+from retrysim.results.sections import Timeline
 from retrysim.retry import (
     PROFILES,
     CircuitOpenError,
@@ -860,7 +862,7 @@ def _attempts(starts: list[float], ends: list[float]) -> np.ndarray:
     return attempts
 
 
-def _first_tries(timeline: dict[str, Any]) -> list[float]:
+def _first_tries(timeline: Timeline) -> list[float]:
     return [count * timeline["bin_width"] for count in timeline["attempts_per_s"][0]]
 
 
@@ -944,7 +946,9 @@ def test_the_timeline_counts_only_the_attempts_sent(breaker_run: Any) -> None:
 
 def test_a_document_from_a_baseline_and_its_latency_at_once_is_refused(breaker_run: Any) -> None:
     with pytest.raises(TypeError, match="not both"):
-        metrics.summarize(breaker_run, breaker_run, baseline_latency={"mean": 1.0})
+        metrics.summarize(
+            breaker_run, breaker_run, baseline_latency=metrics.latency(breaker_run.calls)
+        )
 
 
 def test_the_document_of_a_run_over_a_network_has_its_connections(breaker_run: Any) -> None:
@@ -955,7 +959,7 @@ def test_guard_metrics_read_none_without_a_guards_section_and_show_only_with_one
     breaker_run: Any,
 ) -> None:
     guarded = metrics.summarize(breaker_run)
-    plain = {key: value for key, value in guarded.items() if key != "guards"}
+    plain = cast(ResultDocument, {key: value for key, value in guarded.items() if key != "guards"})
     assert metrics.metric(plain, "breaker_refused") is None
     assert metrics.metric(guarded, "breaker_refused") == guarded["guards"]["breaker"]["refused"]
     shown = metrics.table_metrics([], [guarded])
@@ -965,7 +969,7 @@ def test_guard_metrics_read_none_without_a_guards_section_and_show_only_with_one
 
 
 def test_goodput_recovery_is_shown_when_some_run_could_be_judged_for_it() -> None:
-    def document(value: float | None) -> dict[str, Any]:
+    def document(value: float | None) -> ResultDocument:
         node: dict[str, Any] = {}
         doc = node
         *parents, last = metric_table.get("goodput_recovery").path
@@ -973,7 +977,7 @@ def test_goodput_recovery_is_shown_when_some_run_could_be_judged_for_it() -> Non
             node[part] = {}
             node = node[part]
         node[last] = value
-        return doc
+        return cast(ResultDocument, doc)
 
     assert metrics.table_metrics(["calls"], [document(None), document(2.5)]) == [
         "calls",

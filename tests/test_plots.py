@@ -14,7 +14,7 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import matplotlib
 
@@ -35,6 +35,7 @@ import retrysim
 import retrysim.retry.waits
 from retrysim import plots
 from retrysim.names import Operation
+from retrysim.results.document import ResultDocument
 from retrysim.retry import OPERATIONS, PROFILES, RetrySettings, build_policy
 from retrysim.runs.sweep import Variant, VariantResult, compare, grid_variants
 from retrysim.sim.clock import current_stream
@@ -68,7 +69,7 @@ def herd_runs() -> dict[str, retrysim.RunResult]:
 
 
 @pytest.fixture(scope="module")
-def herd_docs(herd_runs: dict[str, retrysim.RunResult]) -> dict[str, dict[str, Any]]:
+def herd_docs(herd_runs: dict[str, retrysim.RunResult]) -> dict[str, ResultDocument]:
     return {p: retrysim.summarize(r) for p, r in herd_runs.items()}
 
 
@@ -189,7 +190,8 @@ def test_capacity_far_above_a_light_load_goes_off_the_scale(herd_docs) -> None:
         retrysim.simulate(_herd("bindu").with_overrides({"clients.count": 3_000}))
     )
     (ax,) = plots.herd_timeline(big).axes
-    assert ax.get_ylim()[1] > big["load"]["capacity"]  # a real herd: the line is in view
+    big_capacity = big["load"]["capacity"]
+    assert big_capacity is not None and ax.get_ylim()[1] > big_capacity  # a real herd: in view
     assert "off the scale" not in _label(_lines(ax, "capacity")[0])
 
 
@@ -561,7 +563,7 @@ def test_save_figure_is_byte_for_byte_reproducible(tmp_path: Path) -> None:
 
 
 def test_save_figure_rejects_other_extensions(tmp_path: Path) -> None:
-    fig = plots.latency_cdf({"x": {"latency_quantiles": list(range(101))}})
+    fig = plots.latency_cdf({"x": cast(ResultDocument, {"latency_quantiles": list(range(101))})})
     for name in ("figure.txt", "figure", "figure.jpg"):
         with pytest.raises(ValueError, match="png"):
             plots.save_figure(fig, tmp_path / name)
@@ -696,12 +698,12 @@ except ImportError as error:
 # --- resilience mechanisms on the timeline -------------------------------------------------------
 
 
-def _guarded(name: str, sets: dict[str, Any]) -> dict[str, Any]:
+def _guarded(name: str, sets: dict[str, Any]) -> ResultDocument:
     return retrysim.summarize(retrysim.simulate(retrysim.load_scenario(name).with_overrides(sets)))
 
 
 @pytest.fixture(scope="module")
-def breaker_docs() -> dict[str, dict[str, Any]]:
+def breaker_docs() -> dict[str, ResultDocument]:
     """thundering-herd with 300 workers and a breaker probing every 5 s, per scope."""
     return {
         scope: _guarded(

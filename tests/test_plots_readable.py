@@ -13,7 +13,7 @@ import os
 import re
 from pathlib import Path
 from types import ModuleType
-from typing import Any
+from typing import Any, cast
 
 import matplotlib
 
@@ -31,6 +31,7 @@ from typer.testing import CliRunner
 import retrysim
 from retrysim import plots
 from retrysim.cli.app import app
+from retrysim.results.document import ResultDocument
 from retrysim.retry import OPERATIONS, RetrySettings
 from retrysim.runs.sweep import Variant, VariantResult, compare
 
@@ -49,7 +50,7 @@ def herd_runs() -> dict[str, retrysim.RunResult]:
 
 
 @pytest.fixture(scope="module")
-def storm_doc() -> dict[str, Any]:
+def storm_doc() -> ResultDocument:
     """retry-storm cut to 40 s: its 20-25 s spike to 120 calls/s, and the storm after it."""
     scenario = retrysim.load_scenario("retry-storm").with_overrides({"duration": 40})
     return retrysim.summarize(retrysim.simulate(scenario))
@@ -128,7 +129,8 @@ def test_timeline_hatches_the_traffic_spike_apart_from_faults(storm_doc) -> None
 
 
 def test_timeline_marks_spikes_and_faults_each_in_its_own_legend_entry(storm_doc) -> None:
-    doc = {**storm_doc, "faults": [{"index": 0, "kind": "outage", "start": 21.0, "end": 23.0}]}
+    window = {"index": 0, "kind": "outage", "start": 21.0, "end": 23.0}
+    doc = cast(ResultDocument, {**storm_doc, "faults": [window]})
     ax = plots.herd_timeline(doc).axes[0]
     legend = _legend_texts(ax)
     assert "fault: outage" in legend and "more traffic: 120 calls/s (else 40/s)" in legend
@@ -138,7 +140,7 @@ def test_timeline_marks_spikes_and_faults_each_in_its_own_legend_entry(storm_doc
 
 
 def test_timeline_of_a_document_saved_before_arrival_windows_still_draws(storm_doc) -> None:
-    old = {k: v for k, v in storm_doc.items() if k != "arrival_windows"}
+    old = cast(ResultDocument, {k: v for k, v in storm_doc.items() if k != "arrival_windows"})
     ax = plots.herd_timeline(old).axes[0]
     assert not [p for p in ax.patches if (p.get_gid() or "").startswith("arrival-")]
 
@@ -174,7 +176,7 @@ def test_compare_panel_of_a_metric_with_no_better_direction_has_no_note() -> Non
     from retrysim.plots.compare import _axis_label
     from retrysim.results import metric_table
 
-    neither = metric_table.Metric("x", ("x",), "x", "x", "things", "count", "neither")
+    neither = metric_table.Metric("x", lambda d: None, "x", "x", "things", "count", "neither")
     assert _axis_label(neither) == "things"
 
 
@@ -350,7 +352,7 @@ def test_timeline_brackets_the_window_goodput_did_not_recover_over(storm_doc) ->
     stacked = np.sum(storm_doc["timeline"]["attempts_per_s"], axis=0)
     assert max(float(stacked.max()), reference) < 0.9 * _BRACKET_Y * top
     # measured against the offered rate (too early a disturbance for a before): says so
-    offered = {**storm_doc, "recovery": {**found, "reference": "offered"}}
+    offered = cast(ResultDocument, {**storm_doc, "recovery": {**found, "reference": "offered"}})
     ax = plots.herd_timeline(offered).axes[0]
     (label,) = [t for t in ax.texts if t.get_gid() == "not-recovered-label"]
     assert label.get_text() == f"goodput not recovered ({share} of offered)"
@@ -383,6 +385,7 @@ def test_timeline_of_a_fleet_that_recovered_marks_nothing(storm_doc, herd_runs) 
         {"duration": 40, "policy.max_attempts": 1}
     )
     recovered = retrysim.summarize(retrysim.simulate(scenario))
+    assert recovered["recovery"] is not None
     assert recovered["recovery"]["ratio"] >= METASTABLE_RATIO
     ax = plots.herd_timeline(recovered).axes[0]
     assert _not_recovered(ax) == []
@@ -392,7 +395,7 @@ def test_timeline_of_a_fleet_that_recovered_marks_nothing(storm_doc, herd_runs) 
     assert herd["recovery"] is None
     assert _not_recovered(plots.herd_timeline(herd).axes[0]) == []
     # nor a document saved without the key
-    old = {k: v for k, v in storm_doc.items() if k != "recovery"}
+    old = cast(ResultDocument, {k: v for k, v in storm_doc.items() if k != "recovery"})
     assert _not_recovered(plots.herd_timeline(old).axes[0]) == []
 
 
@@ -404,7 +407,9 @@ def test_the_mark_clears_the_breaker_share_axis_which_stays_a_share(storm_doc) -
         {"duration": 40, "policy.breaker.enabled": True}
     )
     doc = retrysim.summarize(retrysim.simulate(scenario))
-    assert doc["guards"]["breaker"]["scope"] == "client" and doc["recovery"]["ratio"] < 0.5
+    recovery = doc["recovery"]
+    assert recovery is not None and recovery["ratio"] < 0.5
+    assert doc["guards"]["breaker"]["scope"] == "client"
     fig = plots.herd_timeline(doc)
     ax, twin = fig.axes
     assert _not_recovered(ax)

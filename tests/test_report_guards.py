@@ -14,7 +14,7 @@ import json
 import math
 import re
 from collections.abc import Hashable
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import pytest
@@ -28,11 +28,12 @@ from retrysim.cli.app import app
 from retrysim.render import report, resilience
 from retrysim.results import guard_metrics as gm
 from retrysim.results import metrics
+from retrysim.results.document import ResultDocument
 from retrysim.retry.guards import GuardEvent
 from retrysim.sim import records as rec
 from retrysim.sim.result import RunResult
 
-Run = tuple[RunResult, dict[str, Any]]
+Run = tuple[RunResult, ResultDocument]
 
 
 def _run(name: str, sets: dict[str, Any]) -> Run:
@@ -358,9 +359,11 @@ def test_the_resilience_table_gives_the_documents_numbers(
     _, storm = budget
     shown = text(resilience.resilience_table(storm))
     section = storm["guards"]["budget"]
-    assert f"{section['refused']:,}" in shown
-    assert f"{100 * section['refused_share']:.1f}% of {section['retries_asked']:,} asked" in shown
-    assert resilience.resilience_table({"calls": {}}) is None  # no guards: no table
+    share = section["refused_share"]
+    assert f"{section['refused']:,}" in shown and share is not None
+    assert f"{100 * share:.1f}% of {section['retries_asked']:,} asked" in shown
+    no_guards = cast(ResultDocument, {"calls": {}})
+    assert resilience.resilience_table(no_guards) is None  # no guards: no table
 
 
 def test_the_header_says_which_mechanisms_are_on_and_where_from(budget: Run) -> None:
@@ -370,7 +373,9 @@ def test_the_header_says_which_mechanisms_are_on_and_where_from(budget: Run) -> 
     assert "resilience: budget on (--set): kind=tokens (default)" in shown
     assert "scope=client (.env)" in shown
     assert "{'enabled'" not in shown  # knobs as words, never a dict
-    plain = dict(doc, settings={**doc["settings"], "budget": {"enabled": False}})
+    plain = cast(
+        ResultDocument, dict(doc, settings={**doc["settings"], "budget": {"enabled": False}})
+    )
     assert "breaker, budget and adaptive backoff off" in text(report.header(plain))
 
 

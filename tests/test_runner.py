@@ -15,6 +15,7 @@ import retrysim
 from retrysim import output
 from retrysim.model.scenario import Scenario
 from retrysim.results import metrics
+from retrysim.results.document import ResultDocument
 from retrysim.retry import RetrySettings
 from retrysim.runs import runner
 from retrysim.sim import engine
@@ -62,7 +63,7 @@ def engine_runs(monkeypatch: pytest.MonkeyPatch) -> list[dict[str, Any]]:
     return runs
 
 
-def _bytes(doc: dict[str, Any]) -> str:
+def _bytes(doc: ResultDocument) -> str:
     return output.dumps({**doc, "wall_time": 0.0})  # the only field that is not a pure function
 
 

@@ -6,12 +6,13 @@ import json
 import math
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pytest
 
 from retrysim.model.scenario import parse_scenario
 from retrysim.results import metrics
+from retrysim.results.document import ResultDocument
 from retrysim.results.metric_table import DEFAULT_TABLE_METRICS
 from retrysim.runs.sweep import (
     Variant,
@@ -83,7 +84,7 @@ def test_run_one_is_the_summary_of_a_plain_run_with_its_baseline() -> None:
     assert "timeline" not in doc and doc["wall_time"] == 0.0
 
 
-def _documents(results: list[VariantResult]) -> list[list[dict[str, Any]]]:
+def _documents(results: list[VariantResult]) -> list[list[ResultDocument]]:
     return [r.documents for r in results]
 
 
@@ -172,7 +173,7 @@ def test_compare_validates_every_variant_before_running(tmp_path: Path) -> None:
 
 
 def result_with(values: Sequence[float | None]) -> VariantResult:
-    docs = [{"calls": {"success_rate": v}} for v in values]
+    docs = [cast(ResultDocument, {"calls": {"success_rate": v}}) for v in values]
     return VariantResult(Variant("v", {"policy.max_attempts": 2}), docs)
 
 

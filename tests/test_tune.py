@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import math
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pytest
 from typer.testing import CliRunner
@@ -19,6 +19,7 @@ from retrysim.cli.app import app
 from retrysim.env_write import EnvFileError, merge_env
 from retrysim.model.scenario import Scenario, parse_scenario
 from retrysim.render.tune_report import document
+from retrysim.results.document import ResultDocument
 from retrysim.runs import sweep
 from retrysim.runs.sweep import Variant, VariantResult
 from retrysim.runs.tune import (
@@ -134,7 +135,7 @@ def _fake(values: dict[str, list[float]]) -> Candidate:
     """A candidate whose runs had these success rates per scenario (one document per seed)."""
     cand = Candidate({}, "fake")
     for name, rates in values.items():
-        docs = [{"calls": {"success_rate": r}} for r in rates]
+        docs = [cast(ResultDocument, {"calls": {"success_rate": r}}) for r in rates]
         cand.results[name] = VariantResult(Variant("fake", {}), docs)
     return cand
 
@@ -158,7 +159,7 @@ def test_the_pareto_front_keeps_only_the_undominated() -> None:
             "latency": {"p99": p99},
             "load": {"amplification": amp},
         }
-        cand.results["a"] = VariantResult(Variant(label, {}), [doc])
+        cand.results["a"] = VariantResult(Variant(label, {}), [cast(ResultDocument, doc)])
         return cand
 
     group.candidates = [
@@ -357,7 +358,7 @@ def test_a_tie_goes_to_the_lighter_load_then_the_shorter_tail() -> None:
             "latency": {"p99": p99},
             "load": {"amplification": amp},
         }
-        cand.results["a"] = VariantResult(Variant(label, {}), [doc])
+        cand.results["a"] = VariantResult(Variant(label, {}), [cast(ResultDocument, doc)])
         return cand
 
     group.candidates = [

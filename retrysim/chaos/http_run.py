@@ -27,7 +27,7 @@ import asyncio
 import ssl
 import time
 from contextlib import AsyncExitStack
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from retrysim.chaos.http_service import HTTP_STATUS, HttpService, split_faults
 from retrysim.chaos.http_target import HttpTarget
@@ -40,6 +40,9 @@ from retrysim.sim import records as rec
 from retrysim.sim.engine import CALL_KEY_SHIFT
 from retrysim.sim.failures import CODES
 from retrysim.sim.result import RunResult
+
+if TYPE_CHECKING:
+    from retrysim.results.document import ResultDocument
 
 #: The record name of an HTTP status the service gives for a fault (the fault's own error).
 STATUS_NAMES: dict[int, str] = {
@@ -236,7 +239,7 @@ def http_chaos_document(
     settings: RetrySettings | None = None,
     *,
     vs_sim: int = 0,
-) -> dict[str, Any]:
+) -> ResultDocument:
     """A real HTTP run's result document: ``chaos_document``'s, with ``service`` (what
     retrysim's own service answered, when it was the target)."""
     started = time.perf_counter()

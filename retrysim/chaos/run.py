@@ -26,7 +26,7 @@ import time
 import uuid
 from collections.abc import Callable, Coroutine
 from contextlib import AbstractAsyncContextManager, nullcontext
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from retrysim.chaos.proxy import FaultProxy
 from retrysim.model.scenario import Scenario
@@ -38,6 +38,9 @@ from retrysim.sim.engine import CALL_KEY_SHIFT
 from retrysim.sim.failures import CODES
 from retrysim.sim.fidelity import _Runner
 from retrysim.sim.result import RunResult
+
+if TYPE_CHECKING:
+    from retrysim.results.document import ResultDocument
 
 #: A real run stops (its open calls left unfinished) this long after the scenario's duration.
 GRACE = 30.0
@@ -248,7 +251,7 @@ def chaos_document(
     settings: RetrySettings | None = None,
     *,
     vs_sim: int = 0,
-) -> dict[str, Any]:
+) -> ResultDocument:
     """A real run's result document (``summarize``'s, plus ``mode``, ``target`` and ``proxy``).
 
     ``vs_sim = K > 0`` also simulates the scenario over K seeds (its seed, +1, ...) and adds the
@@ -268,7 +271,7 @@ def real_document(
     settings: RetrySettings | None,
     *,
     vs_sim: int = 0,
-) -> dict[str, Any]:
+) -> ResultDocument:
     """``summarize``'s document of a real run, with ``mode``, ``target``, ``proxy`` and (with
     ``vs_sim = K > 0``) the ``versus`` section against K simulated seeds."""
     from retrysim.results.metrics import summarize

@@ -12,10 +12,11 @@ from __future__ import annotations
 
 import math
 import statistics
-from collections.abc import Mapping, Sequence
-from typing import Any
+from collections.abc import Callable, Sequence
 
+from retrysim.results.document import ResultDocument
 from retrysim.results.metrics import metric
+from retrysim.results.sections import Versus, VersusRow
 
 #: What the side-by-side compares, in order.
 VERSUS_METRICS: tuple[str, ...] = (
@@ -64,11 +65,16 @@ def _inside(name: str, value: float, low: float, high: float) -> bool:
     return low - slack <= value <= high + slack
 
 
-def _calls(document: Mapping[str, Any]) -> float:
+def _calls(document: ResultDocument) -> float:
     return float(document["calls"]["total"])
 
 
-def versus(real: Mapping[str, Any], simulated: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+def _reader(name: str) -> Callable[[ResultDocument], float | None]:
+    """Metric ``name`` of a document, as a function of the document."""
+    return lambda document: metric(document, name)
+
+
+def versus(real: ResultDocument, simulated: Sequence[ResultDocument]) -> Versus:
     """The side-by-side document: a row per metric, real value, simulated mean and interval.
 
     A row's ``outside`` is True when the real value falls outside the simulated interval (None
@@ -77,21 +83,27 @@ def versus(real: Mapping[str, Any], simulated: Sequence[Mapping[str, Any]]) -> d
     """
     from retrysim.results import metric_table
 
-    rows: list[dict[str, Any]] = []
-    getters: list[tuple[str, str, Any]] = [("calls", "calls", _calls)]
-    getters += [
-        (name, metric_table.label(name), lambda d, n=name: metric(d, n)) for name in VERSUS_METRICS
+    rows: list[VersusRow] = []
+    getters: list[tuple[str, str, Callable[[ResultDocument], float | None]]] = [
+        ("calls", "calls", _calls)
     ]
+    getters += [(name, metric_table.label(name), _reader(name)) for name in VERSUS_METRICS]
     for name, label, get in getters:
         value = get(real)
         sims = [v for v in (get(d) for d in simulated) if v is not None]
-        row: dict[str, Any] = {"metric": name, "label": label, "real": value}
+        row: VersusRow = {
+            "metric": name,
+            "label": label,
+            "real": value,
+            "mean": None,
+            "low": None,
+            "high": None,
+            "outside": None,
+        }
         if sims and len(sims) == len(simulated):
             mean, low, high = interval([float(v) for v in sims])
-            row.update(mean=mean, low=low, high=high)
+            row.update({"mean": mean, "low": low, "high": high})
             row["outside"] = None if value is None else not _inside(name, float(value), low, high)
-        else:
-            row.update(mean=None, low=None, high=None, outside=None)
         rows.append(row)
     return {
         "seeds": [d["seed"] for d in simulated],

@@ -19,6 +19,7 @@ from retrysim.cli import (
     plot_cmd,
     run_cmd,
     scenarios_cmd,
+    schema_cmd,
     settings_cmd,
     tune_cmd,
 )
@@ -89,6 +90,7 @@ app.command("errors", cls=Command)(errors_cmd.errors)
 app.command("plot", cls=Command)(plot_cmd.plot)
 app.command("chaos", cls=Command)(chaos_cmd.chaos)
 app.command("lab", cls=Command)(lab_cmd.lab)
+app.add_typer(schema_cmd.schema_app, name="schema")
 
 
 @app.command("shell", cls=Command)

@@ -5,13 +5,17 @@ from __future__ import annotations
 import sys
 from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from retrysim.cli import common
 from retrysim.cli.exits import UsageError, reports_errors
 from retrysim.cli.options import EnvFileOption, ScenarioArg, SeedOption
+
+if TYPE_CHECKING:
+    from retrysim.results.document import ResultDocument
+    from retrysim.results.sections import Versus
 
 
 @reports_errors
@@ -111,7 +115,7 @@ def _scheme(target: str) -> str:
 
 def _redis_run(
     scenario: str, target: str | None, seed: int | None, env_file: Path | None, vs: int
-) -> dict[str, Any]:
+) -> ResultDocument:
     from retrysim.chaos.redis_target import parse_target, ping, private_redis, require_redis_py
 
     upstream = parse_target(target) if target is not None else None
@@ -134,7 +138,7 @@ def _redis_run(
 
 def _http_run(
     scenario: str, target: str | None, seed: int | None, env_file: Path | None, vs: int
-) -> dict[str, Any]:
+) -> ResultDocument:
     from retrysim.chaos.http_target import listening, parse_http_target, require_httpx
 
     parsed = parse_http_target(target) if target is not None else None
@@ -163,7 +167,7 @@ def _proxy_line(stats: dict[str, int]) -> str:
     return ", ".join(f"{stats[k]:,} {k.replace('_', ' ')}" for k in shown)
 
 
-def _versus_table(versus: dict[str, Any]) -> Any:
+def _versus_table(versus: Versus) -> Any:
     from rich.table import Table
 
     from retrysim.chaos.versus import show

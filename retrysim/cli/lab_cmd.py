@@ -71,7 +71,7 @@ def lab(
 
     if write_env.exists() and not write_env.is_file():
         raise UsageError(f"--write-env {write_env}: not a regular file")
-    loaded = load(scenario)
+    loaded = load(scenario, common.load(scenario, {}))
     settings, _ = common.settings(env_file)
 
     run_lab(LabModel(loaded, settings, seed=seed, env_path=write_env, save_path=save_as))

@@ -5,7 +5,7 @@ Pareto plot."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, cast
 
 import typer
 
@@ -16,12 +16,21 @@ from retrysim.cli.paths import check_figure_path as check_figure_path
 from retrysim.cli.plot_rows import ROWS_FILES, ROWS_KINDS, read_json, read_rows, rows_figure
 from retrysim.safe import visible
 
+if TYPE_CHECKING:
+    from retrysim.results.document import ResultDocument
+
 RUN_KINDS = ("timeline", "spread", "cdf")
 KINDS = RUN_KINDS + ROWS_KINDS
 
 
-def read_result(path: Path) -> dict[str, Any]:
-    """A result document from a file or from a folder written by ``run --out``."""
+def read_result(path: Path) -> ResultDocument:
+    """A result document from a file or from a folder written by ``run --out``.
+
+    Its schema version is checked (one saved before documents had a version is read as the
+    current one; a version this retrysim does not know is refused, naming both), then the keys
+    the figures need: a document trimmed to those still draws, so its shape is not validated
+    further (``retrysim.results.document.from_json`` would).
+    """
     file = path / "result.json" if path.is_dir() else path
     if path.is_dir() and not file.exists():
         found = [name for name in ROWS_FILES if (path / name).is_file()]
@@ -31,12 +40,16 @@ def read_result(path: Path) -> dict[str, Any]:
                 "--kind pareto"
             )
     doc = read_json(file, "a result.json")
+    if isinstance(doc, dict):
+        from retrysim.results.document import upgrade
+
+        doc = upgrade(doc, str(file))
     needed = ("timeline", "jitter_spread", "latency_quantiles", "faults", "scenario")
     if not isinstance(doc, dict) or any(key not in doc for key in needed):
         raise UsageError(
             f"{file}: not a retrysim result document (needs keys: {', '.join(needed)})"
         )
-    return doc
+    return cast("ResultDocument", doc)
 
 
 @reports_errors
@@ -120,7 +133,8 @@ def plot(
         elif kind == "spread":
             figure = plots.jitter_spread(doc)
         else:
-            figure = plots.latency_cdf({doc["scenario"]: doc})
+            labelled: dict[str, ResultDocument] = {doc["scenario"]: doc}
+            figure = plots.latency_cdf(labelled)
     except ValueError as error:  # the plots refuse a document they cannot draw: the user's file
         if isinstance(error, UsageError):
             raise

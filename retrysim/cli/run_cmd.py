@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import difflib
 import math
 import sys
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -22,6 +21,10 @@ from retrysim.cli.options import (
 )
 from retrysim.cli.paths import check_figure_path, check_out_dir
 from retrysim.safe import markup
+from retrysim.suggest import hint
+
+if TYPE_CHECKING:
+    from retrysim.results.document import ResultDocument
 
 SET_HELP = (
     "Override a scenario value by dotted key, e.g. policy.max_attempts=5, "
@@ -165,10 +168,9 @@ def _thresholds(items: list[str] | None, option: str) -> list[tuple[str, str, fl
     for item in items or []:
         name, value = common.parse_assignment(item, option)
         if name not in METRIC_NAMES:
-            close = difflib.get_close_matches(name, METRIC_NAMES, n=1)
-            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            close = hint(name, METRIC_NAMES, list_allowed=False)
             raise UsageError(
-                f"{option} {name}: unknown metric{hint}; allowed: {', '.join(METRIC_NAMES)}"
+                f"{option} {name}: unknown metric{close}; allowed: {', '.join(METRIC_NAMES)}"
             )
         try:
             limit = float(value)
@@ -180,7 +182,7 @@ def _thresholds(items: list[str] | None, option: str) -> list[tuple[str, str, fl
     return parsed
 
 
-def _missed(doc: dict[str, Any], thresholds: list[tuple[str, str, float]]) -> list[str]:
+def _missed(doc: ResultDocument, thresholds: list[tuple[str, str, float]]) -> list[str]:
     from retrysim.results.metrics import metric
 
     missed = []

@@ -13,7 +13,11 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from retrysim.results.document import ResultDocument
+    from retrysim.results.sections import Timeline
 
 #: Eighths of a cell, from empty to full.
 BLOCKS = " ▁▂▃▄▅▆▇█"
@@ -71,9 +75,9 @@ def resample(values: Sequence[float], columns: int) -> list[float]:
     return [max(values[bounds[c] : max(bounds[c + 1], bounds[c] + 1)]) for c in range(columns)]
 
 
-def timeline(document: dict[str, Any], width: int, height: int) -> Chart:
+def timeline(document: ResultDocument, width: int, height: int) -> Chart:
     """Attempts started per time bin (all attempt numbers together) and the fault windows."""
-    tl = document.get("timeline") or {}
+    tl: Timeline | dict[str, Any] = document.get("timeline") or {}
     series = [list(map(float, row)) for row in tl.get("attempts_per_s") or []]
     bins = max((len(row) for row in series), default=0)
     totals = [sum(row[i] for row in series if i < len(row)) for i in range(bins)]
@@ -130,7 +134,7 @@ def histogram(
     )
 
 
-def _in_faults(document: dict[str, Any], start: float, end: float, run_end: float) -> bool:
+def _in_faults(document: ResultDocument, start: float, end: float, run_end: float) -> bool:
     for fault in document.get("faults") or []:
         f_start = float(fault.get("start") or 0.0)
         f_end = fault.get("end")

@@ -25,16 +25,17 @@ from typing import TYPE_CHECKING, Any, Literal, cast
 
 from retrysim.env_write import env_value, merge_env
 from retrysim.errors import BadInputError
-from retrysim.model.scenario import Scenario
+from retrysim.model.scenario import PolicySpec, Scenario
 from retrysim.model.session import Loaded
 from retrysim.names import OPERATIONS, PROFILES
 from retrysim.results import metric_table
-from retrysim.retry.mechanisms import mechanism_setting
-from retrysim.retry.options import settings_field
+from retrysim.retry.effective import Effective, effective_policy
+from retrysim.retry.options import PolicyOptions, settings_field
 from retrysim.retry.settings import RetrySettings
 from retrysim.retry.variables import option_variable
 
 if TYPE_CHECKING:
+    from retrysim.results.document import ResultDocument
     from retrysim.retry.settings import Operation
 
 Kind = Literal["choice", "int", "float", "bool"]
@@ -100,7 +101,7 @@ COMPACT_METRICS: tuple[str, ...] = (
 class Outcome:
     """One finished run: its document, and each retried call's wait before its first retry."""
 
-    document: dict[str, Any]
+    document: ResultDocument
     first_waits: list[float]
     faults_on: bool
 
@@ -183,21 +184,25 @@ class LabModel:
     def _base_raw(self, knob: Knob) -> Any:
         return _policy_value(self.loaded.base, knob)
 
+    def _effective(self, policy: PolicyOptions) -> dict[str, Effective]:
+        """Every policy key's value and source with ``policy``'s options given (the one rule
+        for that, :func:`retrysim.retry.effective.effective_policy`)."""
+        return effective_policy(policy, self.operation, self.settings)
+
     def setting(self, knob: Knob) -> Any:
         """What the settings alone give ``knob`` for this operation (no scenario value)."""
         if knob.option == "operation":
             return "worker"
-        mechanism, _, name = knob.option.partition(".")
-        if name:
-            field = mechanism_setting(self.operation, mechanism, name)
-        else:
-            field = settings_field(knob.option, self.operation)
-        return getattr(self.settings, field)
+        return self._effective(PolicyOptions())[knob.option].value
 
     def value(self, knob: Knob) -> Any:
         """The knob's value in effect: the scenario's, else the settings'."""
-        raw = self.raw(knob)
-        return self.setting(knob) if raw is None else raw
+        if knob.option == "operation":  # which settings apply, not a policy option
+            return self.operation
+        return self._effective(self._policy())[knob.option].value
+
+    def _policy(self) -> PolicySpec:
+        return PolicySpec.model_validate(self.loaded.data["policy"])
 
     def variable(self, knob: Knob) -> str | None:
         """The ``RETRY__*`` variable that sets ``knob`` for this operation (None: none does)."""
@@ -205,7 +210,11 @@ class LabModel:
 
     def source(self, knob: Knob) -> str:
         """``scenario`` when the scenario sets the knob, else ``settings``."""
-        return "settings" if self.raw(knob) is None else "scenario"
+        if knob.option == "operation":
+            given = self.raw(knob) is not None
+        else:
+            given = self._effective(self._policy())[knob.option].source == "scenario"
+        return "scenario" if given else "settings"
 
     def set(self, knob: Knob, value: Any) -> None:
         """Set ``knob`` to ``value`` (checked by the scenario model; a LabError if refused).
@@ -435,15 +444,13 @@ def simulate(
     return Outcome(done.document, [float(w) for w in waits if not math.isnan(w)], faults_on)
 
 
-def metric_value(document: dict[str, Any], name: str) -> float | None:
+def metric_value(document: ResultDocument, name: str) -> float | None:
     """Metric ``name`` of a result document (None when its section or value is missing)."""
-    metric = metric_table.get(name)
-    node: Any = document
-    for part in metric.path:
-        if not isinstance(node, dict) or part not in node:
-            return None
-        node = node[part]
-    return None if node is None else float(node)
+    try:
+        value = metric_table.get(name).read(document)
+    except (KeyError, TypeError):  # a section it reads is missing, or not a table
+        return None
+    return None if value is None else float(value)
 
 
 def _verdict(better: str, diff: float, shown: str) -> Literal["better", "worse", "same", ""]:

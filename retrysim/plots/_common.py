@@ -14,7 +14,7 @@ does not have to.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Any, TypeAlias
+from typing import TYPE_CHECKING, Any, TypeAlias, cast
 
 from retrysim.results import metric_table
 
@@ -22,10 +22,12 @@ if TYPE_CHECKING:
     from matplotlib.axes import Axes
     from matplotlib.figure import Figure
 
+    from retrysim.results.document import ResultDocument
+    from retrysim.results.sections import ArrivalWindow, FaultWindow
     from retrysim.sim.result import RunResult
 
 #: A result document (dict) or a run's records; records are summarised when needed.
-ResultLike: TypeAlias = "Mapping[str, Any] | RunResult"
+ResultLike: TypeAlias = "ResultDocument | RunResult"
 
 
 # Attempt series: first tries calm blue, retries in warming colours (later = hotter).
@@ -76,7 +78,7 @@ def _root_figure(ax: Axes) -> Figure:
     return node
 
 
-def _document(result: ResultLike) -> Mapping[str, Any]:
+def _document(result: ResultLike) -> ResultDocument:
     """The result document of ``result``; a RunResult is summarised (no baseline)."""
     if isinstance(result, Mapping):
         return result
@@ -134,21 +136,22 @@ def _as_labelled(results: Any) -> dict[str, Any]:
     )
 
 
-def _fault_windows(result: ResultLike) -> list[dict[str, Any]]:
+def _fault_windows(result: ResultLike) -> list[FaultWindow]:
     """Each fault's kind, start and end (``None``: until the run ends)."""
     if isinstance(result, Mapping):
         return list(result.get("faults") or [])
     from retrysim.model.scenario import fault_windows
 
-    return [dict(w) for w in fault_windows(result.scenario.faults)]
+    return cast("list[FaultWindow]", [dict(w) for w in fault_windows(result.scenario.faults)])
 
 
-def _shade_faults(ax: Axes, faults: Sequence[Mapping[str, Any]], x_end: float) -> None:
+def _shade_faults(ax: Axes, faults: Sequence[FaultWindow], x_end: float) -> None:
     """Shade each fault window; open-ended windows run to ``x_end`` (the end of the axis)."""
     seen: set[str] = set()
     for i, fault in enumerate(faults):
         start = float(fault["start"])
-        end = x_end if fault.get("end") is None else float(fault["end"])
+        until = fault.get("end")
+        end = x_end if until is None else float(until)
         kind = str(fault.get("kind", "fault"))
         label = f"fault: {kind}" if kind not in seen else "_nolegend_"
         seen.add(kind)
@@ -164,16 +167,17 @@ def _shade_faults(ax: Axes, faults: Sequence[Mapping[str, Any]], x_end: float) -
         )
 
 
-def _arrival_windows(result: ResultLike) -> list[dict[str, Any]]:
+def _arrival_windows(result: ResultLike) -> list[ArrivalWindow]:
     """Each Poisson schedule step's window and rates (none in documents older than the key)."""
     if isinstance(result, Mapping):
         return list(result.get("arrival_windows") or [])
     from retrysim.model.scenario import arrival_windows
 
-    return [dict(w) for w in arrival_windows(result.scenario.clients.arrival)]
+    windows = [dict(w) for w in arrival_windows(result.scenario.clients.arrival)]
+    return cast("list[ArrivalWindow]", windows)
 
 
-def _shade_arrivals(ax: Axes, windows: Sequence[Mapping[str, Any]]) -> None:
+def _shade_arrivals(ax: Axes, windows: Sequence[ArrivalWindow]) -> None:
     """Hatch each window where the arrival rate changes, with its rates in the legend.
 
     Hatched outlines rather than a tint, so a traffic spike that overlaps a fault window stays
@@ -198,8 +202,8 @@ def _shade_arrivals(ax: Axes, windows: Sequence[Mapping[str, Any]]) -> None:
         seen.add(label)
 
 
-def _finite_fault_ends(faults: Sequence[Mapping[str, Any]]) -> list[float]:
-    return [float(f["end"]) for f in faults if f.get("end") is not None]
+def _finite_fault_ends(faults: Sequence[FaultWindow]) -> list[float]:
+    return [float(end) for f in faults if (end := f.get("end")) is not None]
 
 
 def _number(value: float) -> str:

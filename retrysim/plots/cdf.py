@@ -20,11 +20,12 @@ if TYPE_CHECKING:
     from matplotlib.axes import Axes
     from matplotlib.figure import Figure
 
+    from retrysim.results.document import ResultDocument
     from retrysim.runs.sweep import VariantResult
     from retrysim.sim.result import RunResult
 
 #: What :func:`latency_cdf` can draw one line for (a VariantResult averages its seeds).
-CdfSource: TypeAlias = "Mapping[str, Any] | RunResult | VariantResult"
+CdfSource: TypeAlias = "ResultDocument | RunResult | VariantResult"
 
 
 def _quantiles(source: Any) -> np.ndarray:

@@ -17,13 +17,16 @@ figure it always did):
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
+
+    from retrysim.results.document import ResultDocument
+    from retrysim.results.sections import BreakerSection
 
 #: Breakers in magenta (no fault, series or arrival colour is), refusals in dark red, delays teal.
 BREAKER_COLOUR = "#c2185b"
@@ -33,7 +36,7 @@ LIMITER_COLOUR = "#00897b"
 MOSTLY_OPEN = 0.5
 
 
-def draw_guards(ax: Axes, doc: Mapping[str, Any], edges: np.ndarray) -> Axes | None:
+def draw_guards(ax: Axes, doc: ResultDocument, edges: np.ndarray) -> Axes | None:
     """Draw the ``guards`` section of ``doc`` on ``ax`` (timeline bin ``edges``); return the
     right-hand axis of the open-breaker share if one was made (its legend entries join ``ax``'s
     through :func:`legend_handles`)."""
@@ -63,10 +66,10 @@ def draw_guards(ax: Axes, doc: Mapping[str, Any], edges: np.ndarray) -> Axes | N
     return twin
 
 
-def _draw_breaker(ax: Axes, breaker: Mapping[str, Any], edges: np.ndarray) -> Axes | None:
+def _draw_breaker(ax: Axes, breaker: BreakerSection, edges: np.ndarray) -> Axes | None:
     share = np.asarray(breaker.get("open_share") or [], dtype=np.float64)
     if breaker.get("scope") == "fleet":
-        windows = breaker.get("windows") or []
+        windows: Sequence[Sequence[float]] = breaker.get("windows") or []
         if breaker.get("windows_truncated"):  # too many to list: the bins say when instead
             windows = _runs(edges, share > 0)
         _shade(ax, windows, "breaker open")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -16,6 +16,7 @@ from retrysim.plots.timeline import herd_timeline
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
+    from retrysim.results.document import ResultDocument
     from retrysim.retry.settings import RetrySettings
     from retrysim.runs.sweep import VariantResult
     from retrysim.sim.result import RunResult
@@ -51,7 +52,7 @@ def save_figure(fig: Figure, path: str | Path) -> None:
         fig.savefig(tmp, format=fmt, dpi=120, metadata=metadata)
 
 
-def save_run_figure(doc: Mapping[str, Any] | RunResult, path: str | Path) -> None:
+def save_run_figure(doc: ResultDocument | RunResult, path: str | Path) -> None:
     """What ``retrysim run --plot FILE`` saves: herd timeline above jitter spread, one run."""
     document = _document(doc)
     fig = new_figure(11, 8.5)

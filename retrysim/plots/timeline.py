@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -27,6 +26,8 @@ from retrysim.results.diagnose import METASTABLE_RATIO
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
     from matplotlib.figure import Figure
+
+    from retrysim.results.document import ResultDocument
 
 
 def herd_timeline(result: ResultLike, ax: Axes | None = None) -> Figure:
@@ -141,7 +142,7 @@ GOODPUT_COLOUR = "black"
 _BRACKET_ROOM, _BRACKET_Y = 0.15, 0.93
 
 
-def _mark_not_recovered(ax: Axes, doc: Mapping[str, Any], twin: Axes | None) -> None:
+def _mark_not_recovered(ax: Axes, doc: ResultDocument, twin: Axes | None) -> None:
     """Bracket the window where goodput stayed down after the last disturbance, if it did.
 
     A metastable failure is what the stacked attempts hide: after the spike the bars look

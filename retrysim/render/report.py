@@ -7,7 +7,7 @@ Everything here reads the plain result document (``metrics.summarize``), so a sa
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Any, Literal
 
 from rich.console import Console, Group
 from rich.panel import Panel
@@ -27,7 +27,9 @@ from retrysim.render.verdict import spread_word
 from retrysim.render.verdict import verdict as verdict
 from retrysim.results import metric_table
 from retrysim.results.diagnose import SYNCHRONISED_SHARE
+from retrysim.results.document import ResultDocument
 from retrysim.results.metric_table import METRIC_TABLE
+from retrysim.results.sections import CustomPolicy, Guards, JitterSpread
 from retrysim.safe import markup, visible
 
 SERIES_STYLES = ("green", "yellow", "dark_orange", "red", "magenta", "blue")
@@ -54,7 +56,7 @@ def fmt_pct(value: float | None) -> str:
     return "–" if value is None else f"{100 * value:.2f}%"
 
 
-def header(doc: dict[str, Any], sources: dict[str, str] | None = None) -> Panel:
+def header(doc: ResultDocument, sources: dict[str, str] | None = None) -> Panel:
     settings = doc["settings"]
     lines = Text()
     lines.append(visible(doc["scenario"]), style="bold")
@@ -86,7 +88,7 @@ def header(doc: dict[str, Any], sources: dict[str, str] | None = None) -> Panel:
     return Panel(lines, title="retrysim run", title_align="left", border_style="cyan")
 
 
-def _custom_policy(doc: dict[str, Any], custom: dict[str, Any]) -> Text:
+def _custom_policy(doc: ResultDocument, custom: CustomPolicy) -> Text:
     """The user's own tenacity policy: its name, each strategy, and what the run made of it."""
     text = Text()
     text.append(f"your policy {visible(custom['name'])}", style="bold")
@@ -111,7 +113,7 @@ def _custom_policy(doc: dict[str, Any], custom: dict[str, Any]) -> Text:
     return text
 
 
-def calls_text(doc: dict[str, Any]) -> str:
+def calls_text(doc: ResultDocument) -> str:
     """The call count, with where it comes from when clients make several calls each."""
     total = fmt_num(doc["calls"]["total"])
     fleet = doc.get("clients") or {}
@@ -121,7 +123,7 @@ def calls_text(doc: dict[str, Any]) -> str:
     return total
 
 
-def outcome_table(doc: dict[str, Any]) -> Table:
+def outcome_table(doc: ResultDocument) -> Table:
     """What happened to the calls: failed and unfinished first-class, every figure labelled."""
     calls, attempts = doc["calls"], doc["attempts"]
     total = calls["total"]
@@ -173,7 +175,7 @@ def outcome_table(doc: dict[str, Any]) -> Table:
     return table
 
 
-def load_table(doc: dict[str, Any]) -> Table:
+def load_table(doc: ResultDocument) -> Table:
     """What the fleet asked of the server, and the failed attempts by error (headed)."""
     load = doc["load"]
     table = Table(title="Load (attempts)", title_justify="left", show_header=False, box=None)
@@ -215,7 +217,7 @@ def load_table(doc: dict[str, Any]) -> Table:
     return table
 
 
-def connections_table(doc: dict[str, Any]) -> Table | None:
+def connections_table(doc: ResultDocument) -> Table | None:
     """Pools, connects and the network (None when the scenario models no connections)."""
     conn = doc.get("connections")
     if conn is None:
@@ -251,7 +253,7 @@ def connections_table(doc: dict[str, Any]) -> Table | None:
     return table
 
 
-def latency_table(doc: dict[str, Any]) -> Table:
+def latency_table(doc: ResultDocument) -> Table:
     """Per-call latency and, with faults, its overhead against the same run without them."""
     done = doc["calls"]["succeeded"] + doc["calls"]["failed"]
     table = Table(
@@ -259,16 +261,19 @@ def latency_table(doc: dict[str, Any]) -> Table:
         title_justify="left",
     )
     table.add_column("")
-    keys = ("mean", "p50", "p95", "p99", "max")
-    for key in keys:
+    for key in _LATENCY_KEYS:
         table.add_column(key, justify="right")
-    table.add_row("latency", *(fmt_num(doc["latency"][k], "s") for k in keys))
+    table.add_row("latency", *(fmt_num(doc["latency"][k], "s") for k in _LATENCY_KEYS))
     overhead = doc.get("latency_overhead")
     if overhead:
-        table.add_row(
-            "vs no faults", "", *(_signed(overhead.get(k)) for k in ("p50", "p95", "p99", "max"))
-        )
+        table.add_row("vs no faults", "", *(_signed(overhead.get(k)) for k in _OVERHEAD_KEYS))
     return table
+
+
+#: The latency table's columns (the document's latency keys), and those an overhead has.
+_LatencyKey = Literal["mean", "p50", "p95", "p99", "max"]
+_LATENCY_KEYS: tuple[_LatencyKey, ...] = ("mean", "p50", "p95", "p99", "max")
+_OVERHEAD_KEYS: tuple[Literal["p50", "p95", "p99", "max"], ...] = ("p50", "p95", "p99", "max")
 
 
 def _signed(value: float | None) -> str:
@@ -278,7 +283,7 @@ def _signed(value: float | None) -> str:
     return "±0" if not any(c in "123456789" for c in text) else text
 
 
-def spread_histogram(doc: dict[str, Any], rows: int = 16, width: int = 40) -> Group:
+def spread_histogram(doc: ResultDocument, rows: int = 16, width: int = 40) -> Group:
     """Retry start times as horizontal bars, then the single spread figure."""
     spread = doc["jitter_spread"]
     title = Text("Jitter spread: when retries start", style="bold")
@@ -298,6 +303,7 @@ def spread_histogram(doc: dict[str, Any], rows: int = 16, width: int = 40) -> Gr
             Text.assemble((f"{_span(lo, hi, 2):>16} ", "dim"), (bar, "yellow"), f" {count:,}")
         )
     share = spread["peak_share_100ms"]
+    assert share is not None  # there are retries, so a busiest window of them
     verdict = spread_word(share)
     verdict = "spread out" if verdict == "spread" else verdict
     lines.append(
@@ -314,12 +320,12 @@ def _span(lo: float, hi: float, digits: int) -> str:
     return f"{lo:.{digits}f}–{hi:.{digits}f}s"
 
 
-def _first_retry_note(spread: dict[str, Any]) -> str:
+def _first_retry_note(spread: JitterSpread) -> str:
     first = spread.get("first_retry_peak_share_100ms")
     return "" if first is None else f"; first retries alone: {fmt_pct(first)}"
 
 
-def timeline_chart(doc: dict[str, Any], rows: int = 24, width: int = 48) -> Group:
+def timeline_chart(doc: ResultDocument, rows: int = 24, width: int = 48) -> Group:
     """Attempts per second per time bucket, stacked by attempt number; ⚡ marks fault windows.
 
     With breakers, a column marks rows where they were open (``⊘`` mostly, ``◔`` some), and
@@ -350,7 +356,8 @@ def timeline_chart(doc: dict[str, Any], rows: int = 24, width: int = 48) -> Grou
         ("  ⚡ fault window", "red"),
         *timeline_legend(doc),
     )
-    breakers = (doc.get("guards") or {}).get("breaker") is not None
+    guards: Guards | dict[str, Any] = doc.get("guards") or {}
+    breakers = guards.get("breaker") is not None
     lines = [legend]
     for k, (lo, hi, stack, good, fault) in enumerate(buckets):
         row = Text(f"{_span(lo, hi, 0):>12}", style="dim")
@@ -371,7 +378,7 @@ def timeline_chart(doc: dict[str, Any], rows: int = 24, width: int = 48) -> Grou
 
 
 def render_run(
-    doc: dict[str, Any], console: Console, sources: dict[str, str] | None = None
+    doc: ResultDocument, console: Console, sources: dict[str, str] | None = None
 ) -> None:
     console.print(header(doc, sources))
     console.print(Text(verdict(doc), style="bold"))
@@ -405,7 +412,7 @@ def render_run(
     console.print(f"[dim]engine: {engine_line(doc)}[/]")
 
 
-def engine_line(doc: dict[str, Any]) -> str:
+def engine_line(doc: ResultDocument) -> str:
     """Which decision path ran, and why the reference one when the fast one was not taken."""
     engine, note = doc.get("engine", "reference"), doc.get("engine_note")
     return f"{engine} ({markup(note)})" if note else str(engine)

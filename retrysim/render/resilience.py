@@ -14,6 +14,8 @@ from typing import Any
 
 from rich.table import Table
 
+from retrysim.results.document import ResultDocument
+from retrysim.results.sections import Guards
 from retrysim.safe import visible
 
 #: Marks in the terminal timeline: most breakers open (or the fleet's), some open.
@@ -127,7 +129,7 @@ def _pct(value: float | None) -> str:
     return "–" if value is None else f"{100 * value:.1f}%"
 
 
-def resilience_table(doc: Mapping[str, Any]) -> Table | None:
+def resilience_table(doc: ResultDocument) -> Table | None:
     """What the mechanisms did: None when the run had none on (the report then skips it)."""
     guards = doc.get("guards")
     if not guards:
@@ -184,7 +186,7 @@ def resilience_table(doc: Mapping[str, Any]) -> Table | None:
     return table
 
 
-def guards_verdict(doc: Mapping[str, Any]) -> str | None:
+def guards_verdict(doc: ResultDocument) -> str | None:
     """A clause for the verdict line: what the mechanisms did, in the fewest words."""
     guards = doc.get("guards")
     if not guards:
@@ -203,11 +205,11 @@ def guards_verdict(doc: Mapping[str, Any]) -> str | None:
     return ", ".join(said) if said else None
 
 
-def timeline_marks(doc: Mapping[str, Any], lo: int, hi: int) -> tuple[str, str, str]:
+def timeline_marks(doc: ResultDocument, lo: int, hi: int) -> tuple[str, str, str]:
     """For timeline bins ``lo`` to ``hi`` (one terminal row): the breaker mark (``⊘`` mostly
     open, ``◔`` some open, a space), its style, and a note of what was refused (``✗``) or
     held back per second: ``breaker ✗140 budget ✗38/s``."""
-    guards = doc.get("guards") or {}
+    guards: Guards | dict[str, Any] = doc.get("guards") or {}
     n = max(1, hi - lo)
 
     def mean(series: list[float] | None) -> float:
@@ -238,9 +240,9 @@ def timeline_marks(doc: Mapping[str, Any], lo: int, hi: int) -> tuple[str, str, 
 NOTES_WIDTH = 34
 
 
-def timeline_legend(doc: Mapping[str, Any]) -> list[tuple[str, str]]:
+def timeline_legend(doc: ResultDocument) -> list[tuple[str, str]]:
     """Legend entries the marks above need (none without a mechanism)."""
-    guards = doc.get("guards") or {}
+    guards: Guards | dict[str, Any] = doc.get("guards") or {}
     entries = []
     breaker = guards.get("breaker")
     if breaker is not None:

@@ -7,12 +7,12 @@ a document saved before that key existed is diagnosed on the spot), so a saved
 
 from __future__ import annotations
 
-from typing import Any
-
 from rich.console import Group
 from rich.text import Text
 
 from retrysim.results.diagnose import BUNCHED_SHARE, SYNCHRONISED_SHARE, diagnose
+from retrysim.results.document import ResultDocument
+from retrysim.results.sections import Diagnosis, SuggestedSetting
 from retrysim.safe import visible
 
 SEVERITY_STYLES = {"high": "bold red", "warning": "bold yellow"}
@@ -29,13 +29,13 @@ def spread_word(share: float) -> str:
     )
 
 
-def diagnoses_of(doc: dict[str, Any]) -> list[dict[str, Any]]:
+def diagnoses_of(doc: ResultDocument) -> list[Diagnosis]:
     """The document's diagnoses (computed now for a document saved without them)."""
     found = doc.get("diagnoses")
     return diagnose(doc) if found is None else list(found)
 
 
-def verdict(doc: dict[str, Any]) -> str:
+def verdict(doc: ResultDocument) -> str:
     """One line: how many calls succeeded and failed, how the retries spread, the load,
     and how many problems the diagnoses found."""
     calls = doc["calls"]
@@ -69,7 +69,7 @@ def verdict(doc: dict[str, Any]) -> str:
     return "; ".join(parts)
 
 
-def diagnoses_section(doc: dict[str, Any]) -> Group:
+def diagnoses_section(doc: ResultDocument) -> Group:
     """Each diagnosis: title and guide section, the evidence, and the change to try."""
     found = diagnoses_of(doc)
     lines = [Text("Diagnoses (Troubleshooting guide)", style="bold")]
@@ -91,7 +91,7 @@ def diagnoses_section(doc: dict[str, Any]) -> Group:
     return Group(*lines)
 
 
-def _setting_line(doc: dict[str, Any], setting: dict[str, Any]) -> str:
+def _setting_line(doc: ResultDocument, setting: SuggestedSetting) -> str:
     custom = doc["settings"].get("custom")
     if custom:  # the user's own tenacity policy: the change is theirs to make in its code
         value = setting["set"].partition("=")[2]

@@ -8,22 +8,21 @@ every latency figure; this section says how much of it was waiting for a connect
 
 from __future__ import annotations
 
-from typing import Any
-
 import numpy as np
 
 from retrysim.model.scenario import Scenario
+from retrysim.results.sections import Connections
 from retrysim.sim.latency import mean_of
 
 
 def connections_section(
     scenario: Scenario, stats: dict[str, int], attempts: np.ndarray, sent: np.ndarray
-) -> dict[str, Any]:
+) -> Connections:
     """Processes, pool size, the network's mean round trip, connects, and the pool waits.
 
     ``sent`` marks the attempts that were sent (guards' refusals never asked for a connection).
     ``pool_wait`` figures are over the attempts that had to queue; ``share`` is their share of
-    the sent attempts.
+    the sent attempts. ``stats`` are the engine's counts (``ConnectionStats.as_dict()``).
     """
     clients, network = scenario.clients, scenario.network
     waits = attempts["pool_wait"][sent]
@@ -38,7 +37,10 @@ def connections_section(
             if network is None
             else mean_of(network.connect if network.connect is not None else network.rtt)
         ),
-        **stats,
+        "connects": stats["connects"],
+        "connect_failures": stats["connect_failures"],
+        "connect_timeouts": stats["connect_timeouts"],
+        "pool_waits": stats["pool_waits"],
         "pool_wait": {
             "attempts": len(queued),
             "share": len(queued) / len(waits) if len(waits) else 0.0,

@@ -20,12 +20,15 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, cast
 
 from retrysim.names import MAX_ATTEMPTS_LIMIT
 from retrysim.results.facts import downtime, recovery
+from retrysim.results.sections import Diagnosis as DiagnosisData
+from retrysim.results.sections import Severity as Severity
 
-Severity = Literal["high", "warning"]
+if TYPE_CHECKING:
+    from retrysim.results.document import ResultDocument
 
 #: Troubleshooting sections of the spec (retry-mechanism.txt), as its headings spell them.
 TOO_MANY = "Too Many Retries"
@@ -88,13 +91,13 @@ class Diagnosis:
     suggestion: str
     settings: tuple[Suggestion, ...] = field(default_factory=tuple)
 
-    def as_dict(self) -> dict[str, Any]:
+    def as_dict(self) -> DiagnosisData:
         data = asdict(self)
         data["settings"] = [asdict(s) for s in self.settings]
-        return data
+        return cast(DiagnosisData, data)
 
 
-Check = Callable[[dict[str, Any]], Finding | None]
+Check = Callable[["ResultDocument"], Finding | None]
 
 
 @dataclass(frozen=True)
@@ -106,7 +109,7 @@ class Rule:
     section: str
     check: Check
 
-    def __call__(self, doc: dict[str, Any]) -> Diagnosis | None:
+    def __call__(self, doc: ResultDocument) -> Diagnosis | None:
         found = self.check(doc)
         if found is None:
             return None
@@ -127,7 +130,7 @@ def rule(id: str, title: str, section: str) -> Callable[[Check], Check]:
     return register
 
 
-def diagnose(doc: dict[str, Any]) -> list[dict[str, Any]]:
+def diagnose(doc: ResultDocument) -> list[DiagnosisData]:
     """Every diagnosis that fires on ``doc``, as plain data (the document's ``diagnoses``).
 
     High severity first, then registry order. A rule whose facts the document lacks (an old
@@ -150,7 +153,7 @@ def diagnose(doc: dict[str, Any]) -> list[dict[str, Any]]:
 #: Options that ``RETRY__<OPERATION>_<OPTION>`` sets, and those ``RETRY__<OPTION>`` sets.
 
 
-def suggest(doc: dict[str, Any], option: str, value: Any) -> Suggestion:
+def suggest(doc: ResultDocument, option: str, value: Any) -> Suggestion:
     """The setting ``option=value`` for this run's operation, as an env line and a --set.
 
     ``option`` is a policy option (``max_attempts``) or a mechanism's knob (``budget.enabled``).
@@ -168,7 +171,7 @@ def suggest(doc: dict[str, Any], option: str, value: Any) -> Suggestion:
     return Suggestion(option, value, env, f"policy.{option}={shown}", pinned)
 
 
-def _mechanism_suggestions(doc: dict[str, Any], *mechanisms: str) -> tuple[Suggestion, ...]:
+def _mechanism_suggestions(doc: ResultDocument, *mechanisms: str) -> tuple[Suggestion, ...]:
     """Turning on each of ``mechanisms`` that was off in this run and would act in it.
 
     A breaker or budget learns from the traffic of the client it belongs to (its default
@@ -220,7 +223,7 @@ def _s(seconds: float) -> str:
     return f"{seconds:.1f} s" if seconds < 100 else f"{seconds:,.0f} s"
 
 
-def _share(part: float, doc: dict[str, Any]) -> float:
+def _share(part: float, doc: ResultDocument) -> float:
     total = doc["calls"]["total"]
     return part / total if total else 0.0
 
@@ -229,7 +232,7 @@ def _share(part: float, doc: dict[str, Any]) -> float:
 
 
 @rule("synchronised_retries", "Retries arrive in lockstep", HERD)
-def _synchronised(doc: dict[str, Any]) -> Finding | None:
+def _synchronised(doc: ResultDocument) -> Finding | None:
     spread = doc["jitter_spread"]
     if spread["retries"] < MIN_RETRIES_FOR_SPREAD:
         return None
@@ -269,11 +272,11 @@ def _synchronised(doc: dict[str, Any]) -> Finding | None:
 
 
 @rule("load_above_capacity", "Load above the server's capacity", HERD)
-def _over_capacity(doc: dict[str, Any]) -> Finding | None:
+def _over_capacity(doc: ResultDocument) -> Finding | None:
     load = doc["load"]
-    ratio = load.get("peak_over_capacity")
-    if ratio is None or ratio <= OVER_CAPACITY:
-        return None
+    ratio, capacity = load.get("peak_over_capacity"), load["capacity"]
+    if ratio is None or capacity is None or ratio <= OVER_CAPACITY:
+        return None  # (a ratio is there only with a capacity)
     retry_share = _retry_share_at_peak(doc)
     figures = {
         "peak_attempts_per_s": load["peak_attempts_per_s"],
@@ -283,7 +286,7 @@ def _over_capacity(doc: dict[str, Any]) -> Finding | None:
     }
     evidence = (
         f"The busiest second had {_n(load['peak_attempts_per_s'])} attempts against a capacity "
-        f"of {_n(load['capacity'])}/s ({ratio:.2f}x)"
+        f"of {_n(capacity)}/s ({ratio:.2f}x)"
     )
     settings: tuple[Suggestion, ...] = ()
     if retry_share is not None and retry_share < 0.5:
@@ -310,7 +313,7 @@ def _over_capacity(doc: dict[str, Any]) -> Finding | None:
     return Finding(severity, evidence, figures, advice, settings)
 
 
-def _retry_share_at_peak(doc: dict[str, Any]) -> float | None:
+def _retry_share_at_peak(doc: ResultDocument) -> float | None:
     """Share of retries among the attempts of the timeline's busiest bin (None: no timeline)."""
     series = doc.get("timeline", {}).get("attempts_per_s")
     if not series or not series[0]:
@@ -321,7 +324,7 @@ def _retry_share_at_peak(doc: dict[str, Any]) -> float | None:
 
 
 @rule("metastable", "Goodput never recovered after the disturbance", TOO_MANY)
-def _metastable(doc: dict[str, Any]) -> Finding | None:
+def _metastable(doc: ResultDocument) -> Finding | None:
     found = recovery(doc)
     if found is None or found["ratio"] >= METASTABLE_RATIO:
         return None
@@ -356,7 +359,7 @@ def _metastable(doc: dict[str, Any]) -> Finding | None:
     )
 
 
-def _ended_last(doc: dict[str, Any], end: float) -> str:
+def _ended_last(doc: ResultDocument, end: float) -> str:
     """What ended at ``end``, in words: "the outage", "the traffic spike", or both.
 
     A reader told the fleet "did not recover" needs to know from what: the fault by its kind
@@ -372,7 +375,7 @@ def _ended_last(doc: dict[str, Any], end: float) -> str:
 
 
 @rule("not_retried", "Calls gave up on an error the policy does not retry", NOT_WORKING)
-def _not_retried(doc: dict[str, Any]) -> Finding | None:
+def _not_retried(doc: ResultDocument) -> Finding | None:
     errors = doc["give_ups"]["not_retried"]
     total = sum(errors.values())
     if not total:
@@ -395,7 +398,7 @@ def _not_retried(doc: dict[str, Any]) -> Finding | None:
 
 
 @rule("duplicates", "Retries repeated work the server had already done", NON_IDEMPOTENT)
-def _duplicates(doc: dict[str, Any]) -> Finding | None:
+def _duplicates(doc: ResultDocument) -> Finding | None:
     count = int(doc["duplicates"])
     if not count:
         return None
@@ -419,7 +422,7 @@ def _duplicates(doc: dict[str, Any]) -> Finding | None:
 
 
 @rule("waits_past_outage", "Calls waited longer than the outage lasted", TOO_MANY)
-def _waits_past_outage(doc: dict[str, Any]) -> Finding | None:
+def _waits_past_outage(doc: ResultDocument) -> Finding | None:
     if int(doc["settings"]["max_attempts"]) < 2:
         return None
     first_min = float(doc["policy_facts"]["wait_ranges"][0][0])
@@ -431,13 +434,15 @@ def _waits_past_outage(doc: dict[str, Any]) -> Finding | None:
     if not hit:
         return None
     worst = max(hit, key=lambda o: o["retried_after_end"])
+    past = worst["mean_wait_past_end"]
+    assert past is not None  # ``hit`` keeps only outages with one
     length = worst["end"] - worst["start"]
     value = max(0.1, round(length / 2, 1))
     return Finding(
         "warning",
         f"The {length:g} s outage (t={worst['start']:g}–{worst['end']:g} s) was shorter than the "
         f"shortest first wait ({first_min:g} s): {_n(worst['retried_after_end'])} retries of "
-        f"calls that failed in it started on average {_s(worst['mean_wait_past_end'])} after "
+        f"calls that failed in it started on average {_s(past)} after "
         "it had ended.",
         {
             "outage_seconds": length,
@@ -452,7 +457,7 @@ def _waits_past_outage(doc: dict[str, Any]) -> Finding | None:
 
 
 @rule("exhausted_during_fault", "Attempts ran out before the outage ended", NOT_WORKING)
-def _exhausted(doc: dict[str, Any]) -> Finding | None:
+def _exhausted(doc: ResultDocument) -> Finding | None:
     count = int(doc["give_ups"]["during_fault"])
     windows = downtime(doc["faults"])
     if not count or not windows:

@@ -11,15 +11,26 @@ into the document here (keys ``clients``, ``policy_facts`` and ``give_ups``), an
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING, Any
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any, Literal, cast
 
 import numpy as np
 
 from retrysim.model.scenario import arrival_windows
+from retrysim.results.sections import (
+    ArrivalWindow,
+    Clients,
+    FaultWindow,
+    GiveUps,
+    Outage,
+    PolicyFacts,
+    Recovery,
+)
 from retrysim.sim import records as rec
 
 if TYPE_CHECKING:
     from retrysim.model.scenario import Scenario
+    from retrysim.results.document import ResultDocument
     from retrysim.retry.policy import RetryPolicy
 
 #: Retries listed in ``policy_facts.wait_ranges``: enough to prescribe attempts for any
@@ -31,7 +42,7 @@ WAIT_RANGE_ROWS = 12
 DOWN_KINDS = ("outage", "recovery_ramp")
 
 
-def downtime(faults: list[dict[str, Any]]) -> list[tuple[float, float]]:
+def downtime(faults: Sequence[FaultWindow]) -> list[tuple[float, float]]:
     """Bounded windows when the dependency was down, from the document's ``faults``.
 
     Back-to-back windows merge (a 15 s restart then 5 s of reconnect errors is one 20 s
@@ -52,7 +63,7 @@ def downtime(faults: list[dict[str, Any]]) -> list[tuple[float, float]]:
     return merged
 
 
-def clients(scenario: Scenario) -> dict[str, Any]:
+def clients(scenario: Scenario) -> Clients:
     """How the fleet calls: clients, calls each, arrival kind, and the offered load.
 
     ``offered_rate`` is the steady arrival rate of an open-loop (poisson) fleet and ``spikes``
@@ -63,11 +74,12 @@ def clients(scenario: Scenario) -> dict[str, Any]:
     spec = scenario.clients
     arrival = spec.arrival
     offered: float | None = None
-    spikes: list[dict[str, float]] = []
+    spikes: list[ArrivalWindow] = []
     end = float(scenario.duration)
     if arrival.kind == "poisson":
         offered = float(arrival.rate)
-        spikes = [w for w in arrival_windows(arrival) if w["rate"] > w["base_rate"]]
+        windows = cast(list[ArrivalWindow], arrival_windows(arrival))
+        spikes = [w for w in windows if w["rate"] > w["base_rate"]]
         if arrival.end is not None:
             end = min(end, float(arrival.end))
     elif arrival.kind in ("burst", "uniform"):
@@ -126,7 +138,7 @@ def _used_library_errors(data: Any, known: set[str]) -> set[str]:
     return set()
 
 
-def policy_facts(scenario: Scenario, described: dict[str, Any]) -> dict[str, Any]:
+def policy_facts(scenario: Scenario, described: dict[str, Any]) -> PolicyFacts:
     """What the policy can do, from the profile's formula (not sampled from this run).
 
     ``wait_ranges``: [min, max] wait before retry 1, 2, ... (the first ``WAIT_RANGE_ROWS``,
@@ -151,7 +163,7 @@ def give_ups(
     retried: list[str],
     windows: list[tuple[float, float]],
     budget_ended: np.ndarray | None = None,
-) -> dict[str, Any]:
+) -> GiveUps:
     """Why calls gave up: on an error the policy never retries, while a fault was open, or
     because a resilience mechanism refused to go on.
 
@@ -190,7 +202,7 @@ SETTLE = 5.0
 MIN_BINS = 3
 
 
-def recovery(doc: dict[str, Any]) -> dict[str, Any] | None:
+def recovery(doc: ResultDocument) -> Recovery | None:
     """Did goodput come back after the last fault or traffic spike? From the document alone.
 
     ``goodput_after``: calls succeeding per second from ``from`` (``SETTLE`` s, or the worst-case
@@ -215,7 +227,7 @@ def recovery(doc: dict[str, Any]) -> dict[str, Any] | None:
     if not windows or any(end is None for _, end in windows):
         return None
     first = min(start for start, _ in windows)
-    last = max(float(end) for _, end in windows)
+    last = max(float(end) for _, end in windows if end is not None)
     tl = doc.get("timeline")
     if not tl:
         return None
@@ -226,6 +238,7 @@ def recovery(doc: dict[str, Any]) -> dict[str, Any] | None:
     after = goodput[math.ceil((last + settle) / width) : end_bin]
     if len(after) < MIN_BINS:
         return None
+    what: Literal["before", "offered"]
     if len(before) >= MIN_BINS:
         reference, what = sum(before) / len(before), "before"
     elif fleet["offered_rate"]:
@@ -247,7 +260,7 @@ def recovery(doc: dict[str, Any]) -> dict[str, Any] | None:
     }
 
 
-def outages(attempts: np.ndarray, windows: list[tuple[float, float]]) -> list[dict[str, Any]]:
+def outages(attempts: np.ndarray, windows: list[tuple[float, float]]) -> list[Outage]:
     """Per downtime window: how long calls that failed in it sat idle after it had ended.
 
     An attempt that failed inside [start, end) and was followed by a wait starts its next
@@ -255,7 +268,7 @@ def outages(attempts: np.ndarray, windows: list[tuple[float, float]]) -> list[di
     outage. ``retried_after_end`` counts those retries, ``mean_wait_past_end`` is the mean
     time between the window's end and their next attempt (seconds; None when there are none).
     """
-    out: list[dict[str, Any]] = []
+    out: list[Outage] = []
     ends = attempts["end"]
     followed = ~np.isnan(attempts["wait"]) & (attempts["outcome"] != rec.OK)
     for start, end in windows:

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from retrysim.results.sections import BreakerSection, BudgetSection, Guards, LimiterSection
 from retrysim.sim import records as rec
 
 if TYPE_CHECKING:
@@ -140,7 +141,7 @@ def open_share(windows: Sequence[Window], instances: int, width: float, n_bins: 
 
 def breaker_section(
     result: RunResult, refused: np.ndarray, width: float, n_bins: int
-) -> dict[str, Any]:
+) -> BreakerSection:
     """Opens, closes, half-opens, refusals, time open, open windows and their share per bin."""
     events = result.guard_events
     config = result.policy.get("breaker") or {}
@@ -155,7 +156,7 @@ def breaker_section(
     gave_up_refused = (calls["outcome"] == rec.GAVE_UP) & (
         calls["error"] == _code(result.error_names, CIRCUIT_OPEN)
     )
-    section: dict[str, Any] = {
+    section: BreakerSection = {
         "scope": "fleet" if fleet else "client",
         "opened": sum(e.value == "open" for e in changes),
         "closed": sum(e.value == "closed" for e in changes),
@@ -210,7 +211,7 @@ def budget_refused_calls(
     return mask
 
 
-def budget_section(result: RunResult, width: float, n_bins: int) -> dict[str, Any]:
+def budget_section(result: RunResult, width: float, n_bins: int) -> BudgetSection:
     """Retries a budget refused, as a count, a share of the retries asked for and per bin."""
     config = result.policy.get("budget") or {}
     times = [e.time for e in result.guard_events if e.kind == "budget_refused"]
@@ -228,7 +229,7 @@ def budget_section(result: RunResult, width: float, n_bins: int) -> dict[str, An
     }
 
 
-def limiter_section(result: RunResult, width: float, n_bins: int) -> dict[str, Any]:
+def limiter_section(result: RunResult, width: float, n_bins: int) -> LimiterSection:
     """Sends a rate limiter held back, for how long in all and on average, and the rate it set
     at its last throttle (a client-scoped limiter: the mean over clients of each one's last)."""
     delays = [e for e in result.guard_events if e.kind == "limiter_delay"]
@@ -249,7 +250,7 @@ def limiter_section(result: RunResult, width: float, n_bins: int) -> dict[str, A
     }
 
 
-def guards_section(result: RunResult, width: float, n_bins: int) -> dict[str, Any] | None:
+def guards_section(result: RunResult, width: float, n_bins: int) -> Guards | None:
     """The document's ``guards`` section (None when no mechanism is on and no guard acted).
 
     ``width`` and ``n_bins`` are the timeline's, so every per-bin series lines up with it.
@@ -260,7 +261,7 @@ def guards_section(result: RunResult, width: float, n_bins: int) -> dict[str, An
     on = mechanisms_on(result.policy)
     if not on and not kinds and not refused.any():
         return None
-    section: dict[str, Any] = {"mechanisms": on, "bin_width": width}
+    section: Guards = {"mechanisms": on, "bin_width": width}
     if "breaker" in on or "breaker" in kinds or refused.any():
         section["breaker"] = breaker_section(result, refused, width, n_bins)
     if "budget" in on or "budget_refused" in kinds:

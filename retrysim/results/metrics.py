@@ -8,14 +8,28 @@ them together into the stable result document that ``retrysim run --json`` print
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING, Literal, cast
 
 import numpy as np
 
 from retrysim.results import metric_table
+from retrysim.results.document import SCHEMA_VERSION, ResultDocument
 from retrysim.results.guard_metrics import budget_refused_calls, guards_section, refused_mask
-from retrysim.results.metric_table import METRIC_TABLE
+from retrysim.results.metric_table import METRIC_TABLE, Read
+from retrysim.results.sections import (
+    ArrivalWindow,
+    AttemptCounts,
+    CallCounts,
+    FaultWindow,
+    JitterSpread,
+    Latency,
+    LatencyOverhead,
+    Load,
+    RetryWait,
+    Settings,
+    Timeline,
+)
 from retrysim.sim import records as rec
 from retrysim.sim.failures import CODE_NAMES
 
@@ -26,7 +40,7 @@ SPREAD_WINDOW = 0.1  # seconds: the window of the jitter-spread figure
 PERCENTILES = (50, 95, 99)
 
 
-def call_counts(calls: np.ndarray) -> dict[str, Any]:
+def call_counts(calls: np.ndarray) -> CallCounts:
     """total, succeeded, failed (gave up), unfinished, success_rate (of all calls)."""
     total = len(calls)
     ok = int(np.sum(calls["outcome"] == rec.SUCCEEDED))
@@ -42,7 +56,7 @@ def call_counts(calls: np.ndarray) -> dict[str, Any]:
 
 def attempt_counts(
     attempts: np.ndarray, calls: np.ndarray, names: tuple[str, ...] = CODE_NAMES
-) -> dict[str, Any]:
+) -> AttemptCounts:
     """total, retries, retry_rate (share of calls that needed a retry), mean and max per call;
     ``sent`` (reached the dependency) and ``refused`` (a circuit breaker refused them).
 
@@ -76,17 +90,20 @@ def call_latencies(calls: np.ndarray) -> np.ndarray:
     return np.asarray(calls["end"][done] - calls["start"][done], dtype=np.float64)
 
 
-def latency(calls: np.ndarray) -> dict[str, float | None]:
+def latency(calls: np.ndarray) -> Latency:
     """mean, p50, p95, p99 and max of per-call latency (finished calls)."""
     values = call_latencies(calls)
     if not len(values):
-        return {"mean": None, **{f"p{p}": None for p in PERCENTILES}, "max": None}
+        return cast(Latency, {"mean": None, **{f"p{p}": None for p in PERCENTILES}, "max": None})
     pcts = np.percentile(values, PERCENTILES)
-    return {
-        "mean": float(values.mean()),
-        **{f"p{p}": float(v) for p, v in zip(PERCENTILES, pcts, strict=True)},
-        "max": float(values.max()),
-    }
+    return cast(
+        Latency,
+        {
+            "mean": float(values.mean()),
+            **{f"p{p}": float(v) for p, v in zip(PERCENTILES, pcts, strict=True)},
+            "max": float(values.max()),
+        },
+    )
 
 
 def latency_quantiles(calls: np.ndarray) -> list[float]:
@@ -97,22 +114,24 @@ def latency_quantiles(calls: np.ndarray) -> list[float]:
     return [float(v) for v in np.percentile(values, np.arange(101))]
 
 
-def latency_overhead(
-    with_faults: dict[str, float | None], without_faults: dict[str, float | None]
-) -> dict[str, float | None]:
+#: The latency figures ``latency_overhead`` subtracts: the percentiles, then the worst call.
+_OVERHEAD_KEYS: tuple[Literal["p50", "p95", "p99", "max"], ...] = ("p50", "p95", "p99", "max")
+
+
+def latency_overhead(with_faults: Latency, without_faults: Latency) -> LatencyOverhead:
     """Percentiles and max with faults minus the same of the same run without faults.
 
     ``max`` is there because the worst call is what a timeout budget must cover; a summary
     without it (cached before it was added) gives None for it rather than failing.
     """
-    out: dict[str, float | None] = {}
-    for key in (*(f"p{p}" for p in PERCENTILES), "max"):
+    out: LatencyOverhead = {"p50": None, "p95": None, "p99": None, "max": None}
+    for key in _OVERHEAD_KEYS:
         a, b = with_faults.get(key), without_faults.get(key)
         out[key] = None if a is None or b is None else a - b
     return out
 
 
-def retry_wait(attempts: np.ndarray, calls: np.ndarray) -> dict[str, float | None]:
+def retry_wait(attempts: np.ndarray, calls: np.ndarray) -> RetryWait:
     """Seconds spent waiting between attempts: in total, and per call."""
     waits = attempts["wait"][~np.isnan(attempts["wait"])]
     total = float(waits.sum())
@@ -132,9 +151,7 @@ def final_errors(calls: np.ndarray, names: tuple[str, ...]) -> dict[str, int]:
     return {names[code]: int(n) for code, n in enumerate(counts) if code and n}
 
 
-def load(
-    attempts: np.ndarray, calls: np.ndarray, capacity: float | None
-) -> dict[str, float | None]:
+def load(attempts: np.ndarray, calls: np.ndarray, capacity: float | None) -> Load:
     """Peak attempts per second, amplification (attempts per call) and the server's capacity.
 
     ``attempts`` are those sent to the dependency (:func:`summarize` leaves out the ones a
@@ -181,7 +198,7 @@ def peak_window_share(times: np.ndarray, window: float = SPREAD_WINDOW) -> float
     return float(inside.max() / len(times))
 
 
-def jitter_spread(attempts: np.ndarray, bins: int = 60) -> dict[str, Any]:
+def jitter_spread(attempts: np.ndarray, bins: int = 60) -> JitterSpread:
     """Histogram of retry start times and the peak share of retries in any 100 ms window."""
     starts = retry_starts(attempts)
     if not len(starts):
@@ -217,7 +234,7 @@ def timeline(
     width: float,
     max_attempt_series: int = 4,
     sent: np.ndarray | None = None,
-) -> dict[str, Any]:
+) -> Timeline:
     """Attempts per second per bin, stacked by attempt number, and goodput per bin.
 
     Series: first tries, retry 1, retry 2, ... with the last series holding every later retry.
@@ -257,9 +274,10 @@ def summarize(
     baseline: RunResult | None = None,
     wall_time: float | None = None,
     *,
-    baseline_latency: dict[str, float | None] | None = None,
-) -> dict[str, Any]:
-    """The result document (``retrysim run --json``); keys are stable and documented.
+    baseline_latency: Latency | None = None,
+) -> ResultDocument:
+    """The result document (``retrysim run --json``); its shape is typed and versioned in
+    :mod:`retrysim.results.document`.
 
     ``baseline`` is the same scenario and seed without faults; with it, ``latency_overhead``
     is filled in. The baseline enters the document only through ``latency(baseline.calls)``,
@@ -277,7 +295,7 @@ def summarize(
     from retrysim.results import facts
     from retrysim.results.diagnose import diagnose
 
-    faults = fault_windows(scenario.faults)
+    faults = cast(list[FaultWindow], fault_windows(scenario.faults))
     policy_facts = facts.policy_facts(scenario, result.policy)
     down = facts.downtime(faults)
     sent = ~refused_mask(attempts, names)  # the attempts that reached the dependency
@@ -285,12 +303,13 @@ def summarize(
         calls, result.guard_events, names, int(result.policy["max_attempts"])
     )
     tl = timeline(attempts, calls, bin_width(result.end_time), sent=sent)
-    doc = {
+    doc: ResultDocument = {
+        "schema_version": SCHEMA_VERSION,
         "scenario": scenario.name,
         "description": scenario.description,
         "seed": result.seed,
         "profile": result.policy["profile"],
-        "settings": result.policy,
+        "settings": cast(Settings, result.policy),
         "calls": call_counts(calls),
         "attempts": attempt_counts(attempts, calls, names),
         "retry_success_rate": retry_success_rate(calls),
@@ -314,13 +333,15 @@ def summarize(
             calls, names, policy_facts["retried_errors"], down, budget_ended
         ),
         "outages": facts.outages(attempts, down),
-        "arrival_windows": arrival_windows(scenario.clients.arrival),
+        "arrival_windows": cast(list[ArrivalWindow], arrival_windows(scenario.clients.arrival)),
         "virtual_time": result.end_time,
         "wall_time": result.wall_time if wall_time is None else wall_time,
         "events": result.events,
         "engine": result.engine,
         "engine_note": result.engine_note,
         "stopped": result.stopped,
+        "recovery": None,
+        "diagnoses": [],
     }
     doc["recovery"] = facts.recovery(doc)
     if result.connections is not None:  # present only when the scenario models connections
@@ -331,18 +352,20 @@ def summarize(
     if guards is not None:  # present only when a mechanism is on (or a guard acted)
         doc["guards"] = guards
     doc["diagnoses"] = diagnose(doc)
+    plain = cast(dict[str, object], doc)
+    plain["diagnoses"] = plain.pop("diagnoses")  # last, after the optional sections, as always
     return doc
 
 
-#: Name -> path into the result document, derived from the one table in
+#: Name -> how to read it from a result document, derived from the one table in
 #: retrysim.results.metric_table.
-METRICS: dict[str, tuple[str, ...]] = {m.name: m.path for m in METRIC_TABLE}
+METRICS: dict[str, Read] = {m.name: m.read for m in METRIC_TABLE}
 
 #: Metrics where a larger value is better, for highlighting the best variant.
 HIGHER_IS_BETTER: frozenset[str] = frozenset(m.name for m in METRIC_TABLE if m.better == "higher")
 
 
-def metric(document: Mapping[str, Any], name: str) -> float | None:
+def metric(document: ResultDocument, name: str) -> float | None:
     """Look up a named metric (see ``retrysim.results.metric_table``) in a result document.
 
     A missing section (``latency_overhead`` without a baseline, ``guards`` of a run with no
@@ -350,15 +373,16 @@ def metric(document: Mapping[str, Any], name: str) -> float | None:
     missing key anywhere else (a damaged document).
     """
     about = metric_table.get(name)
-    node: Any = document
-    for part in about.path:
-        if node is None or (about.optional and part not in node):
+    try:
+        value = about.read(document)
+    except KeyError:
+        if about.optional:
             return None
-        node = node[part]
-    return None if node is None else float(node)
+        raise
+    return None if value is None else float(value)
 
 
-def table_metrics(names: Sequence[str], documents: Iterable[Mapping[str, Any]]) -> list[str]:
+def table_metrics(names: Sequence[str], documents: Iterable[ResultDocument]) -> list[str]:
     """``names`` plus the rows a table shows only when they say something for these runs.
 
     ``goodput_recovery`` when some run could be judged for it; with a resilience mechanism on

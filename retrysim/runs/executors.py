@@ -32,10 +32,11 @@ from typing import Any, Protocol
 from retrysim import names
 from retrysim.errors import BadInputError
 from retrysim.model.scenario import Scenario
+from retrysim.results.document import ResultDocument
 from retrysim.retry.settings import RetrySettings
 
 #: ``on_result(index, document)``: task ``index`` of the list finished with ``document``.
-OnResult = Callable[[int, dict[str, Any]], None]
+OnResult = Callable[[int, ResultDocument], None]
 
 #: What ``--executor`` accepts (defined in retrysim.names, which --help can import cheaply).
 EXECUTOR_KINDS = names.EXECUTOR_KINDS
@@ -64,7 +65,7 @@ class Task:
     policy: str | None = None
 
 
-def run_task(task: Task) -> dict[str, Any]:
+def run_task(task: Task) -> ResultDocument:
     """Simulate one task (and its no-fault baseline when needed); return its document.
 
     Through the run step, so tasks that differ only in faults share one baseline run within a

@@ -23,7 +23,9 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from retrysim.model.scenario import Scenario
+from retrysim.results.document import ResultDocument
 from retrysim.results.metrics import latency, summarize
+from retrysim.results.sections import Latency
 from retrysim.retry.settings import RetrySettings
 from retrysim.sim import engine as sim_engine
 from retrysim.sim.result import RunResult
@@ -31,7 +33,6 @@ from retrysim.sim.result import RunResult
 CACHE_SIZE = 64  # baselines kept; each entry is a key of a few KB and five floats
 
 BaselineKey = tuple[str, int, str]
-Latency = dict[str, float | None]
 
 _cache: OrderedDict[BaselineKey, Latency] = OrderedDict()
 _lock = threading.Lock()  # the shell and notebooks are single-threaded, but a library may not be
@@ -47,7 +48,7 @@ class Run:
     """
 
     result: RunResult
-    document: dict[str, Any]
+    document: ResultDocument
     baseline: Literal["none", "simulated", "cached"]
 
 
@@ -164,12 +165,12 @@ def _cached(key: BaselineKey) -> Latency | None:
         if value is None:
             return None
         _cache.move_to_end(key)
-        return dict(value)  # a copy: no caller can change what the next run reads
+        return value.copy()  # a copy: no caller can change what the next run reads
 
 
 def _store(key: BaselineKey, value: Latency) -> None:
     with _lock:
-        _cache[key] = dict(value)
+        _cache[key] = value.copy()
         _cache.move_to_end(key)
         while len(_cache) > CACHE_SIZE:
             _cache.popitem(last=False)

@@ -19,7 +19,8 @@ from pathlib import Path
 from typing import Any
 
 from retrysim.model.scenario import Scenario
-from retrysim.results.metric_table import DEFAULT_TABLE_METRICS, METRIC_NAMES
+from retrysim.results.document import ResultDocument, from_data
+from retrysim.results.metric_table import DEFAULT_TABLE_METRICS
 from retrysim.results.metrics import METRICS, metric
 from retrysim.retry.settings import RetrySettings
 from retrysim.runs.executors import Executor, LocalExecutor, Task, run_task
@@ -73,7 +74,7 @@ class Variant:
 @dataclass
 class VariantResult:
     variant: Variant
-    documents: list[dict[str, Any]] = field(default_factory=list)  # one per seed, seed order
+    documents: list[ResultDocument] = field(default_factory=list)  # one per seed, seed order
 
     def values(self, name: str) -> list[float]:
         return [v for d in self.documents if (v := metric(d, name)) is not None]
@@ -137,7 +138,7 @@ def run_one(
     seed: int,
     settings: RetrySettings | None,
     policy: str | None = None,
-) -> dict[str, Any]:
+) -> ResultDocument:
     """Simulate one variant with one seed (and its no-fault baseline); return its document.
 
     Through the run step, so variants that differ only in faults share one baseline run
@@ -207,7 +208,7 @@ def compare(
     if checkpoint is not None:
         checkpoint.mkdir(parents=True, exist_ok=True)
         paths = [checkpoint / f"{_task_name(task)}.json" for task in tasks]
-    docs: dict[tuple[int, int], dict[str, Any]] = {}
+    docs: dict[tuple[int, int], ResultDocument] = {}
     todo: list[int] = []  # indices into tasks of the runs still to do
     for i, path in enumerate(paths):
         saved = _read_checkpoint(path, tasks[i].seed, on_bad_checkpoint) if path else None
@@ -218,7 +219,7 @@ def compare(
     if on_done is not None:
         on_done(len(docs), len(tasks))
 
-    def finished(index: int, doc: dict[str, Any]) -> None:
+    def finished(index: int, doc: ResultDocument) -> None:
         i = todo[index]
         vi, si = cells[i]
         doc = json.loads(output.dumps(doc))  # the same JSON-safe form whether fresh or resumed
@@ -260,11 +261,14 @@ def _task_name(task: Task) -> str:
 
 def _read_checkpoint(
     path: Path, seed: int, on_bad: Callable[[Path, str], None] | None
-) -> dict[str, Any] | None:
+) -> ResultDocument | None:
     """The document saved in checkpoint ``path``, or None to run it (again).
 
     Checkpoints are written atomically, so a damaged one was changed by something else; it is
-    reported through ``on_bad`` and recomputed, never trusted and never fatal.
+    reported through ``on_bad`` and recomputed, never trusted and never fatal. So is one whose
+    document is not of the documented shape, or of a schema version this retrysim does not
+    read (:func:`retrysim.results.document.from_data`); one saved before documents had a
+    version is read as it is.
     """
     if not path.is_file():
         return None
@@ -272,11 +276,9 @@ def _read_checkpoint(
         data = json.loads(path.read_text(encoding="utf-8"))
         if not isinstance(data, dict) or data.get("seed") != seed:
             raise ValueError("not a checkpoint of this run")
-        doc = data["document"]
-        if not isinstance(doc, dict):
+        if not isinstance(data["document"], dict):
             raise ValueError("its 'document' is not a result document")
-        for name in METRIC_NAMES:  # every metric a table may read must be readable
-            metric(doc, name)
+        doc = from_data(data["document"], "its 'document'")
     except (OSError, UnicodeDecodeError, ValueError, KeyError, TypeError, IndexError) as error:
         if on_bad is not None:
             why = str(error) if not isinstance(error, KeyError) else f"missing key {error}"

@@ -30,6 +30,8 @@ from retrysim.suggest import closest, hint, unknown_key
 if TYPE_CHECKING:
     from rich.status import Status
 
+    from retrysim.results.document import ResultDocument
+
 #: What a command's arguments are, for completion: nothing, a scenario (name or .toml file), a
 #: .toml file, dotted keys (``key`` or ``key=value``), metric names, or a fault subcommand.
 Args = Literal["none", "scenario", "file", "key", "assignment", "metrics", "fault", "command"]
@@ -77,8 +79,8 @@ class Shell:
             file=stdout, force_terminal=interactive, width=None if interactive else 100
         )
         self.loaded: Loaded | None = None
-        self.last: dict[str, Any] | None = None
-        self.previous: dict[str, Any] | None = None
+        self.last: ResultDocument | None = None
+        self.previous: ResultDocument | None = None
         self._settings: Any = None
         self.errors = 0
 
@@ -180,7 +182,7 @@ class Shell:
         """Load a bundled scenario or a TOML file; replaces the current one and its edits."""
         if not arg:
             raise UsageError("load needs a bundled scenario name or a file")
-        self.loaded = session.load(arg)
+        self.loaded = session.load(arg, common.load(arg, {}))
         self.last = self.previous = None
         description = " ".join(str(self.loaded.base.get("description", "")).split())
         self.console.print(f"loaded [bold]{markup(self.loaded.name)}[/]: {markup(description)}")
@@ -369,7 +371,7 @@ class Shell:
 
         self.console.print(timeline_chart(self._last()))
 
-    def _last(self) -> dict[str, Any]:
+    def _last(self) -> ResultDocument:
         if self.last is None:
             raise UsageError("nothing has run yet; type 'run'")
         return self.last

@@ -1,0 +1,401 @@
+"""The result document's sections, each a ``TypedDict`` (the document itself:
+:mod:`retrysim.results.document`, which explains why they are typed).
+
+Each field's docstring is its description in the published JSON Schema. Only the standard
+library and ``typing_extensions``: :mod:`retrysim.results.metric_table` names these types.
+"""
+
+from __future__ import annotations
+
+from typing import Literal, NotRequired
+
+from typing_extensions import TypeAliasType, TypedDict
+
+#: Any JSON value: a diagnosis's figures and a suggested setting's value are free-form.
+Json = TypeAliasType("Json", "str | int | float | bool | list[Json] | dict[str, Json] | None")
+#: Whose state a resilience mechanism keeps: each client process's, or one for the whole fleet.
+SharedScope = Literal["client", "fleet"]
+Severity = Literal["high", "warning"]
+
+
+# --- the settings the run used -----------------------------------------------------------------
+
+
+class BreakerKnobs(TypedDict):
+    """``[policy.breaker]`` as resolved (``retrysim.retry.breaker.BreakerOptions``)."""
+
+    enabled: bool
+    failure_threshold: int
+    failure_rate: float
+    window: int
+    window_seconds: float
+    minimum_calls: int
+    recovery_timeout: float
+    half_open_probes: int
+    name: str
+    scope: SharedScope
+
+
+class BudgetKnobs(TypedDict):
+    """``[policy.budget]`` as resolved (``retrysim.retry.budget.BudgetOptions``)."""
+
+    enabled: bool
+    kind: Literal["tokens", "ratio"]
+    max_tokens: float
+    token_ratio: float
+    percent: float
+    min_retries_per_second: float
+    window: float
+    max_total_time: float | None
+    scope: SharedScope
+
+
+class AdaptiveKnobs(TypedDict):
+    """``[policy.adaptive]`` as resolved (``retrysim.retry.adaptive.AdaptiveOptions``)."""
+
+    enabled: bool
+    window: float
+    max_factor: float
+    limiter: bool
+    limiter_beta: float
+    limiter_scale: float
+    limiter_min_rate: float
+    scope: SharedScope
+
+
+class CustomPolicy(TypedDict):
+    """The user's own tenacity policy (``--policy MODULE:ATTR``), as probed."""
+
+    name: str
+    strategies: dict[str, str]
+    """its stop, wait and retry, each as text"""
+    attempts_limited: bool
+    notes: list[str]
+
+
+class Settings(TypedDict):
+    """Every policy option in effect (``retrysim.retry.options.PolicyOptions``), resolved."""
+
+    operation: str
+    max_attempts: int
+    min_wait: float
+    max_wait: float
+    multiplier: float | None
+    profile: str
+    """a built-in profile's name, or `custom:NAME` for the user's own policy"""
+    jitter: float
+    max_delay: float | None
+    respect_retry_after: bool
+    breaker: BreakerKnobs
+    budget: BudgetKnobs
+    adaptive: AdaptiveKnobs
+    overrides: list[str]
+    """options the scenario or a --set fixed (so a RETRY__ variable alone would not move them)"""
+    custom: NotRequired[CustomPolicy]
+    """only for the user's own tenacity policy"""
+
+
+# --- what happened -----------------------------------------------------------------------------
+
+
+class CallCounts(TypedDict):
+    """The calls: how many, and how each ended."""
+
+    total: int
+    succeeded: int
+    failed: int
+    """gave up after their last attempt"""
+    unfinished: int
+    """still retrying when the run stopped"""
+    success_rate: float | None
+    """share of all calls (null without calls)"""
+
+
+class AttemptCounts(TypedDict):
+    """The attempts: first tries and retries; ``sent`` left out the ones a breaker refused."""
+
+    total: int
+    retries: int
+    retry_rate: float | None
+    """share of calls that needed a retry"""
+    mean_per_call: float | None
+    max_per_call: int
+    sent: int
+    refused: int
+
+
+class Latency(TypedDict):
+    """Seconds from a call's start to its end, over finished calls (null: none finished)."""
+
+    mean: float | None
+    p50: float | None
+    p95: float | None
+    p99: float | None
+    max: float | None
+
+
+class LatencyOverhead(TypedDict):
+    """Latency with faults minus the same run's without them, in seconds."""
+
+    p50: float | None
+    p95: float | None
+    p99: float | None
+    max: float | None
+
+
+class RetryWait(TypedDict):
+    """Seconds spent waiting between attempts."""
+
+    total: float
+    mean_per_call: float | None
+
+
+class Load(TypedDict):
+    """What the dependency saw (sent attempts only)."""
+
+    peak_attempts_per_s: float
+    """attempts in the busiest whole second"""
+    amplification: float | None
+    """attempts per call"""
+    capacity: float | None
+    """the server's requests per second, when it has one"""
+    peak_over_capacity: float | None
+
+
+class JitterSpread(TypedDict):
+    """When retries started: a histogram and the busiest 100 ms window's share."""
+
+    retries: int
+    peak_share_100ms: float | None
+    first_retry_peak_share_100ms: float | None
+    edges: list[float]
+    counts: list[int]
+
+
+class Timeline(TypedDict):
+    """Attempts and goodput per second in each bin of ``bin_width`` seconds."""
+
+    bin_width: float
+    labels: list[str]
+    """one per series: first try, retry 1, ..., the last holding every later retry"""
+    attempts_per_s: list[list[float]]
+    """one list per series, one value per bin"""
+    goodput_per_s: list[float]
+    """calls succeeding per second, per bin"""
+
+
+class FaultWindow(TypedDict):
+    """A fault of the scenario and its window (``end`` null: until the run ends)."""
+
+    index: int
+    kind: str
+    start: float
+    end: float | None
+
+
+class ArrivalWindow(TypedDict):
+    """A window of a Poisson schedule with its own rate (a traffic spike, a lull)."""
+
+    start: float
+    end: float
+    rate: float
+    base_rate: float
+
+
+class Clients(TypedDict):
+    """How the fleet called: clients, calls each, the arrival kind and the offered load."""
+
+    count: int
+    calls_per_client: int | None
+    arrival: str
+    offered_rate: float | None
+    """a Poisson fleet's steady calls per second"""
+    spikes: list[ArrivalWindow]
+    arrivals_end: float
+    """when new calls stop arriving"""
+
+
+class PolicyFacts(TypedDict):
+    """What the policy could do, from its formula (not sampled from the run)."""
+
+    retried_errors: list[str]
+    wait_ranges: list[list[float]]
+    """[min, max] seconds before retry 1, 2, ..."""
+    min_total_wait: float
+    worst_case_total_wait: float
+
+
+class Refusals(TypedDict):
+    """Calls a resilience mechanism ended."""
+
+    breaker: int
+    budget: int
+
+
+class GiveUps(TypedDict):
+    """Why calls gave up."""
+
+    not_retried: dict[str, int]
+    """after their first attempt, on an error the policy never retries, by error"""
+    during_fault: int
+    """attempts ran out while a fault was still open"""
+    refused: Refusals
+
+
+class Outage(TypedDict):
+    """A downtime window and how long calls that failed in it sat idle after it ended."""
+
+    start: float
+    end: float
+    retried_after_end: int
+    mean_wait_past_end: float | None
+
+
+Recovery = TypedDict(
+    "Recovery",
+    {
+        "disturbance_start": float,
+        "disturbance_end": float,
+        "from": float,
+        "until": float,
+        "goodput_after": float,
+        "goodput_reference": float,
+        "reference": Literal["before", "offered"],
+        "ratio": float,
+    },
+)
+Recovery.__doc__ = (
+    "Goodput from `from` to `until` (after the last disturbance settled) against goodput "
+    "before the first one (`reference` before) or the offered rate (offered)."
+)
+
+
+class PoolWait(TypedDict):
+    """Attempts that queued for a pooled connection, and for how long (seconds)."""
+
+    attempts: int
+    share: float
+    """of the sent attempts"""
+    total: float
+    mean: float | None
+    p99: float | None
+    max: float | None
+
+
+class Connections(TypedDict):
+    """Processes, pools, the network and connects (a scenario that models connections)."""
+
+    processes: int
+    pool_size: int | None
+    connect_timeout: float | None
+    rtt_mean: float | None
+    connect_mean: float | None
+    connects: int
+    connect_failures: int
+    connect_timeouts: int
+    pool_waits: int
+    pool_wait: PoolWait
+
+
+class BreakerSection(TypedDict):
+    """What the circuit breakers did."""
+
+    scope: SharedScope
+    opened: int
+    closed: int
+    half_open: int
+    refused: int
+    refused_retries: int
+    calls_refused: int
+    open_seconds: float
+    """summed over breakers"""
+    open_at_end: int
+    peak_open_clients: int | None
+    windows: list[list[float]]
+    """[start, end] of the union of open windows, the first 50"""
+    windows_total: int
+    windows_truncated: bool
+    open_share: list[float]
+    """per timeline bin, the time-weighted share of breakers open"""
+    refused_per_s: list[float]
+
+
+class BudgetSection(TypedDict):
+    """What the retry budget refused."""
+
+    kind: Literal["tokens", "ratio"] | None
+    scope: SharedScope | None
+    max_total_time: float | None
+    refused: int
+    retries_asked: int
+    refused_share: float | None
+    refused_per_s: list[float]
+
+
+class LimiterSection(TypedDict):
+    """What the send-rate limiter held back."""
+
+    delays: int
+    delayed_seconds: float
+    mean_delay: float | None
+    throttles: int
+    last_rate: float | None
+    delays_per_s: list[float]
+
+
+class Guards(TypedDict):
+    """What the resilience mechanisms did; per-second series line up with the timeline."""
+
+    mechanisms: list[str]
+    bin_width: float
+    breaker: NotRequired[BreakerSection]
+    budget: NotRequired[BudgetSection]
+    limiter: NotRequired[LimiterSection]
+
+
+class SuggestedSetting(TypedDict):
+    """One setting to try: ``env`` sets it in production (null: no variable does)."""
+
+    option: str
+    value: Json
+    env: str | None
+    set: str
+    """the --set that tries it here"""
+    pinned: bool
+
+
+class Diagnosis(TypedDict):
+    """What a diagnosis rule found in this run (``retrysim.results.diagnose``)."""
+
+    id: str
+    title: str
+    section: str
+    severity: Severity
+    evidence: str
+    figures: dict[str, Json]
+    suggestion: str
+    settings: list[SuggestedSetting]
+
+
+# --- a real run's (retrysim chaos) -------------------------------------------------------------
+
+
+class VersusRow(TypedDict):
+    """One metric: the real run's value beside the simulation's mean and 95% interval."""
+
+    metric: str
+    label: str
+    real: float | None
+    mean: float | None
+    low: float | None
+    high: float | None
+    outside: bool | None
+
+
+class Versus(TypedDict):
+    """A real run against the simulation over several seeds (``retrysim chaos --vs-sim``)."""
+
+    seeds: list[int]
+    interval: str
+    rows: list[VersusRow]
+    outside: list[str]
