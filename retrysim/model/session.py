@@ -10,7 +10,10 @@ from __future__ import annotations
 import copy
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from retrysim.model.scenario import Scenario
 
 
 @dataclass
@@ -67,12 +70,11 @@ class Loaded:
         self.saved = copy.deepcopy(self.data)
 
 
-def load(arg: str) -> Loaded:
-    """Load a bundled scenario by name or a scenario file by path (a UsageError if neither)."""
-    from retrysim.cli import common
+def load(arg: str, scenario: Scenario) -> Loaded:
+    """The session of ``scenario``, loaded from ``arg`` (a bundled name or a path): the caller
+    loads and checks it (the CLI refuses, naming the file, one this machine cannot hold)."""
     from retrysim.model.library import bundled_scenarios, resolve
 
-    scenario = common.load(arg, {})
     path: Path | None = resolve(arg)
     text: str | None = None
     if path in bundled_scenarios().values():
