@@ -50,28 +50,13 @@ from retrysim.retry.mechanisms import MECHANISM_NAMES
 from retrysim.retry.options import OPTION_NAMES
 from retrysim.runs.executors import Task, run_task
 from retrysim.runs.runner import run
+from tests.test_metric_table import GUARDED
 
 ROOT = Path(__file__).resolve().parents[1]
 PUBLISHED = ROOT / "docs" / "result.schema.json"
 # jsonschema ships no type hints (its stubs are not a dev dependency); the dev extra installs it
 # through nbformat. Imported by name, so mypy reads it as a plain module.
 jsonschema: Any = importlib.import_module("jsonschema")
-
-#: Every resilience mechanism on, each of which acts: the ``guards`` section in full.
-GUARDED: dict[str, Any] = {
-    "name": "guarded",
-    "seed": 3,
-    "duration": 30,
-    "policy": {
-        "operation": "api",
-        "breaker": {"enabled": True, "scope": "fleet", "recovery_timeout": 2},
-        "budget": {"enabled": True, "scope": "fleet"},
-        "adaptive": {"enabled": True, "limiter": True, "scope": "fleet"},
-    },
-    "clients": {"count": 60, "timeout": 5.0, "arrival": {"kind": "poisson", "rate": 30}},
-    "service": {"kind": "rate_limited", "rate": 20, "burst": 5, "latency": 0.05},
-    "faults": [{"kind": "outage", "start": 10, "end": 14}],
-}
 
 
 def _bundled() -> dict[str, ResultDocument]:

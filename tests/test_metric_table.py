@@ -42,27 +42,29 @@ def document() -> ResultDocument:
     return saved
 
 
+#: Every resilience mechanism on, each of which acts: a fleet breaker through an outage, a fleet
+#: budget, a fleet limiter against a rate-limited API, and a steady load, so the optional
+#: metrics (``guards``, goodput recovery) have values too.
+GUARDED: dict[str, Any] = {
+    "name": "guarded",
+    "seed": 3,
+    "duration": 30,
+    "policy": {
+        "operation": "api",
+        "breaker": {"enabled": True, "scope": "fleet", "recovery_timeout": 2},
+        "budget": {"enabled": True, "scope": "fleet"},
+        "adaptive": {"enabled": True, "limiter": True, "scope": "fleet"},
+    },
+    "clients": {"count": 60, "timeout": 5.0, "arrival": {"kind": "poisson", "rate": 30}},
+    "service": {"kind": "rate_limited", "rate": 20, "burst": 5, "latency": 0.05},
+    "faults": [{"kind": "outage", "start": 10, "end": 14}],
+}
+
+
 @pytest.fixture(scope="module")
 def guarded() -> ResultDocument:
-    """A tiny run with every resilience mechanism on, each of which acts: a fleet breaker
-    through an outage, a fleet budget, a fleet limiter against a rate-limited API, and a steady
-    load, so the optional metrics (``guards``, goodput recovery) have values too."""
-    scenario = parse_scenario(
-        {
-            "name": "guarded",
-            "seed": 3,
-            "duration": 30,
-            "policy": {
-                "operation": "api",
-                "breaker": {"enabled": True, "scope": "fleet", "recovery_timeout": 2},
-                "budget": {"enabled": True, "scope": "fleet"},
-                "adaptive": {"limiter": True, "scope": "fleet"},
-            },
-            "clients": {"count": 60, "timeout": 5.0, "arrival": {"kind": "poisson", "rate": 30}},
-            "service": {"kind": "rate_limited", "rate": 20, "burst": 5, "latency": 0.05},
-            "faults": [{"kind": "outage", "start": 10, "end": 14}],
-        }
-    )
+    """A tiny run of :data:`GUARDED`, saved and read back as JSON."""
+    scenario = parse_scenario(GUARDED)
     baseline = simulate(scenario.without_faults())
     saved: ResultDocument = json.loads(json.dumps(metrics.summarize(simulate(scenario), baseline)))
     return saved
