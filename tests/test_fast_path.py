@@ -102,6 +102,40 @@ def test_retry_after_hints_either_way(respect: bool) -> None:
     assert_identical(*both(scenario))
 
 
+#: Connected scenarios whose every leg a random rtt draws: a bundled one, and a read-then-write
+#: through library errors of three families (a connection error, a busy server, an answer).
+NETWORKED: dict[str, Any] = {
+    "real-redis-blip": None,
+    "read then write, library errors": {
+        "seed": 4,
+        "duration": 20,
+        "policy": {"operation": "storage", "max_attempts": 4, "min_wait": 0.05},
+        "clients": {"count": 40, "think_time": 0.2, "timeout": 0.5, "pool_size": 2,
+                    "processes": 8, "arrival": {"kind": "closed", "ramp": 1}},
+        "service": {"kind": "occ", "protocol": "read_then_write", "latency": 0.002},
+        "network": {"rtt": {"dist": "lognormal", "median": 0.002, "p99": 0.03},
+                    "accept_backlog": 4},
+        "faults": [
+            {"kind": "outage", "start": 5, "end": 7, "error": "redis.exceptions.ConnectionError"},
+            {"kind": "flaky", "start": 8, "end": 12, "probability": 0.3,
+             "error": "redis.exceptions.BusyLoadingError"},
+            {"kind": "reset", "start": 12, "end": 15, "probability": 0.2,
+             "error": "httpx.ReadError"},
+        ],
+    },
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("draws", ["per_leg", "per_attempt"])
+@pytest.mark.parametrize("name", sorted(NETWORKED))
+def test_network_draws_either_way(name: str, draws: str) -> None:
+    data = NETWORKED[name]
+    scenario = retrysim.load_scenario(name) if data is None else parse_scenario(data)
+    fast, reference = both(scenario.with_overrides({"network.draws": draws}))
+    assert fast.connections is not None and fast.connections["connect_failures"] > 0
+    assert_identical(fast, reference)
+
+
 @pytest.mark.parametrize("mechanism", sorted(MECHANISMS))
 @pytest.mark.parametrize("scope", ["client", "fleet"])
 def test_every_resilience_mechanism(mechanism: str, scope: str) -> None:

@@ -21,18 +21,31 @@ Extend it with :func:`register_transient`::
 ``documented`` profile uses it. ``serialization=True`` also retries SQL serialization
 failures and deadlocks (SQLSTATE 40001 / 40P01), which are only safe to retry when the whole
 transaction is retried.
+
+:func:`error_family` says what kind of failure an error is, by the same walk: the connection
+could not be opened or broke (``connection``), no answer came in time (``timeout``), a live
+server answered with an error (``answer``), or answered that it cannot serve yet and the client
+library drops the connection for it (``busy``); ``refusal`` is a guard's, never sent. Builtin
+and library errors of one family are one thing: the simulator decides from the family alone
+whether an error closes its connection or fails a connect (:mod:`retrysim.sim.connections`).
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Callable, Iterable, Mapping
-from typing import Any
+from typing import Any, Literal
 
 from tenacity import RetryCallState
 from tenacity.retry import retry_base
 
-from retrysim.retry.exceptions import TransientError
+from retrysim.retry.exceptions import (
+    ConflictError,
+    GuardRefusedError,
+    RateLimitedError,
+    ServerError,
+    TransientError,
+)
 
 #: HTTP statuses worth retrying: too many requests, bad gateway, unavailable, gateway timeout.
 RETRY_STATUSES: frozenset[int] = frozenset({429, 502, 503, 504})
@@ -59,6 +72,10 @@ THROTTLING_CODES: frozenset[str] = frozenset(
 #: SQLSTATEs: class 08 (connection exception) and 57P03 (cannot connect now) are transient;
 #: 40001 (serialization failure) and 40P01 (deadlock) only when asked (``serialization=True``).
 CANNOT_CONNECT_NOW = "57P03"
+#: SQLSTATEs that decide a family (:func:`error_family`): "too many connections" fails the
+#: connect; "query canceled" is what a statement timeout raises.
+TOO_MANY_CONNECTIONS = "53300"
+QUERY_CANCELED = "57014"
 SERIALIZATION_STATES: frozenset[str] = frozenset({"40001", "40P01"})
 
 #: Builtin transient errors: the connection family, timeouts, and retrysim's TransientError.
@@ -292,3 +309,126 @@ class retry_if_transient(retry_base):  # noqa: N801  (tenacity's naming)
 def transient_names() -> Iterable[str]:
     """The library classes known by name, as ``package.ClassName`` (for docs and help)."""
     return sorted(f"{package}.{name}" for package, name in _BY_NAME)
+
+
+# -- families: what kind of failure an error is -------------------------------------------------
+
+Family = Literal["connection", "timeout", "busy", "answer", "refusal", "other"]
+
+#: Each family, in words (``retrysim errors`` and the scenario reference say the same).
+FAMILIES: dict[Family, str] = {
+    "connection": "the connection could not be opened, or broke (refused, reset, aborted, "
+    "cannot connect now)",
+    "timeout": "no answer in time (a connect, read or pool timeout)",
+    "busy": "a live server answered that it cannot serve yet, and the client library drops the "
+    "connection for it (redis-py's BusyLoadingError, a ConnectionError there)",
+    "answer": "a live server answered with an error (429, 503, a conflict, a command error, "
+    "a serialization failure)",
+    "refusal": "refused in the client by a guard, never sent (an open breaker)",
+    "other": "none of these (an application's own error)",
+}
+
+#: Builtin classes and retrysim's own, matched exactly along the MRO (nearest first).
+_FAMILY_BY_CLASS: dict[type, Family] = {
+    TimeoutError: "timeout",
+    ConnectionError: "connection",
+    OSError: "connection",  # a socket error: what ``OSError`` means in a scenario
+    RateLimitedError: "answer",
+    ConflictError: "answer",
+    ServerError: "answer",
+    GuardRefusedError: "refusal",
+}
+
+#: Library classes by (top-level package, class name), matched along the MRO (nearest first),
+#: so a subclass listed here wins over its base (requests' ConnectTimeout is a ConnectionError
+#: and a Timeout: a timeout).
+_FAMILY_BY_KEY: dict[Key, Family] = {
+    **dict.fromkeys(
+        [
+            ("redis", "ConnectionError"),
+            ("httpx", "ConnectError"),
+            ("httpx", "ReadError"),
+            ("httpx", "WriteError"),
+            ("httpx", "CloseError"),
+            ("httpx", "NetworkError"),
+            ("httpx", "RemoteProtocolError"),
+            ("httpcore", "ConnectError"),
+            ("httpcore", "ReadError"),
+            ("httpcore", "WriteError"),
+            ("httpcore", "NetworkError"),
+            ("httpcore", "RemoteProtocolError"),
+            ("aiohttp", "ClientConnectionError"),
+            ("requests", "ConnectionError"),
+            ("requests", "ChunkedEncodingError"),
+            ("urllib3", "ProtocolError"),
+            ("urllib3", "NewConnectionError"),
+            ("asyncpg", "PostgresConnectionError"),
+            ("asyncpg", "ConnectionDoesNotExistError"),
+            ("asyncpg", "CannotConnectNowError"),
+            ("asyncpg", "TooManyConnectionsError"),
+            ("psycopg", "OperationalError"),
+            ("psycopg2", "OperationalError"),
+            ("botocore", "ConnectionError"),
+            ("botocore", "EndpointConnectionError"),
+            ("botocore", "ConnectionClosedError"),
+        ],
+        "connection",
+    ),
+    **dict.fromkeys(
+        [
+            ("redis", "TimeoutError"),
+            ("httpx", "TimeoutException"),
+            ("httpcore", "TimeoutException"),
+            ("aiohttp", "ServerTimeoutError"),
+            ("aiohttp", "ConnectionTimeoutError"),
+            ("aiohttp", "SocketTimeoutError"),
+            ("requests", "Timeout"),
+            ("requests", "ConnectTimeout"),
+            ("urllib3", "TimeoutError"),
+            ("botocore", "ReadTimeoutError"),
+            ("botocore", "ConnectTimeoutError"),
+        ],
+        "timeout",
+    ),
+    ("redis", "BusyLoadingError"): "busy",
+    **dict.fromkeys(
+        [
+            ("redis", "ResponseError"),
+            ("httpx", "HTTPStatusError"),
+            ("aiohttp", "ClientResponseError"),
+            ("botocore", "ClientError"),
+        ],
+        "answer",
+    ),
+}
+
+
+def error_family(error: BaseException) -> Family:
+    """The family of ``error`` (see :data:`FAMILIES`). Never raises, imports nothing.
+
+    The nearest class along the MRO that is known decides, builtin or a library's (by package
+    and class name, as :func:`is_transient` matches them). A database driver's error with an
+    SQLSTATE is decided by it first: class 08 and 57P03 are connection failures, 57014 (a
+    statement timeout) a timeout, any other state the server's answer.
+    """
+    sql = False
+    for cls in type(error).__mro__:
+        family = _FAMILY_BY_CLASS.get(cls)
+        if family is not None:
+            return family
+        key = class_key(cls)
+        sql = sql or key[0] in _SQL_PACKAGES
+        if sql:
+            state = sqlstate_of(error)
+            if state is not None:
+                return _sql_family(state)
+        family = _FAMILY_BY_KEY.get(key)
+        if family is not None:
+            return family
+    return "other"
+
+
+def _sql_family(state: str) -> Family:
+    if state.startswith("08") or state in (CANNOT_CONNECT_NOW, TOO_MANY_CONNECTIONS):
+        return "connection"
+    return "timeout" if state == QUERY_CANCELED else "answer"

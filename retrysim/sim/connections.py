@@ -14,25 +14,61 @@ from __future__ import annotations
 from bisect import bisect_right, insort
 from collections import deque
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import Any, get_args
 
 from retrysim.model.scenario import Scenario
-from retrysim.sim.failures import CODES
+from retrysim.retry.classify import Family, error_family
+from retrysim.sim.failures import CODE_NAMES, make_error
 from retrysim.sim.latency import sampler
-from retrysim.sim.streams import CONNECT, CONNECT_CPU, CPU, NETWORK, stream_key, unit
+from retrysim.sim.streams import (
+    CONNECT,
+    CONNECT_CPU,
+    CPU,
+    NETWORK,
+    NETWORK_BACK,
+    OCC_READ_BACK,
+    OCC_WRITE_OUT,
+    stream_key,
+    unit,
+)
 
+
+@dataclass(frozen=True)
+class Wire:
+    """What an error of one family does to the connection it happened on: the one rule, for
+    builtin and library errors alike (an error's family is
+    :func:`retrysim.retry.classify.error_family`'s)."""
+
+    #: On a connection still to open, the connect fails: the error is heard when the
+    #: handshake would have ended, nothing is sent, and the connect counts as failed.
+    #: Otherwise the connect succeeds and the error comes back after the request's round trip.
+    fails_connect: bool
+    #: The connection is closed after it: the next attempt on it connects again.
+    closes: bool
+
+
+WIRE: dict[Family, Wire] = {
+    "connection": Wire(fails_connect=True, closes=True),
+    "timeout": Wire(fails_connect=True, closes=True),
+    "busy": Wire(fails_connect=False, closes=True),
+    "answer": Wire(fails_connect=False, closes=False),
+    "refusal": Wire(fails_connect=False, closes=False),  # never sent; as a fault's, an answer
+    "other": Wire(fails_connect=False, closes=False),
+}
+assert set(WIRE) == set(get_args(Family))
+
+#: code -> the family of the error it records (None for code 0: no error).
+FAMILY_OF_CODE: tuple[Family | None, ...] = (
+    None,
+    *(error_family(make_error(code)) for code in range(1, len(CODE_NAMES))),
+)
 #: Error codes that close the connection they happened on: the next attempt connects again.
-#: Answers from a live server (rate limits, conflicts, server errors) keep it open.
 CLOSES_CONNECTION = frozenset(
-    CODES[name]
-    for name in (
-        "ConnectionError",
-        "ConnectionRefusedError",
-        "ConnectionResetError",
-        "ConnectionAbortedError",
-        "OSError",
-        "TimeoutError",
-    )
+    code for code, family in enumerate(FAMILY_OF_CODE) if family and WIRE[family].closes
+)
+#: Error codes that, met by a connect, fail it (refused, timed out): heard after the connect.
+FAILS_CONNECT = frozenset(
+    code for code, family in enumerate(FAMILY_OF_CODE) if family and WIRE[family].fails_connect
 )
 
 #: What :meth:`Pool.take` hands out.
@@ -116,12 +152,17 @@ class Connections:
         self.connect_timeout = clients.connect_timeout
         network = scenario.network
         self._rtt = None if network is None else sampler(network.rtt)
+        #: Every leg is half of one draw per attempt (per_attempt), or of its own (per_leg).
+        self.per_leg = network is not None and network.draws == "per_leg"
         self._connect = (
             None
             if network is None
             else sampler(network.connect if network.connect is not None else network.rtt)
         )
         self._rtt_key = stream_key(seed, NETWORK)
+        self._back_key = stream_key(seed, NETWORK_BACK)
+        self._read_back_key = stream_key(seed, OCC_READ_BACK)
+        self._write_out_key = stream_key(seed, OCC_WRITE_OUT)
         self._connect_key = stream_key(seed, CONNECT)
         self.stats = ConnectionStats()
         self.backlog = None if network is None else network.accept_backlog
@@ -140,10 +181,38 @@ class Connections:
     def pool_of(self, client: int) -> Pool:
         return self.pools[client % self.processes]
 
-    def rtt(self, call_key: int, attempt: int) -> float:
-        """The attempt's round trip (0 without a network): request rtt/2 out, answer rtt/2 back."""
+    # -- the legs an attempt crosses -----------------------------------------------------------
+    #
+    # per_attempt: one rtt draw, keyed by (call, attempt), is every leg's: half out, half back,
+    # and a read-then-write's window (the read's answer back, the write out) is the whole draw.
+    # per_leg: each one-way leg is half of a draw of its own stream, keyed the same way, so the
+    # legs are independent; the request's leg out is the same draw in both modes.
+
+    def _draw(self, key: int, call_key: int, attempt: int) -> float:
         rtt = self._rtt
-        return 0.0 if rtt is None else rtt(unit(self._rtt_key, call_key, attempt))
+        return 0.0 if rtt is None else rtt(unit(key, call_key, attempt))
+
+    def out(self, call_key: int, attempt: int) -> float:
+        """The request's trip to the server (0 without a network)."""
+        return self._draw(self._rtt_key, call_key, attempt) / 2
+
+    def back(self, call_key: int, attempt: int) -> float:
+        """The answer's (or an error's) trip back to the client."""
+        key = self._back_key if self.per_leg else self._rtt_key
+        return self._draw(key, call_key, attempt) / 2
+
+    def round_trip(self, call_key: int, attempt: int) -> float:
+        """Out and back: an error the connection itself answers (a reset, a refusal)."""
+        if self.per_leg:
+            return self.out(call_key, attempt) + self.back(call_key, attempt)
+        return self._draw(self._rtt_key, call_key, attempt)  # the same sum, bit for bit
+
+    def read_to_write(self, call_key: int, attempt: int) -> float:
+        """A read-then-write's window: its read's answer back, then its write out."""
+        if not self.per_leg:
+            return self._draw(self._rtt_key, call_key, attempt)
+        back = self._draw(self._read_back_key, call_key, attempt) / 2
+        return back + self._draw(self._write_out_key, call_key, attempt) / 2
 
     def cpu_of(self, client: int) -> Cpu:
         """The CPU of the client's process (process p runs on CPU p mod cpus)."""

@@ -33,7 +33,7 @@ from retrysim.sim.attempt import BLACKHOLE, PASS, AttemptPhases
 from retrysim.sim.call import CALL_KEY_SHIFT as CALL_KEY_SHIFT
 from retrysim.sim.call import Call, ReferenceCall
 from retrysim.sim.clock import current_stream, routed_jitter, tenacity_virtual_time
-from retrysim.sim.connections import CLOSES_CONNECTION, Connections, Pool
+from retrysim.sim.connections import CLOSES_CONNECTION, FAILS_CONNECT, Connections, Pool
 from retrysim.sim.connections import OPEN as CONNECTION_OPEN
 from retrysim.sim.decide import GAVE_UP_NOW, SUCCEEDED_NOW, decider_for
 from retrysim.sim.failures import TIMEOUT, code_of, make_error
@@ -134,9 +134,13 @@ class Engine:
         return self.attempts.outcome[a] == OPEN
 
     def round_trip(self, call: Call, a: int) -> float:
-        """Attempt ``a``'s network round trip: the same draw its request and answer cross."""
+        """Attempt ``a``'s read-then-write window on the network: its read's answer travelling
+        back and its write travelling out (``[network] draws`` says whether they are drawn
+        with the attempt's other legs or each on its own)."""
         connections = self.connections
-        return 0.0 if connections is None else connections.rtt(call.key, self.attempts.attempt[a])
+        if connections is None:
+            return 0.0
+        return connections.read_to_write(call.key, self.attempts.attempt[a])
 
     def server_unit(self, call: Call, a: int) -> float:
         """A server model's own uniform draw for attempt ``a``."""
@@ -353,7 +357,7 @@ class Engine:
         """The server answers attempt ``a`` now; the client hears it after the trip back."""
         connections = self.connections
         if connections is not None:
-            back = connections.rtt(call.key, self.attempts.attempt[a]) / 2
+            back = connections.back(call.key, self.attempts.attempt[a])
             if back > 0:
                 self.at(self.now + back, self._delivered, (call, a, code, hint))
                 return
@@ -402,7 +406,9 @@ class Engine:
     # -- over connections (a pool, a network) -------------------------------------------------
     #
     # send -> [the process's CPU] -> [wait for a pooled connection] -> [connect] -> request out
-    # (rtt/2) -> server -> answer back (rtt/2). The client's timeout counts from the send.
+    # -> server -> answer back (each leg half an rtt draw: the attempt's one, or its own with
+    # [network] draws = "per_leg"). The client's timeout counts from the send. What an error
+    # does to the connection is its family's (retrysim.sim.connections.WIRE).
 
     def _send_connected(self, call: Call, a: int) -> None:
         assert self.connections is not None
@@ -444,7 +450,7 @@ class Engine:
         limit = connections.connect_timeout
         if limit is not None and (verdict == BLACKHOLE or seconds > limit):
             self.at(t + limit, self._connect_timed_out, (call, a))
-        elif verdict in CLOSES_CONNECTION:  # refused: the handshake's answer says so
+        elif verdict in FAILS_CONNECT:  # refused: the handshake's answer says so
             stats.connect_failures += 1
             self.at(t + seconds, self._answer_if_open, (call, a, verdict, hint))
         elif verdict != BLACKHOLE:  # a black hole never answers the handshake
@@ -456,11 +462,13 @@ class Engine:
         call, a, verdict, hint = item
         if self.attempts.outcome[a] != OPEN:
             return  # the client gave up while connecting
-        rtt = self.round_trip(call, a)
+        connections, n = self.connections, self.attempts.attempt[a]
+        assert connections is not None
         if verdict > 0:  # the error comes back after the round trip
-            self.at(self.now + rtt, self._answer_if_open, (call, a, verdict, hint))
+            trip = connections.round_trip(call.key, n)
+            self.at(self.now + trip, self._answer_if_open, (call, a, verdict, hint))
         elif verdict != BLACKHOLE:
-            self.at(self.now + rtt / 2, self._reach_server, (call, a))
+            self.at(self.now + connections.out(call.key, n), self._reach_server, (call, a))
 
     def _reach_server(self, item: tuple[Call, int]) -> None:
         call, a = item
@@ -468,7 +476,8 @@ class Engine:
         service_time = phases.service_time(t, call.key, n)
         reset = phases.reset(t, call.key, n)
         if reset is not None:  # the reset, then its news travelling back to the client
-            back = self.round_trip(call, a) / 2
+            assert self.connections is not None
+            back = self.connections.back(call.key, n)
             self.at(t + reset[0] * service_time + back, self._reset, (call, a, reset[1]))
         self.server.submit(call, a, t, service_time)
 

@@ -20,11 +20,16 @@ JITTER = 1
 LATENCY = 2
 ARRIVAL = 3
 RESET_POINT = 4
-NETWORK = 5  # an attempt's round trip
+NETWORK = 5  # an attempt's round trip (network.draws = "per_attempt"); per_leg: its request out
 CONNECT = 6  # the time a new connection takes to open
 SERVER_DRAW = 7  # draws a server model makes of its own (a read before the write, ...)
 CPU = 8  # the client process's CPU an attempt costs
 CONNECT_CPU = 9  # the client process's CPU a new connection costs
+# network.draws = "per_leg": each one-way leg of an attempt its own draw (the request out is
+# NETWORK's)
+NETWORK_BACK = 10  # the answer (or error) travelling back
+OCC_READ_BACK = 11  # a read-then-write's read answer travelling back
+OCC_WRITE_OUT = 12  # a read-then-write's write travelling out
 FAULT_BASE = 1000  # fault i uses FAULT_BASE + i
 
 
