@@ -8,6 +8,7 @@ and no sleep, and ``max_total_time`` never sleeps past its budget on a virtual c
 
 from __future__ import annotations
 
+import math
 import random
 import threading
 from fractions import Fraction
@@ -21,7 +22,7 @@ from pydantic import ValidationError
 
 from retrysim.model.scenario import parse_scenario
 from retrysim.retry import GuardStates, retry_storage_operation, retry_worker_operation
-from retrysim.retry.budget import BudgetOptions, RatioBudget, TokenBudget
+from retrysim.retry.budget import BudgetOptions, RatioBudget, TokenBudget, budget_guards
 from retrysim.retry.decorators import retry_with_budget
 from retrysim.retry.exceptions import CircuitOpenError
 from retrysim.retry.guards import GuardEvent
@@ -134,6 +135,38 @@ def test_the_reserve_allows_retries_without_traffic_and_the_window_forgets() -> 
     assert budget.balance(5.0) == 2 - 1
 
 
+def test_the_initial_allowance_covers_the_first_window_and_is_forgotten_like_a_deposit() -> None:
+    """Deposited at the first attempt (t=1), forgotten exactly ``window`` seconds later; the
+    retries it paid for count against the balance for ``window`` seconds each."""
+    budget = RatioBudget(
+        "b", percent=0.5, min_retries_per_second=0.0, window=4.0, initial_allowance=3
+    )
+    assert budget.initial_allowance == 3
+    budget.before_attempt(1.0, 1)  # 0.5 earned, 3 deposited
+    assert [budget.allow_retry(1.5) for _ in range(4)] == [True, True, True, False]
+    assert budget.balance(math.nextafter(5.0, 0.0)) == 3.5 - 3
+    assert budget.balance(5.0) == -3  # the deposit and the first attempt are gone, not the retries
+    assert budget.balance(5.5) == 0  # and now they are too
+    assert not budget.allow_retry(6.0)  # no second allowance: the window has history now
+
+
+def test_without_an_attempt_the_allowance_starts_at_the_first_question() -> None:
+    budget = RatioBudget(
+        "b", percent=0.2, min_retries_per_second=0.0, window=2.0, initial_allowance=1
+    )
+    assert budget.allow_retry(10.0) and not budget.allow_retry(10.0)
+    assert budget.balance(math.nextafter(12.0, 0.0)) == 0 and budget.balance(12.0) == 0
+
+
+def test_the_allowance_is_a_ratio_knob_and_reaches_the_bucket() -> None:
+    options = BudgetOptions(enabled=True, kind="ratio", initial_allowance=7)
+    (placed,) = budget_guards("api", options)
+    budget = placed.spec.make()
+    assert isinstance(budget, RatioBudget) and budget.initial_allowance == 7
+    with pytest.raises(ValidationError, match="initial_allowance"):
+        BudgetOptions(initial_allowance=-1)
+
+
 _events = st.lists(
     st.tuples(
         st.sampled_from([0.0, 0.0, 0.25, 0.5, 1.0, 2.0]), st.sampled_from(["first", "retry", "ask"])
@@ -147,28 +180,33 @@ _events = st.lists(
     percent=st.integers(0, 300),
     per_second=st.integers(0, 40),
     window=st.sampled_from([0.5, 1.0, 2.0, 2.5, 10.0]),
+    allowance=st.sampled_from([0, 0, 1, 3]),
     events=_events,
 )
 def test_the_ratio_budget_matches_a_brute_force_model(
-    percent: int, per_second: int, window: float, events: list[tuple[float, str]]
+    percent: int, per_second: int, window: float, allowance: int, events: list[tuple[float, str]]
 ) -> None:
     share, floor = Fraction(percent, 100), Fraction(per_second, 10)
-    budget = RatioBudget("b", percent / 100, per_second / 10, window)
+    budget = RatioBudget("b", percent / 100, per_second / 10, window, allowance)
     firsts: list[float] = []
     retries: list[float] = []
+    born: float | None = None  # the first attempt, or the first question if none came before
     now = 0.0
     for step, kind in events:
         now += step
         if kind == "first":
             budget.before_attempt(now, 1)
             firsts.append(now)
+            born = now if born is None else born
             continue
         if kind == "retry":
             budget.before_attempt(now, 2)  # a retry's own attempt: no deposit
             continue
+        born = now if born is None else born
         live_firsts = sum(1 for t in firsts if t > now - window)
         live_retries = sum(1 for t in retries if t > now - window)
         balance = floor * Fraction(str(window)) + share * live_firsts - live_retries
+        balance += allowance if born > now - window else 0
         allowed = budget.allow_retry(now)
         assert allowed is (balance >= 1), (now, balance)
         if allowed:

@@ -1,8 +1,8 @@
 """The engine against the real decorators, call by call, with every resilience mechanism on.
 
-Each mechanism (breaker, both budget kinds, ``max_total_time``, adaptive backoff, the send-rate
-limiter), per client and fleet-wide, runs the same seeded scenario twice: through the engine
-and through ``retrysim.retry``'s own decorator on a virtual-time loop. Attempts, waits,
+Each mechanism (breaker in both modes, every budget kind, ``max_total_time``, adaptive backoff,
+the send-rate limiter), per client and fleet-wide, runs the same seeded scenario twice: through
+the engine and through ``retrysim.retry``'s own decorator on a virtual-time loop. Attempts, waits,
 outcomes and times must agree call by call, and the guards' events (sorted by time, then
 fields) must be the same.
 
@@ -88,6 +88,15 @@ MECHANISMS: dict[str, dict[str, Any]] = {
             "recovery_timeout": 1.0,
         }
     },
+    "breaker-retries": {
+        "breaker": {
+            "enabled": True,
+            "mode": "retries",
+            "failure_threshold": 3,
+            "recovery_timeout": 2.0,
+            "half_open_probes": 2,
+        }
+    },
     "tokens": {"budget": {"enabled": True, "max_tokens": 3, "token_ratio": 0.5}},
     "ratio": {
         "budget": {
@@ -98,6 +107,17 @@ MECHANISMS: dict[str, dict[str, Any]] = {
             "window": 3,
         }
     },
+    "ratio-allowance": {
+        "budget": {
+            "enabled": True,
+            "kind": "ratio",
+            "percent": 0.1,
+            "min_retries_per_second": 0.0,
+            "window": 3,
+            "initial_allowance": 4,
+        }
+    },
+    "quota": {"budget": {"enabled": True, "kind": "quota", "quota_capacity": 12}},
     "max_total_time": {"budget": {"max_total_time": 2.5}},
     "adaptive": {"adaptive": {"enabled": True, "window": 5, "max_factor": 3}},
     "limiter": {"adaptive": {"limiter": True}},
@@ -141,7 +161,10 @@ def assert_exercised(mechanism: str, engine: RunResult, base: dict[str, Any]) ->
     refused = int(np.sum(engine.attempts["error"] == CIRCUIT_OPEN))
     if mechanism.startswith("breaker"):
         assert seen["breaker:open"] and seen["breaker:half_open"] and refused, seen
-    if mechanism in ("tokens", "ratio"):
+    if mechanism == "breaker-retries":  # it gated retries only
+        firsts = engine.attempts["attempt"] == 1
+        assert not np.any(firsts & (engine.attempts["error"] == CIRCUIT_OPEN))
+    if mechanism in ("tokens", "ratio", "ratio-allowance", "quota"):
         assert seen["budget_refused"] > 5, seen
     if mechanism == "limiter":
         assert seen["limiter_delay"] and seen["limiter_rate"], seen
@@ -227,6 +250,7 @@ def _mechanism_tables(draw: st.DrawFn) -> dict[str, Any]:
         threshold = draw(st.integers(0, 5))
         tables["breaker"] = {
             "enabled": True,
+            "mode": draw(st.sampled_from(["calls", "retries"])),
             "failure_threshold": threshold,
             "failure_rate": draw(st.sampled_from([0.25, 0.5, 0.75])) if not threshold else 0.0,
             "minimum_calls": draw(st.integers(1, 6)),
@@ -239,7 +263,7 @@ def _mechanism_tables(draw: st.DrawFn) -> dict[str, Any]:
     budget: dict[str, Any] = {}
     if draw(st.booleans()):
         budget["max_total_time"] = draw(st.sampled_from([0.5, 1.5, 4.0]))
-    kind = draw(st.sampled_from([None, "tokens", "ratio"]))
+    kind = draw(st.sampled_from([None, "tokens", "ratio", "quota"]))
     if kind == "tokens":
         budget |= {
             "enabled": True,
@@ -254,6 +278,17 @@ def _mechanism_tables(draw: st.DrawFn) -> dict[str, Any]:
             "percent": draw(st.sampled_from([0.0, 0.1, 0.5])),
             "min_retries_per_second": draw(st.sampled_from([0.0, 0.5, 2.0])),
             "window": draw(st.sampled_from([1.0, 3.0])),
+            "initial_allowance": draw(st.sampled_from([0, 2])),
+            "scope": scope,
+        }
+    elif kind == "quota":
+        budget |= {
+            "enabled": True,
+            "kind": "quota",
+            "quota_capacity": draw(st.sampled_from([10, 25, 500])),
+            "retry_cost": draw(st.sampled_from([1, 5])),
+            "timeout_retry_cost": draw(st.sampled_from([5, 10])),
+            "success_refund": draw(st.sampled_from([0, 1, 3])),
             "scope": scope,
         }
     if budget:

@@ -36,6 +36,7 @@ from retrysim.retry.settings import OPERATIONS, RetrySettings
 DOCUMENTED: dict[str, dict[str, Any]] = {
     "breaker": {
         "enabled": False,
+        "mode": "calls",  # every attempt gated, as resilience4j and Polly gate calls
         "failure_threshold": 5,
         "failure_rate": 0.0,
         "window": 100,
@@ -54,6 +55,11 @@ DOCUMENTED: dict[str, dict[str, Any]] = {
         "percent": 0.2,  # Finagle's RetryBudget: 20% of requests, 10 retries/s, 10 s
         "min_retries_per_second": 10.0,
         "window": 10.0,
+        "initial_allowance": 0,
+        "quota_capacity": 500,  # botocore's standard retry quota: 500, a retry 5, a timeout's
+        "retry_cost": 5,  # retry 10, a first-attempt success puts 1 back
+        "timeout_retry_cost": 10,
+        "success_refund": 1,
         "max_total_time": None,
         "scope": "client",
     },

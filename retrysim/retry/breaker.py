@@ -22,6 +22,22 @@ exact decimals (7 failures in 100 reach a 0.07 rate); a time window forgets an o
 failed probe starts a new open period at its failure. Half-open, only probes are heard: an
 outcome that arrives while no probe is out belongs to an attempt sent before the breaker
 opened, and is ignored like those that arrive while open.
+
+``mode`` says what it gates. ``calls`` (the default, all of the above) gates every attempt.
+``retries`` gates only retries, as a retry circuit breaker does (Marc Brooker's "only retry
+while the dependency is healthy", and client libraries that break the retry loop, not the
+call): a call's first attempt always goes through, whatever the state, and never takes a
+probe slot. Everything else is the same machine, with first attempts as traffic it hears:
+
+- closed, every outcome counts, first attempts' and retries' alike;
+- open, retries are refused with ``CircuitOpenError`` for ``recovery_timeout`` seconds;
+  outcomes are ignored (as in ``calls`` mode);
+- at the first attempt of any kind ``recovery_timeout`` or more after opening it is
+  half-open: ``half_open_probes`` retries go through as probes, first attempts go through
+  anyway, and it hears exactly the attempts sent since it half-opened (first attempts and
+  probes; each call's view, ``for_call``, knows which is which): one failure opens it again,
+  ``half_open_probes`` successes close it. Outcomes of attempts sent before it half-opened are
+  ignored.
 """
 
 from __future__ import annotations
@@ -38,12 +54,20 @@ from retrysim.retry.guards import GuardSpec, Notifier, SharedScope
 from retrysim.retry.knobs import Knobs, PlacedGuard, as_written
 
 BreakerState = Literal["closed", "open", "half_open"]
+BreakerMode = Literal["calls", "retries"]
 
 
 class BreakerOptions(Knobs):
     """``[policy.breaker]`` / ``RETRY__<OPERATION>_BREAKER_*``: off unless ``enabled``."""
 
     enabled: Annotated[bool, Field(description="use a circuit breaker")] = False
+    mode: Annotated[
+        BreakerMode,
+        Field(
+            description="what it gates: calls (every attempt) or retries (first attempts always "
+            "go through)"
+        ),
+    ] = "calls"
     failure_threshold: Annotated[
         int, Field(ge=0, le=1_000_000, description="consecutive failures that open it (0: off)")
     ] = 5
@@ -107,7 +131,8 @@ def breaker_guards(operation: str, options: BreakerOptions) -> tuple[PlacedGuard
     if not options.enabled:
         return ()
     name = options.name or operation
-    spec = GuardSpec(f"breaker:{name}", options.scope, partial(CircuitBreaker, name, options))
+    kind = RetryBreaker if options.mode == "retries" else CircuitBreaker
+    spec = GuardSpec(f"breaker:{name}", options.scope, partial(kind, name, options))
     return (PlacedGuard("admit", spec),)
 
 
@@ -212,3 +237,99 @@ class CircuitBreaker:
         """Counts for reports: times opened, attempts refused."""
         with self._lock:
             return {"opened": self.opened, "refused": self.refused}
+
+
+#: What a retries-mode breaker gave an attempt it let through: the half-open period it was sent
+#: in (None: sent closed or open) and whether it holds a probe slot.
+Ticket = tuple[int | None, bool]
+
+
+class RetryBreaker(CircuitBreaker):
+    """A breaker in ``retries`` mode (see the module docstring): first attempts always pass.
+
+    Each call asks through its own view (:meth:`for_call`), which remembers what the breaker
+    gave its attempt in flight; used directly, without a
+    :class:`~retrysim.retry.guards.GuardChain`, the breaker treats everything it hears as one
+    call's.
+    """
+
+    def __init__(self, name: str, options: BreakerOptions) -> None:
+        super().__init__(name, options)
+        self._period = 0  # half-open periods so far: tells this period's attempts from older ones
+        self._own = RetryBreakerCall(self)
+
+    def for_call(self) -> RetryBreakerCall:
+        """A call's view: what the breaker gave its attempt in flight."""
+        return RetryBreakerCall(self)
+
+    def before_attempt(self, now: float, attempt: int) -> BaseException | None:
+        return self._own.before_attempt(now, attempt)
+
+    def after_outcome(self, now: float, error: BaseException | None) -> None:
+        self._own.after_outcome(now, error)
+
+    def admit(self, now: float, attempt: int) -> tuple[BaseException | None, Ticket]:
+        """Let attempt number ``attempt`` through, with its ticket, or refuse it (a retry)."""
+        first = attempt == 1
+        with self._lock:
+            if self.state == "open":
+                remaining = self.opened_at + self.options.recovery_timeout - now
+                if remaining > 0:
+                    if first:
+                        return None, (None, False)
+                    self.refused += 1
+                    return CircuitOpenError(self.name, remaining), (None, False)
+                self._move(now, "half_open")
+            if self.state == "half_open":
+                if first:
+                    return None, (self._period, False)
+                if self._probes_out >= self.options.half_open_probes:
+                    self.refused += 1
+                    return CircuitOpenError(self.name, 0.0), (None, False)
+                self._probes_out += 1
+                return None, (self._period, True)
+            return None, (None, False)
+
+    def hear(self, now: float, error: BaseException | None, ticket: Ticket) -> None:
+        """The outcome of an attempt let through with ``ticket``."""
+        period, probe = ticket
+        with self._lock:
+            current = self.state == "half_open" and period == self._period
+            if isinstance(error, GuardRefusedError):  # never ran: give its probe slot back
+                if current and probe:
+                    self._probes_out -= 1
+                return
+            failed = error is not None
+            if self.state == "closed":
+                self._record(now, failed)
+                if self._should_open():
+                    self._open(now)
+            elif current:
+                if failed:
+                    self._open(now)
+                else:
+                    self._probes_ok += 1
+                    if self._probes_ok >= self.options.half_open_probes:
+                        self._move(now, "closed")
+
+    def _move(self, now: float, state: BreakerState) -> None:
+        if state == "half_open":
+            self._period += 1
+        super()._move(now, state)
+
+
+class RetryBreakerCall:
+    """One call's view of a :class:`RetryBreaker`: the ticket of its attempt in flight."""
+
+    __slots__ = ("breaker", "ticket")
+
+    def __init__(self, breaker: RetryBreaker) -> None:
+        self.breaker = breaker
+        self.ticket: Ticket = (None, False)
+
+    def before_attempt(self, now: float, attempt: int) -> BaseException | None:
+        refusal, self.ticket = self.breaker.admit(now, attempt)
+        return refusal
+
+    def after_outcome(self, now: float, error: BaseException | None) -> None:
+        self.breaker.hear(now, error, self.ticket)

@@ -13,6 +13,12 @@ declared key. In production a process is one client, so ``client`` and ``fleet``
 process-wide there; in a simulation every client is its own process and ``fleet`` state is shared
 by all of them (a budget kept in a shared store, say).
 
+A guard whose state is shared but who must also remember something per call (a retry quota
+refunds what that call's last retry cost; a breaker that gates only retries must know which of
+its outcomes belong to probes) has ``for_call()``: each call's :class:`GuardChain` asks the view
+it returns instead of the shared guard, and the view keeps the call's part and asks the shared
+guard for the rest.
+
 Three optional capabilities extend the shape, each found by name on a guard: ``allow_retry(now)``
 (a retry budget: may this call retry? asked after the wait is drawn, before sleeping; a "no"
 ends the call with its last error), ``pace(now)`` (a send-rate limiter: seconds to wait before
@@ -104,13 +110,14 @@ class GuardChain:
     """The guards of one call, asked in order; the first refusal wins.
 
     Guards that allowed an attempt a later guard refused are told the refusal as its outcome, so
-    a guard that reserved something (a half-open probe, a token) can give it back.
+    a guard that reserved something (a half-open probe, a token) can give it back. A guard with
+    ``for_call()`` is asked through the per-call view it returns (see the module docstring).
     """
 
     __slots__ = ("gates", "guards", "pacers", "scalers")
 
     def __init__(self, guards: Sequence[AttemptGuard]) -> None:
-        self.guards = tuple(guards)
+        guards = self.guards = tuple(_for_call(guard) for guard in guards)
         self.gates: tuple[Callable[[float], bool], ...] = _capability(guards, "allow_retry")
         self.pacers: tuple[Callable[[float], float], ...] = _capability(guards, "pace")
         self.scalers: tuple[Callable[[float], float], ...] = _capability(guards, "wait_factor")
@@ -149,6 +156,12 @@ class GuardChain:
     def after_outcome(self, now: float, error: BaseException | None) -> None:
         for guard in self.guards:
             guard.after_outcome(now, error)
+
+
+def _for_call(guard: AttemptGuard) -> AttemptGuard:
+    """The guard a call asks: the per-call view of a guard that has one, else the guard."""
+    view: Callable[[], AttemptGuard] | None = getattr(guard, "for_call", None)
+    return guard if view is None else view()
 
 
 def _capability(guards: Sequence[AttemptGuard], name: str) -> tuple[Any, ...]:
