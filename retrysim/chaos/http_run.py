@@ -32,7 +32,15 @@ from typing import TYPE_CHECKING, Any
 from retrysim.chaos.http_service import HTTP_STATUS, HttpService, split_faults
 from retrysim.chaos.http_target import HttpTarget
 from retrysim.chaos.proxy import FaultProxy
-from retrysim.chaos.run import RealFleet, assign_executions, check, drive, error_code, real_document
+from retrysim.chaos.run import (
+    RealFleet,
+    RealRun,
+    assign_executions,
+    check,
+    drive,
+    error_code,
+    real_document,
+)
 from retrysim.chaos.toxics import ChaosError, toxics_from_scenario
 from retrysim.model.scenario import Scenario
 from retrysim.retry.settings import RetrySettings
@@ -166,12 +174,12 @@ class _HttpRunner(RealFleet):
         assign_executions(self)
 
 
-def check_http(scenario: Scenario, target: HttpTarget | None) -> None:
+def check_http(scenario: Scenario, target: HttpTarget | None, *, force: bool = False) -> None:
     """``check`` plus: retrysim's own service is the ``ideal`` one (another service may be
     modelled by any kind with a ``latency``), and HTTP answers come only from retrysim's own."""
     from retrysim.model.scenario import Ideal
 
-    check(scenario)
+    check(scenario, force=force)
     service = scenario.service
     if target is None and not isinstance(service, Ideal):
         raise ChaosError(
@@ -219,17 +227,38 @@ def run_http(
     target: HttpTarget | None = None,
     seed: int | None = None,
     settings: RetrySettings | None = None,
+    *,
+    force: bool = False,
 ) -> tuple[RunResult, str, dict[str, int], dict[str, int] | None]:
     """Run ``scenario``'s fleet for real against an HTTP service (loopback).
 
     ``target`` None starts retrysim's own ``HttpService`` for the run. Returns the records, the
-    target's URL, the proxy's counters and the service's (None for another service's).
+    target's URL, the proxy's counters and the service's (None for another service's). A
+    fleet past ``retrysim.chaos.fleet.MAX_REAL_CLIENTS`` is refused unless ``force``.
     """
-    check_http(scenario, target)
+    check_http(scenario, target, force=force)
     _warm_up()
     runner = _HttpRunner(scenario, target, scenario.seed if seed is None else seed, settings)
     result = drive(runner, runner.real_main)
     return result, runner.url, runner.proxy_stats, runner.service_stats
+
+
+def http_real_run(
+    scenario: Scenario,
+    target: HttpTarget | None = None,
+    seed: int | None = None,
+    settings: RetrySettings | None = None,
+    *,
+    vs_sim: int = 0,
+    force: bool = False,
+) -> RealRun:
+    """Run the HTTP fleet (``run_http``): its records and ``http_chaos_document``'s document."""
+    started = time.perf_counter()
+    result, url, proxy, service = run_http(scenario, target, seed, settings, force=force)
+    document = real_document(result, started, url, proxy, settings, vs_sim=vs_sim)
+    if service is not None:
+        document["service"] = service
+    return RealRun(result, document)
 
 
 def http_chaos_document(
@@ -239,12 +268,8 @@ def http_chaos_document(
     settings: RetrySettings | None = None,
     *,
     vs_sim: int = 0,
+    force: bool = False,
 ) -> ResultDocument:
     """A real HTTP run's result document: ``chaos_document``'s, with ``service`` (what
     retrysim's own service answered, when it was the target)."""
-    started = time.perf_counter()
-    result, url, proxy, service = run_http(scenario, target, seed, settings)
-    document = real_document(result, started, url, proxy, settings, vs_sim=vs_sim)
-    if service is not None:
-        document["service"] = service
-    return document
+    return http_real_run(scenario, target, seed, settings, vs_sim=vs_sim, force=force).document

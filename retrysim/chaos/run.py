@@ -26,8 +26,10 @@ import time
 import uuid
 from collections.abc import Callable, Coroutine
 from contextlib import AbstractAsyncContextManager, nullcontext
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from retrysim.chaos.fleet import check_fleet
 from retrysim.chaos.proxy import FaultProxy
 from retrysim.model.scenario import Scenario
 from retrysim.retry.classify import full_name
@@ -221,18 +223,23 @@ def run_real(
     upstream: tuple[str, int],
     seed: int | None = None,
     settings: RetrySettings | None = None,
+    *,
+    force: bool = False,
 ) -> tuple[RunResult, dict[str, int]]:
     """Run ``scenario``'s fleet for real against the Redis at ``upstream`` (loopback).
 
     Returns the records (a ``RunResult``, times in seconds since the start) and what the proxy
     did (``ProxyStats.as_dict()``). Needs redis-py; the upstream must be a loopback address.
+    A fleet past ``retrysim.chaos.fleet.MAX_REAL_CLIENTS`` is refused unless ``force``.
     """
-    check(scenario)
+    check(scenario, force=force)
     runner = _RealRunner(scenario, upstream, scenario.seed if seed is None else seed, settings)
     return drive(runner, runner.real_main), runner.proxy_stats
 
 
-def check(scenario: Scenario) -> None:
+def check(scenario: Scenario, *, force: bool = False) -> None:
+    """A ChaosError for a scenario a real run cannot run: Poisson arrivals, ``retry_on``, a
+    duration of 120 s or more, or (unless ``force``) a fleet larger than one process drives."""
     from retrysim.chaos.toxics import ChaosError
     from retrysim.model.scenario import Poisson
 
@@ -242,6 +249,33 @@ def check(scenario: Scenario) -> None:
         raise ChaosError("chaos runs the policy's own error classifier; drop policy.retry_on")
     if not math.isfinite(scenario.duration) or scenario.duration > 120:
         raise ChaosError("chaos runs in real time: keep the scenario's duration under 120 s")
+    check_fleet(scenario, force=force)
+
+
+@dataclass(frozen=True)
+class RealRun:
+    """A real run's records and its result document: what ``retrysim chaos --out`` saves, as
+    ``retrysim run --out`` saves a simulation's."""
+
+    result: RunResult
+    document: ResultDocument
+
+
+def real_run(
+    scenario: Scenario,
+    upstream: tuple[str, int],
+    seed: int | None = None,
+    settings: RetrySettings | None = None,
+    *,
+    vs_sim: int = 0,
+    force: bool = False,
+) -> RealRun:
+    """Run the Redis fleet (``run_real``) and build its document (``chaos_document``'s)."""
+    started = time.perf_counter()
+    result, stats = run_real(scenario, upstream, seed, settings, force=force)
+    target = f"redis://{upstream[0]}:{upstream[1]}"
+    document = real_document(result, started, target, stats, settings, vs_sim=vs_sim)
+    return RealRun(result, document)
 
 
 def chaos_document(
@@ -251,16 +285,14 @@ def chaos_document(
     settings: RetrySettings | None = None,
     *,
     vs_sim: int = 0,
+    force: bool = False,
 ) -> ResultDocument:
     """A real run's result document (``summarize``'s, plus ``mode``, ``target`` and ``proxy``).
 
     ``vs_sim = K > 0`` also simulates the scenario over K seeds (its seed, +1, ...) and adds the
     side-by-side (``retrysim.chaos.versus``) as the document's ``versus`` section.
     """
-    started = time.perf_counter()
-    result, stats = run_real(scenario, upstream, seed, settings)
-    target = f"redis://{upstream[0]}:{upstream[1]}"
-    return real_document(result, started, target, stats, settings, vs_sim=vs_sim)
+    return real_run(scenario, upstream, seed, settings, vs_sim=vs_sim, force=force).document
 
 
 def real_document(
