@@ -104,14 +104,14 @@ EQUIVALENT: dict[str, str] = {
         "Progress is a type alias read only in annotations (here and in runner.py), which"
         " `from __future__ import annotations` never evaluates"
     ),
-    "retrysim/sim/engine.py:172:67:const:0->1": (
+    "retrysim/sim/engine.py:176:67:const:0->1": (
         "the run's outer jitter stream is a fallback nothing draws from: a wait is drawn only"
         " after a failed attempt pointed the jitter at its call's own stream"
     ),
-    "retrysim/sim/engine.py:204:31:cmp:GtE->Gt": (
+    "retrysim/sim/engine.py:208:31:cmp:GtE->Gt": (
         "at now == duration the estimate round(started * duration / now) is started anyway"
     ),
-    "retrysim/sim/engine.py:259:20:const:0->1": (
+    "retrysim/sim/engine.py:263:20:const:0->1": (
         "limit 0 (open loop) also returns through `call.index + 1 >= limit`, and limit 1"
         " returns either way"
     ),

@@ -118,6 +118,14 @@ def test_set_completes_the_values_of_switches_and_literal_knobs() -> None:
     assert complete("retrysim compare retry-storm --set policy.budget.enabled=false,") == [
         "policy.budget.enabled=false,true"
     ]
+    assert complete("retrysim compare retry-storm --set policy.budget.kind=ratio,") == [
+        "policy.budget.kind=ratio,tokens",
+        "policy.budget.kind=ratio,quota",
+    ]
+    assert complete("retrysim run redis-blip --set policy.breaker.mode=") == [
+        "policy.breaker.mode=calls",
+        "policy.breaker.mode=retries",
+    ]
     assert complete("retrysim run redis-blip --set policy.adaptive.limiter=t") == [
         "policy.adaptive.limiter=true"
     ]

@@ -397,6 +397,58 @@ def test_high_severity_from_one_percent_of_calls(calls: int, severity: str) -> N
     assert d["id"] == "exhausted_during_fault" and d["severity"] == severity
 
 
+@pytest.mark.parametrize(("unfinished", "severity"), [(9, "warning"), (10, "high")])
+def test_unfinished_calls_are_a_problem_high_from_one_percent(
+    unfinished: int, severity: str
+) -> None:
+    doc = tiny()
+    doc["calls"].update(succeeded=1000 - unfinished, unfinished=unfinished)
+    (d,) = diagnosed(doc)
+    assert d["id"] == "unfinished_calls" and d["severity"] == severity
+    assert d["section"] == dg.TOO_MANY and d["settings"] == []
+    assert d["figures"] == {"unfinished": unfinished, "calls": 1000, "share": unfinished / 1000}
+    assert d["evidence"].startswith(f"{unfinished} of 1,000 calls ({unfinished / 10:.1f}%)")
+    assert "limits.max_time" in d["suggestion"]
+
+
+def test_unfinished_calls_of_a_real_run_point_at_the_fleet_size() -> None:
+    """The issue's run: 10,000 real clients in one process, 8,057 calls cut off, 0% success."""
+    doc = tiny()
+    doc["mode"] = "real"
+    doc["clients"]["count"] = 10_000
+    doc["calls"].update(total=30_000, succeeded=0, failed=21_943, unfinished=8_057)
+    d = next(d for d in diagnosed(doc) if d["id"] == "unfinished_calls")
+    assert d["severity"] == "high"
+    assert d["evidence"].startswith("8,057 of 30,000 calls (26.9%) neither succeeded")
+    assert "10,000 clients on one process" in d["evidence"]
+    assert "--set clients.count=N" in d["suggestion"]
+    from retrysim.render.verdict import verdict
+
+    doc["diagnoses"] = dg.diagnose(cast(ResultDocument, doc))
+    doc["jitter_spread"]["first_retry_peak_share_100ms"] = None
+    line = verdict(cast(ResultDocument, doc))
+    assert "8,057 unfinished" in line and "no problems found" not in line
+    assert "problem found (below)" in line or "problems found (below)" in line
+
+
+def test_a_simulation_cut_off_by_its_time_limit_says_why_calls_are_unfinished() -> None:
+    doc = run_doc(
+        {
+            "name": "cut-off",
+            "duration": 5,
+            "policy": {"operation": "worker", "max_attempts": 5, "min_wait": 1.0},
+            "clients": {"count": 100, "arrival": {"kind": "uniform", "end": 5}},
+            "faults": [blip(0, 100)],
+            "limits": {"max_time": 6},
+        }
+    )
+    assert doc["stopped"] and doc["calls"]["unfinished"] > 0
+    d = found(doc)["unfinished_calls"]
+    assert f"{doc['calls']['unfinished']:,} of 100 calls" in d["evidence"]
+    assert f"The run stopped early: {doc['stopped']}." in d["evidence"]
+    assert "limits.max_time" in d["suggestion"]
+
+
 def test_attempts_to_outlast_count_the_shortest_waits() -> None:
     ranges = [[1.0, 2.0], [2.0, 3.0], [4.0, 5.0], [8.0, 9.0]]
     assert dg._attempts_to_outlast(ranges, 3.0) == 3  # waits of at least 1 + 2
@@ -423,7 +475,7 @@ def test_an_old_document_without_the_facts_is_not_diagnosed_by_guesswork() -> No
 
 
 def test_every_rule_is_registered_once_with_a_guide_section() -> None:
-    assert len({r.id for r in dg.RULES}) == len(dg.RULES) == 7
+    assert len({r.id for r in dg.RULES}) == len(dg.RULES) == 8
     assert {r.section for r in dg.RULES} == {
         dg.TOO_MANY,
         dg.NOT_WORKING,

@@ -217,7 +217,31 @@ def test_a_document_from_before_the_version_loads_as_the_current_one(
     assert to_json(loaded) == to_json(doc)  # the same text, key order included
 
 
-@pytest.mark.parametrize("version", [2, 99, -1, "1", True, None])
+@pytest.mark.parametrize("version", [0, 1])
+def test_a_version_1_or_0_document_gains_the_knobs_version_2_added(
+    documents: dict[str, ResultDocument], version: int
+) -> None:
+    """Saved before breakers had a mode and budgets a quota: the breaker gated every attempt
+    and the new budget knobs were at their defaults, which is what the upgrade fills in."""
+    doc = documents["redis-blip"]
+    old = json.loads(to_json(doc))
+    for table, added in rd.ADDED_IN_2.items():
+        for knob in added:
+            del old["settings"][table][knob]
+    if version:
+        old["schema_version"] = version
+    else:
+        del old["schema_version"]
+    loaded = from_json(json.dumps(old), "old.json")
+    assert loaded["schema_version"] == SCHEMA_VERSION == 2
+    assert loaded["settings"]["breaker"] == doc["settings"]["breaker"]
+    assert loaded["settings"]["budget"] == doc["settings"]["budget"]
+    assert loaded["settings"]["breaker"]["mode"] == "calls"
+    budget: dict[str, Any] = dict(doc["settings"]["budget"])
+    assert rd.ADDED_IN_2["budget"] == {knob: budget[knob] for knob in rd.ADDED_IN_2["budget"]}
+
+
+@pytest.mark.parametrize("version", [3, 99, -1, "1", True, None])
 def test_an_unknown_version_is_refused_in_one_line(
     documents: dict[str, ResultDocument], version: object
 ) -> None:
@@ -228,7 +252,7 @@ def test_an_unknown_version_is_refused_in_one_line(
     message = str(caught.value)
     assert "\n" not in message and message.startswith("result.json: ")
     assert f"schema_version {version!r} is not supported" in message
-    assert "reads 0, 1" in message
+    assert "reads 0, 1, 2" in message
 
 
 def test_not_json_or_not_an_object_is_bad_input() -> None:

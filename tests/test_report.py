@@ -103,3 +103,76 @@ def test_run_report_leads_with_the_verdict(herd: ResultDocument) -> None:
     panel_end = next(i for i, line in enumerate(lines) if line.startswith("╰"))
     assert lines[panel_end + 1] == report.verdict(herd)
     assert any(line.startswith("Diagnoses") for line in lines)
+
+
+# --- the defaults in effect, and why a metric is null ------------------------------------------
+
+
+def test_the_header_lists_the_defaults_in_effect(herd: ResultDocument) -> None:
+    defaults = ["service.latency = 10 ms (OCC read and write each)", "network.connect = x"]
+    out = text(report.header(herd, None, defaults))
+    assert "defaults in effect: service.latency = 10 ms (OCC read and write each); " in out
+    assert "defaults in effect" not in text(report.header(herd))
+
+
+def _poisson(duration: float, end: float) -> ResultDocument:
+    scenario = retrysim.Scenario.model_validate(
+        {
+            "duration": duration,
+            "clients": {"count": 20, "timeout": 1.0, "arrival": {"kind": "poisson", "rate": 10}},
+            "faults": [{"kind": "outage", "start": 5, "end": end}],
+        }
+    )
+    return retrysim.run(scenario).document
+
+
+def test_a_null_recovery_says_why_when_its_window_starts_after_the_arrivals_end() -> None:
+    late = _poisson(duration=30, end=25)
+    assert late["recovery"] is None
+    out = text(report.load_table(late))
+    assert "goodput recovered" in out and "not judged: its window starts at t=30 s" in out
+    assert "arrivals end at t=30 s" in out
+    judged = _poisson(duration=60, end=25)
+    assert judged["recovery"] is not None
+    assert "not judged" not in text(report.load_table(judged))
+
+
+def test_a_null_recovery_of_a_burst_says_there_is_no_steady_load(herd: ResultDocument) -> None:
+    assert herd["recovery"] is None
+    assert "not judged: a burst arrival has no steady load to recover to" in text(
+        report.load_table(herd)
+    )
+    calm: ResultDocument = {**herd, "faults": []}
+    assert "goodput recovered" not in text(report.load_table(calm))  # nothing to recover from
+
+
+def test_a_null_retry_success_rate_says_no_call_was_retried(herd: ResultDocument) -> None:
+    none: ResultDocument = {**herd, "retry_success_rate": None}
+    assert "no call was retried" in text(report.outcome_table(none))
+    assert "of retried calls succeeded" in text(report.outcome_table(herd))
+
+
+def test_every_reason_recovery_is_not_judged_is_said() -> None:
+    from retrysim.results.facts import recovery, recovery_unjudged
+
+    doc = _poisson(duration=60, end=25)
+    assert recovery(doc) is not None and recovery_unjudged(doc) is None
+
+    def changed(clients: dict[str, Any] | None = None, **top: Any) -> ResultDocument:
+        return cast(
+            ResultDocument, {**doc, "clients": {**doc["clients"], **(clients or {})}, **top}
+        )
+
+    fault = doc["faults"][0]
+    cases = [
+        (changed({"arrival": "uniform"}), "a uniform arrival has no steady load"),
+        (changed({"arrival": "closed", "calls_per_client": 3}), "fixed number of calls"),
+        (changed(faults=[]), "no fault or traffic spike"),
+        (changed(faults=[{**fault, "end": None}]), "lasts until the run ends"),
+        (changed(timeline=None), "no timeline"),
+        (changed({"offered_rate": None}, faults=[{**fault, "start": 0.5}]), "no offered rate"),
+    ]
+    for case, words in cases:
+        assert recovery(case) is None
+        why = recovery_unjudged(case)
+        assert why is not None and words in why, (words, why)

@@ -222,3 +222,26 @@ def test_the_command_prints_the_reference_and_its_data() -> None:
     data = CliRunner().invoke(app, ["scenarios", "reference", "--json"])
     assert data.exit_code == 0, data.output
     assert json.loads(data.stdout) == json.loads(json.dumps(as_data()))
+
+
+def test_a_marked_default_says_what_it_adds_and_a_marked_key_when_it_is_read() -> None:
+    from retrysim.model.marks import InEffect, UsedWhen, always
+
+    class Marked(Model):
+        """A table with marks."""
+
+        a: Annotated[NonNeg, InEffect("time")] = Field(0.5, description="x")
+        b: Annotated[int | None, InEffect("capacity", "one per client")] = Field(
+            None, description="y"
+        )
+        c: Annotated[int, UsedWhen(always, "only with a")] = Field(1, description="z")
+        d: int | None = Field(None, description="w")
+
+    rows = {row.key: row for row in reference(Marked)[0].rows}
+    assert rows["a"].default == "`0.5` (adds time)"
+    assert rows["b"].default == "one per client (adds capacity)"
+    assert rows["c"].about == "z; read only with a" and rows["c"].default == "`1`"
+    assert rows["d"].default == "unset"
+    network = next(s for s in reference() if s.title == "`[network]`")
+    connect = next(row for row in network.rows if row.key == "connect")
+    assert connect.default == "one more rtt draw (adds time)" and connect.unit == "s"

@@ -4,17 +4,22 @@ from __future__ import annotations
 
 import sys
 from contextlib import AbstractContextManager, nullcontext
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from retrysim.cli import common
+from retrysim.cli import common, gates, value_completion
 from retrysim.cli.exits import UsageError, reports_errors
+from retrysim.cli.gates import FailOverOption, FailUnderOption
 from retrysim.cli.options import EnvFileOption, ScenarioArg, SeedOption
+from retrysim.cli.paths import check_out_dir
+from retrysim.safe import markup
 
 if TYPE_CHECKING:
-    from retrysim.results.document import ResultDocument
+    from retrysim.chaos.run import RealRun
+    from retrysim.model.scenario import Scenario
     from retrysim.results.sections import Versus
 
 
@@ -54,10 +59,39 @@ def chaos(
         typer.Option("--seeds", help="Simulated seeds for --vs-sim.", min=2, metavar="K"),
     ] = 5,
     seed: SeedOption = None,
+    set_: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--set",
+            help="Override a scenario value by dotted key, e.g. clients.count=100, "
+            "faults.0.end=4. Repeatable.",
+            metavar="KEY=VALUE",
+            autocompletion=value_completion.set_keys,
+        ),
+    ] = None,
     env_file: EnvFileOption = None,
     as_json: Annotated[
         bool,
         typer.Option("--json", help="Print the result document as JSON instead of the report."),
+    ] = False,
+    out: Annotated[
+        Path | None,
+        typer.Option(
+            "--out",
+            help="Write result.json, attempts.csv and calls.csv into this folder, as run --out "
+            "does (retrysim plot DIR draws it).",
+            metavar="DIR",
+        ),
+    ] = None,
+    fail_under: FailUnderOption = None,
+    fail_over: FailOverOption = None,
+    force: Annotated[
+        bool,
+        typer.Option(
+            "--force",
+            help="Run a fleet larger than one process drives with meaningful timing (refused "
+            "otherwise; see README: Chaos against a real Redis).",
+        ),
     ] = False,
 ) -> None:
     """Run SCENARIO's fleet for real: real clients, retrysim.retry's decorator, real faults.
@@ -68,10 +102,13 @@ def chaos(
     proxy built from the scenario's faults, in real time. With --start-http, retrysim's own HTTP
     service answers the scenario's HTTP faults (429 with Retry-After, 503, slow answers). The
     attempts and calls are recorded as the simulator records them and reported as `retrysim
-    run` reports. --vs-sim adds the simulation over --seeds seeds, side by side.
+    run` reports; --out saves them as `retrysim run --out` does, and --fail-under/--fail-over
+    gate the real run as they gate a simulation. --vs-sim adds the simulation over --seeds
+    seeds, side by side. A fleet larger than one process drives with meaningful timing is
+    refused before anything starts (lower clients.count with --set, or --force).
 
-    Exit codes: 0 ok, 1 a bug in retrysim (said so in one line), 2 bad input (or redis-server,
-    redis-py or httpx missing).
+    Exit codes: 0 ok, 1 a --fail-under/--fail-over threshold was missed (or a bug in retrysim,
+    said so in one line), 2 bad input (or redis-server, redis-py or httpx missing).
     """
     if sum((target is not None, start_redis, start_http)) != 1:
         raise UsageError(
@@ -79,29 +116,44 @@ def chaos(
             "--start-redis or --start-http"
         )
     http = start_http or (target is not None and _scheme(target) == "http")
-    vs = seeds if vs_sim else 0
-    if http:
-        doc = _http_run(scenario, target, seed, env_file, vs)
-    else:
-        doc = _redis_run(scenario, target, seed, env_file, vs)
+    thresholds = gates.parse(fail_under, fail_over)
+    if out is not None:
+        check_out_dir(out, "--out")
+    asked = _Asked(scenario, common.parse_sets(set_), seed, env_file, seeds if vs_sim else 0, force)
+    real = _http_run(asked, target) if http else _redis_run(asked, target)
+    doc = real.document
 
-    from retrysim import output
+    def draw(console: Any) -> None:
+        from retrysim.render.report import render_run
 
-    if as_json:
-        sys.stdout.write(output.dumps(doc))
-        sys.stdout.flush()
-        return
-    from rich.console import Console
+        render_run(doc, console, doc["sources"])
+        console.print(f"[dim]proxy: {_proxy_line(doc['proxy'])}[/]")
+        if "service" in doc:
+            console.print(f"[dim]service: {_service_line(doc['service'])}[/]")
+        if "versus" in doc:
+            console.print(_versus_table(doc["versus"]))
 
-    from retrysim.render.report import render_run
+    # The report first: whatever fails after it (a full disk), the real run is already shown.
+    console = common.show(doc, as_json, draw)
+    if out is not None:
+        from retrysim.cli.run_files import write_run_files
 
-    console = Console()
-    render_run(doc, console, doc["sources"])
-    console.print(f"[dim]proxy: {_proxy_line(doc['proxy'])}[/]")
-    if "service" in doc:
-        console.print(f"[dim]service: {_service_line(doc['service'])}[/]")
-    if "versus" in doc:
-        console.print(_versus_table(doc["versus"]))
+        write_run_files(out, doc, real.result)
+        if console is not None:
+            console.print(f"[dim]wrote {markup(out)}/result.json, attempts.csv, calls.csv[/]")
+    gates.enforce(doc, thresholds)
+
+
+@dataclass(frozen=True)
+class _Asked:
+    """What the command line asks of either fleet."""
+
+    scenario: str
+    sets: dict[str, Any]
+    seed: int | None
+    env_file: Path | None
+    vs_sim: int
+    force: bool
 
 
 def _scheme(target: str) -> str:
@@ -113,48 +165,60 @@ def _scheme(target: str) -> str:
     return "http" if scheme == "https" else scheme  # https: the HTTP parser says why not
 
 
-def _redis_run(
-    scenario: str, target: str | None, seed: int | None, env_file: Path | None, vs: int
-) -> ResultDocument:
+def _redis_run(asked: _Asked, target: str | None) -> RealRun:
     from retrysim.chaos.redis_target import parse_target, ping, private_redis, require_redis_py
 
     upstream = parse_target(target) if target is not None else None
     require_redis_py()
-    loaded = common.load(scenario, {})
-    settings, setting_sources = common.settings(env_file)
-    sources = common.policy_sources(loaded, {}, setting_sources, None)
+    loaded = common.load(asked.scenario, asked.sets)
+    settings, setting_sources = common.settings(asked.env_file)
+    sources = common.policy_sources(loaded, asked.sets, setting_sources, None)
 
-    from retrysim.chaos.run import chaos_document
+    from retrysim.chaos.run import check, real_run
 
+    check(loaded, force=asked.force)  # before a redis-server starts
+    _note_forced(loaded)
     server: AbstractContextManager[Any] = private_redis() if upstream is None else nullcontext()
     with server as port:
         address = upstream if upstream is not None else ("127.0.0.1", int(port))
         if not ping(address[1], address[0]):
             raise UsageError(f"nothing answers PING at redis://{address[0]}:{address[1]}")
-        doc = chaos_document(loaded, address, seed, settings, vs_sim=vs)
-    doc["sources"] = sources
-    return doc
+        real = real_run(
+            loaded, address, asked.seed, settings, vs_sim=asked.vs_sim, force=asked.force
+        )
+    real.document["sources"] = sources
+    return real
 
 
-def _http_run(
-    scenario: str, target: str | None, seed: int | None, env_file: Path | None, vs: int
-) -> ResultDocument:
+def _http_run(asked: _Asked, target: str | None) -> RealRun:
     from retrysim.chaos.http_target import listening, parse_http_target, require_httpx
 
     parsed = parse_http_target(target) if target is not None else None
     require_httpx()
-    loaded = common.load(scenario, {})
-    settings, setting_sources = common.settings(env_file)
-    sources = common.policy_sources(loaded, {}, setting_sources, None)
+    loaded = common.load(asked.scenario, asked.sets)
+    settings, setting_sources = common.settings(asked.env_file)
+    sources = common.policy_sources(loaded, asked.sets, setting_sources, None)
 
-    from retrysim.chaos.http_run import check_http, http_chaos_document
+    from retrysim.chaos.http_run import check_http, http_real_run
 
-    check_http(loaded, parsed)
+    check_http(loaded, parsed, force=asked.force)
+    _note_forced(loaded)
     if parsed is not None and not listening(parsed.host, parsed.port):
         raise UsageError(f"nothing listens at {parsed.url}")
-    doc = http_chaos_document(loaded, parsed, seed, settings, vs_sim=vs)
-    doc["sources"] = sources
-    return doc
+    real = http_real_run(
+        loaded, parsed, asked.seed, settings, vs_sim=asked.vs_sim, force=asked.force
+    )
+    real.document["sources"] = sources
+    return real
+
+
+def _note_forced(scenario: Scenario) -> None:
+    """One ``retrysim: warning:`` line on stderr for a fleet run past the limit (--force)."""
+    from retrysim.chaos.fleet import forced_note
+
+    note = forced_note(scenario)
+    if note is not None:
+        print(f"retrysim: warning: {note}", file=sys.stderr)
 
 
 def _service_line(stats: dict[str, int]) -> str:

@@ -44,8 +44,24 @@ def parse_sets(items: list[str] | None) -> dict[str, Any]:
 
 
 def load(scenario_arg: str, sets: dict[str, Any], profile: str | None = None) -> Scenario:
-    """Load by bundled name or path, apply --set overrides and --profile, validate."""
+    """Load by bundled name or path, apply --set overrides and --profile, validate; print
+    the scenario lint's warnings (see :func:`load_given`)."""
+    return load_given(scenario_arg, sets, profile)[0]
+
+
+def load_given(
+    scenario_arg: str, sets: dict[str, Any], profile: str | None = None
+) -> tuple[Scenario, frozenset[str]]:
+    """:func:`load`, and the dotted keys the user set (the file's and the ``--set`` ones).
+
+    Each warning of the scenario lint (:mod:`retrysim.model.lint`: a key that does nothing
+    here, a scenario that degenerates) is one ``retrysim: warning: FILE: KEY: text`` line on
+    stderr; the command goes on. The keys set are what the defaults in effect are told from
+    (:func:`retrysim.model.defaults.in_effect`).
+    """
+    from retrysim.model.defaults import given_keys
     from retrysim.model.library import load_scenario
+    from retrysim.model.lint import lint
     from retrysim.model.scenario import ScenarioError
 
     if profile is not None:
@@ -58,14 +74,19 @@ def load(scenario_arg: str, sets: dict[str, Any], profile: str | None = None) ->
         scenario = load_scenario(scenario_arg)
     except ScenarioError as error:
         raise UsageError(str(error)) from None
+    loaded = scenario
     scenario = apply(scenario, sets)
+    # What the file set, taken before --set: a re-validated dump has every key set.
+    given = given_keys(loaded, sets, scenario)
     # Refuse a scenario this machine cannot hold now, naming the file, not after the settings
     # are read and the run has started (the engine checks again with the effective policy).
     try:
         check_memory(scenario, scenario.policy.max_attempts or 3)
     except ScenarioTooLargeError as error:
         raise UsageError(f"{resolve(scenario_arg)}: {error}") from None
-    return scenario
+    for finding in lint(scenario, given):
+        warn(finding.line(str(resolve(scenario_arg))))
+    return scenario, given
 
 
 def apply(scenario: Scenario, sets: dict[str, Any], option: str = "--set") -> Scenario:

@@ -116,15 +116,28 @@ def validate(
     as_json: Annotated[
         bool,
         typer.Option(
-            "--json", help='Print a JSON list of {"file", "ok", "errors", "summary"}, one per file.'
+            "--json",
+            help='Print a JSON list of {"file", "ok", "errors", "warnings", "defaults", '
+            '"summary"}, one per file.',
+        ),
+    ] = False,
+    strict: Annotated[
+        bool,
+        typer.Option(
+            "--strict", help="Treat warnings (keys that do nothing, degenerate runs) as errors."
         ),
     ] = False,
 ) -> None:
     """Check scenario files and report every error with file, field and what is allowed.
 
-    Exit code 0 when all are valid, 2 when any is not.
+    Also warns, one line each, of keys that are accepted but change nothing and of scenarios
+    that degenerate (every attempt timing out), and lists the defaults in effect that add time
+    or capacity, with the key that changes each. Exit code 0 when all are valid, 2 when any is
+    not (with --strict, also when any has a warning).
     """
+    from retrysim.model.defaults import given_keys, in_effect
     from retrysim.model.library import load_scenario
+    from retrysim.model.lint import lint
     from retrysim.model.scenario import ScenarioError
 
     bad = 0
@@ -135,18 +148,46 @@ def validate(
         except ScenarioError as error:
             bad += 1
             errors = str(error).splitlines()
-            report.append({"file": str(file), "ok": False, "errors": errors, "summary": None})
+            report.append(
+                {
+                    "file": str(file),
+                    "ok": False,
+                    "errors": errors,
+                    "warnings": [],
+                    "defaults": [],
+                    "summary": None,
+                }
+            )
             if not as_json:
                 for line in errors:
                     print(f"retrysim: error: {visible(line)}", file=sys.stderr)
             continue
+        given = given_keys(scenario)
+        warnings = [finding.line(str(file)) for finding in lint(scenario, given)]
+        defaults = [default.text() for default in in_effect(scenario, given)]
         summary = (
             f"{scenario.name!r}, {scenario.clients.count:,} clients, "
             f"{scenario.service.kind} service, {len(scenario.faults)} fault(s)"
         )
-        report.append({"file": str(file), "ok": True, "errors": [], "summary": summary})
-        if not as_json:
+        errors, ok = (warnings, False) if strict and warnings else ([], True)
+        bad += not ok
+        entry = {
+            "file": str(file),
+            "ok": ok,
+            "errors": errors,
+            "warnings": [] if errors else warnings,
+            "defaults": defaults,
+            "summary": summary,
+        }
+        report.append(entry)
+        if as_json:
+            continue
+        for line in warnings:
+            print(f"retrysim: {'error' if errors else 'warning'}: {visible(line)}", file=sys.stderr)
+        if ok:
             print(visible(f"ok: {file}: {summary}"))
+            if defaults:
+                print(visible(f"  defaults in effect: {'; '.join(defaults)}"))
     if as_json:
         sys.stdout.write(json.dumps(report, indent=2) + "\n")
     if bad:

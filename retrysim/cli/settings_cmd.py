@@ -144,6 +144,8 @@ _SWITCHES = {
     "budget": (("on", "enabled"),),
     "adaptive": (("backoff", "enabled"), ("limiter", "limiter")),
 }
+#: The knob that says which kind of a mechanism is on, shown beside its switch.
+_KINDS = {"breaker": "mode", "budget": "kind"}
 
 
 def _render_mechanisms(console: Any, doc: dict[str, Any]) -> None:
@@ -179,6 +181,9 @@ def _render_mechanisms(console: Any, doc: dict[str, Any]) -> None:
                 for word, switch in _SWITCHES.get(name, (("on", "enabled"),))
                 if knobs[switch]["value"]
             ]
+            kind = knobs.get(_KINDS.get(name, ""))
+            if on and kind is not None:
+                on[-1] += f": {_KINDS[name]}={markup(kind['value'])}"
             cells.append(", ".join(on) if on else _off(knobs))
             changed += [k for k in knobs.values() if k["source"] != "default"]
         table.add_row(op, *cells)

@@ -12,6 +12,8 @@ from typing import Annotated, Any, Literal, get_args, get_origin
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
+from retrysim.model.marks import TIME
+
 #: Bounds on every time and rate a scenario holds, so that no value can overflow a computation
 #: or vanish below what a float can resolve: times from a nanosecond to about 31 years, rates
 #: from one call in 11 days to a billion a second.
@@ -51,7 +53,7 @@ class Constant(Model):
     """Always ``value`` seconds."""
 
     dist: Literal["constant"] = "constant"
-    value: NonNeg = Field(0.01, description="the latency")
+    value: Annotated[NonNeg, TIME] = Field(0.01, description="the latency")
 
 
 class UniformLatency(Model):
@@ -134,6 +136,18 @@ Latency = Annotated[
     Field(discriminator="dist"),
     SECONDS,
 ]
+
+
+def always_zero(latency: Any) -> bool:
+    """Whether a latency distribution can only ever draw 0 seconds."""
+    match latency:
+        case Constant(value=value):
+            return value == 0
+        case UniformLatency(high=high):
+            return high == 0
+        case Normal(mean=mean, std=std):
+            return mean == 0 and std == 0
+    return False
 
 
 def latency_choices(field: str) -> tuple[str, ...]:

@@ -6,8 +6,9 @@ fields' types: a nested model is a table of its own, a discriminated union
 several models share (the latency distributions) is documented once, after the rest. Each
 key's row gives its type (a Literal's values, the bounds of its Field constraints), its unit
 (the ``"unit"`` of its JSON schema, which the bounded types of ``retrysim.model.base``
-carry), its default and what it models (its description; for a table without one, its
-model's docstring).
+carry), its default (marked ``adds time`` or ``adds capacity`` when it shapes every run that
+leaves it unset: :class:`~retrysim.model.marks.InEffect`) and what it models (its
+description; for a table without one, its model's docstring).
 
 Nothing here names a key, a model or a kind: a field, model or union member added to the
 scenario models is in the reference as it is. README's "Scenario reference" is this module's
@@ -31,6 +32,7 @@ from pydantic import BaseModel
 from pydantic.fields import FieldInfo
 from pydantic_core import PydanticUndefined
 
+from retrysim.model.marks import InEffect, UsedWhen
 from retrysim.retry.options import FromSettings
 
 #: What a Markdown row shows for a value without a unit: a count, a name, a choice, a table.
@@ -250,7 +252,19 @@ def _toml(value: Any) -> str:
 
 
 def _default(info: FieldInfo, key: str, described: _Type) -> str:
-    """``required``, ``unset``, where an unset policy option comes from, or the value."""
+    """``required``, ``unset``, where an unset policy option comes from, or the value; for a
+    default marked :class:`~retrysim.model.marks.InEffect`, what it adds (``adds time``), since
+    it shapes every run that leaves the key unset (``retrysim validate`` lists those)."""
+    text = _default_value(info, key, described)
+    marked = next((item for item in info.metadata if isinstance(item, InEffect)), None)
+    if marked is None:
+        return text
+    if text == "unset" and marked.means:
+        text = marked.means
+    return f"{text} (adds {marked.adds})"
+
+
+def _default_value(info: FieldInfo, key: str, described: _Type) -> str:
     value = info.get_default(call_default_factory=True, validated_data={})
     if value is PydanticUndefined:
         return "required"
@@ -358,6 +372,9 @@ class _Walk:
                 about = docstring(tables[0]).split(". ")[0]
             if not about and key in variant:
                 about = TAG_ROW
+            when = next((item for item in info.metadata if isinstance(item, UsedWhen)), None)
+            if when is not None:  # when the engine reads the key at all (the lint says it too)
+                about = f"{about}; read {when.why}" if about else f"read {when.why}"
             default = _default(info, key, described)
             rows.append(Row(key, described.text, described.unit, default, about))
             children += [(node, inside, _join(path, key)) for node, inside in described.nodes]

@@ -39,7 +39,16 @@ from retrysim.model.base import PosRate as PosRate
 from retrysim.model.base import Prob as Prob
 from retrysim.model.base import Rate as Rate
 from retrysim.model.base import UniformLatency as UniformLatency
-from retrysim.model.base import numbers_as_constant
+from retrysim.model.base import always_zero, numbers_as_constant
+from retrysim.model.marks import (
+    CPU_COSTS,
+    CPUS,
+    FOLLOW_UPS,
+    OWN_CALLS,
+    POOL_SIZE,
+    PROCESSES,
+    REFUSES,
+)
 from retrysim.model.network import Network as Network
 from retrysim.model.service import Ideal as Ideal
 from retrysim.model.service import LoadLatency as LoadLatency
@@ -151,10 +160,10 @@ class Clients(Model):
     count: Annotated[int, Field(ge=1)] = Field(
         1, description="clients: workers, app instances, tasks; each keeps its own call state"
     )
-    calls_per_client: Annotated[int, Field(ge=1)] | None = Field(
+    calls_per_client: Annotated[Annotated[int, Field(ge=1)] | None, OWN_CALLS] = Field(
         None, description="calls each client makes (default 1; closed loop: until duration)"
     )
-    think_time: NonNeg = Field(
+    think_time: Annotated[NonNeg, FOLLOW_UPS] = Field(
         0.0, description="from a call's end to the same client's next call (several calls each)"
     )
     timeout: Pos | None = Field(
@@ -165,12 +174,12 @@ class Clients(Model):
     arrival: Arrival = Field(
         default_factory=lambda: Burst(kind="burst"), description="when the calls start"
     )
-    processes: Annotated[int, Field(ge=1)] | None = Field(
+    processes: Annotated[Annotated[int, Field(ge=1)] | None, PROCESSES] = Field(
         None,
         description="client processes the clients run in (client i in process i mod processes), "
         "each with its own connection pool; default: one per client",
     )
-    pool_size: Annotated[int, Field(ge=1)] | None = Field(
+    pool_size: Annotated[Annotated[int, Field(ge=1)] | None, POOL_SIZE] = Field(
         None,
         description="connections per process; an attempt waits (FIFO) for a free one; "
         "default: as many as are asked for",
@@ -178,7 +187,7 @@ class Clients(Model):
     connect_timeout: Pos | None = Field(
         None, description="a connect not done in this many seconds fails with TimeoutError"
     )
-    cpus: Annotated[int, Field(ge=1)] | None = Field(
+    cpus: Annotated[Annotated[int, Field(ge=1)] | None, CPUS, CPU_COSTS] = Field(
         None,
         description="CPUs the client processes share for cpu_per_attempt and cpu_per_connect "
         "(process p on CPU p mod cpus: one event loop running many pools); default: one each",
@@ -258,8 +267,10 @@ class Outage(_Gate):
     mode: Literal["refuse", "blackhole"] = Field(
         "refuse", description="refuse: an attempt fails at once; blackhole: it hangs to a timeout"
     )
-    error: ErrorName = Field("ConnectionError", description="what a refused attempt fails with")
-    retry_after: NonNeg | None = Field(
+    error: Annotated[ErrorName, REFUSES] = Field(
+        "ConnectionError", description="what a refused attempt fails with"
+    )
+    retry_after: Annotated[NonNeg | None, REFUSES] = Field(
         None,
         description="seconds: the Retry-After hint a RateLimited failure carries (HTTP 429)",
     )
@@ -400,7 +411,7 @@ class Scenario(Model):
         if (
             arrival.kind == "closed"
             and self.clients.think_time == 0
-            and _always_zero(getattr(self.service, "latency", None))
+            and always_zero(getattr(self.service, "latency", None))
         ):
             raise ValueError(
                 "clients.think_time: a closed loop with no think time against a zero-latency "
@@ -435,18 +446,6 @@ def fault_windows(faults: Sequence[Fault]) -> list[dict[str, object]]:
     return [
         {"index": i, "kind": f.kind, "start": f.start, "end": f.end} for i, f in enumerate(faults)
     ]
-
-
-def _always_zero(latency: Any) -> bool:
-    """Whether a latency distribution can only ever draw 0 seconds."""
-    match latency:
-        case Constant(value=value):
-            return value == 0
-        case UniformLatency(high=high):
-            return high == 0
-        case Normal(mean=mean, std=std):
-            return mean == 0 and std == 0
-    return False
 
 
 def arrival_windows(arrival: Arrival) -> list[dict[str, float]]:

@@ -20,6 +20,17 @@ from retrysim.model.base import (
     PosRate,
     numbers_as_constant,
 )
+from retrysim.model.marks import (
+    ABANDONED,
+    CANCELLED,
+    CAPACITY,
+    LOCK_QUEUE,
+    OCC_READ,
+    OCC_TIME,
+    PER_REQUEST,
+    PS_QUEUE,
+    TIME,
+)
 from retrysim.names import ErrorName
 
 #: Cores of a processor-sharing server: from a thousandth of one (a starved container) to a
@@ -42,7 +53,7 @@ class Ideal(_ServiceBase):
     """Infinite capacity; each request takes a draw from ``latency``."""
 
     kind: Literal["ideal"]
-    latency: Latency = Field(Constant(), description="each request's service time")
+    latency: Annotated[Latency, TIME] = Field(Constant(), description="each request's service time")
 
 
 class Queue(_ServiceBase):
@@ -52,14 +63,16 @@ class Queue(_ServiceBase):
     concurrency: Annotated[int, Field(ge=1)] = Field(
         description="requests served at once (replicas x workers each)"
     )
-    queue_limit: Annotated[int, Field(ge=0)] = Field(
+    queue_limit: Annotated[int, Field(ge=0), CAPACITY] = Field(
         1000, description="requests waiting at most; one more is rejected at once"
     )
-    latency: Latency = Field(Constant(), description="a request's service time once it has a slot")
+    latency: Annotated[Latency, TIME] = Field(
+        Constant(), description="a request's service time once it has a slot"
+    )
     reject_error: ErrorName = Field(
         "ConnectionRefusedError", description="what a full queue rejects with"
     )
-    drop_abandoned: bool = Field(
+    drop_abandoned: Annotated[bool, ABANDONED] = Field(
         False, description="skip queued requests whose client already gave up"
     )
 
@@ -68,8 +81,12 @@ class LoadLatency(_ServiceBase):
     """latency = base + per_request * requests in flight (abandoned ones included); no cap."""
 
     kind: Literal["load_latency"]
-    base: Latency = Field(Constant(), description="the service time with nothing else in flight")
-    per_request: NonNeg = Field(0.001, description="added for each request in flight")
+    base: Annotated[Latency, TIME] = Field(
+        Constant(), description="the service time with nothing else in flight"
+    )
+    per_request: Annotated[NonNeg, PER_REQUEST] = Field(
+        0.001, description="added for each request in flight"
+    )
 
 
 class Occ(_ServiceBase):
@@ -84,11 +101,13 @@ class Occ(_ServiceBase):
     """
 
     kind: Literal["occ"]
-    latency: Latency = Field(Constant(), description="the write's service time (single: all of it)")
+    latency: Annotated[Latency, OCC_TIME] = Field(
+        Constant(), description="the write's service time (single: all of it)"
+    )
     protocol: Literal["single", "read_then_write"] = Field(
         "single", description="one request, or a read and a write a round trip apart"
     )
-    read_latency: Latency | None = Field(
+    read_latency: Annotated[Latency | None, OCC_READ] = Field(
         None, description="the read's service time (read_then_write); default: latency"
     )
 
@@ -98,10 +117,12 @@ class RateLimited(_ServiceBase):
 
     kind: Literal["rate_limited"]
     rate: PosRate = Field(description="requests admitted per second (the bucket's refill)")
-    burst: Annotated[float, Field(ge=1)] = Field(
+    burst: Annotated[float, Field(ge=1), CAPACITY] = Field(
         1.0, description="the bucket's size: requests admitted back to back"
     )
-    latency: Latency = Field(Constant(), description="an admitted request's service time")
+    latency: Annotated[Latency, TIME] = Field(
+        Constant(), description="an admitted request's service time"
+    )
     retry_after: Literal["seconds", "exact", "none"] = Field(
         "seconds", description="hint as whole seconds (HTTP), exact seconds, or none"
     )
@@ -116,20 +137,22 @@ class ProcessorSharing(_ServiceBase):
     """
 
     kind: Literal["processor_sharing"]
-    latency: Latency = Field(
+    latency: Annotated[Latency, TIME] = Field(
         Constant(), description="the work a request needs, in core-seconds (its time alone)"
     )
-    cores: Cores = Field(1.0, description="the cores the requests in service share")
+    cores: Annotated[Cores, CAPACITY] = Field(
+        1.0, description="the cores the requests in service share"
+    )
     concurrency: Annotated[int, Field(ge=1)] | None = Field(
         None, description="at most this many in service, the rest wait in a FIFO (None: no cap)"
     )
-    queue_limit: Annotated[int, Field(ge=0)] = Field(
+    queue_limit: Annotated[int, Field(ge=0), CAPACITY, PS_QUEUE] = Field(
         1000, description="waiting places behind a concurrency cap; a full queue rejects at once"
     )
-    reject_error: ErrorName = Field(
+    reject_error: Annotated[ErrorName, PS_QUEUE] = Field(
         "ConnectionRefusedError", description="what a full queue rejects with"
     )
-    cancel_abandoned: bool = Field(
+    cancel_abandoned: Annotated[bool, CANCELLED] = Field(
         False,
         description="drop a request whose client timed out (else it keeps using its share)",
     )
@@ -142,17 +165,19 @@ class Lock(_ServiceBase):
     """
 
     kind: Literal["lock"]
-    latency: Latency = Field(Constant(), description="how long each request holds the lock")
+    latency: Annotated[Latency, TIME] = Field(
+        Constant(), description="how long each request holds the lock"
+    )
     on_busy: Literal["wait", "fail"] = Field(
         "wait", description="wait in a FIFO for the lock, or fail at once with busy_error"
     )
-    queue_limit: Annotated[int, Field(ge=0)] = Field(
+    queue_limit: Annotated[int, Field(ge=0), CAPACITY, LOCK_QUEUE] = Field(
         1000, description="waiters at most; one more fails at once with busy_error"
     )
     busy_error: ErrorName = Field(
         "Conflict", description="what a request that gets no lock fails with"
     )
-    wait_timeout: Pos | None = Field(
+    wait_timeout: Annotated[Pos | None, LOCK_QUEUE] = Field(
         None, description="a waiter fails with busy_error after this many seconds (None: never)"
     )
 

@@ -105,6 +105,12 @@ def _label_of(result: ResultLike) -> str:
     return str(result.policy.get("profile", "result"))
 
 
+def _is_real(result: ResultLike) -> bool:
+    """Whether ``result`` is a real run's document (``retrysim chaos``): its times are
+    wall-clock seconds since the run started, not virtual time."""
+    return isinstance(result, Mapping) and result.get("mode") == "real"
+
+
 def _scenario_of(result: ResultLike) -> str:
     if isinstance(result, Mapping):
         return str(result.get("scenario", "run"))

@@ -15,6 +15,7 @@ from retrysim.plots._common import (
     _fault_windows,
     _figure_and_axes,
     _finite_fault_ends,
+    _is_real,
     _is_run_result,
     _legend_if_labelled,
     _scenario_of,
@@ -155,7 +156,9 @@ def jitter_spread(
         fig = new_figure(10, 1.2 + 2.2 * len(data))
         axes = list(fig.subplots(len(data), 1, sharex=True, sharey=True, squeeze=False)[:, 0])
     xlabel = {
-        None: "virtual time a retry started (s)",
+        None: "real time a retry started (s since the start)"
+        if all(_is_real(r) for r in labelled.values())
+        else "virtual time a retry started (s)",
         "fault_end": "seconds from the nearest fault end to the retry's start",
         "first_failure": "seconds from the call's first failure to the retry's start",
     }[relative]

@@ -14,6 +14,7 @@ from retrysim.plots._common import (
     _fault_windows,
     _figure_and_axes,
     _finite_fault_ends,
+    _is_real,
     _number,
     _shade_arrivals,
     _shade_faults,
@@ -117,7 +118,7 @@ def herd_timeline(result: ResultLike, ax: Axes | None = None) -> Figure:
     else:
         ax.set_ylim(bottom=0.0)
     _mark_not_recovered(ax, doc, twin)
-    ax.set_xlabel("virtual time (s)")
+    ax.set_xlabel("real time (s since the start)" if _is_real(doc) else "virtual time (s)")
     per = "per second" if width == 1 else f"per second ({width:g} s bins)"
     ax.set_ylabel(f"attempts started {per}")
     profile = doc.get("profile") or "?"

@@ -7,6 +7,7 @@ Everything here reads the plain result document (``metrics.summarize``), so a sa
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from typing import Any, Literal
 
 from rich.console import Console, Group
@@ -28,6 +29,7 @@ from retrysim.render.verdict import verdict as verdict
 from retrysim.results import metric_table
 from retrysim.results.diagnose import SYNCHRONISED_SHARE
 from retrysim.results.document import ResultDocument
+from retrysim.results.facts import recovery_unjudged
 from retrysim.results.metric_table import METRIC_TABLE
 from retrysim.results.sections import CustomPolicy, Guards, JitterSpread
 from retrysim.safe import markup, visible
@@ -56,7 +58,12 @@ def fmt_pct(value: float | None) -> str:
     return "–" if value is None else f"{100 * value:.2f}%"
 
 
-def header(doc: ResultDocument, sources: dict[str, str] | None = None) -> Panel:
+def header(
+    doc: ResultDocument, sources: dict[str, str] | None = None, defaults: Sequence[str] = ()
+) -> Panel:
+    """The run's panel: scenario, seed, profile, the policy in effect with each value's source,
+    the mechanisms, and ``defaults``: the scenario's defaults in effect that add time or
+    capacity (``retrysim.model.defaults.in_effect``'s texts, with the key that changes each)."""
     settings = doc["settings"]
     lines = Text()
     lines.append(visible(doc["scenario"]), style="bold")
@@ -66,6 +73,7 @@ def header(doc: ResultDocument, sources: dict[str, str] | None = None) -> Panel:
     custom = settings.get("custom")
     if custom:
         lines.append(_custom_policy(doc, custom))
+        lines.append(_defaults_text(defaults))
         return Panel(lines, title="retrysim run", title_align="left", border_style="cyan")
     lines.append(f"{settings['operation']} operations: ")
     parts = []
@@ -85,7 +93,15 @@ def header(doc: ResultDocument, sources: dict[str, str] | None = None) -> Panel:
     if resilience:
         on = bool(mechanism_parts(settings, sources))
         lines.append("\n" + resilience, style="bold" if on else "dim")
+    lines.append(_defaults_text(defaults))
     return Panel(lines, title="retrysim run", title_align="left", border_style="cyan")
+
+
+def _defaults_text(defaults: Sequence[str]) -> Text:
+    """``defaults in effect: service.latency = 10 ms (...); ...`` on a line of its own."""
+    if not defaults:
+        return Text()
+    return Text("\ndefaults in effect: " + visible("; ".join(defaults)), style="dim")
 
 
 def _custom_policy(doc: ResultDocument, custom: CustomPolicy) -> Text:
@@ -156,8 +172,11 @@ def outcome_table(doc: ResultDocument) -> Table:
             f"reached the dependency; {attempts['refused']:,} refused by a breaker",
         )
     table.add_row("retry rate", fmt_pct(attempts["retry_rate"]), "of calls needed a retry")
+    success = doc["retry_success_rate"]
     table.add_row(
-        "retry success rate", fmt_pct(doc["retry_success_rate"]), "of retried calls succeeded"
+        "retry success rate",
+        fmt_pct(success),
+        "of retried calls succeeded" if success is not None else "no call was retried",
     )
     allowed = doc["settings"].get("max_attempts")
     limit = f" of {allowed} allowed" if allowed is not None else ""
@@ -205,6 +224,10 @@ def load_table(doc: ResultDocument) -> Table:
             f"calls ok/s from t={recovery['from']:g} s vs "
             + ("before the disturbance" if recovery["reference"] == "before" else "offered"),
         )
+    elif doc.get("faults") or doc["clients"].get("spikes"):
+        why = _unjudged(doc)
+        if why:  # with no disturbance there is nothing to recover from: no row
+            table.add_row("goodput recovered", fmt_pct(None), f"not judged: {markup(why)}")
     failures = sorted(doc["failures_by_type"].items(), key=lambda kv: -kv[1])
     if failures:
         table.add_row("failed attempts by error", "", "", style="bold underline")
@@ -215,6 +238,14 @@ def load_table(doc: ResultDocument) -> Table:
                 note = "[red]this policy never retries it[/]"
             table.add_row(f"  {name}", fmt_num(count), note)
     return table
+
+
+def _unjudged(doc: ResultDocument) -> str | None:
+    """Why ``recovery`` is null (None when a document lacks what that takes: an old one)."""
+    try:
+        return recovery_unjudged(doc)
+    except KeyError:
+        return None
 
 
 def connections_table(doc: ResultDocument) -> Table | None:
@@ -378,9 +409,12 @@ def timeline_chart(doc: ResultDocument, rows: int = 24, width: int = 48) -> Grou
 
 
 def render_run(
-    doc: ResultDocument, console: Console, sources: dict[str, str] | None = None
+    doc: ResultDocument,
+    console: Console,
+    sources: dict[str, str] | None = None,
+    defaults: Sequence[str] = (),
 ) -> None:
-    console.print(header(doc, sources))
+    console.print(header(doc, sources, defaults))
     console.print(Text(verdict(doc), style="bold"))
     if doc.get("stopped"):
         console.print(f"[bold yellow]warning:[/] {markup(doc['stopped'])}")

@@ -35,7 +35,7 @@ def mechanisms_on(settings: Mapping[str, Any]) -> list[str]:
 def _shown_knobs(mechanism: str, knobs: Mapping[str, Any]) -> list[str]:
     """The knobs that shape a mechanism as configured (a ratio budget's tokens do not)."""
     if mechanism == "breaker":
-        shown = []
+        shown = ["mode"] if knobs.get("mode", "calls") != "calls" else []
         if knobs.get("failure_threshold"):
             shown.append("failure_threshold")
         if knobs.get("failure_rate"):
@@ -52,6 +52,10 @@ def _shown_knobs(mechanism: str, knobs: Mapping[str, Any]) -> list[str]:
             shown.append("kind")
             if knobs.get("kind") == "ratio":
                 shown += ["percent", "min_retries_per_second", "window"]
+                if knobs.get("initial_allowance"):
+                    shown.append("initial_allowance")
+            elif knobs.get("kind") == "quota":
+                shown += ["quota_capacity", "retry_cost", "timeout_retry_cost", "success_refund"]
             else:
                 shown += ["max_tokens", "token_ratio"]
             shown.append("scope")

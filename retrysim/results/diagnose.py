@@ -518,3 +518,52 @@ def _attempts_to_outlast(wait_ranges: list[list[float]], seconds: float) -> int:
             return MAX_ATTEMPTS_LIMIT
         attempts += math.ceil((seconds - total) / last)
     return min(attempts, MAX_ATTEMPTS_LIMIT)
+
+
+@rule("unfinished_calls", "Calls were still running when the run ended", TOO_MANY)
+def _unfinished(doc: ResultDocument) -> Finding | None:
+    """Calls neither succeeded nor gave up: every figure of the run describes the others.
+
+    A simulation leaves calls unfinished only when a limit stops it (``limits.max_time`` or
+    ``limits.max_events``: the document's ``stopped`` says which); a real run (``retrysim
+    chaos``), when its calls are still going a grace period after the scenario's duration,
+    most often because one process could not drive its fleet and each attempt waited on its
+    own event loop rather than on the service. Either way the success rate counts them as not
+    succeeded and the latency figures leave them out, so the run must not read as healthy.
+    """
+    calls = doc["calls"]
+    count = int(calls["unfinished"])
+    if not count:
+        return None
+    share = _share(count, doc)
+    evidence = (
+        f"{_n(count)} of {_n(calls['total'])} calls ({_pct(share)}) neither succeeded nor gave "
+        "up before the run ended: the success rate counts them as not succeeded, and the "
+        "latency figures leave them out"
+    )
+    stopped = doc.get("stopped")
+    if doc.get("mode") == "real":
+        evidence += (
+            f". A real run stops a grace period after the scenario's duration; with "
+            f"{_n(doc['clients']['count'])} clients on one process, attempts can wait on its "
+            "event loop rather than on the service."
+        )
+        advice = (
+            "Drive fewer clients (retrysim chaos SCENARIO --set clients.count=N), or check "
+            "that the service answers within the client timeout."
+        )
+    elif stopped:
+        evidence += f". The run stopped early: {stopped}."
+        advice = (
+            "Raise the limit that stopped it (--set limits.max_time=SECONDS or "
+            "limits.max_events=N), or simulate fewer clients or a shorter duration."
+        )
+    else:
+        evidence += "."
+        advice = "Let the run last until its calls end: a longer limits.max_time."
+    return Finding(
+        "high" if share >= HIGH_SHARE else "warning",
+        evidence,
+        {"unfinished": count, "calls": calls["total"], "share": share},
+        advice,
+    )

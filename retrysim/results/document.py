@@ -11,7 +11,14 @@ field's docstring as its description.
 ``schema_version`` says which shape a saved document has. It goes up when a key is added,
 removed or renamed, or a value changes type or meaning; a reader refuses a version it does not
 know (:class:`SchemaVersionError`) rather than misread it. A document saved before the key
-existed is version 0: the same shape without it, upgraded in place when read.
+existed is version 0: version 1's shape without it. Older versions are upgraded in place when
+read.
+
+Version 2 added a breaker's ``mode`` and the budget knobs ``initial_allowance``,
+``quota_capacity``, ``retry_cost``, ``timeout_retry_cost`` and ``success_refund`` to
+``settings`` (and ``quota`` as a budget ``kind``); a version 0 or 1 document is upgraded by
+filling them in with what it meant by leaving them out (:data:`ADDED_IN_2`): the breaker gated
+every attempt, and the knobs were at the defaults of mechanisms that did not exist yet.
 
 Only the standard library and ``typing_extensions`` at import: :mod:`retrysim.results.metric_table`
 (loaded for ``retrysim --help``) names these types; pydantic is imported when a document is
@@ -55,10 +62,22 @@ if TYPE_CHECKING:
     from pydantic import TypeAdapter, ValidationError
 
 #: The shape documents are written in; see the module's docstring for when it goes up.
-SchemaVersion = Literal[1]
-SCHEMA_VERSION: Final[SchemaVersion] = 1
-#: Every version a reader accepts: 0 (saved before ``schema_version`` existed) and the current.
-SUPPORTED_VERSIONS: Final = (0, SCHEMA_VERSION)
+SchemaVersion = Literal[2]
+SCHEMA_VERSION: Final[SchemaVersion] = 2
+#: Every version a reader accepts: 0 (saved before ``schema_version`` existed), 1, the current.
+SUPPORTED_VERSIONS: Final = (0, 1, SCHEMA_VERSION)
+#: The ``settings`` keys version 2 added, per mechanism table, with the values an older
+#: document meant by leaving them out.
+ADDED_IN_2: Final[dict[str, dict[str, Any]]] = {
+    "breaker": {"mode": "calls"},
+    "budget": {
+        "initial_allowance": 0,
+        "quota_capacity": 500,
+        "retry_cost": 5,
+        "timeout_retry_cost": 10,
+        "success_refund": 1,
+    },
+}
 #: The published schema's identifier (a URN: it names the shape, it is not fetched).
 SCHEMA_ID: Final = f"urn:retrysim:result-document:v{SCHEMA_VERSION}"
 
@@ -181,16 +200,23 @@ def from_data(data: object, source: str = "result document") -> ResultDocument:
 
 def upgrade(data: MutableMapping[str, Any], source: str = "result document") -> ResultDocument:
     """``data`` at the current version, in place: version 0 gains ``schema_version`` (first, as
-    a fresh document has it); the current version is left as it is; any other is refused.
+    a fresh document has it), versions 0 and 1 the settings version 2 added
+    (:data:`ADDED_IN_2`); the current version is left as it is; any other is refused.
 
     Only the version is checked, not the shape: :func:`from_data` does both.
     """
     found = data.get("schema_version", 0)
-    if found == 0 and not isinstance(found, bool):
+    if found in (0, 1) and not isinstance(found, bool):
         rest = dict(data)
         rest.pop("schema_version", None)
         data.clear()
         data.update({"schema_version": SCHEMA_VERSION, **rest})
+        settings = data.get("settings")
+        for table, added in ADDED_IN_2.items():
+            knobs = settings.get(table) if isinstance(settings, dict) else None
+            if isinstance(knobs, dict):
+                for knob, value in added.items():
+                    knobs.setdefault(knob, value)
     elif found != SCHEMA_VERSION or isinstance(found, bool):
         supported = ", ".join(str(v) for v in SUPPORTED_VERSIONS)
         raise SchemaVersionError(
@@ -213,7 +239,8 @@ def json_schema() -> dict[str, Any]:
         "description": (
             "One run's result, as `retrysim run --json` prints it and `run --out DIR` saves it "
             "(result.json). schema_version goes up when a key is added, removed or renamed, or a "
-            "value changes type or meaning; a document without it is version 0, the same shape."
+            "value changes type or meaning; a document without it is version 0 (version 1's "
+            "shape), and older versions are upgraded when read."
         ),
         **schema,
     }

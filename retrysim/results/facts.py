@@ -213,40 +213,62 @@ def recovery(doc: ResultDocument) -> Recovery | None:
     offered rate (``offered``); ``ratio``: after / reference (1.0: fully recovered). ``from``
     and ``until`` are the window the metastable diagnosis quotes and the timeline marks.
 
-    None when it cannot be judged: no steady load to recover to (a burst, or clients with a
-    fixed number of calls, whose goodput falls when their calls run out), no bounded
-    disturbance, or too few timeline bins on either side.
+    None when it cannot be judged (:func:`recovery_unjudged` says why): no steady load to
+    recover to (a burst, or clients with a fixed number of calls, whose goodput falls when
+    their calls run out), no bounded disturbance, or too few timeline bins on either side.
     """
+    found = _judge_recovery(doc)
+    return None if isinstance(found, str) else found
+
+
+def recovery_unjudged(doc: ResultDocument) -> str | None:
+    """Why the document's ``recovery`` is null, in words (None: it was judged). Derived from
+    the document, so a saved one says it too."""
+    found = _judge_recovery(doc)
+    return found if isinstance(found, str) else None
+
+
+def _judge_recovery(doc: ResultDocument) -> Recovery | str:
+    """:func:`recovery`'s figures, or why there are none."""
     fleet = doc["clients"]
-    if fleet["arrival"] not in ("poisson", "closed") or (
-        fleet["arrival"] == "closed" and fleet["calls_per_client"] is not None
-    ):
-        return None
+    if fleet["arrival"] not in ("poisson", "closed"):
+        return f"a {fleet['arrival']} arrival has no steady load to recover to"
+    if fleet["arrival"] == "closed" and fleet["calls_per_client"] is not None:
+        return (
+            "clients make a fixed number of calls (calls_per_client): goodput falls as their "
+            "calls run out, whatever the faults did"
+        )
     windows = [(float(f["start"]), f["end"]) for f in doc["faults"]]
     windows += [(s["start"], s["end"]) for s in fleet["spikes"]]
-    if not windows or any(end is None for _, end in windows):
-        return None
+    if not windows:
+        return "no fault or traffic spike to recover from"
+    if any(end is None for _, end in windows):
+        return "a fault lasts until the run ends, so nothing comes after it"
     first = min(start for start, _ in windows)
     last = max(float(end) for _, end in windows if end is not None)
     tl = doc.get("timeline")
     if not tl:
-        return None
+        return "the run has no timeline"
     width, goodput = tl["bin_width"], tl["goodput_per_s"]
     settle = max(SETTLE, float(doc["policy_facts"]["worst_case_total_wait"]))
     before = goodput[1 : int(first // width)]  # bin 0 is the fleet ramping up
     end_bin = int(fleet["arrivals_end"] // width)
     after = goodput[math.ceil((last + settle) / width) : end_bin]
     if len(after) < MIN_BINS:
-        return None
+        return (
+            f"its window starts at t={last + settle:g} s, {settle:g} s after the last "
+            f"disturbance ends, and arrivals end at t={fleet['arrivals_end']:g} s: fewer than "
+            f"{MIN_BINS} timeline bins ({width:g} s each) to judge; a longer duration gives room"
+        )
     what: Literal["before", "offered"]
     if len(before) >= MIN_BINS:
         reference, what = sum(before) / len(before), "before"
     elif fleet["offered_rate"]:
         reference, what = float(fleet["offered_rate"]), "offered"
     else:
-        return None
+        return "too little time before the first disturbance, and no offered rate, to compare"
     if reference <= 0:
-        return None
+        return "no call succeeded before the first disturbance: nothing to recover to"
     now = sum(after) / len(after)
     return {
         "disturbance_start": first,

@@ -16,6 +16,8 @@ Json = TypeAliasType("Json", "str | int | float | bool | list[Json] | dict[str, 
 #: Whose state a resilience mechanism keeps: each client process's, or one for the whole fleet.
 SharedScope = Literal["client", "fleet"]
 Severity = Literal["high", "warning"]
+#: A shared retry budget's kind: gRPC's token bucket, Finagle's ratio, the AWS SDKs' quota.
+BudgetKind = Literal["tokens", "ratio", "quota"]
 
 
 # --- the settings the run used -----------------------------------------------------------------
@@ -25,6 +27,8 @@ class BreakerKnobs(TypedDict):
     """``[policy.breaker]`` as resolved (``retrysim.retry.breaker.BreakerOptions``)."""
 
     enabled: bool
+    mode: Literal["calls", "retries"]
+    """what it gates: every attempt, or only retries (first attempts always go through)"""
     failure_threshold: int
     failure_rate: float
     window: int
@@ -40,12 +44,17 @@ class BudgetKnobs(TypedDict):
     """``[policy.budget]`` as resolved (``retrysim.retry.budget.BudgetOptions``)."""
 
     enabled: bool
-    kind: Literal["tokens", "ratio"]
+    kind: BudgetKind
     max_tokens: float
     token_ratio: float
     percent: float
     min_retries_per_second: float
     window: float
+    initial_allowance: int
+    quota_capacity: int
+    retry_cost: int
+    timeout_retry_cost: int
+    success_refund: int
     max_total_time: float | None
     scope: SharedScope
 
@@ -323,7 +332,7 @@ class BreakerSection(TypedDict):
 class BudgetSection(TypedDict):
     """What the retry budget refused."""
 
-    kind: Literal["tokens", "ratio"] | None
+    kind: BudgetKind | None
     scope: SharedScope | None
     max_total_time: float | None
     refused: int
