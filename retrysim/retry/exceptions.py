@@ -66,3 +66,14 @@ class CircuitOpenError(GuardRefusedError):
         super().__init__(f"circuit breaker {breaker!r} is open; next probe in {retry_in:.1f}s")
         self.breaker = breaker
         self.retry_in = retry_in
+
+
+class RetriedResult(Exception):  # noqa: N818 - never raised: an outcome, named for it
+    """An attempt that returned ``result``, which the call's retry strategy retries
+    (``tenacity.retry_if_result``): never raised, only what the attempt guards and the counters
+    are told as its outcome, so a retried result counts as a failure of the dependency (a
+    breaker's failure, a budget's cost) exactly as an exception would."""
+
+    def __init__(self, result: object) -> None:
+        super().__init__("the retry strategy retried the attempt's result")
+        self.result = result

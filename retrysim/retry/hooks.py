@@ -1,8 +1,11 @@
-"""Hooks: tell a service when a call gives up or a circuit breaker changes state.
+"""Hooks: tell a service when a call retries, gives up or a circuit breaker changes state;
+and fallbacks: what a call that gave up returns instead of raising.
 
 A service reports these to its error tracker or pages someone. Hooks come two ways: per
-decorated function (the ``on_exhausted=`` and ``on_breaker_change=`` options) and process-wide
-(:func:`add_exhausted_hook`, :func:`add_breaker_hook`), for a service that wants one place.
+decorated function (the ``on_retry=``, ``on_exhausted=`` and ``on_breaker_change=`` options)
+and process-wide (:func:`add_retry_hook`, :func:`add_exhausted_hook`, :func:`add_breaker_hook`),
+for a service that wants one place. Fallbacks too: ``fallback=`` per function, and
+:func:`set_fallback` for every call of the process (or of one operation type).
 
 Every hook is a plain function of one argument, called synchronously, exactly once per event
 (a function registered both ways is still called once). It must not be able to break the call
@@ -15,6 +18,10 @@ A breaker reports a change while it holds its own lock, so its hooks are not run
 change is queued for the thread that caused it and delivered as soon as the guards have
 answered. A hook may therefore call through the same breaker again without deadlocking, and a
 slow hook never holds up other threads' calls at the breaker.
+
+A fallback is not a hook: it is the call's answer. It runs once, after the ``on_exhausted``
+hooks, and what it returns is what the caller gets; an exception it raises is what the caller
+sees (a fallback that declines re-raises ``call.error``).
 """
 
 from __future__ import annotations
@@ -26,7 +33,9 @@ import weakref
 from collections import deque
 from collections.abc import Callable, Hashable, Iterable
 from dataclasses import dataclass
+from typing import Any
 
+from retrysim.names import OPERATIONS
 from retrysim.retry.breaker import BreakerState, CircuitBreaker
 from retrysim.retry.guards import PROCESS_GUARDS, GuardChain, GuardEvent, GuardStates
 
@@ -35,13 +44,17 @@ logger = logging.getLogger("retrysim.retry")
 
 @dataclass(frozen=True)
 class ExhaustedCall:
-    """A call that gave up on a retryable error: its attempts, time or retry budget ran out.
+    """A call that gave up on an outcome its policy retries: its attempts, time or retry budget
+    ran out.
 
     ``operation`` is the counter key (``module.qualname`` of the decorated function, the
     ``operation`` label of the metrics), ``function`` its plain name, ``kind`` the operation type
     whose settings it used (``worker``, ``storage``, ``scheduler``, ``api``). ``attempts`` were
     made of ``max_attempts`` allowed; ``error`` is the last attempt's exception (the one the
-    caller sees); ``elapsed`` the seconds since the first attempt, by the call's clock.
+    caller sees), or None when the last attempt returned a ``result`` the retry strategy
+    retries (``tenacity.retry_if_result``; the caller then sees ``tenacity.RetryError``, as
+    with tenacity's own ``reraise=True``); ``elapsed`` the seconds since the first attempt, by
+    the call's clock.
     """
 
     operation: str
@@ -49,8 +62,31 @@ class ExhaustedCall:
     kind: str
     attempts: int
     max_attempts: int
-    error: BaseException
+    error: BaseException | None
     elapsed: float
+    result: Any = None
+
+
+@dataclass(frozen=True)
+class RetryEvent:
+    """A call is about to wait ``wait`` seconds and retry: attempt ``attempt`` failed.
+
+    ``operation``, ``function`` and ``kind`` are :class:`ExhaustedCall`'s; ``attempt`` is the
+    number of the attempt that failed (1 = the first), of ``max_attempts`` allowed; ``error``
+    its exception, or None when it returned a ``result`` the retry strategy retries;
+    ``elapsed`` the seconds from the first attempt to that outcome, by the call's clock. The
+    same fields ride on the retry's log record (``extra``, each as ``retry_<field>``).
+    """
+
+    operation: str
+    function: str
+    kind: str
+    attempt: int
+    max_attempts: int
+    wait: float
+    elapsed: float
+    error: BaseException | None
+    result: Any = None
 
 
 @dataclass(frozen=True)
@@ -70,19 +106,24 @@ class BreakerChange:
 
 ExhaustedHook = Callable[[ExhaustedCall], object]
 BreakerHook = Callable[[BreakerChange], object]
+RetryHook = Callable[[RetryEvent], object]
+#: A fallback: the value a call that gave up returns, or a function of its
+#: :class:`ExhaustedCall` returning it (a value that is itself callable is called).
+Fallback = object
 
 _lock = threading.Lock()
 _exhausted_hooks: list[ExhaustedHook] = []
 _breaker_hooks: list[BreakerHook] = []
+_retry_hooks: list[RetryHook] = []
+#: The process-wide fallbacks, by operation type ("" for every type).
+_fallbacks: dict[str, Fallback] = {}
 
 
 def check_hook(option: str, hook: object) -> None:
     """A TypeError naming ``option`` unless ``hook`` is a plain callable (raised at decoration)."""
     if not callable(hook):
         raise TypeError(f"{option} must be a function of one argument, not {hook!r}")
-    if inspect.iscoroutinefunction(hook) or inspect.iscoroutinefunction(
-        getattr(hook, "__call__", None)  # noqa: B004 - an object whose __call__ is async
-    ):
+    if _is_async(hook):
         raise TypeError(
             f"{option}: {_name(hook)} is async, but hooks are called synchronously (its "
             "coroutine would never run); use a plain function that schedules the async work"
@@ -127,6 +168,83 @@ def remove_breaker_hook(hook: BreakerHook) -> None:
             _breaker_hooks.remove(hook)
 
 
+def add_retry_hook(hook: RetryHook) -> RetryHook:
+    """Call ``hook(RetryEvent)`` before every retry's wait, for every retried call in this
+    process.
+
+    Returns the hook, so this works as a decorator. Adding one twice calls it once.
+    """
+    check_hook("add_retry_hook", hook)
+    with _lock:
+        if hook not in _retry_hooks:
+            _retry_hooks.append(hook)
+    return hook
+
+
+def remove_retry_hook(hook: RetryHook) -> None:
+    """Stop calling ``hook`` (nothing happens if it was not added)."""
+    with _lock:
+        if hook in _retry_hooks:
+            _retry_hooks.remove(hook)
+
+
+def check_fallback(option: str, fallback: Fallback, allow_async: bool) -> None:
+    """A TypeError naming ``option`` for an async fallback where it cannot be awaited."""
+    if not allow_async and callable(fallback) and _is_async(fallback):
+        raise TypeError(
+            f"{option}: {_name(fallback)} is async, but it would answer a sync call (its "
+            "coroutine would be returned, never run); use a plain function"
+        )
+
+
+def set_fallback(fallback: Fallback, *, kind: str | None = None) -> None:
+    """Make every call of this process that gives up return ``fallback`` instead of raising.
+
+    ``fallback`` is a value, or a function given the :class:`ExhaustedCall` (its ``error`` or
+    ``result``, ``operation``, ``kind``, ...) returning one; to decline, it re-raises
+    ``call.error``. ``kind`` limits it to one operation type (``"api"``), which wins over one
+    set for every type; a function's own ``fallback=`` wins over both. Setting again replaces.
+    """
+    check_fallback("set_fallback", fallback, allow_async=False)
+    with _lock:
+        _fallbacks[_kind_key(kind)] = fallback
+
+
+def remove_fallback(*, kind: str | None = None) -> None:
+    """Forget the process-wide fallback for ``kind`` (every type: None); harmless if unset."""
+    with _lock:
+        _fallbacks.pop(_kind_key(kind), None)
+
+
+def process_fallback(kind: str) -> tuple[bool, Fallback]:
+    """(whether a process-wide fallback applies to operation type ``kind``, that fallback)."""
+    with _lock:
+        for key in (kind, ""):
+            if key in _fallbacks:
+                return True, _fallbacks[key]
+    return False, None
+
+
+def fallback_answer(fallback: Fallback, call: ExhaustedCall) -> Any:
+    """What ``fallback`` answers for ``call`` (a callable is called; anything else is the
+    answer). An exception it raises propagates: it is the call's outcome now."""
+    return fallback(call) if callable(fallback) else fallback
+
+
+def _kind_key(kind: str | None) -> str:
+    if kind is None:
+        return ""
+    if kind not in OPERATIONS:
+        raise ValueError(f"unknown operation type {kind!r}; allowed: {', '.join(OPERATIONS)}")
+    return kind
+
+
+def _is_async(func: object) -> bool:
+    return inspect.iscoroutinefunction(func) or inspect.iscoroutinefunction(
+        getattr(func, "__call__", None)  # noqa: B004 - an object whose __call__ is async
+    )
+
+
 def _name(hook: object) -> str:
     name = getattr(hook, "__qualname__", None) or getattr(hook, "__name__", None)
     if name is None:
@@ -158,6 +276,14 @@ def call_exhausted_hooks(info: ExhaustedCall, own: ExhaustedHook | None = None) 
     with _lock:
         shared = tuple(_exhausted_hooks)
     _call_each("on_exhausted", _unique(own, shared), info)
+
+
+def call_retry_hooks(event: RetryEvent, own: RetryHook | None = None) -> None:
+    """Run the call's own ``on_retry`` hook, then the process-wide ones, each once."""
+    with _lock:
+        shared = tuple(_retry_hooks)
+    if own is not None or shared:
+        _call_each("on_retry", _unique(own, shared), event)
 
 
 # --- breaker changes: queued by the listener, delivered after the guards answered ----------
