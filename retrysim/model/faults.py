@@ -1,0 +1,151 @@
+"""Fault models of a scenario's ``[[faults]]`` tables: what goes wrong, when, and how it shows.
+
+Each model is validated data; ``retrysim.sim.faults`` compiles it into the strategy the engine
+consults. A *gate* fault (outage, flaky, recovery ramp) decides at the door: it fails an
+attempt at once with its ``error``, or, with an ``answer``, the attempt returns that value
+instead of raising (an HTTP 503 answered as a status, not raised as an exception): a result,
+which a policy retries only when its result predicate (``retry_if_result``) says so. A new
+fault is a class here, a member of :data:`Fault`, and its case in
+``retrysim.sim.faults.compile_faults``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+from typing import Annotated, Any, Literal
+
+from pydantic import Field, model_validator
+
+from retrysim.model.base import Answer, Latency, Model, NonNeg, Prob, numbers_as_constant
+from retrysim.model.marks import FAILS, REFUSES, REFUSES_FAILING
+from retrysim.names import ErrorName
+
+#: Distinct answers a scenario may give: records hold an attempt's error or answer in one byte,
+#: beside the error names.
+MAX_ANSWERS = 64
+_ANSWER = (
+    "what an attempt returns instead of failing: a status (such as 503) or a word, the call's "
+    "result for a result predicate (retry_if_result) to judge; replaces error"
+)
+_HINT = "seconds: the Retry-After hint a RateLimited failure carries (HTTP 429)"
+
+
+class _Window(Model):
+    start: NonNeg = Field(0.0, description="when the fault begins")
+    end: NonNeg | None = Field(None, description="omitted: until the run ends")
+
+    @model_validator(mode="after")
+    def _window(self) -> _Window:
+        if self.end is not None and self.end <= self.start:
+            raise ValueError(f"end ({self.end}) must be > start ({self.start})")
+        return self
+
+    @property
+    def until(self) -> float:
+        """The end of the window as a number (infinity when open-ended)."""
+        return math.inf if self.end is None else self.end
+
+
+class _Gate(_Window):
+    """A fault that fails an attempt at once with its ``error``, or answers with ``answer``; a
+    ``retry_after`` hint goes with ``error = "RateLimited"`` only (what an HTTP 429's
+    Retry-After header says), and never with an answer (a returned value carries none)."""
+
+    @model_validator(mode="after")
+    def _hint_needs_rate_limited(self) -> _Gate:
+        error, answer = getattr(self, "error", None), getattr(self, "answer", None)
+        if getattr(self, "retry_after", None) is None:
+            return self
+        if answer is not None:
+            raise ValueError(
+                f"retry_after is the hint a RateLimited failure carries; answer {answer!r} "
+                "is a returned value and carries none"
+            )
+        if error != "RateLimited":
+            raise ValueError(
+                f"retry_after is the hint a RateLimited failure carries; error is {error!r}"
+            )
+        return self
+
+
+class Outage(_Gate):
+    """The dependency is down: refuse (error at once) or blackhole (hang until client timeout)."""
+
+    kind: Literal["outage"]
+    end: NonNeg = Field(description="when the fault ends")
+    mode: Literal["refuse", "blackhole"] = Field(
+        "refuse", description="refuse: an attempt fails at once; blackhole: it hangs to a timeout"
+    )
+    error: Annotated[ErrorName, REFUSES_FAILING] = Field(
+        "ConnectionError", description="what a refused attempt fails with"
+    )
+    answer: Annotated[Answer | None, REFUSES] = Field(None, description=_ANSWER)
+    retry_after: Annotated[NonNeg | None, REFUSES] = Field(None, description=_HINT)
+
+
+class Flaky(_Gate):
+    """Each attempt in the window fails at once with ``probability``."""
+
+    kind: Literal["flaky"]
+    probability: Prob = Field(description="the chance that an attempt in the window fails")
+    error: Annotated[ErrorName, FAILS] = Field("ConnectionError", description="what it fails with")
+    answer: Answer | None = Field(None, description=_ANSWER)
+    retry_after: NonNeg | None = Field(None, description=_HINT)
+
+
+class LatencySpike(_Window):
+    """Extra latency for requests that arrive in the window."""
+
+    kind: Literal["latency_spike"]
+    end: NonNeg = Field(description="when the fault ends")
+    extra: Latency = Field(description="added to the service time of each request in the window")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _number(cls, data: Any) -> Any:
+        return numbers_as_constant(data, ("extra",))
+
+
+class CapacityLoss(_Window):
+    """A queue server runs with only ``slots`` slots during the window."""
+
+    kind: Literal["capacity_loss"]
+    end: NonNeg = Field(description="when the fault ends")
+    slots: Annotated[int, Field(ge=0)] = Field(description="the queue's slots left in the window")
+
+
+class RecoveryRamp(_Gate):
+    """After an outage: failure probability falls linearly from ``probability`` to 0 at ``end``."""
+
+    kind: Literal["recovery_ramp"]
+    end: NonNeg = Field(description="when the fault ends")
+    probability: Prob = Field(1.0, description="the failure probability at start")
+    error: Annotated[ErrorName, FAILS] = Field(
+        "ConnectionError", description="what a failing attempt fails with"
+    )
+    answer: Answer | None = Field(None, description=_ANSWER)
+    retry_after: NonNeg | None = Field(None, description=_HINT)
+
+
+class Reset(_Window):
+    """The connection resets mid-request with ``probability``; the server still does the work."""
+
+    kind: Literal["reset"]
+    probability: Prob = Field(description="the chance that an attempt's connection resets")
+    error: ErrorName = Field("ConnectionResetError", description="what the client sees")
+
+
+Fault = Annotated[
+    Outage | Flaky | LatencySpike | CapacityLoss | RecoveryRamp | Reset,
+    Field(discriminator="kind"),
+]
+
+
+def distinct_answers(found: Iterable[Any]) -> tuple[int | str, ...]:
+    """The answers among ``found`` (None: none), each once, in order of first appearance; more
+    than :data:`MAX_ANSWERS` is refused (a ValueError, which validation reports)."""
+    answers = tuple(dict.fromkeys(answer for answer in found if answer is not None))
+    if len(answers) > MAX_ANSWERS:
+        raise ValueError(f"{len(answers)} distinct answers; at most {MAX_ANSWERS} are allowed")
+    return answers
