@@ -3,18 +3,24 @@ import; on the catalogue's stand-ins and on real errors raised by real clients (
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import socket
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import pytest
 from tenacity import RetryCallState, Retrying
 
+from retrysim.chaos.http_service import HttpService
+from retrysim.chaos.proxy import FaultProxy
+from retrysim.chaos.toxics import ResetPeer, Toxic
 from retrysim.results.error_matrix import asks
-from retrysim.retry import build_policy
+from retrysim.retry import build_policy, retry_api_call, retry_metrics
 from retrysim.retry.classify import (
+    error_family,
     header_retry_after,
     is_transient,
     register_transient,
@@ -26,8 +32,8 @@ from retrysim.retry.exceptions import RateLimitedError, ServerError
 from retrysim.retry.waits import wait_retry_after
 from retrysim.sim.catalogue import BY_NAME, CATALOGUE, StandInResponse, stand_in
 
-#: httpx.ReadError (a reset under a request) is not in the classifier's transient list.
-PERMANENT_LIBRARY = ("redis.exceptions.ResponseError", "httpx.ReadError")
+#: Library errors the classifier does not retry (a command error: the server answered).
+PERMANENT_LIBRARY = ("redis.exceptions.ResponseError",)
 TRANSIENT_LIBRARY = [
     e.name
     for e in CATALOGUE
@@ -233,3 +239,107 @@ def test_stand_ins_have_the_real_ancestry(library: str) -> None:
         names = [(c.__module__, c.__qualname__) for c in real.__mro__]
         assert [(c.__module__, c.__qualname__) for c in stand_in(entry.name).__mro__] == names
         assert entry.name in BY_NAME
+
+
+# --- a real reset through the fault proxy ----------------------------------------------------
+
+DEADLINE = 10.0
+
+
+def _through_proxy(toxics: Sequence[Toxic], seed: int = 0, upstream: Any = None) -> BaseException:
+    """What httpx raises for one POST through a FaultProxy (``toxics``) in front of retrysim's
+    own HTTP service, or in front of ``upstream`` (a coroutine function serving a connection)."""
+    httpx = pytest.importorskip("httpx")
+
+    async def main() -> BaseException:
+        async with contextlib.AsyncExitStack() as stack:
+            if upstream is None:
+                address = (await stack.enter_async_context(HttpService())).address
+            else:
+                server = await asyncio.start_server(upstream, "127.0.0.1", 0)
+                stack.push_async_callback(server.wait_closed)
+                stack.callback(server.close)
+                address = ("127.0.0.1", server.sockets[0].getsockname()[1])
+            proxy = await stack.enter_async_context(FaultProxy(address, toxics, seed))
+            url = f"http://127.0.0.1:{proxy.port}/"
+            async with httpx.AsyncClient(trust_env=False, timeout=5) as client:
+                with pytest.raises(httpx.TransportError) as raised:
+                    await client.post(url)
+        error: BaseException = raised.value
+        return error
+
+    return asyncio.run(asyncio.wait_for(main(), DEADLINE))
+
+
+@pytest.mark.parametrize(
+    "toxic",
+    [
+        ResetPeer(),  # the request reaches the service, the answer is reset before any byte
+        ResetPeer(bytes=20),  # a reset part-way through the answer
+        ResetPeer(stream="upstream", bytes=10),  # a reset part-way through the request
+    ],
+    ids=["before-answer", "mid-answer", "mid-request"],
+)
+def test_a_real_reset_is_a_transient_read_error_like_its_stand_in(toxic: ResetPeer) -> None:
+    import httpx
+
+    error = _through_proxy([toxic])
+    assert type(error) is httpx.ReadError
+    stand = stand_in("httpx.ReadError")("x")
+    assert is_transient(error) and is_transient(stand)
+    assert error_family(error) == error_family(stand) == "connection"
+    assert retry_if_transient()(_failed(error))
+    for op in ("worker", "storage", "scheduler", "api"):
+        assert asks(build_policy(op, profile="documented"), error)
+
+
+def test_a_real_answer_cut_short_is_a_transient_remote_protocol_error() -> None:
+    """An upstream that closes (FIN, not RST) half-way through its answer, through the proxy:
+    httpx says RemoteProtocolError, as urllib3 says ProtocolError for the same thing."""
+    import httpx
+
+    async def truncated(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readuntil(b"\r\n\r\n")
+        writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nonly ten b")
+        await writer.drain()
+        writer.close()
+
+    error = _through_proxy([], upstream=truncated)
+    assert type(error) is httpx.RemoteProtocolError
+    assert is_transient(error) and is_transient(stand_in("httpx.RemoteProtocolError")("x"))
+    assert error_family(error) == "connection"
+
+
+def test_a_decorated_call_retries_a_real_reset_and_succeeds() -> None:
+    """The first connection is reset, the retry's new one is not (the proxy draws per
+    connection from its seed; the seed is found, not assumed)."""
+    httpx = pytest.importorskip("httpx")
+    toxics = [ResetPeer(toxicity=0.5)]
+    upstream = ("127.0.0.1", 9)
+
+    def resets(seed: int, connection: int) -> bool:
+        return FaultProxy(upstream, toxics, seed).picked(0, connection, 0.0)
+
+    seed = next(s for s in range(1000) if resets(s, 0) and not resets(s, 1))
+    sent: list[int] = []
+
+    async def main() -> int:
+        async with (
+            HttpService() as service,
+            FaultProxy(service.address, toxics, seed) as proxy,
+            httpx.AsyncClient(trust_env=False, timeout=5) as client,
+        ):
+
+            @retry_api_call(profile="documented", max_attempts=3, min_wait=0.0)
+            async def fetch() -> int:
+                sent.append(1)
+                response = await client.post(f"http://127.0.0.1:{proxy.port}/")
+                status: int = response.status_code
+                return status
+
+            return await fetch()
+
+    assert asyncio.run(asyncio.wait_for(main(), DEADLINE)) == 200
+    assert len(sent) == 2
+    (ops,) = retry_metrics().values()
+    assert ops.failures_by_type == {"ReadError": 1} and ops.successes_after_retry == 1

@@ -15,7 +15,7 @@ from typer.testing import CliRunner
 import retrysim
 from retrysim.cli.app import app
 from retrysim.cli.shell import run_shell
-from retrysim.retry.mechanisms import MECHANISMS
+from retrysim.retry.options import TABLES
 
 WIDE = {"COLUMNS": "160"}
 SMALL = ["--set", "clients.count=300"]  # keeps thundering-herd quick in tests
@@ -45,6 +45,11 @@ SCHEMA: dict[str, Any] = {
         "jitter": NUMBER,
         "max_delay": OPTIONAL,
         "respect_retry_after": bool,
+        "attempt_timeout": OPTIONAL,
+        "rate_limited": dict,
+        "server_error": dict,
+        "connection_error": dict,
+        "timeout_error": dict,
         "breaker": dict,
         "budget": dict,
         "adaptive": dict,
@@ -210,9 +215,10 @@ def test_set_profile_and_env_change_the_effective_policy(tmp_path: Path) -> None
         "profile": "--profile",
         "max_delay": "default",
         "respect_retry_after": "default",
+        "attempt_timeout": "default",
         **{
             f"{m}.{knob}": "default"
-            for m, model in MECHANISMS.items()
+            for m, model in TABLES.items()  # the error families' and the mechanisms'
             for knob in model.model_fields
         },
     }

@@ -47,7 +47,7 @@ from retrysim.retry.adaptive import AdaptiveOptions
 from retrysim.retry.breaker import BreakerOptions
 from retrysim.retry.budget import BudgetOptions
 from retrysim.retry.mechanisms import MECHANISM_NAMES
-from retrysim.retry.options import OPTION_NAMES
+from retrysim.retry.options import ERROR_POLICY_NAMES, OPTION_NAMES, ErrorPolicy
 from retrysim.runs.executors import Task, run_task
 from retrysim.runs.runner import run
 from tests.test_metric_table import GUARDED
@@ -233,7 +233,7 @@ def test_a_version_1_or_0_document_gains_the_knobs_version_2_added(
     else:
         del old["schema_version"]
     loaded = from_json(json.dumps(old), "old.json")
-    assert loaded["schema_version"] == SCHEMA_VERSION == 2
+    assert loaded["schema_version"] == SCHEMA_VERSION
     assert loaded["settings"]["breaker"] == doc["settings"]["breaker"]
     assert loaded["settings"]["budget"] == doc["settings"]["budget"]
     assert loaded["settings"]["breaker"]["mode"] == "calls"
@@ -241,7 +241,24 @@ def test_a_version_1_or_0_document_gains_the_knobs_version_2_added(
     assert rd.ADDED_IN_2["budget"] == {knob: budget[knob] for knob in rd.ADDED_IN_2["budget"]}
 
 
-@pytest.mark.parametrize("version", [3, 99, -1, "1", True, None])
+@pytest.mark.parametrize("version", [0, 1, 2])
+def test_an_older_document_gains_the_settings_version_3_added(
+    documents: dict[str, ResultDocument], version: int
+) -> None:
+    """Saved before per-attempt timeouts and per-error policies: no timeout, and every error
+    family followed the policy's own numbers (each knob null), which the upgrade fills in."""
+    doc = documents["redis-blip"]
+    old = json.loads(to_json(doc))
+    for key in rd.ADDED_IN_3:
+        del old["settings"][key]
+    old["schema_version"] = version
+    loaded = from_json(json.dumps(old), "old.json")
+    assert loaded["schema_version"] == SCHEMA_VERSION == 3
+    assert loaded["settings"] == doc["settings"]  # the bundled scenario sets none of them
+    assert loaded["settings"]["rate_limited"] == dict.fromkeys(ErrorPolicy.model_fields)
+
+
+@pytest.mark.parametrize("version", [4, 99, -1, "1", True, None])
 def test_an_unknown_version_is_refused_in_one_line(
     documents: dict[str, ResultDocument], version: object
 ) -> None:
@@ -252,7 +269,7 @@ def test_an_unknown_version_is_refused_in_one_line(
     message = str(caught.value)
     assert "\n" not in message and message.startswith("result.json: ")
     assert f"schema_version {version!r} is not supported" in message
-    assert "reads 0, 1, 2" in message
+    assert "reads 0, 1, 2, 3" in message
 
 
 def test_not_json_or_not_an_object_is_bad_input() -> None:
@@ -314,10 +331,12 @@ def test_the_settings_types_list_every_policy_option_and_knob() -> None:
     assert set(get_type_hints(sections.Settings)) == {
         "operation",
         *OPTION_NAMES,
+        *ERROR_POLICY_NAMES,
         *MECHANISM_NAMES,
         "overrides",
         "custom",
     }
+    assert list(get_type_hints(sections.ErrorPolicyKnobs)) == list(ErrorPolicy.model_fields)
     for knobs, options in (
         (sections.BreakerKnobs, BreakerOptions),
         (sections.BudgetKnobs, BudgetOptions),

@@ -28,6 +28,8 @@ import retrysim
 from retrysim.model.scenario import Scenario, parse_scenario
 from retrysim.names import PROFILES
 from retrysim.retry.exceptions import ConflictError, ServerError
+from retrysim.retry.policy import build_policy
+from retrysim.retry.settings import RetrySettings
 from retrysim.sim import compiled as compiled_module
 from retrysim.sim.decide import (
     MIRRORED,
@@ -37,7 +39,9 @@ from retrysim.sim.decide import (
     unmirrored,
 )
 from retrysim.sim.engine import RunResult, policy_for, simulate
+from retrysim.sim.failures import CODE_NAMES, make_error
 from retrysim.sim.streams import Stream
+from tests.test_fidelity import PER_ERROR
 from tests.test_fidelity_resilience import MECHANISMS, scenario_with
 from tests.test_fidelity_resilience import UNIFORM as RESILIENCE_BASE
 from tests.test_invariants import scenarios as generated_scenarios
@@ -195,6 +199,39 @@ def test_a_predicate_registered_as_transient_decides_on_both_paths_alike() -> No
     assert_identical(fast, reference)
     again = simulate(scenario, engine="fast")  # a fresh run learns afresh
     assert again.attempts.tobytes() == not_retried.attempts.tobytes()
+
+
+#: The per-error scenario of tests/test_fidelity.py three ways: its Retry-After honoured by the
+#: 429s (a strategy called as it is), every strategy a mirror (no hint, none honoured: the
+#: verdicts learnt by code), and behind a breaker (each call's own strategies).
+PER_ERROR_VARIANTS: dict[str, dict[str, Any]] = {
+    "hint honoured": {},
+    "mirrors only": {
+        "policy.rate_limited.respect_retry_after": False,
+        "faults.0.retry_after": None,
+    },
+    "with a breaker": {
+        "policy.breaker.enabled": True,
+        "policy.breaker.failure_threshold": 6,
+        "policy.breaker.recovery_timeout": 1.0,
+    },
+}
+
+
+@pytest.mark.parametrize("variant", sorted(PER_ERROR_VARIANTS))
+@pytest.mark.parametrize("profile", PROFILES)
+def test_per_error_policies_are_identical_on_both_paths(variant: str, profile: str) -> None:
+    overrides: dict[str, Any] = {"policy.profile": profile, **PER_ERROR_VARIANTS[variant]}
+    if profile == "bindu":  # it retries socket errors alone, as shipped
+        overrides["policy.retry_on"] = ["RateLimited", "ConnectionRefusedError", "TimeoutError"]
+    scenario = parse_scenario(PER_ERROR).with_overrides(overrides)
+    fast, reference = both(scenario)
+    assert simulate(scenario).engine == "fast"  # auto takes it: the per-error strategies mirror
+    # the families' own limits acted: more than the policy's 3 attempts, and fewer
+    assert int(fast.calls["attempts"].max()) > 3
+    refused = fast.error_names.index("ConnectionRefusedError")
+    assert 2 in fast.calls["attempts"][fast.calls["error"] == refused].tolist()
+    assert_identical(fast, reference)
 
 
 def test_a_hundred_thousand_clients() -> None:
@@ -370,6 +407,7 @@ def test_each_stop_mirror_decides_as_tenacity_decides(stop: Any) -> None:
     [
         tenacity.retry_if_exception_type((ConnectionError, TimeoutError)),
         tenacity.retry_if_not_exception_type(ConflictError),
+        tenacity.retry_unless_exception_type(ConflictError),
         tenacity.retry_if_exception_type(OSError)
         & tenacity.retry_if_not_exception_type(ConnectionResetError),
         tenacity.retry_if_exception_type(ConflictError) | tenacity.retry_if_exception_type(OSError),
@@ -384,6 +422,51 @@ def test_each_retry_mirror_decides_as_tenacity_decides(retry: Any) -> None:
         theirs = tenacity.RetryCallState(tenacity.Retrying(), None, (), {})
         theirs.set_exception((type(error), error, None))
         assert bool(mirror(ours)) == retry(theirs), error
+
+
+def _per_error_strategies() -> tuple[Any, Any]:
+    policy = build_policy(
+        "api",
+        RetrySettings.defaults(),
+        max_attempts=3,
+        min_wait=0.1,
+        profile="documented",
+        rate_limited={"max_attempts": 8, "max_wait": 30.0},
+        server_error={"max_attempts": 5},
+        connection_error={"max_attempts": 2, "max_wait": 0.5},
+    )
+    return policy.stop, policy.wait
+
+
+def test_the_per_error_mirrors_decide_and_draw_as_the_strategies_do() -> None:
+    """For every record code (every error the simulator raises, and the answers past them,
+    which are of no family): the stop mirror's verdict and the wait mirror's draw are the
+    strategy's own on a tenacity call state holding that code's error (or its result)."""
+    from retrysim.sim.clock import current_stream, routed_jitter
+
+    stop, wait = _per_error_strategies()
+    stop_mirror, wait_mirror = compiled_module.compiled(stop), compiled_module.compiled(wait)
+    assert stop_mirror is not stop and wait_mirror is not wait
+    for code in range(compiled_module.CODE_ROWS):
+        outcome = make_error(code) if 0 < code < len(CODE_NAMES) else None
+        for attempt in range(1, 10):
+            ours = FastCallState(key=5, call=attempt, start_time=0.0)
+            ours.attempt_number, ours.error_code = attempt, code
+            theirs = tenacity.RetryCallState(tenacity.Retrying(), None, (), {})
+            theirs.attempt_number = attempt
+            if outcome is None:
+                theirs.set_result(code)
+            else:
+                theirs.set_exception((type(outcome), outcome, None))
+            assert bool(stop_mirror(ours)) == stop(theirs), (code, attempt)
+            token = current_stream.set(Stream(5, attempt))
+            try:
+                with routed_jitter():
+                    expected = wait(theirs)
+            finally:
+                current_stream.reset(token)
+            got = wait_mirror(ours)
+            assert np.float64(got).tobytes() == np.float64(expected).tobytes(), (code, attempt)
 
 
 # -- the drift check ----------------------------------------------------------------------------
@@ -407,6 +490,8 @@ MIRRORED_SOURCES: dict[str, str] = {
     "retry.retry_if_exception.__call__": "a347d30e9ae6ebf7",
     "retry.retry_if_exception_type.__init__": "9087a674a87d7637",
     "retry.retry_if_not_exception_type.__init__": "9087a674a87d7637",
+    "retry.retry_unless_exception_type.__init__": "9087a674a87d7637",
+    "retry.retry_unless_exception_type.__call__": "33377872821bcbac",
     "retry.retry_all.__call__": "5c03f51e9f47c7d4",
     "retry.retry_any.__call__": "40665b079a10cec7",
     "RetryCallState.seconds_since_start": "cb59875e73cb34e7",

@@ -172,6 +172,64 @@ def test_agreement_with_retry_on_and_non_retryable_errors() -> None:
     assert_same(engine, run_with_decorators(scenario))
 
 
+#: 429s with a Retry-After hint all along, refusals in an outage, and timeouts (a family with
+#: no table of its own): each family's attempts and waits (retrysim.retry.per_error).
+PER_ERROR: dict[str, Any] = {
+    "seed": 11,
+    "duration": 30,
+    "policy": {
+        "operation": "api",
+        "max_attempts": 3,
+        "min_wait": 0.2,
+        "max_wait": 2.0,
+        "rate_limited": {"max_attempts": 8, "respect_retry_after": True, "max_wait": 5.0},
+        "connection_error": {"max_attempts": 2, "min_wait": 0.05, "max_wait": 0.5},
+    },
+    "clients": {
+        "count": 200,
+        "calls_per_client": 3,
+        "think_time": 1.0,
+        "timeout": 1.2,
+        "arrival": {"kind": "uniform", "start": 0, "end": 10},
+    },
+    "service": {"kind": "ideal", "latency": {"dist": "lognormal", "median": 0.05, "p99": 1.5}},
+    "faults": [
+        {
+            "kind": "flaky",
+            "start": 0,
+            "end": 25,
+            "probability": 0.6,
+            "error": "RateLimited",
+            "retry_after": 1.5,
+        },
+        {"kind": "outage", "start": 4, "end": 7, "error": "ConnectionRefusedError"},
+    ],
+}
+
+
+@pytest.mark.parametrize("profile", ["documented", "decorrelated", "full_jitter"])
+def test_agreement_with_per_error_policies(profile: str) -> None:
+    """A 429 schedule (8 attempts, Retry-After honoured) and a refusal schedule (2 attempts,
+    short waits) in one policy: the engine and the real decorators agree call by call."""
+    scenario = parse_scenario(PER_ERROR).with_overrides({"policy.profile": profile})
+    engine = simulate(scenario)
+    names = engine.error_names
+    calls, attempts = engine.calls, engine.attempts
+    gave_up = calls["outcome"] == rec.GAVE_UP
+    last = np.array([names[c] for c in calls["error"].tolist()])
+    # each family's own limit and the policy's own (timeouts) ended calls: a call gives up at
+    # its latest error's limit, or later when 429s had taken it past that limit already
+    assert set(calls["attempts"][gave_up & (last == "RateLimited")].tolist()) == {8}
+    for name, limit in (("ConnectionRefusedError", 2), ("TimeoutError", 3)):
+        ended = calls["attempts"][gave_up & (last == name)]
+        assert len(ended) and ended.min() == limit and (ended > limit).any(), name
+    # every wait after a 429 honoured its 1.5 s hint
+    retried = ~np.isnan(attempts["wait"])
+    after_429 = attempts[retried & (attempts["error"] == names.index("RateLimited"))]
+    assert len(after_429) > 100 and after_429["wait"].min() >= 1.5
+    assert_same(engine, run_with_decorators(scenario))
+
+
 def test_agreement_on_unfinished_calls_without_a_timeout() -> None:
     data = {
         "clients": {"count": 10, "arrival": {"kind": "uniform", "start": 0, "end": 4}},

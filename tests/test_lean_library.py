@@ -48,7 +48,7 @@ CORE_IMPORTS = {"tenacity", "pydantic", "pydantic_settings"}
 CORE_TRANSITIVE = {"dotenv": "python-dotenv"}
 #: Client libraries retrysim.retry uses when present: imported only inside a function (or a
 #: try, or for type checking), never at import time.
-OPTIONAL_CLIENTS = {"prometheus_client"}
+OPTIONAL_CLIENTS = {"prometheus_client", "opentelemetry"}
 #: The root modules retrysim.retry may use (each standard library only).
 RETRY_BASE = {"retrysim", "retrysim._lazy", "retrysim.names", "retrysim.errors", "retrysim.suggest"}
 WORKBENCH_EXTRA = "retrysim[workbench]"
@@ -80,10 +80,11 @@ def test_extras_that_run_the_simulator_include_the_workbench() -> None:
     extras: dict[str, list[str]] = PYPROJECT["project"]["optional-dependencies"]
     for name in ("plots", "notebooks", "tune", "dask", "http", "lab", "bench", "dev"):
         assert WORKBENCH_EXTRA in extras[name], name
-    # The Prometheus exporter belongs to the retry mechanism: a service needs no workbench.
+    # The Prometheus and OpenTelemetry exports belong to the retry mechanism: no workbench.
     assert WORKBENCH_EXTRA not in extras["prometheus"]
+    assert WORKBENCH_EXTRA not in extras["otel"]
     # dev holds every other extra's tools (the notebooks' JupyterLab aside: nbclient runs them).
-    others = ("prometheus", "tune", "dask", "http", "lab", "bench")
+    others = ("prometheus", "otel", "tune", "dask", "http", "lab", "bench")
     assert {r for name in others for r in extras[name]} <= set(extras["dev"])
 
 

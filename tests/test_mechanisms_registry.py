@@ -23,7 +23,7 @@ from retrysim.model.scenario import parse_scenario
 from retrysim.retry import RetrySettings, build_policy
 from retrysim.retry.knobs import STAGES
 from retrysim.retry.mechanisms import MECHANISM_NAMES, MECHANISMS, REGISTRY
-from retrysim.retry.options import OPTION_NAMES, PolicyOptions, parse_options
+from retrysim.retry.options import ERROR_POLICY_NAMES, OPTION_NAMES, PolicyOptions, parse_options
 from retrysim.retry.resilience import mechanism_stops
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -36,7 +36,7 @@ def test_the_views_of_the_registry_agree() -> None:
 
 def test_each_mechanism_is_a_policy_option_after_the_single_valued_ones() -> None:
     fields = list(PolicyOptions.model_fields)
-    assert fields == [*OPTION_NAMES, *MECHANISM_NAMES]
+    assert fields == [*OPTION_NAMES, *ERROR_POLICY_NAMES, *MECHANISM_NAMES]
     for name, entry in REGISTRY.items():
         info = PolicyOptions.model_fields[name]
         assert info.annotation is entry.knobs
@@ -94,7 +94,7 @@ def test_a_per_call_budget_is_tenacitys_stop_before_delay() -> None:
 
 def test_type_checkers_are_told_each_registered_table_s_type() -> None:
     """``PolicyOptions`` declares the tables for type checkers under ``TYPE_CHECKING``; each such
-    line must name a registered mechanism and its own knobs class."""
+    line must name a registered mechanism and its own knobs class (or an error family's)."""
     tree = ast.parse((ROOT / "retrysim" / "retry" / "options.py").read_text(encoding="utf-8"))
     declared: dict[str, str] = {}
     for node in ast.walk(tree):
@@ -105,7 +105,10 @@ def test_type_checkers_are_told_each_registered_table_s_type() -> None:
                         assert isinstance(line, ast.AnnAssign)
                         assert isinstance(line.target, ast.Name)
                         declared[line.target.id] = ast.unparse(line.annotation)
-    assert declared == {name: entry.knobs.__name__ for name, entry in REGISTRY.items()}
+    assert declared == {
+        **dict.fromkeys(ERROR_POLICY_NAMES, "ErrorPolicy"),
+        **{name: entry.knobs.__name__ for name, entry in REGISTRY.items()},
+    }
 
 
 TOY = """
@@ -220,7 +223,7 @@ def test_a_new_mechanism_is_its_module_and_one_registry_entry(tmp_path: Path) ->
     )
     assert result.returncode == 0, result.stderr
     out: dict[str, Any] = json.loads(result.stdout)
-    assert out["fields"] == [*OPTION_NAMES, *MECHANISM_NAMES, "toy"]
+    assert out["fields"] == [*OPTION_NAMES, *ERROR_POLICY_NAMES, *MECHANISM_NAMES, "toy"]
     assert out["shorthand"] is True
     assert (out["scenario"], out["set"]) == (3, 4)
     assert out["variable"] == "RETRY__API_TOY_LIMIT"

@@ -710,6 +710,9 @@ class _Host:
     def server_unit(self, call: Any, a: int) -> float:
         return 0.5
 
+    def answer_code(self, value: int | str) -> int:
+        raise AssertionError("no server here is given an answer")
+
 
 def _service(spec: dict[str, Any]) -> Any:
     return parse_scenario({"service": spec}).service

@@ -25,6 +25,7 @@ from retrysim.retry import (
     retry_api_call,
 )
 from retrysim.retry.options import (
+    ERROR_POLICY_NAMES,
     MECHANISM_NAMES,
     PER_OPERATION_OPTIONS,
     setting_source,
@@ -44,11 +45,51 @@ EXAMPLE: dict[str, Any] = {
     "jitter": 0.2,
     "max_delay": 60.0,
     "respect_retry_after": True,
+    "attempt_timeout": 2.5,
+}
+
+
+#: A valid table for every error family (``[policy.rate_limited]``, ...), each knob given.
+ERROR_EXAMPLE: dict[str, dict[str, Any]] = {
+    "rate_limited": {"max_attempts": 8, "min_wait": 2.0, "respect_retry_after": True},
+    "server_error": {"max_attempts": 2, "max_wait": 1.0},
+    "connection_error": {"max_attempts": 3, "min_wait": 0.1, "max_wait": 0.5},
+    "timeout_error": {"max_attempts": 5, "respect_retry_after": False},
 }
 
 
 def test_the_examples_cover_every_option() -> None:
     assert set(EXAMPLE) == set(OPTION_NAMES)
+    assert set(ERROR_EXAMPLE) == set(ERROR_POLICY_NAMES)
+
+
+@pytest.mark.parametrize("name", ERROR_POLICY_NAMES)
+def test_every_error_family_reaches_every_entry_point(name: str) -> None:
+    table = ERROR_EXAMPLE[name]
+    knob, value = next(iter(table.items()))
+    given: dict[str, Any] = {name: table}
+    defaults = RetrySettings.defaults()
+    # the builder
+    policy = build_policy("api", defaults, **given)
+    assert getattr(policy.options, name).model_dump(exclude_none=True) == table
+    assert name in policy.overrides
+    assert {k: v for k, v in policy.describe()[name].items() if v is not None} == table
+    # a decorator and execute_with_retry
+    decorated = retry_api_call(**given)(lambda: None)
+    decorated_policy = decorated.retry_policy()  # type: ignore[attr-defined]  # set at runtime
+    assert getattr(decorated_policy.options, name) == getattr(policy.options, name)
+    assert asyncio.run(execute_with_retry(lambda: "ok", **given)) == "ok"
+    # a scenario's [policy.<name>] table, and --set policy.<name>.<knob>
+    scenario = parse_scenario({"policy": {"operation": "api", name: table}})
+    assert getattr(policy_for(scenario).options, name) == getattr(policy.options, name)
+    key = f"policy.{name}.{knob}"
+    overridden = parse_scenario({}).with_overrides({key: value})
+    assert getattr(getattr(overridden.policy, name), knob) == value
+    # where the value came from, and the setting it falls back to
+    assert policy_sources(scenario, {}, {}, None)[f"{name}.{knob}"] == "scenario"
+    assert policy_sources(overridden, {key: value}, {}, None)[f"{name}.{knob}"] == "--set"
+    for operation in OPERATIONS:
+        assert f"{operation}_{name}_{knob}" in RetrySettings.model_fields
 
 
 @pytest.mark.parametrize("name", OPTION_NAMES)
@@ -60,8 +101,13 @@ def test_every_option_reaches_every_entry_point(name: str) -> None:
     assert getattr(policy.options, name) == value
     assert name in policy.overrides
     assert policy.describe()[name] == value
-    # a decorator (validated at decoration time, effective at call time)
-    decorated = retry_api_call(**{name: value})(lambda: None)
+
+    # a decorator (validated at decoration time, effective at call time); a coroutine, as
+    # attempt_timeout bounds only those
+    async def noop() -> None:
+        return None
+
+    decorated = retry_api_call(**{name: value})(noop)
     decorated_policy = decorated.retry_policy()  # type: ignore[attr-defined]  # set at runtime
     assert getattr(decorated_policy.options, name) == value
     # a scenario's [policy] table, and --set policy.<name> through with_overrides
@@ -90,6 +136,7 @@ def test_execute_with_retry_takes_every_option(name: str) -> None:
 def test_policy_spec_is_the_options_plus_what_a_scenario_adds() -> None:
     assert set(PolicySpec.model_fields) == {
         *OPTION_NAMES,
+        *ERROR_POLICY_NAMES,
         *MECHANISM_NAMES,
         "operation",
         "retry_on",
@@ -102,7 +149,12 @@ def test_settings_hold_a_field_for_every_option_read_from_them() -> None:
             continue
         for operation in OPERATIONS:
             assert settings_field(name, operation) in RetrySettings.model_fields
-    assert set(PER_OPERATION_OPTIONS) == {"max_attempts", "min_wait", "max_wait"}
+    assert set(PER_OPERATION_OPTIONS) == {
+        "max_attempts",
+        "min_wait",
+        "max_wait",
+        "attempt_timeout",
+    }
 
 
 def test_an_unknown_option_is_a_type_error_with_a_suggestion() -> None:

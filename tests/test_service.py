@@ -30,7 +30,7 @@ from retrysim.model.scenario import (
 )
 from retrysim.sim import records as rec
 from retrysim.sim.engine import RunResult, simulate
-from retrysim.sim.failures import CODES, CONFLICT, RATE_LIMITED
+from retrysim.sim.failures import ANSWER_BASE, CODES, CONFLICT, RATE_LIMITED, Answers
 from retrysim.sim.invariants import violations
 from retrysim.sim.latency import mean_of, sampler
 from retrysim.sim.service import (
@@ -73,6 +73,9 @@ class MiniEngine:
 
     def server_unit(self, call: Any, a: int) -> float:
         return 0.5
+
+    def answer_code(self, value: int | str) -> int:
+        return Answers((value,)).code(value)  # as if the scenario's only answer
 
     def schedule_done(self, t: float, call: Any, a: int, code: int) -> None:
         self.at(t, lambda item: self.server_done(*item), (call, a, code))
@@ -437,6 +440,17 @@ def test_rate_limiter_token_bucket_by_hand() -> None:
         assert codes == [0, 0, 0, RATE_LIMITED, RATE_LIMITED, 0, 0, RATE_LIMITED]
         assert engine.answers[3] == (0.0, RATE_LIMITED, hint)
         assert engine.server.capacity == 2
+
+
+def test_a_rate_limiter_with_a_reject_answer_returns_it_without_a_hint() -> None:
+    engine = MiniEngine()
+    engine.server = RateLimitedServer(engine, rate_limited(rate=2, burst=3, reject_answer=429))
+    for a in range(5):
+        engine.request(0.0, a, 0.1)
+    engine.run()
+    codes = [engine.answers[a][1] for a in range(5)]
+    assert codes == [0, 0, 0, ANSWER_BASE, ANSWER_BASE]  # the same bucket; rejected, answered
+    assert engine.answers[3] == (0.0, ANSWER_BASE, None)
 
 
 @given(

@@ -10,7 +10,7 @@ from typer.testing import CliRunner
 
 from retrysim.cli.app import app
 from retrysim.retry import settings as settings_module
-from retrysim.retry.settings import load_settings, unknown_variables
+from retrysim.retry.settings import load_settings, unknown_variables, valid_variables
 
 
 @pytest.fixture(autouse=True)
@@ -100,3 +100,57 @@ def test_cli_prints_one_warning_line_per_variable_and_exits_0(tmp_path: Path) ->
         f"retrysim: warning: RETRY__SCHEDULER_MAX_WAITT in {env} is not a retry setting and "
         "is ignored; did you mean RETRY__SCHEDULER_MAX_WAIT?",
     ]
+
+
+# --- one underscore short: RETRY_X ------------------------------------------------------------
+
+
+def test_a_single_underscore_prefix_is_warned_with_the_right_variable(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.setenv("RETRY_SCHEDULER_MAX_ATTEMPTS", "6")
+    caplog.set_level(logging.WARNING, logger="retrysim.retry")
+    loaded = load_settings()
+    load_settings()  # once per process, as every other typo
+    assert loaded.scheduler_max_attempts == 3  # still ignored: a warning, not a value
+    assert warnings_in(caplog) == [
+        "RETRY_SCHEDULER_MAX_ATTEMPTS in the environment is not a retry setting and is ignored; "
+        "did you mean RETRY__SCHEDULER_MAX_ATTEMPTS? (settings start with RETRY__, two "
+        "underscores)"
+    ]
+
+
+def test_a_single_underscore_typo_in_the_env_file_too(tmp_path: Path) -> None:
+    env = tmp_path / ".env"
+    env.write_text("retry_api_max_atempts=6\nRETRY__API_MIN_WAIT=0.5\n")
+    [unknown] = unknown_variables(env)
+    assert unknown.name == "retry_api_max_atempts" and unknown.origin == str(env)
+    assert unknown.suggestion == "RETRY__API_MAX_ATTEMPTS"
+
+
+@pytest.mark.parametrize("name", ["RETRY_COUNT", "RETRY_DELAY_MS", "RETRY_", "RETRYING_X"])
+def test_other_programs_retry_variables_are_left_alone(
+    monkeypatch: pytest.MonkeyPatch, name: str
+) -> None:
+    monkeypatch.setenv(name, "3")
+    assert unknown_variables() == []
+
+
+def test_the_cli_prints_the_single_underscore_warning(tmp_path: Path) -> None:
+    env = tmp_path / "my.env"
+    env.write_text("RETRY_WORKER_MIN_WAIT=2\n")
+    result = CliRunner().invoke(app, ["settings", "--env-file", str(env)], env={"COLUMNS": "160"})
+    assert result.exit_code == 0, result.output
+    assert (
+        f"retrysim: warning: RETRY_WORKER_MIN_WAIT in {env} is not a retry setting and is "
+        "ignored; did you mean RETRY__WORKER_MIN_WAIT? (settings start with RETRY__, two "
+        "underscores)"
+    ) in result.stderr
+
+
+def test_every_setting_one_underscore_short_suggests_itself(tmp_path: Path) -> None:
+    valid = valid_variables()
+    env = tmp_path / "short.env"
+    env.write_text("".join(f"{name.replace('RETRY__', 'RETRY_', 1)}=1\n" for name in valid))
+    found = {u.name: u.suggestion for u in unknown_variables(env)}
+    assert found == {name.replace("RETRY__", "RETRY_", 1): name for name in valid}

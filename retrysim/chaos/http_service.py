@@ -67,7 +67,9 @@ def is_http_fault(fault: Fault) -> bool:
 
     if isinstance(fault, Outage) and fault.mode == "blackhole":
         return False
-    return isinstance(fault, Outage | Flaky | RecoveryRamp) and fault.error in HTTP_STATUS
+    if not isinstance(fault, Outage | Flaky | RecoveryRamp) or fault.answer is not None:
+        return False  # an answer is returned, never served: the proxy's path refuses it
+    return fault.error in HTTP_STATUS
 
 
 def split_faults(

@@ -201,6 +201,11 @@ def toxics_from_scenario(faults: Scenario | Sequence[Fault]) -> tuple[Toxic, ...
     toxics: list[Toxic] = []
     for index, fault in enumerate(listed):
         start, end = fault.start, fault.end
+        if getattr(fault, "answer", None) is not None:
+            raise ChaosError(
+                f"faults.{index}.answer: a real dependency answers what it answers; the proxy "
+                "can only fail or delay connections (give the fault an error instead)"
+            )
         match fault:
             case Outage(mode="blackhole"):
                 toxics.append(Blackhole(start=start, end=end))

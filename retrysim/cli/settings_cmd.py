@@ -125,6 +125,7 @@ def _render(doc: dict[str, Any]) -> None:
         ]
         sched.add_row(op, *cells, *([""] * (longest - len(cells))))
     console.print(sched)
+    _render_per_error(console, doc)
     _render_mechanisms(console, doc)
     same = [
         op
@@ -136,6 +137,79 @@ def _render(doc: dict[str, Any]) -> None:
             f"[yellow]No spread on the first retry for {', '.join(same)}:[/] clients that fail "
             "together retry together."
         )
+
+
+def _render_per_error(console: Any, doc: dict[str, Any]) -> None:
+    """Each error family with a policy of its own, per operation: its attempts, whether it
+    honours Retry-After and the waits before each retry of a call whose every error is of it
+    (every family is in --json); one line when no family has one."""
+    from rich.table import Table
+
+    operations = doc["operations"]
+    rows = [
+        (op, family, spec)
+        for op, per_op in operations.items()
+        for family, spec in per_op.get("per_error", {}).items()
+        if spec["own"]
+    ]
+    if not rows:
+        names = list(next(iter(operations.values())).get("per_error", {}))
+        if names:
+            console.print(
+                f"[bold]Per-error policies[/] {', '.join(names)}: none set; every error follows "
+                "its operation's numbers [dim](set RETRY__<OPERATION>_RATE_LIMITED_MAX_ATTEMPTS"
+                "=8, ...; --json lists each family)[/]"
+            )
+        return
+    from retrysim.cli.tables import print_table
+
+    table = Table(title="Per-error policies", title_justify="left")
+    for name in ("operation", "errors", "attempts", "Retry-After"):
+        table.add_column(name, justify="right" if name == "attempts" else "left")
+    table.add_column("waits before retry 1, 2, ... (s)")
+    table.add_column("worst-case total wait", justify="right")
+    for op, family, spec in rows:
+        in_effect = spec["in_effect"]
+        waits = ", ".join(_span(row["min_wait"], row["max_wait"]) for row in spec["schedule"])
+        table.add_row(
+            op,
+            family,
+            _own_or_inherited(spec["max_attempts"], in_effect["max_attempts"]),
+            _own_or_inherited(
+                spec["respect_retry_after"], "yes" if in_effect["respect_retry_after"] else "no"
+            ),
+            (waits or "none") + (", ..." if spec["schedule_truncated"] else ""),
+            f"{spec['worst_case_total_wait']:.2f}s",
+        )
+    print_table(console, table)
+    console.print(
+        "[dim]attempts count across a call's errors; the limit of its latest error's family "
+        "applies. Other errors follow the operation's row above; a Retry-After hint can "
+        "lengthen a wait where it is honoured.[/]"
+    )
+    listed = Table(title="Per-error knobs set in the environment or .env", title_justify="left")
+    for name in ("variable", "value", "source"):
+        listed.add_column(name, justify="right" if name == "value" else "left")
+    for _, _, spec in rows:
+        for knob in spec.values():
+            if isinstance(knob, dict) and "variable" in knob and knob["source"] != "default":
+                value = knob["value"]
+                shown = str(value).lower() if isinstance(value, bool) else value
+                listed.add_row(markup(knob["variable"]), markup(shown), knob["source"])
+    console.print(listed)
+
+
+def _span(low: float, high: float) -> str:
+    """A wait range as the per-error table shows it: ``1-2``, or ``15`` when it is one value."""
+    return f"{low:g}" if low == high else f"{low:g}-{high:g}"
+
+
+def _own_or_inherited(field: dict[str, Any], in_effect: Any) -> str:
+    """A family's knob: its own value and source, or the operation's value it inherits."""
+    if field["value"] is None:
+        return f"{markup(in_effect)} [dim](inherited)[/]"
+    shown = "yes" if field["value"] is True else "no" if field["value"] is False else field["value"]
+    return _cell({**field, "value": shown})
 
 
 #: The switches of each mechanism, as the table names them (adaptive holds two).

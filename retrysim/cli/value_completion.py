@@ -157,15 +157,12 @@ def _keys_of(scenario: str | None) -> list[str]:
         keys.update(dotted_keys(data))
         if source == scenario:
             break  # the scenario being run is the one whose keys count
-    from retrysim.retry.mechanisms import MECHANISMS
-    from retrysim.retry.options import OPTION_NAMES
+    from retrysim.retry.options import OPTION_NAMES, TABLES
 
     keys.update(f"policy.{name}" for name in OPTION_NAMES)
-    keys.update(
-        f"policy.{mechanism}.{knob}"
-        for mechanism, model in MECHANISMS.items()
-        for knob in model.model_fields
+    keys.update(  # every knob of the error families' and the mechanisms' tables
+        f"policy.{table}.{knob}" for table, model in TABLES.items() for knob in model.model_fields
     )
-    keys -= {f"policy.{mechanism}" for mechanism in MECHANISMS}  # a table, not a value
+    keys -= {f"policy.{table}" for table in TABLES}  # a table, not a value
     keys -= {"name", "description", "seed"}  # not worth overriding from the command line
     return sorted(keys)

@@ -7,10 +7,18 @@ computation or vanishes below what a float resolves.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Collection
 from typing import Annotated, Any, Literal, get_args, get_origin
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationInfo,
+    field_validator,
+)
 
 from retrysim.model.marks import TIME
 
@@ -38,6 +46,27 @@ Rate = Annotated[float, Field(ge=0, le=MAX_RATE, allow_inf_nan=False), PER_SECON
 #: A rate something divides by (a token bucket's refill): one per 11 days at the least.
 PosRate = Annotated[float, Field(ge=MIN_RATE, le=MAX_RATE, allow_inf_nan=False), PER_SECOND]
 Prob = Annotated[float, Field(ge=0, le=1), PROBABILITY]
+
+#: A word a dependency answers with: a letter or ``_`` first (so no word reads as a number).
+ANSWER_WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_.:-]{0,31}")
+
+
+def _answer(value: Any) -> Any:
+    """One message for a bad answer, rather than one per member of the union below."""
+    if isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= 999:
+        return value
+    if isinstance(value, str) and ANSWER_WORD.fullmatch(value) and value != "None":
+        return value
+    raise ValueError(
+        f"{value!r} is no answer; allowed: a whole number 0 to 999 (a status, such as 503) or a "
+        "word of 1 to 32 letters, digits and _.:- starting with a letter or _ (such as "
+        '"busy"; not "None", what a served request returns)'
+    )
+
+
+#: What a dependency returns instead of raising (an HTTP status answered as a value, say): the
+#: simulated call's result, which a result predicate (``retry_if_result``) judges.
+Answer = Annotated[int | str, BeforeValidator(_answer)]
 
 
 class Model(BaseModel):

@@ -156,7 +156,7 @@ def step_after_arrivals(scenario: Scenario, given: frozenset[str]) -> Iterator[P
 
 @rule("blackhole-without-timeout")
 def blackhole_without_timeout(scenario: Scenario, given: frozenset[str]) -> Iterator[Problem]:
-    if scenario.clients.timeout is not None:
+    if scenario.client_timeout is not None:  # clients.timeout or policy.attempt_timeout
         return
     for index, fault in enumerate(scenario.faults):
         if isinstance(fault, Outage) and fault.mode == "blackhole":
@@ -340,7 +340,7 @@ def cpu_queue_over_timeout(scenario: Scenario, given: frozenset[str]) -> Iterato
     arrival (Poisson, uniform), first attempts alone keeping the CPUs busy 100% of the time.
     """
     clients = scenario.clients
-    timeout, cost = clients.timeout, clients.cpu_per_attempt
+    timeout, cost = scenario.client_timeout, clients.cpu_per_attempt
     if timeout is None or cost is None:
         return
     work = mean_at_least(cost)

@@ -85,16 +85,26 @@ def refuses(fault: Any, scenario: Any) -> bool:
     return bool(fault.mode == "refuse")
 
 
+def fails(fault: Any, scenario: Any) -> bool:
+    """A gate fault that fails attempts with its error (an ``answer`` replaces the error)."""
+    return fault.answer is None and getattr(fault, "mode", "refuse") == "refuse"
+
+
+def rejects_with_error(service: Any, scenario: Any) -> bool:
+    """A rate limiter that rejects with RateLimited (which carries the hint), not an answer."""
+    return service.reject_answer is None
+
+
 def abandons(service: Any, scenario: Any) -> bool:
     """A client can stop waiting for a request the server still holds: a client timeout, or a
     connection reset mid-request."""
     resets = any(fault.kind == "reset" for fault in scenario.faults)
-    return scenario.clients.timeout is not None or resets
+    return scenario.client_timeout is not None or resets
 
 
 def times_out(service: Any, scenario: Any) -> bool:
     """A client timeout can end an attempt (what a server may then cancel)."""
-    return scenario.clients.timeout is not None
+    return scenario.client_timeout is not None
 
 
 def capped(service: Any, scenario: Any) -> bool:
@@ -149,6 +159,7 @@ CPUS = InEffect("capacity", "one per process")
 OCC_READ = UsedWhen(has_read, 'only with protocol = "read_then_write" (its read)')
 PS_QUEUE = UsedWhen(capped, "only with a concurrency cap (requests then wait in a FIFO)")
 LOCK_QUEUE = UsedWhen(waits, 'only with on_busy = "wait" (requests queue for the lock)')
+#: (``policy.attempt_timeout`` is the same timeout as ``clients.timeout``: either key counts.)
 ABANDONED = UsedWhen(abandons, "only with clients.timeout or a reset fault (a client gives up)")
 CANCELLED = UsedWhen(times_out, "only with clients.timeout (a client gives up)")
 SYN_RETRY = UsedWhen(backlog, "only with accept_backlog (it drops SYNs to send again)")
@@ -156,3 +167,8 @@ CPU_COSTS = UsedWhen(cpu_costs, "only with cpu_per_attempt or cpu_per_connect")
 OWN_CALLS = UsedWhen(own_calls, "only without a Poisson arrival (its rate makes every call)")
 FOLLOW_UPS = UsedWhen(follow_ups, "only before a client's later calls (calls_per_client > 1)")
 REFUSES = UsedWhen(refuses, 'only with mode = "refuse" (a black hole hangs to the timeout)')
+FAILS = UsedWhen(fails, "only without an answer (which replaces the error)")
+REFUSES_FAILING = UsedWhen(
+    fails, 'only with mode = "refuse" (a black hole hangs to the timeout) and without an answer'
+)
+HINTED = UsedWhen(rejects_with_error, "only without reject_answer (a returned value has no hint)")

@@ -6,7 +6,6 @@ buildable in Python. Loading never executes anything from the file.
 
 from __future__ import annotations
 
-import math
 import re
 import typing
 from collections.abc import Sequence
@@ -40,6 +39,14 @@ from retrysim.model.base import Prob as Prob
 from retrysim.model.base import Rate as Rate
 from retrysim.model.base import UniformLatency as UniformLatency
 from retrysim.model.base import always_zero, numbers_as_constant
+from retrysim.model.faults import CapacityLoss as CapacityLoss
+from retrysim.model.faults import Fault as Fault
+from retrysim.model.faults import Flaky as Flaky
+from retrysim.model.faults import LatencySpike as LatencySpike
+from retrysim.model.faults import Outage as Outage
+from retrysim.model.faults import RecoveryRamp as RecoveryRamp
+from retrysim.model.faults import Reset as Reset
+from retrysim.model.faults import distinct_answers
 from retrysim.model.marks import (
     CPU_COSTS,
     CPUS,
@@ -47,7 +54,6 @@ from retrysim.model.marks import (
     OWN_CALLS,
     POOL_SIZE,
     PROCESSES,
-    REFUSES,
 )
 from retrysim.model.network import Network as Network
 from retrysim.model.service import Ideal as Ideal
@@ -169,7 +175,7 @@ class Clients(Model):
     timeout: Pos | None = Field(
         None,
         description="client-side timeout per attempt, seconds (a wait for a pooled connection "
-        "and the connect count in it)",
+        "and the connect count in it); policy.attempt_timeout is the same timeout",
     )
     arrival: Arrival = Field(
         default_factory=lambda: Burst(kind="burst"), description="when the calls start"
@@ -226,114 +232,9 @@ class Clients(Model):
         return self
 
 
-# --- faults ----------------------------------------------------------------------------------
-
-
-class _Window(Model):
-    start: NonNeg = Field(0.0, description="when the fault begins")
-    end: NonNeg | None = Field(None, description="omitted: until the run ends")
-
-    @model_validator(mode="after")
-    def _window(self) -> _Window:
-        if self.end is not None and self.end <= self.start:
-            raise ValueError(f"end ({self.end}) must be > start ({self.start})")
-        return self
-
-    @property
-    def until(self) -> float:
-        """The end of the window as a number (infinity when open-ended)."""
-        return math.inf if self.end is None else self.end
-
-
-class _Gate(_Window):
-    """A fault that fails an attempt at once with its ``error``; a ``retry_after`` hint goes
-    with ``error = "RateLimited"`` only (what an HTTP 429's Retry-After header says)."""
-
-    @model_validator(mode="after")
-    def _hint_needs_rate_limited(self) -> _Gate:
-        error = getattr(self, "error", None)
-        if getattr(self, "retry_after", None) is not None and error != "RateLimited":
-            raise ValueError(
-                f"retry_after is the hint a RateLimited failure carries; error is {error!r}"
-            )
-        return self
-
-
-class Outage(_Gate):
-    """The dependency is down: refuse (error at once) or blackhole (hang until client timeout)."""
-
-    kind: Literal["outage"]
-    end: NonNeg = Field(description="when the fault ends")
-    mode: Literal["refuse", "blackhole"] = Field(
-        "refuse", description="refuse: an attempt fails at once; blackhole: it hangs to a timeout"
-    )
-    error: Annotated[ErrorName, REFUSES] = Field(
-        "ConnectionError", description="what a refused attempt fails with"
-    )
-    retry_after: Annotated[NonNeg | None, REFUSES] = Field(
-        None,
-        description="seconds: the Retry-After hint a RateLimited failure carries (HTTP 429)",
-    )
-
-
-class Flaky(_Gate):
-    """Each attempt in the window fails at once with ``probability``."""
-
-    kind: Literal["flaky"]
-    probability: Prob = Field(description="the chance that an attempt in the window fails")
-    error: ErrorName = Field("ConnectionError", description="what it fails with")
-    retry_after: NonNeg | None = Field(
-        None,
-        description="seconds: the Retry-After hint a RateLimited failure carries (HTTP 429)",
-    )
-
-
-class LatencySpike(_Window):
-    """Extra latency for requests that arrive in the window."""
-
-    kind: Literal["latency_spike"]
-    end: NonNeg = Field(description="when the fault ends")
-    extra: Latency = Field(description="added to the service time of each request in the window")
-
-    @model_validator(mode="before")
-    @classmethod
-    def _number(cls, data: Any) -> Any:
-        return numbers_as_constant(data, ("extra",))
-
-
-class CapacityLoss(_Window):
-    """A queue server runs with only ``slots`` slots during the window."""
-
-    kind: Literal["capacity_loss"]
-    end: NonNeg = Field(description="when the fault ends")
-    slots: Annotated[int, Field(ge=0)] = Field(description="the queue's slots left in the window")
-
-
-class RecoveryRamp(_Gate):
-    """After an outage: failure probability falls linearly from ``probability`` to 0 at ``end``."""
-
-    kind: Literal["recovery_ramp"]
-    end: NonNeg = Field(description="when the fault ends")
-    probability: Prob = Field(1.0, description="the failure probability at start")
-    error: ErrorName = Field("ConnectionError", description="what a failing attempt fails with")
-    retry_after: NonNeg | None = Field(
-        None,
-        description="seconds: the Retry-After hint a RateLimited failure carries (HTTP 429)",
-    )
-
-
-class Reset(_Window):
-    """The connection resets mid-request with ``probability``; the server still does the work."""
-
-    kind: Literal["reset"]
-    probability: Prob = Field(description="the chance that an attempt's connection resets")
-    error: ErrorName = Field("ConnectionResetError", description="what the client sees")
-
-
-Fault = Annotated[
-    Outage | Flaky | LatencySpike | CapacityLoss | RecoveryRamp | Reset,
-    Field(discriminator="kind"),
-]
+#: The client's timeout per attempt, under its two keys: the client's, and the retry policy's
+#: option (``RETRY__<OPERATION>_ATTEMPT_TIMEOUT``, enforced by the decorators for coroutines).
+TIMEOUT_KEYS = ("clients.timeout", "policy.attempt_timeout")
 
 
 class Limits(Model):
@@ -383,8 +284,30 @@ class Scenario(Model):
             or clients.cpu_per_connect is not None
         )
 
+    @property
+    def client_timeout(self) -> float | None:
+        """The clients' timeout per attempt: ``clients.timeout`` or ``policy.attempt_timeout``,
+        one timeout under two keys (validation keeps them equal when both are given). Without
+        either, a ``RETRY__<OPERATION>_ATTEMPT_TIMEOUT`` setting may give it
+        (:func:`retrysim.sim.policy.client_timeout`)."""
+        timeout = self.clients.timeout
+        return self.policy.attempt_timeout if timeout is None else timeout
+
+    @property
+    def answers(self) -> tuple[int | str, ...]:
+        """The values its faults and service answer with instead of failing, each once."""
+        service = getattr(self.service, "reject_answer", None)
+        return distinct_answers([*(getattr(f, "answer", None) for f in self.faults), service])
+
     @model_validator(mode="after")
     def _consistent(self) -> Scenario:
+        self.answers  # noqa: B018  (at most MAX_ANSWERS: a ValueError names the count)
+        timeout, attempt_timeout = self.clients.timeout, self.policy.attempt_timeout
+        if None not in (timeout, attempt_timeout) and timeout != attempt_timeout:
+            raise ValueError(
+                f"clients.timeout ({timeout:g}) and policy.attempt_timeout ({attempt_timeout:g}) "
+                "are one timeout, the client's per attempt: give one of them, or the same value"
+            )
         arrival, duration = self.clients.arrival, self.duration
         first_start = {
             "burst": getattr(arrival, "at", 0.0),
@@ -426,10 +349,18 @@ class Scenario(Model):
         return self
 
     def with_overrides(self, values: dict[str, Any]) -> Scenario:
-        """A copy with dotted-key overrides applied (``policy.max_attempts``, ``faults.0.end``)."""
+        """A copy with dotted-key overrides applied (``policy.max_attempts``, ``faults.0.end``).
+
+        An override of one of :data:`TIMEOUT_KEYS` replaces what the scenario gave the other
+        (one timeout under two keys), so ``--set``, a sweep's grid and the tuner move it from
+        either key.
+        """
         data = self.model_dump(mode="python", exclude_unset=False)
         for dotted, value in values.items():
             set_dotted(data, dotted, value)
+        touched = [key for key in TIMEOUT_KEYS if key in values]
+        if len(touched) == 1:
+            set_dotted(data, TIMEOUT_KEYS[1 - TIMEOUT_KEYS.index(touched[0])], None)
         return Scenario.model_validate(data)
 
     def without_faults(self) -> Scenario:

@@ -12,6 +12,7 @@ from typing import Annotated, Any, Literal, get_args, get_origin
 from pydantic import Field, model_validator
 
 from retrysim.model.base import (
+    Answer,
     Constant,
     Latency,
     Model,
@@ -24,6 +25,7 @@ from retrysim.model.marks import (
     ABANDONED,
     CANCELLED,
     CAPACITY,
+    HINTED,
     LOCK_QUEUE,
     OCC_READ,
     OCC_TIME,
@@ -123,8 +125,13 @@ class RateLimited(_ServiceBase):
     latency: Annotated[Latency, TIME] = Field(
         Constant(), description="an admitted request's service time"
     )
-    retry_after: Literal["seconds", "exact", "none"] = Field(
+    retry_after: Annotated[Literal["seconds", "exact", "none"], HINTED] = Field(
         "seconds", description="hint as whole seconds (HTTP), exact seconds, or none"
+    )
+    reject_answer: Answer | None = Field(
+        None,
+        description="what a rejected request returns instead of failing with RateLimited (such "
+        "as 429): the call's result, for a result predicate (retry_if_result) to judge",
     )
 
 

@@ -7,7 +7,7 @@ Everything here reads the plain result document (``metrics.summarize``), so a sa
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any, Literal
 
 from rich.console import Console, Group
@@ -32,6 +32,7 @@ from retrysim.results.document import ResultDocument
 from retrysim.results.facts import recovery_unjudged
 from retrysim.results.metric_table import METRIC_TABLE
 from retrysim.results.sections import CustomPolicy, Guards, JitterSpread
+from retrysim.retry.per_error import PER_ERROR_FAMILIES, most_attempts
 from retrysim.safe import markup, visible
 
 SERIES_STYLES = ("green", "yellow", "dark_orange", "red", "magenta", "blue")
@@ -89,12 +90,40 @@ def header(
     lines.append(visible(", ".join(parts)))
     if settings.get("respect_retry_after"):
         lines.append(", honours Retry-After")
+    per_error = per_error_text(settings, sources)
+    if per_error:
+        lines.append("\n" + per_error)
     resilience = mechanisms_line(settings, sources)
     if resilience:
         on = bool(mechanism_parts(settings, sources))
         lines.append("\n" + resilience, style="bold" if on else "dim")
     lines.append(_defaults_text(defaults))
     return Panel(lines, title="retrysim run", title_align="left", border_style="cyan")
+
+
+def per_error_text(settings: Mapping[str, Any], sources: Mapping[str, str] | None) -> str:
+    """The header's per-error line: each error family with a knob of its own, its knobs and
+    their sources (``per-error: rate_limited max_attempts=8 (scenario), honours Retry-After``);
+    empty when none has one (or the document is from before per-error policies)."""
+    where = sources or {}
+    parts = []
+    for family in PER_ERROR_FAMILIES:
+        table = settings.get(family)
+        if not isinstance(table, Mapping):
+            continue
+        knobs = []
+        for knob, value in table.items():
+            if value is None:
+                continue
+            source = where.get(f"{family}.{knob}")
+            note = f" ({source})" if source else ""
+            if knob == "respect_retry_after":
+                knobs.append(("honours" if value else "ignores") + f" Retry-After{note}")
+            else:
+                knobs.append(f"{knob}={value}{note}")
+        if knobs:
+            parts.append(f"{family} " + ", ".join(knobs))
+    return visible("per-error: " + "; ".join(parts)) if parts else ""
 
 
 def _defaults_text(defaults: Sequence[str]) -> Text:
@@ -178,7 +207,9 @@ def outcome_table(doc: ResultDocument) -> Table:
         fmt_pct(success),
         "of retried calls succeeded" if success is not None else "no call was retried",
     )
-    allowed = doc["settings"].get("max_attempts")
+    allowed: int | None = doc["settings"].get("max_attempts")
+    if allowed is not None:
+        allowed = most_attempts(doc["settings"])  # an error family's own limit may be higher
     limit = f" of {allowed} allowed" if allowed is not None else ""
     table.add_row(
         "attempts per call",

@@ -1,6 +1,9 @@
 """The effective retry settings as a plain document: values, their sources, backoff schedules.
 
-``retrysim settings`` renders this; ``--json`` prints it as is. Keys are stable.
+``retrysim settings`` renders this; ``--json`` prints it as is. Keys are stable. Each operation
+lists its error families' own policies too (``operations.api.per_error.rate_limited``): every
+knob with its source and variable, the numbers in effect (a knob unset inherits the
+operation's) and the schedule a call whose every error is of that family meets.
 """
 
 from __future__ import annotations
@@ -10,8 +13,14 @@ from typing import Any
 
 from retrysim.retry.effective import Effective, effective_policy
 from retrysim.retry.mechanisms import MECHANISMS
-from retrysim.retry.options import GLOBAL_OPTIONS, PER_OPERATION_OPTIONS, PolicyOptions
-from retrysim.retry.policy import build_policy
+from retrysim.retry.options import (
+    GLOBAL_OPTIONS,
+    PER_OPERATION_OPTIONS,
+    ErrorPolicy,
+    PolicyOptions,
+)
+from retrysim.retry.per_error import PER_ERROR_FAMILIES
+from retrysim.retry.policy import RetryPolicy, build_policy
 from retrysim.retry.profiles import get_profile
 from retrysim.retry.settings import (
     OPERATIONS,
@@ -52,15 +61,10 @@ def settings_document(
     for op in OPERATIONS:
         policy = build_policy(op, settings, profile=profile)
         fields = {knob: _entry(effective[op], knob, op) for knob in PER_OPERATION_OPTIONS}
-        rows = policy.schedule(SCHEDULE_ROWS)
         operations[op] = {
             **fields,
-            "schedule": [
-                {"retry": n, "min_wait": lo, "max_wait": hi, "worst_case_total_wait": total}
-                for n, lo, hi, total in rows
-            ],
-            "schedule_truncated": len(rows) < policy.max_attempts - 1,
-            "worst_case_total_wait": policy.worst_case_total(),
+            **_schedule(policy),
+            "per_error": per_error_document(policy, effective[op]),
         }
     any_operation = OPERATIONS[0]  # a shared setting is the same for every operation
     shared = {
@@ -77,6 +81,47 @@ def settings_document(
         "operations": operations,
         "mechanisms": mechanisms_document(settings, sources),
     }
+
+
+def _schedule(policy: RetryPolicy) -> dict[str, Any]:
+    """The waits before each retry (the first :data:`SCHEDULE_ROWS`) and their worst case."""
+    rows = policy.schedule(SCHEDULE_ROWS)
+    return {
+        "schedule": [
+            {"retry": n, "min_wait": lo, "max_wait": hi, "worst_case_total_wait": total}
+            for n, lo, hi, total in rows
+        ],
+        "schedule_truncated": len(rows) < policy.max_attempts - 1,
+        "worst_case_total_wait": policy.worst_case_total(),
+    }
+
+
+def per_error_document(
+    policy: RetryPolicy, effective: dict[str, Effective]
+) -> dict[str, dict[str, Any]]:
+    """Per error family of ``policy``'s operation: its knobs (value, source, variable; a value
+    None inherits), whether any is set (``own``), the numbers in effect and its schedule:
+    ``per_error.rate_limited.max_attempts.variable`` is ``RETRY__API_RATE_LIMITED_MAX_ATTEMPTS``."""
+    out: dict[str, dict[str, Any]] = {}
+    for family, errors in PER_ERROR_FAMILIES.items():
+        knobs = {
+            knob: _entry(effective, f"{family}.{knob}", policy.operation)
+            for knob in ErrorPolicy.model_fields
+        }
+        view = policy.for_family(family)
+        out[family] = {
+            "errors": errors,
+            **knobs,
+            "own": any(knob["value"] is not None for knob in knobs.values()),
+            "in_effect": {
+                "max_attempts": view.max_attempts,
+                "min_wait": view.min_wait,
+                "max_wait": view.max_wait,
+                "respect_retry_after": view.respect_retry_after,
+            },
+            **_schedule(view),
+        }
+    return out
 
 
 def mechanisms_document(

@@ -20,6 +20,12 @@ Version 2 added a breaker's ``mode`` and the budget knobs ``initial_allowance``,
 filling them in with what it meant by leaving them out (:data:`ADDED_IN_2`): the breaker gated
 every attempt, and the knobs were at the defaults of mechanisms that did not exist yet.
 
+Version 3 added ``attempt_timeout`` and the per-error policies to ``settings``: a table per
+error family (``rate_limited``, ``server_error``, ``connection_error``, ``timeout_error``) of
+its own ``max_attempts``, ``min_wait``, ``max_wait`` and ``respect_retry_after``. An older
+document is upgraded with what it meant by leaving them out (:data:`ADDED_IN_3`): no
+per-attempt timeout, and every family's knob null (each followed the policy's own).
+
 Only the standard library and ``typing_extensions`` at import: :mod:`retrysim.results.metric_table`
 (loaded for ``retrysim --help``) names these types; pydantic is imported when a document is
 validated or the schema is asked for.
@@ -27,6 +33,7 @@ validated or the schema is asked for.
 
 from __future__ import annotations
 
+import copy
 import functools
 import json
 from collections.abc import MutableMapping
@@ -62,10 +69,10 @@ if TYPE_CHECKING:
     from pydantic import TypeAdapter, ValidationError
 
 #: The shape documents are written in; see the module's docstring for when it goes up.
-SchemaVersion = Literal[2]
-SCHEMA_VERSION: Final[SchemaVersion] = 2
-#: Every version a reader accepts: 0 (saved before ``schema_version`` existed), 1, the current.
-SUPPORTED_VERSIONS: Final = (0, 1, SCHEMA_VERSION)
+SchemaVersion = Literal[3]
+SCHEMA_VERSION: Final[SchemaVersion] = 3
+#: Every version a reader accepts: 0 (saved before ``schema_version`` existed), 1, 2, the current.
+SUPPORTED_VERSIONS: Final = (0, 1, 2, SCHEMA_VERSION)
 #: The ``settings`` keys version 2 added, per mechanism table, with the values an older
 #: document meant by leaving them out.
 ADDED_IN_2: Final[dict[str, dict[str, Any]]] = {
@@ -76,6 +83,16 @@ ADDED_IN_2: Final[dict[str, dict[str, Any]]] = {
         "retry_cost": 5,
         "timeout_retry_cost": 10,
         "success_refund": 1,
+    },
+}
+#: The ``settings`` keys version 3 added, with the values an older document meant by leaving
+#: them out: no per-attempt timeout, and each error family's table with every knob null (the
+#: policy's own value).
+ADDED_IN_3: Final[dict[str, Any]] = {
+    "attempt_timeout": None,
+    **{
+        family: dict.fromkeys(("max_attempts", "min_wait", "max_wait", "respect_retry_after"))
+        for family in ("rate_limited", "server_error", "connection_error", "timeout_error")
     },
 }
 #: The published schema's identifier (a URN: it names the shape, it is not fetched).
@@ -201,22 +218,26 @@ def from_data(data: object, source: str = "result document") -> ResultDocument:
 def upgrade(data: MutableMapping[str, Any], source: str = "result document") -> ResultDocument:
     """``data`` at the current version, in place: version 0 gains ``schema_version`` (first, as
     a fresh document has it), versions 0 and 1 the settings version 2 added
-    (:data:`ADDED_IN_2`); the current version is left as it is; any other is refused.
+    (:data:`ADDED_IN_2`), versions 0 to 2 those version 3 added (:data:`ADDED_IN_3`); the
+    current version is left as it is; any other is refused.
 
     Only the version is checked, not the shape: :func:`from_data` does both.
     """
     found = data.get("schema_version", 0)
-    if found in (0, 1) and not isinstance(found, bool):
+    if found in (0, 1, 2) and not isinstance(found, bool):
         rest = dict(data)
         rest.pop("schema_version", None)
         data.clear()
         data.update({"schema_version": SCHEMA_VERSION, **rest})
         settings = data.get("settings")
-        for table, added in ADDED_IN_2.items():
+        for table, added in ADDED_IN_2.items() if found in (0, 1) else ():
             knobs = settings.get(table) if isinstance(settings, dict) else None
             if isinstance(knobs, dict):
                 for knob, value in added.items():
                     knobs.setdefault(knob, value)
+        if isinstance(settings, dict):
+            for key, value in ADDED_IN_3.items():
+                settings.setdefault(key, copy.deepcopy(value))
     elif found != SCHEMA_VERSION or isinstance(found, bool):
         supported = ", ".join(str(v) for v in SUPPORTED_VERSIONS)
         raise SchemaVersionError(

@@ -27,6 +27,7 @@ from retrysim.results.sections import (
     Recovery,
 )
 from retrysim.sim import records as rec
+from retrysim.sim.failures import ANSWER_BASE
 
 if TYPE_CHECKING:
     from retrysim.model.scenario import Scenario
@@ -178,7 +179,9 @@ def give_ups(
     gave_up = calls["outcome"] == rec.GAVE_UP
     retried_codes = np.array([names.index(n) for n in retried if n in names], dtype=np.int64)
     errors = calls["error"].astype(np.int64)
-    is_retried = np.isin(errors, retried_codes)
+    # A call gives up on an answer (result:503) only when its result predicate rejected the
+    # value: a retried one, whatever its stop allowed.
+    is_retried = np.isin(errors, retried_codes) | (errors >= ANSWER_BASE)
     by_breaker = gave_up & (
         errors == (names.index("CircuitOpen") if "CircuitOpen" in names else -1)
     )

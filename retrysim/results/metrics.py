@@ -139,8 +139,9 @@ def retry_wait(attempts: np.ndarray, calls: np.ndarray) -> RetryWait:
 
 
 def failures_by_type(attempts: np.ndarray, names: tuple[str, ...]) -> dict[str, int]:
-    """Failed attempts per error name (client timeouts count as TimeoutError)."""
-    counts = np.bincount(attempts["error"], minlength=len(names))
+    """Failed attempts per error name (client timeouts count as TimeoutError). An answer the
+    policy took as its call's result (an ok attempt recorded under ``result:<value>``) is none."""
+    counts = np.bincount(attempts["error"][attempts["outcome"] != rec.OK], minlength=len(names))
     return {names[code]: int(n) for code, n in enumerate(counts) if code and n}
 
 

@@ -72,6 +72,17 @@ class AdaptiveKnobs(TypedDict):
     scope: SharedScope
 
 
+class ErrorPolicyKnobs(TypedDict):
+    """An error family's own attempts and waits (``retrysim.retry.options.ErrorPolicy``);
+    null: the policy's own value."""
+
+    max_attempts: int | None
+    """attempts in all for a call whose latest error is of this family"""
+    min_wait: float | None
+    max_wait: float | None
+    respect_retry_after: bool | None
+
+
 class CustomPolicy(TypedDict):
     """The user's own tenacity policy (``--policy MODULE:ATTR``), as probed."""
 
@@ -95,6 +106,16 @@ class Settings(TypedDict):
     jitter: float
     max_delay: float | None
     respect_retry_after: bool
+    attempt_timeout: float | None
+    """seconds an attempt may take before it fails with TimeoutError (null: no limit)"""
+    rate_limited: ErrorPolicyKnobs
+    """after HTTP 429 or throttling"""
+    server_error: ErrorPolicyKnobs
+    """after HTTP 5xx or a busy server"""
+    connection_error: ErrorPolicyKnobs
+    """after a connection refused, reset or aborted"""
+    timeout_error: ErrorPolicyKnobs
+    """after no answer in time"""
     breaker: BreakerKnobs
     budget: BudgetKnobs
     adaptive: AdaptiveKnobs

@@ -26,6 +26,7 @@ _EXPORTS = {
     "CircuitOpenError": "retrysim.retry.exceptions",
     "ConflictError": "retrysim.retry.exceptions",
     "DEFAULT_RETRYABLE": "retrysim.retry.exceptions",
+    "ErrorPolicy": "retrysim.retry.options",
     "ExhaustedCall": "retrysim.retry.hooks",
     "GuardChain": "retrysim.retry.guards",
     "GuardEvent": "retrysim.retry.guards",
@@ -41,6 +42,8 @@ _EXPORTS = {
     "PolicyOptions": "retrysim.retry.options",
     "Profile": "retrysim.retry.profiles",
     "RateLimitedError": "retrysim.retry.exceptions",
+    "RetriedResult": "retrysim.retry.exceptions",
+    "RetryEvent": "retrysim.retry.hooks",
     "RetryPolicy": "retrysim.retry.policy",
     "RetrySettings": "retrysim.retry.settings",
     "ServerError": "retrysim.retry.exceptions",
@@ -48,6 +51,7 @@ _EXPORTS = {
     "TransientError": "retrysim.retry.exceptions",
     "add_breaker_hook": "retrysim.retry.hooks",
     "add_exhausted_hook": "retrysim.retry.hooks",
+    "add_retry_hook": "retrysim.retry.hooks",
     "build_policy": "retrysim.retry.policy",
     "env_name": "retrysim.retry.settings",
     "execute_with_retry": "retrysim.retry.decorators",
@@ -57,12 +61,16 @@ _EXPORTS = {
     "retry_if_transient": "retrysim.retry.classify",
     "unregister_transient": "retrysim.retry.classify",
     "get_settings": "retrysim.retry.settings",
+    "instrument_opentelemetry": "retrysim.retry.otel",
     "load_settings": "retrysim.retry.settings",
+    "per_error_family": "retrysim.retry.per_error",
     "register_collector": "retrysim.retry.export",
     "register_profile": "retrysim.retry.profiles",
     "reload_settings": "retrysim.retry.settings",
     "remove_breaker_hook": "retrysim.retry.hooks",
     "remove_exhausted_hook": "retrysim.retry.hooks",
+    "remove_fallback": "retrysim.retry.hooks",
+    "remove_retry_hook": "retrysim.retry.hooks",
     "render_prometheus": "retrysim.retry.export",
     "reset_retry_metrics": "retrysim.retry.counters",
     "retry_api_call": "retrysim.retry.decorators",
@@ -73,6 +81,7 @@ _EXPORTS = {
     "retry_with_budget": "retrysim.retry.decorators",
     "retry_with_circuit_breaker": "retrysim.retry.decorators",
     "retry_worker_operation": "retrysim.retry.decorators",
+    "set_fallback": "retrysim.retry.hooks",
     "setting_sources": "retrysim.retry.settings",
     "use_settings": "retrysim.retry.settings",
 }
@@ -90,6 +99,7 @@ __all__ = [
     "BudgetOptions",
     "CircuitOpenError",
     "ConflictError",
+    "ErrorPolicy",
     "ExhaustedCall",
     "GuardChain",
     "GuardEvent",
@@ -101,6 +111,8 @@ __all__ = [
     "PolicyOptions",
     "Profile",
     "RateLimitedError",
+    "RetriedResult",
+    "RetryEvent",
     "RetryPolicy",
     "RetrySettings",
     "ServerError",
@@ -108,19 +120,24 @@ __all__ = [
     "TransientError",
     "add_breaker_hook",
     "add_exhausted_hook",
+    "add_retry_hook",
     "build_policy",
     "env_name",
     "execute_with_retry",
     "get_profile",
     "get_settings",
+    "instrument_opentelemetry",
     "is_transient",
     "load_settings",
+    "per_error_family",
     "register_collector",
     "register_profile",
     "register_transient",
     "reload_settings",
     "remove_breaker_hook",
     "remove_exhausted_hook",
+    "remove_fallback",
+    "remove_retry_hook",
     "render_prometheus",
     "reset_retry_metrics",
     "retry_api_call",
@@ -132,6 +149,7 @@ __all__ = [
     "retry_with_budget",
     "retry_with_circuit_breaker",
     "retry_worker_operation",
+    "set_fallback",
     "setting_sources",
     "unregister_transient",
     "use_settings",
@@ -162,6 +180,7 @@ if TYPE_CHECKING:
     from retrysim.retry.exceptions import ConflictError as ConflictError
     from retrysim.retry.exceptions import GuardRefusedError as GuardRefusedError
     from retrysim.retry.exceptions import RateLimitedError as RateLimitedError
+    from retrysim.retry.exceptions import RetriedResult as RetriedResult
     from retrysim.retry.exceptions import ServerError as ServerError
     from retrysim.retry.exceptions import TransientError as TransientError
     from retrysim.retry.export import register_collector as register_collector
@@ -174,12 +193,20 @@ if TYPE_CHECKING:
     from retrysim.retry.guards import GuardStates as GuardStates
     from retrysim.retry.hooks import BreakerChange as BreakerChange
     from retrysim.retry.hooks import ExhaustedCall as ExhaustedCall
+    from retrysim.retry.hooks import RetryEvent as RetryEvent
     from retrysim.retry.hooks import add_breaker_hook as add_breaker_hook
     from retrysim.retry.hooks import add_exhausted_hook as add_exhausted_hook
+    from retrysim.retry.hooks import add_retry_hook as add_retry_hook
     from retrysim.retry.hooks import remove_breaker_hook as remove_breaker_hook
     from retrysim.retry.hooks import remove_exhausted_hook as remove_exhausted_hook
+    from retrysim.retry.hooks import remove_fallback as remove_fallback
+    from retrysim.retry.hooks import remove_retry_hook as remove_retry_hook
+    from retrysim.retry.hooks import set_fallback as set_fallback
     from retrysim.retry.options import OPTION_NAMES as OPTION_NAMES
+    from retrysim.retry.options import ErrorPolicy as ErrorPolicy
     from retrysim.retry.options import PolicyOptions as PolicyOptions
+    from retrysim.retry.otel import instrument_opentelemetry as instrument_opentelemetry
+    from retrysim.retry.per_error import per_error_family as per_error_family
     from retrysim.retry.policy import RetryPolicy as RetryPolicy
     from retrysim.retry.policy import build_policy as build_policy
     from retrysim.retry.profiles import Profile as Profile

@@ -17,6 +17,18 @@ Extend it with :func:`register_transient`::
     register_transient(MyBusyError)                      # by class (subclasses count)
     register_transient(lambda e: getattr(e, "code", None) == "EAGAIN")   # a predicate
 
+**Idempotent operations.** The classifier answers for an operation that is safe to run twice
+(idempotent, or made so with an idempotency key, which the counters and the simulator's
+duplicates diagnosis watch). Errors that can come after the server got the request are then
+transient like the rest: a read timeout, and a connection reset or closed mid-response, which
+httpx raises as ``ReadError`` (an RST: ``ECONNRESET`` while reading the answer) or
+``RemoteProtocolError`` (the peer closed before a complete answer), urllib3/requests as
+``ProtocolError`` / ``ChunkedEncodingError``. The request may or may not have been executed,
+and for an idempotent one that does not matter: the retry gets the answer the reset lost. For
+an operation that is not idempotent, retry only failures that happen before anything is sent
+(a decorator's ``retry=retry_if_exception_type(httpx.ConnectError)``, a scenario's
+``retry_on``), or give it an idempotency key.
+
 :class:`retry_if_transient` is the tenacity strategy (``retry=retry_if_transient()``); the
 ``documented`` profile uses it. ``serialization=True`` also retries SQL serialization
 failures and deadlocks (SQLSTATE 40001 / 40P01), which are only safe to retry when the whole
@@ -95,12 +107,15 @@ _BY_NAME: set[Key] = {
     ("httpx", "ReadTimeout"),
     ("httpx", "WriteTimeout"),
     ("httpx", "PoolTimeout"),
+    # A connection reset or closed mid-response (see "Idempotent operations" above).
+    ("httpx", "ReadError"),
     ("httpx", "RemoteProtocolError"),
     ("httpcore", "ConnectError"),
     ("httpcore", "ConnectTimeout"),
     ("httpcore", "ReadTimeout"),
     ("httpcore", "WriteTimeout"),
     ("httpcore", "PoolTimeout"),
+    ("httpcore", "ReadError"),
     ("httpcore", "RemoteProtocolError"),
     # aiohttp (ServerTimeoutError is a ClientConnectionError too)
     ("aiohttp", "ClientConnectionError"),

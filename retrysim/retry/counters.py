@@ -13,6 +13,7 @@ from __future__ import annotations
 import bisect
 import threading
 from collections import Counter, OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from retrysim.retry.guards import PROCESS_GUARDS, GuardEvent
@@ -129,6 +130,10 @@ class CounterRegistry:
         self._refusals: Counter[str] = Counter()
         self._delays: Counter[str] = Counter()
         self._delay_seconds: dict[str, float] = {}
+        #: Called with (operation, kind, seconds) after each call ends, outside the lock: the
+        #: OpenTelemetry export's duration histogram (:mod:`retrysim.retry.otel`) records there,
+        #: since OpenTelemetry has no histogram it could read from the counts kept here.
+        self.duration_listeners: list[Callable[[str, str, float], None]] = []
 
     def _get(self, name: str) -> OperationCounters:
         ops = self._ops.get(name)
@@ -150,6 +155,9 @@ class CounterRegistry:
             ops = self._get(name)
             ops.duration_counts[bisect.bisect_left(DURATION_BUCKETS, seconds)] += 1
             ops.duration_sum += seconds
+            kind = ops.kind
+        for listener in tuple(self.duration_listeners):
+            listener(name, kind, seconds)
 
     def guard_event(self, event: GuardEvent) -> None:
         """Count a guard's event (the listener on PROCESS_GUARDS)."""

@@ -1,10 +1,10 @@
 """Each effective policy value and where it came from: the precedence rule, worked out once.
 
-A policy key's value (an option, ``max_wait``, or a mechanism's knob, ``breaker.enabled``) is,
-highest first:
+A policy key's value (an option, ``max_wait``, or a table's knob, ``breaker.enabled``,
+``rate_limited.max_attempts``) is, highest first:
 
-1. ``--set``: the command line set ``policy.<key>`` (or the mechanism's whole table, for the
-   knobs that table gives);
+1. ``--set``: the command line set ``policy.<key>`` (or a whole table, for the knobs that
+   table gives);
 2. a flag that sets it (``--profile``; the caller names the flag and its label);
 3. ``scenario``: the options given (a scenario's ``[policy]`` table, a decorator's keywords);
 4. the ``RETRY__*`` setting the key falls back to: ``env``, ``.env`` or ``default``, as
@@ -50,7 +50,7 @@ def _filled(options: PolicyOptions, operation: str, settings: RetrySettings) -> 
         value = getattr(options, name)
         field = setting_for(name, operation)
         values[name] = getattr(settings, field) if value is None and field is not None else value
-    for name, knobs in options.mechanisms().items():
+    for name, knobs in options.tables().items():  # the error families' and the mechanisms'
         values[name] = {
             knob: getattr(knobs, knob)
             if knob in knobs.model_fields_set
@@ -88,10 +88,10 @@ def effective_policy(
         by_set = f"policy.{name}" in sets
         source = _source(name, operation, by_set, name in given, labels, where)
         out[name] = Effective(filled[name], source)
-    for mechanism, knobs in options.mechanisms().items():
-        whole_table = f"policy.{mechanism}" in sets  # --set policy.budget=true, or a table
-        for knob, value in filled[mechanism].items():
-            key = f"{mechanism}.{knob}"
+    for table, knobs in options.tables().items():
+        whole_table = f"policy.{table}" in sets  # --set policy.budget=true, or a table
+        for knob, value in filled[table].items():
+            key = f"{table}.{knob}"
             explicit = knob in knobs.model_fields_set
             by_set = f"policy.{key}" in sets or (whole_table and explicit)
             out[key] = Effective(value, _source(key, operation, by_set, explicit, labels, where))
@@ -119,5 +119,5 @@ def _source(
 
 def _setting(key: str, operation: str) -> str:
     field = setting_for(key, operation)
-    assert field is not None, f"every mechanism knob has a setting ({key})"
+    assert field is not None, f"every table knob has a setting ({key})"
     return field

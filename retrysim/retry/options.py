@@ -14,7 +14,9 @@ effect, and from where, is :mod:`retrysim.retry.effective`'s to say.
 The settings are generated from this model: each :class:`FromSettings` option is a
 ``RETRY__*`` field with the option's type and limits and the default its mark gives, and each
 resilience mechanism's knobs (registered in :mod:`retrysim.retry.mechanisms`, which also makes
-the mechanism fields here) are ``RETRY__<OPERATION>_<MECHANISM>_<KNOB>`` fields.
+the mechanism fields here) are ``RETRY__<OPERATION>_<MECHANISM>_<KNOB>`` fields, and so are each
+error family's (:class:`ErrorPolicy`, ``RETRY__<OPERATION>_RATE_LIMITED_MAX_ATTEMPTS``; the
+families and what they mean: :mod:`retrysim.retry.per_error`).
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ from retrysim.names import MAX_ATTEMPTS_LIMIT, OPERATIONS
 from retrysim.retry.knobs import Knobs
 from retrysim.retry.mechanisms import MECHANISM_NAMES as MECHANISM_NAMES
 from retrysim.retry.mechanisms import MECHANISMS, REGISTRY, mechanism_setting
+from retrysim.retry.per_error import PER_ERROR_FAMILIES
 from retrysim.suggest import hint
 
 if TYPE_CHECKING:
@@ -81,6 +84,68 @@ def shared_setting(default: Any) -> FromSettings:
 #: Seconds: finite, not negative, and at most about 31 years (no wait may overflow a clock).
 MAX_SECONDS = 1e9
 _NonNegative = Field(ge=0, le=MAX_SECONDS, allow_inf_nan=False, json_schema_extra={"unit": "s"})
+
+
+class ErrorPolicy(Knobs):
+    """``[policy.<family>]`` / ``RETRY__<OPERATION>_<FAMILY>_*``: an error family's own
+    attempts and waits, each knob unset inheriting the policy's. A call stops when its attempts
+    reach the limit of its latest error's family; the wait after an error is its family's.
+
+    The families and the rule: :mod:`retrysim.retry.per_error`.
+    """
+
+    max_attempts: Annotated[
+        int | None,
+        Field(
+            ge=1,
+            le=MAX_ATTEMPTS_LIMIT,
+            description="attempts in all for a call whose latest error is of this family",
+        ),
+    ] = None
+    min_wait: Annotated[
+        float | None,
+        _NonNegative,
+        Field(description="seconds; min_wait in the profile's formula after such an error"),
+    ] = None
+    max_wait: Annotated[
+        float | None,
+        _NonNegative,
+        Field(description="seconds; max_wait in the profile's formula after such an error"),
+    ] = None
+    respect_retry_after: Annotated[
+        bool | None, Field(description="wait at least the Retry-After hint of such an error")
+    ] = None
+
+    @field_validator("max_attempts", mode="before")
+    @classmethod
+    def _not_a_bool(cls, value: Any) -> Any:
+        if isinstance(value, bool):  # True is an int to Python, never an attempt count
+            raise ValueError(f"max_attempts must be a whole number, got {value!r}")
+        return value
+
+    @model_validator(mode="after")
+    def _waits_ordered(self) -> ErrorPolicy:
+        if (
+            self.min_wait is not None
+            and self.max_wait is not None
+            and self.min_wait > self.max_wait
+        ):
+            raise ValueError(f"min_wait ({self.min_wait}) must be <= max_wait ({self.max_wait})")
+        return self
+
+    def waits_differ(self) -> bool:
+        """Whether a wait knob is set (else the family waits as the policy does)."""
+        return any(
+            value is not None for value in (self.min_wait, self.max_wait, self.respect_retry_after)
+        )
+
+
+def _error_annotations() -> dict[str, Any]:
+    """Each per-error family's table as a field's annotation, with its description."""
+    return {
+        name: Annotated[ErrorPolicy, Field(description=f"own attempts and waits {about}")]
+        for name, about in PER_ERROR_FAMILIES.items()
+    }
 
 
 def _known_profile(value: str) -> str:
@@ -170,6 +235,32 @@ class PolicyOptions(BaseModel):
     respect_retry_after: Annotated[
         bool, Field(description="wait at least a server's Retry-After hint")
     ] = False
+    attempt_timeout: Annotated[
+        float | None,
+        Field(
+            gt=0,
+            le=MAX_SECONDS,
+            allow_inf_nan=False,
+            json_schema_extra={"unit": "s"},
+            description=(
+                "seconds; an attempt not done by then fails with TimeoutError (coroutines); "
+                "unset: no limit"
+            ),
+        ),
+        per_operation(worker=None, storage=None, scheduler=None, api=None),
+    ] = None
+    # The per-error policies: one table per error family (retrysim.retry.per_error), every
+    # knob unset inheriting the policy's value, or set by RETRY__<OPERATION>_<FAMILY>_<KNOB>.
+    # Made from the families, like the mechanisms below (tests/test_mechanisms_registry.py
+    # keeps the lines for type checkers the same).
+    if TYPE_CHECKING:
+        rate_limited: ErrorPolicy = ErrorPolicy()
+        server_error: ErrorPolicy = ErrorPolicy()
+        connection_error: ErrorPolicy = ErrorPolicy()
+        timeout_error: ErrorPolicy = ErrorPolicy()
+    else:
+        __annotations__.update(_error_annotations())
+        locals().update({name: ErrorPolicy() for name in PER_ERROR_FAMILIES})
     # The resilience mechanisms: one table each, every knob unset falling back to
     # RETRY__<OPERATION>_<MECHANISM>_<KNOB>. The fields are made from the registry
     # (retrysim.retry.mechanisms), after the options above; type checkers cannot run that, so
@@ -211,17 +302,38 @@ class PolicyOptions(BaseModel):
             raise ValueError(f"min_wait ({self.min_wait}) must be <= max_wait ({self.max_wait})")
         return self
 
+    @model_validator(mode="after")
+    def _family_waits_ordered(self) -> PolicyOptions:
+        """A family's wait range, with what it inherits, is a range: its ``min_wait`` above
+        the policy's ``max_wait`` (or the reverse) is refused, naming both."""
+        for name, table in self.error_policies().items():
+            low = self.min_wait if table.min_wait is None else table.min_wait
+            high = self.max_wait if table.max_wait is None else table.max_wait
+            if low is not None and high is not None and low > high:
+                low_key = "min_wait" if table.min_wait is None else f"{name}.min_wait"
+                high_key = "max_wait" if table.max_wait is None else f"{name}.max_wait"
+                raise ValueError(f"{low_key} ({low}) must be <= {high_key} ({high})")
+        return self
+
     def given(self) -> frozenset[str]:
         """Names of the options set explicitly (a value other than "not given"); a mechanism
-        is given when any of its knobs is."""
+        or an error family's table is given when any of its knobs is."""
         fields = type(self).model_fields
         scalars = (name for name in OPTION_NAMES if getattr(self, name) != fields[name].default)
-        mechanisms = (name for name in MECHANISM_NAMES if getattr(self, name).model_fields_set)
-        return frozenset((*scalars, *mechanisms))
+        tables = (name for name in TABLE_NAMES if getattr(self, name).model_fields_set)
+        return frozenset((*scalars, *tables))
 
     def mechanisms(self) -> dict[str, Knobs]:
         """Each registered mechanism's table, by name."""
         return {name: getattr(self, name) for name in MECHANISM_NAMES}
+
+    def error_policies(self) -> dict[str, ErrorPolicy]:
+        """Each error family's own table (``rate_limited``, ...), by name."""
+        return {name: getattr(self, name) for name in ERROR_POLICY_NAMES}
+
+    def tables(self) -> dict[str, Knobs]:
+        """Every table of knobs: the error families', then the mechanisms'."""
+        return {name: getattr(self, name) for name in TABLE_NAMES}
 
 
 def setting_source(name: str) -> FromSettings | None:
@@ -240,28 +352,45 @@ def settings_field(name: str, operation: str) -> str:
     return f"{operation}_{name}" if source.per_operation else name
 
 
+#: The per-error tables (``rate_limited``, ``server_error``, ...), in the families' order.
+ERROR_POLICY_NAMES: tuple[str, ...] = tuple(PER_ERROR_FAMILIES)
+#: Every table of knobs on the options: the error families', then the mechanisms'.
+TABLE_NAMES: tuple[str, ...] = (*ERROR_POLICY_NAMES, *MECHANISM_NAMES)
+#: Each table's model, by name (a mechanism's ``Knobs`` or :class:`ErrorPolicy`).
+TABLES: dict[str, type[Knobs]] = {
+    **dict.fromkeys(ERROR_POLICY_NAMES, ErrorPolicy),
+    **MECHANISMS,
+}
+
 #: Every single-valued option, in declaration order (what reports and documents list).
 OPTION_NAMES: tuple[str, ...] = tuple(
-    name for name in PolicyOptions.model_fields if name not in MECHANISMS
+    name for name in PolicyOptions.model_fields if name not in TABLES
 )
 
-#: Every policy key a value and a source are reported for: the options, then each mechanism's
-#: knobs as ``breaker.failure_threshold``.
+#: Every policy key a value and a source are reported for: the options, then each table's
+#: knobs as ``rate_limited.max_attempts`` or ``breaker.failure_threshold``.
 POLICY_KEYS: tuple[str, ...] = (
     *OPTION_NAMES,
-    *(f"{name}.{knob}" for name, model in MECHANISMS.items() for knob in model.model_fields),
+    *(f"{name}.{knob}" for name, model in TABLES.items() for knob in model.model_fields),
 )
+
+
+def table_setting(operation: str, table: str, knob: str) -> str:
+    """The ``RetrySettings`` field of one table's knob: ``api_rate_limited_max_attempts``,
+    ``api_breaker_failure_threshold``."""
+    return mechanism_setting(operation, table, knob)
 
 
 def setting_for(key: str, operation: str) -> str | None:
     """The ``RetrySettings`` field policy ``key`` falls back to for ``operation`` (None: no
     setting does): ``max_wait`` -> ``worker_max_wait``, ``breaker.enabled`` ->
-    ``worker_breaker_enabled``."""
-    mechanism, _, knob = key.partition(".")
+    ``worker_breaker_enabled``, ``rate_limited.max_attempts`` ->
+    ``worker_rate_limited_max_attempts``."""
+    table, _, knob = key.partition(".")
     if knob:
-        if mechanism not in MECHANISMS or knob not in MECHANISMS[mechanism].model_fields:
+        if table not in TABLES or knob not in TABLES[table].model_fields:
             return None
-        return mechanism_setting(operation, mechanism, knob)
+        return table_setting(operation, table, knob)
     if key not in PolicyOptions.model_fields or setting_source(key) is None:
         return None
     return settings_field(key, operation)
@@ -284,7 +413,7 @@ def parse_options(options: dict[str, Any], where: str = "retry option") -> Polic
     argument) with the closest valid name suggested; a bad value is a ``ValueError`` naming
     the option and what is allowed.
     """
-    allowed = (*OPTION_NAMES, *MECHANISM_NAMES)
+    allowed = (*OPTION_NAMES, *TABLE_NAMES)
     unknown = sorted(set(options) - set(allowed))
     if unknown:
         hints = [f"{name!r}" + hint(name, allowed, list_allowed=False) for name in unknown]

@@ -4,13 +4,15 @@ The production decorators and the simulator both call :func:`build_policy`, so w
 is what ships. The options are :class:`~retrysim.retry.options.PolicyOptions` (each defined once
 there); the wait formula belongs to the profile object (:mod:`retrysim.retry.profiles`). Overrides
 are explicit: ``None`` means "not given", so ``min_wait=0.0`` or ``max_attempts=1`` win over the
-settings.
+settings. An error family with its own attempts or waits (``rate_limited``, ...) gets them through
+a stop and a wait that dispatch on the latest error's family (:mod:`retrysim.retry.per_error`);
+a policy without any keeps tenacity's plain ``stop_after_attempt`` and its profile's wait.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, TypeVar
 
 from pydantic import ValidationError
@@ -18,7 +20,7 @@ from tenacity import (
     AsyncRetrying,
     Retrying,
     retry_all,
-    retry_if_not_exception_type,
+    retry_unless_exception_type,
     stop_after_attempt,
     stop_after_delay,
 )
@@ -29,7 +31,19 @@ from tenacity.wait import wait_base
 from retrysim.retry.effective import resolve
 from retrysim.retry.exceptions import GuardRefusedError
 from retrysim.retry.guards import GuardChain, GuardSpec
-from retrysim.retry.options import OPTION_NAMES, PolicyOptions, explain, parse_options
+from retrysim.retry.options import (
+    ERROR_POLICY_NAMES,
+    OPTION_NAMES,
+    ErrorPolicy,
+    PolicyOptions,
+    explain,
+    parse_options,
+)
+from retrysim.retry.per_error import (
+    per_error_family,
+    stop_after_attempt_per_error,
+    wait_per_error,
+)
 from retrysim.retry.profiles import REGISTRY, Profile, Shape, get_profile
 from retrysim.retry.resilience import (
     Clock,
@@ -89,6 +103,38 @@ class RetryPolicy:
     @property
     def profile_object(self) -> Profile:
         return get_profile(self.profile)
+
+    @property
+    def error_policies(self) -> dict[str, ErrorPolicy]:
+        """Each error family's own table (a knob None: it inherits the policy's)."""
+        return self.options.error_policies()
+
+    def attempts_for(self, error: BaseException | None) -> int:
+        """The attempts a call may make when ``error`` is its latest error (its family's limit,
+        else ``max_attempts``; :mod:`retrysim.retry.per_error`)."""
+        family = None if error is None else per_error_family(error)
+        own = self.error_policies[family].max_attempts if family is not None else None
+        return self.max_attempts if own is None else own
+
+    @property
+    def most_attempts(self) -> int:
+        """The most attempts any call can make, whatever its errors."""
+        limits = (table.max_attempts for table in self.error_policies.values())
+        return max([self.max_attempts, *(n for n in limits if n is not None)])
+
+    def for_family(self, family: str) -> RetryPolicy:
+        """This policy as a call whose every error is of ``family`` meets it: the family's own
+        attempts and waits in place of the policy's, the same retry and guards. Its
+        :meth:`schedule`, :meth:`wait_range` and :meth:`worst_case_total` are the family's."""
+        if family not in ERROR_POLICY_NAMES:
+            raise ValueError(
+                f"unknown error family {family!r}; allowed: {', '.join(ERROR_POLICY_NAMES)}"
+            )
+        own = {k: v for k, v in self.error_policies[family].model_dump().items() if v is not None}
+        blank = {name: ErrorPolicy() for name in ERROR_POLICY_NAMES}
+        options = self.options.model_copy(update={**own, **blank})
+        stop, wait = _stop_and_wait(self.operation, options)
+        return replace(self, options=options, stop=stop, wait=wait)
 
     @property
     def shape(self) -> Shape:
@@ -171,6 +217,7 @@ class RetryPolicy:
         return {
             "operation": self.operation,
             **{name: getattr(self.options, name) for name in OPTION_NAMES},
+            **{name: _every_knob(table) for name, table in self.options.error_policies().items()},
             **{name: table.model_dump() for name, table in self.options.mechanisms().items()},
             "overrides": sorted(self.overrides),
         }
@@ -216,27 +263,14 @@ def build_policy(
         given.add("retry")
 
     profile = get_profile(_given(resolved.profile))
-    stop: stop_base = stop_after_attempt(_given(resolved.max_attempts))
-    if resolved.max_delay is not None:
-        stop = stop | stop_after_delay(resolved.max_delay)
-    tables = resolved.mechanisms()
-    for extra in mechanism_stops(tables):  # a per-call time budget
-        stop = stop | extra
-    shape = profile.shape(
-        operation,
-        _given(resolved.min_wait),
-        _given(resolved.max_wait),
-        _given(resolved.jitter),
-        resolved.multiplier,
-    )
-    wait = profile.wait(shape)
-    if resolved.respect_retry_after:
-        wait = wait_retry_after(wait, cap=retry_after_cap(_given(resolved.max_wait)))
+    stop, wait = _stop_and_wait(operation, resolved)
     if retry is None:
         retry = profile.retry()
-    guards = (*mechanism_guards(operation, tables), *guards)
+    guards = (*mechanism_guards(operation, resolved.mechanisms()), *guards)
     if guards:  # a guard's refusal (an open breaker) is never retried, whatever retry says
-        retry = retry_all(retry_if_not_exception_type(GuardRefusedError), retry)
+        # (tenacity's "unless" form says yes to a returned result, so retry_if_result still
+        # decides on results; retry_if_not_exception_type would say no to every result)
+        retry = retry_all(retry_unless_exception_type(GuardRefusedError), retry)
     return RetryPolicy(
         operation=operation,
         options=resolved,
@@ -248,5 +282,62 @@ def build_policy(
     )
 
 
+def _every_knob(table: ErrorPolicy) -> dict[str, Any]:
+    """An error family's table with every knob (None: inherited), given or not."""
+    return {knob: getattr(table, knob) for knob in ErrorPolicy.model_fields}
+
+
 def _explicit(options: PolicyOptions) -> dict[str, Any]:
     return {name: getattr(options, name) for name in options.given()}
+
+
+def _stop_and_wait(operation: str, resolved: PolicyOptions) -> tuple[stop_base, wait_base]:
+    """The stop and the wait of resolved options: attempts (per error family when one has its
+    own), a delay limit, the mechanisms' stops; the profile's formula (per error family when
+    one has its own waits), honouring Retry-After where asked."""
+    default = _given(resolved.max_attempts)
+    limits = {
+        name: table.max_attempts
+        for name, table in resolved.error_policies().items()
+        if table.max_attempts is not None
+    }
+    stop: stop_base = (
+        stop_after_attempt_per_error(default, limits) if limits else stop_after_attempt(default)
+    )
+    if resolved.max_delay is not None:
+        stop = stop | stop_after_delay(resolved.max_delay)
+    for extra in mechanism_stops(resolved.mechanisms()):  # a per-call time budget
+        stop = stop | extra
+
+    profile = get_profile(_given(resolved.profile))
+    formulas: dict[tuple[float, float], wait_base] = {}
+
+    def waiting(min_wait: float, max_wait: float, respect_retry_after: bool) -> wait_base:
+        # One formula object per wait range, so a family that differs only in honouring
+        # Retry-After shares the policy's (a decorrelated wait remembers its previous wait).
+        formula = formulas.get((min_wait, max_wait))
+        if formula is None:
+            shape = profile.shape(
+                operation, min_wait, max_wait, _given(resolved.jitter), resolved.multiplier
+            )
+            formula = formulas[(min_wait, max_wait)] = profile.wait(shape)
+        if respect_retry_after:
+            return wait_retry_after(formula, cap=retry_after_cap(max_wait))
+        return formula
+
+    low, high = _given(resolved.min_wait), _given(resolved.max_wait)
+    wait = waiting(low, high, resolved.respect_retry_after)
+    by_family = {
+        name: waiting(
+            low if table.min_wait is None else table.min_wait,
+            high if table.max_wait is None else table.max_wait,
+            (
+                resolved.respect_retry_after
+                if table.respect_retry_after is None
+                else table.respect_retry_after
+            ),
+        )
+        for name, table in resolved.error_policies().items()
+        if table.waits_differ()
+    }
+    return stop, (wait_per_error(wait, by_family) if by_family else wait)

@@ -5,7 +5,9 @@ that option's type and limits and the default its mark documents: per operation
 (``RETRY__WORKER_MAX_ATTEMPTS``, ...) or shared (``RETRY__PROFILE``, ``RETRY__JITTER``). Each
 knob of each registered resilience mechanism (:mod:`retrysim.retry.mechanisms`) is a field per
 operation (``RETRY__API_BREAKER_FAILURE_THRESHOLD``), with the knob's own type, default and
-limits. Nothing is written twice, so a value the policy would refuse is refused here, when the
+limits, and so is each knob of each error family's own policy
+(``RETRY__API_RATE_LIMITED_MAX_ATTEMPTS``; unset, it inherits the operation's value). Nothing is
+written twice, so a value the policy would refuse is refused here, when the
 settings load, naming the variable.
 
 Values come from, in order of precedence: process environment, a ``.env`` file, the defaults
@@ -44,14 +46,19 @@ from retrysim.names import Operation as Operation
 from retrysim.names import Profile as Profile
 from retrysim.retry.mechanisms import MECHANISMS, mechanism_setting
 from retrysim.retry.options import (
+    ERROR_POLICY_NAMES,
     GLOBAL_OPTIONS,
     PER_OPERATION_OPTIONS,
+    TABLES,
     PolicyOptions,
     setting_source,
+    table_setting,
 )
 from retrysim.suggest import closest
 
 ENV_PREFIX = "RETRY__"
+#: The prefix one underscore short: ``RETRY_SCHEDULER_MAX_ATTEMPTS`` is warned about as a typo.
+SINGLE_PREFIX = "RETRY_"
 Source = Literal["default", "env", ".env"]
 
 logger = logging.getLogger("retrysim.retry")
@@ -76,7 +83,10 @@ def _option_field(name: str, operation: str) -> tuple[Any, Any]:
     info = PolicyOptions.model_fields[name]
     source = setting_source(name)
     assert source is not None, f"option {name!r} is read from no setting"
-    kind = Annotated[(_given_type(info.annotation), *info.metadata)]  # type: ignore[valid-type]
+    # A setting whose documented default is None ("no limit": attempt_timeout) keeps the None.
+    nullable = any(default is None for _, default in source.defaults)
+    given = info.annotation if nullable else _given_type(info.annotation)
+    kind = Annotated[(given, *info.metadata)]  # type: ignore[valid-type]
     return kind, Field(source.default(operation), description=info.description)
 
 
@@ -93,13 +103,15 @@ def _option_fields() -> dict[str, tuple[Any, Any]]:
 
 
 def _mechanism_fields() -> dict[str, tuple[Any, Any]]:
-    """``<operation>_<mechanism>_<knob>`` for every knob of every resilience mechanism, with
-    the knob's own type, default and limits (each knob is defined once, in its mechanism)."""
+    """``<operation>_<table>_<knob>`` for every knob of every table of knobs: each error
+    family's (``api_rate_limited_max_attempts``, default None: inherit the policy's) and each
+    resilience mechanism's, with the knob's own type, default and limits (each knob is defined
+    once, in its table's model)."""
     fields: dict[str, tuple[Any, Any]] = {}
     for operation in OPERATIONS:
-        for mechanism, model in MECHANISMS.items():
+        for table, model in TABLES.items():
             for knob, info in model.model_fields.items():
-                fields[mechanism_setting(operation, mechanism, knob)] = (info.annotation, info)
+                fields[table_setting(operation, table, knob)] = (info.annotation, info)
     return fields
 
 
@@ -107,9 +119,12 @@ def _mechanism_fields() -> dict[str, tuple[Any, Any]]:
 MECHANISM_VARIABLES = f"{ENV_PREFIX}<OPERATION>_" + ", _".join(
     f"{name.upper()}_*" for name in MECHANISMS
 )
+#: Every table's variables as a pattern: the error families' and the mechanisms'.
+TABLE_VARIABLES = f"{ENV_PREFIX}<OPERATION>_" + ", _".join(f"{name.upper()}_*" for name in TABLES)
 #: The policy options' settings (``RETRY__WORKER_MAX_ATTEMPTS``, ``RETRY__PROFILE``, ...).
 _OPTION_FIELDS = _option_fields()
-#: The resilience knobs as settings fields (``RETRY__API_BREAKER_FAILURE_THRESHOLD``, ...).
+#: The tables' knobs as settings fields (``RETRY__API_RATE_LIMITED_MAX_ATTEMPTS``,
+#: ``RETRY__API_BREAKER_FAILURE_THRESHOLD``, ...).
 _MECHANISM_FIELDS = _mechanism_fields()
 _GeneratedSettings: type[BaseModel] = create_model(  # type: ignore[call-overload]
     "_GeneratedSettings", __base__=BaseModel, **_OPTION_FIELDS, **_MECHANISM_FIELDS
@@ -148,6 +163,10 @@ class RetrySettings(_GeneratedSettings, BaseSettings):
         api_max_attempts: int
         api_min_wait: float
         api_max_wait: float
+        worker_attempt_timeout: float | None
+        storage_attempt_timeout: float | None
+        scheduler_attempt_timeout: float | None
+        api_attempt_timeout: float | None
         profile: str
         jitter: float
 
@@ -174,6 +193,28 @@ class RetrySettings(_GeneratedSettings, BaseSettings):
                     f"{env_name(op + '_max_wait')}={hi}; min_wait must be <= max_wait"
                 )
         return self
+
+    @model_validator(mode="after")
+    def _family_waits_ordered(self) -> RetrySettings:
+        """An error family's wait range, with what it inherits from its operation, is a range
+        (``RETRY__API_RATE_LIMITED_MIN_WAIT=20`` above ``RETRY__API_MAX_WAIT=15`` is not)."""
+        for op in OPERATIONS:
+            for family in ERROR_POLICY_NAMES:
+                low, lowest = self._family_wait(op, family, "min_wait")
+                high, highest = self._family_wait(op, family, "max_wait")
+                if lowest > highest:
+                    raise ValueError(
+                        f"{env_name(low)}={lowest} is greater than {env_name(high)}={highest}; "
+                        "min_wait must be <= max_wait"
+                    )
+        return self
+
+    def _family_wait(self, operation: str, family: str, name: str) -> tuple[str, float]:
+        """(field, value) of an error family's wait knob in effect: its own setting if set,
+        else its operation's (``api_rate_limited_min_wait``, else ``api_min_wait``)."""
+        own = table_setting(operation, family, name)
+        field = own if getattr(self, own) is not None else f"{operation}_{name}"
+        return field, getattr(self, field)
 
     @model_validator(mode="after")
     def _mechanisms_hold_together(self) -> RetrySettings:
@@ -325,7 +366,8 @@ def _explain(error: ValidationError, origin: str) -> SettingsError:
 
 @dataclass(frozen=True)
 class UnknownVariable:
-    """A ``RETRY__*`` variable that names no setting, so nothing reads it (a typo, usually)."""
+    """A ``RETRY__*`` variable that names no setting, so nothing reads it (a typo, usually), or
+    a ``RETRY_*`` one a setting's name with one underscore too few."""
 
     name: str
     origin: str  # "the environment", or "<path>" for a .env file
@@ -341,8 +383,10 @@ class UnknownVariable:
         hint = (
             f"did you mean {self.suggestion}?"
             if self.suggestion is not None
-            else f"valid: {', '.join(core)}, and {MECHANISM_VARIABLES} (see `retrysim settings`)"
+            else f"valid: {', '.join(core)}, and {TABLE_VARIABLES} (see `retrysim settings`)"
         )
+        if not self.name.upper().startswith(ENV_PREFIX):
+            hint += f" (settings start with {ENV_PREFIX}, two underscores)"
         return f"{self.name} {where} is not a retry setting and is ignored; {hint}"
 
 
@@ -354,7 +398,8 @@ def valid_variables() -> list[str]:
 
 
 def unknown_variables(env_file: EnvSource = ".env") -> list[UnknownVariable]:
-    """``RETRY__*`` variables in the environment and in ``env_file`` that name no setting.
+    """``RETRY__*`` variables in the environment and in ``env_file`` that name no setting, and
+    ``RETRY_*`` ones (one underscore) whose rest is close to a setting's name.
 
     Matching is case-insensitive, as the settings' own is. A missing ``env_file`` is skipped.
     """
@@ -371,6 +416,12 @@ def unknown_variables(env_file: EnvSource = ".env") -> list[UnknownVariable]:
             match = closest(upper.removeprefix(ENV_PREFIX), fields)
             suggestion = None if match is None else ENV_PREFIX + match
             unknown.append(UnknownVariable(key, origin, suggestion))
+        elif upper.startswith(SINGLE_PREFIX) and not upper.startswith(ENV_PREFIX):
+            # RETRY_SCHEDULER_MAX_ATTEMPTS: one underscore short. Other programs' RETRY_*
+            # variables are not retrysim's to judge, so only a name close to a setting is one.
+            match = closest(upper.removeprefix(SINGLE_PREFIX), fields)
+            if match is not None:
+                unknown.append(UnknownVariable(key, origin, ENV_PREFIX + match))
     return unknown
 
 

@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from retrysim.errors import BadInputError
-from retrysim.model.scenario import Scenario
+from retrysim.model.scenario import TIMEOUT_KEYS, Scenario
 from retrysim.retry.options import GLOBAL_OPTIONS
 from retrysim.retry.settings import RetrySettings
 from retrysim.retry.variables import option_variable
@@ -139,6 +139,11 @@ def check(tuning: Tuning, scenarios: Sequence[Scenario]) -> None:
     if tuning.budget is not None and tuning.budget < 1:
         raise TuneError(f"--budget {tuning.budget}: at least 1 candidate")
     for dim in tuning.dimensions:
+        if dim.key == TIMEOUT_KEYS[0]:  # the same timeout as the policy option: search that
+            raise TuneError(
+                f"--search {dim.key}: search {TIMEOUT_KEYS[1]}, the same timeout, which "
+                "RETRY__<OPERATION>_ATTEMPT_TIMEOUT sets"
+            )
         if not dim.key.startswith("policy."):
             raise TuneError(
                 f"--search {dim.key}: only policy settings (policy.*) have RETRY__ variables "

@@ -163,6 +163,57 @@ class VirtualTimeEventLoop(asyncio.SelectorEventLoop):
             self._pending_threads -= 1
 
 
+async def answer_after(delay: float) -> None:
+    """``asyncio.sleep(delay)``, over before an ``asyncio.timeout`` of this task due then too.
+
+    The engine's rule for events due at one instant: the answer (or a reset), then the
+    client's timeout. A timeout entered around the request (a decorator's ``attempt_timeout``)
+    set its timer before the request set its own, so it would fire first; and even fired
+    after it, in the same turn of the loop, it would cancel this task before it resumes. So
+    such a timeout is set again for the same instant after this sleep's timer, and when that
+    fires, set again for now: asyncio then runs it after this task's next step, which leaves
+    the timeout's ``async with`` and so cancels it.
+    """
+    loop = asyncio.get_running_loop()
+    due = loop.time() + delay  # what asyncio.sleep's call_later computes
+    woken = loop.create_future()
+    timeouts = _timeouts_due(loop, due)
+    timer = loop.call_at(due, _wake, woken, timeouts)
+    for timeout in timeouts:
+        timeout.reschedule(due)  # behind this sleep's timer
+    try:
+        await woken
+    finally:
+        timer.cancel()
+
+
+def _wake(future: asyncio.Future[None], timeouts: list[asyncio.Timeout]) -> None:
+    if future.done():
+        return
+    future.set_result(None)  # the task's next step is queued now
+    for timeout in timeouts:  # and the timeouts after it, at the same instant
+        if timeout.when() is not None and not timeout.expired():
+            timeout.reschedule(timeout.when())
+
+
+def _timeouts_due(loop: asyncio.AbstractEventLoop, due: float) -> list[asyncio.Timeout]:
+    """This task's ``asyncio.timeout`` contexts whose timer is due at ``due`` (found on the
+    loop's timer heap, a CPython asyncio internal; none found is no harm: a tie is then
+    decided in scheduling order)."""
+    task = asyncio.current_task()
+    found = []
+    for handle in getattr(loop, "_scheduled", ()):
+        owner = getattr(getattr(handle, "_callback", None), "__self__", None)
+        if (
+            isinstance(owner, asyncio.Timeout)
+            and not handle.cancelled()
+            and handle.when() == due
+            and getattr(owner, "_task", None) is task
+        ):
+            found.append(owner)
+    return found
+
+
 def run_virtual(coro: Coroutine[Any, Any, T], *, start: float = 0.0) -> T:
     """Run ``coro`` to completion on a fresh virtual-time loop, with tenacity on its clock."""
     from retrysim.sim.clock import tenacity_virtual_time

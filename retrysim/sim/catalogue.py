@@ -185,8 +185,8 @@ CATALOGUE: tuple[LibraryError, ...] = (
         note="code ThrottlingException",
     ),
     # Last, so the record codes of the names before it stay what they were. What httpx raises
-    # when the connection is reset (ECONNRESET) under a request: the classifier does not list
-    # it as transient (unlike urllib3's ProtocolError for the same reset), so it is not retried.
+    # when the connection is reset (ECONNRESET) under a request: transient for the classifier,
+    # like urllib3's ProtocolError for the same reset (an idempotent request is safe to retry).
     LibraryError(
         "httpx.ReadError",
         "httpx",

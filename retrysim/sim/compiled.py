@@ -11,11 +11,15 @@ A strategy without a mirror (retrysim's own waits, the guards' stop and wait, a 
 tenacity class) is returned as itself: called directly on the slim state, as
 :class:`~retrysim.sim.decide.FastDecider` calls everything it cannot compile. Mirrors take
 the :class:`~retrysim.sim.decide.FastCallState`; retry mirrors read the failed attempt's error
-from ``state.failure``.
+from ``state.failure`` (None after an attempt that returned a value, which none of them retries,
+as tenacity's exception predicates do not). The per-error stop and wait
+(:mod:`retrysim.retry.per_error`) dispatch on the family of the attempt's error, a function of
+its record code (``state.error_code``), so their mirrors look it up in a table indexed by code.
 """
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable
 from typing import Any
@@ -25,6 +29,7 @@ from tenacity import (
     retry_any,
     retry_if_exception_type,
     retry_if_not_exception_type,
+    retry_unless_exception_type,
     stop_after_attempt,
     stop_after_delay,
     stop_all,
@@ -40,6 +45,13 @@ from tenacity import (
 )
 
 from retrysim.retry.classify import is_transient, retry_if_transient
+from retrysim.retry.per_error import (
+    PerErrorFamily,
+    per_error_family,
+    stop_after_attempt_per_error,
+    wait_per_error,
+)
+from retrysim.sim.failures import CODE_NAMES, make_error
 from retrysim.sim.streams import GOLDEN, INV53, M64
 
 Strategy = Callable[[Any], Any]
@@ -105,6 +117,26 @@ def _any_of(parts: tuple[Strategy, ...]) -> Strategy:
 def _all_of(parts: tuple[Strategy, ...]) -> Strategy:
     """``all(part(state) ...)``, as tenacity's ``stop_all`` and ``retry_all`` ask it."""
     return lambda state: all(part(state) for part in parts)
+
+
+#: Record codes are one byte: a table indexed by code has this many rows.
+CODE_ROWS = 256
+
+
+@functools.cache
+def code_families() -> tuple[PerErrorFamily | None, ...]:
+    """Each record code's per-error family, as the error ``make_error`` raises for it has
+    (code 0 and the codes past the errors, a run's answers, are of none): a function of the
+    error's class and attributes alone, the same on either path."""
+    families = [None, *(per_error_family(make_error(code)) for code in range(1, len(CODE_NAMES)))]
+    return tuple(families + [None] * (CODE_ROWS - len(families)))
+
+
+def _stop_after_attempt_per_error(
+    stop: stop_after_attempt_per_error, memo: Memo | None
+) -> Strategy:
+    limits = tuple(stop.limit(family) for family in code_families())
+    return lambda state: state.attempt_number >= limits[state.error_code]
 
 
 def _stop_any(stop: stop_any, memo: Memo | None) -> Strategy:
@@ -209,6 +241,12 @@ def _wait_combine(wait: wait_combine, memo: Memo | None) -> Strategy:
     return lambda state: float(sum(part(state) for part in parts))
 
 
+def _wait_per_error(wait: wait_per_error, memo: Memo | None) -> Strategy:
+    chosen = {f: compiled(wait.strategy(f), memo) for f in dict.fromkeys(code_families())}
+    waits = tuple(chosen[family] for family in code_families())
+    return lambda state: waits[state.error_code](state)
+
+
 # -- retry --------------------------------------------------------------------------------------
 
 
@@ -219,7 +257,14 @@ def _retry_if_exception_type(retry: retry_if_exception_type, memo: Memo | None) 
 
 def _retry_if_not_exception_type(retry: retry_if_not_exception_type, memo: Memo | None) -> Strategy:
     kinds = retry.exception_types
-    return lambda state: not isinstance(state.failure, kinds)
+    # tenacity's says no to an attempt that returned (an answer): no failure, no retry
+    return lambda state: state.failure is not None and not isinstance(state.failure, kinds)
+
+
+def _retry_unless_exception_type(retry: retry_unless_exception_type, memo: Memo | None) -> Strategy:
+    kinds = retry.exception_types
+    # tenacity's says yes to an attempt that returned (an answer): retry_all's other parts decide
+    return lambda state: state.failure is None or not isinstance(state.failure, kinds)
 
 
 def _retry_all(retry: retry_all, memo: Memo | None) -> Strategy:
@@ -232,16 +277,20 @@ def _retry_any(retry: retry_any, memo: Memo | None) -> Strategy:
 
 def _retry_if_transient(retry: retry_if_transient, memo: Memo | None) -> Strategy:
     serialization = retry.serialization
-    return lambda state: is_transient(state.failure, serialization=serialization)
+    return lambda state: (
+        state.failure is not None and is_transient(state.failure, serialization=serialization)
+    )
 
 
-#: Every mirrored tenacity class (and retry_if_transient), with what compiles it.
+#: Every mirrored tenacity class (and retrysim's retry_if_transient and per-error stop and
+#: wait), with what compiles it.
 MIRRORS: dict[type, Callable[[Any, Memo | None], Strategy]] = {
     stop_after_attempt: _stop_after_attempt,
     stop_after_delay: _stop_after_delay,
     stop_before_delay: _stop_before_delay,
     stop_any: _stop_any,
     stop_all: _stop_all,
+    stop_after_attempt_per_error: _stop_after_attempt_per_error,
     wait_fixed: _wait_fixed,
     wait_none: _wait_fixed,
     wait_random: _wait_random,
@@ -249,8 +298,10 @@ MIRRORS: dict[type, Callable[[Any, Memo | None], Strategy]] = {
     wait_random_exponential: _wait_random_exponential,
     wait_exponential_jitter: _wait_exponential_jitter,
     wait_combine: _wait_combine,
+    wait_per_error: _wait_per_error,
     retry_if_exception_type: _retry_if_exception_type,
     retry_if_not_exception_type: _retry_if_not_exception_type,
+    retry_unless_exception_type: _retry_unless_exception_type,
     retry_all: _retry_all,
     retry_any: _retry_any,
     retry_if_transient: _retry_if_transient,

@@ -25,7 +25,7 @@ from __future__ import annotations
 from collections.abc import Callable, Collection, Iterator
 from typing import TYPE_CHECKING, Any
 
-from tenacity import DoAttempt, DoSleep, RetryCallState, stop_after_attempt
+from tenacity import DoAttempt, DoSleep, RetryCallState, RetryError, stop_after_attempt
 
 from retrysim.errors import BadInputError
 from retrysim.names import ENGINES
@@ -38,7 +38,7 @@ from retrysim.retry.waits import (
 )
 from retrysim.sim.clock import current_stream
 from retrysim.sim.compiled import MIRRORS, Memo, Strategy, compiled
-from retrysim.sim.failures import CODE_NAMES, make_error
+from retrysim.sim.failures import ANSWER_BASE, Answers, make_error
 from retrysim.sim.streams import CALL_STEP, M64, Stream
 
 if TYPE_CHECKING:
@@ -70,7 +70,7 @@ MIRRORED: frozenset[type] = frozenset(
 )
 
 #: Where a composite strategy keeps the strategies it is made of.
-_PARTS = ("stops", "wait_funcs", "retries", "inner", "fallback", "wait")
+_PARTS = ("stops", "wait_funcs", "retries", "inner", "fallback", "wait", "waits")
 
 
 def strategy_tree(strategy: object) -> Iterator[object]:
@@ -111,6 +111,22 @@ class _Failed:
         return self.error
 
 
+class _Returned:
+    """An attempt that returned ``value`` (an answer), as tenacity's strategies read it."""
+
+    __slots__ = ("value",)
+    failed = False
+
+    def __init__(self, value: object) -> None:
+        self.value = value
+
+    def exception(self) -> None:
+        return None
+
+    def result(self) -> object:
+        return self.value
+
+
 class FastCallState(Stream):
     """What tenacity's mirrored strategies read of a call, and the call's own jitter stream.
 
@@ -122,6 +138,7 @@ class FastCallState(Stream):
     __slots__ = (
         "__weakref__",
         "attempt_number",
+        "error_code",
         "failure",
         "outcome",
         "outcome_timestamp",
@@ -137,8 +154,9 @@ class FastCallState(Stream):
         self.state = (key + call * CALL_STEP) & M64  # Stream.__init__'s, written out (per call)
         self.attempt_number = 1
         self.start_time = start_time
-        self.outcome: _Failed | None = None
+        self.outcome: _Failed | _Returned | None = None
         self.failure: BaseException | None = None  # the error ``outcome`` holds, for mirrors
+        self.error_code = 0  # the latest attempt's record code, for the per-error mirrors
         self.outcome_timestamp: float | None = None
         self.upcoming_sleep = 0.0
 
@@ -156,10 +174,13 @@ class FastDecider:
     makes_cycles = False  # no raise, no Future: nothing for the garbage collector to find
     why = None
 
-    def __init__(self, policy: RetryPolicy, clock: Clock, jitter_key: int) -> None:
+    def __init__(
+        self, policy: RetryPolicy, clock: Clock, jitter_key: int, answers: Answers | None = None
+    ) -> None:
         self.policy = policy
         self.clock = clock
         self.jitter_key = jitter_key
+        self.answers = answers or Answers()
         self._memo = Memo()
         shared = policy.strategies()  # (stop, wait, retry) of every call without guards
         self.strategies = self._compiled(*shared)
@@ -173,9 +194,10 @@ class FastDecider:
         # mirror, a function of the error alone (a predicate given to register_transient is
         # taken to be one too), and the error a function of its code (make_error): so its
         # verdict is learnt once per code and run, and no error object is made at all. (An
-        # error with a Retry-After hint is made and asked every time.)
+        # error with a Retry-After hint is made and asked every time.) An answer's verdict is
+        # learnt the same way: a mirror of a result predicate is a function of the value.
         self._by_code = not self._as_they_are
-        self._verdicts: list[bool | None] = [None] * len(CODE_NAMES)
+        self._verdicts: list[bool | None] = [None] * len(self.answers.names)
         # The commonest shape (the documented, full_jitter, bindu and exponential profiles'):
         # mirrors only, and a stop that counts attempts. Then nothing reads the attempt's time
         # or the coming sleep, and the count is compared here rather than by calling the stop.
@@ -184,9 +206,25 @@ class FastDecider:
         if self._by_code and type(stop) is stop_after_attempt:
             self._most_attempts = stop.max_attempt_number
             self.decide = self._decide_counted  # type: ignore[method-assign]
+        # A served request returns None, taken as a success without asking: unless the retry
+        # retries a returned None (a call's guards never change the retry), then it is judged
+        # as an answer is, under result:None's code.
+        if self._verdict(self.strategies[2], self.answers.none_code):
+            self.decide = self._served_judged(self.decide)  # type: ignore[method-assign]
 
     def _compiled(self, *strategies: Any) -> tuple[Strategy, ...]:
         return tuple(compiled(strategy, self._memo) for strategy in strategies)
+
+    def _served_judged(self, decide: Callable[..., float]) -> Callable[..., float]:
+        """``decide``, with a served request's code 0 asked as result:None's (see __init__)."""
+        served = self.answers.none_code
+
+        def judged(
+            call: Any, code: int, hint: float | None, error: BaseException | None, now: float
+        ) -> float:
+            return decide(call, code or served, hint, error, now)
+
+        return judged
 
     def start(self) -> None:
         """The run begins (nothing to do: there is no ``Retrying`` to reset)."""
@@ -209,11 +247,17 @@ class FastDecider:
     ) -> float:
         """After an attempt ended at ``now`` with error ``code`` (0: none; ``hint``, its
         Retry-After; ``error``, the exception when the engine made one already): the seconds
-        to wait before the next attempt, or SUCCEEDED_NOW / GAVE_UP_NOW."""
+        to wait before the next attempt, or SUCCEEDED_NOW / GAVE_UP_NOW.
+
+        An answer's code (:class:`~retrysim.sim.failures.Answers`) is a returned value: not
+        retried, it is the call's result (SUCCEEDED_NOW). A served request's None is taken as
+        a success without asking, unless the retry retries None (``_served_judged``).
+        """
         if code == 0:
             return SUCCEEDED_NOW
         state: FastCallState = call
         state.outcome_timestamp = now
+        state.error_code = code
         stop, wait, retry = call.strategies
         if self._by_code and error is None and hint is None:
             verdicts = self._verdicts
@@ -221,14 +265,20 @@ class FastDecider:
             if verdict is None:
                 verdict = verdicts[code] = self._verdict(retry, code)
             if not verdict:
-                return GAVE_UP_NOW
+                return GAVE_UP_NOW if code < ANSWER_BASE else SUCCEEDED_NOW
         else:
-            state.failure = error = error or make_error(code, hint)
             as_they_are = self._as_they_are
-            if as_they_are:
-                state.outcome = _Failed(error)
-            if not retry(state):
-                return GAVE_UP_NOW
+            if code >= ANSWER_BASE:  # a returned value: no error for the mirrors to read
+                if as_they_are:
+                    state.outcome = _Returned(self.answers.value(code))
+                if not retry(state):
+                    return SUCCEEDED_NOW
+            else:
+                state.failure = error = error or make_error(code, hint)
+                if as_they_are:
+                    state.outcome = _Failed(error)
+                if not retry(state):
+                    return GAVE_UP_NOW
             if as_they_are:
                 current_stream.set(state)
         sleep = state.upcoming_sleep = wait(state)
@@ -246,6 +296,7 @@ class FastDecider:
         same questions in the same order (retry, wait, stop), less what no mirror reads."""
         if code == 0:
             return SUCCEEDED_NOW
+        call.error_code = code
         _, wait, retry = call.strategies
         if error is None and hint is None:
             verdicts = self._verdicts
@@ -257,7 +308,7 @@ class FastDecider:
             verdict = bool(retry(call))
             call.failure = None
         if not verdict:
-            return GAVE_UP_NOW
+            return GAVE_UP_NOW if code < ANSWER_BASE else SUCCEEDED_NOW
         n = call.attempt_number
         sleep = wait(call)  # drawn before the stop is asked, as tenacity does
         if n >= self._most_attempts:
@@ -265,11 +316,14 @@ class FastDecider:
         call.attempt_number = n + 1
         return float(sleep)
 
-    @staticmethod
-    def _verdict(retry: Strategy, code: int) -> bool:
-        """What the retry mirror says of error ``code`` (asked once per code per run)."""
+    def _verdict(self, retry: Strategy, code: int) -> bool:
+        """What the retry mirror says of error ``code``, or of the value an answer's code
+        returns (asked once per code per run)."""
         probe = FastCallState(0, 0, 0.0)
-        probe.failure = make_error(code)
+        if code >= ANSWER_BASE:
+            probe.outcome = _Returned(self.answers.value(code))
+        else:
+            probe.failure = make_error(code)
         return bool(retry(probe))
 
     def end(self, call: Any) -> None:
@@ -284,12 +338,18 @@ class ReferenceDecider:
     makes_cycles = True  # tenacity raises and re-raises the attempt's error through frames
 
     def __init__(
-        self, policy: RetryPolicy, clock: Clock, jitter_key: int, why: str | None = None
+        self,
+        policy: RetryPolicy,
+        clock: Clock,
+        jitter_key: int,
+        why: str | None = None,
+        answers: Answers | None = None,
     ) -> None:
         self.why = why  # why this path, when the fast one was not taken
         self.policy = policy
         self.clock = clock
         self.jitter_key = jitter_key
+        self.answers = answers or Answers()
         self.retrying = policy.retrying()
 
     def start(self) -> None:
@@ -315,19 +375,30 @@ class ReferenceDecider:
     def decide(
         self, call: Any, code: int, hint: float | None, error: BaseException | None, now: float
     ) -> float:
-        """As :meth:`FastDecider.decide`, by ``iter()`` (which reads ``now`` from the clock)."""
+        """As :meth:`FastDecider.decide`, by ``iter()`` (which reads ``now`` from the clock).
+
+        A served request (code 0) returns None and an answer its value: tenacity is handed the
+        result (``set_result``), which its retry may judge too (``retry_if_result``).
+        """
         state = call.retry_state
-        if code == 0:
-            state.set_result(None)
+        if code == 0 or code >= ANSWER_BASE:
+            state.set_result(self.answers.value(code))
         else:
             if error is None:
                 error = make_error(code, hint)
             state.set_exception((type(error), error, None))
-            # Only a failed attempt leads tenacity to draw a wait: point its jitter at this
-            # call's own stream for that decision.
-            current_stream.set(call.stream)
+        # A retried attempt (a failure, or a result the retry rejects) leads tenacity to draw
+        # a wait: point its jitter at this call's own stream for that decision.
+        current_stream.set(call.stream)
         try:
             do = call.retrying.iter(state)
+        except RetryError as raised:
+            if state.outcome.failed:
+                raise  # reraise=True re-raises a failure's own error: not tenacity's here
+            # Attempts ran out on a result the retry rejects: tenacity raises RetryError (with
+            # reraise too: there is no error of the attempt's to raise). The call gave up.
+            raised.__traceback__ = None
+            return GAVE_UP_NOW
         except Exception as raised:
             if raised is not error:
                 raise  # not the attempt's error: a failure inside tenacity or a strategy
@@ -364,17 +435,25 @@ def fast_refusal(policy: RetryPolicy) -> str | None:
     return None
 
 
-def decider_for(policy: RetryPolicy, engine: str, clock: Clock, jitter_key: int) -> Decider:
-    """The decider ``engine`` asks for (``auto``: fast when :func:`fast_refusal` allows)."""
+def decider_for(
+    policy: RetryPolicy,
+    engine: str,
+    clock: Clock,
+    jitter_key: int,
+    answers: Answers | None = None,
+) -> Decider:
+    """The decider ``engine`` asks for (``auto``: fast when :func:`fast_refusal` allows);
+    ``answers`` are the run's, whose codes say what value an attempt returned."""
     if engine not in ENGINES:
         raise EngineChoiceError(
             f"--engine: unknown engine {engine!r}; allowed: {', '.join(ENGINES)}"
         )
     if engine == "reference":
-        return ReferenceDecider(policy, clock, jitter_key, "asked for with --engine reference")
+        why = "asked for with --engine reference"
+        return ReferenceDecider(policy, clock, jitter_key, why, answers)
     refusal = fast_refusal(policy)
     if refusal is None:
-        return FastDecider(policy, clock, jitter_key)
+        return FastDecider(policy, clock, jitter_key, answers)
     if engine == "fast":
         raise EngineChoiceError(f"--engine fast: {refusal}; use --engine auto or reference")
-    return ReferenceDecider(policy, clock, jitter_key, refusal)
+    return ReferenceDecider(policy, clock, jitter_key, refusal, answers)

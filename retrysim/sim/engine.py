@@ -36,11 +36,12 @@ from retrysim.sim.clock import current_stream, routed_jitter, tenacity_virtual_t
 from retrysim.sim.connections import CLOSES_CONNECTION, FAILS_CONNECT, Connections, Pool
 from retrysim.sim.connections import OPEN as CONNECTION_OPEN
 from retrysim.sim.decide import GAVE_UP_NOW, SUCCEEDED_NOW, decider_for
-from retrysim.sim.failures import TIMEOUT, code_of, make_error
+from retrysim.sim.failures import ANSWER_BASE, TIMEOUT, Answers, code_of, make_error
 from retrysim.sim.faults import compile_faults
 from retrysim.sim.kernel import Kernel, give_back_memory, quiet_collector
 from retrysim.sim.limits import ScenarioTooLargeError as ScenarioTooLargeError
 from retrysim.sim.limits import check_memory, event_limit
+from retrysim.sim.policy import client_timeout
 from retrysim.sim.policy import policy_for as policy_for
 from retrysim.sim.result import RunResult as RunResult
 from retrysim.sim.service import make_server, service_latency
@@ -68,8 +69,8 @@ class Engine:
         "_call_class", "_calls_per_client", "_decide", "_duration", "_ended", "_expected",
         "_first_clients", "_firsts", "_gate", "_guard_events", "_guard_states", "_holding",
         "_jitter_key", "_open_loop", "_pending_done", "_retry_later", "_server_key",
-        "_think_time", "at", "attempts", "calls", "cancel", "connections", "decider", "kernel",
-        "phases", "plan", "policy", "progress", "scenario", "seed", "server", "timeout",
+        "_think_time", "answers", "at", "attempts", "calls", "cancel", "connections", "decider",
+        "kernel", "phases", "plan", "policy", "progress", "scenario", "seed", "server", "timeout",
     )
     # fmt: on
 
@@ -87,7 +88,8 @@ class Engine:
         self.seed = scenario.seed if seed is None else seed
         self.policy = policy_for(scenario, settings, guards, retrying)
         self._jitter_key = stream_key(self.seed, JITTER)
-        self.decider = decider_for(self.policy, engine, self._clock, self._jitter_key)
+        self.answers = Answers(scenario.answers)  # what attempts return instead of raising
+        self.decider = decider_for(self.policy, engine, self._clock, self._jitter_key, self.answers)
         self.progress = progress
         self.kernel = Kernel()
         self.at = self.kernel.at
@@ -98,7 +100,7 @@ class Engine:
         gates = self.plan.gates
         self._gate = None if not gates else gates[0] if len(gates) == 1 else self.plan.gate
         self.server = make_server(self, scenario.service)
-        self.timeout = scenario.clients.timeout
+        self.timeout = client_timeout(scenario, self.policy)  # or the policy's attempt_timeout
         # Pools and the network, when the scenario models them; None: the direct path.
         self.connections = Connections(scenario, self.seed) if scenario.models_connections else None
         self._holding: dict[int, Pool] = {}  # attempt -> the pool whose connection it holds
@@ -145,6 +147,10 @@ class Engine:
     def server_unit(self, call: Call, a: int) -> float:
         """A server model's own uniform draw for attempt ``a``."""
         return unit(self._server_key, call.key, self.attempts.attempt[a])
+
+    def answer_code(self, value: int | str) -> int:
+        """The record code of an answer a server returns (``reject_answer``)."""
+        return self.answers.code(value)
 
     # -- the run ------------------------------------------------------------------------------
 
@@ -386,7 +392,8 @@ class Engine:
             if self._holding:
                 self._release(a, code)
             if call.guards is not None:  # guards read the error; otherwise the decider makes it
-                error = None if code == 0 else make_error(code, hint)
+                # (an answer is a returned value, no error: guards see it as the decorators do)
+                error = None if code == 0 or code >= ANSWER_BASE else make_error(code, hint)
                 call.guards.after_outcome(now, error)
         attempts = self.attempts
         attempts.end[a] = now
@@ -394,13 +401,20 @@ class Engine:
         attempts.outcome[a] = OK if code == 0 else (outcome or FAILED)
         wait = self._decide(call, code, hint, error, now)
         if wait >= 0:
+            if code == 0:  # a served request's None, which the policy's retry rejected
+                attempts.error[a], attempts.outcome[a] = self.answers.none_code, FAILED
             attempts.wait[a] = wait
             heappush(kernel.heap, (now + wait, kernel.seq, self._retry_later, call))
             kernel.seq += 1
         elif wait == SUCCEEDED_NOW:
+            if code >= ANSWER_BASE:  # an answer the policy took as the call's result
+                attempts.outcome[a] = OK
             self._end_call(call, rec.SUCCEEDED, 0)
         else:
             assert wait == GAVE_UP_NOW
+            if code == 0:  # attempts ran out on a None the policy's retry rejects
+                attempts.error[a] = code = self.answers.none_code
+                attempts.outcome[a] = FAILED
             self._end_call(call, rec.GAVE_UP, code)
 
     # -- over connections (a pool, a network) -------------------------------------------------
@@ -540,6 +554,7 @@ class Engine:
             connections=None if self.connections is None else self.connections.stats.as_dict(),
             engine=self.decider.name,
             engine_note=self.decider.why,
+            error_names=self.answers.names,
         )
         from retrysim.sim.invariants import assert_invariants
 

@@ -64,3 +64,49 @@ def code_of(error: BaseException) -> int:
         f"{type(error).__name__} cannot be recorded by the simulator; "
         f"refuse with one of: {', '.join(ERROR_CLASSES)}"
     )
+
+
+# -- answers: values an attempt returns instead of raising ---------------------------------------
+
+#: The first record code of a run's answers (``[[faults]] answer``, ``reject_answer``): they
+#: follow the error names, each value a code of its own, named ``result:<value>``.
+ANSWER_BASE = len(CODE_NAMES)
+#: What a served request returns: the value every simulated call's success is.
+SERVED = None
+
+
+def answer_name(value: object) -> str:
+    """How records name an answer: ``result:503``, ``result:busy``, ``result:None``."""
+    return f"result:{value}"
+
+
+class Answers:
+    """A run's answers as record codes: its scenario's, in order, then ``result:None``.
+
+    ``result:None`` is a served request's answer that the policy's result predicate rejected
+    (``retry_if_result(lambda r: r is None)``): an attempt that returned and was retried, or
+    was the last of a call that gave up, is recorded under it rather than as a success. Codes
+    are a function of the scenario alone (the order of its answers), so every path of a run
+    (the engine's, fidelity mode's) gives each value the same code.
+    """
+
+    __slots__ = ("names", "none_code", "values")
+
+    def __init__(self, values: tuple[int | str, ...] = ()) -> None:
+        self.values: tuple[object, ...] = values
+        self.none_code = ANSWER_BASE + len(values)
+        assert self.none_code < 256, "records store error codes in one byte (u1)"
+        self.names = (*CODE_NAMES, *(answer_name(v) for v in values), answer_name(SERVED))
+
+    def code(self, value: object) -> int:
+        """The record code of ``value`` (one of the scenario's answers)."""
+        return ANSWER_BASE + self.values.index(value)
+
+    def value(self, code: int) -> object:
+        """What an attempt recorded under ``code`` returned (0 or ``none_code``: None)."""
+        return SERVED if code in (0, self.none_code) else self.values[code - ANSWER_BASE]
+
+
+def is_answer(code: int) -> bool:
+    """Whether ``code`` records a returned value the policy judged, not an error."""
+    return code >= ANSWER_BASE

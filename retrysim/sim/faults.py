@@ -1,7 +1,8 @@
 """Fault strategies: small callables consulted when an attempt starts, like tenacity's strategies.
 
 A *gate* fault decides before the request reaches the server: let it through (``PASS``), drop it
-into a black hole (``BLACKHOLE``), or fail it at once with an error code. A *latency* fault adds
+into a black hole (``BLACKHOLE``), or fail it at once with an error code (or answer it at once
+with a value: an answer's code, :class:`~retrysim.sim.failures.Answers`). A *latency* fault adds
 seconds to the service time; a *reset* fault lets the request through but cuts the client off
 part-way. Capacity loss is applied by the queue server itself (``capacity_windows``). Every
 random decision is a counter-based draw on the fault's own stream."""
@@ -12,6 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import assert_never
 
+from retrysim.model.faults import distinct_answers
 from retrysim.model.scenario import (
     CapacityLoss,
     Fault,
@@ -21,7 +23,7 @@ from retrysim.model.scenario import (
     RecoveryRamp,
     Reset,
 )
-from retrysim.sim.failures import CODES
+from retrysim.sim.failures import CODES, Answers
 from retrysim.sim.latency import Sampler, sampler
 from retrysim.sim.streams import FAULT_BASE, RESET_POINT, stream_key, unit
 
@@ -173,17 +175,26 @@ def compile_faults(faults: Sequence[Fault], seed: int) -> FaultPlan:
     spikes: list[Spike] = []
     resets: list[ResetRule] = []
     capacity: list[tuple[float, float, int]] = []
+    # A gate's answer is recorded under its own code: the scenario's answers come in this
+    # order (faults first), so these are the codes of the run's Answers table too.
+    answers = Answers(distinct_answers(getattr(fault, "answer", None) for fault in faults))
+
+    def code(error: str, answer: int | str | None) -> int:
+        return CODES[error] if answer is None else answers.code(answer)
+
     for index, fault in enumerate(faults):
         key = stream_key(seed, FAULT_BASE + index)
         end = fault.until
         match fault:
-            case Outage(start=start, mode=mode, error=error, retry_after=hint):
-                verdict = BLACKHOLE if mode == "blackhole" else CODES[error]
+            case Outage(start=start, mode=mode, error=error, retry_after=hint, answer=answer):
+                verdict = BLACKHOLE if mode == "blackhole" else code(error, answer)
                 gates.append(OutageGate(start, end, verdict, hint))
-            case Flaky(start=start, probability=p, error=error, retry_after=hint):
-                gates.append(FlakyGate(start, end, p, CODES[error], key, hint))
-            case RecoveryRamp(start=start, probability=p, error=error, retry_after=hint):
-                gates.append(RampGate(start, end, p, CODES[error], key, hint))
+            case Flaky(start=start, probability=p, error=error, retry_after=hint, answer=answer):
+                gates.append(FlakyGate(start, end, p, code(error, answer), key, hint))
+            case RecoveryRamp(
+                start=start, probability=p, error=error, retry_after=hint, answer=answer
+            ):
+                gates.append(RampGate(start, end, p, code(error, answer), key, hint))
             case LatencySpike(start=start, extra=extra):
                 spikes.append(Spike(start, end, sampler(extra), key))
             case Reset(start=start, probability=p, error=error):

@@ -7,8 +7,12 @@ latency and raises the faults' errors. Nothing here steps tenacity by hand: tena
 so the two can be compared call by call: that comparison is the proof that the engine simulates
 what ships.
 
-Supported: the ``ideal`` service, every fault kind but capacity loss, client timeouts, attempt
-guards, and every arrival kind but Poisson. Shared-state servers (queue, occ, ...), the
+Supported: the ``ideal`` service, every fault kind but capacity loss (a fault's ``answer`` is
+returned by the operation, as the engine hands it to tenacity), client timeouts, attempt
+guards, and every arrival kind but Poisson. The client timeout (``clients.timeout``, the
+policy's ``attempt_timeout`` or its setting: one timeout) is the decorator's own
+``attempt_timeout`` here, ``asyncio.timeout`` around each attempt; a policy of your own has
+none, so its requests time out by themselves. Shared-state servers (queue, occ, ...), the
 network and connection pools are the engine's alone.
 """
 
@@ -28,12 +32,14 @@ from retrysim.retry.decorators import OperationDecorator
 from retrysim.retry.guards import AttemptGuard, GuardChain, GuardEvent, GuardSpec, GuardStates
 from retrysim.retry.settings import RetrySettings, get_settings, use_settings
 from retrysim.sim import records as rec
+from retrysim.sim.aio import answer_after
 from retrysim.sim.arrivals import first_calls, follow_up_calls, time_limit
 from retrysim.sim.attempt import BLACKHOLE, AttemptPhases
 from retrysim.sim.clock import current_stream, routed_jitter
 from retrysim.sim.engine import CALL_KEY_SHIFT, policy_for
-from retrysim.sim.failures import ERROR_CLASSES, TIMEOUT, code_of, make_error
+from retrysim.sim.failures import ANSWER_BASE, ERROR_CLASSES, TIMEOUT, Answers, code_of, make_error
 from retrysim.sim.faults import compile_faults
+from retrysim.sim.policy import client_timeout
 from retrysim.sim.result import RunResult
 from retrysim.sim.streams import JITTER, Stream, stream_key
 
@@ -144,7 +150,12 @@ class _Runner:
             seed,
         )
         self.jitter_key = stream_key(seed, JITTER)
-        self.timeout = scenario.clients.timeout
+        self.answers = Answers(scenario.answers)
+        self.timeout = client_timeout(scenario, self.policy)
+        # The decorator enforces the timeout (its attempt_timeout, on the loop's clock); your
+        # own tenacity policy has none, so the request enforces it then, as a client would.
+        self.request_timeout = self.timeout if self.foreign else None
+        self.stopping = False  # the run's end cancels what still runs: no timeout, that
         self.attempts: list[dict[str, Any]] = []
         self.calls: list[dict[str, Any]] = []
         self.mine: dict[tuple[int, int], list[dict[str, Any]]] = {}
@@ -161,6 +172,8 @@ class _Runner:
             )
         if guards:
             self.options["guards"] = tuple(guards)
+        if self.timeout is not None:
+            self.options["attempt_timeout"] = self.timeout
         self.decorator = OperationDecorator(spec.operation)
         self.end_time = 0.0
         self.server_busy_until = 0.0
@@ -185,6 +198,7 @@ class _Runner:
         ]
         if tasks:
             _, pending = await asyncio.wait(tasks, timeout=max_time)
+            self.stopping = True
             for task in pending:
                 task.cancel()
             if pending:
@@ -214,20 +228,7 @@ class _Runner:
         loop = asyncio.get_running_loop()
         key = (client << CALL_KEY_SHIFT) | index
         current_stream.set(Stream(self.jitter_key, key))  # this task's jitter stream
-        record = {
-            "client": client,
-            "index": index,
-            "start": loop.time(),
-            "end": math.nan,
-            "outcome": rec.UNFINISHED,
-            "error": 0,
-            "executions": 0,
-            "attempts": 0,
-        }
-        self.calls.append(record)
-        mine: list[dict[str, Any]] = []
-        self.mine[(client, index)] = mine
-        self.records[(client, index)] = record
+        record, mine = self.new_call(client, index, loop.time())
 
         async def sleep(seconds: float) -> None:
             # Two kinds of sleep come here: tenacity's wait after a failed attempt (the
@@ -236,28 +237,20 @@ class _Runner:
             # engine's do. tenacity's comes first after a failure; any other is pacing.
             if mine and mine[-1]["outcome"] != rec.OPEN and math.isnan(mine[-1]["wait"]):
                 mine[-1]["wait"] = seconds
+                self.rejected(mine[-1])  # an attempt that returned was retried
             await asyncio.sleep(seconds)
 
-        async def operation() -> None:
+        async def operation() -> Any:
             if (client, index) in self.recorders:
                 self.recorders[(client, index)].ran = True
-            n = len(mine) + 1
-            attempt = {
-                "client": client,
-                "index": index,
-                "attempt": n,
-                "start": loop.time(),
-                "end": math.nan,
-                "wait": math.nan,
-                "outcome": rec.OPEN,
-                "error": 0,
-                "executed": 0,
-            }
-            mine.append(attempt)
-            self.attempts.append(attempt)
-            record["attempts"] = n
+            attempt = self.new_attempt(record, mine, loop.time())
+            n = attempt["attempt"]
             try:
-                await self.request(key, n, attempt, record)
+                code = await self.request(key, n, attempt, record) or 0
+            except asyncio.CancelledError:
+                if not self.stopping:  # the decorator's attempt_timeout ran out
+                    attempt.update(end=loop.time(), outcome=rec.TIMED_OUT, error=TIMEOUT)
+                raise
             except _ServerError as failure:
                 code, hint = failure.args
                 attempt.update(end=loop.time(), outcome=rec.FAILED, error=code)
@@ -269,7 +262,9 @@ class _Runner:
                 attempt.update(end=loop.time(), outcome=self.outcome_of(error))
                 attempt["error"] = self.code_of(error)
                 raise
-            attempt.update(end=loop.time(), outcome=rec.OK)
+            # It returned: None when served, or an answer's value (recorded under its code).
+            attempt.update(end=loop.time(), outcome=rec.OK, error=code)
+            return self.answers.value(code)
 
         decorated: Callable[[], Awaitable[Any]]
         if self.foreign:  # your own policy, under tenacity's own async loop
@@ -288,30 +283,77 @@ class _Runner:
         except asyncio.CancelledError:
             raise
         except Exception as error:
-            record.update(end=loop.time(), outcome=rec.GAVE_UP, error=self.code_of(error))
+            # Attempts ran out on a value the policy's retry rejects (tenacity's RetryError):
+            # the call failed on that answer; otherwise on the error it raised.
+            returned = bool(mine) and mine[-1]["outcome"] == rec.OK
+            code = self.rejected(mine[-1]) if returned else self.code_of(error)
+            record.update(end=loop.time(), outcome=rec.GAVE_UP, error=code)
         else:
             record.update(end=loop.time(), outcome=rec.SUCCEEDED)
 
+    def new_call(self, client: int, index: int, now: float) -> tuple[dict[str, Any], list[Any]]:
+        """A call's record, unfinished, and the list its attempts' records go into."""
+        record = {
+            "client": client,
+            "index": index,
+            "start": now,
+            "end": math.nan,
+            "outcome": rec.UNFINISHED,
+            "error": 0,
+            "executions": 0,
+            "attempts": 0,
+        }
+        self.calls.append(record)
+        mine: list[dict[str, Any]] = []
+        self.mine[(client, index)] = mine
+        self.records[(client, index)] = record
+        return record, mine
+
+    def new_attempt(
+        self, record: dict[str, Any], mine: list[dict[str, Any]], now: float
+    ) -> dict[str, Any]:
+        """The record of the call's next attempt, open, sent now."""
+        attempt = {
+            "client": record["client"],
+            "index": record["index"],
+            "attempt": len(mine) + 1,
+            "start": now,
+            "end": math.nan,
+            "wait": math.nan,
+            "outcome": rec.OPEN,
+            "error": 0,
+            "executed": 0,
+        }
+        mine.append(attempt)
+        self.attempts.append(attempt)
+        record["attempts"] = attempt["attempt"]
+        return attempt
+
     async def request(
         self, key: int, n: int, attempt: dict[str, Any], record: dict[str, Any]
-    ) -> None:
-        """One attempt as the client sees it: faults, the drawn latency, a reset, its timeout.
+    ) -> int | None:
+        """One attempt as the client sees it: faults, the drawn latency, a reset, its timeout;
+        what it returns, as a record code (0 or None: served; else an answer's code).
 
         The same draws as the engine. What happens first is decided once, with the engine's
         order for events due at the same instant (reset, then the answer, then the timeout),
-        rather than by racing asyncio timers that are due together.
+        rather than by racing asyncio timers that are due together. The decorator's
+        ``attempt_timeout`` is a timer of its own: it is due when the engine's timeout is.
         """
         loop = asyncio.get_running_loop()
         t = loop.time()
         phases = self.phases
         verdict = phases.door(t, key, n)
+        if verdict >= ANSWER_BASE:
+            return verdict  # a gate that answers: the attempt returns its value at once
         if verdict > 0:
             raise _ServerError(verdict, phases.hint(t, key, n))
+        timeout = self.request_timeout
         if verdict == BLACKHOLE:
-            if self.timeout is None:
-                await loop.create_future()  # no answer, and the client waits forever
+            if timeout is None:
+                await loop.create_future()  # no answer: the client waits, to a timeout or for ever
             else:
-                await asyncio.sleep(self.timeout)
+                await asyncio.sleep(timeout)
             raise _ClientTimeoutError
         service_time = phases.service_time(t, key, n)
         # The server finishes the work whatever happens to the client or the connection.
@@ -321,14 +363,23 @@ class _Runner:
         reset = phases.reset(t, key, n)
         if reset is not None:
             first.append((reset[0] * service_time, 0, "reset", reset[1]))
-        if self.timeout is not None and service_time > self.timeout:
-            first.append((self.timeout, 2, "timeout", 0))
+        if timeout is not None and service_time > timeout:
+            first.append((timeout, 2, "timeout", 0))
         delay, _, what, code = min(first)
-        await asyncio.sleep(delay)
+        await answer_after(delay)  # heard before the decorator's timeout due then too
         if what == "reset":
             raise _ServerError(code, None)
         if what == "timeout":
             raise _ClientTimeoutError
+        return 0
+
+    def rejected(self, attempt: dict[str, Any]) -> int:
+        """An attempt that returned, whose value the policy's retry rejected (retried, or the
+        last of a call that gave up): a failure, under its answer's code (``result:None`` for
+        a served request's None), as the engine records it. Returns the code."""
+        if attempt["outcome"] == rec.OK:
+            attempt.update(outcome=rec.FAILED, error=attempt["error"] or self.answers.none_code)
+        return int(attempt["error"])
 
     def refused(self, client: int, index: int, now: float, error: BaseException) -> None:
         """A guard refused an attempt of this call: it is recorded, as the engine records it."""
@@ -371,6 +422,7 @@ class _Runner:
             wall_time=wall,
             capacity=None,
             guard_events=self.guard_events,
+            error_names=self.answers.names,
             engine="decorators",  # the production decorators themselves, on a virtual loop
         )
 

@@ -33,6 +33,7 @@ from retrysim.names import MAX_ATTEMPTS_LIMIT
 from retrysim.retry.policy import RetryPolicy, build_policy
 from retrysim.retry.profiles import Profile, Shape, register_profile
 from retrysim.sim.clock import current_stream, routed_jitter
+from retrysim.sim.decide import strategy_tree
 from retrysim.sim.failures import CIRCUIT_OPEN, CODE_NAMES, ERROR_CLASSES, make_error
 
 #: The errors a simulated dependency can fail with, less the breaker's refusal (which no
@@ -95,9 +96,17 @@ def tenacity_policy(obj: Any) -> BaseRetrying:
     inner = getattr(obj, "retry", None)
     if callable(obj) and isinstance(inner, BaseRetrying):
         return inner  # a function decorated with @tenacity.retry keeps its Retrying here
+    from retrysim.sim.foreign_libraries import TranslationError, library_policy
+
+    try:
+        translated = library_policy(obj)  # @stamina.retry / @backoff.on_exception, translated
+    except TranslationError as error:
+        raise PolicyTypeError(str(error)) from None
+    if translated is not None:
+        return translated
     raise PolicyTypeError(
         f"is of type {type(obj).__name__}; expected a tenacity Retrying or AsyncRetrying, or a "
-        "function decorated with @tenacity.retry"
+        "function decorated with @tenacity.retry, @stamina.retry or @backoff.on_exception"
     )
 
 
@@ -240,8 +249,13 @@ def probe(retrying: BaseRetrying, name: str) -> Probed:
     )
     if retrying.retry(_state(retrying, 1, None)):
         notes.append(
-            "its retry also retries a call that returned None, and every simulated call "
-            "returns None: each call runs until its stop"
+            "its retry also retries a call that returned None, and every served request "
+            "returns None: each call runs until its stop and gives up (recorded as result:None)"
+        )
+    elif judges_results(retrying.retry):
+        notes.append(
+            "its retry judges results: a scenario's answers ([[faults]] answer, service "
+            "reject_answer) are returned to it as the call's result"
         )
     ranges = []
     for n in range(1, PROBED_RETRIES + 1):
@@ -266,6 +280,15 @@ def probe(retrying: BaseRetrying, name: str) -> Probed:
         },
         notes=tuple(notes),
     )
+
+
+#: tenacity's retry strategies that read an attempt's returned value.
+_RESULT_PREDICATES = (tenacity.retry_if_result, tenacity.retry_if_not_result)
+
+
+def judges_results(retry: Any) -> bool:
+    """Whether ``retry`` (or a part of it) is one of tenacity's result predicates."""
+    return any(isinstance(part, _RESULT_PREDICATES) for part in strategy_tree(retry))
 
 
 def _wait_at(retrying: BaseRetrying, n: int, u: float) -> float:

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from retrysim.retry.per_error import most_attempts
 from retrysim.sim import records as rec
 
 if TYPE_CHECKING:
@@ -24,7 +25,7 @@ def violations(result: RunResult) -> list[str]:
     """Every broken law, as readable sentences (empty when all hold)."""
     problems: list[str] = []
     calls, attempts = result.calls, result.attempts
-    max_attempts = int(result.policy["max_attempts"])
+    max_attempts = most_attempts(result.policy)  # an error family's own limit may be higher
     outcome = calls["outcome"]
     finished = outcome != rec.UNFINISHED
     n_ok = int(np.sum(outcome == rec.SUCCEEDED))

@@ -53,3 +53,15 @@ def policy_for(
         # Each side validated on its own, so what build_policy refuses here is the scenario's
         # policy against these settings (its min_wait above the settings' max_wait): bad input.
         raise ScenarioError(f"policy: {error} (the scenario with the RETRY__* settings)") from None
+
+
+def client_timeout(scenario: Scenario, policy: RetryPolicy) -> float | None:
+    """The clients' timeout per attempt, seconds (None: they wait for ever).
+
+    The scenario's (``clients.timeout`` or ``policy.attempt_timeout``: one timeout under two
+    keys), else the policy's resolved ``attempt_timeout`` (a ``RETRY__<OPERATION>_ATTEMPT_TIMEOUT``
+    setting): the scenario's value wins over the setting, as every scenario key does. A policy of
+    your own (``--policy``) has no attempt timeout; the scenario's still holds.
+    """
+    timeout = scenario.client_timeout
+    return policy.options.attempt_timeout if timeout is None else timeout

@@ -1,8 +1,11 @@
 """Attempt and call records: flat numpy structured arrays, one row per attempt or call.
 
-An attempt row is 45 bytes. Error types are codes into ``failures.CODE_NAMES`` (0 = none), so the
-names travel with the result as data. Times are seconds on the run's clock (virtual here; a
-recorder against a real service would use its own monotonic clock).
+An attempt row is 45 bytes. Error types are codes into the run's ``error_names``
+(``failures.CODE_NAMES``, 0 = none, then the scenario's answers, ``result:503``: values an
+attempt returned, :class:`~retrysim.sim.failures.Answers`), so the names travel with the result
+as data. An ok attempt with an answer's code returned that value as its call's result; a failed
+one returned a value the policy's result predicate rejected. Times are seconds on the run's
+clock (virtual here; a recorder against a real service would use its own monotonic clock).
 """
 
 from __future__ import annotations

@@ -65,6 +65,9 @@ class ServerHost(Protocol):
     def server_unit(self, call: Any, a: int) -> float:
         """A uniform draw in [0, 1) of the server's own for attempt ``a`` (counter-based)."""
 
+    def answer_code(self, value: int | str) -> int:
+        """The record code of an answer the server returns instead of failing (a status)."""
+
 
 class Server:
     """Infinite capacity: every request finishes after its service time (the ``ideal`` model)."""
@@ -367,7 +370,8 @@ class OccServer(Server):
 
 
 class RateLimitedServer(Server):
-    """A token bucket of ``burst`` tokens refilled at ``rate``/s; no token, HTTP 429."""
+    """A token bucket of ``burst`` tokens refilled at ``rate``/s; no token, HTTP 429 (raised as
+    RateLimited with its hint, or returned as ``reject_answer``)."""
 
     def __init__(self, engine: ServerHost, spec: RateLimited) -> None:
         super().__init__(engine)
@@ -377,6 +381,9 @@ class RateLimitedServer(Server):
         self.last = 0.0
         self.hint = spec.retry_after
         self.capacity = spec.rate
+        # A rejection fails with RateLimited and its hint, or returns reject_answer (no hint).
+        answer = spec.reject_answer
+        self.rejection = RATE_LIMITED if answer is None else engine.answer_code(answer)
 
     def submit(self, call: Any, a: int, t: float, service_time: float) -> None:
         self.tokens = min(self.burst, self.tokens + (t - self.last) * self.rate)
@@ -386,6 +393,9 @@ class RateLimitedServer(Server):
         if self.tokens >= 1.0 - 1e-9:
             self.tokens = max(0.0, self.tokens - 1.0)
             self.engine.schedule_done(t + service_time, call, a, 0)
+            return
+        if self.rejection != RATE_LIMITED:
+            self.engine.respond(call, a, self.rejection)
             return
         exact = (1.0 - self.tokens) / self.rate
         hint = {"seconds": float(max(1, math.ceil(exact))), "exact": exact, "none": None}[self.hint]
