@@ -13,7 +13,7 @@ import itertools
 import math
 import random
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from fractions import Fraction
 from typing import Any
 
@@ -32,6 +32,7 @@ from retrysim.retry.breaker import BreakerOptions, CircuitBreaker
 from retrysim.retry.decorators import retry_with_circuit_breaker
 from retrysim.retry.exceptions import CircuitOpenError, GuardRefusedError
 from retrysim.retry.guards import PROCESS_GUARDS, GuardEvent
+from tests.test_budget import in_threads
 
 DOWN = ConnectionError("down")
 
@@ -66,6 +67,20 @@ def events_of(breaker: CircuitBreaker) -> list[tuple[float, str]]:
     seen: list[tuple[float, str]] = []
     breaker.notify.listeners = (lambda e: seen.append((e.time, str(e.value))),)
     return seen
+
+
+def ticking_clock() -> Callable[[], float]:
+    """A clock threads share: each reading is 0.1 ms past the one before (taken under a lock),
+    so every call sees a distinct, increasing time and the breaker goes round quickly."""
+    lock = threading.Lock()
+    clock = [0.0]
+
+    def now() -> float:
+        with lock:
+            clock[0] += 0.0001
+            return clock[0]
+
+    return now
 
 
 class Refuse:
@@ -444,14 +459,8 @@ def test_sixteen_threads_never_break_the_state_machine() -> None:
     )
     moves: list[GuardEvent] = []
     breaker.notify.listeners = (moves.append,)
-    clock_lock = threading.Lock()
-    clock = [0.0]
+    now = ticking_clock()
     problems: list[str] = []
-
-    def now() -> float:
-        with clock_lock:
-            clock[0] += 0.0001
-            return clock[0]
 
     def hammer(seed: int) -> None:
         rng = random.Random(seed)
@@ -469,11 +478,7 @@ def test_sixteen_threads_never_break_the_state_machine() -> None:
             in_flight -= 1
             breaker.after_outcome(now(), None)
 
-    threads = [threading.Thread(target=hammer, args=(seed,)) for seed in range(16)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    in_threads(16, hammer)
     assert problems == []
     states = ["closed", *(str(m.value) for m in moves)]
     bad = [pair for pair in itertools.pairwise(states) if pair not in ALLOWED_MOVES]

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import math
 import random
-import threading
 from typing import Any
 
 import pytest
@@ -31,23 +30,12 @@ from retrysim.retry.breaker import (
     breaker_guards,
 )
 from retrysim.retry.exceptions import CircuitOpenError, GuardRefusedError
-
-DOWN = ConnectionError("down")
+from tests.test_breaker import DOWN, Refuse, events_of, state_of, ticking_clock
+from tests.test_budget import in_threads
 
 
 def make(**knobs: Any) -> RetryBreaker:
     return RetryBreaker("dep", BreakerOptions(enabled=True, mode="retries", **knobs))
-
-
-def state_of(breaker: CircuitBreaker) -> str:
-    """The breaker's state, read afresh (no narrowing from an earlier assert: it changes)."""
-    return breaker.state
-
-
-def events_of(breaker: CircuitBreaker) -> list[tuple[float, str]]:
-    seen: list[tuple[float, str]] = []
-    breaker.notify.listeners = (lambda e: seen.append((e.time, str(e.value))),)
-    return seen
 
 
 def call(breaker: RetryBreaker) -> RetryBreakerCall:
@@ -63,16 +51,6 @@ def open_at(breaker: RetryBreaker, now: float) -> None:
     assert view.before_attempt(now, 1) is None
     view.after_outcome(now, DOWN)
     assert state_of(breaker) == "open"
-
-
-class Refuse:
-    """A later guard that refuses every attempt."""
-
-    def before_attempt(self, now: float, attempt: int) -> BaseException | None:
-        return GuardRefusedError("refused by a later guard")
-
-    def after_outcome(self, now: float, error: BaseException | None) -> None:
-        pass
 
 
 # --- which class, which view ----------------------------------------------------------------
@@ -295,14 +273,8 @@ def test_a_retries_breaker_lets_a_call_that_succeeds_first_time_through() -> Non
 def test_sixteen_threads_never_see_a_first_attempt_refused() -> None:
     probes = 2
     breaker = make(failure_threshold=3, recovery_timeout=0.002, half_open_probes=probes, window=10)
-    clock_lock = threading.Lock()
-    clock = [0.0]
+    now = ticking_clock()
     problems: list[str] = []
-
-    def now() -> float:
-        with clock_lock:
-            clock[0] += 0.0001
-            return clock[0]
 
     def hammer(seed: int) -> None:
         rng = random.Random(seed)
@@ -323,11 +295,7 @@ def test_sixteen_threads_never_see_a_first_attempt_refused() -> None:
             if not 0 <= breaker._probes_out <= probes:
                 problems.append(f"{breaker._probes_out} probes out")
 
-    threads = [threading.Thread(target=hammer, args=(seed,)) for seed in range(16)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    in_threads(16, hammer)
     assert problems == []
     assert breaker.opened > 10 and breaker.refused > 0  # it went round, and gated retries
 

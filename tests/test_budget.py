@@ -11,8 +11,9 @@ from __future__ import annotations
 import math
 import random
 import threading
+from collections.abc import Callable
 from fractions import Fraction
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import pytest
@@ -216,10 +217,20 @@ def test_the_ratio_budget_matches_a_brute_force_model(
 # --- through the real decorators -----------------------------------------------------------
 
 
-def test_an_empty_budget_ends_the_call_with_its_original_error_and_no_sleep() -> None:
+class FailingWorker(NamedTuple):
+    """A decorated worker operation that always fails, and what it left behind."""
+
+    op: Callable[[], None]
+    raised: list[Exception]  # each attempt's error, in order
+    sleeps: list[float]
+    events: list[GuardEvent]
+
+
+def failing_worker(budget: dict[str, Any], error: Callable[[int], Exception]) -> FailingWorker:
+    """A worker operation under ``budget`` through the real decorator (10 attempts 0.5 s apart,
+    no jitter, a clock stopped at 7 s) whose attempt number n raises ``error(n)``."""
     events: list[GuardEvent] = []
-    states = GuardStates([events.append])
-    raised: list[ConnectionError] = []
+    raised: list[Exception] = []
     sleeps: list[float] = []
 
     @retry_worker_operation(
@@ -227,14 +238,23 @@ def test_an_empty_budget_ends_the_call_with_its_original_error_and_no_sleep() ->
         min_wait=0.5,
         max_wait=0.5,
         jitter=0.0,
-        budget={"enabled": True, "max_tokens": 4, "token_ratio": 0.5},
-        guard_states=states,
+        budget=budget,
+        guard_states=GuardStates([events.append]),
         sleep=sleeps.append,
         clock=lambda: 7.0,
     )
     def op() -> None:
-        raised.append(ConnectionError(f"attempt {len(raised) + 1}"))
+        raised.append(error(len(raised) + 1))
         raise raised[-1]
+
+    return FailingWorker(op, raised, sleeps, events)
+
+
+def test_an_empty_budget_ends_the_call_with_its_original_error_and_no_sleep() -> None:
+    op, raised, sleeps, events = failing_worker(
+        {"enabled": True, "max_tokens": 4, "token_ratio": 0.5},
+        lambda n: ConnectionError(f"attempt {n}"),
+    )
 
     with pytest.raises(ConnectionError) as info:
         op()
@@ -335,7 +355,8 @@ def test_budget_knobs_name_the_bad_one() -> None:
 # --- under contention ----------------------------------------------------------------------
 
 
-def _in_threads(count: int, work: Any) -> None:
+def in_threads(count: int, work: Any) -> None:
+    """Run ``work(i)`` for i in 0 .. count - 1, each on a thread of its own, and wait for all."""
     threads = [threading.Thread(target=work, args=(i,)) for i in range(count)]
     for thread in threads:
         thread.start()
@@ -360,12 +381,12 @@ def test_sixteen_threads_keep_the_bucket_within_bounds_and_exact() -> None:
             if not 0 <= budget.milli <= budget.max_milli:
                 problems.append(budget.milli)
 
-    _in_threads(16, work)
+    in_threads(16, work)
     assert problems == []
     # whatever the interleaving, 16 x 100 failures then empty it, and successes refill exactly
-    _in_threads(16, lambda i: _answer(budget, TimeoutError(), 100))
+    in_threads(16, lambda i: _answer(budget, TimeoutError(), 100))
     assert budget.milli == 0
-    _in_threads(16, lambda i: _answer(budget, None, 10))
+    in_threads(16, lambda i: _answer(budget, None, 10))
     assert budget.milli == 16 * 10 * 125
 
 
@@ -374,5 +395,5 @@ def test_sixteen_threads_get_exactly_the_retries_the_ratio_budget_allows() -> No
     for _ in range(1000):
         budget.before_attempt(1.0, 1)
     allowed: list[bool] = []
-    _in_threads(16, lambda i: allowed.extend(budget.allow_retry(2.0) for _ in range(50)))
+    in_threads(16, lambda i: allowed.extend(budget.allow_retry(2.0) for _ in range(50)))
     assert sum(allowed) == 5 + 300 and len(allowed) == 800  # 0.5 x 10 + 0.3 x 1000

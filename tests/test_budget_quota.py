@@ -12,8 +12,6 @@ own error.
 from __future__ import annotations
 
 import random
-import threading
-from typing import Any
 
 import pytest
 from hypothesis import given, settings
@@ -25,6 +23,7 @@ from retrysim.retry.budget import BudgetOptions, QuotaCall, RetryQuota, budget_g
 from retrysim.retry.exceptions import CircuitOpenError, RateLimitedError, ServerError
 from retrysim.retry.guards import GuardEvent
 from retrysim.sim.catalogue import stand_in
+from tests.test_budget import failing_worker, in_threads
 
 DOWN = ConnectionResetError("reset")
 SLOW = TimeoutError("timed out")
@@ -231,24 +230,10 @@ def test_the_knobs_are_settings_and_reach_a_decorated_function(
 
 
 def test_an_empty_quota_ends_the_call_with_its_original_error_and_no_sleep() -> None:
-    events: list[GuardEvent] = []
-    states = GuardStates([events.append])
-    raised: list[Exception] = []
-    sleeps: list[float] = []
-
-    @retry_worker_operation(
-        max_attempts=10,
-        min_wait=0.5,
-        max_wait=0.5,
-        jitter=0.0,
-        budget={"enabled": True, "kind": "quota", "quota_capacity": 25},
-        guard_states=states,
-        sleep=sleeps.append,
-        clock=lambda: 7.0,
+    op, raised, sleeps, events = failing_worker(
+        {"enabled": True, "kind": "quota", "quota_capacity": 25},
+        lambda n: DOWN if n == 1 else TimeoutError(f"attempt {n}"),
     )
-    def op() -> None:
-        raised.append(TimeoutError(f"attempt {len(raised) + 1}") if raised else DOWN)
-        raise raised[-1]
 
     with pytest.raises(OSError) as info:
         op()
@@ -335,14 +320,6 @@ def test_interleaved_calls_match_a_ledger_and_stay_within_the_bucket(
         assert quota.available == tokens
 
 
-def _in_threads(count: int, work: Any) -> None:
-    threads = [threading.Thread(target=work, args=(i,)) for i in range(count)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-
-
 def test_sixteen_threads_keep_the_quota_within_bounds_and_exact() -> None:
     quota = RetryQuota("q", capacity=300)
     problems: list[int] = []
@@ -361,11 +338,11 @@ def test_sixteen_threads_keep_the_quota_within_bounds_and_exact() -> None:
             if not 0 <= quota.available <= quota.capacity:
                 problems.append(quota.available)
 
-    _in_threads(16, work)
+    in_threads(16, work)
     assert problems == [] and quota.refused > 0
     # whatever the interleaving: 16 x 30 reset retries empty it exactly ...
     quota.refund(quota.capacity)
-    _in_threads(16, lambda i: [retry_after(call(quota), DOWN) for _ in range(30)])
+    in_threads(16, lambda i: [retry_after(call(quota), DOWN) for _ in range(30)])
     assert quota.available == 0
 
     # ... and 16 x 10 first-attempt successes put back exactly 160
@@ -373,5 +350,5 @@ def test_sixteen_threads_keep_the_quota_within_bounds_and_exact() -> None:
         for _ in range(times):
             call(quota).after_outcome(0.0, None)
 
-    _in_threads(16, lambda i: succeed(10))
+    in_threads(16, lambda i: succeed(10))
     assert quota.available == 160

@@ -38,6 +38,7 @@ def run(clients: dict[str, Any] | None = None, **parts: Any) -> RunResult:
 
 
 def durations(result: RunResult) -> list[float]:
+    """Each attempt's end minus its start, in record order."""
     a = result.attempts
     return [float(d) for d in a["end"] - a["start"]]
 

@@ -22,6 +22,7 @@ from retrysim.sim.catalogue import BY_NAME, LIBRARY_ERROR_NAMES
 from retrysim.sim.connections import CLOSES_CONNECTION, FAILS_CONNECT, WIRE
 from retrysim.sim.engine import RunResult, simulate
 from retrysim.sim.failures import CODES, make_error
+from tests.test_client_cpu import durations
 
 C, R, L = 0.25, 0.125, 0.5  # connect, round trip, service time
 
@@ -127,11 +128,6 @@ def run(name: str, **parts: Any) -> RunResult:
         **parts,
     }
     return simulate(parse_scenario(data))
-
-
-def durations(result: RunResult) -> list[float]:
-    a = result.attempts
-    return [float(d) for d in a["end"] - a["start"]]
 
 
 @pytest.mark.parametrize("name", ERROR_NAMES)

@@ -15,26 +15,16 @@ import pytest
 from rich.console import Console
 from typer.testing import CliRunner
 
-import retrysim
 from retrysim.cli.app import app
 from retrysim.render import report
-from retrysim.results import metrics
-from retrysim.results.document import ResultDocument
 from retrysim.sim import records as rec
-from retrysim.sim.result import RunResult
-
-Run = tuple[RunResult, ResultDocument]
-
-
-def _run(name: str, sets: dict[str, Any]) -> Run:
-    result = retrysim.simulate(retrysim.load_scenario(name).with_overrides(sets))
-    return result, json.loads(json.dumps(metrics.summarize(result)))  # as result.json reads
+from tests.test_report_guards import Run, simulated
 
 
 @pytest.fixture(scope="module")
 def retries_and_quota() -> Run:
     """300 workers through a 20 s outage: a retries-mode breaker per worker and a quota each."""
-    return _run(
+    return simulated(
         "thundering-herd",
         {
             "clients.count": 300,
@@ -95,7 +85,7 @@ def test_the_header_names_the_mode_and_the_quotas_knobs(retries_and_quota: Run) 
 
 
 def test_a_calls_breaker_and_a_ratio_budget_without_allowance_read_as_before() -> None:
-    _, doc = _run(
+    _, doc = simulated(
         "retry-storm",
         {
             "clients.count": 50,

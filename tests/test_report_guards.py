@@ -36,7 +36,8 @@ from retrysim.sim.result import RunResult
 Run = tuple[RunResult, ResultDocument]
 
 
-def _run(name: str, sets: dict[str, Any]) -> Run:
+def simulated(name: str, sets: dict[str, Any]) -> Run:
+    """Bundled scenario ``name`` with ``sets`` applied, simulated: its records and document."""
     result = retrysim.simulate(retrysim.load_scenario(name).with_overrides(sets))
     return result, json.loads(json.dumps(metrics.summarize(result)))  # as result.json reads
 
@@ -44,7 +45,7 @@ def _run(name: str, sets: dict[str, Any]) -> Run:
 @pytest.fixture(scope="module")
 def fleet_breaker() -> Run:
     """300 workers through a 20 s outage, one breaker for the fleet, probing every 5 s."""
-    return _run(
+    return simulated(
         "thundering-herd",
         {
             "clients.count": 300,
@@ -58,7 +59,7 @@ def fleet_breaker() -> Run:
 @pytest.fixture(scope="module")
 def client_breakers() -> Run:
     """The same with a breaker per worker."""
-    return _run(
+    return simulated(
         "thundering-herd",
         {
             "clients.count": 300,
@@ -71,7 +72,7 @@ def client_breakers() -> Run:
 @pytest.fixture(scope="module")
 def budget() -> Run:
     """retry-storm with 200 clients and a token budget each."""
-    return _run(
+    return simulated(
         "retry-storm", {"clients.count": 200, "duration": 60, "policy.budget.enabled": True}
     )
 
@@ -79,7 +80,7 @@ def budget() -> Run:
 @pytest.fixture(scope="module")
 def limiter() -> Run:
     """300 agents in 3 s against a 50 req/s API, one send-rate limiter for the fleet."""
-    return _run(
+    return simulated(
         "api-rate-limit",
         {
             "clients.count": 300,
@@ -221,7 +222,7 @@ def test_limiter_numbers_are_the_events(limiter: Run) -> None:
 
 
 def test_no_mechanism_no_guards_section_and_the_load_is_unchanged() -> None:
-    result, doc = _run("thundering-herd", {"clients.count": 300})
+    result, doc = simulated("thundering-herd", {"clients.count": 300})
     assert "guards" not in doc
     assert doc["attempts"]["refused"] == 0 and doc["attempts"]["sent"] == len(result.attempts)
     assert doc["load"]["amplification"] == len(result.attempts) / len(result.calls)

@@ -27,7 +27,7 @@ import asyncio
 import ssl
 import time
 from contextlib import AsyncExitStack
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from retrysim.chaos.http_service import HTTP_STATUS, HttpService, split_faults
 from retrysim.chaos.http_target import HttpTarget
@@ -37,6 +37,7 @@ from retrysim.chaos.run import (
     RealRun,
     assign_executions,
     check,
+    document_only,
     drive,
     error_code,
     real_document,
@@ -48,9 +49,6 @@ from retrysim.sim import records as rec
 from retrysim.sim.engine import CALL_KEY_SHIFT
 from retrysim.sim.failures import CODES
 from retrysim.sim.result import RunResult
-
-if TYPE_CHECKING:
-    from retrysim.results.document import ResultDocument
 
 #: The record name of an HTTP status the service gives for a fault (the fault's own error).
 STATUS_NAMES: dict[int, str] = {
@@ -261,15 +259,9 @@ def http_real_run(
     return RealRun(result, document)
 
 
-def http_chaos_document(
-    scenario: Scenario,
-    target: HttpTarget | None = None,
-    seed: int | None = None,
-    settings: RetrySettings | None = None,
-    *,
-    vs_sim: int = 0,
-    force: bool = False,
-) -> ResultDocument:
+http_chaos_document = document_only(
+    http_real_run,
+    "http_chaos_document",
     """A real HTTP run's result document: ``chaos_document``'s, with ``service`` (what
-    retrysim's own service answered, when it was the target)."""
-    return http_real_run(scenario, target, seed, settings, vs_sim=vs_sim, force=force).document
+    retrysim's own service answered, when it was the target); ``http_real_run``'s arguments.""",
+)

@@ -27,7 +27,7 @@ import uuid
 from collections.abc import Callable, Coroutine
 from contextlib import AbstractAsyncContextManager, nullcontext
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ParamSpec
 
 from retrysim.chaos.fleet import check_fleet
 from retrysim.chaos.proxy import FaultProxy
@@ -43,6 +43,8 @@ from retrysim.sim.result import RunResult
 
 if TYPE_CHECKING:
     from retrysim.results.document import ResultDocument
+
+P = ParamSpec("P")
 
 #: A real run stops (its open calls left unfinished) this long after the scenario's duration.
 GRACE = 30.0
@@ -278,21 +280,29 @@ def real_run(
     return RealRun(result, document)
 
 
-def chaos_document(
-    scenario: Scenario,
-    upstream: tuple[str, int],
-    seed: int | None = None,
-    settings: RetrySettings | None = None,
-    *,
-    vs_sim: int = 0,
-    force: bool = False,
-) -> ResultDocument:
-    """A real run's result document (``summarize``'s, plus ``mode``, ``target`` and ``proxy``).
+def document_only(run: Callable[P, RealRun], name: str, doc: str) -> Callable[P, ResultDocument]:
+    """``run`` (a fleet's ``*_real_run``) answering with its document alone: the one body of
+    ``chaos_document`` and ``http_chaos_document``, which take their runner's very arguments."""
+
+    def document(*args: P.args, **kwargs: P.kwargs) -> ResultDocument:
+        return run(*args, **kwargs).document
+
+    document.__module__ = run.__module__
+    document.__name__ = document.__qualname__ = name
+    document.__doc__ = doc
+    return document
+
+
+chaos_document = document_only(
+    real_run,
+    "chaos_document",
+    """A real run's result document (``summarize``'s, plus ``mode``, ``target`` and ``proxy``):
+    ``real_run``'s arguments, its document.
 
     ``vs_sim = K > 0`` also simulates the scenario over K seeds (its seed, +1, ...) and adds the
     side-by-side (``retrysim.chaos.versus``) as the document's ``versus`` section.
-    """
-    return real_run(scenario, upstream, seed, settings, vs_sim=vs_sim, force=force).document
+    """,
+)
 
 
 def real_document(

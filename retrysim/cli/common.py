@@ -39,6 +39,15 @@ def parse_assignment(item: str, option: str = "--set") -> tuple[str, str]:
     return key, value.strip()
 
 
+def parse_number(text: str, where: str) -> float:
+    """An option's number (``where`` names it and the item: ``--weight 'p99_latency=x'``), or
+    one line saying it is none; inf and nan parse, each caller says which numbers it takes."""
+    try:
+        return float(text)
+    except ValueError:
+        raise UsageError(f"{where}: {text!r} is not a number") from None
+
+
 def parse_sets(items: list[str] | None) -> dict[str, Any]:
     return {key: parse_value(value) for key, value in map(parse_assignment, items or [])}
 

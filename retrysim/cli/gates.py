@@ -71,10 +71,7 @@ def _parse(
             raise UsageError(
                 f"{option} {name}: unknown metric{close}; allowed: {', '.join(METRIC_NAMES)}"
             )
-        try:
-            limit = float(value)
-        except ValueError:
-            raise UsageError(f"{option} {item!r}: {value!r} is not a number") from None
+        limit = common.parse_number(value, f"{option} {item!r}")
         if not math.isfinite(limit):
             raise UsageError(f"{option} {item!r}: the threshold must be a finite number")
         parsed.append(Threshold(option, name, limit))

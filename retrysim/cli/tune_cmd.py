@@ -311,10 +311,7 @@ def parse_constraint(item: str) -> Any:
     if match is None:
         raise UsageError(f"--constraint {item!r}: expected METRIC<=VALUE, e.g. p99_latency<=30")
     name, op, limit_text = match.groups()
-    try:
-        limit = float(limit_text)
-    except ValueError:
-        raise UsageError(f"--constraint {item!r}: {limit_text!r} is not a number") from None
+    limit = common.parse_number(limit_text, f"--constraint {item!r}")
     if not math.isfinite(limit):
         raise UsageError(f"--constraint {item!r}: the limit must be a finite number")
     return Constraint(_metric(name, "--constraint"), op, limit)
@@ -333,10 +330,7 @@ def _weights(items: list[str] | None) -> dict[str, float]:
     weights = {}
     for item in items or []:
         name, text = common.parse_assignment(item, "--weight")
-        try:
-            value = float(text)
-        except ValueError:
-            raise UsageError(f"--weight {item!r}: {text!r} is not a number") from None
+        value = common.parse_number(text, f"--weight {item!r}")
         if not math.isfinite(value) or value <= 0:
             raise UsageError(f"--weight {item!r}: a weight is a positive number")
         weights[name] = value

@@ -205,11 +205,7 @@ def budget_kind_knobs(scenario: Scenario, given: frozenset[str]) -> Iterator[Pro
     if uses is None:
         return
     some_kind = frozenset().union(*BUDGET_KIND_KNOBS.values())
-    if "policy.budget.kind" in given:
-        kind = f'kind = "{budget.kind}"'
-    else:
-        variable = _variable("budget.kind", scenario) or "its RETRY__ variable"
-        kind = f'kind is not set here, so it is {variable}\'s (default "{budget.kind}"), which'
+    kind = _value_from("budget.kind", f'"{budget.kind}"', scenario, given, "which")
     for knob in _knobs_given("budget", given):
         if knob in some_kind and knob not in uses:
             owners = " / ".join(k for k, knobs in BUDGET_KIND_KNOBS.items() if knob in knobs)
@@ -262,11 +258,7 @@ def breaker_rate_knobs(scenario: Scenario, given: frozenset[str]) -> Iterator[Pr
     breaker: Any = getattr(scenario.policy, "breaker", None)
     if breaker is None or breaker.failure_rate > 0:
         return
-    if "policy.breaker.failure_rate" in given:
-        rate = "failure_rate = 0"
-    else:
-        variable = _variable("breaker.failure_rate", scenario) or "its RETRY__ variable"
-        rate = f"failure_rate is not set here, so it is {variable}'s (default 0), and that"
+    rate = _value_from("breaker.failure_rate", "0", scenario, given, "and that")
     for knob in BREAKER_RATE_KNOBS:
         if f"policy.breaker.{knob}" in given:
             yield (
@@ -295,6 +287,17 @@ def nothing_to_gate(scenario: Scenario, given: frozenset[str]) -> Iterator[Probl
             "a shared retry budget rations retries, and max_attempts = 1 makes none: it never "
             "refuses anything; allow retries, or drop it",
         )
+
+
+def _value_from(knob: str, shown: str, scenario: Scenario, given: frozenset[str], then: str) -> str:
+    """Where ``policy.<knob>``'s value ``shown`` comes from, to open a warning: set here
+    (``kind = "quota"``), or not set here and so its ``RETRY__`` variable's default, the
+    sentence going on with ``then``."""
+    name = knob.partition(".")[2]
+    if f"policy.{knob}" in given:
+        return f"{name} = {shown}"
+    variable = _variable(knob, scenario) or "its RETRY__ variable"
+    return f"{name} is not set here, so it is {variable}'s (default {shown}), {then}"
 
 
 def _variable(knob: str, scenario: Scenario) -> str | None:

@@ -180,20 +180,25 @@ class CircuitBreaker:
                 if self.state == "half_open" and self._probes_out > 0:
                     self._probes_out -= 1
                 return
-            failed = error is not None
-            if self.state == "half_open":
-                if self._probes_ok >= self._probes_out:
-                    return  # no probe is out: an attempt from before it opened
-                if failed:
-                    self._open(now)
-                else:
-                    self._probes_ok += 1
-                    if self._probes_ok >= self.options.half_open_probes:
-                        self._move(now, "closed")
-            elif self.state == "closed":
-                self._record(now, failed)
-                if self._should_open():
-                    self._open(now)
+            if self.state == "half_open" and self._probes_ok >= self._probes_out:
+                return  # no probe is out: an attempt from before it opened
+            if self.state != "open":
+                self._count(now, error is not None)
+
+    def _count(self, now: float, failed: bool) -> None:
+        """An outcome that counts, closed or half-open (the caller has decided it does): into
+        the window when closed, maybe opening it; a probe's when half-open, where a failure
+        opens it again and the last of ``half_open_probes`` successes closes it."""
+        if self.state == "closed":
+            self._record(now, failed)
+            if self._should_open():
+                self._open(now)
+        elif failed:
+            self._open(now)
+        else:
+            self._probes_ok += 1
+            if self._probes_ok >= self.options.half_open_probes:
+                self._move(now, "closed")
 
     def _record(self, now: float, failed: bool) -> None:
         self.consecutive = self.consecutive + 1 if failed else 0
@@ -299,18 +304,8 @@ class RetryBreaker(CircuitBreaker):
                 if current and probe:
                     self._probes_out -= 1
                 return
-            failed = error is not None
-            if self.state == "closed":
-                self._record(now, failed)
-                if self._should_open():
-                    self._open(now)
-            elif current:
-                if failed:
-                    self._open(now)
-                else:
-                    self._probes_ok += 1
-                    if self._probes_ok >= self.options.half_open_probes:
-                        self._move(now, "closed")
+            if self.state == "closed" or current:
+                self._count(now, error is not None)
 
     def _move(self, now: float, state: BreakerState) -> None:
         if state == "half_open":
