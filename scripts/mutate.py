@@ -92,38 +92,38 @@ ROOM = (
 )
 # mutant id -> why no test can tell it from the original (checked: each one still survives)
 EQUIVALENT: dict[str, str] = {
-    "retrysim/retry/policy.py:45:0:stmt:removed": (
+    "retrysim/retry/policy.py:59:0:stmt:removed": (
         "PROFILE_FORMULAS is read by nothing (dead since profiles became objects that carry"
         " their own formula)"
     ),
-    "retrysim/retry/policy.py:179:0:stmt:removed": (
+    "retrysim/retry/policy.py:226:0:stmt:removed": (
         "T is a TypeVar used only in annotations, which `from __future__ import annotations`"
         " never evaluates"
     ),
-    "retrysim/sim/engine.py:51:0:stmt:removed": (
+    "retrysim/sim/engine.py:52:0:stmt:removed": (
         "Progress is a type alias read only in annotations (here and in runner.py), which"
         " `from __future__ import annotations` never evaluates"
     ),
-    "retrysim/sim/engine.py:176:67:const:0->1": (
+    "retrysim/sim/engine.py:182:67:const:0->1": (
         "the run's outer jitter stream is a fallback nothing draws from: a wait is drawn only"
         " after a failed attempt pointed the jitter at its call's own stream"
     ),
-    "retrysim/sim/engine.py:208:31:cmp:GtE->Gt": (
+    "retrysim/sim/engine.py:214:31:cmp:GtE->Gt": (
         "at now == duration the estimate round(started * duration / now) is started anyway"
     ),
-    "retrysim/sim/engine.py:263:20:const:0->1": (
+    "retrysim/sim/engine.py:269:20:const:0->1": (
         "limit 0 (open loop) also returns through `call.index + 1 >= limit`, and limit 1"
         " returns either way"
     ),
-    "retrysim/sim/faults.py:46:30:const:True->False": SLOTS,
-    "retrysim/sim/faults.py:57:30:const:True->False": SLOTS,
-    "retrysim/sim/faults.py:72:30:const:True->False": SLOTS,
-    "retrysim/sim/faults.py:90:30:const:True->False": SLOTS,
-    "retrysim/sim/faults.py:103:30:const:True->False": SLOTS,
-    "retrysim/sim/faults.py:67:42:cmp:Lt->LtE": DRAW_EQUALS_P,
-    "retrysim/sim/faults.py:87:28:cmp:Lt->LtE": DRAW_EQUALS_P,
-    "retrysim/sim/faults.py:116:42:cmp:Lt->LtE": DRAW_EQUALS_P,
-    "retrysim/sim/faults.py:84:15:cmp:Lt->LtE#1": (
+    "retrysim/sim/faults.py:48:30:const:True->False": SLOTS,
+    "retrysim/sim/faults.py:59:30:const:True->False": SLOTS,
+    "retrysim/sim/faults.py:74:30:const:True->False": SLOTS,
+    "retrysim/sim/faults.py:92:30:const:True->False": SLOTS,
+    "retrysim/sim/faults.py:105:30:const:True->False": SLOTS,
+    "retrysim/sim/faults.py:69:42:cmp:Lt->LtE": DRAW_EQUALS_P,
+    "retrysim/sim/faults.py:89:28:cmp:Lt->LtE": DRAW_EQUALS_P,
+    "retrysim/sim/faults.py:118:42:cmp:Lt->LtE": DRAW_EQUALS_P,
+    "retrysim/sim/faults.py:86:15:cmp:Lt->LtE#1": (
         "at t == end the ramp's probability is 0 and no draw is below 0, so t == end passes"
         " either way"
     ),
@@ -131,11 +131,11 @@ EQUIVALENT: dict[str, str] = {
         "a hint of 0 is never above the fallback wait, so honouring or ignoring it gives the"
         " same wait (the hint's only reader)"
     ),
-    "retrysim/sim/service.py:243:26:const:1->0": (
+    "retrysim/sim/service.py:246:26:const:1->0": (
         "the sequence only breaks ties between equal tags, which complete at the same instant"
         " whichever goes first; the attempt index then breaks the tie"
     ),
-    "retrysim/sim/service.py:260:28:const:0.0->1.0": (
+    "retrysim/sim/service.py:263:28:const:0.0->1.0": (
         "tags count from `attained`: where an idle server's next busy period starts cancels"
         " out of every completion time (0 only keeps the most precision)"
     ),
@@ -151,13 +151,13 @@ EQUIVALENT: dict[str, str] = {
     "retrysim/retry/waits.py:52:34:cmp:Lt->LtE": (
         "at wait == floor both branches return the same number"
     ),
-    "retrysim/sim/records.py:20:39:const:2->3": (
+    "retrysim/sim/records.py:23:39:const:2->3": (
         "call outcome codes are only ever compared with their names (SUCCEEDED, GAVE_UP,"
         " UNFINISHED), never with a number: any three distinct values behave the same"
     ),
-    "retrysim/sim/records.py:76:22:const:12->13": ROOM,
-    "retrysim/sim/records.py:79:19:const:18->19": ROOM,
-    "retrysim/sim/records.py:81:18:const:18->19": ROOM,
+    "retrysim/sim/records.py:79:22:const:12->13": ROOM,
+    "retrysim/sim/records.py:82:19:const:18->19": ROOM,
+    "retrysim/sim/records.py:84:18:const:18->19": ROOM,
 }
 
 PYTEST_ARGS = ("-x", "-q", "-p", "no:cacheprovider", "-n", "0", "-m", "not slow")
