@@ -32,6 +32,7 @@ OPTIONAL = (int, float, type(None))
 SCHEMA: dict[str, Any] = {
     "schema_version": int,
     "scenario": str,
+    "source": str,
     "description": str,
     "seed": int,
     "profile": str,
@@ -136,6 +137,7 @@ SCHEMA: dict[str, Any] = {
     "engine_note": (str, type(None)),
     "stopped": (str, type(None)),
     "sources": dict,
+    "arguments": list,
 }
 
 

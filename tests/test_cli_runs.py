@@ -185,8 +185,9 @@ def test_ctrl_c_during_tune_says_how_to_go_on(
     out = tmp_path / "out"
     result = invoke(*TUNE, "--workers", "1", "--out", str(out))
     assert result.exit_code == 130
+    # the current settings' 2 runs, then what their diagnoses prescribe (2 more) were planned
     assert result.stderr.strip() == (
-        f"retrysim: interrupted after 2 of 6 runs; those are saved in {out / 'runs'}: run the "
+        f"retrysim: interrupted after 2 of 4 runs; those are saved in {out / 'runs'}: run the "
         "same command again (or with --resume) to go on from there"
     )
     assert len(list((out / "runs").glob("*.json"))) == 2

@@ -136,9 +136,12 @@ def test_tune_searches_attempt_timeout_over_a_scenario_that_sets_clients_timeout
     )
     result = tune([hangs(clients=5.0)], tuning)
     (group,) = result.groups
-    assert len(group.candidates) == 3 and not group.invalid
+    # the three searched, and the current settings (no attempt timeout), always tried
+    searched = [c for c in group.candidates if "policy.attempt_timeout" in c.sets]
+    assert len(searched) == 3 and not group.invalid
+    assert group.baselines[0].role == "current"
     p99: dict[float, float] = {}
-    for candidate in group.candidates:
+    for candidate in searched:
         value = candidate.mean(HANGS_NAME, "p99_latency")
         assert value is not None
         p99[candidate.sets["policy.attempt_timeout"]] = value

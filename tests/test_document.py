@@ -253,12 +253,42 @@ def test_an_older_document_gains_the_settings_version_3_added(
         del old["settings"][key]
     old["schema_version"] = version
     loaded = from_json(json.dumps(old), "old.json")
-    assert loaded["schema_version"] == SCHEMA_VERSION == 3
+    assert loaded["schema_version"] == SCHEMA_VERSION == 4
     assert loaded["settings"] == doc["settings"]  # the bundled scenario sets none of them
     assert loaded["settings"]["rate_limited"] == dict.fromkeys(ErrorPolicy.model_fields)
 
 
-@pytest.mark.parametrize("version", [4, 99, -1, "1", True, None])
+@pytest.mark.parametrize("version", [0, 1, 2, 3])
+def test_an_older_document_gains_its_source_from_the_scenario_name(
+    documents: dict[str, ResultDocument], version: int
+) -> None:
+    """Saved before documents said where their scenario came from: its name is all an older
+    document knew, so it becomes ``source``, in the place a fresh document has it."""
+    doc = documents["redis-blip"]
+    old = json.loads(to_json(doc))
+    del old["source"]
+    old["schema_version"] = version
+    loaded = from_json(json.dumps(old), "old.json")
+    assert loaded["schema_version"] == SCHEMA_VERSION
+    assert loaded["source"] == doc["scenario"] == "redis-blip"
+    assert to_json(loaded) == to_json(doc)  # the same text, key order included
+
+
+def test_a_run_from_a_file_records_the_path_and_options_as_given(tmp_path: Path) -> None:
+    """``source`` is the path typed and ``arguments`` the options that shaped the run, so the
+    document alone says how to run it again; options that only show a result are not kept."""
+    path = tmp_path / "blip copy.toml"
+    path.write_bytes(bundled_scenarios()["redis-blip"].read_bytes())
+    args = [str(path), "--seed", "4", "--set", "clients.count=50", "--profile", "full_jitter"]
+    done = CliRunner().invoke(app, ["run", *args, "--json", "--engine", "reference"])
+    assert done.exit_code == 0, done.output
+    printed = json.loads(done.stdout)
+    assert printed["source"] == str(path) and printed["scenario"] == "redis-blip"
+    assert [printed["source"], *printed["arguments"]] == args
+    rd._adapter().validate_python(printed)
+
+
+@pytest.mark.parametrize("version", [5, 99, -1, "1", True, None])
 def test_an_unknown_version_is_refused_in_one_line(
     documents: dict[str, ResultDocument], version: object
 ) -> None:
@@ -269,7 +299,7 @@ def test_an_unknown_version_is_refused_in_one_line(
     message = str(caught.value)
     assert "\n" not in message and message.startswith("result.json: ")
     assert f"schema_version {version!r} is not supported" in message
-    assert "reads 0, 1, 2, 3" in message
+    assert "reads 0, 1, 2, 3, 4" in message
 
 
 def test_not_json_or_not_an_object_is_bad_input() -> None:

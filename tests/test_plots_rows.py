@@ -231,12 +231,18 @@ def test_plot_draws_a_tuning_result_per_operation_group(tmp_path: Path) -> None:
 
     saved = read_rows(out)
     fig = rows_figure("pareto", saved, None, None, None)
-    assert len(fig.axes) == len(doc["groups"])  # one panel per operation group
-    for ax, group in zip(fig.axes, doc["groups"], strict=True):
+    panels = [ax for ax in fig.axes if ax.get_gid() != "pareto-colour-bar"]  # load's colours
+    assert len(panels) == len(doc["groups"])  # one panel per operation group
+    for ax, group in zip(panels, doc["groups"], strict=True):
         assert ax.get_title().startswith(f"{', '.join(group['operations'])} on ")
         labels = {t.get_text() for t in ax.texts if str(t.get_gid()).startswith("pareto-l")}
-        front = {c["label"] for c in group["pareto"]}
+        front = {c["label"] for c in group["pareto"]} | {group["best"]["label"]}
         assert labels and {t.split(" (+")[0] for t in labels} <= front  # ties share a label
+        (star,) = [c for c in ax.collections if c.get_gid() == "pareto-recommended"]
+        (worst,) = group["best"]["figures"].values()  # one scenario per group here
+        assert np.asarray(star.get_offsets()).tolist() == [
+            [worst["p99_latency"]["mean"], worst["success_rate"]["mean"]]
+        ]
     heat = invoke("plot", str(out), "--kind", "heatmap")
     assert heat.exit_code == 2 and "draw it with --kind pareto" in heat.stderr
 

@@ -122,6 +122,8 @@ def chaos(
     asked = _Asked(scenario, common.parse_sets(set_), seed, env_file, seeds if vs_sim else 0, force)
     real = _http_run(asked, target) if http else _redis_run(asked, target)
     doc = real.document
+    doc["source"] = scenario  # as given: the report's suggested commands name it
+    doc["arguments"] = common.rerun_arguments(seed=seed, sets=set_, env_file=env_file)
 
     def draw(console: Any) -> None:
         from retrysim.render.report import render_run

@@ -179,6 +179,37 @@ def policy_sources(
     return {key: value.source for key, value in effective.items()}
 
 
+def rerun_arguments(
+    *,
+    seed: int | None = None,
+    sets: list[str] | None = None,
+    profile: str | None = None,
+    env_file: Path | None = None,
+    policy: str | None = None,
+) -> list[str]:
+    """The options a run was given that shape its result, as the words of a command line.
+
+    They go into the result document (``arguments``), so the commands its report suggests
+    (``retrysim run SOURCE ... --set KEY=VALUE``) run the same scenario under the same settings
+    with only the suggested change: a user's other ``--set``, ``--profile`` or ``--env-file``
+    dropped there would compare the suggestion with a different run. Options that only show or
+    save a result (``--json``, ``--out``, gates, ``--engine``, whose results are identical) are
+    left out.
+    """
+    words: list[str] = []
+    if seed is not None:
+        words += ["--seed", str(seed)]
+    for item in sets or []:
+        words += ["--set", item]
+    if profile is not None:
+        words += ["--profile", profile]
+    if env_file is not None:
+        words += ["--env-file", str(env_file)]
+    if policy is not None:
+        words += ["--policy", policy]
+    return words
+
+
 def check_policy_alone(policy: str | None, sets: dict[str, Any], profile: str | None) -> None:
     """``--policy`` brings its own stop, wait and retry: a --set policy.* or --profile would
     change nothing, so saying both is refused rather than silently ignored."""

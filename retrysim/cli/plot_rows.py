@@ -17,8 +17,11 @@ from typing import Any
 from retrysim.cli.exits import UsageError
 from retrysim.results import metric_table
 from retrysim.results.metric_table import METRIC_NAMES
+from retrysim.suggest import hint
 
 ROWS_KINDS = ("heatmap", "pareto")
+#: What a tuning's front weighs, when its tune.json does not say (``pareto_metrics``).
+TUNE_FRONT = ("success_rate", "p99_latency", "amplification")
 #: What a folder's rows come from, first found first: all of a sweep's points, a comparison's,
 #: then a tuning's front.
 ROWS_FILES = ("sweep.json", "compare.json", "tune.json")
@@ -35,6 +38,7 @@ class SavedRows:
     seeds: int | None
     panels: list[tuple[str | None, Rows]]
     tuning: bool = False
+    front_metrics: tuple[str, ...] = ()  # a tuning's: what its front is judged on
 
 
 def read_json(file: Path, expected: str) -> Any:
@@ -99,6 +103,11 @@ def _tuning(file: Path, doc: dict[str, Any]) -> SavedRows:
             }:
                 candidates.append(extra)
         rows = [_candidate_row(c) for c in candidates]
+        best = group.get("best")
+        for row, candidate in zip(rows, candidates, strict=True):
+            row["recommended"] = isinstance(best, dict) and candidate.get("label") == best.get(
+                "label"
+            )
         if rows:
             operations = ", ".join(map(str, group.get("operations") or [])) or "settings"
             scenarios = ", ".join(map(str, group.get("scenarios") or []))
@@ -106,7 +115,12 @@ def _tuning(file: Path, doc: dict[str, Any]) -> SavedRows:
     if not panels:
         raise UsageError(f"{file}: a tuning result with no candidates to draw")
     seeds = doc.get("seeds")
-    return SavedRows(file, None, seeds if isinstance(seeds, int) else None, panels, True)
+    weighed = doc.get("pareto_metrics")
+    if not (isinstance(weighed, list) and all(name in METRIC_NAMES for name in weighed)):
+        weighed = list(TUNE_FRONT)  # a tune.json from before it said
+    return SavedRows(
+        file, None, seeds if isinstance(seeds, int) else None, panels, True, tuple(weighed)
+    )
 
 
 def _candidate_row(candidate: dict[str, Any]) -> dict[str, Any]:
@@ -135,7 +149,10 @@ def _candidate_row(candidate: dict[str, Any]) -> dict[str, Any]:
 
 def check_metric(name: str, option: str) -> str:
     if name not in METRIC_NAMES:
-        raise UsageError(f"{option} {name!r}: unknown metric; allowed: {', '.join(METRIC_NAMES)}")
+        close = hint(name, METRIC_NAMES, list_allowed=False)
+        raise UsageError(
+            f"{option} {name!r}: unknown metric{close}; allowed: {', '.join(METRIC_NAMES)}"
+        )
     return name
 
 
@@ -174,9 +191,24 @@ def rows_figure(
     if len(saved.panels) == 1 and not saved.tuning:
         title = f"{saved.title}: best trade-offs" if saved.title else None
         return plots.pareto_plot(saved.panels[0][1], cost, gain, title=title)
-    figure = plots.new_figure(8.5 * len(saved.panels), 5.8)
+    # A tuning's front weighs a third metric too: it colours the points, so no front member
+    # is drawn as beaten; its recommendation gets a star.
+    third = [m for m in saved.front_metrics if m not in (cost, gain)]
+    colour = third[0] if len(third) == 1 and saved.tuning else None
+    if colour is not None:
+        _need_column(saved, colour)
+    figure = plots.new_figure((9.5 if colour else 8.5) * len(saved.panels), 5.8)
     axes = figure.subplots(1, len(saved.panels), squeeze=False)[0]
     for ax, (heading, rows) in zip(axes, saved.panels, strict=True):
         worst = f"{heading}: worst scenario" if saved.tuning else heading
-        plots.pareto_plot(rows, cost, gain, title=worst, ax=ax)
+        marked = [i for i, row in enumerate(rows) if row.get("recommended") is True]
+        plots.pareto_plot(
+            rows,
+            cost,
+            gain,
+            colour=colour,
+            recommended=marked[0] if marked else None,
+            title=worst,
+            ax=ax,
+        )
     return figure

@@ -109,6 +109,10 @@ def run(
         )
     result, doc = step.result, step.document
     doc["sources"] = sources
+    doc["source"] = scenario  # as given: the report's suggested commands name it
+    doc["arguments"] = common.rerun_arguments(
+        seed=seed, sets=set_, profile=profile, env_file=env_file, policy=policy
+    )
 
     def draw(console: Any) -> None:
         from retrysim.model.defaults import in_effect

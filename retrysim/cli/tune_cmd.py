@@ -25,7 +25,8 @@ from retrysim.results.metric_table import METRIC_NAMES
 from retrysim.safe import markup
 from retrysim.suggest import hint
 
-_CONSTRAINT = re.compile(r"^\s*([a-z0-9_]+)\s*(<=|>=|<|>)\s*(\S+)\s*$")
+# Any name-like word before the operator, so a mistyped metric is answered by its suggestion.
+_CONSTRAINT = re.compile(r"^\s*([A-Za-z0-9_.\-]+)\s*(<=|>=|<|>)\s*(\S+)\s*$")
 
 
 @reports_errors
@@ -115,8 +116,9 @@ def tune(
         str,
         typer.Option(
             "--strategy",
-            help="auto (a small grid whole, else Optuna if installed, else random), grid, "
-            "optuna (pip install 'retrysim[tune]') or random.",
+            help="auto (a small grid whole, else seeded random search; the same answer on "
+            "every install), grid, random, or optuna (only when asked: pip install "
+            "'retrysim[tune]').",
             metavar="NAME",
         ),
     ] = "auto",
@@ -158,13 +160,16 @@ def tune(
     ] = False,
     quiet: QuietOption = False,
 ) -> None:
-    """Recommend RETRY__* values: simulate candidate settings over SCENARIO... and pick the best.
+    """Recommend RETRY__* values: simulate candidate settings over SCENARIO... and pick the
+    simplest of the best.
 
-    Candidates run with the same seeds (common random numbers). The best feasible candidate of
-    each operation is shown with its figures per scenario (95% intervals), with the Pareto
-    front of success against p99 latency and load, and the .env lines to set; --write-env
-    merges them into a file. When nothing meets the constraints, it says which binds hardest
-    and which candidate came closest.
+    Candidates run with the same seeds (common random numbers); the current settings, the
+    defaults and the diagnoses' prescriptions are always among them. Differences within the
+    noise are ties, and among ties the simplest settings win. Each operation's recommendation
+    is shown with its figures per scenario (95% intervals), what each value buys against the
+    current one, the whole Pareto front of success, p99 latency and load, and the .env lines
+    to set; --write-env merges them into a file. When nothing meets the constraints, it says
+    which binds hardest and which candidate came closest.
     """
     from retrysim.runs.tune import Objective, TuneError, Tuning, check
 
@@ -179,24 +184,25 @@ def tune(
     names = [s.name for s in loaded]
     if len(set(names)) < len(names):
         raise UsageError("tune: each scenario once (two have the same name)")
+    dimensions = [dimension(item) for item in search]
+    for scenario in loaded:  # a bad key (with --set's did-you-mean) or value fails first
+        for dim in dimensions:
+            example = dim.values[0] if dim.values else dim.low
+            common.apply(scenario, {dim.key: example}, "--search")
     try:
         tuning = Tuning(
-            dimensions=[dimension(item) for item in search],
+            dimensions=dimensions,
             objective=Objective.of(_metric(objective, "--objective"), maximize),
             constraints=[parse_constraint(item) for item in constraint or []],
             seeds=seeds,
             first_seed=seed,
             budget=budget,
             how=aggregate,
-            weights=_weights(weight),
+            weights=_weights(weight, names),
             search=strategy,
             search_seed=search_seed,
         )
         check(tuning, loaded)
-        for scenario in loaded:  # a bad key or value fails before any run
-            for dim in tuning.dimensions:
-                example = dim.values[0] if dim.values else dim.low
-                common.apply(scenario, {dim.key: example}, "--search")
     except TuneError as error:
         raise UsageError(str(error)) from None
     settings, _ = common.settings(env_file)
@@ -219,7 +225,8 @@ def _emit(
     def draw(console: Any) -> None:
         from retrysim.cli.tables import print_table
 
-        for part, rows_label in render(doc):
+        saved = None if out is None else str(out / "tune.json")
+        for part, rows_label in render(doc, saved):
             if rows_label is None:
                 console.print(part)
             else:
@@ -318,18 +325,26 @@ def parse_constraint(item: str) -> Any:
 
 
 def _metric(name: str, option: str) -> str:
+    """``name`` if it is a metric; else one line: the closest metric, then every one (once)."""
     if name not in METRIC_NAMES:
+        close = hint(name, METRIC_NAMES, list_allowed=False)
         raise UsageError(
-            f"{option} {name}: unknown metric{hint(name, list(METRIC_NAMES))}; "
-            f"allowed: {', '.join(METRIC_NAMES)}"
+            f"{option} {name}: unknown metric{close}; allowed: {', '.join(METRIC_NAMES)}"
         )
     return name
 
 
-def _weights(items: list[str] | None) -> dict[str, float]:
+def _weights(items: list[str] | None, scenarios: list[str]) -> dict[str, float]:
+    """``--weight NAME=W`` per scenario; a name that is none of them gets the closest one."""
     weights = {}
     for item in items or []:
         name, text = common.parse_assignment(item, "--weight")
+        if name not in scenarios:
+            close = hint(name, scenarios, list_allowed=False)
+            raise UsageError(
+                f"--weight {name}: not one of the scenarios{close}; they are: "
+                + ", ".join(scenarios)
+            )
         value = common.parse_number(text, f"--weight {item!r}")
         if not math.isfinite(value) or value <= 0:
             raise UsageError(f"--weight {item!r}: a weight is a positive number")

@@ -2,8 +2,10 @@
 
 What is searched is fixed and small, so a bundled scenario's tuning ends in a minute on one
 core: ``max_attempts`` over 2..8 and ``jitter`` over a few values around the current one, one
-seed, at most :data:`BUDGET` candidates, for the best success rate (ties: the lighter load,
-then the shorter p99, as ``tune`` breaks them). It runs through :func:`retrysim.runs.tune.tune`
+seed, at most :data:`BUDGET` candidates besides the obvious ones ``tune`` always tries (the
+current settings, the defaults, the diagnoses' prescriptions), for the best success rate
+(differences within the noise are ties, which go to the simplest settings, as ``tune``
+breaks them). It runs through :func:`retrysim.runs.tune.tune`
 in this process, so its progress is reported run by run and a stale tuning can be stopped.
 """
 

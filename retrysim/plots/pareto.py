@@ -2,8 +2,14 @@
 
 Candidates are rows of plain data, ``{"label": ..., metric: mean, ...}``: the rows of a saved
 sweep or compare (``sweep.json``'s ``rows``, with ``variant`` as the label) or of a tuning
-result. No candidate on the front can be bettered in one metric without losing in the other;
-everything else is beaten by some point of the front on both, and is only drawn in grey.
+result. No candidate on the front can be bettered in one metric without losing in another;
+everything else is beaten by some point of the front on every metric, and is only drawn in grey.
+
+A tuning's front is over three metrics (success, p99 latency and load), and a flat picture of
+two of them would draw a front member as beaten when only the third keeps it there: with
+``colour=`` the third metric colours every point (a colour bar says which way is better) and
+the front is judged on all three. ``recommended=`` marks the row the tuner recommends with a
+star, on the front or not.
 """
 
 from __future__ import annotations
@@ -24,6 +30,10 @@ if TYPE_CHECKING:
 MAX_LABELS = 20
 FRONT_COLOUR = "#c44e52"
 OTHER_COLOUR = "#9a9a9a"
+RECOMMENDED_COLOUR = "#d62728"  # apart from every colour of the map
+#: The third metric's colours (dark to light as it grows); readable in grey and by the
+#: colour-blind.
+COLOUR_MAP = "viridis"
 
 
 def _value(row: Mapping[str, Any], name: str) -> float | None:
@@ -31,15 +41,6 @@ def _value(row: Mapping[str, Any], name: str) -> float | None:
     if value is None or isinstance(value, bool) or not isinstance(value, int | float):
         return None
     return None if math.isnan(value) else float(value)  # NaN counts as missing
-
-
-def _points(rows: Sequence[Mapping[str, Any]], x: str, y: str) -> list[tuple[int, float, float]]:
-    """(index, x value, y value) of each row that has both."""
-    return [
-        (i, vx, vy)
-        for i, row in enumerate(rows)
-        if (vx := _value(row, x)) is not None and (vy := _value(row, y)) is not None
-    ]
 
 
 def _direction(name: str) -> int:
@@ -51,24 +52,45 @@ def _direction(name: str) -> int:
 
 
 def pareto_front(
-    rows: Sequence[Mapping[str, Any]], x: str = "p99_latency", y: str = "success_rate"
+    rows: Sequence[Mapping[str, Any]],
+    x: str = "p99_latency",
+    y: str = "success_rate",
+    also: Sequence[str] = (),
 ) -> list[int]:
-    """Indices of the rows no other row beats: at least as good in ``x`` and ``y`` and better
-    in one (which way is better comes from :mod:`retrysim.results.metric_table`). Rows missing
-    either
-    value are on no front. Ties are all kept."""
-    _check_metric(x)
-    _check_metric(y)
-    dx, dy = _direction(x), _direction(y)
-    points = [(i, dx * vx, dy * vy) for i, vx, vy in _points(rows, x, y)]
+    """Indices of the rows no other row beats: at least as good in ``x``, ``y`` and each of
+    ``also``, and better in one (which way is better comes from
+    :mod:`retrysim.results.metric_table`). Rows missing any value are on no front. Ties are
+    all kept."""
+    names = [x, y, *also]
+    for name in names:
+        _check_metric(name)
+    ways = [_direction(name) for name in names]
+    points = [
+        (i, [way * v for way, v in zip(ways, values, strict=True)])
+        for i, values in _values(rows, names)
+    ]
     front = []
-    for i, px, py in points:
+    for i, p in points:
         beaten = any(
-            qx >= px and qy >= py and (qx > px or qy > py) for j, qx, qy in points if j != i
+            all(qk >= pk for qk, pk in zip(q, p, strict=True)) and q != p
+            for j, q in points
+            if j != i
         )
         if not beaten:
             front.append(i)
     return front
+
+
+def _values(
+    rows: Sequence[Mapping[str, Any]], names: Sequence[str]
+) -> list[tuple[int, list[float]]]:
+    """(index, values of ``names``) of each row that has them all."""
+    found = []
+    for i, row in enumerate(rows):
+        values = [_value(row, name) for name in names]
+        if all(v is not None for v in values):
+            found.append((i, [float(v) for v in values if v is not None]))
+    return found
 
 
 def pareto_plot(
@@ -76,67 +98,93 @@ def pareto_plot(
     x: str = "p99_latency",
     y: str = "success_rate",
     *,
+    colour: str | None = None,
+    recommended: int | None = None,
     label: str = "label",
     title: str | None = None,
     ax: Axes | None = None,
 ) -> Figure:
-    """Each row as a point (``x`` across, ``y`` up), the non-dominated ones marked, joined in a
-    line and labelled with ``row[label]``.
+    """Each row as a point (``x`` across, ``y`` up), the non-dominated ones marked and
+    labelled with ``row[label]`` (joined in a line when the front is over ``x`` and ``y``
+    alone).
 
-    Rows are ``{label: ..., metric: value, ...}``; a row without a value for ``x`` or ``y`` is
-    left out, and the title counts it. The corner the front bends towards is where better lies;
-    a note in the figure says which way that is.
+    ``colour``: a third metric, shown as each point's colour (a colour bar says which way is
+    better) and weighed in the front. ``recommended``: the index of the row to mark with a
+    star (the tuner's recommendation). Rows are ``{label: ..., metric: value, ...}``; a row
+    without a value for a metric drawn is left out, and the title counts it. The corner the
+    front bends towards is where better lies; the legend says which way that is.
     """
-    _check_metric(x)
-    _check_metric(y)
+    names = [x, y] + ([colour] if colour is not None else [])
+    for name in names:
+        _check_metric(name)
     if not rows:
         raise ValueError("no rows to plot")
-    points = _points(rows, x, y)
-    if not points:
-        raise ValueError(f"no row has both {x} and {y}")
-    on_front = set(pareto_front(rows, x, y))
+    found = _values(rows, names)
+    if not found:
+        raise ValueError(f"no row has both {x} and {y}" + (f" and {colour}" if colour else ""))
+    points = [(i, values[0], values[1]) for i, values in found]
+    shade = {i: values[2] for i, values in found} if colour is not None else {}
+    on_front = set(pareto_front(rows, x, y, [colour] if colour is not None else []))
     fig, ax = _figure_and_axes(ax, 8.5, 5.6)
     about_x, about_y = metric_table.get(x), metric_table.get(y)
+    norm = _norm(list(shade.values())) if colour is not None else None
 
+    def style(chosen: list[tuple[int, float, float]], fallback: str) -> dict[str, Any]:
+        if norm is None:
+            return {"color": fallback}
+        return {"c": [shade[p[0]] for p in chosen], "cmap": COLOUR_MAP, "norm": norm}
+
+    beaten = "beaten on all three" if colour is not None else "beaten on both"
     others = [p for p in points if p[0] not in on_front]
     if others:
         ax.scatter(
             [p[1] for p in others],
             [p[2] for p in others],
             s=28,
-            color=OTHER_COLOUR,
             alpha=0.75,
-            label=f"beaten on both ({len(others)})",
+            label=f"{beaten} ({len(others)})",
             gid="pareto-others",
             zorder=2,
+            **style(others, OTHER_COLOUR),
         )
     front = sorted((p for p in points if p[0] in on_front), key=lambda p: (p[1], p[2]))
     xs, ys = [p[1] for p in front], [p[2] for p in front]
-    ax.plot(xs, ys, color=FRONT_COLOUR, lw=1.2, alpha=0.6, gid="pareto-line", zorder=3)
-    ax.scatter(
+    if colour is None:  # a front over three metrics is no line in two of them
+        ax.plot(xs, ys, color=FRONT_COLOUR, lw=1.2, alpha=0.6, gid="pareto-line", zorder=3)
+    marks = ax.scatter(
         xs,
         ys,
         s=70,
-        color=FRONT_COLOUR,
         edgecolor="black",
         linewidth=0.8,
         label=f"best trade-offs ({len(front)})",
         gid="pareto-front",
         zorder=4,
+        **style(front, FRONT_COLOUR),
     )
-    _label_front(ax, rows, front, label, about_x, about_y)
+    labelled = list(front)
+    if recommended is not None:
+        chosen = [p for p in points if p[0] == recommended]
+        for p in chosen:
+            _mark_recommended(ax, p, str(rows[p[0]].get(label, f"#{p[0] + 1}")))
+        if chosen and chosen[0][0] not in on_front:
+            labelled.append(chosen[0])
+    _label_front(ax, rows, labelled, label, about_x, about_y, "tied" if colour is None else "here")
     ax.set_xlabel(_axis_label(about_x))
     ax.set_ylabel(_axis_label(about_y))
     _metric_ticks(ax.xaxis, about_x)
     _metric_ticks(ax.yaxis, about_y)
+    if colour is not None:
+        _colour_bar(_root_figure(ax).colorbar(marks, ax=ax), metric_table.get(colour))
     ax.grid(alpha=0.3)
     ax.margins(x=0.12, y=0.1)
     ax.legend(
-        loc="lower right",
+        loc="lower right" if colour is None else "best",  # "best": clear of the points
         fontsize="small",
         title=f"better: {_way(about_x, 'x')} and {_way(about_y, 'y')}",
         title_fontsize="x-small",
         framealpha=0.85,
+        markerscale=0.7 if recommended is not None else 1.0,
     )
     left_out = len(rows) - len(points)
     head = title or f"{about_y.title.capitalize()} against {about_x.title}"
@@ -149,6 +197,39 @@ def pareto_plot(
     return fig
 
 
+def _norm(values: list[float]) -> Any:
+    """The colour scale of the third metric: its range over the points drawn."""
+    from matplotlib.colors import Normalize
+
+    low, high = min(values), max(values)
+    if low == high:  # one value: a scale around it, so the colour bar still has a range
+        pad = abs(low) * 0.05 or 0.05
+        low, high = low - pad, high + pad
+    return Normalize(vmin=low, vmax=high)
+
+
+def _colour_bar(bar: Any, about: metric_table.Metric) -> None:
+    _metric_ticks(bar.ax.yaxis, about)
+    bar.set_label(f"{about.title} ({about.unit}, {about.better} is better)")
+    bar.ax.set_gid("pareto-colour-bar")
+
+
+def _mark_recommended(ax: Axes, point: tuple[int, float, float], name: str) -> None:
+    """A hollow star around the recommended point, over its own marker, in the legend."""
+    ax.scatter(
+        [point[1]],
+        [point[2]],
+        s=330,
+        marker="*",
+        facecolor="none",
+        edgecolor=RECOMMENDED_COLOUR,
+        linewidth=1.6,
+        label=f"recommended: {name}",
+        gid="pareto-recommended",
+        zorder=6,
+    )
+
+
 def _label_front(
     ax: Axes,
     rows: Sequence[Mapping[str, Any]],
@@ -156,9 +237,11 @@ def _label_front(
     label: str,
     about_x: metric_table.Metric,
     about_y: metric_table.Metric,
+    together: str = "tied",
 ) -> None:
-    """Label each point of the front (one label for candidates with the same values), on the
-    side towards better: nothing can be there, since nothing beats the front."""
+    """Label each point of the front (one label for candidates at the same place: ``tied``,
+    or ``here`` when a colour still tells them apart), on the side towards better: nothing
+    can be there, since nothing beats the front."""
     groups: dict[tuple[float, float], list[int]] = {}
     for i, vx, vy in front:
         groups.setdefault((vx, vy), []).append(i)
@@ -169,7 +252,7 @@ def _label_front(
             break
         text = str(rows[members[0]].get(label, f"#{members[0] + 1}"))
         if len(members) > 1:
-            text += f" (+{len(members) - 1} tied)"
+            text += f" (+{len(members) - 1} {together})"
         ax.annotate(
             text,
             (vx, vy),

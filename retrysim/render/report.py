@@ -463,7 +463,7 @@ def render_run(
     resilience = resilience_table(doc)
     if resilience is not None:
         console.print(resilience)
-    console.print(diagnoses_section(doc))
+    console.print(diagnoses_section(doc), crop=False)  # its commands are never cut or broken
     console.print()
     bars = max(10, min(60, console.width - 40))
     console.print(spread_histogram(doc, width=bars))

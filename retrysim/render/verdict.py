@@ -3,13 +3,21 @@
 Reads only the result document (its ``diagnoses`` key, computed by :mod:`retrysim.results.diagnose`;
 a document saved before that key existed is diagnosed on the spot), so a saved
 ``result.json`` reads exactly like a fresh run.
+
+Each suggested setting is shown as its ``RETRY__*`` line and the command that tries it here
+(:func:`retrysim.render.rerun.run_command`: the run's own scenario file and options, quoted for
+the shell). That line is never broken by Rich: print the section with ``crop=False`` and a long
+command runs past the edge, where the terminal wraps it softly and copying it gives one line.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from rich.console import Group
 from rich.text import Text
 
+from retrysim.render.rerun import run_command
 from retrysim.results.diagnose import BUNCHED_SHARE, SYNCHRONISED_SHARE, diagnose
 from retrysim.results.document import ResultDocument
 from retrysim.results.sections import Diagnosis, SuggestedSetting
@@ -69,8 +77,13 @@ def verdict(doc: ResultDocument) -> str:
     return "; ".join(parts)
 
 
-def diagnoses_section(doc: ResultDocument) -> Group:
-    """Each diagnosis: title and guide section, the evidence, and the change to try."""
+def diagnoses_section(doc: ResultDocument, here: Callable[[str], str] | None = None) -> Group:
+    """Each diagnosis: title and guide section, the evidence, and the change to try.
+
+    ``here(set)`` is the command that tries a setting (``policy.max_attempts=6``) where the
+    report is read: by default ``retrysim run`` on the run's scenario (:func:`run_command`);
+    the shell passes its own ``set``. Print the group with ``crop=False`` (see the module).
+    """
     found = diagnoses_of(doc)
     lines = [Text("Diagnoses (Troubleshooting guide)", style="bold")]
     if not found:
@@ -87,16 +100,19 @@ def diagnoses_section(doc: ResultDocument) -> Group:
         lines.append(Text(f"  {item['evidence']}"))
         lines.append(Text(f"  try: {item['suggestion']}", style="green"))
         for setting in item["settings"]:
-            lines.append(Text(f"       {_setting_line(doc, setting)}", style="green"))
+            line = f"       {_setting_line(doc, setting, here)}"
+            lines.append(Text(line, style="green", no_wrap=True, overflow="ignore"))
     return Group(*lines)
 
 
-def _setting_line(doc: ResultDocument, setting: SuggestedSetting) -> str:
+def _setting_line(
+    doc: ResultDocument, setting: SuggestedSetting, command: Callable[[str], str] | None
+) -> str:
     custom = doc["settings"].get("custom")
     if custom:  # the user's own tenacity policy: the change is theirs to make in its code
         value = setting["set"].partition("=")[2]
         return f"in {visible(custom['name'])}: {setting['option']} = {value}"
-    here = f"retrysim run {visible(doc['scenario'])} --set {setting['set']}"
+    here = command(setting["set"]) if command is not None else run_command(doc, setting["set"])
     if setting["env"] is None:
         return here
     if setting["pinned"]:

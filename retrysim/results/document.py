@@ -26,6 +26,12 @@ its own ``max_attempts``, ``min_wait``, ``max_wait`` and ``respect_retry_after``
 document is upgraded with what it meant by leaving them out (:data:`ADDED_IN_3`): no
 per-attempt timeout, and every family's knob null (each followed the policy's own).
 
+Version 4 added ``source``, the scenario as the run was given it (a bundled name or the path
+of its file), so the commands a report suggests (``retrysim run SOURCE --set ...``) name what
+runs; an older document is upgraded with its scenario's name, all it knew. ``arguments``
+(the other options of the command, added by ``retrysim run`` and ``retrysim chaos``) came
+with it; it is optional, so older documents need nothing for it.
+
 Only the standard library and ``typing_extensions`` at import: :mod:`retrysim.results.metric_table`
 (loaded for ``retrysim --help``) names these types; pydantic is imported when a document is
 validated or the schema is asked for.
@@ -69,10 +75,11 @@ if TYPE_CHECKING:
     from pydantic import TypeAdapter, ValidationError
 
 #: The shape documents are written in; see the module's docstring for when it goes up.
-SchemaVersion = Literal[3]
-SCHEMA_VERSION: Final[SchemaVersion] = 3
-#: Every version a reader accepts: 0 (saved before ``schema_version`` existed), 1, 2, the current.
-SUPPORTED_VERSIONS: Final = (0, 1, 2, SCHEMA_VERSION)
+SchemaVersion = Literal[4]
+SCHEMA_VERSION: Final[SchemaVersion] = 4
+#: Every version a reader accepts: 0 (saved before ``schema_version`` existed), 1 to 3, the
+#: current.
+SUPPORTED_VERSIONS: Final = (0, 1, 2, 3, SCHEMA_VERSION)
 #: The ``settings`` keys version 2 added, per mechanism table, with the values an older
 #: document meant by leaving them out.
 ADDED_IN_2: Final[dict[str, dict[str, Any]]] = {
@@ -105,6 +112,9 @@ class ResultDocument(TypedDict):
     schema_version: SchemaVersion
     """the document's shape; a reader refuses a version it does not know"""
     scenario: str
+    source: str
+    """the scenario as the run was given it: a bundled scenario's name or the path of its file,
+    as typed (the scenario's name for a run made in Python)"""
     description: str
     seed: int
     profile: str
@@ -151,6 +161,10 @@ class ResultDocument(TypedDict):
     sources: NotRequired[dict[str, str]]
     """where each policy option's value came from (--set, scenario, env, default, ...): added by
     retrysim run and retrysim chaos"""
+    arguments: NotRequired[list[str]]
+    """the options besides the scenario that shaped the run (--seed, --set, --profile,
+    --env-file, --policy), as given, one item per word: `retrysim run SOURCE ARGUMENTS...` runs it
+    again; added by retrysim run and retrysim chaos"""
     mode: NotRequired[Literal["real"]]
     """a real run's (retrysim chaos), with target, proxy and maybe versus and service"""
     target: NotRequired[str]
@@ -218,24 +232,29 @@ def from_data(data: object, source: str = "result document") -> ResultDocument:
 def upgrade(data: MutableMapping[str, Any], source: str = "result document") -> ResultDocument:
     """``data`` at the current version, in place: version 0 gains ``schema_version`` (first, as
     a fresh document has it), versions 0 and 1 the settings version 2 added
-    (:data:`ADDED_IN_2`), versions 0 to 2 those version 3 added (:data:`ADDED_IN_3`); the
+    (:data:`ADDED_IN_2`), versions 0 to 2 those version 3 added (:data:`ADDED_IN_3`), versions
+    0 to 3 ``source`` (the scenario's name, after ``scenario`` as a fresh document has it); the
     current version is left as it is; any other is refused.
 
     Only the version is checked, not the shape: :func:`from_data` does both.
     """
     found = data.get("schema_version", 0)
-    if found in (0, 1, 2) and not isinstance(found, bool):
+    if found in (0, 1, 2, 3) and not isinstance(found, bool):
         rest = dict(data)
         rest.pop("schema_version", None)
         data.clear()
-        data.update({"schema_version": SCHEMA_VERSION, **rest})
+        data["schema_version"] = SCHEMA_VERSION
+        for key, value in rest.items():
+            data[key] = value
+            if key == "scenario" and "source" not in rest:
+                data["source"] = value
         settings = data.get("settings")
         for table, added in ADDED_IN_2.items() if found in (0, 1) else ():
             knobs = settings.get(table) if isinstance(settings, dict) else None
             if isinstance(knobs, dict):
                 for knob, value in added.items():
                     knobs.setdefault(knob, value)
-        if isinstance(settings, dict):
+        if isinstance(settings, dict) and found != 3:
             for key, value in ADDED_IN_3.items():
                 settings.setdefault(key, copy.deepcopy(value))
     elif found != SCHEMA_VERSION or isinstance(found, bool):

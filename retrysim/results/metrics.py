@@ -307,6 +307,7 @@ def summarize(
     doc: ResultDocument = {
         "schema_version": SCHEMA_VERSION,
         "scenario": scenario.name,
+        "source": scenario.name,  # the CLI puts what it was given: a bundled name or a path
         "description": scenario.description,
         "seed": result.seed,
         "profile": result.policy["profile"],

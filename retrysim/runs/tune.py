@@ -9,23 +9,38 @@ scenarios' worst case (or a weighted mean), and constraints every scenario must 
   api) and ``RETRY__SCHEDULER_MAX_ATTEMPTS`` does not touch storage calls, so scenarios are
   tuned in groups of one operation each; a global setting (``profile``, ``jitter``) puts them
   all in one group.
-- **Search that fits the space.** A small finite grid is tried exhaustively; anything larger or
-  continuous is searched by Optuna's TPE sampler (seeded, with the constraints), batch by batch,
-  when the ``retrysim[tune]`` extra is installed, and by seeded random search otherwise.
+- **The obvious candidates first.** The current settings (the scenario's, then the
+  environment's, then the defaults; as they are, even outside the search space), the
+  documented defaults, each setting the current run's diagnoses prescribe and all of them
+  together (these clipped to the search space) are always tried (:class:`Baseline`,
+  :mod:`retrysim.runs.tune_baselines`), before and beyond the search's budget.
+- **Search that fits the space, the same everywhere.** A small finite grid is tried whole;
+  anything larger or continuous is searched by seeded random search
+  (:mod:`retrysim.runs.tune_search`), which needs no extra, so the same command and seeds give
+  the same answer on every install. Optuna's TPE sampler runs only when asked
+  (``--strategy optuna``, the ``retrysim[tune]`` extra).
 - **Racing over seeds.** Candidates are judged on the first seeds, then those clearly worse
-  than the best so far (their 95% interval entirely below its interval) or clearly infeasible
-  are dropped before the next seeds: the budget goes to the close calls.
+  than the best so far (their 95% interval wholly on the worse side of its interval, by more
+  than the practical threshold) or clearly infeasible are dropped before the next seeds.
+- **Differences within the noise are ties** (:mod:`retrysim.runs.tune_judge`), and among
+  equivalent candidates the simplest wins (:mod:`retrysim.runs.tune_choose`, whose
+  ``PREFERENCE`` is the order: the current values (fewest settings changed), then fewer
+  attempts, then shorter waits, then lower p99 latency, then lower load). Then each knob whose
+  change moves nothing beyond the noise goes back to its current value, and each value still
+  recommended is explained (:class:`KnobExplanation`: the figures with it and with that knob
+  back at its current value). An attempts knob also steps down, one attempt at a time, while
+  the figures stay the same within the noise: no attempt is recommended that buys nothing.
 
 Every run goes through :func:`retrysim.runs.sweep.compare`, so runs are parallel, checkpointed and
-resumable like a sweep's, and the result is a pure function of (scenarios, search, seeds,
+resumable like a sweep's (a run already made, in this tuning or under the same ``--out``, is
+read back, not run again), and the result is a pure function of (scenarios, search, seeds,
 budget, search seed).
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -35,7 +50,21 @@ from retrysim.retry.options import GLOBAL_OPTIONS
 from retrysim.retry.settings import RetrySettings
 from retrysim.retry.variables import option_variable
 from retrysim.runs.executors import Executor
-from retrysim.runs.sweep import Variant, VariantResult, compare
+from retrysim.runs.sweep import Variant, compare
+from retrysim.runs.tune_baselines import current_values, documented, prescribed
+from retrysim.runs.tune_choose import PREFERENCE as PREFERENCE
+from retrysim.runs.tune_choose import Decision, at_current, choose, clearly_worse, leader, score
+from retrysim.runs.tune_choose import Score as Score
+from retrysim.runs.tune_judge import PARETO as PARETO
+from retrysim.runs.tune_judge import THRESHOLDS as THRESHOLDS
+from retrysim.runs.tune_judge import Baseline as Baseline
+from retrysim.runs.tune_judge import Candidate as Candidate
+from retrysim.runs.tune_judge import Group as Group
+from retrysim.runs.tune_judge import KnobExplanation as KnobExplanation
+from retrysim.runs.tune_judge import MetricFigure as MetricFigure
+from retrysim.runs.tune_judge import differs, figures, maximized
+from retrysim.runs.tune_judge import explained as explained
+from retrysim.runs.tune_judge import pareto_front as pareto_front
 from retrysim.runs.tune_search import label_of, proposer, strategy
 from retrysim.runs.tune_space import Constraint as Constraint
 from retrysim.runs.tune_space import Dimension as Dimension
@@ -45,51 +74,6 @@ from retrysim.runs.tune_space import Tuning as Tuning
 
 #: Seeds added at each racing stage.
 RACE_STEP = 2
-#: The metrics a Pareto front weighs: success against tail latency and load.
-PARETO = (("success_rate", True), ("p99_latency", False), ("amplification", False))
-
-
-@dataclass
-class Candidate:
-    """One set of settings and its documents per scenario, seed by seed."""
-
-    sets: dict[str, Any]
-    label: str
-    results: dict[str, VariantResult] = field(default_factory=dict)  # scenario name -> runs
-    dropped: str | None = None  # why racing stopped judging it
-
-    def seeds(self) -> int:
-        return min((len(r.documents) for r in self.results.values()), default=0)
-
-    def mean(self, scenario: str, metric: str) -> float | None:
-        result = self.results.get(scenario)
-        return None if result is None else result.mean(metric)
-
-    def interval(self, scenario: str, metric: str) -> tuple[float, float] | None:
-        result = self.results.get(scenario)
-        return None if result is None else result.interval(metric)
-
-
-@dataclass
-class Group:
-    """The scenarios one operation's settings are tuned on, and what tuning found for them."""
-
-    operation: str | None  # None: a global setting joins every operation
-    scenarios: list[Scenario]
-    candidates: list[Candidate] = field(default_factory=list)
-    best: Candidate | None = None
-    closest: Candidate | None = None  # when nothing is feasible: the least violating
-    binding: str | None = None  # ... and the constraint that binds hardest
-    search: str = ""
-    invalid: list[Candidate] = field(default_factory=list)  # proposed, but no valid policy
-
-    @property
-    def names(self) -> list[str]:
-        return [s.name for s in self.scenarios]
-
-    @property
-    def operations(self) -> list[str]:
-        return sorted({s.policy.operation for s in self.scenarios})
 
 
 @dataclass
@@ -200,24 +184,31 @@ class _Progress:
             self.on_done(self.done, max(self.total, self.done))
 
 
-def _search(
-    group: Group,
-    tuning: Tuning,
-    settings: RetrySettings | None,
-    workers: int,
-    checkpoint: Path | None,
-    progress: _Progress,
-    executor: Executor | None = None,
-) -> None:
-    first = range(min(RACE_STEP, tuning.seeds))  # seed indices of the first stage
+class _Runs:
+    """Runs candidates on a group's scenarios, seed range by seed range, through ``compare``."""
 
-    def evaluate(candidates: list[Candidate], indices: range) -> None:
+    def __init__(
+        self,
+        group: Group,
+        tuning: Tuning,
+        settings: RetrySettings | None,
+        workers: int,
+        checkpoint: Path | None,
+        progress: _Progress,
+        executor: Executor | None,
+    ) -> None:
+        self.group, self.tuning, self.settings = group, tuning, settings
+        self.workers, self.checkpoint, self.progress = workers, checkpoint, progress
+        self.executor = executor
+
+    def run(self, candidates: list[Candidate], indices: range) -> None:
         if not candidates or not indices:
             return
-        progress.plan(len(candidates) * len(indices) * len(group.scenarios))
+        progress = self.progress
+        progress.plan(len(candidates) * len(indices) * len(self.group.scenarios))
         variants = [Variant(c.label, c.sets) for c in candidates]
-        for scenario in group.scenarios:
-            stage = seeds_of(scenario, tuning)[indices.start : indices.stop]
+        for scenario in self.group.scenarios:
+            stage = seeds_of(scenario, self.tuning)[indices.start : indices.stop]
 
             def seen(done: int, total: int, start: int = progress.done) -> None:
                 if progress.on_done is not None:
@@ -227,11 +218,11 @@ def _search(
                 scenario,
                 variants,
                 stage,
-                settings=settings,
-                workers=workers,
-                checkpoint=checkpoint,
+                settings=self.settings,
+                workers=self.workers,
+                checkpoint=self.checkpoint,
                 on_done=seen,
-                executor=executor,
+                executor=self.executor,
             )
             progress.finished(len(variants) * len(stage))
             for candidate, result in zip(candidates, results, strict=True):
@@ -241,33 +232,227 @@ def _search(
                 else:
                     held.documents.extend(result.documents)
 
+    def complete(self, candidate: Candidate) -> None:
+        """Run the seeds ``candidate`` has not run yet (all of them when new)."""
+        self.run([candidate], range(candidate.seeds(), self.tuning.seeds))
+
+
+class _Pool:
+    """Every candidate of a group once, by label: settings proposed twice (a grid point that is
+    also the current settings, a knob put back) reuse the runs already made."""
+
+    def __init__(self, group: Group, tuning: Tuning, settings: RetrySettings | None) -> None:
+        self.group, self.tuning, self.settings = group, tuning, settings
+        self.known: dict[str, Candidate] = {}
+
+    def get(self, sets: dict[str, Any]) -> tuple[Candidate, bool]:
+        """The candidate of ``sets`` (keys in --search order) and whether it is new; a new one
+        that makes no valid policy is set aside in ``group.invalid`` and never run."""
+        ordered = {d.key: sets[d.key] for d in self.tuning.dimensions if d.key in sets}
+        label = label_of(ordered) or "as is"
+        if label in self.known:
+            return self.known[label], False
+        candidate = Candidate(ordered, label)
+        self.known[label] = candidate
+        if _valid(candidate, self.group, self.settings):
+            self.group.candidates.append(candidate)
+        else:
+            self.group.invalid.append(candidate)
+        return candidate, True
+
+    def valid(self, candidate: Candidate) -> bool:
+        return all(candidate is not c for c in self.group.invalid)
+
+
+def _search(
+    group: Group,
+    tuning: Tuning,
+    settings: RetrySettings | None,
+    workers: int,
+    checkpoint: Path | None,
+    progress: _Progress,
+    executor: Executor | None = None,
+) -> None:
+    runs = _Runs(group, tuning, settings, workers, checkpoint, progress, executor)
+    pool = _Pool(group, tuning, settings)
+    first = range(min(RACE_STEP, tuning.seeds))  # seed indices of the first stage
+    _baselines(group, tuning, settings, pool, runs, first)
     group.search = strategy(tuning)
     proposals = proposer(group.search, tuning)
-    evaluated: list[Candidate] = []
-    known: set[str] = set()
-    invalid: list[Candidate] = []
-    while len(evaluated) < proposals.budget:
-        offered = [Candidate(sets, label_of(sets)) for sets in proposals.propose()]
-        batch = [c for c in offered if c.label not in known]
-        if not batch:
+    proposed = 0
+    while proposed < proposals.budget:
+        offered = proposals.propose()[: proposals.budget - proposed]
+        fresh = []
+        for sets in offered:
+            candidate, new = pool.get(sets)
+            if new:
+                fresh.append(candidate)
+        if not fresh:
             break
-        batch = batch[: proposals.budget - len(evaluated)]
-        known.update(c.label for c in batch)
-        valid = [c for c in batch if _valid(c, group, settings)]
-        invalid += [c for c in batch if c.dropped is not None]
-        evaluate(valid, first)
-        proposals.observe([(c.sets, *_told(c, group, tuning)) for c in batch])
-        evaluated.extend(valid)
-    group.candidates = evaluated
-    group.invalid = invalid
+        proposed += len(fresh)
+        runs.run([c for c in fresh if pool.valid(c)], first)
+        told = [pool.get(sets)[0] for sets in offered]
+        proposals.observe([(c.sets, *_told(c, group, tuning)) for c in told])
     # Racing: more seeds for the candidates still in the running, stage by stage.
     done = len(first)
     while done < tuning.seeds:
         _race(group, tuning)
         stage = range(done, min(done + RACE_STEP, tuning.seeds))
-        evaluate([c for c in evaluated if c.dropped is None], stage)
+        runs.run([c for c in group.candidates if c.dropped is None], stage)
         done = stage.stop
-    _choose(group, tuning)
+    decision = choose(group, tuning)
+    if decision is not None:
+        _settle(group, tuning, decision, pool, runs)
+
+
+# --- the obvious candidates ------------------------------------------------------------------
+
+
+def _baselines(
+    group: Group,
+    tuning: Tuning,
+    settings: RetrySettings | None,
+    pool: _Pool,
+    runs: _Runs,
+    first: range,
+) -> None:
+    """Try the current settings and the defaults, then what the current run's diagnoses
+    prescribe, each alone and all together (see the module docstring)."""
+    group.current = current_values(group.scenarios, tuning, settings)
+    present = {k: v for k, v in group.current.items() if v is not None}  # None: left unset
+    defaults = documented(tuning, group.scenarios[0].policy.operation)
+    current = _try(group, [("current", present), ("defaults", defaults)], pool, runs, first)
+    if current is not None:
+        _try(group, prescribed(current, group.names, tuning), pool, runs, first)
+
+
+def _try(
+    group: Group, wanted: list[tuple[str, dict[str, Any]]], pool: _Pool, runs: _Runs, first: range
+) -> Candidate | None:
+    """Add ``wanted`` as baselines and run the new valid ones; the first one's candidate."""
+    made = []
+    for role, sets in wanted:
+        candidate, new = pool.get(sets)
+        if pool.valid(candidate):
+            group.baselines.append(Baseline(role, candidate))
+            if new:
+                made.append(candidate)
+    runs.run(made, first)
+    if not wanted:
+        return None
+    head = pool.get(wanted[0][1])[0]
+    return head if pool.valid(head) else None
+
+
+# --- after the search: each knob back where it buys nothing, and what each value buys -------
+
+
+def _settle(group: Group, tuning: Tuning, decision: Decision, pool: _Pool, runs: _Runs) -> None:
+    best = decision.best
+    kept: dict[str, str] = {}
+    for dim in tuning.dimensions:
+        if at_current(best, dim.key, group):
+            continue
+        other = _reverted(best, dim.key, group, pool, runs)
+        if other is None or not score(other, group, tuning).feasible:
+            continue
+        if decision.accepts(other, group, tuning):
+            kept[dim.key] = (
+                f"{dim.option}={_shown(best.sets[dim.key])} changed nothing beyond the noise"
+            )
+            best = other
+    for dim in tuning.dimensions:  # an attempt that buys nothing is not recommended either
+        if not dim.option.endswith("max_attempts"):
+            continue
+        while not at_current(best, dim.key, group):
+            fewer = _fewer(dim, best.sets[dim.key])
+            if fewer is None:
+                break
+            other, _ = pool.get({**best.sets, dim.key: fewer})
+            if not pool.valid(other):
+                break
+            runs.complete(other)
+            if not score(other, group, tuning).feasible:
+                break
+            if not decision.accepts(other, group, tuning):
+                break
+            other.dropped = None
+            best = other
+    group.best = best
+    group.ties = [c for c in decision.tie if c is not best and decision.accepts(c, group, tuning)]
+    group.explanation = [
+        _explain(best, dim, group, tuning, pool, runs, kept) for dim in tuning.dimensions
+    ]
+
+
+def _explain(
+    best: Candidate,
+    dim: Dimension,
+    group: Group,
+    tuning: Tuning,
+    pool: _Pool,
+    runs: _Runs,
+    kept: dict[str, str],
+) -> KnobExplanation:
+    mine = figures(best, group, tuning)
+    current = group.current.get(dim.key)
+    if at_current(best, dim.key, group):
+        why = kept.get(dim.key) or "no other value did better beyond the noise"
+        if dim.key not in group.current:
+            why += " (each scenario keeps its own value)"
+        return KnobExplanation(dim.key, current, current, why, mine, None, None, {}, {})
+    other = _reverted(best, dim.key, group, pool, runs)
+    recommended = best.sets[dim.key]
+    if other is None:  # the current value makes no policy with the other recommended values
+        return KnobExplanation(dim.key, current, recommended, None, mine, None, None, {}, {})
+    theirs = figures(other, group, tuning)
+    deltas: dict[str, float | None] = {}
+    significant = {}
+    for metric, shown in mine.items():
+        with_, without = shown["mean"], theirs[metric]["mean"]
+        deltas[metric] = None if with_ is None or without is None else with_ - without
+        sign = differs(metric, shown, theirs[metric], maximized(metric, tuning))
+        significant[metric] = sign != 0
+    return KnobExplanation(
+        dim.key, current, recommended, None, mine, theirs, other, deltas, significant
+    )
+
+
+def _reverted(
+    best: Candidate, key: str, group: Group, pool: _Pool, runs: _Runs
+) -> Candidate | None:
+    """``best`` with ``key`` back at its current value, run on every seed (None: no policy)."""
+    sets = dict(best.sets)
+    if group.current.get(key) is not None:
+        sets[key] = group.current[key]
+    else:
+        sets.pop(key, None)
+    other, _ = pool.get(sets)
+    if not pool.valid(other):
+        return None
+    runs.complete(other)
+    other.dropped = None  # judged on every seed now, whatever racing said at fewer
+    return other
+
+
+def _fewer(dim: Dimension, value: Any) -> Any:
+    """The next smaller value of an attempts knob in the search space (None: there is none)."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    if dim.values:
+        below = [
+            v for v in dim.values if isinstance(v, int) and not isinstance(v, bool) and v < value
+        ]
+        return max(below, default=None)
+    assert dim.low is not None
+    return int(value) - 1 if dim.integer and value - 1 >= dim.low else None
+
+
+def _shown(value: Any) -> str:
+    return label_of({"v": value}).removeprefix("v=")
+
+
+# --- judging ---------------------------------------------------------------------------------
 
 
 def _valid(candidate: Candidate, group: Group, settings: RetrySettings | None) -> bool:
@@ -283,47 +468,15 @@ def _valid(candidate: Candidate, group: Group, settings: RetrySettings | None) -
     return True
 
 
-@dataclass
-class Score:
-    """A candidate on one group: the objective across scenarios, and each constraint's worst."""
-
-    objective: float | None
-    interval: tuple[float, float] | None  # of the scenario that sets the objective
-    constraints: list[float | None]
-    feasible: bool
-    violation: float
-
-
-def _score(candidate: Candidate, group: Group, tuning: Tuning) -> Score:
-    objective, names = tuning.objective, group.names
-    means = {n: candidate.mean(n, objective.metric) for n in names}
-    known = {n: v for n, v in means.items() if v is not None}
-    value: float | None = None
-    interval = None
-    if len(known) == len(names):
-        if tuning.how == "mean":
-            weights = {n: tuning.weights.get(n, 1.0) for n in names}
-            total = sum(weights.values())
-            value = sum(known[n] * weights[n] for n in names) / total
-            intervals = [candidate.interval(n, objective.metric) for n in names]
-            if all(i is not None for i in intervals):
-                lows = sum(i[0] * weights[n] for n, i in zip(names, intervals, strict=True) if i)
-                highs = sum(i[1] * weights[n] for n, i in zip(names, intervals, strict=True) if i)
-                interval = (lows / total, highs / total)
-        else:
-            pick = min if objective.maximize else max
-            worst = pick(names, key=lambda n: known[n])
-            value, interval = known[worst], candidate.interval(worst, objective.metric)
-    worsts = [c.worst([candidate.mean(n, c.metric) for n in names]) for c in tuning.constraints]
-    holds = [c.holds(v) for c, v in zip(tuning.constraints, worsts, strict=True)]
-    violation = sum(c.violation(v) for c, v in zip(tuning.constraints, worsts, strict=True))
-    return Score(value, interval, worsts, all(holds) and value is not None, violation)
+def score_of(candidate: Candidate, group: Group, tuning: Tuning) -> Score:
+    """What the report shows of a candidate (public for the CLI and tests)."""
+    return score(candidate, group, tuning)
 
 
 def _told(candidate: Candidate, group: Group, tuning: Tuning) -> tuple[float | None, list[float]]:
     """What a model-based search learns of a candidate: its objective, and a penalty per
     constraint (<= 0: met; otherwise how far past its limit, relatively)."""
-    scored = _score(candidate, group, tuning)
+    scored = score(candidate, group, tuning)
     penalties = [
         min(c.violation(v), 1e9) if not c.holds(v) else -1.0
         for c, v in zip(tuning.constraints, scored.constraints, strict=True)
@@ -333,25 +486,17 @@ def _told(candidate: Candidate, group: Group, tuning: Tuning) -> tuple[float | N
 
 def _race(group: Group, tuning: Tuning) -> None:
     """Drop candidates clearly worse than the best feasible one, or clearly infeasible."""
-    maximize = tuning.objective.maximize
     alive = [c for c in group.candidates if c.dropped is None]
-    scores = {id(c): _score(c, group, tuning) for c in alive}
     for candidate in alive:
         reason = _clearly_infeasible(candidate, group, tuning)
         if reason:
             candidate.dropped = reason
-    feasible = [c for c in alive if c.dropped is None and scores[id(c)].feasible]
+    feasible = [c for c in alive if c.dropped is None and score(c, group, tuning).feasible]
     if not feasible:
         return
-    best = _pick(feasible, scores, maximize, group)
-    bound = scores[id(best)].interval
-    if bound is None:
-        return
+    best = leader(feasible, group, tuning)
     for candidate in feasible:
-        mine = scores[id(candidate)].interval
-        if candidate is best or mine is None:
-            continue
-        if (maximize and mine[1] < bound[0]) or (not maximize and mine[0] > bound[1]):
+        if candidate is not best and clearly_worse(candidate, best, group, tuning):
             candidate.dropped = f"clearly worse than {best.label} after {candidate.seeds()} seeds"
 
 
@@ -371,88 +516,5 @@ def _clearly_infeasible(candidate: Candidate, group: Group, tuning: Tuning) -> s
     return None
 
 
-def _pick(
-    candidates: Sequence[Candidate], scores: dict[int, Score], maximize: bool, group: Group
-) -> Candidate:
-    """The best by objective; a tie (100% success is common) goes to the lighter load, then
-    the shorter p99 latency, then the first proposed: deterministic, and the cheaper cure."""
-
-    def key(candidate: Candidate) -> tuple[float, ...]:
-        objective = scores[id(candidate)].objective
-        if objective is None:
-            return (math.inf, math.inf, math.inf)
-        tail = [_worst(candidate, group, metric) for metric in ("amplification", "p99_latency")]
-        return (
-            -objective if maximize else objective,
-            *(math.inf if v is None else v for v in tail),
-        )
-
-    return min(candidates, key=key)  # min keeps the first of equal keys
-
-
-def _worst(candidate: Candidate, group: Group, metric: str) -> float | None:
-    values = [candidate.mean(name, metric) for name in group.names]
-    known = [v for v in values if v is not None]
-    return max(known) if known and len(known) == len(values) else None
-
-
-def _choose(group: Group, tuning: Tuning) -> None:
-    """The recommendation: the best feasible candidate judged on every seed."""
-    full = [c for c in group.candidates if c.dropped is None and c.seeds() == tuning.seeds]
-    scores = {id(c): _score(c, group, tuning) for c in group.candidates}
-    feasible = [c for c in full if scores[id(c)].feasible]
-    if feasible:
-        group.best = _pick(feasible, scores, tuning.objective.maximize, group)
-        return
-    ranked = sorted(group.candidates, key=lambda c: scores[id(c)].violation)
-    if ranked:
-        group.closest = ranked[0]
-        group.binding = binding_constraint(group, tuning, scores)
-
-
-def binding_constraint(group: Group, tuning: Tuning, scores: dict[int, Score]) -> str | None:
-    """The constraint that rules out the most candidates (ties: the largest total violation)."""
-    if not tuning.constraints:
-        return None
-    tally = []
-    for index, constraint in enumerate(tuning.constraints):
-        broken = [
-            s.constraints[index]
-            for s in scores.values()
-            if not constraint.holds(s.constraints[index])
-        ]
-        total = sum(constraint.violation(v) for v in broken)
-        tally.append((len(broken), total, str(constraint)))
-    count, _, name = max(tally)
-    return name if count else None
-
-
-def score_of(candidate: Candidate, group: Group, tuning: Tuning) -> Score:
-    """What the report shows of a candidate (public for the CLI and tests)."""
-    return _score(candidate, group, tuning)
-
-
-def pareto_front(group: Group) -> list[Candidate]:
-    """Candidates no other beats on every one of success, p99 latency and load (worst case)."""
-
-    def point(c: Candidate) -> tuple[float, ...] | None:
-        values = []
-        for metric, higher in PARETO:
-            per = [c.mean(n, metric) for n in group.names]
-            if any(v is None for v in per):
-                return None
-            known = [v for v in per if v is not None]
-            worst = min(known) if higher else max(known)
-            values.append(worst if higher else -worst)  # larger is better on every axis
-        return tuple(values)
-
-    points = [(c, p) for c in group.candidates if (p := point(c)) is not None]
-    front, taken = [], set()
-    for c, p in points:
-        dominated = any(
-            q != p and all(qi >= pi for qi, pi in zip(q, p, strict=True)) for _, q in points
-        )
-        if not dominated and p not in taken:  # equal points: the first proposed stands for all
-            front.append(c)
-            taken.add(p)
-    return front
+#: The decision step on its own (tests drive it on hand-made candidates).
+_choose = choose

@@ -1,4 +1,9 @@
-"""How ``retrysim tune`` proposes candidates: a whole grid, Optuna's TPE, or seeded random draws.
+"""How ``retrysim tune`` proposes candidates: a whole grid, seeded random draws, or Optuna's TPE.
+
+The default (``auto``) needs no extra: a small grid whole, else seeded random search, so the
+same command and seeds recommend the same settings whether or not Optuna is installed; Optuna
+runs only with ``--strategy optuna`` (the ``retrysim[tune]`` extra; refused in one line
+without it) and never loads otherwise.
 
 Each proposer hands out batches of candidates and may learn from their scores; the tuner
 (:mod:`retrysim.runs.tune`) runs them, races them over seeds and picks the best. Batches are a fixed
@@ -26,6 +31,8 @@ BATCH = 8
 
 
 def strategy(tuning: Tuning) -> str:
+    """The search ``auto`` means: a small finite grid whole, else seeded random search. Never
+    Optuna (``--strategy optuna`` only), so whether the extra is installed changes nothing."""
     if tuning.search != "auto":
         return tuning.search
     dims = tuning.dimensions
@@ -33,7 +40,7 @@ def strategy(tuning: Tuning) -> str:
         size = math.prod(len(d.grid()) for d in dims)
         if size <= (tuning.budget if tuning.budget is not None else EXHAUSTIVE_LIMIT):
             return "grid"
-    return "optuna" if _optuna_available() else "random"
+    return "random"  # the same answer on every install: Optuna only when asked for
 
 
 def _optuna_available() -> bool:

@@ -291,7 +291,8 @@ class Shell:
         resilience = resilience_table(doc)
         if resilience is not None:
             self.console.print(resilience)
-        self.console.print(diagnoses_section(doc))
+        # A setting to try is this shell's own `set` (the scenario may have unsaved edits).
+        self.console.print(diagnoses_section(doc, lambda change: f"set {change}"), crop=False)
         share = doc["jitter_spread"]["peak_share_100ms"]
         if share is not None:
             self.console.print(
