@@ -28,7 +28,7 @@ from retrysim.runs.tune import (
     _choose,
     tune,
 )
-from retrysim.runs.tune_judge import MATERIAL, dominates, figures, no_worse
+from retrysim.runs.tune_judge import MATERIAL, dominates, figures, no_worse, pareto_front
 from tests.test_tune import independent
 
 ATTEMPTS = Dimension("policy.max_attempts", 2, 8, integer=True)
@@ -251,3 +251,14 @@ def test_with_2000_workers_and_a_15s_outage_it_does_as_well_as_the_diagnosis(
     best = figures(group.best, group, tuning)
     for baseline in prescribed:
         assert no_worse(best, figures(baseline.candidate, group, tuning), tuning), baseline.role
+
+
+def test_of_equal_candidates_the_recommendation_stands_for_them_on_the_front() -> None:
+    """A simpler setting found after the search with the same figures as a front member takes
+    that member's place, so the front table marks the recommendation rather than a twin."""
+    eight = made({"policy.max_attempts": 8}, 1.0, 22.152, 2.34)
+    six = made({"policy.max_attempts": 6}, 1.0, 22.152, 2.34)
+    fast = made({"policy.max_attempts": 3}, 0.33, 5.9, 2.44)
+    group = group_of(eight, fast, six)
+    assert pareto_front(group) == [eight, fast]
+    assert pareto_front(group, prefer=six) == [six, fast]

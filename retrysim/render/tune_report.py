@@ -117,7 +117,7 @@ def document(result: TuneResult) -> dict[str, Any]:
         best = group.best
         lines = env_lines(group, best.sets) if best is not None else {}
         env.update(lines)
-        front = [_candidate_doc(c, group, result, names) for c in pareto_front(group)]
+        front = [_candidate_doc(c, group, result, names) for c in pareto_front(group, best)]
         for row in front:
             row["recommended"] = best is not None and row["label"] == best.label
         groups.append(

@@ -232,8 +232,13 @@ def dominates(a: dict[str, MetricFigure], b: dict[str, MetricFigure], tuning: Tu
     return all(v >= 0 for v in signs) and any(v > 0 for v in signs)
 
 
-def pareto_front(group: Group) -> list[Candidate]:
-    """Candidates no other beats on every one of success, p99 latency and load (worst case)."""
+def pareto_front(group: Group, prefer: Candidate | None = None) -> list[Candidate]:
+    """Candidates no other beats on every one of success, p99 latency and load (worst case).
+
+    Of candidates with equal figures one stands for all: ``prefer`` (the recommendation, which
+    may be a simpler setting found after the search with the same figures), else the first
+    proposed.
+    """
 
     def point(c: Candidate) -> tuple[float, ...] | None:
         values = []
@@ -246,7 +251,8 @@ def pareto_front(group: Group) -> list[Candidate]:
             values.append(worst if higher else -worst)  # larger is better on every axis
         return tuple(values)
 
-    points = [(c, p) for c in group.candidates if (p := point(c)) is not None]
+    ordered = sorted(group.candidates, key=lambda c: c is not prefer)  # stable: prefer first
+    points = [(c, p) for c in ordered if (p := point(c)) is not None]
     front, taken = [], set()
     for c, p in points:
         dominated = any(
