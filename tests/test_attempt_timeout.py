@@ -10,7 +10,8 @@ import asyncio
 import logging
 import math
 import time
-from typing import Any
+from collections.abc import Awaitable
+from typing import Any, TypeVar
 
 import pytest
 
@@ -29,6 +30,17 @@ from retrysim.retry import (
 from retrysim.sim.aio import run_virtual
 
 HOUR = 3600.0
+T = TypeVar("T")
+
+
+def timed(call: Awaitable[T]) -> tuple[T, float]:
+    """``call`` awaited on a fresh virtual-time loop: (its result, the virtual seconds it took)."""
+
+    async def main() -> tuple[T, float]:
+        result = await call
+        return result, asyncio.get_running_loop().time()
+
+    return run_virtual(main())
 
 
 def test_an_async_function_that_hangs_is_retried() -> None:
@@ -43,12 +55,8 @@ def test_an_async_function_that_hangs_is_retried() -> None:
             await asyncio.sleep(HOUR)  # hangs
         return "ok"
 
-    async def main() -> tuple[str, float]:
-        result = await fetch()
-        return result, asyncio.get_running_loop().time()
-
     started = time.perf_counter()
-    result, virtual = run_virtual(main())
+    result, virtual = timed(fetch())
     assert (result, calls) == ("ok", 2)
     assert virtual == pytest.approx(0.5 + 1.0)  # the timed-out attempt, then the 1 s wait
     assert time.perf_counter() - started < 1.0
@@ -134,8 +142,8 @@ def test_execute_with_retry_bounds_each_attempt() -> None:
             await asyncio.sleep(HOUR)
         return url
 
-    async def main() -> tuple[str, float]:
-        result = await execute_with_retry(
+    result, virtual = timed(
+        execute_with_retry(
             fetch,
             "http://x",
             operation="api",
@@ -143,9 +151,7 @@ def test_execute_with_retry_bounds_each_attempt() -> None:
             min_wait=0.0,
             profile="exponential",
         )
-        return result, asyncio.get_running_loop().time()
-
-    result, virtual = run_virtual(main())
+    )
     assert (result, calls) == ("http://x", 3)
     assert virtual == pytest.approx(0.5)
 

@@ -116,8 +116,11 @@ def test_every_family_is_exported_even_before_any_call() -> None:
     assert CONTENT_TYPE.startswith("text/plain; version=0.0.4")
 
 
-def test_the_text_equals_what_a_known_sequence_of_calls_did() -> None:
-    time = FakeTime()
+def run_the_known_script(time: FakeTime) -> Callable[[str], str]:
+    """Four calls of one worker function (3 attempts, exponential waits from 0.5 s on
+    ``time``): ``fine`` succeeds, ``one_blip`` fails once then succeeds, ``dead`` fails three
+    times (exhausted), ``bad`` raises ValueError (not retryable). Returns the function, whose
+    module and qualified name are its counters' operation (the OpenTelemetry test runs it too)."""
     plan: dict[str, list[type[Exception]]] = {
         "fine": [],
         "one_blip": [ConnectionError],
@@ -134,13 +137,20 @@ def test_the_text_equals_what_a_known_sequence_of_calls_did() -> None:
             raise remaining[key].pop(0)(key)
         return key
 
+    for key in plan:
+        with contextlib.suppress(ConnectionError, ValueError):
+            run_task(key)
+    return run_task
+
+
+def test_the_text_equals_what_a_known_sequence_of_calls_did() -> None:
+    time = FakeTime()
+
     @retry_api_call(sleep=time.sleep, clock=time)
     def ping() -> str:
         return "pong"
 
-    for key in plan:
-        with contextlib.suppress(ConnectionError, ValueError):
-            run_task(key)
+    run_task = run_the_known_script(time)
     ping()
 
     samples = parse(render_prometheus())
@@ -189,10 +199,9 @@ def test_the_text_agrees_with_retry_metrics() -> None:
         assert value(samples, "retry_duration_seconds_count", **labels) == ops.duration_count
 
 
-def test_guard_metrics_follow_the_breakers_and_budgets() -> None:
-    time = FakeTime()
-    breaker = {"enabled": True, "failure_threshold": 3, "recovery_timeout": 30.0, "name": "llm"}
-    budget = {"enabled": True, "max_tokens": 4.0, "token_ratio": 0.5}
+def failing_behind_breaker_and_budget(time: FakeTime) -> Callable[[], str]:
+    """An api call that always fails with ConnectionError: 5 attempts, no wait, breaker "llm"
+    (open after 3 failures in a row, for 30 s) and a token budget (4 tokens, ratio 0.5)."""
 
     @retry_api_call(
         max_attempts=5,
@@ -200,12 +209,18 @@ def test_guard_metrics_follow_the_breakers_and_budgets() -> None:
         profile="exponential",
         sleep=time.sleep,
         clock=time,
-        breaker=breaker,
-        budget=budget,
+        breaker={"enabled": True, "failure_threshold": 3, "recovery_timeout": 30.0, "name": "llm"},
+        budget={"enabled": True, "max_tokens": 4.0, "token_ratio": 0.5},
     )
     def ask() -> str:
         raise ConnectionError("down")
 
+    return ask
+
+
+def test_guard_metrics_follow_the_breakers_and_budgets() -> None:
+    time = FakeTime()
+    ask = failing_behind_breaker_and_budget(time)
     outcomes = []
     for _ in range(4):
         try:

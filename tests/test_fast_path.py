@@ -349,23 +349,35 @@ def _mirror_cases() -> list[Any]:
     ]
 
 
-@pytest.mark.parametrize("wait", _mirror_cases(), ids=lambda w: type(w).__name__)
-def test_each_wait_mirror_draws_what_tenacity_draws(wait: Any) -> None:
+def _states_at(key: int, attempt: int) -> tuple[FastCallState, tenacity.RetryCallState]:
+    """(the fast path's call state, tenacity's) of call ``key`` at ``attempt``, started at 0."""
+    ours = FastCallState(key=key, call=attempt, start_time=0.0)
+    ours.attempt_number = attempt
+    theirs = tenacity.RetryCallState(tenacity.Retrying(), None, (), {})
+    theirs.attempt_number = attempt
+    return ours, theirs
+
+
+def _tenacity_draw(wait: Any, state: tenacity.RetryCallState, key: int) -> Any:
+    """What tenacity's ``wait`` draws for ``state``, its jitter routed to the stream of call
+    ``key``'s attempt, as the engine routes it (what a mirror must draw, bit for bit)."""
     from retrysim.sim.clock import current_stream, routed_jitter
 
+    token = current_stream.set(Stream(key, state.attempt_number))
+    try:
+        with routed_jitter():
+            return wait(state)
+    finally:
+        current_stream.reset(token)
+
+
+@pytest.mark.parametrize("wait", _mirror_cases(), ids=lambda w: type(w).__name__)
+def test_each_wait_mirror_draws_what_tenacity_draws(wait: Any) -> None:
     mirror = compiled_module.compiled(wait)
     assert mirror is not wait  # it really is a mirror
     for attempt in [*range(1, 40), 1023, 1024, 1025, 5000]:
-        ours = FastCallState(key=99, call=attempt, start_time=0.0)
-        ours.attempt_number = attempt
-        theirs = tenacity.RetryCallState(tenacity.Retrying(), None, (), {})
-        theirs.attempt_number = attempt
-        token = current_stream.set(Stream(99, attempt))
-        try:
-            with routed_jitter():
-                expected = wait(theirs)
-        finally:
-            current_stream.reset(token)
+        ours, theirs = _states_at(99, attempt)
+        expected = _tenacity_draw(wait, theirs, 99)
         got = mirror(ours)
         assert type(got) is type(expected), (attempt, got, expected)
         if isinstance(got, float):  # the same bits, signed zeros and all
@@ -442,29 +454,20 @@ def test_the_per_error_mirrors_decide_and_draw_as_the_strategies_do() -> None:
     """For every record code (every error the simulator raises, and the answers past them,
     which are of no family): the stop mirror's verdict and the wait mirror's draw are the
     strategy's own on a tenacity call state holding that code's error (or its result)."""
-    from retrysim.sim.clock import current_stream, routed_jitter
-
     stop, wait = _per_error_strategies()
     stop_mirror, wait_mirror = compiled_module.compiled(stop), compiled_module.compiled(wait)
     assert stop_mirror is not stop and wait_mirror is not wait
     for code in range(compiled_module.CODE_ROWS):
         outcome = make_error(code) if 0 < code < len(CODE_NAMES) else None
         for attempt in range(1, 10):
-            ours = FastCallState(key=5, call=attempt, start_time=0.0)
-            ours.attempt_number, ours.error_code = attempt, code
-            theirs = tenacity.RetryCallState(tenacity.Retrying(), None, (), {})
-            theirs.attempt_number = attempt
+            ours, theirs = _states_at(5, attempt)
+            ours.error_code = code
             if outcome is None:
                 theirs.set_result(code)
             else:
                 theirs.set_exception((type(outcome), outcome, None))
             assert bool(stop_mirror(ours)) == stop(theirs), (code, attempt)
-            token = current_stream.set(Stream(5, attempt))
-            try:
-                with routed_jitter():
-                    expected = wait(theirs)
-            finally:
-                current_stream.reset(token)
+            expected = _tenacity_draw(wait, theirs, 5)
             got = wait_mirror(ours)
             assert np.float64(got).tobytes() == np.float64(expected).tobytes(), (code, attempt)
 

@@ -12,9 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import math
-import os
-import sys
-import textwrap
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -35,6 +32,7 @@ from retrysim.sim.engine import simulate
 from retrysim.sim.foreign import foreign_policy
 from retrysim.sim.foreign_libraries import library_policy
 from retrysim.testing import VirtualTime
+from tests.test_foreign_policy import module_of_the_users
 
 #: One client, one call at t=1, every attempt refused (ConnectionRefusedError, a
 #: ConnectionError) at once: the call's waits are the policy's and nothing else.
@@ -276,59 +274,55 @@ def test_objects_of_neither_library_are_left_alone() -> None:
 @pytest.fixture
 def user_module(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     """A service's retry module using stamina and backoff, in the current folder."""
-    name = f"library_retries_{os.getpid()}"
-    (tmp_path / f"{name}.py").write_text(
-        textwrap.dedent(
-            """
-            import backoff
-            import stamina
+    yield from module_of_the_users(
+        tmp_path,
+        monkeypatch,
+        "library_retries",
+        """
+        import backoff
+        import stamina
 
-            @stamina.retry(on=ConnectionError, attempts=4, wait_jitter=0.5)
-            def stamina_fetch():
-                return None
+        @stamina.retry(on=ConnectionError, attempts=4, wait_jitter=0.5)
+        def stamina_fetch():
+            return None
 
-            @backoff.on_exception(backoff.expo, ConnectionError, max_tries=4)
-            def backoff_fetch():
-                return None
+        @backoff.on_exception(backoff.expo, ConnectionError, max_tries=4)
+        def backoff_fetch():
+            return None
 
-            def my_waits():
-                yield
-                while True:
-                    yield 1
+        def my_waits():
+            yield
+            while True:
+                yield 1
 
-            @backoff.on_exception(my_waits, ConnectionError)
-            def own_generator():
-                return None
+        @backoff.on_exception(my_waits, ConnectionError)
+        def own_generator():
+            return None
 
-            @backoff.on_exception(backoff.expo, ConnectionError, jitter=lambda v: v / 2)
-            def own_jitter():
-                return None
+        @backoff.on_exception(backoff.expo, ConnectionError, jitter=lambda v: v / 2)
+        def own_jitter():
+            return None
 
-            @backoff.on_exception(backoff.expo, ConnectionError, factr=2)
-            def unknown_keyword():
-                return None
+        @backoff.on_exception(backoff.expo, ConnectionError, factr=2)
+        def unknown_keyword():
+            return None
 
-            @backoff.on_predicate(backoff.fibo)
-            def on_results():
-                return None
+        @backoff.on_predicate(backoff.fibo)
+        def on_results():
+            return None
 
-            @backoff.on_exception(backoff.constant, ConnectionError, interval=iter([1, 2]))
-            def endless():
-                return None
+        @backoff.on_exception(backoff.constant, ConnectionError, interval=iter([1, 2]))
+        def endless():
+            return None
 
-            async def judge(error):
-                return False
+        async def judge(error):
+            return False
 
-            @backoff.on_exception(backoff.expo, ConnectionError, giveup=judge)
-            async def async_giveup():
-                return None
-            """
-        )
+        @backoff.on_exception(backoff.expo, ConnectionError, giveup=judge)
+        async def async_giveup():
+            return None
+        """,
     )
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.syspath_prepend(str(tmp_path))
-    yield name
-    sys.modules.pop(name, None)
 
 
 @pytest.mark.parametrize(

@@ -199,29 +199,39 @@ def test_an_object_that_is_no_policy_is_refused_by_name() -> None:
 # --- importing module:attribute ------------------------------------------------------------
 
 
-@pytest.fixture
-def user_module(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
-    """A module of the user's own in the current folder, as a service repository has."""
-    name = f"user_retries_{os.getpid()}"
-    (tmp_path / f"{name}.py").write_text(
-        textwrap.dedent(
-            """
-            from tenacity import Retrying, retry, stop_after_attempt, wait_exponential
-
-            api_retry = Retrying(stop=stop_after_attempt(4), wait=wait_exponential(max=4))
-
-            @retry(stop=stop_after_attempt(2))
-            def fetch():
-                return None
-
-            nothing = 42
-            """
-        )
-    )
+def module_of_the_users(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, prefix: str, source: str
+) -> Iterator[str]:
+    """For a fixture: ``source`` as module ``<prefix>_<pid>`` in ``tmp_path``, made the current
+    folder and importable, as a service repository's own module is; yields its name, and
+    forgets the imported module afterwards."""
+    name = f"{prefix}_{os.getpid()}"
+    (tmp_path / f"{name}.py").write_text(textwrap.dedent(source))
     monkeypatch.chdir(tmp_path)
     monkeypatch.syspath_prepend(str(tmp_path))
     yield name
     sys.modules.pop(name, None)
+
+
+@pytest.fixture
+def user_module(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """A module of the user's own in the current folder, as a service repository has."""
+    yield from module_of_the_users(
+        tmp_path,
+        monkeypatch,
+        "user_retries",
+        """
+        from tenacity import Retrying, retry, stop_after_attempt, wait_exponential
+
+        api_retry = Retrying(stop=stop_after_attempt(4), wait=wait_exponential(max=4))
+
+        @retry(stop=stop_after_attempt(2))
+        def fetch():
+            return None
+
+        nothing = 42
+        """,
+    )
 
 
 def test_module_attribute_is_found_from_the_current_folder(user_module: str) -> None:

@@ -129,28 +129,38 @@ def test_on_exhausted_is_not_called_for_other_outcomes(time: FakeTime) -> None:
     assert hook.seen == []
 
 
-def test_a_function_hooked_both_ways_is_called_once_and_removal_works(time: FakeTime) -> None:
+def check_hooked_both_ways(
+    time: FakeTime, option: str, add: Callable[[Any], Any], remove: Callable[[Any], None]
+) -> None:
+    """A hook given as the function's ``option`` and one added process-wide by ``add`` (twice,
+    and the function's own added too) are each called once per event, with the same payload;
+    after ``remove`` only the function's own is. The call (2 attempts, both time out) has one
+    event of each kind: one retry, one exhaustion."""
     own, shared = Recorder(), Recorder()
 
-    @retry_api_call(max_attempts=2, min_wait=0.0, sleep=time.sleep, on_exhausted=own)
+    @retry_api_call(max_attempts=2, min_wait=0.0, sleep=time.sleep, **{option: own})
     def call() -> None:
         raise TimeoutError("slow")
 
-    assert add_exhausted_hook(shared) is shared
-    add_exhausted_hook(shared)  # twice: still once per event
-    add_exhausted_hook(own)  # the function's own hook, process-wide too: still once
+    assert add(shared) is shared
+    add(shared)  # twice: still once per event
+    add(own)  # the function's own hook, process-wide too: still once
     try:
         with pytest.raises(TimeoutError):
             call()
         assert len(own.seen) == 1 and len(shared.seen) == 1
         assert own.seen[0] is shared.seen[0]
     finally:
-        remove_exhausted_hook(shared)
-        remove_exhausted_hook(own)
-    remove_exhausted_hook(shared)  # removing one that is not there is harmless
+        remove(shared)
+        remove(own)
+    remove(shared)  # removing one that is not there is harmless
     with pytest.raises(TimeoutError):
         call()
     assert (len(own.seen), len(shared.seen)) == (2, 1)
+
+
+def test_a_function_hooked_both_ways_is_called_once_and_removal_works(time: FakeTime) -> None:
+    check_hooked_both_ways(time, "on_exhausted", add_exhausted_hook, remove_exhausted_hook)
 
 
 def test_a_raising_exhausted_hook_is_logged_and_the_error_is_unchanged(

@@ -5,7 +5,6 @@ each retry's wait with what failed and how long the wait is; the same fields as 
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from typing import Any
 
@@ -22,7 +21,8 @@ from retrysim.retry import (
     retry_worker_operation,
 )
 from retrysim.sim.aio import run_virtual
-from tests.test_hooks import FakeTime, Recorder, fails
+from tests.test_attempt_timeout import timed
+from tests.test_hooks import FakeTime, Recorder, check_hooked_both_ways, fails
 
 
 @pytest.fixture
@@ -90,27 +90,7 @@ def test_a_retried_result_is_an_event_with_its_result(clock: FakeTime) -> None:
 
 
 def test_a_hook_added_both_ways_is_called_once_and_removal_works(clock: FakeTime) -> None:
-    own, shared = Recorder(), Recorder()
-
-    @retry_api_call(max_attempts=2, min_wait=0.0, sleep=clock.sleep, on_retry=own)
-    def call() -> None:
-        raise TimeoutError("slow")
-
-    assert add_retry_hook(shared) is shared
-    add_retry_hook(shared)
-    add_retry_hook(own)
-    try:
-        with pytest.raises(TimeoutError):
-            call()
-        assert len(own.seen) == 1 and len(shared.seen) == 1
-        assert own.seen[0] is shared.seen[0]
-    finally:
-        remove_retry_hook(shared)
-        remove_retry_hook(own)
-    remove_retry_hook(shared)  # harmless when not there
-    with pytest.raises(TimeoutError):
-        call()
-    assert (len(own.seen), len(shared.seen)) == (2, 1)
+    check_hooked_both_ways(clock, "on_retry", add_retry_hook, remove_retry_hook)
 
 
 def test_a_raising_retry_hook_is_logged_and_the_call_goes_on(
@@ -151,18 +131,11 @@ def test_async_calls_and_execute_with_retry_emit_events() -> None:
             raise error
         return config
 
-    async def main() -> tuple[str, float]:
-        result = await execute_with_retry(
-            create,
-            "pg",
-            operation="storage",
-            min_wait=0.5,
-            profile="exponential",
-            on_retry=hook,
+    result, virtual = timed(
+        execute_with_retry(
+            create, "pg", operation="storage", min_wait=0.5, profile="exponential", on_retry=hook
         )
-        return result, asyncio.get_running_loop().time()
-
-    result, virtual = run_virtual(main())
+    )
     assert result == "pg"
     assert [(e.kind, e.attempt, e.wait, e.error) for e in hook.seen] == [
         ("storage", 1, 0.5, error),

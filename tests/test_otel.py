@@ -31,6 +31,7 @@ from retrysim.retry.counters import COUNTERS, DURATION_BUCKETS, CounterRegistry
 from retrysim.retry.export import families
 from retrysim.retry.guards import GuardStates
 from retrysim.retry.otel import INSTRUMENTS, OpenTelemetryInstrumentation
+from tests.test_export import FakeTime, failing_behind_breaker_and_budget, run_the_known_script
 
 Attrs = tuple[tuple[str, Any], ...]
 
@@ -51,19 +52,6 @@ EXPECTED = {
     "retrysim.limiter.delays": ("{send}", "Sum"),
     "retrysim.limiter.delay.time": ("s", "Sum"),
 }
-
-
-class FakeTime:
-    """A clock that only the injected sleep moves."""
-
-    def __init__(self) -> None:
-        self.now = 0.0
-
-    def __call__(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        self.now += seconds
 
 
 class Sdk:
@@ -110,7 +98,7 @@ def op(function: Any, kind: str, **extra: str) -> Attrs:
     return tuple(
         sorted(
             {
-                "retrysim.operation.name": f"{__name__}.{function.__qualname__}",
+                "retrysim.operation.name": f"{function.__module__}.{function.__qualname__}",
                 "retrysim.operation.type": kind,
                 **extra,
             }.items()
@@ -165,27 +153,7 @@ def test_the_sdk_shows_every_instrument_with_its_unit_and_kind(sdk: Sdk) -> None
 
 
 def test_calls_that_fail_then_succeed(sdk: Sdk) -> None:
-    time = FakeTime()
-    plan: dict[str, list[type[Exception]]] = {
-        "fine": [],
-        "one_blip": [ConnectionError],
-        "dead": [ConnectionError, TimeoutError, ConnectionError],
-        "bad": [ValueError],
-    }
-    remaining = {key: list(errors) for key, errors in plan.items()}
-
-    @retry_worker_operation(
-        max_attempts=3, min_wait=0.5, profile="exponential", sleep=time.sleep, clock=time
-    )
-    def run_task(key: str) -> str:
-        if remaining[key]:
-            raise remaining[key].pop(0)(key)
-        return key
-
-    for key in plan:
-        with contextlib.suppress(ConnectionError, ValueError):
-            run_task(key)
-
+    run_task = run_the_known_script(FakeTime())
     task = op(run_task, "worker")
     assert sdk.points("retrysim.retry.calls") == {task: 4}
     assert sdk.points("retrysim.retry.attempts") == {task: 1 + 2 + 3 + 1}
@@ -213,19 +181,7 @@ def test_calls_that_fail_then_succeed(sdk: Sdk) -> None:
 
 
 def test_a_breaker_that_opens_and_a_budget_that_refuses(sdk: Sdk) -> None:
-    time = FakeTime()
-
-    @retry_api_call(
-        max_attempts=5,
-        min_wait=0.0,
-        profile="exponential",
-        sleep=time.sleep,
-        clock=time,
-        breaker={"enabled": True, "failure_threshold": 3, "recovery_timeout": 30.0, "name": "llm"},
-        budget={"enabled": True, "max_tokens": 4.0, "token_ratio": 0.5},
-    )
-    def ask() -> str:
-        raise ConnectionError("down")
+    ask = failing_behind_breaker_and_budget(FakeTime())
 
     def state_points() -> dict[str, float]:
         return {

@@ -11,8 +11,6 @@ async loop (fidelity mode), and through ``retrysim run --policy``.
 from __future__ import annotations
 
 import json
-import os
-import sys
 import textwrap
 from collections.abc import Iterator
 from pathlib import Path
@@ -47,6 +45,7 @@ from tests.test_fast_path import assert_identical, both
 from tests.test_fidelity import assert_same
 from tests.test_fidelity_resilience import UNIFORM as RESILIENCE_BASE
 from tests.test_fidelity_resilience import scenario_with
+from tests.test_foreign_policy import module_of_the_users
 
 #: 200 calls over 15 s; from 5 s to 6 s the dependency answers 503 instead of serving.
 ANSWERS: dict[str, Any] = {
@@ -364,20 +363,6 @@ def test_probing_says_a_policy_judges_results() -> None:
 @pytest.fixture
 def result_policy(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     """A module of the user's own whose policy retries a 503 answered as a value."""
-    name = f"result_retries_{os.getpid()}"
-    (tmp_path / f"{name}.py").write_text(
-        textwrap.dedent(
-            """
-            from tenacity import Retrying, retry_if_result, stop_after_attempt, wait_fixed
-
-            on_503 = Retrying(
-                retry=retry_if_result(lambda r: r == 503),
-                stop=stop_after_attempt(3),
-                wait=wait_fixed(0.1),
-            )
-            """
-        )
-    )
     (tmp_path / "answers.toml").write_text(
         textwrap.dedent(
             """
@@ -402,10 +387,20 @@ def result_policy(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[s
             """
         )
     )
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.syspath_prepend(str(tmp_path))
-    yield name
-    sys.modules.pop(name, None)
+    yield from module_of_the_users(
+        tmp_path,
+        monkeypatch,
+        "result_retries",
+        """
+        from tenacity import Retrying, retry_if_result, stop_after_attempt, wait_fixed
+
+        on_503 = Retrying(
+            retry=retry_if_result(lambda r: r == 503),
+            stop=stop_after_attempt(3),
+            wait=wait_fixed(0.1),
+        )
+        """,
+    )
 
 
 def test_retrysim_run_with_a_result_policy_retries_and_succeeds(result_policy: str) -> None:

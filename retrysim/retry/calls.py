@@ -20,13 +20,14 @@ result), as tenacity itself does with ``reraise=True``, unless a fallback answer
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import inspect
 import logging
 import reprlib
 import threading
-from collections.abc import Awaitable, Callable, Hashable
-from typing import Any
+from collections.abc import Awaitable, Callable, Hashable, Iterator
+from typing import Any, TypeVar
 
 import tenacity
 from tenacity import RetryCallState
@@ -60,6 +61,7 @@ SyncSleep = Callable[[float], None]
 AsyncSleep = Callable[[float], Awaitable[None]]
 KeyFunc = Callable[..., Hashable]
 Clock = Callable[[], float]
+_Loop = TypeVar("_Loop", bound=tenacity.BaseRetrying)
 
 
 def tenacity_clock() -> float:
@@ -169,6 +171,7 @@ class CallHooks:
         self.clock = context.clock
         self.on_retry_hook = context.on_retry
         self.on_exhausted_hook = context.on_exhausted
+        self.context = context
         self.guards = context.chain(policy, AttemptCounter(counter_key, key))
         self.started: float | None = None  # the call's first clock reading
         self.latest = 0.0  # and its latest: the duration is between them
@@ -188,9 +191,16 @@ class CallHooks:
 
     @classmethod
     def start(
-        cls, func: Callable[..., Any], policy: RetryPolicy, context: CallContext, key: Hashable
+        cls,
+        func: Callable[..., Any],
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+        policy: RetryPolicy,
+        context: CallContext,
     ) -> CallHooks:
-        """Hooks for a new call of ``func`` (counted as started)."""
+        """Hooks for a new call ``func(*args, **kwargs)`` (counted as started), keyed by the
+        context's idempotency key of its arguments."""
+        key = context.key_func(*args, **kwargs) if context.key_func else None
         name, counter_key = name_of(func)
         COUNTERS.call_started(counter_key, policy.operation)
         return cls(name, counter_key, policy, context, key)
@@ -204,6 +214,14 @@ class CallHooks:
         if sleep is not None:
             hooks["sleep"] = sleep
         return hooks
+
+    def loop(self, make: Callable[..., _Loop], sleep: SyncSleep | AsyncSleep | None) -> _Loop:
+        """tenacity's loop for this call, made by ``make`` (the policy's ``retrying`` or
+        ``async_retrying``): the call's guards and clock, these hooks at its decision points,
+        and its retry strategy telling the guards how it judged a returned result."""
+        retrying = make(self.guards, self.clock, **self.tenacity_hooks(sleep))
+        retrying.retry = self.judged(retrying.retry)
+        return retrying
 
     def judged(self, retry: Any) -> Any:
         """The call's retry strategy, telling the guards how it judged a returned result.
@@ -257,6 +275,18 @@ class CallHooks:
             self.guards.after_outcome(self.now(), error)
         finally:
             deliver_pending()
+
+    @contextlib.contextmanager
+    def attempting(self) -> Iterator[None]:
+        """One attempt, for both loops: the guards are asked first (a refusal is raised and the
+        attempt does not run), and an exception the attempt raises is told to them. A returned
+        result is told once the retry strategy judged it (:meth:`judged`)."""
+        self.attempt_started()
+        try:
+            yield
+        except Exception as exc:
+            self.attempt_ended(exc)
+            raise
 
     def before_sleep(self, state: RetryCallState) -> None:
         error, result = _outcome(state)
@@ -354,12 +384,14 @@ class CallHooks:
         self.gave_up = error
         return state.outcome.result()  # raises the original exception
 
-    def fallback(self, error: BaseException, context: CallContext) -> tuple[bool, Any]:
-        """(whether a fallback answers the call that raised ``error``, its answer). Only a call
-        that gave up is answered; an answer that raises raises here, to the caller."""
+    def ended(self, error: BaseException) -> tuple[bool, Any]:
+        """The call raised ``error``: it is finished (counted, logged); then (whether a fallback
+        answers it, its answer). Only a call that gave up is answered; an answer that raises
+        raises here, to the caller."""
+        self.finished(error)
         if error is not self.gave_up or self.exhausted_call is None:
             return False, None
-        found, fallback = context.fallback_for(self.policy.operation)
+        found, fallback = self.context.fallback_for(self.policy.operation)
         if not found:
             return False, None
         logger.info("Returning the fallback for %s after it gave up", self.name)
@@ -445,34 +477,24 @@ async def run_async(
     context: CallContext,
 ) -> Any:
     """One call of ``func`` (async, or sync returning an awaitable) under ``policy``."""
-    key = context.key_func(*args, **kwargs) if context.key_func else None
-    hooks = CallHooks.start(func, policy, context, key)
+    hooks = CallHooks.start(func, args, kwargs, policy, context)
     timeout = policy.options.attempt_timeout
 
     async def attempt() -> Any:
         delay = hooks.send_delay()
         if delay > 0:
             await (context.sleep or asyncio.sleep)(delay)  # type: ignore[misc]
-        hooks.attempt_started()
-        try:
+        with hooks.attempting():
             result: Any = func(*args, **kwargs)
             if timeout is not None and not inspect.isawaitable(result):
                 _warn_unbounded(hooks)
-            result = await _bounded(result, timeout, hooks.attempts)
-        except Exception as exc:
-            hooks.attempt_ended(exc)
-            raise
-        return result  # the guards hear how the retry strategy judged it
+            return await _bounded(result, timeout, hooks.attempts)
 
-    retrying = policy.async_retrying(
-        hooks.guards, context.clock, **hooks.tenacity_hooks(context.sleep)
-    )
-    retrying.retry = hooks.judged(retrying.retry)
+    retrying = hooks.loop(policy.async_retrying, context.sleep)
     try:
         result: Any = await retrying(attempt)
     except BaseException as error:
-        hooks.finished(error)
-        answered, answer = hooks.fallback(error, context)
+        answered, answer = hooks.ended(error)
         if not answered:
             raise
         return await answer if inspect.isawaitable(answer) else answer  # an async fallback's
@@ -488,8 +510,7 @@ def run_sync(
     context: CallContext,
 ) -> Any:
     """One call of sync ``func`` under ``policy``; ``attempt_timeout`` cannot bound it."""
-    key = context.key_func(*args, **kwargs) if context.key_func else None
-    hooks = CallHooks.start(func, policy, context, key)
+    hooks = CallHooks.start(func, args, kwargs, policy, context)
     if policy.options.attempt_timeout is not None:
         _warn_unbounded(hooks)  # from a setting: an explicit one was refused at decoration
 
@@ -497,21 +518,14 @@ def run_sync(
         delay = hooks.send_delay()
         if delay > 0:
             (context.sleep or tenacity.nap.sleep)(delay)
-        hooks.attempt_started()
-        try:
-            result = func(*args, **kwargs)
-        except Exception as exc:
-            hooks.attempt_ended(exc)
-            raise
-        return result  # the guards hear how the retry strategy judged it
+        with hooks.attempting():
+            return func(*args, **kwargs)
 
-    retrying = policy.retrying(hooks.guards, context.clock, **hooks.tenacity_hooks(context.sleep))
-    retrying.retry = hooks.judged(retrying.retry)
+    retrying = hooks.loop(policy.retrying, context.sleep)
     try:
         result = retrying(attempt)
     except BaseException as error:
-        hooks.finished(error)
-        answered, answer = hooks.fallback(error, context)
+        answered, answer = hooks.ended(error)
         if not answered:
             raise
         return answer

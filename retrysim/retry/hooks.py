@@ -33,7 +33,7 @@ import weakref
 from collections import deque
 from collections.abc import Callable, Hashable, Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from retrysim.names import OPERATIONS
 from retrysim.retry.breaker import BreakerState, CircuitBreaker
@@ -107,6 +107,7 @@ class BreakerChange:
 ExhaustedHook = Callable[[ExhaustedCall], object]
 BreakerHook = Callable[[BreakerChange], object]
 RetryHook = Callable[[RetryEvent], object]
+_Hook = TypeVar("_Hook", bound=Callable[..., object])
 #: A fallback: the value a call that gave up returns, or a function of its
 #: :class:`ExhaustedCall` returning it (a value that is itself callable is called).
 Fallback = object
@@ -130,23 +131,34 @@ def check_hook(option: str, hook: object) -> None:
         )
 
 
+def _add(hooks: list[_Hook], hook: _Hook, option: str) -> _Hook:
+    """Add ``hook`` to one kind's process-wide ``hooks``, once (checked first, the error
+    naming ``option``); returns it, so the ``add_*_hook`` functions work as decorators."""
+    check_hook(option, hook)
+    with _lock:
+        if hook not in hooks:
+            hooks.append(hook)
+    return hook
+
+
+def _remove(hooks: list[_Hook], hook: _Hook) -> None:
+    """Take ``hook`` out of ``hooks`` (nothing happens if it is not there)."""
+    with _lock:
+        if hook in hooks:
+            hooks.remove(hook)
+
+
 def add_exhausted_hook(hook: ExhaustedHook) -> ExhaustedHook:
     """Call ``hook(ExhaustedCall)`` whenever any retried call in this process gives up.
 
     Returns the hook, so this works as a decorator. Adding one twice calls it once.
     """
-    check_hook("add_exhausted_hook", hook)
-    with _lock:
-        if hook not in _exhausted_hooks:
-            _exhausted_hooks.append(hook)
-    return hook
+    return _add(_exhausted_hooks, hook, "add_exhausted_hook")
 
 
 def remove_exhausted_hook(hook: ExhaustedHook) -> None:
     """Stop calling ``hook`` (nothing happens if it was not added)."""
-    with _lock:
-        if hook in _exhausted_hooks:
-            _exhausted_hooks.remove(hook)
+    _remove(_exhausted_hooks, hook)
 
 
 def add_breaker_hook(hook: BreakerHook) -> BreakerHook:
@@ -154,18 +166,12 @@ def add_breaker_hook(hook: BreakerHook) -> BreakerHook:
 
     Returns the hook, so this works as a decorator. Adding one twice calls it once.
     """
-    check_hook("add_breaker_hook", hook)
-    with _lock:
-        if hook not in _breaker_hooks:
-            _breaker_hooks.append(hook)
-    return hook
+    return _add(_breaker_hooks, hook, "add_breaker_hook")
 
 
 def remove_breaker_hook(hook: BreakerHook) -> None:
     """Stop calling ``hook`` (nothing happens if it was not added)."""
-    with _lock:
-        if hook in _breaker_hooks:
-            _breaker_hooks.remove(hook)
+    _remove(_breaker_hooks, hook)
 
 
 def add_retry_hook(hook: RetryHook) -> RetryHook:
@@ -174,18 +180,12 @@ def add_retry_hook(hook: RetryHook) -> RetryHook:
 
     Returns the hook, so this works as a decorator. Adding one twice calls it once.
     """
-    check_hook("add_retry_hook", hook)
-    with _lock:
-        if hook not in _retry_hooks:
-            _retry_hooks.append(hook)
-    return hook
+    return _add(_retry_hooks, hook, "add_retry_hook")
 
 
 def remove_retry_hook(hook: RetryHook) -> None:
     """Stop calling ``hook`` (nothing happens if it was not added)."""
-    with _lock:
-        if hook in _retry_hooks:
-            _retry_hooks.remove(hook)
+    _remove(_retry_hooks, hook)
 
 
 def check_fallback(option: str, fallback: Fallback, allow_async: bool) -> None:

@@ -22,7 +22,7 @@ families and what they mean: :mod:`retrysim.retry.per_error`).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, Self
 
 from pydantic import (
     AfterValidator,
@@ -84,9 +84,39 @@ def shared_setting(default: Any) -> FromSettings:
 #: Seconds: finite, not negative, and at most about 31 years (no wait may overflow a clock).
 MAX_SECONDS = 1e9
 _NonNegative = Field(ge=0, le=MAX_SECONDS, allow_inf_nan=False, json_schema_extra={"unit": "s"})
+#: Seconds that must be more than 0 (a multiplier, a deadline, a timeout).
+_Positive = Field(gt=0, le=MAX_SECONDS, allow_inf_nan=False, json_schema_extra={"unit": "s"})
 
 
-class ErrorPolicy(Knobs):
+class _AttemptsAndWaits:
+    """The checks an attempts-and-waits table shares with the policy itself (written once):
+    ``max_attempts`` is a whole number, not a bool, and ``min_wait`` is not above ``max_wait``.
+    A mixin of validators only; each model declares its own fields (descriptions and settings
+    differ)."""
+
+    if TYPE_CHECKING:
+        min_wait: float | None
+        max_wait: float | None
+
+    @field_validator("max_attempts", mode="before")
+    @classmethod
+    def _not_a_bool(cls, value: Any) -> Any:
+        if isinstance(value, bool):  # True is an int to Python, never an attempt count
+            raise ValueError(f"max_attempts must be a whole number, got {value!r}")
+        return value
+
+    @model_validator(mode="after")
+    def _waits_ordered(self) -> Self:
+        if (
+            self.min_wait is not None
+            and self.max_wait is not None
+            and self.min_wait > self.max_wait
+        ):
+            raise ValueError(f"min_wait ({self.min_wait}) must be <= max_wait ({self.max_wait})")
+        return self
+
+
+class ErrorPolicy(_AttemptsAndWaits, Knobs):
     """``[policy.<family>]`` / ``RETRY__<OPERATION>_<FAMILY>_*``: an error family's own
     attempts and waits, each knob unset inheriting the policy's. A call stops when its attempts
     reach the limit of its latest error's family; the wait after an error is its family's.
@@ -115,23 +145,6 @@ class ErrorPolicy(Knobs):
     respect_retry_after: Annotated[
         bool | None, Field(description="wait at least the Retry-After hint of such an error")
     ] = None
-
-    @field_validator("max_attempts", mode="before")
-    @classmethod
-    def _not_a_bool(cls, value: Any) -> Any:
-        if isinstance(value, bool):  # True is an int to Python, never an attempt count
-            raise ValueError(f"max_attempts must be a whole number, got {value!r}")
-        return value
-
-    @model_validator(mode="after")
-    def _waits_ordered(self) -> ErrorPolicy:
-        if (
-            self.min_wait is not None
-            and self.max_wait is not None
-            and self.min_wait > self.max_wait
-        ):
-            raise ValueError(f"min_wait ({self.min_wait}) must be <= max_wait ({self.max_wait})")
-        return self
 
     def waits_differ(self) -> bool:
         """Whether a wait knob is set (else the family waits as the policy does)."""
@@ -172,7 +185,7 @@ def _mechanism_defaults() -> dict[str, Knobs]:
     return {name: entry.knobs() for name, entry in REGISTRY.items()}
 
 
-class PolicyOptions(BaseModel):
+class PolicyOptions(_AttemptsAndWaits, BaseModel):
     """Explicit overrides of a retry policy; ``None`` means "use the setting or default"."""
 
     model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True)
@@ -200,11 +213,8 @@ class PolicyOptions(BaseModel):
     ] = None
     multiplier: Annotated[
         float | None,
+        _Positive,
         Field(
-            gt=0,
-            le=MAX_SECONDS,
-            allow_inf_nan=False,
-            json_schema_extra={"unit": "s"},
             description=(
                 "seconds; the exponential's base as in tenacity's wait_exponential(multiplier, "
                 "min, max); unset: min_wait (bindu: 1)"
@@ -224,24 +234,16 @@ class PolicyOptions(BaseModel):
     ] = None
     max_delay: Annotated[
         float | None,
-        Field(
-            gt=0,
-            le=MAX_SECONDS,
-            allow_inf_nan=False,
-            json_schema_extra={"unit": "s"},
-            description="seconds; also stop once a call took this",
-        ),
+        _Positive,
+        Field(description="seconds; also stop once a call took this"),
     ] = None
     respect_retry_after: Annotated[
         bool, Field(description="wait at least a server's Retry-After hint")
     ] = False
     attempt_timeout: Annotated[
         float | None,
+        _Positive,
         Field(
-            gt=0,
-            le=MAX_SECONDS,
-            allow_inf_nan=False,
-            json_schema_extra={"unit": "s"},
             description=(
                 "seconds; an attempt not done by then fails with TimeoutError (coroutines); "
                 "unset: no limit"
@@ -284,23 +286,6 @@ class PolicyOptions(BaseModel):
         if isinstance(value, str):
             return {"enabled": True, "name": value}
         return value
-
-    @field_validator("max_attempts", mode="before")
-    @classmethod
-    def _not_a_bool(cls, value: Any) -> Any:
-        if isinstance(value, bool):  # True is an int to Python, never an attempt count
-            raise ValueError(f"max_attempts must be a whole number, got {value!r}")
-        return value
-
-    @model_validator(mode="after")
-    def _waits_ordered(self) -> PolicyOptions:
-        if (
-            self.min_wait is not None
-            and self.max_wait is not None
-            and self.min_wait > self.max_wait
-        ):
-            raise ValueError(f"min_wait ({self.min_wait}) must be <= max_wait ({self.max_wait})")
-        return self
 
     @model_validator(mode="after")
     def _family_waits_ordered(self) -> PolicyOptions:
