@@ -9,6 +9,7 @@ without a simulation; the command-line tests stop at the input check, before any
 from __future__ import annotations
 
 import io
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -274,15 +275,14 @@ def test_the_effect_line_names_the_changes_beyond_the_noise() -> None:
     assert tune_report.effect_line(nothing) == (
         "max_attempts 5 -> 7: no change beyond the noise (within it: p99 +0.100s)"
     )
-    same = KnobExplanation(**{**nothing.__dict__, "deltas": dict.fromkeys(nothing.deltas, 0.0)})
+    same = replace(nothing, deltas=dict.fromkeys(nothing.deltas, 0.0))
     assert tune_report.effect_line(same) == "max_attempts 5 -> 7: no change"
-    hidden = KnobExplanation(
-        **{**moved.__dict__, "deltas": {**moved.deltas, "success_rate": -0.26}}
-    )  # a large move the seeds cannot tell from luck is still named
+    # a large move the seeds cannot tell from luck is still named
+    hidden = replace(moved, deltas={**moved.deltas, "success_rate": -0.26})
     assert tune_report.effect_line(hidden) == (
         "min_wait 1 -> 1.9: p99 +7.500s, load -0.10 (-5%); within the noise: success -26.00 pp"
     )
-    alone = KnobExplanation(**{**moved.__dict__, "without": None, "deltas": {}})
+    alone = replace(moved, without=None, deltas={})
     assert tune_report.effect_line(alone) == (
         "min_wait 1 -> 1.9: not compared (the current value makes no valid policy with the others)"
     )

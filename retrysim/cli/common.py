@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 from retrysim.cli.exits import UsageError, warn
 from retrysim.names import PROFILES
 from retrysim.suggest import dotted_keys as dotted_keys  # for the shell's completion
-from retrysim.suggest import unknown_key
+from retrysim.suggest import hint, unknown_key
 
 if TYPE_CHECKING:
     from retrysim.model.scenario import Scenario
@@ -37,6 +37,18 @@ def parse_assignment(item: str, option: str = "--set") -> tuple[str, str]:
     if not key or any(not part for part in key.split(".")):
         raise UsageError(f"{option} {item!r}: the key must be dotted names like faults.0.end")
     return key, value.strip()
+
+
+def metric_name(name: str, where: str) -> str:
+    """``name`` if it is a metric of :mod:`retrysim.results.metric_table`; else a UsageError:
+    ``WHERE: unknown metric``, the closest metric, then every one (``where`` names the option
+    and the name as the command shows it: ``--fail-under sucess_rate``)."""
+    from retrysim.results.metric_table import METRIC_NAMES
+
+    if name not in METRIC_NAMES:
+        close = hint(name, METRIC_NAMES, list_allowed=False)
+        raise UsageError(f"{where}: unknown metric{close}; allowed: {', '.join(METRIC_NAMES)}")
+    return name
 
 
 def parse_number(text: str, where: str) -> float:
@@ -69,32 +81,32 @@ def load_given(
     (:func:`retrysim.model.defaults.in_effect`).
     """
     from retrysim.model.defaults import given_keys
-    from retrysim.model.library import load_scenario
+    from retrysim.model.library import load_scenario, resolve
     from retrysim.model.lint import lint
     from retrysim.model.scenario import ScenarioError
+    from retrysim.sim.limits import ScenarioTooLargeError, check_memory
 
     if profile is not None:
         check_profile(profile)
         sets = {**sets, "policy.profile": profile}
-    from retrysim.model.library import resolve
-    from retrysim.sim.limits import ScenarioTooLargeError, check_memory
-
     try:
-        scenario = load_scenario(scenario_arg)
+        from_file = load_scenario(scenario_arg)
     except ScenarioError as error:
         raise UsageError(str(error)) from None
-    loaded = scenario
-    scenario = apply(scenario, sets)
+    scenario = apply(from_file, sets)
     # What the file set, taken before --set: a re-validated dump has every key set.
-    given = given_keys(loaded, sets, scenario)
+    given = given_keys(from_file, sets, scenario)
     # Refuse a scenario this machine cannot hold now, naming the file, not after the settings
     # are read and the run has started (the engine checks again with the effective policy).
     try:
         check_memory(scenario, scenario.policy.max_attempts or 3)
     except ScenarioTooLargeError as error:
         raise UsageError(f"{resolve(scenario_arg)}: {error}") from None
-    for finding in lint(scenario, given):
-        warn(finding.line(str(resolve(scenario_arg))))
+    findings = lint(scenario, given)
+    if findings:  # the file is looked up once, and only to name it
+        where = str(resolve(scenario_arg))
+        for finding in findings:
+            warn(finding.line(where))
     return scenario, given
 
 

@@ -19,7 +19,6 @@ import typer
 
 from retrysim.cli import common, value_completion
 from retrysim.cli.exits import EXIT_THRESHOLD, UsageError
-from retrysim.suggest import hint
 
 if TYPE_CHECKING:
     from retrysim.results.document import ResultDocument
@@ -61,16 +60,10 @@ def parse(fail_under: list[str] | None, fail_over: list[str] | None) -> list[Thr
 def _parse(
     items: list[str] | None, option: Literal["--fail-under", "--fail-over"]
 ) -> list[Threshold]:
-    from retrysim.results.metric_table import METRIC_NAMES
-
     parsed = []
     for item in items or []:
         name, value = common.parse_assignment(item, option)
-        if name not in METRIC_NAMES:
-            close = hint(name, METRIC_NAMES, list_allowed=False)
-            raise UsageError(
-                f"{option} {name}: unknown metric{close}; allowed: {', '.join(METRIC_NAMES)}"
-            )
+        common.metric_name(name, f"{option} {name}")
         limit = common.parse_number(value, f"{option} {item!r}")
         if not math.isfinite(limit):
             raise UsageError(f"{option} {item!r}: the threshold must be a finite number")

@@ -14,10 +14,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from retrysim.cli import common
 from retrysim.cli.exits import UsageError
 from retrysim.results import metric_table
 from retrysim.results.metric_table import METRIC_NAMES
-from retrysim.suggest import hint
 
 ROWS_KINDS = ("heatmap", "pareto")
 #: What a tuning's front weighs, when its tune.json does not say (``pareto_metrics``).
@@ -148,12 +148,7 @@ def _candidate_row(candidate: dict[str, Any]) -> dict[str, Any]:
 
 
 def check_metric(name: str, option: str) -> str:
-    if name not in METRIC_NAMES:
-        close = hint(name, METRIC_NAMES, list_allowed=False)
-        raise UsageError(
-            f"{option} {name!r}: unknown metric{close}; allowed: {', '.join(METRIC_NAMES)}"
-        )
-    return name
+    return common.metric_name(name, f"{option} {name!r}")
 
 
 def _need_column(saved: SavedRows, name: str) -> None:

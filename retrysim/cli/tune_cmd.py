@@ -21,7 +21,6 @@ from retrysim.cli.options import (
     WorkersOption,
 )
 from retrysim.cli.paths import check_out_dir
-from retrysim.results.metric_table import METRIC_NAMES
 from retrysim.safe import markup
 from retrysim.suggest import hint
 
@@ -326,12 +325,7 @@ def parse_constraint(item: str) -> Any:
 
 def _metric(name: str, option: str) -> str:
     """``name`` if it is a metric; else one line: the closest metric, then every one (once)."""
-    if name not in METRIC_NAMES:
-        close = hint(name, METRIC_NAMES, list_allowed=False)
-        raise UsageError(
-            f"{option} {name}: unknown metric{close}; allowed: {', '.join(METRIC_NAMES)}"
-        )
-    return name
+    return common.metric_name(name, f"{option} {name}")
 
 
 def _weights(items: list[str] | None, scenarios: list[str]) -> dict[str, float]:

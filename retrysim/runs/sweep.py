@@ -207,7 +207,7 @@ def compare(
     paths: list[Path | None] = [None] * len(tasks)
     if checkpoint is not None:
         checkpoint.mkdir(parents=True, exist_ok=True)
-        paths = [checkpoint / f"{_task_name(task)}.json" for task in tasks]
+        paths = [_checkpoint_path(checkpoint, task) for task in tasks]
     docs: dict[tuple[int, int], ResultDocument] = {}
     todo: list[int] = []  # indices into tasks of the runs still to do
     for i, path in enumerate(paths):
@@ -249,14 +249,16 @@ def saved_runs(
 ) -> int:
     """How many of these runs have a checkpoint file in ``checkpoint`` (read or not)."""
     return sum(
-        (checkpoint / f"{task_key(scenario, v.sets, seed, settings, v.policy)}.json").is_file()
+        _checkpoint_path(checkpoint, Task(scenario, v.sets, seed, settings, v.policy)).is_file()
         for v in variants
         for seed in seeds
     )
 
 
-def _task_name(task: Task) -> str:
-    return task_key(task.scenario, task.sets, task.seed, task.settings, task.policy)
+def _checkpoint_path(checkpoint: Path, task: Task) -> Path:
+    """Where ``task``'s finished run is stored under ``checkpoint`` (one rule for both)."""
+    key = task_key(task.scenario, task.sets, task.seed, task.settings, task.policy)
+    return checkpoint / f"{key}.json"
 
 
 def _read_checkpoint(
