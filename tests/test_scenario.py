@@ -322,6 +322,30 @@ def test_inverted_poisson_window_is_an_error(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(
+    ("arrival", "empty_allowed"),
+    [
+        ('{ kind = "uniform", start = 3, end = 3 }', True),
+        ('{ kind = "poisson", rate = 1, start = 3, end = 3 }', False),
+        ('{ kind = "poisson", rate = 1, schedule = [{ start = 3, end = 3, rate = 9 }] }', False),
+    ],
+)
+def test_a_window_whose_end_is_its_start(tmp_path: Path, arrival: str, empty_allowed: bool) -> None:
+    """Uniform first calls may all start at one instant; an arrival window or a rate step of no
+    length is an error, with the one message every window check gives."""
+    text = f"duration = 10\n[clients]\narrival = {arrival}\n"
+    if empty_allowed:
+        arrival_of = retrysim.load_scenario(write(tmp_path, text)).clients.arrival
+        assert (arrival_of.kind, getattr(arrival_of, "end", None)) == ("uniform", 3)
+    else:
+        assert "end (3.0) must be > start (3.0)" in load_error(tmp_path, text)
+
+
+def test_a_fault_window_of_no_length_is_an_error(tmp_path: Path) -> None:
+    text = '[[faults]]\nkind = "outage"\nstart = 2\nend = 2\n'
+    assert ": faults.0: end (2.0) must be > start (2.0)" in load_error(tmp_path, text)
+
+
+@pytest.mark.parametrize(
     ("text", "field", "allowed"),
     [
         ('[service]\nkind = "quantum"\n', "service", "'ideal'"),

@@ -69,6 +69,25 @@ def _answer(value: Any) -> Any:
 Answer = Annotated[int | str, BeforeValidator(_answer)]
 
 
+def check_window(start: float, end: float | None, *, may_be_empty: bool = False) -> None:
+    """The one check of a window's ends (a fault's, an arrival's, a rate step's): ``end`` after
+    ``start`` (or equal to it, ``may_be_empty``); None is open-ended. Raises the ValueError a
+    model validator turns into the scenario's error."""
+    if end is None or end > start or (may_be_empty and end == start):
+        return
+    raise ValueError(f"end ({end}) must be {'>=' if may_be_empty else '>'} start ({start})")
+
+
+def _at_least(value: float, name: str, info: ValidationInfo, floor: str) -> float | None:
+    """Field ``name``'s ``value`` checked against the earlier field ``floor`` (returned; None
+    when it was invalid itself, reported on its own). Called by a field validator, not a model
+    one: the error then names ``name``, the field to fix."""
+    low: float | None = info.data.get(floor)
+    if low is not None and value < low:
+        raise ValueError(f"{name} ({value:g}) must be >= {floor} ({low:g})")
+    return low
+
+
 class Model(BaseModel):
     """Strict, immutable base: unknown keys are errors, values are checked at construction."""
 
@@ -95,10 +114,7 @@ class UniformLatency(Model):
     @field_validator("high")
     @classmethod
     def _ordered(cls, high: float, info: ValidationInfo) -> float:
-        # A field validator, not a model one: the error then names ``high``, the field to fix.
-        low = info.data.get("low")  # absent when low itself was invalid (reported on its own)
-        if low is not None and low > high:
-            raise ValueError(f"high ({high:g}) must be >= low ({low:g})")
+        _at_least(high, "high", info, "low")
         return high
 
 
@@ -147,13 +163,8 @@ class Lognormal(Model):
     @field_validator("p99")
     @classmethod
     def _tail(cls, p99: float, info: ValidationInfo) -> float:
-        # A field validator, not a model one: the error then names ``p99``, the field to fix.
-        median = info.data.get("median")  # absent when median itself was invalid
-        if median is None:
-            return p99
-        if p99 < median:
-            raise ValueError(f"p99 ({p99:g}) must be >= median ({median:g})")
-        if p99 > median * MAX_TAIL_RATIO:
+        median = _at_least(p99, "p99", info, "median")
+        if median is not None and p99 > median * MAX_TAIL_RATIO:
             raise ValueError(
                 f"p99 ({p99:g}) must be at most {MAX_TAIL_RATIO:g} times the median ({median:g})"
             )

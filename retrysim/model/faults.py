@@ -17,7 +17,15 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field, model_validator
 
-from retrysim.model.base import Answer, Latency, Model, NonNeg, Prob, numbers_as_constant
+from retrysim.model.base import (
+    Answer,
+    Latency,
+    Model,
+    NonNeg,
+    Prob,
+    check_window,
+    numbers_as_constant,
+)
 from retrysim.model.marks import FAILS, REFUSES, REFUSES_FAILING
 from retrysim.names import ErrorName
 
@@ -37,8 +45,7 @@ class _Window(Model):
 
     @model_validator(mode="after")
     def _window(self) -> _Window:
-        if self.end is not None and self.end <= self.start:
-            raise ValueError(f"end ({self.end}) must be > start ({self.start})")
+        check_window(self.start, self.end)
         return self
 
     @property

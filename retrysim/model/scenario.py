@@ -38,7 +38,7 @@ from retrysim.model.base import PosRate as PosRate
 from retrysim.model.base import Prob as Prob
 from retrysim.model.base import Rate as Rate
 from retrysim.model.base import UniformLatency as UniformLatency
-from retrysim.model.base import always_zero, numbers_as_constant
+from retrysim.model.base import always_zero, check_window, numbers_as_constant
 from retrysim.model.faults import CapacityLoss as CapacityLoss
 from retrysim.model.faults import Fault as Fault
 from retrysim.model.faults import Flaky as Flaky
@@ -108,8 +108,7 @@ class UniformArrival(Model):
 
     @model_validator(mode="after")
     def _window(self) -> UniformArrival:
-        if self.end < self.start:
-            raise ValueError(f"end ({self.end}) must be >= start ({self.start})")
+        check_window(self.start, self.end, may_be_empty=True)
         return self
 
 
@@ -122,8 +121,7 @@ class RateStep(Model):
 
     @model_validator(mode="after")
     def _window(self) -> RateStep:
-        if self.end <= self.start:
-            raise ValueError(f"end ({self.end}) must be > start ({self.start})")
+        check_window(self.start, self.end)
         return self
 
 
@@ -142,8 +140,7 @@ class Poisson(Model):
 
     @model_validator(mode="after")
     def _window(self) -> Poisson:
-        if self.end is not None and self.end <= self.start:
-            raise ValueError(f"end ({self.end}) must be > start ({self.start})")
+        check_window(self.start, self.end)
         return self
 
 

@@ -13,13 +13,15 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, MutableMapping, MutableSequence
-from typing import Any
+from typing import Any, TypeVar
 
 import tomlkit
 from tomlkit import TOMLDocument
 from tomlkit.items import AoT, Array, InlineTable, Table
 
 from retrysim.suggest import edits
+
+T = TypeVar("T", Table, InlineTable)
 
 
 def dumps(data: Mapping[str, Any]) -> str:
@@ -119,12 +121,16 @@ def _ordered(data: Mapping[str, Any]) -> list[tuple[str, Any]]:
     return sorted(data.items(), key=lambda item: item[0] not in _FIRST)
 
 
-def _table(data: Mapping[str, Any]) -> Table:
-    table = tomlkit.table()
+def _filled(table: T, data: Mapping[str, Any]) -> T:
+    """``table`` (a table or an inline one) given ``data``'s set keys, nested mappings inline."""
     for key, value in _ordered(data):
         if value is not None:
             table[key] = _inline(value) if isinstance(value, Mapping) else _value(value)
     return table
+
+
+def _table(data: Mapping[str, Any]) -> Table:
+    return _filled(tomlkit.table(), data)
 
 
 def _aot(items: list[Any]) -> AoT:
@@ -135,11 +141,7 @@ def _aot(items: list[Any]) -> AoT:
 
 
 def _inline(data: Mapping[str, Any]) -> InlineTable:
-    table = tomlkit.inline_table()
-    for key, value in _ordered(data):
-        if value is not None:
-            table[key] = _inline(value) if isinstance(value, Mapping) else _value(value)
-    return table
+    return _filled(tomlkit.inline_table(), data)
 
 
 def _value(value: Any) -> Any:
