@@ -277,6 +277,25 @@ def test_env_profile_applies_to_decorated_function(
     assert policy.min_wait == 0.25
 
 
+def test_policy_built_once_per_settings_and_rebuilt_after_a_reload(sync_sleep) -> None:
+    """A decorated function builds its policy once per settings object (not at every call) and
+    follows new settings at its next call."""
+    use_settings(RetrySettings(storage_max_attempts=2))
+    flaky = Flaky(*[ConnectionError(str(i)) for i in range(4)])
+    wrapped = retry_storage_operation(min_wait=0.0, max_wait=0.0, sleep=sync_sleep)(flaky)
+    first = wrapped.retry_policy()  # type: ignore[attr-defined]  # set on the wrapper at runtime
+    with pytest.raises(ConnectionError):
+        wrapped()
+    assert flaky.calls == 2
+    assert wrapped.retry_policy() is first  # type: ignore[attr-defined]
+    use_settings(RetrySettings(storage_max_attempts=4))
+    assert wrapped() == "ok"  # two more errors, then the third of four attempts succeeds
+    assert flaky.calls == 5
+    renewed = wrapped.retry_policy()  # type: ignore[attr-defined]
+    assert renewed is not first
+    assert (first.max_attempts, renewed.max_attempts) == (2, 4)
+
+
 # --- explicit (falsy) overrides -------------------------------------------------------------
 
 

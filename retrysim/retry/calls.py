@@ -47,6 +47,7 @@ from retrysim.retry.hooks import (
     check_hook,
     deliver_pending,
     fallback_answer,
+    is_async_callable,
     process_fallback,
     router_for,
 )
@@ -148,12 +149,6 @@ def _outcome(state: RetryCallState) -> tuple[BaseException | None, Any]:
     return None, outcome.result()
 
 
-def _is_async(func: object) -> bool:
-    return inspect.iscoroutinefunction(func) or inspect.iscoroutinefunction(
-        getattr(func, "__call__", None)  # noqa: B004 - an object whose __call__ is async
-    )
-
-
 class CallHooks:
     """Logging, counting, timing, the guards and the service's hooks for one call; tenacity
     calls these at its decision points."""
@@ -229,7 +224,7 @@ class CallHooks:
         A raised exception was told when it was caught; a result is told here, once the
         strategy said whether it retries it (async for tenacity's async strategies).
         """
-        if _is_async(retry):
+        if is_async_callable(retry):
 
             async def judge_async(state: RetryCallState) -> bool:
                 verdict = False

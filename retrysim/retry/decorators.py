@@ -1,8 +1,9 @@
 """The four operation decorators and ``execute_with_retry``.
 
-Each call reads the current settings and builds its policy with :func:`build_policy`, then runs
-it in tenacity's own ``Retrying`` / ``AsyncRetrying`` loop (:mod:`retrysim.retry.calls`: the
-guards, counters, logs, hooks, ``attempt_timeout`` and fallback around it); nothing here
+Each call reads the current settings and runs the policy :func:`build_policy` built from them
+(once per settings object, so a reload is followed at the next call) in tenacity's own
+``Retrying`` / ``AsyncRetrying`` loop (:mod:`retrysim.retry.calls`: the guards, counters, logs,
+hooks, ``attempt_timeout`` and fallback around it); nothing here
 re-implements a retry rule. This module turns keyword options into a policy and a
 :class:`~retrysim.retry.calls.CallContext`, checking them at decoration time.
 """
@@ -18,7 +19,7 @@ from retrysim.retry.calls import CallContext, run_async, run_sync
 from retrysim.retry.hooks import check_fallback
 from retrysim.retry.options import OPTION_NAMES, TABLE_NAMES, parse_options
 from retrysim.retry.policy import RetryPolicy, build_policy
-from retrysim.retry.settings import Operation
+from retrysim.retry.settings import Operation, RetrySettings, get_settings
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -130,26 +131,40 @@ class OperationDecorator:
             _refuse_sync_timeout(func, "@" + self.name)
         if context.has_fallback:
             check_fallback("fallback", context.fallback, allow_async=is_async)
+        # The explicit options are validated once, here, and the policy built once per settings
+        # object (settings are frozen; reload_settings / use_settings install a new one, which
+        # the next call follows). A built policy serves concurrent calls: its strategies keep
+        # no state but per call state (a decorrelated wait's previous wait).
+        strategies = {k: v for k, v in policy_options.items() if k in ("retry", "guards")}
+        parsed = parse_options({k: v for k, v in policy_options.items() if k not in strategies})
+        memo: tuple[RetrySettings, RetryPolicy] | None = None
+
+        def current_policy() -> RetryPolicy:
+            nonlocal memo
+            settings, known = get_settings(), memo
+            if known is not None and known[0] is settings:
+                return known[1]
+            policy = build_policy(operation, settings, options=parsed, **strategies)
+            memo = (settings, policy)
+            return policy
 
         if is_async:
 
             @functools.wraps(func)
             async def async_wrapper(*args: Any, **kwargs: Any) -> Any:
-                policy = build_policy(operation, **policy_options)
-                return await run_async(func, args, kwargs, policy, context)
+                return await run_async(func, args, kwargs, current_policy(), context)
 
             wrapper: Callable[..., Any] = async_wrapper
         else:
 
             @functools.wraps(func)
             def sync_wrapper(*args: Any, **kwargs: Any) -> Any:
-                policy = build_policy(operation, **policy_options)
-                return run_sync(func, args, kwargs, policy, context)
+                return run_sync(func, args, kwargs, current_policy(), context)
 
             wrapper = sync_wrapper
         wrapper.retry_operation = operation  # type: ignore[attr-defined]
         wrapper.retry_options = dict(options)  # type: ignore[attr-defined]
-        wrapper.retry_policy = lambda: build_policy(operation, **policy_options)  # type: ignore[attr-defined]
+        wrapper.retry_policy = current_policy  # type: ignore[attr-defined]
         return wrapper
 
 

@@ -124,7 +124,7 @@ def check_hook(option: str, hook: object) -> None:
     """A TypeError naming ``option`` unless ``hook`` is a plain callable (raised at decoration)."""
     if not callable(hook):
         raise TypeError(f"{option} must be a function of one argument, not {hook!r}")
-    if _is_async(hook):
+    if is_async_callable(hook):
         raise TypeError(
             f"{option}: {_name(hook)} is async, but hooks are called synchronously (its "
             "coroutine would never run); use a plain function that schedules the async work"
@@ -190,7 +190,7 @@ def remove_retry_hook(hook: RetryHook) -> None:
 
 def check_fallback(option: str, fallback: Fallback, allow_async: bool) -> None:
     """A TypeError naming ``option`` for an async fallback where it cannot be awaited."""
-    if not allow_async and callable(fallback) and _is_async(fallback):
+    if not allow_async and callable(fallback) and is_async_callable(fallback):
         raise TypeError(
             f"{option}: {_name(fallback)} is async, but it would answer a sync call (its "
             "coroutine would be returned, never run); use a plain function"
@@ -239,7 +239,9 @@ def _kind_key(kind: str | None) -> str:
     return kind
 
 
-def _is_async(func: object) -> bool:
+def is_async_callable(func: object) -> bool:
+    """Whether calling ``func`` makes a coroutine: an async function, or an object whose
+    ``__call__`` is one (the hooks, fallbacks and tenacity's async retry strategies)."""
     return inspect.iscoroutinefunction(func) or inspect.iscoroutinefunction(
         getattr(func, "__call__", None)  # noqa: B004 - an object whose __call__ is async
     )
