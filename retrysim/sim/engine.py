@@ -30,6 +30,7 @@ from retrysim.retry.settings import RetrySettings
 from retrysim.sim import records as rec
 from retrysim.sim.arrivals import expected_calls, first_calls, follow_up_calls, time_limit
 from retrysim.sim.attempt import BLACKHOLE, PASS, AttemptPhases
+from retrysim.sim.balance import Balancer
 from retrysim.sim.call import CALL_KEY_SHIFT as CALL_KEY_SHIFT
 from retrysim.sim.call import Call, ReferenceCall
 from retrysim.sim.clock import current_stream, routed_jitter, tenacity_virtual_time
@@ -44,8 +45,10 @@ from retrysim.sim.limits import check_memory, event_limit
 from retrysim.sim.policy import client_timeout
 from retrysim.sim.policy import policy_for as policy_for
 from retrysim.sim.result import RunResult as RunResult
+from retrysim.sim.result import TierRun
 from retrysim.sim.service import make_server, service_latency
-from retrysim.sim.streams import JITTER, SERVER_DRAW, Stream, stream_key, unit
+from retrysim.sim.streams import BALANCE, JITTER, SERVER_DRAW, Stream, stream_key, unit
+from retrysim.sim.tiers import tier_seed, tier_view
 
 OPEN, OK, FAILED = rec.OPEN, rec.OK, rec.FAILED
 #: ``progress(done, total)``: calls ended so far, calls the run is expected to make.
@@ -61,16 +64,25 @@ class Engine:
     hands what reaches the server to a server model, which answers through the small
     ``ServerHost`` interface (``now``, ``at``, ``respond``, ``schedule_done``, ``server_done``,
     ``is_open``).
+
+    A scenario with tiers runs as a chain of engines on one kernel, one per tier
+    (:mod:`retrysim.sim.tiers`): the top one is built by the caller and builds the ones below.
+    A request a tier has served goes down as a call of the engine ``below`` (:meth:`call_down`),
+    and the end of that call answers it (:meth:`_answer_up`). A service with replicas sends
+    each attempt to the replica its :class:`~retrysim.sim.balance.Balancer` picks, each
+    replica with its own server and its own faults (:meth:`_route`).
     """
 
     # Slots: read on every attempt, 30-odd attributes in a __dict__ cost 3% of a fast run.
     # fmt: off
     __slots__ = (
-        "_call_class", "_calls_per_client", "_decide", "_duration", "_ended", "_expected",
-        "_first_clients", "_firsts", "_gate", "_guard_events", "_guard_states", "_holding",
-        "_jitter_key", "_open_loop", "_pending_done", "_retry_later", "_server_key",
-        "_think_time", "answers", "at", "attempts", "calls", "cancel", "connections", "decider",
-        "kernel", "phases", "plan", "policy", "progress", "scenario", "seed", "server", "timeout",
+        "_above", "_call_class", "_calls_per_client", "_deadlines", "_decide", "_duration",
+        "_ended", "_expected", "_first_clients", "_firsts", "_gate", "_gates", "_guard_events",
+        "_guard_states", "_holding", "_issued", "_jitter_key", "_open_loop", "_parent_rows",
+        "_parents", "_pending_done", "_phases", "_plans", "_replicas", "_retry_later", "_server_key",
+        "_servers", "_think_time", "_tried", "answers", "at", "attempts", "below", "calls",
+        "cancel", "connections", "decider", "full", "kernel", "level", "phases", "plan",
+        "policy", "progress", "scenario", "seed", "server", "timeout",
     )
     # fmt: on
 
@@ -83,24 +95,28 @@ class Engine:
         guards: Sequence[GuardSpec] = (),
         retrying: Any = None,
         engine: str = "auto",
+        *,
+        above: Engine | None = None,
     ) -> None:
-        self.scenario = scenario
-        self.seed = scenario.seed if seed is None else seed
-        self.policy = policy_for(scenario, settings, guards, retrying)
+        # A tier's engine below another (``above``) runs that tier's view of the scenario
+        # with streams of its own; the top engine is the scenario's first (or only) tier.
+        self._above = above
+        self.level = level = 0 if above is None else above.level + 1
+        self.full = scenario
+        self.scenario = view = tier_view(scenario, level)
+        self.seed = tier_seed(scenario.seed if seed is None else seed, level)
+        self.policy = policy_for(view, settings, guards, retrying)
         self._jitter_key = stream_key(self.seed, JITTER)
-        self.answers = Answers(scenario.answers)  # what attempts return instead of raising
+        # What attempts return instead of raising: one table for every tier, so an answer
+        # passed up a tier keeps its code.
+        self.answers = Answers(scenario.answers) if above is None else above.answers
         self.decider = decider_for(self.policy, engine, self._clock, self._jitter_key, self.answers)
         self.progress = progress
-        self.kernel = Kernel()
+        self.kernel = Kernel() if above is None else above.kernel
         self.at = self.kernel.at
         self.cancel = self.kernel.cancel
-        self.plan = compile_faults(scenario.faults, self.seed)
-        self.phases = AttemptPhases(self.plan, service_latency(scenario.service), self.seed)
-        # A lone gate (one outage, say) is asked directly; several, through the plan's loop.
-        gates = self.plan.gates
-        self._gate = None if not gates else gates[0] if len(gates) == 1 else self.plan.gate
-        self.server = make_server(self, scenario.service)
-        self.timeout = client_timeout(scenario, self.policy)  # or the policy's attempt_timeout
+        self._build_replicas(view)
+        self.timeout = client_timeout(view, self.policy)  # or the policy's attempt_timeout
         # Pools and the network, when the scenario models them; None: the direct path.
         self.connections = Connections(scenario, self.seed) if scenario.models_connections else None
         self._holding: dict[int, Pool] = {}  # attempt -> the pool whose connection it holds
@@ -111,6 +127,8 @@ class Engine:
         # An attempt's client is its call's (filled in at the end); a wait for a pooled
         # connection is only ever written when pools are modelled.
         unwritten = ("client",) if self.connections is not None else ("client", "pool_wait")
+        if self._replicas is None:
+            unwritten += ("replica",)
         self.attempts = rec.AttemptColumns(left_out=unwritten)
         self.calls = rec.CallColumns(left_out=("call",))  # a call's row number: records_of's
         self._ended = 0  # calls that have ended, for progress
@@ -125,6 +143,75 @@ class Engine:
         self._call_class = Call if self.decider.name == "fast" else ReferenceCall
         if self.decider.name == "fast":
             self._retry_later = self._attempt if self.policy.guards else self._send
+        self._build_tiers(scenario, seed, settings, engine)
+
+    def _build_replicas(self, view: Scenario) -> None:
+        """Each replica's fault plan, attempt phases and server (one, with one replica); the
+        current ones (``plan``, ``phases``, ``_gate``, ``server``) are replica 0's until an
+        attempt is routed."""
+        service = view.service
+        count = service.replicas
+        latency = service_latency(service)
+        self._plans = [
+            compile_faults(
+                [f for f in view.faults if f.replicas is None or r in f.replicas], self.seed
+            )
+            for r in range(count)
+        ]
+        self._phases = [AttemptPhases(plan, latency, self.seed) for plan in self._plans]
+        # A lone gate (one outage, say) is asked directly; several, through the plan's loop.
+        self._gates = [
+            None if not plan.gates else plan.gates[0] if len(plan.gates) == 1 else plan.gate
+            for plan in self._plans
+        ]
+        self._servers = [make_server(self, service) for _ in range(count)]
+        self._replicas = (
+            None if count == 1 else Balancer(count, service.balance, stream_key(self.seed, BALANCE))
+        )
+        # replicas a call has tried, as a bit mask, when its retries avoid them
+        self._tried: dict[int, int] | None = (
+            {} if self._replicas is not None and view.policy.retry_other_host else None
+        )
+        self._use(0)
+
+    def _use(self, replica: int) -> None:
+        """Make ``replica``'s faults, phases and server the current ones."""
+        self.plan = self._plans[replica]
+        self.phases = self._phases[replica]
+        self._gate = self._gates[replica]
+        self.server = self._servers[replica]
+
+    def _route(self, call: Call, a: int) -> None:
+        """Attempt ``a`` goes to the replica the balancer picks (one its call has not tried,
+        with ``retry_other_host``, while there is one)."""
+        balancer = self._replicas
+        assert balancer is not None
+        tried = self._tried
+        avoid = 0 if tried is None else tried.get(call.id, 0)
+        replica = balancer.pick(call.key, self.attempts.attempt[a], avoid)
+        self.attempts.replica[a] = replica
+        balancer.sent(replica)
+        if tried is not None:
+            tried[call.id] = avoid | 1 << replica
+        self._use(replica)
+
+    def _build_tiers(
+        self, scenario: Scenario, seed: int | None, settings: RetrySettings | None, engine: str
+    ) -> None:
+        """The engine of the tier below, if there is one, and what links this one to above."""
+        level, names = self.level, scenario.tier_names
+        self.below = None
+        self._parents: dict[int, tuple[Call, int]] = {}  # live call -> the request it serves
+        self._parent_rows = array("q")  # call -> the row of the request above it served
+        self._deadlines: dict[int, float] | None = None  # call -> when its caller gave it up
+        self._issued: list[int] = []  # calls each caller of a tier below has made so far
+        if self._above is not None:
+            self._calls_per_client = 0  # a tier's calls are its callers' requests: no others
+            self._issued = [0] * self.scenario.clients.count
+            if scenario.tiers[names[level - 1]].propagate_deadline:
+                self._deadlines = {}
+        if level + 1 < len(names):
+            self.below = Engine(scenario, seed, settings, None, (), None, engine, above=self)
 
     @property
     def now(self) -> float:
@@ -172,19 +259,19 @@ class Engine:
         if self._expected is not None:  # room for them all now: no growing, no unused room
             self.calls.grow(max(0, self._expected - self.calls.capacity))
         # Capacity windows first: a request arriving exactly at a window's start sees it.
-        for start, end, slots in self.plan.capacity_windows:
-            self.at(start, self.server.capacity_change, slots)
-            if math.isfinite(end):
-                self.at(end, self.server.capacity_change, None)
+        chain = self.chain()
+        for engine in chain:
+            engine._schedule_capacity()
         if self._firsts:
             self.at(self._firsts[0], self._arrive, 0)
         wall = time.perf_counter()
         outer_stream = current_stream.set(Stream(self._jitter_key, 0))
         kernel = self.kernel
-        with quiet_collector(self.decider.makes_cycles):
+        with quiet_collector(any(engine.decider.makes_cycles for engine in chain)):
             try:
                 with tenacity_virtual_time(lambda: kernel.now), routed_jitter():
-                    self.decider.start()
+                    for engine in chain:
+                        engine.decider.start()
                     max_events, events_limit = event_limit(scenario)
                     events, stopped = kernel.run(
                         time_limit(scenario),
@@ -200,6 +287,28 @@ class Engine:
                 made = self.calls.size
                 self.progress(made, made)  # all the work there was, whatever was estimated
             return self._result(events, wall, stopped)
+
+    def chain(self) -> list[Engine]:
+        """This engine and the tiers' below it, top first."""
+        engines = [self]
+        while engines[-1].below is not None:
+            engines.append(engines[-1].below)  # type: ignore[arg-type]
+        return engines
+
+    def _schedule_capacity(self) -> None:
+        """Each replica's capacity windows, as events."""
+        for plan, server in zip(self._plans, self._servers, strict=True):
+            for start, end, slots in plan.capacity_windows:
+                self.at(start, server.capacity_change, slots)
+                if math.isfinite(end):
+                    self.at(end, server.capacity_change, None)
+
+    @property
+    def capacity(self) -> float | None:
+        """Completions per second the service can sustain, all replicas together (None:
+        unbounded)."""
+        each = [server.capacity for server in self._servers]
+        return None if any(c is None for c in each) else sum(c for c in each if c is not None)
 
     def _report(self) -> None:
         """Tell ``progress`` how many calls have ended out of how many are expected.
@@ -234,6 +343,9 @@ class Engine:
                 return
 
     def _new_call(self, client: int, index: int) -> None:
+        self._retry_later(self._open_call(client, index))  # a first attempt goes as later ones
+
+    def _open_call(self, client: int, index: int) -> Call:
         calls = self.calls
         call_id = calls.size
         if call_id == calls.capacity:
@@ -247,17 +359,57 @@ class Engine:
         if self.policy.guards:
             call.guards = chain = self._guard_states.chain(self.policy.guards, client)
         self.decider.begin(call, chain)
-        self._retry_later(call)  # a first attempt goes the way every later one goes
+        return call
 
     def _next_call(self, item: tuple[int, int]) -> None:
         self._new_call(*item)
+
+    def call_down(self, parent: Call, a: int) -> None:
+        """The tier above served its request ``a`` (of ``parent``): that request is a call here
+        now, made by the caller ``parent``'s client maps to, with this tier's retries. With
+        deadline propagation it carries the time its caller gives up on the request."""
+        above = self._above
+        assert above is not None
+        client = parent.client % len(self._issued)
+        index = self._issued[client]
+        self._issued[client] = index + 1
+        call = self._open_call(client, index)
+        self._parents[call.id] = (parent, a)
+        self._parent_rows.append(a)  # (its calls are all made here: call ids run in order)
+        if self._deadlines is not None:
+            deadline = above.deadline_of(parent, a)
+            if deadline < math.inf:
+                self._deadlines[call.id] = deadline
+        self._retry_later(call)
+
+    def deadline_of(self, call: Call, a: int) -> float:
+        """When the caller of attempt ``a`` stops waiting for it: its timeout, or sooner the
+        deadline its own call carries from above (infinity: never)."""
+        timeout = self.timeout
+        deadline = math.inf if timeout is None else self.attempts.start[a] + timeout
+        if self._deadlines is not None:
+            deadline = min(deadline, self._deadlines.get(call.id, math.inf))
+        return deadline
+
+    def _answer_up(self, call: Call, code: int) -> None:
+        """A call made for the tier above ended: the request it served is answered with its
+        result (``code``: 0 or the answer it took, else the error it gave up with)."""
+        parent, a = self._parents.pop(call.id)
+        if self._deadlines is not None:
+            self._deadlines.pop(call.id, None)
+        above = self._above
+        assert above is not None
+        if above.attempts.outcome[a] == OPEN:  # else its caller gave up on it: wasted work
+            above.respond(parent, a, code)
 
     def _retry(self, call: Call) -> None:
         """The call's wait is over: its next attempt goes now."""
         if self.decider.again(call):
             self._attempt(call)
 
-    def _end_call(self, call: Call, outcome: int, error: int) -> None:
+    def _end_call(self, call: Call, outcome: int, error: int, answer: int = 0) -> None:
+        """The call ends with ``outcome`` (``error``: what it gave up with; ``answer``: the
+        answer it took as its result, if any)."""
         calls, call_id = self.calls, call.id
         calls.end[call_id] = self.kernel.now
         calls.outcome[call_id] = outcome
@@ -265,6 +417,10 @@ class Engine:
         calls.attempts[call_id] = call.attempt_number  # its latest attempt's
         self._ended += 1
         self.decider.end(call)  # the records keep what matters
+        if self._tried is not None:
+            self._tried.pop(call_id, None)
+        if self._above is not None:
+            self._answer_up(call, error or answer)
         limit = self._calls_per_client
         if limit == 0 or call.index + 1 >= limit:
             return
@@ -290,6 +446,14 @@ class Engine:
     def _send(self, call: Call) -> None:
         """Take one attempt through its phases (see :mod:`retrysim.sim.attempt`)."""
         t = self.kernel.now
+        timeout = self.timeout
+        if self._deadlines is not None:  # the caller's deadline, passed down, bounds it
+            deadline = self._deadlines.get(call.id, math.inf)
+            if t >= deadline:  # its caller has given up: no attempt (gRPC's DEADLINE_EXCEEDED)
+                self._end_call(call, rec.GAVE_UP, TIMEOUT)
+                return
+            if timeout is None or deadline - t < timeout:
+                timeout = deadline - t
         n = call.attempt_number
         columns = self.attempts
         a = columns.size
@@ -305,6 +469,8 @@ class Engine:
             if refusal is not None:
                 self._hear(call, a, code_of(refusal), refusal=refusal)
                 return
+        if self._replicas is not None:
+            self._route(call, a)
         if self.connections is not None:
             self._send_connected(call, a)
             return
@@ -316,8 +482,8 @@ class Engine:
             return
         phases = self.phases
         if verdict == BLACKHOLE:
-            if self.timeout is not None:
-                self.at(t + self.timeout, self._timed_out, (call, a))
+            if timeout is not None:
+                self.at(t + timeout, self._timed_out, (call, a))
             return
         service_time = phases.service_time(t, key, n)
         reset = phases.reset(t, key, n)
@@ -325,15 +491,16 @@ class Engine:
             self.at(t + reset[0] * service_time, self._reset, (call, a, reset[1]))
         self._pending_done = None
         self.server.submit(call, a, t, service_time)
-        timeout = self.timeout
         if timeout is not None and columns.outcome[a] == OPEN:
             done = self._pending_done
             if done is None or done > t + timeout:
                 self.at(t + timeout, self._timed_out, (call, a))
 
     def schedule_done(self, t: float, call: Call, a: int, code: int) -> None:
-        """A server that knows when it will finish says so here (saves a timeout event)."""
-        self._pending_done = t
+        """A server that knows when it will finish says so here (saves a timeout event, unless
+        the request then goes on to the tier below)."""
+        if self.below is None:
+            self._pending_done = t
         self.at(t, self._done_event, (call, a, code))
 
     def _done_event(self, item: tuple[Call, int, int]) -> None:
@@ -345,6 +512,9 @@ class Engine:
         if code == 0:
             attempts.executed[a] = 1
             self.calls.executions[call.id] += 1
+            if self.below is not None:  # this tier's work is done: its call down goes now
+                self.below.call_down(call, a)
+                return
         if attempts.outcome[a] == OPEN:
             self.respond(call, a, code, hint)
 
@@ -352,7 +522,8 @@ class Engine:
         call, a = item
         if self.attempts.outcome[a] == OPEN:
             self._hear(call, a, TIMEOUT, outcome=rec.TIMED_OUT)
-            self.server.abandon(call, a)  # a server that can cancel the work may do so now
+            # a server that can cancel the work may do so now
+            self._servers[self.attempts.replica[a] if self._replicas else 0].abandon(call, a)
 
     def _reset(self, item: tuple[Call, int, int]) -> None:
         call, a, code = item
@@ -391,6 +562,8 @@ class Engine:
         if refusal is None:
             if self._holding:
                 self._release(a, code)
+            if self._replicas is not None:
+                self._replicas.answered(self.attempts.replica[a])
             if call.guards is not None:  # guards read the error; otherwise the decider makes it
                 # (an answer is a returned value, no error: guards see it as the decorators do)
                 error = None if code == 0 or code >= ANSWER_BASE else make_error(code, hint)
@@ -409,7 +582,9 @@ class Engine:
         elif wait == SUCCEEDED_NOW:
             if code >= ANSWER_BASE:  # an answer the policy took as the call's result
                 attempts.outcome[a] = OK
-            self._end_call(call, rec.SUCCEEDED, 0)
+                self._end_call(call, rec.SUCCEEDED, 0, code)
+            else:
+                self._end_call(call, rec.SUCCEEDED, 0)
         else:
             assert wait == GAVE_UP_NOW
             if code == 0:  # attempts ran out on a None the policy's retry rejects
@@ -452,6 +627,8 @@ class Engine:
         t = self.kernel.now
         self.attempts.pool_wait[a] = t - arrived
         self._holding[a] = pool
+        if self._replicas is not None:
+            self._use(self.attempts.replica[a])
         n = self.attempts.attempt[a]
         verdict = self.phases.door(t, call.key, n)  # faults judge the attempt as it is sent
         hint = self.phases.hint(t, call.key, n) if verdict > 0 else None  # its Retry-After
@@ -486,6 +663,8 @@ class Engine:
 
     def _reach_server(self, item: tuple[Call, int]) -> None:
         call, a = item
+        if self._replicas is not None:
+            self._use(self.attempts.replica[a])
         t, n, phases = self.now, self.attempts.attempt[a], self.phases
         service_time = phases.service_time(t, call.key, n)
         reset = phases.reset(t, call.key, n)
@@ -548,18 +727,51 @@ class Engine:
             end_time=self.now,
             events=events,
             wall_time=wall,
-            capacity=self.server.capacity,
+            capacity=self.capacity,
             stopped=stopped,
             guard_events=self._guard_events,
             connections=None if self.connections is None else self.connections.stats.as_dict(),
             engine=self.decider.name,
             engine_note=self.decider.why,
             error_names=self.answers.names,
+            tiers=self._tier_runs(attempts, calls),
         )
         from retrysim.sim.invariants import assert_invariants
 
         assert_invariants(result)
         return result
+
+
+    def _tier_runs(self, attempts: np.ndarray, calls: np.ndarray) -> list[TierRun]:
+        """Each tier's records, top first (the top's are the run's own); none without tiers."""
+        names = self.full.tier_names
+        if not names:
+            return []
+        runs = []
+        for engine, name in zip(self.chain(), names, strict=True):
+            if engine is not self:
+                attempts, calls = rec.records_of(engine.attempts, engine.calls)
+            runs.append(
+                TierRun(
+                    name=name,
+                    attempts=attempts,
+                    calls=calls,
+                    parents=engine.parent_rows(len(calls)),
+                    capacity=engine.capacity,
+                    replicas=engine.scenario.service.replicas,
+                    timeout=engine.timeout,
+                    policy=engine.policy.describe(),
+                    engine=engine.decider.name,
+                )
+            )
+        return runs
+
+    def parent_rows(self, made: int) -> np.ndarray:
+        """For each call this engine made, the row of the request above it served (-1: the
+        top, whose calls are the clients' own)."""
+        if self._above is None:
+            return np.full(made, -1, dtype=np.int64)
+        return np.frombuffer(self._parent_rows, dtype=np.int64, count=made).copy()
 
 
 def simulate(

@@ -30,6 +30,7 @@ CONNECT_CPU = 9  # the client process's CPU a new connection costs
 NETWORK_BACK = 10  # the answer (or error) travelling back
 OCC_READ_BACK = 11  # a read-then-write's read answer travelling back
 OCC_WRITE_OUT = 12  # a read-then-write's write travelling out
+BALANCE = 13  # a balancer's random picks of a replica
 FAULT_BASE = 1000  # fault i uses FAULT_BASE + i
 
 
