@@ -18,19 +18,22 @@ from __future__ import annotations
 import math
 import time
 from array import array
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from heapq import heappush
 from typing import Any
 
 import numpy as np
 
 from retrysim.model.scenario import Poisson, Scenario
+from retrysim.model.tier_keys import check_callers
 from retrysim.retry.guards import GuardEvent, GuardSpec, GuardStates
+from retrysim.retry.hedge import hedging_of
 from retrysim.retry.settings import RetrySettings
 from retrysim.sim import records as rec
 from retrysim.sim.arrivals import expected_calls, first_calls, follow_up_calls, time_limit
 from retrysim.sim.attempt import BLACKHOLE, PASS, AttemptPhases
 from retrysim.sim.balance import Balancer
+from retrysim.sim.hedging import Hedges
 from retrysim.sim.call import CALL_KEY_SHIFT as CALL_KEY_SHIFT
 from retrysim.sim.call import Call, ReferenceCall
 from retrysim.sim.clock import current_stream, routed_jitter, tenacity_virtual_time
@@ -78,7 +81,7 @@ class Engine:
     __slots__ = (
         "_above", "_call_class", "_calls_per_client", "_deadlines", "_decide", "_duration",
         "_ended", "_expected", "_first_clients", "_firsts", "_gate", "_gates", "_guard_events",
-        "_guard_states", "_holding", "_issued", "_jitter_key", "_open_loop", "_parent_rows",
+        "_guard_states", "_hedges", "_holding", "_issued", "_jitter_key", "_open_loop", "_parent_rows",
         "_parents", "_pending_done", "_phases", "_plans", "_replicas", "_retry_later", "_server_key",
         "_servers", "_think_time", "_tried", "answers", "at", "attempts", "below", "calls",
         "cancel", "connections", "decider", "full", "kernel", "level", "phases", "plan",
@@ -97,6 +100,7 @@ class Engine:
         engine: str = "auto",
         *,
         above: Engine | None = None,
+        retryings: Mapping[str, Any] | None = None,
     ) -> None:
         # A tier's engine below another (``above``) runs that tier's view of the scenario
         # with streams of its own; the top engine is the scenario's first (or only) tier.
@@ -105,6 +109,8 @@ class Engine:
         self.full = scenario
         self.scenario = view = tier_view(scenario, level)
         self.seed = tier_seed(scenario.seed if seed is None else seed, level)
+        if retryings and above is not None:  # the user's policy for the calls of the tier above
+            retrying = retryings.get(scenario.tier_names[level - 1])
         self.policy = policy_for(view, settings, guards, retrying)
         self._jitter_key = stream_key(self.seed, JITTER)
         # What attempts return instead of raising: one table for every tier, so an answer
@@ -129,7 +135,11 @@ class Engine:
         unwritten = ("client",) if self.connections is not None else ("client", "pool_wait")
         if self._replicas is None:
             unwritten += ("replica",)
+        hedging = hedging_of(self.policy)
+        if hedging is None:
+            unwritten += ("hedge",)
         self.attempts = rec.AttemptColumns(left_out=unwritten)
+        self._hedges = None if hedging is None else Hedges(self, hedging)
         self.calls = rec.CallColumns(left_out=("call",))  # a call's row number: records_of's
         self._ended = 0  # calls that have ended, for progress
         self._expected: int | None = None  # calls the run will make, when known up front
@@ -143,7 +153,7 @@ class Engine:
         self._call_class = Call if self.decider.name == "fast" else ReferenceCall
         if self.decider.name == "fast":
             self._retry_later = self._attempt if self.policy.guards else self._send
-        self._build_tiers(scenario, seed, settings, engine)
+        self._build_tiers(scenario, seed, settings, engine, retryings)
 
     def _build_replicas(self, view: Scenario) -> None:
         """Each replica's fault plan, attempt phases and server (one, with one replica); the
@@ -183,12 +193,17 @@ class Engine:
 
     def _route(self, call: Call, a: int) -> None:
         """Attempt ``a`` goes to the replica the balancer picks (one its call has not tried,
-        with ``retry_other_host``, while there is one)."""
+        with ``retry_other_host``, while there is one; a hedge, one its siblings did not go
+        to)."""
         balancer = self._replicas
         assert balancer is not None
         tried = self._tried
         avoid = 0 if tried is None else tried.get(call.id, 0)
-        replica = balancer.pick(call.key, self.attempts.attempt[a], avoid)
+        draw = self.attempts.attempt[a]
+        if self._hedges is not None:
+            avoid |= self._hedges.replicas_of(call)
+            draw = self._hedges.draw_index(a)
+        replica = balancer.pick(call.key, draw, avoid)
         self.attempts.replica[a] = replica
         balancer.sent(replica)
         if tried is not None:
@@ -196,7 +211,12 @@ class Engine:
         self._use(replica)
 
     def _build_tiers(
-        self, scenario: Scenario, seed: int | None, settings: RetrySettings | None, engine: str
+        self,
+        scenario: Scenario,
+        seed: int | None,
+        settings: RetrySettings | None,
+        engine: str,
+        retryings: Mapping[str, Any] | None = None,
     ) -> None:
         """The engine of the tier below, if there is one, and what links this one to above."""
         level, names = self.level, scenario.tier_names
@@ -211,7 +231,9 @@ class Engine:
             if scenario.tiers[names[level - 1]].propagate_deadline:
                 self._deadlines = {}
         if level + 1 < len(names):
-            self.below = Engine(scenario, seed, settings, None, (), None, engine, above=self)
+            self.below = Engine(
+                scenario, seed, settings, None, (), None, engine, above=self, retryings=retryings
+            )
 
     @property
     def now(self) -> float:
@@ -419,6 +441,8 @@ class Engine:
         self.decider.end(call)  # the records keep what matters
         if self._tried is not None:
             self._tried.pop(call_id, None)
+        if self._hedges is not None:
+            self._hedges.forget(call)
         if self._above is not None:
             self._answer_up(call, error or answer)
         limit = self._calls_per_client
@@ -448,13 +472,23 @@ class Engine:
         t = self.kernel.now
         timeout = self.timeout
         if self._deadlines is not None:  # the caller's deadline, passed down, bounds it
-            deadline = self._deadlines.get(call.id, math.inf)
-            if t >= deadline:  # its caller has given up: no attempt (gRPC's DEADLINE_EXCEEDED)
-                self._end_call(call, rec.GAVE_UP, TIMEOUT)
+            timeout = self._within_deadline(call, t, timeout)
+            if timeout is not None and timeout <= 0:  # its caller has given up: no attempt
+                self._end_call(call, rec.GAVE_UP, TIMEOUT)  # (gRPC's DEADLINE_EXCEEDED)
                 return
-            if timeout is None or deadline - t < timeout:
-                timeout = deadline - t
         n = call.attempt_number
+        a = self._new_row(call, n, t)
+        if call.guards is not None:
+            refusal = call.guards.before_attempt(t, n)
+            if refusal is not None:
+                self._hear(call, a, code_of(refusal), refusal=refusal)
+                return
+        if self._hedges is not None:
+            self._hedges.open_group(call, a, t)
+        self._dispatch(call, a, t, n, timeout)
+
+    def _new_row(self, call: Call, n: int, t: float) -> int:
+        """A new attempt row: attempt ``n`` of ``call``, sent at ``t``."""
         columns = self.attempts
         a = columns.size
         if a == columns.capacity:
@@ -463,17 +497,27 @@ class Engine:
         columns.call[a] = call.id
         columns.attempt[a] = n
         columns.start[a] = t
-        key = call.key
-        if call.guards is not None:
-            refusal = call.guards.before_attempt(t, n)
-            if refusal is not None:
-                self._hear(call, a, code_of(refusal), refusal=refusal)
-                return
+        return a
+
+    def _within_deadline(self, call: Call, t: float, timeout: float | None) -> float | None:
+        """The timeout of an attempt sent at ``t``, cut to what is left of the deadline its
+        caller passed down (0 or less: none is left)."""
+        assert self._deadlines is not None
+        deadline = self._deadlines.get(call.id, math.inf)
+        if timeout is None or deadline - t < timeout:
+            return deadline - t if deadline < math.inf else timeout
+        return timeout
+
+    def _dispatch(self, call: Call, a: int, t: float, n: int, timeout: float | None) -> None:
+        """Send row ``a`` on its way: to its replica, over connections or straight to the door
+        (``n``: the attempt number its draws are keyed by; a hedge's is its own)."""
         if self._replicas is not None:
             self._route(call, a)
         if self.connections is not None:
             self._send_connected(call, a)
             return
+        key = call.key
+        columns = self.attempts
         gate = self._gate  # phases.door, written out
         verdict = PASS if gate is None else gate(t, key, n)
         if verdict > 0:
@@ -555,7 +599,11 @@ class Engine:
         refusal: BaseException | None = None,
     ) -> None:
         """The client hears the answer to attempt ``a`` now (or its guards' ``refusal``, sent
-        nowhere), the attempt is recorded, and the decider says what the call does next."""
+        nowhere), the attempt is recorded, and the decider says what the call does next.
+        A hedged attempt's send is only recorded while its siblings may still answer."""
+        hedges = self._hedges
+        if hedges is not None and refusal is None and not hedges.settle(call, a, code, outcome):
+            return
         kernel = self.kernel
         now = kernel.now
         error: BaseException | None = refusal
@@ -591,6 +639,22 @@ class Engine:
                 attempts.error[a] = code = self.answers.none_code
                 attempts.outcome[a] = FAILED
             self._end_call(call, rec.GAVE_UP, code)
+
+    def _close_send(self, call: Call, a: int, code: int, outcome: int | None) -> None:
+        """Record a hedged attempt's send as answered (``code``) or cancelled, without a
+        decision: its connection goes back, its replica has one request fewer outstanding,
+        and a cancelled one's server may drop the work."""
+        if self._holding:
+            self._release(a, code)
+        replicas = self._replicas
+        if replicas is not None:
+            replicas.answered(self.attempts.replica[a])
+        attempts = self.attempts
+        attempts.end[a] = self.kernel.now
+        attempts.error[a] = code
+        attempts.outcome[a] = outcome if outcome is not None else FAILED
+        if outcome == rec.CANCELLED:
+            self._servers[attempts.replica[a] if replicas else 0].abandon(call, a)
 
     # -- over connections (a pool, a network) -------------------------------------------------
     #
@@ -629,7 +693,7 @@ class Engine:
         self._holding[a] = pool
         if self._replicas is not None:
             self._use(self.attempts.replica[a])
-        n = self.attempts.attempt[a]
+        n = self._draw_index(a)
         verdict = self.phases.door(t, call.key, n)  # faults judge the attempt as it is sent
         hint = self.phases.hint(t, call.key, n) if verdict > 0 else None  # its Retry-After
         if got == CONNECTION_OPEN:
@@ -665,7 +729,7 @@ class Engine:
         call, a = item
         if self._replicas is not None:
             self._use(self.attempts.replica[a])
-        t, n, phases = self.now, self.attempts.attempt[a], self.phases
+        t, n, phases = self.now, self._draw_index(a), self.phases
         service_time = phases.service_time(t, call.key, n)
         reset = phases.reset(t, call.key, n)
         if reset is not None:  # the reset, then its news travelling back to the client
@@ -694,6 +758,11 @@ class Engine:
             self.at(self.now, self._timeout_due, (call, a, True))
             return
         self._timed_out((call, a))
+
+    def _draw_index(self, a: int) -> int:
+        """The attempt number row ``a``'s draws are keyed by (a hedge's is its own)."""
+        hedges = self._hedges
+        return self.attempts.attempt[a] if hedges is None else hedges.draw_index(a)
 
     def _release(self, a: int, code: int) -> None:
         """Attempt ``a`` is answered: its connection goes back, to the first attempt waiting."""
@@ -762,6 +831,8 @@ class Engine:
                     timeout=engine.timeout,
                     policy=engine.policy.describe(),
                     engine=engine.decider.name,
+                    propagates_deadline=engine._deadlines is not None,
+                    retry_other_host=engine.scenario.policy.retry_other_host,
                 )
             )
         return runs
@@ -782,6 +853,7 @@ def simulate(
     guards: Sequence[GuardSpec] = (),
     retrying: Any = None,
     engine: str = "auto",
+    retryings: Mapping[str, Any] | None = None,
 ) -> RunResult:
     """Run ``scenario`` once (``seed`` defaults to the scenario's) and return its records.
 
@@ -789,11 +861,16 @@ def simulate(
     keeps its state per simulated client or fleet-wide, as its ``GuardSpec`` declares.
     ``retrying`` simulates your own tenacity policy instead of the scenario's (a ``Retrying``,
     an ``AsyncRetrying`` or a function decorated with ``@tenacity.retry``): its own stop, wait
-    and retry are stepped (:mod:`retrysim.sim.foreign`).
+    and retry are stepped (:mod:`retrysim.sim.foreign`); ``retryings`` does so for a tier's
+    calls (``{"gateway": Retrying(...)}``: tier gateway's calls to the next tier).
     ``progress(done, total)`` is called every few thousand events with the calls ended so far
     and the calls expected, and once at the end with both equal to the calls made.
     ``engine`` is ``"auto"`` (the fast path whenever the policy's strategies allow it),
     ``"fast"`` (refused with :class:`~retrysim.sim.decide.EngineChoiceError` when they do not)
     or ``"reference"`` (tenacity's own ``iter()``); the records are identical either way.
     """
-    return Engine(scenario, seed, settings, progress, guards, retrying, engine).run()
+    if retryings:
+        check_callers(scenario, retryings, "retryings")
+    return Engine(
+        scenario, seed, settings, progress, guards, retrying, engine, retryings=retryings
+    ).run()

@@ -25,6 +25,9 @@ def violations(result: RunResult) -> list[str]:
     """Every broken law, as readable sentences (empty when all hold)."""
     problems: list[str] = []
     calls, attempts = result.calls, result.attempts
+    hedges = attempts[attempts["hedge"] > 0]
+    if len(hedges):  # a hedged attempt's later sends: load, not attempts of their own
+        attempts = attempts[attempts["hedge"] == 0]
     max_attempts = most_attempts(result.policy)  # an error family's own limit may be higher
     outcome = calls["outcome"]
     finished = outcome != rec.UNFINISHED
