@@ -33,7 +33,6 @@ from retrysim.sim import records as rec
 from retrysim.sim.arrivals import expected_calls, first_calls, follow_up_calls, time_limit
 from retrysim.sim.attempt import BLACKHOLE, PASS, AttemptPhases
 from retrysim.sim.balance import Balancer
-from retrysim.sim.hedging import Hedges
 from retrysim.sim.call import CALL_KEY_SHIFT as CALL_KEY_SHIFT
 from retrysim.sim.call import Call, ReferenceCall
 from retrysim.sim.clock import current_stream, routed_jitter, tenacity_virtual_time
@@ -42,6 +41,7 @@ from retrysim.sim.connections import OPEN as CONNECTION_OPEN
 from retrysim.sim.decide import GAVE_UP_NOW, SUCCEEDED_NOW, decider_for
 from retrysim.sim.failures import ANSWER_BASE, TIMEOUT, Answers, code_of, make_error
 from retrysim.sim.faults import compile_faults
+from retrysim.sim.hedging import Hedges
 from retrysim.sim.kernel import Kernel, give_back_memory, quiet_collector
 from retrysim.sim.limits import ScenarioTooLargeError as ScenarioTooLargeError
 from retrysim.sim.limits import check_memory, event_limit
@@ -81,11 +81,11 @@ class Engine:
     __slots__ = (
         "_above", "_call_class", "_calls_per_client", "_deadlines", "_decide", "_duration",
         "_ended", "_expected", "_first_clients", "_firsts", "_gate", "_gates", "_guard_events",
-        "_guard_states", "_hedges", "_holding", "_issued", "_jitter_key", "_open_loop", "_parent_rows",
-        "_parents", "_pending_done", "_phases", "_plans", "_replicas", "_retry_later", "_server_key",
-        "_servers", "_think_time", "_tried", "answers", "at", "attempts", "below", "calls",
-        "cancel", "connections", "decider", "full", "kernel", "level", "phases", "plan",
-        "policy", "progress", "scenario", "seed", "server", "timeout",
+        "_guard_states", "_hedges", "_holding", "_issued", "_jitter_key", "_open_loop",
+        "_parent_rows", "_parents", "_pending_done", "_phases", "_plans", "_replicas",
+        "_retry_later", "_server_key", "_servers", "_think_time", "_tried", "answers", "at",
+        "attempts", "below", "calls", "cancel", "connections", "decider", "full", "kernel", "level",
+        "phases", "plan", "policy", "progress", "scenario", "seed", "server", "timeout",
     )
     # fmt: on
 

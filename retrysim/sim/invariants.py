@@ -25,9 +25,8 @@ def violations(result: RunResult) -> list[str]:
     """Every broken law, as readable sentences (empty when all hold)."""
     problems: list[str] = []
     calls, attempts = result.calls, result.attempts
-    hedges = attempts[attempts["hedge"] > 0]
-    if len(hedges):  # a hedged attempt's later sends: load, not attempts of their own
-        attempts = attempts[attempts["hedge"] == 0]
+    if np.any(attempts["hedge"] > 0):
+        attempts = _attempts_of_hedged(attempts)
     max_attempts = most_attempts(result.policy)  # an error family's own limit may be higher
     outcome = calls["outcome"]
     finished = outcome != rec.UNFINISHED
@@ -66,6 +65,22 @@ def violations(result: RunResult) -> list[str]:
     if len(attempts) and np.any(attempts["attempt"] == 0):
         problems.append("attempt numbering starts at 1")
     return problems
+
+
+def _attempts_of_hedged(attempts: np.ndarray) -> np.ndarray:
+    """One row per attempt of a hedged run: its first send's, ending when its last send ended
+    and followed by the wait its deciding send recorded (a hedge is load, not an attempt)."""
+    first = attempts[attempts["hedge"] == 0].copy()
+    hedges = attempts[attempts["hedge"] > 0]
+    key_first = first["call"].astype(np.int64) << 16 | first["attempt"]
+    key_hedge = hedges["call"].astype(np.int64) << 16 | hedges["attempt"]
+    order = np.argsort(key_first, kind="stable")
+    row = order[np.searchsorted(key_first[order], key_hedge)]
+    for field in ("end", "wait"):  # fmax: a NaN (none recorded) gives way to a number
+        column = first[field].copy()
+        np.fmax.at(column, row, hedges[field])
+        first[field] = column
+    return first
 
 
 #: Rows of the sorted order whose fields are gathered at once: the laws on sequences never
