@@ -505,13 +505,26 @@ class ReplicaSection(TypedDict):
 
 
 class HedgeSection(TypedDict):
-    """What hedged requests did (``policy.hedge``)."""
+    """Hedged requests (``policy.hedge``): what they did, or what they would do.
 
+    Present when hedging is on, or when this run's sends have a tail one hedge would cut by
+    half or more (the estimate, from this run's own send latencies, assumes a hedge's latency
+    is drawn independently of its sibling's: true of a replica's own slowness, not of a
+    request that is slow everywhere)."""
+
+    enabled: bool
     hedges: int
     """extra sends started (beyond one per retry attempt)"""
     extra_load: float | None
-    """hedges per top-level attempt: the load hedging added"""
+    """hedges per attempt: the load hedging added"""
     won: int
     """attempts a hedge answered first"""
-    p99_without_hedging: float | None
-    """the fault-free baseline's p99 with hedging off, when it was run (seconds)"""
+    send_p50: float | None
+    """successful sends' latency, seconds"""
+    send_p99: float | None
+    suggested_delay: float | None
+    """the sends' p90: a hedge after it costs about 10% more load"""
+    estimated_p99: float | None
+    """a send's p99 with one hedge after suggested_delay, from this run's send latencies"""
+    estimated_extra_load: float | None
+    """hedges per attempt that delay would cost: the share of sends slower than it"""
