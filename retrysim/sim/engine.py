@@ -31,16 +31,15 @@ from retrysim.retry.hedge import hedging_of
 from retrysim.retry.settings import RetrySettings
 from retrysim.sim import records as rec
 from retrysim.sim.arrivals import expected_calls, first_calls, follow_up_calls, time_limit
-from retrysim.sim.attempt import BLACKHOLE, PASS, AttemptPhases
-from retrysim.sim.balance import Balancer
+from retrysim.sim.attempt import BLACKHOLE, PASS
 from retrysim.sim.call import CALL_KEY_SHIFT as CALL_KEY_SHIFT
 from retrysim.sim.call import Call, ReferenceCall
 from retrysim.sim.clock import current_stream, routed_jitter, tenacity_virtual_time
-from retrysim.sim.connections import CLOSES_CONNECTION, FAILS_CONNECT, Connections, Pool
-from retrysim.sim.connections import OPEN as CONNECTION_OPEN
+from retrysim.sim.connected import ConnectedPath
+from retrysim.sim.connections import Connections, Pool
 from retrysim.sim.decide import GAVE_UP_NOW, SUCCEEDED_NOW, decider_for
 from retrysim.sim.failures import ANSWER_BASE, TIMEOUT, Answers, code_of, make_error
-from retrysim.sim.faults import compile_faults
+from retrysim.sim.graph import TierLinks
 from retrysim.sim.hedging import Hedges
 from retrysim.sim.kernel import Kernel, give_back_memory, quiet_collector
 from retrysim.sim.limits import ScenarioTooLargeError as ScenarioTooLargeError
@@ -48,9 +47,8 @@ from retrysim.sim.limits import check_memory, event_limit
 from retrysim.sim.policy import client_timeout
 from retrysim.sim.policy import policy_for as policy_for
 from retrysim.sim.result import RunResult as RunResult
-from retrysim.sim.result import TierRun
-from retrysim.sim.service import make_server, service_latency
-from retrysim.sim.streams import BALANCE, JITTER, SERVER_DRAW, Stream, stream_key, unit
+from retrysim.sim.routing import ReplicaRouting
+from retrysim.sim.streams import JITTER, SERVER_DRAW, Stream, stream_key, unit
 from retrysim.sim.tiers import tier_seed, tier_view
 
 OPEN, OK, FAILED = rec.OPEN, rec.OK, rec.FAILED
@@ -59,7 +57,7 @@ Progress = Callable[[int, int], None]
 NAN = math.nan
 
 
-class Engine:
+class Engine(TierLinks, ReplicaRouting, ConnectedPath):
     """One run of one scenario with one seed. Build, then call :meth:`run` once.
 
     The engine is the client side of the model on a scheduling :class:`Kernel`: it starts calls,
@@ -115,7 +113,7 @@ class Engine:
         self._jitter_key = stream_key(self.seed, JITTER)
         # What attempts return instead of raising: one table for every tier, so an answer
         # passed up a tier keeps its code.
-        self.answers = Answers(scenario.answers) if above is None else above.answers
+        self.answers: Answers = Answers(scenario.answers) if above is None else above.answers
         self.decider = decider_for(self.policy, engine, self._clock, self._jitter_key, self.answers)
         self.progress = progress
         self.kernel = Kernel() if above is None else above.kernel
@@ -132,7 +130,9 @@ class Engine:
         self._guard_states = GuardStates([self._guard_events.append])
         # An attempt's client is its call's (filled in at the end); a wait for a pooled
         # connection is only ever written when pools are modelled.
-        unwritten = ("client",) if self.connections is not None else ("client", "pool_wait")
+        unwritten: tuple[str, ...] = (
+            ("client",) if self.connections is not None else ("client", "pool_wait")
+        )
         if self._replicas is None:
             unwritten += ("replica",)
         hedging = hedging_of(self.policy)
@@ -154,86 +154,6 @@ class Engine:
         if self.decider.name == "fast":
             self._retry_later = self._attempt if self.policy.guards else self._send
         self._build_tiers(scenario, seed, settings, engine, retryings)
-
-    def _build_replicas(self, view: Scenario) -> None:
-        """Each replica's fault plan, attempt phases and server (one, with one replica); the
-        current ones (``plan``, ``phases``, ``_gate``, ``server``) are replica 0's until an
-        attempt is routed."""
-        service = view.service
-        count = service.replicas
-        latency = service_latency(service)
-        self._plans = [
-            compile_faults(
-                [f for f in view.faults if f.replicas is None or r in f.replicas], self.seed
-            )
-            for r in range(count)
-        ]
-        self._phases = [AttemptPhases(plan, latency, self.seed) for plan in self._plans]
-        # A lone gate (one outage, say) is asked directly; several, through the plan's loop.
-        self._gates = [
-            None if not plan.gates else plan.gates[0] if len(plan.gates) == 1 else plan.gate
-            for plan in self._plans
-        ]
-        self._servers = [make_server(self, service) for _ in range(count)]
-        self._replicas = (
-            None if count == 1 else Balancer(count, service.balance, stream_key(self.seed, BALANCE))
-        )
-        # replicas a call has tried, as a bit mask, when its retries avoid them
-        self._tried: dict[int, int] | None = (
-            {} if self._replicas is not None and view.policy.retry_other_host else None
-        )
-        self._use(0)
-
-    def _use(self, replica: int) -> None:
-        """Make ``replica``'s faults, phases and server the current ones."""
-        self.plan = self._plans[replica]
-        self.phases = self._phases[replica]
-        self._gate = self._gates[replica]
-        self.server = self._servers[replica]
-
-    def _route(self, call: Call, a: int) -> None:
-        """Attempt ``a`` goes to the replica the balancer picks (one its call has not tried,
-        with ``retry_other_host``, while there is one; a hedge, one its siblings did not go
-        to)."""
-        balancer = self._replicas
-        assert balancer is not None
-        tried = self._tried
-        avoid = 0 if tried is None else tried.get(call.id, 0)
-        draw = self.attempts.attempt[a]
-        if self._hedges is not None:
-            avoid |= self._hedges.replicas_of(call)
-            draw = self._hedges.draw_index(a)
-        replica = balancer.pick(call.key, draw, avoid)
-        self.attempts.replica[a] = replica
-        balancer.sent(replica)
-        if tried is not None:
-            tried[call.id] = avoid | 1 << replica
-        self._use(replica)
-
-    def _build_tiers(
-        self,
-        scenario: Scenario,
-        seed: int | None,
-        settings: RetrySettings | None,
-        engine: str,
-        retryings: Mapping[str, Any] | None = None,
-    ) -> None:
-        """The engine of the tier below, if there is one, and what links this one to above."""
-        level, names = self.level, scenario.tier_names
-        self.below = None
-        self._parents: dict[int, tuple[Call, int]] = {}  # live call -> the request it serves
-        self._parent_rows = array("q")  # call -> the row of the request above it served
-        self._deadlines: dict[int, float] | None = None  # call -> when its caller gave it up
-        self._issued: list[int] = []  # calls each caller of a tier below has made so far
-        if self._above is not None:
-            self._calls_per_client = 0  # a tier's calls are its callers' requests: no others
-            self._issued = [0] * self.scenario.clients.count
-            if scenario.tiers[names[level - 1]].propagate_deadline:
-                self._deadlines = {}
-        if level + 1 < len(names):
-            self.below = Engine(
-                scenario, seed, settings, None, (), None, engine, above=self, retryings=retryings
-            )
 
     @property
     def now(self) -> float:
@@ -310,28 +230,6 @@ class Engine:
                 self.progress(made, made)  # all the work there was, whatever was estimated
             return self._result(events, wall, stopped)
 
-    def chain(self) -> list[Engine]:
-        """This engine and the tiers' below it, top first."""
-        engines = [self]
-        while engines[-1].below is not None:
-            engines.append(engines[-1].below)  # type: ignore[arg-type]
-        return engines
-
-    def _schedule_capacity(self) -> None:
-        """Each replica's capacity windows, as events."""
-        for plan, server in zip(self._plans, self._servers, strict=True):
-            for start, end, slots in plan.capacity_windows:
-                self.at(start, server.capacity_change, slots)
-                if math.isfinite(end):
-                    self.at(end, server.capacity_change, None)
-
-    @property
-    def capacity(self) -> float | None:
-        """Completions per second the service can sustain, all replicas together (None:
-        unbounded)."""
-        each = [server.capacity for server in self._servers]
-        return None if any(c is None for c in each) else sum(c for c in each if c is not None)
-
     def _report(self) -> None:
         """Tell ``progress`` how many calls have ended out of how many are expected.
 
@@ -385,44 +283,6 @@ class Engine:
 
     def _next_call(self, item: tuple[int, int]) -> None:
         self._new_call(*item)
-
-    def call_down(self, parent: Call, a: int) -> None:
-        """The tier above served its request ``a`` (of ``parent``): that request is a call here
-        now, made by the caller ``parent``'s client maps to, with this tier's retries. With
-        deadline propagation it carries the time its caller gives up on the request."""
-        above = self._above
-        assert above is not None
-        client = parent.client % len(self._issued)
-        index = self._issued[client]
-        self._issued[client] = index + 1
-        call = self._open_call(client, index)
-        self._parents[call.id] = (parent, a)
-        self._parent_rows.append(a)  # (its calls are all made here: call ids run in order)
-        if self._deadlines is not None:
-            deadline = above.deadline_of(parent, a)
-            if deadline < math.inf:
-                self._deadlines[call.id] = deadline
-        self._retry_later(call)
-
-    def deadline_of(self, call: Call, a: int) -> float:
-        """When the caller of attempt ``a`` stops waiting for it: its timeout, or sooner the
-        deadline its own call carries from above (infinity: never)."""
-        timeout = self.timeout
-        deadline = math.inf if timeout is None else self.attempts.start[a] + timeout
-        if self._deadlines is not None:
-            deadline = min(deadline, self._deadlines.get(call.id, math.inf))
-        return deadline
-
-    def _answer_up(self, call: Call, code: int) -> None:
-        """A call made for the tier above ended: the request it served is answered with its
-        result (``code``: 0 or the answer it took, else the error it gave up with)."""
-        parent, a = self._parents.pop(call.id)
-        if self._deadlines is not None:
-            self._deadlines.pop(call.id, None)
-        above = self._above
-        assert above is not None
-        if above.attempts.outcome[a] == OPEN:  # else its caller gave up on it: wasted work
-            above.respond(parent, a, code)
 
     def _retry(self, call: Call) -> None:
         """The call's wait is over: its next attempt goes now."""
@@ -498,15 +358,6 @@ class Engine:
         columns.attempt[a] = n
         columns.start[a] = t
         return a
-
-    def _within_deadline(self, call: Call, t: float, timeout: float | None) -> float | None:
-        """The timeout of an attempt sent at ``t``, cut to what is left of the deadline its
-        caller passed down (0 or less: none is left)."""
-        assert self._deadlines is not None
-        deadline = self._deadlines.get(call.id, math.inf)
-        if timeout is None or deadline - t < timeout:
-            return deadline - t if deadline < math.inf else timeout
-        return timeout
 
     def _dispatch(self, call: Call, a: int, t: float, n: int, timeout: float | None) -> None:
         """Send row ``a`` on its way: to its replica, over connections or straight to the door
@@ -640,148 +491,6 @@ class Engine:
                 attempts.outcome[a] = FAILED
             self._end_call(call, rec.GAVE_UP, code)
 
-    def _close_send(self, call: Call, a: int, code: int, outcome: int | None) -> None:
-        """Record a hedged attempt's send as answered (``code``) or cancelled, without a
-        decision: its connection goes back, its replica has one request fewer outstanding,
-        and a cancelled one's server may drop the work."""
-        if self._holding:
-            self._release(a, code)
-        replicas = self._replicas
-        if replicas is not None:
-            replicas.answered(self.attempts.replica[a])
-        attempts = self.attempts
-        attempts.end[a] = self.kernel.now
-        attempts.error[a] = code
-        attempts.outcome[a] = outcome if outcome is not None else FAILED
-        if outcome == rec.CANCELLED:
-            self._servers[attempts.replica[a] if replicas else 0].abandon(call, a)
-
-    # -- over connections (a pool, a network) -------------------------------------------------
-    #
-    # send -> [the process's CPU] -> [wait for a pooled connection] -> [connect] -> request out
-    # -> server -> answer back (each leg half an rtt draw: the attempt's one, or its own with
-    # [network] draws = "per_leg"). The client's timeout counts from the send. What an error
-    # does to the connection is its family's (retrysim.sim.connections.WIRE).
-
-    def _send_connected(self, call: Call, a: int) -> None:
-        assert self.connections is not None
-        if self.timeout is not None:
-            self.at(self.now + self.timeout, self._timeout_due, (call, a, False))
-        sent = self.connections.sent_at(call.client, self.now, call.key, self.attempts.attempt[a])
-        if sent is None:
-            self._to_pool((call, a))
-        else:  # its process's CPU had the work to do first
-            self.at(sent, self._to_pool, (call, a))
-
-    def _to_pool(self, item: tuple[Call, int]) -> None:
-        call, a = item
-        if self.attempts.outcome[a] != OPEN or self.connections is None:
-            return  # it timed out on the CPU
-        pool = self.connections.pool_of(call.client)
-        # None: it queues, first come first served, with the time it came to the pool
-        got = self.connections.take_in_turn(pool, (call, a, self.now))
-        if got is not None:
-            self._connection(call, a, pool, got, self.now)
-
-    def _connection(self, call: Call, a: int, pool: Pool, got: int, arrived: float) -> None:
-        """Attempt ``a``, at ``pool`` since ``arrived``, has a connection from it now: open, or
-        to be opened first. (One that timed out in the queue never had one: no pool wait.)"""
-        connections = self.connections
-        assert connections is not None
-        t = self.kernel.now
-        self.attempts.pool_wait[a] = t - arrived
-        self._holding[a] = pool
-        if self._replicas is not None:
-            self._use(self.attempts.replica[a])
-        n = self._draw_index(a)
-        verdict = self.phases.door(t, call.key, n)  # faults judge the attempt as it is sent
-        hint = self.phases.hint(t, call.key, n) if verdict > 0 else None  # its Retry-After
-        if got == CONNECTION_OPEN:
-            self._transmit((call, a, verdict, hint))
-            return
-        stats = connections.stats
-        stats.connects += 1
-        seconds = connections.connect_time(call.client, t, call.key, n)
-        limit = connections.connect_timeout
-        if limit is not None and (verdict == BLACKHOLE or seconds > limit):
-            self.at(t + limit, self._connect_timed_out, (call, a))
-        elif verdict in FAILS_CONNECT:  # refused: the handshake's answer says so
-            stats.connect_failures += 1
-            self.at(t + seconds, self._answer_if_open, (call, a, verdict, hint))
-        elif verdict != BLACKHOLE:  # a black hole never answers the handshake
-            self.at(t + seconds, self._transmit, (call, a, verdict, hint))
-
-    def _transmit(self, item: tuple[Call, int, int, float | None]) -> None:
-        """Send the request over an open connection; ``verdict`` is what the faults decided
-        (and ``hint`` the Retry-After its error carries)."""
-        call, a, verdict, hint = item
-        if self.attempts.outcome[a] != OPEN:
-            return  # the client gave up while connecting
-        connections, n = self.connections, self.attempts.attempt[a]
-        assert connections is not None
-        if verdict > 0:  # the error comes back after the round trip
-            trip = connections.round_trip(call.key, n)
-            self.at(self.now + trip, self._answer_if_open, (call, a, verdict, hint))
-        elif verdict != BLACKHOLE:
-            self.at(self.now + connections.out(call.key, n), self._reach_server, (call, a))
-
-    def _reach_server(self, item: tuple[Call, int]) -> None:
-        call, a = item
-        if self._replicas is not None:
-            self._use(self.attempts.replica[a])
-        t, n, phases = self.now, self._draw_index(a), self.phases
-        service_time = phases.service_time(t, call.key, n)
-        reset = phases.reset(t, call.key, n)
-        if reset is not None:  # the reset, then its news travelling back to the client
-            assert self.connections is not None
-            back = self.connections.back(call.key, n)
-            self.at(t + reset[0] * service_time + back, self._reset, (call, a, reset[1]))
-        self.server.submit(call, a, t, service_time)
-
-    def _answer_if_open(self, item: tuple[Call, int, int, float | None]) -> None:
-        call, a, code, hint = item
-        if self.attempts.outcome[a] == OPEN:
-            self._hear(call, a, code, hint)
-
-    def _connect_timed_out(self, item: tuple[Call, int]) -> None:
-        call, a = item
-        if self.attempts.outcome[a] == OPEN:
-            assert self.connections is not None
-            self.connections.stats.connect_timeouts += 1
-            self._hear(call, a, TIMEOUT)  # the client library's error, not the caller's timeout
-
-    def _timeout_due(self, item: tuple[Call, int, bool]) -> None:
-        """The client's timeout; an answer due at the same instant is heard first."""
-        call, a, again = item
-        heap = self.kernel.heap
-        if not again and heap and heap[0][0] == self.now:
-            self.at(self.now, self._timeout_due, (call, a, True))
-            return
-        self._timed_out((call, a))
-
-    def _draw_index(self, a: int) -> int:
-        """The attempt number row ``a``'s draws are keyed by (a hedge's is its own)."""
-        hedges = self._hedges
-        return self.attempts.attempt[a] if hedges is None else hedges.draw_index(a)
-
-    def _release(self, a: int, code: int) -> None:
-        """Attempt ``a`` is answered: its connection goes back, to the first attempt waiting."""
-        pool = self._holding.pop(a, None)
-        if pool is None:
-            return
-        pool.give_back(code not in CLOSES_CONNECTION)
-        outcomes = self.attempts.outcome
-        while pool.waiting:
-            call, waiting, arrived = pool.waiting[0]
-            if outcomes[waiting] != OPEN:  # it timed out in the queue
-                pool.waiting.popleft()
-                continue
-            got = pool.take()
-            if got is None:
-                return
-            pool.waiting.popleft()
-            self._connection(call, waiting, pool, got, arrived)
-
     # -- results ------------------------------------------------------------------------------
 
     def _result(self, events: int, wall: float, stopped: str | None) -> RunResult:
@@ -809,40 +518,6 @@ class Engine:
 
         assert_invariants(result)
         return result
-
-
-    def _tier_runs(self, attempts: np.ndarray, calls: np.ndarray) -> list[TierRun]:
-        """Each tier's records, top first (the top's are the run's own); none without tiers."""
-        names = self.full.tier_names
-        if not names:
-            return []
-        runs = []
-        for engine, name in zip(self.chain(), names, strict=True):
-            if engine is not self:
-                attempts, calls = rec.records_of(engine.attempts, engine.calls)
-            runs.append(
-                TierRun(
-                    name=name,
-                    attempts=attempts,
-                    calls=calls,
-                    parents=engine.parent_rows(len(calls)),
-                    capacity=engine.capacity,
-                    replicas=engine.scenario.service.replicas,
-                    timeout=engine.timeout,
-                    policy=engine.policy.describe(),
-                    engine=engine.decider.name,
-                    propagates_deadline=engine._deadlines is not None,
-                    retry_other_host=engine.scenario.policy.retry_other_host,
-                )
-            )
-        return runs
-
-    def parent_rows(self, made: int) -> np.ndarray:
-        """For each call this engine made, the row of the request above it served (-1: the
-        top, whose calls are the clients' own)."""
-        if self._above is None:
-            return np.full(made, -1, dtype=np.int64)
-        return np.frombuffer(self._parent_rows, dtype=np.int64, count=made).copy()
 
 
 def simulate(

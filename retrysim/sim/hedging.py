@@ -3,10 +3,13 @@
 With a policy's ``hedge`` on (:mod:`retrysim.retry.hedge`, as gRPC's and Polly's hedging
 policies), a retry attempt is a *group* of sends: the first goes at once; while none has
 answered, another goes ``delay`` later, up to ``max_attempts`` sends; a send that fails sends
-the next one at once. The first answer (a success, or a value the service returned) wins and
-the others are cancelled; when every send failed, the attempt fails with the last failure and
-tenacity decides what follows, exactly as without hedging. Guards and the decider see one
-attempt per group, as the library's guards do around a hedged attempt.
+the next one at once. A send fails when the policy's retry would retry its outcome (an error
+it retries, a result it rejects); the first outcome it would not retry (a success, an accepted
+result, an error it does not retry) ends the group and the others are cancelled, as the
+library's hedging (:mod:`retrysim.retry.hedge`) decides. When every send failed, the attempt
+fails with the last failure and tenacity decides what follows, exactly as without hedging.
+Guards and the decider see one attempt per group, as the library's guards do around a hedged
+attempt.
 
 Each send is an attempt row (its ``hedge`` column: 0 for the first, 1, 2, ... for hedges), so
 the records count the load hedging adds; a cancelled send's outcome is ``CANCELLED``. A hedge
@@ -16,15 +19,30 @@ behind a balancer, goes to a replica its siblings did not go to while there is o
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections.abc import Callable
+from typing import Any, Protocol
 
 from retrysim.retry.hedge import Hedging
 from retrysim.sim import records as rec
-from retrysim.sim.failures import ANSWER_BASE
+from retrysim.sim.call import Call
 
-if TYPE_CHECKING:
-    from retrysim.sim.call import Call
-    from retrysim.sim.engine import Engine
+
+class HedgeHost(Protocol):
+    """What hedging needs of the engine (:class:`~retrysim.sim.engine.Engine`)."""
+
+    attempts: rec.AttemptColumns
+    decider: Any
+    timeout: float | None
+    _deadlines: dict[int, float] | None
+    at: Callable[..., Any]
+
+    @property
+    def now(self) -> float: ...
+    def _new_row(self, call: Call, n: int, t: float) -> int: ...
+    def _within_deadline(self, call: Call, t: float, timeout: float | None) -> float | None: ...
+    def _dispatch(self, call: Call, a: int, t: float, n: int, timeout: float | None) -> None: ...
+    def _close_send(self, call: Call, a: int, code: int, outcome: int | None) -> None: ...
+
 
 #: A hedge's draws are keyed by its attempt number plus its index shifted past every attempt
 #: number (attempt numbers fit in 16 bits): no hedge shares a draw with another send.
@@ -48,7 +66,7 @@ class Hedges:
 
     __slots__ = ("_engine", "_groups", "delay", "max_attempts")
 
-    def __init__(self, engine: Engine, hedging: Hedging) -> None:
+    def __init__(self, engine: HedgeHost, hedging: Hedging) -> None:
         self._engine = engine
         self.max_attempts = hedging.max_attempts
         self.delay = hedging.delay
@@ -94,7 +112,8 @@ class Hedges:
             return True
         group.open -= 1
         engine = self._engine
-        if code == 0 or code >= ANSWER_BASE:  # an answer: it wins, the others are cancelled
+        # (the others are cancelled)
+        if not self._retries(call, code):  # an outcome the retry takes: it wins
             del self._groups[call.id]
             for row in group.rows:
                 if row != a and engine.attempts.outcome[row] == rec.OPEN:
@@ -109,6 +128,11 @@ class Hedges:
             return False
         del self._groups[call.id]
         return True
+
+    def _retries(self, call: Call, code: int) -> bool:
+        """Whether the policy's retry would retry ``code``: a failed send (an error it
+        retries, a result it rejects); anything else ends the group, as in the library."""
+        return bool(self._engine.decider.retries(call, code))
 
     def forget(self, call: Call) -> None:
         """``call`` ended: its group, if any, is done with."""

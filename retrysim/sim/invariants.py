@@ -80,7 +80,8 @@ def _attempts_of_hedged(attempts: np.ndarray) -> np.ndarray:
         column = first[field].copy()
         np.fmax.at(column, row, hedges[field])
         first[field] = column
-    return first
+    result: np.ndarray = first
+    return result
 
 
 #: Rows of the sorted order whose fields are gathered at once: the laws on sequences never
