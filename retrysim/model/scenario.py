@@ -366,7 +366,7 @@ class Scenario(Model):
             if tier.policy is None:
                 raise ValueError(
                     f"tiers.{name}.policy: tier {name!r} calls the next tier and needs its retry "
-                    "policy ([tiers.{name}.policy]; max_attempts = 1 for no retries)"
+                    f"policy ([tiers.{name}.policy]; max_attempts = 1 for no retries)"
                 )
             _check_faults_fit(tier.service, tier.faults, f"tiers.{name}.")
         tier = self.tiers[last]

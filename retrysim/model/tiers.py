@@ -28,7 +28,12 @@ TIER_NAME = r"^[a-z][a-z0-9_-]{0,31}$"
 
 
 class Tier(Model):
-    """One layer of the call graph (see the module docstring)."""
+    """One layer of the call graph, named by its key and listed top first: the service and faults
+    that judge the requests reaching it, and how it retries its calls to the next tier (the
+    last tier calls no one).
+
+    See the module docstring.
+    """
 
     callers: Annotated[int, Field(ge=1)] = Field(
         1,
