@@ -23,7 +23,10 @@ from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any, cast
 
 from retrysim.names import MAX_ATTEMPTS_LIMIT
+from retrysim.results import diagnose_graph
 from retrysim.results.facts import downtime, recovery
+from retrysim.results.findings import Finding as Finding
+from retrysim.results.findings import Suggestion as Suggestion
 from retrysim.results.sections import Diagnosis as DiagnosisData
 from retrysim.results.sections import Severity as Severity
 
@@ -52,30 +55,6 @@ FAR_OVER_CAPACITY = 1.5
 METASTABLE_RATIO = 0.5
 #: Share of calls above which a problem that hits some calls is high severity.
 HIGH_SHARE = 0.01
-
-
-@dataclass(frozen=True)
-class Suggestion:
-    """One setting to try: ``env`` sets it in production (None when no variable does),
-    ``set`` tries it here (``retrysim run SCENARIO --set ...``). ``pinned``: the scenario
-    (or a --set) fixes this option, so the variable alone would not change the simulation."""
-
-    option: str
-    value: Any
-    env: str | None
-    set: str
-    pinned: bool = False
-
-
-@dataclass(frozen=True)
-class Finding:
-    """What a rule found: the evidence (text and figures) and the change to try."""
-
-    severity: Severity
-    evidence: str
-    figures: dict[str, Any]
-    suggestion: str
-    settings: tuple[Suggestion, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -567,3 +546,12 @@ def _unfinished(doc: ResultDocument) -> Finding | None:
         {"unfinished": count, "calls": calls["total"], "share": share},
         advice,
     )
+
+
+# A call graph's and replicated services' (retrysim.results.diagnose_graph).
+rule("retry_amplification", "Retries multiply down the tiers", TOO_MANY)(
+    diagnose_graph.amplification
+)
+rule("retries_to_a_sick_replica", "Retries go back to a failing replica", NOT_WORKING)(
+    diagnose_graph.sick_replica
+)

@@ -30,6 +30,8 @@ class TierRun:
     timeout: float | None  # its callers' timeout per attempt
     policy: dict[str, Any]  # its callers' retry policy, described
     engine: str  # the decider its callers' retries ran on
+    propagates_deadline: bool = False  # the calls it receives carry their caller's deadline
+    retry_other_host: bool = False  # its callers' retries avoid the replicas a call has tried
 
 
 @dataclass
