@@ -159,8 +159,9 @@ def _shade_faults(ax: Axes, faults: Sequence[FaultWindow], x_end: float) -> None
         until = fault.get("end")
         end = x_end if until is None else float(until)
         kind = str(fault.get("kind", "fault"))
-        label = f"fault: {kind}" if kind not in seen else "_nolegend_"
-        seen.add(kind)
+        name = f"fault: {kind}{_replicas_hit(fault)}"
+        label = name if name not in seen else "_nolegend_"
+        seen.add(name)
         ax.axvspan(
             start,
             end,
@@ -171,6 +172,46 @@ def _shade_faults(ax: Axes, faults: Sequence[FaultWindow], x_end: float) -> None
             label=label,
             gid=f"fault-{fault.get('index', i)}",
         )
+
+
+def _replicas_hit(fault: FaultWindow) -> str:
+    """`` on replica 2`` when the fault hits only some replicas (the key is absent otherwise)."""
+    replicas = cast("Mapping[str, Any]", fault).get("replicas")
+    if not replicas:
+        return ""
+    return f" on replica{'s' if len(replicas) > 1 else ''} {', '.join(map(str, replicas))}"
+
+
+def _tier_faults(result: ResultLike) -> dict[str | None, list[FaultWindow]]:
+    """Each tier's fault windows, by tier name (``None``: a scenario without tiers).
+
+    A window may carry ``replicas``, the replicas it hits (absent: every one). A window that
+    names no ``tier`` is the top tier's when the run has tiers: the run's own faults are those
+    of the tier its clients call (a ``RunResult``'s scenario is the top tier's view). A
+    document's windows of lower tiers name their tier; so do a full scenario's tiers.
+    """
+    found: dict[str | None, list[FaultWindow]] = {}
+    if not isinstance(result, Mapping):
+        from retrysim.model.scenario import fault_windows
+
+        scenario = result.scenario
+        top_tier = result.tiers[0].name if result.tiers else None
+        groups: list[tuple[str | None, Any]] = [(top_tier, scenario.faults)]
+        groups += [(name, tier.faults) for name, tier in scenario.tiers.items()]
+        for name, faults in groups:
+            windows = fault_windows(faults)
+            for window, fault in zip(windows, faults, strict=True):
+                if fault.replicas is not None:
+                    window["replicas"] = list(fault.replicas)
+            if windows:
+                found.setdefault(name, []).extend(cast("list[FaultWindow]", windows))
+        return found
+    tiers = cast("Mapping[str, Any]", result).get("tiers") or []
+    top = str(tiers[0]["name"]) if tiers else None
+    for shown in result.get("faults") or []:
+        tier = cast("Mapping[str, Any]", shown).get("tier")
+        found.setdefault(top if tier is None else str(tier), []).append(shown)
+    return found
 
 
 def _arrival_windows(result: ResultLike) -> list[ArrivalWindow]:
