@@ -13,7 +13,6 @@ from typing import Annotated, Any, Literal
 
 from pydantic import (
     BaseModel,
-    ConfigDict,
     Field,
     ValidationError,
     model_validator,
@@ -57,7 +56,6 @@ from retrysim.model.marks import (
 )
 from retrysim.model.network import Network as Network
 from retrysim.model.policy_spec import PolicySpec as PolicySpec
-from retrysim.model.tiers import MAX_TIERS, TIER_NAME, Tier
 from retrysim.model.service import Ideal as Ideal
 from retrysim.model.service import LoadLatency as LoadLatency
 from retrysim.model.service import Lock as Lock
@@ -66,10 +64,8 @@ from retrysim.model.service import ProcessorSharing as ProcessorSharing
 from retrysim.model.service import Queue as Queue
 from retrysim.model.service import RateLimited as RateLimited
 from retrysim.model.service import Service as Service
+from retrysim.model.tiers import MAX_TIERS, TIER_NAME, Tier
 from retrysim.names import ERROR_NAMES as ERROR_NAMES
-from retrysim.names import ErrorName
-from retrysim.names import Operation as OperationName
-from retrysim.retry.options import PolicyOptions
 from retrysim.suggest import closest, hint
 
 # --- clients and arrivals --------------------------------------------------------------------
@@ -392,9 +388,15 @@ class Scenario(Model):
             set_dotted(data, TIMEOUT_KEYS[1 - TIMEOUT_KEYS.index(touched[0])], None)
         return Scenario.model_validate(data)
 
+    @property
+    def has_faults(self) -> bool:
+        """Whether any fault is scheduled, at the top or at any tier."""
+        return bool(self.faults) or any(tier.faults for tier in self.tiers.values())
+
     def without_faults(self) -> Scenario:
-        """The same scenario with no faults: the baseline for latency overhead."""
-        return self.model_copy(update={"faults": []})
+        """The same scenario with no faults, at any tier: the baseline for latency overhead."""
+        tiers = {name: tier.model_copy(update={"faults": []}) for name, tier in self.tiers.items()}
+        return self.model_copy(update={"faults": [], "tiers": tiers})
 
 
 def _check_faults_fit(service: Service, faults: Sequence[Fault], prefix: str) -> None:
@@ -414,15 +416,26 @@ def _check_faults_fit(service: Service, faults: Sequence[Fault], prefix: str) ->
             )
 
 
-def fault_windows(faults: Sequence[Fault]) -> list[dict[str, object]]:
-    """Each fault's index, kind and window (``end`` None: until the run ends).
+def fault_windows(scenario: Scenario) -> list[dict[str, object]]:
+    """Each fault's index, kind and window (``end`` None: until the run ends), every tier's
+    (``tier``: its name, with tiers) in order, with the ``replicas`` it hits when it names some.
 
     What reports, plots and the result document show of the faults. It reads only the
     validated specs, so it lives with them rather than with the engine's fault strategies.
+    ``index`` is the fault's place in its own list (``faults.1``, ``tiers.db.faults.1``).
     """
-    return [
-        {"index": i, "kind": f.kind, "start": f.start, "end": f.end} for i, f in enumerate(faults)
-    ]
+    groups: list[tuple[str | None, Sequence[Fault]]] = [(None, scenario.faults)]
+    groups += [(name, tier.faults) for name, tier in scenario.tiers.items()]
+    windows: list[dict[str, object]] = []
+    for tier, faults in groups:
+        for i, f in enumerate(faults):
+            window: dict[str, object] = {"index": i, "kind": f.kind, "start": f.start, "end": f.end}
+            if tier is not None:
+                window["tier"] = tier
+            if f.replicas is not None:
+                window["replicas"] = list(f.replicas)
+            windows.append(window)
+    return windows
 
 
 def arrival_windows(arrival: Arrival) -> list[dict[str, float]]:

@@ -148,7 +148,7 @@ def _fault_windows(result: ResultLike) -> list[FaultWindow]:
         return list(result.get("faults") or [])
     from retrysim.model.scenario import fault_windows
 
-    return cast("list[FaultWindow]", [dict(w) for w in fault_windows(result.scenario.faults)])
+    return cast("list[FaultWindow]", [dict(w) for w in fault_windows(result.scenario)])
 
 
 def _shade_faults(ax: Axes, faults: Sequence[FaultWindow], x_end: float) -> None:
@@ -192,23 +192,13 @@ def _tier_faults(result: ResultLike) -> dict[str | None, list[FaultWindow]]:
     """
     found: dict[str | None, list[FaultWindow]] = {}
     if not isinstance(result, Mapping):
-        from retrysim.model.scenario import fault_windows
-
-        scenario = result.scenario
-        top_tier = result.tiers[0].name if result.tiers else None
-        groups: list[tuple[str | None, Any]] = [(top_tier, scenario.faults)]
-        groups += [(name, tier.faults) for name, tier in scenario.tiers.items()]
-        for name, faults in groups:
-            windows = fault_windows(faults)
-            for window, fault in zip(windows, faults, strict=True):
-                if fault.replicas is not None:
-                    window["replicas"] = list(fault.replicas)
-            if windows:
-                found.setdefault(name, []).extend(cast("list[FaultWindow]", windows))
-        return found
-    tiers = cast("Mapping[str, Any]", result).get("tiers") or []
-    top = str(tiers[0]["name"]) if tiers else None
-    for shown in result.get("faults") or []:
+        top = result.tiers[0].name if result.tiers else None
+        shown_faults = _fault_windows(result)
+    else:
+        tiers = cast("Mapping[str, Any]", result).get("tiers") or []
+        top = str(tiers[0]["name"]) if tiers else None
+        shown_faults = list(result.get("faults") or [])
+    for shown in shown_faults:
         tier = cast("Mapping[str, Any]", shown).get("tier")
         found.setdefault(top if tier is None else str(tier), []).append(shown)
     return found

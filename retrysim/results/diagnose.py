@@ -23,7 +23,7 @@ from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any, cast
 
 from retrysim.names import MAX_ATTEMPTS_LIMIT
-from retrysim.results import diagnose_graph
+from retrysim.results import diagnose_graph, diagnose_tail
 from retrysim.results.facts import downtime, recovery
 from retrysim.results.findings import Finding as Finding
 from retrysim.results.findings import Suggestion as Suggestion
@@ -555,3 +555,5 @@ rule("retry_amplification", "Retries multiply down the tiers", TOO_MANY)(
 rule("retries_to_a_sick_replica", "Retries go back to a failing replica", NOT_WORKING)(
     diagnose_graph.sick_replica
 )
+# A latency tail (retrysim.results.diagnose_tail).
+rule("hedge_the_tail", "A tail retries cannot cut", TOO_MANY)(diagnose_tail.hedging)

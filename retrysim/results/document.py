@@ -63,7 +63,9 @@ from retrysim.results.sections import (
     Diagnosis,
     FaultWindow,
     GiveUps,
+    GraphSection,
     Guards,
+    HedgeSection,
     JitterSpread,
     Latency,
     LatencyOverhead,
@@ -169,6 +171,10 @@ class ResultDocument(TypedDict):
     """only when the scenario has tiers (`[tiers.NAME]`): each tier, top first"""
     replicas: NotRequired[list[ReplicaSection]]
     """only when a service has more than one replica: each replica of each such service"""
+    graph: NotRequired[GraphSection]
+    """only with tiers: what reached the bottom tier, in a line"""
+    hedging: NotRequired[HedgeSection]
+    """only when hedging is on, or when one hedge would cut the sends' p99 by half or more"""
     diagnoses: list[Diagnosis]
     sources: NotRequired[dict[str, str]]
     """where each policy option's value came from (--set, scenario, env, default, ...): added by

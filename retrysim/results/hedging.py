@@ -5,8 +5,9 @@ and a second send is likely fast. This run's successful sends are a sample of th
 with one hedge sent ``d`` seconds after the first, an attempt takes ``min(L1, d + L2)``, so
 ``P(T > x) = P(L > x) P(L > x - d)`` for two independent draws ``L1, L2`` of the send latency
 ``L``. The estimate evaluates that on the sample, with ``d`` the sends' p90: about 10% more
-load, the price of cutting a tail that starts there. Independence is the assumption to state: a request that is slow
-everywhere (a big query) is not helped by a hedge, and the estimate would flatter it.
+load, the price of cutting a tail that starts there. Independence is the assumption to state:
+a request that is slow everywhere (a big query) is not helped by a hedge, and the estimate
+would flatter it.
 """
 
 from __future__ import annotations

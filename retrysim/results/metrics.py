@@ -232,7 +232,7 @@ def summarize(
     from retrysim.results import facts
     from retrysim.results.diagnose import diagnose
 
-    faults = cast(list[FaultWindow], fault_windows(scenario.faults))
+    faults = cast(list[FaultWindow], fault_windows(scenario))
     policy_facts = facts.policy_facts(scenario, result.policy)
     down = facts.downtime(faults)
     sent = ~refused_mask(attempts, names)  # the attempts that reached the dependency
@@ -299,6 +299,7 @@ def summarize(
 def _add_graph_sections(doc: ResultDocument, result: RunResult, width: float, bins: int) -> None:
     """``tiers`` when the scenario has tiers, ``replicas`` when a service has several (each
     absent otherwise, so a one-tier document keeps its shape)."""
+    from retrysim.results.hedging import hedging_section
     from retrysim.results.replicas import replicas_section
     from retrysim.results.tiers import tiers_section
 
@@ -308,6 +309,18 @@ def _add_graph_sections(doc: ResultDocument, result: RunResult, width: float, bi
     replicas = replicas_section(result, width, bins)
     if replicas:
         doc["replicas"] = replicas
+    if tiers:
+        bottom = tiers[-1]
+        doc["graph"] = {
+            "bottom": bottom["name"],
+            "bottom_requests_per_call": bottom["attempts_per_call"],
+            "bottom_max_per_call": bottom["max_attempts_per_call"],
+            "bottom_peak_over_capacity": bottom["peak_over_capacity"],
+            "wasted_requests": sum(tier["wasted_attempts"] for tier in tiers),
+        }
+    hedging = hedging_section(result)
+    if hedging is not None:
+        doc["hedging"] = hedging
 
 
 #: Name -> how to read it from a result document, derived from the one table in
@@ -351,6 +364,10 @@ def table_metrics(names: Sequence[str], documents: Iterable[ResultDocument]) -> 
 
     if any(metric(d, "goodput_recovery") is not None for d in docs):
         extra.append("goodput_recovery")
+    if any("graph" in d for d in docs):
+        extra.extend(metric_table.GRAPH_TABLE_METRICS)
+    if any(d.get("hedging", {}).get("enabled") for d in docs):
+        extra.extend(metric_table.HEDGE_TABLE_METRICS)
     if any("guards" in d for d in docs):
         for name in metric_table.GUARD_TABLE_METRICS:
             shown = (

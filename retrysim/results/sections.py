@@ -233,6 +233,10 @@ class FaultWindow(TypedDict):
     kind: str
     start: float
     end: float | None
+    tier: NotRequired[str]
+    """the tier whose service it hits (only with tiers)"""
+    replicas: NotRequired[list[int]]
+    """the replicas it hits (only when it names some; absent: every one)"""
 
 
 class ArrivalWindow(TypedDict):
@@ -482,6 +486,22 @@ class TierSection(TypedDict):
     """whether its callers' retry budget is on"""
     timeline: NotRequired[Timeline]
     """requests it received per second (same bins as the run's timeline)"""
+
+
+class GraphSection(TypedDict):
+    """A call graph in a line: what reached its bottom tier (the figures compare and sweep
+    tables show; each tier's are in ``tiers``)."""
+
+    bottom: str
+    """the bottom tier's name"""
+    bottom_requests_per_call: float | None
+    """requests the bottom tier received per user call"""
+    bottom_max_per_call: int | None
+    """the most one user call can send it (the product of every layer's max_attempts)"""
+    bottom_peak_over_capacity: float | None
+    """its busiest second against its capacity"""
+    wasted_requests: int
+    """requests below the top started after the request they served had been given up"""
 
 
 class ReplicaSection(TypedDict):

@@ -87,10 +87,10 @@ def run(
         from retrysim.sim.policy import policy_for
 
         retrying = policy_for(scenario, settings, (), retrying)  # probed once, for both runs
-    cached = baseline and bool(scenario.faults) and cache and retrying is None and not retryings
+    cached = baseline and scenario.has_faults and cache and retrying is None and not retryings
     key = baseline_key(scenario, seed, settings) if cached else None
     base: Latency | None = _cached(key) if key is not None else None
-    simulate_baseline = baseline and bool(scenario.faults) and base is None
+    simulate_baseline = baseline and scenario.has_faults and base is None
     main_progress = progress
     if progress is not None and simulate_baseline:
         main_progress = _scaled(progress, twice=True)

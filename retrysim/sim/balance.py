@@ -2,7 +2,7 @@
 
 The four rules are the ones load balancers ship (Envoy's, gRPC's, nginx's): ``round_robin``
 (in turn, fleet-wide), ``random``, ``least_outstanding`` (the replica with the fewest requests
-sent and not yet answered, the lowest index on a tie) and ``power_of_two`` (two distinct
+sent and not yet answered, ties taken in turn) and ``power_of_two`` (two distinct
 replicas drawn at random, the one with fewer outstanding; Mitzenmacher's "power of two
 choices"). ``avoid`` is a set of replicas a call has tried already (Envoy's previous-hosts
 retry predicate): they are skipped while an untried replica is left.
@@ -42,19 +42,17 @@ class Balancer:
         rule = self.rule
         if rule == "round_robin":
             return self._in_turn(candidates)
-        if rule == "least_outstanding":
-            return min(candidates, key=self.outstanding.__getitem__)
+        if rule == "least_outstanding":  # ties in turn, so light load still spreads
+            fewest = min(self.outstanding[r] for r in candidates)
+            return self._in_turn([r for r in candidates if self.outstanding[r] == fewest])
         first = candidates[int(unit(self._key, call_key, 2 * attempt) * len(candidates))]
         if rule == "random" or len(candidates) == 1:
             return first
         others = [r for r in candidates if r != first]
         second = others[int(unit(self._key, call_key, 2 * attempt + 1) * len(others))]
         outstanding = self.outstanding
-        if outstanding[second] < outstanding[first]:
-            return second
-        if outstanding[second] == outstanding[first]:
-            return min(first, second)  # a tie goes to the lower index: no extra draw
-        return first
+        # A tie goes to the first pick, itself uniform: light load spreads evenly.
+        return second if outstanding[second] < outstanding[first] else first
 
     def _candidates(self, avoid: int) -> list[int]:
         every = range(self.replicas)

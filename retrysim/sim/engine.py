@@ -122,7 +122,7 @@ class Engine(TierLinks, ReplicaRouting, ConnectedPath):
         self._build_replicas(view)
         self.timeout = client_timeout(view, self.policy)  # or the policy's attempt_timeout
         # Pools and the network, when the scenario models them; None: the direct path.
-        self.connections = Connections(scenario, self.seed) if scenario.models_connections else None
+        self.connections = Connections(view, self.seed) if view.models_connections else None
         self._holding: dict[int, Pool] = {}  # attempt -> the pool whose connection it holds
         self._server_key = stream_key(self.seed, SERVER_DRAW)
         # This run's guard state (per client, or fleet-wide) and what the guards did.
@@ -334,7 +334,8 @@ class Engine(TierLinks, ReplicaRouting, ConnectedPath):
         if self._deadlines is not None:  # the caller's deadline, passed down, bounds it
             timeout = self._within_deadline(call, t, timeout)
             if timeout is not None and timeout <= 0:  # its caller has given up: no attempt
-                self._end_call(call, rec.GAVE_UP, TIMEOUT)  # (gRPC's DEADLINE_EXCEEDED)
+                call.attempt_number -= 1  # (none was sent: gRPC's DEADLINE_EXCEEDED)
+                self._end_call(call, rec.GAVE_UP, TIMEOUT)
                 return
         n = call.attempt_number
         a = self._new_row(call, n, t)
@@ -472,6 +473,9 @@ class Engine(TierLinks, ReplicaRouting, ConnectedPath):
         attempts.error[a] = code
         attempts.outcome[a] = OK if code == 0 else (outcome or FAILED)
         wait = self._decide(call, code, hint, error, now)
+        if wait >= 0 and self._deadlines is not None and self._past_deadline(call, now + wait):
+            call.attempt_number -= 1  # the attempt it would wait for could never go
+            wait = GAVE_UP_NOW
         if wait >= 0:
             if code == 0:  # a served request's None, which the policy's retry rejected
                 attempts.error[a], attempts.outcome[a] = self.answers.none_code, FAILED
@@ -497,7 +501,7 @@ class Engine(TierLinks, ReplicaRouting, ConnectedPath):
         del self._firsts, self._first_clients  # the arrivals, done with: room for the records
         attempts, calls = rec.records_of(self.attempts, self.calls)
         result = RunResult(
-            scenario=self.scenario,
+            scenario=self.full,
             seed=self.seed,
             policy=self.policy.describe(),
             attempts=attempts,

@@ -107,6 +107,12 @@ class TierLinks:
                 self._deadlines[call.id] = deadline
         self._retry_later(call)
 
+    def _past_deadline(self, call: Call, t: float) -> bool:
+        """Whether the deadline ``call`` carries from above has passed at ``t`` (a retry due
+        then would start after its caller gave up: gRPC does not retry past a deadline)."""
+        assert self._deadlines is not None
+        return t >= self._deadlines.get(call.id, math.inf)
+
     def deadline_of(self, call: Call, a: int) -> float:
         """When the caller of attempt ``a`` stops waiting for it: its timeout, or sooner the
         deadline its own call carries from above (infinity: never)."""
