@@ -79,7 +79,7 @@ def test_a_tail_one_hedge_would_cut_is_diagnosed_with_the_settings_that_try_it()
     sets = [s["set"] for s in found[0]["settings"]]
     assert sets[0] == "policy.hedge.enabled=true"
     assert sets[1].startswith("policy.hedge.delay=")
-    assert [s["env"] for s in found[0]["settings"]][0] == "RETRY__API_HEDGE_ENABLED=true"
+    assert found[0]["settings"][0]["env"] == "RETRY__API_HEDGE_ENABLED=true"
 
 
 def test_no_tail_no_hedging_section_and_no_diagnosis() -> None:
