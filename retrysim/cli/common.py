@@ -130,7 +130,15 @@ def apply(scenario: Scenario, sets: dict[str, Any], option: str = "--set") -> Sc
         data = scenario.model_dump(mode="python")
         raise UsageError(f"{option} {unknown_key(str(error.args[0]), data)}") from None
     except ValidationError as error:
-        raise UsageError(format_validation_error(error, option)) from None
+        message = format_validation_error(error, option)
+        listed = [key for key, value in sets.items() if isinstance(value, str) and "," in value]
+        if option == "--set" and listed:  # a compare's list of values given to one run
+            key = listed[0]
+            message += (
+                f" (several values side by side are compare's: "
+                f"retrysim compare SCENARIO --set {key}={sets[key]})"
+            )
+        raise UsageError(message) from None
 
 
 def check_profile(profile: str) -> str:
