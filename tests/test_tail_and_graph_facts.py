@@ -160,3 +160,21 @@ def test_light_load_spreads_evenly_under_every_rule() -> None:
         result = run(replicated(3, rule, rate=20, duration=50))
         counts = np.bincount(result.attempts["replica"], minlength=3)
         assert counts.min() > 0.8 * counts.mean(), (rule, counts.tolist())
+
+
+def test_a_graph_saves_every_tier_s_records_with_its_tier_and_parent(tmp_path: Any) -> None:
+    import csv
+
+    from retrysim.cli.run_files import write_run_files
+
+    result = simulate(parse_scenario(STORM_WITH_FAULTS))
+    write_run_files(tmp_path, metrics.summarize(result), result)
+    with (tmp_path / "attempts.csv").open(encoding="utf-8") as f:
+        attempts = list(csv.DictReader(f))
+    with (tmp_path / "calls.csv").open(encoding="utf-8") as f:
+        calls = list(csv.DictReader(f))
+    for tier in result.tiers:
+        assert sum(row["tier"] == tier.name for row in attempts) == len(tier.attempts)
+        parents = [int(row["parent"]) for row in calls if row["tier"] == tier.name]
+        assert parents == tier.parents.tolist()
+    assert {row["replica"] for row in attempts if row["tier"] == "db"} == {"0", "1", "2"}
