@@ -11,7 +11,8 @@ draws above it as they were.
 
 from __future__ import annotations
 
-from retrysim.model.scenario import Clients, Scenario
+from retrysim.model.scenario import Scenario
+from retrysim.model.tier_keys import serving_view
 from retrysim.sim.streams import M64, stream_key
 
 #: The purpose under which a tier's seed is drawn from the run's (far from every stream's).
@@ -19,27 +20,11 @@ TIER_SEED = 0x7133
 
 
 def tier_view(scenario: Scenario, level: int) -> Scenario:
-    """The one-tier scenario engine ``level`` runs (the scenario itself without tiers)."""
+    """The one-tier scenario engine ``level`` runs (the scenario itself without tiers): the
+    model's own view of the tier it serves (:func:`retrysim.model.tier_keys.serving_view`)."""
     if not scenario.tiers:
         return scenario
-    names = scenario.tier_names
-    tier = scenario.tiers[names[level]]
-    if level == 0:
-        return scenario.model_copy(
-            update={"service": tier.service, "faults": tier.faults, "tiers": {}}
-        )
-    upper = scenario.tiers[names[level - 1]]
-    assert upper.policy is not None  # validation: every tier but the last has one
-    return Scenario(
-        name=f"{scenario.name}/{names[level]}",
-        seed=scenario.seed,
-        duration=scenario.duration,
-        policy=upper.policy,
-        clients=Clients(count=upper.callers, timeout=upper.timeout),
-        service=tier.service,
-        faults=tier.faults,
-        limits=scenario.limits,
-    )
+    return serving_view(scenario, scenario.tier_names[level])
 
 
 def tier_seed(seed: int, level: int) -> int:
