@@ -27,6 +27,7 @@ from retrysim.results import diagnose_graph, diagnose_tail
 from retrysim.results.facts import downtime, recovery
 from retrysim.results.findings import Finding as Finding
 from retrysim.results.findings import Suggestion as Suggestion
+from retrysim.results.findings import suggest as suggest
 from retrysim.results.sections import Diagnosis as DiagnosisData
 from retrysim.results.sections import Severity as Severity
 
@@ -132,24 +133,6 @@ def diagnose(doc: ResultDocument) -> list[DiagnosisData]:
 #: Options that ``RETRY__<OPERATION>_<OPTION>`` sets, and those ``RETRY__<OPTION>`` sets.
 
 
-def suggest(doc: ResultDocument, option: str, value: Any) -> Suggestion:
-    """The setting ``option=value`` for this run's operation, as an env line and a --set.
-
-    ``option`` is a policy option (``max_attempts``) or a mechanism's knob (``budget.enabled``).
-    """
-    from retrysim.retry.variables import option_variable
-
-    operation = doc["settings"]["operation"]
-    shown = _literal(value)
-    mechanism, _, knob = option.partition(".")
-    env = None
-    if not doc["settings"].get("custom"):  # the user's own policy: no RETRY__ variable sets it
-        variable = option_variable(option, operation)
-        env = None if variable is None else f"{variable}={shown}"
-    pinned = (mechanism if knob else option) in doc["settings"].get("overrides", ())
-    return Suggestion(option, value, env, f"policy.{option}={shown}", pinned)
-
-
 def _mechanism_suggestions(doc: ResultDocument, *mechanisms: str) -> tuple[Suggestion, ...]:
     """Turning on each of ``mechanisms`` that was off in this run and would act in it.
 
@@ -178,16 +161,6 @@ def _attempts_to_act(mechanism: str, knobs: dict[str, Any]) -> float:
     if knobs.get("kind", "tokens") == "tokens":
         return float(knobs.get("max_tokens", 10.0)) / 2
     return float(knobs.get("min_retries_per_second", 0.0)) * float(knobs.get("window", 0.0))
-
-
-def _literal(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, list):
-        return "[" + ", ".join(f'"{v}"' for v in value) + "]"
-    if isinstance(value, float):
-        return f"{value:g}"
-    return str(value)
 
 
 def _n(count: float) -> str:

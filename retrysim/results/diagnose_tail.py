@@ -14,7 +14,7 @@ from __future__ import annotations
 import math
 from typing import TYPE_CHECKING
 
-from retrysim.results.findings import Finding
+from retrysim.results.findings import Finding, suggest
 
 if TYPE_CHECKING:
     from retrysim.results.document import ResultDocument
@@ -27,8 +27,6 @@ COSTLY_LOAD = 0.25
 
 def hedging(doc: ResultDocument) -> Finding | None:
     """A tail one hedge would cut (hedging off), or hedges that cost much and rarely win."""
-    from retrysim.results.diagnose import suggest  # the registry's own helper (no cycle)
-
     section = doc.get("hedging")
     if section is None:
         return None
