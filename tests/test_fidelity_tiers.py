@@ -8,10 +8,6 @@ two must agree at every tier call by call, exactly, as ``tests/test_fidelity.py`
 tier: each call's attempts, waits, outcomes, errors, executed flags and times, each attempt's
 replica and hedge index, and the request above that each call below was made for. Hedged
 requests are the decorator's own hedging against the engine's hedge groups, send by send.
-
-One place the engine keeps a rule of its own: a retry that a propagated deadline would overtake
-(the engine ends the call at once; the real decorator knows no deadline and waits until the
-cancellation comes); scenarios where that happens are held to the real behaviour's laws.
 """
 
 from __future__ import annotations
@@ -399,11 +395,13 @@ def test_propagated_deadlines_agree_where_no_retry_is_overtaken() -> None:
 
 def test_propagated_deadlines_cut_retrying_tiers_as_cancellation_does() -> None:
     """Retries at every tier: a call below whose backoff wait the deadline overtakes is
-    cancelled at the deadline in real code (the decorator knows no deadline: it waits until
-    the cancellation comes), and its caller times out then. How the engine treats such a retry
-    is its own rule (reported to its owner), so this run is held to the laws alone."""
+    cancelled at the deadline (the decorator knows no deadline: it waits until the
+    cancellation comes), and its caller times out then; the engine waits for the deadline
+    too, so both agree call by call."""
     scenario = parse_scenario(THREE_TIERS).with_overrides(PROPAGATE)
-    cut = cut_calls(run_with_decorators(scenario))
+    engine, decorated = both(scenario)
+    assert_tiers_agree(scenario, engine, decorated)
+    cut = cut_calls(decorated)
     assert len(cut[1]) > 10 and len(cut[2]) > 10
 
 
@@ -526,14 +524,6 @@ def test_generated_call_graphs_agree(data: dict[str, Any]) -> None:
 
 # --- hedged requests -------------------------------------------------------------------------
 
-#: Where the two runs may order sends apart: sends of different calls due at one instant (a
-#: burst of first attempts failing at once, each starting its next send at once, or hedges
-#: with no delay) reach a balancer whose pick depends on order (round robin's turn, the
-#: outstanding counts) in another order. The engine sends a hedge in the step that decided it;
-#: the decorator, from a send's own task, a few loop steps later. A random balance is the same
-#: in any order; spread arrivals and a delay above zero leave no such tie.
-SAME_INSTANT_SENDS = "a burst with hedging ahead of an order-dependent balancer"
-
 #: Up to three sends per attempt, the next 0.3 s after the latest while none has answered.
 HEDGE = {"enabled": True, "max_attempts": 3, "delay": 0.3}
 
@@ -593,8 +583,6 @@ def test_generated_hedged_scenarios_agree(
 ) -> None:
     data["policy"]["hedge"] = {"enabled": True, "max_attempts": most, "delay": delay}
     data["service"] |= {"replicas": replicas, "balance": balance}
-    if data["clients"]["arrival"]["kind"] == "burst" and balance != "random":
-        data["clients"]["arrival"] = {"kind": "uniform", "start": 0, "end": 6}  # SAME_INSTANT_SENDS
     scenario = parse_scenario(data)
     assert_tiers_agree(scenario, *both(scenario))
 

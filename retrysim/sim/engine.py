@@ -474,8 +474,10 @@ class Engine(TierLinks, ReplicaRouting, ConnectedPath):
         attempts.outcome[a] = OK if code == 0 else (outcome or FAILED)
         wait = self._decide(call, code, hint, error, now)
         if wait >= 0 and self._deadlines is not None and self._past_deadline(call, now + wait):
-            call.attempt_number -= 1  # the attempt it would wait for could never go
-            wait = GAVE_UP_NOW
+            if not self._past_deadline(call, now):  # (at it, the deadline cut the attempt)
+                attempts.wait[a] = wait  # the wait it starts, which the deadline cuts short
+            self._wait_for_deadline(call, a)
+            return
         if wait >= 0:
             if code == 0:  # a served request's None, which the policy's retry rejected
                 attempts.error[a], attempts.outcome[a] = self.answers.none_code, FAILED

@@ -27,6 +27,7 @@ from retrysim.model.scenario import Scenario
 from retrysim.retry.settings import RetrySettings
 from retrysim.sim import records as rec
 from retrysim.sim.call import Call
+from retrysim.sim.failures import TIMEOUT
 from retrysim.sim.result import TierRun
 
 OPEN = rec.OPEN
@@ -50,11 +51,13 @@ class TierLinks:
         _deadlines: dict[int, float] | None
         _issued: list[int]
         _retry_later: Callable[[Call], None]
+        at: Callable[..., Any]
 
         @property
         def capacity(self) -> float | None: ...
         def _open_call(self, client: int, index: int) -> Call: ...
         def respond(self, call: Call, a: int, code: int, hint: float | None = None) -> None: ...
+        def _end_call(self, call: Call, outcome: int, error: int, answer: int = 0) -> None: ...
 
     def _build_tiers(
         self,
@@ -112,6 +115,17 @@ class TierLinks:
         then would start after its caller gave up: gRPC does not retry past a deadline)."""
         assert self._deadlines is not None
         return t >= self._deadlines.get(call.id, math.inf)
+
+    def _wait_for_deadline(self, call: Call, a: int) -> None:
+        """``call``'s next attempt would start after its deadline: it waits, as the library's
+        decorators do (they know no deadline), until the deadline cancels the wait, and ends
+        then with TimeoutError (gRPC's DEADLINE_EXCEEDED). Attempt ``a`` stays its last."""
+        assert self._deadlines is not None
+        call.attempt_number -= 1  # the attempt it waits for never goes
+        self.at(self._deadlines[call.id], self._deadline_passed, call)
+
+    def _deadline_passed(self, call: Call) -> None:
+        self._end_call(call, rec.GAVE_UP, TIMEOUT)
 
     def deadline_of(self, call: Call, a: int) -> float:
         """When the caller of attempt ``a`` stops waiting for it: its timeout, or sooner the

@@ -121,7 +121,9 @@ class Hedges:
             return True
         if group.sent < self.max_attempts:  # a failure sends the next hedge at once
             engine._close_send(call, a, code, outcome)
-            self._send(call, group)
+            # (as a new event at this instant, after those already due now: the library's
+            # race hears the failure and starts the next send a few loop steps later)
+            engine.at(engine.now, self._due, (call, group.attempt, group.sent))
             return False
         if group.open > 0:  # the others may still answer
             engine._close_send(call, a, code, outcome)
