@@ -345,7 +345,9 @@ def servers(scenario: Scenario) -> Iterator[tuple[str, Service, list[Fault]]]:
 @rule("balance-one-replica")
 def balance_one_replica(scenario: Scenario, given: frozenset[str]) -> Iterator[Problem]:
     for at, service, _ in servers(scenario):
-        if f"{at}service.balance" in given and service.replicas == 1:
+        # (the default rule written out, as a full dump of a scenario writes it, says nothing)
+        chosen = service.balance != type(service).model_fields["balance"].default
+        if f"{at}service.balance" in given and service.replicas == 1 and chosen:
             yield (
                 f"{at}service.balance",
                 f"set, and {at}service.replicas is 1: with one replica every attempt goes to it, "
