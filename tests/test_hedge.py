@@ -39,6 +39,7 @@ from retrysim.retry import (
 from retrysim.retry.hedge import Hedging, hedging_of
 from retrysim.retry.settings import RetrySettings
 from retrysim.sim.aio import run_virtual
+from tests.test_attempt_timeout import timed
 
 HOUR = 3600.0
 T = TypeVar("T")
@@ -48,16 +49,6 @@ def answer(call: Awaitable[T]) -> tuple[T, float]:
     """(``call``'s result, the virtual seconds it took, to the microsecond)."""
     result, virtual = timed(call)
     return result, round(virtual, 6)
-
-
-def timed(call: Awaitable[T]) -> tuple[T, float]:
-    """``call`` awaited on a fresh virtual-time loop: (its result, the virtual seconds it took)."""
-
-    async def main() -> tuple[T, float]:
-        result = await call
-        return result, asyncio.get_running_loop().time()
-
-    return run_virtual(main())
 
 
 @dataclass
