@@ -459,7 +459,8 @@ class TierSection(TypedDict):
     """requests it received per top-level (user) call: the amplification down to it"""
     max_attempts_per_call: int | None
     """the most requests one top-level call can send it: the product of max_attempts of every
-    layer above it (null when a layer's stop is not a fixed attempt count)"""
+    layer above it, times hedge.max_attempts where a layer hedges (null when a layer's stop is
+    not a fixed attempt count)"""
     peak_per_call: int
     """the most requests one top-level call sent it in this run"""
     success_rate: float | None

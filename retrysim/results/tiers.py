@@ -5,8 +5,9 @@ first). Each tier's attempt rows are the requests it received; each of its calls
 request of the tier above (``TierRun.parents``). From those links alone this module works out
 what post-mortems of retry storms ask: how many requests one user call became at each tier
 (against the most it could have become, the product of every layer's ``max_attempts`` above
-it), the load against the tier's capacity, and the wasted work: requests a tier received
-after everyone above had stopped waiting for them.
+it, and of its hedge's ``max_attempts`` where a layer hedges), the load against the tier's
+capacity, and the wasted work: requests a tier received after everyone above had stopped
+waiting for them.
 
 "Stopped waiting" is carried down the graph: a request is given up at its own end (its caller
 heard an answer, or timed out), or sooner when the request it serves was given up. So a
@@ -50,6 +51,15 @@ def attempt_limit(described: dict[str, Any]) -> int | None:
     if isinstance(custom, dict) and not custom.get("attempts_limited", True):
         return None
     return most_attempts(described)
+
+
+def sends_per_attempt(described: dict[str, Any]) -> int:
+    """The requests one attempt under a described policy can send: its hedged group's
+    ``max_attempts`` when hedging is on, else one."""
+    hedge = described.get("hedge")
+    if isinstance(hedge, dict) and hedge.get("enabled"):
+        return int(hedge["max_attempts"])
+    return 1
 
 
 def success_rate(calls: np.ndarray) -> float | None:
@@ -114,7 +124,8 @@ def tiers_section(result: RunResult, width: float, bins: int) -> list[TierSectio
         sent = ~refused_mask(tier.attempts, names)
         received = int(sent.sum())
         limit = attempt_limit(tier.policy)
-        most = None if most is None or limit is None else most * limit
+        sends = sends_per_attempt(tier.policy)  # a hedged attempt is several requests
+        most = None if most is None or limit is None else most * limit * sends
         seen = load(tier.attempts[sent], tier.calls, tier.capacity)
         lost = int(wasted[level].sum())
         per_user_call = np.bincount(made_for[level][sent], minlength=user_calls)

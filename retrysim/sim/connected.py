@@ -60,7 +60,7 @@ class ConnectedPath:
         assert self.connections is not None
         if self.timeout is not None:
             self.at(self.now + self.timeout, self._timeout_due, (call, a, False))
-        sent = self.connections.sent_at(call.client, self.now, call.key, self.attempts.attempt[a])
+        sent = self.connections.sent_at(call.client, self.now, call.key, self._draw_index(a))
         if sent is None:
             self._to_pool((call, a))
         else:  # its process's CPU had the work to do first
@@ -110,7 +110,7 @@ class ConnectedPath:
         call, a, verdict, hint = item
         if self.attempts.outcome[a] != OPEN:
             return  # the client gave up while connecting
-        connections, n = self.connections, self.attempts.attempt[a]
+        connections, n = self.connections, self._draw_index(a)
         assert connections is not None
         if verdict > 0:  # the error comes back after the round trip
             trip = connections.round_trip(call.key, n)

@@ -171,11 +171,11 @@ class Engine(TierLinks, ReplicaRouting, ConnectedPath):
         connections = self.connections
         if connections is None:
             return 0.0
-        return connections.read_to_write(call.key, self.attempts.attempt[a])
+        return connections.read_to_write(call.key, self._draw_index(a))
 
     def server_unit(self, call: Call, a: int) -> float:
         """A server model's own uniform draw for attempt ``a``."""
-        return unit(self._server_key, call.key, self.attempts.attempt[a])
+        return unit(self._server_key, call.key, self._draw_index(a))
 
     def answer_code(self, value: int | str) -> int:
         """The record code of an answer a server returns (``reject_answer``)."""
@@ -430,7 +430,7 @@ class Engine(TierLinks, ReplicaRouting, ConnectedPath):
         """The server answers attempt ``a`` now; the client hears it after the trip back."""
         connections = self.connections
         if connections is not None:
-            back = connections.back(call.key, self.attempts.attempt[a])
+            back = connections.back(call.key, self._draw_index(a))
             if back > 0:
                 self.at(self.now + back, self._delivered, (call, a, code, hint))
                 return

@@ -8,6 +8,8 @@ it retries, a result it rejects); the first outcome it would not retry (a succes
 result, an error it does not retry) ends the group and the others are cancelled, as the
 library's hedging (:mod:`retrysim.retry.hedge`) decides. When every send failed, the attempt
 fails with the last failure and tenacity decides what follows, exactly as without hedging.
+No send goes once a deadline passed down from above has passed: the sends already out decide
+the attempt (and the deadline then ends the call, as without hedging).
 Guards and the decider see one attempt per group, as the library's guards do around a hedged
 attempt.
 
@@ -93,7 +95,7 @@ class Hedges:
         if engine._deadlines is not None:
             timeout = engine._within_deadline(call, t, timeout)
             if timeout is not None and timeout <= 0:
-                return  # the caller has given up: no hedge
+                return  # the caller has given up: no hedge (the sends out decide the attempt)
         a = engine._new_row(call, group.attempt, t)
         engine.attempts.hedge[a] = group.sent
         group.rows.append(a)
@@ -119,7 +121,8 @@ class Hedges:
                 if row != a and engine.attempts.outcome[row] == rec.OPEN:
                     engine._close_send(call, row, 0, rec.CANCELLED)
             return True
-        if group.sent < self.max_attempts:  # a failure sends the next hedge at once
+        if group.sent < self.max_attempts and self._time_left(call):
+            # a failure sends the next hedge at once (unless the caller's deadline has passed)
             engine._close_send(call, a, code, outcome)
             # (as a new event at this instant, after those already due now: the library's
             # race hears the failure and starts the next send a few loop steps later)
@@ -130,6 +133,15 @@ class Hedges:
             return False
         del self._groups[call.id]
         return True
+
+    def _time_left(self, call: Call) -> bool:
+        """Whether the deadline ``call`` carries from above, if any, leaves time for another
+        send now (none left: the group has made its last send)."""
+        engine = self._engine
+        if engine._deadlines is None:
+            return True
+        timeout = engine._within_deadline(call, engine.now, engine.timeout)
+        return timeout is None or timeout > 0
 
     def _retries(self, call: Call, code: int) -> bool:
         """Whether the policy's retry would retry ``code``: a failed send (an error it

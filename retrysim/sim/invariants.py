@@ -6,7 +6,7 @@ A violation is a bug in retrysim, never in the user's scenario, so it raises
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -22,12 +22,24 @@ class InvariantError(AssertionError):
 
 
 def violations(result: RunResult) -> list[str]:
-    """Every broken law, as readable sentences (empty when all hold)."""
+    """Every broken law, as readable sentences (empty when all hold): in the run's records,
+    and in those of each tier below the top (the top tier's are the run's own), named by it."""
+    problems = _violations(result.calls, result.attempts, result.policy, result.end_time)
+    for tier in result.tiers[1:]:
+        found = _violations(tier.calls, tier.attempts, tier.policy, result.end_time)
+        problems.extend(f"tier {tier.name}: {law}" for law in found)
+    return problems
+
+
+def _violations(
+    calls: np.ndarray, attempts: np.ndarray, policy: dict[str, Any], end_time: float
+) -> list[str]:
+    """The broken laws of one engine's records (``policy``: its callers', described;
+    ``end_time``: when the run stopped)."""
     problems: list[str] = []
-    calls, attempts = result.calls, result.attempts
     if np.any(attempts["hedge"] > 0):
         attempts = _attempts_of_hedged(attempts)
-    max_attempts = most_attempts(result.policy)  # an error family's own limit may be higher
+    max_attempts = most_attempts(policy)  # an error family's own limit may be higher
     outcome = calls["outcome"]
     finished = outcome != rec.UNFINISHED
     n_ok = int(np.sum(outcome == rec.SUCCEEDED))
@@ -56,7 +68,7 @@ def violations(result: RunResult) -> list[str]:
     waited = attempts["pool_wait"] > 0
     if np.any(waited):
         took = attempts["end"][waited]
-        took[~closed[waited]] = result.end_time
+        took[~closed[waited]] = end_time
         took -= attempts["start"][waited]
         if np.any(attempts["pool_wait"][waited] > took + 1e-9 * np.maximum(1.0, np.abs(took))):
             problems.append("an attempt waited for a connection longer than it lasted")
