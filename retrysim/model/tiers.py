@@ -38,7 +38,7 @@ class Tier(Model):
     callers: Annotated[int, Field(ge=1)] = Field(
         1,
         description="instances of this tier that call the next one, each with its own retry "
-        "state (a caller's request is served by instance caller mod callers)",
+        "state (the requests it serves are spread over them, as a load balancer spreads them)",
     )
     policy: PolicySpec | None = Field(
         None,

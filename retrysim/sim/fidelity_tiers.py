@@ -1,18 +1,18 @@
 """Fidelity mode across tiers and replicas: the server of a tier that calls the next one, each
 tier's records, and the replicas an attempt is routed to.
 
-A tier serves a request as a service built on ``asyncio`` would: its own work (the tier's
-drawn service time), then a call to the next tier, made by the caller the request's
-client maps to, through the real decorator of that tier's policy. The work runs in a task of
-its own, which the attempt awaits through ``asyncio.shield``: an attempt that stops waiting (its
-``attempt_timeout``, a reset connection) leaves the work and the call below running, the
-wasted work the engine counts. With ``propagate_deadline`` the call below runs under
-``asyncio.timeout_at`` of the caller's deadline (the attempt's start plus its timeout, or
-sooner the deadline its own call carries), as gRPC carries a deadline with the request: the
-caller giving up cancels the call below there and then, through every tier that propagates it.
-The call below ends with its record; the request above is answered with what it ended with
-(success, an answer it took, or the error it gave up with, without the Retry-After hint: a
-service answers its caller with a status of its own, not its dependency's exception).
+A tier serves a request as a service built on ``asyncio`` would: its own work (the tier's drawn
+service time), then a call to the next tier, made by the caller the engine's
+:func:`~retrysim.sim.tiers.caller_of` picks, through the real decorator of that tier's policy.
+The work runs in a task of its own, which the attempt awaits through ``asyncio.shield``: an
+attempt that stops waiting (its ``attempt_timeout``, a reset connection) leaves the work and
+the call below running, the wasted work the engine counts. With ``propagate_deadline`` the call
+below runs under ``asyncio.timeout_at`` of the caller's deadline (the attempt's start plus its
+timeout, or sooner the deadline its own call carries), as gRPC carries a deadline with the
+request: the caller giving up cancels the call below there and then, through every tier that
+propagates it. The call below ends with its record; the request above is answered with what it
+ended with (success, an answer it took, or the error it gave up with, without the Retry-After
+hint: a service answers its caller with a status of its own, not its dependency's exception).
 """
 
 from __future__ import annotations
@@ -31,9 +31,11 @@ from retrysim.sim.attempt import AttemptPhases
 from retrysim.sim.balance import Balancer
 from retrysim.sim.failures import TIMEOUT
 from retrysim.sim.faults import compile_faults
+from retrysim.sim.hedging import HEDGE_SHIFT
 from retrysim.sim.result import TierRun
 from retrysim.sim.service import service_latency
 from retrysim.sim.streams import BALANCE, stream_key
+from retrysim.sim.tiers import caller_of
 
 
 class Runner(Protocol):
@@ -151,7 +153,8 @@ class TierLink:
         below = self.below
         assert below is not None
         issued = below.tiers.issued
-        client = record["client"] % len(issued)
+        draw = attempt["attempt"] + (attempt["hedge"] << HEDGE_SHIFT)
+        client = caller_of(record["client"], record["index"], draw, len(issued))
         index = issued[client]
         issued[client] = index + 1
         deadline = self.deadline_of(attempt, record) if below.tiers.propagates else math.inf

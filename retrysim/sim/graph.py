@@ -4,7 +4,7 @@ A scenario with ``[tiers.NAME]`` tables runs as one engine per tier on one kerne
 its tier's view of the scenario (:mod:`retrysim.sim.tiers`). The top engine builds the one
 below it (:meth:`TierLinks._build_tiers`), which builds the next. When a tier's server has
 done its own work for a request, the request goes down as a call of the engine below
-(:meth:`TierLinks.call_down`, made by the caller the request's client maps to), with that
+(:meth:`TierLinks.call_down`, made by the caller a hash of the request picks), with that
 tier's retries; when that call ends, its result answers the request above
 (:meth:`TierLinks._answer_up`), unless the caller there has stopped waiting (the work below
 was wasted). With ``propagate_deadline`` a call carries the time its caller gives up on the
@@ -29,6 +29,7 @@ from retrysim.sim import records as rec
 from retrysim.sim.call import Call
 from retrysim.sim.failures import TIMEOUT
 from retrysim.sim.result import TierRun
+from retrysim.sim.tiers import caller_of
 
 OPEN = rec.OPEN
 
@@ -94,11 +95,12 @@ class TierLinks:
 
     def call_down(self, parent: Call, a: int) -> None:
         """The tier above served its request ``a`` (of ``parent``): that request is a call here
-        now, made by the caller ``parent``'s client maps to, with this tier's retries. With
+        now, made by the caller :func:`~retrysim.sim.tiers.caller_of` picks, with this tier's
+        retries. With
         deadline propagation it carries the time its caller gives up on the request."""
         above = self._above
         assert above is not None
-        client = parent.client % len(self._issued)
+        client = caller_of(parent.client, parent.index, above._draw_index(a), len(self._issued))
         index = self._issued[client]
         self._issued[client] = index + 1
         call = self._open_call(client, index)

@@ -13,6 +13,7 @@ GOLDEN = 0x9E3779B97F4A7C15
 _CALL = 0xD1B54A32D192ED03
 CALL_STEP = _CALL  # how far apart two calls' streams start
 _ATTEMPT = 0xABC98388FB8FAC03
+ATTEMPT_STEP = _ATTEMPT  # how far apart two attempts' draws are
 INV53 = 2.0**-53
 
 # Stream purposes: one per kind of randomness, so they never share draws.

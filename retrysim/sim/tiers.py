@@ -13,7 +13,8 @@ from __future__ import annotations
 
 from retrysim.model.scenario import Scenario
 from retrysim.model.tier_keys import serving_view
-from retrysim.sim.streams import M64, stream_key
+from retrysim.sim.call import CALL_KEY_SHIFT
+from retrysim.sim.streams import ATTEMPT_STEP, CALL_STEP, M64, mix, stream_key
 
 #: The purpose under which a tier's seed is drawn from the run's (far from every stream's).
 TIER_SEED = 0x7133
@@ -25,6 +26,15 @@ def tier_view(scenario: Scenario, level: int) -> Scenario:
     if not scenario.tiers:
         return scenario
     return serving_view(scenario, scenario.tier_names[level])
+
+
+def caller_of(client: int, index: int, draw: int, callers: int) -> int:
+    """Which of a tier's ``callers`` makes the call for a request it has served: the request
+    of ``client``'s call ``index``, its send keyed ``draw`` (attempt, and hedge). Spread by a
+    hash of the request, as a load balancer in front of the tier spreads requests over its
+    instances; the same request always goes to the same caller, whatever else runs."""
+    key = (client << CALL_KEY_SHIFT) | index
+    return mix((key * CALL_STEP + draw * ATTEMPT_STEP) & M64) % callers
 
 
 def tier_seed(seed: int, level: int) -> int:
