@@ -159,6 +159,12 @@ def families(
             ops,
             "duplicate_executions",
         ),
+        _per_operation(
+            "retry_hedges",
+            "Hedges: sends started beside an attempt's first one (retrysim.retry.hedge).",
+            ops,
+            "hedges",
+        ),
         Family(
             "retry_success_rate",
             "gauge",
