@@ -111,7 +111,7 @@ EQUIVALENT: dict[str, str] = {
     "retrysim/sim/engine.py:243:31:cmp:GtE->Gt": (
         "at now == duration the estimate round(started * duration / now) is started anyway"
     ),
-    "retrysim/sim/engine.py:309:20:const:0->1": (
+    "retrysim/sim/engine.py:310:20:const:0->1": (
         "limit 0 (open loop) also returns through `call.index + 1 >= limit`, and limit 1"
         " returns either way"
     ),

@@ -56,7 +56,9 @@ class TierLinks:
 
         @property
         def capacity(self) -> float | None: ...
-        def _open_call(self, client: int, index: int) -> Call: ...
+        def _new_call(
+            self, client: int, index: int, parent: tuple[Call, int] | None = None
+        ) -> None: ...
         def respond(self, call: Call, a: int, code: int, hint: float | None = None) -> None: ...
         def _end_call(self, call: Call, outcome: int, error: int, answer: int = 0) -> None: ...
 
@@ -96,21 +98,23 @@ class TierLinks:
     def call_down(self, parent: Call, a: int) -> None:
         """The tier above served its request ``a`` (of ``parent``): that request is a call here
         now, made by the caller :func:`~retrysim.sim.tiers.caller_of` picks, with this tier's
-        retries. With
-        deadline propagation it carries the time its caller gives up on the request."""
+        retries."""
         above = self._above
         assert above is not None
         client = caller_of(parent.client, parent.index, above._draw_index(a), len(self._issued))
         index = self._issued[client]
         self._issued[client] = index + 1
-        call = self._open_call(client, index)
+        self._new_call(client, index, (parent, a))
+
+    def _link_down(self, call: Call, parent: Call, a: int) -> None:
+        """``call`` serves request ``a`` of ``parent`` above; with deadline propagation it
+        carries the time its caller gives up on that request."""
         self._parents[call.id] = (parent, a)
         self._parent_rows.append(a)  # (its calls are all made here: call ids run in order)
         if self._deadlines is not None:
-            deadline = above.deadline_of(parent, a)
+            deadline = self._above.deadline_of(parent, a)
             if deadline < math.inf:
                 self._deadlines[call.id] = deadline
-        self._retry_later(call)
 
     def _past_deadline(self, call: Call, t: float) -> bool:
         """Whether the deadline ``call`` carries from above has passed at ``t`` (a retry due

@@ -42,7 +42,9 @@ class HedgeHost(Protocol):
     def now(self) -> float: ...
     def _new_row(self, call: Call, n: int, t: float) -> int: ...
     def _within_deadline(self, call: Call, t: float, timeout: float | None) -> float | None: ...
-    def _dispatch(self, call: Call, a: int, t: float, n: int, timeout: float | None) -> None: ...
+    def _send(
+        self, call: Call, a: int = -1, t: float = 0.0, n: int = 0, timeout: float | None = None
+    ) -> None: ...
     def _close_send(self, call: Call, a: int, code: int, outcome: int | None) -> None: ...
 
 
@@ -103,7 +105,7 @@ class Hedges:
         group.open += 1
         if group.sent < self.max_attempts:
             engine.at(t + self.delay, self._due, (call, group.attempt, group.sent))
-        engine._dispatch(call, a, t, self.draw_index(a), timeout)
+        engine._send(call, a, t, self.draw_index(a), timeout)
 
     def settle(self, call: Call, a: int, code: int, outcome: int | None) -> bool:
         """Send ``a`` of ``call`` was answered with ``code``: whether its attempt is decided
