@@ -24,6 +24,7 @@ from tenacity import (
     retry_if_exception_type,
     stop_after_attempt,
     wait_fixed,
+    wait_incrementing,
 )
 
 import retrysim
@@ -987,3 +988,316 @@ def test_goodput_recovery_is_shown_when_some_run_could_be_judged_for_it() -> Non
         "goodput_recovery",
     ]
     assert metrics.table_metrics(["calls"], [document(None)]) == ["calls"]
+
+
+# -- retrysim/sim/decide.py ----------------------------------------------------------------------
+
+
+def test_the_fast_path_refusal_names_the_strategy_it_does_not_mirror() -> None:
+    """A retrysim policy with one strategy the fast path has no mirror for: the refusal names
+    it, ``auto`` falls back to the reference path and ``fast`` is refused, naming it too (a
+    refusal that said nothing would send such a policy down the fast path)."""
+    from retrysim.sim.decide import EngineChoiceError, fast_refusal
+    from retrysim.sim.engine import policy_for, simulate
+
+    scenario = retrysim.load_scenario("redis-blip").with_overrides({"duration": 5})
+    policy = policy_for(scenario)
+    assert fast_refusal(policy) is None
+    odd = dataclasses.replace(policy, wait=wait_incrementing(start=0.1, increment=0.1))
+    assert fast_refusal(odd) == "strategies the fast path does not mirror: wait_incrementing"
+    assert simulate(scenario, retrying=odd, engine="auto").engine == "reference"
+    with pytest.raises(EngineChoiceError, match="wait_incrementing"):
+        simulate(scenario, retrying=odd, engine="fast")
+
+
+def test_a_hedged_send_that_returned_an_answer_is_judged_by_the_retry_on_both_paths() -> None:
+    """A policy with a strategy called as it is (equal jitter, so the fast path asks the
+    retry afresh rather than by code), a retry that retries any returned value
+    (``retry_unless_exception_type``), hedged sends and a 503 answer: each send's answer is
+    judged on the fast path as tenacity judges it on the reference path. (Written for
+    decide.py:331, which proved equivalent: see EQUIVALENT in scripts/mutate.py.)"""
+    from tenacity import retry_unless_exception_type
+
+    from retrysim.retry.policy import build_policy
+    from retrysim.sim.engine import simulate
+    from tests.test_fast_path import assert_identical
+
+    scenario = parse_scenario(
+        {
+            "seed": 3,
+            "duration": 10,
+            "clients": {"count": 40, "arrival": {"kind": "uniform", "end": 8}},
+            "service": {"kind": "ideal", "latency": 0.05},
+            "faults": [{"kind": "outage", "start": 2, "end": 4, "answer": 503}],
+            "policy": {"hedge": {"enabled": True, "max_attempts": 2, "delay": 0.01}},
+        }
+    )
+    policy = build_policy(
+        "worker",
+        retry=retry_unless_exception_type(KeyError),
+        max_attempts=3,
+        profile="equal_jitter",
+        hedge={"enabled": True, "max_attempts": 2, "delay": 0.01},
+    )
+    fast = simulate(scenario, retrying=policy, engine="fast")
+    reference = simulate(scenario, retrying=policy, engine="reference")
+    assert fast.engine == "fast"
+    assert (fast.attempts["hedge"] > 0).any()  # sends were hedged
+    assert_identical(fast, reference)
+
+
+# -- retrysim/sim/balance.py ----------------------------------------------------------------------
+
+
+def test_round_robin_starts_at_the_first_replica_and_skips_a_tried_one_in_turn() -> None:
+    from retrysim.sim.balance import Balancer
+
+    turns = Balancer(3, "round_robin", key=1)
+    assert [turns.pick(7, 1) for _ in range(4)] == [0, 1, 2, 0]
+    fresh = Balancer(3, "round_robin", key=1)
+    # replica 0 was tried: the next in turn after it is 1 (not 2, going backwards)
+    assert fresh.pick(7, 2, avoid=0b001) == 1
+    assert fresh.pick(8, 2, avoid=0b010) == 2  # the turn moved past 1; 1 is skipped anyway
+    assert fresh.pick(9, 2, avoid=0b111) == 0  # every replica tried: all are candidates again
+
+
+def test_power_of_two_picks_the_lighter_of_two_distinct_uniform_replicas() -> None:
+    """Three replicas, one idle: two distinct replicas drawn uniformly include the idle one
+    two times in three. A second draw that reuses the first's number, or that always takes
+    the first of the others, shifts that share to one half or one third."""
+    from retrysim.sim.balance import Balancer
+
+    balancer = Balancer(3, "power_of_two", key=11)
+    balancer.outstanding[:] = [5, 5, 0]
+    picks = [balancer.pick(call, attempt) for call in range(3000) for attempt in (1, 2)]
+    share = picks.count(2) / len(picks)
+    assert abs(share - 2 / 3) < 0.03, share  # sd of the share: sqrt(2/9 / 6000) = 0.006
+
+
+# -- retrysim/sim/hedging.py ----------------------------------------------------------------------
+
+
+def test_a_hedged_attempt_whose_every_send_failed_is_a_failed_attempt() -> None:
+    """Every send fails (an outage the whole run): each attempt is decided once its last send
+    failed, so each call retries to its stop and gives up; none is left unfinished."""
+    from retrysim.sim.engine import simulate
+    from tests.test_hedging_engine import hedged
+
+    outage = [{"kind": "outage", "start": 0, "end": 100, "error": "ConnectionError"}]
+    result = simulate(hedged(sends=2, clients=30, faults=outage))
+    calls, attempts = result.calls, result.attempts
+    assert len(calls) == 30
+    assert (calls["outcome"] == rec.GAVE_UP).all()
+    assert (calls["attempts"] == 3).all()  # max_attempts, each attempt decided
+    assert len(attempts) == 30 * 3 * 2  # two sends an attempt, every one of them failed
+
+
+def test_a_hedged_calls_group_is_forgotten_when_the_call_ends() -> None:
+    """The run keeps no hedge group of a call that ended (memory grows with calls else)."""
+    from retrysim.sim.engine import Engine
+    from tests.test_hedging_engine import hedged
+
+    # attempts time out (30 ms) while their sends are still open: such a call ends with its
+    # group undecided, and only the end of the call lets the group go
+    scenario = hedged(sends=3, clients=50, flaky=0.5).with_overrides({"clients.timeout": 0.03})
+    engine = Engine(scenario)
+    result = engine.run()
+    assert (result.attempts["hedge"] > 0).any()
+    assert engine._hedges is not None
+    assert engine._hedges._groups == {}
+
+
+def test_a_propagated_deadline_bounds_hedged_sends_below() -> None:
+    """tests/test_tiers.py's deadline chain with the middle tier hedging: a hedged send gets
+    the time the caller's deadline leaves, so no work below outlives the user's give-up."""
+    from tests.test_tiers import deadline_chain, late_requests, run
+
+    data = deadline_chain(True)
+    data["tiers"]["service"]["policy"]["hedge"] = {
+        "enabled": True,
+        "max_attempts": 3,
+        "delay": 0.02,
+    }
+    data["tiers"]["service"]["timeout"] = 1.0  # only the deadline cuts a send short
+    # a send that fails at once makes the next hedge go at once: the one left open then
+    data["tiers"]["database"]["faults"] = [{"kind": "flaky", "probability": 0.5}]
+    result = run(data)
+    assert any((tier.attempts["hedge"] > 0).any() for tier in result.tiers)  # sends hedged
+    assert late_requests(result) == (0, 0)
+
+
+# -- retrysim/sim/graph.py ------------------------------------------------------------------------
+
+
+def test_with_a_propagated_deadline_no_call_below_ends_after_its_caller_gave_up() -> None:
+    """A retry that would start past the deadline its caller passed down is not scheduled:
+    the call waits for the deadline and ends there (gRPC's DEADLINE_EXCEEDED), never later.
+    Some calls below do end exactly at it (the premise: deadlines cut calls short)."""
+    from tests.test_tiers import deadline_chain, run
+
+    result = run(deadline_chain(True))
+    at_deadline = 0
+    for upper, tier in zip(result.tiers, result.tiers[1:], strict=False):
+        gave_up = upper.attempts["end"][tier.parents[: len(tier.calls)]]
+        assert np.all(tier.calls["end"] <= gave_up), tier.name
+        at_deadline += int(
+            np.sum((tier.calls["end"] == gave_up) & (tier.calls["outcome"] == rec.GAVE_UP))
+        )
+    assert at_deadline > 0
+
+
+# -- retrysim/sim/routing.py ----------------------------------------------------------------------
+
+
+def test_a_replicated_services_capacity_is_the_sum_of_its_replicas() -> None:
+    from retrysim.sim.engine import Engine
+
+    def capacity(replicas: int) -> float | None:
+        service = {"kind": "queue", "concurrency": 4, "replicas": replicas, "latency": 0.01}
+        scenario = parse_scenario({"duration": 2, "clients": {"count": 5}, "service": service})
+        return Engine(scenario).capacity
+
+    one = capacity(1)
+    assert one is not None and one > 0
+    assert capacity(3) == pytest.approx(3 * one)
+    assert capacity(5) == pytest.approx(5 * one)
+
+
+# -- retrysim/retry/hedge.py ----------------------------------------------------------------------
+
+
+def test_a_hedge_that_failed_as_the_winner_answered_leaves_no_unretrieved_error() -> None:
+    """Two sends finish in the same loop step: the first answers (it wins), the second
+    raises. race() returns the answer and still retrieves the loser's error, so asyncio never
+    reports "Task exception was never retrieved" when the loser is collected."""
+    import asyncio
+
+    from retrysim.retry.hedge import Hedging, race
+
+    reported: list[dict[str, Any]] = []
+
+    async def main() -> Any:
+        gate = asyncio.Event()
+
+        async def answers() -> str:
+            await gate.wait()
+            return "answer"
+
+        async def fails() -> str:
+            await gate.wait()
+            raise ValueError("the loser")
+
+        async def acceptable(error: BaseException | None, result: Any) -> bool:
+            return error is None
+
+        asyncio.get_running_loop().call_later(0.001, gate.set)
+
+        def hedged(n: int) -> None:
+            assert n == 2
+
+        return await race(answers(), fails, Hedging(max_attempts=2, delay=0.0), acceptable, hedged)
+
+    loop = asyncio.new_event_loop()
+    loop.set_exception_handler(lambda _loop, context: reported.append(context))
+    try:
+        assert loop.run_until_complete(main()) == "answer"
+        gc.collect()
+    finally:
+        loop.close()
+    assert reported == []
+
+
+# -- retrysim/sim/tiers.py ------------------------------------------------------------------------
+
+
+def test_a_tiers_seed_is_one_a_scenario_may_hold() -> None:
+    """A tier's engine runs a scenario of its own whose seed is drawn from the run's: it must
+    be a seed the schema accepts (below 2**63), whatever the run's seed and the tier."""
+    from retrysim.sim.tiers import tier_seed, tier_view
+
+    for seed in [0, 1, 2**63 - 1, *range(3, 300, 7)]:
+        assert tier_seed(seed, 0) == seed
+        below = [tier_seed(seed, level) for level in (1, 2, 3, 4)]
+        assert all(0 <= value < 2**63 for value in below), seed
+        assert len(set(below)) == 4  # each tier its own streams
+        parse_scenario({"seed": below[0]})
+    plain = parse_scenario({"duration": 2})
+    assert tier_view(plain, 0) is plain  # no tiers: the scenario itself
+
+
+# -- retrysim/retry/per_error.py ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("status", "family"), [(499, None), (500, "server_error"), (599, "server_error"), (600, None)]
+)
+def test_an_http_status_is_a_server_error_from_500_to_599_inclusive(
+    status: int, family: str | None
+) -> None:
+    """The edges of the 5xx range, as an aiohttp ``ClientResponseError`` carries them."""
+    from retrysim.retry.per_error import per_error_family
+
+    cls = type("ClientResponseError", (Exception,), {"__module__": "aiohttp.client_exceptions"})
+    error = cls("status")
+    error.status = status
+    assert per_error_family(error) == family
+
+
+def test_a_per_error_wait_shows_its_parts() -> None:
+    from retrysim.retry.per_error import wait_per_error
+
+    wait = wait_per_error(wait_fixed(1), {"rate_limited": wait_fixed(5)})
+    shown = repr(wait)
+    assert shown.startswith("wait_per_error(") and "rate_limited" in shown
+
+
+# -- retrysim/sim/connected.py --------------------------------------------------------------------
+
+
+def test_an_attempt_that_queued_for_a_connection_meets_its_own_replicas_fault() -> None:
+    """Replicas behind a small connection pool: an attempt waits in the pool while others are
+    routed elsewhere, and when it gets its connection it meets the faults of the replica it
+    was routed to, not of the last one routed (tests/test_balance.py's law, with a pool)."""
+    from tests.test_balance import replicated
+
+    down = 1
+    outage = {"kind": "outage", "start": 1, "end": 3, "replicas": [down]}
+    data = replicated(3, "round_robin", faults=[outage], seed=4)
+    data["clients"] |= {"processes": 1, "pool_size": 2}
+    result = engine.simulate(parse_scenario(data))
+    attempts = result.attempts
+    assert (attempts["pool_wait"] > 0).sum() > 10  # the premise: attempts queued
+    failed = attempts["outcome"] != rec.OK
+    there = attempts["replica"] == down
+    inside = (attempts["start"] >= 1) & (attempts["start"] < 3)
+    assert failed.any()
+    assert np.all(there[failed])  # every failure is the dead replica's
+    assert np.all(failed[there & inside & (attempts["pool_wait"] == 0)])
+
+
+# -- retrysim/retry/waits.py: the Retry-After header -----------------------------------------------
+
+
+def test_an_http_librarys_retry_after_header_is_honoured() -> None:
+    """retrysim/retry/waits.py: an error without a ``retry_after`` attribute but with an
+    httpx-style response carrying ``Retry-After: 7`` makes the wait 7 s (capped), as an
+    aiohttp-style ``headers`` does; a header of an HTTP date is ignored."""
+    import types
+
+    from retrysim.retry.waits import wait_retry_after
+
+    def waited(error: BaseException) -> float:
+        state = RetryCallState(Retrying(), None, (), {})
+        state.set_exception((type(error), error, None))
+        return float(wait_retry_after(wait_fixed(1), cap=5)(state))
+
+    httpx_like = ValueError("429")
+    httpx_like.response = types.SimpleNamespace(headers={"Retry-After": "3"})  # type: ignore[attr-defined]
+    aiohttp_like = ValueError("503")
+    aiohttp_like.headers = {"Retry-After": "60"}  # type: ignore[attr-defined]
+    dated = ValueError("429")
+    dated.headers = {"Retry-After": "Wed, 21 Oct 2015 07:28:00 GMT"}  # type: ignore[attr-defined]
+    assert waited(httpx_like) == 3.0
+    assert waited(aiohttp_like) == 5.0  # the cap
+    assert waited(dated) == 1.0  # the fallback
+    assert waited(ValueError("plain")) == 1.0
