@@ -40,7 +40,7 @@ from retrysim.sim.failures import ANSWER_BASE, TIMEOUT, Answers, code_of, make_e
 from retrysim.sim.faults import compile_faults
 from retrysim.sim.kernel import Kernel, give_back_memory, quiet_collector
 from retrysim.sim.limits import ScenarioTooLargeError as ScenarioTooLargeError
-from retrysim.sim.limits import check_memory, event_limit
+from retrysim.sim.limits import attempt_limit, attempts_stopped, check_memory, event_limit
 from retrysim.sim.policy import client_timeout
 from retrysim.sim.policy import policy_for as policy_for
 from retrysim.sim.result import RunResult as RunResult
@@ -66,6 +66,7 @@ class Engine:
     # Slots: read on every attempt, 30-odd attributes in a __dict__ cost 3% of a fast run.
     # fmt: off
     __slots__ = (
+        "_attempt_limit",
         "_call_class", "_calls_per_client", "_decide", "_duration", "_ended", "_expected",
         "_first_clients", "_firsts", "_gate", "_guard_events", "_guard_states", "_holding",
         "_jitter_key", "_open_loop", "_pending_done", "_retry_later", "_server_key",
@@ -186,6 +187,7 @@ class Engine:
                 with tenacity_virtual_time(lambda: kernel.now), routed_jitter():
                     self.decider.start()
                     max_events, events_limit = event_limit(scenario)
+                    self._attempt_limit = attempt_limit(scenario)
                     events, stopped = kernel.run(
                         time_limit(scenario),
                         max_events,
@@ -293,6 +295,9 @@ class Engine:
         n = call.attempt_number
         columns = self.attempts
         a = columns.size
+        if a >= self._attempt_limit:  # a retry storm: the attempts budget (sim/limits.py)
+            self.kernel.halt(attempts_stopped(a))
+            return
         if a == columns.capacity:
             columns.grow()
         columns.size = a + 1
