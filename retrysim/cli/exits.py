@@ -167,7 +167,17 @@ def _fork_keeps_defaults() -> None:
 
     def unblock() -> None:
         if _in_forks["reset"]:
-            signal.pthread_sigmask(signal.SIG_UNBLOCK, _in_forks["reset"])
+            try:
+                signal.pthread_sigmask(signal.SIG_UNBLOCK, _in_forks["reset"])
+            except SignalStop:
+                # A signal sent during the fork runs its handler here, inside an at-fork hook,
+                # where CPython ignores what it raises (a pool starting would then run on
+                # after a SIGTERM): sent again from outside the hook, it stops the command.
+                again, stopping["signal"] = stopping["signal"], None
+                if again is not None:
+                    resend = threading.Timer(0.05, os.kill, (os.getpid(), again))
+                    resend.daemon = True
+                    resend.start()
 
     def in_child() -> None:
         reset, _in_forks["reset"] = _in_forks["reset"], []
