@@ -188,16 +188,25 @@ def write_json(target: str | Path, document: Any) -> None:
     write_text(target, dumps(document))
 
 
-def records_csv(records: np.ndarray, names: tuple[str, ...] | None = None) -> str:
-    """A record array as CSV; the ``error`` column is written as the error's name."""
+def records_csv(
+    records: np.ndarray,
+    names: tuple[str, ...] | None = None,
+    leading: dict[str, list[Any]] | None = None,
+) -> str:
+    """A record array as CSV; the ``error`` column is written as the error's name.
+
+    ``leading``: more columns, written first (a call graph's ``tier``), one value per record.
+    """
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
+    first = leading or {}
     fields = list(records.dtype.names or ())
-    writer.writerow(fields)
+    writer.writerow([*first, *fields])
     columns = [records[f].tolist() for f in fields]
     if names is not None and "error" in fields:
         i = fields.index("error")
         columns[i] = [names[c] for c in columns[i]]
+    columns = [*first.values(), *columns]
     for row in zip(*columns, strict=True):
         writer.writerow(["" if isinstance(v, float) and math.isnan(v) else v for v in row])
     return out.getvalue()

@@ -100,18 +100,18 @@ EQUIVALENT: dict[str, str] = {
         "T is a TypeVar used only in annotations, which `from __future__ import annotations`"
         " never evaluates"
     ),
-    "retrysim/sim/engine.py:52:0:stmt:removed": (
+    "retrysim/sim/engine.py:56:0:stmt:removed": (
         "Progress is a type alias read only in annotations (here and in runner.py), which"
         " `from __future__ import annotations` never evaluates"
     ),
-    "retrysim/sim/engine.py:182:67:const:0->1": (
+    "retrysim/sim/engine.py:210:67:const:0->1": (
         "the run's outer jitter stream is a fallback nothing draws from: a wait is drawn only"
         " after a failed attempt pointed the jitter at its call's own stream"
     ),
-    "retrysim/sim/engine.py:214:31:cmp:GtE->Gt": (
+    "retrysim/sim/engine.py:243:31:cmp:GtE->Gt": (
         "at now == duration the estimate round(started * duration / now) is started anyway"
     ),
-    "retrysim/sim/engine.py:269:20:const:0->1": (
+    "retrysim/sim/engine.py:310:20:const:0->1": (
         "limit 0 (open loop) also returns through `call.index + 1 >= limit`, and limit 1"
         " returns either way"
     ),
@@ -139,7 +139,7 @@ EQUIVALENT: dict[str, str] = {
         "tags count from `attained`: where an idle server's next busy period starts cancels"
         " out of every completion time (0 only keeps the most precision)"
     ),
-    "retrysim/results/metrics.py:103:75:const:True->False": (
+    "retrysim/results/metrics.py:104:75:const:True->False": (
         "np.percentile returns one value per percentile asked: the zip's lengths always match"
     ),
     "retrysim/retry/waits.py:52:20:cmp:Gt->GtE": (
@@ -151,13 +151,13 @@ EQUIVALENT: dict[str, str] = {
     "retrysim/retry/waits.py:52:34:cmp:Lt->LtE": (
         "at wait == floor both branches return the same number"
     ),
-    "retrysim/sim/records.py:23:39:const:2->3": (
+    "retrysim/sim/records.py:25:39:const:2->3": (
         "call outcome codes are only ever compared with their names (SUCCEEDED, GAVE_UP,"
         " UNFINISHED), never with a number: any three distinct values behave the same"
     ),
-    "retrysim/sim/records.py:79:22:const:12->13": ROOM,
-    "retrysim/sim/records.py:82:19:const:18->19": ROOM,
-    "retrysim/sim/records.py:84:18:const:18->19": ROOM,
+    "retrysim/sim/records.py:83:22:const:12->13": ROOM,
+    "retrysim/sim/records.py:86:19:const:18->19": ROOM,
+    "retrysim/sim/records.py:88:18:const:18->19": ROOM,
 }
 
 PYTEST_ARGS = ("-x", "-q", "-p", "no:cacheprovider", "-n", "0", "-m", "not slow")

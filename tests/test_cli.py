@@ -54,6 +54,7 @@ SCHEMA: dict[str, Any] = {
         "breaker": dict,
         "budget": dict,
         "adaptive": dict,
+        "hedge": dict,
         "overrides": list,
     },
     "calls": {

@@ -35,7 +35,8 @@ def test_scenario_argument_completes_bundled_names_and_toml_files(tmp_path: Path
     offered = complete("retrysim run ")
     assert {"thundering-herd", "redis-blip", "mine.toml", "more/"} <= set(offered)
     assert "notes.txt" not in offered
-    assert complete("retrysim run th") == ["thundering-herd"]
+    assert complete("retrysim run thu") == ["thundering-herd"]
+    assert complete("retrysim run th") == ["three-tier-storm", "thundering-herd"]
     assert complete("retrysim validate mi") == ["mine.toml"]
     assert "redis-blip" in complete("retrysim scenarios show re")
 

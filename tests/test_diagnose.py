@@ -475,7 +475,7 @@ def test_an_old_document_without_the_facts_is_not_diagnosed_by_guesswork() -> No
 
 
 def test_every_rule_is_registered_once_with_a_guide_section() -> None:
-    assert len({r.id for r in dg.RULES}) == len(dg.RULES) == 8
+    assert len({r.id for r in dg.RULES}) == len(dg.RULES) == 11
     assert {r.section for r in dg.RULES} == {
         dg.TOO_MANY,
         dg.NOT_WORKING,

@@ -60,6 +60,7 @@ FAMILIES = {
     "retry_attempt_failures": "counter",
     "retry_wait_seconds": "counter",
     "retry_duplicate_executions": "counter",
+    "retry_hedges": "counter",
     "retry_success_rate": "gauge",
     "retry_duration_seconds": "histogram",
     "retry_breaker_state": "gauge",

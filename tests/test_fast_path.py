@@ -67,6 +67,11 @@ def assert_identical(fast: RunResult, reference: RunResult) -> None:
     for name in fast.calls.dtype.names or ():
         ours, theirs = fast.calls[name], reference.calls[name]
         assert ours.tobytes() == theirs.tobytes(), f"calls[{name!r}] differ"
+    assert [tier.name for tier in fast.tiers] == [tier.name for tier in reference.tiers]
+    for ours_tier, theirs_tier in zip(fast.tiers, reference.tiers, strict=True):
+        for records in ("attempts", "calls", "parents"):
+            mine, other = getattr(ours_tier, records), getattr(theirs_tier, records)
+            assert mine.tobytes() == other.tobytes(), f"tier {ours_tier.name}: {records} differ"
     assert fast.guard_events == reference.guard_events
     assert fast.connections == reference.connections
     assert (fast.end_time, fast.events, fast.stopped) == (

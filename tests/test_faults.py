@@ -170,7 +170,7 @@ def test_compile_faults_sorts_kinds_into_strategies() -> None:
     assert len(plan.spikes) == 1 and len(plan.resets) == 1
     assert plan.capacity_windows == ((5.0, 6.0, 1),)
     assert not plan.empty and compile_faults([], 1).empty
-    windows = fault_windows(s.faults)
+    windows = fault_windows(s)
     assert [w["kind"] for w in windows] == [f.kind for f in s.faults]
     assert [w["index"] for w in windows] == list(range(len(s.faults)))
     assert windows[1] == {"index": 1, "kind": "outage", "start": 2.0, "end": 3.0}

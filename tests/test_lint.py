@@ -231,6 +231,39 @@ TRAPS: list[tuple[str, str, str, str]] = [
         "faults.0.error",
         'read only with mode = "refuse"',
     ),
+    # tiers and replicas (tests/test_tier_schema.py has their quiet counterparts)
+    (
+        "balance-one-replica",
+        '[service]\nkind = "ideal"\nbalance = "random"\n',
+        "service.balance",
+        "nothing to balance",
+    ),
+    (
+        "other-host-one-replica",
+        "[policy]\nretry_other_host = true\n",
+        "policy.retry_other_host",
+        "no other host to retry on",
+    ),
+    (
+        "deadline-without-timeout",
+        "[tiers.gateway]\npropagate_deadline = true\npolicy = { max_attempts = 2 }\n"
+        '[tiers.db]\nservice = { kind = "ideal" }\n',
+        "tiers.gateway.propagate_deadline",
+        "nothing to propagate; set clients.timeout",
+    ),
+    (
+        "fault-every-replica",
+        '[service]\nkind = "ideal"\nreplicas = 2\n'
+        '[[faults]]\nkind = "outage"\nend = 5\nreplicas = [1, 0]\n',
+        "faults.0.replicas",
+        "the same as leaving it out",
+    ),
+    (
+        "callers-of-the-last-tier",
+        "[tiers.gateway]\npolicy = { max_attempts = 2 }\n[tiers.db]\ncallers = 4\n",
+        "tiers.db.callers",
+        "calls no one",
+    ),
 ]
 
 

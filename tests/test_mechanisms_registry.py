@@ -160,7 +160,7 @@ source = path.read_text(encoding="utf-8")
 # The recipe: the mechanism's module, and one registry entry.
 base = "from retrysim.retry.knobs import Knobs, PlacedGuard"
 source = source.replace(base, base + "\\nfrom toy import ToyOptions, toy_guards, toy_stop")
-end = "        adaptive_guards,\\n    ),\\n}"
+end = "    ),\\n}"  # the registry's last entry, whichever it is
 entry = '    "toy": Mechanism(ToyOptions, "a toy", toy_guards, toy_stop),\\n'
 source = source.replace(end, end[:-1] + entry + "}")
 assert '"toy": Mechanism' in source, "the registry's literal changed: update this test"

@@ -70,6 +70,36 @@ def guarded() -> ResultDocument:
     return saved
 
 
+#: A call graph with a hedging clients' policy: the ``graph`` and ``hedging`` metrics' document.
+GRAPH: dict[str, Any] = {
+    "name": "graph",
+    "seed": 2,
+    "duration": 10,
+    "policy": {"max_attempts": 2, "hedge": {"enabled": True, "delay": 0.05}},
+    "clients": {"count": 40, "timeout": 1.0, "arrival": {"kind": "uniform", "end": 5}},
+    "tiers": {
+        "api": {
+            "policy": {"max_attempts": 2, "min_wait": 0.01, "max_wait": 0.02},
+            "timeout": 0.5,
+            "service": {"kind": "ideal", "latency": {"dist": "exponential", "mean": 0.05}},
+        },
+        "db": {
+            "service": {"kind": "queue", "concurrency": 2, "latency": 0.01},
+            "faults": [{"kind": "flaky", "probability": 0.3}],
+        },
+    },
+}
+
+
+@pytest.fixture(scope="module")
+def graph() -> ResultDocument:
+    """A tiny run of :data:`GRAPH`, saved and read back as JSON."""
+    saved: ResultDocument = json.loads(
+        json.dumps(metrics.summarize(simulate(parse_scenario(GRAPH))))
+    )
+    return saved
+
+
 def _resolved(document: ResultDocument, m: metric_table.Metric) -> float:
     node: Any = document
     for part in m.path:
@@ -80,7 +110,7 @@ def _resolved(document: ResultDocument, m: metric_table.Metric) -> float:
 
 
 def test_every_path_resolves_to_a_number_in_a_real_document(
-    document: ResultDocument, guarded: ResultDocument
+    document: ResultDocument, guarded: ResultDocument, graph: ResultDocument
 ) -> None:
     for m in METRIC_TABLE:
         if m.optional:  # its section is there only sometimes: here it is not
@@ -88,14 +118,16 @@ def test_every_path_resolves_to_a_number_in_a_real_document(
             continue
         assert metrics.metric(document, m.name) == _resolved(document, m), m.name
     for m in METRIC_TABLE:
-        assert metrics.metric(guarded, m.name) == _resolved(guarded, m), m.name
+        # the resilience mechanisms' run, or the call graph's for the graph and hedging rows
+        shown = graph if m.path[0] in ("graph", "hedging") else guarded
+        assert metrics.metric(shown, m.name) == _resolved(shown, m), m.name
 
 
 def test_only_optional_sections_may_be_missing(document: ResultDocument) -> None:
     """A document without ``guards`` is a run without mechanisms; one without ``load`` is
     damaged (a sweep checkpoint re-runs it), so that stays an error."""
     optional = {m.path[0] for m in METRIC_TABLE if m.optional}
-    assert optional == {"guards", "recovery"}
+    assert optional == {"guards", "recovery", "graph", "hedging"}
     damaged = cast(ResultDocument, {k: v for k, v in document.items() if k != "load"})
     with pytest.raises(KeyError):
         metrics.metric(damaged, "amplification")

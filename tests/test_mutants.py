@@ -44,7 +44,7 @@ from retrysim.retry import (
     waits,
 )
 from retrysim.retry import guards as guards_mod
-from retrysim.sim import engine, failures, faults, invariants, limits, service
+from retrysim.sim import engine, failures, faults, invariants, limits, routing, service
 from retrysim.sim import records as rec
 from retrysim.sim.arrivals import expected_calls
 from retrysim.sim.streams import FAULT_BASE, stream_key
@@ -503,7 +503,7 @@ def test_a_request_with_no_announced_end_times_out_after_one_that_had_one(
 ) -> None:
     """The announced end of one request must not stand for the next (ServerHost's contract:
     announcing is optional per request)."""
-    monkeypatch.setattr(engine, "make_server", lambda host, spec: _AnnouncesOnlyTheFirst(host))
+    monkeypatch.setattr(routing, "make_server", lambda host, spec: _AnnouncesOnlyTheFirst(host))
     scenario = parse_scenario(
         {
             "policy": {"max_attempts": 1},

@@ -140,6 +140,7 @@ def test_policy_spec_is_the_options_plus_what_a_scenario_adds() -> None:
         *MECHANISM_NAMES,
         "operation",
         "retry_on",
+        "retry_other_host",
     }
 
 

@@ -44,6 +44,7 @@ EXPECTED = {
     "retrysim.retry.call.outcomes": ("{call}", "Sum"),
     "retrysim.retry.wait.time": ("s", "Sum"),
     "retrysim.retry.duplicate_executions": ("{execution}", "Sum"),
+    "retrysim.retry.hedges": ("{send}", "Sum"),
     "retrysim.retry.success_ratio": ("1", "Gauge"),
     "retrysim.retry.call.duration": ("s", "Histogram"),
     "retrysim.breaker.state": ("1", "Gauge"),

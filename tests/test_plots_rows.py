@@ -259,7 +259,10 @@ def test_plot_draws_a_tuning_result_per_operation_group(tmp_path: Path) -> None:
         (["--kind", "pareto", "--x", "max_attempts"], "--x 'max_attempts': unknown metric"),
         (["--kind", "heatmap", "--x", "nope"], "no grid key 'nope'"),
         (["--kind", "heatmap", "--metric", "breaker_opens"], "its rows have no breaker_opens"),
-        (["--kind", "pie"], "allowed: timeline, spread, cdf, heatmap, pareto"),
+        (
+            ["--kind", "pie"],
+            "allowed: timeline, spread, cdf, tiers, amplification, replicas, heatmap, pareto",
+        ),
     ],
 )
 def test_plot_mistakes_with_a_sweep_are_one_line(

@@ -73,6 +73,11 @@ DOCUMENTED: dict[str, dict[str, Any]] = {
         "limiter_min_rate": 0.5,
         "scope": "client",
     },
+    "hedge": {
+        "enabled": False,
+        "max_attempts": 2,  # gRPC's maxAttempts counts the original: one hedge
+        "delay": 2.0,  # Polly's default hedging delay
+    },
 }
 
 

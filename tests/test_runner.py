@@ -44,6 +44,7 @@ def engine_runs(monkeypatch: pytest.MonkeyPatch) -> list[dict[str, Any]]:
         progress: Any = None,
         retrying: Any = None,
         engine: str = "auto",
+        retryings: Any = None,
     ) -> Any:
         runs.append(
             {"scenario": scenario, "seed": seed, "settings": settings, "progress": progress}
@@ -54,6 +55,7 @@ def engine_runs(monkeypatch: pytest.MonkeyPatch) -> list[dict[str, Any]]:
             settings=settings,
             progress=progress,
             retrying=retrying,
+            retryings=retryings,
             engine=engine,
         )
         runs[-1]["calls"] = result.calls

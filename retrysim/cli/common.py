@@ -116,16 +116,29 @@ def apply(scenario: Scenario, sets: dict[str, Any], option: str = "--set") -> Sc
     from pydantic import ValidationError
 
     from retrysim.model.scenario import format_validation_error
+    from retrysim.model.tier_keys import UnknownTierError, check_tier_keys
 
     if not sets:
         return scenario
+    try:  # a tier's name mistyped would add a tier: say so, with the closest name
+        check_tier_keys(scenario, sets, option)
+    except UnknownTierError as error:
+        raise UsageError(str(error)) from None
     try:
         return scenario.with_overrides(sets)
     except KeyError as error:
         data = scenario.model_dump(mode="python")
         raise UsageError(f"{option} {unknown_key(str(error.args[0]), data)}") from None
     except ValidationError as error:
-        raise UsageError(format_validation_error(error, option)) from None
+        message = format_validation_error(error, option)
+        listed = [key for key, value in sets.items() if isinstance(value, str) and "," in value]
+        if option == "--set" and listed:  # a compare's list of values given to one run
+            key = listed[0]
+            message += (
+                f" (several values side by side are compare's: "
+                f"retrysim compare SCENARIO --set {key}={sets[key]})"
+            )
+        raise UsageError(message) from None
 
 
 def check_profile(profile: str) -> str:
@@ -197,7 +210,7 @@ def rerun_arguments(
     sets: list[str] | None = None,
     profile: str | None = None,
     env_file: Path | None = None,
-    policy: str | None = None,
+    policy: str | list[str] | None = None,
 ) -> list[str]:
     """The options a run was given that shape its result, as the words of a command line.
 
@@ -217,33 +230,52 @@ def rerun_arguments(
         words += ["--profile", profile]
     if env_file is not None:
         words += ["--env-file", str(env_file)]
-    if policy is not None:
-        words += ["--policy", policy]
+    for each in [policy] if isinstance(policy, str) else policy or []:
+        words += ["--policy", each]
     return words
 
 
 def check_policy_alone(policy: str | None, sets: dict[str, Any], profile: str | None) -> None:
     """``--policy`` brings its own stop, wait and retry: a --set policy.* or --profile would
-    change nothing, so saying both is refused rather than silently ignored."""
+    change nothing, so saying both is refused rather than silently ignored. A tier's
+    (``--policy gateway=MODULE:ATTR``) replaces that tier's policy alone: a --set
+    tiers.gateway.policy.* is refused, the clients' --set policy.* and --profile are not."""
     if policy is None:
         return
-    if profile is not None:
+    from retrysim.runs.user_policy import split_target
+
+    tier, _ = split_target(policy)
+    table = "policy" if tier is None else f"tiers.{tier}.policy"
+    if profile is not None and tier is None:
         raise UsageError("--profile has no effect with --policy (your policy has its own wait)")
-    touched = sorted(key for key in sets if key == "policy" or key.startswith("policy."))
+    touched = sorted(key for key in sets if key == table or key.startswith(f"{table}."))
     if touched:
         raise UsageError(
-            f"--set {touched[0]} has no effect with --policy: your policy decides its own "
-            "attempts and waits; change them in its code, or drop --policy"
+            f"--set {touched[0]} has no effect with --policy {policy}: your policy decides its "
+            "own attempts and waits; change them in its code, or drop --policy"
         )
 
 
 def user_policy(policy: str | None, scenario: Scenario) -> Any:
-    """The policy ``--policy`` names, ready for the engine (None without ``--policy``)."""
+    """The policy ``--policy`` names, ready for the engine (None without ``--policy``); a
+    tier's (``gateway=MODULE:ATTR``) is checked against the scenario's tiers and loaded."""
     if policy is None:
         return None
-    from retrysim.runs.user_policy import load_policy
+    from retrysim.runs.user_policy import load_policies, load_policy, split_target
 
+    tier, target = split_target(policy)
+    if tier is not None:
+        return load_policies(scenario, {tier: target})[tier]
     return load_policy(policy, scenario.policy.operation)
+
+
+def user_policies(policies: list[str] | None, scenario: Scenario) -> tuple[Any, dict[str, Any]]:
+    """The clients' policy and each tier's from a repeated ``--policy`` (``MODULE:ATTR`` for
+    the clients', ``NAME=MODULE:ATTR`` for tier NAME's calls), ready for the engine."""
+    from retrysim.runs.user_policy import load_policies, split_targets
+
+    top, tiers = split_targets(policies or [])
+    return user_policy(top, scenario), load_policies(scenario, tiers)
 
 
 def executor(kind: str, workers: int | None, address: str | None) -> Executor:

@@ -122,12 +122,13 @@ QuietOption = Annotated[
     ),
 ]
 PolicyOption = Annotated[
-    str | None,
+    list[str] | None,
     typer.Option(
         "--policy",
         help="Simulate your own tenacity policy instead of the scenario's: MODULE:ATTRIBUTE "
         "naming a Retrying, an AsyncRetrying or a function decorated with @tenacity.retry "
-        "(imported from the current folder first).",
-        metavar="MODULE:ATTR",
+        "(imported from the current folder first). With tiers, NAME=MODULE:ATTR is tier NAME's "
+        "policy for its calls to the next tier. Repeatable: one for the clients, one per tier.",
+        metavar="[TIER=]MODULE:ATTR",
     ),
 ]

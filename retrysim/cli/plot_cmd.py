@@ -19,7 +19,9 @@ from retrysim.safe import visible
 if TYPE_CHECKING:
     from retrysim.results.document import ResultDocument
 
-RUN_KINDS = ("timeline", "spread", "cdf")
+#: Figures of a run of a call graph or of replicas: each refuses a run without them.
+GRAPH_KINDS = ("tiers", "amplification", "replicas")
+RUN_KINDS = ("timeline", "spread", "cdf", *GRAPH_KINDS)
 KINDS = RUN_KINDS + ROWS_KINDS
 
 
@@ -67,9 +69,11 @@ def plot(
         str,
         typer.Option(
             "--kind",
-            help="For a result: timeline (attempts over time), spread (jitter), cdf. For a "
-            "saved sweep or comparison: heatmap (one metric over two grid keys), pareto "
-            "(success against cost, the best trade-offs marked).",
+            help="For a result: timeline (attempts over time), spread (jitter), cdf; with "
+            "tiers: tiers (requests/s at each tier), amplification (requests per call by "
+            "tier); with replicas: replicas (requests/s by replica). For a saved sweep or "
+            "comparison: heatmap (one metric over two grid keys), pareto (success against "
+            "cost, the best trade-offs marked).",
             metavar="KIND",
         ),
     ] = "timeline",
@@ -109,9 +113,9 @@ def plot(
         ),
     ] = None,
 ) -> None:
-    """Draw a saved result (attempts over time, the jitter spread, the latency CDF) or a saved
-    sweep (a heat map of one metric over two grid keys, or the Pareto front of success against
-    cost)."""
+    """Draw a saved result (attempts over time, the jitter spread, the latency CDF; a call
+    graph's load and amplification per tier, requests by replica) or a saved sweep (a heat map
+    of one metric over two grid keys, or the Pareto front of success against cost)."""
     if kind not in KINDS:
         raise UsageError(f"--kind {kind!r}: allowed: {', '.join(KINDS)}")
     if kind in RUN_KINDS:
@@ -132,6 +136,12 @@ def plot(
             figure = plots.herd_timeline(doc)
         elif kind == "spread":
             figure = plots.jitter_spread(doc)
+        elif kind == "tiers":
+            figure = plots.tier_timeline(doc)
+        elif kind == "amplification":
+            figure = plots.tier_amplification(doc)
+        elif kind == "replicas":
+            figure = plots.replica_timeline(doc)
         else:
             labelled: dict[str, ResultDocument] = {doc["scenario"]: doc}
             figure = plots.latency_cdf(labelled)

@@ -89,11 +89,12 @@ def run(
     if out is not None:
         check_out_dir(out, "--out", RUN_FILES)
     sets = common.parse_sets(set_)
-    common.check_policy_alone(policy, sets, profile)
+    for spec in policy or []:
+        common.check_policy_alone(spec, sets, profile)
     loaded, given = common.load_given(scenario, sets, profile)
     settings, setting_sources = common.settings(env_file)
     sources = common.policy_sources(loaded, sets, setting_sources, profile)
-    retrying = common.user_policy(policy, loaded)
+    retrying, retryings = common.user_policies(policy, loaded)
 
     from retrysim.cli.progress import WorkProgress
     from retrysim.runs.runner import run as run_step
@@ -106,6 +107,7 @@ def run(
             progress=bar.update,
             retrying=retrying,
             engine=engine,
+            retryings=retryings,
         )
     result, doc = step.result, step.document
     doc["sources"] = sources

@@ -27,6 +27,31 @@ def write_run_files(out: Path, document: ResultDocument, result: RunResult) -> N
     from retrysim import output
 
     out.mkdir(parents=True, exist_ok=True)
-    output.write_text(out / "attempts.csv", output.records_csv(result.attempts, result.error_names))
-    output.write_text(out / "calls.csv", output.records_csv(result.calls, result.error_names))
+    if result.tiers:
+        attempts, calls = _graph_csvs(result)
+    else:
+        attempts = output.records_csv(result.attempts, result.error_names)
+        calls = output.records_csv(result.calls, result.error_names)
+    output.write_text(out / "attempts.csv", attempts)
+    output.write_text(out / "calls.csv", calls)
     output.write_json(out / "result.json", document)
+
+
+def _graph_csvs(result: RunResult) -> tuple[str, str]:
+    """A call graph's records, every tier's, top first, in one table each: a ``tier`` column
+    first, and for calls a ``parent`` column (the row, among the tier above's attempts, of the
+    request the call served; -1 at the top)."""
+    import numpy as np
+
+    from retrysim import output
+
+    tiers = result.tiers
+    attempts = np.concatenate([tier.attempts for tier in tiers])
+    calls = np.concatenate([tier.calls for tier in tiers])
+    attempt_tiers = [tier.name for tier in tiers for _ in range(len(tier.attempts))]
+    call_tiers = [tier.name for tier in tiers for _ in range(len(tier.calls))]
+    parents = np.concatenate([tier.parents for tier in tiers]).tolist()
+    return (
+        output.records_csv(attempts, result.error_names, {"tier": attempt_tiers}),
+        output.records_csv(calls, result.error_names, {"tier": call_tiers, "parent": parents}),
+    )

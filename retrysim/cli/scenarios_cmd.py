@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -13,6 +13,10 @@ from retrysim.cli import value_completion
 from retrysim.cli.exits import EXIT_BAD_INPUT, UsageError, reports_errors
 from retrysim.cli.help import CONTEXT_SETTINGS, Command, Group
 from retrysim.safe import visible
+
+if TYPE_CHECKING:
+    from retrysim.model.scenario import Scenario
+    from retrysim.model.service import Service
 
 scenarios_app = typer.Typer(
     help="List the bundled scenarios, show one, or print every key a scenario can hold.",
@@ -165,10 +169,7 @@ def validate(
         given = given_keys(scenario)
         warnings = [finding.line(str(file)) for finding in lint(scenario, given)]
         defaults = [default.text() for default in in_effect(scenario, given)]
-        summary = (
-            f"{scenario.name!r}, {scenario.clients.count:,} clients, "
-            f"{scenario.service.kind} service, {len(scenario.faults)} fault(s)"
-        )
+        summary = summary_line(scenario)
         errors, ok = (warnings, False) if strict and warnings else ([], True)
         bad += not ok
         entry = {
@@ -192,3 +193,27 @@ def validate(
         sys.stdout.write(json.dumps(report, indent=2) + "\n")
     if bad:
         raise typer.Exit(EXIT_BAD_INPUT)
+
+
+def summary_line(scenario: Scenario) -> str:
+    """What ``validate`` says a valid scenario is: its name, its clients, the service they call
+    or, with tiers, the call graph top to bottom, and its faults (every tier's)::
+
+        't3', 10 clients -> gateway (ideal) -> database (queue x3 replicas), 1 fault
+    """
+    faults = len(scenario.faults) + sum(len(tier.faults) for tier in scenario.tiers.values())
+    counted = f"{faults} fault" + ("" if faults == 1 else "s")
+    count = scenario.clients.count
+    head = f"{scenario.name!r}, {count:,} client" + ("" if count == 1 else "s")
+    if not scenario.tiers:
+        return f"{head}, {_server(scenario.service, ' service')}, {counted}"
+    graph = " -> ".join(
+        f"{name} ({_server(tier.service)})" for name, tier in scenario.tiers.items()
+    )
+    return f"{head} -> {graph}, {counted}"
+
+
+def _server(service: Service, noun: str = "") -> str:
+    """``queue``, or ``queue x3 replicas`` behind a balancer (``noun`` after the kind)."""
+    replicas = f" x{service.replicas:,} replicas" if service.replicas > 1 else ""
+    return f"{service.kind}{noun}{replicas}"

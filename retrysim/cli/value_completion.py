@@ -83,7 +83,9 @@ def thresholds(incomplete: str) -> list[str]:
 def set_keys(ctx: Any, incomplete: str) -> list[str]:
     """Dotted scenario keys, as ``key=``: those of the scenario on the command line if it
     loads, else those any bundled scenario has (policy.*, clients.*, service.*, faults.N.*),
-    and every resilience knob (``policy.breaker.enabled=``). After the ``=``, the values of a
+    and every resilience knob (``policy.breaker.enabled=``), at the top and in each of the
+    scenario's tiers that calls another (``tiers.gateway.policy.max_attempts=``; a tier's
+    name comes from the scenario on the command line). After the ``=``, the values of a
     knob that has few (``true``/``false``, a breaker's ``scope``, a budget's ``kind``, a
     service's ``kind``), as a comma list for ``compare``/``sweep``
     (``policy.budget.enabled=false,``)."""
@@ -118,9 +120,10 @@ def _values_of(key: str) -> list[str]:
     (``service_choices``)."""
     from typing import Literal, get_args, get_origin
 
+    from retrysim.model.tier_keys import within_tier
     from retrysim.retry.mechanisms import MECHANISMS
 
-    parts = key.split(".")
+    parts = within_tier(key).split(".")  # a tier's key takes what the same key at the top does
     if parts[0] != "policy" and parts[-1] in ("dist", "negative"):
         from retrysim.model.base import latency_choices
 
@@ -145,24 +148,34 @@ def _values_of(key: str) -> list[str]:
 
 def _keys_of(scenario: str | None) -> list[str]:
     from retrysim.model.library import bundled_scenarios, load_scenario
+    from retrysim.model.tier_keys import CALLER_KEYS
     from retrysim.suggest import dotted_keys
 
     sources = [scenario] if scenario else []
     keys: set[str] = set()
+    callers: tuple[str, ...] = ()  # the tiers that call another: each has a policy
     for source in [*sources, *bundled_scenarios()]:
         try:
-            data = load_scenario(source).model_dump(mode="json")
+            loaded = load_scenario(source)
         except Exception:
             continue
-        keys.update(dotted_keys(data))
+        found = dotted_keys(loaded.model_dump(mode="json"))
+        if source == scenario and loaded.tiers:  # the last tier calls no one: no caller keys
+            callers, last = loaded.tier_names[:-1], loaded.tier_names[-1]
+            idle = {f"tiers.{last}.{key}" for key in CALLER_KEYS}
+            found = [k for k in found if ".".join(k.split(".")[:3]) not in idle]
+        keys.update(found)
         if source == scenario:
             break  # the scenario being run is the one whose keys count
     from retrysim.retry.options import OPTION_NAMES, TABLES
 
-    keys.update(f"policy.{name}" for name in OPTION_NAMES)
-    keys.update(  # every knob of the error families' and the mechanisms' tables
-        f"policy.{table}.{knob}" for table, model in TABLES.items() for knob in model.model_fields
-    )
-    keys -= {f"policy.{table}" for table in TABLES}  # a table, not a value
+    for policy in ["policy", *(f"tiers.{name}.policy" for name in callers)]:
+        keys.update(f"{policy}.{name}" for name in OPTION_NAMES)
+        keys.update(  # every knob of the error families' and the mechanisms' tables
+            f"{policy}.{table}.{knob}"
+            for table, model in TABLES.items()
+            for knob in model.model_fields
+        )
+        keys -= {f"{policy}.{table}" for table in TABLES}  # a table, not a value
     keys -= {"name", "description", "seed"}  # not worth overriding from the command line
     return sorted(keys)

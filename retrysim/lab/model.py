@@ -130,8 +130,11 @@ class DiagnosisRow:
     status: Literal["", "new", "gone"]
 
 
-#: ``[policy]`` keys that are not a wait's settings (the preview leaves them out).
-_NOT_WAITS = frozenset({"operation", "retry_on", "respect_retry_after"})
+#: ``[policy]`` keys that are not a wait's settings (the preview leaves them out): what a
+#: scenario's policy adds to the options (operation, retry_on, retry_other_host), and one option.
+_NOT_WAITS = frozenset(
+    {"respect_retry_after", *(set(PolicySpec.model_fields) - set(PolicyOptions.model_fields))}
+)
 
 
 class LabError(ValueError):

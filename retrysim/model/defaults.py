@@ -15,9 +15,9 @@ re-validates a whole dump, after which every field looks set, so the keys are ta
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from pydantic import BaseModel
 from pydantic.fields import FieldInfo
@@ -25,7 +25,13 @@ from pydantic.fields import FieldInfo
 from retrysim.model.base import Constant
 from retrysim.model.marks import InEffect, UsedWhen
 
+if TYPE_CHECKING:
+    from retrysim.model.scenario import Scenario
+
 M = TypeVar("M")
+
+#: The top-level keys a scenario with tiers does not read: each tier has its own.
+TIERED_AWAY = frozenset({"service", "faults"})
 
 
 @dataclass(frozen=True)
@@ -63,8 +69,9 @@ class Key:
 
 
 def walk(model: BaseModel, descend: Callable[[Key], bool] | None = None) -> Iterator[Key]:
-    """Every field of ``model`` and of the tables it holds (lists of tables included), depth
-    first; a field's own tables are walked when ``descend(field)`` says so (default: all)."""
+    """Every field of ``model`` and of the tables it holds (lists of tables and tables of
+    tables by name, ``tiers.NAME``, included), depth first; a field's own tables are walked
+    when ``descend(field)`` says so (default: all)."""
     stack: list[tuple[str, BaseModel]] = [("", model)]
     while stack:
         path, table = stack.pop()
@@ -75,11 +82,14 @@ def walk(model: BaseModel, descend: Callable[[Key], bool] | None = None) -> Iter
             if descend is not None and not descend(field):
                 continue
             value = field.value
-            items = value if isinstance(value, list) else [value]
-            for index, item in enumerate(items):
-                if isinstance(item, BaseModel):
-                    at = f"{field.key}.{index}" if isinstance(value, list) else field.key
-                    children.append((f"{at}.", item))
+            items: Iterable[tuple[str, Any]]
+            if isinstance(value, list):
+                items = ((f"{field.key}.{index}", item) for index, item in enumerate(value))
+            elif isinstance(value, dict):
+                items = ((f"{field.key}.{key}", item) for key, item in value.items())
+            else:
+                items = [(field.key, value)]
+            children += [(f"{at}.", item) for at, item in items if isinstance(item, BaseModel)]
         stack.extend(reversed(children))
 
 
@@ -146,7 +156,22 @@ def in_effect(scenario: BaseModel, given: frozenset[str]) -> list[Default]:
 
 
 def is_used(field: Key, scenario: BaseModel, marked: InEffect | None = None) -> bool:
-    """Whether this scenario's model reads ``field`` (its marks' ``used``; unmarked: yes)."""
+    """Whether this scenario's model reads ``field`` (its marks' ``used``; unmarked: yes).
+
+    With tiers, the top-level ``service`` and ``faults`` are read by no one (each tier has its
+    own), and a key inside ``tiers.NAME`` is judged against the one-tier scenario that serves
+    that tier (:func:`retrysim.model.tier_keys.judged_view`): its callers' timeout, or a
+    deadline passed down to them, decides whether its service ever sees an abandoned request,
+    as the clients' timeout does for a one-tier scenario's."""
+    from retrysim.model.tier_keys import judged_view, tier_of
+
+    tiers = getattr(scenario, "tiers", None)
+    if tiers:
+        if field.key.partition(".")[0] in TIERED_AWAY:
+            return False
+        name = tier_of(field.key)
+        if name is not None and name in tiers:
+            scenario = judged_view(cast("Scenario", scenario), name)
     when = mark(field.info, UsedWhen)
     if when is not None and not when.used(field.table, scenario):
         return False

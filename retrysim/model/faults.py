@@ -39,9 +39,18 @@ _ANSWER = (
 _HINT = "seconds: the Retry-After hint a RateLimited failure carries (HTTP 429)"
 
 
+#: Replicas a fault hits: indices into the service's replicas (0 is the first).
+ReplicaIndex = Annotated[int, Field(ge=0, lt=1000)]
+
+
 class _Window(Model):
     start: NonNeg = Field(0.0, description="when the fault begins")
     end: NonNeg | None = Field(None, description="omitted: until the run ends")
+    replicas: list[ReplicaIndex] | None = Field(
+        None,
+        description="the service replicas it hits (0 is the first; service.replicas); "
+        "omitted: every replica",
+    )
 
     @model_validator(mode="after")
     def _window(self) -> _Window:

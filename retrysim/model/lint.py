@@ -34,13 +34,16 @@ from retrysim.model.scenario import (
     Burst,
     CapacityLoss,
     Closed,
+    Fault,
     Occ,
     Outage,
     Poisson,
     Queue,
     Scenario,
+    Service,
     UniformArrival,
 )
+from retrysim.model.tier_keys import has_deadline, tier_of
 
 #: What a rule yields: the dotted key to change and what is wrong with it.
 Problem = tuple[str, str]
@@ -101,7 +104,11 @@ def unused_keys(scenario: Scenario, given: frozenset[str]) -> Iterator[Problem]:
             continue
         if field.value == field.info.get_default(call_default_factory=True, validated_data={}):
             continue
-        yield field.key, f"set, but changes nothing here: it is read {when.why}"
+        why = when.why
+        name = tier_of(field.key)
+        if name is not None:  # a tier's callers are the layer above it, their timeout its own
+            why = why.replace("clients.timeout", _timeout_key(scenario, name))
+        yield field.key, f"set, but changes nothing here: it is read {why}"
 
 
 # --- the service -----------------------------------------------------------------------------
@@ -123,17 +130,18 @@ def occ_without_network(scenario: Scenario, given: frozenset[str]) -> Iterator[P
 
 @rule("capacity-loss-adds")
 def capacity_loss_adds(scenario: Scenario, given: frozenset[str]) -> Iterator[Problem]:
-    service = scenario.service
-    if not isinstance(service, Queue):
-        return
-    for index, fault in enumerate(scenario.faults):
-        if isinstance(fault, CapacityLoss) and fault.slots >= service.concurrency:
-            change = "loses nothing" if fault.slots == service.concurrency else "adds slots"
-            yield (
-                f"faults.{index}.slots",
-                f"{fault.slots:,} slots in the window, and the queue has {service.concurrency:,} "
-                f"(service.concurrency): the capacity loss {change}; give fewer slots",
-            )
+    for at, service, faults in servers(scenario):
+        if not isinstance(service, Queue):
+            continue
+        for index, fault in enumerate(faults):
+            if isinstance(fault, CapacityLoss) and fault.slots >= service.concurrency:
+                change = "loses nothing" if fault.slots == service.concurrency else "adds slots"
+                yield (
+                    f"{at}faults.{index}.slots",
+                    f"{fault.slots:,} slots in the window, and the queue has "
+                    f"{service.concurrency:,} ({at}service.concurrency): the capacity loss "
+                    f"{change}; give fewer slots",
+                )
 
 
 # --- arrivals and faults -----------------------------------------------------------------------
@@ -156,15 +164,30 @@ def step_after_arrivals(scenario: Scenario, given: frozenset[str]) -> Iterator[P
 
 @rule("blackhole-without-timeout")
 def blackhole_without_timeout(scenario: Scenario, given: frozenset[str]) -> Iterator[Problem]:
-    if scenario.client_timeout is not None:  # clients.timeout or policy.attempt_timeout
-        return
-    for index, fault in enumerate(scenario.faults):
-        if isinstance(fault, Outage) and fault.mode == "blackhole":
-            yield (
-                f"faults.{index}.mode",
-                "a black hole never answers and clients.timeout is not set: every attempt sent "
-                "into it waits until the run stops, its call unfinished; set clients.timeout",
-            )
+    for at, _, faults in servers(scenario):
+        name = tier_of(at)
+        if name is None:
+            timed = scenario.client_timeout is not None  # clients.timeout or the policy's
+        else:  # the callers' own timeout, or a deadline passed down to them
+            timed = has_deadline(scenario, name)
+        if timed:
+            continue
+        timeout = _timeout_key(scenario, name)
+        for index, fault in enumerate(faults):
+            if isinstance(fault, Outage) and fault.mode == "blackhole":
+                yield (
+                    f"{at}faults.{index}.mode",
+                    f"a black hole never answers and {timeout} is not set: every attempt sent "
+                    f"into it waits until the run stops, its call unfinished; set {timeout}",
+                )
+
+
+def _timeout_key(scenario: Scenario, name: str | None) -> str:
+    """The key of the timeout on the calls into tier ``name`` (None: the only service)."""
+    names = scenario.tier_names
+    if name is None or names.index(name) == 0:
+        return "clients.timeout"
+    return f"tiers.{names[names.index(name) - 1]}.timeout"
 
 
 # --- the retry policy's mechanisms ------------------------------------------------------------
@@ -304,6 +327,96 @@ def _variable(knob: str, scenario: Scenario) -> str | None:
     from retrysim.retry.variables import option_variable
 
     return option_variable(knob, scenario.policy.operation)
+
+
+# --- tiers and replicas ------------------------------------------------------------------------
+
+
+def servers(scenario: Scenario) -> Iterator[tuple[str, Service, list[Fault]]]:
+    """Each service the scenario's calls reach, with its faults and the prefix of their keys:
+    the scenario's own (``""``), or each tier's (``"tiers.database."``)."""
+    if not scenario.tiers:
+        yield "", scenario.service, scenario.faults
+        return
+    for name, tier in scenario.tiers.items():
+        yield f"tiers.{name}.", tier.service, tier.faults
+
+
+@rule("balance-one-replica")
+def balance_one_replica(scenario: Scenario, given: frozenset[str]) -> Iterator[Problem]:
+    for at, service, _ in servers(scenario):
+        # (the default rule written out, as a full dump of a scenario writes it, says nothing)
+        chosen = service.balance != type(service).model_fields["balance"].default
+        if f"{at}service.balance" in given and service.replicas == 1 and chosen:
+            yield (
+                f"{at}service.balance",
+                f"set, and {at}service.replicas is 1: with one replica every attempt goes to it, "
+                f"so there is nothing to balance; set {at}service.replicas above 1, or drop "
+                "balance",
+            )
+
+
+@rule("other-host-one-replica")
+def other_host_one_replica(scenario: Scenario, given: frozenset[str]) -> Iterator[Problem]:
+    """``retry_other_host`` on calls to a service with one replica: no other host to go to."""
+    callers: list[tuple[str, bool]] = [("", scenario.policy.retry_other_host)]
+    callers += [
+        (f"tiers.{name}.", tier.policy is not None and tier.policy.retry_other_host)
+        for name, tier in scenario.tiers.items()
+    ]
+    called = [(at, service) for at, service, _ in servers(scenario)]
+    for (caller, on), (at, service) in zip(callers, called, strict=False):
+        if on and service.replicas == 1:
+            yield (
+                f"{caller}policy.retry_other_host",
+                f"true, and the calls it retries go to {at}service, which has one replica "
+                f"({at}service.replicas = 1): there is no other host to retry on; set "
+                f"{at}service.replicas above 1, or drop retry_other_host",
+            )
+
+
+@rule("deadline-without-timeout")
+def deadline_without_timeout(scenario: Scenario, given: frozenset[str]) -> Iterator[Problem]:
+    """``propagate_deadline`` on a tier whose requests come with no deadline to pass on."""
+    for name, tier in scenario.tiers.items():
+        if tier.propagate_deadline and not has_deadline(scenario, name):
+            timeout = _timeout_key(scenario, name)
+            yield (
+                f"tiers.{name}.propagate_deadline",
+                f"true, and the requests tier {name!r} serves carry no deadline: {timeout} is "
+                "not set (nor passed down from above), so there is nothing to propagate; set "
+                f"{timeout}, or drop propagate_deadline",
+            )
+
+
+@rule("callers-of-the-last-tier")
+def callers_of_the_last_tier(scenario: Scenario, given: frozenset[str]) -> Iterator[Problem]:
+    """``callers`` on the last tier: the instances that call the next tier, and there is none."""
+    if not scenario.tiers:
+        return
+    last = scenario.tier_names[-1]
+    if f"tiers.{last}.callers" in given:
+        yield (
+            f"tiers.{last}.callers",
+            f"set, and {last!r} is the last tier: it calls no one, so it has no callers of a "
+            "tier below to count; drop it (the tier above's callers are the instances that "
+            f"call {last!r})",
+        )
+
+
+@rule("fault-every-replica")
+def fault_every_replica(scenario: Scenario, given: frozenset[str]) -> Iterator[Problem]:
+    """A fault's ``replicas`` listing every replica: the same as leaving it out."""
+    for at, service, faults in servers(scenario):
+        every = set(range(service.replicas))
+        for index, fault in enumerate(faults):
+            if fault.replicas is not None and set(fault.replicas) == every:
+                yield (
+                    f"{at}faults.{index}.replicas",
+                    f"lists every replica of {at}service ({service.replicas:,}): the same as "
+                    "leaving it out, which hits them all; drop it, or list only the replicas "
+                    "the fault should hit",
+                )
 
 
 # --- client CPU ---------------------------------------------------------------------------------

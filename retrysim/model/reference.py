@@ -3,7 +3,10 @@
 The walk starts at :class:`retrysim.model.scenario.Scenario` (or any model given) and follows the
 fields' types: a nested model is a table of its own, a discriminated union
 (``Field(discriminator=...)``) is one table per member, and a model or union that keys of
-several models share (the latency distributions) is documented once, after the rest. Each
+several models share (the latency distributions) is documented once, after the rest. A table
+of tables under names the user picks (``tiers``) is one heading with ``NAME`` for the name
+(``[tiers.NAME]``), and what its tables hold that a key outside it holds too (a tier's
+``policy``, ``service``, ``faults``) is documented there once, its row pointing to it. Each
 key's row gives its type (a Literal's values, the bounds of its Field constraints), its unit
 (the ``"unit"`` of its JSON schema, which the bounded types of ``retrysim.model.base``
 carry), its default (marked ``adds time`` or ``adds capacity`` when it shapes every run that
@@ -163,7 +166,8 @@ def _describe(annotation: Any, metadata: list[Any], in_list: bool = False) -> _T
         return _Type(text + _lengths(metadata), _unit(metadata) or item.unit, item.nodes)
     if origin is dict:
         value = _describe(typing.get_args(annotation)[1], [], in_list)
-        return _Type(f"table of keys to {value.text}", _unit(metadata) or value.unit, value.nodes)
+        text = "tables, one per name" if value.nodes else f"table of keys to {value.text}"
+        return _Type(text, _unit(metadata) or value.unit, value.nodes)
     if origin is Literal:
         return _Type(" / ".join(f"`{_toml(v)}`" for v in typing.get_args(annotation)))
     if _is_model(annotation):
@@ -309,6 +313,25 @@ def _join(path: str, key: str) -> str:
     return f"{path}.{key}" if path else key
 
 
+#: What a table of tables keyed by the user's names shows for the name (``[tiers.NAME]``).
+NAME = "NAME"
+
+
+def _keyed(annotation: Any) -> bool:
+    """Whether a field holds tables under names the user picks (``tiers: dict[str, Tier]``)."""
+    origin = typing.get_origin(annotation)
+    if origin is Annotated:
+        return _keyed(typing.get_args(annotation)[0])
+    if origin is Union or origin is types.UnionType:
+        return any(_keyed(arg) for arg in typing.get_args(annotation) if arg is not type(None))
+    return origin is dict
+
+
+def _child(path: str, key: str, info: FieldInfo) -> str:
+    """The dotted path of the tables a field leads to: ``tiers.NAME`` for a table of them."""
+    return _join(_join(path, key), NAME) if _keyed(info.annotation) else _join(path, key)
+
+
 def _field_type(info: FieldInfo) -> _Type:
     return _describe(info.annotation, [info, *info.metadata])
 
@@ -317,10 +340,19 @@ def _members(node: _Node) -> tuple[type[BaseModel], ...]:
     return node.models if isinstance(node, _Union) else (node,)
 
 
+def _named(path: str) -> bool:
+    """Whether ``path`` is inside a table of tables by name (``tiers.NAME.policy``)."""
+    return NAME in path.split(".")
+
+
 def _shared(root: type[BaseModel]) -> dict[_Node, list[str]]:
-    """The tables that fields of more than one model lead to, with the keys that hold them."""
+    """The tables that fields of more than one model lead to, with the keys that hold them.
+
+    A table that a named table holds (``tiers.NAME.policy``) and a key outside one holds too
+    (``policy``) is documented there, once, and is not shared on that account: the named
+    table's row points to it (``[tiers.NAME]``'s ``policy`` has the keys of ``[policy]``)."""
     keys: dict[_Node, list[str]] = {}
-    owners: dict[_Node, set[tuple[type[BaseModel], str]]] = {}
+    owners: dict[_Node, set[tuple[type[BaseModel], str, bool]]] = {}
     seen: set[type[BaseModel]] = set()
 
     def visit(model: type[BaseModel], path: str) -> None:
@@ -328,16 +360,22 @@ def _shared(root: type[BaseModel]) -> dict[_Node, list[str]]:
             return
         seen.add(model)
         for key, info in _fields(model):
+            child = _child(path, key, info)
             for node, _ in _field_type(info).nodes:
-                owners.setdefault(node, set()).add((model, key))
+                owners.setdefault(node, set()).add((model, key, _named(child)))
                 held = keys.setdefault(node, [])
-                if _join(path, key) not in held:
-                    held.append(_join(path, key))
+                if child not in held:
+                    held.append(child)
                 for member in _members(node):
-                    visit(member, _join(path, key))
+                    visit(member, child)
 
     visit(root, "")
-    return {node: held for node, held in keys.items() if len(owners[node]) > 1}
+    shared: dict[_Node, list[str]] = {}
+    for node, held in keys.items():
+        plain = {owner for owner in owners[node] if not owner[2]}
+        if len(plain) > 1 or (not plain and len(owners[node]) > 1):
+            shared[node] = [key for key in held if not _named(key)] or held
+    return shared
 
 
 class _Walk:
@@ -347,6 +385,7 @@ class _Walk:
         self.shared = _shared(root)
         self.sections: list[Section] = []
         self.done: set[tuple[type[BaseModel], str]] = set()
+        self.placed: dict[_Node, str] = {}  # a table's first heading (`[policy]`)
 
     def model(
         self,
@@ -376,8 +415,16 @@ class _Walk:
             if when is not None:  # when the engine reads the key at all (the lint says it too)
                 about = f"{about}; read {when.why}" if about else f"read {when.why}"
             default = _default(info, key, described)
+            child = _child(path, key, info)
+            placed = [self.placed[node] for node, _ in described.nodes if node in self.placed]
+            if _named(child) and placed:  # documented once, where it is not named
+                about = f"{about}; the keys of {placed[0]}" if about else f"as {placed[0]}"
             rows.append(Row(key, described.text, described.unit, default, about))
-            children += [(node, inside, _join(path, key)) for node, inside in described.nodes]
+            children += [
+                (node, inside, child)
+                for node, inside in described.nodes
+                if not (_named(child) and node in self.placed)
+            ]
         self.sections.append(
             Section(title, docstring(model), tuple(rows), table, variant, array, level=level)
         )
@@ -389,6 +436,8 @@ class _Walk:
         self, node: _Node, path: str, array: bool, *, table: str | None, level: int = HEADING
     ) -> None:
         header = f"`[[{path}]]`" if array else f"`[{path}]`"
+        if table is not None:
+            self.placed.setdefault(node, header)
         for member in _members(node):
             variant: dict[str, str] = {}
             title = header if table is not None else f"`{member.__name__}`"
@@ -400,9 +449,12 @@ class _Walk:
             self.model(member, path, title, table=table, variant=variant, array=array, level=level)
 
     def shared_tables(self) -> None:
+        tagged = [n.discriminator for n in self.shared if isinstance(n, _Union)]
         for node, keys in self.shared.items():
             if isinstance(node, _Union) and node.discriminator is not None:
                 title = f"Tables by `{node.discriminator}`"
+                if tagged.count(node.discriminator) > 1:  # service kinds, fault kinds
+                    title += f" of `{keys[0]}`"
             else:
                 title = " or ".join(f"`{model.__name__}`" for model in _members(node)) + " tables"
             listed = ", ".join(f"`{key}`" for key in keys)

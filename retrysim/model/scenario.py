@@ -13,7 +13,6 @@ from typing import Annotated, Any, Literal
 
 from pydantic import (
     BaseModel,
-    ConfigDict,
     Field,
     ValidationError,
     model_validator,
@@ -56,6 +55,7 @@ from retrysim.model.marks import (
     PROCESSES,
 )
 from retrysim.model.network import Network as Network
+from retrysim.model.policy_spec import PolicySpec as PolicySpec
 from retrysim.model.service import Ideal as Ideal
 from retrysim.model.service import LoadLatency as LoadLatency
 from retrysim.model.service import Lock as Lock
@@ -64,30 +64,9 @@ from retrysim.model.service import ProcessorSharing as ProcessorSharing
 from retrysim.model.service import Queue as Queue
 from retrysim.model.service import RateLimited as RateLimited
 from retrysim.model.service import Service as Service
+from retrysim.model.tiers import MAX_TIERS, TIER_NAME, Tier
 from retrysim.names import ERROR_NAMES as ERROR_NAMES
-from retrysim.names import ErrorName
-from retrysim.names import Operation as OperationName
-from retrysim.retry.options import PolicyOptions
 from retrysim.suggest import closest, hint
-
-# --- policy ----------------------------------------------------------------------------------
-
-
-class PolicySpec(PolicyOptions):
-    """Which RETRY__ group to use, and the policy options (``retrysim.retry.PolicyOptions``).
-
-    The options are inherited, not listed here: a new policy option is a scenario key at once.
-    """
-
-    model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True)
-
-    operation: OperationName = Field(
-        "worker", description="the RETRY__ group whose settings fill the options not given"
-    )
-    retry_on: list[ErrorName] | None = Field(
-        None, description="Errors to retry; default: the profile's retryable set."
-    )
-
 
 # --- clients and arrivals --------------------------------------------------------------------
 
@@ -263,7 +242,18 @@ class Scenario(Model):
     faults: list[Fault] = Field(
         default_factory=list, description="what goes wrong and when, one table per fault"
     )
+    tiers: dict[str, Tier] = Field(
+        default_factory=dict,
+        description="a call graph below the clients, top first: each tier serves the requests "
+        "of the one above and retries its own calls to the next (retrysim.model.tiers); with "
+        "tiers, service and faults are each tier's",
+    )
     limits: Limits = Limits()
+
+    @property
+    def tier_names(self) -> tuple[str, ...]:
+        """The tiers, top first (empty: a one-tier scenario, clients against its service)."""
+        return tuple(self.tiers)
 
     @property
     def models_connections(self) -> bool:
@@ -293,8 +283,13 @@ class Scenario(Model):
     @property
     def answers(self) -> tuple[int | str, ...]:
         """The values its faults and service answer with instead of failing, each once."""
-        service = getattr(self.service, "reject_answer", None)
-        return distinct_answers([*(getattr(f, "answer", None) for f in self.faults), service])
+        found: list[Any] = []
+        for service, faults in [(self.service, self.faults)] + [
+            (tier.service, tier.faults) for tier in self.tiers.values()
+        ]:
+            found += [getattr(f, "answer", None) for f in faults]
+            found.append(getattr(service, "reject_answer", None))
+        return distinct_answers(found)
 
     @model_validator(mode="after")
     def _consistent(self) -> Scenario:
@@ -337,13 +332,46 @@ class Scenario(Model):
                 "clients.think_time: a closed loop with no think time against a zero-latency "
                 "service never lets virtual time advance; give either a positive value"
             )
-        for index, fault in enumerate(self.faults):
-            if isinstance(fault, CapacityLoss) and not isinstance(self.service, Queue):
-                raise ValueError(
-                    f"faults.{index}: capacity_loss needs service kind 'queue', "
-                    f"not {self.service.kind!r}"
-                )
+        _check_faults_fit(self.service, self.faults, "")
+        self._check_tiers()
         return self
+
+    def _check_tiers(self) -> None:
+        """A call graph that means what it says: named tiers, each non-last one with its
+        policy, the last with none (it calls no one), and no top-level service or faults
+        (they would judge nothing: each tier has its own)."""
+        if not self.tiers:
+            return
+        if len(self.tiers) > MAX_TIERS:
+            raise ValueError(f"tiers: {len(self.tiers)} tiers; at most {MAX_TIERS} are allowed")
+        for name in self.tiers:
+            if not re.match(TIER_NAME, name):
+                raise ValueError(
+                    f"tiers.{name}: a tier's name is lower-case letters, digits, '-' and '_', "
+                    "starting with a letter (at most 32)"
+                )
+        if self.service != Ideal(kind="ideal") or self.faults:
+            raise ValueError(
+                "with tiers, each tier has its own service and faults: move [service] and "
+                f"[[faults]] into a tier ([tiers.{next(iter(self.tiers))}.service]); "
+                "at the top they would judge nothing"
+            )
+        *upper, last = self.tiers
+        for name in upper:
+            tier = self.tiers[name]
+            if tier.policy is None:
+                raise ValueError(
+                    f"tiers.{name}.policy: tier {name!r} calls the next tier and needs its retry "
+                    f"policy ([tiers.{name}.policy]; max_attempts = 1 for no retries)"
+                )
+            _check_faults_fit(tier.service, tier.faults, f"tiers.{name}.")
+        tier = self.tiers[last]
+        if tier.policy is not None or tier.attempt_timeout is not None or tier.propagate_deadline:
+            raise ValueError(
+                f"tiers.{last}: the last tier calls no one: its policy, timeout and "
+                "propagate_deadline would do nothing; remove them"
+            )
+        _check_faults_fit(tier.service, tier.faults, f"tiers.{last}.")
 
     def with_overrides(self, values: dict[str, Any]) -> Scenario:
         """A copy with dotted-key overrides applied (``policy.max_attempts``, ``faults.0.end``).
@@ -360,20 +388,54 @@ class Scenario(Model):
             set_dotted(data, TIMEOUT_KEYS[1 - TIMEOUT_KEYS.index(touched[0])], None)
         return Scenario.model_validate(data)
 
+    @property
+    def has_faults(self) -> bool:
+        """Whether any fault is scheduled, at the top or at any tier."""
+        return bool(self.faults) or any(tier.faults for tier in self.tiers.values())
+
     def without_faults(self) -> Scenario:
-        """The same scenario with no faults: the baseline for latency overhead."""
-        return self.model_copy(update={"faults": []})
+        """The same scenario with no faults, at any tier: the baseline for latency overhead."""
+        tiers = {name: tier.model_copy(update={"faults": []}) for name, tier in self.tiers.items()}
+        return self.model_copy(update={"faults": [], "tiers": tiers})
 
 
-def fault_windows(faults: Sequence[Fault]) -> list[dict[str, object]]:
-    """Each fault's index, kind and window (``end`` None: until the run ends).
+def _check_faults_fit(service: Service, faults: Sequence[Fault], prefix: str) -> None:
+    """Each fault fits the server it judges: capacity loss needs a queue, and the replicas a
+    fault hits exist (``prefix``: where they are, ``tiers.db.``)."""
+    for index, fault in enumerate(faults):
+        if isinstance(fault, CapacityLoss) and not isinstance(service, Queue):
+            raise ValueError(
+                f"{prefix}faults.{index}: capacity_loss needs service kind 'queue', "
+                f"not {service.kind!r}"
+            )
+        beyond = [r for r in fault.replicas or () if r >= service.replicas]
+        if beyond:
+            raise ValueError(
+                f"{prefix}faults.{index}.replicas: {beyond[0]} is not a replica; "
+                f"{prefix}service.replicas is {service.replicas} (0 to {service.replicas - 1})"
+            )
+
+
+def fault_windows(scenario: Scenario) -> list[dict[str, object]]:
+    """Each fault's index, kind and window (``end`` None: until the run ends), every tier's
+    (``tier``: its name, with tiers) in order, with the ``replicas`` it hits when it names some.
 
     What reports, plots and the result document show of the faults. It reads only the
     validated specs, so it lives with them rather than with the engine's fault strategies.
+    ``index`` is the fault's place in its own list (``faults.1``, ``tiers.db.faults.1``).
     """
-    return [
-        {"index": i, "kind": f.kind, "start": f.start, "end": f.end} for i, f in enumerate(faults)
-    ]
+    groups: list[tuple[str | None, Sequence[Fault]]] = [(None, scenario.faults)]
+    groups += [(name, tier.faults) for name, tier in scenario.tiers.items()]
+    windows: list[dict[str, object]] = []
+    for tier, faults in groups:
+        for i, f in enumerate(faults):
+            window: dict[str, object] = {"index": i, "kind": f.kind, "start": f.start, "end": f.end}
+            if tier is not None:
+                window["tier"] = tier
+            if f.replicas is not None:
+                window["replicas"] = list(f.replicas)
+            windows.append(window)
+    return windows
 
 
 def arrival_windows(arrival: Arrival) -> list[dict[str, float]]:
@@ -464,16 +526,19 @@ def _follow(loc: tuple[Any, ...]) -> tuple[list[str], Any]:
     """
     path: list[str] = []
     node: Any = Scenario  # a model class, a {tag: model} union, or None off the schema
+    keyed = False  # the part is a key of a table of models ([tiers.NAME]): the user's name
     for part in loc:
         if isinstance(node, dict) and isinstance(part, str) and part in node:
             node = node[part]  # the union's tag: pydantic's step, not the user's key
             continue
         path.append(str(part))
-        if isinstance(part, int):
-            continue  # a list index: the node stays the list's item type
+        if isinstance(part, int) or keyed:
+            keyed = False
+            continue  # a list index or a table's key: the node stays the item type
         fields = getattr(node, "model_fields", None)
         field = fields.get(part) if fields is not None else None
         node = None if field is None else _node_of(field.annotation)
+        keyed = field is not None and typing.get_origin(field.annotation) is dict
     return path, (node if isinstance(node, type) else None)
 
 

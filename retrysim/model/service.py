@@ -44,7 +44,24 @@ Cores = Annotated[
 # --- service models --------------------------------------------------------------------------
 
 
+#: How a client's balancer picks the replica each attempt goes to.
+Balance = Literal["round_robin", "random", "least_outstanding", "power_of_two"]
+#: Replicas a service may have: a fleet of hosts behind one name.
+MAX_REPLICAS = 1000
+
+
 class _ServiceBase(Model):
+    replicas: Annotated[int, Field(ge=1, le=MAX_REPLICAS)] = Field(
+        1,
+        description="identical copies of this server behind a balancer, each with the capacity "
+        "given here (faults can hit some of them: a fault's replicas)",
+    )
+    balance: Balance = Field(
+        "round_robin",
+        description="how each attempt picks a replica: in turn, at random, the one with the "
+        "fewest requests outstanding, or the better of two picked at random",
+    )
+
     @model_validator(mode="before")
     @classmethod
     def _numbers_as_constant(cls, data: Any) -> Any:

@@ -16,9 +16,11 @@ One module per kind of figure: ``timeline`` (:func:`herd_timeline`), ``spread``
 (:func:`jitter_spread`), ``cdf`` (:func:`latency_cdf`), ``compare`` (:func:`compare_metrics`),
 ``sweep`` (:func:`sweep_heatmap`; :func:`heatmap_rows` for a saved sweep's rows), ``pareto``
 (:func:`pareto_plot`: rows of ``{label, metrics...}`` from a sweep, a compare or a tuning
-result, the best trade-offs marked), ``backoff`` (:func:`backoff_schedule`), ``save`` (writing
-files, and the figures the CLI's ``--plot`` saves); ``_common`` holds what they share. Metric
-wording comes from :mod:`retrysim.results.metric_table`; sampled waits from
+result, the best trade-offs marked), ``backoff`` (:func:`backoff_schedule`), ``tiers``
+(:func:`tier_timeline`, :func:`tier_amplification`: a call graph's load and amplification per
+tier), ``replicas`` (:func:`replica_timeline`: requests per second by replica), ``save``
+(writing files, and the figures the CLI's ``--plot`` saves); ``_common`` holds what they
+share. Metric wording comes from :mod:`retrysim.results.metric_table`; sampled waits from
 :mod:`retrysim.sim.wait_samples` (re-exported here as :func:`sample_waits`).
 
 matplotlib is an optional dependency (``pip install retrysim[plots]``); it is imported by the
@@ -32,8 +34,10 @@ from retrysim.plots.backoff import backoff_schedule
 from retrysim.plots.cdf import latency_cdf
 from retrysim.plots.compare import compare_metrics
 from retrysim.plots.pareto import pareto_front, pareto_plot
+from retrysim.plots.replicas import replica_timeline
 from retrysim.plots.save import (
     FORMATS,
+    run_figure,
     save_compare_figure,
     save_figure,
     save_run_figure,
@@ -42,6 +46,7 @@ from retrysim.plots.save import (
 )
 from retrysim.plots.spread import jitter_spread
 from retrysim.plots.sweep import grid_keys, heatmap_rows, sweep_heatmap
+from retrysim.plots.tiers import tier_amplification, tier_timeline
 from retrysim.plots.timeline import herd_timeline
 from retrysim.results.metric_table import DEFAULT_COMPARE_METRICS
 from retrysim.sim.wait_samples import sample_waits
@@ -59,6 +64,8 @@ __all__ = [
     "new_figure",
     "pareto_front",
     "pareto_plot",
+    "replica_timeline",
+    "run_figure",
     "sample_waits",
     "save_compare_figure",
     "save_figure",
@@ -66,4 +73,6 @@ __all__ = [
     "save_settings_figure",
     "settings_figure",
     "sweep_heatmap",
+    "tier_amplification",
+    "tier_timeline",
 ]

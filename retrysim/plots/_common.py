@@ -148,7 +148,7 @@ def _fault_windows(result: ResultLike) -> list[FaultWindow]:
         return list(result.get("faults") or [])
     from retrysim.model.scenario import fault_windows
 
-    return cast("list[FaultWindow]", [dict(w) for w in fault_windows(result.scenario.faults)])
+    return cast("list[FaultWindow]", [dict(w) for w in fault_windows(result.scenario)])
 
 
 def _shade_faults(ax: Axes, faults: Sequence[FaultWindow], x_end: float) -> None:
@@ -159,8 +159,9 @@ def _shade_faults(ax: Axes, faults: Sequence[FaultWindow], x_end: float) -> None
         until = fault.get("end")
         end = x_end if until is None else float(until)
         kind = str(fault.get("kind", "fault"))
-        label = f"fault: {kind}" if kind not in seen else "_nolegend_"
-        seen.add(kind)
+        name = f"fault: {kind}{_replicas_hit(fault)}"
+        label = name if name not in seen else "_nolegend_"
+        seen.add(name)
         ax.axvspan(
             start,
             end,
@@ -171,6 +172,36 @@ def _shade_faults(ax: Axes, faults: Sequence[FaultWindow], x_end: float) -> None
             label=label,
             gid=f"fault-{fault.get('index', i)}",
         )
+
+
+def _replicas_hit(fault: FaultWindow) -> str:
+    """`` on replica 2`` when the fault hits only some replicas (the key is absent otherwise)."""
+    replicas = cast("Mapping[str, Any]", fault).get("replicas")
+    if not replicas:
+        return ""
+    return f" on replica{'s' if len(replicas) > 1 else ''} {', '.join(map(str, replicas))}"
+
+
+def _tier_faults(result: ResultLike) -> dict[str | None, list[FaultWindow]]:
+    """Each tier's fault windows, by tier name (``None``: a scenario without tiers).
+
+    A window may carry ``replicas``, the replicas it hits (absent: every one). A window that
+    names no ``tier`` is the top tier's when the run has tiers: the run's own faults are those
+    of the tier its clients call (a ``RunResult``'s scenario is the top tier's view). A
+    document's windows of lower tiers name their tier; so do a full scenario's tiers.
+    """
+    found: dict[str | None, list[FaultWindow]] = {}
+    if not isinstance(result, Mapping):
+        top = result.tiers[0].name if result.tiers else None
+        shown_faults = _fault_windows(result)
+    else:
+        tiers = cast("Mapping[str, Any]", result).get("tiers") or []
+        top = str(tiers[0]["name"]) if tiers else None
+        shown_faults = list(result.get("faults") or [])
+    for shown in shown_faults:
+        tier = cast("Mapping[str, Any]", shown).get("tier")
+        found.setdefault(top if tier is None else str(tier), []).append(shown)
+    return found
 
 
 def _arrival_windows(result: ResultLike) -> list[ArrivalWindow]:

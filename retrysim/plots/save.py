@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from retrysim.names import FIGURE_FORMATS
 from retrysim.plots._common import _document, new_figure
 from retrysim.plots.backoff import backoff_schedule
 from retrysim.plots.compare import compare_metrics
+from retrysim.plots.replicas import replica_timeline
 from retrysim.plots.spread import jitter_spread
+from retrysim.plots.tiers import tier_amplification
 from retrysim.plots.timeline import herd_timeline
 
 if TYPE_CHECKING:
@@ -52,18 +54,42 @@ def save_figure(fig: Figure, path: str | Path) -> None:
         fig.savefig(tmp, format=fmt, dpi=120, metadata=metadata)
 
 
-def save_run_figure(doc: ResultDocument | RunResult, path: str | Path) -> None:
-    """What ``retrysim run --plot FILE`` saves: herd timeline above jitter spread, one run."""
+def run_figure(doc: ResultDocument | RunResult) -> Figure:
+    """What ``retrysim run --plot FILE`` draws: herd timeline above jitter spread, one run.
+
+    A run of a call graph adds the amplification by tier below them, and a run with replicas
+    the requests per second by replica (one panel per replicated tier, on the same time axis):
+    the figures a reader of that run needs first. A run with neither draws what it always did.
+    """
     document = _document(doc)
-    fig = new_figure(11, 8.5)
-    top, bottom = fig.subplots(2, 1)
+    tiers = bool(cast("Mapping[str, Any]", document).get("tiers"))
+    rows = cast("Mapping[str, Any]", document).get("replicas") or []
+    replicated = len({row.get("tier") for row in rows}) if _per_second(rows) else 0
+    fig = new_figure(11, 8.5 + 4.0 * (tiers + replicated))
+    top, bottom, *more = fig.subplots(2 + tiers + replicated, 1)
     herd_timeline(document, ax=top)
     jitter_spread(document, ax=bottom)
+    timed = [top, bottom]
+    if tiers:
+        tier_amplification(document, ax=more.pop(0))
+    if replicated:
+        replica_timeline(doc, axes=more)  # a RunResult's faults name their replicas
+        timed += more
     lo = top.get_xlim()[0]  # the timeline starts at 0; so do the retries
-    hi = max(top.get_xlim()[1], bottom.get_xlim()[1])
-    for ax in (top, bottom):  # one time axis for both panels, so waves line up vertically
+    hi = max(ax.get_xlim()[1] for ax in timed)
+    for ax in timed:  # one time axis for every panel, so waves line up vertically
         ax.set_xlim(lo, hi)
-    save_figure(fig, path)
+    return fig
+
+
+def _per_second(rows: Sequence[Mapping[str, Any]]) -> bool:
+    """Whether replica rows carry their timeline (compare and sweep documents drop it)."""
+    return bool(rows) and all("attempts_per_s" in row for row in rows)
+
+
+def save_run_figure(doc: ResultDocument | RunResult, path: str | Path) -> None:
+    """What ``retrysim run --plot FILE`` saves: :func:`run_figure`, to ``path``."""
+    save_figure(run_figure(doc), path)
 
 
 def save_compare_figure(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -66,21 +67,7 @@ def herd_timeline(result: ResultLike, ax: Axes | None = None) -> Figure:
     _shade_faults(ax, faults, x_end)
     _shade_arrivals(ax, _arrival_windows(doc))
 
-    bottom = np.zeros(n_bins)
-    for i, (label, row) in enumerate(zip(tl["labels"], series, strict=True)):
-        if i > 0 and not row.any():
-            continue  # a retry wave that never happened would only clutter the legend
-        ax.stairs(
-            bottom + row,
-            edges,
-            baseline=bottom.copy(),
-            fill=True,
-            color=_SERIES_COLOURS[min(i, len(_SERIES_COLOURS) - 1)],
-            alpha=0.9,
-            label=label,
-            gid=f"attempts-{i}",
-        )
-        bottom = bottom + row
+    bottom = stack_attempts(ax, tl["labels"], series, edges)
 
     goodput = np.asarray(tl["goodput_per_s"], dtype=np.float64)
     if n_bins:
@@ -101,17 +88,7 @@ def herd_timeline(result: ResultLike, ax: Axes | None = None) -> Figure:
         float(goodput.max()) if n_bins else 0.0,
         *(float(np.max(ln.get_ydata())) for ln in ax.lines if _guard_line(ln)),
     )
-    off_scale = capacity is not None and peak > 0 and capacity > 2.5 * peak
-    if capacity is not None:
-        label = f"server capacity ≈ {capacity:,.0f}/s"
-        ax.axhline(
-            capacity,
-            color="#333333",
-            ls="--",
-            lw=1.2,
-            label=label + (" (off the scale)" if off_scale else ""),
-            gid="capacity",
-        )
+    off_scale = capacity_line(ax, capacity, peak, "server capacity")
     ax.set_xlim(0.0, x_end)
     if off_scale:  # a light load under a huge capacity line would be squashed flat
         ax.set_ylim(0.0, peak * 1.15)
@@ -135,6 +112,50 @@ def herd_timeline(result: ResultLike, ax: Axes | None = None) -> Figure:
     )
     ax.grid(axis="y", alpha=0.3)
     return fig
+
+
+def stack_attempts(
+    ax: Axes, labels: Sequence[str], series: np.ndarray, edges: np.ndarray, gid: str = "attempts"
+) -> np.ndarray:
+    """Stack one filled step series per attempt number (first tries at the bottom, later
+    retries hotter above); return the total per bin.
+
+    A retry wave that never happened is left out, so the legend names only what is drawn. Each
+    series' gid is ``{gid}-{i}`` (``i`` its attempt number, from 0).
+    """
+    bottom = np.zeros(len(edges) - 1)
+    for i, (label, row) in enumerate(zip(labels, series, strict=True)):
+        if i > 0 and not row.any():
+            continue  # a retry wave that never happened would only clutter the legend
+        ax.stairs(
+            bottom + row,
+            edges,
+            baseline=bottom.copy(),
+            fill=True,
+            color=_SERIES_COLOURS[min(i, len(_SERIES_COLOURS) - 1)],
+            alpha=0.9,
+            label=label,
+            gid=f"{gid}-{i}",
+        )
+        bottom = bottom + row
+    return bottom
+
+
+def capacity_line(ax: Axes, capacity: float | None, peak: float, what: str) -> bool:
+    """The dashed line at ``capacity`` (requests per second; nothing when unbounded), labelled
+    ``what ≈ N/s``; return whether it is off the scale (far above a ``peak`` load: the caller
+    then keeps the y axis to the load, and the label says so)."""
+    off_scale = capacity is not None and peak > 0 and capacity > 2.5 * peak
+    if capacity is not None:
+        ax.axhline(
+            capacity,
+            color="#333333",
+            ls="--",
+            lw=1.2,
+            label=f"{what} ≈ {capacity:,.0f}/s" + (" (off the scale)" if off_scale else ""),
+            gid="capacity",
+        )
+    return off_scale
 
 
 #: Goodput's colour: the not-recovered bracket and the reference level belong to its line.

@@ -23,6 +23,7 @@ from retrysim.render.resilience import (
     timeline_legend,
     timeline_marks,
 )
+from retrysim.render.tier_report import replicas_table, tiers_table
 from retrysim.render.verdict import diagnoses_section as diagnoses_section
 from retrysim.render.verdict import spread_word
 from retrysim.render.verdict import verdict as verdict
@@ -457,6 +458,9 @@ def render_run(
         console.print(outcome_table(doc))
         console.print(load_table(doc))
     console.print(latency_table(doc))
+    for graph in (tiers_table(doc), replicas_table(doc)):  # only with tiers, or replicas
+        if graph is not None:
+            console.print(graph)
     connections = connections_table(doc)
     if connections is not None:
         console.print(connections)

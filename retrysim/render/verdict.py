@@ -99,10 +99,36 @@ def diagnoses_section(doc: ResultDocument, here: Callable[[str], str] | None = N
         )
         lines.append(Text(f"  {item['evidence']}"))
         lines.append(Text(f"  try: {item['suggestion']}", style="green"))
-        for setting in item["settings"]:
-            line = f"       {_setting_line(doc, setting, here)}"
-            lines.append(Text(line, style="green", no_wrap=True, overflow="ignore"))
+        for line in _settings_lines(doc, item, here):
+            lines.append(Text(f"       {line}", style="green", no_wrap=True, overflow="ignore"))
     return Group(*lines)
+
+
+def _settings_lines(
+    doc: ResultDocument, item: Diagnosis, here: Callable[[str], str] | None
+) -> list[str]:
+    """One line per suggested setting; settings the diagnosis groups as one change (its
+    ``together`` figure: lists of their ``set``s, as every lower tier's ``max_attempts``) share
+    one line, a single command that sets them all, where the group's first setting stands."""
+    groups = item["figures"].get("together")
+    group_of: dict[str, list[str]] = {}
+    if isinstance(groups, list):
+        for group in groups:
+            if isinstance(group, list) and len(group) > 1:
+                sets = [str(change) for change in group]
+                group_of.update(dict.fromkeys(sets, sets))
+    lines = []
+    for setting in item["settings"]:
+        members = group_of.get(setting["set"])
+        if members is None:
+            lines.append(_setting_line(doc, setting, here))
+        elif members[0] == setting["set"]:
+            lines.append(
+                run_command(doc, *members)
+                if here is None
+                else "; ".join(here(change) for change in members)
+            )
+    return lines
 
 
 def _setting_line(

@@ -23,7 +23,11 @@ from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any, cast
 
 from retrysim.names import MAX_ATTEMPTS_LIMIT
+from retrysim.results import diagnose_graph, diagnose_tail
 from retrysim.results.facts import downtime, recovery
+from retrysim.results.findings import Finding as Finding
+from retrysim.results.findings import Suggestion as Suggestion
+from retrysim.results.findings import suggest as suggest
 from retrysim.results.sections import Diagnosis as DiagnosisData
 from retrysim.results.sections import Severity as Severity
 
@@ -52,30 +56,6 @@ FAR_OVER_CAPACITY = 1.5
 METASTABLE_RATIO = 0.5
 #: Share of calls above which a problem that hits some calls is high severity.
 HIGH_SHARE = 0.01
-
-
-@dataclass(frozen=True)
-class Suggestion:
-    """One setting to try: ``env`` sets it in production (None when no variable does),
-    ``set`` tries it here (``retrysim run SCENARIO --set ...``). ``pinned``: the scenario
-    (or a --set) fixes this option, so the variable alone would not change the simulation."""
-
-    option: str
-    value: Any
-    env: str | None
-    set: str
-    pinned: bool = False
-
-
-@dataclass(frozen=True)
-class Finding:
-    """What a rule found: the evidence (text and figures) and the change to try."""
-
-    severity: Severity
-    evidence: str
-    figures: dict[str, Any]
-    suggestion: str
-    settings: tuple[Suggestion, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -153,24 +133,6 @@ def diagnose(doc: ResultDocument) -> list[DiagnosisData]:
 #: Options that ``RETRY__<OPERATION>_<OPTION>`` sets, and those ``RETRY__<OPTION>`` sets.
 
 
-def suggest(doc: ResultDocument, option: str, value: Any) -> Suggestion:
-    """The setting ``option=value`` for this run's operation, as an env line and a --set.
-
-    ``option`` is a policy option (``max_attempts``) or a mechanism's knob (``budget.enabled``).
-    """
-    from retrysim.retry.variables import option_variable
-
-    operation = doc["settings"]["operation"]
-    shown = _literal(value)
-    mechanism, _, knob = option.partition(".")
-    env = None
-    if not doc["settings"].get("custom"):  # the user's own policy: no RETRY__ variable sets it
-        variable = option_variable(option, operation)
-        env = None if variable is None else f"{variable}={shown}"
-    pinned = (mechanism if knob else option) in doc["settings"].get("overrides", ())
-    return Suggestion(option, value, env, f"policy.{option}={shown}", pinned)
-
-
 def _mechanism_suggestions(doc: ResultDocument, *mechanisms: str) -> tuple[Suggestion, ...]:
     """Turning on each of ``mechanisms`` that was off in this run and would act in it.
 
@@ -199,16 +161,6 @@ def _attempts_to_act(mechanism: str, knobs: dict[str, Any]) -> float:
     if knobs.get("kind", "tokens") == "tokens":
         return float(knobs.get("max_tokens", 10.0)) / 2
     return float(knobs.get("min_retries_per_second", 0.0)) * float(knobs.get("window", 0.0))
-
-
-def _literal(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, list):
-        return "[" + ", ".join(f'"{v}"' for v in value) + "]"
-    if isinstance(value, float):
-        return f"{value:g}"
-    return str(value)
 
 
 def _n(count: float) -> str:
@@ -569,3 +521,14 @@ def _unfinished(doc: ResultDocument) -> Finding | None:
         {"unfinished": count, "calls": calls["total"], "share": share},
         advice,
     )
+
+
+# A call graph's and replicated services' (retrysim.results.diagnose_graph).
+rule("retry_amplification", "Retries multiply down the tiers", TOO_MANY)(
+    diagnose_graph.amplification
+)
+rule("retries_to_a_sick_replica", "Retries go back to a failing replica", NOT_WORKING)(
+    diagnose_graph.sick_replica
+)
+# A latency tail (retrysim.results.diagnose_tail).
+rule("hedge_the_tail", "A tail retries cannot cut", TOO_MANY)(diagnose_tail.hedging)

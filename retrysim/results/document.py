@@ -32,6 +32,12 @@ runs; an older document is upgraded with its scenario's name, all it knew. ``arg
 (the other options of the command, added by ``retrysim run`` and ``retrysim chaos``) came
 with it; it is optional, so older documents need nothing for it.
 
+Version 5 added the sections of a call graph and of replicated services: ``tiers`` (a
+scenario with ``[tiers.NAME]`` tables: per tier, the requests per user call against the most
+possible, the load against capacity, the wasted work, a timeline) and ``replicas`` (a service
+with ``replicas > 1``: per replica, its attempts and failures). Both are present only when the
+run has them, so an older document is upgraded by its version alone.
+
 Only the standard library and ``typing_extensions`` at import: :mod:`retrysim.results.metric_table`
 (loaded for ``retrysim --help``) names these types; pydantic is imported when a document is
 validated or the schema is asked for.
@@ -57,7 +63,9 @@ from retrysim.results.sections import (
     Diagnosis,
     FaultWindow,
     GiveUps,
+    GraphSection,
     Guards,
+    HedgeSection,
     JitterSpread,
     Latency,
     LatencyOverhead,
@@ -65,8 +73,10 @@ from retrysim.results.sections import (
     Outage,
     PolicyFacts,
     Recovery,
+    ReplicaSection,
     RetryWait,
     Settings,
+    TierSection,
     Timeline,
     Versus,
 )
@@ -75,11 +85,11 @@ if TYPE_CHECKING:
     from pydantic import TypeAdapter, ValidationError
 
 #: The shape documents are written in; see the module's docstring for when it goes up.
-SchemaVersion = Literal[4]
-SCHEMA_VERSION: Final[SchemaVersion] = 4
-#: Every version a reader accepts: 0 (saved before ``schema_version`` existed), 1 to 3, the
+SchemaVersion = Literal[5]
+SCHEMA_VERSION: Final[SchemaVersion] = 5
+#: Every version a reader accepts: 0 (saved before ``schema_version`` existed), 1 to 4, the
 #: current.
-SUPPORTED_VERSIONS: Final = (0, 1, 2, 3, SCHEMA_VERSION)
+SUPPORTED_VERSIONS: Final = (0, 1, 2, 3, 4, SCHEMA_VERSION)
 #: The ``settings`` keys version 2 added, per mechanism table, with the values an older
 #: document meant by leaving them out.
 ADDED_IN_2: Final[dict[str, dict[str, Any]]] = {
@@ -157,6 +167,14 @@ class ResultDocument(TypedDict):
     """only when the scenario models connections"""
     guards: NotRequired[Guards]
     """only when a resilience mechanism is on (or a guard acted)"""
+    tiers: NotRequired[list[TierSection]]
+    """only when the scenario has tiers (`[tiers.NAME]`): each tier, top first"""
+    replicas: NotRequired[list[ReplicaSection]]
+    """only when a service has more than one replica: each replica of each such service"""
+    graph: NotRequired[GraphSection]
+    """only with tiers: what reached the bottom tier, in a line"""
+    hedging: NotRequired[HedgeSection]
+    """only when hedging is on, or when one hedge would cut the sends' p99 by half or more"""
     diagnoses: list[Diagnosis]
     sources: NotRequired[dict[str, str]]
     """where each policy option's value came from (--set, scenario, env, default, ...): added by
@@ -233,13 +251,14 @@ def upgrade(data: MutableMapping[str, Any], source: str = "result document") -> 
     """``data`` at the current version, in place: version 0 gains ``schema_version`` (first, as
     a fresh document has it), versions 0 and 1 the settings version 2 added
     (:data:`ADDED_IN_2`), versions 0 to 2 those version 3 added (:data:`ADDED_IN_3`), versions
-    0 to 3 ``source`` (the scenario's name, after ``scenario`` as a fresh document has it); the
-    current version is left as it is; any other is refused.
+    0 to 3 ``source`` (the scenario's name, after ``scenario`` as a fresh document has it),
+    version 4 only its number (version 5's sections are optional); the current version is
+    left as it is; any other is refused.
 
     Only the version is checked, not the shape: :func:`from_data` does both.
     """
     found = data.get("schema_version", 0)
-    if found in (0, 1, 2, 3) and not isinstance(found, bool):
+    if found in (0, 1, 2, 3, 4) and not isinstance(found, bool):
         rest = dict(data)
         rest.pop("schema_version", None)
         data.clear()
@@ -254,7 +273,7 @@ def upgrade(data: MutableMapping[str, Any], source: str = "result document") -> 
             if isinstance(knobs, dict):
                 for knob, value in added.items():
                     knobs.setdefault(knob, value)
-        if isinstance(settings, dict) and found != 3:
+        if isinstance(settings, dict) and found in (0, 1, 2):
             for key, value in ADDED_IN_3.items():
                 settings.setdefault(key, copy.deepcopy(value))
     elif found != SCHEMA_VERSION or isinstance(found, bool):

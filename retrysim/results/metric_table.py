@@ -158,6 +158,18 @@ METRIC_TABLE: tuple[Metric, ...] = (
     Metric("attempts_sent", lambda d: d["attempts"]["sent"], "attempts sent",
            "attempts sent to the dependency", "attempts (a breaker's refusals never left)",
            "count"),
+    # A call graph's bottom tier (the document's ``graph``, with tiers) and hedging's load.
+    Metric("bottom_requests_per_call", lambda d: d["graph"]["bottom_requests_per_call"],
+           "bottom tier requests per user call", "requests per user call at the bottom tier",
+           "requests", "number", optional=True),
+    Metric("bottom_peak_over_capacity", lambda d: d["graph"]["bottom_peak_over_capacity"],
+           "bottom tier peak / capacity", "the bottom tier's busiest second over its capacity",
+           "share of capacity", "ratio", optional=True),
+    Metric("wasted_below", lambda d: d["graph"]["wasted_requests"], "requests wasted below",
+           "requests below the top started after their caller gave up", "requests", "count",
+           optional=True),
+    Metric("hedges", lambda d: d["hedging"]["hedges"], "hedged sends", "hedged sends",
+           "sends beyond one per attempt", "count", "neither", optional=True),
     # What the resilience mechanisms did (the document's ``guards`` section, when one is on).
     Metric("breaker_opens", lambda d: d["guards"]["breaker"]["opened"], "breaker opens",
            "times a circuit breaker opened", "opens", "count", "neither", optional=True),
@@ -191,6 +203,12 @@ DEFAULT_TABLE_METRICS: tuple[str, ...] = (
     "peak_attempts_per_s", "p50_latency", "p99_latency", "p99_overhead", "duplicates",
     "jitter_peak_share", "first_retry_peak_share",
 )  # fmt: skip
+
+#: Rows compare and sweep add to their default ones when a variant has tiers, or hedges.
+GRAPH_TABLE_METRICS: tuple[str, ...] = (
+    "bottom_requests_per_call", "bottom_peak_over_capacity", "wasted_below",
+)  # fmt: skip
+HEDGE_TABLE_METRICS: tuple[str, ...] = ("hedges",)
 
 #: Rows compare and sweep add to their default ones when a variant has a resilience mechanism on
 #: (each only if some variant has a value for it).

@@ -7,7 +7,6 @@ them together into the stable result document that ``retrysim run --json`` print
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Literal, cast
 
@@ -17,6 +16,10 @@ from retrysim.results import metric_table
 from retrysim.results.document import SCHEMA_VERSION, ResultDocument
 from retrysim.results.guard_metrics import budget_refused_calls, guards_section, refused_mask
 from retrysim.results.metric_table import METRIC_TABLE, Read
+from retrysim.results.rates import bin_width as bin_width
+from retrysim.results.rates import load as load
+from retrysim.results.rates import timeline as timeline
+from retrysim.results.rates import timeline_bins as timeline_bins
 from retrysim.results.sections import (
     ArrivalWindow,
     AttemptCounts,
@@ -25,10 +28,8 @@ from retrysim.results.sections import (
     JitterSpread,
     Latency,
     LatencyOverhead,
-    Load,
     RetryWait,
     Settings,
-    Timeline,
 )
 from retrysim.sim import records as rec
 from retrysim.sim.failures import CODE_NAMES
@@ -152,25 +153,6 @@ def final_errors(calls: np.ndarray, names: tuple[str, ...]) -> dict[str, int]:
     return {names[code]: int(n) for code, n in enumerate(counts) if code and n}
 
 
-def load(attempts: np.ndarray, calls: np.ndarray, capacity: float | None) -> Load:
-    """Peak attempts per second, amplification (attempts per call) and the server's capacity.
-
-    ``attempts`` are those sent to the dependency (:func:`summarize` leaves out the ones a
-    breaker refused): this is the load the server saw.
-    """
-    starts = attempts["start"]
-    peak = 0
-    if len(starts):
-        _, counts = np.unique(np.floor(starts).astype(np.int64), return_counts=True)
-        peak = int(counts.max())
-    return {
-        "peak_attempts_per_s": float(peak),
-        "amplification": _ratio(len(attempts), len(calls)),
-        "capacity": capacity,
-        "peak_over_capacity": None if not capacity else peak / capacity,
-    }
-
-
 def duplicates(calls: np.ndarray) -> int:
     """Executions beyond the first per call: the work a non-idempotent operation would repeat."""
     return int(np.maximum(calls["executions"].astype(np.int64) - 1, 0).sum())
@@ -224,52 +206,6 @@ def jitter_spread(attempts: np.ndarray, bins: int = 60) -> JitterSpread:
     }
 
 
-def bin_width(end_time: float) -> float:
-    """Timeline resolution: 1 s up to 10 minutes of virtual time, then ~600 bins."""
-    return 1.0 if end_time <= 600 else float(math.ceil(end_time / 600))
-
-
-def timeline(
-    attempts: np.ndarray,
-    calls: np.ndarray,
-    width: float,
-    max_attempt_series: int = 4,
-    sent: np.ndarray | None = None,
-) -> Timeline:
-    """Attempts per second per bin, stacked by attempt number, and goodput per bin.
-
-    Series: first tries, retry 1, retry 2, ... with the last series holding every later retry.
-    Goodput is calls succeeding per second. ``sent`` (a mask of ``attempts``) picks the rows
-    counted as attempts; the time axis spans every row, so series of refused attempts drawn
-    beside it (the ``guards`` section) line up.
-    """
-    end = max(
-        float(np.nanmax(attempts["end"]))
-        if len(attempts) and np.any(~np.isnan(attempts["end"]))
-        else 0.0,
-        float(attempts["start"].max()) if len(attempts) else 0.0,
-    )
-    n_bins = max(1, math.ceil((end + 1e-9) / width))
-    series = np.zeros((max_attempt_series, n_bins), dtype=np.int64)
-    counted = attempts if sent is None else attempts[sent]
-    if len(counted):
-        idx = np.minimum((counted["start"] / width).astype(np.int64), n_bins - 1)
-        which = np.minimum(counted["attempt"].astype(np.int64), max_attempt_series) - 1
-        np.add.at(series, (which, idx), 1)
-    good = calls["end"][calls["outcome"] == rec.SUCCEEDED]
-    goodput = np.zeros(n_bins, dtype=np.int64)
-    if len(good):
-        np.add.at(goodput, np.minimum((good / width).astype(np.int64), n_bins - 1), 1)
-    labels = ["first try"] + [f"retry {k}" for k in range(1, max_attempt_series - 1)]
-    labels.append(f"retry {max_attempt_series - 1}+")
-    return {
-        "bin_width": width,
-        "labels": labels,
-        "attempts_per_s": (series / width).tolist(),
-        "goodput_per_s": (goodput / width).tolist(),
-    }
-
-
 def summarize(
     result: RunResult,
     baseline: RunResult | None = None,
@@ -296,7 +232,7 @@ def summarize(
     from retrysim.results import facts
     from retrysim.results.diagnose import diagnose
 
-    faults = cast(list[FaultWindow], fault_windows(scenario.faults))
+    faults = cast(list[FaultWindow], fault_windows(scenario))
     policy_facts = facts.policy_facts(scenario, result.policy)
     down = facts.downtime(faults)
     sent = ~refused_mask(attempts, names)  # the attempts that reached the dependency
@@ -353,10 +289,38 @@ def summarize(
     guards = guards_section(result, tl["bin_width"], len(tl["goodput_per_s"]))
     if guards is not None:  # present only when a mechanism is on (or a guard acted)
         doc["guards"] = guards
+    _add_graph_sections(doc, result, tl["bin_width"], len(tl["goodput_per_s"]))
     doc["diagnoses"] = diagnose(doc)
     plain = cast(dict[str, object], doc)
     plain["diagnoses"] = plain.pop("diagnoses")  # last, after the optional sections, as always
     return doc
+
+
+def _add_graph_sections(doc: ResultDocument, result: RunResult, width: float, bins: int) -> None:
+    """``tiers`` when the scenario has tiers, ``replicas`` when a service has several (each
+    absent otherwise, so a one-tier document keeps its shape)."""
+    from retrysim.results.hedging import hedging_section
+    from retrysim.results.replicas import replicas_section
+    from retrysim.results.tiers import tiers_section
+
+    tiers = tiers_section(result, width, bins)
+    if tiers:
+        doc["tiers"] = tiers
+    replicas = replicas_section(result, width, bins)
+    if replicas:
+        doc["replicas"] = replicas
+    if tiers:
+        bottom = tiers[-1]
+        doc["graph"] = {
+            "bottom": bottom["name"],
+            "bottom_requests_per_call": bottom["attempts_per_call"],
+            "bottom_max_per_call": bottom["max_attempts_per_call"],
+            "bottom_peak_over_capacity": bottom["peak_over_capacity"],
+            "wasted_requests": sum(tier["wasted_attempts"] for tier in tiers),
+        }
+    hedging = hedging_section(result)
+    if hedging is not None:
+        doc["hedging"] = hedging
 
 
 #: Name -> how to read it from a result document, derived from the one table in
@@ -400,6 +364,10 @@ def table_metrics(names: Sequence[str], documents: Iterable[ResultDocument]) -> 
 
     if any(metric(d, "goodput_recovery") is not None for d in docs):
         extra.append("goodput_recovery")
+    if any("graph" in d for d in docs):
+        extra.extend(metric_table.GRAPH_TABLE_METRICS)
+    if any(d.get("hedging", {}).get("enabled") for d in docs):
+        extra.extend(metric_table.HEDGE_TABLE_METRICS)
     if any("guards" in d for d in docs):
         for name in metric_table.GUARD_TABLE_METRICS:
             shown = (

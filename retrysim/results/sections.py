@@ -72,6 +72,16 @@ class AdaptiveKnobs(TypedDict):
     scope: SharedScope
 
 
+class HedgeKnobs(TypedDict):
+    """``[policy.hedge]`` as resolved (``retrysim.retry.hedge.HedgeOptions``)."""
+
+    enabled: bool
+    max_attempts: int
+    """sends per attempt, the first one included"""
+    delay: float
+    """seconds without an answer before each further send"""
+
+
 class ErrorPolicyKnobs(TypedDict):
     """An error family's own attempts and waits (``retrysim.retry.options.ErrorPolicy``);
     null: the policy's own value."""
@@ -119,6 +129,8 @@ class Settings(TypedDict):
     breaker: BreakerKnobs
     budget: BudgetKnobs
     adaptive: AdaptiveKnobs
+    hedge: NotRequired[HedgeKnobs]
+    """absent from documents written before hedging existed"""
     overrides: list[str]
     """options the scenario or a --set fixed (so a RETRY__ variable alone would not move them)"""
     custom: NotRequired[CustomPolicy]
@@ -221,6 +233,10 @@ class FaultWindow(TypedDict):
     kind: str
     start: float
     end: float | None
+    tier: NotRequired[str]
+    """the tier whose service it hits (only with tiers)"""
+    replicas: NotRequired[list[int]]
+    """the replicas it hits (only when it names some; absent: every one)"""
 
 
 class ArrivalWindow(TypedDict):
@@ -429,3 +445,107 @@ class Versus(TypedDict):
     interval: str
     rows: list[VersusRow]
     outside: list[str]
+
+
+class TierSection(TypedDict):
+    """One tier of a call graph (``scenario.tiers``), top first: what reached it and why."""
+
+    name: str
+    calls: int
+    """calls its callers made to it (the top tier's are the clients' own)"""
+    attempts: int
+    """requests it received (attempts of those calls)"""
+    attempts_per_call: float | None
+    """requests it received per top-level (user) call: the amplification down to it"""
+    max_attempts_per_call: int | None
+    """the most requests one top-level call can send it: the product of max_attempts of every
+    layer above it, times hedge.max_attempts where a layer hedges (null when a layer's stop is
+    not a fixed attempt count)"""
+    peak_per_call: int
+    """the most requests one top-level call sent it in this run"""
+    success_rate: float | None
+    """share of the calls made to it that succeeded"""
+    capacity: float | None
+    """its service's requests per second, all replicas together, when bounded"""
+    peak_attempts_per_s: float
+    peak_over_capacity: float | None
+    wasted_attempts: int
+    """requests it received after the request they serve had been given up, by its caller or
+    by one further up (work nobody waits for; zero at the top)"""
+    wasted_share: float | None
+    replicas: int
+    timeout: float | None
+    """its callers' timeout per attempt"""
+    propagates_deadline: bool
+    """whether the calls it receives carry their caller's deadline"""
+    policy_key: str
+    """the scenario key of its callers' retry policy: `policy` (the clients') at the top,
+    `tiers.NAME.policy` (the tier above's) below; what a --set changes"""
+    caller_max_attempts: int | None
+    """the most attempts its callers make per call (null: not a fixed count)"""
+    caller_budget: bool
+    """whether its callers' retry budget is on"""
+    timeline: NotRequired[Timeline]
+    """requests it received per second (same bins as the run's timeline)"""
+
+
+class GraphSection(TypedDict):
+    """A call graph in a line: what reached its bottom tier (the figures compare and sweep
+    tables show; each tier's are in ``tiers``)."""
+
+    bottom: str
+    """the bottom tier's name"""
+    bottom_requests_per_call: float | None
+    """requests the bottom tier received per user call"""
+    bottom_max_per_call: int | None
+    """the most one user call can send it (the product of every layer's max_attempts)"""
+    bottom_peak_over_capacity: float | None
+    """its busiest second against its capacity"""
+    wasted_requests: int
+    """requests below the top started after the request they served had been given up"""
+
+
+class ReplicaSection(TypedDict):
+    """One replica of a replicated service (``service.replicas``)."""
+
+    tier: str | None
+    """its tier's name (null: the scenario's one service)"""
+    replica: int
+    attempts: int
+    failed: int
+    """attempts it answered with an error or a timeout"""
+    failure_rate: float | None
+    same_replica_retries: int
+    """retries it received right after the same call's previous attempt failed on it"""
+    retry_other_host: bool
+    """whether its callers' retries go to a replica their call has not tried yet"""
+    policy_key: str
+    """the scenario key of its callers' retry policy (`policy`, or `tiers.NAME.policy`)"""
+    attempts_per_s: NotRequired[list[float]]
+    """requests it received per second, per bin of the run's timeline"""
+
+
+class HedgeSection(TypedDict):
+    """Hedged requests (``policy.hedge``): what they did, or what they would do.
+
+    Present when hedging is on, or when this run's sends have a tail one hedge would cut by
+    half or more (the estimate, from this run's own send latencies, assumes a hedge's latency
+    is drawn independently of its sibling's: true of a replica's own slowness, not of a
+    request that is slow everywhere)."""
+
+    enabled: bool
+    hedges: int
+    """extra sends started (beyond one per retry attempt)"""
+    extra_load: float | None
+    """hedges per attempt: the load hedging added"""
+    won: int
+    """attempts a hedge answered first"""
+    send_p50: float | None
+    """successful sends' latency, seconds"""
+    send_p99: float | None
+    suggested_delay: float | None
+    """the sends' p90: a hedge after it costs about 10% more load"""
+    estimated_p99: float | None
+    """a send's p99 with one hedge after suggested_delay, from this run's send latencies"""
+    estimated_extra_load: float | None
+    """hedges per attempt that delay would cost: the share of sends slower than it"""

@@ -33,6 +33,7 @@ _EXPORTS = {
     "GuardRefusedError": "retrysim.retry.exceptions",
     "GuardSpec": "retrysim.retry.guards",
     "GuardStates": "retrysim.retry.guards",
+    "HedgeOptions": "retrysim.retry.hedge",
     "OPERATIONS": "retrysim.retry.settings",
     "OPTION_NAMES": "retrysim.retry.options",
     "OperationCounters": "retrysim.retry.counters",
@@ -106,6 +107,7 @@ __all__ = [
     "GuardRefusedError",
     "GuardSpec",
     "GuardStates",
+    "HedgeOptions",
     "OperationCounters",
     "OperationDecorator",
     "PolicyOptions",
@@ -191,6 +193,7 @@ if TYPE_CHECKING:
     from retrysim.retry.guards import GuardEvent as GuardEvent
     from retrysim.retry.guards import GuardSpec as GuardSpec
     from retrysim.retry.guards import GuardStates as GuardStates
+    from retrysim.retry.hedge import HedgeOptions as HedgeOptions
     from retrysim.retry.hooks import BreakerChange as BreakerChange
     from retrysim.retry.hooks import ExhaustedCall as ExhaustedCall
     from retrysim.retry.hooks import RetryEvent as RetryEvent

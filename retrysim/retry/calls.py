@@ -5,8 +5,10 @@ policy and run the call here, in tenacity's own ``Retrying`` / ``AsyncRetrying``
 everything (stop, wait, retry); nothing here re-implements a retry rule. This module listens at
 tenacity's decision points: it asks and tells the attempt guards, counts, logs (stdlib
 ``logging``, logger ``retrysim.retry``), times the call, runs the hooks
-(:mod:`retrysim.retry.hooks`), bounds each attempt of a coroutine by ``attempt_timeout``, and
-answers with the fallback when the call gives up.
+(:mod:`retrysim.retry.hooks`), bounds each attempt of a coroutine by ``attempt_timeout``, hedges
+each attempt of a coroutine when the policy says so (:mod:`retrysim.retry.hedge`: the attempt is
+a group of sends, the first acceptable answer wins), and answers with the fallback when the call
+gives up.
 
 An attempt's outcome is an exception or a result, and a result that the retry strategy retries
 (tenacity's ``retry_if_result``) is a failed attempt like an exception: the guards are told a
@@ -35,6 +37,7 @@ from tenacity import RetryCallState
 from retrysim.retry.counters import COUNTERS, AttemptCounter
 from retrysim.retry.exceptions import RetriedResult
 from retrysim.retry.guards import PROCESS_GUARDS, GuardChain, GuardStates
+from retrysim.retry.hedge import Hedging, hedging_of, judge_by, race
 from retrysim.retry.hooks import (
     BreakerHook,
     ExhaustedCall,
@@ -283,6 +286,17 @@ class CallHooks:
             self.attempt_ended(exc)
             raise
 
+    def hedge_started(self, send: int, hedging: Hedging) -> None:
+        """Send ``send`` (2, 3, ...) of the current attempt's hedged group started."""
+        COUNTERS.hedge_started(self.counter_key)
+        logger.debug(
+            "Hedging attempt %d of %s: send %d/%d started, no acceptable answer yet",
+            self.attempts,
+            self.name,
+            send,
+            hedging.max_attempts,
+        )
+
     def before_sleep(self, state: RetryCallState) -> None:
         error, result = _outcome(state)
         wait = state.upcoming_sleep
@@ -421,18 +435,25 @@ def name_of(func: Callable[..., Any]) -> tuple[str, str]:
     return name, f"{module}.{qualname}"
 
 
-# --- attempt_timeout on work that cannot be stopped -----------------------------------------
+# --- attempt_timeout and hedging on work that cannot be stopped -----------------------------
 
 _unbounded_lock = threading.Lock()
-_unbounded_warned: set[str] = set()
+_unbounded_warned: set[tuple[str, str]] = set()
+
+
+def _first_time(what: str, hooks: CallHooks) -> bool:
+    """Whether ``what`` is said about this function for the first time (then it is noted)."""
+    with _unbounded_lock:
+        if (what, hooks.counter_key) in _unbounded_warned:
+            return False
+        _unbounded_warned.add((what, hooks.counter_key))
+        return True
 
 
 def _warn_unbounded(hooks: CallHooks) -> None:
     """Say once per function that its attempt_timeout does not bound its sync work."""
-    with _unbounded_lock:
-        if hooks.counter_key in _unbounded_warned:
-            return
-        _unbounded_warned.add(hooks.counter_key)
+    if not _first_time("attempt_timeout", hooks):
+        return
     policy = hooks.policy
     logger.warning(
         "attempt_timeout %gs (%s) does not bound %s: it does its work synchronously, and a "
@@ -440,6 +461,19 @@ def _warn_unbounded(hooks: CallHooks) -> None:
         "library a timeout of its own",
         policy.options.attempt_timeout,
         option_variable("attempt_timeout", policy.operation),
+        hooks.name,
+    )
+
+
+def _warn_unhedged(hooks: CallHooks) -> None:
+    """Say once per function that its hedging does not apply to its sync work."""
+    if not _first_time("hedge", hooks):
+        return
+    logger.warning(
+        "hedge (%s) does not apply to %s: it does its work synchronously, and a sync call "
+        "cannot be abandoned once started without leaving its thread running; its attempts "
+        "are not hedged",
+        option_variable("hedge.enabled", hooks.policy.operation),
         hooks.name,
     )
 
@@ -474,6 +508,10 @@ async def run_async(
     """One call of ``func`` (async, or sync returning an awaitable) under ``policy``."""
     hooks = CallHooks.start(func, args, kwargs, policy, context)
     timeout = policy.options.attempt_timeout
+    hedging = hedging_of(policy)
+
+    async def send() -> Any:  # a hedge: the function called again, bounded alike
+        return await _bounded(func(*args, **kwargs), timeout, hooks.attempts)
 
     async def attempt() -> Any:
         delay = hooks.send_delay()
@@ -481,8 +519,19 @@ async def run_async(
             await (context.sleep or asyncio.sleep)(delay)  # type: ignore[misc]
         with hooks.attempting():
             result: Any = func(*args, **kwargs)
-            if timeout is not None and not inspect.isawaitable(result):
-                _warn_unbounded(hooks)
+            if not inspect.isawaitable(result):
+                if timeout is not None:
+                    _warn_unbounded(hooks)
+                if hedging is not None:
+                    _warn_unhedged(hooks)
+            elif hedging is not None:
+                return await race(
+                    _bounded(result, timeout, hooks.attempts),
+                    send,
+                    hedging,
+                    judge_by(policy.retry, retrying, hooks.attempts),
+                    lambda n: hooks.hedge_started(n, hedging),
+                )
             return await _bounded(result, timeout, hooks.attempts)
 
     retrying = hooks.loop(policy.async_retrying, context.sleep)
@@ -504,10 +553,13 @@ def run_sync(
     policy: RetryPolicy,
     context: CallContext,
 ) -> Any:
-    """One call of sync ``func`` under ``policy``; ``attempt_timeout`` cannot bound it."""
+    """One call of sync ``func`` under ``policy``; ``attempt_timeout`` cannot bound it, nor
+    can hedging apply to it."""
     hooks = CallHooks.start(func, args, kwargs, policy, context)
     if policy.options.attempt_timeout is not None:
         _warn_unbounded(hooks)  # from a setting: an explicit one was refused at decoration
+    if hedging_of(policy) is not None:
+        _warn_unhedged(hooks)  # likewise
 
     def attempt() -> Any:
         delay = hooks.send_delay()

@@ -45,6 +45,9 @@ class OperationCounters:
     failures_by_type: Counter[str] = field(default_factory=Counter)
     duplicate_executions: int = 0
     successes_after_retry: int = 0
+    #: Sends started beside an attempt's first one by hedging (:mod:`retrysim.retry.hedge`):
+    #: the dependency got ``attempts + hedges`` sends.
+    hedges: int = 0
     #: The operation type whose settings the calls used (worker, storage, scheduler, api): the
     #: first one seen, should ``execute_with_retry`` run one function under several.
     kind: str = ""
@@ -87,6 +90,7 @@ class OperationCounters:
             "failures_by_type": dict(self.failures_by_type),
             "duplicate_executions": self.duplicate_executions,
             "retry_success_rate": self.retry_success_rate,
+            "hedges": self.hedges,
             "kind": self.kind,
             "duration_count": self.duration_count,
             "duration_sum": self.duration_sum,
@@ -214,6 +218,11 @@ class CounterRegistry:
             if attempts > 1:
                 ops.successes_after_retry += 1
 
+    def hedge_started(self, name: str) -> None:
+        """Count a hedge: a send started beside an attempt's first one."""
+        with self._lock:
+            self._get(name).hedges += 1
+
     def exhausted(self, name: str) -> None:
         with self._lock:
             self._get(name).exhausted += 1
@@ -238,6 +247,7 @@ class CounterRegistry:
                     failures_by_type=Counter(ops.failures_by_type),
                     duplicate_executions=ops.duplicate_executions,
                     successes_after_retry=ops.successes_after_retry,
+                    hedges=ops.hedges,
                     kind=ops.kind,
                     duration_counts=list(ops.duration_counts),
                     duration_sum=ops.duration_sum,

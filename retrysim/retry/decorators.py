@@ -53,6 +53,17 @@ def _refuse_sync_timeout(func: Callable[..., Any], by: str) -> None:
     )
 
 
+def _refuse_sync_hedge(func: Callable[..., Any], by: str) -> None:
+    """A TypeError for an explicit ``hedge`` on a sync function: a hedge that loses must be
+    abandoned, and a running sync call cannot be without leaving its thread running."""
+    name = getattr(func, "__qualname__", None) or repr(func)
+    raise TypeError(
+        f"{by}: hedge hedges coroutines only, and {name} is a sync function: a losing send "
+        "must be cancelled, and a sync call cannot be without leaving its thread running; "
+        "make it async, or leave hedge off"
+    )
+
+
 _POLICY_KEYS = frozenset({*OPTION_NAMES, *TABLE_NAMES, "retry", "guards"})
 
 
@@ -83,6 +94,9 @@ class OperationDecorator:
             "names the operation so repeated executions are counted as duplicates; ``clock`` "
             "is the guards' time and times the call. ``attempt_timeout`` bounds each attempt "
             "of a coroutine (a sync function is refused: give its client a timeout). "
+            "``hedge`` (True or a table, see retrysim.retry.HedgeOptions) hedges each attempt "
+            "of a coroutine: the first acceptable answer wins, the other sends are cancelled "
+            "(a sync function is refused). "
             "``fallback``: what a call that gives up returns instead of raising (a value, or a "
             "function of the ExhaustedCall; one that raises raises to the caller). Hooks "
             "(retrysim.retry.hooks): ``on_retry(RetryEvent)`` before each retry's wait, "
@@ -137,6 +151,8 @@ class OperationDecorator:
         # no state but per call state (a decorrelated wait's previous wait).
         strategies = {k: v for k, v in policy_options.items() if k in ("retry", "guards")}
         parsed = parse_options({k: v for k, v in policy_options.items() if k not in strategies})
+        if not is_async and parsed.hedge.enabled and "enabled" in parsed.hedge.model_fields_set:
+            _refuse_sync_hedge(func, "@" + self.name)
         memo: tuple[RetrySettings, RetryPolicy] | None = None
 
         def current_policy() -> RetryPolicy:
@@ -187,13 +203,13 @@ async def execute_with_retry(
     (``max_attempts``, ``min_wait``, ``max_wait``, ``multiplier``, ``profile``, ``jitter``,
     ``max_delay``, ``respect_retry_after``, ``attempt_timeout``: every field of
     ``PolicyOptions``, the per-error tables ``rate_limited``, ``server_error``,
-    ``connection_error`` and ``timeout_error``, and the ``breaker``, ``budget`` and ``adaptive``
-    tables), ``retry``,
+    ``connection_error`` and ``timeout_error``, and the ``breaker``, ``budget``, ``adaptive`` and
+    ``hedge`` tables), ``retry``,
     ``guards``, ``sleep``, ``clock``, ``idempotency_key``, ``fallback``, the hooks
     ``on_retry``, ``on_exhausted`` and ``on_breaker_change`` (as for the decorators) and
     ``operation`` are taken by the retry itself; every other keyword is passed on to ``func``.
-    ``attempt_timeout`` bounds the awaiting of what ``func`` returns; the work of a sync
-    ``func`` runs to its end (it is said once, in a warning).
+    ``attempt_timeout`` bounds the awaiting of what ``func`` returns, and ``hedge`` hedges it;
+    the work of a sync ``func`` runs to its end, unhedged (each said once, in a warning).
     """
     _refuse_generators(func, "execute_with_retry")
     ours = {k: kwargs.pop(k) for k in list(kwargs) if k in _POLICY_KEYS | CallContext.KEYS}

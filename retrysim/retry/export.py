@@ -186,6 +186,12 @@ def _families(registry: CounterRegistry, guards: GuardStates) -> list[Family]:
             ops,
             "duplicate_executions",
         ),
+        _per_operation(
+            "retry_hedges",
+            "Hedges: sends started beside an attempt's first one (retrysim.retry.hedge).",
+            ops,
+            "hedges",
+        ),
         Family(
             "retry_success_rate",
             "gauge",

@@ -1,8 +1,9 @@
 """The resilience mechanisms a policy can turn on, each registered once here.
 
-A mechanism is its own module (``breaker.py``, ``budget.py``, ``adaptive.py``): its ``Knobs``
-table, its guard, and the function that declares the guard from a resolved table. Its entry
-below is all the rest of retrysim needs. From the registry come:
+A mechanism is its own module (``breaker.py``, ``budget.py``, ``adaptive.py``, ``hedge.py``):
+its ``Knobs`` table, its guard, and the function that declares the guard from a resolved table
+(hedging declares none: the attempt loop reads its table, :func:`~retrysim.retry.hedge.hedging_of`).
+Its entry below is all the rest of retrysim needs. From the registry come:
 
 - the nested ``PolicyOptions`` field (``[policy.breaker]`` in a scenario, ``breaker={...}`` or
   ``breaker=True`` on a decorator, ``--set policy.breaker.enabled=true``) with its shorthand,
@@ -24,6 +25,7 @@ from tenacity.stop import stop_base
 from retrysim.retry.adaptive import AdaptiveOptions, adaptive_guards
 from retrysim.retry.breaker import BreakerOptions, breaker_guards
 from retrysim.retry.budget import BudgetOptions, budget_guards, budget_stop
+from retrysim.retry.hedge import HedgeOptions, hedge_guards
 from retrysim.retry.knobs import Knobs, PlacedGuard
 
 K = TypeVar("K", bound=Knobs)
@@ -62,6 +64,9 @@ REGISTRY: dict[str, Mechanism[Any]] = {
         AdaptiveOptions,
         "adaptive backoff and send-rate limiter (retrysim.retry.adaptive)",
         adaptive_guards,
+    ),
+    "hedge": Mechanism(
+        HedgeOptions, "hedged requests, coroutines only (retrysim.retry.hedge)", hedge_guards
     ),
 }
 

@@ -45,6 +45,7 @@ if TYPE_CHECKING:
     from retrysim.retry.adaptive import AdaptiveOptions
     from retrysim.retry.breaker import BreakerOptions
     from retrysim.retry.budget import BudgetOptions
+    from retrysim.retry.hedge import HedgeOptions
 
 
 @dataclass(frozen=True)
@@ -273,6 +274,7 @@ class PolicyOptions(_AttemptsAndWaits, BaseModel):
         breaker: BreakerOptions = BreakerOptions()
         budget: BudgetOptions = BudgetOptions()
         adaptive: AdaptiveOptions = AdaptiveOptions()
+        hedge: HedgeOptions = HedgeOptions()
     else:
         __annotations__.update(_mechanism_annotations())
         locals().update(_mechanism_defaults())

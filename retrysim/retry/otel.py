@@ -119,6 +119,11 @@ INSTRUMENTS: tuple[Instrument, ...] = (
         _one("retry_duplicate_executions"),
     ),
     Instrument(
+        "retrysim.retry.hedges", "counter", "{send}",
+        "Hedges: sends started beside an attempt's first one (retrysim.retry.hedge).",
+        _one("retry_hedges"),
+    ),
+    Instrument(
         "retrysim.retry.success_ratio", "gauge", "1",
         "Share of calls that needed a retry and then succeeded (absent before any).",
         _one("retry_success_rate"),

@@ -85,12 +85,18 @@ def run_task(task: Task) -> ResultDocument:
     from retrysim.runs.runner import run
 
     variant = task.scenario.with_overrides(task.sets) if task.sets else task.scenario
-    retrying = None
-    if task.policy is not None:
-        from retrysim.runs.user_policy import load_policy
+    retrying, retryings = None, None
+    if task.policy is not None:  # MODULE:ATTR, the clients'; NAME=MODULE:ATTR, tier NAME's
+        from retrysim.runs.user_policy import load_policies, load_policy, split_target
 
-        retrying = load_policy(task.policy, variant.policy.operation)
-    doc = run(variant, seed=task.seed, settings=task.settings, retrying=retrying).document
+        tier, target = split_target(task.policy)
+        if tier is None:
+            retrying = load_policy(target, variant.policy.operation)
+        else:
+            retryings = load_policies(variant, {tier: target})
+    doc = run(
+        variant, seed=task.seed, settings=task.settings, retrying=retrying, retryings=retryings
+    ).document
     doc.pop("timeline", None)
     doc["wall_time"] = 0.0
     return doc

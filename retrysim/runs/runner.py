@@ -19,6 +19,7 @@ from __future__ import annotations
 import threading
 import time
 from collections import OrderedDict
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -62,6 +63,7 @@ def run(
     cache: bool = True,
     retrying: Any = None,
     engine: str = "auto",
+    retryings: Mapping[str, Any] | None = None,
 ) -> Run:
     """Simulate ``scenario`` and summarize it into the result document (``retrysim run --json``).
 
@@ -75,6 +77,8 @@ def run(
     a cached one exists, and does not store it. The document's ``wall_time`` is the whole step's.
     ``retrying`` simulates your own tenacity policy (see :func:`retrysim.simulate`); its
     baselines are not cached, since a policy object has no content to key them by.
+    ``retryings`` does the same for tiers' calls (tier name -> policy; see
+    :func:`retrysim.sim.engine.simulate`).
     ``engine`` picks the decision path (``auto``, ``fast``, ``reference``; see
     :func:`retrysim.simulate`): it changes how fast, never what.
     """
@@ -83,10 +87,10 @@ def run(
         from retrysim.sim.policy import policy_for
 
         retrying = policy_for(scenario, settings, (), retrying)  # probed once, for both runs
-    cached = baseline and bool(scenario.faults) and cache and retrying is None
+    cached = baseline and scenario.has_faults and cache and retrying is None and not retryings
     key = baseline_key(scenario, seed, settings) if cached else None
     base: Latency | None = _cached(key) if key is not None else None
-    simulate_baseline = baseline and bool(scenario.faults) and base is None
+    simulate_baseline = baseline and scenario.has_faults and base is None
     main_progress = progress
     if progress is not None and simulate_baseline:
         main_progress = _scaled(progress, twice=True)
@@ -97,6 +101,7 @@ def run(
         progress=main_progress,
         retrying=retrying,
         engine=engine,
+        retryings=retryings,
     )
     source: Literal["none", "simulated", "cached"] = "cached" if base is not None else "none"
     if simulate_baseline:
@@ -111,6 +116,7 @@ def run(
                 progress=base_progress,
                 retrying=retrying,
                 engine=engine,
+                retryings=retryings,
             ).calls
         )
         source = "simulated"

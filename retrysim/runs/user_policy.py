@@ -12,6 +12,10 @@ number of seconds) is a :class:`~retrysim.errors.BadInputError` naming the polic
 (``your policy mypol:policy raised ValueError: ... (in its wait)``), so the CLI exits 2 with
 one line instead of calling it a bug in retrysim. So is a ``sys.exit()`` at its import, which
 would otherwise end retrysim silently with the module's exit code.
+
+With tiers, ``--policy NAME=MODULE:ATTR`` is the policy tier ``NAME`` retries its calls to the
+next tier with (:func:`split_targets`, :func:`load_policies`); a plain ``MODULE:ATTR`` stays
+the clients' (the top's).
 """
 
 from __future__ import annotations
@@ -21,7 +25,8 @@ import importlib
 import numbers
 import os
 import sys
-from typing import Any
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 
 from tenacity import RetryCallState
 from tenacity.retry import retry_base
@@ -29,9 +34,13 @@ from tenacity.stop import stop_base
 from tenacity.wait import wait_base
 
 from retrysim.errors import BadInputError
+from retrysim.model.tier_keys import check_caller
 from retrysim.retry.options import MAX_SECONDS
 from retrysim.retry.policy import RetryPolicy
 from retrysim.suggest import hint
+
+if TYPE_CHECKING:
+    from retrysim.model.scenario import Scenario
 
 _DEBUG = "retrysim --debug shows the traceback"
 
@@ -211,3 +220,54 @@ def _raised(spec: str, option: str, module: str, error: BaseException) -> Policy
         f"{option} {spec}: importing {module} raised {type(error).__name__}: {error} "
         "(retrysim --debug shows the traceback)"
     )
+
+
+def split_target(spec: str) -> tuple[str | None, str]:
+    """``gateway=mod:attr`` -> (``"gateway"``, ``"mod:attr"``); ``mod:attr`` -> (None, it).
+
+    A module path holds no ``=``, so the first one, if any, ends the tier's name."""
+    name, equals, rest = spec.partition("=")
+    return (name.strip(), rest.strip()) if equals else (None, spec)
+
+
+def split_targets(
+    specs: Sequence[str], option: str = "--policy"
+) -> tuple[str | None, dict[str, str]]:
+    """The top's ``MODULE:ATTR`` (None: the scenario's own) and each tier's, from the values of
+    a repeated ``--policy``; a target given twice is refused (one policy per caller)."""
+    top: str | None = None
+    tiers: dict[str, str] = {}
+    for spec in specs:
+        name, target = split_target(spec)
+        if name is None:
+            if top is not None:
+                raise PolicyImportError(
+                    f"{option} {spec}: the clients' policy is given twice ({top} already); "
+                    "give one, or NAME=MODULE:ATTR for a tier's"
+                )
+            top = target
+        elif name in tiers:
+            raise PolicyImportError(
+                f"{option} {spec}: tier {name!r} has a policy already ({tiers[name]}); give one"
+            )
+        else:
+            tiers[name] = target
+    return top, tiers
+
+
+def load_policies(
+    scenario: Scenario, tiers: dict[str, str], option: str = "--policy"
+) -> dict[str, RetryPolicy]:
+    """Each tier's policy (``{"gateway": "mod:attr"}``) loaded for the engine's ``retryings``:
+    the tier checked first (:func:`check_caller`), then imported with its own operation."""
+    loaded: dict[str, RetryPolicy] = {}
+    for name, target in tiers.items():
+        where = f"{option} {name}={target}"
+        check_caller(scenario, name, where)  # before an import runs the user's code
+        policy = scenario.tiers[name].policy
+        assert policy is not None  # validation: every tier that calls another has one
+        try:
+            loaded[name] = load_policy(target, policy.operation, option)
+        except PolicyImportError as error:  # named as it was given: NAME=MODULE:ATTR
+            raise PolicyImportError(str(error).replace(f"{option} {target}", where, 1)) from None
+    return loaded

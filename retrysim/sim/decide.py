@@ -316,6 +316,24 @@ class FastDecider:
         call.attempt_number = n + 1
         return float(sleep)
 
+    def retries(self, call: Any, code: int) -> bool:
+        """Whether the call's retry would retry an attempt that ended with ``code`` (asked
+        without deciding: a hedged attempt's send is judged by it, as the library judges
+        one). A served request's None is retried only when the retry retries None."""
+        code = code or self.answers.none_code
+        if self._by_code:
+            verdict = self._verdicts[code]
+            if verdict is None:
+                verdict = self._verdicts[code] = self._verdict(call.strategies[2], code)
+            return verdict
+        probe = FastCallState(0, 0, 0.0)
+        if code >= ANSWER_BASE:
+            probe.outcome = _Returned(self.answers.value(code))
+        else:
+            probe.failure = make_error(code)
+            probe.outcome = _Failed(probe.failure)
+        return bool(call.strategies[2](probe))
+
     def _verdict(self, retry: Strategy, code: int) -> bool:
         """What the retry mirror says of error ``code``, or of the value an answer's code
         returns (asked once per code per run)."""
@@ -411,6 +429,17 @@ class ReferenceDecider:
             call.attempt_number = state.attempt_number
             return float(do)
         return SUCCEEDED_NOW
+
+    def retries(self, call: Any, code: int) -> bool:
+        """As :meth:`FastDecider.retries`: the call's ``Retrying``'s own retry asked of a
+        state holding the outcome ``code`` stands for."""
+        probe = RetryCallState(call.retrying, None, (), {})
+        if code == 0 or code >= ANSWER_BASE:
+            probe.set_result(self.answers.value(code))
+        else:
+            error = make_error(code)
+            probe.set_exception((type(error), error, None))
+        return bool(call.retrying.retry(probe))
 
     def end(self, call: Any) -> None:
         del call.retry_state, call.stream, call.retrying

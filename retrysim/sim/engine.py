@@ -18,34 +18,38 @@ from __future__ import annotations
 import math
 import time
 from array import array
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from heapq import heappush
 from typing import Any
 
 import numpy as np
 
 from retrysim.model.scenario import Poisson, Scenario
+from retrysim.model.tier_keys import check_callers
 from retrysim.retry.guards import GuardEvent, GuardSpec, GuardStates
+from retrysim.retry.hedge import hedging_of
 from retrysim.retry.settings import RetrySettings
 from retrysim.sim import records as rec
 from retrysim.sim.arrivals import expected_calls, first_calls, follow_up_calls, time_limit
-from retrysim.sim.attempt import BLACKHOLE, PASS, AttemptPhases
+from retrysim.sim.attempt import BLACKHOLE, PASS
 from retrysim.sim.call import CALL_KEY_SHIFT as CALL_KEY_SHIFT
 from retrysim.sim.call import Call, ReferenceCall
 from retrysim.sim.clock import current_stream, routed_jitter, tenacity_virtual_time
-from retrysim.sim.connections import CLOSES_CONNECTION, FAILS_CONNECT, Connections, Pool
-from retrysim.sim.connections import OPEN as CONNECTION_OPEN
+from retrysim.sim.connected import ConnectedPath
+from retrysim.sim.connections import Connections, Pool
 from retrysim.sim.decide import GAVE_UP_NOW, SUCCEEDED_NOW, decider_for
 from retrysim.sim.failures import ANSWER_BASE, TIMEOUT, Answers, code_of, make_error
-from retrysim.sim.faults import compile_faults
+from retrysim.sim.graph import TierLinks
+from retrysim.sim.hedging import Hedges
 from retrysim.sim.kernel import Kernel, give_back_memory, quiet_collector
 from retrysim.sim.limits import ScenarioTooLargeError as ScenarioTooLargeError
 from retrysim.sim.limits import attempt_limit, attempts_stopped, check_memory, event_limit
 from retrysim.sim.policy import client_timeout
 from retrysim.sim.policy import policy_for as policy_for
 from retrysim.sim.result import RunResult as RunResult
-from retrysim.sim.service import make_server, service_latency
+from retrysim.sim.routing import ReplicaRouting
 from retrysim.sim.streams import JITTER, SERVER_DRAW, Stream, stream_key, unit
+from retrysim.sim.tiers import tier_seed, tier_view
 
 OPEN, OK, FAILED = rec.OPEN, rec.OK, rec.FAILED
 #: ``progress(done, total)``: calls ended so far, calls the run is expected to make.
@@ -53,7 +57,7 @@ Progress = Callable[[int, int], None]
 NAN = math.nan
 
 
-class Engine:
+class Engine(TierLinks, ReplicaRouting, ConnectedPath):
     """One run of one scenario with one seed. Build, then call :meth:`run` once.
 
     The engine is the client side of the model on a scheduling :class:`Kernel`: it starts calls,
@@ -61,17 +65,25 @@ class Engine:
     hands what reaches the server to a server model, which answers through the small
     ``ServerHost`` interface (``now``, ``at``, ``respond``, ``schedule_done``, ``server_done``,
     ``is_open``).
+
+    A scenario with tiers runs as a chain of engines on one kernel, one per tier
+    (:mod:`retrysim.sim.tiers`): the top one is built by the caller and builds the ones below.
+    A request a tier has served goes down as a call of the engine ``below`` (:meth:`call_down`),
+    and the end of that call answers it (:meth:`_answer_up`). A service with replicas sends
+    each attempt to the replica its :class:`~retrysim.sim.balance.Balancer` picks, each
+    replica with its own server and its own faults (:meth:`_route`).
     """
 
     # Slots: read on every attempt, 30-odd attributes in a __dict__ cost 3% of a fast run.
     # fmt: off
     __slots__ = (
-        "_attempt_limit",
-        "_call_class", "_calls_per_client", "_decide", "_duration", "_ended", "_expected",
-        "_first_clients", "_firsts", "_gate", "_guard_events", "_guard_states", "_holding",
-        "_jitter_key", "_open_loop", "_pending_done", "_retry_later", "_server_key",
-        "_think_time", "answers", "at", "attempts", "calls", "cancel", "connections", "decider",
-        "kernel", "phases", "plan", "policy", "progress", "scenario", "seed", "server", "timeout",
+        "_above", "_attempt_limit", "_call_class", "_calls_per_client", "_deadlines", "_decide",
+        "_duration", "_ended", "_expected", "_first_clients", "_firsts", "_gate", "_gates",
+        "_guard_events", "_guard_states", "_hedges", "_holding", "_issued", "_jitter_key",
+        "_open_loop", "_parent_rows", "_parents", "_pending_done", "_phases", "_plans", "_replicas",
+        "_retry_later", "_server_key", "_servers", "_think_time", "_tried", "answers", "at",
+        "attempts", "below", "calls", "cancel", "connections", "decider", "full", "kernel", "level",
+        "phases", "plan", "policy", "progress", "scenario", "seed", "server", "timeout",
     )
     # fmt: on
 
@@ -84,26 +96,33 @@ class Engine:
         guards: Sequence[GuardSpec] = (),
         retrying: Any = None,
         engine: str = "auto",
+        *,
+        above: Engine | None = None,
+        retryings: Mapping[str, Any] | None = None,
     ) -> None:
-        self.scenario = scenario
-        self.seed = scenario.seed if seed is None else seed
-        self.policy = policy_for(scenario, settings, guards, retrying)
+        # A tier's engine below another (``above``) runs that tier's view of the scenario
+        # with streams of its own; the top engine is the scenario's first (or only) tier.
+        self._above = above
+        self.level = level = 0 if above is None else above.level + 1
+        self.full = scenario
+        self.scenario = view = tier_view(scenario, level)
+        self.seed = tier_seed(scenario.seed if seed is None else seed, level)
+        if retryings and above is not None:  # the user's policy for the calls of the tier above
+            retrying = retryings.get(scenario.tier_names[level - 1])
+        self.policy = policy_for(view, settings, guards, retrying)
         self._jitter_key = stream_key(self.seed, JITTER)
-        self.answers = Answers(scenario.answers)  # what attempts return instead of raising
+        # What attempts return instead of raising: one table for every tier, so an answer
+        # passed up a tier keeps its code.
+        self.answers: Answers = Answers(scenario.answers) if above is None else above.answers
         self.decider = decider_for(self.policy, engine, self._clock, self._jitter_key, self.answers)
         self.progress = progress
-        self.kernel = Kernel()
+        self.kernel = Kernel() if above is None else above.kernel
         self.at = self.kernel.at
         self.cancel = self.kernel.cancel
-        self.plan = compile_faults(scenario.faults, self.seed)
-        self.phases = AttemptPhases(self.plan, service_latency(scenario.service), self.seed)
-        # A lone gate (one outage, say) is asked directly; several, through the plan's loop.
-        gates = self.plan.gates
-        self._gate = None if not gates else gates[0] if len(gates) == 1 else self.plan.gate
-        self.server = make_server(self, scenario.service)
-        self.timeout = client_timeout(scenario, self.policy)  # or the policy's attempt_timeout
+        self._build_replicas(view)
+        self.timeout = client_timeout(view, self.policy)  # or the policy's attempt_timeout
         # Pools and the network, when the scenario models them; None: the direct path.
-        self.connections = Connections(scenario, self.seed) if scenario.models_connections else None
+        self.connections = Connections(view, self.seed) if view.models_connections else None
         self._holding: dict[int, Pool] = {}  # attempt -> the pool whose connection it holds
         self._server_key = stream_key(self.seed, SERVER_DRAW)
         # This run's guard state (per client, or fleet-wide) and what the guards did.
@@ -111,12 +130,21 @@ class Engine:
         self._guard_states = GuardStates([self._guard_events.append])
         # An attempt's client is its call's (filled in at the end); a wait for a pooled
         # connection is only ever written when pools are modelled.
-        unwritten = ("client",) if self.connections is not None else ("client", "pool_wait")
+        unwritten: tuple[str, ...] = (
+            ("client",) if self.connections is not None else ("client", "pool_wait")
+        )
+        if self._replicas is None:
+            unwritten += ("replica",)
+        hedging = hedging_of(self.policy)
+        if hedging is None:
+            unwritten += ("hedge",)
         self.attempts = rec.AttemptColumns(left_out=unwritten)
+        self._hedges = None if hedging is None else Hedges(self, hedging)
         self.calls = rec.CallColumns(left_out=("call",))  # a call's row number: records_of's
         self._ended = 0  # calls that have ended, for progress
         self._expected: int | None = None  # calls the run will make, when known up front
         self._pending_done: float | None = None  # completion time a server announced, if any
+        self._attempt_limit = math.inf  # the attempts budget: set when the run starts
         # The retry push is the hottest: one bound method for all of them, not one each. The
         # fast path attempts again without asking (its decider always would), and with no
         # guards there is no pacer to ask either: straight to the send. A call's first attempt
@@ -126,6 +154,7 @@ class Engine:
         self._call_class = Call if self.decider.name == "fast" else ReferenceCall
         if self.decider.name == "fast":
             self._retry_later = self._attempt if self.policy.guards else self._send
+        self._build_tiers(scenario, seed, settings, engine, retryings)
 
     @property
     def now(self) -> float:
@@ -143,11 +172,11 @@ class Engine:
         connections = self.connections
         if connections is None:
             return 0.0
-        return connections.read_to_write(call.key, self.attempts.attempt[a])
+        return connections.read_to_write(call.key, self._draw_index(a))
 
     def server_unit(self, call: Call, a: int) -> float:
         """A server model's own uniform draw for attempt ``a``."""
-        return unit(self._server_key, call.key, self.attempts.attempt[a])
+        return unit(self._server_key, call.key, self._draw_index(a))
 
     def answer_code(self, value: int | str) -> int:
         """The record code of an answer a server returns (``reject_answer``)."""
@@ -173,21 +202,21 @@ class Engine:
         if self._expected is not None:  # room for them all now: no growing, no unused room
             self.calls.grow(max(0, self._expected - self.calls.capacity))
         # Capacity windows first: a request arriving exactly at a window's start sees it.
-        for start, end, slots in self.plan.capacity_windows:
-            self.at(start, self.server.capacity_change, slots)
-            if math.isfinite(end):
-                self.at(end, self.server.capacity_change, None)
+        chain = self.chain()
+        for engine in chain:
+            engine._schedule_capacity()
         if self._firsts:
             self.at(self._firsts[0], self._arrive, 0)
         wall = time.perf_counter()
         outer_stream = current_stream.set(Stream(self._jitter_key, 0))
         kernel = self.kernel
-        with quiet_collector(self.decider.makes_cycles):
+        with quiet_collector(any(engine.decider.makes_cycles for engine in chain)):
             try:
                 with tenacity_virtual_time(lambda: kernel.now), routed_jitter():
-                    self.decider.start()
+                    for engine in chain:
+                        engine.decider.start()
+                        engine._attempt_limit = attempt_limit(scenario)  # each tier's
                     max_events, events_limit = event_limit(scenario)
-                    self._attempt_limit = attempt_limit(scenario)
                     events, stopped = kernel.run(
                         time_limit(scenario),
                         max_events,
@@ -235,7 +264,9 @@ class Engine:
                 self.at(float(firsts[i]), self._arrive, i)
                 return
 
-    def _new_call(self, client: int, index: int) -> None:
+    def _new_call(self, client: int, index: int, parent: tuple[Call, int] | None = None) -> None:
+        """Call ``index`` of ``client`` starts now (``parent``: the request above it serves,
+        in a tier below); its first attempt goes the way every later one goes."""
         calls = self.calls
         call_id = calls.size
         if call_id == calls.capacity:
@@ -249,7 +280,9 @@ class Engine:
         if self.policy.guards:
             call.guards = chain = self._guard_states.chain(self.policy.guards, client)
         self.decider.begin(call, chain)
-        self._retry_later(call)  # a first attempt goes the way every later one goes
+        if parent is not None:
+            self._link_down(call, *parent)
+        self._retry_later(call)
 
     def _next_call(self, item: tuple[int, int]) -> None:
         self._new_call(*item)
@@ -259,7 +292,9 @@ class Engine:
         if self.decider.again(call):
             self._attempt(call)
 
-    def _end_call(self, call: Call, outcome: int, error: int) -> None:
+    def _end_call(self, call: Call, outcome: int, error: int, answer: int = 0) -> None:
+        """The call ends with ``outcome`` (``error``: what it gave up with; ``answer``: the
+        answer it took as its result, if any)."""
         calls, call_id = self.calls, call.id
         calls.end[call_id] = self.kernel.now
         calls.outcome[call_id] = outcome
@@ -267,6 +302,12 @@ class Engine:
         calls.attempts[call_id] = call.attempt_number  # its latest attempt's
         self._ended += 1
         self.decider.end(call)  # the records keep what matters
+        if self._tried is not None:
+            self._tried.pop(call_id, None)
+        if self._hedges is not None:
+            self._hedges.forget(call)
+        if self._above is not None:
+            self._answer_up(call, error or answer)
         limit = self._calls_per_client
         if limit == 0 or call.index + 1 >= limit:
             return
@@ -289,30 +330,50 @@ class Engine:
                 return
         self._send(call)
 
-    def _send(self, call: Call) -> None:
-        """Take one attempt through its phases (see :mod:`retrysim.sim.attempt`)."""
-        t = self.kernel.now
-        n = call.attempt_number
+    def _send(
+        self, call: Call, a: int = -1, t: float = 0.0, n: int = 0, timeout: float | None = None
+    ) -> None:
+        """Take one attempt through its phases (see :mod:`retrysim.sim.attempt`).
+
+        A hedge (:mod:`retrysim.sim.hedging`) comes with its row ``a`` made already, sent at
+        ``t``, its draws keyed ``n`` and its ``timeout``: it starts at the dispatch. One method
+        for both: a call more per attempt is 3% of a fast run.
+        """
         columns = self.attempts
-        a = columns.size
-        if a >= self._attempt_limit:  # a retry storm: the attempts budget (sim/limits.py)
-            self.kernel.halt(attempts_stopped(a))
-            return
-        if a == columns.capacity:
-            columns.grow()
-        columns.size = a + 1
-        columns.call[a] = call.id
-        columns.attempt[a] = n
-        columns.start[a] = t
-        key = call.key
-        if call.guards is not None:
-            refusal = call.guards.before_attempt(t, n)
-            if refusal is not None:
-                self._hear(call, a, code_of(refusal), refusal=refusal)
+        if a < 0:
+            t = self.kernel.now
+            timeout = self.timeout
+            if self._deadlines is not None:  # the caller's deadline, passed down, bounds it
+                timeout = self._within_deadline(call, t, timeout)
+                if timeout is not None and timeout <= 0:  # its caller has given up: no attempt
+                    call.attempt_number -= 1  # (none was sent: gRPC's DEADLINE_EXCEEDED)
+                    self._end_call(call, rec.GAVE_UP, TIMEOUT)
+                    return
+            n = call.attempt_number
+            a = columns.size  # a new row (as _new_row makes a hedge's), written out
+            if a >= self._attempt_limit:  # a retry storm: the attempts budget (sim/limits.py)
+                self.kernel.halt(attempts_stopped(a))
                 return
+            if a == columns.capacity:
+                columns.grow()
+            columns.size = a + 1
+            columns.call[a] = call.id
+            columns.attempt[a] = n
+            columns.start[a] = t
+            if call.guards is not None:
+                refusal = call.guards.before_attempt(t, n)
+                if refusal is not None:
+                    self._hear(call, a, code_of(refusal), refusal=refusal)
+                    return
+            if self._hedges is not None:
+                self._hedges.open_group(call, a, t)
+        # the dispatch: to its replica, over connections or straight to the door
+        if self._replicas is not None:
+            self._route(call, a)
         if self.connections is not None:
             self._send_connected(call, a)
             return
+        key = call.key
         gate = self._gate  # phases.door, written out
         verdict = PASS if gate is None else gate(t, key, n)
         if verdict > 0:
@@ -321,8 +382,8 @@ class Engine:
             return
         phases = self.phases
         if verdict == BLACKHOLE:
-            if self.timeout is not None:
-                self.at(t + self.timeout, self._timed_out, (call, a))
+            if timeout is not None:
+                self.at(t + timeout, self._timed_out, (call, a))
             return
         service_time = phases.service_time(t, key, n)
         reset = phases.reset(t, key, n)
@@ -330,15 +391,28 @@ class Engine:
             self.at(t + reset[0] * service_time, self._reset, (call, a, reset[1]))
         self._pending_done = None
         self.server.submit(call, a, t, service_time)
-        timeout = self.timeout
         if timeout is not None and columns.outcome[a] == OPEN:
             done = self._pending_done
             if done is None or done > t + timeout:
                 self.at(t + timeout, self._timed_out, (call, a))
 
+    def _new_row(self, call: Call, n: int, t: float) -> int:
+        """A new attempt row: attempt ``n`` of ``call``, sent at ``t`` (a hedge's)."""
+        columns = self.attempts
+        a = columns.size
+        if a == columns.capacity:
+            columns.grow()
+        columns.size = a + 1
+        columns.call[a] = call.id
+        columns.attempt[a] = n
+        columns.start[a] = t
+        return a
+
     def schedule_done(self, t: float, call: Call, a: int, code: int) -> None:
-        """A server that knows when it will finish says so here (saves a timeout event)."""
-        self._pending_done = t
+        """A server that knows when it will finish says so here (saves a timeout event, unless
+        the request then goes on to the tier below)."""
+        if self.below is None:
+            self._pending_done = t
         self.at(t, self._done_event, (call, a, code))
 
     def _done_event(self, item: tuple[Call, int, int]) -> None:
@@ -350,6 +424,9 @@ class Engine:
         if code == 0:
             attempts.executed[a] = 1
             self.calls.executions[call.id] += 1
+            if self.below is not None:  # this tier's work is done: its call down goes now
+                self.below.call_down(call, a)
+                return
         if attempts.outcome[a] == OPEN:
             self.respond(call, a, code, hint)
 
@@ -357,7 +434,8 @@ class Engine:
         call, a = item
         if self.attempts.outcome[a] == OPEN:
             self._hear(call, a, TIMEOUT, outcome=rec.TIMED_OUT)
-            self.server.abandon(call, a)  # a server that can cancel the work may do so now
+            # a server that can cancel the work may do so now
+            self._servers[self.attempts.replica[a] if self._replicas else 0].abandon(call, a)
 
     def _reset(self, item: tuple[Call, int, int]) -> None:
         call, a, code = item
@@ -368,7 +446,7 @@ class Engine:
         """The server answers attempt ``a`` now; the client hears it after the trip back."""
         connections = self.connections
         if connections is not None:
-            back = connections.back(call.key, self.attempts.attempt[a])
+            back = connections.back(call.key, self._draw_index(a))
             if back > 0:
                 self.at(self.now + back, self._delivered, (call, a, code, hint))
                 return
@@ -389,13 +467,19 @@ class Engine:
         refusal: BaseException | None = None,
     ) -> None:
         """The client hears the answer to attempt ``a`` now (or its guards' ``refusal``, sent
-        nowhere), the attempt is recorded, and the decider says what the call does next."""
+        nowhere), the attempt is recorded, and the decider says what the call does next.
+        A hedged attempt's send is only recorded while its siblings may still answer."""
+        hedges = self._hedges
+        if hedges is not None and refusal is None and not hedges.settle(call, a, code, outcome):
+            return
         kernel = self.kernel
         now = kernel.now
         error: BaseException | None = refusal
         if refusal is None:
             if self._holding:
                 self._release(a, code)
+            if self._replicas is not None:
+                self._replicas.answered(self.attempts.replica[a])
             if call.guards is not None:  # guards read the error; otherwise the decider makes it
                 # (an answer is a returned value, no error: guards see it as the decorators do)
                 error = None if code == 0 or code >= ANSWER_BASE else make_error(code, hint)
@@ -405,6 +489,11 @@ class Engine:
         attempts.error[a] = code
         attempts.outcome[a] = OK if code == 0 else (outcome or FAILED)
         wait = self._decide(call, code, hint, error, now)
+        if wait >= 0 and self._deadlines is not None and self._past_deadline(call, now + wait):
+            if not self._past_deadline(call, now):  # (at it, the deadline cut the attempt)
+                attempts.wait[a] = wait  # the wait it starts, which the deadline cuts short
+            self._wait_for_deadline(call, a)
+            return
         if wait >= 0:
             if code == 0:  # a served request's None, which the policy's retry rejected
                 attempts.error[a], attempts.outcome[a] = self.answers.none_code, FAILED
@@ -414,7 +503,9 @@ class Engine:
         elif wait == SUCCEEDED_NOW:
             if code >= ANSWER_BASE:  # an answer the policy took as the call's result
                 attempts.outcome[a] = OK
-            self._end_call(call, rec.SUCCEEDED, 0)
+                self._end_call(call, rec.SUCCEEDED, 0, code)
+            else:
+                self._end_call(call, rec.SUCCEEDED, 0)
         else:
             assert wait == GAVE_UP_NOW
             if code == 0:  # attempts ran out on a None the policy's retry rejects
@@ -422,130 +513,13 @@ class Engine:
                 attempts.outcome[a] = FAILED
             self._end_call(call, rec.GAVE_UP, code)
 
-    # -- over connections (a pool, a network) -------------------------------------------------
-    #
-    # send -> [the process's CPU] -> [wait for a pooled connection] -> [connect] -> request out
-    # -> server -> answer back (each leg half an rtt draw: the attempt's one, or its own with
-    # [network] draws = "per_leg"). The client's timeout counts from the send. What an error
-    # does to the connection is its family's (retrysim.sim.connections.WIRE).
-
-    def _send_connected(self, call: Call, a: int) -> None:
-        assert self.connections is not None
-        if self.timeout is not None:
-            self.at(self.now + self.timeout, self._timeout_due, (call, a, False))
-        sent = self.connections.sent_at(call.client, self.now, call.key, self.attempts.attempt[a])
-        if sent is None:
-            self._to_pool((call, a))
-        else:  # its process's CPU had the work to do first
-            self.at(sent, self._to_pool, (call, a))
-
-    def _to_pool(self, item: tuple[Call, int]) -> None:
-        call, a = item
-        if self.attempts.outcome[a] != OPEN or self.connections is None:
-            return  # it timed out on the CPU
-        pool = self.connections.pool_of(call.client)
-        # None: it queues, first come first served, with the time it came to the pool
-        got = self.connections.take_in_turn(pool, (call, a, self.now))
-        if got is not None:
-            self._connection(call, a, pool, got, self.now)
-
-    def _connection(self, call: Call, a: int, pool: Pool, got: int, arrived: float) -> None:
-        """Attempt ``a``, at ``pool`` since ``arrived``, has a connection from it now: open, or
-        to be opened first. (One that timed out in the queue never had one: no pool wait.)"""
-        connections = self.connections
-        assert connections is not None
-        t = self.kernel.now
-        self.attempts.pool_wait[a] = t - arrived
-        self._holding[a] = pool
-        n = self.attempts.attempt[a]
-        verdict = self.phases.door(t, call.key, n)  # faults judge the attempt as it is sent
-        hint = self.phases.hint(t, call.key, n) if verdict > 0 else None  # its Retry-After
-        if got == CONNECTION_OPEN:
-            self._transmit((call, a, verdict, hint))
-            return
-        stats = connections.stats
-        stats.connects += 1
-        seconds = connections.connect_time(call.client, t, call.key, n)
-        limit = connections.connect_timeout
-        if limit is not None and (verdict == BLACKHOLE or seconds > limit):
-            self.at(t + limit, self._connect_timed_out, (call, a))
-        elif verdict in FAILS_CONNECT:  # refused: the handshake's answer says so
-            stats.connect_failures += 1
-            self.at(t + seconds, self._answer_if_open, (call, a, verdict, hint))
-        elif verdict != BLACKHOLE:  # a black hole never answers the handshake
-            self.at(t + seconds, self._transmit, (call, a, verdict, hint))
-
-    def _transmit(self, item: tuple[Call, int, int, float | None]) -> None:
-        """Send the request over an open connection; ``verdict`` is what the faults decided
-        (and ``hint`` the Retry-After its error carries)."""
-        call, a, verdict, hint = item
-        if self.attempts.outcome[a] != OPEN:
-            return  # the client gave up while connecting
-        connections, n = self.connections, self.attempts.attempt[a]
-        assert connections is not None
-        if verdict > 0:  # the error comes back after the round trip
-            trip = connections.round_trip(call.key, n)
-            self.at(self.now + trip, self._answer_if_open, (call, a, verdict, hint))
-        elif verdict != BLACKHOLE:
-            self.at(self.now + connections.out(call.key, n), self._reach_server, (call, a))
-
-    def _reach_server(self, item: tuple[Call, int]) -> None:
-        call, a = item
-        t, n, phases = self.now, self.attempts.attempt[a], self.phases
-        service_time = phases.service_time(t, call.key, n)
-        reset = phases.reset(t, call.key, n)
-        if reset is not None:  # the reset, then its news travelling back to the client
-            assert self.connections is not None
-            back = self.connections.back(call.key, n)
-            self.at(t + reset[0] * service_time + back, self._reset, (call, a, reset[1]))
-        self.server.submit(call, a, t, service_time)
-
-    def _answer_if_open(self, item: tuple[Call, int, int, float | None]) -> None:
-        call, a, code, hint = item
-        if self.attempts.outcome[a] == OPEN:
-            self._hear(call, a, code, hint)
-
-    def _connect_timed_out(self, item: tuple[Call, int]) -> None:
-        call, a = item
-        if self.attempts.outcome[a] == OPEN:
-            assert self.connections is not None
-            self.connections.stats.connect_timeouts += 1
-            self._hear(call, a, TIMEOUT)  # the client library's error, not the caller's timeout
-
-    def _timeout_due(self, item: tuple[Call, int, bool]) -> None:
-        """The client's timeout; an answer due at the same instant is heard first."""
-        call, a, again = item
-        heap = self.kernel.heap
-        if not again and heap and heap[0][0] == self.now:
-            self.at(self.now, self._timeout_due, (call, a, True))
-            return
-        self._timed_out((call, a))
-
-    def _release(self, a: int, code: int) -> None:
-        """Attempt ``a`` is answered: its connection goes back, to the first attempt waiting."""
-        pool = self._holding.pop(a, None)
-        if pool is None:
-            return
-        pool.give_back(code not in CLOSES_CONNECTION)
-        outcomes = self.attempts.outcome
-        while pool.waiting:
-            call, waiting, arrived = pool.waiting[0]
-            if outcomes[waiting] != OPEN:  # it timed out in the queue
-                pool.waiting.popleft()
-                continue
-            got = pool.take()
-            if got is None:
-                return
-            pool.waiting.popleft()
-            self._connection(call, waiting, pool, got, arrived)
-
     # -- results ------------------------------------------------------------------------------
 
     def _result(self, events: int, wall: float, stopped: str | None) -> RunResult:
         del self._firsts, self._first_clients  # the arrivals, done with: room for the records
         attempts, calls = rec.records_of(self.attempts, self.calls)
         result = RunResult(
-            scenario=self.scenario,
+            scenario=self.full,
             seed=self.seed,
             policy=self.policy.describe(),
             attempts=attempts,
@@ -553,13 +527,14 @@ class Engine:
             end_time=self.now,
             events=events,
             wall_time=wall,
-            capacity=self.server.capacity,
+            capacity=self.capacity,
             stopped=stopped,
             guard_events=self._guard_events,
             connections=None if self.connections is None else self.connections.stats.as_dict(),
             engine=self.decider.name,
             engine_note=self.decider.why,
             error_names=self.answers.names,
+            tiers=self._tier_runs(attempts, calls),
         )
         from retrysim.sim.invariants import assert_invariants
 
@@ -575,6 +550,7 @@ def simulate(
     guards: Sequence[GuardSpec] = (),
     retrying: Any = None,
     engine: str = "auto",
+    retryings: Mapping[str, Any] | None = None,
 ) -> RunResult:
     """Run ``scenario`` once (``seed`` defaults to the scenario's) and return its records.
 
@@ -582,11 +558,16 @@ def simulate(
     keeps its state per simulated client or fleet-wide, as its ``GuardSpec`` declares.
     ``retrying`` simulates your own tenacity policy instead of the scenario's (a ``Retrying``,
     an ``AsyncRetrying`` or a function decorated with ``@tenacity.retry``): its own stop, wait
-    and retry are stepped (:mod:`retrysim.sim.foreign`).
+    and retry are stepped (:mod:`retrysim.sim.foreign`); ``retryings`` does so for a tier's
+    calls (``{"gateway": Retrying(...)}``: tier gateway's calls to the next tier).
     ``progress(done, total)`` is called every few thousand events with the calls ended so far
     and the calls expected, and once at the end with both equal to the calls made.
     ``engine`` is ``"auto"`` (the fast path whenever the policy's strategies allow it),
     ``"fast"`` (refused with :class:`~retrysim.sim.decide.EngineChoiceError` when they do not)
     or ``"reference"`` (tenacity's own ``iter()``); the records are identical either way.
     """
-    return Engine(scenario, seed, settings, progress, guards, retrying, engine).run()
+    if retryings:
+        check_callers(scenario, retryings, "retryings")
+    return Engine(
+        scenario, seed, settings, progress, guards, retrying, engine, retryings=retryings
+    ).run()

@@ -6,7 +6,7 @@ A violation is a bug in retrysim, never in the user's scenario, so it raises
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -22,10 +22,24 @@ class InvariantError(AssertionError):
 
 
 def violations(result: RunResult) -> list[str]:
-    """Every broken law, as readable sentences (empty when all hold)."""
+    """Every broken law, as readable sentences (empty when all hold): in the run's records,
+    and in those of each tier below the top (the top tier's are the run's own), named by it."""
+    problems = _violations(result.calls, result.attempts, result.policy, result.end_time)
+    for tier in result.tiers[1:]:
+        found = _violations(tier.calls, tier.attempts, tier.policy, result.end_time)
+        problems.extend(f"tier {tier.name}: {law}" for law in found)
+    return problems
+
+
+def _violations(
+    calls: np.ndarray, attempts: np.ndarray, policy: dict[str, Any], end_time: float
+) -> list[str]:
+    """The broken laws of one engine's records (``policy``: its callers', described;
+    ``end_time``: when the run stopped)."""
     problems: list[str] = []
-    calls, attempts = result.calls, result.attempts
-    max_attempts = most_attempts(result.policy)  # an error family's own limit may be higher
+    if np.any(attempts["hedge"] > 0):
+        attempts = _attempts_of_hedged(attempts)
+    max_attempts = most_attempts(policy)  # an error family's own limit may be higher
     outcome = calls["outcome"]
     finished = outcome != rec.UNFINISHED
     n_ok = int(np.sum(outcome == rec.SUCCEEDED))
@@ -54,7 +68,7 @@ def violations(result: RunResult) -> list[str]:
     waited = attempts["pool_wait"] > 0
     if np.any(waited):
         took = attempts["end"][waited]
-        took[~closed[waited]] = result.end_time
+        took[~closed[waited]] = end_time
         took -= attempts["start"][waited]
         if np.any(attempts["pool_wait"][waited] > took + 1e-9 * np.maximum(1.0, np.abs(took))):
             problems.append("an attempt waited for a connection longer than it lasted")
@@ -63,6 +77,23 @@ def violations(result: RunResult) -> list[str]:
     if len(attempts) and np.any(attempts["attempt"] == 0):
         problems.append("attempt numbering starts at 1")
     return problems
+
+
+def _attempts_of_hedged(attempts: np.ndarray) -> np.ndarray:
+    """One row per attempt of a hedged run: its first send's, ending when its last send ended
+    and followed by the wait its deciding send recorded (a hedge is load, not an attempt)."""
+    first = attempts[attempts["hedge"] == 0].copy()
+    hedges = attempts[attempts["hedge"] > 0]
+    key_first = first["call"].astype(np.int64) << 16 | first["attempt"]
+    key_hedge = hedges["call"].astype(np.int64) << 16 | hedges["attempt"]
+    order = np.argsort(key_first, kind="stable")
+    row = order[np.searchsorted(key_first[order], key_hedge)]
+    for field in ("end", "wait"):  # fmax: a NaN (none recorded) gives way to a number
+        column = first[field].copy()
+        np.fmax.at(column, row, hedges[field])
+        first[field] = column
+    result: np.ndarray = first
+    return result
 
 
 #: Rows of the sorted order whose fields are gathered at once: the laws on sequences never

@@ -1,6 +1,6 @@
 """Attempt and call records: flat numpy structured arrays, one row per attempt or call.
 
-An attempt row is 45 bytes. Error types are codes into the run's ``error_names``
+An attempt row is 48 bytes. Error types are codes into the run's ``error_names``
 (``failures.CODE_NAMES``, 0 = none, then the scenario's answers, ``result:503``: values an
 attempt returned, :class:`~retrysim.sim.failures.Answers`), so the names travel with the result
 as data. An ok attempt with an answer's code returned that value as its call's result; a failed
@@ -19,6 +19,8 @@ import numpy as np
 
 # Attempt outcomes (client's view).
 OK, FAILED, TIMED_OUT, OPEN = 0, 1, 2, 3
+#: A hedged send whose attempt another send answered first: its client stopped waiting.
+CANCELLED = 4
 # Call outcomes.
 SUCCEEDED, GAVE_UP, UNFINISHED = 0, 1, 2
 
@@ -34,6 +36,8 @@ ATTEMPT_DTYPE = np.dtype(
         ("wait", "<f8"),  # wait that followed this attempt; NaN when none did
         ("executed", "u1"),  # the server finished this request's work
         ("pool_wait", "<f8"),  # seconds it waited for a pooled connection (0: none, or no pool)
+        ("replica", "<u2"),  # the service replica it went to (0 with one replica)
+        ("hedge", "u1"),  # 0: an attempt's first send; 1, 2, ...: its hedges (policy.hedge)
     ]
 )
 
@@ -161,8 +165,9 @@ class _Columns:
 
 class AttemptColumns(_Columns):
     """The attempt records while running: open, no end, no wait yet. The engine leaves out
-    ``client`` (its call's, filled in at the end) and, with no pools, ``pool_wait``: 33 bytes
-    an attempt while running, 45 in the records."""
+    ``client`` (its call's, filled in at the end), with no pools ``pool_wait`` and with one
+    replica ``replica``, with no hedging ``hedge``: 33 bytes an attempt while running, 48 in
+    the records."""
 
     dtype = ATTEMPT_DTYPE
     fresh: ClassVar[dict[str, float]] = {"outcome": OPEN, "end": math.nan, "wait": math.nan}
@@ -176,6 +181,8 @@ class AttemptColumns(_Columns):
     wait: array[float]
     executed: array[int]
     pool_wait: array[float]
+    replica: array[int]  # (when not left out: a service with replicas)
+    hedge: array[int]  # (when not left out: a hedging policy)
 
 
 class CallColumns(_Columns):

@@ -13,6 +13,28 @@ from retrysim.sim.failures import CODE_NAMES
 
 
 @dataclass
+class TierRun:
+    """One tier's records in a run of a call graph (``scenario.tiers``), top tier first.
+
+    ``attempts`` are the requests the tier received and ``calls`` the calls its callers made
+    to it (the top tier's are the clients', the run's own records). ``parents[i]`` is the row,
+    in the tier above's attempts, of the request call ``i`` served (-1 at the top).
+    """
+
+    name: str
+    attempts: np.ndarray
+    calls: np.ndarray
+    parents: np.ndarray
+    capacity: float | None
+    replicas: int
+    timeout: float | None  # its callers' timeout per attempt
+    policy: dict[str, Any]  # its callers' retry policy, described
+    engine: str  # the decider its callers' retries ran on
+    propagates_deadline: bool = False  # the calls it receives carry their caller's deadline
+    retry_other_host: bool = False  # its callers' retries avoid the replicas a call has tried
+
+
+@dataclass
 class RunResult:
     """Everything a run produced: records plus the settings actually used."""
 
@@ -38,3 +60,5 @@ class RunResult:
     engine: str = "reference"
     #: Why the reference path ran (a policy the fast path does not mirror, or asked for).
     engine_note: str | None = None
+    #: Each tier's records, top first, when the scenario has tiers (empty: one tier).
+    tiers: list[TierRun] = field(default_factory=list)

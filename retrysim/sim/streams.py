@@ -13,6 +13,7 @@ GOLDEN = 0x9E3779B97F4A7C15
 _CALL = 0xD1B54A32D192ED03
 CALL_STEP = _CALL  # how far apart two calls' streams start
 _ATTEMPT = 0xABC98388FB8FAC03
+ATTEMPT_STEP = _ATTEMPT  # how far apart two attempts' draws are
 INV53 = 2.0**-53
 
 # Stream purposes: one per kind of randomness, so they never share draws.
@@ -30,6 +31,7 @@ CONNECT_CPU = 9  # the client process's CPU a new connection costs
 NETWORK_BACK = 10  # the answer (or error) travelling back
 OCC_READ_BACK = 11  # a read-then-write's read answer travelling back
 OCC_WRITE_OUT = 12  # a read-then-write's write travelling out
+BALANCE = 13  # a balancer's random picks of a replica
 FAULT_BASE = 1000  # fault i uses FAULT_BASE + i
 
 

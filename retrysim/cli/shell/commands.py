@@ -196,10 +196,12 @@ class Shell:
     def cmd_set(self, arg: str) -> None:
         """Change a dotted key: set policy.max_attempts=5, set faults.0.end=40."""
         from retrysim.model.scenario import set_dotted
+        from retrysim.model.tier_keys import check_tier_keys
 
         key, text = common.parse_assignment(arg, "set")
         value = common.parse_value(text)
         data = copy.deepcopy(self.need().data)
+        check_tier_keys(self._validated(data), [key], "set")  # a typo would add a tier
         try:
             set_dotted(data, key, value)
         except KeyError:
@@ -307,7 +309,10 @@ class Shell:
         from retrysim.runs.sweep import compare, grid_variants
 
         key, values = common.parse_assignment(arg, "compare")
+        from retrysim.model.tier_keys import check_tier_keys
+
         scenario = self._validated(self.need().data)
+        check_tier_keys(scenario, [key], "compare")
         variants = grid_variants([(key, [common.parse_value(v) for v in split_values(values)])])
         for variant in variants:  # an unknown key or a bad value: one line, before any run
             common.apply(scenario, variant.sets, "compare")

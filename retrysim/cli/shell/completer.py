@@ -129,7 +129,7 @@ def _keys(word: str, data: Any, assign: bool) -> Iterator[Completion]:
         node = dict(_children(node)).get(part)
     prefix = parent + "." if parent else ""
     for name, value in _children(node):
-        if not name.startswith(partial):
+        if not name.startswith(partial) or _idle(data, parent, name):
             continue
         if isinstance(value, dict) or (isinstance(value, list) and value):
             yield Completion(prefix + name + ".", -len(word), display=name + ".")
@@ -137,6 +137,17 @@ def _keys(word: str, data: Any, assign: bool) -> Iterator[Completion]:
             meta = "not set" if value is None else repr(value)
             suffix = "=" if assign else ""
             yield Completion(prefix + name + suffix, -len(word), display=name, display_meta=meta)
+
+
+def _idle(data: Any, parent: str, name: str) -> bool:
+    """Whether ``parent.name`` is a key the scenario refuses or ignores where it is: the last
+    tier's caller keys (``tiers.database.policy``), not offered."""
+    from retrysim.model.tier_keys import CALLER_KEYS
+
+    tiers = data.get("tiers") if isinstance(data, dict) else None
+    if not tiers or name not in CALLER_KEYS:
+        return False
+    return parent == f"tiers.{list(tiers)[-1]}"
 
 
 def _assignment(word: str, data: Any, several: bool) -> Iterator[Completion]:
@@ -154,6 +165,11 @@ def _assignment(word: str, data: Any, several: bool) -> Iterator[Completion]:
 
 
 def _values_of(key: str) -> tuple[str, ...]:
+    """The values ``key`` takes when they are a known set; a tier's key
+    (``tiers.gateway.policy.profile``) takes those of the same key at the top."""
+    from retrysim.model.tier_keys import within_tier
+
+    key = within_tier(key)
     if key in KEY_VALUES:
         return KEY_VALUES[key]
     last = key.rpartition(".")[2]
