@@ -216,7 +216,7 @@ def test_shell_typos_are_one_line_errors_and_the_session_goes_on() -> None:
     assert errors == [
         "error: fault add outage end='2: no closing quotation",
         "error: compare: nope: unknown key (allowed: clients, description, duration, faults, "
-        "limits, name, network, policy, seed, service)",
+        "limits, name, network, policy, seed, service, tiers)",
         "error: compare: policy.max_attempts: Input should be greater than or equal to 1",
     ]
     assert "policy.max_attempts = 2" in result.stdout  # the session went on after them
