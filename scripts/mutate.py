@@ -216,11 +216,11 @@ ROOM = (
 )
 # mutant id -> why no test can tell it from the original (checked: each one still survives)
 EQUIVALENT: dict[str, str] = {
-    "retrysim/retry/policy.py:59:0:stmt:removed": (
+    "retrysim/retry/policy.py:60:0:stmt:removed": (
         "PROFILE_FORMULAS is read by nothing (dead since profiles became objects that carry"
         " their own formula)"
     ),
-    "retrysim/retry/policy.py:226:0:stmt:removed": (
+    "retrysim/retry/policy.py:227:0:stmt:removed": (
         "T is a TypeVar used only in annotations, which `from __future__ import annotations`"
         " never evaluates"
     ),
@@ -228,14 +228,14 @@ EQUIVALENT: dict[str, str] = {
         "Progress is a type alias read only in annotations (here and in runner.py), which"
         " `from __future__ import annotations` never evaluates"
     ),
-    "retrysim/sim/engine.py:210:67:const:0->1": (
+    "retrysim/sim/engine.py:211:67:const:0->1": (
         "the run's outer jitter stream is a fallback nothing draws from: a wait is drawn only"
         " after a failed attempt pointed the jitter at its call's own stream"
     ),
-    "retrysim/sim/engine.py:243:31:cmp:GtE->Gt": (
+    "retrysim/sim/engine.py:245:31:cmp:GtE->Gt": (
         "at now == duration the estimate round(started * duration / now) is started anyway"
     ),
-    "retrysim/sim/engine.py:310:20:const:0->1": (
+    "retrysim/sim/engine.py:312:20:const:0->1": (
         "limit 0 (open loop) also returns through `call.index + 1 >= limit`, and limit 1"
         " returns either way"
     ),

@@ -15,6 +15,7 @@ import asyncio
 import contextlib
 import os
 import random
+import shutil
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -39,6 +40,40 @@ hypothesis_settings.register_profile("mutation", derandomize=True, database=None
 hypothesis_settings.load_profile(
     os.environ.get("HYPOTHESIS_PROFILE") or ("ci" if os.environ.get("CI") else "dev")
 )
+
+
+#: Set by .ci/run (CI=true does the same): a real service the tests need and cannot find fails
+#: them instead of skipping them, so CI cannot go green by skipping its real-service tests.
+REQUIRE_SERVICES = "RETRYSIM_REQUIRE_SERVICES"
+#: How each real service the tests start is installed (named in the skip or failure).
+INSTALL = {"redis-server": "apt-get install redis-server"}
+
+
+def services_required() -> bool:
+    """True under RETRYSIM_REQUIRE_SERVICES or CI (any value but empty, 0, false or no)."""
+    return any(
+        os.environ.get(name, "").strip().lower() not in ("", "0", "false", "no")
+        for name in (REQUIRE_SERVICES, "CI")
+    )
+
+
+def need_program(name: str) -> str:
+    """The path of ``name`` on PATH; else skip the test naming the install line, or fail it
+    when services are required (.ci/run): a fresh machine runs the README's test command
+    without every service installed, and CI proves the real-service tests ran."""
+    found = shutil.which(name)
+    if found is not None:
+        return found
+    said = f"{name} is not on PATH: install it ({INSTALL[name]}) to run the real-service tests"
+    if services_required():
+        pytest.fail(f"{said}; {REQUIRE_SERVICES} or CI is set, so a missing service fails")
+    pytest.skip(said)
+
+
+@pytest.fixture(scope="session")
+def redis_server() -> str:
+    """The redis-server binary the real-Redis tests start privately (``need_program``)."""
+    return need_program("redis-server")
 
 
 def _clean_state() -> None:

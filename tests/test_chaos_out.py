@@ -51,19 +51,16 @@ SMALL = [
 THRESHOLD_LINE = re.compile(r"^retrysim: threshold missed: (\w+) = \S+ is (below|above) \S+$")
 
 
-def _require_redis_server() -> None:
-    if shutil.which("redis-server") is None:
-        pytest.fail("redis-server is not installed: these tests need it (.ci/run installs it)")
-
-
 def chaos(*args: str, env: dict[str, str] | None = None) -> Any:
     return CliRunner().invoke(app, ["chaos", "real-redis-blip", *args], env=env)
 
 
 @pytest.fixture(scope="module")
-def saved(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, Any]]:
-    """One real run saved with --out (and a gate it passes), as the issue's command runs it."""
-    _require_redis_server()
+def saved(
+    tmp_path_factory: pytest.TempPathFactory, redis_server: str
+) -> Iterator[tuple[Path, Any]]:
+    """One real run saved with --out (and a gate it passes), as the issue's command runs it
+    (``redis_server``: skipped without one, failed under .ci/run: conftest)."""
     out = tmp_path_factory.mktemp("real") / "out" / "real"  # a folder that does not exist yet
     result = chaos(
         "--start-redis", *SMALL, "--out", str(out), "--json", "--fail-under", "success_rate=0.5"
@@ -130,8 +127,7 @@ def test_the_timeline_of_a_real_run_counts_every_attempt_on_a_real_time_axis(
     assert spread.get_xlabel().startswith("real time")
 
 
-def test_gates_hold_a_real_run_as_they_hold_a_simulation(tmp_path: Path) -> None:
-    _require_redis_server()
+def test_gates_hold_a_real_run_as_they_hold_a_simulation(redis_server: str) -> None:
     # the refusal makes retries, and every call gets through: one gate missed, one held
     result = chaos(
         "--start-redis",
@@ -220,10 +216,9 @@ def test_the_library_refuses_as_the_command_does() -> None:
         real_run(_fleet(MAX_REAL_CLIENTS + 1), ("127.0.0.1", 1))
 
 
-def test_a_forced_fleet_past_the_limit_runs_and_says_what_it_measures() -> None:
+def test_a_forced_fleet_past_the_limit_runs_and_says_what_it_measures(redis_server: str) -> None:
     """Forced, the fleet runs (one call per client over half a second: a size the loop still
     drives), after one warning line saying what its timings measure."""
-    _require_redis_server()
     count = MAX_REAL_CLIENTS + 1
     result = chaos(
         "--start-redis",

@@ -7,7 +7,6 @@ The scenarios are a few seconds of real time each.
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Iterator
 from typing import Any
 
@@ -15,7 +14,7 @@ import pytest
 from typer.testing import CliRunner
 
 from retrysim.chaos.redis_target import parse_target, ping, private_redis
-from retrysim.chaos.run import chaos_document, error_code, run_real
+from retrysim.chaos.run import chaos_document, error_code, real_run, run_real
 from retrysim.chaos.toxics import ChaosError
 from retrysim.chaos.versus import interval
 from retrysim.cli.app import app
@@ -24,22 +23,11 @@ from retrysim.sim import records as rec
 from retrysim.sim.failures import CODES
 from retrysim.sim.invariants import violations
 
-NO_SERVER = (
-    "redis-server is not installed: these tests need it (apt-get install redis-server; "
-    ".ci/run installs it)"
-)
-
-
-def _require_redis_server() -> None:
-    """Fail, not skip: a suite that quietly skips its real-service tests proves nothing."""
-    if shutil.which("redis-server") is None:
-        pytest.fail(NO_SERVER)
-
 
 @pytest.fixture(scope="module")
-def redis_port() -> Iterator[int]:
-    _require_redis_server()
-    with private_redis() as port:
+def redis_port(redis_server: str) -> Iterator[int]:
+    """A private redis-server (skipped without one, failed under .ci/run: conftest)."""
+    with private_redis(redis_server) as port:
         yield port
     assert not ping(port)  # stopped
 
@@ -75,7 +63,9 @@ def _scenario(**changes: Any) -> Scenario:
     return Scenario.model_validate(data)
 
 
-def test_a_real_run_through_the_proxy_makes_valid_records(redis_port: int) -> None:
+def test_a_real_run_through_the_proxy_makes_valid_records(
+    redis_port: int, record_property: Any
+) -> None:
     scenario = _scenario()
     result, stats = run_real(scenario, ("127.0.0.1", redis_port))
     assert violations(result) == []
@@ -84,11 +74,27 @@ def test_a_real_run_through_the_proxy_makes_valid_records(redis_port: int) -> No
     assert set(calls["outcome"]) == {rec.SUCCEEDED}
     failed = attempts[attempts["outcome"] == rec.FAILED]
     assert len(failed) > 0
-    # what redis-py raised, recorded as itself; every failure inside the outage
+    # what redis-py raised, recorded as itself
     assert set(failed["error"]) == {CODES["redis.exceptions.ConnectionError"]}
-    # (real time: the proxy's clock starts a moment before the fleet's, and a loaded machine
-    # delays what is in flight when the window closes, so the band is generous)
-    assert failed["start"].min() >= 0.9 and failed["start"].max() < 2.2
+    # Every failure is the outage's: a connect it refused, or a pooled connection it reset
+    # when it opened, which fails its next use (once: redis-py drops it). Measured: equal on
+    # 12 of 12 runs with both cores kept busy (20 reset, 20 to 35 refused).
+    assert len(failed) <= stats["refused"] + stats["closed_by_down"], (len(failed), stats)
+    # None before the window (1.0 s, less the moment the proxy's clock starts first), and all
+    # but stragglers by 2.2 s. A straggler is a reset connection its client's pool kept idle
+    # and found dead only later: 1 of about 45 failures, at 3.11 s, in the whole suite on both cores
+    # (README command), none in 20 runs with one core kept busy (first 0.98 to 1.19 s, last
+    # 1.38 to 1.50 s: `python scripts/under_load.py tests/test_chaos_run.py`).
+    late = failed[failed["start"] >= 2.2]
+    record_property("first_failed_start", float(failed["start"].min()))
+    record_property("last_failed_start", float(failed["start"].max()))
+    record_property("late_failures", len(late))
+    record_property(
+        "failures_over_refused_and_reset",
+        len(failed) / max(1, stats["refused"] + stats["closed_by_down"]),
+    )
+    assert failed["start"].min() >= 0.9
+    assert len(late) <= max(1, len(failed) // 20), failed["start"]  # stragglers: at most 5%
     # the Redis counted every successful INCR
     assert int(calls["executions"].sum()) >= len(calls)
     assert stats["refused"] > 0 and stats["forwarded"] > 0
@@ -97,26 +103,47 @@ def test_a_real_run_through_the_proxy_makes_valid_records(redis_port: int) -> No
     assert doc["proxy"]["refused"] > 0 and "versus" not in doc
 
 
-def test_real_success_and_attempts_fall_in_the_simulated_interval(redis_port: int) -> None:
+def test_real_success_and_attempts_fall_in_the_simulated_interval(
+    redis_port: int, record_property: Any
+) -> None:
     """Every call starts in a 2.5 s refusal: attempt 3 starts by 1.7 s (in it), attempt 4 from
     3.5 s (after it), so the model's attempts per call is 4 on every seed, with 0.8 s of
     margin before the end and 1.0 s after it for what the real run adds (connects, the loop's
     own lag). The margins were 0.2 s once, and a loaded 2-core machine (the suite on both
-    cores) delayed a third attempt past the end of the refusal."""
+    cores) delayed a third attempt past the end of the refusal.
+
+    Measured, 20 runs with one core kept busy (`python scripts/under_load.py
+    tests/test_chaos_run.py`): attempt 3 last started 1.73 to 1.82 s (margin 0.68 s), attempt
+    4 first 3.62 to 3.72 s (margin 1.1 s), 4.0 attempts a call every run, none timed out; the
+    longest attempt after the refusal (30 connects at once) took 2 to 148 ms. Past the
+    refusal the Redis is healthy and the only failure left is the client's timeout, so the
+    4.33 attempts a call once seen with the whole suite on both cores were attempts 4 timing
+    out: the timeout is 1.0 s (6.8 times the longest measured), not 0.5 s; the model's
+    attempts do not depend on it (refused connects fail at once)."""
     scenario = _scenario(
         duration=1.0,
         policy={"operation": "storage", "max_attempts": 6, "min_wait": 0.5, "jitter": 0.1},
-        clients={"count": 30, "calls_per_client": 1, "timeout": 0.5},
+        clients={"count": 30, "calls_per_client": 1, "timeout": 1.0},
         faults=[{"kind": "outage", "start": 0, "end": 2.5, "error": "ConnectionRefusedError"}],
     )
-    doc = chaos_document(scenario, ("127.0.0.1", redis_port), vs_sim=5)
+    ran = real_run(scenario, ("127.0.0.1", redis_port), vs_sim=5)
+    doc, attempts = ran.document, ran.result.attempts
+    third = attempts[attempts["attempt"] == 3]["start"]
+    fourth = attempts[attempts["attempt"] == 4]["start"]
+    after = attempts[attempts["start"] >= 2.5]
+    record_property("attempt3_last_start", float(third.max()))
+    record_property("attempt4_first_start", float(fourth.min()))
+    record_property("longest_attempt_after", float((after["end"] - after["start"]).max()))
+    record_property("timed_out", int((attempts["outcome"] == rec.TIMED_OUT).sum()))
     rows = {row["metric"]: row for row in doc["versus"]["rows"]}
+    record_property("attempts_per_call", rows["attempts_per_call"]["real"])
     for name in ("success_rate", "attempts_per_call"):
         row = rows[name]
         low, real, high = row["low"], row["real"], row["high"]
         assert row["outside"] is False and low is not None and real is not None, row
         assert high is not None and low <= real + 1e-9 and real <= high + 1e-9
-    assert rows["attempts_per_call"]["real"] == pytest.approx(4.0)
+    said = f"attempt 3 by {third.max():.2f} s, attempt 4 from {fourth.min():.2f} s"
+    assert rows["attempts_per_call"]["real"] == pytest.approx(4.0), said
     assert len(doc["versus"]["seeds"]) == 5
 
 

@@ -336,10 +336,12 @@ def _scenarios(draw: st.DrawFn) -> dict[str, Any]:
             ]
         )
     )
+    max_delay = draw(st.sampled_from([None, 0.2, 1.0]))
     return {
         "seed": draw(st.integers(0, 2**32)),
         "duration": 10,
         "policy": {
+            **({} if max_delay is None else {"max_delay": max_delay}),
             "operation": draw(st.sampled_from(["worker", "api"])),
             "profile": draw(st.sampled_from(["documented", "exponential", "full_jitter"])),
             "max_attempts": draw(st.integers(2, 5)),
@@ -368,3 +370,71 @@ def test_generated_scenarios_with_random_knobs_agree(data: dict[str, Any]) -> No
     decorated = run_with_decorators(scenario)
     assert_same(engine, decorated)
     assert_same_guard_events(engine, decorated)
+    policy = data["policy"]
+    limits = [policy.get("max_delay"), policy.get("budget", {}).get("max_total_time")]
+    if policy.get("adaptive", {}).get("limiter") and any(limits):
+        at, _ = _holds(engine)  # no send the limiter held goes past the call's time limit
+        assert at.max(initial=0.0) <= min(x for x in limits if x) + 1e-9
+
+
+# --- the limiter's hold counts against the call's time limit ---------------------------------
+
+#: Calls throttled often and a limiter falling to half a send a second: its line would hold
+#: sends for minutes.
+PACED: dict[str, Any] = {
+    **UNIFORM,
+    "faults": [
+        {"kind": "flaky", "start": 0, "end": 20, "probability": 0.3, "error": "RateLimited"}
+    ],
+}
+LIMITS = {"max_delay": {"max_delay": 2.0}, "max_total_time": {"budget": {"max_total_time": 2.0}}}
+
+
+def _paced(scope: str, limit: dict[str, Any]) -> RunResult:
+    data = copy.deepcopy(PACED)
+    data["policy"].update(limit)
+    data["policy"]["adaptive"] = {"limiter": True, "limiter_min_rate": 0.5, "scope": scope}
+    return simulate(parse_scenario(data))
+
+
+def _holds(result: RunResult) -> tuple[np.ndarray, np.ndarray]:
+    """(each held send's time from its call's start, how long the limiter held it): a send
+    is ready at its call's start (a first attempt) or when its wait ends."""
+    a, calls = result.attempts, result.calls
+    order = np.lexsort((a["attempt"], a["call"]))
+    call, start = a["call"][order], a["start"][order]
+    ready = calls["start"][call].astype(float)
+    later = np.r_[False, call[1:] == call[:-1]]
+    ready[later] = (a["end"][order] + a["wait"][order])[:-1][later[1:]]
+    held = start - ready
+    shown = held > 1e-9
+    return (start - calls["start"][call])[shown], held[shown]
+
+
+@pytest.mark.parametrize("limit", list(LIMITS))
+def test_the_limiters_hold_counts_against_the_calls_time_limit(limit: str) -> None:
+    """max_delay=2 (or budget.max_total_time=2) and a limiter whose line is far longer: the
+    engine and the decorators agree, no send is held past 2 s into its call, and a call lasts
+    at most 2 s plus its last attempt (1 s here; under max_delay plus its last wait, 3 s at
+    most, which tenacity's stop_after_delay lets run past the limit). One limiter for the
+    fleet: a line per client would be short."""
+    scope = "fleet"
+    unbounded = _paced(scope, {})
+    _, long_holds = _holds(unbounded)
+    assert long_holds.max() > 2.0  # without a limit the limiter holds sends longer
+    data = copy.deepcopy(PACED)
+    data["policy"].update(LIMITS[limit])
+    data["policy"]["adaptive"] = {"limiter": True, "limiter_min_rate": 0.5, "scope": scope}
+    scenario = parse_scenario(data)
+    engine = simulate(scenario)
+    decorated = run_with_decorators(scenario)
+    assert_same(engine, decorated)
+    assert_same_guard_events(engine, decorated)
+    at, held = _holds(engine)
+    assert len(held) > 10  # the limiter held sends
+    assert at.max() <= 2.0 + 1e-9  # never past the call's limit
+    delays = [float(e.value) for e in engine.guard_events if e.kind == "limiter_delay"]
+    assert max(delays) <= 2.0 + 1e-9  # and it reports the holds it gave
+    durations = engine.calls["end"] - engine.calls["start"]
+    last_wait = 3.0 if limit == "max_delay" else 0.0
+    assert np.nanmax(durations) <= 2.0 + last_wait + 1.0 + 1e-9

@@ -98,7 +98,9 @@ def test_the_library_imports_without_pytest() -> None:
 
 def test_the_marker_is_registered_by_the_plugin(pytester: pytest.Pytester) -> None:
     result = run_plugin(pytester, "--markers")
-    result.stdout.fnmatch_lines(["@pytest.mark.retrysim(seed=None): run the test in virtual*"])
+    result.stdout.fnmatch_lines(
+        ["@pytest.mark.retrysim(seed=None, max_time=None, max_steps=None): run the test in *"]
+    )
 
 
 # --- sync and async tests, passing and failing, under each runner -----------------------------

@@ -233,8 +233,8 @@ def test_env_merge_keeps_every_other_line_and_comment(tmp_path: Path) -> None:
     )
     assert path.read_text() == (
         "# my service\nDATABASE_URL=postgres://x\n\nexport RETRY__WORKER_MAX_ATTEMPTS=6\n"
-        "RETRY__WORKER_MAX_ATTEMPTS=6\n# end\n\n# retrysim tune\nRETRY__WORKER_MAX_WAIT=20\n"
-    )
+        "RETRY__WORKER_MAX_ATTEMPTS=6  # dup\n# end\n\n# retrysim tune\nRETRY__WORKER_MAX_WAIT=20\n"
+    )  # the comment after a replaced value stays (env_write's rules)
     assert changes == [
         "RETRY__WORKER_MAX_ATTEMPTS: 3 -> 6",
         "RETRY__WORKER_MAX_WAIT: added (20)",

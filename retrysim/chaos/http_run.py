@@ -37,15 +37,16 @@ from retrysim.chaos.run import (
     RealRun,
     assign_executions,
     check,
+    close_all,
     document_only,
     drive,
     error_code,
     real_document,
+    successes_only,
 )
 from retrysim.chaos.toxics import ChaosError, toxics_from_scenario
 from retrysim.model.scenario import Scenario
 from retrysim.retry.settings import RetrySettings
-from retrysim.sim import records as rec
 from retrysim.sim.engine import CALL_KEY_SHIFT
 from retrysim.sim.failures import CODES
 from retrysim.sim.result import RunResult
@@ -104,6 +105,7 @@ class _HttpRunner(RealFleet):
         _, proxy_faults = split_faults(scenario.faults, own_service=target is None)
         self.toxics = toxics_from_scenario(proxy_faults)
         self.service = None if target is not None else HttpService(scenario, seed, origin=0.0)
+        self.watched = None if target is None else target.address  # another process's
 
     def code_of(self, error: BaseException) -> int:
         return http_error_code(error)
@@ -155,10 +157,9 @@ class _HttpRunner(RealFleet):
                 )
                 self.clients.append(client)
             try:
-                await self.main()
+                await self.run_fleet(proxy)
             finally:
-                for client in self.clients:
-                    await client.aclose()
+                await close_all(self.clients, lambda client: client.aclose())
             self.proxy_stats = proxy.stats.as_dict()
             if service is not None:
                 self.service_stats = service.stats.as_dict()
@@ -166,9 +167,7 @@ class _HttpRunner(RealFleet):
                     key = (record["client"] << CALL_KEY_SHIFT) | record["index"]
                     record["executions"] = service.executions[key]
         if service is None:  # another service: its successes are all that is known
-            for record in self.calls:
-                mine = self.mine[(record["client"], record["index"])]
-                record["executions"] = sum(a["outcome"] == rec.OK for a in mine)
+            successes_only(self)
         assign_executions(self)
 
 
@@ -187,6 +186,14 @@ def check_http(scenario: Scenario, target: HttpTarget | None, *, force: bool = F
         raise ChaosError(f"service.kind: a real run cannot model a {service.kind!r} service")
     if any(f.kind == "capacity_loss" for f in scenario.faults):
         raise ChaosError("faults: capacity_loss is a queue server's, not an HTTP service's")
+    for index, fault in enumerate(scenario.faults):
+        error = getattr(fault, "error", None) or ""
+        if error.startswith("redis."):
+            raise ChaosError(
+                f"faults.{index}: the {fault.kind}'s error {error!r} is redis-py's, which an "
+                "HTTP client never raises: run it with --start-redis (or --target "
+                "redis://127.0.0.1:PORT), or give the fault an HTTP error"
+            )
     if target is not None:
         from retrysim.chaos.http_service import is_http_fault
 
@@ -234,11 +241,22 @@ def run_http(
     target's URL, the proxy's counters and the service's (None for another service's). A
     fleet past ``retrysim.chaos.fleet.MAX_REAL_CLIENTS`` is refused unless ``force``.
     """
+    result, runner = _run_http(scenario, target, seed, settings, force=force)
+    return result, runner.url, runner.proxy_stats, runner.service_stats
+
+
+def _run_http(
+    scenario: Scenario,
+    target: HttpTarget | None,
+    seed: int | None,
+    settings: RetrySettings | None,
+    *,
+    force: bool,
+) -> tuple[RunResult, _HttpRunner]:
     check_http(scenario, target, force=force)
     _warm_up()
     runner = _HttpRunner(scenario, target, scenario.seed if seed is None else seed, settings)
-    result = drive(runner, runner.real_main)
-    return result, runner.url, runner.proxy_stats, runner.service_stats
+    return drive(runner, runner.real_main), runner
 
 
 def http_real_run(
@@ -252,11 +270,12 @@ def http_real_run(
 ) -> RealRun:
     """Run the HTTP fleet (``run_http``): its records and ``http_chaos_document``'s document."""
     started = time.perf_counter()
-    result, url, proxy, service = run_http(scenario, target, seed, settings, force=force)
-    document = real_document(result, started, url, proxy, settings, vs_sim=vs_sim)
-    if service is not None:
-        document["service"] = service
-    return RealRun(result, document)
+    result, runner = _run_http(scenario, target, seed, settings, force=force)
+    stats = runner.proxy_stats
+    document = real_document(result, started, runner.url, stats, settings, vs_sim=vs_sim)
+    if runner.service_stats is not None:
+        document["service"] = runner.service_stats
+    return RealRun(result, document, runner.incomplete)
 
 
 http_chaos_document = document_only(

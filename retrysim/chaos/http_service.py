@@ -223,7 +223,7 @@ class HttpService(LoopbackListener):
             return False
         version, headers = parsed
         length = headers.get("content-length", "0")
-        if not length.isdigit():
+        if not _digits(length):
             self._bad(writer)
             return False
         if int(length):
@@ -260,11 +260,14 @@ class HttpService(LoopbackListener):
 
 
 def _parse_head(head: bytes) -> tuple[str, dict[str, str]] | None:
-    """(HTTP version, lower-cased headers) of a request's head, or None if it is not one."""
-    try:
-        text = head.decode("latin-1")
-    except UnicodeDecodeError:  # pragma: no cover - latin-1 decodes any byte
+    """(HTTP version, lower-cased headers) of a request's head, or None if it is not one.
+
+    A head with any byte outside ASCII is not one (answered 400): the service reads numbers
+    from headers, and ``"²".isdigit()`` is true where ``int("²")`` raises.
+    """
+    if not head.isascii():
         return None
+    text = head.decode("ascii")
     lines = text.split("\r\n")
     parts = lines[0].split(" ")
     if len(parts) != 3 or not parts[2].startswith("HTTP/1."):
@@ -280,8 +283,13 @@ def _parse_head(head: bytes) -> tuple[str, dict[str, str]] | None:
     return parts[2], headers
 
 
+def _digits(value: str) -> bool:
+    """Whether ``value`` is a whole number in ASCII digits (``str.isdigit`` also takes ``²``)."""
+    return value.isascii() and value.isdigit()
+
+
 def _number(value: str | None, default: int) -> int:
-    if value is None or not value.isdigit() or len(value) > 20:
+    if value is None or not _digits(value) or len(value) > 20:
         return default
     return int(value)
 

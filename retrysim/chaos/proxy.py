@@ -25,7 +25,7 @@ from contextlib import suppress
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any, NamedTuple, Self, TypeGuard
 
-from retrysim.chaos.listener import LoopbackListener
+from retrysim.chaos.listener import LISTEN_BACKLOG, LoopbackListener
 from retrysim.chaos.toxics import (
     STREAMS,
     Bandwidth,
@@ -109,7 +109,9 @@ class FaultProxy(LoopbackListener):
     """Forward 127.0.0.1:``port`` to a loopback ``upstream``, applying ``faults``.
 
     ``faults``: toxics (``Down``, ``Blackhole``, ``ResetPeer``, ``Latency``, ``Bandwidth``), a
-    retrysim ``Scenario`` or its ``faults`` (see ``toxics_from_scenario``).
+    retrysim ``Scenario`` or its ``faults`` (see ``toxics_from_scenario``). ``backlog``: its
+    listen backlog (``retrysim.chaos.listener.LISTEN_BACKLOG``, 4096, unless given); each
+    forwarded connection's own connect to the upstream waits at most ``connect_timeout``.
     """
 
     kind = "the proxy"
@@ -123,11 +125,12 @@ class FaultProxy(LoopbackListener):
         port: int = 0,
         connect_timeout: float = 5.0,
         origin: float | None = None,
+        backlog: int = LISTEN_BACKLOG,
     ) -> None:
         host, upstream_port = upstream
         if not (isinstance(upstream_port, int) and 0 < upstream_port < 65536):
             raise ChaosError(f"upstream port must be in 1..65535, not {upstream_port!r}")
-        super().__init__(port, origin)
+        super().__init__(port, origin, backlog)
         self.upstream = (loopback_host(host), upstream_port)
         self.toxics: tuple[Toxic, ...] = (
             tuple(faults) if _all_toxics(faults) else toxics_from_scenario(faults)  # type: ignore[arg-type]

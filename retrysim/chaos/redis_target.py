@@ -2,7 +2,11 @@
 
 ``private_redis()`` starts ``redis-server --port P --bind 127.0.0.1 --save '' --appendonly no``
 on a free loopback port (no disk, nothing shared with a system service), waits until it answers
-PING and stops it on the way out (terminate, then kill), bounded in time either way.
+PING and stops it on the way out (terminate, then kill), bounded in time either way. The way
+out is any way the block ends: a normal end, an exception, Ctrl-C, SIGTERM and SIGHUP (the CLI
+turns those into exceptions too). For SIGKILL, which runs nothing, the server is tied to this
+process's life (``retrysim.runs.children``: on Linux the kernel kills it when retrysim dies),
+so no redis-server and no port is ever left behind.
 Standard library only; redis-py is imported only to check it is there (``require_redis_py``).
 """
 
@@ -16,8 +20,10 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from urllib.parse import urlsplit
 
+from retrysim.chaos.listener import LISTEN_BACKLOG
 from retrysim.chaos.proxy import loopback_host
 from retrysim.chaos.toxics import ChaosError
+from retrysim.runs.children import tied_to_this_process
 
 #: Seconds a private redis-server may take to answer PING, and to exit once told to.
 START_TIMEOUT = 10.0
@@ -87,10 +93,17 @@ def private_redis(binary: str | None = None) -> Iterator[int]:
     for _ in range(3):  # a port taken between choosing and binding: choose again
         port = free_port()
         process = subprocess.Popen(
-            [path, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
+            [
+                *(path, "--port", str(port), "--bind", "127.0.0.1"),
+                *("--save", "", "--appendonly", "no"),
+                *("--tcp-backlog", str(LISTEN_BACKLOG)),  # as the proxy's: a burst's connects
+            ],
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
+            # Killed by the kernel if retrysim is. The function is one libc call, looked up
+            # before the fork, so it takes no lock a thread of this process could hold.
+            preexec_fn=tied_to_this_process(),  # noqa: PLW1509
         )
         try:
             deadline = time.monotonic() + START_TIMEOUT
@@ -110,11 +123,15 @@ def private_redis(binary: str | None = None) -> Iterator[int]:
 
 
 def _stop(process: subprocess.Popen[bytes]) -> None:
+    """Terminate, then kill: killed even when the wait for it is interrupted (a signal)."""
     if process.poll() is not None:
         return
-    process.terminate()
     try:
+        process.terminate()
         process.wait(STOP_TIMEOUT)
     except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait(STOP_TIMEOUT)
+        pass
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait(STOP_TIMEOUT)

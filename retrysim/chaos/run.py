@@ -22,10 +22,12 @@ from __future__ import annotations
 
 import asyncio
 import math
+import signal
+import threading
 import time
 import uuid
 from collections.abc import Callable, Coroutine
-from contextlib import AbstractAsyncContextManager, nullcontext
+from contextlib import AbstractAsyncContextManager, nullcontext, suppress
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ParamSpec
 
@@ -48,6 +50,14 @@ P = ParamSpec("P")
 
 #: A real run stops (its open calls left unfinished) this long after the scenario's duration.
 GRACE = 30.0
+#: Seconds each operation of the run's own talk with the service may take: connecting, the
+#: health check, reading the executions back. A service that accepts and then never answers
+#: fails the run's end in bounded time instead of hanging it (the fleet's requests are bounded
+#: by the client's timeout, ``clients.timeout``, and by the run's end).
+SERVICE_TIMEOUT = 5.0
+#: How often a real run checks that its service is still there once the proxy failed to reach
+#: it (no injected fault does that: the proxy's own refusals never try the service).
+WATCH_INTERVAL = 0.25
 
 
 class _ZeroLoop(asyncio.SelectorEventLoop):
@@ -84,12 +94,84 @@ def _is_timeout(error: BaseException) -> bool:
 
 class RealFleet(_Runner):
     """Fidelity mode's runner for a real fleet: what the Redis and the HTTP fleets share (their
-    run lasts the scenario plus a grace period; a timeout is the client's giving up)."""
+    run lasts the scenario plus a grace period; a timeout is the client's giving up).
+
+    A service that goes away mid-run (a Redis killed, an HTTP service stopped) ends the run
+    where it went: :meth:`run_fleet` watches for the proxy failing to reach it, asks the service
+    itself (:meth:`service_answers`), and if it does not answer stops every call, leaves them
+    unfinished, and says why in ``incomplete``: the records up to then are the report's, marked
+    incomplete, rather than lost to an error.
+    """
 
     clients: list[Any]  # one library client per client process, made by each fleet
+    #: Why the records are incomplete (the service went away, its counts could not be read
+    #: back), in one line; None for a run that went to its end.
+    incomplete: str | None = None
+    #: The service the proxy forwards to, when it is another process (None: in this one).
+    watched: tuple[str, int] | None = None
 
     def max_time(self) -> float:
         return self.scenario.duration + GRACE
+
+    async def service_answers(self, address: tuple[str, int]) -> bool:
+        """Whether the service at ``address`` is still there (here: it accepts a connection
+        within :data:`SERVICE_TIMEOUT`); the Redis fleet asks for a PONG."""
+        try:
+            async with asyncio.timeout(SERVICE_TIMEOUT):
+                _, writer = await asyncio.open_connection(*address)
+        except (OSError, TimeoutError):
+            return False
+        writer.transport.abort()
+        return True
+
+    async def run_fleet(self, proxy: FaultProxy) -> None:
+        """``main()`` (every client, to the run's end), stopped early if the service goes away
+        (see the class)."""
+        fleet = asyncio.ensure_future(self.main())
+        owner = asyncio.current_task()
+        watch = None if self.watched is None else asyncio.ensure_future(self._watch(proxy, owner))
+        try:
+            await fleet
+        except asyncio.CancelledError:
+            if self.incomplete is None or (owner is not None and owner.cancelling()):
+                # A Ctrl-C or a signal, not the service's doing. main() does not stop the
+                # clients it started when it is cancelled: stop them (and whatever else runs)
+                # before the clients' connections are closed under them.
+                self.stopping = True
+                await stop_others({owner}, SERVICE_TIMEOUT)
+                raise
+            self.end_time = max(
+                [c["end"] for c in self.calls if not math.isnan(c["end"])], default=0.0
+            )
+        finally:
+            if watch is not None:
+                watch.cancel()
+                await asyncio.gather(watch, return_exceptions=True)
+
+    async def _watch(self, proxy: FaultProxy, owner: asyncio.Task[Any] | None) -> None:
+        """Every :data:`WATCH_INTERVAL`: if the proxy failed to reach the service since the
+        last look and the service does not answer, stop every task but ``owner`` (the one
+        waiting for the fleet) and this one."""
+        assert self.watched is not None
+        host, port = self.watched
+        seen = 0
+        loop = asyncio.get_running_loop()
+        while True:
+            await asyncio.sleep(WATCH_INTERVAL)
+            failed = proxy.stats.upstream_failed
+            if failed == seen:
+                continue
+            seen = failed
+            at = loop.time()
+            if await self.service_answers(self.watched):
+                continue
+            self.incomplete = (
+                f"the service at {host}:{port} went away at {at:.1f} s (the proxy could not "
+                "reach it and it did not answer): the run stopped there"
+            )
+            self.stopping = True  # what still runs is left unfinished, not timed out
+            await stop_others({owner}, SERVICE_TIMEOUT)
+            return
 
     def outcome_of(self, error: BaseException) -> int:
         return rec.TIMED_OUT if self.is_timeout(error) else rec.FAILED
@@ -117,6 +199,7 @@ class _RealRunner(RealFleet):
     ) -> None:
         super().__init__(scenario, seed, settings, ())
         self.upstream = upstream
+        self.watched = upstream
         self.prefix = f"retrysim:{uuid.uuid4().hex[:12]}"
         self.clients: list[Any] = []  # one redis.asyncio.Redis per client process
         self.proxy_stats: dict[str, int] = {}
@@ -126,6 +209,19 @@ class _RealRunner(RealFleet):
 
     def is_timeout(self, error: BaseException) -> bool:
         return _is_timeout(error)
+
+    async def service_answers(self, address: tuple[str, int]) -> bool:
+        """Whether the Redis at ``address`` answers PING within :data:`SERVICE_TIMEOUT`."""
+        try:
+            async with asyncio.timeout(SERVICE_TIMEOUT):
+                reader, writer = await asyncio.open_connection(*address)
+                try:
+                    writer.write(b"*1\r\n$4\r\nPING\r\n")
+                    return (await reader.readline()).startswith(b"+PONG")
+                finally:
+                    writer.transport.abort()
+        except (OSError, TimeoutError):
+            return False
 
     async def request(
         self, key: int, n: int, attempt: dict[str, Any], record: dict[str, Any]
@@ -159,30 +255,83 @@ class _RealRunner(RealFleet):
                     )
                 self.clients.append(Redis(connection_pool=pool))
             try:
-                await self.main()
+                await self.run_fleet(proxy)
             finally:
-                for client in self.clients:
-                    await client.aclose(close_connection_pool=True)
+                await close_all(self.clients, lambda c: c.aclose(close_connection_pool=True))
             self.proxy_stats = proxy.stats.as_dict()
-        await self._count_executions()
+        if self.incomplete is None:
+            await self._count_executions()
+        else:
+            successes_only(self)
+        assign_executions(self)
 
     async def _count_executions(self) -> None:
-        """Each call's executions, read from the Redis directly (not through the proxy)."""
-        from redis.asyncio import Redis
+        """Each call's executions, read from the Redis directly (not through the proxy).
 
-        direct = Redis(host=self.upstream[0], port=self.upstream[1])
+        Each command waits at most :data:`SERVICE_TIMEOUT`; a Redis that does not answer (gone,
+        or stalled) leaves the executions at the successful attempts, and the run marked
+        incomplete, saying so.
+        """
+        from redis.asyncio import Redis
+        from redis.exceptions import RedisError
+
+        host, port = self.upstream
+        direct = Redis(
+            host=host,
+            port=port,
+            socket_timeout=SERVICE_TIMEOUT,
+            socket_connect_timeout=SERVICE_TIMEOUT,
+        )
         try:
             keys = [(c["client"] << CALL_KEY_SHIFT) | c["index"] for c in self.calls]
             names = [f"{self.prefix}:{k}" for k in keys]
             for start in range(0, len(names), 1000):
                 chunk = names[start : start + 1000]
-                values = await direct.mget(chunk)
+                async with asyncio.timeout(SERVICE_TIMEOUT):
+                    values = await direct.mget(chunk)
                 for record, value in zip(self.calls[start : start + 1000], values, strict=True):
                     record["executions"] = int(value or 0)
-                await direct.delete(*chunk)
+                async with asyncio.timeout(SERVICE_TIMEOUT):
+                    await direct.delete(*chunk)
+        except (RedisError, OSError, TimeoutError) as error:
+            detail = " ".join(str(error).split()) or f"no answer within {SERVICE_TIMEOUT:g} s"
+            self.incomplete = (
+                f"the executions could not be read back from redis://{host}:{port} ({detail}): "
+                "duplicates are not counted"
+            )
+            successes_only(self)
         finally:
-            await direct.aclose()
-        assign_executions(self)
+            with suppress(RedisError, OSError, TimeoutError):
+                async with asyncio.timeout(SERVICE_TIMEOUT):
+                    await direct.aclose()
+
+
+async def stop_others(keep: set[asyncio.Task[Any] | None], timeout: float) -> None:
+    """Cancel every task on the loop but ``keep`` and the current one, and wait (at most
+    ``timeout`` seconds) for them to end."""
+    keep = {*keep, asyncio.current_task()}
+    others = [task for task in asyncio.all_tasks() if task not in keep]
+    for task in others:
+        task.cancel()
+    if others:
+        await asyncio.wait(others, timeout=timeout)
+
+
+async def close_all(clients: list[Any], close: Callable[[Any], Coroutine[Any, Any, Any]]) -> None:
+    """``close`` each client, all of them within :data:`SERVICE_TIMEOUT` (a connection to a
+    service that stopped answering must not hold the run's end)."""
+    with suppress(TimeoutError):
+        async with asyncio.timeout(SERVICE_TIMEOUT):
+            for client in clients:
+                await close(client)
+
+
+def successes_only(runner: _Runner) -> None:
+    """Each call's executions as its successful attempts: all that is known when the service
+    cannot say (another HTTP service, a Redis gone before its counts were read)."""
+    for record in runner.calls:
+        mine = runner.mine[(record["client"], record["index"])]
+        record["executions"] = sum(a["outcome"] == rec.OK for a in mine)
 
 
 def assign_executions(runner: _Runner) -> None:
@@ -208,16 +357,80 @@ def assign_executions(runner: _Runner) -> None:
 
 def drive(runner: _Runner, main: Callable[[], Coroutine[Any, Any, None]]) -> RunResult:
     """Run ``main`` (a runner's real fleet) on a real-time loop whose clock starts at 0, under
-    the runner's settings and with tenacity's jitter routed to each call's own stream."""
+    the runner's settings and with tenacity's jitter routed to each call's own stream.
+
+    SIGTERM and SIGHUP stop it as asyncio stops a Ctrl-C (:func:`stopped_by_signals`): the
+    fleet is cancelled, its clients, proxy and service closed, and then the signal goes to
+    whatever handled it before (the CLI's handler, which ends the command with 143 or 129).
+    """
     previous = get_settings()
     use_settings(runner.settings)
     wall = time.perf_counter()
+    caught: list[signal.Signals] = []
     try:
         with routed_jitter(), asyncio.Runner(loop_factory=_ZeroLoop) as loop_runner:
-            loop_runner.run(main())
+            loop_runner.run(stopped_by_signals(main(), caught))
     finally:
         use_settings(previous)
+    if caught:
+        redeliver(caught[0])
     return runner.result(time.perf_counter() - wall)
+
+
+#: The signals a real run stops on cleanly besides Ctrl-C (which asyncio's runner handles).
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGHUP)
+
+
+async def stopped_by_signals(work: Coroutine[Any, Any, None], caught: list[signal.Signals]) -> None:
+    """Await ``work``; a SIGTERM or SIGHUP meanwhile cancels it (so every ``finally`` of the
+    fleet runs on the loop, as for a Ctrl-C) and is put in ``caught`` for :func:`redeliver`.
+
+    Without this, the CLI's handler would raise in whatever task happened to run, leaving the
+    other tasks to be torn down with a "Task exception was never retrieved" each. A second
+    signal ends the process at once (its default action), as the CLI's handler does, so a
+    clean-up that hangs can still be stopped. A signal the process ignores (``nohup``) stays
+    ignored; off the main thread nothing is installed.
+    """
+    loop = asyncio.get_running_loop()
+    task = asyncio.current_task()
+    installed: list[tuple[signal.Signals, Any]] = []
+
+    def stop(number: signal.Signals) -> None:
+        if caught:  # a second signal: the clean-up may hang, so end at once, as without us
+            signal.signal(number, signal.SIG_DFL)
+            signal.raise_signal(number)
+        elif task is not None:
+            caught.append(number)
+            task.cancel()
+
+    if threading.current_thread() is threading.main_thread():
+        for number in STOP_SIGNALS:
+            before = signal.getsignal(number)
+            if before in (signal.SIG_IGN, None):
+                continue
+            loop.add_signal_handler(number, stop, number)
+            installed.append((number, before))
+    try:
+        await work
+    except asyncio.CancelledError:
+        if not caught or task is None or task.cancelling() > 1:
+            raise  # not (only) our signal's cancel: a Ctrl-C
+        task.uncancel()
+    finally:
+        for number, before in installed:
+            loop.remove_signal_handler(number)
+            signal.signal(number, before)
+
+
+def redeliver(number: signal.Signals) -> None:
+    """Hand a signal a real run stopped on to the handler it had before the run: the CLI's
+    raises its own exception; the default action ends the process as the signal would."""
+    handler = signal.getsignal(number)
+    if callable(handler):
+        handler(number, None)
+    else:
+        signal.raise_signal(number)
+    raise KeyboardInterrupt  # a handler that returned: the run was stopped all the same
 
 
 def run_real(
@@ -234,9 +447,22 @@ def run_real(
     did (``ProxyStats.as_dict()``). Needs redis-py; the upstream must be a loopback address.
     A fleet past ``retrysim.chaos.fleet.MAX_REAL_CLIENTS`` is refused unless ``force``.
     """
+    result, runner = _run_redis(scenario, upstream, seed, settings, force=force)
+    return result, runner.proxy_stats
+
+
+def _run_redis(
+    scenario: Scenario,
+    upstream: tuple[str, int],
+    seed: int | None,
+    settings: RetrySettings | None,
+    *,
+    force: bool,
+) -> tuple[RunResult, _RealRunner]:
     check(scenario, force=force)
+    check_redis(scenario)
     runner = _RealRunner(scenario, upstream, scenario.seed if seed is None else seed, settings)
-    return drive(runner, runner.real_main), runner.proxy_stats
+    return drive(runner, runner.real_main), runner
 
 
 def check(scenario: Scenario, *, force: bool = False) -> None:
@@ -254,13 +480,43 @@ def check(scenario: Scenario, *, force: bool = False) -> None:
     check_fleet(scenario, force=force)
 
 
+def check_redis(scenario: Scenario) -> None:
+    """A ChaosError for what a Redis run cannot give: an HTTP service's answers.
+
+    A fault answering ``RateLimited`` (a 429), ``httpx.HTTPStatusError`` (a 503) or
+    ``ServerError`` (a 500), or a ``rate_limited`` service, is an HTTP service's; through the
+    proxy in front of a Redis they would silently become refused connections.
+    """
+    from retrysim.chaos.http_service import HTTP_STATUS, is_http_fault
+    from retrysim.chaos.toxics import ChaosError
+
+    for index, fault in enumerate(scenario.faults):
+        if is_http_fault(fault):
+            error = getattr(fault, "error", "")
+            raise ChaosError(
+                f"faults.{index}: the {fault.kind}'s error {error!r} is an HTTP answer "
+                f"({HTTP_STATUS[error]}) a Redis cannot give: run it with --start-http (or "
+                "--target http://127.0.0.1:PORT), or drop the fault"
+            )
+    if scenario.service.kind == "rate_limited":
+        raise ChaosError(
+            "service.kind: a 'rate_limited' service answers 429s, an HTTP service's answers a "
+            "Redis cannot give: run it against a rate-limited HTTP service with --target "
+            "http://127.0.0.1:PORT, or model the limit as an outage with error = 'RateLimited' "
+            "for --start-http"
+        )
+
+
 @dataclass(frozen=True)
 class RealRun:
     """A real run's records and its result document: what ``retrysim chaos --out`` saves, as
-    ``retrysim run --out`` saves a simulation's."""
+    ``retrysim run --out`` saves a simulation's. ``incomplete`` says why the records stop short
+    (the service went away mid-run, its counts could not be read back), None when they do not.
+    """
 
     result: RunResult
     document: ResultDocument
+    incomplete: str | None = None
 
 
 def real_run(
@@ -274,10 +530,10 @@ def real_run(
 ) -> RealRun:
     """Run the Redis fleet (``run_real``) and build its document (``chaos_document``'s)."""
     started = time.perf_counter()
-    result, stats = run_real(scenario, upstream, seed, settings, force=force)
+    result, runner = _run_redis(scenario, upstream, seed, settings, force=force)
     target = f"redis://{upstream[0]}:{upstream[1]}"
-    document = real_document(result, started, target, stats, settings, vs_sim=vs_sim)
-    return RealRun(result, document)
+    document = real_document(result, started, target, runner.proxy_stats, settings, vs_sim=vs_sim)
+    return RealRun(result, document, runner.incomplete)
 
 
 def document_only(run: Callable[P, RealRun], name: str, doc: str) -> Callable[P, ResultDocument]:

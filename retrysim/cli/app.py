@@ -27,7 +27,10 @@ from retrysim.cli.exits import (
     EXIT_BAD_INPUT,
     EXIT_INTERRUPTED,
     debug_mode,
+    interrupt_code,
     interrupt_reported,
+    interruption,
+    stop_on_signals,
 )
 from retrysim.cli.help import CONTEXT_SETTINGS, Command, Group
 from retrysim.cli.progress import quiet_mode
@@ -111,27 +114,33 @@ def main() -> None:
 
     Click's own argument errors (an unknown option, a value out of range, a missing argument)
     become the same one line as every other bad input: ``retrysim: error: ...``, exit 2.
+    SIGTERM and SIGHUP stop a command as a Ctrl-C does, and exit 143 and 129
+    (:func:`~retrysim.cli.exits.stop_on_signals`).
     """
     usage_error = _usage_error_class()
     interrupt_reported["on"] = False  # this command's own: an earlier one in-process is done
-    try:
-        code = app(standalone_mode=False)
-    except usage_error as error:
-        ctx: Any = getattr(error, "ctx", None)
-        if type(error).__name__ == "NoArgsIsHelpError" and ctx is not None:
-            print(ctx.get_help())  # a bare 'retrysim' (or group) shows its help
-            sys.exit(0)
-        where = f" (see '{ctx.command_path} --help')" if ctx is not None else ""
-        message = " ".join(error.format_message().split())  # type: ignore[attr-defined]
-        print(f"retrysim: error: {visible(message + where)}", file=sys.stderr)
-        sys.exit(EXIT_BAD_INPUT)
-    except (typer.Abort, KeyboardInterrupt):
-        code = EXIT_INTERRUPTED
-    if code == EXIT_INTERRUPTED and not interrupt_reported["on"]:
-        # Typer turns a Ctrl-C inside a command into a silent Exit(130) before it reaches us;
-        # no command exits 130 of its own accord, so that code means the user interrupted.
-        # (compare and sweep print their own line, saying what was kept and how to go on.)
-        print("retrysim: interrupted", file=sys.stderr)
+    with stop_on_signals():
+        try:
+            code = app(standalone_mode=False)
+        except usage_error as error:
+            ctx: Any = getattr(error, "ctx", None)
+            if type(error).__name__ == "NoArgsIsHelpError" and ctx is not None:
+                print(ctx.get_help())  # a bare 'retrysim' (or group) shows its help
+                sys.exit(0)
+            where = f" (see '{ctx.command_path} --help')" if ctx is not None else ""
+            message = " ".join(error.format_message().split())  # type: ignore[attr-defined]
+            print(f"retrysim: error: {visible(message + where)}", file=sys.stderr)
+            sys.exit(EXIT_BAD_INPUT)
+        except (typer.Abort, KeyboardInterrupt):
+            code = EXIT_INTERRUPTED
+        if code in (EXIT_INTERRUPTED, interrupt_code()):
+            # Typer turns a Ctrl-C (or a SignalStop) inside a command into a silent Exit(130)
+            # before it reaches us; no command exits 130 of its own accord, so that code means
+            # the user interrupted. (compare, sweep and tune print their own line, saying what
+            # was kept and how to go on.)
+            code = interrupt_code()
+            if not interrupt_reported["on"]:
+                print(f"retrysim: {interruption()}", file=sys.stderr)
     sys.exit(code if isinstance(code, int) else 0)
 
 

@@ -11,10 +11,11 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from retrysim.cli import common, gates, value_completion
-from retrysim.cli.exits import UsageError, reports_errors
+from retrysim.cli.exits import EXIT_ENVIRONMENT, UsageError, reports_errors
 from retrysim.cli.gates import FailOverOption, FailUnderOption
 from retrysim.cli.options import EnvFileOption, ScenarioArg, SeedOption
 from retrysim.cli.paths import check_out_dir
+from retrysim.cli.run_files import RUN_FILES
 from retrysim.safe import markup
 
 if TYPE_CHECKING:
@@ -108,7 +109,8 @@ def chaos(
     refused before anything starts (lower clients.count with --set, or --force).
 
     Exit codes: 0 ok, 1 a --fail-under/--fail-over threshold was missed (or a bug in retrysim,
-    said so in one line), 2 bad input (or redis-server, redis-py or httpx missing).
+    said so in one line), 2 bad input (or redis-server, redis-py or httpx missing), 3 the
+    service went away mid-run (the report of what was recorded is printed, marked incomplete).
     """
     if sum((target is not None, start_redis, start_http)) != 1:
         raise UsageError(
@@ -118,7 +120,7 @@ def chaos(
     http = start_http or (target is not None and _scheme(target) == "http")
     thresholds = gates.parse(fail_under, fail_over)
     if out is not None:
-        check_out_dir(out, "--out")
+        check_out_dir(out, "--out", RUN_FILES)
     asked = _Asked(scenario, common.parse_sets(set_), seed, env_file, seeds if vs_sim else 0, force)
     real = _http_run(asked, target) if http else _redis_run(asked, target)
     doc = real.document
@@ -134,6 +136,8 @@ def chaos(
             console.print(f"[dim]service: {_service_line(doc['service'])}[/]")
         if "versus" in doc:
             console.print(_versus_table(doc["versus"]))
+        if real.incomplete is not None:
+            console.print(f"[bold yellow]incomplete: {markup(real.incomplete)}[/]")
 
     # The report first: whatever fails after it (a full disk), the real run is already shown.
     console = common.show(doc, as_json, draw)
@@ -143,6 +147,9 @@ def chaos(
         write_run_files(out, doc, real.result)
         if console is not None:
             console.print(f"[dim]wrote {markup(out)}/result.json, attempts.csv, calls.csv[/]")
+    if real.incomplete is not None:  # the service's doing, not the input's nor retrysim's
+        print(f"retrysim: error: the run is incomplete: {real.incomplete}", file=sys.stderr)
+        raise typer.Exit(EXIT_ENVIRONMENT)
     gates.enforce(doc, thresholds)
 
 
@@ -176,9 +183,10 @@ def _redis_run(asked: _Asked, target: str | None) -> RealRun:
     settings, setting_sources = common.settings(asked.env_file)
     sources = common.policy_sources(loaded, asked.sets, setting_sources, None)
 
-    from retrysim.chaos.run import check, real_run
+    from retrysim.chaos.run import check, check_redis, real_run
 
     check(loaded, force=asked.force)  # before a redis-server starts
+    check_redis(loaded)
     _note_forced(loaded)
     server: AbstractContextManager[Any] = private_redis() if upstream is None else nullcontext()
     with server as port:

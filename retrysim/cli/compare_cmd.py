@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from retrysim.cli import common, value_completion
-from retrysim.cli.exits import UsageError, interrupted, reports_errors, warn
+from retrysim.cli.exits import UsageError, interrupted, reports_errors, warn, worker_died
 from retrysim.cli.options import (
     AddressOption,
     EnvFileOption,
@@ -186,7 +186,7 @@ def _run(
     are kept (``checkpoint``) and how to go on.
     """
     from retrysim.cli.progress import WorkProgress
-    from retrysim.runs.executors import LocalExecutor
+    from retrysim.runs.executors import LocalExecutor, WorkerDiedError
     from retrysim.runs.sweep import compare as run_compare
 
     def bad_checkpoint(path: Path, why: str) -> None:
@@ -214,6 +214,8 @@ def _run(
             )
     except KeyboardInterrupt:
         raise interrupted(resume_hint(count[0], count[1], checkpoint)) from None
+    except WorkerDiedError:
+        raise worker_died(resume_hint(count[0], count[1], checkpoint)) from None
 
 
 def resume_hint(
@@ -363,7 +365,7 @@ def compare(
     if plot is not None:
         check_figure_path(plot, "--plot")
     if out is not None:
-        check_out_dir(out, "--out")
+        check_out_dir(out, "--out", ("compare.json",))
     runner = common.executor(executor, workers, address)
     base, variants, seed_list, settings = _prepare(
         scenario,
@@ -452,7 +454,7 @@ def sweep(
     fixed = common.parse_sets(set_)
     names = metric_list(metrics, DEFAULT_TABLE_METRICS)
     if out is not None:
-        check_out_dir(out, "--out")
+        check_out_dir(out, "--out", ("sweep.csv", "sweep.json"))
     runner = common.executor(executor, workers, address)
     base, variants, seed_list, settings = _prepare(
         scenario,

@@ -13,7 +13,7 @@ from typing import Annotated
 import typer
 
 from retrysim.cli import value_completion
-from retrysim.cli.exits import UsageError, reports_errors
+from retrysim.cli.exits import UsageError, reports_errors, warn
 from retrysim.cli.options import EnvFileOption, SeedOption
 
 MISSING_TEXTUAL = "retrysim lab needs Textual: pip install 'retrysim[lab]'"
@@ -66,11 +66,18 @@ def lab(
             raise UsageError(MISSING_TEXTUAL) from None
         raise
     from retrysim.cli import common
+    from retrysim.env_write import check_env_target
+    from retrysim.errors import BadInputError
     from retrysim.lab.model import LabModel
     from retrysim.model.session import load
+    from retrysim.output import check_target
 
-    if write_env.exists() and not write_env.is_file():
-        raise UsageError(f"--write-env {write_env}: not a regular file")
+    try:  # say now what e would refuse; the lab is still of use without it
+        check_env_target(write_env)
+    except BadInputError as error:
+        warn(f"{error}; e will not write it")
+    if save_as is not None:
+        check_target(save_as, "--save-as")
     loaded = load(scenario, common.load(scenario, {}))
     settings, _ = common.settings(env_file)
 

@@ -1,16 +1,21 @@
 """Output paths (``--out DIR``, ``--plot FILE``) checked before a run, not after it.
 
 A simulation can take seconds to minutes; a typo in where to put its results must not cost
-that time, nor the finished report. Commands call these before they simulate.
+that time, nor the finished report. Commands call these before they simulate. A file target
+gets :func:`retrysim.output.check_target`'s rules (symlinks written through, dangling ones,
+read-only and hard-linked files refused, one line naming the user's path); so does each file
+an existing ``--out`` folder already holds under a name the command will write.
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable
 from pathlib import Path
 
 from retrysim.cli.exits import UsageError
 from retrysim.names import FIGURE_FORMATS
+from retrysim.output import check_target
 
 #: Extensions a figure path may end in: the formats retrysim.plots.save_figure writes, taken from
 #: retrysim.names so checking a path does not import matplotlib.
@@ -26,22 +31,24 @@ def check_figure_path(path: Path, option: str) -> None:
     if path.suffix.lower() not in FORMATS:
         allowed = f"{', '.join(FORMATS[:-1])} or {FORMATS[-1]}"
         raise UsageError(f"{option} {path}: the file must end in {allowed}")
-    if path.is_dir():
-        raise UsageError(f"{option} {path}: is a folder; give a file name")
-    folder = path.parent
-    if not folder.is_dir():
-        what = "is not a folder" if folder.exists() else "no such folder"
-        raise UsageError(f"{option} {path}: {folder}: {what}")
-    if not os.access(folder, os.W_OK | os.X_OK):
-        raise UsageError(f"{option} {path}: {folder}: not writable")
+    check_target(path, option)
 
 
-def check_out_dir(path: Path, option: str = "--out") -> None:
-    """A UsageError unless ``path`` is a folder, or one that can be created, and is writable."""
+def check_out_dir(path: Path, option: str = "--out", files: Iterable[str] = ()) -> None:
+    """A UsageError unless ``path`` is a folder, or one that can be created, and is writable;
+    and each of ``files`` already in it one :func:`check_target` accepts."""
     if path.exists() and not path.is_dir():
         raise UsageError(f"{option} {path}: exists and is not a folder")
+    for name in files:
+        if os.path.lexists(path / name):
+            check_target(path / name, option)
     existing = path
     while not existing.exists():
+        if existing.is_symlink():  # mkdir would fail on it after the run
+            raise UsageError(
+                f"{option} {path}: {existing} is a symlink to "
+                f"{os.path.realpath(existing)}, which does not exist"
+            )
         if existing.parent == existing:
             break
         existing = existing.parent

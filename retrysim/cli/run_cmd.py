@@ -19,7 +19,7 @@ from retrysim.cli.options import (
     SeedOption,
 )
 from retrysim.cli.paths import check_figure_path, check_out_dir
-from retrysim.cli.run_files import write_run_files
+from retrysim.cli.run_files import RUN_FILES, write_run_files
 from retrysim.safe import markup
 
 SET_HELP = (
@@ -87,7 +87,7 @@ def run(
     if plot is not None:
         check_figure_path(plot, "--plot")
     if out is not None:
-        check_out_dir(out, "--out")
+        check_out_dir(out, "--out", RUN_FILES)
     sets = common.parse_sets(set_)
     for spec in policy or []:
         common.check_policy_alone(spec, sets, profile)

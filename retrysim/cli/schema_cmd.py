@@ -9,7 +9,7 @@ from typing import Annotated
 
 import typer
 
-from retrysim.cli.exits import UsageError, reports_errors
+from retrysim.cli.exits import reports_errors
 from retrysim.cli.help import CONTEXT_SETTINGS, Command, Group
 from retrysim.safe import visible
 
@@ -42,9 +42,7 @@ def result(
     if out is None:
         sys.stdout.write(text)
         return
-    if out.is_dir():
-        raise UsageError(f"--out {out}: is a folder; give a file name")
     from retrysim import output
 
-    output.write_text(out, text)
+    output.write_text(out, text, "--out")
     typer.echo(f"wrote {visible(out)}")

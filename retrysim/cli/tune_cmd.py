@@ -10,8 +10,8 @@ from typing import Annotated, Any
 import typer
 
 from retrysim.cli import common, value_completion
-from retrysim.cli.compare_cmd import split_values
-from retrysim.cli.exits import UsageError, interrupted, reports_errors
+from retrysim.cli.compare_cmd import YesOption, check_size, split_values
+from retrysim.cli.exits import UsageError, interrupted, reports_errors, worker_died
 from retrysim.cli.options import (
     AddressOption,
     EnvFileOption,
@@ -158,6 +158,7 @@ def tune(
         ),
     ] = False,
     quiet: QuietOption = False,
+    yes: YesOption = False,
 ) -> None:
     """Recommend RETRY__* values: simulate candidate settings over SCENARIO... and pick the
     simplest of the best.
@@ -170,24 +171,25 @@ def tune(
     to set; --write-env merges them into a file. When nothing meets the constraints, it says
     which binds hardest and which candidate came closest.
     """
-    from retrysim.runs.tune import Objective, TuneError, Tuning, check
+    from retrysim.env_write import check_env_target
+    from retrysim.runs.tune import Objective, TuneError, Tuning, check, planned_runs
 
     if out is not None:
-        check_out_dir(out, "--out")
+        check_out_dir(out, "--out", ("tune.json",))
     if resume:
         _check_resume(out)
     runner = common.executor(executor, workers, address)
-    if write_env is not None and write_env.exists() and not write_env.is_file():
-        raise UsageError(f"--write-env {write_env}: not a regular file")
+    if write_env is not None:  # a file the merge would refuse is refused before the tuning
+        check_env_target(write_env)
     loaded = [common.load(name, {}) for name in scenarios]
     names = [s.name for s in loaded]
     if len(set(names)) < len(names):
         raise UsageError("tune: each scenario once (two have the same name)")
     dimensions = [dimension(item) for item in search]
     for scenario in loaded:  # a bad key (with --set's did-you-mean) or value fails first
-        for dim in dimensions:
-            example = dim.values[0] if dim.values else dim.low
-            common.apply(scenario, {dim.key: example}, "--search")
+        for dim in dimensions:  # every listed value, or both ends of a range
+            for example in dim.values or (dim.low, dim.high):
+                common.apply(scenario, {dim.key: example}, "--search")
     try:
         tuning = Tuning(
             dimensions=dimensions,
@@ -204,6 +206,7 @@ def tune(
         check(tuning, loaded)
     except TuneError as error:
         raise UsageError(str(error)) from None
+    _check_size(loaded, planned_runs(tuning, loaded), workers, address, yes)
     settings, _ = common.settings(env_file)
 
     checkpoint = out / "runs" if out is not None else None
@@ -259,7 +262,7 @@ def _run(
     """The search with a progress bar; a Ctrl-C exits 130 saying what was kept."""
     from retrysim.cli.compare_cmd import resume_hint
     from retrysim.cli.progress import WorkProgress
-    from retrysim.runs.executors import session
+    from retrysim.runs.executors import WorkerDiedError, session
     from retrysim.runs.tune import tune as run_tune
 
     count = [0, 0]
@@ -282,6 +285,19 @@ def _run(
     except KeyboardInterrupt:
         hint = resume_hint(count[0], count[1], checkpoint)
         raise interrupted(hint) from None
+    except WorkerDiedError:
+        raise worker_died(resume_hint(count[0], count[1], checkpoint)) from None
+
+
+def _check_size(
+    loaded: list[Any], runs: int, workers: int | None, address: str | None, yes: bool
+) -> None:
+    """sweep's guard (``check_size``: over its limit, one line with the count and a time
+    estimate, unless --yes), with the largest scenario's calls per run."""
+    from retrysim.cli.compare_cmd import _estimate_workers
+    from retrysim.sim.arrivals import expected_calls
+
+    check_size(max(loaded, key=expected_calls), runs, _estimate_workers(workers, address), yes)
 
 
 def dimension(item: str) -> Any:

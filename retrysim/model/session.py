@@ -8,6 +8,7 @@ commands read one source of truth, and so saving is one function whichever way i
 from __future__ import annotations
 
 import copy
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -57,7 +58,7 @@ class Loaded:
 
         if self.text is not None:
             try:
-                return update(self.text, self.base, self.data)
+                return _crlf_like(self.text, update(self.text, self.base, self.data))
             except TOMLKitError:  # a file tomllib read but tomlkit cannot: lose layout, not data
                 pass
         return dumps(self.data)
@@ -68,6 +69,14 @@ class Loaded:
 
         write_text(target, self.toml())
         self.saved = copy.deepcopy(self.data)
+
+
+def _crlf_like(original: str, text: str) -> str:
+    """``text`` with the lines tomlkit added ended in CRLF when ``original`` ends every line
+    so (tomlkit keeps the old lines' endings but ends the lines it adds in LF)."""
+    if "\r\n" in original and "\n" not in original.replace("\r\n", ""):
+        return re.sub(r"(?<!\r)\n", "\r\n", text)
+    return text
 
 
 def load(arg: str, scenario: Scenario) -> Loaded:
@@ -81,7 +90,8 @@ def load(arg: str, scenario: Scenario) -> Loaded:
         path = None  # the package's file: saving must never write into it, nor copy its comments
     else:
         try:
-            text = path.read_text(encoding="utf-8") if path is not None else None
+            # bytes, decoded: read_text would turn the file's CRLFs into LFs on the way in
+            text = path.read_bytes().decode("utf-8") if path is not None else None
         except (OSError, UnicodeDecodeError):  # it loaded a moment ago; write fresh if it went
             text = None
     return Loaded(

@@ -510,6 +510,8 @@ def _unfinished(doc: ResultDocument) -> Finding | None:
             "Raise the limit that stopped it (--set limits.max_time=SECONDS or "
             "limits.max_events=N), or simulate fewer clients or a shorter duration."
         )
+        if "attempts budget" in stopped:  # sim/limits.py: a storm; no knob raises it
+            advice = "Give the retries a wait (policy.min_wait) or fewer attempts (max_attempts)."
     else:
         evidence += "."
         advice = "Let the run last until its calls end: a longer limits.max_time."

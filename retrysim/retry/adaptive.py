@@ -21,6 +21,16 @@ enabled; here it starts empty, so the first send after the first throttle alread
 ``1 / rate``. A throttle before the first bucket has closed reads the answers so far over the
 time they took (at least half a second), where the SDKs read a rate of 0 and send everyone to
 the floor rate. A held-back send keeps the place in line it was given when it asked.
+
+The limiter's hold counts against the call's time limits, ``max_delay`` and
+``budget.max_total_time``: a send is never held past the earlier of them (a
+:class:`PacingDeadline`, one per call, cuts the hold to the time left, measured from the call's
+first send; the limiter is asked ``pace(now, most)`` and reports the hold it gave). The send
+then goes at the limit, ahead of its place in line (which stays taken: the senders behind it
+wait as long as before), and the stop ends the call after that attempt, as it ends a call whose
+wait reached the limit: however long the limiter's line, a call's sends are never held past its
+limit, and it lasts at most its limit plus its last attempt (plus its last wait under
+``max_delay``, whose stop lets a wait run past it, as tenacity's ``stop_after_delay`` does).
 """
 
 from __future__ import annotations
@@ -28,6 +38,7 @@ from __future__ import annotations
 import math
 import threading
 from collections import deque
+from collections.abc import Mapping
 from functools import partial
 from typing import Annotated
 
@@ -108,6 +119,45 @@ def adaptive_guards(operation: str, options: AdaptiveOptions) -> tuple[PlacedGua
     return tuple(placed)
 
 
+def pacing_bound(max_delay: float | None, tables: Mapping[str, Knobs]) -> tuple[GuardSpec, ...]:
+    """The :class:`PacingDeadline` of a policy whose limiter is on and whose calls have a time
+    limit (the earlier of ``max_delay`` and ``budget.max_total_time``); none otherwise."""
+    adaptive, budget = tables.get("adaptive"), tables.get("budget")
+    if not (isinstance(adaptive, AdaptiveOptions) and adaptive.limiter):
+        return ()
+    total = getattr(budget, "max_total_time", None)
+    limits = [limit for limit in (max_delay, total) if limit is not None]
+    if not limits:
+        return ()
+    return (GuardSpec("pacing-deadline", "call", partial(PacingDeadline, min(limits))),)
+
+
+class PacingDeadline:
+    """One call's time limit, as a bound on how long a send-rate limiter may hold it back.
+
+    Its ``pace_limit(now)`` is the time left before the limit, counted from the first time it
+    is asked (the call's first send: pacing is asked before every send, first attempts
+    included); :class:`~retrysim.retry.guards.GuardChain` cuts every pacer's hold to it.
+    """
+
+    __slots__ = ("limit", "start")
+
+    def __init__(self, limit: float) -> None:
+        self.limit = limit
+        self.start: float | None = None
+
+    def pace_limit(self, now: float) -> float:
+        if self.start is None:
+            self.start = now
+        return max(0.0, self.start + self.limit - now)
+
+    def before_attempt(self, now: float, attempt: int) -> BaseException | None:
+        return None
+
+    def after_outcome(self, now: float, error: BaseException | None) -> None:
+        return None
+
+
 class FailureRate:
     """Adaptive backoff: the recent failure share, as a factor on the profile's wait."""
 
@@ -164,14 +214,16 @@ class CubicRateLimiter:
         self._bucket_sends = 0
         self._lock = threading.Lock()
 
-    def pace(self, now: float) -> float:
-        """Take a token for a send at ``now``; return how long the send must wait for it."""
+    def pace(self, now: float, most: float = math.inf) -> float:
+        """Take a token for a send at ``now``; return how long the send must wait for it, at
+        most ``most`` (the call's time left: its send then goes at its limit, ahead of its
+        place in line, which stays taken, so the senders behind it wait as long as before)."""
         with self._lock:
             if not self.enabled:
                 return 0.0
             self._refill(now)
             self.tokens -= 1.0  # a reservation: the next sender queues behind this one
-            delay = 0.0 if self.tokens >= 0 else -self.tokens / self.rate
+            delay = 0.0 if self.tokens >= 0 else min(-self.tokens / self.rate, most)
             if delay > 0:
                 self.delays += 1
                 self.delayed_seconds += delay

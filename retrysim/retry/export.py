@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, Literal
 
 from retrysim.retry.breaker import CircuitBreaker
@@ -114,7 +114,34 @@ def _breaker_states(guards: GuardStates) -> Family:
 def families(
     registry: CounterRegistry = COUNTERS, guards: GuardStates = PROCESS_GUARDS
 ) -> list[Family]:
-    """Every exported family, from a snapshot of ``registry`` and the breakers in ``guards``."""
+    """Every exported family, from a snapshot of ``registry`` and the breakers in ``guards``,
+    every label value valid Unicode (:func:`_encodable`)."""
+    return [_encodable(family) for family in _families(registry, guards)]
+
+
+def _encodable(family: Family) -> Family:
+    """``family`` with every label value as :func:`encodable_text` makes it."""
+    samples = tuple(
+        replace(sample, labels=tuple((key, encodable_text(value)) for key, value in sample.labels))
+        for sample in family.samples
+    )
+    return replace(family, samples=samples)
+
+
+def encodable_text(value: str) -> str:
+    """``value`` as text any UTF-8 encoder takes: a surrogate pair joined into its character, a
+    lone surrogate (from a name decoded with ``surrogateescape``, say) replaced by U+FFFD.
+
+    An operation, breaker or error name is the user's; one with a lone surrogate would make
+    the whole exposition unencodable (``/metrics`` answers nothing, a scrape fails), where
+    one replaced character costs only that name's exactness.
+    """
+    if value.isascii():
+        return value
+    return value.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
+
+
+def _families(registry: CounterRegistry, guards: GuardStates) -> list[Family]:
     ops = sorted(registry.snapshot().values(), key=lambda o: o.operation)
     guard = registry.guard_snapshot()
     failures = (

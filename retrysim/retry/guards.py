@@ -21,8 +21,9 @@ guard for the rest.
 
 Three optional capabilities extend the shape, each found by name on a guard: ``allow_retry(now)``
 (a retry budget: may this call retry? asked after the wait is drawn, before sleeping; a "no"
-ends the call with its last error), ``pace(now)`` (a send-rate limiter: seconds to wait before
-sending, first attempts included) and ``wait_factor(now)`` (adaptive backoff: how much longer
+ends the call with its last error), ``pace(now, most=inf)`` (a send-rate limiter: seconds to
+wait before sending, first attempts included, never more than ``most``, the time a call with a
+time limit has left) and ``wait_factor(now)`` (adaptive backoff: how much longer
 than the profile's formula to wait). A guard that changes state says so through
 :class:`GuardEvent`; :class:`GuardStates` hands the events to its listeners (the simulator's
 records, the production hooks and metrics).
@@ -114,13 +115,15 @@ class GuardChain:
     ``for_call()`` is asked through the per-call view it returns (see the module docstring).
     """
 
-    __slots__ = ("gates", "guards", "pacers", "scalers")
+    __slots__ = ("bounds", "gates", "guards", "pacers", "scalers")
 
     def __init__(self, guards: Sequence[AttemptGuard]) -> None:
         guards = self.guards = tuple(_for_call(guard) for guard in guards)
         self.gates: tuple[Callable[[float], bool], ...] = _capability(guards, "allow_retry")
-        self.pacers: tuple[Callable[[float], float], ...] = _capability(guards, "pace")
+        self.pacers: tuple[Callable[..., float], ...] = _capability(guards, "pace")
         self.scalers: tuple[Callable[[float], float], ...] = _capability(guards, "wait_factor")
+        # pace_limit(now): the most a pacer may hold the call back (its time limit's rest)
+        self.bounds: tuple[Callable[[float], float], ...] = _capability(guards, "pace_limit")
 
     def __bool__(self) -> bool:
         return bool(self.guards)
@@ -134,8 +137,13 @@ class GuardChain:
         return all(gate(now) for gate in self.gates)
 
     def pace(self, now: float) -> float:
-        """Seconds to hold the next send back: the longest any limiter asks for."""
-        return max((pace(now) for pace in self.pacers), default=0.0)
+        """Seconds to hold the next send back: the longest any limiter asks for. A call with
+        a time limit (``pace_limit``: :class:`retrysim.retry.adaptive.PacingDeadline`) asks
+        each limiter ``pace(now, most)``, the time it has left: no hold is longer."""
+        if not self.bounds:
+            return max((pace(now) for pace in self.pacers), default=0.0)
+        left = min(bound(now) for bound in self.bounds)
+        return min(left, max((pace(now, left) for pace in self.pacers), default=0.0))
 
     def wait_factor(self, now: float) -> float:
         """How many times the profile's wait to wait (the product of the scalers' factors)."""

@@ -28,6 +28,7 @@ from tenacity.retry import retry_base
 from tenacity.stop import stop_base
 from tenacity.wait import wait_base
 
+from retrysim.retry.adaptive import pacing_bound
 from retrysim.retry.effective import resolve
 from retrysim.retry.exceptions import GuardRefusedError
 from retrysim.retry.guards import GuardChain, GuardSpec
@@ -267,6 +268,7 @@ def build_policy(
     if retry is None:
         retry = profile.retry()
     guards = (*mechanism_guards(operation, resolved.mechanisms()), *guards)
+    guards = (*guards, *pacing_bound(resolved.max_delay, resolved.mechanisms()))
     if guards:  # a guard's refusal (an open breaker) is never retried, whatever retry says
         # (tenacity's "unless" form says yes to a returned result, so retry_if_result still
         # decides on results; retry_if_not_exception_type would say no to every result)

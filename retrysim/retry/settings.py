@@ -356,12 +356,36 @@ def _explain(error: ValidationError, origin: str) -> SettingsError:
     for item in error.errors():
         loc = item["loc"]
         if loc:
+            field = str(loc[0])
+            allowed = _allowed(field) if item["type"] in _BOUND_ERRORS else ""
             lines.append(
-                f"{env_name(str(loc[0]))}: {item['msg']} (got {item.get('input')!r}{origin})"
+                f"{env_name(field)}: {item['msg']} (got {item.get('input')!r}{origin}){allowed}"
             )
         else:
             lines.append(item["msg"].removeprefix("Value error, "))
     return SettingsError("; ".join(lines))
+
+
+#: pydantic's error types for a number past one of its field's bounds.
+_BOUND_ERRORS = frozenset({"greater_than", "greater_than_equal", "less_than", "less_than_equal"})
+
+
+def _allowed(field: str) -> str:
+    """``; allowed: 0 to 1,000,000,000``: the field's range, read from its bounds."""
+    info = RetrySettings.model_fields.get(field)
+    if info is None:
+        return ""
+    low = high = None
+    for mark in info.metadata:
+        low = next((getattr(mark, k) for k in ("ge", "gt") if hasattr(mark, k)), low)
+        high = next((getattr(mark, k) for k in ("le", "lt") if hasattr(mark, k)), high)
+    if low is None or high is None:
+        return ""
+    return f"; allowed: {_plain(low)} to {_plain(high)}"
+
+
+def _plain(number: float) -> str:
+    return f"{int(number):,}" if float(number).is_integer() else f"{number:g}"
 
 
 @dataclass(frozen=True)

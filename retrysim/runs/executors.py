@@ -22,10 +22,12 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import multiprocessing
 import os
 import signal
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -51,6 +53,14 @@ class MissingExtraError(BadInputError):
 
 class ExecutorError(BadInputError):
     """The executor cannot be used as asked (an unreachable scheduler, a bad address)."""
+
+
+class WorkerDiedError(Exception):
+    """A local worker process died mid-run (the system killed it: out of memory, a kill -9).
+
+    Neither the user's input nor a bug in retrysim: the CLI says so and exits 3, with how to
+    go on from the runs already saved. Every run reported before it stays reported.
+    """
 
 
 @dataclass(frozen=True)
@@ -124,32 +134,59 @@ class LocalExecutor:
             for index, task in enumerate(tasks):
                 on_result(index, run_task(task))
             return
-        pool = ProcessPoolExecutor(max_workers=workers, initializer=_ignore_interrupts)
+        before = set(multiprocessing.active_children())
+        pool = ProcessPoolExecutor(
+            max_workers=workers, initializer=_start_worker, initargs=(os.getpid(),)
+        )
         try:
             futures = {pool.submit(run_task, task): index for index, task in enumerate(tasks)}
             for future in as_completed(futures):
                 on_result(futures[future], future.result())
+        except BrokenProcessPool as error:
+            _stop_pool(pool, before)
+            raise WorkerDiedError(f"a worker process died: {error}") from None
         except BaseException:
-            _stop_pool(pool)
+            _stop_pool(pool, before)
             raise
         pool.shutdown()
 
 
-def _ignore_interrupts() -> None:
-    """In a worker: leave Ctrl-C to the parent, which stops the pool (no traceback per worker)."""
+def _start_worker(parent: int) -> None:
+    """In a worker: leave Ctrl-C to the parent, which stops the pool (no traceback per worker),
+    and die with the parent: a SIGKILL of retrysim runs no clean-up, and a pool's worker waits
+    on its queue for ever (``retrysim.runs.children``)."""
+    from retrysim.runs.children import die_with_parent
+
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    die_with_parent(parent)
 
 
-def _stop_pool(pool: ProcessPoolExecutor) -> None:
-    """Cancel what has not started and end the workers now, rather than wait for their runs."""
+#: Seconds to wait for a stopped pool's manager thread (it ends at once once its workers have).
+MANAGER_STOP_TIMEOUT = 10.0
+
+
+def _stop_pool(pool: ProcessPoolExecutor, before: set[Any] | None = None) -> None:
+    """Cancel what has not started and end the workers now, rather than wait for their runs.
+
+    ``before``: this process's children before the pool started. Every child started since is
+    the pool's too: a worker forked when a Ctrl-C or SIGTERM stopped the pool's start is not in
+    its table yet, and left running it would keep the exit (which joins children) waiting.
+    """
     # The pool's processes are private to it; Python 3.14 has terminate_workers() for this.
     workers = list((getattr(pool, "_processes", None) or {}).values())
+    if before is not None:
+        workers += [p for p in multiprocessing.active_children() if p not in before]
     pool.shutdown(wait=False, cancel_futures=True)
     for process in workers:
         if process.is_alive():
             process.terminate()
     for process in workers:
         process.join()
+    # Let the pool's manager thread finish closing its wake-up pipe now: Python 3.11's exit
+    # hook wakes it without a lock, and a close racing it printed "Bad file descriptor".
+    manager = getattr(pool, "_executor_manager_thread", None)
+    if manager is not None:
+        manager.join(MANAGER_STOP_TIMEOUT)
 
 
 class DaskExecutor:

@@ -65,15 +65,19 @@ from retrysim.runs.tune_judge import MetricFigure as MetricFigure
 from retrysim.runs.tune_judge import differs, figures, maximized
 from retrysim.runs.tune_judge import explained as explained
 from retrysim.runs.tune_judge import pareto_front as pareto_front
-from retrysim.runs.tune_search import label_of, proposer, strategy
+from retrysim.runs.tune_search import DEFAULT_BUDGET, label_of, proposer, strategy
 from retrysim.runs.tune_space import Constraint as Constraint
 from retrysim.runs.tune_space import Dimension as Dimension
 from retrysim.runs.tune_space import Objective as Objective
 from retrysim.runs.tune_space import TuneError as TuneError
 from retrysim.runs.tune_space import Tuning as Tuning
+from retrysim.runs.tune_space import grid_size
 
 #: Seeds added at each racing stage.
 RACE_STEP = 2
+#: The obvious candidates every group runs besides the search's: the current settings and the
+#: defaults (the diagnoses' prescriptions and the knobs put back come on top, when there are any).
+BASELINES = 2
 
 
 @dataclass
@@ -106,6 +110,18 @@ def tune(
         _search(group, tuning, settings, workers, checkpoint, progress, executor)
         groups.append(group)
     return TuneResult(groups, tuning)
+
+
+def planned_runs(tuning: Tuning, scenarios: Sequence[Scenario]) -> int:
+    """The runs a tuning plans before racing drops any: every candidate the search proposes,
+    and the baselines, on every seed of every scenario. Counted, never built, so the CLI can
+    ask for ``--yes`` as sweep does (``retrysim.cli.compare_cmd.check_size``) before a run."""
+    if strategy(tuning) == "grid":
+        size = grid_size(tuning.dimensions)
+        candidates = size if tuning.budget is None else min(tuning.budget, size)
+    else:
+        candidates = tuning.budget if tuning.budget is not None else DEFAULT_BUDGET
+    return (candidates + BASELINES) * tuning.seeds * len(scenarios)
 
 
 def seeds_of(scenario: Scenario, tuning: Tuning) -> list[int]:

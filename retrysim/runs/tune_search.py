@@ -12,11 +12,9 @@ size, so what is proposed never depends on how many workers run it.
 
 from __future__ import annotations
 
-import itertools
-import math
 from typing import Any, Literal
 
-from retrysim.runs.tune_space import Dimension, TuneError, Tuning
+from retrysim.runs.tune_space import Dimension, TuneError, Tuning, grid_size
 
 #: What a model-based search is told of a candidate: its settings, its objective (None: it
 #: could not be judged) and a penalty per constraint (<= 0 when met).
@@ -37,7 +35,7 @@ def strategy(tuning: Tuning) -> str:
         return tuning.search
     dims = tuning.dimensions
     if all(d.finite for d in dims):
-        size = math.prod(len(d.grid()) for d in dims)
+        size = grid_size(dims)  # counted, never built: a 1..10^15 range is one number here
         if size <= (tuning.budget if tuning.budget is not None else EXHAUSTIVE_LIMIT):
             return "grid"
     return "random"  # the same answer on every install: Optuna only when asked for
@@ -85,18 +83,27 @@ def _show(value: Any) -> str:
 
 
 class _Grid(Proposer):
+    """The grid's first ``budget`` points in ``itertools.product`` order (the last dimension
+    fastest), each decoded from its index: only the points proposed are ever built."""
+
     def __init__(self, tuning: Tuning) -> None:
-        dims = tuning.dimensions
-        combos = itertools.product(*(d.grid() for d in dims))
-        self.all = [dict(zip((d.key for d in dims), c, strict=True)) for c in combos]
-        self.budget = len(self.all) if tuning.budget is None else min(tuning.budget, len(self.all))
+        self.dims = tuning.dimensions
+        size = grid_size(self.dims)
+        self.budget = size if tuning.budget is None else min(tuning.budget, size)
         self.given = False
 
     def propose(self) -> list[dict[str, Any]]:
         if self.given:
             return []
         self.given = True
-        return self.all[: self.budget]
+        return [self._point(index) for index in range(self.budget)]
+
+    def _point(self, index: int) -> dict[str, Any]:
+        values = []
+        for dim in reversed(self.dims):
+            index, offset = divmod(index, dim.size)
+            values.append(dim.at(offset))
+        return dict(zip((d.key for d in self.dims), reversed(values), strict=True))
 
 
 def _round(dim: Dimension, value: float) -> Any:

@@ -24,19 +24,41 @@ _OPS: dict[str, Callable[[float, float], bool]] = {
 }
 
 
+#: The seeds a search takes: Optuna's sampler takes none larger, and every strategy takes the
+#: same ones, so a command that runs with one strategy runs with another.
+MAX_SEARCH_SEED = 2**32 - 1
+#: The most candidates a grid search proposes: far more than a tuning run can try (each one is
+#: several simulations), and few enough to hold. A larger grid is refused before any run.
+MAX_GRID = 100_000
+#: Whole-number range ends past this are not whole numbers once held as floats (as they are).
+MAX_WHOLE = 2**53
+
+
 class TuneError(BadInputError):
     """The search, objective or constraints cannot be tuned as given."""
 
 
 @dataclass(frozen=True)
 class Dimension:
-    """One setting to search: a range ``low..high`` (whole numbers when both are) or values."""
+    """One setting to search: a range ``low..high`` (whole numbers when both are) or values.
+
+    A whole-number range is a grid of ``high - low + 1`` points, counted and indexed without
+    being built (a range of 10^15 whole numbers is one dimension, not a list of them).
+    """
 
     key: str  # dotted scenario key under policy: policy.max_attempts, policy.breaker.enabled
     low: float | None = None
     high: float | None = None
     integer: bool = False
     values: tuple[Any, ...] = ()
+
+    def __post_init__(self) -> None:
+        ends = (self.low, self.high)
+        if self.integer and any(end is not None and abs(end) > MAX_WHOLE for end in ends):
+            raise TuneError(
+                f"--search {self.key}: whole-number range ends must lie within "
+                f"-{MAX_WHOLE:,}..{MAX_WHOLE:,}"
+            )
 
     @property
     def option(self) -> str:
@@ -46,11 +68,26 @@ class Dimension:
     def finite(self) -> bool:
         return bool(self.values) or self.integer
 
-    def grid(self) -> list[Any]:
+    @property
+    def size(self) -> int:
+        """How many points the dimension's grid has (a finite dimension only)."""
         if self.values:
-            return list(self.values)
+            return len(self.values)
         assert self.integer and self.low is not None and self.high is not None
-        return list(range(int(self.low), int(self.high) + 1))
+        return int(self.high) - int(self.low) + 1
+
+    def at(self, index: int) -> Any:
+        """The grid's point ``index`` (0 <= index < size), in order."""
+        if self.values:
+            return self.values[index]
+        assert self.integer and self.low is not None
+        return int(self.low) + index
+
+
+def grid_size(dimensions: Sequence[Dimension]) -> int:
+    """How many candidates the whole grid of finite ``dimensions`` holds (a Python int: any
+    size, counted without building it)."""
+    return math.prod(dim.size for dim in dimensions)
 
 
 @dataclass(frozen=True)
@@ -115,3 +152,21 @@ class Tuning:
     weights: dict[str, float] = field(default_factory=dict)  # scenario name -> weight (mean)
     search: str = "auto"  # auto | grid | optuna | random
     search_seed: int = 0
+
+    def __post_init__(self) -> None:
+        """Refuse, as it is made, a search no strategy can run: a seed out of range, or a
+        grid too big to propose (before it is built, so a huge one is no MemoryError)."""
+        if not 0 <= self.search_seed <= MAX_SEARCH_SEED:
+            raise TuneError(
+                f"--search-seed {self.search_seed}: allowed 0 to {MAX_SEARCH_SEED:,} (2^32 - 1)"
+            )
+        if self.search != "grid" or not all(dim.finite for dim in self.dimensions):
+            return
+        size = grid_size(self.dimensions)
+        proposed = size if self.budget is None else min(self.budget, size)
+        if proposed > MAX_GRID:
+            raise TuneError(
+                f"--strategy grid: the grid holds {size:,} candidates, and a grid search "
+                f"proposes at most {MAX_GRID:,}; narrow the --search ranges, give --budget N, "
+                "or use --strategy random"
+            )

@@ -43,7 +43,7 @@ from retrysim.sim.graph import TierLinks
 from retrysim.sim.hedging import Hedges
 from retrysim.sim.kernel import Kernel, give_back_memory, quiet_collector
 from retrysim.sim.limits import ScenarioTooLargeError as ScenarioTooLargeError
-from retrysim.sim.limits import check_memory, event_limit
+from retrysim.sim.limits import attempt_limit, attempts_stopped, check_memory, event_limit
 from retrysim.sim.policy import client_timeout
 from retrysim.sim.policy import policy_for as policy_for
 from retrysim.sim.result import RunResult as RunResult
@@ -77,10 +77,10 @@ class Engine(TierLinks, ReplicaRouting, ConnectedPath):
     # Slots: read on every attempt, 30-odd attributes in a __dict__ cost 3% of a fast run.
     # fmt: off
     __slots__ = (
-        "_above", "_call_class", "_calls_per_client", "_deadlines", "_decide", "_duration",
-        "_ended", "_expected", "_first_clients", "_firsts", "_gate", "_gates", "_guard_events",
-        "_guard_states", "_hedges", "_holding", "_issued", "_jitter_key", "_open_loop",
-        "_parent_rows", "_parents", "_pending_done", "_phases", "_plans", "_replicas",
+        "_above", "_attempt_limit", "_call_class", "_calls_per_client", "_deadlines", "_decide",
+        "_duration", "_ended", "_expected", "_first_clients", "_firsts", "_gate", "_gates",
+        "_guard_events", "_guard_states", "_hedges", "_holding", "_issued", "_jitter_key",
+        "_open_loop", "_parent_rows", "_parents", "_pending_done", "_phases", "_plans", "_replicas",
         "_retry_later", "_server_key", "_servers", "_think_time", "_tried", "answers", "at",
         "attempts", "below", "calls", "cancel", "connections", "decider", "full", "kernel", "level",
         "phases", "plan", "policy", "progress", "scenario", "seed", "server", "timeout",
@@ -144,6 +144,7 @@ class Engine(TierLinks, ReplicaRouting, ConnectedPath):
         self._ended = 0  # calls that have ended, for progress
         self._expected: int | None = None  # calls the run will make, when known up front
         self._pending_done: float | None = None  # completion time a server announced, if any
+        self._attempt_limit = math.inf  # the attempts budget: set when the run starts
         # The retry push is the hottest: one bound method for all of them, not one each. The
         # fast path attempts again without asking (its decider always would), and with no
         # guards there is no pacer to ask either: straight to the send. A call's first attempt
@@ -214,6 +215,7 @@ class Engine(TierLinks, ReplicaRouting, ConnectedPath):
                 with tenacity_virtual_time(lambda: kernel.now), routed_jitter():
                     for engine in chain:
                         engine.decider.start()
+                        engine._attempt_limit = attempt_limit(scenario)  # each tier's
                     max_events, events_limit = event_limit(scenario)
                     events, stopped = kernel.run(
                         time_limit(scenario),
@@ -349,6 +351,9 @@ class Engine(TierLinks, ReplicaRouting, ConnectedPath):
                     return
             n = call.attempt_number
             a = columns.size  # a new row (as _new_row makes a hedge's), written out
+            if a >= self._attempt_limit:  # a retry storm: the attempts budget (sim/limits.py)
+                self.kernel.halt(attempts_stopped(a))
+                return
             if a == columns.capacity:
                 columns.grow()
             columns.size = a + 1

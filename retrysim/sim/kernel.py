@@ -25,6 +25,14 @@ GC_YOUNG_THRESHOLD = 20_000
 LARGE_RUN_EVENTS = 1 << 20
 
 
+class _Halted(Exception):  # noqa: N818 (a signal between halt and run, never seen outside)
+    """Raised by the event :meth:`Kernel.halt` schedules: ``run`` stops with its reason."""
+
+
+def _halt(why: str) -> None:
+    raise _Halted(why)
+
+
 class Kernel:
     """A virtual clock and an event heap."""
 
@@ -48,6 +56,12 @@ class Kernel:
         """Make the event ``seq`` (from :meth:`at`) never happen; it is dropped when it surfaces."""
         self.cancelled.add(seq)
 
+    def halt(self, why: str) -> None:
+        """Stop the run once the event now running returns: ``run`` gives ``why`` as its
+        reason (the engine's attempts budget). An event of its own, first in the heap, does it,
+        so the run's loop asks nothing more per event."""
+        heappush(self.heap, (self.now, -1, _halt, why))
+
     def run(
         self,
         max_time: float,
@@ -60,32 +74,35 @@ class Kernel:
         An event due after ``max_time`` is not run; the run stops after ``max_events`` events
         (``events_limit`` says what set that number). ``progress()`` is called every
         :data:`REPORT_EVERY` events; what it reports (work done) is the caller's to know, so
-        the kernel stays ignorant of calls.
+        the kernel stays ignorant of calls. A :meth:`halt` stops it with the reason given.
         """
         heap, cancelled = self.heap, self.cancelled
         events, stopped = 0, None
-        while heap:
-            t, seq, fn, arg = heappop(heap)
-            if cancelled and seq in cancelled:
-                cancelled.discard(seq)
-                continue
-            if t > max_time:
-                stopped = (
-                    f"stopped at the time limit: virtual time would pass {max_time:g}s "
-                    "(limits.max_time); calls still running are reported unfinished"
-                )
-                break
-            self.now = t
-            fn(arg)
-            events += 1
-            if events >= max_events:
-                stopped = (
-                    f"stopped after {events:,} events ({events_limit}); "
-                    "calls still running are reported unfinished"
-                )
-                break
-            if progress is not None and events & (REPORT_EVERY - 1) == 0:
-                progress()
+        try:
+            while heap:
+                t, seq, fn, arg = heappop(heap)
+                if cancelled and seq in cancelled:
+                    cancelled.discard(seq)
+                    continue
+                if t > max_time:
+                    stopped = (
+                        f"stopped at the time limit: virtual time would pass {max_time:g}s "
+                        "(limits.max_time); calls still running are reported unfinished"
+                    )
+                    break
+                self.now = t
+                fn(arg)
+                events += 1
+                if events >= max_events:
+                    stopped = (
+                        f"stopped after {events:,} events ({events_limit}); "
+                        "calls still running are reported unfinished"
+                    )
+                    break
+                if progress is not None and events & (REPORT_EVERY - 1) == 0:
+                    progress()
+        except _Halted as halted:
+            stopped = str(halted)
         return events, stopped
 
 

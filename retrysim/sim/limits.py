@@ -70,6 +70,35 @@ def event_limit(scenario: Scenario) -> tuple[int, str]:
     return scenario.limits.max_events, "limits.max_events"
 
 
+#: The attempts budget: a run stops after ``max(ATTEMPTS_FLOOR, ATTEMPTS_PER_CALL x expected
+#: calls)`` attempts. A retry storm (zero waits, thousands of attempts a call, against an outage
+#: that refuses at once) makes attempts without moving virtual time, so neither
+#: ``limits.max_time`` nor any estimate of calls stops it, and ``limits.max_events`` (200
+#: million) only after minutes of wall time. Fifty attempts per call on average is far past
+#: any policy that waits (every bundled scenario makes under ten), and a million attempts take
+#: a few seconds.
+ATTEMPTS_PER_CALL = 50
+ATTEMPTS_FLOOR = 1_000_000
+
+
+def attempt_limit(scenario: Scenario) -> int:
+    """How many attempts the run may make (the attempts budget above)."""
+    calls = expected_calls(scenario)
+    if not math.isfinite(calls):  # a closed loop without calls_per_client: no estimate
+        return ATTEMPTS_FLOOR
+    return max(ATTEMPTS_FLOOR, math.ceil(ATTEMPTS_PER_CALL * calls))
+
+
+def attempts_stopped(limit: int) -> str:
+    """The run's one line when the attempts budget stopped it (as the kernel's for events and
+    virtual time)."""
+    return (
+        f"stopped after {limit:,} attempts (the attempts budget: {ATTEMPTS_PER_CALL} per "
+        f"expected call, at least {ATTEMPTS_FLOOR:,}; a retry storm with no wait?); calls "
+        "still running are reported unfinished"
+    )
+
+
 def available_memory() -> float:
     """Bytes of memory available now: Linux MemAvailable (a sysconf estimate elsewhere), or
     less if the process's address-space limit (``ulimit -v``) leaves less room."""

@@ -36,9 +36,17 @@ from retrysim.testing.faults import (
     wrap,
 )
 from retrysim.testing.loops import UnsupportedLoopError
-from retrysim.testing.virtual import VirtualTime, active
+from retrysim.testing.virtual import (
+    DEFAULT_MAX_STEPS,
+    DEFAULT_MAX_TIME,
+    VirtualLimitError,
+    VirtualTime,
+    active,
+)
 
 __all__ = [
+    "DEFAULT_MAX_STEPS",
+    "DEFAULT_MAX_TIME",
     "ErrorSpec",
     "Fault",
     "FaultCall",
@@ -48,6 +56,7 @@ __all__ = [
     "Latency",
     "Outage",
     "UnsupportedLoopError",
+    "VirtualLimitError",
     "VirtualTime",
     "active",
     "calls_of",

@@ -8,6 +8,13 @@ tenacity's sleeps, tenacity's clock and ``asyncio.sleep`` follow one virtual clo
 is drawn from the test's seed, which a failure's report prints. Fixtures set up and tear down
 in real time.
 
+A test that would never end is stopped: one whose virtual clock would pass ``max_time`` (default
+a virtual day) or that makes more than ``max_steps`` tenacity attempts and sleeps (default
+100,000: a loop with zero waits never moves the clock). It fails with
+:class:`retrysim.testing.VirtualLimitError`, the cap named in the message. The marker's
+``max_time=``/``max_steps=`` set them for one test, the ``retrysim_max_time`` and
+``retrysim_max_steps`` ini options for the suite.
+
 Async tests: one marked ``asyncio`` runs on pytest-asyncio's loop and one using anyio's
 ``anyio_backend`` on anyio's (asyncio backend), each driven by the virtual clock once the test
 starts (:mod:`retrysim.testing.loops`); an ``async def`` test neither plugin runs is run here,
@@ -32,10 +39,14 @@ MARKER = "retrysim"
 SECTION = "retrysim virtual time"
 _STATE = pytest.StashKey["VirtualTime"]()
 _MARKER_HELP = (
-    "retrysim(seed=None): run the test in virtual time: tenacity's sleeps and clock and "
-    "asyncio.sleep follow one virtual clock (the virtual_time fixture reads it), jitter is "
-    "drawn from the seed (random per test unless given; a failure's report prints it)"
+    "retrysim(seed=None, max_time=None, max_steps=None): run the test in virtual time: "
+    "tenacity's sleeps and clock and asyncio.sleep follow one virtual clock (the virtual_time "
+    "fixture reads it), jitter is drawn from the seed (random per test unless given; a "
+    "failure's report prints it); the test fails once its clock would pass max_time virtual "
+    "seconds or it makes more than max_steps tenacity attempts and sleeps (defaults: the "
+    "retrysim_max_time and retrysim_max_steps ini options)"
 )
+_KEYWORDS = ("seed", "max_time", "max_steps")
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -47,6 +58,16 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         metavar="N",
         help="seed every virtual-time test without a seed= of its own with N "
         "(default: a random seed per test, printed when the test fails)",
+    )
+    parser.addini(
+        "retrysim_max_time",
+        "virtual seconds a retrysim test's clock may reach before it fails (default 86400)",
+        default=None,
+    )
+    parser.addini(
+        "retrysim_max_steps",
+        "tenacity attempts and sleeps a retrysim test may make before it fails (default 100000)",
+        default=None,
     )
 
 
@@ -64,8 +85,12 @@ def _seed_of(item: pytest.Item) -> int:
     """The marker's ``seed=``, else ``--retrysim-seed``, else a fresh random one."""
     marker = item.get_closest_marker(MARKER)
     if marker is not None:
-        if marker.args or set(marker.kwargs) - {"seed"}:
-            pytest.fail(f"{item.nodeid}: @pytest.mark.retrysim takes only seed=N", pytrace=False)
+        if marker.args or set(marker.kwargs) - set(_KEYWORDS):
+            pytest.fail(
+                f"{item.nodeid}: @pytest.mark.retrysim takes only seed=N, max_time=SECONDS "
+                "and max_steps=N",
+                pytrace=False,
+            )
         seed = marker.kwargs.get("seed")
         if seed is not None:
             if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
@@ -81,6 +106,38 @@ def _seed_of(item: pytest.Item) -> int:
     return secrets.randbits(32)
 
 
+def _cap(item: pytest.Item, name: str, whole: bool) -> float | None:
+    """The marker's ``max_time=``/``max_steps=``, else the ini option's, else None (the
+    default); a bad one fails the test naming where it came from."""
+    marker = item.get_closest_marker(MARKER)
+    value: object
+    if marker is not None and marker.kwargs.get(name) is not None:
+        value, where = marker.kwargs[name], f"@pytest.mark.retrysim({name}=...)"
+    else:
+        value, where = item.config.getini(f"retrysim_{name}"), f"the retrysim_{name} ini option"
+        if value is None or value == "":
+            return None
+        value = _number(str(value), whole)
+    if whole:
+        wanted = "a whole number of at least 1"
+        good = isinstance(value, int) and not isinstance(value, bool) and value >= 1
+    else:
+        wanted = "a positive number of virtual seconds (inf: no cap)"
+        good = isinstance(value, int | float) and not isinstance(value, bool) and value > 0
+    if not good:
+        pytest.fail(f"{item.nodeid}: {where} is {wanted}, not {value!r}", pytrace=False)
+    assert isinstance(value, int | float)
+    return value
+
+
+def _number(text: str, whole: bool) -> object:
+    """An ini option's text as the number it spells (the text itself if it spells none)."""
+    try:
+        return int(text) if whole else float(text)
+    except ValueError:
+        return text
+
+
 def _virtual_time(item: pytest.Item) -> VirtualTime | None:
     """The item's virtual time, made on first need (None for a test that did not opt in)."""
     found = item.stash.get(_STATE, None)
@@ -89,7 +146,13 @@ def _virtual_time(item: pytest.Item) -> VirtualTime | None:
     from retrysim.testing import VirtualTime
 
     seed = _seed_of(item)
-    state = item.stash[_STATE] = VirtualTime(seed)
+    caps: dict[str, Any] = {}
+    max_time, max_steps = _cap(item, "max_time", False), _cap(item, "max_steps", True)
+    if max_time is not None:
+        caps["max_time"] = max_time
+    if max_steps is not None:
+        caps["max_steps"] = max_steps
+    state = item.stash[_STATE] = VirtualTime(seed, **caps)
     item.user_properties.append(("retrysim_seed", seed))  # junitxml and report hooks see it
     return state
 
@@ -152,7 +215,8 @@ def replay_note(state: VirtualTime) -> str:
         f"seed={state.seed}: replay with @pytest.mark.retrysim(seed={state.seed}) "
         f"or --retrysim-seed={state.seed}\n"
         f"virtual time {state.now:.6g} s, {state.attempts} tenacity attempt(s), "
-        f"sleeps [{shown}{more}]"
+        f"sleeps [{shown}{more}]\n"
+        f"caps: max_time={state.max_time:g} s, max_steps={state.max_steps:,}"
     )
 
 

@@ -15,6 +15,13 @@ Inside ``with VirtualTime(seed=7) as vt:`` (the pytest plugin enters it around a
 
 Only the names tenacity looks up are rebound, never the ``time`` module itself: the test's own
 ``time.sleep`` still sleeps, and everything is put back when the block ends.
+
+A virtual clock never blocks, so a retry loop that never ends would spin a core for ever. Two
+caps stop it (:class:`VirtualLimitError`, raised where the test is, naming the cap):
+``max_time``, virtual seconds (a clock about to pass it, by a sleep, a timer or ``advance``),
+and ``max_steps``, tenacity attempts and sleeps counted together (a loop with zero waits, whose
+clock never moves). What is kept per step is a float or an int, never an attempt's outcome,
+so memory stays bounded too. The pytest plugin sets both (README: Testing).
 """
 
 from __future__ import annotations
@@ -22,6 +29,8 @@ from __future__ import annotations
 import asyncio
 import functools
 import types
+import weakref
+from array import array
 from collections.abc import Callable, Coroutine, Iterator
 from typing import Any, TypeVar
 
@@ -38,6 +47,20 @@ from retrysim.testing.loops import Attachment, UnsupportedLoopError
 T = TypeVar("T")
 
 _active: VirtualTime | None = None
+
+#: The caps a ``VirtualTime`` (and so each test under the plugin) gets unless told otherwise:
+#: a virtual day, and 100,000 tenacity attempts and sleeps (about two seconds of real work).
+DEFAULT_MAX_TIME = 86_400.0
+DEFAULT_MAX_STEPS = 100_000
+
+
+class VirtualLimitError(BaseException):
+    """A test in virtual time passed one of its caps: a retry loop that would never end.
+
+    A ``BaseException``, like ``KeyboardInterrupt``: ``except Exception`` in the code under
+    test, and tenacity's default retry, let it through rather than retrying it for ever. Once
+    raised, every later step on the clock raises it again.
+    """
 
 
 def active() -> VirtualTime | None:
@@ -70,13 +93,32 @@ class VirtualTime:
 
     ``now`` is the virtual seconds elapsed, ``sleeps`` every sleep in order, ``attempts`` the
     attempts tenacity started; ``advance(s)`` lets time pass without anyone sleeping.
+    ``max_time`` (virtual seconds, ``math.inf``: none) and ``max_steps`` (tenacity attempts and
+    sleeps together) are the caps past which a step raises :class:`VirtualLimitError`.
     """
 
-    def __init__(self, seed: int = 0) -> None:
+    def __init__(
+        self,
+        seed: int = 0,
+        *,
+        max_time: float = DEFAULT_MAX_TIME,
+        max_steps: int = DEFAULT_MAX_STEPS,
+    ) -> None:
+        if not max_time > 0:
+            raise ValueError(f"max_time is a positive number of virtual seconds, not {max_time!r}")
+        if isinstance(max_steps, bool) or not isinstance(max_steps, int) or max_steps < 1:
+            raise ValueError(f"max_steps is a whole number of at least 1, not {max_steps!r}")
         self.seed = seed
+        self.max_time = float(max_time)
+        self.max_steps = max_steps
         self._now = 0.0
-        self._sleeps: list[float] = []
-        self._calls: list[tenacity.RetryCallState] = []
+        self._sleeps = array("d")  # 8 bytes a sleep, however many
+        self._calls = array("q")  # each call's attempts so far, in order of starting
+        self._index: weakref.WeakKeyDictionary[tenacity.RetryCallState, int] = (
+            weakref.WeakKeyDictionary()
+        )
+        self._steps = 0
+        self._stopped: str | None = None
         self._loops: dict[asyncio.AbstractEventLoop, Attachment] = {}
         self._undo: Callable[[], None] | None = None
         self._tenacity_time = _TenacityTime(self)
@@ -100,24 +142,61 @@ class VirtualTime:
     def sleeps(self) -> list[float]:
         """Every sleep requested through tenacity's sleep or ``asyncio.sleep``, in order (a
         copy). Fault latency and ``advance`` pass time without appearing here."""
-        return list(self._sleeps)
+        return self._sleeps.tolist()
 
     @property
     def attempts(self) -> int:
         """Attempts tenacity started on this clock, over every retried call (a retrysim
         guard's refusal counts: tenacity made the attempt, the guard refused to send it)."""
-        return sum(self.attempts_per_call)
+        return sum(self._calls)
 
     @property
     def attempts_per_call(self) -> list[int]:
         """For each retried call on this clock, in order of starting, its attempts so far."""
-        return [state.attempt_number for state in self._calls]
+        return self._calls.tolist()
+
+    @property
+    def steps(self) -> int:
+        """Tenacity attempts and recorded sleeps so far: what ``max_steps`` caps."""
+        return self._steps
 
     def advance(self, seconds: float) -> None:
         """Let ``seconds`` of virtual time pass (a breaker's recovery, a cache's expiry)."""
         if not seconds >= 0:
             raise ValueError(f"advance() needs a non-negative number of seconds, not {seconds}")
+        self._check_time(self._now + seconds)
         self._now += seconds
+
+    # --- the caps ---------------------------------------------------------------------------
+
+    def _stop(self, why: str) -> VirtualLimitError:
+        self._stopped = self._stopped or why
+        return VirtualLimitError(self._stopped)
+
+    def _check_time(self, target: float) -> None:
+        """Raise before the clock passes ``max_time`` (or at all, once a cap was hit)."""
+        if self._stopped is not None:
+            raise VirtualLimitError(self._stopped)
+        if target > self.max_time:
+            raise self._stop(
+                f"virtual time would pass {self.max_time:g} s (the retrysim max_time cap) "
+                f"after {self._steps:,} tenacity attempts and sleeps: a retry loop that never "
+                "ends? Raise it with @pytest.mark.retrysim(max_time=...) or the "
+                "retrysim_max_time ini option"
+            )
+
+    def _step(self) -> None:
+        """Count one tenacity attempt or sleep; raise past ``max_steps``."""
+        if self._stopped is not None:
+            raise VirtualLimitError(self._stopped)
+        if self._steps >= self.max_steps:
+            raise self._stop(
+                f"{self.max_steps:,} tenacity attempts and sleeps (the retrysim max_steps cap) "
+                f"at virtual time {self._now:g} s: a retry loop that never ends (zero waits?). "
+                "Raise it with @pytest.mark.retrysim(max_steps=...) or the retrysim_max_steps "
+                "ini option"
+            )
+        self._steps += 1
 
     # --- the clock, as tenacity and the loops see it --------------------------------------
 
@@ -125,18 +204,26 @@ class VirtualTime:
         return self._now
 
     def move_to(self, seconds: float) -> None:
-        self._now = max(self._now, seconds)
+        if seconds > self._now:
+            self._check_time(seconds)
+            self._now = seconds
 
     def sleep(self, seconds: float) -> None:
         """tenacity's ``time.sleep``: recorded, then the clock moves on; returns at once."""
         if not seconds >= 0:  # what time.sleep says to a negative or NaN duration
             raise ValueError("sleep length must be non-negative")
+        self._step()
+        self._check_time(self._now + seconds)
         self._sleeps.append(float(seconds))
         self._now += seconds
 
     async def _asyncio_sleep(self, delay: float, result: T | None = None) -> T | None:
-        """``asyncio.sleep`` while active: recorded when the loop runs on this clock."""
+        """``asyncio.sleep`` while active: recorded when the loop runs on this clock (and
+        refused, in the sleeping task, when it would pass a cap)."""
         if self.drives(asyncio.get_running_loop()):
+            self._step()
+            if delay > 0:
+                self._check_time(self._now + delay)
             self._sleeps.append(float(delay))
         returned: T | None = await self._real_sleep(delay, result)
         return returned
@@ -222,21 +309,40 @@ class VirtualTime:
         yield retrysim_waits, "random", self._jitter
         yield asyncio, "sleep", self._asyncio_sleep
         yield tenacity.RetryCallState, "__init__", self._counting_init()
+        yield tenacity.RetryCallState, "prepare_for_next_attempt", self._counting_next()
 
     def _counting_init(self) -> Callable[..., None]:
-        """``RetryCallState.__init__`` that also keeps the state of each call made on this clock.
+        """``RetryCallState.__init__`` that also counts each call made on this clock (its
+        first attempt is a step).
 
         A simulation run inside the test puts tenacity on its own clock and jitter for its
-        run, so its many calls are not counted here.
+        run, so its many calls are not counted here. Only a weak reference to the state is
+        kept: a finished call's outcome (its exception, its traceback) is freed as usual.
         """
         original = tenacity.RetryCallState.__init__
-        calls = self._calls
+        calls, index = self._calls, self._index
         ours = self._tenacity_time
         jitter = self._jitter
 
         def __init__(state: tenacity.RetryCallState, *args: Any, **kwargs: Any) -> None:  # noqa: N807
             original(state, *args, **kwargs)
             if vars(tenacity)["time"] is ours and vars(tenacity.wait)["random"] is jitter:
-                calls.append(state)
+                index[state] = len(calls)
+                calls.append(state.attempt_number)
+                self._step()
 
         return __init__
+
+    def _counting_next(self) -> Callable[[tenacity.RetryCallState], None]:
+        """``RetryCallState.prepare_for_next_attempt`` that counts a call's next attempt."""
+        original = tenacity.RetryCallState.prepare_for_next_attempt
+        calls, index = self._calls, self._index
+
+        def prepare_for_next_attempt(state: tenacity.RetryCallState) -> None:
+            original(state)
+            found = index.get(state)
+            if found is not None:
+                calls[found] = state.attempt_number
+                self._step()
+
+        return prepare_for_next_attempt

@@ -12,6 +12,7 @@ from __future__ import annotations
 import sys
 from typing import IO
 
+from retrysim.cli.exits import SignalStop
 from retrysim.cli.shell.commands import COMMANDS, Shell
 
 __all__ = ["COMMANDS", "Shell", "run_shell"]
@@ -34,6 +35,8 @@ def run_shell(stdin: IO[str] | None = None, stdout: IO[str] | None = None) -> in
         for line in stdin:
             if shell.execute(line.rstrip("\n")):
                 break
+    except SignalStop:
+        raise  # SIGTERM or SIGHUP: the command's exit code says so (143, 129)
     except KeyboardInterrupt:
         stdout.write("\n")
     return 2 if shell.errors else 0

@@ -229,7 +229,7 @@ class Shell:
     @command("fault", "fault add KIND k=v ... | rm N | list", "fault")
     def cmd_fault(self, arg: str) -> None:
         """Add, remove or list faults: fault add outage start=10 end=40 error=TimeoutError."""
-        words = shlex.split(arg)
+        words = _words(arg, "fault")
         loaded = self.need()
         data = copy.deepcopy(loaded.data)
         faults: list[dict[str, Any]] = data["faults"]
@@ -311,15 +311,11 @@ class Shell:
         key, values = common.parse_assignment(arg, "compare")
         from retrysim.model.tier_keys import check_tier_keys
 
-        loaded = self.need()
-        scenario = self._validated(loaded.data)
+        scenario = self._validated(self.need().data)
         check_tier_keys(scenario, [key], "compare")
         variants = grid_variants([(key, [common.parse_value(v) for v in split_values(values)])])
-        for variant in variants:
-            try:
-                scenario.with_overrides(variant.sets)
-            except KeyError:
-                raise UsageError(unknown_key(key, loaded.data)) from None
+        for variant in variants:  # an unknown key or a bad value: one line, before any run
+            common.apply(scenario, variant.sets, "compare")
         settings = self._settings_now()
         with self._busy(f"comparing {len(variants)} variants"):
             results = compare(scenario, variants, [scenario.seed], settings=settings)
@@ -408,6 +404,14 @@ class Shell:
 def _first_sentence(text: str) -> str:
     head, dot, _ = text.partition(". ")
     return head + ("." if dot else "")
+
+
+def _words(arg: str, verb: str) -> list[str]:
+    """``arg`` split as a shell splits it, or a UsageError naming the unbalanced quote."""
+    try:
+        return shlex.split(arg)
+    except ValueError as error:  # "No closing quotation", "No escaped character"
+        raise UsageError(f"{verb} {arg}: {str(error).lower()}") from None
 
 
 def _paths_of(arg: str) -> list[Path]:

@@ -22,6 +22,7 @@ from prompt_toolkit.auto_suggest import AutoSuggestFromHistory
 from prompt_toolkit.formatted_text import StyleAndTextTuples
 from prompt_toolkit.history import FileHistory
 
+from retrysim.cli.exits import SignalStop
 from retrysim.cli.shell.commands import Shell
 from retrysim.cli.shell.completer import ShellCompleter
 
@@ -79,6 +80,8 @@ def interact(shell: Shell) -> None:
     while True:
         try:
             line = session.prompt(PROMPT)
+        except SignalStop:
+            raise  # SIGTERM or SIGHUP: the session ends, as the command does
         except KeyboardInterrupt:
             continue  # Ctrl-C at the prompt: the half-typed line is gone, the session stays
         except EOFError:
@@ -86,6 +89,8 @@ def interact(shell: Shell) -> None:
         try:
             if shell.execute(line) and leave(shell, ask):
                 return
+        except SignalStop:
+            raise
         except KeyboardInterrupt:
             shell.cancelled(line)
 
@@ -127,6 +132,8 @@ def _asker() -> Ask:
     def ask(message: str, default: str) -> str | None:
         try:
             return questions.prompt(message, default=default)
+        except SignalStop:
+            raise
         except (KeyboardInterrupt, EOFError):
             return None
 
