@@ -16,20 +16,21 @@ from __future__ import annotations
 from functools import cache
 from typing import TYPE_CHECKING
 
-from retrysim.share.page import Code, Facts, Figure, Page, Paragraph, Table
+from retrysim.share.page import Code, Facts, Figure, Heading, Page, Paragraph, Table
 
 if TYPE_CHECKING:
     import jinja2
 
 #: Okabe and Ito's palette (distinguishable under the common colour-vision deficiencies),
-#: shared with the figures (:mod:`retrysim.share.palette`): blue, vermillion, bluish green,
+#: shared with the figures (:mod:`retrysim.plots.palette`): blue, vermillion, bluish green,
 #: orange.
 STYLE = """
-:root { --ink: #1b1b1b; --muted: #555; --rule: #d0d0d0; --good: #009e73; --warn: #e69f00;
-        --bad: #d55e00; --accent: #0072b2; --code: #f4f4f4; }
+:root { --ink: #1b1b1b; --muted: #555; --rule: #d0d0d0; --good: GOOD; --warn: WARN;
+        --bad: BAD; --accent: ACCENT; --code: #f4f4f4; }
 * { box-sizing: border-box; }
 body { margin: 0 auto; max-width: 64rem; padding: 1rem; color: var(--ink); background: #fff;
-       font: 16px/1.45 system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; }
+       font: 16px/1.45 -apple-system, "Segoe UI", Roboto, "Helvetica Neue", Arial,
+       "Noto Sans", "Liberation Sans", "DejaVu Sans", sans-serif; }
 h1 { font-size: 1.5rem; margin: 0.2rem 0; }
 h2 { font-size: 1.2rem; margin: 1.6rem 0 0.5rem; border-bottom: 1px solid var(--rule); }
 p.subtitle { color: var(--muted); margin-top: 0; }
@@ -39,6 +40,10 @@ p.verdict { font-size: 1.1rem; font-weight: 600; padding: 0.6rem 0.8rem;
 .tone-warn { border-left-color: var(--warn) !important; }
 .tone-bad { border-left-color: var(--bad) !important; }
 .tone-label { font-weight: 700; }
+main p.tone-good, main p.tone-warn, main p.tone-bad { border-left: 0.25rem solid;
+       padding-left: 0.6rem; }
+h3 { font-size: 1.05rem; margin: 1.2rem 0 0.3rem; }
+h1, h2, h3, p, figcaption { overflow-wrap: anywhere; }
 .scroll { overflow-x: auto; margin: 0.5rem 0 1rem; }
 table { border-collapse: collapse; font-size: 0.9rem; }
 caption { text-align: left; font-weight: 600; padding: 0.2rem 0; }
@@ -90,7 +95,7 @@ TEMPLATE = """<!DOCTYPE html>
 {% endfor %}
 <section aria-labelledby="reproduce">
 <h2 id="reproduce">Reproduce</h2>
-<p>The same command with the same seed gives the same figures, on any machine.</p>
+<p>{{ page.reproduce.note or same }}</p>
 <pre><code>{{ page.reproduce.command }}</code></pre>
 <p>Seed: <code>{{ page.reproduce.seed }}</code> &middot; retrysim {{ page.reproduce.version }}</p>
 </section>
@@ -104,12 +109,13 @@ TEMPLATE = """<!DOCTYPE html>
 """
 
 BLOCKS = {
+    Heading: """<h3>{{ b.text }}</h3>""",
     Paragraph: """<p class="tone-{{ b.tone }}">{{ tone_word(b.tone) }}{{ b.text }}</p>""",
     Table: """<div class="scroll"><table>
-<caption>{{ b.caption }}</caption>
-<thead><tr>
+{% if b.caption %}<caption>{{ b.caption }}</caption>{% endif %}
+{% if b.headers %}<thead><tr>
 {%- for h in b.headers %}<th scope="col"{{ num(b, loop.index0) }}>{{ h }}</th>{% endfor -%}
-</tr></thead>
+</tr></thead>{% endif %}
 <tbody>
 {%- for row in b.rows %}<tr>
 {%- for cell in row %}
@@ -126,7 +132,7 @@ BLOCKS = {
 {%- for line in b.lines %}{{ line }}
 {% endfor %}</code></pre>""",
     Facts: """<div class="scroll"><table>
-<caption>{{ b.caption }}</caption>
+{% if b.caption %}<caption>{{ b.caption }}</caption>{% endif %}
 <thead><tr><th scope="col">setting</th><th scope="col">value</th><th scope="col">from</th>
 </tr></thead>
 <tbody>{% for name, value, source in b.items %}<tr><th scope="row"><code>{{ name }}</code></th>
@@ -147,7 +153,29 @@ def render_page(page: Page) -> str:
         template = environment.from_string(BLOCKS[type(block)])
         return markupsafe.Markup(template.render(b=block))
 
-    return environment.from_string(TEMPLATE).render(page=page, style=STYLE, draw=draw)
+    # The style sheet is retrysim's own constant, never user text: inserted as is (escaping
+    # would turn its quotes into entities, which CSS does not read).
+    style = markupsafe.Markup(_style())
+    same = "The same command with the same seed gives the same figures, on any machine."
+    template = environment.from_string(TEMPLATE)
+    return template.render(page=page, style=style, draw=draw, same=same)
+
+
+@cache
+def _style() -> str:
+    """:data:`STYLE` with the tones' colours taken from the figures' palette."""
+    from retrysim.plots import palette
+
+    tones = {
+        "GOOD": palette.BLUISH_GREEN,
+        "WARN": palette.ORANGE,
+        "BAD": palette.VERMILLION,
+        "ACCENT": palette.BLUE,
+    }
+    style = STYLE
+    for name, colour in tones.items():
+        style = style.replace(f": {name};", f": {colour};")
+    return style
 
 
 @cache

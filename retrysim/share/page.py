@@ -25,7 +25,9 @@ class Paragraph:
 
 @dataclass(frozen=True)
 class Table:
-    """A table as text cells. ``numeric`` marks the columns aligned right (figures)."""
+    """A table as text cells. ``numeric`` marks the columns aligned right (figures). With no
+    ``headers`` (a report's label/value/note table) the table has no header row; each row's
+    first cell still heads its row."""
 
     caption: str
     headers: Sequence[str]
@@ -59,7 +61,15 @@ class Facts:
     items: Sequence[tuple[str, str, str]]
 
 
-Block: TypeAlias = Paragraph | Table | Figure | Code | Facts
+@dataclass(frozen=True)
+class Heading:
+    """A heading inside a section (an ``<h3>``): one diagnosis, one group of tables, so a
+    screen reader's list of headings walks the page's outline."""
+
+    text: str
+
+
+Block: TypeAlias = Paragraph | Table | Figure | Code | Facts | Heading
 
 
 @dataclass(frozen=True)
@@ -77,6 +87,8 @@ class Reproduce:
     command: str
     seed: str
     version: str
+    #: What running it again gives, when not the same figures (a real run's timing varies).
+    note: str = ""
 
 
 @dataclass(frozen=True)
