@@ -27,6 +27,7 @@ def hedged(
     flaky: float = 0.0,
     seed: int = 0,
     hedge: bool = True,
+    timeout: float = 2.0,
     **extra: Any,
 ) -> Scenario:
     """A heavy-tailed service (median 20 ms, p99 1 s) that hedging is for."""
@@ -41,7 +42,7 @@ def hedged(
             "max_wait": 0.1,
             "hedge": {"enabled": hedge, "max_attempts": sends, "delay": delay},
         },
-        "clients": {"count": clients, "timeout": 2.0, "arrival": {"kind": "uniform", "end": 5}},
+        "clients": {"count": clients, "timeout": timeout, "arrival": {"kind": "uniform", "end": 5}},
         "service": {
             "kind": "ideal",
             "latency": {"dist": "lognormal", "median": 0.02, "p99": 1.0},
@@ -180,34 +181,14 @@ def test_a_server_that_cancels_abandoned_work_drops_a_hedges_losing_sends() -> N
     server with fewer. Kept, the losers' work slows every call: the same run is far slower."""
 
     def run(cancel: bool) -> RunResult:
-        return simulate(
-            parse_scenario(
-                {
-                    "name": "hedged-sharing",
-                    "seed": 3,
-                    "duration": 10,
-                    "policy": {
-                        "operation": "api",
-                        "max_attempts": 3,
-                        "min_wait": 0.05,
-                        "max_wait": 0.1,
-                        "hedge": {"enabled": True, "max_attempts": 3, "delay": 0.05},
-                    },
-                    # a timeout no call reaches: only the hedges' losers are ever abandoned
-                    "clients": {
-                        "count": 300,
-                        "timeout": 600.0,
-                        "arrival": {"kind": "uniform", "end": 5},
-                    },
-                    "service": {
-                        "kind": "processor_sharing",
-                        "concurrency": 8,
-                        "cancel_abandoned": cancel,
-                        "latency": {"dist": "lognormal", "median": 0.02, "p99": 1.0},
-                    },
-                }
-            )
-        )
+        service = {
+            "kind": "processor_sharing",
+            "concurrency": 8,
+            "cancel_abandoned": cancel,
+            "latency": {"dist": "lognormal", "median": 0.02, "p99": 1.0},
+        }
+        # a timeout no call reaches: only the hedges' losers are ever abandoned
+        return simulate(hedged(seed=3, timeout=600.0, service=service))
 
     kept, dropped = run(False), run(True)
     for result in (kept, dropped):
