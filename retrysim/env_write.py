@@ -34,7 +34,7 @@ from pathlib import Path
 from typing import Any
 
 from retrysim import output
-from retrysim.errors import BadInputError
+from retrysim.errors import BadInputError, not_utf8
 
 #: A binding's name part, as python-dotenv reads it: leading whitespace (blank lines too), an
 #: optional ``export``, the name (bare or single-quoted), spaces, then ``=`` and its spaces.
@@ -74,10 +74,8 @@ def check_env_target(path: Path, option: str = "--write-env") -> str:
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as error:
-        line = data.count(b"\n", 0, error.start) + 1
         raise EnvFileError(
-            f"{option} {path}: not UTF-8 text (byte 0x{data[error.start]:02x} at offset "
-            f"{error.start}, line {line}); nothing was written"
+            f"{option} {path}: not UTF-8 text ({not_utf8(data, error)}); nothing was written"
         ) from None
     _bindings(text, f"{option} {path}")
     return text

@@ -16,3 +16,10 @@ class BadInputError(ValueError):
 
     A ``ValueError`` so that code which caught ``ValueError`` from retrysim still does.
     """
+
+
+def not_utf8(data: bytes, error: UnicodeDecodeError) -> str:
+    """Where ``data`` stops being UTF-8, as a user can find it in an editor: the byte, its
+    offset and its line (``byte 0xff at offset 12, line 2``)."""
+    line = data.count(b"\n", 0, error.start) + 1
+    return f"byte 0x{data[error.start]:02x} at offset {error.start}, line {line}"

@@ -196,7 +196,10 @@ MODULES: dict[str, tuple[str, tuple[str, ...]]] = {
         ("tests/test_service.py", "tests/test_service_models.py", MT),
     ),
     "streams": ("retrysim/sim/streams.py", ("tests/test_streams.py",)),
-    "tiers": ("retrysim/sim/tiers.py", ("tests/test_tiers.py", MT)),
+    "tiers": (
+        "retrysim/sim/tiers.py",
+        ("tests/test_tiers.py", MT, "tests/test_reliability.py::test_golden_results_still_match"),
+    ),
     "wait_samples": ("retrysim/sim/wait_samples.py", ("tests/test_plots.py",)),
     # -- elsewhere ----------------------------------------------------------------------------
     "metrics": ("retrysim/results/metrics.py", ("tests/test_metrics.py", MT)),

@@ -14,7 +14,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 GOLDEN = ROOT / "tests" / "golden"
-SCENARIOS = ("redis-blip", "lock-contention", "startup-race")
+#: One scenario per shape of run: a blip, a lock under contention, a start-up race, and a
+#: call graph (tiers each with its own seed and callers, which no one-tier golden reaches).
+SCENARIOS = ("redis-blip", "lock-contention", "startup-race", "three-tier-storm")
 
 
 def golden_document(name: str) -> dict[str, object]:

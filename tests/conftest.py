@@ -213,3 +213,16 @@ def _metrics_for(func: Callable[..., Any]) -> Any:
 @pytest.fixture(scope="session")
 def metrics_for() -> Callable[[Callable[..., Any]], Any]:
     return _metrics_for
+
+
+@pytest.fixture
+def no_simulation(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Any run from here on is a test failure: a command given a bad output path (or other
+    bad input found up front) must stop before it simulates, runs a sweep or tunes."""
+
+    def refuse(*args: Any, **kwargs: Any) -> Any:
+        raise AssertionError("simulated although an output path was bad")
+
+    monkeypatch.setattr("retrysim.runs.runner.run", refuse)
+    monkeypatch.setattr("retrysim.runs.sweep.compare", refuse)
+    monkeypatch.setattr("retrysim.cli.tune_cmd._run", refuse)

@@ -21,17 +21,6 @@ def invoke(*args: str) -> Any:
     return CliRunner().invoke(app, list(args), env={"COLUMNS": "160"})
 
 
-@pytest.fixture
-def no_simulation(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Any run from here on is a test failure: the command had to stop before simulating."""
-
-    def refuse(*args: Any, **kwargs: Any) -> Any:
-        raise AssertionError("simulated although an output path was bad")
-
-    monkeypatch.setattr(retrysim.runs.runner, "run", refuse)
-    monkeypatch.setattr("retrysim.runs.sweep.compare", refuse)
-
-
 def test_matplotlib_comes_with_the_workbench() -> None:
     """Every figure command works after the Quick start's install (the workbench extra)."""
     project = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]

@@ -16,6 +16,7 @@ import hashlib
 import importlib
 import inspect
 import textwrap
+from collections.abc import Iterable
 from typing import Any
 
 import numpy as np
@@ -376,19 +377,26 @@ def _tenacity_draw(wait: Any, state: tenacity.RetryCallState, key: int) -> Any:
         current_stream.reset(token)
 
 
-@pytest.mark.parametrize("wait", _mirror_cases(), ids=lambda w: type(w).__name__)
-def test_each_wait_mirror_draws_what_tenacity_draws(wait: Any) -> None:
+def assert_mirror_draws_as_tenacity(wait: Any, attempts: Iterable[int], seed: int) -> None:
+    """``wait``'s mirror draws exactly what tenacity's ``wait`` draws at each attempt number,
+    from the same stream: the same type and, for a float, the same bits (signed zeros too);
+    an int is tenacity's integer arithmetic, exact (an int multiplier with no cap)."""
     mirror = compiled_module.compiled(wait)
     assert mirror is not wait  # it really is a mirror
-    for attempt in [*range(1, 40), 1023, 1024, 1025, 5000]:
-        ours, theirs = _states_at(99, attempt)
-        expected = _tenacity_draw(wait, theirs, 99)
+    for attempt in attempts:
+        ours, theirs = _states_at(seed, attempt)
+        expected = _tenacity_draw(wait, theirs, seed)
         got = mirror(ours)
         assert type(got) is type(expected), (attempt, got, expected)
-        if isinstance(got, float):  # the same bits, signed zeros and all
+        if isinstance(got, float):
             assert np.float64(got).tobytes() == np.float64(expected).tobytes(), attempt
-        else:  # tenacity's integer arithmetic, exact (an int multiplier with no cap)
+        else:
             assert got == expected, attempt
+
+
+@pytest.mark.parametrize("wait", _mirror_cases(), ids=lambda w: type(w).__name__)
+def test_each_wait_mirror_draws_what_tenacity_draws(wait: Any) -> None:
+    assert_mirror_draws_as_tenacity(wait, [*range(1, 40), 1023, 1024, 1025, 5000], seed=99)
 
 
 def _stop_cases() -> list[Any]:

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import numpy as np
 import pytest
 import tenacity
 
@@ -28,7 +27,7 @@ from retrysim.retry.settings import RetrySettings
 from retrysim.sim import compiled as compiled_module
 from retrysim.sim.decide import MIRRORED, fast_refusal
 from retrysim.sim.engine import policy_for, simulate
-from tests.test_fast_path import _states_at, _tenacity_draw, assert_identical
+from tests.test_fast_path import assert_identical, assert_mirror_draws_as_tenacity
 
 #: (min_wait, max_wait) pairs: all zero (the issue's case), tiny, huge, and zero to huge.
 EXTREMES: dict[str, tuple[float, float]] = {
@@ -161,17 +160,7 @@ def _name(wait: Any) -> str:
 
 
 def _same_draws(wait: Any) -> None:
-    mirror = compiled_module.compiled(wait)
-    assert mirror is not wait  # a mirror, not tenacity's own strategy
-    for attempt in ATTEMPTS:
-        ours, theirs = _states_at(7, attempt)
-        expected = _tenacity_draw(wait, theirs, 7)
-        got = mirror(ours)
-        assert type(got) is type(expected), (attempt, got, expected)
-        if isinstance(got, float):  # the same bits, signed zeros and all
-            assert np.float64(got).tobytes() == np.float64(expected).tobytes(), attempt
-        else:
-            assert got == expected, attempt
+    assert_mirror_draws_as_tenacity(wait, ATTEMPTS, seed=7)
 
 
 @pytest.mark.parametrize("wait", _extreme_tenacity_waits(), ids=_name)

@@ -27,6 +27,7 @@ def hedged(
     flaky: float = 0.0,
     seed: int = 0,
     hedge: bool = True,
+    timeout: float = 2.0,
     **extra: Any,
 ) -> Scenario:
     """A heavy-tailed service (median 20 ms, p99 1 s) that hedging is for."""
@@ -41,7 +42,7 @@ def hedged(
             "max_wait": 0.1,
             "hedge": {"enabled": hedge, "max_attempts": sends, "delay": delay},
         },
-        "clients": {"count": clients, "timeout": 2.0, "arrival": {"kind": "uniform", "end": 5}},
+        "clients": {"count": clients, "timeout": timeout, "arrival": {"kind": "uniform", "end": 5}},
         "service": {
             "kind": "ideal",
             "latency": {"dist": "lognormal", "median": 0.02, "p99": 1.0},
@@ -172,3 +173,29 @@ def test_a_failed_send_sends_the_next_at_once() -> None:
     for sent in groups(result).values():
         assert len(sent) == 2  # the primary failed at once, so the hedge did not wait 5 s
         assert sent["start"][1] == sent["end"][0]
+
+
+def test_a_server_that_cancels_abandoned_work_drops_a_hedges_losing_sends() -> None:
+    """When a hedge's first answer wins, the other sends are cancelled; a processor-sharing
+    server with ``cancel_abandoned`` stops serving them at once, so the sends left share the
+    server with fewer. Kept, the losers' work slows every call: the same run is far slower."""
+
+    def run(cancel: bool) -> RunResult:
+        service = {
+            "kind": "processor_sharing",
+            "concurrency": 8,
+            "cancel_abandoned": cancel,
+            "latency": {"dist": "lognormal", "median": 0.02, "p99": 1.0},
+        }
+        # a timeout no call reaches: only the hedges' losers are ever abandoned
+        return simulate(hedged(seed=3, timeout=600.0, service=service))
+
+    kept, dropped = run(False), run(True)
+    for result in (kept, dropped):
+        assert np.count_nonzero(result.attempts["outcome"] == rec.CANCELLED) > 100
+        assert np.all(result.attempts["outcome"] != rec.TIMED_OUT)
+
+    def mean_latency(result: RunResult) -> float:
+        return float(np.mean(result.calls["end"] - result.calls["start"]))
+
+    assert mean_latency(dropped) < mean_latency(kept) / 2

@@ -1107,6 +1107,25 @@ def test_a_hedged_calls_group_is_forgotten_when_the_call_ends() -> None:
     assert engine._hedges._groups == {}
 
 
+def test_a_hedged_send_cut_at_the_deadline_decides_its_attempt_there() -> None:
+    """A send whose timeout the caller's deadline cut ends exactly at the deadline: no time is
+    left for the next hedge, so its failure decides the attempt then and there. (Were 0 s
+    "time left", the next hedge would be due, refuse to go, and the attempt would never end.)"""
+    from tests.test_tiers import deadline_chain, late_requests, run
+
+    data = deadline_chain(True)
+    # one send out when the deadline passes: the next hedge is not due before it
+    data["tiers"]["service"]["policy"]["hedge"] = {"enabled": True, "max_attempts": 3, "delay": 5}
+    data["tiers"]["service"]["timeout"] = 1.0  # only the deadline cuts a send short
+    data["tiers"]["database"]["service"]["latency"] = 0.5  # longer than any deadline left
+    result = run(data)
+    cut = result.tiers[1].attempts["outcome"] == rec.TIMED_OUT
+    assert cut.any()  # the premise: sends cut at the deadline
+    for tier in result.tiers:  # every request at every tier ended (none left hanging below)
+        assert not (tier.calls["outcome"] == rec.UNFINISHED).any(), tier.name
+    assert late_requests(result) == (0, 0)
+
+
 def test_a_propagated_deadline_bounds_hedged_sends_below() -> None:
     """tests/test_tiers.py's deadline chain with the middle tier hedging: a hedged send gets
     the time the caller's deadline leaves, so no work below outlives the user's give-up."""

@@ -446,7 +446,9 @@ def test_results_do_not_depend_on_the_executor() -> None:
     assert [r.documents for r in serial] == [r.documents for r in parallel]
 
 
-@pytest.mark.parametrize("name", ["redis-blip", "lock-contention", "startup-race"])
+@pytest.mark.parametrize(
+    "name", ["redis-blip", "lock-contention", "startup-race", "three-tier-storm"]
+)
 def test_golden_results_still_match(name: str) -> None:
     """A mismatch means behaviour changed: if intended, run scripts/update_golden.py and review."""
     sys.path.insert(0, str(ROOT / "scripts"))
@@ -594,11 +596,12 @@ def test_simulating_every_scenario_opens_no_socket(monkeypatch: pytest.MonkeyPat
     assert opened == []
 
 
-def test_golden_files_are_the_documented_three() -> None:
+def test_golden_files_are_the_documented_four() -> None:
     assert sorted(p.stem for p in GOLDEN.glob("*.json")) == [
         "lock-contention",
         "redis-blip",
         "startup-race",
+        "three-tier-storm",
     ]
 
 

@@ -16,7 +16,6 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
-import retrysim.runs.runner
 from retrysim.cli.app import app
 from retrysim.cli.shell import Shell
 from retrysim.output import OutputError, atomic_path, check_target, write_text
@@ -113,18 +112,6 @@ def test_what_must_not_be_replaced_is_refused_in_one_line(
 
 
 # --- the commands, before they simulate ---------------------------------------------------------
-
-
-@pytest.fixture
-def no_simulation(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Any run from here on is a test failure: the command had to stop before simulating."""
-
-    def refuse(*args: Any, **kwargs: Any) -> Any:
-        raise AssertionError("simulated although an output path was bad")
-
-    monkeypatch.setattr(retrysim.runs.runner, "run", refuse)
-    monkeypatch.setattr("retrysim.runs.sweep.compare", refuse)
-    monkeypatch.setattr("retrysim.cli.tune_cmd._run", refuse)
 
 
 TWO = ["--profile", "bindu,standard"]

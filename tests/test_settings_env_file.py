@@ -32,7 +32,7 @@ def stderr_lines(result) -> list[str]:
 def test_non_utf8_env_file_is_a_settings_error_naming_file_and_offset(tmp_path: Path) -> None:
     env = tmp_path / "latin1.env"
     env.write_bytes(b"RETRY__WORKER_MAX_ATTEMPTS=4\n# caf\xe9\n")
-    with pytest.raises(SettingsError, match=r"latin1\.env.*0xe9 at offset 34 \(line 2\)"):
+    with pytest.raises(SettingsError, match=r"latin1\.env.*0xe9 at offset 34, line 2"):
         load_settings(env)
 
 

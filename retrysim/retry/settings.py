@@ -37,7 +37,7 @@ from pydantic_settings import (
     SettingsConfigDict,
 )
 
-from retrysim.errors import BadInputError
+from retrysim.errors import BadInputError, not_utf8
 
 # Re-exported: the settings are where most code looks for these names.
 from retrysim.names import OPERATIONS as OPERATIONS
@@ -314,10 +314,8 @@ def read_env_file(env_file: str | Path) -> EnvFile:
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as error:
-        line = data.count(b"\n", 0, error.start) + 1
         raise SettingsError(
-            f"{path}: the .env file is not UTF-8: byte 0x{data[error.start]:02x} at offset "
-            f"{error.start} (line {line}); save it as UTF-8"
+            f"{path}: the .env file is not UTF-8: {not_utf8(data, error)}; save it as UTF-8"
         ) from None
     bindings = list(parse_stream(io.StringIO(text)))
     pairs = [(b.key, b.value) for b in bindings if b.key is not None]
