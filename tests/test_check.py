@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import subprocess
 import xml.etree.ElementTree as ET
 from pathlib import Path
@@ -87,9 +88,16 @@ def test_a_change_that_raises_load_beyond_its_gate_exits_1_naming_the_gate(folde
     assert "limit" in broken.get("message", "") and "before 2.92x" in broken.get("message", "")
     assert failures["gate success_rate >= 0.2"] is None  # more attempts: more calls succeed
     page = (folder / "out" / "check.html").read_text(encoding="utf-8")
-    assert verdict.replace("<", "&lt;") in page
+    # the page's verdict: its tone word, then the line without its "check failed: "
+    assert "Fail: " + verdict.removeprefix("check failed: ").replace("<", "&lt;") in page
     assert "RETRY__SCHEDULER_MAX_ATTEMPTS=3" in page and "RETRY__SCHEDULER_MAX_ATTEMPTS=10" in page
     assert "retrysim check --before .env.main --after .env" in page  # how to run it again
+    # before against after, drawn: the metrics' bars and the latency CDFs, each labelled with
+    # both sides' figures
+    labels = re.findall(r'<svg[^>]*role="img" aria-label="([^"]*)"', page)
+    assert len(labels) == 2
+    assert all("before:" in label and "after:" in label for label in labels)
+    assert "load 6.00x" in labels[0]  # the raised side's amplification, as the table says
 
 
 def test_a_harmless_change_exits_0(folder: Path) -> None:
@@ -100,7 +108,9 @@ def test_a_harmless_change_exits_0(folder: Path) -> None:
     )  # fmt: skip
     assert result.exit_code == 0, result.output
     assert result.stdout.strip().splitlines()[-3].startswith("check passed: 1 scenario(s), 2 gate")
-    assert "check passed" in (folder / "out" / "check.html").read_text(encoding="utf-8")
+    assert "Pass: 1 scenario(s), 2 gate" in (folder / "out" / "check.html").read_text(
+        encoding="utf-8"
+    )
     suite = ET.parse(folder / "out" / "junit.xml").getroot()
     assert suite.get("failures") == "0" and suite.get("tests") == "3"
 

@@ -59,11 +59,14 @@ def test_the_check_page_renders_says_what_broke_and_makes_no_request(
     assert chrome.console_errors(browser) == []
     assert [request for request in chrome.requests_made(browser) if request != url] == []
     text = chrome.body_text(browser)
-    assert "check failed: thundering-herd: gate(s) broken: amplification <= before * 1.1" in text
+    assert "Fail: thundering-herd: gate(s) broken: amplification <= before * 1.1" in text
     assert "amplification = 6.00x, limit 3.21x (<= before * 1.1, before 2.92x): broken" in text
     assert "RETRY__SCHEDULER_MAX_ATTEMPTS=3" in text
     assert "RETRY__SCHEDULER_MAX_ATTEMPTS=10" in text
     assert "retrysim check --before .env.main --after .env" in text
+    boxes = chrome.figure_boxes(browser)  # before against after: the bars and the CDFs
+    assert len(boxes) == 2
+    assert all(box["width"] > 100 and box["height"] > 100 for box in boxes)
 
 
 def test_the_check_page_fits_a_phone_and_is_not_blank(browser: Any, page: Path) -> None:

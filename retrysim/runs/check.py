@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal, TypedDict
 
 from retrysim.model.check_config import CheckConfigError, Gate, ScenarioCheck
@@ -127,6 +127,10 @@ class ScenarioVerdict:
     planned: Planned
     metrics: tuple[MetricVerdict, ...]
     gates: tuple[GateVerdict, ...]
+    #: The (before, after) result documents, one pair per seed: what a report draws.
+    runs: tuple[tuple[ResultDocument, ResultDocument], ...] = field(
+        default=(), repr=False, compare=False
+    )
 
     @property
     def name(self) -> str:
@@ -260,7 +264,7 @@ def judge(
                 gate.holds(row.after, row.before),
             )
         )
-    return ScenarioVerdict(planned, tuple(rows), tuple(gates))
+    return ScenarioVerdict(planned, tuple(rows), tuple(gates), tuple(pairs))
 
 
 def _metric(

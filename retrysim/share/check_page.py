@@ -3,8 +3,8 @@
 The verdict line first, then the settings that differ (the ``RETRY__*`` lines of each side),
 one section per scenario (the terminal report's table, read back by
 :func:`retrysim.share.tables.page_table`, so both show the same rows; then each gate's outcome
-with its figures and each metric worse beyond its interval), and how to run the same check
-again.
+with its figures, each metric worse beyond its interval, and before against after drawn as
+``compare`` draws two variants), and how to run the same check again.
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from retrysim.render.check_report import scenario_table
+from retrysim.results import metric_table
 from retrysim.runs import check_metrics
 from retrysim.runs.check import CheckResult, ScenarioVerdict
 from retrysim.runs.check_env import Side
@@ -33,8 +34,15 @@ def check_page(result: CheckResult, words: Sequence[str], where: str) -> Page:
     return Page(
         title="retrysim check",
         subtitle=f"{result.before.origin} → {result.after.origin}, scenarios from {where}",
-        verdict=Paragraph(result.verdict(), "good" if result.passed else "bad"),
-        sections=[_settings(result), *(_scenario(s) for s in result.scenarios)],
+        # the tone word says pass or fail, so the line's own "check passed: " is not repeated
+        verdict=Paragraph(
+            result.verdict().removeprefix("check passed: ").removeprefix("check failed: "),
+            "good" if result.passed else "bad",
+        ),
+        sections=[
+            _settings(result),
+            *(_scenario(s, i) for i, s in enumerate(result.scenarios, 1)),
+        ],
         reproduce=reproduce(words, seeds),
         notes=notes,
     )
@@ -67,7 +75,7 @@ def _lines(side: Side) -> Code:
     )
 
 
-def _scenario(verdict: ScenarioVerdict) -> Section:
+def _scenario(verdict: ScenarioVerdict, index: int) -> Section:
     state = "passed" if verdict.passed else "failed"
     blocks: list[Block] = [page_table(scenario_table(verdict), f"{verdict.name}: {state}")]
     for gate in verdict.gates:
@@ -87,7 +95,33 @@ def _scenario(verdict: ScenarioVerdict) -> Section:
                     "bad" if row.watched else "warn",
                 )
             )
+    blocks.extend(_figures(verdict, index))
     sets = [f"{key} = {value!r}" for key, value in verdict.planned.check.sets.items()]
     if sets:
         blocks.append(Code(sets, "set in the configuration"))
     return Section(f"Scenario {verdict.name}: {state}", blocks)
+
+
+def _figures(verdict: ScenarioVerdict, index: int) -> list[Block]:
+    """Before against after as ``compare`` draws two variants: the gated and watched metrics'
+    bars (95% intervals over the same seeds) and the latency CDFs."""
+    if not verdict.runs:
+        return []
+    from retrysim.runs.sweep import Variant, VariantResult
+    from retrysim.share.compare_page import bars_figure, cdf_figure
+
+    sides = [
+        VariantResult(Variant(label, {}), [pair[side] for pair in verdict.runs])
+        for side, label in ((0, "before"), (1, "after"))
+    ]
+    shown = [row.name for row in verdict.metrics if row.watched or _gated(verdict, row.name)]
+    names = [name for name in dict.fromkeys(shown) if name in metric_table.METRIC_NAMES]
+    found: list[Block] = []
+    if names:
+        found.append(bars_figure(sides, names, f"bars{index}"))
+    found.append(cdf_figure(sides, f"cdf{index}"))
+    return found
+
+
+def _gated(verdict: ScenarioVerdict, name: str) -> bool:
+    return any(gate.gate.metric == name for gate in verdict.gates)

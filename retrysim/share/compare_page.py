@@ -75,20 +75,23 @@ def latency_text(result: VariantResult) -> str:
     )
 
 
-def bars_figure(results: Sequence[VariantResult], names: Sequence[str]) -> Figure:
-    """What ``compare --plot`` saves: one bar per variant for each metric shown."""
+def bars_figure(
+    results: Sequence[VariantResult], names: Sequence[str], key: str = "bars"
+) -> Figure:
+    """What ``compare --plot`` saves: one bar per variant for each metric shown (``key``: the
+    figure's ids' prefix, unique on its page)."""
     from retrysim.plots import compare_metrics
 
     titles = ", ".join(metric_table.get(name).title for name in names)
     alt = f"Bar charts of {titles}, one bar per variant. {variants_text(results, 'figures')}."
     return Figure(
-        svg=svg_markup(compare_metrics(results, names), "bars", alt),
+        svg=svg_markup(compare_metrics(results, names), key, alt),
         alt=alt,
         caption="The metrics per variant (error bars: 95% interval over the seeds)",
     )
 
 
-def cdf_figure(results: Sequence[VariantResult]) -> Figure:
+def cdf_figure(results: Sequence[VariantResult], key: str = "cdf") -> Figure:
     """The latency CDF of every variant (seeds' quantile functions averaged)."""
     from retrysim.plots import latency_cdf
 
@@ -97,7 +100,7 @@ def cdf_figure(results: Sequence[VariantResult]) -> Figure:
         f"{variants_text(results, 'latency')}."
     )
     return Figure(
-        svg=svg_markup(latency_cdf(list(results)), "cdf", alt),
+        svg=svg_markup(latency_cdf(list(results)), key, alt),
         alt=alt,
         caption="Per-call latency CDF per variant",
     )
