@@ -298,7 +298,7 @@ EQUIVALENT: dict[str, str] = {
         "a balancer over one replica always picks replica 0, as no balancer does, and its"
         " random picks are counter-based draws that move no other stream"
     ),
-    "retrysim/sim/hedging.py:155:8:stmt:removed": (
+    "retrysim/sim/hedging.py:166:8:stmt:removed": (
         "a call's hedge group is deleted when its attempt is decided (settle), and a call ends"
         " only after its last attempt was decided; a group left at the run's end is never read"
         " again (checked with a spy: forget found no group on a run with timeouts cutting sends)"

@@ -12,6 +12,7 @@ requests are the decorator's own hedging against the engine's hedge groups, send
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import logging
 import math
@@ -20,7 +21,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from tenacity import (
     AsyncRetrying,
@@ -570,6 +571,42 @@ def test_hedging_at_a_tier_agrees_and_spreads_over_replicas() -> None:
     assert any(row[2] == rec.CANCELLED for _, _, row in sends(gateway))
 
 
+#: Found by the test below: two calls' first sends time out at the instant their hedges fall
+#: due (timeout = delay), so the second call's send still holds its replica when the first
+#: call's hedge is balanced, unless the timeouts happen first, as in the library.
+TIMEOUT_AS_HEDGE_FALLS_DUE = {
+    "seed": 0,
+    "duration": 12,
+    "policy": {"operation": "worker", "profile": "documented", "max_attempts": 1, "min_wait": 0.0},
+    "clients": {
+        "count": 2,
+        "arrival": {"kind": "burst", "at": 0.5},
+        "think_time": 1.0,
+        "calls_per_client": 2,
+        "timeout": 0.5,
+    },
+    "service": {"kind": "ideal", "latency": {"dist": "exponential", "mean": 1.0}},
+    "faults": [{"kind": "outage", "start": 0.0, "end": 1.0}],
+}
+
+
+#: Also found by it: the server's last work (a losing send it finishes anyway) ends at a time
+#: the decorated run's final wait, a delay summed from now, fell one bit short of.
+LAST_WORK_AT_THE_END = {
+    "seed": 13227415,
+    "duration": 12,
+    "policy": {"operation": "worker", "profile": "documented", "max_attempts": 1, "min_wait": 0.0},
+    "clients": {
+        "count": 5,
+        "arrival": {"kind": "burst", "at": 0.5},
+        "think_time": 1.0,
+        "calls_per_client": 1,
+    },
+    "service": {"kind": "ideal", "latency": {"dist": "exponential", "mean": 0.9999999999999999}},
+    "faults": [],
+}
+
+
 @settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     _ideal_scenarios(),
@@ -578,9 +615,12 @@ def test_hedging_at_a_tier_agrees_and_spreads_over_replicas() -> None:
     st.integers(1, 3),
     st.sampled_from(["round_robin", "random", "least_outstanding", "power_of_two"]),
 )
+@example(TIMEOUT_AS_HEDGE_FALLS_DUE, 2, 0.5, 3, "power_of_two")
+@example(LAST_WORK_AT_THE_END, 4, 0.21553317489852525, 1, "round_robin")
 def test_generated_hedged_scenarios_agree(
     data: dict[str, Any], most: int, delay: float, replicas: int, balance: str
 ) -> None:
+    data = copy.deepcopy(data)  # an explicit example's dict is shared between runs
     data["policy"]["hedge"] = {"enabled": True, "max_attempts": most, "delay": delay}
     data["service"] |= {"replicas": replicas, "balance": balance}
     scenario = parse_scenario(data)

@@ -279,8 +279,10 @@ class _Runner:
         chain = self.chain()
         loop = asyncio.get_running_loop()
         finish = min(max(runner.server_busy_until for runner in chain), max_time)
-        if finish > loop.time():
-            await asyncio.sleep(finish - loop.time())
+        if finish > loop.time():  # a deadline, not a delay: now + (finish - now) may not be finish
+            woken = loop.create_future()
+            loop.call_at(finish, woken.set_result, None)  # after the work due then (FIFO ties)
+            await woken
         self.end_time = max(
             [c["end"] for r in chain for c in r.calls if not math.isnan(c["end"])], default=0.0
         )
@@ -519,8 +521,10 @@ class _Runner:
                 raise _ServerError(code, None)  # what the call below gave up with
             return code
         # The server finishes the work whatever happens to the client or the connection.
-        loop.call_later(service_time, _executed, attempt, record)
-        self.server_busy_until = max(self.server_busy_until, t + service_time)
+        # (the timer's own deadline: the run waits for exactly it, not a sum that may round
+        # a last bit lower and end the run just before the work is done)
+        done = loop.call_later(service_time, _executed, attempt, record)
+        self.server_busy_until = max(self.server_busy_until, done.when())
         first: list[tuple[float, int, str, int]] = [(service_time, 1, "answer", 0)]
         reset = phases.reset(t, key, n)
         if reset is not None:

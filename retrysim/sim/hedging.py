@@ -105,7 +105,18 @@ class Hedges:
         group.open += 1
         if group.sent < self.max_attempts:
             engine.at(t + self.delay, self._due, (call, group.attempt, group.sent))
-        engine._send(call, a, t, self.draw_index(a), timeout)
+        # The send itself goes once what else happens at this instant has: in the library a
+        # hedge is a new task, whose first step (where the balancer picks its replica) runs
+        # after the sends timing out now have let go of theirs.
+        engine.at(t, self._dispatch, (call, a, timeout))
+
+    def _dispatch(self, item: tuple[Call, int, float | None]) -> None:
+        """A hedge's send starts, unless its attempt was answered in the meantime (then it
+        was cancelled before it reached anything, as the library's unstarted task is)."""
+        call, a, timeout = item
+        engine = self._engine
+        if engine.attempts.outcome[a] == rec.OPEN:
+            engine._send(call, a, engine.now, self.draw_index(a), timeout)
 
     def settle(self, call: Call, a: int, code: int, outcome: int | None) -> bool:
         """Send ``a`` of ``call`` was answered with ``code``: whether its attempt is decided
