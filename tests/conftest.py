@@ -46,7 +46,11 @@ hypothesis_settings.load_profile(
 #: them instead of skipping them, so CI cannot go green by skipping its real-service tests.
 REQUIRE_SERVICES = "RETRYSIM_REQUIRE_SERVICES"
 #: How each real service the tests start is installed (named in the skip or failure).
-INSTALL = {"redis-server": "apt-get install redis-server"}
+INSTALL = {
+    "redis-server": "apt-get install redis-server",
+    "chromium": "apt-get install chromium chromium-driver",
+    "chromedriver": "apt-get install chromium chromium-driver",
+}
 
 
 def services_required() -> bool:
@@ -74,6 +78,19 @@ def need_program(name: str) -> str:
 def redis_server() -> str:
     """The redis-server binary the real-Redis tests start privately (``need_program``)."""
     return need_program("redis-server")
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    """One headless Chromium per test module (tests/browser.py), driven by Selenium; the
+    shared-report tests skip without Debian's chromium and chromium-driver, naming the install
+    line (and fail instead under RETRYSIM_REQUIRE_SERVICES or CI: ``need_program``)."""
+    from tests import browser as chrome
+
+    binary = need_program("chromium")
+    driver = need_program("chromedriver")
+    with chrome.chromium(binary, driver) as started:
+        yield started
 
 
 def _clean_state() -> None:

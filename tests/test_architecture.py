@@ -112,6 +112,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("results", "testing"),
     ("runs",),
     ("render", "plots", "chaos"),
+    ("share",),
     ("lab",),
     ("cli",),
     ("api",),

@@ -34,6 +34,7 @@ from retrysim.chaos.toxics import ChaosError
 from retrysim.cli.app import app
 from retrysim.cli.run_files import RUN_FILES
 from retrysim.model.scenario import Scenario
+from retrysim.plots import palette
 from retrysim.results.document import from_json
 from retrysim.sim import records as rec
 
@@ -101,8 +102,9 @@ def test_plot_draws_the_saved_real_run(saved: tuple[Path, Any], tmp_path: Path) 
         assert pixels.std() > 0.05, kind  # not a blank canvas
     # the timeline's bars are there: pixels of the first-try blue and the retry-1 orange
     pixels = matplotlib.image.imread(str(tmp_path / "timeline.png"))[..., :3]
-    for colour in ("#4c72b0", "#f0a04b"):
-        rgb = np.array(matplotlib.colors.to_rgb(colour))
+    for colour in palette.SERIES[:2]:
+        alpha = palette.SERIES_ALPHA  # as drawn: the series over the white canvas
+        rgb = alpha * np.array(matplotlib.colors.to_rgb(colour)) + (1 - alpha)
         near = np.abs(pixels - rgb).max(axis=-1) < 0.08
         assert near.sum() > 500, colour
     copy = shutil.copytree(out, tmp_path / "copy")  # the saved folder stays as --out left it

@@ -94,8 +94,29 @@ def test_every_readme_picture_exists_and_every_docs_picture_is_shown() -> None:
     for path in shown:
         assert (ROOT / path).is_file(), path
     on_disk = {f"docs/{p.name}" for p in (ROOT / "docs").glob("*.png")}
-    assert on_disk == set(shown)
+    assert on_disk == set(shown) | set(SCREENSHOTS)
     assert set(docs_commands()) == {Path(path).name for path in shown}
+
+
+#: Pictures of a page rather than figures (scripts/make_report_screenshot.py takes them in
+#: headless Chromium): each is shown in its own section, which quotes the command it shows.
+SCREENSHOTS = {"docs/report-screenshot.png": "### Sharing a report"}
+
+
+def test_every_screenshot_is_shown_where_its_command_is_quoted() -> None:
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(
+        "make_report_screenshot", ROOT / "scripts" / "make_report_screenshot.py"
+    )
+    assert spec is not None and spec.loader is not None
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    for path, heading in SCREENSHOTS.items():
+        assert (ROOT / path).stat().st_size < 300_000, path  # a README picture stays light
+        section = README.split(heading + "\n", 1)[1].split("\n### ", 1)[0]
+        assert f"]({path})" in section
+        assert script.COMMAND in section  # the command whose page the picture shows
 
 
 def test_every_picture_caption_quotes_real_commands_and_options() -> None:

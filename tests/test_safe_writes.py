@@ -135,6 +135,8 @@ SEARCH = ["--search", "policy.max_attempts=1..3"]
         (["settings", "--plot", "{t}"], "s.pdf"),
         (["schema", "result", "--out", "{t}"], "schema.json"),
         (["chaos", "redis-blip", "--target", "redis://127.0.0.1:1", "--out", "{d}"], "o/calls.csv"),
+        (["check", "--junit", "{t}"], "junit.xml"),
+        (["check", "--html", "{t}"], "check.html"),
     ],
 )  # fmt: skip
 def test_every_output_target_is_refused_before_the_run(

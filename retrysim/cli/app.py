@@ -13,6 +13,7 @@ import typer
 
 from retrysim.cli import (
     chaos_cmd,
+    check_cmd,
     compare_cmd,
     errors_cmd,
     lab_cmd,
@@ -92,6 +93,7 @@ app.command("settings", cls=Command)(settings_cmd.settings)
 app.command("errors", cls=Command)(errors_cmd.errors)
 app.command("plot", cls=Command)(plot_cmd.plot)
 app.command("chaos", cls=Command)(chaos_cmd.chaos)
+app.command("check", cls=Command)(check_cmd.check)
 app.command("lab", cls=Command)(lab_cmd.lab)
 app.add_typer(schema_cmd.schema_app, name="schema")
 

@@ -13,15 +13,14 @@ import typer
 from retrysim.cli import common, gates, value_completion
 from retrysim.cli.exits import EXIT_ENVIRONMENT, UsageError, reports_errors
 from retrysim.cli.gates import FailOverOption, FailUnderOption
-from retrysim.cli.options import EnvFileOption, ScenarioArg, SeedOption
-from retrysim.cli.paths import check_out_dir
+from retrysim.cli.options import EnvFileOption, HtmlOption, ScenarioArg, SeedOption
+from retrysim.cli.paths import check_html_path, check_out_dir
 from retrysim.cli.run_files import RUN_FILES
 from retrysim.safe import markup
 
 if TYPE_CHECKING:
     from retrysim.chaos.run import RealRun
     from retrysim.model.scenario import Scenario
-    from retrysim.results.sections import Versus
 
 
 @reports_errors
@@ -84,6 +83,7 @@ def chaos(
             metavar="DIR",
         ),
     ] = None,
+    html: HtmlOption = None,
     fail_under: FailUnderOption = None,
     fail_over: FailOverOption = None,
     force: Annotated[
@@ -121,6 +121,7 @@ def chaos(
     thresholds = gates.parse(fail_under, fail_over)
     if out is not None:
         check_out_dir(out, "--out", RUN_FILES)
+    check_html_path(html)
     asked = _Asked(scenario, common.parse_sets(set_), seed, env_file, seeds if vs_sim else 0, force)
     real = _http_run(asked, target) if http else _redis_run(asked, target)
     doc = real.document
@@ -135,7 +136,9 @@ def chaos(
         if "service" in doc:
             console.print(f"[dim]service: {_service_line(doc['service'])}[/]")
         if "versus" in doc:
-            console.print(_versus_table(doc["versus"]))
+            from retrysim.share.versus import versus_table
+
+            console.print(versus_table(doc["versus"]))
         if real.incomplete is not None:
             console.print(f"[bold yellow]incomplete: {markup(real.incomplete)}[/]")
 
@@ -147,6 +150,19 @@ def chaos(
         write_run_files(out, doc, real.result)
         if console is not None:
             console.print(f"[dim]wrote {markup(out)}/result.json, attempts.csv, calls.csv[/]")
+    if html is not None:
+        from retrysim.share.reproduce import option_words
+        from retrysim.share.run_page import run_page
+        from retrysim.share.write import write_page
+
+        target_words = option_words(
+            [("--target", target), ("--start-redis", start_redis), ("--start-http", start_http)]
+        )
+        versus = option_words([("--vs-sim", vs_sim), ("--seeds", seeds if vs_sim else None)])
+        words = ["retrysim", "chaos", scenario, *target_words, *versus, *doc["arguments"]]
+        write_page(run_page(doc, command=words + (["--force"] if force else [])), html)
+        if console is not None:
+            console.print(f"[dim]wrote {markup(html)}[/]")
     if real.incomplete is not None:  # the service's doing, not the input's nor retrysim's
         print(f"retrysim: error: the run is incomplete: {real.incomplete}", file=sys.stderr)
         raise typer.Exit(EXIT_ENVIRONMENT)
@@ -239,23 +255,3 @@ def _service_line(stats: dict[str, int]) -> str:
 def _proxy_line(stats: dict[str, int]) -> str:
     shown = ("connections", "forwarded", "refused", "closed_by_down", "blackholed", "reset")
     return ", ".join(f"{stats[k]:,} {k.replace('_', ' ')}" for k in shown)
-
-
-def _versus_table(versus: Versus) -> Any:
-    from rich.table import Table
-
-    from retrysim.chaos.versus import show
-
-    table = Table(
-        title=f"real against simulated ({len(versus['seeds'])} seeds, 95% prediction interval)",
-        title_justify="left",
-    )
-    for column in ("metric", "real", "simulated mean", "95% interval", ""):
-        table.add_column(column, justify="left" if column == "metric" else "right")
-    for row in versus["rows"]:
-        name = row["metric"]
-        low, high = show(name, row["low"]), show(name, row["high"])
-        span = "–" if row["low"] is None else f"{low} .. {high}"
-        flag = "[bold red]outside[/]" if row["outside"] else ""
-        table.add_row(row["label"], show(name, row["real"]), show(name, row["mean"]), span, flag)
-    return table

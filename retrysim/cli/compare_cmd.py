@@ -14,6 +14,7 @@ from retrysim.cli.options import (
     AddressOption,
     EnvFileOption,
     ExecutorOption,
+    HtmlOption,
     MetricsOption,
     QuietOption,
     ResumeOption,
@@ -22,7 +23,7 @@ from retrysim.cli.options import (
     SeedsOption,
     WorkersOption,
 )
-from retrysim.cli.paths import check_figure_path, check_out_dir
+from retrysim.cli.paths import check_figure_path, check_html_path, check_out_dir
 from retrysim.results.metric_table import DEFAULT_TABLE_METRICS, METRIC_NAMES
 from retrysim.safe import markup
 
@@ -142,9 +143,10 @@ def _prepare(
     yes: bool = False,
     policies: list[str] | None = None,
     fixed: dict[str, Any] | None = None,
-) -> tuple[Any, list[Variant], list[int], Any]:
+) -> tuple[Any, list[Variant], list[int], Any, dict[str, str]]:
     """The base scenario (with ``fixed`` applied: sweep's single-valued ``--set``), every
-    variant, the seeds and the settings; bad input of any of them fails here, before a run."""
+    variant, the seeds, the settings and their sources; bad input of any of them fails here,
+    before a run."""
     from retrysim.runs.sweep import grid_variants, seeds_for, with_policies
 
     if profiles:
@@ -165,8 +167,8 @@ def _prepare(
         common.apply(base, variant.sets, option)
     for policy in dict.fromkeys(policies or []):  # and so does a policy that does not import
         common.user_policy(policy, base)
-    settings, _ = common.settings(env_file)
-    return base, variants, seeds_for(base, seeds, seed), settings
+    settings, sources = common.settings(env_file)
+    return base, variants, seeds_for(base, seeds, seed), settings, sources
 
 
 def _run(
@@ -311,6 +313,7 @@ def _estimate_workers(workers: int | None, address: str | None) -> int | None:
 
 @reports_errors
 def compare(
+    context: typer.Context,
     scenario: ScenarioArg,
     set_: Annotated[
         list[str] | None,
@@ -346,6 +349,7 @@ def compare(
             metavar="MODULE:ATTR",
         ),
     ] = None,
+    html: HtmlOption = None,
 ) -> None:
     """Run variants of SCENARIO side by side with the same seeds (common random numbers).
 
@@ -364,10 +368,11 @@ def compare(
     names = metric_list(metrics, DEFAULT_TABLE_METRICS)
     if plot is not None:
         check_figure_path(plot, "--plot")
+    check_html_path(html)
     if out is not None:
         check_out_dir(out, "--out", ("compare.json",))
     runner = common.executor(executor, workers, address)
-    base, variants, seed_list, settings = _prepare(
+    base, variants, seed_list, settings, sources = _prepare(
         scenario,
         grid,
         profile,
@@ -407,10 +412,21 @@ def compare(
         save_compare_figure(results, plot, metrics=names)
         if console is not None:
             console.print(f"[dim]wrote {markup(plot)}[/]")
+    if html is not None:
+        from retrysim.cli import html_out
+        from retrysim.share.compare_page import compare_page
+
+        arguments = common.rerun_arguments(seed=seed, env_file=env_file)
+        made = html_out.comparison(
+            context, "compare", scenario, base, seed_list, results, names,
+            settings, sources, arguments, profile=profile,
+        )  # fmt: skip
+        html_out.write(html, compare_page(made), console)
 
 
 @reports_errors
 def sweep(
+    context: typer.Context,
     scenario: ScenarioArg,
     grid_: Annotated[
         list[str],
@@ -443,6 +459,7 @@ def sweep(
     as_json: Annotated[bool, typer.Option("--json", help="Print the rows as JSON.")] = False,
     quiet: QuietOption = False,
     yes: YesOption = False,
+    html: HtmlOption = None,
 ) -> None:
     """Run a grid of settings over SCENARIO in parallel and tabulate the metrics per grid point.
 
@@ -453,10 +470,11 @@ def sweep(
     grid = parse_grid(grid_, "--grid")
     fixed = common.parse_sets(set_)
     names = metric_list(metrics, DEFAULT_TABLE_METRICS)
+    check_html_path(html)
     if out is not None:
         check_out_dir(out, "--out", ("sweep.csv", "sweep.json"))
     runner = common.executor(executor, workers, address)
-    base, variants, seed_list, settings = _prepare(
+    base, variants, seed_list, settings, sources = _prepare(
         scenario,
         grid,
         profile,
@@ -490,6 +508,16 @@ def sweep(
         output.write_json(out / "sweep.json", document)
         if console is not None:
             console.print(f"[dim]wrote {markup(out)}/sweep.csv and {markup(out)}/sweep.json[/]")
+    if html is not None:
+        from retrysim.cli import html_out
+        from retrysim.share.sweep_page import sweep_page
+
+        arguments = common.rerun_arguments(seed=seed, sets=set_, env_file=env_file)
+        made = html_out.comparison(
+            context, "sweep", scenario, base, seed_list, results, names,
+            settings, sources, arguments, fixed=list(fixed), profile=profile,
+        )  # fmt: skip
+        html_out.write(html, sweep_page(made), console)
 
 
 def _shown(names: list[str], asked: str | None, results: list[VariantResult]) -> list[str]:

@@ -132,3 +132,13 @@ PolicyOption = Annotated[
         metavar="[TIER=]MODULE:ATTR",
     ),
 ]
+
+HtmlOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--html",
+        help="Also write the report as one self-contained HTML file (figures inline, no "
+        "network needed to open it), to share or to keep as a CI artifact.",
+        metavar="FILE",
+    ),
+]

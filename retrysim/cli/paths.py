@@ -34,6 +34,16 @@ def check_figure_path(path: Path, option: str) -> None:
     check_target(path, option)
 
 
+def check_html_path(path: Path | None, option: str = "--html") -> None:
+    """A UsageError unless ``path`` (when given) names an .html file that can be written where
+    it points: checked before the run, so a typo costs no run."""
+    if path is None:
+        return
+    if path.suffix.lower() not in (".html", ".htm"):
+        raise UsageError(f"{option} {path}: the file must end in .html or .htm")
+    check_target(path, option)
+
+
 def check_out_dir(path: Path, option: str = "--out", files: Iterable[str] = ()) -> None:
     """A UsageError unless ``path`` is a folder, or one that can be created, and is writable;
     and each of ``files`` already in it one :func:`check_target` accepts."""

@@ -13,12 +13,13 @@ from retrysim.cli.gates import FailOverOption, FailUnderOption
 from retrysim.cli.options import (
     EngineOption,
     EnvFileOption,
+    HtmlOption,
     PolicyOption,
     QuietOption,
     ScenarioArg,
     SeedOption,
 )
-from retrysim.cli.paths import check_figure_path, check_out_dir
+from retrysim.cli.paths import check_figure_path, check_html_path, check_out_dir
 from retrysim.cli.run_files import RUN_FILES, write_run_files
 from retrysim.safe import markup
 
@@ -68,6 +69,7 @@ def run(
             metavar="FILE",
         ),
     ] = None,
+    html: HtmlOption = None,
     fail_under: FailUnderOption = None,
     fail_over: FailOverOption = None,
     policy: PolicyOption = None,
@@ -88,6 +90,7 @@ def run(
         check_figure_path(plot, "--plot")
     if out is not None:
         check_out_dir(out, "--out", RUN_FILES)
+    check_html_path(html)
     sets = common.parse_sets(set_)
     for spec in policy or []:
         common.check_policy_alone(spec, sets, profile)
@@ -116,11 +119,13 @@ def run(
         seed=seed, sets=set_, profile=profile, env_file=env_file, policy=policy
     )
 
+    from retrysim.model.defaults import in_effect
+
+    defaults = [default.text() for default in in_effect(loaded, given)]
+
     def draw(console: Any) -> None:
-        from retrysim.model.defaults import in_effect
         from retrysim.render.report import render_run
 
-        defaults = [default.text() for default in in_effect(loaded, given)]
         render_run(doc, console, sources, defaults)
 
     # The report first: whatever fails after it (a full disk, a figure), it is already shown.
@@ -135,4 +140,11 @@ def run(
         save_run_figure(doc, plot)
         if console is not None:
             console.print(f"[dim]wrote {markup(plot)}[/]")
+    if html is not None:
+        from retrysim.share.run_page import run_page
+        from retrysim.share.write import write_page
+
+        write_page(run_page(doc, defaults=defaults), html)
+        if console is not None:
+            console.print(f"[dim]wrote {markup(html)}[/]")
     gates.enforce(doc, thresholds)

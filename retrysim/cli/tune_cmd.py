@@ -16,11 +16,12 @@ from retrysim.cli.options import (
     AddressOption,
     EnvFileOption,
     ExecutorOption,
+    HtmlOption,
     QuietOption,
     SeedOption,
     WorkersOption,
 )
-from retrysim.cli.paths import check_out_dir
+from retrysim.cli.paths import check_html_path, check_out_dir
 from retrysim.safe import markup
 from retrysim.suggest import hint
 
@@ -30,6 +31,7 @@ _CONSTRAINT = re.compile(r"^\s*([A-Za-z0-9_.\-]+)\s*(<=|>=|<|>)\s*(\S+)\s*$")
 
 @reports_errors
 def tune(
+    context: typer.Context,
     scenarios: Annotated[
         list[str],
         typer.Argument(
@@ -159,6 +161,7 @@ def tune(
     ] = False,
     quiet: QuietOption = False,
     yes: YesOption = False,
+    html: HtmlOption = None,
 ) -> None:
     """Recommend RETRY__* values: simulate candidate settings over SCENARIO... and pick the
     simplest of the best.
@@ -174,6 +177,7 @@ def tune(
     from retrysim.env_write import check_env_target
     from retrysim.runs.tune import Objective, TuneError, Tuning, check, planned_runs
 
+    check_html_path(html)
     if out is not None:
         check_out_dir(out, "--out", ("tune.json",))
     if resume:
@@ -207,20 +211,38 @@ def tune(
     except TuneError as error:
         raise UsageError(str(error)) from None
     _check_size(loaded, planned_runs(tuning, loaded), workers, address, yes)
-    settings, _ = common.settings(env_file)
+    settings, setting_sources = common.settings(env_file)
 
     checkpoint = out / "runs" if out is not None else None
     result = _run(loaded, tuning, settings, runner, checkpoint, quiet)
 
     from retrysim.render.tune_report import document
 
-    _emit(document(result), as_json, out, write_env, names)
+    doc = document(result)
+    console = _emit(doc, as_json, out, write_env, names)
+    if html is not None:
+        from retrysim.cli import html_out
+        from retrysim.share.tune_page import Tuned, tune_page
+
+        tuned = Tuned(
+            doc=doc,
+            result=result,
+            scenarios=loaded,
+            sources=dict(zip(names, scenarios, strict=True)),
+            words=html_out.command_words(context, "tune"),
+            arguments=common.rerun_arguments(seed=seed, env_file=env_file),
+            settings=settings,
+            setting_sources=setting_sources,
+            saved=None if out is None else str(out / "tune.json"),
+        )
+        html_out.write(html, tune_page(tuned), console)
 
 
 def _emit(
     doc: dict[str, Any], as_json: bool, out: Path | None, write_env: Path | None, names: list[str]
-) -> None:
-    """The recommendation (JSON or the report), then tune.json and the merged .env."""
+) -> Any:
+    """The recommendation (JSON or the report), then tune.json and the merged .env; returns
+    the console (None with --json) for what is written after."""
     from retrysim import output
     from retrysim.render.tune_report import render
 
@@ -249,6 +271,7 @@ def _emit(
             console.print(f"[dim]wrote {markup(write_env)}: {markup('; '.join(changes))}[/]")
     elif write_env is not None:
         raise UsageError(f"--write-env {write_env}: nothing to write (no feasible candidate)")
+    return console
 
 
 def _run(

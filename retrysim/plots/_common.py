@@ -16,6 +16,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, TypeAlias, cast
 
+from retrysim.plots import palette
 from retrysim.results import metric_table
 
 if TYPE_CHECKING:
@@ -30,21 +31,11 @@ if TYPE_CHECKING:
 ResultLike: TypeAlias = "ResultDocument | RunResult"
 
 
-# Attempt series: first tries calm blue, retries in warming colours (later = hotter).
-_SERIES_COLOURS = ("#4c72b0", "#f0a04b", "#d9534f", "#8e3b8a", "#5b2a86", "#2e1a47")
-_CYCLE = ("#4c72b0", "#dd8452", "#55a868", "#c44e52", "#8172b3", "#937860", "#da8bc3", "#8c8c8c")
-# One colour per kind of fault, so adjacent windows (an outage, then its recovery) stay apart.
-_FAULT_COLOURS = {
-    "outage": "#d62728",
-    "recovery_ramp": "#ff9f1c",
-    "flaky": "#e377c2",
-    "latency_spike": "#9467bd",
-    "capacity_loss": "#8c564b",
-    "reset": "#7f7f7f",
-}
-
-# Arrival-rate steps (traffic spikes) are a cause, not a fault: hatched in a colour no fault uses.
-_ARRIVAL_COLOUR = "#1f77b4"
+# Every colour is Okabe and Ito's (retrysim.plots.palette, chosen for colour-blind readers).
+_SERIES_COLOURS = palette.SERIES
+_CYCLE = palette.CYCLE
+_FAULT_COLOURS = palette.FAULT_COLOURS
+_ARRIVAL_COLOUR = palette.ARRIVAL
 
 
 def new_figure(width: float = 10.0, height: float = 5.0) -> Figure:
@@ -152,7 +143,10 @@ def _fault_windows(result: ResultLike) -> list[FaultWindow]:
 
 
 def _shade_faults(ax: Axes, faults: Sequence[FaultWindow], x_end: float) -> None:
-    """Shade each fault window; open-ended windows run to ``x_end`` (the end of the axis)."""
+    """Shade each fault window; open-ended windows run to ``x_end`` (the end of the axis).
+
+    Each kind has its tint and its hatch (:mod:`retrysim.plots.palette`): two pale tints are
+    hard to tell apart for anyone, and a hatch does not depend on seeing colour at all."""
     seen: set[str] = set()
     for i, fault in enumerate(faults):
         start = float(fault["start"])
@@ -162,11 +156,13 @@ def _shade_faults(ax: Axes, faults: Sequence[FaultWindow], x_end: float) -> None
         name = f"fault: {kind}{_replicas_hit(fault)}"
         label = name if name not in seen else "_nolegend_"
         seen.add(name)
+        colour = _FAULT_COLOURS.get(kind, palette.FAULT_COLOUR)
         ax.axvspan(
             start,
             end,
-            color=_FAULT_COLOURS.get(kind, "#d62728"),
-            alpha=0.13,
+            facecolor=palette.rgba(colour, palette.FAULT_ALPHA),
+            edgecolor=palette.rgba(colour, palette.FAULT_HATCH_ALPHA),
+            hatch=palette.FAULT_HATCHES.get(kind) or None,
             lw=0,
             zorder=0,
             label=label,

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from retrysim.plots import palette
 from retrysim.plots._common import _colour, _figure_and_axes
 from retrysim.sim.wait_samples import sample_waits
 
@@ -93,4 +94,6 @@ def _boxes(
     flat = q[3] - q[1] <= 1e-9 * np.maximum(1.0, q[2])
     if flat.any():  # every sample the same: a thick bar in the profile's colour, not a hairline
         ax.hlines(q[2][flat], positions[flat] - half, positions[flat] + half, color=colour, lw=6)
-    ax.hlines(q[2], positions - half, positions + half, color="black", lw=1.5, gid=f"median-{name}")
+    ax.hlines(
+        q[2], positions - half, positions + half, color=palette.BLACK, lw=1.5, gid=f"median-{name}"
+    )

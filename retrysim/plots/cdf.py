@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any, TypeAlias
 
 import numpy as np
 
+from retrysim.plots import palette
 from retrysim.plots._common import (
     ResultLike,
     _as_labelled,
@@ -62,7 +63,15 @@ def latency_cdf(
         q = _quantiles(source)
         if not len(q):
             continue
-        ax.plot(q, share, color=_colour(label, i), lw=1.8, label=label, gid=f"cdf-{label}")
+        ax.plot(
+            q,
+            share,
+            color=_colour(label, i),
+            ls=palette.line_style(i),  # dashed once the colours start over
+            lw=1.8,
+            label=label,
+            gid=f"cdf-{label}",
+        )
         drawn += 1
     if not drawn:
         ax.text(0.5, 0.5, "no finished calls", transform=ax.transAxes, ha="center")

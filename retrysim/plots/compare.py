@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from retrysim.plots import palette
 from retrysim.plots._common import _check_metric, _colour, _root_figure, _thousands, new_figure
 from retrysim.results import metric_table
 from retrysim.results.metric_table import DEFAULT_COMPARE_METRICS
@@ -79,7 +80,7 @@ def compare_metrics(
             color=colours,
             xerr=err if has_err else None,
             capsize=3 if has_err else 0,
-            ecolor="#222222",
+            ecolor=palette.DARK_GREY,
             gid=f"bars-{name}",
         )
         about = metric_table.get(name)

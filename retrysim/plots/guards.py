@@ -22,6 +22,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from retrysim.plots import palette
+
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
 
@@ -29,9 +31,9 @@ if TYPE_CHECKING:
     from retrysim.results.sections import BreakerSection
 
 #: Breakers in magenta (no fault, series or arrival colour is), refusals in dark red, delays teal.
-BREAKER_COLOUR = "#c2185b"
-BUDGET_COLOUR = "#7f0000"
-LIMITER_COLOUR = "#00897b"
+BREAKER_COLOUR = palette.BREAKER
+BUDGET_COLOUR = palette.BUDGET
+LIMITER_COLOUR = palette.LIMITER
 #: Client-scoped breakers: bins where at least this share of clients had theirs open are shaded.
 MOSTLY_OPEN = 0.5
 

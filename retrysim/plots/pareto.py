@@ -18,6 +18,7 @@ import math
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
+from retrysim.plots import palette
 from retrysim.plots._common import _check_metric, _figure_and_axes, _metric_ticks, _root_figure
 from retrysim.results import metric_table
 
@@ -28,9 +29,9 @@ if TYPE_CHECKING:
 #: Front points labelled one by one up to this many; past it, the labels would pile up, so the
 #: front is still marked and the rest of the labels are left to the saved rows.
 MAX_LABELS = 20
-FRONT_COLOUR = "#c44e52"
-OTHER_COLOUR = "#9a9a9a"
-RECOMMENDED_COLOUR = "#d62728"  # apart from every colour of the map
+FRONT_COLOUR = palette.FRONT
+OTHER_COLOUR = palette.GREY
+RECOMMENDED_COLOUR = palette.RECOMMENDED  # apart from every colour of the map
 #: The third metric's colours (dark to light as it grows); readable in grey and by the
 #: colour-blind.
 COLOUR_MAP = "viridis"
@@ -155,7 +156,7 @@ def pareto_plot(
         xs,
         ys,
         s=70,
-        edgecolor="black",
+        edgecolor=palette.BLACK,
         linewidth=0.8,
         label=f"best trade-offs ({len(front)})",
         gid="pareto-front",
@@ -263,8 +264,8 @@ def _label_front(
             fontsize="x-small",
             gid=f"pareto-label-{members[0]}",
             zorder=5,
-            bbox={"boxstyle": "round,pad=0.15", "fc": "white", "ec": "none", "alpha": 0.7},
-            arrowprops={"arrowstyle": "-", "color": "#888888", "lw": 0.6, "shrinkB": 5},
+            bbox={"boxstyle": "round,pad=0.15", "fc": palette.WHITE, "ec": "none", "alpha": 0.7},
+            arrowprops={"arrowstyle": "-", "color": palette.GREY, "lw": 0.6, "shrinkB": 5},
         )
 
 

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 
+from retrysim.plots import palette
 from retrysim.plots._common import (
     ResultLike,
     _document,
@@ -40,8 +41,8 @@ NO_REPLICAS = (
     "tiers.NAME.service.replicas) above 1"
 )
 #: Replicas a fault hit: warm and thick. The others: cool and thin.
-_HIT_COLOURS = ("#d62728", "#ff7f0e", "#8c564b", "#e377c2")
-_CALM_COLOURS = ("#4c72b0", "#55a868", "#8172b3", "#64b5cd", "#8c8c8c", "#2a9d8f", "#937860")
+_HIT_COLOURS = palette.HIT
+_CALM_COLOURS = palette.CALM
 #: Without fault windows naming replicas, a replica stands out when its failure rate is at
 #: least this many times its tier's and above :data:`STANDOUT_FLOOR`.
 STANDOUT_RATIO = 2.0
@@ -155,16 +156,19 @@ def _replica_panel(
         # a thick line under the thin ones: where loads are equal, both stay in sight
         if replica in hit:
             colour, lw, z = _HIT_COLOURS[warm % len(_HIT_COLOURS)], 3.0, 2.0
+            style = palette.line_style(warm, len(_HIT_COLOURS))
             warm += 1
             label += why
         else:
             colour, lw, z = _CALM_COLOURS[calm % len(_CALM_COLOURS)], 1.3, 3.0
+            style = palette.line_style(calm, len(_CALM_COLOURS))  # colours repeat: dashes
             calm += 1
         ax.plot(
             edges,
             np.append(values, values[-1]),
             drawstyle="steps-post",
             color=colour,
+            ls=style,
             lw=lw,
             alpha=1.0 if replica in hit else 0.85,
             zorder=z,

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any, Literal, TypeAlias
 
 import numpy as np
 
+from retrysim.plots import palette
 from retrysim.plots._common import (
     ResultLike,
     _as_labelled,
@@ -181,6 +182,7 @@ def jitter_spread(
             edges,
             fill=not overlay or single,
             color=colour,
+            ls=palette.line_style(i),
             alpha=0.85 if (not overlay or single) else 1.0,
             lw=1.5,
             label=legend,
@@ -194,7 +196,7 @@ def jitter_spread(
                 _shade_faults(a, faults, float(edges[-1]))
             else:
                 ref = "fault end" if relative == "fault_end" else "first failure"
-                a.axvline(0.0, color="black", lw=1, ls=":", label=ref)
+                a.axvline(0.0, color=palette.BLACK, lw=1, ls=":", label=ref)
             a.set_ylabel(ylabel)
             _thousands_ticks(a)
             a.grid(axis="y", alpha=0.3)
@@ -257,7 +259,7 @@ def _annotate_peak(ax: Axes, edges: np.ndarray, counts: np.ndarray, height: np.n
         ha="left",
         va="bottom",
         fontsize="small",
-        arrowprops={"arrowstyle": "-", "color": "#555555", "lw": 0.8},
+        arrowprops={"arrowstyle": "-", "color": palette.DARK_GREY, "lw": 0.8},
     )
 
 

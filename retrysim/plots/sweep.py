@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from retrysim.plots import palette
 from retrysim.plots._common import (
     _check_metric,
     _figure_and_axes,
@@ -117,7 +118,7 @@ def _cells(
             dark = not np.isnan(value) and ((value < middle) == low_is_dark)
             ax.text(
                 c, r, text, ha="center", va="center", fontsize="small",
-                color="white" if dark else "black",
+                color=palette.WHITE if dark else palette.BLACK,
             )  # fmt: skip
     ax.set_xticks(range(len(xs)), [_tick(v) for v in xs])
     ax.set_yticks(range(len(ys)), [_tick(v) for v in ys])

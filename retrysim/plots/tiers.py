@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 
+from retrysim.plots import palette
 from retrysim.plots._common import (
     ResultLike,
     _document,
@@ -40,8 +41,8 @@ if TYPE_CHECKING:
 #: Why a figure of tiers cannot be drawn: the one line ``retrysim plot`` prints.
 NO_TIERS = "this run has no tiers: the scenario needs [tiers.NAME] tables"
 #: Bars in the series' calm blue; the worst case in the colour of the hottest retries.
-_BAR_COLOUR = "#4c72b0"
-_MAX_COLOUR = "#d9534f"
+_BAR_COLOUR = palette.TIER_BAR
+_MAX_COLOUR = palette.TIER_MAX
 #: The worst-case marker's width in points: a little wider than a bar on a typical figure.
 _MARKER_POINTS = 34
 
@@ -203,7 +204,7 @@ def tier_amplification(result: ResultLike, ax: Axes | None = None) -> Figure:
                 color=_MAX_COLOUR,
                 gid="max-per-call-label",
             )
-    ax.axhline(1.0, color="#333333", ls=":", lw=1.0, label="1 per call: no amplification")
+    ax.axhline(1.0, color=palette.DARK_GREY, ls=":", lw=1.0, label="1 per call: no amplification")
     top = max([1.0, *(float(v) for v in per_call if v is not None), *(y for _, y in bounded)])
     ax.set_ylim(0.0, top * 1.18)  # room for the labels above the tallest bar or marker
     ax.set_xticks(where, names)

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from retrysim.plots import palette
 from retrysim.plots._common import (
     _SERIES_COLOURS,
     ResultLike,
@@ -75,7 +76,7 @@ def herd_timeline(result: ResultLike, ax: Axes | None = None) -> Figure:
             edges,
             np.append(goodput, goodput[-1]),
             drawstyle="steps-post",
-            color="black",
+            color=palette.GOODPUT,
             lw=1.6,
             label="goodput (calls succeeding/s)",
             gid="goodput",
@@ -133,7 +134,7 @@ def stack_attempts(
             baseline=bottom.copy(),
             fill=True,
             color=_SERIES_COLOURS[min(i, len(_SERIES_COLOURS) - 1)],
-            alpha=0.9,
+            alpha=palette.SERIES_ALPHA,
             label=label,
             gid=f"{gid}-{i}",
         )
@@ -149,7 +150,7 @@ def capacity_line(ax: Axes, capacity: float | None, peak: float, what: str) -> b
     if capacity is not None:
         ax.axhline(
             capacity,
-            color="#333333",
+            color=palette.DARK_GREY,
             ls="--",
             lw=1.2,
             label=f"{what} ≈ {capacity:,.0f}/s" + (" (off the scale)" if off_scale else ""),
@@ -159,7 +160,7 @@ def capacity_line(ax: Axes, capacity: float | None, peak: float, what: str) -> b
 
 
 #: Goodput's colour: the not-recovered bracket and the reference level belong to its line.
-GOODPUT_COLOUR = "black"
+GOODPUT_COLOUR = palette.GOODPUT
 #: Headroom added above the data for the bracket (a share of the y range), and its height.
 _BRACKET_ROOM, _BRACKET_Y = 0.15, 0.93
 

@@ -56,6 +56,8 @@ class Profile:
     name: str
     formula: str
     min_wait_means: str  # what min_wait does in this profile, with multiplier unset
+    #: Its colour in figures: one of Okabe and Ito's, for colour-blind readers (spelled here,
+    #: below the plots layer; retrysim/plots/palette.py names them, tests/test_palette.py checks).
     colour: str
     retryable: tuple[type[BaseException], ...] = DEFAULT_RETRYABLE
     floors_by_default = False  # min_wait is a floor even without a multiplier
@@ -116,7 +118,7 @@ class Documented(Profile):
     name = "documented"
     formula = "min(max_wait, min_wait*2^(n-1) + U(0, jitter))"
     min_wait_means = "the base: retry 1 waits min_wait plus up to jitter"
-    colour = "#4c72b0"
+    colour = "#0072B2"  # Okabe-Ito blue
 
     def wait(self, shape: Shape) -> wait_base:
         if shape.base == 0:
@@ -139,7 +141,7 @@ class Bindu(Profile):
         "storage: clamp(2^(n-1), min_wait, max_wait)"
     )
     min_wait_means = "a floor; the exponential's base is 1 s (storage: no jitter at all)"
-    colour = "#d9534f"
+    colour = "#D55E00"  # Okabe-Ito vermillion
     retryable = BINDU_RETRYABLE
     floors_by_default = True
     retries_what = "the shipped set: builtin ConnectionError family, TimeoutError, any OSError"
@@ -166,7 +168,7 @@ class FullJitter(Profile):
     name = "full_jitter"
     formula = "U(0, min(max_wait, min_wait*2^(n-1)))"
     min_wait_means = "the base: retry 1 waits U(0, min_wait)"
-    colour = "#55a868"
+    colour = "#009E73"  # Okabe-Ito bluish green
 
     def wait(self, shape: Shape) -> wait_base:
         if shape.base == 0:
@@ -181,7 +183,7 @@ class EqualJitter(Profile):
     name = "equal_jitter"
     formula = "v/2 + U(0, v/2), v = min(max_wait, min_wait*2^(n-1))"
     min_wait_means = "the base: retry 1 waits U(min_wait/2, min_wait)"
-    colour = "#8172b3"
+    colour = "#CC79A7"  # Okabe-Ito reddish purple
 
     def wait(self, shape: Shape) -> wait_base:
         return wait_equal_jitter(multiplier=shape.base, max=shape.max_wait, min=shape.floor)
@@ -195,7 +197,7 @@ class Decorrelated(Profile):
     name = "decorrelated"
     formula = "min(max_wait, U(min_wait, 3*previous)), previous starts at min_wait"
     min_wait_means = "the base and the smallest wait; each wait is U(min_wait, 3x the previous)"
-    colour = "#c9a227"
+    colour = "#E69F00"  # Okabe-Ito orange
 
     def wait(self, shape: Shape) -> wait_base:
         return wait_decorrelated_jitter(base=shape.base, max=shape.max_wait, min=shape.floor)
@@ -212,7 +214,7 @@ class Exponential(Profile):
     name = "exponential"
     formula = "min(max_wait, min_wait*2^(n-1)) (no jitter)"
     min_wait_means = "the base: retry 1 waits exactly min_wait"
-    colour = "#7f7f7f"
+    colour = "#000000"  # Okabe-Ito black
 
     def wait(self, shape: Shape) -> wait_base:
         if shape.base == 0:

@@ -181,6 +181,8 @@ class RetrySettings(_GeneratedSettings, BaseSettings):
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         # The .env values come already read (once, by read_env_file), so the file is neither
         # re-read (a pipe can be read only once) nor parsed by dotenv's noisy logger.
+        if not _read_environment.get():  # load_settings(environment=False): the file alone
+            return init_settings, _ReadEnvFile(settings_cls), file_secret_settings
         return init_settings, env_settings, _ReadEnvFile(settings_cls), file_secret_settings
 
     @model_validator(mode="after")
@@ -260,6 +262,8 @@ class RetrySettings(_GeneratedSettings, BaseSettings):
 _env_file_values: ContextVar[Mapping[str, str | None] | None] = ContextVar(
     "_env_file_values", default=None
 )
+#: False while :func:`load_settings` reads a file alone (``environment=False``).
+_read_environment: ContextVar[bool] = ContextVar("_read_environment", default=True)
 
 
 class _ReadEnvFile(DotEnvSettingsSource):
@@ -485,7 +489,9 @@ def _warn_once(key: tuple[str, str], message: str) -> None:
     logger.warning("%s", message)
 
 
-def load_settings(env_file: EnvSource = ".env", *, warn: bool = True) -> RetrySettings:
+def load_settings(
+    env_file: EnvSource = ".env", *, warn: bool = True, environment: bool = True
+) -> RetrySettings:
     """Read settings from the process environment and ``env_file`` through pydantic-settings.
 
     The environment wins over the file. A missing default ``.env`` is fine; a missing file that
@@ -494,6 +500,8 @@ def load_settings(env_file: EnvSource = ".env", *, warn: bool = True) -> RetrySe
     on the ``retrysim.retry`` logger, once per variable and place per process, with the closest
     valid name; ``warn=False`` is for callers that report :func:`unknown_variables` themselves.
     ``env_file`` may be an :class:`EnvFile` already read (it is not read again).
+    ``environment=False`` reads the file alone, the process environment ignored (``retrysim
+    check`` compares two files, which an exported variable must not make look alike).
     """
     if isinstance(env_file, str | Path) and not env_file_present(env_file):
         if str(env_file) != ".env":
@@ -510,11 +518,14 @@ def load_settings(env_file: EnvSource = ".env", *, warn: bool = True) -> RetrySe
     if warn:
         warn_unknown_variables(contents)
     token = _env_file_values.set(values)
+    alone = _read_environment.set(environment)
     try:
         return RetrySettings()
     except ValidationError as exc:
-        raise _explain(exc, f" from the environment or {env_file}" if env_file else "") from None
+        where = " from the environment or" if environment else " from"
+        raise _explain(exc, f"{where} {env_file}" if env_file else "") from None
     finally:
+        _read_environment.reset(alone)
         _env_file_values.reset(token)
 
 

@@ -60,6 +60,12 @@ _T95 = (
 )
 
 
+def t95(df: int) -> float:
+    """The two-sided 95% Student-t critical value for ``df`` degrees of freedom (>= 1): the
+    table above to 30, the normal 1.96 beyond (within 2% of t there)."""
+    return _T95[df - 1] if df <= len(_T95) else 1.96
+
+
 @dataclass(frozen=True)
 class Variant:
     """One point of a comparison: a label and the dotted-key overrides that define it."""
@@ -91,7 +97,7 @@ class VariantResult:
             return None
         mean = sum(values) / n
         sd = math.sqrt(sum((v - mean) ** 2 for v in values) / (n - 1))
-        t = _T95[n - 2] if n - 1 <= len(_T95) else 1.96
+        t = t95(n - 1)
         half = t * sd / math.sqrt(n)
         return mean - half, mean + half
 
