@@ -121,6 +121,7 @@ def merge_text(
     if added:
         merged += _appended(merged, added, values, note, _line_ending(text))
     _check_reads(text, merged, values, where)
+    _check_lines(text, merged, wanted, where)
     changes = [f"{name}: {seen[name]} -> {values[name]}" for name in values if name in seen]
     return merged, changes + [f"{name}: added ({values[name]})" for name in added]
 
@@ -219,6 +220,26 @@ def _check_reads(before: str, after: str, values: dict[str, str], where: str) ->
             raise EnvFileError(
                 f"{where}: the merged file would not read as intended (an unclosed quote?); "
                 "nothing was written"
+            )
+
+
+def _check_lines(before: str, after: str, wanted: dict[str, str], where: str) -> None:
+    """EnvFileError unless every line of ``before`` the merge left alone still reads as a line
+    of its own in ``after``. A line python-dotenv cannot read (a lone quote) can swallow a
+    quoted value written after it: the variables would read the same, but the file would no
+    longer be the user's lines with ours changed."""
+    from dotenv.parser import parse_stream
+
+    old = list(parse_stream(io.StringIO(before)))
+    new = list(parse_stream(io.StringIO(after)))
+    for index, was in enumerate(old[:-1]):  # the last may run on into the lines appended
+        now = new[index] if index < len(new) else None
+        rewritten = was.key is not None and was.key.lower() in wanted
+        if now is None or (not rewritten and now.original.string != was.original.string):
+            raise EnvFileError(
+                f"{where}: line {was.original.line} is not one python-dotenv can read (an "
+                "unclosed quote?), and a value written after it would be read into it; fix "
+                "that line first; nothing was written"
             )
 
 

@@ -14,7 +14,15 @@ import sys
 
 #: The import names of the ``workbench`` extra's distributions (tests/test_lean_library.py
 #: checks they match pyproject.toml).
-WORKBENCH_MODULES = ("typer", "rich", "numpy", "matplotlib", "prompt_toolkit", "tomlkit")
+WORKBENCH_MODULES = (
+    "typer",
+    "rich",
+    "numpy",
+    "matplotlib",
+    "prompt_toolkit",
+    "tomlkit",
+    "jinja2",
+)
 #: Bad input or setup: the same code the CLI gives every "your input is wrong" error.
 EXIT_MISSING_WORKBENCH = 2
 
