@@ -6,6 +6,7 @@
     python scripts/mutate.py --list                 # the mutant ids, nothing run
     python scripts/mutate.py --mutant ID            # one mutant's diff and its verdict
     python scripts/mutate.py --json --fail-under 90
+    python scripts/mutate.py --journal docs/mutation-journal.jsonl  # goes on where it stopped
 
 Each mutant is one small edit of one core module (an operator swapped, a constant moved by
 one, a statement removed, ...). It is written into a temporary copy of the project (never the
@@ -34,6 +35,7 @@ import ast
 import contextlib
 import dataclasses
 import difflib
+import hashlib
 import json
 import os
 import random
@@ -620,6 +622,47 @@ class Tally:
         }
 
 
+class Journal:
+    """Verdicts kept in a JSON-lines file, so a run too long for one sitting goes on later.
+
+    A line holds a mutant's id, its raw verdict ('failed', 'timeout' or 'passed') and the hash
+    of what decided it: the module's source and its test files (with tests/conftest.py). A
+    verdict is reused only while both are unchanged; a mutant of an edited module, or one whose
+    tests changed, runs again. Each verdict is appended as soon as it is known (a killed run
+    loses at most the mutants then running). Tests also import other modules, so a verdict can
+    go stale through a change elsewhere: a run without ``--journal`` trusts nothing.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.known: dict[tuple[str, str], str] = {}
+        if path.exists():
+            for line in path.read_text(encoding="utf-8").splitlines():
+                if line.strip():
+                    entry = json.loads(line)
+                    self.known[(entry["mutant"], entry["basis"])] = entry["verdict"]
+
+    @staticmethod
+    def basis(root: Path, source_path: str, tests: Sequence[str]) -> str:
+        """The hash of what a verdict rests on: the module's source and its test files."""
+        digest = hashlib.sha256()
+        files = [source_path, "tests/conftest.py", *(t.partition("::")[0] for t in tests)]
+        for name in dict.fromkeys(files):
+            path = root / name
+            content = path.read_bytes() if path.is_file() else b"(absent)"
+            digest.update(name.encode() + b"\0" + content + b"\0")
+        return digest.hexdigest()[:16]
+
+    def verdict(self, mutant: Mutant, basis: str) -> str | None:
+        return self.known.get((mutant.id, basis))
+
+    def record(self, mutant: Mutant, basis: str, verdict: str) -> None:
+        self.known[(mutant.id, basis)] = verdict
+        entry = {"mutant": mutant.id, "basis": basis, "verdict": verdict}
+        with self.path.open("a", encoding="utf-8") as out:
+            out.write(json.dumps(entry) + "\n")
+
+
 def campaign(
     root: Path,
     module: str,
@@ -628,9 +671,24 @@ def campaign(
     mutants: Sequence[Mutant],
     jobs: int = 1,
     echo: bool = True,
+    journal: Journal | None = None,
 ) -> Tally:
-    """Run each mutant's tests from a temporary copy of ``root``; ``jobs`` copies at most."""
+    """Run each mutant's tests from a temporary copy of ``root``; ``jobs`` copies at most.
+    With a ``journal``, a mutant it holds a valid verdict for is counted without a run, and
+    each new verdict is written to it."""
     tally = Tally(module)
+    basis = Journal.basis(root, source_path, tests) if journal is not None else ""
+    if journal is not None:
+        left = []
+        for mutant in mutants:
+            known = journal.verdict(mutant, basis)
+            if known is None:
+                left.append(mutant)
+            else:
+                _count(tally, mutant, known, echo)
+        mutants = left
+        if not mutants:
+            return tally
     original = (root / source_path).read_text()
     with tempfile.TemporaryDirectory(prefix="retrysim-mutate-") as tmp:
         copies = [copy_project(root, Path(tmp) / str(i)) for i in range(max(1, jobs))]
@@ -652,6 +710,8 @@ def campaign(
             (project / source_path).write_text(original)
             free.append(project)
             _count(tally, mutant, verdict, echo)
+            if journal is not None:
+                journal.record(mutant, basis, verdict)
     return tally
 
 
@@ -751,6 +811,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--json", action="store_true")
     parser.add_argument("--fail-under", type=float, help="exit 1 below this kill rate (%%)")
     parser.add_argument("--jobs", type=int, default=1, help="mutants run at once")
+    parser.add_argument(
+        "--journal",
+        type=Path,
+        metavar="FILE",
+        help="keep each verdict in FILE (JSON lines) and reuse those whose module and tests "
+        "are unchanged: a long run goes on where the last one stopped",
+    )
     args = parser.parse_args(argv)
     names: list[str] = args.module or list(MODULES)
     if args.mutant:
@@ -763,13 +830,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     preload()
     tallies = []
+    journal = Journal(args.journal) if args.journal is not None else None
     with tempfile.TemporaryDirectory(prefix="retrysim-snapshot-") as tmp:
         snapshot = copy_project(ROOT, Path(tmp))  # later edits of the tree do not leak in
         for name, mutants in chosen.items():
             path, tests = MODULES[name]
             if not args.json:
                 print(f"{name}: {len(mutants)} mutants of {path}", flush=True)
-            tally = campaign(snapshot, name, path, tests, mutants, args.jobs, not args.json)
+            tally = campaign(
+                snapshot, name, path, tests, mutants, args.jobs, not args.json, journal
+            )
             tallies.append(tally)
             if not args.json:
                 print()

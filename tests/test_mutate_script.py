@@ -141,6 +141,38 @@ def test_a_mutant_a_test_catches_is_killed_and_one_it_misses_survives(project: P
     assert (project / "tiny.py").read_text() == TINY  # the working copy is never touched
 
 
+def test_a_journal_keeps_verdicts_until_the_module_or_its_tests_change(
+    project: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A long run can stop and go on: verdicts are kept as they come, reused while the module
+    and its tests are as they were, and run again once either changed."""
+    caught, missed = _one("14:minmax:min->max"), _one("18:arith:Mult->Div")
+    tests = ["tests/test_tiny.py"]
+    journal = mutate.Journal(tmp_path / "journal.jsonl")
+    first = mutate.campaign(project, "tiny", "tiny.py", tests, [caught, missed], echo=False,
+                            journal=journal)  # fmt: skip
+    assert len((tmp_path / "journal.jsonl").read_text().splitlines()) == 2
+
+    def no_run(*args: Any, **kwargs: Any) -> int:
+        raise AssertionError("a mutant ran although the journal knew its verdict")
+
+    with monkeypatch.context() as patched:
+        patched.setattr(mutate, "_spawn", no_run)
+        patched.setattr(mutate, "run_tests", no_run)
+        again = mutate.campaign(project, "tiny", "tiny.py", tests, [caught, missed], echo=False,
+                                journal=mutate.Journal(tmp_path / "journal.jsonl"))  # fmt: skip
+    assert (again.killed, again.survived) == (first.killed, first.survived) == (1, [missed.id])
+
+    # a test for step() now: the journal's verdicts no longer stand, and the survivor dies
+    (project / "tests" / "test_tiny.py").write_text(
+        (project / "tests" / "test_tiny.py").read_text()
+        + "\nfrom tiny import step\n\ndef test_step():\n    assert step(3.0, 1) == 5.0\n"
+    )
+    rerun = mutate.campaign(project, "tiny", "tiny.py", tests, [caught, missed], echo=False,
+                            journal=mutate.Journal(tmp_path / "journal.jsonl"))  # fmt: skip
+    assert (rerun.killed, rerun.survived) == (2, [])
+
+
 def test_a_mutant_that_hangs_is_killed_by_timeout(project: Path, monkeypatch) -> None:
     (project / "tests" / "test_tiny.py").write_text(
         "import threading\nfrom tiny import LIMIT\n\n"
