@@ -275,3 +275,16 @@ def test_the_labs_e_key_merges_the_same_way_and_refuses_the_same_files(tmp_path:
     with pytest.raises(OutputError, match=f"^--write-env {env}: read-only"):
         lab.write_env()
     assert b"=30  # mine" in real.read_bytes()
+
+
+def test_a_value_an_unreadable_line_would_swallow_is_refused() -> None:
+    """A lone quote on a line python-dotenv cannot read pairs with the next quote it meets:
+    writing ``RETRY__PROFILE=''`` after it would fold that line into the broken one. The
+    variables would read the same, but the file would no longer be the user's lines with one
+    changed, so the merge says which line to fix and writes nothing."""
+    text = "RETRY__PROFILE=\n'\nRETRY__PROFILE=\n"
+    with pytest.raises(EnvFileError, match=r"\.env: line 2 is not one python-dotenv can read"):
+        merge_text(text, {"RETRY__PROFILE": ""})
+    # the same line is harmless when nothing quoted is written after it
+    merged, _ = merge_text(text, {"RETRY__WORKER_MAX_ATTEMPTS": "6"})
+    assert merged.startswith(text)
