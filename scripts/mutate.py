@@ -53,6 +53,9 @@ ROOT = Path(__file__).resolve().parents[1]
 # retrysim/sim/ and retrysim/retry/ is here (tests/test_mutate_script.py fails on one left
 # out); each gets the smallest set of test files that exercise it, since they run per mutant.
 MT = "tests/test_mutants.py"
+MR = "tests/test_mutants_retry.py"  # tests written for survivors of retrysim/retry/
+MS = "tests/test_mutants_sim.py"  # and of retrysim/sim/
+GOLDEN = "tests/test_reliability.py::test_golden_results_still_match"
 FP = "tests/test_fast_path.py"  # its tests by name: the whole file takes minutes
 MODULES: dict[str, tuple[str, tuple[str, ...]]] = {
     # -- retrysim/retry/ --------------------------------------------------------------------
@@ -60,74 +63,103 @@ MODULES: dict[str, tuple[str, tuple[str, ...]]] = {
         "retrysim/retry/__init__.py",
         ("tests/test_lean_library.py", "tests/test_moved_modules.py", "tests/test_decorators.py"),
     ),
-    "adaptive": ("retrysim/retry/adaptive.py", ("tests/test_adaptive.py",)),
+    "adaptive": ("retrysim/retry/adaptive.py", ("tests/test_adaptive.py", MR)),
     "breaker": (
         "retrysim/retry/breaker.py",
-        ("tests/test_breaker.py", "tests/test_breaker_retries.py"),
+        ("tests/test_breaker.py", "tests/test_breaker_retries.py", MR),
     ),
-    "budget": ("retrysim/retry/budget.py", ("tests/test_budget.py", "tests/test_budget_quota.py")),
+    "budget": (
+        "retrysim/retry/budget.py",
+        ("tests/test_budget.py", "tests/test_budget_quota.py", MR),
+    ),
     "calls": (
         "retrysim/retry/calls.py",
-        ("tests/test_decorators.py", "tests/test_hooks_retry.py", "tests/test_retry_results.py"),
+        (
+            "tests/test_decorators.py",
+            "tests/test_hooks_retry.py",
+            "tests/test_retry_results.py",
+            "tests/test_fallback.py",
+            MR,
+        ),
     ),
-    "classify": ("retrysim/retry/classify.py", ("tests/test_classify.py",)),
+    "classify": (
+        "retrysim/retry/classify.py",
+        ("tests/test_classify.py", "tests/test_connection_families.py"),
+    ),
     "counters": ("retrysim/retry/counters.py", ("tests/test_counters.py", "tests/test_export.py")),
     "decorators": (
         "retrysim/retry/decorators.py",
-        ("tests/test_decorators.py", "tests/test_attempt_timeout.py", "tests/test_fallback.py"),
+        (
+            "tests/test_decorators.py",
+            "tests/test_attempt_timeout.py",
+            "tests/test_fallback.py",
+            MR,
+        ),
     ),
-    "effective": ("retrysim/retry/effective.py", ("tests/test_effective.py",)),
+    "effective": ("retrysim/retry/effective.py", ("tests/test_effective.py", MR)),
     "exceptions": (
         "retrysim/retry/exceptions.py",
-        ("tests/test_classify.py", "tests/test_per_error.py", "tests/test_decorators.py"),
+        ("tests/test_classify.py", "tests/test_per_error.py", "tests/test_decorators.py", MR),
     ),
     "export": ("retrysim/retry/export.py", ("tests/test_export.py",)),
-    "guards": ("retrysim/retry/guards.py", ("tests/test_guards.py", MT)),
+    "guards": ("retrysim/retry/guards.py", ("tests/test_guards.py", MT, MR)),
     "hedge": ("retrysim/retry/hedge.py", ("tests/test_hedge.py", MT)),
-    "hooks": ("retrysim/retry/hooks.py", ("tests/test_hooks.py", "tests/test_hooks_retry.py")),
+    "hooks": (
+        "retrysim/retry/hooks.py",
+        ("tests/test_hooks.py", "tests/test_hooks_retry.py", "tests/test_fallback.py"),
+    ),
     "knobs": (
         "retrysim/retry/knobs.py",
-        ("tests/test_mechanisms_registry.py", "tests/test_resilience_policy.py"),
+        ("tests/test_mechanisms_registry.py", "tests/test_resilience_policy.py", MR),
     ),
     "mechanisms": (
         "retrysim/retry/mechanisms.py",
-        ("tests/test_mechanisms_registry.py", "tests/test_resilience_policy.py"),
+        ("tests/test_mechanisms_registry.py", "tests/test_resilience_policy.py", MR),
     ),
-    "options": ("retrysim/retry/options.py", ("tests/test_options.py", "tests/test_effective.py")),
-    "otel": ("retrysim/retry/otel.py", ("tests/test_otel.py",)),
+    "options": (
+        "retrysim/retry/options.py",
+        ("tests/test_options.py", "tests/test_effective.py", MR),
+    ),
+    "otel": ("retrysim/retry/otel.py", ("tests/test_otel.py", MR)),
     "per_error": ("retrysim/retry/per_error.py", ("tests/test_per_error.py", MT)),
     "policy": (
         "retrysim/retry/policy.py",
         ("tests/test_policy.py", "tests/test_options.py", MT),
     ),
-    "profiles": ("retrysim/retry/profiles.py", ("tests/test_options.py", "tests/test_policy.py")),
+    "profiles": (
+        "retrysim/retry/profiles.py",
+        ("tests/test_options.py", "tests/test_policy.py", MR),
+    ),
     "resilience": (
         "retrysim/retry/resilience.py",
-        ("tests/test_resilience_policy.py", "tests/test_mechanisms_registry.py"),
+        ("tests/test_resilience_policy.py", "tests/test_mechanisms_registry.py", MR),
     ),
     "settings": (
         "retrysim/retry/settings.py",
-        ("tests/test_settings.py", "tests/test_settings_env_file.py"),
+        ("tests/test_settings.py", "tests/test_settings_env_file.py", MR),
     ),
     "variables": (
         "retrysim/retry/variables.py",
-        ("tests/test_settings_generated.py", "tests/test_mechanisms_registry.py"),
+        ("tests/test_settings_generated.py", "tests/test_mechanisms_registry.py", MR),
     ),
     "waits": ("retrysim/retry/waits.py", ("tests/test_waits.py", "tests/test_policy.py", MT)),
     # -- retrysim/sim/ ----------------------------------------------------------------------
-    "aio": ("retrysim/sim/aio.py", ("tests/test_aio.py",)),
-    "arrivals": ("retrysim/sim/arrivals.py", ("tests/test_engine.py", MT)),
+    "aio": ("retrysim/sim/aio.py", ("tests/test_aio.py", MS)),
+    "arrivals": ("retrysim/sim/arrivals.py", ("tests/test_engine.py", MT, MS)),
     "attempt": (
         "retrysim/sim/attempt.py",
-        ("tests/test_service_models.py", "tests/test_client_timeout.py"),
+        ("tests/test_service_models.py", "tests/test_client_timeout.py", "tests/test_faults.py"),
     ),
     "balance": ("retrysim/sim/balance.py", ("tests/test_balance.py", MT)),
-    "call": ("retrysim/sim/call.py", ("tests/test_engine.py", "tests/test_network_legs.py")),
+    "call": (
+        "retrysim/sim/call.py",
+        ("tests/test_engine.py", "tests/test_network_legs.py", GOLDEN),
+    ),
     "catalogue": (
         "retrysim/sim/catalogue.py",
-        ("tests/test_library_errors.py", "tests/test_classify.py"),
+        ("tests/test_library_errors.py", "tests/test_classify.py", MS),
     ),
-    "clock": ("retrysim/sim/clock.py", ("tests/test_engine.py", "tests/test_budget.py")),
+    "clock": ("retrysim/sim/clock.py", ("tests/test_engine.py", "tests/test_budget.py", MS)),
     "compiled": (
         "retrysim/sim/compiled.py",
         (
@@ -147,7 +179,11 @@ MODULES: dict[str, tuple[str, tuple[str, ...]]] = {
     ),
     "connections": (
         "retrysim/sim/connections.py",
-        ("tests/test_network_legs.py", "tests/test_connection_families.py"),
+        (
+            "tests/test_network_legs.py",
+            "tests/test_connection_families.py",
+            "tests/test_client_cpu.py",
+        ),
     ),
     "decide": (
         "retrysim/sim/decide.py",
@@ -168,9 +204,15 @@ MODULES: dict[str, tuple[str, tuple[str, ...]]] = {
         "retrysim/sim/engine.py",
         ("tests/test_engine.py", "tests/test_network.py", "tests/test_invariants.py", MT),
     ),
-    "failures": ("retrysim/sim/failures.py", ("tests/test_faults.py", "tests/test_classify.py")),
+    "failures": (
+        "retrysim/sim/failures.py",
+        ("tests/test_faults.py", "tests/test_classify.py", MS),
+    ),
     "faults": ("retrysim/sim/faults.py", ("tests/test_faults.py", MT)),
-    "fidelity": ("retrysim/sim/fidelity.py", ("tests/test_fidelity.py",)),
+    "fidelity": (
+        "retrysim/sim/fidelity.py",
+        ("tests/test_fidelity.py", "tests/test_result_answers.py", MS),
+    ),
     "fidelity_tiers": ("retrysim/sim/fidelity_tiers.py", ("tests/test_fidelity_tiers.py",)),
     "foreign": ("retrysim/sim/foreign.py", ("tests/test_foreign_policy.py",)),
     "foreign_libraries": (
@@ -179,16 +221,22 @@ MODULES: dict[str, tuple[str, tuple[str, ...]]] = {
     ),
     "graph": ("retrysim/sim/graph.py", ("tests/test_tiers.py", MT)),
     "hedging": ("retrysim/sim/hedging.py", ("tests/test_hedging_engine.py", MT)),
-    "invariants": ("retrysim/sim/invariants.py", ("tests/test_invariants.py", MT)),
-    "kernel": ("retrysim/sim/kernel.py", ("tests/test_engine.py", MT)),
-    "latency": ("retrysim/sim/latency.py", ("tests/test_latency.py",)),
-    "limits": ("retrysim/sim/limits.py", ("tests/test_hostile_input.py", MT)),
-    "sim_policy": ("retrysim/sim/policy.py", ("tests/test_options.py", "tests/test_per_error.py")),
+    "invariants": ("retrysim/sim/invariants.py", ("tests/test_invariants.py", MT, MS)),
+    "kernel": ("retrysim/sim/kernel.py", ("tests/test_engine.py", MT, MS)),
+    "latency": ("retrysim/sim/latency.py", ("tests/test_latency.py", MS)),
+    "limits": ("retrysim/sim/limits.py", ("tests/test_hostile_input.py", MT, MS)),
+    "sim_policy": (
+        "retrysim/sim/policy.py",
+        ("tests/test_options.py", "tests/test_per_error.py", MS),
+    ),
     "records": (
         "retrysim/sim/records.py",
         ("tests/test_records.py", "tests/test_invariants.py", "tests/test_engine.py"),
     ),
-    "result": ("retrysim/sim/result.py", ("tests/test_tiers.py", "tests/test_tier_metrics.py")),
+    "result": (
+        "retrysim/sim/result.py",
+        ("tests/test_tiers.py", "tests/test_tier_metrics.py", MS),
+    ),
     "routing": (
         "retrysim/sim/routing.py",
         ("tests/test_balance.py", "tests/test_hedging_engine.py", "tests/test_tiers.py", MT),
@@ -197,12 +245,12 @@ MODULES: dict[str, tuple[str, tuple[str, ...]]] = {
         "retrysim/sim/service.py",
         ("tests/test_service.py", "tests/test_service_models.py", MT),
     ),
-    "streams": ("retrysim/sim/streams.py", ("tests/test_streams.py",)),
+    "streams": ("retrysim/sim/streams.py", ("tests/test_streams.py", GOLDEN)),
     "tiers": (
         "retrysim/sim/tiers.py",
-        ("tests/test_tiers.py", MT, "tests/test_reliability.py::test_golden_results_still_match"),
+        ("tests/test_tiers.py", MT, GOLDEN),
     ),
-    "wait_samples": ("retrysim/sim/wait_samples.py", ("tests/test_plots.py",)),
+    "wait_samples": ("retrysim/sim/wait_samples.py", ("tests/test_plots.py", MS)),
     # -- elsewhere ----------------------------------------------------------------------------
     "metrics": ("retrysim/results/metrics.py", ("tests/test_metrics.py", MT)),
 }
@@ -221,6 +269,45 @@ ROOM = (
 )
 # mutant id -> why no test can tell it from the original (checked: each one still survives)
 EQUIVALENT: dict[str, str] = {
+    "retrysim/sim/attempt.py:39:4:stmt:removed": (
+        "__slots__ only drops the per-instance __dict__; nothing reads or sets an attribute "
+        "outside the slots"
+    ),
+    "retrysim/sim/call.py:26:4:stmt:removed": (
+        "__slots__ only: a live call takes 24 bytes more, and no attribute outside the slots "
+        "is read or set"
+    ),
+    "retrysim/sim/call.py:45:4:stmt:removed": (
+        "__slots__ only: a live reference-path call takes 24 bytes more, and no attribute "
+        "outside the slots is read or set"
+    ),
+    "retrysim/sim/catalogue.py:19:0:stmt:removed": (
+        "Ancestor is a type alias read only in annotations, which `from __future__ import "
+        "annotations` never evaluates"
+    ),
+    "retrysim/sim/fidelity_tiers.py:200:55:const:True->False": (
+        "top.chain() builds one runner per tier name, so the zip's lengths always match and "
+        "strict never raises"
+    ),
+    "retrysim/sim/kernel.py:63:40:const:1->0": (
+        "halt is called only inside an event, and events at one instant run in seq order, so "
+        "seq 0 is never pending then: 0 sorts first just as -1 does"
+    ),
+    "retrysim/retry/breaker.py:312:12:arith:Add->Sub": (
+        "the half-open period is only compared for equality with itself; counting down keeps "
+        "every period as distinct as counting up"
+    ),
+    "retrysim/retry/calls.py:175:8:stmt:removed": (
+        "latest is read only by elapsed, once started is set, and now() sets both together"
+    ),
+    "retrysim/retry/options.py:192:76:const:True->False": (
+        "every PolicyOptions default (None, False, the tables' default instances) is valid and "
+        "comes back unchanged from its validators"
+    ),
+    "retrysim/retry/settings.py:379:8:return:None": (
+        "_explain asks _allowed only about a bound error, whose loc[0] is always a "
+        "RetrySettings field, so info is never None"
+    ),
     "retrysim/retry/policy.py:60:0:stmt:removed": (
         "PROFILE_FORMULAS is read by nothing (dead since profiles became objects that carry"
         " their own formula)"
