@@ -13,22 +13,14 @@ from __future__ import annotations
 from collections.abc import Collection, Mapping
 from typing import TYPE_CHECKING, Any
 
+from retrysim.render.tune_report import value_text
 from retrysim.share.page import Facts
+
+__all__ = ["settings_facts", "value_text"]  # value_text: the report's, shared by the pages
 
 if TYPE_CHECKING:
     from retrysim.model.scenario import Scenario
     from retrysim.retry.settings import RetrySettings
-
-
-def value_text(value: Any) -> str:
-    """A setting's value as a report prints it: ``7``, ``1.9``, ``true``, ``not set``."""
-    if value is None:
-        return "not set"
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, float):
-        return f"{value:g}"
-    return str(value)
 
 
 def settings_facts(
