@@ -172,6 +172,30 @@ def test_tenacitys_async_result_strategy_is_awaited(async_sleep: AsyncSleepRecor
     assert answers.calls == 3
 
 
+def test_an_async_result_strategy_is_awaited_beside_a_guard(
+    async_sleep: AsyncSleepRecorder,
+) -> None:
+    """With a breaker (any guard), the policy adds "never retry a refusal" to the retry; an
+    async strategy must still be awaited, or its coroutine reads as "retry" and every result,
+    good ones too, is retried until the attempts run out."""
+    answers = Answers(503)
+
+    async def unavailable(status: object) -> bool:
+        await asyncio.sleep(0)
+        return status == 503
+
+    @retry_api_call(
+        retry=tenacity.asyncio.retry_if_result(unavailable),
+        breaker={"enabled": True, "failure_threshold": 5},
+        sleep=async_sleep,
+    )
+    async def fetch() -> object:
+        return answers()
+
+    assert run_virtual(fetch()) == 200  # 503 retried, 200 accepted
+    assert answers.calls == 2
+
+
 # --- giving up on a result -------------------------------------------------------------------
 
 

@@ -272,7 +272,7 @@ def build_policy(
     if guards:  # a guard's refusal (an open breaker) is never retried, whatever retry says
         # (tenacity's "unless" form says yes to a returned result, so retry_if_result still
         # decides on results; retry_if_not_exception_type would say no to every result)
-        retry = retry_all(retry_unless_exception_type(GuardRefusedError), retry)
+        retry = _never_a_refusal(retry)
     return RetryPolicy(
         operation=operation,
         options=resolved,
@@ -282,6 +282,20 @@ def build_policy(
         guards=guards,
         overrides=frozenset(given),
     )
+
+
+def _never_a_refusal(retry: Any) -> Any:
+    """``retry``, except that a guard's refusal is never retried. An async strategy (tenacity's
+    ``tenacity.asyncio`` ones) gets tenacity's async ``retry_all``, which awaits it: the sync one
+    would take the coroutine it returns for a yes and retry every result."""
+    from retrysim.retry.hooks import is_async_callable
+
+    refusal = retry_unless_exception_type(GuardRefusedError)
+    if is_async_callable(retry):
+        from tenacity.asyncio import retry_all as async_retry_all
+
+        return async_retry_all(refusal, retry)
+    return retry_all(refusal, retry)
 
 
 def _every_knob(table: ErrorPolicy) -> dict[str, Any]:
