@@ -63,14 +63,22 @@ MODULES: dict[str, tuple[str, tuple[str, ...]]] = {
         "retrysim/retry/__init__.py",
         ("tests/test_lean_library.py", "tests/test_moved_modules.py", "tests/test_decorators.py"),
     ),
-    "adaptive": ("retrysim/retry/adaptive.py", ("tests/test_adaptive.py", MR)),
+    "adaptive": (
+        "retrysim/retry/adaptive.py",
+        ("tests/test_adaptive.py", MR, "tests/test_mutants_adaptive.py"),
+    ),
     "breaker": (
         "retrysim/retry/breaker.py",
-        ("tests/test_breaker.py", "tests/test_breaker_retries.py", MR),
+        (
+            "tests/test_breaker.py",
+            "tests/test_breaker_retries.py",
+            MR,
+            "tests/test_mutants_breaker.py",
+        ),
     ),
     "budget": (
         "retrysim/retry/budget.py",
-        ("tests/test_budget.py", "tests/test_budget_quota.py", MR),
+        ("tests/test_budget.py", "tests/test_budget_quota.py", MR, "tests/test_mutants_budget.py"),
     ),
     "calls": (
         "retrysim/retry/calls.py",
@@ -80,11 +88,16 @@ MODULES: dict[str, tuple[str, tuple[str, ...]]] = {
             "tests/test_retry_results.py",
             "tests/test_fallback.py",
             MR,
+            "tests/test_mutants_calls.py",
         ),
     ),
     "classify": (
         "retrysim/retry/classify.py",
-        ("tests/test_classify.py", "tests/test_connection_families.py"),
+        (
+            "tests/test_classify.py",
+            "tests/test_connection_families.py",
+            "tests/test_mutants_classify.py",
+        ),
     ),
     "counters": ("retrysim/retry/counters.py", ("tests/test_counters.py", "tests/test_export.py")),
     "decorators": (
@@ -269,6 +282,205 @@ ROOM = (
 )
 # mutant id -> why no test can tell it from the original (checked: each one still survives)
 EQUIVALENT: dict[str, str] = {
+    "retrysim/retry/budget.py:221:8:stmt:removed": (
+        "TokenBudget.name is read by nothing: events, otel and stats carry the Notifier's "
+        "name, GuardStates the GuardSpec's"
+    ),
+    "retrysim/retry/budget.py:269:8:stmt:removed": (
+        "RatioBudget.name is read by nothing: events, otel and stats carry the Notifier's "
+        "name, GuardStates the GuardSpec's"
+    ),
+    "retrysim/retry/budget.py:352:8:stmt:removed": (
+        "RetryQuota.name is read by nothing: events, otel and stats carry the Notifier's "
+        "name, GuardStates the GuardSpec's"
+    ),
+    "retrysim/retry/budget.py:271:8:stmt:removed": (
+        "RatioBudget.percent is read by nothing: the balance uses the exact integer _share"
+    ),
+    "retrysim/retry/budget.py:273:8:stmt:removed": (
+        "RatioBudget.reserve is read by nothing: the balance uses the exact integer _reserve"
+    ),
+    "retrysim/retry/budget.py:273:23:arith:Mult->Div": (
+        "RatioBudget.reserve is read by nothing: the balance uses the exact integer _reserve"
+    ),
+    "retrysim/retry/budget.py:401:4:stmt:removed": (
+        "__slots__ only drops the per-instance __dict__; nothing reads or sets an "
+        "attribute outside the slots"
+    ),
+    "retrysim/retry/classify.py:96:0:stmt:removed": (
+        "Key is a type alias read only in annotations, which `from __future__ import "
+        "annotations` never evaluates; nothing imports it"
+    ),
+    "retrysim/retry/classify.py:232:8:return:None": (
+        "_safely's only caller is any(...) in is_transient; None and False are both falsy there"
+    ),
+    "retrysim/retry/classify.py:270:8:return:None": (
+        "_sql_transient's only caller is `if sql and _sql_transient(...)`; None and False "
+        "are both falsy there"
+    ),
+    "retrysim/retry/calls.py:64:0:stmt:removed": (
+        "SyncSleep is a type alias read only in annotations, which `from __future__ "
+        "import annotations` never evaluates; nothing imports it"
+    ),
+    "retrysim/retry/calls.py:65:0:stmt:removed": (
+        "AsyncSleep is a type alias read only in annotations, which `from __future__ "
+        "import annotations` never evaluates; nothing imports it"
+    ),
+    "retrysim/retry/calls.py:66:0:stmt:removed": (
+        "KeyFunc is a type alias read only in annotations, which `from __future__ import "
+        "annotations` never evaluates; nothing imports it"
+    ),
+    "retrysim/retry/calls.py:67:0:stmt:removed": (
+        "Clock is a type alias read only in annotations, which `from __future__ import "
+        "annotations` never evaluates; nothing imports it"
+    ),
+    "retrysim/retry/calls.py:68:0:stmt:removed": (
+        "_Loop is a TypeVar used only in annotations, which `from __future__ import "
+        "annotations` never evaluates"
+    ),
+    "retrysim/retry/calls.py:137:4:stmt:removed": (
+        "_Shown's __slots__ only saves memory; nothing sets any other attribute on it"
+    ),
+    "retrysim/retry/calls.py:168:8:stmt:removed": (
+        "exhausted_call is read only in ended() once error is gave_up, and on_exhausted "
+        "sets exhausted_call before gave_up, so it is always set by then"
+    ),
+    "retrysim/retry/calls.py:175:22:const:0.0->1.0": (
+        "latest is read only by elapsed, once started is set, and now() sets both together"
+    ),
+    "retrysim/retry/calls.py:401:11:bool:Or->And": (
+        "gave_up and exhausted_call are set together in on_exhausted, and the loop "
+        "re-raises that very gave_up object, so the two conditions are never split"
+    ),
+    "retrysim/retry/calls.py:411:8:stmt:removed": (
+        "breakers queue changes only inside guard questions, each followed by "
+        "deliver_pending, so the queue is empty when a call finishes"
+    ),
+    "retrysim/retry/calls.py:448:12:return:None": (
+        "returning None instead of False: the only caller tests `not _first_time(...)`, "
+        "and None is falsy too"
+    ),
+    "retrysim/retry/adaptive.py:143:4:stmt:removed": (
+        "__slots__ only drops the per-instance __dict__; nothing reads or sets an "
+        "attribute outside the slots"
+    ),
+    "retrysim/retry/adaptive.py:165:8:stmt:removed": (
+        "FailureRate.name is read by nothing: GuardStates and the metrics use the GuardSpec's name"
+    ),
+    "retrysim/retry/adaptive.py:198:8:stmt:removed": (
+        "CubicRateLimiter.name is read by nothing: events carry the Notifier's name, "
+        "GuardStates and the metrics the GuardSpec's"
+    ),
+    "retrysim/retry/adaptive.py:204:8:stmt:removed": (
+        "rate is read only once enabled: pace returns first, stats() shows inf itself, "
+        "and the first throttle sets it before _refill can read it"
+    ),
+    "retrysim/retry/adaptive.py:205:8:stmt:removed": (
+        "tokens is set to 0.0 again at the first throttle, and nothing reads it before "
+        "(pace returns early until enabled)"
+    ),
+    "retrysim/retry/adaptive.py:205:22:const:0.0->1.0": (
+        "tokens is set to 0.0 again at the first throttle, and nothing reads it before "
+        "(pace returns early until enabled)"
+    ),
+    "retrysim/retry/adaptive.py:253:20:stmt:removed": (
+        "tokens is still __init__'s 0.0 at the first throttle: nothing changes it while "
+        "the limiter is off (pace returns early)"
+    ),
+    "retrysim/retry/adaptive.py:206:8:stmt:removed": (
+        "last_refill is set to now at the first throttle, before pace or _refill can read "
+        "it (both run only once enabled)"
+    ),
+    "retrysim/retry/adaptive.py:206:27:const:0.0->1.0": (
+        "last_refill is set to now at the first throttle, before pace or _refill can read "
+        "it (both run only once enabled)"
+    ),
+    "retrysim/retry/adaptive.py:208:8:stmt:removed": (
+        "w_max is set by every throttle and read only by CUBIC growth once enabled, which "
+        "only a throttle turns on"
+    ),
+    "retrysim/retry/adaptive.py:208:21:const:0.0->1.0": (
+        "w_max is set by every throttle and read only by CUBIC growth once enabled, which "
+        "only a throttle turns on"
+    ),
+    "retrysim/retry/adaptive.py:209:8:stmt:removed": (
+        "k is set by every throttle and read only by CUBIC growth once enabled, which "
+        "only a throttle turns on"
+    ),
+    "retrysim/retry/adaptive.py:209:17:const:0.0->1.0": (
+        "k is set by every throttle and read only by CUBIC growth once enabled, which "
+        "only a throttle turns on"
+    ),
+    "retrysim/retry/adaptive.py:210:8:stmt:removed": (
+        "last_throttle is set by every throttle and read only by CUBIC growth once "
+        "enabled, which only a throttle turns on"
+    ),
+    "retrysim/retry/adaptive.py:210:29:const:0.0->1.0": (
+        "last_throttle is set by every throttle and read only by CUBIC growth once "
+        "enabled, which only a throttle turns on"
+    ),
+    "retrysim/retry/adaptive.py:226:27:cmp:GtE->Gt": (
+        "at tokens == 0 the hold is -0.0, not 0.0: equal as numbers, and every caller "
+        "(calls.py, engine.py, the delay count, notify) tests delay > 0"
+    ),
+    "retrysim/retry/breaker.py:147:8:stmt:removed": (
+        "opened_at is read only while open, and the only way to open (_open) sets it "
+        "first; nothing outside breaker.py reads it"
+    ),
+    "retrysim/retry/breaker.py:147:25:const:0.0->1.0": (
+        "opened_at is read only while open, and the only way to open (_open) sets it "
+        "first; its value before that is never read"
+    ),
+    "retrysim/retry/breaker.py:152:8:stmt:removed": (
+        "_probes_ok is read only half-open, and the only way there (_move) resets it to 0 first"
+    ),
+    "retrysim/retry/breaker.py:152:26:const:0->1": (
+        "_probes_ok is read only half-open, and the only way there (_move) resets it to 0 first"
+    ),
+    "retrysim/retry/breaker.py:205:11:cmp:LtE->Lt": (
+        "with failure_rate 0 the window is filled but never judged: the rate's numerator "
+        "is 0, so _should_open's rate test is always false"
+    ),
+    "retrysim/retry/breaker.py:223:12:cmp:Gt->GtE": (
+        "with failure_rate 0 nothing enters the window, so seen (0) is below "
+        "minimum_calls (>= 1) and the rate never opens it"
+    ),
+    "retrysim/retry/breaker.py:249:0:stmt:removed": (
+        "Ticket is a type alias read only in annotations, which `from __future__ import "
+        "annotations` never evaluates"
+    ),
+    "retrysim/retry/breaker.py:263:23:const:0->1": (
+        "the half-open period is only compared for equality with itself; starting at 1 "
+        "keeps every period as distinct as starting at 0"
+    ),
+    "retrysim/retry/breaker.py:284:44:const:False->True": (
+        "a ticket with period None is never current, and its probe flag is read only for "
+        "a current ticket"
+    ),
+    "retrysim/retry/breaker.py:286:74:const:False->True": (
+        "a ticket with period None is never current, and its probe flag is read only for "
+        "a current ticket"
+    ),
+    "retrysim/retry/breaker.py:293:68:const:False->True": (
+        "a ticket with period None is never current, and its probe flag is read only for "
+        "a current ticket"
+    ),
+    "retrysim/retry/breaker.py:296:32:const:False->True": (
+        "a ticket with period None is never current, and its probe flag is read only for "
+        "a current ticket"
+    ),
+    "retrysim/retry/breaker.py:311:11:cmp:Eq->NotEq": (
+        "every half-open period follows a move to open, which the mutant counts instead: "
+        "periods stay distinct, and are only compared for equality"
+    ),
+    "retrysim/retry/breaker.py:319:4:stmt:removed": (
+        "__slots__ only drops the per-instance __dict__; nothing reads or sets an "
+        "attribute outside the slots"
+    ),
+    "retrysim/retry/breaker.py:323:37:const:False->True": (
+        "a ticket with period None is never current, and its probe flag is read only for "
+        "a current ticket"
+    ),
     "retrysim/sim/attempt.py:39:4:stmt:removed": (
         "__slots__ only drops the per-instance __dict__; nothing reads or sets an attribute "
         "outside the slots"
