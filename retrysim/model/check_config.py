@@ -30,14 +30,13 @@ from __future__ import annotations
 
 import math
 import re
-import stat
 import tomllib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, TypeAlias
 
-from retrysim.errors import BadInputError
+from retrysim.errors import BadInputError, not_utf8
 from retrysim.suggest import hint
 
 CONFIG_NAME = "retrysim.toml"
@@ -257,25 +256,15 @@ def _tool_table(path: Path, data: dict[str, Any]) -> dict[str, Any]:
 
 def read_toml(path: Path, label: str) -> dict[str, Any]:
     """A small regular UTF-8 TOML file's table, or one line starting with ``label``."""
-    try:
-        info = path.stat()
-    except FileNotFoundError:
-        raise CheckConfigError(f"{label}: no such file") from None
-    except OSError as error:
-        raise CheckConfigError(f"{label}: cannot read: {error.strerror or error}") from None
-    if not stat.S_ISREG(info.st_mode):
-        raise CheckConfigError(f"{label}: not a regular file; give the configuration's file")
-    try:
-        with path.open("rb") as handle:
-            raw = handle.read(MAX_CONFIG_BYTES + 1)
-    except OSError as error:
-        raise CheckConfigError(f"{label}: cannot read: {error.strerror or error}") from None
-    if len(raw) > MAX_CONFIG_BYTES:
-        raise CheckConfigError(f"{label}: larger than {MAX_CONFIG_BYTES >> 10:,} KiB")
+    from retrysim.model.files import read_small_file
+
+    raw = read_small_file(
+        path, label, CheckConfigError, "a check's configuration is a few lines", MAX_CONFIG_BYTES
+    )
     try:
         return tomllib.loads(raw.decode("utf-8"))
     except UnicodeDecodeError as error:
-        raise CheckConfigError(f"{label}: not UTF-8 text (bad byte at {error.start})") from None
+        raise CheckConfigError(f"{label}: not UTF-8 text ({not_utf8(raw, error)})") from None
     except (tomllib.TOMLDecodeError, RecursionError) as error:
         raise CheckConfigError(f"{label}: invalid TOML: {error}") from None
 

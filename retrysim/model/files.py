@@ -11,6 +11,7 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
+from retrysim.errors import BadInputError
 from retrysim.model.scenario import Scenario, ScenarioError, parse_scenario
 
 #: A scenario file is a few hundred bytes; anything past this is not one (and a file of millions
@@ -52,25 +53,33 @@ def load_scenario(path: str | Path) -> Scenario:
 
 
 def _read_scenario_bytes(path: Path) -> bytes:
+    return read_small_file(path, str(path), ScenarioError, "a scenario file is a few lines")
+
+
+def read_small_file(
+    path: Path, label: str, error: type[BadInputError], size_hint: str, limit: int = MAX_FILE_BYTES
+) -> bytes:
+    """The bytes of a user's small input file, or ``error`` in one line starting with
+    ``label``: missing, unreadable, a folder, a pipe or device (reading one could block for
+    ever), or over ``limit`` bytes (``size_hint`` says what a normal one is). Scenario files and
+    ``retrysim check``'s configuration are read alike."""
     try:
         info = path.stat()
     except FileNotFoundError:
-        raise ScenarioError(f"{path}: no such file") from None
-    except OSError as error:
-        raise ScenarioError(f"{path}: cannot read: {error.strerror or error}") from None
+        raise error(f"{label}: no such file") from None
+    except OSError as failure:
+        raise error(f"{label}: cannot read: {failure.strerror or failure}") from None
     if stat.S_ISDIR(info.st_mode):
-        raise ScenarioError(f"{path}: is a directory, not a scenario file")
+        raise error(f"{label}: is a directory, not a file")
     if not stat.S_ISREG(info.st_mode):
-        raise ScenarioError(f"{path}: not a regular file (a pipe, socket or device); give a file")
+        raise error(f"{label}: not a regular file (a pipe, socket or device); give a file")
     try:
         with path.open("rb") as handle:
-            raw = handle.read(MAX_FILE_BYTES + 1)
-    except OSError as error:
-        raise ScenarioError(f"{path}: cannot read: {error.strerror or error}") from None
-    if len(raw) > MAX_FILE_BYTES:
-        raise ScenarioError(
-            f"{path}: larger than {MAX_FILE_BYTES >> 10:,} KiB; a scenario file is a few lines"
-        )
+            raw = handle.read(limit + 1)
+    except OSError as failure:
+        raise error(f"{label}: cannot read: {failure.strerror or failure}") from None
+    if len(raw) > limit:
+        raise error(f"{label}: larger than {limit >> 10:,} KiB; {size_hint}")
     return raw
 
 
