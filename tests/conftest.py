@@ -17,7 +17,7 @@ import os
 import random
 import shutil
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import Any, NoReturn
 
 import pytest
 import tenacity.wait
@@ -68,9 +68,14 @@ def need_program(name: str) -> str:
     found = shutil.which(name)
     if found is not None:
         return found
-    said = f"{name} is not on PATH: install it ({INSTALL[name]}) to run the real-service tests"
+    missing(f"{name} is not on PATH: install it ({INSTALL[name]}) to run the real-service tests")
+
+
+def missing(said: str) -> NoReturn:
+    """Skip a test whose machine lacks what it needs (``said``: what, and how to get it); but
+    where services are required (CI) fail it, so CI cannot pass by not running it."""
     if services_required():
-        pytest.fail(f"{said}; {REQUIRE_SERVICES} or CI is set, so a missing service fails")
+        pytest.fail(f"{said}; {REQUIRE_SERVICES} or CI is set, so what is missing fails")
     pytest.skip(said)
 
 

@@ -39,6 +39,7 @@ from retrysim.cli.app import app
 from retrysim.model.library import load_scenario
 from retrysim.model.scenario import Scenario
 from retrysim.sim import records as rec
+from tests.conftest import missing
 from tests.test_no_leftovers import (
     DEADLINE,
     finish,
@@ -280,7 +281,7 @@ def enough_files() -> None:
     need = 4 * BURST + 200
     if soft < need:
         if hard != resource.RLIM_INFINITY and hard < need:
-            pytest.skip(f"needs {need} open files; the hard limit is {hard}")
+            missing(f"needs {need} open files; the hard limit is {hard} (raise it: ulimit -Hn)")
         resource.setrlimit(resource.RLIMIT_NOFILE, (need, hard))
 
 

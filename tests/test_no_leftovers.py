@@ -24,6 +24,7 @@ from pathlib import Path
 import pytest
 
 from retrysim.runs import children
+from tests.conftest import missing
 
 pytestmark = pytest.mark.skipif(not Path("/proc/self").exists(), reason="needs Linux's /proc")
 
@@ -168,7 +169,7 @@ EXPECTED = {
 @pytest.mark.usefixtures("redis_server")  # skips naming the install line, fails in CI
 def test_a_signal_leaves_no_redis_server_and_no_port(number: signal.Signals) -> None:
     if number == signal.SIGKILL and not children.supported():
-        pytest.skip("a child tied to its parent's life needs Linux's prctl")
+        missing("a child tied to its parent's life needs Linux's prctl")
     with reaped(retrysim("chaos", "real-redis-blip", "--start-redis")) as process:
         server, port = redis_child(process)
         assert running(server) and listening(port)
@@ -228,7 +229,7 @@ def test_a_stopped_sweep_leaves_no_worker_process(executor: str, number: signal.
     if executor == "dask":
         pytest.importorskip("distributed")
     if number == signal.SIGKILL and not children.supported():
-        pytest.skip("a child tied to its parent's life needs Linux's prctl")
+        missing("a child tied to its parent's life needs Linux's prctl")
     grid = ["--grid", "policy.max_attempts=2,3,4,5,6,7,8,9", "--seeds", "8"]
     args = ["sweep", "thundering-herd", *grid, "--workers", "2", "--executor", executor, "--yes"]
     workers: list[int] = []
@@ -250,7 +251,7 @@ def test_a_tied_child_is_killed_when_its_parent_is() -> None:
     """The mechanism itself: a grandchild tied to its parent dies with it (SIGKILL), and one
     not tied lives on (so the check can fail)."""
     if not children.supported():
-        pytest.skip("a child tied to its parent's life needs Linux's prctl")
+        missing("a child tied to its parent's life needs Linux's prctl")
     script = (
         "import subprocess, sys\n"
         "from retrysim.runs.children import tied_to_this_process\n"
