@@ -7,6 +7,7 @@
     python scripts/mutate.py --mutant ID            # one mutant's diff and its verdict
     python scripts/mutate.py --json --fail-under 90
     python scripts/mutate.py --journal docs/mutation-journal.jsonl  # goes on where it stopped
+    python scripts/mutate.py --journal docs/mutation-journal.jsonl --known  # its table, no run
 
 Each mutant is one small edit of one core module (an operator swapped, a constant moved by
 one, a statement removed, ...). It is written into a temporary copy of the project (never the
@@ -36,6 +37,7 @@ import contextlib
 import dataclasses
 import difflib
 import hashlib
+import importlib.util
 import json
 import os
 import random
@@ -862,14 +864,23 @@ def preload() -> None:
     os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     os.environ["HYPOTHESIS_PROFILE"] = "mutation"
-    for name in ("numpy", "pydantic", "pydantic_settings", "tenacity", "hypothesis", "pytest"):
+    heavy = (
+        "numpy",
+        "pydantic",
+        "pydantic_settings",
+        "tenacity",
+        "hypothesis",
+        "pytest",
+        "coverage",
+    )
+    for name in heavy:
         with contextlib.suppress(ImportError):
             __import__(name)
     if any(name == "retrysim" or name.startswith("retrysim.") for name in sys.modules):
         raise RuntimeError("retrysim was imported before forking: mutants would not load")
 
 
-def _child(project: Path, tests: Sequence[str]) -> None:
+def _child(project: Path, tests: Sequence[str], trace: tuple[Path, str] | None) -> None:
     os.setpgid(0, 0)
     null = os.open(os.devnull, os.O_WRONLY)
     os.dup2(null, 1)
@@ -883,15 +894,150 @@ def _child(project: Path, tests: Sequence[str]) -> None:
         sys.dont_write_bytecode = True
         os.environ["PYTHONPATH"] = str(project)
         os.environ["PYTHONDONTWRITEBYTECODE"] = "1"
-        code = int(pytest.main([*PYTEST_ARGS, *tests]))
+        if trace is None:
+            code = int(pytest.main([*PYTEST_ARGS, *tests]))
+        else:
+            code = _traced(project, tests, *trace)
     finally:
         os._exit(code)
+
+
+def _traced(project: Path, tests: Sequence[str], trace: Path, source_path: str) -> int:
+    """Run ``tests`` under coverage.py, each test's lines of ``source_path`` kept under its
+    node id as context, and each test's run time beside them.
+
+    Lines run outside any test (at import or collection) keep the empty context: a mutant there
+    can change what every test sees, so it gets all of them (see ``Coverage.tests_for``)."""
+    import coverage
+    import pytest
+
+    cov = coverage.Coverage(data_file=str(trace), include=[str(project / source_path)])
+    seconds: dict[str, float] = {}
+
+    class Contexts:
+        @pytest.hookimpl(wrapper=True)
+        def pytest_runtest_protocol(self, item: pytest.Item) -> object:
+            cov.switch_context(item.nodeid)
+            started = time.monotonic()
+            try:
+                return (yield)
+            finally:
+                seconds[item.nodeid] = time.monotonic() - started
+                cov.switch_context("")
+
+    cov.start()
+    try:
+        return int(pytest.main([*PYTEST_ARGS, *tests], plugins=[Contexts()]))
+    finally:
+        cov.stop()
+        cov.save()
+        trace.with_suffix(".seconds").write_text(json.dumps(seconds))
 
 
 def run_tests(project: Path, tests: Sequence[str], timeout: float) -> str:
     """'passed', 'failed' or 'timeout': the tests run in a forked child on ``project``."""
     pid = _spawn(project, tests)
     return _reap({pid: (None, project, time.monotonic() + timeout)})[1]
+
+
+class Coverage:
+    """Which of a module's tests run which of its lines, so a mutant runs only the tests that
+    reach it. Most mutants of a big module are reached by a few of its tests, so this cuts a
+    full run several times over (docs/mutation.md has the figures).
+
+    A test that does not run a mutated line cannot see the edit, with two exceptions, and both
+    only make the rate look worse, never better: a line reached only in a subprocess (a CLI
+    test) or only through state an earlier test left behind. A mutant on a line no test
+    reached, or reached at import, runs all the module's tests as before; ``--mutant`` and
+    ``--all-tests`` always do."""
+
+    def __init__(
+        self,
+        source: str,
+        lines: Mapping[int, Sequence[str]] | None,
+        seconds: Mapping[str, float] | None = None,
+    ) -> None:
+        self.lines = lines
+        self.seconds = dict(seconds or {})  # node id -> its run time in the measuring run
+        self.statements = _statement_heads(ast.parse(source))
+
+    @classmethod
+    def measure(
+        cls, project: Path, source_path: str, tests: Sequence[str], timeout: float
+    ) -> tuple[Coverage, str]:
+        """Run ``tests`` once under coverage on ``project``: the map, and the run's verdict."""
+        trace = project.parent / ".mutate-coverage"
+        source = (project / source_path).read_text()
+        pid = _spawn(project, tests, (trace, source_path))
+        verdict = _reap({pid: (None, project, time.monotonic() + timeout)})[1]
+        lines: dict[int, Sequence[str]] | None = None
+        seconds: dict[str, float] = {}
+        if trace.exists():
+            import coverage
+
+            data = coverage.CoverageData(basename=str(trace))
+            data.read()
+            measured = data.contexts_by_lineno(str((project / source_path).resolve()))
+            lines = {line: sorted(contexts) for line, contexts in measured.items()}
+            seconds = json.loads(trace.with_suffix(".seconds").read_text())
+            trace.unlink()
+            trace.with_suffix(".seconds").unlink()
+        return cls(source, lines, seconds), verdict
+
+    def tests_for(self, mutant: Mutant, everything: Sequence[str]) -> Sequence[str]:
+        """The tests that reach ``mutant``'s statement, quickest first (``-x`` stops at the
+        first failure, and most mutants fail early); all of ``everything`` when unsure."""
+        if self.lines is None:
+            return everything
+        statement = self._statement(mutant)
+        reached = self._reached(statement.first, statement.head_end)
+        if "" in reached and statement.function:
+            # A def's head runs at import, but its defaults and decorators act only when the
+            # function is called: the tests that run its body are the ones that can tell.
+            reached = self._reached(statement.head_end + 1, statement.end)
+        if not reached or "" in reached:
+            reached = set(self.seconds)  # every test, still quickest first
+        if not reached:
+            return everything
+        return sorted(reached, key=lambda test: (self.seconds.get(test, 0.0), test))
+
+    def _reached(self, first: int, last: int) -> set[str]:
+        assert self.lines is not None
+        reached: set[str] = set()
+        for line in range(first, last + 1):
+            reached.update(self.lines.get(line, ()))
+        return reached
+
+    def _statement(self, mutant: Mutant) -> _Statement:
+        """The innermost statement holding the mutant."""
+        inside = [s for s in self.statements if s.first <= mutant.line <= s.end]
+        if not inside:
+            return _Statement(mutant.line, mutant.line, mutant.line, function=False)
+        return max(inside, key=lambda s: (s.first, -s.end))
+
+
+@dataclasses.dataclass(frozen=True)
+class _Statement:
+    first: int  # its first line, decorators included
+    head_end: int  # a compound statement's head ends before its body; a simple one's is all
+    end: int
+    function: bool
+
+
+def _statement_heads(tree: ast.AST) -> list[_Statement]:
+    """Every statement's lines."""
+    heads = []
+    for node in ast.walk(tree):
+        if not isinstance(node, ast.stmt):
+            continue
+        decorators = getattr(node, "decorator_list", [])
+        first = min([node.lineno, *(d.lineno for d in decorators)])
+        end = node.end_lineno or node.lineno
+        body = getattr(node, "body", None)
+        head_end = body[0].lineno - 1 if isinstance(body, list) and body else end
+        function = isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef)
+        heads.append(_Statement(first, max(first, head_end), end, function))
+    return heads
 
 
 @dataclasses.dataclass
@@ -971,10 +1117,12 @@ def campaign(
     jobs: int = 1,
     echo: bool = True,
     journal: Journal | None = None,
+    select_tests: bool = True,
 ) -> Tally:
     """Run each mutant's tests from a temporary copy of ``root``; ``jobs`` copies at most.
     With a ``journal``, a mutant it holds a valid verdict for is counted without a run, and
-    each new verdict is written to it."""
+    each new verdict is written to it. With ``select_tests`` (and coverage.py installed), a
+    mutant runs only the tests that reach its statement (``Coverage``)."""
     tally = Tally(module)
     basis = Journal.basis(root, source_path, tests) if journal is not None else ""
     if journal is not None:
@@ -992,7 +1140,11 @@ def campaign(
     with tempfile.TemporaryDirectory(prefix="retrysim-mutate-") as tmp:
         copies = [copy_project(root, Path(tmp) / str(i)) for i in range(max(1, jobs))]
         started = time.monotonic()
-        if run_tests(copies[0], tests, timeout=600) != "passed":
+        if select_tests and importlib.util.find_spec("coverage") is not None:
+            reach, baseline = Coverage.measure(copies[0], source_path, tests, timeout=900)
+        else:
+            reach, baseline = Coverage(original, None), run_tests(copies[0], tests, timeout=600)
+        if baseline != "passed":
             raise RuntimeError(f"{module}: the tests fail on the unmutated copy")
         timeout = _timeout(time.monotonic() - started)
         free = list(copies)
@@ -1002,7 +1154,7 @@ def campaign(
             while queue and free:
                 mutant, project = queue.pop(0), free.pop()
                 (project / source_path).write_text(mutant.apply(original))
-                pid = _spawn(project, tests)
+                pid = _spawn(project, reach.tests_for(mutant, tests))
                 running[pid] = (mutant, project, time.monotonic() + timeout)
             pid, verdict = _reap(running)
             mutant, project, _ = running.pop(pid)
@@ -1019,12 +1171,12 @@ def _timeout(baseline: float) -> float:
     return 3 * baseline + 10
 
 
-def _spawn(project: Path, tests: Sequence[str]) -> int:
+def _spawn(project: Path, tests: Sequence[str], trace: tuple[Path, str] | None = None) -> int:
     sys.stdout.flush()
     sys.stderr.flush()
     pid = os.fork()
     if pid == 0:  # pragma: no cover - the child
-        _child(project, tests)
+        _child(project, tests, trace)
     return pid
 
 
@@ -1117,11 +1269,26 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="keep each verdict in FILE (JSON lines) and reuse those whose module and tests "
         "are unchanged: a long run goes on where the last one stopped",
     )
+    parser.add_argument(
+        "--all-tests",
+        action="store_true",
+        help="run every test of a module for each mutant, not only those that reach it",
+    )
+    parser.add_argument(
+        "--known",
+        action="store_true",
+        help="with --journal: the table of the verdicts it holds for the tree as it is now, "
+        "and how many mutants each module still lacks; nothing runs",
+    )
     args = parser.parse_args(argv)
     names: list[str] = args.module or list(MODULES)
     if args.mutant:
         return _some(args.mutant)
     chosen = select(names, args.sample, args.seed)
+    if args.known:
+        if args.journal is None:
+            parser.error("--known reads a journal: give --journal FILE")
+        return _known(Journal(args.journal), chosen, args.json)
     if args.list:
         for mutants in chosen.values():
             for mutant in mutants:
@@ -1137,7 +1304,15 @@ def main(argv: Sequence[str] | None = None) -> int:
             if not args.json:
                 print(f"{name}: {len(mutants)} mutants of {path}", flush=True)
             tally = campaign(
-                snapshot, name, path, tests, mutants, args.jobs, not args.json, journal
+                snapshot,
+                name,
+                path,
+                tests,
+                mutants,
+                args.jobs,
+                not args.json,
+                journal,
+                select_tests=not args.all_tests,
             )
             tallies.append(tally)
             if not args.json:
@@ -1155,6 +1330,31 @@ def main(argv: Sequence[str] | None = None) -> int:
     return 1 if args.fail_under is not None and whole.rate < args.fail_under else 0
 
 
+def _known(journal: Journal, chosen: Mapping[str, Sequence[Mutant]], as_json: bool) -> int:
+    """Tally what ``journal`` already decided for the tree as it is now; run nothing."""
+    tallies, lacking = [], {}
+    for name, mutants in chosen.items():
+        path, tests = MODULES[name]
+        basis = Journal.basis(ROOT, path, tests)
+        tally = Tally(name)
+        for mutant in mutants:
+            known = journal.verdict(mutant, basis)
+            if known is not None:
+                _count(tally, mutant, known, echo=False)
+        tallies.append(tally)
+        lacking[name] = len(mutants) - tally.mutants
+    if as_json:
+        modules = [{**t.as_dict(), "lacking": lacking[t.module]} for t in tallies]
+        print(json.dumps({"modules": modules, "total": total(tallies).as_dict()}, indent=2))
+        return 0
+    lines = _table([*tallies, total(tallies)]).splitlines()
+    print(f"{lines[0]}{'lacking':>9}")
+    for line, tally in zip(lines[1:], tallies, strict=False):
+        print(f"{line}{lacking[tally.module]:>9}")
+    print(f"{lines[-1]}{sum(lacking.values()):>9}")
+    return 0
+
+
 def _some(mutant_ids: Sequence[str]) -> int:
     """Show each mutant's diff, then run it and say what became of it."""
     preload()
@@ -1167,7 +1367,7 @@ def _some(mutant_ids: Sequence[str]) -> int:
             continue
         for mutant in mutants:
             print(mutant.diff(source), end="")
-        tally = campaign(ROOT, name, path, tests, mutants, echo=False)
+        tally = campaign(ROOT, name, path, tests, mutants, echo=False, select_tests=False)
         for mutant in mutants:
             print(f"{mutant.id}: {tally.verdicts[mutant.id]}")
             if mutant.id in EQUIVALENT:

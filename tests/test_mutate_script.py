@@ -239,3 +239,49 @@ def test_every_core_module_and_test_file_in_the_map_exists() -> None:
             assert (root / file).is_file(), test
             if name:  # a test named in its file: it must still be defined there
                 assert f"def {name}(" in (root / file).read_text(), test
+
+
+def _two_tests(project: Path) -> list[str]:
+    (project / "tests" / "test_tiny.py").write_text(
+        "from tiny import clamp, step\n\n"
+        "def test_clamp():\n"
+        "    assert clamp(-1) == 0\n"
+        "    assert clamp(5) == 5\n\n"
+        "def test_step():\n"
+        "    assert step(3.0, 1) == 5.0\n"
+    )
+    return ["tests/test_tiny.py"]
+
+
+def test_a_mutant_runs_only_the_tests_that_reach_its_statement(project: Path) -> None:
+    """Coverage maps each test to the lines it runs: a mutant in step() runs test_step alone,
+    one in clamp()'s defaults the tests that call clamp, and a module constant (run at import,
+    before any test) every test."""
+    tests = _two_tests(project)
+    reach, verdict = mutate.Coverage.measure(project, "tiny.py", tests, timeout=120)
+    assert verdict == "passed"
+    assert set(reach.seconds) == {"tests/test_tiny.py::test_clamp", "tests/test_tiny.py::test_step"}
+    in_step = _one("18:arith:Mult->Div")
+    assert reach.tests_for(in_step, tests) == ["tests/test_tiny.py::test_step"]
+    default = next(m for m in mutate.mutants_of(TINY, "tiny.py") if m.line == 8)
+    assert reach.tests_for(default, tests) == ["tests/test_tiny.py::test_clamp"]
+    constant = _one("5:const:3->4")
+    assert sorted(reach.tests_for(constant, tests)) == sorted(reach.seconds)
+
+
+def test_selected_tests_give_the_verdicts_of_all_tests(project: Path) -> None:
+    tests = _two_tests(project)
+    mutants = mutate.mutants_of(TINY, "tiny.py")
+    chosen = mutate.campaign(project, "tiny", "tiny.py", tests, mutants, echo=False)
+    every = mutate.campaign(
+        project, "tiny", "tiny.py", tests, mutants, echo=False, select_tests=False
+    )
+    assert chosen.verdicts == every.verdicts
+    assert chosen.killed > 0 and chosen.survived
+
+
+def test_without_a_map_every_mutant_runs_every_test() -> None:
+    reach = mutate.Coverage(TINY, None)
+    assert reach.tests_for(_one("18:arith:Mult->Div"), ["tests/test_tiny.py"]) == [
+        "tests/test_tiny.py"
+    ]
