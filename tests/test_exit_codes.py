@@ -389,6 +389,42 @@ def test_a_killed_worker_says_a_worker_died_and_how_to_resume(tmp_path: Path) ->
     assert json.loads(resumed.stdout) == json.loads(fresh.stdout)
 
 
+# Each of dask's worker processes is killed once the first run is in: with no retries allowed
+# (as after a run killed its workers again and again), dask gives up with KilledWorker.
+DASK_KILL = """
+import multiprocessing, os, signal, sys
+from pathlib import Path
+from retrysim.cli import app as app_module, progress
+real_update = progress.WorkProgress.update
+def update(self, done, total):
+    real_update(self, done, total)
+    if done == 1 and not getattr(update, "done", False):
+        update.done = True
+        workers = [c for c in multiprocessing.active_children() if "tracker" not in c.name]
+        Path({pids!r}).write_text(" ".join(str(worker.pid) for worker in workers))
+        for worker in workers:
+            os.kill(worker.pid, signal.SIGKILL)
+progress.WorkProgress.update = update
+sys.argv = ["retrysim", *sys.argv[1:]]
+app_module.main()
+"""
+
+
+def test_a_killed_dask_worker_says_a_worker_died_and_how_to_resume(tmp_path: Path) -> None:
+    pytest.importorskip("distributed", reason="pip install 'retrysim[dask]'")
+    out, pids = tmp_path / "out", tmp_path / "pids"
+    args = [*LONG_SWEEP, "--executor", "dask", "--workers", "2", "--out", str(out), "-q"]
+    env = {**os.environ, "DASK_DISTRIBUTED__SCHEDULER__ALLOWED_FAILURES": "0"}
+    done = _process(DASK_KILL.format(pids=str(pids)), args, env=env)
+    assert done.returncode == 3, done.stderr
+    assert "Traceback" not in done.stderr and BUG not in done.stderr
+    said = [line for line in done.stderr.splitlines() if line.startswith("retrysim:")]
+    assert len(said) == 1, done.stderr
+    assert said[0].startswith("retrysim: error: a worker process died (killed by the system?")
+    assert f"saved in {out / 'runs'}: run the same command again (or with --resume)" in said[0]
+    assert pids.read_text().split()  # there were workers to kill
+
+
 @pytest.mark.parametrize(("name", "code"), [("SIGTERM", 143), ("SIGHUP", 129)])
 def test_sigterm_and_sighup_stop_a_sweep_as_ctrl_c_does(
     tmp_path: Path, name: str, code: int

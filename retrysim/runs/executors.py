@@ -56,7 +56,8 @@ class ExecutorError(BadInputError):
 
 
 class WorkerDiedError(Exception):
-    """A local worker process died mid-run (the system killed it: out of memory, a kill -9).
+    """A worker process died mid-run (the system killed it: out of memory, a kill -9): a local
+    pool's, or each dask worker that took the same run (dask's ``KilledWorker``).
 
     Neither the user's input nor a bug in retrysim: the CLI says so and exits 3, with how to
     go on from the runs already saved. Every run reported before it stays reported.
@@ -247,6 +248,11 @@ class DaskExecutor:
                 try:
                     for future, document in distributed.as_completed(futures, with_results=True):
                         on_result(index[future.key], document)
+                except distributed.KilledWorker as error:
+                    # dask retried the run on a fresh worker and each one died under it.
+                    logger.setLevel(logging.CRITICAL)
+                    client.cancel(futures)
+                    raise WorkerDiedError(f"a dask worker process died: {error}") from None
                 except BaseException:
                     # Stopping early makes the cluster log the runs it had to drop (and the
                     # results it could no longer send): expected now, so not shown.
