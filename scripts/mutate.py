@@ -101,7 +101,14 @@ MODULES: dict[str, tuple[str, tuple[str, ...]]] = {
             "tests/test_mutants_classify.py",
         ),
     ),
-    "counters": ("retrysim/retry/counters.py", ("tests/test_counters.py", "tests/test_export.py")),
+    "counters": (
+        "retrysim/retry/counters.py",
+        (
+            "tests/test_counters.py",
+            "tests/test_export.py",
+            "tests/test_mutants_counters.py",
+        ),
+    ),
     "decorators": (
         "retrysim/retry/decorators.py",
         (
@@ -109,23 +116,61 @@ MODULES: dict[str, tuple[str, tuple[str, ...]]] = {
             "tests/test_attempt_timeout.py",
             "tests/test_fallback.py",
             MR,
+            "tests/test_mutants_decorators.py",
         ),
     ),
     "effective": ("retrysim/retry/effective.py", ("tests/test_effective.py", MR)),
     "exceptions": (
         "retrysim/retry/exceptions.py",
-        ("tests/test_classify.py", "tests/test_per_error.py", "tests/test_decorators.py", MR),
+        (
+            "tests/test_classify.py",
+            "tests/test_per_error.py",
+            "tests/test_decorators.py",
+            MR,
+            "tests/test_mutants_exceptions.py",
+        ),
     ),
-    "export": ("retrysim/retry/export.py", ("tests/test_export.py",)),
-    "guards": ("retrysim/retry/guards.py", ("tests/test_guards.py", MT, MR)),
-    "hedge": ("retrysim/retry/hedge.py", ("tests/test_hedge.py", MT)),
+    "export": (
+        "retrysim/retry/export.py",
+        (
+            "tests/test_export.py",
+            "tests/test_mutants_export.py",
+        ),
+    ),
+    "guards": (
+        "retrysim/retry/guards.py",
+        (
+            "tests/test_guards.py",
+            MT,
+            MR,
+            "tests/test_mutants_guards.py",
+        ),
+    ),
+    "hedge": (
+        "retrysim/retry/hedge.py",
+        (
+            "tests/test_hedge.py",
+            MT,
+            "tests/test_mutants_hedge.py",
+        ),
+    ),
     "hooks": (
         "retrysim/retry/hooks.py",
-        ("tests/test_hooks.py", "tests/test_hooks_retry.py", "tests/test_fallback.py"),
+        (
+            "tests/test_hooks.py",
+            "tests/test_hooks_retry.py",
+            "tests/test_fallback.py",
+            "tests/test_mutants_hooks.py",
+        ),
     ),
     "knobs": (
         "retrysim/retry/knobs.py",
-        ("tests/test_mechanisms_registry.py", "tests/test_resilience_policy.py", MR),
+        (
+            "tests/test_mechanisms_registry.py",
+            "tests/test_resilience_policy.py",
+            MR,
+            "tests/test_mutants_knobs.py",
+        ),
     ),
     "mechanisms": (
         "retrysim/retry/mechanisms.py",
@@ -133,13 +178,37 @@ MODULES: dict[str, tuple[str, tuple[str, ...]]] = {
     ),
     "options": (
         "retrysim/retry/options.py",
-        ("tests/test_options.py", "tests/test_effective.py", MR),
+        (
+            "tests/test_options.py",
+            "tests/test_effective.py",
+            MR,
+            "tests/test_mutants_options.py",
+        ),
     ),
-    "otel": ("retrysim/retry/otel.py", ("tests/test_otel.py", MR)),
-    "per_error": ("retrysim/retry/per_error.py", ("tests/test_per_error.py", MT)),
+    "otel": (
+        "retrysim/retry/otel.py",
+        (
+            "tests/test_otel.py",
+            MR,
+            "tests/test_mutants_otel.py",
+        ),
+    ),
+    "per_error": (
+        "retrysim/retry/per_error.py",
+        (
+            "tests/test_per_error.py",
+            MT,
+            "tests/test_mutants_per_error.py",
+        ),
+    ),
     "policy": (
         "retrysim/retry/policy.py",
-        ("tests/test_policy.py", "tests/test_options.py", MT),
+        (
+            "tests/test_policy.py",
+            "tests/test_options.py",
+            MT,
+            "tests/test_mutants_policy.py",
+        ),
     ),
     "profiles": (
         "retrysim/retry/profiles.py",
