@@ -683,6 +683,46 @@ EQUIVALENT: dict[str, str] = {
         "`_issued` is read only by a tier with callers above it, which sets its own list two"
         " lines below; the top tier never reads it"
     ),
+    "retrysim/retry/counters.py:296:4:stmt:removed": (
+        "__slots__ only drops the per-instance __dict__; nothing reads or sets an attribute "
+        "outside the slots (AttemptCounter is built only in calls.py)"
+    ),
+    "retrysim/retry/export.py:36:50:const:2->3": (
+        "_SEVERITY values are only compared with each other: open at 3 instead of 2 still "
+        "ranks above half_open (1) and closed (0)"
+    ),
+    "retrysim/retry/export.py:38:0:stmt:removed": (
+        "Kind is a type alias read only in annotations, which `from __future__ import "
+        "annotations` never evaluates; nothing imports it (otel has its own)"
+    ),
+    "retrysim/retry/export.py:100:31:cmp:Gt->GtE": (
+        "> and >= differ only for two breakers of one name with equal severity, i.e. in the "
+        "same state: storing that same state again changes nothing"
+    ),
+    "retrysim/retry/export.py:239:25:cmp:Gt->GtE": (
+        "the line is reached only for an infinite value: +inf is both > 0 and >= 0, -inf "
+        "neither; the two differ only at 0"
+    ),
+    "retrysim/retry/export.py:239:33:const:0->1": (
+        "the line is reached only for an infinite value: +inf exceeds both 0 and 1, -inf "
+        "neither, so the sign test is the same"
+    ),
+    "retrysim/retry/otel.py:60:0:stmt:removed": (
+        "Kind is a type alias read only in annotations, which `from __future__ import "
+        "annotations` never evaluates; nothing imports it"
+    ),
+    "retrysim/retry/otel.py:199:8:stmt:removed": (
+        "instrument_opentelemetry sets source right after _Instruments() and before any "
+        "callback, active or remove() can read it"
+    ),
+    "retrysim/retry/otel.py:200:8:stmt:removed": (
+        "INSTRUMENTS has a histogram row, so the constructor's loop always sets histogram; a "
+        "failure there aborts the whole _Instruments"
+    ),
+    "retrysim/retry/knobs.py:18:0:stmt:removed": (
+        "Stage is a type alias read only in annotations (STAGES, PlacedGuard.stage), which "
+        "`from __future__ import annotations` never evaluates; nothing imports it"
+    ),
 }
 
 PYTEST_ARGS = ("-x", "-q", "-p", "no:cacheprovider", "-n", "0", "-m", "not slow")
