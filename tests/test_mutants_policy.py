@@ -4,9 +4,11 @@ plausible wrong edit would change."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 
 import pytest
+import tenacity.asyncio
 from tenacity import Retrying
 
 from retrysim.retry import RateLimitedError, RetryPolicy, build_policy
@@ -127,3 +129,76 @@ def test_a_per_call_time_budget_stops_retrying() -> None:
     assert _runs(policy, ConnectionError("down"))[0] == 1
     unbounded = _quick(max_attempts=10, min_wait=1.0, max_wait=1.0)
     assert _runs(unbounded, ConnectionError("down"))[0] == 10
+
+
+# --- policy: a family's own waits -----------------------------------------------------------
+
+
+def test_a_familys_own_wait_range_replaces_the_policys_for_its_errors() -> None:
+    """``rate_limited`` with its own ``min_wait=1`` and ``max_wait=100`` under a policy of 10 s
+    waits: a rate-limited error waits 1, 2, 4, 8, 16 s (the family's base, under the family's
+    cap), any other error 10 s each."""
+    policy = _quick(
+        max_attempts=6,
+        min_wait=10.0,
+        max_wait=10.0,
+        rate_limited={"min_wait": 1.0, "max_wait": 100.0},
+    )
+    assert _runs(policy, RateLimitedError("slow down")) == (6, [1.0, 2.0, 4.0, 8.0, 16.0])
+    assert _runs(policy, ConnectionError("down")) == (6, [10.0] * 5)
+
+
+def test_a_family_honours_retry_after_as_the_policy_does_unless_it_says_otherwise() -> None:
+    """A family with its own waits but no ``respect_retry_after`` inherits the policy's (a 5 s
+    hint is waited); one that sets it keeps its own (``False``: its 1 s formula decides)."""
+    hinted = RateLimitedError("slow down", retry_after=5.0)
+    inherits = _quick(
+        max_attempts=3,
+        min_wait=1.0,
+        max_wait=1.0,
+        respect_retry_after=True,
+        rate_limited={"min_wait": 1.0, "max_wait": 2.0},
+    )
+    assert _runs(inherits, hinted) == (3, [5.0, 5.0])
+    refuses = _quick(
+        max_attempts=3,
+        min_wait=1.0,
+        max_wait=1.0,
+        respect_retry_after=True,
+        rate_limited={"min_wait": 1.0, "max_wait": 2.0, "respect_retry_after": False},
+    )
+    assert _runs(refuses, hinted) == (3, [1.0, 2.0])
+
+
+# --- policy: an async retry strategy beside a guard -----------------------------------------
+
+
+def test_an_async_retry_strategy_beside_a_guard_still_decides() -> None:
+    """With a guard (a breaker), the policy wraps the retry so a refusal is never retried; an
+    async strategy (``tenacity.asyncio.retry_if_result``) keeps deciding inside that wrapper:
+    a 503 is retried and the 200 after it is returned."""
+
+    async def unavailable(status: object) -> bool:
+        return status == 503
+
+    policy = _quick(
+        max_attempts=4,
+        min_wait=0.0,
+        max_wait=0.0,
+        retry=tenacity.asyncio.retry_if_result(unavailable),
+        breaker={"enabled": True, "failure_threshold": 5},
+    )
+    assert policy.guards
+    answers = iter([503, 200, 200, 200])
+    calls = 0
+
+    async def fetch() -> int:
+        nonlocal calls
+        calls += 1
+        return next(answers)
+
+    async def no_sleep(seconds: float) -> None:
+        del seconds
+
+    assert asyncio.run(policy.async_retrying(sleep=no_sleep)(fetch)) == 200
+    assert calls == 2

@@ -131,7 +131,8 @@ class Documented(Profile):
 
     def raw_range(self, shape: Shape, n: int) -> tuple[float, float]:
         scaled = capped_exponential(shape.base, shape.max_wait, n)
-        return scaled, min(shape.max_wait, shape.base * _pow2(n - 1) + shape.jitter)
+        grown = shape.base * _pow2(n - 1) if shape.base > 0 else 0.0  # not 0 * inf, a nan
+        return scaled, min(shape.max_wait, grown + shape.jitter)
 
 
 class Bindu(Profile):
