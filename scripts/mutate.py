@@ -212,7 +212,7 @@ MODULES: dict[str, tuple[str, tuple[str, ...]]] = {
     ),
     "profiles": (
         "retrysim/retry/profiles.py",
-        ("tests/test_options.py", "tests/test_policy.py", MR),
+        ("tests/test_options.py", "tests/test_policy.py", MR, "tests/test_mutants_profiles.py"),
     ),
     "resilience": (
         "retrysim/retry/resilience.py",
@@ -220,7 +220,12 @@ MODULES: dict[str, tuple[str, tuple[str, ...]]] = {
     ),
     "settings": (
         "retrysim/retry/settings.py",
-        ("tests/test_settings.py", "tests/test_settings_env_file.py", MR),
+        (
+            "tests/test_settings.py",
+            "tests/test_settings_env_file.py",
+            MR,
+            "tests/test_mutants_settings.py",
+        ),
     ),
     "variables": (
         "retrysim/retry/variables.py",
@@ -750,6 +755,30 @@ EQUIVALENT: dict[str, str] = {
     "retrysim/retry/hooks.py:110:0:stmt:removed": (
         "_Hook is a TypeVar used only in annotations, which `from __future__ import "
         "annotations` never evaluates"
+    ),
+    "retrysim/retry/profiles.py:105:11:cmp:Gt->GtE": (
+        "with floor 0, max(0.0, x) == x: every raw_range value is >= 0 for valid options "
+        "(only a max_wait of -0.0 gives 0.0 for -0.0, equal under ==)"
+    ),
+    "retrysim/retry/settings.py:77:4:return:None": (
+        "every option read from a setting is typed `X | None` with one X (options defaulting "
+        "to None skip _given_type), so it always returns at line 76"
+    ),
+    "retrysim/retry/settings.py:329:0:stmt:removed": (
+        "EnvSource is a type alias read only in annotations, which `from __future__ import "
+        "annotations` never evaluates; nothing imports it"
+    ),
+    "retrysim/retry/settings.py:384:7:bool:Or->And": (
+        "_allowed is asked only after a bound error, and every bounded RetrySettings field "
+        "has both a lower and an upper bound, so low and high are both set"
+    ),
+    "retrysim/retry/settings.py:385:8:return:None": (
+        "reached only for a field missing a bound, but _allowed is asked only after a bound "
+        "error and every bounded RetrySettings field has both bounds"
+    ),
+    "retrysim/retry/settings.py:516:86:const:True->False": (
+        "EnvFile.warnings() makes exactly one message per unparsable line, so the zip's two "
+        "sides are always the same length and strict never fires"
     ),
 }
 
