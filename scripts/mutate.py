@@ -231,7 +231,10 @@ MODULES: dict[str, tuple[str, tuple[str, ...]]] = {
         "retrysim/retry/variables.py",
         ("tests/test_settings_generated.py", "tests/test_mechanisms_registry.py", MR),
     ),
-    "waits": ("retrysim/retry/waits.py", ("tests/test_waits.py", "tests/test_policy.py", MT)),
+    "waits": (
+        "retrysim/retry/waits.py",
+        ("tests/test_waits.py", "tests/test_policy.py", MT, "tests/test_mutants_waits.py"),
+    ),
     # -- retrysim/sim/ ----------------------------------------------------------------------
     "aio": ("retrysim/sim/aio.py", ("tests/test_aio.py", MS)),
     "arrivals": ("retrysim/sim/arrivals.py", ("tests/test_engine.py", MT, MS)),
