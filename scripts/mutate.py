@@ -101,7 +101,14 @@ MODULES: dict[str, tuple[str, tuple[str, ...]]] = {
             "tests/test_mutants_classify.py",
         ),
     ),
-    "counters": ("retrysim/retry/counters.py", ("tests/test_counters.py", "tests/test_export.py")),
+    "counters": (
+        "retrysim/retry/counters.py",
+        (
+            "tests/test_counters.py",
+            "tests/test_export.py",
+            "tests/test_mutants_counters.py",
+        ),
+    ),
     "decorators": (
         "retrysim/retry/decorators.py",
         (
@@ -109,23 +116,61 @@ MODULES: dict[str, tuple[str, tuple[str, ...]]] = {
             "tests/test_attempt_timeout.py",
             "tests/test_fallback.py",
             MR,
+            "tests/test_mutants_decorators.py",
         ),
     ),
     "effective": ("retrysim/retry/effective.py", ("tests/test_effective.py", MR)),
     "exceptions": (
         "retrysim/retry/exceptions.py",
-        ("tests/test_classify.py", "tests/test_per_error.py", "tests/test_decorators.py", MR),
+        (
+            "tests/test_classify.py",
+            "tests/test_per_error.py",
+            "tests/test_decorators.py",
+            MR,
+            "tests/test_mutants_exceptions.py",
+        ),
     ),
-    "export": ("retrysim/retry/export.py", ("tests/test_export.py",)),
-    "guards": ("retrysim/retry/guards.py", ("tests/test_guards.py", MT, MR)),
-    "hedge": ("retrysim/retry/hedge.py", ("tests/test_hedge.py", MT)),
+    "export": (
+        "retrysim/retry/export.py",
+        (
+            "tests/test_export.py",
+            "tests/test_mutants_export.py",
+        ),
+    ),
+    "guards": (
+        "retrysim/retry/guards.py",
+        (
+            "tests/test_guards.py",
+            MT,
+            MR,
+            "tests/test_mutants_guards.py",
+        ),
+    ),
+    "hedge": (
+        "retrysim/retry/hedge.py",
+        (
+            "tests/test_hedge.py",
+            MT,
+            "tests/test_mutants_hedge.py",
+        ),
+    ),
     "hooks": (
         "retrysim/retry/hooks.py",
-        ("tests/test_hooks.py", "tests/test_hooks_retry.py", "tests/test_fallback.py"),
+        (
+            "tests/test_hooks.py",
+            "tests/test_hooks_retry.py",
+            "tests/test_fallback.py",
+            "tests/test_mutants_hooks.py",
+        ),
     ),
     "knobs": (
         "retrysim/retry/knobs.py",
-        ("tests/test_mechanisms_registry.py", "tests/test_resilience_policy.py", MR),
+        (
+            "tests/test_mechanisms_registry.py",
+            "tests/test_resilience_policy.py",
+            MR,
+            "tests/test_mutants_knobs.py",
+        ),
     ),
     "mechanisms": (
         "retrysim/retry/mechanisms.py",
@@ -133,13 +178,37 @@ MODULES: dict[str, tuple[str, tuple[str, ...]]] = {
     ),
     "options": (
         "retrysim/retry/options.py",
-        ("tests/test_options.py", "tests/test_effective.py", MR),
+        (
+            "tests/test_options.py",
+            "tests/test_effective.py",
+            MR,
+            "tests/test_mutants_options.py",
+        ),
     ),
-    "otel": ("retrysim/retry/otel.py", ("tests/test_otel.py", MR)),
-    "per_error": ("retrysim/retry/per_error.py", ("tests/test_per_error.py", MT)),
+    "otel": (
+        "retrysim/retry/otel.py",
+        (
+            "tests/test_otel.py",
+            MR,
+            "tests/test_mutants_otel.py",
+        ),
+    ),
+    "per_error": (
+        "retrysim/retry/per_error.py",
+        (
+            "tests/test_per_error.py",
+            MT,
+            "tests/test_mutants_per_error.py",
+        ),
+    ),
     "policy": (
         "retrysim/retry/policy.py",
-        ("tests/test_policy.py", "tests/test_options.py", MT),
+        (
+            "tests/test_policy.py",
+            "tests/test_options.py",
+            MT,
+            "tests/test_mutants_policy.py",
+        ),
     ),
     "profiles": (
         "retrysim/retry/profiles.py",
@@ -613,6 +682,74 @@ EQUIVALENT: dict[str, str] = {
     "retrysim/sim/graph.py:79:8:stmt:removed": (
         "`_issued` is read only by a tier with callers above it, which sets its own list two"
         " lines below; the top tier never reads it"
+    ),
+    "retrysim/retry/counters.py:296:4:stmt:removed": (
+        "__slots__ only drops the per-instance __dict__; nothing reads or sets an attribute "
+        "outside the slots (AttemptCounter is built only in calls.py)"
+    ),
+    "retrysim/retry/export.py:36:50:const:2->3": (
+        "_SEVERITY values are only compared with each other: open at 3 instead of 2 still "
+        "ranks above half_open (1) and closed (0)"
+    ),
+    "retrysim/retry/export.py:38:0:stmt:removed": (
+        "Kind is a type alias read only in annotations, which `from __future__ import "
+        "annotations` never evaluates; nothing imports it (otel has its own)"
+    ),
+    "retrysim/retry/export.py:100:31:cmp:Gt->GtE": (
+        "> and >= differ only for two breakers of one name with equal severity, i.e. in the "
+        "same state: storing that same state again changes nothing"
+    ),
+    "retrysim/retry/export.py:239:25:cmp:Gt->GtE": (
+        "the line is reached only for an infinite value: +inf is both > 0 and >= 0, -inf "
+        "neither; the two differ only at 0"
+    ),
+    "retrysim/retry/export.py:239:33:const:0->1": (
+        "the line is reached only for an infinite value: +inf exceeds both 0 and 1, -inf "
+        "neither, so the sign test is the same"
+    ),
+    "retrysim/retry/otel.py:60:0:stmt:removed": (
+        "Kind is a type alias read only in annotations, which `from __future__ import "
+        "annotations` never evaluates; nothing imports it"
+    ),
+    "retrysim/retry/otel.py:199:8:stmt:removed": (
+        "instrument_opentelemetry sets source right after _Instruments() and before any "
+        "callback, active or remove() can read it"
+    ),
+    "retrysim/retry/otel.py:200:8:stmt:removed": (
+        "INSTRUMENTS has a histogram row, so the constructor's loop always sets histogram; a "
+        "failure there aborts the whole _Instruments"
+    ),
+    "retrysim/retry/knobs.py:18:0:stmt:removed": (
+        "Stage is a type alias read only in annotations (STAGES, PlacedGuard.stage), which "
+        "`from __future__ import annotations` never evaluates; nothing imports it"
+    ),
+    "retrysim/retry/decorators.py:24:0:stmt:removed": (
+        "P is a ParamSpec used only in annotations, which `from __future__ import "
+        "annotations` never evaluates; nothing imports it"
+    ),
+    "retrysim/retry/decorators.py:25:0:stmt:removed": (
+        "R is a TypeVar used only in annotations, which `from __future__ import annotations` "
+        "never evaluates; nothing imports it"
+    ),
+    "retrysim/retry/decorators.py:238:83:const:True->False": (
+        "Knobs' serializer dumps only the knobs set, and the mechanism was just given, so its"
+        " table dumps the same with or without exclude_unset"
+    ),
+    "retrysim/retry/guards.py:75:0:stmt:removed": (
+        "Listener is a type alias read only in annotations, which `from __future__ import "
+        "annotations` never evaluates; nothing imports it"
+    ),
+    "retrysim/retry/guards.py:81:4:stmt:removed": (
+        "__slots__ only drops the per-instance __dict__; nothing reads or sets an attribute "
+        "outside the slots"
+    ),
+    "retrysim/retry/guards.py:118:4:stmt:removed": (
+        "__slots__ only drops the per-instance __dict__; nothing reads or sets an attribute "
+        "outside the slots"
+    ),
+    "retrysim/retry/hooks.py:110:0:stmt:removed": (
+        "_Hook is a TypeVar used only in annotations, which `from __future__ import "
+        "annotations` never evaluates"
     ),
 }
 
