@@ -32,10 +32,8 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-# the sibling script's busy loop and CPU reader (a script, not a module: imported by name)
+# the sibling script's busy cores (a script, not a module: imported by name)
 _under_load = importlib.import_module("under_load")
-BURNER: str = _under_load.BURNER
-cpu_seconds = _under_load.cpu_seconds
 
 
 @dataclass
@@ -105,13 +103,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.runs < 1 or args.burners < 0:
         parser.error("--runs must be at least 1 and --burners at least 0")
-    burners = [
-        subprocess.Popen([sys.executable, "-c", BURNER, str(os.getpid())], stdin=subprocess.DEVNULL)
-        for _ in range(args.burners)
-    ]
-    began = time.perf_counter()
     outcomes: list[Tally] = []
-    try:
+    with _under_load.BusyCores(args.burners) as busy:
         for i in range(args.runs):
             outcome = run_once(args.command, args.keep, i + 1)
             outcomes.append(outcome)
@@ -125,18 +118,10 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"  outside: {how_far(row)}", flush=True)
             if outcome.calibration is not None:
                 print(f"  {calibration_line(outcome.calibration)}", flush=True)
-        wall = time.perf_counter() - began
-        shares = [cpu_seconds(b.pid) for b in burners]
-    finally:
-        for burner in burners:
-            burner.kill()
-            burner.wait()
     held = sum(o.compared > 0 and o.inside >= args.need for o in outcomes)
-    known = [s / wall for s in shares if s is not None]
     print(f"command: {' '.join(args.command)}")
-    print(f"load: {args.burners} busy-loop process(es); {os.cpu_count()} cores", end="")
-    print(f"; burner share of a core: {', '.join(f'{s:.0%}' for s in known)}" if known else "")
-    print(f"load average at the end: {', '.join(f'{x:.2f}' for x in os.getloadavg())}")
+    for line in busy.lines():
+        print(line)
     print(f"inside per run: {', '.join(f'{o.inside}/{o.compared}' for o in outcomes)}")
     print(f"runs with at least {args.need} inside: {held} of {len(outcomes)}")
     return 0 if held >= max(1, args.runs - 1) else 1

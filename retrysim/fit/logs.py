@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 import math
 from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
@@ -18,7 +17,7 @@ from typing import Any
 
 from retrysim.fit import values
 from retrysim.fit.columns import ZERO_BASED, ColumnMap, resolve
-from retrysim.fit.observations import FitInputError, Observations, Source, table
+from retrysim.fit.observations import FitInputError, Observations, Source, json_lines, table
 from retrysim.fit.options import ReadOptions
 
 #: JSON lines looked at to find the columns (keys appearing later are still read).
@@ -59,17 +58,8 @@ def read_csv(path: Path, text: str, options: ReadOptions) -> tuple[Observations,
 
 def read_jsonl(path: Path, text: str, options: ReadOptions) -> tuple[Observations, Source]:
     """JSON lines: one object a line, nested objects flattened with dots (``http.status``)."""
-    parsed: list[tuple[int, Row]] = []
-    for number, line in enumerate(text.splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            item = json.loads(line)
-        except json.JSONDecodeError as error:
-            raise FitInputError(f"{path}: line {number}: not JSON ({error.msg})") from None
-        if not isinstance(item, dict):
-            raise FitInputError(f"{path}: line {number}: a JSON object expected, not {item!r:.40}")
-        parsed.append((number, _flat(item)))
+    objects = json_lines(path, text, "a JSON object")
+    parsed: list[tuple[int, Row]] = [(number, _flat(item)) for number, item in objects]
     if not parsed:
         raise FitInputError(f"{path}: empty file; JSON lines need one object a line")
     header = list(dict.fromkeys(key for _, row in parsed[:HEADER_LINES] for key in row))

@@ -10,9 +10,11 @@ once, for every file read together.
 from __future__ import annotations
 
 import hashlib
+import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -221,3 +223,21 @@ def concatenated(parts: Sequence[Observations]) -> Observations:
         tier=names("tier", "tier_names"),
     )
     return replace(joined, origin=origin)
+
+
+def json_lines(path: Path, text: str, expected: str) -> list[tuple[int, dict[str, Any]]]:
+    """The JSON objects of a JSON-lines file, each with its line number (blank lines skipped);
+    a line that is not JSON, or not an object, is refused naming the file, the line and
+    ``expected`` (what an object there should be)."""
+    found: list[tuple[int, dict[str, Any]]] = []
+    for number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            item = json.loads(line)
+        except json.JSONDecodeError as error:
+            raise FitInputError(f"{path}: line {number}: not JSON ({error.msg})") from None
+        if not isinstance(item, dict):
+            raise FitInputError(f"{path}: line {number}: {expected} expected, not {item!r:.40}")
+        found.append((number, item))
+    return found

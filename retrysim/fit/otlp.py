@@ -20,7 +20,7 @@ from typing import Any
 
 from retrysim.fit import values
 from retrysim.fit.graph import CallGraph, Request, as_tiers
-from retrysim.fit.observations import FitInputError, Observations, Source
+from retrysim.fit.observations import FitInputError, Observations, Source, json_lines
 
 ERROR = 2
 NS = 1_000_000_000
@@ -78,18 +78,7 @@ def _documents(path: Path, text: str) -> list[tuple[int, dict[str, Any]]]:
         whole = None
     if isinstance(whole, dict):
         return [(1, whole)]
-    found = []
-    for number, line in enumerate(text.splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            item = json.loads(line)
-        except json.JSONDecodeError as error:
-            raise FitInputError(f"{path}: line {number}: not JSON ({error.msg})") from None
-        if not isinstance(item, dict):
-            raise FitInputError(f"{path}: line {number}: an ExportTraceServiceRequest expected")
-        found.append((number, item))
-    return found
+    return json_lines(path, text, "an ExportTraceServiceRequest")
 
 
 def _spans(path: Path, number: int, item: dict[str, Any]) -> list[Span]:
