@@ -137,6 +137,41 @@ def summarize(outcomes: list[RunOutcome]) -> list[str]:
     return lines
 
 
+class BusyCores:
+    """``count`` busy-loop processes for a block (each ends by itself if this process dies),
+    and the share of a core each got while the block ran."""
+
+    def __init__(self, count: int) -> None:
+        self.count = count
+        self.burners: list[subprocess.Popen[bytes]] = []
+        self.shares: list[float] = []
+        self.began = 0.0
+
+    def __enter__(self) -> BusyCores:
+        command = [sys.executable, "-c", BURNER, str(os.getpid())]
+        self.burners = [
+            subprocess.Popen(command, stdin=subprocess.DEVNULL) for _ in range(self.count)
+        ]
+        self.began = time.perf_counter()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        wall = time.perf_counter() - self.began
+        seconds = [cpu_seconds(b.pid) for b in self.burners]
+        self.shares = [s / wall for s in seconds if s is not None and wall > 0]
+        for burner in self.burners:
+            burner.kill()
+            burner.wait()
+
+    def lines(self) -> list[str]:
+        """What the load was: the busy loops, their share of a core, the load average."""
+        said = f"load: {self.count} busy-loop process(es); {os.cpu_count()} cores"
+        if self.shares:
+            said += f"; burner share of a core: {', '.join(f'{s:.0%}' for s in self.shares)}"
+        average = ", ".join(f"{x:.2f}" for x in os.getloadavg())
+        return [said, f"load average at the end: {average}"]
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("--runs", type=int, default=20, help="pytest runs in a row (20)")
@@ -145,34 +180,21 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.runs < 1 or args.burners < 0:
         parser.error("--runs must be at least 1 and --burners at least 0")
-    burners = [
-        subprocess.Popen([sys.executable, "-c", BURNER, str(os.getpid())], stdin=subprocess.DEVNULL)
-        for _ in range(args.burners)
-    ]
-    began = time.perf_counter()
     outcomes: list[RunOutcome] = []
-    try:
-        with tempfile.TemporaryDirectory(prefix="under-load-") as folder:
-            for i in range(args.runs):
-                outcome = run_once(args.selection, Path(folder) / f"run-{i}.xml")
-                outcomes.append(outcome)
-                verdict = "pass" if outcome.returncode == 0 else "FAIL"
-                print(
-                    f"run {i + 1}/{args.runs}: {verdict}, {outcome.tests} tests, "
-                    f"{outcome.seconds:.1f} s",
-                    flush=True,
-                )
-        wall = time.perf_counter() - began
-        shares = [cpu_seconds(b.pid) for b in burners]
-    finally:
-        for burner in burners:
-            burner.kill()
-            burner.wait()
-    print(f"load: {args.burners} busy-loop process(es); {os.cpu_count()} cores", end="")
-    known = [s / wall for s in shares if s is not None]
-    print(f"; burner share of a core: {', '.join(f'{s:.0%}' for s in known)}" if known else "")
-    print(f"load average at the end: {', '.join(f'{x:.2f}' for x in os.getloadavg())}")
-    for line in summarize(outcomes):
+    with (
+        BusyCores(args.burners) as busy,
+        tempfile.TemporaryDirectory(prefix="under-load-") as folder,
+    ):
+        for i in range(args.runs):
+            outcome = run_once(args.selection, Path(folder) / f"run-{i}.xml")
+            outcomes.append(outcome)
+            verdict = "pass" if outcome.returncode == 0 else "FAIL"
+            print(
+                f"run {i + 1}/{args.runs}: {verdict}, {outcome.tests} tests, "
+                f"{outcome.seconds:.1f} s",
+                flush=True,
+            )
+    for line in [*busy.lines(), *summarize(outcomes)]:
         print(line)
     return 0 if all(o.returncode == 0 for o in outcomes) else 1
 

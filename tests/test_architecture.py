@@ -111,6 +111,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("sim",),
     ("results", "testing"),
     ("runs",),
+    ("fit",),
     ("render", "plots", "chaos"),
     ("share",),
     ("lab",),

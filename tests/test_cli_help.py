@@ -26,6 +26,7 @@ COMMANDS = [
     ["schema", "result"],
     ["shell"],
     ["lab"],
+    ["fit"],
 ]
 
 

@@ -254,7 +254,7 @@ def test_an_older_document_gains_the_settings_version_3_added(
         del old["settings"][key]
     old["schema_version"] = version
     loaded = from_json(json.dumps(old), "old.json")
-    assert loaded["schema_version"] == SCHEMA_VERSION == 5
+    assert loaded["schema_version"] == SCHEMA_VERSION == 6
     assert loaded["settings"] == doc["settings"]  # the bundled scenario sets none of them
     assert loaded["settings"]["rate_limited"] == dict.fromkeys(ErrorPolicy.model_fields)
 
@@ -289,7 +289,7 @@ def test_a_run_from_a_file_records_the_path_and_options_as_given(tmp_path: Path)
     rd._adapter().validate_python(printed)
 
 
-@pytest.mark.parametrize("version", [6, 99, -1, "1", True, None])
+@pytest.mark.parametrize("version", [7, 99, -1, "1", True, None])
 def test_an_unknown_version_is_refused_in_one_line(
     documents: dict[str, ResultDocument], version: object
 ) -> None:
@@ -300,7 +300,7 @@ def test_an_unknown_version_is_refused_in_one_line(
     message = str(caught.value)
     assert "\n" not in message and message.startswith("result.json: ")
     assert f"schema_version {version!r} is not supported" in message
-    assert "reads 0, 1, 2, 3, 4, 5" in message
+    assert "reads 0, 1, 2, 3, 4, 5, 6" in message
 
 
 def test_not_json_or_not_an_object_is_bad_input() -> None:
@@ -335,7 +335,7 @@ def test_a_sweep_checkpoint_of_an_unknown_version_is_run_again(tmp_path: Path) -
     first = CliRunner().invoke(app, [*args, "--out", str(out)])
     assert first.exit_code == 0, first.output
     newer, older = sorted((out / "runs").glob("*.json"))
-    for path, version in ((newer, 6), (older, None)):
+    for path, version in ((newer, 7), (older, None)):
         data = json.loads(path.read_text(encoding="utf-8"))
         data["document"].pop("schema_version")
         if version is not None:
@@ -345,7 +345,7 @@ def test_a_sweep_checkpoint_of_an_unknown_version_is_run_again(tmp_path: Path) -
     assert again.exit_code == 0, again.output
     (warning,) = [line for line in again.stderr.splitlines() if "warning" in line]
     assert warning.startswith(f"retrysim: warning: {newer}: damaged checkpoint")
-    assert "schema_version 6 is not supported" in warning
+    assert "schema_version 7 is not supported" in warning
     assert json.loads(again.stdout) == json.loads(first.stdout)
     rerun = json.loads(newer.read_text(encoding="utf-8"))["document"]
     assert rerun["schema_version"] == SCHEMA_VERSION  # recomputed and written again

@@ -163,7 +163,7 @@ GE0 = "greater than or equal to 0"
         ('{ dist = "lognormal", median = 0, p99 = 1 }', "median", "greater than or equal"),
         ('{ dist = "lognormal", median = 1, p99 = 0.5 }', "p99", "must be >= median (1)"),
         ('{ dist = "lognormal", median = 1, p99 = 1e7 }', "p99", "at most 1e+06 times"),
-        ('{ dist = "gamma", mean = 1 }', "", "unknown dist 'gamma'; allowed: 'constant', "),
+        ('{ dist = "pareto", mean = 1 }', "", "unknown dist 'pareto'; allowed: 'constant', "),
     ],
 )
 def test_a_bad_latency_is_one_line_naming_the_field(

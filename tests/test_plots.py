@@ -667,7 +667,7 @@ def test_public_names_are_exactly_all_and_resolve() -> None:
     for name in plots.__all__:
         assert getattr(plots, name) is not None, name
     modules = {"backoff", "cdf", "compare", "guards", "pareto", "save", "spread", "sweep"}
-    modules |= {"timeline", "tiers", "replicas", "palette"}
+    modules |= {"timeline", "tiers", "replicas", "palette", "fit"}
     # "@py_builtins" and the like: pytest rewrote the module's asserts (retrysim ships a pytest
     # plugin, and pytest rewrites every module of a plugin's distribution); not identifiers
     public = {n for n in dir(plots) if not n.startswith(("_", "@"))} - modules - {"annotations"}

@@ -352,7 +352,7 @@ def test_a_fault_window_of_no_length_is_an_error(tmp_path: Path) -> None:
         ('[[faults]]\nkind = "meteor"\n', "faults.0", "'outage'"),
         ('[clients]\narrival = { kind = "sometimes" }\n', "clients.arrival", "'poisson'"),
         (
-            '[service]\nkind = "ideal"\nlatency = { dist = "weibull" }\n',
+            '[service]\nkind = "ideal"\nlatency = { dist = "pareto" }\n',
             "service.latency",
             "'normal'",
         ),

@@ -374,7 +374,7 @@ def test_a_graph_document_round_trips_through_its_json_schema() -> None:
     data = chain([2, 2, 3])
     data["tiers"]["database"]["service"]["replicas"] = 3
     doc = run_doc(data)
-    assert doc["schema_version"] == rd.SCHEMA_VERSION == 5
+    assert doc["schema_version"] == rd.SCHEMA_VERSION == 6
     text = to_json(doc)
     loaded = from_json(text, "graph.json")
     assert loaded == json.loads(text) and "tiers" in loaded and "replicas" in loaded

@@ -267,12 +267,14 @@ def http_real_run(
     *,
     vs_sim: int = 0,
     force: bool = False,
+    model: Scenario | None = None,
 ) -> RealRun:
-    """Run the HTTP fleet (``run_http``): its records and ``http_chaos_document``'s document."""
+    """Run the HTTP fleet (``run_http``): its records and ``http_chaos_document``'s document;
+    ``model`` is what ``vs_sim`` simulates (default: ``scenario``; a calibrated one)."""
     started = time.perf_counter()
     result, runner = _run_http(scenario, target, seed, settings, force=force)
-    stats = runner.proxy_stats
-    document = real_document(result, started, runner.url, stats, settings, vs_sim=vs_sim)
+    stats, url = runner.proxy_stats, runner.url
+    document = real_document(result, started, url, stats, settings, vs_sim=vs_sim, model=model)
     if runner.service_stats is not None:
         document["service"] = runner.service_stats
     return RealRun(result, document, runner.incomplete)

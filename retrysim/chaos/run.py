@@ -527,12 +527,15 @@ def real_run(
     *,
     vs_sim: int = 0,
     force: bool = False,
+    model: Scenario | None = None,
 ) -> RealRun:
-    """Run the Redis fleet (``run_real``) and build its document (``chaos_document``'s)."""
+    """Run the Redis fleet (``run_real``) and build its document (``chaos_document``'s);
+    ``model`` is what ``vs_sim`` simulates (default: ``scenario``; a calibrated one)."""
     started = time.perf_counter()
     result, runner = _run_redis(scenario, upstream, seed, settings, force=force)
     target = f"redis://{upstream[0]}:{upstream[1]}"
-    document = real_document(result, started, target, runner.proxy_stats, settings, vs_sim=vs_sim)
+    stats = runner.proxy_stats
+    document = real_document(result, started, target, stats, settings, vs_sim=vs_sim, model=model)
     return RealRun(result, document, runner.incomplete)
 
 
@@ -569,24 +572,20 @@ def real_document(
     settings: RetrySettings | None,
     *,
     vs_sim: int = 0,
+    model: Scenario | None = None,
 ) -> ResultDocument:
     """``summarize``'s document of a real run, with ``mode``, ``target``, ``proxy`` and (with
-    ``vs_sim = K > 0``) the ``versus`` section against K simulated seeds."""
+    ``vs_sim = K > 0``) the ``versus`` section against K simulated seeds of ``model`` (default:
+    the run's own scenario)."""
     from retrysim.results.metrics import summarize
 
-    scenario = result.scenario
     document = summarize(result, wall_time=time.perf_counter() - started)
     document["mode"] = "real"
     document["target"] = target
     document["proxy"] = proxy
     if vs_sim > 0:
-        from retrysim.chaos.versus import versus
-        from retrysim.runs.runner import run
+        from retrysim.chaos.versus import simulated, versus
 
-        first = result.seed
-        simulated = [
-            run(scenario, seed=first + i, settings=settings, baseline=False).document
-            for i in range(vs_sim)
-        ]
-        document["versus"] = versus(document, simulated)
+        simulation = result.scenario if model is None else model
+        document["versus"] = versus(document, simulated(simulation, result.seed, vs_sim, settings))
     return document

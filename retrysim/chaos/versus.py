@@ -13,10 +13,15 @@ from __future__ import annotations
 import math
 import statistics
 from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
 
 from retrysim.results.document import ResultDocument
 from retrysim.results.metrics import metric
 from retrysim.results.sections import Versus, VersusRow
+
+if TYPE_CHECKING:
+    from retrysim.model.scenario import Scenario
+    from retrysim.retry.settings import RetrySettings
 
 #: What the side-by-side compares, in order.
 VERSUS_METRICS: tuple[str, ...] = (
@@ -72,6 +77,19 @@ def _calls(document: ResultDocument) -> float:
 def _reader(name: str) -> Callable[[ResultDocument], float | None]:
     """Metric ``name`` of a document, as a function of the document."""
     return lambda document: metric(document, name)
+
+
+def simulated(
+    scenario: Scenario, first: int, seeds: int, settings: RetrySettings | None
+) -> list[ResultDocument]:
+    """The documents of ``scenario`` simulated over ``seeds`` seeds from ``first`` (the real
+    run's seed, +1, ...): the other side of :func:`versus`."""
+    from retrysim.runs.runner import run
+
+    return [
+        run(scenario, seed=first + i, settings=settings, baseline=False).document
+        for i in range(seeds)
+    ]
 
 
 def versus(real: ResultDocument, simulated: Sequence[ResultDocument]) -> Versus:

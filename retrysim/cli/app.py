@@ -16,6 +16,7 @@ from retrysim.cli import (
     check_cmd,
     compare_cmd,
     errors_cmd,
+    fit_cmd,
     lab_cmd,
     plot_cmd,
     run_cmd,
@@ -94,6 +95,7 @@ app.command("errors", cls=Command)(errors_cmd.errors)
 app.command("plot", cls=Command)(plot_cmd.plot)
 app.command("chaos", cls=Command)(chaos_cmd.chaos)
 app.command("check", cls=Command)(check_cmd.check)
+app.command("fit", cls=Command)(fit_cmd.fit)
 app.command("lab", cls=Command)(lab_cmd.lab)
 app.add_typer(schema_cmd.schema_app, name="schema")
 

@@ -19,6 +19,7 @@ from retrysim.cli.run_files import RUN_FILES
 from retrysim.safe import markup
 
 if TYPE_CHECKING:
+    from retrysim.chaos.calibrate import Calibration
     from retrysim.chaos.run import RealRun
     from retrysim.model.scenario import Scenario
 
@@ -58,6 +59,17 @@ def chaos(
         int,
         typer.Option("--seeds", help="Simulated seeds for --vs-sim.", min=2, metavar="K"),
     ] = 5,
+    calibrate: Annotated[
+        bool | None,
+        typer.Option(
+            "--calibrate/--no-calibrate",
+            help="First run the same fleet for a few seconds, one attempt per call and no "
+            "faults, and fit the client's CPU per attempt and per connect and the machine's "
+            "slowdown; --vs-sim then simulates with them (its default; --no-calibrate: the "
+            "scenario's own figures).",
+            show_default=False,
+        ),
+    ] = None,
     seed: SeedOption = None,
     set_: Annotated[
         list[str] | None,
@@ -105,8 +117,12 @@ def chaos(
     attempts and calls are recorded as the simulator records them and reported as `retrysim
     run` reports; --out saves them as `retrysim run --out` does, and --fail-under/--fail-over
     gate the real run as they gate a simulation. --vs-sim adds the simulation over --seeds
-    seeds, side by side. A fleet larger than one process drives with meaningful timing is
-    refused before anything starts (lower clients.count with --set, or --force).
+    seeds, side by side, calibrated to this machine: a few seconds of the same fleet first, one
+    attempt per call and no faults, fit the client's CPU per attempt and per connect and the
+    machine's slowdown, and the simulation runs with them (--no-calibrate: with the scenario's
+    own; --calibrate without --vs-sim: calibrate and report it). A fleet larger than one
+    process drives with meaningful timing is refused before anything starts (lower
+    clients.count with --set, or --force).
 
     Exit codes: 0 ok, 1 a --fail-under/--fail-over threshold was missed (or a bug in retrysim,
     said so in one line), 2 bad input (or redis-server, redis-py or httpx missing), 3 the
@@ -117,12 +133,14 @@ def chaos(
             "give one of --target redis://127.0.0.1:PORT, --target http://127.0.0.1:PORT, "
             "--start-redis or --start-http"
         )
+    calibrating = _calibrating(calibrate, vs_sim)
     http = start_http or (target is not None and _scheme(target) == "http")
     thresholds = gates.parse(fail_under, fail_over)
     if out is not None:
         check_out_dir(out, "--out", RUN_FILES)
     check_html_path(html)
-    asked = _Asked(scenario, common.parse_sets(set_), seed, env_file, seeds if vs_sim else 0, force)
+    sets = common.parse_sets(set_)
+    asked = _Asked(scenario, sets, seed, env_file, seeds if vs_sim else 0, force, calibrating)
     real = _http_run(asked, target) if http else _redis_run(asked, target)
     doc = real.document
     doc["source"] = scenario  # as given: the report's suggested commands name it
@@ -139,6 +157,10 @@ def chaos(
             from retrysim.share.versus import versus_table
 
             console.print(versus_table(doc["versus"]))
+        if "calibration" in doc:
+            from retrysim.share.versus import calibration_table
+
+            console.print(calibration_table(doc["calibration"]))
         if real.incomplete is not None:
             console.print(f"[bold yellow]incomplete: {markup(real.incomplete)}[/]")
 
@@ -159,6 +181,7 @@ def chaos(
             [("--target", target), ("--start-redis", start_redis), ("--start-http", start_http)]
         )
         versus = option_words([("--vs-sim", vs_sim), ("--seeds", seeds if vs_sim else None)])
+        versus += {True: ["--calibrate"], False: ["--no-calibrate"], None: []}[calibrate]
         words = ["retrysim", "chaos", scenario, *target_words, *versus, *doc["arguments"]]
         write_page(run_page(doc, command=words + (["--force"] if force else [])), html)
         if console is not None:
@@ -167,6 +190,17 @@ def chaos(
         print(f"retrysim: error: the run is incomplete: {real.incomplete}", file=sys.stderr)
         raise typer.Exit(EXIT_ENVIRONMENT)
     gates.enforce(doc, thresholds)
+
+
+def _calibrating(calibrate: bool | None, vs_sim: bool) -> bool:
+    """Whether to calibrate: as asked, else with --vs-sim (the simulation it calibrates).
+    ``--no-calibrate`` without --vs-sim is refused: there is nothing it would change."""
+    if calibrate is False and not vs_sim:
+        raise UsageError(
+            "--no-calibrate: only --vs-sim's simulation is calibrated; add --vs-sim, or drop "
+            "--no-calibrate"
+        )
+    return vs_sim if calibrate is None else calibrate
 
 
 @dataclass(frozen=True)
@@ -179,6 +213,7 @@ class _Asked:
     env_file: Path | None
     vs_sim: int
     force: bool
+    calibrate: bool
 
 
 def _scheme(target: str) -> str:
@@ -209,11 +244,22 @@ def _redis_run(asked: _Asked, target: str | None) -> RealRun:
         address = upstream if upstream is not None else ("127.0.0.1", int(port))
         if not ping(address[1], address[0]):
             raise UsageError(f"nothing answers PING at redis://{address[0]}:{address[1]}")
+        calibration = None
+        if asked.calibrate:
+            from retrysim.chaos.calibration_run import calibrate_redis
+
+            calibration = calibrate_redis(loaded, address, asked.seed, settings, force=asked.force)
+        model = _model(loaded, calibration, asked)
         real = real_run(
-            loaded, address, asked.seed, settings, vs_sim=asked.vs_sim, force=asked.force
+            loaded,
+            address,
+            asked.seed,
+            settings,
+            vs_sim=asked.vs_sim,
+            force=asked.force,
+            model=model,
         )
-    real.document["sources"] = sources
-    return real
+    return _finish(real, loaded, sources, calibration, asked)
 
 
 def _http_run(asked: _Asked, target: str | None) -> RealRun:
@@ -231,10 +277,35 @@ def _http_run(asked: _Asked, target: str | None) -> RealRun:
     _note_forced(loaded)
     if parsed is not None and not listening(parsed.host, parsed.port):
         raise UsageError(f"nothing listens at {parsed.url}")
+    calibration = None
+    if asked.calibrate:
+        from retrysim.chaos.calibration_run import calibrate_http
+
+        calibration = calibrate_http(loaded, parsed, asked.seed, settings, force=asked.force)
+    model = _model(loaded, calibration, asked)
     real = http_real_run(
-        loaded, parsed, asked.seed, settings, vs_sim=asked.vs_sim, force=asked.force
+        loaded, parsed, asked.seed, settings, vs_sim=asked.vs_sim, force=asked.force, model=model
     )
+    return _finish(real, loaded, sources, calibration, asked)
+
+
+def _model(scenario: Scenario, calibration: Calibration | None, asked: _Asked) -> Scenario | None:
+    """What --vs-sim simulates: the calibrated scenario (None: the scenario itself)."""
+    return None if calibration is None or not asked.vs_sim else calibration.apply(scenario)
+
+
+def _finish(
+    real: RealRun,
+    scenario: Scenario,
+    sources: dict[str, str],
+    calibration: Calibration | None,
+    asked: _Asked,
+) -> RealRun:
+    """The document's ``sources`` and (calibrated) ``calibration`` sections."""
     real.document["sources"] = sources
+    if calibration is not None:
+        section = calibration.section(scenario, used=asked.vs_sim > 0)
+        real.document["calibration"] = section
     return real
 
 

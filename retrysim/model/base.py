@@ -7,7 +7,9 @@ computation or vanishes below what a float resolves.
 
 from __future__ import annotations
 
+import math
 import re
+import reprlib
 from collections.abc import Collection
 from typing import Annotated, Any, Literal, get_args, get_origin
 
@@ -29,6 +31,14 @@ MIN_SECONDS, MAX_SECONDS = 1e-9, 1e9
 MIN_RATE, MAX_RATE = 1e-6, 1e9
 #: A lognormal's p99 at most this many times its median (already an absurdly heavy tail).
 MAX_TAIL_RATIO = 1e6
+#: The smallest shapes of a gamma and a Weibull: rounded up from where their p99 is
+#: MAX_TAIL_RATIO times their median (a gamma's 0.0527, a Weibull's ln(ln 100 / ln 2) / ln 1e6
+#: = 0.1371), the same bound on the tail as the lognormal's. The largest: a gamma's spread
+#: (std) 0.1% of its mean, a Weibull's less still: as near a constant as a fit can tell (a
+#: constant is ``constant``).
+MIN_GAMMA_SHAPE, MIN_WEIBULL_SHAPE, MAX_SHAPE = 0.06, 0.14, 1e6
+#: An empirical latency's quantiles at most: a thousand steps (every 0.1%) and both ends.
+MAX_QUANTILES = 1001
 
 
 #: Units, as metadata of the bounded types: the JSON schema's ``"unit"`` of a value, which the
@@ -46,6 +56,13 @@ Rate = Annotated[float, Field(ge=0, le=MAX_RATE, allow_inf_nan=False), PER_SECON
 #: A rate something divides by (a token bucket's refill): one per 11 days at the least.
 PosRate = Annotated[float, Field(ge=MIN_RATE, le=MAX_RATE, allow_inf_nan=False), PER_SECOND]
 Prob = Annotated[float, Field(ge=0, le=1), PROBABILITY]
+#: A gamma's and a Weibull's shape (a pure number), between the bounds above.
+GammaShape = Annotated[float, Field(ge=MIN_GAMMA_SHAPE, le=MAX_SHAPE, allow_inf_nan=False)]
+WeibullShape = Annotated[float, Field(ge=MIN_WEIBULL_SHAPE, le=MAX_SHAPE, allow_inf_nan=False)]
+#: An empirical latency's quantiles, in seconds: both ends at least (``Empirical`` checks that,
+#: before its values: a minimum length here would count a list with a bad value as one value
+#: short and say so too), MAX_QUANTILES at most.
+Quantiles = Annotated[tuple[NonNeg, ...], Field(max_length=MAX_QUANTILES), SECONDS]
 
 #: A word a dependency answers with: a letter or ``_`` first (so no word reads as a number).
 ANSWER_WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_.:-]{0,31}")
@@ -171,8 +188,91 @@ class Lognormal(Model):
         return p99
 
 
+class Gamma(Model):
+    """A gamma with the given ``mean`` and ``shape`` (its scale is mean / shape).
+
+    A right-skewed latency with a lighter tail than a lognormal's: shape 1 is an exponential, a
+    larger shape a narrower peak about the mean (std = mean / sqrt(shape)), a smaller one most
+    draws short and a long tail. Drawing from it needs scipy (``pip install 'retrysim[fit]'``,
+    what ``retrysim fit`` needs too); validating a scenario does not.
+    """
+
+    dist: Literal["gamma"]
+    mean: Pos = Field(description="the mean (shape x scale)")
+    shape: GammaShape = Field(
+        description=(
+            "k, the spread: std = mean / sqrt(k); 1 is an exponential, above 1 a peak, below 1 "
+            "mostly short draws and a long tail"
+        )
+    )
+
+
+class Weibull(Model):
+    """A Weibull with ``shape`` k and ``scale`` s: a uniform u draws s * (-ln(1 - u))^(1/k)."""
+
+    dist: Literal["weibull"]
+    shape: WeibullShape = Field(
+        description=(
+            "k: below 1 a long tail, 1 an exponential, about 3.6 nearly symmetric, above "
+            "that ever narrower about the scale"
+        )
+    )
+    scale: Pos = Field(description="s: 63.2% of the draws are shorter, whatever the shape")
+
+
+class Empirical(Model):
+    """A latency read off measured quantiles: ``quantiles[i]`` at probability i/N.
+
+    N + 1 values, the shortest (p0) first and the longest (p100) last, evenly spaced in
+    probability; a draw falls between two neighbours, uniformly (the quantile function is
+    straight between them), so nothing is drawn outside [q0, qN].
+    """
+
+    dist: Literal["empirical"]
+    quantiles: Quantiles = Field(
+        description=(
+            "q0 to qN at probabilities 0, 1/N, ..., 1: 2 or more, non-decreasing, the shortest "
+            "first; between neighbours every time is equally likely"
+        )
+    )
+
+    @field_validator("quantiles", mode="before")
+    @classmethod
+    def _a_list(cls, value: Any) -> Any:
+        """One line for a value that is no list, or a list too short or too long."""
+        allowed = (
+            f"allowed: a list of 2 to {MAX_QUANTILES} times in seconds, the shortest (p0) first "
+            "and the longest (p100) last"
+        )
+        if not isinstance(value, list | tuple):
+            raise ValueError(f"{reprlib.repr(value)} is no list; {allowed}")
+        if not 2 <= len(value) <= MAX_QUANTILES:
+            raise ValueError(f"a list of {len(value)}; {allowed}")
+        return value
+
+    @field_validator("quantiles")
+    @classmethod
+    def _sorted(cls, quantiles: tuple[float, ...]) -> tuple[float, ...]:
+        for i in range(1, len(quantiles)):
+            if quantiles[i] < quantiles[i - 1]:
+                raise ValueError(
+                    f"quantiles.{i} ({quantiles[i]:g}) is below quantiles.{i - 1} "
+                    f"({quantiles[i - 1]:g}); allowed: non-decreasing values, the shortest first"
+                )
+        return quantiles
+
+
+def empirical_mean(quantiles: tuple[float, ...]) -> float:
+    """The mean of an :class:`Empirical` latency: the integral of its piecewise-linear
+    quantile function over [0, 1], each step's trapezoid (q[i] + q[i+1]) / 2N. Exact, so the
+    engine's capacity estimate and the lint's bound share it."""
+    n = len(quantiles) - 1
+    mean = (math.fsum(quantiles) - (quantiles[0] + quantiles[-1]) / 2) / n
+    return min(max(mean, quantiles[0]), quantiles[-1])  # rounding aside, it lies between
+
+
 Latency = Annotated[
-    Constant | UniformLatency | Exponential | Normal | Lognormal,
+    Constant | UniformLatency | Exponential | Normal | Lognormal | Gamma | Weibull | Empirical,
     Field(discriminator="dist"),
     SECONDS,
 ]
@@ -187,6 +287,8 @@ def always_zero(latency: Any) -> bool:
             return high == 0
         case Normal(mean=mean, std=std):
             return mean == 0 and std == 0
+        case Empirical(quantiles=quantiles):
+            return quantiles[-1] == 0
     return False
 
 

@@ -27,7 +27,17 @@ from dataclasses import dataclass
 from statistics import NormalDist
 from typing import Any
 
-from retrysim.model.base import Constant, Exponential, Lognormal, Normal, UniformLatency
+from retrysim.model.base import (
+    Constant,
+    Empirical,
+    Exponential,
+    Gamma,
+    Lognormal,
+    Normal,
+    UniformLatency,
+    Weibull,
+    empirical_mean,
+)
 from retrysim.model.defaults import is_used, mark, seconds, walk
 from retrysim.model.marks import UsedWhen
 from retrysim.model.scenario import (
@@ -434,11 +444,15 @@ def mean_at_least(dist: Any) -> float:
             return float(value)
         case UniformLatency(low=low, high=high):
             return (low + high) / 2
-        case Exponential(mean=mean) | Normal(mean=mean):
+        case Exponential(mean=mean) | Normal(mean=mean) | Gamma(mean=mean):
             return float(mean)
         case Lognormal(median=median, p99=p99):
             sigma = math.log(p99 / median) / _Z99
             return float(median * math.exp(sigma * sigma / 2))
+        case Weibull(shape=shape, scale=scale):
+            return float(scale * math.gamma(1 + 1 / shape))
+        case Empirical(quantiles=quantiles):
+            return empirical_mean(quantiles)
     return 0.0
 
 

@@ -26,7 +26,9 @@ from retrysim.model.base import MAX_TAIL_RATIO as MAX_TAIL_RATIO
 from retrysim.model.base import MIN_RATE as MIN_RATE
 from retrysim.model.base import MIN_SECONDS as MIN_SECONDS
 from retrysim.model.base import Constant as Constant
+from retrysim.model.base import Empirical as Empirical
 from retrysim.model.base import Exponential as Exponential
+from retrysim.model.base import Gamma as Gamma
 from retrysim.model.base import Latency as Latency
 from retrysim.model.base import Lognormal as Lognormal
 from retrysim.model.base import Model as Model
@@ -37,6 +39,7 @@ from retrysim.model.base import PosRate as PosRate
 from retrysim.model.base import Prob as Prob
 from retrysim.model.base import Rate as Rate
 from retrysim.model.base import UniformLatency as UniformLatency
+from retrysim.model.base import Weibull as Weibull
 from retrysim.model.base import always_zero, check_window, numbers_as_constant
 from retrysim.model.faults import CapacityLoss as CapacityLoss
 from retrysim.model.faults import Fault as Fault

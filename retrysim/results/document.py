@@ -38,6 +38,11 @@ possible, the load against capacity, the wasted work, a timeline) and ``replicas
 with ``replicas > 1``: per replica, its attempts and failures). Both are present only when the
 run has them, so an older document is upgraded by its version alone.
 
+Version 6 added ``calibration``: what ``chaos --calibrate`` measured on the machine (the
+client's CPU per attempt and per connect, the slowdown, when) and the figures the simulation
+used in their place. Only a calibrated run has it, so an older document is upgraded by its
+version alone.
+
 Only the standard library and ``typing_extensions`` at import: :mod:`retrysim.results.metric_table`
 (loaded for ``retrysim --help``) names these types; pydantic is imported when a document is
 validated or the schema is asked for.
@@ -57,6 +62,7 @@ from retrysim.errors import BadInputError
 from retrysim.results.sections import (
     ArrivalWindow,
     AttemptCounts,
+    CalibrationSection,
     CallCounts,
     Clients,
     Connections,
@@ -85,11 +91,11 @@ if TYPE_CHECKING:
     from pydantic import TypeAdapter, ValidationError
 
 #: The shape documents are written in; see the module's docstring for when it goes up.
-SchemaVersion = Literal[5]
-SCHEMA_VERSION: Final[SchemaVersion] = 5
-#: Every version a reader accepts: 0 (saved before ``schema_version`` existed), 1 to 4, the
+SchemaVersion = Literal[6]
+SCHEMA_VERSION: Final[SchemaVersion] = 6
+#: Every version a reader accepts: 0 (saved before ``schema_version`` existed), 1 to 5, the
 #: current.
-SUPPORTED_VERSIONS: Final = (0, 1, 2, 3, 4, SCHEMA_VERSION)
+SUPPORTED_VERSIONS: Final = (0, 1, 2, 3, 4, 5, SCHEMA_VERSION)
 #: The ``settings`` keys version 2 added, per mechanism table, with the values an older
 #: document meant by leaving them out.
 ADDED_IN_2: Final[dict[str, dict[str, Any]]] = {
@@ -188,6 +194,7 @@ class ResultDocument(TypedDict):
     target: NotRequired[str]
     proxy: NotRequired[dict[str, int]]
     versus: NotRequired[Versus]
+    calibration: NotRequired[CalibrationSection]
     service: NotRequired[dict[str, int]]
 
 
@@ -252,13 +259,13 @@ def upgrade(data: MutableMapping[str, Any], source: str = "result document") -> 
     a fresh document has it), versions 0 and 1 the settings version 2 added
     (:data:`ADDED_IN_2`), versions 0 to 2 those version 3 added (:data:`ADDED_IN_3`), versions
     0 to 3 ``source`` (the scenario's name, after ``scenario`` as a fresh document has it),
-    version 4 only its number (version 5's sections are optional); the current version is
+    version 4 or 5 only its number (the sections of versions 5 and 6 are optional); the current version is
     left as it is; any other is refused.
 
     Only the version is checked, not the shape: :func:`from_data` does both.
     """
     found = data.get("schema_version", 0)
-    if found in (0, 1, 2, 3, 4) and not isinstance(found, bool):
+    if found in (0, 1, 2, 3, 4, 5) and not isinstance(found, bool):
         rest = dict(data)
         rest.pop("schema_version", None)
         data.clear()

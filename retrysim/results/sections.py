@@ -447,6 +447,46 @@ class Versus(TypedDict):
     outside: list[str]
 
 
+class CalibrationFigure(TypedDict):
+    """One scenario value a calibration sets (``retrysim chaos --calibrate``)."""
+
+    key: str
+    """the dotted key: clients.cpu_per_attempt, clients.cpu_per_connect, clients.cpus"""
+    shipped: Json
+    """the scenario's own value (a constant latency as its seconds; null: unset)"""
+    calibrated: float | None
+    """the value the calibration fitted (null: not fitted, the scenario's is kept)"""
+    source: str
+    """where the calibrated value came from, in a line"""
+
+
+class CalibrationSection(TypedDict):
+    """A short real run before the real one, one attempt per call and no faults, and the
+    client model fitted from it (``retrysim chaos --calibrate``; ``--vs-sim`` simulates with
+    it unless ``--no-calibrate``)."""
+
+    at: str
+    """when it started (ISO 8601, UTC)"""
+    seconds: float
+    """how long it took, run and fit, in wall seconds"""
+    attempts: int
+    connects: int
+    """connections the fault proxy accepted during it"""
+    cpu_per_attempt: float | None
+    """CPU seconds an attempt cost the process (least squares over the run)"""
+    cpu_per_connect: float | None
+    """CPU seconds a new connection cost the process"""
+    fit_r2: float
+    """share of the CPU's variation over time that the fit explains"""
+    slowdown: float | None
+    """wall seconds a CPU second of the loop took while it waited for a core (schedstat)"""
+    figures: list[CalibrationFigure]
+    used: bool
+    """whether the simulation (--vs-sim) ran with the calibrated figures"""
+    notes: list[str]
+    """one line per figure kept at the scenario's, saying why"""
+
+
 class TierSection(TypedDict):
     """One tier of a call graph (``scenario.tiers``), top first: what reached it and why."""
 

@@ -255,6 +255,11 @@ def _tables(doc: ResultDocument) -> list[Block]:
         from retrysim.share.versus import versus_table
 
         tables.append(versus_table(versus))
+    calibration = doc.get("calibration")
+    if calibration is not None:
+        from retrysim.share.versus import calibration_table
+
+        tables.append(calibration_table(calibration))
     return [page_table(table) for table in tables if table is not None]
 
 

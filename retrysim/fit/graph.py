@@ -1,0 +1,186 @@
+"""Requests across services as tiers: each service's own work, own errors, and who calls whom.
+
+A request a service saw may call other services before it answers (a span's child spans in
+another service; a retrysim tier's call to the tier below). A tier of a scenario is judged by
+its *own* service time and faults, the calls below being the next tier's, so each request's
+time in its call below is taken out (from its first attempt's start to its last one's end:
+the retry policy's waits between attempts are not the service's work), and a failure counts
+as its own only when no call below explains it (it made none, or its last one succeeded).
+Requests that share a parent are one call's attempts, in start order.
+
+A scenario's tiers are a chain (each tier calls the next), so :func:`chain` keeps the path
+from the top service down through the callee each tier calls most; a service off that path
+is left out with one line saying so.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter, defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from retrysim.fit.observations import Observations, table
+
+
+@dataclass(frozen=True)
+class Request:
+    """One request a service saw. ``parent``: the index (in the same list) of the request
+    whose work sent it, None for a caller outside the data (the clients); ``call``: the id of
+    such a request's call, when the data says it. ``attempt``: the attempt number when the
+    data says it, else None (counted from the siblings)."""
+
+    tier: str
+    start: float
+    end: float
+    error: str
+    parent: int | None = None
+    attempt: int | None = None
+    client: str | None = None
+    call: str | None = None
+
+
+@dataclass(frozen=True)
+class Edge:
+    """``caller`` calls ``callee``: ``calls`` calls made, ``attempts`` requests sent,
+    ``most`` attempts in one call, ``gave_up_at``: the most attempts of a call whose every
+    attempt failed (None: no call failed throughout)."""
+
+    caller: str
+    callee: str
+    calls: int
+    attempts: int
+    most: int
+    gave_up_at: int | None
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "caller": self.caller,
+            "callee": self.callee,
+            "calls": self.calls,
+            "attempts": self.attempts,
+            "most": self.most,
+            "gave_up_at": self.gave_up_at,
+        }
+
+
+@dataclass(frozen=True)
+class CallGraph:
+    """The chain of tiers, top first, its edges, and what was left out (one line each)."""
+
+    chain: tuple[str, ...]
+    edges: tuple[Edge, ...]
+    left_out: tuple[str, ...] = field(default_factory=tuple)
+
+    def edge(self, caller: str) -> Edge | None:
+        return next((e for e in self.edges if e.caller == caller), None)
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "chain": list(self.chain),
+            "edges": [edge.to_dict() for edge in self.edges],
+            "left_out": list(self.left_out),
+        }
+
+
+def as_tiers(requests: Sequence[Request]) -> tuple[Observations, CallGraph]:
+    """The requests as one observation table with a tier column (own time, own errors,
+    attempt numbers, one call id a group of siblings) and the chain of tiers they form."""
+    children: dict[int, list[int]] = defaultdict(list)
+    for index, request in enumerate(requests):
+        if request.parent is not None:
+            children[request.parent].append(index)
+    for kids in children.values():
+        kids.sort(key=lambda i: (requests[i].start, i))
+    graph = chain(requests, children)
+    keep = [i for i, r in enumerate(requests) if r.tier in graph.chain]
+    times, durations, errors, calls, attempts, tiers, clients = [], [], [], [], [], [], []
+    for index in keep:
+        request = requests[index]
+        kids = [k for k in children.get(index, ()) if requests[k].tier in graph.chain]
+        times.append(request.start)
+        spent = request.end - request.start
+        if not math.isnan(spent):  # not NaN: a cancelled hedge's time is unknown and stays so
+            spent = max(0.0, spent - _covered(request, requests, kids))
+        durations.append(spent)
+        own_failure = request.error and (not kids or not requests[kids[-1]].error)
+        errors.append(request.error if own_failure else "")
+        parent = request.parent
+        if parent is None:
+            calls.append(f"{request.tier}:{request.call if request.call else f'r{index}'}")
+        else:
+            calls.append(f"{request.tier}:p{parent}")
+        siblings = [index] if parent is None else children[parent]
+        same = [s for s in siblings if requests[s].tier == request.tier]
+        attempts.append(request.attempt or same.index(index) + 1)
+        tiers.append(request.tier)
+        clients.append(request.client or "")
+    observations = table(
+        times,
+        durations,
+        errors,
+        call=calls,
+        attempt=attempts,
+        tier=tiers,
+        client=clients if any(clients) else None,
+    )
+    return observations, graph
+
+
+def _covered(request: Request, requests: Sequence[Request], kids: list[int]) -> float:
+    """Seconds of ``request`` spent in its call below: from the first attempt's start to the
+    last one's end, the waits between attempts included (they are the retry policy's, not
+    the service's work)."""
+    if not kids:
+        return 0.0
+    start = max(requests[kids[0]].start, request.start)
+    ends = [requests[k].end for k in kids if not math.isnan(requests[k].end)]
+    end = min(max(ends, default=start), request.end)
+    return max(0.0, end - start)
+
+
+def chain(requests: Sequence[Request], children: dict[int, list[int]]) -> CallGraph:
+    """The path of tiers from the top service (the one the roots reached most) down through
+    the callee each tier calls most, with each edge's attempts per call."""
+    roots = Counter(r.tier for r in requests if r.parent is None)
+    if not roots:
+        return CallGraph((), ())
+    calls: dict[tuple[str, str], list[list[int]]] = defaultdict(list)
+    for parent, kids in children.items():
+        by_tier: dict[str, list[int]] = defaultdict(list)
+        for kid in kids:
+            by_tier[requests[kid].tier].append(kid)
+        for tier, group in by_tier.items():
+            calls[(requests[parent].tier, tier)].append(group)
+    path = [min(roots, key=lambda t: (-roots[t], t))]
+    edges: list[Edge] = []
+    while True:
+        below = {callee: len(g) for (caller, callee), g in calls.items() if caller == path[-1]}
+        below = {callee: n for callee, n in below.items() if callee not in path}
+        if not below:
+            break
+        callee = min(below, key=lambda t: (-below[t], t))
+        edges.append(_edge(path[-1], callee, calls[(path[-1], callee)], requests))
+        path.append(callee)
+    seen = {r.tier for r in requests}
+    left_out = tuple(
+        f"service {tier!r} is not on the chain {' -> '.join(path)}: a scenario's tiers are a "
+        "chain, so it is left out"
+        for tier in sorted(seen - set(path))
+    )
+    return CallGraph(tuple(path), tuple(edges), left_out)
+
+
+def _edge(caller: str, callee: str, groups: list[list[int]], requests: Sequence[Request]) -> Edge:
+    sizes = np.array([len(g) for g in groups])
+    failed_throughout = [len(g) for g in groups if all(requests[i].error for i in g)]
+    return Edge(
+        caller,
+        callee,
+        calls=len(groups),
+        attempts=int(sizes.sum()),
+        most=int(sizes.max()),
+        gave_up_at=max(failed_throughout) if failed_throughout else None,
+    )
