@@ -259,8 +259,8 @@ def upgrade(data: MutableMapping[str, Any], source: str = "result document") -> 
     a fresh document has it), versions 0 and 1 the settings version 2 added
     (:data:`ADDED_IN_2`), versions 0 to 2 those version 3 added (:data:`ADDED_IN_3`), versions
     0 to 3 ``source`` (the scenario's name, after ``scenario`` as a fresh document has it),
-    version 4 or 5 only its number (the sections of versions 5 and 6 are optional); the current version is
-    left as it is; any other is refused.
+    version 4 or 5 only its number (the sections of versions 5 and 6 are optional); the
+    current version is left as it is; any other is refused.
 
     Only the version is checked, not the shape: :func:`from_data` does both.
     """
