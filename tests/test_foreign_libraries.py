@@ -214,7 +214,7 @@ def test_translated_backoff_sleeps_as_backoff_does(
 
 
 def test_a_stamina_backoff_hook_decides_and_names_its_wait(virtual_time: VirtualTime) -> None:
-    def hook(error: Exception) -> bool | float:
+    def hook(error: BaseException) -> bool | float:
         return 2.5 if isinstance(error, TimeoutError) else isinstance(error, ConnectionError)
 
     script: list[type[Exception]] = []
