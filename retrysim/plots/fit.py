@@ -81,14 +81,7 @@ def latency_over_time(result: FitResult, tier: str = "", ax: Axes | None = None)
     for key, colour in (("p50", palette.BLUE), ("p99", palette.ORANGE)):
         values = np.asarray(series[key], dtype=float) * 1000
         ax.plot(starts, values, color=colour, label=key, drawstyle="steps-post")
-    end = _end(result, starts)
-    _shade_faults(ax, _windows(result, tier), end)
-    ax.set_xlim(float(starts[0]) if len(starts) else 0.0, end)
-    ax.set_title(f"latency over time{_where(tier)}", loc="left", fontsize=10)
-    ax.set_xlabel("time (s)")
-    ax.set_ylabel("successful requests (ms)")
-    ax.legend(loc="upper right", fontsize=8)
-    ax.grid(alpha=0.3)
+    _over_time(ax, result, tier, starts, "latency over time", "successful requests (ms)")
     return fig
 
 
@@ -102,16 +95,24 @@ def error_share(result: FitResult, tier: str = "", ax: Axes | None = None) -> Fi
     with np.errstate(invalid="ignore", divide="ignore"):
         share = np.where(requests > 0, failed / requests, np.nan)
     ax.plot(starts, share, color=palette.VERMILLION, label="failed share", drawstyle="steps-post")
+    _over_time(ax, result, tier, starts, "failed share over time", "failed share of requests")
+    ax.set_ylim(-0.02, 1.02)
+    return fig
+
+
+def _over_time(
+    ax: Axes, result: FitResult, tier: str, starts: Any, title: str, ylabel: str
+) -> None:
+    """The frame of a per-bin series over the data's time: the found windows shaded, from the
+    first bin to the data's end, titled, labelled, with its legend and grid."""
     end = _end(result, starts)
     _shade_faults(ax, _windows(result, tier), end)
     ax.set_xlim(float(starts[0]) if len(starts) else 0.0, end)
-    ax.set_ylim(-0.02, 1.02)
-    ax.set_title(f"failed share over time{_where(tier)}", loc="left", fontsize=10)
+    ax.set_title(f"{title}{_where(tier)}", loc="left", fontsize=10)
     ax.set_xlabel("time (s)")
-    ax.set_ylabel("failed share of requests")
+    ax.set_ylabel(ylabel)
     ax.legend(loc="upper right", fontsize=8)
     ax.grid(alpha=0.3)
-    return fig
 
 
 def arrival_rate(result: FitResult, ax: Axes | None = None) -> Figure:
