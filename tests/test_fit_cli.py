@@ -10,6 +10,7 @@ before any work.
 from __future__ import annotations
 
 import json
+import sys
 import tomllib
 from pathlib import Path
 from typing import Any
@@ -238,3 +239,20 @@ def test_an_otlp_export_gives_a_tiered_scenario_that_validates_and_a_panel_per_t
     page_text = html.read_text(encoding="utf-8")
     assert page_text.count("<figure") == 1 + 3 * 3  # arrivals; Q-Q, latency, errors per tier
     assert plot.read_text(encoding="utf-8").startswith("<?xml")
+
+
+def test_without_scipy_a_fit_says_which_extra_in_one_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """scipy is the fit extra's: missing, it is the install to complete (exit 2), not a bug."""
+    log = tmp_path / "log.csv"
+    log.write_text("timestamp,duration,outcome\n" + "".join(f"{i},0.01,ok\n" for i in range(50)))
+    for name in [m for m in sys.modules if m == "scipy" or m.startswith("scipy.")]:
+        monkeypatch.delitem(sys.modules, name)
+    monkeypatch.setitem(sys.modules, "scipy", None)
+    result = CliRunner().invoke(app, ["fit", str(log), "--no-check"])
+    assert result.exit_code == 2, result.output
+    assert result.stderr.strip().splitlines() == [
+        "retrysim: error: retrysim fit needs scipy, which is not installed: "
+        "pip install 'retrysim[fit]'"
+    ]

@@ -10,16 +10,29 @@ from __future__ import annotations
 
 from typing import Any
 
+from retrysim.sim.latency import FIT_EXTRA, MissingScipyError
+
 
 def stats() -> Any:
     """``scipy.stats``."""
-    from scipy import stats as module  # type: ignore[import-untyped,unused-ignore]
-
+    try:
+        from scipy import stats as module  # type: ignore[import-untyped,unused-ignore]
+    except ImportError:
+        raise _missing() from None
     return module
 
 
 def optimize() -> Any:
     """``scipy.optimize``."""
-    from scipy import optimize as module  # type: ignore[import-untyped,unused-ignore]
-
+    try:
+        from scipy import optimize as module  # type: ignore[import-untyped,unused-ignore]
+    except ImportError:
+        raise _missing() from None
     return module
+
+
+def _missing() -> MissingScipyError:
+    """Without the extra a fit is the user's install to complete, not a bug: exit 2, one line."""
+    return MissingScipyError(
+        f"retrysim fit needs scipy, which is not installed: pip install '{FIT_EXTRA}'"
+    )
