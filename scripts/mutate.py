@@ -48,6 +48,7 @@ import tempfile
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -1049,6 +1050,26 @@ def preload() -> None:
         raise RuntimeError("retrysim was imported before forking: mutants would not load")
 
 
+KILLER = ".mutant-killer"  # in a copy: the node id of the first test that failed there
+
+
+class _FirstFailure:
+    """A pytest plugin writing the first failed test's (or file's) node id to ``KILLER``."""
+
+    def __init__(self, project: Path) -> None:
+        self.path = project / KILLER
+
+    def _keep(self, report: Any) -> None:
+        if report.failed and not self.path.exists():
+            self.path.write_text(report.nodeid, encoding="utf-8")
+
+    def pytest_runtest_logreport(self, report: Any) -> None:
+        self._keep(report)
+
+    def pytest_collectreport(self, report: Any) -> None:
+        self._keep(report)
+
+
 def _child(project: Path, tests: Sequence[str], trace: tuple[Path, str] | None) -> None:
     os.setpgid(0, 0)
     null = os.open(os.devnull, os.O_WRONLY)
@@ -1064,7 +1085,7 @@ def _child(project: Path, tests: Sequence[str], trace: tuple[Path, str] | None) 
         os.environ["PYTHONPATH"] = str(project)
         os.environ["PYTHONDONTWRITEBYTECODE"] = "1"
         if trace is None:
-            code = int(pytest.main([*PYTEST_ARGS, *tests]))
+            code = int(pytest.main([*PYTEST_ARGS, *tests], plugins=[_FirstFailure(project)]))
         else:
             code = _traced(project, tests, *trace)
     finally:
@@ -1245,16 +1266,25 @@ class Journal:
     tests changed, runs again. Each verdict is appended as soon as it is known (a killed run
     loses at most the mutants then running). Tests also import other modules, so a verdict can
     go stale through a change elsewhere: a run without ``--journal`` trusts nothing.
+
+    A kill also keeps the test file whose test failed first, and a second hash of only the
+    module, that file and tests/conftest.py. A kill rests on nothing else, so it stands while
+    those three are unchanged and the file is still in the module's row, whatever else its row
+    gains: a test added for one survivor does not send every killed mutant round again.
     """
 
     def __init__(self, path: Path) -> None:
         self.path = path
         self.known: dict[tuple[str, str], str] = {}
+        self.kills: dict[str, set[tuple[str, str]]] = {}  # mutant -> {(killer file, its basis)}
         if path.exists():
             for line in path.read_text(encoding="utf-8").splitlines():
                 if line.strip():
                     entry = json.loads(line)
                     self.known[(entry["mutant"], entry["basis"])] = entry["verdict"]
+                    if "killer" in entry:
+                        kill = (entry["killer"], entry["killer_basis"])
+                        self.kills.setdefault(entry["mutant"], set()).add(kill)
 
     @staticmethod
     def basis(root: Path, source_path: str, tests: Sequence[str]) -> str:
@@ -1267,12 +1297,34 @@ class Journal:
             digest.update(name.encode() + b"\0" + content + b"\0")
         return digest.hexdigest()[:16]
 
-    def verdict(self, mutant: Mutant, basis: str) -> str | None:
-        return self.known.get((mutant.id, basis))
+    def verdict(
+        self, mutant: Mutant, basis: str, where: tuple[Path, str, Sequence[str]] | None = None
+    ) -> str | None:
+        """The verdict kept for ``mutant`` under ``basis``; else, with ``where`` (the root,
+        the module's path and its row of tests), 'failed' if a kept kill still stands."""
+        known = self.known.get((mutant.id, basis))
+        if known is not None or where is None:
+            return known
+        root, source_path, tests = where
+        row = {test.partition("::")[0] for test in tests}
+        for killer, killer_basis in self.kills.get(mutant.id, ()):
+            if killer in row and Journal.basis(root, source_path, [killer]) == killer_basis:
+                return "failed"
+        return None
 
-    def record(self, mutant: Mutant, basis: str, verdict: str) -> None:
+    def record(
+        self,
+        mutant: Mutant,
+        basis: str,
+        verdict: str,
+        killer: tuple[str, str] | None = None,
+    ) -> None:
+        """Append ``verdict``; ``killer`` is the failing test file of a kill and its basis."""
         self.known[(mutant.id, basis)] = verdict
         entry = {"mutant": mutant.id, "basis": basis, "verdict": verdict}
+        if killer is not None:
+            entry["killer"], entry["killer_basis"] = killer
+            self.kills.setdefault(mutant.id, set()).add(killer)
         with self.path.open("a", encoding="utf-8") as out:
             out.write(json.dumps(entry) + "\n")
 
@@ -1297,7 +1349,7 @@ def campaign(
     if journal is not None:
         left = []
         for mutant in mutants:
-            known = journal.verdict(mutant, basis)
+            known = journal.verdict(mutant, basis, (root, source_path, tests))
             if known is None:
                 left.append(mutant)
             else:
@@ -1323,6 +1375,7 @@ def campaign(
             while queue and free:
                 mutant, project = queue.pop(0), free.pop()
                 (project / source_path).write_text(mutant.apply(original))
+                (project / KILLER).unlink(missing_ok=True)
                 pid = _spawn(project, reach.tests_for(mutant, tests))
                 running[pid] = (mutant, project, time.monotonic() + timeout)
             pid, verdict = _reap(running)
@@ -1331,8 +1384,21 @@ def campaign(
             free.append(project)
             _count(tally, mutant, verdict, echo)
             if journal is not None:
-                journal.record(mutant, basis, verdict)
+                killer = _killer(project, root, source_path) if verdict == "failed" else None
+                journal.record(mutant, basis, verdict, killer)
     return tally
+
+
+def _killer(project: Path, root: Path, source_path: str) -> tuple[str, str] | None:
+    """The test file whose test failed first in ``project``'s last run, and its kill basis."""
+    try:
+        nodeid = (project / KILLER).read_text(encoding="utf-8").strip()
+    except FileNotFoundError:
+        return None  # the run died before any test reported
+    killer = nodeid.partition("::")[0]
+    if not (root / killer).is_file():
+        return None
+    return killer, Journal.basis(root, source_path, [killer])
 
 
 def _timeout(baseline: float) -> float:
@@ -1507,7 +1573,7 @@ def _known(journal: Journal, chosen: Mapping[str, Sequence[Mutant]], as_json: bo
         basis = Journal.basis(ROOT, path, tests)
         tally = Tally(name)
         for mutant in mutants:
-            known = journal.verdict(mutant, basis)
+            known = journal.verdict(mutant, basis, (ROOT, path, tests))
             if known is not None:
                 _count(tally, mutant, known, echo=False)
         tallies.append(tally)

@@ -4,6 +4,7 @@ a mutant's verdict. No campaign over retrysim runs here (docs/mutation.md has th
 from __future__ import annotations
 
 import importlib.util
+import json
 import re
 import sys
 import textwrap
@@ -171,6 +172,54 @@ def test_a_journal_keeps_verdicts_until_the_module_or_its_tests_change(
     rerun = mutate.campaign(project, "tiny", "tiny.py", tests, [caught, missed], echo=False,
                             journal=mutate.Journal(tmp_path / "journal.jsonl"))  # fmt: skip
     assert (rerun.killed, rerun.survived) == (2, [])
+
+
+def test_a_kept_kill_stands_while_its_killing_file_is_unchanged(
+    project: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A test file added to the row for a survivor leaves the kills of the other files kept;
+    editing the file that killed a mutant sends that mutant round again."""
+    caught, missed = _one("14:minmax:min->max"), _one("18:arith:Mult->Div")
+    row = ["tests/test_tiny.py", "tests/test_more.py"]
+    (project / "tests" / "test_more.py").write_text("def test_nothing_yet():\n    pass\n")
+    mutate.campaign(project, "tiny", "tiny.py", row, [caught, missed], echo=False,
+                    journal=mutate.Journal(tmp_path / "journal.jsonl"))  # fmt: skip
+    kept = [json.loads(line) for line in (tmp_path / "journal.jsonl").read_text().splitlines()]
+    assert {e["mutant"]: e.get("killer") for e in kept} == {
+        caught.id: "tests/test_tiny.py",
+        missed.id: None,
+    }
+
+    (project / "tests" / "test_more.py").write_text(
+        "from tiny import step\n\ndef test_step():\n    assert step(3.0, 1) == 5.0\n"
+    )
+    ran: list[str] = []
+    spawn = mutate._spawn
+
+    def counting(project_copy: Path, tests: Any, trace: Any = None) -> int:
+        if trace is None:
+            ran.append((project_copy / "tiny.py").read_text())
+        return spawn(project_copy, tests, trace)
+
+    monkeypatch.setattr(mutate, "_spawn", counting)
+    again = mutate.campaign(project, "tiny", "tiny.py", row, [caught, missed], echo=False,
+                            journal=mutate.Journal(tmp_path / "journal.jsonl"))  # fmt: skip
+    assert (again.killed, again.survived) == (2, [])
+    assert ran == [missed.apply(TINY)]  # only the survivor ran again
+
+    (project / "tests" / "test_tiny.py").write_text(
+        (project / "tests" / "test_tiny.py").read_text() + "\n# edited\n"
+    )
+    ran.clear()
+    mutate.campaign(project, "tiny", "tiny.py", row, [caught, missed], echo=False,
+                    journal=mutate.Journal(tmp_path / "journal.jsonl"))  # fmt: skip
+    assert ran == [caught.apply(TINY)]  # its killer changed; the other's kill (test_more) stands
+    assert (
+        mutate.Journal(tmp_path / "journal.jsonl").verdict(
+            caught, "no such basis", (project, "tiny.py", ["tests/test_more.py"])
+        )
+        is None
+    )  # a killer no longer in the row keeps nothing
 
 
 def test_a_mutant_that_hangs_is_killed_by_timeout(project: Path, monkeypatch) -> None:
