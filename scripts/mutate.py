@@ -1117,7 +1117,8 @@ def _traced(project: Path, tests: Sequence[str], trace: Path, source_path: str) 
 
     cov.start()
     try:
-        return int(pytest.main([*PYTEST_ARGS, *tests], plugins=[Contexts()]))
+        plugins = [Contexts(), _FirstFailure(project)]
+        return int(pytest.main([*PYTEST_ARGS, *tests], plugins=plugins))
     finally:
         cov.stop()
         cov.save()
@@ -1366,7 +1367,9 @@ def campaign(
         else:
             reach, baseline = Coverage(original, None), run_tests(copies[0], tests, timeout=600)
         if baseline != "passed":
-            raise RuntimeError(f"{module}: the tests fail on the unmutated copy")
+            failed = _killer(copies[0], root, source_path)
+            first = (copies[0] / KILLER).read_text() if failed else "no test reported"
+            raise RuntimeError(f"{module}: the tests fail on the unmutated copy ({first})")
         timeout = _timeout(time.monotonic() - started)
         free = list(copies)
         running: dict[int, tuple[Mutant, Path, float]] = {}
