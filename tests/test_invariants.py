@@ -84,6 +84,7 @@ def scenarios(draw: st.DrawFn) -> dict[str, Any]:
                 clients["processes"] = draw(st.integers(1, clients["count"]))
             if draw(st.booleans()):
                 clients["cpus"] = draw(st.integers(1, clients["processes"]))
+            clients["cpu_discipline"] = draw(st.sampled_from(["fifo", "processor_sharing"]))
         if draw(st.booleans()):
             network = {"rtt": draw(_latency)}
             if draw(st.booleans()):

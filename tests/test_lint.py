@@ -214,6 +214,12 @@ TRAPS: list[tuple[str, str, str, str]] = [
     ),
     (
         "unused-key",
+        '[clients]\ncount = 4\ncpu_discipline = "processor_sharing"\n',
+        "clients.cpu_discipline",
+        "read only with cpu_per_attempt or cpu_per_connect",
+    ),
+    (
+        "unused-key",
         '[clients]\ncalls_per_client = 3\narrival = { kind = "poisson", rate = 5 }\n',
         "clients.calls_per_client",
         "without a Poisson arrival",

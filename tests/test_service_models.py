@@ -132,7 +132,7 @@ def test_an_abandoned_request_keeps_its_share_unless_cancelled() -> None:
         host.run()
         assert host.answers == {0: (0.5, TIMEOUT, None), 1: (second_ends, 0, None)}
         assert host.executed == executed
-        assert not host.server.serving
+        assert not host.server.sharing
 
 
 def test_a_cancelled_waiter_leaves_the_queue_and_its_place_goes_to_the_next() -> None:
@@ -202,7 +202,7 @@ def test_processor_sharing_conserves_work(
         t, size = requests[a]
         assert host.answers[a][0] >= t + size - 1e-9 * max(1.0, t + size)
     server = host.server
-    assert server.busy == 0 and not server.waiting and not server.serving
+    assert server.busy == 0 and not server.waiting and not server.sharing
 
 
 @given(st.floats(0.5, 4), st.lists(st.floats(0, 5), min_size=1, max_size=20))

@@ -180,8 +180,13 @@ class Clients(Model):
     cpu_per_attempt: Latency | None = Field(
         None,
         description="CPU seconds each attempt costs its client process before the request "
-        "leaves; a process runs one at a time, first come first served, inside the attempt's "
-        "timeout; default: none",
+        "leaves, inside the attempt's timeout, in cpu_discipline's order; default: none",
+    )
+    cpu_discipline: Annotated[Literal["fifo", "processor_sharing"], CPU_COSTS] = Field(
+        "fifo",
+        description='how a process does its CPU work: "fifo", one piece at a time, first come '
+        'first served (threads behind a GIL); "processor_sharing", all that is ready at once '
+        "(an event loop interleaving its tasks: a burst's attempts all leave together)",
     )
     cpu_per_connect: Latency | None = Field(
         None,

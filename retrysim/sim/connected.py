@@ -60,7 +60,15 @@ class ConnectedPath:
         assert self.connections is not None
         if self.timeout is not None:
             self.at(self.now + self.timeout, self._timeout_due, (call, a, False))
-        sent = self.connections.sent_at(call.client, self.now, call.key, self._draw_index(a))
+        connections = self.connections
+        if connections.shared_cpu:  # it leaves when its share of the CPU is done
+            work = connections.attempt_work(call.key, self._draw_index(a))
+            if work is None:
+                self._to_pool((call, a))
+            else:
+                connections.share(call.client, self.now, work, self._to_pool, (call, a))
+            return
+        sent = connections.sent_at(call.client, self.now, call.key, self._draw_index(a))
         if sent is None:
             self._to_pool((call, a))
         else:  # its process's CPU had the work to do first
@@ -92,17 +100,31 @@ class ConnectedPath:
         if got == CONNECTION_OPEN:
             self._transmit((call, a, verdict, hint))
             return
-        stats = connections.stats
-        stats.connects += 1
-        seconds = connections.connect_time(call.client, t, call.key, n)
+        connections.stats.connects += 1
+        item = (call, a, verdict, hint, t)
+        work = connections.connect_work(call.key, n) if connections.shared_cpu else None
+        if work is None:
+            self._connect(item)
+        else:  # the handshake's share of the CPU first
+            connections.share(call.client, t, work, self._connect, item)
+
+    def _connect(self, item: tuple[Call, int, int, float | None, float]) -> None:
+        """Open attempt ``a``'s connection, begun at ``began`` (a shared CPU's work for it is
+        done by now; a FIFO CPU's is in :meth:`Connections.connect_time`)."""
+        call, a, verdict, hint, began = item
+        connections = self.connections
+        assert connections is not None
+        t, n = self.kernel.now, self._draw_index(a)
+        seconds = t - began + connections.connect_time(call.client, t, call.key, n)
         limit = connections.connect_timeout
         if limit is not None and (verdict == BLACKHOLE or seconds > limit):
-            self.at(t + limit, self._connect_timed_out, (call, a))
+            # A share of the CPU that alone outlasted the limit times out as it ends.
+            self.at(max(began + limit, t), self._connect_timed_out, (call, a))
         elif verdict in FAILS_CONNECT:  # refused: the handshake's answer says so
-            stats.connect_failures += 1
-            self.at(t + seconds, self._answer_if_open, (call, a, verdict, hint))
+            connections.stats.connect_failures += 1
+            self.at(began + seconds, self._answer_if_open, (call, a, verdict, hint))
         elif verdict != BLACKHOLE:  # a black hole never answers the handshake
-            self.at(t + seconds, self._transmit, (call, a, verdict, hint))
+            self.at(began + seconds, self._transmit, (call, a, verdict, hint))
 
     def _transmit(self, item: tuple[Call, int, int, float | None]) -> None:
         """Send the request over an open connection; ``verdict`` is what the faults decided

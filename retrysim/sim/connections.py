@@ -3,9 +3,12 @@
 Real clients do not reach a server the instant they call: a process has a pool of connections
 (redis-py, asyncpg and httpx all do), an attempt waits for a free one, a connection that is not
 open yet costs a connect, and every request and answer crosses the network. A client process
-also has a CPU (an event loop, a GIL): an attempt, and a connect, cost it some work, and it does
-one piece of work at a time, first come first served (:class:`Cpu`). This module holds that
-state for one run; the engine asks it and schedules what it answers. Every draw is
+also has a CPU (an event loop, a GIL): an attempt, and a connect, cost it some work, done one
+piece at a time, first come first served (:class:`Cpu`), or all that is ready at once, as an
+event loop interleaves its tasks (``clients.cpu_discipline = "processor_sharing"``, with
+:class:`~retrysim.sim.sharing.Sharing`: there the engine goes on when the work ends, since
+later work slows it down, where a FIFO's end is known when the work is queued). This module
+holds that state for one run; the engine asks it and schedules what it answers. Every draw is
 counter-based on (call, attempt), like every other draw of a run.
 """
 
@@ -20,6 +23,7 @@ from retrysim.model.scenario import Scenario
 from retrysim.retry.classify import Family, error_family
 from retrysim.sim.failures import CODE_NAMES, make_error
 from retrysim.sim.latency import sampler
+from retrysim.sim.sharing import Scheduler, Sharing
 from retrysim.sim.streams import (
     CONNECT,
     CONNECT_CPU,
@@ -129,6 +133,12 @@ class Cpu:
         return done
 
 
+def _resume(step: tuple[Any, Any]) -> None:
+    """A shared CPU's work is done: the engine's next step for it."""
+    then, item = step
+    then(item)
+
+
 @dataclass
 class ConnectionStats:
     """What the connections did in a run: the document's ``connections`` counts."""
@@ -145,7 +155,7 @@ class ConnectionStats:
 class Connections:
     """The run's pools and network: who waits, what a connect costs, how long a trip takes."""
 
-    def __init__(self, scenario: Scenario, seed: int) -> None:
+    def __init__(self, scenario: Scenario, seed: int, scheduler: Scheduler | None = None) -> None:
         clients = scenario.clients
         self.processes = clients.process_count
         self.pools = [Pool(clients.pool_size) for _ in range(self.processes)]
@@ -171,7 +181,15 @@ class Connections:
         self._let_ins: list[float] = []
         self._opened: list[float] = []
         cpu, connect_cpu = clients.cpu_per_attempt, clients.cpu_per_connect
-        self.cpus = [Cpu() for _ in range(clients.cpus or self.processes)]
+        cpus = range(clients.cpus or self.processes)
+        #: Processor sharing: the CPUs are :class:`Sharing`, and :meth:`share` queues work.
+        self.shared_cpu = clients.cpu_discipline == "processor_sharing"
+        if self.shared_cpu:
+            if scheduler is None:
+                raise ValueError("a processor-sharing client CPU needs the engine's scheduler")
+            self.cpus: list[Any] = [Sharing(scheduler, 1.0, _resume) for _ in cpus]
+        else:
+            self.cpus = [Cpu() for _ in cpus]
         #: None: attempts cost their process no CPU (they leave the instant they are sent).
         self.attempt_cpu = None if cpu is None else sampler(cpu)
         self._connect_cpu = None if connect_cpu is None else sampler(connect_cpu)
@@ -214,7 +232,7 @@ class Connections:
         back = self._draw(self._read_back_key, call_key, attempt) / 2
         return back + self._draw(self._write_out_key, call_key, attempt) / 2
 
-    def cpu_of(self, client: int) -> Cpu:
+    def cpu_of(self, client: int) -> Any:
         """The CPU of the client's process (process p runs on CPU p mod cpus)."""
         cpus = self.cpus
         return cpus[client % self.processes % len(cpus)]
@@ -230,12 +248,24 @@ class Connections:
 
     def sent_at(self, client: int, now: float, call_key: int, attempt: int) -> float | None:
         """When the attempt sent at ``now`` leaves its process: its CPU work done, after the
-        work queued before it. None: attempts cost no CPU, it leaves at once."""
+        work queued before it (FIFO). None: attempts cost no CPU, it leaves at once."""
+        seconds = self.attempt_work(call_key, attempt)
+        return None if seconds is None else self.cpu_of(client).run(now, seconds)
+
+    def attempt_work(self, call_key: int, attempt: int) -> float | None:
+        """The CPU seconds the attempt costs its process (None: attempts cost none)."""
         cpu = self.attempt_cpu
-        if cpu is None:
-            return None
-        seconds = cpu(unit(self._cpu_key, call_key, attempt))
-        return self.cpu_of(client).run(now, seconds)
+        return None if cpu is None else cpu(unit(self._cpu_key, call_key, attempt))
+
+    def connect_work(self, call_key: int, attempt: int) -> float | None:
+        """The CPU seconds the attempt's new connection costs its process (None: none)."""
+        cpu = self._connect_cpu
+        return None if cpu is None else cpu(unit(self._connect_cpu_key, call_key, attempt))
+
+    def share(self, client: int, now: float, work: float, then: Any, item: Any) -> None:
+        """Processor sharing: ``work`` joins the client's CPU at ``now``; ``then(item)`` runs
+        when it is done."""
+        self.cpu_of(client).add(now, work, (then, item))
 
     def connect_time(self, client: int, now: float, call_key: int, attempt: int) -> float:
         """Seconds the attempt's new connection takes to open from ``now``: its process's CPU
@@ -244,12 +274,14 @@ class Connections:
 
         The CPU work is queued at ``now`` even when the SYN is let in later (a FIFO queue takes
         its work in time order): a dropped connect's small CPU cost comes early, not late.
+        A shared CPU's work was done before ``now`` (:meth:`share`), so it is not counted here.
         """
-        connect, cpu = self._connect, self._connect_cpu
+        connect = self._connect
         seconds = 0.0 if connect is None else connect(unit(self._connect_key, call_key, attempt))
-        if cpu is not None:
-            work = cpu(unit(self._connect_cpu_key, call_key, attempt))
-            seconds += self.cpu_of(client).run(now, work) - now
+        if not self.shared_cpu:
+            work = self.connect_work(call_key, attempt)
+            if work is not None:
+                seconds += self.cpu_of(client).run(now, work) - now
         if self.backlog is None:
             return seconds
         let_in = self._let_in(now, self.backlog)

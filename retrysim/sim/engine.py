@@ -122,7 +122,9 @@ class Engine(TierLinks, ReplicaRouting, ConnectedPath):
         self._build_replicas(view)
         self.timeout = client_timeout(view, self.policy)  # or the policy's attempt_timeout
         # Pools and the network, when the scenario models them; None: the direct path.
-        self.connections = Connections(view, self.seed) if view.models_connections else None
+        self.connections = (
+            Connections(view, self.seed, self.kernel) if view.models_connections else None
+        )
         self._holding: dict[int, Pool] = {}  # attempt -> the pool whose connection it holds
         self._server_key = stream_key(self.seed, SERVER_DRAW)
         # This run's guard state (per client, or fleet-wide) and what the guards did.

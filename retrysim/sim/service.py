@@ -13,7 +13,6 @@ import math
 import sys
 from collections import OrderedDict
 from collections.abc import Callable
-from heapq import heappop, heappush
 from typing import Any, Protocol
 
 from retrysim.model.scenario import (
@@ -28,6 +27,7 @@ from retrysim.model.scenario import (
 )
 from retrysim.sim.failures import CODES, CONFLICT, RATE_LIMITED
 from retrysim.sim.latency import mean_of, sampler
+from retrysim.sim.sharing import Sharing
 
 
 class ServerHost(Protocol):
@@ -200,16 +200,8 @@ class LockServer(SlotServer):
 
 
 class ProcessorSharingServer(SlotServer):
-    """``cores`` shared by the requests in service: with n of them each gets min(1, cores/n).
-
-    Exact and event-driven. ``attained`` is the work every request in service has received
-    since the busy period began (all in service progress at the same rate, so one clock serves
-    them all); it advances at min(1, cores/n) per second. A request entering service at
-    attained = V with work w finishes when attained reaches V + w, its *tag*; tags sit in a
-    min-heap, ties in arrival order. One completion event is pending, for the smallest tag;
-    whenever n changes the rate does, so that event is cancelled in the kernel and a new one
-    set. A cancelled request stays in the tag heap until it surfaces (lazy deletion):
-    membership in ``serving`` says who is still there.
+    """``cores`` shared by the requests in service: with n of them each gets min(1, cores/n),
+    exactly, by :class:`~retrysim.sim.sharing.Sharing` (keyed by attempt).
 
     With a ``concurrency`` cap the admission is the queue's (:class:`SlotServer`): that many
     share the cores, the rest wait in a FIFO, a full FIFO refuses.
@@ -217,87 +209,27 @@ class ProcessorSharingServer(SlotServer):
 
     def __init__(self, engine: ServerHost, spec: ProcessorSharing) -> None:
         super().__init__(engine, spec.concurrency, spec.queue_limit, CODES[spec.reject_error])
-        self.cores = spec.cores
         self.cancel_abandoned = spec.cancel_abandoned
-        self.attained = 0.0  # work each request in service got this busy period, as of `last`
-        self.last = 0.0
-        self.tags: list[tuple[float, int, int, Any]] = []  # (tag, sequence, a, call)
-        self.serving: set[int] = set()  # the attempts in service; a tag not here is cancelled
-        self._pending: int | None = None  # the kernel's handle of the one completion event
-        self._sequence = 0
-        self._settling = False  # batch the reschedules of one instant into one
+        self.sharing = Sharing(engine, spec.cores, self._finish)
         # A request uses at most one core, so a cap below the cores leaves some idle.
         busy_cores = spec.cores if spec.concurrency is None else min(spec.cores, spec.concurrency)
         mean = mean_of(spec.latency)
         self.capacity = busy_cores / mean if mean > 0 else None
 
-    def rate(self) -> float:
-        """Seconds of work each request in service gets per second, now."""
-        n = len(self.serving)
-        return min(1.0, self.cores / n) if n else 0.0
-
-    def _advance(self, now: float) -> None:
-        self.attained += (now - self.last) * self.rate()
-        self.last = now
-
     def _serve(self, call: Any, a: int, t: float, service_time: float) -> None:
-        self._advance(t)
-        heappush(self.tags, (self.attained + service_time, self._sequence, a, call))
-        self._sequence += 1
-        self.serving.add(a)
-        self._reschedule()
-
-    def _reschedule(self) -> None:
-        """Point the one pending completion event at the smallest live tag, at today's rate."""
-        if self._settling:
-            return
-        if self._pending is not None:
-            self.engine.cancel(self._pending)  # its time is wrong now: n, and so the rate, moved
-            self._pending = None
-        tags, serving = self.tags, self.serving
-        while tags and tags[0][2] not in serving:
-            heappop(tags)  # cancelled: skipped now it is at the top
-        if not serving:
-            # Idle: start the next busy period from 0 so tags keep their full precision.
-            tags.clear()
-            self.attained = 0.0
-            return
-        delay = max(0.0, (tags[0][0] - self.attained) / self.rate())
-        self._pending = self.engine.at(self.last + delay, self._complete, None)
-
-    def _complete(self, arg: None) -> None:
-        self._pending = None  # this is it: nothing to cancel until the next is set
-        self._advance(self.engine.now)
-        tags, serving = self.tags, self.serving
-        # Nothing changed since the event was set for the top tag, so that tag is due now;
-        # (now - last) * rate may land a rounding error short of it, which must not strand it.
-        self.attained = max(self.attained, tags[0][0])
-        outer, self._settling = self._settling, True
-        try:
-            while tags and tags[0][0] <= self.attained:
-                _, _, a, call = heappop(tags)
-                if a in serving:
-                    serving.remove(a)
-                    self._finish((call, a))  # frees the slot, answers, admits the next waiter
-        finally:
-            self._settling = outer
-        self._reschedule()
+        self.sharing.add(t, service_time, (call, a), key=a)
 
     def abandon(self, call: Any, a: int) -> None:
         """With ``cancel_abandoned``, a request whose client gave up is dropped at once."""
         if not self.cancel_abandoned or self.waiting.pop(a, None) is not None:
             return  # kept, or taken out of the FIFO before it used anything
-        if a not in self.serving:
+        sharing = self.sharing
+        if a not in sharing.present:
             return  # already answered, or it never reached this server
-        self._advance(self.engine.now)
-        self.serving.remove(a)  # its tag stays in the heap until it reaches the top
-        self.busy -= 1
-        outer, self._settling = self._settling, True
-        try:
+        with sharing.settled():
+            sharing.remove(self.engine.now, a)
+            self.busy -= 1
             self._start_waiting()
-        finally:
-            self._settling = outer
-        self._reschedule()
 
 
 class LoadLatencyServer(Server):
