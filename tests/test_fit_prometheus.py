@@ -4,6 +4,7 @@ histogram's buckets, the rate and the error window from the counter's difference
 from __future__ import annotations
 
 import math
+import sys
 from pathlib import Path
 
 import pytest
@@ -101,3 +102,50 @@ def test_a_histogram_named_by_the_user_must_exist(tmp_path: Path) -> None:
     scraped = prometheus_scrapes(tmp_path, scrapes=3)
     with pytest.raises(FitInputError, match=r"no histogram 'nope' .*http_request_duration_seconds"):
         read_inputs(scraped.files, ReadOptions(metric="nope"))
+
+
+def test_the_latency_reads_only_the_successful_series_of_a_labelled_histogram(
+    tmp_path: Path,
+) -> None:
+    """Errors answered fast (refusals) must not pull the service's latency down: a histogram
+    split by status gives the latency of its successes, and says so."""
+    from prometheus_client import CollectorRegistry, Histogram, generate_latest
+
+    registry = CollectorRegistry()
+    histogram = Histogram(
+        "api_request_duration_seconds",
+        "x",
+        ["code"],
+        registry=registry,
+        buckets=(0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1),
+    )
+    for value in [0.008] * 50 + [0.015] * 50:
+        histogram.labels(code="200").observe(value)
+    for value in [0.0005] * 400:
+        histogram.labels(code="503").observe(value)
+    (tmp_path / "one.prom").write_bytes(generate_latest(registry))
+    scrapes = read_inputs([tmp_path / "one.prom"]).scrapes
+    assert scrapes is not None
+    assert scrapes.buckets.tolist() == [[0, 0, 0, 50, 50, 0, 0, 0]]  # the 503s left out
+    assert scrapes.requests.tolist() == [500] and scrapes.errors["ServerError"].tolist() == [400]
+    assert any("latency from the successful code only" in note for note in scrapes.notes)
+
+    # no success at all: every series is read, and said so
+    only_errors = CollectorRegistry()
+    failing = Histogram("api_request_duration_seconds", "x", ["code"], registry=only_errors)
+    failing.labels(code="503").observe(0.0005)
+    (tmp_path / "two.prom").write_bytes(generate_latest(only_errors))
+    scrapes = read_inputs([tmp_path / "two.prom"]).scrapes
+    assert scrapes is not None and scrapes.buckets.sum() == 1
+    assert any("no series with a successful code" in note for note in scrapes.notes)
+
+
+def test_prometheus_text_without_prometheus_client_names_the_extra(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    scraped = prometheus_scrapes(tmp_path, scrapes=2)
+    monkeypatch.setitem(sys.modules, "prometheus_client", None)
+    with pytest.raises(
+        FitInputError, match=r"needs prometheus_client.*pip install 'retrysim\[fit\]'"
+    ):
+        read_inputs(scraped.files)

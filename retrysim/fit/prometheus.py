@@ -19,6 +19,7 @@ from __future__ import annotations
 import math
 import re
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -29,6 +30,7 @@ import numpy.typing as npt
 from retrysim.fit import values
 from retrysim.fit.observations import FitInputError, Floats, Source
 from retrysim.fit.options import ReadOptions
+from retrysim.sim.latency import FIT_EXTRA
 
 #: Labels whose values say how a request ended, most telling first.
 STATUS_LABELS = (
@@ -79,8 +81,14 @@ class Scrapes:
 def parse(path: Path, text: str) -> list[Any]:
     """The metric families of one text, by prometheus_client's parser (OpenMetrics when the
     text ends with ``# EOF``); a parse failure is one line naming the file."""
-    from prometheus_client import parser
-    from prometheus_client.openmetrics import parser as openmetrics
+    try:
+        from prometheus_client import parser
+        from prometheus_client.openmetrics import parser as openmetrics
+    except ImportError:
+        raise FitInputError(
+            f"{path}: reading Prometheus text needs prometheus_client, which is not installed: "
+            f"pip install '{FIT_EXTRA}'"
+        ) from None
 
     module: Any = openmetrics if text.rstrip().endswith("# EOF") else parser
     try:
@@ -186,10 +194,15 @@ def _buckets(
     notes: list[str],
 ) -> tuple[Floats, npt.NDArray[np.float64]]:
     """The bucket bounds (seconds, ``inf`` last) and each scrape's cumulative counts in each
-    bucket (summed over every other label), made non-cumulative across buckets."""
+    bucket (summed over every other label), made non-cumulative across buckets.
+
+    When the buckets carry a status-like label, only the series whose value reads as a
+    success count: the service's latency is its answers', and an error's duration (a refused
+    connection in a millisecond, a timeout at its limit) is the error's, not the service's."""
     if metric is None:
         return np.array([math.inf]), np.zeros((len(scrapes), 1))
     scale = _unit(metric, families[metric][1], notes)
+    kept = _successes(metric + "_bucket", scrapes, notes)
     les = sorted(
         {
             float(dict(labels)["le"])
@@ -204,11 +217,31 @@ def _buckets(
     counts = np.zeros((len(scrapes), len(les)))
     for row, scrape in enumerate(scrapes):
         for (name, labels), value in scrape.items():
-            if name == metric + "_bucket":
+            if name == metric + "_bucket" and kept(labels):
                 counts[row, position[float(dict(labels)["le"])]] += value
     per_bucket = np.diff(counts, axis=1, prepend=0.0)  # cumulative over le -> each bucket's own
     edges = np.array([le * scale if math.isfinite(le) else math.inf for le in les])
     return edges, per_bucket
+
+
+def _successes(
+    sample: str, scrapes: list[dict[Key, float]], notes: list[str]
+) -> Callable[[tuple[tuple[str, str], ...]], bool]:
+    """Which of ``sample``'s series the latency reads: those whose status-like label says
+    success; all of them when there is no such label, or no series of a success."""
+    present = {k for s in scrapes for (name, ls) in s if name == sample for k, _ in ls}
+    label = next((lb for lb in STATUS_LABELS if lb in present), None)
+    if label is None:
+        return lambda labels: True
+    series = {ls for s in scrapes for (name, ls) in s if name == sample}
+    ok = {ls for ls in series if not values.outcome(dict(ls).get(label, ""))}
+    base = sample.removesuffix("_bucket")
+    if not ok:
+        notes.append(f"{base}: no series with a successful {label}: errors' durations read too")
+        return lambda labels: True
+    kinds = len({dict(ls).get(label) for ls in series})
+    notes.append(f"{base}: latency from the successful {label} only ({kinds} values seen)")
+    return lambda labels: labels in ok
 
 
 def _outcomes(
