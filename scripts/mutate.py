@@ -237,22 +237,36 @@ MODULES: dict[str, tuple[str, tuple[str, ...]]] = {
         ("tests/test_waits.py", "tests/test_policy.py", MT, "tests/test_mutants_waits.py"),
     ),
     # -- retrysim/sim/ ----------------------------------------------------------------------
-    "aio": ("retrysim/sim/aio.py", ("tests/test_aio.py", MS)),
-    "arrivals": ("retrysim/sim/arrivals.py", ("tests/test_engine.py", MT, MS)),
+    "aio": ("retrysim/sim/aio.py", ("tests/test_aio.py", MS, "tests/test_mutants_aio.py")),
+    "arrivals": (
+        "retrysim/sim/arrivals.py",
+        ("tests/test_engine.py", MT, MS, "tests/test_mutants_arrivals.py", GOLDEN),
+    ),
     "attempt": (
         "retrysim/sim/attempt.py",
         ("tests/test_service_models.py", "tests/test_client_timeout.py", "tests/test_faults.py"),
     ),
-    "balance": ("retrysim/sim/balance.py", ("tests/test_balance.py", MT)),
+    "balance": (
+        "retrysim/sim/balance.py",
+        ("tests/test_balance.py", MT, "tests/test_mutants_balance.py"),
+    ),
     "call": (
         "retrysim/sim/call.py",
         ("tests/test_engine.py", "tests/test_network_legs.py", GOLDEN),
     ),
     "catalogue": (
         "retrysim/sim/catalogue.py",
-        ("tests/test_library_errors.py", "tests/test_classify.py", MS),
+        (
+            "tests/test_library_errors.py",
+            "tests/test_classify.py",
+            MS,
+            "tests/test_mutants_catalogue.py",
+        ),
     ),
-    "clock": ("retrysim/sim/clock.py", ("tests/test_engine.py", "tests/test_budget.py", MS)),
+    "clock": (
+        "retrysim/sim/clock.py",
+        ("tests/test_engine.py", "tests/test_budget.py", MS, "tests/test_mutants_clock.py"),
+    ),
     "compiled": (
         "retrysim/sim/compiled.py",
         (
@@ -264,11 +278,18 @@ MODULES: dict[str, tuple[str, tuple[str, ...]]] = {
             f"{FP}::test_tenacity_has_not_changed_what_the_fast_path_mirrors",
             f"{FP}::test_per_error_policies_are_identical_on_both_paths",
             f"{FP}::test_a_calls_own_strategies_are_not_kept_after_it_ends",
+            "tests/test_mutants_compiled.py",
         ),
     ),
     "connected": (
         "retrysim/sim/connected.py",
-        ("tests/test_network_legs.py", "tests/test_client_cpu.py", "tests/test_network.py", MT),
+        (
+            "tests/test_network_legs.py",
+            "tests/test_client_cpu.py",
+            "tests/test_cpu_sharing.py",
+            "tests/test_network.py",
+            MT,
+        ),
     ),
     "connections": (
         "retrysim/sim/connections.py",
@@ -276,6 +297,7 @@ MODULES: dict[str, tuple[str, tuple[str, ...]]] = {
             "tests/test_network_legs.py",
             "tests/test_connection_families.py",
             "tests/test_client_cpu.py",
+            "tests/test_cpu_sharing.py",
         ),
     ),
     "decide": (
@@ -337,6 +359,10 @@ MODULES: dict[str, tuple[str, tuple[str, ...]]] = {
     "service": (
         "retrysim/sim/service.py",
         ("tests/test_service.py", "tests/test_service_models.py", MT),
+    ),
+    "sharing": (
+        "retrysim/sim/sharing.py",
+        ("tests/test_cpu_sharing.py", "tests/test_service_models.py"),
     ),
     "streams": ("retrysim/sim/streams.py", ("tests/test_streams.py", GOLDEN)),
     "tiers": (
@@ -612,14 +638,14 @@ EQUIVALENT: dict[str, str] = {
         "Progress is a type alias read only in annotations (here and in runner.py), which"
         " `from __future__ import annotations` never evaluates"
     ),
-    "retrysim/sim/engine.py:211:67:const:0->1": (
+    "retrysim/sim/engine.py:213:67:const:0->1": (
         "the run's outer jitter stream is a fallback nothing draws from: a wait is drawn only"
         " after a failed attempt pointed the jitter at its call's own stream"
     ),
-    "retrysim/sim/engine.py:245:31:cmp:GtE->Gt": (
+    "retrysim/sim/engine.py:247:31:cmp:GtE->Gt": (
         "at now == duration the estimate round(started * duration / now) is started anyway"
     ),
-    "retrysim/sim/engine.py:312:20:const:0->1": (
+    "retrysim/sim/engine.py:314:20:const:0->1": (
         "limit 0 (open loop) also returns through `call.index + 1 >= limit`, and limit 1"
         " returns either way"
     ),
@@ -639,12 +665,8 @@ EQUIVALENT: dict[str, str] = {
         "a hint of 0 is never above the fallback wait, so honouring or ignoring it gives the"
         " same wait (the hint's only reader)"
     ),
-    "retrysim/sim/service.py:246:26:const:1->0": (
-        "the sequence only breaks ties between equal tags, which complete at the same instant"
-        " whichever goes first; the attempt index then breaks the tie"
-    ),
-    "retrysim/sim/service.py:263:28:const:0.0->1.0": (
-        "tags count from `attained`: where an idle server's next busy period starts cancels"
+    "retrysim/sim/sharing.py:122:28:const:0.0->1.0": (
+        "tags count from `attained`: where an idle sharer's next busy period starts cancels"
         " out of every completion time (0 only keeps the most precision)"
     ),
     "retrysim/results/metrics.py:104:75:const:True->False": (
@@ -783,6 +805,87 @@ EQUIVALENT: dict[str, str] = {
     "retrysim/retry/settings.py:516:86:const:True->False": (
         "EnvFile.warnings() makes exactly one message per unparsable line, so the zip's two "
         "sides are always the same length and strict never fires"
+    ),
+    "retrysim/sim/balance.py:25:4:stmt:removed": (
+        "__slots__ only drops the per-instance __dict__; nothing in retrysim or the tests "
+        "sets or reads a Balancer attribute outside the slots"
+    ),
+    "retrysim/sim/clock.py:92:69:const:True->False": (
+        "saved is built from namespaces in the same locked block, so the zip's two sides are "
+        "always the same length and strict never fires"
+    ),
+    "retrysim/sim/aio.py:195:11:bool:And->Or": (
+        "an expired listed timeout has already cancelled this task and so `woken`, so _wake "
+        "returns first; when() is None only after reschedule(None), and doing that again "
+        "changes nothing"
+    ),
+    "retrysim/sim/aio.py:25:0:stmt:removed": (
+        "T appears only in annotations, which are never evaluated (from __future__ import "
+        "annotations)"
+    ),
+    "retrysim/sim/aio.py:26:0:stmt:removed": (
+        "Ts appears only in annotations, which are never evaluated (from __future__ import "
+        "annotations)"
+    ),
+    "retrysim/sim/aio.py:38:8:stmt:removed": (
+        "every _VirtualSelector is built by VirtualTimeEventLoop.__init__, which sets .loop "
+        "before any select() can run"
+    ),
+    "retrysim/sim/aio.py:62:4:stmt:removed": (
+        "__slots__ on _FifoTimer only saves memory and forbids new attributes; nothing sets "
+        "attributes on a timer handle"
+    ),
+    "retrysim/sim/aio.py:70:19:cmp:Lt->LtE": (
+        "seqs are unique (itertools.count per loop) and heapq never compares a heap entry "
+        "with itself, so two seqs are never equal"
+    ),
+    "retrysim/sim/aio.py:120:11:cmp:Gt->GtE": (
+        "advance(0) under >= adds +0.0 to the clock, which changes no value a comparison or "
+        "sum can see (only the sign bit of a clock started at -0.0)"
+    ),
+    "retrysim/sim/arrivals.py:56:7:cmp:LtE->Lt": (
+        "when end == start, edges is [start]: no pieces, every step gets first >= last, and "
+        "the answer is [] as with the early return"
+    ),
+    "retrysim/sim/arrivals.py:60:57:cmp:Lt->LtE": (
+        "a cut equal to arrival.start is already in the cuts set, so adding it again changes "
+        "nothing"
+    ),
+    "retrysim/sim/arrivals.py:60:57:cmp:Lt->LtE#1": (
+        "a cut equal to end is already in the cuts set, so adding it again changes nothing"
+    ),
+    "retrysim/sim/arrivals.py:62:42:arith:Sub->Add": (
+        "rates gets 2 extra slots that are never painted (i < last <= len(edges)-1), and "
+        "zip(strict=False) stops at edges[1:]"
+    ),
+    "retrysim/sim/arrivals.py:62:55:const:1->0": (
+        "rates gets 1 extra slot that is never painted (i < last <= len(edges)-1), and "
+        "zip(strict=False) stops at edges[1:]"
+    ),
+    "retrysim/sim/arrivals.py:76:11:cmp:GtE->Gt": (
+        "if first == last, find(first) >= last so nothing is painted; path compression keeps "
+        "every node's root"
+    ),
+    "retrysim/sim/arrivals.py:82:25:const:1->0": (
+        "the line before sets next_unpainted[i] = i+1, so find(i) reaches the same root as "
+        "find(i+1)"
+    ),
+    "retrysim/sim/compiled.py:196:15:const:64->65": (
+        "a precomputed power is the same expression on the same numbers as the fallback "
+        "`multiplier * base**exponent`; attempt numbers start at 1, so no index past the "
+        "table is read"
+    ),
+    "retrysim/sim/compiled.py:222:22:arith:Sub->Add": (
+        "spread is always a float (tenacity's to_seconds); x-0 and x+0 differ only at x=-0.0,"
+        " and 0 + (+-0.0*u) is 0.0 either way"
+    ),
+    "retrysim/sim/compiled.py:233:24:cmp:Lt->LtE": (
+        "top (float) == result (float) is the same float unless both are zeros, and then "
+        "floor (>= 0) is returned either way"
+    ),
+    "retrysim/sim/compiled.py:66:4:stmt:removed": (
+        "`__slots__` on Memo only saves memory; nothing reads or sets an attribute outside "
+        "frozen/known"
     ),
 }
 

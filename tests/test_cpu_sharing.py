@@ -52,11 +52,15 @@ def test_a_job_that_arrives_mid_way_halves_the_rate_of_the_first() -> None:
 
 
 def test_a_removed_job_never_ends_and_gives_its_share_back() -> None:
-    kernel, ends = Kernel(), {}
+    kernel, ends = Kernel(), dict[str, float]()
     sharing = Sharing(kernel, 1.0, lambda job: ends.__setitem__(job, kernel.now))
     sharing.add(0.0, 1.0, "kept", key=1)
     sharing.add(0.0, 1.0, "removed", key=2)
-    kernel.at(0.5, lambda _: sharing.remove(kernel.now, 2), None)  # each had 0.25 by then
+
+    def take_out(_: None) -> None:
+        assert sharing.remove(kernel.now, 2)  # each had 0.25 s of work by then
+
+    kernel.at(0.5, take_out, None)
     kernel.run(math.inf, 10**6)
     assert ends == {"kept": 1.25} and not sharing
     assert sharing.remove(2.0, 2) is False  # gone already
@@ -123,7 +127,7 @@ def test_a_connect_whose_cpu_share_outlasts_its_timeout_times_out_as_the_share_e
 
 
 def shared_queue(rate: float, work: Any, seed: int) -> float:
-    result = one_process_queue(rate, seed, cpu_per_attempt=work, **SHARED)
+    result = one_process_queue(rate, seed, cpu_per_attempt=work, cpu_discipline="processor_sharing")
     return steady_mean_response(result)
 
 
@@ -140,7 +144,9 @@ def test_a_shared_cpu_s_mean_does_not_depend_on_the_work_s_spread() -> None:
         1 / 0.4, rel=0.05
     )
     heavy = {"dist": "lognormal", "median": 1.0, "p99": 10.0}
-    mean = mean_of(parse_scenario({"service": {"kind": "ideal", "latency": heavy}}).service.latency)
+    drawn = parse_scenario({"clients": {"cpu_per_attempt": heavy}}).clients.cpu_per_attempt
+    assert drawn is not None
+    mean = mean_of(drawn)
     assert shared_queue(0.5 / mean, heavy, seed=3) == pytest.approx(mean / 0.5, rel=0.045)
 
 

@@ -199,7 +199,7 @@ def test_a_kept_kill_stands_while_its_killing_file_is_unchanged(
     def counting(project_copy: Path, tests: Any, trace: Any = None) -> int:
         if trace is None:
             ran.append((project_copy / "tiny.py").read_text())
-        return spawn(project_copy, tests, trace)
+        return int(spawn(project_copy, tests, trace))
 
     monkeypatch.setattr(mutate, "_spawn", counting)
     again = mutate.campaign(project, "tiny", "tiny.py", row, [caught, missed], echo=False,
