@@ -34,6 +34,7 @@ from retrysim.chaos.http_run import http_real_run
 from retrysim.chaos.http_target import HttpTarget
 from retrysim.chaos.listener import LISTEN_BACKLOG
 from retrysim.chaos.proxy import FaultProxy
+from retrysim.chaos.redis_target import private_redis
 from retrysim.chaos.run import real_run
 from retrysim.cli.app import app
 from retrysim.model.library import load_scenario
@@ -295,6 +296,33 @@ def test_a_burst_of_1000_connects_through_the_proxy_is_held_and_answered() -> No
 def test_a_backlog_of_100_drops_a_burst_of_1000_so_the_check_can_fail() -> None:
     waited, _ = asyncio.run(_burst(100))
     assert waited >= BURST - 200  # about 899: the queue holds backlog + 1
+
+
+@pytest.mark.slow
+@pytest.mark.usefixtures("enough_files")
+def test_a_fault_free_burst_of_1000_real_clients_reports_no_timeouts(redis_server: str) -> None:
+    """The fleet, not a socket loop: 1,000 redis-py clients call at once through the proxy
+    into a healthy Redis. Each attempt may take 10 s (the loop's own CPU for 1,000 attempts
+    is about 2 s when quiet and stays far inside it with both cores busy), so a timeout
+    here can only be a connect the proxy's listener dropped: none is, every call succeeds
+    on its first attempt."""
+    pytest.importorskip("redis")
+    scenario = Scenario.model_validate(
+        {
+            "name": "burst-1000",
+            "duration": 12,
+            "policy": {"operation": "storage", "max_attempts": 2, "min_wait": 0.1, "max_wait": 0.1},
+            "clients": {"count": BURST, "timeout": 10.0, "arrival": {"kind": "burst", "at": 0}},
+        }
+    )
+    with private_redis(redis_server) as port:
+        result, stats = chaos_run.run_real(scenario, ("127.0.0.1", port), force=True)
+    outcomes = result.attempts["outcome"]
+    assert len(result.calls) == BURST
+    assert int((outcomes == rec.TIMED_OUT).sum()) == 0, stats
+    assert set(result.calls["outcome"]) == {rec.SUCCEEDED}
+    assert len(result.attempts) == BURST  # nobody retried
+    assert stats["forwarded"] == BURST and stats["refused"] == stats["reset"] == 0
 
 
 def test_the_backlog_is_refused_below_one() -> None:
