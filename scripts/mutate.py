@@ -313,6 +313,8 @@ MODULES: dict[str, tuple[str, tuple[str, ...]]] = {
             "tests/test_result_answers.py",
             "tests/test_hedging_engine.py",
             MT,
+            "tests/test_mutants_decide.py",
+            "tests/test_mutants_decide_b.py",
         ),
     ),
     "engine": (
@@ -321,7 +323,7 @@ MODULES: dict[str, tuple[str, tuple[str, ...]]] = {
     ),
     "failures": (
         "retrysim/sim/failures.py",
-        ("tests/test_faults.py", "tests/test_classify.py", MS),
+        ("tests/test_faults.py", "tests/test_classify.py", MS, "tests/test_mutants_failures.py"),
     ),
     "faults": ("retrysim/sim/faults.py", ("tests/test_faults.py", MT)),
     "fidelity": (
@@ -887,6 +889,109 @@ EQUIVALENT: dict[str, str] = {
         "`__slots__` on Memo only saves memory; nothing reads or sets an attribute outside "
         "frozen/known"
     ),
+    "retrysim/sim/failures.py:93:4:stmt:removed": (
+        "__slots__ only drops Answers' per-instance __dict__; nothing sets an attribute "
+        "outside names/none_code/values, and pickle/copy work either way"
+    ),
+    "retrysim/sim/faults.py:133:4:stmt:removed": (
+        "__post_init__ still sets hinted (FaultPlan has a __dict__); the declaration only "
+        "puts hinted in repr/fields(), which nothing reads, and eq is unchanged since hinted "
+        "derives from gates"
+    ),
+    "retrysim/sim/decide.py:50:15:const:2.0->3.0": (
+        "GAVE_UP_NOW is only compared by name (engine `wait >= 0`, `== SUCCEEDED_NOW`, "
+        "`assert wait == GAVE_UP_NOW`); -3.0 is still negative and not SUCCEEDED_NOW"
+    ),
+    "retrysim/sim/decide.py:52:0:stmt:removed": (
+        "Clock is a type alias read only in decide.py's annotations, which `from __future__ "
+        "import annotations` never evaluates; no module imports it"
+    ),
+    "retrysim/sim/decide.py:104:4:stmt:removed": (
+        "__slots__ on _Failed only drops its __dict__ (memory); nothing sets an attribute "
+        "other than `error`"
+    ),
+    "retrysim/sim/decide.py:117:4:stmt:removed": (
+        "__slots__ on _Returned only drops its __dict__ (memory); nothing sets an attribute "
+        "other than `value`"
+    ),
+    "retrysim/sim/decide.py:118:13:const:False->True": (
+        "fast-path readers of a returned outcome (wait_retry_after, per_error.latest_family) "
+        "ask exception() when failed; it is None for a result, so the answer is the same"
+    ),
+    "retrysim/sim/decide.py:121:8:stmt:removed": (
+        "no strategy the fast path can run (MIRRORED, and the real strategies nested in them)"
+        " calls outcome.result(); retry mirrors read `failure`"
+    ),
+    "retrysim/sim/decide.py:127:8:return:None": (
+        "_Returned.result() is never called on the fast path (a retry_if_result policy is "
+        "refused there and runs on the reference path)"
+    ),
+    "retrysim/sim/decide.py:138:4:stmt:removed": (
+        "FastCallState __slots__ only save memory (a __dict__ appears); nothing sets an "
+        "attribute outside the slots, and weakrefs work either way"
+    ),
+    "retrysim/sim/decide.py:204:22:const:0->1": (
+        "makes stop the wait, so _decide_counted is never installed; decide asks the same "
+        "questions in the same order and gives identical records, only slower"
+    ),
+    "retrysim/sim/decide.py:205:30:const:0->1": (
+        "_most_attempts is read only by _decide_counted, which is installed only on the "
+        "branch that sets it to max_attempt_number two lines below"
+    ),
+    "retrysim/sim/decide.py:205:8:stmt:removed": (
+        "_most_attempts is unread unless the counted branch runs, and that branch sets it"
+    ),
+    "retrysim/sim/decide.py:208:12:stmt:removed": (
+        "without the counted shortcut the general decide runs; it answers identically for "
+        "mirrors plus stop_after_attempt (proved against the reference path), only slower"
+    ),
+    "retrysim/sim/decide.py:273:20:stmt:removed": (
+        "outcome is None before an answer's decide (reset at begin and after each retry); the"
+        " only as-is reader (wait_retry_after) treats None like a returned value; retry "
+        "mirrors read only failure"
+    ),
+    "retrysim/sim/decide.py:288:8:stmt:removed": (
+        "outcome_timestamp is rewritten at the top of every general decide before any "
+        "strategy reads it; nothing reads it between attempts (retries() uses its own probe)"
+    ),
+    "retrysim/sim/decide.py:301:11:bool:And->Or": (
+        "error is always None on the counted path (no guards); a hinted error's cached "
+        "verdict equals the hinted one, since every retry mirror judges RateLimitedError by "
+        "class alone"
+    ),
+    "retrysim/sim/decide.py:329:30:const:0->1": (
+        "the probe's stream key only matters to draws; it is asked only by the retry (guards "
+        "never change it, and MIRRORED adds no retry class), which draws nothing"
+    ),
+    "retrysim/sim/decide.py:329:33:const:0->1": (
+        "the probe's call number only seeds its stream; retry mirrors never draw from it (as "
+        "329:30)"
+    ),
+    "retrysim/sim/decide.py:329:36:const:0.0->1.0": (
+        "the probe's start_time is read only by time-based stops; retries() asks only the "
+        "retry mirror, which reads failure alone"
+    ),
+    "retrysim/sim/decide.py:334:12:stmt:removed": (
+        "the probe's outcome is read by no retry mirror (they read state.failure only), and "
+        "only the retry is asked of the probe"
+    ),
+    "retrysim/sim/decide.py:340:30:const:0->1": (
+        "_verdict's probe is asked only by the retry mirror, which never draws (as 329:30)"
+    ),
+    "retrysim/sim/decide.py:340:33:const:0->1": (
+        "as 340:30: the call number only seeds a stream that no retry mirror draws from"
+    ),
+    "retrysim/sim/decide.py:340:36:const:0.0->1.0": (
+        "no retry mirror reads start_time or seconds_since_start"
+    ),
+    "retrysim/sim/decide.py:342:12:stmt:removed": (
+        "retry mirrors read state.failure (None for an answer) and never outcome, so the "
+        "probe's _Returned is never read"
+    ),
+    "retrysim/sim/decide.py:448:0:stmt:removed": (
+        "Decider is used only in decider_for's return annotation (not evaluated under `from "
+        "__future__ import annotations`); nothing imports it"
+    ),
 }
 
 PYTEST_ARGS = ("-x", "-q", "-p", "no:cacheprovider", "-n", "0", "-m", "not slow")
@@ -1206,10 +1311,12 @@ def _traced(project: Path, tests: Sequence[str], trace: Path, source_path: str) 
 
     cov = coverage.Coverage(data_file=str(trace), include=[str(project / source_path)])
     seconds: dict[str, float] = {}
+    module: dict[str, Any] = {}
 
     class Contexts:
         @pytest.hookimpl(wrapper=True)
         def pytest_runtest_protocol(self, item: pytest.Item) -> object:
+            _clear_caches(project / source_path, module)
             cov.switch_context(item.nodeid)
             started = time.monotonic()
             try:
@@ -1226,6 +1333,27 @@ def _traced(project: Path, tests: Sequence[str], trace: Path, source_path: str) 
         cov.stop()
         cov.save()
         trace.with_suffix(".seconds").write_text(json.dumps(seconds))
+
+
+def _clear_caches(source: Path, found: dict[str, Any]) -> None:
+    """Empty every ``functools`` cache of the module at ``source``, once it is imported: a
+    cached function runs its lines for the first test that calls it only, so without this
+    every later test that depends on those lines would be left out of their selection (and a
+    mutant there would be run against a test that never reaches it: a false survivor).
+    ``found`` keeps the module once it was looked up."""
+    if "module" not in found:
+        resolved = str(source.resolve())
+        for module in list(sys.modules.values()):
+            file = getattr(module, "__file__", None)
+            if file and str(Path(file).resolve()) == resolved:
+                found["module"] = module
+                break
+        else:
+            return  # not imported yet: nothing cached either
+    for value in list(vars(found["module"]).values()):
+        clear = getattr(value, "cache_clear", None)
+        if callable(clear):
+            clear()
 
 
 def run_tests(project: Path, tests: Sequence[str], timeout: float) -> str:

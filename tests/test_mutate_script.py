@@ -318,6 +318,28 @@ def test_a_mutant_runs_only_the_tests_that_reach_its_statement(project: Path) ->
     assert sorted(reach.tests_for(constant, tests)) == sorted(reach.seconds)
 
 
+def test_every_test_reaching_a_cached_function_is_selected_for_its_mutants(tmp_path: Path) -> None:
+    """A ``functools.cache``d function runs its body for the first caller only; the caches are
+    emptied before each measured test, so the second test that calls it is selected too."""
+    root = tmp_path / "cached"
+    (root / "tests").mkdir(parents=True)
+    source = "import functools\n\n\n@functools.cache\ndef table():\n    return [1, 2, 3]\n"
+    (root / "memo.py").write_text(source)
+    (root / "tests" / "test_memo.py").write_text(
+        "from memo import table\n\n"
+        "def test_first():\n    assert table()[0] == 1\n\n"
+        "def test_second():\n    assert table()[2] == 3\n"
+    )
+    tests = ["tests/test_memo.py"]
+    reach, verdict = mutate.Coverage.measure(root, "memo.py", tests, timeout=120)
+    assert verdict == "passed"
+    body = next(m for m in mutate.mutants_of(source, "memo.py") if m.line == 6)
+    assert sorted(reach.tests_for(body, tests)) == [
+        "tests/test_memo.py::test_first",
+        "tests/test_memo.py::test_second",
+    ]
+
+
 def test_selected_tests_give_the_verdicts_of_all_tests(project: Path) -> None:
     tests = _two_tests(project)
     mutants = mutate.mutants_of(TINY, "tiny.py")
