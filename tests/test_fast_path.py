@@ -418,12 +418,7 @@ def test_each_stop_mirror_decides_as_tenacity_decides(stop: Any) -> None:
     for attempt in range(1, 7):
         for elapsed in (0.0, 0.5, 1.0, 1.5, 2.4999999, 2.5, 3.0, 9.0):
             for sleep in (0.0, 0.4, 1.0):
-                ours = FastCallState(key=1, call=1, start_time=10.0)
-                ours.attempt_number, ours.upcoming_sleep = attempt, sleep
-                ours.outcome_timestamp = 10.0 + elapsed
-                theirs = tenacity.RetryCallState(tenacity.Retrying(), None, (), {})
-                theirs.attempt_number, theirs.upcoming_sleep = attempt, sleep
-                theirs.start_time, theirs.outcome_timestamp = 10.0, 10.0 + elapsed
+                ours, theirs = stop_states(attempt, elapsed, sleep)
                 assert bool(mirror(ours)) == stop(theirs), (attempt, elapsed, sleep)
 
 
@@ -557,3 +552,15 @@ def test_a_calls_own_strategies_are_not_kept_after_it_ends() -> None:
     result = engine.run()
     assert len(result.calls) > 10
     assert len(engine.decider._memo.known) == shared > 0  # type: ignore[union-attr]
+
+
+def stop_states(attempt: int, elapsed: float, sleep: float) -> tuple[Any, Any]:
+    """(the fast path's call state, tenacity's) after ``elapsed`` seconds of a call at
+    ``attempt``, ``sleep`` seconds of wait to come."""
+    ours = FastCallState(key=1, call=1, start_time=10.0)
+    ours.attempt_number, ours.upcoming_sleep = attempt, sleep
+    ours.outcome_timestamp = 10.0 + elapsed
+    theirs = tenacity.RetryCallState(tenacity.Retrying(), None, (), {})
+    theirs.attempt_number, theirs.upcoming_sleep = attempt, sleep
+    theirs.start_time, theirs.outcome_timestamp = 10.0, 10.0 + elapsed
+    return ours, theirs

@@ -7,34 +7,13 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import gc
-import threading
 import weakref
-from collections.abc import Coroutine
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
 
 import pytest
 
 from retrysim.sim.aio import DeadlockError, VirtualTimeEventLoop, answer_after, run_virtual
-
-
-def _run_guarded(coro: Coroutine[Any, Any, object], timeout: float = 5.0) -> object:
-    """``run_virtual(coro)`` in a daemon thread: its result or error, and a hang fails the
-    test instead of the run."""
-    outcome: dict[str, object] = {}
-
-    def target() -> None:
-        try:
-            outcome["result"] = run_virtual(coro)
-        except BaseException as error:  # the caller inspects it
-            outcome["error"] = error
-
-    thread = threading.Thread(target=target, daemon=True)
-    thread.start()
-    thread.join(timeout)
-    assert not thread.is_alive(), "run_virtual hung"
-    return outcome.get("error", outcome.get("result"))
-
+from tests.test_aio import run_guarded
 
 # -- the clock ----------------------------------------------------------------------------------
 
@@ -191,7 +170,7 @@ def test_a_finished_worker_thread_is_no_longer_waited_for() -> None:
         await loop.create_future()  # nothing will ever set it
 
     with ThreadPoolExecutor(max_workers=1) as pool:
-        assert isinstance(_run_guarded(main(pool)), DeadlockError)
+        assert isinstance(run_guarded(main(pool)), DeadlockError)
 
 
 def test_after_the_default_executor_shut_down_no_thread_is_waited_for() -> None:
@@ -206,4 +185,4 @@ def test_after_the_default_executor_shut_down_no_thread_is_waited_for() -> None:
         assert not loop.waits_for_threads()
         await loop.create_future()  # nothing will ever set it
 
-    assert isinstance(_run_guarded(main()), DeadlockError)
+    assert isinstance(run_guarded(main()), DeadlockError)

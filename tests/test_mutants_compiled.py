@@ -24,22 +24,10 @@ from retrysim.sim import compiled as compiled_module
 from retrysim.sim.decide import FastCallState
 from retrysim.sim.failures import CODE_NAMES
 from retrysim.sim.records import ATTEMPT_DTYPE, CALL_DTYPE
-from tests.test_fast_path import assert_mirror_draws_as_tenacity
+from tests.test_fast_path import assert_mirror_draws_as_tenacity, stop_states
 
 exp = tenacity.wait_exponential
 jitter = tenacity.wait_exponential_jitter
-
-
-def _stop_states(attempt: int, elapsed: float, sleep: float) -> tuple[Any, Any]:
-    """(the fast path's call state, tenacity's) after ``elapsed`` seconds of a call at
-    ``attempt``, ``sleep`` seconds of wait to come."""
-    ours = FastCallState(key=1, call=1, start_time=10.0)
-    ours.attempt_number, ours.upcoming_sleep = attempt, sleep
-    ours.outcome_timestamp = 10.0 + elapsed
-    theirs = tenacity.RetryCallState(tenacity.Retrying(), None, (), {})
-    theirs.attempt_number, theirs.upcoming_sleep = attempt, sleep
-    theirs.start_time, theirs.outcome_timestamp = 10.0, 10.0 + elapsed
-    return ours, theirs
 
 
 @pytest.mark.parametrize(
@@ -63,7 +51,7 @@ def test_a_stop_any_of_other_than_two_parts_decides_as_tenacity(stop: Any) -> No
     for attempt in range(1, 6):
         for elapsed in (0.0, 1.0, 2.0, 2.5, 9.0):
             for sleep in (0.0, 0.5):
-                ours, theirs = _stop_states(attempt, elapsed, sleep)
+                ours, theirs = stop_states(attempt, elapsed, sleep)
                 assert bool(mirror(ours)) == stop(theirs), (attempt, elapsed, sleep)
 
 
