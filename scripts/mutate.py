@@ -328,9 +328,19 @@ MODULES: dict[str, tuple[str, tuple[str, ...]]] = {
     "faults": ("retrysim/sim/faults.py", ("tests/test_faults.py", MT)),
     "fidelity": (
         "retrysim/sim/fidelity.py",
-        ("tests/test_fidelity.py", "tests/test_result_answers.py", MS),
+        (
+            "tests/test_fidelity.py",
+            "tests/test_result_answers.py",
+            MS,
+            "tests/test_mutants_fidelity_c.py",
+            "tests/test_mutants_fidelity.py",
+            "tests/test_mutants_fidelity_b.py",
+        ),
     ),
-    "fidelity_tiers": ("retrysim/sim/fidelity_tiers.py", ("tests/test_fidelity_tiers.py",)),
+    "fidelity_tiers": (
+        "retrysim/sim/fidelity_tiers.py",
+        ("tests/test_fidelity_tiers.py", "tests/test_mutants_fidelity_tiers.py"),
+    ),
     "foreign": ("retrysim/sim/foreign.py", ("tests/test_foreign_policy.py",)),
     "foreign_libraries": (
         "retrysim/sim/foreign_libraries.py",
@@ -991,6 +1001,87 @@ EQUIVALENT: dict[str, str] = {
     "retrysim/sim/decide.py:448:0:stmt:removed": (
         "Decider is used only in decider_for's return annotation (not evaluated under `from "
         "__future__ import annotations`); nothing imports it"
+    ),
+    "retrysim/sim/fidelity_tiers.py:179:12:return:None": (
+        "answer() cuts the call below only at its caller's deadline; by then the caller's "
+        "timeout/cut (timer set earlier) has cancelled its shield wait, so no one reads the "
+        "TIMEOUT"
+    ),
+    "retrysim/sim/fidelity_tiers.py:199:4:stmt:removed": (
+        "the chain's first runner is top, which skips the only read of rows_above; line 207 "
+        "assigns it before any later runner reads it"
+    ),
+    "retrysim/sim/fidelity_tiers.py:83:35:const:1->0": (
+        "with one replica every balance rule's candidates are [0], so it picks phases[0] as "
+        "the no-balancer path does; its counts and tried are read by nothing else"
+    ),
+    "retrysim/sim/fidelity.py:137:19:const:False->True": (
+        "ran's initial value is never read: the recorder is first in the chain, so its "
+        "before_attempt resets ran before any after_outcome (calls.py: attempting)"
+    ),
+    "retrysim/sim/fidelity.py:137:8:stmt:removed": (
+        "as 137:19: before_attempt always sets ran before after_outcome can read it"
+    ),
+    "retrysim/sim/fidelity.py:228:24:const:0.0->1.0": (
+        "end_time's initial value is never read: main() (or the chaos fleet's incomplete "
+        "branch) sets it before result(); lower tiers' end_time is never read"
+    ),
+    "retrysim/sim/fidelity.py:228:8:stmt:removed": (
+        "as 228:24: every path that reaches result() has set end_time"
+    ),
+    "retrysim/sim/fidelity.py:265:57:const:True->False": (
+        "first_calls always returns two arrays of the same length, so strict never fires"
+    ),
+    "retrysim/sim/fidelity.py:267:8:stmt:removed": (
+        "tasks is never empty: clients.count >= 1, every non-Poisson arrival gives each "
+        "client a first call, and Poisson is refused"
+    ),
+    "retrysim/sim/fidelity.py:462:11:cmp:Gt->GtE": (
+        "a lone send is only ever cancelled at its own timeout or at the deadline passed down"
+        " (exact virtual timers), so now == ends and `now < ends` is false either way"
+    ),
+    "retrysim/sim/fidelity.py:462:34:const:1->0": (
+        "as 462:11: len(group) > 0 differs from > 1 only for a lone send, which is cancelled "
+        "only at now == ends"
+    ),
+    "retrysim/sim/fidelity.py:528:80:const:0->1": (
+        "the code in the answer entry is never read: on an answer reach() returns the literal"
+        " 0; only a reset uses its own code"
+    ),
+    "retrysim/sim/fidelity.py:532:35:cmp:Gt->GtE": (
+        "at service_time == timeout the added timeout entry ties the answer on delay and "
+        "loses on priority (2 > 1), so min() still picks the answer"
+    ),
+    "retrysim/sim/fidelity.py:533:35:const:2->3": (
+        "a timeout entry exists only when timeout < service_time, so it can tie only a reset "
+        "(priority 0); 2 and 3 both lose that tie and beat nothing else"
+    ),
+    "retrysim/sim/fidelity.py:533:49:const:0->1": (
+        "the code in the timeout entry is never read: a timeout raises _ClientTimeoutError; "
+        "only a reset uses its own code"
+    ),
+    "retrysim/sim/fidelity.py:540:8:return:None": (
+        "reach()'s result reaches only operation(), via request(), as `await "
+        "self.request(...) or 0`: None and 0 both give 0; the chaos subclasses override "
+        "request() and never call reach()"
+    ),
+    "retrysim/sim/fidelity.py:282:11:cmp:Gt->GtE": (
+        "finish == now only after every timer due now has fired (all fire in one batch before"
+        " main resumes); the extra call_at(now) round runs nothing that touches a record"
+    ),
+    "retrysim/sim/fidelity.py:392:39:bool:And->Or": (
+        "last (set by every send or refusal that ends) holds the error the call raised, so "
+        "rejected(last) == code_of(error); an instrumented search of about 960 tie-prone runs"
+        " found no exception"
+    ),
+    "retrysim/sim/fidelity.py:417:21:const:True->False": (
+        "fresh is read only in operation(); before a call's first send its group is empty "
+        "(sends=0 whatever hedge says), or a refusal was followed by tenacity's sleep, which "
+        "sets fresh"
+    ),
+    "retrysim/sim/fidelity.py:421:11:cmp:Lt->LtE": (
+        "it only stores deadline=inf; its two readers (cancelled, TierLink.deadline_of) use "
+        "record.get(deadline, math.inf), so a stored inf equals the default"
     ),
 }
 

@@ -497,7 +497,10 @@ def _call_graphs(draw: st.DrawFn) -> dict[str, Any]:
         {"kind": "uniform", "start": 0, "end": 5},
         {"kind": "closed", "ramp": 2},
     ]
-    if "hedge" not in top:  # (see SAME_INSTANT_SENDS)
+    # A burst puts sends at one instant, and a hedge due at the very instant its sibling
+    # answers is ordered differently: the engine cancels it, the real race sends it first
+    # (a refusal at the door is then recorded as FAILED). Known, and left out here.
+    if "hedge" not in top:
         arrivals.append({"kind": "burst", "at": 0.5})
     clients: dict[str, Any] = {
         "count": draw(st.integers(1, 12)),
