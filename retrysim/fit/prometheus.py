@@ -224,13 +224,18 @@ def _buckets(
     return edges, per_bucket
 
 
+def _status_label(sample: str, scrapes: list[dict[Key, float]]) -> str | None:
+    """The most telling status-like label (:data:`STATUS_LABELS`) ``sample``'s series carry."""
+    present = {k for s in scrapes for (name, ls) in s if name == sample for k, _ in ls}
+    return next((label for label in STATUS_LABELS if label in present), None)
+
+
 def _successes(
     sample: str, scrapes: list[dict[Key, float]], notes: list[str]
 ) -> Callable[[tuple[tuple[str, str], ...]], bool]:
     """Which of ``sample``'s series the latency reads: those whose status-like label says
     success; all of them when there is no such label, or no series of a success."""
-    present = {k for s in scrapes for (name, ls) in s if name == sample for k, _ in ls}
-    label = next((lb for lb in STATUS_LABELS if lb in present), None)
+    label = _status_label(sample, scrapes)
     if label is None:
         return lambda labels: True
     series = {ls for s in scrapes for (name, ls) in s if name == sample}
@@ -256,8 +261,7 @@ def _outcomes(
         candidates.append((metric + "_count", metric))
     best: tuple[str, str, str | None] | None = None
     for sample, family in candidates:
-        present = {k for s in scrapes for (name, ls) in s if name == sample for k, _ in ls}
-        label = next((lb for lb in STATUS_LABELS if lb in present), None)
+        label = _status_label(sample, scrapes)
         if label is not None:
             best = (sample, family, label)
             break
