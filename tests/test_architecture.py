@@ -118,7 +118,17 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("cli",),
     ("api",),
 )
-BASE_MODULES = ("_lazy", "names", "errors", "suggest", "safe", "output", "dotted", "env_write")
+BASE_MODULES = (
+    "_lazy",
+    "names",
+    "errors",
+    "suggest",
+    "safe",
+    "output",
+    "dotted",
+    "env_write",
+    "stop_signals",
+)
 #: The most modules the package root may hold (``__init__`` and ``__main__`` included).
 MAX_ROOT_MODULES = 12
 

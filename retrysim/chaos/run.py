@@ -23,7 +23,6 @@ from __future__ import annotations
 import asyncio
 import math
 import signal
-import threading
 import time
 import uuid
 from collections.abc import Callable, Coroutine
@@ -42,6 +41,7 @@ from retrysim.sim.engine import CALL_KEY_SHIFT
 from retrysim.sim.failures import CODES
 from retrysim.sim.fidelity import _Runner
 from retrysim.sim.result import RunResult
+from retrysim.stop_signals import held_by_loop
 
 if TYPE_CHECKING:
     from retrysim.results.document import ResultDocument
@@ -377,49 +377,28 @@ def drive(runner: _Runner, main: Callable[[], Coroutine[Any, Any, None]]) -> Run
     return runner.result(time.perf_counter() - wall)
 
 
-#: The signals a real run stops on cleanly besides Ctrl-C (which asyncio's runner handles).
-STOP_SIGNALS = (signal.SIGTERM, signal.SIGHUP)
-
-
 async def stopped_by_signals(work: Coroutine[Any, Any, None], caught: list[signal.Signals]) -> None:
     """Await ``work``; a SIGTERM or SIGHUP meanwhile cancels it (so every ``finally`` of the
     fleet runs on the loop, as for a Ctrl-C) and is put in ``caught`` for :func:`redeliver`.
 
     Without this, the CLI's handler would raise in whatever task happened to run, leaving the
-    other tasks to be torn down with a "Task exception was never retrieved" each. A second
-    signal ends the process at once (its default action), as the CLI's handler does, so a
-    clean-up that hangs can still be stopped. A signal the process ignores (``nohup``) stays
-    ignored; off the main thread nothing is installed.
+    other tasks to be torn down with a "Task exception was never retrieved" each
+    (:func:`~retrysim.stop_signals.held_by_loop` says what else the loop's handlers do).
     """
-    loop = asyncio.get_running_loop()
     task = asyncio.current_task()
-    installed: list[tuple[signal.Signals, Any]] = []
 
     def stop(number: signal.Signals) -> None:
-        if caught:  # a second signal: the clean-up may hang, so end at once, as without us
-            signal.signal(number, signal.SIG_DFL)
-            signal.raise_signal(number)
-        elif task is not None:
+        if task is not None:
             caught.append(number)
             task.cancel()
 
-    if threading.current_thread() is threading.main_thread():
-        for number in STOP_SIGNALS:
-            before = signal.getsignal(number)
-            if before in (signal.SIG_IGN, None):
-                continue
-            loop.add_signal_handler(number, stop, number)
-            installed.append((number, before))
-    try:
-        await work
-    except asyncio.CancelledError:
-        if not caught or task is None or task.cancelling() > 1:
-            raise  # not (only) our signal's cancel: a Ctrl-C
-        task.uncancel()
-    finally:
-        for number, before in installed:
-            loop.remove_signal_handler(number)
-            signal.signal(number, before)
+    with held_by_loop(stop):
+        try:
+            await work
+        except asyncio.CancelledError:
+            if not caught or task is None or task.cancelling() > 1:
+                raise  # not (only) our signal's cancel: a Ctrl-C
+            task.uncancel()
 
 
 def redeliver(number: signal.Signals) -> None:

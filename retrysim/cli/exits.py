@@ -33,17 +33,13 @@ import typer
 
 from retrysim.errors import BadInputError
 from retrysim.safe import visible
+from retrysim.stop_signals import STOP_SIGNALS
 
 EXIT_THRESHOLD = 1
 EXIT_BUG = 1
 EXIT_BAD_INPUT = 2
 EXIT_ENVIRONMENT = 3  # the machine failed under the run: a worker process died
 EXIT_INTERRUPTED = 130  # 128 + SIGINT, as shells report a Ctrl-C
-#: The signals a command stops on cleanly, as on a Ctrl-C (exit 128 + the signal's number:
-#: 143 for SIGTERM, 129 for SIGHUP).
-STOP_SIGNALS = tuple(
-    getattr(signal, name) for name in ("SIGTERM", "SIGHUP") if hasattr(signal, name)
-)
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -95,6 +91,14 @@ def interrupt_code() -> int:
     Ctrl-C, 143 for SIGTERM, 129 for SIGHUP)."""
     caught = stopping["signal"]
     return EXIT_INTERRUPTED if caught is None else 128 + int(caught)
+
+
+def stopped_by(number: signal.Signals) -> typer.Exit:
+    """End a command that caught a stop signal on its own (the lab's event loop holds them
+    while its screen runs) as one :func:`stop_on_signals` stopped: exit 128 + the signal, and
+    the entry point's ``retrysim: stopped by SIGTERM`` line."""
+    stopping["signal"] = number
+    return typer.Exit(interrupt_code())
 
 
 class SignalStop(KeyboardInterrupt):

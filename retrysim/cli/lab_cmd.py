@@ -13,7 +13,7 @@ from typing import Annotated
 import typer
 
 from retrysim.cli import value_completion
-from retrysim.cli.exits import UsageError, reports_errors, warn
+from retrysim.cli.exits import UsageError, reports_errors, stopped_by, warn
 from retrysim.cli.options import EnvFileOption, SeedOption
 
 MISSING_TEXTUAL = "retrysim lab needs Textual: pip install 'retrysim[lab]'"
@@ -81,4 +81,6 @@ def lab(
     loaded = load(scenario, common.load(scenario, {}))
     settings, _ = common.settings(env_file)
 
-    run_lab(LabModel(loaded, settings, seed=seed, env_path=write_env, save_path=save_as))
+    stopped = run_lab(LabModel(loaded, settings, seed=seed, env_path=write_env, save_path=save_as))
+    if stopped is not None:
+        raise stopped_by(stopped)

@@ -9,6 +9,8 @@ unseen), and the status line shows how far the current run is.
 
 from __future__ import annotations
 
+import asyncio
+import signal
 from functools import partial
 from typing import Any, ClassVar
 
@@ -38,6 +40,7 @@ from retrysim.lab.widgets import (
     show_value,
 )
 from retrysim.safe import visible
+from retrysim.stop_signals import held_by_loop
 
 #: Seconds a change waits for the next one before its run starts: a held arrow key starts one
 #: run when it is let go, not one per repeat (each would cost a thread until it noticed).
@@ -177,6 +180,7 @@ class LabApp(App[None]):
     def __init__(self, model: LabModel, debounce: float = DEBOUNCE) -> None:
         super().__init__()
         self.model = model
+        self.stopped_by: signal.Signals | None = None  # the stop signal that ended the lab
         self.debounce = debounce
         self.generation = 0  # changes made; a run's result or preview counts only if it is
         # of the latest one (the run in progress notices it is stale at its next progress)
@@ -210,6 +214,11 @@ class LabApp(App[None]):
         self.query(KnobView).first().focus()
         self._size_charts(self.size.height)
         self.start_run()
+
+    def stop(self, number: signal.Signals) -> None:
+        """End the lab for a stop signal (see :func:`run_lab`): the exit code will say which."""
+        self.stopped_by = number
+        self.exit()
 
     def on_resize(self, event: events.Resize) -> None:
         self._size_charts(event.size.height)
@@ -546,6 +555,18 @@ def _bug(error: Exception) -> str:
     return f"a bug in retrysim ({type(error).__name__}: {error}); please report it"
 
 
-def run_lab(model: LabModel) -> None:
-    """Run the screen until the user quits."""
-    LabApp(model).run()
+def run_lab(model: LabModel) -> signal.Signals | None:
+    """Run the screen until the user quits; the stop signal that ended it, if one did.
+
+    The lab's event loop takes SIGTERM and SIGHUP while the screen runs, so the app exits
+    between two frames: raised from the CLI's plain handler, the stop would land in the middle
+    of the compositor's refresh and print Textual's traceback.
+    """
+    app = LabApp(model)
+
+    async def run() -> None:
+        with held_by_loop(app.stop):
+            await app.run_async()
+
+    asyncio.run(run())
+    return app.stopped_by
