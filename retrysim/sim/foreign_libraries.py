@@ -116,14 +116,14 @@ def from_stamina(function: Any) -> Retrying:
     """``@stamina.retry(...)``'s parameters as tenacity strategies (module docstring)."""
     context = _closure(function).get("retry_ctx")
     kwargs = getattr(context, "_t_kw", None)
-    numbers = [
+    numbers: list[Any] = [
         getattr(context, name, None)
         for name in ("_wait_initial", "_wait_max", "_wait_jitter", "_wait_exp_base")
     ]
     if not isinstance(kwargs, dict) or any(not _is_number(n) for n in numbers):
         raise _unreadable("stamina")
     stop, retry = kwargs.get("stop"), kwargs.get("retry")
-    initial, maximum, jitter, base = (float(_seconds(n)) for n in numbers)
+    initial, maximum, jitter, base = (float(n) for n in numbers)
     backoff: wait_base = wait_exponential_jitter(
         multiplier=initial, max=maximum, exp_base=base, jitter=jitter
     )
@@ -136,7 +136,8 @@ def from_stamina(function: Any) -> Retrying:
 
 
 def _is_number(value: Any) -> bool:
-    value = _seconds(value)
+    """A plain number of seconds. A timedelta is not one: backoff fails on it at run time
+    (TypeError), and stamina turns its own into floats before its context holds them."""
     return isinstance(value, int | float) and not isinstance(value, bool)
 
 
@@ -161,7 +162,7 @@ class retry_if_stamina_hook(retry_base):  # noqa: N801  (tenacity's naming)
 
     def __call__(self, retry_state: tenacity.RetryCallState) -> bool:
         error = _failure(retry_state)
-        if error is None or not isinstance(error, Exception):
+        if error is None:  # stamina asks its hook of any failure, a BaseException too
             return False
         verdict = self.hook(error)
         return verdict is True or _hook_wait(verdict) is not None
@@ -176,7 +177,7 @@ class wait_stamina_hook(wait_base):  # noqa: N801
 
     def __call__(self, retry_state: tenacity.RetryCallState) -> float:
         error = _failure(retry_state)
-        if isinstance(error, Exception):
+        if error is not None:
             seconds = _hook_wait(self.hook(error))
             if seconds is not None:
                 return seconds
