@@ -20,11 +20,10 @@ from pathlib import Path
 
 from retrysim.fit.graph import CallGraph, Request, as_tiers
 from retrysim.fit.observations import FitInputError, Observations, Source, table
+from retrysim.sim.records import CANCELLED, FAILED, OK, OPEN, TIMED_OUT
 
 #: The columns that make an attempts table retrysim's (``retrysim.output.records_csv``).
 RUN_COLUMNS = ("call", "client", "attempt", "outcome", "error", "start", "end")
-#: Attempt outcomes as the records number them (``retrysim.sim.records``).
-OK, FAILED, TIMED_OUT, OPEN, CANCELLED = 0, 1, 2, 3, 4
 #: Refusals by the client's own circuit breaker: never sent, so no request the service saw.
 NEVER_SENT = "CircuitOpen"
 
