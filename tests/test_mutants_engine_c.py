@@ -281,3 +281,33 @@ def test_retryings_naming_no_calling_tier_is_refused(name: str, says: str) -> No
     is refused in one line naming it, rather than quietly running the scenario's policies."""
     with pytest.raises(UnknownTierError, match=f"retryings '{name}'.*{says}"):
         simulate(parse_scenario(two_tiers()), retryings={name: Retrying()})
+
+
+def test_a_timed_out_attempt_on_a_server_that_cancels_abandoned_work_is_not_executed() -> None:
+    """A processor-sharing server that cancels abandoned work (``cancel_abandoned``): two
+    requests of 1 s each arrive together and share it, and each client gives up after 0.5 s.
+    On the timeouts the server drops both, so neither is executed; a server that keeps
+    abandoned work serves both to the end."""
+
+    def executed(cancel: bool) -> list[int]:
+        scenario = parse_scenario(
+            {
+                "name": "abandoned",
+                "seed": 1,
+                "duration": 10,
+                "policy": {"operation": "api", "max_attempts": 1},
+                "clients": {"count": 2, "timeout": 0.5, "arrival": {"kind": "burst", "at": 0}},
+                "service": {
+                    "kind": "processor_sharing",
+                    "concurrency": 8,
+                    "cancel_abandoned": cancel,
+                    "latency": 1.0,
+                },
+            }
+        )
+        result = simulate(scenario)
+        assert result.attempts["outcome"].tolist() == [rec.TIMED_OUT] * 2
+        return [int(x) for x in result.attempts["executed"]]
+
+    assert executed(True) == [0, 0]
+    assert executed(False) == [1, 1]

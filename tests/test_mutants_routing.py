@@ -133,3 +133,39 @@ def test_a_failed_send_followed_by_another_records_its_error() -> None:
     assert np.all(attempts["outcome"] == rec.FAILED)
     names = {result.error_names[code] for code in attempts["error"]}
     assert names == {"ConnectionResetError"}
+
+
+def test_a_cancelled_hedge_gives_its_pooled_connection_back() -> None:
+    """A pool of two connections, one client making calls one after another, each attempt
+    hedged after 0.125 s of a 0.5 s service: every call holds both connections, its first
+    send wins and its hedge is cancelled. Both connections go back, so every later call finds
+    them open: only the first call connects (both its sends), and no send waits for the pool."""
+    scenario = parse_scenario(
+        {
+            "name": "hedged-pool",
+            "seed": 1,
+            "duration": 100,
+            "policy": {
+                "operation": "api",
+                "max_attempts": 1,
+                "hedge": {"enabled": True, "max_attempts": 2, "delay": 0.125},
+            },
+            "clients": {
+                "count": 1,
+                "processes": 1,
+                "pool_size": 2,
+                "calls_per_client": 5,
+                "arrival": {"kind": "closed"},
+            },
+            "service": {"kind": "ideal", "latency": 0.5},
+            "network": {"rtt": 0.125, "connect": 0.25},
+        }
+    )
+    result = simulate(scenario)
+    assert result.calls["outcome"].tolist() == [0] * 5
+    attempts = result.attempts
+    assert attempts["hedge"].tolist() == [0, 1] * 5
+    assert attempts["outcome"].tolist() == [rec.OK, rec.CANCELLED] * 5
+    assert attempts["pool_wait"].tolist() == [0.0] * 10
+    assert result.connections is not None
+    assert (result.connections["connects"], result.connections["pool_waits"]) == (2, 0)
