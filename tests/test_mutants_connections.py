@@ -17,8 +17,7 @@ from retrysim.model.scenario import parse_scenario
 from retrysim.sim.connections import CLOSED, OPEN, WIRE, Pool
 from retrysim.sim.engine import RunResult, simulate
 from retrysim.sim.failures import CODES
-
-C, R, L = 0.25, 0.125, 0.5  # connect, round trip, service time
+from tests.test_connection_families import C, L, R, run
 
 
 def durations(result: RunResult) -> list[float]:
@@ -108,24 +107,7 @@ def test_a_pool_of_one_serves_three_queued_attempts_one_after_another() -> None:
 def family_run(name: str) -> RunResult:
     """One client whose first attempt, connecting at 0, meets ``name``; its retry a second
     later does not."""
-    return simulate(
-        parse_scenario(
-            {
-                "duration": 100,
-                "policy": {
-                    "profile": "exponential",
-                    "max_attempts": 2,
-                    "min_wait": 1,
-                    "max_wait": 1,
-                    "retry_on": [name],
-                },
-                "clients": {"count": 1},
-                "service": {"kind": "ideal", "latency": L},
-                "network": {"rtt": R, "connect": C},
-                "faults": [{"kind": "outage", "start": 0, "end": 0.1, "error": name}],
-            }
-        )
-    )
+    return run(name, faults=[{"kind": "outage", "start": 0, "end": 0.1, "error": name}])
 
 
 def test_a_timeout_met_while_connecting_fails_the_connect() -> None:

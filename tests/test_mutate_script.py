@@ -229,11 +229,41 @@ def test_a_mutant_that_hangs_is_killed_by_timeout(project: Path, monkeypatch) ->
         "    if LIMIT == 4:  # the mutant hangs: it blocks until the campaign's timeout\n"
         "        threading.Event().wait()\n"
     )
-    monkeypatch.setattr(mutate, "_timeout", lambda baseline: 2.0)
+    monkeypatch.setattr(mutate, "_timeout", lambda baseline, patience=3.0: 2.0)
     tally = mutate.campaign(
         project, "tiny", "tiny.py", ["tests/test_tiny.py"], [_one("5:const:3->4")], echo=False
     )
     assert (tally.killed, tally.timeout, tally.survived) == (0, 1, [])
+
+
+def test_a_kept_timeout_is_run_again_with_more_time_only_when_rechecked(
+    project: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A journal reuses a timeout as it reuses any verdict; with ``recheck_timeouts`` it runs
+    the mutant again, with RECHECK_PATIENCE times the baseline, and keeps the new verdict (a
+    run that outran its time on a busy machine and passes given time is a survivor)."""
+    slow = _one("5:const:3->4")
+    (project / "tests" / "test_tiny.py").write_text("def test_nothing():\n    pass\n")
+    tests = ["tests/test_tiny.py"]
+    path = tmp_path / "journal.jsonl"
+    basis = mutate.Journal.basis(project, "tiny.py", tests)
+    mutate.Journal(path).record(slow, basis, "timeout")
+    patience: list[float] = []
+
+    def timeout(baseline: float, given: float = 3.0) -> float:
+        patience.append(given)
+        return 60.0
+
+    monkeypatch.setattr(mutate, "_timeout", timeout)
+    kept = mutate.campaign(project, "tiny", "tiny.py", tests, [slow], echo=False,
+                           journal=mutate.Journal(path))  # fmt: skip
+    assert (kept.timeout, kept.survived, patience) == (1, [], [])
+    rechecked = mutate.campaign(project, "tiny", "tiny.py", tests, [slow], echo=False,
+                                journal=mutate.Journal(path, recheck_timeouts=True),
+                                patience=mutate.RECHECK_PATIENCE)  # fmt: skip
+    assert (rechecked.timeout, rechecked.survived) == (0, [slow.id])
+    assert patience == [mutate.RECHECK_PATIENCE]
+    assert mutate.Journal(path).verdict(slow, basis) == "passed"
 
 
 def test_an_equivalent_mutant_is_left_out_of_the_rate(project: Path, monkeypatch) -> None:
