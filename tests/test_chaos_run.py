@@ -106,11 +106,12 @@ def test_a_real_run_through_the_proxy_makes_valid_records(
 def test_real_success_and_attempts_fall_in_the_simulated_interval(
     redis_port: int, record_property: Any
 ) -> None:
-    """Every call starts in a 2.5 s refusal: attempt 3 starts by 1.7 s (in it), attempt 4 from
-    3.5 s (after it), so the model's attempts per call is 4 on every seed, with 0.8 s of
-    margin before the end and 1.0 s after it for what the real run adds (connects, the loop's
-    own lag). The margins were 0.2 s once, and a loaded 2-core machine (the suite on both
-    cores) delayed a third attempt past the end of the refusal.
+    """Every call starts in a 3 s refusal: attempt 3 starts by 1.7 s (in it), attempt 4 from
+    3.5 s (after it), so the model's attempts per call is 4 on every seed. Only the first
+    margin can shrink (what the real run adds, connects and the loop's own lag, makes attempts
+    later, never earlier), so the refusal ends 1.3 s after attempt 3 is due: the margins were
+    0.2 s once, then 0.8 s, and each time a loaded 2-core machine (the suite on both cores)
+    delayed a third attempt past the end of the refusal (3.77 attempts a call, stop 40's CI).
 
     Measured, 20 runs with one core kept busy (`python scripts/under_load.py
     tests/test_chaos_run.py`): attempt 3 last started 1.73 to 1.82 s (margin 0.68 s), attempt
@@ -124,13 +125,13 @@ def test_real_success_and_attempts_fall_in_the_simulated_interval(
         duration=1.0,
         policy={"operation": "storage", "max_attempts": 6, "min_wait": 0.5, "jitter": 0.1},
         clients={"count": 30, "calls_per_client": 1, "timeout": 1.0},
-        faults=[{"kind": "outage", "start": 0, "end": 2.5, "error": "ConnectionRefusedError"}],
+        faults=[{"kind": "outage", "start": 0, "end": 3.0, "error": "ConnectionRefusedError"}],
     )
     ran = real_run(scenario, ("127.0.0.1", redis_port), vs_sim=5)
     doc, attempts = ran.document, ran.result.attempts
     third = attempts[attempts["attempt"] == 3]["start"]
     fourth = attempts[attempts["attempt"] == 4]["start"]
-    after = attempts[attempts["start"] >= 2.5]
+    after = attempts[attempts["start"] >= 3.0]
     record_property("attempt3_last_start", float(third.max()))
     record_property("attempt4_first_start", float(fourth.min()))
     record_property("longest_attempt_after", float((after["end"] - after["start"]).max()))
