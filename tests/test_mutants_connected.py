@@ -16,9 +16,9 @@ from typing import Any
 from retrysim.model.scenario import parse_scenario
 from retrysim.sim import records as rec
 from retrysim.sim.engine import RunResult, simulate
+from tests.test_client_cpu import C, L, R, durations
 
 Q = 0.03125  # CPU per connect
-C, R, L = 0.25, 0.125, 0.5  # connect, round trip, service time
 ONE_TRY = {"profile": "exponential", "max_attempts": 1, "min_wait": 1, "max_wait": 1}
 
 
@@ -33,11 +33,6 @@ def run(clients: dict[str, Any] | None = None, **parts: Any) -> RunResult:
         **parts,
     }
     return simulate(parse_scenario(data))
-
-
-def durations(result: RunResult) -> list[float]:
-    a = result.attempts
-    return [float(d) for d in a["end"] - a["start"]]
 
 
 @contextmanager

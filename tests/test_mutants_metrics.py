@@ -24,6 +24,7 @@ from retrysim.results.tiers import tiers_section
 from retrysim.sim import records as rec
 from retrysim.sim.engine import RunResult, simulate
 from retrysim.sim.failures import CODE_NAMES, CODES
+from tests.test_hedging_engine import hedged
 
 
 def summary(data: dict[str, Any]) -> tuple[RunResult, ResultDocument]:
@@ -206,25 +207,8 @@ def test_a_replicated_service_has_a_replicas_section() -> None:
 def test_a_hedged_run_has_a_hedging_section_and_a_hedges_row() -> None:
     """Hedging on: the document's ``hedging`` counts the hedges the records hold, and a table
     of the run adds the ``hedges`` row."""
-    result, doc = summary(
-        {
-            "name": "hedged",
-            "seed": 0,
-            "duration": 10,
-            "policy": {
-                "operation": "api",
-                "max_attempts": 3,
-                "min_wait": 0.05,
-                "max_wait": 0.1,
-                "hedge": {"enabled": True, "max_attempts": 3, "delay": 0.05},
-            },
-            "clients": {"count": 30, "timeout": 2.0, "arrival": {"kind": "uniform", "end": 5}},
-            "service": {
-                "kind": "ideal",
-                "latency": {"dist": "lognormal", "median": 0.02, "p99": 1.0},
-            },
-        }
-    )
+    result = simulate(hedged(clients=30))
+    doc = metrics.summarize(result)
     hedges = int(np.count_nonzero(result.attempts["hedge"] > 0))
     assert hedges > 0  # the premise: some sends were hedges
     hedging = doc["hedging"]
