@@ -139,6 +139,7 @@ class FaultProxy(LoopbackListener):
         self.stats = ProxyStats()
         self._connect_timeout = connect_timeout
         self._keys = [stream_key(seed, FAULT_BASE + i) for i in range(len(self.toxics))]
+        self._serial = len(self.toxics)  # the next toxic's stream number (set_toxics)
         self._tasks: set[asyncio.Task[None]] = set()
         self._links: set[_Link] = set()
         self._clients: set[asyncio.StreamWriter] = set()  # accepted, not yet closed
@@ -151,11 +152,37 @@ class FaultProxy(LoopbackListener):
         """Listen; the toxics' windows count from now, or from ``origin`` (:meth:`elapsed`)."""
         await self._listen(self._accept)
         loop = asyncio.get_running_loop()
-        for index, toxic in enumerate(self.toxics):
+        for toxic in self.toxics:
             if isinstance(toxic, Down) and toxic.close_existing:
                 opens = self._t0 + toxic.start  # on the loop's clock
-                self._timers.append(loop.call_at(opens, self._down_opens, index))
+                self._timers.append(loop.call_at(opens, self._down_opens, toxic))
         return self
+
+    def set_toxics(self, toxics: Sequence[Toxic]) -> None:
+        """Replace the toxics while the proxy runs (a control API adding or removing one).
+
+        As in Toxiproxy, new connections and the next chunk of an open one see the new set at
+        once. A toxic kept from the old set (the same object) keeps its random stream; a new one
+        gets the next stream number, so the same seed and the same changes in the same order
+        make the same decisions. A :class:`Down` added while its window is open resets the open
+        connections (Toxiproxy's disabling a proxy drops them); one due later is scheduled.
+        """
+        kept = {id(toxic): key for toxic, key in zip(self.toxics, self._keys, strict=True)}
+        keys = []
+        for toxic in toxics:
+            if id(toxic) not in kept:
+                kept[id(toxic)] = stream_key(self.seed, FAULT_BASE + self._serial)
+                self._serial += 1
+            keys.append(kept[id(toxic)])
+        added = [t for t in toxics if not any(t is old for old in self.toxics)]
+        self.toxics, self._keys = tuple(toxics), keys
+        if self._server is None:
+            return
+        loop, now = asyncio.get_running_loop(), self.elapsed()
+        for toxic in added:
+            if isinstance(toxic, Down) and toxic.close_existing and toxic.until > now:
+                opens = self._t0 + max(now, toxic.start)
+                self._timers.append(loop.call_at(opens, self._down_opens, toxic))
 
     async def stop(self) -> None:
         """Stop listening, reset every open connection, wait for every task to end."""
@@ -191,12 +218,16 @@ class FaultProxy(LoopbackListener):
             and self.picked(i, connection, elapsed)
         ]
 
-    def _down_opens(self, index: int) -> None:
-        start = self.toxics[index].start
-        for link in list(self._links):
-            if self.picked(index, link.id, start):
-                self.stats.closed_by_down += 1
-                link.reset()
+    def _down_opens(self, toxic: Down) -> None:
+        """A Down's window opens: reset the open connections it picks. By identity, since a
+        control API may have moved it in the list, or removed it (then nothing happens)."""
+        for index, current in enumerate(self.toxics):
+            if current is not toxic:
+                continue
+            for link in list(self._links):
+                if self.picked(index, link.id, max(toxic.start, self.elapsed())):
+                    self.stats.closed_by_down += 1
+                    link.reset()
 
     # --- connections -------------------------------------------------------------------------
 
