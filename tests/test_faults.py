@@ -179,11 +179,12 @@ def test_compile_faults_sorts_kinds_into_strategies() -> None:
 
 def minimal_fault(model: type[BaseModel]) -> BaseModel:
     """The smallest valid instance of a fault model: its kind, and 1 for each required field
-    (a window [0, 1), a probability of 1, one slot, a constant second of latency)."""
+    (a window [0, 1), one slot, a constant second of latency), but a probability of 0.5 (packet
+    loss must stay below 1) and a count of 2 (every_nth's least)."""
     data: dict[str, Any] = {"kind": typing.get_args(model.model_fields["kind"].annotation)[0]}
     for name, info in model.model_fields.items():
         if name != "kind" and info.is_required():
-            data[name] = 1
+            data[name] = {"probability": 0.5, "n": 2}.get(name, 1)
     return model.model_validate(data)
 
 
@@ -208,6 +209,7 @@ def test_every_fault_kind_compiles_to_one_strategy(model: type[BaseModel]) -> No
 def test_a_fault_without_a_case_is_refused_not_ignored() -> None:
     class Unknown:
         until = 1.0
+        recurrence = None
 
     with pytest.raises(AssertionError):
         compile_faults([Unknown()], seed=1)  # type: ignore[list-item]

@@ -15,24 +15,31 @@ from retrysim.chaos.toxics import (
     Blackhole,
     ChaosError,
     Down,
+    EveryNth,
+    FirstN,
     Latency,
+    PacketLoss,
     ResetPeer,
     Toxic,
-    from_toxiproxy,
     toxics_from_scenario,
 )
+from retrysim.chaos.toxiproxy_json import from_toxiproxy, to_toxiproxy
 
 __all__ = [
     "Bandwidth",
     "Blackhole",
     "ChaosError",
     "Down",
+    "EveryNth",
     "FaultProxy",
+    "FirstN",
     "Latency",
+    "PacketLoss",
     "ProxyStats",
     "ResetPeer",
     "Toxic",
     "from_toxiproxy",
     "loopback_host",
+    "to_toxiproxy",
     "toxics_from_scenario",
 ]

@@ -28,17 +28,22 @@ from typing import TYPE_CHECKING, Any, NamedTuple, Self, TypeGuard
 from retrysim.chaos.listener import LISTEN_BACKLOG, LoopbackListener
 from retrysim.chaos.toxics import (
     STREAMS,
+    TOXICS,
     Bandwidth,
     Blackhole,
     ChaosError,
     Down,
+    EveryNth,
+    FirstN,
     Latency,
+    PacketLoss,
     ResetPeer,
     Stream,
     Toxic,
     toxics_from_scenario,
 )
-from retrysim.sim.streams import FAULT_BASE, LATENCY, stream_key, unit
+from retrysim.sim.faults import loss_delay, retransmissions
+from retrysim.sim.streams import FAULT_BASE, LATENCY, LOSS_SEGMENT, stream_key, unit
 
 if TYPE_CHECKING:
     from retrysim.model.scenario import Fault, Scenario
@@ -65,6 +70,9 @@ class ProxyStats:
     bytes_downstream: int = 0  # service -> client, delivered
     bytes_dropped: int = 0  # read and thrown away by a black hole
     chunks_delayed: int = 0  # chunks a Latency toxic held back
+    segments: int = 0  # chunks a PacketLoss toxic judged
+    transmissions_lost: int = 0  # their lost transmissions (a chunk may lose several)
+    counted_resets: int = 0  # requests a FirstN or EveryNth toxic reset
 
     def as_dict(self) -> dict[str, int]:
         return asdict(self)
@@ -96,7 +104,8 @@ def _rst(writer: asyncio.StreamWriter) -> None:
 
 
 _EOF = object()
-_RESET = object()
+_RESET = object()  # a ResetPeer's: counted in stats.reset
+_RESET_UNCOUNTED = object()  # a FirstN's or EveryNth's: counted in stats.counted_resets
 
 
 class _Chunk(NamedTuple):
@@ -140,6 +149,8 @@ class FaultProxy(LoopbackListener):
         self._connect_timeout = connect_timeout
         self._keys = [stream_key(seed, FAULT_BASE + i) for i in range(len(self.toxics))]
         self._serial = len(self.toxics)  # the next toxic's stream number (set_toxics)
+        # FirstN / EveryNth: (recurrence, requests counted in it), by toxic identity
+        self._counts: dict[int, tuple[int, int]] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self._links: set[_Link] = set()
         self._clients: set[asyncio.StreamWriter] = set()  # accepted, not yet closed
@@ -220,14 +231,36 @@ class FaultProxy(LoopbackListener):
 
     def _down_opens(self, toxic: Down) -> None:
         """A Down's window opens: reset the open connections it picks. By identity, since a
-        control API may have moved it in the list, or removed it (then nothing happens)."""
+        control API may have moved it in the list, or removed it (then nothing happens). A
+        recurring one is due again at its next recurrence."""
+        now = self.elapsed()
         for index, current in enumerate(self.toxics):
             if current is not toxic:
                 continue
             for link in list(self._links):
-                if self.picked(index, link.id, max(toxic.start, self.elapsed())):
+                if self.picked(index, link.id, max(toxic.start, now)):
                     self.stats.closed_by_down += 1
                     link.reset()
+            if toxic.every is not None and self._server is not None:
+                following = toxic.start + (toxic.occurrence(now) + 1) * toxic.every
+                if following < toxic.until:
+                    loop = asyncio.get_running_loop()
+                    timer = loop.call_at(self._t0 + following, self._down_opens, toxic)
+                    self._timers.append(timer)
+
+    def counted_out(self, elapsed: float) -> bool:
+        """Count a request (a chunk the client sends) against each active FirstN and EveryNth;
+        True when one of them fails it. Toxicity is not drawn: a count is the fault."""
+        failed = False
+        for toxic in self.toxics:
+            if not (isinstance(toxic, FirstN | EveryNth) and toxic.active(elapsed)):
+                continue
+            occurrence = toxic.occurrence(elapsed)
+            seen, count = self._counts.get(id(toxic), (occurrence, 0))
+            count = count + 1 if seen == occurrence else 1
+            self._counts[id(toxic)] = (occurrence, count)
+            failed = failed or toxic.hits(count)
+        return failed
 
     # --- connections -------------------------------------------------------------------------
 
@@ -296,7 +329,7 @@ class FaultProxy(LoopbackListener):
 def _all_toxics(faults: object) -> TypeGuard[Sequence[Toxic]]:
     if not isinstance(faults, list | tuple):
         return False
-    return all(isinstance(f, Down | Blackhole | ResetPeer | Latency | Bandwidth) for f in faults)
+    return all(isinstance(f, TOXICS) for f in faults)
 
 
 class _Link:
@@ -382,10 +415,14 @@ class _Link:
                 if proxy._active(Blackhole, self.id, elapsed):
                     proxy.stats.bytes_dropped += len(data)
                     continue
+                if stream == "upstream" and proxy.counted_out(elapsed):
+                    proxy.stats.counted_resets += 1
+                    await queue.put(_RESET_UNCOUNTED)
+                    return
                 cut = self._reset_point(stream, passed, len(data), elapsed)
                 if cut is not None:
                     data = data[:cut]
-                delay = self._delay(stream, chunk, elapsed)
+                delay = self._delay(stream, chunk, elapsed) + self._lost(stream, chunk, elapsed)
                 due = max(due, loop.time() + delay)
                 if delay > 0:
                     proxy.stats.chunks_delayed += 1
@@ -419,6 +456,23 @@ class _Link:
                 total += toxic.delay(unit(key, self.id, chunk))
         return total
 
+    def _lost(self, stream: Stream, chunk: int, elapsed: float) -> float:
+        """Seconds the chunk's lost transmissions hold it (PacketLoss), drawn as the simulator
+        draws an attempt's request (upstream) or answer (downstream) segment."""
+        total = 0.0
+        segment = STREAMS.index(stream)
+        for i in self.proxy._active(PacketLoss, self.id, elapsed):
+            toxic = self.proxy.toxics[i]
+            assert isinstance(toxic, PacketLoss)
+            if toxic.stream != stream:
+                continue
+            key = stream_key(self.proxy._keys[i], LOSS_SEGMENT + segment)
+            k = retransmissions(unit(key, self.id, chunk), toxic.probability)
+            self.proxy.stats.segments += 1
+            self.proxy.stats.transmissions_lost += k
+            total += loss_delay(k, toxic.rto)
+        return total
+
     def _rate(self, stream: Stream, elapsed: float) -> float | None:
         rates = []
         for i in self.proxy._active(Bandwidth, self.id, elapsed):
@@ -439,8 +493,9 @@ class _Link:
                     if writer.can_write_eof():
                         writer.write_eof()
                     return
-                if item is _RESET:
-                    self.proxy.stats.reset += 1
+                if item is _RESET or item is _RESET_UNCOUNTED:
+                    if item is _RESET:
+                        self.proxy.stats.reset += 1
                     self.reset()
                     return
                 assert isinstance(item, _Chunk)

@@ -7,7 +7,7 @@ client -> service, ``downstream`` service -> client (the default, as in Toxiprox
 
 Units are retrysim's, not Toxiproxy's: seconds (Toxiproxy's latency, jitter and timeouts are
 milliseconds) and bytes per second (Toxiproxy's bandwidth ``rate`` is KB/s).
-:func:`from_toxiproxy` converts a Toxiproxy toxic's JSON.
+:mod:`retrysim.chaos.toxiproxy_json` converts a toxic to and from Toxiproxy's JSON.
 
 Standard library only, apart from the scenario models a schedule is built from.
 """
@@ -15,7 +15,7 @@ Standard library only, apart from the scenario models a schedule is built from.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -37,6 +37,10 @@ class _Toxic:
     start: float = 0.0
     end: float | None = None
     toxicity: float = 1.0
+    #: The window recurs: on for ``duration`` seconds every ``every`` seconds from ``start``
+    #: (a scenario fault's ``every`` and ``for``); both None: one window.
+    every: float | None = None
+    duration: float | None = None
 
     def __post_init__(self) -> None:
         name = type(self).__name__
@@ -46,6 +50,16 @@ class _Toxic:
             raise ChaosError(f"{name}: end ({self.end!r}) must be > start ({self.start!r})")
         if not 0.0 <= self.toxicity <= 1.0:
             raise ChaosError(f"{name}: toxicity must be in [0, 1], not {self.toxicity!r}")
+        if (self.every is None) != (self.duration is None):
+            raise ChaosError(f"{name}: every and duration go together")
+        if (
+            self.every is not None
+            and self.duration is not None
+            and not (0 < self.duration <= self.every < math.inf)
+        ):
+            raise ChaosError(
+                f"{name}: need 0 < duration <= every, not {self.duration!r}, {self.every!r}"
+            )
 
     @property
     def until(self) -> float:
@@ -53,8 +67,19 @@ class _Toxic:
         return math.inf if self.end is None else self.end
 
     def active(self, elapsed: float) -> bool:
-        """Whether ``elapsed`` seconds after the proxy's start fall in the window."""
-        return self.start <= elapsed < self.until
+        """Whether ``elapsed`` seconds after the proxy's start fall in the window (and, when it
+        recurs, in the on part of a recurrence)."""
+        if not self.start <= elapsed < self.until:
+            return False
+        if self.every is None or self.duration is None:
+            return True
+        return (elapsed - self.start) % self.every < self.duration
+
+    def occurrence(self, elapsed: float) -> int:
+        """Which recurrence ``elapsed`` falls in (0 for a window that does not recur)."""
+        if self.every is None:
+            return 0
+        return int((elapsed - self.start) // self.every)
 
     def chance(self, elapsed: float) -> float:
         """The toxicity at ``elapsed`` (constant but for :class:`Down`'s ramp)."""
@@ -163,7 +188,65 @@ class Bandwidth(_Toxic):
             raise ChaosError(f"Bandwidth: rate must be > 0 bytes/s, not {self.rate!r}")
 
 
-Toxic = Down | Blackhole | ResetPeer | Latency | Bandwidth
+@dataclass(frozen=True, kw_only=True)
+class PacketLoss(_Toxic):
+    """Each chunk through ``stream`` is a segment whose transmissions are lost with
+    ``probability``: a chunk lost k times in a row is held ``rto * (2**k - 1)`` seconds (TCP's
+    doubling retransmission timeout), order kept. The simulator's ``packet_loss`` fault, with
+    one definition of the law (``retrysim.sim.faults.retransmissions``) and the same streams:
+    upstream chunks draw as an attempt's request segment, downstream ones as its answer's."""
+
+    stream: Stream = "downstream"
+    probability: float = 0.0
+    rto: float = 0.2
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        _check_stream(self, self.stream)
+        if not 0.0 <= self.probability < 1.0:
+            raise ChaosError(f"PacketLoss: probability must be in [0, 1), not {self.probability}")
+        if not (math.isfinite(self.rto) and self.rto > 0):
+            raise ChaosError(f"PacketLoss: rto must be > 0 seconds, not {self.rto!r}")
+
+
+@dataclass(frozen=True, kw_only=True)
+class FirstN(_Toxic):
+    """The first ``n`` requests (chunks the client sends) in the window reset their connection
+    before they reach the service; with ``every``, the count starts again in each recurrence.
+    A protocol's handshake on a new connection is a request too."""
+
+    n: int = 1
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.n < 1:
+            raise ChaosError(f"FirstN: n must be >= 1, not {self.n}")
+
+    def hits(self, count: int) -> bool:
+        """Whether the ``count``-th request (from 1) of a recurrence fails."""
+        return count <= self.n
+
+
+@dataclass(frozen=True, kw_only=True)
+class EveryNth(_Toxic):
+    """Every ``n``-th request in the window (the n-th, 2n-th, ...) resets its connection before
+    it reaches the service."""
+
+    n: int = 2
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.n < 2:
+            raise ChaosError(f"EveryNth: n must be >= 2, not {self.n}")
+
+    def hits(self, count: int) -> bool:
+        """Whether the ``count``-th request (from 1) of a recurrence fails."""
+        return count % self.n == 0
+
+
+Toxic = Down | Blackhole | ResetPeer | Latency | Bandwidth | PacketLoss | FirstN | EveryNth
+#: The toxic classes, for isinstance checks (a union is not a class on every Python).
+TOXICS = (Down, Blackhole, ResetPeer, Latency, Bandwidth, PacketLoss, FirstN, EveryNth)
 
 
 def _check_stream(toxic: object, stream: str) -> None:
@@ -182,9 +265,14 @@ def toxics_from_scenario(faults: Scenario | Sequence[Fault]) -> tuple[Toxic, ...
     outage refuse -> Down, outage blackhole -> Blackhole, flaky -> Down with the probability
     per new connection (open ones untouched), recovery_ramp -> Down whose toxicity falls to 0,
     latency_spike -> Latency downstream (its distribution per chunk), reset -> ResetPeer at the
-    answer's first byte. capacity_loss is the queue server's, not the network's: an error.
+    answer's first byte, packet_loss -> PacketLoss on both streams (request and answer),
+    first_n -> FirstN, every_nth -> EveryNth; a fault's ``every``/``for`` -> the toxics' own
+    ``every``/``duration``. capacity_loss is the queue server's, not the network's: an error.
     An outage's or flaky's ``error`` is what the client library raises, not the proxy's to pick.
     """
+    from retrysim.model.faults import EveryNth as EveryNthFault
+    from retrysim.model.faults import FirstN as FirstNFault
+    from retrysim.model.faults import PacketLoss as PacketLossFault
     from retrysim.model.scenario import (
         Constant,
         Flaky,
@@ -200,7 +288,13 @@ def toxics_from_scenario(faults: Scenario | Sequence[Fault]) -> tuple[Toxic, ...
     listed = faults.faults if isinstance(faults, Scenario) else faults
     toxics: list[Toxic] = []
     for index, fault in enumerate(listed):
-        start, end = fault.start, fault.end
+        every, duration = fault.recurrence or (None, None)
+        window: dict[str, Any] = {
+            "start": fault.start,
+            "end": fault.end,
+            "every": every,
+            "duration": duration,
+        }
         if getattr(fault, "answer", None) is not None:
             raise ChaosError(
                 f"faults.{index}.answer: a real dependency answers what it answers; the proxy "
@@ -208,67 +302,45 @@ def toxics_from_scenario(faults: Scenario | Sequence[Fault]) -> tuple[Toxic, ...
             )
         match fault:
             case Outage(mode="blackhole"):
-                toxics.append(Blackhole(start=start, end=end))
+                toxics.append(Blackhole(**window))
             case Outage():
-                toxics.append(Down(start=start, end=end))
+                toxics.append(Down(**window))
             case Flaky(probability=p):
-                toxics.append(Down(start=start, end=end, toxicity=p, close_existing=False))
+                toxics.append(Down(**window, toxicity=p, close_existing=False))
             case RecoveryRamp(probability=p):
                 toxics.append(
-                    Down(start=start, end=end, toxicity=p, toxicity_end=0.0, close_existing=False)
+                    Down(
+                        **window,
+                        toxicity=p,
+                        toxicity_end=0.0,
+                        close_existing=False,
+                    )
                 )
             case Reset(probability=p):
-                toxics.append(ResetPeer(start=start, end=end, toxicity=p))
+                toxics.append(ResetPeer(**window, toxicity=p))
             case LatencySpike(extra=Constant(value=value)):
-                toxics.append(Latency(start=start, end=end, latency=value))
+                toxics.append(Latency(**window, latency=value))
             case LatencySpike(extra=UniformLatency(low=low, high=high)):
                 toxics.append(
-                    Latency(start=start, end=end, latency=(low + high) / 2, jitter=(high - low) / 2)
+                    Latency(
+                        **window,
+                        latency=(low + high) / 2,
+                        jitter=(high - low) / 2,
+                    )
                 )
             case LatencySpike(extra=extra):
-                toxics.append(Latency(start=start, end=end, draw=sampler(extra)))
+                toxics.append(Latency(**window, draw=sampler(extra)))
+            case PacketLossFault(probability=p, rto=rto):
+                for stream in STREAMS:  # an attempt's request and its answer
+                    toxics.append(PacketLoss(**window, stream=stream, probability=p, rto=rto))
+            case FirstNFault(n=n):
+                toxics.append(FirstN(**window, n=n))
+            case EveryNthFault(n=n):
+                toxics.append(EveryNth(**window, n=n))
             case _:
                 raise ChaosError(
                     f"faults.{index}: the proxy cannot apply a {fault.kind!r} fault (it applies "
-                    "outage, flaky, recovery_ramp, latency_spike and reset)"
+                    "outage, flaky, recovery_ramp, latency_spike, reset, packet_loss, first_n "
+                    "and every_nth)"
                 )
     return tuple(toxics)
-
-
-# --- from Toxiproxy's JSON -------------------------------------------------------------------
-
-
-def from_toxiproxy(toxic: Mapping[str, Any], start: float = 0.0, end: float | None = None) -> Toxic:
-    """A Toxiproxy toxic's JSON (``{"type": "latency", "attributes": {"latency": 50}}``) as ours.
-
-    Converts Toxiproxy's units (ms, KB/s) to seconds and bytes/s. Knows ``latency``,
-    ``bandwidth``, ``reset_peer`` and ``timeout`` (with ``timeout = 0`` only: a black hole);
-    any other type is an error naming the ones it knows.
-    """
-    kind = toxic.get("type")
-    attributes: Mapping[str, Any] = toxic.get("attributes") or {}
-    common: dict[str, Any] = {
-        "start": start,
-        "end": end,
-        "toxicity": float(toxic.get("toxicity", 1.0)),
-    }
-    stream = toxic.get("stream", "downstream")
-    if kind == "latency":
-        return Latency(
-            **common,
-            stream=stream,
-            latency=float(attributes.get("latency", 0)) / 1000,
-            jitter=float(attributes.get("jitter", 0)) / 1000,
-        )
-    if kind == "bandwidth":
-        return Bandwidth(**common, stream=stream, rate=float(attributes.get("rate", 0)) * 1000)
-    if kind == "reset_peer":
-        timeout = float(attributes.get("timeout", 0)) / 1000
-        return ResetPeer(**common, stream=stream, timeout=timeout)
-    if kind == "timeout" and float(attributes.get("timeout", 0)) != 0:
-        raise ChaosError("toxiproxy timeout: only timeout = 0 (a black hole) is supported")
-    if kind == "timeout":
-        return Blackhole(**common)
-    raise ChaosError(
-        f"toxiproxy toxic type {kind!r} is not supported (latency, bandwidth, reset_peer, timeout)"
-    )

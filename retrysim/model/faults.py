@@ -15,13 +15,15 @@ import math
 from collections.abc import Iterable
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, model_validator
+from pydantic import ConfigDict, Field, model_validator
 
 from retrysim.model.base import (
+    PROBABILITY,
     Answer,
     Latency,
     Model,
     NonNeg,
+    Pos,
     Prob,
     check_window,
     numbers_as_constant,
@@ -44,6 +46,11 @@ ReplicaIndex = Annotated[int, Field(ge=0, lt=1000)]
 
 
 class _Window(Model):
+    # ``for`` is a Python keyword: the field is ``for_``, written and read as ``for``.
+    model_config = Model.model_config | ConfigDict(
+        serialize_by_alias=True, validate_by_name=True, validate_by_alias=True
+    )
+
     start: NonNeg = Field(0.0, description="when the fault begins")
     end: NonNeg | None = Field(None, description="omitted: until the run ends")
     replicas: list[ReplicaIndex] | None = Field(
@@ -52,15 +59,37 @@ class _Window(Model):
         "omitted: every replica",
     )
 
+    every: Pos | None = Field(
+        None,
+        description="seconds: the window recurs, on for `for` seconds every `every` seconds "
+        "from start (until end); omitted: one window",
+    )
+    for_: Pos | None = Field(
+        None,
+        alias="for",
+        description="seconds the fault is on in each recurrence (needs every; at most every)",
+    )
+
     @model_validator(mode="after")
     def _window(self) -> _Window:
         check_window(self.start, self.end)
+        if (self.every is None) != (self.for_ is None):
+            raise ValueError("every and for go together: the period and the time on in each")
+        if self.every is not None and self.for_ is not None and self.for_ > self.every:
+            raise ValueError(f"for ({self.for_}) must be at most every ({self.every})")
         return self
 
     @property
     def until(self) -> float:
         """The end of the window as a number (infinity when open-ended)."""
         return math.inf if self.end is None else self.end
+
+    @property
+    def recurrence(self) -> tuple[float, float] | None:
+        """(every, for) when the window recurs, else None."""
+        if self.every is None or self.for_ is None:
+            return None
+        return self.every, self.for_
 
 
 class _Gate(_Window):
@@ -152,8 +181,59 @@ class Reset(_Window):
     error: ErrorName = Field("ConnectionResetError", description="what the client sees")
 
 
+class PacketLoss(_Window):
+    """Each transmission of a segment is lost with ``probability`` and sent again after a
+    retransmission timeout that doubles on each loss of the same segment (TCP's backoff): a
+    segment lost k times in a row arrives ``rto * (2**k - 1)`` seconds late. The simulator adds
+    that to the service time of each of an attempt's ``segments``; the proxy delays each chunk
+    it forwards (in both directions) the same way. Nothing is ever lost for good: TCP delivers
+    late, it does not drop, unless the client's timeout gives up first."""
+
+    kind: Literal["packet_loss"]
+    probability: Annotated[float, Field(ge=0, lt=1), PROBABILITY] = Field(
+        description="the chance that one transmission of a segment is lost"
+    )
+    rto: Pos = Field(0.2, description="seconds: the first retransmission timeout (Linux: 0.2)")
+    segments: Annotated[int, Field(ge=1, le=64)] = Field(
+        2, description="segments an attempt sends, request and answer (the simulator's count)"
+    )
+
+
+class FirstN(_Gate):
+    """The first ``n`` attempts that reach the dependency in the window fail (the proxy: the
+    first ``n`` requests, chunks a client sends, reset their connection before reaching the
+    service). With ``every``/``for``, the count starts again in each recurrence; with
+    ``replicas``, each replica counts its own."""
+
+    kind: Literal["first_n"]
+    n: Annotated[int, Field(ge=1)] = Field(description="how many attempts fail")
+    error: Annotated[ErrorName, FAILS] = Field("ConnectionError", description="what they fail with")
+    answer: Answer | None = Field(None, description=_ANSWER)
+    retry_after: NonNeg | None = Field(None, description=_HINT)
+
+
+class EveryNth(_Gate):
+    """Every ``n``-th attempt that reaches the dependency in the window fails: the n-th, the
+    2n-th, ... (the proxy: every n-th request resets its connection before reaching the
+    service)."""
+
+    kind: Literal["every_nth"]
+    n: Annotated[int, Field(ge=2)] = Field(description="one attempt in n fails")
+    error: Annotated[ErrorName, FAILS] = Field("ConnectionError", description="what they fail with")
+    answer: Answer | None = Field(None, description=_ANSWER)
+    retry_after: NonNeg | None = Field(None, description=_HINT)
+
+
 Fault = Annotated[
-    Outage | Flaky | LatencySpike | CapacityLoss | RecoveryRamp | Reset,
+    Outage
+    | Flaky
+    | LatencySpike
+    | CapacityLoss
+    | RecoveryRamp
+    | Reset
+    | PacketLoss
+    | FirstN
+    | EveryNth,
     Field(discriminator="kind"),
 ]
 

@@ -9,11 +9,12 @@ random decision is a counter-based draw on the fault's own stream."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import math
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import assert_never
+from typing import Any, assert_never
 
-from retrysim.model.faults import distinct_answers
+from retrysim.model.faults import EveryNth, FirstN, PacketLoss, distinct_answers
 from retrysim.model.scenario import (
     CapacityLoss,
     Fault,
@@ -25,7 +26,7 @@ from retrysim.model.scenario import (
 )
 from retrysim.sim.failures import CODES, Answers
 from retrysim.sim.latency import Sampler, sampler
-from retrysim.sim.streams import FAULT_BASE, RESET_POINT, stream_key, unit
+from retrysim.sim.streams import FAULT_BASE, LOSS_SEGMENT, RESET_POINT, stream_key, unit
 
 PASS = 0
 BLACKHOLE = -1
@@ -89,6 +90,124 @@ class RampGate(Gate):
         return self.code if unit(self.key, call_key, attempt) < p else PASS
 
 
+class CountGate(Gate):
+    """Fails attempts by their place in the count of those that reached it in the window (and,
+    recurring, in this recurrence): ``first`` fails the first ``n``; else every ``n``-th fails.
+
+    Stateful, unlike the other strategies: the engine asks each gate once per attempt, in the
+    order the attempts start (deterministic), and a plan is compiled afresh for each run. The
+    verdict is kept for the attempt last asked, so that :meth:`FaultPlan.hint` asking again
+    counts nothing twice.
+    """
+
+    __slots__ = (
+        "_asked",
+        "_count",
+        "_occurrence",
+        "code",
+        "end",
+        "every",
+        "first",
+        "hint",
+        "n",
+        "start",
+    )
+
+    def __init__(
+        self,
+        start: float,
+        end: float,
+        n: int,
+        code: int,
+        hint: float | None,
+        *,
+        first: bool,
+        every: float = math.inf,
+    ) -> None:
+        self.start, self.end, self.n, self.code, self.hint = start, end, n, code, hint
+        self.first, self.every = first, every
+        self._count = 0
+        self._occurrence = 0
+        self._asked: tuple[float, int, int, int] | None = None
+
+    def __call__(self, t: float, call_key: int, attempt: int) -> int:
+        asked = self._asked
+        if asked is not None and asked[:3] == (t, call_key, attempt):
+            return asked[3]
+        verdict = PASS
+        if self.start <= t < self.end:
+            occurrence = 0 if math.isinf(self.every) else int((t - self.start) // self.every)
+            if occurrence != self._occurrence:
+                self._occurrence, self._count = occurrence, 0
+            self._count += 1
+            hit = self._count <= self.n if self.first else self._count % self.n == 0
+            verdict = self.code if hit else PASS
+        self._asked = (t, call_key, attempt, verdict)
+        return verdict
+
+
+@dataclass(frozen=True, slots=True)
+class Recurring:
+    """A strategy on for ``duration`` seconds every ``every`` seconds from its ``start``: off,
+    it answers ``off`` (PASS, no extra seconds, no reset). Carries the wrapped strategy's
+    ``start``, ``end``, ``hint`` and ``code``, which the plan reads."""
+
+    inner: Callable[[float, int, int], Any]
+    every: float
+    duration: float
+    off: Any
+    start: float
+    end: float
+    hint: float | None = None
+    code: int = 0
+
+    def __call__(self, t: float, call_key: int, attempt: int) -> Any:
+        if (t - self.start) % self.every < self.duration:
+            return self.inner(t, call_key, attempt)
+        return self.off
+
+
+#: A segment lost this many times in a row is given up on (Linux's tcp_retries2 is 15): its
+#: delay is then as long as it gets, and only the client's timeout is shorter.
+MAX_RETRANSMISSIONS = 15
+
+
+def retransmissions(u: float, probability: float) -> int:
+    """How many times in a row a segment is lost, for the uniform draw ``u`` in [0, 1): k with
+    chance ``probability**k * (1 - probability)``, by inverting the geometric law's tail
+    (P(K >= k) = probability**k); at most :data:`MAX_RETRANSMISSIONS`."""
+    if probability <= 0.0:
+        return 0
+    tail = 1.0 - u  # in (0, 1]: a draw of 0 would otherwise be an infinite run of losses
+    return min(MAX_RETRANSMISSIONS, int(math.log(tail) / math.log(probability)))
+
+
+def loss_delay(k: int, rto: float) -> float:
+    """Seconds a segment lost ``k`` times in a row arrives late: rto + 2 rto + ... (doubling)."""
+    return rto * (2.0**k - 1.0)
+
+
+@dataclass(frozen=True, slots=True)
+class LossDelay:
+    """Packet loss: the seconds the lost transmissions of an attempt's segments add."""
+
+    start: float
+    end: float
+    probability: float
+    rto: float
+    segment_keys: tuple[int, ...]  # one stream per segment
+
+    def __call__(self, t: float, call_key: int, attempt: int) -> float:
+        if not self.start <= t < self.end:
+            return 0.0
+        total = 0.0
+        for key in self.segment_keys:
+            k = retransmissions(unit(key, call_key, attempt), self.probability)
+            if k:
+                total += loss_delay(k, self.rto)
+        return total
+
+
 @dataclass(frozen=True, slots=True)
 class Spike:
     start: float
@@ -125,7 +244,7 @@ class FaultPlan:
     """All of a scenario's faults, compiled into the strategy lists the engine consults."""
 
     gates: tuple[Gate, ...] = ()
-    spikes: tuple[Spike, ...] = ()
+    spikes: tuple[Callable[[float, int, int], float], ...] = ()  # Spike, LossDelay
     resets: tuple[ResetRule, ...] = ()
     capacity_windows: tuple[tuple[float, float, int], ...] = ()
     #: Some gate carries a Retry-After hint (else hint() is always None): derived from the
@@ -171,9 +290,9 @@ def compile_faults(faults: Sequence[Fault], seed: int) -> FaultPlan:
     mypy through ``assert_never``), so a new kind of fault cannot validate and then do
     nothing.
     """
-    gates: list[Gate] = []
-    spikes: list[Spike] = []
-    resets: list[ResetRule] = []
+    gates: list[Any] = []
+    spikes: list[Any] = []
+    resets: list[Any] = []
     capacity: list[tuple[float, float, int]] = []
     # A gate's answer is recorded under its own code: the scenario's answers come in this
     # order (faults first), so these are the codes of the run's Answers table too.
@@ -185,24 +304,59 @@ def compile_faults(faults: Sequence[Fault], seed: int) -> FaultPlan:
     for index, fault in enumerate(faults):
         key = stream_key(seed, FAULT_BASE + index)
         end = fault.until
+        every, duration = fault.recurrence or (math.inf, math.inf)
         match fault:
             case Outage(start=start, mode=mode, error=error, retry_after=hint, answer=answer):
                 verdict = BLACKHOLE if mode == "blackhole" else code(error, answer)
-                gates.append(OutageGate(start, end, verdict, hint))
+                gates.append(_on(OutageGate(start, end, verdict, hint), every, duration, PASS))
             case Flaky(start=start, probability=p, error=error, retry_after=hint, answer=answer):
-                gates.append(FlakyGate(start, end, p, code(error, answer), key, hint))
+                flaky = FlakyGate(start, end, p, code(error, answer), key, hint)
+                gates.append(_on(flaky, every, duration, PASS))
             case RecoveryRamp(
                 start=start, probability=p, error=error, retry_after=hint, answer=answer
             ):
-                gates.append(RampGate(start, end, p, code(error, answer), key, hint))
+                ramp = RampGate(start, end, p, code(error, answer), key, hint)
+                gates.append(_on(ramp, every, duration, PASS))
             case LatencySpike(start=start, extra=extra):
-                spikes.append(Spike(start, end, sampler(extra), key))
+                spikes.append(_on(Spike(start, end, sampler(extra), key), every, duration, 0.0))
             case Reset(start=start, probability=p, error=error):
-                resets.append(
-                    ResetRule(start, end, p, CODES[error], key, stream_key(key, RESET_POINT))
-                )
+                rule = ResetRule(start, end, p, CODES[error], key, stream_key(key, RESET_POINT))
+                resets.append(_on(rule, every, duration, None))
             case CapacityLoss(start=start, slots=slots):
-                capacity.append((start, end, slots))
+                capacity += _occurrences(start, end, every, duration, slots)
+            case PacketLoss(start=start, probability=p, rto=rto, segments=segments):
+                keys = tuple(stream_key(key, LOSS_SEGMENT + s) for s in range(segments))
+                spikes.append(_on(LossDelay(start, end, p, rto, keys), every, duration, 0.0))
+            case FirstN(start=start, n=n, error=error, retry_after=hint, answer=answer):
+                verdict = code(error, answer)
+                count = CountGate(start, end, n, verdict, hint, first=True, every=every)
+                gates.append(_on(count, every, duration, PASS))
+            case EveryNth(start=start, n=n, error=error, retry_after=hint, answer=answer):
+                verdict = code(error, answer)
+                count = CountGate(start, end, n, verdict, hint, first=False, every=every)
+                gates.append(_on(count, every, duration, PASS))
             case _:  # a Fault kind without a case: mypy flags it here; at run time it raises
                 assert_never(fault)
     return FaultPlan(tuple(gates), tuple(spikes), tuple(resets), tuple(capacity))
+
+
+def _on(strategy: Any, every: float, duration: float, off: Any) -> Any:
+    """``strategy`` itself, or, when its fault recurs (``every`` finite), wrapped to be on for
+    ``duration`` seconds of each ``every`` (a count gate also starts its count again in each
+    recurrence; a capacity loss recurs as a window per recurrence instead)."""
+    if math.isinf(every):
+        return strategy
+    hint, code = getattr(strategy, "hint", None), getattr(strategy, "code", 0)
+    return Recurring(strategy, every, duration, off, strategy.start, strategy.end, hint, code)
+
+
+def _occurrences(
+    start: float, end: float, every: float, duration: float, slots: int
+) -> list[tuple[float, float, int]]:
+    """A capacity loss's windows: one, or one per recurrence (its end is required)."""
+    if math.isinf(every):
+        return [(start, end, slots)]
+    count = math.ceil((end - start) / every)
+    return [
+        (start + k * every, min(end, start + k * every + duration), slots) for k in range(count)
+    ]

@@ -33,6 +33,10 @@ OCC_READ_BACK = 11  # a read-then-write's read answer travelling back
 OCC_WRITE_OUT = 12  # a read-then-write's write travelling out
 BALANCE = 13  # a balancer's random picks of a replica
 FAULT_BASE = 1000  # fault i uses FAULT_BASE + i
+# Within a packet_loss fault's stream: segment s of an attempt (0 the request, 1 the answer,
+# ...) draws its losses from LOSS_SEGMENT + s; the proxy's upstream chunks use segment 0's,
+# its downstream chunks segment 1's.
+LOSS_SEGMENT = 100
 
 
 def mix(z: int) -> int:
