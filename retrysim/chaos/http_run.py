@@ -8,12 +8,15 @@ decorator for the scenario's operation (``api`` for an HTTP API), and each attem
 ``clients.pool_size`` connections; ``clients.timeout`` over the whole attempt) to a
 ``FaultProxy`` in front of the service.
 
-Why the faults are split: an HTTP answer (429 with Retry-After, 503, 500, a slow 200) is the
-service's to give and a connection fault (refusal, reset, black hole) the proxy's
-(``retrysim.chaos.http_service.split_faults``). With ``--start-http`` the service is retrysim's
-own (``HttpService``, on the same loop), which answers with the simulator's own draws and
-counts each call's executions. Against another service (``--target``) only connection faults
-can be applied, and a call's executions are its successful attempts (duplicates are not seen).
+Why the faults are split: an HTTP answer (429 with Retry-After, 503, 500, a slow 200) is an
+HTTP server's to give and a connection fault (refusal, reset, black hole) the proxy's
+(``retrysim.chaos.http_faults.split_faults``). With ``--start-http`` the HTTP server is
+retrysim's own service (``HttpService``, on the same loop), which answers with the simulator's
+own draws and counts each call's executions. Against the user's own service (``--target``) it
+is the gateway in front of it (``retrysim.chaos.http_gateway.HttpGateway``, on the same loop),
+which answers the HTTP faults with the same draws and passes every other request on: the chain
+is proxy -> gateway -> service, and a call's executions are its requests the service answered
+with a 2xx.
 
 A failed attempt's error is recorded under the name the simulator uses for the same thing
 (``http_error_code``): a 429 as ``RateLimited``, a 500 as ``ServerError``, any other status as
@@ -29,7 +32,9 @@ import time
 from contextlib import AsyncExitStack
 from typing import Any
 
-from retrysim.chaos.http_service import HTTP_STATUS, HttpService, split_faults
+from retrysim.chaos.http_faults import HTTP_STATUS, split_faults
+from retrysim.chaos.http_gateway import HttpGateway
+from retrysim.chaos.http_service import HttpFaultServer, HttpService
 from retrysim.chaos.http_target import HttpTarget
 from retrysim.chaos.proxy import FaultProxy
 from retrysim.chaos.run import (
@@ -42,7 +47,6 @@ from retrysim.chaos.run import (
     drive,
     error_code,
     real_document,
-    successes_only,
 )
 from retrysim.chaos.toxics import ChaosError, toxics_from_scenario
 from retrysim.model.scenario import Scenario
@@ -102,9 +106,13 @@ class _HttpRunner(RealFleet):
         self.url = "" if target is None else target.url
         # Built before the loop starts (compiling the schedule imports the samplers), so the
         # service and the proxy are up within milliseconds of the fleet's clock reading 0.
-        _, proxy_faults = split_faults(scenario.faults, own_service=target is None)
+        _, proxy_faults = split_faults(scenario.faults)
         self.toxics = toxics_from_scenario(proxy_faults)
-        self.service = None if target is not None else HttpService(scenario, seed, origin=0.0)
+        self.server: HttpFaultServer = (
+            HttpService(scenario, seed, origin=0.0)
+            if target is None
+            else HttpGateway(target.address, scenario, seed, origin=0.0)
+        )
         self.watched = None if target is None else target.address  # another process's
 
     def code_of(self, error: BaseException) -> int:
@@ -130,14 +138,10 @@ class _HttpRunner(RealFleet):
         # uses it, so one bare context serves them all.
         tls = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
         async with AsyncExitStack() as stack:
-            service = self.service
-            if service is not None:
-                await stack.enter_async_context(service)
-                upstream = service.address
+            server = await stack.enter_async_context(self.server)
+            upstream = server.address
+            if self.target is None:
                 self.url = f"http://{upstream[0]}:{upstream[1]}/ (retrysim's own service)"
-            else:
-                assert self.target is not None
-                upstream = self.target.address
             proxy = await stack.enter_async_context(
                 FaultProxy(upstream, self.toxics, self.seed, origin=0.0)
             )
@@ -161,19 +165,21 @@ class _HttpRunner(RealFleet):
             finally:
                 await close_all(self.clients, lambda client: client.aclose())
             self.proxy_stats = proxy.stats.as_dict()
-            if service is not None:
-                self.service_stats = service.stats.as_dict()
-                for record in self.calls:
-                    key = (record["client"] << CALL_KEY_SHIFT) | record["index"]
-                    record["executions"] = service.executions[key]
-        if service is None:  # another service: its successes are all that is known
-            successes_only(self)
+            self.service_stats = server.stats.as_dict()
+            for record in self.calls:
+                key = (record["client"] << CALL_KEY_SHIFT) | record["index"]
+                record["executions"] = server.executions[key]
         assign_executions(self)
+
+    def upstream_failures(self, proxy: FaultProxy) -> int:
+        """The proxy's failures to reach the HTTP server, and the gateway's to reach the
+        user's service (what the run's watch looks at)."""
+        return proxy.stats.upstream_failed + getattr(self.server.stats, "upstream_failed", 0)
 
 
 def check_http(scenario: Scenario, target: HttpTarget | None, *, force: bool = False) -> None:
-    """``check`` plus: retrysim's own service is the ``ideal`` one (another service may be
-    modelled by any kind with a ``latency``), and HTTP answers come only from retrysim's own."""
+    """``check`` plus: retrysim's own service is the ``ideal`` one (the user's own service, a
+    ``--target``, may be modelled by any kind with a ``latency``), and no Redis errors."""
     from retrysim.model.scenario import Ideal
 
     check(scenario, force=force)
@@ -194,16 +200,6 @@ def check_http(scenario: Scenario, target: HttpTarget | None, *, force: bool = F
                 "HTTP client never raises: run it with --start-redis (or --target "
                 "redis://127.0.0.1:PORT), or give the fault an HTTP error"
             )
-    if target is not None:
-        from retrysim.chaos.http_service import is_http_fault
-
-        for index, fault in enumerate(scenario.faults):
-            if is_http_fault(fault):
-                error = getattr(fault, "error", "")
-                raise ChaosError(
-                    f"faults.{index}: a {fault.kind} answering {error!r} is an HTTP answer "
-                    "only retrysim's own service gives: use --start-http, or drop the fault"
-                )
 
 
 _warm = {"done": False}
@@ -238,7 +234,8 @@ def run_http(
     """Run ``scenario``'s fleet for real against an HTTP service (loopback).
 
     ``target`` None starts retrysim's own ``HttpService`` for the run. Returns the records, the
-    target's URL, the proxy's counters and the service's (None for another service's). A
+    target's URL, the proxy's counters and the HTTP server's (retrysim's service's, or for a
+    ``target`` its gateway's: ``GatewayStats``). A
     fleet past ``retrysim.chaos.fleet.MAX_REAL_CLIENTS`` is refused unless ``force``.
     """
     result, runner = _run_http(scenario, target, seed, settings, force=force)
@@ -284,5 +281,6 @@ http_chaos_document = document_only(
     http_real_run,
     "http_chaos_document",
     """A real HTTP run's result document: ``chaos_document``'s, with ``service`` (what
-    retrysim's own service answered, when it was the target); ``http_real_run``'s arguments.""",
+    retrysim's own service answered, or for a ``target`` what the gateway in front of it did);
+    ``http_real_run``'s arguments.""",
 )

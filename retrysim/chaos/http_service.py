@@ -4,24 +4,23 @@ Why it exists: a 429 with ``Retry-After``, a 503 and a slow answer are *answers*
 proxy (``retrysim.chaos.proxy``) cannot give; a real HTTP client has to receive them from a
 server. This one is the scenario's ``ideal`` service made real: each request waits its service
 time (the scenario's ``[service] latency``, plus any ``latency_spike``) and answers 200, except
-that in a fault's window it answers at once what the fault names:
-
-- ``error = "RateLimited"``: **429**, with ``Retry-After`` set to the fault's ``retry_after``
-  (seconds, fractions kept: ``0.5``) when it has one;
-- ``error = "httpx.HTTPStatusError"``: **503** (the status the simulator's stand-in carries);
-- ``error = "ServerError"``: **500**: retrysim's ``ServerError`` is a 5xx that "may not be
-  transient" and is not retried by default, and 500 is the status the transient-error
-  classifier does not retry either (it retries 429, 502, 503 and 504), so both sides agree.
+that in a fault's window it answers at once what the fault names (429 with ``Retry-After``,
+503, 500: ``retrysim.chaos.http_faults``, which says which and why, decides each request, and
+is the gateway's too).
 
 Outages (``mode = "refuse"``), flaky windows and recovery ramps with one of those errors are the
 service's; every other fault (refusals and resets with a connection error, black holes) is the
-proxy's (:func:`split_faults`; against another service, latency spikes are the proxy's too).
-The decisions are the simulator's own counter-based draws (``retrysim.sim.attempt``), keyed by
-the call and attempt a request names in its ``X-Retrysim-Call`` and ``X-Retrysim-Attempt``
+proxy's (:func:`split_faults`). The decisions are the simulator's own counter-based draws, keyed
+by the call and attempt a request names in its ``X-Retrysim-Call`` and ``X-Retrysim-Attempt``
 headers, so a real run and a simulation of the same seed fail the same attempts; a request
 without them draws as call 0, attempt 1. Times are seconds since the service started (or the
 ``origin`` it is given: a real run's loop zero). It counts, per call, the requests it finished
 with a 200 (the work, done whether or not the client still listens): a call's ``executions``.
+
+:class:`HttpFaultServer`, its base, is what it shares with the gateway in front of a user's own
+service (``retrysim.chaos.http_gateway``): reading requests, answering faults, the connections'
+bookkeeping and a bounded stop. Only what a request that passes gets differs (a 200 here, the
+user's service's answer there).
 
 Standard library and asyncio only (no server dependency). It listens on 127.0.0.1 on a free
 port; ``stop()`` (or leaving ``async with``) closes every connection and ends every task within
@@ -32,81 +31,33 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter
-from collections.abc import Sequence
 from contextlib import suppress
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Self
 
+from retrysim.chaos.http_faults import (
+    HTTP_STATUS,
+    SERVE,
+    BadRequestError,
+    Decision,
+    Head,
+    HttpFaults,
+    fault_answer,
+    is_http_fault,
+    parse_head,
+    read_body,
+    read_head,
+    response,
+    split_faults,
+)
 from retrysim.chaos.listener import LoopbackListener
 from retrysim.chaos.toxics import ChaosError
 
 if TYPE_CHECKING:
-    from retrysim.model.scenario import Fault, Scenario
-    from retrysim.sim.attempt import AttemptPhases
+    from retrysim.model.scenario import Scenario
 
 #: Seconds ``stop()`` waits for its connections' tasks to end once cancelled.
 STOP_TIMEOUT = 5.0
-#: A request's line and headers may be at most this many bytes.
-MAX_HEAD = 16384
-#: What each error a fault names is answered with.
-HTTP_STATUS: dict[str, int] = {"RateLimited": 429, "httpx.HTTPStatusError": 503, "ServerError": 500}
-REASONS = {
-    200: "OK",
-    400: "Bad Request",
-    429: "Too Many Requests",
-    500: "Internal Server Error",
-    503: "Service Unavailable",
-}
-CALL_HEADER = "x-retrysim-call"
-ATTEMPT_HEADER = "x-retrysim-attempt"
-
-
-def is_http_fault(fault: Fault) -> bool:
-    """Whether ``fault`` is an HTTP answer (this service's) rather than a connection fault."""
-    from retrysim.model.scenario import Flaky, Outage, RecoveryRamp
-
-    if isinstance(fault, Outage) and fault.mode == "blackhole":
-        return False
-    if not isinstance(fault, Outage | Flaky | RecoveryRamp) or fault.answer is not None:
-        return False  # an answer is returned, never served: the proxy's path refuses it
-    return fault.error in HTTP_STATUS
-
-
-def split_faults(
-    faults: Sequence[Fault], own_service: bool = True
-) -> tuple[list[Fault], list[Fault]]:
-    """(the service's faults, the proxy's): HTTP answers and latency spikes, and the rest.
-
-    ``own_service`` False (another service is the target): latency spikes are the proxy's
-    (each answer's chunks held back), and HTTP answers nobody's (``check_http`` refuses them).
-    """
-    from retrysim.model.scenario import LatencySpike
-
-    mine = [is_http_fault(f) or (own_service and isinstance(f, LatencySpike)) for f in faults]
-    return (
-        [f for f, m in zip(faults, mine, strict=True) if m],
-        [f for f, m in zip(faults, mine, strict=True) if not m],
-    )
-
-
-def _phases(scenario: Scenario, seed: int) -> AttemptPhases:
-    """The simulator's attempt phases for the service's faults, keyed as the simulator keys
-    them (by each fault's index among all the scenario's faults)."""
-    from retrysim.sim.attempt import AttemptPhases
-    from retrysim.sim.faults import FaultPlan, compile_faults
-    from retrysim.sim.service import service_latency
-
-    plan = compile_faults(scenario.faults, seed)
-    gates = plan.gates
-    codes = _status_by_code()
-    kept = tuple(g for g in gates if getattr(g, "verdict", getattr(g, "code", 0)) in codes)
-    return AttemptPhases(FaultPlan(kept, plan.spikes), service_latency(scenario.service), seed)
-
-
-def _status_by_code() -> dict[int, int]:
-    from retrysim.sim.failures import CODES
-
-    return {CODES[name]: status for name, status in HTTP_STATUS.items()}
 
 
 @dataclass
@@ -125,31 +76,26 @@ class ServiceStats:
         return asdict(self)
 
 
-class HttpService(LoopbackListener):
-    """An HTTP/1.1 service on 127.0.0.1 answering on ``scenario``'s schedule (see the module).
+class HttpFaultServer(LoopbackListener):
+    """An HTTP/1.1 server on 127.0.0.1 that answers ``faults``' decisions (see the module);
+    subclasses say what a request that passes gets (:meth:`passed`).
 
-    ``scenario`` None: no faults and no service time, every request a 200 at once. ``origin``:
-    the loop time its schedule counts from (default: when it starts); a real run passes 0, its
-    loop's own zero, so the windows are on the fleet's clock however long the start took.
+    ``faults`` None: no faults, every request passes at once. ``origin``: the loop time its
+    schedule counts from (default: when it starts).
     """
 
-    kind = "the service"
+    kind = "the HTTP server"
 
     def __init__(
-        self,
-        scenario: Scenario | None = None,
-        seed: int = 0,
-        *,
-        port: int = 0,
-        origin: float | None = None,
+        self, faults: HttpFaults | None, stats: ServiceStats, *, port: int, origin: float | None
     ) -> None:
         super().__init__(port, origin)
-        self._phases = None if scenario is None else _phases(scenario, seed)
-        self._statuses = _status_by_code()
-        self.stats = ServiceStats()
-        #: call key -> requests finished with a 200 (the work done)
+        self._faults = faults
+        self.stats = stats
+        #: call key -> requests whose work was done (a 200 served, or passed on and answered 2xx)
         self.executions: Counter[int] = Counter()
         self._tasks: set[asyncio.Task[None]] = set()
+        #: every connection's writer, the clients' and (the gateway) the upstream's
         self._writers: set[asyncio.StreamWriter] = set()
 
     async def start(self) -> Self:
@@ -157,7 +103,7 @@ class HttpService(LoopbackListener):
         try:
             await self._listen(self._accept)
         except OSError as error:
-            raise ChaosError(f"the HTTP service could not listen on 127.0.0.1: {error}") from None
+            raise ChaosError(f"{self.kind} could not listen on 127.0.0.1: {error}") from None
         return self
 
     async def stop(self) -> None:
@@ -177,17 +123,27 @@ class HttpService(LoopbackListener):
             async with asyncio.timeout(STOP_TIMEOUT):
                 await server.wait_closed()
 
-    # --- answering ---------------------------------------------------------------------------
+    def decision(self, elapsed: float, key: int, attempt: int) -> Decision:
+        """The faults' decision for this request at ``elapsed`` (none: it passes at once)."""
+        return SERVE if self._faults is None else self._faults.decide(elapsed, key, attempt)
 
-    def decide(self, elapsed: float, key: int, attempt: int) -> tuple[int, float, float | None]:
-        """(status, seconds before answering, Retry-After) for this request at ``elapsed``."""
-        phases = self._phases
-        if phases is None:
-            return 200, 0.0, None
-        verdict = phases.door(elapsed, key, attempt)
-        if verdict > 0 and verdict in self._statuses:
-            return self._statuses[verdict], 0.0, phases.hint(elapsed, key, attempt)
-        return 200, phases.service_time(elapsed, key, attempt), None
+    def ids(self, head: Head) -> tuple[int, int]:
+        """(call key, attempt) a request is drawn as: what its headers name, else call 0."""
+        return head.ids()
+
+    async def passed(
+        self,
+        head: Head,
+        raw: bytes,
+        reader: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
+        key: int,
+        decided: Decision,
+    ) -> bool:
+        """Answer a request no fault answered (``decided.delay`` already waited); False: close."""
+        raise NotImplementedError
+
+    # --- the connections -----------------------------------------------------------------------
 
     def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self.stats.connections += 1
@@ -205,43 +161,36 @@ class HttpService(LoopbackListener):
         finally:
             self._writers.discard(writer)
             writer.transport.abort()
+            await self.closed(writer)
+
+    async def closed(self, writer: asyncio.StreamWriter) -> None:
+        """A client's connection ended (the gateway closes its upstream connection)."""
 
     async def _one(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> bool:
         """Read one request and answer it; False when the connection is to be closed."""
         try:
-            head = await reader.readuntil(b"\r\n\r\n")
-        except asyncio.IncompleteReadError as partial:
-            if partial.partial:
-                self._bad(writer)
+            raw = await read_head(reader)
+            if raw is None:
+                return False
+            head = parse_head(raw)
+            if head is None:
+                raise BadRequestError("not an HTTP/1.x request")
+            body = await read_body(reader, head.headers)
+        except BadRequestError:
+            self.stats.bad_requests += 1
+            writer.write(response(400, {}, keep=False))
             return False
-        if len(head) > MAX_HEAD:
-            self._bad(writer)
-            return False
-        parsed = _parse_head(head)
-        if parsed is None:
-            self._bad(writer)
-            return False
-        version, headers = parsed
-        length = headers.get("content-length", "0")
-        if not _digits(length):
-            self._bad(writer)
-            return False
-        if int(length):
-            await reader.readexactly(int(length))
-        key = _number(headers.get(CALL_HEADER), 0)
-        attempt = _number(headers.get(ATTEMPT_HEADER), 1)
+        key, attempt = self.ids(head)
         self.stats.requests += 1
-        status, seconds, hint = self.decide(self.elapsed(), key, max(1, attempt))
-        if seconds > 0:
-            await asyncio.sleep(seconds)
-        if status == 200:  # the work is done, whether or not the client still listens
-            self.executions[key] += 1
-        self._count(status)
-        keep = version == "HTTP/1.1" and headers.get("connection", "").lower() != "close"
-        extra = {} if hint is None else {"Retry-After": f"{hint:g}"}
-        writer.write(_response(status, extra, keep))
-        await writer.drain()
-        return keep
+        decided = self.decision(self.elapsed(), key, attempt)
+        if decided.status != 200:
+            self._count(decided.status)
+            writer.write(fault_answer(decided, head.keep_alive))
+            await writer.drain()
+            return head.keep_alive
+        if decided.delay > 0:
+            await asyncio.sleep(decided.delay)
+        return await self.passed(head, raw + body, reader, writer, key, decided)
 
     def _count(self, status: int) -> None:
         stats = self.stats
@@ -254,56 +203,53 @@ class HttpService(LoopbackListener):
         else:
             stats.server_errors += 1
 
-    def _bad(self, writer: asyncio.StreamWriter) -> None:
-        self.stats.bad_requests += 1
-        writer.write(_response(400, {}, keep=False))
 
+class HttpService(HttpFaultServer):
+    """An HTTP/1.1 service on 127.0.0.1 answering on ``scenario``'s schedule (see the module).
 
-def _parse_head(head: bytes) -> tuple[str, dict[str, str]] | None:
-    """(HTTP version, lower-cased headers) of a request's head, or None if it is not one.
-
-    A head with any byte outside ASCII is not one (answered 400): the service reads numbers
-    from headers, and ``"²".isdigit()`` is true where ``int("²")`` raises.
+    ``scenario`` None: no faults and no service time, every request a 200 at once. ``origin``:
+    the loop time its schedule counts from (default: when it starts); a real run passes 0, its
+    loop's own zero, so the windows are on the fleet's clock however long the start took.
     """
-    if not head.isascii():
-        return None
-    text = head.decode("ascii")
-    lines = text.split("\r\n")
-    parts = lines[0].split(" ")
-    if len(parts) != 3 or not parts[2].startswith("HTTP/1."):
-        return None
-    headers: dict[str, str] = {}
-    for line in lines[1:]:
-        if not line:
-            continue
-        name, colon, value = line.partition(":")
-        if not colon:
-            return None
-        headers[name.strip().lower()] = value.strip()
-    return parts[2], headers
 
+    kind = "the HTTP service"
 
-def _digits(value: str) -> bool:
-    """Whether ``value`` is a whole number in ASCII digits (``str.isdigit`` also takes ``²``)."""
-    return value.isascii() and value.isdigit()
+    def __init__(
+        self,
+        scenario: Scenario | None = None,
+        seed: int = 0,
+        *,
+        port: int = 0,
+        origin: float | None = None,
+    ) -> None:
+        faults = None if scenario is None else HttpFaults(scenario, seed, service_time=True)
+        super().__init__(faults, ServiceStats(), port=port, origin=origin)
 
+    def decide(self, elapsed: float, key: int, attempt: int) -> tuple[int, float, float | None]:
+        """(status, seconds before answering, Retry-After) for this request at ``elapsed``."""
+        decided = self.decision(elapsed, key, attempt)
+        return decided.status, decided.delay, decided.retry_after
 
-def _number(value: str | None, default: int) -> int:
-    if value is None or not _digits(value) or len(value) > 20:
-        return default
-    return int(value)
-
-
-def _response(status: int, headers: dict[str, str], keep: bool) -> bytes:
-    body = f"{status} {REASONS[status]}\n".encode()
-    lines = [f"HTTP/1.1 {status} {REASONS[status]}", "Content-Type: text/plain"]
-    lines += [f"{name}: {value}" for name, value in headers.items()]
-    lines += [f"Content-Length: {len(body)}", f"Connection: {'keep-alive' if keep else 'close'}"]
-    return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + body
+    async def passed(
+        self,
+        head: Head,
+        raw: bytes,
+        reader: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
+        key: int,
+        decided: Decision,
+    ) -> bool:
+        """A 200: the work is done, whether or not the client still listens."""
+        self.executions[key] += 1
+        self._count(200)
+        writer.write(response(200, {}, head.keep_alive))
+        await writer.drain()
+        return head.keep_alive
 
 
 __all__ = [
     "HTTP_STATUS",
+    "HttpFaultServer",
     "HttpService",
     "ServiceStats",
     "is_http_fault",

@@ -158,7 +158,7 @@ class RealFleet(_Runner):
         loop = asyncio.get_running_loop()
         while True:
             await asyncio.sleep(WATCH_INTERVAL)
-            failed = proxy.stats.upstream_failed
+            failed = self.upstream_failures(proxy)
             if failed == seen:
                 continue
             seen = failed
@@ -172,6 +172,11 @@ class RealFleet(_Runner):
             self.stopping = True  # what still runs is left unfinished, not timed out
             await stop_others({owner}, SERVICE_TIMEOUT)
             return
+
+    def upstream_failures(self, proxy: FaultProxy) -> int:
+        """How often the service could not be reached so far (the HTTP fleet adds its
+        gateway's tries)."""
+        return proxy.stats.upstream_failed
 
     def outcome_of(self, error: BaseException) -> int:
         return rec.TIMED_OUT if self.is_timeout(error) else rec.FAILED

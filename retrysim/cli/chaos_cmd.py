@@ -32,7 +32,8 @@ def chaos(
         typer.Option(
             "--target",
             help="The service to run against, on loopback: redis://127.0.0.1:PORT or "
-            "http://127.0.0.1:PORT[/PATH] (each attempt one POST to PATH).",
+            "http://127.0.0.1:PORT[/PATH] (each attempt one POST to PATH; an HTTP gateway in "
+            "front of it answers the scenario's 429s, 503s and slow answers).",
             metavar="URL",
         ),
     ] = None,
@@ -113,7 +114,9 @@ def chaos(
     a real httpx.AsyncClient (one POST per attempt) through retrysim.retry's decorator for the
     scenario's operation (its policy options and your RETRY__* settings), via a fault-injecting
     proxy built from the scenario's faults, in real time. With --start-http, retrysim's own HTTP
-    service answers the scenario's HTTP faults (429 with Retry-After, 503, slow answers). The
+    service answers the scenario's HTTP faults (429 with Retry-After, 503, slow answers); with
+    --target http://..., a gateway in front of your service answers them and passes every other
+    request on (your service never sees a faulted request). The
     attempts and calls are recorded as the simulator records them and reported as `retrysim
     run` reports; --out saves them as `retrysim run --out` does, and --fail-under/--fail-over
     gate the real run as they gate a simulation. --vs-sim adds the simulation over --seeds
@@ -152,7 +155,7 @@ def chaos(
         render_run(doc, console, doc["sources"])
         console.print(f"[dim]proxy: {_proxy_line(doc['proxy'])}[/]")
         if "service" in doc:
-            console.print(f"[dim]service: {_service_line(doc['service'])}[/]")
+            console.print(f"[dim]{_service_line(doc['service'])}[/]")
         if "versus" in doc:
             from retrysim.share.versus import versus_table
 
@@ -319,10 +322,20 @@ def _note_forced(scenario: Scenario) -> None:
 
 
 def _service_line(stats: dict[str, int]) -> str:
-    shown = ("requests", "ok", "rate_limited", "unavailable", "server_errors")
-    return ", ".join(f"{stats[k]:,} {k.replace('_', ' ')}" for k in shown)
+    """What retrysim's own service answered, or (--target http://...) what the gateway in
+    front of the user's service did: its counters say which (only a gateway forwards)."""
+    shown: tuple[str, ...] = ("requests", "ok", "rate_limited", "unavailable", "server_errors")
+    label = "service"
+    if "forwarded" in stats:
+        label = "gateway"
+        shown = ("requests", "forwarded", *shown[1:], "delayed", "upstream_failed")
+    return f"{label}: " + ", ".join(f"{stats[k]:,} {k.replace('_', ' ')}" for k in shown)
 
 
 def _proxy_line(stats: dict[str, int]) -> str:
+    """The proxy's counters: always those of connections, the others when a toxic used them."""
     shown = ("connections", "forwarded", "refused", "closed_by_down", "blackholed", "reset")
-    return ", ".join(f"{stats[k]:,} {k.replace('_', ' ')}" for k in shown)
+    used = ("counted_resets", "segments", "transmissions_lost", "chunks_delayed")
+    line = [f"{stats[k]:,} {k.replace('_', ' ')}" for k in shown]
+    line += [f"{stats[k]:,} {k.replace('_', ' ')}" for k in used if stats.get(k)]
+    return ", ".join(line)
