@@ -335,7 +335,10 @@ MODULES: dict[str, tuple[str, tuple[str, ...]]] = {
         "retrysim/sim/failures.py",
         ("tests/test_faults.py", "tests/test_classify.py", MS, "tests/test_mutants_failures.py"),
     ),
-    "faults": ("retrysim/sim/faults.py", ("tests/test_faults.py", MT)),
+    "faults": (
+        "retrysim/sim/faults.py",
+        ("tests/test_faults.py", MT, "tests/test_fault_vocabulary.py"),
+    ),
     "fidelity": (
         "retrysim/sim/fidelity.py",
         (
@@ -721,15 +724,15 @@ EQUIVALENT: dict[str, str] = {
         "limit 0 (open loop) also returns through `call.index + 1 >= limit`, and limit 1"
         " returns either way"
     ),
-    "retrysim/sim/faults.py:48:30:const:True->False": SLOTS,
-    "retrysim/sim/faults.py:59:30:const:True->False": SLOTS,
-    "retrysim/sim/faults.py:74:30:const:True->False": SLOTS,
-    "retrysim/sim/faults.py:92:30:const:True->False": SLOTS,
-    "retrysim/sim/faults.py:105:30:const:True->False": SLOTS,
-    "retrysim/sim/faults.py:69:42:cmp:Lt->LtE": DRAW_EQUALS_P,
-    "retrysim/sim/faults.py:89:28:cmp:Lt->LtE": DRAW_EQUALS_P,
-    "retrysim/sim/faults.py:118:42:cmp:Lt->LtE": DRAW_EQUALS_P,
-    "retrysim/sim/faults.py:86:15:cmp:Lt->LtE#1": (
+    "retrysim/sim/faults.py:71:30:const:True->False": SLOTS,
+    "retrysim/sim/faults.py:82:30:const:True->False": SLOTS,
+    "retrysim/sim/faults.py:97:30:const:True->False": SLOTS,
+    "retrysim/sim/faults.py:243:30:const:True->False": SLOTS,
+    "retrysim/sim/faults.py:256:30:const:True->False": SLOTS,
+    "retrysim/sim/faults.py:92:42:cmp:Lt->LtE": DRAW_EQUALS_P,
+    "retrysim/sim/faults.py:112:28:cmp:Lt->LtE": DRAW_EQUALS_P,
+    "retrysim/sim/faults.py:269:42:cmp:Lt->LtE": DRAW_EQUALS_P,
+    "retrysim/sim/faults.py:109:15:cmp:Lt->LtE#1": (
         "at t == end the ramp's probability is 0 and no draw is below 0, so t == end passes"
         " either way"
     ),
@@ -963,7 +966,7 @@ EQUIVALENT: dict[str, str] = {
         "__slots__ only drops Answers' per-instance __dict__; nothing sets an attribute "
         "outside names/none_code/values, and pickle/copy work either way"
     ),
-    "retrysim/sim/faults.py:133:4:stmt:removed": (
+    "retrysim/sim/faults.py:284:4:stmt:removed": (
         "__post_init__ still sets hinted (FaultPlan has a __dict__); the declaration only "
         "puts hinted in repr/fields(), which nothing reads, and eq is unchanged since hinted "
         "derives from gates"

@@ -27,7 +27,7 @@ from typer.testing import CliRunner
 
 import retrysim
 from retrysim.chaos.http_service import ServiceStats
-from retrysim.chaos.proxy import ProxyStats
+from retrysim.chaos.proxy_stats import ProxyStats
 from retrysim.chaos.run import real_document
 from retrysim.cli.app import app
 from retrysim.model.library import bundled_scenarios

@@ -4,6 +4,7 @@ retransmission timeout), count-based faults (first_n, every_nth) and recurring w
 from __future__ import annotations
 
 import math
+import re
 from typing import Any
 
 import numpy as np
@@ -241,3 +242,98 @@ def test_the_real_decorators_see_the_same_counts_as_the_engine() -> None:
         == (real.attempts["outcome"] == rec.FAILED).sum()
         >= 15
     )
+
+
+# --- slicer, slow close, limit data ----------------------------------------------------------
+
+
+def test_a_slicer_delays_an_answer_by_its_pieces() -> None:
+    """1,000 bytes in pieces of 300: four pieces, three delays of 50 ms."""
+    result = run(
+        {
+            "duration": 5,
+            "policy": {"max_attempts": 1},
+            "clients": {"count": 50, "calls_per_client": 1},
+            "service": {"kind": "ideal", "latency": 0.01},
+            "faults": [
+                {"kind": "slicer", "average_size": 300, "delay": 0.05, "answer_bytes": 1000}
+            ],
+        }
+    )
+    took = result.attempts["end"] - result.attempts["start"]
+    assert took == pytest.approx(0.01 + 3 * 0.05)
+
+
+@pytest.mark.parametrize(
+    ("fault", "says"),
+    [
+        ({"kind": "slow_close", "delay": 0.5}, r"faults\.0: slow_close holds a connection's close"),
+        ({"kind": "limit_data", "bytes": 100}, r"faults\.0: limit_data closes a connection"),
+        ({"kind": "slicer", "average_size": 10, "delay": 0.1}, r"faults\.0: a slicer needs"),
+        ({"kind": "flaky", "probability": 0.5, "connections": 0.5}, r"connections is the proxy's"),
+    ],
+)
+def test_what_only_the_proxy_can_apply_the_simulator_refuses_in_one_line(
+    fault: dict[str, Any], says: str, tmp_path: Any
+) -> None:
+    from typer.testing import CliRunner
+
+    from retrysim.cli.app import app
+
+    path = tmp_path / "s.toml"
+    lines = [f"{k} = {v!r}".replace("'", '"') for k, v in fault.items()]
+    path.write_text("duration = 2\n\n[[faults]]\n" + "\n".join(lines) + "\n")
+    result = CliRunner().invoke(app, ["run", str(path)])
+    assert result.exit_code == 2
+    message = result.output.strip()
+    assert len(message.splitlines()) == 1 and "Traceback" not in message
+    assert re.search(says, message) and message.endswith("run it for real with retrysim chaos")
+
+
+# --- blast radius ----------------------------------------------------------------------------
+
+
+def test_a_fault_on_a_share_of_clients_hits_the_same_clients_throughout() -> None:
+    result = run(
+        {
+            "duration": 20,
+            "policy": {"max_attempts": 1},
+            "clients": {"count": 400, "think_time": 1.0, "arrival": {"kind": "closed"}},
+            "faults": [{"kind": "flaky", "probability": 1.0, "clients": 0.25}],
+        }
+    )
+    a = result.attempts
+    client = result.calls["client"][a["call"]]
+    hit = np.unique(client[a["outcome"] == rec.FAILED])
+    spared = np.unique(client[a["outcome"] == rec.OK])
+    assert len(np.intersect1d(hit, spared)) == 0  # a client is in the radius or not, for good
+    assert abs(len(hit) / 400 - 0.25) < 5 * math.sqrt(0.25 * 0.75 / 400)
+
+
+def test_a_fault_on_listed_clients_hits_those_alone_and_counts_only_theirs() -> None:
+    result = run(
+        {
+            "duration": 10,
+            "policy": {"max_attempts": 1},
+            "clients": {"count": 10, "think_time": 0.5, "arrival": {"kind": "closed"}},
+            "faults": [{"kind": "first_n", "n": 6, "clients": [2, 7]}],
+        }
+    )
+    a = result.attempts
+    client = result.calls["client"][a["call"]]
+    failed = a["outcome"] == rec.FAILED
+    assert set(client[failed].tolist()) == {2, 7} and failed.sum() == 6
+
+
+def test_the_proxy_takes_a_share_of_connections_and_refuses_clients_and_other_replicas() -> None:
+    from retrysim.chaos.toxics import ChaosError, toxics_from_scenario
+
+    shared = parse_scenario({"faults": [{"kind": "flaky", "probability": 0.5, "connections": 0.4}]})
+    assert toxics_from_scenario(shared)[0].toxicity == pytest.approx(0.2)
+    for fault, says in (
+        ({"kind": "outage", "end": 1, "clients": [1]}, r"faults\.0\.clients: the proxy sees"),
+        ({"kind": "outage", "end": 1, "replicas": [1]}, r"faults\.0\.replicas: the proxy fronts"),
+    ):
+        data = {"service": {"kind": "ideal", "replicas": 2}, "faults": [fault]}
+        with pytest.raises(ChaosError, match=says):
+            toxics_from_scenario(parse_scenario(data))

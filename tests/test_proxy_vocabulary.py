@@ -9,7 +9,7 @@ import math
 import time
 
 from retrysim.chaos import Down, EveryNth, FirstN, Latency, PacketLoss
-from retrysim.chaos.toxics import STREAMS, toxics_from_scenario
+from retrysim.chaos.toxics import STREAMS, LimitData, Slicer, SlowClose, toxics_from_scenario
 from retrysim.chaos.toxiproxy_json import from_toxiproxy, to_toxiproxy
 from retrysim.model.scenario import parse_scenario
 from retrysim.sim.faults import loss_delay
@@ -97,22 +97,23 @@ def test_every_nth_resets_every_nth_request_on_an_open_connection_too() -> None:
 
 
 def test_a_recurring_down_refuses_only_in_its_recurrences() -> None:
-    """Down for 0.15 s of every 0.3 s: connections made in the on part are refused."""
+    """Down for 0.2 s of every 0.4 s: connections made well inside the on part are refused,
+    those well inside the off part are not (50 ms of margin for the loop's own lag)."""
 
     async def main() -> list[tuple[float, str]]:
-        down = Down(start=0.0, end=1.2, every=0.3, duration=0.15)
+        down = Down(start=0.0, end=1.6, every=0.4, duration=0.2)
         seen = []
         async with proxied([down]) as proxy:
-            while (at := proxy.elapsed()) < 1.35:  # connection after connection, no pause
+            while (at := proxy.elapsed()) < 1.8:  # connection after connection, no pause
                 seen.append((at, await outcome(proxy.port)))
         return seen
 
     seen = run(main)
     for at, result in seen:
-        phase = at % 0.3
-        if at < 1.2 and 0.01 < phase < 0.14:
+        phase = at % 0.4
+        if at < 1.55 and 0.01 < phase < 0.15:
             assert result == "reset", (at, result)
-        elif at >= 1.2 or 0.16 < phase < 0.29:
+        elif at >= 1.65 or 0.25 < phase < 0.35:
             assert result == "ok", (at, result)
     assert {r for _, r in seen} == {"ok", "reset"}
 
@@ -190,3 +191,73 @@ def test_toxiproxy_json_round_trips_the_new_types() -> None:
         "probability": 0.1,
         "rto": 200.0,
     }
+
+
+def test_a_slicer_cuts_the_answer_into_pieces_a_delay_apart() -> None:
+    """A 100-byte answer in 10-byte pieces 20 ms apart: ten reads of at most 10 bytes, the
+    last at least 9 delays after the first."""
+
+    async def main() -> tuple[list[int], float]:
+        slicer = Slicer(average_size=10, size_variation=0, delay=0.02)
+        async with proxied([slicer]) as proxy:
+            reader, writer = await asyncio.open_connection("127.0.0.1", proxy.port)
+            writer.write(b"x" * 100)
+            await writer.drain()
+            sizes: list[int] = []
+            first = last = 0.0
+            while sum(sizes) < 100:
+                sizes.append(len(await reader.read(1000)))
+                last = time.perf_counter()
+                first = first or last
+            writer.close()
+            assert proxy.stats.sliced == 1
+            return sizes, last - first
+
+    sizes, spread = run(main)
+    assert sum(sizes) == 100 and max(sizes) <= 10 and len(sizes) == 10
+    assert spread >= 9 * 0.02 * 0.95
+
+
+def test_limit_data_closes_after_its_bytes_without_a_reset() -> None:
+    async def main() -> tuple[bytes, int]:
+        async with proxied([LimitData(bytes=10)]) as proxy:
+            reader, writer = await asyncio.open_connection("127.0.0.1", proxy.port)
+            writer.write(b"y" * 100)
+            await writer.drain()
+            got = await reader.read()  # to EOF: a reset would raise instead
+            writer.close()
+            return got, proxy.stats.limited
+
+    got, limited = run(main)
+    assert got == b"y" * 10 and limited == 1
+
+
+def test_slow_close_holds_the_end_of_the_answer() -> None:
+    async def main() -> float:
+        async with proxied([SlowClose(delay=0.2)]) as proxy:
+            reader, writer = await asyncio.open_connection("127.0.0.1", proxy.port)
+            writer.write(b"z")
+            writer.write_eof()  # the echo service then closes its side
+            assert await reader.readexactly(1) == b"z"
+            answered = time.perf_counter()
+            assert await reader.read() == b""
+            writer.close()
+            assert proxy.stats.slow_closes == 1
+            return time.perf_counter() - answered
+
+    assert run(main) >= 0.19
+
+
+def test_toxiproxy_json_round_trips_toxiproxys_own_types_in_its_units() -> None:
+    slicer = {"average_size": 64, "size_variation": 16, "delay": 500}
+    assert to_toxiproxy(from_toxiproxy({"type": "slicer", "attributes": slicer}))["attributes"] == {
+        "average_size": 64,
+        "size_variation": 16,
+        "delay": 500.0,
+    }
+    assert from_toxiproxy({"type": "slow_close", "attributes": {"delay": 250}}) == SlowClose(
+        delay=0.25
+    )
+    assert from_toxiproxy(
+        {"type": "limit_data", "stream": "upstream", "attributes": {"bytes": 7}}
+    ) == LimitData(stream="upstream", bytes=7)

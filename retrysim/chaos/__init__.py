@@ -9,7 +9,8 @@ only when such a run starts.
 
 from __future__ import annotations
 
-from retrysim.chaos.proxy import FaultProxy, ProxyStats, loopback_host
+from retrysim.chaos.proxy import FaultProxy, loopback_host
+from retrysim.chaos.proxy_stats import ProxyStats
 from retrysim.chaos.toxics import (
     Bandwidth,
     Blackhole,

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, Literal
 
 from retrysim.errors import BadInputError
@@ -244,9 +244,84 @@ class EveryNth(_Toxic):
         return count % self.n == 0
 
 
-Toxic = Down | Blackhole | ResetPeer | Latency | Bandwidth | PacketLoss | FirstN | EveryNth
+@dataclass(frozen=True, kw_only=True)
+class Slicer(_Toxic):
+    """Cut each chunk through ``stream`` into pieces of ``average_size`` ± ``size_variation``
+    bytes (uniform), written ``delay`` seconds apart: Toxiproxy's ``slicer`` (its delay is in
+    microseconds). An answer of B bytes arrives ``(ceil(B / average_size) - 1) * delay`` later,
+    what the simulator's ``slicer`` fault adds."""
+
+    stream: Stream = "downstream"
+    average_size: int = 1
+    size_variation: int = 0
+    delay: float = 0.0
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        _check_stream(self, self.stream)
+        if not 0 <= self.size_variation < self.average_size:
+            raise ChaosError("Slicer: need 0 <= size_variation < average_size (bytes)")
+        if not (math.isfinite(self.delay) and self.delay >= 0):
+            raise ChaosError(f"Slicer: delay must be >= 0 seconds, not {self.delay!r}")
+
+
+@dataclass(frozen=True, kw_only=True)
+class SlowClose(_Toxic):
+    """Hold the close of ``stream`` (its FIN) ``delay`` seconds after the data ends:
+    Toxiproxy's ``slow_close`` (there in milliseconds)."""
+
+    stream: Stream = "downstream"
+    delay: float = 0.0
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        _check_stream(self, self.stream)
+        if not (math.isfinite(self.delay) and self.delay >= 0):
+            raise ChaosError(f"SlowClose: delay must be >= 0 seconds, not {self.delay!r}")
+
+
+@dataclass(frozen=True, kw_only=True)
+class LimitData(_Toxic):
+    """Close the connection (a FIN each way, not a reset) once ``bytes`` bytes have passed
+    ``stream``: Toxiproxy's ``limit_data``. The chunk that crosses the limit is cut at it."""
+
+    stream: Stream = "downstream"
+    bytes: int = 0
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        _check_stream(self, self.stream)
+        if self.bytes < 0:
+            raise ChaosError(f"LimitData: bytes must be >= 0, not {self.bytes}")
+
+
+Toxic = (
+    Down
+    | Blackhole
+    | ResetPeer
+    | Latency
+    | Bandwidth
+    | PacketLoss
+    | FirstN
+    | EveryNth
+    | Slicer
+    | SlowClose
+    | LimitData
+)
 #: The toxic classes, for isinstance checks (a union is not a class on every Python).
-TOXICS = (Down, Blackhole, ResetPeer, Latency, Bandwidth, PacketLoss, FirstN, EveryNth)
+TOXICS = (
+    Down,
+    Blackhole,
+    ResetPeer,
+    Latency,
+    Bandwidth,
+    PacketLoss,
+    FirstN,
+    EveryNth,
+    Slicer,
+    SlowClose,
+    LimitData,
+)
 
 
 def _check_stream(toxic: object, stream: str) -> None:
@@ -266,13 +341,34 @@ def toxics_from_scenario(faults: Scenario | Sequence[Fault]) -> tuple[Toxic, ...
     per new connection (open ones untouched), recovery_ramp -> Down whose toxicity falls to 0,
     latency_spike -> Latency downstream (its distribution per chunk), reset -> ResetPeer at the
     answer's first byte, packet_loss -> PacketLoss on both streams (request and answer),
-    first_n -> FirstN, every_nth -> EveryNth; a fault's ``every``/``for`` -> the toxics' own
-    ``every``/``duration``. capacity_loss is the queue server's, not the network's: an error.
-    An outage's or flaky's ``error`` is what the client library raises, not the proxy's to pick.
+    first_n -> FirstN, every_nth -> EveryNth, slicer, slow_close and limit_data -> theirs on
+    the answer's stream; a fault's ``every``/``for`` -> the toxics' own ``every``/``duration``,
+    its ``connections`` share -> their toxicity times it. capacity_loss is the queue server's,
+    not the network's, and ``clients`` the simulator's: errors. An outage's or flaky's
+    ``error`` is what the client library raises, not the proxy's to pick.
     """
+    from retrysim.model.scenario import Scenario
+
+    listed = faults.faults if isinstance(faults, Scenario) else faults
+    toxics: list[Toxic] = []
+    for index, fault in enumerate(listed):
+        _check_applicable(fault, index)
+        made = _toxics_of(fault, index)
+        if fault.connections is not None:  # its blast radius: a share of the connections
+            share = fault.connections
+            made = [replace(toxic, toxicity=toxic.toxicity * share) for toxic in made]
+        toxics += made
+    return tuple(toxics)
+
+
+def _toxics_of(fault: Fault, index: int) -> list[Toxic]:
+    """The toxics of one fault (several for packet loss: one per direction)."""
     from retrysim.model.faults import EveryNth as EveryNthFault
     from retrysim.model.faults import FirstN as FirstNFault
+    from retrysim.model.faults import LimitData as LimitDataFault
     from retrysim.model.faults import PacketLoss as PacketLossFault
+    from retrysim.model.faults import Slicer as SlicerFault
+    from retrysim.model.faults import SlowClose as SlowCloseFault
     from retrysim.model.scenario import (
         Constant,
         Flaky,
@@ -280,67 +376,67 @@ def toxics_from_scenario(faults: Scenario | Sequence[Fault]) -> tuple[Toxic, ...
         Outage,
         RecoveryRamp,
         Reset,
-        Scenario,
         UniformLatency,
     )
     from retrysim.sim.latency import sampler
 
-    listed = faults.faults if isinstance(faults, Scenario) else faults
-    toxics: list[Toxic] = []
-    for index, fault in enumerate(listed):
-        every, duration = fault.recurrence or (None, None)
-        window: dict[str, Any] = {
-            "start": fault.start,
-            "end": fault.end,
-            "every": every,
-            "duration": duration,
-        }
-        if getattr(fault, "answer", None) is not None:
-            raise ChaosError(
-                f"faults.{index}.answer: a real dependency answers what it answers; the proxy "
-                "can only fail or delay connections (give the fault an error instead)"
-            )
-        match fault:
-            case Outage(mode="blackhole"):
-                toxics.append(Blackhole(**window))
-            case Outage():
-                toxics.append(Down(**window))
-            case Flaky(probability=p):
-                toxics.append(Down(**window, toxicity=p, close_existing=False))
-            case RecoveryRamp(probability=p):
-                toxics.append(
-                    Down(
-                        **window,
-                        toxicity=p,
-                        toxicity_end=0.0,
-                        close_existing=False,
-                    )
-                )
-            case Reset(probability=p):
-                toxics.append(ResetPeer(**window, toxicity=p))
-            case LatencySpike(extra=Constant(value=value)):
-                toxics.append(Latency(**window, latency=value))
-            case LatencySpike(extra=UniformLatency(low=low, high=high)):
-                toxics.append(
-                    Latency(
-                        **window,
-                        latency=(low + high) / 2,
-                        jitter=(high - low) / 2,
-                    )
-                )
-            case LatencySpike(extra=extra):
-                toxics.append(Latency(**window, draw=sampler(extra)))
-            case PacketLossFault(probability=p, rto=rto):
-                for stream in STREAMS:  # an attempt's request and its answer
-                    toxics.append(PacketLoss(**window, stream=stream, probability=p, rto=rto))
-            case FirstNFault(n=n):
-                toxics.append(FirstN(**window, n=n))
-            case EveryNthFault(n=n):
-                toxics.append(EveryNth(**window, n=n))
-            case _:
-                raise ChaosError(
-                    f"faults.{index}: the proxy cannot apply a {fault.kind!r} fault (it applies "
-                    "outage, flaky, recovery_ramp, latency_spike, reset, packet_loss, first_n "
-                    "and every_nth)"
-                )
-    return tuple(toxics)
+    every, duration = fault.recurrence or (None, None)
+    window: dict[str, Any] = {
+        "start": fault.start,
+        "end": fault.end,
+        "every": every,
+        "duration": duration,
+    }
+    match fault:
+        case Outage(mode="blackhole"):
+            return [Blackhole(**window)]
+        case Outage():
+            return [Down(**window)]
+        case Flaky(probability=p):
+            return [Down(**window, toxicity=p, close_existing=False)]
+        case RecoveryRamp(probability=p):
+            return [Down(**window, toxicity=p, toxicity_end=0.0, close_existing=False)]
+        case Reset(probability=p):
+            return [ResetPeer(**window, toxicity=p)]
+        case LatencySpike(extra=Constant(value=value)):
+            return [Latency(**window, latency=value)]
+        case LatencySpike(extra=UniformLatency(low=low, high=high)):
+            return [Latency(**window, latency=(low + high) / 2, jitter=(high - low) / 2)]
+        case LatencySpike(extra=extra):
+            return [Latency(**window, draw=sampler(extra))]
+        case PacketLossFault(probability=p, rto=rto):  # an attempt's request and its answer
+            return [PacketLoss(**window, stream=s, probability=p, rto=rto) for s in STREAMS]
+        case FirstNFault(n=n):
+            return [FirstN(**window, n=n)]
+        case EveryNthFault(n=n):
+            return [EveryNth(**window, n=n)]
+        case SlicerFault(average_size=size, size_variation=variation, delay=delay):
+            return [Slicer(**window, average_size=size, size_variation=variation, delay=delay)]
+        case SlowCloseFault(delay=delay):
+            return [SlowClose(**window, delay=delay)]
+        case LimitDataFault(bytes=limit):
+            return [LimitData(**window, bytes=limit)]
+    raise ChaosError(
+        f"faults.{index}: the proxy cannot apply a {fault.kind!r} fault (it applies every kind "
+        "but capacity_loss, which is the queue server's)"
+    )
+
+
+def _check_applicable(fault: Fault, index: int) -> None:
+    """Refuse, in one line, the parts of a fault the proxy cannot apply: the clients it hits
+    (the proxy sees connections, not clients) and replicas other than the one it fronts."""
+    if getattr(fault, "answer", None) is not None:
+        raise ChaosError(
+            f"faults.{index}.answer: a real dependency answers what it answers; the proxy "
+            "can only fail or delay connections (give the fault an error instead)"
+        )
+    if fault.clients is not None:
+        raise ChaosError(
+            f"faults.{index}.clients: the proxy sees connections, not clients; give its blast "
+            "radius as connections (a share) for a real run"
+        )
+    if fault.replicas is not None and 0 not in fault.replicas:
+        raise ChaosError(
+            f"faults.{index}.replicas: the proxy fronts one service (replica 0); a fault on "
+            f"replicas {fault.replicas} only would not apply to it"
+        )

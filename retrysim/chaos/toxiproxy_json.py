@@ -2,11 +2,13 @@
 
 Toxiproxy's toxic JSON is ``{"name", "type", "stream", "toxicity", "attributes"}`` with times in
 milliseconds and bandwidth in KB/s; ours are seconds and bytes/s. The types both have:
-``latency`` (latency, jitter), ``bandwidth`` (rate), ``reset_peer`` (timeout) and ``timeout``
-(with timeout 0 only: a black hole). retrysim's own, under their scenario names, for a client
-of ``retrysim proxy`` that wants them: ``packet_loss`` (probability, rto in ms), ``first_n``
-(n) and ``every_nth`` (n). A Toxiproxy proxy's ``enabled = false`` is :class:`Down`, not a
-toxic. Windows (start, end, recurrence) have no Toxiproxy form: a toxic is on while it exists.
+``latency`` (latency, jitter), ``bandwidth`` (rate), ``reset_peer`` (timeout), ``timeout``
+(with timeout 0 only: a black hole), ``slicer`` (average_size, size_variation, delay in
+microseconds), ``slow_close`` (delay) and ``limit_data`` (bytes). retrysim's own, under their
+scenario names, for a client of ``retrysim proxy`` that wants them: ``packet_loss``
+(probability, rto in ms), ``first_n`` (n) and ``every_nth`` (n). A Toxiproxy proxy's
+``enabled = false`` is :class:`Down`, not a toxic. Windows (start, end, recurrence) have no
+Toxiproxy form: a toxic is on while it exists.
 """
 
 from __future__ import annotations
@@ -21,8 +23,11 @@ from retrysim.chaos.toxics import (
     EveryNth,
     FirstN,
     Latency,
+    LimitData,
     PacketLoss,
     ResetPeer,
+    Slicer,
+    SlowClose,
     Toxic,
 )
 
@@ -32,6 +37,9 @@ KNOWN_TYPES = (
     "bandwidth",
     "reset_peer",
     "timeout",
+    "slicer",
+    "slow_close",
+    "limit_data",
     "packet_loss",
     "first_n",
     "every_nth",
@@ -72,6 +80,20 @@ def from_toxiproxy(toxic: Mapping[str, Any], start: float = 0.0, end: float | No
             raise ChaosError("toxiproxy timeout: only timeout = 0 (a black hole) is supported")
         case "timeout":
             return Blackhole(**common)
+        case "slicer":
+            return Slicer(
+                **common,
+                stream=stream,
+                average_size=int(_number(attributes, "average_size", 1)),
+                size_variation=int(_number(attributes, "size_variation", 0)),
+                delay=_number(attributes, "delay", 0) / 1e6,
+            )
+        case "slow_close":
+            delay = _number(attributes, "delay", 0) / 1000
+            return SlowClose(**common, stream=stream, delay=delay)
+        case "limit_data":
+            limit = int(_number(attributes, "bytes", 0))
+            return LimitData(**common, stream=stream, bytes=limit)
         case "packet_loss":
             probability = _number(attributes, "probability", 0)
             rto = _number(attributes, "rto", 200) / 1000
@@ -81,6 +103,13 @@ def from_toxiproxy(toxic: Mapping[str, Any], start: float = 0.0, end: float | No
         case "every_nth":
             return EveryNth(**common, n=int(_number(attributes, "n", 2)))
     raise ChaosError(f"toxiproxy toxic type {kind!r} is not supported ({', '.join(KNOWN_TYPES)})")
+
+
+def _whole(value: float) -> float | int:
+    """``value`` as an int when it is one: Toxiproxy keeps its attributes as Go integers, and
+    its JSON decoder refuses ``50.0`` for one."""
+    nearest = round(value)
+    return nearest if abs(value - nearest) < 1e-9 else value
 
 
 def to_toxiproxy(toxic: Toxic, name: str | None = None) -> dict[str, Any]:
@@ -101,6 +130,13 @@ def to_toxiproxy(toxic: Toxic, name: str | None = None) -> dict[str, Any]:
             kind, attributes = "reset_peer", {"timeout": timeout * 1000}
         case Blackhole():
             kind, attributes = "timeout", {"timeout": 0}
+        case Slicer(average_size=size, size_variation=variation, delay=delay):
+            kind = "slicer"
+            attributes = {"average_size": size, "size_variation": variation, "delay": delay * 1e6}
+        case SlowClose(delay=delay):
+            kind, attributes = "slow_close", {"delay": delay * 1000}
+        case LimitData(bytes=limit):
+            kind, attributes = "limit_data", {"bytes": limit}
         case PacketLoss(probability=probability, rto=rto):
             kind, attributes = "packet_loss", {"probability": probability, "rto": rto * 1000}
         case FirstN(n=n):
@@ -113,8 +149,12 @@ def to_toxiproxy(toxic: Toxic, name: str | None = None) -> dict[str, Any]:
             )
     return {
         "name": name or f"{kind}_{stream}",
+        # probabilities stay fractions; every other attribute is a count in Toxiproxy's units
+        "attributes": {
+            key: value if key == "probability" else _whole(value)
+            for key, value in attributes.items()
+        },
         "type": kind,
         "stream": stream,
         "toxicity": toxic.toxicity,
-        "attributes": attributes,
     }

@@ -15,7 +15,13 @@ import math
 from collections.abc import Iterable
 from typing import Annotated, Any, Literal
 
-from pydantic import ConfigDict, Field, model_validator
+from pydantic import (
+    ConfigDict,
+    Field,
+    SerializerFunctionWrapHandler,
+    model_serializer,
+    model_validator,
+)
 
 from retrysim.model.base import (
     PROBABILITY,
@@ -43,13 +49,14 @@ _HINT = "seconds: the Retry-After hint a RateLimited failure carries (HTTP 429)"
 
 #: Replicas a fault hits: indices into the service's replicas (0 is the first).
 ReplicaIndex = Annotated[int, Field(ge=0, lt=1000)]
+#: Clients a fault hits: indices of the scenario's clients (0 is the first).
+ClientIndex = Annotated[int, Field(ge=0)]
 
 
 class _Window(Model):
-    # ``for`` is a Python keyword: the field is ``for_``, written and read as ``for``.
-    model_config = Model.model_config | ConfigDict(
-        serialize_by_alias=True, validate_by_name=True, validate_by_alias=True
-    )
+    # ``for`` is a Python keyword: the field is ``for_``, read as ``for`` (or ``for_``) and
+    # written as ``for`` by the serializer below, so a dumped scenario reads back as itself.
+    model_config = Model.model_config | ConfigDict(populate_by_name=True)
 
     start: NonNeg = Field(0.0, description="when the fault begins")
     end: NonNeg | None = Field(None, description="omitted: until the run ends")
@@ -59,6 +66,16 @@ class _Window(Model):
         "omitted: every replica",
     )
 
+    clients: Annotated[float, Field(gt=0, le=1)] | list[ClientIndex] | None = Field(
+        None,
+        description="its blast radius in the simulator: a share of the clients (0.25: one in "
+        "four, the same ones all run) or their indices; omitted: every client",
+    )
+    connections: Annotated[float, Field(gt=0, le=1)] | None = Field(
+        None,
+        description="its blast radius in the proxy: the share of connections it applies to "
+        "(Toxiproxy's toxicity); omitted: every connection",
+    )
     every: Pos | None = Field(
         None,
         description="seconds: the window recurs, on for `for` seconds every `every` seconds "
@@ -83,6 +100,13 @@ class _Window(Model):
     def until(self) -> float:
         """The end of the window as a number (infinity when open-ended)."""
         return math.inf if self.end is None else self.end
+
+    @model_serializer(mode="wrap")
+    def _write_for(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        data: dict[str, Any] = handler(self)
+        if "for_" in data:
+            data["for"] = data.pop("for_")
+        return data
 
     @property
     def recurrence(self) -> tuple[float, float] | None:
@@ -224,6 +248,49 @@ class EveryNth(_Gate):
     retry_after: NonNeg | None = Field(None, description=_HINT)
 
 
+class Slicer(_Window):
+    """The answer arrives in pieces of ``average_size`` ± ``size_variation`` bytes,
+    ``delay`` seconds apart (Toxiproxy's slicer). The simulator adds
+    ``(ceil(answer_bytes / average_size) - 1) * delay`` to an attempt's service time; the proxy
+    cuts what really passes."""
+
+    kind: Literal["slicer"]
+    average_size: Annotated[int, Field(ge=1)] = Field(description="bytes: a piece's mean size")
+    size_variation: Annotated[int, Field(ge=0)] = Field(
+        0, description="bytes: a piece is average_size plus or minus up to this"
+    )
+    delay: NonNeg = Field(description="seconds between two pieces")
+    answer_bytes: Annotated[int, Field(ge=1)] | None = Field(
+        None,
+        description="bytes in an answer: the simulator needs it to count the pieces (the proxy "
+        "cuts what passes); without it the fault runs for real only",
+    )
+
+    @model_validator(mode="after")
+    def _variation_below_size(self) -> Slicer:
+        if self.size_variation >= self.average_size:
+            raise ValueError("size_variation must be below average_size")
+        return self
+
+
+class SlowClose(_Window):
+    """A connection's close (its FIN) is held ``delay`` seconds after the answer (Toxiproxy's
+    slow_close). No simulated attempt waits for a close: the simulator refuses it in one line;
+    ``retrysim chaos`` runs it for real."""
+
+    kind: Literal["slow_close"]
+    delay: NonNeg = Field(description="seconds the close is held")
+
+
+class LimitData(_Window):
+    """A connection is closed once ``bytes`` bytes of answers have passed it (Toxiproxy's
+    limit_data). The simulator does not count bytes on a connection: it refuses this fault in
+    one line; ``retrysim chaos`` runs it for real."""
+
+    kind: Literal["limit_data"]
+    bytes: Annotated[int, Field(ge=0)] = Field(description="bytes after which it closes")
+
+
 Fault = Annotated[
     Outage
     | Flaky
@@ -233,7 +300,10 @@ Fault = Annotated[
     | Reset
     | PacketLoss
     | FirstN
-    | EveryNth,
+    | EveryNth
+    | Slicer
+    | SlowClose
+    | LimitData,
     Field(discriminator="kind"),
 ]
 

@@ -14,9 +14,19 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, assert_never
 
-from retrysim.model.faults import EveryNth, FirstN, PacketLoss, distinct_answers
+from retrysim.errors import BadInputError
+from retrysim.model.faults import (
+    EveryNth,
+    FirstN,
+    LimitData,
+    PacketLoss,
+    Slicer,
+    SlowClose,
+    distinct_answers,
+)
 from retrysim.model.scenario import (
     CapacityLoss,
+    Constant,
     Fault,
     Flaky,
     LatencySpike,
@@ -24,12 +34,24 @@ from retrysim.model.scenario import (
     RecoveryRamp,
     Reset,
 )
+from retrysim.sim.call import CALL_KEY_SHIFT
 from retrysim.sim.failures import CODES, Answers
 from retrysim.sim.latency import Sampler, sampler
-from retrysim.sim.streams import FAULT_BASE, LOSS_SEGMENT, RESET_POINT, stream_key, unit
+from retrysim.sim.streams import (
+    BLAST_RADIUS,
+    FAULT_BASE,
+    LOSS_SEGMENT,
+    RESET_POINT,
+    stream_key,
+    unit,
+)
 
 PASS = 0
 BLACKHOLE = -1
+
+
+class NotSimulatedError(BadInputError):
+    """A fault the simulator cannot model (the proxy can): the message says which and why."""
 
 
 class Gate:
@@ -147,24 +169,34 @@ class CountGate(Gate):
 
 
 @dataclass(frozen=True, slots=True)
-class Recurring:
-    """A strategy on for ``duration`` seconds every ``every`` seconds from its ``start``: off,
-    it answers ``off`` (PASS, no extra seconds, no reset). Carries the wrapped strategy's
+class Narrowed:
+    """A strategy limited in time (on for ``duration`` seconds every ``every`` seconds from its
+    ``start``) or to some clients (their indices, or a ``share`` drawn once per client on
+    ``share_key``): elsewhere it answers ``off`` (PASS, no extra seconds, no reset) without
+    asking the strategy, so a count counts only what it hits. Carries the wrapped strategy's
     ``start``, ``end``, ``hint`` and ``code``, which the plan reads."""
 
     inner: Callable[[float, int, int], Any]
-    every: float
-    duration: float
     off: Any
     start: float
     end: float
     hint: float | None = None
     code: int = 0
+    every: float = math.inf
+    duration: float = math.inf
+    clients: frozenset[int] | None = None
+    share: float = 1.0
+    share_key: int = 0
 
     def __call__(self, t: float, call_key: int, attempt: int) -> Any:
-        if (t - self.start) % self.every < self.duration:
-            return self.inner(t, call_key, attempt)
-        return self.off
+        if self.every != math.inf and (t - self.start) % self.every >= self.duration:
+            return self.off
+        client = call_key >> CALL_KEY_SHIFT
+        if self.clients is not None and client not in self.clients:
+            return self.off
+        if self.share < 1.0 and unit(self.share_key, client) >= self.share:
+            return self.off
+        return self.inner(t, call_key, attempt)
 
 
 #: A segment lost this many times in a row is given up on (Linux's tcp_retries2 is 15): its
@@ -305,49 +337,98 @@ def compile_faults(faults: Sequence[Fault], seed: int) -> FaultPlan:
         key = stream_key(seed, FAULT_BASE + index)
         end = fault.until
         every, duration = fault.recurrence or (math.inf, math.inf)
+        _check_simulated(fault, index)
+        narrowed = _narrowing(fault, key)
         match fault:
             case Outage(start=start, mode=mode, error=error, retry_after=hint, answer=answer):
                 verdict = BLACKHOLE if mode == "blackhole" else code(error, answer)
-                gates.append(_on(OutageGate(start, end, verdict, hint), every, duration, PASS))
+                gates.append(narrowed(OutageGate(start, end, verdict, hint), PASS))
             case Flaky(start=start, probability=p, error=error, retry_after=hint, answer=answer):
                 flaky = FlakyGate(start, end, p, code(error, answer), key, hint)
-                gates.append(_on(flaky, every, duration, PASS))
+                gates.append(narrowed(flaky, PASS))
             case RecoveryRamp(
                 start=start, probability=p, error=error, retry_after=hint, answer=answer
             ):
                 ramp = RampGate(start, end, p, code(error, answer), key, hint)
-                gates.append(_on(ramp, every, duration, PASS))
+                gates.append(narrowed(ramp, PASS))
             case LatencySpike(start=start, extra=extra):
-                spikes.append(_on(Spike(start, end, sampler(extra), key), every, duration, 0.0))
+                spikes.append(narrowed(Spike(start, end, sampler(extra), key), 0.0))
             case Reset(start=start, probability=p, error=error):
                 rule = ResetRule(start, end, p, CODES[error], key, stream_key(key, RESET_POINT))
-                resets.append(_on(rule, every, duration, None))
+                resets.append(narrowed(rule, None))
             case CapacityLoss(start=start, slots=slots):
                 capacity += _occurrences(start, end, every, duration, slots)
             case PacketLoss(start=start, probability=p, rto=rto, segments=segments):
                 keys = tuple(stream_key(key, LOSS_SEGMENT + s) for s in range(segments))
-                spikes.append(_on(LossDelay(start, end, p, rto, keys), every, duration, 0.0))
+                spikes.append(narrowed(LossDelay(start, end, p, rto, keys), 0.0))
             case FirstN(start=start, n=n, error=error, retry_after=hint, answer=answer):
                 verdict = code(error, answer)
                 count = CountGate(start, end, n, verdict, hint, first=True, every=every)
-                gates.append(_on(count, every, duration, PASS))
+                gates.append(narrowed(count, PASS))
             case EveryNth(start=start, n=n, error=error, retry_after=hint, answer=answer):
                 verdict = code(error, answer)
                 count = CountGate(start, end, n, verdict, hint, first=False, every=every)
-                gates.append(_on(count, every, duration, PASS))
+                gates.append(narrowed(count, PASS))
+            case Slicer(start=start, average_size=size, delay=delay, answer_bytes=answer):
+                pieces = math.ceil((answer or size) / size)
+                spike = Spike(start, end, sampler(Constant(value=(pieces - 1) * delay)), key)
+                spikes.append(narrowed(spike, 0.0))
+            case SlowClose() | LimitData():  # refused by _check_simulated above
+                pass
             case _:  # a Fault kind without a case: mypy flags it here; at run time it raises
                 assert_never(fault)
     return FaultPlan(tuple(gates), tuple(spikes), tuple(resets), tuple(capacity))
 
 
-def _on(strategy: Any, every: float, duration: float, off: Any) -> Any:
-    """``strategy`` itself, or, when its fault recurs (``every`` finite), wrapped to be on for
-    ``duration`` seconds of each ``every`` (a count gate also starts its count again in each
-    recurrence; a capacity loss recurs as a window per recurrence instead)."""
-    if math.isinf(every):
-        return strategy
-    hint, code = getattr(strategy, "hint", None), getattr(strategy, "code", 0)
-    return Recurring(strategy, every, duration, off, strategy.start, strategy.end, hint, code)
+def _check_simulated(fault: Fault, index: int) -> None:
+    """Refuse, in one line, what the simulator cannot model and the proxy can: a slow close, a
+    data limit, a slicer without its answer's size, a share of connections; and a capacity loss
+    given clients (it is the server's, every client's alike)."""
+    why = None
+    if isinstance(fault, SlowClose):
+        why = "slow_close holds a connection's close, which no simulated attempt waits for"
+    elif isinstance(fault, LimitData):
+        why = "limit_data closes a connection after its bytes; the simulator counts none"
+    elif isinstance(fault, Slicer) and fault.answer_bytes is None:
+        why = "a slicer needs answer_bytes for the simulator to count an answer's pieces"
+    elif fault.connections is not None:
+        why = "connections is the proxy's blast radius (a simulated attempt has no "
+        why += "connection to pick); use clients"
+    elif isinstance(fault, CapacityLoss) and fault.clients is not None:
+        raise NotSimulatedError(
+            f"faults.{index}.clients: a capacity loss is the server's, it hits every client alike"
+        )
+    if why is not None:
+        raise NotSimulatedError(f"faults.{index}: {why}; run it for real with retrysim chaos")
+
+
+def _narrowing(fault: Fault, key: int) -> Callable[[Any, Any], Any]:
+    """How the strategies of ``fault`` are limited: a function of (strategy, what it answers
+    when off) giving the strategy itself, or it wrapped in :class:`Narrowed` when the fault
+    recurs or hits only some clients (a count gate then counts only what it hits)."""
+    every, duration = fault.recurrence or (math.inf, math.inf)
+    listed = fault.clients if isinstance(fault.clients, list) else None
+    share = fault.clients if isinstance(fault.clients, float) else 1.0
+    if math.isinf(every) and listed is None and share == 1.0:
+        return lambda strategy, off: strategy
+
+    def narrowed(strategy: Any, off: Any) -> Narrowed:
+        hint, code = getattr(strategy, "hint", None), getattr(strategy, "code", 0)
+        return Narrowed(
+            strategy,
+            off,
+            strategy.start,
+            strategy.end,
+            hint,
+            code,
+            every,
+            duration,
+            None if listed is None else frozenset(listed),
+            share,
+            stream_key(key, BLAST_RADIUS),
+        )
+
+    return narrowed
 
 
 def _occurrences(

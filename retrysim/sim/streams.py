@@ -37,6 +37,10 @@ FAULT_BASE = 1000  # fault i uses FAULT_BASE + i
 # ...) draws its losses from LOSS_SEGMENT + s; the proxy's upstream chunks use segment 0's,
 # its downstream chunks segment 1's.
 LOSS_SEGMENT = 100
+# Within a fault's stream: which clients a share of clients (its blast radius) picks.
+BLAST_RADIUS = 300
+# Within a slicer's stream (the proxy's): the sizes of a chunk's pieces.
+SLICES = 200
 
 
 def mix(z: int) -> int:
