@@ -19,6 +19,7 @@ from retrysim.cli import (
     fit_cmd,
     lab_cmd,
     plot_cmd,
+    proxy_cmd,
     run_cmd,
     scenarios_cmd,
     schema_cmd,
@@ -94,6 +95,7 @@ app.command("settings", cls=Command)(settings_cmd.settings)
 app.command("errors", cls=Command)(errors_cmd.errors)
 app.command("plot", cls=Command)(plot_cmd.plot)
 app.command("chaos", cls=Command)(chaos_cmd.chaos)
+app.add_typer(proxy_cmd.proxy_app, name="proxy")
 app.command("check", cls=Command)(check_cmd.check)
 app.command("fit", cls=Command)(fit_cmd.fit)
 app.command("lab", cls=Command)(lab_cmd.lab)
