@@ -1,4 +1,4 @@
-"""``retrysim scenarios`` (list, show, reference) and ``retrysim validate``."""
+"""``retrysim scenarios`` (list, show, reference, export) and ``retrysim validate``."""
 
 from __future__ import annotations
 
@@ -19,7 +19,8 @@ if TYPE_CHECKING:
     from retrysim.model.service import Service
 
 scenarios_app = typer.Typer(
-    help="List the bundled scenarios, show one, or print every key a scenario can hold.",
+    help="List the bundled scenarios, show one, print every key a scenario can hold, or "
+    "export one's faults for Toxiproxy or Chaos Mesh.",
     invoke_without_command=True,
     no_args_is_help=False,
     cls=Group,
@@ -104,6 +105,148 @@ def reference(
         sys.stdout.write(json.dumps(reference.as_data(), indent=2) + "\n")
         return
     sys.stdout.write(reference.markdown())
+
+
+@scenarios_app.command("export", cls=Command)
+@reports_errors
+def export(
+    scenario: Annotated[
+        str,
+        typer.Argument(
+            help="A bundled scenario name or a scenario file.",
+            show_default=False,
+            metavar="SCENARIO",
+            autocompletion=value_completion.scenarios,
+        ),
+    ],
+    to: Annotated[
+        str,
+        typer.Option(
+            "--to",
+            help="toxiproxy (JSON for POST /populate, each proxy with its toxics) or chaos-mesh "
+            "(a Kubernetes List of NetworkChaos, HTTPChaos and Schedule objects, as JSON).",
+            metavar="FORMAT",
+            show_default=False,
+        ),
+    ],
+    out: Annotated[
+        Path | None,
+        typer.Option("--out", help="Write the document to FILE instead of stdout.", metavar="FILE"),
+    ] = None,
+    upstream: Annotated[
+        str | None,
+        typer.Option(
+            "--upstream",
+            help="The service's HOST:PORT (Toxiproxy's upstream; Chaos Mesh's HTTP port). "
+            "Default 127.0.0.1:8080 when the scenario's faults answer HTTP statuses, else "
+            "127.0.0.1:6379.",
+            metavar="HOST:PORT",
+            show_default=False,
+        ),
+    ] = None,
+    name: Annotated[
+        str | None,
+        typer.Option(
+            "--name",
+            help="The proxy's name, or the Chaos Mesh objects' prefix (default: the scenario's "
+            "name, lowercase, '-' for anything else).",
+            metavar="NAME",
+            show_default=False,
+        ),
+    ] = None,
+    listen: Annotated[
+        str | None,
+        typer.Option(
+            "--listen",
+            help="toxiproxy: the proxy's listen address (default 127.0.0.1:0, a free port "
+            "Toxiproxy picks).",
+            metavar="HOST:PORT",
+            show_default=False,
+        ),
+    ] = None,
+    selector: Annotated[
+        str | None,
+        typer.Option(
+            "--selector",
+            help="chaos-mesh: the service's pod labels, KEY=VALUE[,KEY=VALUE] (default app=NAME).",
+            metavar="LABELS",
+            show_default=False,
+        ),
+    ] = None,
+    tier: Annotated[
+        str | None,
+        typer.Option(
+            "--tier",
+            help="With tiers: whose faults to export.",
+            metavar="TIER",
+            show_default=False,
+        ),
+    ] = None,
+    as_json: Annotated[
+        bool,
+        typer.Option(
+            "--json",
+            help='Print {"format", "document", "not_expressed", "out"} (the document is null '
+            "with --out).",
+        ),
+    ] = False,
+) -> None:
+    """Write a scenario's faults for Toxiproxy or Chaos Mesh, and list what they cannot hold.
+
+    Each part of a fault the output leaves out or only approximates (a window Toxiproxy cannot
+    schedule, a probability Chaos Mesh cannot draw, an HTTP answer a TCP proxy cannot give) is
+    one `retrysim: not expressed:` line on stderr naming the fault (faults.2) and why, and an
+    entry of --json's not_expressed. Exit code 0 even so; 2 for bad input.
+    """
+    from retrysim.chaos import export as chaos_export
+    from retrysim.chaos import export_base
+    from retrysim.model.library import load_scenario
+
+    if to not in chaos_export.FORMATS:
+        raise UsageError(f"--to {to!r}: allowed: {', '.join(chaos_export.FORMATS)}")
+    for value, option, owner in (
+        (listen, "--listen", "toxiproxy"),
+        (selector, "--selector", "chaos-mesh"),
+    ):
+        if value is not None and to != owner:
+            raise UsageError(f"{option} applies to --to {owner} only")
+    if out is not None:
+        from retrysim.output import check_target
+
+        check_target(out, "--out")
+    loaded = load_scenario(scenario)
+    _, faults = export_base.faults_of(loaded, tier)
+    target = upstream or export_base.DEFAULT_UPSTREAM[export_base.speaks_http(loaded, faults)]
+    named = export_base.check_name(name) if name is not None else export_base.default_name(loaded)
+    document: Any
+    if to == "toxiproxy":
+        document, items = chaos_export.to_toxiproxy(
+            loaded, target, named, listen=listen or export_base.DEFAULT_LISTEN, tier=tier
+        )
+    else:
+        labels = export_base.parse_selector(selector) if selector is not None else None
+        document, items = chaos_export.to_chaos_mesh(
+            loaded, target, named, selector=labels, tier=tier
+        )
+    for item in items:
+        print(f"retrysim: not expressed: {visible(item.line())}", file=sys.stderr)
+    text = json.dumps(document, indent=2) + "\n"
+    if out is not None:
+        from retrysim.output import write_text
+
+        write_text(out, text, "--out")
+    if as_json:
+        report = {
+            "format": to,
+            "document": None if out is not None else document,
+            "not_expressed": [item.as_dict() for item in items],
+            "out": None if out is None else str(out),
+        }
+        sys.stdout.write(json.dumps(report, indent=2) + "\n")
+    elif out is None:
+        sys.stdout.write(text)
+    else:
+        print(visible(f"wrote {out} ({to}; {len(items)} not expressed)"))
 
 
 @reports_errors
