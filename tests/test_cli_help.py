@@ -20,6 +20,7 @@ COMMANDS = [
     ["scenarios"],
     ["scenarios", "show"],
     ["scenarios", "reference"],
+    ["scenarios", "export"],
     ["validate"],
     ["plot"],
     ["schema"],
@@ -27,6 +28,9 @@ COMMANDS = [
     ["shell"],
     ["lab"],
     ["fit"],
+    ["proxy"],
+    ["proxy", "serve"],
+    ["proxy", "toxic", "add"],
 ]
 
 
