@@ -3,11 +3,11 @@
 Why it exists: Toxiproxy's clients and the scripts written for them (toxiproxy-cli, the Go,
 Ruby and Python clients, a CI job's ``curl`` lines) drive a proxy through its HTTP API. Answering
 that API, with its paths, status codes and JSON, for the toxics retrysim's proxy shares with it
-(latency, bandwidth, reset_peer, timeout with ``timeout = 0``; and retrysim's own packet_loss,
-first_n and every_nth, ``retrysim.chaos.toxiproxy_json``) lets them drive
-:class:`~retrysim.chaos.proxy.FaultProxy` unchanged. This module is that API without HTTP:
-:meth:`ControlApi.handle` takes a method, a path and a body and returns the status and JSON
-Toxiproxy 2.x would (``retrysim.chaos.control_http`` carries it over HTTP), so it can be
+(latency, bandwidth, reset_peer, timeout with ``timeout = 0``, slicer, slow_close, limit_data;
+and retrysim's own packet_loss, first_n and every_nth, ``retrysim.chaos.toxiproxy_json``) lets
+them drive :class:`~retrysim.chaos.proxy.FaultProxy` unchanged. This module is that API without
+HTTP: :meth:`ControlApi.handle` takes a method, a path and a body and returns the status and
+JSON Toxiproxy 2.x would (``retrysim.chaos.control_http`` carries it over HTTP), so it can be
 tested and reused without a socket.
 
 Each named proxy is a ``FaultProxy`` while it is enabled and nothing while it is not (disabling
