@@ -337,3 +337,35 @@ def test_the_proxy_takes_a_share_of_connections_and_refuses_clients_and_other_re
         data = {"service": {"kind": "ideal", "replicas": 2}, "faults": [fault]}
         with pytest.raises(ChaosError, match=says):
             toxics_from_scenario(parse_scenario(data))
+
+
+def test_a_share_of_replicas_is_the_first_of_them_as_a_list() -> None:
+    data: dict[str, Any] = {
+        "service": {"kind": "ideal", "replicas": 5},
+        "faults": [{"kind": "outage", "end": 1, "replicas": 0.4}],
+    }
+    assert parse_scenario(data).faults[0].replicas == [0, 1]
+    assert data["faults"][0]["replicas"] == 0.4  # the caller's data kept as written
+    data["faults"][0]["replicas"] = 0.01
+    assert parse_scenario(data).faults[0].replicas == [0]  # at least one
+    tiered = {
+        "tiers": {
+            "api": {"policy": {"max_attempts": 2}},
+            "db": {
+                "service": {"kind": "ideal", "replicas": 4},
+                "faults": [{"kind": "outage", "end": 1, "replicas": 0.5}],
+            },
+        }
+    }
+    assert parse_scenario(tiered).tiers["db"].faults[0].replicas == [0, 1]
+    data["faults"][0]["replicas"] = 1.5
+    with pytest.raises(BadInputError, match=r"faults\.0\.replicas: a share must be in \(0, 1\]"):
+        parse_scenario(data)
+
+
+def test_the_proxy_applies_a_fault_to_the_connections_listed_only() -> None:
+    from retrysim.chaos.toxics import toxics_from_scenario
+
+    listed = parse_scenario({"faults": [{"kind": "first_n", "n": 5, "connections": [1, 3]}]})
+    (toxic,) = toxics_from_scenario(listed)
+    assert toxic.connections == frozenset({1, 3}) and toxic.toxicity == 1.0

@@ -261,3 +261,20 @@ def test_toxiproxy_json_round_trips_toxiproxys_own_types_in_its_units() -> None:
     assert from_toxiproxy(
         {"type": "limit_data", "stream": "upstream", "attributes": {"bytes": 7}}
     ) == LimitData(stream="upstream", bytes=7)
+
+
+def test_a_toxic_on_listed_connections_spares_the_others() -> None:
+    """Down on connection 1 only: the second connection is refused, the first and third pass;
+    a FirstN on connection 0 counts only that connection's requests."""
+
+    async def main() -> tuple[list[str], int]:
+        async with proxied([Down(connections=frozenset({1}))]) as proxy:
+            seen = [await outcome(proxy.port) for _ in range(3)]
+        async with proxied([FirstN(n=5, connections=frozenset({0}))]) as proxy:
+            assert await outcome(proxy.port) == "reset"  # connection 0: counted, fails
+            spared = [await outcome(proxy.port) for _ in range(3)]
+            assert spared == ["ok"] * 3
+            return seen, proxy.stats.counted_resets
+
+    seen, counted = run(main)
+    assert seen == ["ok", "reset", "ok"] and counted == 1

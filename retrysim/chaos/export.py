@@ -189,8 +189,14 @@ def _toxiproxy_toxic(
 def _blast_radius(fault: Fault, toxic: dict[str, Any], note: Notes) -> None:
     """A share of connections is Toxiproxy's toxicity (drawn per connection, as there);
     clients, which a proxy cannot tell apart, are listed."""
-    if fault.connections is not None:
+    if isinstance(fault.connections, float):
         toxic["toxicity"] = toxic["toxicity"] * fault.connections
+    elif fault.connections is not None:
+        note(
+            "connections",
+            f"the fault hits connections {fault.connections} only; a Toxiproxy toxic hits a "
+            "share of them (its toxicity), never chosen ones: it hits every one",
+        )
     if fault.clients is not None:
         note(
             "clients",

@@ -160,14 +160,19 @@ class FaultProxy(LoopbackListener):
 
     def picked(self, index: int, connection: int, elapsed: float) -> bool:
         """Whether toxic ``index`` applies to ``connection`` (its toxicity at ``elapsed``)."""
-        return unit(self.keys[index], connection) < self.toxics[index].chance(elapsed)
+        toxic = self.toxics[index]
+        if toxic.connections is not None and connection not in toxic.connections:
+            return False
+        return unit(self.keys[index], connection) < toxic.chance(elapsed)
 
     @property
     def stopping(self) -> bool:
         """Whether it has stopped listening (a link then aborts rather than flushes)."""
         return self._server is None
 
-    def active_toxics(self, kind: type[Any], connection: int, elapsed: float) -> list[int]:
+    def active_toxics(
+        self, kind: type[Any] | tuple[type[Any], ...], connection: int, elapsed: float
+    ) -> list[int]:
         """The indices of the toxics of ``kind`` on ``connection`` at ``elapsed``: in their
         window and picked by their toxicity."""
         return [
@@ -197,18 +202,19 @@ class FaultProxy(LoopbackListener):
                     timer = loop.call_at(self._t0 + following, self._down_opens, toxic)
                     self._timers.append(timer)
 
-    def counted_out(self, elapsed: float) -> bool:
-        """Count a request (a chunk the client sends) against each active FirstN and EveryNth;
-        True when one of them fails it. Toxicity is not drawn: a count is the fault."""
+    def counted_out(self, connection: int, elapsed: float) -> bool:
+        """Count a request (a chunk the client sends on ``connection``) against each active
+        FirstN and EveryNth whose blast radius holds the connection; True when one of them
+        fails it."""
         failed = False
-        for toxic in self.toxics:
-            if not (isinstance(toxic, FirstN | EveryNth) and toxic.active(elapsed)):
-                continue
+        for index in self.active_toxics((FirstN, EveryNth), connection, elapsed):
+            toxic = self.toxics[index]
+            assert isinstance(toxic, FirstN | EveryNth)
             occurrence = toxic.occurrence(elapsed)
             seen, count = self._counts.get(id(toxic), (occurrence, 0))
             count = count + 1 if seen == occurrence else 1
             self._counts[id(toxic)] = (occurrence, count)
-            failed = failed or toxic.hits(count)
+            failed = toxic.hits(count) or failed
         return failed
 
     # --- connections -------------------------------------------------------------------------

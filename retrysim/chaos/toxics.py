@@ -41,6 +41,9 @@ class _Toxic:
     #: (a scenario fault's ``every`` and ``for``); both None: one window.
     every: float | None = None
     duration: float | None = None
+    #: The connections it applies to, by their numbers in the order opened (None: any, each
+    #: with ``toxicity``): a fault's blast radius given as a list.
+    connections: frozenset[int] | None = None
 
     def __post_init__(self) -> None:
         name = type(self).__name__
@@ -343,8 +346,9 @@ def toxics_from_scenario(faults: Scenario | Sequence[Fault]) -> tuple[Toxic, ...
     answer's first byte, packet_loss -> PacketLoss on both streams (request and answer),
     first_n -> FirstN, every_nth -> EveryNth, slicer, slow_close and limit_data -> theirs on
     the answer's stream; a fault's ``every``/``for`` -> the toxics' own ``every``/``duration``,
-    its ``connections`` share -> their toxicity times it. capacity_loss is the queue server's,
-    not the network's, and ``clients`` the simulator's: errors. An outage's or flaky's
+    its ``connections`` share -> their toxicity times it, a list -> their ``connections``.
+    capacity_loss is the queue server's, not the network's, and ``clients`` the simulator's:
+    errors. An outage's or flaky's
     ``error`` is what the client library raises, not the proxy's to pick.
     """
     from retrysim.model.scenario import Scenario
@@ -354,9 +358,11 @@ def toxics_from_scenario(faults: Scenario | Sequence[Fault]) -> tuple[Toxic, ...
     for index, fault in enumerate(listed):
         _check_applicable(fault, index)
         made = _toxics_of(fault, index)
-        if fault.connections is not None:  # its blast radius: a share of the connections
-            share = fault.connections
-            made = [replace(toxic, toxicity=toxic.toxicity * share) for toxic in made]
+        radius = fault.connections  # its blast radius: a share of the connections, or some
+        if isinstance(radius, float):
+            made = [replace(toxic, toxicity=toxic.toxicity * radius) for toxic in made]
+        elif radius is not None:
+            made = [replace(toxic, connections=frozenset(radius)) for toxic in made]
         toxics += made
     return tuple(toxics)
 

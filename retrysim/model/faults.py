@@ -51,6 +51,53 @@ _HINT = "seconds: the Retry-After hint a RateLimited failure carries (HTTP 429)"
 ReplicaIndex = Annotated[int, Field(ge=0, lt=1000)]
 #: Clients a fault hits: indices of the scenario's clients (0 is the first).
 ClientIndex = Annotated[int, Field(ge=0)]
+#: Connections a fault hits in the proxy: their numbers, in the order they were opened.
+ConnectionIndex = Annotated[int, Field(ge=0)]
+
+
+def replica_shares_as_lists(data: Any) -> Any:
+    """A scenario's raw data with each fault's ``replicas`` share (a number in (0, 1]) made the
+    list of replicas it stands for: the first ceil(share * service.replicas), at least one, of
+    the service the fault is beside (the top-level one, or its tier's). The engine and the
+    reports then see one form; which replicas is no matter, a balancer treats them alike. The
+    caller's data is left as it was (a shell or lab keeps it to save)."""
+    if not isinstance(data, dict):
+        return data
+    data = dict(data)
+    if "faults" in data:
+        data["faults"] = _replica_lists(data, "")
+    tiers = data.get("tiers")
+    if isinstance(tiers, dict):
+        data["tiers"] = {
+            name: {**tier, "faults": _replica_lists(tier, f"tiers.{name}.")}
+            if isinstance(tier, dict) and "faults" in tier
+            else tier
+            for name, tier in tiers.items()
+        }
+    return data
+
+
+def _replica_lists(place: dict[str, Any], prefix: str) -> Any:
+    """``place``'s faults (a copy where a share became a list; as given when not a list)."""
+    faults = place.get("faults", [])
+    if not isinstance(faults, list):
+        return faults
+    service = place.get("service")
+    count = service.get("replicas", 1) if isinstance(service, dict) else 1
+    made = []
+    for index, fault in enumerate(faults):
+        share = fault.get("replicas") if isinstance(fault, dict) else None
+        if isinstance(share, float | int) and not isinstance(share, bool):
+            if not 0 < share <= 1 or not isinstance(count, int):
+                raise ValueError(
+                    f"{prefix}faults.{index}.replicas: a share must be in (0, 1], or a list of "
+                    f"replicas, not {share!r}"
+                )
+            hit = list(range(max(1, math.ceil(share * count))))
+            made.append({**fault, "replicas": hit})
+        else:
+            made.append(fault)
+    return made
 
 
 class _Window(Model):
@@ -62,8 +109,8 @@ class _Window(Model):
     end: NonNeg | None = Field(None, description="omitted: until the run ends")
     replicas: list[ReplicaIndex] | None = Field(
         None,
-        description="the service replicas it hits (0 is the first; service.replicas); "
-        "omitted: every replica",
+        description="the service replicas it hits (0 is the first; service.replicas), or a "
+        "share of them (0.4 of 5: the first two, read as [0, 1]); omitted: every replica",
     )
 
     clients: Annotated[float, Field(gt=0, le=1)] | list[ClientIndex] | None = Field(
@@ -71,10 +118,10 @@ class _Window(Model):
         description="its blast radius in the simulator: a share of the clients (0.25: one in "
         "four, the same ones all run) or their indices; omitted: every client",
     )
-    connections: Annotated[float, Field(gt=0, le=1)] | None = Field(
+    connections: Annotated[float, Field(gt=0, le=1)] | list[ConnectionIndex] | None = Field(
         None,
         description="its blast radius in the proxy: the share of connections it applies to "
-        "(Toxiproxy's toxicity); omitted: every connection",
+        "(Toxiproxy's toxicity) or their numbers (0: the first opened); omitted: every one",
     )
     every: Pos | None = Field(
         None,

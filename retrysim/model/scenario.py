@@ -48,7 +48,7 @@ from retrysim.model.faults import LatencySpike as LatencySpike
 from retrysim.model.faults import Outage as Outage
 from retrysim.model.faults import RecoveryRamp as RecoveryRamp
 from retrysim.model.faults import Reset as Reset
-from retrysim.model.faults import distinct_answers
+from retrysim.model.faults import distinct_answers, replica_shares_as_lists
 from retrysim.model.marks import (
     CPU_COSTS,
     CPUS,
@@ -232,6 +232,11 @@ class Limits(Model):
 
 class Scenario(Model):
     """A complete, validated scenario."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _replica_shares(cls, data: Any) -> Any:
+        return replica_shares_as_lists(data)
 
     name: str = Field("scenario", description="what reports call it")
     description: str = Field("", description="what it models, in a sentence or two")
