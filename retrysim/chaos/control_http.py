@@ -18,12 +18,11 @@ import asyncio
 import json
 import signal
 from collections.abc import Callable
-from contextlib import suppress
 from typing import Any, Self
 
 from retrysim.chaos.control import ApiError, ControlApi, Reply
 from retrysim.chaos.http_faults import BadRequestError, digits, parse_head, read_body, read_head
-from retrysim.chaos.listener import LISTEN_HOST, LoopbackListener
+from retrysim.chaos.listener import LISTEN_HOST, ConnectionServer
 from retrysim.chaos.toxics import ChaosError
 
 #: Toxiproxy's API port, where its clients look unless told another.
@@ -32,8 +31,6 @@ DEFAULT_PORT = 8474
 MAX_BODY = 1 << 20
 #: Seconds a kept-alive connection may stay idle before it is closed.
 IDLE_TIMEOUT = 60.0
-#: Seconds ``stop()`` waits for its connections' tasks to end once cancelled.
-STOP_TIMEOUT = 5.0
 REASONS = {
     200: "OK",
     201: "Created",
@@ -48,7 +45,7 @@ REASONS = {
 }
 
 
-class ControlServer(LoopbackListener):
+class ControlServer(ConnectionServer):
     """Serve ``api`` on 127.0.0.1:``port`` (0: a free one) until :meth:`stop`."""
 
     kind = "the control API"
@@ -56,8 +53,6 @@ class ControlServer(LoopbackListener):
     def __init__(self, api: ControlApi, port: int = DEFAULT_PORT) -> None:
         super().__init__(port)
         self.api = api
-        self._tasks: set[asyncio.Task[None]] = set()
-        self._writers: set[asyncio.StreamWriter] = set()
 
     async def start(self) -> Self:
         try:
@@ -68,29 +63,6 @@ class ControlServer(LoopbackListener):
                 f"{error.strerror or error}"
             ) from None
         return self
-
-    async def stop(self) -> None:
-        """Stop listening, close every API connection, wait (bounded) for their tasks."""
-        server, self._server = self._server, None
-        if server is None:
-            return
-        server.close()
-        for writer in list(self._writers):
-            writer.transport.abort()
-        tasks = list(self._tasks)
-        for task in tasks:
-            task.cancel()
-        if tasks:
-            await asyncio.wait(tasks, timeout=STOP_TIMEOUT)
-        with suppress(TimeoutError):
-            async with asyncio.timeout(STOP_TIMEOUT):
-                await server.wait_closed()
-
-    def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        self._writers.add(writer)
-        task = asyncio.get_running_loop().create_task(self._serve(reader, writer))
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:

@@ -47,6 +47,20 @@ from retrysim.chaos.export_base import (
     window_count,
     windows,
 )
+from retrysim.model.faults import (
+    CapacityLoss,
+    EveryNth,
+    FirstN,
+    Flaky,
+    LatencySpike,
+    LimitData,
+    Outage,
+    PacketLoss,
+    RecoveryRamp,
+    Reset,
+    Slicer,
+    SlowClose,
+)
 
 if TYPE_CHECKING:
     from retrysim.model.scenario import Fault, Scenario
@@ -106,21 +120,6 @@ def _toxiproxy_toxic(
     fault: Fault, index: int, note: Notes, ms: Callable[[str, float], int]
 ) -> dict[str, Any] | None:
     """The toxic for one fault (None: none fits, and a note says why)."""
-    from retrysim.model.faults import (
-        CapacityLoss,
-        EveryNth,
-        FirstN,
-        Flaky,
-        LatencySpike,
-        LimitData,
-        Outage,
-        PacketLoss,
-        RecoveryRamp,
-        Reset,
-        Slicer,
-        SlowClose,
-    )
-
     if answer_note(fault, note, "toxiproxy"):
         return None
     match fault:
@@ -290,21 +289,6 @@ def _chaos_spec(
     fault: Fault, http: bool, port: int, note: Notes, duration: Callable[[str, float], str]
 ) -> tuple[str, dict[str, Any]] | None:
     """(kind, spec without selector or duration) for one fault; None: a note says why."""
-    from retrysim.model.faults import (
-        CapacityLoss,
-        EveryNth,
-        FirstN,
-        Flaky,
-        LatencySpike,
-        LimitData,
-        Outage,
-        PacketLoss,
-        RecoveryRamp,
-        Reset,
-        Slicer,
-        SlowClose,
-    )
-
     if answer_note(fault, note, "chaos-mesh"):
         return None
     status = http_status(fault)

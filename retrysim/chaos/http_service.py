@@ -24,14 +24,13 @@ user's service's answer there).
 
 Standard library and asyncio only (no server dependency). It listens on 127.0.0.1 on a free
 port; ``stop()`` (or leaving ``async with``) closes every connection and ends every task within
-``STOP_TIMEOUT`` seconds.
+``retrysim.chaos.listener.STOP_TIMEOUT`` seconds.
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections import Counter
-from contextlib import suppress
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Self
 
@@ -50,14 +49,11 @@ from retrysim.chaos.http_faults import (
     response,
     split_faults,
 )
-from retrysim.chaos.listener import LoopbackListener
+from retrysim.chaos.listener import ConnectionServer
 from retrysim.chaos.toxics import ChaosError
 
 if TYPE_CHECKING:
     from retrysim.model.scenario import Scenario
-
-#: Seconds ``stop()`` waits for its connections' tasks to end once cancelled.
-STOP_TIMEOUT = 5.0
 
 
 @dataclass
@@ -76,7 +72,7 @@ class ServiceStats:
         return asdict(self)
 
 
-class HttpFaultServer(LoopbackListener):
+class HttpFaultServer(ConnectionServer):
     """An HTTP/1.1 server on 127.0.0.1 that answers ``faults``' decisions (see the module);
     subclasses say what a request that passes gets (:meth:`passed`).
 
@@ -94,9 +90,6 @@ class HttpFaultServer(LoopbackListener):
         self.stats = stats
         #: call key -> requests whose work was done (a 200 served, or passed on and answered 2xx)
         self.executions: Counter[int] = Counter()
-        self._tasks: set[asyncio.Task[None]] = set()
-        #: every connection's writer, the clients' and (the gateway) the upstream's
-        self._writers: set[asyncio.StreamWriter] = set()
 
     async def start(self) -> Self:
         """Listen; its windows count from now, or from ``origin`` when one was given."""
@@ -105,23 +98,6 @@ class HttpFaultServer(LoopbackListener):
         except OSError as error:
             raise ChaosError(f"{self.kind} could not listen on 127.0.0.1: {error}") from None
         return self
-
-    async def stop(self) -> None:
-        """Stop listening, close every connection, wait (bounded) for every task to end."""
-        server, self._server = self._server, None
-        if server is None:
-            return
-        server.close()
-        for writer in list(self._writers):
-            writer.transport.abort()
-        tasks = list(self._tasks)
-        for task in tasks:
-            task.cancel()
-        if tasks:
-            await asyncio.wait(tasks, timeout=STOP_TIMEOUT)
-        with suppress(TimeoutError):
-            async with asyncio.timeout(STOP_TIMEOUT):
-                await server.wait_closed()
 
     def decision(self, elapsed: float, key: int, attempt: int) -> Decision:
         """The faults' decision for this request at ``elapsed`` (none: it passes at once)."""
@@ -147,10 +123,7 @@ class HttpFaultServer(LoopbackListener):
 
     def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self.stats.connections += 1
-        self._writers.add(writer)
-        task = asyncio.ensure_future(self._serve(reader, writer))
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        super()._accept(reader, writer)
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:

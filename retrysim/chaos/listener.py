@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
+from contextlib import suppress
 from types import TracebackType
 from typing import Self
 
@@ -85,3 +86,49 @@ class LoopbackListener:
         traceback: TracebackType | None,
     ) -> None:
         await self.stop()
+
+
+#: Seconds stopping a :class:`ConnectionServer` waits for its connections' tasks and its
+#: listening socket, each.
+STOP_TIMEOUT = 5.0
+
+
+class ConnectionServer(LoopbackListener):
+    """A loopback server that serves each connection in a task of its own (the HTTP service,
+    the gateway, the control API): it keeps the tasks and the writers so that :meth:`stop`
+    closes every connection and waits, bounded, for every task. Subclasses say how a
+    connection is served (:meth:`_serve`)."""
+
+    def __init__(
+        self, port: int = 0, origin: float | None = None, backlog: int = LISTEN_BACKLOG
+    ) -> None:
+        super().__init__(port, origin, backlog)
+        self._tasks: set[asyncio.Task[None]] = set()
+        #: every connection's writer (a gateway's upstream ones too): stop aborts them all
+        self._writers: set[asyncio.StreamWriter] = set()
+
+    def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self._writers.add(writer)
+        task = asyncio.get_running_loop().create_task(self._serve(reader, writer))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        raise NotImplementedError
+
+    async def stop(self) -> None:
+        """Stop listening, close every connection, wait (bounded) for every task to end."""
+        server, self._server = self._server, None
+        if server is None:
+            return
+        server.close()
+        for writer in list(self._writers):
+            writer.transport.abort()
+        tasks = list(self._tasks)
+        for task in tasks:
+            task.cancel()
+        if tasks:
+            await asyncio.wait(tasks, timeout=STOP_TIMEOUT)
+        with suppress(TimeoutError):
+            async with asyncio.timeout(STOP_TIMEOUT):
+                await server.wait_closed()
