@@ -337,7 +337,12 @@ MODULES: dict[str, tuple[str, tuple[str, ...]]] = {
     ),
     "faults": (
         "retrysim/sim/faults.py",
-        ("tests/test_faults.py", MT, "tests/test_fault_vocabulary.py"),
+        (
+            "tests/test_faults.py",
+            MT,
+            "tests/test_fault_vocabulary.py",
+            "tests/test_mutants_faults_vocabulary.py",
+        ),
     ),
     "fidelity": (
         "retrysim/sim/fidelity.py",
@@ -456,6 +461,10 @@ SLOTS = (
 DRAW_EQUALS_P = (
     "unit() draws a multiple of 2**-53 in [0, 1): a draw equal to the probability, the only"
     " case `<` and `<=` differ, comes once in 2**53 draws"
+)
+NARROWED_DEFAULT = (
+    "Narrowed is built only by faults._narrowing, which passes all eleven fields, so no"
+    " default of its fields is ever used"
 )
 ROOM = (
     "how much room the columns take at once, or how many rows move at once: memory and speed,"
@@ -735,6 +744,36 @@ EQUIVALENT: dict[str, str] = {
     "retrysim/sim/faults.py:109:15:cmp:Lt->LtE#1": (
         "at t == end the ramp's probability is 0 and no draw is below 0, so t == end passes"
         " either way"
+    ),
+    "retrysim/sim/faults.py:125:4:stmt:removed": (
+        "Gate declares no __slots__, so a CountGate has a __dict__ either way: its __slots__"
+        " only move the attributes out of it, and nothing reads __slots__ or __dict__"
+    ),
+    "retrysim/sim/faults.py:152:27:const:0->1": (
+        "a count gate's count is 0 until the first attempt in its window, so _occurrence's"
+        " start value can only reset a count that is already 0, and after that attempt both"
+        " hold its occurrence"
+    ),
+    "retrysim/sim/faults.py:161:25:const:0->1": (
+        "without a recurrence every attempt has the same occurrence, which can differ from"
+        " _occurrence's start value only at the first attempt in the window, when the count"
+        " it resets is already 0"
+    ),
+    "retrysim/sim/faults.py:171:30:const:True->False": SLOTS,
+    "retrysim/sim/faults.py:184:16:const:0->1": NARROWED_DEFAULT,
+    "retrysim/sim/faults.py:188:19:const:1.0->0.0": NARROWED_DEFAULT,
+    "retrysim/sim/faults.py:189:21:const:0->1": NARROWED_DEFAULT,
+    "retrysim/sim/faults.py:197:11:cmp:Lt->LtE": (
+        "at share == 1.0 the added test asks whether a draw in [0, 1) is at least 1.0, which"
+        " it never is, so every client is still hit"
+    ),
+    "retrysim/sim/faults.py:197:32:cmp:GtE->Gt": DRAW_EQUALS_P,
+    "retrysim/sim/faults.py:222:30:const:True->False": SLOTS,
+    "retrysim/sim/faults.py:416:80:const:0->1": (
+        "a Narrowed's code is read only by FaultPlan.reset_share, for a wrapped ResetRule,"
+        " which has a code of its own; the default is taken only for outage gates, spikes"
+        " and packet loss, whose Narrowed code nothing reads (chaos.http_faults reads the"
+        " inner gate's)"
     ),
     "retrysim/retry/waits.py:142:49:cmp:GtE->Gt": (
         "a hint of 0 is never above the fallback wait, so honouring or ignoring it gives the"

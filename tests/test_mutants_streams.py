@@ -6,7 +6,10 @@ share draws. A purpose number changed by one makes two purposes the same stream 
 for a call and attempt become the same number, perfectly correlated) or re-keys one purpose
 (the same seed then gives another run). Checked here through whole runs, as a user sees them:
 an attempt's time varies as the sum of independent parts, a random balancer's pick says nothing
-about a later attempt's trip, and a small run that draws from every purpose is pinned.
+about a later attempt's trip, and a small run that draws from every purpose is pinned. The
+fault vocabulary's purposes within a fault's stream (LOSS_SEGMENT, BLAST_RADIUS, and the
+proxy's SLICES) are pinned the same way: a run with packet loss on every client and a flaky
+fault on a share of them, and the pieces the proxy's slicer cuts.
 """
 
 from __future__ import annotations
@@ -17,8 +20,12 @@ from typing import Any
 import numpy as np
 import pytest
 
+from retrysim.chaos.link import Link
+from retrysim.chaos.proxy_stats import ProxyStats
+from retrysim.chaos.toxics import Slicer, Toxic
 from retrysim.model.scenario import parse_scenario
 from retrysim.sim.engine import simulate
+from retrysim.sim.streams import FAULT_BASE, stream_key
 
 MEAN = 0.01  # each exponential part's mean: its variance is MEAN ** 2
 
@@ -183,3 +190,94 @@ def test_a_seed_gives_the_same_run_in_every_version() -> None:
         for row in attempts
     ]
     assert seen == PINNED_ATTEMPTS
+
+
+#: PINNED_FAULT_RUN's clients a flaky fault on a share of 0.5 of them fails (its blast radius,
+#: BLAST_RADIUS), and the others', and the seconds each attempt of the others takes (0.01 s of
+#: service plus its packet loss's retransmission timeouts, LOSS_SEGMENT + segment), in call
+#: order, rounded to 9 decimals. Computed once from the run itself and reviewed: 5 of 12
+#: clients hit; 7 of 21 spared attempts lost a segment once (0.05 s), twice (0.15 s in all)
+#: or both segments once each (0.1 s).
+PINNED_HIT = [1, 2, 4, 5, 8]
+PINNED_SPARED = [0, 3, 6, 7, 9, 10, 11]
+PINNED_SPARED_TOOK = [
+    0.01, 0.06, 0.01, 0.01, 0.01, 0.01, 0.01, 0.01, 0.06, 0.01, 0.01,
+    0.16, 0.01, 0.01, 0.01, 0.06, 0.06, 0.11, 0.01, 0.01, 0.16,
+]  # fmt: skip
+
+
+def test_a_seed_gives_the_same_blast_radius_and_losses_in_every_version() -> None:
+    """The same seed is the same run: which clients a share of clients picks and which
+    segments are lost, as pinned (see test_a_seed_gives_the_same_run_in_every_version)."""
+    scenario = parse_scenario(
+        {
+            "seed": 13,
+            "duration": 5,
+            "policy": {"max_attempts": 1},
+            "clients": {"count": 12, "calls_per_client": 3},
+            "service": {"kind": "ideal", "latency": 0.01},
+            "faults": [
+                {"kind": "packet_loss", "probability": 0.3, "rto": 0.05},
+                {"kind": "flaky", "probability": 1.0, "clients": 0.5},
+            ],
+        }
+    )
+    result = simulate(scenario)
+    attempts = np.sort(result.attempts, order=["call", "attempt", "hedge"])
+    client = result.calls["client"][attempts["call"]]
+    failed = attempts["error"] != 0
+    assert sorted(set(client[failed].tolist())) == PINNED_HIT
+    assert sorted(set(client[~failed].tolist())) == PINNED_SPARED
+    took = attempts["end"] - attempts["start"]
+    assert [round(float(x), 9) for x in took[~failed]] == PINNED_SPARED_TOOK
+
+
+class FakeProxy:
+    """What a proxy's Link asks of it, for toxics that are always on."""
+
+    def __init__(self, toxics: tuple[Toxic, ...], keys: list[int]) -> None:
+        self.toxics, self.keys, self.stats = toxics, keys, ProxyStats()
+
+    @property
+    def stopping(self) -> bool:
+        return False
+
+    def elapsed(self) -> float:
+        return 0.0
+
+    def picked(self, index: int, connection: int, elapsed: float) -> bool:
+        return True
+
+    def active_toxics(
+        self, kind: type[Any] | tuple[type[Any], ...], connection: int, elapsed: float
+    ) -> list[int]:
+        return [i for i, toxic in enumerate(self.toxics) if isinstance(toxic, kind)]
+
+    def counted_out(self, connection: int, elapsed: float) -> bool:
+        return False
+
+
+#: The sizes of the pieces the proxy's slicer (100 +- 40 bytes) cuts a 600-byte chunk into,
+#: for connections 0 and 1, chunks 0 and 1, on toxic 0's stream of seed 13 (SLICES). Computed
+#: once from Link._slices itself and reviewed: each in 60..140 but a last piece of what is
+#: left, each list summing to 600.
+PINNED_PIECES = [
+    [83, 116, 130, 122, 72, 77],
+    [62, 120, 121, 67, 115, 115],
+    [79, 114, 96, 118, 82, 111],
+    [88, 122, 136, 134, 113, 7],
+]
+
+
+def test_a_seed_gives_the_proxy_the_same_slices_in_every_version() -> None:
+    toxics: tuple[Toxic, ...] = (Slicer(average_size=100, size_variation=40, delay=0.01),)
+    proxy = FakeProxy(toxics, [stream_key(13, FAULT_BASE)])
+    ends: Any = (None, None)
+    pieces = []
+    for connection in range(2):
+        link = Link(proxy, connection, ends, ends)
+        for chunk in range(2):
+            cut = link._slices("downstream", chunk, 600, 0.0)
+            assert [delay for _, delay in cut] == [0.0] + [0.01] * (len(cut) - 1)
+            pieces.append([end - start for (start, end), _ in cut])
+    assert pieces == PINNED_PIECES
