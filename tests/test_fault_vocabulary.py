@@ -369,3 +369,25 @@ def test_the_proxy_applies_a_fault_to_the_connections_listed_only() -> None:
     listed = parse_scenario({"faults": [{"kind": "first_n", "n": 5, "connections": [1, 3]}]})
     (toxic,) = toxics_from_scenario(listed)
     assert toxic.connections == frozenset({1, 3}) and toxic.toxicity == 1.0
+
+
+def test_compiling_some_faults_keeps_each_on_its_own_stream() -> None:
+    """``keep`` compiles a subset (what an HTTP server applies itself), each fault still drawing
+    as it does among all of them: the kept flaky fails exactly the attempts it fails in the
+    whole plan."""
+    faults = parse_scenario(
+        {
+            "faults": [
+                {"kind": "packet_loss", "probability": 0.2},
+                {"kind": "flaky", "probability": 0.5},
+                {"kind": "slicer", "average_size": 10, "delay": 0.1, "answer_bytes": 50},
+            ]
+        }
+    ).faults
+    whole = compile_faults(faults, seed=9)
+    some = compile_faults(faults, seed=9, keep=lambda fault: fault.kind == "flaky")
+    assert len(some.gates) == 1 and not some.spikes
+    assert [some.gate(1.0, call, 1) for call in range(200)] == [
+        whole.gate(1.0, call, 1) for call in range(200)
+    ]
+    assert compile_faults(faults, seed=9, keep=lambda fault: False).empty

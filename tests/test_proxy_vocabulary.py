@@ -8,6 +8,8 @@ import asyncio
 import math
 import time
 
+import pytest
+
 from retrysim.chaos import Down, EveryNth, FirstN, Latency, PacketLoss
 from retrysim.chaos.toxics import STREAMS, LimitData, Slicer, SlowClose, toxics_from_scenario
 from retrysim.chaos.toxiproxy_json import from_toxiproxy, to_toxiproxy
@@ -173,10 +175,34 @@ def test_the_scenarios_new_kinds_become_the_proxys_toxics() -> None:
         }
     )
     up, down, first, nth = toxics_from_scenario(scenario)
-    assert down == PacketLoss(stream="downstream", probability=0.1, rto=0.3, every=60, duration=10)
-    assert up == PacketLoss(stream="upstream", probability=0.1, rto=0.3, every=60, duration=10)
-    assert first == FirstN(start=2, n=5)
-    assert nth == EveryNth(end=9, n=4)
+    for toxic, stream in zip((up, down), STREAMS, strict=True):
+        assert toxic == PacketLoss(
+            stream=stream, probability=0.1, rto=0.3, every=60, duration=10, source=0
+        )
+    assert first == FirstN(start=2, n=5, source=1)
+    assert nth == EveryNth(end=9, n=4, source=2)
+
+
+def test_a_faults_toxics_draw_on_that_faults_stream_as_in_the_simulator() -> None:
+    """A packet loss is two toxics of one fault: both draw on its stream, and the fault after
+    it on its own, FAULT_BASE + its index, not shifted by the extra toxic."""
+    from retrysim.chaos import FaultProxy
+    from retrysim.sim.streams import FAULT_BASE, stream_key
+
+    scenario = parse_scenario(
+        {
+            "faults": [
+                {"kind": "packet_loss", "probability": 0.1},
+                {"kind": "flaky", "probability": 0.5},
+            ]
+        }
+    )
+    proxy = FaultProxy(("127.0.0.1", 9), scenario, seed=5)
+    fault = [stream_key(5, FAULT_BASE + index) for index in (0, 1)]
+    assert proxy.keys == [fault[0], fault[0], fault[1]]
+    added = Latency(latency=0.1)
+    proxy.set_toxics([*proxy.toxics, added])  # not started: the keys are all that changes
+    assert proxy.keys[-1] == stream_key(5, FAULT_BASE + 2)
 
 
 def test_toxiproxy_json_round_trips_the_new_types() -> None:
@@ -278,3 +304,26 @@ def test_a_toxic_on_listed_connections_spares_the_others() -> None:
 
     seen, counted = run(main)
     assert seen == ["ok", "reset", "ok"] and counted == 1
+
+
+def test_the_http_service_leaves_the_proxys_faults_to_the_proxy() -> None:
+    """A slicer and packet loss are the proxy's: retrysim's HTTP service must not add their
+    delays to its answers as well (they would count twice), and a fault only the proxy can
+    apply (slow_close) must not stop the service from starting."""
+    from retrysim.chaos.http_service import HttpService
+
+    scenario = parse_scenario(
+        {
+            "service": {"kind": "ideal", "latency": 0.002},
+            "faults": [
+                {"kind": "slicer", "average_size": 10, "delay": 0.5, "answer_bytes": 100},
+                {"kind": "packet_loss", "probability": 0.9, "rto": 1.0},
+                {"kind": "slow_close", "delay": 1.0},
+                {"kind": "latency_spike", "start": 5, "end": 6, "extra": 0.25},
+            ],
+        }
+    )
+    service = HttpService(scenario, seed=1)
+    assert [service.decide(1.0, call, 1) for call in range(20)] == [(200, 0.002, None)] * 20
+    status, delay, hint = service.decide(5.5, 0, 1)  # the service's own spike
+    assert (status, hint) == (200, None) and delay == pytest.approx(0.252)

@@ -116,10 +116,11 @@ class HttpFaults:
         from retrysim.sim.service import service_latency
 
         self._statuses = {CODES[name]: status for name, status in HTTP_STATUS.items()}
-        # Compiled whole and then filtered, not compiled from the HTTP faults alone: each
-        # fault's draws are keyed by its index among all the scenario's faults, as the
-        # simulator keys them.
-        plan = compile_faults(scenario.faults, seed)
+        # Only its own faults (HTTP answers and latency spikes: a slicer's or a packet loss's
+        # delay is the proxy's, and would count twice), each keyed by its index among all the
+        # scenario's faults, as the simulator keys them.
+        mine = {id(fault) for fault in split_faults(scenario.faults)[0]}
+        plan = compile_faults(scenario.faults, seed, keep=lambda fault: id(fault) in mine)
         kept = tuple(g for g in plan.gates if _code(g) in self._statuses)
         self.plan: FaultPlan = FaultPlan(kept, plan.spikes)
         latency = service_latency(scenario.service) if service_time else None

@@ -315,8 +315,13 @@ class FaultPlan:
         return None
 
 
-def compile_faults(faults: Sequence[Fault], seed: int) -> FaultPlan:
+def compile_faults(
+    faults: Sequence[Fault], seed: int, keep: Callable[[Fault], bool] | None = None
+) -> FaultPlan:
     """Turn validated fault specs into strategies, each with its own random stream.
+
+    ``keep``: compile only the faults it says yes to, each still drawing on the stream of its
+    place among all ``faults`` (an HTTP server applying its own faults draws as the simulator).
 
     Every member of the ``Fault`` union has its case (the match is exhaustive, checked by
     mypy through ``assert_never``), so a new kind of fault cannot validate and then do
@@ -334,6 +339,8 @@ def compile_faults(faults: Sequence[Fault], seed: int) -> FaultPlan:
         return CODES[error] if answer is None else answers.code(answer)
 
     for index, fault in enumerate(faults):
+        if keep is not None and not keep(fault):
+            continue
         key = stream_key(seed, FAULT_BASE + index)
         end = fault.until
         every, duration = fault.recurrence or (math.inf, math.inf)
