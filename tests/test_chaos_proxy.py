@@ -360,15 +360,16 @@ SCENARIO = {
 def test_a_schedule_is_built_from_a_scenarios_faults() -> None:
     toxics = toxics_from_scenario(parse_scenario(SCENARIO))
     down, hole, flaky, constant, uniform, exponential, reset, ramp = toxics
-    assert down == Down(start=0, end=1)
-    assert hole == Blackhole(start=1, end=2)
-    assert flaky == Down(start=2, toxicity=0.3, close_existing=False)
-    assert constant == Latency(start=0, end=3, latency=0.05)
+    assert [toxic.source for toxic in toxics] == list(range(8))  # each draws as its fault
+    assert down == Down(start=0, end=1, source=0)
+    assert hole == Blackhole(start=1, end=2, source=1)
+    assert flaky == Down(start=2, toxicity=0.3, close_existing=False, source=2)
+    assert constant == Latency(start=0, end=3, latency=0.05, source=3)
     assert isinstance(uniform, Latency)
     assert (uniform.latency, uniform.jitter) == pytest.approx((0.05, 0.01))
     assert isinstance(exponential, Latency) and exponential.draw is not None
     assert exponential.delay(0.5) == pytest.approx(0.1 * 0.6931, rel=1e-3)  # its median
-    assert reset == ResetPeer(start=3, end=4, toxicity=0.25)
+    assert reset == ResetPeer(start=3, end=4, toxicity=0.25, source=6)
     assert isinstance(ramp, Down)
     assert (ramp.chance(4.0), ramp.chance(5.0), ramp.chance(6.0)) == pytest.approx((0.8, 0.4, 0))
 

@@ -340,6 +340,8 @@ def test_toxiproxy_toxics_read_back_as_the_proxy_builds_them_from_the_scenario()
         read = from_toxiproxy(toxic, fault.start, fault.end)
         assert type(read) is type(built)
         for key, value in asdict(read).items():
+            if key == "source":  # which scenario fault it came from: the JSON has no such key
+                continue
             wanted = getattr(built, key)
             assert value == (pytest.approx(wanted) if isinstance(wanted, float) else wanted), key
 

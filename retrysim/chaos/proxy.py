@@ -89,8 +89,9 @@ class FaultProxy(LoopbackListener):
         self.seed = seed
         self.stats = ProxyStats()
         self._connect_timeout = connect_timeout
-        self.keys = [stream_key(seed, FAULT_BASE + i) for i in range(len(self.toxics))]
-        self._serial = len(self.toxics)  # the next toxic's stream number (set_toxics)
+        places = [i if t.source is None else t.source for i, t in enumerate(self.toxics)]
+        self.keys = [stream_key(seed, FAULT_BASE + place) for place in places]
+        self._serial = max(places, default=-1) + 1  # the next toxic's stream (set_toxics)
         # FirstN / EveryNth: (recurrence, requests counted in it), by toxic identity
         self._counts: dict[int, tuple[int, int]] = {}
         self._tasks: set[asyncio.Task[None]] = set()

@@ -44,6 +44,10 @@ class _Toxic:
     #: The connections it applies to, by their numbers in the order opened (None: any, each
     #: with ``toxicity``): a fault's blast radius given as a list.
     connections: frozenset[int] | None = None
+    #: The index of the scenario fault it was made from: it draws on that fault's stream, as
+    #: the simulator does (a packet loss is two toxics of one fault). None: its place among
+    #: the proxy's toxics.
+    source: int | None = None
 
     def __post_init__(self) -> None:
         name = type(self).__name__
@@ -357,7 +361,7 @@ def toxics_from_scenario(faults: Scenario | Sequence[Fault]) -> tuple[Toxic, ...
     toxics: list[Toxic] = []
     for index, fault in enumerate(listed):
         _check_applicable(fault, index)
-        made = _toxics_of(fault, index)
+        made = [replace(toxic, source=index) for toxic in _toxics_of(fault, index)]
         radius = fault.connections  # its blast radius: a share of the connections, or some
         if isinstance(radius, float):
             made = [replace(toxic, toxicity=toxic.toxicity * radius) for toxic in made]
