@@ -769,7 +769,7 @@ EQUIVALENT: dict[str, str] = {
     ),
     "retrysim/sim/faults.py:197:32:cmp:GtE->Gt": DRAW_EQUALS_P,
     "retrysim/sim/faults.py:222:30:const:True->False": SLOTS,
-    "retrysim/sim/faults.py:416:80:const:0->1": (
+    "retrysim/sim/faults.py:423:80:const:0->1": (
         "a Narrowed's code is read only by FaultPlan.reset_share, for a wrapped ResetRule,"
         " which has a code of its own; the default is taken only for outage gates, spikes"
         " and packet loss, whose Narrowed code nothing reads (chaos.http_faults reads the"
