@@ -144,6 +144,28 @@ def test_serve_refuses_a_bad_api_address_or_config_in_one_line(tmp_path: Path) -
     assert f"{config}: upstream '10.0.0.5' is not a loopback address" in line
 
 
+def test_the_seed_decides_which_connections_a_toxic_picks() -> None:
+    """The same seed picks the same connections for a toxic with toxicity 0.5; another seed,
+    others (what `serve --seed` sets)."""
+
+    def picks(seed: int) -> list[bool]:
+        with served_api(seed=seed) as served:
+            try:
+                body = {"name": "p", "listen": "127.0.0.1:0", "upstream": "127.0.0.1:9"}
+                assert served.request("POST", "/proxies", body)[0] == 201
+                toxic = {"type": "latency", "toxicity": 0.5, "attributes": {"latency": 1}}
+                assert served.request("POST", "/proxies/p/toxics", toxic)[0] == 200
+                running = served.api.proxies["p"].running
+                assert running is not None
+                return [running.picked(0, connection, 0.0) for connection in range(64)]
+            finally:
+                clear(served)
+
+    first = picks(1)
+    assert picks(1) == first and picks(2) != first
+    assert 16 < sum(first) < 48
+
+
 def test_the_proxy_commands_take_dash_h() -> None:
     for command in ([], ["serve"], ["toxic"], ["toxic", "add"]):
         short = CliRunner().invoke(app, ["proxy", *command, "-h"])

@@ -78,12 +78,22 @@ def serve(
             metavar="FILE",
         ),
     ] = None,
+    seed: Annotated[
+        int,
+        typer.Option(
+            "--seed",
+            min=0,
+            help="Seed of every toxic's draws (toxicity, jitter, packet loss, slices): the same "
+            "seed and the same connections in the same order make the same decisions.",
+        ),
+    ] = 0,
 ) -> None:
     """Run named fault proxies and Toxiproxy's HTTP API on 127.0.0.1 until Ctrl-C or SIGTERM.
 
     Toxiproxy's clients, toxiproxy-cli and scripts drive it unchanged for the toxics it
-    shares (latency, bandwidth, reset_peer, timeout=0); `retrysim proxy toxic add` is a
-    client too. Prints a line for the API and one per proxy it listens on.
+    shares (latency, bandwidth, reset_peer, timeout=0, slicer, slow_close, limit_data);
+    `retrysim proxy toxic add` is a client too. Prints a line for the API and one per proxy
+    it listens on.
     """
     import asyncio
 
@@ -97,7 +107,7 @@ def serve(
     def announce(line: str) -> None:
         print(visible(line), flush=True)
 
-    caught = asyncio.run(serve_api(port, proxies, announce=announce, where=str(config)))
+    caught = asyncio.run(serve_api(port, proxies, announce=announce, seed=seed, where=str(config)))
     if caught is not None:
         raise stopped_by(caught)
 
