@@ -83,6 +83,7 @@ def serve(
         typer.Option(
             "--seed",
             min=0,
+            metavar="N",
             help="Seed of every toxic's draws (toxicity, jitter, packet loss, slices): the same "
             "seed and the same connections in the same order make the same decisions.",
         ),
