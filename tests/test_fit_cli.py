@@ -220,7 +220,7 @@ def test_an_otlp_export_gives_a_tiered_scenario_that_validates_and_a_panel_per_t
     tmp_path: Path,
 ) -> None:
     """Traces written by the OpenTelemetry SDK (gateway -> api -> db): the scenario's tiers,
-    each tier's latency figure and window, and the check's reason for not running."""
+    each tier's latency figure and window, and the held-out check tier by tier."""
     from tests.fit_data import otlp_traces
 
     trace = tmp_path / "traces.json"
@@ -231,9 +231,10 @@ def test_an_otlp_export_gives_a_tiered_scenario_that_validates_and_a_panel_per_t
     scenario = validate(out.read_text(encoding="utf-8"), str(out))
     tiers = list(scenario.tiers)
     assert len(tiers) == 3
-    assert "held-out check not run: the held-out check is of one service" in " ".join(
-        result.stdout.split()
-    )
+    words = " ".join(result.stdout.split())
+    assert "held-out check: fitted on 300 calls, simulated with 5 seeds" in words
+    for tier in tiers:
+        assert f"{tier}: latency p50 (successful attempts)" in result.stdout
     for tier in tiers:
         assert f"latency ({tier})" in result.stdout
     page_text = html.read_text(encoding="utf-8")

@@ -8,6 +8,11 @@ the retry policy's waits between attempts are not the service's work), and a fai
 as its own only when no call below explains it (it made none, or its last one succeeded).
 Requests that share a parent are one call's attempts, in start order.
 
+Each request also carries its *root*: the clients' call at the top it was sent for (found by
+walking up its parents), so the held-out check can deal whole call trees to its halves, and
+each edge keeps its calls' roots, so a half's graph counts that half's calls alone
+(:meth:`CallGraph.of_roots`).
+
 A scenario's tiers are a chain (each tier calls the next), so :func:`chain` keeps the path
 from the top service down through the callee each tier calls most; a service off that path
 is left out with one line saying so.
@@ -17,8 +22,8 @@ from __future__ import annotations
 
 import math
 from collections import Counter, defaultdict
-from collections.abc import Sequence
-from dataclasses import dataclass, field
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -54,6 +59,21 @@ class Edge:
     attempts: int
     most: int
     gave_up_at: int | None
+    #: Each call's (root id, attempts, failed throughout): what :meth:`of_roots` recounts from.
+    per_call: tuple[tuple[int, int, bool], ...] = field(default=(), repr=False, compare=False)
+
+    def of_roots(self, roots: Collection[int]) -> Edge:
+        """The edge counted over the calls sent for ``roots`` alone."""
+        kept = [c for c in self.per_call if c[0] in roots]
+        failed = [size for _, size, throughout in kept if throughout]
+        return replace(
+            self,
+            calls=len(kept),
+            attempts=sum(size for _, size, _ in kept),
+            most=max((size for _, size, _ in kept), default=0),
+            gave_up_at=max(failed) if failed else None,
+            per_call=tuple(kept),
+        )
 
     def to_dict(self) -> dict[str, object]:
         return {
@@ -77,6 +97,13 @@ class CallGraph:
     def edge(self, caller: str) -> Edge | None:
         return next((e for e in self.edges if e.caller == caller), None)
 
+    def of_roots(self, roots: Collection[int]) -> CallGraph:
+        """The graph of the requests sent for the clients' calls ``roots`` (root ids, as
+        :func:`as_tiers` numbers them): the same chain, each edge counting those calls alone
+        (a held-out half's graph, with nothing of the other half in it)."""
+        chosen = frozenset(roots)
+        return replace(self, edges=tuple(edge.of_roots(chosen) for edge in self.edges))
+
     def to_dict(self) -> dict[str, object]:
         return {
             "chain": list(self.chain),
@@ -87,14 +114,16 @@ class CallGraph:
 
 def as_tiers(requests: Sequence[Request]) -> tuple[Observations, CallGraph]:
     """The requests as one observation table with a tier column (own time, own errors,
-    attempt numbers, one call id a group of siblings) and the chain of tiers they form."""
+    attempt numbers, one call id a group of siblings, the root call's id) and the chain of
+    tiers they form."""
     children: dict[int, list[int]] = defaultdict(list)
     for index, request in enumerate(requests):
         if request.parent is not None:
             children[request.parent].append(index)
     for kids in children.values():
         kids.sort(key=lambda i: (requests[i].start, i))
-    graph = chain(requests, children)
+    root_of = root_ids(requests)
+    graph = chain(requests, children, root_of)
     keep = [i for i, r in enumerate(requests) if r.tier in graph.chain]
     times, durations, errors, calls, attempts, tiers, clients = [], [], [], [], [], [], []
     for index in keep:
@@ -125,8 +154,31 @@ def as_tiers(requests: Sequence[Request]) -> tuple[Observations, CallGraph]:
         attempt=attempts,
         tier=tiers,
         client=clients if any(clients) else None,
+        root=[root_of[index] for index in keep],
     )
     return observations, graph
+
+
+def root_ids(requests: Sequence[Request]) -> list[int]:
+    """Each request's root id: the index of the first request of the clients' call at the
+    top it was sent for (its topmost ancestor, and that one's sibling attempts: a top request's
+    call is its ``call`` id when the data gives one, else the request alone)."""
+    first: dict[tuple[str, str], int] = {}
+    found: list[int] = [-1] * len(requests)
+    for index, request in enumerate(requests):
+        if request.parent is None:
+            key = (request.tier, request.call if request.call else f"r{index}")
+            found[index] = first.setdefault(key, index)
+    for index in range(len(requests)):
+        path: list[int] = []
+        at = index
+        while found[at] < 0 and len(path) <= len(requests):
+            path.append(at)
+            parent = requests[at].parent
+            at = parent if parent is not None else at
+        for step in path:
+            found[step] = found[at]
+    return found
 
 
 def _covered(request: Request, requests: Sequence[Request], kids: list[int]) -> float:
@@ -141,9 +193,15 @@ def _covered(request: Request, requests: Sequence[Request], kids: list[int]) -> 
     return max(0.0, end - start)
 
 
-def chain(requests: Sequence[Request], children: dict[int, list[int]]) -> CallGraph:
+def chain(
+    requests: Sequence[Request],
+    children: dict[int, list[int]],
+    root_of: Sequence[int] | None = None,
+) -> CallGraph:
     """The path of tiers from the top service (the one the roots reached most) down through
-    the callee each tier calls most, with each edge's attempts per call."""
+    the callee each tier calls most, with each edge's attempts per call (and each call's root
+    id, from ``root_of``: :func:`root_ids`)."""
+    root_of = root_ids(requests) if root_of is None else root_of
     roots = Counter(r.tier for r in requests if r.parent is None)
     if not roots:
         return CallGraph((), ())
@@ -162,7 +220,7 @@ def chain(requests: Sequence[Request], children: dict[int, list[int]]) -> CallGr
         if not below:
             break
         callee = min(below, key=lambda t: (-below[t], t))
-        edges.append(_edge(path[-1], callee, calls[(path[-1], callee)], requests))
+        edges.append(_edge(path[-1], callee, calls[(path[-1], callee)], requests, root_of))
         path.append(callee)
     seen = {r.tier for r in requests}
     left_out = tuple(
@@ -173,7 +231,13 @@ def chain(requests: Sequence[Request], children: dict[int, list[int]]) -> CallGr
     return CallGraph(tuple(path), tuple(edges), left_out)
 
 
-def _edge(caller: str, callee: str, groups: list[list[int]], requests: Sequence[Request]) -> Edge:
+def _edge(
+    caller: str,
+    callee: str,
+    groups: list[list[int]],
+    requests: Sequence[Request],
+    root_of: Sequence[int],
+) -> Edge:
     sizes = np.array([len(g) for g in groups])
     failed_throughout = [len(g) for g in groups if all(requests[i].error for i in g)]
     return Edge(
@@ -183,4 +247,5 @@ def _edge(caller: str, callee: str, groups: list[list[int]], requests: Sequence[
         attempts=int(sizes.sum()),
         most=int(sizes.max()),
         gave_up_at=max(failed_throughout) if failed_throughout else None,
+        per_call=tuple((root_of[g[0]], len(g), all(requests[i].error for i in g)) for g in groups),
     )

@@ -11,6 +11,10 @@ The metrics are the service's side, which the fit claims to reproduce: calls and
 second, the failed share of attempts, the latency of successful attempts (p50, p99) and the
 attempts per call. The last depends on the retry policy too, which the data shows only in
 part (the waits are not fitted).
+
+A call graph (traces of several services, a saved run of tiers) is dealt by the clients' calls
+at the top, each with every request below it, and judged tier by tier, each metric named with
+its tier (``db: latency p50 (successful attempts)``): :mod:`retrysim.fit.holdout_graph`.
 """
 
 from __future__ import annotations
@@ -18,14 +22,15 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, replace
+from functools import partial
 from typing import Any
 
 import numpy as np
 
-from retrysim.fit import scipy_api
+from retrysim.fit import holdout_graph, scipy_api
 from retrysim.fit.observations import Observations, table
 from retrysim.fit.options import FitOptions
-from retrysim.fit.pipeline import fit_data
+from retrysim.fit.pipeline import fit_data, tier_names
 from retrysim.fit.read import Data
 from retrysim.fit.retries import first_attempts, numbered
 
@@ -60,7 +65,8 @@ METRICS: tuple[Metric, ...] = (
 @dataclass(frozen=True)
 class Judged:
     """One metric: the held-out half's ``real`` value, the simulated runs' values and their
-    prediction interval ``[low, high]``."""
+    prediction interval ``[low, high]``; ``tier``: the call graph's tier it is of ("" for one
+    service, whose JSON has no such key, as before call graphs were checked)."""
 
     name: str
     unit: str
@@ -68,13 +74,18 @@ class Judged:
     simulated: tuple[float, ...]
     low: float
     high: float
+    tier: str = ""
 
     @property
     def inside(self) -> bool:
-        return self.low <= self.real <= self.high
+        """Within the interval, give or take float rounding: a constant latency's runs all
+        agree, and the data's own time (a difference of differences) is that constant to
+        within 1e-15 s, not exactly."""
+        slack = 1e-9 * max(abs(self.low), abs(self.high)) + 1e-12
+        return self.low - slack <= self.real <= self.high + slack
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        found = {
             "name": self.name,
             "unit": self.unit,
             "real": self.real,
@@ -83,6 +94,7 @@ class Judged:
             "high": self.high,
             "inside": self.inside,
         }
+        return {**found, "tier": self.tier} if self.tier else found
 
 
 @dataclass(frozen=True)
@@ -92,7 +104,7 @@ class HeldOutCheck:
     metrics: tuple[Judged, ...]
     seeds: tuple[int, ...]
     scenario: dict[str, Any]
-    calls: tuple[int, int]  # calls in the fitted half and in the held-out one
+    calls: tuple[int, int]  # calls in the fitted half and in the held-out one (the clients')
 
     @property
     def inside(self) -> int:
@@ -108,13 +120,15 @@ class HeldOutCheck:
         }
 
 
+def _tiered(data: Data) -> bool:
+    return data.graph is not None and len(data.graph.chain) > 1
+
+
 def halves(data: Data) -> tuple[Data, Data] | str:
-    """The data's calls dealt alternately to two halves (or what is missing, one line)."""
-    if data.graph is not None and len(data.graph.chain) > 1:
-        return (
-            "the held-out check is of one service: a call graph's tiers would need each "
-            "request's calls below to go with it"
-        )
+    """The data's calls dealt alternately to two halves (or what is missing, one line); a
+    call graph's root calls, each with its requests below (:mod:`.holdout_graph`)."""
+    if _tiered(data):
+        return holdout_graph.graph_halves(data)
     rows, _ = numbered(data.requests)
     if len(rows) < 2:
         return "the held-out check needs request rows (logs, traces or a saved run)"
@@ -142,24 +156,58 @@ def held_out_check(
     found = fit_data(fitted_half, options)
     scenario = parse_scenario(dict(found.scenario), "<held-out check>")
     seconds = float(scenario.duration)
-    values: list[list[float]] = [[] for _ in METRICS]
+    views = _views(data, held_out)
+    values: list[list[list[float]]] = [[[] for _ in METRICS] for _ in views]
     for index in range(seeds):
         result = run(scenario, seed=index, baseline=False).result
-        rows = _records(result.attempts, result.error_names)
-        for slot, (_, _, read) in enumerate(METRICS):
-            values[slot].append(read(rows, seconds))
+        if _tiered(data):
+            rows = holdout_graph.simulated_tiers(result.tiers, result.error_names)
+        else:
+            rows = _records(result.attempts, result.error_names)
+        for view, (_, _, pick) in enumerate(views):
+            chosen = pick(rows)
+            for slot, (_, _, read) in enumerate(METRICS):
+                values[view][slot].append(read(chosen, seconds))
         if progress is not None:
             progress(index + 1, seeds)
-    real_rows, _ = numbered(held_out.requests)
     judged = []
-    for slot, (name, unit, read) in enumerate(METRICS):
-        low, high = _interval(values[slot])
-        judged.append(Judged(name, unit, read(real_rows, seconds), tuple(values[slot]), low, high))
-    calls = (
-        int(np.count_nonzero(first_attempts(numbered(fitted_half.requests)[0]))),
-        int(np.count_nonzero(first_attempts(real_rows))),
-    )
+    for view, (tier, real_rows, _) in enumerate(views):
+        prefix = f"{tier}: " if tier else ""
+        for slot, (name, unit, read) in enumerate(METRICS):
+            low, high = _interval(values[view][slot])
+            real = read(real_rows, seconds)
+            simulated = tuple(values[view][slot])
+            judged.append(Judged(prefix + name, unit, real, simulated, low, high, tier))
+    if _tiered(data):
+        calls = (
+            holdout_graph.root_calls(fitted_half.requests),
+            holdout_graph.root_calls(held_out.requests),
+        )
+    else:
+        calls = (
+            int(np.count_nonzero(first_attempts(numbered(fitted_half.requests)[0]))),
+            int(np.count_nonzero(first_attempts(numbered(held_out.requests)[0]))),
+        )
     return HeldOutCheck(tuple(judged), tuple(range(seeds)), dict(found.scenario), calls)
+
+
+#: What is judged: the tier ("" for one service), the held-out half's rows, and how the same rows
+#: are picked out of a simulated run's table.
+View = tuple[str, Observations, Callable[[Observations], Observations]]
+
+
+def _views(data: Data, held_out: Data) -> list[View]:
+    """One service: the whole table. A call graph: each tier of the chain, top first, named
+    as the fitted scenario names it."""
+    if not _tiered(data):
+        return [("", numbered(held_out.requests)[0], lambda rows: rows)]
+    assert data.graph is not None
+    names = tier_names(data.graph.chain)
+    views: list[View] = []
+    for service, name in names.items():
+        real = holdout_graph.tier_rows(held_out.requests, service)
+        views.append((name, real, partial(holdout_graph.tier_rows, name=name)))
+    return views
 
 
 def _interval(values: list[float]) -> tuple[float, float]:

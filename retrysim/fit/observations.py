@@ -95,8 +95,10 @@ class Observations:
 
     ``error`` codes index ``error_names``, whose first entry is always ``""`` (ok). ``client``,
     ``call`` and ``tier`` are codes (None: the data had no such column); ``attempt`` is the
-    attempt number, 1 for a call's first (None: unknown). ``time`` is seconds after
-    ``origin`` (epoch seconds, or 0 for a run's own clock).
+    attempt number, 1 for a call's first (None: unknown). ``root``, in a call graph, is the id
+    of the clients' call each request was sent for (every request below it shares it), so
+    the held-out check can deal whole call trees to its halves (None: no call graph). ``time``
+    is seconds after ``origin`` (epoch seconds, or 0 for a run's own clock).
     """
 
     time: Floats
@@ -109,6 +111,7 @@ class Observations:
     tier: Ints | None = None
     tier_names: tuple[str, ...] = ()
     origin: float = 0.0
+    root: Ints | None = None
 
     def __len__(self) -> int:
         return len(self.time)
@@ -132,6 +135,7 @@ class Observations:
             call=pick(self.call),
             attempt=pick(self.attempt),
             tier=pick(self.tier),
+            root=pick(self.root),
         )
 
     def of_tier(self, name: str) -> Observations:
@@ -153,6 +157,7 @@ def table(
     call: Sequence[str] | None = None,
     attempt: Sequence[int] | None = None,
     tier: Sequence[str] | None = None,
+    root: Sequence[int] | None = None,
 ) -> Observations:
     """An :class:`Observations` from plain columns (as a reader collects them), sorted by time
     (stable: rows at the same instant keep their order in the file)."""
@@ -178,6 +183,7 @@ def table(
         attempt=None if attempt is None else np.asarray(attempt, dtype=np.int64)[order],
         tier=tiers,
         tier_names=tier_names,
+        root=None if root is None else np.asarray(root, dtype=np.int64)[order],
     )
 
 
@@ -213,6 +219,7 @@ def concatenated(parts: Sequence[Observations]) -> Observations:
     attempts = None
     if all(p.attempt is not None for p in parts):
         attempts = np.concatenate([p.attempt for p in parts if p.attempt is not None]).tolist()
+    roots = names("root", None)
     joined = table(
         np.concatenate([p.time for p in parts]),
         np.concatenate([p.duration for p in parts]),
@@ -221,6 +228,7 @@ def concatenated(parts: Sequence[Observations]) -> Observations:
         call=names("call", None),
         attempt=attempts,
         tier=names("tier", "tier_names"),
+        root=None if roots is None else categorical(roots)[0].tolist(),
     )
     return replace(joined, origin=origin)
 
