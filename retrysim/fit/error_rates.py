@@ -218,7 +218,9 @@ def _row_bounds(
             before, first = float(times[segment.start - 1]), float(times[segment.start])
             a, gap_a = (before + first) / 2, first - before
         if segment.stop == len(times):
-            b, gap_b = end, 0.0
+            # to the data's end, or past it: a tier's retries can go on after the last call
+            # arrived, and a window must not end before it starts
+            b, gap_b = max(end, float(times[-1])), 0.0
         else:
             last, after = float(times[segment.stop - 1]), float(times[segment.stop])
             b, gap_b = (last + after) / 2, after - last
