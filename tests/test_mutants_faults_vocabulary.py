@@ -21,7 +21,6 @@ import numpy as np
 import pytest
 
 from retrysim.chaos.link import Link
-from retrysim.chaos.proxy_stats import ProxyStats
 from retrysim.chaos.toxics import PacketLoss as LossToxic
 from retrysim.chaos.toxics import Toxic
 from retrysim.model.scenario import parse_scenario
@@ -35,6 +34,7 @@ from retrysim.sim.faults import (
 )
 from retrysim.sim.invariants import violations
 from retrysim.sim.streams import FAULT_BASE, stream_key
+from tests.fake_proxy import FakeProxy
 
 
 def plan(*faults: dict[str, Any], seed: int = 3) -> FaultPlan:
@@ -142,31 +142,6 @@ def test_a_segment_is_given_up_on_after_linuxs_fifteen_retransmissions() -> None
     assert longest == pytest.approx(0.2 * (2**15 - 1))
     assert delays.max() == longest
     assert abs(np.mean(delays == longest) - 0.9**15) < 5 * math.sqrt(0.206 * 0.794 / 4000)
-
-
-class FakeProxy:
-    """What a Link asks its proxy, for toxics that are always on."""
-
-    def __init__(self, toxics: tuple[Toxic, ...], keys: list[int]) -> None:
-        self.toxics, self.keys, self.stats = toxics, keys, ProxyStats()
-
-    @property
-    def stopping(self) -> bool:
-        return False
-
-    def elapsed(self) -> float:
-        return 0.0
-
-    def picked(self, index: int, connection: int, elapsed: float) -> bool:
-        return True
-
-    def active_toxics(
-        self, kind: type[Any] | tuple[type[Any], ...], connection: int, elapsed: float
-    ) -> list[int]:
-        return [i for i, toxic in enumerate(self.toxics) if isinstance(toxic, kind)]
-
-    def counted_out(self, connection: int, elapsed: float) -> bool:
-        return False
 
 
 def test_the_proxy_loses_a_chunk_as_the_simulator_loses_that_segment() -> None:

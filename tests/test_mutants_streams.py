@@ -21,11 +21,11 @@ import numpy as np
 import pytest
 
 from retrysim.chaos.link import Link
-from retrysim.chaos.proxy_stats import ProxyStats
 from retrysim.chaos.toxics import Slicer, Toxic
 from retrysim.model.scenario import parse_scenario
 from retrysim.sim.engine import simulate
 from retrysim.sim.streams import FAULT_BASE, stream_key
+from tests.fake_proxy import FakeProxy
 
 MEAN = 0.01  # each exponential part's mean: its variance is MEAN ** 2
 
@@ -230,31 +230,6 @@ def test_a_seed_gives_the_same_blast_radius_and_losses_in_every_version() -> Non
     assert sorted(set(client[~failed].tolist())) == PINNED_SPARED
     took = attempts["end"] - attempts["start"]
     assert [round(float(x), 9) for x in took[~failed]] == PINNED_SPARED_TOOK
-
-
-class FakeProxy:
-    """What a proxy's Link asks of it, for toxics that are always on."""
-
-    def __init__(self, toxics: tuple[Toxic, ...], keys: list[int]) -> None:
-        self.toxics, self.keys, self.stats = toxics, keys, ProxyStats()
-
-    @property
-    def stopping(self) -> bool:
-        return False
-
-    def elapsed(self) -> float:
-        return 0.0
-
-    def picked(self, index: int, connection: int, elapsed: float) -> bool:
-        return True
-
-    def active_toxics(
-        self, kind: type[Any] | tuple[type[Any], ...], connection: int, elapsed: float
-    ) -> list[int]:
-        return [i for i, toxic in enumerate(self.toxics) if isinstance(toxic, kind)]
-
-    def counted_out(self, connection: int, elapsed: float) -> bool:
-        return False
 
 
 #: The sizes of the pieces the proxy's slicer (100 +- 40 bytes) cuts a 600-byte chunk into,
