@@ -86,17 +86,6 @@ def redis_server() -> str:
 
 
 @pytest.fixture(scope="module")
-def redis_port(redis_server: str) -> Iterator[int]:
-    """A private redis-server on a free loopback port for one test module (skipped without
-    one, failed under .ci/run), stopped after it: the port answers nothing then."""
-    from retrysim.chaos.redis_target import ping, private_redis
-
-    with private_redis(redis_server) as port:
-        yield port
-    assert not ping(port)
-
-
-@pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
     """One headless Chromium per test module (tests/browser.py), driven by Selenium; the
     shared-report tests skip without Debian's chromium and chromium-driver, naming the install

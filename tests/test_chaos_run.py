@@ -7,12 +7,13 @@ The scenarios are a few seconds of real time each.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from typer.testing import CliRunner
 
-from retrysim.chaos.redis_target import parse_target
+from retrysim.chaos.redis_target import parse_target, ping, private_redis
 from retrysim.chaos.run import chaos_document, error_code, real_run, run_real
 from retrysim.chaos.toxics import ChaosError
 from retrysim.chaos.versus import interval
@@ -21,6 +22,14 @@ from retrysim.model.scenario import Scenario
 from retrysim.sim import records as rec
 from retrysim.sim.failures import CODES
 from retrysim.sim.invariants import violations
+
+
+@pytest.fixture(scope="module")
+def redis_port(redis_server: str) -> Iterator[int]:
+    """A private redis-server (skipped without one, failed under .ci/run: conftest)."""
+    with private_redis(redis_server) as port:
+        yield port
+    assert not ping(port)  # stopped
 
 
 def _scenario(**changes: Any) -> Scenario:

@@ -5,10 +5,13 @@ its rate; a real run with both matches its simulation (``chaos --vs-sim``)."""
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
+import pytest
 
+from retrysim.chaos.redis_target import ping, private_redis
 from retrysim.chaos.run import real_run
 from retrysim.model.scenario import Scenario
 from retrysim.sim import records as rec
@@ -16,6 +19,13 @@ from retrysim.sim.engine import simulate
 from retrysim.sim.invariants import violations
 
 LOSS, FIRST = 0.05, 40
+
+
+@pytest.fixture(scope="module")
+def redis_port(redis_server: str) -> Iterator[int]:
+    with private_redis(redis_server) as port:
+        yield port
+    assert not ping(port)
 
 
 def lossy() -> Scenario:

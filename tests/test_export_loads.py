@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +15,7 @@ from redis.backoff import NoBackoff
 from redis.retry import Retry
 from typer.testing import CliRunner
 
+from retrysim.chaos.redis_target import private_redis
 from retrysim.cli.app import app
 from tests.proxy_server import clear, served_api
 
@@ -36,6 +38,12 @@ delay = 0.001
 kind = "first_n"
 n = 2
 """
+
+
+@pytest.fixture(scope="module")
+def redis_port(redis_server: str) -> Iterator[int]:
+    with private_redis(redis_server) as port:
+        yield port
 
 
 def test_the_exported_document_loads_and_its_toxics_apply(tmp_path: Path, redis_port: int) -> None:

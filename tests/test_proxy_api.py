@@ -23,11 +23,18 @@ from redis.retry import Retry
 from toxiproxy.exceptions import InvalidToxic, NotFound
 
 from retrysim.chaos.control import BAD_STREAM
+from retrysim.chaos.redis_target import private_redis
 from tests.proxy_server import Served, clear, served_api
 
 LATENCY_MS = 300
 #: Over the latency a delayed PING may take on a loaded 2-core machine (measured: 1 ms).
 SLACK = 1.5
+
+
+@pytest.fixture(scope="module")
+def redis_port(redis_server: str) -> Iterator[int]:
+    with private_redis(redis_server) as port:
+        yield port
 
 
 @pytest.fixture(scope="module")

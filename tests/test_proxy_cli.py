@@ -23,9 +23,15 @@ from redis.backoff import NoBackoff
 from redis.retry import Retry
 from typer.testing import CliRunner
 
-from retrysim.chaos.redis_target import free_port
+from retrysim.chaos.redis_target import free_port, private_redis
 from retrysim.cli.app import app
 from tests.proxy_server import BOUND, Served, clear, served_api
+
+
+@pytest.fixture(scope="module")
+def redis_port(redis_server: str) -> Iterator[int]:
+    with private_redis(redis_server) as port:
+        yield port
 
 
 @pytest.fixture(scope="module")

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from typing import Any, TypeVar
 
 import httpx
@@ -19,10 +19,17 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 
 from retrysim.chaos import EveryNth, FaultProxy, FirstN, PacketLoss
 from retrysim.chaos.http_service import HttpService
+from retrysim.chaos.redis_target import private_redis
 from retrysim.chaos.toxics import STREAMS, LimitData, Slicer, SlowClose, Toxic
 
 T = TypeVar("T")
 DEADLINE = 15.0
+
+
+@pytest.fixture(scope="module")
+def redis_port(redis_server: str) -> Iterator[int]:
+    with private_redis(redis_server) as port:
+        yield port
 
 
 def run(main: Callable[[], Awaitable[T]]) -> T:
