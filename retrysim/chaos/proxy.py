@@ -130,6 +130,8 @@ class FaultProxy(LoopbackListener):
             keys.append(kept[id(toxic)])
         added = [t for t in toxics if not any(t is old for old in self.toxics)]
         self.toxics, self.keys = tuple(toxics), keys
+        # a removed count's state goes with it (its id could be a new toxic's)
+        self._counts = {i: c for i, c in self._counts.items() if any(id(t) == i for t in toxics)}
         if self._server is None:
             return
         loop, now = asyncio.get_running_loop(), self.elapsed()
