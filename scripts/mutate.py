@@ -462,10 +462,6 @@ DRAW_EQUALS_P = (
     "unit() draws a multiple of 2**-53 in [0, 1): a draw equal to the probability, the only"
     " case `<` and `<=` differ, comes once in 2**53 draws"
 )
-NARROWED_DEFAULT = (
-    "Narrowed is built only by faults._narrowing, which passes all eleven fields, so no"
-    " default of its fields is ever used"
-)
 ROOM = (
     "how much room the columns take at once, or how many rows move at once: memory and speed,"
     " never a record (the tests read these sizes by name)"
@@ -736,45 +732,32 @@ EQUIVALENT: dict[str, str] = {
     "retrysim/sim/faults.py:71:30:const:True->False": SLOTS,
     "retrysim/sim/faults.py:82:30:const:True->False": SLOTS,
     "retrysim/sim/faults.py:97:30:const:True->False": SLOTS,
-    "retrysim/sim/faults.py:243:30:const:True->False": SLOTS,
-    "retrysim/sim/faults.py:256:30:const:True->False": SLOTS,
+    "retrysim/sim/faults.py:237:30:const:True->False": SLOTS,
+    "retrysim/sim/faults.py:250:30:const:True->False": SLOTS,
     "retrysim/sim/faults.py:92:42:cmp:Lt->LtE": DRAW_EQUALS_P,
     "retrysim/sim/faults.py:112:28:cmp:Lt->LtE": DRAW_EQUALS_P,
-    "retrysim/sim/faults.py:269:42:cmp:Lt->LtE": DRAW_EQUALS_P,
+    "retrysim/sim/faults.py:263:42:cmp:Lt->LtE": DRAW_EQUALS_P,
     "retrysim/sim/faults.py:109:15:cmp:Lt->LtE#1": (
         "at t == end the ramp's probability is 0 and no draw is below 0, so t == end passes"
         " either way"
     ),
-    "retrysim/sim/faults.py:125:4:stmt:removed": (
-        "Gate declares no __slots__, so a CountGate has a __dict__ either way: its __slots__"
-        " only move the attributes out of it, and nothing reads __slots__ or __dict__"
-    ),
-    "retrysim/sim/faults.py:152:27:const:0->1": (
+    "retrysim/sim/faults.py:139:27:const:0->1": (
         "a count gate's count is 0 until the first attempt in its window, so _occurrence's"
         " start value can only reset a count that is already 0, and after that attempt both"
         " hold its occurrence"
     ),
-    "retrysim/sim/faults.py:161:25:const:0->1": (
+    "retrysim/sim/faults.py:148:25:const:0->1": (
         "without a recurrence every attempt has the same occurrence, which can differ from"
         " _occurrence's start value only at the first attempt in the window, when the count"
         " it resets is already 0"
     ),
-    "retrysim/sim/faults.py:171:30:const:True->False": SLOTS,
-    "retrysim/sim/faults.py:184:16:const:0->1": NARROWED_DEFAULT,
-    "retrysim/sim/faults.py:188:19:const:1.0->0.0": NARROWED_DEFAULT,
-    "retrysim/sim/faults.py:189:21:const:0->1": NARROWED_DEFAULT,
-    "retrysim/sim/faults.py:197:11:cmp:Lt->LtE": (
+    "retrysim/sim/faults.py:158:30:const:True->False": SLOTS,
+    "retrysim/sim/faults.py:191:11:cmp:Lt->LtE": (
         "at share == 1.0 the added test asks whether a draw in [0, 1) is at least 1.0, which"
         " it never is, so every client is still hit"
     ),
-    "retrysim/sim/faults.py:197:32:cmp:GtE->Gt": DRAW_EQUALS_P,
-    "retrysim/sim/faults.py:222:30:const:True->False": SLOTS,
-    "retrysim/sim/faults.py:423:80:const:0->1": (
-        "a Narrowed's code is read only by FaultPlan.reset_share, for a wrapped ResetRule,"
-        " which has a code of its own; the default is taken only for outage gates, spikes"
-        " and packet loss, whose Narrowed code nothing reads (chaos.http_faults reads the"
-        " inner gate's)"
-    ),
+    "retrysim/sim/faults.py:191:32:cmp:GtE->Gt": DRAW_EQUALS_P,
+    "retrysim/sim/faults.py:216:30:const:True->False": SLOTS,
     "retrysim/retry/waits.py:142:49:cmp:GtE->Gt": (
         "a hint of 0 is never above the fallback wait, so honouring or ignoring it gives the"
         " same wait (the hint's only reader)"
@@ -1005,7 +988,7 @@ EQUIVALENT: dict[str, str] = {
         "__slots__ only drops Answers' per-instance __dict__; nothing sets an attribute "
         "outside names/none_code/values, and pickle/copy work either way"
     ),
-    "retrysim/sim/faults.py:284:4:stmt:removed": (
+    "retrysim/sim/faults.py:278:4:stmt:removed": (
         "__post_init__ still sets hinted (FaultPlan has a __dict__); the declaration only "
         "puts hinted in repr/fields(), which nothing reads, and eq is unchanged since hinted "
         "derives from gates"

@@ -216,5 +216,23 @@ def test_compiled_narrowed_and_packet_loss_strategies_are_immutable() -> None:
     strategies: list[Any] = [p.gates[0], p.spikes[0]]
     assert [type(s).__name__ for s in strategies] == ["Narrowed", "LossDelay"]
     for strategy in strategies:
-        with pytest.raises(dataclasses.FrozenInstanceError):
-            strategy.start = 2.0
+        for field in dataclasses.fields(strategy):
+            with pytest.raises(dataclasses.FrozenInstanceError):
+                setattr(strategy, field.name, getattr(strategy, field.name))
+
+
+def test_a_recurring_gate_keeps_its_retry_after_and_a_recurring_reset_its_error() -> None:
+    """Wrapped to recur, a rate-limit keeps the Retry-After its failures carry, and a reset
+    the error its client sees: what the plan reads of them is the wrapped fault's."""
+    from retrysim.sim.failures import CODES
+
+    recurring = {"every": 10, "for": 5}
+    p = plan(
+        {"kind": "outage", "end": 50, "error": "RateLimited", "retry_after": 2.5, **recurring},
+        {"kind": "reset", "probability": 1.0, "error": "ConnectionAbortedError", **recurring},
+    )
+    assert p.hinted and p.hint(1.0, 7, 1) == 2.5
+    assert p.hint(6.0, 7, 1) is None  # off: the attempt passed
+    found = p.reset_share(1.0, 7, 1)
+    assert found is not None and found[1] == CODES["ConnectionAbortedError"]
+    assert p.reset_share(6.0, 7, 1) is None

@@ -122,19 +122,6 @@ class CountGate(Gate):
     counts nothing twice.
     """
 
-    __slots__ = (
-        "_asked",
-        "_count",
-        "_occurrence",
-        "code",
-        "end",
-        "every",
-        "first",
-        "hint",
-        "n",
-        "start",
-    )
-
     def __init__(
         self,
         start: float,
@@ -173,23 +160,30 @@ class Narrowed:
     """A strategy limited in time (on for ``duration`` seconds every ``every`` seconds from its
     ``start``) or to some clients (their indices, or a ``share`` drawn once per client on
     ``share_key``): elsewhere it answers ``off`` (PASS, no extra seconds, no reset) without
-    asking the strategy, so a count counts only what it hits. Carries the wrapped strategy's
-    ``start``, ``end``, ``hint`` and ``code``, which the plan reads."""
+    asking the strategy, so a count counts only what it hits. Its ``hint`` and ``code``, which
+    the plan reads, are the wrapped strategy's."""
 
-    inner: Callable[[float, int, int], Any]
+    inner: Any
     off: Any
-    start: float
-    end: float
-    hint: float | None = None
-    code: int = 0
-    every: float = math.inf
-    duration: float = math.inf
-    clients: frozenset[int] | None = None
-    share: float = 1.0
-    share_key: int = 0
+    every: float
+    duration: float
+    clients: frozenset[int] | None
+    share: float
+    share_key: int
+
+    @property
+    def hint(self) -> float | None:
+        """The wrapped gate's Retry-After hint (what ``FaultPlan`` reads of every gate)."""
+        hint: float | None = getattr(self.inner, "hint", None)
+        return hint
+
+    @property
+    def code(self) -> int:
+        """The wrapped reset rule's code (what ``FaultPlan.reset_share`` reads of a rule)."""
+        return int(self.inner.code)
 
     def __call__(self, t: float, call_key: int, attempt: int) -> Any:
-        if self.every != math.inf and (t - self.start) % self.every >= self.duration:
+        if self.every != math.inf and (t - self.inner.start) % self.every >= self.duration:
             return self.off
         client = call_key >> CALL_KEY_SHIFT
         if self.clients is not None and client not in self.clients:
@@ -420,19 +414,9 @@ def _narrowing(fault: Fault, key: int) -> Callable[[Any, Any], Any]:
         return lambda strategy, off: strategy
 
     def narrowed(strategy: Any, off: Any) -> Narrowed:
-        hint, code = getattr(strategy, "hint", None), getattr(strategy, "code", 0)
+        radius = None if listed is None else frozenset(listed)
         return Narrowed(
-            strategy,
-            off,
-            strategy.start,
-            strategy.end,
-            hint,
-            code,
-            every,
-            duration,
-            None if listed is None else frozenset(listed),
-            share,
-            stream_key(key, BLAST_RADIUS),
+            strategy, off, every, duration, radius, share, stream_key(key, BLAST_RADIUS)
         )
 
     return narrowed
