@@ -61,6 +61,7 @@ FIGURE_FORMATS: tuple[str, ...] = ("png", "svg", "pdf")
 
 #: Where compare's and sweep's runs happen (``--executor``): see :mod:`retrysim.runs.executors`.
 EXECUTOR_KINDS: tuple[str, ...] = ("local", "dask")
-#: ``--engine`` values: ``auto`` takes the fast path whenever the policy allows it, ``fast``
-#: insists on it, ``reference`` steps tenacity's own ``iter()`` (retrysim.sim.decide).
-ENGINES = ("auto", "fast", "reference")
+#: ``--engine`` values: ``auto`` takes the native core when it models the run, else the fast
+#: path whenever the policy allows it; ``native`` and ``fast`` insist on theirs; ``reference``
+#: steps tenacity's own ``iter()`` (retrysim.sim.native, retrysim.sim.decide).
+ENGINES = ("auto", "native", "fast", "reference")

@@ -391,6 +391,8 @@ MODULES: dict[str, tuple[str, tuple[str, ...]]] = {
         "retrysim/sim/limits.py",
         ("tests/test_hostile_input.py", MT, MS, "tests/test_mutants_limits.py"),
     ),
+    "native": ("retrysim/sim/native.py", ("tests/test_native.py",)),
+    "native_lower": ("retrysim/sim/native_lower.py", ("tests/test_native.py",)),
     "sim_policy": (
         "retrysim/sim/policy.py",
         ("tests/test_options.py", "tests/test_per_error.py", MS),

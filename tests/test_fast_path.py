@@ -48,6 +48,16 @@ from tests.test_fidelity_resilience import UNIFORM as RESILIENCE_BASE
 from tests.test_invariants import scenarios as generated_scenarios
 
 BUNDLED = sorted(retrysim.bundled_scenarios())
+
+
+@pytest.fixture(autouse=True)
+def _without_the_native_core(monkeypatch: pytest.MonkeyPatch) -> None:
+    """This proof is the Python engine's: it runs with the native core turned off, as on a
+    machine where it is not built (``auto`` then takes the fast path; tests/test_native.py
+    proves the core against the same reference)."""
+    monkeypatch.setenv("RETRYSIM_NATIVE", "0")
+
+
 #: Bundled scenarios big enough to take seconds a pair; run at full size, marked slow.
 LARGE = {"thundering-herd", "retry-storm"}
 
@@ -287,7 +297,7 @@ def test_your_own_policy_runs_on_the_reference_path_and_fast_is_refused() -> Non
     )
     with pytest.raises(EngineChoiceError, match="--engine fast: a policy of your own"):
         simulate(scenario, retrying=mine, engine="fast")
-    with pytest.raises(EngineChoiceError, match="allowed: auto, fast, reference"):
+    with pytest.raises(EngineChoiceError, match="allowed: auto, native, fast, reference"):
         simulate(scenario, engine="quick")
 
 

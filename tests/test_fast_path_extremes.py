@@ -91,7 +91,9 @@ def test_the_issue_command_runs_on_the_fast_path() -> None:
     ]
     result = CliRunner().invoke(app, command)
     assert result.exit_code == 0, result.output
-    assert "engine: fast" in result.output
+    assert "engine: native" in result.output  # the native core, proved against the reference
+    slow = CliRunner().invoke(app, command, env={"RETRYSIM_NATIVE": "0"})
+    assert "engine: fast (the native core is turned off (RETRYSIM_NATIVE=0))" in slow.output
 
 
 @pytest.mark.parametrize("extreme", EXTREMES)

@@ -321,6 +321,8 @@ class Lean:
         info.mkdir()
         for name in ("METADATA", "entry_points.txt"):
             text = installed.read_text(name)
+            if text is None and name == "METADATA":  # a checkout's setuptools egg-info
+                text = installed.read_text("PKG-INFO")
             assert text is not None, name
             (info / name).write_text(text, encoding="utf-8")
 

@@ -107,10 +107,11 @@ EngineOption = Annotated[
     str,
     typer.Option(
         "--engine",
-        help="How tenacity's decisions are made: auto (the fast path whenever the policy's "
-        "strategies are ones it mirrors, else the reference path), fast (refused for a policy it "
-        "cannot run) or reference (tenacity's own Retrying.iter()). The results are identical; "
-        "the report's last line says which ran.",
+        help="Which engine runs: auto (the compiled native core when it models the whole run, "
+        "else the fast path whenever the policy's strategies are ones it mirrors, else the "
+        "reference path), native or fast (each refused for a run it cannot take) or reference "
+        "(tenacity's own Retrying.iter()). The results are identical; the report's last line "
+        "says which ran, and why not a faster one.",
         metavar="KIND",
         autocompletion=value_completion.engines,
     ),

@@ -483,6 +483,6 @@ def decider_for(
     refusal = fast_refusal(policy)
     if refusal is None:
         return FastDecider(policy, clock, jitter_key, answers)
-    if engine == "fast":
-        raise EngineChoiceError(f"--engine fast: {refusal}; use --engine auto or reference")
+    if engine in ("fast", "native"):  # the native core needs the fast path's strategies
+        raise EngineChoiceError(f"--engine {engine}: {refusal}; use --engine auto or reference")
     return ReferenceDecider(policy, clock, jitter_key, refusal, answers)

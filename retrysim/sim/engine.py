@@ -564,12 +564,19 @@ def simulate(
     calls (``{"gateway": Retrying(...)}``: tier gateway's calls to the next tier).
     ``progress(done, total)`` is called every few thousand events with the calls ended so far
     and the calls expected, and once at the end with both equal to the calls made.
-    ``engine`` is ``"auto"`` (the fast path whenever the policy's strategies allow it),
-    ``"fast"`` (refused with :class:`~retrysim.sim.decide.EngineChoiceError` when they do not)
-    or ``"reference"`` (tenacity's own ``iter()``); the records are identical either way.
+    ``engine`` is ``"auto"`` (the native core when it models the run, else the fast path
+    whenever the policy's strategies allow it: :mod:`retrysim.sim.native`), ``"native"`` or
+    ``"fast"`` (each refused with :class:`~retrysim.sim.decide.EngineChoiceError` when it
+    cannot run it) or ``"reference"`` (tenacity's own ``iter()``); the records are identical
+    whichever runs.
     """
     if retryings:
         check_callers(scenario, retryings, "retryings")
-    return Engine(
+    built = Engine(
         scenario, seed, settings, progress, guards, retrying, engine, retryings=retryings
-    ).run()
+    )
+    if engine in ("auto", "native"):  # the compiled core, when it models the whole run
+        from retrysim.sim import native
+
+        return native.run(built, engine)
+    return built.run()

@@ -1,0 +1,557 @@
+/* retrysim's native engine: the send-hear-decide loop of retrysim/sim/engine.py, compiled.
+ *
+ * It runs the same model as the Python engine for the scenarios the lowering
+ * (retrysim/sim/native_lower.py) accepts: one tier, one replica, no pools or network, no
+ * guards or hedging, the ideal or queue service, the fault strategies of faults.py, and a
+ * policy whose strategies are tenacity's mirrored ones. It schedules the same events in the
+ * same order, draws the same counter-based numbers and does the same float arithmetic in the
+ * same order, so its records are the Python engine's byte for byte (tests/test_native.py
+ * proves it against tenacity's own iter()). Whatever it does not model runs in Python.
+ */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+
+#include <math.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "draws.h"
+#include "faults.h"
+#include "heap.h"
+#include "latency.h"
+#include "policy.h"
+#include "records.h"
+
+/* Record codes, as retrysim/sim/records.py numbers them. */
+enum { OUT_OK = 0, OUT_FAILED = 1, OUT_TIMED_OUT = 2, OUT_OPEN = 3 };
+enum { CALL_SUCCEEDED = 0, CALL_GAVE_UP = 1, CALL_UNFINISHED = 2 };
+/* What happens at an event. */
+enum { EV_ARRIVE = 1, EV_NEXT_CALL, EV_RETRY, EV_TIMED_OUT, EV_RESET, EV_DONE, EV_FINISH,
+       EV_CAPACITY };
+/* Why a run stopped early. */
+enum { STOP_NONE = 0, STOP_TIME, STOP_EVENTS, STOP_ATTEMPTS, STOP_ERROR };
+#define SUCCEEDED_NOW (-1.0)
+#define GAVE_UP_NOW (-2.0)
+
+typedef struct {  /* a live call: its jitter stream and where its retries are */
+    uint64_t stream;
+    uint32_t attempt_number;
+    uint8_t error_code;
+} rs_live;
+
+typedef struct {  /* a request waiting for a queue's slot */
+    uint32_t call;
+    uint64_t row;
+    double service;
+} rs_waiter;
+
+typedef struct {
+    /* the scenario */
+    const double *firsts;
+    const int64_t *first_clients;
+    size_t n_firsts;
+    int open_loop;
+    int64_t clients;
+    double calls_per_client, think_time, duration, max_time, attempt_limit, timeout;
+    int64_t max_events;
+    int has_timeout;
+    uint64_t jitter_key, latency_key;
+    rs_faults faults;
+    const int32_t *gates, *spikes, *resets;
+    Py_ssize_t n_gates, n_spikes, n_resets;
+    /* the policy */
+    rs_policy policy;
+    int32_t stop_root, wait_root;
+    const uint8_t *verdicts;
+    int served_judged, none_code, answer_base, timeout_code;
+    /* the server */
+    int queue;  /* 0: ideal (every request done after its service time); 1: slots and a FIFO */
+    int64_t slots, nominal, queue_limit, busy;
+    int reject_code, drop_abandoned;
+    rs_waiter *waiting;
+    size_t wait_head, wait_size, wait_capacity;
+    /* the run */
+    rs_heap heap;
+    rs_rows attempts, calls, live;
+    rs_rows remembered;  /* each call's decorrelated jitters' last waits (width: 8 a node) */
+    int32_t remembers;   /* how many such waits a call keeps */
+    double now, pending_done;
+    int64_t events, ended, report_every;
+    int halted;
+    uint64_t halted_at;
+    PyObject *progress;
+    int failed;  /* out of memory, or the progress callback raised */
+} rs_run;
+
+static inline rs_attempt *attempt_row(rs_run *R, uint64_t a) { return (rs_attempt *)R->attempts.rows + a; }
+static inline rs_call *call_row(rs_run *R, uint32_t c) { return (rs_call *)R->calls.rows + c; }
+static inline rs_live *live_of(rs_run *R, uint32_t c) { return (rs_live *)R->live.rows + c; }
+
+static void at(rs_run *R, double t, uint16_t kind, uint32_t call, uint64_t row, int16_t code) {
+    rs_event e = {t, 0, row, call, kind, code};
+    if (rs_heap_push(&R->heap, e) < 0) R->failed = 1;
+}
+
+static void send(rs_run *R, uint32_t call);
+
+/* The call ends now (engine._end_call); a closed loop's client calls again after thinking. */
+static void end_call(rs_run *R, uint32_t call, int outcome, int error) {
+    rs_call *c = call_row(R, call);
+    c->end = R->now;
+    c->outcome = (uint8_t)outcome;
+    c->error = (uint8_t)error;
+    c->attempts = (uint16_t)live_of(R, call)->attempt_number;
+    R->ended++;
+    double limit = R->calls_per_client;
+    if (limit == 0 || (double)c->index + 1 >= limit) return;
+    double start = R->now + R->think_time;
+    if (start < R->duration) at(R, start, EV_NEXT_CALL, c->client, (uint64_t)c->index + 1, 0);
+}
+
+/* FastDecider.decide for a policy of mirrors (a verdict per code): the seconds to wait, or
+ * SUCCEEDED_NOW / GAVE_UP_NOW. */
+static double decide(rs_run *R, uint32_t call, int code) {
+    if (code == 0) {
+        if (!R->served_judged) return SUCCEEDED_NOW;
+        code = R->none_code;
+    }
+    rs_live *live = live_of(R, call);
+    live->error_code = (uint8_t)code;
+    if (!R->verdicts[code]) return code < R->answer_base ? GAVE_UP_NOW : SUCCEEDED_NOW;
+    rs_state s;
+    s.stream = live->stream;
+    s.start = call_row(R, call)->start;
+    s.outcome_time = R->now;
+    s.attempt_number = live->attempt_number;
+    s.error_code = (uint8_t)code;
+    s.upcoming_sleep = 0.0;
+    s.previous = R->remembers ? (double *)(R->remembered.rows + (size_t)call * R->remembered.width) : NULL;
+    double sleep = rs_wait(&R->policy, R->wait_root, &s);
+    s.upcoming_sleep = sleep;
+    live->stream = s.stream;
+    if (rs_stop(&R->policy, R->stop_root, &s)) return GAVE_UP_NOW;
+    live->attempt_number++;
+    return sleep;
+}
+
+/* The client hears attempt a's answer now (engine._hear): record it, decide what follows. */
+static void hear(rs_run *R, uint32_t call, uint64_t a, int code, int outcome) {
+    rs_attempt *row = attempt_row(R, a);
+    row->end = R->now;
+    row->error = (uint8_t)code;
+    row->outcome = (uint8_t)(code == 0 ? OUT_OK : (outcome ? outcome : OUT_FAILED));
+    double wait = decide(R, call, code);
+    if (wait >= 0) {
+        if (code == 0) {
+            row->error = (uint8_t)R->none_code;
+            row->outcome = OUT_FAILED;
+        }
+        row->wait = wait;
+        at(R, R->now + wait, EV_RETRY, call, 0, 0);
+    } else if (wait == SUCCEEDED_NOW) {
+        if (code >= R->answer_base) row->outcome = OUT_OK;
+        end_call(R, call, CALL_SUCCEEDED, 0);
+    } else {
+        if (code == 0) {
+            row->error = (uint8_t)(code = R->none_code);
+            row->outcome = OUT_FAILED;
+        }
+        end_call(R, call, CALL_GAVE_UP, code);
+    }
+}
+
+/* -- the server ------------------------------------------------------------------------- */
+
+static int enqueue(rs_run *R, uint32_t call, uint64_t a, double service) {
+    if (R->wait_size == R->wait_capacity) {
+        size_t capacity = R->wait_capacity ? 2 * R->wait_capacity : 1024;
+        rs_waiter *grown = malloc(capacity * sizeof(rs_waiter));
+        if (grown == NULL) return -1;
+        for (size_t i = 0; i < R->wait_size; i++)
+            grown[i] = R->waiting[(R->wait_head + i) % R->wait_capacity];
+        free(R->waiting);
+        R->waiting = grown;
+        R->wait_head = 0;
+        R->wait_capacity = capacity;
+    }
+    R->waiting[(R->wait_head + R->wait_size) % R->wait_capacity] = (rs_waiter){call, a, service};
+    R->wait_size++;
+    return 0;
+}
+
+/* SlotServer._start_waiting: free slots take the waiters in order. */
+static void start_waiting(rs_run *R) {
+    while (R->wait_size && R->busy < R->slots) {
+        rs_waiter w = R->waiting[R->wait_head];
+        R->wait_head = (R->wait_head + 1) % R->wait_capacity;
+        R->wait_size--;
+        if (R->drop_abandoned && attempt_row(R, w.row)->outcome != OUT_OPEN) continue;
+        R->busy++;
+        at(R, R->now + w.service, EV_FINISH, w.call, w.row, 0);
+    }
+}
+
+static void submit(rs_run *R, uint32_t call, uint64_t a, double t, double service) {
+    if (!R->queue) {  /* Server.submit: schedule_done */
+        R->pending_done = t + service;
+        at(R, t + service, EV_DONE, call, a, 0);
+    } else if (R->busy < R->slots) {
+        R->busy++;
+        at(R, t + service, EV_FINISH, call, a, 0);
+    } else if ((int64_t)R->wait_size < R->queue_limit) {
+        if (enqueue(R, call, a, service) < 0) R->failed = 1;
+    } else {
+        hear(R, call, a, R->reject_code, 0);
+    }
+}
+
+/* Engine.server_done: the work is done; the client hears it if it still waits. */
+static void server_done(rs_run *R, uint32_t call, uint64_t a) {
+    rs_attempt *row = attempt_row(R, a);
+    row->executed = 1;
+    call_row(R, call)->executions++;
+    if (row->outcome == OUT_OPEN) hear(R, call, a, 0, 0);
+}
+
+/* -- attempts and calls -------------------------------------------------------------------- */
+
+/* Engine._send: one attempt through its phases, door, service time, reset, server, timeout. */
+static void send(rs_run *R, uint32_t call) {
+    double t = R->now;
+    rs_live *live = live_of(R, call);
+    uint64_t n = live->attempt_number;
+    uint64_t a = R->attempts.size;
+    if ((double)a >= R->attempt_limit) {
+        if (!R->halted) {
+            R->halted = 1;
+            R->halted_at = a;
+        }
+        return;
+    }
+    if (rs_rows_reserve(&R->attempts, a + 1) < 0) {
+        R->failed = 1;
+        return;
+    }
+    R->attempts.size = a + 1;
+    rs_call *c = call_row(R, call);
+    rs_attempt *row = attempt_row(R, a);
+    *row = (rs_attempt){call, c->client, (uint16_t)n, OUT_OPEN, 0, t, NAN, NAN, 0, 0.0, 0, 0};
+    uint64_t key = ((uint64_t)c->client << RS_CALL_KEY_SHIFT) | c->index;
+    int verdict = RS_PASS;
+    for (Py_ssize_t g = 0; g < R->n_gates; g++) {
+        verdict = rs_gate(&R->faults, R->gates[g], t, key, n);
+        if (verdict != RS_PASS) break;
+    }
+    if (verdict > 0) {
+        hear(R, call, a, verdict, 0);
+        return;
+    }
+    if (verdict == RS_BLACKHOLE) {
+        if (R->has_timeout) at(R, t + R->timeout, EV_TIMED_OUT, call, a, 0);
+        return;
+    }
+    double service = rs_sample(&R->faults.samplers[0], R->faults.table, rs_unit(R->latency_key, key, n));
+    if (R->n_spikes) {
+        double extra = 0.0;
+        for (Py_ssize_t s = 0; s < R->n_spikes; s++) extra = extra + rs_extra(&R->faults, R->spikes[s], t, key, n);
+        service = service + extra;
+    }
+    for (Py_ssize_t r = 0; r < R->n_resets; r++) {
+        double share = rs_reset(&R->faults, R->resets[r], t, key, n);
+        if (share >= 0.0) {
+            at(R, t + share * service, EV_RESET, call, a, (int16_t)R->faults.items[R->resets[r]].code);
+            break;
+        }
+    }
+    R->pending_done = NAN;
+    submit(R, call, a, t, service);
+    if (R->has_timeout && attempt_row(R, a)->outcome == OUT_OPEN) {
+        double done = R->pending_done;
+        if (isnan(done) || done > t + R->timeout) at(R, t + R->timeout, EV_TIMED_OUT, call, a, 0);
+    }
+}
+
+/* Engine._new_call: the call starts now and sends its first attempt. */
+static void new_call(rs_run *R, int64_t client, int64_t index) {
+    uint64_t id = R->calls.size;
+    if (rs_rows_reserve(&R->calls, id + 1) < 0 || rs_rows_reserve(&R->live, id + 1) < 0 ||
+        (R->remembers && rs_rows_reserve(&R->remembered, id + 1) < 0)) {
+        R->failed = 1;
+        return;
+    }
+    R->calls.size = R->live.size = id + 1;
+    if (R->remembers) {
+        double *remembered = (double *)(R->remembered.rows + id * R->remembered.width);
+        for (int32_t i = 0; i < R->remembers; i++) remembered[i] = NAN;
+    }
+    *call_row(R, (uint32_t)id) = (rs_call){(uint32_t)id, (uint32_t)client, (uint32_t)index,
+                                           R->now, NAN, 0, CALL_UNFINISHED, 0, 0};
+    uint64_t key = ((uint64_t)client << RS_CALL_KEY_SHIFT) | (uint64_t)index;
+    *live_of(R, (uint32_t)id) = (rs_live){R->jitter_key + key * RS_CALL_STEP, 1, 0};
+    send(R, (uint32_t)id);
+}
+
+/* Engine._arrive: arrival i and every later one due at the same instant. */
+static void arrive(rs_run *R, uint64_t i) {
+    double now = R->now;
+    for (;;) {
+        if (R->open_loop) new_call(R, (int64_t)i % R->clients, (int64_t)i / R->clients);
+        else new_call(R, R->first_clients[i], 0);
+        i++;
+        if (i >= R->n_firsts) return;
+        if (R->firsts[i] != now) {
+            at(R, R->firsts[i], EV_ARRIVE, 0, i, 0);
+            return;
+        }
+    }
+}
+
+static void dispatch(rs_run *R, const rs_event *e) {
+    switch (e->kind) {
+    case EV_ARRIVE:
+        arrive(R, e->row);
+        break;
+    case EV_NEXT_CALL:
+        new_call(R, e->call, (int64_t)e->row);
+        break;
+    case EV_RETRY:
+        send(R, e->call);
+        break;
+    case EV_TIMED_OUT:
+        if (attempt_row(R, e->row)->outcome == OUT_OPEN)
+            hear(R, e->call, e->row, R->timeout_code, OUT_TIMED_OUT);
+        break;
+    case EV_RESET:
+        if (attempt_row(R, e->row)->outcome == OUT_OPEN) hear(R, e->call, e->row, e->code, 0);
+        break;
+    case EV_DONE:
+        server_done(R, e->call, e->row);
+        break;
+    case EV_FINISH:
+        R->busy--;
+        server_done(R, e->call, e->row);
+        start_waiting(R);
+        break;
+    case EV_CAPACITY:
+        if (R->queue) {
+            R->slots = e->code ? (int64_t)e->row : R->nominal;
+            start_waiting(R);
+        }
+        break;
+    }
+}
+
+/* Kernel.run: events in time order until none is left or a limit is reached. */
+static int run_loop(rs_run *R, uint64_t *stop_arg) {
+    rs_event e;
+    while (R->heap.size) {
+        rs_heap_pop(&R->heap, &e);
+        if (e.t > R->max_time) return STOP_TIME;
+        R->now = e.t;
+        dispatch(R, &e);
+        if (R->failed) return STOP_ERROR;
+        R->events++;
+        if (R->events >= R->max_events) return STOP_EVENTS;
+        if ((R->events & (R->report_every - 1)) == 0) {
+            if (PyErr_CheckSignals() < 0) return STOP_ERROR;
+            if (R->progress != Py_None) {
+                PyObject *r = PyObject_CallFunction(R->progress, "LLd", (long long)R->ended,
+                                                    (long long)R->calls.size, R->now);
+                if (r == NULL) return STOP_ERROR;
+                Py_DECREF(r);
+            }
+        }
+        if (R->halted) {
+            *stop_arg = R->halted_at;
+            return STOP_ATTEMPTS;
+        }
+    }
+    return STOP_NONE;
+}
+
+/* -- rows handed to numpy ------------------------------------------------------------------ */
+
+typedef struct {
+    PyObject_HEAD
+    char *data;
+    Py_ssize_t size;
+    Py_ssize_t exports;
+} RowsObject;
+
+static int rows_getbuffer(PyObject *self, Py_buffer *view, int flags) {
+    RowsObject *rows = (RowsObject *)self;
+    if (PyBuffer_FillInfo(view, self, rows->data, rows->size, 0, flags) < 0) return -1;
+    rows->exports++;
+    return 0;
+}
+
+static void rows_releasebuffer(PyObject *self, Py_buffer *view) {
+    (void)view;
+    ((RowsObject *)self)->exports--;
+}
+
+static void rows_dealloc(PyObject *self) {
+    free(((RowsObject *)self)->data);
+    Py_TYPE(self)->tp_free(self);
+}
+
+static PyBufferProcs rows_as_buffer = {rows_getbuffer, rows_releasebuffer};
+
+static PyTypeObject RowsType = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "retrysim.sim._native.Rows",
+    .tp_doc = "Records written by the native engine (numpy reads them in place).",
+    .tp_basicsize = sizeof(RowsObject),
+    .tp_flags = Py_TPFLAGS_DEFAULT,
+    .tp_dealloc = rows_dealloc,
+    .tp_as_buffer = &rows_as_buffer,
+};
+
+/* The rows written, shrunk to their size, owned by a Rows object from now on. */
+static PyObject *hand_over(rs_rows *r) {
+    RowsObject *rows = PyObject_New(RowsObject, &RowsType);
+    if (rows == NULL) return NULL;
+    size_t bytes = r->size * r->width;
+    char *data = r->rows;
+    if (bytes && bytes < r->capacity * r->width) {
+        char *shrunk = realloc(data, bytes);
+        if (shrunk != NULL) data = shrunk;
+    }
+    rows->data = data;
+    rows->size = (Py_ssize_t)bytes;
+    rows->exports = 0;
+    r->rows = NULL;
+    r->size = r->capacity = 0;
+    return (PyObject *)rows;
+}
+
+/* -- the module ---------------------------------------------------------------------------- */
+
+static const char run_doc[] =
+    "run(...) -> (attempt rows, call rows, events, end time, stop kind, stop argument)\n\n"
+    "Run one lowered scenario (retrysim/sim/native_lower.py builds the arguments).";
+
+static PyObject *native_run(PyObject *module, PyObject *args) {
+    (void)module;
+    Py_buffer firsts, first_clients, samplers, faults, gates, spikes, resets, keys, table, nodes,
+        children, verdicts, windows;
+    rs_run R;
+    memset(&R, 0, sizeof R);
+    long long clients, max_events, slots, queue_limit, expected;
+    int open_loop, served_judged, drop_abandoned;
+    if (!PyArg_ParseTuple(args, "y*y*pLddddLddKKy*y*y*y*y*y*y*y*y*iiiy*piiiiLLipy*LLO", &firsts,
+                          &first_clients, &open_loop, &clients, &R.calls_per_client,
+                          &R.think_time, &R.duration, &R.max_time, &max_events,
+                          &R.attempt_limit, &R.timeout, &R.jitter_key, &R.latency_key,
+                          &samplers, &faults, &gates, &spikes, &resets, &keys, &table, &nodes,
+                          &children, &R.stop_root, &R.wait_root, &R.remembers, &verdicts, &served_judged,
+                          &R.none_code, &R.answer_base, &R.timeout_code, &R.queue, &slots,
+                          &queue_limit, &R.reject_code, &drop_abandoned, &windows, &expected,
+                          &R.report_every, &R.progress))
+        return NULL;
+    PyObject *result = NULL;
+    Py_buffer *held[] = {&firsts, &first_clients, &samplers, &faults, &gates, &spikes, &resets,
+                         &keys, &table, &nodes, &children, &verdicts, &windows};
+    if (verdicts.len != 256) {
+        PyErr_SetString(PyExc_ValueError, "verdicts: one byte per record code (256)");
+        goto release;
+    }
+    R.firsts = firsts.buf;
+    R.first_clients = first_clients.buf;
+    R.n_firsts = (size_t)(firsts.len / (Py_ssize_t)sizeof(double));
+    R.open_loop = open_loop;
+    R.clients = clients;
+    R.max_events = max_events;
+    R.has_timeout = !isnan(R.timeout);
+    R.faults.items = faults.buf;
+    R.faults.keys = keys.buf;
+    R.faults.samplers = samplers.buf;
+    R.faults.table = table.buf;
+    Py_ssize_t n_faults = faults.len / (Py_ssize_t)sizeof(rs_fault);
+    R.faults.counts = calloc(n_faults ? (size_t)n_faults : 1, sizeof(rs_count));
+    R.gates = gates.buf;
+    R.n_gates = gates.len / (Py_ssize_t)sizeof(int32_t);
+    R.spikes = spikes.buf;
+    R.n_spikes = spikes.len / (Py_ssize_t)sizeof(int32_t);
+    R.resets = resets.buf;
+    R.n_resets = resets.len / (Py_ssize_t)sizeof(int32_t);
+    R.policy.nodes = nodes.buf;
+    R.policy.children = children.buf;
+    R.policy.table = table.buf;
+    R.verdicts = verdicts.buf;
+    R.served_judged = served_judged;
+    R.slots = R.nominal = slots;
+    R.queue_limit = queue_limit;
+    R.drop_abandoned = drop_abandoned;
+    R.attempts.width = sizeof(rs_attempt);
+    R.calls.width = sizeof(rs_call);
+    R.live.width = sizeof(rs_live);
+    R.remembered.width = (size_t)(R.remembers > 0 ? R.remembers : 1) * sizeof(double);
+    if (R.faults.counts == NULL || (expected > 0 && (rs_rows_reserve(&R.calls, (size_t)expected) < 0 ||
+                                                     rs_rows_reserve(&R.live, (size_t)expected) < 0))) {
+        PyErr_NoMemory();
+        goto release;
+    }
+    /* Capacity windows first (a request arriving at a window's start sees it), then the
+     * first arrival: the order engine.run schedules them in. */
+    const double *w = windows.buf;
+    for (Py_ssize_t i = 0; i < windows.len / (Py_ssize_t)(3 * sizeof(double)); i++) {
+        at(&R, w[3 * i], EV_CAPACITY, 0, (uint64_t)w[3 * i + 2], 1);
+        if (isfinite(w[3 * i + 1])) at(&R, w[3 * i + 1], EV_CAPACITY, 0, 0, 0);
+    }
+    if (R.n_firsts) at(&R, R.firsts[0], EV_ARRIVE, 0, 0, 0);
+    uint64_t stop_arg = 0;
+    int stop = run_loop(&R, &stop_arg);
+    if (stop == STOP_ERROR) {
+        if (!PyErr_Occurred()) PyErr_NoMemory();
+        goto release;
+    }
+    PyObject *attempt_rows = hand_over(&R.attempts);
+    PyObject *call_rows = attempt_rows == NULL ? NULL : hand_over(&R.calls);
+    if (call_rows != NULL)
+        result = Py_BuildValue("NNLdiK", attempt_rows, call_rows, (long long)R.events, R.now,
+                               stop, (unsigned long long)stop_arg);
+    else
+        Py_XDECREF(attempt_rows);
+release:
+    for (size_t i = 0; i < sizeof held / sizeof held[0]; i++) PyBuffer_Release(held[i]);
+    free(R.faults.counts);
+    free(R.heap.items);
+    free(R.attempts.rows);
+    free(R.calls.rows);
+    free(R.live.rows);
+    free(R.remembered.rows);
+    free(R.waiting);
+    return result;
+}
+
+static PyMethodDef native_methods[] = {
+    {"run", native_run, METH_VARARGS, run_doc},
+    {NULL, NULL, 0, NULL},
+};
+
+static struct PyModuleDef native_module = {
+    PyModuleDef_HEAD_INIT, "_native",
+    "The native engine's loop (see retrysim/sim/native.py for when it runs).", -1,
+    native_methods,
+};
+
+PyMODINIT_FUNC PyInit__native(void) {
+    if (PyType_Ready(&RowsType) < 0) return NULL;
+    PyObject *module = PyModule_Create(&native_module);
+    if (module == NULL) return NULL;
+    Py_INCREF(&RowsType);
+    if (PyModule_AddObject(module, "Rows", (PyObject *)&RowsType) < 0) {
+        Py_DECREF(&RowsType);
+        Py_DECREF(module);
+        return NULL;
+    }
+    /* Row widths, which the Python side checks against its dtypes. */
+    PyModule_AddIntConstant(module, "ATTEMPT_ROW", (long)sizeof(rs_attempt));
+    PyModule_AddIntConstant(module, "CALL_ROW", (long)sizeof(rs_call));
+    PyModule_AddIntConstant(module, "FAULT_ROW", (long)sizeof(rs_fault));
+    PyModule_AddIntConstant(module, "NODE_ROW", (long)sizeof(rs_node));
+    PyModule_AddIntConstant(module, "SAMPLER_ROW", (long)sizeof(rs_sampler));
+    return module;
+}

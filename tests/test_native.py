@@ -1,0 +1,233 @@
+"""The native core is proved identical to the reference path, record for record, bit for bit.
+
+The reference path steps tenacity's own ``Retrying.iter()``; the native core
+(``native/engine.c``, built by ``pip install``) runs the same model compiled. Here, on every
+run the core takes: every bundled scenario under every profile, the per-error policies,
+100,000 clients, and generated scenarios; the raw bytes of the attempt and call records, the
+events, the end time and why a run stopped are compared. Runs it does not take fall back to
+the Python engine, named in the report (``engine: fast (the native core has no ...)``),
+and ``--engine native`` refuses them in one line.
+
+Under ``RETRYSIM_REQUIRE_SERVICES=1`` (CI) the core must be built: a missing core fails here
+instead of every proof quietly running the Python engine against itself.
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+from functools import partial
+from typing import Any
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from typer.testing import CliRunner
+
+import retrysim
+from retrysim.cli.app import app
+from retrysim.model.scenario import Scenario, parse_scenario
+from retrysim.names import PROFILES
+from retrysim.sim import native
+from retrysim.sim.decide import EngineChoiceError
+from retrysim.sim.engine import RunResult, simulate
+from tests.test_fast_path import BUNDLED, LARGE, PER_ERROR_VARIANTS, assert_identical, bundled
+from tests.test_fidelity import PER_ERROR
+from tests.test_invariants import scenarios as generated_scenarios
+
+BUILT = native.core() is not None
+needs_core = pytest.mark.skipif(
+    not BUILT, reason=f"{native.absent()}: pip install -e '.[dev]' builds it"
+)
+
+
+def test_the_core_is_built_where_ci_runs() -> None:
+    if os.environ.get("RETRYSIM_REQUIRE_SERVICES") == "1":
+        assert BUILT, native.absent()
+    else:
+        assert BUILT or "not built" in native.absent() or "turned off" in native.absent()
+
+
+def native_and_reference(scenario: Scenario, judge: str = "reference") -> tuple[RunResult, ...]:
+    """The run on the core (None when the core does not take it) and on ``judge``."""
+    ours = simulate(scenario)
+    if ours.engine != "native":
+        return (None, ours)  # type: ignore[return-value]
+    return ours, simulate(scenario, engine=judge)
+
+
+# -- every bundled scenario under every profile -------------------------------------------------
+
+CASES = [
+    pytest.param(name, profile, marks=[pytest.mark.slow] if name in LARGE else [])
+    for name in BUNDLED
+    for profile in PROFILES
+]
+
+
+@needs_core
+@pytest.mark.parametrize(("name", "profile"), CASES)
+def test_every_bundled_scenario_under_every_profile(name: str, profile: str) -> None:
+    ours, theirs = native_and_reference(bundled(name, profile))
+    if ours is None:  # not the core's: the Python engine ran, and the report says why
+        assert theirs.engine in ("fast", "reference")
+        assert theirs.engine_note
+        return
+    assert len(ours.attempts) > 0
+    assert_identical(ours, theirs)
+
+
+@needs_core
+def test_the_core_takes_the_bundled_scenarios_it_models() -> None:
+    """The scenarios of the README's first runs are the core's under the default profile."""
+    for name in ("thundering-herd", "redis-blip", "postgres-restart", "network-timeouts"):
+        assert simulate(retrysim.load_scenario(name)).engine == "native", name
+
+
+@needs_core
+@pytest.mark.parametrize("profile", PROFILES)
+def test_per_error_policies(profile: str) -> None:
+    overrides: dict[str, Any] = {"policy.profile": profile, **PER_ERROR_VARIANTS["mirrors only"]}
+    if profile == "bindu":
+        overrides["policy.retry_on"] = ["RateLimited", "ConnectionRefusedError", "TimeoutError"]
+    ours, theirs = native_and_reference(parse_scenario(PER_ERROR).with_overrides(overrides))
+    assert ours is not None, theirs.engine_note
+    assert int(ours.calls["attempts"].max()) > 3  # the families' own limits acted
+    assert_identical(ours, theirs)
+
+
+@needs_core
+@pytest.mark.slow
+def test_a_hundred_thousand_clients() -> None:
+    scenario = retrysim.load_scenario("thundering-herd").with_overrides(
+        {"clients.count": 100_000, "clients.calls_per_client": 1, "duration": 40}
+    )
+    ours, theirs = native_and_reference(scenario, judge="fast")  # fast = reference, proved
+    assert ours is not None
+    assert len(ours.calls) == 100_000
+    assert_identical(ours, theirs)
+
+
+@needs_core
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(generated_scenarios())
+def test_generated_scenarios(data: dict[str, Any]) -> None:
+    ours, theirs = native_and_reference(parse_scenario(copy.deepcopy(data)))
+    if ours is not None:
+        assert_identical(ours, theirs)
+
+
+@needs_core
+def test_generated_scenarios_mostly_run_on_the_core() -> None:
+    """The property above is not vacuous: most generated scenarios are the core's."""
+    taken = []
+
+    @settings(max_examples=40, deadline=None, database=None)
+    @given(generated_scenarios())
+    def count(data: dict[str, Any]) -> None:
+        taken.append(simulate(parse_scenario(copy.deepcopy(data))).engine == "native")
+
+    count()
+    assert sum(taken) >= len(taken) // 6, f"{sum(taken)} of {len(taken)}"
+
+
+# -- limits, progress, memory ------------------------------------------------------------------
+
+
+@needs_core
+@pytest.mark.parametrize(
+    "limits",
+    [{"limits.max_time": 12.5}, {"limits.max_events": 5_000}],
+    ids=["time", "events"],
+)
+def test_a_run_stopped_by_a_limit_stops_where_the_python_engine_stops(
+    limits: dict[str, Any],
+) -> None:
+    scenario = retrysim.load_scenario("thundering-herd").with_overrides(
+        {"clients.count": 2_000, **limits}
+    )
+    ours, theirs = native_and_reference(scenario, judge="fast")
+    assert ours is not None and ours.stopped
+    assert (ours.calls["outcome"] == 2).any()  # unfinished calls, their attempts counted
+    assert_identical(ours, theirs)
+
+
+@needs_core
+def test_the_attempts_budget_stops_a_retry_storm_as_the_python_engine_does() -> None:
+    scenario = parse_scenario(
+        {
+            "clients": {"count": 200, "arrival": {"kind": "burst"}},
+            "policy": {"max_attempts": 10_000, "min_wait": 0.0, "max_wait": 0.0},
+            "faults": [{"kind": "outage", "start": 0, "end": 1e9}],
+            "duration": 10,
+        }
+    )
+    ours, theirs = native_and_reference(scenario, judge="fast")
+    assert ours is not None and ours.stopped and "attempts budget" in ours.stopped
+    assert_identical(ours, theirs)
+
+
+def _report_into(reports: list[tuple[int, int]], done: int, total: int) -> None:
+    reports.append((done, total))
+
+
+@needs_core
+def test_progress_is_reported_as_the_python_engine_reports_it() -> None:
+    scenario = retrysim.load_scenario("thundering-herd")
+    seen: dict[str, list[tuple[int, int]]] = {"native": [], "fast": []}
+    for engine, reports in seen.items():
+        simulate(scenario, engine=engine, progress=partial(_report_into, reports))
+    assert len(seen["native"]) > 5
+    assert seen["native"] == seen["fast"]
+
+
+@needs_core
+def test_records_are_numpy_views_of_the_cores_rows_not_copies() -> None:
+    result = simulate(retrysim.load_scenario("redis-blip"), engine="native")
+    assert not result.attempts.flags.owndata  # numpy reads the core's block in place
+    rows = native.core().Rows  # type: ignore[union-attr]
+    assert isinstance(result.attempts.base, memoryview)
+    assert isinstance(result.attempts.base.obj, rows)
+    result.calls["attempts"][0] += 0  # writable, as the Python engine's records are
+
+
+# -- which engine runs, and saying so ------------------------------------------------------------
+
+
+@needs_core
+def test_native_is_refused_in_one_line_for_what_it_does_not_model() -> None:
+    with pytest.raises(EngineChoiceError, match=r"--engine native: the native core has no tiers"):
+        simulate(retrysim.load_scenario("three-tier-storm"), engine="native")
+
+
+@needs_core
+def test_the_report_says_native_or_why_not(tmp_path: Any) -> None:
+    runner = CliRunner()
+    herd = runner.invoke(app, ["run", "thundering-herd", "--quiet", "--json"])
+    assert herd.exit_code == 0, herd.output
+    assert '"engine": "native"' in herd.output
+    storm = runner.invoke(app, ["run", "replica-down"])
+    assert storm.exit_code == 0, storm.output
+    assert "engine: fast (the native core has no replicas)" in storm.output
+    refused = runner.invoke(app, ["run", "replica-down", "--engine", "native"])
+    assert refused.exit_code == 2
+    assert "--engine native: the native core has no replicas" in refused.output
+
+
+def test_turned_off_the_python_engine_runs_and_says_why(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(native.SWITCH, "0")
+    result = simulate(retrysim.load_scenario("redis-blip"))
+    assert result.engine == "fast"
+    assert result.engine_note == f"the native core is turned off ({native.SWITCH}=0)"
+    with pytest.raises(EngineChoiceError, match="turned off"):
+        simulate(retrysim.load_scenario("redis-blip"), engine="native")
+
+
+@needs_core
+def test_a_number_a_double_cannot_hold_is_refused_not_rounded() -> None:
+    from retrysim.sim.native_lower import Refused, exact
+
+    assert exact(3, "n") == 3.0
+    with pytest.raises(Refused, match="not exactly a float"):
+        exact(2**60 + 1, "a fixed wait")
+    assert np.isnan(exact(float("nan"), "nan"))
