@@ -28,7 +28,8 @@ enum { OUT_OK = 0, OUT_FAILED = 1, OUT_TIMED_OUT = 2, OUT_OPEN = 3 };
 enum { CALL_SUCCEEDED = 0, CALL_GAVE_UP = 1, CALL_UNFINISHED = 2 };
 /* What happens at an event. */
 enum { EV_ARRIVE = 1, EV_NEXT_CALL, EV_RETRY, EV_TIMED_OUT, EV_RESET, EV_DONE, EV_FINISH,
-       EV_CAPACITY };
+       EV_CAPACITY, EV_WAIT_EXPIRED, EV_LOAD_DONE, EV_READ_ANSWERED, EV_WRITE, EV_COMMIT,
+       EV_SHARED_DONE };
 /* Why a run stopped early. */
 enum { STOP_NONE = 0, STOP_TIME, STOP_EVENTS, STOP_ATTEMPTS, STOP_ERROR };
 #define SUCCEEDED_NOW (-1.0)
@@ -39,6 +40,27 @@ typedef struct {  /* a live call: its jitter stream and where its retries are */
     uint32_t attempt_number;
     uint8_t error_code;
 } rs_live;
+
+/* The service model's numbers, as the lowering packs them ('<7q4d'). */
+enum { SERVER_IDEAL = 0, SERVER_QUEUE, SERVER_LOCK, SERVER_LOAD_LATENCY, SERVER_RATE_LIMITED,
+       SERVER_OCC, SERVER_SHARING };
+enum { HINT_SECONDS = 0, HINT_EXACT, HINT_NONE };
+typedef struct {
+    int64_t kind, slots, queue_limit, reject_code, drop_abandoned, hint_mode, rejection;
+    int64_t reads;        /* occ: 1 when a read precedes the write (read_then_write) */
+    int64_t cancel_abandoned;  /* processor sharing: drop a request its client gave up on */
+    uint64_t server_key;  /* the server model's own draws (an occ read's latency) */
+    double wait_timeout;  /* a lock's wait timeout (NaN: none) */
+    double per_request;   /* load_latency: seconds each request in flight adds */
+    double rate, burst;   /* rate_limited: the token bucket; occ: rate is unused */
+    double cores;         /* processor sharing */
+} rs_server;
+
+typedef struct {  /* a job sharing the cores (sharing.Sharing's tags) */
+    double tag;
+    uint64_t sequence, row;
+    uint32_t call;
+} rs_job;
 
 typedef struct {  /* a request waiting for a queue's slot */
     uint32_t call;
@@ -64,13 +86,27 @@ typedef struct {
     rs_policy policy;
     int32_t stop_root, wait_root;
     const uint8_t *verdicts;
-    int served_judged, none_code, answer_base, timeout_code;
+    int served_judged, none_code, answer_base, timeout_code, rate_limited_code;
     /* the server */
-    int queue;  /* 0: ideal (every request done after its service time); 1: slots and a FIFO */
-    int64_t slots, nominal, queue_limit, busy;
-    int reject_code, drop_abandoned;
-    rs_waiter *waiting;
-    size_t wait_head, wait_size, wait_capacity;
+    rs_server server;
+    int64_t slots, busy, in_flight;
+    double tokens, last;           /* a rate limit's bucket */
+    rs_waiter *waiting;            /* a FIFO; a lock's expired waiters stay as tombstones */
+    size_t wait_head, wait_size, wait_capacity, waiters;  /* waiters: live ones */
+    uint8_t *queued;               /* 1 while attempt row a waits (a lock's, processor sharing's) */
+    size_t queued_size;
+    /* occ: the record's version; each attempt's version read and write's service time */
+    int64_t version;
+    rs_rows occ;                   /* per attempt row: {int64 version read, double write time} */
+    /* processor sharing (sharing.Sharing): jobs by tag, who is present, one completion event */
+    rs_job *jobs;
+    size_t n_jobs, jobs_capacity;
+    uint8_t *present;              /* by attempt row */
+    size_t present_size;
+    int64_t sharing;               /* jobs present */
+    uint64_t job_sequence, pending_seq;
+    int has_pending, settling;
+    double attained, shared_last;
     /* the run */
     rs_heap heap;
     rs_rows attempts, calls, live;
@@ -111,7 +147,7 @@ static void end_call(rs_run *R, uint32_t call, int outcome, int error) {
 
 /* FastDecider.decide for a policy of mirrors (a verdict per code): the seconds to wait, or
  * SUCCEEDED_NOW / GAVE_UP_NOW. */
-static double decide(rs_run *R, uint32_t call, int code) {
+static double decide(rs_run *R, uint32_t call, int code, double hint) {
     if (code == 0) {
         if (!R->served_judged) return SUCCEEDED_NOW;
         code = R->none_code;
@@ -126,6 +162,8 @@ static double decide(rs_run *R, uint32_t call, int code) {
     s.attempt_number = live->attempt_number;
     s.error_code = (uint8_t)code;
     s.upcoming_sleep = 0.0;
+    /* Only RateLimited carries its hint (failures.make_error); _valid_hint's finite, >= 0. */
+    s.hint = code == R->rate_limited_code && isfinite(hint) && hint >= 0.0 ? hint : NAN;
     s.previous = R->remembers ? (double *)(R->remembered.rows + (size_t)call * R->remembered.width) : NULL;
     double sleep = rs_wait(&R->policy, R->wait_root, &s);
     s.upcoming_sleep = sleep;
@@ -136,12 +174,12 @@ static double decide(rs_run *R, uint32_t call, int code) {
 }
 
 /* The client hears attempt a's answer now (engine._hear): record it, decide what follows. */
-static void hear(rs_run *R, uint32_t call, uint64_t a, int code, int outcome) {
+static void hear(rs_run *R, uint32_t call, uint64_t a, int code, int outcome, double hint) {
     rs_attempt *row = attempt_row(R, a);
     row->end = R->now;
     row->error = (uint8_t)code;
     row->outcome = (uint8_t)(code == 0 ? OUT_OK : (outcome ? outcome : OUT_FAILED));
-    double wait = decide(R, call, code);
+    double wait = decide(R, call, code, hint);
     if (wait >= 0) {
         if (code == 0) {
             row->error = (uint8_t)R->none_code;
@@ -163,6 +201,19 @@ static void hear(rs_run *R, uint32_t call, uint64_t a, int code, int outcome) {
 
 /* -- the server ------------------------------------------------------------------------- */
 
+/* Room for a byte flag of attempt row a (flags by row, zero until set). */
+static int flag_room(uint8_t **flags, size_t *size, uint64_t a) {
+    if (a < *size) return 0;
+    size_t grown_size = *size ? 2 * *size : 4096;
+    while (grown_size <= a) grown_size *= 2;
+    uint8_t *grown = realloc(*flags, grown_size);
+    if (grown == NULL) return -1;
+    memset(grown + *size, 0, grown_size - *size);
+    *flags = grown;
+    *size = grown_size;
+    return 0;
+}
+
 static int enqueue(rs_run *R, uint32_t call, uint64_t a, double service) {
     if (R->wait_size == R->wait_capacity) {
         size_t capacity = R->wait_capacity ? 2 * R->wait_capacity : 1024;
@@ -177,41 +228,289 @@ static int enqueue(rs_run *R, uint32_t call, uint64_t a, double service) {
     }
     R->waiting[(R->wait_head + R->wait_size) % R->wait_capacity] = (rs_waiter){call, a, service};
     R->wait_size++;
+    R->waiters++;
+    if (R->server.kind == SERVER_LOCK || R->server.kind == SERVER_SHARING) {
+        if (flag_room(&R->queued, &R->queued_size, a) < 0) return -1;
+        R->queued[a] = 1;
+    }
     return 0;
+}
+
+/* -- processor sharing (retrysim/sim/sharing.py) --------------------------------------------- */
+
+static inline int job_before(const rs_job *x, const rs_job *y) {
+    return x->tag < y->tag || (x->tag == y->tag && x->sequence < y->sequence);
+}
+
+static int jobs_push(rs_run *R, rs_job job) {
+    if (R->n_jobs == R->jobs_capacity) {
+        size_t capacity = R->jobs_capacity ? 2 * R->jobs_capacity : 1024;
+        rs_job *grown = realloc(R->jobs, capacity * sizeof(rs_job));
+        if (grown == NULL) return -1;
+        R->jobs = grown;
+        R->jobs_capacity = capacity;
+    }
+    size_t i = R->n_jobs++;
+    while (i > 0) {
+        size_t parent = (i - 1) >> 1;
+        if (!job_before(&job, &R->jobs[parent])) break;
+        R->jobs[i] = R->jobs[parent];
+        i = parent;
+    }
+    R->jobs[i] = job;
+    return 0;
+}
+
+static void jobs_pop(rs_run *R) {
+    rs_job last = R->jobs[--R->n_jobs];
+    size_t n = R->n_jobs, i = 0;
+    if (n == 0) return;
+    for (;;) {
+        size_t child = 2 * i + 1;
+        if (child >= n) break;
+        if (child + 1 < n && job_before(&R->jobs[child + 1], &R->jobs[child])) child++;
+        if (!job_before(&R->jobs[child], &last)) break;
+        R->jobs[i] = R->jobs[child];
+        i = child;
+    }
+    R->jobs[i] = last;
+}
+
+static double share_rate(const rs_run *R) {  /* min(1.0, cores / n) */
+    if (!R->sharing) return 0.0;
+    double each = R->server.cores / (double)R->sharing;
+    return each < 1.0 ? each : 1.0;
+}
+
+static void share_advance(rs_run *R, double now) {
+    R->attained += (now - R->shared_last) * share_rate(R);
+    R->shared_last = now;
+}
+
+/* Sharing._reschedule: the one completion event, for the smallest tag still present. */
+static void share_reschedule(rs_run *R) {
+    if (R->settling) return;
+    R->has_pending = 0;  /* a pending event whose sequence no longer matches is dropped */
+    while (R->n_jobs && !R->present[R->jobs[0].row]) jobs_pop(R);
+    if (!R->sharing) {
+        R->n_jobs = 0;
+        R->attained = 0.0;
+        return;
+    }
+    double delay = (R->jobs[0].tag - R->attained) / share_rate(R);
+    delay = delay > 0.0 ? delay : 0.0;
+    R->pending_seq = R->heap.seq;
+    R->has_pending = 1;
+    at(R, R->shared_last + delay, EV_SHARED_DONE, 0, 0, 0);
+}
+
+static void share_add(rs_run *R, double now, double work, uint32_t call, uint64_t a) {
+    share_advance(R, now);
+    if (jobs_push(R, (rs_job){R->attained + work, R->job_sequence++, a, call}) < 0 ||
+        flag_room(&R->present, &R->present_size, a) < 0) {
+        R->failed = 1;
+        return;
+    }
+    R->present[a] = 1;
+    R->sharing++;
+    share_reschedule(R);
+}
+
+static void finish_slot(rs_run *R, uint32_t call, uint64_t a);
+
+/* Sharing._complete: every job whose tag the attained work has reached is done. */
+static void share_complete(rs_run *R) {
+    R->has_pending = 0;
+    if (!R->n_jobs) return;
+    share_advance(R, R->now);
+    if (R->jobs[0].tag > R->attained) R->attained = R->jobs[0].tag;
+    int outer = R->settling;
+    R->settling = 1;
+    while (R->n_jobs && R->jobs[0].tag <= R->attained) {
+        rs_job job = R->jobs[0];
+        jobs_pop(R);
+        if (R->present[job.row]) {
+            R->present[job.row] = 0;
+            R->sharing--;
+            finish_slot(R, job.call, job.row);
+        }
+    }
+    R->settling = outer;
+    share_reschedule(R);
+}
+
+/* ProcessorSharingServer.abandon: with cancel_abandoned, the request leaves at once. */
+static void start_waiting(rs_run *R);
+static void share_abandon(rs_run *R, uint64_t a) {
+    if (!R->server.cancel_abandoned) return;
+    if (a < R->queued_size && R->queued[a]) {  /* taken out of the FIFO: nothing used */
+        R->queued[a] = 0;
+        R->waiters--;
+        return;
+    }
+    if (a >= R->present_size || !R->present[a]) return;
+    int outer = R->settling;
+    R->settling = 1;
+    share_advance(R, R->now);
+    R->present[a] = 0;
+    R->sharing--;
+    share_reschedule(R);  /* (settling: it waits for the end of the block) */
+    R->busy--;
+    start_waiting(R);
+    R->settling = outer;
+    share_reschedule(R);
+}
+
+/* A slot's request starts being served at t: for its service time, or sharing the cores. */
+static void serve(rs_run *R, uint32_t call, uint64_t a, double t, double service) {
+    if (R->server.kind == SERVER_SHARING) share_add(R, t, service, call, a);
+    else at(R, t + service, EV_FINISH, call, a, 0);
 }
 
 /* SlotServer._start_waiting: free slots take the waiters in order. */
 static void start_waiting(rs_run *R) {
-    while (R->wait_size && R->busy < R->slots) {
+    while (R->waiters && R->busy < R->slots) {
         rs_waiter w = R->waiting[R->wait_head];
         R->wait_head = (R->wait_head + 1) % R->wait_capacity;
         R->wait_size--;
-        if (R->drop_abandoned && attempt_row(R, w.row)->outcome != OUT_OPEN) continue;
+        if (R->queued != NULL) {
+            if (!R->queued[w.row]) continue;  /* a lock waiter whose wait expired */
+            R->queued[w.row] = 0;
+        }
+        R->waiters--;
+        if (R->server.drop_abandoned && attempt_row(R, w.row)->outcome != OUT_OPEN) continue;
         R->busy++;
-        at(R, R->now + w.service, EV_FINISH, w.call, w.row, 0);
+        serve(R, w.call, w.row, R->now, w.service);
     }
 }
 
+static void server_done(rs_run *R, uint32_t call, uint64_t a, int code);
+
+/* The server model takes attempt a's request at t (service.py's submit of each model). */
 static void submit(rs_run *R, uint32_t call, uint64_t a, double t, double service) {
-    if (!R->queue) {  /* Server.submit: schedule_done */
+    const rs_server *spec = &R->server;
+    switch (spec->kind) {
+    case SERVER_IDEAL:  /* Server.submit: schedule_done */
         R->pending_done = t + service;
         at(R, t + service, EV_DONE, call, a, 0);
-    } else if (R->busy < R->slots) {
+        return;
+    case SERVER_LOAD_LATENCY: {
+        double busy = service + spec->per_request * (double)R->in_flight;
+        R->in_flight++;
+        at(R, t + busy, EV_LOAD_DONE, call, a, 0);
+        return;
+    }
+    case SERVER_RATE_LIMITED: {
+        double refilled = R->tokens + (t - R->last) * spec->rate;
+        R->tokens = refilled < spec->burst ? refilled : spec->burst;  /* min(burst, refilled) */
+        R->last = t;
+        if (R->tokens >= 1.0 - 1e-9) {
+            double left = R->tokens - 1.0;
+            R->tokens = left > 0.0 ? left : 0.0;  /* max(0.0, left) */
+            R->pending_done = t + service;
+            at(R, t + service, EV_DONE, call, a, 0);
+            return;
+        }
+        if (spec->rejection != R->rate_limited_code) {
+            hear(R, call, a, (int)spec->rejection, 0, NAN);
+            return;
+        }
+        double exact = (1.0 - R->tokens) / spec->rate, hint = NAN;
+        if (spec->hint_mode == HINT_SECONDS) {
+            double up = ceil(exact);
+            hint = up > 1 ? up : 1.0;
+        } else if (spec->hint_mode == HINT_EXACT) {
+            hint = exact;
+        }
+        hear(R, call, a, (int)R->rate_limited_code, 0, hint);
+        return;
+    }
+    case SERVER_OCC: {
+        if (rs_rows_reserve(&R->occ, a + 1) < 0) {
+            R->failed = 1;
+            return;
+        }
+        if (R->occ.size < a + 1) R->occ.size = a + 1;
+        double *write_time = (double *)(R->occ.rows + a * R->occ.width) + 1;
+        int64_t *version = (int64_t *)(R->occ.rows + a * R->occ.width);
+        if (spec->reads) {  /* the read first; the write one round trip after its answer */
+            rs_call *c = call_row(R, call);
+            uint64_t key = ((uint64_t)c->client << RS_CALL_KEY_SHIFT) | c->index;
+            double u = rs_unit(R->server.server_key, key, attempt_row(R, a)->attempt);
+            *write_time = service;
+            at(R, t + rs_sample(&R->faults.samplers[1], R->faults.table, u), EV_READ_ANSWERED, call, a, 0);
+            return;
+        }
+        *version = R->version;
+        at(R, t + service, EV_COMMIT, call, a, 0);
+        return;
+    }
+    }
+    /* SERVER_QUEUE, SERVER_LOCK and SERVER_SHARING: SlotServer's admission */
+    if (R->busy < R->slots) {
         R->busy++;
-        at(R, t + service, EV_FINISH, call, a, 0);
-    } else if ((int64_t)R->wait_size < R->queue_limit) {
+        serve(R, call, a, t, service);
+    } else if ((int64_t)R->waiters < spec->queue_limit) {
         if (enqueue(R, call, a, service) < 0) R->failed = 1;
+        else if (spec->kind == SERVER_LOCK && !isnan(spec->wait_timeout))  /* LockServer._queued */
+            at(R, R->now + spec->wait_timeout, EV_WAIT_EXPIRED, call, a, 0);
     } else {
-        hear(R, call, a, R->reject_code, 0);
+        hear(R, call, a, (int)spec->reject_code, 0, NAN);
     }
 }
 
-/* Engine.server_done: the work is done; the client hears it if it still waits. */
-static void server_done(rs_run *R, uint32_t call, uint64_t a) {
+/* OccServer._read_answered: the read answers with the version now; the write arrives one
+ * round trip later (none without a network). */
+static void read_answered(rs_run *R, uint32_t call, uint64_t a) {
+    *(int64_t *)(R->occ.rows + a * R->occ.width) = R->version;
+    at(R, R->now + 0.0, EV_WRITE, call, a, 0);
+}
+
+/* OccServer._write: a compare-and-set, unless the client stopped waiting before it. */
+static void occ_write(rs_run *R, uint32_t call, uint64_t a) {
+    if (attempt_row(R, a)->outcome != OUT_OPEN) return;
+    int64_t read = *(int64_t *)(R->occ.rows + a * R->occ.width);
+    double write_time = *((double *)(R->occ.rows + a * R->occ.width) + 1);
+    int code = read == R->version ? 0 : (int)R->server.reject_code;
+    if (code == 0) R->version++;
+    R->pending_done = R->now + write_time;
+    at(R, R->now + write_time, EV_DONE, call, a, (int16_t)code);
+}
+
+static void occ_commit(rs_run *R, uint32_t call, uint64_t a) {
+    if (*(int64_t *)(R->occ.rows + a * R->occ.width) == R->version) {
+        R->version++;
+        server_done(R, call, a, 0);
+    } else {
+        server_done(R, call, a, (int)R->server.reject_code);
+    }
+}
+
+/* SlotServer._finish: a slot's work is done; the next waiter takes it. */
+static void finish_slot(rs_run *R, uint32_t call, uint64_t a) {
+    R->busy--;
+    server_done(R, call, a, 0);
+    start_waiting(R);
+}
+
+/* A lock waiter still in the FIFO when its wait timeout passes fails with busy_error. */
+static void wait_expired(rs_run *R, uint32_t call, uint64_t a) {
+    if (a < R->queued_size && R->queued[a]) {
+        R->queued[a] = 0;
+        R->waiters--;
+        server_done(R, call, a, (int)R->server.reject_code);
+    }
+}
+
+/* Engine.server_done: the work is done (code 0), or the server failed it; the client hears
+ * it if it still waits. */
+static void server_done(rs_run *R, uint32_t call, uint64_t a, int code) {
     rs_attempt *row = attempt_row(R, a);
-    row->executed = 1;
-    call_row(R, call)->executions++;
-    if (row->outcome == OUT_OPEN) hear(R, call, a, 0, 0);
+    if (code == 0) {
+        row->executed = 1;
+        call_row(R, call)->executions++;
+    }
+    if (row->outcome == OUT_OPEN) hear(R, call, a, code, 0, NAN);
 }
 
 /* -- attempts and calls -------------------------------------------------------------------- */
@@ -239,12 +538,16 @@ static void send(rs_run *R, uint32_t call) {
     *row = (rs_attempt){call, c->client, (uint16_t)n, OUT_OPEN, 0, t, NAN, NAN, 0, 0.0, 0, 0};
     uint64_t key = ((uint64_t)c->client << RS_CALL_KEY_SHIFT) | c->index;
     int verdict = RS_PASS;
+    double hint = NAN;
     for (Py_ssize_t g = 0; g < R->n_gates; g++) {
         verdict = rs_gate(&R->faults, R->gates[g], t, key, n);
-        if (verdict != RS_PASS) break;
+        if (verdict != RS_PASS) {
+            hint = R->faults.items[R->gates[g]].hint;  /* FaultPlan.hint: that gate's */
+            break;
+        }
     }
     if (verdict > 0) {
-        hear(R, call, a, verdict, 0);
+        hear(R, call, a, verdict, 0, hint);
         return;
     }
     if (verdict == RS_BLACKHOLE) {
@@ -319,23 +622,42 @@ static void dispatch(rs_run *R, const rs_event *e) {
         send(R, e->call);
         break;
     case EV_TIMED_OUT:
-        if (attempt_row(R, e->row)->outcome == OUT_OPEN)
-            hear(R, e->call, e->row, R->timeout_code, OUT_TIMED_OUT);
+        if (attempt_row(R, e->row)->outcome == OUT_OPEN) {
+            hear(R, e->call, e->row, R->timeout_code, OUT_TIMED_OUT, NAN);
+            if (R->server.kind == SERVER_SHARING) share_abandon(R, e->row);  /* Server.abandon */
+        }
         break;
     case EV_RESET:
-        if (attempt_row(R, e->row)->outcome == OUT_OPEN) hear(R, e->call, e->row, e->code, 0);
+        if (attempt_row(R, e->row)->outcome == OUT_OPEN) hear(R, e->call, e->row, e->code, 0, NAN);
         break;
     case EV_DONE:
-        server_done(R, e->call, e->row);
+        server_done(R, e->call, e->row, e->code);
         break;
     case EV_FINISH:
-        R->busy--;
-        server_done(R, e->call, e->row);
-        start_waiting(R);
+        finish_slot(R, e->call, e->row);
         break;
-    case EV_CAPACITY:
-        if (R->queue) {
-            R->slots = e->code ? (int64_t)e->row : R->nominal;
+    case EV_READ_ANSWERED:
+        read_answered(R, e->call, e->row);
+        break;
+    case EV_WRITE:
+        occ_write(R, e->call, e->row);
+        break;
+    case EV_COMMIT:
+        occ_commit(R, e->call, e->row);
+        break;
+    case EV_SHARED_DONE:
+        share_complete(R);
+        break;
+    case EV_LOAD_DONE:
+        R->in_flight--;
+        server_done(R, e->call, e->row, 0);
+        break;
+    case EV_WAIT_EXPIRED:
+        wait_expired(R, e->call, e->row);
+        break;
+    case EV_CAPACITY:  /* QueueServer.capacity_change (other models have no slots to change) */
+        if (R->server.kind == SERVER_QUEUE) {
+            R->slots = e->code ? (int64_t)e->row : R->server.slots;
             start_waiting(R);
         }
         break;
@@ -347,6 +669,8 @@ static int run_loop(rs_run *R, uint64_t *stop_arg) {
     rs_event e;
     while (R->heap.size) {
         rs_heap_pop(&R->heap, &e);
+        if (e.kind == EV_SHARED_DONE && !(R->has_pending && e.seq == R->pending_seq))
+            continue;  /* cancelled (Kernel.cancel): it neither runs, moves the clock nor counts */
         if (e.t > R->max_time) return STOP_TIME;
         R->now = e.t;
         dispatch(R, &e);
@@ -435,28 +759,32 @@ static const char run_doc[] =
 static PyObject *native_run(PyObject *module, PyObject *args) {
     (void)module;
     Py_buffer firsts, first_clients, samplers, faults, gates, spikes, resets, keys, table, nodes,
-        children, verdicts, windows;
+        children, verdicts, windows, server;
     rs_run R;
     memset(&R, 0, sizeof R);
-    long long clients, max_events, slots, queue_limit, expected;
-    int open_loop, served_judged, drop_abandoned;
-    if (!PyArg_ParseTuple(args, "y*y*pLddddLddKKy*y*y*y*y*y*y*y*y*iiiy*piiiiLLipy*LLO", &firsts,
+    long long clients, max_events, expected;
+    int open_loop, served_judged;
+    if (!PyArg_ParseTuple(args, "y*y*pLddddLddKKy*y*y*y*y*y*y*y*y*iiiy*piiiiy*y*LLO", &firsts,
                           &first_clients, &open_loop, &clients, &R.calls_per_client,
                           &R.think_time, &R.duration, &R.max_time, &max_events,
                           &R.attempt_limit, &R.timeout, &R.jitter_key, &R.latency_key,
                           &samplers, &faults, &gates, &spikes, &resets, &keys, &table, &nodes,
                           &children, &R.stop_root, &R.wait_root, &R.remembers, &verdicts, &served_judged,
-                          &R.none_code, &R.answer_base, &R.timeout_code, &R.queue, &slots,
-                          &queue_limit, &R.reject_code, &drop_abandoned, &windows, &expected,
-                          &R.report_every, &R.progress))
+                          &R.none_code, &R.answer_base, &R.timeout_code,
+                          &R.rate_limited_code, &server, &windows, &expected, &R.report_every,
+                          &R.progress))
         return NULL;
     PyObject *result = NULL;
     Py_buffer *held[] = {&firsts, &first_clients, &samplers, &faults, &gates, &spikes, &resets,
-                         &keys, &table, &nodes, &children, &verdicts, &windows};
-    if (verdicts.len != 256) {
-        PyErr_SetString(PyExc_ValueError, "verdicts: one byte per record code (256)");
+                         &keys, &table, &nodes, &children, &verdicts, &windows, &server};
+    if (verdicts.len != 256 || server.len != (Py_ssize_t)sizeof(rs_server)) {
+        PyErr_SetString(PyExc_ValueError, "verdicts: one byte per record code (256); one server");
         goto release;
     }
+    memcpy(&R.server, server.buf, sizeof(rs_server));
+    R.occ.width = sizeof(int64_t) + sizeof(double);
+    R.slots = R.server.slots;
+    R.tokens = R.server.burst;
     R.firsts = firsts.buf;
     R.first_clients = first_clients.buf;
     R.n_firsts = (size_t)(firsts.len / (Py_ssize_t)sizeof(double));
@@ -481,9 +809,6 @@ static PyObject *native_run(PyObject *module, PyObject *args) {
     R.policy.table = table.buf;
     R.verdicts = verdicts.buf;
     R.served_judged = served_judged;
-    R.slots = R.nominal = slots;
-    R.queue_limit = queue_limit;
-    R.drop_abandoned = drop_abandoned;
     R.attempts.width = sizeof(rs_attempt);
     R.calls.width = sizeof(rs_call);
     R.live.width = sizeof(rs_live);
@@ -523,6 +848,10 @@ release:
     free(R.live.rows);
     free(R.remembered.rows);
     free(R.waiting);
+    free(R.queued);
+    free(R.occ.rows);
+    free(R.jobs);
+    free(R.present);
     return result;
 }
 
@@ -553,5 +882,6 @@ PyMODINIT_FUNC PyInit__native(void) {
     PyModule_AddIntConstant(module, "FAULT_ROW", (long)sizeof(rs_fault));
     PyModule_AddIntConstant(module, "NODE_ROW", (long)sizeof(rs_node));
     PyModule_AddIntConstant(module, "SAMPLER_ROW", (long)sizeof(rs_sampler));
+    PyModule_AddIntConstant(module, "SERVER_ROW", (long)sizeof(rs_server));
     return module;
 }

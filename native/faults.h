@@ -30,7 +30,7 @@ typedef struct {
     int32_t keys_off;    /* a loss's segment keys in the table of keys */
     int32_t pad;
     double start, end, probability, rto;
-    double every, duration, share, count_every, pad2;
+    double every, duration, share, count_every, hint;  /* hint: a gate's Retry-After (NaN) */
     uint64_t key, share_key, radius_key;
 } rs_fault;
 

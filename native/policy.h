@@ -25,6 +25,7 @@ enum {
     W_CAPPED,        /* a: the cap on its one child */
     W_EQUAL_JITTER,  /* a: floor, table: half the capped exponential per attempt number */
     W_DECORRELATED,  /* a: base, b: max, c: floor; the call's previous wait in its state */
+    W_RETRY_AFTER,   /* a: cap; its one child the fallback wait */
     S_AFTER_ATTEMPT = 20,  /* a: attempts */
     S_AFTER_DELAY,   /* a: seconds */
     S_BEFORE_DELAY,  /* a: seconds */
@@ -50,6 +51,7 @@ typedef struct {
     double start;            /* start_time */
     double outcome_time;     /* outcome_timestamp */
     double upcoming_sleep;
+    double hint;             /* the failed attempt's Retry-After seconds (NaN: none) */
     double *previous;        /* decorrelated jitters' last waits for the call (NaN: none) */
     uint32_t attempt_number;
     uint8_t error_code;
@@ -110,6 +112,14 @@ static double rs_wait(const rs_policy *p, int32_t index, rs_state *s) {
         wait = wait < n->b ? wait : n->b;
         *remembered = wait;
         return n->c > 0 && wait < n->c ? n->c : wait;
+    }
+    case W_RETRY_AFTER: {  /* max(fallback, min(hint, cap)) when the hint is longer */
+        double wait = rs_wait(p, p->children[n->child], s);
+        if (!isnan(s->hint) && s->hint > wait) {
+            double capped = n->a < s->hint ? n->a : s->hint;
+            wait = capped > wait ? capped : wait;
+        }
+        return wait;
     }
     }
     return NAN;

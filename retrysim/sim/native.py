@@ -27,7 +27,7 @@ from retrysim.sim import kernel
 from retrysim.sim import records as rec
 from retrysim.sim.arrivals import expected_calls, first_calls, follow_up_calls, time_limit
 from retrysim.sim.decide import EngineChoiceError
-from retrysim.sim.failures import ANSWER_BASE, TIMEOUT
+from retrysim.sim.failures import ANSWER_BASE, RATE_LIMITED, TIMEOUT
 from retrysim.sim.limits import attempt_limit, attempts_stopped, check_memory, event_limit
 from retrysim.sim.result import RunResult
 
@@ -150,11 +150,8 @@ def _run(engine: Any, module: ModuleType, lowered: Any) -> RunResult:
         engine.answers.none_code,
         ANSWER_BASE,
         TIMEOUT,
-        lowered.queue,
-        lowered.slots,
-        lowered.queue_limit,
-        lowered.reject_code,
-        lowered.drop_abandoned,
+        RATE_LIMITED,
+        lowered.server,
         lowered.windows,
         expected or 0,
         kernel.REPORT_EVERY,  # read now: a test may report more often

@@ -61,6 +61,7 @@ from retrysim.retry.waits import (
 )
 from retrysim.sim.compiled import CODE_ROWS, MIRRORS, code_families
 from retrysim.sim.decide import unmirrored
+from retrysim.sim.failures import CONFLICT
 from retrysim.sim.faults import (
     CountGate,
     FlakyGate,
@@ -72,7 +73,16 @@ from retrysim.sim.faults import (
     Spike,
 )
 from retrysim.sim.latency import _Z99
-from retrysim.sim.service import QueueServer, Server
+from retrysim.sim.service import (
+    LoadLatencyServer,
+    LockServer,
+    OccServer,
+    ProcessorSharingServer,
+    QueueServer,
+    RateLimitedServer,
+    Server,
+    SlotServer,
+)
 from retrysim.sim.streams import FAULT_BASE, stream_key
 
 #: Attempt numbers a per-attempt table covers; past it, the last entry (checked to be final).
@@ -81,9 +91,12 @@ TABLE_ATTEMPTS = 1100
 NODE = struct.Struct("<6i3d")  # op, child, count, table, length, slot; a, b, c
 FAULT = struct.Struct("<8i9d3Q")
 SAMPLER = struct.Struct("<4i2d")
+#: kind, slots, queue limit, reject, drop, hint mode, rejection, reads, cancel, server key;
+#: a lock's wait timeout, load_latency's per_request, a rate limit's rate and burst, cores
+SERVER = struct.Struct("<9qQ5d")
 # Node kinds (native/policy.h), fault kinds (native/faults.h), samplers (native/latency.h).
 W_FIXED, W_RANDOM, W_TABLE, W_RANDOM_EXP, W_EXP_JITTER, W_COMBINE, W_PER_ERROR = range(1, 8)
-W_CAPPED, W_EQUAL_JITTER, W_DECORRELATED = range(8, 11)
+W_CAPPED, W_EQUAL_JITTER, W_DECORRELATED, W_RETRY_AFTER = range(8, 12)
 S_AFTER_ATTEMPT, S_AFTER_DELAY, S_BEFORE_DELAY, S_ANY, S_ALL, S_PER_ERROR = range(20, 26)
 F_OUTAGE, F_FLAKY, F_RAMP, F_FIRST_N, F_EVERY_NTH = range(1, 6)
 F_SPIKE, F_LOSS, F_RESET = 10, 11, 20
@@ -244,8 +257,9 @@ def _lower_own_wait(wait: Any, tables: Tables, bound: int | None) -> int:
             slot=len(tables.remembering),
         )
         return node
-    if kind is wait_retry_after:  # no attempt carries a hint here (refusal() saw to it)
-        return lower_wait(wait.fallback, tables, bound)
+    if kind is wait_retry_after:  # the hint is the attempt's (RateLimited's alone)
+        fallback = lower_wait(wait.fallback, tables, bound)
+        return tables.node(W_RETRY_AFTER, children=[fallback], a=exact(wait.cap, "its cap"))
     raise Refused(f"the native core has no {kind.__name__}")
 
 
@@ -335,6 +349,7 @@ def lower_fault(strategy: Any, specs: dict[int, Any], tables: Tables) -> int:
     ``specs`` maps a fault's stream key to its scenario entry (a spike's distribution)."""
     narrowed, every, duration, share, radius_key = 0, math.inf, math.inf, 1.0, 0
     clients_off, clients_len = -1, 0
+    hint = getattr(strategy, "hint", None)  # a gate's Retry-After (a narrowed one's, its own)
     if isinstance(strategy, Narrowed):
         narrowed, every, duration = 1, strategy.every, strategy.duration
         share, radius_key = strategy.share, strategy.share_key
@@ -374,7 +389,8 @@ def lower_fault(strategy: Any, specs: dict[int, Any], tables: Tables) -> int:
             exact(strategy.start, "a fault's start"), exact(strategy.end, "a fault's end"),
             exact(probability, "a probability"), exact(rto, "rto"), exact(every, "every"),
             exact(duration, "for"), exact(share, "a share of clients"),
-            exact(count_every, "every"), 0.0, key, share_key, radius_key,
+            exact(count_every, "every"), math.nan if hint is None else exact(hint, "retry_after"),
+            key, share_key, radius_key,
         )
     )  # fmt: skip
     return len(tables.faults) - 1
@@ -402,11 +418,7 @@ class Lowered:
     remembers: int  # waits each call remembers (its decorrelated jitters')
     verdicts: bytes
     served_judged: bool
-    queue: bool
-    slots: int
-    queue_limit: int
-    reject_code: int
-    drop_abandoned: bool
+    server: bytes
 
 
 def refusal(engine: Any) -> str | None:
@@ -423,13 +435,58 @@ def refusal(engine: Any) -> str | None:
         ("hedging", engine._hedges is not None),
         ("guards (breakers, budgets, limiters)", bool(engine.policy.guards)),
         ("retry strategies of its own", bool(unmirrored(engine.policy.strategies()[2:], MIRRORS))),
-        ("Retry-After hints", engine.plan.hinted),
     ):
         if present:
             return f"the native core has no {reason}"
-    if type(engine.server) not in (Server, QueueServer):
+    if type(engine.server) not in SERVERS:
         return f"the native core has no {engine.scenario.service.kind} service"
     return None
+
+
+#: The service models the core runs, by class: what lower_server packs for each.
+SERVERS = {
+    Server: 0,
+    QueueServer: 1,
+    LockServer: 2,
+    LoadLatencyServer: 3,
+    RateLimitedServer: 4,
+    OccServer: 5,
+    ProcessorSharingServer: 6,
+}
+HINT_MODES = {"seconds": 0, "exact": 1, "none": 2}
+
+
+def lower_server(engine: Any, tables: Tables) -> bytes:
+    """The service model's numbers (service.py's classes' attributes) as the core's row; an
+    occ's read latency is sampler 1."""
+    server = engine.server
+    kind = SERVERS[type(server)]
+    slots, limit, reject, drop, hint_mode, rejection, reads, cancel = 0, 0, 0, 0, 0, 0, 0, 0
+    wait_timeout, per_request, rate, burst, cores = math.nan, 0.0, 0.0, 0.0, 0.0
+    if isinstance(server, SlotServer):
+        slots, limit, reject = min(server.slots, 2**62), server.limit, server.reject_code
+        drop = int(server.drop_abandoned)
+    if isinstance(server, LockServer) and server.wait_timeout is not None:
+        wait_timeout = exact(server.wait_timeout, "wait_timeout")
+    if isinstance(server, LoadLatencyServer):
+        per_request = exact(server.per_request, "per_request")
+    if isinstance(server, RateLimitedServer):
+        rate, burst = exact(server.rate, "rate"), exact(server.burst, "burst")
+        hint_mode, rejection = HINT_MODES[server.hint], server.rejection
+    if isinstance(server, OccServer):
+        reject = CONFLICT
+        spec = engine.scenario.service
+        if spec.protocol == "read_then_write":
+            reads = 1
+            lower_sampler(
+                spec.read_latency if spec.read_latency is not None else spec.latency, tables
+            )
+    if isinstance(server, ProcessorSharingServer):
+        cancel, cores = int(server.cancel_abandoned), exact(server.sharing.cores, "cores")
+    return SERVER.pack(
+        kind, slots, limit, reject, drop, hint_mode, rejection, reads, cancel,
+        engine._server_key, wait_timeout, per_request, rate, burst, cores,
+    )  # fmt: skip
 
 
 def lower(engine: Any) -> Lowered:
@@ -454,8 +511,6 @@ def lower(engine: Any) -> Lowered:
     windows = array("d")
     for start, end, slots in plan.capacity_windows:
         windows.extend((exact(start, "a window's start"), exact(end, "its end"), float(slots)))
-    server = engine.server
-    queue = type(server) is QueueServer
     decider = engine.decider
     return Lowered(
         tables=tables,
@@ -468,9 +523,5 @@ def lower(engine: Any) -> Lowered:
         remembers=len(tables.remembering),
         verdicts=verdicts(decider),
         served_judged=bool(decider._verdict(decider.strategies[2], decider.answers.none_code)),
-        queue=queue,
-        slots=min(server.slots, 2**62) if queue else 0,
-        queue_limit=server.limit if queue else 0,
-        reject_code=server.reject_code if queue else 0,
-        drop_abandoned=bool(server.drop_abandoned) if queue else False,
+        server=lower_server(engine, tables),
     )
