@@ -29,7 +29,8 @@ enum { CALL_SUCCEEDED = 0, CALL_GAVE_UP = 1, CALL_UNFINISHED = 2 };
 /* What happens at an event. */
 enum { EV_ARRIVE = 1, EV_NEXT_CALL, EV_RETRY, EV_TIMED_OUT, EV_RESET, EV_DONE, EV_FINISH,
        EV_CAPACITY, EV_WAIT_EXPIRED, EV_LOAD_DONE, EV_READ_ANSWERED, EV_WRITE, EV_COMMIT,
-       EV_SHARED_DONE };
+       EV_SHARED_DONE, EV_TO_POOL, EV_CONNECT_TIMED_OUT, EV_ANSWER_IF_OPEN, EV_TRANSMIT,
+       EV_REACH_SERVER, EV_TIMEOUT_DUE, EV_DELIVERED };
 /* Why a run stopped early. */
 enum { STOP_NONE = 0, STOP_TIME, STOP_EVENTS, STOP_ATTEMPTS, STOP_ERROR };
 #define SUCCEEDED_NOW (-1.0)
@@ -56,11 +57,51 @@ typedef struct {
     double cores;         /* processor sharing */
 } rs_server;
 
-typedef struct {  /* a job sharing the cores (sharing.Sharing's tags) */
+typedef struct {  /* a job sharing cores (sharing.Sharing's tags): a request, or CPU work */
     double tag;
-    uint64_t sequence, row;
+    uint64_t sequence, row;  /* row: the attempt */
+    double hint, began;      /* a connect's, done on a shared CPU: its Retry-After, its start */
     uint32_t call;
+    int32_t code;            /* a connect's fault verdict */
+    int32_t step;            /* what follows the CPU work (STEP_*) */
 } rs_job;
+
+/* sharing.Sharing: jobs sharing cores, one pending completion event. */
+typedef struct {
+    rs_job *jobs;
+    size_t n, capacity;
+    int keyed;           /* jobs can leave early (the server's, by attempt row): present flags */
+    uint8_t *present;
+    size_t present_size;
+    int64_t count;       /* jobs present */
+    uint64_t sequence, pending_seq;
+    int has_pending, settling;
+    double attained, last, cores;
+} rs_share;
+
+enum { STEP_TO_POOL = 1, STEP_CONNECT };
+
+/* The connections model's numbers ('<6q8Qd3q'): retrysim/sim/connections.py's. */
+typedef struct {
+    int64_t processes, pool_size, cpus, shared_cpu, per_leg, backlog;  /* -1: none */
+    uint64_t rtt_key, back_key, read_back_key, write_out_key, connect_key, cpu_key,
+        connect_cpu_key, pad;
+    double syn_retry;
+    int64_t rtt, connect, attempt_cpu;  /* samplers (-1: none) */
+    int64_t connect_cpu;
+    double connect_timeout;             /* NaN: none */
+} rs_network;
+
+typedef struct {  /* an attempt waiting for a pooled connection */
+    uint32_t call;
+    uint64_t row;
+    double arrived;
+    int64_t next;     /* the next waiter of its pool, or -1 */
+} rs_pool_waiter;
+
+typedef struct {
+    int64_t idle_open, in_use, head, tail;  /* head/tail: its waiters (-1: none) */
+} rs_pool;
 
 typedef struct {  /* a request waiting for a queue's slot */
     uint32_t call;
@@ -98,15 +139,22 @@ typedef struct {
     /* occ: the record's version; each attempt's version read and write's service time */
     int64_t version;
     rs_rows occ;                   /* per attempt row: {int64 version read, double write time} */
-    /* processor sharing (sharing.Sharing): jobs by tag, who is present, one completion event */
-    rs_job *jobs;
-    size_t n_jobs, jobs_capacity;
-    uint8_t *present;              /* by attempt row */
-    size_t present_size;
-    int64_t sharing;               /* jobs present */
-    uint64_t job_sequence, pending_seq;
-    int has_pending, settling;
-    double attained, shared_last;
+    rs_share server_share;         /* processor sharing's */
+    /* connections (pools, network, client CPU); has_network: attempts go over them */
+    int connected;
+    rs_network net;
+    const uint8_t *closes, *fails_connect;  /* by error code */
+    rs_pool *pools;
+    rs_pool_waiter *pool_waiters;
+    size_t n_pool_waiters, pool_waiters_capacity;
+    int64_t free_waiter;
+    double *cpu_free_at;           /* a FIFO CPU's: when its queued work is done */
+    rs_share *cpus;                /* processor-sharing CPUs */
+    int32_t *holding;              /* by attempt row: the pool whose connection it holds + 1 */
+    size_t holding_size;
+    double *let_ins, *opened;      /* connects let in and when they open, each sorted */
+    size_t n_let_ins, n_opened, let_capacity;
+    int64_t stats[4];              /* connects, connect failures, connect timeouts, pool waits */
     /* the run */
     rs_heap heap;
     rs_rows attempts, calls, live;
@@ -124,12 +172,59 @@ static inline rs_attempt *attempt_row(rs_run *R, uint64_t a) { return (rs_attemp
 static inline rs_call *call_row(rs_run *R, uint32_t c) { return (rs_call *)R->calls.rows + c; }
 static inline rs_live *live_of(rs_run *R, uint32_t c) { return (rs_live *)R->live.rows + c; }
 
-static void at(rs_run *R, double t, uint16_t kind, uint32_t call, uint64_t row, int16_t code) {
-    rs_event e = {t, 0, row, call, kind, code};
+static void at_with(rs_run *R, double t, uint16_t kind, uint32_t call, uint64_t row, int16_t code,
+                    double x) {
+    rs_event e = {t, 0, row, x, call, kind, code};
     if (rs_heap_push(&R->heap, e) < 0) R->failed = 1;
 }
 
+static inline void at(rs_run *R, double t, uint16_t kind, uint32_t call, uint64_t row, int16_t code) {
+    at_with(R, t, kind, call, row, code, NAN);
+}
+
 static void send(rs_run *R, uint32_t call);
+static void respond(rs_run *R, uint32_t call, uint64_t a, int code, double hint);
+static void submit(rs_run *R, uint32_t call, uint64_t a, double t, double service);
+static int flag_room(uint8_t **flags, size_t *size, uint64_t a);
+static void share_add(rs_run *R, uint32_t index, double now, double work, rs_job job);
+
+/* -- an attempt's phases (retrysim/sim/attempt.py) ------------------------------------------ */
+
+/* Phase 2, the door: PASS, BLACKHOLE or the code it fails with, and that gate's hint. */
+static int gate_verdict(rs_run *R, double t, uint64_t key, uint64_t n, double *hint) {
+    *hint = NAN;
+    for (Py_ssize_t g = 0; g < R->n_gates; g++) {
+        int verdict = rs_gate(&R->faults, R->gates[g], t, key, n);
+        if (verdict != RS_PASS) {
+            *hint = R->faults.items[R->gates[g]].hint;  /* FaultPlan.hint: that gate's */
+            return verdict;
+        }
+    }
+    return RS_PASS;
+}
+
+/* Phase 3: the latency draw plus the spikes (their sum first, as FaultPlan sums them). */
+static double service_time(rs_run *R, double t, uint64_t key, uint64_t n) {
+    double service = rs_sample(&R->faults.samplers[0], R->faults.table, rs_unit(R->latency_key, key, n));
+    if (R->n_spikes) {
+        double extra = 0.0;
+        for (Py_ssize_t s = 0; s < R->n_spikes; s++) extra = extra + rs_extra(&R->faults, R->spikes[s], t, key, n);
+        service = service + extra;
+    }
+    return service;
+}
+
+/* Phase 4: the share of the service time after which a reset cuts in (-1: none), its code. */
+static double reset_share(rs_run *R, double t, uint64_t key, uint64_t n, int *code) {
+    for (Py_ssize_t r = 0; r < R->n_resets; r++) {
+        double share = rs_reset(&R->faults, R->resets[r], t, key, n);
+        if (share >= 0.0) {
+            *code = R->faults.items[R->resets[r]].code;
+            return share;
+        }
+    }
+    return -1.0;
+}
 
 /* The call ends now (engine._end_call); a closed loop's client calls again after thinking. */
 static void end_call(rs_run *R, uint32_t call, int outcome, int error) {
@@ -174,7 +269,10 @@ static double decide(rs_run *R, uint32_t call, int code, double hint) {
 }
 
 /* The client hears attempt a's answer now (engine._hear): record it, decide what follows. */
+static void release(rs_run *R, uint64_t a, int code);
+
 static void hear(rs_run *R, uint32_t call, uint64_t a, int code, int outcome, double hint) {
+    if (R->connected) release(R, a, code);  /* its connection goes back to its pool */
     rs_attempt *row = attempt_row(R, a);
     row->end = R->now;
     row->error = (uint8_t)code;
@@ -197,6 +295,328 @@ static void hear(rs_run *R, uint32_t call, uint64_t a, int code, int outcome, do
         }
         end_call(R, call, CALL_GAVE_UP, code);
     }
+}
+
+/* -- the network, the pools and the client CPU (retrysim/sim/connections.py, connected.py) -- */
+
+static inline uint64_t key_of(rs_run *R, uint32_t call) {
+    rs_call *c = call_row(R, call);
+    return ((uint64_t)c->client << RS_CALL_KEY_SHIFT) | c->index;
+}
+
+static inline uint64_t draw_index(rs_run *R, uint64_t a) { return attempt_row(R, a)->attempt; }
+
+/* Connections._draw: an rtt draw of a stream (0 without a network). */
+static double net_draw(rs_run *R, uint64_t stream, uint64_t key, uint64_t n) {
+    if (R->net.rtt < 0) return 0.0;
+    return rs_sample(&R->faults.samplers[R->net.rtt], R->faults.table, rs_unit(stream, key, n));
+}
+
+static double leg_out(rs_run *R, uint64_t key, uint64_t n) {
+    return net_draw(R, R->net.rtt_key, key, n) / 2;
+}
+
+static double leg_back(rs_run *R, uint64_t key, uint64_t n) {
+    return net_draw(R, R->net.per_leg ? R->net.back_key : R->net.rtt_key, key, n) / 2;
+}
+
+static double round_trip(rs_run *R, uint64_t key, uint64_t n) {
+    if (R->net.per_leg) return leg_out(R, key, n) + leg_back(R, key, n);
+    return net_draw(R, R->net.rtt_key, key, n);
+}
+
+/* Engine.round_trip: an occ read's answer back and its write out (0 without connections). */
+static double read_to_write(rs_run *R, uint32_t call, uint64_t a) {
+    if (!R->connected) return 0.0;
+    uint64_t key = key_of(R, call), n = draw_index(R, a);
+    if (!R->net.per_leg) return net_draw(R, R->net.rtt_key, key, n);
+    double back = net_draw(R, R->net.read_back_key, key, n) / 2;
+    return back + net_draw(R, R->net.write_out_key, key, n) / 2;
+}
+
+static inline int64_t cpu_index(rs_run *R, uint32_t call) {
+    int64_t cpus = R->net.cpus;
+    return (int64_t)call_row(R, call)->client % R->net.processes % cpus;
+}
+
+/* Cpu.run: work queued at now ends after the work before it (FIFO). */
+static double cpu_run(rs_run *R, int64_t cpu, double now, double seconds) {
+    double free_at = R->cpu_free_at[cpu];
+    double done = (now > free_at ? now : free_at) + seconds;
+    R->cpu_free_at[cpu] = done;
+    return done;
+}
+
+static int cpu_work(rs_run *R, int64_t sampler, uint64_t stream, uint64_t key, uint64_t n,
+                    double *seconds) {
+    if (sampler < 0) return 0;
+    *seconds = rs_sample(&R->faults.samplers[sampler], R->faults.table, rs_unit(stream, key, n));
+    return 1;
+}
+
+/* Connections.share: the work joins the client's shared CPU; the step follows when done. */
+static void cpu_share(rs_run *R, uint32_t call, double now, double work, rs_job job) {
+    share_add(R, (uint32_t)cpu_index(R, call) + 1, now, work, job);
+}
+
+static void push_sorted(double *values, size_t *n, double value) {  /* bisect.insort */
+    size_t lo = 0, hi = *n;
+    while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+        if (value < values[mid]) hi = mid;
+        else lo = mid + 1;
+    }
+    memmove(values + lo + 1, values + lo, (*n - lo) * sizeof(double));
+    values[lo] = value;
+    (*n)++;
+}
+
+static size_t count_at_most(const double *values, size_t n, double t) {  /* bisect_right */
+    size_t lo = 0, hi = n;
+    while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+        if (t < values[mid]) hi = mid;
+        else lo = mid + 1;
+    }
+    return lo;
+}
+
+/* Connections._let_in: when a connect sent at now finds fewer than backlog connects opening. */
+static double let_in(rs_run *R, double now) {
+    size_t done = count_at_most(R->opened, R->n_opened, now);
+    if (done) {
+        memmove(R->opened, R->opened + done, (R->n_opened - done) * sizeof(double));
+        memmove(R->let_ins, R->let_ins + done, (R->n_let_ins - done) * sizeof(double));
+        R->n_opened -= done;
+        R->n_let_ins -= done;
+    }
+    double t = now, delay = R->net.syn_retry;
+    while ((int64_t)(count_at_most(R->let_ins, R->n_let_ins, t) -
+                     count_at_most(R->opened, R->n_opened, t)) >= R->net.backlog) {
+        t += delay;
+        delay *= 2;
+    }
+    return t;
+}
+
+/* Connections.connect_time: the handshake's CPU (a FIFO's), the network's connect draw, and
+ * with an accept backlog the SYN retries first. */
+static double connect_time(rs_run *R, uint32_t call, double now, uint64_t key, uint64_t n) {
+    double seconds = 0.0, work;
+    if (R->net.connect >= 0)
+        seconds = rs_sample(&R->faults.samplers[R->net.connect], R->faults.table,
+                            rs_unit(R->net.connect_key, key, n));
+    if (!R->net.shared_cpu && cpu_work(R, R->net.connect_cpu, R->net.connect_cpu_key, key, n, &work))
+        seconds += cpu_run(R, cpu_index(R, call), now, work) - now;
+    if (R->net.backlog < 0) return seconds;
+    double in = let_in(R, now);
+    if (R->n_let_ins == R->let_capacity) {
+        size_t capacity = R->let_capacity ? 2 * R->let_capacity : 256;
+        double *l = realloc(R->let_ins, capacity * sizeof(double));
+        if (l != NULL) R->let_ins = l;
+        double *o = realloc(R->opened, capacity * sizeof(double));
+        if (o != NULL) R->opened = o;
+        if (l == NULL || o == NULL) {
+            R->failed = 1;
+            return seconds;
+        }
+        R->let_capacity = capacity;
+    }
+    push_sorted(R->let_ins, &R->n_let_ins, in);
+    push_sorted(R->opened, &R->n_opened, in + seconds);
+    return in - now + seconds;
+}
+
+static int pool_take(rs_pool *pool, int64_t size) {  /* Pool.take: 1 open, 0 closed, -1 wait */
+    if (pool->idle_open) {
+        pool->idle_open--;
+        pool->in_use++;
+        return 1;
+    }
+    if (size < 0 || pool->in_use + pool->idle_open < size) {
+        pool->in_use++;
+        return 0;
+    }
+    return -1;
+}
+
+static void transmit(rs_run *R, uint32_t call, uint64_t a, int verdict, double hint);
+static void connect(rs_run *R, uint32_t call, uint64_t a, int verdict, double hint, double began);
+
+/* ConnectedPath._connection: attempt a, at its pool since arrived, has a connection now. */
+static void connection(rs_run *R, uint32_t call, uint64_t a, int64_t pool, int got, double arrived) {
+    double t = R->now;
+    attempt_row(R, a)->pool_wait = t - arrived;
+    if (flag_room((uint8_t **)&R->holding, &R->holding_size, (a + 1) * sizeof(int32_t)) < 0) {
+        R->failed = 1;
+        return;
+    }
+    R->holding[a] = (int32_t)pool + 1;
+    uint64_t key = key_of(R, call), n = draw_index(R, a);
+    double hint = NAN;
+    int verdict = gate_verdict(R, t, key, n, &hint);  /* faults judge it as it is sent */
+    if (verdict <= 0) hint = NAN;
+    if (got == 1) {
+        transmit(R, call, a, verdict, hint);
+        return;
+    }
+    R->stats[0]++;
+    double work;
+    if (R->net.shared_cpu && cpu_work(R, R->net.connect_cpu, R->net.connect_cpu_key, key, n, &work)) {
+        rs_job job = {0};
+        job.row = a;
+        job.call = call;
+        job.code = verdict;
+        job.hint = hint;
+        job.began = t;
+        job.step = STEP_CONNECT;
+        cpu_share(R, call, t, work, job);
+    } else {
+        connect(R, call, a, verdict, hint, t);
+    }
+}
+
+/* ConnectedPath._to_pool: the attempt takes a connection of its process's pool, or queues. */
+static void to_pool(rs_run *R, uint32_t call, uint64_t a) {
+    if (attempt_row(R, a)->outcome != OUT_OPEN) return;  /* it timed out on the CPU */
+    int64_t index = (int64_t)call_row(R, call)->client % R->net.processes;
+    rs_pool *pool = &R->pools[index];
+    int got = pool->head >= 0 ? -1 : pool_take(pool, R->net.pool_size);
+    if (got < 0) {
+        R->stats[3]++;
+        int64_t w = R->free_waiter;
+        if (w >= 0) {
+            R->free_waiter = R->pool_waiters[w].next;
+        } else {
+            if (R->n_pool_waiters == R->pool_waiters_capacity) {
+                size_t capacity = R->pool_waiters_capacity ? 2 * R->pool_waiters_capacity : 1024;
+                rs_pool_waiter *grown = realloc(R->pool_waiters, capacity * sizeof(rs_pool_waiter));
+                if (grown == NULL) {
+                    R->failed = 1;
+                    return;
+                }
+                R->pool_waiters = grown;
+                R->pool_waiters_capacity = capacity;
+            }
+            w = (int64_t)R->n_pool_waiters++;
+        }
+        R->pool_waiters[w] = (rs_pool_waiter){call, a, R->now, -1};
+        if (pool->tail >= 0) R->pool_waiters[pool->tail].next = w;
+        else pool->head = w;
+        pool->tail = w;
+        return;
+    }
+    connection(R, call, a, index, got, R->now);
+}
+
+/* ConnectedPath._release: the attempt is answered; its connection goes back to its pool,
+ * to the first attempt still waiting there. */
+static void release(rs_run *R, uint64_t a, int code) {
+    if (a * sizeof(int32_t) >= R->holding_size || !R->holding[a]) return;
+    int64_t index = R->holding[a] - 1;
+    R->holding[a] = 0;
+    rs_pool *pool = &R->pools[index];
+    pool->in_use--;
+    if (!R->closes[code]) pool->idle_open++;
+    while (pool->head >= 0) {
+        int64_t w = pool->head;
+        rs_pool_waiter waiter = R->pool_waiters[w];
+        if (attempt_row(R, waiter.row)->outcome == OUT_OPEN) {
+            int got = pool_take(pool, R->net.pool_size);
+            if (got < 0) return;
+            pool->head = waiter.next;
+            if (pool->head < 0) pool->tail = -1;
+            R->pool_waiters[w].next = R->free_waiter;
+            R->free_waiter = w;
+            connection(R, waiter.call, waiter.row, index, got, waiter.arrived);
+            pool = &R->pools[index];
+        } else {  /* it timed out in the queue */
+            pool->head = waiter.next;
+            if (pool->head < 0) pool->tail = -1;
+            R->pool_waiters[w].next = R->free_waiter;
+            R->free_waiter = w;
+        }
+    }
+}
+
+/* ConnectedPath._connect: open the attempt's connection, begun at began. */
+static void connect(rs_run *R, uint32_t call, uint64_t a, int verdict, double hint, double began) {
+    double t = R->now;
+    uint64_t key = key_of(R, call), n = draw_index(R, a);
+    double seconds = t - began + connect_time(R, call, t, key, n);
+    double limit = R->net.connect_timeout;
+    if (!isnan(limit) && (verdict == RS_BLACKHOLE || seconds > limit)) {
+        double due = began + limit;
+        at(R, t > due ? t : due, EV_CONNECT_TIMED_OUT, call, a, 0);
+    } else if (verdict > 0 && R->fails_connect[verdict]) {  /* refused: the handshake says so */
+        R->stats[1]++;
+        at_with(R, began + seconds, EV_ANSWER_IF_OPEN, call, a, (int16_t)verdict, hint);
+    } else if (verdict != RS_BLACKHOLE) {
+        at_with(R, began + seconds, EV_TRANSMIT, call, a, (int16_t)verdict, hint);
+    }
+}
+
+/* ConnectedPath._transmit: the request goes over the open connection. */
+static void transmit(rs_run *R, uint32_t call, uint64_t a, int verdict, double hint) {
+    if (attempt_row(R, a)->outcome != OUT_OPEN) return;  /* it gave up while connecting */
+    uint64_t key = key_of(R, call), n = draw_index(R, a);
+    if (verdict > 0) {  /* the error comes back after the round trip */
+        at_with(R, R->now + round_trip(R, key, n), EV_ANSWER_IF_OPEN, call, a, (int16_t)verdict, hint);
+    } else if (verdict != RS_BLACKHOLE) {
+        at(R, R->now + leg_out(R, key, n), EV_REACH_SERVER, call, a, 0);
+    }
+}
+
+static void submit(rs_run *R, uint32_t call, uint64_t a, double t, double service);
+
+/* ConnectedPath._reach_server: service time, a reset and its news back, the server. */
+static void reach_server(rs_run *R, uint32_t call, uint64_t a) {
+    double t = R->now;
+    uint64_t key = key_of(R, call), n = draw_index(R, a);
+    double service = service_time(R, t, key, n);
+    int code;
+    double share = reset_share(R, t, key, n, &code);
+    if (share >= 0.0) {
+        double back = leg_back(R, key, n);
+        at(R, t + share * service + back, EV_RESET, call, a, (int16_t)code);
+    }
+    submit(R, call, a, t, service);
+}
+
+/* ConnectedPath._send_connected: the client's timeout, then the process's CPU, the pool. */
+static void send_connected(rs_run *R, uint32_t call, uint64_t a) {
+    double now = R->now, work;
+    if (R->has_timeout) at(R, now + R->timeout, EV_TIMEOUT_DUE, call, a, 0);
+    uint64_t key = key_of(R, call), n = draw_index(R, a);
+    if (!cpu_work(R, R->net.attempt_cpu, R->net.cpu_key, key, n, &work)) {
+        to_pool(R, call, a);
+    } else if (R->net.shared_cpu) {
+        rs_job job = {0};
+        job.row = a;
+        job.call = call;
+        job.step = STEP_TO_POOL;
+        cpu_share(R, call, now, work, job);
+    } else {
+        at(R, cpu_run(R, cpu_index(R, call), now, work), EV_TO_POOL, call, a, 0);
+    }
+}
+
+/* A shared CPU's work is done: the step that follows it (connections._resume). */
+static void cpu_done(rs_run *R, const rs_job *job) {
+    if (job->step == STEP_TO_POOL) to_pool(R, job->call, job->row);
+    else connect(R, job->call, job->row, job->code, job->hint, job->began);
+}
+
+/* Engine.respond: the server answers now; the client hears it after the trip back. */
+static void respond(rs_run *R, uint32_t call, uint64_t a, int code, double hint) {
+    if (R->connected) {
+        double back = leg_back(R, key_of(R, call), draw_index(R, a));
+        if (back > 0) {
+            at_with(R, R->now + back, EV_DELIVERED, call, a, (int16_t)code, hint);
+            return;
+        }
+    }
+    hear(R, call, a, code, 0, hint);
 }
 
 /* -- the server ------------------------------------------------------------------------- */
@@ -236,135 +656,157 @@ static int enqueue(rs_run *R, uint32_t call, uint64_t a, double service) {
     return 0;
 }
 
-/* -- processor sharing (retrysim/sim/sharing.py) --------------------------------------------- */
+/* -- processor sharing (retrysim/sim/sharing.py): the server's cores, a client CPU ----------- */
 
 static inline int job_before(const rs_job *x, const rs_job *y) {
     return x->tag < y->tag || (x->tag == y->tag && x->sequence < y->sequence);
 }
 
-static int jobs_push(rs_run *R, rs_job job) {
-    if (R->n_jobs == R->jobs_capacity) {
-        size_t capacity = R->jobs_capacity ? 2 * R->jobs_capacity : 1024;
-        rs_job *grown = realloc(R->jobs, capacity * sizeof(rs_job));
+static int jobs_push(rs_share *sh, rs_job job) {
+    if (sh->n == sh->capacity) {
+        size_t capacity = sh->capacity ? 2 * sh->capacity : 1024;
+        rs_job *grown = realloc(sh->jobs, capacity * sizeof(rs_job));
         if (grown == NULL) return -1;
-        R->jobs = grown;
-        R->jobs_capacity = capacity;
+        sh->jobs = grown;
+        sh->capacity = capacity;
     }
-    size_t i = R->n_jobs++;
+    size_t i = sh->n++;
     while (i > 0) {
         size_t parent = (i - 1) >> 1;
-        if (!job_before(&job, &R->jobs[parent])) break;
-        R->jobs[i] = R->jobs[parent];
+        if (!job_before(&job, &sh->jobs[parent])) break;
+        sh->jobs[i] = sh->jobs[parent];
         i = parent;
     }
-    R->jobs[i] = job;
+    sh->jobs[i] = job;
     return 0;
 }
 
-static void jobs_pop(rs_run *R) {
-    rs_job last = R->jobs[--R->n_jobs];
-    size_t n = R->n_jobs, i = 0;
+static void jobs_pop(rs_share *sh) {
+    rs_job last = sh->jobs[--sh->n];
+    size_t n = sh->n, i = 0;
     if (n == 0) return;
     for (;;) {
         size_t child = 2 * i + 1;
         if (child >= n) break;
-        if (child + 1 < n && job_before(&R->jobs[child + 1], &R->jobs[child])) child++;
-        if (!job_before(&R->jobs[child], &last)) break;
-        R->jobs[i] = R->jobs[child];
+        if (child + 1 < n && job_before(&sh->jobs[child + 1], &sh->jobs[child])) child++;
+        if (!job_before(&sh->jobs[child], &last)) break;
+        sh->jobs[i] = sh->jobs[child];
         i = child;
     }
-    R->jobs[i] = last;
+    sh->jobs[i] = last;
 }
 
-static double share_rate(const rs_run *R) {  /* min(1.0, cores / n) */
-    if (!R->sharing) return 0.0;
-    double each = R->server.cores / (double)R->sharing;
+static inline int job_present(const rs_share *sh, const rs_job *job) {
+    return !sh->keyed || sh->present[job->row];
+}
+
+static double share_rate(const rs_share *sh) {  /* min(1.0, cores / n) */
+    if (!sh->count) return 0.0;
+    double each = sh->cores / (double)sh->count;
     return each < 1.0 ? each : 1.0;
 }
 
-static void share_advance(rs_run *R, double now) {
-    R->attained += (now - R->shared_last) * share_rate(R);
-    R->shared_last = now;
+static void share_advance(rs_share *sh, double now) {
+    sh->attained += (now - sh->last) * share_rate(sh);
+    sh->last = now;
 }
 
-/* Sharing._reschedule: the one completion event, for the smallest tag still present. */
-static void share_reschedule(rs_run *R) {
-    if (R->settling) return;
-    R->has_pending = 0;  /* a pending event whose sequence no longer matches is dropped */
-    while (R->n_jobs && !R->present[R->jobs[0].row]) jobs_pop(R);
-    if (!R->sharing) {
-        R->n_jobs = 0;
-        R->attained = 0.0;
+/* Which sharing an EV_SHARED_DONE is for: 0 the server's, i + 1 client CPU i. */
+static inline rs_share *share_of(rs_run *R, uint32_t index) {
+    return index == 0 ? &R->server_share : &R->cpus[index - 1];
+}
+
+/* Sharing._reschedule: the one completion event, for the smallest tag still present (the
+ * one pending before is dropped when it surfaces: its sequence is no longer the pending). */
+static void share_reschedule(rs_run *R, rs_share *sh, uint32_t index) {
+    if (sh->settling) return;
+    sh->has_pending = 0;
+    while (sh->n && !job_present(sh, &sh->jobs[0])) jobs_pop(sh);
+    if (!sh->count) {
+        sh->n = 0;
+        sh->attained = 0.0;
         return;
     }
-    double delay = (R->jobs[0].tag - R->attained) / share_rate(R);
+    double delay = (sh->jobs[0].tag - sh->attained) / share_rate(sh);
     delay = delay > 0.0 ? delay : 0.0;
-    R->pending_seq = R->heap.seq;
-    R->has_pending = 1;
-    at(R, R->shared_last + delay, EV_SHARED_DONE, 0, 0, 0);
+    sh->pending_seq = R->heap.seq;
+    sh->has_pending = 1;
+    at(R, sh->last + delay, EV_SHARED_DONE, index, 0, 0);
 }
 
-static void share_add(rs_run *R, double now, double work, uint32_t call, uint64_t a) {
-    share_advance(R, now);
-    if (jobs_push(R, (rs_job){R->attained + work, R->job_sequence++, a, call}) < 0 ||
-        flag_room(&R->present, &R->present_size, a) < 0) {
+static void share_add(rs_run *R, uint32_t index, double now, double work, rs_job job) {
+    rs_share *sh = share_of(R, index);
+    share_advance(sh, now);
+    job.tag = sh->attained + work;
+    job.sequence = sh->sequence++;
+    if (jobs_push(sh, job) < 0 || (sh->keyed && flag_room(&sh->present, &sh->present_size, job.row) < 0)) {
         R->failed = 1;
         return;
     }
-    R->present[a] = 1;
-    R->sharing++;
-    share_reschedule(R);
+    if (sh->keyed) sh->present[job.row] = 1;
+    sh->count++;
+    share_reschedule(R, sh, index);
 }
 
 static void finish_slot(rs_run *R, uint32_t call, uint64_t a);
+static void cpu_done(rs_run *R, const rs_job *job);
 
 /* Sharing._complete: every job whose tag the attained work has reached is done. */
-static void share_complete(rs_run *R) {
-    R->has_pending = 0;
-    if (!R->n_jobs) return;
-    share_advance(R, R->now);
-    if (R->jobs[0].tag > R->attained) R->attained = R->jobs[0].tag;
-    int outer = R->settling;
-    R->settling = 1;
-    while (R->n_jobs && R->jobs[0].tag <= R->attained) {
-        rs_job job = R->jobs[0];
-        jobs_pop(R);
-        if (R->present[job.row]) {
-            R->present[job.row] = 0;
-            R->sharing--;
-            finish_slot(R, job.call, job.row);
+static void share_complete(rs_run *R, uint32_t index) {
+    rs_share *sh = share_of(R, index);
+    sh->has_pending = 0;
+    if (!sh->n) return;
+    share_advance(sh, R->now);
+    if (sh->jobs[0].tag > sh->attained) sh->attained = sh->jobs[0].tag;
+    int outer = sh->settling;
+    sh->settling = 1;
+    while (sh->n && sh->jobs[0].tag <= sh->attained) {
+        rs_job job = sh->jobs[0];
+        jobs_pop(sh);
+        if (job_present(sh, &job)) {
+            if (sh->keyed) sh->present[job.row] = 0;
+            sh->count--;
+            if (index == 0) finish_slot(R, job.call, job.row);
+            else cpu_done(R, &job);
+            sh = share_of(R, index);  /* (the CPUs' array does not move; kept for clarity) */
         }
     }
-    R->settling = outer;
-    share_reschedule(R);
+    sh->settling = outer;
+    share_reschedule(R, sh, index);
 }
 
 /* ProcessorSharingServer.abandon: with cancel_abandoned, the request leaves at once. */
 static void start_waiting(rs_run *R);
 static void share_abandon(rs_run *R, uint64_t a) {
+    rs_share *sh = &R->server_share;
     if (!R->server.cancel_abandoned) return;
     if (a < R->queued_size && R->queued[a]) {  /* taken out of the FIFO: nothing used */
         R->queued[a] = 0;
         R->waiters--;
         return;
     }
-    if (a >= R->present_size || !R->present[a]) return;
-    int outer = R->settling;
-    R->settling = 1;
-    share_advance(R, R->now);
-    R->present[a] = 0;
-    R->sharing--;
-    share_reschedule(R);  /* (settling: it waits for the end of the block) */
+    if (a >= sh->present_size || !sh->present[a]) return;
+    int outer = sh->settling;
+    sh->settling = 1;
+    share_advance(sh, R->now);
+    sh->present[a] = 0;
+    sh->count--;
     R->busy--;
     start_waiting(R);
-    R->settling = outer;
-    share_reschedule(R);
+    sh->settling = outer;
+    share_reschedule(R, sh, 0);
 }
 
 /* A slot's request starts being served at t: for its service time, or sharing the cores. */
 static void serve(rs_run *R, uint32_t call, uint64_t a, double t, double service) {
-    if (R->server.kind == SERVER_SHARING) share_add(R, t, service, call, a);
-    else at(R, t + service, EV_FINISH, call, a, 0);
+    if (R->server.kind == SERVER_SHARING) {
+        rs_job job = {0};
+        job.row = a;
+        job.call = call;
+        share_add(R, 0, t, service, job);
+    } else {
+        at(R, t + service, EV_FINISH, call, a, 0);
+    }
 }
 
 /* SlotServer._start_waiting: free slots take the waiters in order. */
@@ -412,7 +854,7 @@ static void submit(rs_run *R, uint32_t call, uint64_t a, double t, double servic
             return;
         }
         if (spec->rejection != R->rate_limited_code) {
-            hear(R, call, a, (int)spec->rejection, 0, NAN);
+            respond(R, call, a, (int)spec->rejection, NAN);
             return;
         }
         double exact = (1.0 - R->tokens) / spec->rate, hint = NAN;
@@ -422,7 +864,7 @@ static void submit(rs_run *R, uint32_t call, uint64_t a, double t, double servic
         } else if (spec->hint_mode == HINT_EXACT) {
             hint = exact;
         }
-        hear(R, call, a, (int)R->rate_limited_code, 0, hint);
+        respond(R, call, a, (int)R->rate_limited_code, hint);
         return;
     }
     case SERVER_OCC: {
@@ -455,7 +897,7 @@ static void submit(rs_run *R, uint32_t call, uint64_t a, double t, double servic
         else if (spec->kind == SERVER_LOCK && !isnan(spec->wait_timeout))  /* LockServer._queued */
             at(R, R->now + spec->wait_timeout, EV_WAIT_EXPIRED, call, a, 0);
     } else {
-        hear(R, call, a, (int)spec->reject_code, 0, NAN);
+        respond(R, call, a, (int)spec->reject_code, NAN);
     }
 }
 
@@ -463,7 +905,7 @@ static void submit(rs_run *R, uint32_t call, uint64_t a, double t, double servic
  * round trip later (none without a network). */
 static void read_answered(rs_run *R, uint32_t call, uint64_t a) {
     *(int64_t *)(R->occ.rows + a * R->occ.width) = R->version;
-    at(R, R->now + 0.0, EV_WRITE, call, a, 0);
+    at(R, R->now + read_to_write(R, call, a), EV_WRITE, call, a, 0);
 }
 
 /* OccServer._write: a compare-and-set, unless the client stopped waiting before it. */
@@ -510,7 +952,7 @@ static void server_done(rs_run *R, uint32_t call, uint64_t a, int code) {
         row->executed = 1;
         call_row(R, call)->executions++;
     }
-    if (row->outcome == OUT_OPEN) hear(R, call, a, code, 0, NAN);
+    if (row->outcome == OUT_OPEN) respond(R, call, a, code, NAN);
 }
 
 /* -- attempts and calls -------------------------------------------------------------------- */
@@ -536,16 +978,13 @@ static void send(rs_run *R, uint32_t call) {
     rs_call *c = call_row(R, call);
     rs_attempt *row = attempt_row(R, a);
     *row = (rs_attempt){call, c->client, (uint16_t)n, OUT_OPEN, 0, t, NAN, NAN, 0, 0.0, 0, 0};
-    uint64_t key = ((uint64_t)c->client << RS_CALL_KEY_SHIFT) | c->index;
-    int verdict = RS_PASS;
-    double hint = NAN;
-    for (Py_ssize_t g = 0; g < R->n_gates; g++) {
-        verdict = rs_gate(&R->faults, R->gates[g], t, key, n);
-        if (verdict != RS_PASS) {
-            hint = R->faults.items[R->gates[g]].hint;  /* FaultPlan.hint: that gate's */
-            break;
-        }
+    if (R->connected) {  /* over the network, the pool and the process's CPU */
+        send_connected(R, call, a);
+        return;
     }
+    uint64_t key = ((uint64_t)c->client << RS_CALL_KEY_SHIFT) | c->index;
+    double hint;
+    int verdict = gate_verdict(R, t, key, n, &hint);
     if (verdict > 0) {
         hear(R, call, a, verdict, 0, hint);
         return;
@@ -554,19 +993,10 @@ static void send(rs_run *R, uint32_t call) {
         if (R->has_timeout) at(R, t + R->timeout, EV_TIMED_OUT, call, a, 0);
         return;
     }
-    double service = rs_sample(&R->faults.samplers[0], R->faults.table, rs_unit(R->latency_key, key, n));
-    if (R->n_spikes) {
-        double extra = 0.0;
-        for (Py_ssize_t s = 0; s < R->n_spikes; s++) extra = extra + rs_extra(&R->faults, R->spikes[s], t, key, n);
-        service = service + extra;
-    }
-    for (Py_ssize_t r = 0; r < R->n_resets; r++) {
-        double share = rs_reset(&R->faults, R->resets[r], t, key, n);
-        if (share >= 0.0) {
-            at(R, t + share * service, EV_RESET, call, a, (int16_t)R->faults.items[R->resets[r]].code);
-            break;
-        }
-    }
+    double service = service_time(R, t, key, n);
+    int code;
+    double share = reset_share(R, t, key, n, &code);
+    if (share >= 0.0) at(R, t + share * service, EV_RESET, call, a, (int16_t)code);
     R->pending_done = NAN;
     submit(R, call, a, t, service);
     if (R->has_timeout && attempt_row(R, a)->outcome == OUT_OPEN) {
@@ -610,6 +1040,13 @@ static void arrive(rs_run *R, uint64_t i) {
     }
 }
 
+/* Engine._timed_out: the client stops waiting; a server that can cancel the work may. */
+static void timed_out(rs_run *R, uint32_t call, uint64_t a) {
+    if (attempt_row(R, a)->outcome != OUT_OPEN) return;
+    hear(R, call, a, R->timeout_code, OUT_TIMED_OUT, NAN);
+    if (R->server.kind == SERVER_SHARING) share_abandon(R, a);  /* Server.abandon */
+}
+
 static void dispatch(rs_run *R, const rs_event *e) {
     switch (e->kind) {
     case EV_ARRIVE:
@@ -622,10 +1059,7 @@ static void dispatch(rs_run *R, const rs_event *e) {
         send(R, e->call);
         break;
     case EV_TIMED_OUT:
-        if (attempt_row(R, e->row)->outcome == OUT_OPEN) {
-            hear(R, e->call, e->row, R->timeout_code, OUT_TIMED_OUT, NAN);
-            if (R->server.kind == SERVER_SHARING) share_abandon(R, e->row);  /* Server.abandon */
-        }
+        timed_out(R, e->call, e->row);
         break;
     case EV_RESET:
         if (attempt_row(R, e->row)->outcome == OUT_OPEN) hear(R, e->call, e->row, e->code, 0, NAN);
@@ -646,7 +1080,33 @@ static void dispatch(rs_run *R, const rs_event *e) {
         occ_commit(R, e->call, e->row);
         break;
     case EV_SHARED_DONE:
-        share_complete(R);
+        share_complete(R, e->call);
+        break;
+    case EV_TO_POOL:
+        to_pool(R, e->call, e->row);
+        break;
+    case EV_CONNECT_TIMED_OUT:  /* the client library's error, not the caller's timeout */
+        if (attempt_row(R, e->row)->outcome == OUT_OPEN) {
+            R->stats[2]++;
+            hear(R, e->call, e->row, R->timeout_code, 0, NAN);
+        }
+        break;
+    case EV_ANSWER_IF_OPEN:
+    case EV_DELIVERED:
+        if (attempt_row(R, e->row)->outcome == OUT_OPEN) hear(R, e->call, e->row, e->code, 0, e->x);
+        break;
+    case EV_TRANSMIT:
+        transmit(R, e->call, e->row, e->code, e->x);
+        break;
+    case EV_REACH_SERVER:
+        reach_server(R, e->call, e->row);
+        break;
+    case EV_TIMEOUT_DUE:  /* an answer due at the same instant is heard first */
+        if (!e->code && R->heap.size && R->heap.items[0].t == R->now) {
+            at(R, R->now, EV_TIMEOUT_DUE, e->call, e->row, 1);
+            break;
+        }
+        timed_out(R, e->call, e->row);
         break;
     case EV_LOAD_DONE:
         R->in_flight--;
@@ -669,8 +1129,11 @@ static int run_loop(rs_run *R, uint64_t *stop_arg) {
     rs_event e;
     while (R->heap.size) {
         rs_heap_pop(&R->heap, &e);
-        if (e.kind == EV_SHARED_DONE && !(R->has_pending && e.seq == R->pending_seq))
-            continue;  /* cancelled (Kernel.cancel): it neither runs, moves the clock nor counts */
+        if (e.kind == EV_SHARED_DONE) {
+            rs_share *sh = share_of(R, e.call);
+            if (!(sh->has_pending && e.seq == sh->pending_seq))
+                continue;  /* cancelled (Kernel.cancel): it neither runs, moves the clock nor counts */
+        }
         if (e.t > R->max_time) return STOP_TIME;
         R->now = e.t;
         dispatch(R, &e);
@@ -759,30 +1222,53 @@ static const char run_doc[] =
 static PyObject *native_run(PyObject *module, PyObject *args) {
     (void)module;
     Py_buffer firsts, first_clients, samplers, faults, gates, spikes, resets, keys, table, nodes,
-        children, verdicts, windows, server;
+        children, verdicts, windows, server, network, closes, fails_connect;
     rs_run R;
     memset(&R, 0, sizeof R);
     long long clients, max_events, expected;
     int open_loop, served_judged;
-    if (!PyArg_ParseTuple(args, "y*y*pLddddLddKKy*y*y*y*y*y*y*y*y*iiiy*piiiiy*y*LLO", &firsts,
+    if (!PyArg_ParseTuple(args, "y*y*pLddddLddKKy*y*y*y*y*y*y*y*y*iiiy*piiiiy*y*y*y*y*LLO", &firsts,
                           &first_clients, &open_loop, &clients, &R.calls_per_client,
                           &R.think_time, &R.duration, &R.max_time, &max_events,
                           &R.attempt_limit, &R.timeout, &R.jitter_key, &R.latency_key,
                           &samplers, &faults, &gates, &spikes, &resets, &keys, &table, &nodes,
                           &children, &R.stop_root, &R.wait_root, &R.remembers, &verdicts, &served_judged,
                           &R.none_code, &R.answer_base, &R.timeout_code,
-                          &R.rate_limited_code, &server, &windows, &expected, &R.report_every,
-                          &R.progress))
+                          &R.rate_limited_code, &server, &network, &closes, &fails_connect,
+                          &windows, &expected, &R.report_every, &R.progress))
         return NULL;
     PyObject *result = NULL;
     Py_buffer *held[] = {&firsts, &first_clients, &samplers, &faults, &gates, &spikes, &resets,
-                         &keys, &table, &nodes, &children, &verdicts, &windows, &server};
+                         &keys, &table, &nodes, &children, &verdicts, &windows, &server,
+                         &network, &closes, &fails_connect};
     if (verdicts.len != 256 || server.len != (Py_ssize_t)sizeof(rs_server)) {
         PyErr_SetString(PyExc_ValueError, "verdicts: one byte per record code (256); one server");
         goto release;
     }
     memcpy(&R.server, server.buf, sizeof(rs_server));
+    if (network.len) {  /* attempts go over connections */
+        if (network.len != (Py_ssize_t)sizeof(rs_network) || closes.len != 256 || fails_connect.len != 256) {
+            PyErr_SetString(PyExc_ValueError, "network: one row; closes, fails_connect: 256 codes");
+            goto release;
+        }
+        memcpy(&R.net, network.buf, sizeof(rs_network));
+        R.connected = 1;
+        R.closes = closes.buf;
+        R.fails_connect = fails_connect.buf;
+        R.free_waiter = -1;
+        R.pools = malloc((size_t)R.net.processes * sizeof(rs_pool));
+        if (R.net.shared_cpu) R.cpus = calloc((size_t)R.net.cpus, sizeof(rs_share));
+        else R.cpu_free_at = calloc((size_t)R.net.cpus, sizeof(double));
+        if (R.pools == NULL || (R.cpus == NULL && R.cpu_free_at == NULL)) {
+            PyErr_NoMemory();
+            goto release;
+        }
+        for (int64_t p = 0; p < R.net.processes; p++) R.pools[p] = (rs_pool){0, 0, -1, -1};
+        for (int64_t c = 0; R.cpus != NULL && c < R.net.cpus; c++) R.cpus[c].cores = 1.0;
+    }
     R.occ.width = sizeof(int64_t) + sizeof(double);
+    R.server_share.keyed = 1;
+    R.server_share.cores = R.server.cores;
     R.slots = R.server.slots;
     R.tokens = R.server.burst;
     R.firsts = firsts.buf;
@@ -835,8 +1321,9 @@ static PyObject *native_run(PyObject *module, PyObject *args) {
     PyObject *attempt_rows = hand_over(&R.attempts);
     PyObject *call_rows = attempt_rows == NULL ? NULL : hand_over(&R.calls);
     if (call_rows != NULL)
-        result = Py_BuildValue("NNLdiK", attempt_rows, call_rows, (long long)R.events, R.now,
-                               stop, (unsigned long long)stop_arg);
+        result = Py_BuildValue("NNLdiK(LLLL)", attempt_rows, call_rows, (long long)R.events,
+                               R.now, stop, (unsigned long long)stop_arg, (long long)R.stats[0],
+                               (long long)R.stats[1], (long long)R.stats[2], (long long)R.stats[3]);
     else
         Py_XDECREF(attempt_rows);
 release:
@@ -850,8 +1337,16 @@ release:
     free(R.waiting);
     free(R.queued);
     free(R.occ.rows);
-    free(R.jobs);
-    free(R.present);
+    free(R.server_share.jobs);
+    free(R.server_share.present);
+    free(R.pools);
+    free(R.pool_waiters);
+    free(R.cpu_free_at);
+    for (int64_t c = 0; R.cpus != NULL && c < R.net.cpus; c++) free(R.cpus[c].jobs);
+    free(R.cpus);
+    free(R.holding);
+    free(R.let_ins);
+    free(R.opened);
     return result;
 }
 
@@ -883,5 +1378,6 @@ PyMODINIT_FUNC PyInit__native(void) {
     PyModule_AddIntConstant(module, "NODE_ROW", (long)sizeof(rs_node));
     PyModule_AddIntConstant(module, "SAMPLER_ROW", (long)sizeof(rs_sampler));
     PyModule_AddIntConstant(module, "SERVER_ROW", (long)sizeof(rs_server));
+    PyModule_AddIntConstant(module, "NETWORK_ROW", (long)sizeof(rs_network));
     return module;
 }

@@ -13,7 +13,8 @@ typedef struct {
     double t;
     uint64_t seq;
     uint64_t row;   /* an attempt row, an arrival's index, a call's number among its client's */
-    uint32_t call;  /* a call's row (or a client) */
+    double x;       /* a Retry-After hint (NaN: none) */
+    uint32_t call;  /* a call's row (or a client, or a CPU) */
     uint16_t kind;  /* what happens (EV_* in engine.c) */
     int16_t code;   /* an error code, or a capacity window's slots flag */
 } rs_event;

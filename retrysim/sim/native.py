@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import math
 import os
+from dataclasses import fields
 import time
 from types import ModuleType
 from typing import Any
@@ -27,12 +28,15 @@ from retrysim.sim import kernel
 from retrysim.sim import records as rec
 from retrysim.sim.arrivals import expected_calls, first_calls, follow_up_calls, time_limit
 from retrysim.sim.decide import EngineChoiceError
+from retrysim.sim.connections import CLOSES_CONNECTION, FAILS_CONNECT, ConnectionStats
 from retrysim.sim.failures import ANSWER_BASE, RATE_LIMITED, TIMEOUT
 from retrysim.sim.limits import attempt_limit, attempts_stopped, check_memory, event_limit
 from retrysim.sim.result import RunResult
 
 #: The environment variable that turns the native core off ("0").
 SWITCH = "RETRYSIM_NATIVE"
+#: What the core counts of the connections, in its order (ConnectionStats' fields).
+STATS = tuple(field.name for field in fields(ConnectionStats))
 #: How the core's run stopped early (native/engine.c's STOP_*).
 STOP_TIME, STOP_EVENTS, STOP_ATTEMPTS = 1, 2, 3
 
@@ -93,6 +97,8 @@ def run(engine: Any, choice: str) -> RunResult:
 
 def _run(engine: Any, module: ModuleType, lowered: Any) -> RunResult:
     """Engine.run's work, the loop in the core: arrivals, limits, progress, records, result."""
+    from retrysim.sim.native_lower import code_set
+
     scenario = engine.scenario
     check_memory(scenario, engine.policy.max_attempts)
     times, clients_in_order = first_calls(scenario, engine.seed)
@@ -119,7 +125,7 @@ def _run(engine: Any, module: ModuleType, lowered: Any) -> RunResult:
     tables = lowered.tables
     timeout = engine.timeout
     wall = time.perf_counter()
-    attempt_rows, call_rows, events, end_time, stop, stop_arg = module.run(
+    attempt_rows, call_rows, events, end_time, stop, stop_arg, counts = module.run(
         np.ascontiguousarray(times, dtype=np.float64),
         np.ascontiguousarray(clients_in_order, dtype=np.int64),
         open_loop,
@@ -152,6 +158,9 @@ def _run(engine: Any, module: ModuleType, lowered: Any) -> RunResult:
         TIMEOUT,
         RATE_LIMITED,
         lowered.server,
+        lowered.network,
+        code_set(CLOSES_CONNECTION),
+        code_set(FAILS_CONNECT),
         lowered.windows,
         expected or 0,
         kernel.REPORT_EVERY,  # read now: a test may report more often
@@ -188,7 +197,7 @@ def _run(engine: Any, module: ModuleType, lowered: Any) -> RunResult:
         capacity=engine.capacity,
         stopped=stopped,
         guard_events=[],
-        connections=None,
+        connections=None if engine.connections is None else dict(zip(STATS, counts, strict=True)),
         engine="native",
         engine_note=None,
         error_names=engine.answers.names,

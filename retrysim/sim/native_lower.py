@@ -94,6 +94,9 @@ SAMPLER = struct.Struct("<4i2d")
 #: kind, slots, queue limit, reject, drop, hint mode, rejection, reads, cancel, server key;
 #: a lock's wait timeout, load_latency's per_request, a rate limit's rate and burst, cores
 SERVER = struct.Struct("<9qQ5d")
+#: processes, pool size, cpus, shared cpu, per leg, backlog; seven stream keys and a pad; the
+#: SYN retry; the rtt, connect, attempt-CPU and connect-CPU samplers; the connect timeout
+NETWORK = struct.Struct("<6q8Qd4qd")
 # Node kinds (native/policy.h), fault kinds (native/faults.h), samplers (native/latency.h).
 W_FIXED, W_RANDOM, W_TABLE, W_RANDOM_EXP, W_EXP_JITTER, W_COMBINE, W_PER_ERROR = range(1, 8)
 W_CAPPED, W_EQUAL_JITTER, W_DECORRELATED, W_RETRY_AFTER = range(8, 12)
@@ -419,6 +422,7 @@ class Lowered:
     verdicts: bytes
     served_judged: bool
     server: bytes
+    network: bytes  # empty: attempts reach the server the instant they are sent
 
 
 def refusal(engine: Any) -> str | None:
@@ -431,7 +435,6 @@ def refusal(engine: Any) -> str | None:
     for reason, present in (
         ("tiers", engine.below is not None or engine.level > 0),
         ("replicas", engine._replicas is not None),
-        ("pools, a network or client CPU", engine.connections is not None),
         ("hedging", engine._hedges is not None),
         ("guards (breakers, budgets, limiters)", bool(engine.policy.guards)),
         ("retry strategies of its own", bool(unmirrored(engine.policy.strategies()[2:], MIRRORS))),
@@ -524,4 +527,38 @@ def lower(engine: Any) -> Lowered:
         verdicts=verdicts(decider),
         served_judged=bool(decider._verdict(decider.strategies[2], decider.answers.none_code)),
         server=lower_server(engine, tables),
+        network=b"" if engine.connections is None else lower_network(engine, tables),
     )
+
+
+def lower_network(engine: Any, tables: Tables) -> bytes:
+    """The connections model's numbers (:class:`~retrysim.sim.connections.Connections`)."""
+    connections, view = engine.connections, engine.scenario
+    clients, network = view.clients, view.network
+
+    def sampler_or_none(dist: Any) -> int:
+        return -1 if dist is None else lower_sampler(dist, tables)
+
+    rtt = connect = -1
+    if network is not None:
+        rtt = lower_sampler(network.rtt, tables)
+        connect = lower_sampler(
+            network.connect if network.connect is not None else network.rtt, tables
+        )
+    size = clients.pool_size
+    return NETWORK.pack(
+        connections.processes, -1 if size is None else size, len(connections.cpus),
+        int(connections.shared_cpu), int(connections.per_leg),
+        -1 if connections.backlog is None else connections.backlog,
+        connections._rtt_key, connections._back_key, connections._read_back_key,
+        connections._write_out_key, connections._connect_key, connections._cpu_key,
+        connections._connect_cpu_key, 0, exact(connections.syn_retry, "syn_retry"), rtt, connect,
+        sampler_or_none(clients.cpu_per_attempt), sampler_or_none(clients.cpu_per_connect),
+        math.nan if connections.connect_timeout is None else
+        exact(connections.connect_timeout, "connect_timeout"),
+    )  # fmt: skip
+
+
+def code_set(codes: frozenset[int]) -> bytes:
+    """A set of record codes as one byte per code (the families' connection rules)."""
+    return bytes(code in codes for code in range(CODE_ROWS))
