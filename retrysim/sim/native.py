@@ -16,8 +16,8 @@ from __future__ import annotations
 
 import math
 import os
-from dataclasses import fields
 import time
+from dataclasses import fields
 from types import ModuleType
 from typing import Any
 
@@ -27,8 +27,8 @@ from retrysim.model.scenario import Poisson
 from retrysim.sim import kernel
 from retrysim.sim import records as rec
 from retrysim.sim.arrivals import expected_calls, first_calls, follow_up_calls, time_limit
-from retrysim.sim.decide import EngineChoiceError
 from retrysim.sim.connections import CLOSES_CONNECTION, FAILS_CONNECT, ConnectionStats
+from retrysim.sim.decide import EngineChoiceError
 from retrysim.sim.failures import ANSWER_BASE, RATE_LIMITED, TIMEOUT
 from retrysim.sim.limits import attempt_limit, attempts_stopped, check_memory, event_limit
 from retrysim.sim.result import RunResult
