@@ -36,10 +36,10 @@ enum { STOP_NONE = 0, STOP_TIME, STOP_EVENTS, STOP_ATTEMPTS, STOP_ERROR };
 #define SUCCEEDED_NOW (-1.0)
 #define GAVE_UP_NOW (-2.0)
 
-typedef struct {  /* a live call: its jitter stream and where its retries are */
+/* A live call is its jitter stream (8 bytes); the attempt it sends next is kept in its
+ * record's attempts field, which its end writes anyway. */
+typedef struct {
     uint64_t stream;
-    uint32_t attempt_number;
-    uint8_t error_code;
 } rs_live;
 
 /* The service model's numbers, as the lowering packs them ('<7q4d'). */
@@ -155,6 +155,9 @@ typedef struct {
     double *let_ins, *opened;      /* connects let in and when they open, each sorted */
     size_t n_let_ins, n_opened, let_capacity;
     int64_t stats[4];              /* connects, connect failures, connect timeouts, pool waits */
+    int hinted;                    /* attempts can carry Retry-After hints through events */
+    double *hints;                 /* by attempt row: the hint its pending event carries */
+    size_t hints_size;
     /* the run */
     rs_heap heap;
     rs_rows attempts, calls, live;
@@ -172,15 +175,32 @@ static inline rs_attempt *attempt_row(rs_run *R, uint64_t a) { return (rs_attemp
 static inline rs_call *call_row(rs_run *R, uint32_t c) { return (rs_call *)R->calls.rows + c; }
 static inline rs_live *live_of(rs_run *R, uint32_t c) { return (rs_live *)R->live.rows + c; }
 
-static void at_with(rs_run *R, double t, uint16_t kind, uint32_t call, uint64_t row, int16_t code,
-                    double x) {
-    rs_event e = {t, 0, row, x, call, kind, code};
-    if (rs_heap_push(&R->heap, e) < 0) R->failed = 1;
+static inline void at(rs_run *R, double t, unsigned kind, uint32_t call, uint64_t row, int code) {
+    if (rs_heap_push(&R->heap, t, kind, call, (uint32_t)row, (unsigned)code) < 0) R->failed = 1;
 }
 
-static inline void at(rs_run *R, double t, uint16_t kind, uint32_t call, uint64_t row, int16_t code) {
-    at_with(R, t, kind, call, row, code, NAN);
+/* An event that carries a Retry-After hint: the hint waits in its attempt's slot (only runs
+ * that can carry hints keep them). */
+static void at_with(rs_run *R, double t, unsigned kind, uint32_t call, uint64_t a, int code,
+                    double hint) {
+    if (R->hinted) {
+        if (a >= R->hints_size) {
+            size_t size = R->hints_size ? 2 * R->hints_size : 4096;
+            while (size <= a) size *= 2;
+            double *grown = realloc(R->hints, size * sizeof(double));
+            if (grown == NULL) {
+                R->failed = 1;
+                return;
+            }
+            R->hints = grown;
+            R->hints_size = size;
+        }
+        R->hints[a] = hint;
+    }
+    at(R, t, kind, call, a, code);
 }
+
+static inline double hint_of(rs_run *R, uint64_t a) { return R->hinted ? R->hints[a] : NAN; }
 
 static void send(rs_run *R, uint32_t call);
 static void respond(rs_run *R, uint32_t call, uint64_t a, int code, double hint);
@@ -232,7 +252,6 @@ static void end_call(rs_run *R, uint32_t call, int outcome, int error) {
     c->end = R->now;
     c->outcome = (uint8_t)outcome;
     c->error = (uint8_t)error;
-    c->attempts = (uint16_t)live_of(R, call)->attempt_number;
     R->ended++;
     double limit = R->calls_per_client;
     if (limit == 0 || (double)c->index + 1 >= limit) return;
@@ -248,13 +267,13 @@ static double decide(rs_run *R, uint32_t call, int code, double hint) {
         code = R->none_code;
     }
     rs_live *live = live_of(R, call);
-    live->error_code = (uint8_t)code;
     if (!R->verdicts[code]) return code < R->answer_base ? GAVE_UP_NOW : SUCCEEDED_NOW;
     rs_state s;
     s.stream = live->stream;
     s.start = call_row(R, call)->start;
     s.outcome_time = R->now;
-    s.attempt_number = live->attempt_number;
+    rs_call *c = call_row(R, call);
+    s.attempt_number = c->attempts;
     s.error_code = (uint8_t)code;
     s.upcoming_sleep = 0.0;
     /* Only RateLimited carries its hint (failures.make_error); _valid_hint's finite, >= 0. */
@@ -264,7 +283,7 @@ static double decide(rs_run *R, uint32_t call, int code, double hint) {
     s.upcoming_sleep = sleep;
     live->stream = s.stream;
     if (rs_stop(&R->policy, R->stop_root, &s)) return GAVE_UP_NOW;
-    live->attempt_number++;
+    c->attempts++;
     return sleep;
 }
 
@@ -960,8 +979,7 @@ static void server_done(rs_run *R, uint32_t call, uint64_t a, int code) {
 /* Engine._send: one attempt through its phases, door, service time, reset, server, timeout. */
 static void send(rs_run *R, uint32_t call) {
     double t = R->now;
-    rs_live *live = live_of(R, call);
-    uint64_t n = live->attempt_number;
+    uint64_t n = call_row(R, call)->attempts;
     uint64_t a = R->attempts.size;
     if ((double)a >= R->attempt_limit) {
         if (!R->halted) {
@@ -1019,9 +1037,9 @@ static void new_call(rs_run *R, int64_t client, int64_t index) {
         for (int32_t i = 0; i < R->remembers; i++) remembered[i] = NAN;
     }
     *call_row(R, (uint32_t)id) = (rs_call){(uint32_t)id, (uint32_t)client, (uint32_t)index,
-                                           R->now, NAN, 0, CALL_UNFINISHED, 0, 0};
+                                           R->now, NAN, 1, CALL_UNFINISHED, 0, 0};
     uint64_t key = ((uint64_t)client << RS_CALL_KEY_SHIFT) | (uint64_t)index;
-    *live_of(R, (uint32_t)id) = (rs_live){R->jitter_key + key * RS_CALL_STEP, 1, 0};
+    *live_of(R, (uint32_t)id) = (rs_live){R->jitter_key + key * RS_CALL_STEP};
     send(R, (uint32_t)id);
 }
 
@@ -1048,7 +1066,8 @@ static void timed_out(rs_run *R, uint32_t call, uint64_t a) {
 }
 
 static void dispatch(rs_run *R, const rs_event *e) {
-    switch (e->kind) {
+    int code = RS_EV_CODE(e);
+    switch (RS_EV_KIND(e)) {
     case EV_ARRIVE:
         arrive(R, e->row);
         break;
@@ -1062,10 +1081,10 @@ static void dispatch(rs_run *R, const rs_event *e) {
         timed_out(R, e->call, e->row);
         break;
     case EV_RESET:
-        if (attempt_row(R, e->row)->outcome == OUT_OPEN) hear(R, e->call, e->row, e->code, 0, NAN);
+        if (attempt_row(R, e->row)->outcome == OUT_OPEN) hear(R, e->call, e->row, code, 0, NAN);
         break;
     case EV_DONE:
-        server_done(R, e->call, e->row, e->code);
+        server_done(R, e->call, e->row, code);
         break;
     case EV_FINISH:
         finish_slot(R, e->call, e->row);
@@ -1093,16 +1112,16 @@ static void dispatch(rs_run *R, const rs_event *e) {
         break;
     case EV_ANSWER_IF_OPEN:
     case EV_DELIVERED:
-        if (attempt_row(R, e->row)->outcome == OUT_OPEN) hear(R, e->call, e->row, e->code, 0, e->x);
+        if (attempt_row(R, e->row)->outcome == OUT_OPEN) hear(R, e->call, e->row, code, 0, hint_of(R, e->row));
         break;
     case EV_TRANSMIT:
-        transmit(R, e->call, e->row, e->code, e->x);
+        transmit(R, e->call, e->row, code, hint_of(R, e->row));
         break;
     case EV_REACH_SERVER:
         reach_server(R, e->call, e->row);
         break;
     case EV_TIMEOUT_DUE:  /* an answer due at the same instant is heard first */
-        if (!e->code && R->heap.size && R->heap.items[0].t == R->now) {
+        if (!code && R->heap.size && R->heap.items[0].t == R->now) {
             at(R, R->now, EV_TIMEOUT_DUE, e->call, e->row, 1);
             break;
         }
@@ -1117,7 +1136,7 @@ static void dispatch(rs_run *R, const rs_event *e) {
         break;
     case EV_CAPACITY:  /* QueueServer.capacity_change (other models have no slots to change) */
         if (R->server.kind == SERVER_QUEUE) {
-            R->slots = e->code ? (int64_t)e->row : R->server.slots;
+            R->slots = code ? (int64_t)e->row : R->server.slots;
             start_waiting(R);
         }
         break;
@@ -1129,9 +1148,9 @@ static int run_loop(rs_run *R, uint64_t *stop_arg) {
     rs_event e;
     while (R->heap.size) {
         rs_heap_pop(&R->heap, &e);
-        if (e.kind == EV_SHARED_DONE) {
+        if (RS_EV_KIND(&e) == EV_SHARED_DONE) {
             rs_share *sh = share_of(R, e.call);
-            if (!(sh->has_pending && e.seq == sh->pending_seq))
+            if (!(sh->has_pending && RS_EV_SEQ(&e) == sh->pending_seq))
                 continue;  /* cancelled (Kernel.cancel): it neither runs, moves the clock nor counts */
         }
         if (e.t > R->max_time) return STOP_TIME;
@@ -1227,7 +1246,7 @@ static PyObject *native_run(PyObject *module, PyObject *args) {
     memset(&R, 0, sizeof R);
     long long clients, max_events, expected;
     int open_loop, served_judged;
-    if (!PyArg_ParseTuple(args, "y*y*pLddddLddKKy*y*y*y*y*y*y*y*y*iiiy*piiiiy*y*y*y*y*LLO", &firsts,
+    if (!PyArg_ParseTuple(args, "y*y*pLddddLddKKy*y*y*y*y*y*y*y*y*iiiy*piiiiy*y*y*y*y*pLLO", &firsts,
                           &first_clients, &open_loop, &clients, &R.calls_per_client,
                           &R.think_time, &R.duration, &R.max_time, &max_events,
                           &R.attempt_limit, &R.timeout, &R.jitter_key, &R.latency_key,
@@ -1235,7 +1254,7 @@ static PyObject *native_run(PyObject *module, PyObject *args) {
                           &children, &R.stop_root, &R.wait_root, &R.remembers, &verdicts, &served_judged,
                           &R.none_code, &R.answer_base, &R.timeout_code,
                           &R.rate_limited_code, &server, &network, &closes, &fails_connect,
-                          &windows, &expected, &R.report_every, &R.progress))
+                          &windows, &R.hinted, &expected, &R.report_every, &R.progress))
         return NULL;
     PyObject *result = NULL;
     Py_buffer *held[] = {&firsts, &first_clients, &samplers, &faults, &gates, &spikes, &resets,
@@ -1347,6 +1366,7 @@ release:
     free(R.holding);
     free(R.let_ins);
     free(R.opened);
+    free(R.hints);
     return result;
 }
 

@@ -9,15 +9,17 @@
 #include <stdint.h>
 #include <stdlib.h>
 
+/* 24 bytes: a million clients' pending retries are a million events. */
 typedef struct {
     double t;
-    uint64_t seq;
-    uint64_t row;   /* an attempt row, an arrival's index, a call's number among its client's */
-    double x;       /* a Retry-After hint (NaN: none) */
-    uint32_t call;  /* a call's row (or a client, or a CPU) */
-    uint16_t kind;  /* what happens (EV_* in engine.c) */
-    int16_t code;   /* an error code, or a capacity window's slots flag */
+    uint64_t order;  /* sequence << 16 | kind << 8 | code: ties in t run in sequence order */
+    uint32_t row;    /* an attempt row, an arrival's index, a call's number among its client's */
+    uint32_t call;   /* a call's row (or a client, or a sharing's number) */
 } rs_event;
+
+#define RS_EV_SEQ(e) ((e)->order >> 16)
+#define RS_EV_KIND(e) ((unsigned)(((e)->order >> 8) & 0xff))
+#define RS_EV_CODE(e) ((int)((e)->order & 0xff))
 
 typedef struct {
     rs_event *items;
@@ -26,10 +28,13 @@ typedef struct {
 } rs_heap;
 
 static inline int rs_before(const rs_event *a, const rs_event *b) {
-    return a->t < b->t || (a->t == b->t && a->seq < b->seq);
+    return a->t < b->t || (a->t == b->t && a->order < b->order);
 }
 
-static int rs_heap_push(rs_heap *h, rs_event e) {
+/* Schedule an event (its sequence is the heap's next); what kind and code say is the
+ * engine's to read. */
+static int rs_heap_push(rs_heap *h, double t, unsigned kind, uint32_t call, uint32_t row,
+                        unsigned code) {
     if (h->size == h->capacity) {
         size_t more = h->capacity ? h->capacity / 2 : 1024;
         rs_event *grown = realloc(h->items, (h->capacity + more) * sizeof(rs_event));
@@ -37,7 +42,7 @@ static int rs_heap_push(rs_heap *h, rs_event e) {
         h->items = grown;
         h->capacity += more;
     }
-    e.seq = h->seq++;
+    rs_event e = {t, (h->seq++ << 16) | ((uint64_t)(kind & 0xff) << 8) | (code & 0xff), row, call};
     size_t i = h->size++;
     rs_event *items = h->items;
     while (i > 0) {

@@ -162,6 +162,7 @@ def _run(engine: Any, module: ModuleType, lowered: Any) -> RunResult:
         code_set(CLOSES_CONNECTION),
         code_set(FAILS_CONNECT),
         lowered.windows,
+        lowered.hinted,
         expected or 0,
         kernel.REPORT_EVERY,  # read now: a test may report more often
         None if progress is None else report,

@@ -423,6 +423,7 @@ class Lowered:
     served_judged: bool
     server: bytes
     network: bytes  # empty: attempts reach the server the instant they are sent
+    hinted: bool  # an attempt can carry a Retry-After hint (a gate's, a rate limit's)
 
 
 def refusal(engine: Any) -> str | None:
@@ -528,6 +529,7 @@ def lower(engine: Any) -> Lowered:
         served_judged=bool(decider._verdict(decider.strategies[2], decider.answers.none_code)),
         server=lower_server(engine, tables),
         network=b"" if engine.connections is None else lower_network(engine, tables),
+        hinted=plan.hinted or isinstance(engine.server, RateLimitedServer),
     )
 
 
