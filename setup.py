@@ -9,8 +9,14 @@ rounding: the native engine's arithmetic must round exactly as Python's does.
 
 from setuptools import Extension, find_packages, setup
 
-NATIVE_SOURCES = ["native/engine.c"]
+NATIVE_SOURCES = [
+    "native/calls.c",
+    "native/connections.c",
+    "native/servers.c",
+    "native/module.c",
+]
 NATIVE_HEADERS = [
+    "native/run.h",
     "native/draws.h",
     "native/faults.h",
     "native/heap.h",

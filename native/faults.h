@@ -48,7 +48,7 @@ typedef struct {
     const double *table;
 } rs_faults;
 
-static int rs_listed(const uint64_t *sorted, int32_t len, uint64_t client) {
+static inline int rs_listed(const uint64_t *sorted, int32_t len, uint64_t client) {
     int32_t lo = 0, hi = len;
     while (lo < hi) {
         int32_t mid = (lo + hi) >> 1;
@@ -59,7 +59,7 @@ static int rs_listed(const uint64_t *sorted, int32_t len, uint64_t client) {
 }
 
 /* Narrowed: whether the fault is on for this attempt (else it answers "off" unasked). */
-static int rs_narrowed_on(const rs_faults *fs, const rs_fault *f, double t, uint64_t call_key) {
+static inline int rs_narrowed_on(const rs_faults *fs, const rs_fault *f, double t, uint64_t call_key) {
     if (f->every != INFINITY && rs_py_mod(t - f->start, f->every) >= f->duration) return 0;
     uint64_t client = call_key >> RS_CALL_KEY_SHIFT;
     if (f->clients_off >= 0 && !rs_listed(fs->keys + f->clients_off, f->clients_len, client))
@@ -68,7 +68,7 @@ static int rs_narrowed_on(const rs_faults *fs, const rs_fault *f, double t, uint
     return 1;
 }
 
-static int rs_gate(const rs_faults *fs, int32_t i, double t, uint64_t key, uint64_t attempt) {
+static inline int rs_gate(const rs_faults *fs, int32_t i, double t, uint64_t key, uint64_t attempt) {
     const rs_fault *f = &fs->items[i];
     if (f->narrowed && !rs_narrowed_on(fs, f, t, key)) return RS_PASS;
     switch (f->kind) {
@@ -110,7 +110,7 @@ static inline int64_t rs_retransmissions(double u, double probability) {
     return whole < RS_MAX_RETRANSMISSIONS ? whole : RS_MAX_RETRANSMISSIONS;
 }
 
-static double rs_extra(const rs_faults *fs, int32_t i, double t, uint64_t key, uint64_t attempt) {
+static inline double rs_extra(const rs_faults *fs, int32_t i, double t, uint64_t key, uint64_t attempt) {
     const rs_fault *f = &fs->items[i];
     if (f->narrowed && !rs_narrowed_on(fs, f, t, key)) return 0.0;
     if (!(f->start <= t && t < f->end)) return 0.0;
@@ -124,7 +124,7 @@ static double rs_extra(const rs_faults *fs, int32_t i, double t, uint64_t key, u
 }
 
 /* A reset rule: the share of the service time after which it cuts the client off, or -1. */
-static double rs_reset(const rs_faults *fs, int32_t i, double t, uint64_t key, uint64_t attempt) {
+static inline double rs_reset(const rs_faults *fs, int32_t i, double t, uint64_t key, uint64_t attempt) {
     const rs_fault *f = &fs->items[i];
     if (f->narrowed && !rs_narrowed_on(fs, f, t, key)) return -1.0;
     if (f->start <= t && t < f->end && rs_unit(f->key, key, attempt) < f->probability)

@@ -33,7 +33,7 @@ static inline int rs_before(const rs_event *a, const rs_event *b) {
 
 /* Schedule an event (its sequence is the heap's next); what kind and code say is the
  * engine's to read. */
-static int rs_heap_push(rs_heap *h, double t, unsigned kind, uint32_t call, uint32_t row,
+static inline int rs_heap_push(rs_heap *h, double t, unsigned kind, uint32_t call, uint32_t row,
                         unsigned code) {
     if (h->size == h->capacity) {
         size_t more = h->capacity ? h->capacity / 2 : 1024;
@@ -56,7 +56,7 @@ static int rs_heap_push(rs_heap *h, double t, unsigned kind, uint32_t call, uint
 }
 
 /* Remove the earliest event into *out (the heap must not be empty). */
-static void rs_heap_pop(rs_heap *h, rs_event *out) {
+static inline void rs_heap_pop(rs_heap *h, rs_event *out) {
     rs_event *items = h->items;
     *out = items[0];
     rs_event last = items[--h->size];

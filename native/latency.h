@@ -22,7 +22,7 @@ typedef struct {
 } rs_sampler;
 
 /* AS241 (Wichura 1988), with mu 0 and sigma 1: 0.0 + x * 1.0, as NormalDist() adds them. */
-static double rs_std_inv_cdf(double p) {
+static inline double rs_std_inv_cdf(double p) {
     double q = p - 0.5, r, num, den, x;
     if (fabs(q) <= 0.425) {
         r = 0.180625 - q * q;
@@ -73,7 +73,7 @@ static inline double rs_inv_cdf(double u) {
     return rs_std_inv_cdf(p);
 }
 
-static double rs_sample(const rs_sampler *s, const double *table, double u) {
+static inline double rs_sample(const rs_sampler *s, const double *table, double u) {
     double x;
     switch (s->kind) {
     case LAT_CONSTANT:

@@ -71,7 +71,7 @@ static inline double rs_by_attempt(const rs_policy *p, const rs_node *n, uint32_
     return p->table[n->table + i];
 }
 
-static double rs_wait(const rs_policy *p, int32_t index, rs_state *s) {
+static inline double rs_wait(const rs_policy *p, int32_t index, rs_state *s) {
     const rs_node *n = &p->nodes[index];
     switch (n->op) {
     case W_FIXED:
@@ -125,7 +125,7 @@ static double rs_wait(const rs_policy *p, int32_t index, rs_state *s) {
     return NAN;
 }
 
-static int rs_stop(const rs_policy *p, int32_t index, const rs_state *s) {
+static inline int rs_stop(const rs_policy *p, int32_t index, const rs_state *s) {
     const rs_node *n = &p->nodes[index];
     switch (n->op) {
     case S_AFTER_ATTEMPT:

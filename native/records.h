@@ -40,7 +40,7 @@ typedef struct {
     size_t size, capacity, width;
 } rs_rows;
 
-static int rs_rows_reserve(rs_rows *r, size_t want) {
+static inline int rs_rows_reserve(rs_rows *r, size_t want) {
     if (want <= r->capacity) return 0;
     size_t more = r->capacity / 2;
     if (more < RS_FIRST_CAPACITY) more = RS_FIRST_CAPACITY;

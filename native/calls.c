@@ -1,0 +1,314 @@
+/* Calls and attempts: a call's start and end, an attempt's phases and send, what the client
+ * hears and decides (retrysim/sim/engine.py, attempt.py, decide.py), and the event loop
+ * (retrysim/sim/kernel.py). */
+#include "run.h"
+
+/* -- an attempt's phases (retrysim/sim/attempt.py) ------------------------------------------ */
+
+/* Phase 2, the door: PASS, BLACKHOLE or the code it fails with, and that gate's hint. */
+int rs_gate_verdict(rs_run *R, double t, uint64_t key, uint64_t n, double *hint) {
+    *hint = NAN;
+    for (Py_ssize_t g = 0; g < R->n_gates; g++) {
+        int verdict = rs_gate(&R->faults, R->gates[g], t, key, n);
+        if (verdict != RS_PASS) {
+            *hint = R->faults.items[R->gates[g]].hint;  /* FaultPlan.hint: that gate's */
+            return verdict;
+        }
+    }
+    return RS_PASS;
+}
+
+/* Phase 3: the latency draw plus the spikes (their sum first, as FaultPlan sums them). */
+double rs_service_time(rs_run *R, double t, uint64_t key, uint64_t n) {
+    double service = rs_sample(&R->faults.samplers[0], R->faults.table, rs_unit(R->latency_key, key, n));
+    if (R->n_spikes) {
+        double extra = 0.0;
+        for (Py_ssize_t s = 0; s < R->n_spikes; s++) extra = extra + rs_extra(&R->faults, R->spikes[s], t, key, n);
+        service = service + extra;
+    }
+    return service;
+}
+
+/* Phase 4: the share of the service time after which a reset cuts in (-1: none), its code. */
+double rs_reset_share(rs_run *R, double t, uint64_t key, uint64_t n, int *code) {
+    for (Py_ssize_t r = 0; r < R->n_resets; r++) {
+        double share = rs_reset(&R->faults, R->resets[r], t, key, n);
+        if (share >= 0.0) {
+            *code = R->faults.items[R->resets[r]].code;
+            return share;
+        }
+    }
+    return -1.0;
+}
+
+/* The call ends now (engine._end_call); a closed loop's client calls again after thinking. */
+static void end_call(rs_run *R, uint32_t call, int outcome, int error) {
+    rs_call *c = call_row(R, call);
+    c->end = R->now;
+    c->outcome = (uint8_t)outcome;
+    c->error = (uint8_t)error;
+    R->ended++;
+    double limit = R->calls_per_client;
+    if (limit == 0 || (double)c->index + 1 >= limit) return;
+    double start = R->now + R->think_time;
+    if (start < R->duration) at(R, start, EV_NEXT_CALL, c->client, (uint64_t)c->index + 1, 0);
+}
+
+/* FastDecider.decide for a policy of mirrors (a verdict per code): the seconds to wait, or
+ * SUCCEEDED_NOW / GAVE_UP_NOW. */
+static double decide(rs_run *R, uint32_t call, int code, double hint) {
+    if (code == 0) {
+        if (!R->served_judged) return SUCCEEDED_NOW;
+        code = R->none_code;
+    }
+    rs_live *live = live_of(R, call);
+    if (!R->verdicts[code]) return code < R->answer_base ? GAVE_UP_NOW : SUCCEEDED_NOW;
+    rs_state s;
+    s.stream = live->stream;
+    s.start = call_row(R, call)->start;
+    s.outcome_time = R->now;
+    rs_call *c = call_row(R, call);
+    s.attempt_number = c->attempts;
+    s.error_code = (uint8_t)code;
+    s.upcoming_sleep = 0.0;
+    /* Only RateLimited carries its hint (failures.make_error); _valid_hint's finite, >= 0. */
+    s.hint = code == R->rate_limited_code && isfinite(hint) && hint >= 0.0 ? hint : NAN;
+    s.previous = R->remembers ? (double *)(R->remembered.rows + (size_t)call * R->remembered.width) : NULL;
+    double sleep = rs_wait(&R->policy, R->wait_root, &s);
+    s.upcoming_sleep = sleep;
+    live->stream = s.stream;
+    if (rs_stop(&R->policy, R->stop_root, &s)) return GAVE_UP_NOW;
+    c->attempts++;
+    return sleep;
+}
+
+/* The client hears attempt a's answer now (engine._hear): record it, decide what follows. */
+
+void rs_hear(rs_run *R, uint32_t call, uint64_t a, int code, int outcome, double hint) {
+    if (R->connected) rs_release(R, a, code);  /* its connection goes back to its pool */
+    rs_attempt *row = attempt_row(R, a);
+    row->end = R->now;
+    row->error = (uint8_t)code;
+    row->outcome = (uint8_t)(code == 0 ? OUT_OK : (outcome ? outcome : OUT_FAILED));
+    double wait = decide(R, call, code, hint);
+    if (wait >= 0) {
+        if (code == 0) {
+            row->error = (uint8_t)R->none_code;
+            row->outcome = OUT_FAILED;
+        }
+        row->wait = wait;
+        at(R, R->now + wait, EV_RETRY, call, 0, 0);
+    } else if (wait == SUCCEEDED_NOW) {
+        if (code >= R->answer_base) row->outcome = OUT_OK;
+        end_call(R, call, CALL_SUCCEEDED, 0);
+    } else {
+        if (code == 0) {
+            row->error = (uint8_t)(code = R->none_code);
+            row->outcome = OUT_FAILED;
+        }
+        end_call(R, call, CALL_GAVE_UP, code);
+    }
+}
+
+
+/* -- attempts and calls -------------------------------------------------------------------- */
+
+/* Engine._send: one attempt through its phases, door, service time, reset, server, timeout. */
+static void send_attempt(rs_run *R, uint32_t call) {
+    double t = R->now;
+    uint64_t n = call_row(R, call)->attempts;
+    uint64_t a = R->attempts.size;
+    if ((double)a >= R->attempt_limit) {
+        if (!R->halted) {
+            R->halted = 1;
+            R->halted_at = a;
+        }
+        return;
+    }
+    if (rs_rows_reserve(&R->attempts, a + 1) < 0) {
+        R->failed = 1;
+        return;
+    }
+    R->attempts.size = a + 1;
+    rs_call *c = call_row(R, call);
+    rs_attempt *row = attempt_row(R, a);
+    *row = (rs_attempt){call, c->client, (uint16_t)n, OUT_OPEN, 0, t, NAN, NAN, 0, 0.0, 0, 0};
+    if (R->connected) {  /* over the network, the pool and the process's CPU */
+        rs_send_connected(R, call, a);
+        return;
+    }
+    uint64_t key = ((uint64_t)c->client << RS_CALL_KEY_SHIFT) | c->index;
+    double hint;
+    int verdict = rs_gate_verdict(R, t, key, n, &hint);
+    if (verdict > 0) {
+        rs_hear(R, call, a, verdict, 0, hint);
+        return;
+    }
+    if (verdict == RS_BLACKHOLE) {
+        if (R->has_timeout) at(R, t + R->timeout, EV_TIMED_OUT, call, a, 0);
+        return;
+    }
+    double service = rs_service_time(R, t, key, n);
+    int code;
+    double share = rs_reset_share(R, t, key, n, &code);
+    if (share >= 0.0) at(R, t + share * service, EV_RESET, call, a, (int16_t)code);
+    R->pending_done = NAN;
+    rs_submit(R, call, a, t, service);
+    if (R->has_timeout && attempt_row(R, a)->outcome == OUT_OPEN) {
+        double done = R->pending_done;
+        if (isnan(done) || done > t + R->timeout) at(R, t + R->timeout, EV_TIMED_OUT, call, a, 0);
+    }
+}
+
+/* Engine._new_call: the call starts now and sends its first attempt. */
+static void new_call(rs_run *R, int64_t client, int64_t index) {
+    uint64_t id = R->calls.size;
+    if (rs_rows_reserve(&R->calls, id + 1) < 0 || rs_rows_reserve(&R->live, id + 1) < 0 ||
+        (R->remembers && rs_rows_reserve(&R->remembered, id + 1) < 0)) {
+        R->failed = 1;
+        return;
+    }
+    R->calls.size = R->live.size = id + 1;
+    if (R->remembers) {
+        double *remembered = (double *)(R->remembered.rows + id * R->remembered.width);
+        for (int32_t i = 0; i < R->remembers; i++) remembered[i] = NAN;
+    }
+    *call_row(R, (uint32_t)id) = (rs_call){(uint32_t)id, (uint32_t)client, (uint32_t)index,
+                                           R->now, NAN, 1, CALL_UNFINISHED, 0, 0};
+    uint64_t key = ((uint64_t)client << RS_CALL_KEY_SHIFT) | (uint64_t)index;
+    *live_of(R, (uint32_t)id) = (rs_live){R->jitter_key + key * RS_CALL_STEP};
+    send_attempt(R, (uint32_t)id);
+}
+
+/* Engine._arrive: arrival i and every later one due at the same instant. */
+static void arrive(rs_run *R, uint64_t i) {
+    double now = R->now;
+    for (;;) {
+        if (R->open_loop) new_call(R, (int64_t)i % R->clients, (int64_t)i / R->clients);
+        else new_call(R, R->first_clients[i], 0);
+        i++;
+        if (i >= R->n_firsts) return;
+        if (R->firsts[i] != now) {
+            at(R, R->firsts[i], EV_ARRIVE, 0, i, 0);
+            return;
+        }
+    }
+}
+
+/* Engine._timed_out: the client stops waiting; a server that can cancel the work may. */
+static void timed_out(rs_run *R, uint32_t call, uint64_t a) {
+    if (attempt_row(R, a)->outcome != OUT_OPEN) return;
+    rs_hear(R, call, a, R->timeout_code, OUT_TIMED_OUT, NAN);
+    if (R->server.kind == SERVER_SHARING) rs_share_abandon(R, a);  /* Server.abandon */
+}
+
+static void dispatch(rs_run *R, const rs_event *e) {
+    int code = RS_EV_CODE(e);
+    switch (RS_EV_KIND(e)) {
+    case EV_ARRIVE:
+        arrive(R, e->row);
+        break;
+    case EV_NEXT_CALL:
+        new_call(R, e->call, (int64_t)e->row);
+        break;
+    case EV_RETRY:
+        send_attempt(R, e->call);
+        break;
+    case EV_TIMED_OUT:
+        timed_out(R, e->call, e->row);
+        break;
+    case EV_RESET:
+        if (attempt_row(R, e->row)->outcome == OUT_OPEN) rs_hear(R, e->call, e->row, code, 0, NAN);
+        break;
+    case EV_DONE:
+        rs_server_done(R, e->call, e->row, code);
+        break;
+    case EV_FINISH:
+        rs_finish_slot(R, e->call, e->row);
+        break;
+    case EV_READ_ANSWERED:
+        rs_read_answered(R, e->call, e->row);
+        break;
+    case EV_WRITE:
+        rs_occ_write(R, e->call, e->row);
+        break;
+    case EV_COMMIT:
+        rs_occ_commit(R, e->call, e->row);
+        break;
+    case EV_SHARED_DONE:
+        rs_share_complete(R, e->call);
+        break;
+    case EV_TO_POOL:
+        rs_to_pool(R, e->call, e->row);
+        break;
+    case EV_CONNECT_TIMED_OUT:  /* the client library's error, not the caller's timeout */
+        if (attempt_row(R, e->row)->outcome == OUT_OPEN) {
+            R->stats[2]++;
+            rs_hear(R, e->call, e->row, R->timeout_code, 0, NAN);
+        }
+        break;
+    case EV_ANSWER_IF_OPEN:
+    case EV_DELIVERED:
+        if (attempt_row(R, e->row)->outcome == OUT_OPEN) rs_hear(R, e->call, e->row, code, 0, hint_of(R, e->row));
+        break;
+    case EV_TRANSMIT:
+        rs_transmit(R, e->call, e->row, code, hint_of(R, e->row));
+        break;
+    case EV_REACH_SERVER:
+        rs_reach_server(R, e->call, e->row);
+        break;
+    case EV_TIMEOUT_DUE:  /* an answer due at the same instant is heard first */
+        if (!code && R->heap.size && R->heap.items[0].t == R->now) {
+            at(R, R->now, EV_TIMEOUT_DUE, e->call, e->row, 1);
+            break;
+        }
+        timed_out(R, e->call, e->row);
+        break;
+    case EV_LOAD_DONE:
+        R->in_flight--;
+        rs_server_done(R, e->call, e->row, 0);
+        break;
+    case EV_WAIT_EXPIRED:
+        rs_wait_expired(R, e->call, e->row);
+        break;
+    case EV_CAPACITY:  /* QueueServer.capacity_change (other models have no slots to change) */
+        if (R->server.kind == SERVER_QUEUE) {
+            R->slots = code ? (int64_t)e->row : R->server.slots;
+            rs_start_waiting(R);
+        }
+        break;
+    }
+}
+
+/* Kernel.run: events in time order until none is left or a limit is reached. */
+int rs_run_loop(rs_run *R, uint64_t *stop_arg) {
+    rs_event e;
+    while (R->heap.size) {
+        rs_heap_pop(&R->heap, &e);
+        if (RS_EV_KIND(&e) == EV_SHARED_DONE) {
+            rs_share *sh = rs_share_of(R, e.call);
+            if (!(sh->has_pending && RS_EV_SEQ(&e) == sh->pending_seq))
+                continue;  /* cancelled (Kernel.cancel): it neither runs, moves the clock nor counts */
+        }
+        if (e.t > R->max_time) return STOP_TIME;
+        R->now = e.t;
+        dispatch(R, &e);
+        if (R->failed) return STOP_ERROR;
+        R->events++;
+        if (R->events >= R->max_events) return STOP_EVENTS;
+        if ((R->events & (R->report_every - 1)) == 0) {
+            if (PyErr_CheckSignals() < 0) return STOP_ERROR;
+            if (R->progress != Py_None) {
+                PyObject *r = PyObject_CallFunction(R->progress, "LLd", (long long)R->ended,
+                                                    (long long)R->calls.size, R->now);
+                if (r == NULL) return STOP_ERROR;
+                Py_DECREF(r);
+            }
+        }
+        if (R->halted) {
+            *stop_arg = R->halted_at;
+            return STOP_ATTEMPTS;
+        }
+    }
+    return STOP_NONE;
+}
