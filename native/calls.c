@@ -6,12 +6,12 @@
 /* -- an attempt's phases (retrysim/sim/attempt.py) ------------------------------------------ */
 
 /* Phase 2, the door: PASS, BLACKHOLE or the code it fails with, and that gate's hint. */
-int rs_gate_verdict(rs_run *R, double t, uint64_t key, uint64_t n, double *hint) {
+int rs_gate_verdict(rs_run *R, const rs_replica *P, double t, uint64_t key, uint64_t n, double *hint) {
     *hint = NAN;
-    for (Py_ssize_t g = 0; g < R->n_gates; g++) {
-        int verdict = rs_gate(&R->faults, R->gates[g], t, key, n);
+    for (int32_t g = 0; g < P->n_gates; g++) {
+        int verdict = rs_gate(&R->faults, P->gates[g], t, key, n);
         if (verdict != RS_PASS) {
-            *hint = R->faults.items[R->gates[g]].hint;  /* FaultPlan.hint: that gate's */
+            *hint = R->faults.items[P->gates[g]].hint;  /* FaultPlan.hint: that gate's */
             return verdict;
         }
     }
@@ -19,22 +19,22 @@ int rs_gate_verdict(rs_run *R, double t, uint64_t key, uint64_t n, double *hint)
 }
 
 /* Phase 3: the latency draw plus the spikes (their sum first, as FaultPlan sums them). */
-double rs_service_time(rs_run *R, double t, uint64_t key, uint64_t n) {
+double rs_service_time(rs_run *R, const rs_replica *P, double t, uint64_t key, uint64_t n) {
     double service = rs_sample(&R->faults.samplers[0], R->faults.table, rs_unit(R->latency_key, key, n));
-    if (R->n_spikes) {
+    if (P->n_spikes) {
         double extra = 0.0;
-        for (Py_ssize_t s = 0; s < R->n_spikes; s++) extra = extra + rs_extra(&R->faults, R->spikes[s], t, key, n);
+        for (int32_t s = 0; s < P->n_spikes; s++) extra = extra + rs_extra(&R->faults, P->spikes[s], t, key, n);
         service = service + extra;
     }
     return service;
 }
 
 /* Phase 4: the share of the service time after which a reset cuts in (-1: none), its code. */
-double rs_reset_share(rs_run *R, double t, uint64_t key, uint64_t n, int *code) {
-    for (Py_ssize_t r = 0; r < R->n_resets; r++) {
-        double share = rs_reset(&R->faults, R->resets[r], t, key, n);
+double rs_reset_share(rs_run *R, const rs_replica *P, double t, uint64_t key, uint64_t n, int *code) {
+    for (int32_t r = 0; r < P->n_resets; r++) {
+        double share = rs_reset(&R->faults, P->resets[r], t, key, n);
         if (share >= 0.0) {
-            *code = R->faults.items[R->resets[r]].code;
+            *code = R->faults.items[P->resets[r]].code;
             return share;
         }
     }
@@ -86,6 +86,7 @@ static double decide(rs_run *R, uint32_t call, int code, double hint) {
 
 void rs_hear(rs_run *R, uint32_t call, uint64_t a, int code, int outcome, double hint) {
     if (R->connected) rs_release(R, a, code);  /* its connection goes back to its pool */
+    if (R->n_replicas > 1) R->outstanding[attempt_row(R, a)->replica]--;  /* Balancer.answered */
     rs_attempt *row = attempt_row(R, a);
     row->end = R->now;
     row->error = (uint8_t)code;
@@ -111,6 +112,69 @@ void rs_hear(rs_run *R, uint32_t call, uint64_t a, int code, int outcome, double
 }
 
 
+/* -- replicas (retrysim/sim/routing.py, balance.py) ---------------------------------------- */
+
+/* Balancer._in_turn: the next replica in turn among the candidates (a bit mask). */
+static int64_t in_turn(rs_run *R, uint64_t candidates) {
+    int64_t n = R->n_replicas;
+    for (int64_t step = 0; step < n; step++) {
+        int64_t replica = (R->turn + step) % n;
+        if (candidates >> replica & 1) {
+            R->turn = (replica + 1) % n;
+            return replica;
+        }
+    }
+    return 0;  /* never: the candidates are never none */
+}
+
+/* The k-th candidate (in replica order) of a bit mask. */
+static int64_t nth_candidate(uint64_t candidates, int64_t k) {
+    for (int64_t replica = 0;; replica++)
+        if (candidates >> replica & 1 && k-- == 0) return replica;
+}
+
+/* Balancer.pick: the replica attempt n of the call keyed key goes to, avoiding those tried. */
+static int64_t pick(rs_run *R, uint64_t key, uint64_t n, uint64_t avoid) {
+    int64_t count = R->n_replicas;
+    uint64_t every = count == 64 ? ~0ULL : (1ULL << count) - 1, candidates = every & ~avoid;
+    if (!avoid || !candidates) candidates = every;
+    int64_t size = __builtin_popcountll(candidates);
+    if (R->balance_rule == BALANCE_ROUND_ROBIN) return in_turn(R, candidates);
+    if (R->balance_rule == BALANCE_LEAST_OUTSTANDING) {  /* ties in turn */
+        int64_t fewest = INT64_MAX;
+        for (int64_t r = 0; r < count; r++)
+            if (candidates >> r & 1 && R->outstanding[r] < fewest) fewest = R->outstanding[r];
+        uint64_t least = 0;
+        for (int64_t r = 0; r < count; r++)
+            if (candidates >> r & 1 && R->outstanding[r] == fewest) least |= 1ULL << r;
+        return in_turn(R, least);
+    }
+    int64_t first = nth_candidate(candidates, (int64_t)(rs_unit(R->balance_key, key, 2 * n) * (double)size));
+    if (R->balance_rule == BALANCE_RANDOM || size == 1) return first;
+    uint64_t others = candidates & ~(1ULL << first);
+    int64_t second = nth_candidate(others, (int64_t)(rs_unit(R->balance_key, key, 2 * n + 1) * (double)(size - 1)));
+    return R->outstanding[second] < R->outstanding[first] ? second : first;
+}
+
+/* ReplicaRouting._route: attempt a goes to the replica the balancer picks (one its call has
+ * not tried, with retry_other_host, while there is one). */
+void rs_route(rs_run *R, uint32_t call, uint64_t a) {
+    rs_call *c = call_row(R, call);
+    uint64_t key = ((uint64_t)c->client << RS_CALL_KEY_SHIFT) | c->index;
+    uint64_t avoid = 0;
+    if (R->retry_other_host) {
+        if (rs_flag_room((uint8_t **)&R->tried, &R->tried_size, ((uint64_t)call + 1) * sizeof(uint64_t)) < 0) {
+            R->failed = 1;
+            return;
+        }
+        avoid = R->tried[call];
+    }
+    int64_t replica = pick(R, key, attempt_row(R, a)->attempt, avoid);
+    attempt_row(R, a)->replica = (uint16_t)replica;
+    R->outstanding[replica]++;
+    if (R->retry_other_host) R->tried[call] = avoid | 1ULL << replica;
+}
+
 /* -- attempts and calls -------------------------------------------------------------------- */
 
 /* Engine._send: one attempt through its phases, door, service time, reset, server, timeout. */
@@ -133,13 +197,15 @@ static void send_attempt(rs_run *R, uint32_t call) {
     rs_call *c = call_row(R, call);
     rs_attempt *row = attempt_row(R, a);
     *row = (rs_attempt){call, c->client, (uint16_t)n, OUT_OPEN, 0, t, NAN, NAN, 0, 0.0, 0, 0};
+    if (R->n_replicas > 1) rs_route(R, call, a);  /* the balancer picks its replica */
     if (R->connected) {  /* over the network, the pool and the process's CPU */
         rs_send_connected(R, call, a);
         return;
     }
     uint64_t key = ((uint64_t)c->client << RS_CALL_KEY_SHIFT) | c->index;
     double hint;
-    int verdict = rs_gate_verdict(R, t, key, n, &hint);
+    rs_replica *P = replica_of(R, a);
+    int verdict = rs_gate_verdict(R, P, t, key, n, &hint);
     if (verdict > 0) {
         rs_hear(R, call, a, verdict, 0, hint);
         return;
@@ -148,9 +214,9 @@ static void send_attempt(rs_run *R, uint32_t call) {
         if (R->has_timeout) at(R, t + R->timeout, EV_TIMED_OUT, call, a, 0);
         return;
     }
-    double service = rs_service_time(R, t, key, n);
+    double service = rs_service_time(R, P, t, key, n);
     int code;
-    double share = rs_reset_share(R, t, key, n, &code);
+    double share = rs_reset_share(R, P, t, key, n, &code);
     if (share >= 0.0) at(R, t + share * service, EV_RESET, call, a, (int16_t)code);
     R->pending_done = NAN;
     rs_submit(R, call, a, t, service);
@@ -265,7 +331,7 @@ static void dispatch(rs_run *R, const rs_event *e) {
         timed_out(R, e->call, e->row);
         break;
     case EV_LOAD_DONE:
-        R->in_flight--;
+        replica_of(R, e->row)->in_flight--;
         rs_server_done(R, e->call, e->row, 0);
         break;
     case EV_WAIT_EXPIRED:
@@ -273,8 +339,9 @@ static void dispatch(rs_run *R, const rs_event *e) {
         break;
     case EV_CAPACITY:  /* QueueServer.capacity_change (other models have no slots to change) */
         if (R->server.kind == SERVER_QUEUE) {
-            R->slots = code ? (int64_t)e->row : R->server.slots;
-            rs_start_waiting(R);
+            rs_replica *P = &R->replicas[e->call];
+            P->slots = code ? (int64_t)e->row : R->server.slots;
+            rs_start_waiting(R, P);
         }
         break;
     }

@@ -61,7 +61,7 @@ static int cpu_work(rs_run *R, int64_t sampler, uint64_t stream, uint64_t key, u
 
 /* Connections.share: the work joins the client's shared CPU; the step follows when done. */
 static void cpu_share(rs_run *R, uint32_t call, double now, double work, rs_job job) {
-    rs_share_add(R, (uint32_t)cpu_index(R, call) + 1, now, work, job);
+    rs_share_add(R, (uint32_t)(R->n_replicas + cpu_index(R, call)), now, work, job);
 }
 
 static void push_sorted(double *values, size_t *n, double value) {  /* bisect.insort */
@@ -158,7 +158,7 @@ static void connection(rs_run *R, uint32_t call, uint64_t a, int64_t pool, int g
     R->holding[a] = (int32_t)pool + 1;
     uint64_t key = key_of(R, call), n = draw_index(R, a);
     double hint = NAN;
-    int verdict = rs_gate_verdict(R, t, key, n, &hint);  /* faults judge it as it is sent */
+    int verdict = rs_gate_verdict(R, replica_of(R, a), t, key, n, &hint);  /* as it is sent */
     if (verdict <= 0) hint = NAN;
     if (got == 1) {
         rs_transmit(R, call, a, verdict, hint);
@@ -276,9 +276,10 @@ void rs_transmit(rs_run *R, uint32_t call, uint64_t a, int verdict, double hint)
 void rs_reach_server(rs_run *R, uint32_t call, uint64_t a) {
     double t = R->now;
     uint64_t key = key_of(R, call), n = draw_index(R, a);
-    double service = rs_service_time(R, t, key, n);
+    rs_replica *P = replica_of(R, a);
+    double service = rs_service_time(R, P, t, key, n);
     int code;
-    double share = rs_reset_share(R, t, key, n, &code);
+    double share = rs_reset_share(R, P, t, key, n, &code);
     if (share >= 0.0) {
         double back = leg_back(R, key, n);
         at(R, t + share * service + back, EV_RESET, call, a, (int16_t)code);

@@ -65,31 +65,59 @@ static const char run_doc[] =
 
 static PyObject *native_run(PyObject *module, PyObject *args) {
     (void)module;
-    Py_buffer firsts, first_clients, samplers, faults, gates, spikes, resets, keys, table, nodes,
+    Py_buffer firsts, first_clients, samplers, faults, plans, members, keys, table, nodes,
         children, verdicts, windows, server, network, closes, fails_connect;
     rs_run R;
     memset(&R, 0, sizeof R);
-    long long clients, max_events, expected;
+    long long clients, max_events, expected, replicas, rule;
     int open_loop, served_judged;
-    if (!PyArg_ParseTuple(args, "y*y*pLddddLddKKy*y*y*y*y*y*y*y*y*iiiy*piiiiy*y*y*y*y*pLLO", &firsts,
+    if (!PyArg_ParseTuple(args, "y*y*pLddddLddKKy*y*y*y*y*y*y*y*iiiy*piiiiy*y*y*y*y*pLLKpLLO", &firsts,
                           &first_clients, &open_loop, &clients, &R.calls_per_client,
                           &R.think_time, &R.duration, &R.max_time, &max_events,
                           &R.attempt_limit, &R.timeout, &R.jitter_key, &R.latency_key,
-                          &samplers, &faults, &gates, &spikes, &resets, &keys, &table, &nodes,
+                          &samplers, &faults, &plans, &members, &keys, &table, &nodes,
                           &children, &R.stop_root, &R.wait_root, &R.remembers, &verdicts, &served_judged,
                           &R.none_code, &R.answer_base, &R.timeout_code,
                           &R.rate_limited_code, &server, &network, &closes, &fails_connect,
-                          &windows, &R.hinted, &expected, &R.report_every, &R.progress))
+                          &windows, &R.hinted, &replicas, &rule, &R.balance_key,
+                          &R.retry_other_host, &expected, &R.report_every, &R.progress))
         return NULL;
     PyObject *result = NULL;
-    Py_buffer *held[] = {&firsts, &first_clients, &samplers, &faults, &gates, &spikes, &resets,
+    Py_buffer *held[] = {&firsts, &first_clients, &samplers, &faults, &plans, &members,
                          &keys, &table, &nodes, &children, &verdicts, &windows, &server,
                          &network, &closes, &fails_connect};
-    if (verdicts.len != 256 || server.len != (Py_ssize_t)sizeof(rs_server)) {
-        PyErr_SetString(PyExc_ValueError, "verdicts: one byte per record code (256); one server");
+    if (verdicts.len != 256 || server.len != (Py_ssize_t)sizeof(rs_server) || replicas < 1 ||
+        replicas > 64 || plans.len != (Py_ssize_t)(replicas * 6 * sizeof(int32_t))) {
+        PyErr_SetString(PyExc_ValueError,
+                        "verdicts: one byte per record code (256); one server; 1 to 64 replicas, "
+                        "six numbers of each one's plan");
         goto release;
     }
     memcpy(&R.server, server.buf, sizeof(rs_server));
+    /* Each replica: its faults (offsets and counts into members) and a server of the model. */
+    R.n_replicas = replicas;
+    R.balance_rule = rule;
+    R.replicas = calloc((size_t)replicas, sizeof(rs_replica));
+    R.outstanding = calloc((size_t)replicas, sizeof(int64_t));
+    if (R.replicas == NULL || R.outstanding == NULL) {
+        PyErr_NoMemory();
+        goto release;
+    }
+    const int32_t *plan = plans.buf, *member = members.buf;
+    for (int64_t r = 0; r < replicas; r++) {
+        rs_replica *P = &R.replicas[r];
+        const int32_t *mine = plan + 6 * r;
+        P->gates = member + mine[0];
+        P->n_gates = mine[1];
+        P->spikes = member + mine[2];
+        P->n_spikes = mine[3];
+        P->resets = member + mine[4];
+        P->n_resets = mine[5];
+        P->slots = R.server.slots;
+        P->tokens = R.server.burst;
+        P->share.keyed = 1;
+        P->share.cores = R.server.cores;
+    }
     if (network.len) {  /* attempts go over connections */
         if (network.len != (Py_ssize_t)sizeof(rs_network) || closes.len != 256 || fails_connect.len != 256) {
             PyErr_SetString(PyExc_ValueError, "network: one row; closes, fails_connect: 256 codes");
@@ -111,10 +139,6 @@ static PyObject *native_run(PyObject *module, PyObject *args) {
         for (int64_t c = 0; R.cpus != NULL && c < R.net.cpus; c++) R.cpus[c].cores = 1.0;
     }
     R.occ.width = sizeof(int64_t) + sizeof(double);
-    R.server_share.keyed = 1;
-    R.server_share.cores = R.server.cores;
-    R.slots = R.server.slots;
-    R.tokens = R.server.burst;
     R.firsts = firsts.buf;
     R.first_clients = first_clients.buf;
     R.n_firsts = (size_t)(firsts.len / (Py_ssize_t)sizeof(double));
@@ -128,12 +152,6 @@ static PyObject *native_run(PyObject *module, PyObject *args) {
     R.faults.table = table.buf;
     Py_ssize_t n_faults = faults.len / (Py_ssize_t)sizeof(rs_fault);
     R.faults.counts = calloc(n_faults ? (size_t)n_faults : 1, sizeof(rs_count));
-    R.gates = gates.buf;
-    R.n_gates = gates.len / (Py_ssize_t)sizeof(int32_t);
-    R.spikes = spikes.buf;
-    R.n_spikes = spikes.len / (Py_ssize_t)sizeof(int32_t);
-    R.resets = resets.buf;
-    R.n_resets = resets.len / (Py_ssize_t)sizeof(int32_t);
     R.policy.nodes = nodes.buf;
     R.policy.children = children.buf;
     R.policy.table = table.buf;
@@ -148,12 +166,14 @@ static PyObject *native_run(PyObject *module, PyObject *args) {
         PyErr_NoMemory();
         goto release;
     }
-    /* Capacity windows first (a request arriving at a window's start sees it), then the
-     * first arrival: the order engine.run schedules them in. */
+    /* Capacity windows first (a request arriving at a window's start sees it), replica by
+     * replica, then the first arrival: the order engine.run schedules them in. Each window is
+     * (start, end, slots, replica). */
     const double *w = windows.buf;
-    for (Py_ssize_t i = 0; i < windows.len / (Py_ssize_t)(3 * sizeof(double)); i++) {
-        at(&R, w[3 * i], EV_CAPACITY, 0, (uint64_t)w[3 * i + 2], 1);
-        if (isfinite(w[3 * i + 1])) at(&R, w[3 * i + 1], EV_CAPACITY, 0, 0, 0);
+    for (Py_ssize_t i = 0; i < windows.len / (Py_ssize_t)(4 * sizeof(double)); i++) {
+        uint32_t replica = (uint32_t)w[4 * i + 3];
+        at(&R, w[4 * i], EV_CAPACITY, replica, (uint64_t)w[4 * i + 2], 1);
+        if (isfinite(w[4 * i + 1])) at(&R, w[4 * i + 1], EV_CAPACITY, replica, 0, 0);
     }
     if (R.n_firsts) at(&R, R.firsts[0], EV_ARRIVE, 0, 0, 0);
     uint64_t stop_arg = 0;
@@ -178,11 +198,16 @@ release:
     free(R.calls.rows);
     free(R.live.rows);
     free(R.remembered.rows);
-    free(R.waiting);
+    for (int64_t r = 0; R.replicas != NULL && r < R.n_replicas; r++) {
+        free(R.replicas[r].waiting);
+        free(R.replicas[r].share.jobs);
+        free(R.replicas[r].share.present);
+    }
+    free(R.replicas);
+    free(R.outstanding);
+    free(R.tried);
     free(R.queued);
     free(R.occ.rows);
-    free(R.server_share.jobs);
-    free(R.server_share.present);
     free(R.pools);
     free(R.pool_waiters);
     free(R.cpu_free_at);

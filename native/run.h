@@ -111,6 +111,20 @@ typedef struct {  /* a request waiting for a queue's slot */
     double service;
 } rs_waiter;
 
+/* One replica of the service: the faults aimed at it, and its server's state. */
+typedef struct {
+    const int32_t *gates, *spikes, *resets;  /* its fault plan: rows of the faults table */
+    int32_t n_gates, n_spikes, n_resets;
+    int64_t slots, busy, in_flight;
+    double tokens, last;           /* a rate limit's bucket */
+    rs_waiter *waiting;            /* a FIFO; a lock's expired waiters stay as tombstones */
+    size_t wait_head, wait_size, wait_capacity, waiters;  /* waiters: live ones */
+    int64_t version;               /* occ: the record's version */
+    rs_share share;                /* processor sharing's */
+} rs_replica;
+
+enum { BALANCE_ROUND_ROBIN = 0, BALANCE_RANDOM, BALANCE_LEAST_OUTSTANDING, BALANCE_POWER_OF_TWO };
+
 typedef struct {
     /* the scenario */
     const double *firsts;
@@ -123,25 +137,24 @@ typedef struct {
     int has_timeout;
     uint64_t jitter_key, latency_key;
     rs_faults faults;
-    const int32_t *gates, *spikes, *resets;
-    Py_ssize_t n_gates, n_spikes, n_resets;
     /* the policy */
     rs_policy policy;
     int32_t stop_root, wait_root;
     const uint8_t *verdicts;
     int served_judged, none_code, answer_base, timeout_code, rate_limited_code;
-    /* the server */
+    /* the service: one model, a server of it per replica, and the balancer between them */
     rs_server server;
-    int64_t slots, busy, in_flight;
-    double tokens, last;           /* a rate limit's bucket */
-    rs_waiter *waiting;            /* a FIFO; a lock's expired waiters stay as tombstones */
-    size_t wait_head, wait_size, wait_capacity, waiters;  /* waiters: live ones */
+    rs_replica *replicas;
+    int64_t n_replicas;
+    int64_t balance_rule, turn;    /* BALANCE_*; round robin's turn */
+    uint64_t balance_key;
+    int64_t *outstanding;          /* by replica: sent, not yet answered */
+    int retry_other_host;
+    uint64_t *tried;               /* by call: the replicas it has tried (a bit each) */
+    size_t tried_size;
     uint8_t *queued;               /* 1 while attempt row a waits (a lock's, processor sharing's) */
     size_t queued_size;
-    /* occ: the record's version; each attempt's version read and write's service time */
-    int64_t version;
     rs_rows occ;                   /* per attempt row: {int64 version read, double write time} */
-    rs_share server_share;         /* processor sharing's */
     /* connections (pools, network, client CPU); has_network: attempts go over them */
     int connected;
     rs_network net;
@@ -204,11 +217,17 @@ static inline void at_with(rs_run *R, double t, unsigned kind, uint32_t call, ui
 
 static inline double hint_of(rs_run *R, uint64_t a) { return R->hinted ? R->hints[a] : NAN; }
 
+/* The replica attempt row a went to (the only one, with one). */
+static inline rs_replica *replica_of(rs_run *R, uint64_t a) {
+    return &R->replicas[attempt_row(R, a)->replica];
+}
+
 /* -- what each file offers the others ---------------------------------------------------- */
 
-int rs_gate_verdict(rs_run *R, double t, uint64_t key, uint64_t n, double *hint);
-double rs_service_time(rs_run *R, double t, uint64_t key, uint64_t n);
-double rs_reset_share(rs_run *R, double t, uint64_t key, uint64_t n, int *code);
+int rs_gate_verdict(rs_run *R, const rs_replica *P, double t, uint64_t key, uint64_t n, double *hint);
+double rs_service_time(rs_run *R, const rs_replica *P, double t, uint64_t key, uint64_t n);
+double rs_reset_share(rs_run *R, const rs_replica *P, double t, uint64_t key, uint64_t n, int *code);
+void rs_route(rs_run *R, uint32_t call, uint64_t a);
 void rs_hear(rs_run *R, uint32_t call, uint64_t a, int code, int outcome, double hint);
 double rs_read_to_write(rs_run *R, uint32_t call, uint64_t a);
 void rs_to_pool(rs_run *R, uint32_t call, uint64_t a);
@@ -223,7 +242,7 @@ rs_share *rs_share_of(rs_run *R, uint32_t index);
 void rs_share_add(rs_run *R, uint32_t index, double now, double work, rs_job job);
 void rs_share_complete(rs_run *R, uint32_t index);
 void rs_share_abandon(rs_run *R, uint64_t a);
-void rs_start_waiting(rs_run *R);
+void rs_start_waiting(rs_run *R, rs_replica *P);
 void rs_submit(rs_run *R, uint32_t call, uint64_t a, double t, double service);
 void rs_read_answered(rs_run *R, uint32_t call, uint64_t a);
 void rs_occ_write(rs_run *R, uint32_t call, uint64_t a);

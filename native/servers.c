@@ -17,21 +17,21 @@ int rs_flag_room(uint8_t **flags, size_t *size, uint64_t a) {
     return 0;
 }
 
-static int enqueue(rs_run *R, uint32_t call, uint64_t a, double service) {
-    if (R->wait_size == R->wait_capacity) {
-        size_t capacity = R->wait_capacity ? 2 * R->wait_capacity : 1024;
+static int enqueue(rs_run *R, rs_replica *P, uint32_t call, uint64_t a, double service) {
+    if (P->wait_size == P->wait_capacity) {
+        size_t capacity = P->wait_capacity ? 2 * P->wait_capacity : 1024;
         rs_waiter *grown = malloc(capacity * sizeof(rs_waiter));
         if (grown == NULL) return -1;
-        for (size_t i = 0; i < R->wait_size; i++)
-            grown[i] = R->waiting[(R->wait_head + i) % R->wait_capacity];
-        free(R->waiting);
-        R->waiting = grown;
-        R->wait_head = 0;
-        R->wait_capacity = capacity;
+        for (size_t i = 0; i < P->wait_size; i++)
+            grown[i] = P->waiting[(P->wait_head + i) % P->wait_capacity];
+        free(P->waiting);
+        P->waiting = grown;
+        P->wait_head = 0;
+        P->wait_capacity = capacity;
     }
-    R->waiting[(R->wait_head + R->wait_size) % R->wait_capacity] = (rs_waiter){call, a, service};
-    R->wait_size++;
-    R->waiters++;
+    P->waiting[(P->wait_head + P->wait_size) % P->wait_capacity] = (rs_waiter){call, a, service};
+    P->wait_size++;
+    P->waiters++;
     if (R->server.kind == SERVER_LOCK || R->server.kind == SERVER_SHARING) {
         if (rs_flag_room(&R->queued, &R->queued_size, a) < 0) return -1;
         R->queued[a] = 1;
@@ -96,7 +96,8 @@ static void share_advance(rs_share *sh, double now) {
 
 /* Which sharing an EV_SHARED_DONE is for: 0 the server's, i + 1 client CPU i. */
 rs_share *rs_share_of(rs_run *R, uint32_t index) {
-    return index == 0 ? &R->server_share : &R->cpus[index - 1];
+    return (int64_t)index < R->n_replicas ? &R->replicas[index].share
+                                          : &R->cpus[index - R->n_replicas];
 }
 
 /* Sharing._reschedule: the one completion event, for the smallest tag still present (the
@@ -147,9 +148,8 @@ void rs_share_complete(rs_run *R, uint32_t index) {
         if (job_present(sh, &job)) {
             if (sh->keyed) sh->present[job.row] = 0;
             sh->count--;
-            if (index == 0) rs_finish_slot(R, job.call, job.row);
+            if ((int64_t)index < R->n_replicas) rs_finish_slot(R, job.call, job.row);
             else rs_cpu_done(R, &job);
-            sh = rs_share_of(R, index);  /* (the CPUs' array does not move; kept for clarity) */
         }
     }
     sh->settling = outer;
@@ -158,11 +158,12 @@ void rs_share_complete(rs_run *R, uint32_t index) {
 
 /* ProcessorSharingServer.abandon: with cancel_abandoned, the request leaves at once. */
 void rs_share_abandon(rs_run *R, uint64_t a) {
-    rs_share *sh = &R->server_share;
+    rs_replica *P = replica_of(R, a);
+    rs_share *sh = &P->share;
     if (!R->server.cancel_abandoned) return;
     if (a < R->queued_size && R->queued[a]) {  /* taken out of the FIFO: nothing used */
         R->queued[a] = 0;
-        R->waiters--;
+        P->waiters--;
         return;
     }
     if (a >= sh->present_size || !sh->present[a]) return;
@@ -171,38 +172,38 @@ void rs_share_abandon(rs_run *R, uint64_t a) {
     share_advance(sh, R->now);
     sh->present[a] = 0;
     sh->count--;
-    R->busy--;
-    rs_start_waiting(R);
+    P->busy--;
+    rs_start_waiting(R, P);
     sh->settling = outer;
-    share_reschedule(R, sh, 0);
+    share_reschedule(R, sh, (uint32_t)(P - R->replicas));
 }
 
 /* A slot's request starts being served at t: for its service time, or sharing the cores. */
-static void serve(rs_run *R, uint32_t call, uint64_t a, double t, double service) {
+static void serve(rs_run *R, rs_replica *P, uint32_t call, uint64_t a, double t, double service) {
     if (R->server.kind == SERVER_SHARING) {
         rs_job job = {0};
         job.row = a;
         job.call = call;
-        rs_share_add(R, 0, t, service, job);
+        rs_share_add(R, (uint32_t)(P - R->replicas), t, service, job);
     } else {
         at(R, t + service, EV_FINISH, call, a, 0);
     }
 }
 
 /* SlotServer._start_waiting: free slots take the waiters in order. */
-void rs_start_waiting(rs_run *R) {
-    while (R->waiters && R->busy < R->slots) {
-        rs_waiter w = R->waiting[R->wait_head];
-        R->wait_head = (R->wait_head + 1) % R->wait_capacity;
-        R->wait_size--;
+void rs_start_waiting(rs_run *R, rs_replica *P) {
+    while (P->waiters && P->busy < P->slots) {
+        rs_waiter w = P->waiting[P->wait_head];
+        P->wait_head = (P->wait_head + 1) % P->wait_capacity;
+        P->wait_size--;
         if (R->queued != NULL) {
             if (!R->queued[w.row]) continue;  /* a lock waiter whose wait expired */
             R->queued[w.row] = 0;
         }
-        R->waiters--;
+        P->waiters--;
         if (R->server.drop_abandoned && attempt_row(R, w.row)->outcome != OUT_OPEN) continue;
-        R->busy++;
-        serve(R, w.call, w.row, R->now, w.service);
+        P->busy++;
+        serve(R, P, w.call, w.row, R->now, w.service);
     }
 }
 
@@ -210,24 +211,25 @@ void rs_start_waiting(rs_run *R) {
 /* The server model takes attempt a's request at t (service.py's submit of each model). */
 void rs_submit(rs_run *R, uint32_t call, uint64_t a, double t, double service) {
     const rs_server *spec = &R->server;
+    rs_replica *P = replica_of(R, a);
     switch (spec->kind) {
     case SERVER_IDEAL:  /* Server.submit: schedule_done */
         R->pending_done = t + service;
         at(R, t + service, EV_DONE, call, a, 0);
         return;
     case SERVER_LOAD_LATENCY: {
-        double busy = service + spec->per_request * (double)R->in_flight;
-        R->in_flight++;
+        double busy = service + spec->per_request * (double)P->in_flight;
+        P->in_flight++;
         at(R, t + busy, EV_LOAD_DONE, call, a, 0);
         return;
     }
     case SERVER_RATE_LIMITED: {
-        double refilled = R->tokens + (t - R->last) * spec->rate;
-        R->tokens = refilled < spec->burst ? refilled : spec->burst;  /* min(burst, refilled) */
-        R->last = t;
-        if (R->tokens >= 1.0 - 1e-9) {
-            double left = R->tokens - 1.0;
-            R->tokens = left > 0.0 ? left : 0.0;  /* max(0.0, left) */
+        double refilled = P->tokens + (t - P->last) * spec->rate;
+        P->tokens = refilled < spec->burst ? refilled : spec->burst;  /* min(burst, refilled) */
+        P->last = t;
+        if (P->tokens >= 1.0 - 1e-9) {
+            double left = P->tokens - 1.0;
+            P->tokens = left > 0.0 ? left : 0.0;  /* max(0.0, left) */
             R->pending_done = t + service;
             at(R, t + service, EV_DONE, call, a, 0);
             return;
@@ -236,7 +238,7 @@ void rs_submit(rs_run *R, uint32_t call, uint64_t a, double t, double service) {
             rs_respond(R, call, a, (int)spec->rejection, NAN);
             return;
         }
-        double exact = (1.0 - R->tokens) / spec->rate, hint = NAN;
+        double exact = (1.0 - P->tokens) / spec->rate, hint = NAN;
         if (spec->hint_mode == HINT_SECONDS) {
             double up = ceil(exact);
             hint = up > 1 ? up : 1.0;
@@ -262,17 +264,17 @@ void rs_submit(rs_run *R, uint32_t call, uint64_t a, double t, double service) {
             at(R, t + rs_sample(&R->faults.samplers[1], R->faults.table, u), EV_READ_ANSWERED, call, a, 0);
             return;
         }
-        *version = R->version;
+        *version = P->version;
         at(R, t + service, EV_COMMIT, call, a, 0);
         return;
     }
     }
     /* SERVER_QUEUE, SERVER_LOCK and SERVER_SHARING: SlotServer's admission */
-    if (R->busy < R->slots) {
-        R->busy++;
-        serve(R, call, a, t, service);
-    } else if ((int64_t)R->waiters < spec->queue_limit) {
-        if (enqueue(R, call, a, service) < 0) R->failed = 1;
+    if (P->busy < P->slots) {
+        P->busy++;
+        serve(R, P, call, a, t, service);
+    } else if ((int64_t)P->waiters < spec->queue_limit) {
+        if (enqueue(R, P, call, a, service) < 0) R->failed = 1;
         else if (spec->kind == SERVER_LOCK && !isnan(spec->wait_timeout))  /* LockServer._queued */
             at(R, R->now + spec->wait_timeout, EV_WAIT_EXPIRED, call, a, 0);
     } else {
@@ -283,24 +285,27 @@ void rs_submit(rs_run *R, uint32_t call, uint64_t a, double t, double service) {
 /* OccServer._read_answered: the read answers with the version now; the write arrives one
  * round trip later (none without a network). */
 void rs_read_answered(rs_run *R, uint32_t call, uint64_t a) {
-    *(int64_t *)(R->occ.rows + a * R->occ.width) = R->version;
+    rs_replica *P = replica_of(R, a);
+    *(int64_t *)(R->occ.rows + a * R->occ.width) = P->version;
     at(R, R->now + rs_read_to_write(R, call, a), EV_WRITE, call, a, 0);
 }
 
 /* OccServer._write: a compare-and-set, unless the client stopped waiting before it. */
 void rs_occ_write(rs_run *R, uint32_t call, uint64_t a) {
+    rs_replica *P = replica_of(R, a);
     if (attempt_row(R, a)->outcome != OUT_OPEN) return;
     int64_t read = *(int64_t *)(R->occ.rows + a * R->occ.width);
     double write_time = *((double *)(R->occ.rows + a * R->occ.width) + 1);
-    int code = read == R->version ? 0 : (int)R->server.reject_code;
-    if (code == 0) R->version++;
+    int code = read == P->version ? 0 : (int)R->server.reject_code;
+    if (code == 0) P->version++;
     R->pending_done = R->now + write_time;
     at(R, R->now + write_time, EV_DONE, call, a, (int16_t)code);
 }
 
 void rs_occ_commit(rs_run *R, uint32_t call, uint64_t a) {
-    if (*(int64_t *)(R->occ.rows + a * R->occ.width) == R->version) {
-        R->version++;
+    rs_replica *P = replica_of(R, a);
+    if (*(int64_t *)(R->occ.rows + a * R->occ.width) == P->version) {
+        P->version++;
         rs_server_done(R, call, a, 0);
     } else {
         rs_server_done(R, call, a, (int)R->server.reject_code);
@@ -309,16 +314,18 @@ void rs_occ_commit(rs_run *R, uint32_t call, uint64_t a) {
 
 /* SlotServer._finish: a slot's work is done; the next waiter takes it. */
 void rs_finish_slot(rs_run *R, uint32_t call, uint64_t a) {
-    R->busy--;
+    rs_replica *P = replica_of(R, a);
+    P->busy--;
     rs_server_done(R, call, a, 0);
-    rs_start_waiting(R);
+    rs_start_waiting(R, P);
 }
 
 /* A lock waiter still in the FIFO when its wait timeout passes fails with busy_error. */
 void rs_wait_expired(rs_run *R, uint32_t call, uint64_t a) {
+    rs_replica *P = replica_of(R, a);
     if (a < R->queued_size && R->queued[a]) {
         R->queued[a] = 0;
-        R->waiters--;
+        P->waiters--;
         rs_server_done(R, call, a, (int)R->server.reject_code);
     }
 }

@@ -97,6 +97,35 @@ def test_per_error_policies(profile: str) -> None:
 
 
 @needs_core
+@pytest.mark.parametrize("balance", ["round_robin", "random", "least_outstanding", "power_of_two"])
+@pytest.mark.parametrize("other_host", [False, True])
+@pytest.mark.parametrize("more_faults", [False, True])
+def test_replicas_under_every_balance_rule(
+    balance: str, other_host: bool, more_faults: bool
+) -> None:
+    """Each replica its own server and faults, the balancer's picks and counts, a retry
+    steered off the replicas its call tried: over a pooled network, so every path crosses."""
+    overrides: dict[str, Any] = {
+        "service.balance": balance,
+        "policy.retry_other_host": other_host,
+        "clients.pool_size": 2,
+        "clients.processes": 20,
+    }
+    scenario = retrysim.load_scenario("replica-down").with_overrides(overrides)
+    if more_faults:  # a replica that loses slots, another that fails some requests
+        data = scenario.model_dump(mode="json")
+        data["faults"] += [
+            {"kind": "capacity_loss", "start": 2, "end": 6, "slots": 1, "replicas": [1]},
+            {"kind": "flaky", "probability": 0.3, "replicas": [3], "error": "ServerError"},
+        ]
+        scenario = parse_scenario(data)
+    ours, theirs = native_and_reference(scenario)
+    assert ours is not None, theirs.engine_note
+    assert len(set(ours.attempts["replica"].tolist())) == 5
+    assert_identical(ours, theirs)
+
+
+@needs_core
 @pytest.mark.slow
 def test_a_hundred_thousand_clients() -> None:
     scenario = retrysim.load_scenario("thundering-herd").with_overrides(
@@ -206,12 +235,12 @@ def test_the_report_says_native_or_why_not(tmp_path: Any) -> None:
     herd = runner.invoke(app, ["run", "thundering-herd", "--quiet", "--json"])
     assert herd.exit_code == 0, herd.output
     assert '"engine": "native"' in herd.output
-    storm = runner.invoke(app, ["run", "replica-down"])
+    storm = runner.invoke(app, ["run", "three-tier-storm"])
     assert storm.exit_code == 0, storm.output
-    assert "engine: fast (the native core has no replicas)" in storm.output
-    refused = runner.invoke(app, ["run", "replica-down", "--engine", "native"])
+    assert "engine: fast (the native core has no tiers)" in storm.output
+    refused = runner.invoke(app, ["run", "three-tier-storm", "--engine", "native"])
     assert refused.exit_code == 2
-    assert "--engine native: the native core has no replicas" in refused.output
+    assert "--engine native: the native core has no tiers" in refused.output
 
 
 def test_turned_off_the_python_engine_runs_and_says_why(monkeypatch: pytest.MonkeyPatch) -> None:

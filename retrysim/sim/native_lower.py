@@ -59,6 +59,7 @@ from retrysim.retry.waits import (
     wait_equal_jitter,
     wait_retry_after,
 )
+from retrysim.sim.balance import RULES
 from retrysim.sim.compiled import CODE_ROWS, MIRRORS, code_families
 from retrysim.sim.decide import unmirrored
 from retrysim.sim.failures import CONFLICT
@@ -412,10 +413,13 @@ class Lowered:
     """What the core's ``run`` takes besides the arrivals, limits and progress."""
 
     tables: Tables
-    gates: array[int]
-    spikes: array[int]
-    resets: array[int]
-    windows: array[float]
+    plans: array[int]  # a replica's gates, spikes, resets: (offset, count) each into members
+    members: array[int]
+    windows: array[float]  # capacity windows: (start, end, slots, replica) each
+    replicas: int
+    balance_rule: int  # balance.RULES' index
+    balance_key: int
+    retry_other_host: bool
     stop_root: int
     wait_root: int
     remembers: int  # waits each call remembers (its decorrelated jitters')
@@ -435,7 +439,7 @@ def refusal(engine: Any) -> str | None:
         return why
     for reason, present in (
         ("tiers", engine.below is not None or engine.level > 0),
-        ("replicas", engine._replicas is not None),
+        ("more than 64 replicas", engine._replicas is not None and engine._replicas.replicas > 64),
         ("hedging", engine._hedges is not None),
         ("guards (breakers, budgets, limiters)", bool(engine.policy.guards)),
         ("retry strategies of its own", bool(unmirrored(engine.policy.strategies()[2:], MIRRORS))),
@@ -504,24 +508,32 @@ def lower(engine: Any) -> Lowered:
     bound = attempt_bound(stop)
     wait_root = lower_wait(wait, tables, bound)
     stop_root = lower_stop(stop, tables)
-    plan = engine.plan
-    kept = [f for f in view.faults if f.replicas is None or 0 in f.replicas]
-    specs = fault_specs(kept, engine.seed)
-    gates = array("i", [lower_fault(g, specs, tables) for g in plan.gates])
-    spikes = array("i", [lower_fault(s, specs, tables) for s in plan.spikes])
-    if not PLAIN_SUM and len(spikes) > 1:
-        raise Refused("latency spikes sum with compensation on Python 3.12+")
-    resets = array("i", [lower_fault(r, specs, tables) for r in plan.resets])
-    windows = array("d")
-    for start, end, slots in plan.capacity_windows:
-        windows.extend((exact(start, "a window's start"), exact(end, "its end"), float(slots)))
+    # Each replica's fault plan, compiled by the engine (routing._build_replicas): its gates,
+    # spikes and resets as rows of the faults table, six numbers a replica in ``plans``.
+    plans, members, windows = array("i"), array("i"), array("d")
+    for replica, plan in enumerate(engine._plans):
+        kept = [f for f in view.faults if f.replicas is None or replica in f.replicas]
+        specs = fault_specs(kept, engine.seed)
+        for strategies in (plan.gates, plan.spikes, plan.resets):
+            plans.extend((len(members), len(strategies)))
+            members.extend(lower_fault(strategy, specs, tables) for strategy in strategies)
+        if not PLAIN_SUM and len(plan.spikes) > 1:
+            raise Refused("latency spikes sum with compensation on Python 3.12+")
+        for start, end, slots in plan.capacity_windows:
+            windows.extend(
+                (exact(start, "a window's start"), exact(end, "its end"), slots, replica)
+            )
+    balancer = engine._replicas
     decider = engine.decider
     return Lowered(
         tables=tables,
-        gates=gates,
-        spikes=spikes,
-        resets=resets,
+        plans=plans,
+        members=members,
         windows=windows,
+        replicas=1 if balancer is None else balancer.replicas,
+        balance_rule=0 if balancer is None else RULES.index(balancer.rule),
+        balance_key=0 if balancer is None else balancer._key,
+        retry_other_host=engine._tried is not None,
         stop_root=stop_root,
         wait_root=wait_root,
         remembers=len(tables.remembering),
@@ -529,7 +541,7 @@ def lower(engine: Any) -> Lowered:
         served_judged=bool(decider._verdict(decider.strategies[2], decider.answers.none_code)),
         server=lower_server(engine, tables),
         network=b"" if engine.connections is None else lower_network(engine, tables),
-        hinted=plan.hinted or isinstance(engine.server, RateLimitedServer),
+        hinted=any(p.hinted for p in engine._plans) or isinstance(engine.server, RateLimitedServer),
     )
 
 
