@@ -50,7 +50,7 @@ enum { SERVER_IDEAL = 0, SERVER_QUEUE, SERVER_LOCK, SERVER_LOAD_LATENCY, SERVER_
 enum { HINT_SECONDS = 0, HINT_EXACT, HINT_NONE };
 typedef struct {
     int64_t kind, slots, queue_limit, reject_code, drop_abandoned, hint_mode, rejection;
-    int64_t reads;        /* occ: 1 when a read precedes the write (read_then_write) */
+    int64_t read_sampler; /* occ: the read's latency sampler (read_then_write), or -1 */
     int64_t cancel_abandoned;  /* processor sharing: drop a request its client gave up on */
     uint64_t server_key;  /* the server model's own draws (an occ read's latency) */
     double wait_timeout;  /* a lock's wait timeout (NaN: none) */

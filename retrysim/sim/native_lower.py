@@ -92,7 +92,8 @@ TABLE_ATTEMPTS = 1100
 NODE = struct.Struct("<6i3d")  # op, child, count, table, length, slot; a, b, c
 FAULT = struct.Struct("<8i9d3Q")
 SAMPLER = struct.Struct("<4i2d")
-#: kind, slots, queue limit, reject, drop, hint mode, rejection, reads, cancel, server key;
+#: kind, slots, queue limit, reject, drop, hint mode, rejection, occ's read sampler, cancel,
+#: server key;
 #: a lock's wait timeout, load_latency's per_request, a rate limit's rate and burst, cores
 SERVER = struct.Struct("<9qQ5d")
 #: processes, pool size, cpus, shared cpu, per leg, backlog; seven stream keys and a pad; the
@@ -466,10 +467,10 @@ HINT_MODES = {"seconds": 0, "exact": 1, "none": 2}
 
 def lower_server(engine: Any, tables: Tables) -> bytes:
     """The service model's numbers (service.py's classes' attributes) as the core's row; an
-    occ's read latency is sampler 1."""
+    occ's read latency is a sampler of its own."""
     server = engine.server
     kind = SERVERS[type(server)]
-    slots, limit, reject, drop, hint_mode, rejection, reads, cancel = 0, 0, 0, 0, 0, 0, 0, 0
+    slots, limit, reject, drop, hint_mode, rejection, reads, cancel = 0, 0, 0, 0, 0, 0, -1, 0
     wait_timeout, per_request, rate, burst, cores = math.nan, 0.0, 0.0, 0.0, 0.0
     if isinstance(server, SlotServer):
         slots, limit, reject = min(server.slots, 2**62), server.limit, server.reject_code
@@ -485,10 +486,8 @@ def lower_server(engine: Any, tables: Tables) -> bytes:
         reject = CONFLICT
         spec = engine.scenario.service
         if spec.protocol == "read_then_write":
-            reads = 1
-            lower_sampler(
-                spec.read_latency if spec.read_latency is not None else spec.latency, tables
-            )
+            read = spec.read_latency if spec.read_latency is not None else spec.latency
+            reads = lower_sampler(read, tables)
     if isinstance(server, ProcessorSharingServer):
         cancel, cores = int(server.cancel_abandoned), exact(server.sharing.cores, "cores")
     return SERVER.pack(
