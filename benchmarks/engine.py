@@ -134,36 +134,17 @@ def instruction_ratio(clients: int) -> None:
     Each mode runs in its own process under valgrind; a third run with neither gives the
     start-up and warm-up cost to subtract.
     """
-    import re
-    import shutil
-    import subprocess
     import sys
-    import tempfile
 
-    if shutil.which("valgrind") is None:
-        print("instructions: valgrind not found (apt-get install valgrind)")
+    from benchmarks.instructions import VALGRIND_MISSING, callgrind, valgrind_available
+
+    if not valgrind_available():
+        print(f"instructions: {VALGRIND_MISSING}")
         return
-    counts = {}
-    with tempfile.TemporaryDirectory() as tmp:
-        for mode in ("none", "engine", "bare"):
-            done = subprocess.run(
-                [
-                    "valgrind",
-                    "--tool=callgrind",
-                    f"--callgrind-out-file={tmp}/{mode}",
-                    sys.executable,
-                    "-c",
-                    INSTRUCTION_PROBE,
-                    mode,
-                    str(clients),
-                ],
-                capture_output=True,
-                text=True,
-                check=True,
-            )
-            found = re.search(r"Collected : (\d+)", done.stderr)
-            assert found, done.stderr
-            counts[mode] = int(found.group(1))
+    counts = {
+        mode: callgrind([sys.executable, "-c", INSTRUCTION_PROBE, mode, str(clients)])[0]
+        for mode in ("none", "engine", "bare")
+    }
     engine = counts["engine"] - counts["none"]
     bare = counts["bare"] - counts["none"]
     print(

@@ -1,10 +1,12 @@
-"""The same model written twice without retrysim: in SimPy, and as a bare heap-and-numpy loop.
+"""The same model written without retrysim: twice in SimPy, and as a bare heap-and-numpy loop.
 
 The suite's yardsticks. A user who did not have retrysim would write the herd model in SimPy
-(one process per client, a ``Resource`` for the server's slots); someone chasing speed would
-write the second, the floor: one ``heapq`` of events, every random number drawn up front with
-numpy. Neither uses tenacity or retrysim's engine: the model's numbers (clients, server,
-outage, policy) are read from a retrysim scenario once, into :class:`HerdSpec`, and that is all.
+(one process per client, a ``Resource`` for the server's slots), or, knowing SimPy well, the
+lean model (a process per call, no process per attempt); someone chasing speed would write the
+floor: one ``heapq`` of events, every random number drawn up front with numpy (and its twin in
+C, :mod:`benchmarks.c_floor`). None uses tenacity or retrysim's engine: the model's numbers
+(clients, server, outage, policy) are read from a retrysim scenario once, into
+:class:`HerdSpec`, and that is all.
 
 What is modelled (the features ``thundering-herd`` and the 10k burst of
 :mod:`benchmarks.engine` use, and nothing else): a burst of clients at one instant, each making
@@ -210,6 +212,84 @@ def run_simpy(spec: HerdSpec) -> Summary:
     env.process(fleet())
     env.run()
     return Summary(counts["calls"], counts["attempts"], counts["succeeded"])
+
+
+def _served(env: Any, request: Any, service_time: float) -> Any:
+    """The end of ``request``'s service, starting now (it has its slot), which frees the slot.
+
+    A callback, not a process: the lean model's server costs one event per served request.
+    """
+    done = env.timeout(service_time)
+    done.callbacks.append(lambda _: request.resource.release(request))
+    return done
+
+
+def run_simpy_lean(spec: HerdSpec) -> Summary:
+    """The herd model in SimPy as an expert writes it: one process per call, attempts a loop.
+
+    :func:`run_simpy` pays for a process per attempt and one per served request; here a call's
+    own process loops over its attempts and waits on the server's events directly (the slot
+    request raced against the timeout, then the service). A request its client stopped waiting
+    for is still served, as retrysim's queue without ``drop_abandoned`` serves it: callbacks,
+    not processes, keep its slot for its service time. The lean model is the fair SimPy
+    yardstick for the native core: the fastest SimPy a user could reasonably write.
+    """
+    import random
+
+    import simpy
+
+    env = simpy.Environment()
+    rng = random.Random(spec.seed)
+    slots = simpy.Resource(env, capacity=spec.concurrency) if spec.concurrency else None
+    timeout = math.inf if spec.timeout is None else spec.timeout
+    start, end = spec.outage
+    counts = [0, 0, 0]  # calls, attempts, succeeded
+
+    def attempt() -> Generator[Any, Any, bool]:
+        """One attempt, inline in its call's process: True when the client hears a success."""
+        if start <= env.now < end:
+            return False  # refused at once
+        service_time = math.exp(spec.mu + spec.sigma * rng.gauss(0.0, 1.0))
+        if slots is None:  # the ideal server: the answer or the timeout, whichever is first
+            yield env.timeout(min(service_time, timeout))
+            return service_time <= timeout
+        if slots.count >= slots.capacity and len(slots.queue) >= spec.queue_limit:
+            return False  # the queue is full: rejected at once
+        request = slots.request()
+        give_up = env.now + timeout
+        answered = yield request | env.timeout(timeout)
+        if request not in answered:  # timed out in the queue: served when its turn comes
+            request.callbacks.append(lambda _: _served(env, request, service_time))
+            return False
+        done = _served(env, request, service_time)
+        if env.now + service_time <= give_up:
+            yield done
+            return True
+        yield env.timeout(give_up - env.now)
+        return False
+
+    def call(index: int) -> Generator[Any, Any, None]:
+        counts[0] += 1
+        for n in range(1, spec.max_attempts + 1):
+            counts[1] += 1
+            if (yield from attempt()):
+                counts[2] += 1
+                break
+            if n < spec.max_attempts:
+                wait = spec.min_wait * 2 ** (n - 1) + rng.uniform(0, spec.jitter)
+                yield env.timeout(min(spec.max_wait, wait))
+        if index + 1 < spec.calls_per_client and env.now + spec.think_time < spec.duration:
+            yield env.timeout(spec.think_time)
+            env.process(call(index + 1))
+
+    def fleet() -> Generator[Any, Any, None]:
+        yield env.timeout(spec.arrive_at)
+        for _ in range(spec.clients):
+            env.process(call(0))
+
+    env.process(fleet())
+    env.run()
+    return Summary(*counts)
 
 
 # -- the floor -----------------------------------------------------------------------------------

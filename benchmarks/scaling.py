@@ -27,7 +27,7 @@ if model == "floor":
     run = lambda: run_floor(spec)
 else:
     from retrysim.sim.engine import simulate
-    run = lambda: simulate(scenario, engine="fast")
+    run = lambda: simulate(scenario, engine=model)
 before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 t0 = time.process_time()
 result = run()
@@ -54,7 +54,8 @@ print(json.dumps({
 def scale_once(clients: int, model: str = "fast") -> dict[str, Any]:
     """One fresh process running ``thundering-herd`` with ``clients`` clients on the fast path
     (or, with ``model="floor"``, by the floor: :func:`benchmarks.models.run_floor`, what plain
-    Python with every draw made up front costs at that size, the yardstick of the 1M targets).
+    Python with every draw made up front costs at that size, the yardstick of the 1M targets;
+    with ``model="native"``, by the native core, which refuses rather than falls back).
     """
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH", "")]))
