@@ -7,7 +7,7 @@ built...)``). -ffp-contract=off keeps the compiler from fusing a multiply and an
 rounding: the native engine's arithmetic must round exactly as Python's does.
 """
 
-from setuptools import Extension, find_packages, setup
+from setuptools import Extension, find_namespace_packages, setup
 
 NATIVE_SOURCES = [
     "native/calls.c",
@@ -28,7 +28,11 @@ NATIVE_HEADERS = [
 setup(
     # The bundled scenarios ship inside the package: retrysim/model/library.py looks in
     # retrysim/_scenarios first, then beside the package in a checkout.
-    packages=[*find_packages(include=["retrysim", "retrysim.*"]), "retrysim._scenarios"],
+    # (retrysim/sim has no __init__.py: namespace packages are found too)
+    packages=[
+        *find_namespace_packages(include=["retrysim", "retrysim.*"], exclude=["*__pycache__"]),
+        "retrysim._scenarios",
+    ],
     package_dir={"retrysim._scenarios": "scenarios"},
     package_data={"retrysim": ["py.typed"], "retrysim._scenarios": ["*.toml"]},
     ext_modules=[
