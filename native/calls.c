@@ -48,6 +48,7 @@ static void end_call(rs_run *R, uint32_t call, int outcome, int error) {
     c->outcome = (uint8_t)outcome;
     c->error = (uint8_t)error;
     R->ended++;
+    if (R->hedge_max) R->groups[call].active = 0;  /* Hedges.forget */
     double limit = R->calls_per_client;
     if (limit == 0 || (double)c->index + 1 >= limit) return;
     double start = R->now + R->think_time;
@@ -84,7 +85,10 @@ static double decide(rs_run *R, uint32_t call, int code, double hint) {
 
 /* The client hears attempt a's answer now (engine._hear): record it, decide what follows. */
 
+static int settle(rs_run *R, uint32_t call, uint64_t a, int code, int outcome);
+
 void rs_hear(rs_run *R, uint32_t call, uint64_t a, int code, int outcome, double hint) {
+    if (R->hedge_max && !settle(R, call, a, code, outcome)) return;  /* a send, only recorded */
     if (R->connected) rs_release(R, a, code);  /* its connection goes back to its pool */
     if (R->n_replicas > 1) R->outstanding[attempt_row(R, a)->replica]--;  /* Balancer.answered */
     rs_attempt *row = attempt_row(R, a);
@@ -169,7 +173,11 @@ void rs_route(rs_run *R, uint32_t call, uint64_t a) {
         }
         avoid = R->tried[call];
     }
-    int64_t replica = pick(R, key, attempt_row(R, a)->attempt, avoid);
+    if (R->hedge_max && R->groups[call].active) {  /* Hedges.replicas_of: the earlier sends' */
+        const rs_group *g = &R->groups[call];
+        for (int i = 0; i + 1 < g->n_rows; i++) avoid |= 1ULL << attempt_row(R, g->rows[i])->replica;
+    }
+    int64_t replica = pick(R, key, draw_of(R, a), avoid);
     attempt_row(R, a)->replica = (uint16_t)replica;
     R->outstanding[replica]++;
     if (R->retry_other_host) R->tried[call] = avoid | 1ULL << replica;
@@ -177,7 +185,96 @@ void rs_route(rs_run *R, uint32_t call, uint64_t a) {
 
 /* -- attempts and calls -------------------------------------------------------------------- */
 
-/* Engine._send: one attempt through its phases, door, service time, reset, server, timeout. */
+/* -- hedged requests (retrysim/sim/hedging.py) ------------------------------------------ */
+
+static void dispatch_attempt(rs_run *R, uint32_t call, uint64_t a, double t, uint64_t n);
+
+/* Engine._close_send: a send is answered (or cancelled) without a decision. */
+static void close_send(rs_run *R, uint32_t call, uint64_t a, int code, int outcome) {
+    if (R->connected) rs_release(R, a, code);
+    if (R->n_replicas > 1) R->outstanding[attempt_row(R, a)->replica]--;
+    rs_attempt *row = attempt_row(R, a);
+    row->end = R->now;
+    row->error = (uint8_t)code;
+    row->outcome = (uint8_t)(outcome ? outcome : OUT_FAILED);
+    if (outcome == RS_CANCELLED && R->server.kind == SERVER_SHARING) rs_share_abandon(R, a);
+}
+
+/* Hedges.open_group: row a is the first send of the call's attempt; the next is due later. */
+static void open_group(rs_run *R, uint32_t call, uint64_t a, double t) {
+    if (rs_flag_room((uint8_t **)&R->groups, &R->groups_size, ((uint64_t)call + 1) * sizeof(rs_group)) < 0) {
+        R->failed = 1;
+        return;
+    }
+    rs_group *g = &R->groups[call];
+    g->attempt = attempt_row(R, a)->attempt;
+    g->rows[0] = (uint32_t)a;
+    g->n_rows = g->open = g->sent = g->active = 1;
+    at(R, t + R->hedge_delay, EV_HEDGE_DUE, call, g->attempt, 1);
+}
+
+/* Hedges._send: the next send of the group, a row of its own, dispatched at this instant
+ * after what else is due now. */
+static void hedge_send(rs_run *R, uint32_t call, rs_group *g) {
+    double t = R->now;
+    uint64_t a = R->attempts.size;  /* Engine._new_row: no attempts budget for a hedge */
+    if (rs_rows_reserve(&R->attempts, a + 1) < 0) {
+        R->failed = 1;
+        return;
+    }
+    R->attempts.size = a + 1;
+    rs_call *c = call_row(R, call);
+    *attempt_row(R, a) = (rs_attempt){call, c->client, (uint16_t)g->attempt, OUT_OPEN, 0, t,
+                                      NAN, NAN, 0, 0.0, 0, g->sent};
+    g->rows[g->n_rows++] = (uint32_t)a;
+    g->sent++;
+    g->open++;
+    if (g->sent < R->hedge_max) at(R, t + R->hedge_delay, EV_HEDGE_DUE, call, g->attempt, g->sent);
+    at(R, t, EV_HEDGE_DISPATCH, call, a, 0);
+}
+
+/* Hedges._due: a hedge's delay is over: it goes, unless its attempt was answered, or a
+ * failure sent it already. */
+static void hedge_due(rs_run *R, uint32_t call, uint32_t attempt, int index) {
+    rs_group *g = &R->groups[call];
+    if (g->active && g->attempt == attempt && g->sent == index) hedge_send(R, call, g);
+}
+
+/* Whether the policy's retry would retry code (FastDecider.retries). */
+static inline int retries(rs_run *R, int code) { return R->verdicts[code ? code : R->none_code]; }
+
+/* Hedges.settle: whether send a's answer decides its attempt now (else it is only recorded). */
+static int settle(rs_run *R, uint32_t call, uint64_t a, int code, int outcome) {
+    rs_group *g = &R->groups[call];
+    if ((size_t)(call + 1) * sizeof(rs_group) > R->groups_size || !g->active) return 1;
+    int member = 0;
+    for (int i = 0; i < g->n_rows; i++) member |= g->rows[i] == a;
+    if (!member) return 1;
+    g->open--;
+    if (!retries(R, code)) {  /* an outcome the retry takes: it wins, the others are cancelled */
+        g->active = 0;
+        for (int i = 0; i < g->n_rows; i++)
+            if (g->rows[i] != a && attempt_row(R, g->rows[i])->outcome == OUT_OPEN)
+                close_send(R, call, g->rows[i], 0, RS_CANCELLED);
+        return 1;
+    }
+    if (g->sent < R->hedge_max) {  /* a failure sends the next hedge at once */
+        close_send(R, call, a, code, outcome);
+        at(R, R->now, EV_HEDGE_DUE, call, g->attempt, g->sent);
+        return 0;
+    }
+    if (g->open > 0) {  /* the others may still answer */
+        close_send(R, call, a, code, outcome);
+        return 0;
+    }
+    g->active = 0;
+    return 1;
+}
+
+/* -- attempts and calls -------------------------------------------------------------------- */
+
+/* Engine._send: the call's next attempt, a new row (within the attempts budget), then its
+ * dispatch. */
 static void send_attempt(rs_run *R, uint32_t call) {
     double t = R->now;
     uint64_t n = call_row(R, call)->attempts;
@@ -195,8 +292,15 @@ static void send_attempt(rs_run *R, uint32_t call) {
     }
     R->attempts.size = a + 1;
     rs_call *c = call_row(R, call);
-    rs_attempt *row = attempt_row(R, a);
-    *row = (rs_attempt){call, c->client, (uint16_t)n, OUT_OPEN, 0, t, NAN, NAN, 0, 0.0, 0, 0};
+    *attempt_row(R, a) = (rs_attempt){call, c->client, (uint16_t)n, OUT_OPEN, 0, t, NAN, NAN, 0, 0.0, 0, 0};
+    if (R->hedge_max) open_group(R, call, a, t);
+    dispatch_attempt(R, call, a, t, n);
+}
+
+/* The dispatch: to its replica, over connections or straight to the door; phases 2 to 6 of
+ * an attempt (retrysim/sim/attempt.py), its draws keyed n (a hedge's own). */
+static void dispatch_attempt(rs_run *R, uint32_t call, uint64_t a, double t, uint64_t n) {
+    rs_call *c = call_row(R, call);
     if (R->n_replicas > 1) rs_route(R, call, a);  /* the balancer picks its replica */
     if (R->connected) {  /* over the network, the pool and the process's CPU */
         rs_send_connected(R, call, a);
@@ -303,6 +407,13 @@ static void dispatch(rs_run *R, const rs_event *e) {
         break;
     case EV_SHARED_DONE:
         rs_share_complete(R, e->call);
+        break;
+    case EV_HEDGE_DUE:
+        hedge_due(R, e->call, e->row, code);
+        break;
+    case EV_HEDGE_DISPATCH:  /* unless its attempt was answered meanwhile (cancelled) */
+        if (attempt_row(R, e->row)->outcome == OUT_OPEN)
+            dispatch_attempt(R, e->call, e->row, R->now, draw_of(R, e->row));
         break;
     case EV_TO_POOL:
         rs_to_pool(R, e->call, e->row);

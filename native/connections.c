@@ -9,7 +9,7 @@ static inline uint64_t key_of(rs_run *R, uint32_t call) {
     return ((uint64_t)c->client << RS_CALL_KEY_SHIFT) | c->index;
 }
 
-static inline uint64_t draw_index(rs_run *R, uint64_t a) { return attempt_row(R, a)->attempt; }
+static inline uint64_t draw_index(rs_run *R, uint64_t a) { return draw_of(R, a); }
 
 /* Connections._draw: an rtt draw of a stream (0 without a network). */
 static double net_draw(rs_run *R, uint64_t stream, uint64_t key, uint64_t n) {
@@ -320,5 +320,6 @@ void rs_respond(rs_run *R, uint32_t call, uint64_t a, int code, double hint) {
             return;
         }
     }
-    rs_hear(R, call, a, code, 0, hint);
+    /* a refusal of a request its client gave up on (timed out, or its hedge won): no one hears */
+    if (attempt_row(R, a)->outcome == OUT_OPEN) rs_hear(R, call, a, code, 0, hint);
 }

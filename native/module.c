@@ -71,7 +71,7 @@ static PyObject *native_run(PyObject *module, PyObject *args) {
     memset(&R, 0, sizeof R);
     long long clients, max_events, expected, replicas, rule;
     int open_loop, served_judged;
-    if (!PyArg_ParseTuple(args, "y*y*pLddddLddKKy*y*y*y*y*y*y*y*iiiy*piiiiy*y*y*y*y*pLLKpLLO", &firsts,
+    if (!PyArg_ParseTuple(args, "y*y*pLddddLddKKy*y*y*y*y*y*y*y*iiiy*piiiiy*y*y*y*y*pLLKpLdLLO", &firsts,
                           &first_clients, &open_loop, &clients, &R.calls_per_client,
                           &R.think_time, &R.duration, &R.max_time, &max_events,
                           &R.attempt_limit, &R.timeout, &R.jitter_key, &R.latency_key,
@@ -80,17 +80,19 @@ static PyObject *native_run(PyObject *module, PyObject *args) {
                           &R.none_code, &R.answer_base, &R.timeout_code,
                           &R.rate_limited_code, &server, &network, &closes, &fails_connect,
                           &windows, &R.hinted, &replicas, &rule, &R.balance_key,
-                          &R.retry_other_host, &expected, &R.report_every, &R.progress))
+                          &R.retry_other_host, &R.hedge_max, &R.hedge_delay, &expected,
+                          &R.report_every, &R.progress))
         return NULL;
     PyObject *result = NULL;
     Py_buffer *held[] = {&firsts, &first_clients, &samplers, &faults, &plans, &members,
                          &keys, &table, &nodes, &children, &verdicts, &windows, &server,
                          &network, &closes, &fails_connect};
     if (verdicts.len != 256 || server.len != (Py_ssize_t)sizeof(rs_server) || replicas < 1 ||
-        replicas > 64 || plans.len != (Py_ssize_t)(replicas * 6 * sizeof(int32_t))) {
+        replicas > 64 || plans.len != (Py_ssize_t)(replicas * 6 * sizeof(int32_t)) ||
+        R.hedge_max < 0 || R.hedge_max > RS_MAX_SENDS) {
         PyErr_SetString(PyExc_ValueError,
                         "verdicts: one byte per record code (256); one server; 1 to 64 replicas, "
-                        "six numbers of each one's plan");
+                        "six numbers of each one's plan; at most 10 hedged sends");
         goto release;
     }
     memcpy(&R.server, server.buf, sizeof(rs_server));
@@ -206,6 +208,7 @@ release:
     free(R.replicas);
     free(R.outstanding);
     free(R.tried);
+    free(R.groups);
     free(R.queued);
     free(R.occ.rows);
     free(R.pools);

@@ -32,7 +32,7 @@ enum { CALL_SUCCEEDED = 0, CALL_GAVE_UP = 1, CALL_UNFINISHED = 2 };
 enum { EV_ARRIVE = 1, EV_NEXT_CALL, EV_RETRY, EV_TIMED_OUT, EV_RESET, EV_DONE, EV_FINISH,
        EV_CAPACITY, EV_WAIT_EXPIRED, EV_LOAD_DONE, EV_READ_ANSWERED, EV_WRITE, EV_COMMIT,
        EV_SHARED_DONE, EV_TO_POOL, EV_CONNECT_TIMED_OUT, EV_ANSWER_IF_OPEN, EV_TRANSMIT,
-       EV_REACH_SERVER, EV_TIMEOUT_DUE, EV_DELIVERED };
+       EV_REACH_SERVER, EV_TIMEOUT_DUE, EV_DELIVERED, EV_HEDGE_DUE, EV_HEDGE_DISPATCH };
 /* Why a run stopped early. */
 enum { STOP_NONE = 0, STOP_TIME, STOP_EVENTS, STOP_ATTEMPTS, STOP_ERROR };
 #define SUCCEEDED_NOW (-1.0)
@@ -123,6 +123,16 @@ typedef struct {
     rs_share share;                /* processor sharing's */
 } rs_replica;
 
+/* The sends of one hedged attempt (retrysim/sim/hedging.py's HedgeGroup). */
+#define RS_MAX_SENDS 10
+#define RS_HEDGE_SHIFT 16
+#define RS_CANCELLED 4
+typedef struct {
+    uint32_t attempt;
+    uint32_t rows[RS_MAX_SENDS];  /* every send's attempt row, in order */
+    uint8_t n_rows, open, sent, active;  /* open: sends not yet answered; sent: sends made */
+} rs_group;
+
 enum { BALANCE_ROUND_ROBIN = 0, BALANCE_RANDOM, BALANCE_LEAST_OUTSTANDING, BALANCE_POWER_OF_TWO };
 
 typedef struct {
@@ -152,6 +162,11 @@ typedef struct {
     int retry_other_host;
     uint64_t *tried;               /* by call: the replicas it has tried (a bit each) */
     size_t tried_size;
+    /* hedging: max sends an attempt, the delay between them, each call's group */
+    int64_t hedge_max;             /* 0: no hedging */
+    double hedge_delay;
+    rs_group *groups;
+    size_t groups_size;            /* bytes */
     uint8_t *queued;               /* 1 while attempt row a waits (a lock's, processor sharing's) */
     size_t queued_size;
     rs_rows occ;                   /* per attempt row: {int64 version read, double write time} */
@@ -216,6 +231,12 @@ static inline void at_with(rs_run *R, double t, unsigned kind, uint32_t call, ui
 }
 
 static inline double hint_of(rs_run *R, uint64_t a) { return R->hinted ? R->hints[a] : NAN; }
+
+/* The attempt number row a's draws are keyed by: a hedge's is its own (hedging.draw_index). */
+static inline uint64_t draw_of(rs_run *R, uint64_t a) {
+    rs_attempt *row = attempt_row(R, a);
+    return row->attempt + ((uint64_t)row->hedge << RS_HEDGE_SHIFT);
+}
 
 /* The replica attempt row a went to (the only one, with one). */
 static inline rs_replica *replica_of(rs_run *R, uint64_t a) {

@@ -452,7 +452,8 @@ class Engine(TierLinks, ReplicaRouting, ConnectedPath):
             if back > 0:
                 self.at(self.now + back, self._delivered, (call, a, code, hint))
                 return
-        self._hear(call, a, code, hint)
+        if self.attempts.outcome[a] == OPEN:  # a refusal of a request its client gave up on
+            self._hear(call, a, code, hint)  # (it timed out, or its hedge won) is heard by no one
 
     def _delivered(self, item: tuple[Call, int, int, float | None]) -> None:
         call, a, code, hint = item

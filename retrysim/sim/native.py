@@ -41,27 +41,28 @@ STATS = tuple(field.name for field in fields(ConnectionStats))
 STOP_TIME, STOP_EVENTS, STOP_ATTEMPTS = 1, 2, 3
 
 
-def core() -> ModuleType | None:
-    """The compiled core, or None (turned off, or not built: :func:`absent` says which)."""
+def _load() -> ModuleType | str:
+    """The compiled core, or why it is not there (turned off, or not built)."""
     if os.environ.get(SWITCH, "1") == "0":
-        return None
+        return f"the native core is turned off ({SWITCH}=0)"
     try:
         from retrysim.sim import _native  # type: ignore[attr-defined]
-    except ImportError:
-        return None
+    except ImportError as error:
+        return f"the native core is not built ({error}); reinstall with pip install -e ."
     module: ModuleType = _native
     return module
 
 
-def absent() -> str:
-    """Why :func:`core` gives None."""
-    if os.environ.get(SWITCH, "1") == "0":
-        return f"the native core is turned off ({SWITCH}=0)"
-    try:
-        from retrysim.sim import _native  # type: ignore[attr-defined]  # noqa: F401
-    except ImportError as error:
-        return f"the native core is not built ({error}); reinstall with pip install -e ."
-    return "the native core is built"
+def core() -> ModuleType | None:
+    """The compiled core, or None (turned off, or not built: :func:`absent` says which)."""
+    loaded = _load()
+    return None if isinstance(loaded, str) else loaded
+
+
+def absent() -> str | None:
+    """Why :func:`core` gives None (None: it does not)."""
+    loaded = _load()
+    return loaded if isinstance(loaded, str) else None
 
 
 def run(engine: Any, choice: str) -> RunResult:
@@ -73,9 +74,10 @@ def run(engine: Any, choice: str) -> RunResult:
     """
     from retrysim.sim.native_lower import Refused, lower, refusal
 
-    module = core()
-    reason = absent() if module is None else refusal(engine)
-    if reason is None and engine.full.tier_names:
+    loaded = _load()
+    module = None if isinstance(loaded, str) else loaded
+    reason = loaded if isinstance(loaded, str) else refusal(engine)
+    if reason is None and engine.full.tier_names:  # (one tier: the run has its TierRun)
         reason = "the native core has no tiers"
     lowered = None
     if reason is None:
@@ -89,7 +91,7 @@ def run(engine: Any, choice: str) -> RunResult:
                 f"--engine native: {reason}; use --engine auto, fast or reference"
             )
         result: RunResult = engine.run()
-        if result.engine == "fast" and choice == "auto":
+        if result.engine == "fast":  # (the reference path's note says why not fast)
             result.engine_note = reason
         return result
     return _run(engine, module, lowered)
@@ -166,6 +168,8 @@ def _run(engine: Any, module: ModuleType, lowered: Any) -> RunResult:
         lowered.balance_rule,
         lowered.balance_key,
         lowered.retry_other_host,
+        lowered.hedge_max,
+        lowered.hedge_delay,
         expected or 0,
         kernel.REPORT_EVERY,  # read now: a test may report more often
         None if progress is None else report,

@@ -421,6 +421,8 @@ class Lowered:
     balance_rule: int  # balance.RULES' index
     balance_key: int
     retry_other_host: bool
+    hedge_max: int  # sends per hedged attempt (0: no hedging)
+    hedge_delay: float
     stop_root: int
     wait_root: int
     remembers: int  # waits each call remembers (its decorrelated jitters')
@@ -441,7 +443,6 @@ def refusal(engine: Any) -> str | None:
     for reason, present in (
         ("tiers", engine.below is not None or engine.level > 0),
         ("more than 64 replicas", engine._replicas is not None and engine._replicas.replicas > 64),
-        ("hedging", engine._hedges is not None),
         ("guards (breakers, budgets, limiters)", bool(engine.policy.guards)),
         ("retry strategies of its own", bool(unmirrored(engine.policy.strategies()[2:], MIRRORS))),
     ):
@@ -533,6 +534,8 @@ def lower(engine: Any) -> Lowered:
         balance_rule=0 if balancer is None else RULES.index(balancer.rule),
         balance_key=0 if balancer is None else balancer._key,
         retry_other_host=engine._tried is not None,
+        hedge_max=0 if engine._hedges is None else engine._hedges.max_attempts,
+        hedge_delay=0.0 if engine._hedges is None else exact(engine._hedges.delay, "delay"),
         stop_root=stop_root,
         wait_root=wait_root,
         remembers=len(tables.remembering),
