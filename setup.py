@@ -44,5 +44,5 @@ setup(
             extra_compile_args=["-O2", "-ffp-contract=off", "-fno-fast-math", "-std=c11"],
             optional=True,
         )
-    ]
+    ],
 )

@@ -5,7 +5,7 @@ is read, the policy and fault plan compiled, by the one code that does it), then
 if the compiled core (``retrysim.sim._native``, built from ``native/`` by ``pip install``)
 models everything the run uses, the core runs it and the result says ``engine: native``;
 otherwise the Python engine runs and the result says why not (``engine: fast (the native
-core has no hedging)``). The records are the same either way, byte for byte:
+core has no tiers)``). The records are the same either way, byte for byte:
 ``tests/test_native.py`` proves it against tenacity's own ``iter()``.
 
 ``RETRYSIM_NATIVE=0`` in the environment turns the core off (the suite runs its proof of the
@@ -37,7 +37,7 @@ from retrysim.sim.result import RunResult
 SWITCH = "RETRYSIM_NATIVE"
 #: What the core counts of the connections, in its order (ConnectionStats' fields).
 STATS = tuple(field.name for field in fields(ConnectionStats))
-#: How the core's run stopped early (native/engine.c's STOP_*).
+#: How the core's run stopped early (native/run.h's STOP_*).
 STOP_TIME, STOP_EVENTS, STOP_ATTEMPTS = 1, 2, 3
 
 

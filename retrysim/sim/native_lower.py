@@ -1,6 +1,6 @@
 """A built engine lowered into the native core's typed tables, or why it cannot be.
 
-The native core (``native/engine.c``) runs the Python engine's model on packed rows: the
+The native core (``native/``, C) runs the Python engine's model on packed rows: the
 policy's stop and wait as a tree of nodes, the fault plan's strategies, the latency sampler,
 the server's numbers. This module reads them off the engine the Python side built (its real
 tenacity objects, its compiled :class:`~retrysim.sim.faults.FaultPlan`, its server), so the
@@ -12,7 +12,7 @@ same expressions the mirrors in :mod:`retrysim.sim.compiled` evaluate, and hande
 table. Every number is handed over as a float only when it is one exactly: a value that a
 double cannot hold refuses the native core (the Python engine runs), never rounds silently.
 Anything the core does not model is a refusal too: :class:`Refused` says what, in words the
-report shows (``engine: fast (the native core has no hedging)``).
+report shows (``engine: fast (the native core has no tiers)``).
 """
 
 from __future__ import annotations
