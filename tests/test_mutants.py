@@ -416,11 +416,10 @@ def test_only_a_large_run_collects_before_its_records_and_nothing_changes(
         return real_collect(*args)
 
     monkeypatch.setattr(gc, "collect", counted_collect)
-    # the Python engine's (the native core keeps no Python objects to collect)
-    small = retrysim.simulate(scenario, engine="fast")
+    small = retrysim.simulate(scenario)
     assert collections == [] and small.events > 0
     monkeypatch.setattr(kernel, "LARGE_RUN_EVENTS", small.events - 1)
-    large = retrysim.simulate(scenario, engine="fast")
+    large = retrysim.simulate(scenario)
     assert collections == [1]
     assert large.attempts.tobytes() == small.attempts.tobytes()
     assert large.calls.tobytes() == small.calls.tobytes()
