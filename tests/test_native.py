@@ -30,9 +30,12 @@ import retrysim
 from retrysim.cli.app import app
 from retrysim.model.scenario import Scenario, parse_scenario
 from retrysim.names import PROFILES
-from retrysim.sim import kernel, native
+from retrysim.sim import kernel, limits, native
 from retrysim.sim.decide import EngineChoiceError
 from retrysim.sim.engine import RunResult, simulate
+from retrysim.sim.invariants import InvariantError
+from retrysim.sim.limits import ScenarioTooLargeError
+from retrysim.sim.records import ATTEMPT_DTYPE
 from tests.test_fast_path import BUNDLED, LARGE, PER_ERROR_VARIANTS, assert_identical, bundled
 from tests.test_fidelity import PER_ERROR
 from tests.test_invariants import scenarios as generated_scenarios
@@ -216,6 +219,65 @@ def test_generated_scenarios_mostly_run_on_the_core() -> None:
     assert sum(taken) >= len(taken) * 9 // 10, f"{sum(taken)} of {len(taken)}"
 
 
+# -- the lowering, part by part ------------------------------------------------------------------
+
+LATENCIES: dict[str, dict[str, Any]] = {
+    "constant": {"dist": "constant", "value": 0.004},
+    "uniform": {"dist": "uniform", "low": 0.001, "high": 0.009},
+    "exponential": {"dist": "exponential", "mean": 0.004},
+    "normal clipped": {"dist": "normal", "mean": 0.002, "std": 0.004},
+    "normal reflected": {"dist": "normal", "mean": 0.002, "std": 0.004, "negative": "reflect"},
+    "lognormal": {"dist": "lognormal", "median": 0.003, "p99": 0.05},
+    "weibull": {"dist": "weibull", "shape": 0.7, "scale": 0.004},
+    "empirical": {"dist": "empirical", "quantiles": [0.001, 0.002, 0.004, 0.02, 0.2]},
+}
+
+
+@needs_core
+@pytest.mark.parametrize("latency", sorted(LATENCIES))
+def test_every_latency_the_core_draws_as_the_python_engine_draws(latency: str) -> None:
+    """The service's latency and a spike's extra seconds, each kind by its own sampler."""
+    scenario = retrysim.load_scenario("redis-blip").with_overrides(
+        {"service.latency": LATENCIES[latency], "clients.timeout": 0.03}
+    )
+    data = scenario.model_dump(mode="json")
+    data["faults"].append(
+        {"kind": "latency_spike", "start": 1, "end": 9, **{"extra": LATENCIES[latency]}}
+    )
+    ours, theirs = native_and_reference(parse_scenario(data))
+    assert ours is not None, theirs.engine_note
+    assert len(set(ours.attempts["end"] - ours.attempts["start"])) > 2 or latency == "constant"
+    assert_identical(ours, theirs)
+
+
+def test_attempt_bounds_of_every_stop_the_tables_are_cut_by() -> None:
+    """How many attempts a stop lets a call make: the per-attempt tables stop there."""
+    import tenacity
+
+    from retrysim.sim.native_lower import attempt_bound
+
+    after = tenacity.stop_after_attempt
+    delay = tenacity.stop_after_delay(5)
+    assert attempt_bound(after(4)) == 4
+    assert attempt_bound(delay) is None
+    assert attempt_bound(after(4) | after(7)) == 4  # any: the first to stop
+    assert attempt_bound(after(4) | delay) == 4
+    assert attempt_bound(tenacity.stop_any(delay)) is None
+    assert attempt_bound(after(4) & after(7)) == 7  # all: the last
+    assert attempt_bound(after(4) & delay) is None
+    assert attempt_bound(tenacity.stop_all()) is None
+
+
+def test_a_number_a_double_cannot_hold_is_refused_and_nan_passes() -> None:
+    from retrysim.sim.native_lower import Refused, exact
+
+    assert exact(3, "n") == 3.0 and isinstance(exact(3, "n"), float)
+    assert exact(0.1, "x") == 0.1
+    with pytest.raises(Refused, match=r"a fixed wait \(1152921504606846977\) is not exactly"):
+        exact(2**60 + 1, "a fixed wait")
+    assert np.isnan(exact(float("nan"), "nan"))
+
+
 # -- limits, progress, memory ------------------------------------------------------------------
 
 
@@ -294,6 +356,44 @@ def test_records_are_numpy_views_of_the_cores_rows_not_copies() -> None:
     result.calls["attempts"][0] += 0  # writable, as the Python engine's records are
 
 
+@needs_core
+def test_a_scenario_too_large_for_memory_is_refused_before_the_core_runs(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(limits, "available_memory", lambda: 1_000_000.0)
+    with pytest.raises(ScenarioTooLargeError, match=r"clients\.count"):
+        simulate(retrysim.load_scenario("thundering-herd"), engine="native")
+
+
+@needs_core
+def test_the_wall_time_is_the_cores_run() -> None:
+    result = simulate(retrysim.load_scenario("redis-blip"), engine="native")
+    assert 0 < result.wall_time < 60
+
+
+@needs_core
+def test_the_cores_records_pass_the_invariants_or_the_run_fails() -> None:
+    """A core that wrote a wrong record (here: an attempt numbered 7 for a first attempt)
+    is caught by the same invariants every run passes."""
+    real = native.core()
+    assert real is not None
+    real_run = real.run
+
+    class Corrupting:
+        @staticmethod
+        def run(*args: Any) -> tuple[Any, ...]:
+            out = real_run(*args)
+            np.frombuffer(out[0], dtype=ATTEMPT_DTYPE)["attempt"][0] = 7
+            return tuple(out)
+
+    from retrysim.sim.engine import Engine
+    from retrysim.sim.native_lower import lower
+
+    engine = Engine(retrysim.load_scenario("redis-blip"))
+    with pytest.raises(InvariantError, match="attempts"):
+        native._run(engine, Corrupting, lower(engine))  # type: ignore[arg-type]
+
+
 # -- which engine runs, and saying so ------------------------------------------------------------
 
 
@@ -335,13 +435,3 @@ def test_turned_off_the_python_engine_runs_and_says_why(monkeypatch: pytest.Monk
     assert result.engine_note == f"the native core is turned off ({native.SWITCH}=0)"
     with pytest.raises(EngineChoiceError, match="turned off"):
         simulate(retrysim.load_scenario("redis-blip"), engine="native")
-
-
-@needs_core
-def test_a_number_a_double_cannot_hold_is_refused_not_rounded() -> None:
-    from retrysim.sim.native_lower import Refused, exact
-
-    assert exact(3, "n") == 3.0
-    with pytest.raises(Refused, match="not exactly a float"):
-        exact(2**60 + 1, "a fixed wait")
-    assert np.isnan(exact(float("nan"), "nan"))

@@ -114,15 +114,13 @@ def _run(engine: Any, module: ModuleType, lowered: Any) -> RunResult:
     max_events, events_limit = event_limit(scenario)
     max_time = time_limit(scenario)
     progress = engine.progress
+    engine._expected = expected
 
     def report(ended: int, started: int, now: float) -> None:
-        """Engine._report: calls ended out of those expected (extrapolated when unknown)."""
-        assert progress is not None
-        total = expected
-        if total is None:
-            duration = scenario.duration
-            total = started if now >= duration or now <= 0 else round(started * duration / now)
-        progress(ended, max(total, ended))
+        """The core's progress, told by Engine._report (its rule, once): the engine's own
+        counters, idle while the core runs, are set to the core's first."""
+        engine._ended, engine.calls.size, engine.kernel.now = ended, started, now
+        engine._report()
 
     tables = lowered.tables
     timeout = engine.timeout
@@ -175,7 +173,6 @@ def _run(engine: Any, module: ModuleType, lowered: Any) -> RunResult:
         None if progress is None else report,
     )
     wall = time.perf_counter() - wall
-    del times, clients_in_order
     kernel.give_back_memory(events)  # as after a Python run: the freed arrivals, the lowering
     attempts = np.frombuffer(attempt_rows, dtype=rec.ATTEMPT_DTYPE)
     calls = np.frombuffer(call_rows, dtype=rec.CALL_DTYPE)
