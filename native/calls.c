@@ -163,8 +163,7 @@ static int64_t pick(rs_run *R, uint64_t key, uint64_t n, uint64_t avoid) {
 /* ReplicaRouting._route: attempt a goes to the replica the balancer picks (one its call has
  * not tried, with retry_other_host, while there is one). */
 void rs_route(rs_run *R, uint32_t call, uint64_t a) {
-    rs_call *c = call_row(R, call);
-    uint64_t key = ((uint64_t)c->client << RS_CALL_KEY_SHIFT) | c->index;
+    uint64_t key = key_of(R, call);
     uint64_t avoid = 0;
     if (R->retry_other_host) {
         if (rs_flag_room((uint8_t **)&R->tried, &R->tried_size, ((uint64_t)call + 1) * sizeof(uint64_t)) < 0) {
@@ -300,13 +299,12 @@ static void send_attempt(rs_run *R, uint32_t call) {
 /* The dispatch: to its replica, over connections or straight to the door; phases 2 to 6 of
  * an attempt (retrysim/sim/attempt.py), its draws keyed n (a hedge's own). */
 static void dispatch_attempt(rs_run *R, uint32_t call, uint64_t a, double t, uint64_t n) {
-    rs_call *c = call_row(R, call);
     if (R->n_replicas > 1) rs_route(R, call, a);  /* the balancer picks its replica */
     if (R->connected) {  /* over the network, the pool and the process's CPU */
         rs_send_connected(R, call, a);
         return;
     }
-    uint64_t key = ((uint64_t)c->client << RS_CALL_KEY_SHIFT) | c->index;
+    uint64_t key = key_of(R, call);
     double hint;
     rs_replica *P = replica_of(R, a);
     int verdict = rs_gate_verdict(R, P, t, key, n, &hint);

@@ -4,13 +4,6 @@
 
 /* -- the network, the pools and the client CPU (retrysim/sim/connections.py, connected.py) -- */
 
-static inline uint64_t key_of(rs_run *R, uint32_t call) {
-    rs_call *c = call_row(R, call);
-    return ((uint64_t)c->client << RS_CALL_KEY_SHIFT) | c->index;
-}
-
-static inline uint64_t draw_index(rs_run *R, uint64_t a) { return draw_of(R, a); }
-
 /* Connections._draw: an rtt draw of a stream (0 without a network). */
 static double net_draw(rs_run *R, uint64_t stream, uint64_t key, uint64_t n) {
     if (R->net.rtt < 0) return 0.0;
@@ -33,7 +26,7 @@ static double round_trip(rs_run *R, uint64_t key, uint64_t n) {
 /* Engine.round_trip: an occ read's answer back and its write out (0 without connections). */
 double rs_read_to_write(rs_run *R, uint32_t call, uint64_t a) {
     if (!R->connected) return 0.0;
-    uint64_t key = key_of(R, call), n = draw_index(R, a);
+    uint64_t key = key_of(R, call), n = draw_of(R, a);
     if (!R->net.per_leg) return net_draw(R, R->net.rtt_key, key, n);
     double back = net_draw(R, R->net.read_back_key, key, n) / 2;
     return back + net_draw(R, R->net.write_out_key, key, n) / 2;
@@ -156,7 +149,7 @@ static void connection(rs_run *R, uint32_t call, uint64_t a, int64_t pool, int g
         return;
     }
     R->holding[a] = (int32_t)pool + 1;
-    uint64_t key = key_of(R, call), n = draw_index(R, a);
+    uint64_t key = key_of(R, call), n = draw_of(R, a);
     double hint = NAN;
     int verdict = rs_gate_verdict(R, replica_of(R, a), t, key, n, &hint);  /* as it is sent */
     if (verdict <= 0) hint = NAN;
@@ -246,7 +239,7 @@ void rs_release(rs_run *R, uint64_t a, int code) {
 /* ConnectedPath._connect: open the attempt's connection, begun at began. */
 static void open_connection(rs_run *R, uint32_t call, uint64_t a, int verdict, double hint, double began) {
     double t = R->now;
-    uint64_t key = key_of(R, call), n = draw_index(R, a);
+    uint64_t key = key_of(R, call), n = draw_of(R, a);
     double seconds = t - began + connect_time(R, call, t, key, n);
     double limit = R->net.connect_timeout;
     if (!isnan(limit) && (verdict == RS_BLACKHOLE || seconds > limit)) {
@@ -263,7 +256,7 @@ static void open_connection(rs_run *R, uint32_t call, uint64_t a, int verdict, d
 /* ConnectedPath._transmit: the request goes over the open connection. */
 void rs_transmit(rs_run *R, uint32_t call, uint64_t a, int verdict, double hint) {
     if (attempt_row(R, a)->outcome != OUT_OPEN) return;  /* it gave up while connecting */
-    uint64_t key = key_of(R, call), n = draw_index(R, a);
+    uint64_t key = key_of(R, call), n = draw_of(R, a);
     if (verdict > 0) {  /* the error comes back after the round trip */
         at_with(R, R->now + round_trip(R, key, n), EV_ANSWER_IF_OPEN, call, a, (int16_t)verdict, hint);
     } else if (verdict != RS_BLACKHOLE) {
@@ -275,7 +268,7 @@ void rs_transmit(rs_run *R, uint32_t call, uint64_t a, int verdict, double hint)
 /* ConnectedPath._reach_server: service time, a reset and its news back, the server. */
 void rs_reach_server(rs_run *R, uint32_t call, uint64_t a) {
     double t = R->now;
-    uint64_t key = key_of(R, call), n = draw_index(R, a);
+    uint64_t key = key_of(R, call), n = draw_of(R, a);
     rs_replica *P = replica_of(R, a);
     double service = rs_service_time(R, P, t, key, n);
     int code;
@@ -291,7 +284,7 @@ void rs_reach_server(rs_run *R, uint32_t call, uint64_t a) {
 void rs_send_connected(rs_run *R, uint32_t call, uint64_t a) {
     double now = R->now, work;
     if (R->has_timeout) at(R, now + R->timeout, EV_TIMEOUT_DUE, call, a, 0);
-    uint64_t key = key_of(R, call), n = draw_index(R, a);
+    uint64_t key = key_of(R, call), n = draw_of(R, a);
     if (!cpu_work(R, R->net.attempt_cpu, R->net.cpu_key, key, n, &work)) {
         rs_to_pool(R, call, a);
     } else if (R->net.shared_cpu) {
@@ -314,7 +307,7 @@ void rs_cpu_done(rs_run *R, const rs_job *job) {
 /* Engine.respond: the server answers now; the client hears it after the trip back. */
 void rs_respond(rs_run *R, uint32_t call, uint64_t a, int code, double hint) {
     if (R->connected) {
-        double back = leg_back(R, key_of(R, call), draw_index(R, a));
+        double back = leg_back(R, key_of(R, call), draw_of(R, a));
         if (back > 0) {
             at_with(R, R->now + back, EV_DELIVERED, call, a, (int16_t)code, hint);
             return;

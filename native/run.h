@@ -232,6 +232,12 @@ static inline void at_with(rs_run *R, double t, unsigned kind, uint32_t call, ui
 
 static inline double hint_of(rs_run *R, uint64_t a) { return R->hinted ? R->hints[a] : NAN; }
 
+/* A call's stream key (Call.key): client << 24 | its index among the client's calls. */
+static inline uint64_t key_of(rs_run *R, uint32_t call) {
+    rs_call *c = call_row(R, call);
+    return ((uint64_t)c->client << RS_CALL_KEY_SHIFT) | c->index;
+}
+
 /* The attempt number row a's draws are keyed by: a hedge's is its own (hedging.draw_index). */
 static inline uint64_t draw_of(rs_run *R, uint64_t a) {
     rs_attempt *row = attempt_row(R, a);

@@ -257,9 +257,7 @@ void rs_submit(rs_run *R, uint32_t call, uint64_t a, double t, double service) {
         double *write_time = (double *)(R->occ.rows + a * R->occ.width) + 1;
         int64_t *version = (int64_t *)(R->occ.rows + a * R->occ.width);
         if (spec->read_sampler >= 0) {  /* the read first; the write a round trip after it */
-            rs_call *c = call_row(R, call);
-            uint64_t key = ((uint64_t)c->client << RS_CALL_KEY_SHIFT) | c->index;
-            double u = rs_unit(R->server.server_key, key, draw_of(R, a));
+            double u = rs_unit(R->server.server_key, key_of(R, call), draw_of(R, a));
             *write_time = service;
             at(R, t + rs_sample(&R->faults.samplers[spec->read_sampler], R->faults.table, u), EV_READ_ANSWERED, call, a, 0);
             return;
