@@ -40,6 +40,7 @@ from benchmarks.tune_speed import readme_tune_example, tune_speedup
 from retrysim.model.library import load_scenario
 from retrysim.model.scenario import Scenario
 from retrysim.sim.engine import simulate
+from tests.conftest import missing
 
 ROOT = Path(__file__).resolve().parents[1]
 SEEDS = (1, 2, 3, 4, 5)
@@ -49,7 +50,7 @@ SEEDS = (1, 2, 3, 4, 5)
 def c_floor(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """``benchmarks/c_floor/herd.c`` compiled as the suite compiles it."""
     if shutil.which("gcc") is None:
-        pytest.skip("the C floor needs gcc: apt-get install gcc")
+        missing("the C floor needs gcc: apt-get install gcc")
     return build(tmp_path_factory.mktemp("c-floor"))
 
 
@@ -147,7 +148,7 @@ NATIVE_TARGETS = (
 def test_the_suite_document_holds_every_figure(monkeypatch: pytest.MonkeyPatch) -> None:
     pytest.importorskip("simpy")
     if shutil.which("gcc") is None:
-        pytest.skip("the C floor needs gcc: apt-get install gcc")
+        missing("the C floor needs gcc: apt-get install gcc")
     monkeypatch.delenv("RETRYSIM_NATIVE", raising=False)
     doc = tiny_document(monkeypatch, whole=True)
     assert set(doc) >= {"command", "machine", "settings", "ratios", "fidelity", "tune"}
@@ -218,7 +219,7 @@ def test_the_suite_says_what_it_could_not_measure(monkeypatch: pytest.MonkeyPatc
 
 def test_the_c_floor_counts_instructions_of_its_simulation_alone(c_floor: Path) -> None:
     if shutil.which("valgrind") is None:
-        pytest.skip("instruction counts need valgrind: apt-get install valgrind")
+        missing("instruction counts need valgrind: apt-get install valgrind")
     spec = HerdSpec.of(small_herd(**{"clients.count": 100}))
     small = c_floor_instructions(c_floor, spec)
     larger = c_floor_instructions(c_floor, dataclasses.replace(spec, clients=400))
